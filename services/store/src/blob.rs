@@ -1,0 +1,158 @@
+//! Content-addressed blob files: `blobs/<first byte hex>/<hash hex>`.
+//!
+//! A blob is staged by its writer (temporary file, rename into place, no fsync), and made
+//! durable by the group commit with one `syncfs` for the whole batch before the metadata
+//! that refers to it commits. A blob file is trusted only while `BLOB_REFS` counts it: a
+//! file left by a crash before its commit is rewritten when staged again and removed by the
+//! orphan sweep.
+//!
+//! A blob whose count falls to zero is deleted after the commit, unless a writer has staged
+//! the same content meanwhile (the in-flight set), so a concurrent re-use never loses it.
+
+use crate::model::BlobRef;
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub(crate) struct BlobDir {
+    root: PathBuf,
+    dir: File,
+    inflight: Mutex<HashMap<[u8; 32], u32>>,
+    tmp_counter: AtomicU64,
+}
+
+/// A blob written for a pending write. Holding it keeps the file from being collected;
+/// `written` says the batch that uses it must sync the file system first.
+pub struct StagedBlob {
+    pub(crate) blob: BlobRef,
+    pub(crate) written: bool,
+    dir: Arc<BlobDir>,
+}
+
+impl StagedBlob {
+    pub fn blob_ref(&self) -> BlobRef {
+        self.blob
+    }
+}
+
+impl Drop for StagedBlob {
+    fn drop(&mut self) {
+        let mut set = self.dir.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = set.get_mut(&self.blob.hash) {
+            *n -= 1;
+            if *n == 0 {
+                set.remove(&self.blob.hash);
+            }
+        }
+    }
+}
+
+impl BlobDir {
+    pub(crate) fn open(root: &Path) -> io::Result<BlobDir> {
+        fs::create_dir_all(root.join("tmp"))?;
+        // Leftovers of a crash: never referenced, since nothing commits before the rename.
+        for entry in fs::read_dir(root.join("tmp"))? {
+            let _ = fs::remove_file(entry?.path());
+        }
+        let dir = File::open(root)?;
+        Ok(BlobDir {
+            root: root.to_path_buf(),
+            dir,
+            inflight: Mutex::new(HashMap::new()),
+            tmp_counter: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn path(&self, hash: &[u8; 32]) -> PathBuf {
+        let hex = hex::encode(hash);
+        self.root.join(&hex[..2]).join(hex)
+    }
+
+    /// Marks the hash as in flight. Call before deciding whether the file must be written.
+    pub(crate) fn pin(self: &Arc<Self>, blob: BlobRef) -> StagedBlob {
+        let mut set = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        *set.entry(blob.hash).or_insert(0) += 1;
+        StagedBlob {
+            blob,
+            written: false,
+            dir: self.clone(),
+        }
+    }
+
+    /// Writes the file (temporary name, then rename). Not yet durable.
+    pub(crate) fn write(&self, hash: &[u8; 32], data: &[u8]) -> io::Result<()> {
+        let path = self.path(hash);
+        let parent = path.parent().expect("blob path has a parent");
+        if !parent.exists() {
+            fs::create_dir_all(parent)?;
+        }
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("{}-{}-{n}", std::process::id(), hex::encode(&hash[..8])));
+        let mut f = File::create(&tmp)?;
+        f.write_all(data)?;
+        drop(f);
+        fs::rename(&tmp, &path)
+    }
+
+    /// Makes every staged file and rename durable: one flush of the file system for the batch.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        nix::unistd::syncfs(&self.dir).map_err(io::Error::from)
+    }
+
+    pub(crate) fn read(&self, blob: &BlobRef) -> io::Result<Vec<u8>> {
+        fs::read(self.path(&blob.hash))
+    }
+
+    /// Removes files whose count fell to zero, unless staged again meanwhile.
+    pub(crate) fn collect(&self, freed: &[[u8; 32]]) {
+        let set = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        for hash in freed {
+            if !set.contains_key(hash) {
+                let _ = fs::remove_file(self.path(hash));
+            }
+        }
+    }
+
+    /// Removes candidates that are not pinned and that `still_free` (asked while new pins are
+    /// held off) confirms no committed item refers to.
+    pub(crate) fn collect_if(
+        &self,
+        candidates: &[[u8; 32]],
+        still_free: impl FnOnce(&[[u8; 32]]) -> Vec<[u8; 32]>,
+    ) {
+        let set = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        let unpinned: Vec<[u8; 32]> = candidates
+            .iter()
+            .filter(|h| !set.contains_key(*h))
+            .copied()
+            .collect();
+        for hash in still_free(&unpinned) {
+            let _ = fs::remove_file(self.path(&hash));
+        }
+    }
+
+    /// Every blob file on disk, for the orphan sweep.
+    pub(crate) fn list(&self) -> io::Result<Vec<[u8; 32]>> {
+        let mut out = Vec::new();
+        for shard in fs::read_dir(&self.root)? {
+            let shard = shard?;
+            if shard.file_name() == "tmp" || !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for f in fs::read_dir(shard.path())? {
+                let name = f?.file_name();
+                let mut hash = [0u8; 32];
+                if hex::decode_to_slice(name.as_encoded_bytes(), &mut hash).is_ok() {
+                    out.push(hash);
+                }
+            }
+        }
+        Ok(out)
+    }
+}

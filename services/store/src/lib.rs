@@ -1,0 +1,489 @@
+//! The one store every protocol shares: redb for metadata, content-addressed files for
+//! bodies, a per-collection change log, and a change bus.
+//!
+//! Invariants:
+//! - Every item write raises its collection's modseq and stamps the item; a deletion leaves a
+//!   tombstone. `Reader::changes_since` answers from that log alone.
+//! - A write is acknowledged (its future resolves `Ok`) only after the redb commit with
+//!   fsync, and after every blob it uses was made durable (one `syncfs` per batch).
+//! - One writer thread applies writes in batches (group commit); concurrent writers share
+//!   the cost of a commit.
+//! - Rights are checked by `Reader` and `Writer` themselves; no caller reaches the tables.
+//! - Changes are published on the bus after their commit, never before.
+
+mod access;
+mod blob;
+mod model;
+mod read;
+mod schema;
+mod tables;
+mod write;
+
+pub use blob::StagedBlob;
+pub use model::*;
+pub use read::Reader;
+pub use schema::SCHEMA_VERSION;
+pub use write::Writer;
+
+use blob::BlobDir;
+use redb::{Database, Durability, ReadableDatabase};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("permission denied")]
+    Forbidden,
+    #[error("already exists: {0}")]
+    Exists(String),
+    #[error("quota exceeded")]
+    OverQuota,
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("changed meanwhile (now at modseq {0})")]
+    Conflict(ModSeq),
+    #[error("sync state is older than the change log; start over")]
+    TooOld,
+    #[error("disk full: the write was refused ({0})")]
+    DiskFull(String),
+    #[error("storage failure: {0}")]
+    Io(String),
+    #[error("corrupted record: {0}")]
+    Corrupt(String),
+    #[error(
+        "the database at {path} has schema version {found}, newer than this bureau supports \
+         ({supported}); refusing to open it (run a newer bureau, or restore a snapshot)"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+    #[error("the store is closed")]
+    Closed,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    /// True for errors that are our failure rather than the client's.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::DiskFull(_)
+                | StoreError::Io(_)
+                | StoreError::Corrupt(_)
+                | StoreError::NewerSchema { .. }
+                | StoreError::Closed
+        )
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28) {
+            StoreError::DiskFull(e.to_string())
+        } else {
+            StoreError::Io(e.to_string())
+        }
+    }
+}
+
+impl From<redb::StorageError> for StoreError {
+    fn from(e: redb::StorageError) -> Self {
+        match e {
+            redb::StorageError::Io(io) => io.into(),
+            redb::StorageError::Corrupted(s) => StoreError::Corrupt(s),
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                match e.into() {
+                    redb::Error::Io(io) => io.into(),
+                    redb::Error::Corrupted(s) => StoreError::Corrupt(s),
+                    other => StoreError::Io(other.to_string()),
+                }
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::Error,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError
+);
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// fsync on commit (off only for throwaway benchmarks).
+    pub durable: bool,
+    /// redb page cache, bytes.
+    pub cache_bytes: usize,
+    /// Largest number of writes committed together.
+    pub max_batch: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            durable: true,
+            cache_bytes: 16 << 20,
+            max_batch: 1024,
+        }
+    }
+}
+
+/// A write waiting for the writer thread: run (possibly again, after a rolled-back batch),
+/// then told how its batch ended.
+trait Job: Send {
+    fn actor(&self) -> Actor;
+    fn needs_sync(&self) -> bool;
+    fn run(&mut self, w: &mut Writer) -> Result<()>;
+    fn finish(self: Box<Self>, outcome: Result<()>);
+}
+
+struct OpJob<T, F> {
+    actor: Actor,
+    op: F,
+    staged: Vec<StagedBlob>,
+    result: Option<T>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T: Send, F: Fn(&mut Writer) -> Result<T> + Send> Job for OpJob<T, F> {
+    fn actor(&self) -> Actor {
+        self.actor
+    }
+    fn needs_sync(&self) -> bool {
+        self.staged.iter().any(|s| s.written)
+    }
+    fn run(&mut self, w: &mut Writer) -> Result<()> {
+        self.result = Some((self.op)(w)?);
+        Ok(())
+    }
+    fn finish(self: Box<Self>, outcome: Result<()>) {
+        let this = *self;
+        let reply = outcome.and_then(|()| this.result.ok_or(StoreError::Closed));
+        let _ = this.reply.send(reply);
+        // `staged` drops here, after the commit: the blobs may now be collected if unused.
+    }
+}
+
+enum Msg {
+    Job(Box<dyn Job>),
+    Stop(oneshot::Sender<()>),
+}
+
+struct Inner {
+    db: Arc<Database>,
+    blobs: Arc<BlobDir>,
+    jobs: mpsc::Sender<Msg>,
+    bus: broadcast::Sender<Change>,
+    path: PathBuf,
+}
+
+/// A handle on the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`: `dir/bureau.redb`, `dir/blobs/`,
+    /// `dir/snapshots/`. Migrates an older schema after a snapshot; refuses a newer one.
+    pub fn open(dir: &Path, opts: StoreOptions) -> Result<Store> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("bureau.redb");
+        let db = schema::open_and_migrate(&path, &dir.join("snapshots"), opts.cache_bytes)?;
+        let db = Arc::new(db);
+        let blobs = Arc::new(BlobDir::open(&dir.join("blobs"))?);
+        let (jobs, rx) = mpsc::channel(8192);
+        let (bus, _) = broadcast::channel(4096);
+        let inner = Arc::new(Inner {
+            db: db.clone(),
+            blobs: blobs.clone(),
+            jobs,
+            bus: bus.clone(),
+            path: dir.to_path_buf(),
+        });
+        let batch = opts.max_batch.max(1);
+        let durable = opts.durable;
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(db, blobs, rx, bus, batch, durable))?;
+        let store = Store { inner };
+        let sweeper = store.clone();
+        std::thread::Builder::new()
+            .name("store-sweep".into())
+            .spawn(move || {
+                if let Err(e) = sweeper.sweep_orphans() {
+                    log::warn!("blob sweep: {e}");
+                }
+            })?;
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// A consistent read snapshot, with the actor's rights.
+    pub fn reader(&self, actor: Actor) -> Result<Reader> {
+        Ok(Reader::new(
+            self.inner.db.begin_read()?,
+            actor,
+            self.inner.blobs.clone(),
+        ))
+    }
+
+    /// Writes `data` as a blob file (not yet durable) for a coming `write`, which makes it
+    /// durable before committing. Blocking file I/O: call from a blocking context.
+    pub fn stage_blob(&self, data: &[u8]) -> Result<StagedBlob> {
+        let blob = BlobRef {
+            hash: *blake3::hash(data).as_bytes(),
+            size: data.len() as u64,
+        };
+        let mut staged = self.inner.blobs.pin(blob);
+        let known = {
+            let tx = self.inner.db.begin_read()?;
+            let refs = tx.open_table(tables::BLOB_REFS)?;
+            refs.get(&blob.hash)?.is_some()
+        };
+        if !known {
+            self.inner.blobs.write(&blob.hash, data)?;
+            staged.written = true;
+        }
+        Ok(staged)
+    }
+
+    /// Runs `op` in the next group commit and resolves once it is durable. `op` may run more
+    /// than once (when another write of its batch fails half-way the batch is replayed), so
+    /// it must not have side effects outside the writer.
+    pub async fn write<T, F>(&self, actor: Actor, staged: Vec<StagedBlob>, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Writer) -> Result<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(OpJob {
+            actor,
+            op,
+            staged,
+            result: None,
+            reply,
+        });
+        self.inner
+            .jobs
+            .send(Msg::Job(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// `write` for callers outside an async runtime.
+    pub fn write_blocking<T, F>(&self, actor: Actor, staged: Vec<StagedBlob>, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Writer) -> Result<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(OpJob {
+            actor,
+            op,
+            staged,
+            result: None,
+            reply,
+        });
+        self.inner
+            .jobs
+            .blocking_send(Msg::Job(job))
+            .map_err(|_| StoreError::Closed)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Changes, published after each commit.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.inner.bus.subscribe()
+    }
+
+    /// Finishes every queued write, then stops the writer. Later writes fail with `Closed`.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.jobs.send(Msg::Stop(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Removes blob files no item refers to (left by a crash before their commit).
+    fn sweep_orphans(&self) -> Result<()> {
+        let candidates = self.inner.blobs.list()?;
+        // Stagers pin before writing and unpin after their commit: a file not pinned now and
+        // not counted in a snapshot taken now is unreferenced for good.
+        for chunk in candidates.chunks(1024) {
+            let tx = self.inner.db.begin_read()?;
+            let refs = tx.open_table(tables::BLOB_REFS)?;
+            let mut orphans = Vec::new();
+            for h in chunk {
+                if refs.get(h)?.is_none() {
+                    orphans.push(*h);
+                }
+            }
+            drop(refs);
+            drop(tx);
+            self.inner.blobs.collect_if(&orphans, |unpinned| {
+                let fresh = || -> Result<Vec<[u8; 32]>> {
+                    let tx = self.inner.db.begin_read()?;
+                    let refs = tx.open_table(tables::BLOB_REFS)?;
+                    let mut free = Vec::new();
+                    for h in unpinned {
+                        if refs.get(h)?.is_none() {
+                            free.push(*h);
+                        }
+                    }
+                    Ok(free)
+                };
+                fresh().unwrap_or_default()
+            });
+        }
+        Ok(())
+    }
+}
+
+fn writer_loop(
+    db: Arc<Database>,
+    blobs: Arc<BlobDir>,
+    mut rx: mpsc::Receiver<Msg>,
+    bus: broadcast::Sender<Change>,
+    max_batch: usize,
+    durable: bool,
+) {
+    let mut stop: Option<oneshot::Sender<()>> = None;
+    while stop.is_none() {
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
+        let mut batch: Vec<Box<dyn Job>> = Vec::new();
+        match first {
+            Msg::Job(j) => batch.push(j),
+            Msg::Stop(s) => stop = Some(s),
+        }
+        while batch.len() < max_batch && stop.is_none() {
+            match rx.try_recv() {
+                Ok(Msg::Job(j)) => batch.push(j),
+                Ok(Msg::Stop(s)) => stop = Some(s),
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        if durable
+            && batch.iter().any(|j| j.needs_sync())
+            && let Err(e) = blobs.sync()
+        {
+            let e = StoreError::from(e);
+            log::error!("store: syncing blobs failed: {e}");
+            for j in batch {
+                j.finish(Err(StoreError::Io(e.to_string())));
+            }
+            continue;
+        }
+        commit_batch(&db, &blobs, &bus, batch, durable);
+    }
+    rx.close();
+    if let Some(s) = stop {
+        let _ = s.send(());
+    }
+}
+
+/// Applies a batch in one transaction. A job that fails without writing is simply left
+/// out; one that fails after writing forces a rollback and a replay of the others.
+fn commit_batch(
+    db: &Database,
+    blobs: &BlobDir,
+    bus: &broadcast::Sender<Change>,
+    mut batch: Vec<Box<dyn Job>>,
+    durable: bool,
+) {
+    loop {
+        let mut tx = match db.begin_write() {
+            Ok(tx) => tx,
+            Err(e) => {
+                let e = StoreError::from(e);
+                log::error!("store: cannot begin a write: {e}");
+                for j in batch {
+                    j.finish(Err(StoreError::Io(e.to_string())));
+                }
+                return;
+            }
+        };
+        if !durable {
+            let _ = tx.set_durability(Durability::None);
+        }
+        let mut ok: Vec<Box<dyn Job>> = Vec::new();
+        let mut changes = Vec::new();
+        let mut freed = Vec::new();
+        let mut rollback = false;
+        for mut job in batch.drain(..) {
+            let mut w = Writer::new(&tx, job.actor());
+            match job.run(&mut w) {
+                Ok(()) => {
+                    changes.append(&mut w.changes);
+                    freed.append(&mut w.freed);
+                    ok.push(job);
+                }
+                Err(e) => {
+                    rollback |= w.dirty;
+                    job.finish(Err(e));
+                }
+            }
+        }
+        if rollback {
+            drop(tx);
+            batch = ok;
+            if batch.is_empty() {
+                return;
+            }
+            continue;
+        }
+        match tx.commit() {
+            Ok(()) => {
+                blobs.collect(&freed);
+                for j in ok {
+                    j.finish(Ok(()));
+                }
+                for c in changes {
+                    let _ = bus.send(c);
+                }
+            }
+            Err(e) => {
+                let e = StoreError::from(e);
+                log::error!("store: commit failed: {e}");
+                for j in ok {
+                    j.finish(Err(match &e {
+                        StoreError::DiskFull(s) => StoreError::DiskFull(s.clone()),
+                        other => StoreError::Io(other.to_string()),
+                    }));
+                }
+            }
+        }
+        return;
+    }
+}

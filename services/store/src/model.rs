@@ -1,0 +1,206 @@
+//! The values the store keeps. Records are MessagePack maps (field names kept), so a field
+//! added later with `#[serde(default)]` reads older records without a migration.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub type PrincipalId = u64;
+pub type CollectionId = u64;
+pub type ItemId = u64;
+pub type ModSeq = u64;
+
+/// Who is asking. `System` is the daemon itself (local delivery, the admin API, the
+/// directory); a `Principal` is a logged-in user and is subject to rights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    System,
+    Principal(PrincipalId),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PrincipalKind {
+    User,
+    Group,
+    Resource,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    pub id: PrincipalId,
+    pub kind: PrincipalKind,
+    /// Unique across the box (the login or group name).
+    pub name: String,
+    /// Members, for a group.
+    #[serde(default)]
+    pub members: Vec<PrincipalId>,
+    /// Bytes this principal's collections may hold; `None` is unlimited.
+    #[serde(default)]
+    pub quota: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CollectionKind {
+    Mailbox,
+    Calendar,
+    AddressBook,
+    TaskList,
+    Notes,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collection {
+    pub id: CollectionId,
+    pub owner: PrincipalId,
+    pub kind: CollectionKind,
+    /// Unique per owner: a mailbox path ("INBOX", "Archive/2026") or a DAV collection name.
+    pub name: String,
+    /// Highest modseq given to an item of this collection (the change log's head).
+    pub modseq: ModSeq,
+    /// Changes at or below this modseq have been pruned from the log: a sync from an older
+    /// point must start over.
+    #[serde(default)]
+    pub log_floor: ModSeq,
+    /// Next item id; ids are never reused within a collection (IMAP UIDs).
+    pub next_item: ItemId,
+    /// Changes when ids may have been reused (IMAP UIDVALIDITY).
+    pub validity: u32,
+    #[serde(default)]
+    pub props: BTreeMap<String, String>,
+}
+
+/// A content-addressed blob: BLAKE3 of the bytes, and their length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlobRef {
+    pub hash: [u8; 32],
+    pub size: u64,
+}
+
+impl BlobRef {
+    pub fn hex(&self) -> String {
+        hex::encode(self.hash)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    pub id: ItemId,
+    pub collection: CollectionId,
+    /// The modseq of the last change to this item.
+    pub modseq: ModSeq,
+    /// Resource name, unique within the collection (a DAV href's last segment).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub blob: Option<BlobRef>,
+    /// IMAP flags and keywords, sorted, without duplicates.
+    #[serde(default)]
+    pub flags: Vec<String>,
+    /// Internal date, seconds since the Unix epoch.
+    pub date: i64,
+    /// Small protocol metadata (content type, iCalendar UID, ...).
+    #[serde(default)]
+    pub props: BTreeMap<String, String>,
+}
+
+impl Item {
+    pub fn size(&self) -> u64 {
+        self.blob.map_or(0, |b| b.size)
+    }
+}
+
+/// What a writer asks to create.
+#[derive(Clone, Debug, Default)]
+pub struct NewItem {
+    pub name: Option<String>,
+    pub blob: Option<BlobRef>,
+    pub flags: Vec<String>,
+    pub date: Option<i64>,
+    pub props: BTreeMap<String, String>,
+}
+
+/// Rights another principal holds on a collection. The owner holds all of them implicitly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Right {
+    Read = 1,
+    ReadWrite = 2,
+    /// Read-write, and may act for the owner (send invitations, answer on its behalf).
+    Delegate = 3,
+}
+
+impl Right {
+    pub fn from_u8(v: u8) -> Option<Right> {
+        match v {
+            1 => Some(Right::Read),
+            2 => Some(Right::ReadWrite),
+            3 => Some(Right::Delegate),
+            _ => None,
+        }
+    }
+}
+
+/// The access an actor has to one collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    Read,
+    ReadWrite,
+    Delegate,
+    Owner,
+}
+
+/// One entry of the change bus, published after the commit that made it durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub owner: PrincipalId,
+    pub collection: CollectionId,
+    pub modseq: ModSeq,
+}
+
+/// The answer to "what changed since modseq N".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Items created or changed after N, in modseq order.
+    pub changed: Vec<Item>,
+    /// Items deleted after N (that existed at N or were created after it).
+    pub deleted: Vec<ItemId>,
+    /// The collection's modseq at the time of reading.
+    pub modseq: ModSeq,
+}
+
+/// A device as ActiveSync or SyncML knows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: String,
+    #[serde(default)]
+    pub protocol: String,
+    #[serde(default)]
+    pub info: BTreeMap<String, String>,
+    #[serde(default)]
+    pub policy_key: u32,
+    #[serde(default)]
+    pub wipe_requested: bool,
+    #[serde(default)]
+    pub last_seen: i64,
+}
+
+/// Per device and collection sync state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// The modseq the device acknowledged.
+    pub acked_modseq: ModSeq,
+    /// The key the device presents next (ActiveSync SyncKey counter).
+    #[serde(default)]
+    pub sync_key: u64,
+    /// The previous request's key and the response given to it, replayed on a retry.
+    #[serde(default)]
+    pub last_key: u64,
+    #[serde(default)]
+    pub last_response: Vec<u8>,
+    /// Client id to server item id (SyncML LUID map, ActiveSync ClientId).
+    #[serde(default)]
+    pub id_map: BTreeMap<String, ItemId>,
+    /// SyncML anchors.
+    #[serde(default)]
+    pub anchor_last: String,
+    #[serde(default)]
+    pub anchor_next: String,
+}

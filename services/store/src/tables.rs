@@ -1,0 +1,70 @@
+//! redb table definitions and the record encoding. Only this crate opens them.
+
+use crate::{Result, StoreError};
+use redb::TableDefinition;
+use serde::{Serialize, de::DeserializeOwned};
+
+/// "schema_version", "next_principal", "next_collection".
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const PRINCIPALS: TableDefinition<u64, &[u8]> = TableDefinition::new("principals");
+pub(crate) const PRINCIPAL_NAMES: TableDefinition<&str, u64> =
+    TableDefinition::new("principal_names");
+/// (member, group)
+pub(crate) const MEMBER_OF: TableDefinition<(u64, u64), ()> = TableDefinition::new("member_of");
+pub(crate) const COLLECTIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("collections");
+/// (owner, name) -> collection
+pub(crate) const COLLECTION_NAMES: TableDefinition<(u64, &str), u64> =
+    TableDefinition::new("collection_names");
+/// (collection, item)
+pub(crate) const ITEMS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("items");
+/// (collection, name) -> item
+pub(crate) const ITEM_NAMES: TableDefinition<(u64, &str), u64> = TableDefinition::new("item_names");
+/// (collection, modseq) -> (item, deleted). One entry per live item (its last change) and one
+/// per tombstone: the change log.
+pub(crate) const CHANGELOG: TableDefinition<(u64, u64), (u64, bool)> =
+    TableDefinition::new("changelog");
+/// (collection, grantee) -> Right
+pub(crate) const GRANTS: TableDefinition<(u64, u64), u8> = TableDefinition::new("grants");
+/// (grantee, collection) -> Right, to list what is shared with someone.
+pub(crate) const GRANTS_BY_GRANTEE: TableDefinition<(u64, u64), u8> =
+    TableDefinition::new("grants_by_grantee");
+/// blob hash -> number of items referring to it. A blob with a count is durable on disk.
+pub(crate) const BLOB_REFS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("blob_refs");
+/// principal -> bytes held by the collections it owns
+pub(crate) const USAGE: TableDefinition<u64, u64> = TableDefinition::new("usage");
+/// (namespace, key) -> record, for the directory and other services' own records.
+pub(crate) const KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("kv");
+/// (principal, device id) -> Device
+pub(crate) const DEVICES: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("devices");
+/// (principal, device id, collection) -> SyncState
+pub(crate) const SYNC_STATES: TableDefinition<(u64, &str, u64), &[u8]> =
+    TableDefinition::new("sync_states");
+
+pub(crate) fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    rmp_serde::to_vec_named(v).map_err(|e| StoreError::Corrupt(format!("encode: {e}")))
+}
+
+pub(crate) fn dec<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("decode: {e}")))
+}
+
+/// Creates every table, so that read transactions never meet a missing one.
+pub(crate) fn create_all(tx: &redb::WriteTransaction) -> Result<()> {
+    tx.open_table(META)?;
+    tx.open_table(PRINCIPALS)?;
+    tx.open_table(PRINCIPAL_NAMES)?;
+    tx.open_table(MEMBER_OF)?;
+    tx.open_table(COLLECTIONS)?;
+    tx.open_table(COLLECTION_NAMES)?;
+    tx.open_table(ITEMS)?;
+    tx.open_table(ITEM_NAMES)?;
+    tx.open_table(CHANGELOG)?;
+    tx.open_table(GRANTS)?;
+    tx.open_table(GRANTS_BY_GRANTEE)?;
+    tx.open_table(BLOB_REFS)?;
+    tx.open_table(USAGE)?;
+    tx.open_table(KV)?;
+    tx.open_table(DEVICES)?;
+    tx.open_table(SYNC_STATES)?;
+    Ok(())
+}

@@ -1,0 +1,630 @@
+//! Mutations, each checking the actor's rights before it changes anything.
+//!
+//! Every method validates first and writes last, so an error leaves the transaction as it
+//! was; a method that fails after writing marks the writer dirty and the group commit rolls
+//! the batch back and replays the others.
+
+use crate::access::{access_of, require};
+use crate::model::*;
+use crate::tables::*;
+use crate::{Result, StoreError, now};
+use redb::{ReadableTable, WriteTransaction};
+
+pub struct Writer<'t> {
+    tx: &'t WriteTransaction,
+    actor: Actor,
+    pub(crate) changes: Vec<Change>,
+    pub(crate) freed: Vec<[u8; 32]>,
+    pub(crate) dirty: bool,
+}
+
+impl<'t> Writer<'t> {
+    pub(crate) fn new(tx: &'t WriteTransaction, actor: Actor) -> Self {
+        Writer {
+            tx,
+            actor,
+            changes: Vec::new(),
+            freed: Vec::new(),
+            dirty: false,
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        self.actor
+    }
+
+    fn system_only(&self) -> Result<()> {
+        match self.actor {
+            Actor::System => Ok(()),
+            Actor::Principal(_) => Err(StoreError::Forbidden),
+        }
+    }
+
+    fn next_id(&mut self, key: &str) -> Result<u64> {
+        let mut meta = self.tx.open_table(META)?;
+        let next = meta.get(key)?.map_or(1, |v| v.value());
+        self.dirty = true;
+        meta.insert(key, next + 1)?;
+        Ok(next)
+    }
+
+    // ---- principals (the directory's business: system only) ----
+
+    pub fn create_principal(
+        &mut self,
+        kind: PrincipalKind,
+        name: &str,
+        quota: Option<u64>,
+    ) -> Result<Principal> {
+        self.system_only()?;
+        if self.tx.open_table(PRINCIPAL_NAMES)?.get(name)?.is_some() {
+            return Err(StoreError::Exists(name.to_string()));
+        }
+        let id = self.next_id("next_principal")?;
+        let p = Principal {
+            id,
+            kind,
+            name: name.to_string(),
+            members: Vec::new(),
+            quota,
+        };
+        self.tx.open_table(PRINCIPALS)?.insert(id, enc(&p)?.as_slice())?;
+        self.tx.open_table(PRINCIPAL_NAMES)?.insert(name, id)?;
+        Ok(p)
+    }
+
+    pub fn principal(&self, id: PrincipalId) -> Result<Principal> {
+        let t = self.tx.open_table(PRINCIPALS)?;
+        let v = t.get(id)?.ok_or(StoreError::NotFound)?;
+        dec(v.value())
+    }
+
+    pub fn set_quota(&mut self, id: PrincipalId, quota: Option<u64>) -> Result<()> {
+        self.system_only()?;
+        let mut p = self.principal(id)?;
+        p.quota = quota;
+        self.dirty = true;
+        self.tx.open_table(PRINCIPALS)?.insert(id, enc(&p)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Replaces a group's members.
+    pub fn set_members(&mut self, group: PrincipalId, members: &[PrincipalId]) -> Result<()> {
+        self.system_only()?;
+        let mut g = self.principal(group)?;
+        if g.kind != PrincipalKind::Group {
+            return Err(StoreError::Invalid(format!("{} is not a group", g.name)));
+        }
+        for m in members {
+            self.principal(*m)?;
+        }
+        let mut member_of = self.tx.open_table(MEMBER_OF)?;
+        self.dirty = true;
+        for old in &g.members {
+            member_of.remove((*old, group))?;
+        }
+        let mut members = members.to_vec();
+        members.sort_unstable();
+        members.dedup();
+        for m in &members {
+            member_of.insert((*m, group), ())?;
+        }
+        g.members = members;
+        self.tx.open_table(PRINCIPALS)?.insert(group, enc(&g)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Deletes a principal with every collection it owns, its grants and memberships.
+    pub fn delete_principal(&mut self, id: PrincipalId) -> Result<()> {
+        self.system_only()?;
+        let p = self.principal(id)?;
+        let owned: Vec<u64> = {
+            let names = self.tx.open_table(COLLECTION_NAMES)?;
+            names
+                .range((id, "")..)?
+                .map(|e| e.map(|(k, v)| (k.value().0, v.value())))
+                .take_while(|r| r.as_ref().map_or(true, |(o, _)| *o == id))
+                .map(|r| r.map(|(_, c)| c))
+                .collect::<std::result::Result<_, _>>()?
+        };
+        for c in owned {
+            self.delete_collection(c)?;
+        }
+        if p.kind == PrincipalKind::Group {
+            self.set_members(id, &[])?;
+        }
+        self.dirty = true;
+        // Memberships of this principal in groups.
+        let groups: Vec<u64> = self
+            .tx
+            .open_table(MEMBER_OF)?
+            .range((id, 0)..=(id, u64::MAX))?
+            .map(|e| e.map(|(k, _)| k.value().1))
+            .collect::<std::result::Result<_, _>>()?;
+        for g in groups {
+            let mut group = self.principal(g)?;
+            group.members.retain(|m| *m != id);
+            self.tx.open_table(PRINCIPALS)?.insert(g, enc(&group)?.as_slice())?;
+            self.tx.open_table(MEMBER_OF)?.remove((id, g))?;
+        }
+        // Grants to this principal.
+        let granted: Vec<u64> = self
+            .tx
+            .open_table(GRANTS_BY_GRANTEE)?
+            .range((id, 0)..=(id, u64::MAX))?
+            .map(|e| e.map(|(k, _)| k.value().1))
+            .collect::<std::result::Result<_, _>>()?;
+        for c in granted {
+            self.tx.open_table(GRANTS)?.remove((c, id))?;
+            self.tx.open_table(GRANTS_BY_GRANTEE)?.remove((id, c))?;
+        }
+        let devices: Vec<String> = self
+            .tx
+            .open_table(DEVICES)?
+            .range((id, "")..)?
+            .map(|e| e.map(|(k, _)| (k.value().0, k.value().1.to_string())))
+            .take_while(|r| r.as_ref().map_or(true, |(o, _)| *o == id))
+            .map(|r| r.map(|(_, d)| d))
+            .collect::<std::result::Result<_, _>>()?;
+        for d in devices {
+            self.delete_device(id, &d)?;
+        }
+        self.tx.open_table(USAGE)?.remove(id)?;
+        self.tx.open_table(PRINCIPAL_NAMES)?.remove(p.name.as_str())?;
+        self.tx.open_table(PRINCIPALS)?.remove(id)?;
+        Ok(())
+    }
+
+    // ---- collections ----
+
+    fn collection_with(&self, id: CollectionId, need: Access) -> Result<Collection> {
+        let coll: Collection = {
+            let t = self.tx.open_table(COLLECTIONS)?;
+            let v = t.get(id)?.ok_or(StoreError::NotFound)?;
+            dec(v.value())?
+        };
+        let have = access_of(
+            &self.tx.open_table(GRANTS)?,
+            &self.tx.open_table(MEMBER_OF)?,
+            self.actor,
+            &coll,
+        )?;
+        require(have, need)?;
+        Ok(coll)
+    }
+
+    fn put_collection(&mut self, c: &Collection) -> Result<()> {
+        self.dirty = true;
+        self.tx.open_table(COLLECTIONS)?.insert(c.id, enc(c)?.as_slice())?;
+        Ok(())
+    }
+
+    pub fn create_collection(
+        &mut self,
+        owner: PrincipalId,
+        kind: CollectionKind,
+        name: &str,
+    ) -> Result<Collection> {
+        if let Actor::Principal(p) = self.actor
+            && p != owner
+        {
+            return Err(StoreError::Forbidden);
+        }
+        if name.is_empty() || name.len() > 1024 {
+            return Err(StoreError::Invalid("collection name length".into()));
+        }
+        self.principal(owner)?;
+        if self
+            .tx
+            .open_table(COLLECTION_NAMES)?
+            .get((owner, name))?
+            .is_some()
+        {
+            return Err(StoreError::Exists(name.to_string()));
+        }
+        let id = self.next_id("next_collection")?;
+        let c = Collection {
+            id,
+            owner,
+            kind,
+            name: name.to_string(),
+            modseq: 0,
+            log_floor: 0,
+            next_item: 1,
+            // Distinct across re-creations of the same name.
+            validity: (id as u32) ^ (now() as u32 & 0x7fff_0000),
+            props: Default::default(),
+        };
+        self.put_collection(&c)?;
+        self.tx.open_table(COLLECTION_NAMES)?.insert((owner, name), id)?;
+        Ok(c)
+    }
+
+    pub fn rename_collection(&mut self, id: CollectionId, name: &str) -> Result<Collection> {
+        let mut c = self.collection_with(id, Access::Owner)?;
+        if name.is_empty() || name.len() > 1024 {
+            return Err(StoreError::Invalid("collection name length".into()));
+        }
+        if self
+            .tx
+            .open_table(COLLECTION_NAMES)?
+            .get((c.owner, name))?
+            .is_some()
+        {
+            return Err(StoreError::Exists(name.to_string()));
+        }
+        self.dirty = true;
+        self.tx
+            .open_table(COLLECTION_NAMES)?
+            .remove((c.owner, c.name.as_str()))?;
+        self.tx.open_table(COLLECTION_NAMES)?.insert((c.owner, name), id)?;
+        c.name = name.to_string();
+        self.put_collection(&c)?;
+        Ok(c)
+    }
+
+    /// Sets (Some) or removes (None) collection properties; needs write access.
+    pub fn set_collection_props(
+        &mut self,
+        id: CollectionId,
+        props: &[(String, Option<String>)],
+    ) -> Result<Collection> {
+        let mut c = self.collection_with(id, Access::ReadWrite)?;
+        for (k, v) in props {
+            match v {
+                Some(v) => c.props.insert(k.clone(), v.clone()),
+                None => c.props.remove(k),
+            };
+        }
+        self.put_collection(&c)?;
+        Ok(c)
+    }
+
+    pub fn delete_collection(&mut self, id: CollectionId) -> Result<()> {
+        let c = self.collection_with(id, Access::Owner)?;
+        let items: Vec<Item> = {
+            let t = self.tx.open_table(ITEMS)?;
+            t.range((id, 0)..=(id, u64::MAX))?
+                .map(|e| e.map_err(StoreError::from).and_then(|(_, v)| dec(v.value())))
+                .collect::<Result<_>>()?
+        };
+        self.dirty = true;
+        let mut freed = 0;
+        for item in &items {
+            if let Some(b) = item.blob {
+                self.unref_blob(&b)?;
+                freed += b.size;
+            }
+            if let Some(n) = &item.name {
+                self.tx.open_table(ITEM_NAMES)?.remove((id, n.as_str()))?;
+            }
+            self.tx.open_table(ITEMS)?.remove((id, item.id))?;
+        }
+        self.add_usage(c.owner, -(freed as i128))?;
+        self.tx
+            .open_table(CHANGELOG)?
+            .extract_from_if((id, 0)..=(id, u64::MAX), |_, _| true)?
+            .for_each(drop);
+        let grantees: Vec<u64> = self
+            .tx
+            .open_table(GRANTS)?
+            .range((id, 0)..=(id, u64::MAX))?
+            .map(|e| e.map(|(k, _)| k.value().1))
+            .collect::<std::result::Result<_, _>>()?;
+        for g in grantees {
+            self.tx.open_table(GRANTS)?.remove((id, g))?;
+            self.tx.open_table(GRANTS_BY_GRANTEE)?.remove((g, id))?;
+        }
+        self.tx
+            .open_table(COLLECTION_NAMES)?
+            .remove((c.owner, c.name.as_str()))?;
+        self.tx.open_table(COLLECTIONS)?.remove(id)?;
+        self.changes.push(Change {
+            owner: c.owner,
+            collection: id,
+            modseq: c.modseq + 1,
+        });
+        Ok(())
+    }
+
+    /// Grants (Some) or revokes (None) a right on a collection. Owner only.
+    pub fn grant(
+        &mut self,
+        id: CollectionId,
+        grantee: PrincipalId,
+        right: Option<Right>,
+    ) -> Result<()> {
+        let c = self.collection_with(id, Access::Owner)?;
+        self.principal(grantee)?;
+        if grantee == c.owner {
+            return Err(StoreError::Invalid("the owner already has every right".into()));
+        }
+        self.dirty = true;
+        match right {
+            Some(r) => {
+                self.tx.open_table(GRANTS)?.insert((id, grantee), r as u8)?;
+                self.tx
+                    .open_table(GRANTS_BY_GRANTEE)?
+                    .insert((grantee, id), r as u8)?;
+            }
+            None => {
+                self.tx.open_table(GRANTS)?.remove((id, grantee))?;
+                self.tx.open_table(GRANTS_BY_GRANTEE)?.remove((grantee, id))?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- items ----
+
+    fn add_usage(&mut self, owner: PrincipalId, delta: i128) -> Result<()> {
+        let mut t = self.tx.open_table(USAGE)?;
+        let cur = t.get(owner)?.map_or(0, |v| v.value()) as i128;
+        t.insert(owner, (cur + delta).max(0) as u64)?;
+        Ok(())
+    }
+
+    fn check_quota(&self, owner: PrincipalId, extra: u64) -> Result<()> {
+        if extra == 0 {
+            return Ok(());
+        }
+        let p = self.principal(owner)?;
+        if let Some(q) = p.quota {
+            let used = self.tx.open_table(USAGE)?.get(owner)?.map_or(0, |v| v.value());
+            if used.saturating_add(extra) > q {
+                return Err(StoreError::OverQuota);
+            }
+        }
+        Ok(())
+    }
+
+    fn ref_blob(&mut self, b: &BlobRef) -> Result<()> {
+        let mut t = self.tx.open_table(BLOB_REFS)?;
+        let n = t.get(&b.hash)?.map_or(0, |v| v.value());
+        t.insert(&b.hash, n + 1)?;
+        Ok(())
+    }
+
+    fn unref_blob(&mut self, b: &BlobRef) -> Result<()> {
+        let mut t = self.tx.open_table(BLOB_REFS)?;
+        let n = t.get(&b.hash)?.map_or(0, |v| v.value());
+        if n <= 1 {
+            t.remove(&b.hash)?;
+            self.freed.push(b.hash);
+        } else {
+            t.insert(&b.hash, n - 1)?;
+        }
+        Ok(())
+    }
+
+    /// Gives the collection its next modseq and records the item's change in the log,
+    /// dropping the item's previous log entry.
+    fn log_change(
+        &mut self,
+        c: &mut Collection,
+        item: ItemId,
+        previous: Option<ModSeq>,
+        deleted: bool,
+    ) -> Result<ModSeq> {
+        c.modseq += 1;
+        let mut log = self.tx.open_table(CHANGELOG)?;
+        if let Some(prev) = previous {
+            log.remove((c.id, prev))?;
+        }
+        log.insert((c.id, c.modseq), (item, deleted))?;
+        self.changes.push(Change {
+            owner: c.owner,
+            collection: c.id,
+            modseq: c.modseq,
+        });
+        Ok(c.modseq)
+    }
+
+    fn check_name(&self, coll: CollectionId, name: &Option<String>) -> Result<()> {
+        if let Some(n) = name {
+            if n.is_empty() || n.len() > 512 {
+                return Err(StoreError::Invalid("item name length".into()));
+            }
+            if self.tx.open_table(ITEM_NAMES)?.get((coll, n.as_str()))?.is_some() {
+                return Err(StoreError::Exists(n.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    fn save_item(&mut self, item: &Item) -> Result<()> {
+        self.tx
+            .open_table(ITEMS)?
+            .insert((item.collection, item.id), enc(item)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Adds an item. Its blob must be staged for this write or already stored.
+    pub fn put_item(&mut self, coll: CollectionId, new: NewItem) -> Result<Item> {
+        let mut c = self.collection_with(coll, Access::ReadWrite)?;
+        self.check_name(coll, &new.name)?;
+        let size = new.blob.map_or(0, |b| b.size);
+        self.check_quota(c.owner, size)?;
+        self.dirty = true;
+        let id = c.next_item;
+        c.next_item += 1;
+        let modseq = self.log_change(&mut c, id, None, false)?;
+        let mut flags = new.flags;
+        flags.sort();
+        flags.dedup();
+        let item = Item {
+            id,
+            collection: coll,
+            modseq,
+            name: new.name,
+            blob: new.blob,
+            flags,
+            date: new.date.unwrap_or_else(now),
+            props: new.props,
+        };
+        if let Some(b) = &item.blob {
+            self.ref_blob(b)?;
+        }
+        if let Some(n) = &item.name {
+            self.tx.open_table(ITEM_NAMES)?.insert((coll, n.as_str()), id)?;
+        }
+        self.add_usage(c.owner, size as i128)?;
+        self.save_item(&item)?;
+        self.put_collection(&c)?;
+        Ok(item)
+    }
+
+    pub fn item(&self, coll: CollectionId, id: ItemId) -> Result<Item> {
+        self.collection_with(coll, Access::Read)?;
+        let t = self.tx.open_table(ITEMS)?;
+        let v = t.get((coll, id))?.ok_or(StoreError::NotFound)?;
+        dec(v.value())
+    }
+
+    /// Changes an item in place: `edit` may change its blob, flags, date and props (not its
+    /// id, collection or name). `expect` is the modseq the caller last saw, if it cares.
+    pub fn update_item(
+        &mut self,
+        coll: CollectionId,
+        id: ItemId,
+        expect: Option<ModSeq>,
+        edit: impl FnOnce(&mut Item),
+    ) -> Result<Item> {
+        let mut c = self.collection_with(coll, Access::ReadWrite)?;
+        let old = self.item(coll, id)?;
+        if let Some(m) = expect
+            && m != old.modseq
+        {
+            return Err(StoreError::Conflict(old.modseq));
+        }
+        let mut item = old.clone();
+        edit(&mut item);
+        item.id = old.id;
+        item.collection = old.collection;
+        item.name = old.name.clone();
+        item.flags.sort();
+        item.flags.dedup();
+        let (old_size, new_size) = (old.size(), item.size());
+        if new_size > old_size {
+            self.check_quota(c.owner, new_size - old_size)?;
+        }
+        self.dirty = true;
+        if item.blob != old.blob {
+            if let Some(b) = &item.blob {
+                self.ref_blob(b)?;
+            }
+            if let Some(b) = &old.blob {
+                self.unref_blob(b)?;
+            }
+        }
+        self.add_usage(c.owner, new_size as i128 - old_size as i128)?;
+        item.modseq = self.log_change(&mut c, id, Some(old.modseq), false)?;
+        self.save_item(&item)?;
+        self.put_collection(&c)?;
+        Ok(item)
+    }
+
+    /// Deletes an item, leaving a tombstone in the change log.
+    pub fn delete_item(&mut self, coll: CollectionId, id: ItemId) -> Result<()> {
+        let mut c = self.collection_with(coll, Access::ReadWrite)?;
+        let old = self.item(coll, id)?;
+        self.dirty = true;
+        if let Some(b) = &old.blob {
+            self.unref_blob(b)?;
+        }
+        if let Some(n) = &old.name {
+            self.tx.open_table(ITEM_NAMES)?.remove((coll, n.as_str()))?;
+        }
+        self.add_usage(c.owner, -(old.size() as i128))?;
+        self.log_change(&mut c, id, Some(old.modseq), true)?;
+        self.tx.open_table(ITEMS)?.remove((coll, id))?;
+        self.put_collection(&c)?;
+        Ok(())
+    }
+
+    /// Copies an item into another collection (the blob is shared, not copied).
+    pub fn copy_item(&mut self, from: CollectionId, id: ItemId, to: CollectionId) -> Result<Item> {
+        let src = self.item(from, id)?;
+        self.put_item(
+            to,
+            NewItem {
+                name: src.name,
+                blob: src.blob,
+                flags: src.flags,
+                date: Some(src.date),
+                props: src.props,
+            },
+        )
+    }
+
+    // ---- records of other services (system only) ----
+
+    pub fn kv_put(&mut self, ns: &str, key: &str, value: &[u8]) -> Result<()> {
+        self.system_only()?;
+        self.dirty = true;
+        self.tx.open_table(KV)?.insert((ns, key), value)?;
+        Ok(())
+    }
+
+    pub fn kv_get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        self.system_only()?;
+        Ok(self
+            .tx
+            .open_table(KV)?
+            .get((ns, key))?
+            .map(|v| v.value().to_vec()))
+    }
+
+    pub fn kv_delete(&mut self, ns: &str, key: &str) -> Result<bool> {
+        self.system_only()?;
+        self.dirty = true;
+        Ok(self.tx.open_table(KV)?.remove((ns, key))?.is_some())
+    }
+
+    // ---- devices and sync state ----
+
+    fn own_or_system(&self, principal: PrincipalId) -> Result<()> {
+        match self.actor {
+            Actor::System => Ok(()),
+            Actor::Principal(p) if p == principal => Ok(()),
+            Actor::Principal(_) => Err(StoreError::Forbidden),
+        }
+    }
+
+    pub fn put_device(&mut self, principal: PrincipalId, device: &Device) -> Result<()> {
+        self.own_or_system(principal)?;
+        self.dirty = true;
+        self.tx
+            .open_table(DEVICES)?
+            .insert((principal, device.id.as_str()), enc(device)?.as_slice())?;
+        Ok(())
+    }
+
+    pub fn delete_device(&mut self, principal: PrincipalId, device: &str) -> Result<()> {
+        self.own_or_system(principal)?;
+        self.dirty = true;
+        self.tx.open_table(DEVICES)?.remove((principal, device))?;
+        self.tx
+            .open_table(SYNC_STATES)?
+            .extract_from_if((principal, device, 0)..=(principal, device, u64::MAX), |_, _| {
+                true
+            })?
+            .for_each(drop);
+        Ok(())
+    }
+
+    pub fn put_sync_state(
+        &mut self,
+        principal: PrincipalId,
+        device: &str,
+        coll: CollectionId,
+        state: &SyncState,
+    ) -> Result<()> {
+        self.own_or_system(principal)?;
+        self.dirty = true;
+        self.tx
+            .open_table(SYNC_STATES)?
+            .insert((principal, device, coll), enc(state)?.as_slice())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,376 @@
+//! The store's promises, tested on a real database in a temporary directory.
+
+use bureau_store::*;
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(dir, StoreOptions::default()).unwrap()
+}
+
+fn user(store: &Store, name: &str) -> Principal {
+    let name = name.to_string();
+    store
+        .write_blocking(Actor::System, vec![], move |w| {
+            w.create_principal(PrincipalKind::User, &name, None)
+        })
+        .unwrap()
+}
+
+fn collection(store: &Store, owner: PrincipalId, name: &str) -> Collection {
+    let name = name.to_string();
+    store
+        .write_blocking(Actor::Principal(owner), vec![], move |w| {
+            w.create_collection(owner, CollectionKind::Mailbox, &name)
+        })
+        .unwrap()
+}
+
+fn put(store: &Store, actor: Actor, coll: CollectionId, body: &[u8]) -> Result<Item> {
+    let staged = store.stage_blob(body)?;
+    let blob = staged.blob_ref();
+    store.write_blocking(actor, vec![staged], move |w| {
+        w.put_item(coll, NewItem { blob: Some(blob), ..Default::default() })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_all_land_with_increasing_modseqs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (alice, colls) = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            let alice = user(&store, "alice");
+            let colls: Vec<CollectionId> =
+                (0..4).map(|i| collection(&store, alice.id, &format!("c{i}")).id).collect();
+            (alice, colls)
+        })
+        .await
+        .unwrap()
+    };
+
+    let mut tasks = Vec::new();
+    for t in 0..64u64 {
+        let store = store.clone();
+        let coll = colls[(t % 4) as usize];
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for i in 0..1000u64 {
+                let body = format!("task {t} write {i}").into_bytes();
+                let s2 = store.clone();
+                let staged = tokio::task::spawn_blocking(move || s2.stage_blob(&body))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let blob = staged.blob_ref();
+                let item = store
+                    .write(Actor::Principal(1), vec![staged], move |w| {
+                        w.put_item(coll, NewItem { blob: Some(blob), ..Default::default() })
+                    })
+                    .await
+                    .unwrap();
+                seen.push((coll, item.id, item.modseq));
+            }
+            seen
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        let seen = t.await.unwrap();
+        // Within one writer, modseqs of a collection only grow.
+        assert!(seen.windows(2).all(|p| p[0].2 < p[1].2));
+        all.extend(seen);
+    }
+    assert_eq!(all.len(), 64_000);
+    let r = store.reader(Actor::Principal(alice.id)).unwrap();
+    let mut total = 0;
+    for c in &colls {
+        let items = r.items(*c).unwrap();
+        total += items.len();
+        let coll = r.collection(*c).unwrap();
+        // Every modseq given once, none skipped: 16 writers x 1000 items.
+        let modseqs: HashSet<u64> = items.iter().map(|i| i.modseq).collect();
+        assert_eq!(modseqs.len(), 16_000);
+        assert_eq!(coll.modseq, 16_000);
+        // Ids follow modseq order: a later item never has an earlier modseq.
+        assert!(items.windows(2).all(|p| p[0].modseq < p[1].modseq));
+    }
+    assert_eq!(total, 64_000);
+}
+
+#[test]
+fn changes_since_returns_exactly_the_changed_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = user(&store, "a");
+    let c = collection(&store, a.id, "INBOX").id;
+    let actor = Actor::Principal(a.id);
+    let ids: Vec<ItemId> = (0..10)
+        .map(|i| put(&store, actor, c, format!("m{i}").as_bytes()).unwrap().id)
+        .collect();
+    let mark = store.reader(actor).unwrap().collection(c).unwrap().modseq;
+    assert_eq!(mark, 10);
+
+    // After the mark: change 2, delete 3 and 5, add one, then delete the added one and add another.
+    let (i2, i3, i5) = (ids[2], ids[3], ids[5]);
+    store
+        .write_blocking(actor, vec![], move |w| {
+            w.update_item(c, i2, None, |it| it.flags.push("\\Seen".into()))
+        })
+        .unwrap();
+    store
+        .write_blocking(actor, vec![], move |w| {
+            w.delete_item(c, i3)?;
+            w.delete_item(c, i5)
+        })
+        .unwrap();
+    let added = put(&store, actor, c, b"new").unwrap();
+    let gone = put(&store, actor, c, b"short-lived").unwrap();
+    store
+        .write_blocking(actor, vec![], move |w| w.delete_item(c, gone.id))
+        .unwrap();
+
+    let r = store.reader(actor).unwrap();
+    let ch = r.changes_since(c, mark).unwrap();
+    let changed: Vec<ItemId> = ch.changed.iter().map(|i| i.id).collect();
+    assert_eq!(changed, vec![i2, added.id]);
+    let mut deleted = ch.deleted.clone();
+    deleted.sort();
+    assert_eq!(deleted, vec![i3, i5, gone.id]);
+    assert_eq!(ch.modseq, r.collection(c).unwrap().modseq);
+    assert_eq!(ch.changed[0].flags, vec!["\\Seen".to_string()]);
+    // Nothing since the head.
+    let none = r.changes_since(c, ch.modseq).unwrap();
+    assert!(none.changed.is_empty() && none.deleted.is_empty());
+    // From zero: every live item, and the tombstones.
+    let all = r.changes_since(c, 0).unwrap();
+    assert_eq!(all.changed.len(), 9);
+    assert_eq!(all.deleted.len(), 3);
+}
+
+#[test]
+fn rights_are_enforced_by_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (a, b, c) = (user(&store, "a"), user(&store, "b"), user(&store, "c"));
+    let group = store
+        .write_blocking(Actor::System, vec![], move |w| {
+            let g = w.create_principal(PrincipalKind::Group, "team", None)?;
+            w.set_members(g.id, &[c.id])?;
+            Ok(g)
+        })
+        .unwrap();
+    let cal = collection(&store, a.id, "private").id;
+    put(&store, Actor::Principal(a.id), cal, b"secret").unwrap();
+    let (ab, ac) = (Actor::Principal(b.id), Actor::Principal(c.id));
+
+    // No grant: b cannot read, list or write a's collection, nor learn that it exists.
+    let rb = store.reader(ab).unwrap();
+    assert!(matches!(rb.collection(cal), Err(StoreError::NotFound)));
+    assert!(matches!(rb.items(cal), Err(StoreError::NotFound)));
+    assert!(rb.collections_of(a.id).unwrap().is_empty());
+    assert!(rb.shared_with_me().unwrap().is_empty());
+    assert!(matches!(put(&store, ab, cal, b"x"), Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.write_blocking(ab, vec![], move |w| w.create_collection(a.id, CollectionKind::Calendar, "x")),
+        Err(StoreError::Forbidden)
+    ));
+    // b cannot grant itself rights either.
+    assert!(matches!(
+        store.write_blocking(ab, vec![], move |w| w.grant(cal, b.id, Some(Right::ReadWrite))),
+        Err(StoreError::NotFound)
+    ));
+
+    // A read grant: b reads, and is refused writing.
+    store
+        .write_blocking(Actor::Principal(a.id), vec![], move |w| {
+            w.grant(cal, b.id, Some(Right::Read))
+        })
+        .unwrap();
+    let rb = store.reader(ab).unwrap();
+    assert_eq!(rb.items(cal).unwrap().len(), 1);
+    let item = rb.items(cal).unwrap()[0].clone();
+    assert_eq!(rb.content(&item).unwrap(), b"secret");
+    assert_eq!(rb.shared_with_me().unwrap()[0].1, Access::Read);
+    assert!(matches!(put(&store, ab, cal, b"x"), Err(StoreError::Forbidden)));
+    let id = item.id;
+    assert!(matches!(
+        store.write_blocking(ab, vec![], move |w| w.delete_item(cal, id)),
+        Err(StoreError::Forbidden)
+    ));
+    assert!(matches!(
+        store.write_blocking(ab, vec![], move |w| w.delete_collection(cal)),
+        Err(StoreError::Forbidden)
+    ));
+
+    // A read-write grant to the group: its member c writes; b (not a member) still cannot.
+    assert!(matches!(put(&store, ac, cal, b"x"), Err(StoreError::NotFound)));
+    store
+        .write_blocking(Actor::Principal(a.id), vec![], move |w| {
+            w.grant(cal, group.id, Some(Right::ReadWrite))
+        })
+        .unwrap();
+    put(&store, ac, cal, b"from c").unwrap();
+    assert!(matches!(put(&store, ab, cal, b"x"), Err(StoreError::Forbidden)));
+    assert_eq!(store.reader(ac).unwrap().shared_with_me().unwrap()[0].1, Access::ReadWrite);
+
+    // Leaving the group takes the right away.
+    store
+        .write_blocking(Actor::System, vec![], move |w| w.set_members(group.id, &[]))
+        .unwrap();
+    assert!(matches!(store.reader(ac).unwrap().items(cal), Err(StoreError::NotFound)));
+    // The store is as the refused writes left it: two items.
+    assert_eq!(store.reader(Actor::Principal(a.id)).unwrap().items(cal).unwrap().len(), 2);
+}
+
+#[test]
+fn a_failing_write_in_a_batch_changes_nothing_and_spares_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = user(&store, "a");
+    let c = collection(&store, a.id, "INBOX").id;
+    let actor = Actor::Principal(a.id);
+    // Fails after writing: the first item is put, then a name clash.
+    let r = store.write_blocking(actor, vec![], move |w| {
+        w.put_item(c, NewItem { name: Some("x".into()), ..Default::default() })?;
+        w.put_item(c, NewItem { name: Some("x".into()), ..Default::default() })
+    });
+    assert!(matches!(r, Err(StoreError::Exists(_))));
+    let reader = store.reader(actor).unwrap();
+    assert!(reader.items(c).unwrap().is_empty());
+    assert_eq!(reader.collection(c).unwrap().modseq, 0);
+}
+
+#[test]
+fn quota_refuses_and_deletion_frees() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = user(&store, "a");
+    store.write_blocking(Actor::System, vec![], move |w| w.set_quota(a.id, Some(100))).unwrap();
+    let c = collection(&store, a.id, "INBOX").id;
+    let actor = Actor::Principal(a.id);
+    let first = put(&store, actor, c, &[b'x'; 80]).unwrap();
+    assert!(matches!(put(&store, actor, c, &[b'y'; 30]), Err(StoreError::OverQuota)));
+    store.write_blocking(actor, vec![], move |w| w.delete_item(c, first.id)).unwrap();
+    put(&store, actor, c, &[b'y'; 30]).unwrap();
+    assert_eq!(store.reader(actor).unwrap().usage(a.id).unwrap(), 30);
+}
+
+#[test]
+fn blobs_are_shared_and_removed_with_their_last_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = user(&store, "a");
+    let c1 = collection(&store, a.id, "one").id;
+    let c2 = collection(&store, a.id, "two").id;
+    let actor = Actor::Principal(a.id);
+    let i1 = put(&store, actor, c1, b"same body").unwrap();
+    let i2 = store.write_blocking(actor, vec![], move |w| w.copy_item(c1, i1.id, c2)).unwrap();
+    let path = dir.path().join("blobs").join(&i1.blob.unwrap().hex()[..2]).join(i1.blob.unwrap().hex());
+    assert!(path.exists());
+    store.write_blocking(actor, vec![], move |w| w.delete_item(c1, i1.id)).unwrap();
+    assert!(path.exists(), "still used by the copy");
+    assert_eq!(store.reader(actor).unwrap().content(&i2).unwrap(), b"same body");
+    store.write_blocking(actor, vec![], move |w| w.delete_item(c2, i2.id)).unwrap();
+    assert!(!path.exists(), "removed with its last item");
+}
+
+#[test]
+fn change_bus_publishes_after_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = user(&store, "a");
+    let c = collection(&store, a.id, "INBOX").id;
+    let mut rx = store.subscribe();
+    let item = put(&store, Actor::Principal(a.id), c, b"hello").unwrap();
+    let change = rx.try_recv().unwrap();
+    assert_eq!(change, Change { owner: a.id, collection: c, modseq: item.modseq });
+    // Published after commit: a reader sees it now.
+    assert_eq!(store.reader(Actor::System).unwrap().collection(c).unwrap().modseq, item.modseq);
+}
+
+/// The child side of the crash test: writes until killed, printing each acknowledged write.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var("BUREAU_CRASH_CHILD_DIR") else {
+        return;
+    };
+    let store = open(std::path::Path::new(&dir));
+    let a = user(&store, "a");
+    let c = collection(&store, a.id, "INBOX").id;
+    let store = Arc::new(store);
+    let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let (store, out) = (store.clone(), out.clone());
+            std::thread::spawn(move || {
+                for i in 0.. {
+                    // Bodies of varied size, some large, so a kill can land mid-file.
+                    let body = format!("{t}:{i}:").repeat(1 + (i % 50) * 200).into_bytes();
+                    let item = put(&store, Actor::Principal(1), c, &body).unwrap();
+                    let mut o = out.lock().unwrap();
+                    writeln!(o, "ACK {} {}", item.id, blake3::hash(&body).to_hex()).unwrap();
+                    o.flush().unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn sigkill_during_a_write_burst_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .env("BUREAU_CRASH_CHILD_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acked: BTreeMap<ItemId, String> = BTreeMap::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while acked.len() < 3000 {
+        let line = lines.next().expect("child ended early").unwrap();
+        if let Some(rest) = line.strip_prefix("ACK ") {
+            let (id, hash) = rest.split_once(' ').unwrap();
+            acked.insert(id.parse().unwrap(), hash.to_string());
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    // Acks printed between our last read and the kill.
+    for line in lines.map_while(|l| l.ok()) {
+        if let Some(rest) = line.strip_prefix("ACK ") {
+            let (id, hash) = rest.split_once(' ').unwrap();
+            acked.insert(id.parse().unwrap(), hash.to_string());
+        }
+    }
+
+    let store = open(dir.path());
+    let r = store.reader(Actor::System).unwrap();
+    let inbox = r.collection_by_name(1, "INBOX").unwrap();
+    let items: BTreeMap<ItemId, Item> = r.items(inbox.id).unwrap().into_iter().map(|i| (i.id, i)).collect();
+    for (id, hash) in &acked {
+        let item = items.get(id).unwrap_or_else(|| panic!("acknowledged item {id} lost"));
+        assert_eq!(&item.blob.unwrap().hex(), hash);
+    }
+    // No partial item: every item present has its whole body.
+    for item in items.values() {
+        let body = r.content(item).unwrap();
+        assert_eq!(blake3::hash(&body).to_hex().to_string(), item.blob.unwrap().hex());
+        assert_eq!(body.len() as u64, item.blob.unwrap().size);
+    }
+    assert!(items.len() >= acked.len());
+    // The store still takes writes.
+    put(&store, Actor::System, inbox.id, b"after the crash").unwrap();
+}
