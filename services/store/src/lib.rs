@@ -29,6 +29,7 @@ use blob::BlobDir;
 use redb::{Database, Durability, ReadableDatabase};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 #[derive(Debug, thiserror::Error)]
@@ -194,9 +195,33 @@ enum Msg {
 struct Inner {
     db: Arc<Database>,
     blobs: Arc<BlobDir>,
-    jobs: mpsc::Sender<Msg>,
+    /// Taken on drop, so that the writer drains its queue and ends.
+    jobs: Option<mpsc::Sender<Msg>>,
     bus: broadcast::Sender<Change>,
     path: PathBuf,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    stop_sweep: Arc<AtomicBool>,
+}
+
+impl Inner {
+    fn jobs(&self) -> Result<&mpsc::Sender<Msg>> {
+        self.jobs.as_ref().ok_or(StoreError::Closed)
+    }
+}
+
+/// The last handle gone: finish queued writes and close the database, so that it can be
+/// opened again at once.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop_sweep.store(true, Ordering::Relaxed);
+        self.jobs.take();
+        let me = std::thread::current().id();
+        for t in self.threads.drain(..) {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 /// A handle on the store; cheap to clone.
@@ -216,28 +241,36 @@ impl Store {
         let blobs = Arc::new(BlobDir::open(&dir.join("blobs"))?);
         let (jobs, rx) = mpsc::channel(8192);
         let (bus, _) = broadcast::channel(4096);
-        let inner = Arc::new(Inner {
-            db: db.clone(),
-            blobs: blobs.clone(),
-            jobs,
-            bus: bus.clone(),
-            path: dir.to_path_buf(),
-        });
         let batch = opts.max_batch.max(1);
         let durable = opts.durable;
-        std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || writer_loop(db, blobs, rx, bus, batch, durable))?;
-        let store = Store { inner };
-        let sweeper = store.clone();
-        std::thread::Builder::new()
-            .name("store-sweep".into())
-            .spawn(move || {
-                if let Err(e) = sweeper.sweep_orphans() {
-                    log::warn!("blob sweep: {e}");
-                }
-            })?;
-        Ok(store)
+        let writer = {
+            let (db, blobs, bus) = (db.clone(), blobs.clone(), bus.clone());
+            std::thread::Builder::new()
+                .name("store-writer".into())
+                .spawn(move || writer_loop(db, blobs, rx, bus, batch, durable))?
+        };
+        let stop_sweep = Arc::new(AtomicBool::new(false));
+        let sweeper = {
+            let (db, blobs, stop) = (db.clone(), blobs.clone(), stop_sweep.clone());
+            std::thread::Builder::new()
+                .name("store-sweep".into())
+                .spawn(move || {
+                    if let Err(e) = sweep_orphans(&db, &blobs, &stop) {
+                        log::warn!("blob sweep: {e}");
+                    }
+                })?
+        };
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                blobs,
+                jobs: Some(jobs),
+                bus,
+                path: dir.to_path_buf(),
+                threads: vec![writer, sweeper],
+                stop_sweep,
+            }),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -290,7 +323,7 @@ impl Store {
             reply,
         });
         self.inner
-            .jobs
+            .jobs()?
             .send(Msg::Job(job))
             .await
             .map_err(|_| StoreError::Closed)?;
@@ -312,7 +345,7 @@ impl Store {
             reply,
         });
         self.inner
-            .jobs
+            .jobs()?
             .blocking_send(Msg::Job(job))
             .map_err(|_| StoreError::Closed)?;
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
@@ -326,44 +359,37 @@ impl Store {
     /// Finishes every queued write, then stops the writer. Later writes fail with `Closed`.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.inner.jobs.send(Msg::Stop(tx)).await.is_ok() {
+        let Ok(jobs) = self.inner.jobs() else { return };
+        if jobs.send(Msg::Stop(tx)).await.is_ok() {
             let _ = rx.await;
         }
     }
+}
 
-    /// Removes blob files no item refers to (left by a crash before their commit).
-    fn sweep_orphans(&self) -> Result<()> {
-        let candidates = self.inner.blobs.list()?;
-        // Stagers pin before writing and unpin after their commit: a file not pinned now and
-        // not counted in a snapshot taken now is unreferenced for good.
-        for chunk in candidates.chunks(1024) {
-            let tx = self.inner.db.begin_read()?;
+/// Removes blob files no item refers to (left by a crash before their commit).
+fn sweep_orphans(db: &Database, blobs: &BlobDir, stop: &AtomicBool) -> Result<()> {
+    let candidates = blobs.list()?;
+    // Stagers pin before writing and unpin after their commit: a file not pinned now and
+    // not counted in a snapshot taken now is unreferenced for good.
+    for chunk in candidates.chunks(1024) {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let unreferenced = |hashes: &[[u8; 32]]| -> Result<Vec<[u8; 32]>> {
+            let tx = db.begin_read()?;
             let refs = tx.open_table(tables::BLOB_REFS)?;
-            let mut orphans = Vec::new();
-            for h in chunk {
+            let mut free = Vec::new();
+            for h in hashes {
                 if refs.get(h)?.is_none() {
-                    orphans.push(*h);
+                    free.push(*h);
                 }
             }
-            drop(refs);
-            drop(tx);
-            self.inner.blobs.collect_if(&orphans, |unpinned| {
-                let fresh = || -> Result<Vec<[u8; 32]>> {
-                    let tx = self.inner.db.begin_read()?;
-                    let refs = tx.open_table(tables::BLOB_REFS)?;
-                    let mut free = Vec::new();
-                    for h in unpinned {
-                        if refs.get(h)?.is_none() {
-                            free.push(*h);
-                        }
-                    }
-                    Ok(free)
-                };
-                fresh().unwrap_or_default()
-            });
-        }
-        Ok(())
+            Ok(free)
+        };
+        let orphans = unreferenced(chunk)?;
+        blobs.collect_if(&orphans, |unpinned| unreferenced(unpinned).unwrap_or_default());
     }
+    Ok(())
 }
 
 fn writer_loop(

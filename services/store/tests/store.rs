@@ -374,3 +374,84 @@ fn sigkill_during_a_write_burst_loses_no_acknowledged_write() {
     // The store still takes writes.
     put(&store, Actor::System, inbox.id, b"after the crash").unwrap();
 }
+
+/// A full disk: the write is refused with a clear error, nothing acknowledged is lost, and
+/// the store takes writes again once there is room. Needs root, to mount a small tmpfs.
+#[test]
+fn full_disk_refuses_the_write_and_loses_nothing() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("full_disk test needs root (to mount a small tmpfs); not run");
+        return;
+    }
+    let mnt = tempfile::tempdir().unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(mnt.path())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mount tmpfs");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.path().to_path_buf());
+
+    let dir = mnt.path().join("data");
+    let store = open(&dir);
+    let a = user(&store, "a");
+    let c = collection(&store, a.id, "INBOX").id;
+    let actor = Actor::Principal(a.id);
+    let mut acked = Vec::new();
+    let err = loop {
+        let body = format!("{}", acked.len()).repeat(20_000).into_bytes();
+        match put(&store, actor, c, &body) {
+            Ok(item) => acked.push((item.id, body)),
+            Err(e) => break e,
+        }
+        assert!(acked.len() < 1000, "a 4 MB disk never filled");
+    };
+    assert!(matches!(err, StoreError::DiskFull(_)), "got {err}");
+    assert!(err.to_string().starts_with("disk full"));
+    assert!(!acked.is_empty());
+    // Every acknowledged write is there, in this process and after a restart.
+    {
+        let r = store.reader(actor).unwrap();
+        for (id, body) in &acked {
+            let item = r.item(c, *id).unwrap();
+            assert_eq!(&r.content(&item).unwrap(), body);
+        }
+    }
+    // The disk filled to the last byte: a write that only touches metadata is refused too,
+    // or lands; either way nothing acknowledged is lost.
+    let filler = mnt.path().join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 4 << 20]);
+    let mut refused = false;
+    for n in 0..200 {
+        let id = acked[1].0;
+        let r = store.write_blocking(actor, vec![], move |w| {
+            w.update_item(c, id, None, |it| it.flags.push(format!("$k{n}")))
+        });
+        if let Err(e) = r {
+            assert!(matches!(e, StoreError::DiskFull(_) | StoreError::Io(_)), "got {e}");
+            refused = true;
+            break;
+        }
+    }
+    eprintln!("metadata write on a full disk refused: {refused}");
+    std::fs::remove_file(&filler).unwrap();
+    // Room freed by deleting an item: the store takes writes again, without a restart.
+    let first = acked[0].0;
+    store.write_blocking(actor, vec![], move |w| w.delete_item(c, first)).unwrap();
+    put(&store, actor, c, b"fits again").unwrap();
+    drop(store);
+    let store = open(&dir);
+    let r = store.reader(actor).unwrap();
+    for (id, body) in &acked[1..] {
+        let item = r.item(c, *id).unwrap();
+        assert_eq!(&r.content(&item).unwrap(), body);
+    }
+    assert!(r.item(c, acked[0].0).is_err());
+}
