@@ -1,1 +1,710 @@
-pub fn x(){}
+//! The office directory: domains, users, groups and addresses, kept in the store.
+//!
+//! Invariants:
+//! - Every address (primary, alias, group address) names one user or group, box-wide
+//!   (`addr` index), and its domain exists.
+//! - A user or group is a store principal of the same name; the records here add what the
+//!   protocols need (addresses, display names, quota, membership by name).
+//! - Secrets live apart from the records: the argon2id PHC string (`secret`) and the NT
+//!   hash for Samba (`nthash`). Records handed out never carry them.
+//! - A change is one store write: all of it lands or none.
+
+pub mod validate;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use bureau_store::{
+    Actor, CollectionKind, PrincipalKind, Store, StoreError, Writer, now,
+};
+use md4::{Digest, Md4};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{field}: {value} already exists")]
+    Exists { field: &'static str, value: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    InUse(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type Result<T, E = DirectoryError> = std::result::Result<T, E>;
+
+impl DirectoryError {
+    /// The field an administrator should fix, for forms.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            DirectoryError::Invalid { field, .. } | DirectoryError::Exists { field, .. } => {
+                Some(field)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domain {
+    pub name: String,
+    pub created: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub uid: String,
+    pub principal: u64,
+    /// Primary address.
+    pub address: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Bytes; `None` is unlimited.
+    #[serde(default)]
+    pub quota: Option<u64>,
+    pub enabled: bool,
+    #[serde(default)]
+    pub admin: bool,
+    pub created: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub name: String,
+    pub principal: u64,
+    pub display_name: String,
+    /// Mail to this address fans out to the members.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Member uids.
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct NewUser {
+    pub address: String,
+    /// Defaults to the address's local part.
+    #[serde(default)]
+    pub uid: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    pub password: String,
+    #[serde(default)]
+    pub quota: Option<u64>,
+    #[serde(default)]
+    pub admin: bool,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct UserChanges {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// `Some(None)` removes the quota.
+    #[serde(default, with = "double_option")]
+    pub quota: Option<Option<u64>>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub admin: Option<bool>,
+    #[serde(default)]
+    pub add_aliases: Vec<String>,
+    #[serde(default)]
+    pub remove_aliases: Vec<String>,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub fn serialize<S: Serializer>(v: &Option<Option<u64>>, s: S) -> Result<S::Ok, S::Error> {
+        v.serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+        Option::<u64>::deserialize(d).map(Some)
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct NewGroup {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// What an address delivers to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    User(User),
+    Group(Group),
+}
+
+/// The outcome of a password check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verified {
+    Ok(User),
+    /// Unknown login or wrong password: the caller cannot tell which, nor can the client.
+    BadCredentials,
+    Disabled,
+}
+
+// KV namespaces.
+const NS_DOMAIN: &str = "domain";
+const NS_USER: &str = "user";
+const NS_GROUP: &str = "group";
+const NS_ADDR: &str = "addr";
+const NS_SECRET: &str = "secret";
+const NS_NTHASH: &str = "nthash";
+
+/// The mailboxes (with their special use) and other collections every new user gets.
+pub const DEFAULT_COLLECTIONS: &[(CollectionKind, &str, Option<&str>)] = &[
+    (CollectionKind::Mailbox, "INBOX", None),
+    (CollectionKind::Mailbox, "Drafts", Some("\\Drafts")),
+    (CollectionKind::Mailbox, "Sent", Some("\\Sent")),
+    (CollectionKind::Mailbox, "Trash", Some("\\Trash")),
+    (CollectionKind::Mailbox, "Junk", Some("\\Junk")),
+    (CollectionKind::Mailbox, "Archive", Some("\\Archive")),
+    (CollectionKind::Calendar, "calendar", None),
+    (CollectionKind::AddressBook, "contacts", None),
+    (CollectionKind::TaskList, "tasks", None),
+    (CollectionKind::Notes, "notes", None),
+];
+
+fn enc<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    rmp_serde::to_vec_named(v).map_err(|e| StoreError::Corrupt(e.to_string()).into())
+}
+
+fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
+    rmp_serde::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()).into())
+}
+
+fn get<T: DeserializeOwned>(w: &Writer, ns: &str, key: &str) -> Result<Option<T>> {
+    w.kv_get(ns, key)?.map(|b| dec(&b)).transpose()
+}
+
+fn put<T: Serialize>(w: &mut Writer, ns: &str, key: &str, v: &T) -> Result<()> {
+    w.kv_put(ns, key, &enc(v)?)?;
+    Ok(())
+}
+
+/// Address index entries.
+fn addr_target_user(uid: &str) -> String {
+    format!("u:{uid}")
+}
+fn addr_target_group(name: &str) -> String {
+    format!("g:{name}")
+}
+
+/// Claims an address for `target`, checking its syntax and domain. Returns the normalised form.
+fn claim_address(w: &mut Writer, field: &'static str, input: &str, target: &str) -> Result<String> {
+    let (local, dom) = validate::address(field, input)?;
+    if w.kv_get(NS_DOMAIN, &dom)?.is_none() {
+        return Err(DirectoryError::Invalid {
+            field,
+            message: format!("{dom} is not one of this box's domains (add it first)"),
+        });
+    }
+    let addr = format!("{local}@{dom}");
+    if w.kv_get(NS_ADDR, &addr)?.is_some() {
+        return Err(DirectoryError::Exists { field, value: addr });
+    }
+    w.kv_put(NS_ADDR, &addr, target.as_bytes())?;
+    Ok(addr)
+}
+
+/// The NT hash Samba uses: MD4 of the UTF-16LE password.
+pub fn nt_hash(password: &str) -> [u8; 16] {
+    let utf16: Vec<u8> = password.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    Md4::digest(&utf16).into()
+}
+
+#[derive(Clone, Debug)]
+pub struct DirectoryOptions {
+    pub min_password_len: usize,
+    /// argon2id memory (KiB), iterations and lanes.
+    pub argon2_m_kib: u32,
+    pub argon2_t: u32,
+    pub argon2_p: u32,
+}
+
+impl Default for DirectoryOptions {
+    fn default() -> Self {
+        // OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane).
+        DirectoryOptions {
+            min_password_len: 8,
+            argon2_m_kib: 19 * 1024,
+            argon2_t: 2,
+            argon2_p: 1,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Directory {
+    store: Store,
+    opts: DirectoryOptions,
+    /// A hash to verify against when the login is unknown, so that timing does not tell.
+    dummy_hash: String,
+}
+
+impl Directory {
+    pub fn new(store: Store, opts: DirectoryOptions) -> Result<Directory> {
+        let mut d = Directory {
+            store,
+            opts,
+            dummy_hash: String::new(),
+        };
+        d.dummy_hash = d.hash_password("bureau dummy password")?;
+        Ok(d)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn argon2(&self) -> Result<Argon2<'static>> {
+        let params = Params::new(
+            self.opts.argon2_m_kib,
+            self.opts.argon2_t,
+            self.opts.argon2_p,
+            None,
+        )
+        .map_err(|e| DirectoryError::Invalid {
+            field: "argon2",
+            message: e.to_string(),
+        })?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+
+    /// argon2id PHC string. CPU-heavy: call from a blocking context.
+    pub fn hash_password(&self, password: &str) -> Result<String> {
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let hash = self
+            .argon2()?
+            .hash_password(password.as_bytes(), &salt)
+            .map_err(|e| StoreError::Io(format!("hashing: {e}")))?;
+        Ok(hash.to_string())
+    }
+
+    fn read<T: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<T>> {
+        let r = self.store.reader(Actor::System)?;
+        r.kv_get(ns, key)?.map(|b| dec(&b)).transpose()
+    }
+
+    fn list<T: DeserializeOwned>(&self, ns: &str) -> Result<Vec<T>> {
+        let r = self.store.reader(Actor::System)?;
+        r.kv_list(ns)?.into_iter().map(|(_, v)| dec(&v)).collect()
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        op: impl Fn(&mut Writer) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.store.write(Actor::System, vec![], op).await
+    }
+
+    // ---- domains ----
+
+    pub async fn add_domain(&self, name: &str) -> Result<Domain> {
+        let name = validate::domain(name)?;
+        self.write(move |w| {
+            if w.kv_get(NS_DOMAIN, &name)?.is_some() {
+                return Err(DirectoryError::Exists {
+                    field: "domain",
+                    value: name.clone(),
+                });
+            }
+            let d = Domain {
+                name: name.clone(),
+                created: now(),
+            };
+            put(w, NS_DOMAIN, &name, &d)?;
+            Ok(d)
+        })
+        .await
+    }
+
+    pub fn domains(&self) -> Result<Vec<Domain>> {
+        self.list(NS_DOMAIN)
+    }
+
+    pub fn domain(&self, name: &str) -> Result<Option<Domain>> {
+        self.read(NS_DOMAIN, &name.to_ascii_lowercase())
+    }
+
+    /// Deletes a domain no address uses any more.
+    pub async fn delete_domain(&self, name: &str) -> Result<()> {
+        let name = name.trim().to_ascii_lowercase();
+        let suffix = format!("@{name}");
+        let used: Vec<String> = self
+            .store
+            .reader(Actor::System)?
+            .kv_list(NS_ADDR)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|a| a.ends_with(&suffix))
+            .collect();
+        if !used.is_empty() {
+            return Err(DirectoryError::InUse(format!(
+                "{name} is still used by {} address(es), e.g. {}",
+                used.len(),
+                used[0]
+            )));
+        }
+        self.write(move |w| {
+            if !w.kv_delete(NS_DOMAIN, &name)? {
+                return Err(DirectoryError::NotFound(format!("domain {name}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- users ----
+
+    pub async fn add_user(&self, new: NewUser) -> Result<User> {
+        let (local, _) = validate::address("address", &new.address)?;
+        let uid = validate::name("uid", new.uid.as_deref().unwrap_or(&local))?;
+        let display_name = validate::display_name(new.display_name.as_deref().unwrap_or(&uid))?;
+        validate::password(&new.password, self.opts.min_password_len, &uid)?;
+        let this = self.clone();
+        let password = new.password.clone();
+        let (phc, nt) = tokio::task::spawn_blocking(move || {
+            this.hash_password(&password).map(|h| (h, nt_hash(&password)))
+        })
+        .await
+        .map_err(|e| StoreError::Io(e.to_string()))??;
+        self.write(move |w| {
+            if w.kv_get(NS_USER, &uid)?.is_some() || w.kv_get(NS_GROUP, &uid)?.is_some() {
+                return Err(DirectoryError::Exists {
+                    field: "uid",
+                    value: uid.clone(),
+                });
+            }
+            let address = claim_address(w, "address", &new.address, &addr_target_user(&uid))?;
+            let mut aliases = Vec::new();
+            for a in &new.aliases {
+                aliases.push(claim_address(w, "aliases", a, &addr_target_user(&uid))?);
+            }
+            let p = w.create_principal(PrincipalKind::User, &uid, new.quota)?;
+            for (kind, name, special) in DEFAULT_COLLECTIONS {
+                let c = w.create_collection(p.id, *kind, name)?;
+                if let Some(s) = special {
+                    w.set_collection_props(c.id, &[("special-use".into(), Some(s.to_string()))])?;
+                }
+            }
+            let user = User {
+                uid: uid.clone(),
+                principal: p.id,
+                address,
+                display_name: display_name.clone(),
+                aliases,
+                quota: new.quota,
+                enabled: true,
+                admin: new.admin,
+                created: now(),
+            };
+            put(w, NS_USER, &uid, &user)?;
+            w.kv_put(NS_SECRET, &uid, phc.as_bytes())?;
+            w.kv_put(NS_NTHASH, &uid, &nt)?;
+            Ok(user)
+        })
+        .await
+    }
+
+    pub fn users(&self) -> Result<Vec<User>> {
+        self.list(NS_USER)
+    }
+
+    pub fn user(&self, uid: &str) -> Result<Option<User>> {
+        self.read(NS_USER, &uid.trim().to_ascii_lowercase())
+    }
+
+    /// The user a login names: a uid, a primary address or an alias.
+    pub fn user_by_login(&self, login: &str) -> Result<Option<User>> {
+        let login = login.trim().to_lowercase();
+        if login.contains('@') {
+            return match self.resolve(&login)? {
+                Some(Target::User(u)) => Ok(Some(u)),
+                _ => Ok(None),
+            };
+        }
+        self.user(&login)
+    }
+
+    fn require_user(w: &Writer, uid: &str) -> Result<User> {
+        get(w, NS_USER, uid)?.ok_or_else(|| DirectoryError::NotFound(format!("user {uid}")))
+    }
+
+    pub async fn update_user(&self, uid: &str, ch: UserChanges) -> Result<User> {
+        let uid = uid.trim().to_ascii_lowercase();
+        let display_name = ch.display_name.as_deref().map(validate::display_name).transpose()?;
+        self.write(move |w| {
+            let mut u = Self::require_user(w, &uid)?;
+            if let Some(d) = &display_name {
+                u.display_name = d.clone();
+            }
+            if let Some(q) = ch.quota {
+                w.set_quota(u.principal, q)?;
+                u.quota = q;
+            }
+            if let Some(e) = ch.enabled {
+                u.enabled = e;
+            }
+            if let Some(a) = ch.admin {
+                u.admin = a;
+            }
+            for a in &ch.remove_aliases {
+                let a = a.trim().to_lowercase();
+                if !u.aliases.contains(&a) {
+                    return Err(DirectoryError::NotFound(format!("alias {a} of {uid}")));
+                }
+                u.aliases.retain(|x| *x != a);
+                w.kv_delete(NS_ADDR, &a)?;
+            }
+            for a in &ch.add_aliases {
+                let a = claim_address(w, "aliases", a, &addr_target_user(&uid))?;
+                u.aliases.push(a);
+            }
+            put(w, NS_USER, &uid, &u)?;
+            Ok(u)
+        })
+        .await
+    }
+
+    pub async fn set_password(&self, uid: &str, password: &str) -> Result<()> {
+        let uid = uid.trim().to_ascii_lowercase();
+        if self.user(&uid)?.is_none() {
+            return Err(DirectoryError::NotFound(format!("user {uid}")));
+        }
+        validate::password(password, self.opts.min_password_len, &uid)?;
+        let this = self.clone();
+        let password = password.to_string();
+        let (phc, nt) = tokio::task::spawn_blocking(move || {
+            this.hash_password(&password).map(|h| (h, nt_hash(&password)))
+        })
+        .await
+        .map_err(|e| StoreError::Io(e.to_string()))??;
+        self.write(move |w| {
+            Self::require_user(w, &uid)?;
+            w.kv_put(NS_SECRET, &uid, phc.as_bytes())?;
+            w.kv_put(NS_NTHASH, &uid, &nt)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes a user with its mail, calendars and contacts, and its group memberships.
+    pub async fn delete_user(&self, uid: &str) -> Result<()> {
+        let uid = uid.trim().to_ascii_lowercase();
+        self.write(move |w| {
+            let u = Self::require_user(w, &uid)?;
+            for a in std::iter::once(&u.address).chain(&u.aliases) {
+                w.kv_delete(NS_ADDR, a)?;
+            }
+            // Drop it from the groups that list it.
+            let groups: Vec<Group> = {
+                let mut gs = Vec::new();
+                // Groups are few; the store's member index holds the principals.
+                for gid in Self::groups_of_principal(w, u.principal)? {
+                    if let Some(g) = Self::group_by_principal(w, gid)? {
+                        gs.push(g);
+                    }
+                }
+                gs
+            };
+            for mut g in groups {
+                g.members.retain(|m| *m != uid);
+                put(w, NS_GROUP, &g.name.clone(), &g)?;
+            }
+            w.delete_principal(u.principal)?;
+            w.kv_delete(NS_USER, &uid)?;
+            w.kv_delete(NS_SECRET, &uid)?;
+            w.kv_delete(NS_NTHASH, &uid)?;
+            Ok(())
+        })
+        .await
+    }
+
+    fn groups_of_principal(w: &Writer, principal: u64) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for name in w.kv_keys(NS_GROUP)? {
+            if let Some(g) = get::<Group>(w, NS_GROUP, &name)?
+                && w.principal(g.principal)?.members.contains(&principal)
+            {
+                out.push(g.principal);
+            }
+        }
+        Ok(out)
+    }
+
+    fn group_by_principal(w: &Writer, principal: u64) -> Result<Option<Group>> {
+        let name = w.principal(principal)?.name;
+        get(w, NS_GROUP, &name)
+    }
+
+    /// Checks a login's password. Unknown logins cost the same time as known ones.
+    /// CPU-heavy: call from a blocking context.
+    pub fn verify(&self, login: &str, password: &str) -> Result<Verified> {
+        let user = self.user_by_login(login)?;
+        let phc = match &user {
+            Some(u) => self
+                .read_secret(&u.uid)?
+                .unwrap_or_else(|| self.dummy_hash.clone()),
+            None => self.dummy_hash.clone(),
+        };
+        let parsed = PasswordHash::new(&phc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let ok = self
+            .argon2()?
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        Ok(match user {
+            Some(u) if ok && u.enabled => Verified::Ok(u),
+            Some(u) if ok && !u.enabled => Verified::Disabled,
+            _ => Verified::BadCredentials,
+        })
+    }
+
+    fn read_secret(&self, uid: &str) -> Result<Option<String>> {
+        let r = self.store.reader(Actor::System)?;
+        Ok(r
+            .kv_get(NS_SECRET, uid)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// The NT hash of a user's password, for Samba.
+    pub fn nt_hash_of(&self, uid: &str) -> Result<Option<[u8; 16]>> {
+        let r = self.store.reader(Actor::System)?;
+        Ok(r
+            .kv_get(NS_NTHASH, uid)?
+            .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok()))
+    }
+
+    // ---- groups ----
+
+    pub async fn add_group(&self, new: NewGroup) -> Result<Group> {
+        let name = validate::name("name", &new.name)?;
+        let display_name = validate::display_name(new.display_name.as_deref().unwrap_or(&name))?;
+        let members: Vec<String> = new
+            .members
+            .iter()
+            .map(|m| m.trim().to_ascii_lowercase())
+            .collect();
+        self.write(move |w| {
+            if w.kv_get(NS_USER, &name)?.is_some() || w.kv_get(NS_GROUP, &name)?.is_some() {
+                return Err(DirectoryError::Exists {
+                    field: "name",
+                    value: name.clone(),
+                });
+            }
+            let address = new
+                .address
+                .as_deref()
+                .filter(|a| !a.trim().is_empty())
+                .map(|a| claim_address(w, "address", a, &addr_target_group(&name)))
+                .transpose()?;
+            let p = w.create_principal(PrincipalKind::Group, &name, None)?;
+            let mut g = Group {
+                name: name.clone(),
+                principal: p.id,
+                display_name: display_name.clone(),
+                address,
+                members: Vec::new(),
+            };
+            Self::apply_members(w, &mut g, &members)?;
+            put(w, NS_GROUP, &name, &g)?;
+            Ok(g)
+        })
+        .await
+    }
+
+    fn apply_members(w: &mut Writer, g: &mut Group, members: &[String]) -> Result<()> {
+        let mut ids = Vec::new();
+        let mut names = Vec::new();
+        for m in members {
+            let u: User = get(w, NS_USER, m)?.ok_or_else(|| DirectoryError::Invalid {
+                field: "members",
+                message: format!("no user {m}"),
+            })?;
+            if !names.contains(&u.uid) {
+                ids.push(u.principal);
+                names.push(u.uid);
+            }
+        }
+        names.sort();
+        w.set_members(g.principal, &ids)?;
+        g.members = names;
+        Ok(())
+    }
+
+    pub fn groups(&self) -> Result<Vec<Group>> {
+        self.list(NS_GROUP)
+    }
+
+    pub fn group(&self, name: &str) -> Result<Option<Group>> {
+        self.read(NS_GROUP, &name.trim().to_ascii_lowercase())
+    }
+
+    pub async fn set_group_members(&self, name: &str, members: Vec<String>) -> Result<Group> {
+        let name = name.trim().to_ascii_lowercase();
+        let members: Vec<String> = members.iter().map(|m| m.trim().to_ascii_lowercase()).collect();
+        self.write(move |w| {
+            let mut g: Group = get(w, NS_GROUP, &name)?
+                .ok_or_else(|| DirectoryError::NotFound(format!("group {name}")))?;
+            Self::apply_members(w, &mut g, &members)?;
+            put(w, NS_GROUP, &name, &g)?;
+            Ok(g)
+        })
+        .await
+    }
+
+    pub async fn delete_group(&self, name: &str) -> Result<()> {
+        let name = name.trim().to_ascii_lowercase();
+        self.write(move |w| {
+            let g: Group = get(w, NS_GROUP, &name)?
+                .ok_or_else(|| DirectoryError::NotFound(format!("group {name}")))?;
+            if let Some(a) = &g.address {
+                w.kv_delete(NS_ADDR, a)?;
+            }
+            w.delete_principal(g.principal)?;
+            w.kv_delete(NS_GROUP, &name)?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- addresses ----
+
+    /// What an address (already without any +tag) delivers to.
+    pub fn resolve(&self, address: &str) -> Result<Option<Target>> {
+        let r = self.store.reader(Actor::System)?;
+        let Some(t) = r.kv_get(NS_ADDR, &address.trim().to_lowercase())? else {
+            return Ok(None);
+        };
+        let t = String::from_utf8_lossy(&t).into_owned();
+        Ok(match t.split_once(':') {
+            Some(("u", uid)) => r
+                .kv_get(NS_USER, uid)?
+                .map(|b| dec(&b))
+                .transpose()?
+                .map(Target::User),
+            Some(("g", name)) => r
+                .kv_get(NS_GROUP, name)?
+                .map(|b| dec(&b))
+                .transpose()?
+                .map(Target::Group),
+            _ => None,
+        })
+    }
+}

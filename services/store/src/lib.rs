@@ -156,32 +156,44 @@ impl Default for StoreOptions {
 trait Job: Send {
     fn actor(&self) -> Actor;
     fn needs_sync(&self) -> bool;
-    fn run(&mut self, w: &mut Writer) -> Result<()>;
+    /// Runs the write; false if it failed (its error is kept for `finish`).
+    fn run(&mut self, w: &mut Writer) -> bool;
+    /// `Ok` once the batch committed (or the job failed on its own), else the commit's error.
     fn finish(self: Box<Self>, outcome: Result<()>);
 }
 
-struct OpJob<T, F> {
+struct OpJob<T, E, F> {
     actor: Actor,
     op: F,
     staged: Vec<StagedBlob>,
-    result: Option<T>,
-    reply: oneshot::Sender<Result<T>>,
+    result: Option<std::result::Result<T, E>>,
+    reply: oneshot::Sender<std::result::Result<T, E>>,
 }
 
-impl<T: Send, F: Fn(&mut Writer) -> Result<T> + Send> Job for OpJob<T, F> {
+impl<T, E, F> Job for OpJob<T, E, F>
+where
+    T: Send,
+    E: From<StoreError> + Send,
+    F: Fn(&mut Writer) -> std::result::Result<T, E> + Send,
+{
     fn actor(&self) -> Actor {
         self.actor
     }
     fn needs_sync(&self) -> bool {
         self.staged.iter().any(|s| s.written)
     }
-    fn run(&mut self, w: &mut Writer) -> Result<()> {
-        self.result = Some((self.op)(w)?);
-        Ok(())
+    fn run(&mut self, w: &mut Writer) -> bool {
+        let r = (self.op)(w);
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
     }
     fn finish(self: Box<Self>, outcome: Result<()>) {
         let this = *self;
-        let reply = outcome.and_then(|()| this.result.ok_or(StoreError::Closed));
+        let reply = match outcome {
+            Ok(()) => this.result.unwrap_or(Err(StoreError::Closed.into())),
+            Err(e) => Err(e.into()),
+        };
         let _ = this.reply.send(reply);
         // `staged` drops here, after the commit: the blobs may now be collected if unused.
     }
@@ -309,10 +321,16 @@ impl Store {
     /// Runs `op` in the next group commit and resolves once it is durable. `op` may run more
     /// than once (when another write of its batch fails half-way the batch is replayed), so
     /// it must not have side effects outside the writer.
-    pub async fn write<T, F>(&self, actor: Actor, staged: Vec<StagedBlob>, op: F) -> Result<T>
+    pub async fn write<T, E, F>(
+        &self,
+        actor: Actor,
+        staged: Vec<StagedBlob>,
+        op: F,
+    ) -> std::result::Result<T, E>
     where
         T: Send + 'static,
-        F: Fn(&mut Writer) -> Result<T> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: Fn(&mut Writer) -> std::result::Result<T, E> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let job = Box::new(OpJob {
@@ -331,10 +349,16 @@ impl Store {
     }
 
     /// `write` for callers outside an async runtime.
-    pub fn write_blocking<T, F>(&self, actor: Actor, staged: Vec<StagedBlob>, op: F) -> Result<T>
+    pub fn write_blocking<T, E, F>(
+        &self,
+        actor: Actor,
+        staged: Vec<StagedBlob>,
+        op: F,
+    ) -> std::result::Result<T, E>
     where
         T: Send + 'static,
-        F: Fn(&mut Writer) -> Result<T> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: Fn(&mut Writer) -> std::result::Result<T, E> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let job = Box::new(OpJob {
@@ -469,16 +493,14 @@ fn commit_batch(
         let mut rollback = false;
         for mut job in batch.drain(..) {
             let mut w = Writer::new(&tx, job.actor());
-            match job.run(&mut w) {
-                Ok(()) => {
-                    changes.append(&mut w.changes);
-                    freed.append(&mut w.freed);
-                    ok.push(job);
-                }
-                Err(e) => {
-                    rollback |= w.dirty;
-                    job.finish(Err(e));
-                }
+            if job.run(&mut w) {
+                changes.append(&mut w.changes);
+                freed.append(&mut w.freed);
+                ok.push(job);
+            } else {
+                rollback |= w.dirty;
+                // Told now: its own error, whatever becomes of the batch.
+                job.finish(Ok(()));
             }
         }
         if rollback {

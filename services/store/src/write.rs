@@ -575,6 +575,22 @@ impl<'t> Writer<'t> {
             .map(|v| v.value().to_vec()))
     }
 
+    /// The keys of a namespace, in order.
+    pub fn kv_keys(&self, ns: &str) -> Result<Vec<String>> {
+        self.system_only()?;
+        let t = self.tx.open_table(KV)?;
+        let mut out = Vec::new();
+        for e in t.range((ns, "")..)? {
+            let (k, _) = e?;
+            let (n, key) = k.value();
+            if n != ns {
+                break;
+            }
+            out.push(key.to_string());
+        }
+        Ok(out)
+    }
+
     pub fn kv_delete(&mut self, ns: &str, key: &str) -> Result<bool> {
         self.system_only()?;
         self.dirty = true;

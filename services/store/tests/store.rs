@@ -160,7 +160,7 @@ fn rights_are_enforced_by_the_store() {
         .write_blocking(Actor::System, vec![], move |w| {
             let g = w.create_principal(PrincipalKind::Group, "team", None)?;
             w.set_members(g.id, &[c.id])?;
-            Ok(g)
+            Ok::<_, StoreError>(g)
         })
         .unwrap();
     let cal = collection(&store, a.id, "private").id;
