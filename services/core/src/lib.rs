@@ -1,1 +1,10 @@
-pub fn x(){}
+//! What every service shares: configuration, TLS, the authentication entry point with its
+//! brute-force guard, and logging.
+
+pub mod auth;
+pub mod config;
+pub mod logging;
+pub mod tls;
+
+pub use auth::{Auth, AuthError};
+pub use config::Config;

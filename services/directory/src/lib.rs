@@ -13,9 +13,7 @@ pub mod validate;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use bureau_store::{
-    Actor, CollectionKind, PrincipalKind, Store, StoreError, Writer, now,
-};
+use bureau_store::{Actor, CollectionKind, PrincipalKind, Store, StoreError, Writer, now};
 use md4::{Digest, Md4};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -381,7 +379,8 @@ impl Directory {
         let this = self.clone();
         let password = new.password.clone();
         let (phc, nt) = tokio::task::spawn_blocking(move || {
-            this.hash_password(&password).map(|h| (h, nt_hash(&password)))
+            this.hash_password(&password)
+                .map(|h| (h, nt_hash(&password)))
         })
         .await
         .map_err(|e| StoreError::Io(e.to_string()))??;
@@ -449,7 +448,11 @@ impl Directory {
 
     pub async fn update_user(&self, uid: &str, ch: UserChanges) -> Result<User> {
         let uid = uid.trim().to_ascii_lowercase();
-        let display_name = ch.display_name.as_deref().map(validate::display_name).transpose()?;
+        let display_name = ch
+            .display_name
+            .as_deref()
+            .map(validate::display_name)
+            .transpose()?;
         self.write(move |w| {
             let mut u = Self::require_user(w, &uid)?;
             if let Some(d) = &display_name {
@@ -492,7 +495,8 @@ impl Directory {
         let this = self.clone();
         let password = password.to_string();
         let (phc, nt) = tokio::task::spawn_blocking(move || {
-            this.hash_password(&password).map(|h| (h, nt_hash(&password)))
+            this.hash_password(&password)
+                .map(|h| (h, nt_hash(&password)))
         })
         .await
         .map_err(|e| StoreError::Io(e.to_string()))??;
@@ -578,16 +582,14 @@ impl Directory {
 
     fn read_secret(&self, uid: &str) -> Result<Option<String>> {
         let r = self.store.reader(Actor::System)?;
-        Ok(r
-            .kv_get(NS_SECRET, uid)?
+        Ok(r.kv_get(NS_SECRET, uid)?
             .map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
     /// The NT hash of a user's password, for Samba.
     pub fn nt_hash_of(&self, uid: &str) -> Result<Option<[u8; 16]>> {
         let r = self.store.reader(Actor::System)?;
-        Ok(r
-            .kv_get(NS_NTHASH, uid)?
+        Ok(r.kv_get(NS_NTHASH, uid)?
             .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok()))
     }
 
@@ -658,7 +660,10 @@ impl Directory {
 
     pub async fn set_group_members(&self, name: &str, members: Vec<String>) -> Result<Group> {
         let name = name.trim().to_ascii_lowercase();
-        let members: Vec<String> = members.iter().map(|m| m.trim().to_ascii_lowercase()).collect();
+        let members: Vec<String> = members
+            .iter()
+            .map(|m| m.trim().to_ascii_lowercase())
+            .collect();
         self.write(move |w| {
             let mut g: Group = get(w, NS_GROUP, &name)?
                 .ok_or_else(|| DirectoryError::NotFound(format!("group {name}")))?;

@@ -25,20 +25,32 @@ pub fn domain(input: &str) -> Result<String, DirectoryError> {
         return Err(invalid("domain", "a domain name is at most 253 characters"));
     }
     if !d.contains('.') {
-        return Err(invalid("domain", format!("'{d}' needs a dot, as in example.com")));
+        return Err(invalid(
+            "domain",
+            format!("'{d}' needs a dot, as in example.com"),
+        ));
     }
     for label in d.split('.') {
         if label.is_empty() || label.len() > 63 {
-            return Err(invalid("domain", "each part between dots is 1 to 63 characters"));
+            return Err(invalid(
+                "domain",
+                "each part between dots is 1 to 63 characters",
+            ));
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Err(invalid(
                 "domain",
                 format!("'{label}' may hold only letters, digits and '-'"),
             ));
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return Err(invalid("domain", format!("'{label}' cannot begin or end with '-'")));
+            return Err(invalid(
+                "domain",
+                format!("'{label}' cannot begin or end with '-'"),
+            ));
         }
     }
     Ok(d)
@@ -49,7 +61,10 @@ pub fn domain(input: &str) -> Result<String, DirectoryError> {
 pub fn address(field: &'static str, input: &str) -> Result<(String, String), DirectoryError> {
     let a = input.trim().to_lowercase();
     let Some((local, dom)) = a.rsplit_once('@') else {
-        return Err(invalid(field, format!("'{input}' is not an address (name@domain)")));
+        return Err(invalid(
+            field,
+            format!("'{input}' is not an address (name@domain)"),
+        ));
     };
     let dom = domain(dom).map_err(|e| match e {
         DirectoryError::Invalid { message, .. } => invalid(field, message),
@@ -59,7 +74,10 @@ pub fn address(field: &'static str, input: &str) -> Result<(String, String), Dir
         return Err(invalid(field, "the part before @ is 1 to 64 characters"));
     }
     if local.contains('+') {
-        return Err(invalid(field, "'+' is reserved for sub-addresses (name+tag@domain)"));
+        return Err(invalid(
+            field,
+            "'+' is reserved for sub-addresses (name+tag@domain)",
+        ));
     }
     let ok_char = |c: char| c.is_alphanumeric() || "._-=!#$%&'*/?^`{|}~".contains(c);
     if !local.chars().all(ok_char) {
@@ -69,7 +87,10 @@ pub fn address(field: &'static str, input: &str) -> Result<(String, String), Dir
         ));
     }
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
-        return Err(invalid(field, "dots cannot begin, end or repeat in the part before @"));
+        return Err(invalid(
+            field,
+            "dots cannot begin, end or repeat in the part before @",
+        ));
     }
     Ok((local.to_string(), dom))
 }
@@ -115,10 +136,19 @@ pub fn password(input: &str, min_len: usize, login: &str) -> Result<(), Director
         return Err(invalid("password", "at most 1024 bytes"));
     }
     if !login.is_empty() && input.to_lowercase().contains(&login.to_lowercase()) {
-        return Err(invalid("password", "the password cannot contain the login name"));
+        return Err(invalid(
+            "password",
+            "the password cannot contain the login name",
+        ));
     }
-    if input.chars().all(|c| c == input.chars().next().unwrap_or(' ')) {
-        return Err(invalid("password", "a single repeated character is not a password"));
+    if input
+        .chars()
+        .all(|c| c == input.chars().next().unwrap_or(' '))
+    {
+        return Err(invalid(
+            "password",
+            "a single repeated character is not a password",
+        ));
     }
     Ok(())
 }
@@ -130,8 +160,19 @@ mod tests {
     #[test]
     fn domains() {
         assert_eq!(domain("Example.COM.").unwrap(), "example.com");
-        assert_eq!(domain("xn--bcher-kva.example").unwrap(), "xn--bcher-kva.example");
-        for bad in ["", "localhost", "bücher.de", "-a.com", "a..com", "a_b.com", "a b.com"] {
+        assert_eq!(
+            domain("xn--bcher-kva.example").unwrap(),
+            "xn--bcher-kva.example"
+        );
+        for bad in [
+            "",
+            "localhost",
+            "bücher.de",
+            "-a.com",
+            "a..com",
+            "a_b.com",
+            "a b.com",
+        ] {
             assert!(domain(bad).is_err(), "{bad} accepted");
         }
     }
@@ -142,8 +183,17 @@ mod tests {
             address("address", "Alice.Martin@Example.com").unwrap(),
             ("alice.martin".into(), "example.com".into())
         );
-        for bad in ["alice", "@example.com", "a+b@example.com", ".a@example.com", "a..b@example.com",
-            "a b@example.com", "a@b", "a\"b@example.com", "a<b@example.com"] {
+        for bad in [
+            "alice",
+            "@example.com",
+            "a+b@example.com",
+            ".a@example.com",
+            "a..b@example.com",
+            "a b@example.com",
+            "a@b",
+            "a\"b@example.com",
+            "a<b@example.com",
+        ] {
             assert!(address("address", bad).is_err(), "{bad} accepted");
         }
     }

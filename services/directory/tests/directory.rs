@@ -5,44 +5,77 @@ fn dir() -> (tempfile::TempDir, Directory) {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path(), StoreOptions::default()).unwrap();
     // Light argon2 parameters: these tests check behaviour, not cost.
-    let opts = DirectoryOptions { argon2_m_kib: 256, argon2_t: 1, ..Default::default() };
+    let opts = DirectoryOptions {
+        argon2_m_kib: 256,
+        argon2_t: 1,
+        ..Default::default()
+    };
     (tmp, Directory::new(store, opts).unwrap())
 }
 
 fn new_user(address: &str, password: &str) -> NewUser {
-    NewUser { address: address.into(), password: password.into(), ..Default::default() }
+    NewUser {
+        address: address.into(),
+        password: password.into(),
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
 async fn users_domains_aliases_and_passwords() {
     let (_t, d) = dir();
     // No domain yet: refused, naming the field.
-    let e = d.add_user(new_user("alice@example.com", "correct horse")).await.unwrap_err();
+    let e = d
+        .add_user(new_user("alice@example.com", "correct horse"))
+        .await
+        .unwrap_err();
     assert_eq!(e.field(), Some("address"));
     d.add_domain("Example.com").await.unwrap();
-    assert!(matches!(d.add_domain("example.com").await, Err(DirectoryError::Exists { .. })));
+    assert!(matches!(
+        d.add_domain("example.com").await,
+        Err(DirectoryError::Exists { .. })
+    ));
 
     let mut nu = new_user("Alice@example.com", "correct horse");
     nu.display_name = Some("Alice Martin".into());
     nu.aliases = vec!["a.martin@example.com".into()];
     nu.quota = Some(1 << 30);
     let alice = d.add_user(nu).await.unwrap();
-    assert_eq!((alice.uid.as_str(), alice.address.as_str()), ("alice", "alice@example.com"));
+    assert_eq!(
+        (alice.uid.as_str(), alice.address.as_str()),
+        ("alice", "alice@example.com")
+    );
 
     // The default collections exist, with their special use.
     let r = d.store().reader(Actor::Principal(alice.principal)).unwrap();
-    let names: Vec<String> = r.collections_of(alice.principal).unwrap().into_iter().map(|c| c.name).collect();
-    for n in ["INBOX", "Drafts", "Sent", "Trash", "Junk", "Archive", "calendar", "contacts"] {
+    let names: Vec<String> = r
+        .collections_of(alice.principal)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    for n in [
+        "INBOX", "Drafts", "Sent", "Trash", "Junk", "Archive", "calendar", "contacts",
+    ] {
         assert!(names.contains(&n.to_string()), "{n} missing");
     }
     let sent = r.collection_by_name(alice.principal, "Sent").unwrap();
-    assert_eq!(sent.props.get("special-use").map(String::as_str), Some("\\Sent"));
+    assert_eq!(
+        sent.props.get("special-use").map(String::as_str),
+        Some("\\Sent")
+    );
 
     // Duplicates and bad input change nothing.
     let before = d.users().unwrap();
     for (nu, field) in [
         (new_user("alice@example.com", "another pass"), "uid"),
-        (NewUser { uid: Some("alice2".into()), ..new_user("a.martin@example.com", "another pass") }, "address"),
+        (
+            NewUser {
+                uid: Some("alice2".into()),
+                ..new_user("a.martin@example.com", "another pass")
+            },
+            "address",
+        ),
         (new_user("bob@example.com", "short"), "password"),
         (new_user("bob@example.com", "bob-is-great"), "password"),
         (new_user("bob@nowhere.example", "long enough"), "address"),
@@ -55,27 +88,64 @@ async fn users_domains_aliases_and_passwords() {
 
     // Login by uid, address or alias; wrong password; disabled.
     for login in ["alice", "ALICE@example.com", "a.martin@example.com"] {
-        assert!(matches!(d.verify(login, "correct horse").unwrap(), Verified::Ok(_)), "{login}");
+        assert!(
+            matches!(d.verify(login, "correct horse").unwrap(), Verified::Ok(_)),
+            "{login}"
+        );
     }
-    assert_eq!(d.verify("alice", "wrong").unwrap(), Verified::BadCredentials);
-    assert_eq!(d.verify("nobody", "correct horse").unwrap(), Verified::BadCredentials);
+    assert_eq!(
+        d.verify("alice", "wrong").unwrap(),
+        Verified::BadCredentials
+    );
+    assert_eq!(
+        d.verify("nobody", "correct horse").unwrap(),
+        Verified::BadCredentials
+    );
     d.set_password("alice", "battery staple").await.unwrap();
-    assert_eq!(d.verify("alice", "correct horse").unwrap(), Verified::BadCredentials);
-    assert!(matches!(d.verify("alice", "battery staple").unwrap(), Verified::Ok(_)));
-    assert_eq!(d.nt_hash_of("alice").unwrap(), Some(nt_hash("battery staple")));
-    d.update_user("alice", UserChanges { enabled: Some(false), ..Default::default() }).await.unwrap();
-    assert_eq!(d.verify("alice", "battery staple").unwrap(), Verified::Disabled);
+    assert_eq!(
+        d.verify("alice", "correct horse").unwrap(),
+        Verified::BadCredentials
+    );
+    assert!(matches!(
+        d.verify("alice", "battery staple").unwrap(),
+        Verified::Ok(_)
+    ));
+    assert_eq!(
+        d.nt_hash_of("alice").unwrap(),
+        Some(nt_hash("battery staple"))
+    );
+    d.update_user(
+        "alice",
+        UserChanges {
+            enabled: Some(false),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        d.verify("alice", "battery staple").unwrap(),
+        Verified::Disabled
+    );
 
     // A domain in use cannot go.
-    assert!(matches!(d.delete_domain("example.com").await, Err(DirectoryError::InUse(_))));
+    assert!(matches!(
+        d.delete_domain("example.com").await,
+        Err(DirectoryError::InUse(_))
+    ));
 }
 
 #[tokio::test]
 async fn groups_fan_out_and_follow_deletions() {
     let (_t, d) = dir();
     d.add_domain("example.com").await.unwrap();
-    let a = d.add_user(new_user("ann@example.com", "long enough")).await.unwrap();
-    d.add_user(new_user("ben@example.com", "long enough")).await.unwrap();
+    let a = d
+        .add_user(new_user("ann@example.com", "long enough"))
+        .await
+        .unwrap();
+    d.add_user(new_user("ben@example.com", "long enough"))
+        .await
+        .unwrap();
     let g = d
         .add_group(NewGroup {
             name: "sales".into(),
@@ -90,24 +160,49 @@ async fn groups_fan_out_and_follow_deletions() {
         Some(Target::Group(g)) => assert_eq!(g.members.len(), 2),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(d.resolve("ann@example.com").unwrap(), Some(Target::User(_))));
+    assert!(matches!(
+        d.resolve("ann@example.com").unwrap(),
+        Some(Target::User(_))
+    ));
     assert!(d.resolve("nobody@example.com").unwrap().is_none());
     // Group and user names share one space.
     assert!(matches!(
-        d.add_group(NewGroup { name: "ann".into(), ..Default::default() }).await,
+        d.add_group(NewGroup {
+            name: "ann".into(),
+            ..Default::default()
+        })
+        .await,
         Err(DirectoryError::Exists { .. })
     ));
-    assert!(d
-        .set_group_members("sales", vec!["ann".into(), "ghost".into()])
-        .await
-        .is_err());
-    assert_eq!(d.group("sales").unwrap().unwrap().members, vec!["ann", "ben"]);
+    assert!(
+        d.set_group_members("sales", vec!["ann".into(), "ghost".into()])
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        d.group("sales").unwrap().unwrap().members,
+        vec!["ann", "ben"]
+    );
 
     d.delete_user("ben").await.unwrap();
     assert_eq!(d.group("sales").unwrap().unwrap().members, vec!["ann"]);
     assert!(d.resolve("ben@example.com").unwrap().is_none());
-    assert_eq!(d.store().reader(Actor::System).unwrap().groups_of(a.principal).unwrap(), vec![g.principal]);
+    assert_eq!(
+        d.store()
+            .reader(Actor::System)
+            .unwrap()
+            .groups_of(a.principal)
+            .unwrap(),
+        vec![g.principal]
+    );
     d.delete_group("sales").await.unwrap();
     assert!(d.resolve("sales@example.com").unwrap().is_none());
-    assert!(d.store().reader(Actor::System).unwrap().groups_of(a.principal).unwrap().is_empty());
+    assert!(
+        d.store()
+            .reader(Actor::System)
+            .unwrap()
+            .groups_of(a.principal)
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -90,10 +90,11 @@ impl BlobDir {
             fs::create_dir_all(parent)?;
         }
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
-        let tmp = self
-            .root
-            .join("tmp")
-            .join(format!("{}-{}-{n}", std::process::id(), hex::encode(&hash[..8])));
+        let tmp = self.root.join("tmp").join(format!(
+            "{}-{}-{n}",
+            std::process::id(),
+            hex::encode(&hash[..8])
+        ));
         let mut f = File::create(&tmp)?;
         f.write_all(data)?;
         drop(f);

@@ -411,7 +411,9 @@ fn sweep_orphans(db: &Database, blobs: &BlobDir, stop: &AtomicBool) -> Result<()
             Ok(free)
         };
         let orphans = unreferenced(chunk)?;
-        blobs.collect_if(&orphans, |unpinned| unreferenced(unpinned).unwrap_or_default());
+        blobs.collect_if(&orphans, |unpinned| {
+            unreferenced(unpinned).unwrap_or_default()
+        });
     }
     Ok(())
 }

@@ -180,10 +180,10 @@ impl Reader {
     pub fn items(&self, coll: CollectionId) -> Result<Vec<Item>> {
         self.collection(coll)?;
         let t = self.tx.open_table(ITEMS)?;
-        collect(
-            t.range((coll, 0)..=(coll, u64::MAX))?
-                .map(|e| e.map_err(StoreError::from).and_then(|(_, v)| dec(v.value()))),
-        )
+        collect(t.range((coll, 0)..=(coll, u64::MAX))?.map(|e| {
+            e.map_err(StoreError::from)
+                .and_then(|(_, v)| dec(v.value()))
+        }))
     }
 
     pub fn item(&self, coll: CollectionId, id: ItemId) -> Result<Item> {

@@ -99,7 +99,8 @@ mod tests {
     use crate::tables::KV;
 
     fn add_marker(tx: &WriteTransaction) -> Result<()> {
-        tx.open_table(KV)?.insert(("test", "migrated"), b"yes".as_slice())?;
+        tx.open_table(KV)?
+            .insert(("test", "migrated"), b"yes".as_slice())?;
         Ok(())
     }
 
@@ -114,14 +115,21 @@ mod tests {
         assert_eq!(read_version(&db).unwrap(), Some(2));
         let tx = db.begin_read().unwrap();
         let kv = tx.open_table(KV).unwrap();
-        assert_eq!(kv.get(("test", "migrated")).unwrap().unwrap().value(), b"yes");
+        assert_eq!(
+            kv.get(("test", "migrated")).unwrap().unwrap().value(),
+            b"yes"
+        );
         drop((kv, tx, db));
         let snapshots: Vec<_> = std::fs::read_dir(&snaps).unwrap().collect();
         assert_eq!(snapshots.len(), 1, "one snapshot taken before migrating");
 
         // Version 2 on disk, a binary that knows only version 1: refused.
         match open_with(&path, &snaps, 1 << 20, &[]) {
-            Err(StoreError::NewerSchema { found: 2, supported: 1, .. }) => {}
+            Err(StoreError::NewerSchema {
+                found: 2,
+                supported: 1,
+                ..
+            }) => {}
             Err(e) => panic!("wrong error: {e}"),
             Ok(_) => panic!("a newer schema was opened"),
         }

@@ -68,7 +68,9 @@ impl<'t> Writer<'t> {
             members: Vec::new(),
             quota,
         };
-        self.tx.open_table(PRINCIPALS)?.insert(id, enc(&p)?.as_slice())?;
+        self.tx
+            .open_table(PRINCIPALS)?
+            .insert(id, enc(&p)?.as_slice())?;
         self.tx.open_table(PRINCIPAL_NAMES)?.insert(name, id)?;
         Ok(p)
     }
@@ -84,7 +86,9 @@ impl<'t> Writer<'t> {
         let mut p = self.principal(id)?;
         p.quota = quota;
         self.dirty = true;
-        self.tx.open_table(PRINCIPALS)?.insert(id, enc(&p)?.as_slice())?;
+        self.tx
+            .open_table(PRINCIPALS)?
+            .insert(id, enc(&p)?.as_slice())?;
         Ok(())
     }
 
@@ -110,7 +114,9 @@ impl<'t> Writer<'t> {
             member_of.insert((*m, group), ())?;
         }
         g.members = members;
-        self.tx.open_table(PRINCIPALS)?.insert(group, enc(&g)?.as_slice())?;
+        self.tx
+            .open_table(PRINCIPALS)?
+            .insert(group, enc(&g)?.as_slice())?;
         Ok(())
     }
 
@@ -144,7 +150,9 @@ impl<'t> Writer<'t> {
         for g in groups {
             let mut group = self.principal(g)?;
             group.members.retain(|m| *m != id);
-            self.tx.open_table(PRINCIPALS)?.insert(g, enc(&group)?.as_slice())?;
+            self.tx
+                .open_table(PRINCIPALS)?
+                .insert(g, enc(&group)?.as_slice())?;
             self.tx.open_table(MEMBER_OF)?.remove((id, g))?;
         }
         // Grants to this principal.
@@ -170,7 +178,9 @@ impl<'t> Writer<'t> {
             self.delete_device(id, &d)?;
         }
         self.tx.open_table(USAGE)?.remove(id)?;
-        self.tx.open_table(PRINCIPAL_NAMES)?.remove(p.name.as_str())?;
+        self.tx
+            .open_table(PRINCIPAL_NAMES)?
+            .remove(p.name.as_str())?;
         self.tx.open_table(PRINCIPALS)?.remove(id)?;
         Ok(())
     }
@@ -195,7 +205,9 @@ impl<'t> Writer<'t> {
 
     fn put_collection(&mut self, c: &Collection) -> Result<()> {
         self.dirty = true;
-        self.tx.open_table(COLLECTIONS)?.insert(c.id, enc(c)?.as_slice())?;
+        self.tx
+            .open_table(COLLECTIONS)?
+            .insert(c.id, enc(c)?.as_slice())?;
         Ok(())
     }
 
@@ -236,7 +248,9 @@ impl<'t> Writer<'t> {
             props: Default::default(),
         };
         self.put_collection(&c)?;
-        self.tx.open_table(COLLECTION_NAMES)?.insert((owner, name), id)?;
+        self.tx
+            .open_table(COLLECTION_NAMES)?
+            .insert((owner, name), id)?;
         Ok(c)
     }
 
@@ -257,7 +271,9 @@ impl<'t> Writer<'t> {
         self.tx
             .open_table(COLLECTION_NAMES)?
             .remove((c.owner, c.name.as_str()))?;
-        self.tx.open_table(COLLECTION_NAMES)?.insert((c.owner, name), id)?;
+        self.tx
+            .open_table(COLLECTION_NAMES)?
+            .insert((c.owner, name), id)?;
         c.name = name.to_string();
         self.put_collection(&c)?;
         Ok(c)
@@ -285,7 +301,10 @@ impl<'t> Writer<'t> {
         let items: Vec<Item> = {
             let t = self.tx.open_table(ITEMS)?;
             t.range((id, 0)..=(id, u64::MAX))?
-                .map(|e| e.map_err(StoreError::from).and_then(|(_, v)| dec(v.value())))
+                .map(|e| {
+                    e.map_err(StoreError::from)
+                        .and_then(|(_, v)| dec(v.value()))
+                })
                 .collect::<Result<_>>()?
         };
         self.dirty = true;
@@ -337,7 +356,9 @@ impl<'t> Writer<'t> {
         let c = self.collection_with(id, Access::Owner)?;
         self.principal(grantee)?;
         if grantee == c.owner {
-            return Err(StoreError::Invalid("the owner already has every right".into()));
+            return Err(StoreError::Invalid(
+                "the owner already has every right".into(),
+            ));
         }
         self.dirty = true;
         match right {
@@ -349,7 +370,9 @@ impl<'t> Writer<'t> {
             }
             None => {
                 self.tx.open_table(GRANTS)?.remove((id, grantee))?;
-                self.tx.open_table(GRANTS_BY_GRANTEE)?.remove((grantee, id))?;
+                self.tx
+                    .open_table(GRANTS_BY_GRANTEE)?
+                    .remove((grantee, id))?;
             }
         }
         Ok(())
@@ -370,7 +393,11 @@ impl<'t> Writer<'t> {
         }
         let p = self.principal(owner)?;
         if let Some(q) = p.quota {
-            let used = self.tx.open_table(USAGE)?.get(owner)?.map_or(0, |v| v.value());
+            let used = self
+                .tx
+                .open_table(USAGE)?
+                .get(owner)?
+                .map_or(0, |v| v.value());
             if used.saturating_add(extra) > q {
                 return Err(StoreError::OverQuota);
             }
@@ -425,7 +452,12 @@ impl<'t> Writer<'t> {
             if n.is_empty() || n.len() > 512 {
                 return Err(StoreError::Invalid("item name length".into()));
             }
-            if self.tx.open_table(ITEM_NAMES)?.get((coll, n.as_str()))?.is_some() {
+            if self
+                .tx
+                .open_table(ITEM_NAMES)?
+                .get((coll, n.as_str()))?
+                .is_some()
+            {
                 return Err(StoreError::Exists(n.clone()));
             }
         }
@@ -466,7 +498,9 @@ impl<'t> Writer<'t> {
             self.ref_blob(b)?;
         }
         if let Some(n) = &item.name {
-            self.tx.open_table(ITEM_NAMES)?.insert((coll, n.as_str()), id)?;
+            self.tx
+                .open_table(ITEM_NAMES)?
+                .insert((coll, n.as_str()), id)?;
         }
         self.add_usage(c.owner, size as i128)?;
         self.save_item(&item)?;
@@ -622,9 +656,10 @@ impl<'t> Writer<'t> {
         self.tx.open_table(DEVICES)?.remove((principal, device))?;
         self.tx
             .open_table(SYNC_STATES)?
-            .extract_from_if((principal, device, 0)..=(principal, device, u64::MAX), |_, _| {
-                true
-            })?
+            .extract_from_if(
+                (principal, device, 0)..=(principal, device, u64::MAX),
+                |_, _| true,
+            )?
             .for_each(drop);
         Ok(())
     }

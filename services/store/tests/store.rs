@@ -32,7 +32,13 @@ fn put(store: &Store, actor: Actor, coll: CollectionId, body: &[u8]) -> Result<I
     let staged = store.stage_blob(body)?;
     let blob = staged.blob_ref();
     store.write_blocking(actor, vec![staged], move |w| {
-        w.put_item(coll, NewItem { blob: Some(blob), ..Default::default() })
+        w.put_item(
+            coll,
+            NewItem {
+                blob: Some(blob),
+                ..Default::default()
+            },
+        )
     })
 }
 
@@ -44,8 +50,9 @@ async fn concurrent_writers_all_land_with_increasing_modseqs() {
         let store = store.clone();
         tokio::task::spawn_blocking(move || {
             let alice = user(&store, "alice");
-            let colls: Vec<CollectionId> =
-                (0..4).map(|i| collection(&store, alice.id, &format!("c{i}")).id).collect();
+            let colls: Vec<CollectionId> = (0..4)
+                .map(|i| collection(&store, alice.id, &format!("c{i}")).id)
+                .collect();
             (alice, colls)
         })
         .await
@@ -68,7 +75,13 @@ async fn concurrent_writers_all_land_with_increasing_modseqs() {
                 let blob = staged.blob_ref();
                 let item = store
                     .write(Actor::Principal(1), vec![staged], move |w| {
-                        w.put_item(coll, NewItem { blob: Some(blob), ..Default::default() })
+                        w.put_item(
+                            coll,
+                            NewItem {
+                                blob: Some(blob),
+                                ..Default::default()
+                            },
+                        )
                     })
                     .await
                     .unwrap();
@@ -109,7 +122,11 @@ fn changes_since_returns_exactly_the_changed_and_deleted() {
     let c = collection(&store, a.id, "INBOX").id;
     let actor = Actor::Principal(a.id);
     let ids: Vec<ItemId> = (0..10)
-        .map(|i| put(&store, actor, c, format!("m{i}").as_bytes()).unwrap().id)
+        .map(|i| {
+            put(&store, actor, c, format!("m{i}").as_bytes())
+                .unwrap()
+                .id
+        })
         .collect();
     let mark = store.reader(actor).unwrap().collection(c).unwrap().modseq;
     assert_eq!(mark, 10);
@@ -173,14 +190,25 @@ fn rights_are_enforced_by_the_store() {
     assert!(matches!(rb.items(cal), Err(StoreError::NotFound)));
     assert!(rb.collections_of(a.id).unwrap().is_empty());
     assert!(rb.shared_with_me().unwrap().is_empty());
-    assert!(matches!(put(&store, ab, cal, b"x"), Err(StoreError::NotFound)));
     assert!(matches!(
-        store.write_blocking(ab, vec![], move |w| w.create_collection(a.id, CollectionKind::Calendar, "x")),
+        put(&store, ab, cal, b"x"),
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.write_blocking(ab, vec![], move |w| w.create_collection(
+            a.id,
+            CollectionKind::Calendar,
+            "x"
+        )),
         Err(StoreError::Forbidden)
     ));
     // b cannot grant itself rights either.
     assert!(matches!(
-        store.write_blocking(ab, vec![], move |w| w.grant(cal, b.id, Some(Right::ReadWrite))),
+        store.write_blocking(ab, vec![], move |w| w.grant(
+            cal,
+            b.id,
+            Some(Right::ReadWrite)
+        )),
         Err(StoreError::NotFound)
     ));
 
@@ -195,7 +223,10 @@ fn rights_are_enforced_by_the_store() {
     let item = rb.items(cal).unwrap()[0].clone();
     assert_eq!(rb.content(&item).unwrap(), b"secret");
     assert_eq!(rb.shared_with_me().unwrap()[0].1, Access::Read);
-    assert!(matches!(put(&store, ab, cal, b"x"), Err(StoreError::Forbidden)));
+    assert!(matches!(
+        put(&store, ab, cal, b"x"),
+        Err(StoreError::Forbidden)
+    ));
     let id = item.id;
     assert!(matches!(
         store.write_blocking(ab, vec![], move |w| w.delete_item(cal, id)),
@@ -207,23 +238,43 @@ fn rights_are_enforced_by_the_store() {
     ));
 
     // A read-write grant to the group: its member c writes; b (not a member) still cannot.
-    assert!(matches!(put(&store, ac, cal, b"x"), Err(StoreError::NotFound)));
+    assert!(matches!(
+        put(&store, ac, cal, b"x"),
+        Err(StoreError::NotFound)
+    ));
     store
         .write_blocking(Actor::Principal(a.id), vec![], move |w| {
             w.grant(cal, group.id, Some(Right::ReadWrite))
         })
         .unwrap();
     put(&store, ac, cal, b"from c").unwrap();
-    assert!(matches!(put(&store, ab, cal, b"x"), Err(StoreError::Forbidden)));
-    assert_eq!(store.reader(ac).unwrap().shared_with_me().unwrap()[0].1, Access::ReadWrite);
+    assert!(matches!(
+        put(&store, ab, cal, b"x"),
+        Err(StoreError::Forbidden)
+    ));
+    assert_eq!(
+        store.reader(ac).unwrap().shared_with_me().unwrap()[0].1,
+        Access::ReadWrite
+    );
 
     // Leaving the group takes the right away.
     store
         .write_blocking(Actor::System, vec![], move |w| w.set_members(group.id, &[]))
         .unwrap();
-    assert!(matches!(store.reader(ac).unwrap().items(cal), Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.reader(ac).unwrap().items(cal),
+        Err(StoreError::NotFound)
+    ));
     // The store is as the refused writes left it: two items.
-    assert_eq!(store.reader(Actor::Principal(a.id)).unwrap().items(cal).unwrap().len(), 2);
+    assert_eq!(
+        store
+            .reader(Actor::Principal(a.id))
+            .unwrap()
+            .items(cal)
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -235,8 +286,20 @@ fn a_failing_write_in_a_batch_changes_nothing_and_spares_the_others() {
     let actor = Actor::Principal(a.id);
     // Fails after writing: the first item is put, then a name clash.
     let r = store.write_blocking(actor, vec![], move |w| {
-        w.put_item(c, NewItem { name: Some("x".into()), ..Default::default() })?;
-        w.put_item(c, NewItem { name: Some("x".into()), ..Default::default() })
+        w.put_item(
+            c,
+            NewItem {
+                name: Some("x".into()),
+                ..Default::default()
+            },
+        )?;
+        w.put_item(
+            c,
+            NewItem {
+                name: Some("x".into()),
+                ..Default::default()
+            },
+        )
     });
     assert!(matches!(r, Err(StoreError::Exists(_))));
     let reader = store.reader(actor).unwrap();
@@ -249,12 +312,19 @@ fn quota_refuses_and_deletion_frees() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let a = user(&store, "a");
-    store.write_blocking(Actor::System, vec![], move |w| w.set_quota(a.id, Some(100))).unwrap();
+    store
+        .write_blocking(Actor::System, vec![], move |w| w.set_quota(a.id, Some(100)))
+        .unwrap();
     let c = collection(&store, a.id, "INBOX").id;
     let actor = Actor::Principal(a.id);
     let first = put(&store, actor, c, &[b'x'; 80]).unwrap();
-    assert!(matches!(put(&store, actor, c, &[b'y'; 30]), Err(StoreError::OverQuota)));
-    store.write_blocking(actor, vec![], move |w| w.delete_item(c, first.id)).unwrap();
+    assert!(matches!(
+        put(&store, actor, c, &[b'y'; 30]),
+        Err(StoreError::OverQuota)
+    ));
+    store
+        .write_blocking(actor, vec![], move |w| w.delete_item(c, first.id))
+        .unwrap();
     put(&store, actor, c, &[b'y'; 30]).unwrap();
     assert_eq!(store.reader(actor).unwrap().usage(a.id).unwrap(), 30);
 }
@@ -268,13 +338,26 @@ fn blobs_are_shared_and_removed_with_their_last_item() {
     let c2 = collection(&store, a.id, "two").id;
     let actor = Actor::Principal(a.id);
     let i1 = put(&store, actor, c1, b"same body").unwrap();
-    let i2 = store.write_blocking(actor, vec![], move |w| w.copy_item(c1, i1.id, c2)).unwrap();
-    let path = dir.path().join("blobs").join(&i1.blob.unwrap().hex()[..2]).join(i1.blob.unwrap().hex());
+    let i2 = store
+        .write_blocking(actor, vec![], move |w| w.copy_item(c1, i1.id, c2))
+        .unwrap();
+    let path = dir
+        .path()
+        .join("blobs")
+        .join(&i1.blob.unwrap().hex()[..2])
+        .join(i1.blob.unwrap().hex());
     assert!(path.exists());
-    store.write_blocking(actor, vec![], move |w| w.delete_item(c1, i1.id)).unwrap();
+    store
+        .write_blocking(actor, vec![], move |w| w.delete_item(c1, i1.id))
+        .unwrap();
     assert!(path.exists(), "still used by the copy");
-    assert_eq!(store.reader(actor).unwrap().content(&i2).unwrap(), b"same body");
-    store.write_blocking(actor, vec![], move |w| w.delete_item(c2, i2.id)).unwrap();
+    assert_eq!(
+        store.reader(actor).unwrap().content(&i2).unwrap(),
+        b"same body"
+    );
+    store
+        .write_blocking(actor, vec![], move |w| w.delete_item(c2, i2.id))
+        .unwrap();
     assert!(!path.exists(), "removed with its last item");
 }
 
@@ -287,9 +370,24 @@ fn change_bus_publishes_after_commit() {
     let mut rx = store.subscribe();
     let item = put(&store, Actor::Principal(a.id), c, b"hello").unwrap();
     let change = rx.try_recv().unwrap();
-    assert_eq!(change, Change { owner: a.id, collection: c, modseq: item.modseq });
+    assert_eq!(
+        change,
+        Change {
+            owner: a.id,
+            collection: c,
+            modseq: item.modseq
+        }
+    );
     // Published after commit: a reader sees it now.
-    assert_eq!(store.reader(Actor::System).unwrap().collection(c).unwrap().modseq, item.modseq);
+    assert_eq!(
+        store
+            .reader(Actor::System)
+            .unwrap()
+            .collection(c)
+            .unwrap()
+            .modseq,
+        item.modseq
+    );
 }
 
 /// The child side of the crash test: writes until killed, printing each acknowledged write.
@@ -359,15 +457,25 @@ fn sigkill_during_a_write_burst_loses_no_acknowledged_write() {
     let store = open(dir.path());
     let r = store.reader(Actor::System).unwrap();
     let inbox = r.collection_by_name(1, "INBOX").unwrap();
-    let items: BTreeMap<ItemId, Item> = r.items(inbox.id).unwrap().into_iter().map(|i| (i.id, i)).collect();
+    let items: BTreeMap<ItemId, Item> = r
+        .items(inbox.id)
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.id, i))
+        .collect();
     for (id, hash) in &acked {
-        let item = items.get(id).unwrap_or_else(|| panic!("acknowledged item {id} lost"));
+        let item = items
+            .get(id)
+            .unwrap_or_else(|| panic!("acknowledged item {id} lost"));
         assert_eq!(&item.blob.unwrap().hex(), hash);
     }
     // No partial item: every item present has its whole body.
     for item in items.values() {
         let body = r.content(item).unwrap();
-        assert_eq!(blake3::hash(&body).to_hex().to_string(), item.blob.unwrap().hex());
+        assert_eq!(
+            blake3::hash(&body).to_hex().to_string(),
+            item.blob.unwrap().hex()
+        );
         assert_eq!(body.len() as u64, item.blob.unwrap().size);
     }
     assert!(items.len() >= acked.len());
@@ -435,7 +543,10 @@ fn full_disk_refuses_the_write_and_loses_nothing() {
             w.update_item(c, id, None, |it| it.flags.push(format!("$k{n}")))
         });
         if let Err(e) = r {
-            assert!(matches!(e, StoreError::DiskFull(_) | StoreError::Io(_)), "got {e}");
+            assert!(
+                matches!(e, StoreError::DiskFull(_) | StoreError::Io(_)),
+                "got {e}"
+            );
             refused = true;
             break;
         }
@@ -444,7 +555,9 @@ fn full_disk_refuses_the_write_and_loses_nothing() {
     std::fs::remove_file(&filler).unwrap();
     // Room freed by deleting an item: the store takes writes again, without a restart.
     let first = acked[0].0;
-    store.write_blocking(actor, vec![], move |w| w.delete_item(c, first)).unwrap();
+    store
+        .write_blocking(actor, vec![], move |w| w.delete_item(c, first))
+        .unwrap();
     put(&store, actor, c, b"fits again").unwrap();
     drop(store);
     let store = open(&dir);

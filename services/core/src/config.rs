@@ -1,0 +1,385 @@
+//! The daemon's configuration: one TOML file, every key defaulted and documented here.
+//! An error names the file, the line and the key.
+
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub tls: TlsConfig,
+    pub auth: AuthConfig,
+    pub directory: DirectoryConfig,
+    pub store: StoreConfig,
+    pub admin: AdminConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The box's name, in certificates and greetings. Default: the system's hostname.
+    pub hostname: String,
+    /// Where the store, certificates and snapshots live.
+    pub data_dir: PathBuf,
+    /// The account to run as once the ports are bound, when started as root.
+    pub user: String,
+    /// Addresses to listen on.
+    pub bind: Vec<IpAddr>,
+    /// Added to every standard port (10000 in development: 25 becomes 10025).
+    pub port_offset: u16,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain supplied by the administrator. Empty: a self-signed certificate
+    /// for the hostname is made on first start. Replacing the files takes effect without a
+    /// restart.
+    pub cert: Option<PathBuf>,
+    /// PEM private key for `cert`.
+    pub key: Option<PathBuf>,
+}
+
+/// The brute-force guard shared by every login path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Delay before answering the attempt after a first failure; doubles with each failure.
+    pub base_delay_ms: u64,
+    /// Ceiling of that delay.
+    pub max_delay_ms: u64,
+    /// Failures from one address before it is refused for `lockout_secs`.
+    pub ip_max_failures: u32,
+    pub lockout_secs: u64,
+    /// Failures older than this are forgotten.
+    pub window_secs: u64,
+    /// Addresses never locked out (the administrator's own network, say).
+    pub trusted: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    pub min_password_len: usize,
+    /// argon2id cost for new password hashes: memory in KiB, passes.
+    pub argon2_memory_kib: u32,
+    pub argon2_passes: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// fsync before acknowledging a write. Turn off only for throwaway benchmarks.
+    pub fsync: bool,
+    /// redb page cache, MiB.
+    pub cache_mb: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Unix socket of the admin API for the CLI. Default: `<data_dir>/admin.sock`.
+    pub socket: Option<PathBuf>,
+    /// Serve the console (/admin on HTTPS) to these networks only; empty means everyone.
+    pub console_networks: Vec<String>,
+    /// Lifetime of a console session, minutes.
+    pub session_minutes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// error, warn, info, debug or trace.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            tls: TlsConfig::default(),
+            auth: AuthConfig::default(),
+            directory: DirectoryConfig::default(),
+            store: StoreConfig::default(),
+            admin: AdminConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            hostname: system_hostname(),
+            data_dir: PathBuf::from("/var/lib/bureau"),
+            user: "bureau".into(),
+            bind: vec![IpAddr::from([0, 0, 0, 0])],
+            port_offset: 0,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            base_delay_ms: 250,
+            max_delay_ms: 5_000,
+            ip_max_failures: 10,
+            lockout_secs: 900,
+            window_secs: 900,
+            trusted: Vec::new(),
+        }
+    }
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        let d = bureau_directory::DirectoryOptions::default();
+        DirectoryConfig {
+            min_password_len: d.min_password_len,
+            argon2_memory_kib: d.argon2_m_kib,
+            argon2_passes: d.argon2_t,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            fsync: true,
+            cache_mb: 16,
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            socket: None,
+            console_networks: Vec::new(),
+            session_minutes: 480,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+        }
+    }
+}
+
+/// The system's hostname, made fully qualified (`.local`) if it is a bare name.
+fn system_hostname() -> String {
+    let h = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let h = if h.contains('.') {
+        h
+    } else {
+        format!("{h}.local")
+    };
+    match bureau_directory::validate::domain(&h) {
+        Ok(h) => h,
+        Err(_) => "bureau.local".into(),
+    }
+}
+
+/// The line of `table.key = ...` in the text, for errors whose span is the whole table.
+fn locate(text: &str, path: &str) -> Option<usize> {
+    let (table, key) = path.rsplit_once('.').unwrap_or(("", path));
+    let mut in_table = table.is_empty();
+    for (n, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            in_table = l.trim_matches(|c| c == '[' || c == ']').trim() == table;
+            continue;
+        }
+        if in_table
+            && let Some((k, _)) = l.split_once('=')
+            && k.trim().trim_matches('"') == key
+        {
+            return Some(n + 1);
+        }
+    }
+    None
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    Read { file: String, message: String },
+    #[error("{file}{}: key `{key}`: {message}", .line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Key {
+        file: String,
+        line: Option<usize>,
+        key: String,
+        message: String,
+    },
+    #[error("{file}:{line}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        message: String,
+    },
+}
+
+/// The standard ports, before `port_offset`.
+pub mod ports {
+    pub const SMTP: u16 = 25;
+    pub const SUBMISSION: u16 = 587;
+    pub const SUBMISSIONS: u16 = 465;
+    pub const IMAP: u16 = 143;
+    pub const IMAPS: u16 = 993;
+    pub const HTTP: u16 = 80;
+    pub const HTTPS: u16 = 443;
+    pub const LDAP: u16 = 389;
+    pub const LDAPS: u16 = 636;
+}
+
+impl Config {
+    /// Reads a file; a missing file is an error (use `Config::default()` for none).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+        Self::parse(&text, &file)
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let line_of = |span: Option<std::ops::Range<usize>>| {
+            span.map_or(1, |s| {
+                text[..s.start.min(text.len())].lines().count().max(1)
+            })
+        };
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_string(),
+            line: line_of(e.span()),
+            message: e.message().trim().to_string(),
+        })?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let line = locate(text, &key).unwrap_or_else(|| line_of(inner.span()));
+            let line = Some(line);
+            ConfigError::Key {
+                file: file.to_string(),
+                line,
+                key,
+                message: inner.message().trim().to_string(),
+            }
+        })?;
+        cfg.check(text, file)?;
+        Ok(cfg)
+    }
+
+    /// Rules serde cannot express.
+    fn check(&self, text: &str, file: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::Key {
+            file: file.to_string(),
+            line: locate(text, key),
+            key: key.to_string(),
+            message,
+        };
+        if bureau_directory::validate::domain(&self.server.hostname).is_err() {
+            return Err(bad(
+                "server.hostname",
+                format!("'{}' is not a fully qualified name", self.server.hostname),
+            ));
+        }
+        if self.server.bind.is_empty() {
+            return Err(bad("server.bind", "at least one address".into()));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(bad("tls", "set both cert and key, or neither".into()));
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
+            return Err(bad(
+                "log.level",
+                format!(
+                    "'{}': use error, warn, info, debug or trace",
+                    self.log.level
+                ),
+            ));
+        }
+        if self.auth.ip_max_failures == 0 {
+            return Err(bad("auth.ip_max_failures", "must be at least 1".into()));
+        }
+        if self.directory.min_password_len < 6 {
+            return Err(bad(
+                "directory.min_password_len",
+                "must be at least 6".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The development profile: loopback, ports + 10000, data in ./bureau-data.
+    pub fn dev() -> Config {
+        let mut c = Config::default();
+        c.server.bind = vec![IpAddr::from([127, 0, 0, 1])];
+        c.server.port_offset = 10_000;
+        c.server.data_dir = PathBuf::from("bureau-data");
+        c
+    }
+
+    pub fn port(&self, standard: u16) -> u16 {
+        standard.saturating_add(self.server.port_offset)
+    }
+
+    pub fn admin_socket(&self) -> PathBuf {
+        self.admin
+            .socket
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("admin.sock"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::parse("[server]\nhostname = \"mail.example.com\"\n", "t.toml").unwrap();
+        assert_eq!(c.server.hostname, "mail.example.com");
+        assert_eq!(c.auth.ip_max_failures, 10);
+        assert!(c.store.fsync);
+        assert_eq!(c.port(ports::IMAPS), 993);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = Config::parse(
+            "[server]\nhostname = \"a.example\"\n\n[auth]\nlockout_secs = \"soon\"\n",
+            "bureau.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("bureau.toml:5: key `auth.lockout_secs`:"),
+            "{e}"
+        );
+
+        let e = Config::parse("[store]\nfsynk = true\n", "b.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("b.toml:2:") && e.contains("fsynk"), "{e}");
+
+        let e = Config::parse("[server\nx=1", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("c.toml:1:"), "{e}");
+
+        let e = Config::parse("[log]\nlevel = \"loud\"\n", "d.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `log.level`"), "{e}");
+    }
+}
