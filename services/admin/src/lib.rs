@@ -1,1 +1,498 @@
-pub fn x() {}
+//! The admin API: JSON over HTTP, served on the daemon's unix socket for the CLI (the
+//! socket's file permissions are the authentication) and on HTTPS for the console (a session
+//! cookie from a password login, and a CSRF token on every change).
+//!
+//! Rights: the socket acts as the system. On HTTPS, administrators may do everything; any
+//! signed-in user may read its own record and change its own password; the rest is 403.
+
+pub mod api;
+pub mod client;
+
+use api::*;
+use bureau_core::{Auth, AuthError};
+use bureau_directory::{Directory, DirectoryError};
+use bureau_store::{Actor, StoreError};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Largest JSON body accepted.
+pub const MAX_BODY: usize = 1 << 20;
+const COOKIE_NAME: &str = "bureau_session";
+
+/// Who is calling.
+#[derive(Clone, Copy, Debug)]
+pub enum Caller {
+    /// The unix socket: the local administrator.
+    Socket,
+    /// HTTPS from this address.
+    Web(IpAddr),
+}
+
+struct SessionData {
+    uid: String,
+    admin: bool,
+    csrf: String,
+    expires: Instant,
+}
+
+/// What the daemon tells the status page about itself.
+pub struct DaemonInfo {
+    pub hostname: String,
+    pub data_dir: String,
+    pub started: Instant,
+    pub services: Mutex<Vec<ServiceStatus>>,
+}
+
+#[derive(Clone)]
+pub struct AdminApi {
+    auth: Auth,
+    info: Arc<DaemonInfo>,
+    sessions: Arc<Mutex<HashMap<String, SessionData>>>,
+    session_ttl: Duration,
+}
+
+pub type Resp = Response<Full<Bytes>>;
+
+/// An API failure: status and body.
+struct Fail(StatusCode, ApiError);
+
+fn fail(status: StatusCode, msg: impl Into<String>) -> Fail {
+    Fail(
+        status,
+        ApiError {
+            error: msg.into(),
+            field: None,
+        },
+    )
+}
+
+impl From<DirectoryError> for Fail {
+    fn from(e: DirectoryError) -> Fail {
+        let field = e.field().map(str::to_string);
+        let status = match &e {
+            DirectoryError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            DirectoryError::Exists { .. } | DirectoryError::InUse(_) => StatusCode::CONFLICT,
+            DirectoryError::NotFound(_) => StatusCode::NOT_FOUND,
+            DirectoryError::Store(s) => return s_fail(s),
+        };
+        Fail(
+            status,
+            ApiError {
+                error: e.to_string(),
+                field,
+            },
+        )
+    }
+}
+
+fn s_fail(e: &StoreError) -> Fail {
+    let status = match e {
+        StoreError::NotFound => StatusCode::NOT_FOUND,
+        StoreError::Forbidden => StatusCode::FORBIDDEN,
+        StoreError::Exists(_) | StoreError::Conflict(_) => StatusCode::CONFLICT,
+        StoreError::Invalid(_) | StoreError::OverQuota => StatusCode::BAD_REQUEST,
+        StoreError::DiskFull(_) => StatusCode::INSUFFICIENT_STORAGE,
+        _ => {
+            log::error!("admin: store failure: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    fail(status, e.to_string())
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Fail {
+        s_fail(&e)
+    }
+}
+
+fn json<T: Serialize>(status: StatusCode, v: &T) -> Resp {
+    let body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/json")
+        .header("Cache-Control", "no-store")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}
+
+fn no_content() -> Resp {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Full::new(Bytes::new()))
+        .unwrap_or_default()
+}
+
+fn random_token() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn cookie_value(req: &Request<Incoming>) -> Option<String> {
+    req.headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE_NAME)
+        .map(|(_, v)| v.to_string())
+}
+
+async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Fail> {
+    let bytes = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|_| {
+            fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body over {MAX_BODY} bytes"),
+            )
+        })?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| fail(StatusCode::BAD_REQUEST, format!("JSON: {e}")))
+}
+
+/// Who the request acts as, after the session check.
+struct Who {
+    /// The signed-in uid, `None` for the socket.
+    uid: Option<String>,
+    admin: bool,
+}
+
+impl AdminApi {
+    pub fn new(auth: Auth, info: Arc<DaemonInfo>, session_minutes: u64) -> AdminApi {
+        AdminApi {
+            auth,
+            info,
+            sessions: Arc::new(Mutex::new(HashMap::new())),
+            session_ttl: Duration::from_secs(session_minutes.max(1) * 60),
+        }
+    }
+
+    fn dir(&self) -> &Directory {
+        self.auth.directory()
+    }
+
+    pub fn info(&self) -> &DaemonInfo {
+        &self.info
+    }
+
+    /// Answers one request; never fails (errors are JSON bodies).
+    pub async fn handle(&self, req: Request<Incoming>, caller: Caller) -> Resp {
+        match self.route(req, caller).await {
+            Ok(r) => r,
+            Err(Fail(status, body)) => json(status, &body),
+        }
+    }
+
+    fn who(&self, req: &Request<Incoming>, caller: Caller) -> Result<Who, Fail> {
+        if let Caller::Socket = caller {
+            return Ok(Who {
+                uid: None,
+                admin: true,
+            });
+        }
+        let token =
+            cookie_value(req).ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "sign in first"))?;
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        sessions.retain(|_, s| s.expires > now);
+        let s = sessions
+            .get(&token)
+            .ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "session expired; sign in again"))?;
+        // Every change carries the session's CSRF token.
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            let sent = req
+                .headers()
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok());
+            if sent != Some(s.csrf.as_str()) {
+                return Err(fail(StatusCode::FORBIDDEN, "missing or wrong CSRF token"));
+            }
+        }
+        Ok(Who {
+            uid: Some(s.uid.clone()),
+            admin: s.admin,
+        })
+    }
+
+    async fn route(&self, req: Request<Incoming>, caller: Caller) -> Result<Resp, Fail> {
+        let path = req.uri().path().to_string();
+        let Some(rest) = path.strip_prefix("/api/v1/") else {
+            return Err(fail(StatusCode::NOT_FOUND, "no such endpoint"));
+        };
+        let seg: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        let method = req.method().clone();
+
+        // Signing in and out needs no session.
+        if seg == ["session"] {
+            return match (method, caller) {
+                (Method::POST, Caller::Web(ip)) => self.sign_in(req, ip).await,
+                (Method::GET, _) => {
+                    let who = self.who(&req, caller)?;
+                    self.session_info(&req, who)
+                }
+                (Method::DELETE, _) => {
+                    self.who(&req, caller)?;
+                    if let Some(t) = cookie_value(&req) {
+                        self.sessions
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&t);
+                    }
+                    let mut r = no_content();
+                    r.headers_mut().insert(
+                        SET_COOKIE,
+                        format!(
+                            "{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+                        )
+                        .parse()
+                        .map_err(|_| fail(StatusCode::INTERNAL_SERVER_ERROR, "cookie"))?,
+                    );
+                    Ok(r)
+                }
+                _ => Err(fail(StatusCode::METHOD_NOT_ALLOWED, "use POST to sign in")),
+            };
+        }
+
+        let who = self.who(&req, caller)?;
+        let admin_only = || {
+            if who.admin {
+                Ok(())
+            } else {
+                Err(fail(StatusCode::FORBIDDEN, "administrators only"))
+            }
+        };
+        let seg = seg.as_slice();
+        match (&method, seg) {
+            (&Method::GET, ["status"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.status()?))
+            }
+            // ---- domains ----
+            (&Method::GET, ["domains"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.dir().domains()?))
+            }
+            (&Method::POST, ["domains"]) => {
+                admin_only()?;
+                let nd: NewDomain = body(req).await?;
+                Ok(json(
+                    StatusCode::CREATED,
+                    &self.dir().add_domain(&nd.name).await?,
+                ))
+            }
+            (&Method::DELETE, ["domains", name]) => {
+                admin_only()?;
+                self.dir().delete_domain(name).await?;
+                Ok(no_content())
+            }
+            // ---- users ----
+            (&Method::GET, ["users"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.dir().users()?))
+            }
+            (&Method::POST, ["users"]) => {
+                admin_only()?;
+                let nu: NewUser = body(req).await?;
+                Ok(json(StatusCode::CREATED, &self.dir().add_user(nu).await?))
+            }
+            (&Method::GET, ["users", uid]) => {
+                if !who.admin && who.uid.as_deref() != Some(*uid) {
+                    return Err(fail(StatusCode::FORBIDDEN, "administrators only"));
+                }
+                Ok(json(StatusCode::OK, &self.user_detail(uid)?))
+            }
+            (&Method::PATCH, ["users", uid]) => {
+                admin_only()?;
+                let ch: UserChanges = body(req).await?;
+                Ok(json(
+                    StatusCode::OK,
+                    &self.dir().update_user(uid, ch).await?,
+                ))
+            }
+            (&Method::PUT, ["users", uid, "password"]) => {
+                if !who.admin && who.uid.as_deref() != Some(*uid) {
+                    return Err(fail(StatusCode::FORBIDDEN, "administrators only"));
+                }
+                let pc: PasswordChange = body(req).await?;
+                self.dir().set_password(uid, &pc.password).await?;
+                Ok(no_content())
+            }
+            (&Method::DELETE, ["users", uid]) => {
+                admin_only()?;
+                if who.uid.as_deref() == Some(*uid) {
+                    return Err(fail(
+                        StatusCode::CONFLICT,
+                        "you cannot delete your own account",
+                    ));
+                }
+                self.dir().delete_user(uid).await?;
+                Ok(no_content())
+            }
+            // ---- groups ----
+            (&Method::GET, ["groups"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.dir().groups()?))
+            }
+            (&Method::POST, ["groups"]) => {
+                admin_only()?;
+                let ng: NewGroup = body(req).await?;
+                Ok(json(StatusCode::CREATED, &self.dir().add_group(ng).await?))
+            }
+            (&Method::GET, ["groups", name]) => {
+                admin_only()?;
+                let g = self.dir().group(name)?.ok_or_else(|| {
+                    fail(StatusCode::NOT_FOUND, format!("group {name} not found"))
+                })?;
+                Ok(json(StatusCode::OK, &g))
+            }
+            (&Method::PUT, ["groups", name, "members"]) => {
+                admin_only()?;
+                let m: Members = body(req).await?;
+                Ok(json(
+                    StatusCode::OK,
+                    &self.dir().set_group_members(name, m.members).await?,
+                ))
+            }
+            (&Method::DELETE, ["groups", name]) => {
+                admin_only()?;
+                self.dir().delete_group(name).await?;
+                Ok(no_content())
+            }
+            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+        }
+    }
+
+    async fn sign_in(&self, req: Request<Incoming>, ip: IpAddr) -> Result<Resp, Fail> {
+        let lr: LoginRequest = body(req).await?;
+        let user = match self
+            .auth
+            .login(ip, &lr.login, &lr.password, "console")
+            .await
+        {
+            Ok(u) => u,
+            Err(AuthError::Refused) => {
+                return Err(fail(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    AuthError::Refused.to_string(),
+                ));
+            }
+            Err(AuthError::Internal(_)) => {
+                return Err(fail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "authentication unavailable",
+                ));
+            }
+            Err(_) => {
+                return Err(Fail(
+                    StatusCode::UNAUTHORIZED,
+                    ApiError {
+                        error: "wrong login or password".into(),
+                        field: Some("password".into()),
+                    },
+                ));
+            }
+        };
+        let token = random_token();
+        let session = Session {
+            uid: user.uid.clone(),
+            admin: user.admin,
+            csrf: random_token(),
+        };
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                token.clone(),
+                SessionData {
+                    uid: user.uid,
+                    admin: user.admin,
+                    csrf: session.csrf.clone(),
+                    expires: Instant::now() + self.session_ttl,
+                },
+            );
+        let mut r = json(StatusCode::OK, &session);
+        let cookie = format!(
+            "{COOKIE_NAME}={token}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
+            self.session_ttl.as_secs()
+        );
+        r.headers_mut().insert(
+            SET_COOKIE,
+            cookie
+                .parse()
+                .map_err(|_| fail(StatusCode::INTERNAL_SERVER_ERROR, "cookie"))?,
+        );
+        Ok(r)
+    }
+
+    fn session_info(&self, req: &Request<Incoming>, who: Who) -> Result<Resp, Fail> {
+        let csrf = cookie_value(req)
+            .and_then(|t| {
+                let s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                s.get(&t).map(|s| s.csrf.clone())
+            })
+            .unwrap_or_default();
+        Ok(json(
+            StatusCode::OK,
+            &Session {
+                uid: who.uid.unwrap_or_default(),
+                admin: who.admin,
+                csrf,
+            },
+        ))
+    }
+
+    fn user_detail(&self, uid: &str) -> Result<UserDetail, Fail> {
+        let user = self
+            .dir()
+            .user(uid)?
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("user {uid} not found")))?;
+        let r = self.dir().store().reader(Actor::System)?;
+        let usage_bytes = r.usage(user.principal)?;
+        let groups = self
+            .dir()
+            .groups()?
+            .into_iter()
+            .filter(|g| g.members.contains(&user.uid))
+            .map(|g| g.name)
+            .collect();
+        Ok(UserDetail {
+            user,
+            usage_bytes,
+            groups,
+        })
+    }
+
+    fn status(&self) -> Result<Status, Fail> {
+        let d = self.dir();
+        Ok(Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            hostname: self.info.hostname.clone(),
+            uptime_secs: self.info.started.elapsed().as_secs(),
+            services: self
+                .info
+                .services
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            domains: d.domains()?.len(),
+            users: d.users()?.len(),
+            groups: d.groups()?.len(),
+            data_dir: self.info.data_dir.clone(),
+            schema_version: bureau_store::SCHEMA_VERSION,
+        })
+    }
+}

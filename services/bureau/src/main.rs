@@ -1,1 +1,124 @@
-fn main() {}
+//! The one binary: `bureau serve` runs the daemon; every other command talks to the running
+//! daemon through the admin API on its unix socket.
+
+mod cli;
+mod serve;
+mod web;
+
+use bureau_core::Config;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "bureau",
+    version,
+    about = "Bureau: mail, calendars, contacts and sync for a small office"
+)]
+struct Cli {
+    /// The daemon's admin socket (default: from the configuration, else ./bureau-data/admin.sock
+    /// if present, else /var/lib/bureau/admin.sock).
+    #[arg(long, global = true, env = "BUREAU_SOCKET")]
+    socket: Option<PathBuf>,
+    /// Configuration file (default: /etc/bureau/bureau.toml if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Print the API's JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon.
+    Serve {
+        /// Development profile: 127.0.0.1, ports + 10000, data in ./bureau-data.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// The daemon's state.
+    Status,
+    /// Mail domains.
+    #[command(subcommand)]
+    Domain(cli::DomainCmd),
+    /// Users.
+    #[command(subcommand)]
+    User(cli::UserCmd),
+    /// Groups.
+    #[command(subcommand)]
+    Group(cli::GroupCmd),
+}
+
+const DEFAULT_CONFIG: &str = "/etc/bureau/bureau.toml";
+
+fn load_config(path: &Option<PathBuf>, dev: bool) -> Result<Config, String> {
+    let base = if dev {
+        Config::dev()
+    } else {
+        Config::default()
+    };
+    let path = match path {
+        Some(p) => p.clone(),
+        None if !dev && std::path::Path::new(DEFAULT_CONFIG).exists() => DEFAULT_CONFIG.into(),
+        None => return Ok(base),
+    };
+    let mut cfg = Config::load(&path).map_err(|e| e.to_string())?;
+    if dev {
+        // The file's keys, on the development profile's addresses and data.
+        let d = Config::dev();
+        cfg.server.bind = d.server.bind;
+        cfg.server.port_offset = d.server.port_offset;
+        if cfg.server.data_dir == Config::default().server.data_dir {
+            cfg.server.data_dir = d.server.data_dir;
+        }
+    }
+    Ok(cfg)
+}
+
+fn socket_path(cli: &Cli) -> Result<PathBuf, String> {
+    if let Some(s) = &cli.socket {
+        return Ok(s.clone());
+    }
+    if cli.config.is_some() || std::path::Path::new(DEFAULT_CONFIG).exists() {
+        return Ok(load_config(&cli.config, false)?.admin_socket());
+    }
+    let dev = PathBuf::from("bureau-data/admin.sock");
+    if dev.exists() {
+        return Ok(dev);
+    }
+    Ok(Config::default().admin_socket())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match &cli.cmd {
+        Cmd::Serve { dev } => load_config(&cli.config, *dev).and_then(|cfg| {
+            bureau_core::logging::init(&cfg.log.level);
+            runtime.block_on(serve::serve(cfg))
+        }),
+        cmd => socket_path(&cli).and_then(|sock| {
+            let client = bureau_admin::client::Client::new(&sock);
+            runtime.block_on(cli::run(&client, cmd, cli.json))
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

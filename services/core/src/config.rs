@@ -326,6 +326,8 @@ impl Config {
         c.server.bind = vec![IpAddr::from([127, 0, 0, 1])];
         c.server.port_offset = 10_000;
         c.server.data_dir = PathBuf::from("bureau-data");
+        // Development runs as whoever starts it, with data beside them.
+        c.server.user = String::new();
         c
     }
 

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod logging;
+pub mod shutdown;
 pub mod tls;
 
 pub use auth::{Auth, AuthError};

@@ -1,0 +1,72 @@
+//! The admin API's types, shared by the server, the CLI and (as JSON) the console.
+//! Paths: see `docs/admin-api.md`.
+
+use serde::{Deserialize, Serialize};
+
+pub use bureau_directory::{Domain, Group, NewGroup, NewUser, User, UserChanges};
+
+/// Every error body: a message for people, and the form field it concerns, if any.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiError {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewDomain {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PasswordChange {
+    pub password: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Members {
+    pub members: Vec<String>,
+}
+
+/// A user with what it uses.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UserDetail {
+    #[serde(flatten)]
+    pub user: User,
+    pub usage_bytes: u64,
+    pub groups: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub login: String,
+    pub password: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Session {
+    pub uid: String,
+    pub admin: bool,
+    /// Send back in `X-CSRF-Token` with every change.
+    pub csrf: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServiceStatus {
+    pub name: String,
+    pub listen: Vec<String>,
+    pub up: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub hostname: String,
+    pub uptime_secs: u64,
+    pub services: Vec<ServiceStatus>,
+    pub domains: usize,
+    pub users: usize,
+    pub groups: usize,
+    pub data_dir: String,
+    pub schema_version: u64,
+}

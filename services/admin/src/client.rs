@@ -1,0 +1,84 @@
+//! The CLI's client of the admin API, over the daemon's unix socket.
+
+use crate::api::ApiError;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the bureau daemon at {path}: {message} (is `bureau serve` running?)")]
+    Connect { path: String, message: String },
+    #[error("{}", .0.error)]
+    Api(ApiError, StatusCode),
+    #[error("talking to the daemon: {0}")]
+    Protocol(String),
+}
+
+pub struct Client {
+    socket: PathBuf,
+}
+
+impl Client {
+    pub fn new(socket: &Path) -> Client {
+        Client {
+            socket: socket.to_path_buf(),
+        }
+    }
+
+    /// One request; `Ok(None)` for an answer without a body (204).
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<Option<T>, ClientError> {
+        let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| ClientError::Connect {
+                path: self.socket.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| proto(&e))?;
+        tokio::spawn(conn);
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| proto(&e))?,
+            None => Vec::new(),
+        };
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| proto(&e))?;
+        let resp = send.send_request(req).await.map_err(|e| proto(&e))?;
+        let status = resp.status();
+        let data = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| proto(&e))?
+            .to_bytes();
+        if !status.is_success() {
+            let err: ApiError = serde_json::from_slice(&data).unwrap_or(ApiError {
+                error: format!("HTTP {status}"),
+                field: None,
+            });
+            return Err(ClientError::Api(err, status));
+        }
+        if status == StatusCode::NO_CONTENT || data.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&data)
+            .map(Some)
+            .map_err(|e| proto(&e))
+    }
+}

@@ -1,0 +1,485 @@
+//! The admin commands: each is one or two calls to the admin API, printed for people or
+//! as JSON.
+
+use crate::Cmd;
+use bureau_admin::api::*;
+use bureau_admin::client::Client;
+use clap::Subcommand;
+use hyper::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::io::{BufRead, IsTerminal};
+
+#[derive(Subcommand)]
+pub enum DomainCmd {
+    /// Add a mail domain.
+    Add {
+        name: String,
+    },
+    List,
+    /// Delete a domain no address uses.
+    Del {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Add a user; the password is asked for, or read from standard input.
+    Add {
+        /// Primary address, e.g. alice@example.com.
+        address: String,
+        /// Login name (default: the address's local part).
+        #[arg(long)]
+        uid: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Quota, e.g. 500M or 2G.
+        #[arg(long)]
+        quota: Option<String>,
+        /// Further addresses.
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        /// May use the admin console.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    List,
+    Show {
+        uid: String,
+    },
+    /// Set a user's password.
+    Passwd {
+        uid: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    Disable {
+        uid: String,
+    },
+    Enable {
+        uid: String,
+    },
+    /// Change a user's display name, quota or aliases.
+    Set {
+        uid: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Quota (500M, 2G), or "none".
+        #[arg(long)]
+        quota: Option<String>,
+        #[arg(long = "add-alias")]
+        add_aliases: Vec<String>,
+        #[arg(long = "remove-alias")]
+        remove_aliases: Vec<String>,
+    },
+    /// Delete a user with all its mail, calendars and contacts.
+    Del {
+        uid: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum GroupCmd {
+    Add {
+        name: String,
+        /// An address that reaches every member.
+        #[arg(long)]
+        address: Option<String>,
+        /// Display name.
+        #[arg(long = "display-name")]
+        display_name: Option<String>,
+        #[arg(long = "member")]
+        members: Vec<String>,
+    },
+    List,
+    /// Show a group's members, or set them.
+    Members {
+        name: String,
+        /// The full new member list.
+        #[arg(long = "set", num_args = 0..)]
+        set: Option<Vec<String>>,
+    },
+    Del {
+        name: String,
+    },
+}
+
+/// Parses 500M, 2G, 1024 (bytes), "none".
+pub fn parse_size(s: &str) -> Result<Option<u64>, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("none") || s.eq_ignore_ascii_case("unlimited") {
+        return Ok(None);
+    }
+    let (num, mult) = match s.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&s[..s.len() - 1], 1u64 << 10),
+        Some('M') => (&s[..s.len() - 1], 1 << 20),
+        Some('G') => (&s[..s.len() - 1], 1 << 30),
+        Some('T') => (&s[..s.len() - 1], 1 << 40),
+        _ => (s, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .map(Some)
+        .ok_or_else(|| format!("quota '{s}': use a size such as 500M or 2G, or none"))
+}
+
+fn read_password(from_stdin: bool) -> Result<String, String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the password: {e}"))?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let p1 = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+    let p2 = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+    if p1 != p2 {
+        return Err("the passwords differ".into());
+    }
+    Ok(p1)
+}
+
+fn human(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1}G", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1}M", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1}K", b as f64 / 1024.0),
+        b => format!("{b}B"),
+    }
+}
+
+struct Out<'a> {
+    client: &'a Client,
+    json: bool,
+}
+
+impl Out<'_> {
+    async fn call<T: DeserializeOwned + Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<Option<T>, String> {
+        self.client
+            .call(method, path, body)
+            .await
+            .map_err(|e| match e.field() {
+                Some(f) => format!("{f}: {e}"),
+                None => e.to_string(),
+            })
+    }
+
+    fn print<T: Serialize>(&self, v: &T, text: impl FnOnce(&T) -> String) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        } else {
+            let t = text(v);
+            if !t.is_empty() {
+                println!("{t}");
+            }
+        }
+    }
+
+    fn done(&self, text: &str) {
+        if self.json {
+            println!("{{}}");
+        } else {
+            println!("{text}");
+        }
+    }
+}
+
+trait FieldOf {
+    fn field(&self) -> Option<String>;
+}
+
+impl FieldOf for bureau_admin::client::ClientError {
+    fn field(&self) -> Option<String> {
+        match self {
+            bureau_admin::client::ClientError::Api(e, _) => e.field.clone(),
+            _ => None,
+        }
+        // Messages from the directory already name their field; avoid saying it twice.
+        .filter(|f| !self.to_string().starts_with(&format!("{f}:")))
+    }
+}
+
+const NONE: Option<&()> = None;
+
+fn user_line(u: &User) -> String {
+    format!(
+        "{:<16} {:<32} {:<24} {}{}",
+        u.uid,
+        u.address,
+        u.display_name,
+        if u.enabled { "enabled" } else { "disabled" },
+        if u.admin { ", admin" } else { "" }
+    )
+}
+
+pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
+    let out = Out { client, json };
+    match cmd {
+        Cmd::Serve { .. } => unreachable!("handled in main"),
+        Cmd::Status => {
+            let s: Status = out
+                .call(Method::GET, "/api/v1/status", NONE)
+                .await?
+                .ok_or("empty answer")?;
+            out.print(&s, |s| {
+                let mut t = format!(
+                    "bureau {} on {}, up {} s\ndata: {} (schema {})\n{} domain(s), {} user(s), {} group(s)\n",
+                    s.version, s.hostname, s.uptime_secs, s.data_dir, s.schema_version, s.domains, s.users, s.groups
+                );
+                for svc in &s.services {
+                    t += &format!(
+                        "  {:<12} {:<5} {}\n",
+                        svc.name,
+                        if svc.up { "up" } else { "DOWN" },
+                        svc.listen.join(", ")
+                    );
+                }
+                t.trim_end().to_string()
+            });
+        }
+        Cmd::Domain(d) => match d {
+            DomainCmd::Add { name } => {
+                let d: Domain = out
+                    .call(
+                        Method::POST,
+                        "/api/v1/domains",
+                        Some(&NewDomain { name: name.clone() }),
+                    )
+                    .await?
+                    .ok_or("empty answer")?;
+                out.print(&d, |d| format!("added domain {}", d.name));
+            }
+            DomainCmd::List => {
+                let ds: Vec<Domain> = out
+                    .call(Method::GET, "/api/v1/domains", NONE)
+                    .await?
+                    .unwrap_or_default();
+                out.print(&ds, |ds| {
+                    ds.iter()
+                        .map(|d| d.name.clone())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                });
+            }
+            DomainCmd::Del { name } => {
+                out.call::<()>(Method::DELETE, &format!("/api/v1/domains/{name}"), NONE)
+                    .await?;
+                out.done(&format!("deleted domain {name}"));
+            }
+        },
+        Cmd::User(u) => run_user(&out, u).await?,
+        Cmd::Group(g) => run_group(&out, g).await?,
+    }
+    Ok(())
+}
+
+async fn run_user(out: &Out<'_>, cmd: &UserCmd) -> Result<(), String> {
+    match cmd {
+        UserCmd::Add {
+            address,
+            uid,
+            name,
+            quota,
+            aliases,
+            admin,
+            password_stdin,
+        } => {
+            let quota = quota.as_deref().map(parse_size).transpose()?.flatten();
+            let password = read_password(*password_stdin)?;
+            let nu = NewUser {
+                address: address.clone(),
+                uid: uid.clone(),
+                display_name: name.clone(),
+                password,
+                quota,
+                admin: *admin,
+                aliases: aliases.clone(),
+            };
+            let u: User = out
+                .call(Method::POST, "/api/v1/users", Some(&nu))
+                .await?
+                .ok_or("empty answer")?;
+            out.print(&u, |u| format!("added user {} <{}>", u.uid, u.address));
+        }
+        UserCmd::List => {
+            let us: Vec<User> = out
+                .call(Method::GET, "/api/v1/users", NONE)
+                .await?
+                .unwrap_or_default();
+            out.print(&us, |us| {
+                us.iter().map(user_line).collect::<Vec<_>>().join("\n")
+            });
+        }
+        UserCmd::Show { uid } => {
+            let d: UserDetail = out
+                .call(Method::GET, &format!("/api/v1/users/{uid}"), NONE)
+                .await?
+                .ok_or("empty answer")?;
+            out.print(&d, |d| {
+                let u = &d.user;
+                format!(
+                    "uid:      {}\naddress:  {}\nname:     {}\naliases:  {}\ngroups:   {}\nquota:    {}\nused:     {}\nstate:    {}{}",
+                    u.uid,
+                    u.address,
+                    u.display_name,
+                    u.aliases.join(", "),
+                    d.groups.join(", "),
+                    u.quota.map_or("none".into(), human),
+                    human(d.usage_bytes),
+                    if u.enabled { "enabled" } else { "disabled" },
+                    if u.admin { ", admin" } else { "" }
+                )
+            });
+        }
+        UserCmd::Passwd {
+            uid,
+            password_stdin,
+        } => {
+            let password = read_password(*password_stdin)?;
+            out.call::<()>(
+                Method::PUT,
+                &format!("/api/v1/users/{uid}/password"),
+                Some(&PasswordChange { password }),
+            )
+            .await?;
+            out.done(&format!("password of {uid} changed"));
+        }
+        UserCmd::Disable { uid } | UserCmd::Enable { uid } => {
+            let enabled = matches!(cmd, UserCmd::Enable { .. });
+            let ch = UserChanges {
+                enabled: Some(enabled),
+                ..Default::default()
+            };
+            let u: User = out
+                .call(Method::PATCH, &format!("/api/v1/users/{uid}"), Some(&ch))
+                .await?
+                .ok_or("empty answer")?;
+            out.print(&u, |u| {
+                format!(
+                    "{} {}",
+                    u.uid,
+                    if u.enabled { "enabled" } else { "disabled" }
+                )
+            });
+        }
+        UserCmd::Set {
+            uid,
+            name,
+            quota,
+            add_aliases,
+            remove_aliases,
+        } => {
+            let ch = UserChanges {
+                display_name: name.clone(),
+                quota: quota.as_deref().map(parse_size).transpose()?,
+                add_aliases: add_aliases.clone(),
+                remove_aliases: remove_aliases.clone(),
+                ..Default::default()
+            };
+            let u: User = out
+                .call(Method::PATCH, &format!("/api/v1/users/{uid}"), Some(&ch))
+                .await?
+                .ok_or("empty answer")?;
+            out.print(&u, user_line);
+        }
+        UserCmd::Del { uid } => {
+            out.call::<()>(Method::DELETE, &format!("/api/v1/users/{uid}"), NONE)
+                .await?;
+            out.done(&format!("deleted user {uid}"));
+        }
+    }
+    Ok(())
+}
+
+async fn run_group(out: &Out<'_>, cmd: &GroupCmd) -> Result<(), String> {
+    let group_line = |g: &Group| {
+        format!(
+            "{:<16} {:<32} {}",
+            g.name,
+            g.address.clone().unwrap_or_default(),
+            g.members.join(", ")
+        )
+    };
+    match cmd {
+        GroupCmd::Add {
+            name,
+            address,
+            display_name,
+            members,
+        } => {
+            let ng = NewGroup {
+                name: name.clone(),
+                display_name: display_name.clone(),
+                address: address.clone(),
+                members: members.clone(),
+            };
+            let g: Group = out
+                .call(Method::POST, "/api/v1/groups", Some(&ng))
+                .await?
+                .ok_or("empty answer")?;
+            out.print(&g, |g| format!("added group {}", g.name));
+        }
+        GroupCmd::List => {
+            let gs: Vec<Group> = out
+                .call(Method::GET, "/api/v1/groups", NONE)
+                .await?
+                .unwrap_or_default();
+            out.print(&gs, |gs| {
+                gs.iter().map(group_line).collect::<Vec<_>>().join("\n")
+            });
+        }
+        GroupCmd::Members { name, set } => {
+            let g: Group = match set {
+                Some(members) => out
+                    .call(
+                        Method::PUT,
+                        &format!("/api/v1/groups/{name}/members"),
+                        Some(&Members {
+                            members: members.clone(),
+                        }),
+                    )
+                    .await?
+                    .ok_or("empty answer")?,
+                None => out
+                    .call(Method::GET, &format!("/api/v1/groups/{name}"), NONE)
+                    .await?
+                    .ok_or("empty answer")?,
+            };
+            out.print(&g, |g| g.members.join("\n"));
+        }
+        GroupCmd::Del { name } => {
+            out.call::<()>(Method::DELETE, &format!("/api/v1/groups/{name}"), NONE)
+                .await?;
+            out.done(&format!("deleted group {name}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("500M").unwrap(), Some(500 << 20));
+        assert_eq!(parse_size("2g").unwrap(), Some(2 << 30));
+        assert_eq!(parse_size("1024").unwrap(), Some(1024));
+        assert_eq!(parse_size("none").unwrap(), None);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+}

@@ -1,0 +1,199 @@
+//! `bureau serve`: open the store, bind every listener, drop privileges, serve until
+//! SIGTERM, then finish what is in flight and close the store.
+
+use crate::web::{self, Web};
+use bureau_admin::api::ServiceStatus;
+use bureau_admin::{AdminApi, DaemonInfo};
+use bureau_core::config::{Config, ports};
+use bureau_core::tls::CertStore;
+use bureau_core::{Auth, shutdown};
+use bureau_directory::{Directory, DirectoryOptions};
+use bureau_store::{Store, StoreOptions};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, UnixListener};
+
+/// A failure to start, as one line for the administrator.
+pub type StartError = String;
+
+fn bind_all(cfg: &Config, port: u16) -> Result<Vec<std::net::TcpListener>, StartError> {
+    cfg.server
+        .bind
+        .iter()
+        .map(|ip| {
+            let addr = SocketAddr::new(*ip, cfg.port(port));
+            let l = std::net::TcpListener::bind(addr)
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            l.set_nonblocking(true).map_err(|e| e.to_string())?;
+            Ok(l)
+        })
+        .collect()
+}
+
+fn listen_names(ls: &[std::net::TcpListener]) -> Vec<String> {
+    ls.iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect()
+}
+
+/// The account to run as, when started as root.
+fn target_user(cfg: &Config) -> Result<Option<nix::unistd::User>, StartError> {
+    if !nix::unistd::Uid::effective().is_root() || cfg.server.user.is_empty() {
+        return Ok(None);
+    }
+    match nix::unistd::User::from_name(&cfg.server.user) {
+        Ok(Some(u)) => Ok(Some(u)),
+        Ok(None) => Err(format!(
+            "key `server.user`: no account named '{}' (create it, or set server.user = \"\" to stay root)",
+            cfg.server.user
+        )),
+        Err(e) => Err(format!("looking up server.user: {e}")),
+    }
+}
+
+/// Gives the data directory (two levels deep: files below are created by the daemon itself,
+/// already as its user) to the account the daemon runs as.
+fn chown_data(dir: &Path, user: &nix::unistd::User) -> Result<(), StartError> {
+    fn walk(p: &Path, depth: u32, user: &nix::unistd::User) -> std::io::Result<()> {
+        nix::unistd::chown(p, Some(user.uid), Some(user.gid)).map_err(std::io::Error::from)?;
+        if depth > 0 && p.is_dir() {
+            for e in std::fs::read_dir(p)? {
+                walk(&e?.path(), depth - 1, user)?;
+            }
+        }
+        Ok(())
+    }
+    walk(dir, 2, user).map_err(|e| format!("giving {} to {}: {e}", dir.display(), user.name))
+}
+
+fn drop_privileges(user: &nix::unistd::User) -> Result<(), StartError> {
+    use nix::unistd::{setgid, setgroups, setuid};
+    setgroups(&[user.gid]).map_err(|e| format!("setgroups: {e}"))?;
+    setgid(user.gid).map_err(|e| format!("setgid: {e}"))?;
+    setuid(user.uid).map_err(|e| format!("setuid: {e}"))?;
+    Ok(())
+}
+
+pub async fn serve(cfg: Config) -> Result<(), StartError> {
+    let started = Instant::now();
+    let data = cfg.server.data_dir.clone();
+    let user = target_user(&cfg)?;
+    std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+
+    let store = Store::open(
+        &data,
+        StoreOptions {
+            durable: cfg.store.fsync,
+            cache_bytes: cfg.store.cache_mb << 20,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let directory = Directory::new(
+        store.clone(),
+        DirectoryOptions {
+            min_password_len: cfg.directory.min_password_len,
+            argon2_m_kib: cfg.directory.argon2_memory_kib,
+            argon2_t: cfg.directory.argon2_passes,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let auth = Auth::new(directory, cfg.auth.clone());
+    let certs = CertStore::open(
+        cfg.tls.cert.clone().zip(cfg.tls.key.clone()),
+        &data,
+        &cfg.server.hostname,
+    )
+    .map_err(|e| e.to_string())?;
+
+    let https = bind_all(&cfg, ports::HTTPS)?;
+    let http = bind_all(&cfg, ports::HTTP)?;
+    let sock_path = cfg.admin_socket();
+    let _ = std::fs::remove_file(&sock_path);
+    if let Some(parent) = sock_path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let sock = std::os::unix::net::UnixListener::bind(&sock_path)
+        .map_err(|e| format!("admin socket {}: {e}", sock_path.display()))?;
+    sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o660))
+            .map_err(|e| format!("admin socket: {e}"))?;
+    }
+
+    if let Some(u) = &user {
+        chown_data(&data, u)?;
+        nix::unistd::chown(&sock_path, Some(u.uid), Some(u.gid))
+            .map_err(|e| format!("admin socket: {e}"))?;
+        drop_privileges(u)?;
+        log::info!("running as {}", u.name);
+    }
+
+    let info = Arc::new(DaemonInfo {
+        hostname: cfg.server.hostname.clone(),
+        data_dir: data.display().to_string(),
+        started,
+        services: Mutex::new(vec![
+            ServiceStatus {
+                name: "https".into(),
+                listen: listen_names(&https),
+                up: true,
+            },
+            ServiceStatus {
+                name: "http".into(),
+                listen: listen_names(&http),
+                up: true,
+            },
+        ]),
+    });
+    let admin = AdminApi::new(auth.clone(), info, cfg.admin.session_minutes);
+    let (trigger, sd) = shutdown::channel();
+    certs.watch(Duration::from_secs(5));
+    let acceptor = certs.acceptor(&[b"http/1.1"]).map_err(|e| e.to_string())?;
+    let web = Web {
+        admin: admin.clone(),
+    };
+    let https_port = cfg.port(ports::HTTPS);
+    for l in https {
+        let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
+        tokio::spawn(web::run_https(l, acceptor.clone(), web.clone(), sd.clone()));
+    }
+    for l in http {
+        let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
+        tokio::spawn(web::run_http_redirect(l, https_port, sd.clone()));
+    }
+    let sock = UnixListener::from_std(sock).map_err(|e| e.to_string())?;
+    tokio::spawn(web::run_admin_socket(sock, admin, sd.clone()));
+
+    log::info!(
+        "bureau {} serving {} (data in {}, admin socket {}), ready in {} ms",
+        env!("CARGO_PKG_VERSION"),
+        cfg.server.hostname,
+        data.display(),
+        sock_path.display(),
+        started.elapsed().as_millis()
+    );
+    // Tests and supervisors wait for this line on stdout.
+    println!("bureau: ready");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| e.to_string())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    log::info!("shutting down: finishing work in flight");
+    trigger.fire();
+    if !trigger.drained(Duration::from_secs(10)).await {
+        log::warn!("shutdown: some connections did not finish within 10 s");
+    }
+    store.shutdown().await;
+    let _ = std::fs::remove_file(&sock_path);
+    log::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! The HTTPS listener every web service shares (admin API now; console, DAV, ActiveSync and
+//! autoconfiguration as they come), the plain HTTP one that redirects to it, and the admin
+//! API on the unix socket.
+
+use bureau_admin::{AdminApi, Caller, Resp};
+use bureau_core::shutdown::Shutdown;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio_rustls::TlsAcceptor;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn plain(status: StatusCode, text: &str) -> Resp {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(text.to_string())))
+        .unwrap_or_default()
+}
+
+#[derive(Clone)]
+pub struct Web {
+    pub admin: AdminApi,
+}
+
+impl Web {
+    async fn dispatch(&self, req: Request<Incoming>, ip: IpAddr) -> Resp {
+        let path = req.uri().path();
+        if path.starts_with("/api/") {
+            return self.admin.handle(req, Caller::Web(ip)).await;
+        }
+        plain(StatusCode::NOT_FOUND, "not found\n")
+    }
+}
+
+/// Serves HTTP/1.1 on one connection until it ends or shutdown is signalled.
+async fn serve_conn<S, F, Fut>(io: S, mut shutdown: Shutdown, handler: F)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Resp> + Send + 'static,
+{
+    let _busy = shutdown.busy();
+    let svc = service_fn(move |req| {
+        let fut = handler(req);
+        async move { Ok::<_, Infallible>(fut.await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = shutdown.signalled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+pub async fn run_https(listener: TcpListener, tls: TlsAcceptor, web: Web, mut shutdown: Shutdown) {
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    log::warn!("https: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.signalled() => return,
+        };
+        let (tls, web, shutdown) = (tls.clone(), web.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    log::debug!("https: TLS handshake with {peer}: {e}");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let ip = peer.ip().to_canonical();
+            serve_conn(stream, shutdown, move |req| {
+                let web = web.clone();
+                async move { web.dispatch(req, ip).await }
+            })
+            .await;
+        });
+    }
+}
+
+/// Port 80: everything moves to HTTPS.
+pub async fn run_http_redirect(listener: TcpListener, https_port: u16, mut shutdown: Shutdown) {
+    loop {
+        let (tcp, _) = tokio::select! {
+            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
+            _ = shutdown.signalled() => return,
+        };
+        let shutdown = shutdown.clone();
+        tokio::spawn(serve_conn(
+            tcp,
+            shutdown,
+            move |req: Request<Incoming>| async move {
+                let host = req
+                    .headers()
+                    .get("host")
+                    .and_then(|h| h.to_str().ok())
+                    .map(|h| h.rsplit_once(':').map_or(h, |(n, _)| n).to_string())
+                    .filter(|h| {
+                        !h.is_empty()
+                            && h.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || ".-[]".contains(c))
+                    });
+                let Some(host) = host else {
+                    return plain(StatusCode::BAD_REQUEST, "Host header required\n");
+                };
+                let port = if https_port == 443 {
+                    String::new()
+                } else {
+                    format!(":{https_port}")
+                };
+                let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                Response::builder()
+                    .status(StatusCode::MOVED_PERMANENTLY)
+                    .header("location", format!("https://{host}{port}{pq}"))
+                    .body(Full::new(Bytes::new()))
+                    .unwrap_or_default()
+            },
+        ));
+    }
+}
+
+pub async fn run_admin_socket(listener: UnixListener, admin: AdminApi, mut shutdown: Shutdown) {
+    loop {
+        let (stream, _) = tokio::select! {
+            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
+            _ = shutdown.signalled() => return,
+        };
+        let (admin, shutdown) = (admin.clone(), shutdown.clone());
+        tokio::spawn(serve_conn(stream, shutdown, move |req| {
+            let admin = admin.clone();
+            async move { admin.handle(req, Caller::Socket).await }
+        }));
+    }
+}
