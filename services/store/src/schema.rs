@@ -34,7 +34,7 @@ fn open_db(path: &Path, cache: usize) -> Result<Database> {
         })
 }
 
-fn read_version(db: &Database) -> Result<Option<u64>> {
+fn read_version(db: &impl ReadableDatabase) -> Result<Option<u64>> {
     let tx = db.begin_read()?;
     match tx.open_table(META) {
         Ok(t) => Ok(t.get("schema_version")?.map(|v| v.value())),
@@ -55,6 +55,19 @@ pub(crate) fn open_with(
     migrations: &[Migration],
 ) -> Result<Database> {
     let target = migrations.len() as u64 + 1;
+    // Look without writing first: a newer database must be left exactly as it is. (One that
+    // needs crash recovery cannot be opened read-only; redb's recovery then runs first.)
+    if path.exists()
+        && let Ok(ro) = Builder::new().open_read_only(path)
+        && let Some(v) = read_version(&ro)?
+        && v > target
+    {
+        return Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found: v,
+            supported: target,
+        });
+    }
     let db = open_db(path, cache)?;
     match read_version(&db)? {
         None => {
