@@ -88,6 +88,7 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
         StoreOptions {
             durable: cfg.store.fsync,
             cache_bytes: cfg.store.cache_mb << 20,
+            min_free_bytes: cfg.store.min_free_mb << 20,
             ..Default::default()
         },
     )

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -76,6 +76,9 @@ pub struct StoreConfig {
     pub fsync: bool,
     /// redb page cache, MiB.
     pub cache_mb: usize,
+    /// Free disk kept in reserve, MiB: below it new mail and uploads are refused (a
+    /// temporary error) so that deletions still work.
+    pub min_free_mb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,20 +97,6 @@ pub struct AdminConfig {
 pub struct LogConfig {
     /// error, warn, info, debug or trace.
     pub level: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            tls: TlsConfig::default(),
-            auth: AuthConfig::default(),
-            directory: DirectoryConfig::default(),
-            store: StoreConfig::default(),
-            admin: AdminConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {
@@ -151,6 +140,7 @@ impl Default for StoreConfig {
         StoreConfig {
             fsync: true,
             cache_mb: 16,
+            min_free_mb: 64,
         }
     }
 }

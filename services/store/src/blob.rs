@@ -1,4 +1,9 @@
-//! Content-addressed blob files: `blobs/<first byte hex>/<hash hex>`.
+//! Content-addressed blob files: `blobs/<first byte hex>/<hash hex>`, written as
+//! `.tmp-<pid>-<n>` in the same directory and renamed.
+//!
+//! Blobs of at most `INLINE_MAX` bytes are not files: they live in redb's `BLOB_DATA` table,
+//! keyed by the same hash, and become durable with the commit that first refers to them (a
+//! file per small message costs an inode allocation each, which dominated write time).
 //!
 //! A blob is staged by its writer (temporary file, rename into place, no fsync), and made
 //! durable by the group commit with one `syncfs` for the whole batch before the metadata
@@ -17,6 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Largest blob kept inside the database rather than as a file.
+pub const INLINE_MAX: u64 = 32 * 1024;
+
 pub(crate) struct BlobDir {
     root: PathBuf,
     dir: File,
@@ -29,7 +37,10 @@ pub(crate) struct BlobDir {
 pub struct StagedBlob {
     pub(crate) blob: BlobRef,
     pub(crate) written: bool,
-    dir: Arc<BlobDir>,
+    /// The bytes of a blob kept in the database.
+    pub(crate) inline: Option<Vec<u8>>,
+    /// The directory whose in-flight set pins this blob's file.
+    dir: Option<Arc<BlobDir>>,
 }
 
 impl StagedBlob {
@@ -40,7 +51,8 @@ impl StagedBlob {
 
 impl Drop for StagedBlob {
     fn drop(&mut self) {
-        let mut set = self.dir.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(dir) = &self.dir else { return };
+        let mut set = dir.inflight.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = set.get_mut(&self.blob.hash) {
             *n -= 1;
             if *n == 0 {
@@ -52,11 +64,7 @@ impl Drop for StagedBlob {
 
 impl BlobDir {
     pub(crate) fn open(root: &Path) -> io::Result<BlobDir> {
-        fs::create_dir_all(root.join("tmp"))?;
-        // Leftovers of a crash: never referenced, since nothing commits before the rename.
-        for entry in fs::read_dir(root.join("tmp"))? {
-            let _ = fs::remove_file(entry?.path());
-        }
+        fs::create_dir_all(root)?;
         let dir = File::open(root)?;
         Ok(BlobDir {
             root: root.to_path_buf(),
@@ -78,7 +86,18 @@ impl BlobDir {
         StagedBlob {
             blob,
             written: false,
-            dir: self.clone(),
+            inline: None,
+            dir: Some(self.clone()),
+        }
+    }
+
+    /// A blob kept in the database: nothing to pin or write.
+    pub(crate) fn inline(blob: BlobRef, data: &[u8]) -> StagedBlob {
+        StagedBlob {
+            blob,
+            written: false,
+            inline: Some(data.to_vec()),
+            dir: None,
         }
     }
 
@@ -89,12 +108,10 @@ impl BlobDir {
         if !parent.exists() {
             fs::create_dir_all(parent)?;
         }
+        // The temporary file sits beside its final name: creations spread over the shard
+        // directories, and the rename stays within one directory.
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.root.join("tmp").join(format!(
-            "{}-{}-{n}",
-            std::process::id(),
-            hex::encode(&hash[..8])
-        ));
+        let tmp = parent.join(format!(".tmp-{}-{n}", std::process::id()));
         let mut f = File::create(&tmp)?;
         f.write_all(data)?;
         drop(f);
@@ -138,18 +155,28 @@ impl BlobDir {
         }
     }
 
-    /// Every blob file on disk, for the orphan sweep.
+    /// Every blob file on disk, for the orphan sweep. Temporary files of an earlier process
+    /// (left by a crash before their rename; never referenced) are removed on the way.
     pub(crate) fn list(&self) -> io::Result<Vec<[u8; 32]>> {
+        let mine = format!(".tmp-{}-", std::process::id());
         let mut out = Vec::new();
         for shard in fs::read_dir(&self.root)? {
             let shard = shard?;
-            if shard.file_name() == "tmp" || !shard.file_type()?.is_dir() {
+            if !shard.file_type()?.is_dir() {
                 continue;
             }
             for f in fs::read_dir(shard.path())? {
-                let name = f?.file_name();
+                let f = f?;
+                let name = f.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with(".tmp-") {
+                    if !name.starts_with(&mine) {
+                        let _ = fs::remove_file(f.path());
+                    }
+                    continue;
+                }
                 let mut hash = [0u8; 32];
-                if hex::decode_to_slice(name.as_encoded_bytes(), &mut hash).is_ok() {
+                if hex::decode_to_slice(name.as_bytes(), &mut hash).is_ok() {
                     out.push(hash);
                 }
             }

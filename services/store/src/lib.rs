@@ -19,7 +19,7 @@ mod schema;
 mod tables;
 mod write;
 
-pub use blob::StagedBlob;
+pub use blob::{INLINE_MAX, StagedBlob};
 pub use model::*;
 pub use read::Reader;
 pub use schema::SCHEMA_VERSION;
@@ -139,6 +139,10 @@ pub struct StoreOptions {
     pub cache_bytes: usize,
     /// Largest number of writes committed together.
     pub max_batch: usize,
+    /// Free space kept in reserve: below it, writes that bring new content are refused (the
+    /// disk full error) before the database is touched; writes without new content (deletes,
+    /// flags) go on until a quarter of it, so that users can still make room.
+    pub min_free_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -147,6 +151,7 @@ impl Default for StoreOptions {
             durable: true,
             cache_bytes: 16 << 20,
             max_batch: 1024,
+            min_free_bytes: 64 << 20,
         }
     }
 }
@@ -154,10 +159,12 @@ impl Default for StoreOptions {
 /// A write waiting for the writer thread: run (possibly again, after a rolled-back batch),
 /// then told how its batch ended.
 trait Job: Send {
-    fn actor(&self) -> Actor;
     fn needs_sync(&self) -> bool;
-    /// Runs the write; false if it failed (its error is kept for `finish`).
-    fn run(&mut self, w: &mut Writer) -> bool;
+    /// Whether it brings new content (staged blobs).
+    fn adds_data(&self) -> bool;
+    /// Runs the write in `tx`; what it did, and false if it failed (its error is kept for
+    /// `finish`).
+    fn run(&mut self, tx: &redb::WriteTransaction) -> (bool, write::Outcome);
     /// `Ok` once the batch committed (or the job failed on its own), else the commit's error.
     fn finish(self: Box<Self>, outcome: Result<()>);
 }
@@ -176,17 +183,19 @@ where
     E: From<StoreError> + Send,
     F: Fn(&mut Writer) -> std::result::Result<T, E> + Send,
 {
-    fn actor(&self) -> Actor {
-        self.actor
-    }
     fn needs_sync(&self) -> bool {
         self.staged.iter().any(|s| s.written)
     }
-    fn run(&mut self, w: &mut Writer) -> bool {
-        let r = (self.op)(w);
+    fn adds_data(&self) -> bool {
+        !self.staged.is_empty()
+    }
+    fn run(&mut self, tx: &redb::WriteTransaction) -> (bool, write::Outcome) {
+        let mut w = Writer::new(tx, self.actor, &self.staged);
+        let r = (self.op)(&mut w);
+        let outcome = w.outcome();
         let ok = r.is_ok();
         self.result = Some(r);
-        ok
+        (ok, outcome)
     }
     fn finish(self: Box<Self>, outcome: Result<()>) {
         let this = *self;
@@ -253,13 +262,13 @@ impl Store {
         let blobs = Arc::new(BlobDir::open(&dir.join("blobs"))?);
         let (jobs, rx) = mpsc::channel(8192);
         let (bus, _) = broadcast::channel(4096);
-        let batch = opts.max_batch.max(1);
-        let durable = opts.durable;
         let writer = {
             let (db, blobs, bus) = (db.clone(), blobs.clone(), bus.clone());
+            let opts = opts.clone();
+            let root = dir.to_path_buf();
             std::thread::Builder::new()
                 .name("store-writer".into())
-                .spawn(move || writer_loop(db, blobs, rx, bus, batch, durable))?
+                .spawn(move || writer_loop(db, blobs, root, rx, bus, opts))?
         };
         let stop_sweep = Arc::new(AtomicBool::new(false));
         let sweeper = {
@@ -298,13 +307,17 @@ impl Store {
         ))
     }
 
-    /// Writes `data` as a blob file (not yet durable) for a coming `write`, which makes it
-    /// durable before committing. Blocking file I/O: call from a blocking context.
+    /// Prepares `data` as a blob for a coming `write`: a small one is kept in memory and
+    /// stored with the commit; a large one is written as a file now (not yet durable) and
+    /// made durable before the commit. Blocking file I/O: call from a blocking context.
     pub fn stage_blob(&self, data: &[u8]) -> Result<StagedBlob> {
         let blob = BlobRef {
             hash: *blake3::hash(data).as_bytes(),
             size: data.len() as u64,
         };
+        if blob.size <= INLINE_MAX {
+            return Ok(blob::BlobDir::inline(blob, data));
+        }
         let mut staged = self.inner.blobs.pin(blob);
         let known = {
             let tx = self.inner.db.begin_read()?;
@@ -418,14 +431,42 @@ fn sweep_orphans(db: &Database, blobs: &BlobDir, stop: &AtomicBool) -> Result<()
     Ok(())
 }
 
+/// Refuses, before the database is touched, the jobs the free space cannot take.
+fn refuse_when_full(root: &Path, min_free: u64, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
+    if min_free == 0 {
+        return batch;
+    }
+    let free = match nix::sys::statvfs::statvfs(root) {
+        Ok(st) => st.blocks_available() as u64 * st.fragment_size() as u64,
+        Err(_) => return batch,
+    };
+    if free >= min_free {
+        return batch;
+    }
+    let mut keep = Vec::new();
+    for job in batch {
+        if free < min_free / 4 || job.adds_data() {
+            job.finish(Err(StoreError::DiskFull(format!(
+                "{} KiB free, below the {} KiB reserve",
+                free >> 10,
+                min_free >> 10
+            ))));
+        } else {
+            keep.push(job);
+        }
+    }
+    keep
+}
+
 fn writer_loop(
     db: Arc<Database>,
     blobs: Arc<BlobDir>,
+    root: PathBuf,
     mut rx: mpsc::Receiver<Msg>,
     bus: broadcast::Sender<Change>,
-    max_batch: usize,
-    durable: bool,
+    opts: StoreOptions,
 ) {
+    let (max_batch, durable) = (opts.max_batch.max(1), opts.durable);
     let mut stop: Option<oneshot::Sender<()>> = None;
     while stop.is_none() {
         let Some(first) = rx.blocking_recv() else {
@@ -443,6 +484,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        let batch = refuse_when_full(&root, opts.min_free_bytes, batch);
         if batch.is_empty() {
             continue;
         }
@@ -494,13 +536,13 @@ fn commit_batch(
         let mut freed = Vec::new();
         let mut rollback = false;
         for mut job in batch.drain(..) {
-            let mut w = Writer::new(&tx, job.actor());
-            if job.run(&mut w) {
-                changes.append(&mut w.changes);
-                freed.append(&mut w.freed);
+            let (succeeded, mut out) = job.run(&tx);
+            if succeeded {
+                changes.append(&mut out.changes);
+                freed.append(&mut out.freed);
                 ok.push(job);
             } else {
-                rollback |= w.dirty;
+                rollback |= out.dirty;
                 // Told now: its own error, whatever becomes of the batch.
                 job.finish(Ok(()));
             }

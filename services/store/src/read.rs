@@ -1,7 +1,7 @@
 //! Reads from one consistent snapshot, with the actor's rights checked on every call.
 
 use crate::access::{access_of, require};
-use crate::blob::BlobDir;
+use crate::blob::{BlobDir, INLINE_MAX};
 use crate::model::*;
 use crate::tables::*;
 use crate::{Result, StoreError};
@@ -209,6 +209,13 @@ impl Reader {
         self.collection(item.collection)?;
         match &item.blob {
             None => Ok(Vec::new()),
+            Some(b) if b.size <= INLINE_MAX => Ok(self
+                .tx
+                .open_table(BLOB_DATA)?
+                .get(&b.hash)?
+                .ok_or_else(|| StoreError::Corrupt(format!("blob {} missing", b.hex())))?
+                .value()
+                .to_vec()),
             Some(b) => self.blobs.read(b).map_err(StoreError::from),
         }
     }

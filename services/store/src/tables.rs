@@ -30,6 +30,8 @@ pub(crate) const GRANTS_BY_GRANTEE: TableDefinition<(u64, u64), u8> =
     TableDefinition::new("grants_by_grantee");
 /// blob hash -> number of items referring to it. A blob with a count is durable on disk.
 pub(crate) const BLOB_REFS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("blob_refs");
+/// blob hash -> bytes, for blobs of at most `INLINE_MAX` bytes.
+pub(crate) const BLOB_DATA: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blob_data");
 /// principal -> bytes held by the collections it owns
 pub(crate) const USAGE: TableDefinition<u64, u64> = TableDefinition::new("usage");
 /// (namespace, key) -> record, for the directory and other services' own records.
@@ -62,6 +64,7 @@ pub(crate) fn create_all(tx: &redb::WriteTransaction) -> Result<()> {
     tx.open_table(GRANTS)?;
     tx.open_table(GRANTS_BY_GRANTEE)?;
     tx.open_table(BLOB_REFS)?;
+    tx.open_table(BLOB_DATA)?;
     tx.open_table(USAGE)?;
     tx.open_table(KV)?;
     tx.open_table(DEVICES)?;

@@ -5,6 +5,7 @@
 //! the batch back and replays the others.
 
 use crate::access::{access_of, require};
+use crate::blob::{INLINE_MAX, StagedBlob};
 use crate::model::*;
 use crate::tables::*;
 use crate::{Result, StoreError, now};
@@ -13,19 +14,39 @@ use redb::{ReadableTable, WriteTransaction};
 pub struct Writer<'t> {
     tx: &'t WriteTransaction,
     actor: Actor,
-    pub(crate) changes: Vec<Change>,
-    pub(crate) freed: Vec<[u8; 32]>,
-    pub(crate) dirty: bool,
+    /// The blobs staged for this write: the only ones it may refer to for the first time.
+    staged: &'t [StagedBlob],
+    changes: Vec<Change>,
+    freed: Vec<[u8; 32]>,
+    dirty: bool,
+}
+
+/// What a write did, for the group commit.
+pub(crate) struct Outcome {
+    pub changes: Vec<Change>,
+    /// Blob files no longer referred to once committed.
+    pub freed: Vec<[u8; 32]>,
+    /// Whether it changed the transaction.
+    pub dirty: bool,
 }
 
 impl<'t> Writer<'t> {
-    pub(crate) fn new(tx: &'t WriteTransaction, actor: Actor) -> Self {
+    pub(crate) fn new(tx: &'t WriteTransaction, actor: Actor, staged: &'t [StagedBlob]) -> Self {
         Writer {
             tx,
             actor,
+            staged,
             changes: Vec::new(),
             freed: Vec::new(),
             dirty: false,
+        }
+    }
+
+    pub(crate) fn outcome(self) -> Outcome {
+        Outcome {
+            changes: self.changes,
+            freed: self.freed,
+            dirty: self.dirty,
         }
     }
 
@@ -408,6 +429,18 @@ impl<'t> Writer<'t> {
     fn ref_blob(&mut self, b: &BlobRef) -> Result<()> {
         let mut t = self.tx.open_table(BLOB_REFS)?;
         let n = t.get(&b.hash)?.map_or(0, |v| v.value());
+        if n == 0 {
+            // First use: the blob must come with this write.
+            let staged =
+                self.staged.iter().find(|s| s.blob == *b).ok_or_else(|| {
+                    StoreError::Invalid("blob was not staged for this write".into())
+                })?;
+            if let Some(data) = &staged.inline {
+                self.tx
+                    .open_table(BLOB_DATA)?
+                    .insert(&b.hash, data.as_slice())?;
+            }
+        }
         t.insert(&b.hash, n + 1)?;
         Ok(())
     }
@@ -417,7 +450,11 @@ impl<'t> Writer<'t> {
         let n = t.get(&b.hash)?.map_or(0, |v| v.value());
         if n <= 1 {
             t.remove(&b.hash)?;
-            self.freed.push(b.hash);
+            if b.size <= INLINE_MAX {
+                self.tx.open_table(BLOB_DATA)?.remove(&b.hash)?;
+            } else {
+                self.freed.push(b.hash);
+            }
         } else {
             t.insert(&b.hash, n - 1)?;
         }

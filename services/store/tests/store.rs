@@ -337,28 +337,40 @@ fn blobs_are_shared_and_removed_with_their_last_item() {
     let c1 = collection(&store, a.id, "one").id;
     let c2 = collection(&store, a.id, "two").id;
     let actor = Actor::Principal(a.id);
-    let i1 = put(&store, actor, c1, b"same body").unwrap();
-    let i2 = store
-        .write_blocking(actor, vec![], move |w| w.copy_item(c1, i1.id, c2))
-        .unwrap();
-    let path = dir
-        .path()
-        .join("blobs")
-        .join(&i1.blob.unwrap().hex()[..2])
-        .join(i1.blob.unwrap().hex());
-    assert!(path.exists());
-    store
-        .write_blocking(actor, vec![], move |w| w.delete_item(c1, i1.id))
-        .unwrap();
-    assert!(path.exists(), "still used by the copy");
-    assert_eq!(
-        store.reader(actor).unwrap().content(&i2).unwrap(),
-        b"same body"
-    );
-    store
-        .write_blocking(actor, vec![], move |w| w.delete_item(c2, i2.id))
-        .unwrap();
-    assert!(!path.exists(), "removed with its last item");
+    // A large body is a file; a small one lives in the database. Both are shared.
+    let large = vec![b'L'; INLINE_MAX as usize + 1];
+    for body in [large.as_slice(), b"small body"] {
+        let i1 = put(&store, actor, c1, body).unwrap();
+        let i2 = store
+            .write_blocking(actor, vec![], move |w| w.copy_item(c1, i1.id, c2))
+            .unwrap();
+        let hex = i1.blob.unwrap().hex();
+        let path = dir.path().join("blobs").join(&hex[..2]).join(&hex);
+        assert_eq!(path.exists(), body.len() > INLINE_MAX as usize);
+        store
+            .write_blocking(actor, vec![], move |w| w.delete_item(c1, i1.id))
+            .unwrap();
+        assert!(
+            store.reader(actor).unwrap().content(&i2).unwrap() == body,
+            "kept for the copy"
+        );
+        store
+            .write_blocking(actor, vec![], move |w| w.delete_item(c2, i2.id))
+            .unwrap();
+        assert!(!path.exists(), "removed with its last item");
+        // Gone for good: a new item must stage it again.
+        let blob = i1.blob.unwrap();
+        let r = store.write_blocking(actor, vec![], move |w| {
+            w.put_item(
+                c1,
+                NewItem {
+                    blob: Some(blob),
+                    ..Default::default()
+                },
+            )
+        });
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    }
 }
 
 #[test]
@@ -508,7 +520,11 @@ fn full_disk_refuses_the_write_and_loses_nothing() {
     let _guard = Unmount(mnt.path().to_path_buf());
 
     let dir = mnt.path().join("data");
-    let store = open(&dir);
+    let opts = StoreOptions {
+        min_free_bytes: 256 << 10,
+        ..Default::default()
+    };
+    let store = Store::open(&dir, opts.clone()).unwrap();
     let a = user(&store, "a");
     let c = collection(&store, a.id, "INBOX").id;
     let actor = Actor::Principal(a.id);
@@ -532,8 +548,7 @@ fn full_disk_refuses_the_write_and_loses_nothing() {
             assert_eq!(&r.content(&item).unwrap(), body);
         }
     }
-    // The disk filled to the last byte: a write that only touches metadata is refused too,
-    // or lands; either way nothing acknowledged is lost.
+    // The disk filled to the last byte: a write that only touches metadata is refused too.
     let filler = mnt.path().join("filler");
     let _ = std::fs::write(&filler, vec![0u8; 4 << 20]);
     let mut refused = false;
@@ -551,20 +566,26 @@ fn full_disk_refuses_the_write_and_loses_nothing() {
             break;
         }
     }
-    eprintln!("metadata write on a full disk refused: {refused}");
+    assert!(refused, "a disk full to the last byte takes no write");
     std::fs::remove_file(&filler).unwrap();
-    // Room freed by deleting an item: the store takes writes again, without a restart.
-    let first = acked[0].0;
+    // Room freed by deleting half the items: the store takes new content again, without a
+    // restart.
+    let half = acked.len() / 2;
+    let gone: Vec<ItemId> = acked[..half].iter().map(|(id, _)| *id).collect();
     store
-        .write_blocking(actor, vec![], move |w| w.delete_item(c, first))
+        .write_blocking(actor, vec![], move |w| {
+            gone.iter().try_for_each(|id| w.delete_item(c, *id))
+        })
         .unwrap();
     put(&store, actor, c, b"fits again").unwrap();
     drop(store);
-    let store = open(&dir);
+    let store = Store::open(&dir, opts).unwrap();
     let r = store.reader(actor).unwrap();
-    for (id, body) in &acked[1..] {
-        let item = r.item(c, *id).unwrap();
-        assert_eq!(&r.content(&item).unwrap(), body);
+    for (n, (id, body)) in acked.iter().enumerate() {
+        match r.item(c, *id) {
+            Ok(item) if n >= half => assert!(&r.content(&item).unwrap() == body),
+            Err(StoreError::NotFound) if n < half => {}
+            other => panic!("item {id}: {other:?}"),
+        }
     }
-    assert!(r.item(c, acked[0].0).is_err());
 }
