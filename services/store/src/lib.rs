@@ -437,7 +437,7 @@ fn refuse_when_full(root: &Path, min_free: u64, batch: Vec<Box<dyn Job>>) -> Vec
         return batch;
     }
     let free = match nix::sys::statvfs::statvfs(root) {
-        Ok(st) => st.blocks_available() as u64 * st.fragment_size() as u64,
+        Ok(st) => st.blocks_available() * st.fragment_size(),
         Err(_) => return batch,
     };
     if free >= min_free {
