@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Bureau's benchmarks, release build, on this machine. See docs/BENCHMARKS.md.
+#   bench/run.sh            all
+#   bench/run.sh store      durable writes/s at 1, 16 and 64 writers
+#   bench/run.sh rss        idle RSS of `bureau serve`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-all}"
+WORK="${BENCH_DIR:-$(mktemp -d /var/tmp/bureau-bench.XXXXXX)}"
+trap 'rm -rf "$WORK"' EXIT
+
+cargo build --release -q -p bureau -p bureau-store --examples --bins
+
+if [[ $what == all || $what == store ]]; then
+  echo "## durable single-item writes (512-byte bodies, fsync on)"
+  target/release/examples/write_bench "$WORK" 1 16 64
+fi
+
+if [[ $what == all || $what == rss ]]; then
+  echo "## idle RSS of bureau serve"
+  off=$((20000 + RANDOM % 20000))
+  cat > "$WORK/bureau.toml" <<CONF
+[server]
+hostname = "bench.example.com"
+data_dir = "$WORK/data"
+user = ""
+bind = ["127.0.0.1"]
+port_offset = $off
+CONF
+  target/release/bureau serve --config "$WORK/bureau.toml" > "$WORK/out" 2>"$WORK/log" &
+  pid=$!
+  for _ in $(seq 100); do grep -q "bureau: ready" "$WORK/out" 2>/dev/null && break; sleep 0.1; done
+  echo "domain add + 10 users, then 5 s idle"
+  target/release/bureau --socket "$WORK/data/admin.sock" domain add bench.example.com >/dev/null
+  for i in $(seq 10); do
+    echo "long enough pw" | target/release/bureau --socket "$WORK/data/admin.sock" user add "u$i@bench.example.com" --password-stdin >/dev/null
+  done
+  sleep 5
+  rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+  hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+  echo "idle RSS: $((rss / 1024)) MB ($rss kB); peak: $((hwm / 1024)) MB"
+  kill -TERM $pid; wait $pid || true
+fi
