@@ -589,3 +589,50 @@ fn full_disk_refuses_the_write_and_loses_nothing() {
         }
     }
 }
+
+#[test]
+fn device_sync_state_round_trips_and_is_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (a, b) = (user(&store, "a"), user(&store, "b"));
+    let c = collection(&store, a.id, "INBOX").id;
+    let actor = Actor::Principal(a.id);
+    let mut state = SyncState {
+        acked_modseq: 7,
+        sync_key: 3,
+        last_key: 2,
+        ..Default::default()
+    };
+    state.last_response = b"<Sync/>".to_vec();
+    state.id_map.insert("client-1".into(), 42);
+    let device = Device {
+        id: "PHONE1".into(),
+        protocol: "eas/16.1".into(),
+        ..Default::default()
+    };
+    let (s2, d2) = (state.clone(), device.clone());
+    store
+        .write_blocking(actor, vec![], move |w| {
+            w.put_device(a.id, &d2)?;
+            w.put_sync_state(a.id, "PHONE1", c, &s2)
+        })
+        .unwrap();
+    let r = store.reader(actor).unwrap();
+    assert_eq!(r.sync_state(a.id, "PHONE1", c).unwrap(), Some(state));
+    assert_eq!(r.devices(a.id).unwrap(), vec![device]);
+    // Another user can neither read nor write a's devices.
+    let rb = store.reader(Actor::Principal(b.id)).unwrap();
+    assert!(matches!(rb.devices(a.id), Err(StoreError::Forbidden)));
+    assert!(matches!(
+        store.write_blocking(Actor::Principal(b.id), vec![], move |w| w
+            .delete_device(a.id, "PHONE1")),
+        Err(StoreError::Forbidden)
+    ));
+    // Removing the device removes its sync state.
+    store
+        .write_blocking(actor, vec![], move |w| w.delete_device(a.id, "PHONE1"))
+        .unwrap();
+    let r = store.reader(actor).unwrap();
+    assert!(r.devices(a.id).unwrap().is_empty());
+    assert_eq!(r.sync_state(a.id, "PHONE1", c).unwrap(), None);
+}
