@@ -1,5 +1,6 @@
 """Fixtures for end-to-end tests: a real `bureau serve` on temporary ports and data."""
 
+import json
 import os
 import random
 import socket
@@ -11,13 +12,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("BUREAU_BIN", ROOT / "target" / "debug" / "bureau"))
+# Standard ports the daemon listens on, before the offset.
+PORTS = (25, 80, 143, 389, 443, 465, 587, 636, 993)
 
 
 def _free_offset():
     for _ in range(100):
         off = random.randrange(20000, 60000 - 1000)
         ok = True
-        for port in (80, 443):
+        for port in PORTS:
             s = socket.socket()
             try:
                 s.bind(("127.0.0.1", port + off))
@@ -33,12 +36,13 @@ def _free_offset():
 class Bureau:
     """A running daemon, its CLI, and its ports."""
 
-    def __init__(self, tmp: Path, extra: str = ""):
+    def __init__(self, tmp: Path, extra: str = "", _reuse: bool = False):
         self.dir = tmp
-        self.offset = _free_offset()
         self.data = tmp / "data"
         self.config = tmp / "bureau.toml"
-        self.config.write_text(
+        if not _reuse:
+            self.offset = _free_offset()
+            self.config.write_text(
             f"""[server]
 hostname = "box.example.com"
 data_dir = "{self.data}"
@@ -49,10 +53,11 @@ port_offset = {self.offset}
 [directory]
 argon2_memory_kib = 1024
 argon2_passes = 1
+
 {extra}
 """
-        )
-        self.log = open(tmp / "bureau.log", "w")
+            )
+        self.log = open(tmp / "bureau.log", "a")
         self.proc = subprocess.Popen(
             [str(BIN), "serve", "--config", str(self.config)],
             stdout=subprocess.PIPE,
@@ -82,6 +87,28 @@ argon2_passes = 1
         if check and r.returncode != 0:
             raise AssertionError(f"bureau {' '.join(args)}: {r.stderr}")
         return r
+
+    def messages(self, uid, mailbox="INBOX"):
+        """The raw messages in a user's mailbox, oldest first."""
+        items = json.loads(self.cli("--json", "mailbox", "items", uid, mailbox).stdout)
+        out = []
+        for it in items:
+            r = subprocess.run(
+                [str(BIN), "--socket", str(self.data / "admin.sock"), "mailbox", "get", uid, mailbox, str(it["id"])],
+                capture_output=True, check=True,
+            )
+            out.append(r.stdout)
+        return out
+
+    def kill(self):
+        """SIGKILL, as a power cut would stop it."""
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+    def restart(self):
+        self.stop()
+        self.__init__(self.dir, _reuse=True)
 
     def stop(self):
         if self.proc.poll() is None:

@@ -70,3 +70,26 @@ pub struct Status {
     pub data_dir: String,
     pub schema_version: u64,
 }
+
+/// A user's collection, as the admin sees it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CollectionInfo {
+    pub id: u64,
+    pub kind: String,
+    pub name: String,
+    pub items: usize,
+    pub modseq: u64,
+}
+
+/// An item's metadata, without its content.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ItemInfo {
+    pub id: u64,
+    pub size: u64,
+    pub date: i64,
+    pub modseq: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub flags: Vec<String>,
+}

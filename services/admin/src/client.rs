@@ -37,6 +37,22 @@ impl Client {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> Result<Option<T>, ClientError> {
+        let data = self.raw(method, path, body).await?;
+        if data.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&data)
+            .map(Some)
+            .map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// One request; the answer's body as it came (empty for 204).
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<Vec<u8>, ClientError> {
         let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
@@ -74,11 +90,9 @@ impl Client {
             });
             return Err(ClientError::Api(err, status));
         }
-        if status == StatusCode::NO_CONTENT || data.is_empty() {
-            return Ok(None);
+        if status == StatusCode::NO_CONTENT {
+            return Ok(Vec::new());
         }
-        serde_json::from_slice(&data)
-            .map(Some)
-            .map_err(|e| proto(&e))
+        Ok(data.to_vec())
     }
 }

@@ -132,6 +132,26 @@ fn no_content() -> Resp {
         .unwrap_or_default()
 }
 
+/// Decodes %XX escapes in a path segment (collection names may hold spaces or slashes).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 3 <= b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn random_token() -> String {
     use rand::RngCore;
     let mut b = [0u8; 32];
@@ -342,6 +362,31 @@ impl AdminApi {
                 self.dir().delete_user(uid).await?;
                 Ok(no_content())
             }
+            // ---- a user's collections (support and export) ----
+            (&Method::GET, ["users", uid, "collections"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.collections(uid)?))
+            }
+            (&Method::GET, ["users", uid, "collections", name, "items"]) => {
+                admin_only()?;
+                Ok(json(
+                    StatusCode::OK,
+                    &self.items(uid, &percent_decode(name))?,
+                ))
+            }
+            (&Method::GET, ["users", uid, "collections", name, "items", id]) => {
+                admin_only()?;
+                let id: u64 = id
+                    .parse()
+                    .map_err(|_| fail(StatusCode::NOT_FOUND, "no such item"))?;
+                let body = self.item_content(uid, &percent_decode(name), id)?;
+                log::info!("admin: item {id} of {uid}'s {name} read");
+                Ok(Response::builder()
+                    .status(StatusCode::OK)
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .body(Full::new(Bytes::from(body)))
+                    .unwrap_or_default())
+            }
             // ---- groups ----
             (&Method::GET, ["groups"]) => {
                 admin_only()?;
@@ -453,6 +498,55 @@ impl AdminApi {
                 csrf,
             },
         ))
+    }
+
+    fn principal_of(&self, uid: &str) -> Result<u64, Fail> {
+        Ok(self
+            .dir()
+            .user(uid)?
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("user {uid} not found")))?
+            .principal)
+    }
+
+    fn collections(&self, uid: &str) -> Result<Vec<CollectionInfo>, Fail> {
+        let p = self.principal_of(uid)?;
+        let r = self.dir().store().reader(Actor::System)?;
+        let mut out = Vec::new();
+        for c in r.collections_of(p)? {
+            out.push(CollectionInfo {
+                items: r.items(c.id)?.len(),
+                id: c.id,
+                kind: format!("{:?}", c.kind).to_lowercase(),
+                name: c.name,
+                modseq: c.modseq,
+            });
+        }
+        Ok(out)
+    }
+
+    fn items(&self, uid: &str, name: &str) -> Result<Vec<ItemInfo>, Fail> {
+        let p = self.principal_of(uid)?;
+        let r = self.dir().store().reader(Actor::System)?;
+        let c = r.collection_by_name(p, name)?;
+        Ok(r.items(c.id)?
+            .into_iter()
+            .map(|i| ItemInfo {
+                id: i.id,
+                size: i.size(),
+                date: i.date,
+                modseq: i.modseq,
+                name: i.name,
+                flags: i.flags,
+            })
+            .collect())
+    }
+
+    fn item_content(&self, uid: &str, name: &str, id: u64) -> Result<Vec<u8>, Fail> {
+        let p = self.principal_of(uid)?;
+        let r = self.dir().store().reader(Actor::System)?;
+        let c = r.collection_by_name(p, name)?;
+        let item = r.item(c.id, id)?;
+        Ok(r.content(&item)?)
     }
 
     fn user_detail(&self, uid: &str) -> Result<UserDetail, Fail> {

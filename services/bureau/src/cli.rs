@@ -83,6 +83,17 @@ pub enum UserCmd {
     },
 }
 
+/// A user's mailboxes, calendars and address books, for support and export.
+#[derive(Subcommand)]
+pub enum MailboxCmd {
+    /// The user's collections.
+    List { uid: String },
+    /// The items of one collection.
+    Items { uid: String, name: String },
+    /// One item's content, as stored (an RFC 5322 message, an iCalendar, a vCard).
+    Get { uid: String, name: String, id: u64 },
+}
+
 #[derive(Subcommand)]
 pub enum GroupCmd {
     Add {
@@ -281,6 +292,7 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
             }
         },
         Cmd::User(u) => run_user(&out, u).await?,
+        Cmd::Mailbox(m) => run_mailbox(&out, m).await?,
         Cmd::Group(g) => run_group(&out, g).await?,
     }
     Ok(())
@@ -399,6 +411,76 @@ async fn run_user(out: &Out<'_>, cmd: &UserCmd) -> Result<(), String> {
             out.call::<()>(Method::DELETE, &format!("/api/v1/users/{uid}"), NONE)
                 .await?;
             out.done(&format!("deleted user {uid}"));
+        }
+    }
+    Ok(())
+}
+
+/// Encodes a collection name for a URL path segment.
+fn segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn run_mailbox(out: &Out<'_>, cmd: &MailboxCmd) -> Result<(), String> {
+    match cmd {
+        MailboxCmd::List { uid } => {
+            let cs: Vec<CollectionInfo> = out
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/users/{uid}/collections"),
+                    NONE,
+                )
+                .await?
+                .unwrap_or_default();
+            out.print(&cs, |cs| {
+                cs.iter()
+                    .map(|c| format!("{:<24} {:<12} {:>7} items", c.name, c.kind, c.items))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        MailboxCmd::Items { uid, name } => {
+            let path = format!("/api/v1/users/{uid}/collections/{}/items", segment(name));
+            let items: Vec<ItemInfo> = out
+                .call(Method::GET, &path, NONE)
+                .await?
+                .unwrap_or_default();
+            out.print(&items, |is| {
+                is.iter()
+                    .map(|i| {
+                        format!(
+                            "{:>8} {:>10} {} {}",
+                            i.id,
+                            human(i.size),
+                            i.date,
+                            i.flags.join(" ")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        MailboxCmd::Get { uid, name, id } => {
+            let path = format!(
+                "/api/v1/users/{uid}/collections/{}/items/{id}",
+                segment(name)
+            );
+            let data = out
+                .client
+                .raw(Method::GET, &path, NONE)
+                .await
+                .map_err(|e| e.to_string())?;
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(&data)
+                .map_err(|e| e.to_string())?;
         }
     }
     Ok(())

@@ -50,6 +50,9 @@ enum Cmd {
     /// Groups.
     #[command(subcommand)]
     Group(cli::GroupCmd),
+    /// A user's mailboxes, calendars and address books.
+    #[command(subcommand)]
+    Mailbox(cli::MailboxCmd),
 }
 
 const DEFAULT_CONFIG: &str = "/etc/bureau/bureau.toml";

@@ -113,6 +113,23 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
 
     let https = bind_all(&cfg, ports::HTTPS)?;
     let http = bind_all(&cfg, ports::HTTP)?;
+    let smtp_listeners = if cfg.smtp.enabled {
+        vec![
+            ("smtp", bureau_smtp::Mode::Mx, bind_all(&cfg, ports::SMTP)?),
+            (
+                "submission",
+                bureau_smtp::Mode::Submission,
+                bind_all(&cfg, ports::SUBMISSION)?,
+            ),
+            (
+                "submissions",
+                bureau_smtp::Mode::Submissions,
+                bind_all(&cfg, ports::SUBMISSIONS)?,
+            ),
+        ]
+    } else {
+        Vec::new()
+    };
     let sock_path = cfg.admin_socket();
     let _ = std::fs::remove_file(&sock_path);
     if let Some(parent) = sock_path.parent() {
@@ -135,22 +152,30 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
         log::info!("running as {}", u.name);
     }
 
+    let mut services = vec![
+        ServiceStatus {
+            name: "https".into(),
+            listen: listen_names(&https),
+            up: true,
+        },
+        ServiceStatus {
+            name: "http".into(),
+            listen: listen_names(&http),
+            up: true,
+        },
+    ];
+    for (name, _, ls) in &smtp_listeners {
+        services.push(ServiceStatus {
+            name: name.to_string(),
+            listen: listen_names(ls),
+            up: true,
+        });
+    }
     let info = Arc::new(DaemonInfo {
         hostname: cfg.server.hostname.clone(),
         data_dir: data.display().to_string(),
         started,
-        services: Mutex::new(vec![
-            ServiceStatus {
-                name: "https".into(),
-                listen: listen_names(&https),
-                up: true,
-            },
-            ServiceStatus {
-                name: "http".into(),
-                listen: listen_names(&http),
-                up: true,
-            },
-        ]),
+        services: Mutex::new(services),
     });
     let admin = AdminApi::new(auth.clone(), info, cfg.admin.session_minutes);
     let (trigger, sd) = shutdown::channel();
@@ -167,6 +192,20 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
     for l in http {
         let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
         tokio::spawn(web::run_http_redirect(l, https_port, sd.clone()));
+    }
+    if !smtp_listeners.is_empty() {
+        let smtp = bureau_smtp::Smtp::new(
+            cfg.smtp.clone(),
+            cfg.server.hostname.clone(),
+            auth.clone(),
+            certs.acceptor(&[]).map_err(|e| e.to_string())?,
+        );
+        for (_, mode, ls) in smtp_listeners {
+            for l in ls {
+                let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
+                tokio::spawn(smtp.clone().serve(l, mode, sd.clone()));
+            }
+        }
     }
     let sock = UnixListener::from_std(sock).map_err(|e| e.to_string())?;
     tokio::spawn(web::run_admin_socket(sock, admin, sd.clone()));

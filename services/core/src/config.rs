@@ -15,6 +15,91 @@ pub struct Config {
     pub store: StoreConfig,
     pub admin: AdminConfig,
     pub log: LogConfig,
+    pub smtp: SmtpConfig,
+}
+
+/// Mail in (MX on 25), submission (587 STARTTLS, 465 TLS), and the outbound queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub enabled: bool,
+    /// Largest message accepted, bytes (announced with SIZE).
+    pub max_message_bytes: usize,
+    /// Largest header section, bytes.
+    pub max_header_bytes: usize,
+    /// Recipients per message.
+    pub max_recipients: usize,
+    /// Simultaneous connections from one address.
+    pub max_connections_per_ip: usize,
+    /// Messages accepted per minute from one unauthenticated address on port 25.
+    pub max_messages_per_minute_per_ip: u32,
+    /// Seconds to wait for a command, and for each block of message data.
+    pub command_timeout_secs: u64,
+    pub data_timeout_secs: u64,
+    /// Check SPF, DKIM and DMARC of incoming mail and add Authentication-Results.
+    pub verify_inbound: bool,
+    /// Seconds a DNS lookup may take.
+    pub dns_timeout_secs: u64,
+    /// Outbound: send everything through this relay (the provider's smarthost) instead of
+    /// looking up MX records.
+    pub relay: Option<RelayConfig>,
+    /// Outbound: domain -> "host:port" sent to directly, before MX lookup (a transport map).
+    pub routes: std::collections::BTreeMap<String, String>,
+    /// Outbound: how long a message is retried before it bounces, hours.
+    pub queue_lifetime_hours: u64,
+    /// Outbound: first retry after this many seconds; each later one waits twice as long,
+    /// up to `retry_max_secs`.
+    pub retry_first_secs: u64,
+    pub retry_max_secs: u64,
+    /// Outbound: refuse to send over an unencrypted connection when the peer offers no
+    /// STARTTLS (off: opportunistic TLS, as most MTAs do).
+    pub require_tls: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    pub host: String,
+    #[serde(default = "default_relay_port")]
+    pub port: u16,
+    /// "starttls" (default), "tls" (implicit, usually port 465) or "none".
+    #[serde(default = "default_relay_tls")]
+    pub tls: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn default_relay_port() -> u16 {
+    587
+}
+
+fn default_relay_tls() -> String {
+    "starttls".into()
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            enabled: true,
+            max_message_bytes: 50 << 20,
+            max_header_bytes: 256 << 10,
+            max_recipients: 500,
+            max_connections_per_ip: 20,
+            max_messages_per_minute_per_ip: 120,
+            command_timeout_secs: 300,
+            data_timeout_secs: 600,
+            verify_inbound: true,
+            dns_timeout_secs: 5,
+            relay: None,
+            routes: Default::default(),
+            queue_lifetime_hours: 120,
+            retry_first_secs: 300,
+            retry_max_secs: 4 * 3600,
+            require_tls: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -300,6 +385,25 @@ impl Config {
         }
         if self.auth.ip_max_failures == 0 {
             return Err(bad("auth.ip_max_failures", "must be at least 1".into()));
+        }
+        if let Some(r) = &self.smtp.relay
+            && !["starttls", "tls", "none"].contains(&r.tls.as_str())
+        {
+            return Err(bad(
+                "smtp.relay.tls",
+                format!("'{}': use starttls, tls or none", r.tls),
+            ));
+        }
+        for (dom, target) in &self.smtp.routes {
+            let ok = target
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+            if !ok {
+                return Err(bad(
+                    &format!("smtp.routes.{dom}"),
+                    format!("'{target}': use host:port"),
+                ));
+            }
         }
         if self.directory.min_password_len < 6 {
             return Err(bad(

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod logging;
+pub mod net;
 pub mod shutdown;
 pub mod tls;
 

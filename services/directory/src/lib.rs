@@ -52,6 +52,9 @@ impl DirectoryError {
 pub struct Domain {
     pub name: String,
     pub created: i64,
+    /// The user who receives mail for unknown addresses of this domain.
+    #[serde(default)]
+    pub catch_all: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -326,6 +329,7 @@ impl Directory {
             let d = Domain {
                 name: name.clone(),
                 created: now(),
+                catch_all: None,
             };
             put(w, NS_DOMAIN, &name, &d)?;
             Ok(d)
@@ -365,6 +369,23 @@ impl Directory {
                 return Err(DirectoryError::NotFound(format!("domain {name}")));
             }
             Ok(())
+        })
+        .await
+    }
+
+    /// Sets (or clears) the user who receives mail for unknown addresses of a domain.
+    pub async fn set_catch_all(&self, domain: &str, uid: Option<&str>) -> Result<Domain> {
+        let domain = domain.trim().to_ascii_lowercase();
+        let uid = uid.map(|u| u.trim().to_ascii_lowercase());
+        self.write(move |w| {
+            let mut d: Domain = get(w, NS_DOMAIN, &domain)?
+                .ok_or_else(|| DirectoryError::NotFound(format!("domain {domain}")))?;
+            if let Some(u) = &uid {
+                Self::require_user(w, u)?;
+            }
+            d.catch_all = uid.clone();
+            put(w, NS_DOMAIN, &domain, &d)?;
+            Ok(d)
         })
         .await
     }

@@ -116,6 +116,9 @@ pub struct NewItem {
     pub flags: Vec<String>,
     pub date: Option<i64>,
     pub props: BTreeMap<String, String>,
+    /// Store even if it takes the owner past its quota (system writes only: mail whose
+    /// recipient was accepted before the quota filled).
+    pub past_quota: bool,
 }
 
 /// Rights another principal holds on a collection. The owner holds all of them implicitly.

@@ -275,6 +275,17 @@ impl<'t> Writer<'t> {
         Ok(c)
     }
 
+    /// A collection by owner and name, if the actor may read it.
+    pub fn collection_by_name(&self, owner: PrincipalId, name: &str) -> Result<Collection> {
+        let id = self
+            .tx
+            .open_table(COLLECTION_NAMES)?
+            .get((owner, name))?
+            .ok_or(StoreError::NotFound)?
+            .value();
+        self.collection_with(id, Access::Read)
+    }
+
     pub fn rename_collection(&mut self, id: CollectionId, name: &str) -> Result<Collection> {
         let mut c = self.collection_with(id, Access::Owner)?;
         if name.is_empty() || name.len() > 1024 {
@@ -513,7 +524,11 @@ impl<'t> Writer<'t> {
         let mut c = self.collection_with(coll, Access::ReadWrite)?;
         self.check_name(coll, &new.name)?;
         let size = new.blob.map_or(0, |b| b.size);
-        self.check_quota(c.owner, size)?;
+        // Mail accepted by SMTP (quota checked when the recipient was accepted) is never
+        // refused afterwards: only the system may pass the quota.
+        if !(new.past_quota && self.actor == Actor::System) {
+            self.check_quota(c.owner, size)?;
+        }
         self.dirty = true;
         let id = c.next_item;
         c.next_item += 1;
@@ -624,6 +639,7 @@ impl<'t> Writer<'t> {
                 flags: src.flags,
                 date: Some(src.date),
                 props: src.props,
+                past_quota: false,
             },
         )
     }

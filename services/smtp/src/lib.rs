@@ -1,0 +1,137 @@
+//! SMTP: the MX that takes the Internet's mail for our domains (port 25), submission for our
+//! users (587 with STARTTLS, 465 with implicit TLS), local delivery into the store, and the
+//! outbound queue.
+//!
+//! Invariants:
+//! - Never relay for an unauthenticated client: on port 25 a recipient must resolve, after
+//!   removing a +tag, to a user, alias, group or catch-all of one of our domains. Anything
+//!   else (other domains, %-hacks, bang paths, quoted local parts, IP literals) is refused.
+//! - "250" after DATA means the message is durable: in every local recipient's INBOX and/or
+//!   in the outbound queue, committed with fsync. Nothing accepted is dropped afterwards.
+//! - Commands are parsed by smtp-proto (sans-I/O); this crate holds the session logic.
+//! - After STARTTLS, bytes pipelined before the handshake are discarded.
+//! - Message data must use CRLF: a bare LF or CR anywhere refuses the message (the
+//!   SMTP-smuggling class, CVE-2023-51764).
+
+mod deliver;
+mod recipient;
+mod session;
+
+use bureau_core::Auth;
+use bureau_core::config::SmtpConfig;
+use bureau_core::net::{ConnLimiter, Stream};
+use bureau_core::shutdown::Shutdown;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// Which service a listener offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Port 25: mail for our domains from anyone; no authentication, no relaying.
+    Mx,
+    /// Port 587: our users, after STARTTLS and AUTH.
+    Submission,
+    /// Port 465: our users, TLS from the first byte.
+    Submissions,
+}
+
+impl Mode {
+    fn is_submission(self) -> bool {
+        self != Mode::Mx
+    }
+}
+
+pub(crate) struct Ctx {
+    pub cfg: SmtpConfig,
+    pub hostname: String,
+    pub auth: Auth,
+    pub tls: TlsAcceptor,
+    pub limiter: ConnLimiter,
+    /// Messages per minute per unauthenticated address: (window start, count).
+    pub rates: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl Ctx {
+    /// Counts one more message from `ip`; false if it is over its rate.
+    fn take_message_slot(&self, ip: IpAddr) -> bool {
+        let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+        if rates.len() > 100_000 {
+            rates.retain(|_, (t, _)| t.elapsed() < Duration::from_secs(60));
+        }
+        let e = rates.entry(ip).or_insert((Instant::now(), 0));
+        if e.0.elapsed() >= Duration::from_secs(60) {
+            *e = (Instant::now(), 0);
+        }
+        e.1 += 1;
+        e.1 <= self.cfg.max_messages_per_minute_per_ip
+    }
+}
+
+/// The SMTP service; cheap to clone.
+#[derive(Clone)]
+pub struct Smtp {
+    ctx: Arc<Ctx>,
+}
+
+impl Smtp {
+    pub fn new(cfg: SmtpConfig, hostname: String, auth: Auth, tls: TlsAcceptor) -> Smtp {
+        Smtp {
+            ctx: Arc::new(Ctx {
+                limiter: ConnLimiter::new(cfg.max_connections_per_ip),
+                cfg,
+                hostname,
+                auth,
+                tls,
+                rates: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Accepts connections on `listener` until shutdown.
+    pub async fn serve(self, listener: TcpListener, mode: Mode, mut shutdown: Shutdown) {
+        loop {
+            let (tcp, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        log::warn!("smtp: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                _ = shutdown.signalled() => return,
+            };
+            let ctx = self.ctx.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let _busy = shutdown.busy();
+                let peer_ip = peer.ip().to_canonical();
+                let Some(_slot) = ctx.limiter.acquire(peer_ip) else {
+                    let mut tcp = tcp;
+                    let _ = tcp
+                        .write_all(b"421 4.7.0 Too many connections from your address\r\n")
+                        .await;
+                    return;
+                };
+                let _ = tcp.set_nodelay(true);
+                let stream = if mode == Mode::Submissions {
+                    let hs = Stream::Plain(tcp).into_tls(&ctx.tls);
+                    match tokio::time::timeout(Duration::from_secs(30), hs).await {
+                        Ok(Ok(s)) => s,
+                        _ => return,
+                    }
+                } else {
+                    Stream::Plain(tcp)
+                };
+                session::Session::new(ctx, mode, peer, stream, shutdown)
+                    .run()
+                    .await;
+            });
+        }
+    }
+}
