@@ -140,3 +140,69 @@ def bureau_factory(tmp_path):
 @pytest.fixture
 def bureau(bureau_factory):
     return bureau_factory()
+
+
+class TestMX:
+    """A real SMTP server (aiosmtpd) on loopback playing another domain's MX or a
+    provider's smarthost. `script` maps a stage ("rcpt", "data") to the replies to give,
+    in order; once used up, it answers 250."""
+
+    def __init__(self, auth=None, port=None):
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+
+        self.received = []
+        self.script = {"rcpt": [], "data": []}
+        self.auth_seen = []
+        mx = self
+
+        class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                if mx.script["rcpt"]:
+                    return mx.script["rcpt"].pop(0)
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, server, session, envelope):
+                if mx.script["data"]:
+                    return mx.script["data"].pop(0)
+                mx.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+                return "250 OK queued"
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = auth is not None and (auth_data.login, auth_data.password) == auth
+            if ok:
+                mx.auth_seen.append(auth_data.login.decode())
+            return AuthResult(success=ok)
+
+        self.port = port or _free_port()
+        kwargs = {}
+        if auth is not None:
+            kwargs = dict(authenticator=authenticator, auth_require_tls=False, auth_required=True)
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
+        self.controller.start()
+
+    def stop(self):
+        self.controller.stop()
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture
+def test_mx():
+    started = []
+
+    def start(auth=None):
+        m = TestMX(auth)
+        started.append(m)
+        return m
+
+    yield start
+    for m in started:
+        m.stop()

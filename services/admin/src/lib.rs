@@ -55,6 +55,7 @@ pub struct DaemonInfo {
 #[derive(Clone)]
 pub struct AdminApi {
     auth: Auth,
+    queue: Option<bureau_smtp::Queue>,
     info: Arc<DaemonInfo>,
     sessions: Arc<Mutex<HashMap<String, SessionData>>>,
     session_ttl: Duration,
@@ -195,10 +196,23 @@ impl AdminApi {
     pub fn new(auth: Auth, info: Arc<DaemonInfo>, session_minutes: u64) -> AdminApi {
         AdminApi {
             auth,
+            queue: None,
             info,
             sessions: Arc::new(Mutex::new(HashMap::new())),
             session_ttl: Duration::from_secs(session_minutes.max(1) * 60),
         }
+    }
+
+    /// Serves the mail queue's endpoints.
+    pub fn with_queue(mut self, queue: bureau_smtp::Queue) -> AdminApi {
+        self.queue = Some(queue);
+        self
+    }
+
+    fn queue(&self) -> Result<&bureau_smtp::Queue, Fail> {
+        self.queue
+            .as_ref()
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, "mail is not enabled"))
     }
 
     fn dir(&self) -> &Directory {
@@ -386,6 +400,21 @@ impl AdminApi {
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .body(Full::new(Bytes::from(body)))
                     .unwrap_or_default())
+            }
+            // ---- mail queue ----
+            (&Method::GET, ["queue"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.queue()?.list()?))
+            }
+            (&Method::POST, ["queue", id, "retry"]) => {
+                admin_only()?;
+                self.queue()?.retry(id).await?;
+                Ok(no_content())
+            }
+            (&Method::DELETE, ["queue", id]) => {
+                admin_only()?;
+                self.queue()?.delete(id).await?;
+                Ok(no_content())
             }
             // ---- groups ----
             (&Method::GET, ["groups"]) => {

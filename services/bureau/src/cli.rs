@@ -83,6 +83,17 @@ pub enum UserCmd {
     },
 }
 
+/// The outbound mail queue.
+#[derive(Subcommand)]
+pub enum QueueCmd {
+    /// Messages waiting, with each recipient's state.
+    List,
+    /// Try a message again now.
+    Retry { id: String },
+    /// Remove a message without notifying its sender.
+    Delete { id: String },
+}
+
 /// A user's mailboxes, calendars and address books, for support and export.
 #[derive(Subcommand)]
 pub enum MailboxCmd {
@@ -293,6 +304,7 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
         },
         Cmd::User(u) => run_user(&out, u).await?,
         Cmd::Mailbox(m) => run_mailbox(&out, m).await?,
+        Cmd::Queue(q) => run_queue(&out, q).await?,
         Cmd::Group(g) => run_group(&out, g).await?,
     }
     Ok(())
@@ -481,6 +493,54 @@ async fn run_mailbox(out: &Out<'_>, cmd: &MailboxCmd) -> Result<(), String> {
             std::io::stdout()
                 .write_all(&data)
                 .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_queue(out: &Out<'_>, cmd: &QueueCmd) -> Result<(), String> {
+    match cmd {
+        QueueCmd::List => {
+            let q: Vec<QueuedMessage> = out
+                .call(Method::GET, "/api/v1/queue", NONE)
+                .await?
+                .unwrap_or_default();
+            out.print(&q, |q| {
+                if q.is_empty() {
+                    return "the queue is empty".into();
+                }
+                let mut t = String::new();
+                for m in q {
+                    let e = &m.entry;
+                    t += &format!(
+                        "{}  {}  from <{}>  {} attempt(s), next in {} s\n",
+                        e.id,
+                        human(m.size),
+                        e.from,
+                        e.attempts,
+                        (e.next_attempt - bureau_store::now()).max(0)
+                    );
+                    for r in &e.rcpts {
+                        t += &format!(
+                            "    {:<9} <{}> {}\n",
+                            format!("{:?}", r.state).to_lowercase(),
+                            r.address,
+                            r.error.as_deref().unwrap_or("")
+                        );
+                    }
+                }
+                t.trim_end().to_string()
+            });
+        }
+        QueueCmd::Retry { id } => {
+            out.call::<()>(Method::POST, &format!("/api/v1/queue/{id}/retry"), NONE)
+                .await?;
+            out.done(&format!("{id} will be tried now"));
+        }
+        QueueCmd::Delete { id } => {
+            out.call::<()>(Method::DELETE, &format!("/api/v1/queue/{id}"), NONE)
+                .await?;
+            out.done(&format!("{id} deleted"));
         }
     }
     Ok(())

@@ -50,6 +50,9 @@ enum Cmd {
     /// Groups.
     #[command(subcommand)]
     Group(cli::GroupCmd),
+    /// The outbound mail queue.
+    #[command(subcommand)]
+    Queue(cli::QueueCmd),
     /// A user's mailboxes, calendars and address books.
     #[command(subcommand)]
     Mailbox(cli::MailboxCmd),

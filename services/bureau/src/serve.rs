@@ -103,6 +103,19 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
         },
     )
     .map_err(|e| e.to_string())?;
+    let queue = if cfg.smtp.enabled {
+        Some(
+            bureau_smtp::Queue::open(
+                directory.clone(),
+                cfg.smtp.clone(),
+                cfg.server.hostname.clone(),
+            )
+            .await
+            .map_err(|e| format!("mail queue: {e}"))?,
+        )
+    } else {
+        None
+    };
     let auth = Auth::new(directory, cfg.auth.clone());
     let certs = CertStore::open(
         cfg.tls.cert.clone().zip(cfg.tls.key.clone()),
@@ -177,7 +190,10 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
         started,
         services: Mutex::new(services),
     });
-    let admin = AdminApi::new(auth.clone(), info, cfg.admin.session_minutes);
+    let mut admin = AdminApi::new(auth.clone(), info, cfg.admin.session_minutes);
+    if let Some(q) = &queue {
+        admin = admin.with_queue(q.clone());
+    }
     let (trigger, sd) = shutdown::channel();
     certs.watch(Duration::from_secs(5));
     let acceptor = certs.acceptor(&[b"http/1.1"]).map_err(|e| e.to_string())?;
@@ -193,12 +209,16 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
         let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
         tokio::spawn(web::run_http_redirect(l, https_port, sd.clone()));
     }
-    if !smtp_listeners.is_empty() {
+    if let Some(queue) = &queue {
+        tokio::spawn(queue.clone().run(sd.clone()));
+    }
+    if let Some(queue) = queue.clone().filter(|_| !smtp_listeners.is_empty()) {
         let smtp = bureau_smtp::Smtp::new(
             cfg.smtp.clone(),
             cfg.server.hostname.clone(),
             auth.clone(),
             certs.acceptor(&[]).map_err(|e| e.to_string())?,
+            queue,
         );
         for (_, mode, ls) in smtp_listeners {
             for l in ls {

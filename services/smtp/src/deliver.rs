@@ -1,6 +1,7 @@
-//! Local delivery: the message is stored once and filed into each recipient's INBOX in one
-//! store write, durable before the client hears 250.
+//! Accepting a message: stored once, filed into each local recipient's INBOX and queued for
+//! the others, in one store write, durable before the client hears 250.
 
+use crate::queue::{Queue, QueueEntry};
 use bureau_store::{Actor, NewItem, PrincipalId, Store, StoreError};
 
 /// The trace line (RFC 5321 4.4) with the protocol keyword of RFC 3848.
@@ -34,34 +35,74 @@ pub(crate) fn received(
     )
 }
 
-/// Stores `message` once and files it into the INBOX of each principal.
-pub(crate) async fn deliver_local(
+/// What one accepted message becomes: a copy for local mailboxes, and a queue entry for
+/// the other domains' recipients.
+pub(crate) struct Accepted {
+    pub local: Option<(Vec<u8>, Vec<PrincipalId>)>,
+    pub remote: Option<(Vec<u8>, QueueEntry)>,
+}
+
+/// Stores the message: into each local INBOX and the outbound queue, in one durable write.
+pub(crate) async fn commit(
     store: &Store,
-    message: Vec<u8>,
-    mut principals: Vec<PrincipalId>,
+    queue: &Queue,
+    accepted: Accepted,
 ) -> Result<(), StoreError> {
-    principals.sort_unstable();
-    principals.dedup();
-    let s = store.clone();
-    let staged = tokio::task::spawn_blocking(move || s.stage_blob(&message))
-        .await
-        .map_err(|e| StoreError::Io(e.to_string()))??;
-    let blob = staged.blob_ref();
+    let stage = |data: Vec<u8>| {
+        let s = store.clone();
+        async move {
+            tokio::task::spawn_blocking(move || s.stage_blob(&data))
+                .await
+                .map_err(|e| StoreError::Io(e.to_string()))?
+        }
+    };
+    let mut staged = Vec::new();
+    let local = match accepted.local {
+        Some((msg, mut principals)) => {
+            principals.sort_unstable();
+            principals.dedup();
+            let s = stage(msg).await?;
+            let blob = s.blob_ref();
+            staged.push(s);
+            Some((blob, principals))
+        }
+        None => None,
+    };
+    let remote = match accepted.remote {
+        Some((msg, entry)) => {
+            let s = stage(msg).await?;
+            let blob = s.blob_ref();
+            staged.push(s);
+            Some((blob, entry))
+        }
+        None => None,
+    };
+    let qcoll = queue.collection();
+    let queued = remote.is_some();
     store
-        .write(Actor::System, vec![staged], move |w| {
-            for p in &principals {
-                let inbox = w.collection_by_name(*p, "INBOX")?;
-                w.put_item(
-                    inbox.id,
-                    NewItem {
-                        blob: Some(blob),
-                        // The recipient was accepted when it had room: never refuse now.
-                        past_quota: true,
-                        ..Default::default()
-                    },
-                )?;
+        .write(Actor::System, staged, move |w| {
+            if let Some((blob, principals)) = &local {
+                for p in principals {
+                    let inbox = w.collection_by_name(*p, "INBOX")?;
+                    w.put_item(
+                        inbox.id,
+                        NewItem {
+                            blob: Some(*blob),
+                            // The recipient was accepted when it had room: never refuse now.
+                            past_quota: true,
+                            ..Default::default()
+                        },
+                    )?;
+                }
             }
-            Ok(())
+            if let Some((blob, entry)) = &remote {
+                Queue::enqueue(w, qcoll, *blob, entry)?;
+            }
+            Ok::<_, StoreError>(())
         })
-        .await
+        .await?;
+    if queued {
+        queue.wake();
+    }
+    Ok(())
 }

@@ -14,8 +14,12 @@
 //!   SMTP-smuggling class, CVE-2023-51764).
 
 mod deliver;
+mod dsn;
+mod queue;
 mod recipient;
 mod session;
+
+pub use queue::{Queue, QueueEntry, QueuedMessage, RcptState};
 
 use bureau_core::Auth;
 use bureau_core::config::SmtpConfig;
@@ -51,6 +55,7 @@ pub(crate) struct Ctx {
     pub hostname: String,
     pub auth: Auth,
     pub tls: TlsAcceptor,
+    pub queue: Queue,
     pub limiter: ConnLimiter,
     /// Messages per minute per unauthenticated address: (window start, count).
     pub rates: Mutex<HashMap<IpAddr, (Instant, u32)>>,
@@ -79,7 +84,13 @@ pub struct Smtp {
 }
 
 impl Smtp {
-    pub fn new(cfg: SmtpConfig, hostname: String, auth: Auth, tls: TlsAcceptor) -> Smtp {
+    pub fn new(
+        cfg: SmtpConfig,
+        hostname: String,
+        auth: Auth,
+        tls: TlsAcceptor,
+        queue: Queue,
+    ) -> Smtp {
         Smtp {
             ctx: Arc::new(Ctx {
                 limiter: ConnLimiter::new(cfg.max_connections_per_ip),
@@ -87,6 +98,7 @@ impl Smtp {
                 hostname,
                 auth,
                 tls,
+                queue,
                 rates: Mutex::new(HashMap::new()),
             }),
         }

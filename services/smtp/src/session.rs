@@ -7,7 +7,8 @@
 //! Never write to the socket while a store write is pending on this session's behalf: the
 //! reply waits for the commit.
 
-use crate::deliver::{deliver_local, received};
+use crate::deliver::{Accepted, commit, received};
+use crate::queue::QueueEntry;
 use crate::recipient::{self, Resolved};
 use crate::{Ctx, Mode};
 use base64::Engine;
@@ -515,10 +516,15 @@ impl Session {
             Resolved::Local(users) => users,
             Resolved::Unknown => return self.reply(550, "5.1.1", "No such user here"),
             Resolved::Disabled => return self.reply(550, "5.2.1", "Mailbox disabled"),
-            Resolved::Foreign => {
-                // Relaying is for our own users only, and the queue does not exist yet.
-                return self.reply(554, "5.7.1", "Relay access denied");
+            Resolved::Foreign if self.user.is_some() => {
+                // Our authenticated user writing to another domain: the outbound queue.
+                let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+                if bureau_directory::validate::domain(domain).is_err() {
+                    return self.reply(550, "5.1.2", "Bad destination domain");
+                }
+                Vec::new()
             }
+            Resolved::Foreign => return self.reply(554, "5.7.1", "Relay access denied"),
         };
         // Quota: refuse now rather than accept and fail later (RFC 5321 4.5.3.1.10).
         let store = self.ctx.auth.directory().store();
@@ -710,17 +716,33 @@ impl Session {
             &id,
             single,
         );
-        let mut full = Vec::with_capacity(msg.len() + trace.len() + 64);
-        full.extend_from_slice(format!("Return-Path: <{}>\r\n", envelope.from).as_bytes());
-        full.extend_from_slice(trace.as_bytes());
-        full.extend_from_slice(&msg);
         let principals: Vec<u64> = envelope
             .rcpts
             .iter()
             .flat_map(|r| r.local.iter().copied())
             .collect();
+        let remote: Vec<String> = envelope
+            .rcpts
+            .iter()
+            .filter(|r| r.local.is_empty())
+            .map(|r| r.address.clone())
+            .collect();
+        let local = (!principals.is_empty()).then(|| {
+            // Return-Path is added at final delivery (RFC 5321 4.4).
+            let mut m = Vec::with_capacity(msg.len() + trace.len() + 64);
+            m.extend_from_slice(format!("Return-Path: <{}>\r\n", envelope.from).as_bytes());
+            m.extend_from_slice(trace.as_bytes());
+            m.extend_from_slice(&msg);
+            (m, principals)
+        });
+        let remote = (!remote.is_empty()).then(|| {
+            let mut m = Vec::with_capacity(msg.len() + trace.len());
+            m.extend_from_slice(trace.as_bytes());
+            m.extend_from_slice(&msg);
+            (m, QueueEntry::new(&id, &envelope.from, &remote))
+        });
         let store = self.ctx.auth.directory().store().clone();
-        match deliver_local(&store, full, principals).await {
+        match commit(&store, &self.ctx.queue, Accepted { local, remote }).await {
             Ok(()) => {
                 log::info!(
                     "smtp: {id} from <{}> to {} recipient(s) delivered ({} bytes)",
