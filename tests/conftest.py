@@ -33,15 +33,54 @@ def _free_offset():
     raise RuntimeError("no free ports")
 
 
+class Zone:
+    """A real DNS server (dnslib) on loopback whose records tests set: the daemons under
+    test use it for MX lookups and SPF/DKIM/DMARC checks, so nothing leaves the machine."""
+
+    def __init__(self):
+        from dnslib import QTYPE, RCODE, RR
+        from dnslib.server import BaseResolver, DNSServer
+
+        self.records = {}
+        zone = self
+
+        class Resolver(BaseResolver):
+            def resolve(self, request, handler):
+                reply = request.reply()
+                qname = str(request.q.qname).lower()
+                qtype = QTYPE[request.q.qtype]
+                names = {n for (n, _) in zone.records}
+                for value in zone.records.get((qname, qtype), []):
+                    reply.add_answer(*RR.fromZone(f"{qname} 60 IN {qtype} {value}"))
+                if qname not in names:
+                    reply.header.rcode = RCODE.NXDOMAIN
+                return reply
+
+        self.port = _free_port()
+        self.server = DNSServer(Resolver(), port=self.port, address="127.0.0.1")
+        self.server.start_thread()
+
+    def add(self, name, rtype, value):
+        if rtype == "TXT":
+            chunks = [value[i : i + 250] for i in range(0, len(value), 250)]
+            value = " ".join('"' + c.replace('"', '\\"') + '"' for c in chunks)
+        self.records.setdefault((name.lower().rstrip(".") + ".", rtype), []).append(value)
+
+    def stop(self):
+        self.server.stop()
+
+
 class Bureau:
     """A running daemon, its CLI, and its ports."""
 
-    def __init__(self, tmp: Path, extra: str = "", _reuse: bool = False):
+    def __init__(self, tmp: Path, extra: str = "", _reuse: bool = False, dns_port: int = 0):
         self.dir = tmp
         self.data = tmp / "data"
         self.config = tmp / "bureau.toml"
         if not _reuse:
             self.offset = _free_offset()
+            dns = f'dns_servers = ["127.0.0.1:{dns_port}"]\ndns_timeout_secs = 2\n'
+            extra = extra.replace("[smtp]\n", "[smtp]\n" + dns, 1) if "[smtp]\n" in extra else extra + "\n[smtp]\n" + dns
             self.config.write_text(
             f"""[server]
 hostname = "box.example.com"
@@ -122,13 +161,20 @@ argon2_passes = 1
 
 
 @pytest.fixture
-def bureau_factory(tmp_path):
+def dns_zone():
+    z = Zone()
+    yield z
+    z.stop()
+
+
+@pytest.fixture
+def bureau_factory(tmp_path, dns_zone):
     started = []
 
     def start(extra: str = "", name: str = "b"):
         d = tmp_path / name
         d.mkdir()
-        b = Bureau(d, extra)
+        b = Bureau(d, extra, dns_port=dns_zone.port)
         started.append(b)
         return b
 

@@ -94,3 +94,13 @@ pub struct ItemInfo {
     #[serde(default)]
     pub flags: Vec<String>,
 }
+
+/// A DNS record an administrator should publish for a domain.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DnsRecord {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+    pub purpose: String,
+}

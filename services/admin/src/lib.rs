@@ -328,6 +328,10 @@ impl AdminApi {
                     &self.dir().add_domain(&nd.name).await?,
                 ))
             }
+            (&Method::GET, ["domains", name, "dns"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.dns_records(name)?))
+            }
             (&Method::DELETE, ["domains", name]) => {
                 admin_only()?;
                 self.dir().delete_domain(name).await?;
@@ -527,6 +531,50 @@ impl AdminApi {
                 csrf,
             },
         ))
+    }
+
+    /// What to publish in DNS for a domain: MX, SPF, DKIM and DMARC.
+    fn dns_records(&self, name: &str) -> Result<Vec<DnsRecord>, Fail> {
+        let d = self
+            .dir()
+            .domain(name)?
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("domain {name} not found")))?;
+        let host = &self.info.hostname;
+        let rec = |name: String, kind: &str, value: String, purpose: &str| DnsRecord {
+            name,
+            kind: kind.into(),
+            value,
+            purpose: purpose.into(),
+        };
+        let mut out = vec![
+            rec(
+                format!("{}.", d.name),
+                "MX",
+                format!("10 {host}."),
+                "mail for the domain comes to this box",
+            ),
+            rec(
+                format!("{}.", d.name),
+                "TXT",
+                "v=spf1 mx ~all".into(),
+                "SPF: the MX hosts may send the domain's mail",
+            ),
+        ];
+        if let (Some(sel), Some(key)) = (&d.dkim_selector, &d.dkim_public_key) {
+            out.push(rec(
+                format!("{sel}._domainkey.{}.", d.name),
+                "TXT",
+                format!("v=DKIM1; k=rsa; p={key}"),
+                "DKIM: the key outgoing mail is signed with",
+            ));
+        }
+        out.push(rec(
+            format!("_dmarc.{}.", d.name),
+            "TXT",
+            format!("v=DMARC1; p=quarantine; rua=mailto:postmaster@{}", d.name),
+            "DMARC: what receivers do with mail that fails SPF and DKIM",
+        ));
+        Ok(out)
     }
 
     fn principal_of(&self, uid: &str) -> Result<u64, Fail> {

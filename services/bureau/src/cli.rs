@@ -21,6 +21,10 @@ pub enum DomainCmd {
     Del {
         name: String,
     },
+    /// The DNS records to publish for a domain (MX, SPF, DKIM, DMARC), zone-file style.
+    Dns {
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -292,6 +296,31 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
                 out.print(&ds, |ds| {
                     ds.iter()
                         .map(|d| d.name.clone())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                });
+            }
+            DomainCmd::Dns { name } => {
+                let rs: Vec<DnsRecord> = out
+                    .call(Method::GET, &format!("/api/v1/domains/{name}/dns"), NONE)
+                    .await?
+                    .unwrap_or_default();
+                out.print(&rs, |rs| {
+                    rs.iter()
+                        .map(|r| {
+                            // TXT values are quoted, and split in 255-byte strings (RFC 1035 3.3.14).
+                            let value = if r.kind == "TXT" {
+                                r.value
+                                    .as_bytes()
+                                    .chunks(255)
+                                    .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            } else {
+                                r.value.clone()
+                            };
+                            format!("; {}\n{}\tIN\t{}\t{}", r.purpose, r.name, r.kind, value)
+                        })
                         .collect::<Vec<_>>()
                         .join("\n")
                 });

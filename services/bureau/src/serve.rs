@@ -99,6 +99,7 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
             min_password_len: cfg.directory.min_password_len,
             argon2_m_kib: cfg.directory.argon2_memory_kib,
             argon2_t: cfg.directory.argon2_passes,
+            dkim_bits: cfg.directory.dkim_bits,
             ..Default::default()
         },
     )

@@ -40,6 +40,9 @@ pub struct SmtpConfig {
     pub verify_inbound: bool,
     /// Seconds a DNS lookup may take.
     pub dns_timeout_secs: u64,
+    /// DNS servers ("ip:port") for MX lookups and SPF/DKIM/DMARC checks; empty: the
+    /// system's (/etc/resolv.conf).
+    pub dns_servers: Vec<std::net::SocketAddr>,
     /// Outbound: send everything through this relay (the provider's smarthost) instead of
     /// looking up MX records.
     pub relay: Option<RelayConfig>,
@@ -92,6 +95,7 @@ impl Default for SmtpConfig {
             data_timeout_secs: 600,
             verify_inbound: true,
             dns_timeout_secs: 5,
+            dns_servers: Vec::new(),
             relay: None,
             routes: Default::default(),
             queue_lifetime_hours: 120,
@@ -152,6 +156,8 @@ pub struct DirectoryConfig {
     /// argon2id cost for new password hashes: memory in KiB, passes.
     pub argon2_memory_kib: u32,
     pub argon2_passes: u32,
+    /// RSA key size of the DKIM key made for each new domain.
+    pub dkim_bits: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,6 +222,7 @@ impl Default for DirectoryConfig {
             min_password_len: d.min_password_len,
             argon2_memory_kib: d.argon2_m_kib,
             argon2_passes: d.argon2_t,
+            dkim_bits: d.dkim_bits,
         }
     }
 }
@@ -404,6 +411,10 @@ impl Config {
                     format!("'{target}': use host:port"),
                 ));
             }
+        }
+        // ring signs with 2048-bit keys at least (and receivers distrust smaller ones).
+        if !(2048..=4096).contains(&self.directory.dkim_bits) {
+            return Err(bad("directory.dkim_bits", "between 2048 and 4096".into()));
         }
         if self.directory.min_password_len < 6 {
             return Err(bad(

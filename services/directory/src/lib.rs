@@ -55,6 +55,12 @@ pub struct Domain {
     /// The user who receives mail for unknown addresses of this domain.
     #[serde(default)]
     pub catch_all: Option<String>,
+    /// DKIM selector and public key (base64 of the PKCS#1 DER), to publish in DNS. The
+    /// private key is kept apart.
+    #[serde(default)]
+    pub dkim_selector: Option<String>,
+    #[serde(default)]
+    pub dkim_public_key: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +173,7 @@ const NS_GROUP: &str = "group";
 const NS_ADDR: &str = "addr";
 const NS_SECRET: &str = "secret";
 const NS_NTHASH: &str = "nthash";
+const NS_DKIM: &str = "dkim";
 
 /// The mailboxes (with their special use) and other collections every new user gets.
 pub const DEFAULT_COLLECTIONS: &[(CollectionKind, &str, Option<&str>)] = &[
@@ -233,6 +240,8 @@ pub fn nt_hash(password: &str) -> [u8; 16] {
 #[derive(Clone, Debug)]
 pub struct DirectoryOptions {
     pub min_password_len: usize,
+    /// RSA key size for new domains' DKIM keys.
+    pub dkim_bits: usize,
     /// argon2id memory (KiB), iterations and lanes.
     pub argon2_m_kib: u32,
     pub argon2_t: u32,
@@ -244,6 +253,7 @@ impl Default for DirectoryOptions {
         // OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane).
         DirectoryOptions {
             min_password_len: 8,
+            dkim_bits: 2048,
             argon2_m_kib: 19 * 1024,
             argon2_t: 2,
             argon2_p: 1,
@@ -317,8 +327,27 @@ impl Directory {
 
     // ---- domains ----
 
+    /// Adds a domain, with the DKIM key its outgoing mail is signed with.
     pub async fn add_domain(&self, name: &str) -> Result<Domain> {
         let name = validate::domain(name)?;
+        if self.domain(&name)?.is_some() {
+            return Err(DirectoryError::Exists {
+                field: "domain",
+                value: name,
+            });
+        }
+        let bits = self.opts.dkim_bits;
+        let (private, public) = tokio::task::spawn_blocking(move || {
+            mail_auth::dkim::generate::DkimKeyPair::generate_rsa(bits).map(|k| k.into_inner())
+        })
+        .await
+        .map_err(|e| StoreError::Io(e.to_string()))?
+        .map_err(|e| StoreError::Io(format!("making the DKIM key: {e}")))?;
+        use base64::Engine;
+        let public = base64::engine::general_purpose::STANDARD.encode(public);
+        // One selector per year of creation, so that a later rotation can use a new one.
+        let year = 1970 + now() / 31_556_952;
+        let selector = format!("bureau{year}");
         self.write(move |w| {
             if w.kv_get(NS_DOMAIN, &name)?.is_some() {
                 return Err(DirectoryError::Exists {
@@ -330,8 +359,11 @@ impl Directory {
                 name: name.clone(),
                 created: now(),
                 catch_all: None,
+                dkim_selector: Some(selector.clone()),
+                dkim_public_key: Some(public.clone()),
             };
             put(w, NS_DOMAIN, &name, &d)?;
+            w.kv_put(NS_DKIM, &name, &private)?;
             Ok(d)
         })
         .await
@@ -368,9 +400,19 @@ impl Directory {
             if !w.kv_delete(NS_DOMAIN, &name)? {
                 return Err(DirectoryError::NotFound(format!("domain {name}")));
             }
+            w.kv_delete(NS_DKIM, &name)?;
             Ok(())
         })
         .await
+    }
+
+    /// The DKIM selector and private key (PKCS#1 DER) of a domain.
+    pub fn dkim_key(&self, domain: &str) -> Result<Option<(String, Vec<u8>)>> {
+        let Some(d) = self.domain(domain)? else {
+            return Ok(None);
+        };
+        let r = self.store.reader(Actor::System)?;
+        Ok(d.dkim_selector.zip(r.kv_get(NS_DKIM, &d.name)?))
     }
 
     /// Sets (or clears) the user who receives mail for unknown addresses of a domain.

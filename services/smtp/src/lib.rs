@@ -14,10 +14,12 @@
 //!   SMTP-smuggling class, CVE-2023-51764).
 
 mod deliver;
+mod dkim;
 mod dsn;
 mod queue;
 mod recipient;
 mod session;
+mod verify;
 
 pub use queue::{Queue, QueueEntry, QueuedMessage, RcptState};
 
@@ -56,6 +58,8 @@ pub(crate) struct Ctx {
     pub auth: Auth,
     pub tls: TlsAcceptor,
     pub queue: Queue,
+    /// SPF/DKIM/DMARC checks of mail from outside, if enabled.
+    pub verifier: Option<verify::Verifier>,
     pub limiter: ConnLimiter,
     /// Messages per minute per unauthenticated address: (window start, count).
     pub rates: Mutex<HashMap<IpAddr, (Instant, u32)>>,
@@ -91,8 +95,20 @@ impl Smtp {
         tls: TlsAcceptor,
         queue: Queue,
     ) -> Smtp {
+        let verifier = if cfg.verify_inbound {
+            match verify::Verifier::new(&cfg) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    log::warn!("smtp: no SPF/DKIM/DMARC checks: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Smtp {
             ctx: Arc::new(Ctx {
+                verifier,
                 limiter: ConnLimiter::new(cfg.max_connections_per_ip),
                 cfg,
                 hostname,

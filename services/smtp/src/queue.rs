@@ -517,9 +517,7 @@ impl Queue {
                 format!("cannot route to {domain}"),
             ));
         }
-        let resolver = hickory_resolver::TokioResolver::builder_tokio()
-            .map_err(|e| Fail::Transient(format!("DNS: {e}")))?
-            .build()
+        let resolver = crate::verify::resolver(&self.inner.cfg)
             .map_err(|e| Fail::Transient(format!("DNS: {e}")))?;
         let lookup = tokio::time::timeout(
             Duration::from_secs(self.inner.cfg.dns_timeout_secs),
@@ -533,7 +531,7 @@ impl Queue {
                     .answers()
                     .iter()
                     .filter_map(|r| match &r.data {
-                        hickory_resolver::proto::rr::RData::MX(m) => {
+                        mail_auth::hickory_resolver::proto::rr::RData::MX(m) => {
                             Some((m.preference, m.exchange.to_ascii()))
                         }
                         _ => None,

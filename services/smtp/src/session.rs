@@ -684,6 +684,7 @@ impl Session {
         if header_len > self.ctx.cfg.max_header_bytes {
             return self.reply(552, "5.3.4", "Header section too large");
         }
+        let mut from_domain = None;
         if let Some(user) = &self.user {
             // Submission: every From: address must be the user's own.
             let parsed = mail_parser::MessageParser::default().parse_headers(&msg);
@@ -704,7 +705,29 @@ impl Session {
                 log::info!("smtp: {} tried to send as {bad}", user.uid);
                 return self.reply(550, "5.7.1", "From: address is not one of yours");
             }
+            from_domain = recipient::split(&froms[0]).map(|(_, d)| d);
         }
+        // Mail from outside: say what SPF, DKIM and DMARC found, and drop any claim in our name.
+        let mut auth_results = String::new();
+        if self.user.is_none()
+            && let Some(v) = &self.ctx.verifier
+        {
+            let helo = self.helo.as_deref().unwrap_or("");
+            auth_results = v
+                .results(
+                    &self.ctx.hostname,
+                    self.peer.ip().to_canonical(),
+                    helo,
+                    &envelope.from,
+                    &msg,
+                )
+                .await;
+        }
+        let msg = if self.user.is_none() {
+            crate::verify::strip_forged_results(&msg, &self.ctx.hostname)
+        } else {
+            msg
+        };
         let id = new_id();
         let single = (envelope.rcpts.len() == 1).then(|| envelope.rcpts[0].address.as_str());
         let trace = received(
@@ -732,11 +755,18 @@ impl Session {
             let mut m = Vec::with_capacity(msg.len() + trace.len() + 64);
             m.extend_from_slice(format!("Return-Path: <{}>\r\n", envelope.from).as_bytes());
             m.extend_from_slice(trace.as_bytes());
+            m.extend_from_slice(auth_results.as_bytes());
             m.extend_from_slice(&msg);
             (m, principals)
         });
         let remote = (!remote.is_empty()).then(|| {
-            let mut m = Vec::with_capacity(msg.len() + trace.len());
+            // Signed once, here, for the From: domain (DMARC alignment).
+            let sig = from_domain
+                .as_deref()
+                .and_then(|d| crate::dkim::signature(self.ctx.auth.directory(), d, &msg))
+                .unwrap_or_default();
+            let mut m = Vec::with_capacity(msg.len() + trace.len() + sig.len());
+            m.extend_from_slice(sig.as_bytes());
             m.extend_from_slice(trace.as_bytes());
             m.extend_from_slice(&msg);
             (m, QueueEntry::new(&id, &envelope.from, &remote))

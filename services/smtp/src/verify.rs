@@ -1,0 +1,151 @@
+//! Incoming mail's SPF, DKIM and DMARC, checked with mail-auth and recorded in an
+//! Authentication-Results header (RFC 8601). Also the DNS resolver the queue uses.
+
+use bureau_core::config::SmtpConfig;
+use mail_auth::common::headers::HeaderWriter;
+use mail_auth::dmarc::verify::DmarcParameters;
+use mail_auth::hickory_resolver::TokioResolver;
+use mail_auth::hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
+};
+use mail_auth::hickory_resolver::net::runtime::TokioRuntimeProvider;
+use mail_auth::spf::verify::SpfParameters;
+use mail_auth::{AuthenticatedMessage, AuthenticationResults, MessageAuthenticator};
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// The resolver configuration: the configured servers, else the system's.
+pub(crate) fn resolver_config(cfg: &SmtpConfig) -> Result<(ResolverConfig, ResolverOpts), String> {
+    let (config, mut opts) = if cfg.dns_servers.is_empty() {
+        mail_auth::hickory_resolver::system_conf::read_system_conf()
+            .map_err(|e| format!("reading /etc/resolv.conf: {e}"))?
+    } else {
+        let servers = cfg
+            .dns_servers
+            .iter()
+            .map(|sa| {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = sa.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = sa.port();
+                NameServerConfig::new(sa.ip(), true, vec![udp, tcp])
+            })
+            .collect();
+        (
+            ResolverConfig::from_name_servers(servers),
+            ResolverOpts::default(),
+        )
+    };
+    opts.timeout = Duration::from_secs(cfg.dns_timeout_secs.max(1));
+    opts.attempts = 2;
+    Ok((config, opts))
+}
+
+pub(crate) fn resolver(cfg: &SmtpConfig) -> Result<TokioResolver, String> {
+    let (config, opts) = resolver_config(cfg)?;
+    TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+        .with_options(opts)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+pub(crate) struct Verifier {
+    auth: MessageAuthenticator,
+    timeout: Duration,
+}
+
+impl Verifier {
+    pub(crate) fn new(cfg: &SmtpConfig) -> Result<Verifier, String> {
+        let (config, opts) = resolver_config(cfg)?;
+        Ok(Verifier {
+            auth: MessageAuthenticator::new(config, opts).map_err(|e| e.to_string())?,
+            timeout: Duration::from_secs(cfg.dns_timeout_secs.max(1) * 3),
+        })
+    }
+
+    /// The Authentication-Results header for a message received from `ip`.
+    pub(crate) async fn results(
+        &self,
+        hostname: &str,
+        ip: IpAddr,
+        helo: &str,
+        mail_from: &str,
+        msg: &[u8],
+    ) -> String {
+        let work = async {
+            let Some(am) = AuthenticatedMessage::parse(msg) else {
+                return format!(
+                    "Authentication-Results: {hostname}; none (unparsable message)\r\n"
+                );
+            };
+            let dkim = self.auth.verify_dkim(&am).await;
+            let spf_params = if mail_from.is_empty() {
+                SpfParameters::verify_ehlo(ip, helo, hostname)
+            } else {
+                SpfParameters::verify_mail_from(ip, helo, hostname, mail_from)
+            };
+            let spf = self.auth.verify_spf(spf_params).await;
+            let from_domain = mail_from.rsplit_once('@').map_or(helo, |(_, d)| d);
+            let dmarc = self
+                .auth
+                .verify_dmarc(DmarcParameters::new(&am, &dkim, from_domain, &spf))
+                .await;
+            let header_from = am.from.first().map(String::as_str).unwrap_or("");
+            AuthenticationResults::new(hostname)
+                .with_dkim_results(&dkim, header_from)
+                .with_spf_mailfrom_result(&spf, ip, mail_from, helo)
+                .with_dmarc_result(&dmarc)
+                .to_header()
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(h) => h,
+            Err(_) => format!("Authentication-Results: {hostname}; none (DNS timed out)\r\n"),
+        }
+    }
+}
+
+/// Removes Authentication-Results headers that claim to be ours (RFC 8601 5): only we may
+/// say what we checked.
+pub(crate) fn strip_forged_results(msg: &[u8], hostname: &str) -> Vec<u8> {
+    let end = msg
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(msg.len(), |p| p + 2);
+    let (head, body) = msg.split_at(end);
+    let mut out = Vec::with_capacity(msg.len());
+    let mut skipping = false;
+    for line in head.split_inclusive(|b| *b == b'\n') {
+        let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !folded {
+            skipping = line
+                .split(|b| *b == b':')
+                .next()
+                .is_some_and(|n| n.eq_ignore_ascii_case(b"authentication-results"))
+                && String::from_utf8_lossy(
+                    &line[line.iter().position(|b| *b == b':').map_or(0, |p| p + 1)..],
+                )
+                .trim()
+                .split(';')
+                .next()
+                .is_some_and(|id| id.trim().eq_ignore_ascii_case(hostname));
+        }
+        if !skipping {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn forged_results_for_our_name_are_removed() {
+        let m = b"Authentication-Results: box.example.com; dkim=pass\r\n\theader.d=bank.example\r\nAuthentication-Results: other.example; spf=fail\r\nSubject: x\r\n\r\nAuthentication-Results: box.example.com; body stays\r\n";
+        let out = super::strip_forged_results(m, "box.example.com");
+        assert_eq!(
+            out,
+            b"Authentication-Results: other.example; spf=fail\r\nSubject: x\r\n\r\nAuthentication-Results: box.example.com; body stays\r\n".to_vec()
+        );
+    }
+}
