@@ -3,6 +3,7 @@
 #   bench/run.sh            all
 #   bench/run.sh store      durable writes/s at 1, 16 and 64 writers
 #   bench/run.sh rss        idle RSS of `bureau serve`
+#   bench/run.sh smtp       SMTP delivery, Bureau against Postfix (root: configures Postfix)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -14,6 +15,10 @@ cargo build --release -q -p bureau -p bureau-store --examples --bins
 if [[ $what == all || $what == store ]]; then
   echo "## durable single-item writes (512-byte bodies, fsync on)"
   target/release/examples/write_bench "$WORK" 1 16 64
+fi
+
+if [[ $what == all || $what == smtp ]]; then
+  bench/smtp.sh
 fi
 
 if [[ $what == all || $what == rss ]]; then
