@@ -135,3 +135,20 @@ def test_unauthenticated_mail_to_other_domains_is_still_refused(bureau_factory, 
             s.sendmail("x@attacker.example", ["bob@remote.example"], MSG)
     time.sleep(1)
     assert mx.received == [] and queue(b) == []
+
+
+def test_dsn_parameters_shape_the_bounce(bureau_factory, test_mx):
+    mx = test_mx()
+    mx.script["rcpt"] = ["550 5.1.1 no such user", "550 5.1.1 no such user"]
+    b = start_office(bureau_factory, routes(mx.port))
+    with submission(b) as s:
+        s.mail("alice@example.com", ["ENVID=alice-42", "RET=FULL"])
+        assert s.rcpt("quiet@remote.example", ["NOTIFY=NEVER"])[0] == 250
+        assert s.rcpt("bob@remote.example", ["NOTIFY=FAILURE", "ORCPT=rfc822;Bob@Remote.Example"])[0] == 250
+        assert s.data(MSG)[0] == 250
+    [dsn] = wait_for(lambda: b.messages("alice"), what="the bounce")
+    text = dsn.decode()
+    assert "Original-Envelope-Id: alice-42" in text
+    assert "Original-Recipient: rfc822;Bob@Remote.Example" in text
+    assert "bob@remote.example" in text and "quiet@remote.example" not in text, "NOTIFY=NEVER is not reported"
+    assert "Content-Type: message/rfc822" in text and "Hello out there." in text, "RET=FULL returns the body"

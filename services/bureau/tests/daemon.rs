@@ -150,7 +150,10 @@ fn a_broken_config_is_one_clear_line() {
 
     let cfg = config(dir.path(), 30_000, "\n[smtp]\nport = 25\n");
     let err = refused_start(&cfg);
-    assert!(err.contains("key `smtp.port`: unknown field `port`"), "{err}");
+    assert!(
+        err.contains("key `smtp.port`: unknown field `port`"),
+        "{err}"
+    );
 
     std::fs::write(&cfg, "[server\n").unwrap();
     let err = refused_start(&cfg);

@@ -44,7 +44,9 @@ async fn main() {
     let (from, to) = (a[4].clone(), a[5].clone());
     let mut body = format!("From: <{from}>\r\nTo: <{to}>\r\nSubject: load\r\n\r\n").into_bytes();
     while body.len() < size {
-        body.extend_from_slice(b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu\r\n");
+        body.extend_from_slice(
+            b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu\r\n",
+        );
     }
     body.extend_from_slice(b".\r\n");
     let started = Instant::now();
@@ -62,9 +64,11 @@ async fn main() {
             expect(&mut rd, "250").await;
             let mut lat = Vec::with_capacity(n);
             for _ in 0..n {
-                wr.write_all(format!("MAIL FROM:<{from}>\r\nRCPT TO:<{to}>\r\nDATA\r\n").as_bytes())
-                    .await
-                    .unwrap();
+                wr.write_all(
+                    format!("MAIL FROM:<{from}>\r\nRCPT TO:<{to}>\r\nDATA\r\n").as_bytes(),
+                )
+                .await
+                .unwrap();
                 expect(&mut rd, "250").await;
                 expect(&mut rd, "250").await;
                 expect(&mut rd, "354").await;

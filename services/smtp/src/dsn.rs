@@ -3,20 +3,30 @@
 
 pub(crate) struct Failure<'a> {
     pub recipient: &'a str,
+    /// The recipient as the sender wrote it (ORCPT), e.g. "rfc822;bob@remote.example".
+    pub original: Option<&'a str>,
     /// Enhanced status code, e.g. "5.1.1".
     pub status: &'a str,
     /// What the remote server (or we) said.
     pub diagnostic: &'a str,
 }
 
-/// Builds the bounce for `original` (whose headers are returned, not its body).
-pub(crate) fn bounce(
-    hostname: &str,
-    to: &str,
-    original: &[u8],
-    failures: &[Failure],
-    id: &str,
-) -> Vec<u8> {
+/// What a report says about the message as a whole.
+pub(crate) struct Report<'a> {
+    pub hostname: &'a str,
+    /// The sender, who gets the report.
+    pub to: &'a str,
+    /// Our id of the message.
+    pub id: &'a str,
+    /// ENVID given at MAIL.
+    pub env_id: Option<&'a str>,
+    /// RET=FULL: return the whole message rather than its headers.
+    pub full: bool,
+}
+
+/// Builds the bounce for `original`.
+pub(crate) fn bounce(r: &Report, original: &[u8], failures: &[Failure]) -> Vec<u8> {
+    let (hostname, to, id) = (r.hostname, r.to, r.id);
     let boundary = format!("bureau-dsn-{id}");
     let date = mail_parser::DateTime::from_timestamp(bureau_store::now()).to_rfc822();
     let headers_end = original
@@ -33,6 +43,15 @@ pub(crate) fn bounce(
     }
     let mut per_rcpt = String::new();
     for f in failures {
+        if let Some(o) = f.original {
+            // RFC 3464 2.3.1: address-type ";" address (smtp-proto keeps only the address).
+            let o = if o.contains(';') {
+                o.to_string()
+            } else {
+                format!("rfc822;{o}")
+            };
+            per_rcpt.push_str(&format!("\r\nOriginal-Recipient: {}", one_line(&o)));
+        }
         per_rcpt.push_str(&format!(
             "\r\nFinal-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {}\r\nDiagnostic-Code: smtp; {}\r\n",
             f.recipient,
@@ -40,6 +59,15 @@ pub(crate) fn bounce(
             one_line(f.diagnostic)
         ));
     }
+    let env_id = r
+        .env_id
+        .map(|e| format!("Original-Envelope-Id: {}\r\n", one_line(e)))
+        .unwrap_or_default();
+    let (returned_type, returned) = if r.full {
+        ("message/rfc822", original)
+    } else {
+        ("text/rfc822-headers", &original[..headers_end])
+    };
     let mut out = format!(
         "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\r\n\
          To: <{to}>\r\n\
@@ -62,15 +90,16 @@ pub(crate) fn bounce(
          --{boundary}\r\n\
          Content-Type: message/delivery-status\r\n\
          \r\n\
+         {env_id}\
          Reporting-MTA: dns; {hostname}\r\n\
          {per_rcpt}\
          \r\n\
          --{boundary}\r\n\
-         Content-Type: text/rfc822-headers\r\n\
+         Content-Type: {returned_type}\r\n\
          \r\n"
     )
     .into_bytes();
-    out.extend_from_slice(&original[..headers_end]);
+    out.extend_from_slice(returned);
     out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     out
 }
@@ -89,10 +118,18 @@ mod tests {
         let original = b"From: a@example.com\r\nSubject: hi\r\n\r\nsecret body\r\n";
         let f = [super::Failure {
             recipient: "x@remote.example",
+            original: Some("rfc822;X@Remote.Example"),
             status: "5.1.1",
             diagnostic: "550 5.1.1 no such user\r\n",
         }];
-        let b = super::bounce("box.example.com", "a@example.com", original, &f, "ID1");
+        let mut r = super::Report {
+            hostname: "box.example.com",
+            to: "a@example.com",
+            id: "ID1",
+            env_id: Some("env-42"),
+            full: false,
+        };
+        let b = super::bounce(&r, original, &f);
         let m = mail_parser::MessageParser::default().parse(&b).unwrap();
         assert_eq!(m.subject(), Some("Undelivered Mail Returned to Sender"));
         let text = String::from_utf8_lossy(&b);

@@ -44,6 +44,12 @@ pub struct QueueRcpt {
     pub state: RcptState,
     #[serde(default)]
     pub error: Option<String>,
+    /// NOTIFY=NEVER (RFC 3461): no bounce for this recipient.
+    #[serde(default)]
+    pub notify_never: bool,
+    /// ORCPT, returned in the report.
+    #[serde(default)]
+    pub orcpt: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -58,6 +64,12 @@ pub struct QueueEntry {
     pub next_attempt: i64,
     #[serde(default)]
     pub last_error: Option<String>,
+    /// ENVID, returned in the report.
+    #[serde(default)]
+    pub env_id: Option<String>,
+    /// RET=FULL: a bounce returns the whole message, not only its headers.
+    #[serde(default)]
+    pub ret_full: bool,
 }
 
 /// An entry with its store item id and size, for listing.
@@ -80,12 +92,16 @@ impl QueueEntry {
                     address: r.clone(),
                     state: RcptState::Pending,
                     error: None,
+                    notify_never: false,
+                    orcpt: None,
                 })
                 .collect(),
             created: now(),
             attempts: 0,
             next_attempt: now(),
             last_error: None,
+            env_id: None,
+            ret_full: false,
         }
     }
 }
@@ -374,10 +390,11 @@ impl Queue {
 
     /// Removes a finished entry, filing a bounce for its failed recipients in the same write.
     async fn finish(&self, item: Item, entry: &QueueEntry, msg: &[u8]) -> Result<(), StoreError> {
+        // Recipients the sender asked not to hear about (NOTIFY=NEVER) are not reported.
         let failed: Vec<&QueueRcpt> = entry
             .rcpts
             .iter()
-            .filter(|r| r.state == RcptState::Failed)
+            .filter(|r| r.state == RcptState::Failed && !r.notify_never)
             .collect();
         let coll = self.inner.coll;
         if failed.is_empty() || entry.from.is_empty() {
@@ -400,12 +417,20 @@ impl Queue {
                 let (status, diag) = e.split_once(' ').unwrap_or(("5.0.0", e));
                 Failure {
                     recipient: &r.address,
+                    original: r.orcpt.as_deref(),
                     status,
                     diagnostic: diag,
                 }
             })
             .collect();
-        let bounce = dsn::bounce(&self.inner.hostname, &entry.from, msg, &failures, &entry.id);
+        let report = dsn::Report {
+            hostname: &self.inner.hostname,
+            to: &entry.from,
+            id: &entry.id,
+            env_id: entry.env_id.as_deref(),
+            full: entry.ret_full,
+        };
+        let bounce = dsn::bounce(&report, msg, &failures);
         let local = match recipient::resolve(&self.inner.dir, &entry.from) {
             Ok(Resolved::Local(users)) => {
                 users.into_iter().map(|u| u.principal).collect::<Vec<_>>()

@@ -33,12 +33,17 @@ const MAX_AUTH_LINE: usize = 12 * 1024;
 
 struct Rcpt {
     address: String,
+    /// NOTIFY=NEVER, and ORCPT (RFC 3461), kept for the queue's report.
+    notify_never: bool,
+    orcpt: Option<String>,
     /// Local principals this recipient delivers to (one user, or a group's members).
     local: Vec<u64>,
 }
 
 struct Envelope {
     from: String,
+    env_id: Option<String>,
+    ret_full: bool,
     rcpts: Vec<Rcpt>,
 }
 
@@ -491,6 +496,8 @@ impl Session {
         }
         self.envelope = Some(Envelope {
             from: from.address.to_lowercase(),
+            env_id: from.env_id.clone(),
+            ret_full: from.flags & MAIL_RET_FULL != 0,
             rcpts: Vec::new(),
         });
         self.reply(250, "2.1.0", "Ok");
@@ -543,6 +550,8 @@ impl Session {
         if !envelope.rcpts.iter().any(|r| r.address == address) {
             envelope.rcpts.push(Rcpt {
                 address,
+                notify_never: to.flags & RCPT_NOTIFY_NEVER != 0,
+                orcpt: to.orcpt.clone(),
                 local: local.iter().map(|u| u.principal).collect(),
             });
         }
@@ -769,7 +778,16 @@ impl Session {
             m.extend_from_slice(sig.as_bytes());
             m.extend_from_slice(trace.as_bytes());
             m.extend_from_slice(&msg);
-            (m, QueueEntry::new(&id, &envelope.from, &remote))
+            let mut entry = QueueEntry::new(&id, &envelope.from, &remote);
+            entry.env_id = envelope.env_id.clone();
+            entry.ret_full = envelope.ret_full;
+            for qr in &mut entry.rcpts {
+                if let Some(r) = envelope.rcpts.iter().find(|r| r.address == qr.address) {
+                    qr.notify_never = r.notify_never;
+                    qr.orcpt = r.orcpt.clone();
+                }
+            }
+            (m, entry)
         });
         let store = self.ctx.auth.directory().store().clone();
         match commit(&store, &self.ctx.queue, Accepted { local, remote }).await {
