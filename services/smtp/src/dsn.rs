@@ -145,5 +145,10 @@ mod tests {
             !b.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'),
             "CRLF only"
         );
+        assert!(text.contains("Original-Envelope-Id: env-42"));
+        assert!(text.contains("Original-Recipient: rfc822;X@Remote.Example"));
+        r.full = true;
+        let full = String::from_utf8(super::bounce(&r, original, &f)).unwrap();
+        assert!(full.contains("Content-Type: message/rfc822") && full.contains("secret body"));
     }
 }
