@@ -193,7 +193,7 @@ class TestMX:
     provider's smarthost. `script` maps a stage ("rcpt", "data") to the replies to give,
     in order; once used up, it answers 250."""
 
-    def __init__(self, auth=None, port=None):
+    def __init__(self, auth=None, port=None, host="127.0.0.1"):
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult
 
@@ -225,7 +225,7 @@ class TestMX:
         kwargs = {}
         if auth is not None:
             kwargs = dict(authenticator=authenticator, auth_require_tls=False, auth_required=True)
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
+        self.controller = Controller(Handler(), hostname=host, port=self.port, **kwargs)
         self.controller.start()
 
     def stop(self):

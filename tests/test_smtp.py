@@ -332,3 +332,18 @@ def test_too_many_connections_from_one_address(bureau_factory):
     time.sleep(0.2)
     fourth = socket.create_connection(("127.0.0.1", b.port(25)), timeout=10)
     assert fourth.recv(100).startswith(b"220")
+
+
+def test_catch_all_takes_unknown_addresses_of_its_domain(office):
+    b = office
+    assert "carol" in b.cli("domain", "catch-all", "example.com", "carol").stdout
+    with mx(b) as s:
+        s.sendmail("x@remote.example", ["whoever@example.com"], MESSAGE)
+        # Another domain is still refused: catch-all is no relay.
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            s.sendmail("x@remote.example", ["whoever@elsewhere.example"], MESSAGE)
+    assert len(b.messages("carol")) == 1
+    b.cli("domain", "catch-all", "example.com", "none")
+    with mx(b) as s:
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            s.sendmail("x@remote.example", ["whoever@example.com"], MESSAGE)

@@ -3,6 +3,7 @@ temporary failure, bounced after a permanent one, through a smarthost with AUTH,
 across a SIGKILL."""
 
 import json
+import os
 import smtplib
 import time
 
@@ -152,3 +153,28 @@ def test_dsn_parameters_shape_the_bounce(bureau_factory, test_mx):
     assert "Original-Recipient: rfc822;Bob@Remote.Example" in text
     assert "bob@remote.example" in text and "quiet@remote.example" not in text, "NOTIFY=NEVER is not reported"
     assert "Content-Type: message/rfc822" in text and "Hello out there." in text, "RET=FULL returns the body"
+
+
+def test_mx_lookup_in_real_dns(bureau_factory, dns_zone):
+    """No static route: the queue asks DNS for remote.example's MX and delivers there, on
+    port 25 (of 127.0.0.2, so that no other test's port is in the way; needs root)."""
+    if os.geteuid() != 0:
+        pytest.skip("binding port 25 needs root")
+    dns_zone.add("remote.example", "MX", "10 mx.remote.example.")
+    dns_zone.add("mx.remote.example", "A", "127.0.0.2")
+    dns_zone.add("nomail.example", "MX", "0 .")
+    mx = TestMX(host="127.0.0.2", port=25)
+    try:
+        b = start_office(bureau_factory, "")
+        with submission(b) as s:
+            s.sendmail("alice@example.com", ["bob@remote.example"], MSG)
+            s.sendmail("alice@example.com", ["x@nomail.example"], MSG)
+            s.sendmail("alice@example.com", ["x@nonexistent.example"], MSG)
+        [(_, rcpts, _)] = wait_for(lambda: mx.received, what="delivery to the MX")
+        assert rcpts == ["bob@remote.example"]
+        # A null MX (RFC 7505) and a domain that does not exist bounce at once.
+        bounces = wait_for(lambda: b.messages("alice") if len(b.messages("alice")) >= 2 else None, what="bounces")
+        text = b"".join(bounces).decode()
+        assert "null MX" in text and "does not exist" in text
+    finally:
+        mx.stop()

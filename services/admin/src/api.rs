@@ -19,6 +19,14 @@ pub struct NewDomain {
     pub name: String,
 }
 
+/// Changes to a domain.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DomainChanges {
+    /// The uid that receives mail for unknown addresses; `null` turns catch-all off.
+    #[serde(default)]
+    pub catch_all: Option<String>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PasswordChange {
     pub password: String,

@@ -328,6 +328,17 @@ impl AdminApi {
                     &self.dir().add_domain(&nd.name).await?,
                 ))
             }
+            (&Method::PATCH, ["domains", name]) => {
+                admin_only()?;
+                let ch: DomainChanges = body(req).await?;
+                Ok(json(
+                    StatusCode::OK,
+                    &self
+                        .dir()
+                        .set_catch_all(name, ch.catch_all.as_deref())
+                        .await?,
+                ))
+            }
             (&Method::GET, ["domains", name, "dns"]) => {
                 admin_only()?;
                 Ok(json(StatusCode::OK, &self.dns_records(name)?))

@@ -25,6 +25,11 @@ pub enum DomainCmd {
     Dns {
         name: String,
     },
+    /// Deliver mail for unknown addresses of a domain to a user, or stop ("none").
+    CatchAll {
+        name: String,
+        uid: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -298,6 +303,19 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
                         .map(|d| d.name.clone())
                         .collect::<Vec<_>>()
                         .join("\n")
+                });
+            }
+            DomainCmd::CatchAll { name, uid } => {
+                let ch = DomainChanges {
+                    catch_all: (uid != "none").then(|| uid.clone()),
+                };
+                let d: Domain = out
+                    .call(Method::PATCH, &format!("/api/v1/domains/{name}"), Some(&ch))
+                    .await?
+                    .ok_or("empty answer")?;
+                out.print(&d, |d| match &d.catch_all {
+                    Some(u) => format!("unknown addresses of {} now reach {u}", d.name),
+                    None => format!("{} has no catch-all", d.name),
                 });
             }
             DomainCmd::Dns { name } => {

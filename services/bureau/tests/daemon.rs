@@ -378,3 +378,74 @@ fn drops_privileges_after_binding() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// lettre, as a mail program would use it: STARTTLS on submission, AUTH, a message to a
+/// colleague, who then has it.
+#[test]
+fn lettre_submits_through_starttls_and_auth() {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+    let d = Daemon::start("");
+    d.ok(&["domain", "add", "example.com"], "");
+    d.ok(
+        &["user", "add", "ann@example.com", "--password-stdin"],
+        "long enough pw\n",
+    );
+    d.ok(
+        &["user", "add", "ben@example.com", "--password-stdin"],
+        "long enough pw\n",
+    );
+    let text = std::fs::read_to_string(d.dir.as_ref().unwrap().path().join("bureau.toml")).unwrap();
+    let offset: u16 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("port_offset = "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tls = TlsParameters::builder("box.example.com".into())
+            .dangerous_accept_invalid_certs(true)
+            .build_rustls()
+            .unwrap();
+        let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(587 + offset)
+            .tls(Tls::Required(tls))
+            .credentials(Credentials::new("ann".into(), "long enough pw".into()))
+            .build();
+        let envelope = lettre::address::Envelope::new(
+            Some("ann@example.com".parse().unwrap()),
+            vec!["ben@example.com".parse().unwrap()],
+        )
+        .unwrap();
+        let msg = b"From: ann@example.com\r\nTo: ben@example.com\r\nSubject: via lettre\r\n\r\nHi Ben.\r\n";
+        mailer.send_raw(&envelope, msg).await.unwrap();
+        // Wrong password: refused with 535.
+        let bad = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(587 + offset)
+            .tls(Tls::Required(
+                TlsParameters::builder("box.example.com".into())
+                    .dangerous_accept_invalid_certs(true)
+                    .build_rustls()
+                    .unwrap(),
+            ))
+            .credentials(Credentials::new("ann".into(), "wrong".into()))
+            .build();
+        let err = bad.send_raw(&envelope, msg).await.unwrap_err();
+        assert!(err.is_permanent(), "{err}");
+    });
+    let items: serde_json::Value =
+        serde_json::from_str(&d.ok(&["--json", "mailbox", "items", "ben", "INBOX"], "")).unwrap();
+    assert_eq!(items.as_array().unwrap().len(), 1);
+    let id = items[0]["id"].to_string();
+    let body = d.ok(&["mailbox", "get", "ben", "INBOX", &id], "");
+    assert!(
+        body.contains("Subject: via lettre") && body.contains("with ESMTPSA"),
+        "{body}"
+    );
+}

@@ -505,7 +505,24 @@ impl Queue {
         .map_err(|e| Fail::Permanent("5.1.3".into(), e.to_string()))?;
         let servers = match &self.inner.cfg.relay {
             Some(relay) => vec![Server::Relay(relay.clone())],
-            None => self.servers_for(domain).await?,
+            None => {
+                // One resolver for the MX records and the hosts' addresses alike, so that
+                // the configured DNS servers answer both.
+                let resolver = crate::verify::resolver(&self.inner.cfg)
+                    .map_err(|e| Fail::Transient(format!("DNS: {e}")))?;
+                let mut servers = Vec::new();
+                for (host, port) in self.hosts_for(&resolver, domain).await? {
+                    for ip in self.addresses(&resolver, &host).await {
+                        servers.push(Server::Direct(host.clone(), ip, port));
+                    }
+                }
+                if servers.is_empty() {
+                    return Err(Fail::Transient(format!(
+                        "no address for the mail hosts of {domain}"
+                    )));
+                }
+                servers
+            }
         };
         // lettre ends the data with CRLF "." CRLF itself: give it the message without its
         // final CRLF so that the remote side receives it byte for byte.
@@ -528,13 +545,37 @@ impl Queue {
         Err(Fail::Transient(last))
     }
 
+    /// A host's addresses (it may be an address itself), at most four.
+    async fn addresses(
+        &self,
+        resolver: &mail_auth::hickory_resolver::TokioResolver,
+        host: &str,
+    ) -> Vec<std::net::IpAddr> {
+        if let Ok(ip) = host.trim_matches(|c| c == '[' || c == ']').parse() {
+            return vec![ip];
+        }
+        let lookup = tokio::time::timeout(
+            Duration::from_secs(self.inner.cfg.dns_timeout_secs),
+            resolver.lookup_ip(format!("{host}.")),
+        )
+        .await;
+        match lookup {
+            Ok(Ok(ips)) => ips.iter().take(4).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Where mail for `domain` goes: the routes table, else its MX hosts, else the domain.
-    async fn servers_for(&self, domain: &str) -> Result<Vec<Server>, Fail> {
+    async fn hosts_for(
+        &self,
+        resolver: &mail_auth::hickory_resolver::TokioResolver,
+        domain: &str,
+    ) -> Result<Vec<(String, u16)>, Fail> {
         if let Some(target) = self.inner.cfg.routes.get(domain)
             && let Some((h, p)) = target.rsplit_once(':')
             && let Ok(port) = p.parse()
         {
-            return Ok(vec![Server::Direct(h.to_string(), port)]);
+            return Ok(vec![(h.to_string(), port)]);
         }
         if domain.starts_with('[') || domain.is_empty() {
             return Err(Fail::Permanent(
@@ -542,8 +583,6 @@ impl Queue {
                 format!("cannot route to {domain}"),
             ));
         }
-        let resolver = crate::verify::resolver(&self.inner.cfg)
-            .map_err(|e| Fail::Transient(format!("DNS: {e}")))?;
         let lookup = tokio::time::timeout(
             Duration::from_secs(self.inner.cfg.dns_timeout_secs),
             resolver.mx_lookup(format!("{domain}.")),
@@ -572,7 +611,7 @@ impl Queue {
                 }
                 Ok(mx
                     .into_iter()
-                    .map(|(_, h)| Server::Direct(h.trim_end_matches('.').to_string(), 25))
+                    .map(|(_, h)| (h.trim_end_matches('.').to_string(), 25))
                     .collect())
             }
             Err(e) if e.is_nx_domain() => Err(Fail::Permanent(
@@ -580,7 +619,7 @@ impl Queue {
                 format!("domain {domain} does not exist"),
             )),
             // RFC 5321 5.1: no MX records, the domain itself is the host.
-            Err(e) if e.is_no_records_found() => Ok(vec![Server::Direct(domain.to_string(), 25)]),
+            Err(e) if e.is_no_records_found() => Ok(vec![(domain.to_string(), 25)]),
             Err(e) => Err(Fail::Transient(format!("DNS: {e}"))),
         }
     }
@@ -590,7 +629,7 @@ impl Queue {
             |e: lettre::transport::smtp::Error| Fail::Transient(format!("TLS setup: {e}"));
         let hello = ClientId::Domain(self.inner.hostname.clone());
         let t = match server {
-            Server::Direct(host, port) => {
+            Server::Direct(host, ip, port) => {
                 // Opportunistic TLS without certificate checks, as MTAs do between each
                 // other; `require_tls` refuses a cleartext session.
                 let params = TlsParameters::builder(host.clone())
@@ -602,7 +641,7 @@ impl Queue {
                 } else {
                     Tls::Opportunistic(params)
                 };
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(ip.to_string())
                     .port(*port)
                     .tls(tls)
                     .hello_name(hello)
@@ -633,14 +672,15 @@ impl Queue {
 }
 
 enum Server {
-    Direct(String, u16),
+    /// A host by name (for TLS), the address to connect to, the port.
+    Direct(String, std::net::IpAddr, u16),
     Relay(RelayConfig),
 }
 
 impl Server {
     fn name(&self) -> String {
         match self {
-            Server::Direct(h, p) => format!("{h}:{p}"),
+            Server::Direct(h, ip, p) => format!("{h} [{ip}]:{p}"),
             Server::Relay(r) => format!("relay {}:{}", r.host, r.port),
         }
     }
