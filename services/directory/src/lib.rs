@@ -308,6 +308,18 @@ impl Directory {
         Ok(hash.to_string())
     }
 
+    /// The argon2id PHC string and the NT hash of a new password, off the async threads.
+    async fn secrets(&self, password: &str) -> Result<(String, [u8; 16])> {
+        let this = self.clone();
+        let password = password.to_string();
+        tokio::task::spawn_blocking(move || {
+            this.hash_password(&password)
+                .map(|h| (h, nt_hash(&password)))
+        })
+        .await
+        .map_err(|e| StoreError::Io(e.to_string()))?
+    }
+
     fn read<T: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<T>> {
         let r = self.store.reader(Actor::System)?;
         r.kv_get(ns, key)?.map(|b| dec(&b)).transpose()
@@ -439,14 +451,7 @@ impl Directory {
         let uid = validate::name("uid", new.uid.as_deref().unwrap_or(&local))?;
         let display_name = validate::display_name(new.display_name.as_deref().unwrap_or(&uid))?;
         validate::password(&new.password, self.opts.min_password_len, &uid)?;
-        let this = self.clone();
-        let password = new.password.clone();
-        let (phc, nt) = tokio::task::spawn_blocking(move || {
-            this.hash_password(&password)
-                .map(|h| (h, nt_hash(&password)))
-        })
-        .await
-        .map_err(|e| StoreError::Io(e.to_string()))??;
+        let (phc, nt) = self.secrets(&new.password).await?;
         self.write(move |w| {
             if w.kv_get(NS_USER, &uid)?.is_some() || w.kv_get(NS_GROUP, &uid)?.is_some() {
                 return Err(DirectoryError::Exists {
@@ -555,14 +560,7 @@ impl Directory {
             return Err(DirectoryError::NotFound(format!("user {uid}")));
         }
         validate::password(password, self.opts.min_password_len, &uid)?;
-        let this = self.clone();
-        let password = password.to_string();
-        let (phc, nt) = tokio::task::spawn_blocking(move || {
-            this.hash_password(&password)
-                .map(|h| (h, nt_hash(&password)))
-        })
-        .await
-        .map_err(|e| StoreError::Io(e.to_string()))??;
+        let (phc, nt) = self.secrets(password).await?;
         self.write(move |w| {
             Self::require_user(w, &uid)?;
             w.kv_put(NS_SECRET, &uid, phc.as_bytes())?;

@@ -240,16 +240,27 @@ impl Queue {
         let coll = self.inner.coll;
         let mut entry = entry_of(&item).ok_or(StoreError::NotFound)?;
         entry.next_attempt = now();
-        let json = serde_json::to_string(&entry).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.save_entry(coll, item.id, &entry).await?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Writes an entry's new state over its item's.
+    async fn save_entry(
+        &self,
+        coll: CollectionId,
+        id: u64,
+        entry: &QueueEntry,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(entry).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.inner
             .store
             .write(Actor::System, vec![], move |w| {
-                w.update_item(coll, item.id, None, |it| {
+                w.update_item(coll, id, None, |it| {
                     it.props.insert(ENTRY.into(), json.clone());
                 })
             })
             .await?;
-        self.wake();
         Ok(())
     }
 
@@ -371,17 +382,7 @@ impl Queue {
                 .saturating_mul(1u64 << entry.attempts.saturating_sub(1).min(20))
                 .min(self.inner.cfg.retry_max_secs.max(1));
             entry.next_attempt = now() + backoff as i64;
-            let json =
-                serde_json::to_string(&entry).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let coll = self.inner.coll;
-            self.inner
-                .store
-                .write(Actor::System, vec![], move |w| {
-                    w.update_item(coll, item.id, None, |it| {
-                        it.props.insert(ENTRY.into(), json.clone());
-                    })
-                })
-                .await?;
+            self.save_entry(self.inner.coll, item.id, &entry).await?;
             return Ok(Some(entry.next_attempt));
         }
         self.finish(item, &entry, &msg).await?;

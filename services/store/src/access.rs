@@ -1,6 +1,6 @@
 //! Rights: who may do what to a collection. Checked by the reader and the writer alike.
 
-use crate::model::{Access, Actor, Collection, Right};
+use crate::model::{Access, Actor, Collection, PrincipalId, Right};
 use crate::{Result, StoreError};
 use redb::ReadableTable;
 
@@ -42,5 +42,14 @@ pub(crate) fn require(have: Option<Access>, need: Access) -> Result<Access> {
         None => Err(StoreError::NotFound),
         Some(a) if a >= need => Ok(a),
         Some(_) => Err(StoreError::Forbidden),
+    }
+}
+
+/// Devices and sync state belong to their principal; only it (or the system) reaches them.
+pub(crate) fn own_or_system(actor: Actor, principal: PrincipalId) -> Result<()> {
+    match actor {
+        Actor::System => Ok(()),
+        Actor::Principal(p) if p == principal => Ok(()),
+        Actor::Principal(_) => Err(StoreError::Forbidden),
     }
 }

@@ -177,6 +177,31 @@ struct OpJob<T, E, F> {
     reply: oneshot::Sender<std::result::Result<T, E>>,
 }
 
+impl<T, E, F> OpJob<T, E, F>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: Fn(&mut Writer) -> std::result::Result<T, E> + Send + 'static,
+{
+    /// The job for the writer, and where its outcome will arrive.
+    #[allow(clippy::type_complexity)]
+    fn boxed(
+        actor: Actor,
+        staged: Vec<StagedBlob>,
+        op: F,
+    ) -> (Box<dyn Job>, oneshot::Receiver<std::result::Result<T, E>>) {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(OpJob {
+            actor,
+            op,
+            staged,
+            result: None,
+            reply,
+        });
+        (job, rx)
+    }
+}
+
 impl<T, E, F> Job for OpJob<T, E, F>
 where
     T: Send,
@@ -345,14 +370,7 @@ impl Store {
         E: From<StoreError> + Send + 'static,
         F: Fn(&mut Writer) -> std::result::Result<T, E> + Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
-        let job = Box::new(OpJob {
-            actor,
-            op,
-            staged,
-            result: None,
-            reply,
-        });
+        let (job, rx) = OpJob::boxed(actor, staged, op);
         self.inner
             .jobs()?
             .send(Msg::Job(job))
@@ -373,14 +391,7 @@ impl Store {
         E: From<StoreError> + Send + 'static,
         F: Fn(&mut Writer) -> std::result::Result<T, E> + Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
-        let job = Box::new(OpJob {
-            actor,
-            op,
-            staged,
-            result: None,
-            reply,
-        });
+        let (job, rx) = OpJob::boxed(actor, staged, op);
         self.inner
             .jobs()?
             .blocking_send(Msg::Job(job))

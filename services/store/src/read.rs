@@ -1,6 +1,6 @@
 //! Reads from one consistent snapshot, with the actor's rights checked on every call.
 
-use crate::access::{access_of, require};
+use crate::access::{access_of, own_or_system, require};
 use crate::blob::{BlobDir, INLINE_MAX};
 use crate::model::*;
 use crate::tables::*;
@@ -73,24 +73,28 @@ impl Reader {
             Err(StoreError::NotFound) => return Ok(None),
             r => r?,
         };
+        self.access_to(&c)
+    }
+
+    /// The actor's access to a loaded collection.
+    fn access_to(&self, c: &Collection) -> Result<Option<Access>> {
         access_of(
             &self.tx.open_table(GRANTS)?,
             &self.tx.open_table(MEMBER_OF)?,
             self.actor,
-            &c,
+            c,
         )
     }
 
-    pub fn collection(&self, id: CollectionId) -> Result<Collection> {
+    /// A collection, if the actor has at least `need` on it.
+    fn collection_with(&self, id: CollectionId, need: Access) -> Result<Collection> {
         let c = self.load_collection(id)?;
-        let have = access_of(
-            &self.tx.open_table(GRANTS)?,
-            &self.tx.open_table(MEMBER_OF)?,
-            self.actor,
-            &c,
-        )?;
-        require(have, Access::Read)?;
+        require(self.access_to(&c)?, need)?;
         Ok(c)
+    }
+
+    pub fn collection(&self, id: CollectionId) -> Result<Collection> {
+        self.collection_with(id, Access::Read)
     }
 
     pub fn collection_by_name(&self, owner: PrincipalId, name: &str) -> Result<Collection> {
@@ -159,14 +163,7 @@ impl Reader {
 
     /// Grants on a collection; the owner (or the system) may list them.
     pub fn grants(&self, id: CollectionId) -> Result<Vec<(PrincipalId, Right)>> {
-        let c = self.load_collection(id)?;
-        let have = access_of(
-            &self.tx.open_table(GRANTS)?,
-            &self.tx.open_table(MEMBER_OF)?,
-            self.actor,
-            &c,
-        )?;
-        require(have, Access::Owner)?;
+        self.collection_with(id, Access::Owner)?;
         let t = self.tx.open_table(GRANTS)?;
         collect(t.range((id, 0)..=(id, u64::MAX))?.filter_map(|e| match e {
             Ok((k, v)) => Right::from_u8(v.value()).map(|r| Ok((k.value().1, r))),
@@ -280,16 +277,8 @@ impl Reader {
 
     // ---- devices and sync state ----
 
-    fn own_or_system(&self, principal: PrincipalId) -> Result<()> {
-        match self.actor {
-            Actor::System => Ok(()),
-            Actor::Principal(p) if p == principal => Ok(()),
-            Actor::Principal(_) => Err(StoreError::Forbidden),
-        }
-    }
-
     pub fn devices(&self, principal: PrincipalId) -> Result<Vec<Device>> {
-        self.own_or_system(principal)?;
+        own_or_system(self.actor, principal)?;
         let t = self.tx.open_table(DEVICES)?;
         let mut out = Vec::new();
         for e in t.range((principal, "")..)? {
@@ -303,7 +292,7 @@ impl Reader {
     }
 
     pub fn device(&self, principal: PrincipalId, id: &str) -> Result<Option<Device>> {
-        self.own_or_system(principal)?;
+        own_or_system(self.actor, principal)?;
         let t = self.tx.open_table(DEVICES)?;
         t.get((principal, id))?.map(|v| dec(v.value())).transpose()
     }
@@ -314,7 +303,7 @@ impl Reader {
         device: &str,
         coll: CollectionId,
     ) -> Result<Option<SyncState>> {
-        self.own_or_system(principal)?;
+        own_or_system(self.actor, principal)?;
         let t = self.tx.open_table(SYNC_STATES)?;
         t.get((principal, device, coll))?
             .map(|v| dec(v.value()))

@@ -4,7 +4,7 @@
 //! was; a method that fails after writing marks the writer dirty and the group commit rolls
 //! the batch back and replays the others.
 
-use crate::access::{access_of, require};
+use crate::access::{access_of, own_or_system, require};
 use crate::blob::{INLINE_MAX, StagedBlob};
 use crate::model::*;
 use crate::tables::*;
@@ -686,16 +686,8 @@ impl<'t> Writer<'t> {
 
     // ---- devices and sync state ----
 
-    fn own_or_system(&self, principal: PrincipalId) -> Result<()> {
-        match self.actor {
-            Actor::System => Ok(()),
-            Actor::Principal(p) if p == principal => Ok(()),
-            Actor::Principal(_) => Err(StoreError::Forbidden),
-        }
-    }
-
     pub fn put_device(&mut self, principal: PrincipalId, device: &Device) -> Result<()> {
-        self.own_or_system(principal)?;
+        own_or_system(self.actor, principal)?;
         self.dirty = true;
         self.tx
             .open_table(DEVICES)?
@@ -704,7 +696,7 @@ impl<'t> Writer<'t> {
     }
 
     pub fn delete_device(&mut self, principal: PrincipalId, device: &str) -> Result<()> {
-        self.own_or_system(principal)?;
+        own_or_system(self.actor, principal)?;
         self.dirty = true;
         self.tx.open_table(DEVICES)?.remove((principal, device))?;
         self.tx
@@ -724,7 +716,7 @@ impl<'t> Writer<'t> {
         coll: CollectionId,
         state: &SyncState,
     ) -> Result<()> {
-        self.own_or_system(principal)?;
+        own_or_system(self.actor, principal)?;
         self.dirty = true;
         self.tx
             .open_table(SYNC_STATES)?
