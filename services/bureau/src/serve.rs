@@ -144,6 +144,22 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
     } else {
         Vec::new()
     };
+    let imap_listeners = if cfg.imap.enabled {
+        vec![
+            (
+                "imap",
+                bureau_imap::Mode::Plain,
+                bind_all(&cfg, ports::IMAP)?,
+            ),
+            (
+                "imaps",
+                bureau_imap::Mode::Tls,
+                bind_all(&cfg, ports::IMAPS)?,
+            ),
+        ]
+    } else {
+        Vec::new()
+    };
     let sock_path = cfg.admin_socket();
     let _ = std::fs::remove_file(&sock_path);
     if let Some(parent) = sock_path.parent() {
@@ -178,7 +194,11 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
             up: true,
         },
     ];
-    for (name, _, ls) in &smtp_listeners {
+    let names = smtp_listeners
+        .iter()
+        .map(|(n, _, ls)| (n, ls))
+        .chain(imap_listeners.iter().map(|(n, _, ls)| (n, ls)));
+    for (name, ls) in names {
         services.push(ServiceStatus {
             name: name.to_string(),
             listen: listen_names(ls),
@@ -225,6 +245,20 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
             for l in ls {
                 let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
                 tokio::spawn(smtp.clone().serve(l, mode, sd.clone()));
+            }
+        }
+    }
+    if !imap_listeners.is_empty() {
+        let imap = bureau_imap::Imap::new(
+            cfg.server.hostname.clone(),
+            auth.clone(),
+            certs.acceptor(&[]).map_err(|e| e.to_string())?,
+            cfg.imap.max_connections_per_ip,
+        );
+        for (_, mode, ls) in imap_listeners {
+            for l in ls {
+                let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
+                tokio::spawn(imap.clone().serve(l, mode, sd.clone()));
             }
         }
     }

@@ -23,15 +23,19 @@ fn config(dir: &Path, offset: u16, extra: &str) -> PathBuf {
     path
 }
 
+/// A port offset under which every standard port the daemon binds is free. Offsets differ
+/// between the tests of one process (a counter) and between processes (the pid).
 fn free_offset() -> u16 {
-    // Ports 80 and 443 plus the offset must both be free.
-    for _ in 0..50 {
-        let off = 20_000
-            + (std::process::id() as u16 % 97) * 200
-            + (Instant::now().elapsed().subsec_nanos() % 150) as u16;
-        let a = std::net::TcpListener::bind(("127.0.0.1", 80 + off));
-        let b = std::net::TcpListener::bind(("127.0.0.1", 443 + off));
-        if a.is_ok() && b.is_ok() {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    const PORTS: [u16; 9] = [25, 80, 143, 389, 443, 465, 587, 636, 993];
+    for _ in 0..200 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let off = (20_000 + (std::process::id() % 40 * 1000 + u32::from(n) * 997) % 40_000) as u16;
+        let held: Vec<_> = PORTS
+            .iter()
+            .map_while(|p| std::net::TcpListener::bind(("127.0.0.1", p + off)).ok())
+            .collect();
+        if held.len() == PORTS.len() {
             return off;
         }
     }

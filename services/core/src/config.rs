@@ -16,6 +16,25 @@ pub struct Config {
     pub admin: AdminConfig,
     pub log: LogConfig,
     pub smtp: SmtpConfig,
+    pub imap: ImapConfig,
+}
+
+/// IMAP on 143 (STARTTLS) and 993 (TLS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImapConfig {
+    pub enabled: bool,
+    /// Simultaneous connections from one address (phones and desktops keep several open).
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        ImapConfig {
+            enabled: true,
+            max_connections_per_ip: 50,
+        }
+    }
 }
 
 /// Mail in (MX on 25), submission (587 STARTTLS, 465 TLS), and the outbound queue.
