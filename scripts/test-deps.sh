@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(openssl curl procps swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl)
+APT_PACKAGES=(openssl curl procps swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl isync)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -163,3 +163,122 @@ def test_malformed_commands_get_bad_with_their_tag(office):
     raw.sendall(b"a6 NOOP\r\n")
     assert f.readline().startswith(b"a6 OK")
     raw.close()
+
+
+def test_search_copy_move_uid_expunge_rename_and_lsub(office):
+    b = office
+    with mx(b) as s:
+        s.sendmail("x@remote.example", ["alice@example.com"], MESSAGE)
+        s.sendmail("x@remote.example", ["alice@example.com"], MESSAGE.replace(b"Subject: Hello", b"Subject: Invoice 42"))
+        s.sendmail("x@remote.example", ["alice@example.com"], MESSAGE.replace(b"Body line one.", b"Unique needle here."))
+    with IMAPClient("127.0.0.1", port=b.port(993), ssl=True, ssl_context=ctx(), timeout=30) as c:
+        c.login("alice", "long enough pw")
+        c.select_folder("INBOX")
+        assert c.search(["SUBJECT", "invoice"]) == [2]
+        assert c.search(["BODY", "NEEDLE"]) == [3]
+        assert c.search(["NOT", "SEEN"]) == [1, 2, 3]
+        assert c.search(["LARGER", "10", "SMALLER", "100000"]) == [1, 2, 3]
+        assert c.search(["FROM", "sender@remote.example", "UID", "2:*"]) == [2, 3]
+        assert c.search(["HEADER", "Message-ID", "1@remote.example"]) == [1, 2, 3]
+        c.add_flags([1], [b"\\Seen"])
+        assert c.search(["SEEN"]) == [1] and c.search(["OR", "SEEN", "SUBJECT", "invoice"]) == [1, 2]
+        with pytest.raises(Exception):
+            c.search(["SUBJECT", "x"], charset="KOI8-R")
+        # COPY answers COPYUID; MOVE takes the message out of INBOX.
+        c.copy([1], "Archive")
+        c.move([2], "Archive")
+        assert c.search(["ALL"]) == [1, 3]
+        assert c.folder_status("Archive", [b"MESSAGES"])[b"MESSAGES"] == 2
+        # UID EXPUNGE removes only the UIDs named.
+        c.add_flags([1, 3], [b"\\Deleted"])
+        c.uid_expunge([3])
+        assert c.search(["ALL"]) == [1]
+        # RENAME with children; LSUB follows UNSUBSCRIBE.
+        c.create_folder("Clients")
+        c.create_folder("Clients/Acme")
+        c.rename_folder("Clients", "Customers")
+        names = [n for _, _, n in c.list_folders()]
+        assert "Customers/Acme" in names and "Clients" not in names
+        c.unsubscribe_folder("Junk")
+        subscribed = [n for _, _, n in c.list_sub_folders()]
+        assert "Junk" not in subscribed and "INBOX" in subscribed
+        assert c.namespace().personal[0][0] == ""
+        [ident] = c.id_({"name": "test"})
+        assert dict(zip(ident[::2], ident[1::2]))[b"name"] == b"Bureau"
+
+
+def test_mbsync_syncs_1000_messages_down_then_both_ways(office, tmp_path):
+    import email.utils
+    import os
+    import subprocess
+
+    b = office
+    with mx(b) as s:
+        for i in range(1000):
+            s.sendmail("x@remote.example", ["alice@example.com"], MESSAGE.replace(b"Subject: Hello", b"Subject: m%d" % i))
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    cert = b.data / "tls" / "self-signed.crt"
+    cfg = tmp_path / "mbsyncrc"
+    cfg.write_text(
+        f"""IMAPAccount bureau
+Host localhost
+Port {b.port(993)}
+User alice
+Pass "long enough pw"
+SSLType IMAPS
+CertificateFile {cert}
+
+IMAPStore remote
+Account bureau
+
+MaildirStore local
+Path {mail}/
+Inbox {mail}/INBOX
+SubFolders Verbatim
+
+Channel all
+Far :remote:
+Near :local:
+Patterns INBOX Archive
+Create Both
+Expunge Both
+SyncState *
+"""
+    )
+
+    def sync():
+        r = subprocess.run(["mbsync", "-c", str(cfg), "-a"], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+    def local(folder="INBOX"):
+        d = mail / folder
+        return [p for sub in ("cur", "new") for p in (d / sub).iterdir()]
+
+    sync()
+    assert len(local()) == 1000
+    # Changes on each side.
+    files = sorted(local())
+    victim, reader = files[0], files[1]
+    os.remove(victim)
+    seen = reader.parent.parent / "cur" / (reader.name.split(":2,")[0] + ":2,S")
+    os.rename(reader, seen)
+    new_local = mail / "INBOX" / "new" / "1800000000.local.host"
+    new_local.write_bytes(b"From: alice@example.com\r\nSubject: written offline\r\nDate: "
+                          + email.utils.formatdate().encode() + b"\r\n\r\nDraft text.\r\n")
+    with mx(b) as s:
+        s.sendmail("x@remote.example", ["alice@example.com"], MESSAGE.replace(b"Subject: Hello", b"Subject: newer"))
+    with IMAPClient("127.0.0.1", port=b.port(993), ssl=True, ssl_context=ctx(), timeout=30) as c:
+        c.login("alice", "long enough pw")
+        c.select_folder("INBOX")
+        c.add_flags(c.search(["SUBJECT", "m500"]), [b"\\Flagged"])
+    sync()
+    with IMAPClient("127.0.0.1", port=b.port(993), ssl=True, ssl_context=ctx(), timeout=30) as c:
+        c.login("alice", "long enough pw")
+        c.select_folder("INBOX")
+        assert len(c.search(["ALL"])) == 1000 - 1 + 1 + 1
+        assert len(c.search(["SUBJECT", "written offline"])) == 1
+        assert len(c.search(["SEEN"])) == 1
+    names = [p.name for p in local()]
+    assert len(names) == 1001
+    assert sum(1 for n in names if n.endswith("F") or ":2,F" in n) == 1, "the server's flag came down"

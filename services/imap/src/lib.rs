@@ -12,6 +12,7 @@
 //! - LOGIN and AUTHENTICATE are refused on port 143 before STARTTLS (LOGINDISABLED).
 
 mod fetch;
+mod search;
 mod session;
 mod wire;
 

@@ -126,7 +126,9 @@ impl Session {
     }
 
     fn capabilities(&self) -> String {
-        let mut c = String::from("IMAP4rev1 SASL-IR UNSELECT LITERAL+ IDLE");
+        let mut c = String::from(
+            "IMAP4rev1 SASL-IR UNSELECT LITERAL+ IDLE UIDPLUS MOVE NAMESPACE ID ENABLE",
+        );
         if self.is_tls() {
             c.push_str(" AUTH=PLAIN");
         } else {
@@ -426,6 +428,42 @@ impl Session {
                 )
                 .await;
             }
+            CommandBody::Namespace => {
+                self.line("* NAMESPACE ((\"\" \"/\")) NIL NIL");
+                self.ok(&tag, "NAMESPACE completed");
+            }
+            CommandBody::Id { .. } => {
+                let v = env!("CARGO_PKG_VERSION");
+                self.line(&format!("* ID (\"name\" \"Bureau\" \"version\" \"{v}\")"));
+                self.ok(&tag, "ID completed");
+            }
+            CommandBody::Enable { .. } => {
+                // Nothing this server can enable yet (CONDSTORE, QRESYNC and UTF8 to come).
+                self.line("* ENABLED");
+                self.ok(&tag, "ENABLE completed");
+            }
+            CommandBody::Subscribe { mailbox } => {
+                self.subscribe(&tag, &mailbox_name(&mailbox), true).await
+            }
+            CommandBody::Unsubscribe { mailbox } => {
+                self.subscribe(&tag, &mailbox_name(&mailbox), false).await
+            }
+            CommandBody::Lsub {
+                reference,
+                mailbox_wildcard,
+            } => {
+                let r =
+                    String::from_utf8_lossy(reference_bytes(&reference).as_slice()).into_owned();
+                let pat = match &mailbox_wildcard {
+                    ListMailbox::Token(t) => t.as_ref().to_vec(),
+                    ListMailbox::String(s) => s.as_ref().to_vec(),
+                };
+                self.lsub(&tag, &r, &pat);
+            }
+            CommandBody::Rename { from, to } => {
+                self.rename(&tag, &mailbox_name(&from), &mailbox_name(&to))
+                    .await
+            }
             CommandBody::Idle => {
                 if !self.idle(&tag, frag, buf).await {
                     return false;
@@ -460,6 +498,56 @@ impl Session {
                     uid,
                 )
                 .await
+            }
+            CommandBody::Search {
+                charset,
+                criteria,
+                uid,
+            } => {
+                let ok_charset = charset.as_ref().is_none_or(|c| {
+                    let c = match c {
+                        imap_codec::imap_types::core::Charset::Atom(a) => a.as_ref().to_string(),
+                        imap_codec::imap_types::core::Charset::Quoted(q) => q.as_ref().to_string(),
+                    };
+                    c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("US-ASCII")
+                });
+                if ok_charset {
+                    let key = imap_codec::imap_types::search::SearchKey::And(criteria);
+                    self.search(&tag, &key, uid);
+                } else {
+                    self.no(&tag, "[BADCHARSET (UTF-8 US-ASCII)] charset not supported");
+                }
+            }
+            CommandBody::Copy {
+                sequence_set,
+                mailbox,
+                uid,
+            } => {
+                self.copy(&tag, &sequence_set, &mailbox_name(&mailbox), uid, false)
+                    .await
+            }
+            CommandBody::Move {
+                sequence_set,
+                mailbox,
+                uid,
+            } => {
+                self.copy(&tag, &sequence_set, &mailbox_name(&mailbox), uid, true)
+                    .await
+            }
+            CommandBody::ExpungeUid { sequence_set } => {
+                let uids: Vec<u32> = self
+                    .resolve(&sequence_set, true)
+                    .into_iter()
+                    .filter_map(|seq| match &self.state {
+                        State::Selected(_, s) => s.uids.get(seq - 1).copied(),
+                        _ => None,
+                    })
+                    .collect();
+                if self.expunge(Some(uids)).await.is_ok() {
+                    self.ok(&tag, "UID EXPUNGE completed");
+                } else {
+                    self.no(&tag, "[CANNOT] EXPUNGE failed");
+                }
             }
             CommandBody::Expunge => {
                 if self.expunge(None).await.is_ok() {
@@ -785,6 +873,216 @@ impl Session {
                 );
             }
             Err(e) => self.store_no(tag, e),
+        }
+    }
+
+    async fn subscribe(&mut self, tag: &str, name: &str, on: bool) {
+        let c = match self.find_mailbox(name) {
+            Ok(c) => c,
+            Err(e) => return self.store_no(tag, e),
+        };
+        let p = self.principal();
+        // Mailboxes are subscribed unless marked otherwise (new users see all of theirs).
+        let value = (!on).then(|| "1".to_string());
+        let r = self
+            .ctx
+            .auth
+            .directory()
+            .store()
+            .write(Actor::Principal(p), vec![], move |w| {
+                w.set_collection_props(c.id, &[("unsubscribed".into(), value.clone())])
+            })
+            .await;
+        match r {
+            Ok(_) => self.ok(
+                tag,
+                if on {
+                    "SUBSCRIBE completed"
+                } else {
+                    "UNSUBSCRIBE completed"
+                },
+            ),
+            Err(e) => self.store_no(tag, e),
+        }
+    }
+
+    fn lsub(&mut self, tag: &str, reference: &str, pattern: &[u8]) {
+        let mut full = reference.as_bytes().to_vec();
+        full.extend_from_slice(pattern);
+        let boxes = match self.mailboxes() {
+            Ok(b) => b,
+            Err(e) => return self.store_no(tag, e),
+        };
+        for c in boxes
+            .iter()
+            .filter(|c| !c.props.contains_key("unsubscribed"))
+        {
+            if list_match(&full, c.name.as_bytes()) {
+                let mut line = b"* LSUB () \"/\" ".to_vec();
+                wire::string(&mut line, c.name.as_bytes());
+                self.out.extend_from_slice(&line);
+                self.out.extend_from_slice(b"\r\n");
+            }
+        }
+        self.ok(tag, "LSUB completed");
+    }
+
+    /// Renames a mailbox and the ones below it. INBOX cannot be renamed (yet: RFC 9051
+    /// wants its messages moved into the new mailbox).
+    async fn rename(&mut self, tag: &str, from: &str, to: &str) {
+        if from.eq_ignore_ascii_case("INBOX") {
+            return self.no(tag, "[CANNOT] renaming INBOX is not supported");
+        }
+        let to = to.trim_end_matches('/').to_string();
+        let boxes = match self.mailboxes() {
+            Ok(b) => b,
+            Err(e) => return self.store_no(tag, e),
+        };
+        let Some(top) = boxes.iter().find(|c| c.name == from) else {
+            return self.no(tag, "[NONEXISTENT] no such mailbox");
+        };
+        let prefix = format!("{from}/");
+        let mut moves: Vec<(u64, String)> = vec![(top.id, to.clone())];
+        for c in &boxes {
+            if let Some(rest) = c.name.strip_prefix(&prefix) {
+                moves.push((c.id, format!("{to}/{rest}")));
+            }
+        }
+        let p = self.principal();
+        let r = self
+            .ctx
+            .auth
+            .directory()
+            .store()
+            .write(Actor::Principal(p), vec![], move |w| {
+                moves
+                    .iter()
+                    .try_for_each(|(id, name)| w.rename_collection(*id, name).map(|_| ()))
+            })
+            .await;
+        match r {
+            Ok(()) => self.ok(tag, "RENAME completed"),
+            Err(e) => self.store_no(tag, e),
+        }
+    }
+
+    fn search(&mut self, tag: &str, key: &imap_codec::imap_types::search::SearchKey, uid: bool) {
+        let (coll, uids) = match &self.state {
+            State::Selected(_, s) => (s.coll, s.uids.clone()),
+            _ => return,
+        };
+        let reader = match self
+            .ctx
+            .auth
+            .directory()
+            .store()
+            .reader(Actor::Principal(self.principal()))
+        {
+            Ok(r) => r,
+            Err(e) => return self.store_no(tag, e),
+        };
+        let need = crate::search::needs_content(key);
+        let max_uid = uids.last().copied().unwrap_or(0);
+        let mut hits = Vec::new();
+        for (i, u) in uids.iter().enumerate() {
+            let Ok(item) = reader.item(coll, u64::from(*u)) else {
+                continue;
+            };
+            let content = if need {
+                reader.content(&item).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let c = crate::search::Candidate {
+                seq: i as u32 + 1,
+                uid: *u,
+                item: &item,
+                content: &content,
+                max_seq: uids.len() as u32,
+                max_uid,
+            };
+            if crate::search::matches(key, &c) {
+                hits.push(if uid { *u } else { i as u32 + 1 });
+            }
+        }
+        let list: Vec<String> = hits.iter().map(u32::to_string).collect();
+        let line = if list.is_empty() {
+            "* SEARCH".to_string()
+        } else {
+            format!("* SEARCH {}", list.join(" "))
+        };
+        self.line(&line);
+        self.ok(
+            tag,
+            &format!("{}SEARCH completed", if uid { "UID " } else { "" }),
+        );
+    }
+
+    /// COPY and MOVE (RFC 6851), answering with COPYUID (RFC 4315).
+    async fn copy(&mut self, tag: &str, set: &SequenceSet, dest: &str, uid: bool, moving: bool) {
+        let (coll, read_only, uids) = match &self.state {
+            State::Selected(_, s) => (s.coll, s.read_only, s.uids.clone()),
+            _ => return,
+        };
+        if moving && read_only {
+            return self.no(tag, "[READ-ONLY] mailbox is read-only");
+        }
+        let target = match self.find_mailbox(dest) {
+            Ok(c) => c,
+            Err(StoreError::NotFound) => return self.no(tag, "[TRYCREATE] no such mailbox"),
+            Err(e) => return self.store_no(tag, e),
+        };
+        let seqs = self.resolve(set, uid);
+        let ids: Vec<u64> = seqs.iter().map(|s| u64::from(uids[s - 1])).collect();
+        let p = self.principal();
+        let (src, dst) = (coll, target.id);
+        let r = self
+            .ctx
+            .auth
+            .directory()
+            .store()
+            .write(Actor::Principal(p), vec![], move |w| {
+                let mut pairs = Vec::new();
+                for id in &ids {
+                    let new = w.copy_item(src, *id, dst)?;
+                    if moving {
+                        w.delete_item(src, *id)?;
+                    }
+                    pairs.push((*id, new.id));
+                }
+                Ok::<_, StoreError>(pairs)
+            })
+            .await;
+        let pairs = match r {
+            Ok(p) => p,
+            Err(e) => return self.store_no(tag, e),
+        };
+        let fmt = |v: Vec<u64>| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let code = if pairs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "[COPYUID {} {} {}] ",
+                target.validity,
+                fmt(pairs.iter().map(|p| p.0).collect()),
+                fmt(pairs.iter().map(|p| p.1).collect())
+            )
+        };
+        if moving {
+            // RFC 6851 4.3: COPYUID in an untagged OK, then the expunges.
+            if !code.is_empty() {
+                self.line(&format!("* OK {}moved", code));
+            }
+            for seq in seqs.iter().rev() {
+                self.line(&format!("* {seq} EXPUNGE"));
+                if let State::Selected(_, s) = &mut self.state {
+                    s.uids.remove(seq - 1);
+                    s.flags.remove(seq - 1);
+                }
+            }
+            self.ok(tag, "MOVE completed");
+        } else {
+            self.ok(tag, &format!("{code}COPY completed"));
         }
     }
 

@@ -1,0 +1,143 @@
+//! SEARCH keys (RFC 9051 6.4.4) evaluated against a message: flags, sizes, internal and
+//! sent dates, header fields, body and text (substring, case-insensitive).
+
+use bureau_store::Item;
+use imap_codec::imap_types::search::SearchKey;
+use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+
+/// A message as SEARCH sees it.
+pub(crate) struct Candidate<'a> {
+    pub seq: u32,
+    pub uid: u32,
+    pub item: &'a Item,
+    /// The content, when a key needs it (else empty).
+    pub content: &'a [u8],
+    /// Largest sequence number and UID of the mailbox (for `*`).
+    pub max_seq: u32,
+    pub max_uid: u32,
+}
+
+/// Whether any key looks into the message's content.
+pub(crate) fn needs_content(key: &SearchKey) -> bool {
+    use SearchKey::*;
+    match key {
+        And(keys) => keys.as_ref().iter().any(needs_content),
+        Not(k) => needs_content(k),
+        Or(a, b) => needs_content(a) || needs_content(b),
+        Bcc(_) | Body(_) | Cc(_) | From(_) | Header(..) | Subject(_) | Text(_) | To(_)
+        | SentBefore(_) | SentOn(_) | SentSince(_) => true,
+        _ => false,
+    }
+}
+
+fn in_set(set: &SequenceSet, v: u32, largest: u32) -> bool {
+    let val = |x: &SeqOrUid| match x {
+        SeqOrUid::Asterisk => largest,
+        SeqOrUid::Value(n) => n.get(),
+    };
+    set.0.as_ref().iter().any(|s| match s {
+        Sequence::Single(x) => val(x) == v,
+        Sequence::Range(a, b) => {
+            let (a, b) = (val(a), val(b));
+            a.min(b) <= v && v <= a.max(b)
+        }
+    })
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// The unfolded values of a header field (all of its occurrences, joined); `None` when the
+/// message has no such field.
+fn header(content: &[u8], name: &[u8]) -> Option<Vec<u8>> {
+    let end = crate::fetch::header_end(content);
+    let mut out = Vec::new();
+    let mut inside = false;
+    let mut found = false;
+    for line in content[..end].split_inclusive(|b| *b == b'\n') {
+        let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !folded {
+            inside = false;
+            if let Some(p) = line.iter().position(|b| *b == b':')
+                && line[..p].trim_ascii().eq_ignore_ascii_case(name)
+            {
+                inside = true;
+                found = true;
+                out.extend_from_slice(line[p + 1..].trim_ascii());
+                continue;
+            }
+        }
+        if inside {
+            out.push(b' ');
+            out.extend_from_slice(line.trim_ascii());
+        }
+    }
+    found.then_some(out)
+}
+
+fn day(ts: i64) -> i64 {
+    ts.div_euclid(86_400)
+}
+
+fn date_day(d: &imap_codec::imap_types::datetime::NaiveDate) -> i64 {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    d.as_ref().signed_duration_since(epoch).num_days()
+}
+
+/// The Date: header's day, if it parses.
+fn sent_day(content: &[u8]) -> Option<i64> {
+    let m = mail_parser::MessageParser::default().parse_headers(content)?;
+    m.date().map(|d| day(d.to_timestamp()))
+}
+
+pub(crate) fn matches(key: &SearchKey, c: &Candidate) -> bool {
+    use SearchKey::*;
+    let flag = |f: &str| c.item.flags.iter().any(|x| x.eq_ignore_ascii_case(f));
+    let field = |name: &[u8], v: &[u8]| header(c.content, name).is_some_and(|h| contains(&h, v));
+    match key {
+        And(keys) => keys.as_ref().iter().all(|k| matches(k, c)),
+        Or(a, b) => matches(a, c) || matches(b, c),
+        Not(k) => !matches(k, c),
+        All => true,
+        SequenceSet(s) => in_set(s, c.seq, c.max_seq),
+        Uid(s) => in_set(s, c.uid, c.max_uid),
+        Answered => flag("\\Answered"),
+        Unanswered => !flag("\\Answered"),
+        Deleted => flag("\\Deleted"),
+        Undeleted => !flag("\\Deleted"),
+        Draft => flag("\\Draft"),
+        Undraft => !flag("\\Draft"),
+        Flagged => flag("\\Flagged"),
+        Unflagged => !flag("\\Flagged"),
+        Seen => flag("\\Seen"),
+        Unseen => !flag("\\Seen"),
+        Keyword(k) => flag(k.as_ref()),
+        Unkeyword(k) => !flag(k.as_ref()),
+        // No \Recent in Bureau (IMAP4rev2 dropped it): nothing is recent or new.
+        Recent | New => false,
+        Old => true,
+        Larger(n) => c.item.size() > u64::from(*n),
+        Smaller(n) => c.item.size() < u64::from(*n),
+        Before(d) => day(c.item.date) < date_day(d),
+        On(d) => day(c.item.date) == date_day(d),
+        Since(d) => day(c.item.date) >= date_day(d),
+        SentBefore(d) => sent_day(c.content).is_some_and(|s| s < date_day(d)),
+        SentOn(d) => sent_day(c.content).is_some_and(|s| s == date_day(d)),
+        SentSince(d) => sent_day(c.content).is_some_and(|s| s >= date_day(d)),
+        Header(name, value) => field(name.as_ref(), value.as_ref()),
+        From(v) => field(b"from", v.as_ref()),
+        To(v) => field(b"to", v.as_ref()),
+        Cc(v) => field(b"cc", v.as_ref()),
+        Bcc(v) => field(b"bcc", v.as_ref()),
+        Subject(v) => field(b"subject", v.as_ref()),
+        Body(v) => contains(
+            &c.content[crate::fetch::header_end(c.content)..],
+            v.as_ref(),
+        ),
+        Text(v) => contains(c.content, v.as_ref()),
+    }
+}
