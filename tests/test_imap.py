@@ -282,3 +282,41 @@ SyncState *
     names = [p.name for p in local()]
     assert len(names) == 1001
     assert sum(1 for n in names if n.endswith("F") or ":2,F" in n) == 1, "the server's flag came down"
+
+
+def test_envelope_and_bodystructure_parse_in_imapclient(office):
+    b = office
+    msg = (
+        b"Date: Sun, 22 Nov 2026 10:00:00 +0000\r\nFrom: =?utf-8?q?Ren=C3=A9e?= <renee@remote.example>\r\n"
+        b"To: alice@example.com\r\nCc: Team: bob@example.com;\r\nSubject: Report\r\nMessage-ID: <r1@remote.example>\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XYZ\r\n\r\n"
+        b"--XYZ\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee attached.\r\n"
+        b"--XYZ\r\nContent-Type: application/pdf; name=report.pdf\r\nContent-Transfer-Encoding: base64\r\n"
+        b"Content-Disposition: attachment; filename=report.pdf\r\n\r\nJVBERi0xLjQK\r\n--XYZ--\r\n"
+    )
+    with mx(b) as s:
+        s.sendmail("renee@remote.example", ["alice@example.com"], msg)
+    with IMAPClient("127.0.0.1", port=b.port(993), ssl=True, ssl_context=ctx(), timeout=30) as c:
+        c.login("alice", "long enough pw")
+        c.select_folder("INBOX", readonly=True)
+        [data] = c.fetch("1", ["ENVELOPE", "BODYSTRUCTURE", "BODY"]).values()
+        env = data[b"ENVELOPE"]
+        assert env.subject == b"Report" and env.message_id == b"<r1@remote.example>"
+        assert env.from_[0].mailbox == b"renee" and env.from_[0].host == b"remote.example"
+        assert env.from_[0].name == b"=?utf-8?b?UmVuw6ll?="
+        assert env.to[0].mailbox == b"alice"
+        bs = data[b"BODYSTRUCTURE"]
+        assert bs.is_multipart
+        parts, subtype = bs[0], bs[1]
+        assert subtype == b"MIXED"
+        assert parts[0][0] == b"TEXT" and parts[0][1] == b"PLAIN"
+        assert parts[1][0] == b"APPLICATION" and parts[1][1] == b"PDF" and parts[1][5] == b"BASE64"
+        assert data[b"BODY"].is_multipart
+    # The ALL and FULL macros (imaplib sends them bare; `(ALL)` is not IMAP).
+    m = imaps(b)
+    m.select("INBOX", readonly=True)
+    typ, data = m.fetch("1", "ALL")
+    assert typ == "OK" and b"ENVELOPE (" in data[0]
+    typ, data = m.fetch("1", "FULL")
+    assert typ == "OK" and b"BODY ((" in data[0]
+    m.logout()

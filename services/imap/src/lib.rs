@@ -11,6 +11,7 @@
 //!   point where the protocol allows it), from the store's change log.
 //! - LOGIN and AUTHENTICATE are refused on port 143 before STARTTLS (LOGINDISABLED).
 
+mod envelope;
 mod fetch;
 mod search;
 mod session;

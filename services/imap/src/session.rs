@@ -1144,12 +1144,19 @@ impl Session {
                     MessageDataItemName::InternalDate,
                     MessageDataItemName::Rfc822Size,
                 ],
-                _ => {
-                    return self.no(
-                        tag,
-                        "[CANNOT] ENVELOPE and BODYSTRUCTURE are not supported yet",
-                    );
-                }
+                Macro::All => vec![
+                    MessageDataItemName::Flags,
+                    MessageDataItemName::InternalDate,
+                    MessageDataItemName::Rfc822Size,
+                    MessageDataItemName::Envelope,
+                ],
+                _ => vec![
+                    MessageDataItemName::Flags,
+                    MessageDataItemName::InternalDate,
+                    MessageDataItemName::Rfc822Size,
+                    MessageDataItemName::Envelope,
+                    MessageDataItemName::Body,
+                ],
             },
             MacroOrMessageDataItemNames::MessageDataItemNames(n) => n.clone(),
         };
@@ -1159,17 +1166,10 @@ impl Session {
         if names.iter().any(|n| {
             matches!(
                 n,
-                MessageDataItemName::Envelope
-                    | MessageDataItemName::BodyStructure
-                    | MessageDataItemName::Body
-                    | MessageDataItemName::Binary { .. }
-                    | MessageDataItemName::BinarySize { .. }
+                MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. }
             )
         }) {
-            return self.no(
-                tag,
-                "[CANNOT] ENVELOPE, BODYSTRUCTURE and BINARY are not supported yet",
-            );
+            return self.no(tag, "[CANNOT] BINARY is not supported yet");
         }
         let seqs = self.resolve(set, uid);
         let (coll, read_only, uids) = match &self.state {
@@ -1222,6 +1222,9 @@ impl Session {
                         | MessageDataItemName::Rfc822
                         | MessageDataItemName::Rfc822Header
                         | MessageDataItemName::Rfc822Text
+                        | MessageDataItemName::Envelope
+                        | MessageDataItemName::BodyStructure
+                        | MessageDataItemName::Body
                 )
             }) {
                 match reader.content(&item) {
@@ -1230,6 +1233,18 @@ impl Session {
                 }
             } else {
                 Vec::new()
+            };
+            let parsed = if names.iter().any(|n| {
+                matches!(
+                    n,
+                    MessageDataItemName::Envelope
+                        | MessageDataItemName::BodyStructure
+                        | MessageDataItemName::Body
+                )
+            }) {
+                mail_parser::MessageParser::default().parse(&content)
+            } else {
+                None
             };
             let mut parts: Vec<Vec<u8>> = Vec::new();
             for n in &names {
@@ -1245,6 +1260,29 @@ impl Session {
                     MessageDataItemName::InternalDate => p.extend_from_slice(
                         format!("INTERNALDATE \"{}\"", wire::internal_date(item.date)).as_bytes(),
                     ),
+                    MessageDataItemName::Envelope => {
+                        p.extend_from_slice(b"ENVELOPE ");
+                        match &parsed {
+                            Some(m) => crate::envelope::envelope(&mut p, m),
+                            None => {
+                                p.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)")
+                            }
+                        }
+                    }
+                    MessageDataItemName::BodyStructure | MessageDataItemName::Body => {
+                        let ext = matches!(n, MessageDataItemName::BodyStructure);
+                        p.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
+                        match &parsed {
+                            Some(m) => crate::envelope::body_structure(&mut p, m, 0, ext),
+                            None => p.extend_from_slice(
+                                format!(
+                                    "(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" {} 0)",
+                                    content.len()
+                                )
+                                .as_bytes(),
+                            ),
+                        }
+                    }
                     MessageDataItemName::Rfc822 => {
                         p.extend_from_slice(b"RFC822 ");
                         wire::literal(&mut p, &content);
