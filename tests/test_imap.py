@@ -320,3 +320,26 @@ def test_envelope_and_bodystructure_parse_in_imapclient(office):
     typ, data = m.fetch("1", "FULL")
     assert typ == "OK" and b"BODY ((" in data[0]
     m.logout()
+
+
+def test_fetch_by_part_number(office):
+    b = office
+    msg = (
+        b"From: a@remote.example\r\nTo: alice@example.com\r\nSubject: parts\r\n"
+        b"Content-Type: multipart/mixed; boundary=A\r\n\r\n"
+        b"--A\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n"
+        b"--A\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAw==\r\n--A--\r\n"
+    )
+    with mx(b) as s:
+        s.sendmail("a@remote.example", ["alice@example.com"], msg)
+    m = imaps(b)
+    m.select("INBOX")
+    typ, data = m.fetch("1", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[2])")
+    assert typ == "OK"
+    flat = b"".join(x if isinstance(x, bytes) else b"".join(x) for x in data)
+    # The CRLF before a boundary belongs to the boundary (RFC 2046 5.1.1).
+    assert b"BODY[1] {10}first part" in flat
+    assert b"Content-Transfer-Encoding: base64" in flat and b"AAECAw==" in flat
+    typ, data = m.fetch("1", "(FLAGS)")
+    assert b"\\Seen" not in data[0], "PEEK leaves \\Seen alone"
+    m.logout()

@@ -1,4 +1,8 @@
-//! The parts of a message FETCH returns: whole, header, text, chosen header fields.
+//! The parts of a message FETCH returns: whole, header, text, chosen header fields, and
+//! numbered MIME parts.
+
+use imap_codec::imap_types::core::{AString, Vec1};
+use imap_codec::imap_types::fetch::{Part, Section};
 
 /// Where the header section ends (after its blank line).
 pub(crate) fn header_end(msg: &[u8]) -> usize {
@@ -59,5 +63,161 @@ mod tests {
         );
         assert_eq!(partial(b"0123456789", 2, 3), b"234");
         assert_eq!(partial(b"0123", 10, 3), b"");
+    }
+}
+
+/// The label (as echoed in the response) and bytes of a BODY[section]. A part that does not
+/// exist gives an empty string.
+pub(crate) fn section(section: Option<&Section>, content: &[u8]) -> (String, Vec<u8>) {
+    let names = |fields: &Vec1<AString>| -> Vec<Vec<u8>> {
+        fields
+            .as_ref()
+            .iter()
+            .map(|f| f.as_ref().to_vec())
+            .collect()
+    };
+    let fields_label = |fs: &[Vec<u8>], not: bool| {
+        let list: Vec<String> = fs
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).to_uppercase())
+            .collect();
+        format!(
+            "HEADER.FIELDS{} ({})",
+            if not { ".NOT" } else { "" },
+            list.join(" ")
+        )
+    };
+    let num = |p: &Part| -> (Vec<u32>, String) {
+        let v: Vec<u32> = p.0.as_ref().iter().map(|n| n.get()).collect();
+        let s = v.iter().map(u32::to_string).collect::<Vec<_>>().join(".");
+        (v, s)
+    };
+    let in_part = |p: &Part, what: PartWhat, suffix: &str| {
+        let (path, label) = num(p);
+        let label = if suffix.is_empty() {
+            label
+        } else {
+            format!("{label}.{suffix}")
+        };
+        (
+            label,
+            part_section(content, &path, what).unwrap_or_default(),
+        )
+    };
+    match section {
+        None => (String::new(), content.to_vec()),
+        Some(Section::Header(None)) => ("HEADER".into(), content[..header_end(content)].to_vec()),
+        Some(Section::Text(None)) => ("TEXT".into(), content[header_end(content)..].to_vec()),
+        Some(Section::HeaderFields(None, f)) => {
+            let fs = names(f);
+            (fields_label(&fs, false), header_fields(content, &fs, false))
+        }
+        Some(Section::HeaderFieldsNot(None, f)) => {
+            let fs = names(f);
+            (fields_label(&fs, true), header_fields(content, &fs, true))
+        }
+        Some(Section::Part(p)) => in_part(p, PartWhat::Body, ""),
+        Some(Section::Mime(p)) => in_part(p, PartWhat::Mime, "MIME"),
+        Some(Section::Header(Some(p))) => in_part(p, PartWhat::Header, "HEADER"),
+        Some(Section::Text(Some(p))) => in_part(p, PartWhat::Text, "TEXT"),
+        Some(Section::HeaderFields(Some(p), f)) => {
+            let fs = names(f);
+            let label = fields_label(&fs, false);
+            in_part(p, PartWhat::Fields(&fs, false), &label)
+        }
+        Some(Section::HeaderFieldsNot(Some(p), f)) => {
+            let fs = names(f);
+            let label = fields_label(&fs, true);
+            in_part(p, PartWhat::Fields(&fs, true), &label)
+        }
+    }
+}
+
+/// What of a numbered part a section asks for.
+pub(crate) enum PartWhat<'a> {
+    /// BODY[1.2]: the part's body, as sent (still transfer-encoded).
+    Body,
+    /// BODY[1.2.MIME]: the part's own header.
+    Mime,
+    /// BODY[1.2.HEADER] and .TEXT: of a message/rfc822 part.
+    Header,
+    Text,
+    Fields(&'a [Vec<u8>], bool),
+}
+
+/// The bytes of section `path` of `raw` (RFC 9051 6.4.5 numbering: the children of a
+/// multipart; 1 for a single-part body; into a message/rfc822 part's own message).
+pub(crate) fn part_section(raw: &[u8], path: &[u32], what: PartWhat) -> Option<Vec<u8>> {
+    use mail_parser::PartType;
+    let top = mail_parser::MessageParser::default().parse(raw)?;
+    let mut msg = &top;
+    let mut id = 0usize;
+    let mut entered = true;
+    for n in path {
+        if let PartType::Message(inner) = &msg.parts.get(id)?.body
+            && !entered
+        {
+            msg = inner;
+            id = 0;
+            entered = true;
+        }
+        match &msg.parts.get(id)?.body {
+            PartType::Multipart(children) => {
+                id = *children.get((*n as usize).checked_sub(1)?)? as usize
+            }
+            _ if *n == 1 && entered => {}
+            _ => return None,
+        }
+        entered = false;
+    }
+    let part = msg.parts.get(id)?;
+    // Offsets of nested parts count from the start of the outermost message.
+    let bytes = top.raw_message();
+    let slice = |a: u32, b: u32| bytes.get(a as usize..b as usize).map(<[u8]>::to_vec);
+    match what {
+        PartWhat::Body => slice(part.offset_body, part.offset_end),
+        PartWhat::Mime => slice(part.offset_header, part.offset_body),
+        PartWhat::Header | PartWhat::Text | PartWhat::Fields(..) => {
+            let PartType::Message(inner) = &part.body else {
+                return None;
+            };
+            let root = inner.parts.first()?;
+            let r = bytes.get(root.offset_header as usize..root.offset_end as usize)?;
+            Some(match what {
+                PartWhat::Header => r[..header_end(r)].to_vec(),
+                PartWhat::Text => r[header_end(r)..].to_vec(),
+                PartWhat::Fields(names, not) => header_fields(r, names, not),
+                _ => unreachable!("matched above"),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod part_tests {
+    use super::*;
+
+    #[test]
+    fn numbered_parts() {
+        let raw = b"Subject: outer\r\nContent-Type: multipart/mixed; boundary=A\r\n\r\n--A\r\nContent-Type: text/plain\r\n\r\nfirst\r\n--A\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: multipart/alternative; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\ninner plain\r\n--B\r\nContent-Type: text/html\r\n\r\n<p>inner</p>\r\n--B--\r\n--A--\r\n";
+        let body =
+            |p: &[u32]| part_section(raw, p, PartWhat::Body).map(|b| String::from_utf8(b).unwrap());
+        assert_eq!(body(&[1]).unwrap().trim_end(), "first");
+        assert_eq!(body(&[2, 1]).unwrap().trim_end(), "inner plain");
+        assert_eq!(body(&[2, 2]).unwrap().trim_end(), "<p>inner</p>");
+        assert!(body(&[3]).is_none() && body(&[1, 1]).is_none());
+        let mime = part_section(raw, &[1], PartWhat::Mime).unwrap();
+        assert!(
+            String::from_utf8(mime)
+                .unwrap()
+                .contains("Content-Type: text/plain")
+        );
+        let h = part_section(raw, &[2], PartWhat::Header).unwrap();
+        assert!(String::from_utf8(h).unwrap().starts_with("Subject: inner"));
+        let single = b"Subject: s\r\n\r\njust text\r\n";
+        assert_eq!(
+            part_section(single, &[1], PartWhat::Body).unwrap(),
+            b"just text\r\n"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! One IMAP connection. The state is an enum owning its data; `command` decides which
 //! commands each state accepts, in one place.
 
-use crate::fetch::{header_end, header_fields, partial};
+use crate::fetch::{header_end, partial};
 use crate::{Ctx, wire};
 use base64::Engine;
 use bureau_core::AuthError;
@@ -17,9 +17,7 @@ use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::auth::AuthMechanism;
 use imap_codec::imap_types::command::{Command, CommandBody};
 use imap_codec::imap_types::core::LiteralMode;
-use imap_codec::imap_types::fetch::{
-    Macro, MacroOrMessageDataItemNames, MessageDataItemName, Section,
-};
+use imap_codec::imap_types::fetch::{Macro, MacroOrMessageDataItemNames, MessageDataItemName};
 use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
@@ -1300,37 +1298,7 @@ impl Session {
                         partial: part,
                         ..
                     } => {
-                        let (label, data): (String, Vec<u8>) = match section {
-                            None => (String::new(), content.clone()),
-                            Some(Section::Header(None)) => {
-                                ("HEADER".into(), content[..header_end(&content)].to_vec())
-                            }
-                            Some(Section::Text(None)) => {
-                                ("TEXT".into(), content[header_end(&content)..].to_vec())
-                            }
-                            Some(Section::HeaderFields(None, fields))
-                            | Some(Section::HeaderFieldsNot(None, fields)) => {
-                                let not = matches!(section, Some(Section::HeaderFieldsNot(..)));
-                                let fs: Vec<Vec<u8>> = fields
-                                    .as_ref()
-                                    .iter()
-                                    .map(|f| f.as_ref().to_vec())
-                                    .collect();
-                                let label = format!(
-                                    "HEADER.FIELDS{} ({})",
-                                    if not { ".NOT" } else { "" },
-                                    fs.iter()
-                                        .map(|f| String::from_utf8_lossy(f).to_uppercase())
-                                        .collect::<Vec<_>>()
-                                        .join(" ")
-                                );
-                                (label, header_fields(&content, &fs, not))
-                            }
-                            Some(_) => {
-                                return self
-                                    .no(tag, "[CANNOT] body part numbers are not supported yet");
-                            }
-                        };
+                        let (label, data) = crate::fetch::section(section.as_ref(), &content);
                         match part {
                             Some((origin, len)) => {
                                 p.extend_from_slice(format!("BODY[{label}]<{origin}> ").as_bytes());
