@@ -632,12 +632,7 @@ impl Session {
 
     fn mailboxes(&self) -> Result<Vec<bureau_store::Collection>, StoreError> {
         let p = self.principal();
-        let r = self
-            .ctx
-            .auth
-            .directory()
-            .store()
-            .reader(Actor::Principal(p))?;
+        let r = self.db().reader(Actor::Principal(p))?;
         Ok(r.collections_of(p)?
             .into_iter()
             .filter(|c| c.kind == CollectionKind::Mailbox)
@@ -651,12 +646,7 @@ impl Session {
             name
         };
         let p = self.principal();
-        let r = self
-            .ctx
-            .auth
-            .directory()
-            .store()
-            .reader(Actor::Principal(p))?;
+        let r = self.db().reader(Actor::Principal(p))?;
         let c = r.collection_by_name(p, name)?;
         if c.kind != CollectionKind::Mailbox {
             return Err(StoreError::NotFound);
@@ -664,21 +654,27 @@ impl Session {
         Ok(c)
     }
 
+    fn db(&self) -> &bureau_store::Store {
+        self.ctx.auth.directory().store()
+    }
+
+    /// A mailbox of the user's by name, with its messages.
+    fn mailbox_items(
+        &self,
+        name: &str,
+    ) -> Result<(bureau_store::Collection, Vec<Item>), StoreError> {
+        let c = self.find_mailbox(name)?;
+        let items = self
+            .db()
+            .reader(Actor::Principal(self.principal()))?
+            .items(c.id)?;
+        Ok((c, items))
+    }
+
     fn select(&mut self, tag: &str, name: &str, read_only: bool) {
         self.deselect();
-        let coll = match self.find_mailbox(name) {
-            Ok(c) => c,
-            Err(e) => return self.store_no(tag, e),
-        };
-        let items = match self
-            .ctx
-            .auth
-            .directory()
-            .store()
-            .reader(Actor::Principal(self.principal()))
-            .and_then(|r| r.items(coll.id))
-        {
-            Ok(i) => i,
+        let (coll, items) = match self.mailbox_items(name) {
+            Ok(x) => x,
             Err(e) => return self.store_no(tag, e),
         };
         let unseen = items
@@ -760,19 +756,8 @@ impl Session {
     }
 
     fn status(&mut self, tag: &str, name: &str, items: &[StatusDataItemName]) {
-        let c = match self.find_mailbox(name) {
-            Ok(c) => c,
-            Err(e) => return self.store_no(tag, e),
-        };
-        let msgs = match self
-            .ctx
-            .auth
-            .directory()
-            .store()
-            .reader(Actor::Principal(self.principal()))
-            .and_then(|r| r.items(c.id))
-        {
-            Ok(m) => m,
+        let (c, msgs) = match self.mailbox_items(name) {
+            Ok(x) => x,
             Err(e) => return self.store_no(tag, e),
         };
         let mut parts = Vec::new();
@@ -813,10 +798,7 @@ impl Session {
         }
         let p = self.principal();
         let r = self
-            .ctx
-            .auth
-            .directory()
-            .store()
+            .db()
             .write(Actor::Principal(p), vec![], move |w| {
                 w.delete_collection(c.id)
             })
@@ -840,7 +822,7 @@ impl Session {
             Err(StoreError::NotFound) => return self.no(tag, "[TRYCREATE] no such mailbox"),
             Err(e) => return self.store_no(tag, e),
         };
-        let store = self.ctx.auth.directory().store().clone();
+        let store = self.db().clone();
         let s2 = store.clone();
         let staged = match tokio::task::spawn_blocking(move || s2.stage_blob(&data)).await {
             Ok(Ok(s)) => s,
@@ -883,10 +865,7 @@ impl Session {
         // Mailboxes are subscribed unless marked otherwise (new users see all of theirs).
         let value = (!on).then(|| "1".to_string());
         let r = self
-            .ctx
-            .auth
-            .directory()
-            .store()
+            .db()
             .write(Actor::Principal(p), vec![], move |w| {
                 w.set_collection_props(c.id, &[("unsubscribed".into(), value.clone())])
             })
@@ -948,10 +927,7 @@ impl Session {
         }
         let p = self.principal();
         let r = self
-            .ctx
-            .auth
-            .directory()
-            .store()
+            .db()
             .write(Actor::Principal(p), vec![], move |w| {
                 moves
                     .iter()
@@ -969,13 +945,7 @@ impl Session {
             State::Selected(_, s) => (s.coll, s.uids.clone()),
             _ => return,
         };
-        let reader = match self
-            .ctx
-            .auth
-            .directory()
-            .store()
-            .reader(Actor::Principal(self.principal()))
-        {
+        let reader = match self.db().reader(Actor::Principal(self.principal())) {
             Ok(r) => r,
             Err(e) => return self.store_no(tag, e),
         };
@@ -1035,10 +1005,7 @@ impl Session {
         let p = self.principal();
         let (src, dst) = (coll, target.id);
         let r = self
-            .ctx
-            .auth
-            .directory()
-            .store()
+            .db()
             .write(Actor::Principal(p), vec![], move |w| {
                 let mut pairs = Vec::new();
                 for id in &ids {
@@ -1174,7 +1141,7 @@ impl Session {
             State::Selected(_, s) => (s.coll, s.read_only, s.uids.clone()),
             _ => return,
         };
-        let store = self.ctx.auth.directory().store().clone();
+        let store = self.db().clone();
         let actor = Actor::Principal(self.principal());
         let reader = match store.reader(actor) {
             Ok(r) => r,
@@ -1346,7 +1313,7 @@ impl Session {
         }
         let seqs = self.resolve(set, uid);
         let ids: Vec<u64> = seqs.iter().map(|s| uids[s - 1] as u64).collect();
-        let store = self.ctx.auth.directory().store().clone();
+        let store = self.db().clone();
         let actor = Actor::Principal(self.principal());
         let result = store
             .write(actor, vec![], move |w| {
@@ -1408,7 +1375,7 @@ impl Session {
         if read_only {
             return Ok(());
         }
-        let store = self.ctx.auth.directory().store().clone();
+        let store = self.db().clone();
         let actor = Actor::Principal(self.principal());
         // Current flags from the store, not from this session's view.
         let reader = store.reader(actor)?;
@@ -1443,18 +1410,12 @@ impl Session {
     /// messages, flag changes, and (when `expunges` is allowed) removals.
     fn updates(&mut self, expunges: bool) {
         let p = self.principal();
-        let State::Selected(_, s) = &mut self.state else {
-            return;
-        };
-        let r = match self
-            .ctx
-            .auth
-            .directory()
-            .store()
-            .reader(Actor::Principal(p))
-        {
+        let r = match self.db().reader(Actor::Principal(p)) {
             Ok(r) => r,
             Err(_) => return,
+        };
+        let State::Selected(_, s) = &mut self.state else {
+            return;
         };
         let Ok(ch) = r.changes_since(s.coll, s.modseq) else {
             return;
@@ -1506,7 +1467,7 @@ impl Session {
 
     /// IDLE (RFC 2177): updates pushed from the change bus until the client says DONE.
     async fn idle(&mut self, tag: &str, frag: &mut Fragmentizer, buf: &mut [u8]) -> bool {
-        let mut bus = self.ctx.auth.directory().store().subscribe();
+        let mut bus = self.db().subscribe();
         self.line("+ idling");
         self.updates(true);
         if !self.flush().await {
