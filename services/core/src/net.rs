@@ -116,6 +116,73 @@ impl ConnLimiter {
     }
 }
 
+/// What a line-protocol listener needs besides its handler.
+pub struct Listener {
+    pub listener: tokio::net::TcpListener,
+    pub limiter: ConnLimiter,
+    /// TLS from the first byte (ports 465, 993, 636); `None` for plain-then-STARTTLS ports.
+    pub implicit_tls: Option<TlsAcceptor>,
+    /// Said (then the connection closes) to an address over its connection limit.
+    pub too_many: &'static [u8],
+    /// For log lines.
+    pub name: &'static str,
+}
+
+/// Accepts connections until shutdown; each runs `handle` with its stream, after its
+/// address got a slot and, for implicit TLS, its handshake finished (30 s at most). Each
+/// connection counts as work in flight for the shutdown.
+pub async fn accept_loop<F, Fut>(l: Listener, mut shutdown: crate::shutdown::Shutdown, handle: F)
+where
+    F: Fn(Stream, std::net::SocketAddr, crate::shutdown::Shutdown) -> Fut
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    use tokio::io::AsyncWriteExt;
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = l.listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    log::warn!("{}: accept: {e}", l.name);
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.signalled() => return,
+        };
+        let (limiter, tls, too_many, handle, shutdown) = (
+            l.limiter.clone(),
+            l.implicit_tls.clone(),
+            l.too_many,
+            handle.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            let _busy = shutdown.busy();
+            let Some(_slot) = limiter.acquire(peer.ip().to_canonical()) else {
+                let mut tcp = tcp;
+                let _ = tcp.write_all(too_many).await;
+                return;
+            };
+            let _ = tcp.set_nodelay(true);
+            let stream = match &tls {
+                Some(acceptor) => {
+                    let hs = Stream::Plain(tcp).into_tls(acceptor);
+                    match tokio::time::timeout(std::time::Duration::from_secs(30), hs).await {
+                        Ok(Ok(s)) => s,
+                        _ => return,
+                    }
+                }
+                None => Stream::Plain(tcp),
+            };
+            handle(stream, peer, shutdown).await;
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

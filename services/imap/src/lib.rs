@@ -18,10 +18,9 @@ mod session;
 mod wire;
 
 use bureau_core::Auth;
-use bureau_core::net::{ConnLimiter, Stream};
+use bureau_core::net::{ConnLimiter, Listener, accept_loop};
 use bureau_core::shutdown::Shutdown;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -63,47 +62,23 @@ impl Imap {
         }
     }
 
-    pub async fn serve(self, listener: TcpListener, mode: Mode, mut shutdown: Shutdown) {
-        loop {
-            let (tcp, peer) = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok(x) => x,
-                    Err(e) => {
-                        log::warn!("imap: accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-                _ = shutdown.signalled() => return,
-            };
-            let ctx = self.ctx.clone();
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                let _busy = shutdown.busy();
-                let Some(_slot) = ctx.limiter.acquire(peer.ip().to_canonical()) else {
-                    use tokio::io::AsyncWriteExt;
-                    let mut tcp = tcp;
-                    let _ = tcp
-                        .write_all(b"* BYE Too many connections from your address\r\n")
-                        .await;
-                    return;
-                };
-                let stream = match mode {
-                    Mode::Tls => match tokio::time::timeout(
-                        Duration::from_secs(30),
-                        Stream::Plain(tcp).into_tls(&ctx.tls),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        _ => return,
-                    },
-                    Mode::Plain => Stream::Plain(tcp),
-                };
+    pub async fn serve(self, listener: TcpListener, mode: Mode, shutdown: Shutdown) {
+        let l = Listener {
+            listener,
+            limiter: self.ctx.limiter.clone(),
+            implicit_tls: (mode == Mode::Tls).then(|| self.ctx.tls.clone()),
+            too_many: b"* BYE Too many connections from your address\r\n",
+            name: "imap",
+        };
+        let ctx = self.ctx;
+        accept_loop(l, shutdown, move |stream, peer, shutdown| {
+            let ctx = ctx.clone();
+            async move {
                 session::Session::new(ctx, peer, stream, shutdown)
                     .run()
-                    .await;
-            });
-        }
+                    .await
+            }
+        })
+        .await
     }
 }

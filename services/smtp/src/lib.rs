@@ -25,13 +25,12 @@ pub use queue::{Queue, QueueEntry, QueuedMessage, RcptState};
 
 use bureau_core::Auth;
 use bureau_core::config::SmtpConfig;
-use bureau_core::net::{ConnLimiter, Stream};
+use bureau_core::net::{ConnLimiter, Listener, accept_loop};
 use bureau_core::shutdown::Shutdown;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -121,45 +120,23 @@ impl Smtp {
     }
 
     /// Accepts connections on `listener` until shutdown.
-    pub async fn serve(self, listener: TcpListener, mode: Mode, mut shutdown: Shutdown) {
-        loop {
-            let (tcp, peer) = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok(x) => x,
-                    Err(e) => {
-                        log::warn!("smtp: accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-                _ = shutdown.signalled() => return,
-            };
-            let ctx = self.ctx.clone();
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                let _busy = shutdown.busy();
-                let peer_ip = peer.ip().to_canonical();
-                let Some(_slot) = ctx.limiter.acquire(peer_ip) else {
-                    let mut tcp = tcp;
-                    let _ = tcp
-                        .write_all(b"421 4.7.0 Too many connections from your address\r\n")
-                        .await;
-                    return;
-                };
-                let _ = tcp.set_nodelay(true);
-                let stream = if mode == Mode::Submissions {
-                    let hs = Stream::Plain(tcp).into_tls(&ctx.tls);
-                    match tokio::time::timeout(Duration::from_secs(30), hs).await {
-                        Ok(Ok(s)) => s,
-                        _ => return,
-                    }
-                } else {
-                    Stream::Plain(tcp)
-                };
+    pub async fn serve(self, listener: TcpListener, mode: Mode, shutdown: Shutdown) {
+        let l = Listener {
+            listener,
+            limiter: self.ctx.limiter.clone(),
+            implicit_tls: (mode == Mode::Submissions).then(|| self.ctx.tls.clone()),
+            too_many: b"421 4.7.0 Too many connections from your address\r\n",
+            name: "smtp",
+        };
+        let ctx = self.ctx;
+        accept_loop(l, shutdown, move |stream, peer, shutdown| {
+            let ctx = ctx.clone();
+            async move {
                 session::Session::new(ctx, mode, peer, stream, shutdown)
                     .run()
-                    .await;
-            });
-        }
+                    .await
+            }
+        })
+        .await
     }
 }
