@@ -33,6 +33,16 @@ def _free_offset():
     raise RuntimeError("no free ports")
 
 
+def tls_context():
+    """TLS to the daemon under test, whose certificate is self-signed."""
+    import ssl
+
+    c = ssl.create_default_context()
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    return c
+
+
 class Zone:
     """A real DNS server (dnslib) on loopback whose records tests set: the daemons under
     test use it for MX lookups and SPF/DKIM/DMARC checks, so nothing leaves the machine."""

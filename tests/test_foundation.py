@@ -5,7 +5,6 @@ served without a restart."""
 
 import http.client
 import json
-import ssl
 import subprocess
 import time
 
@@ -18,11 +17,7 @@ lockout_secs = 60
 """
 
 
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+from conftest import tls_context
 
 
 def login(b, user, password, source="127.0.0.1"):

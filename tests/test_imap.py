@@ -2,20 +2,13 @@
 
 import imaplib
 import socket
-import ssl
 import time
 
 import pytest
 from imapclient import IMAPClient
 
+from conftest import tls_context as ctx
 from test_smtp import MESSAGE, SMTP_CFG, mx
-
-
-def ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
 
 
 @pytest.fixture

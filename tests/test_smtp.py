@@ -3,7 +3,6 @@
 import base64
 import smtplib
 import socket
-import ssl
 import subprocess
 import time
 
@@ -27,11 +26,7 @@ MESSAGE = (
 )
 
 
-def tls_ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
+from conftest import tls_context as tls_ctx
 
 
 @pytest.fixture

@@ -371,13 +371,15 @@ impl Session {
                 reference,
                 mailbox_wildcard,
             } => {
-                let r =
-                    String::from_utf8_lossy(reference_bytes(&reference).as_slice()).into_owned();
-                let pat = match &mailbox_wildcard {
-                    ListMailbox::Token(t) => t.as_ref().to_vec(),
-                    ListMailbox::String(s) => s.as_ref().to_vec(),
+                let only_delimiter = match &mailbox_wildcard {
+                    ListMailbox::Token(t) => t.as_ref().is_empty(),
+                    ListMailbox::String(s) => s.as_ref().is_empty(),
                 };
-                self.list(&tag, &r, &pat);
+                self.list(
+                    &tag,
+                    &list_pattern(&reference, &mailbox_wildcard),
+                    only_delimiter,
+                )
             }
             CommandBody::Status {
                 mailbox,
@@ -449,15 +451,7 @@ impl Session {
             CommandBody::Lsub {
                 reference,
                 mailbox_wildcard,
-            } => {
-                let r =
-                    String::from_utf8_lossy(reference_bytes(&reference).as_slice()).into_owned();
-                let pat = match &mailbox_wildcard {
-                    ListMailbox::Token(t) => t.as_ref().to_vec(),
-                    ListMailbox::String(s) => s.as_ref().to_vec(),
-                };
-                self.lsub(&tag, &r, &pat);
-            }
+            } => self.lsub(&tag, &list_pattern(&reference, &mailbox_wildcard)),
             CommandBody::Rename { from, to } => {
                 self.rename(&tag, &mailbox_name(&from), &mailbox_name(&to))
                     .await
@@ -719,20 +713,19 @@ impl Session {
         );
     }
 
-    fn list(&mut self, tag: &str, reference: &str, pattern: &[u8]) {
-        if pattern.is_empty() {
+    /// LIST of `full` (reference and wildcard); an empty wildcard asks for the delimiter.
+    fn list(&mut self, tag: &str, full: &[u8], only_delimiter: bool) {
+        if only_delimiter {
             self.line("* LIST (\\Noselect) \"/\" \"\"");
             return self.ok(tag, "LIST completed");
         }
-        let mut full = reference.as_bytes().to_vec();
-        full.extend_from_slice(pattern);
         let boxes = match self.mailboxes() {
             Ok(b) => b,
             Err(e) => return self.store_no(tag, e),
         };
         let names: Vec<String> = boxes.iter().map(|c| c.name.clone()).collect();
         for c in &boxes {
-            if !list_match(&full, c.name.as_bytes()) {
+            if !list_match(full, c.name.as_bytes()) {
                 continue;
             }
             let children = names.iter().any(|n| n.starts_with(&format!("{}/", c.name)));
@@ -883,9 +876,7 @@ impl Session {
         }
     }
 
-    fn lsub(&mut self, tag: &str, reference: &str, pattern: &[u8]) {
-        let mut full = reference.as_bytes().to_vec();
-        full.extend_from_slice(pattern);
+    fn lsub(&mut self, tag: &str, full: &[u8]) {
         let boxes = match self.mailboxes() {
             Ok(b) => b,
             Err(e) => return self.store_no(tag, e),
@@ -894,7 +885,7 @@ impl Session {
             .iter()
             .filter(|c| !c.props.contains_key("unsubscribed"))
         {
-            if list_match(&full, c.name.as_bytes()) {
+            if list_match(full, c.name.as_bytes()) {
                 let mut line = b"* LSUB () \"/\" ".to_vec();
                 wire::string(&mut line, c.name.as_bytes());
                 self.out.extend_from_slice(&line);
@@ -1520,11 +1511,17 @@ impl Session {
     }
 }
 
-fn reference_bytes(m: &Mailbox) -> Vec<u8> {
-    match m {
+/// LIST and LSUB match the reference and the wildcard as one pattern.
+fn list_pattern(reference: &Mailbox, wildcard: &ListMailbox) -> Vec<u8> {
+    let mut p = match reference {
         Mailbox::Inbox => b"INBOX".to_vec(),
         Mailbox::Other(o) => o.inner().as_ref().to_vec(),
-    }
+    };
+    p.extend_from_slice(match wildcard {
+        ListMailbox::Token(t) => t.as_ref(),
+        ListMailbox::String(s) => s.as_ref(),
+    });
+    p
 }
 
 fn message_bytes(m: &imap_codec::imap_types::extensions::binary::LiteralOrLiteral8) -> Vec<u8> {
