@@ -569,11 +569,13 @@ fn commit_batch(
         match tx.commit() {
             Ok(()) => {
                 blobs.collect(&freed);
-                for j in ok {
-                    j.finish(Ok(()));
-                }
+                // Published before the writers hear back: whoever is told "saved" can
+                // count on every subscriber having been sent the change.
                 for c in changes {
                     let _ = bus.send(c);
+                }
+                for j in ok {
+                    j.finish(Ok(()));
                 }
             }
             Err(e) => {
