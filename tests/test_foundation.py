@@ -179,3 +179,78 @@ def test_admin_api_refuses_without_session_and_without_csrf(bureau):
     # Signed out: the session is gone.
     assert call("DELETE", "/api/v1/session", cookie=ccookie, csrf=ccsrf)[0] == 204
     assert call("GET", "/api/v1/users/carl", cookie=ccookie)[0] == 401
+
+
+def _https(b, method, path, body=None, cookie=None, csrf=None, raw=None):
+    conn = http.client.HTTPSConnection("127.0.0.1", b.port(443), context=tls_context(), timeout=30)
+    h = {"Content-Type": "application/octet-stream" if raw is not None else "application/json"}
+    if cookie:
+        h["Cookie"] = cookie.split(";")[0]
+    if csrf:
+        h["X-CSRF-Token"] = csrf
+    data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    conn.request(method, path, body=data, headers=h)
+    r = conn.getresponse()
+    out = r.read()
+    conn.close()
+    return r.status, (json.loads(out) if out else None), r.getheader("Set-Cookie")
+
+
+def test_first_boot_setup_token_makes_the_first_administrator_once(bureau_factory):
+    b = bureau_factory(GUARD)
+    assert _https(b, "GET", "/api/v1/setup")[1] == {"pending": True}
+    token = subprocess.run(
+        [str(b.proc.args[0]), "--config", str(b.config), "setup-token"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert len(token) == 35 and (b.data / "setup-token").stat().st_mode & 0o777 == 0o600
+
+    new_admin = {"address": "boss@office.example", "password": "long enough pw", "display_name": "Boss"}
+    # A wrong token: 403 on the token field, nothing made.
+    s, err, _ = _https(b, "POST", "/api/v1/setup", dict(new_admin, token="0" * 32))
+    assert s == 403 and err["field"] == "token"
+    # Bad input with the right token: 400, and the domain it would have needed is not left behind.
+    s, err, _ = _https(b, "POST", "/api/v1/setup", dict(new_admin, token=token, password="short"))
+    assert s == 400, err
+    assert b.cli("--json", "domain", "list").stdout.strip() == "[]"
+    # The token as a person types it: upper case, spaces for dashes.
+    s, session, cookie = _https(b, "POST", "/api/v1/setup", dict(new_admin, token=token.upper().replace("-", " ")))
+    assert s == 201 and session["admin"] and session["uid"] == "boss"
+    # Signed in by it: the session works for an administrator's call.
+    assert _https(b, "GET", "/api/v1/users", cookie=cookie)[0] == 200
+    assert json.loads(b.cli("--json", "user", "show", "boss").stdout)["admin"] is True
+    # Once only: the token is gone, and a second setup is refused.
+    assert not (b.data / "setup-token").exists()
+    assert _https(b, "GET", "/api/v1/setup")[1] == {"pending": False}
+    assert _https(b, "POST", "/api/v1/setup", dict(new_admin, token=token))[0] == 409
+    # A restart with an administrator makes no new token.
+    b.restart()
+    assert not (b.data / "setup-token").exists()
+
+
+def test_setup_token_guesses_are_slowed_then_locked_out(bureau_factory):
+    b = bureau_factory(GUARD)
+    guess = {"address": "x@office.example", "password": "long enough pw", "token": "0" * 32}
+    statuses = [_https(b, "POST", "/api/v1/setup", guess)[0] for _ in range(5)]
+    assert statuses[:4] == [403] * 4 and statuses[4] == 429, statuses
+    assert _https(b, "GET", "/api/v1/setup")[1] == {"pending": True}
+
+
+def test_update_endpoints_need_an_administrator_and_the_helper(bureau_factory, tmp_path):
+    b = bureau_factory(f'[admin]\nhelper_socket = "{tmp_path}/no-helper.sock"\nmax_update_mb = 1\n')
+    b.cli("domain", "add", "example.com")
+    b.cli("user", "add", "root@example.com", "--uid", "boss", "--admin", "--password-stdin", input="long enough pw\n")
+    b.cli("user", "add", "carl@example.com", "--password-stdin", input="long enough pw\n")
+    status, body, _, cookie = login(b, "carl", "long enough pw")
+    csrf = json.loads(body)["csrf"]
+    assert _https(b, "PUT", "/api/v1/system/update", raw=b"x" * 10, cookie=cookie, csrf=csrf)[0] == 403
+    status, body, _, cookie = login(b, "boss", "long enough pw")
+    csrf = json.loads(body)["csrf"]
+    s, info, _ = _https(b, "GET", "/api/v1/system", cookie=cookie)
+    assert s == 200 and info["slots"] is None and "helper" in info["helper_error"]
+    # Too large: 413; no helper to install it: 503. Either way nothing stays behind.
+    assert _https(b, "PUT", "/api/v1/system/update", raw=b"x" * (2 << 20), cookie=cookie, csrf=csrf)[0] == 413
+    s, err, _ = _https(b, "PUT", "/api/v1/system/update", raw=b"not a bundle", cookie=cookie, csrf=csrf)
+    assert s == 503, err
+    assert list((b.data / "updates").iterdir()) == []
+    r = b.cli("update", "apply", str(b.config), check=False)
+    assert r.returncode == 1 and "helper is unavailable" in r.stderr

@@ -112,3 +112,41 @@ pub struct DnsRecord {
     pub value: String,
     pub purpose: String,
 }
+
+/// `GET /api/v1/setup`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetupState {
+    /// True until the first administrator exists.
+    pub pending: bool,
+}
+
+/// `POST /api/v1/setup`: the first administrator.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetupRequest {
+    /// The token shown on the box's screen and serial line.
+    pub token: String,
+    /// The administrator's mail address; its domain is added if new.
+    pub address: String,
+    pub password: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// A plain answer for people.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Message {
+    pub message: String,
+}
+
+/// `GET /api/v1/system`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SystemInfo {
+    /// The image's release (absent when not running from an image).
+    pub release: Option<String>,
+    /// The root slot booted (A or B).
+    pub booted_slot: Option<String>,
+    /// `rauc status` as JSON, when the helper answers.
+    pub slots: Option<serde_json::Value>,
+    /// Why the slots are unknown.
+    pub helper_error: Option<String>,
+}

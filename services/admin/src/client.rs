@@ -46,12 +46,37 @@ impl Client {
             .map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
-    /// One request; the answer's body as it came (empty for 204).
+    /// One request with a JSON body; the answer's body as it came (empty for 204).
     pub async fn raw(
         &self,
         method: Method,
         path: &str,
         body: Option<&impl Serialize>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| ClientError::Protocol(e.to_string()))?,
+            None => Vec::new(),
+        };
+        self.send(method, path, "application/json", bytes).await
+    }
+
+    /// One request whose body is a file's bytes (an update bundle).
+    pub async fn upload(
+        &self,
+        method: Method,
+        path: &str,
+        data: Vec<u8>,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.send(method, path, "application/octet-stream", data)
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
     ) -> Result<Vec<u8>, ClientError> {
         let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
         let stream = tokio::net::UnixStream::connect(&self.socket)
@@ -64,15 +89,11 @@ impl Client {
             .await
             .map_err(|e| proto(&e))?;
         tokio::spawn(conn);
-        let bytes = match body {
-            Some(b) => serde_json::to_vec(b).map_err(|e| proto(&e))?,
-            None => Vec::new(),
-        };
         let req = Request::builder()
             .method(method)
             .uri(path)
             .header("host", "localhost")
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(Full::new(Bytes::from(bytes)))
             .map_err(|e| proto(&e))?;
         let resp = send.send_request(req).await.map_err(|e| proto(&e))?;

@@ -7,9 +7,10 @@
 
 pub mod api;
 pub mod client;
+pub mod setup;
 
 use api::*;
-use bureau_core::{Auth, AuthError};
+use bureau_core::{Auth, AuthError, helper};
 use bureau_directory::{Directory, DirectoryError};
 use bureau_store::{Actor, StoreError};
 use bytes::Bytes;
@@ -21,6 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,7 +52,16 @@ pub struct DaemonInfo {
     pub data_dir: String,
     pub started: Instant,
     pub services: Mutex<Vec<ServiceStatus>>,
+    /// The first-boot setup token's file.
+    pub setup_token: PathBuf,
+    /// Where uploaded update bundles wait for the helper.
+    pub updates_dir: PathBuf,
+    pub helper_socket: PathBuf,
+    pub max_update_bytes: u64,
 }
+
+/// The appliance's release, written into its root filesystem by the image builder.
+const RELEASE_FILE: &str = "/etc/bureau/release";
 
 #[derive(Clone)]
 pub struct AdminApi {
@@ -59,6 +70,8 @@ pub struct AdminApi {
     info: Arc<DaemonInfo>,
     sessions: Arc<Mutex<HashMap<String, SessionData>>>,
     session_ttl: Duration,
+    /// One first-boot setup at a time.
+    setup_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub type Resp = Response<Full<Bytes>>;
@@ -200,6 +213,7 @@ impl AdminApi {
             info,
             sessions: Arc::new(Mutex::new(HashMap::new())),
             session_ttl: Duration::from_secs(session_minutes.max(1) * 60),
+            setup_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -270,6 +284,19 @@ impl AdminApi {
         let seg: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
         let method = req.method().clone();
 
+        // First-boot setup: the token is the credential.
+        if seg == ["setup"] {
+            return match method {
+                Method::GET => Ok(json(
+                    StatusCode::OK,
+                    &SetupState {
+                        pending: setup::read(&self.info.setup_token).is_some(),
+                    },
+                )),
+                Method::POST => self.setup(req, caller).await,
+                _ => Err(fail(StatusCode::METHOD_NOT_ALLOWED, "GET or POST")),
+            };
+        }
         // Signing in and out needs no session.
         if seg == ["session"] {
             return match (method, caller) {
@@ -461,6 +488,31 @@ impl AdminApi {
                 self.dir().delete_group(name).await?;
                 Ok(no_content())
             }
+            // ---- the appliance: release, slots, updates ----
+            (&Method::GET, ["system"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.system().await))
+            }
+            (&Method::PUT, ["system", "update"]) => {
+                admin_only()?;
+                self.update(req).await
+            }
+            (&Method::POST, ["system", "reboot"]) => {
+                admin_only()?;
+                helper::call(
+                    &self.info.helper_socket,
+                    &helper::Request::Reboot,
+                    Duration::from_secs(10),
+                )
+                .await
+                .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+                Ok(json(
+                    StatusCode::ACCEPTED,
+                    &Message {
+                        message: "rebooting".into(),
+                    },
+                ))
+            }
             _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
         }
     }
@@ -495,6 +547,11 @@ impl AdminApi {
                 ));
             }
         };
+        self.open_session(user, StatusCode::OK)
+    }
+
+    /// A new console session for this user: its cookie and CSRF token.
+    fn open_session(&self, user: bureau_directory::User, status: StatusCode) -> Result<Resp, Fail> {
         let token = random_token();
         let session = Session {
             uid: user.uid.clone(),
@@ -513,7 +570,7 @@ impl AdminApi {
                     expires: Instant::now() + self.session_ttl,
                 },
             );
-        let mut r = json(StatusCode::OK, &session);
+        let mut r = json(status, &session);
         let cookie = format!(
             "{COOKIE_NAME}={token}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
             self.session_ttl.as_secs()
@@ -525,6 +582,173 @@ impl AdminApi {
                 .map_err(|_| fail(StatusCode::INTERNAL_SERVER_ERROR, "cookie"))?,
         );
         Ok(r)
+    }
+
+    /// `POST /api/v1/setup`: the setup token creates the first administrator (and its mail
+    /// domain, if new). On HTTPS the answer also signs the new administrator in.
+    async fn setup(&self, req: Request<Incoming>, caller: Caller) -> Result<Resp, Fail> {
+        const GUARD_KEY: &str = "(setup token)";
+        let guard = self.auth.guard();
+        if let Caller::Web(ip) = caller {
+            if guard.is_locked(ip) {
+                return Err(fail(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    AuthError::Refused.to_string(),
+                ));
+            }
+            tokio::time::sleep(guard.delay(ip, GUARD_KEY)).await;
+        }
+        let sr: SetupRequest = body(req).await?;
+        let _one = self.setup_lock.lock().await;
+        let Some(expected) = setup::read(&self.info.setup_token) else {
+            return Err(fail(
+                StatusCode::CONFLICT,
+                "this box is already set up: sign in as its administrator",
+            ));
+        };
+        if !setup::matches(&expected, &sr.token) {
+            if let Caller::Web(ip) = caller {
+                guard.record_failure(ip, GUARD_KEY);
+                log::warn!("admin: wrong setup token from {ip}");
+            }
+            return Err(Fail(
+                StatusCode::FORBIDDEN,
+                ApiError {
+                    error: "wrong setup token (it is shown on the box's screen)".into(),
+                    field: Some("token".into()),
+                },
+            ));
+        }
+        let dir = self.dir();
+        let domain = sr
+            .address
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_lowercase())
+            .ok_or_else(|| {
+                Fail(
+                    StatusCode::BAD_REQUEST,
+                    ApiError {
+                        error: "the address needs a domain: name@example.org".into(),
+                        field: Some("address".into()),
+                    },
+                )
+            })?;
+        let new_domain = dir.domain(&domain)?.is_none();
+        if new_domain {
+            dir.add_domain(&domain).await?;
+        }
+        let added = dir
+            .add_user(bureau_directory::NewUser {
+                address: sr.address,
+                display_name: sr.display_name,
+                password: sr.password,
+                admin: true,
+                ..Default::default()
+            })
+            .await;
+        let user = match added {
+            Ok(u) => u,
+            Err(e) => {
+                // Bad input changes nothing: the domain made for it goes too.
+                if new_domain && let Err(de) = dir.delete_domain(&domain).await {
+                    log::error!("admin: setup could not remove {domain} again: {de}");
+                }
+                return Err(e.into());
+            }
+        };
+        setup::done(&self.info.setup_token)
+            .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        log::info!("admin: setup done; {} is the first administrator", user.uid);
+        match caller {
+            Caller::Web(_) => self.open_session(user, StatusCode::CREATED),
+            Caller::Socket => Ok(json(StatusCode::CREATED, &user)),
+        }
+    }
+
+    /// `GET /api/v1/system`: the release, the booted slot, and the slots as RAUC sees them.
+    async fn system(&self) -> SystemInfo {
+        let booted_slot = std::fs::read_to_string("/proc/cmdline").ok().and_then(|c| {
+            c.split_whitespace()
+                .find_map(|a| a.strip_prefix("rauc.slot="))
+                .map(str::to_string)
+        });
+        let (slots, helper_error) = match helper::call(
+            &self.info.helper_socket,
+            &helper::Request::SlotStatus,
+            Duration::from_secs(30),
+        )
+        .await
+        {
+            Ok(out) => (serde_json::from_str(&out).ok(), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        SystemInfo {
+            release: std::fs::read_to_string(RELEASE_FILE)
+                .ok()
+                .map(|s| s.trim().to_string()),
+            booted_slot,
+            slots,
+            helper_error,
+        }
+    }
+
+    /// `PUT /api/v1/system/update`: the body is a RAUC bundle. It is saved in the updates
+    /// directory, installed by the helper into the other slot (RAUC checks its signature), then
+    /// removed. The box boots the new slot at the next reboot (`POST /api/v1/system/reboot`).
+    async fn update(&self, req: Request<Incoming>) -> Result<Resp, Fail> {
+        use tokio::io::AsyncWriteExt;
+        let dir = &self.info.updates_dir;
+        let io = |e: std::io::Error| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        let path = dir.join(format!("upload-{}.raucb", &random_token()[..16]));
+        let received = async {
+            let mut f = tokio::fs::File::create(&path).await.map_err(io)?;
+            let mut body = req.into_body();
+            let mut n = 0u64;
+            while let Some(frame) = body.frame().await {
+                let frame =
+                    frame.map_err(|e| fail(StatusCode::BAD_REQUEST, format!("upload: {e}")))?;
+                if let Ok(data) = frame.into_data() {
+                    n += data.len() as u64;
+                    if n > self.info.max_update_bytes {
+                        return Err(fail(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            format!("bundle over {} MiB", self.info.max_update_bytes >> 20),
+                        ));
+                    }
+                    f.write_all(&data).await.map_err(io)?;
+                }
+            }
+            if n == 0 {
+                return Err(fail(StatusCode::BAD_REQUEST, "empty upload"));
+            }
+            f.sync_all().await.map_err(io)
+        }
+        .await;
+        let installed = match received {
+            Ok(()) => Ok(helper::call(
+                &self.info.helper_socket,
+                &helper::Request::InstallUpdate {
+                    bundle: path.clone(),
+                },
+                Duration::from_secs(31 * 60),
+            )
+            .await),
+            Err(f) => Err(f),
+        };
+        let _ = tokio::fs::remove_file(&path).await;
+        match installed? {
+            Ok(_) => Ok(json(
+                StatusCode::OK,
+                &Message {
+                    message: "installed; reboot to start it".into(),
+                },
+            )),
+            Err(e @ helper::HelperError::Unavailable(_)) => {
+                Err(fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+            }
+            Err(e) => Err(fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        }
     }
 
     fn session_info(&self, req: &Request<Incoming>, who: Who) -> Result<Resp, Fail> {

@@ -11,6 +11,20 @@ use serde::de::DeserializeOwned;
 use std::io::{BufRead, IsTerminal};
 
 #[derive(Subcommand)]
+pub enum UpdateCmd {
+    /// Install a signed update bundle into the other system slot, then reboot into it.
+    Apply {
+        /// The .raucb bundle.
+        bundle: std::path::PathBuf,
+        /// Install only; the new slot starts at the next reboot.
+        #[arg(long)]
+        no_reboot: bool,
+    },
+    /// The release running, the slot booted, and both slots' state.
+    Status,
+}
+
+#[derive(Subcommand)]
 pub enum DomainCmd {
     /// Add a mail domain.
     Add {
@@ -259,12 +273,11 @@ fn user_line(u: &User) -> String {
 pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
     let out = Out { client, json };
     match cmd {
-        Cmd::Serve { .. } => unreachable!("handled in main"),
-        Cmd::Status => {
-            let s: Status = out
-                .call(Method::GET, "/api/v1/status", NONE)
-                .await?
-                .ok_or("empty answer")?;
+        Cmd::Serve { .. } | Cmd::Helper | Cmd::SetupToken | Cmd::Bootenv { .. } => {
+            unreachable!("handled in main")
+        }
+        Cmd::Status { wait } => {
+            let s = status(client, *wait).await?;
             out.print(&s, |s| {
                 let mut t = format!(
                     "bureau {} on {}, up {} s\ndata: {} (schema {})\n{} domain(s), {} user(s), {} group(s)\n",
@@ -353,6 +366,7 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
         Cmd::Mailbox(m) => run_mailbox(&out, m).await?,
         Cmd::Queue(q) => run_queue(&out, q).await?,
         Cmd::Group(g) => run_group(&out, g).await?,
+        Cmd::Update(u) => run_update(&out, u).await?,
     }
     Ok(())
 }
@@ -653,6 +667,92 @@ async fn run_group(out: &Out<'_>, cmd: &GroupCmd) -> Result<(), String> {
             out.call::<()>(Method::DELETE, &format!("/api/v1/groups/{name}"), NONE)
                 .await?;
             out.done(&format!("deleted group {name}"));
+        }
+    }
+    Ok(())
+}
+
+/// The daemon's status; with `wait`, retried until the daemon answers with every service up.
+async fn status(client: &Client, wait: Option<u64>) -> Result<Status, String> {
+    let Some(secs) = wait else {
+        return client
+            .call(Method::GET, "/api/v1/status", NONE)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "empty answer".into());
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let why = match client
+            .call::<Status>(Method::GET, "/api/v1/status", NONE)
+            .await
+        {
+            Ok(Some(s)) => {
+                let down: Vec<&str> = s
+                    .services
+                    .iter()
+                    .filter(|svc| !svc.up)
+                    .map(|svc| svc.name.as_str())
+                    .collect();
+                if down.is_empty() {
+                    return Ok(s);
+                }
+                format!("down: {}", down.join(", "))
+            }
+            Ok(None) => "empty answer".to_string(),
+            Err(e) => e.to_string(),
+        };
+        if std::time::Instant::now() >= deadline {
+            return Err(format!("not healthy after {secs} s: {why}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+async fn run_update(out: &Out<'_>, cmd: &UpdateCmd) -> Result<(), String> {
+    match cmd {
+        UpdateCmd::Apply { bundle, no_reboot } => {
+            let data = std::fs::read(bundle).map_err(|e| format!("{}: {e}", bundle.display()))?;
+            eprintln!(
+                "installing {} ({} MiB) into the other slot...",
+                bundle.display(),
+                data.len() >> 20
+            );
+            out.client
+                .upload(Method::PUT, "/api/v1/system/update", data)
+                .await
+                .map_err(|e| e.to_string())?;
+            if *no_reboot {
+                println!("installed; the new system starts at the next reboot");
+            } else {
+                out.client
+                    .raw(Method::POST, "/api/v1/system/reboot", NONE)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("installed; rebooting into it");
+            }
+        }
+        UpdateCmd::Status => {
+            let s: SystemInfo = out
+                .call(Method::GET, "/api/v1/system", NONE)
+                .await?
+                .ok_or("empty answer")?;
+            out.print(&s, |s| {
+                let mut t = format!(
+                    "release {}, booted from slot {}",
+                    s.release.as_deref().unwrap_or("(not an image)"),
+                    s.booted_slot.as_deref().unwrap_or("?")
+                );
+                if let Some(e) = &s.helper_error {
+                    t += &format!("\nslots unknown: {e}");
+                } else if let Some(slots) = &s.slots {
+                    t += &format!(
+                        "\n{}",
+                        serde_json::to_string_pretty(slots).unwrap_or_default()
+                    );
+                }
+                t
+            });
         }
     }
     Ok(())

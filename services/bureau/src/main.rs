@@ -1,7 +1,9 @@
 //! The one binary: `bureau serve` runs the daemon; every other command talks to the running
 //! daemon through the admin API on its unix socket.
 
+mod bootenv;
 mod cli;
+mod helper;
 mod serve;
 mod web;
 
@@ -40,7 +42,12 @@ enum Cmd {
         dev: bool,
     },
     /// The daemon's state.
-    Status,
+    Status {
+        /// Wait up to this many seconds for the daemon to answer with every service up
+        /// (exit status 1 if it does not): the appliance's health check.
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u64>,
+    },
     /// Mail domains.
     #[command(subcommand)]
     Domain(cli::DomainCmd),
@@ -56,6 +63,24 @@ enum Cmd {
     /// A user's mailboxes, calendars and address books.
     #[command(subcommand)]
     Mailbox(cli::MailboxCmd),
+    /// The appliance's system: update bundles, slots, reboot.
+    #[command(subcommand)]
+    Update(cli::UpdateCmd),
+    /// Print the first-boot setup token (until the first administrator exists).
+    SetupToken,
+    /// The appliance's privileged helper (run by systemd as root).
+    #[command(hide = true)]
+    Helper,
+    /// RAUC's bootloader backend on the appliance: get-primary, set-primary SLOT,
+    /// get-state SLOT, set-state SLOT good|bad.
+    #[command(hide = true)]
+    Bootenv {
+        /// The GRUB environment block.
+        #[arg(long, default_value = "/efi/EFI/bureau/grubenv")]
+        file: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 const DEFAULT_CONFIG: &str = "/etc/bureau/bureau.toml";
@@ -128,6 +153,27 @@ fn main() -> ExitCode {
         Cmd::Serve { dev } => load_config(&cli.config, *dev).and_then(|cfg| {
             bureau_core::logging::init(&cfg.log.level);
             runtime.block_on(serve::serve(cfg))
+        }),
+        Cmd::Helper => load_config(&cli.config, false).and_then(|cfg| {
+            bureau_core::logging::init(&cfg.log.level);
+            runtime.block_on(helper::run(cfg))
+        }),
+        Cmd::Bootenv { file, args } => bootenv::run(file, args).map(|out| {
+            if !out.is_empty() {
+                println!("{out}");
+            }
+        }),
+        Cmd::SetupToken => load_config(&cli.config, false).and_then(|cfg| {
+            match bureau_admin::setup::read(&cfg.setup_token_path()) {
+                Some(t) => {
+                    println!("{t}");
+                    Ok(())
+                }
+                None => Err(format!(
+                    "no setup token in {}: an administrator exists (or bureau serve has not run yet)",
+                    cfg.setup_token_path().display()
+                )),
+            }
         }),
         cmd => socket_path(&cli).and_then(|sock| {
             let client = bureau_admin::client::Client::new(&sock);

@@ -117,6 +117,8 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
     } else {
         None
     };
+    // Before the data directory is given to the daemon's account, so the token is its too.
+    bureau_admin::setup::prepare(&directory, &cfg.setup_token_path())?;
     let auth = Auth::new(directory, cfg.auth.clone());
     let certs = CertStore::open(
         cfg.tls.cert.clone().zip(cfg.tls.key.clone()),
@@ -210,6 +212,10 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
         data_dir: data.display().to_string(),
         started,
         services: Mutex::new(services),
+        setup_token: cfg.setup_token_path(),
+        updates_dir: cfg.updates_dir(),
+        helper_socket: cfg.admin.helper_socket.clone(),
+        max_update_bytes: cfg.admin.max_update_mb << 20,
     });
     let mut admin = AdminApi::new(auth.clone(), info, cfg.admin.session_minutes);
     if let Some(q) = &queue {
@@ -275,6 +281,8 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
     );
     // Tests and supervisors wait for this line on stdout.
     println!("bureau: ready");
+    // And systemd (Type=notify), when it started us.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
@@ -283,6 +291,7 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
         _ = tokio::signal::ctrl_c() => {}
     }
     log::info!("shutting down: finishing work in flight");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     trigger.fire();
     if !trigger.drained(Duration::from_secs(10)).await {
         log::warn!("shutdown: some connections did not finish within 10 s");

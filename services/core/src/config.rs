@@ -200,6 +200,10 @@ pub struct AdminConfig {
     pub console_networks: Vec<String>,
     /// Lifetime of a console session, minutes.
     pub session_minutes: u64,
+    /// Unix socket of the privileged helper (updates, reboot), on the appliance.
+    pub helper_socket: PathBuf,
+    /// Largest update bundle accepted, MiB.
+    pub max_update_mb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -262,6 +266,8 @@ impl Default for AdminConfig {
             socket: None,
             console_networks: Vec::new(),
             session_minutes: 480,
+            helper_socket: PathBuf::from("/run/bureau/helper.sock"),
+            max_update_mb: 1024,
         }
     }
 }
@@ -457,6 +463,16 @@ impl Config {
 
     pub fn port(&self, standard: u16) -> u16 {
         standard.saturating_add(self.server.port_offset)
+    }
+
+    /// The one-time token that lets the first administrator be created (console setup).
+    pub fn setup_token_path(&self) -> PathBuf {
+        self.server.data_dir.join("setup-token")
+    }
+
+    /// Where update bundles are received before the helper installs them.
+    pub fn updates_dir(&self) -> PathBuf {
+        self.server.data_dir.join("updates")
     }
 
     pub fn admin_socket(&self) -> PathBuf {

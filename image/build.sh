@@ -1,0 +1,194 @@
+#!/bin/bash
+# make image: builds Bureau's appliance disk offline from what this machine reaches (Debian's
+# packages and the bureau binary built here). Outputs, in $OUT (target/image):
+#   bureau.img       raw GPT disk (EFI + GRUB, root slots A and B, data)
+#   bureau.qcow2     the same, compressed, for VMs and QEMU
+#   rootfs.squashfs  the root slot's contents, what update bundles carry
+#   bureau-<version>.raucb  a signed update bundle of this build
+# Slow steps are cached in $CACHE (outside the repository) by the hash of their inputs: the
+# Debian userland, the kernel and its modules, and the signing keys. A build whose inputs did
+# not change does nothing.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+CACHE=${BUREAU_IMAGE_CACHE:-/var/cache/bureau-image}
+OUT=${BUREAU_IMAGE_OUT:-$ROOT/target/image}
+BIN=${BUREAU_BIN:-$ROOT/target/release/bureau}
+SUITE=bookworm
+MIRROR=${BUREAU_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SECURITY=${BUREAU_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
+KEYS=${BUREAU_SIGNING_DIR:-$CACHE/keys}
+
+say() { printf 'image: %s\n' "$*" >&2; }
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+[ "$(id -u)" = 0 ] || { echo "image: run as root (mmdebstrap, chroot, mknod)" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "image: no bureau binary at $BIN (cargo build --release -p bureau)" >&2; exit 1; }
+mkdir -p "$CACHE/debs" "$OUT"
+
+# ---- 1. the Debian userland, cached by its package list -------------------------------------
+pkgs=$(grep -v '^#' "$HERE/packages" | xargs | tr ' ' ',')
+base="$CACHE/base-$(echo "$SUITE $pkgs $(hash_of "$HERE/strip.list")" | sha256sum | cut -c1-16).tar"
+if [ ! -s "$base" ]; then
+    say "building the Debian userland ($SUITE, minbase + $pkgs)"
+    excludes=()
+    for p in doc man info locale; do excludes+=(--dpkgopt="path-exclude=/usr/share/$p/*"); done
+    mmdebstrap --variant=minbase --format=tar --include="$pkgs" "${excludes[@]}" \
+        --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+        --setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
+        --setup-hook="sync-in $CACHE/debs /var/cache/apt/archives/" \
+        --customize-hook="sync-out /var/cache/apt/archives $CACHE/debs" \
+        --skip=download/empty \
+        "$SUITE" "$base.tmp" \
+        "deb $MIRROR $SUITE main" "deb $MIRROR $SUITE-updates main" \
+        "deb $SECURITY $SUITE-security main"
+    mv "$base.tmp" "$base"
+fi
+
+# ---- 2. the kernel, with only the modules listed ---------------------------------------------
+kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+[ -n "$kpkg" ] || { echo "image: apt knows no linux-image-amd64 (apt-get update?)" >&2; exit 1; }
+kdeb=$(ls "$CACHE"/debs/"$kpkg"_*.deb 2>/dev/null | tail -1 || true)
+if [ -z "$kdeb" ]; then
+    say "downloading $kpkg"
+    (cd "$CACHE/debs" && apt-get download -q "$kpkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+    kdeb=$(ls "$CACHE"/debs/"$kpkg"_*.deb | tail -1)
+fi
+kdir="$CACHE/kernel-$(hash_of "$kdeb" "$HERE/modules")"
+if [ ! -d "$kdir" ]; then
+    say "selecting kernel modules from $(basename "$kdeb")"
+    rm -rf "$kdir.tmp" && mkdir -p "$kdir.tmp/full" "$kdir.tmp/root" "$kdir.tmp/initrd"
+    dpkg-deb -x "$kdeb" "$kdir.tmp/full"
+    kver=$(ls "$kdir.tmp/full/lib/modules")
+    depmod -b "$kdir.tmp/full" "$kver"
+    # Each listed module with everything it depends on (modprobe --show-depends resolves it).
+    select_modules() { # dest list...
+        local dest=$1; shift
+        for m in "$@"; do
+            modprobe -d "$kdir.tmp/full" -S "$kver" --show-depends "$m" 2>/dev/null |
+                awk '$1 == "insmod" {print $2}'
+        done | sort -u | while read -r f; do
+            rel=${f#"$kdir.tmp/full/"}
+            mkdir -p "$dest/$(dirname "$rel")"
+            cp "$f" "$dest/$rel"
+        done
+        cp "$kdir.tmp/full/lib/modules/$kver"/modules.{order,builtin,builtin.modinfo} "$dest/lib/modules/$kver/"
+        depmod -b "$dest" "$kver"
+    }
+    all=$(grep -v '^#' "$HERE/modules" | sed 's/^initrd://')
+    early=$(grep '^initrd:' "$HERE/modules" | sed 's/^initrd://')
+    select_modules "$kdir.tmp/root" $all
+    select_modules "$kdir.tmp/initrd" $early
+    echo "$early" >"$kdir.tmp/initrd-modules"
+    cp "$kdir.tmp/full/boot/vmlinuz-$kver" "$kdir.tmp/vmlinuz"
+    echo "$kver" >"$kdir.tmp/version"
+    rm -rf "$kdir.tmp/full"
+    mv "$kdir.tmp" "$kdir"
+fi
+kver=$(cat "$kdir/version")
+
+# ---- 3. signing keys for update bundles (a development CA unless BUREAU_SIGNING_DIR) ----------
+if [ ! -s "$KEYS/signing.crt" ]; then
+    say "making update-signing keys in $KEYS (a development CA: offices use their own)"
+    mkdir -p "$KEYS" && chmod 700 "$KEYS"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 36500 \
+        -subj "/O=Bureau/CN=Bureau update CA" -keyout "$KEYS/ca.key" -out "$KEYS/ca.crt" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -subj "/O=Bureau/CN=Bureau update signing" -keyout "$KEYS/signing.key" -out "$KEYS/signing.csr" 2>/dev/null
+    openssl x509 -req -in "$KEYS/signing.csr" -CA "$KEYS/ca.crt" -CAkey "$KEYS/ca.key" \
+        -CAcreateserial -days 36500 -out "$KEYS/signing.crt" \
+        -extfile <(printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning,emailProtection\n') 2>/dev/null
+    rm -f "$KEYS/signing.csr"
+fi
+
+# ---- 4. the root slot: userland + kernel + overlay + bureau ----------------------------------
+version=${BUREAU_VERSION:-$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo dev)}
+overlay=$(cd "$HERE/overlay" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+key="$base $kdir $version $overlay debug=${BUREAU_IMAGE_DEBUG:-0} $(hash_of "$BIN" "$HERE"/*.sh "$HERE"/*.cfg "$HERE/initramfs/init" "$KEYS/ca.crt")"
+if [ -s "$OUT/bureau.qcow2" ] && [ "$(cat "$OUT/.inputs" 2>/dev/null)" = "$key" ]; then
+    say "up to date: $OUT"
+    exit 0
+fi
+rm -f "$OUT/.inputs"
+
+R="$OUT/rootfs"
+rm -rf "$R" && mkdir -p "$R"
+say "assembling the root filesystem"
+tar -C "$R" -xf "$base"
+grep -v '^#' "$HERE/strip.list" | while read -r p; do
+    [ -n "$p" ] && (cd "$R" && rm -rf $p)
+done
+cp -a "$kdir/root/lib/modules" "$R/usr/lib/"
+mkdir -p "$R/boot"
+cp "$kdir/vmlinuz" "$R/boot/vmlinuz"
+cp -a "$HERE/overlay/." "$R/"
+install -m 0755 "$BIN" "$R/usr/bin/bureau"
+cp "$KEYS/ca.crt" "$R/etc/rauc/keyring.pem"
+echo "$version" >"$R/etc/bureau/release"
+mkdir -p "$R/usr/share/bureau" "$R/efi" "$R/var/lib/bureau"
+cp "$ROOT/README.md" "$R/usr/share/bureau/"
+# A read-only root: the machine id is made at each boot; no first-boot wizard of systemd's.
+: >"$R/etc/machine-id"
+echo bureau >"$R/etc/hostname"
+ln -sf ../run/systemd/resolve/stub-resolv.conf "$R/etc/resolv.conf"
+systemd-sysusers --root="$R" >/dev/null
+systemctl --root="$R" enable -q systemd-networkd systemd-resolved systemd-timesyncd \
+    bureau.service bureau-helper.service bureau-firstboot.service bureau-health.service \
+    bureau-banner.service
+# Nobody signs in on the box's console: it shows the banner; the web console does the rest.
+# BUREAU_IMAGE_DEBUG=1 (developers only) gives a root shell on the serial line instead.
+if [ "${BUREAU_IMAGE_DEBUG:-0}" = 1 ]; then
+    mkdir -p "$R/etc/systemd/system/serial-getty@ttyS0.service.d"
+    printf '[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --keep-baud 115200 %%I $TERM\n' \
+        >"$R/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf"
+    systemctl --root="$R" enable -q serial-getty@ttyS0.service
+fi
+systemctl --root="$R" mask -q getty@tty1.service \
+    systemd-firstboot.service e2scrub_reap.service e2scrub_all.timer apt-daily.timer \
+    apt-daily-upgrade.timer 2>/dev/null || true
+
+# The initramfs: static busybox, the early modules, and our init.
+I="$OUT/initramfs"
+rm -rf "$I" && mkdir -p "$I"/{bin,dev,proc,sys,etc,newroot}
+cp /bin/busybox "$I/bin/busybox"
+ln -s busybox "$I/bin/sh"
+cp "$HERE/initramfs/init" "$I/init"
+cp "$kdir/initrd-modules" "$I/etc/modules"
+cp -a "$kdir/initrd/lib" "$I/"
+(cd "$I" && find . | cpio -o -H newc --quiet | gzip -9) >"$R/boot/initrd.img"
+
+say "compressing the root slot (squashfs, xz)"
+mksquashfs "$R" "$OUT/rootfs.squashfs" -comp xz -noappend -quiet -no-progress \
+    -wildcards -e 'proc/*' 'sys/*' 'dev/*' 'run/*' 'tmp/*'
+
+# ---- 5. the EFI partition: a standalone GRUB with our boot logic, and its environment ---------
+G="$OUT/genimage"
+rm -rf "$G" && mkdir -p "$G/input" "$G/root" "$G/tmp"
+grub-mkstandalone -O x86_64-efi -o "$G/input/bootx64.efi" \
+    --modules="part_gpt fat squash4 xzio gzio loadenv regexp test linux echo efi_gop" \
+    --locales= --fonts= --themes= "boot/grub/grub.cfg=$HERE/grub.cfg"
+grub-editenv "$G/input/grubenv" create
+grub-editenv "$G/input/grubenv" set ORDER="A B" A_OK=1 A_TRY=0 B_OK=0 B_TRY=0
+cp "$OUT/rootfs.squashfs" "$G/input/"
+
+# ---- 6. the disk ------------------------------------------------------------------------------
+say "writing the disk (genimage)"
+genimage --config "$HERE/genimage.cfg" --rootpath "$G/root" --tmppath "$G/tmp" \
+    --inputpath "$G/input" --outputpath "$G/images" >"$OUT/genimage.log" 2>&1 ||
+    { tail -20 "$OUT/genimage.log" >&2; exit 1; }
+mv "$G/images/bureau.img" "$OUT/bureau.img"
+qemu-img convert -c -O qcow2 "$OUT/bureau.img" "$OUT/bureau.qcow2"
+rm -rf "$G" "$I"
+
+# ---- 7. an update bundle of this very build ---------------------------------------------------
+"$HERE/bundle.sh" "$OUT/rootfs.squashfs" "$version" "$OUT/bureau-$version.raucb"
+ln -sf "bureau-$version.raucb" "$OUT/bureau.raucb"
+
+echo "$key" >"$OUT/.inputs"
+size() { du -k --apparent-size "$1" | awk '{printf "%.1f MB", $1 / 1024}'; }
+xz_size=$(xz -T0 -3 -c "$OUT/bureau.img" | wc -c | awk '{printf "%.1f MB", $1 / 1048576}')
+say "kernel $kver, bureau $version"
+say "$OUT/bureau.img    $(size "$OUT/bureau.img") raw ($xz_size as .img.xz)"
+say "$OUT/bureau.qcow2  $(size "$OUT/bureau.qcow2")"
+say "$OUT/rootfs.squashfs  $(size "$OUT/rootfs.squashfs")"

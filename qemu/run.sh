@@ -1,0 +1,74 @@
+#!/bin/bash
+# make qemu: boots the appliance image in QEMU with the box's ports forwarded to localhost
+# (port + 10000: 10025 -> 25, 10443 -> 443, 10993 -> 993, ...), UEFI firmware (OVMF), 512 MB.
+#
+# Environment (the boot tests set these; defaults suit a person at a terminal):
+#   BUREAU_QEMU_DISK    disk to boot; default: a copy-on-write disk over target/image/bureau.qcow2
+#                       in target/qemu/, made on the first run and kept (your data stays)
+#   BUREAU_QEMU_PORTS   offset added to each forwarded port (default 10000)
+#   BUREAU_QEMU_ACCEL   kvm or tcg (default: kvm if it works here, else tcg)
+#   BUREAU_QEMU_SERIAL  where the serial console goes: "stdio" (default), a file path, or any
+#                       QEMU chardev ("unix:/path,server,nowait")
+#   BUREAU_QEMU_MONITOR unix socket path for the QEMU monitor (default: none)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+IMAGE=$ROOT/target/image/bureau.qcow2
+STATE=$ROOT/target/qemu
+OFFSET=${BUREAU_QEMU_PORTS:-10000}
+mkdir -p "$STATE"
+
+[ -s "$IMAGE" ] || { echo "qemu: no image at $IMAGE (make image)" >&2; exit 1; }
+disk=${BUREAU_QEMU_DISK:-$STATE/disk.qcow2}
+if [ ! -s "$disk" ]; then
+    # A 4 GB disk over the image: the first boot grows the data partition into it.
+    qemu-img create -q -f qcow2 -b "$IMAGE" -F qcow2 "$disk" 4G
+fi
+# UEFI variables belong to the disk (boot entries live there).
+vars="${disk%.qcow2}.vars.fd"
+[ -s "$vars" ] || cp /usr/share/OVMF/OVMF_VARS.fd "$vars"
+
+accel=${BUREAU_QEMU_ACCEL:-}
+if [ -z "$accel" ]; then
+    accel=tcg
+    # KVM only if the firmware runs under it for a few seconds without KVM stopping the guest
+    # (nested virtualisation often opens /dev/kvm and then fails: "KVM internal error").
+    if [ -w /dev/kvm ]; then
+        probe=$(timeout 6 qemu-system-x86_64 -accel kvm -cpu host -machine q35 -m 128 \
+            -display none -nodefaults -serial null -monitor none \
+            -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE.fd 2>&1 || true)
+        case "$probe" in
+            *rror*|*ssertion*) ;;
+            *) accel=kvm ;;
+        esac
+    fi
+fi
+cpu=max
+[ "$accel" = kvm ] && cpu=host
+
+fwd=""
+for p in 25 80 143 389 443 465 587 636 993; do
+    fwd="$fwd,hostfwd=tcp:127.0.0.1:$((OFFSET + p))-:$p"
+done
+
+serial=${BUREAU_QEMU_SERIAL:-stdio}
+case "$serial" in stdio|*:*) ;; *) serial="file:$serial" ;; esac
+monitor=(-monitor none)
+[ -n "${BUREAU_QEMU_MONITOR:-}" ] && monitor=(-monitor "unix:$BUREAU_QEMU_MONITOR,server,nowait")
+
+if [ "$serial" = stdio ]; then
+    cat >&2 <<EOF
+qemu: booting $disk ($accel). Once up:
+  console   https://localhost:$((OFFSET + 443))/  (the setup token is printed below)
+  IMAPS     localhost:$((OFFSET + 993))   submission localhost:$((OFFSET + 587))   SMTP localhost:$((OFFSET + 25))
+  quit      Ctrl-A X
+EOF
+fi
+
+exec qemu-system-x86_64 \
+    -name bureau -machine q35 -accel "$accel" -cpu "$cpu" -smp 2 -m 512 \
+    -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE.fd \
+    -drive if=pflash,format=raw,file="$vars" \
+    -drive if=virtio,format=qcow2,file="$disk" \
+    -netdev "user,id=net0$fwd" -device virtio-net-pci,netdev=net0 \
+    -device virtio-rng-pci \
+    -display none -serial "$serial" "${monitor[@]}"

@@ -1,0 +1,214 @@
+//! `bureau helper`: the privileged helper, run as root by systemd on the appliance. It serves
+//! the typed requests of `bureau_core::helper` on a unix socket that only root and the
+//! daemon's account may open, and does nothing else: no shell, no paths outside the data
+//! directory's `updates/`.
+
+use bureau_core::Config;
+use bureau_core::helper::{MAX_REQUEST, Reply, Request};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::process::Command;
+use tokio::sync::Mutex;
+
+/// Longest a bundle installation may take.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+struct Helper {
+    updates: PathBuf,
+    /// The daemon's account, the only one besides root that may call.
+    daemon_uid: Option<u32>,
+    /// One installation at a time.
+    busy: Mutex<()>,
+}
+
+pub async fn run(cfg: Config) -> Result<(), String> {
+    if !nix::unistd::Uid::effective().is_root() {
+        return Err("the helper runs as root".into());
+    }
+    let socket = cfg.admin.helper_socket.clone();
+    let user = nix::unistd::User::from_name(&cfg.server.user).map_err(|e| e.to_string())?;
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).map_err(|e| format!("{}: {e}", socket.display()))?;
+    // rw for root and the daemon's group only.
+    if let Some(u) = &user {
+        nix::unistd::chown(&socket, None, Some(u.gid)).map_err(|e| e.to_string())?;
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| e.to_string())?;
+    let helper = std::sync::Arc::new(Helper {
+        updates: cfg.updates_dir(),
+        daemon_uid: user.map(|u| u.uid.as_raw()),
+        busy: Mutex::new(()),
+    });
+    log::info!("helper: serving {}", socket.display());
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    loop {
+        let (stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
+        let helper = helper.clone();
+        tokio::spawn(async move { helper.serve(stream).await });
+    }
+}
+
+impl Helper {
+    async fn serve(&self, stream: UnixStream) {
+        let uid = stream.peer_cred().map(|c| c.uid()).ok();
+        let (r, mut w) = stream.into_split();
+        let mut line = String::new();
+        let mut reboot = false;
+        let reply = if uid != Some(0) && uid != self.daemon_uid {
+            Reply {
+                ok: false,
+                output: "not allowed".into(),
+            }
+        } else {
+            match BufReader::new(r.take(MAX_REQUEST as u64))
+                .read_line(&mut line)
+                .await
+            {
+                Err(e) => Reply {
+                    ok: false,
+                    output: e.to_string(),
+                },
+                Ok(_) => match serde_json::from_str::<Request>(&line) {
+                    Err(e) => Reply {
+                        ok: false,
+                        output: format!("bad request: {e}"),
+                    },
+                    Ok(req) => {
+                        reboot = req == Request::Reboot;
+                        self.handle(&req).await
+                    }
+                },
+            }
+        };
+        if !reply.ok {
+            log::warn!("helper: refused or failed: {}", reply.output);
+        }
+        if let Ok(mut b) = serde_json::to_vec(&reply) {
+            b.push(b'\n');
+            let _ = w.write_all(&b).await;
+            let _ = w.shutdown().await;
+        }
+        if reply.ok && reboot {
+            // Answered first; then the box goes down.
+            log::info!("helper: rebooting");
+            let _ = Command::new("systemctl").arg("reboot").status().await;
+        }
+    }
+
+    async fn handle(&self, req: &Request) -> Reply {
+        let result = match req {
+            Request::InstallUpdate { bundle } => self.install(bundle).await,
+            Request::SlotStatus => {
+                command(
+                    "rauc",
+                    &["status", "--output-format=json"],
+                    Duration::from_secs(30),
+                )
+                .await
+            }
+            Request::Reboot => Ok("rebooting".into()),
+        };
+        match result {
+            Ok(output) => Reply { ok: true, output },
+            Err(output) => Reply { ok: false, output },
+        }
+    }
+
+    async fn install(&self, bundle: &Path) -> Result<String, String> {
+        let path = confine(&self.updates, bundle)?;
+        let _one = self
+            .busy
+            .try_lock()
+            .map_err(|_| "an update is already being installed".to_string())?;
+        // Root's alone from here: the daemon cannot change it under RAUC's feet.
+        std::os::unix::fs::chown(&path, Some(0), Some(0)).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400))
+            .map_err(|e| e.to_string())?;
+        log::info!("helper: installing {}", path.display());
+        let out = command(
+            "rauc",
+            &["install", &path.to_string_lossy()],
+            INSTALL_TIMEOUT,
+        )
+        .await;
+        match &out {
+            Ok(_) => log::info!("helper: installed {}", path.display()),
+            Err(e) => log::warn!("helper: {} refused: {e}", path.display()),
+        }
+        out
+    }
+}
+
+/// The bundle's real path, if it is a regular file directly inside `dir` (no symlink or `..`
+/// leads elsewhere).
+fn confine(dir: &Path, bundle: &Path) -> Result<PathBuf, String> {
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let real = bundle
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", bundle.display()))?;
+    let meta = std::fs::symlink_metadata(&real).map_err(|e| e.to_string())?;
+    if real.parent() != Some(dir.as_path()) || !meta.is_file() {
+        return Err(format!(
+            "{}: only bundles in {} are installed",
+            bundle.display(),
+            dir.display()
+        ));
+    }
+    Ok(real)
+}
+
+/// Runs a program (never a shell), returning what it printed; its error output on failure.
+async fn command(program: &str, args: &[&str], timeout: Duration) -> Result<String, String> {
+    let run = Command::new(program).args(args).kill_on_drop(true).output();
+    let out = tokio::time::timeout(timeout, run)
+        .await
+        .map_err(|_| format!("{program} took longer than {} s", timeout.as_secs()))?
+        .map_err(|e| format!("{program}: {e}"))?;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    if out.status.success() {
+        Ok(text(&out.stdout))
+    } else {
+        let err = text(&out.stderr);
+        // rauc prints its reason last.
+        let last = err.lines().last().unwrap_or("").to_string();
+        Err(if last.is_empty() {
+            format!("{program} failed ({})", out.status)
+        } else {
+            last
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundles_only_from_the_updates_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let updates = d.path().join("updates");
+        std::fs::create_dir(&updates).unwrap();
+        let ok = updates.join("a.raucb");
+        std::fs::write(&ok, b"x").unwrap();
+        assert_eq!(confine(&updates, &ok).unwrap(), ok.canonicalize().unwrap());
+        let outside = d.path().join("b.raucb");
+        std::fs::write(&outside, b"x").unwrap();
+        assert!(confine(&updates, &outside).is_err());
+        assert!(confine(&updates, &updates.join("../b.raucb")).is_err());
+        let link = updates.join("c.raucb");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        assert!(confine(&updates, &link).is_err());
+        std::fs::create_dir(updates.join("sub")).unwrap();
+        assert!(confine(&updates, &updates.join("sub")).is_err());
+        assert!(confine(&updates, &updates.join("missing")).is_err());
+    }
+}
