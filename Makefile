@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV  := .venv
 PY    := $(VENV)/bin/python
 
-.PHONY: run test deps lint unit e2e bench clean
+.PHONY: run test deps lint unit e2e image qemu bench clean
 
 ## Run Bureau in development: 127.0.0.1, ports + 10000, data in ./bureau-data.
 run:
@@ -23,9 +23,18 @@ lint:
 unit:
 	$(CARGO) test --workspace
 
-e2e:
+e2e: image
 	$(CARGO) build -p bureau
 	$(PY) -m pytest -q tests
+
+## The appliance disk (root; cached in /var/cache/bureau-image): target/image/bureau.{img,qcow2}.
+image:
+	$(CARGO) build --release -p bureau
+	image/build.sh
+
+## Boot the image in QEMU, ports + 10000 on localhost (docs/IMAGE.md).
+qemu: image
+	qemu/run.sh
 
 ## Benchmarks (release build); results go in docs/BENCHMARKS.md by hand.
 bench:

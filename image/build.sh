@@ -143,20 +143,15 @@ if [ "${BUREAU_IMAGE_DEBUG:-0}" = 1 ]; then
     printf '[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --keep-baud 115200 %%I $TERM\n' \
         >"$R/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf"
     systemctl --root="$R" enable -q serial-getty@ttyS0.service
+else
+    systemctl --root="$R" mask -q serial-getty@ttyS0.service
 fi
 systemctl --root="$R" mask -q getty@tty1.service \
     systemd-firstboot.service e2scrub_reap.service e2scrub_all.timer apt-daily.timer \
     apt-daily-upgrade.timer 2>/dev/null || true
 
-# The initramfs: static busybox, the early modules, and our init.
-I="$OUT/initramfs"
-rm -rf "$I" && mkdir -p "$I"/{bin,dev,proc,sys,etc,newroot}
-cp /bin/busybox "$I/bin/busybox"
-ln -s busybox "$I/bin/sh"
-cp "$HERE/initramfs/init" "$I/init"
-cp "$kdir/initrd-modules" "$I/etc/modules"
-cp -a "$kdir/initrd/lib" "$I/"
-(cd "$I" && find . | cpio -o -H newc --quiet | gzip -9) >"$R/boot/initrd.img"
+# The initramfs: static busybox (Debian's busybox-static), the early modules, and our init.
+"$HERE/mkinitramfs.sh" /bin/busybox "$R/boot/initrd.img" "$kdir/initrd" "$kdir/initrd-modules"
 
 say "compressing the root slot (squashfs, xz)"
 mksquashfs "$R" "$OUT/rootfs.squashfs" -comp xz -noappend -quiet -no-progress \
@@ -179,7 +174,7 @@ genimage --config "$HERE/genimage.cfg" --rootpath "$G/root" --tmppath "$G/tmp" \
     { tail -20 "$OUT/genimage.log" >&2; exit 1; }
 mv "$G/images/bureau.img" "$OUT/bureau.img"
 qemu-img convert -c -O qcow2 "$OUT/bureau.img" "$OUT/bureau.qcow2"
-rm -rf "$G" "$I"
+rm -rf "$G"
 
 # ---- 7. an update bundle of this very build ---------------------------------------------------
 "$HERE/bundle.sh" "$OUT/rootfs.squashfs" "$version" "$OUT/bureau-$version.raucb"

@@ -74,9 +74,14 @@ impl GrubEnv {
         }
     }
 
-    /// The slot GRUB boots next when all is well: the first in ORDER.
+    /// The slot GRUB boots next: the first good one in ORDER (the first of all if none is).
     pub fn primary(&self) -> String {
-        self.order().remove(0)
+        let order = self.order();
+        order
+            .iter()
+            .find(|s| self.is_good(s))
+            .unwrap_or(&order[0])
+            .clone()
     }
 
     /// Makes `slot` the one booted next, as a fresh try.
@@ -187,13 +192,19 @@ mod tests {
         env.set_primary("B").unwrap();
         assert_eq!(env.get("ORDER"), "B A");
         assert!(env.is_good("B"));
-        // GRUB boots B and sets B_TRY=1; until marked good it reads as bad.
+        // GRUB boots B and sets B_TRY=1; until marked good it reads as bad, and should this
+        // boot fail, A is the next one.
         env.set("B_TRY", "1");
         assert!(!env.is_good("B"));
+        assert_eq!(env.primary(), "A");
         env.set_state("B", true).unwrap();
         assert!(env.is_good("B"));
         env.set_state("A", false).unwrap();
         assert!(!env.is_good("A"));
+        // A failed update of A: B stays the one that boots.
+        env.set_primary("A").unwrap();
+        env.set_state("A", false).unwrap();
+        assert_eq!(env.primary(), "B");
         assert!(env.set_primary("C").is_err());
     }
 

@@ -177,14 +177,14 @@ async fn command(program: &str, args: &[&str], timeout: Duration) -> Result<Stri
     if out.status.success() {
         Ok(text(&out.stdout))
     } else {
-        let err = text(&out.stderr);
-        // rauc prints its reason last.
-        let last = err.lines().last().unwrap_or("").to_string();
-        Err(if last.is_empty() {
-            format!("{program} failed ({})", out.status)
-        } else {
-            last
-        })
+        // rauc states its reason on a "LastError:" line; otherwise the last line says most.
+        let said = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
+        let reason = said
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("LastError:"))
+            .or_else(|| said.lines().rev().find(|l| !l.trim().is_empty()))
+            .map(|l| l.trim().to_string());
+        Err(reason.unwrap_or_else(|| format!("{program} failed ({})", out.status)))
     }
 }
 

@@ -1,0 +1,291 @@
+"""The appliance image, booted in QEMU under software emulation (TCG) and used the way an office
+would, over its forwarded ports with real clients: the first administrator from the setup
+token shown on the serial line, a user made through the admin API, a message in by smtplib and
+out by imaplib over IMAPS, a reboot that keeps both, an update that switches the root slot,
+corrupted and unsigned bundles refused while the box keeps serving, and an update whose
+system does not come up rolled back by the box itself.
+
+The tests run in order on one VM (each boot takes tens of seconds under TCG). `make e2e` builds
+the image first (`make image`, cached in /var/cache/bureau-image)."""
+
+import http.client
+import imaplib
+import json
+import os
+import re
+import shutil
+import smtplib
+import socket
+import subprocess
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from conftest import tls_context
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE = ROOT / "target" / "image"
+CACHE = Path(os.environ.get("BUREAU_IMAGE_CACHE", "/var/cache/bureau-image"))
+BOOT_TIMEOUT = 600
+PASSWORD = "correct horse battery"
+
+
+def _free_offset():
+    for offset in range(21000, 60000, 1000):
+        ok = True
+        for p in (25, 80, 143, 389, 443, 465, 587, 636, 993):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", offset + p))
+            except OSError:
+                ok = False
+            finally:
+                s.close()
+        if ok:
+            return offset
+    raise RuntimeError("no free ports")
+
+
+class VM:
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.serial = tmp / "serial.log"
+        self.disk = tmp / "disk.qcow2"
+        self.offset = _free_offset()
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(IMAGE / "bureau.qcow2"), "-F", "qcow2",
+             str(self.disk), "4G"],
+            check=True,
+        )
+        env = dict(os.environ, BUREAU_QEMU_DISK=str(self.disk), BUREAU_QEMU_SERIAL=str(self.serial),
+                   BUREAU_QEMU_PORTS=str(self.offset), BUREAU_QEMU_ACCEL="tcg")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen([str(ROOT / "qemu" / "run.sh")], env=env, stdout=subprocess.DEVNULL,
+                                     stderr=open(tmp / "qemu.err", "w"))
+        self.cookie = self.csrf = None
+
+    def port(self, p):
+        return self.offset + p
+
+    def log(self):
+        return self.serial.read_text(errors="replace") if self.serial.exists() else ""
+
+    def wait_serial(self, pattern, after=0, timeout=BOOT_TIMEOUT):
+        """The first match of `pattern` on the serial line past offset `after`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.compile(pattern).search(self.log(), after)
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"qemu exited: {(self.tmp / 'qemu.err').read_text()}")
+            time.sleep(1)
+        raise TimeoutError(f"no {pattern!r} on the serial line:\n{self.log()[after:][-3000:]}")
+
+    def wait_booted(self, after=0):
+        """Waits for the banner bureau-banner prints once Bureau serves; returns its match."""
+        return self.wait_serial(r"Bureau \S+ on \S+: https://\S+/", after)
+
+    def api(self, method, path, body=None, raw=None, auth=True, timeout=120):
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port(443), context=tls_context(), timeout=timeout)
+        h = {"Content-Type": "application/octet-stream" if raw is not None else "application/json"}
+        if auth and self.cookie:
+            h["Cookie"] = self.cookie
+            h["X-CSRF-Token"] = self.csrf
+        conn.request(method, path, body=raw if raw is not None else (json.dumps(body) if body is not None else None),
+                     headers=h)
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        return r.status, (json.loads(data) if data else None), r.getheader("Set-Cookie")
+
+    def sign_in(self):
+        s, session, cookie = self.api("POST", "/api/v1/session", {"login": "boss", "password": PASSWORD}, auth=False)
+        assert s == 200, session
+        self.cookie, self.csrf = cookie.split(";")[0], session["csrf"]
+
+    def reboot(self):
+        """Reboots through the API (the helper runs systemctl reboot); returns the serial offset."""
+        mark = len(self.log())
+        assert self.api("POST", "/api/v1/system/reboot")[0] == 202
+        return mark
+
+    def system(self):
+        s, info, _ = self.api("GET", "/api/v1/system")
+        assert s == 200, info
+        return info
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def slot_state(info, bootname):
+    for group in info["slots"]["slots"]:
+        for slot in group.values():
+            if slot["bootname"] == bootname:
+                return slot["boot_status"]
+    raise KeyError(bootname)
+
+
+@pytest.fixture(scope="module")
+def vm(tmp_path_factory):
+    if not (IMAGE / "bureau.qcow2").exists():
+        pytest.fail("no image: run `make image` first (make e2e does)")
+    v = VM(tmp_path_factory.mktemp("vm"))
+    yield v
+    v.stop()
+
+
+def read_inbox(vm, subject):
+    imap = imaplib.IMAP4_SSL("127.0.0.1", vm.port(993), ssl_context=tls_context(), timeout=60)
+    imap.login("alice", PASSWORD)
+    imap.select("INBOX", readonly=True)
+    _, data = imap.search(None, "SUBJECT", f'"{subject}"')
+    ids = data[0].split()
+    assert len(ids) == 1, data
+    _, msg = imap.fetch(ids[0], "(BODY.PEEK[])")
+    imap.logout()
+    return msg[0][1]
+
+
+def test_first_boot_shows_a_setup_token_that_makes_the_administrator(vm):
+    m = vm.wait_serial(r"bureau setup token: ([0-9a-f-]{35})")
+    print(f"first boot: setup token on the serial line {time.monotonic() - vm.started:.0f} s after power-on")
+    assert "data partition grown" in vm.log()
+    assert vm.api("GET", "/api/v1/setup", auth=False)[1] == {"pending": True}
+    s, session, cookie = vm.api("POST", "/api/v1/setup", {
+        "token": m.group(1), "address": "boss@office.example", "password": PASSWORD, "display_name": "Boss"},
+        auth=False)
+    assert s == 201, session
+    vm.cookie, vm.csrf = cookie.split(";")[0], session["csrf"]
+    s, user, _ = vm.api("POST", "/api/v1/users", {"address": "alice@office.example", "password": PASSWORD})
+    assert s == 201, user
+
+
+def test_mail_in_by_smtp_and_out_by_imaps(vm):
+    msg = EmailMessage()
+    msg["From"] = "partner@elsewhere.example"
+    msg["To"] = "alice@office.example"
+    msg["Subject"] = "hello from the host"
+    msg.set_content("The appliance received this over its forwarded port 25.\n")
+    with smtplib.SMTP("127.0.0.1", vm.port(25), timeout=60) as s:
+        s.send_message(msg)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            body = read_inbox(vm, "hello from the host")
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    assert b"forwarded port 25" in body
+    # HTTPS answers (the admin API and the redirect from HTTP).
+    assert vm.api("GET", "/api/v1/status")[0] == 200
+    conn = http.client.HTTPConnection("127.0.0.1", vm.port(80), timeout=30)
+    conn.request("GET", "/", headers={"Host": "box"})
+    assert conn.getresponse().status == 301
+
+
+def test_reboot_keeps_users_and_mail(vm):
+    mark = vm.reboot()
+    vm.wait_booted(after=mark)
+    vm.sign_in()
+    assert b"forwarded port 25" in read_inbox(vm, "hello from the host")
+    info = vm.system()
+    assert info["booted_slot"] == "A" and slot_state(info, "A") == "good"
+
+
+def test_update_bundle_switches_slot(vm):
+    info = vm.system()
+    assert info["booted_slot"] == "A"
+    bundle = (IMAGE / "bureau.raucb").read_bytes()
+    s, r, _ = vm.api("PUT", "/api/v1/system/update", raw=bundle, timeout=1200)
+    assert s == 200, r
+    mark = vm.reboot()
+    vm.wait_booted(after=mark)
+    vm.sign_in()
+    # The health check marks the new slot good once Bureau serves.
+    deadline = time.monotonic() + 120
+    while True:
+        info = vm.system()
+        if slot_state(info, "B") == "good" or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert info["booted_slot"] == "B" and slot_state(info, "B") == "good", info
+    # The data partition is untouched.
+    assert b"forwarded port 25" in read_inbox(vm, "hello from the host")
+
+
+def _sign(content_dir: Path, out: Path, keys: Path):
+    subprocess.run(["rauc", "bundle", f"--cert={keys}/signing.crt", f"--key={keys}/signing.key",
+                    str(content_dir), str(out)], check=True, capture_output=True)
+
+
+def test_corrupted_and_unsigned_bundles_are_refused(vm, tmp_path):
+    good = (IMAGE / "bureau.raucb").read_bytes()
+    # Bytes flipped inside the payload: the verity hashes no longer match.
+    corrupted = bytearray(good)
+    for i in range(len(good) // 3, len(good) // 3 + 4096):
+        corrupted[i] ^= 0xFF
+    # Signed by a key whose certificate the box does not trust.
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-days", "1", "-subj", "/CN=stranger", "-keyout", keys / "signing.key", "-out",
+                    keys / "signing.crt"], check=True, capture_output=True)
+    content = tmp_path / "content"
+    content.mkdir()
+    shutil.copy(IMAGE / "rootfs.squashfs", content / "rootfs.img")
+    (content / "manifest.raucm").write_text(
+        "[update]\ncompatible=bureau-x86_64\nversion=stranger\n\n[bundle]\nformat=verity\n\n"
+        "[image.rootfs]\nfilename=rootfs.img\n")
+    _sign(content, tmp_path / "stranger.raucb", keys)
+    # No signature at all: a bare filesystem image.
+    bare = (IMAGE / "rootfs.squashfs").read_bytes()
+
+    for name, data in [("corrupted", bytes(corrupted)), ("untrusted signer", (tmp_path / "stranger.raucb").read_bytes()),
+                       ("unsigned", bare)]:
+        s, r, _ = vm.api("PUT", "/api/v1/system/update", raw=data, timeout=1200)
+        assert s == 422, (name, s, r)
+        print(f"{name}: refused: {r['error']}")
+    # Still serving, still on B, and B is still the slot that boots next.
+    info = vm.system()
+    assert info["booted_slot"] == "B" and slot_state(info, "B") == "good"
+    assert info["slots"]["boot_primary"] == "rootfs.1", info["slots"]
+    assert b"forwarded port 25" in read_inbox(vm, "hello from the host")
+
+
+def test_update_that_does_not_come_up_rolls_back(vm, tmp_path):
+    # A system whose configuration Bureau refuses: it never serves, so never passes the
+    # health check.
+    root = tmp_path / "root"
+    subprocess.run(["unsquashfs", "-q", "-no-progress", "-d", str(root), str(IMAGE / "rootfs.squashfs")],
+                   check=True, capture_output=True)
+    (root / "etc/bureau/bureau.toml").write_text("[server]\nno_such_key = 1\n")
+    content = tmp_path / "content"
+    content.mkdir()
+    subprocess.run(["mksquashfs", str(root), str(content / "rootfs.img"), "-comp", "gzip", "-quiet", "-no-progress"],
+                   check=True, capture_output=True)
+    (content / "manifest.raucm").write_text(
+        "[update]\ncompatible=bureau-x86_64\nversion=broken\n\n[bundle]\nformat=verity\n\n"
+        "[image.rootfs]\nfilename=rootfs.img\n")
+    _sign(content, tmp_path / "broken.raucb", CACHE / "keys")
+    s, r, _ = vm.api("PUT", "/api/v1/system/update", raw=(tmp_path / "broken.raucb").read_bytes(), timeout=1200)
+    assert s == 200, r
+    mark = vm.reboot()
+    # Slot A boots, fails its health check, and the box goes back to B by itself.
+    failed = vm.wait_serial(r"slot A failed its health check", after=mark)
+    back = vm.wait_serial(r"rebooting into slot B", after=failed.end())
+    vm.wait_booted(after=back.end())
+    vm.sign_in()
+    info = vm.system()
+    assert info["booted_slot"] == "B" and slot_state(info, "B") == "good", info
+    assert slot_state(info, "A") == "bad"
+    assert b"forwarded port 25" in read_inbox(vm, "hello from the host")
