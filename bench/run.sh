@@ -4,6 +4,7 @@
 #   bench/run.sh store      durable writes/s at 1, 16 and 64 writers
 #   bench/run.sh rss        idle RSS of `bureau serve`
 #   bench/run.sh smtp       SMTP delivery, Bureau against Postfix (root: configures Postfix)
+#   bench/run.sh image      image size and boot time under QEMU (root: builds the image)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -15,6 +16,12 @@ cargo build --release -q -p bureau -p bureau-store --examples --bins
 if [[ $what == all || $what == store ]]; then
   echo "## durable single-item writes (512-byte bodies, fsync on)"
   target/release/examples/write_bench "$WORK" 1 16 64
+fi
+
+if [[ $what == all || $what == image ]]; then
+  echo "## appliance image"
+  image/build.sh 2>&1 | grep '^image: '
+  python3 bench/boot.py
 fi
 
 if [[ $what == all || $what == smtp ]]; then
