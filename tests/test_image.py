@@ -125,6 +125,16 @@ class VM:
             self.proc.kill()
 
 
+def wait_good(vm, bootname, timeout=300):
+    """The health check marks the booted slot good once Bureau serves: waits for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = vm.system()
+        if slot_state(info, bootname) == "good" or time.monotonic() > deadline:
+            return info
+        time.sleep(2)
+
+
 def slot_state(info, bootname):
     for group in info["slots"]["slots"]:
         for slot in group.values():
@@ -198,8 +208,8 @@ def test_reboot_keeps_users_and_mail(vm):
     vm.wait_booted(after=mark)
     vm.sign_in()
     assert b"forwarded port 25" in read_inbox(vm, "hello from the host")
-    info = vm.system()
-    assert info["booted_slot"] == "A" and slot_state(info, "A") == "good"
+    info = wait_good(vm, "A")
+    assert info["booted_slot"] == "A" and slot_state(info, "A") == "good", info
 
 
 def test_update_bundle_switches_slot(vm):
@@ -211,13 +221,7 @@ def test_update_bundle_switches_slot(vm):
     mark = vm.reboot()
     vm.wait_booted(after=mark)
     vm.sign_in()
-    # The health check marks the new slot good once Bureau serves.
-    deadline = time.monotonic() + 120
-    while True:
-        info = vm.system()
-        if slot_state(info, "B") == "good" or time.monotonic() > deadline:
-            break
-        time.sleep(2)
+    info = wait_good(vm, "B")
     assert info["booted_slot"] == "B" and slot_state(info, "B") == "good", info
     # The data partition is untouched.
     assert b"forwarded port 25" in read_inbox(vm, "hello from the host")
@@ -285,7 +289,7 @@ def test_update_that_does_not_come_up_rolls_back(vm, tmp_path):
     back = vm.wait_serial(r"rebooting into slot B", after=failed.end())
     vm.wait_booted(after=back.end())
     vm.sign_in()
-    info = vm.system()
+    info = wait_good(vm, "B")
     assert info["booted_slot"] == "B" and slot_state(info, "B") == "good", info
     assert slot_state(info, "A") == "bad"
     assert b"forwarded port 25" in read_inbox(vm, "hello from the host")
