@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import smtplib
-import socket
 import subprocess
 import time
 from email.message import EmailMessage
@@ -23,29 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tls_context
+from conftest import _free_offset, tls_context
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ROOT / "target" / "image"
 CACHE = Path(os.environ.get("BUREAU_IMAGE_CACHE", "/var/cache/bureau-image"))
 BOOT_TIMEOUT = 600
 PASSWORD = "correct horse battery"
-
-
-def _free_offset():
-    for offset in range(21000, 60000, 1000):
-        ok = True
-        for p in (25, 80, 143, 389, 443, 465, 587, 636, 993):
-            s = socket.socket()
-            try:
-                s.bind(("127.0.0.1", offset + p))
-            except OSError:
-                ok = False
-            finally:
-                s.close()
-        if ok:
-            return offset
-    raise RuntimeError("no free ports")
 
 
 class VM:
