@@ -12,9 +12,12 @@
 //! - LOGIN and AUTHENTICATE are refused on port 143 before STARTTLS (LOGINDISABLED).
 
 mod envelope;
+mod ext;
 mod fetch;
+mod mailbox;
 mod search;
 mod session;
+mod thread;
 mod wire;
 
 use bureau_core::Auth;

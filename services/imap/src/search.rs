@@ -30,7 +30,18 @@ pub(crate) fn needs_content(key: &SearchKey) -> bool {
     }
 }
 
-fn in_set(set: &SequenceSet, v: u32, largest: u32) -> bool {
+/// Whether a MODSEQ key is among the keys (the answer then carries the highest modseq).
+pub(crate) fn uses_modseq(key: &SearchKey) -> bool {
+    use SearchKey::*;
+    match key {
+        And(keys) => keys.as_ref().iter().any(uses_modseq),
+        Not(k) => uses_modseq(k),
+        Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        ModSequence { .. } => true,
+        _ => false,
+    }
+}
+pub(crate) fn in_set(set: &SequenceSet, v: u32, largest: u32) -> bool {
     let val = |x: &SeqOrUid| match x {
         SeqOrUid::Asterisk => largest,
         SeqOrUid::Value(n) => n.get(),
@@ -139,5 +150,7 @@ pub(crate) fn matches(key: &SearchKey, c: &Candidate) -> bool {
             v.as_ref(),
         ),
         Text(v) => contains(c.content, v.as_ref()),
+        // Per-flag modseqs are not kept: the item's modseq answers for all of its flags.
+        ModSequence { modseq, .. } => c.item.modseq >= *modseq,
     }
 }

@@ -1,25 +1,32 @@
 //! One IMAP connection. The state is an enum owning its data; `command` decides which
 //! commands each state accepts, in one place.
 
+use crate::ext::{AppendMsg, Ext, ListExt};
 use crate::fetch::{header_end, partial};
+use crate::mailbox::{self, Mbox};
 use crate::{Ctx, wire};
 use base64::Engine;
 use bureau_core::AuthError;
 use bureau_core::net::Stream;
 use bureau_core::shutdown::Shutdown;
 use bureau_directory::User;
-use bureau_store::{Actor, CollectionId, CollectionKind, Item, NewItem, StoreError};
+use bureau_store::{Access, Actor, CollectionId, CollectionKind, Item, NewItem, StoreError};
 use imap_codec::CommandCodec;
+use imap_codec::decode::Decoder;
 use imap_codec::fragmentizer::{
     DecodeMessageError, FragmentInfo, Fragmentizer, LiteralAnnouncement,
 };
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::auth::AuthMechanism;
 use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::command::{FetchModifier, SelectParameter, StoreModifier};
 use imap_codec::imap_types::core::LiteralMode;
+use imap_codec::imap_types::extensions::sort::SortCriterion;
+use imap_codec::imap_types::extensions::thread::ThreadingAlgorithm;
 use imap_codec::imap_types::fetch::{Macro, MacroOrMessageDataItemNames, MessageDataItemName};
 use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
+use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use imap_codec::imap_types::status::StatusDataItemName;
 use std::net::SocketAddr;
@@ -27,16 +34,29 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Largest command, literals included (an APPENDed message).
+/// Largest command, literals included (an APPENDed message; APPENDLIMIT).
 const MAX_COMMAND: u32 = 64 << 20;
+const SEEN: &str = "\\Seen";
 const UNAUTH_TIMEOUT: Duration = Duration::from_secs(60);
 const AUTH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const MAX_BAD: u32 = 20;
+
+/// A message that matched a search.
+pub(crate) struct Hit {
+    pub seq: u32,
+    pub item: Item,
+    /// The message, when the caller asked for it.
+    pub content: Vec<u8>,
+}
 
 /// The selected mailbox as this session knows it.
 struct Selected {
     coll: CollectionId,
     read_only: bool,
+    /// The user's access; below read-write only \Seen may change, and it is the user's own.
+    access: Access,
+    /// \Seen is the user's own, not the owner's flag (a mailbox shared with the user).
+    private_seen: bool,
     /// UIDs by message sequence number (index + 1).
     uids: Vec<u32>,
     /// Flags last reported, by UID order.
@@ -60,6 +80,10 @@ pub(crate) struct Session {
     state: State,
     out: Vec<u8>,
     bad: u32,
+    /// CONDSTORE (RFC 7162) is in use: flag changes carry MODSEQ.
+    condstore: bool,
+    /// QRESYNC is enabled: expunges are told as VANISHED.
+    qresync: bool,
 }
 
 fn mailbox_name(m: &Mailbox) -> String {
@@ -102,6 +126,8 @@ impl Session {
             state: State::NotAuthenticated,
             out: Vec::new(),
             bad: 0,
+            condstore: false,
+            qresync: false,
         }
     }
 
@@ -124,8 +150,11 @@ impl Session {
     }
 
     fn capabilities(&self) -> String {
-        let mut c = String::from(
-            "IMAP4rev1 SASL-IR UNSELECT LITERAL+ IDLE UIDPLUS MOVE NAMESPACE ID ENABLE",
+        let mut c = format!(
+            "IMAP4rev1 SASL-IR UNSELECT LITERAL+ IDLE UIDPLUS MOVE NAMESPACE ID ENABLE CHILDREN \
+             CONDSTORE QRESYNC ESEARCH SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES \
+             LIST-EXTENDED LIST-STATUS SPECIAL-USE MULTIAPPEND APPENDLIMIT={MAX_COMMAND} \
+             ACL RIGHTS=texk QUOTA QUOTA=RES-STORAGE"
         );
         if self.is_tls() {
             c.push_str(" AUTH=PLAIN");
@@ -178,23 +207,26 @@ impl Session {
                                 return;
                             }
                         }
-                        Err(e) => {
-                            let tag = frag
-                                .decode_tag()
-                                .map(|t| t.inner().to_string())
-                                .unwrap_or_else(|| "*".into());
-                            let why = match e {
-                                DecodeMessageError::MessageTooLong { .. } => "command too long",
-                                _ => "syntax error",
-                            };
-                            self.bad += 1;
-                            self.line(&format!("{tag} BAD {why}"));
-                            if self.bad > MAX_BAD {
-                                self.line("* BYE too many errors");
-                                self.flush().await;
-                                return;
+                        Err(e) => match crate::ext::parse(frag.message_bytes()) {
+                            Some((tag, ext)) => self.ext_command(&tag, ext).await,
+                            None => {
+                                let tag = frag
+                                    .decode_tag()
+                                    .map(|t| t.inner().to_string())
+                                    .unwrap_or_else(|| "*".into());
+                                let why = match e {
+                                    DecodeMessageError::MessageTooLong { .. } => "command too long",
+                                    _ => "syntax error",
+                                };
+                                self.bad += 1;
+                                self.line(&format!("{tag} BAD {why}"));
+                                if self.bad > MAX_BAD {
+                                    self.line("* BYE too many errors");
+                                    self.flush().await;
+                                    return;
+                                }
                             }
-                        }
+                        },
                     }
                     if !self.flush().await || matches!(self.state, State::Logout) {
                         return;
@@ -361,25 +393,27 @@ impl Session {
                 self.bad_cmd(&tag, "already authenticated")
             }
             _ if !authed => self.bad_cmd(&tag, "command not allowed before authentication"),
-            CommandBody::Select { mailbox, .. } => {
-                self.select(&tag, &mailbox_name(&mailbox), false)
-            }
-            CommandBody::Examine { mailbox, .. } => {
-                self.select(&tag, &mailbox_name(&mailbox), true)
-            }
+            CommandBody::Select {
+                mailbox,
+                parameters,
+            } => self.select(&tag, &mailbox_name(&mailbox), false, &parameters),
+            CommandBody::Examine {
+                mailbox,
+                parameters,
+            } => self.select(&tag, &mailbox_name(&mailbox), true, &parameters),
             CommandBody::List {
                 reference,
                 mailbox_wildcard,
             } => {
-                let only_delimiter = match &mailbox_wildcard {
-                    ListMailbox::Token(t) => t.as_ref().is_empty(),
-                    ListMailbox::String(s) => s.as_ref().is_empty(),
+                let l = ListExt {
+                    reference: mailbox_bytes(&reference),
+                    patterns: vec![match &mailbox_wildcard {
+                        ListMailbox::Token(t) => t.as_ref().to_vec(),
+                        ListMailbox::String(s) => s.as_ref().to_vec(),
+                    }],
+                    ..Default::default()
                 };
-                self.list(
-                    &tag,
-                    &list_pattern(&reference, &mailbox_wildcard),
-                    only_delimiter,
-                )
+                self.list(&tag, &l)
             }
             CommandBody::Status {
                 mailbox,
@@ -387,12 +421,16 @@ impl Session {
             } => self.status(&tag, &mailbox_name(&mailbox), &item_names),
             CommandBody::Create { mailbox } => {
                 let name = mailbox_name(&mailbox).trim_end_matches('/').to_string();
-                let p = self.user().map(|u| u.principal).unwrap_or(0);
+                if mailbox::is_shared(&name) {
+                    self.no(
+                        &tag,
+                        "[NOPERM] mailboxes cannot be created in the shared namespace",
+                    );
+                    return true;
+                }
+                let p = self.principal();
                 let r = self
-                    .ctx
-                    .auth
-                    .directory()
-                    .store()
+                    .db()
                     .write(Actor::Principal(p), vec![], move |w| {
                         w.create_collection(p, CollectionKind::Mailbox, &name)
                     })
@@ -416,20 +454,18 @@ impl Session {
                 date,
                 message,
             } => {
-                let name = mailbox_name(&mailbox);
-                let data = message_bytes(&message);
-                let date = date.map(|d| d.as_ref().timestamp());
-                self.append(
-                    &tag,
-                    &name,
-                    flags.iter().map(imap_flag).collect(),
-                    date,
-                    data,
-                )
-                .await;
+                let msg = AppendMsg {
+                    flags: flags.iter().map(imap_flag).collect(),
+                    date: date.map(|d| d.as_ref().timestamp()),
+                    data: message_bytes(&message),
+                };
+                self.append(&tag, &mailbox_name(&mailbox), vec![msg]).await;
             }
             CommandBody::Namespace => {
-                self.line("* NAMESPACE ((\"\" \"/\")) NIL NIL");
+                self.line(&format!(
+                    "* NAMESPACE ((\"\" \"/\")) ((\"{}/\" \"/\")) NIL",
+                    mailbox::SHARED
+                ));
                 self.ok(&tag, "NAMESPACE completed");
             }
             CommandBody::Id { .. } => {
@@ -437,10 +473,32 @@ impl Session {
                 self.line(&format!("* ID (\"name\" \"Bureau\" \"version\" \"{v}\")"));
                 self.ok(&tag, "ID completed");
             }
-            CommandBody::Enable { .. } => {
-                // Nothing this server can enable yet (CONDSTORE, QRESYNC and UTF8 to come).
-                self.line("* ENABLED");
+            CommandBody::Enable { capabilities } => {
+                let mut enabled = Vec::new();
+                for c in capabilities.as_ref() {
+                    let c = c.to_string().to_ascii_uppercase();
+                    match c.as_str() {
+                        "CONDSTORE" => self.condstore = true,
+                        // QRESYNC implies CONDSTORE (RFC 7162 3.2.3).
+                        "QRESYNC" => (self.condstore, self.qresync) = (true, true),
+                        _ => continue,
+                    }
+                    enabled.push(c);
+                }
+                self.line(format!("* ENABLED {}", enabled.join(" ")).trim_end());
                 self.ok(&tag, "ENABLE completed");
+            }
+            CommandBody::GetQuotaRoot { mailbox } => self.quota_root(&tag, &mailbox_name(&mailbox)),
+            CommandBody::GetQuota { root } => {
+                let root = String::from_utf8_lossy(root.as_ref()).into_owned();
+                if root.is_empty() {
+                    self.quota(&tag)
+                } else {
+                    self.no(&tag, "[NONEXISTENT] no such quota root")
+                }
+            }
+            CommandBody::SetQuota { .. } => {
+                self.no(&tag, "[NOPERM] quotas are set by the administrator")
             }
             CommandBody::Subscribe { mailbox } => {
                 self.subscribe(&tag, &mailbox_name(&mailbox), true).await
@@ -468,9 +526,9 @@ impl Session {
                 sequence_set,
                 macro_or_item_names,
                 uid,
-                ..
+                modifiers,
             } => {
-                self.fetch(&tag, &sequence_set, &macro_or_item_names, uid)
+                self.fetch(&tag, &sequence_set, &macro_or_item_names, uid, &modifiers)
                     .await
             }
             CommandBody::Store {
@@ -479,8 +537,12 @@ impl Session {
                 response,
                 flags,
                 uid,
-                ..
+                modifiers,
             } => {
+                let unchanged_since = modifiers
+                    .iter()
+                    .map(|StoreModifier::UnchangedSince(v)| *v)
+                    .next();
                 self.store(
                     &tag,
                     &sequence_set,
@@ -488,6 +550,7 @@ impl Session {
                     response,
                     flags.iter().map(imap_flag).collect(),
                     uid,
+                    unchanged_since,
                 )
                 .await
             }
@@ -496,16 +559,35 @@ impl Session {
                 criteria,
                 uid,
             } => {
-                let ok_charset = charset.as_ref().is_none_or(|c| {
-                    let c = match c {
-                        imap_codec::imap_types::core::Charset::Atom(a) => a.as_ref().to_string(),
-                        imap_codec::imap_types::core::Charset::Quoted(q) => q.as_ref().to_string(),
-                    };
-                    c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("US-ASCII")
-                });
-                if ok_charset {
+                if charset.as_ref().is_none_or(known_charset) {
                     let key = imap_codec::imap_types::search::SearchKey::And(criteria);
-                    self.search(&tag, &key, uid);
+                    self.search(&tag, &key, uid, None);
+                } else {
+                    self.no(&tag, "[BADCHARSET (UTF-8 US-ASCII)] charset not supported");
+                }
+            }
+            CommandBody::Sort {
+                sort_criteria,
+                charset,
+                search_criteria,
+                uid,
+            } => {
+                if known_charset(&charset) {
+                    let key = imap_codec::imap_types::search::SearchKey::And(search_criteria);
+                    self.sort(&tag, sort_criteria.as_ref(), &key, uid);
+                } else {
+                    self.no(&tag, "[BADCHARSET (UTF-8 US-ASCII)] charset not supported");
+                }
+            }
+            CommandBody::Thread {
+                algorithm,
+                charset,
+                search_criteria,
+                uid,
+            } => {
+                if known_charset(&charset) {
+                    let key = imap_codec::imap_types::search::SearchKey::And(search_criteria);
+                    self.thread(&tag, &algorithm, &key, uid);
                 } else {
                     self.no(&tag, "[BADCHARSET (UTF-8 US-ASCII)] charset not supported");
                 }
@@ -535,19 +617,15 @@ impl Session {
                         _ => None,
                     })
                     .collect();
-                if self.expunge(Some(uids)).await.is_ok() {
-                    self.ok(&tag, "UID EXPUNGE completed");
-                } else {
-                    self.no(&tag, "[CANNOT] EXPUNGE failed");
+                match self.expunge(Some(uids)).await {
+                    Ok(()) => self.ok(&tag, "UID EXPUNGE completed"),
+                    Err(e) => self.store_no(&tag, e),
                 }
             }
-            CommandBody::Expunge => {
-                if self.expunge(None).await.is_ok() {
-                    self.ok(&tag, "EXPUNGE completed");
-                } else {
-                    self.no(&tag, "[CANNOT] EXPUNGE failed");
-                }
-            }
+            CommandBody::Expunge => match self.expunge(None).await {
+                Ok(()) => self.ok(&tag, "EXPUNGE completed"),
+                Err(e) => self.store_no(&tag, e),
+            },
             CommandBody::Close => {
                 let _ = self.expunge(None).await;
                 self.deselect();
@@ -624,58 +702,75 @@ impl Session {
         self.user().map_or(0, |u| u.principal)
     }
 
-    fn mailboxes(&self) -> Result<Vec<bureau_store::Collection>, StoreError> {
-        let p = self.principal();
-        let r = self.db().reader(Actor::Principal(p))?;
-        Ok(r.collections_of(p)?
-            .into_iter()
-            .filter(|c| c.kind == CollectionKind::Mailbox)
-            .collect())
+    fn reader(&self) -> Result<bureau_store::Reader, StoreError> {
+        self.db().reader(Actor::Principal(self.principal()))
     }
 
-    fn find_mailbox(&self, name: &str) -> Result<bureau_store::Collection, StoreError> {
-        let name = if name.eq_ignore_ascii_case("INBOX") {
-            "INBOX"
-        } else {
-            name
-        };
-        let p = self.principal();
-        let r = self.db().reader(Actor::Principal(p))?;
-        let c = r.collection_by_name(p, name)?;
-        if c.kind != CollectionKind::Mailbox {
-            return Err(StoreError::NotFound);
-        }
-        Ok(c)
+    /// The mailbox the user names, own or shared with it.
+    fn find_mailbox(&self, name: &str) -> Result<Mbox, StoreError> {
+        mailbox::find(&self.reader()?, self.principal(), name)
     }
 
     fn db(&self) -> &bureau_store::Store {
         self.ctx.auth.directory().store()
     }
 
-    /// A mailbox of the user's by name, with its messages.
-    fn mailbox_items(
-        &self,
-        name: &str,
-    ) -> Result<(bureau_store::Collection, Vec<Item>), StoreError> {
-        let c = self.find_mailbox(name)?;
-        let items = self
-            .db()
-            .reader(Actor::Principal(self.principal()))?
-            .items(c.id)?;
-        Ok((c, items))
+    /// An item as this user sees it: on a mailbox someone else owns, \Seen is the user's own.
+    fn viewed(&self, item: Item, private_seen: bool) -> Item {
+        view(item, private_seen.then(|| self.principal()))
     }
 
-    fn select(&mut self, tag: &str, name: &str, read_only: bool) {
+    /// A mailbox by name, with its messages as the user sees them.
+    fn mailbox_items(&self, name: &str) -> Result<(Mbox, Vec<Item>), StoreError> {
+        let r = self.reader()?;
+        let m = mailbox::find(&r, self.principal(), name)?;
+        let items = r.items(m.coll.id)?;
+        let private = m.private_seen();
+        let items = items.into_iter().map(|i| self.viewed(i, private)).collect();
+        Ok((m, items))
+    }
+
+    fn select(&mut self, tag: &str, name: &str, read_only: bool, params: &[SelectParameter]) {
+        let qresync = params.iter().find_map(|p| match p {
+            SelectParameter::QResync {
+                uid_validity,
+                mod_sequence_value,
+                known_uids,
+                ..
+            } => Some((
+                uid_validity.get(),
+                mod_sequence_value.get(),
+                known_uids.clone(),
+            )),
+            SelectParameter::CondStore => None,
+        });
+        if qresync.is_some() && !self.qresync {
+            return self.bad_cmd(tag, "QRESYNC is not enabled");
+        }
+        if !params.is_empty() {
+            self.condstore = true;
+        }
+        if matches!(self.state, State::Selected(..)) && self.qresync {
+            self.line("* OK [CLOSED] previous mailbox closed");
+        }
         self.deselect();
-        let (coll, items) = match self.mailbox_items(name) {
+        let (m, items) = match self.mailbox_items(name) {
             Ok(x) => x,
             Err(e) => return self.store_no(tag, e),
         };
-        let unseen = items
-            .iter()
-            .position(|i| !i.flags.iter().any(|f| f == "\\Seen"));
+        let coll = &m.coll;
+        let unseen = items.iter().position(|i| !has(&i.flags, SEEN));
         self.line("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-        self.line("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted");
+        let permanent = if read_only {
+            ""
+        } else if m.access >= Access::ReadWrite {
+            "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*"
+        } else {
+            "\\Seen"
+        };
+        self.line(&format!(
+            "* OK [PERMANENTFLAGS ({permanent})] flags permitted"
+        ));
         self.line(&format!("* {} EXISTS", items.len()));
         self.line("* 0 RECENT");
         if let Some(u) = unseen {
@@ -686,6 +781,50 @@ impl Session {
             "* OK [UIDNEXT {}] predicted next UID",
             coll.next_item
         ));
+        self.line(&format!(
+            "* OK [HIGHESTMODSEQ {}] highest modseq",
+            coll.modseq
+        ));
+        // QRESYNC (RFC 7162 3.2.5): what changed since the client's last state.
+        if let Some((validity, since, known)) = qresync
+            && validity == coll.validity
+        {
+            let r = self.reader();
+            let vanished: Vec<u32> = match r.and_then(|r| r.changes_since(coll.id, since)) {
+                Ok(ch) => ch.deleted.iter().map(|u| *u as u32).collect(),
+                // The log no longer reaches back that far: every UID that is not here.
+                Err(_) => {
+                    let present: std::collections::HashSet<u32> =
+                        items.iter().map(|i| i.id as u32).collect();
+                    (1..coll.next_item as u32)
+                        .filter(|u| !present.contains(u))
+                        .collect()
+                }
+            };
+            let largest = coll.next_item.saturating_sub(1) as u32;
+            let vanished: Vec<u32> = vanished
+                .into_iter()
+                .filter(|u| {
+                    known
+                        .as_ref()
+                        .is_none_or(|k| crate::search::in_set(k, *u, largest))
+                })
+                .collect();
+            if !vanished.is_empty() {
+                self.line(&format!("* VANISHED (EARLIER) {}", uid_set(&vanished)));
+            }
+            for (i, item) in items.iter().enumerate() {
+                if item.modseq > since {
+                    self.line(&format!(
+                        "* {} FETCH (UID {} FLAGS ({}) MODSEQ ({}))",
+                        i + 1,
+                        item.id,
+                        item.flags.join(" "),
+                        item.modseq
+                    ));
+                }
+            }
+        }
         let user = match std::mem::replace(&mut self.state, State::Logout) {
             State::Authenticated(u) => u,
             other => {
@@ -698,6 +837,8 @@ impl Session {
             Selected {
                 coll: coll.id,
                 read_only,
+                access: m.access,
+                private_seen: m.private_seen(),
                 uids: items.iter().map(|i| i.id as u32).collect(),
                 flags: items.iter().map(|i| i.flags.clone()).collect(),
                 modseq: coll.modseq,
@@ -713,75 +854,178 @@ impl Session {
         );
     }
 
-    /// LIST of `full` (reference and wildcard); an empty wildcard asks for the delimiter.
-    fn list(&mut self, tag: &str, full: &[u8], only_delimiter: bool) {
-        if only_delimiter {
+    /// LIST, plain or extended (RFC 5258, 5819, 6154): the mailboxes matching any pattern,
+    /// with the shared namespace's levels as \\Noselect parents, and their STATUS when asked.
+    fn list(&mut self, tag: &str, l: &ListExt) {
+        if let [p] = l.patterns.as_slice()
+            && p.is_empty()
+        {
             self.line("* LIST (\\Noselect) \"/\" \"\"");
             return self.ok(tag, "LIST completed");
         }
-        let boxes = match self.mailboxes() {
+        let opt = |v: &[String], o: &str| v.iter().any(|x| x == o);
+        if let Some(o) = l.select.iter().find(|o| {
+            !["SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"].contains(&o.as_str())
+        }) {
+            return self.bad_cmd(tag, &format!("unknown selection option {o}"));
+        }
+        let (sel_sub, sel_special) = (opt(&l.select, "SUBSCRIBED"), opt(&l.select, "SPECIAL-USE"));
+        let recursive = opt(&l.select, "RECURSIVEMATCH");
+        if recursive && !sel_sub && !sel_special {
+            return self.bad_cmd(tag, "RECURSIVEMATCH needs another selection option");
+        }
+        let boxes = match self
+            .reader()
+            .and_then(|r| mailbox::visible(&r, self.principal()))
+        {
             Ok(b) => b,
             Err(e) => return self.store_no(tag, e),
         };
-        let names: Vec<String> = boxes.iter().map(|c| c.name.clone()).collect();
-        for c in &boxes {
-            if !list_match(full, c.name.as_bytes()) {
+        // Every name, with the shared namespace's levels that hold no mailbox of their own.
+        let mut names: std::collections::BTreeMap<String, Option<&Mbox>> =
+            boxes.iter().map(|m| (m.name.clone(), Some(m))).collect();
+        for m in boxes.iter().filter(|m| m.private_seen()) {
+            let mut parts: Vec<&str> = m.name.split('/').collect();
+            while parts.len() > 1 {
+                parts.pop();
+                names.entry(parts.join("/")).or_insert(None);
+            }
+        }
+        let subscribed = |m: &Mbox| m.private_seen() || !m.coll.props.contains_key("unsubscribed");
+        let special = |m: &Mbox| m.coll.props.get("special-use").cloned();
+        let patterns: Vec<Vec<u8>> = l
+            .patterns
+            .iter()
+            .map(|p| [l.reference.as_slice(), p].concat())
+            .collect();
+        let mut out = Vec::new();
+        for (name, mb) in &names {
+            if !patterns.iter().any(|p| list_match(p, name.as_bytes())) {
                 continue;
             }
-            let children = names.iter().any(|n| n.starts_with(&format!("{}/", c.name)));
-            let mut attrs = vec![
+            let prefix = format!("{name}/");
+            let below: Vec<&Mbox> = names
+                .iter()
+                .filter(|(n, _)| n.starts_with(&prefix))
+                .filter_map(|(_, m)| *m)
+                .collect();
+            let is_sub = mb.is_some_and(subscribed);
+            let mut childinfo = Vec::new();
+            if sel_sub && !is_sub {
+                if !(recursive && below.iter().any(|m| subscribed(m))) {
+                    continue;
+                }
+                childinfo.push("\"SUBSCRIBED\"");
+            }
+            if sel_special && mb.and_then(special).is_none() {
+                if !(recursive && below.iter().any(|m| special(m).is_some())) {
+                    continue;
+                }
+                childinfo.push("\"SPECIAL-USE\"");
+            }
+            let mut attrs = Vec::new();
+            if mb.is_none() {
+                attrs.push("\\Noselect".to_string());
+            }
+            let children = names.keys().any(|n| n.starts_with(&prefix));
+            attrs.push(
                 if children {
                     "\\HasChildren"
                 } else {
                     "\\HasNoChildren"
                 }
-                .to_string(),
-            ];
-            if let Some(s) = c.props.get("special-use") {
-                attrs.push(s.clone());
+                .into(),
+            );
+            if let Some(s) = mb.and_then(special) {
+                attrs.push(s);
             }
-            let mut line = format!("* LIST ({}) \"/\" ", attrs.join(" ")).into_bytes();
-            wire::string(&mut line, c.name.as_bytes());
-            self.out.extend_from_slice(&line);
-            self.out.extend_from_slice(b"\r\n");
+            if is_sub && (sel_sub || opt(&l.ret, "SUBSCRIBED")) {
+                attrs.push("\\Subscribed".into());
+            }
+            out.extend_from_slice(format!("* LIST ({}) \"/\" ", attrs.join(" ")).as_bytes());
+            wire::string(&mut out, name.as_bytes());
+            if !childinfo.is_empty() {
+                out.extend_from_slice(
+                    format!(" (\"CHILDINFO\" ({}))", childinfo.join(" ")).as_bytes(),
+                );
+            }
+            out.extend_from_slice(b"\r\n");
+            if let (Some(items), Some(m)) = (&l.status, mb) {
+                match self.status_line(m, items) {
+                    Ok(line) => out.extend_from_slice(&line),
+                    Err(e) => return self.store_no(tag, e),
+                }
+            }
         }
+        self.out.extend_from_slice(&out);
         self.ok(tag, "LIST completed");
     }
 
-    fn status(&mut self, tag: &str, name: &str, items: &[StatusDataItemName]) {
-        let (c, msgs) = match self.mailbox_items(name) {
-            Ok(x) => x,
-            Err(e) => return self.store_no(tag, e),
-        };
+    /// `* STATUS name (...)` for the named items (RFC 9051 6.3.11, RFC 7162 HIGHESTMODSEQ).
+    fn status_line(&self, m: &Mbox, items: &[String]) -> Result<Vec<u8>, StoreError> {
+        let r = self.reader()?;
+        let msgs = r.items(m.coll.id)?;
+        let private = m.private_seen().then(|| self.principal());
+        let count = |f: &dyn Fn(&Item) -> bool| msgs.iter().filter(|i| f(i)).count();
         let mut parts = Vec::new();
         for i in items {
-            match i {
-                StatusDataItemName::Messages => parts.push(format!("MESSAGES {}", msgs.len())),
-                StatusDataItemName::UidNext => parts.push(format!("UIDNEXT {}", c.next_item)),
-                StatusDataItemName::UidValidity => {
-                    parts.push(format!("UIDVALIDITY {}", c.validity))
-                }
-                StatusDataItemName::Unseen => {
-                    let n = msgs
-                        .iter()
-                        .filter(|m| !m.flags.iter().any(|f| f == "\\Seen"))
-                        .count();
-                    parts.push(format!("UNSEEN {n}"))
-                }
-                StatusDataItemName::Recent => parts.push("RECENT 0".into()),
-                _ => {}
-            }
+            let v = match i.as_str() {
+                "MESSAGES" => msgs.len() as u64,
+                "UIDNEXT" => m.coll.next_item,
+                "UIDVALIDITY" => u64::from(m.coll.validity),
+                "UNSEEN" => count(&|i| match private {
+                    Some(p) => !i.seen_by(p),
+                    None => !has(&i.flags, SEEN),
+                }) as u64,
+                "DELETED" => count(&|i| has(&i.flags, "\\Deleted")) as u64,
+                "SIZE" => msgs.iter().map(Item::size).sum(),
+                "RECENT" => 0,
+                "HIGHESTMODSEQ" => m.coll.modseq,
+                _ => continue,
+            };
+            parts.push(format!("{i} {v}"));
         }
         let mut line = b"* STATUS ".to_vec();
-        wire::string(&mut line, c.name.as_bytes());
+        wire::string(&mut line, m.name.as_bytes());
         line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
-        self.out.extend_from_slice(&line);
-        self.ok(tag, "STATUS completed");
+        Ok(line)
+    }
+
+    fn status(&mut self, tag: &str, name: &str, items: &[StatusDataItemName]) {
+        let items: Vec<String> = items
+            .iter()
+            .map(|i| {
+                match i {
+                    StatusDataItemName::Messages => "MESSAGES",
+                    StatusDataItemName::Recent => "RECENT",
+                    StatusDataItemName::UidNext => "UIDNEXT",
+                    StatusDataItemName::UidValidity => "UIDVALIDITY",
+                    StatusDataItemName::Unseen => "UNSEEN",
+                    StatusDataItemName::Deleted => "DELETED",
+                    StatusDataItemName::DeletedStorage => "DELETED-STORAGE",
+                    StatusDataItemName::HighestModSeq => "HIGHESTMODSEQ",
+                }
+                .to_string()
+            })
+            .collect();
+        if items.iter().any(|i| i == "HIGHESTMODSEQ") {
+            self.condstore = true;
+        }
+        let line = self
+            .find_mailbox(name)
+            .and_then(|m| self.status_line(&m, &items));
+        match line {
+            Ok(l) => {
+                self.out.extend_from_slice(&l);
+                self.ok(tag, "STATUS completed")
+            }
+            Err(e) => self.store_no(tag, e),
+        }
     }
 
     async fn delete(&mut self, tag: &str, name: &str) {
         let c = match self.find_mailbox(name) {
-            Ok(c) => c,
+            Ok(m) => m.coll,
             Err(e) => return self.store_no(tag, e),
         };
         if let State::Selected(_, s) = &self.state
@@ -802,48 +1046,63 @@ impl Session {
         }
     }
 
-    async fn append(
-        &mut self,
-        tag: &str,
-        name: &str,
-        flags: Vec<String>,
-        date: Option<i64>,
-        data: Vec<u8>,
-    ) {
-        let c = match self.find_mailbox(name) {
-            Ok(c) => c,
+    /// APPEND of one message or several (MULTIAPPEND, RFC 3502): all of them or none.
+    async fn append(&mut self, tag: &str, name: &str, msgs: Vec<AppendMsg>) {
+        let m = match self.find_mailbox(name) {
+            Ok(m) => m,
             Err(StoreError::NotFound) => return self.no(tag, "[TRYCREATE] no such mailbox"),
             Err(e) => return self.store_no(tag, e),
         };
         let store = self.db().clone();
         let s2 = store.clone();
-        let staged = match tokio::task::spawn_blocking(move || s2.stage_blob(&data)).await {
+        let staged = tokio::task::spawn_blocking(move || {
+            msgs.into_iter()
+                .map(|msg| Ok((s2.stage_blob(&msg.data)?, msg.flags, msg.date)))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+        .await;
+        let staged = match staged {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return self.store_no(tag, e),
             Err(_) => return self.no(tag, "[SERVERBUG] internal error"),
         };
-        let blob = staged.blob_ref();
-        let p = self.principal();
+        let items: Vec<_> = staged
+            .iter()
+            .map(|(b, f, d)| (b.blob_ref(), f.clone(), *d))
+            .collect();
+        let blobs = staged.into_iter().map(|s| s.0).collect();
+        let (coll, private) = (m.coll.id, m.private_seen());
         let r = store
-            .write(Actor::Principal(p), vec![staged], move |w| {
-                w.put_item(
-                    c.id,
-                    NewItem {
-                        blob: Some(blob),
-                        flags: flags.clone(),
-                        date,
-                        ..Default::default()
-                    },
-                )
+            .write(Actor::Principal(self.principal()), blobs, move |w| {
+                let mut ids = Vec::new();
+                for (blob, mut flags, date) in items.iter().cloned() {
+                    // On a shared mailbox \Seen is the appender's own.
+                    let seen = private && has(&flags, SEEN);
+                    if private {
+                        flags.retain(|f| !f.eq_ignore_ascii_case(SEEN));
+                    }
+                    let item = w.put_item(
+                        coll,
+                        NewItem {
+                            blob: Some(blob),
+                            flags,
+                            date,
+                            ..Default::default()
+                        },
+                    )?;
+                    if seen {
+                        w.set_private_seen(coll, item.id, true)?;
+                    }
+                    ids.push(item.id as u32);
+                }
+                Ok::<_, StoreError>(ids)
             })
             .await;
         match r {
-            Ok(item) => {
+            Ok(ids) => {
                 self.updates(true);
-                self.ok(
-                    tag,
-                    &format!("[APPENDUID {} {}] APPEND completed", c.validity, item.id),
-                );
+                let code = format!("[APPENDUID {} {}]", m.coll.validity, uid_set(&ids));
+                self.ok(tag, &format!("{code} APPEND completed"));
             }
             Err(e) => self.store_no(tag, e),
         }
@@ -851,7 +1110,16 @@ impl Session {
 
     async fn subscribe(&mut self, tag: &str, name: &str, on: bool) {
         let c = match self.find_mailbox(name) {
-            Ok(c) => c,
+            // Mailboxes shared with the user are always subscribed (their owner's list is
+            // not the user's to change).
+            Ok(m) if m.private_seen() => {
+                return if on {
+                    self.ok(tag, "SUBSCRIBE completed")
+                } else {
+                    self.no(tag, "[CANNOT] shared mailboxes stay subscribed")
+                };
+            }
+            Ok(m) => m.coll,
             Err(e) => return self.store_no(tag, e),
         };
         let p = self.principal();
@@ -877,13 +1145,16 @@ impl Session {
     }
 
     fn lsub(&mut self, tag: &str, full: &[u8]) {
-        let boxes = match self.mailboxes() {
+        let boxes = match self
+            .reader()
+            .and_then(|r| mailbox::visible(&r, self.principal()))
+        {
             Ok(b) => b,
             Err(e) => return self.store_no(tag, e),
         };
         for c in boxes
             .iter()
-            .filter(|c| !c.props.contains_key("unsubscribed"))
+            .filter(|m| m.private_seen() || !m.coll.props.contains_key("unsubscribed"))
         {
             if list_match(full, c.name.as_bytes()) {
                 let mut line = b"* LSUB () \"/\" ".to_vec();
@@ -902,10 +1173,20 @@ impl Session {
             return self.no(tag, "[CANNOT] renaming INBOX is not supported");
         }
         let to = to.trim_end_matches('/').to_string();
-        let boxes = match self.mailboxes() {
+        if mailbox::is_shared(from) || mailbox::is_shared(&to) {
+            return self.no(tag, "[NOPERM] only the owner may rename a mailbox");
+        }
+        let boxes = match self
+            .reader()
+            .and_then(|r| r.collections_of(self.principal()))
+        {
             Ok(b) => b,
             Err(e) => return self.store_no(tag, e),
         };
+        let boxes: Vec<_> = boxes
+            .into_iter()
+            .filter(|c| c.kind == CollectionKind::Mailbox)
+            .collect();
         let Some(top) = boxes.iter().find(|c| c.name == from) else {
             return self.no(tag, "[NONEXISTENT] no such mailbox");
         };
@@ -931,24 +1212,24 @@ impl Session {
         }
     }
 
-    fn search(&mut self, tag: &str, key: &imap_codec::imap_types::search::SearchKey, uid: bool) {
-        let (coll, uids) = match &self.state {
-            State::Selected(_, s) => (s.coll, s.uids.clone()),
-            _ => return,
+    /// The selected mailbox's messages that match `key`: sequence number, item (as the user
+    /// sees it) and, when `with_content`, the message itself.
+    fn matching(&self, key: &SearchKey, with_content: bool) -> Result<Vec<Hit>, StoreError> {
+        let State::Selected(_, s) = &self.state else {
+            return Ok(Vec::new());
         };
-        let reader = match self.db().reader(Actor::Principal(self.principal())) {
-            Ok(r) => r,
-            Err(e) => return self.store_no(tag, e),
-        };
-        let need = crate::search::needs_content(key);
-        let max_uid = uids.last().copied().unwrap_or(0);
+        let reader = self.reader()?;
+        let need = with_content || crate::search::needs_content(key);
+        let max_uid = s.uids.last().copied().unwrap_or(0);
         let mut hits = Vec::new();
-        for (i, u) in uids.iter().enumerate() {
-            let Ok(item) = reader.item(coll, u64::from(*u)) else {
-                continue;
+        for (i, u) in s.uids.iter().enumerate() {
+            let item = match reader.item(s.coll, u64::from(*u)) {
+                Ok(item) => self.viewed(item, s.private_seen),
+                Err(StoreError::NotFound) => continue, // expunged meanwhile; told later
+                Err(e) => return Err(e),
             };
             let content = if need {
-                reader.content(&item).unwrap_or_default()
+                reader.content(&item)?
             } else {
                 Vec::new()
             };
@@ -957,23 +1238,133 @@ impl Session {
                 uid: *u,
                 item: &item,
                 content: &content,
-                max_seq: uids.len() as u32,
+                max_seq: s.uids.len() as u32,
                 max_uid,
             };
             if crate::search::matches(key, &c) {
-                hits.push(if uid { *u } else { i as u32 + 1 });
+                hits.push(Hit {
+                    seq: i as u32 + 1,
+                    item,
+                    content,
+                });
             }
         }
-        let list: Vec<String> = hits.iter().map(u32::to_string).collect();
-        let line = if list.is_empty() {
-            "* SEARCH".to_string()
-        } else {
-            format!("* SEARCH {}", list.join(" "))
+        Ok(hits)
+    }
+
+    /// SEARCH, and with `ret` (RETURN options) ESEARCH (RFC 4731); MODSEQ (RFC 7162 3.1.5).
+    fn search(&mut self, tag: &str, key: &SearchKey, uid: bool, ret: Option<Vec<String>>) {
+        if let Some(bad) = ret
+            .iter()
+            .flatten()
+            .find(|o| !["MIN", "MAX", "ALL", "COUNT"].contains(&o.as_str()))
+        {
+            return self.bad_cmd(tag, &format!("unknown RETURN option {bad}"));
+        }
+        let hits = match self.matching(key, false) {
+            Ok(h) => h,
+            Err(e) => return self.store_no(tag, e),
+        };
+        let modseq = crate::search::uses_modseq(key);
+        self.condstore |= modseq;
+        let nums: Vec<u32> = hits
+            .iter()
+            .map(|h| if uid { h.item.id as u32 } else { h.seq })
+            .collect();
+        let highest = hits.iter().map(|h| h.item.modseq).max().filter(|_| modseq);
+        let line = match ret {
+            None => {
+                let mut l = String::from("* SEARCH");
+                for n in &nums {
+                    l.push_str(&format!(" {n}"));
+                }
+                if let Some(h) = highest {
+                    l.push_str(&format!(" (MODSEQ {h})"));
+                }
+                l
+            }
+            Some(opts) => {
+                let all = opts.is_empty();
+                let want = |o: &str| all && o == "ALL" || opts.iter().any(|x| x == o);
+                let mut l = format!("* ESEARCH (TAG \"{tag}\")");
+                if uid {
+                    l.push_str(" UID");
+                }
+                if let (Some(min), Some(max)) = (nums.iter().min(), nums.iter().max()) {
+                    if want("MIN") {
+                        l.push_str(&format!(" MIN {min}"));
+                    }
+                    if want("MAX") {
+                        l.push_str(&format!(" MAX {max}"));
+                    }
+                    if want("ALL") {
+                        l.push_str(&format!(" ALL {}", uid_set(&nums)));
+                    }
+                }
+                if want("COUNT") {
+                    l.push_str(&format!(" COUNT {}", nums.len()));
+                }
+                if let Some(h) = highest {
+                    l.push_str(&format!(" MODSEQ {h}"));
+                }
+                l
+            }
         };
         self.line(&line);
         self.ok(
             tag,
             &format!("{}SEARCH completed", if uid { "UID " } else { "" }),
+        );
+    }
+
+    /// SORT (RFC 5256).
+    fn sort(&mut self, tag: &str, criteria: &[SortCriterion], key: &SearchKey, uid: bool) {
+        let hits = match self.matching(key, true) {
+            Ok(h) => h,
+            Err(e) => return self.store_no(tag, e),
+        };
+        let order = crate::thread::sort(&hits, criteria);
+        let mut l = String::from("* SORT");
+        for i in order {
+            let h = &hits[i];
+            l.push_str(&format!(" {}", if uid { h.item.id as u32 } else { h.seq }));
+        }
+        self.line(&l);
+        self.ok(
+            tag,
+            &format!("{}SORT completed", if uid { "UID " } else { "" }),
+        );
+    }
+
+    /// THREAD (RFC 5256): ORDEREDSUBJECT and REFERENCES.
+    fn thread(&mut self, tag: &str, algorithm: &ThreadingAlgorithm, key: &SearchKey, uid: bool) {
+        let references = match algorithm {
+            ThreadingAlgorithm::OrderedSubject => false,
+            ThreadingAlgorithm::References => true,
+            ThreadingAlgorithm::Other(_) => {
+                return self.bad_cmd(tag, "unknown threading algorithm");
+            }
+        };
+        let hits = match self.matching(key, true) {
+            Ok(h) => h,
+            Err(e) => return self.store_no(tag, e),
+        };
+        let number = |i: usize| {
+            if uid {
+                hits[i].item.id as u32
+            } else {
+                hits[i].seq
+            }
+        };
+        let threads = crate::thread::thread(&hits, references);
+        let mut l = String::from("* THREAD ");
+        for t in &threads {
+            crate::thread::format(&mut l, t, &number, true);
+        }
+        self.line(l.trim_end());
+        self.ok(
+            tag,
+            &format!("{}THREAD completed", if uid { "UID " } else { "" }),
         );
     }
 
@@ -987,7 +1378,7 @@ impl Session {
             return self.no(tag, "[READ-ONLY] mailbox is read-only");
         }
         let target = match self.find_mailbox(dest) {
-            Ok(c) => c,
+            Ok(m) => m.coll,
             Err(StoreError::NotFound) => return self.no(tag, "[TRYCREATE] no such mailbox"),
             Err(e) => return self.store_no(tag, e),
         };
@@ -1029,17 +1420,234 @@ impl Session {
             if !code.is_empty() {
                 self.line(&format!("* OK {}moved", code));
             }
-            for seq in seqs.iter().rev() {
-                self.line(&format!("* {seq} EXPUNGE"));
-                if let State::Selected(_, s) = &mut self.state {
-                    s.uids.remove(seq - 1);
-                    s.flags.remove(seq - 1);
-                }
-            }
+            self.updates(true);
             self.ok(tag, "MOVE completed");
         } else {
             self.ok(tag, &format!("{code}COPY completed"));
         }
+    }
+
+    /// Commands of the extensions imap-codec does not parse (see ext.rs).
+    async fn ext_command(&mut self, tag: &str, ext: Ext) {
+        if self.user().is_none() {
+            return self.bad_cmd(tag, "command not allowed before authentication");
+        }
+        match ext {
+            Ext::Search { ret, command } => {
+                if !matches!(self.state, State::Selected(..)) {
+                    return self.bad_cmd(tag, "no mailbox selected");
+                }
+                match CommandCodec::default().decode(&command) {
+                    Ok((
+                        _,
+                        Command {
+                            body:
+                                CommandBody::Search {
+                                    charset,
+                                    criteria,
+                                    uid,
+                                },
+                            ..
+                        },
+                    )) if charset.as_ref().is_none_or(known_charset) => {
+                        self.search(tag, &SearchKey::And(criteria), uid, Some(ret))
+                    }
+                    Ok(_) => self.no(tag, "[BADCHARSET (UTF-8 US-ASCII)] charset not supported"),
+                    Err(_) => self.bad_cmd(tag, "syntax error"),
+                }
+            }
+            Ext::List(l) => self.list(tag, &l),
+            Ext::Append { mailbox, messages } => self.append(tag, &mailbox, messages).await,
+            Ext::MyRights(name) => match self.find_mailbox(&name) {
+                Ok(m) => {
+                    let mut l = b"* MYRIGHTS ".to_vec();
+                    wire::string(&mut l, m.name.as_bytes());
+                    l.extend_from_slice(format!(" {}\r\n", mailbox::rights(m.access)).as_bytes());
+                    self.out.extend_from_slice(&l);
+                    self.ok(tag, "MYRIGHTS completed")
+                }
+                Err(e) => self.store_no(tag, e),
+            },
+            Ext::GetAcl(name) => self.get_acl(tag, &name),
+            Ext::ListRights(name, who) => match self.find_mailbox(&name) {
+                Ok(m) if m.access == Access::Owner => {
+                    let mut l = b"* LISTRIGHTS ".to_vec();
+                    wire::string(&mut l, m.name.as_bytes());
+                    l.push(b' ');
+                    wire::string(&mut l, who.as_bytes());
+                    let owner = self.user().is_some_and(|u| u.uid == who);
+                    l.extend_from_slice(if owner {
+                        b" lrswipkxtecda\r\n".as_slice()
+                    } else {
+                        // Rights come in the store's levels: "lrs", then the write rights.
+                        b" \"\" lrs wiptecd\r\n".as_slice()
+                    });
+                    self.out.extend_from_slice(&l);
+                    self.ok(tag, "LISTRIGHTS completed")
+                }
+                Ok(_) => self.no(tag, "[NOPERM] only the owner administers this mailbox"),
+                Err(e) => self.store_no(tag, e),
+            },
+            Ext::SetAcl(name, who, rights) => self.set_acl(tag, &name, &who, Some(&rights)).await,
+            Ext::DeleteAcl(name, who) => self.set_acl(tag, &name, &who, None).await,
+        }
+    }
+
+    /// GETACL (RFC 4314 3.3): the owner's rights and each grant's.
+    fn get_acl(&mut self, tag: &str, name: &str) {
+        let acl = self.reader().and_then(|r| {
+            let m = mailbox::find(&r, self.principal(), name)?;
+            let mut entries = vec![(
+                r.principal(m.coll.owner)?.name,
+                mailbox::rights(Access::Owner),
+            )];
+            for (who, right) in r.grants(m.coll.id)? {
+                let access = match right {
+                    bureau_store::Right::Read => Access::Read,
+                    bureau_store::Right::ReadWrite => Access::ReadWrite,
+                    bureau_store::Right::Delegate => Access::Delegate,
+                };
+                entries.push((r.principal(who)?.name, mailbox::rights(access)));
+            }
+            Ok((m.name, entries))
+        });
+        match acl {
+            Ok((name, entries)) => {
+                let mut l = b"* ACL ".to_vec();
+                wire::string(&mut l, name.as_bytes());
+                for (who, rights) in entries {
+                    l.push(b' ');
+                    wire::string(&mut l, who.as_bytes());
+                    l.extend_from_slice(format!(" {rights}").as_bytes());
+                }
+                l.extend_from_slice(b"\r\n");
+                self.out.extend_from_slice(&l);
+                self.ok(tag, "GETACL completed")
+            }
+            // Grants are the owner's to read: a sharee is told it may not.
+            Err(StoreError::Forbidden) => {
+                self.no(tag, "[NOPERM] only the owner administers this mailbox")
+            }
+            Err(e) => self.store_no(tag, e),
+        }
+    }
+
+    /// SETACL and DELETEACL (RFC 4314 3.1, 3.2): `rights` with an optional leading + or -
+    /// that adds to or takes from the current ones; `None` removes the grant.
+    async fn set_acl(&mut self, tag: &str, name: &str, who: &str, rights: Option<&str>) {
+        if who.starts_with('-') {
+            return self.no(tag, "[CANNOT] negative rights are not supported");
+        }
+        if let Some(r) = rights
+            && r.trim_start_matches(['+', '-'])
+                .chars()
+                .any(|c| !mailbox::ALL_RIGHTS.contains(c))
+        {
+            return self.bad_cmd(tag, "unknown right");
+        }
+        let target = self.reader().and_then(|r| {
+            let m = mailbox::find(&r, self.principal(), name)?;
+            let grantee = r.principal_by_name(who)?;
+            let current = r
+                .grants(m.coll.id)?
+                .into_iter()
+                .find(|g| g.0 == grantee.id)
+                .map_or("", |g| match g.1 {
+                    bureau_store::Right::Read => mailbox::rights(Access::Read),
+                    _ => mailbox::rights(Access::ReadWrite),
+                });
+            Ok((m.coll.id, grantee.id, current.to_string()))
+        });
+        let (coll, grantee, current) = match target {
+            Ok(t) => t,
+            Err(StoreError::Forbidden) => {
+                return self.no(tag, "[NOPERM] only the owner administers this mailbox");
+            }
+            Err(StoreError::NotFound) => {
+                return self.no(tag, "[NONEXISTENT] no such mailbox, user or group");
+            }
+            Err(e) => return self.store_no(tag, e),
+        };
+        let wanted: String = match rights {
+            None => String::new(),
+            Some(r) if r.starts_with('+') => format!("{current}{}", &r[1..]),
+            Some(r) if r.starts_with('-') => {
+                current.chars().filter(|c| !r[1..].contains(*c)).collect()
+            }
+            Some(r) => r.to_string(),
+        };
+        let right = match mailbox::right_for(&wanted) {
+            Ok(r) => r,
+            Err(why) => return self.no(tag, &format!("[NOPERM] {why}")),
+        };
+        let r = self
+            .db()
+            .write(Actor::Principal(self.principal()), vec![], move |w| {
+                w.grant(coll, grantee, right)
+            })
+            .await;
+        match r {
+            Ok(()) => self.ok(
+                tag,
+                if rights.is_some() {
+                    "SETACL completed"
+                } else {
+                    "DELETEACL completed"
+                },
+            ),
+            Err(StoreError::Forbidden) => {
+                self.no(tag, "[NOPERM] only the owner administers this mailbox")
+            }
+            Err(e) => self.store_no(tag, e),
+        }
+    }
+
+    /// GETQUOTAROOT (RFC 9208): the user's own mailboxes share its quota, root "".
+    fn quota_root(&mut self, tag: &str, name: &str) {
+        let m = match self.find_mailbox(name) {
+            Ok(m) => m,
+            Err(e) => return self.store_no(tag, e),
+        };
+        let mut l = b"* QUOTAROOT ".to_vec();
+        wire::string(&mut l, m.name.as_bytes());
+        let limited = self.quota_line().ok().flatten();
+        if m.access == Access::Owner && limited.is_some() {
+            l.extend_from_slice(b" \"\"");
+        }
+        l.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(&l);
+        if m.access == Access::Owner
+            && let Some(q) = limited
+        {
+            self.line(&q);
+        }
+        self.ok(tag, "GETQUOTAROOT completed");
+    }
+
+    fn quota(&mut self, tag: &str) {
+        match self.quota_line() {
+            Ok(Some(q)) => {
+                self.line(&q);
+                self.ok(tag, "GETQUOTA completed")
+            }
+            Ok(None) => self.no(tag, "[NONEXISTENT] no quota: storage is unlimited"),
+            Err(e) => self.store_no(tag, e),
+        }
+    }
+
+    /// `* QUOTA "" (STORAGE used limit)` in KiB, if the user has a quota.
+    fn quota_line(&self) -> Result<Option<String>, StoreError> {
+        let r = self.reader()?;
+        let p = self.principal();
+        let Some(limit) = r.principal(p)?.quota else {
+            return Ok(None);
+        };
+        let used = r.usage(p)?;
+        Ok(Some(format!(
+            "* QUOTA \"\" (STORAGE {} {})",
+            used.div_ceil(1024),
+            limit / 1024
+        )))
     }
 
     /// Sequence numbers (1-based) a set names, in order.
@@ -1092,7 +1700,19 @@ impl Session {
         set: &SequenceSet,
         what: &MacroOrMessageDataItemNames<'_>,
         uid: bool,
+        modifiers: &[FetchModifier],
     ) {
+        let mut changed_since = None;
+        let mut vanished = false;
+        for m in modifiers {
+            match m {
+                FetchModifier::ChangedSince(v) => changed_since = Some(v.get()),
+                FetchModifier::Vanished => vanished = true,
+            }
+        }
+        if vanished && !(uid && self.qresync && changed_since.is_some()) {
+            return self.bad_cmd(tag, "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC");
+        }
         let mut names: Vec<MessageDataItemName> = match what {
             MacroOrMessageDataItemNames::Macro(m) => match m {
                 Macro::Fast => vec![
@@ -1119,6 +1739,13 @@ impl Session {
         if uid && !names.iter().any(|n| matches!(n, MessageDataItemName::Uid)) {
             names.insert(0, MessageDataItemName::Uid);
         }
+        let wants_modseq = names
+            .iter()
+            .any(|n| matches!(n, MessageDataItemName::ModSeq));
+        if changed_since.is_some() && !wants_modseq {
+            names.push(MessageDataItemName::ModSeq);
+        }
+        self.condstore |= changed_since.is_some() || wants_modseq;
         if names.iter().any(|n| {
             matches!(
                 n,
@@ -1128,8 +1755,8 @@ impl Session {
             return self.no(tag, "[CANNOT] BINARY is not supported yet");
         }
         let seqs = self.resolve(set, uid);
-        let (coll, read_only, uids) = match &self.state {
-            State::Selected(_, s) => (s.coll, s.read_only, s.uids.clone()),
+        let (coll, read_only, private, uids) = match &self.state {
+            State::Selected(_, s) => (s.coll, s.read_only, s.private_seen, s.uids.clone()),
             _ => return,
         };
         let store = self.db().clone();
@@ -1138,6 +1765,21 @@ impl Session {
             Ok(r) => r,
             Err(e) => return self.store_no(tag, e),
         };
+        // QRESYNC's VANISHED (EARLIER): UIDs of the set expunged since CHANGEDSINCE.
+        if vanished && let Some(since) = changed_since {
+            let largest = reader.collection(coll).map_or(0, |c| c.next_item - 1) as u32;
+            let gone: Vec<u32> = match reader.changes_since(coll, since) {
+                Ok(ch) => ch.deleted.iter().map(|u| *u as u32).collect(),
+                Err(_) => (1..=largest).filter(|u| !uids.contains(u)).collect(),
+            };
+            let gone: Vec<u32> = gone
+                .into_iter()
+                .filter(|u| crate::search::in_set(set, *u, largest))
+                .collect();
+            if !gone.is_empty() {
+                self.line(&format!("* VANISHED (EARLIER) {}", uid_set(&gone)));
+            }
+        }
         // Fetching a body without PEEK sets \Seen (RFC 9051 6.4.5).
         let sets_seen = !read_only
             && names.iter().any(|n| {
@@ -1151,18 +1793,25 @@ impl Session {
         for seq in seqs {
             let id = uids[seq - 1] as u64;
             let mut item = match reader.item(coll, id) {
-                Ok(i) => i,
+                Ok(i) => self.viewed(i, private),
                 Err(StoreError::NotFound) => continue, // expunged meanwhile; told later
                 Err(e) => return self.store_no(tag, e),
             };
-            if sets_seen && !item.flags.iter().any(|f| f == "\\Seen") {
-                if let Ok(updated) = store
+            if changed_since.is_some_and(|m| item.modseq <= m) {
+                continue;
+            }
+            if sets_seen && !has(&item.flags, SEEN) {
+                let r = store
                     .write(actor, vec![], move |w| {
-                        w.update_item(coll, id, None, |it| it.flags.push("\\Seen".into()))
+                        if private {
+                            w.set_private_seen(coll, id, true)
+                        } else {
+                            w.update_item(coll, id, None, |it| it.flags.push(SEEN.into()))
+                        }
                     })
-                    .await
-                {
-                    item = updated;
+                    .await;
+                if let Ok(updated) = r {
+                    item = self.viewed(updated, private);
                 }
                 if !names
                     .iter()
@@ -1207,6 +1856,9 @@ impl Session {
                 let mut p = Vec::new();
                 match n {
                     MessageDataItemName::Uid => p.extend_from_slice(format!("UID {id}").as_bytes()),
+                    MessageDataItemName::ModSeq => {
+                        p.extend_from_slice(format!("MODSEQ ({})", item.modseq).as_bytes())
+                    }
                     MessageDataItemName::Flags => {
                         p.extend_from_slice(format!("FLAGS ({})", item.flags.join(" ")).as_bytes())
                     }
@@ -1286,6 +1938,9 @@ impl Session {
         );
     }
 
+    /// STORE, with UNCHANGEDSINCE (RFC 7162 3.1.3). On a mailbox shared with the user,
+    /// \\Seen is the user's own and the other flags need the write right.
+    #[allow(clippy::too_many_arguments)]
     async fn store(
         &mut self,
         tag: &str,
@@ -1294,41 +1949,85 @@ impl Session {
         resp: StoreResponse,
         flags: Vec<String>,
         uid: bool,
+        unchanged_since: Option<u64>,
     ) {
-        let (coll, read_only, uids) = match &self.state {
-            State::Selected(_, s) => (s.coll, s.read_only, s.uids.clone()),
+        let (coll, read_only, access, private, uids) = match &self.state {
+            State::Selected(_, s) => (
+                s.coll,
+                s.read_only,
+                s.access,
+                s.private_seen,
+                s.uids.clone(),
+            ),
             _ => return,
         };
         if read_only {
             return self.no(tag, "[READ-ONLY] mailbox is read-only");
         }
+        let seen = has(&flags, SEEN);
+        let others: Vec<String> = flags
+            .iter()
+            .filter(|f| !(private && f.eq_ignore_ascii_case(SEEN)))
+            .cloned()
+            .collect();
+        let may_write = access >= Access::ReadWrite;
+        if !may_write && !others.is_empty() {
+            return self.no(tag, "[NOPERM] you may only change \\Seen in this mailbox");
+        }
+        self.condstore |= unchanged_since.is_some();
         let seqs = self.resolve(set, uid);
         let ids: Vec<u64> = seqs.iter().map(|s| uids[s - 1] as u64).collect();
         let store = self.db().clone();
         let actor = Actor::Principal(self.principal());
         let result = store
             .write(actor, vec![], move |w| {
-                let mut out = Vec::new();
+                let (mut done, mut modified) = (Vec::new(), Vec::new());
                 for id in &ids {
-                    let edit = |it: &mut Item| match kind {
-                        StoreType::Replace => it.flags = flags.clone(),
-                        StoreType::Add => it.flags.extend(flags.iter().cloned()),
-                        StoreType::Remove => it.flags.retain(|f| !flags.contains(f)),
-                    };
-                    match w.update_item(coll, *id, None, edit) {
-                        Ok(i) => out.push(i),
-                        Err(StoreError::NotFound) => {}
+                    let mut item = match w.item(coll, *id) {
+                        Ok(i) => i,
+                        Err(StoreError::NotFound) => continue,
                         Err(e) => return Err(e),
+                    };
+                    if unchanged_since.is_some_and(|m| item.modseq > m) {
+                        modified.push(*id);
+                        continue;
                     }
+                    if private {
+                        let mark = match kind {
+                            StoreType::Replace => Some(seen),
+                            StoreType::Add => seen.then_some(true),
+                            StoreType::Remove => seen.then_some(false),
+                        };
+                        if let Some(on) = mark {
+                            item = w.set_private_seen(coll, *id, on)?;
+                        }
+                    }
+                    if !others.is_empty() || (kind == StoreType::Replace && may_write) {
+                        item = w.update_item(coll, *id, None, |it| {
+                            // The owner's \\Seen stays when a sharee replaces the flags.
+                            let keep = private && has(&it.flags, SEEN);
+                            match kind {
+                                StoreType::Replace => it.flags = others.clone(),
+                                StoreType::Add => it.flags.extend(others.iter().cloned()),
+                                StoreType::Remove => it.flags.retain(|f| !has(&others, f)),
+                            }
+                            if keep && !has(&it.flags, SEEN) {
+                                it.flags.push(SEEN.into());
+                            }
+                        })?;
+                    }
+                    done.push(item);
                 }
-                Ok(out)
+                Ok((done, modified))
             })
             .await;
-        let items = match result {
-            Ok(i) => i,
+        let (items, modified) = match result {
+            Ok(r) => r,
             Err(e) => return self.store_no(tag, e),
         };
+        let condstore = self.condstore;
         for item in items {
+            let item = self.viewed(item, private);
             let Some(seq) = uids
                 .iter()
                 .position(|u| *u as u64 == item.id)
@@ -1339,32 +2038,53 @@ impl Session {
             if let State::Selected(_, s) = &mut self.state {
                 s.flags[seq - 1] = item.flags.clone();
             }
-            if resp == StoreResponse::Answer {
-                let uid_part = if uid {
-                    format!("UID {} ", item.id)
-                } else {
-                    String::new()
-                };
-                self.line(&format!(
-                    "* {seq} FETCH ({uid_part}FLAGS ({}))",
-                    item.flags.join(" ")
-                ));
+            // With CONDSTORE the new modseq is told even for .SILENT (RFC 7162 3.1.3).
+            if resp == StoreResponse::Answer || condstore {
+                let mut parts = Vec::new();
+                if uid || self.qresync {
+                    parts.push(format!("UID {}", item.id));
+                }
+                if resp == StoreResponse::Answer {
+                    parts.push(format!("FLAGS ({})", item.flags.join(" ")));
+                }
+                if condstore {
+                    parts.push(format!("MODSEQ ({})", item.modseq));
+                }
+                self.line(&format!("* {seq} FETCH ({})", parts.join(" ")));
             }
         }
-        self.ok(
-            tag,
-            &format!("{}STORE completed", if uid { "UID " } else { "" }),
-        );
+        let verb = if uid { "UID STORE" } else { "STORE" };
+        if modified.is_empty() {
+            self.ok(tag, &format!("{verb} completed"));
+        } else {
+            let nums: Vec<u32> = modified
+                .iter()
+                .filter_map(|id| {
+                    let seq = uids.iter().position(|u| u64::from(*u) == *id)? as u32 + 1;
+                    Some(if uid { *id as u32 } else { seq })
+                })
+                .collect();
+            self.ok(
+                tag,
+                &format!(
+                    "[MODIFIED {}] {verb}: some messages changed meanwhile",
+                    uid_set(&nums)
+                ),
+            );
+        }
     }
 
-    /// Removes the messages marked \Deleted (all, or those UIDs), telling the client.
+    /// Removes the messages marked \\Deleted (all, or those UIDs), telling the client.
     async fn expunge(&mut self, only: Option<Vec<u32>>) -> Result<(), StoreError> {
-        let (coll, read_only, uids) = match &self.state {
-            State::Selected(_, s) => (s.coll, s.read_only, s.uids.clone()),
+        let (coll, read_only, access) = match &self.state {
+            State::Selected(_, s) => (s.coll, s.read_only, s.access),
             _ => return Ok(()),
         };
         if read_only {
             return Ok(());
+        }
+        if access < Access::ReadWrite {
+            return Err(StoreError::Forbidden);
         }
         let store = self.db().clone();
         let actor = Actor::Principal(self.principal());
@@ -1373,38 +2093,28 @@ impl Session {
         let doomed: Vec<u64> = reader
             .items(coll)?
             .into_iter()
-            .filter(|i| i.flags.iter().any(|f| f == "\\Deleted"))
+            .filter(|i| has(&i.flags, "\\Deleted"))
             .filter(|i| only.as_ref().is_none_or(|o| o.contains(&(i.id as u32))))
             .map(|i| i.id)
             .collect();
-        let d2 = doomed.clone();
         store
             .write(actor, vec![], move |w| {
-                d2.iter().try_for_each(|id| w.delete_item(coll, *id))
+                doomed.iter().try_for_each(|id| w.delete_item(coll, *id))
             })
             .await?;
-        // Highest sequence numbers first, so each number is right when sent.
-        for (i, u) in uids.iter().enumerate().rev() {
-            if doomed.contains(&(*u as u64)) {
-                self.line(&format!("* {} EXPUNGE", i + 1));
-                if let State::Selected(_, s) = &mut self.state {
-                    s.uids.remove(i);
-                    s.flags.remove(i);
-                }
-            }
-        }
+        // The change log tells this session as it tells every other.
         self.updates(true);
         Ok(())
     }
 
     /// Tells the client what changed in the selected mailbox since it last heard: new
-    /// messages, flag changes, and (when `expunges` is allowed) removals.
+    /// messages, flag changes, and (when `expunges` is allowed) removals, as EXPUNGE or,
+    /// with QRESYNC, VANISHED.
     fn updates(&mut self, expunges: bool) {
-        let p = self.principal();
-        let r = match self.db().reader(Actor::Principal(p)) {
-            Ok(r) => r,
-            Err(_) => return,
+        let Ok(r) = self.reader() else {
+            return;
         };
+        let (condstore, qresync, me) = (self.condstore, self.qresync, self.principal());
         let State::Selected(_, s) = &mut self.state else {
             return;
         };
@@ -1412,29 +2122,42 @@ impl Session {
             return;
         };
         if ch.changed.is_empty() && ch.deleted.is_empty() {
+            s.modseq = ch.modseq;
             return;
         }
         let mut lines = Vec::new();
         if expunges {
+            let mut gone = Vec::new();
             for (i, u) in s.uids.clone().iter().enumerate().rev() {
                 if ch.deleted.contains(&(*u as u64)) {
-                    lines.push(format!("* {} EXPUNGE", i + 1));
+                    if !qresync {
+                        lines.push(format!("* {} EXPUNGE", i + 1));
+                    }
+                    gone.push(*u);
                     s.uids.remove(i);
                     s.flags.remove(i);
                 }
             }
+            if qresync && !gone.is_empty() {
+                lines.push(format!("* VANISHED {}", uid_set(&gone)));
+            }
         }
         let mut added = false;
-        for item in &ch.changed {
+        for item in ch.changed {
+            let item = view(item, s.private_seen.then_some(me));
             let uid = item.id as u32;
             match s.uids.iter().position(|u| *u == uid) {
                 Some(i) if s.flags[i] != item.flags => {
                     s.flags[i] = item.flags.clone();
-                    lines.push(format!(
-                        "* {} FETCH (FLAGS ({}))",
-                        i + 1,
-                        item.flags.join(" ")
-                    ));
+                    let mut parts = Vec::new();
+                    if qresync {
+                        parts.push(format!("UID {uid}"));
+                    }
+                    parts.push(format!("FLAGS ({})", item.flags.join(" ")));
+                    if condstore {
+                        parts.push(format!("MODSEQ ({})", item.modseq));
+                    }
+                    lines.push(format!("* {} FETCH ({})", i + 1, parts.join(" ")));
                 }
                 Some(_) => {}
                 None if s.uids.last().is_none_or(|l| *l < uid) => {
@@ -1513,15 +2236,65 @@ impl Session {
 
 /// LIST and LSUB match the reference and the wildcard as one pattern.
 fn list_pattern(reference: &Mailbox, wildcard: &ListMailbox) -> Vec<u8> {
-    let mut p = match reference {
-        Mailbox::Inbox => b"INBOX".to_vec(),
-        Mailbox::Other(o) => o.inner().as_ref().to_vec(),
-    };
+    let mut p = mailbox_bytes(reference);
     p.extend_from_slice(match wildcard {
         ListMailbox::Token(t) => t.as_ref(),
         ListMailbox::String(s) => s.as_ref(),
     });
     p
+}
+
+fn mailbox_bytes(m: &Mailbox) -> Vec<u8> {
+    match m {
+        Mailbox::Inbox => b"INBOX".to_vec(),
+        Mailbox::Other(o) => o.inner().as_ref().to_vec(),
+    }
+}
+
+fn known_charset(c: &imap_codec::imap_types::core::Charset) -> bool {
+    let c = match c {
+        imap_codec::imap_types::core::Charset::Atom(a) => a.as_ref().to_string(),
+        imap_codec::imap_types::core::Charset::Quoted(q) => q.as_ref().to_string(),
+    };
+    c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("US-ASCII")
+}
+
+fn has(flags: &[String], f: &str) -> bool {
+    flags.iter().any(|x| x.eq_ignore_ascii_case(f))
+}
+
+/// An item's flags as `private_seen_of` sees them: its own \Seen in place of the owner's.
+fn view(mut item: Item, private_seen_of: Option<u64>) -> Item {
+    if let Some(p) = private_seen_of {
+        item.flags.retain(|f| !f.eq_ignore_ascii_case(SEEN));
+        if item.seen_by(p) {
+            item.flags.push(SEEN.into());
+            item.flags.sort();
+        }
+    }
+    item
+}
+
+/// UIDs as a sequence set with ranges ("1:3,7"), in ascending order.
+pub(crate) fn uid_set(uids: &[u32]) -> String {
+    let mut v = uids.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            v[i].to_string()
+        } else {
+            format!("{}:{}", v[i], v[j])
+        });
+        i = j + 1;
+    }
+    out.join(",")
 }
 
 fn message_bytes(m: &imap_codec::imap_types::extensions::binary::LiteralOrLiteral8) -> Vec<u8> {

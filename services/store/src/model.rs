@@ -102,9 +102,17 @@ pub struct Item {
     pub props: BTreeMap<String, String>,
 }
 
+/// Prefix of the item props that hold a principal's private \\Seen ("seen/<principal>").
+pub const PRIVATE_SEEN: &str = "seen/";
+
 impl Item {
     pub fn size(&self) -> u64 {
         self.blob.map_or(0, |b| b.size)
+    }
+
+    /// Whether `p` has marked this item seen for itself (see `Writer::set_private_seen`).
+    pub fn seen_by(&self, p: PrincipalId) -> bool {
+        self.props.contains_key(&format!("{PRIVATE_SEEN}{p}"))
     }
 }
 

@@ -1,17 +1,37 @@
 //! Schema version and migrations. A migration runs at start, after a snapshot of the file;
 //! a database newer than this binary is refused, never opened for writing.
 
-use crate::tables::{META, create_all};
+use crate::model::Collection;
+use crate::tables::{COLLECTIONS, META, create_all, dec, enc};
 use crate::{Result, StoreError, now};
-use redb::{Builder, Database, ReadableDatabase, WriteTransaction};
+use redb::{Builder, Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use std::path::Path;
 
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = MIGRATIONS.len() as u64 + 1;
 
 pub(crate) type Migration = fn(&WriteTransaction) -> Result<()>;
 
 /// `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
-const MIGRATIONS: &[Migration] = &[];
+const MIGRATIONS: &[Migration] = &[modseq_starts_at_one];
+
+/// 1 -> 2: collections start at modseq 1, so that a highest modseq is never 0 (an empty
+/// mailbox's IMAP HIGHESTMODSEQ must be positive and grow with its first change).
+fn modseq_starts_at_one(tx: &WriteTransaction) -> Result<()> {
+    let mut t = tx.open_table(COLLECTIONS)?;
+    let mut zero = Vec::new();
+    for e in t.iter()? {
+        let (k, v) = e?;
+        let c: Collection = dec(v.value())?;
+        if c.modseq == 0 {
+            zero.push((k.value(), c));
+        }
+    }
+    for (id, mut c) in zero {
+        c.modseq = 1;
+        t.insert(id, enc(&c)?.as_slice())?;
+    }
+    Ok(())
+}
 
 pub(crate) fn open_and_migrate(path: &Path, snapshots: &Path, cache: usize) -> Result<Database> {
     open_with(path, snapshots, cache, MIGRATIONS)
@@ -146,5 +166,37 @@ mod tests {
             Err(e) => panic!("wrong error: {e}"),
             Ok(_) => panic!("a newer schema was opened"),
         }
+    }
+
+    #[test]
+    fn version_one_collections_start_at_modseq_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let snaps = dir.path().join("snaps");
+        let c = |id, modseq| Collection {
+            id,
+            owner: 1,
+            kind: crate::model::CollectionKind::Mailbox,
+            name: format!("c{id}"),
+            modseq,
+            log_floor: 0,
+            next_item: 1,
+            validity: 1,
+            props: Default::default(),
+        };
+        let db = open_with(&path, &snaps, 1 << 20, &[]).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(COLLECTIONS).unwrap();
+            t.insert(1, enc(&c(1, 0)).unwrap().as_slice()).unwrap();
+            t.insert(2, enc(&c(2, 7)).unwrap().as_slice()).unwrap();
+        }
+        tx.commit().unwrap();
+        drop(db);
+        let db = open_and_migrate(&path, &snaps, 1 << 20).unwrap();
+        let tx = db.begin_read().unwrap();
+        let t = tx.open_table(COLLECTIONS).unwrap();
+        let get = |id| dec::<Collection>(t.get(id).unwrap().unwrap().value()).unwrap();
+        assert_eq!((get(1).modseq, get(2).modseq), (1, 7));
     }
 }

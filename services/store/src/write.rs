@@ -261,7 +261,9 @@ impl<'t> Writer<'t> {
             owner,
             kind,
             name: name.to_string(),
-            modseq: 0,
+            // 1, not 0: "changes since 0" is everything, and a mailbox's highest modseq is
+            // positive even before its first item (IMAP HIGHESTMODSEQ, RFC 7162).
+            modseq: 1,
             log_floor: 0,
             next_item: 1,
             // Distinct across re-creations of the same name.
@@ -610,6 +612,34 @@ impl<'t> Writer<'t> {
         Ok(item)
     }
 
+    /// Sets or clears the actor's own \\Seen on an item of a collection someone else owns
+    /// (per-user \\Seen on shared mailboxes, the "s" right of RFC 4314): read access is
+    /// enough, and the owner's flags are untouched. The item gets a new modseq.
+    pub fn set_private_seen(&mut self, coll: CollectionId, id: ItemId, seen: bool) -> Result<Item> {
+        let Actor::Principal(p) = self.actor else {
+            return Err(StoreError::Invalid(
+                "private state needs a principal".into(),
+            ));
+        };
+        let mut c = self.collection_with(coll, Access::Read)?;
+        let old = self.item(coll, id)?;
+        if old.seen_by(p) == seen {
+            return Ok(old);
+        }
+        let mut item = old.clone();
+        let key = format!("{PRIVATE_SEEN}{p}");
+        if seen {
+            item.props.insert(key, "1".into());
+        } else {
+            item.props.remove(&key);
+        }
+        self.dirty = true;
+        item.modseq = self.log_change(&mut c, id, Some(old.modseq), false)?;
+        self.save_item(&item)?;
+        self.put_collection(&c)?;
+        Ok(item)
+    }
+
     /// Deletes an item, leaving a tombstone in the change log.
     pub fn delete_item(&mut self, coll: CollectionId, id: ItemId) -> Result<()> {
         let mut c = self.collection_with(coll, Access::ReadWrite)?;
@@ -629,8 +659,10 @@ impl<'t> Writer<'t> {
     }
 
     /// Copies an item into another collection (the blob is shared, not copied).
+    /// Private state (per-user \\Seen) does not travel with the copy.
     pub fn copy_item(&mut self, from: CollectionId, id: ItemId, to: CollectionId) -> Result<Item> {
-        let src = self.item(from, id)?;
+        let mut src = self.item(from, id)?;
+        src.props.retain(|k, _| !k.starts_with(PRIVATE_SEEN));
         self.put_item(
             to,
             NewItem {

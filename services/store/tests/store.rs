@@ -107,7 +107,8 @@ async fn concurrent_writers_all_land_with_increasing_modseqs() {
         // Every modseq given once, none skipped: 16 writers x 1000 items.
         let modseqs: HashSet<u64> = items.iter().map(|i| i.modseq).collect();
         assert_eq!(modseqs.len(), 16_000);
-        assert_eq!(coll.modseq, 16_000);
+        // (A collection starts at modseq 1.)
+        assert_eq!(coll.modseq, 16_001);
         // Ids follow modseq order: a later item never has an earlier modseq.
         assert!(items.windows(2).all(|p| p[0].modseq < p[1].modseq));
     }
@@ -129,7 +130,7 @@ fn changes_since_returns_exactly_the_changed_and_deleted() {
         })
         .collect();
     let mark = store.reader(actor).unwrap().collection(c).unwrap().modseq;
-    assert_eq!(mark, 10);
+    assert_eq!(mark, 11);
 
     // After the mark: change 2, delete 3 and 5, add one, then delete the added one and add another.
     let (i2, i3, i5) = (ids[2], ids[3], ids[5]);
@@ -304,7 +305,7 @@ fn a_failing_write_in_a_batch_changes_nothing_and_spares_the_others() {
     assert!(matches!(r, Err(StoreError::Exists(_))));
     let reader = store.reader(actor).unwrap();
     assert!(reader.items(c).unwrap().is_empty());
-    assert_eq!(reader.collection(c).unwrap().modseq, 0);
+    assert_eq!(reader.collection(c).unwrap().modseq, 1);
 }
 
 #[test]
@@ -635,4 +636,45 @@ fn device_sync_state_round_trips_and_is_private() {
     let r = store.reader(actor).unwrap();
     assert!(r.devices(a.id).unwrap().is_empty());
     assert_eq!(r.sync_state(a.id, "PHONE1", c).unwrap(), None);
+}
+
+#[test]
+fn private_seen_needs_only_read_and_stays_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (alice, bob) = (user(&store, "alice"), user(&store, "bob"));
+    let c = collection(&store, alice.id, "Shared");
+    // A new collection's modseq is positive before its first item.
+    assert_eq!(c.modseq, 1);
+    let item = put(&store, Actor::System, c.id, b"Subject: x\r\n\r\nx").unwrap();
+    let bob_a = Actor::Principal(bob.id);
+    // No grant: bob cannot even see it.
+    let r = store.write_blocking(bob_a, vec![], move |w| {
+        w.set_private_seen(c.id, item.id, true)
+    });
+    assert!(matches!(r, Err(StoreError::NotFound)));
+    store
+        .write_blocking(Actor::Principal(alice.id), vec![], move |w| {
+            w.grant(c.id, bob.id, Some(Right::Read))
+        })
+        .unwrap();
+    let seen = store
+        .write_blocking(bob_a, vec![], move |w| {
+            w.set_private_seen(c.id, item.id, true)
+        })
+        .unwrap();
+    assert!(seen.seen_by(bob.id) && !seen.seen_by(alice.id));
+    assert!(seen.flags.is_empty(), "the owner's flags are untouched");
+    assert!(seen.modseq > item.modseq);
+    // Read access still may not change shared flags.
+    let r = store.write_blocking(bob_a, vec![], move |w| {
+        w.update_item(c.id, item.id, None, |i| i.flags.push("\\Flagged".into()))
+    });
+    assert!(matches!(r, Err(StoreError::Forbidden)));
+    // A copy into bob's own mailbox does not carry bob's (or anyone's) private state.
+    let mine = collection(&store, bob.id, "Mine");
+    let copy = store
+        .write_blocking(bob_a, vec![], move |w| w.copy_item(c.id, item.id, mine.id))
+        .unwrap();
+    assert!(!copy.seen_by(bob.id));
 }
