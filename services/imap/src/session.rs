@@ -1050,7 +1050,9 @@ impl Session {
     async fn append(&mut self, tag: &str, name: &str, msgs: Vec<AppendMsg>) {
         let m = match self.find_mailbox(name) {
             Ok(m) => m,
-            Err(StoreError::NotFound) => return self.no(tag, "[TRYCREATE] no such mailbox"),
+            Err(StoreError::NotFound) if !mailbox::is_shared(name) => {
+                return self.no(tag, "[TRYCREATE] no such mailbox");
+            }
             Err(e) => return self.store_no(tag, e),
         };
         let store = self.db().clone();
@@ -1379,7 +1381,9 @@ impl Session {
         }
         let target = match self.find_mailbox(dest) {
             Ok(m) => m.coll,
-            Err(StoreError::NotFound) => return self.no(tag, "[TRYCREATE] no such mailbox"),
+            Err(StoreError::NotFound) if !mailbox::is_shared(dest) => {
+                return self.no(tag, "[TRYCREATE] no such mailbox");
+            }
             Err(e) => return self.store_no(tag, e),
         };
         let seqs = self.resolve(set, uid);
@@ -1461,7 +1465,7 @@ impl Session {
             Ext::MyRights(name) => match self.find_mailbox(&name) {
                 Ok(m) => {
                     let mut l = b"* MYRIGHTS ".to_vec();
-                    wire::string(&mut l, m.name.as_bytes());
+                    wire::astring(&mut l, m.name.as_bytes());
                     l.extend_from_slice(format!(" {}\r\n", mailbox::rights(m.access)).as_bytes());
                     self.out.extend_from_slice(&l);
                     self.ok(tag, "MYRIGHTS completed")
@@ -1472,9 +1476,9 @@ impl Session {
             Ext::ListRights(name, who) => match self.find_mailbox(&name) {
                 Ok(m) if m.access == Access::Owner => {
                     let mut l = b"* LISTRIGHTS ".to_vec();
-                    wire::string(&mut l, m.name.as_bytes());
+                    wire::astring(&mut l, m.name.as_bytes());
                     l.push(b' ');
-                    wire::string(&mut l, who.as_bytes());
+                    wire::astring(&mut l, who.as_bytes());
                     let owner = self.user().is_some_and(|u| u.uid == who);
                     l.extend_from_slice(if owner {
                         b" lrswipkxtecda\r\n".as_slice()
@@ -1514,10 +1518,10 @@ impl Session {
         match acl {
             Ok((name, entries)) => {
                 let mut l = b"* ACL ".to_vec();
-                wire::string(&mut l, name.as_bytes());
+                wire::astring(&mut l, name.as_bytes());
                 for (who, rights) in entries {
                     l.push(b' ');
-                    wire::string(&mut l, who.as_bytes());
+                    wire::astring(&mut l, who.as_bytes());
                     l.extend_from_slice(format!(" {rights}").as_bytes());
                 }
                 l.extend_from_slice(b"\r\n");

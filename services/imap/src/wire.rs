@@ -18,6 +18,18 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
+/// An astring: a bare atom when the bytes allow one (RFC 9051 ASTRING-CHAR), else a string.
+pub(crate) fn astring(out: &mut Vec<u8>, s: &[u8]) {
+    let atom = !s.is_empty()
+        && s.iter()
+            .all(|b| *b > 0x20 && *b < 0x7f && !b"(){%*\"\\".contains(b));
+    if atom {
+        out.extend_from_slice(s);
+    } else {
+        string(out, s);
+    }
+}
+
 pub(crate) fn literal(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
     out.extend_from_slice(s);
@@ -59,6 +71,11 @@ mod tests {
         o.clear();
         super::string(&mut o, b"line\r\nnext");
         assert_eq!(o, b"{10}\r\nline\r\nnext");
+        o.clear();
+        super::astring(&mut o, b"bob");
+        super::astring(&mut o, b" ");
+        super::astring(&mut o, b"a b");
+        assert_eq!(o, b"bob \"a b\"");
         assert_eq!(super::internal_date(0), " 1-Jan-1970 00:00:00 +0000");
         assert_eq!(
             super::internal_date(1_795_314_848),

@@ -1,0 +1,226 @@
+"""IMAP extensions with real clients (imapclient, and imaplib where a raw command must be
+seen as sent): CONDSTORE/QRESYNC, ACL and the shared namespace, ESEARCH, SORT, THREAD,
+QUOTA, LIST-EXTENDED/LIST-STATUS, MULTIAPPEND."""
+
+import imaplib
+
+import pytest
+from imapclient import IMAPClient
+
+from conftest import tls_context as ctx
+from test_imap import imaps, office  # noqa: F401 (fixture)
+
+PW = "long enough pw"
+imaplib.Commands.setdefault("LISTRIGHTS", ("AUTH", "SELECTED"))
+
+
+def client(b, user="alice"):
+    c = IMAPClient("127.0.0.1", port=b.port(993), ssl=True, ssl_context=ctx(), timeout=30)
+    c.login(user, PW)
+    return c
+
+
+def msg(subject, extra="", body="Hello.\r\n"):
+    return (f"From: Carol <carol@remote.example>\r\nTo: alice@example.com\r\n"
+            f"Subject: {subject}\r\n{extra}\r\n{body}").encode()
+
+
+def raw(m, name, *args):
+    """A command imaplib has no method for; the untagged answers it produced, by type."""
+    m.untagged_responses.clear()
+    typ, data = m._simple_command(name, *args)
+    return typ, data, {k: list(v) for k, v in m.untagged_responses.items()}
+
+
+def test_condstore_and_qresync_across_sessions(office):
+    b = office
+    with client(b) as c:
+        for i in range(3):
+            c.append("INBOX", msg(f"m{i}"))
+        sel = c.select_folder("INBOX")
+        h0, validity = sel[b"HIGHESTMODSEQ"], sel[b"UIDVALIDITY"]
+        assert h0 >= 3
+        got = c.fetch("1:*", ["MODSEQ"])
+        assert all(got[u][b"MODSEQ"][0] <= h0 for u in got)
+
+    one = imaps(b)
+    assert raw(one, "ENABLE", "QRESYNC")[2]["ENABLED"] == [b"QRESYNC"]
+    typ, _, u = raw(one, "SELECT", "INBOX")
+    one.state = "SELECTED"
+    assert typ == "OK" and u["HIGHESTMODSEQ"] == [str(h0).encode()]
+
+    with client(b) as two:
+        two.select_folder("INBOX")
+        two.add_flags([2], [b"\\Flagged"])
+        two.add_flags([1], [b"\\Deleted"])
+        two.uid_expunge([1])
+        h1 = two.folder_status("INBOX", [b"HIGHESTMODSEQ"])[b"HIGHESTMODSEQ"]
+    assert h1 > h0
+
+    # The other session hears of both: VANISHED (not EXPUNGE) and the flags with MODSEQ.
+    typ, _, u = raw(one, "NOOP")
+    assert u["VANISHED"] == [b"1"] and "EXPUNGE" not in u, u
+    assert any(b"UID 2" in f and b"\\Flagged" in f and b"MODSEQ" in f for f in u["FETCH"]), u
+
+    # CHANGEDSINCE with VANISHED: what changed since h0 and what went.
+    typ, _, u = raw(one, "UID", "FETCH", "1:*", "(FLAGS)", f"(CHANGEDSINCE {h0} VANISHED)")
+    assert typ == "OK" and u["VANISHED"] == [b"(EARLIER) 1"], u
+    assert len(u["FETCH"]) == 1 and b"UID 2" in u["FETCH"][0]
+
+    # UNCHANGEDSINCE: refused for a message changed after the given modseq.
+    typ, data, _ = raw(one, "UID", "STORE", "2:3", f"(UNCHANGEDSINCE {h0})", "+FLAGS", "(\\Seen)")
+    assert typ == "OK" and data[0].startswith(b"[MODIFIED 2]"), data
+    typ, _, u = raw(one, "UID", "FETCH", "2:3", "(FLAGS)")
+    assert u["FETCH"] == [b"1 (UID 2 FLAGS (\\Flagged))", b"2 (UID 3 FLAGS (\\Seen))"], u
+
+    # SEARCH MODSEQ answers with the highest modseq of what it found.
+    typ, _, u = raw(one, "SEARCH", "MODSEQ", str(h0 + 1))
+    assert u["SEARCH"][0].startswith(b"1 2 (MODSEQ "), u
+    one.logout()
+
+    # A new session resynchronises in one SELECT (QRESYNC).
+    three = imaps(b)
+    raw(three, "ENABLE", "QRESYNC")
+    typ, _, u = raw(three, "SELECT", f"INBOX (QRESYNC ({validity} {h0}))")
+    assert typ == "OK" and u["VANISHED"] == [b"(EARLIER) 1"], u
+    assert {f.split(b" (")[0] for f in u["FETCH"]} == {b"1", b"2"}, u
+    # QRESYNC before ENABLE is refused.
+    four = imaps(b)
+    with pytest.raises(imaplib.IMAP4.error, match="QRESYNC is not enabled"):
+        raw(four, "SELECT", f"INBOX (QRESYNC ({validity} {h0}))")
+    three.logout()
+    four.logout()
+
+
+def test_shared_mailbox_read_only_keeps_its_own_seen(office):
+    b = office
+    with client(b, "alice") as a:
+        a.create_folder("Projects")
+        a.append("Projects", msg("plan"))
+        a.append("Projects", msg("budget"), flags=[b"\\Flagged"])
+        a.setacl("Projects", "bob", "lrs")
+        acl = dict(a.getacl("Projects"))
+        assert acl[b"bob"] == b"lrs" and acl[b"alice"].startswith(b"lrswi")
+
+    m = imaps(b, "bob")
+    typ, data = m.namespace()
+    assert b'(("Shared/" "/"))' in data[0]
+    with client(b, "bob") as c:
+        names = [n for _, _, n in c.list_folders()]
+        assert "Shared/alice/Projects" in names and "Shared" in names
+        assert c.list_folders(pattern="Shared/alice/%")[0][2] == "Shared/alice/Projects"
+        sel = c.select_folder("Shared/alice/Projects")
+        assert sel[b"PERMANENTFLAGS"] == (b"\\Seen",)
+        assert c.fetch([1], ["BODY[]"])[1][b"BODY[]"].endswith(b"Hello.\r\n")
+        assert b"\\Seen" in c.get_flags([1])[1]
+        with pytest.raises(IMAPClient.Error):
+            c.add_flags([1], [b"\\Flagged"])
+        with pytest.raises(IMAPClient.Error):
+            c.add_flags([2], [b"\\Deleted"])
+        with pytest.raises(IMAPClient.Error):
+            c.expunge()
+        with pytest.raises(IMAPClient.Error):
+            c.setacl("Shared/alice/Projects", "bob", "lrswi")
+        with pytest.raises(IMAPClient.Error):
+            c.append("Shared/alice/Projects", msg("not mine to add"))
+        typ, data, u = raw(m, "MYRIGHTS", '"Shared/alice/Projects"')
+        assert u["MYRIGHTS"] == [b"Shared/alice/Projects lrs"]
+
+    # bob's \Seen is his: alice's copy is still unseen, her \Flagged untouched.
+    with client(b, "alice") as a:
+        a.select_folder("Projects")
+        flags = a.get_flags([1, 2])
+        assert flags[1] == () and flags[2] == (b"\\Flagged",), flags
+        a.add_flags([1], [b"\\Seen"])
+        a.remove_flags([1], [b"\\Seen"])
+        # Revoked: gone from bob's view at once.
+        a.setacl("Projects", "bob", "\"\"")
+    with client(b, "bob") as c:
+        assert not [n for _, _, n in c.list_folders() if n.startswith("Shared/")]
+        # Guessing names finds nothing: own namespace or shared, every command refused.
+        for name in ("Shared/alice/Projects", "Shared/alice/INBOX", "Shared/nobody/INBOX"):
+            with pytest.raises(IMAPClient.Error, match="NONEXISTENT"):
+                c.select_folder(name)
+            with pytest.raises(IMAPClient.Error, match="NONEXISTENT"):
+                c.folder_status(name, [b"MESSAGES"])
+            with pytest.raises(IMAPClient.Error, match="NONEXISTENT"):
+                c.append(name, msg("x"))
+        with pytest.raises(IMAPClient.Error, match="NOPERM"):
+            c.create_folder("Shared/alice/Mine")
+    m.logout()
+
+
+def test_read_write_share_to_a_group(office):
+    b = office
+    b.cli("group", "add", "team", "--member", "bob")
+    with client(b, "alice") as a:
+        a.create_folder("Team")
+        a.setacl("Team", "team", "lrswited")
+    with client(b, "bob") as c:
+        c.append("Shared/alice/Team", msg("from bob"), flags=[b"\\Seen"])
+        c.select_folder("Shared/alice/Team")
+        c.add_flags([1], [b"$Done"])
+        assert set(c.get_flags([1])[1]) == {b"\\Seen", b"$Done"}
+    m = imaps(b, "alice")
+    typ, _, u = raw(m, "LISTRIGHTS", "Team", "team")
+    assert u["LISTRIGHTS"] == [b'Team team "" lrs wiptecd']
+    m.select("Team")
+    typ, data = m.fetch("1", "(FLAGS)")
+    assert data == [b"1 (FLAGS ($Done))"], "bob's \\Seen stays his"
+    assert m.deleteacl("Team", "team")[0] == "OK"
+    m.logout()
+    with client(b, "bob") as c:
+        assert not [n for _, _, n in c.list_folders() if n.startswith("Shared")]
+
+
+def test_esearch_sort_thread(office):
+    b = office
+    m = imaps(b)
+    with client(b) as c:
+        c.append("INBOX", msg("Zebra", "Date: Mon, 2 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@x>\r\n"))
+        c.append("INBOX", msg("Re: Zebra", "Date: Mon, 2 Nov 2026 12:00:00 +0000\r\nMessage-ID: <2@x>\r\nIn-Reply-To: <1@x>\r\n"))
+        c.append("INBOX", msg("Apple", "Date: Mon, 2 Nov 2026 11:00:00 +0000\r\nMessage-ID: <3@x>\r\n"))
+        c.select_folder("INBOX")
+        assert c.sort(["SUBJECT"]) == [3, 1, 2]
+        assert c.sort(["REVERSE", "DATE"]) == [2, 3, 1]
+        assert c.thread("REFERENCES") == ((1, 2), (3,))
+        assert c.thread("ORDEREDSUBJECT") == ((1, 2), (3,))
+    m.select("INBOX")
+    typ, data = m.uid("SEARCH", "RETURN (MIN MAX COUNT ALL)", "SUBJECT", "Zebra")
+    assert typ == "OK"
+    es = m.untagged_responses["ESEARCH"][0]
+    assert es.startswith(b'(TAG "') and es.split(b") ", 1)[1].split() == [
+        b"UID", b"MIN", b"1", b"MAX", b"2", b"ALL", b"1:2", b"COUNT", b"2"], es
+    typ, data, u = raw(m, "SEARCH", "RETURN ()", "ALL")
+    assert u["ESEARCH"][0].endswith(b"ALL 1:3")
+    with pytest.raises(imaplib.IMAP4.error, match="unknown RETURN option"):
+        raw(m, "SEARCH", "RETURN (BOGUS)", "ALL")
+    m.logout()
+
+
+def test_quota_list_status_and_multiappend(office):
+    b = office
+    b.cli("user", "set", "alice", "--quota", "1M")
+    with client(b) as c:
+        c.multiappend("Drafts", [msg("one"), {"msg": msg("two"), "flags": [b"\\Seen"]}])
+        root = c.get_quota_root("INBOX")
+        assert root[0].quota_roots == [""]
+        q = root[1][0]
+        assert q.resource == "STORAGE" and q.limit == 1024 and 0 < q.usage < 10
+    m = imaps(b)
+    assert raw(m, "SETQUOTA", '""', "(STORAGE 99999)")[0] == "NO"
+
+    typ, _, u = raw(m, "LIST", '""', "*", "RETURN", "(SPECIAL-USE STATUS (MESSAGES UNSEEN))")
+    assert typ == "OK"
+    statuses = b" ".join(u["STATUS"])
+    assert b'"Drafts" (MESSAGES 2 UNSEEN 1)' in statuses, statuses
+    assert b'"INBOX" (MESSAGES 0 UNSEEN 0)' in statuses
+    m.unsubscribe("Junk")
+    typ, _, u = raw(m, "LIST", "(SUBSCRIBED)", '""', "*")
+    names = b" ".join(u["LIST"])
+    assert b"\\Subscribed" in names and b"Junk" not in names
+    typ, _, u = raw(m, "LIST", "(SPECIAL-USE)", '""', "*")
+    assert all(b"\\HasNoChildren \\" in x for x in u["LIST"]) and b"INBOX" not in b"".join(u["LIST"])
+    with pytest.raises(imaplib.IMAP4.error, match="RECURSIVEMATCH"):
+        raw(m, "LIST", "(RECURSIVEMATCH)", '""', "*")
+    m.logout()
