@@ -321,6 +321,39 @@ mod tests {
         assert!(parse(b"t LIST \"\" * RETURN (\r\n").is_none());
     }
 
+    /// Mangled commands (cut, bytes changed, literals lying about their length) are refused
+    /// or parsed, never a panic.
+    #[test]
+    fn mangled_input_never_panics() {
+        let samples: [&[u8]; 5] = [
+            b"a SETACL \"Projects\" bob lrs\r\n",
+            b"t UID SEARCH RETURN (MIN COUNT) UNSEEN FROM {3}\r\nbob\r\n",
+            b"t LIST (SUBSCRIBED) \"\" (INBOX %) RETURN (STATUS (MESSAGES))\r\n",
+            b"t APPEND Drafts (\\Seen) \"22-Nov-2026 10:00:00 +0100\" {2}\r\nab {1+}\r\nc\r\n",
+            b"t GETACL {5}\r\nINBOX\r\n",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"(){}\"\\ +-09\r\nA*%";
+        for _ in 0..20_000 {
+            let mut s = samples[(rand() % 5) as usize].to_vec();
+            for _ in 0..(rand() % 4) {
+                let at = (rand() as usize) % s.len();
+                match rand() % 3 {
+                    0 => s[at] = alphabet[(rand() as usize) % alphabet.len()],
+                    1 => s.truncate(at.max(1)),
+                    _ => s.insert(at, alphabet[(rand() as usize) % alphabet.len()]),
+                }
+            }
+            let _ = parse(&s);
+        }
+    }
+
     #[test]
     fn multiappend() {
         let (_, e) = parse(

@@ -141,6 +141,9 @@ pub(crate) fn sort(hits: &[Hit], criteria: &[SortCriterion]) -> Vec<usize> {
     order
 }
 
+/// Threads nest at most this deep (see `build`).
+const MAX_DEPTH: usize = 200;
+
 /// A thread: a message (or a placeholder for one that is missing) and its replies.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Thread {
@@ -264,11 +267,25 @@ fn references_threads(info: &[Info]) -> Vec<Thread> {
             }
         }
     }
-    fn build(nodes: &[Node], n: usize) -> Vec<Thread> {
+    fn build(nodes: &[Node], n: usize, depth: usize) -> Vec<Thread> {
+        if depth >= MAX_DEPTH {
+            // Deeper than any real conversation: the rest hangs flat from here, so that a
+            // crafted chain of replies cannot exhaust the stack.
+            let mut flat = Vec::new();
+            let mut todo = vec![n];
+            while let Some(x) = todo.pop() {
+                flat.extend(nodes[x].msg.map(|m| Thread {
+                    msg: Some(m),
+                    children: Vec::new(),
+                }));
+                todo.extend(nodes[x].children.iter().rev());
+            }
+            return flat;
+        }
         let children: Vec<Thread> = nodes[n]
             .children
             .iter()
-            .flat_map(|c| build(nodes, *c))
+            .flat_map(|c| build(nodes, *c, depth + 1))
             .collect();
         match nodes[n].msg {
             Some(m) => vec![Thread {
@@ -284,7 +301,7 @@ fn references_threads(info: &[Info]) -> Vec<Thread> {
         let children: Vec<Thread> = nodes[n]
             .children
             .iter()
-            .flat_map(|c| build(&nodes, *c))
+            .flat_map(|c| build(&nodes, *c, 1))
             .collect();
         match (nodes[n].msg, children.len()) {
             (Some(m), _) => roots.push(Thread {
@@ -461,6 +478,30 @@ mod tests {
             format(&mut out, &t, &|i| hits[i].seq, true);
         }
         assert_eq!(out, "(3)(1 (2)(4)(5)(6))");
+    }
+
+    #[test]
+    fn a_long_chain_of_replies_is_bounded() {
+        let hits: Vec<Hit> = (1..=3000u32)
+            .map(|i| {
+                let parent = if i > 1 {
+                    format!("\r\nIn-Reply-To: <{}@x>", i - 1)
+                } else {
+                    String::new()
+                };
+                hit(i, &format!("Message-ID: <{i}@x>\r\nSubject: chain{parent}"))
+            })
+            .collect();
+        let threads = thread(&hits, true);
+        assert_eq!(threads.len(), 1);
+        fn depth(t: &Thread) -> usize {
+            1 + t.children.iter().map(depth).max().unwrap_or(0)
+        }
+        fn count(t: &Thread) -> usize {
+            1 + t.children.iter().map(count).sum::<usize>()
+        }
+        assert!(depth(&threads[0]) <= MAX_DEPTH + 1);
+        assert_eq!(count(&threads[0]), 3000, "no message lost");
     }
 
     #[test]

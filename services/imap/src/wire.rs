@@ -73,7 +73,7 @@ mod tests {
         assert_eq!(o, b"{10}\r\nline\r\nnext");
         o.clear();
         super::astring(&mut o, b"bob");
-        super::astring(&mut o, b" ");
+        o.push(b' ');
         super::astring(&mut o, b"a b");
         assert_eq!(o, b"bob \"a b\"");
         assert_eq!(super::internal_date(0), " 1-Jan-1970 00:00:00 +0000");
