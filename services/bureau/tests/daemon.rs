@@ -197,7 +197,10 @@ fn a_newer_schema_is_refused_and_left_untouched() {
     let cfg = dir.path().join("bureau.toml");
     let err = refused_start(&cfg);
     assert!(
-        err.contains("schema version 99, newer than this bureau supports (1)"),
+        err.contains(&format!(
+            "schema version 99, newer than this bureau supports ({})",
+            bureau_store::SCHEMA_VERSION
+        )),
         "{err}"
     );
     assert!(digest(&db) == before, "the newer database was modified");
