@@ -20,7 +20,7 @@ use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::auth::AuthMechanism;
 use imap_codec::imap_types::command::{Command, CommandBody};
 use imap_codec::imap_types::command::{FetchModifier, SelectParameter, StoreModifier};
-use imap_codec::imap_types::core::LiteralMode;
+use imap_codec::imap_types::core::{Charset, LiteralMode, Vec1};
 use imap_codec::imap_types::extensions::sort::SortCriterion;
 use imap_codec::imap_types::extensions::thread::ThreadingAlgorithm;
 use imap_codec::imap_types::fetch::{Macro, MacroOrMessageDataItemNames, MessageDataItemName};
@@ -559,11 +559,8 @@ impl Session {
                 criteria,
                 uid,
             } => {
-                if charset.as_ref().is_none_or(known_charset) {
-                    let key = imap_codec::imap_types::search::SearchKey::And(criteria);
+                if let Some(key) = self.criteria(&tag, charset.as_ref(), criteria) {
                     self.search(&tag, &key, uid, None);
-                } else {
-                    self.no(&tag, "[BADCHARSET (UTF-8 US-ASCII)] charset not supported");
                 }
             }
             CommandBody::Sort {
@@ -572,11 +569,8 @@ impl Session {
                 search_criteria,
                 uid,
             } => {
-                if known_charset(&charset) {
-                    let key = imap_codec::imap_types::search::SearchKey::And(search_criteria);
+                if let Some(key) = self.criteria(&tag, Some(&charset), search_criteria) {
                     self.sort(&tag, sort_criteria.as_ref(), &key, uid);
-                } else {
-                    self.no(&tag, "[BADCHARSET (UTF-8 US-ASCII)] charset not supported");
                 }
             }
             CommandBody::Thread {
@@ -585,11 +579,8 @@ impl Session {
                 search_criteria,
                 uid,
             } => {
-                if known_charset(&charset) {
-                    let key = imap_codec::imap_types::search::SearchKey::And(search_criteria);
+                if let Some(key) = self.criteria(&tag, Some(&charset), search_criteria) {
                     self.thread(&tag, &algorithm, &key, uid);
-                } else {
-                    self.no(&tag, "[BADCHARSET (UTF-8 US-ASCII)] charset not supported");
                 }
             }
             CommandBody::Copy {
@@ -1214,6 +1205,27 @@ impl Session {
         }
     }
 
+    /// The search key of SEARCH, SORT and THREAD (all of `keys`), or a NO with BADCHARSET
+    /// for a charset other than UTF-8 and US-ASCII.
+    fn criteria<'a>(
+        &mut self,
+        tag: &str,
+        charset: Option<&Charset>,
+        keys: Vec1<SearchKey<'a>>,
+    ) -> Option<SearchKey<'a>> {
+        let name = match charset {
+            None => "UTF-8",
+            Some(Charset::Atom(a)) => a.as_ref(),
+            Some(Charset::Quoted(q)) => q.as_ref(),
+        };
+        if name.eq_ignore_ascii_case("UTF-8") || name.eq_ignore_ascii_case("US-ASCII") {
+            Some(SearchKey::And(keys))
+        } else {
+            self.no(tag, "[BADCHARSET (UTF-8 US-ASCII)] charset not supported");
+            None
+        }
+    }
+
     /// The selected mailbox's messages that match `key`: sequence number, item (as the user
     /// sees it) and, when `with_content`, the message itself.
     fn matching(&self, key: &SearchKey, with_content: bool) -> Result<Vec<Hit>, StoreError> {
@@ -1453,11 +1465,12 @@ impl Session {
                                 },
                             ..
                         },
-                    )) if charset.as_ref().is_none_or(known_charset) => {
-                        self.search(tag, &SearchKey::And(criteria), uid, Some(ret))
+                    )) => {
+                        if let Some(key) = self.criteria(tag, charset.as_ref(), criteria) {
+                            self.search(tag, &key, uid, Some(ret))
+                        }
                     }
-                    Ok(_) => self.no(tag, "[BADCHARSET (UTF-8 US-ASCII)] charset not supported"),
-                    Err(_) => self.bad_cmd(tag, "syntax error"),
+                    _ => self.bad_cmd(tag, "syntax error"),
                 }
             }
             Ext::List(l) => self.list(tag, &l),
@@ -2253,14 +2266,6 @@ fn mailbox_bytes(m: &Mailbox) -> Vec<u8> {
         Mailbox::Inbox => b"INBOX".to_vec(),
         Mailbox::Other(o) => o.inner().as_ref().to_vec(),
     }
-}
-
-fn known_charset(c: &imap_codec::imap_types::core::Charset) -> bool {
-    let c = match c {
-        imap_codec::imap_types::core::Charset::Atom(a) => a.as_ref().to_string(),
-        imap_codec::imap_types::core::Charset::Quoted(q) => q.as_ref().to_string(),
-    };
-    c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("US-ASCII")
 }
 
 fn has(flags: &[String], f: &str) -> bool {
