@@ -781,28 +781,10 @@ impl Session {
             && validity == coll.validity
         {
             let r = self.reader();
-            let vanished: Vec<u32> = match r.and_then(|r| r.changes_since(coll.id, since)) {
-                Ok(ch) => ch.deleted.iter().map(|u| *u as u32).collect(),
-                // The log no longer reaches back that far: every UID that is not here.
-                Err(_) => {
-                    let present: std::collections::HashSet<u32> =
-                        items.iter().map(|i| i.id as u32).collect();
-                    (1..coll.next_item as u32)
-                        .filter(|u| !present.contains(u))
-                        .collect()
-                }
-            };
-            let largest = coll.next_item.saturating_sub(1) as u32;
-            let vanished: Vec<u32> = vanished
-                .into_iter()
-                .filter(|u| {
-                    known
-                        .as_ref()
-                        .is_none_or(|k| crate::search::in_set(k, *u, largest))
-                })
-                .collect();
-            if !vanished.is_empty() {
-                self.line(&format!("* VANISHED (EARLIER) {}", uid_set(&vanished)));
+            let present = items.iter().map(|i| i.id as u32);
+            let line = vanished_earlier(r.as_ref().ok(), coll, since, present, known.as_ref());
+            if let Some(l) = line {
+                self.line(&l);
             }
             for (i, item) in items.iter().enumerate() {
                 if item.modseq > since {
@@ -1783,19 +1765,13 @@ impl Session {
             Err(e) => return self.store_no(tag, e),
         };
         // QRESYNC's VANISHED (EARLIER): UIDs of the set expunged since CHANGEDSINCE.
-        if vanished && let Some(since) = changed_since {
-            let largest = reader.collection(coll).map_or(0, |c| c.next_item - 1) as u32;
-            let gone: Vec<u32> = match reader.changes_since(coll, since) {
-                Ok(ch) => ch.deleted.iter().map(|u| *u as u32).collect(),
-                Err(_) => (1..=largest).filter(|u| !uids.contains(u)).collect(),
-            };
-            let gone: Vec<u32> = gone
-                .into_iter()
-                .filter(|u| crate::search::in_set(set, *u, largest))
-                .collect();
-            if !gone.is_empty() {
-                self.line(&format!("* VANISHED (EARLIER) {}", uid_set(&gone)));
-            }
+        if vanished
+            && let Some(since) = changed_since
+            && let Ok(c) = reader.collection(coll)
+            && let Some(l) =
+                vanished_earlier(Some(&reader), &c, since, uids.iter().copied(), Some(set))
+        {
+            self.line(&l);
         }
         // Fetching a body without PEEK sets \Seen (RFC 9051 6.4.5).
         let sets_seen = !read_only
@@ -2282,6 +2258,31 @@ fn view(mut item: Item, private_seen_of: Option<u64>) -> Item {
         }
     }
     item
+}
+
+/// QRESYNC's `* VANISHED (EARLIER)` line: the UIDs of `coll` expunged after `since`, within
+/// `within` when given; once the change log no longer reaches back that far (or cannot be
+/// read), every UID below UIDNEXT that is not `present`. `None` when there are none.
+fn vanished_earlier(
+    r: Option<&bureau_store::Reader>,
+    coll: &bureau_store::Collection,
+    since: u64,
+    present: impl Iterator<Item = u32>,
+    within: Option<&SequenceSet>,
+) -> Option<String> {
+    let largest = coll.next_item.saturating_sub(1) as u32;
+    let gone: Vec<u32> = match r.map(|r| r.changes_since(coll.id, since)) {
+        Some(Ok(ch)) => ch.deleted.iter().map(|u| *u as u32).collect(),
+        _ => {
+            let present: std::collections::HashSet<u32> = present.collect();
+            (1..=largest).filter(|u| !present.contains(u)).collect()
+        }
+    };
+    let gone: Vec<u32> = gone
+        .into_iter()
+        .filter(|u| within.is_none_or(|w| crate::search::in_set(w, *u, largest)))
+        .collect();
+    (!gone.is_empty()).then(|| format!("* VANISHED (EARLIER) {}", uid_set(&gone)))
 }
 
 /// UIDs as a sequence set with ranges ("1:3,7"), in ascending order.
