@@ -5,6 +5,9 @@
 
 use bureau_store::{Access, Collection, CollectionKind, PrincipalId, Reader, Right, StoreError};
 
+/// The collection prop that marks an own mailbox unsubscribed.
+pub(crate) const UNSUBSCRIBED: &str = "unsubscribed";
+
 /// The shared namespace's prefix (without its delimiter).
 pub(crate) const SHARED: &str = "Shared";
 
@@ -21,6 +24,12 @@ impl Mbox {
     /// Whether \Seen is this user's own (a mailbox someone else owns), not the owner's flag.
     pub fn private_seen(&self) -> bool {
         self.access != Access::Owner
+    }
+
+    /// Own mailboxes are subscribed unless marked otherwise (a new user sees all of its
+    /// own); mailboxes shared with the user always are.
+    pub fn subscribed(&self) -> bool {
+        self.private_seen() || !self.coll.props.contains_key(UNSUBSCRIBED)
     }
 }
 

@@ -864,7 +864,6 @@ impl Session {
                 names.entry(parts.join("/")).or_insert(None);
             }
         }
-        let subscribed = |m: &Mbox| m.private_seen() || !m.coll.props.contains_key("unsubscribed");
         let special = |m: &Mbox| m.coll.props.get("special-use").cloned();
         let patterns: Vec<Vec<u8>> = l
             .patterns
@@ -882,10 +881,10 @@ impl Session {
                 .filter(|(n, _)| n.starts_with(&prefix))
                 .filter_map(|(_, m)| *m)
                 .collect();
-            let is_sub = mb.is_some_and(subscribed);
+            let is_sub = mb.is_some_and(Mbox::subscribed);
             let mut childinfo = Vec::new();
             if sel_sub && !is_sub {
-                if !(recursive && below.iter().any(|m| subscribed(m))) {
+                if !(recursive && below.iter().any(|m| m.subscribed())) {
                     continue;
                 }
                 childinfo.push("\"SUBSCRIBED\"");
@@ -1103,7 +1102,7 @@ impl Session {
         let r = self
             .db()
             .write(Actor::Principal(p), vec![], move |w| {
-                w.set_collection_props(c.id, &[("unsubscribed".into(), value.clone())])
+                w.set_collection_props(c.id, &[(mailbox::UNSUBSCRIBED.into(), value.clone())])
             })
             .await;
         match r {
@@ -1127,10 +1126,7 @@ impl Session {
             Ok(b) => b,
             Err(e) => return self.store_no(tag, e),
         };
-        for c in boxes
-            .iter()
-            .filter(|m| m.private_seen() || !m.coll.props.contains_key("unsubscribed"))
-        {
+        for c in boxes.iter().filter(|m| m.subscribed()) {
             if list_match(full, c.name.as_bytes()) {
                 let mut line = b"* LSUB () \"/\" ".to_vec();
                 wire::string(&mut line, c.name.as_bytes());
@@ -1501,12 +1497,7 @@ impl Session {
                 mailbox::rights(Access::Owner),
             )];
             for (who, right) in r.grants(m.coll.id)? {
-                let access = match right {
-                    bureau_store::Right::Read => Access::Read,
-                    bureau_store::Right::ReadWrite => Access::ReadWrite,
-                    bureau_store::Right::Delegate => Access::Delegate,
-                };
-                entries.push((r.principal(who)?.name, mailbox::rights(access)));
+                entries.push((r.principal(who)?.name, mailbox::rights(right.access())));
             }
             Ok((m.name, entries))
         });
@@ -1551,10 +1542,7 @@ impl Session {
                 .grants(m.coll.id)?
                 .into_iter()
                 .find(|g| g.0 == grantee.id)
-                .map_or("", |g| match g.1 {
-                    bureau_store::Right::Read => mailbox::rights(Access::Read),
-                    _ => mailbox::rights(Access::ReadWrite),
-                });
+                .map_or("", |g| mailbox::rights(g.1.access()));
             Ok((m.coll.id, grantee.id, current.to_string()))
         });
         let (coll, grantee, current) = match target {

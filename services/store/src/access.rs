@@ -24,13 +24,10 @@ pub(crate) fn access_of(
         if !applies {
             continue;
         }
-        let a = match Right::from_u8(v.value()) {
-            Some(Right::Read) => Access::Read,
-            Some(Right::ReadWrite) => Access::ReadWrite,
-            Some(Right::Delegate) => Access::Delegate,
-            None => continue,
+        let Some(right) = Right::from_u8(v.value()) else {
+            continue;
         };
-        best = best.max(Some(a));
+        best = best.max(Some(right.access()));
     }
     Ok(best)
 }

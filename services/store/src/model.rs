@@ -139,6 +139,15 @@ pub enum Right {
 }
 
 impl Right {
+    /// The access this right gives.
+    pub fn access(self) -> Access {
+        match self {
+            Right::Read => Access::Read,
+            Right::ReadWrite => Access::ReadWrite,
+            Right::Delegate => Access::Delegate,
+        }
+    }
+
     pub fn from_u8(v: u8) -> Option<Right> {
         match v {
             1 => Some(Right::Read),
