@@ -9,13 +9,16 @@
 //!   hash for Samba (`nthash`). Records handed out never carry them.
 //! - A change is one store write: all of it lands or none.
 
+mod login_cache;
 pub mod validate;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use bureau_store::{Actor, CollectionKind, PrincipalKind, Store, StoreError, Writer, now};
+use login_cache::LoginCache;
 use md4::{Digest, Md4};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -267,6 +270,7 @@ pub struct Directory {
     opts: DirectoryOptions,
     /// A hash to verify against when the login is unknown, so that timing does not tell.
     dummy_hash: String,
+    logins: Arc<LoginCache>,
 }
 
 impl Directory {
@@ -275,6 +279,7 @@ impl Directory {
             store,
             opts,
             dummy_hash: String::new(),
+            logins: Arc::new(LoginCache::new()),
         };
         d.dummy_hash = d.hash_password("bureau dummy password")?;
         Ok(d)
@@ -619,21 +624,31 @@ impl Directory {
         get(w, NS_GROUP, &name)
     }
 
-    /// Checks a login's password. Unknown logins cost the same time as known ones.
+    /// Checks a login's password. Unknown logins cost the same time as known ones; a
+    /// password that matched within the hour is taken from the login cache.
     /// CPU-heavy: call from a blocking context.
     pub fn verify(&self, login: &str, password: &str) -> Result<Verified> {
         let user = self.user_by_login(login)?;
-        let phc = match &user {
-            Some(u) => self
-                .read_secret(&u.uid)?
-                .unwrap_or_else(|| self.dummy_hash.clone()),
-            None => self.dummy_hash.clone(),
+        let secret = match &user {
+            Some(u) => self.read_secret(&u.uid)?,
+            None => None,
         };
-        let parsed = PasswordHash::new(&phc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let ok = self
-            .argon2()?
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
+        let ok = match (&user, &secret) {
+            (Some(u), Some(phc)) if self.logins.hit(&u.uid, phc, password) => true,
+            _ => {
+                let phc = secret.as_deref().unwrap_or(&self.dummy_hash);
+                let parsed =
+                    PasswordHash::new(phc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let ok = self
+                    .argon2()?
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok();
+                if let (true, Some(u), Some(phc)) = (ok, &user, &secret) {
+                    self.logins.remember(&u.uid, phc, password);
+                }
+                ok
+            }
+        };
         Ok(match user {
             Some(u) if ok && u.enabled => Verified::Ok(u),
             Some(u) if ok && !u.enabled => Verified::Disabled,

@@ -18,6 +18,7 @@ mod mailbox;
 mod search;
 mod session;
 mod thread;
+mod uidmap;
 mod wire;
 
 use bureau_core::Auth;

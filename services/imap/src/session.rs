@@ -4,6 +4,7 @@
 use crate::ext::{AppendMsg, Ext, ListExt};
 use crate::fetch::{header_end, partial};
 use crate::mailbox::{self, Mbox};
+use crate::uidmap::UidMap;
 use crate::{Ctx, wire};
 use base64::Engine;
 use bureau_core::AuthError;
@@ -29,6 +30,7 @@ use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use imap_codec::imap_types::status::StatusDataItemName;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,12 +59,27 @@ struct Selected {
     access: Access,
     /// \Seen is the user's own, not the owner's flag (a mailbox shared with the user).
     private_seen: bool,
-    /// UIDs by message sequence number (index + 1).
-    uids: Vec<u32>,
-    /// Flags last reported, by UID order.
-    flags: Vec<Vec<String>>,
+    /// UIDs by message sequence number (index + 1), ascending.
+    uids: UidMap,
     /// The collection's modseq this view reflects.
     modseq: u64,
+    /// Messages changed after `modseq` whose flags this session has already told (by UID,
+    /// at the modseq told), so that catching up with the change log does not repeat them.
+    told: HashMap<u32, u64>,
+}
+
+impl Selected {
+    /// The sequence number of a UID in this view.
+    fn seq(&self, uid: u64) -> Option<usize> {
+        self.uids.seq(u32::try_from(uid).ok()?)
+    }
+
+    /// Notes that the client was told `uid`'s flags as of `modseq`.
+    fn told(&mut self, uid: u64, modseq: u64) {
+        if modseq > self.modseq {
+            self.told.insert(uid as u32, modseq);
+        }
+    }
 }
 
 enum State {
@@ -146,6 +163,8 @@ impl Session {
         };
         let ok = s.write_all(&self.out).await.is_ok() && s.flush().await.is_ok();
         self.out.clear();
+        // A large answer (a whole mailbox's envelopes) is not kept for the idle hours after.
+        self.out.shrink_to(64 * 1024);
         ok
     }
 
@@ -175,7 +194,8 @@ impl Session {
             return;
         }
         let mut frag = Fragmentizer::new(MAX_COMMAND);
-        let mut buf = vec![0u8; 64 * 1024];
+        // One TLS record at most; every idle connection holds it.
+        let mut buf = vec![0u8; 16 * 1024];
         loop {
             // Take every complete command already received.
             match frag.progress() {
@@ -604,7 +624,7 @@ impl Session {
                     .resolve(&sequence_set, true)
                     .into_iter()
                     .filter_map(|seq| match &self.state {
-                        State::Selected(_, s) => s.uids.get(seq - 1).copied(),
+                        State::Selected(_, s) => s.uids.uid(seq),
                         _ => None,
                     })
                     .collect();
@@ -813,8 +833,8 @@ impl Session {
                 access: m.access,
                 private_seen: m.private_seen(),
                 uids: items.iter().map(|i| i.id as u32).collect(),
-                flags: items.iter().map(|i| i.flags.clone()).collect(),
                 modseq: coll.modseq,
+                told: HashMap::new(),
             },
         );
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
@@ -1212,10 +1232,10 @@ impl Session {
         };
         let reader = self.reader()?;
         let need = with_content || crate::search::needs_content(key);
-        let max_uid = s.uids.last().copied().unwrap_or(0);
+        let max_uid = s.uids.last().unwrap_or(0);
         let mut hits = Vec::new();
         for (i, u) in s.uids.iter().enumerate() {
-            let item = match reader.item(s.coll, u64::from(*u)) {
+            let item = match reader.item(s.coll, u64::from(u)) {
                 Ok(item) => self.viewed(item, s.private_seen),
                 Err(StoreError::NotFound) => continue, // expunged meanwhile; told later
                 Err(e) => return Err(e),
@@ -1227,7 +1247,7 @@ impl Session {
             };
             let c = crate::search::Candidate {
                 seq: i as u32 + 1,
-                uid: *u,
+                uid: u,
                 item: &item,
                 content: &content,
                 max_seq: s.uids.len() as u32,
@@ -1377,7 +1397,11 @@ impl Session {
             Err(e) => return self.store_no(tag, e),
         };
         let seqs = self.resolve(set, uid);
-        let ids: Vec<u64> = seqs.iter().map(|s| u64::from(uids[s - 1])).collect();
+        let ids: Vec<u64> = seqs
+            .iter()
+            .filter_map(|s| uids.uid(*s))
+            .map(u64::from)
+            .collect();
         let p = self.principal();
         let (src, dst) = (coll, target.id);
         let r = self
@@ -1646,7 +1670,7 @@ impl Session {
         if n == 0 {
             return Vec::new();
         }
-        let max_uid = *s.uids.last().unwrap_or(&0);
+        let max_uid = s.uids.last().unwrap_or(0);
         let val = |v: &SeqOrUid, largest: u32| match v {
             SeqOrUid::Asterisk => largest,
             SeqOrUid::Value(x) => x.get(),
@@ -1666,7 +1690,7 @@ impl Session {
             };
             if uid {
                 for (i, u) in s.uids.iter().enumerate() {
-                    if *u >= a && *u <= b {
+                    if u >= a && u <= b {
                         out.push(i + 1);
                     }
                 }
@@ -1756,8 +1780,7 @@ impl Session {
         if vanished
             && let Some(since) = changed_since
             && let Ok(c) = reader.collection(coll)
-            && let Some(l) =
-                vanished_earlier(Some(&reader), &c, since, uids.iter().copied(), Some(set))
+            && let Some(l) = vanished_earlier(Some(&reader), &c, since, uids.iter(), Some(set))
         {
             self.line(&l);
         }
@@ -1772,7 +1795,9 @@ impl Session {
                 )
             });
         for seq in seqs {
-            let id = uids[seq - 1] as u64;
+            let Some(id) = uids.uid(seq).map(u64::from) else {
+                continue;
+            };
             let mut item = match reader.item(coll, id) {
                 Ok(i) => self.viewed(i, private),
                 Err(StoreError::NotFound) => continue, // expunged meanwhile; told later
@@ -1905,12 +1930,17 @@ impl Session {
                 }
                 parts.push(p);
             }
+            let flags_told = names
+                .iter()
+                .any(|n| matches!(n, MessageDataItemName::Flags));
             self.out
                 .extend_from_slice(format!("* {seq} FETCH (").as_bytes());
             self.out.extend_from_slice(&parts.join(&b' '));
             self.out.extend_from_slice(b")\r\n");
-            if let State::Selected(_, s) = &mut self.state {
-                s.flags[seq - 1] = item.flags.clone();
+            if let State::Selected(_, s) = &mut self.state
+                && flags_told
+            {
+                s.told(item.id, item.modseq);
             }
         }
         self.ok(
@@ -1957,7 +1987,11 @@ impl Session {
         }
         self.condstore |= unchanged_since.is_some();
         let seqs = self.resolve(set, uid);
-        let ids: Vec<u64> = seqs.iter().map(|s| uids[s - 1] as u64).collect();
+        let ids: Vec<u64> = seqs
+            .iter()
+            .filter_map(|s| uids.uid(*s))
+            .map(u64::from)
+            .collect();
         let store = self.db().clone();
         let actor = Actor::Principal(self.principal());
         let result = store
@@ -2009,15 +2043,11 @@ impl Session {
         let condstore = self.condstore;
         for item in items {
             let item = self.viewed(item, private);
-            let Some(seq) = uids
-                .iter()
-                .position(|u| *u as u64 == item.id)
-                .map(|p| p + 1)
-            else {
+            let Some(seq) = u32::try_from(item.id).ok().and_then(|u| uids.seq(u)) else {
                 continue;
             };
             if let State::Selected(_, s) = &mut self.state {
-                s.flags[seq - 1] = item.flags.clone();
+                s.told(item.id, item.modseq);
             }
             // With CONDSTORE the new modseq is told even for .SILENT (RFC 7162 3.1.3).
             if resp == StoreResponse::Answer || condstore {
@@ -2041,7 +2071,7 @@ impl Session {
             let nums: Vec<u32> = modified
                 .iter()
                 .filter_map(|id| {
-                    let seq = uids.iter().position(|u| u64::from(*u) == *id)? as u32 + 1;
+                    let seq = uids.seq(u32::try_from(*id).ok()?)? as u32;
                     Some(if uid { *id as u32 } else { seq })
                 })
                 .collect();
@@ -2108,17 +2138,20 @@ impl Session {
         }
         let mut lines = Vec::new();
         if expunges {
+            let deleted: HashSet<u64> = ch.deleted.iter().copied().collect();
             let mut gone = Vec::new();
-            for (i, u) in s.uids.clone().iter().enumerate().rev() {
-                if ch.deleted.contains(&(*u as u64)) {
-                    if !qresync {
-                        lines.push(format!("* {} EXPUNGE", i + 1));
-                    }
-                    gone.push(*u);
-                    s.uids.remove(i);
-                    s.flags.remove(i);
+            let mut seqs = Vec::new();
+            for (i, u) in s.uids.iter().enumerate() {
+                if deleted.contains(&u64::from(u)) {
+                    seqs.push(i + 1);
+                    gone.push(u);
                 }
             }
+            if !qresync {
+                // Highest first, so that each number is still right when the client reads it.
+                lines.extend(seqs.iter().rev().map(|n| format!("* {n} EXPUNGE")));
+            }
+            s.uids.retain(|u| !deleted.contains(&u64::from(u)));
             if qresync && !gone.is_empty() {
                 lines.push(format!("* VANISHED {}", uid_set(&gone)));
             }
@@ -2127,9 +2160,10 @@ impl Session {
         for item in ch.changed {
             let item = view(item, s.private_seen.then_some(me));
             let uid = item.id as u32;
-            match s.uids.iter().position(|u| *u == uid) {
-                Some(i) if s.flags[i] != item.flags => {
-                    s.flags[i] = item.flags.clone();
+            match s.seq(item.id) {
+                Some(_) if s.told.get(&uid) == Some(&item.modseq) => {}
+                Some(seq) => {
+                    s.told.insert(uid, item.modseq);
                     let mut parts = Vec::new();
                     if qresync {
                         parts.push(format!("UID {uid}"));
@@ -2138,12 +2172,10 @@ impl Session {
                     if condstore {
                         parts.push(format!("MODSEQ ({})", item.modseq));
                     }
-                    lines.push(format!("* {} FETCH ({})", i + 1, parts.join(" ")));
+                    lines.push(format!("* {seq} FETCH ({})", parts.join(" ")));
                 }
-                Some(_) => {}
-                None if s.uids.last().is_none_or(|l| *l < uid) => {
+                None if s.uids.last().is_none_or(|l| l < uid) => {
                     s.uids.push(uid);
-                    s.flags.push(item.flags.clone());
                     added = true;
                 }
                 None => {}
@@ -2154,6 +2186,7 @@ impl Session {
         }
         if expunges || ch.deleted.is_empty() {
             s.modseq = ch.modseq;
+            s.told.retain(|_, m| *m > ch.modseq);
         }
         for l in lines {
             self.line(&l);
@@ -2262,7 +2295,7 @@ fn vanished_earlier(
     let gone: Vec<u32> = match r.map(|r| r.changes_since(coll.id, since)) {
         Some(Ok(ch)) => ch.deleted.iter().map(|u| *u as u32).collect(),
         _ => {
-            let present: std::collections::HashSet<u32> = present.collect();
+            let present: HashSet<u32> = present.collect();
             (1..=largest).filter(|u| !present.contains(u)).collect()
         }
     };
