@@ -4,6 +4,7 @@
 #   bench/run.sh store      durable writes/s at 1, 16 and 64 writers
 #   bench/run.sh rss        idle RSS of `bureau serve`
 #   bench/run.sh smtp       SMTP delivery, Bureau against Postfix (root: configures Postfix)
+#   bench/run.sh imap       IMAP load, Bureau against Dovecot (root: runs Dovecot)
 #   bench/run.sh image      image size and boot time under QEMU (root: builds the image)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,10 @@ fi
 
 if [[ $what == all || $what == smtp ]]; then
   bench/smtp.sh
+fi
+
+if [[ $what == all || $what == imap ]]; then
+  bench/imap.sh
 fi
 
 if [[ $what == all || $what == rss ]]; then
