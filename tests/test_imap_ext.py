@@ -224,3 +224,54 @@ def test_quota_list_status_and_multiappend(office):
     with pytest.raises(imaplib.IMAP4.error, match="RECURSIVEMATCH"):
         raw(m, "LIST", "(RECURSIVEMATCH)", '""', "*")
     m.logout()
+
+
+def test_binary(office):
+    """RFC 3516: BINARY[section] undoes only the transfer encoding (the charset stays),
+    literal8 when the content has a NUL, BINARY.SIZE, partials, UNKNOWN-CTE, and APPEND of
+    a literal8."""
+    b = office
+    mime = (b"From: carol@remote.example\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=X\r\n\r\n--X\r\n"
+            b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=E9 =\r\nau lait\r\n--X\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            b"iVBORw0KGgoA\r\nAP8=\r\n--X\r\n"
+            b"Content-Type: application/x-thing\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n"
+            b"begin 644 x\r\n--X--\r\n")
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\xff"
+    with client(b) as c:
+        assert b"BINARY" in c.capabilities()
+        c.append("INBOX", mime)
+        c.select_folder("INBOX")
+        got = c.fetch("1", ["BINARY.PEEK[1]", "BINARY.SIZE[1]", "BINARY.SIZE[2]", "FLAGS"])[1]
+        assert got[b"BINARY[1]"].startswith(b"caf\xe9 au lait"), got
+        assert got[b"BINARY.SIZE[1]"] == len(got[b"BINARY[1]"])
+        assert got[b"BINARY.SIZE[2]"] == len(png)
+        assert b"\\Seen" not in got[b"FLAGS"]
+
+    m = imaps(b)
+    m.select("INBOX")
+    typ, data = m.fetch("1", "(BINARY.PEEK[2])")
+    assert typ == "OK" and data[0][0].endswith(b"BINARY[2] ~{%d}" % len(png)), data
+    assert data[0][1] == png
+    typ, data = m.fetch("1", "(BINARY.PEEK[2]<1.3>)")
+    assert b"BINARY[2]<1> {3}" in data[0][0] and data[0][1] == png[1:4], data
+    typ, data = m.fetch("1", "(BINARY.PEEK[3])")
+    assert typ == "NO" and b"[UNKNOWN-CTE]" in data[0], data
+    typ, data = m.fetch("1", "(BINARY[1])")
+    assert typ == "OK" and b"\\Seen" in b" ".join(
+        x if isinstance(x, bytes) else x[0] for x in data)
+
+    # APPEND of a literal8: a message with a NUL in it, read back whole with BINARY[].
+    body = b"Subject: nul\r\n\r\na\x00b\r\n"
+    m.send(b"b1 APPEND INBOX ~{%d}\r\n" % len(body))
+    assert m.readline().startswith(b"+")
+    m.send(body + b"\r\n")
+    while not (line := m.readline()).startswith(b"b1 "):
+        pass
+    assert line.startswith(b"b1 OK"), line
+    m.select("INBOX")
+    typ, data = m.fetch("2", "(BINARY.PEEK[])")
+    assert data[0][0].endswith(b"BINARY[] ~{%d}" % len(body)) and data[0][1] == body, data
+    m.logout()

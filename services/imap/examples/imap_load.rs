@@ -340,7 +340,11 @@ async fn main() {
                         let end = (pick + 19).min(exists);
                         conn.cmd(&format!("FETCH {pick}:{end} (FLAGS ENVELOPE)"))
                             .await;
-                        let flag = if i.is_multiple_of(2) { "+FLAGS" } else { "-FLAGS" };
+                        let flag = if i.is_multiple_of(2) {
+                            "+FLAGS"
+                        } else {
+                            "-FLAGS"
+                        };
                         conn.cmd(&format!("STORE {pick} {flag} (\\Flagged)")).await;
                         let uid = conn.append(&message(9_000_000 + c * 100_000 + i)).await;
                         if let Some(uid) = uid {

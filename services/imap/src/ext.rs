@@ -91,6 +91,8 @@ fn tokens(mut s: &[u8]) -> Option<Vec<(usize, Tok)>> {
                 out.push((at, Tok::Str(v)));
                 s = &s[i + 1..];
             }
+            // A literal8 (RFC 3516, MULTIAPPEND of binary content): the same bytes follow.
+            b'~' if s.get(1) == Some(&b'{') => s = &s[1..],
             b'{' => {
                 let close = s.iter().position(|b| *b == b'}')?;
                 let spec = std::str::from_utf8(&s[1..close]).ok()?;

@@ -145,9 +145,74 @@ pub(crate) enum PartWhat<'a> {
     Fields(&'a [Vec<u8>], bool),
 }
 
-/// The bytes of section `path` of `raw` (RFC 9051 6.4.5 numbering: the children of a
-/// multipart; 1 for a single-part body; into a message/rfc822 part's own message).
+/// The bytes of section `path` of `raw` (see `with_part`).
 pub(crate) fn part_section(raw: &[u8], path: &[u32], what: PartWhat) -> Option<Vec<u8>> {
+    with_part(raw, path, |bytes, part| {
+        let slice = |a: u32, b: u32| bytes.get(a as usize..b as usize).map(<[u8]>::to_vec);
+        match what {
+            PartWhat::Body => slice(part.offset_body, part.offset_end),
+            PartWhat::Mime => slice(part.offset_header, part.offset_body),
+            PartWhat::Header | PartWhat::Text | PartWhat::Fields(..) => {
+                let mail_parser::PartType::Message(inner) = &part.body else {
+                    return None;
+                };
+                let root = inner.parts.first()?;
+                let r = bytes.get(root.offset_header as usize..root.offset_end as usize)?;
+                Some(match what {
+                    PartWhat::Header => r[..header_end(r)].to_vec(),
+                    PartWhat::Text => r[header_end(r)..].to_vec(),
+                    PartWhat::Fields(names, not) => header_fields(r, names, not),
+                    _ => unreachable!("matched above"),
+                })
+            }
+        }
+    })
+}
+
+/// What FETCH BINARY[section] finds (RFC 3516).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Binary {
+    /// The part's content with its transfer encoding undone.
+    Data(Vec<u8>),
+    /// A Content-Transfer-Encoding other than 7bit, 8bit, binary, base64, quoted-printable.
+    UnknownCte,
+    /// Base64 or quoted-printable that does not decode.
+    Undecodable,
+}
+
+/// BINARY[path]: the whole message as it is for an empty path, else the part's body with
+/// only its Content-Transfer-Encoding undone (the charset stays). None: no such part.
+pub(crate) fn binary(raw: &[u8], path: &[u32]) -> Option<Binary> {
+    use mail_parser::MimeHeaders;
+    use mail_parser::decoders::{base64::base64_decode, quoted_printable::quoted_printable_decode};
+    if path.is_empty() {
+        return Some(Binary::Data(raw.to_vec()));
+    }
+    with_part(raw, path, |bytes, part| {
+        let body = bytes.get(part.offset_body as usize..part.offset_end as usize)?;
+        let cte = part
+            .content_transfer_encoding()
+            .unwrap_or("7bit")
+            .trim()
+            .to_ascii_lowercase();
+        let decoded = match cte.as_str() {
+            "7bit" | "8bit" | "binary" => Some(body.to_vec()),
+            "base64" => base64_decode(body),
+            "quoted-printable" => quoted_printable_decode(body),
+            _ => return Some(Binary::UnknownCte),
+        };
+        Some(decoded.map_or(Binary::Undecodable, Binary::Data))
+    })
+}
+
+/// Finds section `path` of `raw` (RFC 9051 6.4.5 numbering: the children of a multipart; 1
+/// for a single-part body; into a message/rfc822 part's own message) and hands `f` the
+/// outermost message's bytes, from which every part's offsets count, and the part.
+fn with_part<R>(
+    raw: &[u8],
+    path: &[u32],
+    f: impl FnOnce(&[u8], &mail_parser::MessagePart) -> Option<R>,
+) -> Option<R> {
     use mail_parser::PartType;
     let top = mail_parser::MessageParser::default().parse(raw)?;
     let mut msg = &top;
@@ -170,27 +235,7 @@ pub(crate) fn part_section(raw: &[u8], path: &[u32], what: PartWhat) -> Option<V
         }
         entered = false;
     }
-    let part = msg.parts.get(id)?;
-    // Offsets of nested parts count from the start of the outermost message.
-    let bytes = top.raw_message();
-    let slice = |a: u32, b: u32| bytes.get(a as usize..b as usize).map(<[u8]>::to_vec);
-    match what {
-        PartWhat::Body => slice(part.offset_body, part.offset_end),
-        PartWhat::Mime => slice(part.offset_header, part.offset_body),
-        PartWhat::Header | PartWhat::Text | PartWhat::Fields(..) => {
-            let PartType::Message(inner) = &part.body else {
-                return None;
-            };
-            let root = inner.parts.first()?;
-            let r = bytes.get(root.offset_header as usize..root.offset_end as usize)?;
-            Some(match what {
-                PartWhat::Header => r[..header_end(r)].to_vec(),
-                PartWhat::Text => r[header_end(r)..].to_vec(),
-                PartWhat::Fields(names, not) => header_fields(r, names, not),
-                _ => unreachable!("matched above"),
-            })
-        }
-    }
+    f(top.raw_message(), msg.parts.get(id)?)
 }
 
 #[cfg(test)]
@@ -215,9 +260,40 @@ mod part_tests {
         let h = part_section(raw, &[2], PartWhat::Header).unwrap();
         assert!(String::from_utf8(h).unwrap().starts_with("Subject: inner"));
         let single = b"Subject: s\r\n\r\njust text\r\n";
+        assert_eq!(binary(single, &[]), Some(Binary::Data(single.to_vec())));
+        assert_eq!(
+            binary(single, &[1]),
+            Some(Binary::Data(b"just text\r\n".to_vec()))
+        );
         assert_eq!(
             part_section(single, &[1], PartWhat::Body).unwrap(),
             b"just text\r\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod binary_tests {
+    use super::*;
+
+    #[test]
+    fn transfer_encodings_undone_charset_kept() {
+        // Latin-1 "café" as quoted-printable, a PNG-ish base64 blob with a NUL, an unknown CTE.
+        let raw = b"Content-Type: multipart/mixed; boundary=X\r\n\r\n--X\r\n\
+Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+caf=E9 =\r\nsoft break\r\n--X\r\n\
+Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+iVBORw0KGgoA\r\nAP8=\r\n--X\r\n\
+Content-Type: application/x-thing\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n--X--\r\n";
+        let Some(Binary::Data(qp)) = binary(raw, &[1]) else {
+            panic!("part 1")
+        };
+        assert!(qp.starts_with(b"caf\xe9 soft break"), "{qp:?}");
+        assert_eq!(
+            binary(raw, &[2]),
+            Some(Binary::Data(b"\x89PNG\r\n\x1a\n\0\0\xff".to_vec()))
+        );
+        assert_eq!(binary(raw, &[3]), Some(Binary::UnknownCte));
+        assert_eq!(binary(raw, &[4]), None);
     }
 }

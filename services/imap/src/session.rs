@@ -2,7 +2,7 @@
 //! commands each state accepts, in one place.
 
 use crate::ext::{AppendMsg, Ext, ListExt};
-use crate::fetch::{header_end, partial};
+use crate::fetch::{Binary, header_end, partial};
 use crate::mailbox::{self, Mbox};
 use crate::uidmap::UidMap;
 use crate::{Ctx, wire};
@@ -173,7 +173,7 @@ impl Session {
             "IMAP4rev1 SASL-IR UNSELECT LITERAL+ IDLE UIDPLUS MOVE NAMESPACE ID ENABLE CHILDREN \
              CONDSTORE QRESYNC ESEARCH SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES \
              LIST-EXTENDED LIST-STATUS SPECIAL-USE MULTIAPPEND APPENDLIMIT={MAX_COMMAND} \
-             ACL RIGHTS=texk QUOTA QUOTA=RES-STORAGE"
+             ACL RIGHTS=texk QUOTA QUOTA=RES-STORAGE BINARY"
         );
         if self.is_tls() {
             c.push_str(" AUTH=PLAIN");
@@ -1757,14 +1757,6 @@ impl Session {
             names.push(MessageDataItemName::ModSeq);
         }
         self.condstore |= changed_since.is_some() || wants_modseq;
-        if names.iter().any(|n| {
-            matches!(
-                n,
-                MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. }
-            )
-        }) {
-            return self.no(tag, "[CANNOT] BINARY is not supported yet");
-        }
         let seqs = self.resolve(set, uid);
         let (coll, read_only, private, uids) = match &self.state {
             State::Selected(_, s) => (s.coll, s.read_only, s.private_seen, s.uids.clone()),
@@ -1790,6 +1782,7 @@ impl Session {
                 matches!(
                     n,
                     MessageDataItemName::BodyExt { peek: false, .. }
+                        | MessageDataItemName::Binary { peek: false, .. }
                         | MessageDataItemName::Rfc822
                         | MessageDataItemName::Rfc822Text
                 )
@@ -1830,6 +1823,8 @@ impl Session {
                 matches!(
                     n,
                     MessageDataItemName::BodyExt { .. }
+                        | MessageDataItemName::Binary { .. }
+                        | MessageDataItemName::BinarySize { .. }
                         | MessageDataItemName::Rfc822
                         | MessageDataItemName::Rfc822Header
                         | MessageDataItemName::Rfc822Text
@@ -1926,7 +1921,38 @@ impl Session {
                             }
                         }
                     }
-                    _ => {}
+                    MessageDataItemName::Binary {
+                        section,
+                        partial: part,
+                        ..
+                    } => {
+                        let data = match binary(&content, section) {
+                            Ok(d) => d,
+                            Err(why) => return self.no(tag, why),
+                        };
+                        let label = section_label(section);
+                        match part {
+                            Some((origin, len)) => {
+                                p.extend_from_slice(
+                                    format!("BINARY[{label}]<{origin}> ").as_bytes(),
+                                );
+                                wire::literal8(&mut p, partial(&data, *origin, len.get()));
+                            }
+                            None => {
+                                p.extend_from_slice(format!("BINARY[{label}] ").as_bytes());
+                                wire::literal8(&mut p, &data);
+                            }
+                        }
+                    }
+                    MessageDataItemName::BinarySize { section } => {
+                        let size = match binary(&content, section) {
+                            Ok(d) => d.len(),
+                            Err(why) => return self.no(tag, why),
+                        };
+                        p.extend_from_slice(
+                            format!("BINARY.SIZE[{}] {size}", section_label(section)).as_bytes(),
+                        );
+                    }
                 }
                 parts.push(p);
             }
@@ -2334,6 +2360,24 @@ fn message_bytes(m: &imap_codec::imap_types::extensions::binary::LiteralOrLitera
         LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
         LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
     }
+}
+
+/// The decoded content of BINARY[section] (empty for a part that does not exist), or why
+/// it cannot be given.
+fn binary(content: &[u8], section: &[std::num::NonZeroU32]) -> Result<Vec<u8>, &'static str> {
+    let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+    match crate::fetch::binary(content, &path) {
+        Some(Binary::Data(d)) => Ok(d),
+        None => Ok(Vec::new()),
+        Some(Binary::UnknownCte) => Err("[UNKNOWN-CTE] cannot decode this part"),
+        Some(Binary::Undecodable) => Err("[PARSE] the part's transfer encoding is damaged"),
+    }
+}
+
+/// "1.2" for BINARY[1.2].
+fn section_label(section: &[std::num::NonZeroU32]) -> String {
+    let parts: Vec<String> = section.iter().map(|n| n.to_string()).collect();
+    parts.join(".")
 }
 
 #[cfg(test)]

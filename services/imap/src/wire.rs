@@ -35,6 +35,15 @@ pub(crate) fn literal(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
+/// Decoded content (FETCH BINARY): a literal8 (RFC 3516, `~{n}`) when it holds a NUL, which
+/// an ordinary literal may not carry.
+pub(crate) fn literal8(out: &mut Vec<u8>, s: &[u8]) {
+    if s.contains(&0) {
+        out.push(b'~');
+    }
+    literal(out, s);
+}
+
 /// INTERNALDATE: "22-Nov-2026 10:00:00 +0000" (RFC 9051 date-time).
 pub(crate) fn internal_date(ts: i64) -> String {
     const MONTHS: [&str; 12] = [
