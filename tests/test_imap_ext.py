@@ -275,3 +275,40 @@ def test_binary(office):
     typ, data = m.fetch("2", "(BINARY.PEEK[])")
     assert data[0][0].endswith(b"BINARY[] ~{%d}" % len(body)) and data[0][1] == body, data
     m.logout()
+
+
+def test_imap4rev2_and_mailbox_names(office):
+    """IMAP4rev2 (RFC 9051) once enabled: UTF-8 mailbox names, SELECT with LIST and without
+    RECENT, SEARCH answered by ESEARCH. Without it, names are modified UTF-7 (RFC 3501
+    5.1.3) and a name that does not decode is refused. STATUS SIZE and DELETED either way."""
+    b = office
+    old = imaps(b)
+    caps = old.capabilities
+    assert "IMAP4REV2" in caps and "STATUS=SIZE" in caps, caps
+    assert old.create("Entw&APw-rfe")[0] == "OK"
+    with pytest.raises(imaplib.IMAP4.error, match="modified UTF-7"):
+        old.create("Bad&AGE")
+    old.append("INBOX", None, None, msg("sized"))
+
+    new = imaps(b)
+    new._encoding = "utf-8"  # imaplib sends ASCII unless told
+    typ, _, u = raw(new, "ENABLE", "IMAP4rev2")
+    assert typ == "OK" and u["ENABLED"] == [b"IMAP4rev2"], u
+    typ, _, u = raw(new, "LIST", '""', "*")
+    # Names outside ASCII come as literals: valid in both revisions.
+    names = b"\n".join(b"".join(x) if isinstance(x, tuple) else x for x in u["LIST"])
+    assert "Entwürfe".encode() in names and b"&APw-" not in names, names
+    assert new.create('"Notizen/Café"')[0] == "OK"
+    typ, _, u = raw(new, "SELECT", "INBOX")
+    assert typ == "OK" and u["LIST"] == [b'() "/" "INBOX"'] and "RECENT" not in u, u
+    new.state = "SELECTED"  # selected by hand, so imaplib does not know
+    typ, _, u = raw(new, "SEARCH", "ALL")
+    assert typ == "OK" and "SEARCH" not in u and u["ESEARCH"][0].endswith(b" ALL 1"), u
+    new.logout()
+
+    typ, data = old.list('""', "Notizen/*")
+    assert data == [b'(\\HasNoChildren) "/" "Notizen/Caf&AOk-"'], data
+    typ, data = old.status("INBOX", "(MESSAGES SIZE DELETED)")
+    assert typ == "OK" and b"MESSAGES 1" in data[0] and b"DELETED 0" in data[0], data
+    assert f"SIZE {len(msg('sized'))}".encode() in data[0], data
+    old.logout()

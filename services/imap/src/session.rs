@@ -101,12 +101,33 @@ pub(crate) struct Session {
     condstore: bool,
     /// QRESYNC is enabled: expunges are told as VANISHED.
     qresync: bool,
+    /// IMAP4rev2 is enabled (RFC 9051): UTF-8 mailbox names, ESEARCH answers, no \Recent.
+    rev2: bool,
 }
 
 fn mailbox_name(m: &Mailbox) -> String {
     match m {
         Mailbox::Inbox => "INBOX".into(),
         Mailbox::Other(o) => String::from_utf8_lossy(o.inner().as_ref()).into_owned(),
+    }
+}
+
+/// The mailbox names a command carries.
+fn mailbox_args<'a>(body: &'a CommandBody) -> Vec<&'a Mailbox<'a>> {
+    match body {
+        CommandBody::Select { mailbox, .. }
+        | CommandBody::Examine { mailbox, .. }
+        | CommandBody::Status { mailbox, .. }
+        | CommandBody::Create { mailbox }
+        | CommandBody::Delete { mailbox }
+        | CommandBody::Append { mailbox, .. }
+        | CommandBody::GetQuotaRoot { mailbox }
+        | CommandBody::Subscribe { mailbox }
+        | CommandBody::Unsubscribe { mailbox }
+        | CommandBody::Copy { mailbox, .. }
+        | CommandBody::Move { mailbox, .. } => vec![mailbox],
+        CommandBody::Rename { from, to } => vec![from, to],
+        _ => Vec::new(),
     }
 }
 
@@ -145,6 +166,7 @@ impl Session {
             bad: 0,
             condstore: false,
             qresync: false,
+            rev2: false,
         }
     }
 
@@ -170,10 +192,10 @@ impl Session {
 
     fn capabilities(&self) -> String {
         let mut c = format!(
-            "IMAP4rev1 SASL-IR UNSELECT LITERAL+ IDLE UIDPLUS MOVE NAMESPACE ID ENABLE CHILDREN \
+            "IMAP4rev1 IMAP4rev2 SASL-IR UNSELECT LITERAL+ IDLE UIDPLUS MOVE NAMESPACE ID ENABLE CHILDREN \
              CONDSTORE QRESYNC ESEARCH SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES \
              LIST-EXTENDED LIST-STATUS SPECIAL-USE MULTIAPPEND APPENDLIMIT={MAX_COMMAND} \
-             ACL RIGHTS=texk QUOTA QUOTA=RES-STORAGE BINARY"
+             ACL RIGHTS=texk QUOTA QUOTA=RES-STORAGE BINARY STATUS=SIZE"
         );
         if self.is_tls() {
             c.push_str(" AUTH=PLAIN");
@@ -310,6 +332,38 @@ impl Session {
         }
     }
 
+    /// A mailbox name as the store keeps it (UTF-8) from the client's form: modified UTF-7
+    /// (RFC 3501 5.1.3) unless IMAP4rev2 is enabled. None: not valid modified UTF-7.
+    fn name_in(&self, name: &str) -> Option<String> {
+        if self.rev2 {
+            Some(name.to_string())
+        } else {
+            wire::mutf7_decode(name)
+        }
+    }
+
+    /// A command's mailbox argument, already checked by `name_in`.
+    fn name_arg(&self, m: &Mailbox) -> String {
+        let raw = mailbox_name(m);
+        self.name_in(&raw).unwrap_or(raw)
+    }
+
+    /// A LIST or LSUB pattern in the store's form (left as sent if it does not decode).
+    fn pattern_in(&self, pattern: &[u8]) -> Vec<u8> {
+        let raw = String::from_utf8_lossy(pattern);
+        self.name_in(&raw)
+            .map_or_else(|| pattern.to_vec(), String::into_bytes)
+    }
+
+    /// A mailbox name in the client's form.
+    fn to_wire(&self, name: &str) -> String {
+        if self.rev2 {
+            name.to_string()
+        } else {
+            wire::mutf7_encode(name)
+        }
+    }
+
     fn user(&self) -> Option<&User> {
         match &self.state {
             State::Authenticated(u) | State::Selected(u, _) => Some(u),
@@ -326,6 +380,13 @@ impl Session {
     ) -> bool {
         let tag = cmd.tag.inner().to_string();
         let authed = self.user().is_some();
+        if mailbox_args(&cmd.body)
+            .iter()
+            .any(|m| self.name_in(&mailbox_name(m)).is_none())
+        {
+            self.bad_cmd(&tag, "mailbox name is not valid modified UTF-7");
+            return true;
+        }
         match cmd.body {
             CommandBody::Capability => {
                 let c = format!("* CAPABILITY {}", self.capabilities());
@@ -416,11 +477,11 @@ impl Session {
             CommandBody::Select {
                 mailbox,
                 parameters,
-            } => self.select(&tag, &mailbox_name(&mailbox), false, &parameters),
+            } => self.select(&tag, &self.name_arg(&mailbox), false, &parameters),
             CommandBody::Examine {
                 mailbox,
                 parameters,
-            } => self.select(&tag, &mailbox_name(&mailbox), true, &parameters),
+            } => self.select(&tag, &self.name_arg(&mailbox), true, &parameters),
             CommandBody::List {
                 reference,
                 mailbox_wildcard,
@@ -438,9 +499,9 @@ impl Session {
             CommandBody::Status {
                 mailbox,
                 item_names,
-            } => self.status(&tag, &mailbox_name(&mailbox), &item_names),
+            } => self.status(&tag, &self.name_arg(&mailbox), &item_names),
             CommandBody::Create { mailbox } => {
-                let name = mailbox_name(&mailbox).trim_end_matches('/').to_string();
+                let name = self.name_arg(&mailbox).trim_end_matches('/').to_string();
                 if mailbox::is_shared(&name) {
                     self.no(
                         &tag,
@@ -461,7 +522,7 @@ impl Session {
                 }
             }
             CommandBody::Delete { mailbox } => {
-                let name = mailbox_name(&mailbox);
+                let name = self.name_arg(&mailbox);
                 if name.eq_ignore_ascii_case("INBOX") {
                     self.no(&tag, "[CANNOT] INBOX cannot be deleted");
                 } else {
@@ -479,7 +540,7 @@ impl Session {
                     date: date.map(|d| d.as_ref().timestamp()),
                     data: message_bytes(&message),
                 };
-                self.append(&tag, &mailbox_name(&mailbox), vec![msg]).await;
+                self.append(&tag, &self.name_arg(&mailbox), vec![msg]).await;
             }
             CommandBody::Namespace => {
                 self.line(&format!(
@@ -501,6 +562,11 @@ impl Session {
                         "CONDSTORE" => self.condstore = true,
                         // QRESYNC implies CONDSTORE (RFC 7162 3.2.3).
                         "QRESYNC" => (self.condstore, self.qresync) = (true, true),
+                        "IMAP4REV2" => {
+                            self.rev2 = true;
+                            enabled.push("IMAP4rev2".into());
+                            continue;
+                        }
                         _ => continue,
                     }
                     enabled.push(c);
@@ -508,7 +574,9 @@ impl Session {
                 self.line(format!("* ENABLED {}", enabled.join(" ")).trim_end());
                 self.ok(&tag, "ENABLE completed");
             }
-            CommandBody::GetQuotaRoot { mailbox } => self.quota_root(&tag, &mailbox_name(&mailbox)),
+            CommandBody::GetQuotaRoot { mailbox } => {
+                self.quota_root(&tag, &self.name_arg(&mailbox))
+            }
             CommandBody::GetQuota { root } => {
                 let root = String::from_utf8_lossy(root.as_ref()).into_owned();
                 if root.is_empty() {
@@ -521,17 +589,17 @@ impl Session {
                 self.no(&tag, "[NOPERM] quotas are set by the administrator")
             }
             CommandBody::Subscribe { mailbox } => {
-                self.subscribe(&tag, &mailbox_name(&mailbox), true).await
+                self.subscribe(&tag, &self.name_arg(&mailbox), true).await
             }
             CommandBody::Unsubscribe { mailbox } => {
-                self.subscribe(&tag, &mailbox_name(&mailbox), false).await
+                self.subscribe(&tag, &self.name_arg(&mailbox), false).await
             }
             CommandBody::Lsub {
                 reference,
                 mailbox_wildcard,
             } => self.lsub(&tag, &list_pattern(&reference, &mailbox_wildcard)),
             CommandBody::Rename { from, to } => {
-                self.rename(&tag, &mailbox_name(&from), &mailbox_name(&to))
+                self.rename(&tag, &self.name_arg(&from), &self.name_arg(&to))
                     .await
             }
             CommandBody::Idle => {
@@ -608,7 +676,7 @@ impl Session {
                 mailbox,
                 uid,
             } => {
-                self.copy(&tag, &sequence_set, &mailbox_name(&mailbox), uid, false)
+                self.copy(&tag, &sequence_set, &self.name_arg(&mailbox), uid, false)
                     .await
             }
             CommandBody::Move {
@@ -616,7 +684,7 @@ impl Session {
                 mailbox,
                 uid,
             } => {
-                self.copy(&tag, &sequence_set, &mailbox_name(&mailbox), uid, true)
+                self.copy(&tag, &sequence_set, &self.name_arg(&mailbox), uid, true)
                     .await
             }
             CommandBody::ExpungeUid { sequence_set } => {
@@ -783,9 +851,17 @@ impl Session {
             "* OK [PERMANENTFLAGS ({permanent})] flags permitted"
         ));
         self.line(&format!("* {} EXISTS", items.len()));
-        self.line("* 0 RECENT");
-        if let Some(u) = unseen {
-            self.line(&format!("* OK [UNSEEN {}] first unseen", u + 1));
+        if self.rev2 {
+            // RFC 9051 6.3.2: the mailbox's name as LIST gives it; no \Recent, no UNSEEN.
+            let mut l = b"* LIST () \"/\" ".to_vec();
+            wire::string(&mut l, m.name.as_bytes());
+            l.extend_from_slice(b"\r\n");
+            self.out.extend_from_slice(&l);
+        } else {
+            self.line("* 0 RECENT");
+            if let Some(u) = unseen {
+                self.line(&format!("* OK [UNSEEN {}] first unseen", u + 1));
+            }
         }
         self.line(&format!("* OK [UIDVALIDITY {}] UIDs valid", coll.validity));
         self.line(&format!(
@@ -888,7 +964,7 @@ impl Session {
         let patterns: Vec<Vec<u8>> = l
             .patterns
             .iter()
-            .map(|p| [l.reference.as_slice(), p].concat())
+            .map(|p| self.pattern_in(&[l.reference.as_slice(), p].concat()))
             .collect();
         let mut out = Vec::new();
         for (name, mb) in &names {
@@ -935,7 +1011,7 @@ impl Session {
                 attrs.push("\\Subscribed".into());
             }
             out.extend_from_slice(format!("* LIST ({}) \"/\" ", attrs.join(" ")).as_bytes());
-            wire::string(&mut out, name.as_bytes());
+            wire::string(&mut out, self.to_wire(name).as_bytes());
             if !childinfo.is_empty() {
                 out.extend_from_slice(
                     format!(" (\"CHILDINFO\" ({}))", childinfo.join(" ")).as_bytes(),
@@ -978,7 +1054,7 @@ impl Session {
             parts.push(format!("{i} {v}"));
         }
         let mut line = b"* STATUS ".to_vec();
-        wire::string(&mut line, m.name.as_bytes());
+        wire::string(&mut line, self.to_wire(&m.name).as_bytes());
         line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
         Ok(line)
     }
@@ -996,6 +1072,7 @@ impl Session {
                     StatusDataItemName::Deleted => "DELETED",
                     StatusDataItemName::DeletedStorage => "DELETED-STORAGE",
                     StatusDataItemName::HighestModSeq => "HIGHESTMODSEQ",
+                    StatusDataItemName::Size => "SIZE",
                 }
                 .to_string()
             })
@@ -1139,6 +1216,7 @@ impl Session {
     }
 
     fn lsub(&mut self, tag: &str, full: &[u8]) {
+        let full = self.pattern_in(full);
         let boxes = match self
             .reader()
             .and_then(|r| mailbox::visible(&r, self.principal()))
@@ -1147,9 +1225,9 @@ impl Session {
             Err(e) => return self.store_no(tag, e),
         };
         for c in boxes.iter().filter(|m| m.subscribed()) {
-            if list_match(full, c.name.as_bytes()) {
+            if list_match(&full, c.name.as_bytes()) {
                 let mut line = b"* LSUB () \"/\" ".to_vec();
-                wire::string(&mut line, c.name.as_bytes());
+                wire::string(&mut line, self.to_wire(&c.name).as_bytes());
                 self.out.extend_from_slice(&line);
                 self.out.extend_from_slice(b"\r\n");
             }
@@ -1276,6 +1354,12 @@ impl Session {
         let hits = match self.matching(key, false) {
             Ok(h) => h,
             Err(e) => return self.store_no(tag, e),
+        };
+        // IMAP4rev2 answers every SEARCH with ESEARCH, ALL by default (RFC 9051 6.4.4).
+        let ret = if self.rev2 {
+            Some(ret.unwrap_or_default())
+        } else {
+            ret
         };
         let modseq = crate::search::uses_modseq(key);
         self.condstore |= modseq;
@@ -1450,6 +1534,18 @@ impl Session {
         if self.user().is_none() {
             return self.bad_cmd(tag, "command not allowed before authentication");
         }
+        let name = match &ext {
+            Ext::MyRights(n)
+            | Ext::GetAcl(n)
+            | Ext::ListRights(n, _)
+            | Ext::SetAcl(n, ..)
+            | Ext::DeleteAcl(n, _)
+            | Ext::Append { mailbox: n, .. } => match self.name_in(n) {
+                Some(n) => n,
+                None => return self.bad_cmd(tag, "mailbox name is not valid modified UTF-7"),
+            },
+            Ext::Search { .. } | Ext::List(_) => String::new(),
+        };
         match ext {
             Ext::Search { ret, command } => {
                 if !matches!(self.state, State::Selected(..)) {
@@ -1476,22 +1572,22 @@ impl Session {
                 }
             }
             Ext::List(l) => self.list(tag, &l),
-            Ext::Append { mailbox, messages } => self.append(tag, &mailbox, messages).await,
-            Ext::MyRights(name) => match self.find_mailbox(&name) {
+            Ext::Append { messages, .. } => self.append(tag, &name, messages).await,
+            Ext::MyRights(_) => match self.find_mailbox(&name) {
                 Ok(m) => {
                     let mut l = b"* MYRIGHTS ".to_vec();
-                    wire::astring(&mut l, m.name.as_bytes());
+                    wire::astring(&mut l, self.to_wire(&m.name).as_bytes());
                     l.extend_from_slice(format!(" {}\r\n", mailbox::rights(m.access)).as_bytes());
                     self.out.extend_from_slice(&l);
                     self.ok(tag, "MYRIGHTS completed")
                 }
                 Err(e) => self.store_no(tag, e),
             },
-            Ext::GetAcl(name) => self.get_acl(tag, &name),
-            Ext::ListRights(name, who) => match self.find_mailbox(&name) {
+            Ext::GetAcl(_) => self.get_acl(tag, &name),
+            Ext::ListRights(_, who) => match self.find_mailbox(&name) {
                 Ok(m) if m.access == Access::Owner => {
                     let mut l = b"* LISTRIGHTS ".to_vec();
-                    wire::astring(&mut l, m.name.as_bytes());
+                    wire::astring(&mut l, self.to_wire(&m.name).as_bytes());
                     l.push(b' ');
                     wire::astring(&mut l, who.as_bytes());
                     let owner = self.user().is_some_and(|u| u.uid == who);
@@ -1507,8 +1603,8 @@ impl Session {
                 Ok(_) => self.no(tag, "[NOPERM] only the owner administers this mailbox"),
                 Err(e) => self.store_no(tag, e),
             },
-            Ext::SetAcl(name, who, rights) => self.set_acl(tag, &name, &who, Some(&rights)).await,
-            Ext::DeleteAcl(name, who) => self.set_acl(tag, &name, &who, None).await,
+            Ext::SetAcl(_, who, rights) => self.set_acl(tag, &name, &who, Some(&rights)).await,
+            Ext::DeleteAcl(_, who) => self.set_acl(tag, &name, &who, None).await,
         }
     }
 
@@ -1528,7 +1624,7 @@ impl Session {
         match acl {
             Ok((name, entries)) => {
                 let mut l = b"* ACL ".to_vec();
-                wire::astring(&mut l, name.as_bytes());
+                wire::astring(&mut l, self.to_wire(&name).as_bytes());
                 for (who, rights) in entries {
                     l.push(b' ');
                     wire::astring(&mut l, who.as_bytes());
@@ -1620,7 +1716,7 @@ impl Session {
             Err(e) => return self.store_no(tag, e),
         };
         let mut l = b"* QUOTAROOT ".to_vec();
-        wire::string(&mut l, m.name.as_bytes());
+        wire::string(&mut l, self.to_wire(&m.name).as_bytes());
         let limited = self.quota_line().ok().flatten();
         if m.access == Access::Owner && limited.is_some() {
             l.extend_from_slice(b" \"\"");

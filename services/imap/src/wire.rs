@@ -35,6 +35,84 @@ pub(crate) fn literal(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
+fn mutf7_engine() -> base64::engine::GeneralPurpose {
+    use base64::engine::{DecodePaddingMode, GeneralPurposeConfig};
+    base64::engine::GeneralPurpose::new(
+        &base64::alphabet::IMAP_MUTF7,
+        GeneralPurposeConfig::new()
+            .with_encode_padding(false)
+            .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+    )
+}
+
+/// A UTF-8 mailbox name in modified UTF-7 (RFC 3501 5.1.3): printable ASCII as it is ("&"
+/// as "&-"), every other run as "&" + base64 (with "," for "/") of its UTF-16 + "-".
+pub(crate) fn mutf7_encode(name: &str) -> String {
+    use base64::Engine;
+    let engine = mutf7_engine();
+    let mut out = String::with_capacity(name.len());
+    let mut run: Vec<u8> = Vec::new();
+    let flush = |out: &mut String, run: &mut Vec<u8>| {
+        if !run.is_empty() {
+            out.push('&');
+            out.push_str(&engine.encode(&*run));
+            out.push('-');
+            run.clear();
+        }
+    };
+    for c in name.chars() {
+        if (' '..='~').contains(&c) {
+            flush(&mut out, &mut run);
+            if c == '&' {
+                out.push_str("&-");
+            } else {
+                out.push(c);
+            }
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                run.extend_from_slice(&u.to_be_bytes());
+            }
+        }
+    }
+    flush(&mut out, &mut run);
+    out
+}
+
+/// The UTF-8 name of a modified UTF-7 one; None if it is not valid modified UTF-7. Bytes
+/// outside printable ASCII pass as they are (clients that send UTF-8 regardless).
+pub(crate) fn mutf7_decode(name: &str) -> Option<String> {
+    use base64::Engine;
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let end = rest[at + 1..].find('-')? + at + 1;
+        let b64 = &rest[at + 1..end];
+        rest = &rest[end + 1..];
+        if b64.is_empty() {
+            out.push('&');
+            continue;
+        }
+        let bytes = mutf7_engine().decode(b64).ok()?;
+        if bytes.len() % 2 != 0 {
+            return None;
+        }
+        let units: Vec<u16> = bytes
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
+        let text = String::from_utf16(&units).ok()?;
+        // Printable ASCII must not be encoded (RFC 3501 5.1.3).
+        if text.chars().any(|c| (' '..='~').contains(&c)) {
+            return None;
+        }
+        out.push_str(&text);
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
 /// Decoded content (FETCH BINARY): a literal8 (RFC 3516, `~{n}`) when it holds a NUL, which
 /// an ordinary literal may not carry.
 pub(crate) fn literal8(out: &mut Vec<u8>, s: &[u8]) {
@@ -90,5 +168,26 @@ mod tests {
             super::internal_date(1_795_314_848),
             "22-Nov-2026 02:34:08 +0000"
         );
+    }
+
+    #[test]
+    fn modified_utf7() {
+        use super::{mutf7_decode, mutf7_encode};
+        for (utf8, wire) in [
+            ("INBOX", "INBOX"),
+            ("Entwürfe", "Entw&APw-rfe"),
+            ("Отправленные", "&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-"),
+            ("Tom & Jerry", "Tom &- Jerry"),
+            ("日本語/メモ", "&ZeVnLIqe-/&MOEw4g-"),
+            ("😀", "&2D3eAA-"),
+        ] {
+            assert_eq!(mutf7_encode(utf8), wire, "{utf8}");
+            assert_eq!(mutf7_decode(wire).as_deref(), Some(utf8), "{wire}");
+        }
+        // Not closed, bad base64, odd length, encoded ASCII.
+        for bad in ["&AGE", "&A!E-", "&AA-", "&AGE-"] {
+            assert_eq!(mutf7_decode(bad), None, "{bad}");
+        }
+        assert_eq!(mutf7_decode("Café").as_deref(), Some("Café"));
     }
 }
