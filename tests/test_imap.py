@@ -336,3 +336,107 @@ def test_fetch_by_part_number(office):
     typ, data = m.fetch("1", "(FLAGS)")
     assert b"\\Seen" not in data[0], "PEEK leaves \\Seen alone"
     m.logout()
+
+
+SEEDS = [
+    "FETCH 1:* (FLAGS ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)])",
+    "UID FETCH 1:* (BODYSTRUCTURE BINARY.PEEK[1]<0.10> BINARY.SIZE[1] MODSEQ) (CHANGEDSINCE 1)",
+    "UID SEARCH OR FROM carol SUBJECT \"hello there\" SINCE 1-Jan-2020 NOT DELETED",
+    "SEARCH RETURN (MIN MAX COUNT) CHARSET UTF-8 TEXT caf\u00e9 LARGER 10",
+    "STORE 1:2 +FLAGS.SILENT (\\Flagged $Label1)",
+    "UID STORE 1 (UNCHANGEDSINCE 5) -FLAGS (\\Seen)",
+    "SORT (REVERSE DATE SUBJECT) UTF-8 ALL",
+    "THREAD REFERENCES UTF-8 SUBJECT hello",
+    "STATUS INBOX (MESSAGES UIDNEXT UNSEEN SIZE HIGHESTMODSEQ)",
+    "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (\"*\" \"INBOX\") RETURN (CHILDREN STATUS (MESSAGES))",
+    "LSUB \"\" \"%\"",
+    "SELECT INBOX (QRESYNC (1 1 1:5))",
+    "EXAMINE \"Entw&APw-rfe\"",
+    "GETACL INBOX",
+    "SETACL INBOX bob +lr",
+    "LISTRIGHTS INBOX bob",
+    "COPY 1 Drafts",
+    "UID MOVE 99 Trash",
+    "UID EXPUNGE 1:3",
+    "GETQUOTAROOT INBOX",
+    "NAMESPACE",
+    "ENABLE QRESYNC IMAP4rev2",
+    "ID (\"name\" \"fuzz\")",
+    "CREATE Fuzz/Deep/Er",
+    "RENAME Fuzz Fuzzed",
+]
+
+
+def test_mutated_commands_never_drop_the_connection(office):
+    """A few thousand byte-level mutations of real commands: each gets its tagged answer
+    (OK, NO or BAD) or, after too many errors, a BYE; the server never panics and still
+    serves afterwards."""
+    import random
+
+    b = office
+    m = imaps(b)
+    for _ in range(3):
+        m.append("INBOX", None, None,
+                 b"From: carol@remote.example\r\nSubject: hello there\r\n\r\ncaf\xc3\xa9 au lait\r\n")
+    m.logout()
+    rng = random.Random(20261122)
+    alphabet = b' ()[]<>{}"\\*%:,.-+~$&0123456789abcINBOXSEARCHFETCHUID\x00\xff\xc3'
+
+    def mutate(seed):
+        s = bytearray(seed.encode())
+        for _ in range(rng.randint(1, 4)):
+            op, at = rng.randrange(4), rng.randrange(len(s) + 1)
+            if op == 0 and at < len(s):
+                s[at] = rng.choice(alphabet)
+            elif op == 1:
+                s[at:at] = bytes([rng.choice(alphabet)]) * rng.randint(1, 3)
+            elif op == 2:
+                del s[at:at + rng.randint(1, 5)]
+            else:
+                s = s[:at]
+        # Literals would wait for their bytes; mutations stay on one line.
+        return bytes(s).replace(b"{", b"(").replace(b"\r", b"").replace(b"\n", b"")
+
+    def connect():
+        sock = ctx().wrap_socket(socket.create_connection(("127.0.0.1", b.port(993)), timeout=15),
+                                 server_hostname="x")
+        f = sock.makefile("rb")
+        assert f.readline().startswith(b"* OK")
+        for line in (b"l1 LOGIN alice \"long enough pw\"\r\n", b"l2 SELECT INBOX\r\n"):
+            sock.sendall(line)
+            while not (got := f.readline()).startswith(line[:3]):
+                assert got, "connection closed during login"
+        return sock, f
+
+    def answer(f, tag):
+        while True:
+            line = f.readline()
+            assert line, f"connection dropped without answering {tag!r}"
+            if line.startswith(b"* BYE"):
+                return b"BYE"
+            if line.endswith(b"}\r\n") and b"{" in line:
+                f.read(int(line[line.rindex(b"{") + 1:-3].rstrip(b"+")))
+            if line.startswith(tag + b" "):
+                status = line[len(tag) + 1:].split(b" ", 1)[0]
+                assert status in (b"OK", b"NO", b"BAD"), line
+                return status
+
+    sock, f = connect()
+    counts = {}
+    for n in range(3000):
+        cmd = mutate(rng.choice(SEEDS))
+        if any(w in cmd.upper() for w in (b"IDLE", b"LOGOUT", b"STARTTLS", b"AUTHENTICATE", b"DONE")):
+            continue
+        tag = b"f%d" % n
+        sock.sendall(tag + b" " + cmd + b"\r\n")
+        status = answer(f, tag)
+        counts[status] = counts.get(status, 0) + 1
+        if status == b"BYE":
+            sock.close()
+            sock, f = connect()
+    sock.close()
+    assert counts.get(b"BAD", 0) > 500 and counts.get(b"OK", 0) > 100, counts
+    assert "panicked" not in (b.dir / "bureau.log").read_text()
+    m = imaps(b)
+    assert m.select("INBOX")[0] == "OK"
+    m.logout()
