@@ -226,6 +226,7 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
     let acceptor = certs.acceptor(&[b"http/1.1"]).map_err(|e| e.to_string())?;
     let web = Web {
         admin: admin.clone(),
+        dav: bureau_dav::Dav::new(store.clone(), auth.clone(), &cfg.server.hostname),
     };
     let https_port = cfg.port(ports::HTTPS);
     for l in https {

@@ -1,5 +1,5 @@
-//! The HTTPS listener every web service shares (admin API now; console, DAV, ActiveSync and
-//! autoconfiguration as they come), the plain HTTP one that redirects to it, and the admin
+//! The HTTPS listener every web service shares (admin API and CalDAV/CardDAV now; console,
+//! ActiveSync and autoconfiguration as they come), the plain HTTP one that redirects to it, and the admin
 //! API on the unix socket.
 
 use bureau_admin::{AdminApi, Caller, Resp};
@@ -32,6 +32,7 @@ fn plain(status: StatusCode, text: &str) -> Resp {
 #[derive(Clone)]
 pub struct Web {
     pub admin: AdminApi,
+    pub dav: bureau_dav::Dav,
 }
 
 impl Web {
@@ -39,6 +40,9 @@ impl Web {
         let path = req.uri().path();
         if path.starts_with("/api/") {
             return self.admin.handle(req, Caller::Web(ip)).await;
+        }
+        if bureau_dav::Dav::serves(path) {
+            return self.dav.handle(req, ip).await;
         }
         plain(StatusCode::NOT_FOUND, "not found\n")
     }

@@ -475,6 +475,11 @@ impl Directory {
                 if let Some(s) = special {
                     w.set_collection_props(c.id, &[("special-use".into(), Some(s.to_string()))])?;
                 }
+                if *kind != CollectionKind::Mailbox {
+                    // What calendar and contacts apps show: "Calendar", "Contacts", ...
+                    let shown = name[..1].to_uppercase() + &name[1..];
+                    w.set_collection_props(c.id, &[("displayname".into(), Some(shown))])?;
+                }
             }
             let user = User {
                 uid: uid.clone(),

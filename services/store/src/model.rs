@@ -182,6 +182,8 @@ pub struct Changes {
     pub changed: Vec<Item>,
     /// Items deleted after N (that existed at N or were created after it).
     pub deleted: Vec<ItemId>,
+    /// The names the deleted items had, for those that had one.
+    pub deleted_names: BTreeMap<ItemId, String>,
     /// The collection's modseq at the time of reading.
     pub modseq: ModSeq,
 }

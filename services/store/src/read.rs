@@ -225,6 +225,7 @@ impl Reader {
         }
         let log = self.tx.open_table(CHANGELOG)?;
         let items = self.tx.open_table(ITEMS)?;
+        let names = self.tx.open_table(TOMBSTONE_NAMES)?;
         let mut out = Changes {
             modseq: c.modseq,
             ..Default::default()
@@ -234,6 +235,9 @@ impl Reader {
             let (id, deleted) = v.value();
             if deleted {
                 out.deleted.push(id);
+                if let Some(n) = names.get((coll, id))? {
+                    out.deleted_names.insert(id, n.value().to_string());
+                }
             } else {
                 let v = items
                     .get((coll, id))?

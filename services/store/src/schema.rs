@@ -12,7 +12,13 @@ pub const SCHEMA_VERSION: u64 = MIGRATIONS.len() as u64 + 1;
 pub(crate) type Migration = fn(&WriteTransaction) -> Result<()>;
 
 /// `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
-const MIGRATIONS: &[Migration] = &[modseq_starts_at_one];
+const MIGRATIONS: &[Migration] = &[modseq_starts_at_one, tombstone_names];
+
+/// 2 -> 3: the table of deleted items' names (made by `create_all` after the migrations);
+/// items deleted before it have no name to tell.
+fn tombstone_names(_: &WriteTransaction) -> Result<()> {
+    Ok(())
+}
 
 /// 1 -> 2: collections start at modseq 1, so that a highest modseq is never 0 (an empty
 /// mailbox's IMAP HIGHESTMODSEQ must be positive and grow with its first change).

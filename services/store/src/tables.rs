@@ -23,6 +23,9 @@ pub(crate) const ITEM_NAMES: TableDefinition<(u64, &str), u64> = TableDefinition
 /// per tombstone: the change log.
 pub(crate) const CHANGELOG: TableDefinition<(u64, u64), (u64, bool)> =
     TableDefinition::new("changelog");
+/// (collection, item) -> the name a deleted item had, so that a sync can name it (DAV).
+pub(crate) const TOMBSTONE_NAMES: TableDefinition<(u64, u64), &str> =
+    TableDefinition::new("tombstone_names");
 /// (collection, grantee) -> Right
 pub(crate) const GRANTS: TableDefinition<(u64, u64), u8> = TableDefinition::new("grants");
 /// (grantee, collection) -> Right, to list what is shared with someone.
@@ -58,6 +61,7 @@ pub(crate) fn create_all(tx: &redb::WriteTransaction) -> Result<()> {
     tx.open_table(MEMBER_OF)?;
     tx.open_table(COLLECTIONS)?;
     tx.open_table(COLLECTION_NAMES)?;
+    tx.open_table(TOMBSTONE_NAMES)?;
     tx.open_table(ITEMS)?;
     tx.open_table(ITEM_NAMES)?;
     tx.open_table(CHANGELOG)?;

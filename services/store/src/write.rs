@@ -358,6 +358,10 @@ impl<'t> Writer<'t> {
             .open_table(CHANGELOG)?
             .extract_from_if((id, 0)..=(id, u64::MAX), |_, _| true)?
             .for_each(drop);
+        self.tx
+            .open_table(TOMBSTONE_NAMES)?
+            .extract_from_if((id, 0)..=(id, u64::MAX), |_, _| true)?
+            .for_each(drop);
         let grantees: Vec<u64> = self
             .tx
             .open_table(GRANTS)?
@@ -569,6 +573,17 @@ impl<'t> Writer<'t> {
         dec(v.value())
     }
 
+    pub fn item_by_name(&self, coll: CollectionId, name: &str) -> Result<Item> {
+        self.collection_with(coll, Access::Read)?;
+        let id = self
+            .tx
+            .open_table(ITEM_NAMES)?
+            .get((coll, name))?
+            .ok_or(StoreError::NotFound)?
+            .value();
+        self.item(coll, id)
+    }
+
     /// Changes an item in place: `edit` may change its blob, flags, date and props (not its
     /// id, collection or name). `expect` is the modseq the caller last saw, if it cares.
     pub fn update_item(
@@ -650,6 +665,9 @@ impl<'t> Writer<'t> {
         }
         if let Some(n) = &old.name {
             self.tx.open_table(ITEM_NAMES)?.remove((coll, n.as_str()))?;
+            self.tx
+                .open_table(TOMBSTONE_NAMES)?
+                .insert((coll, id), n.as_str())?;
         }
         self.add_usage(c.owner, -(old.size() as i128))?;
         self.log_change(&mut c, id, Some(old.modseq), true)?;

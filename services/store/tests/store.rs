@@ -167,6 +167,33 @@ fn changes_since_returns_exactly_the_changed_and_deleted() {
     let all = r.changes_since(c, 0).unwrap();
     assert_eq!(all.changed.len(), 9);
     assert_eq!(all.deleted.len(), 3);
+    assert!(all.deleted_names.is_empty(), "these items had no names");
+
+    // A named item (a DAV resource) keeps its name in its tombstone.
+    let staged = store.stage_blob(b"BEGIN:VCALENDAR").unwrap();
+    let blob = staged.blob_ref();
+    let named = store
+        .write_blocking(actor, vec![staged], move |w| {
+            w.put_item(
+                c,
+                NewItem {
+                    name: Some("event.ics".into()),
+                    blob: Some(blob),
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    let head = store.reader(actor).unwrap().collection(c).unwrap().modseq;
+    store
+        .write_blocking(actor, vec![], move |w| w.delete_item(c, named.id))
+        .unwrap();
+    let ch = store.reader(actor).unwrap().changes_since(c, head).unwrap();
+    assert_eq!(ch.deleted, vec![named.id]);
+    assert_eq!(
+        ch.deleted_names.get(&named.id).map(String::as_str),
+        Some("event.ics")
+    );
 }
 
 #[test]

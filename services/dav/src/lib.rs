@@ -1,0 +1,587 @@
+//! CalDAV and CardDAV (RFC 4918, 4791, 6352, 6578, 5397, 6764) on the shared HTTPS
+//! listener. Calendars and address books are store collections (kinds Calendar and
+//! AddressBook); each calendar object or vCard is an item whose name is its resource name,
+//! whose blob is its text and whose props index it. ETags and sync tokens come from the
+//! store's modseqs, sync-collection from its change log.
+//!
+//! URLs: /dav/principals/<uid>/, /dav/calendars/<uid>/<calendar>/<object>.ics,
+//! /dav/addressbooks/<uid>/<book>/<card>.vcf; /.well-known/caldav and carddav lead to /dav/.
+
+// Errors are the HTTP answers themselves, returned at once: not worth a box.
+#![allow(clippy::result_large_err)]
+
+mod http;
+mod props;
+mod report;
+pub mod xml;
+
+use bureau_core::auth::{Auth, AuthError};
+use bureau_directory::User;
+use bureau_store::{
+    Access, Actor, Collection, CollectionKind, Item, NewItem, Reader, Store, StoreError,
+};
+use http::{Resp, dav_error, empty, redirect, status};
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use std::net::IpAddr;
+use xml::{CALDAV, CARDDAV, DAV};
+
+/// Largest XML request body.
+const MAX_XML: usize = 1 << 20;
+/// Largest calendar object or vCard.
+const MAX_OBJECT: usize = 10 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Calendar,
+    Contacts,
+}
+
+impl Kind {
+    fn segment(self) -> &'static str {
+        match self {
+            Kind::Calendar => "calendars",
+            Kind::Contacts => "addressbooks",
+        }
+    }
+    /// Whether a store collection is one of this kind: task lists (VTODO) and notes
+    /// (VJOURNAL) are calendars to CalDAV.
+    pub(crate) fn holds(self, k: CollectionKind) -> bool {
+        match self {
+            Kind::Calendar => matches!(
+                k,
+                CollectionKind::Calendar | CollectionKind::TaskList | CollectionKind::Notes
+            ),
+            Kind::Contacts => k == CollectionKind::AddressBook,
+        }
+    }
+    fn content_type(self) -> &'static str {
+        match self {
+            Kind::Calendar => "text/calendar; charset=utf-8",
+            Kind::Contacts => "text/vcard; charset=utf-8",
+        }
+    }
+    /// The collection every user has (the directory makes it; made again on first use if
+    /// it was deleted).
+    fn default_collection(self) -> (CollectionKind, &'static str, &'static str) {
+        match self {
+            Kind::Calendar => (CollectionKind::Calendar, "calendar", "Calendar"),
+            Kind::Contacts => (CollectionKind::AddressBook, "contacts", "Contacts"),
+        }
+    }
+    /// The REPORT property carrying an object's text.
+    fn data_prop(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Calendar => (CALDAV, "calendar-data"),
+            Kind::Contacts => (CARDDAV, "address-data"),
+        }
+    }
+}
+
+/// What a request's path names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    Root,
+    Principal(String),
+    Home(Kind, String),
+    Collection(Kind, String, String),
+    Object(Kind, String, String, String),
+}
+
+impl Target {
+    pub(crate) fn parse(path: &str) -> Option<Target> {
+        let rest = path.strip_prefix("/dav")?;
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return None;
+        }
+        let segs: Vec<String> = rest
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(http::unescape)
+            .collect::<Option<_>>()?;
+        if segs
+            .iter()
+            .any(|s| s == "." || s == ".." || s.contains('/'))
+        {
+            return None;
+        }
+        let kind = |s: &str| match s {
+            "calendars" => Some(Kind::Calendar),
+            "addressbooks" => Some(Kind::Contacts),
+            _ => None,
+        };
+        Some(match segs.as_slice() {
+            [] => Target::Root,
+            [p, u] if p == "principals" => Target::Principal(u.clone()),
+            [k, u] => Target::Home(kind(k)?, u.clone()),
+            [k, u, c] => Target::Collection(kind(k)?, u.clone(), c.clone()),
+            [k, u, c, o] => Target::Object(kind(k)?, u.clone(), c.clone(), o.clone()),
+            _ => return None,
+        })
+    }
+}
+
+pub(crate) fn principal_href(uid: &str) -> String {
+    format!("/dav/principals/{}/", http::escape(uid))
+}
+
+pub(crate) fn home_href(kind: Kind, uid: &str) -> String {
+    format!("/dav/{}/{}/", kind.segment(), http::escape(uid))
+}
+
+pub(crate) fn collection_href(kind: Kind, uid: &str, coll: &str) -> String {
+    format!("{}{}/", home_href(kind, uid), http::escape(coll))
+}
+
+pub(crate) fn object_href(kind: Kind, uid: &str, coll: &str, name: &str) -> String {
+    format!("{}{}", collection_href(kind, uid, coll), http::escape(name))
+}
+
+/// A strong ETag from the item's identity and its last change.
+pub(crate) fn etag(item: &Item) -> String {
+    format!("\"{}-{}\"", item.id, item.modseq)
+}
+
+/// A collection the request reached, with the user's access to it.
+pub(crate) struct Coll {
+    pub kind: Kind,
+    /// The owner's uid (the URL's).
+    pub owner: String,
+    pub coll: Collection,
+    pub access: Access,
+}
+
+#[derive(Clone)]
+pub struct Dav {
+    store: Store,
+    auth: Auth,
+    hostname: String,
+}
+
+pub(crate) struct Ctx<'a> {
+    pub dav: &'a Dav,
+    pub user: &'a User,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn reader(&self) -> Result<Reader, StoreError> {
+        self.dav.store.reader(self.actor())
+    }
+    pub(crate) fn actor(&self) -> Actor {
+        Actor::Principal(self.user.principal)
+    }
+    /// A sync token: the collection's validity and modseq.
+    pub(crate) fn sync_token(&self, c: &Collection) -> String {
+        format!(
+            "https://{}/dav/sync/{}/{}",
+            self.dav.hostname, c.validity, c.modseq
+        )
+    }
+
+    /// The collection a URL names, if the user may read it; the wrong kind is not found.
+    pub(crate) fn collection(
+        &self,
+        kind: Kind,
+        owner: &str,
+        name: &str,
+    ) -> Result<Coll, StoreError> {
+        let r = self.reader()?;
+        let p = r.principal_by_name(owner)?;
+        let coll = r.collection_by_name(p.id, name)?;
+        if !kind.holds(coll.kind) {
+            return Err(StoreError::NotFound);
+        }
+        let access = r.access(coll.id)?.ok_or(StoreError::NotFound)?;
+        Ok(Coll {
+            kind,
+            owner: owner.to_string(),
+            coll,
+            access,
+        })
+    }
+
+    /// The user's collections of a kind, made with the default one if there is none.
+    pub(crate) async fn own_collections(&self, kind: Kind) -> Result<Vec<Collection>, StoreError> {
+        let mine = |r: &Reader| -> Result<Vec<Collection>, StoreError> {
+            Ok(r.collections_of(self.user.principal)?
+                .into_iter()
+                .filter(|c| kind.holds(c.kind))
+                .collect())
+        };
+        let found = mine(&self.reader()?)?;
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        let (ck, name, display) = kind.default_collection();
+        let p = self.user.principal;
+        let made = self
+            .dav
+            .store
+            .write(self.actor(), vec![], move |w| {
+                let c = w.create_collection(p, ck, name)?;
+                w.set_collection_props(c.id, &[("displayname".into(), Some(display.into()))])
+            })
+            .await;
+        match made {
+            Ok(_) | Err(StoreError::Exists(_)) => mine(&self.reader()?),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A store error in HTTP terms: never a 500 for something the client did.
+pub(crate) fn store_status(e: &StoreError) -> Resp {
+    match e {
+        StoreError::NotFound => status(StatusCode::NOT_FOUND, "not found"),
+        StoreError::Forbidden => dav_error(StatusCode::FORBIDDEN, DAV, "need-privileges"),
+        StoreError::Exists(_) => dav_error(StatusCode::CONFLICT, DAV, "resource-must-be-null"),
+        StoreError::OverQuota => {
+            dav_error(StatusCode::INSUFFICIENT_STORAGE, DAV, "quota-not-exceeded")
+        }
+        StoreError::Invalid(m) => status(StatusCode::BAD_REQUEST, m),
+        StoreError::Conflict(_) => status(StatusCode::PRECONDITION_FAILED, "changed meanwhile"),
+        StoreError::TooOld => dav_error(StatusCode::FORBIDDEN, DAV, "valid-sync-token"),
+        StoreError::DiskFull(_) => status(StatusCode::INSUFFICIENT_STORAGE, "disk full"),
+        other => {
+            log::error!("dav: store: {other}");
+            status(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
+        }
+    }
+}
+
+impl Dav {
+    pub fn new(store: Store, auth: Auth, hostname: &str) -> Dav {
+        Dav {
+            store,
+            auth,
+            hostname: hostname.to_string(),
+        }
+    }
+
+    /// Whether a path is DAV's.
+    pub fn serves(path: &str) -> bool {
+        path == "/dav"
+            || path.starts_with("/dav/")
+            || path.starts_with("/.well-known/caldav")
+            || path.starts_with("/.well-known/carddav")
+    }
+
+    pub async fn handle(&self, req: Request<Incoming>, ip: IpAddr) -> Resp {
+        let path = req.uri().path().to_string();
+        if path.starts_with("/.well-known/") {
+            return redirect("/dav/");
+        }
+        let user = match self.authenticate(&req, ip).await {
+            Ok(u) => u,
+            Err(r) => return r,
+        };
+        let Some(target) = Target::parse(&path) else {
+            return status(StatusCode::NOT_FOUND, "not found");
+        };
+        let ctx = Ctx {
+            dav: self,
+            user: &user,
+        };
+        let method = req.method().clone();
+        let headers = req.headers().clone();
+        let limit = if method == Method::PUT {
+            MAX_OBJECT
+        } else {
+            MAX_XML
+        };
+        let body = match http::body(req.into_body(), limit).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let h = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        match method.as_str() {
+            "OPTIONS" => http::options(),
+            "PROPFIND" => props::propfind(&ctx, &target, h("depth").as_deref(), &body).await,
+            "PROPPATCH" => props::proppatch(&ctx, &target, &body).await,
+            "MKCALENDAR" => props::mkcol(&ctx, &target, Some(Kind::Calendar), &body).await,
+            "MKCOL" => props::mkcol(&ctx, &target, None, &body).await,
+            "REPORT" => report::report(&ctx, &target, h("depth").as_deref(), &body),
+            "GET" | "HEAD" => self.get(&ctx, &target, method == Method::HEAD),
+            "PUT" => {
+                let cond = Conditions {
+                    if_match: h("if-match"),
+                    if_none_match: h("if-none-match"),
+                };
+                self.put(&ctx, &target, &cond, &body).await
+            }
+            "DELETE" => self.delete(&ctx, &target, h("if-match").as_deref()).await,
+            _ => status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        }
+    }
+
+    async fn authenticate(&self, req: &Request<Incoming>, ip: IpAddr) -> Result<User, Resp> {
+        let Some((login, password)) = http::basic_credentials(req.headers()) else {
+            return Err(http::unauthorized());
+        };
+        match self.auth.login(ip, &login, &password, "dav").await {
+            Ok(u) => Ok(u),
+            Err(AuthError::Internal(_)) => Err(status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "authentication unavailable",
+            )),
+            Err(_) => Err(http::unauthorized()),
+        }
+    }
+
+    fn get(&self, ctx: &Ctx, t: &Target, head: bool) -> Resp {
+        let Target::Object(kind, owner, coll, name) = t else {
+            return status(StatusCode::METHOD_NOT_ALLOWED, "GET is for objects");
+        };
+        let found = ctx.collection(*kind, owner, coll).and_then(|c| {
+            let r = ctx.reader()?;
+            let item = r.item_by_name(c.coll.id, name)?;
+            let data = r.content(&item)?;
+            Ok((item, data))
+        });
+        match found {
+            Ok((item, data)) => {
+                let len = data.len();
+                let body = if head { Vec::new() } else { data };
+                let mut r = http::bytes(StatusCode::OK, kind.content_type(), body);
+                r.headers_mut()
+                    .insert("etag", etag(&item).parse().expect("ascii"));
+                if head {
+                    r.headers_mut().insert("content-length", len.into());
+                }
+                r
+            }
+            Err(e) => store_status(&e),
+        }
+    }
+
+    async fn put(&self, ctx: &Ctx<'_>, t: &Target, cond: &Conditions, body: &[u8]) -> Resp {
+        let Target::Object(kind, owner, coll, name) = t else {
+            return status(StatusCode::METHOD_NOT_ALLOWED, "PUT is for objects");
+        };
+        let kind = *kind;
+        let c = match ctx.collection(kind, owner, coll) {
+            Ok(c) => c,
+            Err(e) => return store_status(&e),
+        };
+        if c.access < Access::ReadWrite {
+            return dav_error(StatusCode::FORBIDDEN, DAV, "need-privileges");
+        }
+        let props = match object_props(kind, body) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        if let Some(comp) = props.get("component")
+            && !components(c.coll.kind).contains(&comp.as_str())
+        {
+            return dav_error(
+                StatusCode::FORBIDDEN,
+                CALDAV,
+                "supported-calendar-component",
+            );
+        }
+        let existing = match ctx.reader().and_then(|r| r.item_by_name(c.coll.id, name)) {
+            Ok(i) => Some(i),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return store_status(&e),
+        };
+        let expect = match cond.check(existing.as_ref()) {
+            Ok(m) => m,
+            Err(r) => return r,
+        };
+        let staged = match self.store.stage_blob(body) {
+            Ok(s) => s,
+            Err(e) => return store_status(&e),
+        };
+        let blob = staged.blob_ref();
+        let (id, name) = (c.coll.id, name.clone());
+        let created = existing.is_none();
+        let r = self
+            .store
+            .write(ctx.actor(), vec![staged], move |w| match expect {
+                // Created: the name must still be free (two PUTs racing).
+                None => w.put_item(
+                    id,
+                    NewItem {
+                        name: Some(name.clone()),
+                        blob: Some(blob),
+                        props: props.clone(),
+                        ..Default::default()
+                    },
+                ),
+                Some(m) => {
+                    let item = w.item_by_name(id, &name)?;
+                    w.update_item(id, item.id, Some(m), |it| {
+                        it.blob = Some(blob);
+                        it.props = props.clone();
+                    })
+                }
+            })
+            .await;
+        match r {
+            Ok(item) => {
+                let code = if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::NO_CONTENT
+                };
+                let mut resp = empty(code);
+                resp.headers_mut()
+                    .insert("etag", etag(&item).parse().expect("ascii"));
+                resp
+            }
+            // Made by someone else between the check and the write.
+            Err(StoreError::Exists(_)) => {
+                status(StatusCode::PRECONDITION_FAILED, "the resource exists now")
+            }
+            Err(e) => store_status(&e),
+        }
+    }
+
+    async fn delete(&self, ctx: &Ctx<'_>, t: &Target, if_match: Option<&str>) -> Resp {
+        match t {
+            Target::Object(kind, owner, coll, name) => {
+                let c = match ctx.collection(*kind, owner, coll) {
+                    Ok(c) => c,
+                    Err(e) => return store_status(&e),
+                };
+                let item = match ctx.reader().and_then(|r| r.item_by_name(c.coll.id, name)) {
+                    Ok(i) => i,
+                    Err(e) => return store_status(&e),
+                };
+                let cond = Conditions {
+                    if_match: if_match.map(str::to_string),
+                    if_none_match: None,
+                };
+                let expect = match cond.check(Some(&item)) {
+                    Ok(m) => m,
+                    Err(r) => return r,
+                };
+                let (cid, iid) = (c.coll.id, item.id);
+                let r = self
+                    .store
+                    .write(ctx.actor(), vec![], move |w| {
+                        let now = w.item(cid, iid)?;
+                        if expect.is_some_and(|m| m != now.modseq) {
+                            return Err(StoreError::Conflict(now.modseq));
+                        }
+                        w.delete_item(cid, iid)
+                    })
+                    .await;
+                match r {
+                    Ok(()) => empty(StatusCode::NO_CONTENT),
+                    Err(e) => store_status(&e),
+                }
+            }
+            Target::Collection(kind, owner, coll) => {
+                let c = match ctx.collection(*kind, owner, coll) {
+                    Ok(c) => c,
+                    Err(e) => return store_status(&e),
+                };
+                let id = c.coll.id;
+                match self
+                    .store
+                    .write(ctx.actor(), vec![], move |w| w.delete_collection(id))
+                    .await
+                {
+                    Ok(()) => empty(StatusCode::NO_CONTENT),
+                    Err(e) => store_status(&e),
+                }
+            }
+            _ => status(StatusCode::FORBIDDEN, "this resource cannot be deleted"),
+        }
+    }
+}
+
+/// The iCalendar components a calendar collection holds.
+pub(crate) fn components(k: CollectionKind) -> &'static [&'static str] {
+    match k {
+        CollectionKind::TaskList => &["VTODO"],
+        CollectionKind::Notes => &["VJOURNAL"],
+        _ => &["VEVENT", "VTODO", "VJOURNAL"],
+    }
+}
+
+/// If-Match and If-None-Match of a PUT or DELETE.
+struct Conditions {
+    if_match: Option<String>,
+    if_none_match: Option<String>,
+}
+
+impl Conditions {
+    /// The modseq the write must find (None: the resource must not exist yet), or 412.
+    fn check(&self, existing: Option<&Item>) -> Result<Option<u64>, Resp> {
+        let fail = || status(StatusCode::PRECONDITION_FAILED, "precondition failed");
+        let lists = |v: &str, tag: &str| v.split(',').any(|t| t.trim() == tag || t.trim() == "*");
+        if let Some(v) = &self.if_none_match {
+            match existing {
+                Some(i) if lists(v, &etag(i)) => return Err(fail()),
+                _ => {}
+            }
+        }
+        if let Some(v) = &self.if_match {
+            match existing {
+                Some(i) if lists(v, &etag(i)) => {}
+                _ => return Err(fail()),
+            }
+        }
+        Ok(existing.map(|i| i.modseq))
+    }
+}
+
+/// Checks an object's text and gives the props that index it: its UID, and for a calendar
+/// object its component type.
+fn object_props(
+    kind: Kind,
+    body: &[u8],
+) -> Result<std::collections::BTreeMap<String, String>, Resp> {
+    let (ns, precondition) = match kind {
+        Kind::Calendar => (CALDAV, "valid-calendar-data"),
+        Kind::Contacts => (CARDDAV, "valid-address-data"),
+    };
+    let invalid = || dav_error(StatusCode::FORBIDDEN, ns, precondition);
+    let text = std::str::from_utf8(body).map_err(|_| invalid())?;
+    let mut props = std::collections::BTreeMap::new();
+    match kind {
+        Kind::Calendar => {
+            let cal = calcard::icalendar::ICalendar::parse(text).map_err(|_| invalid())?;
+            use calcard::icalendar::ICalendarComponentType as T;
+            let main: Vec<_> = cal
+                .components
+                .iter()
+                .filter(|c| matches!(c.component_type, T::VEvent | T::VTodo | T::VJournal))
+                .collect();
+            let Some(first) = main.first() else {
+                return Err(invalid());
+            };
+            // One object, one UID (RFC 4791 4.1); instances may repeat it.
+            let uid = first.uid().ok_or_else(invalid)?;
+            if main
+                .iter()
+                .any(|c| c.uid() != Some(uid) || c.component_type != first.component_type)
+            {
+                return Err(dav_error(
+                    StatusCode::FORBIDDEN,
+                    CALDAV,
+                    "valid-calendar-object-resource",
+                ));
+            }
+            props.insert("uid".into(), uid.to_string());
+            props.insert(
+                "component".into(),
+                first.component_type.as_str().to_string(),
+            );
+        }
+        Kind::Contacts => {
+            let card = calcard::vcard::VCard::parse(text).map_err(|_| invalid())?;
+            if let Some(uid) = card.uid() {
+                props.insert("uid".into(), uid.to_string());
+            }
+        }
+    }
+    Ok(props)
+}

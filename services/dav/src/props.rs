@@ -1,0 +1,545 @@
+//! Properties: PROPFIND, PROPPATCH, MKCALENDAR/MKCOL, and the multistatus every REPORT
+//! answers with.
+
+use crate::http::{Resp, dav_error, status, xml as xml_resp};
+use crate::xml::{self, APPLE, CALDAV, CARDDAV, CS, DAV, Element, XmlError, esc, tag};
+use crate::{Coll, Ctx, Kind, Target, store_status};
+use bureau_store::{Access, CollectionKind, Item, StoreError};
+use hyper::StatusCode;
+
+/// What a request asks of each resource's properties.
+pub(crate) enum PropReq {
+    All,
+    Names,
+    Some(Vec<(String, String)>),
+}
+
+impl PropReq {
+    /// From a propfind or REPORT root: its `prop`, `allprop` or `propname`.
+    pub(crate) fn of(root: &Element) -> PropReq {
+        if root.child(DAV, "propname").is_some() {
+            return PropReq::Names;
+        }
+        match root.child(DAV, "prop") {
+            Some(p) => PropReq::Some(
+                p.children
+                    .iter()
+                    .map(|c| (c.ns.clone(), c.name.clone()))
+                    .collect(),
+            ),
+            None => PropReq::All,
+        }
+    }
+}
+
+/// A resource whose properties are told.
+pub(crate) enum Res<'a> {
+    Root,
+    Principal,
+    Home(Kind),
+    Coll(&'a Coll),
+    Obj(&'a Coll, &'a Item),
+}
+
+const ALL: &[(&str, &str)] = &[
+    (DAV, "resourcetype"),
+    (DAV, "displayname"),
+    (DAV, "getetag"),
+    (DAV, "getcontenttype"),
+    (DAV, "getcontentlength"),
+    (DAV, "sync-token"),
+    (DAV, "current-user-principal"),
+];
+
+const NAMES: &[(&str, &str)] = &[
+    (DAV, "resourcetype"),
+    (DAV, "displayname"),
+    (DAV, "current-user-principal"),
+    (DAV, "principal-URL"),
+    (DAV, "owner"),
+    (DAV, "current-user-privilege-set"),
+    (DAV, "supported-report-set"),
+    (DAV, "sync-token"),
+    (DAV, "getetag"),
+    (DAV, "getcontenttype"),
+    (DAV, "getcontentlength"),
+    (CALDAV, "calendar-home-set"),
+    (CALDAV, "calendar-user-address-set"),
+    (CALDAV, "supported-calendar-component-set"),
+    (CALDAV, "calendar-description"),
+    (CARDDAV, "addressbook-home-set"),
+    (CARDDAV, "addressbook-description"),
+    (CS, "getctag"),
+    (APPLE, "calendar-color"),
+];
+
+fn href(v: &str) -> String {
+    format!("<d:href>{}</d:href>", esc(v))
+}
+
+fn privileges(access: Access) -> String {
+    let mut p = vec!["<d:read/>", "<c:read-free-busy/>"];
+    if access >= Access::ReadWrite {
+        p.extend([
+            "<d:write/>",
+            "<d:write-content/>",
+            "<d:write-properties/>",
+            "<d:bind/>",
+            "<d:unbind/>",
+        ]);
+    }
+    if access == Access::Owner {
+        p.extend(["<d:read-acl/>", "<d:write-acl/>", "<d:all/>"]);
+    }
+    p.iter()
+        .map(|x| format!("<d:privilege>{x}</d:privilege>"))
+        .collect()
+}
+
+impl Res<'_> {
+    pub(crate) fn href(&self, ctx: &Ctx) -> String {
+        let me = &ctx.user.uid;
+        match self {
+            Res::Root => "/dav/".into(),
+            Res::Principal => crate::principal_href(me),
+            Res::Home(k) => crate::home_href(*k, me),
+            Res::Coll(c) => crate::collection_href(c.kind, &c.owner, &c.coll.name),
+            Res::Obj(c, i) => crate::object_href(
+                c.kind,
+                &c.owner,
+                &c.coll.name,
+                i.name.as_deref().unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// A property's value as XML, None if this resource has no such property.
+    fn value(&self, ctx: &Ctx, ns: &str, name: &str) -> Option<String> {
+        let me = ctx.user;
+        let common = match (ns, name) {
+            (DAV, "current-user-principal") => Some(href(&crate::principal_href(&me.uid))),
+            _ => None,
+        };
+        if common.is_some() {
+            return common;
+        }
+        match self {
+            Res::Root => match (ns, name) {
+                (DAV, "resourcetype") => Some("<d:collection/>".into()),
+                (DAV, "principal-URL") => Some(href(&crate::principal_href(&me.uid))),
+                _ => None,
+            },
+            Res::Principal => match (ns, name) {
+                (DAV, "resourcetype") => Some("<d:collection/><d:principal/>".into()),
+                (DAV, "displayname") => Some(esc(&me.display_name)),
+                (DAV, "principal-URL") => Some(href(&crate::principal_href(&me.uid))),
+                (CALDAV, "calendar-home-set") => {
+                    Some(href(&crate::home_href(Kind::Calendar, &me.uid)))
+                }
+                (CARDDAV, "addressbook-home-set") => {
+                    Some(href(&crate::home_href(Kind::Contacts, &me.uid)))
+                }
+                (CALDAV, "calendar-user-address-set") => Some(
+                    std::iter::once(&me.address)
+                        .chain(&me.aliases)
+                        .map(|a| href(&format!("mailto:{a}")))
+                        .collect(),
+                ),
+                _ => None,
+            },
+            Res::Home(_) => match (ns, name) {
+                (DAV, "resourcetype") => Some("<d:collection/>".into()),
+                (DAV, "owner") => Some(href(&crate::principal_href(&me.uid))),
+                _ => None,
+            },
+            Res::Coll(c) => {
+                let p = |k: &str| c.coll.props.get(k).map(|v| esc(v));
+                match (ns, name) {
+                    (DAV, "resourcetype") => Some(match c.kind {
+                        Kind::Calendar => "<d:collection/><c:calendar/>".into(),
+                        Kind::Contacts => "<d:collection/><a:addressbook/>".into(),
+                    }),
+                    (DAV, "displayname") => p("displayname").or_else(|| Some(esc(&c.coll.name))),
+                    (DAV, "owner") => Some(href(&crate::principal_href(&c.owner))),
+                    (DAV, "current-user-privilege-set") => Some(privileges(c.access)),
+                    (DAV, "sync-token") => Some(esc(&ctx.sync_token(&c.coll))),
+                    (CS, "getctag") => Some(c.coll.modseq.to_string()),
+                    (DAV, "supported-report-set") => Some(
+                        match c.kind {
+                            Kind::Calendar => {
+                                [(CALDAV, "calendar-multiget"), (CALDAV, "calendar-query")]
+                            }
+                            Kind::Contacts => {
+                                [(CARDDAV, "addressbook-multiget"), (DAV, "sync-collection")]
+                            }
+                        }
+                        .iter()
+                        .chain(&[(DAV, "sync-collection")])
+                        .map(|(n, r)| {
+                            format!(
+                                "<d:supported-report><d:report>{}</d:report></d:supported-report>",
+                                xml::empty_tag(n, r)
+                            )
+                        })
+                        .collect(),
+                    ),
+                    (CALDAV, "supported-calendar-component-set") if c.kind == Kind::Calendar => {
+                        Some(
+                            crate::components(c.coll.kind)
+                                .iter()
+                                .map(|n| format!("<c:comp name=\"{n}\"/>"))
+                                .collect(),
+                        )
+                    }
+                    (CALDAV, "calendar-description") if c.kind == Kind::Calendar => {
+                        p("description")
+                    }
+                    (CARDDAV, "addressbook-description") if c.kind == Kind::Contacts => {
+                        p("description")
+                    }
+                    (APPLE, "calendar-color") if c.kind == Kind::Calendar => p("color"),
+                    _ => None,
+                }
+            }
+            Res::Obj(c, i) => match (ns, name) {
+                (DAV, "resourcetype") => Some(String::new()),
+                (DAV, "getetag") => Some(esc(&crate::etag(i))),
+                (DAV, "getcontenttype") => Some(c.kind.content_type().into()),
+                (DAV, "getcontentlength") => Some(i.size().to_string()),
+                (DAV, "current-user-privilege-set") => Some(privileges(c.access)),
+                _ if (ns, name) == c.kind.data_prop() => {
+                    let data = ctx.reader().and_then(|r| r.content(i)).ok()?;
+                    Some(esc(&String::from_utf8_lossy(&data)))
+                }
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A 207 Multi-Status being written.
+pub(crate) struct Multistatus(String);
+
+impl Multistatus {
+    pub(crate) fn new() -> Multistatus {
+        Multistatus(format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<d:multistatus {}>",
+            xml::NAMESPACES
+        ))
+    }
+
+    /// One resource's response: the properties it has (200) and those it has not (404).
+    pub(crate) fn resource(&mut self, ctx: &Ctx, res: &Res, req: &PropReq) {
+        let (mut found, mut missing) = (String::new(), String::new());
+        match req {
+            PropReq::Names => {
+                for (ns, name) in NAMES {
+                    if res.value(ctx, ns, name).is_some() {
+                        found.push_str(&xml::empty_tag(ns, name));
+                    }
+                }
+            }
+            PropReq::All => {
+                for (ns, name) in ALL {
+                    if let Some(v) = res.value(ctx, ns, name) {
+                        found.push_str(&tag(ns, name, &v));
+                    }
+                }
+            }
+            PropReq::Some(list) => {
+                for (ns, name) in list {
+                    match res.value(ctx, ns, name) {
+                        Some(v) => found.push_str(&tag(ns, name, &v)),
+                        None => missing.push_str(&xml::empty_tag(ns, name)),
+                    }
+                }
+            }
+        }
+        self.0.push_str("<d:response>");
+        self.0.push_str(&href(&res.href(ctx)));
+        for (props, code) in [(found, "200 OK"), (missing, "404 Not Found")] {
+            if !props.is_empty() {
+                self.0.push_str(&format!(
+                    "<d:propstat><d:prop>{props}</d:prop><d:status>HTTP/1.1 {code}</d:status></d:propstat>"
+                ));
+            }
+        }
+        self.0.push_str("</d:response>");
+    }
+
+    /// A resource that is not there (a multiget's unknown href, a sync's deletion).
+    pub(crate) fn gone(&mut self, href_: &str) {
+        self.0.push_str(&format!(
+            "<d:response>{}<d:status>HTTP/1.1 404 Not Found</d:status></d:response>",
+            href(href_)
+        ));
+    }
+
+    pub(crate) fn finish(mut self, sync_token: Option<&str>) -> Resp {
+        if let Some(t) = sync_token {
+            self.0
+                .push_str(&format!("<d:sync-token>{}</d:sync-token>", esc(t)));
+        }
+        self.0.push_str("</d:multistatus>");
+        xml_resp(StatusCode::MULTI_STATUS, self.0)
+    }
+}
+
+/// A request body as XML, or the answer to a bad one (DTDs refused).
+pub(crate) fn parse_body(body: &[u8]) -> Result<Option<Element>, Resp> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    match xml::parse(body) {
+        Ok(e) => Ok(Some(e)),
+        Err(XmlError::Dtd) => Err(status(
+            StatusCode::BAD_REQUEST,
+            "DTDs and entity declarations are not accepted",
+        )),
+        Err(XmlError::Malformed(m)) => Err(status(
+            StatusCode::BAD_REQUEST,
+            &format!("malformed XML: {m}"),
+        )),
+    }
+}
+
+pub(crate) async fn propfind(ctx: &Ctx<'_>, t: &Target, depth: Option<&str>, body: &[u8]) -> Resp {
+    let root = match parse_body(body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let req = match &root {
+        None => PropReq::All,
+        Some(r) if r.is(DAV, "propfind") => PropReq::of(r),
+        Some(_) => return status(StatusCode::BAD_REQUEST, "expected a propfind element"),
+    };
+    let deep = match depth.map(str::trim) {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(_) => return dav_error(StatusCode::FORBIDDEN, DAV, "propfind-finite-depth"),
+    };
+    let me = &ctx.user.uid;
+    let mut ms = Multistatus::new();
+    match t {
+        Target::Root => ms.resource(ctx, &Res::Root, &req),
+        Target::Principal(uid) if uid == me => ms.resource(ctx, &Res::Principal, &req),
+        Target::Home(kind, uid) if uid == me => {
+            let colls = match ctx.own_collections(*kind).await {
+                Ok(c) => c,
+                Err(e) => return store_status(&e),
+            };
+            ms.resource(ctx, &Res::Home(*kind), &req);
+            if deep {
+                for coll in colls {
+                    let c = Coll {
+                        kind: *kind,
+                        owner: me.clone(),
+                        coll,
+                        access: Access::Owner,
+                    };
+                    ms.resource(ctx, &Res::Coll(&c), &req);
+                }
+            }
+        }
+        Target::Collection(kind, uid, name) => {
+            let c = match ctx.collection(*kind, uid, name) {
+                Ok(c) => c,
+                Err(e) => return store_status(&e),
+            };
+            ms.resource(ctx, &Res::Coll(&c), &req);
+            if deep {
+                let items = match ctx.reader().and_then(|r| r.items(c.coll.id)) {
+                    Ok(i) => i,
+                    Err(e) => return store_status(&e),
+                };
+                for i in items.iter().filter(|i| i.name.is_some()) {
+                    ms.resource(ctx, &Res::Obj(&c, i), &req);
+                }
+            }
+        }
+        Target::Object(kind, uid, coll, name) => {
+            let found = ctx.collection(*kind, uid, coll).and_then(|c| {
+                let i = ctx.reader()?.item_by_name(c.coll.id, name)?;
+                Ok((c, i))
+            });
+            match found {
+                Ok((c, i)) => ms.resource(ctx, &Res::Obj(&c, &i), &req),
+                Err(e) => return store_status(&e),
+            }
+        }
+        // Other users' principals and homes: not shown (sharing shows collections).
+        _ => return status(StatusCode::NOT_FOUND, "not found"),
+    }
+    ms.finish(None)
+}
+
+/// The collection props DAV properties map to.
+fn store_prop(ns: &str, name: &str, kind: Kind) -> Option<&'static str> {
+    Some(match (ns, name, kind) {
+        (DAV, "displayname", _) => "displayname",
+        (CALDAV, "calendar-description", Kind::Calendar) => "description",
+        (CARDDAV, "addressbook-description", Kind::Contacts) => "description",
+        (APPLE, "calendar-color", Kind::Calendar) => "color",
+        (APPLE, "calendar-order", Kind::Calendar) => "order",
+        _ => return None,
+    })
+}
+
+/// `set`/`remove` instructions of a PROPPATCH or an (extended) MKCOL body: (ns, name, value).
+fn changes(root: &Element) -> Vec<(String, String, Option<String>)> {
+    let mut out = Vec::new();
+    for op in &root.children {
+        let set = op.is(DAV, "set");
+        if !set && !op.is(DAV, "remove") {
+            continue;
+        }
+        for prop in op.children_named(DAV, "prop") {
+            for p in &prop.children {
+                out.push((p.ns.clone(), p.name.clone(), set.then(|| p.text.clone())));
+            }
+        }
+    }
+    out
+}
+
+pub(crate) async fn proppatch(ctx: &Ctx<'_>, t: &Target, body: &[u8]) -> Resp {
+    let Target::Collection(kind, uid, name) = t else {
+        return dav_error(
+            StatusCode::FORBIDDEN,
+            DAV,
+            "cannot-modify-protected-property",
+        );
+    };
+    let root = match parse_body(body) {
+        Ok(Some(r)) if r.is(DAV, "propertyupdate") => r,
+        Ok(_) => return status(StatusCode::BAD_REQUEST, "expected a propertyupdate element"),
+        Err(r) => return r,
+    };
+    let c = match ctx.collection(*kind, uid, name) {
+        Ok(c) => c,
+        Err(e) => return store_status(&e),
+    };
+    let asked = changes(&root);
+    let unknown = asked
+        .iter()
+        .any(|(ns, n, _)| store_prop(ns, n, *kind).is_none());
+    let mut ms = Multistatus::new();
+    let tags: Vec<String> = asked
+        .iter()
+        .map(|(ns, n, _)| xml::empty_tag(ns, n))
+        .collect();
+    if !unknown {
+        let set: Vec<(String, Option<String>)> = asked
+            .iter()
+            .map(|(ns, n, v)| {
+                (
+                    store_prop(ns, n, *kind).unwrap_or_default().into(),
+                    v.clone(),
+                )
+            })
+            .collect();
+        let id = c.coll.id;
+        if let Err(e) = ctx
+            .dav
+            .store
+            .write(ctx.actor(), vec![], move |w| {
+                w.set_collection_props(id, &set)
+            })
+            .await
+        {
+            return store_status(&e);
+        }
+    }
+    // All or nothing (RFC 4918 9.2): with one property refused, the others fail too (424).
+    ms.0.push_str(&format!(
+        "<d:response>{}",
+        href(&crate::collection_href(*kind, uid, name))
+    ));
+    for ((ns, n, _), tag_) in asked.iter().zip(&tags) {
+        let code = match (unknown, store_prop(ns, n, *kind).is_some()) {
+            (false, _) => "200 OK",
+            (true, false) => "403 Forbidden",
+            (true, true) => "424 Failed Dependency",
+        };
+        ms.0.push_str(&format!(
+            "<d:propstat><d:prop>{tag_}</d:prop><d:status>HTTP/1.1 {code}</d:status></d:propstat>"
+        ));
+    }
+    ms.0.push_str("</d:response>");
+    ms.finish(None)
+}
+
+/// MKCALENDAR (RFC 4791 5.3.1), and MKCOL, extended (RFC 5689) or plain, for address books.
+pub(crate) async fn mkcol(ctx: &Ctx<'_>, t: &Target, forced: Option<Kind>, body: &[u8]) -> Resp {
+    let Target::Collection(kind, uid, name) = t else {
+        return status(StatusCode::FORBIDDEN, "collections are made in a home");
+    };
+    if uid != &ctx.user.uid {
+        return dav_error(StatusCode::FORBIDDEN, DAV, "need-privileges");
+    }
+    if forced.is_some_and(|k| k != *kind) {
+        return status(
+            StatusCode::FORBIDDEN,
+            "calendars are made under /dav/calendars/",
+        );
+    }
+    let root = match parse_body(body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let asked = root.as_ref().map(changes).unwrap_or_default();
+    let mut props: Vec<(String, Option<String>)> = Vec::new();
+    for (ns, n, v) in &asked {
+        if (ns.as_str(), n.as_str()) == (DAV, "resourcetype")
+            || (ns.as_str(), n.as_str()) == (CALDAV, "supported-calendar-component-set")
+        {
+            continue;
+        }
+        match store_prop(ns, n, *kind) {
+            Some(k) => props.push((k.into(), v.clone())),
+            None => {
+                return dav_error(StatusCode::FORBIDDEN, DAV, "valid-resourcetype");
+            }
+        }
+    }
+    let ck = match kind {
+        Kind::Contacts => CollectionKind::AddressBook,
+        Kind::Calendar => {
+            let comps: Vec<String> = root
+                .iter()
+                .flat_map(|r| r.children.iter())
+                .flat_map(|op| op.children_named(DAV, "prop"))
+                .flat_map(|p| p.children_named(CALDAV, "supported-calendar-component-set"))
+                .flat_map(|s| s.children_named(CALDAV, "comp"))
+                .filter_map(|c| c.attr("name").map(str::to_ascii_uppercase))
+                .collect();
+            match comps
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
+                ["VTODO"] => CollectionKind::TaskList,
+                ["VJOURNAL"] => CollectionKind::Notes,
+                _ => CollectionKind::Calendar,
+            }
+        }
+    };
+    let (owner, name) = (ctx.user.principal, name.clone());
+    if name.len() > 200 || name.starts_with('.') {
+        return status(StatusCode::FORBIDDEN, "choose another collection name");
+    }
+    let r = ctx
+        .dav
+        .store
+        .write(ctx.actor(), vec![], move |w| {
+            let c = w.create_collection(owner, ck, &name)?;
+            w.set_collection_props(c.id, &props)
+        })
+        .await;
+    match r {
+        Ok(_) => crate::http::empty(StatusCode::CREATED),
+        Err(StoreError::Exists(_)) => status(StatusCode::METHOD_NOT_ALLOWED, "it exists"),
+        Err(e) => store_status(&e),
+    }
+}

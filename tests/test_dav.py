@@ -1,0 +1,255 @@
+"""CalDAV and CardDAV with the Python caldav library, and request/response tests where the
+exact answer matters (ETags and 412, sync-collection, time ranges, DTDs)."""
+
+import base64
+import http.client
+import re
+from datetime import datetime, timezone
+
+import caldav
+import pytest
+
+from conftest import tls_context
+
+PW = "long enough pw"
+pytestmark = pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
+
+
+@pytest.fixture
+def office(bureau_factory):
+    b = bureau_factory("")
+    b.cli("domain", "add", "example.com")
+    for uid in ("alice", "bob"):
+        b.cli("user", "add", f"{uid}@example.com", "--password-stdin", input=PW + "\n")
+    return b
+
+
+def dav(b, method, path, body=None, user="alice", password=PW, **headers):
+    """One request; the status, the headers and the body as text."""
+    conn = http.client.HTTPSConnection("127.0.0.1", b.port(443), context=tls_context(), timeout=30)
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    h = {"Authorization": f"Basic {auth}"}
+    h.update({k.replace("_", "-"): v for k, v in headers.items()})
+    if isinstance(body, str):
+        body = body.encode()
+    conn.request(method, path, body=body, headers=h)
+    r = conn.getresponse()
+    out = r.read().decode("utf-8", "replace")
+    conn.close()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, out
+
+
+def client(b, user="alice"):
+    return caldav.DAVClient(url=f"https://127.0.0.1:{b.port(443)}/.well-known/caldav",
+                            username=user, password=PW, ssl_verify_cert=False)
+
+
+def event(uid, summary, start="20261123T100000Z", end="20261123T110000Z", extra=""):
+    return (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+            f"UID:{uid}\r\nDTSTAMP:20261122T000000Z\r\nDTSTART:{start}\r\nDTEND:{end}\r\n"
+            f"SUMMARY:{summary}\r\n{extra}END:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def test_discovery_and_calendars_with_the_caldav_library(office):
+    b = office
+    status, h, _ = dav(b, "PROPFIND", "/.well-known/caldav")
+    assert status == 301 and h["location"] == "/dav/"
+    assert dav(b, "PROPFIND", "/dav/", password="wrong")[0] == 401
+
+    with client(b) as c:
+        p = c.principal()
+        assert p.url.path == "/dav/principals/alice/"
+        cals = p.calendars()
+        assert sorted(x.get_display_name() for x in cals) == ["Calendar", "Notes", "Tasks"]
+        work = p.make_calendar(name="Work", cal_id="work")
+        assert work.url.path == "/dav/calendars/alice/work/"
+        e = work.save_event(event("ev-1@test", "Planning"))
+        assert [x.icalendar_component["SUMMARY"] for x in work.events()] == ["Planning"]
+        e.icalendar_component["SUMMARY"] = "Planning, moved"
+        e.save()
+        got = work.event_by_uid("ev-1@test")
+        assert got.icalendar_component["SUMMARY"] == "Planning, moved"
+        got.delete()
+        assert work.events() == []
+        assert sorted(x.get_display_name() for x in p.calendars()) == ["Calendar", "Notes", "Tasks", "Work"]
+        # The task list takes to-dos only.
+        tasks = p.calendar(cal_id="tasks")
+        with pytest.raises(caldav.error.DAVError, match="Forbidden"):
+            tasks.save_event(event("ev-2@test", "Not a task"))
+        tasks.save_todo("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VTODO\r\n"
+                        "UID:todo-1@test\r\nDTSTAMP:20261122T000000Z\r\nSUMMARY:Call Carol\r\n"
+                        "END:VTODO\r\nEND:VCALENDAR\r\n")
+        assert [t.icalendar_component["SUMMARY"] for t in tasks.todos()] == ["Call Carol"]
+
+
+def test_etags_and_preconditions(office):
+    b = office
+    path = "/dav/calendars/alice/calendar/a.ics"
+    dav(b, "PROPFIND", "/dav/calendars/alice/", Depth="1")  # the default calendar appears
+    status, h, _ = dav(b, "PUT", path, event("a@test", "One"), If_None_Match="*")
+    assert status == 201
+    tag = h["etag"]
+    # Made already: If-None-Match * fails; a stale If-Match fails; nothing changes.
+    assert dav(b, "PUT", path, event("a@test", "Two"), If_None_Match="*")[0] == 412
+    assert dav(b, "PUT", path, event("a@test", "Two"), If_Match='"1-1"')[0] == 412
+    status, h2, text = dav(b, "GET", path)
+    assert status == 200 and "SUMMARY:One" in text and h2["etag"] == tag
+    status, h3, _ = dav(b, "PUT", path, event("a@test", "Two"), If_Match=tag)
+    assert status == 204 and h3["etag"] != tag
+    assert dav(b, "DELETE", path, If_Match=tag)[0] == 412
+    assert dav(b, "DELETE", path, If_Match=h3["etag"])[0] == 204
+    assert dav(b, "GET", path)[0] == 404
+    # Not a calendar object: refused with CalDAV's precondition, nothing stored.
+    status, _, text = dav(b, "PUT", path, "hello")
+    assert status == 403 and "valid-calendar-data" in text
+    assert dav(b, "GET", path)[0] == 404
+
+
+SYNC = """<?xml version="1.0"?><d:sync-collection xmlns:d="DAV:"><d:sync-token>{}</d:sync-token>
+<d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>"""
+
+
+def sync(b, token=""):
+    status, _, text = dav(b, "REPORT", "/dav/calendars/alice/calendar/", SYNC.format(token))
+    assert status == 207, text
+    new = re.search(r"<d:sync-token>([^<]+)</d:sync-token>", text).group(1)
+    responses = re.findall(r"<d:response>(.*?)</d:response>", text)
+    changed = sorted(re.search(r"<d:href>[^<]*/([^/<]+)</d:href>", r).group(1)
+                     for r in responses if "getetag" in r)
+    gone = sorted(re.search(r"<d:href>[^<]*/([^/<]+)</d:href>", r).group(1)
+                  for r in responses if "404 Not Found</d:status></d:response" in r + "</d:response")
+    return new, changed, gone
+
+
+def test_sync_collection_gives_exactly_the_changes(office):
+    b = office
+    base = "/dav/calendars/alice/calendar/"
+    dav(b, "PROPFIND", "/dav/calendars/alice/", Depth="1")
+    for n in ("a", "b", "c"):
+        assert dav(b, "PUT", f"{base}{n}.ics", event(f"{n}@test", n))[0] == 201
+    token, changed, gone = sync(b)
+    assert changed == ["a.ics", "b.ics", "c.ics"] and gone == []
+    assert dav(b, "PUT", f"{base}b.ics", event("b@test", "b, edited"))[0] == 204
+    assert dav(b, "DELETE", f"{base}c.ics")[0] == 204
+    assert dav(b, "PUT", f"{base}d.ics", event("d@test", "d"))[0] == 201
+    token2, changed, gone = sync(b, token)
+    assert changed == ["b.ics", "d.ics"] and gone == ["c.ics"]
+    assert sync(b, token2)[1:] == ([], [])
+    status, _, text = dav(b, "REPORT", base, SYNC.format("https://elsewhere/sync/1/999"))
+    assert status == 403 and "valid-sync-token" in text
+
+    # The library's own sync agrees.
+    with client(b) as c:
+        cal = c.principal().calendar(cal_id="calendar")
+        objs = cal.objects_by_sync_token(load_objects=False)
+        assert len(list(objs)) == 3
+        assert dav(b, "DELETE", f"{base}a.ics")[0] == 204
+        updated, deleted = objs.sync()
+        assert len(list(updated)) == 0 and len(list(deleted)) == 1
+
+
+BERLIN = """BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r
+TZOFFSETTO:+0200\r\nTZNAME:CEST\r\nDTSTART:19700329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r
+END:DAYLIGHT\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nTZNAME:CET\r
+DTSTART:19701025T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"""
+
+WEEKLY = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n" + BERLIN +
+          "BEGIN:VEVENT\r\nUID:weekly@test\r\nDTSTAMP:20261122T000000Z\r\n"
+          "DTSTART;TZID=Europe/Berlin:20260302T090000\r\nDTEND;TZID=Europe/Berlin:20260302T100000\r\n"
+          "RRULE:FREQ=WEEKLY;COUNT=10\r\nEXDATE;TZID=Europe/Berlin:20260323T090000\r\n"
+          "SUMMARY:Weekly\r\nEND:VEVENT\r\n"
+          "BEGIN:VEVENT\r\nUID:weekly@test\r\nDTSTAMP:20261122T000000Z\r\n"
+          "RECURRENCE-ID;TZID=Europe/Berlin:20260316T090000\r\n"
+          "DTSTART;TZID=Europe/Berlin:20260317T140000\r\nDTEND;TZID=Europe/Berlin:20260317T150000\r\n"
+          "SUMMARY:Weekly, moved\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+QUERY = """<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
+<d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT">
+<c:time-range start="{}" end="{}"/></c:comp-filter></c:comp-filter></c:filter></c:calendar-query>"""
+
+
+def test_time_range_expands_recurrences_across_dst(office):
+    b = office
+    dav(b, "PROPFIND", "/dav/calendars/alice/", Depth="1")
+    assert dav(b, "PUT", "/dav/calendars/alice/calendar/weekly.ics", WEEKLY)[0] == 201
+    assert dav(b, "PUT", "/dav/calendars/alice/calendar/other.ics",
+               event("other@test", "Elsewhere", "20260601T100000Z", "20260601T110000Z"))[0] == 201
+
+    def hits(start, end):
+        status, _, text = dav(b, "REPORT", "/dav/calendars/alice/calendar/", QUERY.format(start, end),
+                              Depth="1")
+        assert status == 207, text
+        return sorted(re.findall(r"/calendar/([^<]+)</d:href>", text))
+
+    # 9:00 in Berlin is 08:00Z before the change to summer time (29 March), 07:00Z after.
+    assert hits("20260309T080000Z", "20260309T083000Z") == ["weekly.ics"]
+    assert hits("20260330T070000Z", "20260330T073000Z") == ["weekly.ics"]
+    assert hits("20260330T080000Z", "20260330T083000Z") == []
+    # The cancelled instance, and the moved one at its old and new times.
+    assert hits("20260323T080000Z", "20260323T083000Z") == []
+    assert hits("20260316T080000Z", "20260316T083000Z") == []
+    assert hits("20260317T130000Z", "20260317T133000Z") == ["weekly.ics"]
+    # After the tenth instance (4 May) the series is over.
+    assert hits("20260511T000000Z", "20260512T000000Z") == []
+    assert hits("20260101T000000Z", "20270101T000000Z") == ["other.ics", "weekly.ics"]
+
+    # The library's search sees the same.
+    with client(b) as c:
+        cal = c.principal().calendar(cal_id="calendar")
+        found = cal.search(start=datetime(2026, 3, 30, 7, tzinfo=timezone.utc),
+                           end=datetime(2026, 3, 30, 8, tzinfo=timezone.utc), event=True)
+        assert [f.icalendar_component["UID"] for f in found] == ["weekly@test"]
+
+
+def test_other_users_and_bad_bodies(office):
+    b = office
+    dav(b, "PROPFIND", "/dav/calendars/alice/", Depth="1")
+    assert dav(b, "PUT", "/dav/calendars/alice/calendar/x.ics", event("x@test", "Private"))[0] == 201
+    # Bob sees nothing of Alice's without a share, and cannot write there.
+    for method, path, body in [("PROPFIND", "/dav/calendars/alice/calendar/", None),
+                               ("GET", "/dav/calendars/alice/calendar/x.ics", None),
+                               ("PUT", "/dav/calendars/alice/calendar/y.ics", event("y@test", "y")),
+                               ("PROPFIND", "/dav/principals/alice/", None),
+                               ("PROPFIND", "/dav/calendars/alice/", None)]:
+        assert dav(b, method, path, body, user="bob")[0] in (403, 404), (method, path)
+    assert dav(b, "GET", "/dav/calendars/alice/calendar/y.ics")[0] == 404
+
+    xxe = ('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+           '<d:propfind xmlns:d="DAV:"><d:prop><d:displayname>&x;</d:displayname></d:prop></d:propfind>')
+    status, _, text = dav(b, "PROPFIND", "/dav/calendars/alice/calendar/", xxe, Depth="0")
+    assert status == 400 and "DTD" in text and "root:" not in text
+    laughs = ('<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+              '<d:propfind xmlns:d="DAV:"><d:prop><d:displayname>&b;</d:displayname></d:prop></d:propfind>')
+    assert dav(b, "PROPFIND", "/dav/", laughs)[0] == 400
+    assert dav(b, "PROPFIND", "/dav/", "<not xml")[0] == 400
+    assert dav(b, "PROPFIND", "/dav/", "<a>" * 2, Depth="infinity")[0] in (400, 403)
+    assert dav(b, "PUT", "/dav/calendars/alice/calendar/big.ics", "x" * (11 << 20))[0] == 413
+
+
+def test_address_books(office):
+    b = office
+    status, _, text = dav(b, "PROPFIND", "/dav/principals/alice/", """<?xml version="1.0"?>
+<d:propfind xmlns:d="DAV:" xmlns:a="urn:ietf:params:xml:ns:carddav"><d:prop><a:addressbook-home-set/>
+</d:prop></d:propfind>""", Depth="0")
+    assert status == 207 and "<d:href>/dav/addressbooks/alice/</d:href>" in text
+    status, _, text = dav(b, "PROPFIND", "/dav/addressbooks/alice/", Depth="1")
+    assert status == 207 and "/dav/addressbooks/alice/contacts/" in text and "addressbook" in text
+    card = ("BEGIN:VCARD\r\nVERSION:4.0\r\nUID:urn:uuid:carol\r\nFN:Carol Martin\r\n"
+            "EMAIL:carol@remote.example\r\nEND:VCARD\r\n")
+    assert dav(b, "PUT", "/dav/addressbooks/alice/contacts/carol.vcf", card)[0] == 201
+    old = "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Doe;John;;;\r\nFN:John Doe\r\nEND:VCARD\r\n"
+    assert dav(b, "PUT", "/dav/addressbooks/alice/contacts/john.vcf", old)[0] == 201
+    query = """<?xml version="1.0"?><a:addressbook-query xmlns:d="DAV:" xmlns:a="urn:ietf:params:xml:ns:carddav">
+<d:prop><d:getetag/><a:address-data/></d:prop><a:filter><a:prop-filter name="EMAIL">
+<a:text-match>CAROL@</a:text-match></a:prop-filter></a:filter></a:addressbook-query>"""
+    status, _, text = dav(b, "REPORT", "/dav/addressbooks/alice/contacts/", query, Depth="1")
+    assert status == 207 and "carol.vcf" in text and "john.vcf" not in text and "FN:Carol Martin" in text
+    get = """<?xml version="1.0"?><a:addressbook-multiget xmlns:d="DAV:" xmlns:a="urn:ietf:params:xml:ns:carddav">
+<d:prop><a:address-data/></d:prop><d:href>/dav/addressbooks/alice/contacts/john.vcf</d:href>
+<d:href>/dav/addressbooks/alice/contacts/nobody.vcf</d:href></a:addressbook-multiget>"""
+    status, _, text = dav(b, "REPORT", "/dav/addressbooks/alice/contacts/", get)
+    assert status == 207 and "FN:John Doe" in text and "nobody.vcf</d:href><d:status>HTTP/1.1 404" in text
+    assert dav(b, "PUT", "/dav/addressbooks/alice/contacts/bad.vcf", "BEGIN:VCALENDAR\r\n")[0] == 403
+    assert dav(b, "MKCOL", "/dav/addressbooks/alice/family/")[0] == 201
+    status, _, text = dav(b, "PROPFIND", "/dav/addressbooks/alice/", Depth="1")
+    assert "/dav/addressbooks/alice/family/" in text
