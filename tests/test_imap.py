@@ -192,6 +192,12 @@ def test_search_copy_move_uid_expunge_rename_and_lsub(office):
         c.rename_folder("Clients", "Customers")
         names = [n for _, _, n in c.list_folders()]
         assert "Customers/Acme" in names and "Clients" not in names
+        # RENAME INBOX moves its messages to the new mailbox; INBOX stays, empty.
+        before = c.folder_status("INBOX", ["MESSAGES"])[b"MESSAGES"]
+        c.rename_folder("INBOX", "Old mail")
+        assert c.folder_status("Old mail", ["MESSAGES"])[b"MESSAGES"] == before > 0
+        assert c.folder_status("INBOX", ["MESSAGES"])[b"MESSAGES"] == 0
+        c.select_folder("INBOX")
         c.unsubscribe_folder("Junk")
         subscribed = [n for _, _, n in c.list_sub_folders()]
         assert "Junk" not in subscribed and "INBOX" in subscribed

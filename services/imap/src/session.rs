@@ -1238,10 +1238,10 @@ impl Session {
     /// Renames a mailbox and the ones below it. INBOX cannot be renamed (yet: RFC 9051
     /// wants its messages moved into the new mailbox).
     async fn rename(&mut self, tag: &str, from: &str, to: &str) {
-        if from.eq_ignore_ascii_case("INBOX") {
-            return self.no(tag, "[CANNOT] renaming INBOX is not supported");
-        }
         let to = to.trim_end_matches('/').to_string();
+        if from.eq_ignore_ascii_case("INBOX") {
+            return self.rename_inbox(tag, &to).await;
+        }
         if mailbox::is_shared(from) || mailbox::is_shared(&to) {
             return self.no(tag, "[NOPERM] only the owner may rename a mailbox");
         }
@@ -1277,6 +1277,37 @@ impl Session {
             .await;
         match r {
             Ok(()) => self.ok(tag, "RENAME completed"),
+            Err(e) => self.store_no(tag, e),
+        }
+    }
+
+    /// RENAME INBOX (RFC 3501 6.3.5): its messages move to a new mailbox of that name and
+    /// INBOX stays, empty; mailboxes below INBOX are not touched.
+    async fn rename_inbox(&mut self, tag: &str, to: &str) {
+        if mailbox::is_shared(to) {
+            return self.no(
+                tag,
+                "[NOPERM] mailboxes cannot be created in the shared namespace",
+            );
+        }
+        let (p, to) = (self.principal(), to.to_string());
+        let r = self
+            .db()
+            .write(Actor::Principal(p), vec![], move |w| {
+                let inbox = w.collection_by_name(p, "INBOX")?;
+                let new = w.create_collection(p, CollectionKind::Mailbox, &to)?;
+                for id in w.item_ids(inbox.id)? {
+                    w.copy_item(inbox.id, id, new.id)?;
+                    w.delete_item(inbox.id, id)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await;
+        match r {
+            Ok(()) => {
+                self.updates(true);
+                self.ok(tag, "RENAME completed")
+            }
             Err(e) => self.store_no(tag, e),
         }
     }

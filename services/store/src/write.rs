@@ -573,6 +573,16 @@ impl<'t> Writer<'t> {
         dec(v.value())
     }
 
+    /// The ids of a collection's items, ascending.
+    pub fn item_ids(&self, coll: CollectionId) -> Result<Vec<ItemId>> {
+        self.collection_with(coll, Access::Read)?;
+        self.tx
+            .open_table(ITEMS)?
+            .range((coll, 0)..=(coll, u64::MAX))?
+            .map(|e| e.map(|(k, _)| k.value().1).map_err(StoreError::from))
+            .collect()
+    }
+
     pub fn item_by_name(&self, coll: CollectionId, name: &str) -> Result<Item> {
         self.collection_with(coll, Access::Read)?;
         let id = self
