@@ -253,3 +253,40 @@ def test_address_books(office):
     assert dav(b, "MKCOL", "/dav/addressbooks/alice/family/")[0] == 201
     status, _, text = dav(b, "PROPFIND", "/dav/addressbooks/alice/", Depth="1")
     assert "/dav/addressbooks/alice/family/" in text
+
+
+def test_sharing_read_only_and_to_a_group(office):
+    b = office
+    assert dav(b, "PUT", "/dav/calendars/alice/calendar/x.ics", event("x@test", "Board meeting"))[0] == 201
+    # Shared read-only with Bob: it is in Bob's home, readable, and refuses his writes.
+    b.cli("mailbox", "share", "alice", "calendar", "--with", "bob", "--access", "read")
+    with client(b, "bob") as c:
+        cals = {x.url.path: x for x in c.principal().calendars()}
+        assert "/dav/calendars/alice/calendar/" in cals, cals
+        shared = cals["/dav/calendars/alice/calendar/"]
+        assert shared.get_display_name() == "Calendar (alice)"
+        assert [e.icalendar_component["SUMMARY"] for e in shared.events()] == ["Board meeting"]
+    status, _, text = dav(b, "PUT", "/dav/calendars/alice/calendar/y.ics", event("y@test", "y"), user="bob")
+    assert status == 403 and "need-privileges" in text
+    assert dav(b, "DELETE", "/dav/calendars/alice/calendar/x.ics", user="bob")[0] == 403
+    assert dav(b, "GET", "/dav/calendars/alice/calendar/x.ics")[0] == 200
+    # Alice's other calendars stay hidden.
+    assert dav(b, "PROPFIND", "/dav/calendars/alice/tasks/", user="bob", Depth="0")[0] == 404
+
+    # Her address book, read-write to a group Bob is in.
+    b.cli("group", "add", "team", "--member", "bob")
+    b.cli("mailbox", "share", "alice", "contacts", "--with", "team", "--access", "read-write")
+    card = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:dave\r\nFN:Dave\r\nEND:VCARD\r\n"
+    assert dav(b, "PUT", "/dav/addressbooks/alice/contacts/dave.vcf", card, user="bob")[0] == 201
+    status, _, text = dav(b, "PROPFIND", "/dav/addressbooks/bob/", Depth="1", user="bob")
+    assert "/dav/addressbooks/alice/contacts/" in text
+    assert "FN:Dave" in dav(b, "GET", "/dav/addressbooks/alice/contacts/dave.vcf")[2]
+
+    # The admin API that shares wants an administrator's session, not a user's password.
+    assert dav(b, "PUT", "/api/v1/users/alice/collections/calendar/shares/bob",
+               '{"access": "read-write"}', user="bob")[0] == 401
+    # Unshared: gone again.
+    b.cli("mailbox", "unshare", "alice", "calendar", "--with", "bob")
+    assert dav(b, "GET", "/dav/calendars/alice/calendar/x.ics", user="bob")[0] == 404
+    r = b.cli("--json", "mailbox", "shares", "alice", "contacts")
+    assert '"team"' in r.stdout and '"read-write"' in r.stdout

@@ -90,6 +90,20 @@ pub struct CollectionInfo {
     pub modseq: u64,
 }
 
+/// A grant on a collection: to a user or a group (by name), "read", "read-write" or
+/// "delegate".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareInfo {
+    pub with: String,
+    pub access: String,
+}
+
+/// The body of PUT .../shares/{with}.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewShare {
+    pub access: String,
+}
+
 /// An item's metadata, without its content.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ItemInfo {

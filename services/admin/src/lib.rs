@@ -12,7 +12,7 @@ pub mod setup;
 use api::*;
 use bureau_core::{Auth, AuthError, helper};
 use bureau_directory::{Directory, DirectoryError};
-use bureau_store::{Actor, StoreError};
+use bureau_store::{Actor, Right, StoreError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -443,6 +443,38 @@ impl AdminApi {
                     .body(Full::new(Bytes::from(body)))
                     .unwrap_or_default())
             }
+            // ---- sharing a collection with users and groups ----
+            (&Method::GET, ["users", uid, "collections", name, "shares"]) => {
+                admin_only()?;
+                Ok(json(
+                    StatusCode::OK,
+                    &self.shares(uid, &percent_decode(name))?,
+                ))
+            }
+            (&Method::PUT, ["users", uid, "collections", name, "shares", with]) => {
+                admin_only()?;
+                let (uid, name, with) = (uid.to_string(), percent_decode(name), with.to_string());
+                let ns: NewShare = body(req).await?;
+                let right = match ns.access.as_str() {
+                    "read" => Right::Read,
+                    "read-write" => Right::ReadWrite,
+                    "delegate" => Right::Delegate,
+                    other => {
+                        return Err(fail(
+                            StatusCode::BAD_REQUEST,
+                            format!("access {other:?}: read, read-write or delegate"),
+                        ));
+                    }
+                };
+                self.share(&uid, &name, &with, Some(right)).await?;
+                Ok(no_content())
+            }
+            (&Method::DELETE, ["users", uid, "collections", name, "shares", with]) => {
+                admin_only()?;
+                let (uid, name, with) = (uid.to_string(), percent_decode(name), with.to_string());
+                self.share(&uid, &name, &with, None).await?;
+                Ok(no_content())
+            }
             // ---- mail queue ----
             (&Method::GET, ["queue"]) => {
                 admin_only()?;
@@ -851,6 +883,47 @@ impl AdminApi {
                 flags: i.flags,
             })
             .collect())
+    }
+
+    fn shares(&self, uid: &str, name: &str) -> Result<Vec<ShareInfo>, Fail> {
+        let p = self.principal_of(uid)?;
+        let r = self.dir().store().reader(Actor::System)?;
+        let c = r.collection_by_name(p, name)?;
+        let mut out = Vec::new();
+        for (who, right) in r.grants(c.id)? {
+            out.push(ShareInfo {
+                with: r.principal(who)?.name,
+                access: match right {
+                    Right::Read => "read",
+                    Right::ReadWrite => "read-write",
+                    Right::Delegate => "delegate",
+                }
+                .into(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Grants (Some) or revokes (None) `with`'s right on `uid`'s collection `name`.
+    async fn share(
+        &self,
+        uid: &str,
+        name: &str,
+        with: &str,
+        right: Option<Right>,
+    ) -> Result<(), Fail> {
+        let p = self.principal_of(uid)?;
+        let (name, grantee) = (name.to_string(), with.to_string());
+        self.dir()
+            .store()
+            .write(Actor::System, vec![], move |w| {
+                let c = w.collection_by_name(p, &name)?;
+                let who = w.principal_by_name(&grantee)?;
+                w.grant(c.id, who.id, right)
+            })
+            .await?;
+        log::info!("admin: {uid}'s collection shared: {with} now has {right:?}");
+        Ok(())
     }
 
     fn item_content(&self, uid: &str, name: &str, id: u64) -> Result<Vec<u8>, Fail> {

@@ -126,6 +126,26 @@ pub enum MailboxCmd {
     Items { uid: String, name: String },
     /// One item's content, as stored (an RFC 5322 message, an iCalendar, a vCard).
     Get { uid: String, name: String, id: u64 },
+    /// Shares a collection (mailbox, calendar, address book) with a user or a group.
+    Share {
+        uid: String,
+        name: String,
+        /// The user or group it is shared with.
+        #[arg(long)]
+        with: String,
+        /// read, read-write or delegate.
+        #[arg(long, default_value = "read")]
+        access: String,
+    },
+    /// Stops sharing a collection with a user or a group.
+    Unshare {
+        uid: String,
+        name: String,
+        #[arg(long)]
+        with: String,
+    },
+    /// Who a collection is shared with.
+    Shares { uid: String, name: String },
 }
 
 #[derive(Subcommand)]
@@ -536,6 +556,49 @@ async fn run_mailbox(out: &Out<'_>, cmd: &MailboxCmd) -> Result<(), String> {
                             i.flags.join(" ")
                         )
                     })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        MailboxCmd::Share {
+            uid,
+            name,
+            with,
+            access,
+        } => {
+            let path = format!(
+                "/api/v1/users/{uid}/collections/{}/shares/{}",
+                segment(name),
+                segment(with)
+            );
+            out.call::<()>(
+                Method::PUT,
+                &path,
+                Some(&NewShare {
+                    access: access.clone(),
+                }),
+            )
+            .await?;
+            out.done(&format!("{uid}'s {name} is shared with {with} ({access})"));
+        }
+        MailboxCmd::Unshare { uid, name, with } => {
+            let path = format!(
+                "/api/v1/users/{uid}/collections/{}/shares/{}",
+                segment(name),
+                segment(with)
+            );
+            out.call::<()>(Method::DELETE, &path, NONE).await?;
+            out.done(&format!("{uid}'s {name} is no longer shared with {with}"));
+        }
+        MailboxCmd::Shares { uid, name } => {
+            let path = format!("/api/v1/users/{uid}/collections/{}/shares", segment(name));
+            let shares: Vec<ShareInfo> = out
+                .call(Method::GET, &path, NONE)
+                .await?
+                .unwrap_or_default();
+            out.print(&shares, |ss| {
+                ss.iter()
+                    .map(|s| format!("{:<24} {}", s.with, s.access))
                     .collect::<Vec<_>>()
                     .join("\n")
             });

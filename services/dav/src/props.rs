@@ -159,7 +159,15 @@ impl Res<'_> {
                         Kind::Calendar => "<d:collection/><c:calendar/>".into(),
                         Kind::Contacts => "<d:collection/><a:addressbook/>".into(),
                     }),
-                    (DAV, "displayname") => p("displayname").or_else(|| Some(esc(&c.coll.name))),
+                    (DAV, "displayname") => {
+                        let name = p("displayname").unwrap_or_else(|| esc(&c.coll.name));
+                        // Someone else's, shared: say whose.
+                        Some(if c.owner == ctx.user.uid {
+                            name
+                        } else {
+                            format!("{name} ({})", esc(&c.owner))
+                        })
+                    }
                     (DAV, "owner") => Some(href(&crate::principal_href(&c.owner))),
                     (DAV, "current-user-privilege-set") => Some(privileges(c.access)),
                     (DAV, "sync-token") => Some(esc(&ctx.sync_token(&c.coll))),
@@ -330,14 +338,37 @@ pub(crate) async fn propfind(ctx: &Ctx<'_>, t: &Target, depth: Option<&str>, bod
             };
             ms.resource(ctx, &Res::Home(*kind), &req);
             if deep {
-                for coll in colls {
-                    let c = Coll {
+                let mut all: Vec<Coll> = colls
+                    .into_iter()
+                    .map(|coll| Coll {
                         kind: *kind,
                         owner: me.clone(),
                         coll,
                         access: Access::Owner,
-                    };
-                    ms.resource(ctx, &Res::Coll(&c), &req);
+                    })
+                    .collect();
+                // What others share with the user (or its groups), at their own URLs.
+                let shared = ctx.reader().and_then(|r| {
+                    let mut out = Vec::new();
+                    for (coll, access) in r.shared_with_me()? {
+                        if kind.holds(coll.kind) {
+                            let owner = r.principal(coll.owner)?.name;
+                            out.push(Coll {
+                                kind: *kind,
+                                owner,
+                                coll,
+                                access,
+                            });
+                        }
+                    }
+                    Ok(out)
+                });
+                match shared {
+                    Ok(s) => all.extend(s),
+                    Err(e) => return store_status(&e),
+                }
+                for c in &all {
+                    ms.resource(ctx, &Res::Coll(c), &req);
                 }
             }
         }

@@ -102,6 +102,16 @@ impl<'t> Writer<'t> {
         dec(v.value())
     }
 
+    pub fn principal_by_name(&self, name: &str) -> Result<Principal> {
+        let id = self
+            .tx
+            .open_table(PRINCIPAL_NAMES)?
+            .get(name)?
+            .ok_or(StoreError::NotFound)?
+            .value();
+        self.principal(id)
+    }
+
     pub fn set_quota(&mut self, id: PrincipalId, quota: Option<u64>) -> Result<()> {
         self.system_only()?;
         let mut p = self.principal(id)?;
