@@ -290,3 +290,43 @@ def test_sharing_read_only_and_to_a_group(office):
     assert dav(b, "GET", "/dav/calendars/alice/calendar/x.ics", user="bob")[0] == 404
     r = b.cli("--json", "mailbox", "shares", "alice", "contacts")
     assert '"team"' in r.stdout and '"read-write"' in r.stdout
+
+
+def test_import_and_export_whole_files(office, tmp_path):
+    b = office
+    events = "".join(
+        f"BEGIN:VEVENT\r\nUID:imp-{i}@test\r\nDTSTAMP:20261122T000000Z\r\n"
+        f"DTSTART;TZID=Europe/Berlin:202603{10 + i:02d}T090000\r\nSUMMARY:Imported {i}\r\nEND:VEVENT\r\n"
+        for i in range(5))
+    ics = tmp_path / "team.ics"
+    ics.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\n" + BERLIN + events
+                   + "BEGIN:VTODO\r\nUID:todo@test\r\nSUMMARY:Not here\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+    r = b.cli("mailbox", "import", "alice", "calendar", str(ics))
+    assert "6 objects stored" in r.stdout, r.stdout
+    # Again: the same UIDs replace, nothing doubles.
+    b.cli("mailbox", "import", "alice", "calendar", str(ics))
+    status, h, text = dav(b, "GET", "/dav/calendars/alice/calendar/")
+    assert status == 200 and h["content-type"].startswith("text/calendar")
+    assert text.count("BEGIN:VEVENT") == 5 and text.count("BEGIN:VTIMEZONE") == 1
+    assert text.count("BEGIN:VTODO") == 1
+    with client(b) as c:
+        cal = c.principal().calendar(cal_id="calendar")
+        assert len(cal.events()) == 5
+        found = cal.search(start=datetime(2026, 3, 12, 7, tzinfo=timezone.utc),
+                           end=datetime(2026, 3, 12, 9, tzinfo=timezone.utc), event=True)
+        assert [f.icalendar_component["UID"] for f in found] == ["imp-2@test"]
+
+    # Only to-dos go into a task list; a broken file changes nothing.
+    r = b.cli("mailbox", "import", "alice", "tasks", str(ics))
+    assert "1 objects stored" in r.stdout and r.stdout.count("refused:") == 5, r.stdout
+    bad = tmp_path / "bad.ics"
+    bad.write_text("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:no uid\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    r = b.cli("mailbox", "import", "alice", "calendar", str(bad), check=False)
+    assert r.returncode != 0 and "UID" in r.stderr
+
+    vcf = tmp_path / "people.vcf"
+    vcf.write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:p1\r\nFN:Pat\r\nEND:VCARD\r\n"
+                   "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:p2\r\nFN:Sam\r\nEND:VCARD\r\n")
+    assert "2 objects stored" in b.cli("mailbox", "import", "alice", "contacts", str(vcf)).stdout
+    status, _, text = dav(b, "GET", "/dav/addressbooks/alice/contacts/")
+    assert status == 200 and "FN:Pat" in text and "FN:Sam" in text

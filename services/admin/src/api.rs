@@ -104,6 +104,13 @@ pub struct NewShare {
     pub access: String,
 }
 
+/// What POST .../import stored from a whole .ics or .vcf, and what it refused.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub stored: usize,
+    pub refused: Vec<String>,
+}
+
 /// An item's metadata, without its content.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ItemInfo {

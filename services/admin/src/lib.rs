@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 /// Largest JSON body accepted.
 pub const MAX_BODY: usize = 1 << 20;
+/// Largest .ics or .vcf an import takes.
+pub const MAX_IMPORT: usize = 256 << 20;
 const COOKIE_NAME: &str = "bureau_session";
 
 /// Who is calling.
@@ -442,6 +444,36 @@ impl AdminApi {
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .body(Full::new(Bytes::from(body)))
                     .unwrap_or_default())
+            }
+            // ---- a whole .ics or .vcf into a calendar or address book ----
+            (&Method::POST, ["users", uid, "collections", name, "import"]) => {
+                admin_only()?;
+                let p = self.principal_of(uid)?;
+                let name = percent_decode(name);
+                let data = Limited::new(req.into_body(), MAX_IMPORT)
+                    .collect()
+                    .await
+                    .map_err(|_| {
+                        fail(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            format!("file over {} MiB", MAX_IMPORT >> 20),
+                        )
+                    })?
+                    .to_bytes();
+                let done = bureau_dav::import(self.dir().store(), p, &name, &data)
+                    .await
+                    .map_err(|e| fail(StatusCode::BAD_REQUEST, e))?;
+                log::info!(
+                    "admin: imported {} objects into {uid}'s {name}",
+                    done.stored
+                );
+                Ok(json(
+                    StatusCode::OK,
+                    &ImportReport {
+                        stored: done.stored,
+                        refused: done.refused,
+                    },
+                ))
             }
             // ---- sharing a collection with users and groups ----
             (&Method::GET, ["users", uid, "collections", name, "shares"]) => {

@@ -146,6 +146,13 @@ pub enum MailboxCmd {
     },
     /// Who a collection is shared with.
     Shares { uid: String, name: String },
+    /// Imports a whole .ics into a calendar or a .vcf into an address book (objects with
+    /// a UID already there are replaced).
+    Import {
+        uid: String,
+        name: String,
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -601,6 +608,24 @@ async fn run_mailbox(out: &Out<'_>, cmd: &MailboxCmd) -> Result<(), String> {
                     .map(|s| format!("{:<24} {}", s.with, s.access))
                     .collect::<Vec<_>>()
                     .join("\n")
+            });
+        }
+        MailboxCmd::Import { uid, name, file } => {
+            let data = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let path = format!("/api/v1/users/{uid}/collections/{}/import", segment(name));
+            let body = out
+                .client
+                .upload(Method::POST, &path, data)
+                .await
+                .map_err(|e| e.to_string())?;
+            let report: ImportReport =
+                serde_json::from_slice(&body).map_err(|e| format!("answer: {e}"))?;
+            out.print(&report, |r| {
+                let mut t = format!("{} objects stored in {uid}'s {name}", r.stored);
+                for why in &r.refused {
+                    t.push_str(&format!("\nrefused: {why}"));
+                }
+                t
             });
         }
         MailboxCmd::Get { uid, name, id } => {

@@ -10,6 +10,7 @@
 // Errors are the HTTP answers themselves, returned at once: not worth a box.
 #![allow(clippy::result_large_err)]
 
+pub mod bulk;
 mod http;
 mod props;
 mod report;
@@ -305,7 +306,7 @@ impl Dav {
             "PROPPATCH" => props::proppatch(&ctx, &target, &body).await,
             "MKCALENDAR" => props::mkcol(&ctx, &target, Some(Kind::Calendar), &body).await,
             "MKCOL" => props::mkcol(&ctx, &target, None, &body).await,
-            "REPORT" => report::report(&ctx, &target, h("depth").as_deref(), &body),
+            "REPORT" => report::report(&ctx, &target, &body),
             "GET" | "HEAD" => self.get(&ctx, &target, method == Method::HEAD),
             "PUT" => {
                 let cond = Conditions {
@@ -334,8 +335,14 @@ impl Dav {
     }
 
     fn get(&self, ctx: &Ctx, t: &Target, head: bool) -> Resp {
+        if let Target::Collection(kind, owner, coll) = t {
+            return export(ctx, *kind, owner, coll, head);
+        }
         let Target::Object(kind, owner, coll, name) = t else {
-            return status(StatusCode::METHOD_NOT_ALLOWED, "GET is for objects");
+            return status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "GET is for objects and collections",
+            );
         };
         let found = ctx.collection(*kind, owner, coll).and_then(|c| {
             let r = ctx.reader()?;
@@ -506,6 +513,151 @@ pub(crate) fn components(k: CollectionKind) -> &'static [&'static str] {
     }
 }
 
+/// GET on a calendar: the whole calendar as one .ics; on an address book, every card.
+fn export(ctx: &Ctx, kind: Kind, owner: &str, coll: &str, head: bool) -> Resp {
+    let texts = ctx.collection(kind, owner, coll).and_then(|c| {
+        let r = ctx.reader()?;
+        r.items(c.coll.id)?
+            .iter()
+            .filter(|i| i.name.is_some())
+            .map(|i| Ok(String::from_utf8_lossy(&r.content(i)?).into_owned()))
+            .collect::<Result<Vec<String>, StoreError>>()
+    });
+    let texts = match texts {
+        Ok(t) => t,
+        Err(e) => return store_status(&e),
+    };
+    let body = match kind {
+        Kind::Calendar => bulk::join_ics(&texts),
+        Kind::Contacts => texts.concat(),
+    };
+    let len = body.len();
+    let mut r = http::bytes(
+        StatusCode::OK,
+        kind.content_type(),
+        if head { Vec::new() } else { body.into_bytes() },
+    );
+    let ext = if kind == Kind::Calendar { "ics" } else { "vcf" };
+    let file = coll.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
+    if let Ok(v) = format!("attachment; filename=\"{file}.{ext}\"").parse() {
+        r.headers_mut().insert("content-disposition", v);
+    }
+    if head {
+        r.headers_mut().insert("content-length", len.into());
+    }
+    r
+}
+
+/// What an import stored, and what it refused (and why).
+#[derive(Debug, Default)]
+pub struct Imported {
+    pub stored: usize,
+    pub refused: Vec<String>,
+}
+
+/// Objects stored per write transaction during an import.
+const IMPORT_BATCH: usize = 500;
+
+/// Imports a whole .ics (split into one object per UID) or .vcf into `owner`'s calendar or
+/// address book `name`, as the system. Each object is checked as a PUT would check it; one
+/// whose resource exists already is replaced. Err: the file itself cannot be read.
+pub async fn import(
+    store: &Store,
+    owner: u64,
+    name: &str,
+    data: &[u8],
+) -> Result<Imported, String> {
+    let r = store.reader(Actor::System).map_err(|e| e.to_string())?;
+    let coll = r
+        .collection_by_name(owner, name)
+        .map_err(|e| e.to_string())?;
+    let kind = if Kind::Contacts.holds(coll.kind) {
+        Kind::Contacts
+    } else if Kind::Calendar.holds(coll.kind) {
+        Kind::Calendar
+    } else {
+        return Err(format!("{name} is not a calendar or an address book"));
+    };
+    let text = std::str::from_utf8(data).map_err(|_| "the file is not UTF-8".to_string())?;
+    let objects = match kind {
+        Kind::Calendar => bulk::split_ics(text)?,
+        Kind::Contacts => bulk::split_vcf(text)?,
+    };
+    let mut done = Imported::default();
+    let mut batch = Vec::new();
+    for o in objects {
+        match object_props(kind, o.text.as_bytes()) {
+            Ok(props)
+                if props
+                    .get("component")
+                    .is_none_or(|c| components(coll.kind).contains(&c.as_str())) =>
+            {
+                let staged = store
+                    .stage_blob(o.text.as_bytes())
+                    .map_err(|e| e.to_string())?;
+                batch.push((o.name, props, staged));
+            }
+            _ => done
+                .refused
+                .push(format!("{}: not a valid object for {name}", o.name)),
+        }
+        if batch.len() == IMPORT_BATCH {
+            done.stored += store_batch(store, coll.id, std::mem::take(&mut batch)).await?;
+        }
+    }
+    done.stored += store_batch(store, coll.id, batch).await?;
+    Ok(done)
+}
+
+async fn store_batch(
+    store: &Store,
+    coll: u64,
+    batch: Vec<(
+        String,
+        std::collections::BTreeMap<String, String>,
+        bureau_store::StagedBlob,
+    )>,
+) -> Result<usize, String> {
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    let n = batch.len();
+    let objs: Vec<_> = batch
+        .iter()
+        .map(|(name, props, s)| (name.clone(), props.clone(), s.blob_ref()))
+        .collect();
+    let staged = batch.into_iter().map(|(_, _, s)| s).collect();
+    store
+        .write(Actor::System, staged, move |w| {
+            for (name, props, blob) in &objs {
+                match w.item_by_name(coll, name) {
+                    Ok(old) => {
+                        w.update_item(coll, old.id, None, |it| {
+                            it.blob = Some(*blob);
+                            it.props = props.clone();
+                        })?;
+                    }
+                    Err(StoreError::NotFound) => {
+                        w.put_item(
+                            coll,
+                            NewItem {
+                                name: Some(name.clone()),
+                                blob: Some(*blob),
+                                props: props.clone(),
+                                ..Default::default()
+                            },
+                        )?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e: StoreError| e.to_string())?;
+    Ok(n)
+}
+
 /// If-Match and If-None-Match of a PUT or DELETE.
 struct Conditions {
     if_match: Option<String>,
@@ -575,6 +727,9 @@ fn object_props(
                 "component".into(),
                 first.component_type.as_str().to_string(),
             );
+            if let Some((from, to)) = report::span(&cal, text) {
+                props.insert(report::SPAN.into(), format!("{from} {to}"));
+            }
         }
         Kind::Contacts => {
             let card = calcard::vcard::VCard::parse(text).map_err(|_| invalid())?;

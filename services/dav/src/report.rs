@@ -12,8 +12,32 @@ use hyper::StatusCode;
 
 /// Recurrence instances looked at per object, so that an endless rule ends.
 const MAX_INSTANCES: usize = 50_000;
+/// Instances expanded when an object is stored, to find its span.
+const SPAN_INSTANCES: usize = 1_000;
+/// The item prop holding "<first start> <last end>" (Unix seconds; the end is i64::MAX for
+/// a rule without end), so that time-range queries parse only the objects that may match.
+pub(crate) const SPAN: &str = "span";
 
-pub(crate) fn report(ctx: &Ctx, t: &Target, depth: Option<&str>, body: &[u8]) -> Resp {
+/// When an object's instances begin and end; None when it has no dated instance (a to-do
+/// without dates). A rule without COUNT or UNTIL, or with more instances than are expanded
+/// here, runs to the end of time.
+pub(crate) fn span(cal: &calcard::icalendar::ICalendar, text: &str) -> Option<(i64, i64)> {
+    let expanded = cal.expand_dates(calcard::common::timezone::Tz::UTC, SPAN_INSTANCES);
+    let from = expanded.events.iter().map(|e| e.timestamps().0).min()?;
+    let endless = expanded.events.len() >= SPAN_INSTANCES
+        || text.lines().any(|l| {
+            let l = l.to_ascii_uppercase();
+            l.starts_with("RRULE") && !l.contains("COUNT=") && !l.contains("UNTIL=")
+        });
+    let to = if endless {
+        i64::MAX
+    } else {
+        expanded.events.iter().map(|e| e.timestamps().1).max()?
+    };
+    Some((from, to))
+}
+
+pub(crate) fn report(ctx: &Ctx, t: &Target, body: &[u8]) -> Resp {
     let root = match parse_body(body) {
         Ok(Some(r)) => r,
         Ok(None) => return status(StatusCode::BAD_REQUEST, "a REPORT needs a body"),
@@ -25,7 +49,6 @@ pub(crate) fn report(ctx: &Ctx, t: &Target, depth: Option<&str>, body: &[u8]) ->
         Target::Object(k, u, c, o) => (*k, u, c, Some(o.as_str())),
         _ => return dav_error(StatusCode::FORBIDDEN, DAV, "supported-report"),
     };
-    let _ = depth;
     let c = match ctx.collection(kind, owner, name) {
         Ok(c) => c,
         Err(e) => return store_status(&e),
@@ -34,11 +57,19 @@ pub(crate) fn report(ctx: &Ctx, t: &Target, depth: Option<&str>, body: &[u8]) ->
     let r = match (root.ns.as_str(), root.name.as_str(), kind) {
         (CALDAV, "calendar-multiget", Kind::Calendar)
         | (CARDDAV, "addressbook-multiget", Kind::Contacts) => multiget(ctx, &c, &root, &req),
-        (CALDAV, "calendar-query", Kind::Calendar) => query(ctx, &c, only, &req, |item, data| {
-            calendar_match(&root, item, data)
-        }),
+        (CALDAV, "calendar-query", Kind::Calendar) => match CalFilter::of(&root) {
+            Ok(f) => query(
+                ctx,
+                &c,
+                only,
+                &req,
+                |i| f.by_record(i),
+                |d| Ok(f.by_text(d)),
+            ),
+            Err(r) => Err(r),
+        },
         (CARDDAV, "addressbook-query", Kind::Contacts) => {
-            query(ctx, &c, only, &req, |_, data| card_match(&root, data))
+            query(ctx, &c, only, &req, |_| None, |d| card_match(&root, d))
         }
         (DAV, "sync-collection", _) => sync(ctx, &c, &root, &req),
         _ => Err(dav_error(StatusCode::FORBIDDEN, DAV, "supported-report")),
@@ -71,13 +102,15 @@ fn multiget(ctx: &Ctx, c: &Coll, root: &Element, req: &PropReq) -> Result<Resp, 
     Ok(ms.finish(None))
 }
 
-/// The objects for which `keep` holds, given each one's text.
+/// The objects a filter keeps: `pre` decides from the item's record when it can, `keep`
+/// from its text otherwise.
 fn query(
     ctx: &Ctx,
     c: &Coll,
     only: Option<&str>,
     req: &PropReq,
-    keep: impl Fn(&Item, &str) -> Result<bool, Resp>,
+    pre: impl Fn(&Item) -> Option<bool>,
+    keep: impl Fn(&str) -> Result<bool, Resp>,
 ) -> Result<Resp, Resp> {
     let r = ctx.reader().map_err(store)?;
     let items = match only {
@@ -86,8 +119,11 @@ fn query(
     };
     let mut ms = Multistatus::new();
     for item in items.iter().filter(|i| i.name.is_some()) {
-        let data = r.content(item).map_err(store)?;
-        if keep(item, &String::from_utf8_lossy(&data))? {
+        let kept = match pre(item) {
+            Some(k) => k,
+            None => keep(&String::from_utf8_lossy(&r.content(item).map_err(store)?))?,
+        };
+        if kept {
             ms.resource(ctx, &Res::Obj(c, item), req);
         }
     }
@@ -103,63 +139,95 @@ fn utc_time(v: &str) -> Option<i64> {
 
 /// calendar-query's filter: VCALENDAR, then the component asked for, with an optional
 /// time-range that any instance (recurrences expanded) must overlap.
-fn calendar_match(root: &Element, item: &Item, data: &str) -> Result<bool, Resp> {
-    let bad = || dav_error(StatusCode::FORBIDDEN, CALDAV, "valid-filter");
-    let Some(filter) = root.child(CALDAV, "filter") else {
-        return Err(bad());
-    };
-    let Some(cal) = filter.child(CALDAV, "comp-filter") else {
-        return Err(bad());
-    };
-    if !cal
-        .attr("name")
-        .is_some_and(|n| n.eq_ignore_ascii_case("VCALENDAR"))
-    {
-        return Err(bad());
-    }
-    let Some(comp) = cal.child(CALDAV, "comp-filter") else {
-        return Ok(true);
-    };
-    let name = comp.attr("name").ok_or_else(bad)?;
-    let is_type = item
-        .props
-        .get("component")
-        .is_some_and(|c| c.eq_ignore_ascii_case(name));
-    if comp.child(CALDAV, "is-not-defined").is_some() {
-        return Ok(!is_type);
-    }
-    if !is_type {
-        return Ok(false);
-    }
-    let Some(range) = comp.child(CALDAV, "time-range") else {
-        return Ok(true);
-    };
-    let start = range.attr("start").map(utc_time);
-    let end = range.attr("end").map(utc_time);
-    if matches!(start, Some(None))
-        || matches!(end, Some(None))
-        || (start.is_none() && end.is_none())
-    {
-        return Err(bad());
-    }
-    let (from, to) = (
-        start.flatten().unwrap_or(i64::MIN),
-        end.flatten().unwrap_or(i64::MAX),
-    );
-    let Ok(ics) = calcard::icalendar::ICalendar::parse(data) else {
-        return Ok(false);
-    };
-    let expanded = ics.expand_dates(calcard::common::timezone::Tz::UTC, MAX_INSTANCES);
-    Ok(expanded.events.iter().any(|e| {
-        let (s, e) = e.timestamps();
-        // RFC 4791 9.9: an instance overlaps when it starts before the end and ends after
-        // the start; one without duration, when it starts within the range.
-        if e > s {
-            s < to && e > from
-        } else {
-            s >= from && s < to
+struct CalFilter {
+    /// The component, and whether it must be absent (is-not-defined).
+    comp: Option<(String, bool)>,
+    range: Option<(i64, i64)>,
+}
+
+impl CalFilter {
+    fn of(root: &Element) -> Result<CalFilter, Resp> {
+        let bad = || dav_error(StatusCode::FORBIDDEN, CALDAV, "valid-filter");
+        let cal = root
+            .child(CALDAV, "filter")
+            .and_then(|f| f.child(CALDAV, "comp-filter"))
+            .ok_or_else(bad)?;
+        if !cal
+            .attr("name")
+            .is_some_and(|n| n.eq_ignore_ascii_case("VCALENDAR"))
+        {
+            return Err(bad());
         }
-    }))
+        let Some(comp) = cal.child(CALDAV, "comp-filter") else {
+            return Ok(CalFilter {
+                comp: None,
+                range: None,
+            });
+        };
+        let name = comp.attr("name").ok_or_else(bad)?.to_ascii_uppercase();
+        let not = comp.child(CALDAV, "is-not-defined").is_some();
+        let range = match comp.child(CALDAV, "time-range") {
+            None => None,
+            Some(r) => {
+                let start = r.attr("start").map(utc_time);
+                let end = r.attr("end").map(utc_time);
+                if matches!(start, Some(None))
+                    || matches!(end, Some(None))
+                    || (start.is_none() && end.is_none())
+                {
+                    return Err(bad());
+                }
+                Some((
+                    start.flatten().unwrap_or(i64::MIN),
+                    end.flatten().unwrap_or(i64::MAX),
+                ))
+            }
+        };
+        Ok(CalFilter {
+            comp: Some((name, not)),
+            range,
+        })
+    }
+
+    /// The answer from the item's record alone (its component and span), or None when
+    /// its text must be read.
+    fn by_record(&self, item: &Item) -> Option<bool> {
+        let Some((name, not)) = &self.comp else {
+            return Some(true);
+        };
+        let is_type = item.props.get("component").is_some_and(|c| c == name);
+        if *not || !is_type {
+            return Some(*not != is_type);
+        }
+        let (from, to) = self.range?;
+        if let Some((a, b)) = item.props.get(SPAN).and_then(|s| s.split_once(' '))
+            && let (Ok(a), Ok(b)) = (a.parse::<i64>(), b.parse::<i64>())
+            && (a >= to || b < from)
+        {
+            return Some(false);
+        }
+        None
+    }
+
+    /// Whether any instance overlaps the range (RFC 4791 9.9: it starts before the end
+    /// and ends after the start; one without duration, when it starts within the range).
+    fn by_text(&self, data: &str) -> bool {
+        let Some((from, to)) = self.range else {
+            return true;
+        };
+        let Ok(ics) = calcard::icalendar::ICalendar::parse(data) else {
+            return false;
+        };
+        let expanded = ics.expand_dates(calcard::common::timezone::Tz::UTC, MAX_INSTANCES);
+        expanded.events.iter().any(|e| {
+            let (s, e) = e.timestamps();
+            if e > s {
+                s < to && e > from
+            } else {
+                s >= from && s < to
+            }
+        })
+    }
 }
 
 /// addressbook-query's filter: prop-filters with text-match (contains, case-insensitive),
