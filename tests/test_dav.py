@@ -192,6 +192,10 @@ def test_time_range_expands_recurrences_across_dst(office):
     # After the tenth instance (4 May) the series is over.
     assert hits("20260511T000000Z", "20260512T000000Z") == []
     assert hits("20260101T000000Z", "20270101T000000Z") == ["other.ics", "weekly.ics"]
+    # Edited (the cancelled instance restored): the next query sees the new instances.
+    restored = WEEKLY.replace("EXDATE;TZID=Europe/Berlin:20260323T090000\r\n", "")
+    assert dav(b, "PUT", "/dav/calendars/alice/calendar/weekly.ics", restored)[0] == 204
+    assert hits("20260323T080000Z", "20260323T083000Z") == ["weekly.ics"]
 
     # The library's search sees the same.
     with client(b) as c:

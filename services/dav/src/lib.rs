@@ -157,6 +157,7 @@ pub struct Dav {
     store: Store,
     auth: Auth,
     hostname: String,
+    instances: std::sync::Arc<report::InstanceCache>,
 }
 
 pub(crate) struct Ctx<'a> {
@@ -256,6 +257,7 @@ impl Dav {
             store,
             auth,
             hostname: hostname.to_string(),
+            instances: Default::default(),
         }
     }
 

@@ -22,13 +22,15 @@ pub(crate) const SPAN: &str = "span";
 /// without dates). A rule without COUNT or UNTIL, or with more instances than are expanded
 /// here, runs to the end of time.
 pub(crate) fn span(cal: &calcard::icalendar::ICalendar, text: &str) -> Option<(i64, i64)> {
-    let expanded = cal.expand_dates(calcard::common::timezone::Tz::UTC, SPAN_INSTANCES);
+    let open = text.lines().any(|l| {
+        let l = l.to_ascii_uppercase();
+        l.starts_with("RRULE") && !l.contains("COUNT=") && !l.contains("UNTIL=")
+    });
+    // A rule without end needs only its first instances, for the start.
+    let limit = if open { 64 } else { SPAN_INSTANCES };
+    let expanded = cal.expand_dates(calcard::common::timezone::Tz::UTC, limit);
     let from = expanded.events.iter().map(|e| e.timestamps().0).min()?;
-    let endless = expanded.events.len() >= SPAN_INSTANCES
-        || text.lines().any(|l| {
-            let l = l.to_ascii_uppercase();
-            l.starts_with("RRULE") && !l.contains("COUNT=") && !l.contains("UNTIL=")
-        });
+    let endless = open || expanded.events.len() >= limit;
     let to = if endless {
         i64::MAX
     } else {
@@ -64,13 +66,18 @@ pub(crate) fn report(ctx: &Ctx, t: &Target, body: &[u8]) -> Resp {
                 only,
                 &req,
                 |i| f.by_record(i),
-                |d| Ok(f.by_text(d)),
+                |i, text| f.by_text(&ctx.dav.instances, i, text),
             ),
             Err(r) => Err(r),
         },
-        (CARDDAV, "addressbook-query", Kind::Contacts) => {
-            query(ctx, &c, only, &req, |_| None, |d| card_match(&root, d))
-        }
+        (CARDDAV, "addressbook-query", Kind::Contacts) => query(
+            ctx,
+            &c,
+            only,
+            &req,
+            |_| None,
+            |_, text| card_match(&root, &text()?),
+        ),
         (DAV, "sync-collection", _) => sync(ctx, &c, &root, &req),
         _ => Err(dav_error(StatusCode::FORBIDDEN, DAV, "supported-report")),
     };
@@ -103,14 +110,14 @@ fn multiget(ctx: &Ctx, c: &Coll, root: &Element, req: &PropReq) -> Result<Resp, 
 }
 
 /// The objects a filter keeps: `pre` decides from the item's record when it can, `keep`
-/// from its text otherwise.
+/// otherwise, given the means to read the item's text.
 fn query(
     ctx: &Ctx,
     c: &Coll,
     only: Option<&str>,
     req: &PropReq,
     pre: impl Fn(&Item) -> Option<bool>,
-    keep: impl Fn(&str) -> Result<bool, Resp>,
+    keep: impl Fn(&Item, &dyn Fn() -> Result<String, Resp>) -> Result<bool, Resp>,
 ) -> Result<Resp, Resp> {
     let r = ctx.reader().map_err(store)?;
     let items = match only {
@@ -121,7 +128,13 @@ fn query(
     for item in items.iter().filter(|i| i.name.is_some()) {
         let kept = match pre(item) {
             Some(k) => k,
-            None => keep(&String::from_utf8_lossy(&r.content(item).map_err(store)?))?,
+            None => {
+                let text = || -> Result<String, Resp> {
+                    let data = r.content(item).map_err(store)?;
+                    Ok(String::from_utf8_lossy(&data).into_owned())
+                };
+                keep(item, &text)?
+            }
         };
         if kept {
             ms.resource(ctx, &Res::Obj(c, item), req);
@@ -211,22 +224,91 @@ impl CalFilter {
 
     /// Whether any instance overlaps the range (RFC 4791 9.9: it starts before the end
     /// and ends after the start; one without duration, when it starts within the range).
-    fn by_text(&self, data: &str) -> bool {
+    fn by_text(
+        &self,
+        instances: &InstanceCache,
+        item: &Item,
+        text: &dyn Fn() -> Result<String, Resp>,
+    ) -> Result<bool, Resp> {
         let Some((from, to)) = self.range else {
-            return true;
+            return Ok(true);
         };
-        let Ok(ics) = calcard::icalendar::ICalendar::parse(data) else {
-            return false;
-        };
-        let expanded = ics.expand_dates(calcard::common::timezone::Tz::UTC, MAX_INSTANCES);
-        expanded.events.iter().any(|e| {
-            let (s, e) = e.timestamps();
+        let spans = instances.get(item, to, text)?;
+        Ok(spans.iter().any(|&(s, e)| {
             if e > s {
                 s < to && e > from
             } else {
                 s >= from && s < to
             }
-        })
+        }))
+    }
+}
+
+/// The instances (start, end) of calendar objects as far as queries have needed them, by
+/// item and modseq, so that a recurring event is not parsed and expanded at every query.
+/// At most `CACHED_SPANS` instances are kept in all; past that the cache starts again.
+#[derive(Default)]
+pub(crate) struct InstanceCache {
+    map: std::sync::Mutex<std::collections::HashMap<(u64, u64), Instances>>,
+}
+
+const CACHED_SPANS: usize = 1 << 20;
+
+struct Instances {
+    modseq: u64,
+    spans: std::sync::Arc<Vec<(i64, i64)>>,
+    /// Every instance starting before this is in `spans` (i64::MAX: all of them).
+    until: i64,
+}
+
+impl InstanceCache {
+    /// The instances of `item` covering at least everything that starts before `to`,
+    /// expanding its text (from `text`) only when the cache cannot answer: 64 instances,
+    /// then twice as many while the last one still starts before `to`.
+    fn get(
+        &self,
+        item: &Item,
+        to: i64,
+        text: &dyn Fn() -> Result<String, Resp>,
+    ) -> Result<std::sync::Arc<Vec<(i64, i64)>>, Resp> {
+        let key = (item.collection, item.id);
+        if let Some(c) = self.map.lock().unwrap().get(&key)
+            && c.modseq == item.modseq
+            && c.until >= to
+        {
+            return Ok(c.spans.clone());
+        }
+        let Ok(ics) = calcard::icalendar::ICalendar::parse(text()?) else {
+            return Ok(Default::default());
+        };
+        let mut limit = 64;
+        let (spans, until) = loop {
+            let expanded = ics.expand_dates(calcard::common::timezone::Tz::UTC, limit);
+            let mut spans: Vec<(i64, i64)> =
+                expanded.events.iter().map(|e| e.timestamps()).collect();
+            spans.sort_unstable();
+            let complete = expanded.events.len() < limit;
+            let reached = spans.iter().map(|s| s.0).max().unwrap_or(i64::MAX);
+            if complete || limit >= MAX_INSTANCES || reached >= to {
+                break (spans, if complete { i64::MAX } else { reached });
+            }
+            limit = (limit * 2).min(MAX_INSTANCES);
+        };
+        let spans = std::sync::Arc::new(spans);
+        let mut map = self.map.lock().unwrap();
+        let held: usize = map.values().map(|c| c.spans.len()).sum();
+        if held + spans.len() > CACHED_SPANS {
+            map.clear();
+        }
+        map.insert(
+            key,
+            Instances {
+                modseq: item.modseq,
+                spans: spans.clone(),
+                until,
+            },
+        );
+        Ok(spans)
     }
 }
 
