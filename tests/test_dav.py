@@ -334,3 +334,27 @@ def test_import_and_export_whole_files(office, tmp_path):
     assert "2 objects stored" in b.cli("mailbox", "import", "alice", "contacts", str(vcf)).stdout
     status, _, text = dav(b, "GET", "/dav/addressbooks/alice/contacts/")
     assert status == 200 and "FN:Pat" in text and "FN:Sam" in text
+
+
+def test_company_address_book(office):
+    b = office
+    b.cli("user", "add", "carol@example.com", "--name", "Carol Martin", "--password-stdin",
+          input=PW + "\n")
+    book = "/dav/addressbooks/_company/directory/"
+    status, _, text = dav(b, "PROPFIND", "/dav/addressbooks/bob/", Depth="1", user="bob")
+    assert book in text and "<d:displayname>Company directory</d:displayname>" in text
+    status, _, text = dav(b, "GET", book, user="bob")
+    assert status == 200 and "FN:Carol Martin" in text and "EMAIL;TYPE=work;PREF=1:alice@example.com" in text
+    # Everyone reads it; nobody writes it.
+    assert dav(b, "PUT", book + "x.vcf", "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:X\r\nEND:VCARD\r\n",
+               user="bob")[0] == 403
+    # It follows the directory: a new alias shows, a disabled user goes, sync tells both.
+    status, _, text = dav(b, "REPORT", book, SYNC.format(""), user="bob")
+    token = re.search(r"<d:sync-token>([^<]+)</d:sync-token>", text).group(1)
+    b.cli("user", "set", "carol", "--add-alias", "c.martin@example.com")
+    b.cli("user", "disable", "alice")
+    status, _, text = dav(b, "REPORT", book, SYNC.format(token), user="bob")
+    assert "carol.vcf</d:href><d:propstat>" in text and "alice.vcf</d:href><d:status>HTTP/1.1 404" in text
+    assert "c.martin@example.com" in dav(b, "GET", book + "carol.vcf", user="bob")[2]
+    b.cli("user", "del", "carol")
+    assert dav(b, "GET", book + "carol.vcf", user="bob")[0] == 404

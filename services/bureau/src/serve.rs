@@ -104,6 +104,9 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
         },
     )
     .map_err(|e| e.to_string())?;
+    if let Err(e) = directory.sync_company_book().await {
+        log::warn!("directory: company address book not brought in line: {e}");
+    }
     let queue = if cfg.smtp.enabled {
         Some(
             bureau_smtp::Queue::open(

@@ -161,8 +161,8 @@ impl Res<'_> {
                     }),
                     (DAV, "displayname") => {
                         let name = p("displayname").unwrap_or_else(|| esc(&c.coll.name));
-                        // Someone else's, shared: say whose.
-                        Some(if c.owner == ctx.user.uid {
+                        // Someone else's, shared: say whose (not for the company's own).
+                        Some(if c.owner == ctx.user.uid || c.owner.starts_with('_') {
                             name
                         } else {
                             format!("{name} ({})", esc(&c.owner))

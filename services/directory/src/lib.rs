@@ -9,6 +9,7 @@
 //!   hash for Samba (`nthash`). Records handed out never carry them.
 //! - A change is one store write: all of it lands or none.
 
+pub mod company;
 mod login_cache;
 pub mod validate;
 
@@ -457,47 +458,61 @@ impl Directory {
         let display_name = validate::display_name(new.display_name.as_deref().unwrap_or(&uid))?;
         validate::password(&new.password, self.opts.min_password_len, &uid)?;
         let (phc, nt) = self.secrets(&new.password).await?;
-        self.write(move |w| {
-            if w.kv_get(NS_USER, &uid)?.is_some() || w.kv_get(NS_GROUP, &uid)?.is_some() {
-                return Err(DirectoryError::Exists {
-                    field: "uid",
-                    value: uid.clone(),
-                });
-            }
-            let address = claim_address(w, "address", &new.address, &addr_target_user(&uid))?;
-            let mut aliases = Vec::new();
-            for a in &new.aliases {
-                aliases.push(claim_address(w, "aliases", a, &addr_target_user(&uid))?);
-            }
-            let p = w.create_principal(PrincipalKind::User, &uid, new.quota)?;
-            for (kind, name, special) in DEFAULT_COLLECTIONS {
-                let c = w.create_collection(p.id, *kind, name)?;
-                if let Some(s) = special {
-                    w.set_collection_props(c.id, &[("special-use".into(), Some(s.to_string()))])?;
+        let user = self
+            .write(move |w| {
+                if w.kv_get(NS_USER, &uid)?.is_some() || w.kv_get(NS_GROUP, &uid)?.is_some() {
+                    return Err(DirectoryError::Exists {
+                        field: "uid",
+                        value: uid.clone(),
+                    });
                 }
-                if *kind != CollectionKind::Mailbox {
-                    // What calendar and contacts apps show: "Calendar", "Contacts", ...
-                    let shown = name[..1].to_uppercase() + &name[1..];
-                    w.set_collection_props(c.id, &[("displayname".into(), Some(shown))])?;
+                let address = claim_address(w, "address", &new.address, &addr_target_user(&uid))?;
+                let mut aliases = Vec::new();
+                for a in &new.aliases {
+                    aliases.push(claim_address(w, "aliases", a, &addr_target_user(&uid))?);
                 }
-            }
-            let user = User {
-                uid: uid.clone(),
-                principal: p.id,
-                address,
-                display_name: display_name.clone(),
-                aliases,
-                quota: new.quota,
-                enabled: true,
-                admin: new.admin,
-                created: now(),
-            };
-            put(w, NS_USER, &uid, &user)?;
-            w.kv_put(NS_SECRET, &uid, phc.as_bytes())?;
-            w.kv_put(NS_NTHASH, &uid, &nt)?;
-            Ok(user)
-        })
-        .await
+                let p = w.create_principal(PrincipalKind::User, &uid, new.quota)?;
+                for (kind, name, special) in DEFAULT_COLLECTIONS {
+                    let c = w.create_collection(p.id, *kind, name)?;
+                    if let Some(s) = special {
+                        w.set_collection_props(
+                            c.id,
+                            &[("special-use".into(), Some(s.to_string()))],
+                        )?;
+                    }
+                    if *kind != CollectionKind::Mailbox {
+                        // What calendar and contacts apps show: "Calendar", "Contacts", ...
+                        let shown = name[..1].to_uppercase() + &name[1..];
+                        w.set_collection_props(c.id, &[("displayname".into(), Some(shown))])?;
+                    }
+                }
+                let user = User {
+                    uid: uid.clone(),
+                    principal: p.id,
+                    address,
+                    display_name: display_name.clone(),
+                    aliases,
+                    quota: new.quota,
+                    enabled: true,
+                    admin: new.admin,
+                    created: now(),
+                };
+                put(w, NS_USER, &uid, &user)?;
+                w.kv_put(NS_SECRET, &uid, phc.as_bytes())?;
+                w.kv_put(NS_NTHASH, &uid, &nt)?;
+                Ok(user)
+            })
+            .await?;
+        self.card_follows(&user).await;
+        Ok(user)
+    }
+
+    /// Updates the user's card in the company address book. The card is derived data: if
+    /// this fails, the next start brings the book in line (`sync_company_book`).
+    async fn card_follows(&self, u: &User) {
+        if let Err(e) = self.publish(u).await {
+            log::warn!("directory: company address book, card of {}: {e}", u.uid);
+        }
     }
 
     pub fn users(&self) -> Result<Vec<User>> {
@@ -531,37 +546,40 @@ impl Directory {
             .as_deref()
             .map(validate::display_name)
             .transpose()?;
-        self.write(move |w| {
-            let mut u = Self::require_user(w, &uid)?;
-            if let Some(d) = &display_name {
-                u.display_name = d.clone();
-            }
-            if let Some(q) = ch.quota {
-                w.set_quota(u.principal, q)?;
-                u.quota = q;
-            }
-            if let Some(e) = ch.enabled {
-                u.enabled = e;
-            }
-            if let Some(a) = ch.admin {
-                u.admin = a;
-            }
-            for a in &ch.remove_aliases {
-                let a = a.trim().to_lowercase();
-                if !u.aliases.contains(&a) {
-                    return Err(DirectoryError::NotFound(format!("alias {a} of {uid}")));
+        let user = self
+            .write(move |w| {
+                let mut u = Self::require_user(w, &uid)?;
+                if let Some(d) = &display_name {
+                    u.display_name = d.clone();
                 }
-                u.aliases.retain(|x| *x != a);
-                w.kv_delete(NS_ADDR, &a)?;
-            }
-            for a in &ch.add_aliases {
-                let a = claim_address(w, "aliases", a, &addr_target_user(&uid))?;
-                u.aliases.push(a);
-            }
-            put(w, NS_USER, &uid, &u)?;
-            Ok(u)
-        })
-        .await
+                if let Some(q) = ch.quota {
+                    w.set_quota(u.principal, q)?;
+                    u.quota = q;
+                }
+                if let Some(e) = ch.enabled {
+                    u.enabled = e;
+                }
+                if let Some(a) = ch.admin {
+                    u.admin = a;
+                }
+                for a in &ch.remove_aliases {
+                    let a = a.trim().to_lowercase();
+                    if !u.aliases.contains(&a) {
+                        return Err(DirectoryError::NotFound(format!("alias {a} of {uid}")));
+                    }
+                    u.aliases.retain(|x| *x != a);
+                    w.kv_delete(NS_ADDR, &a)?;
+                }
+                for a in &ch.add_aliases {
+                    let a = claim_address(w, "aliases", a, &addr_target_user(&uid))?;
+                    u.aliases.push(a);
+                }
+                put(w, NS_USER, &uid, &u)?;
+                Ok(u)
+            })
+            .await?;
+        self.card_follows(&user).await;
+        Ok(user)
     }
 
     pub async fn set_password(&self, uid: &str, password: &str) -> Result<()> {
@@ -583,6 +601,7 @@ impl Directory {
     /// Deletes a user with its mail, calendars and contacts, and its group memberships.
     pub async fn delete_user(&self, uid: &str) -> Result<()> {
         let uid = uid.trim().to_ascii_lowercase();
+        let gone = uid.clone();
         self.write(move |w| {
             let u = Self::require_user(w, &uid)?;
             for a in std::iter::once(&u.address).chain(&u.aliases) {
@@ -609,7 +628,11 @@ impl Directory {
             w.kv_delete(NS_NTHASH, &uid)?;
             Ok(())
         })
-        .await
+        .await?;
+        if let Err(e) = self.unpublish(&gone).await {
+            log::warn!("directory: company address book, card of {gone}: {e}");
+        }
+        Ok(())
     }
 
     fn groups_of_principal(w: &Writer, principal: u64) -> Result<Vec<u64>> {

@@ -1,0 +1,192 @@
+//! The company address book: a vCard for every enabled user, in an address book the
+//! directory keeps and every user may read. It is an ordinary store collection (owned by
+//! the principal `_company`, which no user or group can be named, since names begin with a
+//! letter), so CardDAV serves it with ETags and sync like any shared address book, and
+//! ActiveSync's GAL and LDAP's contacts can read it. The cards follow the users: made,
+//! changed and removed after each change to them, and brought in line at start.
+
+use crate::{Directory, Result, User};
+use bureau_store::{CollectionId, CollectionKind, NewItem, PrincipalKind, Right, StoreError};
+
+/// The principal owning the company address book.
+pub const OWNER: &str = "_company";
+/// The address book's collection name.
+pub const BOOK: &str = "directory";
+
+/// vCard text escaping (RFC 6350 3.4).
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace(',', "\\,")
+        .replace(';', "\\;")
+        .replace('\n', "\\n")
+}
+
+/// A user's card: vCard 4.0 with its name, primary address first, then its aliases.
+pub fn card(u: &User) -> String {
+    let (given, family) = match u.display_name.rsplit_once(' ') {
+        Some((g, f)) => (g, f),
+        None => ("", u.display_name.as_str()),
+    };
+    let mut c = format!(
+        "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:urn:bureau:user:{}\r\nKIND:individual\r\nFN:{}\r\nN:{};{};;;\r\n",
+        u.uid,
+        esc(&u.display_name),
+        esc(family),
+        esc(given)
+    );
+    c.push_str(&format!("EMAIL;TYPE=work;PREF=1:{}\r\n", u.address));
+    for a in &u.aliases {
+        c.push_str(&format!("EMAIL;TYPE=work:{a}\r\n"));
+    }
+    c.push_str("END:VCARD\r\n");
+    c
+}
+
+fn card_name(uid: &str) -> String {
+    format!("{uid}.vcf")
+}
+
+impl Directory {
+    /// The company address book, made (with its owner) if it is not there yet.
+    async fn company_book(&self) -> Result<CollectionId> {
+        let found = self
+            .store
+            .reader(bureau_store::Actor::System)
+            .and_then(|r| {
+                let p = r.principal_by_name(OWNER)?;
+                r.collection_by_name(p.id, BOOK)
+            });
+        match found {
+            Ok(c) => return Ok(c.id),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.write(|w| {
+            let p = match w.principal_by_name(OWNER) {
+                Ok(p) => p,
+                Err(StoreError::NotFound) => {
+                    w.create_principal(PrincipalKind::Resource, OWNER, None)?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let c = w.create_collection(p.id, CollectionKind::AddressBook, BOOK)?;
+            w.set_collection_props(
+                c.id,
+                &[("displayname".into(), Some("Company directory".into()))],
+            )?;
+            Ok(c.id)
+        })
+        .await
+    }
+
+    /// Puts a user's card in the company address book (or takes it out if the user is
+    /// disabled), and lets the user read the book.
+    pub(crate) async fn publish(&self, u: &User) -> Result<()> {
+        let book = self.company_book().await?;
+        let name = card_name(&u.uid);
+        let (principal, enabled) = (u.principal, u.enabled);
+        if !enabled {
+            return self
+                .write(move |w| {
+                    match w.item_by_name(book, &name) {
+                        Ok(i) => w.delete_item(book, i.id)?,
+                        Err(StoreError::NotFound) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    Ok(())
+                })
+                .await;
+        }
+        let text = card(u);
+        let staged = self.store.stage_blob(text.as_bytes())?;
+        let blob = staged.blob_ref();
+        let uid = format!("urn:bureau:user:{}", u.uid);
+        self.store
+            .write(bureau_store::Actor::System, vec![staged], move |w| {
+                w.grant(book, principal, Some(Right::Read))?;
+                let props = [("uid".to_string(), uid.clone())].into();
+                match w.item_by_name(book, &name) {
+                    Ok(i) if i.blob == Some(blob) => {}
+                    Ok(i) => {
+                        w.update_item(book, i.id, None, |it| it.blob = Some(blob))?;
+                    }
+                    Err(StoreError::NotFound) => {
+                        w.put_item(
+                            book,
+                            NewItem {
+                                name: Some(name.clone()),
+                                blob: Some(blob),
+                                props,
+                                ..Default::default()
+                            },
+                        )?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Takes a deleted user's card out of the company address book.
+    pub(crate) async fn unpublish(&self, uid: &str) -> Result<()> {
+        let book = self.company_book().await?;
+        let name = card_name(uid);
+        self.write(move |w| {
+            match w.item_by_name(book, &name) {
+                Ok(i) => w.delete_item(book, i.id)?,
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Brings the company address book in line with the users (at start: for users made
+    /// before it existed, or a change whose card update did not land).
+    pub async fn sync_company_book(&self) -> Result<()> {
+        let book = self.company_book().await?;
+        let users = self.users()?;
+        for u in &users {
+            self.publish(u).await?;
+        }
+        let known: std::collections::HashSet<String> =
+            users.iter().map(|u| card_name(&u.uid)).collect();
+        self.write(move |w| {
+            for id in w.item_ids(book)? {
+                let item = w.item(book, id)?;
+                if item.name.as_ref().is_none_or(|n| !known.contains(n)) {
+                    w.delete_item(book, id)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cards_parse_and_escape() {
+        let u = User {
+            uid: "alice".into(),
+            principal: 1,
+            address: "alice@example.com".into(),
+            display_name: "Alice Martin; Sales, Paris".into(),
+            aliases: vec!["a.martin@example.com".into()],
+            quota: None,
+            enabled: true,
+            admin: false,
+            created: 0,
+        };
+        let c = card(&u);
+        assert!(c.contains("FN:Alice Martin\\; Sales\\, Paris\r\n"));
+        assert!(c.contains("EMAIL;TYPE=work:a.martin@example.com\r\n"));
+        let parsed = calcard::vcard::VCard::parse(&c).unwrap();
+        assert_eq!(parsed.uid(), Some("urn:bureau:user:alice"));
+    }
+}
