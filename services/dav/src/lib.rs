@@ -158,6 +158,7 @@ pub struct Dav {
     auth: Auth,
     hostname: String,
     instances: std::sync::Arc<report::InstanceCache>,
+    items: std::sync::Arc<ItemsCache>,
 }
 
 pub(crate) struct Ctx<'a> {
@@ -171,6 +172,14 @@ impl Ctx<'_> {
     }
     pub(crate) fn actor(&self) -> Actor {
         Actor::Principal(self.user.principal)
+    }
+    /// A collection's items (cached; see `ItemsCache`).
+    pub(crate) fn items(
+        &self,
+        r: &Reader,
+        coll: u64,
+    ) -> Result<std::sync::Arc<Vec<Item>>, StoreError> {
+        self.dav.items.items(r, coll)
     }
     /// A sync token: the collection's validity and modseq.
     pub(crate) fn sync_token(&self, c: &Collection) -> String {
@@ -231,6 +240,55 @@ impl Ctx<'_> {
     }
 }
 
+/// The records of recently read collections, by collection, at the modseq they reflect:
+/// a PROPFIND or a query on a large calendar does not decode every item again, and a
+/// changed one is brought up to date from the change log. At most `CACHED_COLLECTIONS`.
+#[derive(Default)]
+pub(crate) struct ItemsCache {
+    map: std::sync::Mutex<std::collections::HashMap<u64, (u64, std::sync::Arc<Vec<Item>>)>>,
+}
+
+const CACHED_COLLECTIONS: usize = 64;
+
+impl ItemsCache {
+    /// The collection's items, ascending by id, as `r` sees them.
+    pub(crate) fn items(
+        &self,
+        r: &Reader,
+        coll: u64,
+    ) -> Result<std::sync::Arc<Vec<Item>>, StoreError> {
+        let head = r.collection(coll)?.modseq;
+        let old = self.map.lock().unwrap().get(&coll).cloned();
+        let fresh = match old {
+            Some((m, v)) if m == head => return Ok(v),
+            Some((m, v)) if m < head => match r.changes_since(coll, m) {
+                Ok(ch) => {
+                    let mut items = (*v).clone();
+                    let gone: std::collections::HashSet<u64> = ch.deleted.into_iter().collect();
+                    items.retain(|i| !gone.contains(&i.id));
+                    for i in ch.changed {
+                        match items.binary_search_by_key(&i.id, |x| x.id) {
+                            Ok(at) => items[at] = i,
+                            Err(at) => items.insert(at, i),
+                        }
+                    }
+                    items
+                }
+                Err(StoreError::TooOld) => r.items(coll)?,
+                Err(e) => return Err(e),
+            },
+            _ => r.items(coll)?,
+        };
+        let fresh = std::sync::Arc::new(fresh);
+        let mut map = self.map.lock().unwrap();
+        if map.len() >= CACHED_COLLECTIONS && !map.contains_key(&coll) {
+            map.clear();
+        }
+        map.insert(coll, (head, fresh.clone()));
+        Ok(fresh)
+    }
+}
+
 /// A store error in HTTP terms: never a 500 for something the client did.
 pub(crate) fn store_status(e: &StoreError) -> Resp {
     match e {
@@ -258,6 +316,7 @@ impl Dav {
             auth,
             hostname: hostname.to_string(),
             instances: Default::default(),
+            items: Default::default(),
         }
     }
 

@@ -379,7 +379,7 @@ pub(crate) async fn propfind(ctx: &Ctx<'_>, t: &Target, depth: Option<&str>, bod
             };
             ms.resource(ctx, &Res::Coll(&c), &req);
             if deep {
-                let items = match ctx.reader().and_then(|r| r.items(c.coll.id)) {
+                let items = match ctx.reader().and_then(|r| ctx.items(&r, c.coll.id)) {
                     Ok(i) => i,
                     Err(e) => return store_status(&e),
                 };

@@ -121,8 +121,8 @@ fn query(
 ) -> Result<Resp, Resp> {
     let r = ctx.reader().map_err(store)?;
     let items = match only {
-        Some(n) => vec![r.item_by_name(c.coll.id, n).map_err(store)?],
-        None => r.items(c.coll.id).map_err(store)?,
+        Some(n) => std::sync::Arc::new(vec![r.item_by_name(c.coll.id, n).map_err(store)?]),
+        None => ctx.items(&r, c.coll.id).map_err(store)?,
     };
     let mut ms = Multistatus::new();
     for item in items.iter().filter(|i| i.name.is_some()) {
