@@ -174,11 +174,7 @@ impl Ctx<'_> {
         Actor::Principal(self.user.principal)
     }
     /// A collection's items (cached; see `ItemsCache`).
-    pub(crate) fn items(
-        &self,
-        r: &Reader,
-        coll: u64,
-    ) -> Result<std::sync::Arc<Vec<Item>>, StoreError> {
+    pub(crate) fn items(&self, r: &Reader, coll: u64) -> Result<Items, StoreError> {
         self.dav.items.items(r, coll)
     }
     /// A sync token: the collection's validity and modseq.
@@ -245,18 +241,17 @@ impl Ctx<'_> {
 /// changed one is brought up to date from the change log. At most `CACHED_COLLECTIONS`.
 #[derive(Default)]
 pub(crate) struct ItemsCache {
-    map: std::sync::Mutex<std::collections::HashMap<u64, (u64, std::sync::Arc<Vec<Item>>)>>,
+    map: std::sync::Mutex<std::collections::HashMap<u64, (u64, Items)>>,
 }
+
+/// A collection's items, ascending by id, shared.
+pub(crate) type Items = std::sync::Arc<Vec<Item>>;
 
 const CACHED_COLLECTIONS: usize = 64;
 
 impl ItemsCache {
     /// The collection's items, ascending by id, as `r` sees them.
-    pub(crate) fn items(
-        &self,
-        r: &Reader,
-        coll: u64,
-    ) -> Result<std::sync::Arc<Vec<Item>>, StoreError> {
+    pub(crate) fn items(&self, r: &Reader, coll: u64) -> Result<Items, StoreError> {
         let head = r.collection(coll)?.modseq;
         let old = self.map.lock().unwrap().get(&coll).cloned();
         let fresh = match old {
