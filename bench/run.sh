@@ -5,6 +5,7 @@
 #   bench/run.sh rss        idle RSS of `bureau serve`
 #   bench/run.sh smtp       SMTP delivery, Bureau against Postfix (root: configures Postfix)
 #   bench/run.sh imap       IMAP load, Bureau against Dovecot (root: runs Dovecot)
+#   bench/run.sh dav        CalDAV on 10,000 events, Bureau against Radicale
 #   bench/run.sh image      image size and boot time under QEMU (root: builds the image)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,10 @@ fi
 
 if [[ $what == all || $what == imap ]]; then
   bench/imap.sh
+fi
+
+if [[ $what == all || $what == dav ]]; then
+  bench/dav.sh
 fi
 
 if [[ $what == all || $what == rss ]]; then

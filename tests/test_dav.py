@@ -358,3 +358,41 @@ def test_company_address_book(office):
     assert "c.martin@example.com" in dav(b, "GET", book + "carol.vcf", user="bob")[2]
     b.cli("user", "del", "carol")
     assert dav(b, "GET", book + "carol.vcf", user="bob")[0] == 404
+
+
+def test_client_autoconfiguration(office):
+    import plistlib
+    import xml.etree.ElementTree as ET
+
+    b = office
+    for path in ("/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=alice%40example.com",
+                 "/mail/config-v1.1.xml"):
+        conn = http.client.HTTPSConnection("127.0.0.1", b.port(443), context=tls_context(), timeout=30)
+        conn.request("GET", path)
+        r = conn.getresponse()
+        assert r.status == 200, path
+        root = ET.fromstring(r.read())
+        assert [d.text for d in root.iter("domain")] == ["example.com"]
+        imap = [s for s in root.iter("incomingServer") if s.findtext("socketType") == "SSL"][0]
+        assert imap.findtext("hostname") == "box.example.com"
+        assert imap.findtext("port") == str(b.port(993))
+        smtp = [s.findtext("port") for s in root.iter("outgoingServer")]
+        assert smtp == [str(b.port(465)), str(b.port(587))]
+        assert root.find("calendar/serverURL").text == f"https://box.example.com:{b.port(443)}/.well-known/caldav"
+        assert root.find("addressBook").get("type") == "carddav"
+
+    assert dav(b, "GET", "/dav/mobileconfig", password="wrong")[0] == 401
+    conn = http.client.HTTPSConnection("127.0.0.1", b.port(443), context=tls_context(), timeout=30)
+    conn.request("GET", "/dav/mobileconfig",
+                 headers={"Authorization": "Basic " + base64.b64encode(f"alice:{PW}".encode()).decode()})
+    r = conn.getresponse()
+    assert r.status == 200 and r.getheader("content-type") == "application/x-apple-aspen-config"
+    body = r.read()
+    profile = plistlib.loads(body)
+    kinds = {p["PayloadType"]: p for p in profile["PayloadContent"]}
+    assert set(kinds) == {"com.apple.mail.managed", "com.apple.caldav.account", "com.apple.carddav.account"}
+    mail = kinds["com.apple.mail.managed"]
+    assert mail["EmailAddress"] == "alice@example.com"
+    assert mail["IncomingMailServerPortNumber"] == b.port(993)
+    assert kinds["com.apple.caldav.account"]["CalDAVPrincipalURL"] == "/dav/principals/alice/"
+    assert PW.encode() not in body

@@ -229,7 +229,15 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
     let acceptor = certs.acceptor(&[b"http/1.1"]).map_err(|e| e.to_string())?;
     let web = Web {
         admin: admin.clone(),
-        dav: bureau_dav::Dav::new(store.clone(), auth.clone(), &cfg.server.hostname),
+        dav: bureau_dav::Dav::new(store.clone(), auth.clone(), &cfg.server.hostname).with_ports(
+            bureau_dav::autoconfig::Ports {
+                imaps: cfg.port(ports::IMAPS),
+                imap: cfg.port(ports::IMAP),
+                submissions: cfg.port(ports::SUBMISSIONS),
+                submission: cfg.port(ports::SUBMISSION),
+                https: cfg.port(ports::HTTPS),
+            },
+        ),
     };
     let https_port = cfg.port(ports::HTTPS);
     for l in https {

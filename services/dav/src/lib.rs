@@ -10,6 +10,7 @@
 // Errors are the HTTP answers themselves, returned at once: not worth a box.
 #![allow(clippy::result_large_err)]
 
+pub mod autoconfig;
 pub mod bulk;
 mod http;
 mod props;
@@ -26,6 +27,10 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use std::net::IpAddr;
 use xml::{CALDAV, CARDDAV, DAV};
+
+/// Thunderbird's autoconfiguration file, at the box and under /.well-known.
+const AUTOCONFIG: &str = "/mail/config-v1.1.xml";
+const AUTOCONFIG_WELL_KNOWN: &str = "/.well-known/autoconfig/mail/config-v1.1.xml";
 
 /// Largest XML request body.
 const MAX_XML: usize = 1 << 20;
@@ -159,6 +164,7 @@ pub struct Dav {
     hostname: String,
     instances: std::sync::Arc<report::InstanceCache>,
     items: std::sync::Arc<ItemsCache>,
+    ports: autoconfig::Ports,
 }
 
 pub(crate) struct Ctx<'a> {
@@ -312,7 +318,14 @@ impl Dav {
             hostname: hostname.to_string(),
             instances: Default::default(),
             items: Default::default(),
+            ports: Default::default(),
         }
+    }
+
+    /// The ports autoconfiguration tells clients (the standard ones by default).
+    pub fn with_ports(mut self, ports: autoconfig::Ports) -> Dav {
+        self.ports = ports;
+        self
     }
 
     /// Whether a path is DAV's.
@@ -321,10 +334,22 @@ impl Dav {
             || path.starts_with("/dav/")
             || path.starts_with("/.well-known/caldav")
             || path.starts_with("/.well-known/carddav")
+            || path == AUTOCONFIG
+            || path == AUTOCONFIG_WELL_KNOWN
     }
 
     pub async fn handle(&self, req: Request<Incoming>, ip: IpAddr) -> Resp {
         let path = req.uri().path().to_string();
+        if path == AUTOCONFIG || path == AUTOCONFIG_WELL_KNOWN {
+            // Public, as the MX records are: Thunderbird asks before it has a password.
+            return match self.auth.directory().domains() {
+                Ok(ds) => {
+                    let names: Vec<String> = ds.into_iter().map(|d| d.name).collect();
+                    autoconfig::thunderbird(&self.hostname, &self.ports, &names)
+                }
+                Err(e) => store_status(&StoreError::Io(e.to_string())),
+            };
+        }
         if path.starts_with("/.well-known/") {
             return redirect("/dav/");
         }
@@ -332,6 +357,15 @@ impl Dav {
             Ok(u) => u,
             Err(r) => return r,
         };
+        if path == "/dav/mobileconfig" {
+            return autoconfig::mobileconfig(
+                &self.hostname,
+                &self.ports,
+                &user.uid,
+                &user.address,
+                &user.display_name,
+            );
+        }
         let Some(target) = Target::parse(&path) else {
             return status(StatusCode::NOT_FOUND, "not found");
         };
