@@ -396,3 +396,28 @@ def test_client_autoconfiguration(office):
     assert mail["IncomingMailServerPortNumber"] == b.port(993)
     assert kinds["com.apple.caldav.account"]["CalDAVPrincipalURL"] == "/dav/principals/alice/"
     assert PW.encode() not in body
+
+
+def test_free_busy_query(office):
+    b = office
+    base = "/dav/calendars/alice/calendar/"
+    for name, start, end, extra in [
+        ("a", "20261123T100000Z", "20261123T110000Z", ""),
+        ("b", "20261123T103000Z", "20261123T113000Z", ""),                     # overlaps a
+        ("c", "20261123T120000Z", "20261123T130000Z", "STATUS:TENTATIVE\r\n"),
+        ("d", "20261123T140000Z", "20261123T150000Z", "TRANSP:TRANSPARENT\r\n"),
+        ("e", "20261123T160000Z", "20261123T170000Z", "STATUS:CANCELLED\r\n"),
+        ("f", "20261124T090000Z", "20261124T100000Z", ""),                     # outside
+    ]:
+        assert dav(b, "PUT", f"{base}{name}.ics", event(f"{name}@test", name, start, end, extra))[0] == 201
+    query = """<?xml version="1.0"?><c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav">
+<c:time-range start="20261123T000000Z" end="20261124T000000Z"/></c:free-busy-query>"""
+    status, h, text = dav(b, "REPORT", base, query, Depth="1")
+    assert status == 200 and h["content-type"].startswith("text/calendar"), text
+    lines = [l for l in text.split("\r\n") if l.startswith("FREEBUSY")]
+    assert lines == ["FREEBUSY;FBTYPE=BUSY:20261123T100000Z/20261123T113000Z",
+                     "FREEBUSY;FBTYPE=BUSY-TENTATIVE:20261123T120000Z/20261123T130000Z"], text
+    # Read access is enough: a read-only sharee may ask.
+    b.cli("mailbox", "share", "alice", "calendar", "--with", "bob")
+    assert dav(b, "REPORT", base, query, user="bob")[0] == 200
+    assert dav(b, "REPORT", base, query.replace(' end="20261124T000000Z"', ""))[0] == 400

@@ -174,12 +174,15 @@ impl Res<'_> {
                     (CS, "getctag") => Some(c.coll.modseq.to_string()),
                     (DAV, "supported-report-set") => Some(
                         match c.kind {
-                            Kind::Calendar => {
-                                [(CALDAV, "calendar-multiget"), (CALDAV, "calendar-query")]
-                            }
-                            Kind::Contacts => {
-                                [(CARDDAV, "addressbook-multiget"), (DAV, "sync-collection")]
-                            }
+                            Kind::Calendar => &[
+                                (CALDAV, "calendar-multiget"),
+                                (CALDAV, "calendar-query"),
+                                (CALDAV, "free-busy-query"),
+                            ][..],
+                            Kind::Contacts => &[
+                                (CARDDAV, "addressbook-multiget"),
+                                (CARDDAV, "addressbook-query"),
+                            ][..],
                         }
                         .iter()
                         .chain(&[(DAV, "sync-collection")])

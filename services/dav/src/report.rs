@@ -79,6 +79,7 @@ pub(crate) fn report(ctx: &Ctx, t: &Target, body: &[u8]) -> Resp {
             |_, text| card_match(&root, &text()?),
         ),
         (DAV, "sync-collection", _) => sync(ctx, &c, &root, &req),
+        (CALDAV, "free-busy-query", Kind::Calendar) => free_busy(ctx, &c, &root),
         _ => Err(dav_error(StatusCode::FORBIDDEN, DAV, "supported-report")),
     };
     r.unwrap_or_else(|e| e)
@@ -244,6 +245,122 @@ impl CalFilter {
     }
 }
 
+/// The instances ((start, end), component index) of a calendar object, at least those
+/// starting before `to`, and the time before which the list is complete (i64::MAX: all).
+/// 64 instances, then twice as many while the last one still starts before `to`.
+fn expand_until(ics: &calcard::icalendar::ICalendar, to: i64) -> (Vec<((i64, i64), u32)>, i64) {
+    let mut limit = 64;
+    loop {
+        let expanded = ics.expand_dates(calcard::common::timezone::Tz::UTC, limit);
+        let complete = expanded.events.len() < limit;
+        let instances: Vec<((i64, i64), u32)> = expanded
+            .events
+            .iter()
+            .map(|e| (e.timestamps(), e.comp_id))
+            .collect();
+        let reached = instances.iter().map(|i| i.0.0).max().unwrap_or(i64::MAX);
+        if complete || limit >= MAX_INSTANCES || reached >= to {
+            return (instances, if complete { i64::MAX } else { reached });
+        }
+        limit = (limit * 2).min(MAX_INSTANCES);
+    }
+}
+
+/// free-busy-query (RFC 4791 7.10): the busy time of the calendar's events within a range,
+/// as one VFREEBUSY. Cancelled and transparent instances are free; tentative ones are
+/// BUSY-TENTATIVE, others BUSY; overlapping periods of a kind are merged.
+fn free_busy(ctx: &Ctx, c: &Coll, root: &Element) -> Result<Resp, Resp> {
+    use calcard::icalendar::{
+        ICalendarProperty, ICalendarStatus, ICalendarTransparency, ICalendarValue,
+    };
+    let bad = || {
+        status(
+            StatusCode::BAD_REQUEST,
+            "free-busy-query needs a time-range with start and end",
+        )
+    };
+    let range = root.child(CALDAV, "time-range").ok_or_else(bad)?;
+    let (from, to) = match (
+        range.attr("start").and_then(utc_time),
+        range.attr("end").and_then(utc_time),
+    ) {
+        (Some(a), Some(b)) if a < b => (a, b),
+        _ => return Err(bad()),
+    };
+    let r = ctx.reader().map_err(store)?;
+    let items = ctx.items(&r, c.coll.id).map_err(store)?;
+    let filter = CalFilter {
+        comp: Some(("VEVENT".into(), false)),
+        range: Some((from, to)),
+    };
+    let (mut busy, mut tentative) = (Vec::new(), Vec::new());
+    for item in items.iter().filter(|i| filter.by_record(i) != Some(false)) {
+        let data = r.content(item).map_err(store)?;
+        let Ok(ics) = calcard::icalendar::ICalendar::parse(String::from_utf8_lossy(&data)) else {
+            continue;
+        };
+        for ((s, e), comp) in expand_until(&ics, to).0 {
+            if s >= to || e <= from {
+                continue;
+            }
+            let Some(comp) = ics.components.get(comp as usize) else {
+                continue;
+            };
+            let value = |p: ICalendarProperty| comp.property(&p).and_then(|x| x.values.first());
+            if matches!(
+                value(ICalendarProperty::Transp),
+                Some(ICalendarValue::Transparency(
+                    ICalendarTransparency::Transparent
+                ))
+            ) || matches!(
+                value(ICalendarProperty::Status),
+                Some(ICalendarValue::Status(ICalendarStatus::Cancelled))
+            ) {
+                continue;
+            }
+            let period = (s.max(from), e.min(to));
+            match value(ICalendarProperty::Status) {
+                Some(ICalendarValue::Status(ICalendarStatus::Tentative)) => tentative.push(period),
+                _ => busy.push(period),
+            }
+        }
+    }
+    let stamp = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%Y%m%dT%H%M%SZ").to_string())
+            .unwrap_or_default()
+    };
+    let mut out = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Bureau//free-busy//EN\r\nBEGIN:VFREEBUSY\r\nDTSTAMP:{}\r\nDTSTART:{}\r\nDTEND:{}\r\n",
+        stamp(chrono::Utc::now().timestamp()),
+        stamp(from),
+        stamp(to)
+    );
+    for (kind, mut periods) in [("BUSY", busy), ("BUSY-TENTATIVE", tentative)] {
+        periods.sort_unstable();
+        let mut merged: Vec<(i64, i64)> = Vec::new();
+        for (s, e) in periods {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        for (s, e) in merged {
+            out.push_str(&format!(
+                "FREEBUSY;FBTYPE={kind}:{}/{}\r\n",
+                stamp(s),
+                stamp(e)
+            ));
+        }
+    }
+    out.push_str("END:VFREEBUSY\r\nEND:VCALENDAR\r\n");
+    Ok(crate::http::bytes(
+        StatusCode::OK,
+        "text/calendar; charset=utf-8",
+        out.into_bytes(),
+    ))
+}
+
 /// The instances (start, end) of calendar objects as far as queries have needed them, by
 /// item and modseq, so that a recurring event is not parsed and expanded at every query.
 /// At most `CACHED_SPANS` instances are kept in all; past that the cache starts again.
@@ -281,19 +398,9 @@ impl InstanceCache {
         let Ok(ics) = calcard::icalendar::ICalendar::parse(text()?) else {
             return Ok(Default::default());
         };
-        let mut limit = 64;
-        let (spans, until) = loop {
-            let expanded = ics.expand_dates(calcard::common::timezone::Tz::UTC, limit);
-            let mut spans: Vec<(i64, i64)> =
-                expanded.events.iter().map(|e| e.timestamps()).collect();
-            spans.sort_unstable();
-            let complete = expanded.events.len() < limit;
-            let reached = spans.iter().map(|s| s.0).max().unwrap_or(i64::MAX);
-            if complete || limit >= MAX_INSTANCES || reached >= to {
-                break (spans, if complete { i64::MAX } else { reached });
-            }
-            limit = (limit * 2).min(MAX_INSTANCES);
-        };
+        let (instances, until) = expand_until(&ics, to);
+        let mut spans: Vec<(i64, i64)> = instances.iter().map(|i| i.0).collect();
+        spans.sort_unstable();
         let spans = std::sync::Arc::new(spans);
         let mut map = self.map.lock().unwrap();
         let held: usize = map.values().map(|c| c.spans.len()).sum();
