@@ -245,15 +245,18 @@ impl CalFilter {
     }
 }
 
-/// The instances ((start, end), component index) of a calendar object, at least those
+/// An instance: (start, end) and the index of the component it comes from.
+type Instance = ((i64, i64), u32);
+
+/// The instances of a calendar object, at least those
 /// starting before `to`, and the time before which the list is complete (i64::MAX: all).
 /// 64 instances, then twice as many while the last one still starts before `to`.
-fn expand_until(ics: &calcard::icalendar::ICalendar, to: i64) -> (Vec<((i64, i64), u32)>, i64) {
+fn expand_until(ics: &calcard::icalendar::ICalendar, to: i64) -> (Vec<Instance>, i64) {
     let mut limit = 64;
     loop {
         let expanded = ics.expand_dates(calcard::common::timezone::Tz::UTC, limit);
         let complete = expanded.events.len() < limit;
-        let instances: Vec<((i64, i64), u32)> = expanded
+        let instances: Vec<Instance> = expanded
             .events
             .iter()
             .map(|e| (e.timestamps(), e.comp_id))
