@@ -8,6 +8,7 @@
 # Needs root for apt (radicale). ONLY=bureau skips Radicale; N, PUTS, RUNS, RRUNS change sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common/lib.sh
 N=${N:-10000}; PUTS=${PUTS:-300}; RUNS=${RUNS:-20}
 RRUNS=${RRUNS:-5}  # Radicale's queries take seconds each on 10,000 events
 PW="long enough pw"
@@ -21,19 +22,8 @@ now() { date +%s.%N; }
 $LOAD - - - ics "$N" "$WORK/calendar.ics"
 
 echo "## Bureau"
-off=$((20000 + RANDOM % 20000))
-cat > "$WORK/bureau.toml" <<CONF
-[server]
-hostname = "bench.example.com"
-data_dir = "$WORK/bureau-data"
-user = ""
-bind = ["127.0.0.1"]
-port_offset = $off
-CONF
-target/release/bureau serve --config "$WORK/bureau.toml" > "$WORK/bureau.out" 2> "$WORK/bureau.log" &
-bpid=$!; pids+=($bpid)
-for _ in $(seq 100); do grep -q "bureau: ready" "$WORK/bureau.out" && break; sleep 0.1; done
-B="target/release/bureau --socket $WORK/bureau-data/admin.sock"
+start_bureau "$WORK"
+pids+=($bpid)
 $B domain add bench.example >/dev/null
 echo "$PW" | $B user add u1@bench.example --password-stdin >/dev/null
 url="https://127.0.0.1:$((443 + off))/dav/calendars/u1/calendar/"

@@ -11,6 +11,7 @@
 # ONLY=bureau or ONLY=dovecot runs one side; M, C, IDLE, SECS, LOGINS change the sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common/lib.sh
 M=${M:-10000}; C=${C:-8}; IDLE=${IDLE:-500}; SECS=${SECS:-20}; LOGINS=${LOGINS:-2000}
 PW="long enough pw"
 WORK="${BENCH_DIR:-$(mktemp -d /var/tmp/bureau-bench.XXXXXX)}"
@@ -44,21 +45,8 @@ load() {
 
 if [[ ${ONLY:-} != dovecot ]]; then
 echo "## Bureau"
-off=$((20000 + RANDOM % 20000))
-cat > "$WORK/bureau.toml" <<CONF
-[server]
-hostname = "bench.example.com"
-data_dir = "$WORK/bureau-data"
-user = ""
-bind = ["127.0.0.1"]
-port_offset = $off
-[imap]
-max_connections_per_ip = 5000
-CONF
-target/release/bureau serve --config "$WORK/bureau.toml" > "$WORK/bureau.out" 2> "$WORK/bureau.log" &
-bpid=$!; pids+=($bpid)
-for _ in $(seq 100); do grep -q "bureau: ready" "$WORK/bureau.out" && break; sleep 0.1; done
-B="target/release/bureau --socket $WORK/bureau-data/admin.sock"
+start_bureau "$WORK" $'[imap]\nmax_connections_per_ip = 5000'
+pids+=($bpid)
 $B domain add bench.example >/dev/null
 echo "$PW" | $B user add u1@bench.example --password-stdin >/dev/null
 bureau_pid() { echo "$bpid"; }

@@ -9,6 +9,7 @@
 #   bench/run.sh image      image size and boot time under QEMU (root: builds the image)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common/lib.sh
 what="${1:-all}"
 WORK="${BENCH_DIR:-$(mktemp -d /var/tmp/bureau-bench.XXXXXX)}"
 trap 'rm -rf "$WORK"' EXIT
@@ -40,22 +41,12 @@ fi
 
 if [[ $what == all || $what == rss ]]; then
   echo "## idle RSS of bureau serve"
-  off=$((20000 + RANDOM % 20000))
-  cat > "$WORK/bureau.toml" <<CONF
-[server]
-hostname = "bench.example.com"
-data_dir = "$WORK/data"
-user = ""
-bind = ["127.0.0.1"]
-port_offset = $off
-CONF
-  target/release/bureau serve --config "$WORK/bureau.toml" > "$WORK/out" 2>"$WORK/log" &
-  pid=$!
-  for _ in $(seq 100); do grep -q "bureau: ready" "$WORK/out" 2>/dev/null && break; sleep 0.1; done
+  start_bureau "$WORK"
+  pid=$bpid
   echo "domain add + 10 users, then 5 s idle"
-  target/release/bureau --socket "$WORK/data/admin.sock" domain add bench.example.com >/dev/null
+  $B domain add bench.example.com >/dev/null
   for i in $(seq 10); do
-    echo "long enough pw" | target/release/bureau --socket "$WORK/data/admin.sock" user add "u$i@bench.example.com" --password-stdin >/dev/null
+    echo "long enough pw" | $B user add "u$i@bench.example.com" --password-stdin >/dev/null
   done
   sleep 5
   rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)

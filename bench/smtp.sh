@@ -6,6 +6,7 @@
 # Needs root (it configures the machine's Postfix on 127.0.0.1:2525 and a user for it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common/lib.sh
 N=${N:-2000}; S=${S:-20}; L=${L:-5120}
 WORK="${BENCH_DIR:-$(mktemp -d /var/tmp/bureau-bench.XXXXXX)}"
 command -v smtp-source >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
@@ -15,24 +16,8 @@ now() { date +%s.%N; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
 
 echo "## Bureau"
-off=$((20000 + RANDOM % 20000))
-cat > "$WORK/bureau.toml" <<CONF
-[server]
-hostname = "bench.example.com"
-data_dir = "$WORK/bureau-data"
-user = ""
-bind = ["127.0.0.1"]
-port_offset = $off
-[smtp]
-verify_inbound = false
-max_messages_per_minute_per_ip = 1000000
-max_connections_per_ip = 200
-CONF
-target/release/bureau serve --config "$WORK/bureau.toml" > "$WORK/bureau.out" 2> "$WORK/bureau.log" &
-bpid=$!
+start_bureau "$WORK" $'[smtp]\nverify_inbound = false\nmax_messages_per_minute_per_ip = 1000000\nmax_connections_per_ip = 200'
 trap 'kill $bpid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q "bureau: ready" "$WORK/bureau.out" && break; sleep 0.1; done
-B="target/release/bureau --socket $WORK/bureau-data/admin.sock"
 $B domain add bench.example >/dev/null
 echo "long enough pw" | $B user add u1@bench.example --password-stdin >/dev/null
 t0=$(now)
