@@ -421,3 +421,122 @@ def test_free_busy_query(office):
     b.cli("mailbox", "share", "alice", "calendar", "--with", "bob")
     assert dav(b, "REPORT", base, query, user="bob")[0] == 200
     assert dav(b, "REPORT", base, query.replace(' end="20261124T000000Z"', ""))[0] == 400
+
+
+def unfolded(text):
+    return text.replace("\r\n ", "").replace("\n ", "")
+
+
+def attendee_line(text, addr):
+    [line] = [l for l in unfolded(text).splitlines() if l.startswith("ATTENDEE") and l.lower().endswith(addr)]
+    return line
+
+
+def wait_for(cond, timeout=20, what="condition"):
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_scheduling_invitations_replies_and_free_busy(bureau_factory, test_mx):
+    """RFC 6638 with the caldav library: Alice invites Bob (here) and Dave (elsewhere); Bob's
+    schedule inbox and calendar get it, his acceptance updates Alice's copy; Dave gets iMIP
+    mail at his MX and his emailed reply updates it too; free/busy through the outbox."""
+    import email.policy
+    import smtplib
+    from email.message import EmailMessage
+
+    mx = test_mx()
+    b = bureau_factory(f'[smtp]\nretry_first_secs = 1\nretry_max_secs = 2\n\n'
+                       f'[smtp.routes]\n"partner.example" = "127.0.0.1:{mx.port}"\n')
+    b.cli("domain", "add", "example.com")
+    for uid in ("alice", "bob"):
+        b.cli("user", "add", f"{uid}@example.com", "--password-stdin", input=PW + "\n")
+    assert "calendar-auto-schedule" in dav(b, "OPTIONS", "/dav/")[1]["dav"]
+
+    invite = event("meet-1@test", "Budget review", start="20261210T100000Z", end="20261210T110000Z")
+    with client(b) as c:
+        p = c.principal()
+        assert p.schedule_inbox().url.path == "/dav/calendars/alice/schedule-inbox/"
+        cal = p.calendar(cal_id="calendar")
+        cal.save_with_invites(invite, ["mailto:bob@example.com", "mailto:dave@partner.example"])
+
+    # Bob: the REQUEST in his schedule inbox, the event in his calendar awaiting an answer.
+    with client(b, "bob") as c:
+        p = c.principal()
+        [req] = p.schedule_inbox().get_items()
+        assert req.is_invite_request() and "Budget review" in req.data
+        status, _, copy = dav(b, "GET", "/dav/calendars/bob/calendar/meet-1@test.ics", user="bob")
+        assert status == 200 and "PARTSTAT=NEEDS-ACTION" in attendee_line(copy, "bob@example.com")
+        # The schedule inbox is not listed as a calendar.
+        assert all("schedule" not in x.url.path for x in p.calendars())
+        req.accept_invite()
+    status, _, mine = dav(b, "GET", "/dav/calendars/alice/calendar/meet-1@test.ics")
+    assert "PARTSTAT=ACCEPTED" in attendee_line(mine, "bob@example.com")
+    with client(b) as c:
+        [reply] = c.principal().schedule_inbox().get_items()
+        assert reply.is_invite_reply()
+
+    # Dave: iMIP at his MX, from Alice, signed for example.com, with the REQUEST.
+    [(mail_from, rcpts, data)] = wait_for(lambda: mx.received, what="the iMIP mail")
+    assert mail_from == "alice@example.com" and rcpts == ["dave@partner.example"]
+    text = data.decode()
+    assert "method=REQUEST" in text and "UID:meet-1@test" in unfolded(text)
+
+    def mail_reply(sender, attendee, partstat):
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"] = sender, "alice@example.com", "Accepted: Budget review"
+        m.set_content("Answer attached.")
+        m.add_attachment(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//partner//EN\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\n"
+            "UID:meet-1@test\r\nDTSTAMP:20261201T120000Z\r\nDTSTART:20261210T100000Z\r\n"
+            "ORGANIZER:mailto:alice@example.com\r\n"
+            f"ATTENDEE;PARTSTAT={partstat}:mailto:{attendee}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            subtype="calendar", params={"method": "REPLY"})
+        with smtplib.SMTP("127.0.0.1", b.port(25), timeout=30) as s:
+            s.sendmail(sender, ["alice@example.com"], m.as_bytes(policy=email.policy.SMTP))
+
+    def dave():
+        return attendee_line(dav(b, "GET", "/dav/calendars/alice/calendar/meet-1@test.ics")[2],
+                             "dave@partner.example")
+
+    # Someone else answering for Dave changes nothing; Dave's own answer does.
+    mail_reply("mallory@evil.example", "dave@partner.example", "DECLINED")
+    mail_reply("dave@partner.example", "dave@partner.example", "TENTATIVE")
+    wait_for(lambda: "PARTSTAT=TENTATIVE" in dave(), what="Dave's reply to be applied")
+    assert "PARTSTAT=ACCEPTED" in attendee_line(
+        dav(b, "GET", "/dav/calendars/alice/calendar/meet-1@test.ics")[2], "bob@example.com")
+
+    # Free/busy across colleagues through the outbox.
+    with client(b) as c:
+        p = c.principal()
+        fb = p.freebusy_request(datetime(2026, 12, 10, 0, 0, tzinfo=timezone.utc),
+                                datetime(2026, 12, 11, 0, 0, tzinfo=timezone.utc),
+                                ["mailto:bob@example.com", "mailto:nobody@example.com"])
+        assert "FREEBUSY;FBTYPE=BUSY:20261210T100000Z/20261210T110000Z" in unfolded(
+            fb["mailto:bob@example.com"].data)
+        assert fb["errors"]["mailto:nobody@example.com"].startswith("3.7")
+    # The outbox answers for its owner's address only.
+    status, _, _ = dav(b, "POST", "/dav/calendars/bob/schedule-outbox/", user="bob", body=(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nMETHOD:REQUEST\r\nBEGIN:VFREEBUSY\r\n"
+        "UID:fb-1\r\nDTSTAMP:20261201T000000Z\r\nDTSTART:20261210T000000Z\r\nDTEND:20261211T000000Z\r\n"
+        "ORGANIZER:mailto:alice@example.com\r\nATTENDEE:mailto:alice@example.com\r\n"
+        "END:VFREEBUSY\r\nEND:VCALENDAR\r\n"), content_type="text/calendar")
+    assert status == 403
+    assert dav(b, "POST", "/dav/calendars/alice/schedule-outbox/", user="bob", body="x")[0] in (403, 404)
+
+    # Alice cancels: Bob's copy is gone and his inbox has the CANCEL; Dave is mailed.
+    status, _, _ = dav(b, "DELETE", "/dav/calendars/alice/calendar/meet-1@test.ics")
+    assert status == 204
+    assert dav(b, "GET", "/dav/calendars/bob/calendar/meet-1@test.ics", user="bob")[0] == 404
+    with client(b, "bob") as c:
+        methods = sorted(unfolded(i.data).split("METHOD:")[1].split("\r\n")[0].split("\n")[0]
+                         for i in c.principal().schedule_inbox().get_items())
+        assert methods == ["CANCEL", "REQUEST"]
+    wait_for(lambda: len(mx.received) == 2, what="the CANCEL mail")
+    assert "method=CANCEL" in mx.received[1][2].decode()

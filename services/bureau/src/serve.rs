@@ -227,17 +227,20 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
     let (trigger, sd) = shutdown::channel();
     certs.watch(Duration::from_secs(5));
     let acceptor = certs.acceptor(&[b"http/1.1"]).map_err(|e| e.to_string())?;
+    let mut dav = bureau_dav::Dav::new(store.clone(), auth.clone(), &cfg.server.hostname)
+        .with_ports(bureau_dav::autoconfig::Ports {
+            imaps: cfg.port(ports::IMAPS),
+            imap: cfg.port(ports::IMAP),
+            submissions: cfg.port(ports::SUBMISSIONS),
+            submission: cfg.port(ports::SUBMISSION),
+            https: cfg.port(ports::HTTPS),
+        });
+    if let Some(q) = &queue {
+        dav = dav.with_queue(q.clone());
+    }
     let web = Web {
         admin: admin.clone(),
-        dav: bureau_dav::Dav::new(store.clone(), auth.clone(), &cfg.server.hostname).with_ports(
-            bureau_dav::autoconfig::Ports {
-                imaps: cfg.port(ports::IMAPS),
-                imap: cfg.port(ports::IMAP),
-                submissions: cfg.port(ports::SUBMISSIONS),
-                submission: cfg.port(ports::SUBMISSION),
-                https: cfg.port(ports::HTTPS),
-            },
-        ),
+        dav: dav.clone(),
     };
     let https_port = cfg.port(ports::HTTPS);
     for l in https {
@@ -258,7 +261,8 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
             auth.clone(),
             certs.acceptor(&[]).map_err(|e| e.to_string())?,
             queue,
-        );
+        )
+        .with_arrivals(Arc::new(dav));
         for (_, mode, ls) in smtp_listeners {
             for l in ls {
                 let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;

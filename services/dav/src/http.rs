@@ -72,13 +72,13 @@ pub fn options() -> Resp {
     let h = r.headers_mut();
     h.insert(
         "dav",
-        "1, 3, access-control, calendar-access, addressbook, extended-mkcol"
+        "1, 3, access-control, calendar-access, calendar-auto-schedule, addressbook, extended-mkcol"
             .parse()
             .expect("ascii"),
     );
     h.insert(
         "allow",
-        "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT"
+        "OPTIONS, GET, HEAD, PUT, DELETE, POST, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT"
             .parse()
             .expect("ascii"),
     );

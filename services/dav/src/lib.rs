@@ -15,6 +15,7 @@ pub mod bulk;
 mod http;
 mod props;
 mod report;
+mod sched;
 pub mod xml;
 
 use bureau_core::auth::{Auth, AuthError};
@@ -165,6 +166,8 @@ pub struct Dav {
     instances: std::sync::Arc<report::InstanceCache>,
     items: std::sync::Arc<ItemsCache>,
     ports: autoconfig::Ports,
+    /// The outbound mail queue, for invitations to people elsewhere (iMIP).
+    queue: Option<bureau_smtp::Queue>,
 }
 
 pub(crate) struct Ctx<'a> {
@@ -201,7 +204,8 @@ impl Ctx<'_> {
         let r = self.reader()?;
         let p = r.principal_by_name(owner)?;
         let coll = r.collection_by_name(p.id, name)?;
-        if !kind.holds(coll.kind) {
+        let inbox = kind == Kind::Calendar && coll.kind == CollectionKind::ScheduleInbox;
+        if !kind.holds(coll.kind) && !inbox {
             return Err(StoreError::NotFound);
         }
         let access = r.access(coll.id)?.ok_or(StoreError::NotFound)?;
@@ -319,7 +323,14 @@ impl Dav {
             instances: Default::default(),
             items: Default::default(),
             ports: Default::default(),
+            queue: None,
         }
+    }
+
+    /// The mail queue that carries invitations and replies to other domains.
+    pub fn with_queue(mut self, queue: bureau_smtp::Queue) -> Dav {
+        self.queue = Some(queue);
+        self
     }
 
     /// The ports autoconfiguration tells clients (the standard ones by default).
@@ -373,6 +384,24 @@ impl Dav {
             dav: self,
             user: &user,
         };
+        // The schedule inbox and outbox (RFC 6638), the user's own only.
+        if let Target::Collection(Kind::Calendar, owner, name)
+        | Target::Object(Kind::Calendar, owner, name, _) = &target
+            && (name == sched::INBOX || name == sched::OUTBOX)
+        {
+            // Nobody else's is reachable, even with a grant.
+            if owner != &user.uid {
+                return status(StatusCode::NOT_FOUND, "not found");
+            }
+            if name == sched::INBOX
+                && let Err(e) = self.ensure_inbox(&user).await
+            {
+                return store_status(&e);
+            }
+            if name == sched::OUTBOX {
+                return self.outbox(&ctx, &target, req).await;
+            }
+        }
         let method = req.method().clone();
         let headers = req.headers().clone();
         let limit = if method == Method::PUT {
@@ -407,6 +436,31 @@ impl Dav {
             }
             "DELETE" => self.delete(&ctx, &target, h("if-match").as_deref()).await,
             _ => status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        }
+    }
+
+    /// The outbox takes POSTed free/busy requests and answers PROPFIND about itself.
+    async fn outbox(&self, ctx: &Ctx<'_>, t: &Target, req: Request<Incoming>) -> Resp {
+        let method = req.method().clone();
+        let depth = req
+            .headers()
+            .get("depth")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = match http::body(req.into_body(), MAX_XML).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        match (method.as_str(), t) {
+            ("POST", Target::Collection(..)) => self.outbox_post(ctx.user, &body),
+            ("PROPFIND", Target::Collection(..)) => {
+                props::propfind(ctx, t, depth.as_deref(), &body).await
+            }
+            ("OPTIONS", _) => http::options(),
+            _ => status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the schedule outbox takes POST and PROPFIND",
+            ),
         }
     }
 
@@ -468,6 +522,9 @@ impl Dav {
         if c.access < Access::ReadWrite {
             return dav_error(StatusCode::FORBIDDEN, DAV, "need-privileges");
         }
+        if c.coll.kind == CollectionKind::ScheduleInbox {
+            return dav_error(StatusCode::FORBIDDEN, DAV, "need-privileges");
+        }
         let props = match object_props(kind, body) {
             Ok(p) => p,
             Err(r) => return r,
@@ -489,6 +546,14 @@ impl Dav {
         let expect = match cond.check(existing.as_ref()) {
             Ok(m) => m,
             Err(r) => return r,
+        };
+        // The version scheduling compares with.
+        let old = match (&existing, kind) {
+            (Some(i), Kind::Calendar) => match ctx.reader().and_then(|r| r.content(i)) {
+                Ok(t) => Some(t),
+                Err(e) => return store_status(&e),
+            },
+            _ => None,
         };
         let staged = match self.store.stage_blob(body) {
             Ok(s) => s,
@@ -521,6 +586,9 @@ impl Dav {
             .await;
         match r {
             Ok(item) => {
+                if kind == Kind::Calendar {
+                    self.schedule(owner, old.as_deref(), Some(body)).await;
+                }
                 let code = if created {
                     StatusCode::CREATED
                 } else {
@@ -558,6 +626,15 @@ impl Dav {
                     Ok(m) => m,
                     Err(r) => return r,
                 };
+                let old = match (*kind, c.coll.kind) {
+                    (Kind::Calendar, k) if k != CollectionKind::ScheduleInbox => {
+                        match ctx.reader().and_then(|r| r.content(&item)) {
+                            Ok(t) => Some(t),
+                            Err(e) => return store_status(&e),
+                        }
+                    }
+                    _ => None,
+                };
                 let (cid, iid) = (c.coll.id, item.id);
                 let r = self
                     .store
@@ -570,7 +647,12 @@ impl Dav {
                     })
                     .await;
                 match r {
-                    Ok(()) => empty(StatusCode::NO_CONTENT),
+                    Ok(()) => {
+                        if old.is_some() {
+                            self.schedule(owner, old.as_deref(), None).await;
+                        }
+                        empty(StatusCode::NO_CONTENT)
+                    }
                     Err(e) => store_status(&e),
                 }
             }

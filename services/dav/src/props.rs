@@ -37,6 +37,8 @@ pub(crate) enum Res<'a> {
     Root,
     Principal,
     Home(Kind),
+    /// The schedule outbox (RFC 6638 2.1), which holds nothing.
+    Outbox,
     Coll(&'a Coll),
     Obj(&'a Coll, &'a Item),
 }
@@ -65,6 +67,9 @@ const NAMES: &[(&str, &str)] = &[
     (DAV, "getcontentlength"),
     (CALDAV, "calendar-home-set"),
     (CALDAV, "calendar-user-address-set"),
+    (CALDAV, "schedule-inbox-URL"),
+    (CALDAV, "schedule-outbox-URL"),
+    (CALDAV, "calendar-user-type"),
     (CALDAV, "supported-calendar-component-set"),
     (CALDAV, "calendar-description"),
     (CARDDAV, "addressbook-home-set"),
@@ -103,6 +108,7 @@ impl Res<'_> {
             Res::Root => "/dav/".into(),
             Res::Principal => crate::principal_href(me),
             Res::Home(k) => crate::home_href(*k, me),
+            Res::Outbox => crate::collection_href(Kind::Calendar, me, crate::sched::OUTBOX),
             Res::Coll(c) => crate::collection_href(c.kind, &c.owner, &c.coll.name),
             Res::Obj(c, i) => crate::object_href(
                 c.kind,
@@ -145,6 +151,27 @@ impl Res<'_> {
                         .map(|a| href(&format!("mailto:{a}")))
                         .collect(),
                 ),
+                (CALDAV, "schedule-inbox-URL") => Some(href(&crate::collection_href(
+                    Kind::Calendar,
+                    &me.uid,
+                    crate::sched::INBOX,
+                ))),
+                (CALDAV, "schedule-outbox-URL") => Some(href(&crate::collection_href(
+                    Kind::Calendar,
+                    &me.uid,
+                    crate::sched::OUTBOX,
+                ))),
+                (CALDAV, "calendar-user-type") => Some("INDIVIDUAL".into()),
+                _ => None,
+            },
+            Res::Outbox => match (ns, name) {
+                (DAV, "resourcetype") => Some("<d:collection/><c:schedule-outbox/>".into()),
+                (DAV, "displayname") => Some("Outbox".into()),
+                (DAV, "owner") => Some(href(&crate::principal_href(&me.uid))),
+                (DAV, "current-user-privilege-set") => Some(
+                    "<d:privilege><c:schedule-send/></d:privilege><d:privilege><d:read/></d:privilege>"
+                        .into(),
+                ),
                 _ => None,
             },
             Res::Home(_) => match (ns, name) {
@@ -156,6 +183,9 @@ impl Res<'_> {
                 let p = |k: &str| c.coll.props.get(k).map(|v| esc(v));
                 match (ns, name) {
                     (DAV, "resourcetype") => Some(match c.kind {
+                        _ if c.coll.kind == CollectionKind::ScheduleInbox => {
+                            "<d:collection/><c:schedule-inbox/>".into()
+                        }
                         Kind::Calendar => "<d:collection/><c:calendar/>".into(),
                         Kind::Contacts => "<d:collection/><a:addressbook/>".into(),
                     }),
@@ -374,6 +404,11 @@ pub(crate) async fn propfind(ctx: &Ctx<'_>, t: &Target, depth: Option<&str>, bod
                     ms.resource(ctx, &Res::Coll(c), &req);
                 }
             }
+        }
+        Target::Collection(Kind::Calendar, uid, name)
+            if uid == me && name == crate::sched::OUTBOX =>
+        {
+            ms.resource(ctx, &Res::Outbox, &req)
         }
         Target::Collection(kind, uid, name) => {
             let c = match ctx.collection(*kind, uid, name) {

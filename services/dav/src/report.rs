@@ -270,12 +270,8 @@ fn expand_until(ics: &calcard::icalendar::ICalendar, to: i64) -> (Vec<Instance>,
 }
 
 /// free-busy-query (RFC 4791 7.10): the busy time of the calendar's events within a range,
-/// as one VFREEBUSY. Cancelled and transparent instances are free; tentative ones are
-/// BUSY-TENTATIVE, others BUSY; overlapping periods of a kind are merged.
+/// as one VFREEBUSY.
 fn free_busy(ctx: &Ctx, c: &Coll, root: &Element) -> Result<Resp, Resp> {
-    use calcard::icalendar::{
-        ICalendarProperty, ICalendarStatus, ICalendarTransparency, ICalendarValue,
-    };
     let bad = || {
         status(
             StatusCode::BAD_REQUEST,
@@ -292,13 +288,35 @@ fn free_busy(ctx: &Ctx, c: &Coll, root: &Element) -> Result<Resp, Resp> {
     };
     let r = ctx.reader().map_err(store)?;
     let items = ctx.items(&r, c.coll.id).map_err(store)?;
+    let (busy, tentative) = busy_periods(&r, &items, from, to).map_err(store)?;
+    Ok(crate::http::bytes(
+        StatusCode::OK,
+        "text/calendar; charset=utf-8",
+        vfreebusy(from, to, &busy, &tentative, None).into_bytes(),
+    ))
+}
+
+/// Busy and tentative periods (start, end).
+pub(crate) type Busy = (Vec<(i64, i64)>, Vec<(i64, i64)>);
+
+/// Periods (busy, tentative) of events within a range. Cancelled and transparent instances
+/// are free; tentative ones are BUSY-TENTATIVE, others BUSY.
+pub(crate) fn busy_periods(
+    r: &bureau_store::Reader,
+    items: &[Item],
+    from: i64,
+    to: i64,
+) -> Result<Busy, StoreError> {
+    use calcard::icalendar::{
+        ICalendarProperty, ICalendarStatus, ICalendarTransparency, ICalendarValue,
+    };
     let filter = CalFilter {
         comp: Some(("VEVENT".into(), false)),
         range: Some((from, to)),
     };
     let (mut busy, mut tentative) = (Vec::new(), Vec::new());
     for item in items.iter().filter(|i| filter.by_record(i) != Some(false)) {
-        let data = r.content(item).map_err(store)?;
+        let data = r.content(item)?;
         let Ok(ics) = calcard::icalendar::ICalendar::parse(String::from_utf8_lossy(&data)) else {
             continue;
         };
@@ -328,18 +346,37 @@ fn free_busy(ctx: &Ctx, c: &Coll, root: &Element) -> Result<Resp, Resp> {
             }
         }
     }
+    Ok((busy, tentative))
+}
+
+/// One VFREEBUSY over a range, overlapping periods of a kind merged; with `reply` (its
+/// UID, ORGANIZER and ATTENDEE lines), an iTIP REPLY (RFC 5546 3.3.2).
+pub(crate) fn vfreebusy(
+    from: i64,
+    to: i64,
+    busy: &[(i64, i64)],
+    tentative: &[(i64, i64)],
+    reply: Option<&str>,
+) -> String {
     let stamp = |t: i64| {
         chrono::DateTime::from_timestamp(t, 0)
             .map(|d| d.format("%Y%m%dT%H%M%SZ").to_string())
             .unwrap_or_default()
     };
+    let method = if reply.is_some() {
+        "METHOD:REPLY\r\n"
+    } else {
+        ""
+    };
     let mut out = format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Bureau//free-busy//EN\r\nBEGIN:VFREEBUSY\r\nDTSTAMP:{}\r\nDTSTART:{}\r\nDTEND:{}\r\n",
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Bureau//free-busy//EN\r\n{method}BEGIN:VFREEBUSY\r\n{}DTSTAMP:{}\r\nDTSTART:{}\r\nDTEND:{}\r\n",
+        reply.unwrap_or_default(),
         stamp(chrono::Utc::now().timestamp()),
         stamp(from),
         stamp(to)
     );
-    for (kind, mut periods) in [("BUSY", busy), ("BUSY-TENTATIVE", tentative)] {
+    for (kind, periods) in [("BUSY", busy), ("BUSY-TENTATIVE", tentative)] {
+        let mut periods = periods.to_vec();
         periods.sort_unstable();
         let mut merged: Vec<(i64, i64)> = Vec::new();
         for (s, e) in periods {
@@ -357,11 +394,7 @@ fn free_busy(ctx: &Ctx, c: &Coll, root: &Element) -> Result<Resp, Resp> {
         }
     }
     out.push_str("END:VFREEBUSY\r\nEND:VCALENDAR\r\n");
-    Ok(crate::http::bytes(
-        StatusCode::OK,
-        "text/calendar; charset=utf-8",
-        out.into_bytes(),
-    ))
+    out
 }
 
 /// The instances (start, end) of calendar objects as far as queries have needed them, by

@@ -106,3 +106,41 @@ pub(crate) async fn commit(
     }
     Ok(())
 }
+
+impl Queue {
+    /// Queues a message the box writes itself for one of its users (a calendar invitation
+    /// or reply, RFC 6047) to other domains' recipients: DKIM-signed for `from`'s domain,
+    /// durable when this returns. Gives the queue id.
+    pub async fn submit(
+        &self,
+        from: &str,
+        rcpts: &[String],
+        msg: &[u8],
+    ) -> Result<String, StoreError> {
+        let id = crate::session::new_id();
+        let domain = crate::recipient::split(from).map(|(_, d)| d);
+        let sig = domain
+            .as_deref()
+            .and_then(|d| crate::dkim::signature(self.directory(), d, msg))
+            .unwrap_or_default();
+        let mut m = Vec::with_capacity(sig.len() + msg.len());
+        m.extend_from_slice(sig.as_bytes());
+        m.extend_from_slice(msg);
+        let entry = QueueEntry::new(&id, from, rcpts);
+        let store = self.directory().store().clone();
+        commit(
+            &store,
+            self,
+            Accepted {
+                local: None,
+                remote: Some((m, entry)),
+            },
+        )
+        .await?;
+        log::info!(
+            "smtp: {id} from <{from}> queued by the box for {} recipient(s)",
+            rcpts.len()
+        );
+        Ok(id)
+    }
+}

@@ -23,6 +23,14 @@ mod verify;
 
 pub use queue::{Queue, QueueEntry, QueuedMessage, RcptState};
 
+/// Told of mail from outside that carries a calendar part (iMIP, RFC 6047), once it is
+/// filed in local INBOXes: a reply to an invitation updates the organizer's event.
+pub trait Arrivals: Send + Sync {
+    /// `principals`: the local recipients; `from`: the message's From: address;
+    /// `dmarc_failed`: DMARC checked and failed for that address.
+    fn arrived(&self, principals: &[u64], from: &str, dmarc_failed: bool, msg: &[u8]);
+}
+
 use bureau_core::Auth;
 use bureau_core::config::SmtpConfig;
 use bureau_core::net::{ConnLimiter, Listener, accept_loop};
@@ -62,6 +70,7 @@ pub(crate) struct Ctx {
     pub limiter: ConnLimiter,
     /// Messages per minute per unauthenticated address: (window start, count).
     pub rates: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    pub arrivals: Option<Arc<dyn Arrivals>>,
 }
 
 impl Ctx {
@@ -115,8 +124,17 @@ impl Smtp {
                 tls,
                 queue,
                 rates: Mutex::new(HashMap::new()),
+                arrivals: None,
             }),
         }
+    }
+
+    /// Who hears of calendar mail from outside (before serving).
+    pub fn with_arrivals(mut self, a: Arc<dyn Arrivals>) -> Smtp {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.arrivals = Some(a);
+        }
+        self
     }
 
     /// Accepts connections on `listener` until shutdown.

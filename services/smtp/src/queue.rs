@@ -182,6 +182,10 @@ impl Queue {
         self.inner.coll
     }
 
+    pub(crate) fn directory(&self) -> &Directory {
+        &self.inner.dir
+    }
+
     /// Adds an entry inside a store write (the caller's, so that it is atomic with the rest).
     pub(crate) fn enqueue(
         w: &mut Writer,

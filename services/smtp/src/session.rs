@@ -753,6 +753,17 @@ impl Session {
             .iter()
             .flat_map(|r| r.local.iter().copied())
             .collect();
+        // Calendar mail from outside, told once it is filed.
+        let arrival = match &self.ctx.arrivals {
+            Some(a) if self.user.is_none() && !principals.is_empty() && has_calendar(&msg) => {
+                let from = mail_parser::MessageParser::default()
+                    .parse_headers(&msg)
+                    .and_then(|m| m.from()?.first()?.address().map(str::to_lowercase));
+                from.map(|f| (a.clone(), principals.clone(), f, msg.clone()))
+            }
+            _ => None,
+        };
+        let dmarc_failed = auth_results.contains("dmarc=fail");
         let remote: Vec<String> = envelope
             .rcpts
             .iter()
@@ -799,6 +810,9 @@ impl Session {
                     msg.len()
                 );
                 self.reply(250, "2.0.0", &format!("Ok: queued as {id}"));
+                if let Some((a, principals, from, msg)) = arrival {
+                    a.arrived(&principals, &from, dmarc_failed, &msg);
+                }
             }
             Err(bureau_store::StoreError::DiskFull(e)) => {
                 log::warn!("smtp: {id} refused, disk full: {e}");
@@ -818,6 +832,13 @@ enum LineRead {
     TooLong,
 }
 
+/// Whether a message may carry a calendar part (a cheap look before anyone parses it).
+fn has_calendar(msg: &[u8]) -> bool {
+    const NEEDLE: &[u8] = b"text/calendar";
+    msg.windows(NEEDLE.len())
+        .any(|w| w.eq_ignore_ascii_case(NEEDLE))
+}
+
 /// Position of the first LF not preceded by CR, or CR not followed by LF.
 fn bare_line_ending(msg: &[u8]) -> Option<usize> {
     let mut prev = 0u8;
@@ -830,7 +851,7 @@ fn bare_line_ending(msg: &[u8]) -> Option<usize> {
     (prev == b'\r').then(|| msg.len() - 1)
 }
 
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     use rand::RngCore;
     let mut b = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut b);

@@ -45,6 +45,8 @@ pub enum CollectionKind {
     AddressBook,
     TaskList,
     Notes,
+    /// CalDAV scheduling messages (RFC 6638) waiting for a user's client.
+    ScheduleInbox,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

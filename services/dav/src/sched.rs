@@ -1,0 +1,959 @@
+//! Scheduling: RFC 6638 implicit scheduling, with iTIP (RFC 5546) messages between users
+//! here and iMIP (RFC 6047) mail with everyone else.
+//!
+//! After a calendar object is written or deleted, `Dav::schedule` compares its old and new
+//! versions:
+//! - Its owner organizes it: an attendee who is new, or who must hear of a change of time,
+//!   recurrence, place, title or status, gets a REQUEST; one taken off the list (or all,
+//!   when the object is deleted) gets a CANCEL. A user here gets the event in its own
+//!   calendar (where it already is, else as `<uid>.ics` in its default calendar; a CANCEL
+//!   removes it) and the message in its schedule inbox; a group address reaches each
+//!   member; anyone else gets it by mail through the SMTP queue, signed for the organizer's
+//!   domain. Attendees with SCHEDULE-AGENT=CLIENT are left to the client.
+//! - Its owner attends it: a change of the owner's PARTSTAT (deleting the copy counts as
+//!   DECLINED) is a REPLY. An organizer here has its copy's PARTSTAT for that attendee
+//!   updated and the reply in its schedule inbox; one elsewhere gets the reply by mail.
+//! - Mail from outside carrying a REPLY (told by SMTP, `Arrivals`) updates the organizer's
+//!   copy the same way, when the reply's attendee is the mail's From: address, that address
+//!   is on the event, and DMARC did not fail.
+//!
+//! Scheduling runs as the system once the client's write is durable; a failure is logged and
+//! the write stands (the client's next change schedules again). Imports do not schedule.
+
+use crate::{Dav, Kind, http, object_props, xml};
+use bureau_directory::{Target as Addressee, User};
+use bureau_store::{Actor, CollectionKind, Item, NewItem, Reader, StoreError};
+use calcard::icalendar::{
+    ICalendar, ICalendarComponent, ICalendarComponentType as T, ICalendarEntry, ICalendarMethod,
+    ICalendarParameter, ICalendarParameterName as PN, ICalendarParameterValue as PV,
+    ICalendarParticipationStatus, ICalendarProperty as P, ICalendarStatus, ICalendarValue as V,
+};
+use hyper::StatusCode;
+
+/// The schedule inbox's name among a user's collections.
+pub(crate) const INBOX: &str = "schedule-inbox";
+/// The schedule outbox: not stored, it only takes free/busy requests (POST).
+pub(crate) const OUTBOX: &str = "schedule-outbox";
+
+/// Largest iTIP message or free/busy request taken.
+const MAX_ITIP: usize = 1 << 20;
+
+/// A calendar user an object names as attendee.
+#[derive(Clone, Debug, PartialEq)]
+struct Party {
+    addr: String,
+    partstat: String,
+    /// SCHEDULE-AGENT=CLIENT: the client schedules for this one.
+    client: bool,
+}
+
+fn is_main(c: &ICalendarComponent) -> bool {
+    matches!(c.component_type, T::VEvent | T::VTodo | T::VJournal)
+}
+
+/// A calendar address as a lower-case mail address (mailto: removed).
+fn address(e: &ICalendarEntry) -> Option<String> {
+    e.calendar_address()
+        .map(|a| a.trim().to_ascii_lowercase())
+        .filter(|a| a.contains('@'))
+}
+
+fn organizer(cal: &ICalendar) -> Option<String> {
+    cal.components
+        .iter()
+        .filter(|c| is_main(c))
+        .find_map(|c| c.property(&P::Organizer))
+        .and_then(address)
+}
+
+fn partstat(e: &ICalendarEntry) -> String {
+    e.parameter(&PN::Partstat)
+        .and_then(|v| v.as_text())
+        .unwrap_or("NEEDS-ACTION")
+        .to_ascii_uppercase()
+}
+
+/// Every attendee, once, with its answer in the first component that lists it (the master).
+fn attendees(cal: &ICalendar) -> Vec<Party> {
+    let mut out: Vec<Party> = Vec::new();
+    for c in cal.components.iter().filter(|c| is_main(c)) {
+        for e in c.entries.iter().filter(|e| e.name == P::Attendee) {
+            let Some(addr) = address(e) else { continue };
+            if out.iter().any(|p| p.addr == addr) {
+                continue;
+            }
+            let client = e
+                .parameter(&PN::ScheduleAgent)
+                .and_then(|v| v.as_text())
+                .is_some_and(|v| v.eq_ignore_ascii_case("CLIENT"));
+            out.push(Party {
+                partstat: partstat(e),
+                addr,
+                client,
+            });
+        }
+    }
+    out
+}
+
+/// What attendees must hear of again when it changes: times, recurrence, title, place and
+/// status of every component (not the answers, stamps or alarms).
+fn substance(cal: &ICalendar) -> String {
+    let mut s = String::new();
+    for c in cal.components.iter().filter(|c| is_main(c)) {
+        for e in &c.entries {
+            if matches!(
+                e.name,
+                P::Dtstart
+                    | P::Dtend
+                    | P::Duration
+                    | P::Due
+                    | P::Rrule
+                    | P::Rdate
+                    | P::Exdate
+                    | P::RecurrenceId
+                    | P::Summary
+                    | P::Location
+                    | P::Status
+            ) {
+                s.push_str(&format!("{e:?}\n"));
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn uid(cal: &ICalendar) -> Option<String> {
+    cal.components
+        .iter()
+        .filter(|c| is_main(c))
+        .find_map(|c| c.uid())
+        .map(str::to_string)
+}
+
+/// The calendar with its METHOD set (or removed).
+fn with_method(cal: &ICalendar, m: Option<ICalendarMethod>) -> ICalendar {
+    let mut cal = cal.clone();
+    if let Some(root) = cal
+        .components
+        .iter_mut()
+        .find(|c| c.component_type == T::VCalendar)
+    {
+        root.entries.retain(|e| e.name != P::Method);
+        if let Some(m) = m {
+            root.entries
+                .push(ICalendarEntry::new(P::Method).with_value(V::Method(m)));
+        }
+    }
+    cal
+}
+
+/// The CANCEL for an organizer's object: STATUS:CANCELLED everywhere.
+fn cancel_of(cal: &ICalendar) -> ICalendar {
+    let mut c = with_method(cal, Some(ICalendarMethod::Cancel));
+    for comp in c.components.iter_mut().filter(|c| is_main(c)) {
+        comp.entries.retain(|e| e.name != P::Status);
+        comp.entries
+            .push(ICalendarEntry::new(P::Status).with_value(V::Status(ICalendarStatus::Cancelled)));
+    }
+    c
+}
+
+/// An attendee's REPLY: the object with only that attendee, DECLINED if `declined`.
+fn reply_of(cal: &ICalendar, me: &str, declined: bool) -> ICalendar {
+    let mut r = with_method(cal, Some(ICalendarMethod::Reply));
+    for c in r.components.iter_mut().filter(|c| is_main(c)) {
+        c.entries
+            .retain(|e| e.name != P::Attendee || address(e).as_deref() == Some(me));
+        if declined {
+            for e in c.entries.iter_mut().filter(|e| e.name == P::Attendee) {
+                e.params.retain(|p| p.name != PN::Partstat);
+                e.params.push(ICalendarParameter::partstat(PV::Partstat(
+                    ICalendarParticipationStatus::Declined,
+                )));
+            }
+        }
+    }
+    r
+}
+
+/// Applies a REPLY from `attendee` to the organizer's copy: each replied component (the
+/// master, or the instance its RECURRENCE-ID names) takes the attendee's PARTSTAT. False if
+/// the copy does not list the attendee.
+fn apply_reply(copy: &mut ICalendar, reply: &ICalendar, attendee: &str) -> bool {
+    let mut applied = false;
+    for rc in reply.components.iter().filter(|c| is_main(c)) {
+        let Some(answer) = rc
+            .entries
+            .iter()
+            .find(|e| e.name == P::Attendee && address(e).as_deref() == Some(attendee))
+            .and_then(|e| e.parameter(&PN::Partstat).cloned())
+        else {
+            continue;
+        };
+        let rid = rc.property(&P::RecurrenceId).map(|e| &e.values);
+        for c in copy.components.iter_mut().filter(|c| is_main(c)) {
+            if rid.is_some() && c.property(&P::RecurrenceId).map(|e| &e.values) != rid {
+                continue;
+            }
+            for e in c.entries.iter_mut().filter(|e| e.name == P::Attendee) {
+                if address(e).as_deref() == Some(attendee) {
+                    e.params.retain(|p| p.name != PN::Partstat);
+                    e.params.push(ICalendarParameter::partstat(answer.clone()));
+                    applied = true;
+                }
+            }
+        }
+    }
+    applied
+}
+
+fn method_name(m: &ICalendarMethod) -> &'static str {
+    match m {
+        ICalendarMethod::Request => "REQUEST",
+        ICalendarMethod::Reply => "REPLY",
+        ICalendarMethod::Cancel => "CANCEL",
+        _ => "PUBLISH",
+    }
+}
+
+/// A resource name for an object placed in someone's calendar: `<uid>.ics`, as clients
+/// name what they create (a '/' would not survive in a URL segment).
+fn object_name(uid: &str) -> String {
+    let mut n: String = uid
+        .chars()
+        .map(|c| if c == '/' || c.is_control() { '_' } else { c })
+        .take(200)
+        .collect();
+    n.push_str(".ics");
+    n
+}
+
+/// The iMIP mail (RFC 6047) carrying an iTIP message: a line of text for people, and the
+/// calendar for their software.
+fn imip(
+    from: &User,
+    to: &str,
+    method: &ICalendarMethod,
+    cal: &ICalendar,
+) -> Result<Vec<u8>, String> {
+    use lettre::message::header::ContentType;
+    use lettre::message::{Mailbox, Message, MultiPart, SinglePart};
+    let summary = cal
+        .components
+        .iter()
+        .filter(|c| is_main(c))
+        .find_map(|c| c.property(&P::Summary))
+        .and_then(|e| e.values.first())
+        .and_then(|v| v.as_text())
+        .unwrap_or("an event")
+        .to_string();
+    let who = &from.display_name;
+    let (subject, text) = match method {
+        ICalendarMethod::Request => (
+            format!("Invitation: {summary}"),
+            format!("{who} invites you to \"{summary}\"."),
+        ),
+        ICalendarMethod::Cancel => (
+            format!("Cancelled: {summary}"),
+            format!("{who} has cancelled \"{summary}\"."),
+        ),
+        _ => (
+            format!("Reply: {summary}"),
+            format!("{who} has answered your invitation to \"{summary}\"."),
+        ),
+    };
+    let m = method_name(method);
+    let cal_type = ContentType::parse(&format!("text/calendar; charset=utf-8; method={m}"))
+        .map_err(|e| e.to_string())?;
+    let from_box = Mailbox::new(
+        Some(who.clone()),
+        from.address.parse().map_err(|e| format!("{e}"))?,
+    );
+    let msg = Message::builder()
+        .from(from_box)
+        .to(to.parse().map_err(|e| format!("{to}: {e}"))?)
+        .subject(subject)
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(format!("{text}\r\n")))
+                .singlepart(SinglePart::builder().header(cal_type).body(cal.to_string())),
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(msg.formatted())
+}
+
+impl Dav {
+    fn directory(&self) -> &bureau_directory::Directory {
+        self.auth.directory()
+    }
+
+    /// Whether an address is one of the user's.
+    fn owns(u: &User, addr: &str) -> bool {
+        u.address.eq_ignore_ascii_case(addr)
+            || u.aliases.iter().any(|a| a.eq_ignore_ascii_case(addr))
+    }
+
+    /// Schedules after `owner`'s calendar object went from `old` to `new` (None: absent).
+    pub(crate) async fn schedule(&self, owner: &str, old: Option<&[u8]>, new: Option<&[u8]>) {
+        let parse = |t: Option<&[u8]>| {
+            t.and_then(|t| std::str::from_utf8(t).ok())
+                .and_then(|t| ICalendar::parse(t).ok())
+        };
+        let (old, new) = (parse(old), parse(new));
+        let Some(org) = new.as_ref().or(old.as_ref()).and_then(organizer) else {
+            return;
+        };
+        let owner = match self.directory().user(owner) {
+            Ok(Some(u)) => u,
+            _ => return,
+        };
+        let done = if Dav::owns(&owner, &org) {
+            self.as_organizer(&owner, &org, old.as_ref(), new.as_ref())
+                .await
+        } else {
+            self.as_attendee(&owner, &org, old.as_ref(), new.as_ref())
+                .await
+        };
+        if let Err(e) = done {
+            log::warn!("dav: scheduling for {}: {e}", owner.uid);
+        }
+    }
+
+    async fn as_organizer(
+        &self,
+        owner: &User,
+        org: &str,
+        old: Option<&ICalendar>,
+        new: Option<&ICalendar>,
+    ) -> Result<(), String> {
+        let told = |p: &Party| p.addr != org && !p.client && !Dav::owns(owner, &p.addr);
+        let before: Vec<Party> = old.map(attendees).unwrap_or_default();
+        let after: Vec<Party> = new.map(attendees).unwrap_or_default();
+        let changed = match (old, new) {
+            (Some(o), Some(n)) => substance(o) != substance(n),
+            _ => true,
+        };
+        if let Some(new) = new {
+            let request = with_method(new, Some(ICalendarMethod::Request));
+            for p in after.iter().filter(|p| told(p)) {
+                if changed || !before.iter().any(|b| b.addr == p.addr) {
+                    self.send(owner, &p.addr, ICalendarMethod::Request, &request)
+                        .await?;
+                }
+            }
+        }
+        if let Some(old) = old {
+            let cancel = cancel_of(old);
+            for p in before.iter().filter(|p| told(p)) {
+                if !after.iter().any(|a| a.addr == p.addr) {
+                    self.send(owner, &p.addr, ICalendarMethod::Cancel, &cancel)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn as_attendee(
+        &self,
+        owner: &User,
+        org: &str,
+        old: Option<&ICalendar>,
+        new: Option<&ICalendar>,
+    ) -> Result<(), String> {
+        let me_in = |c: Option<&ICalendar>| {
+            c.and_then(|c| attendees(c).into_iter().find(|p| Dav::owns(owner, &p.addr)))
+        };
+        let (was, is) = (me_in(old), me_in(new));
+        let Some(me) = is.clone().or(was.clone()) else {
+            return Ok(());
+        };
+        if me.client {
+            return Ok(());
+        }
+        let cancelled = |c: &ICalendar| {
+            c.components
+                .iter()
+                .filter(|c| is_main(c))
+                .any(|c| c.status() == Some(&ICalendarStatus::Cancelled))
+        };
+        let (cal, declined) = match new {
+            Some(n) => (n, false),
+            // A deleted copy declines, unless the organizer had cancelled it.
+            None => match old {
+                Some(o) if !cancelled(o) => (o, true),
+                _ => return Ok(()),
+            },
+        };
+        let before = was.map_or("NEEDS-ACTION".to_string(), |p| p.partstat);
+        let after = if declined {
+            "DECLINED".to_string()
+        } else {
+            is.map_or_else(|| "NEEDS-ACTION".to_string(), |p| p.partstat)
+        };
+        if before == after {
+            return Ok(());
+        }
+        let reply = reply_of(cal, &me.addr, declined);
+        self.send(owner, org, ICalendarMethod::Reply, &reply).await
+    }
+
+    /// Sends an iTIP message from `from` to one calendar address: into the store for users
+    /// here (each member, for a group address), by mail for others.
+    async fn send(
+        &self,
+        from: &User,
+        to: &str,
+        method: ICalendarMethod,
+        msg: &ICalendar,
+    ) -> Result<(), String> {
+        let dir = self.directory();
+        let users = match dir.resolve(to).map_err(|e| e.to_string())? {
+            Some(Addressee::User(u)) => vec![u],
+            Some(Addressee::Group(g)) => g
+                .members
+                .iter()
+                .filter_map(|m| dir.user(m).ok().flatten())
+                .filter(|u| u.uid != from.uid)
+                .collect(),
+            None => {
+                let domain = to.rsplit_once('@').map_or("", |(_, d)| d);
+                if dir.domain(domain).map_err(|e| e.to_string())?.is_some() {
+                    log::info!("dav: scheduling: no user {to} here");
+                    return Ok(());
+                }
+                return self.mail(from, to, &method, msg).await;
+            }
+        };
+        for u in users.iter().filter(|u| u.enabled) {
+            let delivered = match method {
+                ICalendarMethod::Reply => {
+                    // A reply names one attendee: the one answering.
+                    let who = attendees(msg).into_iter().next().map(|p| p.addr);
+                    self.reply_here(u, who.as_deref().unwrap_or_default(), msg)
+                        .await
+                }
+                _ => self.deliver_here(u, &method, msg).await,
+            };
+            delivered.map_err(|e| format!("to {}: {e}", u.uid))?;
+        }
+        Ok(())
+    }
+
+    async fn mail(
+        &self,
+        from: &User,
+        to: &str,
+        method: &ICalendarMethod,
+        msg: &ICalendar,
+    ) -> Result<(), String> {
+        let Some(queue) = &self.queue else {
+            return Err(format!("no mail service to reach {to}"));
+        };
+        let data = imip(from, to, method, msg)?;
+        queue
+            .submit(&from.address, &[to.to_string()], &data)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The collection and item of `uid` in a user's calendars, if any.
+    fn find(&self, r: &Reader, owner: u64, uid: &str) -> Result<Option<Item>, StoreError> {
+        for c in r.collections_of(owner)? {
+            if !Kind::Calendar.holds(c.kind) {
+                continue;
+            }
+            let items = self.items.items(r, c.id)?;
+            if let Some(i) = items
+                .iter()
+                .find(|i| i.name.is_some() && i.props.get("uid").map(String::as_str) == Some(uid))
+            {
+                return Ok(Some(i.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A REQUEST or CANCEL for a user here: its copy of the object written (or removed) and
+    /// the message filed in its schedule inbox, in one write.
+    async fn deliver_here(
+        &self,
+        u: &User,
+        method: &ICalendarMethod,
+        msg: &ICalendar,
+    ) -> Result<(), StoreError> {
+        let uid = uid(msg).ok_or_else(|| StoreError::Invalid("no UID".into()))?;
+        let r = self.store.reader(Actor::System)?;
+        let existing = self.find(&r, u.principal, &uid)?;
+        let copy = match method {
+            ICalendarMethod::Request => Some(with_method(msg, None).to_string()),
+            _ => None,
+        };
+        let calendar = match &existing {
+            Some(i) => i.collection,
+            None if copy.is_some() => self.default_calendar(&r, u).await?,
+            None => 0,
+        };
+        self.file(
+            u,
+            &msg.to_string(),
+            move |w, blob, props| {
+                match (&existing, blob, props) {
+                    (Some(i), Some(b), Some(p)) => {
+                        w.update_item(calendar, i.id, None, |it| {
+                            it.blob = Some(b);
+                            it.props = p;
+                        })?;
+                    }
+                    (None, Some(b), Some(p)) => {
+                        let mut name = object_name(&uid);
+                        while w.item_by_name(calendar, &name).is_ok() {
+                            name.insert(0, '_');
+                        }
+                        w.put_item(
+                            calendar,
+                            NewItem {
+                                name: Some(name),
+                                blob: Some(b),
+                                props: p,
+                                past_quota: true,
+                                ..Default::default()
+                            },
+                        )?;
+                    }
+                    (Some(i), None, _) => w.delete_item(calendar, i.id)?,
+                    _ => {}
+                }
+                Ok(())
+            },
+            copy,
+        )
+        .await
+    }
+
+    /// A REPLY from `attendee` for an organizer here: its copy takes the answer and the
+    /// reply is filed in its schedule inbox. A reply to an object the organizer does not
+    /// have, or from someone not invited, changes nothing.
+    async fn reply_here(
+        &self,
+        org: &User,
+        attendee: &str,
+        reply: &ICalendar,
+    ) -> Result<(), StoreError> {
+        let uid = uid(reply).ok_or_else(|| StoreError::Invalid("no UID".into()))?;
+        let r = self.store.reader(Actor::System)?;
+        let Some(item) = self.find(&r, org.principal, &uid)? else {
+            log::info!(
+                "dav: a reply from {attendee} for an event {} does not have",
+                org.uid
+            );
+            return Ok(());
+        };
+        let text = String::from_utf8_lossy(&r.content(&item)?).into_owned();
+        let mut copy =
+            ICalendar::parse(&text).map_err(|_| StoreError::Invalid("stored object".into()))?;
+        if organizer(&copy).is_none_or(|o| !Dav::owns(org, &o))
+            || !apply_reply(&mut copy, reply, attendee)
+        {
+            log::info!(
+                "dav: a reply from {attendee} to {} does not match the event",
+                org.uid
+            );
+            return Ok(());
+        }
+        let (coll, id) = (item.collection, item.id);
+        self.file(
+            org,
+            &reply.to_string(),
+            move |w, blob, props| {
+                if let (Some(b), Some(p)) = (blob, props) {
+                    w.update_item(coll, id, None, |it| {
+                        it.blob = Some(b);
+                        it.props = p;
+                    })?;
+                }
+                Ok(())
+            },
+            Some(copy.to_string()),
+        )
+        .await
+    }
+
+    /// One write: `message` filed in `u`'s schedule inbox (made if missing), and `change`
+    /// given the blob and props of `object` (a calendar object's new text) if there is one.
+    async fn file(
+        &self,
+        u: &User,
+        message: &str,
+        change: impl Fn(
+            &mut bureau_store::Writer,
+            Option<bureau_store::BlobRef>,
+            Option<std::collections::BTreeMap<String, String>>,
+        ) -> Result<(), StoreError>
+        + Send
+        + 'static,
+        object: Option<String>,
+    ) -> Result<(), StoreError> {
+        let invalid = || StoreError::Invalid("not a valid calendar object".into());
+        let msg_props = object_props(Kind::Calendar, message.as_bytes()).map_err(|_| invalid())?;
+        let obj_props = match &object {
+            Some(o) => Some(object_props(Kind::Calendar, o.as_bytes()).map_err(|_| invalid())?),
+            None => None,
+        };
+        let staged_msg = self.store.stage_blob(message.as_bytes())?;
+        let msg_blob = staged_msg.blob_ref();
+        let mut staged = vec![staged_msg];
+        let obj_blob = match &object {
+            Some(o) => {
+                let s = self.store.stage_blob(o.as_bytes())?;
+                let b = s.blob_ref();
+                staged.push(s);
+                Some(b)
+            }
+            None => None,
+        };
+        let p = u.principal;
+        self.store
+            .write(Actor::System, staged, move |w| {
+                let inbox = match w.collection_by_name(p, INBOX) {
+                    Ok(c) => c,
+                    Err(StoreError::NotFound) => {
+                        w.create_collection(p, CollectionKind::ScheduleInbox, INBOX)?
+                    }
+                    Err(e) => return Err(e),
+                };
+                let name = format!("itip-{}.ics", inbox.modseq + 1);
+                w.put_item(
+                    inbox.id,
+                    NewItem {
+                        name: Some(name),
+                        blob: Some(msg_blob),
+                        props: msg_props.clone(),
+                        past_quota: true,
+                        ..Default::default()
+                    },
+                )?;
+                change(w, obj_blob, obj_props.clone())
+            })
+            .await
+    }
+
+    /// Where invitations go: the user's "calendar", else its first calendar, else a new one.
+    async fn default_calendar(&self, r: &Reader, u: &User) -> Result<u64, StoreError> {
+        let calendars: Vec<_> = r
+            .collections_of(u.principal)?
+            .into_iter()
+            .filter(|c| c.kind == CollectionKind::Calendar)
+            .collect();
+        if let Some(c) = calendars
+            .iter()
+            .find(|c| c.name == "calendar")
+            .or(calendars.first())
+        {
+            return Ok(c.id);
+        }
+        let p = u.principal;
+        let c = self
+            .store
+            .write(Actor::System, vec![], move |w| {
+                let c = w.create_collection(p, CollectionKind::Calendar, "calendar")?;
+                w.set_collection_props(c.id, &[("displayname".into(), Some("Calendar".into()))])?;
+                Ok::<_, StoreError>(c)
+            })
+            .await?;
+        Ok(c.id)
+    }
+
+    /// The schedule inbox, made on first use.
+    pub(crate) async fn ensure_inbox(&self, u: &User) -> Result<(), StoreError> {
+        let r = self.store.reader(Actor::System)?;
+        if r.collection_by_name(u.principal, INBOX).is_ok() {
+            return Ok(());
+        }
+        let p = u.principal;
+        match self
+            .store
+            .write(Actor::System, vec![], move |w| {
+                w.create_collection(p, CollectionKind::ScheduleInbox, INBOX)
+            })
+            .await
+        {
+            Ok(_) | Err(StoreError::Exists(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A reply by mail from outside (see `Arrivals`): applied for each recipient who
+    /// organizes the event.
+    async fn mail_reply(&self, principals: Vec<u64>, from: String, msg: Vec<u8>) {
+        use mail_parser::MimeHeaders;
+        let Some(parsed) = mail_parser::MessageParser::default().parse(&msg) else {
+            return;
+        };
+        let Some(text) = parsed.parts.iter().find_map(|p| {
+            let ct = p.content_type()?;
+            let is_cal = ct.ctype().eq_ignore_ascii_case("text")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("calendar"));
+            is_cal.then(|| p.text_contents()).flatten()
+        }) else {
+            return;
+        };
+        let Ok(reply) = ICalendar::parse(text) else {
+            return;
+        };
+        let is_reply = reply.components.iter().any(|c| {
+            c.property(&P::Method)
+                .and_then(|e| e.values.first())
+                .is_some_and(|v| matches!(v, V::Method(ICalendarMethod::Reply)))
+        });
+        // Only the sender's own answer: every attendee in the reply must be the From: address.
+        let parties = attendees(&reply);
+        if !is_reply || parties.is_empty() || parties.iter().any(|p| p.addr != from) {
+            return;
+        }
+        let Some(org) = organizer(&reply) else { return };
+        let dir = self.directory();
+        let Ok(users) = dir.users() else { return };
+        for u in users.iter().filter(|u| principals.contains(&u.principal)) {
+            if Dav::owns(u, &org)
+                && let Err(e) = self.reply_here(u, &from, &reply).await
+            {
+                log::warn!("dav: applying {from}'s reply for {}: {e}", u.uid);
+            }
+        }
+    }
+
+    /// POST to the outbox (RFC 6638 5): a VFREEBUSY request answered for each attendee, from
+    /// the calendars of users here.
+    pub(crate) fn outbox_post(&self, u: &User, body: &[u8]) -> http::Resp {
+        let bad = |m: &str| http::status(StatusCode::BAD_REQUEST, m);
+        if body.len() > MAX_ITIP {
+            return http::status(StatusCode::PAYLOAD_TOO_LARGE, "too large");
+        }
+        let Some(req) = std::str::from_utf8(body)
+            .ok()
+            .and_then(|t| ICalendar::parse(t).ok())
+        else {
+            return http::dav_error(StatusCode::BAD_REQUEST, xml::CALDAV, "valid-calendar-data");
+        };
+        let Some(fb) = req
+            .components
+            .iter()
+            .find(|c| c.component_type == T::VFreebusy)
+        else {
+            return bad("the outbox takes VFREEBUSY requests");
+        };
+        let org = fb.property(&P::Organizer).and_then(address);
+        if !org.as_deref().is_some_and(|o| Dav::owns(u, o)) {
+            return http::dav_error(StatusCode::FORBIDDEN, xml::CALDAV, "organizer-allowed");
+        }
+        let time = |p: P| {
+            fb.property(&p)
+                .and_then(|e| e.values.first())
+                .and_then(|v| match v {
+                    V::PartialDateTime(d) => d.to_timestamp(),
+                    _ => None,
+                })
+        };
+        let (Some(from), Some(to)) = (time(P::Dtstart), time(P::Dtend)) else {
+            return bad("a free/busy request needs DTSTART and DTEND");
+        };
+        if from >= to || to - from > 366 * 86400 {
+            return bad("the free/busy range must be positive and at most a year");
+        }
+        let uid = fb.uid().unwrap_or("");
+        let mut out = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<c:schedule-response {}>",
+            xml::NAMESPACES
+        );
+        let r = match self.store.reader(Actor::System) {
+            Ok(r) => r,
+            Err(e) => return crate::store_status(&e),
+        };
+        for e in fb.entries.iter().filter(|e| e.name == P::Attendee) {
+            let Some(addr) = address(e) else { continue };
+            let found = match self.directory().resolve(&addr) {
+                Ok(Some(Addressee::User(a))) if a.enabled => Some(a),
+                _ => None,
+            };
+            let (code, data) = match found {
+                Some(a) => match self.busy_of(&r, a.principal, from, to) {
+                    Ok((busy, tentative)) => {
+                        let extra = format!(
+                            "UID:{uid}\r\nORGANIZER:mailto:{}\r\nATTENDEE:mailto:{addr}\r\n",
+                            org.as_deref().unwrap_or_default()
+                        );
+                        (
+                            "2.0;Success",
+                            Some(crate::report::vfreebusy(
+                                from,
+                                to,
+                                &busy,
+                                &tentative,
+                                Some(&extra),
+                            )),
+                        )
+                    }
+                    Err(e) => return crate::store_status(&e),
+                },
+                None => ("3.7;Invalid calendar user", None),
+            };
+            out.push_str(&format!(
+                "<c:response><c:recipient><d:href>mailto:{}</d:href></c:recipient><c:request-status>{code}</c:request-status>",
+                xml::esc(&addr)
+            ));
+            if let Some(d) = data {
+                out.push_str(&format!(
+                    "<c:calendar-data>{}</c:calendar-data>",
+                    xml::esc(&d)
+                ));
+            }
+            out.push_str("</c:response>");
+        }
+        out.push_str("</c:schedule-response>");
+        http::xml(StatusCode::OK, out)
+    }
+
+    /// Busy and tentative periods of a user's calendars (not task lists, notes or inbox).
+    fn busy_of(
+        &self,
+        r: &Reader,
+        owner: u64,
+        from: i64,
+        to: i64,
+    ) -> Result<crate::report::Busy, StoreError> {
+        let (mut busy, mut tentative) = (Vec::new(), Vec::new());
+        for c in r.collections_of(owner)? {
+            if c.kind != CollectionKind::Calendar {
+                continue;
+            }
+            let items = self.items.items(r, c.id)?;
+            let (b, t) = crate::report::busy_periods(r, &items, from, to)?;
+            busy.extend(b);
+            tentative.extend(t);
+        }
+        Ok((busy, tentative))
+    }
+}
+
+impl bureau_smtp::Arrivals for Dav {
+    fn arrived(&self, principals: &[u64], from: &str, dmarc_failed: bool, msg: &[u8]) {
+        if dmarc_failed {
+            log::info!("dav: calendar mail claiming to be from {from} failed DMARC; not applied");
+            return;
+        }
+        let (dav, principals, from, msg) = (
+            self.clone(),
+            principals.to_vec(),
+            from.to_string(),
+            msg.to_vec(),
+        );
+        tokio::spawn(async move { dav.mail_reply(principals, from, msg).await });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENT: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:m1\r\nDTSTAMP:20261201T090000Z\r\nDTSTART:20261210T100000Z\r\nDTEND:20261210T110000Z\r\nSUMMARY:Planning\r\nORGANIZER:mailto:alice@example.com\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:alice@example.com\r\nATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:Bob@Example.com\r\nATTENDEE;SCHEDULE-AGENT=CLIENT:mailto:carol@example.com\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+    #[test]
+    fn organizer_and_attendees_are_read() {
+        let cal = ICalendar::parse(EVENT).unwrap();
+        assert_eq!(organizer(&cal).as_deref(), Some("alice@example.com"));
+        let a = attendees(&cal);
+        assert_eq!(a.len(), 3);
+        assert_eq!(a[1].addr, "bob@example.com");
+        assert_eq!(a[1].partstat, "NEEDS-ACTION");
+        assert!(a[2].client && !a[1].client);
+    }
+
+    #[test]
+    fn a_reply_carries_one_attendee_and_updates_the_copy() {
+        let cal =
+            ICalendar::parse(EVENT.replace("PARTSTAT=NEEDS-ACTION", "PARTSTAT=ACCEPTED")).unwrap();
+        let reply = reply_of(&cal, "bob@example.com", false);
+        let text = reply.to_string();
+        assert!(text.contains("METHOD:REPLY"), "{text}");
+        assert_eq!(attendees(&reply).len(), 1);
+        let mut copy = ICalendar::parse(EVENT).unwrap();
+        assert!(apply_reply(&mut copy, &reply, "bob@example.com"));
+        let bob = attendees(&copy)
+            .into_iter()
+            .find(|p| p.addr == "bob@example.com")
+            .unwrap();
+        assert_eq!(bob.partstat, "ACCEPTED");
+        // Someone not on the event changes nothing.
+        assert!(!apply_reply(&mut copy, &reply, "mallory@example.net"));
+        let declined = reply_of(&cal, "bob@example.com", true);
+        assert_eq!(attendees(&declined)[0].partstat, "DECLINED");
+    }
+
+    #[test]
+    fn only_substantial_changes_count() {
+        let a = ICalendar::parse(EVENT).unwrap();
+        let answered = ICalendar::parse(
+            EVENT
+                .replace("PARTSTAT=NEEDS-ACTION", "PARTSTAT=TENTATIVE")
+                .replace("DTSTAMP:20261201T090000Z", "DTSTAMP:20261202T090000Z"),
+        )
+        .unwrap();
+        assert_eq!(substance(&a), substance(&answered));
+        let moved =
+            ICalendar::parse(EVENT.replace("DTSTART:20261210T100000Z", "DTSTART:20261210T103000Z"))
+                .unwrap();
+        assert_ne!(substance(&a), substance(&moved));
+        let c = cancel_of(&a).to_string();
+        assert!(
+            c.contains("METHOD:CANCEL") && c.contains("STATUS:CANCELLED"),
+            "{c}"
+        );
+    }
+
+    #[test]
+    fn imip_mail_has_the_calendar_part_with_its_method() {
+        use mail_parser::MimeHeaders;
+        let u = User {
+            uid: "alice".into(),
+            principal: 1,
+            address: "alice@example.com".into(),
+            display_name: "Alice Martin".into(),
+            aliases: vec![],
+            quota: None,
+            enabled: true,
+            admin: false,
+            created: 0,
+        };
+        let cal = with_method(
+            &ICalendar::parse(EVENT).unwrap(),
+            Some(ICalendarMethod::Request),
+        );
+        let m = imip(&u, "dave@remote.example", &ICalendarMethod::Request, &cal).unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(&m).unwrap();
+        assert_eq!(parsed.subject(), Some("Invitation: Planning"));
+        let text = String::from_utf8_lossy(&m);
+        assert!(text.contains("method=REQUEST"), "{text}");
+        let cal_part = parsed
+            .parts
+            .iter()
+            .find(|p| {
+                p.content_type()
+                    .is_some_and(|c| c.subtype() == Some("calendar"))
+            })
+            .and_then(|p| p.text_contents())
+            .unwrap();
+        assert!(cal_part.contains("UID:m1") && cal_part.contains("METHOD:REQUEST"));
+    }
+
+    #[test]
+    fn object_names_stay_one_segment() {
+        assert_eq!(object_name("a/b"), "a_b.ics");
+        assert_eq!(object_name("x@y"), "x@y.ics");
+    }
+}
