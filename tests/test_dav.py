@@ -540,3 +540,66 @@ def test_scheduling_invitations_replies_and_free_busy(bureau_factory, test_mx):
         assert methods == ["CANCEL", "REQUEST"]
     wait_for(lambda: len(mx.received) == 2, what="the CANCEL mail")
     assert "method=CANCEL" in mx.received[1][2].decode()
+
+
+def hrefs(text):
+    return sorted(re.findall(r"<d:href>[^<]*/([^/<]+\.ics)</d:href>", text))
+
+
+def test_property_filters_uid_conflicts_copy_and_move(office):
+    b = office
+    base = "/dav/calendars/alice/calendar/"
+    dav(b, "PROPFIND", "/dav/calendars/alice/", Depth="1")
+    assert dav(b, "PUT", base + "a.ics", event("a@test", "Budget review",
+                                                extra="LOCATION:Room 1\r\n"))[0] == 201
+    assert dav(b, "PUT", base + "b.ics", event("b@test", "Lunch"))[0] == 201
+    # With the caldav library: a search by UID, and by summary text.
+    with client(b) as c:
+        cal = c.principal().calendar(cal_id="calendar")
+        assert cal.event_by_uid("b@test").icalendar_component["SUMMARY"] == "Lunch"
+
+    def query(props):
+        body = ('<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+                '<d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name="VCALENDAR">'
+                f'<c:comp-filter name="VEVENT">{props}</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>')
+        status, _, text = dav(b, "REPORT", base, body, Depth="1")
+        assert status == 207, text
+        return hrefs(text)
+
+    assert query('<c:prop-filter name="SUMMARY"><c:text-match>BUDGET</c:text-match></c:prop-filter>') == ["a.ics"]
+    assert query('<c:prop-filter name="SUMMARY"><c:text-match collation="i;octet">BUDGET</c:text-match>'
+                 '</c:prop-filter>') == []
+    assert query('<c:prop-filter name="LOCATION"><c:is-not-defined/></c:prop-filter>') == ["b.ics"]
+    assert query('<c:prop-filter name="SUMMARY"><c:text-match negate-condition="yes">lunch</c:text-match>'
+                 '</c:prop-filter>') == ["a.ics"]
+    assert query('<c:prop-filter name="UID"><c:text-match collation="i;octet">b@test</c:text-match>'
+                 '</c:prop-filter>') == ["b.ics"]
+    status, _, text = dav(b, "REPORT", base, (
+        '<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+        '<c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"><c:prop-filter name="SUMMARY">'
+        '<c:text-match collation="i;klingon">x</c:text-match></c:prop-filter></c:comp-filter></c:comp-filter>'
+        '</c:filter></c:calendar-query>'), Depth="1")
+    assert status == 403 and "supported-collation" in text
+
+    # One UID per collection: the same event under another name is refused, naming the first.
+    status, _, text = dav(b, "PUT", base + "again.ics", event("a@test", "Copy"))
+    assert status == 403 and "no-uid-conflict" in text and base + "a.ics" in text
+    assert dav(b, "GET", base + "again.ics")[0] == 404
+
+    # COPY into another calendar, MOVE back under a new name, Overwrite: F.
+    assert dav(b, "MKCALENDAR", "/dav/calendars/alice/work/")[0] == 201
+    url = f"https://127.0.0.1:{b.port(443)}/dav/calendars/alice/work/a.ics"
+    assert dav(b, "COPY", base + "a.ics", Destination=url)[0] == 201
+    assert "Budget review" in dav(b, "GET", "/dav/calendars/alice/work/a.ics")[2]
+    assert dav(b, "COPY", base + "a.ics", Destination=url, Overwrite="F")[0] == 412
+    assert dav(b, "COPY", base + "a.ics", Destination=url)[0] == 204
+    assert dav(b, "MOVE", base + "b.ics", Destination="/dav/calendars/alice/work/lunch.ics")[0] == 201
+    assert dav(b, "GET", base + "b.ics")[0] == 404
+    assert "Lunch" in dav(b, "GET", "/dav/calendars/alice/work/lunch.ics")[2]
+    # Not into a task list, not into someone else's calendar, not onto a missing collection.
+    assert dav(b, "COPY", base + "a.ics", Destination="/dav/calendars/alice/tasks/a.ics")[0] == 403
+    # (Someone else's calendar without a grant is as absent as a missing one.)
+    assert dav(b, "COPY", base + "a.ics", Destination="/dav/calendars/bob/calendar/a.ics")[0] == 409
+    assert dav(b, "GET", "/dav/calendars/bob/calendar/a.ics", user="bob")[0] == 404
+    assert dav(b, "COPY", base + "a.ics", Destination="/dav/calendars/alice/nope/a.ics")[0] == 409
+    assert dav(b, "COPY", base + "a.ics")[0] == 400

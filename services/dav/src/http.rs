@@ -38,12 +38,21 @@ pub fn xml(code: StatusCode, body: String) -> Resp {
 
 /// A DAV error body naming the precondition that failed (RFC 4918 16).
 pub fn dav_error(code: StatusCode, ns: &str, condition: &str) -> Resp {
+    dav_error_with(code, ns, condition, "")
+}
+
+/// A precondition's error element with content (an href, for no-uid-conflict).
+pub fn dav_error_with(code: StatusCode, ns: &str, condition: &str, inner: &str) -> Resp {
+    let element = if inner.is_empty() {
+        crate::xml::empty_tag(ns, condition)
+    } else {
+        crate::xml::tag(ns, condition, inner)
+    };
     xml(
         code,
         format!(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<d:error {}>{}</d:error>",
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<d:error {}>{element}</d:error>",
             crate::xml::NAMESPACES,
-            crate::xml::empty_tag(ns, condition)
         ),
     )
 }
@@ -78,7 +87,7 @@ pub fn options() -> Resp {
     );
     h.insert(
         "allow",
-        "OPTIONS, GET, HEAD, PUT, DELETE, POST, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT"
+        "OPTIONS, GET, HEAD, PUT, DELETE, POST, COPY, MOVE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT"
             .parse()
             .expect("ascii"),
     );

@@ -12,6 +12,7 @@
 
 pub mod autoconfig;
 pub mod bulk;
+mod filter;
 mod http;
 mod props;
 mod report;
@@ -435,6 +436,18 @@ impl Dav {
                 self.put(&ctx, &target, &cond, &body).await
             }
             "DELETE" => self.delete(&ctx, &target, h("if-match").as_deref()).await,
+            "COPY" | "MOVE" => {
+                let dest = h("destination");
+                let overwrite = h("overwrite");
+                self.transfer(
+                    &ctx,
+                    &target,
+                    dest.as_deref(),
+                    overwrite.as_deref(),
+                    method.as_str() == "MOVE",
+                )
+                .await
+            }
             _ => status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         }
     }
@@ -538,6 +551,9 @@ impl Dav {
                 "supported-calendar-component",
             );
         }
+        if let Some(r) = uid_conflict(ctx, &c, props.get("uid"), name) {
+            return r;
+        }
         let existing = match ctx.reader().and_then(|r| r.item_by_name(c.coll.id, name)) {
             Ok(i) => Some(i),
             Err(StoreError::NotFound) => None,
@@ -603,6 +619,128 @@ impl Dav {
             Err(StoreError::Exists(_)) => {
                 status(StatusCode::PRECONDITION_FAILED, "the resource exists now")
             }
+            Err(e) => store_status(&e),
+        }
+    }
+
+    /// COPY and MOVE of an object (RFC 4918 9.8, 9.9) into a calendar or address book the
+    /// user may write, checked as a PUT there would be. The blob is shared, not copied.
+    /// Nothing is scheduled: the object is the same event.
+    async fn transfer(
+        &self,
+        ctx: &Ctx<'_>,
+        t: &Target,
+        dest: Option<&str>,
+        overwrite: Option<&str>,
+        moving: bool,
+    ) -> Resp {
+        let Target::Object(kind, owner, coll, name) = t else {
+            return status(StatusCode::FORBIDDEN, "COPY and MOVE are for objects");
+        };
+        let Some(dest) = dest else {
+            return status(StatusCode::BAD_REQUEST, "a Destination header is needed");
+        };
+        let path = dest
+            .parse::<hyper::Uri>()
+            .ok()
+            .map(|u| u.path().to_string());
+        let Some(Target::Object(dkind, downer, dcoll, dname)) =
+            path.as_deref().and_then(Target::parse)
+        else {
+            return status(
+                StatusCode::BAD_GATEWAY,
+                "the destination is not an object here",
+            );
+        };
+        if dkind != *kind {
+            return status(
+                StatusCode::FORBIDDEN,
+                "the destination holds another kind of object",
+            );
+        }
+        if (&downer, &dcoll, &dname) == (owner, coll, name) {
+            return status(StatusCode::FORBIDDEN, "source and destination are the same");
+        }
+        let overwrite = !matches!(overwrite.map(str::trim), Some("F" | "f"));
+        let (src, dst) = match (
+            ctx.collection(*kind, owner, coll),
+            ctx.collection(dkind, &downer, &dcoll),
+        ) {
+            (Ok(s), Ok(d)) => (s, d),
+            (Err(e), _) => return store_status(&e),
+            (_, Err(StoreError::NotFound)) => {
+                return status(
+                    StatusCode::CONFLICT,
+                    "the destination collection does not exist",
+                );
+            }
+            (_, Err(e)) => return store_status(&e),
+        };
+        if (moving && src.access < Access::ReadWrite)
+            || dst.access < Access::ReadWrite
+            || dst.coll.kind == CollectionKind::ScheduleInbox
+        {
+            return dav_error(StatusCode::FORBIDDEN, DAV, "need-privileges");
+        }
+        let item = match ctx.reader().and_then(|r| r.item_by_name(src.coll.id, name)) {
+            Ok(i) => i,
+            Err(e) => return store_status(&e),
+        };
+        if let Some(comp) = item.props.get("component")
+            && !components(dst.coll.kind).contains(&comp.as_str())
+        {
+            return dav_error(
+                StatusCode::FORBIDDEN,
+                CALDAV,
+                "supported-calendar-component",
+            );
+        }
+        if let Some(r) = uid_conflict(ctx, &dst, item.props.get("uid"), &dname) {
+            // Moving onto itself by another name within one collection is a rename.
+            if !(moving && src.coll.id == dst.coll.id) {
+                return r;
+            }
+        }
+        let (sid, did, src_item) = (src.coll.id, dst.coll.id, item.clone());
+        let r = self
+            .store
+            .write(ctx.actor(), vec![], move |w| {
+                let created = match w.item_by_name(did, &dname) {
+                    Ok(_) if !overwrite => return Err(StoreError::Exists(dname.clone())),
+                    Ok(old) => {
+                        w.update_item(did, old.id, None, |it| {
+                            it.blob = src_item.blob;
+                            it.props = src_item.props.clone();
+                        })?;
+                        false
+                    }
+                    Err(StoreError::NotFound) => {
+                        w.put_item(
+                            did,
+                            NewItem {
+                                name: Some(dname.clone()),
+                                blob: src_item.blob,
+                                props: src_item.props.clone(),
+                                ..Default::default()
+                            },
+                        )?;
+                        true
+                    }
+                    Err(e) => return Err(e),
+                };
+                if moving {
+                    w.delete_item(sid, src_item.id)?;
+                }
+                Ok(created)
+            })
+            .await;
+        match r {
+            Ok(true) => empty(StatusCode::CREATED),
+            Ok(false) => empty(StatusCode::NO_CONTENT),
+            Err(StoreError::Exists(_)) => status(
+                StatusCode::PRECONDITION_FAILED,
+                "the destination exists (Overwrite: F)",
+            ),
             Err(e) => store_status(&e),
         }
     }
@@ -674,6 +812,31 @@ impl Dav {
             _ => status(StatusCode::FORBIDDEN, "this resource cannot be deleted"),
         }
     }
+}
+
+/// RFC 4791 5.3.2.1 and RFC 6352 6.3.2.1: one UID per collection. The answer when another
+/// resource than `name` has `uid`, naming it.
+fn uid_conflict(ctx: &Ctx, c: &Coll, uid: Option<&String>, name: &str) -> Option<Resp> {
+    let uid = uid?;
+    let items = match ctx.reader().and_then(|r| ctx.items(&r, c.coll.id)) {
+        Ok(i) => i,
+        Err(e) => return Some(store_status(&e)),
+    };
+    let other = items.iter().find(|i| {
+        i.props.get("uid") == Some(uid) && i.name.as_deref().is_some_and(|n| n != name)
+    })?;
+    let ns = if c.kind == Kind::Calendar {
+        CALDAV
+    } else {
+        CARDDAV
+    };
+    let href = object_href(c.kind, &c.owner, &c.coll.name, other.name.as_deref()?);
+    Some(http::dav_error_with(
+        StatusCode::FORBIDDEN,
+        ns,
+        "no-uid-conflict",
+        &format!("<d:href>{}</d:href>", xml::esc(&href)),
+    ))
 }
 
 /// The iCalendar components a calendar collection holds.

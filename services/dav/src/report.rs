@@ -3,6 +3,7 @@
 //! by calcard), addressbook-query with property text matches (RFC 6352 8.6), and
 //! sync-collection from the change log (RFC 6578).
 
+use crate::filter::{PropFilter, PropView};
 use crate::http::{Resp, dav_error, status};
 use crate::props::{Multistatus, PropReq, Res, parse_body};
 use crate::xml::{CALDAV, CARDDAV, DAV, Element};
@@ -157,6 +158,8 @@ struct CalFilter {
     /// The component, and whether it must be absent (is-not-defined).
     comp: Option<(String, bool)>,
     range: Option<(i64, i64)>,
+    /// Property filters one component of that type must pass.
+    props: Vec<PropFilter>,
 }
 
 impl CalFilter {
@@ -176,6 +179,7 @@ impl CalFilter {
             return Ok(CalFilter {
                 comp: None,
                 range: None,
+                props: Vec::new(),
             });
         };
         let name = comp.attr("name").ok_or_else(bad)?.to_ascii_uppercase();
@@ -200,6 +204,7 @@ impl CalFilter {
         Ok(CalFilter {
             comp: Some((name, not)),
             range,
+            props: PropFilter::list(comp, CALDAV)?,
         })
     }
 
@@ -213,7 +218,11 @@ impl CalFilter {
         if *not || !is_type {
             return Some(*not != is_type);
         }
-        let (from, to) = self.range?;
+        let (from, to) = match self.range {
+            Some(r) => r,
+            None if self.props.is_empty() => return Some(true),
+            None => return None,
+        };
         if let Some((a, b)) = item.props.get(SPAN).and_then(|s| s.split_once(' '))
             && let (Ok(a), Ok(b)) = (a.parse::<i64>(), b.parse::<i64>())
             && (a >= to || b < from)
@@ -231,17 +240,36 @@ impl CalFilter {
         item: &Item,
         text: &dyn Fn() -> Result<String, Resp>,
     ) -> Result<bool, Resp> {
-        let Some((from, to)) = self.range else {
+        if let Some((from, to)) = self.range {
+            let spans = instances.get(item, to, text)?;
+            let overlaps = spans.iter().any(|&(s, e)| {
+                if e > s {
+                    s < to && e > from
+                } else {
+                    s >= from && s < to
+                }
+            });
+            if !overlaps {
+                return Ok(false);
+            }
+        }
+        let Some((name, _)) = &self.comp else {
             return Ok(true);
         };
-        let spans = instances.get(item, to, text)?;
-        Ok(spans.iter().any(|&(s, e)| {
-            if e > s {
-                s < to && e > from
-            } else {
-                s >= from && s < to
-            }
-        }))
+        if self.props.is_empty() {
+            return Ok(true);
+        }
+        let Ok(ics) = calcard::icalendar::ICalendar::parse(text()?) else {
+            return Ok(false);
+        };
+        Ok(ics
+            .components
+            .iter()
+            .filter(|c| c.component_type.as_str().eq_ignore_ascii_case(name))
+            .any(|c| {
+                let views: Vec<PropView> = c.entries.iter().map(PropView::of_ical).collect();
+                self.props.iter().all(|f| f.matches(&views))
+            }))
     }
 }
 
@@ -313,6 +341,7 @@ pub(crate) fn busy_periods(
     let filter = CalFilter {
         comp: Some(("VEVENT".into(), false)),
         range: Some((from, to)),
+        props: Vec::new(),
     };
     let (mut busy, mut tentative) = (Vec::new(), Vec::new());
     for item in items.iter().filter(|i| filter.by_record(i) != Some(false)) {
@@ -455,43 +484,24 @@ impl InstanceCache {
     }
 }
 
-/// addressbook-query's filter: prop-filters with text-match (contains, case-insensitive),
-/// any of them (the default) or all.
+/// addressbook-query's filter: prop-filters, any of them (the default) or all.
 fn card_match(root: &Element, data: &str) -> Result<bool, Resp> {
     let Some(filter) = root.child(CARDDAV, "filter") else {
         return Ok(true);
     };
-    let all = filter.attr("test") == Some("allof");
-    let mut results = Vec::new();
-    for pf in filter.children_named(CARDDAV, "prop-filter") {
-        let Some(name) = pf.attr("name") else {
-            return Err(dav_error(StatusCode::FORBIDDEN, CARDDAV, "valid-filter"));
-        };
-        let values: Vec<String> = data
-            .lines()
-            .filter_map(|l| {
-                let (head, value) = l.split_once(':')?;
-                let prop = head.split(';').next()?.rsplit('.').next()?;
-                prop.eq_ignore_ascii_case(name)
-                    .then(|| value.to_lowercase())
-            })
-            .collect();
-        let hit = match pf.child(CARDDAV, "text-match") {
-            Some(tm) => {
-                let needle = tm.text.to_lowercase();
-                let found = values.iter().any(|v| v.contains(&needle));
-                found != (tm.attr("negate-condition") == Some("yes"))
-            }
-            None => pf.child(CARDDAV, "is-not-defined").is_some() == values.is_empty(),
-        };
-        results.push(hit);
+    let filters = PropFilter::list(filter, CARDDAV)?;
+    if filters.is_empty() {
+        return Ok(true);
     }
-    Ok(if results.is_empty() {
-        true
-    } else if all {
-        results.iter().all(|x| *x)
+    let Ok(card) = calcard::vcard::VCard::parse(data) else {
+        return Ok(false);
+    };
+    let views: Vec<PropView> = card.entries.iter().map(PropView::of_vcard).collect();
+    let mut results = filters.iter().map(|f| f.matches(&views));
+    Ok(if filter.attr("test") == Some("allof") {
+        results.all(|x| x)
     } else {
-        results.iter().any(|x| *x)
+        results.any(|x| x)
     })
 }
 
