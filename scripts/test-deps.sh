@@ -9,7 +9,9 @@ APT_PACKAGES=(openssl curl procps swaks libnet-ssleay-perl libio-socket-ssl-perl
   # the appliance image (make image) and its boot test (make qemu)
   mmdebstrap gpg libdpkg-perl mount debian-archive-keyring genimage grub-efi-amd64-bin grub-common
   ovmf qemu-system-x86 qemu-utils rauc squashfs-tools mtools dosfstools busybox-static e2fsprogs
-  fdisk cpio kmod xz-utils systemd git)
+  fdisk cpio kmod xz-utils systemd git
+  # the web console's browser tests (playwright-core drives Debian's Chromium)
+  chromium fonts-dejavu-core)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -29,4 +31,9 @@ if ! .venv/bin/python -c 'import sys; sys.exit(0)' 2>/dev/null \
    || ! cmp -s tests/requirements.txt .venv/.requirements 2>/dev/null; then
   .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
   cp tests/requirements.txt .venv/.requirements
+fi
+
+# playwright-core for the console tests, as locked.
+if ! cmp -s tests/console/package-lock.json tests/console/node_modules/.installed-lock 2>/dev/null; then
+  (cd tests/console && npm ci --no-audit --no-fund --silent && cp package-lock.json node_modules/.installed-lock)
 fi

@@ -3,6 +3,7 @@
 
 mod bootenv;
 mod cli;
+mod console;
 mod helper;
 mod serve;
 mod web;

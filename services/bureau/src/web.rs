@@ -44,6 +44,13 @@ impl Web {
         if bureau_dav::Dav::serves(path) {
             return self.dav.handle(req, ip).await;
         }
+        if crate::console::serves(path) {
+            let tag = req
+                .headers()
+                .get("if-none-match")
+                .and_then(|v| v.to_str().ok());
+            return crate::console::handle(path, tag);
+        }
         plain(StatusCode::NOT_FOUND, "not found\n")
     }
 }

@@ -1,0 +1,104 @@
+//! The web console's assets (web-admin/, a page, a script and a stylesheet with no build
+//! step), embedded in the binary and served at /admin/ with headers that keep the page
+//! from being framed or fed other scripts. The console itself talks to /api/v1/.
+
+use bureau_admin::Resp;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
+
+#[derive(rust_embed::Embed)]
+#[folder = "../../web-admin/"]
+#[include = "*.html"]
+#[include = "*.js"]
+#[include = "*.css"]
+struct Assets;
+
+/// Whether a path is the console's.
+pub fn serves(path: &str) -> bool {
+    path == "/" || path == "/admin" || path.starts_with("/admin/")
+}
+
+pub fn handle(path: &str, if_none_match: Option<&str>) -> Resp {
+    let name = match path {
+        "/" | "/admin" => return redirect("/admin/"),
+        "/admin/" => "index.html",
+        p => p.trim_start_matches("/admin/"),
+    };
+    let Some(file) = Assets::get(name) else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..12]));
+    let kind = match name.rsplit_once('.').map(|(_, e)| e) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+    let b = Response::builder()
+        .header("etag", &etag)
+        .header("cache-control", "no-cache")
+        .header("x-content-type-options", "nosniff")
+        .header("referrer-policy", "no-referrer")
+        .header("x-frame-options", "DENY")
+        .header(
+            "content-security-policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        );
+    let resp = if if_none_match == Some(etag.as_str()) {
+        b.status(StatusCode::NOT_MODIFIED)
+            .body(Full::new(Bytes::new()))
+    } else {
+        b.status(StatusCode::OK)
+            .header("content-type", kind)
+            .body(Full::new(Bytes::from(file.data.into_owned())))
+    };
+    resp.unwrap_or_default()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn redirect(to: &str) -> Resp {
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header("location", to)
+        .body(Full::new(Bytes::new()))
+        .unwrap_or_default()
+}
+
+fn text(status: StatusCode, t: &str) -> Resp {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(t.to_string())))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_script_and_stylesheet_are_embedded() {
+        for p in ["/admin/", "/admin/app.js", "/admin/style.css"] {
+            let r = handle(p, None);
+            assert_eq!(r.status(), StatusCode::OK, "{p}");
+            assert!(
+                r.headers()["content-security-policy"]
+                    .to_str()
+                    .unwrap()
+                    .contains("frame-ancestors 'none'")
+            );
+            let tag = r.headers()["etag"].to_str().unwrap().to_string();
+            assert_eq!(handle(p, Some(&tag)).status(), StatusCode::NOT_MODIFIED);
+        }
+        assert_eq!(
+            handle("/admin/../Cargo.toml", None).status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(handle("/admin", None).status(), StatusCode::FOUND);
+    }
+}

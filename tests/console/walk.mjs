@@ -1,0 +1,134 @@
+// Walks Bureau's console in Debian's headless Chromium: the first-boot wizard, a domain, a
+// user, a group, a password reset, bad input beside its field, and a user's own page.
+// Usage: node walk.mjs BASE_URL SETUP_TOKEN SCREENSHOT_DIR. Exits non-zero on the first
+// failed expectation; test_console.py checks the results with real clients afterwards.
+import { chromium } from "playwright-core";
+
+const [base, token, shots] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1100, height: 800 } });
+const page = await context.newPage();
+const problems = [];
+page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+// Refused requests are logged by the browser as errors; the walk makes some on purpose.
+page.on("console", (m) => {
+  if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(`console: ${m.text()}`);
+});
+page.on("response", (r) => { if (r.status() === 404) problems.push(`404: ${r.url()}`); });
+
+let n = 0;
+const shot = async (name) => {
+  n += 1;
+  await page.screenshot({ path: `${shots}/${String(n).padStart(2, "0")}-${name}.png`, fullPage: true });
+};
+const expect = async (cond, what) => {
+  if (!(await cond)) {
+    await shot(`FAILED-${what.replace(/\W+/g, "-").slice(0, 60)}`);
+    throw new Error(`expected: ${what}`);
+  }
+};
+const text = (sel) => page.locator(sel).innerText();
+const fieldError = (form, name) => text(`form[data-form=${form}] #f-${form}-${name}-error`);
+const fill = async (form, values) => {
+  for (const [k, v] of Object.entries(values)) {
+    const input = page.locator(`form[data-form=${form}] [name=${k}]`);
+    if (typeof v === "boolean") await input.setChecked(v);
+    else await input.fill(v);
+  }
+  await page.locator(`form[data-form=${form}] button[type=submit]`).click();
+};
+const heading = async (t) => page.waitForSelector(`h1:text-is("${t}")`, { timeout: 10000 });
+
+try {
+  // The wizard: a wrong token is told beside the token field; the right one makes the admin.
+  await page.goto(`${base}/`);
+  await page.waitForSelector("form[data-form=setup]");
+  await shot("setup");
+  await fill("setup", { token: "0000-0000", address: "boss@office.example", display_name: "Boss", password: "long enough pw" });
+  await page.waitForFunction(() => document.querySelector("#f-setup-token-error")?.textContent);
+  await expect((await fieldError("setup", "token")).length > 0, "the wrong token is told beside its field");
+  await shot("setup-wrong-token");
+  await fill("setup", { token, password: "short" });
+  await page.waitForFunction(() => document.querySelector("#f-setup-password-error")?.textContent);
+  await shot("setup-weak-password");
+  await fill("setup", { password: "long enough pw" });
+  await heading("office.example");
+  await expect((await text("table")).includes("MX"), "the DNS records to publish");
+  await shot("dns-records");
+
+  await page.click("nav >> text=Dashboard");
+  await heading("box.example.com");
+  await expect((await text("main")).includes("Services"), "the services on the dashboard");
+  await shot("dashboard");
+
+  // A domain; an invalid one is told beside the field and not added.
+  await page.click("nav >> text=Domains");
+  await heading("Domains");
+  await fill("domain", { name: "not a domain" });
+  await page.waitForFunction(() => document.querySelector("#f-domain-name-error")?.textContent);
+  await fill("domain", { name: "second.example" });
+  await page.waitForSelector("a:text-is('second.example')");
+  await expect(!(await text("table")).includes("not a domain"), "the invalid domain not added");
+  await shot("domains");
+
+  // A user; a duplicate and a weak password are told beside their fields.
+  await page.click("nav >> text=Users");
+  await heading("Users");
+  await fill("user", { address: "carol@office.example", display_name: "Carol Martin", password: "first secret pw" });
+  await heading("Carol Martin");
+  await shot("user-created");
+  await page.click("nav >> text=Users");
+  await heading("Users");
+  await fill("user", { address: "carol@office.example", display_name: "Carol again", password: "first secret pw" });
+  await page.waitForFunction(() => document.querySelector("#f-user-address-error")?.textContent);
+  await fill("user", { address: "dan@office.example", password: "dan" });
+  await page.waitForFunction(() => document.querySelector("#f-user-password-error")?.textContent);
+  await expect((await fieldError("user", "password")).length > 0, "a weak password told beside its field");
+  await shot("user-bad-input");
+  await expect(!(await text("table")).includes("Carol again"), "no duplicate user listed");
+
+  // A group with a group address and Carol as member.
+  await page.click("nav >> text=Groups");
+  await heading("Groups");
+  await fill("group", { name: "sales", display_name: "Sales", address: "sales@office.example", members: "carol" });
+  await heading("Sales");
+  await expect((await page.inputValue("form[data-form=members] [name=members]")) === "carol", "Carol a member");
+  await shot("group");
+
+  // Reset Carol's password.
+  await page.click("nav >> text=Users");
+  await page.click("a:text-is('Carol Martin')");
+  await heading("Carol Martin");
+  await fill("password", { password: "brand new secret" });
+  await page.waitForSelector("text=The new password is set.");
+  await shot("password-reset");
+
+  await page.click("nav >> text=Mail queue");
+  await heading("Mail queue");
+  await shot("queue");
+
+  // Signed out, Carol signs in and sees her own page only.
+  await page.click("#who >> text=Sign out");
+  await page.waitForSelector("form[data-form=login]");
+  await fill("login", { login: "carol@office.example", password: "first secret pw" });
+  await page.waitForFunction(() => [...document.querySelectorAll("form[data-form=login] .error, form[data-form=login] .field-error")].some((e) => e.textContent));
+  await shot("login-refused");
+  await fill("login", { password: "brand new secret" });
+  await heading("Carol Martin");
+  await expect(!(await text("nav")).includes("Users"), "no admin pages for a user");
+  await expect((await text("main")).includes("993"), "the client setup");
+  await shot("my-account");
+
+  // Phone-sized: the same page still fits.
+  await page.setViewportSize({ width: 375, height: 740 });
+  await shot("my-account-phone");
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  await expect(wide <= 380, `no horizontal scrolling on a phone (${wide}px)`);
+  await expect(problems.length === 0, `no script errors: ${problems.join("; ")}`);
+  console.log("console walk: ok");
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,119 @@
+"""The web console in Debian's headless Chromium (playwright-core, tests/console/walk.mjs):
+the first-boot wizard, a domain, a user, a group, a password reset and bad input; then the
+results are checked with real clients. Screenshots of each page go to
+target/console-screenshots/."""
+
+import imaplib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from conftest import tls_context
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "target" / "console-screenshots"
+
+
+def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory):
+    b = bureau_factory("")
+    token = subprocess.run([str(b.proc.args[0]), "--config", str(b.config), "setup-token"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    SHOTS.mkdir(parents=True)
+    walk = subprocess.run(["node", "walk.mjs", f"https://127.0.0.1:{b.port(443)}", token, str(SHOTS)],
+                          cwd=ROOT / "tests" / "console", capture_output=True, text=True, timeout=300)
+    assert walk.returncode == 0, walk.stdout + walk.stderr
+    pages = {p.stem.split("-", 1)[1] for p in SHOTS.glob("*.png")}
+    assert {"setup", "dns-records", "dashboard", "domains", "user-created", "user-bad-input", "group",
+            "password-reset", "queue", "my-account", "my-account-phone"} <= pages, pages
+
+    # What the console did, seen by the CLI and by an IMAP client.
+    users = {u["uid"]: u for u in json.loads(b.cli("--json", "user", "list").stdout)}
+    assert set(users) == {"boss", "carol"} and users["boss"]["admin"] and not users["carol"]["admin"]
+    assert users["carol"]["display_name"] == "Carol Martin"
+    [group] = [g for g in json.loads(b.cli("--json", "group", "list").stdout) if g["name"] == "sales"]
+    assert group["members"] == ["carol"] and group["address"] == "sales@office.example"
+    domains = [d["name"] for d in json.loads(b.cli("--json", "domain", "list").stdout)]
+    assert sorted(domains) == ["office.example", "second.example"]
+    with imaplib.IMAP4_SSL("127.0.0.1", b.port(993), ssl_context=tls_context()) as m:
+        assert m.login("carol@office.example", "brand new secret")[0] == "OK"
+    with imaplib.IMAP4_SSL("127.0.0.1", b.port(993), ssl_context=tls_context()) as m:
+        try:
+            m.login("carol@office.example", "first secret pw")
+            raise AssertionError("the old password still works")
+        except imaplib.IMAP4.error:
+            pass
+
+
+# Every endpoint the console uses (and the rest of the admin API), with a body it accepts.
+ENDPOINTS = [
+    ("GET", "/api/v1/status", None, "admin"),
+    ("GET", "/api/v1/domains", None, "admin"),
+    ("POST", "/api/v1/domains", {"name": "new.example"}, "admin"),
+    ("PATCH", "/api/v1/domains/example.com", {"catch_all": None}, "admin"),
+    ("GET", "/api/v1/domains/example.com/dns", None, "admin"),
+    ("DELETE", "/api/v1/domains/spare.example", None, "admin"),
+    ("GET", "/api/v1/users", None, "admin"),
+    ("POST", "/api/v1/users", {"address": "x@example.com", "password": "long enough pw"}, "admin"),
+    ("GET", "/api/v1/users/boss", None, "admin"),
+    ("PATCH", "/api/v1/users/carl", {"display_name": "Carl"}, "admin"),
+    ("PUT", "/api/v1/users/boss/password", {"password": "another long pw"}, "admin"),
+    ("DELETE", "/api/v1/users/spare", None, "admin"),
+    ("GET", "/api/v1/groups", None, "admin"),
+    ("POST", "/api/v1/groups", {"name": "team"}, "admin"),
+    ("GET", "/api/v1/groups/staff", None, "admin"),
+    ("PUT", "/api/v1/groups/staff/members", {"members": ["carl"]}, "admin"),
+    ("DELETE", "/api/v1/groups/staff", None, "admin"),
+    ("GET", "/api/v1/queue", None, "admin"),
+    ("POST", "/api/v1/queue/NOSUCH/retry", None, "admin"),
+    ("DELETE", "/api/v1/queue/NOSUCH", None, "admin"),
+    ("GET", "/api/v1/users/carl/collections", None, "admin"),
+    ("GET", "/api/v1/users/carl/collections/INBOX/items", None, "admin"),
+    ("GET", "/api/v1/users/carl/collections/calendar/shares", None, "admin"),
+    ("PUT", "/api/v1/users/carl/collections/calendar/shares/boss", {"access": "read"}, "admin"),
+    ("DELETE", "/api/v1/users/carl/collections/calendar/shares/boss", None, "admin"),
+    ("POST", "/api/v1/users/carl/collections/calendar/import", None, "admin"),
+    ("GET", "/api/v1/system", None, "admin"),
+    ("POST", "/api/v1/system/reboot", None, "admin"),
+    ("PUT", "/api/v1/system/update", None, "admin"),
+    ("GET", "/api/v1/users/carl", None, "self"),
+    ("PUT", "/api/v1/users/carl/password", {"password": "a fresh passphrase"}, "self"),
+    ("GET", "/api/v1/session", None, "self"),
+    ("DELETE", "/api/v1/session", None, "self"),
+]
+
+
+def test_every_endpoint_needs_a_session_csrf_and_the_right_user(bureau_factory):
+    from test_foundation import _https, login
+
+    b = bureau_factory("")
+    b.cli("domain", "add", "example.com")
+    b.cli("domain", "add", "spare.example")
+    for uid, extra in (("boss", ["--admin"]), ("carl", []), ("spare", [])):
+        b.cli("user", "add", f"{uid}@example.com", *extra, "--password-stdin", input="long enough pw\n")
+    b.cli("group", "add", "staff")
+    before = {what: b.cli("--json", what, "list").stdout for what in ("domain", "user", "group")}
+
+    _, body, _, boss = login(b, "boss", "long enough pw")
+    boss_csrf = json.loads(body)["csrf"]
+    _, body, _, carl = login(b, "carl", "long enough pw")
+    carl_csrf = json.loads(body)["csrf"]
+    for method, path, data, who in ENDPOINTS:
+        what = f"{method} {path}"
+        # No session: 401.
+        assert _https(b, method, path, data)[0] == 401, what
+        # A change with a wrong CSRF token, even from an administrator: 403.
+        if method != "GET":
+            assert _https(b, method, path, data, cookie=boss, csrf="wrong")[0] == 403, what
+        # A user who is not an administrator: 403 on everything but its own.
+        if who == "admin":
+            assert _https(b, method, path, data, cookie=carl, csrf=carl_csrf)[0] == 403, what
+    # Nothing above changed anything.
+    assert {what: b.cli("--json", what, "list").stdout for what in ("domain", "user", "group")} == before
+    assert login(b, "carl", "long enough pw")[0] == 200
+    # With the right session and token the same calls work (a few, as the console makes them).
+    assert _https(b, "POST", "/api/v1/groups", {"name": "team"}, cookie=boss, csrf=boss_csrf)[0] == 201
+    assert _https(b, "GET", "/api/v1/users/carl", cookie=carl)[0] == 200
+    assert _https(b, "PUT", "/api/v1/users/carl/password", {"password": "a fresh passphrase"},
+                  cookie=carl, csrf=carl_csrf)[0] == 204

@@ -1,0 +1,440 @@
+// Bureau's console: a small single-page app on the JSON admin API (docs/admin-api.md).
+// No build step and no dependencies: the daemon embeds this directory as it is.
+// Every text from the server goes into the page as text (never as HTML).
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+const who = document.getElementById("who");
+
+/** The signed-in session: {uid, admin, csrf}, or null. */
+let me = null;
+
+// ---- the API ----
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error || `request failed (${status})`);
+    this.status = status;
+    this.field = body?.field;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (me && method !== "GET") headers["X-CSRF-Token"] = me.csrf;
+  const r = await fetch(`/api/v1/${path}`, {
+    method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  const data = text ? JSON.parse(text) : null;
+  if (r.status === 401 && path !== "session") {
+    me = null;
+    go("#/login");
+  }
+  if (!r.ok) throw new ApiError(r.status, data);
+  return data;
+}
+
+// ---- building the page ----
+
+/** An element: h("p", {class: "x"}, "text", child, ...). */
+function h(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (v === true) e.setAttribute(k, "");
+    else e.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(c instanceof Node ? c : String(c));
+  }
+  return e;
+}
+
+function show(...nodes) {
+  main.replaceChildren(...nodes);
+  const first = main.querySelector("input:not([type=hidden])");
+  if (first) first.focus();
+}
+
+function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+const fmtBytes = (n) => {
+  if (n === null || n === undefined) return "unlimited";
+  const u = ["B", "kB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
+};
+const fmtTime = (secs) => new Date(secs * 1000).toLocaleString();
+
+/**
+ * A form: fields [{name, label, type, value, required, hint, options}], a button label and
+ * what to do with the values. An ApiError naming a field (or the input `opts.alias` maps
+ * that field to) is shown beside it; others above the button. Nothing is changed by a refused request, so the form keeps what was typed.
+ */
+function form(title, fields, button, submit, opts = {}) {
+  const status = h("p", { class: "error", role: "alert" });
+  const inputs = {};
+  const errors = {};
+  const f = h("form", { class: "card", novalidate: true, "data-form": opts.id || title },
+    title ? h("h2", {}, title) : null);
+  for (const fd of fields) {
+    const id = `f-${opts.id || "x"}-${fd.name}`;
+    let input;
+    if (fd.type === "select") {
+      input = h("select", { id, name: fd.name },
+        fd.options.map(([v, l]) => h("option", { value: v, selected: v === fd.value }, l)));
+    } else {
+      input = h("input", {
+        id, name: fd.name, type: fd.type || "text", autocomplete: fd.autocomplete || "off",
+        required: fd.required, placeholder: fd.placeholder,
+      });
+      if (fd.type === "checkbox") input.checked = !!fd.value;
+      else if (fd.value !== undefined && fd.value !== null) input.value = fd.value;
+    }
+    inputs[fd.name] = input;
+    errors[fd.name] = h("p", { class: "field-error", id: `${id}-error`, "aria-live": "polite" });
+    f.append(h("label", { for: id }, fd.label), input);
+    if (fd.hint) f.append(h("p", { class: "muted" }, fd.hint));
+    f.append(errors[fd.name]);
+  }
+  f.append(status, h("button", { type: "submit" }, button));
+  f.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    status.textContent = "";
+    for (const n in errors) { errors[n].textContent = ""; inputs[n].classList.remove("invalid"); }
+    const values = {};
+    for (const [n, i] of Object.entries(inputs)) values[n] = i.type === "checkbox" ? i.checked : i.value.trim();
+    for (const fd of fields) {
+      if (fd.required && !values[fd.name]) {
+        errors[fd.name].textContent = `${fd.label} is needed.`;
+        inputs[fd.name].classList.add("invalid");
+        return;
+      }
+    }
+    try {
+      await submit(values);
+    } catch (e) {
+      const named = (opts.alias || {})[e.field] || e.field;
+      const field = named && errors[named] ? named : null;
+      if (field) {
+        // Beside the field, its name need not be repeated.
+        errors[field].textContent = e.field ? e.message.replace(`${e.field}: `, "") : e.message;
+        inputs[field].classList.add("invalid");
+        inputs[field].focus();
+      } else {
+        status.textContent = e.message;
+      }
+    }
+  });
+  return f;
+}
+
+function table(headers, rows) {
+  return h("table", {},
+    h("thead", {}, h("tr", {}, headers.map((x) => h("th", typeof x === "string" ? {} : x[1], typeof x === "string" ? x : x[0])))),
+    h("tbody", {}, rows));
+}
+
+function confirmButton(label, question, action) {
+  return h("button", {
+    class: "danger", type: "button",
+    onclick: async () => { if (confirm(question)) await action(); },
+  }, label);
+}
+
+// ---- pages ----
+
+async function pageLogin() {
+  let pending = false;
+  try { pending = (await api("GET", "setup")).pending; } catch { /* shown below if it matters */ }
+  if (pending) return go("#/setup");
+  show(h("h1", {}, "Sign in"),
+    form("", [
+      { name: "login", label: "Address or user name", required: true, autocomplete: "username" },
+      { name: "password", label: "Password", type: "password", required: true, autocomplete: "current-password" },
+    ], "Sign in", async (v) => {
+      me = await api("POST", "session", { login: v.login, password: v.password });
+      go(me.admin ? "#/" : "#/me");
+    }, { id: "login" }));
+}
+
+async function pageSetup() {
+  const state = await api("GET", "setup");
+  if (!state.pending) return go("#/login");
+  show(h("h1", {}, "Set up Bureau"),
+    h("p", {}, "The setup token is shown on the box's screen and serial console (or run ",
+      h("code", {}, "bureau setup-token"), " on the box). This makes the first administrator and its mail domain."),
+    form("", [
+      { name: "token", label: "Setup token", required: true },
+      { name: "address", label: "Administrator's mail address", required: true, placeholder: "you@your-office.example",
+        hint: "Its domain becomes the box's first mail domain." },
+      { name: "display_name", label: "Your name" },
+      { name: "password", label: "Password", type: "password", required: true, autocomplete: "new-password",
+        hint: "Long enough to be hard to guess." },
+    ], "Create the administrator", async (v) => {
+      me = await api("POST", "setup", {
+        token: v.token, address: v.address, password: v.password, display_name: v.display_name || undefined,
+      });
+      const domain = v.address.split("@")[1];
+      go(`#/domains/${encodeURIComponent(domain)}?welcome=1`);
+    }, { id: "setup", alias: { domain: "address", uid: "address" } }));
+}
+
+async function pageDashboard() {
+  const [s, queue] = await Promise.all([api("GET", "status"), api("GET", "queue")]);
+  const up = (x) => h("span", { class: x.up ? "up" : "down" }, x.up ? "up" : "down");
+  show(h("h1", {}, s.hostname),
+    h("div", { class: "tiles" },
+      [["Domains", s.domains], ["Users", s.users], ["Groups", s.groups], ["Queued mail", queue.length],
+        ["Up for", `${Math.floor(s.uptime_secs / 3600)} h ${Math.floor((s.uptime_secs % 3600) / 60)} min`]]
+        .map(([k, v]) => h("div", { class: "tile" }, h("b", {}, v), k))),
+    h("h2", {}, "Services"),
+    h("section", {}, table(["Service", "Listening on", "State"],
+      s.services.map((x) => h("tr", {}, h("td", {}, x.name), h("td", {}, x.listen.join(", ")), h("td", {}, up(x)))))),
+    h("p", { class: "muted" }, `Bureau ${s.version}, store schema ${s.schema_version}, data in ${s.data_dir}.`));
+}
+
+async function pageDomains() {
+  const domains = await api("GET", "domains");
+  show(h("h1", {}, "Domains"),
+    h("section", {}, domains.length ? table(["Domain", ["Added", { class: "wide" }], ""],
+      domains.map((d) => h("tr", {},
+        h("td", {}, h("a", { href: `#/domains/${encodeURIComponent(d.name)}` }, d.name)),
+        h("td", { class: "wide" }, fmtTime(d.created)),
+        h("td", {}, confirmButton("Delete", `Delete ${d.name}?`, async () => {
+          try { await api("DELETE", `domains/${encodeURIComponent(d.name)}`); route(); } catch (e) { alert(e.message); }
+        })))))
+      : h("p", { class: "muted" }, "No domain yet.")),
+    form("Add a domain", [{ name: "name", label: "Domain name", required: true, placeholder: "example.com" }],
+      "Add", async (v) => { await api("POST", "domains", { name: v.name }); route(); },
+      { id: "domain", alias: { domain: "name" } }));
+}
+
+async function pageDomain(name, query) {
+  const records = await api("GET", `domains/${encodeURIComponent(name)}/dns`);
+  show(h("h1", {}, name),
+    query.get("welcome") ? h("p", { class: "ok" }, "Bureau is set up. Publish these records at your DNS provider so that mail reaches the box and is trusted.") : null,
+    h("h2", {}, "DNS records to publish"),
+    h("section", {}, table(["Name", "Type", "Value", ["Why", { class: "wide" }]],
+      records.map((r) => h("tr", {}, h("td", {}, h("code", {}, r.name)), h("td", {}, r.type),
+        h("td", {}, h("code", { class: "value" }, r.value)), h("td", { class: "wide muted" }, r.purpose))))),
+    h("p", {}, h("a", { href: "#/users" }, "Next: add the office's users →")));
+}
+
+async function pageUsers() {
+  const users = await api("GET", "users");
+  show(h("h1", {}, "Users"),
+    h("section", {}, table(["User", ["Address", { class: "wide" }], "State"],
+      users.map((u) => h("tr", {},
+        h("td", {}, h("a", { href: `#/users/${encodeURIComponent(u.uid)}` }, u.display_name || u.uid)),
+        h("td", { class: "wide" }, u.address),
+        h("td", {}, u.enabled ? (u.admin ? "administrator" : "active") : h("span", { class: "down" }, "disabled")))))),
+    form("Add a user", [
+      { name: "address", label: "Mail address", required: true, placeholder: "name@example.com" },
+      { name: "display_name", label: "Name" },
+      { name: "password", label: "Password", type: "password", required: true, autocomplete: "new-password",
+        hint: "Long enough to be hard to guess; the user can change it later." },
+      { name: "quota_mb", label: "Quota (MB, empty for none)", type: "number" },
+      { name: "admin", label: "Administrator", type: "checkbox" },
+    ], "Add the user", async (v) => {
+      const u = await api("POST", "users", {
+        address: v.address, display_name: v.display_name || undefined, password: v.password,
+        quota: v.quota_mb ? Math.round(Number(v.quota_mb) * 1e6) : undefined, admin: v.admin,
+      });
+      go(`#/users/${encodeURIComponent(u.uid)}`);
+    }, { id: "user", alias: { uid: "address", quota: "quota_mb" } }));
+}
+
+async function pageUser(uid) {
+  const u = await api("GET", `users/${encodeURIComponent(uid)}`);
+  const path = `users/${encodeURIComponent(uid)}`;
+  const saved = h("p", { class: "ok", role: "status" });
+  const done = (msg) => { saved.textContent = msg; };
+  show(h("h1", {}, u.display_name || u.uid),
+    saved,
+    h("section", {},
+      h("p", {}, h("b", {}, u.address), u.aliases.length ? ` (also ${u.aliases.join(", ")})` : ""),
+      h("p", {}, `Uses ${fmtBytes(u.usage_bytes)} of ${fmtBytes(u.quota)}.`,
+        u.groups.length ? ` Member of ${u.groups.join(", ")}.` : "")),
+    form("Details", [
+      { name: "display_name", label: "Name", value: u.display_name },
+      { name: "quota_mb", label: "Quota (MB, empty for none)", type: "number", value: u.quota ? u.quota / 1e6 : "" },
+      { name: "enabled", label: "Account enabled", type: "checkbox", value: u.enabled },
+      { name: "admin", label: "Administrator", type: "checkbox", value: u.admin },
+    ], "Save", async (v) => {
+      await api("PATCH", path, {
+        display_name: v.display_name, enabled: v.enabled, admin: v.admin,
+        quota: v.quota_mb ? Math.round(Number(v.quota_mb) * 1e6) : null,
+      });
+      done("Saved.");
+    }, { id: "details" }),
+    form("Reset the password", [
+      { name: "password", label: "New password", type: "password", required: true, autocomplete: "new-password" },
+    ], "Set the password", async (v, ) => {
+      await api("PUT", `${path}/password`, { password: v.password });
+      done("The new password is set.");
+      main.querySelector("[data-form=password] input").value = "";
+    }, { id: "password" }),
+    form("Aliases", [
+      { name: "alias", label: "Add an address", placeholder: "sales@example.com", required: true },
+    ], "Add the alias", async (v) => {
+      await api("PATCH", path, { add_aliases: [v.alias] });
+      route();
+    }, { id: "alias", alias: { address: "alias", add_aliases: "alias", domain: "alias" } }),
+    u.aliases.length ? h("section", {}, h("h2", {}, "Remove an alias"), h("div", { class: "row" },
+      u.aliases.map((a) => h("button", {
+        class: "plain", type: "button",
+        onclick: async () => { await api("PATCH", path, { remove_aliases: [a] }); route(); },
+      }, `Remove ${a}`)))) : null,
+    h("section", {}, h("h2", {}, "Delete"),
+      h("p", { class: "muted" }, "Deletes the account and all its mail, calendars and contacts."),
+      confirmButton("Delete this user", `Delete ${u.address} and everything it holds?`, async () => {
+        try { await api("DELETE", path); go("#/users"); } catch (e) { alert(e.message); }
+      })));
+}
+
+async function pageGroups() {
+  const groups = await api("GET", "groups");
+  show(h("h1", {}, "Groups"),
+    h("section", {}, groups.length ? table(["Group", ["Address", { class: "wide" }], "Members"],
+      groups.map((g) => h("tr", {},
+        h("td", {}, h("a", { href: `#/groups/${encodeURIComponent(g.name)}` }, g.display_name || g.name)),
+        h("td", { class: "wide" }, g.address || "—"), h("td", {}, g.members.length))))
+      : h("p", { class: "muted" }, "No group yet.")),
+    form("Add a group", [
+      { name: "name", label: "Name", required: true, placeholder: "sales" },
+      { name: "display_name", label: "Display name" },
+      { name: "address", label: "Group address (mail to it reaches every member)", placeholder: "sales@example.com" },
+      { name: "members", label: "Members (user names, separated by commas)" },
+    ], "Add the group", async (v) => {
+      const g = await api("POST", "groups", {
+        name: v.name, display_name: v.display_name || undefined, address: v.address || undefined,
+        members: v.members ? v.members.split(",").map((m) => m.trim()).filter(Boolean) : [],
+      });
+      go(`#/groups/${encodeURIComponent(g.name)}`);
+    }, { id: "group" }));
+}
+
+async function pageGroup(name) {
+  const g = await api("GET", `groups/${encodeURIComponent(name)}`);
+  const saved = h("p", { class: "ok", role: "status" });
+  show(h("h1", {}, g.display_name || g.name), saved,
+    h("section", {}, h("p", {}, g.address ? `Mail to ${g.address} reaches every member.` : "No group address.")),
+    form("Members", [
+      { name: "members", label: "Members (user names, separated by commas)", value: g.members.join(", ") },
+    ], "Save the members", async (v) => {
+      await api("PUT", `groups/${encodeURIComponent(name)}/members`, {
+        members: v.members.split(",").map((m) => m.trim()).filter(Boolean),
+      });
+      saved.textContent = "Saved.";
+    }, { id: "members" }),
+    h("section", {}, confirmButton("Delete this group", `Delete the group ${g.name}?`, async () => {
+      await api("DELETE", `groups/${encodeURIComponent(name)}`);
+      go("#/groups");
+    })));
+}
+
+async function pageQueue() {
+  const q = await api("GET", "queue");
+  const act = (method, path) => async () => {
+    try { await api(method, path); route(); } catch (e) { alert(e.message); }
+  };
+  show(h("h1", {}, "Mail queue"),
+    h("section", {}, q.length ? table(["Message", "To", ["Last error", { class: "wide" }], ""],
+      q.map((m) => h("tr", {},
+        h("td", {}, h("code", {}, m.id), h("br"), m.from || "(bounce)", h("br"),
+          h("span", { class: "muted" }, `${fmtBytes(m.size)}, ${m.attempts} attempt(s)`)),
+        h("td", {}, m.rcpts.map((r) => h("div", {}, `${r.address} (${r.state})`))),
+        h("td", { class: "wide muted" }, m.last_error || ""),
+        h("td", {}, h("div", { class: "row" },
+          h("button", { class: "plain", type: "button", onclick: act("POST", `queue/${m.id}/retry`) }, "Retry"),
+          confirmButton("Delete", "Delete this message without a bounce?", act("DELETE", `queue/${m.id}`)))))))
+      : h("p", { class: "muted" }, "The queue is empty: every message has been delivered.")));
+}
+
+async function pageMe() {
+  const u = await api("GET", `users/${encodeURIComponent(me.uid)}`);
+  const saved = h("p", { class: "ok", role: "status" });
+  const host = location.hostname;
+  show(h("h1", {}, u.display_name || u.uid), saved,
+    form("Change your password", [
+      { name: "password", label: "New password", type: "password", required: true, autocomplete: "new-password" },
+    ], "Change it", async (v) => {
+      await api("PUT", `users/${encodeURIComponent(me.uid)}/password`, { password: v.password });
+      saved.textContent = "Your password is changed.";
+      main.querySelector("[data-form=own-password] input").value = "";
+    }, { id: "own-password" }),
+    h("h2", {}, "Set up your devices"),
+    h("section", {},
+      h("p", {}, "Your address: ", h("b", {}, u.address), ". Sign in with it and your password."),
+      table(["What", "Server", "Port"], [
+        ["Incoming mail (IMAP, SSL/TLS)", host, "993"],
+        ["Outgoing mail (SMTP, SSL/TLS)", host, "465"],
+        ["Outgoing mail (SMTP, STARTTLS)", host, "587"],
+        ["Calendars (CalDAV)", `https://${host}/dav/`, "443"],
+        ["Contacts (CardDAV)", `https://${host}/dav/`, "443"],
+      ].map((r) => h("tr", {}, r.map((c) => h("td", {}, c))))),
+      h("p", {}, h("b", {}, "Thunderbird: "), "add a mail account with your address and password; it finds the settings, calendars and address books by itself."),
+      h("p", {}, h("b", {}, "iPhone, iPad and Mac: "), h("a", { href: "/dav/mobileconfig", download: "bureau.mobileconfig" }, "download the profile"), " and open it (it asks for your password once)."),
+      h("p", {}, h("b", {}, "Android: "), "add the mail account in Thunderbird for Android or K-9 with the servers above, and calendars and contacts with DAVx⁵ at ", h("code", {}, `https://${host}/dav/`), "."),
+      h("p", {}, h("b", {}, "Outlook: "), "add an IMAP account with the servers above.")));
+}
+
+// ---- routing ----
+
+const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/queue", "Mail queue"]];
+
+function drawNav() {
+  const here = location.hash.split("?")[0].split("/").slice(0, 2).join("/") || "#/";
+  const links = me ? [...(me.admin ? adminPages : []), ["#/me", "My account"]] : [];
+  nav.replaceChildren(...links.map(([href, label]) =>
+    h("a", { href, class: (here === href || (href !== "#/" && here.startsWith(href))) ? "here" : null }, label)));
+  who.replaceChildren(me ? h("span", {}, `${me.uid} · `, h("a", {
+    href: "#/login", onclick: async (ev) => {
+      ev.preventDefault();
+      try { await api("DELETE", "session"); } catch { /* signed out anyway */ }
+      me = null;
+      go("#/login");
+    },
+  }, "Sign out")) : "");
+}
+
+async function route() {
+  const [path, qs] = (location.hash || "#/").slice(1).split("?");
+  const query = new URLSearchParams(qs || "");
+  const seg = path.split("/").filter(Boolean).map(decodeURIComponent);
+  if (!me && seg[0] !== "setup") {
+    try { me = await api("GET", "session"); } catch { me = null; }
+  }
+  drawNav();
+  try {
+    if (seg[0] === "setup") return await pageSetup();
+    if (!me || seg[0] === "login") return await pageLogin();
+    if (seg[0] === "me" || !me.admin) return await pageMe();
+    switch (seg[0]) {
+      case undefined: return await pageDashboard();
+      case "domains": return seg[1] ? await pageDomain(seg[1], query) : await pageDomains();
+      case "users": return seg[1] ? await pageUser(seg[1]) : await pageUsers();
+      case "groups": return seg[1] ? await pageGroup(seg[1]) : await pageGroups();
+      case "queue": return await pageQueue();
+      default: show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to the dashboard")));
+    }
+  } catch (e) {
+    if (e.status === 401) return;
+    show(h("h1", {}, "Something went wrong"), h("p", { class: "error" }, e.message));
+  } finally {
+    drawNav();
+  }
+}
+
+window.addEventListener("hashchange", route);
+route();
