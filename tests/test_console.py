@@ -4,9 +4,11 @@ results are checked with real clients. Screenshots of each page go to
 target/console-screenshots/."""
 
 import imaplib
+import io
 import json
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 from conftest import tls_context
@@ -26,7 +28,9 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
     assert walk.returncode == 0, walk.stdout + walk.stderr
     pages = {p.stem.split("-", 1)[1] for p in SHOTS.glob("*.png")}
     assert {"setup", "dns-records", "dashboard", "domains", "user-created", "user-bad-input", "group",
-            "password-reset", "queue", "my-account", "my-account-phone"} <= pages, pages
+            "password-reset", "queue", "backups", "my-account", "my-account-phone"} <= pages, pages
+    with tarfile.open(SHOTS / "backup.tar.gz") as t:
+        assert "bureau.redb" in t.getnames()
 
     # What the console did, seen by the CLI and by an IMAP client.
     users = {u["uid"]: u for u in json.loads(b.cli("--json", "user", "list").stdout)}
@@ -75,6 +79,7 @@ ENDPOINTS = [
     ("DELETE", "/api/v1/users/carl/collections/calendar/shares/boss", None, "admin"),
     ("POST", "/api/v1/users/carl/collections/calendar/import", None, "admin"),
     ("GET", "/api/v1/system", None, "admin"),
+    ("GET", "/api/v1/backup", None, "admin"),
     ("POST", "/api/v1/system/reboot", None, "admin"),
     ("PUT", "/api/v1/system/update", None, "admin"),
     ("GET", "/api/v1/users/carl", None, "self"),
@@ -117,3 +122,70 @@ def test_every_endpoint_needs_a_session_csrf_and_the_right_user(bureau_factory):
     assert _https(b, "GET", "/api/v1/users/carl", cookie=carl)[0] == 200
     assert _https(b, "PUT", "/api/v1/users/carl/password", {"password": "a fresh passphrase"},
                   cookie=carl, csrf=carl_csrf)[0] == 204
+
+
+def test_a_backup_restored_into_an_empty_store_gives_everything_back(bureau_factory, tmp_path):
+    import http.client
+    import smtplib
+    from test_dav import dav, event
+    from test_foundation import login
+
+    b = bureau_factory("")
+    b.cli("domain", "add", "example.com")
+    b.cli("user", "add", "alice@example.com", "--admin", "--password-stdin", input="long enough pw\n")
+    b.cli("user", "add", "bob@example.com", "--password-stdin", input="long enough pw\n")
+    b.cli("group", "add", "team", "--address", "team@example.com", "--member", "bob")
+    big = "Subject: big\r\n\r\n" + ("a fairly long line of a large message body\r\n" * 2000)
+    with smtplib.SMTP("127.0.0.1", b.port(25), timeout=30) as s:
+        s.sendmail("carol@remote.example", ["alice@example.com"], b"Subject: hello\r\n\r\nHello Alice.\r\n")
+        s.sendmail("carol@remote.example", ["team@example.com"], big.encode())
+    assert dav(b, "PUT", "/dav/calendars/alice/calendar/m.ics", event("m@test", "Board meeting"))[0] == 201
+    card = "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:urn:uuid:carol\r\nFN:Carol Martin\r\nEND:VCARD\r\n"
+    assert dav(b, "PUT", "/dav/addressbooks/alice/contacts/carol.vcf", card)[0] == 201
+
+    # The download needs an administrator's session; the CLI asks over the admin socket.
+    conn = http.client.HTTPSConnection("127.0.0.1", b.port(443), context=tls_context(), timeout=30)
+    conn.request("GET", "/api/v1/backup")
+    assert conn.getresponse().status == 401
+    _, _, _, cookie = login(b, "alice", "long enough pw")
+    conn = http.client.HTTPSConnection("127.0.0.1", b.port(443), context=tls_context(), timeout=30)
+    conn.request("GET", "/api/v1/backup", headers={"Cookie": cookie.split(";")[0]})
+    r = conn.getresponse()
+    assert r.status == 200 and r.getheader("Content-Type") == "application/gzip"
+    web_copy = r.read()
+    archive = tmp_path / "office.tar.gz"
+    b.cli("backup", "create", str(archive))
+    assert archive.stat().st_size > 1000 and web_copy[:2] == b"\x1f\x8b"
+
+    # Into an empty store: the daemon stopped, its data directory gone, then restored.
+    b.stop()
+    shutil.move(b.data, tmp_path / "old-data")
+    cli = [str(b.proc.args[0]), "--config", str(b.config), "backup", "restore", str(archive)]
+    done = subprocess.run(cli, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    # Not over a store.
+    again = subprocess.run(cli, capture_output=True, text=True)
+    assert again.returncode != 0 and "empty data directory" in again.stderr
+    b.__init__(b.dir, _reuse=True)
+
+    users = {u["uid"] for u in json.loads(b.cli("--json", "user", "list").stdout)}
+    assert users == {"alice", "bob"}
+    [team] = json.loads(b.cli("--json", "group", "list").stdout)
+    assert team["members"] == ["bob"]
+    with imaplib.IMAP4_SSL("127.0.0.1", b.port(993), ssl_context=tls_context()) as m:
+        m.login("alice", "long enough pw")
+        m.select("INBOX")
+        _, data = m.fetch("1", "(BODY[TEXT])")
+        assert b"Hello Alice." in data[0][1]
+    with imaplib.IMAP4_SSL("127.0.0.1", b.port(993), ssl_context=tls_context()) as m:
+        m.login("bob", "long enough pw")
+        m.select("INBOX")
+        _, data = m.fetch("1", "(BODY[TEXT])")
+        assert data[0][1] == big.split("\r\n\r\n", 1)[1].encode()
+    assert "Board meeting" in dav(b, "GET", "/dav/calendars/alice/calendar/m.ics")[2]
+    assert "Carol Martin" in dav(b, "GET", "/dav/addressbooks/alice/contacts/carol.vcf")[2]
+    # The web download is a whole archive too.
+    with tarfile.open(fileobj=io.BytesIO(web_copy)) as t:
+        names = t.getnames()
+    assert "bureau-backup.json" in names and "bureau.redb" in names
+    assert any(n.startswith("blobs/") for n in names)

@@ -389,9 +389,21 @@ async function pageMe() {
       h("p", {}, h("b", {}, "Outlook: "), "add an IMAP account with the servers above.")));
 }
 
+async function pageBackups() {
+  show(h("h1", {}, "Backups"),
+    h("section", {},
+      h("p", {}, "A backup is one archive of everything the box holds: users and groups, mail, calendars, contacts, shares and settings. It is taken while the box keeps working."),
+      h("p", {}, h("a", { href: "/api/v1/backup", download: "", id: "download-backup" }, "Download a backup now")),
+      h("p", { class: "muted" }, "Keep it somewhere other than the box: it holds everyone's mail, and the password hashes.")),
+    h("section", {}, h("h2", {}, "Restore"),
+      h("p", {}, "Restoring replaces a box's store, so it is done on the box with the service stopped, into an empty data directory:"),
+      h("pre", {}, "systemctl stop bureau\nmv /var/lib/bureau /var/lib/bureau.old\nbureau backup restore bureau-backup-….tar.gz\nsystemctl start bureau"),
+      h("p", { class: "muted" }, "Every file is checked against its hash before anything is put in place; a damaged archive changes nothing.")));
+}
+
 // ---- routing ----
 
-const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/queue", "Mail queue"]];
+const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/queue", "Mail queue"], ["#/backups", "Backups"]];
 
 function drawNav() {
   const here = location.hash.split("?")[0].split("/").slice(0, 2).join("/") || "#/";
@@ -426,6 +438,7 @@ async function route() {
       case "users": return seg[1] ? await pageUser(seg[1]) : await pageUsers();
       case "groups": return seg[1] ? await pageGroup(seg[1]) : await pageGroups();
       case "queue": return await pageQueue();
+      case "backups": return await pageBackups();
       default: show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to the dashboard")));
     }
   } catch (e) {

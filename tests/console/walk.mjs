@@ -110,6 +110,17 @@ try {
   await heading("Mail queue");
   await shot("queue");
 
+  // A backup downloads from its page, as a gzip archive.
+  await page.click("nav >> text=Backups");
+  await heading("Backups");
+  await shot("backups");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download-backup")]);
+  const saved = `${shots}/backup.tar.gz`;
+  await download.saveAs(saved);
+  const { readFileSync } = await import("node:fs");
+  const head = readFileSync(saved).subarray(0, 2);
+  await expect(head[0] === 0x1f && head[1] === 0x8b, "the backup is a gzip archive");
+
   // Signed out, Carol signs in and sees her own page only.
   await page.click("#who >> text=Sign out");
   await page.waitForSelector("form[data-form=login]");

@@ -71,13 +71,41 @@ impl Client {
             .await
     }
 
-    async fn send(
+    /// A GET whose answer is written to `out` as it comes (a backup); the bytes written.
+    pub async fn download(
+        &self,
+        path: &str,
+        out: &mut impl std::io::Write,
+    ) -> Result<u64, ClientError> {
+        let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
+        let resp = self
+            .request(Method::GET, path, "application/json", Vec::new())
+            .await?;
+        let status = resp.status();
+        let mut body = resp.into_body();
+        if !status.is_success() {
+            let data = body.collect().await.map_err(|e| proto(&e))?.to_bytes();
+            return Err(api_error(status, &data));
+        }
+        let mut n = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| ClientError::Protocol(format!("the download was cut: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                out.write_all(&data).map_err(|e| proto(&e))?;
+                n += data.len() as u64;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn request(
         &self,
         method: Method,
         path: &str,
         content_type: &str,
         bytes: Vec<u8>,
-    ) -> Result<Vec<u8>, ClientError> {
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
         let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
@@ -96,7 +124,18 @@ impl Client {
             .header("content-type", content_type)
             .body(Full::new(Bytes::from(bytes)))
             .map_err(|e| proto(&e))?;
-        let resp = send.send_request(req).await.map_err(|e| proto(&e))?;
+        send.send_request(req).await.map_err(|e| proto(&e))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
+        let resp = self.request(method, path, content_type, bytes).await?;
         let status = resp.status();
         let data = resp
             .into_body()
@@ -105,15 +144,19 @@ impl Client {
             .map_err(|e| proto(&e))?
             .to_bytes();
         if !status.is_success() {
-            let err: ApiError = serde_json::from_slice(&data).unwrap_or(ApiError {
-                error: format!("HTTP {status}"),
-                field: None,
-            });
-            return Err(ClientError::Api(err, status));
+            return Err(api_error(status, &data));
         }
         if status == StatusCode::NO_CONTENT {
             return Ok(Vec::new());
         }
         Ok(data.to_vec())
     }
+}
+
+fn api_error(status: StatusCode, data: &[u8]) -> ClientError {
+    let err: ApiError = serde_json::from_slice(data).unwrap_or(ApiError {
+        error: format!("HTTP {status}"),
+        field: None,
+    });
+    ClientError::Api(err, status)
 }

@@ -239,6 +239,23 @@ impl AdminApi {
         &self.info
     }
 
+    /// The directory's store (for the backup download, which streams outside `handle`).
+    pub fn store(&self) -> &bureau_store::Store {
+        self.dir().store()
+    }
+
+    /// The JSON error answer for a caller who is not an administrator; None for one who is.
+    pub fn refuse_unless_admin(&self, req: &Request<Incoming>, caller: Caller) -> Option<Resp> {
+        match self.who(req, caller) {
+            Ok(w) if w.admin => None,
+            Ok(_) => Some(json(
+                StatusCode::FORBIDDEN,
+                &fail(StatusCode::FORBIDDEN, "administrators only").1,
+            )),
+            Err(Fail(status, body)) => Some(json(status, &body)),
+        }
+    }
+
     /// Answers one request; never fails (errors are JSON bodies).
     pub async fn handle(&self, req: Request<Incoming>, caller: Caller) -> Resp {
         match self.route(req, caller).await {

@@ -11,6 +11,18 @@ use serde::de::DeserializeOwned;
 use std::io::{BufRead, IsTerminal};
 
 #[derive(Subcommand)]
+pub enum BackupCmd {
+    /// Write an archive of the whole store (users, mail, calendars, contacts, settings).
+    Create {
+        /// The .tar.gz to write.
+        file: std::path::PathBuf,
+    },
+    /// Restore an archive into the configured data directory, which must hold no store;
+    /// run it with the daemon stopped, then start the daemon.
+    Restore { file: std::path::PathBuf },
+}
+
+#[derive(Subcommand)]
 pub enum UpdateCmd {
     /// Install a signed update bundle into the other system slot, then reboot into it.
     Apply {
@@ -394,6 +406,26 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
         Cmd::Queue(q) => run_queue(&out, q).await?,
         Cmd::Group(g) => run_group(&out, g).await?,
         Cmd::Update(u) => run_update(&out, u).await?,
+        Cmd::Backup(BackupCmd::Create { file }) => {
+            // Written beside its name, renamed when whole: a failed download leaves nothing.
+            let tmp = file.with_extension("partial");
+            let mut f =
+                std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            let written = out.client.download("/api/v1/backup", &mut f).await;
+            let done = written.map_err(|e| e.to_string()).and_then(|n| {
+                f.sync_all().map_err(|e| e.to_string())?;
+                std::fs::rename(&tmp, file).map_err(|e| e.to_string())?;
+                Ok(n)
+            });
+            match done {
+                Ok(n) => out.done(&format!("wrote {} ({n} bytes)", file.display())),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            }
+        }
+        Cmd::Backup(BackupCmd::Restore { .. }) => unreachable!("restored without the daemon"),
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The one binary: `bureau serve` runs the daemon; every other command talks to the running
 //! daemon through the admin API on its unix socket.
 
+mod backup;
 mod bootenv;
 mod cli;
 mod console;
@@ -67,6 +68,10 @@ enum Cmd {
     /// The appliance's system: update bundles, slots, reboot.
     #[command(subcommand)]
     Update(cli::UpdateCmd),
+    /// Backups: `create FILE` asks the running daemon for an archive of the whole store;
+    /// `restore FILE` puts one into the configured, empty data directory (daemon stopped).
+    #[command(subcommand)]
+    Backup(cli::BackupCmd),
     /// Print the first-boot setup token (until the first administrator exists).
     SetupToken,
     /// The appliance's privileged helper (run by systemd as root).
@@ -164,6 +169,22 @@ fn main() -> ExitCode {
                 println!("{out}");
             }
         }),
+        Cmd::Backup(cli::BackupCmd::Restore { file }) => {
+            load_config(&cli.config, false).and_then(|cfg| {
+                let f = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+                let info = bureau_store::backup::restore(std::io::BufReader::new(f), &cfg.server.data_dir)
+                    .map_err(|e| e.to_string())?;
+                println!(
+                    "restored into {}: {} blob files ({} bytes), schema {}, taken at {}",
+                    cfg.server.data_dir.display(),
+                    info.blobs,
+                    info.blob_bytes,
+                    info.schema_version,
+                    info.created
+                );
+                Ok(())
+            })
+        }
         Cmd::SetupToken => load_config(&cli.config, false).and_then(|cfg| {
             match bureau_admin::setup::read(&cfg.setup_token_path()) {
                 Some(t) => {

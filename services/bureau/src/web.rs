@@ -2,6 +2,7 @@
 //! ActiveSync and autoconfiguration as they come), the plain HTTP one that redirects to it, and the admin
 //! API on the unix socket.
 
+use crate::backup::Streamed;
 use bureau_admin::{AdminApi, Caller, Resp};
 use bureau_core::shutdown::Shutdown;
 use bytes::Bytes;
@@ -21,6 +22,14 @@ use tokio_rustls::TlsAcceptor;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The one endpoint whose answer is streamed rather than built whole.
+const BACKUP: &str = "/api/v1/backup";
+
+fn boxed(r: Resp) -> Streamed {
+    use http_body_util::BodyExt;
+    r.map(|b| b.map_err(|e| match e {}).boxed())
+}
+
 fn plain(status: StatusCode, text: &str) -> Resp {
     Response::builder()
         .status(status)
@@ -36,7 +45,15 @@ pub struct Web {
 }
 
 impl Web {
-    async fn dispatch(&self, req: Request<Incoming>, ip: IpAddr) -> Resp {
+    async fn dispatch(&self, req: Request<Incoming>, ip: IpAddr) -> Streamed {
+        let path = req.uri().path();
+        if path == BACKUP && req.method() == hyper::Method::GET {
+            return crate::backup::download(&self.admin, &req, Caller::Web(ip));
+        }
+        boxed(self.answer(req, ip).await)
+    }
+
+    async fn answer(&self, req: Request<Incoming>, ip: IpAddr) -> Resp {
         let path = req.uri().path();
         if path.starts_with("/api/") {
             return self.admin.handle(req, Caller::Web(ip)).await;
@@ -56,11 +73,13 @@ impl Web {
 }
 
 /// Serves HTTP/1.1 on one connection until it ends or shutdown is signalled.
-async fn serve_conn<S, F, Fut>(io: S, mut shutdown: Shutdown, handler: F)
+async fn serve_conn<S, F, Fut, B>(io: S, mut shutdown: Shutdown, handler: F)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Resp> + Send + 'static,
+    Fut: std::future::Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let _busy = shutdown.busy();
     let svc = service_fn(move |req| {
@@ -165,7 +184,12 @@ pub async fn run_admin_socket(listener: UnixListener, admin: AdminApi, mut shutd
         let (admin, shutdown) = (admin.clone(), shutdown.clone());
         tokio::spawn(serve_conn(stream, shutdown, move |req| {
             let admin = admin.clone();
-            async move { admin.handle(req, Caller::Socket).await }
+            async move {
+                if req.uri().path() == BACKUP && req.method() == hyper::Method::GET {
+                    return crate::backup::download(&admin, &req, Caller::Socket);
+                }
+                boxed(admin.handle(req, Caller::Socket).await)
+            }
         }));
     }
 }

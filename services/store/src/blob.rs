@@ -30,6 +30,18 @@ pub(crate) struct BlobDir {
     dir: File,
     inflight: Mutex<HashMap<[u8; 32], u32>>,
     tmp_counter: AtomicU64,
+    /// Backups running: while any is, no file is removed (the orphan sweep at the next
+    /// start removes what was freed meanwhile).
+    holds: std::sync::atomic::AtomicUsize,
+}
+
+/// Keeps a blob directory from removing files while it lives (see `BlobDir::hold`).
+pub(crate) struct Hold<'a>(&'a BlobDir);
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        self.0.holds.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A blob written for a pending write. Holding it keeps the file from being collected;
@@ -71,7 +83,18 @@ impl BlobDir {
             dir,
             inflight: Mutex::new(HashMap::new()),
             tmp_counter: AtomicU64::new(0),
+            holds: Default::default(),
         })
+    }
+
+    /// Removes nothing until the hold is dropped.
+    pub(crate) fn hold(&self) -> Hold<'_> {
+        self.holds.fetch_add(1, Ordering::SeqCst);
+        Hold(self)
+    }
+
+    fn held(&self) -> bool {
+        self.holds.load(Ordering::SeqCst) > 0
     }
 
     pub(crate) fn path(&self, hash: &[u8; 32]) -> PathBuf {
@@ -130,6 +153,9 @@ impl BlobDir {
     /// Removes files whose count fell to zero, unless staged again meanwhile.
     pub(crate) fn collect(&self, freed: &[[u8; 32]]) {
         let set = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        if self.held() {
+            return;
+        }
         for hash in freed {
             if !set.contains_key(hash) {
                 let _ = fs::remove_file(self.path(hash));
@@ -145,6 +171,9 @@ impl BlobDir {
         still_free: impl FnOnce(&[[u8; 32]]) -> Vec<[u8; 32]>,
     ) {
         let set = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        if self.held() {
+            return;
+        }
         let unpinned: Vec<[u8; 32]> = candidates
             .iter()
             .filter(|h| !set.contains_key(*h))

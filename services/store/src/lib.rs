@@ -12,6 +12,7 @@
 //! - Changes are published on the bus after their commit, never before.
 
 mod access;
+pub mod backup;
 mod blob;
 mod model;
 mod read;
@@ -321,6 +322,19 @@ impl Store {
 
     pub fn dir(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Writes a backup of the whole store (see `backup`) to `out`, from a snapshot taken
+    /// now; writers go on meanwhile. Blocking: call from a blocking thread.
+    pub fn backup(&self, out: impl std::io::Write) -> Result<backup::BackupInfo> {
+        let _hold = self.inner.blobs.hold();
+        let snapshot = self.inner.db.begin_read()?;
+        backup::write(
+            &snapshot,
+            &self.inner.blobs,
+            &self.inner.path.join("tmp"),
+            out,
+        )
     }
 
     /// A consistent read snapshot, with the actor's rights.

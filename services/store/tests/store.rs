@@ -705,3 +705,76 @@ fn private_seen_needs_only_read_and_stays_private() {
         .unwrap();
     assert!(!copy.seen_by(bob.id));
 }
+
+#[test]
+fn a_backup_restores_into_an_empty_directory_with_every_item_and_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("live"));
+    let alice = user(&store, "alice");
+    let inbox = collection(&store, alice.id, "INBOX");
+    let small = put(&store, Actor::System, inbox.id, b"a small message").unwrap();
+    let big_body = vec![b'x'; 100_000];
+    let big = put(&store, Actor::System, inbox.id, &big_body).unwrap();
+    let gone = put(&store, Actor::System, inbox.id, &vec![b'y'; 80_000]).unwrap();
+    // Taken while a deletion frees a blob file: the file stays until the backup is done.
+    let modseq = store
+        .reader(Actor::System)
+        .unwrap()
+        .collection(inbox.id)
+        .unwrap()
+        .modseq;
+    assert!(modseq >= 3);
+    let mut archive = Vec::new();
+    let info = store.backup(&mut archive).unwrap();
+    assert_eq!((info.blobs, info.schema_version), (2, SCHEMA_VERSION));
+    store
+        .write_blocking(Actor::System, vec![], move |w| {
+            w.delete_item(inbox.id, gone.id)
+        })
+        .unwrap();
+
+    let target = dir.path().join("restored");
+    let restored = bureau_store::backup::restore(archive.as_slice(), &target).unwrap();
+    assert_eq!(restored.blobs, 2);
+    // Not over an existing store.
+    assert!(bureau_store::backup::restore(archive.as_slice(), &target).is_err());
+    let back = open(&target);
+    let r = back.reader(Actor::System).unwrap();
+    let p = r.principal_by_name("alice").unwrap();
+    let coll = r.collection_by_name(p.id, "INBOX").unwrap();
+    let items = r.items(coll.id).unwrap();
+    assert_eq!(items.len(), 3, "the snapshot had three items");
+    assert_eq!(
+        r.content(&r.item(coll.id, small.id).unwrap()).unwrap(),
+        b"a small message"
+    );
+    assert_eq!(
+        r.content(&r.item(coll.id, big.id).unwrap()).unwrap(),
+        big_body
+    );
+    assert_eq!(r.collection(coll.id).unwrap().modseq, modseq);
+
+    // A damaged blob is refused and nothing is left behind.
+    let mut bad = Vec::new();
+    {
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive.as_slice()));
+        let gz = flate2::write::GzEncoder::new(&mut bad, flate2::Compression::fast());
+        let mut out = tar::Builder::new(gz);
+        for e in tar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            let mut h = e.header().clone();
+            if e.path().unwrap().starts_with("blobs") {
+                data[10] ^= 1;
+            }
+            out.append_data(&mut h, e.path().unwrap(), data.as_slice())
+                .unwrap();
+        }
+        out.into_inner().unwrap().finish().unwrap();
+    }
+    let other = dir.path().join("other");
+    let err = bureau_store::backup::restore(bad.as_slice(), &other).unwrap_err();
+    assert!(err.to_string().contains("does not match"), "{err}");
+    assert!(!other.join("bureau.redb").exists());
+}

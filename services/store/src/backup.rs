@@ -1,0 +1,277 @@
+//! Backups: the whole store as one .tar.gz, taken from a read snapshot while the box runs,
+//! and restored into an empty data directory.
+//!
+//! The archive holds `bureau-backup.json` (what it is), `bureau.redb` (every table of the
+//! snapshot copied into a fresh database: compact, and consistent without stopping writers)
+//! and `blobs/<xx>/<hash>` for each blob file the snapshot refers to. While a backup runs the
+//! blob directory removes nothing (a freed file is left for the next start's orphan sweep),
+//! so every file the snapshot names is still there to be read. A restore checks every blob
+//! against its hash and the database's schema before anything is moved into place.
+
+use crate::blob::BlobDir;
+use crate::tables::{self, *};
+use crate::{Result, StoreError};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, TableHandle,
+    WriteTransaction,
+};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::path::Path;
+
+const MANIFEST: &str = "bureau-backup.json";
+const DB: &str = "bureau.redb";
+
+/// What a backup holds, as written in its manifest.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BackupInfo {
+    pub format: u32,
+    pub schema_version: u64,
+    pub created: i64,
+    pub blobs: u64,
+    pub blob_bytes: u64,
+}
+
+fn copy<K: redb::Key + 'static, V: redb::Value + 'static>(
+    src: &ReadTransaction,
+    dst: &WriteTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<()> {
+    let from = src.open_table(def)?;
+    let mut to = dst.open_table(def)?;
+    for entry in from.iter()? {
+        let (k, v) = entry?;
+        to.insert(k.value(), v.value())?;
+    }
+    Ok(())
+}
+
+/// Copies every table (the list `tables::create_all` makes), then checks that none is missed.
+fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<()> {
+    copy(src, dst, META)?;
+    copy(src, dst, PRINCIPALS)?;
+    copy(src, dst, PRINCIPAL_NAMES)?;
+    copy(src, dst, MEMBER_OF)?;
+    copy(src, dst, COLLECTIONS)?;
+    copy(src, dst, COLLECTION_NAMES)?;
+    copy(src, dst, TOMBSTONE_NAMES)?;
+    copy(src, dst, ITEMS)?;
+    copy(src, dst, ITEM_NAMES)?;
+    copy(src, dst, CHANGELOG)?;
+    copy(src, dst, GRANTS)?;
+    copy(src, dst, GRANTS_BY_GRANTEE)?;
+    copy(src, dst, BLOB_REFS)?;
+    copy(src, dst, BLOB_DATA)?;
+    copy(src, dst, USAGE)?;
+    copy(src, dst, KV)?;
+    copy(src, dst, DEVICES)?;
+    copy(src, dst, SYNC_STATES)?;
+    let names = |it: Box<dyn Iterator<Item = redb::UntypedTableHandle>>| {
+        let mut v: Vec<String> = it.map(|t| t.name().to_string()).collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (
+        names(Box::new(src.list_tables()?)),
+        names(Box::new(dst.list_tables()?)),
+    );
+    if a != b {
+        return Err(StoreError::Corrupt(format!(
+            "backup: tables {a:?} copied as {b:?}"
+        )));
+    }
+    Ok(())
+}
+
+fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+/// Writes the archive of `snapshot` to `out`. `tmp` is a directory for the database copy.
+pub(crate) fn write(
+    snapshot: &ReadTransaction,
+    blobs: &BlobDir,
+    tmp: &Path,
+    out: impl Write,
+) -> Result<BackupInfo> {
+    let schema_version = snapshot
+        .open_table(META)?
+        .get("schema_version")?
+        .map(|v| v.value())
+        .unwrap_or(0);
+    // The database: every table into a fresh file.
+    std::fs::create_dir_all(tmp)?;
+    let copy_path = tmp.join(format!("backup-{}.redb", std::process::id()));
+    let _ = std::fs::remove_file(&copy_path);
+    let result = (|| {
+        {
+            let db = Database::create(&copy_path)?;
+            let tx = db.begin_write()?;
+            copy_all(snapshot, &tx)?;
+            tx.commit()?;
+        }
+        // The blob files the snapshot refers to (small ones are inside the database).
+        let refs = snapshot.open_table(BLOB_REFS)?;
+        let inline = snapshot.open_table(BLOB_DATA)?;
+        let mut files = Vec::new();
+        for entry in refs.iter()? {
+            let (hash, _) = entry?;
+            let hash = *hash.value();
+            if inline.get(&hash)?.is_none() {
+                files.push(hash);
+            }
+        }
+        let mut blob_bytes = 0;
+        for hash in &files {
+            blob_bytes += std::fs::metadata(blobs.path(hash))
+                .map_err(|e| io(format!("blob {}: {e}", hex::encode(hash))))?
+                .len();
+        }
+        let info = BackupInfo {
+            format: 1,
+            schema_version,
+            created: crate::now(),
+            blobs: files.len() as u64,
+            blob_bytes,
+        };
+        let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        let mut append = |name: &str, data: &mut dyn Read, len: u64| -> Result<()> {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(len);
+            h.set_mode(0o600);
+            h.set_mtime(info.created.max(0) as u64);
+            h.set_cksum();
+            tar.append_data(&mut h, name, data).map_err(io)
+        };
+        // The manifest first, so a reader knows what follows.
+        let manifest = serde_json::to_vec_pretty(&info).map_err(io)?;
+        append(MANIFEST, &mut manifest.as_slice(), manifest.len() as u64)?;
+        let mut f = std::fs::File::open(&copy_path)?;
+        let len = f.metadata()?.len();
+        append(DB, &mut f, len)?;
+        for hash in &files {
+            let path = blobs.path(hash);
+            let mut f = std::fs::File::open(&path)
+                .map_err(|e| io(format!("blob {}: {e}", hex::encode(hash))))?;
+            let len = f.metadata()?.len();
+            let hex = hex::encode(hash);
+            append(&format!("blobs/{}/{hex}", &hex[..2]), &mut f, len)?;
+        }
+        tar.into_inner()
+            .map_err(io)?
+            .finish()
+            .map_err(io)?
+            .flush()?;
+        Ok(info)
+    })();
+    let _ = std::fs::remove_file(&copy_path);
+    result
+}
+
+/// Restores an archive into `dir`, which must not hold a store yet. Everything is checked
+/// (each blob's hash, the database's schema) in a staging directory before it is moved in.
+pub fn restore(archive: impl Read, dir: &Path) -> Result<BackupInfo> {
+    if dir.join(DB).exists() {
+        return Err(StoreError::Invalid(format!(
+            "{} already holds a store; restore into an empty data directory",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir)?;
+    let staging = dir.join(format!(".restore-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(staging.join("blobs"))?;
+    let result = (|| {
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+        let mut info: Option<BackupInfo> = None;
+        let mut seen_db = false;
+        for entry in tar.entries().map_err(io)? {
+            let mut entry = entry.map_err(io)?;
+            let name = entry.path().map_err(io)?.to_string_lossy().into_owned();
+            if name == MANIFEST {
+                let mut buf = Vec::new();
+                entry.by_ref().take(1 << 20).read_to_end(&mut buf)?;
+                info = Some(
+                    serde_json::from_slice(&buf)
+                        .map_err(|e| StoreError::Invalid(format!("not a Bureau backup: {e}")))?,
+                );
+            } else if name == DB {
+                let mut f = std::fs::File::create(staging.join(DB))?;
+                std::io::copy(&mut entry, &mut f)?;
+                f.sync_all()?;
+                seen_db = true;
+            } else if let Some(hex) = name
+                .strip_prefix("blobs/")
+                .and_then(|r| r.split_once('/'))
+                .map(|(_, h)| h.to_string())
+            {
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(&hex, &mut hash)
+                    .map_err(|_| StoreError::Invalid(format!("unexpected file {name}")))?;
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data)?;
+                if *blake3::hash(&data).as_bytes() != hash {
+                    return Err(StoreError::Invalid(format!(
+                        "blob {hex} does not match its hash"
+                    )));
+                }
+                let shard = staging.join("blobs").join(&hex[..2]);
+                std::fs::create_dir_all(&shard)?;
+                let mut f = std::fs::File::create(shard.join(&hex))?;
+                f.write_all(&data)?;
+                f.sync_all()?;
+            } else {
+                return Err(StoreError::Invalid(format!(
+                    "unexpected file {name} in the archive"
+                )));
+            }
+        }
+        let info =
+            info.ok_or_else(|| StoreError::Invalid("not a Bureau backup (no manifest)".into()))?;
+        if !seen_db {
+            return Err(StoreError::Invalid("the archive has no database".into()));
+        }
+        if info.schema_version > crate::schema::SCHEMA_VERSION {
+            return Err(StoreError::Invalid(format!(
+                "the backup's schema {} is newer than this bureau's ({})",
+                info.schema_version,
+                crate::schema::SCHEMA_VERSION
+            )));
+        }
+        // Every blob the database refers to must have come with it.
+        {
+            let db = Database::open(staging.join(DB))?;
+            let tx = db.begin_read()?;
+            let refs = tx.open_table(tables::BLOB_REFS)?;
+            let inline = tx.open_table(tables::BLOB_DATA)?;
+            for entry in refs.iter()? {
+                let (hash, _) = entry?;
+                let hash = *hash.value();
+                let hex = hex::encode(hash);
+                if inline.get(&hash)?.is_none()
+                    && !staging.join("blobs").join(&hex[..2]).join(&hex).exists()
+                {
+                    return Err(StoreError::Invalid(format!(
+                        "blob {hex} is missing from the archive"
+                    )));
+                }
+            }
+        }
+        std::fs::rename(staging.join("blobs"), dir.join("blobs")).or_else(
+            |_| -> std::io::Result<()> {
+                // blobs/ exists already (empty store directory made earlier): move shard by shard.
+                for shard in std::fs::read_dir(staging.join("blobs"))? {
+                    let shard = shard?;
+                    std::fs::rename(shard.path(), dir.join("blobs").join(shard.file_name()))?;
+                }
+                Ok(())
+            },
+        )?;
+        std::fs::rename(staging.join(DB), dir.join(DB))?;
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(info)
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}
