@@ -53,6 +53,7 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
 # Every endpoint the console uses (and the rest of the admin API), with a body it accepts.
 ENDPOINTS = [
     ("GET", "/api/v1/status", None, "admin"),
+    ("GET", "/api/v1/logs?level=warn", None, "admin"),
     ("GET", "/api/v1/domains", None, "admin"),
     ("POST", "/api/v1/domains", {"name": "new.example"}, "admin"),
     ("PATCH", "/api/v1/domains/example.com", {"catch_all": None}, "admin"),

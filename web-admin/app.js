@@ -190,17 +190,68 @@ async function pageSetup() {
 }
 
 async function pageDashboard() {
-  const [s, queue] = await Promise.all([api("GET", "status"), api("GET", "queue")]);
+  const s = await api("GET", "status");
   const up = (x) => h("span", { class: x.up ? "up" : "down" }, x.up ? "up" : "down");
+  const disk = s.disk ? `${fmtBytes(s.disk.free_bytes)} free of ${fmtBytes(s.disk.total_bytes)}` : "unknown";
+  const low = s.disk && s.disk.free_bytes < s.disk.total_bytes * 0.1;
   show(h("h1", {}, s.hostname),
     h("div", { class: "tiles" },
-      [["Domains", s.domains], ["Users", s.users], ["Groups", s.groups], ["Queued mail", queue.length],
+      [["Users", s.users], ["Domains", s.domains], ["Groups", s.groups], ["Queued mail", s.queued],
+        ["Connections", s.connections], ["Memory", fmtBytes(s.memory_bytes)],
         ["Up for", `${Math.floor(s.uptime_secs / 3600)} h ${Math.floor((s.uptime_secs % 3600) / 60)} min`]]
         .map(([k, v]) => h("div", { class: "tile" }, h("b", {}, v), k))),
+    h("p", { class: low ? "error" : "muted" }, `Disk: ${disk}.`),
     h("h2", {}, "Services"),
     h("section", {}, table(["Service", "Listening on", "State"],
       s.services.map((x) => h("tr", {}, h("td", {}, x.name), h("td", {}, x.listen.join(", ")), h("td", {}, up(x)))))),
+    h("h2", {}, "Recent problems"),
+    h("section", {}, s.problems.length ? logTable(s.problems)
+      : h("p", { class: "muted" }, "No warning or error since the box started."),
+      h("p", {}, h("a", { href: "#/logs" }, "All logs →"))),
     h("p", { class: "muted" }, `Bureau ${s.version}, store schema ${s.schema_version}, data in ${s.data_dir}.`));
+}
+
+function logTable(entries) {
+  return table(["Time", "Service", "Level", "Message"], entries.map((e) => h("tr", {},
+    h("td", {}, new Date(e.time * 1000).toLocaleTimeString()), h("td", {}, e.service),
+    h("td", { class: e.level === "ERROR" ? "down" : e.level === "WARN" ? "error" : "" }, e.level.toLowerCase()),
+    h("td", { class: "value" }, e.message))));
+}
+
+/** The log page polls for new records while it is shown. */
+let logTimer = null;
+
+async function pageLogs(query) {
+  const level = query.get("level") || "info";
+  const service = query.get("service") || "";
+  const services = ["", "smtp", "imap", "dav", "admin", "directory", "store", "core", "bureau"];
+  const filter = h("form", { class: "row", "data-form": "log-filter" },
+    h("select", { name: "service", "aria-label": "Service" },
+      services.map((x) => h("option", { value: x, selected: x === service }, x || "every service"))),
+    h("select", { name: "level", "aria-label": "Level" },
+      ["error", "warn", "info", "debug"].map((x) => h("option", { value: x, selected: x === level }, `${x} and worse`))),
+    h("label", { class: "row" }, h("input", { type: "checkbox", name: "live", checked: true }), "live"));
+  filter.addEventListener("change", () => {
+    const f = new FormData(filter);
+    go(`#/logs?service=${encodeURIComponent(f.get("service"))}&level=${f.get("level")}`);
+  });
+  const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  show(h("h1", {}, "Logs"), filter, h("section", {}, body),
+    h("p", { class: "muted" }, "Since the box started; older records are in the system journal."));
+  let entries = [];
+  const load = async () => {
+    const after = entries.length ? entries[entries.length - 1].seq : 0;
+    const more = await api("GET", `logs?after=${after}&level=${level}&service=${encodeURIComponent(service)}&limit=500`);
+    if (!more.length && entries.length) return;
+    entries = entries.concat(more).slice(-500);
+    body.replaceChildren(entries.length ? logTable([...entries].reverse()) : h("p", { class: "muted" }, "Nothing logged at this level."));
+  };
+  await load();
+  clearInterval(logTimer);
+  logTimer = setInterval(() => {
+    if (!location.hash.startsWith("#/logs")) return clearInterval(logTimer);
+    if (filter.elements.live.checked && !document.hidden) load().catch(() => {});
+  }, 2000);
 }
 
 async function pageDomains() {
@@ -403,7 +454,7 @@ async function pageBackups() {
 
 // ---- routing ----
 
-const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/queue", "Mail queue"], ["#/backups", "Backups"]];
+const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/queue", "Mail queue"], ["#/logs", "Logs"], ["#/backups", "Backups"]];
 
 function drawNav() {
   const here = location.hash.split("?")[0].split("/").slice(0, 2).join("/") || "#/";
@@ -439,6 +490,7 @@ async function route() {
       case "groups": return seg[1] ? await pageGroup(seg[1]) : await pageGroups();
       case "queue": return await pageQueue();
       case "backups": return await pageBackups();
+      case "logs": return await pageLogs(query);
       default: show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to the dashboard")));
     }
   } catch (e) {

@@ -110,6 +110,16 @@ try {
   await heading("Mail queue");
   await shot("queue");
 
+  // The logs: what the walk did is there (the user added), filtered by service.
+  await page.click("nav >> text=Logs");
+  await heading("Logs");
+  await page.waitForSelector("td:has-text('PUT /api/v1/users/carol/password')");
+  await page.selectOption("form[data-form=log-filter] [name=service]", "smtp");
+  await page.waitForFunction(() => location.hash.includes("service=smtp"));
+  await page.waitForSelector("h1:text-is('Logs')");
+  await expect(!(await text("main")).includes("/api/v1/users"), "another service's records filtered out");
+  await shot("logs");
+
   // A backup downloads from its page, as a gzip archive.
   await page.click("nav >> text=Backups");
   await heading("Backups");

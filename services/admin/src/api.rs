@@ -78,6 +78,27 @@ pub struct Status {
     pub groups: usize,
     pub data_dir: String,
     pub schema_version: u64,
+    /// Connections and requests being served now.
+    #[serde(default)]
+    pub connections: usize,
+    /// The daemon's resident memory.
+    #[serde(default)]
+    pub memory_bytes: u64,
+    /// The data directory's file system.
+    #[serde(default)]
+    pub disk: Option<DiskSpace>,
+    /// Messages in the outbound queue.
+    #[serde(default)]
+    pub queued: usize,
+    /// The latest warnings and errors logged.
+    #[serde(default)]
+    pub problems: Vec<bureau_core::logging::LogEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DiskSpace {
+    pub total_bytes: u64,
+    pub free_bytes: u64,
 }
 
 /// A user's collection, as the admin sees it.

@@ -60,6 +60,8 @@ pub struct DaemonInfo {
     pub updates_dir: PathBuf,
     pub helper_socket: PathBuf,
     pub max_update_bytes: u64,
+    /// Connections and requests in flight, for the dashboard.
+    pub inflight: Option<bureau_core::shutdown::Shutdown>,
 }
 
 /// The appliance's release, written into its root filesystem by the image builder.
@@ -87,6 +89,17 @@ fn fail(status: StatusCode, msg: impl Into<String>) -> Fail {
         ApiError {
             error: msg.into(),
             field: None,
+        },
+    )
+}
+
+/// A 400 naming the field to fix.
+fn field_fail(field: &str, msg: impl Into<String>) -> Fail {
+    Fail(
+        StatusCode::BAD_REQUEST,
+        ApiError {
+            error: msg.into(),
+            field: Some(field.into()),
         },
     )
 }
@@ -258,10 +271,30 @@ impl AdminApi {
 
     /// Answers one request; never fails (errors are JSON bodies).
     pub async fn handle(&self, req: Request<Incoming>, caller: Caller) -> Resp {
-        match self.route(req, caller).await {
+        // Changes are logged (who, what, the answer): the console's log page is the audit trail.
+        let change = (req.method() != Method::GET && req.method() != Method::HEAD).then(|| {
+            let who = match caller {
+                Caller::Socket => "the local administrator".to_string(),
+                Caller::Web(ip) => match self.who(&req, caller) {
+                    Ok(w) => format!("{} from {ip}", w.uid.unwrap_or_default()),
+                    Err(_) => format!("{ip}"),
+                },
+            };
+            (who, req.method().clone(), req.uri().path().to_string())
+        });
+        let resp = match self.route(req, caller).await {
             Ok(r) => r,
             Err(Fail(status, body)) => json(status, &body),
+        };
+        if let Some((who, method, path)) = change
+            && path != "/api/v1/session"
+        {
+            log::info!(
+                "admin: {who}: {method} {path} -> {}",
+                resp.status().as_u16()
+            );
         }
+        resp
     }
 
     fn who(&self, req: &Request<Incoming>, caller: Caller) -> Result<Who, Fail> {
@@ -360,6 +393,37 @@ impl AdminApi {
             (&Method::GET, ["status"]) => {
                 admin_only()?;
                 Ok(json(StatusCode::OK, &self.status()?))
+            }
+            (&Method::GET, ["logs"]) => {
+                admin_only()?;
+                let q: std::collections::HashMap<String, String> = req
+                    .uri()
+                    .query()
+                    .unwrap_or_default()
+                    .split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                let after = q.get("after").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let level = match q.get("level").map(String::as_str) {
+                    None | Some("") => log::LevelFilter::Info,
+                    Some(l) => l
+                        .parse()
+                        .map_err(|_| field_fail("level", "level is error, warn, info or debug"))?,
+                };
+                let limit = q
+                    .get("limit")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(500usize)
+                    .min(5000);
+                let service = q
+                    .get("service")
+                    .map(String::as_str)
+                    .filter(|s| !s.is_empty());
+                Ok(json(
+                    StatusCode::OK,
+                    &bureau_core::logging::recent(after, level, service, limit),
+                ))
             }
             // ---- domains ----
             (&Method::GET, ["domains"]) => {
@@ -1021,6 +1085,29 @@ impl AdminApi {
             groups: d.groups()?.len(),
             data_dir: self.info.data_dir.clone(),
             schema_version: bureau_store::SCHEMA_VERSION,
+            connections: self.info.inflight.as_ref().map_or(0, |s| s.in_flight()),
+            memory_bytes: resident_bytes(),
+            disk: nix::sys::statvfs::statvfs(self.info.data_dir.as_str())
+                .ok()
+                .map(|st| DiskSpace {
+                    total_bytes: st.blocks() * st.fragment_size(),
+                    free_bytes: st.blocks_available() * st.fragment_size(),
+                }),
+            queued: self
+                .queue
+                .as_ref()
+                .and_then(|q| q.list().ok())
+                .map_or(0, |l| l.len()),
+            problems: bureau_core::logging::recent(0, log::LevelFilter::Warn, None, 10),
         })
     }
+}
+
+/// The daemon's resident memory, from /proc (0 where there is none).
+fn resident_bytes() -> u64 {
+    let pages: u64 = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
 }

@@ -210,6 +210,7 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
             up: true,
         });
     }
+    let (trigger, sd) = shutdown::channel();
     let info = Arc::new(DaemonInfo {
         hostname: cfg.server.hostname.clone(),
         data_dir: data.display().to_string(),
@@ -219,12 +220,12 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
         updates_dir: cfg.updates_dir(),
         helper_socket: cfg.admin.helper_socket.clone(),
         max_update_bytes: cfg.admin.max_update_mb << 20,
+        inflight: Some(sd.clone()),
     });
     let mut admin = AdminApi::new(auth.clone(), info, cfg.admin.session_minutes);
     if let Some(q) = &queue {
         admin = admin.with_queue(q.clone());
     }
-    let (trigger, sd) = shutdown::channel();
     certs.watch(Duration::from_secs(5));
     let acceptor = certs.acceptor(&[b"http/1.1"]).map_err(|e| e.to_string())?;
     let mut dav = bureau_dav::Dav::new(store.clone(), auth.clone(), &cfg.server.hostname)

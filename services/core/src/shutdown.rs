@@ -80,6 +80,11 @@ impl Shutdown {
         let _ = self.rx.wait_for(|s| *s).await;
     }
 
+    /// Work in flight now: connections being served and requests being answered.
+    pub fn in_flight(&self) -> usize {
+        self.inflight.count.load(Ordering::Acquire)
+    }
+
     pub fn busy(&self) -> Busy {
         self.inflight.count.fetch_add(1, Ordering::AcqRel);
         Busy(self.inflight.clone())
