@@ -81,6 +81,9 @@ ENDPOINTS = [
     ("POST", "/api/v1/users/carl/collections/calendar/import", None, "admin"),
     ("GET", "/api/v1/system", None, "admin"),
     ("GET", "/api/v1/backup", None, "admin"),
+    ("GET", "/api/v1/certificate", None, "admin"),
+    ("PUT", "/api/v1/certificate", {"cert_pem": "x", "key_pem": "y"}, "admin"),
+    ("DELETE", "/api/v1/certificate", None, "admin"),
     ("POST", "/api/v1/system/reboot", None, "admin"),
     ("PUT", "/api/v1/system/update", None, "admin"),
     ("GET", "/api/v1/users/carl", None, "self"),
@@ -190,3 +193,50 @@ def test_a_backup_restored_into_an_empty_store_gives_everything_back(bureau_fact
         names = t.getnames()
     assert "bureau-backup.json" in names and "bureau.redb" in names
     assert any(n.startswith("blobs/") for n in names)
+
+
+def test_an_uploaded_certificate_is_checked_then_served_by_every_service(bureau_factory, tmp_path):
+    import socket
+    import ssl
+    from test_foundation import _https, login
+
+    b = bureau_factory("")
+    b.cli("domain", "add", "example.com")
+    b.cli("user", "add", "boss@example.com", "--admin", "--password-stdin", input="long enough pw\n")
+    _, body, _, cookie = login(b, "boss", "long enough pw")
+    csrf = json.loads(body)["csrf"]
+
+    def served(port):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            with ctx.wrap_socket(s) as t:
+                return t.getpeercert(binary_form=True)
+
+    def openssl_cert(name, days=30):
+        key, crt = tmp_path / f"{name}.key", tmp_path / f"{name}.crt"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                        "-out", str(crt), "-days", str(days), "-subj", f"/CN={name}",
+                        "-addext", f"subjectAltName=DNS:{name}"], check=True, capture_output=True)
+        return crt.read_text(), key.read_text()
+
+    s, info, _ = _https(b, "GET", "/api/v1/certificate", cookie=cookie)
+    assert s == 200 and info["source"] == "self-signed" and "box.example.com" in info["names"]
+    before = served(b.port(993))
+    crt, key = openssl_cert("mail.example.com")
+    _, other_key = openssl_cert("other.example.com")
+    # A key that does not fit, or no certificate at all: 400 beside the field, nothing changes.
+    s, err, _ = _https(b, "PUT", "/api/v1/certificate", {"cert_pem": crt, "key_pem": other_key}, cookie=cookie, csrf=csrf)
+    assert s == 400 and err["field"] == "key_pem", err
+    s, err, _ = _https(b, "PUT", "/api/v1/certificate", {"cert_pem": "hello", "key_pem": key}, cookie=cookie, csrf=csrf)
+    assert s == 400 and err["field"] == "cert_pem", err
+    assert served(b.port(993)) == before
+    # The right pair: served at once by HTTPS, IMAPS and SMTPS.
+    s, info, _ = _https(b, "PUT", "/api/v1/certificate", {"cert_pem": crt, "key_pem": key}, cookie=cookie, csrf=csrf)
+    assert s == 200 and info["source"] == "uploaded" and info["names"] == ["mail.example.com"]
+    new = ssl.PEM_cert_to_DER_cert(crt)
+    assert served(b.port(993)) == new and served(b.port(443)) == new and served(b.port(465)) == new
+    assert oct((b.data / "tls" / "custom.key").stat().st_mode & 0o777) == "0o600"
+    # And back to the self-signed one.
+    assert _https(b, "DELETE", "/api/v1/certificate", cookie=cookie, csrf=csrf)[0] == 204
+    assert served(b.port(993)) == before

@@ -89,7 +89,9 @@ function form(title, fields, button, submit, opts = {}) {
   for (const fd of fields) {
     const id = `f-${opts.id || "x"}-${fd.name}`;
     let input;
-    if (fd.type === "select") {
+    if (fd.type === "textarea") {
+      input = h("textarea", { id, name: fd.name, rows: 6, placeholder: fd.placeholder, spellcheck: "false" });
+    } else if (fd.type === "select") {
       input = h("select", { id, name: fd.name },
         fd.options.map(([v, l]) => h("option", { value: v, selected: v === fd.value }, l)));
     } else {
@@ -440,6 +442,30 @@ async function pageMe() {
       h("p", {}, h("b", {}, "Outlook: "), "add an IMAP account with the servers above.")));
 }
 
+async function pageCertificate() {
+  const c = await api("GET", "certificate");
+  const saved = h("p", { class: "ok", role: "status" });
+  const days = Math.floor((c.not_after * 1000 - Date.now()) / 86400000);
+  const what = { "self-signed": "A self-signed certificate made by the box: mail clients and browsers will ask whether to trust it.",
+    uploaded: "The certificate you uploaded.", configured: "The certificate files named in the configuration file." }[c.source];
+  show(h("h1", {}, "Certificate"), saved,
+    h("section", {},
+      h("p", {}, what),
+      table(["", ""], [["Names", c.names.join(", ") || c.subject], ["Issued by", c.issuer],
+        ["Valid until", `${fmtTime(c.not_after)} (${days} days)`]].map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v)))),
+      c.source === "uploaded" ? h("div", {}, confirmButton("Go back to the self-signed certificate",
+        "Serve the box's self-signed certificate again?", async () => { await api("DELETE", "certificate"); route(); })) : null),
+    c.source === "configured" ? null : form("Upload a certificate", [
+      { name: "cert_pem", label: "Certificate (PEM, the server's first, then the intermediates)", type: "textarea",
+        placeholder: "-----BEGIN CERTIFICATE-----", required: true },
+      { name: "key_pem", label: "Private key (PEM)", type: "textarea", placeholder: "-----BEGIN PRIVATE KEY-----", required: true },
+    ], "Install it", async (v) => {
+      await api("PUT", "certificate", { cert_pem: v.cert_pem, key_pem: v.key_pem });
+      await route();
+      main.querySelector("[role=status]").textContent = "Installed: every service serves it now.";
+    }, { id: "certificate" }));
+}
+
 async function pageBackups() {
   show(h("h1", {}, "Backups"),
     h("section", {},
@@ -454,7 +480,7 @@ async function pageBackups() {
 
 // ---- routing ----
 
-const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/queue", "Mail queue"], ["#/logs", "Logs"], ["#/backups", "Backups"]];
+const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/queue", "Mail queue"], ["#/logs", "Logs"], ["#/certificate", "Certificate"], ["#/backups", "Backups"]];
 
 function drawNav() {
   const here = location.hash.split("?")[0].split("/").slice(0, 2).join("/") || "#/";
@@ -491,6 +517,7 @@ async function route() {
       case "queue": return await pageQueue();
       case "backups": return await pageBackups();
       case "logs": return await pageLogs(query);
+      case "certificate": return await pageCertificate();
       default: show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to the dashboard")));
     }
   } catch (e) {

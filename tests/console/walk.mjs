@@ -120,6 +120,13 @@ try {
   await expect(!(await text("main")).includes("/api/v1/users"), "another service's records filtered out");
   await shot("logs");
 
+  await page.click("nav >> text=Certificate");
+  await heading("Certificate");
+  await expect((await text("main")).includes("self-signed"), "the self-signed certificate described");
+  await fill("certificate", { cert_pem: "not a certificate", key_pem: "nor a key" });
+  await page.waitForFunction(() => document.querySelector("#f-certificate-cert_pem-error")?.textContent);
+  await shot("certificate");
+
   // A backup downloads from its page, as a gzip archive.
   await page.click("nav >> text=Backups");
   await heading("Backups");

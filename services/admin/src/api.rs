@@ -192,3 +192,10 @@ pub struct SystemInfo {
     /// Why the slots are unknown.
     pub helper_error: Option<String>,
 }
+
+/// `PUT /api/v1/certificate`: a PEM chain (the server's certificate first) and its key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewCertificate {
+    pub cert_pem: String,
+    pub key_pem: String,
+}

@@ -71,6 +71,7 @@ const RELEASE_FILE: &str = "/etc/bureau/release";
 pub struct AdminApi {
     auth: Auth,
     queue: Option<bureau_smtp::Queue>,
+    certs: Option<Arc<bureau_core::tls::CertStore>>,
     info: Arc<DaemonInfo>,
     sessions: Arc<Mutex<HashMap<String, SessionData>>>,
     session_ttl: Duration,
@@ -225,6 +226,7 @@ impl AdminApi {
         AdminApi {
             auth,
             queue: None,
+            certs: None,
             info,
             sessions: Arc::new(Mutex::new(HashMap::new())),
             session_ttl: Duration::from_secs(session_minutes.max(1) * 60),
@@ -236,6 +238,18 @@ impl AdminApi {
     pub fn with_queue(mut self, queue: bureau_smtp::Queue) -> AdminApi {
         self.queue = Some(queue);
         self
+    }
+
+    /// Serves the certificate's endpoints.
+    pub fn with_certs(mut self, certs: Arc<bureau_core::tls::CertStore>) -> AdminApi {
+        self.certs = Some(certs);
+        self
+    }
+
+    fn certs(&self) -> Result<&bureau_core::tls::CertStore, Fail> {
+        self.certs
+            .as_deref()
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no certificate store"))
     }
 
     fn queue(&self) -> Result<&bureau_smtp::Queue, Fail> {
@@ -393,6 +407,37 @@ impl AdminApi {
             (&Method::GET, ["status"]) => {
                 admin_only()?;
                 Ok(json(StatusCode::OK, &self.status()?))
+            }
+            // ---- the TLS certificate ----
+            (&Method::GET, ["certificate"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.certs()?.info()))
+            }
+            (&Method::PUT, ["certificate"]) => {
+                admin_only()?;
+                let up: NewCertificate = body(req).await?;
+                match self
+                    .certs()?
+                    .install(up.cert_pem.as_bytes(), up.key_pem.as_bytes())
+                {
+                    Ok(info) => Ok(json(StatusCode::OK, &info)),
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let field = if msg.contains("key") {
+                            "key_pem"
+                        } else {
+                            "cert_pem"
+                        };
+                        Err(field_fail(field, msg.trim_start_matches("TLS setup: ")))
+                    }
+                }
+            }
+            (&Method::DELETE, ["certificate"]) => {
+                admin_only()?;
+                self.certs()?
+                    .remove_uploaded()
+                    .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                Ok(no_content())
             }
             (&Method::GET, ["logs"]) => {
                 admin_only()?;

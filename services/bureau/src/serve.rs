@@ -222,7 +222,8 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
         max_update_bytes: cfg.admin.max_update_mb << 20,
         inflight: Some(sd.clone()),
     });
-    let mut admin = AdminApi::new(auth.clone(), info, cfg.admin.session_minutes);
+    let mut admin =
+        AdminApi::new(auth.clone(), info, cfg.admin.session_minutes).with_certs(certs.clone());
     if let Some(q) = &queue {
         admin = admin.with_queue(q.clone());
     }

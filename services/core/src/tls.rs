@@ -37,6 +37,20 @@ fn file_err(path: &Path, message: impl ToString) -> TlsError {
 
 type Stamp = (PathBuf, Option<SystemTime>, Option<SystemTime>);
 
+/// The certificate served, as the console shows it.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct CertInfo {
+    /// "configured" (files named in the configuration), "uploaded" or "self-signed".
+    pub source: String,
+    pub subject: String,
+    pub issuer: String,
+    /// Its DNS names.
+    pub names: Vec<String>,
+    /// Validity, seconds since the epoch.
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
 #[derive(Debug)]
 pub struct CertStore {
     configured: Option<(PathBuf, PathBuf)>,
@@ -123,6 +137,81 @@ impl CertStore {
             .first()
             .map(|c| c.to_vec())
             .unwrap_or_default()
+    }
+
+    /// What is served now, for the console.
+    pub fn info(&self) -> CertInfo {
+        let (crt, _) = Self::choose(&self.configured, &self.dir);
+        let source = if self.configured.is_some() {
+            "configured"
+        } else if crt.ends_with("custom.crt") {
+            "uploaded"
+        } else {
+            "self-signed"
+        };
+        let der = self.current_cert();
+        let mut info = CertInfo {
+            source: source.into(),
+            ..Default::default()
+        };
+        if let Ok((_, c)) = x509_parser::parse_x509_certificate(&der) {
+            info.subject = c.subject().to_string();
+            info.issuer = c.issuer().to_string();
+            info.not_before = c.validity().not_before.timestamp();
+            info.not_after = c.validity().not_after.timestamp();
+            if let Ok(Some(san)) = c.subject_alternative_name() {
+                info.names = san
+                    .value
+                    .general_names
+                    .iter()
+                    .filter_map(|n| match n {
+                        x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+            }
+        }
+        info
+    }
+
+    /// Installs an uploaded certificate (PEM chain and key, checked first: parsable, the key
+    /// fits, not expired) in place of the self-signed one, served at once. Refused when the
+    /// configuration names the files itself.
+    pub fn install(&self, crt: &[u8], key: &[u8]) -> Result<CertInfo, TlsError> {
+        if self.configured.is_some() {
+            return Err(TlsError::Setup(
+                "the configuration names the certificate files (tls.cert, tls.key); change them there".into(),
+            ));
+        }
+        check_pem(crt, key)?;
+        let first = CertificateDer::pem_slice_iter(crt)
+            .next()
+            .and_then(|c| c.ok())
+            .ok_or_else(|| TlsError::Setup("certificate: none found".into()))?;
+        if let Ok((_, c)) = x509_parser::parse_x509_certificate(&first) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            if c.validity().not_after.timestamp() < now {
+                return Err(TlsError::Setup("certificate: it has expired".into()));
+            }
+        }
+        write_private(&self.dir.join("custom.key"), key)?;
+        write_private(&self.dir.join("custom.crt"), crt)?;
+        self.refresh();
+        Ok(self.info())
+    }
+
+    /// Goes back to the self-signed certificate.
+    pub fn remove_uploaded(&self) -> Result<(), TlsError> {
+        for f in ["custom.crt", "custom.key"] {
+            let p = self.dir.join(f);
+            if p.exists() {
+                std::fs::remove_file(&p).map_err(|e| file_err(&p, e))?;
+            }
+        }
+        self.refresh();
+        Ok(())
     }
 
     /// Refreshes every few seconds, for as long as the runtime runs.
