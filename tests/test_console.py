@@ -240,3 +240,31 @@ def test_an_uploaded_certificate_is_checked_then_served_by_every_service(bureau_
     # And back to the self-signed one.
     assert _https(b, "DELETE", "/api/v1/certificate", cookie=cookie, csrf=csrf)[0] == 204
     assert served(b.port(993)) == before
+
+
+def test_the_dns_records_to_publish_are_checked_in_dns(bureau_factory, dns_zone):
+    from test_foundation import _https, login
+
+    b = bureau_factory("")
+    b.cli("domain", "add", "example.com")
+    b.cli("user", "add", "boss@example.com", "--admin", "--password-stdin", input="long enough pw\n")
+    _, _, _, cookie = login(b, "boss", "long enough pw")
+    s, records, _ = _https(b, "GET", "/api/v1/domains/example.com/dns", cookie=cookie)
+    assert s == 200 and all("published" not in r for r in records)
+    kinds = {(r["type"], r["name"]) for r in records}
+    assert ("CNAME", "autoconfig.example.com.") in kinds and ("SRV", "_imaps._tcp.example.com.") in kinds
+    dns_zone.add("example.com", "MX", "10 box.example.com.")
+    dns_zone.add("example.com", "TXT", "v=spf1 mx ~all")
+    dns_zone.add("example.com", "TXT", "some-site-verification=abc")
+    dns_zone.add("_dmarc.example.com", "TXT", "v=DMARC1; p=none")
+    dns_zone.add("_imaps._tcp.example.com", "SRV", "0 1 993 box.example.com.")
+    s, records, _ = _https(b, "GET", "/api/v1/domains/example.com/dns?check=1", cookie=cookie)
+    got = {(r["type"], r["name"]): r["published"] for r in records}
+    assert got[("MX", "example.com.")] == "yes"
+    assert got[("TXT", "example.com.")] == "yes"
+    assert got[("TXT", "_dmarc.example.com.")] == "different"
+    assert got[("SRV", "_imaps._tcp.example.com.")] == "yes"
+    assert got[("SRV", "_caldavs._tcp.example.com.")] == "no"
+    assert got[("CNAME", "autoconfig.example.com.")] == "no"
+    [dkim] = [v for (t, n), v in got.items() if "._domainkey." in n]
+    assert dkim == "no"

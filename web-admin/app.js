@@ -273,13 +273,24 @@ async function pageDomains() {
 }
 
 async function pageDomain(name, query) {
-  const records = await api("GET", `domains/${encodeURIComponent(name)}/dns`);
+  const check = query.get("check") === "1";
+  const records = await api("GET", `domains/${encodeURIComponent(name)}/dns${check ? "?check=1" : ""}`);
+  const state = {
+    yes: ["up", "published"], different: ["error", "published with another value"],
+    no: ["down", "not published"], unknown: ["muted", "DNS could not be asked"],
+  };
+  const again = new URLSearchParams(query);
+  again.set("check", "1");
   show(h("h1", {}, name),
     query.get("welcome") ? h("p", { class: "ok" }, "Bureau is set up. Publish these records at your DNS provider so that mail reaches the box and is trusted.") : null,
     h("h2", {}, "DNS records to publish"),
-    h("section", {}, table(["Name", "Type", "Value", ["Why", { class: "wide" }]],
+    h("section", {}, table(["Name", "Type", "Value", check ? "In DNS" : ["Why", { class: "wide" }]],
       records.map((r) => h("tr", {}, h("td", {}, h("code", {}, r.name)), h("td", {}, r.type),
-        h("td", {}, h("code", { class: "value" }, r.value)), h("td", { class: "wide muted" }, r.purpose))))),
+        h("td", {}, h("code", { class: "value" }, r.value)),
+        check ? h("td", { class: state[r.published][0] }, state[r.published][1]) : h("td", { class: "wide muted" }, r.purpose)))),
+      h("button", { type: "button", class: "plain", id: "check-dns",
+        onclick: () => go(`#/domains/${encodeURIComponent(name)}?${again}`) }, check ? "Check again" : "Check what is published")),
+    h("p", { class: "muted" }, "A change at a DNS provider can take an hour or more to be seen everywhere."),
     h("p", {}, h("a", { href: "#/users" }, "Next: add the office's users →")));
 }
 

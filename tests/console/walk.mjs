@@ -58,6 +58,10 @@ try {
   await heading("office.example");
   await expect((await text("table")).includes("MX"), "the DNS records to publish");
   await shot("dns-records");
+  await page.click("#check-dns");
+  await page.waitForSelector("th:text-is('In DNS')");
+  await expect((await text("table")).includes("not published"), "the published check (nothing is, here)");
+  await shot("dns-check");
 
   await page.click("nav >> text=Dashboard");
   await heading("box.example.com");

@@ -153,6 +153,9 @@ pub struct DnsRecord {
     pub kind: String,
     pub value: String,
     pub purpose: String,
+    /// Asked with `?check=1`: yes, different, no or unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<bureau_smtp::dnscheck::Published>,
 }
 
 /// `GET /api/v1/setup`.

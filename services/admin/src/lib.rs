@@ -496,7 +496,23 @@ impl AdminApi {
             }
             (&Method::GET, ["domains", name, "dns"]) => {
                 admin_only()?;
-                Ok(json(StatusCode::OK, &self.dns_records(name)?))
+                let mut records = self.dns_records(name)?;
+                // ?check=1: whether each is published yet, asked of DNS.
+                if req
+                    .uri()
+                    .query()
+                    .is_some_and(|q| q.split('&').any(|kv| kv == "check=1"))
+                    && let Some(q) = &self.queue
+                {
+                    let wanted: Vec<(String, String, String)> = records
+                        .iter()
+                        .map(|r| (r.name.clone(), r.kind.clone(), r.value.clone()))
+                        .collect();
+                    for (r, p) in records.iter_mut().zip(q.check_dns(&wanted).await) {
+                        r.published = Some(p);
+                    }
+                }
+                Ok(json(StatusCode::OK, &records))
             }
             (&Method::DELETE, ["domains", name]) => {
                 admin_only()?;
@@ -970,6 +986,7 @@ impl AdminApi {
             kind: kind.into(),
             value,
             purpose: purpose.into(),
+            published: None,
         };
         let mut out = vec![
             rec(
@@ -999,6 +1016,38 @@ impl AdminApi {
             format!("v=DMARC1; p=quarantine; rua=mailto:postmaster@{}", d.name),
             "DMARC: what receivers do with mail that fails SPF and DKIM",
         ));
+        out.push(rec(
+            format!("autoconfig.{}.", d.name),
+            "CNAME",
+            format!("{host}."),
+            "Thunderbird finds the mail, calendar and contacts settings by itself",
+        ));
+        for (service, port, what) in [
+            ("_imaps._tcp", 993, "mail clients find IMAP (RFC 6186)"),
+            (
+                "_submissions._tcp",
+                465,
+                "mail clients find submission (RFC 8314)",
+            ),
+            (
+                "_submission._tcp",
+                587,
+                "mail clients find submission with STARTTLS",
+            ),
+            ("_caldavs._tcp", 443, "calendar apps find CalDAV (RFC 6764)"),
+            (
+                "_carddavs._tcp",
+                443,
+                "contact apps find CardDAV (RFC 6764)",
+            ),
+        ] {
+            out.push(rec(
+                format!("{service}.{}.", d.name),
+                "SRV",
+                format!("0 1 {port} {host}."),
+                what,
+            ));
+        }
         Ok(out)
     }
 

@@ -15,6 +15,7 @@
 
 mod deliver;
 mod dkim;
+pub mod dnscheck;
 mod dsn;
 mod queue;
 mod recipient;

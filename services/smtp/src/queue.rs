@@ -182,6 +182,14 @@ impl Queue {
         self.inner.coll
     }
 
+    /// Whether records are published, asked of the resolver mail uses.
+    pub async fn check_dns(
+        &self,
+        records: &[(String, String, String)],
+    ) -> Vec<crate::dnscheck::Published> {
+        crate::dnscheck::check(&self.inner.cfg, records).await
+    }
+
     pub(crate) fn directory(&self) -> &Directory {
         &self.inner.dir
     }
