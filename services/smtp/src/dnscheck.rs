@@ -131,7 +131,7 @@ mod tests {
         let spf = RData::TXT(TXT::new(vec!["v=spf1 a -all".into()]));
         let other = RData::TXT(TXT::new(vec!["google-site-verification=x".into()]));
         assert_eq!(
-            compare("TXT", "v=spf1 mx ~all", &[other.clone()]),
+            compare("TXT", "v=spf1 mx ~all", std::slice::from_ref(&other)),
             Published::No
         );
         assert_eq!(
