@@ -42,6 +42,14 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
     assert sorted(domains) == ["office.example", "second.example"]
     with imaplib.IMAP4_SSL("127.0.0.1", b.port(993), ssl_context=tls_context()) as m:
         assert m.login("carol@office.example", "brand new secret")[0] == "OK"
+        # The group's shared mailbox, writable by its member.
+        _, listed = m.list()
+        assert any(b'"Shared/sales/Orders"' in l or b"Shared/sales/Orders" in l for l in listed), listed
+        assert m.append('"Shared/sales/Orders"', None, None, b"Subject: order 1\r\n\r\nOne.\r\n")[0] == "OK"
+    # and its calendar, in her calendar home.
+    from test_dav import dav
+    status, _, text = dav(b, "PROPFIND", "/dav/calendars/carol/", Depth="1", user="carol", password="brand new secret")
+    assert status == 207 and "/dav/calendars/sales/Sales%20calendar/" in text, text
     with imaplib.IMAP4_SSL("127.0.0.1", b.port(993), ssl_context=tls_context()) as m:
         try:
             m.login("carol@office.example", "first secret pw")
@@ -69,6 +77,9 @@ ENDPOINTS = [
     ("POST", "/api/v1/groups", {"name": "team"}, "admin"),
     ("GET", "/api/v1/groups/staff", None, "admin"),
     ("PUT", "/api/v1/groups/staff/members", {"members": ["carl"]}, "admin"),
+    ("GET", "/api/v1/groups/staff/collections", None, "admin"),
+    ("POST", "/api/v1/groups/staff/collections", {"kind": "mailbox", "name": "Orders"}, "admin"),
+    ("DELETE", "/api/v1/groups/staff/collections/Orders", None, "admin"),
     ("DELETE", "/api/v1/groups/staff", None, "admin"),
     ("GET", "/api/v1/queue", None, "admin"),
     ("POST", "/api/v1/queue/NOSUCH/retry", None, "admin"),

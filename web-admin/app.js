@@ -389,7 +389,9 @@ async function pageGroups() {
 }
 
 async function pageGroup(name) {
-  const g = await api("GET", `groups/${encodeURIComponent(name)}`);
+  const path = `groups/${encodeURIComponent(name)}`;
+  const [g, colls] = await Promise.all([api("GET", path), api("GET", `${path}/collections`)]);
+  const kinds = { mailbox: "Mailbox", calendar: "Calendar", addressbook: "Address book" };
   const saved = h("p", { class: "ok", role: "status" });
   show(h("h1", {}, g.display_name || g.name), saved,
     h("section", {}, h("p", {}, g.address ? `Mail to ${g.address} reaches every member.` : "No group address.")),
@@ -401,6 +403,21 @@ async function pageGroup(name) {
       });
       saved.textContent = "Saved.";
     }, { id: "members" }),
+    h("h2", {}, "Shared with the members"),
+    h("section", {}, colls.length ? table(["Name", "Kind", "Items", ""], colls.map((c) => h("tr", {},
+      h("td", {}, c.name), h("td", {}, kinds[c.kind] || c.kind), h("td", {}, c.items),
+      h("td", {}, confirmButton("Delete", `Delete ${c.name} and everything in it?`, async () => {
+        await api("DELETE", `${path}/collections/${encodeURIComponent(c.name)}`);
+        route();
+      })))))
+      : h("p", { class: "muted" }, "Nothing yet. A shared mailbox appears in members' mail clients under Shared; a calendar or address book in their calendar and contact apps.")),
+    form("Add a shared mailbox, calendar or address book", [
+      { name: "kind", label: "Kind", type: "select", value: "mailbox", options: Object.entries(kinds) },
+      { name: "name", label: "Name", required: true, placeholder: "Orders" },
+    ], "Add it", async (v) => {
+      await api("POST", `${path}/collections`, { kind: v.kind, name: v.name });
+      route();
+    }, { id: "group-collection" }),
     h("section", {}, confirmButton("Delete this group", `Delete the group ${g.name}?`, async () => {
       await api("DELETE", `groups/${encodeURIComponent(name)}`);
       go("#/groups");

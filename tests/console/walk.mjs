@@ -100,6 +100,13 @@ try {
   await fill("group", { name: "sales", display_name: "Sales", address: "sales@office.example", members: "carol" });
   await heading("Sales");
   await expect((await page.inputValue("form[data-form=members] [name=members]")) === "carol", "Carol a member");
+  await fill("group-collection", { name: "../etc" });
+  await page.waitForFunction(() => document.querySelector("#f-group-collection-name-error")?.textContent);
+  await fill("group-collection", { name: "Orders" });
+  await page.waitForSelector("td:text-is('Orders')");
+  await page.selectOption("form[data-form=group-collection] [name=kind]", "calendar");
+  await fill("group-collection", { name: "Sales calendar" });
+  await page.waitForSelector("td:text-is('Sales calendar')");
   await shot("group");
 
   // Reset Carol's password.

@@ -202,3 +202,10 @@ pub struct NewCertificate {
     pub cert_pem: String,
     pub key_pem: String,
 }
+
+/// `POST /api/v1/groups/{name}/collections`: kind "mailbox", "calendar" or "addressbook".
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewGroupCollection {
+    pub kind: String,
+    pub name: String,
+}

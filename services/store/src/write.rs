@@ -402,8 +402,9 @@ impl<'t> Writer<'t> {
         right: Option<Right>,
     ) -> Result<()> {
         let c = self.collection_with(id, Access::Owner)?;
-        self.principal(grantee)?;
-        if grantee == c.owner {
+        let who = self.principal(grantee)?;
+        // A group's own collection is granted to the group: that is what its members get.
+        if grantee == c.owner && who.kind != PrincipalKind::Group {
             return Err(StoreError::Invalid(
                 "the owner already has every right".into(),
             ));
