@@ -279,3 +279,27 @@ def test_the_dns_records_to_publish_are_checked_in_dns(bureau_factory, dns_zone)
     assert got[("CNAME", "autoconfig.example.com.")] == "no"
     [dkim] = [v for (t, n), v in got.items() if "._domainkey." in n]
     assert dkim == "no"
+
+
+def test_the_console_can_be_kept_to_some_networks(bureau_factory, tmp_path):
+    import http.client
+    import pytest
+
+    b = bureau_factory('[admin]\nconsole_networks = ["203.0.113.0/24"]\n')
+    for path in ("/admin/", "/api/v1/setup", "/"):
+        conn = http.client.HTTPSConnection("127.0.0.1", b.port(443), context=tls_context(), timeout=30)
+        conn.request("GET", path)
+        r = conn.getresponse()
+        assert r.status == 403 and b"not offered to your network" in r.read(), path
+    # Other services on the listener, and the CLI, are not affected.
+    conn = http.client.HTTPSConnection("127.0.0.1", b.port(443), context=tls_context(), timeout=30)
+    conn.request("PROPFIND", "/dav/")
+    assert conn.getresponse().status == 401
+    assert b.cli("domain", "add", "example.com").returncode == 0
+    # "lan" lets loopback in; a value that is not a network stops the daemon with its key.
+    lan = bureau_factory('[admin]\nconsole_networks = ["lan"]\n', name="lan")
+    conn = http.client.HTTPSConnection("127.0.0.1", lan.port(443), context=tls_context(), timeout=30)
+    conn.request("GET", "/admin/")
+    assert conn.getresponse().status == 200
+    with pytest.raises(RuntimeError, match="admin.console_networks"):
+        bureau_factory('[admin]\nconsole_networks = ["10.0.0.0/33"]\n', name="bad")

@@ -243,6 +243,8 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
     let web = Web {
         admin: admin.clone(),
         dav: dav.clone(),
+        console_networks: bureau_core::net::Networks::parse(&cfg.admin.console_networks)
+            .map_err(|e| format!("admin.console_networks: {e}"))?,
     };
     let https_port = cfg.port(ports::HTTPS);
     for l in https {

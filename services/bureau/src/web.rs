@@ -42,11 +42,20 @@ fn plain(status: StatusCode, text: &str) -> Resp {
 pub struct Web {
     pub admin: AdminApi,
     pub dav: bureau_dav::Dav,
+    /// Who may reach the console and the admin API (`admin.console_networks`).
+    pub console_networks: bureau_core::net::Networks,
 }
 
 impl Web {
     async fn dispatch(&self, req: Request<Incoming>, ip: IpAddr) -> Streamed {
         let path = req.uri().path();
+        let console = path.starts_with("/api/") || crate::console::serves(path);
+        if console && !self.console_networks.allows(ip) {
+            return boxed(plain(
+                StatusCode::FORBIDDEN,
+                "The console is not offered to your network.\n",
+            ));
+        }
         if path == BACKUP && req.method() == hyper::Method::GET {
             return crate::backup::download(&self.admin, &req, Caller::Web(ip));
         }

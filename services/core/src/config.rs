@@ -196,7 +196,9 @@ pub struct StoreConfig {
 pub struct AdminConfig {
     /// Unix socket of the admin API for the CLI. Default: `<data_dir>/admin.sock`.
     pub socket: Option<PathBuf>,
-    /// Serve the console (/admin on HTTPS) to these networks only; empty means everyone.
+    /// Serve the console (/admin) and the admin API on HTTPS to these networks only: CIDR
+    /// blocks, addresses, or "lan" for the private ranges. Empty means everyone. (The CLI's
+    /// socket is not affected.)
     pub console_networks: Vec<String>,
     /// Lifetime of a console session, minutes.
     pub session_minutes: u64,

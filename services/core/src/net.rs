@@ -200,3 +200,82 @@ mod tests {
         assert!(l.acquire(a).is_some());
     }
 }
+
+/// Networks a service is offered to (`admin.console_networks`): CIDR blocks, or "lan" for
+/// the private ranges (loopback, RFC 1918, link-local, RFC 6598 shared space, IPv6 unique
+/// local). Empty: everyone.
+#[derive(Clone, Debug, Default)]
+pub struct Networks(Vec<ipnet::IpNet>);
+
+impl Networks {
+    pub fn parse(list: &[String]) -> Result<Networks, String> {
+        let mut nets = Vec::new();
+        for s in list {
+            if s.eq_ignore_ascii_case("lan") {
+                for n in [
+                    "127.0.0.0/8",
+                    "10.0.0.0/8",
+                    "172.16.0.0/12",
+                    "192.168.0.0/16",
+                    "169.254.0.0/16",
+                    "100.64.0.0/10",
+                    "::1/128",
+                    "fc00::/7",
+                    "fe80::/10",
+                ] {
+                    nets.push(n.parse().expect("valid"));
+                }
+                continue;
+            }
+            let net = s
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    format!(
+                        "{s:?} is not a network (10.0.0.0/8, 2001:db8::/32, an address or \"lan\")"
+                    )
+                })?;
+            nets.push(net);
+        }
+        Ok(Networks(nets))
+    }
+
+    /// Whether `ip` may be served.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.is_empty() || self.0.iter().any(|n| n.contains(&ip))
+    }
+}
+
+#[cfg(test)]
+mod networks_tests {
+    use super::*;
+
+    #[test]
+    fn lan_and_cidr_blocks() {
+        let lan = Networks::parse(&["lan".into()]).unwrap();
+        for ip in [
+            "192.168.1.20",
+            "10.1.2.3",
+            "127.0.0.1",
+            "::1",
+            "fd00::5",
+            "::ffff:192.168.1.9",
+        ] {
+            assert!(lan.allows(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "2001:db8::1", "172.32.0.1"] {
+            assert!(!lan.allows(ip.parse().unwrap()), "{ip}");
+        }
+        let some = Networks::parse(&["203.0.113.0/24".into(), "198.51.100.7".into()]).unwrap();
+        assert!(some.allows("203.0.113.200".parse().unwrap()));
+        assert!(some.allows("198.51.100.7".parse().unwrap()));
+        assert!(!some.allows("198.51.100.8".parse().unwrap()));
+        assert!(
+            Networks::parse(&[])
+                .unwrap()
+                .allows("8.8.8.8".parse().unwrap())
+        );
+        assert!(Networks::parse(&["10.0.0.0/33".into()]).is_err());
+    }
+}
