@@ -98,6 +98,8 @@ ENDPOINTS = [
     ("POST", "/api/v1/system/reboot", None, "admin"),
     ("PUT", "/api/v1/system/update", None, "admin"),
     ("GET", "/api/v1/users/carl", None, "self"),
+    ("GET", "/api/v1/users/carl/setup-qr.svg", None, "self"),
+    ("GET", "/api/v1/users/boss/setup-qr.svg", None, "admin"),
     ("PUT", "/api/v1/users/carl/password", {"password": "a fresh passphrase"}, "self"),
     ("GET", "/api/v1/session", None, "self"),
     ("DELETE", "/api/v1/session", None, "self"),

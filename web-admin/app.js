@@ -467,7 +467,10 @@ async function pageMe() {
       h("p", {}, h("b", {}, "Thunderbird: "), "add a mail account with your address and password; it finds the settings, calendars and address books by itself."),
       h("p", {}, h("b", {}, "iPhone, iPad and Mac: "), h("a", { href: "/dav/mobileconfig", download: "bureau.mobileconfig" }, "download the profile"), " and open it (it asks for your password once)."),
       h("p", {}, h("b", {}, "Android: "), "add the mail account in Thunderbird for Android or K-9 with the servers above, and calendars and contacts with DAVx⁵ at ", h("code", {}, `https://${host}/dav/`), "."),
-      h("p", {}, h("b", {}, "Outlook: "), "add an IMAP account with the servers above.")));
+      h("p", {}, h("b", {}, "Outlook: "), "add an IMAP account with the servers above."),
+      h("h2", {}, "On your phone"),
+      h("p", {}, "Scan this with the phone's camera to open this page there:"),
+      h("img", { src: `/api/v1/users/${encodeURIComponent(me.uid)}/setup-qr.svg`, alt: "QR code of this page's address", width: 200, height: 200, id: "setup-qr" })));
 }
 
 async function pageCertificate() {

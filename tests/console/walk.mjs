@@ -159,6 +159,7 @@ try {
   await heading("Carol Martin");
   await expect(!(await text("nav")).includes("Users"), "no admin pages for a user");
   await expect((await text("main")).includes("993"), "the client setup");
+  await page.waitForFunction(() => document.querySelector("#setup-qr")?.naturalWidth > 0);
   await shot("my-account");
 
   // Phone-sized: the same page still fits.

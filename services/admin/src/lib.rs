@@ -535,6 +535,37 @@ impl AdminApi {
                 }
                 Ok(json(StatusCode::OK, &self.user_detail(uid)?))
             }
+            (&Method::GET, ["users", uid, "setup-qr.svg"]) => {
+                if !who.admin && who.uid.as_deref() != Some(*uid) {
+                    return Err(fail(StatusCode::FORBIDDEN, "administrators only"));
+                }
+                // The user's own console page, at the name the browser used for the box.
+                let host = req
+                    .headers()
+                    .get("host")
+                    .and_then(|h| h.to_str().ok())
+                    .filter(|h| {
+                        !h.is_empty()
+                            && h.len() < 256
+                            && h.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+                    })
+                    .unwrap_or(&self.info.hostname)
+                    .to_string();
+                let url = format!("https://{host}/admin/#/me");
+                let code = qrcode::QrCode::new(url.as_bytes())
+                    .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                let svg = code
+                    .render::<qrcode::render::svg::Color>()
+                    .min_dimensions(200, 200)
+                    .build();
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .header("content-type", "image/svg+xml")
+                    .header("cache-control", "no-store")
+                    .body(Full::new(Bytes::from(svg)))
+                    .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+            }
             (&Method::PATCH, ["users", uid]) => {
                 admin_only()?;
                 let ch: UserChanges = body(req).await?;
