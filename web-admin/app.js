@@ -282,7 +282,11 @@ async function pageDomain(name, query) {
   const again = new URLSearchParams(query);
   again.set("check", "1");
   show(h("h1", {}, name),
-    query.get("welcome") ? h("p", { class: "ok" }, "Bureau is set up. Publish these records at your DNS provider so that mail reaches the box and is trusted.") : null,
+    query.get("welcome") ? h("section", {},
+      h("p", { class: "ok" }, "Bureau is set up. Two things remain, in any order:"),
+      h("p", {}, h("b", {}, "1. DNS. "), "Publish the records below at your DNS provider, so that mail reaches the box and is trusted; then check them here."),
+      h("p", {}, h("b", {}, "2. Certificate. "), "The box serves a certificate it made itself, which clients ask you to trust once. Keep it, or ",
+        h("a", { href: "#/certificate" }, "upload the certificate for your box's name"), ".")) : null,
     h("h2", {}, "DNS records to publish"),
     h("section", {}, table(["Name", "Type", "Value", check ? "In DNS" : ["Why", { class: "wide" }]],
       records.map((r) => h("tr", {}, h("td", {}, h("code", {}, r.name)), h("td", {}, r.type),

@@ -88,6 +88,10 @@ try {
   await heading("Users");
   await fill("user", { address: "carol@office.example", display_name: "Carol again", password: "first secret pw" });
   await page.waitForFunction(() => document.querySelector("#f-user-address-error")?.textContent);
+  await fill("user", { address: "dan@@office", password: "long enough pw" });
+  // (The submit handler clears the last error before it asks the server.)
+  await page.waitForFunction(() => document.querySelector("#f-user-address-error")?.textContent);
+  await expect((await fieldError("user", "address")).length > 0, "an invalid address told beside its field");
   await fill("user", { address: "dan@office.example", password: "dan" });
   await page.waitForFunction(() => document.querySelector("#f-user-password-error")?.textContent);
   await expect((await fieldError("user", "password")).length > 0, "a weak password told beside its field");
