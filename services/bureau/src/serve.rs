@@ -165,6 +165,22 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
     } else {
         Vec::new()
     };
+    let ldap_listeners = if cfg.ldap.enabled {
+        vec![
+            (
+                "ldap",
+                bureau_ldap::Mode::Plain,
+                bind_all(&cfg, ports::LDAP)?,
+            ),
+            (
+                "ldaps",
+                bureau_ldap::Mode::Tls,
+                bind_all(&cfg, ports::LDAPS)?,
+            ),
+        ]
+    } else {
+        Vec::new()
+    };
     let sock_path = cfg.admin_socket();
     let _ = std::fs::remove_file(&sock_path);
     if let Some(parent) = sock_path.parent() {
@@ -202,7 +218,8 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
     let names = smtp_listeners
         .iter()
         .map(|(n, _, ls)| (n, ls))
-        .chain(imap_listeners.iter().map(|(n, _, ls)| (n, ls)));
+        .chain(imap_listeners.iter().map(|(n, _, ls)| (n, ls)))
+        .chain(ldap_listeners.iter().map(|(n, _, ls)| (n, ls)));
     for (name, ls) in names {
         services.push(ServiceStatus {
             name: name.to_string(),
@@ -285,6 +302,19 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
             for l in ls {
                 let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
                 tokio::spawn(imap.clone().serve(l, mode, sd.clone()));
+            }
+        }
+    }
+    if !ldap_listeners.is_empty() {
+        let ldap = bureau_ldap::Ldap::new(
+            cfg.ldap.clone(),
+            auth.clone(),
+            certs.acceptor(&[]).map_err(|e| e.to_string())?,
+        );
+        for (_, mode, ls) in ldap_listeners {
+            for l in ls {
+                let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
+                tokio::spawn(ldap.clone().serve(l, mode, sd.clone()));
             }
         }
     }

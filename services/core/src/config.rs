@@ -17,6 +17,33 @@ pub struct Config {
     pub log: LogConfig,
     pub smtp: SmtpConfig,
     pub imap: ImapConfig,
+    pub ldap: LdapConfig,
+}
+
+/// LDAP on 389 (StartTLS) and 636 (TLS): the directory, read-only, for the LAN.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LdapConfig {
+    pub enabled: bool,
+    /// Let clients search without binding (only the root DSE is open otherwise).
+    pub allow_anonymous: bool,
+    /// Refuse passwords over a connection that is not encrypted (StartTLS first on 389).
+    pub require_tls: bool,
+    /// Most entries one search returns without the paged-results control.
+    pub size_limit: usize,
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for LdapConfig {
+    fn default() -> Self {
+        LdapConfig {
+            enabled: true,
+            allow_anonymous: false,
+            require_tls: true,
+            size_limit: 1000,
+            max_connections_per_ip: 50,
+        }
+    }
 }
 
 /// IMAP on 143 (STARTTLS) and 993 (TLS).

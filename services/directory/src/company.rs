@@ -42,6 +42,12 @@ pub fn card(u: &User) -> String {
     c
 }
 
+/// Whether a card is one the directory made for a user.
+fn is_user_card(text: &[u8]) -> bool {
+    const MARK: &[u8] = b"UID:urn:bureau:user:";
+    text.windows(MARK.len()).any(|w| w == MARK)
+}
+
 fn card_name(uid: &str) -> String {
     format!("{uid}.vcf")
 }
@@ -80,11 +86,17 @@ impl Directory {
     }
 
     /// Puts a user's card in the company address book (or takes it out if the user is
-    /// disabled), and lets the user read the book.
+    /// disabled), and lets the user read the book (an administrator, write it too).
     pub(crate) async fn publish(&self, u: &User) -> Result<()> {
         let book = self.company_book().await?;
         let name = card_name(&u.uid);
         let (principal, enabled) = (u.principal, u.enabled);
+        // Administrators keep the office's shared contacts in the book (over CardDAV).
+        let right = if u.admin {
+            Right::ReadWrite
+        } else {
+            Right::Read
+        };
         if !enabled {
             return self
                 .write(move |w| {
@@ -103,7 +115,7 @@ impl Directory {
         let uid = format!("urn:bureau:user:{}", u.uid);
         self.store
             .write(bureau_store::Actor::System, vec![staged], move |w| {
-                w.grant(book, principal, Some(Right::Read))?;
+                w.grant(book, principal, Some(right))?;
                 let props = [("uid".to_string(), uid.clone())].into();
                 match w.item_by_name(book, &name) {
                     Ok(i) if i.blob == Some(blob) => {}
@@ -153,12 +165,19 @@ impl Directory {
         }
         let known: std::collections::HashSet<String> =
             users.iter().map(|u| card_name(&u.uid)).collect();
+        // Cards of users who are gone; the book's other cards (shared contacts) stay.
+        let r = self.store().reader(bureau_store::Actor::System)?;
+        let stale: Vec<u64> = r
+            .items(book)?
+            .into_iter()
+            .filter(|i| i.name.as_ref().is_none_or(|n| !known.contains(n)))
+            .filter(|i| r.content(i).is_ok_and(|t| is_user_card(&t)))
+            .map(|i| i.id)
+            .collect();
+        drop(r);
         self.write(move |w| {
-            for id in w.item_ids(book)? {
-                let item = w.item(book, id)?;
-                if item.name.as_ref().is_none_or(|n| !known.contains(n)) {
-                    w.delete_item(book, id)?;
-                }
+            for id in &stale {
+                w.delete_item(book, *id)?;
             }
             Ok(())
         })
@@ -188,5 +207,58 @@ mod tests {
         assert!(c.contains("EMAIL;TYPE=work:a.martin@example.com\r\n"));
         let parsed = calcard::vcard::VCard::parse(&c).unwrap();
         assert_eq!(parsed.uid(), Some("urn:bureau:user:alice"));
+    }
+}
+
+/// A card of the company address book, as LDAP's ou=contacts shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CompanyContact {
+    pub name: String,
+    pub emails: Vec<String>,
+    pub phones: Vec<String>,
+    pub org: Option<String>,
+}
+
+impl Directory {
+    /// The company address book's cards other than the users' own (which LDAP has as
+    /// people already): the office's shared contacts.
+    pub fn company_contacts(&self) -> Result<Vec<CompanyContact>> {
+        use calcard::vcard::{VCard, VCardProperty as P};
+        let r = self.store().reader(bureau_store::Actor::System)?;
+        let owner = match r.principal_by_name(OWNER) {
+            Ok(p) => p,
+            Err(StoreError::NotFound) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let book = match r.collection_by_name(owner.id, BOOK) {
+            Ok(c) => c,
+            Err(StoreError::NotFound) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for item in r.items(book.id)? {
+            let data = r.content(&item)?;
+            if is_user_card(&data) {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&data).into_owned();
+            let Ok(card) = VCard::parse(&text) else {
+                continue;
+            };
+            let values = |p: P| -> Vec<String> {
+                card.entries
+                    .iter()
+                    .filter(|e| e.name == p)
+                    .filter_map(|e| e.values.first()?.as_text().map(str::to_string))
+                    .collect()
+            };
+            out.push(CompanyContact {
+                name: values(P::Fn).into_iter().next().unwrap_or_default(),
+                emails: values(P::Email),
+                phones: values(P::Tel),
+                org: values(P::Org).into_iter().next(),
+            });
+        }
+        Ok(out)
     }
 }

@@ -1,0 +1,270 @@
+//! The directory as an LDAP tree, built from Bureau's records at each search (an office's
+//! few thousand entries take milliseconds):
+//!
+//! ```text
+//! dc=example,dc=com                       dcObject, organization (one naming context per domain)
+//!   ou=people    uid=<uid>,ou=people,...  inetOrgPerson: uid, cn, sn, givenName, displayName,
+//!                                         mail (primary, then aliases), memberOf
+//!   ou=groups    cn=<name>,ou=groups,...  groupOfNames: cn, description, mail, member
+//!   ou=contacts  cn=<name>,ou=contacts,.. inetOrgPerson: the company address book's cards
+//!                                         that are not users (shared office contacts)
+//! ```
+//!
+//! A user is under its primary address's domain; a group under its address's domain, or the
+//! first domain when it has none. Password attributes do not exist here at all.
+
+use bureau_directory::{Directory, Group, User};
+
+/// One entry: its DN (normalized) and attributes (names as schema spells them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub dn: String,
+    pub attrs: Vec<(&'static str, Vec<String>)>,
+}
+
+impl Entry {
+    fn new(dn: String) -> Entry {
+        Entry {
+            dn,
+            attrs: Vec::new(),
+        }
+    }
+    fn add(&mut self, name: &'static str, values: Vec<String>) {
+        if !values.is_empty() {
+            self.attrs.push((name, values));
+        }
+    }
+    /// The values of an attribute, named in any case.
+    pub fn get(&self, name: &str) -> Option<&[String]> {
+        self.attrs
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// `example.com` -> `dc=example,dc=com`.
+pub fn suffix(domain: &str) -> String {
+    domain
+        .split('.')
+        .map(|p| format!("dc={p}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A DN in the form entries are kept: lower-case, no spaces around separators; None if it
+/// is not a DN.
+pub fn normalize(dn: &str) -> Option<String> {
+    if dn.trim().is_empty() {
+        return Some(String::new());
+    }
+    // Split on the commas that are not escaped.
+    let mut rdns = vec![String::new()];
+    let mut escaped = false;
+    for c in dn.chars() {
+        match c {
+            ',' if !escaped => rdns.push(String::new()),
+            c => {
+                rdns.last_mut().expect("one at least").push(c);
+                escaped = c == '\\' && !escaped;
+                continue;
+            }
+        }
+        escaped = false;
+    }
+    let mut out = Vec::new();
+    for rdn in &rdns {
+        let (k, v) = rdn.split_once('=')?;
+        let (k, v) = (k.trim(), v.trim());
+        if k.is_empty() || v.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return None;
+        }
+        out.push(format!("{}={}", k.to_ascii_lowercase(), v.to_lowercase()));
+    }
+    Some(out.join(","))
+}
+
+/// Escapes a value for use in a DN (RFC 4514 2.4).
+pub fn escape(v: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in v.chars().enumerate() {
+        match c {
+            ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if i == 0 || i == v.chars().count() - 1 => out.push_str("\\ "),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn user_dn(u: &User) -> String {
+    let domain = u.address.rsplit_once('@').map_or("", |(_, d)| d);
+    format!("uid={},ou=people,{}", escape(&u.uid), suffix(domain)).to_lowercase()
+}
+
+fn group_dn(g: &Group, first_domain: &str) -> String {
+    let domain = g
+        .address
+        .as_deref()
+        .and_then(|a| a.rsplit_once('@'))
+        .map_or(first_domain, |(_, d)| d);
+    format!("cn={},ou=groups,{}", escape(&g.name), suffix(domain)).to_lowercase()
+}
+
+/// Given name and surname from a display name: the first word, the rest.
+fn names(display: &str, fallback: &str) -> (Option<String>, String) {
+    let words: Vec<&str> = display.split_whitespace().collect();
+    match words.as_slice() {
+        [] => (None, fallback.to_string()),
+        [one] => (None, one.to_string()),
+        [first, rest @ ..] => (Some(first.to_string()), rest.join(" ")),
+    }
+}
+
+/// The whole tree, in DN order from the top.
+pub fn build(dir: &Directory) -> Result<Vec<Entry>, String> {
+    let e = |e: bureau_directory::DirectoryError| e.to_string();
+    let domains: Vec<String> = dir
+        .domains()
+        .map_err(e)?
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    let users = dir.users().map_err(e)?;
+    let groups = dir.groups().map_err(e)?;
+    let first = domains.first().cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    for d in &domains {
+        let base = suffix(d);
+        let mut top = Entry::new(base.clone());
+        top.add(
+            "objectClass",
+            vec!["top".into(), "dcObject".into(), "organization".into()],
+        );
+        top.add("dc", vec![d.split('.').next().unwrap_or(d).to_string()]);
+        top.add("o", vec![d.clone()]);
+        out.push(top);
+        for ou in ["people", "groups", "contacts"] {
+            let mut e = Entry::new(format!("ou={ou},{base}"));
+            e.add(
+                "objectClass",
+                vec!["top".into(), "organizationalUnit".into()],
+            );
+            e.add("ou", vec![ou.into()]);
+            out.push(e);
+        }
+    }
+    for u in users.iter().filter(|u| u.enabled) {
+        let mut e = Entry::new(user_dn(u));
+        let (given, sn) = names(&u.display_name, &u.uid);
+        e.add(
+            "objectClass",
+            vec![
+                "top".into(),
+                "person".into(),
+                "organizationalPerson".into(),
+                "inetOrgPerson".into(),
+            ],
+        );
+        e.add("uid", vec![u.uid.clone()]);
+        e.add("cn", vec![u.display_name.clone()]);
+        e.add("displayName", vec![u.display_name.clone()]);
+        e.add("sn", vec![sn]);
+        e.add("givenName", given.into_iter().collect());
+        e.add(
+            "mail",
+            std::iter::once(&u.address)
+                .chain(&u.aliases)
+                .cloned()
+                .collect(),
+        );
+        e.add(
+            "memberOf",
+            groups
+                .iter()
+                .filter(|g| g.members.contains(&u.uid))
+                .map(|g| group_dn(g, &first))
+                .collect(),
+        );
+        out.push(e);
+    }
+    let by_uid: std::collections::HashMap<&str, &User> =
+        users.iter().map(|u| (u.uid.as_str(), u)).collect();
+    for g in &groups {
+        let mut e = Entry::new(group_dn(g, &first));
+        e.add("objectClass", vec!["top".into(), "groupOfNames".into()]);
+        e.add("cn", vec![g.name.clone()]);
+        e.add("description", vec![g.display_name.clone()]);
+        e.add("mail", g.address.iter().cloned().collect());
+        e.add(
+            "member",
+            g.members
+                .iter()
+                .filter_map(|m| by_uid.get(m.as_str()))
+                .map(|u| user_dn(u))
+                .collect(),
+        );
+        out.push(e);
+    }
+    for (i, card) in dir.company_contacts().map_err(e)?.into_iter().enumerate() {
+        for d in &domains {
+            let name = if card.name.is_empty() {
+                format!("contact {i}")
+            } else {
+                card.name.clone()
+            };
+            let mut e = Entry::new(
+                format!("cn={},ou=contacts,{}", escape(&name), suffix(d)).to_lowercase(),
+            );
+            let (given, sn) = names(&name, &name);
+            e.add(
+                "objectClass",
+                vec![
+                    "top".into(),
+                    "person".into(),
+                    "organizationalPerson".into(),
+                    "inetOrgPerson".into(),
+                ],
+            );
+            e.add("cn", vec![name.clone()]);
+            e.add("displayName", vec![name]);
+            e.add("sn", vec![sn]);
+            e.add("givenName", given.into_iter().collect());
+            e.add("mail", card.emails.clone());
+            e.add("telephoneNumber", card.phones.clone());
+            e.add("o", card.org.iter().cloned().collect());
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_normalize_and_escape() {
+        assert_eq!(
+            normalize(" UID=Alice , ou=People,DC=example,dc=COM").unwrap(),
+            "uid=alice,ou=people,dc=example,dc=com"
+        );
+        assert!(normalize("not a dn").is_none());
+        assert_eq!(normalize("").unwrap(), "");
+        assert_eq!(escape("Smith, John"), "Smith\\, John");
+        assert_eq!(
+            normalize("cn=Smith\\, John,ou=contacts,dc=x").unwrap(),
+            "cn=smith\\, john,ou=contacts,dc=x"
+        );
+        assert_eq!(suffix("mail.example.org"), "dc=mail,dc=example,dc=org");
+        assert_eq!(
+            names("Alice van Dijk", "x"),
+            (Some("Alice".into()), "van Dijk".into())
+        );
+    }
+}

@@ -1,0 +1,164 @@
+"""LDAP-lite with real clients: ldapsearch, ldapwhoami and ldappasswd (Debian's ldap-utils)
+and the Python ldap3 library, over StartTLS (389) and TLS (636)."""
+
+import http.client
+import imaplib
+import json
+import os
+import ssl
+import subprocess
+
+import ldap3
+import pytest
+
+from conftest import tls_context
+from test_foundation import login
+
+PW = "long enough pw"
+BASE = "dc=example,dc=com"
+ENV = dict(os.environ, LDAPTLS_REQCERT="never")
+
+
+@pytest.fixture
+def office(bureau_factory):
+    b = bureau_factory("")
+    b.cli("domain", "add", "example.com")
+    b.cli("user", "add", "alice@example.com", "--name", "Alice Martin", "--alias", "a.martin@example.com",
+          "--admin", "--password-stdin", input=PW + "\n")
+    b.cli("user", "add", "bob@example.com", "--name", "Bob Stone", "--password-stdin", input=PW + "\n")
+    b.cli("group", "add", "sales", "--address", "sales@example.com", "--member", "alice")
+    return b
+
+
+def ldap(b, tool, *args, tls="starttls"):
+    url = f"ldaps://127.0.0.1:{b.port(636)}" if tls == "ldaps" else f"ldap://127.0.0.1:{b.port(389)}"
+    extra = ["-ZZ"] if tls == "starttls" else []
+    return subprocess.run([tool, "-x", "-H", url, *extra, *args], capture_output=True, text=True, env=ENV,
+                          timeout=60)
+
+
+def alice(*args, **kw):
+    return ("-D", f"uid=alice,ou=people,{BASE}", "-w", PW) + args
+
+
+def entries(out):
+    return [line[4:] for line in out.splitlines() if line.startswith("dn: ")]
+
+
+def test_root_dse_binds_and_refusals(office):
+    b = office
+    r = ldap(b, "ldapsearch", "-b", "", "-s", "base", "namingContexts", "supportedExtension", tls=None)
+    assert r.returncode == 0 and f"namingContexts: {BASE}" in r.stdout, r.stderr
+    assert "1.3.6.1.4.1.1466.20037" in r.stdout
+    # Anonymous searches are off; passwords are refused in clear text; wrong ones get 49.
+    assert ldap(b, "ldapsearch", "-b", BASE).returncode == 50
+    r = ldap(b, "ldapsearch", *alice("-b", BASE), tls=None)
+    assert r.returncode == 13, r.stderr
+    r = ldap(b, "ldapwhoami", "-D", f"uid=alice,ou=people,{BASE}", "-w", "wrong password")
+    assert r.returncode == 49
+    # By DN over StartTLS, by address and by uid over TLS.
+    r = ldap(b, "ldapwhoami", *alice())
+    assert r.returncode == 0 and r.stdout.strip() == f"dn:uid=alice,ou=people,{BASE}", r.stderr
+    for name in ("bob@example.com", "bob"):
+        r = ldap(b, "ldapwhoami", "-D", name, "-w", PW, tls="ldaps")
+        assert r.stdout.strip() == f"dn:uid=bob,ou=people,{BASE}", r.stderr
+    # The directory is read-only over LDAP.
+    r = subprocess.run(["ldapdelete", "-x", "-H", f"ldap://127.0.0.1:{b.port(389)}", "-ZZ", *alice(),
+                        f"uid=bob,ou=people,{BASE}"], capture_output=True, text=True, env=ENV)
+    assert r.returncode == 53
+
+
+def test_searches_filters_scopes_and_attributes(office):
+    b = office
+    # Thunderbird's address lookup: a prefix on mail or cn.
+    r = ldap(b, "ldapsearch", *alice("-b", BASE, "(|(mail=ali*)(cn=ali*))", "mail", "cn"))
+    assert r.returncode == 0 and entries(r.stdout) == [f"uid=alice,ou=people,{BASE}"], r.stdout
+    assert "mail: a.martin@example.com" in r.stdout and "sn:" not in r.stdout
+    # The same with ldap3 over TLS, bound by address.
+    server = ldap3.Server("127.0.0.1", port=b.port(636), use_ssl=True,
+                          tls=ldap3.Tls(validate=ssl.CERT_NONE))
+    with ldap3.Connection(server, "bob@example.com", PW, auto_bind=True) as c:
+        c.search(f"ou=people,{BASE}", "(&(objectClass=inetOrgPerson)(sn=St*))", attributes=["*", "+"])
+        [bob] = c.entries
+        assert bob.uid.value == "bob" and bob.givenName.value == "Bob" and bob.mail.value == "bob@example.com"
+        assert c.response[0]["attributes"]["entryDN"] == [f"uid=bob,ou=people,{BASE}"]
+        # Scopes: base, one level, subtree.
+        c.search(f"ou=groups,{BASE}", "(objectClass=*)", search_scope=ldap3.BASE)
+        assert [e.entry_dn for e in c.entries] == [f"ou=groups,{BASE}"]
+        c.search(BASE, "(objectClass=organizationalUnit)", search_scope=ldap3.LEVEL)
+        assert sorted(e.entry_dn for e in c.entries) == [f"ou={x},{BASE}" for x in ("contacts", "groups", "people")]
+        c.search(BASE, "(cn=sales)", attributes=["member", "mail"])
+        [sales] = c.entries
+        assert sales.member.value == f"uid=alice,ou=people,{BASE}" and sales.mail.value == "sales@example.com"
+        c.search(BASE, "(uid=alice)", attributes=["memberOf"])
+        assert c.entries[0].memberOf.value == f"cn=sales,ou=groups,{BASE}"
+        # The company address book's shared contacts (an administrator adds them over
+        # CardDAV); the users' own cards are people already, not repeated.
+        from test_dav import dav
+        card = ("BEGIN:VCARD\r\nVERSION:4.0\r\nUID:urn:uuid:plumber\r\nFN:Joe Plumber\r\n"
+                "EMAIL:joe@plumbing.example\r\nTEL:+33 1 23 45 67 89\r\nORG:Plumbing SA\r\nEND:VCARD\r\n")
+        assert dav(b, "PUT", "/dav/addressbooks/_company/directory/joe.vcf", card)[0] == 201
+        assert dav(b, "PUT", "/dav/addressbooks/_company/directory/x.vcf", card.replace("plumber", "x"),
+                   user="bob")[0] == 403
+        c.search(f"ou=contacts,{BASE}", "(objectClass=*)", search_scope=ldap3.LEVEL,
+                 attributes=["cn", "mail", "telephoneNumber", "o"])
+        [joe] = c.entries
+        assert joe.entry_dn == f"cn=joe plumber,ou=contacts,{BASE}"
+        assert joe.telephoneNumber.value == "+33 1 23 45 67 89" and joe.o.value == "Plumbing SA"
+        # No password attribute, whatever is asked.
+        c.search(BASE, "(userPassword=*)", attributes=["userPassword"])
+        assert c.entries == []
+        c.search(BASE, "(uid=bob)", attributes=["userPassword", "sambaNTPassword"])
+        assert not any(c.response[0]["raw_attributes"].values()), c.response[0]
+        # Other filter types, and a base that is not there.
+        c.search(BASE, "(&(uid>=b)(!(cn~=alicemartin)))", attributes=["uid"])
+        assert [e.uid.value for e in c.entries] == ["bob"]
+        assert not c.search(f"ou=nowhere,{BASE}", "(objectClass=*)")
+        assert c.result["result"] == 32 and c.result["dn"] == BASE, c.result
+
+
+def test_paged_search_over_two_thousand_users(office):
+    b = office
+    _, body, _, cookie = login(b, "alice", PW)
+    csrf = json.loads(body)["csrf"]
+    conn = http.client.HTTPSConnection("127.0.0.1", b.port(443), context=tls_context(), timeout=60)
+    for i in range(2000):
+        conn.request("POST", "/api/v1/users", body=json.dumps({"address": f"user{i:04}@example.com",
+                     "password": PW}), headers={"Content-Type": "application/json",
+                     "Cookie": cookie.split(";")[0], "X-CSRF-Token": csrf})
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 201
+    # Without paging: the server's size limit, and result 4.
+    r = ldap(b, "ldapsearch", *alice("-b", f"ou=people,{BASE}", "(uid=user*)", "uid"))
+    assert r.returncode == 4 and len(entries(r.stdout)) == 1000
+    # Paged: everyone, 500 at a time.
+    r = ldap(b, "ldapsearch", *alice("-E", "pr=500/noprompt", "-b", f"ou=people,{BASE}", "(uid=user*)", "uid"))
+    assert r.returncode == 0, r.stderr
+    assert len(entries(r.stdout)) == 2000 and len(set(entries(r.stdout))) == 2000
+    server = ldap3.Server("127.0.0.1", port=b.port(636), use_ssl=True, tls=ldap3.Tls(validate=ssl.CERT_NONE))
+    with ldap3.Connection(server, f"uid=alice,ou=people,{BASE}", PW, auto_bind=True) as c:
+        got = list(c.extend.standard.paged_search(BASE, "(mail=user1*)", attributes=["mail"], paged_size=300))
+        assert len([e for e in got if e["type"] == "searchResEntry"]) == 1000
+
+
+def test_password_modify_then_every_service_takes_the_new_password(office):
+    b = office
+    bob = ("-D", f"uid=bob,ou=people,{BASE}")
+    # The old password is needed for one's own; another's is an administrator's to set.
+    # (ldappasswd exits 1 and prints the result code.)
+    r = ldap(b, "ldappasswd", *bob, "-w", PW, "-a", "not it", "-s", "bob's new secret")
+    assert r.returncode == 1 and "(49)" in r.stdout
+    r = ldap(b, "ldappasswd", *bob, "-w", PW, "-a", PW, "-s", "short")
+    assert r.returncode == 1 and "Constraint violation (19)" in r.stdout, r.stdout
+    r = ldap(b, "ldappasswd", *bob, "-w", PW, "-a", PW, "-s", "a new long secret")
+    assert r.returncode == 0, r.stderr
+    assert ldap(b, "ldapwhoami", *bob, "-w", "a new long secret").returncode == 0
+    assert ldap(b, "ldapwhoami", *bob, "-w", PW).returncode == 49
+    with imaplib.IMAP4_SSL("127.0.0.1", b.port(993), ssl_context=tls_context()) as m:
+        assert m.login("bob", "a new long secret")[0] == "OK"
+    r = ldap(b, "ldappasswd", *bob, "-w", "a new long secret", "-s", "taken over!!", f"uid=alice,ou=people,{BASE}")
+    assert r.returncode == 1 and "(50)" in r.stdout
+    r = ldap(b, "ldappasswd", *alice("-s", "reset by alice", f"uid=bob,ou=people,{BASE}"))
+    assert r.returncode == 0, r.stderr
+    assert ldap(b, "ldapwhoami", *bob, "-w", "reset by alice").returncode == 0
