@@ -162,3 +162,30 @@ def test_password_modify_then_every_service_takes_the_new_password(office):
     r = ldap(b, "ldappasswd", *alice("-s", "reset by alice", f"uid=bob,ou=people,{BASE}"))
     assert r.returncode == 0, r.stderr
     assert ldap(b, "ldapwhoami", *bob, "-w", "reset by alice").returncode == 0
+
+
+def test_service_accounts_bind_read_only(office):
+    b = office
+    made = json.loads(b.cli("--json", "service", "add", "wiki", "--description", "The office wiki").stdout)
+    dn, password = made["bind_dn"], made["password"]
+    assert dn == f"cn=wiki,ou=services,{BASE}" and len(password) >= 32
+    r = ldap(b, "ldapwhoami", "-D", dn, "-w", password)
+    assert r.returncode == 0 and r.stdout.strip() == f"dn:{dn}", r.stderr
+    r = ldap(b, "ldapsearch", "-D", dn, "-w", password, "-b", BASE, "(uid=alice)", "mail")
+    assert r.returncode == 0 and "mail: alice@example.com" in r.stdout
+    # Read-only: no password changes, no writes.
+    r = ldap(b, "ldappasswd", "-D", dn, "-w", password, "-s", "anything long", f"uid=bob,ou=people,{BASE}")
+    assert r.returncode == 1 and "(50)" in r.stdout
+    # Not a login anywhere else.
+    with imaplib.IMAP4_SSL("127.0.0.1", b.port(993), ssl_context=tls_context()) as m:
+        with pytest.raises(imaplib.IMAP4.error):
+            m.login("wiki", password)
+    # A reset ends the old password; a deleted account binds no more.
+    new = json.loads(b.cli("--json", "service", "reset", "wiki").stdout)["password"]
+    assert ldap(b, "ldapwhoami", "-D", dn, "-w", password).returncode == 49
+    assert ldap(b, "ldapwhoami", "-D", dn, "-w", new).returncode == 0
+    # A name taken by a user is refused, beside its field.
+    r = b.cli("service", "add", "alice", check=False)
+    assert r.returncode != 0 and "alice" in r.stderr
+    b.cli("service", "del", "wiki")
+    assert ldap(b, "ldapwhoami", "-D", dn, "-w", new).returncode == 49

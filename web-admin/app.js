@@ -477,6 +477,47 @@ async function pageMe() {
       h("img", { src: `/api/v1/users/${encodeURIComponent(me.uid)}/setup-qr.svg`, alt: "QR code of this page's address", width: 200, height: 200, id: "setup-qr" })));
 }
 
+async function pageDirectory() {
+  const [accounts, domains] = await Promise.all([api("GET", "services"), api("GET", "domains")]);
+  const base = domains.length ? domains[0].name.split(".").map((p) => `dc=${p}`).join(",") : "dc=…";
+  const shown = h("div", { role: "status", id: "credentials" });
+  // Written into the page shown when it is called (the page may have been drawn again).
+  const credentials = (c) => document.getElementById("credentials").replaceChildren(h("section", {},
+    h("p", { class: "ok" }, `The password for ${c.account.name}, shown this once:`),
+    table(["", ""], [["Bind DN", c.bind_dn], ["Password", c.password]].map(([k, v]) =>
+      h("tr", {}, h("th", {}, k), h("td", {}, h("code", { class: "value" }, v)))))));
+  show(h("h1", {}, "Directory (LDAP)"),
+    h("section", {},
+      h("p", {}, "Mail clients, file servers and other applications on the office network can look people up in the box's directory, and check passwords against it, over LDAP with TLS:"),
+      table(["", ""], [["Server", `ldaps://${location.hostname}:636 (or ldap://…:389 with StartTLS)`], ["Base DN", base],
+        ["People", `ou=people,${base}`], ["Groups", `ou=groups,${base}`]].map(([k, v]) =>
+        h("tr", {}, h("th", {}, k), h("td", {}, h("code", { class: "value" }, v))))),
+      h("p", { class: "muted" }, "People sign in with their own address and password. An application that only reads gets an account of its own below.")),
+    shown,
+    h("h2", {}, "Application accounts"),
+    h("section", {}, accounts.length ? table(["Name", "What uses it", ""], accounts.map((a) => h("tr", {},
+      h("td", {}, a.name), h("td", {}, a.description || "—"),
+      h("td", {}, h("div", { class: "row" },
+        h("button", { class: "plain", type: "button", onclick: async () => {
+          if (confirm(`Give ${a.name} a new password? The application must be told it.`)) {
+            credentials(await api("POST", `services/${encodeURIComponent(a.name)}/password`));
+          }
+        } }, "New password"),
+        confirmButton("Delete", `Delete the account ${a.name}?`, async () => {
+          await api("DELETE", `services/${encodeURIComponent(a.name)}`);
+          route();
+        }))))))
+      : h("p", { class: "muted" }, "None yet.")),
+    form("Add an application account", [
+      { name: "name", label: "Name", required: true, placeholder: "wiki" },
+      { name: "description", label: "What uses it", placeholder: "The office wiki" },
+    ], "Add it", async (v) => {
+      const c = await api("POST", "services", { name: v.name, description: v.description || undefined });
+      await route();
+      credentials(c);
+    }, { id: "service" }));
+}
+
 async function pageCertificate() {
   const c = await api("GET", "certificate");
   const saved = h("p", { class: "ok", role: "status" });
@@ -515,7 +556,7 @@ async function pageBackups() {
 
 // ---- routing ----
 
-const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/queue", "Mail queue"], ["#/logs", "Logs"], ["#/certificate", "Certificate"], ["#/backups", "Backups"]];
+const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/queue", "Mail queue"], ["#/directory", "Directory"], ["#/logs", "Logs"], ["#/certificate", "Certificate"], ["#/backups", "Backups"]];
 
 function drawNav() {
   const here = location.hash.split("?")[0].split("/").slice(0, 2).join("/") || "#/";
@@ -553,6 +594,7 @@ async function route() {
       case "backups": return await pageBackups();
       case "logs": return await pageLogs(query);
       case "certificate": return await pageCertificate();
+      case "directory": return await pageDirectory();
       default: show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to the dashboard")));
     }
   } catch (e) {

@@ -135,6 +135,13 @@ try {
   await expect(!(await text("main")).includes("/api/v1/users"), "another service's records filtered out");
   await shot("logs");
 
+  // An application account for the directory: its password is shown once.
+  await page.click("nav >> text=Directory");
+  await heading("Directory (LDAP)");
+  await fill("service", { name: "wiki", description: "The office wiki" });
+  await page.waitForSelector("#credentials td:has-text('cn=wiki,ou=services,dc=office,dc=example')");
+  await shot("directory");
+
   await page.click("nav >> text=Certificate");
   await heading("Certificate");
   await expect((await text("main")).includes("self-signed"), "the self-signed certificate described");

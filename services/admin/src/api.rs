@@ -209,3 +209,20 @@ pub struct NewGroupCollection {
     pub kind: String,
     pub name: String,
 }
+
+/// `POST /api/v1/services`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewServiceAccount {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A service account's credentials, shown once (creation and reset).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewServiceCredentials {
+    pub account: bureau_directory::service::ServiceAccount,
+    pub password: String,
+    /// What to bind with, e.g. cn=wiki,ou=services,dc=example,dc=com.
+    pub bind_dn: String,
+}

@@ -408,6 +408,52 @@ impl AdminApi {
                 admin_only()?;
                 Ok(json(StatusCode::OK, &self.status()?))
             }
+            // ---- service accounts (LDAP binds for LAN applications) ----
+            (&Method::GET, ["services"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.dir().service_accounts()?))
+            }
+            (&Method::POST, ["services"]) => {
+                admin_only()?;
+                let new: NewServiceAccount = body(req).await?;
+                let (account, password) = self
+                    .dir()
+                    .add_service_account(&new.name, new.description.as_deref().unwrap_or(""))
+                    .await?;
+                let bind_dn = self.service_dn(&account.name)?;
+                Ok(json(
+                    StatusCode::CREATED,
+                    &NewServiceCredentials {
+                        account,
+                        password,
+                        bind_dn,
+                    },
+                ))
+            }
+            (&Method::POST, ["services", name, "password"]) => {
+                admin_only()?;
+                let password = self.dir().reset_service_account(name).await?;
+                let account = self
+                    .dir()
+                    .service_accounts()?
+                    .into_iter()
+                    .find(|a| a.name == *name)
+                    .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no such service account"))?;
+                let bind_dn = self.service_dn(name)?;
+                Ok(json(
+                    StatusCode::OK,
+                    &NewServiceCredentials {
+                        account,
+                        password,
+                        bind_dn,
+                    },
+                ))
+            }
+            (&Method::DELETE, ["services", name]) => {
+                admin_only()?;
+                self.dir().delete_service_account(name).await?;
+                Ok(no_content())
+            }
             // ---- the TLS certificate ----
             (&Method::GET, ["certificate"]) => {
                 admin_only()?;
@@ -1122,6 +1168,19 @@ impl AdminApi {
 
     fn collections(&self, uid: &str) -> Result<Vec<CollectionInfo>, Fail> {
         self.collections_of(self.principal_of(uid)?)
+    }
+
+    /// The DN a service account binds with (under the first domain; any domain works).
+    fn service_dn(&self, name: &str) -> Result<String, Fail> {
+        let first = self
+            .dir()
+            .domains()?
+            .into_iter()
+            .next()
+            .map(|d| d.name)
+            .unwrap_or_default();
+        let suffix: Vec<String> = first.split('.').map(|p| format!("dc={p}")).collect();
+        Ok(format!("cn={name},ou=services,{}", suffix.join(",")))
     }
 
     fn group_principal(&self, name: &str) -> Result<u64, Fail> {

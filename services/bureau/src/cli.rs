@@ -129,6 +129,26 @@ pub enum QueueCmd {
     Delete { id: String },
 }
 
+/// Service accounts: read-only LDAP binds for applications on the LAN.
+#[derive(Subcommand)]
+pub enum ServiceCmd {
+    /// Make an account; its password is printed once.
+    Add {
+        name: String,
+        /// What uses it (shown in the console).
+        #[arg(long)]
+        description: Option<String>,
+    },
+    List,
+    /// Give an account a new password (printed once); the old one stops working.
+    Reset {
+        name: String,
+    },
+    Del {
+        name: String,
+    },
+}
+
 /// A user's mailboxes, calendars and address books, for support and export.
 #[derive(Subcommand)]
 pub enum MailboxCmd {
@@ -406,6 +426,7 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
         Cmd::Queue(q) => run_queue(&out, q).await?,
         Cmd::Group(g) => run_group(&out, g).await?,
         Cmd::Update(u) => run_update(&out, u).await?,
+        Cmd::Service(s) => run_service(&out, s).await?,
         Cmd::Backup(BackupCmd::Create { file }) => {
             // Written beside its name, renamed when whole: a failed download leaves nothing.
             let tmp = file.with_extension("partial");
@@ -674,6 +695,60 @@ async fn run_mailbox(out: &Out<'_>, cmd: &MailboxCmd) -> Result<(), String> {
             std::io::stdout()
                 .write_all(&data)
                 .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_service(out: &Out<'_>, cmd: &ServiceCmd) -> Result<(), String> {
+    let show = |c: &NewServiceCredentials| {
+        format!(
+            "bind DN:  {}\npassword: {}\n(the password is not shown again)",
+            c.bind_dn, c.password
+        )
+    };
+    match cmd {
+        ServiceCmd::Add { name, description } => {
+            let c: NewServiceCredentials = out
+                .call(
+                    Method::POST,
+                    "/api/v1/services",
+                    Some(&NewServiceAccount {
+                        name: name.clone(),
+                        description: description.clone(),
+                    }),
+                )
+                .await?
+                .ok_or("no answer")?;
+            out.print(&c, show);
+        }
+        ServiceCmd::Reset { name } => {
+            let c: NewServiceCredentials = out
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/services/{name}/password"),
+                    NONE,
+                )
+                .await?
+                .ok_or("no answer")?;
+            out.print(&c, show);
+        }
+        ServiceCmd::List => {
+            let list: Vec<bureau_directory::service::ServiceAccount> = out
+                .call(Method::GET, "/api/v1/services", NONE)
+                .await?
+                .unwrap_or_default();
+            out.print(&list, |l| {
+                l.iter()
+                    .map(|a| format!("{}\t{}", a.name, a.description))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        ServiceCmd::Del { name } => {
+            out.call::<()>(Method::DELETE, &format!("/api/v1/services/{name}"), NONE)
+                .await?;
+            out.done(&format!("deleted service account {name}"));
         }
     }
     Ok(())

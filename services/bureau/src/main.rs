@@ -62,6 +62,9 @@ enum Cmd {
     /// The outbound mail queue.
     #[command(subcommand)]
     Queue(cli::QueueCmd),
+    /// Service accounts: read-only LDAP binds for applications on the LAN.
+    #[command(subcommand)]
+    Service(cli::ServiceCmd),
     /// A user's mailboxes, calendars and address books.
     #[command(subcommand)]
     Mailbox(cli::MailboxCmd),

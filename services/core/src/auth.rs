@@ -11,7 +11,8 @@
 //! Passwords are never logged; logins and addresses are.
 
 use crate::config::AuthConfig;
-use bureau_directory::{Directory, User, Verified};
+use bureau_directory::service::ServiceAccount;
+use bureau_directory::{Directory, DirectoryError, User, Verified};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -177,6 +178,44 @@ impl Auth {
         password: &str,
         protocol: &str,
     ) -> Result<User, AuthError> {
+        self.guarded(ip, login, password, protocol, |dir, l, p| {
+            Ok(match dir.verify(&l, &p)? {
+                Verified::Ok(u) => Outcome::Ok(u.uid.clone(), u),
+                Verified::Disabled => Outcome::Disabled,
+                Verified::BadCredentials => Outcome::Bad,
+            })
+        })
+        .await
+    }
+
+    /// A service account's bind (LDAP), under the same guard as people's logins.
+    pub async fn login_service(
+        &self,
+        ip: IpAddr,
+        name: &str,
+        password: &str,
+        protocol: &str,
+    ) -> Result<ServiceAccount, AuthError> {
+        self.guarded(ip, name, password, protocol, |dir, l, p| {
+            Ok(match dir.verify_service_account(&l, &p)? {
+                Some(a) => Outcome::Ok(format!("service {}", a.name), a),
+                None => Outcome::Bad,
+            })
+        })
+        .await
+    }
+
+    /// The brute-force guard around a password check (`check` runs on a blocking thread).
+    async fn guarded<T: Send + 'static>(
+        &self,
+        ip: IpAddr,
+        login: &str,
+        password: &str,
+        protocol: &str,
+        check: impl FnOnce(Directory, String, String) -> Result<Outcome<T>, DirectoryError>
+        + Send
+        + 'static,
+    ) -> Result<T, AuthError> {
         let login = login.trim().to_lowercase();
         if login.is_empty() || login.len() > 320 || password.len() > 1024 {
             self.guard.record_failure(ip, &login);
@@ -192,7 +231,7 @@ impl Auth {
         }
         let dir = self.directory.clone();
         let (l, p) = (login.clone(), password.to_string());
-        let verified = tokio::task::spawn_blocking(move || dir.verify(&l, &p))
+        let verified = tokio::task::spawn_blocking(move || check(dir, l, p))
             .await
             .map_err(|e| AuthError::Internal(e.to_string()))?
             .map_err(|e| {
@@ -200,17 +239,17 @@ impl Auth {
                 AuthError::Internal(e.to_string())
             })?;
         match verified {
-            Verified::Ok(user) => {
+            Outcome::Ok(who, v) => {
                 self.guard.record_success(&login);
-                log::info!("auth: {protocol} login {:?} from {ip} ok", user.uid);
-                Ok(user)
+                log::info!("auth: {protocol} login {who:?} from {ip} ok");
+                Ok(v)
             }
-            Verified::Disabled => {
+            Outcome::Disabled => {
                 self.guard.record_failure(ip, &login);
                 log::info!("auth: {protocol} login {login:?} from {ip} refused: disabled");
                 Err(AuthError::Disabled)
             }
-            Verified::BadCredentials => {
+            Outcome::Bad => {
                 self.guard.record_failure(ip, &login);
                 log::info!("auth: {protocol} login {login:?} from {ip} failed");
                 // The failure's answer waits too, so that guessing in parallel gains nothing.
@@ -220,6 +259,13 @@ impl Auth {
             }
         }
     }
+}
+
+/// What a password check found: the identity (and its name for the log), or why not.
+enum Outcome<T> {
+    Ok(String, T),
+    Disabled,
+    Bad,
 }
 
 #[cfg(test)]

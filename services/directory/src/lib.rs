@@ -11,6 +11,7 @@
 
 pub mod company;
 mod login_cache;
+pub mod service;
 pub mod validate;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -288,6 +289,11 @@ impl Directory {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// A hash no password matches, so unknown names cost what known ones do.
+    fn dummy_hash(&self) -> &str {
+        &self.dummy_hash
     }
 
     fn argon2(&self) -> Result<Argon2<'static>> {

@@ -30,6 +30,8 @@ enum Bound {
     None,
     Anonymous,
     User(Box<User>),
+    /// A service account (read-only), by the DN it bound with.
+    Service(String),
 }
 
 struct Session {
@@ -77,7 +79,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, stream: Stream, peer: SocketAddr, mut shu
     let mut framed = Framed::new(stream, codec());
     loop {
         let idle = match s.bound {
-            Bound::User(_) => IDLE,
+            Bound::User(_) | Bound::Service(_) => IDLE,
             _ => UNBOUND_IDLE,
         };
         let next = tokio::select! {
@@ -199,13 +201,27 @@ impl Session {
                 "use StartTLS (or port 636) before sending a password",
             );
         }
-        let Some(login) = login_of(&b.dn) else {
-            return result(LdapResultCode::InvalidCredentials, "invalid credentials");
-        };
         let ip = self.peer.ip().to_canonical();
-        match self.ctx.auth.login(ip, &login, &password, "ldap").await {
-            Ok(u) => {
-                self.bound = Bound::User(Box::new(u));
+        let outcome = match (service_of(&b.dn), login_of(&b.dn)) {
+            (Some((name, dn)), _) => self
+                .ctx
+                .auth
+                .login_service(ip, &name, &password, "ldap")
+                .await
+                .map(|_| Bound::Service(dn)),
+            (None, Some(login)) => self
+                .ctx
+                .auth
+                .login(ip, &login, &password, "ldap")
+                .await
+                .map(|u| Bound::User(Box::new(u))),
+            (None, None) => {
+                return result(LdapResultCode::InvalidCredentials, "invalid credentials");
+            }
+        };
+        match outcome {
+            Ok(bound) => {
+                self.bound = bound;
                 result(LdapResultCode::Success, "")
             }
             Err(AuthError::Internal(_)) => {
@@ -221,7 +237,7 @@ impl Session {
 
     fn may_read(&self) -> bool {
         match self.bound {
-            Bound::User(_) => true,
+            Bound::User(_) | Bound::Service(_) => true,
             Bound::Anonymous | Bound::None => self.ctx.cfg.allow_anonymous,
         }
     }
@@ -452,6 +468,7 @@ impl Session {
             OID_WHOAMI => {
                 let who = match &self.bound {
                     Bound::User(u) => format!("dn:{}", tree::user_dn(u)),
+                    Bound::Service(dn) => format!("dn:{dn}"),
                     _ => String::new(),
                 };
                 (
@@ -560,6 +577,15 @@ fn read_only() -> LdapResult {
     )
 }
 
+/// A service account's bind DN (`cn=<name>,ou=services,<suffix>`): its name and DN.
+fn service_of(dn: &str) -> Option<(String, String)> {
+    let n = tree::normalize(dn)?;
+    let (first, rest) = n.split_once(',')?;
+    let name = first.strip_prefix("cn=")?;
+    rest.starts_with("ou=services,")
+        .then(|| (name.replace('\\', ""), n.clone()))
+}
+
 /// The login a bind name gives: a people DN's uid, or a uid or address as it is.
 fn login_of(dn: &str) -> Option<String> {
     let dn = dn.trim();
@@ -650,6 +676,14 @@ mod tests {
             Some("alice@example.com")
         );
         assert_eq!(login_of("cn=x,ou=groups,dc=example,dc=com"), None);
+        assert_eq!(
+            service_of("cn=Wiki,ou=services,dc=example,dc=com"),
+            Some((
+                "wiki".into(),
+                "cn=wiki,ou=services,dc=example,dc=com".into()
+            ))
+        );
+        assert_eq!(service_of("uid=wiki,ou=people,dc=example,dc=com"), None);
     }
 
     #[test]
