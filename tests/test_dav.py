@@ -10,6 +10,7 @@ import caldav
 import pytest
 
 from conftest import tls_context
+from test_smtp_outbound import wait_for
 
 PW = "long enough pw"
 pytestmark = pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
@@ -430,17 +431,6 @@ def unfolded(text):
 def attendee_line(text, addr):
     [line] = [l for l in unfolded(text).splitlines() if l.startswith("ATTENDEE") and l.lower().endswith(addr)]
     return line
-
-
-def wait_for(cond, timeout=20, what="condition"):
-    import time
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_scheduling_invitations_replies_and_free_busy(bureau_factory, test_mx):

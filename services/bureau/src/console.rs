@@ -26,7 +26,7 @@ pub fn handle(path: &str, if_none_match: Option<&str>) -> Resp {
         p => p.trim_start_matches("/admin/"),
     };
     let Some(file) = Assets::get(name) else {
-        return text(StatusCode::NOT_FOUND, "not found\n");
+        return crate::web::plain(StatusCode::NOT_FOUND, "not found\n");
     };
     let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..12]));
     let kind = match name.rsplit_once('.').map(|(_, e)| e) {
@@ -66,14 +66,6 @@ fn redirect(to: &str) -> Resp {
         .status(StatusCode::FOUND)
         .header("location", to)
         .body(Full::new(Bytes::new()))
-        .unwrap_or_default()
-}
-
-fn text(status: StatusCode, t: &str) -> Resp {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/plain; charset=utf-8")
-        .body(Full::new(Bytes::from(t.to_string())))
         .unwrap_or_default()
 }
 

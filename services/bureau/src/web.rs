@@ -30,7 +30,7 @@ fn boxed(r: Resp) -> Streamed {
     r.map(|b| b.map_err(|e| match e {}).boxed())
 }
 
-fn plain(status: StatusCode, text: &str) -> Resp {
+pub(crate) fn plain(status: StatusCode, text: &str) -> Resp {
     Response::builder()
         .status(status)
         .header("content-type", "text/plain; charset=utf-8")

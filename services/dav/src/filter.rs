@@ -25,12 +25,7 @@ impl PropView {
             params: e
                 .params
                 .iter()
-                .map(|p| {
-                    (
-                        p.name.as_str().to_ascii_uppercase(),
-                        p.value.as_text().unwrap_or_default().to_string(),
-                    )
-                })
+                .map(|p| param(p.name.as_str(), p.value.as_text()))
                 .collect(),
         }
     }
@@ -46,15 +41,17 @@ impl PropView {
             params: e
                 .params
                 .iter()
-                .map(|p| {
-                    (
-                        p.name.as_str().to_ascii_uppercase(),
-                        p.value.as_text().unwrap_or_default().to_string(),
-                    )
-                })
+                .map(|p| param(p.name.as_str(), p.value.as_text()))
                 .collect(),
         }
     }
+}
+
+fn param(name: &str, value: Option<&str>) -> (String, String) {
+    (
+        name.to_ascii_uppercase(),
+        value.unwrap_or_default().to_string(),
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -33,6 +33,17 @@ fn make_password() -> String {
 }
 
 impl Directory {
+    /// A new password and its hash (off the async threads).
+    async fn new_secret(&self) -> Result<(String, String)> {
+        let password = make_password();
+        let this = self.clone();
+        let p = password.clone();
+        let phc = tokio::task::spawn_blocking(move || this.hash_password(&p))
+            .await
+            .map_err(|e| bureau_store::StoreError::Io(e.to_string()))??;
+        Ok((password, phc))
+    }
+
     pub fn service_accounts(&self) -> Result<Vec<ServiceAccount>> {
         let r = self.store().reader(bureau_store::Actor::System)?;
         r.kv_list(NS_SERVICE)?
@@ -55,14 +66,7 @@ impl Directory {
             });
         }
         let description = description.trim().chars().take(256).collect::<String>();
-        let password = make_password();
-        let phc = {
-            let this = self.clone();
-            let p = password.clone();
-            tokio::task::spawn_blocking(move || this.hash_password(&p))
-                .await
-                .map_err(|e| bureau_store::StoreError::Io(e.to_string()))??
-        };
+        let (password, phc) = self.new_secret().await?;
         let account = ServiceAccount {
             name: name.clone(),
             description,
@@ -88,14 +92,7 @@ impl Directory {
     /// A new password for an account (the old one stops working); told this once.
     pub async fn reset_service_account(&self, name: &str) -> Result<String> {
         let name = name.trim().to_ascii_lowercase();
-        let password = make_password();
-        let phc = {
-            let this = self.clone();
-            let p = password.clone();
-            tokio::task::spawn_blocking(move || this.hash_password(&p))
-                .await
-                .map_err(|e| bureau_store::StoreError::Io(e.to_string()))??
-        };
+        let (password, phc) = self.new_secret().await?;
         self.write(move |w| {
             let mut s: Stored = get(w, NS_SERVICE, &name)?
                 .ok_or_else(|| DirectoryError::NotFound(format!("service account {name}")))?;

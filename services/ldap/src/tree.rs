@@ -126,6 +126,12 @@ fn names(display: &str, fallback: &str) -> (Option<String>, String) {
     }
 }
 
+fn person_classes() -> Vec<String> {
+    ["top", "person", "organizationalPerson", "inetOrgPerson"]
+        .map(String::from)
+        .to_vec()
+}
+
 /// The whole tree, in DN order from the top.
 pub fn build(dir: &Directory) -> Result<Vec<Entry>, String> {
     let e = |e: bureau_directory::DirectoryError| e.to_string();
@@ -162,15 +168,7 @@ pub fn build(dir: &Directory) -> Result<Vec<Entry>, String> {
     for u in users.iter().filter(|u| u.enabled) {
         let mut e = Entry::new(user_dn(u));
         let (given, sn) = names(&u.display_name, &u.uid);
-        e.add(
-            "objectClass",
-            vec![
-                "top".into(),
-                "person".into(),
-                "organizationalPerson".into(),
-                "inetOrgPerson".into(),
-            ],
-        );
+        e.add("objectClass", person_classes());
         e.add("uid", vec![u.uid.clone()]);
         e.add("cn", vec![u.display_name.clone()]);
         e.add("displayName", vec![u.display_name.clone()]);
@@ -222,15 +220,7 @@ pub fn build(dir: &Directory) -> Result<Vec<Entry>, String> {
                 format!("cn={},ou=contacts,{}", escape(&name), suffix(d)).to_lowercase(),
             );
             let (given, sn) = names(&name, &name);
-            e.add(
-                "objectClass",
-                vec![
-                    "top".into(),
-                    "person".into(),
-                    "organizationalPerson".into(),
-                    "inetOrgPerson".into(),
-                ],
-            );
+            e.add("objectClass", person_classes());
             e.add("cn", vec![name.clone()]);
             e.add("displayName", vec![name]);
             e.add("sn", vec![sn]);
