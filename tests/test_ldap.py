@@ -27,6 +27,7 @@ def office(bureau_factory):
           "--admin", "--password-stdin", input=PW + "\n")
     b.cli("user", "add", "bob@example.com", "--name", "Bob Stone", "--password-stdin", input=PW + "\n")
     b.cli("group", "add", "sales", "--address", "sales@example.com", "--member", "alice")
+    b.cli("user", "set", "bob", "--phone", "+33 1 23 45 67 89")
     return b
 
 
@@ -81,6 +82,7 @@ def test_searches_filters_scopes_and_attributes(office):
         c.search(f"ou=people,{BASE}", "(&(objectClass=inetOrgPerson)(sn=St*))", attributes=["*", "+"])
         [bob] = c.entries
         assert bob.uid.value == "bob" and bob.givenName.value == "Bob" and bob.mail.value == "bob@example.com"
+        assert bob.telephoneNumber.value == "+33 1 23 45 67 89"
         assert c.response[0]["attributes"]["entryDN"] == [f"uid=bob,ou=people,{BASE}"]
         # Scopes: base, one level, subtree.
         c.search(f"ou=groups,{BASE}", "(objectClass=*)", search_scope=ldap3.BASE)
@@ -184,6 +186,9 @@ def test_service_accounts_bind_read_only(office):
     new = json.loads(b.cli("--json", "service", "reset", "wiki").stdout)["password"]
     assert ldap(b, "ldapwhoami", "-D", dn, "-w", password).returncode == 49
     assert ldap(b, "ldapwhoami", "-D", dn, "-w", new).returncode == 0
+    # A telephone number is checked like any field.
+    r = b.cli("user", "set", "bob", "--phone", "call me maybe", check=False)
+    assert r.returncode != 0 and "phone" in r.stderr
     # A name taken by a user is refused, beside its field.
     r = b.cli("service", "add", "alice", check=False)
     assert r.returncode != 0 and "alice" in r.stderr

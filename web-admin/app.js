@@ -311,11 +311,13 @@ async function pageUsers() {
       { name: "display_name", label: "Name" },
       { name: "password", label: "Password", type: "password", required: true, autocomplete: "new-password",
         hint: "Long enough to be hard to guess; the user can change it later." },
+      { name: "phone", label: "Work telephone", type: "tel" },
       { name: "quota_mb", label: "Quota (MB, empty for none)", type: "number" },
       { name: "admin", label: "Administrator", type: "checkbox" },
     ], "Add the user", async (v) => {
       const u = await api("POST", "users", {
         address: v.address, display_name: v.display_name || undefined, password: v.password,
+        phone: v.phone || undefined,
         quota: v.quota_mb ? Math.round(Number(v.quota_mb) * 1e6) : undefined, admin: v.admin,
       });
       go(`#/users/${encodeURIComponent(u.uid)}`);
@@ -335,12 +337,13 @@ async function pageUser(uid) {
         u.groups.length ? ` Member of ${u.groups.join(", ")}.` : "")),
     form("Details", [
       { name: "display_name", label: "Name", value: u.display_name },
+      { name: "phone", label: "Work telephone", type: "tel", value: u.phone || "" },
       { name: "quota_mb", label: "Quota (MB, empty for none)", type: "number", value: u.quota ? u.quota / 1e6 : "" },
       { name: "enabled", label: "Account enabled", type: "checkbox", value: u.enabled },
       { name: "admin", label: "Administrator", type: "checkbox", value: u.admin },
     ], "Save", async (v) => {
       await api("PATCH", path, {
-        display_name: v.display_name, enabled: v.enabled, admin: v.admin,
+        display_name: v.display_name, phone: v.phone, enabled: v.enabled, admin: v.admin,
         quota: v.quota_mb ? Math.round(Number(v.quota_mb) * 1e6) : null,
       });
       done("Saved.");

@@ -99,11 +99,14 @@ pub enum UserCmd {
     Enable {
         uid: String,
     },
-    /// Change a user's display name, quota or aliases.
+    /// Change a user's display name, quota, telephone or aliases.
     Set {
         uid: String,
         #[arg(long)]
         name: Option<String>,
+        /// Work telephone number ("" removes it).
+        #[arg(long)]
+        phone: Option<String>,
         /// Quota (500M, 2G), or "none".
         #[arg(long)]
         quota: Option<String>,
@@ -472,6 +475,7 @@ async fn run_user(out: &Out<'_>, cmd: &UserCmd) -> Result<(), String> {
                 quota,
                 admin: *admin,
                 aliases: aliases.clone(),
+                phone: None,
             };
             let u: User = out
                 .call(Method::POST, "/api/v1/users", Some(&nu))
@@ -543,12 +547,14 @@ async fn run_user(out: &Out<'_>, cmd: &UserCmd) -> Result<(), String> {
         UserCmd::Set {
             uid,
             name,
+            phone,
             quota,
             add_aliases,
             remove_aliases,
         } => {
             let ch = UserChanges {
                 display_name: name.clone(),
+                phone: phone.clone(),
                 quota: quota.as_deref().map(parse_size).transpose()?,
                 add_aliases: add_aliases.clone(),
                 remove_aliases: remove_aliases.clone(),

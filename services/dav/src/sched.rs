@@ -929,6 +929,7 @@ mod tests {
             enabled: true,
             admin: false,
             created: 0,
+            phone: None,
         };
         let cal = with_method(
             &ICalendar::parse(EVENT).unwrap(),

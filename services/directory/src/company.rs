@@ -38,6 +38,9 @@ pub fn card(u: &User) -> String {
     for a in &u.aliases {
         c.push_str(&format!("EMAIL;TYPE=work:{a}\r\n"));
     }
+    if let Some(p) = &u.phone {
+        c.push_str(&format!("TEL;TYPE=work,voice;VALUE=text:{}\r\n", esc(p)));
+    }
     c.push_str("END:VCARD\r\n");
     c
 }
@@ -201,10 +204,12 @@ mod tests {
             enabled: true,
             admin: false,
             created: 0,
+            phone: Some("+33 1 23 45 67 89".into()),
         };
         let c = card(&u);
         assert!(c.contains("FN:Alice Martin\\; Sales\\, Paris\r\n"));
         assert!(c.contains("EMAIL;TYPE=work:a.martin@example.com\r\n"));
+        assert!(c.contains("TEL;TYPE=work,voice;VALUE=text:+33 1 23 45 67 89\r\n"));
         let parsed = calcard::vcard::VCard::parse(&c).unwrap();
         assert_eq!(parsed.uid(), Some("urn:bureau:user:alice"));
     }

@@ -84,6 +84,9 @@ pub struct User {
     #[serde(default)]
     pub admin: bool,
     pub created: i64,
+    /// Work telephone number, for the address books (LDAP, the company's vCards).
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +117,8 @@ pub struct NewUser {
     pub admin: bool,
     #[serde(default)]
     pub aliases: Vec<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -132,6 +137,9 @@ pub struct UserChanges {
     pub add_aliases: Vec<String>,
     #[serde(default)]
     pub remove_aliases: Vec<String>,
+    /// A number sets it, "" removes it.
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 mod double_option {
@@ -462,6 +470,12 @@ impl Directory {
         let (local, _) = validate::address("address", &new.address)?;
         let uid = validate::name("uid", new.uid.as_deref().unwrap_or(&local))?;
         let display_name = validate::display_name(new.display_name.as_deref().unwrap_or(&uid))?;
+        let phone = new
+            .phone
+            .as_deref()
+            .map(validate::phone)
+            .transpose()?
+            .flatten();
         validate::password(&new.password, self.opts.min_password_len, &uid)?;
         let (phc, nt) = self.secrets(&new.password).await?;
         let user = self
@@ -502,6 +516,7 @@ impl Directory {
                     enabled: true,
                     admin: new.admin,
                     created: now(),
+                    phone: phone.clone(),
                 };
                 put(w, NS_USER, &uid, &user)?;
                 w.kv_put(NS_SECRET, &uid, phc.as_bytes())?;
@@ -552,11 +567,15 @@ impl Directory {
             .as_deref()
             .map(validate::display_name)
             .transpose()?;
+        let phone = ch.phone.as_deref().map(validate::phone).transpose()?;
         let user = self
             .write(move |w| {
                 let mut u = Self::require_user(w, &uid)?;
                 if let Some(d) = &display_name {
                     u.display_name = d.clone();
+                }
+                if let Some(p) = &phone {
+                    u.phone = p.clone();
                 }
                 if let Some(q) = ch.quota {
                     w.set_quota(u.principal, q)?;

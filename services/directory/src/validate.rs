@@ -123,6 +123,26 @@ pub fn display_name(input: &str) -> Result<String, DirectoryError> {
     Ok(d.to_string())
 }
 
+/// A telephone number as people write it (digits, spaces, + - . ( ) /); empty: none.
+pub fn phone(input: &str) -> Result<Option<String>, DirectoryError> {
+    let p = input.trim();
+    if p.is_empty() {
+        return Ok(None);
+    }
+    if p.chars().count() > 40
+        || !p.chars().any(|c| c.is_ascii_digit())
+        || !p
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-.()/".contains(c))
+    {
+        return Err(invalid(
+            "phone",
+            "a telephone number: digits, spaces and + - . ( ) /, at most 40",
+        ));
+    }
+    Ok(Some(p.to_string()))
+}
+
 /// The password rules: long enough, not the login itself.
 pub fn password(input: &str, min_len: usize, login: &str) -> Result<(), DirectoryError> {
     let n = input.chars().count();

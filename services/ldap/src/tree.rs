@@ -181,6 +181,7 @@ pub fn build(dir: &Directory) -> Result<Vec<Entry>, String> {
                 .cloned()
                 .collect(),
         );
+        e.add("telephoneNumber", u.phone.iter().cloned().collect());
         e.add(
             "memberOf",
             groups
