@@ -194,3 +194,71 @@ def test_service_accounts_bind_read_only(office):
     assert r.returncode != 0 and "alice" in r.stderr
     b.cli("service", "del", "wiki")
     assert ldap(b, "ldapwhoami", "-D", dn, "-w", new).returncode == 49
+
+
+def tlv(tag, body):
+    n = len(body)
+    length = bytes([n]) if n < 128 else bytes([0x83]) + n.to_bytes(3, "big")
+    return bytes([tag]) + length + body
+
+
+def ldap_msg(msgid, op):
+    return tlv(0x30, tlv(0x02, bytes([msgid])) + op)
+
+
+def test_malformed_and_mutated_messages_never_hurt_the_server(office):
+    import random
+    import socket
+
+    b = office
+    bind = ldap_msg(1, tlv(0x60, tlv(0x02, b"\x03") + tlv(0x04, b"") + tlv(0x80, b"")))
+    search = ldap_msg(2, tlv(0x63, tlv(0x04, b"") + tlv(0x0A, b"\x00") + tlv(0x0A, b"\x00") + tlv(0x02, b"\x00")
+                             + tlv(0x02, b"\x00") + tlv(0x01, b"\x00") + tlv(0x87, b"objectClass")
+                             + tlv(0x30, tlv(0x04, b"namingContexts"))))
+
+    def exchange(data, read=True):
+        with socket.create_connection(("127.0.0.1", b.port(389)), timeout=5) as s:
+            s.sendall(data)
+            if not read:
+                return b""
+            s.settimeout(0.3)
+            out = b""
+            try:
+                while chunk := s.recv(65536):
+                    out += chunk
+                    if len(out) > 4 and b"\x65" in out[:8]:
+                        break
+            except (socket.timeout, ConnectionResetError):
+                pass
+            return out
+
+    # The messages as built are understood: the root DSE names the domain.
+    assert b"dc=example,dc=com" in exchange(bind + search)
+    # LDAPv2 gets protocolError (2) in a BindResponse (0x61).
+    v2 = exchange(ldap_msg(1, tlv(0x60, tlv(0x02, b"\x02") + tlv(0x04, b"") + tlv(0x80, b""))))
+    assert v2[:1] == b"\x30" and b"\x61" in v2 and b"\x0a\x01\x02" in v2
+    # Garbage, a message past the size bound: a Notice of Disconnection (protocolError).
+    for data in (b"\x30\x03\xff\xff\xff", b"\x04\x03abc",
+                 tlv(0x30, b"\x02\x01\x01" + tlv(0x63, b"\x04\x00" * 40000))):
+        answer = exchange(data)
+        assert b"1.3.6.1.4.1.1466.20036" in answer and b"\x0a\x01\x02" in answer, (data[:20], answer)
+    deep = tlv(0x87, b"cn")
+    for _ in range(200):
+        deep = tlv(0xA3, deep) if len(deep) < 60000 else deep
+    exchange(ldap_msg(3, tlv(0x63, tlv(0x04, b"") + tlv(0x0A, b"\x02") + tlv(0x0A, b"\x00") + tlv(0x02, b"\x00")
+                             + tlv(0x02, b"\x00") + tlv(0x01, b"\x00") + deep + tlv(0x30, b""))))
+    # 1,500 byte-level mutations of the bind and search.
+    rng = random.Random(20261201)
+    for i in range(1500):
+        data = bytearray(bind + search)
+        for _ in range(rng.randint(1, 4)):
+            pos = rng.randrange(len(data))
+            if rng.random() < 0.7:
+                data[pos] = rng.randrange(256)
+            else:
+                del data[pos]
+        exchange(bytes(data), read=i % 50 == 0)
+    # Still serving, and nothing panicked.
+    r = ldap(b, "ldapwhoami", *alice())
+    assert r.returncode == 0, r.stderr
+    assert "panicked" not in (b.dir / "bureau.log").read_text()

@@ -17,6 +17,7 @@ use tokio_util::codec::Framed;
 
 const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
 const OID_PAGED: &str = "1.2.840.113556.1.4.319";
+const OID_NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
 /// Largest request taken (a search filter, a bind); BER nesting is bounded by the codec.
 const MAX_MESSAGE: usize = 64 * 1024;
 /// A connection that has not bound is closed after this; a bound one after `IDLE`.
@@ -89,7 +90,17 @@ pub(crate) async fn run(ctx: Arc<Ctx>, stream: Stream, peer: SocketAddr, mut shu
         let request = match next {
             Err(_) | Ok(None) => return,
             Ok(Some(Err(e))) => {
+                // RFC 4511 4.4.1: a Notice of Disconnection, then the connection closes.
                 log::debug!("ldap: {} sent what is not LDAP: {e}", s.peer);
+                let notice = LdapExtendedResponse {
+                    res: result(
+                        LdapResultCode::ProtocolError,
+                        "malformed or oversized message",
+                    ),
+                    name: Some(OID_NOTICE_OF_DISCONNECTION.into()),
+                    value: None,
+                };
+                let _ = framed.send(msg(0, LdapOp::ExtendedResponse(notice))).await;
                 return;
             }
             Ok(Some(Ok(m))) => m,
