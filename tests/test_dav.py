@@ -455,6 +455,8 @@ def test_scheduling_invitations_replies_and_free_busy(bureau_factory, test_mx):
         assert p.schedule_inbox().url.path == "/dav/calendars/alice/schedule-inbox/"
         cal = p.calendar(cal_id="calendar")
         cal.save_with_invites(invite, ["mailto:bob@example.com", "mailto:dave@partner.example"])
+    _, before, _ = dav(b, "GET", "/dav/calendars/alice/calendar/meet-1@test.ics")
+    assert before["schedule-tag"].startswith('"')
 
     # Bob: the REQUEST in his schedule inbox, the event in his calendar awaiting an answer.
     with client(b, "bob") as c:
@@ -466,8 +468,15 @@ def test_scheduling_invitations_replies_and_free_busy(bureau_factory, test_mx):
         # The schedule inbox is not listed as a calendar.
         assert all("schedule" not in x.url.path for x in p.calendars())
         req.accept_invite()
-    status, _, mine = dav(b, "GET", "/dav/calendars/alice/calendar/meet-1@test.ics")
+    status, after, mine = dav(b, "GET", "/dav/calendars/alice/calendar/meet-1@test.ics")
     assert "PARTSTAT=ACCEPTED" in attendee_line(mine, "bob@example.com")
+    # The merged reply changed the ETag, not the Schedule-Tag (RFC 6638 3.2): Alice's client
+    # may still write with If-Schedule-Tag-Match, and a stale tag is refused.
+    assert after["etag"] != before["etag"] and after["schedule-tag"] == before["schedule-tag"]
+    path = "/dav/calendars/alice/calendar/meet-1@test.ics"
+    assert dav(b, "PUT", path, mine, If_Schedule_Tag_Match='"stale"')[0] == 412
+    status, h, _ = dav(b, "PUT", path, mine, If_Schedule_Tag_Match=before["schedule-tag"])
+    assert status == 204 and h["schedule-tag"] != before["schedule-tag"]
     with client(b) as c:
         [reply] = c.principal().schedule_inbox().get_items()
         assert reply.is_invite_reply()

@@ -145,6 +145,25 @@ pub(crate) fn object_href(kind: Kind, uid: &str, coll: &str, name: &str) -> Stri
     format!("{}{}", collection_href(kind, uid, coll), http::escape(name))
 }
 
+/// The item prop holding a scheduling object's Schedule-Tag.
+pub(crate) const SCHEDULE_TAG: &str = "schedule-tag";
+
+/// A Schedule-Tag (an opaque quoted string), new at each call.
+pub(crate) fn new_schedule_tag() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    format!("\"{t:x}-{n:x}\"")
+}
+
+fn schedule_tag_header(r: &mut Resp, item: &Item) {
+    if let Some(v) = item.props.get(SCHEDULE_TAG).and_then(|t| t.parse().ok()) {
+        r.headers_mut().insert("schedule-tag", v);
+    }
+}
+
 /// A strong ETag from the item's identity and its last change.
 pub(crate) fn etag(item: &Item) -> String {
     format!("\"{}-{}\"", item.id, item.modseq)
@@ -432,6 +451,7 @@ impl Dav {
                 let cond = Conditions {
                     if_match: h("if-match"),
                     if_none_match: h("if-none-match"),
+                    if_schedule_tag_match: h("if-schedule-tag-match"),
                 };
                 self.put(&ctx, &target, &cond, &body).await
             }
@@ -514,6 +534,7 @@ impl Dav {
                 let mut r = http::bytes(StatusCode::OK, kind.content_type(), body);
                 r.headers_mut()
                     .insert("etag", etag(&item).parse().expect("ascii"));
+                schedule_tag_header(&mut r, &item);
                 if head {
                     r.headers_mut().insert("content-length", len.into());
                 }
@@ -553,6 +574,11 @@ impl Dav {
         }
         if let Some(r) = uid_conflict(ctx, &c, props.get("uid"), name) {
             return r;
+        }
+        let mut props = props;
+        // A scheduling object's own change: a new Schedule-Tag (RFC 6638 3.2).
+        if props.contains_key("organizer") {
+            props.insert(SCHEDULE_TAG.into(), new_schedule_tag());
         }
         let existing = match ctx.reader().and_then(|r| r.item_by_name(c.coll.id, name)) {
             Ok(i) => Some(i),
@@ -613,6 +639,7 @@ impl Dav {
                 let mut resp = empty(code);
                 resp.headers_mut()
                     .insert("etag", etag(&item).parse().expect("ascii"));
+                schedule_tag_header(&mut resp, &item);
                 resp
             }
             // Made by someone else between the check and the write.
@@ -759,6 +786,7 @@ impl Dav {
                 let cond = Conditions {
                     if_match: if_match.map(str::to_string),
                     if_none_match: None,
+                    if_schedule_tag_match: None,
                 };
                 let expect = match cond.check(Some(&item)) {
                     Ok(m) => m,
@@ -997,12 +1025,20 @@ async fn store_batch(
 struct Conditions {
     if_match: Option<String>,
     if_none_match: Option<String>,
+    /// RFC 6638 3.2.10: the organizer's or attendee's own last change, whatever scheduling
+    /// did to the object since.
+    if_schedule_tag_match: Option<String>,
 }
 
 impl Conditions {
     /// The modseq the write must find (None: the resource must not exist yet), or 412.
     fn check(&self, existing: Option<&Item>) -> Result<Option<u64>, Resp> {
         let fail = || status(StatusCode::PRECONDITION_FAILED, "precondition failed");
+        if let Some(tag) = &self.if_schedule_tag_match
+            && existing.and_then(|i| i.props.get(SCHEDULE_TAG)) != Some(&tag.trim().to_string())
+        {
+            return Err(fail());
+        }
         let lists = |v: &str, tag: &str| v.split(',').any(|t| t.trim() == tag || t.trim() == "*");
         if let Some(v) = &self.if_none_match {
             match existing {
@@ -1062,6 +1098,12 @@ fn object_props(
                 "component".into(),
                 first.component_type.as_str().to_string(),
             );
+            if let Some(org) = first
+                .property(&calcard::icalendar::ICalendarProperty::Organizer)
+                .and_then(|e| e.calendar_address())
+            {
+                props.insert("organizer".into(), org.to_ascii_lowercase());
+            }
             if let Some((from, to)) = report::span(&cal, text) {
                 props.insert(report::SPAN.into(), format!("{from} {to}"));
             }

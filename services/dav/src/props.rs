@@ -248,6 +248,7 @@ impl Res<'_> {
                 (DAV, "getcontenttype") => Some(c.kind.content_type().into()),
                 (DAV, "getcontentlength") => Some(i.size().to_string()),
                 (DAV, "current-user-privilege-set") => Some(privileges(c.access)),
+                (CALDAV, "schedule-tag") => i.props.get(crate::SCHEDULE_TAG).map(|t| esc(t)),
                 _ if (ns, name) == c.kind.data_prop() => {
                     let data = ctx.reader().and_then(|r| r.content(i)).ok()?;
                     Some(esc(&String::from_utf8_lossy(&data)))

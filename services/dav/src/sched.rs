@@ -502,13 +502,16 @@ impl Dav {
             &msg.to_string(),
             move |w, blob, props| {
                 match (&existing, blob, props) {
-                    (Some(i), Some(b), Some(p)) => {
+                    (Some(i), Some(b), Some(mut p)) => {
+                        // The organizer's change is news to the attendee: a new Schedule-Tag.
+                        p.insert(crate::SCHEDULE_TAG.into(), crate::new_schedule_tag());
                         w.update_item(calendar, i.id, None, |it| {
                             it.blob = Some(b);
                             it.props = p;
                         })?;
                     }
-                    (None, Some(b), Some(p)) => {
+                    (None, Some(b), Some(mut p)) => {
+                        p.insert(crate::SCHEDULE_TAG.into(), crate::new_schedule_tag());
                         let mut name = object_name(&uid);
                         while w.item_by_name(calendar, &name).is_ok() {
                             name.insert(0, '_');
@@ -569,8 +572,13 @@ impl Dav {
             org,
             &reply.to_string(),
             move |w, blob, props| {
-                if let (Some(b), Some(p)) = (blob, props) {
+                if let (Some(b), Some(mut p)) = (blob, props) {
                     w.update_item(coll, id, None, |it| {
+                        // A reply merged by the server keeps the organizer's Schedule-Tag, so
+                        // its client's next If-Schedule-Tag-Match still holds.
+                        if let Some(tag) = it.props.get(crate::SCHEDULE_TAG) {
+                            p.insert(crate::SCHEDULE_TAG.into(), tag.clone());
+                        }
                         it.blob = Some(b);
                         it.props = p;
                     })?;
