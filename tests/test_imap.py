@@ -446,3 +446,21 @@ def test_mutated_commands_never_drop_the_connection(office):
     m = imaps(b)
     assert m.select("INBOX")[0] == "OK"
     m.logout()
+
+
+def test_close_removes_deleted_messages_without_expunge_responses(office):
+    b = office
+    with imaps(b) as m:
+        for i in range(3):
+            m.append("INBOX", None, None, f"Subject: {i}\r\n\r\nbody {i}\r\n".encode())
+        m.select("INBOX")
+        m.store("2", "+FLAGS", "\\Deleted")
+        m.untagged_responses.clear()
+        typ, _ = m.close()
+        assert typ == "OK"
+        # RFC 3501 6.4.2: CLOSE sends no untagged EXPUNGE.
+        assert "EXPUNGE" not in m.untagged_responses, m.untagged_responses
+        typ, data = m.select("INBOX")
+        assert data == [b"2"]
+        _, subjects = m.fetch("1:*", "(BODY[HEADER.FIELDS (SUBJECT)])")
+        assert [s[1].strip() for s in subjects if isinstance(s, tuple)] == [b"Subject: 0", b"Subject: 2"]

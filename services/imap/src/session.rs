@@ -706,7 +706,8 @@ impl Session {
                 Err(e) => self.store_no(&tag, e),
             },
             CommandBody::Close => {
-                let _ = self.expunge(None).await;
+                // RFC 3501 6.4.2: removed without untagged EXPUNGE responses.
+                let _ = self.remove_deleted(None).await;
                 self.deselect();
                 self.ok(&tag, "CLOSE completed");
             }
@@ -2240,6 +2241,14 @@ impl Session {
 
     /// Removes the messages marked \\Deleted (all, or those UIDs), telling the client.
     async fn expunge(&mut self, only: Option<Vec<u32>>) -> Result<(), StoreError> {
+        self.remove_deleted(only).await?;
+        // The change log tells this session as it tells every other.
+        self.updates(true);
+        Ok(())
+    }
+
+    /// Removes the selected mailbox's \Deleted messages (only those UIDs, if given).
+    async fn remove_deleted(&mut self, only: Option<Vec<u32>>) -> Result<(), StoreError> {
         let (coll, read_only, access) = match &self.state {
             State::Selected(_, s) => (s.coll, s.read_only, s.access),
             _ => return Ok(()),
@@ -2266,8 +2275,6 @@ impl Session {
                 doomed.iter().try_for_each(|id| w.delete_item(coll, *id))
             })
             .await?;
-        // The change log tells this session as it tells every other.
-        self.updates(true);
         Ok(())
     }
 
