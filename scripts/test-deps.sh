@@ -10,8 +10,8 @@ APT_PACKAGES=(openssl curl procps swaks libnet-ssleay-perl libio-socket-ssl-perl
   mmdebstrap gpg libdpkg-perl mount debian-archive-keyring genimage grub-efi-amd64-bin grub-common
   ovmf qemu-system-x86 qemu-utils rauc squashfs-tools mtools dosfstools busybox-static e2fsprogs
   fdisk cpio kmod xz-utils systemd git
-  # the LDAP tests' clients
-  ldap-utils
+  # the LDAP tests' clients, and the web proxy Bureau configures
+  ldap-utils squid
   # the web console's browser tests (playwright-core drives Debian's Chromium)
   chromium fonts-dejavu-core)
 

@@ -226,3 +226,13 @@ pub struct NewServiceCredentials {
     /// What to bind with, e.g. cn=wiki,ou=services,dc=example,dc=com.
     pub bind_dn: String,
 }
+
+/// What `PUT /api/v1/proxy` did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProxyApplied {
+    pub settings: bureau_sysctl::proxy::ProxySettings,
+    /// The configuration file written.
+    pub config: String,
+    pub reloaded: bool,
+    pub note: String,
+}

@@ -64,6 +64,14 @@ pub struct DaemonInfo {
     pub inflight: Option<bureau_core::shutdown::Shutdown>,
 }
 
+/// Where the web proxy's generated files go and what they point at.
+pub struct ProxySetup {
+    pub cfg: bureau_core::config::ProxyConfig,
+    pub state_dir: PathBuf,
+    /// Bureau's LDAP as Squid's helper reaches it, e.g. ldaps://127.0.0.1:636.
+    pub ldap_url: String,
+}
+
 /// The appliance's release, written into its root filesystem by the image builder.
 const RELEASE_FILE: &str = "/etc/bureau/release";
 
@@ -72,6 +80,7 @@ pub struct AdminApi {
     auth: Auth,
     queue: Option<bureau_smtp::Queue>,
     certs: Option<Arc<bureau_core::tls::CertStore>>,
+    proxy: Option<Arc<ProxySetup>>,
     info: Arc<DaemonInfo>,
     sessions: Arc<Mutex<HashMap<String, SessionData>>>,
     session_ttl: Duration,
@@ -227,6 +236,7 @@ impl AdminApi {
             auth,
             queue: None,
             certs: None,
+            proxy: None,
             info,
             sessions: Arc::new(Mutex::new(HashMap::new())),
             session_ttl: Duration::from_secs(session_minutes.max(1) * 60),
@@ -237,6 +247,12 @@ impl AdminApi {
     /// Serves the mail queue's endpoints.
     pub fn with_queue(mut self, queue: bureau_smtp::Queue) -> AdminApi {
         self.queue = Some(queue);
+        self
+    }
+
+    /// Serves the web proxy's endpoints.
+    pub fn with_proxy(mut self, proxy: ProxySetup) -> AdminApi {
+        self.proxy = Some(Arc::new(proxy));
         self
     }
 
@@ -453,6 +469,37 @@ impl AdminApi {
                 admin_only()?;
                 self.dir().delete_service_account(name).await?;
                 Ok(no_content())
+            }
+            // ---- the web proxy ----
+            (&Method::GET, ["proxy"]) => {
+                admin_only()?;
+                Ok(json(
+                    StatusCode::OK,
+                    &bureau_sysctl::proxy::load(self.dir().store()).map_err(Fail::from)?,
+                ))
+            }
+            (&Method::PUT, ["proxy"]) => {
+                admin_only()?;
+                let s: bureau_sysctl::proxy::ProxySettings = body(req).await?;
+                Ok(json(StatusCode::OK, &self.apply_proxy(s).await?))
+            }
+            (&Method::GET, ["proxy", "summary"]) => {
+                admin_only()?;
+                let setup = self.proxy_setup()?;
+                let log = match tokio::fs::read(&setup.cfg.access_log).await {
+                    Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                    Err(e) => return Err(fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+                };
+                let dir = self.dir();
+                let person = |name: &str| match dir.user_by_login(name) {
+                    Ok(Some(u)) => u.uid,
+                    _ => name.to_string(),
+                };
+                Ok(json(
+                    StatusCode::OK,
+                    &bureau_sysctl::proxy::summarize(&log, 10, person),
+                ))
             }
             // ---- the TLS certificate ----
             (&Method::GET, ["certificate"]) => {
@@ -1168,6 +1215,111 @@ impl AdminApi {
 
     fn collections(&self, uid: &str) -> Result<Vec<CollectionInfo>, Fail> {
         self.collections_of(self.principal_of(uid)?)
+    }
+
+    fn proxy_setup(&self) -> Result<&ProxySetup, Fail> {
+        self.proxy.as_deref().ok_or_else(|| {
+            fail(
+                StatusCode::NOT_FOUND,
+                "the web proxy is not configured here",
+            )
+        })
+    }
+
+    /// Checks the settings, renders Squid's configuration, has Squid check it, and only then
+    /// puts it (with the LDAP account's new secret) in place and asks for a reload. A
+    /// configuration Squid refuses changes nothing.
+    async fn apply_proxy(
+        &self,
+        s: bureau_sysctl::proxy::ProxySettings,
+    ) -> Result<ProxyApplied, Fail> {
+        use bureau_sysctl::proxy;
+        let setup = self.proxy_setup()?;
+        let accounts = proxy::Accounts::of(self.dir())
+            .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        proxy::check(&s, &accounts).map_err(|e| field_fail(&e.field, e.message))?;
+        let env = proxy::Env {
+            http_port: setup.cfg.http_port.clone(),
+            access_log: setup.cfg.access_log.clone(),
+            state_dir: setup.state_dir.clone(),
+            ldap_url: setup.ldap_url.clone(),
+            bind_dn: self.service_dn(proxy::ACCOUNT)?,
+            secret_file: setup.state_dir.join("ldap.secret"),
+        };
+        let text = proxy::render(&s, &accounts, &env);
+        let io = |e: std::io::Error| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        tokio::fs::create_dir_all(&setup.state_dir)
+            .await
+            .map_err(io)?;
+        let candidate = setup.state_dir.join("squid.conf.new");
+        tokio::fs::write(&candidate, &text).await.map_err(io)?;
+        if let Err(why) = proxy::squid_accepts(&setup.cfg.squid, &candidate).await {
+            let _ = tokio::fs::remove_file(&candidate).await;
+            return Err(Fail(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ApiError {
+                    error: format!("Squid refuses the configuration: {why}"),
+                    field: None,
+                },
+            ));
+        }
+        // The LDAP account Squid binds with: a fresh password at each apply.
+        let password = match self.dir().reset_service_account(proxy::ACCOUNT).await {
+            Ok(p) => p,
+            Err(bureau_directory::DirectoryError::NotFound(_)) => {
+                self.dir()
+                    .add_service_account(proxy::ACCOUNT, "The web proxy's sign-in (Squid)")
+                    .await?
+                    .1
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let secret = setup.state_dir.join("ldap.secret");
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let tmp = setup.state_dir.join("ldap.secret.new");
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o640)
+                .open(&tmp)
+                .map_err(io)?;
+            std::io::Write::write_all(&mut f, password.as_bytes()).map_err(io)?;
+            f.sync_all().map_err(io)?;
+            // Readable by Squid's helpers through their group, by no one else.
+            match nix::unistd::Group::from_name(&setup.cfg.group) {
+                Ok(Some(g)) => {
+                    if let Err(e) = nix::unistd::chown(&tmp, None, Some(g.gid)) {
+                        log::warn!("proxy: the secret's group {}: {e}", setup.cfg.group);
+                    }
+                }
+                _ => log::warn!("proxy: no group {} for Squid's helpers", setup.cfg.group),
+            }
+            std::fs::rename(&tmp, &secret).map_err(io)?;
+        }
+        tokio::fs::rename(&candidate, setup.state_dir.join("squid.conf"))
+            .await
+            .map_err(io)?;
+        bureau_sysctl::proxy::save(self.dir().store(), &s)
+            .await
+            .map_err(Fail::from)?;
+        let reloaded = helper::call(
+            &self.info.helper_socket,
+            &helper::Request::ReloadProxy,
+            Duration::from_secs(70),
+        )
+        .await;
+        log::info!("admin: web proxy configuration applied");
+        Ok(ProxyApplied {
+            settings: s,
+            config: setup.state_dir.join("squid.conf").display().to_string(),
+            reloaded: reloaded.is_ok(),
+            note: match reloaded {
+                Ok(_) => "Squid reloaded".into(),
+                Err(e) => format!("written; Squid not reloaded: {e}"),
+            },
+        })
     }
 
     /// The DN a service account binds with (under the first domain; any domain works).

@@ -132,6 +132,28 @@ pub enum QueueCmd {
     Delete { id: String },
 }
 
+/// The office's web proxy (Squid).
+#[derive(Subcommand)]
+pub enum ProxyCmd {
+    /// The settings, and what the access log says (top users and sites, refusals).
+    Status,
+    /// Replace the settings, have Squid check the configuration, install it and reload.
+    Apply {
+        /// Networks that may use the proxy (CIDR, address or "lan"); repeat. Default: lan.
+        #[arg(long = "network")]
+        networks: Vec<String>,
+        /// A domain nobody reaches (with its subdomains); repeat.
+        #[arg(long = "block")]
+        blocked: Vec<String>,
+        /// A group's rule: "GROUP:allow|deny:DOMAIN,DOMAIN"; repeat (checked in order).
+        #[arg(long = "rule")]
+        rules: Vec<String>,
+        /// Let the office's networks use the proxy without signing in.
+        #[arg(long)]
+        no_auth: bool,
+    },
+}
+
 /// Service accounts: read-only LDAP binds for applications on the LAN.
 #[derive(Subcommand)]
 pub enum ServiceCmd {
@@ -430,6 +452,7 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
         Cmd::Group(g) => run_group(&out, g).await?,
         Cmd::Update(u) => run_update(&out, u).await?,
         Cmd::Service(s) => run_service(&out, s).await?,
+        Cmd::Proxy(p) => run_proxy(&out, p).await?,
         Cmd::Backup(BackupCmd::Create { file }) => {
             // Written beside its name, renamed when whole: a failed download leaves nothing.
             let tmp = file.with_extension("partial");
@@ -701,6 +724,93 @@ async fn run_mailbox(out: &Out<'_>, cmd: &MailboxCmd) -> Result<(), String> {
             std::io::stdout()
                 .write_all(&data)
                 .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_proxy(out: &Out<'_>, cmd: &ProxyCmd) -> Result<(), String> {
+    use bureau_sysctl::proxy::{Action, GroupRule, ProxySettings, Summary};
+    match cmd {
+        ProxyCmd::Status => {
+            let s: ProxySettings = out
+                .call(Method::GET, "/api/v1/proxy", NONE)
+                .await?
+                .ok_or("no answer")?;
+            let sum: Summary = out
+                .call(Method::GET, "/api/v1/proxy/summary", NONE)
+                .await?
+                .ok_or("no answer")?;
+            #[derive(Serialize)]
+            struct Both<'a> {
+                settings: &'a ProxySettings,
+                summary: &'a Summary,
+            }
+            let both = Both {
+                settings: &s,
+                summary: &sum,
+            };
+            out.print(&both, |b| {
+                let list = |v: &[(String, u64)]| {
+                    v.iter()
+                        .map(|(k, n)| format!("{k} ({n})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                format!(
+                    "networks: {}\nsign-in: {}\nblocked: {}\nrules: {}\nrequests: {}, refused: {}\ntop users: {}\ntop sites: {}\ntop refused: {}",
+                    b.settings.networks.join(" "),
+                    if b.settings.authenticate { "yes" } else { "no" },
+                    b.settings.blocked.join(" "),
+                    b.settings.rules.len(),
+                    b.summary.requests,
+                    b.summary.denied,
+                    list(&b.summary.top_users),
+                    list(&b.summary.top_domains),
+                    list(&b.summary.top_denied_domains),
+                )
+            });
+        }
+        ProxyCmd::Apply {
+            networks,
+            blocked,
+            rules,
+            no_auth,
+        } => {
+            let mut parsed = Vec::new();
+            for r in rules {
+                let mut parts = r.splitn(3, ':');
+                let (Some(group), Some(action), Some(domains)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(format!("--rule {r:?}: GROUP:allow|deny:DOMAIN,DOMAIN"));
+                };
+                let action = match action {
+                    "allow" => Action::Allow,
+                    "deny" => Action::Deny,
+                    a => return Err(format!("--rule {r:?}: {a:?} is neither allow nor deny")),
+                };
+                parsed.push(GroupRule {
+                    group: group.to_string(),
+                    action,
+                    domains: domains.split(',').map(str::to_string).collect(),
+                });
+            }
+            let s = ProxySettings {
+                networks: if networks.is_empty() {
+                    vec!["lan".into()]
+                } else {
+                    networks.clone()
+                },
+                authenticate: !no_auth,
+                blocked: blocked.clone(),
+                rules: parsed,
+            };
+            let done: ProxyApplied = out
+                .call(Method::PUT, "/api/v1/proxy", Some(&s))
+                .await?
+                .ok_or("no answer")?;
+            out.print(&done, |d| format!("{}: {}", d.config, d.note));
         }
     }
     Ok(())

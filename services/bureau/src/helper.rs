@@ -114,6 +114,14 @@ impl Helper {
                 .await
             }
             Request::Reboot => Ok("rebooting".into()),
+            Request::ReloadProxy => {
+                command(
+                    "systemctl",
+                    &["reload-or-restart", "squid"],
+                    Duration::from_secs(60),
+                )
+                .await
+            }
         };
         match result {
             Ok(output) => Reply { ok: true, output },

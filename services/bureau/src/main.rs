@@ -65,6 +65,9 @@ enum Cmd {
     /// Service accounts: read-only LDAP binds for applications on the LAN.
     #[command(subcommand)]
     Service(cli::ServiceCmd),
+    /// The office's web proxy (Squid).
+    #[command(subcommand)]
+    Proxy(cli::ProxyCmd),
     /// A user's mailboxes, calendars and address books.
     #[command(subcommand)]
     Mailbox(cli::MailboxCmd),

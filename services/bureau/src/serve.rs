@@ -239,8 +239,17 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
         max_update_bytes: cfg.admin.max_update_mb << 20,
         inflight: Some(sd.clone()),
     });
-    let mut admin =
-        AdminApi::new(auth.clone(), info, cfg.admin.session_minutes).with_certs(certs.clone());
+    let mut admin = AdminApi::new(auth.clone(), info, cfg.admin.session_minutes)
+        .with_certs(certs.clone())
+        .with_proxy(bureau_admin::ProxySetup {
+            cfg: cfg.proxy.clone(),
+            state_dir: cfg
+                .proxy
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| data.join("proxy")),
+            ldap_url: format!("ldaps://127.0.0.1:{}", cfg.port(ports::LDAPS)),
+        });
     if let Some(q) = &queue {
         admin = admin.with_queue(q.clone());
     }

@@ -18,6 +18,35 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub imap: ImapConfig,
     pub ldap: LdapConfig,
+    pub proxy: ProxyConfig,
+}
+
+/// The office's web proxy (Squid), configured from Bureau (`bureau proxy`, the console).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Where Squid listens: "port" or "address:port".
+    pub http_port: String,
+    /// Squid's access log, for the summary (and where the generated configuration puts it).
+    pub access_log: PathBuf,
+    /// Squid's binary, used to check a configuration before it is installed.
+    pub squid: PathBuf,
+    /// Squid's own files (pid, cache log); default `<data_dir>/proxy`.
+    pub state_dir: Option<PathBuf>,
+    /// The group Squid's helpers run as, which may read the LDAP secret (mode 0640).
+    pub group: String,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            http_port: "3128".into(),
+            access_log: PathBuf::from("/var/log/squid/access.log"),
+            squid: PathBuf::from("/usr/sbin/squid"),
+            state_dir: None,
+            group: "proxy".into(),
+        }
+    }
 }
 
 /// LDAP on 389 (StartTLS) and 636 (TLS): the directory, read-only, for the LAN.

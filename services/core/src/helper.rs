@@ -19,6 +19,8 @@ pub enum Request {
     SlotStatus,
     /// Reboot the box (after answering).
     Reboot,
+    /// Make Squid read the configuration Bureau wrote (`systemctl reload squid`).
+    ReloadProxy,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
