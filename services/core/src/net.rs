@@ -201,6 +201,20 @@ mod tests {
     }
 }
 
+/// What "lan" stands for: loopback, RFC 1918, link-local, RFC 6598 shared space, IPv6
+/// unique local and link-local.
+pub const LAN: &[&str] = &[
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "100.64.0.0/10",
+    "::1/128",
+    "fc00::/7",
+    "fe80::/10",
+];
+
 /// Networks a service is offered to (`admin.console_networks`): CIDR blocks, or "lan" for
 /// the private ranges (loopback, RFC 1918, link-local, RFC 6598 shared space, IPv6 unique
 /// local). Empty: everyone.
@@ -212,19 +226,10 @@ impl Networks {
         let mut nets = Vec::new();
         for s in list {
             if s.eq_ignore_ascii_case("lan") {
-                for n in [
-                    "127.0.0.0/8",
-                    "10.0.0.0/8",
-                    "172.16.0.0/12",
-                    "192.168.0.0/16",
-                    "169.254.0.0/16",
-                    "100.64.0.0/10",
-                    "::1/128",
-                    "fc00::/7",
-                    "fe80::/10",
-                ] {
-                    nets.push(n.parse().expect("valid"));
-                }
+                nets.extend(
+                    LAN.iter()
+                        .map(|n| n.parse::<ipnet::IpNet>().expect("valid")),
+                );
                 continue;
             }
             let net = s

@@ -89,20 +89,7 @@ fn squid_networks(list: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for n in list {
         if n.eq_ignore_ascii_case("lan") {
-            out.extend(
-                [
-                    "127.0.0.0/8",
-                    "10.0.0.0/8",
-                    "172.16.0.0/12",
-                    "192.168.0.0/16",
-                    "169.254.0.0/16",
-                    "100.64.0.0/10",
-                    "::1",
-                    "fc00::/7",
-                    "fe80::/10",
-                ]
-                .map(String::from),
-            );
+            out.extend(bureau_core::net::LAN.iter().map(|s| s.to_string()));
         } else {
             out.push(n.trim().to_string());
         }
