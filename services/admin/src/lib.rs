@@ -103,6 +103,16 @@ fn fail(status: StatusCode, msg: impl Into<String>) -> Fail {
     )
 }
 
+/// A query parameter's value, as sent (the values here are plain words and numbers).
+fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.uri()
+        .query()?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
 /// A 400 naming the field to fix.
 fn field_fail(field: &str, msg: impl Into<String>) -> Fail {
     Fail(
@@ -432,38 +442,16 @@ impl AdminApi {
             (&Method::POST, ["services"]) => {
                 admin_only()?;
                 let new: NewServiceAccount = body(req).await?;
-                let (account, password) = self
+                let made = self
                     .dir()
                     .add_service_account(&new.name, new.description.as_deref().unwrap_or(""))
                     .await?;
-                let bind_dn = self.service_dn(&account.name)?;
-                Ok(json(
-                    StatusCode::CREATED,
-                    &NewServiceCredentials {
-                        account,
-                        password,
-                        bind_dn,
-                    },
-                ))
+                Ok(json(StatusCode::CREATED, &self.service_credentials(made)?))
             }
             (&Method::POST, ["services", name, "password"]) => {
                 admin_only()?;
-                let password = self.dir().reset_service_account(name).await?;
-                let account = self
-                    .dir()
-                    .service_accounts()?
-                    .into_iter()
-                    .find(|a| a.name == *name)
-                    .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no such service account"))?;
-                let bind_dn = self.service_dn(name)?;
-                Ok(json(
-                    StatusCode::OK,
-                    &NewServiceCredentials {
-                        account,
-                        password,
-                        bind_dn,
-                    },
-                ))
+                let reset = self.dir().reset_service_account(name).await?;
+                Ok(json(StatusCode::OK, &self.service_credentials(reset)?))
             }
             (&Method::DELETE, ["services", name]) => {
                 admin_only()?;
@@ -534,33 +522,22 @@ impl AdminApi {
             }
             (&Method::GET, ["logs"]) => {
                 admin_only()?;
-                let q: std::collections::HashMap<String, String> = req
-                    .uri()
-                    .query()
-                    .unwrap_or_default()
-                    .split('&')
-                    .filter_map(|kv| kv.split_once('='))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-                let after = q.get("after").and_then(|v| v.parse().ok()).unwrap_or(0);
-                let level = match q.get("level").map(String::as_str) {
+                let q = |k: &str| query_param(&req, k);
+                let after = q("after").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let level = match q("level").as_deref() {
                     None | Some("") => log::LevelFilter::Info,
                     Some(l) => l
                         .parse()
                         .map_err(|_| field_fail("level", "level is error, warn, info or debug"))?,
                 };
-                let limit = q
-                    .get("limit")
+                let limit = q("limit")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(500usize)
                     .min(5000);
-                let service = q
-                    .get("service")
-                    .map(String::as_str)
-                    .filter(|s| !s.is_empty());
+                let service = q("service").filter(|s| !s.is_empty());
                 Ok(json(
                     StatusCode::OK,
-                    &bureau_core::logging::recent(after, level, service, limit),
+                    &bureau_core::logging::recent(after, level, service.as_deref(), limit),
                 ))
             }
             // ---- domains ----
@@ -591,10 +568,7 @@ impl AdminApi {
                 admin_only()?;
                 let mut records = self.dns_records(name)?;
                 // ?check=1: whether each is published yet, asked of DNS.
-                if req
-                    .uri()
-                    .query()
-                    .is_some_and(|q| q.split('&').any(|kv| kv == "check=1"))
+                if query_param(&req, "check").as_deref() == Some("1")
                     && let Some(q) = &self.queue
                 {
                     let wanted: Vec<(String, String, String)> = records
@@ -1265,7 +1239,7 @@ impl AdminApi {
         }
         // The LDAP account Squid binds with: a fresh password at each apply.
         let password = match self.dir().reset_service_account(proxy::ACCOUNT).await {
-            Ok(p) => p,
+            Ok((_, p)) => p,
             Err(bureau_directory::DirectoryError::NotFound(_)) => {
                 self.dir()
                     .add_service_account(proxy::ACCOUNT, "The web proxy's sign-in (Squid)")
@@ -1274,30 +1248,14 @@ impl AdminApi {
             }
             Err(e) => return Err(e.into()),
         };
-        let secret = setup.state_dir.join("ldap.secret");
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            let tmp = setup.state_dir.join("ldap.secret.new");
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o640)
-                .open(&tmp)
-                .map_err(io)?;
-            std::io::Write::write_all(&mut f, password.as_bytes()).map_err(io)?;
-            f.sync_all().map_err(io)?;
-            // Readable by Squid's helpers through their group, by no one else.
-            match nix::unistd::Group::from_name(&setup.cfg.group) {
-                Ok(Some(g)) => {
-                    if let Err(e) = nix::unistd::chown(&tmp, None, Some(g.gid)) {
-                        log::warn!("proxy: the secret's group {}: {e}", setup.cfg.group);
-                    }
-                }
-                _ => log::warn!("proxy: no group {} for Squid's helpers", setup.cfg.group),
-            }
-            std::fs::rename(&tmp, &secret).map_err(io)?;
-        }
+        // Readable by Squid's helpers through their group, by no one else.
+        bureau_core::files::write_secret(
+            &setup.state_dir.join("ldap.secret"),
+            password.as_bytes(),
+            0o640,
+            Some(&setup.cfg.group),
+        )
+        .map_err(io)?;
         tokio::fs::rename(&candidate, setup.state_dir.join("squid.conf"))
             .await
             .map_err(io)?;
@@ -1322,6 +1280,18 @@ impl AdminApi {
         })
     }
 
+    /// What a made or reset service account's answer tells, once.
+    fn service_credentials(
+        &self,
+        (account, password): (bureau_directory::service::ServiceAccount, String),
+    ) -> Result<NewServiceCredentials, Fail> {
+        Ok(NewServiceCredentials {
+            bind_dn: self.service_dn(&account.name)?,
+            account,
+            password,
+        })
+    }
+
     /// The DN a service account binds with (under the first domain; any domain works).
     fn service_dn(&self, name: &str) -> Result<String, Fail> {
         let first = self
@@ -1331,8 +1301,10 @@ impl AdminApi {
             .next()
             .map(|d| d.name)
             .unwrap_or_default();
-        let suffix: Vec<String> = first.split('.').map(|p| format!("dc={p}")).collect();
-        Ok(format!("cn={name},ou=services,{}", suffix.join(",")))
+        Ok(format!(
+            "cn={name},ou=services,{}",
+            bureau_directory::ldap_suffix(&first)
+        ))
     }
 
     fn group_principal(&self, name: &str) -> Result<u64, Fail> {

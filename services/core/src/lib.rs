@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod files;
 pub mod helper;
 pub mod logging;
 pub mod net;

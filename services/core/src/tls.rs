@@ -284,19 +284,7 @@ pub fn check_pem(crt: &[u8], key: &[u8]) -> Result<(), TlsError> {
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<(), TlsError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| file_err(&tmp, e))?;
-    f.write_all(data).map_err(|e| file_err(&tmp, e))?;
-    f.sync_all().map_err(|e| file_err(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| file_err(path, e))
+    crate::files::write_secret(path, data, 0o600, None).map_err(|e| file_err(path, e))
 }
 
 /// Makes a self-signed certificate for `hostname` (and localhost).

@@ -10,6 +10,16 @@
 //! - A change is one store write: all of it lands or none.
 
 pub mod company;
+
+/// A domain's LDAP naming context: `example.com` -> `dc=example,dc=com` (the directory
+/// as LDAP shows it; the proxy and service accounts name it too).
+pub fn ldap_suffix(domain: &str) -> String {
+    domain
+        .split('.')
+        .map(|p| format!("dc={p}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
 mod login_cache;
 pub mod service;
 pub mod validate;

@@ -89,18 +89,21 @@ impl Directory {
         Ok((account, password))
     }
 
-    /// A new password for an account (the old one stops working); told this once.
-    pub async fn reset_service_account(&self, name: &str) -> Result<String> {
+    /// A new password for an account (the old one stops working); gives the account and
+    /// the password, told this once.
+    pub async fn reset_service_account(&self, name: &str) -> Result<(ServiceAccount, String)> {
         let name = name.trim().to_ascii_lowercase();
         let (password, phc) = self.new_secret().await?;
-        self.write(move |w| {
-            let mut s: Stored = get(w, NS_SERVICE, &name)?
-                .ok_or_else(|| DirectoryError::NotFound(format!("service account {name}")))?;
-            s.phc = phc.clone();
-            put(w, NS_SERVICE, &name, &s)
-        })
-        .await?;
-        Ok(password)
+        let account = self
+            .write(move |w| {
+                let mut s: Stored = get(w, NS_SERVICE, &name)?
+                    .ok_or_else(|| DirectoryError::NotFound(format!("service account {name}")))?;
+                s.phc = phc.clone();
+                put(w, NS_SERVICE, &name, &s)?;
+                Ok(s.account)
+            })
+            .await?;
+        Ok((account, password))
     }
 
     pub async fn delete_service_account(&self, name: &str) -> Result<()> {

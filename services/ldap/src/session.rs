@@ -258,11 +258,9 @@ impl Session {
         // The root DSE is open to all, so clients can find the naming contexts and StartTLS.
         if r.base.is_empty() && r.scope == LdapSearchScope::Base {
             let mut out = Vec::new();
-            if filter::matches(&r.filter, &self.root_dse()) {
-                out.push(msg(
-                    id,
-                    LdapOp::SearchResultEntry(select(&self.root_dse(), r)),
-                ));
+            let dse = self.root_dse();
+            if filter::matches(&r.filter, &dse) {
+                out.push(msg(id, LdapOp::SearchResultEntry(select(&dse, r))));
             }
             out.extend(done(result(LdapResultCode::Success, "")));
             return out;

@@ -43,14 +43,7 @@ impl Entry {
     }
 }
 
-/// `example.com` -> `dc=example,dc=com`.
-pub fn suffix(domain: &str) -> String {
-    domain
-        .split('.')
-        .map(|p| format!("dc={p}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
+pub use bureau_directory::ldap_suffix as suffix;
 
 /// A DN in the form entries are kept: lower-case, no spaces around separators; None if it
 /// is not a DN.

@@ -141,10 +141,7 @@ impl Accounts {
             .domains()
             .map_err(e)?
             .iter()
-            .map(|d| {
-                let dc: Vec<String> = d.name.split('.').map(|p| format!("dc={p}")).collect();
-                format!("ou=people,{}", dc.join(","))
-            })
+            .map(|d| format!("ou=people,{}", bureau_directory::ldap_suffix(&d.name)))
             .collect();
         Ok(Accounts {
             groups,
