@@ -12,6 +12,8 @@ APT_PACKAGES=(openssl curl procps swaks libnet-ssleay-perl libio-socket-ssl-perl
   fdisk cpio kmod xz-utils systemd git
   # the LDAP tests' clients, and the web proxy Bureau configures
   ldap-utils squid
+  # the file server Bureau configures, and its client
+  samba smbclient
   # the web console's browser tests (playwright-core drives Debian's Chromium)
   chromium fonts-dejavu-core)
 

@@ -236,3 +236,18 @@ pub struct ProxyApplied {
     pub reloaded: bool,
     pub note: String,
 }
+
+/// `GET /api/v1/samba`: the file server's settings and the last time Samba was brought in
+/// line with the directory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SambaState {
+    pub settings: bureau_sysctl::samba::SambaSettings,
+    pub last: Option<bureau_sysctl::samba::Outcome>,
+}
+
+/// What `PUT /api/v1/samba` did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SambaApplied {
+    pub settings: bureau_sysctl::samba::SambaSettings,
+    pub report: bureau_core::helper::SambaReport,
+}

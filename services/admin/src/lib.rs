@@ -81,6 +81,7 @@ pub struct AdminApi {
     queue: Option<bureau_smtp::Queue>,
     certs: Option<Arc<bureau_core::tls::CertStore>>,
     proxy: Option<Arc<ProxySetup>>,
+    samba: Option<Arc<bureau_sysctl::samba::Keeper>>,
     info: Arc<DaemonInfo>,
     sessions: Arc<Mutex<HashMap<String, SessionData>>>,
     session_ttl: Duration,
@@ -101,6 +102,14 @@ fn fail(status: StatusCode, msg: impl Into<String>) -> Fail {
             field: None,
         },
     )
+}
+
+/// The helper could not be asked (503), or refused or failed (422, with its reason).
+fn helper_fail(e: helper::HelperError) -> Fail {
+    match e {
+        helper::HelperError::Unavailable(_) => fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        helper::HelperError::Failed(_) => fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    }
 }
 
 /// A query parameter's value, as sent (the values here are plain words and numbers).
@@ -247,6 +256,7 @@ impl AdminApi {
             queue: None,
             certs: None,
             proxy: None,
+            samba: None,
             info,
             sessions: Arc::new(Mutex::new(HashMap::new())),
             session_ttl: Duration::from_secs(session_minutes.max(1) * 60),
@@ -263,6 +273,12 @@ impl AdminApi {
     /// Serves the web proxy's endpoints.
     pub fn with_proxy(mut self, proxy: ProxySetup) -> AdminApi {
         self.proxy = Some(Arc::new(proxy));
+        self
+    }
+
+    /// Serves the file server's endpoints.
+    pub fn with_samba(mut self, samba: Arc<bureau_sysctl::samba::Keeper>) -> AdminApi {
+        self.samba = Some(samba);
         self
     }
 
@@ -488,6 +504,48 @@ impl AdminApi {
                     StatusCode::OK,
                     &bureau_sysctl::proxy::summarize(&log, 10, person),
                 ))
+            }
+            // ---- the file server ----
+            (&Method::GET, ["samba"]) => {
+                admin_only()?;
+                let keeper = self.samba()?;
+                Ok(json(
+                    StatusCode::OK,
+                    &SambaState {
+                        settings: bureau_sysctl::samba::load(self.dir().store())
+                            .map_err(Fail::from)?,
+                        last: keeper.last(),
+                    },
+                ))
+            }
+            (&Method::PUT, ["samba"]) => {
+                admin_only()?;
+                let keeper = self.samba()?;
+                let s: bureau_sysctl::samba::SambaSettings = body(req).await?;
+                keeper
+                    .check(&s)
+                    .map_err(|e| field_fail(&e.field, e.message))?;
+                match keeper.apply(s).await {
+                    Ok((settings, report)) => {
+                        log::info!("admin: file server settings applied");
+                        Ok(json(StatusCode::OK, &SambaApplied { settings, report }))
+                    }
+                    Err(e) => Err(helper_fail(e)),
+                }
+            }
+            (&Method::GET, ["samba", "status"]) => {
+                admin_only()?;
+                self.samba()?;
+                let out = helper::call(
+                    &self.info.helper_socket,
+                    &helper::Request::SambaStatus,
+                    Duration::from_secs(30),
+                )
+                .await
+                .map_err(helper_fail)?;
+                let status: serde_json::Value = serde_json::from_str(&out)
+                    .map_err(|e| fail(StatusCode::BAD_GATEWAY, e.to_string()))?;
+                Ok(json(StatusCode::OK, &status))
             }
             // ---- the TLS certificate ----
             (&Method::GET, ["certificate"]) => {
@@ -1078,10 +1136,7 @@ impl AdminApi {
                     message: "installed; reboot to start it".into(),
                 },
             )),
-            Err(e @ helper::HelperError::Unavailable(_)) => {
-                Err(fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
-            }
-            Err(e) => Err(fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+            Err(e) => Err(helper_fail(e)),
         }
     }
 
@@ -1189,6 +1244,15 @@ impl AdminApi {
 
     fn collections(&self, uid: &str) -> Result<Vec<CollectionInfo>, Fail> {
         self.collections_of(self.principal_of(uid)?)
+    }
+
+    fn samba(&self) -> Result<&bureau_sysctl::samba::Keeper, Fail> {
+        self.samba.as_deref().ok_or_else(|| {
+            fail(
+                StatusCode::NOT_FOUND,
+                "the file server is not configured here",
+            )
+        })
     }
 
     fn proxy_setup(&self) -> Result<&ProxySetup, Fail> {

@@ -154,6 +154,29 @@ pub enum ProxyCmd {
     },
 }
 
+/// The office's file server (Samba).
+#[derive(Subcommand)]
+pub enum SambaCmd {
+    /// The settings, the last time Samba was brought in line, smbd and who is connected.
+    Status,
+    /// Replace the settings and bring Samba in line (through the system helper); from then
+    /// on, every change of the directory reaches Samba by itself.
+    Apply {
+        /// The Windows workgroup. Default: OFFICE.
+        #[arg(long, default_value = "OFFICE")]
+        workgroup: String,
+        /// A share for a group's members: "NAME:GROUP"; repeat.
+        #[arg(long = "share")]
+        shares: Vec<String>,
+        /// No home share per user.
+        #[arg(long)]
+        no_homes: bool,
+        /// A share named "public" every user may read and write.
+        #[arg(long)]
+        public: bool,
+    },
+}
+
 /// Service accounts: read-only LDAP binds for applications on the LAN.
 #[derive(Subcommand)]
 pub enum ServiceCmd {
@@ -453,6 +476,7 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
         Cmd::Update(u) => run_update(&out, u).await?,
         Cmd::Service(s) => run_service(&out, s).await?,
         Cmd::Proxy(p) => run_proxy(&out, p).await?,
+        Cmd::Samba(s) => run_samba(&out, s).await?,
         Cmd::Backup(BackupCmd::Create { file }) => {
             // Written beside its name, renamed when whole: a failed download leaves nothing.
             let tmp = file.with_extension("partial");
@@ -811,6 +835,118 @@ async fn run_proxy(out: &Out<'_>, cmd: &ProxyCmd) -> Result<(), String> {
                 .await?
                 .ok_or("no answer")?;
             out.print(&done, |d| format!("{}: {}", d.config, d.note));
+        }
+    }
+    Ok(())
+}
+
+async fn run_samba(out: &Out<'_>, cmd: &SambaCmd) -> Result<(), String> {
+    use bureau_sysctl::samba::{SambaSettings, ShareSetting};
+    match cmd {
+        SambaCmd::Status => {
+            let state: SambaState = out
+                .call(Method::GET, "/api/v1/samba", NONE)
+                .await?
+                .ok_or("no answer")?;
+            // smbd's side needs the helper; without it the rest is still worth showing.
+            let daemon: serde_json::Value =
+                match out.call(Method::GET, "/api/v1/samba/status", NONE).await {
+                    Ok(v) => v.unwrap_or_default(),
+                    Err(e) => serde_json::json!({ "error": e }),
+                };
+            let both = serde_json::json!({ "state": state, "smbd": daemon });
+            out.print(&both, |_| {
+                let s = &state.settings;
+                let shares: Vec<String> = s
+                    .shares
+                    .iter()
+                    .map(|sh| format!("{} (group {})", sh.name, sh.group))
+                    .collect();
+                let last = match &state.last {
+                    None => "not since the daemon started".to_string(),
+                    Some(o) => match (&o.report, &o.error) {
+                        (Some(r), _) => {
+                            let mut t = format!(
+                                "ok: {} account(s); added {}, changed {}, removed {}",
+                                r.users,
+                                r.added.len(),
+                                r.changed.len(),
+                                r.removed.len()
+                            );
+                            for (who, why) in &r.skipped {
+                                t.push_str(&format!("\n  left out {who}: {why}"));
+                            }
+                            t
+                        }
+                        (None, e) => format!("failed: {}", e.clone().unwrap_or_default()),
+                    },
+                };
+                let smbd = match daemon.get("running").and_then(|r| r.as_bool()) {
+                    Some(true) => format!(
+                        "running, {} session(s)",
+                        daemon["sessions"].as_array().map_or(0, |a| a.len())
+                    ),
+                    Some(false) => "not running".into(),
+                    None => daemon["error"].as_str().unwrap_or("unknown").to_string(),
+                };
+                format!(
+                    "enabled: {}\nworkgroup: {}\nhome shares: {}\npublic share: {}\nshares: {}\nlast sync: {last}\nsmbd: {smbd}",
+                    if s.enabled { "yes" } else { "no" },
+                    s.workgroup,
+                    if s.homes { "yes" } else { "no" },
+                    if s.public { "yes" } else { "no" },
+                    if shares.is_empty() { "none".into() } else { shares.join(", ") },
+                )
+            });
+        }
+        SambaCmd::Apply {
+            workgroup,
+            shares,
+            no_homes,
+            public,
+        } => {
+            let mut parsed = Vec::new();
+            for sh in shares {
+                let Some((name, group)) = sh.split_once(':') else {
+                    return Err(format!("--share {sh:?}: NAME:GROUP"));
+                };
+                parsed.push(ShareSetting {
+                    name: name.to_string(),
+                    group: group.to_string(),
+                    comment: String::new(),
+                });
+            }
+            let s = SambaSettings {
+                enabled: true,
+                workgroup: workgroup.clone(),
+                homes: !no_homes,
+                public: *public,
+                shares: parsed,
+            };
+            let done: SambaApplied = out
+                .call(Method::PUT, "/api/v1/samba", Some(&s))
+                .await?
+                .ok_or("no answer")?;
+            out.print(&done, |d| {
+                let r = &d.report;
+                let mut t = format!(
+                    "{}: {} account(s) in Samba; added {}, changed {}, removed {}; {}",
+                    r.config,
+                    r.users,
+                    r.added.len(),
+                    r.changed.len(),
+                    r.removed.len(),
+                    if r.reloaded {
+                        "smbd reloaded"
+                    } else {
+                        "smbd not running (it reads it on start)"
+                    }
+                );
+                for (who, why) in &r.skipped {
+                    t.push_str(&format!("\nleft out {who}: {why}"));
+                }
+                t
+            });
         }
     }
     Ok(())

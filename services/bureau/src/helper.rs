@@ -1,10 +1,11 @@
 //! `bureau helper`: the privileged helper, run as root by systemd on the appliance. It serves
 //! the typed requests of `bureau_core::helper` on a unix socket that only root and the
 //! daemon's account may open, and does nothing else: no shell, no paths outside the data
-//! directory's `updates/`.
+//! directory's `updates/`, no Samba configuration but the one it renders itself from a
+//! checked plan.
 
 use bureau_core::Config;
-use bureau_core::helper::{MAX_REQUEST, Reply, Request};
+use bureau_core::helper::{MAX_REQUEST, Reply, Request, command};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,6 +23,10 @@ struct Helper {
     daemon_uid: Option<u32>,
     /// One installation at a time.
     busy: Mutex<()>,
+    samba: bureau_core::config::SambaConfig,
+    shares_dir: PathBuf,
+    /// One Samba change at a time, in the order they came.
+    samba_turn: Mutex<()>,
 }
 
 pub async fn run(cfg: Config) -> Result<(), String> {
@@ -45,6 +50,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         updates: cfg.updates_dir(),
         daemon_uid: user.map(|u| u.uid.as_raw()),
         busy: Mutex::new(()),
+        samba: cfg.samba.clone(),
+        shares_dir: cfg.shares_dir(),
+        samba_turn: Mutex::new(()),
     });
     log::info!("helper: serving {}", socket.display());
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
@@ -122,6 +130,22 @@ impl Helper {
                 )
                 .await
             }
+            Request::ApplySamba { plan } => {
+                let _turn = self.samba_turn.lock().await;
+                let done = bureau_sysctl::samba::apply(plan, &self.samba, &self.shares_dir).await;
+                match &done {
+                    Ok(r) => log::info!(
+                        "helper: Samba in step: {} account(s), {} added, {} changed, {} removed",
+                        r.users,
+                        r.added.len(),
+                        r.changed.len(),
+                        r.removed.len()
+                    ),
+                    Err(e) => log::warn!("helper: Samba not changed: {e}"),
+                }
+                done.and_then(|r| serde_json::to_string(&r).map_err(|e| e.to_string()))
+            }
+            Request::SambaStatus => Ok(bureau_sysctl::samba::status(&self.samba).await),
         };
         match result {
             Ok(output) => Reply { ok: true, output },
@@ -172,28 +196,6 @@ fn confine(dir: &Path, bundle: &Path) -> Result<PathBuf, String> {
         ));
     }
     Ok(real)
-}
-
-/// Runs a program (never a shell), returning what it printed; its error output on failure.
-async fn command(program: &str, args: &[&str], timeout: Duration) -> Result<String, String> {
-    let run = Command::new(program).args(args).kill_on_drop(true).output();
-    let out = tokio::time::timeout(timeout, run)
-        .await
-        .map_err(|_| format!("{program} took longer than {} s", timeout.as_secs()))?
-        .map_err(|e| format!("{program}: {e}"))?;
-    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
-    if out.status.success() {
-        Ok(text(&out.stdout))
-    } else {
-        // rauc states its reason on a "LastError:" line; otherwise the last line says most.
-        let said = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
-        let reason = said
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("LastError:"))
-            .or_else(|| said.lines().rev().find(|l| !l.trim().is_empty()))
-            .map(|l| l.trim().to_string());
-        Err(reason.unwrap_or_else(|| format!("{program} failed ({})", out.status)))
-    }
 }
 
 #[cfg(test)]

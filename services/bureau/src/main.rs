@@ -68,6 +68,9 @@ enum Cmd {
     /// The office's web proxy (Squid).
     #[command(subcommand)]
     Proxy(cli::ProxyCmd),
+    /// The office's file server (Samba): shares, and accounts kept in step.
+    #[command(subcommand)]
+    Samba(cli::SambaCmd),
     /// A user's mailboxes, calendars and address books.
     #[command(subcommand)]
     Mailbox(cli::MailboxCmd),

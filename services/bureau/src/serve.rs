@@ -55,18 +55,23 @@ fn target_user(cfg: &Config) -> Result<Option<nix::unistd::User>, StartError> {
 }
 
 /// Gives the data directory (two levels deep: files below are created by the daemon itself,
-/// already as its user) to the account the daemon runs as.
-fn chown_data(dir: &Path, user: &nix::unistd::User) -> Result<(), StartError> {
-    fn walk(p: &Path, depth: u32, user: &nix::unistd::User) -> std::io::Result<()> {
+/// already as its user) to the account the daemon runs as; but not the file shares, which
+/// are root's and Samba's.
+fn chown_data(dir: &Path, user: &nix::unistd::User, shares: &Path) -> Result<(), StartError> {
+    fn walk(p: &Path, depth: u32, user: &nix::unistd::User, shares: &Path) -> std::io::Result<()> {
+        if p == shares {
+            return Ok(());
+        }
         nix::unistd::chown(p, Some(user.uid), Some(user.gid)).map_err(std::io::Error::from)?;
         if depth > 0 && p.is_dir() {
             for e in std::fs::read_dir(p)? {
-                walk(&e?.path(), depth - 1, user)?;
+                walk(&e?.path(), depth - 1, user, shares)?;
             }
         }
         Ok(())
     }
-    walk(dir, 2, user).map_err(|e| format!("giving {} to {}: {e}", dir.display(), user.name))
+    walk(dir, 2, user, shares)
+        .map_err(|e| format!("giving {} to {}: {e}", dir.display(), user.name))
 }
 
 fn drop_privileges(user: &nix::unistd::User) -> Result<(), StartError> {
@@ -196,7 +201,7 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
     }
 
     if let Some(u) = &user {
-        chown_data(&data, u)?;
+        chown_data(&data, u, &cfg.shares_dir())?;
         nix::unistd::chown(&sock_path, Some(u.uid), Some(u.gid))
             .map_err(|e| format!("admin socket: {e}"))?;
         drop_privileges(u)?;
@@ -253,6 +258,13 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
     if let Some(q) = &queue {
         admin = admin.with_queue(q.clone());
     }
+    // Samba follows the directory (once the administrator has turned it on).
+    let samba = Arc::new(bureau_sysctl::samba::Keeper::new(
+        auth.directory().clone(),
+        cfg.admin.helper_socket.clone(),
+    ));
+    tokio::spawn(samba.clone().follow());
+    admin = admin.with_samba(samba);
     certs.watch(Duration::from_secs(5));
     let acceptor = certs.acceptor(&[b"http/1.1"]).map_err(|e| e.to_string())?;
     let mut dav = bureau_dav::Dav::new(store.clone(), auth.clone(), &cfg.server.hostname)

@@ -19,6 +19,7 @@ pub struct Config {
     pub imap: ImapConfig,
     pub ldap: LdapConfig,
     pub proxy: ProxyConfig,
+    pub samba: SambaConfig,
 }
 
 /// The office's web proxy (Squid), configured from Bureau (`bureau proxy`, the console).
@@ -45,6 +46,38 @@ impl Default for ProxyConfig {
             squid: PathBuf::from("/usr/sbin/squid"),
             state_dir: None,
             group: "proxy".into(),
+        }
+    }
+}
+
+/// The office's file server (Samba), configured from Bureau (`bureau samba`, the console).
+/// The daemon sends the shares and accounts to the privileged helper, which writes Samba's
+/// configuration and keeps its user database in step; the daemon never writes either.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SambaConfig {
+    /// Samba's configuration file, written whole by the helper.
+    pub config: PathBuf,
+    /// Where the shares' folders are made (`homes/<user>`, `groups/<share>`, `public`).
+    /// Default `<data_dir>/shares`.
+    pub shares_dir: Option<PathBuf>,
+    /// Samba's own files (user database, locks, pid, logs) under this directory. Unset:
+    /// Samba's defaults (/var/lib/samba, /run/samba, /var/log/samba).
+    pub state_dir: Option<PathBuf>,
+    /// Where smbd listens: empty for every interface on port 445, or "address:port".
+    pub listen: String,
+    /// The system account that owns every file on the shares (made by the helper).
+    pub files_user: String,
+}
+
+impl Default for SambaConfig {
+    fn default() -> Self {
+        SambaConfig {
+            config: PathBuf::from("/etc/samba/smb.conf"),
+            shares_dir: None,
+            state_dir: None,
+            listen: String::new(),
+            files_user: "bureau-files".into(),
         }
     }
 }
@@ -531,6 +564,13 @@ impl Config {
     /// Where update bundles are received before the helper installs them.
     pub fn updates_dir(&self) -> PathBuf {
         self.server.data_dir.join("updates")
+    }
+
+    pub fn shares_dir(&self) -> PathBuf {
+        self.samba
+            .shares_dir
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("shares"))
     }
 
     pub fn admin_socket(&self) -> PathBuf {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// Longest request line the helper reads.
-pub const MAX_REQUEST: usize = 4096;
+/// Longest request line the helper reads (a Samba plan lists every account).
+pub const MAX_REQUEST: usize = 4 << 20;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "op", rename_all = "kebab-case")]
@@ -21,6 +21,67 @@ pub enum Request {
     Reboot,
     /// Make Squid read the configuration Bureau wrote (`systemctl reload squid`).
     ReloadProxy,
+    /// Bring Samba in line with this plan: its configuration, the accounts and their NT
+    /// hashes, the shares' folders. Answers a `SambaReport` as JSON.
+    ApplySamba { plan: SambaPlan },
+    /// Whether smbd runs, and who is connected (`smbstatus --json`).
+    SambaStatus,
+}
+
+/// Everything Samba should serve, sent whole: the helper renders the configuration itself
+/// from these checked fields (never from text the daemon wrote), so nothing else reaches it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SambaPlan {
+    pub workgroup: String,
+    /// A home share per user (`\\box\<user>`).
+    pub homes: bool,
+    /// A share every user may read and write.
+    pub public: bool,
+    pub shares: Vec<SambaShare>,
+    pub users: Vec<SambaUser>,
+}
+
+/// A share read and written by its members.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SambaShare {
+    pub name: String,
+    pub comment: String,
+    /// Accounts that may use it (enabled users only).
+    pub members: Vec<String>,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SambaUser {
+    pub name: String,
+    /// The NT hash, 32 hex digits: the password itself never leaves the directory.
+    pub nt_hash: String,
+    pub enabled: bool,
+}
+
+impl std::fmt::Debug for SambaUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SambaUser")
+            .field("name", &self.name)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an `ApplySamba` did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SambaReport {
+    /// The configuration file installed.
+    pub config: String,
+    /// Accounts Samba now knows from Bureau.
+    pub users: usize,
+    pub added: Vec<String>,
+    /// Password or enabled state brought in line.
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    /// Accounts left out, and why (a system account of the same name, say).
+    pub skipped: Vec<(String, String)>,
+    /// smbd read the new configuration (false: it is not running; it reads it on start).
+    pub reloaded: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -65,4 +126,29 @@ pub async fn call(socket: &Path, req: &Request, timeout: Duration) -> Result<Str
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| HelperError::Unavailable("no answer in time".into()))?
+}
+
+/// Runs a program (never a shell), returning what it printed; its error output on failure.
+pub async fn command(program: &str, args: &[&str], timeout: Duration) -> Result<String, String> {
+    let run = tokio::process::Command::new(program)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(timeout, run)
+        .await
+        .map_err(|_| format!("{program} took longer than {} s", timeout.as_secs()))?
+        .map_err(|e| format!("{program}: {e}"))?;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    if out.status.success() {
+        Ok(text(&out.stdout))
+    } else {
+        // rauc states its reason on a "LastError:" line; otherwise the last line says most.
+        let said = format!("{}\n{}", text(&out.stdout), text(&out.stderr));
+        let reason = said
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("LastError:"))
+            .or_else(|| said.lines().rev().find(|l| !l.trim().is_empty()))
+            .map(|l| l.trim().to_string());
+        Err(reason.unwrap_or_else(|| format!("{program} failed ({})", out.status)))
+    }
 }

@@ -291,6 +291,8 @@ pub struct Directory {
     /// A hash to verify against when the login is unknown, so that timing does not tell.
     dummy_hash: String,
     logins: Arc<LoginCache>,
+    /// Counts the directory's changes, for those that follow it (Samba's accounts).
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Directory {
@@ -300,6 +302,7 @@ impl Directory {
             opts,
             dummy_hash: String::new(),
             logins: Arc::new(LoginCache::new()),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         d.dummy_hash = d.hash_password("bureau dummy password")?;
         Ok(d)
@@ -364,7 +367,16 @@ impl Directory {
         &self,
         op: impl Fn(&mut Writer) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.store.write(Actor::System, vec![], op).await
+        let done = self.store.write(Actor::System, vec![], op).await;
+        if done.is_ok() {
+            self.changes.send_modify(|n| *n += 1);
+        }
+        done
+    }
+
+    /// Wakes after each change to domains, users, groups or service accounts.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     // ---- domains ----

@@ -11,13 +11,13 @@
 //! - Per-group rules list the group's members' names (uid, address, aliases) in a
 //!   `proxy_auth` ACL, so Squid needs no group lookup; applying again picks up new members.
 
+use crate::{Invalid, invalid};
 use bureau_core::net::Networks;
 use bureau_directory::Directory;
-use bureau_store::{Actor, Store, StoreError};
+use bureau_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-const NS: &str = "settings";
 const KEY: &str = "proxy";
 /// The service account the proxy binds to LDAP with.
 pub const ACCOUNT: &str = "squid";
@@ -58,20 +58,6 @@ impl Default for ProxySettings {
             blocked: Vec::new(),
             rules: Vec::new(),
         }
-    }
-}
-
-/// A setting refused: the field to fix and why.
-#[derive(Debug, PartialEq)]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
-    Invalid {
-        field: field.into(),
-        message: message.into(),
     }
 }
 
@@ -295,17 +281,11 @@ pub async fn squid_accepts(squid: &Path, file: &Path) -> Result<(), String> {
 }
 
 pub fn load(store: &Store) -> Result<ProxySettings, StoreError> {
-    let r = store.reader(Actor::System)?;
-    Ok(r.kv_get(NS, KEY)?
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default())
+    crate::load_settings(store, KEY)
 }
 
 pub async fn save(store: &Store, s: &ProxySettings) -> Result<(), StoreError> {
-    let data = serde_json::to_vec(s).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    store
-        .write(Actor::System, vec![], move |w| w.kv_put(NS, KEY, &data))
-        .await
+    crate::save_settings(store, KEY, s).await
 }
 
 /// What the access log says: who used the proxy most, which sites, what was refused.
