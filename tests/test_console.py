@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 from conftest import tls_context
@@ -28,7 +29,8 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
     assert walk.returncode == 0, walk.stdout + walk.stderr
     pages = {p.stem.split("-", 1)[1] for p in SHOTS.glob("*.png")}
     assert {"setup", "dns-records", "dashboard", "domains", "user-created", "user-bad-input", "group",
-            "password-reset", "queue", "backups", "my-account", "my-account-phone"} <= pages, pages
+            "password-reset", "queue", "backups", "restore-refused", "file-server", "web-proxy", "my-account",
+            "my-account-phone"} <= pages, pages
     with tarfile.open(SHOTS / "backup.tar.gz") as t:
         assert "bureau.redb" in t.getnames()
 
@@ -92,6 +94,7 @@ ENDPOINTS = [
     ("POST", "/api/v1/users/carl/collections/calendar/import", None, "admin"),
     ("GET", "/api/v1/system", None, "admin"),
     ("GET", "/api/v1/backup", None, "admin"),
+    ("POST", "/api/v1/backup", None, "admin"),
     ("GET", "/api/v1/certificate", None, "admin"),
     ("GET", "/api/v1/proxy", None, "admin"),
     ("PUT", "/api/v1/proxy", {"networks": ["lan"]}, "admin"),
@@ -216,6 +219,52 @@ def test_a_backup_restored_into_an_empty_store_gives_everything_back(bureau_fact
         names = t.getnames()
     assert "bureau-backup.json" in names and "bureau.redb" in names
     assert any(n.startswith("blobs/") for n in names)
+
+
+def test_the_console_restores_a_backup_and_the_daemon_restarts_with_it(bureau_factory, tmp_path):
+    import smtplib
+    from test_foundation import _https, login
+
+    pw = "long enough pw"
+    one = bureau_factory("", name="one")
+    one.cli("domain", "add", "example.com")
+    one.cli("user", "add", "alice@example.com", "--admin", "--password-stdin", input=pw + "\n")
+    with smtplib.SMTP("127.0.0.1", one.port(25), timeout=30) as s:
+        s.sendmail("carol@remote.example", ["alice@example.com"], b"Subject: hi\r\n\r\nHello from before.\r\n")
+    one.cli("backup", "create", str(tmp_path / "one.tar.gz"))
+    archive = (tmp_path / "one.tar.gz").read_bytes()
+
+    two = bureau_factory("", name="two")
+    two.cli("domain", "add", "example.com")
+    two.cli("user", "add", "zed@example.com", "--admin", "--password-stdin", input=pw + "\n")
+    _, body, _, cookie = login(two, "zed", pw)
+    csrf = json.loads(body)["csrf"]
+    users = lambda: {u["uid"] for u in json.loads(two.cli("--json", "user", "list").stdout)}
+
+    # A damaged archive (cut short) or something else entirely: refused, nothing changes.
+    for bad in (archive[: len(archive) // 2], b"not an archive at all"):
+        s, err, _ = _https(two, "POST", "/api/v1/backup", cookie=cookie, csrf=csrf, raw=bad)
+        assert s == 422 and err["error"], err
+    assert users() == {"zed"} and not (two.data / "restore-pending").exists()
+    assert not [p for p in two.data.iterdir() if p.name.startswith("restore-")]
+
+    pid = two.proc.pid
+    s, info, _ = _https(two, "POST", "/api/v1/backup", cookie=cookie, csrf=csrf, raw=archive)
+    assert s == 202 and info["blobs"] >= 0, info
+    # The same process starts again with the restored store.
+    deadline = time.time() + 60
+    while two.proc.stdout.readline().strip() != "bureau: ready":
+        assert two.proc.poll() is None and time.time() < deadline
+    assert two.proc.pid == pid
+    assert users() == {"alice"}
+    with imaplib.IMAP4_SSL("127.0.0.1", two.port(993), ssl_context=tls_context()) as m:
+        m.login("alice", pw)
+        m.select("INBOX")
+        _, data = m.fetch("1", "(BODY[TEXT])")
+        assert b"Hello from before." in data[0][1]
+    # The store it replaced is kept, not deleted.
+    [aside] = [p for p in two.data.iterdir() if p.name.startswith("replaced-")]
+    assert (aside / "bureau.redb").exists()
 
 
 def test_an_uploaded_certificate_is_checked_then_served_by_every_service(bureau_factory, tmp_path):

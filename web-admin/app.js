@@ -19,13 +19,15 @@ class ApiError extends Error {
   }
 }
 
+/** Calls the API; `body` is sent as JSON, or as it is when it is a file. */
 async function api(method, path, body) {
   const headers = {};
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const raw = body instanceof Blob;
+  if (body !== undefined) headers["Content-Type"] = raw ? "application/octet-stream" : "application/json";
   if (me && method !== "GET") headers["X-CSRF-Token"] = me.csrf;
   const r = await fetch(`/api/v1/${path}`, {
     method, headers, credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined || raw ? body : JSON.stringify(body),
   });
   const text = await r.text();
   const data = text ? JSON.parse(text) : null;
@@ -551,15 +553,115 @@ async function pageBackups() {
       h("p", {}, "A backup is one archive of everything the box holds: users and groups, mail, calendars, contacts, shares and settings. It is taken while the box keeps working."),
       h("p", {}, h("a", { href: "/api/v1/backup", download: "", id: "download-backup" }, "Download a backup now")),
       h("p", { class: "muted" }, "Keep it somewhere other than the box: it holds everyone's mail, and the password hashes.")),
-    h("section", {}, h("h2", {}, "Restore"),
-      h("p", {}, "Restoring replaces a box's store, so it is done on the box with the service stopped, into an empty data directory:"),
-      h("pre", {}, "systemctl stop bureau\nmv /var/lib/bureau /var/lib/bureau.old\nbureau backup restore bureau-backup-….tar.gz\nsystemctl start bureau"),
-      h("p", { class: "muted" }, "Every file is checked against its hash before anything is put in place; a damaged archive changes nothing.")));
+    restoreForm(),
+    h("section", {}, h("h2", {}, "Restore on the box itself"),
+      h("p", {}, "Or, with the service stopped, into an empty data directory:"),
+      h("pre", {}, "systemctl stop bureau\nmv /var/lib/bureau /var/lib/bureau.old\nbureau backup restore bureau-backup-….tar.gz\nsystemctl start bureau")));
+}
+
+function restoreForm() {
+  const file = h("input", { type: "file", id: "restore-file", accept: ".gz,.tgz,application/gzip" });
+  const status = h("p", { role: "status", "aria-live": "polite" });
+  const f = h("form", { class: "card", "data-form": "restore" },
+    h("h2", {}, "Restore"),
+    h("p", {}, "Put a backup in place of everything the box holds now. The archive is checked whole first (every file against its hash): a damaged one changes nothing. Then Bureau restarts with it, and everyone signs in again. What it replaces is kept on the box, not deleted."),
+    h("label", { for: "restore-file" }, "Backup archive (.tar.gz)"), file, status,
+    h("button", { type: "submit", class: "danger" }, "Restore this backup"));
+  f.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    status.className = "";
+    if (!file.files.length) { status.className = "error"; status.textContent = "Choose the archive first."; return; }
+    if (!confirm("Replace everything on the box with this backup?")) return;
+    status.textContent = "Uploading and checking…";
+    try {
+      const info = await api("POST", "backup", file.files[0]);
+      status.className = "ok";
+      status.textContent = `The backup taken ${fmtTime(info.created)} is checked. Bureau is restarting with it…`;
+      me = null;
+      // Back when the API answers again.
+      for (let i = 0; i < 120; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        try { await fetch("/api/v1/setup"); return go("#/login"); } catch { /* not yet */ }
+      }
+    } catch (e) {
+      status.className = "error";
+      status.textContent = e.message;
+    }
+  });
+  return f;
+}
+
+/** Lines of a textarea, trimmed, without the empty ones. */
+const lines = (t) => t.split("\n").map((l) => l.trim()).filter(Boolean);
+
+async function pageFiles() {
+  const [state, groups] = await Promise.all([api("GET", "samba"), api("GET", "groups")]);
+  let daemon;
+  try { daemon = await api("GET", "samba/status"); } catch (e) { daemon = { error: e.message }; }
+  const s = state.settings;
+  const last = state.last;
+  const saved = h("p", { class: "ok", role: "status" });
+  show(h("h1", {}, "File server"), saved,
+    h("section", {},
+      h("p", {}, "The office's Windows file shares (Samba), with everyone's own address and password. Accounts follow the users here by themselves: new, disabled, deleted and new passwords reach the file server at once."),
+      table(["", ""], [
+        ["File server", daemon.error ? daemon.error : daemon.running ? `running, ${daemon.sessions.length} connected` : "not running"],
+        ["Shares", s.enabled ? [s.homes ? "a home folder per user" : null, ...s.shares.map((x) => `\\${location.hostname}\\${x.name} (${x.group})`), s.public ? "public" : null].filter(Boolean).join(", ") || "none" : "not set up yet"],
+        ["Last brought in line", last ? (last.error ? `failed: ${last.error}` : `${fmtTime(last.at)}: ${last.report.users} accounts`) : "—"],
+      ].map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v)))),
+      last?.report?.skipped?.length ? h("p", { class: "error" }, last.report.skipped.map(([u, why]) => `${u} left out: ${why}`).join("; ")) : null),
+    form("Shares", [
+      { name: "workgroup", label: "Workgroup", value: s.workgroup, required: true },
+      { name: "homes", label: "A home folder for each user", type: "checkbox", value: s.homes },
+      { name: "public", label: "A \"public\" share everyone may use", type: "checkbox", value: s.public },
+      { name: "shares", label: "Group shares, one per line: share name, then the group", type: "textarea",
+        value: s.shares.map((x) => `${x.name} ${x.group}`).join("\n"), placeholder: "sales sales",
+        hint: `Groups: ${groups.map((g) => g.name).join(", ") || "none yet"}. Only the group's members may use its share.` },
+    ], "Apply", async (v) => {
+      const shares = lines(v.shares).map((l) => { const [name, group = ""] = l.split(/\s+/); return { name, group }; });
+      try {
+        await api("PUT", "samba", { enabled: true, workgroup: v.workgroup, homes: v.homes, public: v.public, shares });
+      } catch (e) {
+        if (e.field?.startsWith("shares")) e.field = "shares";
+        throw e;
+      }
+      await route();
+      main.querySelector("[role=status]").textContent = "Applied.";
+    }, { id: "samba" }));
+}
+
+async function pageProxy() {
+  const [s, sum] = await Promise.all([api("GET", "proxy"), api("GET", "proxy/summary")]);
+  const top = (title, rows) => h("div", {}, h("h2", {}, title), rows.length
+    ? table(["", "Requests"], rows.map(([k, n]) => h("tr", {}, h("td", {}, k), h("td", {}, String(n)))))
+    : h("p", { class: "muted" }, "None."));
+  show(h("h1", {}, "Web proxy"), h("p", { class: "ok", role: "status" }),
+    h("section", {},
+      h("p", {}, `The office's web proxy (Squid): ${sum.requests} requests in its log, ${sum.denied} refused.`),
+      top("Top users", sum.top_users), top("Top sites", sum.top_domains), top("Most refused", sum.top_denied_domains)),
+    form("Settings", [
+      { name: "networks", label: "Networks that may use it", value: s.networks.join(" "), required: true,
+        hint: "CIDR blocks or addresses, separated by spaces; \"lan\" for the private ranges." },
+      { name: "authenticate", label: "People sign in with their address and password", type: "checkbox", value: s.authenticate },
+      { name: "blocked", label: "Blocked sites, one per line (with their subdomains)", type: "textarea", value: s.blocked.join("\n") },
+      { name: "rules", label: "Group rules, one per line: group, allow or deny, then sites", type: "textarea",
+        value: s.rules.map((r) => `${r.group} ${r.action} ${r.domains.join(" ")}`).join("\n"), placeholder: "interns deny youtube.com" },
+    ], "Apply", async (v) => {
+      const rules = lines(v.rules).map((l) => { const [group, action, ...domains] = l.split(/\s+/); return { group, action, domains }; });
+      try {
+        await api("PUT", "proxy", { networks: v.networks.split(/\s+/).filter(Boolean), authenticate: v.authenticate, blocked: lines(v.blocked), rules });
+      } catch (e) {
+        if (e.field?.startsWith("rules")) e.field = "rules";
+        throw e;
+      }
+      await route();
+      main.querySelector("[role=status]").textContent = "Applied: Squid has the new settings.";
+    }, { id: "proxy" }));
 }
 
 // ---- routing ----
 
-const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/queue", "Mail queue"], ["#/directory", "Directory"], ["#/logs", "Logs"], ["#/certificate", "Certificate"], ["#/backups", "Backups"]];
+const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/queue", "Mail queue"], ["#/directory", "Directory"], ["#/files", "File server"], ["#/proxy", "Web proxy"], ["#/logs", "Logs"], ["#/certificate", "Certificate"], ["#/backups", "Backups"]];
 
 function drawNav() {
   const here = location.hash.split("?")[0].split("/").slice(0, 2).join("/") || "#/";
@@ -598,6 +700,8 @@ async function route() {
       case "logs": return await pageLogs(query);
       case "certificate": return await pageCertificate();
       case "directory": return await pageDirectory();
+      case "files": return await pageFiles();
+      case "proxy": return await pageProxy();
       default: show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to the dashboard")));
     }
   } catch (e) {

@@ -142,6 +142,21 @@ try {
   await page.waitForSelector("#credentials td:has-text('cn=wiki,ou=services,dc=office,dc=example')");
   await shot("directory");
 
+  // The file server: a share name with a path is refused beside its field.
+  await page.click("nav >> text=File server");
+  await heading("File server");
+  await fill("samba", { shares: "../etc sales" });
+  await page.waitForFunction(() => document.querySelector("#f-samba-shares-error")?.textContent);
+  await expect((await fieldError("samba", "shares")).includes("share name"), "the bad share name is told beside its field");
+  await shot("file-server");
+
+  // The web proxy: its log's summary, and a blocked site that is not a domain refused.
+  await page.click("nav >> text=Web proxy");
+  await heading("Web proxy");
+  await fill("proxy", { blocked: "not a domain/../x" });
+  await page.waitForFunction(() => document.querySelector("#f-proxy-blocked-error")?.textContent);
+  await shot("web-proxy");
+
   await page.click("nav >> text=Certificate");
   await heading("Certificate");
   await expect((await text("main")).includes("self-signed"), "the self-signed certificate described");
@@ -159,6 +174,12 @@ try {
   const { readFileSync } = await import("node:fs");
   const head = readFileSync(saved).subarray(0, 2);
   await expect(head[0] === 0x1f && head[1] === 0x8b, "the backup is a gzip archive");
+  // Restoring something that is not a backup is refused, and the box goes on as it was.
+  page.once("dialog", (d) => d.accept());
+  await page.setInputFiles("#restore-file", { name: "broken.tar.gz", mimeType: "application/gzip", buffer: Buffer.from("not an archive") });
+  await page.click("form[data-form=restore] button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("form[data-form=restore] [role=status]")?.classList.contains("error"));
+  await shot("restore-refused");
 
   // Signed out, Carol signs in and sees her own page only.
   await page.click("#who >> text=Sign out");

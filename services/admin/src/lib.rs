@@ -62,6 +62,10 @@ pub struct DaemonInfo {
     pub max_update_bytes: u64,
     /// Connections and requests in flight, for the dashboard.
     pub inflight: Option<bureau_core::shutdown::Shutdown>,
+    /// Largest backup accepted for a restore, bytes.
+    pub max_restore_bytes: u64,
+    /// Told when the daemon should stop and start again (a restore waits for the start).
+    pub restart: Arc<tokio::sync::Notify>,
 }
 
 /// Where the web proxy's generated files go and what they point at.
@@ -102,6 +106,43 @@ fn fail(status: StatusCode, msg: impl Into<String>) -> Fail {
             field: None,
         },
     )
+}
+
+/// Writes a request's body to `path` (synced), at most `max` bytes of it.
+async fn receive(
+    req: Request<Incoming>,
+    path: &std::path::Path,
+    max: u64,
+    what: &str,
+) -> Result<(), Fail> {
+    use tokio::io::AsyncWriteExt;
+    /// Read and dropped past the limit, so that a client still sending hears the 413.
+    const DRAIN: u64 = 16 << 20;
+    let io = |e: std::io::Error| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let mut f = tokio::fs::File::create(path).await.map_err(io)?;
+    let mut body = req.into_body();
+    let mut n = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| fail(StatusCode::BAD_REQUEST, format!("upload: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            n += data.len() as u64;
+            if n <= max {
+                f.write_all(&data).await.map_err(io)?;
+            } else if n > max + DRAIN {
+                break;
+            }
+        }
+    }
+    if n > max {
+        return Err(fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{what} over {} MiB", max >> 20),
+        ));
+    }
+    if n == 0 {
+        return Err(fail(StatusCode::BAD_REQUEST, "empty upload"));
+    }
+    f.sync_all().await.map_err(io)
 }
 
 /// The helper could not be asked (503), or refused or failed (422, with its reason).
@@ -889,6 +930,10 @@ impl AdminApi {
                 admin_only()?;
                 self.update(req).await
             }
+            (&Method::POST, ["backup"]) => {
+                admin_only()?;
+                self.restore(req).await
+            }
             (&Method::POST, ["system", "reboot"]) => {
                 admin_only()?;
                 helper::call(
@@ -1084,39 +1129,57 @@ impl AdminApi {
         }
     }
 
+    /// `POST /api/v1/backup`: the body is a backup archive. It is unpacked and checked whole
+    /// (every blob's hash, the schema) beside the store; only then is it left for the next
+    /// start, which puts it in place of the store (kept aside, not deleted), and the daemon
+    /// restarts. A damaged archive changes nothing.
+    async fn restore(&self, req: Request<Incoming>) -> Result<Resp, Fail> {
+        let data = PathBuf::from(&self.info.data_dir);
+        let upload = data.join(format!("restore-upload-{}.tar.gz", &random_token()[..16]));
+        let staging = data.join("restore-staging");
+        let received = receive(req, &upload, self.info.max_restore_bytes, "backup").await;
+        let staged = match received {
+            Ok(()) => {
+                let (upload, staging) = (upload.clone(), staging.clone());
+                tokio::task::spawn_blocking(move || {
+                    let f = std::fs::File::open(&upload)?;
+                    bureau_store::backup::stage(std::io::BufReader::new(f), &staging)
+                })
+                .await
+                .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+                .map(|r| r.map_err(|e| fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())))
+            }
+            Err(f) => Err(f),
+        };
+        let _ = tokio::fs::remove_file(&upload).await;
+        let info = staged??;
+        let pending = data.join(bureau_store::backup::PENDING);
+        let _ = tokio::fs::remove_dir_all(&pending).await;
+        tokio::fs::rename(&staging, &pending)
+            .await
+            .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        log::warn!(
+            "admin: a backup taken at {} is restored at the restart that follows",
+            info.created
+        );
+        // Answered first, then the daemon stops and starts with it.
+        let restart = self.info.restart.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            restart.notify_one();
+        });
+        Ok(json(StatusCode::ACCEPTED, &info))
+    }
+
     /// `PUT /api/v1/system/update`: the body is a RAUC bundle. It is saved in the updates
     /// directory, installed by the helper into the other slot (RAUC checks its signature), then
     /// removed. The box boots the new slot at the next reboot (`POST /api/v1/system/reboot`).
     async fn update(&self, req: Request<Incoming>) -> Result<Resp, Fail> {
-        use tokio::io::AsyncWriteExt;
         let dir = &self.info.updates_dir;
         let io = |e: std::io::Error| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
         tokio::fs::create_dir_all(dir).await.map_err(io)?;
         let path = dir.join(format!("upload-{}.raucb", &random_token()[..16]));
-        let received = async {
-            let mut f = tokio::fs::File::create(&path).await.map_err(io)?;
-            let mut body = req.into_body();
-            let mut n = 0u64;
-            while let Some(frame) = body.frame().await {
-                let frame =
-                    frame.map_err(|e| fail(StatusCode::BAD_REQUEST, format!("upload: {e}")))?;
-                if let Ok(data) = frame.into_data() {
-                    n += data.len() as u64;
-                    if n > self.info.max_update_bytes {
-                        return Err(fail(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            format!("bundle over {} MiB", self.info.max_update_bytes >> 20),
-                        ));
-                    }
-                    f.write_all(&data).await.map_err(io)?;
-                }
-            }
-            if n == 0 {
-                return Err(fail(StatusCode::BAD_REQUEST, "empty upload"));
-            }
-            f.sync_all().await.map_err(io)
-        }
-        .await;
+        let received = receive(req, &path, self.info.max_update_bytes, "bundle").await;
         let installed = match received {
             Ok(()) => Ok(helper::call(
                 &self.info.helper_socket,

@@ -151,6 +151,26 @@ fn tune_malloc() {
     }
 }
 
+/// Starts the daemon again. Under systemd, an exit status it restarts on (the unit has
+/// `Restart=on-failure`), so that the start is root's again and binds its ports; otherwise
+/// the same program with the same arguments in this process.
+fn restart() -> ExitCode {
+    if std::env::var_os("INVOCATION_ID").is_some() {
+        eprintln!("bureau: restarting (systemd starts it again)");
+        return ExitCode::from(75);
+    }
+    use std::os::unix::process::CommandExt;
+    let err = std::env::current_exe()
+        .map(|exe| {
+            std::process::Command::new(exe)
+                .args(std::env::args_os().skip(1))
+                .exec()
+        })
+        .unwrap_or_else(|e| e);
+    eprintln!("error: restarting: {err}");
+    ExitCode::FAILURE
+}
+
 fn main() -> ExitCode {
     tune_malloc();
     let cli = Cli::parse();
@@ -164,10 +184,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // `serve` ended asking to start again.
+    let mut again = false;
     let result = match &cli.cmd {
         Cmd::Serve { dev } => load_config(&cli.config, *dev).and_then(|cfg| {
             bureau_core::logging::init(&cfg.log.level);
-            runtime.block_on(serve::serve(cfg))
+            again = runtime.block_on(serve::serve(cfg))? == serve::Ended::Restart;
+            Ok(())
         }),
         Cmd::Helper => load_config(&cli.config, false).and_then(|cfg| {
             bureau_core::logging::init(&cfg.log.level);
@@ -212,6 +235,10 @@ fn main() -> ExitCode {
         }),
     };
     match result {
+        Ok(()) if again => {
+            drop(runtime);
+            restart()
+        }
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

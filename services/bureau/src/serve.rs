@@ -82,11 +82,42 @@ fn drop_privileges(user: &nix::unistd::User) -> Result<(), StartError> {
     Ok(())
 }
 
-pub async fn serve(cfg: Config) -> Result<(), StartError> {
+/// How the daemon ended.
+#[derive(Debug, PartialEq)]
+pub enum Ended {
+    /// Asked to stop (SIGTERM, ^C).
+    Stopped,
+    /// Asked to start again (a restore waits in the data directory).
+    Restart,
+}
+
+/// A restore the console checked and left for this start replaces the store before it is
+/// opened; the store it replaces is kept in `replaced-<time>/`.
+fn restore_pending(data: &Path) -> Result<(), StartError> {
+    let pending = data.join(bureau_store::backup::PENDING);
+    if !pending.exists() {
+        return Ok(());
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let aside = data.join(format!("replaced-{secs}"));
+    bureau_store::backup::swap_in(&pending, data, &aside)
+        .map_err(|e| format!("restoring {}: {e}", pending.display()))?;
+    log::warn!(
+        "restored the uploaded backup; the store it replaced is kept in {}",
+        aside.display()
+    );
+    Ok(())
+}
+
+pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     let started = Instant::now();
     let data = cfg.server.data_dir.clone();
     let user = target_user(&cfg)?;
     std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+    restore_pending(&data)?;
 
     let store = Store::open(
         &data,
@@ -233,6 +264,7 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
         });
     }
     let (trigger, sd) = shutdown::channel();
+    let restart = Arc::new(tokio::sync::Notify::new());
     let info = Arc::new(DaemonInfo {
         hostname: cfg.server.hostname.clone(),
         data_dir: data.display().to_string(),
@@ -243,6 +275,8 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
         helper_socket: cfg.admin.helper_socket.clone(),
         max_update_bytes: cfg.admin.max_update_mb << 20,
         inflight: Some(sd.clone()),
+        max_restore_bytes: cfg.admin.max_restore_mb << 20,
+        restart: restart.clone(),
     });
     let mut admin = AdminApi::new(auth.clone(), info, cfg.admin.session_minutes)
         .with_certs(certs.clone())
@@ -357,10 +391,11 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    let ended = tokio::select! {
+        _ = term.recv() => Ended::Stopped,
+        _ = tokio::signal::ctrl_c() => Ended::Stopped,
+        _ = restart.notified() => Ended::Restart,
+    };
     log::info!("shutting down: finishing work in flight");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     trigger.fire();
@@ -370,5 +405,5 @@ pub async fn serve(cfg: Config) -> Result<(), StartError> {
     store.shutdown().await;
     let _ = std::fs::remove_file(&sock_path);
     log::info!("stopped");
-    Ok(())
+    Ok(ended)
 }

@@ -295,6 +295,8 @@ pub struct AdminConfig {
     pub helper_socket: PathBuf,
     /// Largest update bundle accepted, MiB.
     pub max_update_mb: u64,
+    /// Largest backup archive accepted for a restore from the console, MiB.
+    pub max_restore_mb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -359,6 +361,7 @@ impl Default for AdminConfig {
             session_minutes: 480,
             helper_socket: PathBuf::from("/run/bureau/helper.sock"),
             max_update_mb: 1024,
+            max_restore_mb: 64 * 1024,
         }
     }
 }

@@ -169,6 +169,9 @@ pub(crate) fn write(
     result
 }
 
+/// Where the console leaves a checked restore for the next start (`swap_in`).
+pub const PENDING: &str = "restore-pending";
+
 /// Restores an archive into `dir`, which must not hold a store yet. Everything is checked
 /// (each blob's hash, the database's schema) in a staging directory before it is moved in.
 pub fn restore(archive: impl Read, dir: &Path) -> Result<BackupInfo> {
@@ -180,7 +183,18 @@ pub fn restore(archive: impl Read, dir: &Path) -> Result<BackupInfo> {
     }
     std::fs::create_dir_all(dir)?;
     let staging = dir.join(format!(".restore-{}", std::process::id()));
+    let result = stage(archive, &staging).and_then(|info| {
+        install(&staging, dir)?;
+        Ok(info)
+    });
     let _ = std::fs::remove_dir_all(&staging);
+    result
+}
+
+/// Unpacks and checks an archive into `staging` (made afresh): every blob against its hash,
+/// the database's schema, every blob the database refers to present. Nothing else is touched.
+pub fn stage(archive: impl Read, staging: &Path) -> Result<BackupInfo> {
+    let _ = std::fs::remove_dir_all(staging);
     std::fs::create_dir_all(staging.join("blobs"))?;
     let result = (|| {
         let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
@@ -258,20 +272,51 @@ pub fn restore(archive: impl Read, dir: &Path) -> Result<BackupInfo> {
                 }
             }
         }
-        std::fs::rename(staging.join("blobs"), dir.join("blobs")).or_else(
-            |_| -> std::io::Result<()> {
-                // blobs/ exists already (empty store directory made earlier): move shard by shard.
-                for shard in std::fs::read_dir(staging.join("blobs"))? {
-                    let shard = shard?;
-                    std::fs::rename(shard.path(), dir.join("blobs").join(shard.file_name()))?;
-                }
-                Ok(())
-            },
-        )?;
-        std::fs::rename(staging.join(DB), dir.join(DB))?;
-        std::fs::File::open(dir)?.sync_all()?;
+        for f in [
+            staging.join(DB),
+            staging.join("blobs"),
+            staging.to_path_buf(),
+        ] {
+            std::fs::File::open(&f)?.sync_all()?;
+        }
         Ok(info)
     })();
-    let _ = std::fs::remove_dir_all(&staging);
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(staging);
+    }
     result
+}
+
+/// Moves a staged store into `dir`, which must not hold one.
+fn install(staging: &Path, dir: &Path) -> Result<()> {
+    std::fs::rename(staging.join("blobs"), dir.join("blobs")).or_else(
+        |_| -> std::io::Result<()> {
+            // blobs/ exists already (empty store directory made earlier): move shard by shard.
+            for shard in std::fs::read_dir(staging.join("blobs"))? {
+                let shard = shard?;
+                std::fs::rename(shard.path(), dir.join("blobs").join(shard.file_name()))?;
+            }
+            Ok(())
+        },
+    )?;
+    std::fs::rename(staging.join(DB), dir.join(DB))?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Replaces the store in `dir` with the one staged in `pending` (before the store is
+/// opened). The replaced database and blobs are kept in `aside`, never deleted.
+pub fn swap_in(pending: &Path, dir: &Path, aside: &Path) -> Result<()> {
+    std::fs::create_dir_all(aside)?;
+    for name in [DB, "blobs"] {
+        match std::fs::rename(dir.join(name), aside.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
+    std::fs::File::open(aside)?.sync_all()?;
+    install(pending, dir)?;
+    std::fs::remove_dir_all(pending)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
