@@ -132,6 +132,8 @@ cp "$ROOT/README.md" "$R/usr/share/bureau/"
 : >"$R/etc/machine-id"
 echo bureau >"$R/etc/hostname"
 ln -sf ../run/systemd/resolve/stub-resolv.conf "$R/etc/resolv.conf"
+# The time zone chosen in the console, kept on the data partition (bureau-firstboot makes it UTC).
+ln -sf /var/lib/bureau/system/localtime "$R/etc/localtime"
 systemd-sysusers --root="$R" >/dev/null
 systemctl --root="$R" enable -q systemd-networkd systemd-resolved systemd-timesyncd \
     bureau.service bureau-helper.service bureau-firstboot.service bureau-health.service \

@@ -83,7 +83,8 @@ class Zone:
 class Bureau:
     """A running daemon, its CLI, and its ports."""
 
-    def __init__(self, tmp: Path, extra: str = "", _reuse: bool = False, dns_port: int = 0):
+    def __init__(self, tmp: Path, extra: str = "", _reuse: bool = False, dns_port: int = 0,
+                 hostname: str | None = "box.example.com"):
         self.dir = tmp
         self.data = tmp / "data"
         self.config = tmp / "bureau.toml"
@@ -91,10 +92,10 @@ class Bureau:
             self.offset = _free_offset()
             dns = f'dns_servers = ["127.0.0.1:{dns_port}"]\ndns_timeout_secs = 2\n'
             extra = extra.replace("[smtp]\n", "[smtp]\n" + dns, 1) if "[smtp]\n" in extra else extra + "\n[smtp]\n" + dns
+            name = f'hostname = "{hostname}"\n' if hostname else ""
             self.config.write_text(
             f"""[server]
-hostname = "box.example.com"
-data_dir = "{self.data}"
+{name}data_dir = "{self.data}"
 user = ""
 bind = ["127.0.0.1"]
 port_offset = {self.offset}
@@ -181,10 +182,10 @@ def dns_zone():
 def bureau_factory(tmp_path, dns_zone):
     started = []
 
-    def start(extra: str = "", name: str = "b"):
+    def start(extra: str = "", name: str = "b", **kw):
         d = tmp_path / name
         d.mkdir()
-        b = Bureau(d, extra, dns_port=dns_zone.port)
+        b = Bureau(d, extra, dns_port=dns_zone.port, **kw)
         started.append(b)
         return b
 

@@ -33,6 +33,7 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
             "my-account-phone"} <= pages, pages
     with tarfile.open(SHOTS / "backup.tar.gz") as t:
         assert "bureau.redb" in t.getnames()
+    assert (b.data / "system" / "timezone").read_text() == "Europe/Paris\n"
 
     # What the console did, seen by the CLI and by an IMAP client.
     users = {u["uid"]: u for u in json.loads(b.cli("--json", "user", "list").stdout)}
@@ -110,6 +111,7 @@ ENDPOINTS = [
     ("DELETE", "/api/v1/certificate", None, "admin"),
     ("POST", "/api/v1/system/reboot", None, "admin"),
     ("PUT", "/api/v1/system/update", None, "admin"),
+    ("PUT", "/api/v1/system/settings", {"timezone": "Europe/Paris"}, "admin"),
     ("GET", "/api/v1/users/carl", None, "self"),
     ("GET", "/api/v1/users/carl/setup-qr.svg", None, "self"),
     ("GET", "/api/v1/users/boss/setup-qr.svg", None, "admin"),

@@ -198,7 +198,7 @@ def _https(b, method, path, body=None, cookie=None, csrf=None, raw=None):
 
 def test_first_boot_setup_token_makes_the_first_administrator_once(bureau_factory):
     b = bureau_factory(GUARD)
-    assert _https(b, "GET", "/api/v1/setup")[1] == {"pending": True}
+    assert _https(b, "GET", "/api/v1/setup")[1]["pending"] is True
     token = subprocess.run(
         [str(b.proc.args[0]), "--config", str(b.config), "setup-token"], capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -220,11 +220,68 @@ def test_first_boot_setup_token_makes_the_first_administrator_once(bureau_factor
     assert json.loads(b.cli("--json", "user", "show", "boss").stdout)["admin"] is True
     # Once only: the token is gone, and a second setup is refused.
     assert not (b.data / "setup-token").exists()
-    assert _https(b, "GET", "/api/v1/setup")[1] == {"pending": False}
+    assert _https(b, "GET", "/api/v1/setup")[1]["pending"] is False
     assert _https(b, "POST", "/api/v1/setup", dict(new_admin, token=token))[0] == 409
     # A restart with an administrator makes no new token.
     b.restart()
     assert not (b.data / "setup-token").exists()
+
+
+def _ready_again(b, timeout=60):
+    """Waits for a daemon that restarts itself (same process) to serve again."""
+    deadline = time.time() + timeout
+    while b.proc.stdout.readline().strip() != "bureau: ready":
+        assert b.proc.poll() is None and time.time() < deadline
+
+
+def test_the_wizard_names_the_box_and_sets_its_time_zone(bureau_factory):
+    import smtplib
+
+    def token(b):
+        return subprocess.run([str(b.proc.args[0]), "--config", str(b.config), "setup-token"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    admin = {"address": "boss@office.example", "password": "long enough pw"}
+    # The configuration file names this one: the wizard may not rename it.
+    fixed = bureau_factory(name="fixed")
+    state = _https(fixed, "GET", "/api/v1/setup")[1]
+    assert state == {"pending": True, "hostname": "box.example.com", "hostname_fixed": True, "timezone": "UTC"}
+    for bad, field in (({"hostname": "other.example.com"}, "hostname"), ({"hostname": "no spaces.example"}, "hostname"),
+                       ({"timezone": "Mars/Olympus"}, "timezone"), ({"timezone": "../../etc/passwd"}, "timezone")):
+        s, err, _ = _https(fixed, "POST", "/api/v1/setup", dict(admin, token=token(fixed), **bad))
+        assert s == 400 and err["field"] == field, (bad, err)
+    assert _https(fixed, "GET", "/api/v1/setup")[1]["pending"] is True
+    assert fixed.cli("--json", "domain", "list").stdout.strip() == "[]"
+
+    # Unnamed in the file: the wizard's name and time zone are the box's, after a restart.
+    free = bureau_factory(name="free", hostname=None)
+    state = _https(free, "GET", "/api/v1/setup")[1]
+    assert state["hostname_fixed"] is False and state["hostname"] != "mail.office.example"
+    s, session, _ = _https(free, "POST", "/api/v1/setup",
+                           dict(admin, token=token(free), hostname="Mail.Office.Example", timezone="Europe/Paris"))
+    assert s == 201, session
+    pid = free.proc.pid
+    _ready_again(free)
+    assert free.proc.pid == pid
+    assert _https(free, "GET", "/api/v1/setup")[1] == {
+        "pending": False, "hostname": "mail.office.example", "hostname_fixed": False, "timezone": "Europe/Paris"}
+    with smtplib.SMTP("127.0.0.1", free.port(25), timeout=30) as m:
+        assert b"mail.office.example" in m.ehlo()[1]
+    assert (free.data / "system" / "localtime").readlink().as_posix() == "/usr/share/zoneinfo/Europe/Paris"
+    # The self-signed certificate was made again for the new name.
+    import ssl
+    pem = ssl.get_server_certificate(("127.0.0.1", free.port(443)))
+    der = ssl.PEM_cert_to_DER_cert(pem)
+    assert b"mail.office.example" in der
+    # Later, from the dashboard: the time zone alone changes without a restart.
+    _, body, _, cookie = login(free, "boss", "long enough pw")
+    csrf = json.loads(body)["csrf"]
+    s, done, _ = _https(free, "PUT", "/api/v1/system/settings", {"timezone": "America/New_York"}, cookie=cookie, csrf=csrf)
+    assert s == 200 and done == {"restarting": False}
+    s, info, _ = _https(free, "GET", "/api/v1/system", cookie=cookie)
+    assert info["hostname"] == "mail.office.example" and info["timezone"] == "America/New_York"
+    s, err, _ = _https(free, "PUT", "/api/v1/system/settings", {"hostname": "bad name"}, cookie=cookie, csrf=csrf)
+    assert s == 400 and err["field"] == "hostname"
 
 
 def test_setup_token_guesses_are_slowed_then_locked_out(bureau_factory):
@@ -232,7 +289,7 @@ def test_setup_token_guesses_are_slowed_then_locked_out(bureau_factory):
     guess = {"address": "x@office.example", "password": "long enough pw", "token": "0" * 32}
     statuses = [_https(b, "POST", "/api/v1/setup", guess)[0] for _ in range(5)]
     assert statuses[:4] == [403] * 4 and statuses[4] == 429, statuses
-    assert _https(b, "GET", "/api/v1/setup")[1] == {"pending": True}
+    assert _https(b, "GET", "/api/v1/setup")[1]["pending"] is True
 
 
 def test_update_endpoints_need_an_administrator_and_the_helper(bureau_factory, tmp_path):

@@ -151,12 +151,24 @@ def test_first_boot_shows_a_setup_token_that_makes_the_administrator(vm):
     m = vm.wait_serial(r"bureau setup token: ([0-9a-f-]{35})")
     print(f"first boot: setup token on the serial line {time.monotonic() - vm.started:.0f} s after power-on")
     assert "data partition grown" in vm.log()
-    assert vm.api("GET", "/api/v1/setup", auth=False)[1] == {"pending": True}
+    assert vm.api("GET", "/api/v1/setup", auth=False)[1]["pending"] is True
     s, session, cookie = vm.api("POST", "/api/v1/setup", {
-        "token": m.group(1), "address": "boss@office.example", "password": PASSWORD, "display_name": "Boss"},
-        auth=False)
+        "token": m.group(1), "address": "boss@office.example", "password": PASSWORD, "display_name": "Boss",
+        "hostname": "box.office.example", "timezone": "Europe/Paris"}, auth=False)
     assert s == 201, session
-    vm.cookie, vm.csrf = cookie.split(";")[0], session["csrf"]
+    # A new name: Bureau restarts under it (systemd starts it again); then sign in again.
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if vm.api("GET", "/api/v1/setup", auth=False, timeout=10)[1]["hostname"] == "box.office.example":
+                break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "Bureau did not come back under its new name"
+        time.sleep(1)
+    vm.sign_in()
+    info = vm.system()
+    assert info["hostname"] == "box.office.example" and info["system_timezone"] == "Europe/Paris", info
     s, user, _ = vm.api("POST", "/api/v1/users", {"address": "alice@office.example", "password": PASSWORD})
     assert s == 201, user
 
@@ -188,7 +200,8 @@ def test_mail_in_by_smtp_and_out_by_imaps(vm):
 
 def test_reboot_keeps_users_and_mail(vm):
     mark = vm.reboot()
-    vm.wait_booted(after=mark)
+    # The name and the time zone chosen in the wizard are the system's at boot.
+    assert " on box.office.example: " in vm.wait_booted(after=mark).group(0)
     vm.sign_in()
     assert b"forwarded port 25" in read_inbox(vm, "hello from the host")
     info = wait_good(vm, "A")

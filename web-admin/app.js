@@ -184,17 +184,49 @@ async function pageSetup() {
       { name: "display_name", label: "Your name" },
       { name: "password", label: "Password", type: "password", required: true, autocomplete: "new-password",
         hint: "Long enough to be hard to guess." },
+      ...boxFields(state),
     ], "Create the administrator", async (v) => {
       me = await api("POST", "setup", {
         token: v.token, address: v.address, password: v.password, display_name: v.display_name || undefined,
+        hostname: v.hostname, timezone: v.timezone,
       });
+      if (v.hostname && v.hostname.toLowerCase() !== state.hostname) return restarting(v.hostname);
       const domain = v.address.split("@")[1];
       go(`#/domains/${encodeURIComponent(domain)}?welcome=1`);
     }, { id: "setup", alias: { domain: "address", uid: "address" } }));
 }
 
+/** The box's name (unless the configuration file fixes it) and time zone, as form fields. */
+function boxFields(state) {
+  const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [];
+  if (!zones.includes("UTC")) zones.unshift("UTC");
+  const here = state.timezone !== "UTC" ? state.timezone : Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return [
+    state.hostname_fixed ? null : { name: "hostname", label: "The box's name", value: state.hostname, required: true,
+      hint: "A full name, such as mail.your-office.example: mail clients and browsers reach the box by it. A new name restarts Bureau under it." },
+    { name: "timezone", label: "Time zone", type: "select", value: zones.includes(here) ? here : "UTC",
+      options: zones.map((z) => [z, z.replaceAll("_", " ")]) },
+  ].filter(Boolean);
+}
+
+/** Bureau restarts under a new name: wait until it answers, then sign in again. */
+async function restarting(name) {
+  show(h("h1", {}, "Restarting"),
+    h("p", { role: "status" }, `The box is now ${name}. Bureau is restarting under that name; sign in again in a moment.`));
+  await signInAfterRestart();
+}
+
+/** Waits (two minutes at most) until Bureau answers again, then shows the sign-in page. */
+async function signInAfterRestart() {
+  me = null;
+  for (let i = 0; i < 120; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    try { if ((await fetch("/api/v1/setup")).ok) return go("#/login"); } catch { /* not yet */ }
+  }
+}
+
 async function pageDashboard() {
-  const s = await api("GET", "status");
+  const [s, box] = await Promise.all([api("GET", "status"), api("GET", "setup")]);
   const up = (x) => h("span", { class: x.up ? "up" : "down" }, x.up ? "up" : "down");
   const disk = s.disk ? `${fmtBytes(s.disk.free_bytes)} free of ${fmtBytes(s.disk.total_bytes)}` : "unknown";
   const low = s.disk && s.disk.free_bytes < s.disk.total_bytes * 0.1;
@@ -212,7 +244,14 @@ async function pageDashboard() {
     h("section", {}, s.problems.length ? logTable(s.problems)
       : h("p", { class: "muted" }, "No warning or error since the box started."),
       h("p", {}, h("a", { href: "#/logs" }, "All logs →"))),
-    h("p", { class: "muted" }, `Bureau ${s.version}, store schema ${s.schema_version}, data in ${s.data_dir}.`));
+    h("p", { class: "muted" }, `Bureau ${s.version}, store schema ${s.schema_version}, data in ${s.data_dir}.`),
+    form("This box", boxFields(box), "Save", async (v) => {
+      const done = await api("PUT", "system/settings", { hostname: v.hostname, timezone: v.timezone });
+      if (done.restarting) return restarting(v.hostname);
+      await route();
+      main.querySelector("[role=status]").textContent = "Saved.";
+    }, { id: "box" }),
+    h("p", { class: "ok", role: "status" }));
 }
 
 function logTable(entries) {
@@ -577,12 +616,7 @@ function restoreForm() {
       const info = await api("POST", "backup", file.files[0]);
       status.className = "ok";
       status.textContent = `The backup taken ${fmtTime(info.created)} is checked. Bureau is restarting with it…`;
-      me = null;
-      // Back when the API answers again.
-      for (let i = 0; i < 120; i++) {
-        await new Promise((r) => setTimeout(r, 1000));
-        try { await fetch("/api/v1/setup"); return go("#/login"); } catch { /* not yet */ }
-      }
+      await signInAfterRestart();
     } catch (e) {
       status.className = "error";
       status.textContent = e.message;

@@ -163,6 +163,10 @@ pub struct DnsRecord {
 pub struct SetupState {
     /// True until the first administrator exists.
     pub pending: bool,
+    /// The box's name now, and whether the configuration file fixes it.
+    pub hostname: String,
+    pub hostname_fixed: bool,
+    pub timezone: String,
 }
 
 /// `POST /api/v1/setup`: the first administrator.
@@ -175,6 +179,28 @@ pub struct SetupRequest {
     pub password: String,
     #[serde(default)]
     pub display_name: Option<String>,
+    /// The box's name (a new one restarts the daemon under it).
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// An IANA time zone, e.g. Europe/Paris.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// `PUT /api/v1/system/settings`: the box's name and time zone; absent ones stay.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SystemSettings {
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// What `PUT /api/v1/system/settings` did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SystemChanged {
+    /// The daemon restarts under its new name (sign in again).
+    pub restarting: bool,
 }
 
 /// A plain answer for people.
@@ -194,6 +220,11 @@ pub struct SystemInfo {
     pub slots: Option<serde_json::Value>,
     /// Why the slots are unknown.
     pub helper_error: Option<String>,
+    /// The name Bureau serves under, and the time zone chosen in the console.
+    pub hostname: String,
+    pub timezone: String,
+    /// The time zone the system runs in (/etc/localtime), when it tells.
+    pub system_timezone: Option<String>,
 }
 
 /// `PUT /api/v1/certificate`: a PEM chain (the server's certificate first) and its key.

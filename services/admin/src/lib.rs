@@ -66,6 +66,10 @@ pub struct DaemonInfo {
     pub max_restore_bytes: u64,
     /// Told when the daemon should stop and start again (a restore waits for the start).
     pub restart: Arc<tokio::sync::Notify>,
+    /// The configuration file sets the hostname: the console may not change it.
+    pub hostname_fixed: bool,
+    /// Where the console's hostname and time zone are kept (`bureau_core::system`).
+    pub system_dir: PathBuf,
 }
 
 /// Where the web proxy's generated files go and what they point at.
@@ -440,6 +444,9 @@ impl AdminApi {
                     StatusCode::OK,
                     &SetupState {
                         pending: setup::read(&self.info.setup_token).is_some(),
+                        hostname: self.info.hostname.clone(),
+                        hostname_fixed: self.info.hostname_fixed,
+                        timezone: bureau_core::system::timezone(&self.info.system_dir),
                     },
                 )),
                 Method::POST => self.setup(req, caller).await,
@@ -926,6 +933,13 @@ impl AdminApi {
                 admin_only()?;
                 Ok(json(StatusCode::OK, &self.system().await))
             }
+            (&Method::PUT, ["system", "settings"]) => {
+                admin_only()?;
+                let s: SystemSettings = body(req).await?;
+                let (name, tz) = self.system_change(&s.hostname, &s.timezone)?;
+                let restarting = self.apply_system(name, tz).await?;
+                Ok(json(StatusCode::OK, &SystemChanged { restarting }))
+            }
             (&Method::PUT, ["system", "update"]) => {
                 admin_only()?;
                 self.update(req).await
@@ -1056,6 +1070,7 @@ impl AdminApi {
                 },
             ));
         }
+        let (new_name, timezone) = self.system_change(&sr.hostname, &sr.timezone)?;
         let dir = self.dir();
         let domain = sr
             .address
@@ -1096,10 +1111,100 @@ impl AdminApi {
         setup::done(&self.info.setup_token)
             .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
         log::info!("admin: setup done; {} is the first administrator", user.uid);
+        self.apply_system(new_name, timezone).await?;
         match caller {
             Caller::Web(_) => self.open_session(user, StatusCode::CREATED),
             Caller::Socket => Ok(json(StatusCode::CREATED, &user)),
         }
+    }
+
+    /// Checks a change of the box's name and time zone: (the new name if it is one, the
+    /// time zone). Bad input is told on its field.
+    fn system_change(
+        &self,
+        hostname: &Option<String>,
+        timezone: &Option<String>,
+    ) -> Result<(Option<String>, Option<String>), Fail> {
+        let bad = |field: &str, msg: &str| {
+            Fail(
+                StatusCode::BAD_REQUEST,
+                ApiError {
+                    error: msg.into(),
+                    field: Some(field.into()),
+                },
+            )
+        };
+        let name = match hostname.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
+            None => None,
+            Some(h) => {
+                let h = bureau_directory::validate::domain(h)
+                    .ok()
+                    .filter(|h| h.contains('.'))
+                    .ok_or_else(|| bad("hostname", "a full name, such as mail.example.com"))?;
+                if h == self.info.hostname {
+                    None
+                } else if self.info.hostname_fixed {
+                    return Err(bad(
+                        "hostname",
+                        "the configuration file sets it (server.hostname): change it there",
+                    ));
+                } else {
+                    Some(h)
+                }
+            }
+        };
+        let tz = match timezone.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) if bureau_core::system::valid_timezone(t) => Some(t.to_string()),
+            Some(_) => {
+                return Err(bad(
+                    "timezone",
+                    "not a time zone of the zone database, such as Europe/Paris",
+                ));
+            }
+        };
+        Ok((name, tz))
+    }
+
+    /// Records the time zone (the appliance's /etc/localtime follows it at once) and the new
+    /// name: the system takes it through the helper, the self-signed certificate is made
+    /// again for it, and the daemon restarts under it. True when it restarts.
+    async fn apply_system(&self, name: Option<String>, tz: Option<String>) -> Result<bool, Fail> {
+        let dir = &self.info.system_dir;
+        let io = |e: std::io::Error| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        if let Some(tz) = tz {
+            bureau_core::system::set_timezone(dir, &tz).map_err(io)?;
+            log::info!("admin: the time zone is {tz}");
+        }
+        let Some(name) = name else {
+            return Ok(false);
+        };
+        bureau_core::system::set_hostname(dir, &name).map_err(io)?;
+        if let Err(e) = helper::call(
+            &self.info.helper_socket,
+            &helper::Request::SetHostname { name: name.clone() },
+            Duration::from_secs(10),
+        )
+        .await
+        {
+            log::warn!("admin: the system keeps its name until the next boot: {e}");
+        }
+        let tls = PathBuf::from(&self.info.data_dir).join("tls");
+        for f in ["self-signed.crt", "self-signed.key"] {
+            let _ = std::fs::remove_file(tls.join(f));
+        }
+        log::warn!("admin: the box is now {name}; restarting under it");
+        self.restart_soon();
+        Ok(true)
+    }
+
+    /// Has the daemon stop and start again once the current answer is out.
+    fn restart_soon(&self) {
+        let restart = self.info.restart.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            restart.notify_one();
+        });
     }
 
     /// `GET /api/v1/system`: the release, the booted slot, and the slots as RAUC sees them.
@@ -1126,6 +1231,9 @@ impl AdminApi {
             booted_slot,
             slots,
             helper_error,
+            hostname: self.info.hostname.clone(),
+            timezone: bureau_core::system::timezone(&self.info.system_dir),
+            system_timezone: bureau_core::system::system_timezone(),
         }
     }
 
@@ -1163,11 +1271,7 @@ impl AdminApi {
             info.created
         );
         // Answered first, then the daemon stops and starts with it.
-        let restart = self.info.restart.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            restart.notify_one();
-        });
+        self.restart_soon();
         Ok(json(StatusCode::ACCEPTED, &info))
     }
 

@@ -146,6 +146,10 @@ impl Helper {
                 done.and_then(|r| serde_json::to_string(&r).map_err(|e| e.to_string()))
             }
             Request::SambaStatus => Ok(bureau_sysctl::samba::status(&self.samba).await),
+            Request::SetHostname { name } => match bureau_directory::validate::domain(name) {
+                Ok(n) if n == *name => command("hostname", &[name], Duration::from_secs(10)).await,
+                _ => Err(format!("{name:?} is not a host name")),
+            },
         };
         match result {
             Ok(output) => Reply { ok: true, output },

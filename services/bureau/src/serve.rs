@@ -62,8 +62,9 @@ fn chown_data(dir: &Path, user: &nix::unistd::User, shares: &Path) -> Result<(),
         if p == shares {
             return Ok(());
         }
-        nix::unistd::chown(p, Some(user.uid), Some(user.gid)).map_err(std::io::Error::from)?;
-        if depth > 0 && p.is_dir() {
+        // A link (the time zone's) is given, not what it leads to.
+        std::os::unix::fs::lchown(p, Some(user.uid.as_raw()), Some(user.gid.as_raw()))?;
+        if depth > 0 && std::fs::symlink_metadata(p)?.is_dir() {
             for e in std::fs::read_dir(p)? {
                 walk(&e?.path(), depth - 1, user, shares)?;
             }
@@ -118,6 +119,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     let user = target_user(&cfg)?;
     std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
     restore_pending(&data)?;
+    let hostname = cfg.hostname();
 
     let store = Store::open(
         &data,
@@ -145,13 +147,9 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     }
     let queue = if cfg.smtp.enabled {
         Some(
-            bureau_smtp::Queue::open(
-                directory.clone(),
-                cfg.smtp.clone(),
-                cfg.server.hostname.clone(),
-            )
-            .await
-            .map_err(|e| format!("mail queue: {e}"))?,
+            bureau_smtp::Queue::open(directory.clone(), cfg.smtp.clone(), hostname.clone())
+                .await
+                .map_err(|e| format!("mail queue: {e}"))?,
         )
     } else {
         None
@@ -162,7 +160,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     let certs = CertStore::open(
         cfg.tls.cert.clone().zip(cfg.tls.key.clone()),
         &data,
-        &cfg.server.hostname,
+        &hostname,
     )
     .map_err(|e| e.to_string())?;
 
@@ -266,7 +264,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     let (trigger, sd) = shutdown::channel();
     let restart = Arc::new(tokio::sync::Notify::new());
     let info = Arc::new(DaemonInfo {
-        hostname: cfg.server.hostname.clone(),
+        hostname: hostname.clone(),
         data_dir: data.display().to_string(),
         started,
         services: Mutex::new(services),
@@ -277,6 +275,8 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         inflight: Some(sd.clone()),
         max_restore_bytes: cfg.admin.max_restore_mb << 20,
         restart: restart.clone(),
+        hostname_fixed: cfg.server.hostname.is_some(),
+        system_dir: cfg.system_dir(),
     });
     let mut admin = AdminApi::new(auth.clone(), info, cfg.admin.session_minutes)
         .with_certs(certs.clone())
@@ -301,14 +301,15 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     admin = admin.with_samba(samba);
     certs.watch(Duration::from_secs(5));
     let acceptor = certs.acceptor(&[b"http/1.1"]).map_err(|e| e.to_string())?;
-    let mut dav = bureau_dav::Dav::new(store.clone(), auth.clone(), &cfg.server.hostname)
-        .with_ports(bureau_dav::autoconfig::Ports {
+    let mut dav = bureau_dav::Dav::new(store.clone(), auth.clone(), &hostname).with_ports(
+        bureau_dav::autoconfig::Ports {
             imaps: cfg.port(ports::IMAPS),
             imap: cfg.port(ports::IMAP),
             submissions: cfg.port(ports::SUBMISSIONS),
             submission: cfg.port(ports::SUBMISSION),
             https: cfg.port(ports::HTTPS),
-        });
+        },
+    );
     if let Some(q) = &queue {
         dav = dav.with_queue(q.clone());
     }
@@ -333,7 +334,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     if let Some(queue) = queue.clone().filter(|_| !smtp_listeners.is_empty()) {
         let smtp = bureau_smtp::Smtp::new(
             cfg.smtp.clone(),
-            cfg.server.hostname.clone(),
+            hostname.clone(),
             auth.clone(),
             certs.acceptor(&[]).map_err(|e| e.to_string())?,
             queue,
@@ -348,7 +349,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     }
     if !imap_listeners.is_empty() {
         let imap = bureau_imap::Imap::new(
-            cfg.server.hostname.clone(),
+            hostname.clone(),
             auth.clone(),
             certs.acceptor(&[]).map_err(|e| e.to_string())?,
             cfg.imap.max_connections_per_ip,
@@ -379,7 +380,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     log::info!(
         "bureau {} serving {} (data in {}, admin socket {}), ready in {} ms",
         env!("CARGO_PKG_VERSION"),
-        cfg.server.hostname,
+        hostname,
         data.display(),
         sock_path.display(),
         started.elapsed().as_millis()

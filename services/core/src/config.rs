@@ -217,8 +217,10 @@ impl Default for SmtpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// The box's name, in certificates and greetings. Default: the system's hostname.
-    pub hostname: String,
+    /// The box's name, in certificates and greetings. Unset: the name chosen in the console
+    /// (`<data_dir>/system/hostname`, which the appliance also gives the system at boot),
+    /// else the system's hostname. Set here, the console cannot change it.
+    pub hostname: Option<String>,
     /// Where the store, certificates and snapshots live.
     pub data_dir: PathBuf,
     /// The account to run as once the ports are bound, when started as root.
@@ -309,7 +311,7 @@ pub struct LogConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            hostname: system_hostname(),
+            hostname: None,
             data_dir: PathBuf::from("/var/lib/bureau"),
             user: "bureau".into(),
             bind: vec![IpAddr::from([0, 0, 0, 0])],
@@ -488,10 +490,12 @@ impl Config {
             key: key.to_string(),
             message,
         };
-        if bureau_directory::validate::domain(&self.server.hostname).is_err() {
+        if let Some(h) = &self.server.hostname
+            && bureau_directory::validate::domain(h).is_err()
+        {
             return Err(bad(
                 "server.hostname",
-                format!("'{}' is not a fully qualified name", self.server.hostname),
+                format!("'{h}' is not a fully qualified name"),
             ));
         }
         if self.server.bind.is_empty() {
@@ -569,6 +573,23 @@ impl Config {
         self.server.data_dir.join("updates")
     }
 
+    /// The box's settings the console makes (hostname, time zone), in files the appliance's
+    /// boot reads too.
+    pub fn system_dir(&self) -> PathBuf {
+        self.server.data_dir.join("system")
+    }
+
+    /// The box's name: `server.hostname` if set, else the console's choice, else the system's.
+    pub fn hostname(&self) -> String {
+        if let Some(h) = &self.server.hostname {
+            return h.clone();
+        }
+        std::fs::read_to_string(self.system_dir().join(crate::system::HOSTNAME))
+            .ok()
+            .and_then(|h| bureau_directory::validate::domain(h.trim()).ok())
+            .unwrap_or_else(system_hostname)
+    }
+
     pub fn shares_dir(&self) -> PathBuf {
         self.samba
             .shares_dir
@@ -591,7 +612,7 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         let c = Config::parse("[server]\nhostname = \"mail.example.com\"\n", "t.toml").unwrap();
-        assert_eq!(c.server.hostname, "mail.example.com");
+        assert_eq!(c.hostname(), "mail.example.com");
         assert_eq!(c.auth.ip_max_failures, 10);
         assert!(c.store.fsync);
         assert_eq!(c.port(ports::IMAPS), 993);

@@ -26,6 +26,8 @@ pub enum Request {
     ApplySamba { plan: SambaPlan },
     /// Whether smbd runs, and who is connected (`smbstatus --json`).
     SambaStatus,
+    /// Give the running system this name (the boot gives it from the data partition).
+    SetHostname { name: String },
 }
 
 /// Everything Samba should serve, sent whole: the helper renders the configuration itself

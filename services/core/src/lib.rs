@@ -8,6 +8,7 @@ pub mod helper;
 pub mod logging;
 pub mod net;
 pub mod shutdown;
+pub mod system;
 pub mod tls;
 
 pub use auth::{Auth, AuthError};
