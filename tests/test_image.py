@@ -169,6 +169,9 @@ def test_first_boot_shows_a_setup_token_that_makes_the_administrator(vm):
     vm.sign_in()
     info = vm.system()
     assert info["hostname"] == "box.office.example" and info["system_timezone"] == "Europe/Paris", info
+    # The journal keeps what the daemon said before it restarted; the console reads it there.
+    s, logs, _ = vm.api("GET", "/api/v1/logs?source=journal&level=warn")
+    assert s == 200 and any("the box is now box.office.example" in e["message"] for e in logs), logs
     s, user, _ = vm.api("POST", "/api/v1/users", {"address": "alice@office.example", "password": PASSWORD})
     assert s == 201, user
 

@@ -267,29 +267,33 @@ let logTimer = null;
 async function pageLogs(query) {
   const level = query.get("level") || "info";
   const service = query.get("service") || "";
-  const services = ["", "smtp", "imap", "dav", "admin", "directory", "store", "core", "bureau"];
+  const journal = query.get("source") === "journal";
+  const services = ["", "smtp", "imap", "dav", "ldap", "admin", "directory", "store", "sysctl", "core", "bureau"];
   const filter = h("form", { class: "row", "data-form": "log-filter" },
+    h("select", { name: "source", "aria-label": "Since" },
+      [["", "since Bureau started (live)"], ["journal", "since the box booted (system journal)"]]
+        .map(([v, l]) => h("option", { value: v, selected: v === (journal ? "journal" : "") }, l))),
     h("select", { name: "service", "aria-label": "Service" },
       services.map((x) => h("option", { value: x, selected: x === service }, x || "every service"))),
     h("select", { name: "level", "aria-label": "Level" },
       ["error", "warn", "info", "debug"].map((x) => h("option", { value: x, selected: x === level }, `${x} and worse`))),
-    h("label", { class: "row" }, h("input", { type: "checkbox", name: "live", checked: true }), "live"));
+    journal ? null : h("label", { class: "row" }, h("input", { type: "checkbox", name: "live", checked: true }), "live"));
   filter.addEventListener("change", () => {
     const f = new FormData(filter);
-    go(`#/logs?service=${encodeURIComponent(f.get("service"))}&level=${f.get("level")}`);
+    go(`#/logs?source=${f.get("source")}&service=${encodeURIComponent(f.get("service"))}&level=${f.get("level")}`);
   });
   const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
-  show(h("h1", {}, "Logs"), filter, h("section", {}, body),
-    h("p", { class: "muted" }, "Since the box started; older records are in the system journal."));
+  show(h("h1", {}, "Logs"), filter, h("section", {}, body));
   let entries = [];
   const load = async () => {
     const after = entries.length ? entries[entries.length - 1].seq : 0;
-    const more = await api("GET", `logs?after=${after}&level=${level}&service=${encodeURIComponent(service)}&limit=500`);
+    const more = await api("GET", `logs?after=${after}&level=${level}&service=${encodeURIComponent(service)}&limit=500${journal ? "&source=journal" : ""}`);
     if (!more.length && entries.length) return;
     entries = entries.concat(more).slice(-500);
     body.replaceChildren(entries.length ? logTable([...entries].reverse()) : h("p", { class: "muted" }, "Nothing logged at this level."));
   };
-  await load();
+  try { await load(); } catch (e) { return body.replaceChildren(h("p", { class: "error" }, e.message)); }
+  if (journal) return;
   clearInterval(logTimer);
   logTimer = setInterval(() => {
     if (!location.hash.startsWith("#/logs")) return clearInterval(logTimer);

@@ -641,10 +641,19 @@ impl AdminApi {
                     .unwrap_or(500usize)
                     .min(5000);
                 let service = q("service").filter(|s| !s.is_empty());
-                Ok(json(
-                    StatusCode::OK,
-                    &bureau_core::logging::recent(after, level, service.as_deref(), limit),
-                ))
+                let entries = if q("source").as_deref() == Some("journal") {
+                    bureau_core::logging::journal(level, service.as_deref(), limit)
+                        .await
+                        .map_err(|e| {
+                            fail(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                format!("the system journal cannot be read: {e}"),
+                            )
+                        })?
+                } else {
+                    bureau_core::logging::recent(after, level, service.as_deref(), limit)
+                };
+                Ok(json(StatusCode::OK, &entries))
             }
             // ---- domains ----
             (&Method::GET, ["domains"]) => {
