@@ -14,6 +14,8 @@ APT_PACKAGES=(openssl curl procps swaks libnet-ssleay-perl libio-socket-ssl-perl
   ldap-utils squid
   # the file server Bureau configures, and its client
   samba smbclient
+  # the ActiveSync WBXML codec is checked against libwbxml's wbxml2xml and xml2wbxml
+  libwbxml2-utils
   # the web console's browser tests (playwright-core drives Debian's Chromium)
   chromium fonts-dejavu-core)
 
