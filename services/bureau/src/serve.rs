@@ -75,9 +75,12 @@ fn chown_data(dir: &Path, user: &nix::unistd::User, shares: &Path) -> Result<(),
         .map_err(|e| format!("giving {} to {}: {e}", dir.display(), user.name))
 }
 
+/// Becomes the account, with its groups (the image's `bureau` is in `systemd-journal`, to
+/// read its own records).
 fn drop_privileges(user: &nix::unistd::User) -> Result<(), StartError> {
-    use nix::unistd::{setgid, setgroups, setuid};
-    setgroups(&[user.gid]).map_err(|e| format!("setgroups: {e}"))?;
+    use nix::unistd::{initgroups, setgid, setuid};
+    let name = std::ffi::CString::new(user.name.as_str()).map_err(|e| e.to_string())?;
+    initgroups(&name, user.gid).map_err(|e| format!("initgroups: {e}"))?;
     setgid(user.gid).map_err(|e| format!("setgid: {e}"))?;
     setuid(user.uid).map_err(|e| format!("setuid: {e}"))?;
     Ok(())
