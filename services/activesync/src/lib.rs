@@ -1,4 +1,267 @@
-//! Exchange ActiveSync. Today: the WBXML codec every command is carried in (`wbxml`), sans
-//! I/O, with every code page of MS-ASWBXML.
+//! Exchange ActiveSync on the HTTPS listener, at /Microsoft-Server-ActiveSync.
+//!
+//! - `wbxml`: the codec every command travels in (sans I/O, every MS-ASWBXML code page).
+//! - `request`: the query string (plain or packed in base64) and the headers that matter.
+//! - `provision`: the device's policy and its key (MS-ASPROV); every other command needs
+//!   the key it acknowledged.
+//! - `folders`: FolderSync from the store's collections.
+//!
+//! Served today: OPTIONS, Provision, FolderSync. The others are answered 501 and not
+//! announced in MS-ASProtocolCommands, so devices do not try them.
 
+pub mod folders;
+pub mod provision;
+pub mod request;
 pub mod wbxml;
+
+use bureau_core::auth::{Auth, AuthError};
+use bureau_directory::User;
+use bureau_store::{Actor, Device, Store};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use request::EasRequest;
+use std::net::IpAddr;
+
+pub type Resp = Response<Full<Bytes>>;
+
+pub const PATH: &str = "/Microsoft-Server-ActiveSync";
+/// What OPTIONS announces: the commands answered here.
+pub const COMMANDS: &[&str] = &["Provision", "FolderSync"];
+/// Largest request body read.
+const MAX_BODY: usize = 32 << 20;
+const WBXML_TYPE: &str = "application/vnd.ms-sync.wbxml";
+
+#[derive(Clone)]
+pub struct ActiveSync {
+    store: Store,
+    auth: Auth,
+}
+
+/// One request, its device and its user, as the commands see them.
+pub struct Context {
+    pub req: EasRequest,
+    pub user: User,
+    pub device: Device,
+}
+
+fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Resp {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("ms-server-activesync", "16.1")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static headers")
+}
+
+fn text(status: StatusCode, why: &str) -> Resp {
+    reply(
+        status,
+        "text/plain; charset=utf-8",
+        format!("{why}\n").into_bytes(),
+    )
+}
+
+/// A command's answer in WBXML.
+pub fn document(root: &wbxml::Element) -> Resp {
+    match wbxml::encode(root) {
+        Ok(b) => reply(StatusCode::OK, WBXML_TYPE, b),
+        Err(e) => {
+            log::error!("activesync: answer not encodable: {e}");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "answer not encodable")
+        }
+    }
+}
+
+/// The version as a number to compare (16.1 → 161).
+pub fn version_number(v: &str) -> u32 {
+    let (a, b) = v.split_once('.').unwrap_or((v, "0"));
+    a.parse::<u32>().unwrap_or(0) * 10 + b.parse::<u32>().unwrap_or(0)
+}
+
+impl ActiveSync {
+    pub fn new(store: Store, auth: Auth) -> ActiveSync {
+        ActiveSync { store, auth }
+    }
+
+    pub fn serves(path: &str) -> bool {
+        path.eq_ignore_ascii_case(PATH)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub async fn handle(&self, req: Request<Incoming>, ip: IpAddr) -> Resp {
+        let user = match self.authenticate(&req, ip).await {
+            Ok(u) => u,
+            Err(r) => return r,
+        };
+        match *req.method() {
+            Method::OPTIONS => Response::builder()
+                .status(StatusCode::OK)
+                .header("ms-server-activesync", "16.1")
+                .header("ms-asprotocolversions", request::VERSIONS.join(","))
+                .header("ms-asprotocolcommands", COMMANDS.join(","))
+                .header("allow", "OPTIONS,POST")
+                .header("public", "OPTIONS,POST")
+                .body(Full::new(Bytes::new()))
+                .expect("static headers"),
+            Method::POST => self.post(req, user).await,
+            _ => text(StatusCode::METHOD_NOT_ALLOWED, "OPTIONS or POST"),
+        }
+    }
+
+    async fn authenticate(&self, req: &Request<Incoming>, ip: IpAddr) -> Result<User, Resp> {
+        let unauthorized = || {
+            Response::builder()
+                .status(StatusCode::UNAUTHORIZED)
+                .header(
+                    "www-authenticate",
+                    "Basic realm=\"Bureau\", charset=\"UTF-8\"",
+                )
+                .body(Full::new(Bytes::new()))
+                .expect("static headers")
+        };
+        let Some((login, password)) = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(bureau_core::auth::basic_credentials)
+        else {
+            return Err(unauthorized());
+        };
+        // Outlook and phones may send DOMAIN\user.
+        let login = login.rsplit('\\').next().unwrap_or(&login).to_string();
+        match self.auth.login(ip, &login, &password, "activesync").await {
+            Ok(u) => Ok(u),
+            Err(AuthError::BadCredentials) => Err(unauthorized()),
+            Err(AuthError::Disabled) => Err(text(StatusCode::FORBIDDEN, "account disabled")),
+            Err(AuthError::Refused) => Err(text(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed sign-ins from this address; try again later",
+            )),
+            Err(e) => {
+                log::error!("activesync: sign-in: {e}");
+                Err(text(StatusCode::SERVICE_UNAVAILABLE, "try again later"))
+            }
+        }
+    }
+
+    async fn post(&self, req: Request<Incoming>, user: User) -> Resp {
+        let header = |n: &str| {
+            req.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let parsed = request::parse(
+            req.uri().query().unwrap_or(""),
+            header("ms-asprotocolversion").as_deref(),
+            header("x-ms-policykey").as_deref(),
+        );
+        let mut eas = match parsed {
+            Ok(r) => r,
+            Err(why) => return text(StatusCode::BAD_REQUEST, &why),
+        };
+        if eas.version.is_empty() {
+            eas.version = "12.1".into();
+        }
+        if !request::VERSIONS.contains(&eas.version.as_str()) {
+            return text(
+                StatusCode::BAD_REQUEST,
+                &format!("protocol version {} is not served", eas.version),
+            );
+        }
+        if !request::is_command(&eas.cmd) {
+            return text(
+                StatusCode::BAD_REQUEST,
+                &format!("no command {:?}", eas.cmd),
+            );
+        }
+        if !COMMANDS.contains(&eas.cmd.as_str()) {
+            return text(
+                StatusCode::NOT_IMPLEMENTED,
+                &format!("{} is not served yet", eas.cmd),
+            );
+        }
+        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+        };
+        let doc = if body.is_empty() {
+            None
+        } else {
+            match wbxml::decode(&body) {
+                Ok(d) => Some(d),
+                Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
+            }
+        };
+        let device = match self.device(&user, &eas).await {
+            Ok(d) => d,
+            Err(e) => {
+                log::error!("activesync: device {}: {e}", eas.device_id);
+                return text(StatusCode::SERVICE_UNAVAILABLE, "try again later");
+            }
+        };
+        let mut cx = Context {
+            req: eas,
+            user,
+            device,
+        };
+        if cx.req.cmd != "Provision"
+            && let Some(refused) = provision::refuse_unprovisioned(&cx)
+        {
+            return refused;
+        }
+        let answer = match cx.req.cmd.as_str() {
+            "Provision" => provision::provision(self, &mut cx, doc).await,
+            "FolderSync" => folders::folder_sync(self, &cx, doc).await,
+            _ => unreachable!("only announced commands get here"),
+        };
+        answer.unwrap_or_else(|e| {
+            log::error!("activesync: {} for {}: {e}", cx.req.cmd, cx.user.uid);
+            text(StatusCode::SERVICE_UNAVAILABLE, "try again later")
+        })
+    }
+
+    /// The device making the request, recorded (first seen, last seen, protocol, type).
+    async fn device(
+        &self,
+        user: &User,
+        req: &EasRequest,
+    ) -> Result<Device, bureau_store::StoreError> {
+        let principal = user.principal;
+        let known = self
+            .store
+            .reader(Actor::Principal(principal))?
+            .device(principal, &req.device_id)?;
+        let mut d = known.unwrap_or_else(|| Device {
+            id: req.device_id.clone(),
+            ..Default::default()
+        });
+        d.protocol = format!("activesync {}", req.version);
+        if !req.device_type.is_empty() {
+            d.info.insert("type".into(), req.device_type.clone());
+        }
+        d.last_seen = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs() as i64);
+        self.save_device(principal, &d).await?;
+        Ok(d)
+    }
+
+    pub async fn save_device(
+        &self,
+        principal: u64,
+        d: &Device,
+    ) -> Result<(), bureau_store::StoreError> {
+        let d = d.clone();
+        self.store
+            .write(Actor::Principal(principal), vec![], move |w| {
+                w.put_device(principal, &d)
+            })
+            .await
+    }
+}

@@ -42,6 +42,7 @@ pub(crate) fn plain(status: StatusCode, text: &str) -> Resp {
 pub struct Web {
     pub admin: AdminApi,
     pub dav: bureau_dav::Dav,
+    pub activesync: bureau_activesync::ActiveSync,
     /// Who may reach the console and the admin API (`admin.console_networks`).
     pub console_networks: bureau_core::net::Networks,
 }
@@ -69,6 +70,9 @@ impl Web {
         }
         if bureau_dav::Dav::serves(path) {
             return self.dav.handle(req, ip).await;
+        }
+        if bureau_activesync::ActiveSync::serves(path) {
+            return self.activesync.handle(req, ip).await;
         }
         if crate::console::serves(path) {
             let tag = req

@@ -148,6 +148,21 @@ impl Guard {
 }
 
 /// How a protocol authenticates a user: `Auth::login`.
+/// Login and password of an `Authorization: Basic ...` header's value.
+pub fn basic_credentials(header: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let (scheme, b64) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (l, p) = text.split_once(':')?;
+    Some((l.to_string(), p.to_string()))
+}
+
 #[derive(Clone)]
 pub struct Auth {
     directory: Directory,

@@ -1,6 +1,5 @@
 //! HTTP pieces: responses, bounded bodies, Basic credentials, URL segments.
 
-use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -107,17 +106,7 @@ pub async fn body(b: Incoming, limit: usize) -> Result<Vec<u8>, Resp> {
 
 /// Login and password of an `Authorization: Basic` header.
 pub fn basic_credentials(h: &HeaderMap) -> Option<(String, String)> {
-    let v = h.get("authorization")?.to_str().ok()?;
-    let (scheme, b64) = v.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (l, p) = text.split_once(':')?;
-    Some((l.to_string(), p.to_string()))
+    bureau_core::auth::basic_credentials(h.get("authorization")?.to_str().ok()?)
 }
 
 /// A URL path segment, percent-decoded; None if it does not decode to UTF-8.

@@ -1,0 +1,197 @@
+//! FolderSync: the user's folders (mailboxes, calendars, address books, task lists, notes)
+//! as the device's hierarchy, then only what changed since the key it presents.
+//!
+//! The hierarchy's state is the device's sync state of collection 0 (collection ids start
+//! at 1): its `sync_key`, and in `last_response` the folder list the device was last given.
+//! SyncKey 0 gives the whole hierarchy again under a new key, and touches no folder's own
+//! sync state (Gmail for Android sends it on a manual refresh).
+
+use crate::wbxml::{Element, page};
+use crate::{ActiveSync, Context, Resp, document};
+use bureau_store::{Actor, Collection, CollectionKind, StoreError, SyncState};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The hierarchy's place in the sync-state table.
+const HIERARCHY: u64 = 0;
+
+/// FolderSync status codes (MS-ASCMD 2.2.3.177.5).
+mod status {
+    pub const SUCCESS: &str = "1";
+    pub const INVALID_SYNC_KEY: &str = "9";
+    pub const BAD_REQUEST: &str = "10";
+}
+
+/// Folder types (MS-ASCMD 2.2.3.186.3).
+mod kind {
+    pub const USER_GENERIC: u8 = 1;
+    pub const TASKS: u8 = 7;
+    pub const INBOX: u8 = 2;
+    pub const DRAFTS: u8 = 3;
+    pub const DELETED: u8 = 4;
+    pub const SENT: u8 = 5;
+    pub const CALENDAR: u8 = 8;
+    pub const CONTACTS: u8 = 9;
+    pub const NOTES: u8 = 10;
+    pub const USER_MAIL: u8 = 12;
+    pub const USER_CALENDAR: u8 = 13;
+    pub const USER_CONTACTS: u8 = 14;
+    pub const USER_TASKS: u8 = 15;
+    pub const USER_NOTES: u8 = 17;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Folder {
+    pub id: String,
+    pub parent: String,
+    pub name: String,
+    pub kind: u8,
+}
+
+/// A collection as a folder; None for what devices do not see (the schedule inbox).
+fn folder(c: &Collection, by_name: &BTreeMap<&str, u64>) -> Option<Folder> {
+    let special = c.props.get("special-use").map(String::as_str);
+    let (kind, name, parent) = match c.kind {
+        CollectionKind::Mailbox => {
+            let (parent, leaf) = match c.name.rsplit_once('/') {
+                Some((p, l)) => (by_name.get(p).map(|id| id.to_string()), l),
+                None => (None, c.name.as_str()),
+            };
+            let kind = match (c.name.as_str(), special) {
+                ("INBOX", _) => kind::INBOX,
+                (_, Some("\\Drafts")) => kind::DRAFTS,
+                (_, Some("\\Trash")) => kind::DELETED,
+                (_, Some("\\Sent")) => kind::SENT,
+                _ => kind::USER_MAIL,
+            };
+            let name = if c.name == "INBOX" { "Inbox" } else { leaf };
+            (kind, name.to_string(), parent)
+        }
+        CollectionKind::ScheduleInbox => return None,
+        other => {
+            let (default, user, default_name) = match other {
+                CollectionKind::Calendar => (kind::CALENDAR, kind::USER_CALENDAR, "calendar"),
+                CollectionKind::AddressBook => (kind::CONTACTS, kind::USER_CONTACTS, "contacts"),
+                CollectionKind::TaskList => (kind::TASKS, kind::USER_TASKS, "tasks"),
+                CollectionKind::Notes => (kind::NOTES, kind::USER_NOTES, "notes"),
+                _ => (kind::USER_GENERIC, kind::USER_GENERIC, ""),
+            };
+            let name = c
+                .props
+                .get("displayname")
+                .cloned()
+                .unwrap_or_else(|| c.name.clone());
+            let kind = if c.name == default_name {
+                default
+            } else {
+                user
+            };
+            (kind, name, None)
+        }
+    };
+    Some(Folder {
+        id: c.id.to_string(),
+        parent: parent.unwrap_or_else(|| "0".into()),
+        name,
+        kind,
+    })
+}
+
+/// The user's folders now, in the store's order.
+pub fn hierarchy(eas: &ActiveSync, principal: u64) -> Result<Vec<Folder>, StoreError> {
+    let colls = eas
+        .store()
+        .reader(Actor::Principal(principal))?
+        .collections_of(principal)?;
+    let by_name: BTreeMap<&str, u64> = colls
+        .iter()
+        .filter(|c| c.kind == CollectionKind::Mailbox)
+        .map(|c| (c.name.as_str(), c.id))
+        .collect();
+    Ok(colls.iter().filter_map(|c| folder(c, &by_name)).collect())
+}
+
+fn entry(verb: &'static str, f: &Folder) -> Element {
+    Element::new(page::FOLDER_HIERARCHY, verb)
+        .with_text("ServerId", f.id.clone())
+        .with_text("ParentId", f.parent.clone())
+        .with_text("DisplayName", f.name.clone())
+        .with_text("Type", f.kind.to_string())
+}
+
+pub async fn folder_sync(
+    eas: &ActiveSync,
+    cx: &Context,
+    doc: Option<Element>,
+) -> Result<Resp, StoreError> {
+    let answer =
+        |s: &str| Element::new(page::FOLDER_HIERARCHY, "FolderSync").with_text("Status", s);
+    let Some(key) = doc
+        .filter(|d| d.name == "FolderSync")
+        .and_then(|d| d.child_value("SyncKey"))
+        .and_then(|k| k.trim().parse::<u64>().ok())
+    else {
+        return Ok(document(&answer(status::BAD_REQUEST)));
+    };
+    let principal = cx.user.principal;
+    let device = cx.device.id.clone();
+    let mut state = eas
+        .store()
+        .reader(Actor::Principal(principal))?
+        .sync_state(principal, &device, HIERARCHY)?
+        .unwrap_or_default();
+    let known: Vec<Folder> = if key == 0 {
+        Vec::new()
+    } else if key == state.sync_key {
+        serde_json::from_slice(&state.last_response).unwrap_or_default()
+    } else {
+        return Ok(document(&answer(status::INVALID_SYNC_KEY)));
+    };
+    let now = hierarchy(eas, principal)?;
+    let before: BTreeMap<&str, &Folder> = known.iter().map(|f| (f.id.as_str(), f)).collect();
+    let after: BTreeMap<&str, &Folder> = now.iter().map(|f| (f.id.as_str(), f)).collect();
+    let mut changes = Vec::new();
+    for f in &now {
+        match before.get(f.id.as_str()) {
+            None => changes.push(entry("Add", f)),
+            Some(old) if *old != f => changes.push(entry("Update", f)),
+            Some(_) => {}
+        }
+    }
+    for f in &known {
+        if !after.contains_key(f.id.as_str()) {
+            changes.push(
+                Element::new(page::FOLDER_HIERARCHY, "Delete").with_text("ServerId", f.id.clone()),
+            );
+        }
+    }
+    let new_key = if changes.is_empty() && key != 0 {
+        key
+    } else {
+        let next = state.sync_key + 1;
+        state = SyncState {
+            sync_key: next,
+            last_key: key,
+            last_response: serde_json::to_vec(&now)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+            ..state
+        };
+        let saved = state.clone();
+        eas.store()
+            .write(Actor::Principal(principal), vec![], move |w| {
+                w.put_sync_state(principal, &device, HIERARCHY, &saved)
+            })
+            .await?;
+        next
+    };
+    let mut list = Element::new(page::FOLDER_HIERARCHY, "Changes")
+        .with_text("Count", changes.len().to_string());
+    for c in changes {
+        list = list.with(c);
+    }
+    Ok(document(
+        &answer(status::SUCCESS)
+            .with_text("SyncKey", new_key.to_string())
+            .with(list),
+    ))
+}

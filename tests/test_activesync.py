@@ -1,0 +1,169 @@
+"""Exchange ActiveSync with a real EAS 16.1 client (pyactivesync from PyPI): the device is
+provisioned, lists its folders, and is refused until it holds the policy key; plus the
+protocol's edges (OPTIONS, the packed query string, bad input) with requests."""
+
+import base64
+import struct
+
+import pytest
+import requests
+import urllib3
+
+from pyactivesync import Client
+from pyactivesync._wbxml import WBXMLReader, WBXMLWriter, find, text_of, wtag
+
+urllib3.disable_warnings()
+PW = "long enough pw"
+# pyactivesync's tables stop at EASProvisionDoc: the policy settings by their tokens (MS-ASWBXML
+# code page 14: AllowHTMLEmail 0x29, DevicePasswordEnabled 0x0E).
+ALLOW_HTML_EMAIL = "Provision.0x29"
+DEVICE_PASSWORD_ENABLED = "Provision.0x0E"
+
+
+@pytest.fixture
+def office(bureau, monkeypatch):
+    # The box's certificate is self-signed: requests would take these over verify=False.
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    bureau.cli("domain", "add", "example.com")
+    bureau.cli("user", "add", "alice@example.com", "--password-stdin", input=PW + "\n")
+    return bureau
+
+
+def client(b, device="PyTestDev1", username="alice@example.com", password=PW):
+    return Client(server=f"127.0.0.1:{b.port(443)}", username=username, password=password,
+                  device_id=device, verify_ssl=False)
+
+
+def post(b, query, body=b"", version="16.1", policy_key=None, auth=("alice@example.com", PW)):
+    headers = {"Content-Type": "application/vnd.ms-sync.wbxml"}
+    if version:
+        headers["MS-ASProtocolVersion"] = version
+    if policy_key:
+        headers["X-MS-PolicyKey"] = str(policy_key)
+    return requests.post(f"https://127.0.0.1:{b.port(443)}/Microsoft-Server-ActiveSync?{query}",
+                         data=body, headers=headers, auth=auth, verify=False, timeout=30)
+
+
+def folder_sync_body(key="0"):
+    w = WBXMLWriter()
+    w.tag("FolderHierarchy", "FolderSync", children=[wtag("FolderHierarchy", "SyncKey", text=key)])
+    return w.render()
+
+
+def test_provision_then_folder_sync_with_a_real_client(office):
+    with client(office) as c:
+        key = c.provision()
+        assert key and key.isdigit()
+        folders = c.list_folders()
+    by_type = {}
+    for f in folders:
+        by_type.setdefault(int(f.type), []).append(f.name)
+    # MS-ASCMD 2.2.3.186.3: 2 Inbox, 3 Drafts, 4 Deleted Items, 5 Sent Items, 7 Tasks,
+    # 8 Calendar, 9 Contacts, 10 Notes, 12 user mail folders.
+    assert by_type[2] == ["Inbox"] and by_type[3] == ["Drafts"] and by_type[4] == ["Trash"]
+    assert by_type[5] == ["Sent"] and sorted(by_type[12]) == ["Archive", "Junk"]
+    assert 7 in by_type and 8 in by_type and 9 in by_type and 10 in by_type
+    assert all(f.parent_id == "0" for f in folders)
+
+    # A new mailbox (made over IMAP here) reaches the device as one Add under its parent.
+    import imaplib
+    with imaplib.IMAP4("127.0.0.1", office.port(143)) as m:
+        m.starttls(ssl_context=__import__("conftest").tls_context())
+        m.login("alice", PW)
+        m.create("Archive/2026")
+    with client(office) as c:
+        c.provision()
+        w = folder_sync_body("0")
+        first = WBXMLReader(c._post("FolderSync", w)).parse()
+        k1 = text_of(find(first, "FolderHierarchy.SyncKey"))
+        nothing = WBXMLReader(c._post("FolderSync", folder_sync_body(k1))).parse()
+        assert text_of(find(nothing, "FolderHierarchy.Count")) == "0"
+        assert text_of(find(nothing, "FolderHierarchy.SyncKey")) == k1
+        with imaplib.IMAP4("127.0.0.1", office.port(143)) as m:
+            m.starttls(ssl_context=__import__("conftest").tls_context())
+            m.login("alice", PW)
+            m.create("Projects")
+            m.delete("Archive/2026")
+        changed = WBXMLReader(c._post("FolderSync", folder_sync_body(k1))).parse()
+        assert text_of(find(changed, "FolderHierarchy.Status")) == "1"
+        assert text_of(find(changed, "FolderHierarchy.Count")) == "2"
+        assert text_of(find(find(changed, "FolderHierarchy.Add")[2], "FolderHierarchy.DisplayName")) == "Projects"
+        assert find(find(changed, "FolderHierarchy.Delete")[2], "FolderHierarchy.ServerId") is not None
+        k2 = text_of(find(changed, "FolderHierarchy.SyncKey"))
+        assert int(k2) == int(k1) + 1
+        # A stale key: status 9, the device starts over.
+        stale = WBXMLReader(c._post("FolderSync", folder_sync_body(k1))).parse()
+        assert text_of(find(stale, "FolderHierarchy.Status")) == "9"
+
+
+def test_no_command_before_the_policy_is_acknowledged(office):
+    q = "Cmd=FolderSync&User=alice&DeviceId=Raw1&DeviceType=TestPhone"
+    # 14.0 and later: the command's own status, 142 without a key, 144 with a wrong one.
+    r = post(office, q, folder_sync_body())
+    assert r.status_code == 200
+    assert text_of(find(WBXMLReader(r.content).parse(), "FolderHierarchy.Status")) == "142"
+    r = post(office, q, folder_sync_body(), policy_key=12345)
+    assert text_of(find(WBXMLReader(r.content).parse(), "FolderHierarchy.Status")) == "144"
+    # 12.x: HTTP 449.
+    assert post(office, q, folder_sync_body(), version="12.1").status_code == 449
+    # Provisioned, the key works; an acknowledgement with a wrong temporary key does not.
+    w = WBXMLWriter()
+    w.tag("Provision", "Provision", children=[wtag("Provision", "Policies", children=[wtag(
+        "Provision", "Policy", children=[wtag("Provision", "PolicyType", text="MS-EAS-Provisioning-WBXML")])])])
+    first = WBXMLReader(post(office, "Cmd=Provision&User=alice&DeviceId=Raw1&DeviceType=TestPhone",
+                             w.render()).content).parse()
+    temp = text_of(find(first, "Provision.PolicyKey"))
+    assert text_of(find(first, ALLOW_HTML_EMAIL)) == "1"
+
+    def ack(key):
+        w = WBXMLWriter()
+        w.tag("Provision", "Provision", children=[wtag("Provision", "Policies", children=[wtag(
+            "Provision", "Policy", children=[wtag("Provision", "PolicyType", text="MS-EAS-Provisioning-WBXML"),
+                                             wtag("Provision", "PolicyKey", text=key),
+                                             wtag("Provision", "Status", text="1")])])])
+        r = post(office, "Cmd=Provision&User=alice&DeviceId=Raw1&DeviceType=TestPhone", w.render(), policy_key=key)
+        return WBXMLReader(r.content).parse()
+
+    assert text_of(find(find(ack("999"), "Provision.Policy")[2], "Provision.Status")) == "5"
+    final = text_of(find(ack(temp), "Provision.PolicyKey"))
+    assert final and final != temp
+    r = post(office, q, folder_sync_body(), policy_key=final)
+    assert text_of(find(WBXMLReader(r.content).parse(), "FolderHierarchy.Status")) == "1"
+    # 12.0 gets a policy without the settings 12.0 does not know.
+    first = WBXMLReader(post(office, "Cmd=Provision&User=alice&DeviceId=Old1&DeviceType=Outlook",
+                             w.render(), version="12.0").content).parse()
+    assert find(first, DEVICE_PASSWORD_ENABLED) is not None
+    assert find(first, ALLOW_HTML_EMAIL) is None
+
+
+def test_options_the_packed_query_and_bad_input(office):
+    url = f"https://127.0.0.1:{office.port(443)}/Microsoft-Server-ActiveSync"
+    r = requests.options(url, auth=("alice@example.com", PW), verify=False, timeout=30)
+    assert r.status_code == 200
+    assert r.headers["MS-ASProtocolVersions"] == "12.0,12.1,14.0,14.1,16.0,16.1"
+    assert r.headers["MS-ASProtocolCommands"] == "Provision,FolderSync"
+    # Credentials: none or wrong, 401 asking for Basic; DOMAIN\user works.
+    assert requests.options(url, verify=False, timeout=30).status_code == 401
+    assert requests.options(url, auth=("alice@example.com", "nope"), verify=False,
+                            timeout=30).headers["WWW-Authenticate"].startswith("Basic")
+    assert requests.options(url, auth=("OFFICE\\alice", PW), verify=False, timeout=30).status_code == 200
+
+    # The packed (base64) query string: 16.1, FolderSync, device "Packed1", no key yet.
+    packed = bytes([161, 9, 0x09, 0x04, 7]) + b"Packed1" + bytes([0, 5]) + b"Phone"
+    r = requests.post(f"{url}?{base64.b64encode(packed).decode()}", data=folder_sync_body(),
+                      auth=("alice@example.com", PW), verify=False, timeout=30,
+                      headers={"Content-Type": "application/vnd.ms-sync.wbxml"})
+    assert r.status_code == 200
+    assert text_of(find(WBXMLReader(r.content).parse(), "FolderHierarchy.Status")) == "142"
+
+    q = "Cmd=FolderSync&User=alice&DeviceId=Bad1&DeviceType=T"
+    # Unknown command: 400; a command not served yet: 501 (and not announced).
+    assert post(office, "Cmd=Frobnicate&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 400
+    assert post(office, "Cmd=Sync&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 501
+    # Malformed and truncated WBXML, an unknown protocol version, a bad device id: 400.
+    body = folder_sync_body()
+    for broken in (b"\x03\x01\x6a\x00\x45\x3f", body[:-2], b"not wbxml"):
+        assert post(office, q, broken).status_code == 400
+    assert post(office, q, body, version="2.5").status_code == 400
+    assert post(office, "Cmd=FolderSync&DeviceId=../../x", body).status_code == 400
