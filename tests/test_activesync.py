@@ -10,6 +10,7 @@ import requests
 import urllib3
 
 from pyactivesync import Client
+from pyactivesync.exceptions import StatusError
 from pyactivesync._wbxml import WBXMLReader, WBXMLWriter, find, text_of, wtag
 
 urllib3.disable_warnings()
@@ -142,7 +143,7 @@ def test_options_the_packed_query_and_bad_input(office):
     r = requests.options(url, auth=("alice@example.com", PW), verify=False, timeout=30)
     assert r.status_code == 200
     assert r.headers["MS-ASProtocolVersions"] == "12.0,12.1,14.0,14.1,16.0,16.1"
-    assert r.headers["MS-ASProtocolCommands"] == "Provision,FolderSync"
+    assert r.headers["MS-ASProtocolCommands"] == "Provision,FolderSync,Sync"
     # Credentials: none or wrong, 401 asking for Basic; DOMAIN\user works.
     assert requests.options(url, verify=False, timeout=30).status_code == 401
     assert requests.options(url, auth=("alice@example.com", "nope"), verify=False,
@@ -160,10 +161,93 @@ def test_options_the_packed_query_and_bad_input(office):
     q = "Cmd=FolderSync&User=alice&DeviceId=Bad1&DeviceType=T"
     # Unknown command: 400; a command not served yet: 501 (and not announced).
     assert post(office, "Cmd=Frobnicate&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 400
-    assert post(office, "Cmd=Sync&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 501
+    assert post(office, "Cmd=Ping&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 501
     # Malformed and truncated WBXML, an unknown protocol version, a bad device id: 400.
     body = folder_sync_body()
     for broken in (b"\x03\x01\x6a\x00\x45\x3f", body[:-2], b"not wbxml"):
         assert post(office, q, broken).status_code == 400
     assert post(office, q, body, version="2.5").status_code == 400
     assert post(office, "Cmd=FolderSync&DeviceId=../../x", body).status_code == 400
+
+
+def _imap(b):
+    import imaplib
+    from conftest import tls_context
+    m = imaplib.IMAP4("127.0.0.1", b.port(143))
+    m.starttls(ssl_context=tls_context())
+    m.login("alice", PW)
+    return m
+
+
+def test_mail_sync_with_a_real_client(office):
+    import smtplib
+    from pyactivesync import EmailChange
+
+    html = ("Subject: Hello 2\r\nFrom: Carol <carol@example.org>\r\nTo: alice@example.com\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hi <b>Alice</b></p>\r\n")
+    with smtplib.SMTP("127.0.0.1", office.port(25), timeout=30) as s:
+        for i in range(2):
+            s.sendmail("carol@example.org", ["alice@example.com"],
+                       f"Subject: Hello {i}\r\nFrom: carol@example.org\r\nTo: alice@example.com\r\n\r\nBody {i}.\r\n")
+        s.sendmail("carol@example.org", ["alice@example.com"], html.encode())
+    with client(office) as c:
+        folders = c.list_folders()
+        inbox = next(f for f in folders if int(f.type) == 2).id
+        trash = next(f for f in folders if int(f.type) == 4).id
+        first = c.sync_folder(inbox)
+        assert first.added == [] and first.sync_key == "1"
+        # Two at a time, in arrival order, MoreAvailable while more wait.
+        r1 = c.sync_folder(inbox, first.sync_key, window_size=2)
+        assert len(r1.added) == 2 and r1.more_available
+        r2 = c.sync_folder(inbox, r1.sync_key, window_size=2)
+        assert len(r2.added) == 1 and not r2.more_available
+        added = {a.fields["Email.Subject"]: a for a in r1.added + r2.added}
+        assert set(added) == {"Hello 0", "Hello 1", "Hello 2"}
+        h = added["Hello 2"].fields
+        assert h["Email.From"] == '"Carol" <carol@example.org>' and h["Email.Read"] == "0"
+        # No body preference given: the body as the message has it (HTML here).
+        assert h["AirSyncBase.Type"] == "2" and "<b>Alice</b>" in h["AirSyncBase.Data"]
+        assert h["AirSyncBase.NativeBodyType"] == "2"
+        assert added["Hello 0"].fields["AirSyncBase.Data"].startswith("Body 0.")
+        # The same key again (a lost answer): the same answer.
+        again = c.sync_folder(inbox, r1.sync_key, window_size=2)
+        assert again.sync_key == r2.sync_key and [a.server_id for a in again.added] == [a.server_id for a in r2.added]
+
+        # Read and flagged on the phone: the flags are the store's, seen over IMAP.
+        sid = added["Hello 0"].server_id
+        done = c.apply_email_changes(inbox, r2.sync_key, [EmailChange(server_id=sid, read=True, flagged=True)])
+        assert done.statuses[sid] == "1"
+        m = _imap(office)
+        m.select("INBOX")
+        uid = sid.split(":")[1]
+        _, data = m.uid("FETCH", uid, "(FLAGS)")
+        assert b"\\Seen" in data[0] and b"\\Flagged" in data[0]
+        # Not sent back to the phone; a change made over IMAP is.
+        m.uid("STORE", added["Hello 1"].server_id.split(":")[1], "+FLAGS", "(\\Seen)")
+        r3 = c.sync_folder(inbox, done.sync_key)
+        assert [x.server_id for x in r3.changed] == [added["Hello 1"].server_id]
+        assert r3.changed[0].fields["Email.Read"] == "1" and r3.added == []
+
+        # Deleted on the phone: moved to Trash.
+        gone = c.apply_email_changes(inbox, r3.sync_key, [EmailChange(server_id=sid, delete=True)])
+        m.select("Trash")
+        _, data = m.search(None, "ALL")
+        assert len(data[0].split()) == 1
+        m.select("INBOX")
+        _, data = m.search(None, "ALL")
+        assert len(data[0].split()) == 2
+        # Expunged over IMAP: a Delete for the phone; new mail: an Add.
+        m.uid("STORE", added["Hello 1"].server_id.split(":")[1], "+FLAGS", "(\\Deleted)")
+        m.expunge()
+        m.logout()
+        with smtplib.SMTP("127.0.0.1", office.port(25), timeout=30) as s:
+            s.sendmail("carol@example.org", ["alice@example.com"], b"Subject: Hello 3\r\n\r\nNew.\r\n")
+        r4 = c.sync_folder(inbox, gone.sync_key)
+        assert r4.deleted == [added["Hello 1"].server_id]
+        assert [a.fields["Email.Subject"] for a in r4.added] == ["Hello 3"]
+        # Trash syncs on its own; a stale key is refused with status 3.
+        t = c.sync_folder(trash, c.sync_folder(trash).sync_key)
+        assert [a.fields["Email.Subject"] for a in t.added] == ["Hello 0"]
+        with pytest.raises(StatusError) as refused:
+            c.sync_folder(inbox, "1")
+        assert (refused.value.command, refused.value.code) == ("Sync", "3")

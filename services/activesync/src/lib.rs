@@ -6,12 +6,16 @@
 //!   the key it acknowledged.
 //! - `folders`: FolderSync from the store's collections.
 //!
-//! Served today: OPTIONS, Provision, FolderSync. The others are answered 501 and not
-//! announced in MS-ASProtocolCommands, so devices do not try them.
+//! - `sync`: Sync for mail folders, `email` the Email class.
+//!
+//! Served today: OPTIONS, Provision, FolderSync, Sync (mail). The others are answered 501
+//! and not announced in MS-ASProtocolCommands, so devices do not try them.
 
+pub mod email;
 pub mod folders;
 pub mod provision;
 pub mod request;
+pub mod sync;
 pub mod wbxml;
 
 use bureau_core::auth::{Auth, AuthError};
@@ -28,7 +32,7 @@ pub type Resp = Response<Full<Bytes>>;
 
 pub const PATH: &str = "/Microsoft-Server-ActiveSync";
 /// What OPTIONS announces: the commands answered here.
-pub const COMMANDS: &[&str] = &["Provision", "FolderSync"];
+pub const COMMANDS: &[&str] = &["Provision", "FolderSync", "Sync"];
 /// Largest request body read.
 const MAX_BODY: usize = 32 << 20;
 const WBXML_TYPE: &str = "application/vnd.ms-sync.wbxml";
@@ -218,6 +222,7 @@ impl ActiveSync {
         let answer = match cx.req.cmd.as_str() {
             "Provision" => provision::provision(self, &mut cx, doc).await,
             "FolderSync" => folders::folder_sync(self, &cx, doc).await,
+            "Sync" => sync::sync(self, &cx, doc).await,
             _ => unreachable!("only announced commands get here"),
         };
         answer.unwrap_or_else(|e| {

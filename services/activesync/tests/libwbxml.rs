@@ -34,6 +34,7 @@ const LIBWBXML_NAMES: &[(u8, &str, &str)] = &[
     (2, "AttOid", "AttOId"),
     (2, "ReplyTo", "Reply-To"),
     (2, "DtStamp", "DTStamp"),
+    (2, "Status", "FlagStatus"),
     (2, "Type", "Recurrence_Type"),
     (2, "Until", "Recurrence_Until"),
     (2, "Occurrences", "Recurrence_Occurrences"),

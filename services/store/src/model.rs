@@ -222,6 +222,14 @@ pub struct SyncState {
     /// Client id to server item id (SyncML LUID map, ActiveSync ClientId).
     #[serde(default)]
     pub id_map: BTreeMap<String, ItemId>,
+    /// The items the device holds (ActiveSync: a change is a Change for these, an Add for
+    /// others; a deletion is told only for these).
+    #[serde(default)]
+    pub known: std::collections::BTreeSet<ItemId>,
+    /// Items the device itself changed, at the modseq its change gave them: not sent back
+    /// to it unless changed again since.
+    #[serde(default)]
+    pub own_changes: BTreeMap<ItemId, ModSeq>,
     /// SyncML anchors.
     #[serde(default)]
     pub anchor_last: String,

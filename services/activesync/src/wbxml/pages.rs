@@ -178,7 +178,7 @@ pub static PAGES: [Page; 26] = [
             "MIMESize",
             "InternetCPID",
             "Flag",
-            "FlagStatus",
+            "Status",
             "ContentClass",
             "FlagType",
             "CompleteTime",

@@ -1,0 +1,295 @@
+//! A stored message as ActiveSync's Email class (MS-ASEMAIL): the envelope, the read and
+//! flag state, and the body the device prefers (plain text, HTML or the whole MIME message,
+//! truncated as it asks), parsed with mail-parser.
+
+use crate::wbxml::{Element, page};
+use bureau_store::Item;
+use mail_parser::{Address, MessageParser, PartType};
+
+/// What the device asked for in Options (or a Fetch's Options).
+#[derive(Clone, Debug, Default)]
+pub struct BodyPreference {
+    /// 1 plain text, 2 HTML, 4 MIME; in the device's order.
+    pub types: Vec<(u8, Option<usize>)>,
+    /// MIMESupport: 0 never MIME, 1 for S/MIME only, 2 always when asked.
+    pub mime_support: u8,
+}
+
+impl BodyPreference {
+    pub fn from_options(options: Option<&Element>) -> BodyPreference {
+        let Some(o) = options else {
+            return BodyPreference::default();
+        };
+        let types = o
+            .children_named("BodyPreference")
+            .filter_map(|b| {
+                let t = b.child_value("Type")?.trim().parse().ok()?;
+                let size = b
+                    .child_value("TruncationSize")
+                    .and_then(|s| s.trim().parse().ok());
+                Some((t, size))
+            })
+            .collect();
+        BodyPreference {
+            types,
+            mime_support: o
+                .child_value("MIMESupport")
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0),
+        }
+    }
+
+    /// The body type to send and its truncation size.
+    fn choose(&self, has_html: bool) -> (u8, Option<usize>) {
+        for (t, size) in &self.types {
+            match t {
+                4 if self.mime_support == 2 => return (4, *size),
+                2 if has_html => return (2, *size),
+                1 => return (1, *size),
+                _ => {}
+            }
+        }
+        // Without a preference: what the message has, whole.
+        (if has_html { 2 } else { 1 }, None)
+    }
+}
+
+fn address_list(a: Option<&Address>) -> (String, Vec<String>) {
+    let mut full = Vec::new();
+    let mut names = Vec::new();
+    let mut add = |name: Option<&str>, addr: Option<&str>| {
+        let addr = addr.unwrap_or_default();
+        match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                full.push(format!("\"{}\" <{addr}>", n.replace('"', "'")));
+                names.push(n.to_string());
+            }
+            None => {
+                full.push(format!("<{addr}>"));
+                names.push(addr.to_string());
+            }
+        }
+    };
+    match a {
+        Some(Address::List(list)) => {
+            for x in list {
+                add(x.name.as_deref(), x.address.as_deref());
+            }
+        }
+        Some(Address::Group(groups)) => {
+            for g in groups {
+                for x in &g.addresses {
+                    add(x.name.as_deref(), x.address.as_deref());
+                }
+            }
+        }
+        None => {}
+    }
+    (full.join(", "), names)
+}
+
+/// ActiveSync's date form: 2026-12-01T10:00:00.000Z.
+pub fn eas_date(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// At most `limit` bytes of `s`, cut on a character boundary.
+fn truncate(s: &str, limit: usize) -> &str {
+    if s.len() <= limit {
+        return s;
+    }
+    let mut end = limit;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Whether the owner has read it, as the store keeps it.
+pub fn is_read(item: &Item) -> bool {
+    item.flags.iter().any(|f| f == "\\Seen")
+}
+
+/// The message as an Email class ApplicationData.
+pub fn application_data(item: &Item, raw: &[u8], pref: &BodyPreference) -> Element {
+    let data = Element::new(crate::wbxml::page::AIRSYNC, "ApplicationData");
+    let Some(m) = MessageParser::default().parse(raw) else {
+        // Not a message mail-parser can read: still shown, with its raw text.
+        return data
+            .with(Element::new(page::EMAIL, "DateReceived").text(eas_date(item.date)))
+            .with(Element::new(page::EMAIL, "Read").text(if is_read(item) { "1" } else { "0" }))
+            .with(
+                Element::new(page::AIRSYNCBASE, "Body")
+                    .with_text("Type", "1")
+                    .with_text("EstimatedDataSize", raw.len().to_string())
+                    .with_text("Data", String::from_utf8_lossy(raw).into_owned()),
+            );
+    };
+    let email = |name: &'static str, v: String| Element::new(page::EMAIL, name).text(v);
+    let (to, to_names) = address_list(m.to());
+    let (cc, _) = address_list(m.cc());
+    let (from, _) = address_list(m.from());
+    let (reply_to, _) = address_list(m.reply_to());
+    let mut d = data;
+    if !to.is_empty() {
+        d = d.with(email("To", to));
+    }
+    if !cc.is_empty() {
+        d = d.with(email("Cc", cc));
+    }
+    if !from.is_empty() {
+        d = d.with(email("From", from));
+    }
+    if !reply_to.is_empty() {
+        d = d.with(email("ReplyTo", reply_to));
+    }
+    let subject = m.subject().unwrap_or_default().to_string();
+    d = d
+        .with(email("Subject", subject.clone()))
+        .with(email("DateReceived", eas_date(item.date)));
+    if !to_names.is_empty() {
+        d = d.with(email("DisplayTo", to_names.join("; ")));
+    }
+    d = d.with(email("ThreadTopic", subject));
+    let importance = match m
+        .header_raw("Importance")
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("high") => "2",
+        Some("low") => "0",
+        _ => match m.header_raw("X-Priority").map(str::trim) {
+            Some(p) if p.starts_with('1') || p.starts_with('2') => "2",
+            Some(p) if p.starts_with('4') || p.starts_with('5') => "0",
+            _ => "1",
+        },
+    };
+    d = d
+        .with(email("Importance", importance.into()))
+        .with(email("Read", if is_read(item) { "1" } else { "0" }.into()));
+    // mail-parser makes HTML of a plain message: only a real HTML part counts.
+    let html = m
+        .html_part(0)
+        .filter(|p| matches!(p.body, PartType::Html(_)))
+        .and_then(|_| m.body_html(0))
+        .map(|h| h.into_owned());
+    let (kind, limit) = pref.choose(html.is_some());
+    let body = match kind {
+        4 => String::from_utf8_lossy(raw).into_owned(),
+        2 => html.clone().unwrap_or_default(),
+        _ => m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+    };
+    let cut = truncate(&body, limit.unwrap_or(usize::MAX));
+    let mut b = Element::new(page::AIRSYNCBASE, "Body")
+        .with_text("Type", kind.to_string())
+        .with_text("EstimatedDataSize", body.len().to_string());
+    if cut.len() < body.len() {
+        b = b.with_text("Truncated", "1");
+    }
+    if !cut.is_empty() || limit != Some(0) {
+        b = b.with_text("Data", cut.to_string());
+    }
+    d = d
+        .with(b)
+        .with(email("MessageClass", "IPM.Note".into()))
+        .with(email("InternetCPID", "65001".into()))
+        .with(Element::new(page::EMAIL, "Flag").with(
+            if item.flags.iter().any(|f| f == "\\Flagged") {
+                Element::new(page::EMAIL, "Status").text("2")
+            } else {
+                Element::new(page::EMAIL, "Status").text("0")
+            },
+        ))
+        .with(email("ContentClass", "urn:content-classes:message".into()))
+        .with(
+            Element::new(page::AIRSYNCBASE, "NativeBodyType").text(if html.is_some() {
+                "2"
+            } else {
+                "1"
+            }),
+        );
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(flags: &[&str]) -> Item {
+        Item {
+            id: 7,
+            collection: 1,
+            modseq: 3,
+            name: None,
+            blob: None,
+            flags: flags.iter().map(|s| s.to_string()).collect(),
+            date: 1_796_112_000,
+            props: Default::default(),
+        }
+    }
+
+    const MSG: &[u8] = b"From: Carol Martin <carol@example.org>\r\nTo: Alice <alice@example.com>, bob@example.com\r\nSubject: Caf\xc3\xa9 plans\r\nImportance: high\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee you at the caf\xc3\xa9 at noon.\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>See you at the <b>caf\xc3\xa9</b> at noon.</p>\r\n--b--\r\n";
+
+    #[test]
+    fn a_message_as_the_device_asks() {
+        let plain = BodyPreference {
+            types: vec![(1, Some(12))],
+            mime_support: 0,
+        };
+        let d = application_data(&item(&["\\Seen"]), MSG, &plain);
+        assert_eq!(d.child_value("Subject").as_deref(), Some("Café plans"));
+        assert_eq!(
+            d.child_value("To").as_deref(),
+            Some("\"Alice\" <alice@example.com>, <bob@example.com>")
+        );
+        assert_eq!(
+            d.child_value("DisplayTo").as_deref(),
+            Some("Alice; bob@example.com")
+        );
+        assert_eq!(
+            d.child_value("From").as_deref(),
+            Some("\"Carol Martin\" <carol@example.org>")
+        );
+        assert_eq!(d.child_value("Importance").as_deref(), Some("2"));
+        assert_eq!(d.child_value("Read").as_deref(), Some("1"));
+        assert_eq!(
+            d.child_value("DateReceived").as_deref(),
+            Some("2026-12-01T08:00:00.000Z")
+        );
+        let body = d.child("Body").unwrap();
+        assert_eq!(body.child_value("Type").as_deref(), Some("1"));
+        assert_eq!(body.child_value("Truncated").as_deref(), Some("1"));
+        assert_eq!(body.child_value("Data").as_deref(), Some("See you at t"));
+        assert_eq!(d.child_value("NativeBodyType").as_deref(), Some("2"));
+
+        let html = BodyPreference {
+            types: vec![(2, None)],
+            mime_support: 0,
+        };
+        let d = application_data(&item(&["\\Flagged"]), MSG, &html);
+        let body = d.child("Body").unwrap();
+        assert!(body.child_value("Data").unwrap().contains("<b>café</b>"));
+        assert!(body.child("Truncated").is_none());
+        assert_eq!(d.child_value("Read").as_deref(), Some("0"));
+        assert_eq!(
+            d.child("Flag")
+                .and_then(|f| f.child_value("Status"))
+                .as_deref(),
+            Some("2")
+        );
+
+        let mime = BodyPreference {
+            types: vec![(4, None)],
+            mime_support: 2,
+        };
+        let d = application_data(&item(&[]), MSG, &mime);
+        let body = d.child("Body").unwrap();
+        assert_eq!(body.child_value("Type").as_deref(), Some("4"));
+        assert_eq!(body.child_value("Data").unwrap().as_bytes(), MSG);
+        // A cut never splits a character.
+        assert_eq!(truncate("café", 4), "caf");
+    }
+}
