@@ -143,7 +143,7 @@ def test_options_the_packed_query_and_bad_input(office):
     r = requests.options(url, auth=("alice@example.com", PW), verify=False, timeout=30)
     assert r.status_code == 200
     assert r.headers["MS-ASProtocolVersions"] == "12.0,12.1,14.0,14.1,16.0,16.1"
-    assert r.headers["MS-ASProtocolCommands"] == "Provision,FolderSync,Sync"
+    assert r.headers["MS-ASProtocolCommands"] == "Provision,FolderSync,Sync,Ping"
     # Credentials: none or wrong, 401 asking for Basic; DOMAIN\user works.
     assert requests.options(url, verify=False, timeout=30).status_code == 401
     assert requests.options(url, auth=("alice@example.com", "nope"), verify=False,
@@ -161,7 +161,7 @@ def test_options_the_packed_query_and_bad_input(office):
     q = "Cmd=FolderSync&User=alice&DeviceId=Bad1&DeviceType=T"
     # Unknown command: 400; a command not served yet: 501 (and not announced).
     assert post(office, "Cmd=Frobnicate&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 400
-    assert post(office, "Cmd=Ping&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 501
+    assert post(office, "Cmd=Search&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 501
     # Malformed and truncated WBXML, an unknown protocol version, a bad device id: 400.
     body = folder_sync_body()
     for broken in (b"\x03\x01\x6a\x00\x45\x3f", body[:-2], b"not wbxml"):
@@ -251,3 +251,68 @@ def test_mail_sync_with_a_real_client(office):
         with pytest.raises(StatusError) as refused:
             c.sync_folder(inbox, "1")
         assert (refused.value.command, refused.value.code) == ("Sync", "3")
+
+
+def test_ping_is_woken_by_a_delivery(bureau_factory, monkeypatch):
+    import smtplib
+    import threading
+    import time
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    b = bureau_factory("[activesync]\nmin_heartbeat_secs = 1\nmax_heartbeat_secs = 120\n")
+    b.cli("domain", "add", "example.com")
+    b.cli("user", "add", "alice@example.com", "--password-stdin", input=PW + "\n")
+    with client(b, device="Pinger1") as c:
+        folders = c.list_folders()
+        inbox = next(f for f in folders if int(f.type) == 2).id
+        key = c.sync_folder(inbox).sync_key
+        key = c.sync_folder(inbox, key).sync_key  # told everything: nothing pending
+        # Nothing happens: the heartbeat runs out.
+        started = time.monotonic()
+        assert c.ping([inbox], heartbeat=1).status == "1"
+        assert time.monotonic() - started >= 1
+        # Out of bounds, or a folder it does not have: told so.
+        r = post(b, "Cmd=Ping&User=alice&DeviceId=Pinger1&DeviceType=T", _ping_body(inbox, 500),
+                 policy_key=c._transport.policy_key)
+        nodes = WBXMLReader(r.content).parse()
+        assert text_of(find(nodes, "Ping.Status")) == "5"
+        assert text_of(find(nodes, "Ping.HeartbeatInterval")) == "120"
+        assert c.ping(["999999"], heartbeat=5).status == "7"
+
+        # Held, then woken by mail arriving over SMTP, long before its heartbeat.
+        answered = {}
+
+        def hold():
+            answered["result"] = c.ping([inbox], heartbeat=60)
+            answered["at"] = time.monotonic()
+
+        t = threading.Thread(target=hold)
+        t.start()
+        time.sleep(1.0)
+        assert t.is_alive()
+        with smtplib.SMTP("127.0.0.1", b.port(25), timeout=30) as s:
+            s.sendmail("carol@example.org", ["alice@example.com"], b"Subject: ping me\r\n\r\nHi.\r\n")
+            delivered = time.monotonic()
+        t.join(timeout=30)
+        assert answered["result"].status == "2" and answered["result"].changed_folder_ids == [inbox]
+        latency = answered["at"] - delivered
+        print(f"ping answered {latency * 1000:.0f} ms after the delivery")
+        assert latency < 30  # push, not the heartbeat's end (measured in docs/BENCHMARKS.md)
+        # An empty Ping repeats the last one: news is still there, answered at once.
+        r = post(b, "Cmd=Ping&User=alice&DeviceId=Pinger1&DeviceType=T", b"",
+                 policy_key=c._transport.policy_key)
+        nodes = WBXMLReader(r.content).parse()
+        assert text_of(find(nodes, "Ping.Status")) == "2"
+        # After a Sync, quiet again.
+        assert [a.fields["Email.Subject"] for a in c.sync_folder(inbox, key).added] == ["ping me"]
+        assert c.ping([inbox], heartbeat=1).status == "1"
+
+
+def _ping_body(folder, heartbeat):
+    w = WBXMLWriter()
+    w.tag("Ping", "Ping", children=[
+        wtag("Ping", "HeartbeatInterval", text=str(heartbeat)),
+        wtag("Ping", "Folders", children=[wtag("Ping", "Folder", children=[
+            wtag("Ping", "Id", text=folder), wtag("Ping", "Class", text="Email")])])])
+    return w.render()

@@ -7,12 +7,14 @@
 //! - `folders`: FolderSync from the store's collections.
 //!
 //! - `sync`: Sync for mail folders, `email` the Email class.
+//! - `ping`: push, held until the store's change bus tells of news.
 //!
-//! Served today: OPTIONS, Provision, FolderSync, Sync (mail). The others are answered 501
+//! Served today: OPTIONS, Provision, FolderSync, Sync (mail), Ping. The others are answered 501
 //! and not announced in MS-ASProtocolCommands, so devices do not try them.
 
 pub mod email;
 pub mod folders;
+pub mod ping;
 pub mod provision;
 pub mod request;
 pub mod sync;
@@ -32,7 +34,7 @@ pub type Resp = Response<Full<Bytes>>;
 
 pub const PATH: &str = "/Microsoft-Server-ActiveSync";
 /// What OPTIONS announces: the commands answered here.
-pub const COMMANDS: &[&str] = &["Provision", "FolderSync", "Sync"];
+pub const COMMANDS: &[&str] = &["Provision", "FolderSync", "Sync", "Ping"];
 /// Largest request body read.
 const MAX_BODY: usize = 32 << 20;
 const WBXML_TYPE: &str = "application/vnd.ms-sync.wbxml";
@@ -41,6 +43,9 @@ const WBXML_TYPE: &str = "application/vnd.ms-sync.wbxml";
 pub struct ActiveSync {
     store: Store,
     auth: Auth,
+    limits: bureau_core::config::ActiveSyncConfig,
+    /// Ends held Pings when the daemon stops.
+    shutdown: Option<bureau_core::shutdown::Shutdown>,
 }
 
 /// One request, its device and its user, as the commands see them.
@@ -85,8 +90,22 @@ pub fn version_number(v: &str) -> u32 {
 }
 
 impl ActiveSync {
-    pub fn new(store: Store, auth: Auth) -> ActiveSync {
-        ActiveSync { store, auth }
+    pub fn new(
+        store: Store,
+        auth: Auth,
+        limits: bureau_core::config::ActiveSyncConfig,
+        shutdown: Option<bureau_core::shutdown::Shutdown>,
+    ) -> ActiveSync {
+        ActiveSync {
+            store,
+            auth,
+            limits,
+            shutdown,
+        }
+    }
+
+    pub fn limits(&self) -> &bureau_core::config::ActiveSyncConfig {
+        &self.limits
     }
 
     pub fn serves(path: &str) -> bool {
@@ -223,6 +242,7 @@ impl ActiveSync {
             "Provision" => provision::provision(self, &mut cx, doc).await,
             "FolderSync" => folders::folder_sync(self, &cx, doc).await,
             "Sync" => sync::sync(self, &cx, doc).await,
+            "Ping" => ping::ping(self, &mut cx, doc).await,
             _ => unreachable!("only announced commands get here"),
         };
         answer.unwrap_or_else(|e| {

@@ -319,7 +319,12 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     let web = Web {
         admin: admin.clone(),
         dav: dav.clone(),
-        activesync: bureau_activesync::ActiveSync::new(store.clone(), auth.clone()),
+        activesync: bureau_activesync::ActiveSync::new(
+            store.clone(),
+            auth.clone(),
+            cfg.activesync.clone(),
+            Some(sd.clone()),
+        ),
         console_networks: bureau_core::net::Networks::parse(&cfg.admin.console_networks)
             .map_err(|e| format!("admin.console_networks: {e}"))?,
     };

@@ -20,6 +20,29 @@ pub struct Config {
     pub ldap: LdapConfig,
     pub proxy: ProxyConfig,
     pub samba: SambaConfig,
+    pub activesync: ActiveSyncConfig,
+}
+
+/// Exchange ActiveSync (phones, Outlook) at /Microsoft-Server-ActiveSync on HTTPS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActiveSyncConfig {
+    /// The shortest and longest Ping (push) a device may ask to be held, seconds; a device
+    /// asking for less or more is told the limit (Ping status 5).
+    pub min_heartbeat_secs: u64,
+    pub max_heartbeat_secs: u64,
+    /// Most folders one Ping may watch.
+    pub max_ping_folders: usize,
+}
+
+impl Default for ActiveSyncConfig {
+    fn default() -> Self {
+        ActiveSyncConfig {
+            min_heartbeat_secs: 60,
+            max_heartbeat_secs: 3540,
+            max_ping_folders: 300,
+        }
+    }
 }
 
 /// The office's web proxy (Squid), configured from Bureau (`bureau proxy`, the console).
