@@ -3,6 +3,7 @@ provisioned, lists its folders, and is refused until it holds the policy key; pl
 protocol's edges (OPTIONS, the packed query string, bad input) with requests."""
 
 import base64
+import json
 import struct
 
 import pytest
@@ -143,7 +144,7 @@ def test_options_the_packed_query_and_bad_input(office):
     r = requests.options(url, auth=("alice@example.com", PW), verify=False, timeout=30)
     assert r.status_code == 200
     assert r.headers["MS-ASProtocolVersions"] == "12.0,12.1,14.0,14.1,16.0,16.1"
-    assert r.headers["MS-ASProtocolCommands"] == "Provision,FolderSync,Sync,Ping"
+    assert r.headers["MS-ASProtocolCommands"] == "Provision,FolderSync,Sync,Ping,SendMail,MoveItems,GetItemEstimate"
     # Credentials: none or wrong, 401 asking for Basic; DOMAIN\user works.
     assert requests.options(url, verify=False, timeout=30).status_code == 401
     assert requests.options(url, auth=("alice@example.com", "nope"), verify=False,
@@ -316,3 +317,67 @@ def _ping_body(folder, heartbeat):
         wtag("Ping", "Folders", children=[wtag("Ping", "Folder", children=[
             wtag("Ping", "Id", text=folder), wtag("Ping", "Class", text="Email")])])])
     return w.render()
+
+
+def test_send_mail_move_items_and_estimates(bureau_factory, test_mx, monkeypatch):
+    import time
+    from email.message import EmailMessage
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    mx = test_mx()
+    office = bureau_factory(f'\n[smtp.routes]\n"remote.example" = "127.0.0.1:{mx.port}"\n')
+    office.cli("domain", "add", "example.com")
+    for u in ("alice", "bob"):
+        office.cli("user", "add", f"{u}@example.com", "--password-stdin", input=PW + "\n")
+    with client(office, device="Sender1") as c:
+        folders = c.list_folders()
+        inbox = next(f for f in folders if int(f.type) == 2).id
+        archive = next(f for f in folders if f.name == "Archive").id
+        msg = EmailMessage()
+        msg["From"] = "Alice <alice@example.com>"
+        msg["To"] = "bob@example.com, partner@remote.example"
+        msg["Bcc"] = "alice@example.com"
+        msg["Subject"] = "From the phone"
+        msg.set_content("Sent over ActiveSync.\n")
+        c.send_mail(msg)
+        # Bob has it (without the Bcc line), the world's copy is queued, Alice has it in
+        # Sent, read, and as the Bcc recipient in her INBOX.
+        bob = office.messages("bob")
+        assert len(bob) == 1 and b"Sent over ActiveSync." in bob[0] and b"Bcc:" not in bob[0]
+        assert b"by box.example.com (Bureau) with ESMTPSA" in bob[0]
+        deadline = time.time() + 20
+        while not mx.received and time.time() < deadline:
+            time.sleep(0.2)
+        [(mail_from, rcpts, data)] = mx.received
+        assert (mail_from, rcpts) == ("alice@example.com", ["partner@remote.example"])
+        assert b"DKIM-Signature:" in data and b"Bcc:" not in data
+        assert len(office.messages("alice", "Sent")) == 1
+        assert len(office.messages("alice")) == 1
+        # Not as someone else.
+        forged = EmailMessage()
+        forged["From"] = "bob@example.com"
+        forged["To"] = "bob@example.com"
+        forged["Subject"] = "Not mine"
+        forged.set_content("x\n")
+        with pytest.raises(StatusError) as refused:
+            c.send_mail(forged)
+        assert refused.value.code == "120"
+        assert len(office.messages("bob")) == 1
+
+        # Estimates, then a move to Archive seen by neither folder as news.
+        key = c.sync_folder(inbox).sync_key
+        assert c.get_item_estimate(inbox, key) == 1
+        r = c.sync_folder(inbox, key)
+        [item] = r.added
+        assert c.get_item_estimate(inbox, r.sync_key) == 0
+        akey = c.sync_folder(archive).sync_key
+        new_id = c.move_item(item.server_id, inbox, archive)
+        assert new_id.startswith(f"{archive}:")
+        assert c.sync_folder(inbox, r.sync_key).deleted == []
+        assert c.sync_folder(archive, akey).added == []
+        assert len(office.messages("alice", "Archive")) == 1 and office.messages("alice") == []
+        # A message that is not there: status 1 (invalid source).
+        with pytest.raises(StatusError) as bad:
+            c.move_item(f"{inbox}:999999", inbox, archive)
+        assert bad.value.code == "1"

@@ -8,12 +8,15 @@
 //!
 //! - `sync`: Sync for mail folders, `email` the Email class.
 //! - `ping`: push, held until the store's change bus tells of news.
+//! - `mail`: SendMail (through the SMTP queue, saved to Sent), MoveItems, GetItemEstimate.
 //!
-//! Served today: OPTIONS, Provision, FolderSync, Sync (mail), Ping. The others are answered 501
+//! Served today: OPTIONS, Provision, FolderSync, Sync (mail), Ping, SendMail, MoveItems,
+//! GetItemEstimate. The others are answered 501
 //! and not announced in MS-ASProtocolCommands, so devices do not try them.
 
 pub mod email;
 pub mod folders;
+pub mod mail;
 pub mod ping;
 pub mod provision;
 pub mod request;
@@ -34,7 +37,15 @@ pub type Resp = Response<Full<Bytes>>;
 
 pub const PATH: &str = "/Microsoft-Server-ActiveSync";
 /// What OPTIONS announces: the commands answered here.
-pub const COMMANDS: &[&str] = &["Provision", "FolderSync", "Sync", "Ping"];
+pub const COMMANDS: &[&str] = &[
+    "Provision",
+    "FolderSync",
+    "Sync",
+    "Ping",
+    "SendMail",
+    "MoveItems",
+    "GetItemEstimate",
+];
 /// Largest request body read.
 const MAX_BODY: usize = 32 << 20;
 const WBXML_TYPE: &str = "application/vnd.ms-sync.wbxml";
@@ -46,6 +57,8 @@ pub struct ActiveSync {
     limits: bureau_core::config::ActiveSyncConfig,
     /// Ends held Pings when the daemon stops.
     shutdown: Option<bureau_core::shutdown::Shutdown>,
+    /// Where SendMail hands messages.
+    queue: Option<bureau_smtp::Queue>,
 }
 
 /// One request, its device and its user, as the commands see them.
@@ -53,6 +66,7 @@ pub struct Context {
     pub req: EasRequest,
     pub user: User,
     pub device: Device,
+    pub ip: IpAddr,
 }
 
 fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Resp {
@@ -101,7 +115,14 @@ impl ActiveSync {
             auth,
             limits,
             shutdown,
+            queue: None,
         }
+    }
+
+    /// Sends mail through this queue.
+    pub fn with_queue(mut self, queue: bureau_smtp::Queue) -> ActiveSync {
+        self.queue = Some(queue);
+        self
     }
 
     pub fn limits(&self) -> &bureau_core::config::ActiveSyncConfig {
@@ -131,7 +152,7 @@ impl ActiveSync {
                 .header("public", "OPTIONS,POST")
                 .body(Full::new(Bytes::new()))
                 .expect("static headers"),
-            Method::POST => self.post(req, user).await,
+            Method::POST => self.post(req, user, ip).await,
             _ => text(StatusCode::METHOD_NOT_ALLOWED, "OPTIONS or POST"),
         }
     }
@@ -172,7 +193,7 @@ impl ActiveSync {
         }
     }
 
-    async fn post(&self, req: Request<Incoming>, user: User) -> Resp {
+    async fn post(&self, req: Request<Incoming>, user: User, ip: IpAddr) -> Resp {
         let header = |n: &str| {
             req.headers()
                 .get(n)
@@ -213,7 +234,10 @@ impl ActiveSync {
             Ok(b) => b.to_bytes(),
             Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
         };
-        let doc = if body.is_empty() {
+        // Before 14.0, mail to send comes as MIME itself, not in WBXML.
+        let mime_body = matches!(eas.cmd.as_str(), "SendMail" | "SmartReply" | "SmartForward")
+            && version_number(&eas.version) < 140;
+        let doc = if body.is_empty() || mime_body {
             None
         } else {
             match wbxml::decode(&body) {
@@ -232,6 +256,7 @@ impl ActiveSync {
             req: eas,
             user,
             device,
+            ip,
         };
         if cx.req.cmd != "Provision"
             && let Some(refused) = provision::refuse_unprovisioned(&cx)
@@ -243,6 +268,9 @@ impl ActiveSync {
             "FolderSync" => folders::folder_sync(self, &cx, doc).await,
             "Sync" => sync::sync(self, &cx, doc).await,
             "Ping" => ping::ping(self, &mut cx, doc).await,
+            "SendMail" => mail::send_mail(self, &cx, doc, body).await,
+            "MoveItems" => mail::move_items(self, &cx, doc).await,
+            "GetItemEstimate" => mail::get_item_estimate(self, &cx, doc).await,
             _ => unreachable!("only announced commands get here"),
         };
         answer.unwrap_or_else(|e| {

@@ -316,15 +316,19 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     if let Some(q) = &queue {
         dav = dav.with_queue(q.clone());
     }
+    let mut activesync = bureau_activesync::ActiveSync::new(
+        store.clone(),
+        auth.clone(),
+        cfg.activesync.clone(),
+        Some(sd.clone()),
+    );
+    if let Some(q) = &queue {
+        activesync = activesync.with_queue(q.clone());
+    }
     let web = Web {
         admin: admin.clone(),
         dav: dav.clone(),
-        activesync: bureau_activesync::ActiveSync::new(
-            store.clone(),
-            auth.clone(),
-            cfg.activesync.clone(),
-            Some(sd.clone()),
-        ),
+        activesync,
         console_networks: bureau_core::net::Networks::parse(&cfg.admin.console_networks)
             .map_err(|e| format!("admin.console_networks: {e}"))?,
     };

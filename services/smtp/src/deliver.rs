@@ -107,7 +107,135 @@ pub(crate) async fn commit(
     Ok(())
 }
 
+/// Why a message one of our users handed over outside SMTP (ActiveSync's SendMail) was not
+/// sent. Nothing was stored or queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("the message has no From: address")]
+    NoFrom,
+    #[error("{0} is not one of the sender's addresses")]
+    NotYours(String),
+    #[error("the message has no recipient")]
+    NoRecipient,
+    #[error("<{0}>: no such recipient here")]
+    Unknown(String),
+    #[error("<{0}>: not an address")]
+    BadAddress(String),
+    #[error("the recipients cannot be looked up now: {0}")]
+    Directory(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The message without its Bcc: header (its recipients are told in the envelope only).
+fn without_bcc(msg: &[u8]) -> Vec<u8> {
+    let end = msg
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(msg.len(), |p| p + 2);
+    let (head, body) = msg.split_at(end);
+    let mut out = Vec::with_capacity(msg.len());
+    let mut skipping = false;
+    for line in head.split_inclusive(|b| *b == b'\n') {
+        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !continuation {
+            skipping = line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"bcc:");
+        }
+        if !skipping {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(body);
+    out
+}
+
 impl Queue {
+    /// Sends a message one of our users wrote on a device (ActiveSync SendMail): every
+    /// From: address must be theirs; To, Cc and Bcc are the recipients; local ones get it
+    /// in their INBOX, others through the queue (DKIM-signed), durable when this returns.
+    /// Gives the queue id.
+    pub async fn send_as(
+        &self,
+        user: &bureau_directory::User,
+        msg: &[u8],
+        via: &str,
+        ip: std::net::IpAddr,
+    ) -> Result<String, SendError> {
+        let parsed = mail_parser::MessageParser::default()
+            .parse_headers(msg)
+            .ok_or(SendError::NoFrom)?;
+        let addrs = |a: Option<&mail_parser::Address>| -> Vec<String> {
+            a.map(|a| {
+                a.iter()
+                    .filter_map(|x| x.address())
+                    .map(str::to_lowercase)
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let froms = addrs(parsed.from());
+        let Some(from) = froms.first().cloned() else {
+            return Err(SendError::NoFrom);
+        };
+        if let Some(bad) = froms.iter().find(|f| !crate::recipient::owns(user, f)) {
+            log::info!("smtp: {} tried to send as {bad} ({via})", user.uid);
+            return Err(SendError::NotYours(bad.clone()));
+        }
+        let mut rcpts = addrs(parsed.to());
+        rcpts.extend(addrs(parsed.cc()));
+        rcpts.extend(addrs(parsed.bcc()));
+        rcpts.sort();
+        rcpts.dedup();
+        if rcpts.is_empty() {
+            return Err(SendError::NoRecipient);
+        }
+        let mut principals = Vec::new();
+        let mut remote = Vec::new();
+        for r in &rcpts {
+            match crate::recipient::resolve(self.directory(), r)
+                .map_err(|e| SendError::Directory(e.to_string()))?
+            {
+                crate::recipient::Resolved::Local(users) => {
+                    principals.extend(users.iter().map(|u| u.principal))
+                }
+                crate::recipient::Resolved::Foreign => {
+                    let domain = r.rsplit_once('@').map_or("", |(_, d)| d);
+                    if bureau_directory::validate::domain(domain).is_err() {
+                        return Err(SendError::BadAddress(r.clone()));
+                    }
+                    remote.push(r.clone());
+                }
+                _ => return Err(SendError::Unknown(r.clone())),
+            }
+        }
+        let msg = without_bcc(msg);
+        let id = crate::session::new_id();
+        let trace = received(via, ip, self.hostname(), true, true, &id, None);
+        let local = (!principals.is_empty()).then(|| {
+            let mut m = format!("Return-Path: <{from}>\r\n{trace}").into_bytes();
+            m.extend_from_slice(&msg);
+            (m, principals)
+        });
+        let remote = (!remote.is_empty()).then(|| {
+            let domain = crate::recipient::split(&from).map(|(_, d)| d);
+            let sig = domain
+                .as_deref()
+                .and_then(|d| crate::dkim::signature(self.directory(), d, &msg))
+                .unwrap_or_default();
+            let mut m = format!("{sig}{trace}").into_bytes();
+            m.extend_from_slice(&msg);
+            (m, QueueEntry::new(&id, &from, &remote))
+        });
+        let store = self.directory().store().clone();
+        commit(&store, self, Accepted { local, remote }).await?;
+        log::info!(
+            "smtp: {id} from <{from}> to {} recipient(s) sent by {} over {via}",
+            rcpts.len(),
+            user.uid
+        );
+        Ok(id)
+    }
+
     /// Queues a message the box writes itself for one of its users (a calendar invitation
     /// or reply, RFC 6047) to other domains' recipients: DKIM-signed for `from`'s domain,
     /// durable when this returns. Gives the queue id.
@@ -142,5 +270,17 @@ impl Queue {
             rcpts.len()
         );
         Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bcc_is_not_told_to_the_recipients() {
+        let m = b"From: a@x\r\nBcc: secret@y,\r\n\tother@z\r\nTo: b@x\r\n\r\nBcc: stays in the body\r\n";
+        assert_eq!(
+            super::without_bcc(m),
+            b"From: a@x\r\nTo: b@x\r\n\r\nBcc: stays in the body\r\n".to_vec()
+        );
     }
 }

@@ -22,6 +22,7 @@ mod recipient;
 mod session;
 mod verify;
 
+pub use deliver::SendError;
 pub use queue::{Queue, QueueEntry, QueuedMessage, RcptState};
 
 /// Told of mail from outside that carries a calendar part (iMIP, RFC 6047), once it is

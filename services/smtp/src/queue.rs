@@ -190,6 +190,10 @@ impl Queue {
         crate::dnscheck::check(&self.inner.cfg, records).await
     }
 
+    pub(crate) fn hostname(&self) -> &str {
+        &self.inner.hostname
+    }
+
     pub(crate) fn directory(&self) -> &Directory {
         &self.inner.dir
     }

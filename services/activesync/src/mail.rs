@@ -1,0 +1,280 @@
+//! Mail commands beside Sync: SendMail (through the SMTP side's queue, saved to Sent),
+//! MoveItems and GetItemEstimate.
+
+use crate::wbxml::{Element, page};
+use crate::{ActiveSync, Context, Resp, document, version_number};
+use bureau_store::{Actor, CollectionId, ItemId, NewItem, StoreError, SyncState};
+use bytes::Bytes;
+use hyper::{Response, StatusCode};
+
+/// The empty answer of a command that succeeded without saying more.
+fn ok_empty() -> Resp {
+    Response::builder()
+        .status(StatusCode::OK)
+        .body(http_body_util::Full::new(Bytes::new()))
+        .expect("static headers")
+}
+
+/// Common status codes (MS-ASCMD 2.2.2).
+mod status {
+    pub const INVALID_MIME: &str = "107";
+    pub const SERVER_ERROR: &str = "110";
+    pub const RECIPIENT_UNRESOLVED: &str = "116";
+    pub const NO_RECIPIENT: &str = "119";
+    pub const SUBMISSION_FAILED: &str = "120";
+}
+
+/// SendMail: the MIME message comes in WBXML (14.0 and later) or as the body itself
+/// (12.x, with SaveInSent in the query string).
+pub async fn send_mail(
+    eas: &ActiveSync,
+    cx: &Context,
+    doc: Option<Element>,
+    raw: Bytes,
+) -> Result<Resp, StoreError> {
+    let modern = version_number(&cx.req.version) >= 140;
+    let fail = |code: &str| {
+        if modern {
+            document(&Element::new(page::COMPOSE_MAIL, "SendMail").with_text("Status", code))
+        } else {
+            crate::text(StatusCode::BAD_REQUEST, &format!("SendMail status {code}"))
+        }
+    };
+    let (mime, save) = if modern {
+        let Some(d) = doc.filter(|d| d.name == "SendMail") else {
+            return Ok(fail(status::INVALID_MIME));
+        };
+        let Some(m) = d.child("Mime") else {
+            return Ok(fail(status::INVALID_MIME));
+        };
+        let bytes = m
+            .children
+            .iter()
+            .flat_map(|n| match n {
+                crate::wbxml::Node::Opaque(b) => b.clone(),
+                crate::wbxml::Node::Text(t) => t.as_bytes().to_vec(),
+                crate::wbxml::Node::Element(_) => Vec::new(),
+            })
+            .collect::<Vec<u8>>();
+        (bytes, d.child("SaveInSentItems").is_some())
+    } else {
+        (raw.to_vec(), cx.req.save_in_sent)
+    };
+    let Some(queue) = eas.queue.as_ref() else {
+        return Ok(fail(status::SERVER_ERROR));
+    };
+    match queue.send_as(&cx.user, &mime, "activesync", cx.ip).await {
+        Ok(_) => {}
+        Err(e) => {
+            log::info!("activesync: {} SendMail refused: {e}", cx.user.uid);
+            use bureau_smtp::SendError as S;
+            return Ok(fail(match e {
+                S::NoFrom => status::INVALID_MIME,
+                S::NoRecipient => status::NO_RECIPIENT,
+                S::Unknown(_) | S::BadAddress(_) => status::RECIPIENT_UNRESOLVED,
+                S::NotYours(_) => status::SUBMISSION_FAILED,
+                S::Directory(_) | S::Store(_) => status::SERVER_ERROR,
+            }));
+        }
+    }
+    if save {
+        save_in_sent(eas, cx.user.principal, mime).await?;
+    }
+    Ok(ok_empty())
+}
+
+/// Files a sent message, read, in the user's Sent mailbox.
+async fn save_in_sent(eas: &ActiveSync, principal: u64, mime: Vec<u8>) -> Result<(), StoreError> {
+    let sent = eas
+        .store()
+        .reader(Actor::Principal(principal))?
+        .collections_of(principal)?
+        .into_iter()
+        .find(|c| c.props.get("special-use").map(String::as_str) == Some("\\Sent"))
+        .map(|c| c.id);
+    let Some(sent) = sent else {
+        return Ok(());
+    };
+    let store = eas.store().clone();
+    let staged = tokio::task::spawn_blocking(move || store.stage_blob(&mime))
+        .await
+        .map_err(|e| StoreError::Io(e.to_string()))??;
+    let blob = staged.blob_ref();
+    eas.store()
+        .write(Actor::Principal(principal), vec![staged], move |w| {
+            w.put_item(
+                sent,
+                NewItem {
+                    blob: Some(blob),
+                    flags: vec!["\\Seen".into()],
+                    ..Default::default()
+                },
+            )
+            .map(|_| ())
+        })
+        .await
+}
+
+/// A ServerId (`collection:item`) split.
+fn ids(server_id: &str) -> Option<(CollectionId, ItemId)> {
+    let (c, i) = server_id.trim().split_once(':')?;
+    Some((c.parse().ok()?, i.parse().ok()?))
+}
+
+/// MoveItems: each move copies the message to the folder and removes it from the other, in
+/// one write; the device's states of both folders learn it, so neither is echoed back.
+pub async fn move_items(
+    eas: &ActiveSync,
+    cx: &Context,
+    doc: Option<Element>,
+) -> Result<Resp, StoreError> {
+    let Some(doc) = doc.filter(|d| d.name == "MoveItems") else {
+        return Ok(crate::text(StatusCode::BAD_REQUEST, "MoveItems expected"));
+    };
+    let principal = cx.user.principal;
+    let device = cx.device.id.clone();
+    let mut out = Element::new(page::MOVE, "MoveItems");
+    for mv in doc.children_named("Move") {
+        let src_id = mv.child_value("SrcMsgId").unwrap_or_default();
+        let src_fld = mv.child_value("SrcFldId").unwrap_or_default();
+        let dst_fld = mv.child_value("DstFldId").unwrap_or_default();
+        let response = |code: &str| {
+            Element::new(page::MOVE, "Response")
+                .with_text("SrcMsgId", src_id.clone())
+                .with_text("Status", code)
+        };
+        // Move status codes (MS-ASCMD 2.2.3.177.9): 1 bad source, 2 bad destination,
+        // 3 success, 4 same folder, 5 failed.
+        let Some((coll, item)) = ids(&src_id).filter(|(c, _)| src_fld.trim() == c.to_string())
+        else {
+            out = out.with(response("1"));
+            continue;
+        };
+        let Ok(dst) = dst_fld.trim().parse::<CollectionId>() else {
+            out = out.with(response("2"));
+            continue;
+        };
+        if dst == coll {
+            out = out.with(response("4"));
+            continue;
+        }
+        let r = eas.store().reader(Actor::Principal(principal))?;
+        let kinds = (r.collection(coll), r.collection(dst));
+        let (Ok(from), Ok(to)) = kinds else {
+            out = out.with(response(if r.collection(coll).is_err() {
+                "1"
+            } else {
+                "2"
+            }));
+            continue;
+        };
+        if from.owner != principal || r.item(coll, item).is_err() {
+            out = out.with(response("1"));
+            continue;
+        }
+        if to.owner != principal || to.kind != from.kind {
+            out = out.with(response("2"));
+            continue;
+        }
+        let states = (
+            r.sync_state(principal, &device, coll)?,
+            r.sync_state(principal, &device, dst)?,
+        );
+        let dev = device.clone();
+        let moved = eas
+            .store()
+            .write(Actor::Principal(principal), vec![], move |w| {
+                let new = w.copy_item(coll, item, dst)?;
+                w.delete_item(coll, item)?;
+                if let Some(mut s) = states.0.clone() {
+                    s.known.remove(&item);
+                    w.put_sync_state(principal, &dev, coll, &s)?;
+                }
+                if let Some(mut s) = states.1.clone() {
+                    s.known.insert(new.id);
+                    s.own_changes.insert(new.id, new.modseq);
+                    w.put_sync_state(principal, &dev, dst, &s)?;
+                }
+                Ok::<_, StoreError>(new.id)
+            })
+            .await;
+        match moved {
+            Ok(new) => {
+                out = out.with(response("3").with_text("DstMsgId", format!("{dst}:{new}")));
+            }
+            Err(StoreError::NotFound) => out = out.with(response("1")),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(document(&out))
+}
+
+/// GetItemEstimate: how many changes a Sync of each folder would bring.
+pub async fn get_item_estimate(
+    eas: &ActiveSync,
+    cx: &Context,
+    doc: Option<Element>,
+) -> Result<Resp, StoreError> {
+    let Some(colls) = doc
+        .filter(|d| d.name == "GetItemEstimate")
+        .and_then(|d| d.child("Collections").cloned())
+    else {
+        return Ok(crate::text(
+            StatusCode::BAD_REQUEST,
+            "GetItemEstimate expected",
+        ));
+    };
+    let principal = cx.user.principal;
+    let r = eas.store().reader(Actor::Principal(principal))?;
+    let mut out = Element::new(page::GET_ITEM_ESTIMATE, "GetItemEstimate");
+    for c in colls.children_named("Collection") {
+        let id_text = c.child_value("CollectionId").unwrap_or_default();
+        let key = c.child_value("SyncKey").unwrap_or_default();
+        // Status (MS-ASCMD 2.2.3.177.6): 1 success, 2 bad collection, 4 bad sync key.
+        let response = |code: &str| {
+            Element::new(page::GET_ITEM_ESTIMATE, "Response").with_text("Status", code)
+        };
+        let coll = id_text
+            .trim()
+            .parse::<CollectionId>()
+            .ok()
+            .and_then(|id| r.collection(id).ok())
+            .filter(|c| c.owner == principal);
+        let Some(coll) = coll else {
+            out = out.with(response("2"));
+            continue;
+        };
+        let state: SyncState = r
+            .sync_state(principal, &cx.device.id, coll.id)?
+            .unwrap_or_default();
+        if key.trim().parse::<u64>().ok() != Some(state.sync_key) || state.sync_key == 0 {
+            out = out.with(response("4"));
+            continue;
+        }
+        let estimate = match r.changes_since(coll.id, state.acked_modseq) {
+            Ok(ch) => {
+                ch.changed
+                    .iter()
+                    .filter(|i| state.own_changes.get(&i.id) != Some(&i.modseq))
+                    .count()
+                    + ch.deleted
+                        .iter()
+                        .filter(|d| state.known.contains(d))
+                        .count()
+            }
+            Err(StoreError::TooOld) => {
+                out = out.with(response("4"));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        out = out.with(
+            response("1").with(
+                Element::new(page::GET_ITEM_ESTIMATE, "Collection")
+                    .with_text("CollectionId", id_text.clone())
+                    .with_text("Estimate", estimate.to_string()),
+            ),
+        );
+    }
+    Ok(document(&out))
+}
