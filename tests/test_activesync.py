@@ -381,3 +381,65 @@ def test_send_mail_move_items_and_estimates(bureau_factory, test_mx, monkeypatch
         with pytest.raises(StatusError) as bad:
             c.move_item(f"{inbox}:999999", inbox, archive)
         assert bad.value.code == "1"
+
+
+CAROL = ("BEGIN:VCARD\r\nVERSION:4.0\r\nUID:urn:uuid:carol-1\r\nFN:Carol Martin\r\nN:Martin;Carol;;;\r\n"
+         "ORG:Acme;Sales\r\nEMAIL;TYPE=work;PREF=1:carol@acme.example\r\nTEL;TYPE=cell:+33 6 00 00 00 00\r\n"
+         "ADR;TYPE=work:;;1 rue de la Paix;Paris;;75002;France\r\n"
+         "PHOTO:data:image/png;base64,iVBORw0KGgo=\r\nX-SOCIALPROFILE;TYPE=mastodon:https://example.social/@carol\r\n"
+         "END:VCARD\r\n")
+
+
+def test_contacts_between_carddav_and_activesync(office):
+    from test_dav import dav
+    from pyactivesync.models import Contact, ContactChange
+
+    book = "/dav/addressbooks/alice/contacts"
+    assert dav(office, "PUT", f"{book}/carol.vcf", CAROL, content_type="text/vcard")[0] == 201
+    with client(office, device="Contacts1") as c:
+        folder = next(f for f in c.list_folders() if int(f.type) == 9).id
+        key = c.sync_folder(folder).sync_key
+        r = c.sync_folder(folder, key)
+        [carol] = r.added
+        f = carol.fields
+        assert (f["Contacts.FileAs"], f["Contacts.FirstName"], f["Contacts.LastName"]) == ("Carol Martin", "Carol", "Martin")
+        assert (f["Contacts.CompanyName"], f["Contacts.Department"]) == ("Acme", "Sales")
+        assert f["Contacts.Email1Address"] == "carol@acme.example"
+        assert f["Contacts.MobilePhoneNumber"] == "+33 6 00 00 00 00"
+        assert (f["Contacts.BusinessAddressCity"], f["Contacts.BusinessAddressCountry"]) == ("Paris", "France")
+
+        # Made on the phone: a card CardDAV clients read with the same fields.
+        dan = Contact(first_name="Dan", last_name="Brown", company_name="Brown & Co",
+                      email1_address="dan@brown.example", mobile_phone_number="+44 7700 900000",
+                      business_address_city="London", job_title="Owner")
+        added = c.create_contact(folder, r.sync_key, dan)
+        assert added.status == "1" and added.server_id.startswith(f"{folder}:")
+        s, _, listing = dav(office, "PROPFIND", book, Depth="1")
+        href = next(h for h in listing.split("<d:href>")[1:] if h.split("<")[0].endswith(".vcf")
+                    and "carol" not in h.split("<")[0]).split("<")[0]
+        s, _, card = dav(office, "GET", href)
+        assert s == 200
+        for line in ("FN:Dan Brown", "N:Brown;Dan;;;", "ORG:Brown & Co;", "TITLE:Owner",
+                     "EMAIL;TYPE=internet;PREF=1:dan@brown.example", "TEL;TYPE=cell;VALUE=text:+44 7700 900000",
+                     "ADR;TYPE=work:;;;London;;;"):
+            assert line in card, (line, card)
+        # Not sent back to the phone as news.
+        quiet = c.sync_folder(folder, added.sync_key)
+        assert quiet.added == [] and quiet.changed == []
+
+        # Changed on the phone (whole, as EAS sends it): CardDAV sees the change and keeps
+        # what the phone never saw (the photo, the social profile).
+        changed = c.apply_contact_changes(folder, quiet.sync_key, [ContactChange(
+            server_id=carol.server_id,
+            contact=Contact(first_name="Carol", last_name="Martin-Durand", email1_address="carol@new.example",
+                            mobile_phone_number="+33 6 00 00 00 00"))])
+        assert changed.statuses[carol.server_id] == "1"
+        s, _, card = dav(office, "GET", f"{book}/carol.vcf")
+        assert "N:Martin-Durand;Carol;;;" in card and "carol@new.example" in card
+        assert "PHOTO:data:image/png;base64,iVBORw0KGgo=" in card
+        assert "X-SOCIALPROFILE;TYPE=mastodon:https://example.social/@carol" in card
+        assert "UID:urn:uuid:carol-1" in card and "carol@acme.example" not in card
+        # Deleted over CardDAV: a Delete for the phone.
+        assert dav(office, "DELETE", f"{book}/carol.vcf")[0] == 204
+        gone = c.sync_folder(folder, changed.sync_key)
+        assert gone.deleted == [carol.server_id]

@@ -14,6 +14,7 @@
 //! GetItemEstimate. The others are answered 501
 //! and not announced in MS-ASProtocolCommands, so devices do not try them.
 
+pub mod contacts;
 pub mod email;
 pub mod folders;
 pub mod mail;

@@ -1,4 +1,5 @@
-//! Sync (MS-ASCMD 2.2.1.21) for mail folders, from the store's change log.
+//! Sync (MS-ASCMD 2.2.1.21) for mail folders and address books, from the store's change
+//! log.
 //!
 //! A folder's state on a device is its sync state in the store: `sync_key` is the key the
 //! device presents next, `acked_modseq` how far in the change log it has been told,
@@ -8,10 +9,11 @@
 //! with MoreAvailable while more wait. The device's own changes (read, flag, delete, moved
 //! to Trash when DeletesAsMoves) are applied and not sent back to it (`own_changes`).
 
+use crate::contacts;
 use crate::email::{self, BodyPreference};
 use crate::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document};
-use bureau_store::{Actor, CollectionKind, ItemId, StoreError, SyncState};
+use bureau_store::{Actor, CollectionKind, Item, ItemId, StoreError, SyncState};
 
 /// Sync status codes (MS-ASCMD 2.2.3.177.16).
 mod status {
@@ -102,8 +104,9 @@ async fn collection(
         }
         Err(e) => return Err(e),
     };
-    if collection.kind != CollectionKind::Mailbox {
-        // Calendars, contacts, tasks and notes are not synchronised over ActiveSync yet.
+    let kind = collection.kind;
+    if !matches!(kind, CollectionKind::Mailbox | CollectionKind::AddressBook) {
+        // Calendars, tasks and notes are not synchronised over ActiveSync yet.
         return Ok(answer(&key, status::SERVER_ERROR));
     }
     let device = cx.device.id.clone();
@@ -158,36 +161,24 @@ async fn collection(
                         responses.push(reply("Change", &sid, status::NOT_FOUND));
                         continue;
                     };
-                    let data = cmd.child("ApplicationData");
-                    let read = data.and_then(|d| d.child_value("Read"));
-                    let flag = data
-                        .and_then(|d| d.child("Flag"))
-                        .map(|f| f.child_value("Status").unwrap_or_default());
-                    let done = eas
-                        .store()
-                        .write(Actor::Principal(principal), vec![], move |w| {
-                            w.update_item(coll, item, None, |it| {
-                                let mut set = |flag: &str, on: bool| {
-                                    it.flags.retain(|f| f != flag);
-                                    if on {
-                                        it.flags.push(flag.to_string());
-                                    }
-                                };
-                                if let Some(r) = &read {
-                                    set("\\Seen", r.trim() == "1");
-                                }
-                                if let Some(f) = &flag {
-                                    set("\\Flagged", f.trim() == "2");
-                                }
-                            })
-                        })
-                        .await;
+                    let empty = Element::new(page::AIRSYNC, "ApplicationData");
+                    let data = cmd.child("ApplicationData").unwrap_or(&empty);
+                    let done = match kind {
+                        CollectionKind::AddressBook => {
+                            change_contact(eas, principal, coll, item, data).await
+                        }
+                        _ => change_mail(eas, principal, coll, item, data).await,
+                    };
                     match done {
-                        Ok(changed) => {
-                            state.own_changes.insert(item, changed.modseq);
+                        Ok(modseq) => {
+                            state.own_changes.insert(item, modseq);
                         }
                         Err(StoreError::NotFound) => {
                             responses.push(reply("Change", &sid, status::NOT_FOUND))
+                        }
+                        Err(StoreError::Invalid(why)) => {
+                            log::info!("activesync: change of {sid} refused: {why}");
+                            responses.push(reply("Change", &sid, status::CONVERSION_ERROR))
                         }
                         Err(e) => return Err(e),
                     }
@@ -201,7 +192,9 @@ async fn collection(
                         .into_iter()
                         .find(|c| c.props.get("special-use").map(String::as_str) == Some("\\Trash"))
                         .map(|c| c.id)
-                        .filter(|t| *t != coll && deletes_as_moves);
+                        .filter(|t| {
+                            *t != coll && deletes_as_moves && kind == CollectionKind::Mailbox
+                        });
                     let done = eas
                         .store()
                         .write(Actor::Principal(principal), vec![], move |w| {
@@ -227,20 +220,39 @@ async fn collection(
                                 Element::new(page::AIRSYNC, "Fetch")
                                     .with_text("ServerId", sid.clone())
                                     .with_text("Status", status::SUCCESS)
-                                    .with(email::application_data(&it, &raw, &pref)),
+                                    .with(application_data(kind, &it, &raw, &pref)),
                             );
                         }
                         None => responses.push(reply("Fetch", &sid, status::NOT_FOUND)),
                     }
                 }
                 "Add" => {
-                    // Mail is not made on the device (drafts come later): refused, kept nowhere.
                     let client = cmd.child_value("ClientId").unwrap_or_default();
-                    responses.push(
-                        Element::new(page::AIRSYNC, "Add")
-                            .with_text("ClientId", client)
-                            .with_text("Status", status::CONVERSION_ERROR),
-                    );
+                    let answer = |status: &str, server: Option<String>| {
+                        let mut a = Element::new(page::AIRSYNC, "Add");
+                        if let Some(sid) = server {
+                            a = a.with_text("ServerId", sid);
+                        }
+                        a.with_text("ClientId", client.clone())
+                            .with_text("Status", status)
+                    };
+                    let data = cmd.child("ApplicationData");
+                    // A retried Add (same ClientId) is the item made the first time.
+                    if let Some(done) = state.id_map.get(&client) {
+                        responses.push(answer(status::SUCCESS, Some(server_id(coll, *done))));
+                        continue;
+                    }
+                    match (kind, data) {
+                        (CollectionKind::AddressBook, Some(d)) if !client.is_empty() => {
+                            let (id, modseq) = add_contact(eas, principal, coll, d).await?;
+                            state.known.insert(id);
+                            state.own_changes.insert(id, modseq);
+                            state.id_map.insert(client.clone(), id);
+                            responses.push(answer(status::SUCCESS, Some(server_id(coll, id))));
+                        }
+                        // Mail is not made on the device (drafts come later).
+                        _ => responses.push(answer(status::CONVERSION_ERROR, None)),
+                    }
                 }
                 _ => {}
             }
@@ -305,7 +317,7 @@ async fn collection(
             commands.push(
                 Element::new(page::AIRSYNC, verb)
                     .with_text("ServerId", server_id(coll, it.id))
-                    .with(email::application_data(it, &raw, &pref)),
+                    .with(application_data(kind, it, &raw, &pref)),
             );
             state.known.insert(it.id);
             sent += 1;
@@ -343,6 +355,118 @@ async fn collection(
         crate::wbxml::encode(&out).map_err(|e| StoreError::Invalid(e.to_string()))?;
     save(state).await?;
     Ok(out)
+}
+
+/// An item as its class's ApplicationData.
+fn application_data(
+    kind: CollectionKind,
+    item: &Item,
+    raw: &[u8],
+    pref: &BodyPreference,
+) -> Element {
+    match kind {
+        CollectionKind::AddressBook => contacts::application_data(&String::from_utf8_lossy(raw)),
+        _ => email::application_data(item, raw, pref),
+    }
+}
+
+/// The device read or flagged a message: its flags in the store. Gives the new modseq.
+async fn change_mail(
+    eas: &ActiveSync,
+    principal: u64,
+    coll: u64,
+    item: ItemId,
+    data: &Element,
+) -> Result<u64, StoreError> {
+    let read = data.child_value("Read");
+    let flag = data
+        .child("Flag")
+        .map(|f| f.child_value("Status").unwrap_or_default());
+    eas.store()
+        .write(Actor::Principal(principal), vec![], move |w| {
+            w.update_item(coll, item, None, |it| {
+                let mut set = |flag: &str, on: bool| {
+                    it.flags.retain(|f| f != flag);
+                    if on {
+                        it.flags.push(flag.to_string());
+                    }
+                };
+                if let Some(r) = &read {
+                    set("\\Seen", r.trim() == "1");
+                }
+                if let Some(f) = &flag {
+                    set("\\Flagged", f.trim() == "2");
+                }
+            })
+            .map(|i| i.modseq)
+        })
+        .await
+}
+
+/// Stages a card's text as a blob, checked by the same parser CardDAV uses.
+async fn staged_card(
+    eas: &ActiveSync,
+    card: String,
+) -> Result<bureau_store::StagedBlob, StoreError> {
+    if calcard::vcard::VCard::parse(&card).is_err() {
+        return Err(StoreError::Invalid(
+            "the contact does not make a vCard".into(),
+        ));
+    }
+    let store = eas.store().clone();
+    tokio::task::spawn_blocking(move || store.stage_blob(card.as_bytes()))
+        .await
+        .map_err(|e| StoreError::Io(e.to_string()))?
+}
+
+/// The device changed a contact: its card, merged (what the device never saw is kept).
+async fn change_contact(
+    eas: &ActiveSync,
+    principal: u64,
+    coll: u64,
+    item: ItemId,
+    data: &Element,
+) -> Result<u64, StoreError> {
+    let r = eas.store().reader(Actor::Principal(principal))?;
+    let old = r.item(coll, item)?;
+    let card = String::from_utf8_lossy(&r.content(&old)?).into_owned();
+    let staged = staged_card(eas, contacts::merge(&card, data)).await?;
+    let blob = staged.blob_ref();
+    eas.store()
+        .write(Actor::Principal(principal), vec![staged], move |w| {
+            w.update_item(coll, item, None, |it| it.blob = Some(blob))
+                .map(|i| i.modseq)
+        })
+        .await
+}
+
+/// The device made a contact: a new card, as CardDAV clients see it. Gives its id and
+/// modseq.
+async fn add_contact(
+    eas: &ActiveSync,
+    principal: u64,
+    coll: u64,
+    data: &Element,
+) -> Result<(ItemId, u64), StoreError> {
+    let uid = format!("{:032x}", rand::random::<u128>());
+    let staged = staged_card(eas, contacts::new_card(data, &format!("urn:uuid:{uid}"))).await?;
+    let blob = staged.blob_ref();
+    eas.store()
+        .write(Actor::Principal(principal), vec![staged], move |w| {
+            let mut props = std::collections::BTreeMap::new();
+            props.insert("uid".to_string(), format!("urn:uuid:{uid}"));
+            w.put_item(
+                coll,
+                bureau_store::NewItem {
+                    name: Some(format!("{uid}.vcf")),
+                    blob: Some(blob),
+                    props,
+                    ..Default::default()
+                },
+            )
+            .map(|i| (i.id, i.modseq))
+        })
+        .await
 }
 
 fn reply(verb: &'static str, server_id: &str, status: &str) -> Element {
