@@ -443,3 +443,39 @@ def test_contacts_between_carddav_and_activesync(office):
         assert dav(office, "DELETE", f"{book}/carol.vcf")[0] == 204
         gone = c.sync_folder(folder, changed.sync_key)
         assert gone.deleted == [carol.server_id]
+
+
+def test_autodiscover_finds_the_server_from_an_address(office):
+    import xml.etree.ElementTree as ET
+
+    base = f"https://127.0.0.1:{office.port(443)}"
+    req = ('<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/'
+           'autodiscover/mobilesync/requestschema/2006"><Request><EMailAddress>alice@example.com</EMailAddress>'
+           '<AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006'
+           '</AcceptableResponseSchema></Request></Autodiscover>')
+    url = f"https://box.example.com:{office.port(443)}/Microsoft-Server-ActiveSync"
+    # POX, signed in (iOS and Android ask this way).
+    assert requests.post(f"{base}/autodiscover/autodiscover.xml", data=req, verify=False, timeout=30).status_code == 401
+    r = requests.post(f"{base}/Autodiscover/Autodiscover.xml", data=req, auth=("alice@example.com", PW),
+                      verify=False, timeout=30)
+    assert r.status_code == 200
+    ns = {"m": "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"}
+    doc = ET.fromstring(r.content)
+    assert doc.find(".//m:Server/m:Type", ns).text == "MobileSync"
+    assert doc.find(".//m:Server/m:Url", ns).text == url
+    assert doc.find(".//m:User/m:EMailAddress", ns).text == "alice@example.com"
+    # A request with a DTD, or for Outlook's schema: Autodiscover's errors.
+    bad = requests.post(f"{base}/autodiscover/autodiscover.xml", auth=("alice@example.com", PW), verify=False,
+                        data='<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><Autodiscover/>', timeout=30)
+    assert ET.fromstring(bad.content).find(".//m:Error/m:ErrorCode", ns).text == "600"
+    outlook = req.replace("mobilesync/responseschema/2006", "outlook/responseschema/2006a")
+    r = requests.post(f"{base}/autodiscover/autodiscover.xml", data=outlook, auth=("alice@example.com", PW),
+                      verify=False, timeout=30)
+    assert ET.fromstring(r.content).find(".//m:Error/m:ErrorCode", ns).text == "601"
+    # v2 (JSON), public.
+    r = requests.get(f"{base}/autodiscover/autodiscover.json/v1.0/alice@example.com?Protocol=ActiveSync",
+                     verify=False, timeout=30)
+    assert r.json() == {"Protocol": "ActiveSync", "Url": url}
+    r = requests.get(f"{base}/autodiscover/autodiscover.json?Email=alice@example.com&Protocol=Smtp",
+                     verify=False, timeout=30)
+    assert r.status_code == 400 and r.json()["ErrorCode"] == "InvalidProtocol"

@@ -9,11 +9,14 @@
 //! - `sync`: Sync for mail folders, `email` the Email class.
 //! - `ping`: push, held until the store's change bus tells of news.
 //! - `mail`: SendMail (through the SMTP queue, saved to Sent), MoveItems, GetItemEstimate.
+//! - `contacts`: the Contact class, from and into CardDAV's vCards.
+//! - `autodiscover`: POX and v2 JSON, so an address and a password are enough.
 //!
 //! Served today: OPTIONS, Provision, FolderSync, Sync (mail), Ping, SendMail, MoveItems,
 //! GetItemEstimate. The others are answered 501
 //! and not announced in MS-ASProtocolCommands, so devices do not try them.
 
+pub mod autodiscover;
 pub mod contacts;
 pub mod email;
 pub mod folders;
@@ -60,6 +63,8 @@ pub struct ActiveSync {
     shutdown: Option<bureau_core::shutdown::Shutdown>,
     /// Where SendMail hands messages.
     queue: Option<bureau_smtp::Queue>,
+    /// This server's ActiveSync URL, as Autodiscover tells it.
+    url: String,
 }
 
 /// One request, its device and its user, as the commands see them.
@@ -117,7 +122,17 @@ impl ActiveSync {
             limits,
             shutdown,
             queue: None,
+            url: format!("https://localhost{PATH}"),
         }
+    }
+
+    /// The box's name and HTTPS port, for Autodiscover's answer.
+    pub fn with_host(mut self, hostname: &str, https_port: u16) -> ActiveSync {
+        self.url = match https_port {
+            443 => format!("https://{hostname}{PATH}"),
+            p => format!("https://{hostname}:{p}{PATH}"),
+        };
+        self
     }
 
     /// Sends mail through this queue.
@@ -131,7 +146,7 @@ impl ActiveSync {
     }
 
     pub fn serves(path: &str) -> bool {
-        path.eq_ignore_ascii_case(PATH)
+        path.eq_ignore_ascii_case(PATH) || autodiscover::serves(path)
     }
 
     pub fn store(&self) -> &Store {
@@ -139,10 +154,24 @@ impl ActiveSync {
     }
 
     pub async fn handle(&self, req: Request<Incoming>, ip: IpAddr) -> Resp {
+        let path = req.uri().path().to_ascii_lowercase();
+        if path.starts_with(autodiscover::JSON) {
+            // Public, as DNS is: where ActiveSync is, before any password.
+            return autodiscover::json(req.uri().query().unwrap_or(""), &self.url);
+        }
         let user = match self.authenticate(&req, ip).await {
             Ok(u) => u,
             Err(r) => return r,
         };
+        if path == autodiscover::POX {
+            if req.method() != Method::POST {
+                return text(StatusCode::METHOD_NOT_ALLOWED, "POST");
+            }
+            return match Limited::new(req.into_body(), 64 << 10).collect().await {
+                Ok(b) => autodiscover::pox(&b.to_bytes(), &self.url, &user.display_name),
+                Err(_) => text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+            };
+        }
         match *req.method() {
             Method::OPTIONS => Response::builder()
                 .status(StatusCode::OK)

@@ -321,7 +321,8 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         auth.clone(),
         cfg.activesync.clone(),
         Some(sd.clone()),
-    );
+    )
+    .with_host(&hostname, cfg.port(ports::HTTPS));
     if let Some(q) = &queue {
         activesync = activesync.with_queue(q.clone());
     }
