@@ -479,3 +479,38 @@ def test_autodiscover_finds_the_server_from_an_address(office):
     r = requests.get(f"{base}/autodiscover/autodiscover.json?Email=alice@example.com&Protocol=Smtp",
                      verify=False, timeout=30)
     assert r.status_code == 400 and r.json()["ErrorCode"] == "InvalidProtocol"
+
+
+def test_the_administrator_sees_devices_and_wipes_one(office):
+    from test_foundation import _https, login
+
+    office.cli("user", "add", "boss@example.com", "--admin", "--password-stdin", input=PW + "\n")
+    with client(office, device="Wiped1") as c:
+        c.provision()
+        c.list_folders()
+    _, body, _, cookie = login(office, "boss", PW)
+    csrf = json.loads(body)["csrf"]
+    s, devices, _ = _https(office, "GET", "/api/v1/users/alice/devices", cookie=cookie)
+    [d] = devices
+    assert d["id"] == "Wiped1" and d["info"]["Model"] == "pyactivesync" and d["protocol"] == "activesync 16.1"
+    assert d["policy_key"] != 0 and not d["wipe_requested"]
+    assert _https(office, "POST", "/api/v1/users/alice/devices/Nope/wipe", cookie=cookie, csrf=csrf)[0] == 404
+    assert _https(office, "POST", "/api/v1/users/alice/devices/Wiped1/wipe", cookie=cookie, csrf=csrf)[0] == 204
+    # The device's next command is refused; provisioning again tells it to wipe itself.
+    q = "Cmd=FolderSync&User=alice&DeviceId=Wiped1&DeviceType=pyactivesync"
+    r = post(office, q, folder_sync_body(), policy_key=d["policy_key"])
+    assert text_of(find(WBXMLReader(r.content).parse(), "FolderHierarchy.Status")) == "144"
+    w = WBXMLWriter()
+    w.tag("Provision", "Provision", children=[wtag("Provision", "Policies", children=[wtag(
+        "Provision", "Policy", children=[wtag("Provision", "PolicyType", text="MS-EAS-Provisioning-WBXML")])])])
+    told = WBXMLReader(post(office, q.replace("FolderSync", "Provision"), w.render()).content).parse()
+    assert find(told, "Provision.RemoteWipe") is not None
+    ack = WBXMLWriter()
+    ack.tag("Provision", "Provision", children=[wtag("Provision", "RemoteWipe", children=[
+        wtag("Provision", "Status", text="1")])])
+    post(office, q.replace("FolderSync", "Provision"), ack.render())
+    [d] = _https(office, "GET", "/api/v1/users/alice/devices", cookie=cookie)[1]
+    assert d["wipe_requested"] and d["info"]["wipe_acknowledged"] == "1"
+    # Removed: forgotten with its sync state.
+    assert _https(office, "DELETE", "/api/v1/users/alice/devices/Wiped1", cookie=cookie, csrf=csrf)[0] == 204
+    assert _https(office, "GET", "/api/v1/users/alice/devices", cookie=cookie)[1] == []

@@ -370,8 +370,8 @@ async function pageUsers() {
 }
 
 async function pageUser(uid) {
-  const u = await api("GET", `users/${encodeURIComponent(uid)}`);
   const path = `users/${encodeURIComponent(uid)}`;
+  const [u, devices] = await Promise.all([api("GET", path), api("GET", `${path}/devices`)]);
   const saved = h("p", { class: "ok", role: "status" });
   const done = (msg) => { saved.textContent = msg; };
   show(h("h1", {}, u.display_name || u.uid),
@@ -380,6 +380,20 @@ async function pageUser(uid) {
       h("p", {}, h("b", {}, u.address), u.aliases.length ? ` (also ${u.aliases.join(", ")})` : ""),
       h("p", {}, `Uses ${fmtBytes(u.usage_bytes)} of ${fmtBytes(u.quota)}.`,
         u.groups.length ? ` Member of ${u.groups.join(", ")}.` : "")),
+    h("h2", {}, "Phones and tablets"),
+    h("section", { id: "devices" }, devices.length ? table(["Device", ["Software", { class: "wide" }], "Last seen", ""],
+      devices.map((d) => h("tr", {},
+        h("td", {}, d.info.FriendlyName || d.info.Model || d.info.type || d.id),
+        h("td", { class: "wide" }, [d.info.OS, d.protocol].filter(Boolean).join(" · ")),
+        h("td", {}, d.wipe_requested ? h("span", { class: "down" }, d.info.wipe_acknowledged ? "wiped" : "wipe pending") : fmtTime(d.last_seen)),
+        h("td", {}, h("div", { class: "row" },
+          confirmButton("Wipe", `Erase everything on ${d.info.FriendlyName || d.id} the next time it connects?`, async () => {
+            await api("POST", `${path}/devices/${encodeURIComponent(d.id)}/wipe`); route();
+          }),
+          h("button", { class: "plain", type: "button", onclick: async () => {
+            if (confirm("Forget this device? It must be set up again to sync.")) { await api("DELETE", `${path}/devices/${encodeURIComponent(d.id)}`); route(); }
+          } }, "Remove"))))))
+      : h("p", { class: "muted" }, "None has synchronised over ActiveSync yet.")),
     form("Details", [
       { name: "display_name", label: "Name", value: u.display_name },
       { name: "phone", label: "Work telephone", type: "tel", value: u.phone || "" },

@@ -57,7 +57,7 @@ fn root_of(cmd: &str) -> Option<(u8, &'static str)> {
 pub fn refuse_unprovisioned(cx: &Context) -> Option<Resp> {
     let current = cx.device.policy_key;
     let presented = cx.req.policy_key.unwrap_or(0);
-    if current != 0 && presented == current {
+    if current != 0 && presented == current && !cx.device.wipe_requested {
         return None;
     }
     let code = if presented == 0 {
@@ -169,6 +169,25 @@ pub async fn provision(
     let Some(doc) = doc.filter(|d| d.name == "Provision") else {
         return Ok(document(&answer(status::PROTOCOL_ERROR)));
     };
+    // A wiped device: told to wipe itself until it says it has.
+    if cx.device.wipe_requested {
+        if let Some(ack) = doc.child("RemoteWipe") {
+            cx.device.info.insert(
+                "wipe_acknowledged".into(),
+                ack.child_value("Status").unwrap_or_default(),
+            );
+            eas.save_device(cx.user.principal, &cx.device).await?;
+            log::warn!(
+                "activesync: {}'s device {} acknowledged the remote wipe",
+                cx.user.uid,
+                cx.device.id
+            );
+            return Ok(document(&answer(status::SUCCESS)));
+        }
+        return Ok(document(
+            &answer(status::SUCCESS).with(Element::new(page::PROVISION, "RemoteWipe")),
+        ));
+    }
     let mut out = Element::new(page::PROVISION, "Provision");
     if let Some(set) = doc.child("DeviceInformation").and_then(|d| d.child("Set")) {
         for f in DEVICE_FIELDS {

@@ -775,6 +775,51 @@ impl AdminApi {
                 self.dir().delete_user(uid).await?;
                 Ok(no_content())
             }
+            // ---- a user's phones and other sync devices ----
+            (&Method::GET, ["users", uid, "devices"]) => {
+                admin_only()?;
+                let p = self.principal_of(uid)?;
+                let r = self.dir().store().reader(bureau_store::Actor::System)?;
+                Ok(json(StatusCode::OK, &r.devices(p)?))
+            }
+            (&Method::POST, ["users", uid, "devices", id, "wipe"]) => {
+                admin_only()?;
+                let p = self.principal_of(uid)?;
+                let store = self.dir().store();
+                let mut d = store
+                    .reader(bureau_store::Actor::System)?
+                    .device(p, id)?
+                    .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("no device {id}")))?;
+                // Asked to provision again, the device is told to wipe itself.
+                d.wipe_requested = true;
+                d.policy_key = 0;
+                store
+                    .write(bureau_store::Actor::System, vec![], move |w| {
+                        w.put_device(p, &d)
+                    })
+                    .await?;
+                log::warn!("admin: remote wipe of {uid}'s device {id} requested");
+                Ok(no_content())
+            }
+            (&Method::DELETE, ["users", uid, "devices", id]) => {
+                admin_only()?;
+                let p = self.principal_of(uid)?;
+                let store = self.dir().store();
+                if store
+                    .reader(bureau_store::Actor::System)?
+                    .device(p, id)?
+                    .is_none()
+                {
+                    return Err(fail(StatusCode::NOT_FOUND, format!("no device {id}")));
+                }
+                let id = id.to_string();
+                store
+                    .write(bureau_store::Actor::System, vec![], move |w| {
+                        w.delete_device(p, &id)
+                    })
+                    .await?;
+                Ok(no_content())
+            }
             // ---- a user's collections (support and export) ----
             (&Method::GET, ["users", uid, "collections"]) => {
                 admin_only()?;
