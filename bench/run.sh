@@ -6,6 +6,7 @@
 #   bench/run.sh smtp       SMTP delivery, Bureau against Postfix (root: configures Postfix)
 #   bench/run.sh imap       IMAP load, Bureau against Dovecot (root: runs Dovecot)
 #   bench/run.sh dav        CalDAV on 10,000 events, Bureau against Radicale
+#   bench/run.sh eas        ActiveSync: held Pings' memory, push latency, initial Sync
 #   bench/run.sh console    web console: asset size and first paint in headless Chromium
 #   bench/run.sh image      image size and boot time under QEMU (root: builds the image)
 set -euo pipefail
@@ -38,6 +39,11 @@ fi
 
 if [[ $what == all || $what == dav ]]; then
   bench/dav.sh
+fi
+
+if [[ $what == all || $what == eas ]]; then
+  echo "## ActiveSync"
+  bench/eas.sh
 fi
 
 if [[ $what == all || $what == console ]]; then
