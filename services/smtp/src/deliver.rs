@@ -129,24 +129,9 @@ pub enum SendError {
 
 /// The message without its Bcc: header (its recipients are told in the envelope only).
 fn without_bcc(msg: &[u8]) -> Vec<u8> {
-    let end = msg
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(msg.len(), |p| p + 2);
-    let (head, body) = msg.split_at(end);
-    let mut out = Vec::with_capacity(msg.len());
-    let mut skipping = false;
-    for line in head.split_inclusive(|b| *b == b'\n') {
-        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
-        if !continuation {
-            skipping = line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"bcc:");
-        }
-        if !skipping {
-            out.extend_from_slice(line);
-        }
-    }
-    out.extend_from_slice(body);
-    out
+    crate::verify::without_headers(msg, |line| {
+        line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"bcc:")
+    })
 }
 
 impl Queue {

@@ -107,6 +107,23 @@ impl Verifier {
 /// Removes Authentication-Results headers that claim to be ours (RFC 8601 5): only we may
 /// say what we checked.
 pub(crate) fn strip_forged_results(msg: &[u8], hostname: &str) -> Vec<u8> {
+    without_headers(msg, |line| {
+        line.split(|b| *b == b':')
+            .next()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"authentication-results"))
+            && String::from_utf8_lossy(
+                &line[line.iter().position(|b| *b == b':').map_or(0, |p| p + 1)..],
+            )
+            .trim()
+            .split(';')
+            .next()
+            .is_some_and(|id| id.trim().eq_ignore_ascii_case(hostname))
+    })
+}
+
+/// The message without the header fields (folded lines included) whose first line `drop`
+/// picks; the body untouched.
+pub(crate) fn without_headers(msg: &[u8], drop: impl Fn(&[u8]) -> bool) -> Vec<u8> {
     let end = msg
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -117,17 +134,7 @@ pub(crate) fn strip_forged_results(msg: &[u8], hostname: &str) -> Vec<u8> {
     for line in head.split_inclusive(|b| *b == b'\n') {
         let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
         if !folded {
-            skipping = line
-                .split(|b| *b == b':')
-                .next()
-                .is_some_and(|n| n.eq_ignore_ascii_case(b"authentication-results"))
-                && String::from_utf8_lossy(
-                    &line[line.iter().position(|b| *b == b':').map_or(0, |p| p + 1)..],
-                )
-                .trim()
-                .split(';')
-                .next()
-                .is_some_and(|id| id.trim().eq_ignore_ascii_case(hostname));
+            skipping = drop(line);
         }
         if !skipping {
             out.extend_from_slice(line);
