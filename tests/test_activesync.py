@@ -12,7 +12,7 @@ import urllib3
 
 from pyactivesync import Client
 from pyactivesync.exceptions import StatusError
-from pyactivesync._wbxml import WBXMLReader, WBXMLWriter, find, text_of, wtag
+from pyactivesync._wbxml import WBXMLReader, WBXMLWriter, find, find_all, text_of, wtag
 
 urllib3.disable_warnings()
 PW = "long enough pw"
@@ -144,7 +144,7 @@ def test_options_the_packed_query_and_bad_input(office):
     r = requests.options(url, auth=("alice@example.com", PW), verify=False, timeout=30)
     assert r.status_code == 200
     assert r.headers["MS-ASProtocolVersions"] == "12.0,12.1,14.0,14.1,16.0,16.1"
-    assert r.headers["MS-ASProtocolCommands"] == "Provision,FolderSync,Sync,Ping,SendMail,MoveItems,GetItemEstimate"
+    assert r.headers["MS-ASProtocolCommands"] == "Provision,FolderSync,Sync,Ping,SendMail,MoveItems,GetItemEstimate,Settings,Search"
     # Credentials: none or wrong, 401 asking for Basic; DOMAIN\user works.
     assert requests.options(url, verify=False, timeout=30).status_code == 401
     assert requests.options(url, auth=("alice@example.com", "nope"), verify=False,
@@ -162,7 +162,7 @@ def test_options_the_packed_query_and_bad_input(office):
     q = "Cmd=FolderSync&User=alice&DeviceId=Bad1&DeviceType=T"
     # Unknown command: 400; a command not served yet: 501 (and not announced).
     assert post(office, "Cmd=Frobnicate&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 400
-    assert post(office, "Cmd=Search&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 501
+    assert post(office, "Cmd=ItemOperations&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 501
     # Malformed and truncated WBXML, an unknown protocol version, a bad device id: 400.
     body = folder_sync_body()
     for broken in (b"\x03\x01\x6a\x00\x45\x3f", body[:-2], b"not wbxml"):
@@ -514,3 +514,31 @@ def test_the_administrator_sees_devices_and_wipes_one(office):
     # Removed: forgotten with its sync state.
     assert _https(office, "DELETE", "/api/v1/users/alice/devices/Wiped1", cookie=cookie, csrf=csrf)[0] == 204
     assert _https(office, "GET", "/api/v1/users/alice/devices", cookie=cookie)[1] == []
+
+
+def test_settings_and_the_gal(office):
+    office.cli("user", "add", "alicia.rossi@example.com", "--name", "Alicia Rossi", "--password-stdin", input=PW + "\n")
+    office.cli("user", "add", "bob@example.com", "--name", "Bob Ali", "--password-stdin", input=PW + "\n")
+    office.cli("user", "add", "zoe@example.com", "--name", "Zoe Martin", "--password-stdin", input=PW + "\n")
+    office.cli("user", "disable", "zoe")
+    with client(office, device="Gal1") as c:
+        c.provision()
+        # Prefix of a name, an address or an alias; disabled users are not listed.
+        found = c.search_gal("ali", max_results=10)
+        assert sorted(e.email_address for e in found) == ["alice@example.com", "alicia.rossi@example.com",
+                                                           "bob@example.com"]
+        rossi = next(e for e in found if e.email_address == "alicia.rossi@example.com")
+        assert (rossi.display_name, rossi.first_name, rossi.last_name) == ("Alicia Rossi", "Alicia", "Rossi")
+        assert c.search_gal("zoe") == [] and len(c.search_gal("ali", max_results=1)) == 1
+        # Settings: device information kept, the user's addresses told; out-of-office is
+        # not kept here, and says so.
+        # By tokens (code page 18): pyactivesync's tables lack UserInformation.
+        req = (b"\x03\x01\x6a\x00\x00\x12\x45"
+               b"\x56\x48\x57\x03Pixel 9\x00\x01\x5a\x03Android 16\x00\x01\x01\x01"  # DeviceInformation/Set
+               b"\x5d\x07\x01"  # UserInformation/Get
+               b"\x49\x47\x53\x03Text\x00\x01\x01\x01"  # Oof/Get/BodyType
+               b"\x01")
+        nodes = WBXMLReader(c._post("Settings", req)).parse()
+        statuses = [text_of(s) for s in find_all(nodes, "Settings.Status")]
+        assert statuses == ["1", "1", "1", "2"]
+        assert text_of(find(nodes, "Settings.0x23")) == "alice@example.com"  # PrimarySmtpAddress

@@ -11,9 +11,10 @@
 //! - `mail`: SendMail (through the SMTP queue, saved to Sent), MoveItems, GetItemEstimate.
 //! - `contacts`: the Contact class, from and into CardDAV's vCards.
 //! - `autodiscover`: POX and v2 JSON, so an address and a password are enough.
+//! - `settings`: Settings (device and user information) and Search of the GAL.
 //!
-//! Served today: OPTIONS, Provision, FolderSync, Sync (mail), Ping, SendMail, MoveItems,
-//! GetItemEstimate. The others are answered 501
+//! Served today: OPTIONS, Provision, FolderSync, Sync (mail, contacts), Ping, SendMail,
+//! MoveItems, GetItemEstimate, Settings, Search (GAL). The others are answered 501
 //! and not announced in MS-ASProtocolCommands, so devices do not try them.
 
 pub mod autodiscover;
@@ -24,6 +25,7 @@ pub mod mail;
 pub mod ping;
 pub mod provision;
 pub mod request;
+pub mod settings;
 pub mod sync;
 pub mod wbxml;
 
@@ -49,6 +51,8 @@ pub const COMMANDS: &[&str] = &[
     "SendMail",
     "MoveItems",
     "GetItemEstimate",
+    "Settings",
+    "Search",
 ];
 /// Largest request body read.
 const MAX_BODY: usize = 32 << 20;
@@ -301,6 +305,8 @@ impl ActiveSync {
             "SendMail" => mail::send_mail(self, &cx, doc, body).await,
             "MoveItems" => mail::move_items(self, &cx, doc).await,
             "GetItemEstimate" => mail::get_item_estimate(self, &cx, doc).await,
+            "Settings" => settings::settings(self, &mut cx, doc).await,
+            "Search" => settings::search(self, &cx, doc).await,
             _ => unreachable!("only announced commands get here"),
         };
         answer.unwrap_or_else(|e| {

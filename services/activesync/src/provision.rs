@@ -148,18 +148,6 @@ fn policy_doc(version: u32) -> Element {
     doc
 }
 
-/// The Settings fields of DeviceInformation kept with the device (what the console shows).
-const DEVICE_FIELDS: &[&str] = &[
-    "Model",
-    "IMEI",
-    "FriendlyName",
-    "OS",
-    "OSLanguage",
-    "PhoneNumber",
-    "UserAgent",
-    "MobileOperator",
-];
-
 pub async fn provision(
     eas: &ActiveSync,
     cx: &mut Context,
@@ -190,13 +178,7 @@ pub async fn provision(
     }
     let mut out = Element::new(page::PROVISION, "Provision");
     if let Some(set) = doc.child("DeviceInformation").and_then(|d| d.child("Set")) {
-        for f in DEVICE_FIELDS {
-            if let Some(v) = set.child_value(f) {
-                cx.device
-                    .info
-                    .insert(f.to_string(), v.chars().take(256).collect());
-            }
-        }
+        crate::settings::record_device_information(cx, set);
         out = out.with(Element::new(page::SETTINGS, "DeviceInformation").with_text("Status", "1"));
     }
     let Some(policy) = doc.child("Policies").and_then(|p| p.child("Policy")) else {

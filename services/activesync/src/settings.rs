@@ -1,0 +1,183 @@
+//! Settings (MS-ASCMD 2.2.1.18) and Search of the GAL (2.2.1.16).
+//!
+//! Settings records the device's information and tells the user's addresses. Out-of-office
+//! and the device password are answered "protocol error": Bureau sends no automatic replies
+//! yet, and keeping a setting it does not act on would mislead. Search looks up the
+//! company directory (enabled users) by name, address or alias prefix; mailbox search is
+//! not served yet (store status 3).
+
+use crate::wbxml::{Element, page};
+use crate::{ActiveSync, Context, Resp, document};
+use bureau_store::StoreError;
+
+const DEVICE_FIELDS: &[&str] = &[
+    "Model",
+    "IMEI",
+    "FriendlyName",
+    "OS",
+    "OSLanguage",
+    "PhoneNumber",
+    "UserAgent",
+    "MobileOperator",
+];
+
+/// Records the Settings fields of a DeviceInformation/Set with the device.
+pub fn record_device_information(cx: &mut Context, set: &Element) {
+    for f in DEVICE_FIELDS {
+        if let Some(v) = set.child_value(f) {
+            cx.device
+                .info
+                .insert(f.to_string(), v.chars().take(256).collect());
+        }
+    }
+}
+
+pub async fn settings(
+    eas: &ActiveSync,
+    cx: &mut Context,
+    doc: Option<Element>,
+) -> Result<Resp, StoreError> {
+    let settings = |s: &str| Element::new(page::SETTINGS, "Settings").with_text("Status", s);
+    let Some(doc) = doc.filter(|d| d.name == "Settings") else {
+        return Ok(document(&settings("2")));
+    };
+    let mut out = settings("1");
+    for part in doc.elements() {
+        let answer = |s: &str| Element::new(page::SETTINGS, part.name).with_text("Status", s);
+        out = out.with(match part.name {
+            "DeviceInformation" => match part.child("Set") {
+                Some(set) => {
+                    record_device_information(cx, set);
+                    eas.save_device(cx.user.principal, &cx.device).await?;
+                    answer("1")
+                }
+                None => answer("2"),
+            },
+            "UserInformation" => {
+                let mut addresses = Element::new(page::SETTINGS, "EmailAddresses")
+                    .with_text("SmtpAddress", cx.user.address.clone());
+                for a in &cx.user.aliases {
+                    addresses = addresses.with_text("SmtpAddress", a.clone());
+                }
+                let mut get = Element::new(page::SETTINGS, "Get").with(addresses);
+                if crate::version_number(&cx.req.version) >= 141 {
+                    let mut primary = Element::new(page::SETTINGS, "EmailAddresses")
+                        .with_text("PrimarySmtpAddress", cx.user.address.clone());
+                    for a in &cx.user.aliases {
+                        primary = primary.with_text("SmtpAddress", a.clone());
+                    }
+                    get = Element::new(page::SETTINGS, "Get").with(
+                        Element::new(page::SETTINGS, "Accounts").with(
+                            Element::new(page::SETTINGS, "Account")
+                                .with_text("UserDisplayName", cx.user.display_name.clone())
+                                .with(primary),
+                        ),
+                    );
+                }
+                answer("1").with(get)
+            }
+            // Out-of-office and the recovery password: not kept here (see above).
+            _ => answer("2"),
+        });
+    }
+    Ok(document(&out))
+}
+
+/// Search: the GAL from the directory.
+pub async fn search(
+    eas: &ActiveSync,
+    _cx: &Context,
+    doc: Option<Element>,
+) -> Result<Resp, StoreError> {
+    let search = |s: &str| Element::new(page::SEARCH, "Search").with_text("Status", s);
+    let Some(store) = doc
+        .filter(|d| d.name == "Search")
+        .and_then(|d| d.child("Store").cloned())
+    else {
+        return Ok(document(&search("2")));
+    };
+    let name = store.child_value("Name").unwrap_or_default();
+    let answer =
+        |status: &str, results: Vec<Element>, range: Option<String>, total: Option<usize>| {
+            let mut s = Element::new(page::SEARCH, "Store").with_text("Status", status);
+            for r in results {
+                s = s.with(r);
+            }
+            if let Some(r) = range {
+                s = s.with_text("Range", r);
+            }
+            if let Some(t) = total {
+                s = s.with_text("Total", t.to_string());
+            }
+            document(&search("1").with(Element::new(page::SEARCH, "Response").with(s)))
+        };
+    if !name.eq_ignore_ascii_case("GAL") {
+        return Ok(answer("3", Vec::new(), None, None));
+    }
+    let query = store
+        .child_value("Query")
+        .unwrap_or_default()
+        .trim()
+        .to_lowercase();
+    if query.is_empty() {
+        return Ok(answer("2", Vec::new(), None, None));
+    }
+    let (from, to) = store
+        .child("Options")
+        .and_then(|o| o.child_value("Range"))
+        .and_then(|r| {
+            let (a, b) = r.trim().split_once('-')?;
+            Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?))
+        })
+        .filter(|(a, b)| a <= b)
+        .unwrap_or((0, 99));
+    let users = eas
+        .auth
+        .directory()
+        .users()
+        .map_err(|e| StoreError::Io(e.to_string()))?;
+    let mut found: Vec<_> = users
+        .into_iter()
+        .filter(|u| u.enabled)
+        .filter(|u| {
+            let words = u.display_name.to_lowercase();
+            words.split_whitespace().any(|w| w.starts_with(&query))
+                || words.starts_with(&query)
+                || u.uid.starts_with(&query)
+                || u.address.starts_with(&query)
+                || u.aliases.iter().any(|a| a.starts_with(&query))
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        a.display_name
+            .to_lowercase()
+            .cmp(&b.display_name.to_lowercase())
+    });
+    let total = found.len();
+    let results: Vec<Element> = found
+        .iter()
+        .skip(from)
+        .take(to - from + 1)
+        .map(|u| {
+            let (first, last) = match u.display_name.rsplit_once(' ') {
+                Some((f, l)) => (f.to_string(), l.to_string()),
+                None => (String::new(), u.display_name.clone()),
+            };
+            let mut p = Element::new(page::SEARCH, "Properties")
+                .with(Element::new(page::GAL, "DisplayName").text(u.display_name.clone()))
+                .with(Element::new(page::GAL, "Alias").text(u.uid.clone()))
+                .with(Element::new(page::GAL, "EmailAddress").text(u.address.clone()));
+            if !first.is_empty() {
+                p = p.with(Element::new(page::GAL, "FirstName").text(first));
+            }
+            p = p.with(Element::new(page::GAL, "LastName").text(last));
+            if let Some(phone) = &u.phone {
+                p = p.with(Element::new(page::GAL, "Phone").text(phone.clone()));
+            }
+            Element::new(page::SEARCH, "Result").with(p)
+        })
+        .collect();
+    let shown = results.len();
+    let range = (shown > 0).then(|| format!("{from}-{}", from + shown - 1));
+    Ok(answer("1", results, range, Some(total)))
+}
