@@ -144,7 +144,7 @@ def test_options_the_packed_query_and_bad_input(office):
     r = requests.options(url, auth=("alice@example.com", PW), verify=False, timeout=30)
     assert r.status_code == 200
     assert r.headers["MS-ASProtocolVersions"] == "12.0,12.1,14.0,14.1,16.0,16.1"
-    assert r.headers["MS-ASProtocolCommands"] == "Provision,FolderSync,Sync,Ping,SendMail,MoveItems,GetItemEstimate,Settings,Search"
+    assert r.headers["MS-ASProtocolCommands"] == "Provision,FolderSync,Sync,Ping,SendMail,MoveItems,GetItemEstimate,Settings,Search,ItemOperations"
     # Credentials: none or wrong, 401 asking for Basic; DOMAIN\user works.
     assert requests.options(url, verify=False, timeout=30).status_code == 401
     assert requests.options(url, auth=("alice@example.com", "nope"), verify=False,
@@ -162,7 +162,7 @@ def test_options_the_packed_query_and_bad_input(office):
     q = "Cmd=FolderSync&User=alice&DeviceId=Bad1&DeviceType=T"
     # Unknown command: 400; a command not served yet: 501 (and not announced).
     assert post(office, "Cmd=Frobnicate&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 400
-    assert post(office, "Cmd=ItemOperations&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 501
+    assert post(office, "Cmd=SmartReply&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 501
     # Malformed and truncated WBXML, an unknown protocol version, a bad device id: 400.
     body = folder_sync_body()
     for broken in (b"\x03\x01\x6a\x00\x45\x3f", body[:-2], b"not wbxml"):
@@ -542,3 +542,53 @@ def test_settings_and_the_gal(office):
         statuses = [text_of(s) for s in find_all(nodes, "Settings.Status")]
         assert statuses == ["1", "1", "1", "2"]
         assert text_of(find(nodes, "Settings.0x23")) == "alice@example.com"  # PrimarySmtpAddress
+
+
+def test_item_operations_fetch_items_and_attachments(office):
+    import smtplib
+    from email.message import EmailMessage
+    from pyactivesync import BodyType
+
+    msg = EmailMessage()
+    msg["From"] = "carol@example.org"
+    msg["To"] = "alice@example.com"
+    msg["Subject"] = "The quote"
+    msg.set_content("Quote attached.\n")
+    pdf = b"%PDF-1.4 fake but binary \x00\xff\x10" * 50
+    msg.add_attachment(pdf, maintype="application", subtype="pdf", filename="quote.pdf")
+    with smtplib.SMTP("127.0.0.1", office.port(25), timeout=30) as s:
+        s.send_message(msg)
+    with client(office, device="ItemOps1") as c:
+        folders = c.list_folders()
+        inbox = next(f for f in folders if int(f.type) == 2).id
+        trash = next(f for f in folders if int(f.type) == 4).id
+        key = c.sync_folder(inbox).sync_key
+        [item] = c.sync_folder(inbox, key).added
+        fetched = c.fetch_item(inbox, item.server_id, body_type=BodyType.PLAIN_TEXT)
+        assert fetched.fields["Email.Subject"] == "The quote"
+        assert fetched.bodies[0].data.startswith("Quote attached.")
+        [att] = fetched.attachments
+        assert att.display_name == "quote.pdf" and att.estimated_data_size == len(pdf)
+        assert c.fetch_attachment(att.file_reference) == pdf
+        mime = c.fetch_item(inbox, item.server_id, body_type=BodyType.MIME)
+        assert b"quote.pdf" in mime.bodies[0].data
+        # Someone else's or a made-up reference: not found, nothing leaks.
+        for bad in (f"{inbox}:{item.server_id.split(':')[1]}:99", "1:1:1", "../etc"):
+            w = WBXMLWriter()
+            w.tag("ItemOperations", "ItemOperations", children=[wtag("ItemOperations", "Fetch", children=[
+                wtag("ItemOperations", "Store", text="Mailbox"), wtag("AirSyncBase", "FileReference", text=bad)])])
+            nodes = WBXMLReader(c._post("ItemOperations", w.render())).parse()
+            assert [text_of(s) for s in find_all(nodes, "ItemOperations.Status")] == ["1", "15"], bad
+            assert find(nodes, "ItemOperations.Data") is None
+        # Trash emptied in one request.
+    m = _imap(office)
+    m.select("INBOX")
+    m.copy("1", "Trash")
+    m.logout()
+    with client(office, device="ItemOps1") as c:
+        c.provision()
+        # By tokens: pyactivesync's tables lack EmptyFolderContents (page 20, 0x12).
+        req = b"\x03\x01\x6a\x00\x00\x14\x45\x52\x00\x00\x52\x03" + trash.encode() + b"\x00\x01\x01\x01"
+        nodes = WBXMLReader(c._post("ItemOperations", req)).parse()
+        assert [text_of(s) for s in find_all(nodes, "ItemOperations.Status")] == ["1", "1"]
+    assert office.messages("alice", "Trash") == [] and len(office.messages("alice")) == 1

@@ -113,6 +113,45 @@ pub fn is_read(item: &Item) -> bool {
     item.flags.iter().any(|f| f == "\\Seen")
 }
 
+/// The content type of a part, "type/subtype".
+pub fn content_type(p: &mail_parser::MessagePart) -> String {
+    use mail_parser::MimeHeaders;
+    p.content_type()
+        .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")))
+        .unwrap_or_else(|| "application/octet-stream".into())
+}
+
+/// The message's attachments as AirSyncBase Attachment elements; each FileReference
+/// (`collection:item:part`) is what ItemOperations fetches.
+fn attachments_of(item: &Item, m: &mail_parser::Message) -> Vec<Element> {
+    use mail_parser::MimeHeaders;
+    m.attachments
+        .iter()
+        .filter_map(|id| Some((*id, m.part(*id)?)))
+        .map(|(id, p)| {
+            let name = p
+                .attachment_name()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("attachment-{id}"));
+            let mut a = Element::new(page::AIRSYNCBASE, "Attachment")
+                .with_text("DisplayName", name)
+                .with_text(
+                    "FileReference",
+                    format!("{}:{}:{id}", item.collection, item.id),
+                )
+                .with_text("Method", "1")
+                .with_text("EstimatedDataSize", p.len().to_string());
+            if let Some(cid) = p.content_id() {
+                a = a.with_text("ContentId", cid.trim_matches(['<', '>']).to_string());
+            }
+            if p.content_disposition().is_some_and(|d| d.is_inline()) {
+                a = a.with_text("IsInline", "1");
+            }
+            a
+        })
+        .collect()
+}
+
 /// The message as an Email class ApplicationData.
 pub fn application_data(item: &Item, raw: &[u8], pref: &BodyPreference) -> Element {
     let data = Element::new(crate::wbxml::page::AIRSYNC, "ApplicationData");
@@ -192,8 +231,16 @@ pub fn application_data(item: &Item, raw: &[u8], pref: &BodyPreference) -> Eleme
     if !cut.is_empty() || limit != Some(0) {
         b = b.with_text("Data", cut.to_string());
     }
+    d = d.with(b);
+    let attachments = attachments_of(item, &m);
+    if !attachments.is_empty() {
+        let mut list = Element::new(page::AIRSYNCBASE, "Attachments");
+        for a in attachments {
+            list = list.with(a);
+        }
+        d = d.with(list);
+    }
     d = d
-        .with(b)
         .with(email("MessageClass", "IPM.Note".into()))
         .with(email("InternetCPID", "65001".into()))
         .with(Element::new(page::EMAIL, "Flag").with(

@@ -12,15 +12,17 @@
 //! - `contacts`: the Contact class, from and into CardDAV's vCards.
 //! - `autodiscover`: POX and v2 JSON, so an address and a password are enough.
 //! - `settings`: Settings (device and user information) and Search of the GAL.
+//! - `itemops`: ItemOperations: items, attachments, EmptyFolderContents.
 //!
 //! Served today: OPTIONS, Provision, FolderSync, Sync (mail, contacts), Ping, SendMail,
-//! MoveItems, GetItemEstimate, Settings, Search (GAL). The others are answered 501
+//! MoveItems, GetItemEstimate, Settings, Search (GAL), ItemOperations. The others are answered 501
 //! and not announced in MS-ASProtocolCommands, so devices do not try them.
 
 pub mod autodiscover;
 pub mod contacts;
 pub mod email;
 pub mod folders;
+pub mod itemops;
 pub mod mail;
 pub mod ping;
 pub mod provision;
@@ -53,6 +55,7 @@ pub const COMMANDS: &[&str] = &[
     "GetItemEstimate",
     "Settings",
     "Search",
+    "ItemOperations",
 ];
 /// Largest request body read.
 const MAX_BODY: usize = 32 << 20;
@@ -307,6 +310,7 @@ impl ActiveSync {
             "GetItemEstimate" => mail::get_item_estimate(self, &cx, doc).await,
             "Settings" => settings::settings(self, &mut cx, doc).await,
             "Search" => settings::search(self, &cx, doc).await,
+            "ItemOperations" => itemops::item_operations(self, &cx, doc).await,
             _ => unreachable!("only announced commands get here"),
         };
         answer.unwrap_or_else(|e| {

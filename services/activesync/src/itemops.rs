@@ -1,0 +1,158 @@
+//! ItemOperations (MS-ASCMD 2.2.1.10): Fetch of a whole item (by CollectionId and ServerId,
+//! with the body the device prefers) or of an attachment (by FileReference, in base64), and
+//! EmptyFolderContents. Only the user's own folders are reached.
+
+use crate::email::BodyPreference;
+use crate::wbxml::{Element, page};
+use crate::{ActiveSync, Context, Resp, document};
+use bureau_store::{Actor, Collection, CollectionKind, StoreError};
+
+/// ItemOperations status codes (MS-ASCMD 2.2.3.177.7).
+mod status {
+    pub const SUCCESS: &str = "1";
+    pub const PROTOCOL_ERROR: &str = "2";
+    pub const STORE_UNKNOWN: &str = "9";
+    pub const NOT_FOUND: &str = "15";
+}
+
+pub async fn item_operations(
+    eas: &ActiveSync,
+    cx: &Context,
+    doc: Option<Element>,
+) -> Result<Resp, StoreError> {
+    let root =
+        |s: &str| Element::new(page::ITEM_OPERATIONS, "ItemOperations").with_text("Status", s);
+    let Some(doc) = doc.filter(|d| d.name == "ItemOperations") else {
+        return Ok(document(&root(status::PROTOCOL_ERROR)));
+    };
+    let principal = cx.user.principal;
+    let mut response = Element::new(page::ITEM_OPERATIONS, "Response");
+    for op in doc.elements() {
+        response = response.with(match op.name {
+            "Fetch" => fetch(eas, principal, op)?,
+            "EmptyFolderContents" => empty(eas, principal, op).await?,
+            other => Element::new(page::ITEM_OPERATIONS, other)
+                .with_text("Status", status::PROTOCOL_ERROR),
+        });
+    }
+    Ok(document(&root(status::SUCCESS).with(response)))
+}
+
+/// The user's own collection of this id, if it is one.
+fn own(eas: &ActiveSync, principal: u64, id: &str) -> Result<Option<Collection>, StoreError> {
+    let Ok(id) = id.trim().parse::<u64>() else {
+        return Ok(None);
+    };
+    match eas
+        .store()
+        .reader(Actor::Principal(principal))?
+        .collection(id)
+    {
+        Ok(c) if c.owner == principal => Ok(Some(c)),
+        Ok(_) | Err(StoreError::NotFound) | Err(StoreError::Forbidden) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn fetch(eas: &ActiveSync, principal: u64, op: &Element) -> Result<Element, StoreError> {
+    let answer = |s: &str| Element::new(page::ITEM_OPERATIONS, "Fetch").with_text("Status", s);
+    let store = op.child_value("Store").unwrap_or_default();
+    if !store.eq_ignore_ascii_case("Mailbox") {
+        return Ok(answer(status::STORE_UNKNOWN));
+    }
+    let r = eas.store().reader(Actor::Principal(principal))?;
+    if let Some(reference) = op.child_value("FileReference") {
+        // collection:item:part
+        let mut parts = reference.trim().splitn(3, ':');
+        let (Some(c), Some(i), Some(p)) = (parts.next(), parts.next(), parts.next()) else {
+            return Ok(answer(status::NOT_FOUND));
+        };
+        let (Some(coll), Ok(item), Ok(part)) =
+            (own(eas, principal, c)?, i.parse(), p.parse::<u32>())
+        else {
+            return Ok(answer(status::NOT_FOUND));
+        };
+        let Ok(it) = r.item(coll.id, item) else {
+            return Ok(answer(status::NOT_FOUND));
+        };
+        let raw = r.content(&it)?;
+        let Some(m) = mail_parser::MessageParser::default().parse(&raw) else {
+            return Ok(answer(status::NOT_FOUND));
+        };
+        let Some(p) = m
+            .attachments
+            .contains(&part)
+            .then(|| m.part(part))
+            .flatten()
+        else {
+            return Ok(answer(status::NOT_FOUND));
+        };
+        use base64::Engine;
+        return Ok(answer(status::SUCCESS)
+            .with(Element::new(page::AIRSYNCBASE, "FileReference").text(reference.clone()))
+            .with(
+                Element::new(page::ITEM_OPERATIONS, "Properties")
+                    .with(
+                        Element::new(page::AIRSYNCBASE, "ContentType")
+                            .text(crate::email::content_type(p)),
+                    )
+                    .with_text(
+                        "Data",
+                        base64::engine::general_purpose::STANDARD.encode(p.contents()),
+                    ),
+            ));
+    }
+    let coll_id = op.child_value("CollectionId").unwrap_or_default();
+    let server_id = op.child_value("ServerId").unwrap_or_default();
+    let found = own(eas, principal, &coll_id)?.and_then(|c| {
+        let (sc, si) = server_id.trim().split_once(':')?;
+        (sc == c.id.to_string()).then_some(())?;
+        Some((c, si.parse::<u64>().ok()?))
+    });
+    let Some((coll, item)) = found else {
+        return Ok(answer(status::NOT_FOUND));
+    };
+    let Ok(it) = r.item(coll.id, item) else {
+        return Ok(answer(status::NOT_FOUND));
+    };
+    let raw = r.content(&it)?;
+    let pref = BodyPreference::from_options(op.child("Options"));
+    let (class, data) = match coll.kind {
+        CollectionKind::AddressBook => (
+            "Contacts",
+            crate::contacts::application_data(&String::from_utf8_lossy(&raw)),
+        ),
+        CollectionKind::Mailbox => ("Email", crate::email::application_data(&it, &raw, &pref)),
+        _ => return Ok(answer(status::NOT_FOUND)),
+    };
+    let mut props = Element::new(page::ITEM_OPERATIONS, "Properties");
+    props.children = data.children;
+    Ok(answer(status::SUCCESS)
+        .with(Element::new(page::AIRSYNC, "CollectionId").text(coll_id))
+        .with(Element::new(page::AIRSYNC, "ServerId").text(server_id))
+        .with(Element::new(page::AIRSYNC, "Class").text(class))
+        .with(props))
+}
+
+async fn empty(eas: &ActiveSync, principal: u64, op: &Element) -> Result<Element, StoreError> {
+    let coll_id = op.child_value("CollectionId").unwrap_or_default();
+    let answer = |s: &str| {
+        Element::new(page::ITEM_OPERATIONS, "EmptyFolderContents")
+            .with_text("Status", s)
+            .with(Element::new(page::AIRSYNC, "CollectionId").text(coll_id.clone()))
+    };
+    let Some(coll) = own(eas, principal, &coll_id)? else {
+        return Ok(answer(status::NOT_FOUND));
+    };
+    let id = coll.id;
+    eas.store()
+        .write(Actor::Principal(principal), vec![], move |w| {
+            for item in w.item_ids(id)? {
+                w.delete_item(id, item)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await?;
+    log::info!("activesync: folder {id} emptied");
+    Ok(answer(status::SUCCESS))
+}
