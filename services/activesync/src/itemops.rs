@@ -40,18 +40,11 @@ pub async fn item_operations(
 
 /// The user's own collection of this id, if it is one.
 fn own(eas: &ActiveSync, principal: u64, id: &str) -> Result<Option<Collection>, StoreError> {
-    let Ok(id) = id.trim().parse::<u64>() else {
-        return Ok(None);
-    };
-    match eas
-        .store()
-        .reader(Actor::Principal(principal))?
-        .collection(id)
-    {
-        Ok(c) if c.owner == principal => Ok(Some(c)),
-        Ok(_) | Err(StoreError::NotFound) | Err(StoreError::Forbidden) => Ok(None),
-        Err(e) => Err(e),
-    }
+    crate::own_collection(
+        &eas.store().reader(Actor::Principal(principal))?,
+        principal,
+        id,
+    )
 }
 
 fn fetch(eas: &ActiveSync, principal: u64, op: &Element) -> Result<Element, StoreError> {

@@ -110,6 +110,47 @@ pub fn document(root: &wbxml::Element) -> Resp {
     }
 }
 
+/// The user's own collection a device names by its id (a folder's ServerId), if it is one:
+/// anything else (not a number, someone else's, gone) is None; a storage failure is an error.
+pub fn own_collection(
+    r: &bureau_store::Reader,
+    principal: u64,
+    id: &str,
+) -> Result<Option<bureau_store::Collection>, bureau_store::StoreError> {
+    use bureau_store::StoreError;
+    let Ok(id) = id.trim().parse::<u64>() else {
+        return Ok(None);
+    };
+    match r.collection(id) {
+        Ok(c) if c.owner == principal => Ok(Some(c)),
+        Ok(_) | Err(StoreError::NotFound) | Err(StoreError::Forbidden) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The user's mailbox of this special use ("\\Sent", "\\Trash"), if there is one.
+pub fn special_mailbox(
+    r: &bureau_store::Reader,
+    principal: u64,
+    special_use: &str,
+) -> Result<Option<u64>, bureau_store::StoreError> {
+    Ok(r.collections_of(principal)?
+        .into_iter()
+        .find(|c| c.props.get("special-use").map(String::as_str) == Some(special_use))
+        .map(|c| c.id))
+}
+
+/// An item's ServerId: `collection:item`.
+pub fn server_id(coll: u64, item: bureau_store::ItemId) -> String {
+    format!("{coll}:{item}")
+}
+
+/// The collection and item a ServerId names.
+pub fn parse_server_id(s: &str) -> Option<(u64, bureau_store::ItemId)> {
+    let (c, i) = s.split_once(':')?;
+    Some((c.parse().ok()?, i.parse().ok()?))
+}
+
 /// The version as a number to compare (16.1 → 161).
 pub fn version_number(v: &str) -> u32 {
     let (a, b) = v.split_once('.').unwrap_or((v, "0"));
@@ -338,11 +379,20 @@ impl ActiveSync {
         if !req.device_type.is_empty() {
             d.info.insert("type".into(), req.device_type.clone());
         }
-        d.last_seen = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |t| t.as_secs() as i64);
+        d.last_seen = bureau_store::now();
         self.save_device(principal, &d).await?;
         Ok(d)
+    }
+
+    /// Stages data as a blob for a write, off the async threads.
+    pub async fn stage(
+        &self,
+        data: Vec<u8>,
+    ) -> Result<bureau_store::StagedBlob, bureau_store::StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.stage_blob(&data))
+            .await
+            .map_err(|e| bureau_store::StoreError::Io(e.to_string()))?
     }
 
     pub async fn save_device(

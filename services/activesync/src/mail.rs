@@ -3,7 +3,7 @@
 
 use crate::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document, version_number};
-use bureau_store::{Actor, CollectionId, ItemId, NewItem, StoreError, SyncState};
+use bureau_store::{Actor, CollectionId, NewItem, StoreError, SyncState};
 use bytes::Bytes;
 use hyper::{Response, StatusCode};
 
@@ -85,20 +85,11 @@ pub async fn send_mail(
 
 /// Files a sent message, read, in the user's Sent mailbox.
 async fn save_in_sent(eas: &ActiveSync, principal: u64, mime: Vec<u8>) -> Result<(), StoreError> {
-    let sent = eas
-        .store()
-        .reader(Actor::Principal(principal))?
-        .collections_of(principal)?
-        .into_iter()
-        .find(|c| c.props.get("special-use").map(String::as_str) == Some("\\Sent"))
-        .map(|c| c.id);
-    let Some(sent) = sent else {
+    let r = eas.store().reader(Actor::Principal(principal))?;
+    let Some(sent) = crate::special_mailbox(&r, principal, "\\Sent")? else {
         return Ok(());
     };
-    let store = eas.store().clone();
-    let staged = tokio::task::spawn_blocking(move || store.stage_blob(&mime))
-        .await
-        .map_err(|e| StoreError::Io(e.to_string()))??;
+    let staged = eas.stage(mime).await?;
     let blob = staged.blob_ref();
     eas.store()
         .write(Actor::Principal(principal), vec![staged], move |w| {
@@ -113,12 +104,6 @@ async fn save_in_sent(eas: &ActiveSync, principal: u64, mime: Vec<u8>) -> Result
             .map(|_| ())
         })
         .await
-}
-
-/// A ServerId (`collection:item`) split.
-fn ids(server_id: &str) -> Option<(CollectionId, ItemId)> {
-    let (c, i) = server_id.trim().split_once(':')?;
-    Some((c.parse().ok()?, i.parse().ok()?))
 }
 
 /// MoveItems: each move copies the message to the folder and removes it from the other, in
@@ -145,7 +130,8 @@ pub async fn move_items(
         };
         // Move status codes (MS-ASCMD 2.2.3.177.9): 1 bad source, 2 bad destination,
         // 3 success, 4 same folder, 5 failed.
-        let Some((coll, item)) = ids(&src_id).filter(|(c, _)| src_fld.trim() == c.to_string())
+        let Some((coll, item)) =
+            crate::parse_server_id(src_id.trim()).filter(|(c, _)| src_fld.trim() == c.to_string())
         else {
             out = out.with(response("1"));
             continue;
@@ -200,7 +186,7 @@ pub async fn move_items(
             .await;
         match moved {
             Ok(new) => {
-                out = out.with(response("3").with_text("DstMsgId", format!("{dst}:{new}")));
+                out = out.with(response("3").with_text("DstMsgId", crate::server_id(dst, new)));
             }
             Err(StoreError::NotFound) => out = out.with(response("1")),
             Err(e) => return Err(e),
@@ -234,13 +220,7 @@ pub async fn get_item_estimate(
         let response = |code: &str| {
             Element::new(page::GET_ITEM_ESTIMATE, "Response").with_text("Status", code)
         };
-        let coll = id_text
-            .trim()
-            .parse::<CollectionId>()
-            .ok()
-            .and_then(|id| r.collection(id).ok())
-            .filter(|c| c.owner == principal);
-        let Some(coll) = coll else {
+        let Some(coll) = crate::own_collection(&r, principal, &id_text)? else {
             out = out.with(response("2"));
             continue;
         };

@@ -89,13 +89,8 @@ pub async fn ping(
     {
         let r = eas.store().reader(Actor::Principal(principal))?;
         for f in &p.folders {
-            let coll = f
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .and_then(|id| r.collection(id).ok());
-            match coll {
-                Some(c) if c.owner == principal && c.kind != CollectionKind::ScheduleInbox => {
+            match crate::own_collection(&r, principal, f)? {
+                Some(c) if c.kind != CollectionKind::ScheduleInbox => {
                     watched.insert(c.id);
                 }
                 _ => return Ok(document(&root(status::FOLDER_SYNC_REQUIRED))),

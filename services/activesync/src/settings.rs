@@ -54,27 +54,30 @@ pub async fn settings(
                 None => answer("2"),
             },
             "UserInformation" => {
+                // 14.1 and later: the account with its primary address marked.
+                let accounts = crate::version_number(&cx.req.version) >= 141;
+                let primary = if accounts {
+                    "PrimarySmtpAddress"
+                } else {
+                    "SmtpAddress"
+                };
                 let mut addresses = Element::new(page::SETTINGS, "EmailAddresses")
-                    .with_text("SmtpAddress", cx.user.address.clone());
+                    .with_text(primary, cx.user.address.clone());
                 for a in &cx.user.aliases {
                     addresses = addresses.with_text("SmtpAddress", a.clone());
                 }
-                let mut get = Element::new(page::SETTINGS, "Get").with(addresses);
-                if crate::version_number(&cx.req.version) >= 141 {
-                    let mut primary = Element::new(page::SETTINGS, "EmailAddresses")
-                        .with_text("PrimarySmtpAddress", cx.user.address.clone());
-                    for a in &cx.user.aliases {
-                        primary = primary.with_text("SmtpAddress", a.clone());
-                    }
-                    get = Element::new(page::SETTINGS, "Get").with(
+                let get = Element::new(page::SETTINGS, "Get");
+                answer("1").with(if accounts {
+                    get.with(
                         Element::new(page::SETTINGS, "Accounts").with(
                             Element::new(page::SETTINGS, "Account")
                                 .with_text("UserDisplayName", cx.user.display_name.clone())
-                                .with(primary),
+                                .with(addresses),
                         ),
-                    );
-                }
-                answer("1").with(get)
+                    )
+                } else {
+                    get.with(addresses)
+                })
             }
             // Out-of-office and the recovery password: not kept here (see above).
             _ => answer("2"),

@@ -12,7 +12,7 @@
 use crate::contacts;
 use crate::email::{self, BodyPreference};
 use crate::wbxml::{Element, page};
-use crate::{ActiveSync, Context, Resp, document};
+use crate::{ActiveSync, Context, Resp, document, server_id};
 use bureau_store::{Actor, CollectionKind, Item, ItemId, StoreError, SyncState};
 
 /// Sync status codes (MS-ASCMD 2.2.3.177.16).
@@ -44,15 +44,11 @@ fn filter_since(filter: Option<&str>, now: i64) -> Option<i64> {
     Some(now - days * 86_400)
 }
 
-fn server_id(coll: u64, item: ItemId) -> String {
-    format!("{coll}:{item}")
-}
-
 /// The item id a ServerId names in this collection.
 fn item_of(coll: u64, server_id: &str) -> Option<ItemId> {
-    let (c, i) = server_id.split_once(':')?;
-    (c.parse::<u64>().ok()? == coll).then_some(())?;
-    i.parse().ok()
+    crate::parse_server_id(server_id)
+        .filter(|(c, _)| *c == coll)
+        .map(|(_, i)| i)
 }
 
 pub async fn sync(
@@ -93,17 +89,11 @@ async fn collection(
             .with_text("Status", s)
     };
     let principal = cx.user.principal;
-    let Ok(coll) = id_text.trim().parse::<u64>() else {
+    let reader = eas.store().reader(Actor::Principal(principal))?;
+    let Some(collection) = crate::own_collection(&reader, principal, &id_text)? else {
         return Ok(answer(&key, status::FOLDER_HIERARCHY_CHANGED));
     };
-    let reader = eas.store().reader(Actor::Principal(principal))?;
-    let collection = match reader.collection(coll) {
-        Ok(c) if c.owner == principal => c,
-        Ok(_) | Err(StoreError::NotFound) | Err(StoreError::Forbidden) => {
-            return Ok(answer(&key, status::FOLDER_HIERARCHY_CHANGED));
-        }
-        Err(e) => return Err(e),
-    };
+    let coll = collection.id;
     let kind = collection.kind;
     if !matches!(kind, CollectionKind::Mailbox | CollectionKind::AddressBook) {
         // Calendars, tasks and notes are not synchronised over ActiveSync yet.
@@ -187,12 +177,8 @@ async fn collection(
                     let Some(item) = item_of(coll, &sid) else {
                         continue;
                     };
-                    let trash = reader
-                        .collections_of(principal)?
-                        .into_iter()
-                        .find(|c| c.props.get("special-use").map(String::as_str) == Some("\\Trash"))
-                        .map(|c| c.id)
-                        .filter(|t| {
+                    let trash =
+                        crate::special_mailbox(&reader, principal, "\\Trash")?.filter(|t| {
                             *t != coll && deletes_as_moves && kind == CollectionKind::Mailbox
                         });
                     let done = eas
@@ -276,9 +262,7 @@ async fn collection(
         .or(overall_window)
         .unwrap_or(DEFAULT_WINDOW)
         .clamp(1, MAX_WINDOW);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = bureau_store::now();
     let since = filter_since(
         options
             .and_then(|o| o.child_value("FilterType"))
@@ -413,10 +397,7 @@ async fn staged_card(
             "the contact does not make a vCard".into(),
         ));
     }
-    let store = eas.store().clone();
-    tokio::task::spawn_blocking(move || store.stage_blob(card.as_bytes()))
-        .await
-        .map_err(|e| StoreError::Io(e.to_string()))?
+    eas.stage(card.into_bytes()).await
 }
 
 /// The device changed a contact: its card, merged (what the device never saw is kept).

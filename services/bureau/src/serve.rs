@@ -102,10 +102,7 @@ fn restore_pending(data: &Path) -> Result<(), StartError> {
     if !pending.exists() {
         return Ok(());
     }
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = bureau_store::now();
     let aside = data.join(format!("replaced-{secs}"));
     bureau_store::backup::swap_in(&pending, data, &aside)
         .map_err(|e| format!("restoring {}: {e}", pending.display()))?;

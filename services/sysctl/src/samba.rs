@@ -401,7 +401,7 @@ fn marked_accounts(passwd: &str) -> BTreeSet<String> {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Outcome {
     /// Unix time, seconds.
-    pub at: u64,
+    pub at: i64,
     pub report: Option<SambaReport>,
     pub error: Option<String>,
 }
@@ -465,10 +465,7 @@ impl Keeper {
             serde_json::from_str::<SambaReport>(&o)
                 .map_err(|e| HelperError::Failed(format!("the helper's report: {e}")))
         });
-        let at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let at = bureau_store::now();
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Outcome {
             at,
             report: done.as_ref().ok().cloned(),
@@ -646,10 +643,7 @@ pub async fn apply(
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let marked = marked_accounts(&passwd);
     let known = parse_passdb(&run("pdbedit", &["-s", &conf, "-L", "-w"]).await?);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = bureau_store::now().max(0) as u64;
     let mut import = String::new();
     for u in p.users.iter().filter(|u| !left_out.contains(&u.name)) {
         if !marked.contains(&u.name) {
