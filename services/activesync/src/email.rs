@@ -108,6 +108,24 @@ fn truncate(s: &str, limit: usize) -> &str {
     &s[..end]
 }
 
+/// A plain-text body (of an event, a task, a note) as AirSyncBase Body, cut to the size
+/// the device asks for plain text.
+pub fn plain_body(text: &str, pref: &BodyPreference) -> Element {
+    let limit = pref
+        .types
+        .iter()
+        .find(|(t, _)| *t == 1)
+        .and_then(|(_, size)| *size);
+    let cut = limit.map_or(text, |l| truncate(text, l));
+    let mut b = Element::new(crate::wbxml::page::AIRSYNCBASE, "Body")
+        .with_text("Type", "1")
+        .with_text("EstimatedDataSize", text.len().to_string());
+    if cut.len() < text.len() {
+        b = b.with_text("Truncated", "1");
+    }
+    b.with_text("Data", cut)
+}
+
 /// Whether the owner has read it, as the store keeps it.
 pub fn is_read(item: &Item) -> bool {
     item.flags.iter().any(|f| f == "\\Seen")

@@ -19,7 +19,9 @@
 //! and not announced in MS-ASProtocolCommands, so devices do not try them.
 
 pub mod autodiscover;
+pub mod calendar;
 pub mod contacts;
+pub mod contentline;
 pub mod email;
 pub mod folders;
 pub mod itemops;
@@ -29,6 +31,8 @@ pub mod provision;
 pub mod request;
 pub mod settings;
 pub mod sync;
+pub mod tasks;
+pub mod tzi;
 pub mod wbxml;
 
 use bureau_core::auth::{Auth, AuthError};
@@ -72,6 +76,10 @@ pub struct ActiveSync {
     queue: Option<bureau_smtp::Queue>,
     /// This server's ActiveSync URL, as Autodiscover tells it.
     url: String,
+    /// Where calendar, task and note objects are written, as CalDAV writes them.
+    dav: Option<bureau_dav::Dav>,
+    /// The box's settings directory, for its time zone.
+    system_dir: Option<std::path::PathBuf>,
 }
 
 /// One request, its device and its user, as the commands see them.
@@ -151,6 +159,9 @@ pub fn parse_server_id(s: &str) -> Option<(u64, bureau_store::ItemId)> {
     Some((c.parse().ok()?, i.parse().ok()?))
 }
 
+/// Where a device's own time zone is kept among its details (base64, as it sent it).
+pub const DEVICE_TIMEZONE: &str = "timezone";
+
 /// The version as a number to compare (16.1 → 161).
 pub fn version_number(v: &str) -> u32 {
     let (a, b) = v.split_once('.').unwrap_or((v, "0"));
@@ -171,6 +182,8 @@ impl ActiveSync {
             shutdown,
             queue: None,
             url: format!("https://localhost{PATH}"),
+            dav: None,
+            system_dir: None,
         }
     }
 
@@ -187,6 +200,50 @@ impl ActiveSync {
     pub fn with_queue(mut self, queue: bureau_smtp::Queue) -> ActiveSync {
         self.queue = Some(queue);
         self
+    }
+
+    /// Writes calendars, tasks and notes through CalDAV's checks and scheduling.
+    pub fn with_calendars(mut self, dav: bureau_dav::Dav) -> ActiveSync {
+        self.dav = Some(dav);
+        self
+    }
+
+    /// Reads the box's time zone from this settings directory (`<data>/system`).
+    pub fn with_system_dir(mut self, dir: std::path::PathBuf) -> ActiveSync {
+        self.system_dir = Some(dir);
+        self
+    }
+
+    pub fn dav(&self) -> Option<&bureau_dav::Dav> {
+        self.dav.as_ref()
+    }
+
+    /// How calendar items are read and written for this request: the user's addresses, the
+    /// device's zone (the one it last sent with a new event, else the box's).
+    pub fn view(&self, cx: &Context) -> calendar::View {
+        let home = self
+            .system_dir
+            .as_deref()
+            .map(bureau_core::system::timezone)
+            .and_then(|t| t.parse::<chrono_tz::Tz>().ok())
+            .unwrap_or(chrono_tz::UTC);
+        let device = cx
+            .device
+            .info
+            .get(DEVICE_TIMEZONE)
+            .and_then(|t| tzi::Tzi::from_base64(t))
+            .unwrap_or_else(|| {
+                use chrono::Datelike;
+                tzi::Tzi::of_zone(home, chrono::Utc::now().year())
+            });
+        let mut me = vec![cx.user.address.to_ascii_lowercase()];
+        me.extend(cx.user.aliases.iter().map(|a| a.to_ascii_lowercase()));
+        calendar::View {
+            version: version_number(&cx.req.version),
+            me,
+            device,
+            home,
+        }
     }
 
     pub fn limits(&self) -> &bureau_core::config::ActiveSyncConfig {

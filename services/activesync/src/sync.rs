@@ -9,11 +9,14 @@
 //! with MoreAvailable while more wait. The device's own changes (read, flag, delete, moved
 //! to Trash when DeletesAsMoves) are applied and not sent back to it (`own_changes`).
 
+use crate::calendar::{self, View};
 use crate::contacts;
 use crate::email::{self, BodyPreference};
+use crate::tasks;
 use crate::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document, server_id};
-use bureau_store::{Actor, CollectionKind, Item, ItemId, StoreError, SyncState};
+use bureau_store::{Actor, Collection, CollectionKind, Item, ItemId, StoreError, SyncState};
+use chrono::NaiveDateTime;
 
 /// Sync status codes (MS-ASCMD 2.2.3.177.16).
 mod status {
@@ -67,9 +70,10 @@ pub async fn sync(
     let window = doc
         .child_value("WindowSize")
         .and_then(|w| w.trim().parse::<usize>().ok());
+    let view = eas.view(cx);
     let mut out = Element::new(page::AIRSYNC, "Collections");
     for c in colls.children_named("Collection") {
-        out = out.with(collection(eas, cx, c, window).await?);
+        out = out.with(collection(eas, cx, &view, c, window).await?);
     }
     Ok(document(&Element::new(page::AIRSYNC, "Sync").with(out)))
 }
@@ -77,6 +81,7 @@ pub async fn sync(
 async fn collection(
     eas: &ActiveSync,
     cx: &Context,
+    view: &View,
     req: &Element,
     overall_window: Option<usize>,
 ) -> Result<Element, StoreError> {
@@ -95,8 +100,11 @@ async fn collection(
     };
     let coll = collection.id;
     let kind = collection.kind;
-    if !matches!(kind, CollectionKind::Mailbox | CollectionKind::AddressBook) {
-        // Calendars, tasks and notes are not synchronised over ActiveSync yet.
+    let ical = matches!(
+        kind,
+        CollectionKind::Calendar | CollectionKind::TaskList | CollectionKind::Notes
+    );
+    if kind == CollectionKind::ScheduleInbox || (ical && eas.dav().is_none()) {
         return Ok(answer(&key, status::SERVER_ERROR));
     }
     let device = cx.device.id.clone();
@@ -153,9 +161,15 @@ async fn collection(
                     };
                     let empty = Element::new(page::AIRSYNC, "ApplicationData");
                     let data = cmd.child("ApplicationData").unwrap_or(&empty);
+                    let instance = cmd
+                        .child_value("InstanceId")
+                        .and_then(|t| calendar::parse_time(&t));
                     let done = match kind {
                         CollectionKind::AddressBook => {
                             change_contact(eas, principal, coll, item, data).await
+                        }
+                        _ if ical => {
+                            change_ical(eas, cx, view, &collection, item, data, instance).await
                         }
                         _ => change_mail(eas, principal, coll, item, data).await,
                     };
@@ -177,6 +191,27 @@ async fn collection(
                     let Some(item) = item_of(coll, &sid) else {
                         continue;
                     };
+                    if ical {
+                        let instance = cmd
+                            .child_value("InstanceId")
+                            .and_then(|t| calendar::parse_time(&t));
+                        match delete_ical(eas, cx, view, &collection, item, instance).await {
+                            Ok(Some(modseq)) => {
+                                state.own_changes.insert(item, modseq);
+                            }
+                            Ok(None) | Err(StoreError::NotFound) => {
+                                if instance.is_none() {
+                                    state.known.remove(&item);
+                                }
+                            }
+                            Err(StoreError::Invalid(why)) => {
+                                log::info!("activesync: delete of {sid} refused: {why}");
+                                responses.push(reply("Delete", &sid, status::CONVERSION_ERROR))
+                            }
+                            Err(e) => return Err(e),
+                        }
+                        continue;
+                    }
                     let trash =
                         crate::special_mailbox(&reader, principal, "\\Trash")?.filter(|t| {
                             *t != coll && deletes_as_moves && kind == CollectionKind::Mailbox
@@ -206,7 +241,10 @@ async fn collection(
                                 Element::new(page::AIRSYNC, "Fetch")
                                     .with_text("ServerId", sid.clone())
                                     .with_text("Status", status::SUCCESS)
-                                    .with(application_data(kind, &it, &raw, &pref)),
+                                    .with(
+                                        application_data(kind, &it, &raw, &pref, view)
+                                            .unwrap_or_else(empty_data),
+                                    ),
                             );
                         }
                         None => responses.push(reply("Fetch", &sid, status::NOT_FOUND)),
@@ -235,6 +273,24 @@ async fn collection(
                             state.own_changes.insert(id, modseq);
                             state.id_map.insert(client.clone(), id);
                             responses.push(answer(status::SUCCESS, Some(server_id(coll, id))));
+                        }
+                        (_, Some(d)) if ical && !client.is_empty() => {
+                            match add_ical(eas, cx, view, &collection, d).await {
+                                Ok(it) => {
+                                    state.known.insert(it.id);
+                                    state.own_changes.insert(it.id, it.modseq);
+                                    state.id_map.insert(client.clone(), it.id);
+                                    responses.push(answer(
+                                        status::SUCCESS,
+                                        Some(server_id(coll, it.id)),
+                                    ));
+                                }
+                                Err(StoreError::Invalid(why)) | Err(StoreError::Exists(why)) => {
+                                    log::info!("activesync: add refused: {why}");
+                                    responses.push(answer(status::CONVERSION_ERROR, None));
+                                }
+                                Err(e) => return Err(e),
+                            }
                         }
                         // Mail is not made on the device (drafts come later).
                         _ => responses.push(answer(status::CONVERSION_ERROR, None)),
@@ -297,11 +353,15 @@ async fn collection(
                 continue;
             }
             let raw = reader.content(it)?;
+            // What the class cannot show (a to-do in a calendar) is not sent.
+            let Some(data) = application_data(kind, it, &raw, &pref, view) else {
+                continue;
+            };
             let verb = if known { "Change" } else { "Add" };
             commands.push(
                 Element::new(page::AIRSYNC, verb)
                     .with_text("ServerId", server_id(coll, it.id))
-                    .with(application_data(kind, it, &raw, &pref)),
+                    .with(data),
             );
             state.known.insert(it.id);
             sent += 1;
@@ -341,17 +401,133 @@ async fn collection(
     Ok(out)
 }
 
-/// An item as its class's ApplicationData.
+/// An item as its class's ApplicationData; None when the class cannot show it.
 fn application_data(
     kind: CollectionKind,
     item: &Item,
     raw: &[u8],
     pref: &BodyPreference,
-) -> Element {
+    view: &View,
+) -> Option<Element> {
+    let text = || String::from_utf8_lossy(raw);
     match kind {
-        CollectionKind::AddressBook => contacts::application_data(&String::from_utf8_lossy(raw)),
-        _ => email::application_data(item, raw, pref),
+        CollectionKind::AddressBook => Some(contacts::application_data(&text())),
+        CollectionKind::Calendar => calendar::event_data(&text(), view, pref),
+        CollectionKind::TaskList => tasks::task_data(&text(), view, pref),
+        CollectionKind::Notes => tasks::note_data(&text(), view, pref),
+        _ => Some(email::application_data(item, raw, pref)),
     }
+}
+
+fn empty_data() -> Element {
+    Element::new(page::AIRSYNC, "ApplicationData")
+}
+
+/// The iCalendar component a collection's ActiveSync class stands for.
+fn component_of(kind: CollectionKind) -> &'static str {
+    match kind {
+        CollectionKind::TaskList => "VTODO",
+        CollectionKind::Notes => "VJOURNAL",
+        _ => "VEVENT",
+    }
+}
+
+fn now() -> NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}
+
+/// A stored calendar object's text, item and DAV name.
+fn ical_text(
+    eas: &ActiveSync,
+    principal: u64,
+    coll: u64,
+    item: ItemId,
+) -> Result<(Item, String, String), StoreError> {
+    let r = eas.store().reader(Actor::Principal(principal))?;
+    let it = r.item(coll, item)?;
+    let text = String::from_utf8_lossy(&r.content(&it)?).into_owned();
+    let name = it.name.clone().ok_or(StoreError::NotFound)?;
+    Ok((it, text, name))
+}
+
+fn dav(eas: &ActiveSync) -> Result<&bureau_dav::Dav, StoreError> {
+    eas.dav()
+        .ok_or_else(|| StoreError::Invalid("calendars are not served here".into()))
+}
+
+/// The device changed an event (or one occurrence), a task or a note: the stored object
+/// edited in place and written as CalDAV writes it. Gives the new modseq.
+async fn change_ical(
+    eas: &ActiveSync,
+    cx: &Context,
+    view: &View,
+    coll: &Collection,
+    item: ItemId,
+    data: &Element,
+    instance: Option<NaiveDateTime>,
+) -> Result<u64, StoreError> {
+    let (it, text, name) = ical_text(eas, cx.user.principal, coll.id, item)?;
+    let edited = match coll.kind {
+        CollectionKind::Calendar => calendar::change_event(&text, data, instance, view, now()),
+        k => tasks::change(component_of(k), &text, data, view, now()),
+    }
+    .map_err(StoreError::Invalid)?;
+    dav(eas)?
+        .put_object(&cx.user, coll, &name, Some(it.modseq), edited)
+        .await
+        .map(|i| i.modseq)
+}
+
+/// The device deleted an item, or from 16.0 one occurrence of an event (then the new
+/// modseq of the event is given).
+async fn delete_ical(
+    eas: &ActiveSync,
+    cx: &Context,
+    view: &View,
+    coll: &Collection,
+    item: ItemId,
+    instance: Option<NaiveDateTime>,
+) -> Result<Option<u64>, StoreError> {
+    let dav = dav(eas)?;
+    let Some(at) = instance.filter(|_| coll.kind == CollectionKind::Calendar) else {
+        dav.delete_object(&cx.user, coll, item).await?;
+        return Ok(None);
+    };
+    let (it, text, name) = ical_text(eas, cx.user.principal, coll.id, item)?;
+    let edited = calendar::delete_instance(&text, at, view, now()).map_err(StoreError::Invalid)?;
+    dav.put_object(&cx.user, coll, &name, Some(it.modseq), edited)
+        .await
+        .map(|i| Some(i.modseq))
+}
+
+/// The device made an event, a task or a note: a new object, as CalDAV clients see it.
+/// A new event's time zone becomes the device's own.
+async fn add_ical(
+    eas: &ActiveSync,
+    cx: &Context,
+    view: &View,
+    coll: &Collection,
+    data: &Element,
+) -> Result<Item, StoreError> {
+    let uid = calendar::usable_uid(data.child_value("UID"))
+        .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+    let text = match coll.kind {
+        CollectionKind::Calendar => calendar::new_event(data, &uid, view, now()),
+        k => tasks::new(component_of(k), data, &uid, view, now()),
+    }
+    .map_err(StoreError::Invalid)?;
+    let item = dav(eas)?
+        .put_object(&cx.user, coll, &calendar::object_name(&uid), None, text)
+        .await?;
+    if let Some(tz) = data.child_value("Timezone").map(|t| t.trim().to_string())
+        && crate::tzi::Tzi::from_base64(&tz).is_some()
+        && cx.device.info.get(crate::DEVICE_TIMEZONE) != Some(&tz)
+    {
+        let mut d = cx.device.clone();
+        d.info.insert(crate::DEVICE_TIMEZONE.into(), tz);
+        eas.save_device(cx.user.principal, &d).await?;
+    }
+    Ok(item)
 }
 
 /// The device read or flagged a message: its flags in the store. Gives the new modseq.

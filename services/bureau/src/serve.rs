@@ -319,7 +319,9 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         cfg.activesync.clone(),
         Some(sd.clone()),
     )
-    .with_host(&hostname, cfg.port(ports::HTTPS));
+    .with_host(&hostname, cfg.port(ports::HTTPS))
+    .with_calendars(dav.clone())
+    .with_system_dir(cfg.system_dir());
     if let Some(q) = &queue {
         activesync = activesync.with_queue(q.clone());
     }

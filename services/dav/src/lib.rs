@@ -14,6 +14,7 @@ pub mod autoconfig;
 pub mod bulk;
 mod filter;
 mod http;
+mod objects;
 mod props;
 mod report;
 mod sched;

@@ -1,0 +1,1507 @@
+//! The Calendar class (MS-ASCAL) from and into the iCalendar events CalDAV keeps.
+//!
+//! Reading: the master VEVENT is the item; its EXDATEs and RECURRENCE-ID overrides are the
+//! Exceptions. Times go out in UTC with the event's zone as Timezone; an all-day event is
+//! midnight to midnight in the device's zone (the last one it sent, else the box's).
+//!
+//! Writing, as for contacts: each field the device sends owns the properties it stands for
+//! (Subject → SUMMARY, StartTime/EndTime/AllDayEvent → DTSTART/DTEND/DURATION, Reminder →
+//! the first relative VALARM, ...). Those lines are replaced; every other line and
+//! component (X- properties, ATTACH, CONFERENCE, COLOR, other alarms, other clients'
+//! parameters, a kept attendee's own line) stays byte for byte. From 16.0 a field the
+//! device leaves out is unchanged (MS-ASCAL 3.1.5.3); before 16.0 the item comes whole and
+//! a field left out is removed, except those devices routinely leave out: the body, the
+//! organizer and the attendees. calcard resolves time zones, makes VTIMEZONEs and checks
+//! the result; the lines themselves are kept as text so what is untouched stays exact.
+
+use crate::contentline::{Comp, Line, esc, split, unescape};
+use crate::email::{BodyPreference, plain_body};
+use crate::tzi::{Tzi, local_in};
+use crate::wbxml::{Element, page};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use calcard::common::timezone::Tz as CalTz;
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone};
+
+/// What reading and writing an event need besides its text.
+pub struct View {
+    /// The protocol version as a number (161).
+    pub version: u32,
+    /// The user's own addresses, lower case.
+    pub me: Vec<String>,
+    /// The device's clock: all-day events and floating times are in it.
+    pub device: Tzi,
+    /// The box's zone: preferred when several zones match a device's clock.
+    pub home: chrono_tz::Tz,
+}
+
+/// A DTSTART-like value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum At {
+    Date(NaiveDate),
+    Utc(NaiveDateTime),
+    Zoned(NaiveDateTime, chrono_tz::Tz),
+    Floating(NaiveDateTime),
+}
+
+fn midnight(d: NaiveDate) -> NaiveDateTime {
+    d.and_hms_opt(0, 0, 0).unwrap_or_default()
+}
+
+impl At {
+    pub fn utc(&self, dev: &Tzi) -> NaiveDateTime {
+        match *self {
+            At::Date(d) => dev.to_utc(midnight(d)),
+            At::Utc(t) => t,
+            At::Zoned(l, z) => z
+                .from_local_datetime(&l)
+                .earliest()
+                .map_or(l, |t| t.naive_utc()),
+            At::Floating(l) => dev.to_utc(l),
+        }
+    }
+
+    /// The same form (date, UTC, zone) at another instant.
+    fn like(&self, utc: NaiveDateTime, dev: &Tzi) -> At {
+        match *self {
+            At::Date(_) => At::Date(dev.to_local(utc).date()),
+            At::Utc(_) => At::Utc(utc),
+            At::Zoned(_, z) => At::Zoned(local_in(z, utc), z),
+            At::Floating(_) => At::Floating(dev.to_local(utc)),
+        }
+    }
+
+    pub fn value(&self) -> String {
+        match self {
+            At::Date(d) => d.format("%Y%m%d").to_string(),
+            At::Utc(t) => t.format("%Y%m%dT%H%M%SZ").to_string(),
+            At::Zoned(l, _) | At::Floating(l) => l.format("%Y%m%dT%H%M%S").to_string(),
+        }
+    }
+
+    pub fn line(&self, name: &str) -> String {
+        match self {
+            At::Date(_) => format!("{name};VALUE=DATE:{}", self.value()),
+            At::Zoned(_, z) => format!("{name};TZID={}:{}", z.name(), self.value()),
+            _ => format!("{name}:{}", self.value()),
+        }
+    }
+
+    pub fn is_date(&self) -> bool {
+        matches!(self, At::Date(_))
+    }
+}
+
+/// The zones an object names, resolved as calcard does (its VTIMEZONEs' locations,
+/// Windows names, the zone database).
+struct Zones(calcard::icalendar::timezone::TzResolver<String>);
+
+impl Zones {
+    fn of(text: &str) -> Zones {
+        let cal = calcard::icalendar::ICalendar::parse(text).unwrap_or_default();
+        Zones(cal.build_owned_tz_resolver())
+    }
+
+    /// Every value of a DTSTART-like line (EXDATE may list several).
+    fn all(&self, l: &Line) -> Vec<At> {
+        let date = l
+            .param("VALUE")
+            .is_some_and(|v| v.eq_ignore_ascii_case("DATE"));
+        l.value
+            .split(',')
+            .filter_map(|v| {
+                let v = v.trim();
+                if date || v.len() == 8 {
+                    return NaiveDate::parse_from_str(v, "%Y%m%d").ok().map(At::Date);
+                }
+                if let Some(u) = v.strip_suffix('Z') {
+                    return NaiveDateTime::parse_from_str(u, "%Y%m%dT%H%M%S")
+                        .ok()
+                        .map(At::Utc);
+                }
+                let t = NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S").ok()?;
+                Some(match l.param("TZID").and_then(|n| self.0.resolve(n)) {
+                    Some(CalTz::Tz(z)) => At::Zoned(t, z),
+                    Some(CalTz::Fixed(o)) => {
+                        At::Utc(t - Duration::seconds(o.local_minus_utc() as i64))
+                    }
+                    _ => At::Floating(t),
+                })
+            })
+            .collect()
+    }
+
+    fn at(&self, c: &Comp, name: &str) -> Option<At> {
+        c.get(name).and_then(|l| self.all(&l).into_iter().next())
+    }
+}
+
+/// An RFC 5545 duration ("-PT15M", "P1D").
+fn duration(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let (neg, rest) = match v.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, v.trim_start_matches('+')),
+    };
+    let mut secs = 0i64;
+    let mut num = String::new();
+    let mut time = false;
+    for c in rest.strip_prefix('P')?.chars() {
+        match c {
+            '0'..='9' => num.push(c),
+            'T' => time = true,
+            unit => {
+                let n: i64 = num.parse().ok()?;
+                num.clear();
+                secs += n * match (unit, time) {
+                    ('W', false) => 604_800,
+                    ('D', false) => 86_400,
+                    ('H', true) => 3_600,
+                    ('M', true) => 60,
+                    ('S', true) => 1,
+                    _ => return None,
+                };
+            }
+        }
+    }
+    Some(Duration::seconds(if neg { -secs } else { secs }))
+}
+
+/// ActiveSync's compact UTC form (MS-ASDTYPE 2.7.2).
+pub fn compact(t: NaiveDateTime) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// A device's date-time: compact ("20261201T090000Z") or long ("2026-12-01T09:00:00.000Z").
+pub fn parse_time(v: &str) -> Option<NaiveDateTime> {
+    let v = v.trim().trim_end_matches('Z');
+    NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S%.f"))
+        .ok()
+}
+
+fn cal(name: &'static str) -> Element {
+    Element::new(page::CALENDAR, name)
+}
+
+fn flag(on: bool) -> &'static str {
+    if on { "1" } else { "0" }
+}
+
+fn text_of(c: &Comp, name: &str) -> Option<String> {
+    c.get(name)
+        .map(|l| unescape(&l.value))
+        .filter(|v| !v.is_empty())
+}
+
+fn address(value: &str) -> String {
+    let v = value.trim();
+    let v = if v.len() > 7 && v[..7].eq_ignore_ascii_case("mailto:") {
+        &v[7..]
+    } else {
+        v
+    };
+    v.to_ascii_lowercase()
+}
+
+/// The main VEVENT and its overrides.
+fn events(vcal: &Comp) -> Option<(usize, Vec<usize>)> {
+    let all: Vec<usize> = (0..vcal.subs.len())
+        .filter(|i| vcal.subs[*i].name == "VEVENT")
+        .collect();
+    let master = *all
+        .iter()
+        .find(|i| vcal.subs[**i].get("RECURRENCE-ID").is_none())
+        .or(all.first())?;
+    Some((master, all.into_iter().filter(|i| *i != master).collect()))
+}
+
+fn end_of(c: &Comp, start: &At, zones: &Zones, dev: &Tzi) -> NaiveDateTime {
+    let s = start.utc(dev);
+    if let Some(e) = zones.at(c, "DTEND") {
+        return e.utc(dev);
+    }
+    match c.get("DURATION").and_then(|l| duration(&l.value)) {
+        Some(d) => s + d,
+        None if start.is_date() => s + Duration::days(1),
+        None => s,
+    }
+}
+
+/// The reminder: minutes before the start, of the first alarm relative to the start.
+fn reminder(c: &Comp) -> Option<(usize, i64)> {
+    c.subs.iter().enumerate().find_map(|(i, s)| {
+        let t = s.get("TRIGGER").filter(|_| s.name == "VALARM")?;
+        if t.param("VALUE").is_some() || t.param("RELATED").is_some_and(|r| r == "END") {
+            return None;
+        }
+        Some((i, -duration(&t.value)?.num_minutes()))
+    })
+}
+
+const WEEKDAYS: [&str; 7] = ["SU", "MO", "TU", "WE", "TH", "FR", "SA"];
+
+fn rule_parts(v: &str) -> Vec<(String, String)> {
+    v.split(';')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.trim().to_ascii_uppercase(), v.trim().to_ascii_uppercase()))
+        .collect()
+}
+
+/// BYDAY entries: (ordinal, weekday index from Sunday).
+fn by_day(v: &str) -> Option<Vec<(i32, u32)>> {
+    v.split(',')
+        .map(|d| {
+            let (n, wd) = d.split_at(d.len().checked_sub(2)?);
+            let ord = if n.is_empty() { 0 } else { n.parse().ok()? };
+            Some((ord, WEEKDAYS.iter().position(|w| *w == wd)? as u32))
+        })
+        .collect()
+}
+
+fn week_of_month(n: i32) -> Option<String> {
+    match n {
+        1..=4 => Some(n.to_string()),
+        -1 | 5 => Some("5".into()),
+        _ => None,
+    }
+}
+
+/// The RRULE as a Recurrence, when ActiveSync can express it (else the device sees the
+/// first instance only, and the rule, not being shown, is never changed from there).
+fn recurrence(
+    page: u8,
+    rule: &str,
+    start: &At,
+    zones_until: impl Fn(&str) -> Option<NaiveDateTime>,
+    version: u32,
+) -> Option<Element> {
+    let parts = rule_parts(rule);
+    let get = |k: &str| parts.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if parts.iter().any(|(k, _)| {
+        !matches!(
+            k.as_str(),
+            "FREQ"
+                | "INTERVAL"
+                | "COUNT"
+                | "UNTIL"
+                | "BYDAY"
+                | "BYMONTHDAY"
+                | "BYMONTH"
+                | "BYSETPOS"
+                | "WKST"
+        )
+    }) {
+        return None;
+    }
+    let local = match start {
+        At::Date(d) => *d,
+        At::Zoned(l, _) | At::Floating(l) => l.date(),
+        At::Utc(t) => t.date(),
+    };
+    let days = get("BYDAY").map(by_day).unwrap_or(Some(vec![]))?;
+    let mask = |days: &[(i32, u32)]| days.iter().map(|(_, d)| 1u32 << d).sum::<u32>().to_string();
+    let setpos: Option<i32> = match get("BYSETPOS") {
+        Some(p) => Some(p.parse().ok()?),
+        None => None,
+    };
+    let month_day: Option<u32> = match get("BYMONTHDAY") {
+        Some(d) => Some(d.parse().ok().filter(|d| (1..=31).contains(d))?),
+        None => None,
+    };
+    let month: Option<u32> = match get("BYMONTH") {
+        Some(m) => Some(m.parse().ok().filter(|m| (1..=12).contains(m))?),
+        None => None,
+    };
+    let e = |name: &'static str| Element::new(page, name);
+    let mut r = Element::new(page, "Recurrence");
+    let nth = |days: &[(i32, u32)]| -> Option<(String, String)> {
+        match (days, setpos) {
+            ([(n, _)], None) if *n != 0 => Some((week_of_month(*n)?, mask(days))),
+            (d, Some(p)) if !d.is_empty() && d.iter().all(|(n, _)| *n == 0) => {
+                Some((week_of_month(p)?, mask(days)))
+            }
+            _ => None,
+        }
+    };
+    match get("FREQ")? {
+        "DAILY" if days.is_empty() && setpos.is_none() && month_day.is_none() => {
+            r = r.with(e("Type").text("0"));
+        }
+        "DAILY" | "WEEKLY" if days.iter().all(|(n, _)| *n == 0) && setpos.is_none() => {
+            let mut days = days.clone();
+            if days.is_empty() {
+                days.push((0, local.weekday().num_days_from_sunday()));
+            }
+            r = r
+                .with(e("Type").text("1"))
+                .with(e("DayOfWeek").text(mask(&days)));
+        }
+        "MONTHLY" if days.is_empty() => {
+            let d = month_day.unwrap_or(local.day());
+            r = r
+                .with(e("Type").text("2"))
+                .with(e("DayOfMonth").text(d.to_string()));
+        }
+        "MONTHLY" => {
+            let (week, dow) = nth(&days)?;
+            r = r
+                .with(e("Type").text("3"))
+                .with(e("WeekOfMonth").text(week))
+                .with(e("DayOfWeek").text(dow));
+        }
+        "YEARLY" if days.is_empty() => {
+            r = r
+                .with(e("Type").text("5"))
+                .with(e("MonthOfYear").text(month.unwrap_or(local.month()).to_string()))
+                .with(e("DayOfMonth").text(month_day.unwrap_or(local.day()).to_string()));
+        }
+        "YEARLY" => {
+            let (week, dow) = nth(&days)?;
+            r = r
+                .with(e("Type").text("6"))
+                .with(e("MonthOfYear").text(month.unwrap_or(local.month()).to_string()))
+                .with(e("WeekOfMonth").text(week))
+                .with(e("DayOfWeek").text(dow));
+        }
+        _ => return None,
+    }
+    if let Some(i) = get("INTERVAL").filter(|i| *i != "1") {
+        r = r.with(e("Interval").text(i.to_string()));
+    }
+    if let Some(c) = get("COUNT") {
+        r = r.with(e("Occurrences").text(c.to_string()));
+    }
+    if let Some(u) = get("UNTIL").and_then(&zones_until) {
+        r = r.with(e("Until").text(compact(u)));
+    }
+    if version >= 141
+        && let Some(w) = get("WKST").and_then(|w| WEEKDAYS.iter().position(|d| *d == w))
+    {
+        r = r.with(e("FirstDayOfWeek").text(w.to_string()));
+    }
+    Some(r)
+}
+
+fn attendee_status(partstat: Option<&str>) -> &'static str {
+    match partstat.map(|p| p.to_ascii_uppercase()).as_deref() {
+        Some("ACCEPTED") => "3",
+        Some("TENTATIVE") => "2",
+        Some("DECLINED") => "4",
+        Some("NEEDS-ACTION") | None => "5",
+        _ => "0",
+    }
+}
+
+/// What an override or the master shows besides times: body, busy status, location,
+/// reminder, sensitivity, subject, categories.
+fn describe(c: &Comp, v: &View, pref: &BodyPreference, mut d: Element) -> Element {
+    if let Some(body) = text_of(c, "DESCRIPTION") {
+        d = d.with(plain_body(&body, pref));
+    }
+    let busy = match c
+        .get("X-MICROSOFT-CDO-BUSYSTATUS")
+        .map(|l| l.value.to_ascii_uppercase())
+        .as_deref()
+    {
+        Some("FREE") => "0",
+        Some("TENTATIVE") => "1",
+        Some("OOF") => "3",
+        Some("WORKINGELSEWHERE") => "4",
+        Some(_) => "2",
+        None => match (c.get("TRANSP"), c.get("STATUS")) {
+            (Some(t), _) if t.value.eq_ignore_ascii_case("TRANSPARENT") => "0",
+            (_, Some(s)) if s.value.eq_ignore_ascii_case("TENTATIVE") => "1",
+            _ => "2",
+        },
+    };
+    d = d.with(cal("BusyStatus").text(busy));
+    if let Some(loc) = text_of(c, "LOCATION") {
+        d = d.with(if v.version >= 160 {
+            Element::new(page::AIRSYNCBASE, "Location").with_text("DisplayName", loc)
+        } else {
+            cal("Location").text(loc)
+        });
+    }
+    if let Some((_, minutes)) = reminder(c).filter(|(_, m)| *m >= 0) {
+        d = d.with(cal("Reminder").text(minutes.to_string()));
+    }
+    let sensitivity = match c
+        .get("CLASS")
+        .map(|l| l.value.to_ascii_uppercase())
+        .as_deref()
+    {
+        Some("PRIVATE") => "2",
+        Some("CONFIDENTIAL") => "3",
+        _ => "0",
+    };
+    d = d.with(cal("Sensitivity").text(sensitivity));
+    d = d.with(cal("Subject").text(text_of(c, "SUMMARY").unwrap_or_default()));
+    categories(c, page::CALENDAR, d)
+}
+
+/// CATEGORIES lines as Categories/Category of a page.
+pub fn categories(c: &Comp, page: u8, d: Element) -> Element {
+    let cats: Vec<String> = c
+        .props
+        .iter()
+        .map(|p| Line::parse(p))
+        .filter(|l| l.name == "CATEGORIES")
+        .flat_map(|l| split(&l.value, ','))
+        .filter(|c| !c.is_empty())
+        .collect();
+    if cats.is_empty() {
+        return d;
+    }
+    let mut e = Element::new(page, "Categories");
+    for c in cats {
+        e = e.with(Element::new(page, "Category").text(c));
+    }
+    d.with(e)
+}
+
+/// A stored event as the Calendar class's ApplicationData; None when it is no event.
+pub fn event_data(text: &str, v: &View, pref: &BodyPreference) -> Option<Element> {
+    let vcal = Comp::parse(text)?;
+    let zones = Zones::of(text);
+    let (mi, overrides) = events(&vcal)?;
+    let master = &vcal.subs[mi];
+    let dev = &v.device;
+    let start = zones.at(master, "DTSTART")?;
+    let start_utc = start.utc(dev);
+    let end_utc = end_of(master, &start, &zones, dev);
+    let tzi = match start {
+        At::Zoned(_, z) => Tzi::of_zone(z, start_utc.year()),
+        _ => dev.clone(),
+    };
+    let mut d = Element::new(page::AIRSYNC, "ApplicationData")
+        .with(cal("Timezone").text(B64.encode(tzi.encode())))
+        .with(cal("AllDayEvent").text(flag(start.is_date())));
+    let organizer = master.get("ORGANIZER");
+    let organizer_addr = organizer.as_ref().map(|o| address(&o.value));
+    if let Some(o) = &organizer {
+        if let Some(n) = o.param("CN") {
+            d = d.with(cal("OrganizerName").text(n));
+        }
+        d = d.with(cal("OrganizerEmail").text(address(&o.value)));
+    }
+    if let Some(stamp) = zones.at(master, "DTSTAMP") {
+        d = d.with(cal("DtStamp").text(compact(stamp.utc(dev))));
+    }
+    d = d
+        .with(cal("StartTime").text(compact(start_utc)))
+        .with(cal("EndTime").text(compact(end_utc)));
+    d = describe(master, v, pref, d);
+    if let Some(uid) = text_of(master, "UID") {
+        d = d.with(cal("UID").text(uid));
+    }
+    let attendees: Vec<Line> = master
+        .props
+        .iter()
+        .map(|p| Line::parse(p))
+        .filter(|l| l.name == "ATTENDEE")
+        .collect();
+    let i_organize = organizer_addr.as_ref().is_none_or(|o| v.me.contains(o));
+    let cancelled = master
+        .get("STATUS")
+        .is_some_and(|s| s.value.eq_ignore_ascii_case("CANCELLED"));
+    let meeting_status = match (attendees.is_empty(), i_organize) {
+        (true, _) => 0,
+        (false, true) => 1,
+        (false, false) => 3,
+    } + if cancelled && !attendees.is_empty() {
+        4
+    } else {
+        0
+    };
+    d = d.with(cal("MeetingStatus").text(meeting_status.to_string()));
+    if !attendees.is_empty() {
+        let mut list = cal("Attendees");
+        for a in &attendees {
+            let mut e = cal("Attendee").with(cal("Email").text(address(&a.value)));
+            e = e.with(
+                cal("Name").text(
+                    a.param("CN")
+                        .map_or_else(|| address(&a.value), str::to_string),
+                ),
+            );
+            let kind = match (a.param("ROLE"), a.param("CUTYPE")) {
+                (_, Some(c))
+                    if c.eq_ignore_ascii_case("RESOURCE") || c.eq_ignore_ascii_case("ROOM") =>
+                {
+                    "3"
+                }
+                (Some(r), _) if r.eq_ignore_ascii_case("OPT-PARTICIPANT") => "2",
+                _ => "1",
+            };
+            e = e
+                .with(cal("AttendeeStatus").text(attendee_status(a.param("PARTSTAT"))))
+                .with(cal("AttendeeType").text(kind));
+            list = list.with(e);
+        }
+        d = d.with(list);
+    }
+    if let Some(rule) = master.get("RRULE") {
+        let until = |u: &str| {
+            let l = Line::parse(&format!("UNTIL:{u}"));
+            let at = zones.all(&l).into_iter().next()?;
+            Some(match (at, start) {
+                // A date: that day at the start's time of day.
+                (At::Date(day), At::Zoned(l, z)) => At::Zoned(day.and_time(l.time()), z).utc(dev),
+                (At::Date(day), At::Floating(l)) => dev.to_utc(day.and_time(l.time())),
+                (At::Date(day), At::Utc(t)) => day.and_time(t.time()),
+                (a, _) => a.utc(dev),
+            })
+        };
+        if let Some(r) = recurrence(page::CALENDAR, &rule.value, &start, until, v.version) {
+            d = d.with(r);
+            d = exceptions_of(&vcal, mi, &overrides, &zones, v, pref, d);
+        }
+    }
+    if !i_organize && let Some(mine) = attendees.iter().find(|a| v.me.contains(&address(&a.value)))
+    {
+        if mine
+            .param("RSVP")
+            .is_some_and(|r| r.eq_ignore_ascii_case("TRUE"))
+        {
+            d = d.with(cal("ResponseRequested").text("1"));
+        }
+        if v.version >= 140 {
+            d = d.with(cal("ResponseType").text(attendee_status(mine.param("PARTSTAT"))));
+        }
+    } else if v.version >= 140 && !attendees.is_empty() {
+        d = d.with(cal("ResponseType").text("1"));
+    }
+    Some(d)
+}
+
+fn instance_element(v: &View, t: NaiveDateTime) -> Element {
+    if v.version >= 160 {
+        Element::new(page::AIRSYNCBASE, "InstanceId").text(compact(t))
+    } else {
+        cal("ExceptionStartTime").text(compact(t))
+    }
+}
+
+fn exceptions_of(
+    vcal: &Comp,
+    mi: usize,
+    overrides: &[usize],
+    zones: &Zones,
+    v: &View,
+    pref: &BodyPreference,
+    d: Element,
+) -> Element {
+    let dev = &v.device;
+    let master = &vcal.subs[mi];
+    let mut list = cal("Exceptions");
+    for l in master
+        .props
+        .iter()
+        .map(|p| Line::parse(p))
+        .filter(|l| l.name == "EXDATE")
+    {
+        for at in zones.all(&l) {
+            list = list.with(
+                cal("Exception")
+                    .with(cal("Deleted").text("1"))
+                    .with(instance_element(v, at.utc(dev))),
+            );
+        }
+    }
+    for i in overrides {
+        let o = &vcal.subs[*i];
+        let (Some(rid), Some(start)) = (zones.at(o, "RECURRENCE-ID"), zones.at(o, "DTSTART"))
+        else {
+            continue;
+        };
+        let mut e = cal("Exception")
+            .with(instance_element(v, rid.utc(dev)))
+            .with(cal("StartTime").text(compact(start.utc(dev))))
+            .with(cal("EndTime").text(compact(end_of(o, &start, zones, dev))))
+            .with(cal("AllDayEvent").text(flag(start.is_date())));
+        e = describe(o, v, pref, e);
+        list = list.with(e);
+    }
+    if list.children.is_empty() {
+        d
+    } else {
+        d.with(list)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing.
+
+/// What the device sent for one event or occurrence, and how to read what it left out.
+struct Sent<'a> {
+    data: &'a Element,
+    /// Before 16.0 the master comes whole: a field left out is removed.
+    whole: bool,
+}
+
+impl Sent<'_> {
+    fn has(&self, name: &str) -> bool {
+        self.data.elements().any(|e| e.name == name)
+    }
+
+    fn value(&self, name: &str) -> Option<String> {
+        self.data
+            .elements()
+            .find(|e| e.name == name)
+            .map(|e| e.value().trim().to_string())
+    }
+
+    fn owns(&self, name: &str) -> bool {
+        self.whole || self.has(name)
+    }
+}
+
+fn text_line(c: &mut Comp, name: &str, value: Option<String>) {
+    c.remove(&[name]);
+    if let Some(v) = value.filter(|v| !v.is_empty()) {
+        c.props.push(format!("{name}:{}", esc(&v)));
+    }
+}
+
+/// The device's fields laid into one VEVENT (the master or an override). `zones_used`
+/// gathers the zones its times were written in, for their VTIMEZONEs.
+fn apply_fields(
+    ev: &mut Comp,
+    s: &Sent,
+    v: &View,
+    zones: &Zones,
+    device: &Tzi,
+    zones_used: &mut Vec<chrono_tz::Tz>,
+) -> Result<(), String> {
+    if s.owns("Subject") {
+        text_line(ev, "SUMMARY", s.value("Subject"));
+    }
+    if s.owns("Location") {
+        let loc = s
+            .data
+            .elements()
+            .find(|e| e.name == "Location")
+            .map(|l| l.child_value("DisplayName").unwrap_or_else(|| l.value()));
+        text_line(ev, "LOCATION", loc);
+    }
+    if let Some(body) = s.data.child("Body").and_then(|b| b.child_value("Data")) {
+        text_line(ev, "DESCRIPTION", Some(body));
+    }
+    if s.has("StartTime") || s.has("EndTime") || s.has("AllDayEvent") {
+        let dev = device;
+        let old_start = zones.at(ev, "DTSTART");
+        let old_end = old_start.map(|st| end_of(ev, &st, zones, dev));
+        let start = s
+            .value("StartTime")
+            .and_then(|t| parse_time(&t))
+            .or(old_start.map(|a| a.utc(dev)))
+            .ok_or("an event needs a start time")?;
+        let end = s
+            .value("EndTime")
+            .and_then(|t| parse_time(&t))
+            .or(old_end)
+            .unwrap_or(start);
+        let all_day = match s.value("AllDayEvent") {
+            Some(a) => a == "1",
+            None => old_start.is_some_and(|a| a.is_date()),
+        };
+        let (start_at, end_at) = if all_day {
+            let from = dev.to_local(start).date();
+            let mut to = dev.to_local(end).date();
+            if to <= from {
+                to = from + Duration::days(1);
+            }
+            (At::Date(from), At::Date(to))
+        } else {
+            let year = start.year();
+            let zone = match old_start {
+                Some(At::Zoned(_, z)) if Tzi::of_zone(z, year).same_rules(dev) => Some(z),
+                _ => dev.zone(year, Some(v.home)),
+            };
+            match zone {
+                Some(z) if z != chrono_tz::UTC => {
+                    if !zones_used.contains(&z) {
+                        zones_used.push(z);
+                    }
+                    (
+                        At::Zoned(local_in(z, start), z),
+                        At::Zoned(local_in(z, end.max(start)), z),
+                    )
+                }
+                _ => (At::Utc(start), At::Utc(end.max(start))),
+            }
+        };
+        ev.remove(&["DTSTART", "DTEND", "DURATION"]);
+        ev.props.push(start_at.line("DTSTART"));
+        ev.props.push(end_at.line("DTEND"));
+    } else if s.whole && zones.at(ev, "DTSTART").is_none() {
+        return Err("an event needs a start time".into());
+    }
+    if s.owns("Sensitivity") {
+        let class = match s.value("Sensitivity").as_deref() {
+            Some("1" | "2") => Some("PRIVATE"),
+            Some("3") => Some("CONFIDENTIAL"),
+            _ => None,
+        };
+        ev.remove(&["CLASS"]);
+        if let Some(c) = class {
+            ev.props.push(format!("CLASS:{c}"));
+        }
+    }
+    if s.owns("BusyStatus") {
+        ev.remove(&["TRANSP", "X-MICROSOFT-CDO-BUSYSTATUS"]);
+        match s.value("BusyStatus").as_deref() {
+            Some("0") => ev.props.push("TRANSP:TRANSPARENT".into()),
+            Some("1") => ev.props.push("X-MICROSOFT-CDO-BUSYSTATUS:TENTATIVE".into()),
+            Some("3") => ev.props.push("X-MICROSOFT-CDO-BUSYSTATUS:OOF".into()),
+            Some("4") => ev
+                .props
+                .push("X-MICROSOFT-CDO-BUSYSTATUS:WORKINGELSEWHERE".into()),
+            _ => {}
+        }
+    }
+    if s.owns("Reminder") {
+        let at = reminder(ev).map(|(i, _)| {
+            ev.subs.remove(i);
+            i
+        });
+        if let Some(m) = s.value("Reminder").and_then(|m| m.parse::<i64>().ok()) {
+            let mut alarm = Comp::new("VALARM");
+            alarm.props = vec![
+                "ACTION:DISPLAY".into(),
+                "DESCRIPTION:Reminder".into(),
+                format!("TRIGGER:-PT{}M", m.max(0)),
+            ];
+            ev.subs.insert(at.unwrap_or(ev.subs.len()), alarm);
+        }
+    }
+    if s.owns("Categories") {
+        let cats: Vec<String> = s
+            .data
+            .child("Categories")
+            .map(|c| {
+                c.children_named("Category")
+                    .map(|c| esc(&c.value()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ev.remove(&["CATEGORIES"]);
+        if !cats.is_empty() {
+            ev.props.push(format!("CATEGORIES:{}", cats.join(",")));
+        }
+    }
+    if let Some(list) = s.data.child("Attendees") {
+        attendees_into(ev, list, v);
+    }
+    if let Some(org) = s.value("OrganizerEmail").filter(|o| o.contains('@')) {
+        let same = ev
+            .get("ORGANIZER")
+            .is_some_and(|o| address(&o.value) == org.to_ascii_lowercase());
+        if !same {
+            let line = match s.value("OrganizerName").filter(|n| !n.is_empty()) {
+                Some(n) => format!("ORGANIZER;CN=\"{}\":mailto:{org}", n.replace('"', "'")),
+                None => format!("ORGANIZER:mailto:{org}"),
+            };
+            ev.set("ORGANIZER", line);
+        }
+    }
+    if let Some(status) = s.value("MeetingStatus").and_then(|m| m.parse::<u32>().ok()) {
+        let cancelled = ev
+            .get("STATUS")
+            .is_some_and(|l| l.value.eq_ignore_ascii_case("CANCELLED"));
+        if status & 4 != 0 {
+            ev.set("STATUS", "STATUS:CANCELLED".into());
+        } else if cancelled {
+            ev.remove(&["STATUS"]);
+        }
+    }
+    Ok(())
+}
+
+/// The device's attendee list: a listed attendee already on the event keeps its own line
+/// (its answer and every parameter); a new one is invited; one left off is removed. An
+/// event that gains attendees without an organizer is organized by the user.
+fn attendees_into(ev: &mut Comp, list: &Element, v: &View) {
+    let sent: Vec<(String, String, String)> = list
+        .children_named("Attendee")
+        .filter_map(|a| {
+            let email = a.child_value("Email")?.trim().to_ascii_lowercase();
+            email.contains('@').then(|| {
+                (
+                    email,
+                    a.child_value("Name").unwrap_or_default(),
+                    a.child_value("AttendeeType").unwrap_or_default(),
+                )
+            })
+        })
+        .collect();
+    let mut kept: Vec<String> = Vec::new();
+    ev.props.retain(|p| {
+        let l = Line::parse(p);
+        if l.name != "ATTENDEE" {
+            return true;
+        }
+        let a = address(&l.value);
+        let keep = sent.iter().any(|(e, _, _)| *e == a);
+        if keep {
+            kept.push(a);
+        }
+        keep
+    });
+    for (email, name, kind) in sent.iter().filter(|(e, _, _)| !kept.contains(e)) {
+        let mut line = "ATTENDEE".to_string();
+        if !name.is_empty() && name != email {
+            line.push_str(&format!(";CN=\"{}\"", name.replace('"', "'")));
+        }
+        line.push_str(match kind.trim() {
+            "2" => ";ROLE=OPT-PARTICIPANT",
+            "3" => ";CUTYPE=RESOURCE",
+            _ => ";ROLE=REQ-PARTICIPANT",
+        });
+        line.push_str(&format!(";PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:{email}"));
+        ev.props.push(line);
+    }
+    if !sent.is_empty()
+        && ev.get("ORGANIZER").is_none()
+        && let Some(me) = v.me.first()
+    {
+        ev.props.push(format!("ORGANIZER:mailto:{me}"));
+    }
+}
+
+/// The RRULE for a device's Recurrence, its UNTIL in the form DTSTART asks.
+fn rule_of(r: &Element, start: &At, dev: &Tzi) -> Result<String, String> {
+    let get = |n: &str| r.child_value(n).map(|v| v.trim().to_string());
+    let num = |n: &str| get(n).and_then(|v| v.parse::<i64>().ok());
+    let days = |mask: i64| {
+        (0..7)
+            .filter(|d| mask & (1 << d) != 0)
+            .map(|d| WEEKDAYS[d])
+            .collect::<Vec<_>>()
+    };
+    let nth = |parts: &mut Vec<String>| -> Result<(), String> {
+        let week = num("WeekOfMonth").ok_or("WeekOfMonth is needed")?;
+        let week = if week >= 5 { -1 } else { week };
+        let d = days(num("DayOfWeek").ok_or("DayOfWeek is needed")?);
+        match d[..] {
+            [one] => parts.push(format!("BYDAY={week}{one}")),
+            [] => return Err("DayOfWeek names no day".into()),
+            _ => parts.push(format!("BYDAY={};BYSETPOS={week}", d.join(","))),
+        }
+        Ok(())
+    };
+    let mut parts = Vec::new();
+    match num("Type").ok_or("a recurrence needs a Type")? {
+        0 => {
+            parts.push("FREQ=DAILY".to_string());
+            if let Some(m) = num("DayOfWeek") {
+                parts.push(format!("BYDAY={}", days(m).join(",")));
+            }
+        }
+        1 => {
+            parts.push("FREQ=WEEKLY".into());
+            let d = days(num("DayOfWeek").unwrap_or(0));
+            if !d.is_empty() {
+                parts.push(format!("BYDAY={}", d.join(",")));
+            }
+        }
+        2 => {
+            parts.push("FREQ=MONTHLY".into());
+            if let Some(d) = num("DayOfMonth") {
+                parts.push(format!("BYMONTHDAY={d}"));
+            }
+        }
+        3 => {
+            parts.push("FREQ=MONTHLY".into());
+            nth(&mut parts)?;
+        }
+        5 => {
+            parts.push("FREQ=YEARLY".into());
+            if let Some(m) = num("MonthOfYear") {
+                parts.push(format!("BYMONTH={m}"));
+            }
+            if let Some(d) = num("DayOfMonth") {
+                parts.push(format!("BYMONTHDAY={d}"));
+            }
+        }
+        6 => {
+            parts.push("FREQ=YEARLY".into());
+            if let Some(m) = num("MonthOfYear") {
+                parts.push(format!("BYMONTH={m}"));
+            }
+            nth(&mut parts)?;
+        }
+        t => return Err(format!("recurrence type {t} is unknown")),
+    }
+    if let Some(i) = num("Interval").filter(|i| *i > 1) {
+        parts.push(format!("INTERVAL={i}"));
+    }
+    if let Some(c) = num("Occurrences").filter(|c| *c > 0) {
+        parts.push(format!("COUNT={c}"));
+    } else if let Some(u) = get("Until").and_then(|u| parse_time(&u)) {
+        let until = match start {
+            At::Date(_) => At::Date(dev.to_local(u).date()),
+            At::Floating(_) => At::Floating(dev.to_local(u)),
+            _ => At::Utc(u),
+        };
+        parts.push(format!("UNTIL={}", until.value()));
+    }
+    if let Some(w) = num("FirstDayOfWeek").filter(|w| (0..7).contains(w)) {
+        parts.push(format!("WKST={}", WEEKDAYS[w as usize]));
+    }
+    Ok(format!("RRULE:{}", parts.join(";")))
+}
+
+/// An occurrence's instant a device names (InstanceId, or ExceptionStartTime before 16.0).
+fn instance_of(e: &Element) -> Option<NaiveDateTime> {
+    e.child_value("InstanceId")
+        .or_else(|| e.child_value("ExceptionStartTime"))
+        .and_then(|t| parse_time(&t))
+}
+
+/// The override of the occurrence at `instant`, made from the master when there is none.
+fn override_at(
+    vcal: &mut Comp,
+    mi: usize,
+    instant: NaiveDateTime,
+    zones: &Zones,
+    dev: &Tzi,
+) -> Result<usize, String> {
+    let found = (0..vcal.subs.len()).find(|i| {
+        *i != mi
+            && vcal.subs[*i].name == "VEVENT"
+            && zones
+                .at(&vcal.subs[*i], "RECURRENCE-ID")
+                .is_some_and(|r| r.utc(dev) == instant)
+    });
+    if let Some(i) = found {
+        return Ok(i);
+    }
+    let master = &vcal.subs[mi];
+    let start = zones
+        .at(master, "DTSTART")
+        .ok_or("the event has no start")?;
+    let length = end_of(master, &start, zones, dev) - start.utc(dev);
+    let mut o = Comp::new("VEVENT");
+    o.props = master
+        .props
+        .iter()
+        .filter(|p| {
+            !matches!(
+                Line::parse(p).name.as_str(),
+                "RRULE"
+                    | "RDATE"
+                    | "EXDATE"
+                    | "EXRULE"
+                    | "DTSTART"
+                    | "DTEND"
+                    | "DURATION"
+                    | "RECURRENCE-ID"
+            )
+        })
+        .cloned()
+        .collect();
+    o.subs = master.subs.clone();
+    o.props.push(start.like(instant, dev).line("RECURRENCE-ID"));
+    o.props.push(start.like(instant, dev).line("DTSTART"));
+    o.props
+        .push(start.like(instant + length, dev).line("DTEND"));
+    vcal.subs.push(o);
+    Ok(vcal.subs.len() - 1)
+}
+
+/// A device's Exceptions (an Add, or a change before 16.0): EXDATEs for deleted
+/// occurrences, overrides for changed ones; overrides it no longer lists are removed.
+fn apply_exceptions(
+    vcal: &mut Comp,
+    mut mi: usize,
+    list: &Element,
+    v: &View,
+    zones: &Zones,
+    dev: &Tzi,
+    used: &mut Vec<chrono_tz::Tz>,
+) -> Result<usize, String> {
+    let start = zones
+        .at(&vcal.subs[mi], "DTSTART")
+        .ok_or("the event has no start")?;
+    vcal.subs[mi].remove(&["EXDATE"]);
+    let mut listed = Vec::new();
+    for e in list.children_named("Exception") {
+        let Some(at) = instance_of(e) else { continue };
+        if e.child_value("Deleted").is_some_and(|d| d.trim() == "1") {
+            vcal.subs[mi].props.push(start.like(at, dev).line("EXDATE"));
+        } else {
+            let i = override_at(vcal, mi, at, zones, dev)?;
+            apply_fields(
+                &mut vcal.subs[i],
+                &Sent {
+                    data: e,
+                    whole: false,
+                },
+                v,
+                zones,
+                dev,
+                used,
+            )?;
+            listed.push(at);
+        }
+    }
+    let uid = vcal.subs[mi].get("UID").map(|l| l.value);
+    let mut i = 0;
+    while i < vcal.subs.len() {
+        let c = &vcal.subs[i];
+        let stale = i != mi
+            && c.name == "VEVENT"
+            && c.get("UID").map(|l| l.value) == uid
+            && zones
+                .at(c, "RECURRENCE-ID")
+                .is_some_and(|r| !listed.contains(&r.utc(dev)));
+        if stale {
+            vcal.subs.remove(i);
+            if i < mi {
+                mi -= 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    Ok(mi)
+}
+
+fn stamp(ev: &mut Comp, now: NaiveDateTime) {
+    ev.set("DTSTAMP", format!("DTSTAMP:{}", compact(now)));
+    ev.set("LAST-MODIFIED", format!("LAST-MODIFIED:{}", compact(now)));
+}
+
+/// A VTIMEZONE for each zone written that the calendar does not define yet.
+fn define_zones(vcal: &mut Comp, used: &[chrono_tz::Tz], around: NaiveDateTime) {
+    for z in used {
+        let defined = vcal
+            .subs
+            .iter()
+            .any(|c| c.name == "VTIMEZONE" && c.get("TZID").is_some_and(|t| t.value == z.name()));
+        if defined {
+            continue;
+        }
+        let mut cal = match calcard::icalendar::ICalendar::parse(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n",
+        ) {
+            Ok(c) => c,
+            Err(_) => continue,
+        };
+        let from = around.and_utc().timestamp() - 366 * 86_400;
+        if cal
+            .add_timezone(z.name(), from, from + 12 * 366 * 86_400)
+            .is_none()
+        {
+            continue;
+        }
+        if let Some(tz) = Comp::parse(&cal.to_string())
+            .and_then(|c| c.subs.into_iter().find(|s| s.name == "VTIMEZONE"))
+        {
+            let at = vcal
+                .subs
+                .iter()
+                .position(|c| c.name != "VTIMEZONE")
+                .unwrap_or(vcal.subs.len());
+            vcal.subs.insert(at, tz);
+        }
+    }
+}
+
+/// The zone the device sent with the item, else the one it is known by.
+fn device_zone(data: &Element, v: &View) -> Tzi {
+    data.child_value("Timezone")
+        .and_then(|t| Tzi::from_base64(&t))
+        .unwrap_or_else(|| v.device.clone())
+}
+
+/// A device's new event as an iCalendar object.
+pub fn new_event(
+    data: &Element,
+    uid: &str,
+    v: &View,
+    now: NaiveDateTime,
+) -> Result<String, String> {
+    let text = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Bureau//ActiveSync//EN\r\nBEGIN:VEVENT\r\nUID:{}\r\nDTSTAMP:{}\r\nCREATED:{}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        esc(uid),
+        compact(now),
+        compact(now)
+    );
+    edit(&text, data, None, true, v, now)
+}
+
+/// The stored event with the device's change: of the whole series, or from 16.0 of the one
+/// occurrence `instance` names.
+pub fn change_event(
+    text: &str,
+    data: &Element,
+    instance: Option<NaiveDateTime>,
+    v: &View,
+    now: NaiveDateTime,
+) -> Result<String, String> {
+    edit(text, data, instance, v.version < 160, v, now)
+}
+
+fn edit(
+    text: &str,
+    data: &Element,
+    instance: Option<NaiveDateTime>,
+    whole: bool,
+    v: &View,
+    now: NaiveDateTime,
+) -> Result<String, String> {
+    let mut vcal = Comp::parse(text).ok_or("the stored event is not readable")?;
+    let zones = Zones::of(text);
+    let (mut mi, _) = events(&vcal).ok_or("the stored object has no event")?;
+    let dev = device_zone(data, v);
+    let mut used = Vec::new();
+    let before: Vec<String> = vcal.subs[mi].props.clone();
+    match instance {
+        Some(at) => {
+            let i = override_at(&mut vcal, mi, at, &zones, &dev)?;
+            apply_fields(
+                &mut vcal.subs[i],
+                &Sent { data, whole: false },
+                v,
+                &zones,
+                &dev,
+                &mut used,
+            )?;
+            stamp(&mut vcal.subs[i], now);
+        }
+        None => {
+            let s = Sent { data, whole };
+            apply_fields(&mut vcal.subs[mi], &s, v, &zones, &dev, &mut used)?;
+            let master = &mut vcal.subs[mi];
+            if s.owns("Recurrence") {
+                master.remove(&["RRULE"]);
+                if let Some(r) = data.child("Recurrence") {
+                    let start = zones
+                        .at(master, "DTSTART")
+                        .ok_or("the event has no start")?;
+                    master.props.push(rule_of(r, &start, &dev)?);
+                }
+            }
+            // The series' time or rule changed: its occurrences are new ones (MS-ASCAL
+            // 2.2.2.22 for 16.0; a whole item before carries its exceptions again).
+            let key = |c: &Comp| {
+                ["DTSTART", "DTEND", "DURATION", "RRULE"].map(|n| c.get(n).map(|l| l.raw))
+            };
+            let old = Comp {
+                name: String::new(),
+                props: before.clone(),
+                subs: vec![],
+            };
+            let moved = key(&old) != key(&vcal.subs[mi]);
+            if let Some(list) = data.child("Exceptions") {
+                mi = apply_exceptions(&mut vcal, mi, list, v, &zones, &dev, &mut used)?;
+            } else if moved || (s.whole && vcal.subs[mi].get("RRULE").is_none()) {
+                let empty = Element::new(page::CALENDAR, "Exceptions");
+                mi = apply_exceptions(&mut vcal, mi, &empty, v, &zones, &dev, &mut used)?;
+            }
+            if moved {
+                let seq = vcal.subs[mi]
+                    .get("SEQUENCE")
+                    .and_then(|l| l.value.trim().parse::<u32>().ok())
+                    .unwrap_or(0);
+                vcal.subs[mi].set("SEQUENCE", format!("SEQUENCE:{}", seq + 1));
+            }
+            stamp(&mut vcal.subs[mi], now);
+        }
+    }
+    let start = zones
+        .at(&vcal.subs[mi], "DTSTART")
+        .map_or(now, |s| s.utc(&dev));
+    define_zones(&mut vcal, &used, start);
+    Ok(vcal.text())
+}
+
+/// The stored event without one occurrence (a 16.0 Delete with InstanceId).
+pub fn delete_instance(
+    text: &str,
+    instance: NaiveDateTime,
+    v: &View,
+    now: NaiveDateTime,
+) -> Result<String, String> {
+    let mut vcal = Comp::parse(text).ok_or("the stored event is not readable")?;
+    let zones = Zones::of(text);
+    let (mi, _) = events(&vcal).ok_or("the stored object has no event")?;
+    let dev = &v.device;
+    let start = zones
+        .at(&vcal.subs[mi], "DTSTART")
+        .ok_or("the event has no start")?;
+    vcal.subs.retain(|c| {
+        !(c.name == "VEVENT"
+            && zones
+                .at(c, "RECURRENCE-ID")
+                .is_some_and(|r| r.utc(dev) == instance))
+    });
+    let (mi, _) = events(&vcal).ok_or("the stored object has no event")?;
+    vcal.subs[mi]
+        .props
+        .push(start.like(instance, dev).line("EXDATE"));
+    stamp(&mut vcal.subs[mi], now);
+    Ok(vcal.text())
+}
+
+/// A UID a device gave that can name the object (else one is made).
+pub fn usable_uid(uid: Option<String>) -> Option<String> {
+    uid.map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty() && u.len() <= 200 && u.chars().all(|c| c.is_ascii_graphic()))
+}
+
+/// The object's name for a UID: the UID itself when it is a safe path segment, else a
+/// random one.
+pub fn object_name(uid: &str) -> String {
+    let safe = uid
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+    if safe && !uid.starts_with('.') {
+        format!("{uid}.ics")
+    } else {
+        format!("{:032x}.ics", rand::random::<u128>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(version: u32, device: chrono_tz::Tz) -> View {
+        View {
+            version,
+            me: vec!["alice@office.example".into()],
+            device: Tzi::of_zone(device, 2026),
+            home: chrono_tz::Europe::Paris,
+        }
+    }
+
+    fn now() -> NaiveDateTime {
+        parse_time("20261201T120000Z").unwrap()
+    }
+
+    fn data(fields: &[(&'static str, &str)]) -> Element {
+        let mut d = Element::new(page::AIRSYNC, "ApplicationData");
+        for (k, v) in fields {
+            d = d.with(cal(k).text(*v));
+        }
+        d
+    }
+
+    const PARIS: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Example Corp.//CalDAV Client//EN\r\nBEGIN:VTIMEZONE\r\nTZID:Europe/Paris\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\nDTSTART:19700329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:review-1@example\r\nDTSTAMP:20261101T080000Z\r\nSEQUENCE:2\r\nDTSTART;TZID=Europe/Paris:20261208T100000\r\nDTEND;TZID=Europe/Paris:20261208T110000\r\nSUMMARY:Budget review\r\nLOCATION:Room 2\r\nDESCRIPTION:Bring the figures\r\nORGANIZER;CN=Alice:mailto:alice@office.example\r\nATTENDEE;CN=Bob;PARTSTAT=ACCEPTED;X-NUM-GUESTS=0:mailto:bob@office.example\r\nX-APPLE-TRAVEL-ADVISORY-BEHAVIOR:AUTOMATIC\r\nCOLOR:turquoise\r\nCONFERENCE;VALUE=URI;FEATURE=VIDEO:https://meet.example/abc\r\nATTACH;FMTTYPE=application/pdf:https://files.example/budget.pdf\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Reminder\r\nTRIGGER:-PT15M\r\nEND:VALARM\r\nBEGIN:VALARM\r\nACTION:EMAIL\r\nSUMMARY:Mail me\r\nDESCRIPTION:Budget review soon\r\nATTENDEE:mailto:alice@office.example\r\nTRIGGER:-P1D\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+    #[test]
+    fn an_event_as_the_device_sees_it() {
+        let v = view(161, chrono_tz::Europe::Paris);
+        let d = event_data(PARIS, &v, &BodyPreference::default()).unwrap();
+        let f = |n: &str| d.child_value(n);
+        // 10:00 in Paris in December is 09:00 UTC.
+        assert_eq!(f("StartTime").as_deref(), Some("20261208T090000Z"));
+        assert_eq!(f("EndTime").as_deref(), Some("20261208T100000Z"));
+        assert_eq!(f("AllDayEvent").as_deref(), Some("0"));
+        assert_eq!(f("Subject").as_deref(), Some("Budget review"));
+        assert_eq!(f("Reminder").as_deref(), Some("15"));
+        assert_eq!(f("MeetingStatus").as_deref(), Some("1"));
+        assert_eq!(f("OrganizerEmail").as_deref(), Some("alice@office.example"));
+        assert_eq!(
+            d.child("Location")
+                .and_then(|l| l.child_value("DisplayName"))
+                .as_deref(),
+            Some("Room 2")
+        );
+        let tz = Tzi::from_base64(&f("Timezone").unwrap()).unwrap();
+        assert!(tz.same_rules(&Tzi::of_zone(chrono_tz::Europe::Paris, 2026)));
+        let a = d.child("Attendees").unwrap().child("Attendee").unwrap();
+        assert_eq!(a.child_value("AttendeeStatus").as_deref(), Some("3"));
+        assert!(crate::wbxml::encode(&d).is_ok());
+    }
+
+    #[test]
+    fn a_change_from_the_device_keeps_what_caldav_clients_added() {
+        let v = view(161, chrono_tz::Europe::Paris);
+        // 16.1: only what changed is sent.
+        let change = data(&[
+            ("Subject", "Budget review (moved)"),
+            ("StartTime", "20261208T130000Z"),
+            ("EndTime", "20261208T140000Z"),
+        ]);
+        let out = change_event(PARIS, &change, None, &v, now()).unwrap();
+        for kept in [
+            "X-APPLE-TRAVEL-ADVISORY-BEHAVIOR:AUTOMATIC",
+            "COLOR:turquoise",
+            "CONFERENCE;VALUE=URI;FEATURE=VIDEO:https://meet.example/abc",
+            "ATTACH;FMTTYPE=application/pdf:https://files.example/budget.pdf",
+            "ATTENDEE;CN=Bob;PARTSTAT=ACCEPTED;X-NUM-GUESTS=0:mailto:bob@office.example",
+            "LOCATION:Room 2",
+            "DESCRIPTION:Bring the figures",
+            "ACTION:EMAIL",
+            "TRIGGER:-PT15M",
+            "PRODID:-//Example Corp.//CalDAV Client//EN",
+        ] {
+            assert!(out.contains(kept), "{kept} lost:\n{out}");
+        }
+        assert!(out.contains("SUMMARY:Budget review (moved)"));
+        // Moved to 14:00 Paris time, in the zone it had; the series is a new version.
+        assert!(
+            out.contains("DTSTART;TZID=Europe/Paris:20261208T140000"),
+            "{out}"
+        );
+        assert!(out.contains("DTEND;TZID=Europe/Paris:20261208T150000"));
+        assert!(out.contains("SEQUENCE:3"));
+        assert!(calcard::icalendar::ICalendar::parse(&out).is_ok());
+
+        // Before 16.0 the item is whole: what it leaves out goes (but not the body,
+        // the organizer or the attendees, which devices leave out routinely).
+        let v = view(141, chrono_tz::Europe::Paris);
+        let whole = data(&[
+            ("Subject", "Review"),
+            ("StartTime", "20261208T090000Z"),
+            ("EndTime", "20261208T100000Z"),
+            ("AllDayEvent", "0"),
+        ]);
+        let out = change_event(PARIS, &whole, None, &v, now()).unwrap();
+        assert!(!out.contains("LOCATION:") && !out.contains("TRIGGER:-PT15M"));
+        assert!(out.contains("TRIGGER:-P1D") && out.contains("COLOR:turquoise"));
+        assert!(out.contains("ORGANIZER;CN=Alice") && out.contains("DESCRIPTION:Bring"));
+        assert!(out.contains("SEQUENCE:2"), "same time, same sequence");
+    }
+
+    const WEEKLY: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\nBEGIN:VEVENT\r\nUID:standup\r\nDTSTAMP:20261101T080000Z\r\nDTSTART;TZID=Europe/Paris:20261207T091500\r\nDTEND;TZID=Europe/Paris:20261207T093000\r\nRRULE:FREQ=WEEKLY;BYDAY=MO,WE;UNTIL=20270131T235959Z\r\nEXDATE;TZID=Europe/Paris:20261209T091500\r\nSUMMARY:Stand-up\r\nX-CUSTOM:kept\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:standup\r\nRECURRENCE-ID;TZID=Europe/Paris:20261214T091500\r\nDTSTART;TZID=Europe/Paris:20261214T100000\r\nDTEND;TZID=Europe/Paris:20261214T101500\r\nSUMMARY:Stand-up (late)\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+    #[test]
+    fn recurrence_and_exceptions_both_ways() {
+        let v = view(161, chrono_tz::Europe::Paris);
+        let d = event_data(WEEKLY, &v, &BodyPreference::default()).unwrap();
+        let r = d.child("Recurrence").unwrap();
+        assert_eq!(r.child_value("Type").as_deref(), Some("1"));
+        // Monday (2) and Wednesday (8).
+        assert_eq!(r.child_value("DayOfWeek").as_deref(), Some("10"));
+        assert_eq!(r.child_value("Until").as_deref(), Some("20270131T235959Z"));
+        let ex: Vec<&Element> = d
+            .child("Exceptions")
+            .unwrap()
+            .children_named("Exception")
+            .collect();
+        assert_eq!(ex.len(), 2);
+        assert_eq!(ex[0].child_value("Deleted").as_deref(), Some("1"));
+        assert_eq!(
+            ex[0].child_value("InstanceId").as_deref(),
+            Some("20261209T081500Z")
+        );
+        assert_eq!(
+            ex[1].child_value("InstanceId").as_deref(),
+            Some("20261214T081500Z")
+        );
+        assert_eq!(
+            ex[1].child_value("StartTime").as_deref(),
+            Some("20261214T090000Z")
+        );
+        assert_eq!(
+            ex[1].child_value("Subject").as_deref(),
+            Some("Stand-up (late)")
+        );
+
+        // 16.1: one occurrence changed by InstanceId gets its own override.
+        let change = data(&[("Subject", "Stand-up with guests")]);
+        let at = parse_time("20261216T081500Z").unwrap();
+        let out = change_event(WEEKLY, &change, Some(at), &v, now()).unwrap();
+        assert!(
+            out.contains("RECURRENCE-ID;TZID=Europe/Paris:20261216T091500"),
+            "{out}"
+        );
+        assert!(out.contains("SUMMARY:Stand-up with guests"));
+        assert!(out.contains("SUMMARY:Stand-up (late)") && out.contains("X-CUSTOM:kept"));
+        let back = event_data(&out, &v, &BodyPreference::default()).unwrap();
+        assert_eq!(
+            back.child("Exceptions")
+                .unwrap()
+                .children_named("Exception")
+                .count(),
+            3
+        );
+
+        // And one deleted.
+        let out = delete_instance(&out, at, &v, now()).unwrap();
+        assert!(!out.contains("Stand-up with guests"));
+        assert!(out.contains("EXDATE;TZID=Europe/Paris:20261216T091500"));
+
+        // Before 16.0 the device sends its exceptions with the item.
+        let v = view(141, chrono_tz::Europe::Paris);
+        let mut whole = data(&[
+            ("Subject", "Stand-up"),
+            ("StartTime", "20261207T081500Z"),
+            ("EndTime", "20261207T083000Z"),
+        ]);
+        whole = whole
+            .with(
+                cal("Recurrence")
+                    .with(cal("Type").text("1"))
+                    .with(cal("DayOfWeek").text("2"))
+                    .with(cal("Occurrences").text("10")),
+            )
+            .with(
+                cal("Exceptions").with(
+                    cal("Exception")
+                        .with(cal("ExceptionStartTime").text("20261221T081500Z"))
+                        .with(cal("Deleted").text("1")),
+                ),
+            );
+        let out = change_event(WEEKLY, &whole, None, &v, now()).unwrap();
+        assert!(out.contains("RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10"), "{out}");
+        assert!(out.contains("EXDATE;TZID=Europe/Paris:20261221T091500"));
+        assert!(
+            !out.contains("RECURRENCE-ID"),
+            "the old override is gone:\n{out}"
+        );
+        assert!(calcard::icalendar::ICalendar::parse(&out).is_ok());
+    }
+
+    #[test]
+    fn all_day_events_are_days_in_the_devices_zone() {
+        let text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\nBEGIN:VEVENT\r\nUID:xmas\r\nDTSTAMP:20261101T080000Z\r\nDTSTART;VALUE=DATE:20261224\r\nDTEND;VALUE=DATE:20261226\r\nSUMMARY:Office closed\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let paris = view(161, chrono_tz::Europe::Paris);
+        let d = event_data(text, &paris, &BodyPreference::default()).unwrap();
+        assert_eq!(d.child_value("AllDayEvent").as_deref(), Some("1"));
+        assert_eq!(
+            d.child_value("StartTime").as_deref(),
+            Some("20261223T230000Z")
+        );
+        assert_eq!(
+            d.child_value("EndTime").as_deref(),
+            Some("20261225T230000Z")
+        );
+        let tokyo = view(161, chrono_tz::Asia::Tokyo);
+        let d = event_data(text, &tokyo, &BodyPreference::default()).unwrap();
+        assert_eq!(
+            d.child_value("StartTime").as_deref(),
+            Some("20261223T150000Z")
+        );
+
+        // A device in Tokyo makes an all-day event: midnight there is 15:00 UTC the day before.
+        let tz = B64.encode(Tzi::of_zone(chrono_tz::Asia::Tokyo, 2026).encode());
+        let add = data(&[
+            ("Timezone", &tz),
+            ("AllDayEvent", "1"),
+            ("StartTime", "20261224T150000Z"),
+            ("EndTime", "20261225T150000Z"),
+            ("Subject", "Holiday"),
+        ]);
+        let out = new_event(&add, "h1", &paris, now()).unwrap();
+        assert!(out.contains("DTSTART;VALUE=DATE:20261225"), "{out}");
+        assert!(out.contains("DTEND;VALUE=DATE:20261226"));
+        // A timed one gets the device's zone, with its definition.
+        let add = data(&[
+            ("Timezone", &tz),
+            ("StartTime", "20261224T010000Z"),
+            ("EndTime", "20261224T020000Z"),
+            ("Subject", "Call"),
+        ]);
+        let out = new_event(&add, "c1", &paris, now()).unwrap();
+        assert!(out.contains("DTSTART;TZID=Asia/"), "{out}");
+        assert!(out.contains("T100000\r\n") && out.contains("BEGIN:VTIMEZONE"));
+        assert!(calcard::icalendar::ICalendar::parse(&out).is_ok());
+    }
+}
