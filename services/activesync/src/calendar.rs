@@ -715,8 +715,13 @@ fn apply_fields(
             (At::Date(from), At::Date(to))
         } else {
             let year = start.year();
+            // The event keeps its zone unless the device sent another clock with it.
             let zone = match old_start {
-                Some(At::Zoned(_, z)) if Tzi::of_zone(z, year).same_rules(dev) => Some(z),
+                Some(At::Zoned(_, z))
+                    if !s.has("Timezone") || Tzi::of_zone(z, year).same_rules(dev) =>
+                {
+                    Some(z)
+                }
                 _ => dev.zone(year, Some(v.home)),
             };
             match zone {
@@ -1195,7 +1200,7 @@ fn edit(
                 props: before.clone(),
                 subs: vec![],
             };
-            let moved = key(&old) != key(&vcal.subs[mi]);
+            let moved = old.get("DTSTART").is_some() && key(&old) != key(&vcal.subs[mi]);
             if let Some(list) = data.child("Exceptions") {
                 mi = apply_exceptions(&mut vcal, mi, list, v, &zones, &dev, &mut used)?;
             } else if moved || (s.whole && vcal.subs[mi].get("RRULE").is_none()) {

@@ -226,13 +226,17 @@ impl Tzi {
         t
     }
 
-    /// A zone of the database with the same rules in `year`: `prefer` when it has them,
-    /// else the first by name. Matches are remembered.
+    /// A zone of the database with the same rules in `year`: the one the structure names
+    /// (a Windows name such as "Romance Standard Time", or a zone's own name) when it has
+    /// them, else `prefer` when it has them, else the first by name. Matches are remembered.
     pub fn zone(&self, year: i32, prefer: Option<chrono_tz::Tz>) -> Option<chrono_tz::Tz> {
-        if let Some(p) = prefer
-            && Tzi::of_zone(p, year).same_rules(self)
-        {
-            return Some(p);
+        let named = [&self.standard_name, &self.daylight_name]
+            .into_iter()
+            .filter_map(|n| zone(n.trim()));
+        for z in named.chain(prefer) {
+            if Tzi::of_zone(z, year).same_rules(self) {
+                return Some(z);
+            }
         }
         type Found = HashMap<(Vec<u8>, i32), Option<chrono_tz::Tz>>;
         static FOUND: OnceLock<Mutex<Found>> = OnceLock::new();
