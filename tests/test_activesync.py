@@ -592,3 +592,90 @@ def test_item_operations_fetch_items_and_attachments(office):
         nodes = WBXMLReader(c._post("ItemOperations", req)).parse()
         assert [text_of(s) for s in find_all(nodes, "ItemOperations.Status")] == ["1", "1"]
     assert office.messages("alice", "Trash") == [] and len(office.messages("alice")) == 1
+
+
+def _smart(c, command, folder, item, message, replace=False):
+    from pyactivesync._mime import to_crlf_bytes
+    children = [wtag("ComposeMail", "ClientId", text=f"{command}-1"), wtag("ComposeMail", "SaveInSentItems"),
+                wtag("ComposeMail", "Source", children=[wtag("ComposeMail", "FolderId", text=folder),
+                                                        wtag("ComposeMail", "ItemId", text=item)])]
+    if replace:
+        children.append(wtag("ComposeMail", "ReplaceMime"))
+    children.append(wtag("ComposeMail", "MIME", opaque=to_crlf_bytes(message)))
+    w = WBXMLWriter()
+    w.tag("ComposeMail", command, children=children)
+    resp = c._post(command, w.render())
+    return text_of(find(WBXMLReader(resp).parse(), "ComposeMail.Status")) if resp else "1"
+
+
+def test_smart_reply_and_forward_carry_the_original(office):
+    import email
+    import smtplib
+    from email.message import EmailMessage
+    from email import policy
+
+    office.cli("user", "add", "bob@example.com", "--password-stdin", input=PW + "\n")
+    msg = EmailMessage()
+    msg["From"] = "Carol <carol@example.org>"
+    msg["To"] = "alice@example.com"
+    msg["Subject"] = "The quote"
+    msg["Message-ID"] = "<quote-1@example.org>"
+    msg.set_content("Here is our quote for the new desks.\n")
+    pdf = b"%PDF-1.4 binary \x00\xff\x10" * 40
+    msg.add_attachment(pdf, maintype="application", subtype="pdf", filename="quote.pdf")
+    with smtplib.SMTP("127.0.0.1", office.port(25), timeout=30) as s:
+        s.send_message(msg)
+    with client(office, device="Smart1") as c:
+        inbox = next(f for f in c.list_folders() if int(f.type) == 2).id
+        key = c.sync_folder(inbox).sync_key
+        [item] = c.sync_folder(inbox, key).added
+
+        # SmartForward to Bob: the phone sends its few lines; Bob gets them, the original's
+        # text and its attachment.
+        fwd = EmailMessage()
+        fwd["From"] = "alice@example.com"
+        fwd["To"] = "bob@example.com"
+        fwd["Subject"] = "Fwd: The quote"
+        fwd.set_content("Bob, can you check this?\n")
+        assert _smart(c, "SmartForward", inbox, item.server_id, fwd) == "1"
+        [got] = office.messages("bob")
+        m = email.message_from_bytes(got, policy=policy.default)
+        text = m.get_body(("plain",)).get_content()
+        assert text.startswith("Bob, can you check this?")
+        assert "-----Original Message-----" in text and "From: Carol <carol@example.org>" in text
+        assert "Here is our quote for the new desks." in text
+        [att] = list(m.iter_attachments())
+        assert att.get_filename() == "quote.pdf" and att.get_content() == pdf
+
+        # SmartReply to Carol's address here (Bob stands in): threaded, original quoted, no
+        # attachment, and the original marked answered for IMAP clients.
+        rep = EmailMessage()
+        rep["From"] = "alice@example.com"
+        rep["To"] = "bob@example.com"
+        rep["Subject"] = "Re: The quote"
+        rep.set_content("Thanks, we accept.\n")
+        assert _smart(c, "SmartReply", inbox, item.server_id, rep) == "1"
+        got = office.messages("bob")[1]
+        m = email.message_from_bytes(got, policy=policy.default)
+        assert m["In-Reply-To"] == "<quote-1@example.org>" and m["References"] == "<quote-1@example.org>"
+        assert "Here is our quote" in m.get_body(("plain",)).get_content()
+        assert list(m.iter_attachments()) == []
+        assert len(office.messages("alice", "Sent")) == 2
+        imap = _imap(office)
+        imap.select("INBOX")
+        flags = imap.fetch("1", "(FLAGS)")[1][0].decode()
+        imap.logout()
+        assert "\\Answered" in flags and "$Forwarded" in flags
+
+        # ReplaceMime: the phone's message goes as it is.
+        plain = EmailMessage()
+        plain["From"] = "alice@example.com"
+        plain["To"] = "bob@example.com"
+        plain["Subject"] = "Re: The quote"
+        plain.set_content("Whole reply, written on the phone.\n")
+        assert _smart(c, "SmartReply", inbox, item.server_id, plain, replace=True) == "1"
+        assert b"Here is our quote" not in office.messages("bob")[2]
+        # A source that is not there: 150, nothing sent.
+        assert _smart(c, "SmartReply", inbox, f"{inbox}:999999", rep) == "150"
+        assert _smart(c, "SmartForward", "999", item.server_id, fwd) == "150"
+        assert len(office.messages("bob")) == 3

@@ -1,5 +1,5 @@
-//! Mail commands beside Sync: SendMail (through the SMTP side's queue, saved to Sent),
-//! MoveItems and GetItemEstimate.
+//! Mail commands beside Sync: SendMail, SmartReply and SmartForward (through the SMTP
+//! side's queue, saved to Sent), MoveItems and GetItemEstimate.
 
 use crate::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document, version_number};
@@ -18,30 +18,56 @@ fn ok_empty() -> Resp {
 /// Common status codes (MS-ASCMD 2.2.2).
 mod status {
     pub const INVALID_MIME: &str = "107";
+    pub const ITEM_NOT_FOUND: &str = "150";
     pub const SERVER_ERROR: &str = "110";
     pub const RECIPIENT_UNRESOLVED: &str = "116";
     pub const NO_RECIPIENT: &str = "119";
     pub const SUBMISSION_FAILED: &str = "120";
 }
 
-/// SendMail: the MIME message comes in WBXML (14.0 and later) or as the body itself
-/// (12.x, with SaveInSent in the query string).
-pub async fn send_mail(
+/// The three ways a device sends mail (MS-ASCMD 2.2.1.17, 2.2.1.18, 2.2.1.19).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Compose {
+    Send,
+    /// SmartReply: the original's text follows the device's.
+    Reply,
+    /// SmartForward: the original's text follows, its attachments are attached.
+    Forward,
+}
+
+impl Compose {
+    fn command(self) -> &'static str {
+        match self {
+            Compose::Send => "SendMail",
+            Compose::Reply => "SmartReply",
+            Compose::Forward => "SmartForward",
+        }
+    }
+}
+
+/// SendMail, SmartReply and SmartForward: the MIME message comes in WBXML (14.0 and later)
+/// or as the body itself (12.x, with SaveInSent, ItemId and CollectionId in the query
+/// string). It goes through the SMTP side's submission rules and, when asked, into Sent.
+pub async fn compose(
     eas: &ActiveSync,
     cx: &Context,
+    how: Compose,
     doc: Option<Element>,
     raw: Bytes,
 ) -> Result<Resp, StoreError> {
     let modern = version_number(&cx.req.version) >= 140;
     let fail = |code: &str| {
         if modern {
-            document(&Element::new(page::COMPOSE_MAIL, "SendMail").with_text("Status", code))
+            document(&Element::new(page::COMPOSE_MAIL, how.command()).with_text("Status", code))
         } else {
-            crate::text(StatusCode::BAD_REQUEST, &format!("SendMail status {code}"))
+            crate::text(
+                StatusCode::BAD_REQUEST,
+                &format!("{} status {code}", how.command()),
+            )
         }
     };
-    let (mime, save) = if modern {
-        let Some(d) = doc.filter(|d| d.name == "SendMail") else {
+    let (mime, save, source, replace) = if modern {
+        let Some(d) = doc.filter(|d| d.name == how.command()) else {
             return Ok(fail(status::INVALID_MIME));
         };
         let Some(m) = d.child("Mime") else {
@@ -56,17 +82,52 @@ pub async fn send_mail(
                 crate::wbxml::Node::Element(_) => Vec::new(),
             })
             .collect::<Vec<u8>>();
-        (bytes, d.child("SaveInSentItems").is_some())
+        let source = d
+            .child("Source")
+            .and_then(|s| Some((s.child_value("FolderId")?, s.child_value("ItemId")?)));
+        (
+            bytes,
+            d.child("SaveInSentItems").is_some(),
+            source,
+            d.child("ReplaceMime").is_some(),
+        )
     } else {
-        (raw.to_vec(), cx.req.save_in_sent)
+        let source = cx.req.collection_id.clone().zip(cx.req.item_id.clone());
+        (raw.to_vec(), cx.req.save_in_sent, source, false)
     };
+    let mut mime = mime;
+    let mut original = None;
+    if how != Compose::Send {
+        let Some((folder, item)) = source else {
+            return Ok(fail(status::ITEM_NOT_FOUND));
+        };
+        let r = eas.store().reader(Actor::Principal(cx.user.principal))?;
+        let found = crate::own_collection(&r, cx.user.principal, &folder)?
+            .filter(|c| c.kind == bureau_store::CollectionKind::Mailbox)
+            .and_then(|c| {
+                crate::parse_server_id(item.trim())
+                    .filter(|(coll, _)| *coll == c.id)
+                    .and_then(|(coll, i)| r.item(coll, i).ok())
+            });
+        let Some(it) = found else {
+            return Ok(fail(status::ITEM_NOT_FOUND));
+        };
+        if !replace {
+            let old = r.content(&it)?;
+            match smart_message(&mime, &old, how) {
+                Some(m) => mime = m,
+                None => return Ok(fail(status::INVALID_MIME)),
+            }
+        }
+        original = Some(it);
+    }
     let Some(queue) = eas.queue.as_ref() else {
         return Ok(fail(status::SERVER_ERROR));
     };
     match queue.send_as(&cx.user, &mime, "activesync", cx.ip).await {
         Ok(_) => {}
         Err(e) => {
-            log::info!("activesync: {} SendMail refused: {e}", cx.user.uid);
+            log::info!("activesync: {} {} refused: {e}", cx.user.uid, how.command());
             use bureau_smtp::SendError as S;
             return Ok(fail(match e {
                 S::NoFrom => status::INVALID_MIME,
@@ -77,10 +138,139 @@ pub async fn send_mail(
             }));
         }
     }
+    if let Some(it) = original {
+        // What IMAP clients show as answered or forwarded.
+        let flag = if how == Compose::Reply {
+            "\\Answered"
+        } else {
+            "$Forwarded"
+        };
+        let (coll, id) = (it.collection, it.id);
+        eas.store()
+            .write(Actor::Principal(cx.user.principal), vec![], move |w| {
+                w.update_item(coll, id, None, |it| {
+                    if !it.flags.iter().any(|f| f == flag) {
+                        it.flags.push(flag.to_string());
+                    }
+                })
+                .map(|_| ())
+            })
+            .await
+            .or_else(|e| match e {
+                StoreError::NotFound => Ok(()),
+                e => Err(e),
+            })?;
+    }
     if save {
         save_in_sent(eas, cx.user.principal, mime).await?;
     }
     Ok(ok_empty())
+}
+
+/// The device's message with the original after it: its headers as the device wrote
+/// them, its text then a header block and the original's text (HTML too when either has
+/// HTML), its attachments, and on a forward the original's attachments.
+fn smart_message(new: &[u8], old: &[u8], how: Compose) -> Option<Vec<u8>> {
+    use mail_builder::MessageBuilder;
+    use mail_builder::headers::raw::Raw;
+    use mail_parser::{MessageParser, MimeHeaders};
+    let n = MessageParser::default().parse(new)?;
+    let o = MessageParser::default().parse(old)?;
+    let mut b = MessageBuilder::new();
+    for h in n.headers() {
+        let name = h.name();
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("content-") || lower == "mime-version" {
+            continue;
+        }
+        let value =
+            std::str::from_utf8(new.get(h.offset_start() as usize..h.offset_end() as usize)?)
+                .ok()?
+                .trim();
+        let name = match lower.as_str() {
+            "date" => "Date".to_string(),
+            "message-id" => "Message-ID".to_string(),
+            _ => name.to_string(),
+        };
+        b = b.header(name, Raw::new(value.to_string()));
+    }
+    let has_ref = |h: &str| n.headers().iter().any(|x| x.name().eq_ignore_ascii_case(h));
+    if how == Compose::Reply
+        && let Some(id) = o.message_id()
+    {
+        if !has_ref("In-Reply-To") {
+            b = b.header("In-Reply-To", Raw::new(format!("<{id}>")));
+        }
+        if !has_ref("References") {
+            b = b.header("References", Raw::new(format!("<{id}>")));
+        }
+    }
+    let list = |a: Option<&mail_parser::Address>| {
+        a.map(|a| {
+            a.iter()
+                .map(|x| match (x.name(), x.address()) {
+                    (Some(n), Some(a)) => format!("{n} <{a}>"),
+                    (_, Some(a)) => a.to_string(),
+                    (Some(n), None) => n.to_string(),
+                    _ => String::new(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+    };
+    let mut head = vec![
+        ("From", list(o.from())),
+        ("Sent", o.date().map(|d| d.to_rfc822()).unwrap_or_default()),
+        ("To", list(o.to())),
+    ];
+    if o.cc().is_some() {
+        head.push(("Cc", list(o.cc())));
+    }
+    head.push(("Subject", o.subject().unwrap_or_default().to_string()));
+    let new_text = n.body_text(0).unwrap_or_default();
+    let old_text = o.body_text(0).unwrap_or_default();
+    let mut text = format!(
+        "{}\r\n\r\n-----Original Message-----\r\n",
+        new_text.trim_end()
+    );
+    for (k, v) in &head {
+        text.push_str(&format!("{k}: {v}\r\n"));
+    }
+    text.push_str("\r\n");
+    text.push_str(&old_text);
+    b = b.text_body(text);
+    let has_html = |m: &mail_parser::Message| !m.html_body.is_empty() && m.html_body != m.text_body;
+    if has_html(&n) || has_html(&o) {
+        let esc = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        };
+        let mut html = n.body_html(0).unwrap_or_default().into_owned();
+        html.push_str("<hr><div>");
+        for (k, v) in &head {
+            html.push_str(&format!("<b>{k}:</b> {}<br>", esc(v)));
+        }
+        html.push_str("</div><br>");
+        html.push_str(&o.body_html(0).unwrap_or_default());
+        b = b.html_body(html);
+    }
+    let mut sources = vec![&n];
+    if how == Compose::Forward {
+        sources.push(&o);
+    }
+    for m in sources {
+        for a in m.attachments() {
+            let ctype = a
+                .content_type()
+                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")))
+                .unwrap_or_else(|| "application/octet-stream".into());
+            let name = a.attachment_name().unwrap_or("attachment").to_string();
+            b = b.attachment(ctype, name, a.contents().to_vec());
+        }
+    }
+    b.write_to_vec().ok()
 }
 
 /// Files a sent message, read, in the user's Sent mailbox.
