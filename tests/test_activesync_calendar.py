@@ -24,12 +24,16 @@ PAGES = {
                     "Categories Category CompressedRTF DtStamp EndTime Exception Exceptions Deleted "
                     "ExceptionStartTime Location MeetingStatus OrganizerEmail OrganizerName Recurrence "
                     "Type Until Occurrences Interval DayOfWeek DayOfMonth WeekOfMonth MonthOfYear "
-                    "Reminder Sensitivity Subject StartTime UID AttendeeStatus AttendeeType"),
+                    "Reminder Sensitivity Subject StartTime UID AttendeeStatus AttendeeType - - - - - - - - "
+                    "DisallowNewTimeProposal ResponseRequested AppointmentReplyTime ResponseType CalendarType "
+                    "IsLeapMonth FirstDayOfWeek OnlineMeetingConfLink OnlineMeetingExternalLink ClientUid"),
     "Tasks": (9, "Body BodySize BodyTruncated Categories Category Complete DateCompleted DueDate "
                  "UtcDueDate Importance Recurrence Type Start Until Occurrences Interval DayOfMonth "
                  "DayOfWeek WeekOfMonth MonthOfYear Regenerate DeadOccur ReminderSet ReminderTime "
                  "Sensitivity StartDate UtcStartDate Subject"),
     "Notes": (23, "Subject MessageClass LastModifiedDate Categories Category"),
+    "MeetingResponse": (8, "CalendarId CollectionId MeetingResponse RequestId Request Result Status "
+                           "UserResponse Version InstanceId - ProposedStartTime ProposedEndTime SendResponse"),
     "AirSyncBase": (17, "BodyPreference Type TruncationSize AllOrNone - Body Data EstimatedDataSize "
                         "Truncated Attachments Attachment DisplayName FileReference Method ContentId "
                         "ContentLocation IsInline NativeBodyType ContentType Preview BodyPartPreference "
@@ -403,3 +407,95 @@ def test_tasks_and_notes_both_ways(office):
         assert val(n, "Notes.Subject") == "Wi-Fi"
         assert val(find(n, "AirSyncBase.Body")[2], "AirSyncBase.Data") == "Guest network: office-visitors"
         assert val(n, "Notes.MessageClass") == "IPM.StickyNote"
+
+
+def meeting_response(c, folder, request_id, answer):
+    w = WBXMLWriter()
+    w.tag("MeetingResponse", "MeetingResponse", children=[wtag("MeetingResponse", "Request", children=[
+        wtag("MeetingResponse", "UserResponse", text=answer),
+        wtag("MeetingResponse", "CollectionId", text=folder),
+        wtag("MeetingResponse", "RequestId", text=request_id)])])
+    result = find(WBXMLReader(c._post("MeetingResponse", w.render())).parse(), "MeetingResponse.Result")[2]
+    return val(result, "MeetingResponse.Status"), val(result, "MeetingResponse.CalendarId")
+
+
+def invitation(uid, organizer, summary, day):
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+            f"UID:{uid}\r\nDTSTAMP:20261101T080000Z\r\nDTSTART:202612{day}T130000Z\r\nDTEND:202612{day}T140000Z\r\n"
+            f"SUMMARY:{summary}\r\nORGANIZER:mailto:{organizer}\r\n"
+            f"ATTENDEE;PARTSTAT=ACCEPTED:mailto:{organizer}\r\n"
+            "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.com\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def test_meeting_responses_reach_the_organizer(bureau_factory, test_mx, monkeypatch):
+    import smtplib
+    import time
+    from email.message import EmailMessage
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    mx = test_mx()
+    office = bureau_factory(f'\n[smtp.routes]\n"remote.example" = "127.0.0.1:{mx.port}"\n')
+    office.cli("domain", "add", "example.com")
+    for u in ("alice", "bob"):
+        office.cli("user", "add", f"{u}@example.com", "--password-stdin", input=PW + "\n")
+    alice_cal = collection_named(caldav_principal(office), "Calendar")
+    alice_cal.save_event(invitation("plan@example", "alice@example.com", "Planning", "10"))
+    alice_cal.save_event(invitation("lunch@example", "alice@example.com", "Lunch", "11"))
+    bob_cal = collection_named(caldav_principal(office, "bob"), "Calendar")
+
+    with client(office, username="bob@example.com", device="BobPhone") as c:
+        folders = {int(f.type): f.id for f in c.list_folders()}
+        key = key_of(sync(c, folders[8], "0"))
+        got = sync(c, folders[8], key)
+        key = key_of(got)
+        invites = {val(d, "Calendar.Subject"): (sid, d) for sid, d in items(got).items()}
+        plan_sid, plan = invites["Planning"]
+        # Bob's copy, as the phone sees an invitation: a meeting he attends, not answered.
+        assert (val(plan, "Calendar.MeetingStatus"), val(plan, "Calendar.ResponseType")) == ("3", "5")
+        assert val(plan, "Calendar.ResponseRequested") == "1"
+
+        # Accepted on the phone: Alice's copy shows it.
+        assert meeting_response(c, folders[8], plan_sid, "1") == ("1", plan_sid)
+        text = unfolded(alice_cal.event_by_uid("plan@example").data)
+        assert "ATTENDEE;PARTSTAT=ACCEPTED;RSVP=TRUE:mailto:bob@example.com" in text, text
+        again = sync(c, folders[8], key)
+        key = key_of(again)
+        [(_, mine)] = items(again, "AirSync.Change").items()
+        assert val(mine, "Calendar.ResponseType") == "3"
+        # Declined: gone from Bob's calendar, and Alice's copy says so.
+        lunch_sid, _ = invites["Lunch"]
+        assert meeting_response(c, folders[8], lunch_sid, "3") == ("1", None)
+        assert [e for e in bob_cal.events() if "Lunch" in e.data] == []
+        assert "PARTSTAT=DECLINED" in unfolded(alice_cal.event_by_uid("lunch@example").data)
+        # Nonsense: status 2, nothing changes.
+        assert meeting_response(c, folders[8], lunch_sid, "1")[0] == "2"
+        assert meeting_response(c, folders[8], plan_sid, "7")[0] == "2"
+
+    # An invitation by mail from elsewhere: accepting it puts the event in the calendar and
+    # sends the organizer a REPLY by mail.
+    msg = EmailMessage()
+    msg["From"] = "carol@remote.example"
+    msg["To"] = "bob@example.com"
+    msg["Subject"] = "Invitation: Supplier visit"
+    msg.set_content("You are invited.\n")
+    msg.add_alternative(invitation("visit@remote.example", "carol@remote.example", "Supplier visit", "15")
+                        .replace("VERSION:2.0\r\n", "VERSION:2.0\r\nMETHOD:REQUEST\r\n"),
+                        subtype="calendar", params={"method": "REQUEST"})
+    with smtplib.SMTP("127.0.0.1", office.port(25), timeout=30) as s:
+        s.send_message(msg)
+    with client(office, username="bob@example.com", device="BobPhone") as c:
+        inbox = next(f.id for f in c.list_folders() if int(f.type) == 2)
+        ikey = c.sync_folder(inbox).sync_key
+        [mail] = c.sync_folder(inbox, ikey).added
+        status, cal_id = meeting_response(c, inbox, mail.server_id, "2")
+        assert status == "1" and cal_id
+        [visit] = [e for e in bob_cal.events() if "Supplier visit" in e.data]
+        assert "PARTSTAT=TENTATIVE" in unfolded(visit.data) and "METHOD" not in visit.data
+    deadline = time.time() + 20
+    while not mx.received and time.time() < deadline:
+        time.sleep(0.2)
+    [(_, rcpts, data)] = mx.received
+    assert rcpts == ["carol@remote.example"]
+    assert b"METHOD:REPLY" in data and b"TENTATIVE" in data

@@ -1252,6 +1252,61 @@ pub fn delete_instance(
     Ok(vcal.text())
 }
 
+/// The user's answer to an invitation: their PARTSTAT on the event, or from 14.1 on one
+/// occurrence (`instance`), with any METHOD of the iTIP message it came in dropped.
+pub fn respond(
+    text: &str,
+    partstat: &str,
+    instance: Option<NaiveDateTime>,
+    v: &View,
+    now: NaiveDateTime,
+) -> Result<String, String> {
+    let mut vcal = Comp::parse(text).ok_or("the invitation is not readable")?;
+    vcal.remove(&["METHOD"]);
+    let zones = Zones::of(text);
+    let (mi, _) = events(&vcal).ok_or("the invitation has no event")?;
+    let target = match instance {
+        Some(at) => override_at(&mut vcal, mi, at, &zones, &v.device)?,
+        None => mi,
+    };
+    let ev = &mut vcal.subs[target];
+    let mut answered = false;
+    for p in ev.props.iter_mut() {
+        let l = Line::parse(p);
+        if l.name == "ATTENDEE" && v.me.contains(&address(&l.value)) {
+            *p = crate::contentline::set_param(p, "PARTSTAT", partstat);
+            answered = true;
+        }
+    }
+    if !answered {
+        return Err("the user is not among the attendees".into());
+    }
+    stamp(ev, now);
+    Ok(vcal.text())
+}
+
+/// The event an invitation mail carries (its text/calendar part), if any.
+pub fn invitation_of(message: &[u8]) -> Option<String> {
+    use mail_parser::{MessageParser, MimeHeaders};
+    let m = MessageParser::default().parse(message)?;
+    m.parts.iter().find_map(|p| {
+        let ct = p.content_type()?;
+        let is_cal = ct.ctype().eq_ignore_ascii_case("text")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("calendar"));
+        let text = std::str::from_utf8(p.contents()).ok()?;
+        (is_cal && text.contains("BEGIN:VEVENT")).then(|| text.to_string())
+    })
+}
+
+/// The UID of an iCalendar object's main component.
+pub fn uid_of(text: &str) -> Option<String> {
+    let vcal = Comp::parse(text)?;
+    let (mi, _) = events(&vcal)?;
+    text_of(&vcal.subs[mi], "UID")
+}
+
 /// A UID a device gave that can name the object (else one is made).
 pub fn usable_uid(uid: Option<String>) -> Option<String> {
     uid.map(|u| u.trim().to_string())

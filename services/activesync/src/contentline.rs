@@ -124,6 +124,41 @@ impl Line {
     }
 }
 
+/// A raw line with one parameter set (replaced where it was, else added last), the rest
+/// of the line as it was.
+pub fn set_param(raw: &str, name: &str, value: &str) -> String {
+    // Split the head into its ';'-separated parts, minding quoted values.
+    let mut parts = vec![String::new()];
+    let mut quoted = false;
+    let mut rest = "";
+    for (i, c) in raw.char_indices() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                parts.last_mut().unwrap().push(c);
+            }
+            ';' if !quoted => parts.push(String::new()),
+            ':' if !quoted => {
+                rest = &raw[i..];
+                break;
+            }
+            c => parts.last_mut().unwrap().push(c),
+        }
+    }
+    let mut found = false;
+    for p in parts.iter_mut().skip(1) {
+        let key = p.split('=').next().unwrap_or("");
+        if key.eq_ignore_ascii_case(name) {
+            *p = format!("{name}={value}");
+            found = true;
+        }
+    }
+    if !found {
+        parts.push(format!("{name}={value}"));
+    }
+    format!("{}{rest}", parts.join(";"))
+}
+
 /// The lines of a card or of a component's own properties.
 pub fn lines(text: &str) -> Vec<Line> {
     unfold(text).iter().map(|l| Line::parse(l)).collect()
@@ -228,6 +263,18 @@ mod tests {
         assert_eq!(
             (l.param("TZID"), l.value.as_str()),
             (Some("Europe/Paris"), "20261201T090000")
+        );
+        assert_eq!(
+            set_param(
+                "ATTENDEE;CN=\"Doe; John\";PARTSTAT=NEEDS-ACTION:mailto:j@x",
+                "PARTSTAT",
+                "ACCEPTED"
+            ),
+            "ATTENDEE;CN=\"Doe; John\";PARTSTAT=ACCEPTED:mailto:j@x"
+        );
+        assert_eq!(
+            set_param("ATTENDEE:mailto:j@x", "PARTSTAT", "DECLINED"),
+            "ATTENDEE;PARTSTAT=DECLINED:mailto:j@x"
         );
     }
 }

@@ -26,6 +26,7 @@ pub mod email;
 pub mod folders;
 pub mod itemops;
 pub mod mail;
+pub mod meeting;
 pub mod ping;
 pub mod provision;
 pub mod request;
@@ -59,6 +60,7 @@ pub const COMMANDS: &[&str] = &[
     "SmartForward",
     "MoveItems",
     "GetItemEstimate",
+    "MeetingResponse",
     "Settings",
     "Search",
     "ItemOperations",
@@ -409,6 +411,7 @@ impl ActiveSync {
             "SmartReply" => mail::compose(self, &cx, mail::Compose::Reply, doc, body).await,
             "SmartForward" => mail::compose(self, &cx, mail::Compose::Forward, doc, body).await,
             "MoveItems" => mail::move_items(self, &cx, doc).await,
+            "MeetingResponse" => meeting::meeting_response(self, &cx, doc).await,
             "GetItemEstimate" => mail::get_item_estimate(self, &cx, doc).await,
             "Settings" => settings::settings(self, &mut cx, doc).await,
             "Search" => settings::search(self, &cx, doc).await,
