@@ -679,3 +679,57 @@ def test_smart_reply_and_forward_carry_the_original(office):
         assert _smart(c, "SmartReply", inbox, f"{inbox}:999999", rep) == "150"
         assert _smart(c, "SmartForward", "999", item.server_id, fwd) == "150"
         assert len(office.messages("bob")) == 3
+
+
+def test_folders_made_renamed_and_deleted_from_the_phone(office):
+    from test_dav import client as caldav_client
+
+    with client(office, device="Folders1") as c:
+        folders = c.list_folders()
+        inbox = next(f for f in folders if int(f.type) == 2).id
+        projects = c.create_folder("Projects", type=12)
+        sub = c.create_folder("2027", parent_id=projects.id, type=12)
+        team = c.create_folder("Team", type=13)
+        m = _imap(office)
+        names = [line.decode().rsplit(" ", 1)[1].strip('"') for line in m.list()[1]]
+        assert "Projects" in names and "Projects/2027" in names
+        with caldav_client(office) as dav:
+            assert "Team" in [x.get_display_name() for x in dav.principal().calendars()]
+        # Renamed: the sub-folder moves with it.
+        c.update_folder(projects.id, "Clients")
+        names = [line.decode().rsplit(" ", 1)[1].strip('"') for line in m.list()[1]]
+        assert "Clients/2027" in names and "Projects" not in names
+        # The phone's own change is not told back to it: the key it is given holds it.
+        k1 = c._folder_sync_key()
+        w = WBXMLWriter()
+        w.tag("FolderHierarchy", "FolderDelete", children=[wtag("FolderHierarchy", "SyncKey", text=k1),
+                                                           wtag("FolderHierarchy", "ServerId", text=team.id)])
+        done = WBXMLReader(c._post("FolderDelete", w.render())).parse()
+        assert text_of(find(done, "FolderHierarchy.Status")) == "1"
+        k2 = text_of(find(done, "FolderHierarchy.SyncKey"))
+        assert int(k2) == int(k1) + 1
+        after = WBXMLReader(c._post("FolderSync", folder_sync_body(k2))).parse()
+        assert text_of(find(after, "FolderHierarchy.Count")) == "0"
+        # A stale key: 9.
+        w = WBXMLWriter()
+        w.tag("FolderHierarchy", "FolderDelete", children=[wtag("FolderHierarchy", "SyncKey", text=k1),
+                                                           wtag("FolderHierarchy", "ServerId", text=sub.id)])
+        stale = WBXMLReader(c._post("FolderDelete", w.render())).parse()
+        assert text_of(find(stale, "FolderHierarchy.Status")) == "9"
+        c.delete_folder(sub.id)
+        with caldav_client(office) as dav:
+            assert "Team" not in [x.get_display_name() for x in dav.principal().calendars()]
+        names = [line.decode().rsplit(" ", 1)[1].strip('"') for line in m.list()[1]]
+        assert "Clients/2027" not in names and "Clients" in names
+        m.logout()
+        # INBOX and the default calendar stay (3); what is not there is 4; a bad name 10.
+        for folder_id, code in ((inbox, "3"), ("999999", "4")):
+            with pytest.raises(StatusError) as refused:
+                c.delete_folder(folder_id)
+            assert refused.value.code == code
+        with pytest.raises(StatusError) as refused:
+            c.create_folder("a/b", type=12)
+        assert refused.value.code == "10"
+        with pytest.raises(StatusError) as refused:
+            c.create_folder("Clients", type=12)
+        assert refused.value.code == "2"

@@ -195,3 +195,233 @@ pub async fn folder_sync(
             .with(list),
     ))
 }
+
+/// FolderCreate, FolderUpdate and FolderDelete (MS-ASCMD 2.2.1.3, 2.2.1.5, 2.2.1.4).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Edit {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Edit {
+    fn command(self) -> &'static str {
+        match self {
+            Edit::Create => "FolderCreate",
+            Edit::Update => "FolderUpdate",
+            Edit::Delete => "FolderDelete",
+        }
+    }
+}
+
+/// Status codes shared by the three (MS-ASCMD 2.2.3.177.2 to .4).
+mod edit_status {
+    pub const EXISTS: &str = "2";
+    pub const SPECIAL: &str = "3";
+    pub const NOT_FOUND: &str = "4";
+    pub const NO_PARENT: &str = "5";
+    pub const SERVER_ERROR: &str = "6";
+    pub const BAD_REQUEST: &str = "10";
+}
+
+/// A folder the user may not rename or delete: INBOX, a special-use mailbox, the default
+/// calendar, address book, task list and notes.
+fn is_special(c: &Collection) -> bool {
+    match c.kind {
+        CollectionKind::Mailbox => c.name == "INBOX" || c.props.contains_key("special-use"),
+        CollectionKind::Calendar => c.name == "calendar",
+        CollectionKind::AddressBook => c.name == "contacts",
+        CollectionKind::TaskList => c.name == "tasks",
+        CollectionKind::Notes => c.name == "notes",
+        CollectionKind::ScheduleInbox => true,
+    }
+}
+
+/// A display name a device may give: one mailbox level, printable, bounded.
+fn good_name(n: &str) -> bool {
+    let n = n.trim();
+    !n.is_empty() && n.len() <= 255 && !n.contains('/') && !n.chars().any(char::is_control)
+}
+
+pub async fn folder_edit(
+    eas: &ActiveSync,
+    cx: &Context,
+    how: Edit,
+    doc: Option<Element>,
+) -> Result<Resp, StoreError> {
+    let answer =
+        |s: &str| Element::new(page::FOLDER_HIERARCHY, how.command()).with_text("Status", s);
+    let Some(doc) = doc.filter(|d| d.name == how.command()) else {
+        return Ok(document(&answer(edit_status::BAD_REQUEST)));
+    };
+    let Some(key) = doc
+        .child_value("SyncKey")
+        .and_then(|k| k.trim().parse::<u64>().ok())
+    else {
+        return Ok(document(&answer(edit_status::BAD_REQUEST)));
+    };
+    let principal = cx.user.principal;
+    let device = cx.device.id.clone();
+    let r = eas.store().reader(Actor::Principal(principal))?;
+    let state = r
+        .sync_state(principal, &device, HIERARCHY)?
+        .unwrap_or_default();
+    if key == 0 || key != state.sync_key {
+        return Ok(document(&answer(status::INVALID_SYNC_KEY)));
+    }
+    let colls = r.collections_of(principal)?;
+    let find = |id: Option<String>| {
+        let id = id?.trim().parse::<u64>().ok()?;
+        colls.iter().find(|c| c.id == id).cloned()
+    };
+    let name = doc.child_value("DisplayName").unwrap_or_default();
+    let name = name.trim().to_string();
+    // The mailbox path under a parent ("0" is the top).
+    let parent_id = doc.child_value("ParentId").unwrap_or_else(|| "0".into());
+    let path_under = |parent: &str| -> Result<String, &'static str> {
+        if parent.trim() == "0" {
+            return Ok(name.clone());
+        }
+        match find(Some(parent.to_string())) {
+            Some(p) if p.kind == CollectionKind::Mailbox => Ok(format!("{}/{name}", p.name)),
+            _ => Err(edit_status::NO_PARENT),
+        }
+    };
+    let server_id;
+    match how {
+        Edit::Create => {
+            if !good_name(&name) {
+                return Ok(document(&answer(edit_status::BAD_REQUEST)));
+            }
+            let kind = match doc.child_value("Type").as_deref().map(str::trim) {
+                Some("1" | "12") => CollectionKind::Mailbox,
+                Some("13") => CollectionKind::Calendar,
+                Some("14") => CollectionKind::AddressBook,
+                Some("15") => CollectionKind::TaskList,
+                Some("17") => CollectionKind::Notes,
+                _ => return Ok(document(&answer(edit_status::BAD_REQUEST))),
+            };
+            let (store_name, display) = if kind == CollectionKind::Mailbox {
+                match path_under(&parent_id) {
+                    Ok(p) => (p, None),
+                    Err(s) => return Ok(document(&answer(s))),
+                }
+            } else {
+                if colls.iter().any(|c| {
+                    c.kind == kind && c.props.get("displayname").map(|d| d.trim()) == Some(&name)
+                }) {
+                    return Ok(document(&answer(edit_status::EXISTS)));
+                }
+                (
+                    format!("{:016x}", rand::random::<u64>()),
+                    Some(name.clone()),
+                )
+            };
+            let made = eas
+                .store()
+                .write(Actor::Principal(principal), vec![], move |w| {
+                    let c = w.create_collection(principal, kind, &store_name)?;
+                    if let Some(d) = &display {
+                        w.set_collection_props(c.id, &[("displayname".into(), Some(d.clone()))])?;
+                    }
+                    Ok::<_, StoreError>(c.id)
+                })
+                .await;
+            match made {
+                Ok(id) => server_id = Some(id.to_string()),
+                Err(StoreError::Exists(_)) => return Ok(document(&answer(edit_status::EXISTS))),
+                Err(StoreError::Invalid(_)) => {
+                    return Ok(document(&answer(edit_status::BAD_REQUEST)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Edit::Update | Edit::Delete => {
+            let Some(c) = find(doc.child_value("ServerId")) else {
+                return Ok(document(&answer(edit_status::NOT_FOUND)));
+            };
+            if is_special(&c) {
+                return Ok(document(&answer(edit_status::SPECIAL)));
+            }
+            // A mailbox's sub-mailboxes go with it.
+            let prefix = format!("{}/", c.name);
+            let below: Vec<(u64, String)> = colls
+                .iter()
+                .filter(|x| x.kind == CollectionKind::Mailbox && c.kind == CollectionKind::Mailbox)
+                .filter_map(|x| Some((x.id, x.name.strip_prefix(&prefix)?.to_string())))
+                .collect();
+            let id = c.id;
+            let done = if how == Edit::Delete {
+                eas.store()
+                    .write(Actor::Principal(principal), vec![], move |w| {
+                        for (sub, _) in &below {
+                            w.delete_collection(*sub)?;
+                        }
+                        w.delete_collection(id)
+                    })
+                    .await
+            } else {
+                if !good_name(&name) {
+                    return Ok(document(&answer(edit_status::BAD_REQUEST)));
+                }
+                if c.kind == CollectionKind::Mailbox {
+                    let to = match path_under(&parent_id) {
+                        Ok(p) => p,
+                        Err(s) => return Ok(document(&answer(s))),
+                    };
+                    if to.starts_with(&prefix) {
+                        return Ok(document(&answer(edit_status::NO_PARENT)));
+                    }
+                    eas.store()
+                        .write(Actor::Principal(principal), vec![], move |w| {
+                            w.rename_collection(id, &to)?;
+                            for (sub, rest) in &below {
+                                w.rename_collection(*sub, &format!("{to}/{rest}"))?;
+                            }
+                            Ok(())
+                        })
+                        .await
+                } else {
+                    let n = name.clone();
+                    eas.store()
+                        .write(Actor::Principal(principal), vec![], move |w| {
+                            w.set_collection_props(id, &[("displayname".into(), Some(n.clone()))])
+                                .map(|_| ())
+                        })
+                        .await
+                }
+            };
+            match done {
+                Ok(()) => server_id = None,
+                Err(StoreError::Exists(_)) => return Ok(document(&answer(edit_status::EXISTS))),
+                Err(StoreError::NotFound) => {
+                    return Ok(document(&answer(edit_status::NOT_FOUND)));
+                }
+                Err(StoreError::Forbidden) | Err(StoreError::Invalid(_)) => {
+                    return Ok(document(&answer(edit_status::SERVER_ERROR)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    // The device made this change itself: its hierarchy moves to a new key that already
+    // holds it, so the next FolderSync does not tell it back.
+    let now = hierarchy(eas, principal)?;
+    let next = state.sync_key + 1;
+    let saved = SyncState {
+        sync_key: next,
+        last_key: key,
+        last_response: serde_json::to_vec(&now).map_err(|e| StoreError::Invalid(e.to_string()))?,
+        ..state
+    };
+    eas.store()
+        .write(Actor::Principal(principal), vec![], move |w| {
+            w.put_sync_state(principal, &device, HIERARCHY, &saved)
+        })
+        .await?;
+    let mut out = answer(status::SUCCESS).with_text("SyncKey", next.to_string());
+    if let Some(id) = server_id {
+        out = out.with_text("ServerId", id);
+    }
+    Ok(document(&out))
+}

@@ -53,6 +53,9 @@ pub const PATH: &str = "/Microsoft-Server-ActiveSync";
 pub const COMMANDS: &[&str] = &[
     "Provision",
     "FolderSync",
+    "FolderCreate",
+    "FolderUpdate",
+    "FolderDelete",
     "Sync",
     "Ping",
     "SendMail",
@@ -405,6 +408,9 @@ impl ActiveSync {
         let answer = match cx.req.cmd.as_str() {
             "Provision" => provision::provision(self, &mut cx, doc).await,
             "FolderSync" => folders::folder_sync(self, &cx, doc).await,
+            "FolderCreate" => folders::folder_edit(self, &cx, folders::Edit::Create, doc).await,
+            "FolderUpdate" => folders::folder_edit(self, &cx, folders::Edit::Update, doc).await,
+            "FolderDelete" => folders::folder_edit(self, &cx, folders::Edit::Delete, doc).await,
             "Sync" => sync::sync(self, &cx, doc).await,
             "Ping" => ping::ping(self, &mut cx, doc).await,
             "SendMail" => mail::compose(self, &cx, mail::Compose::Send, doc, body).await,
