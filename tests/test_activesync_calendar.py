@@ -32,6 +32,10 @@ PAGES = {
                  "DayOfWeek WeekOfMonth MonthOfYear Regenerate DeadOccur ReminderSet ReminderTime "
                  "Sensitivity StartDate UtcStartDate Subject"),
     "Notes": (23, "Subject MessageClass LastModifiedDate Categories Category"),
+    "ResolveRecipients": (10, "ResolveRecipients Response Status Type Recipient DisplayName EmailAddress "
+                              "Certificates Certificate MiniCertificate Options To CertificateRetrieval "
+                              "RecipientCount MaxCertificates MaxAmbiguousRecipients CertificateCount "
+                              "Availability StartTime EndTime MergedFreeBusy Picture MaxSize Data MaxPictures"),
     "MeetingResponse": (8, "CalendarId CollectionId MeetingResponse RequestId Request Result Status "
                            "UserResponse Version InstanceId - ProposedStartTime ProposedEndTime SendResponse"),
     "AirSyncBase": (17, "BodyPreference Type TruncationSize AllOrNone - Body Data EstimatedDataSize "
@@ -499,3 +503,39 @@ def test_meeting_responses_reach_the_organizer(bureau_factory, test_mx, monkeypa
     [(_, rcpts, data)] = mx.received
     assert rcpts == ["carol@remote.example"]
     assert b"METHOD:REPLY" in data and b"TENTATIVE" in data
+
+
+def test_resolve_recipients_with_free_busy(office):
+    calendar = collection_named(caldav_principal(office), "Calendar")
+    calendar.save_event(invitation("busy@example", "alice@example.com", "Budget", "10")
+                        .replace("T130000Z", "T090000Z").replace("T140000Z", "T100000Z"))
+    calendar.save_event("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+                        "UID:maybe@example\r\nDTSTAMP:20261101T080000Z\r\nDTSTART:20261210T103000Z\r\n"
+                        "DTEND:20261210T110000Z\r\nSUMMARY:Maybe\r\nSTATUS:TENTATIVE\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    with client(office, username="bob@example.com", device="BobPhone2") as c:
+        c.provision()
+        w = WBXMLWriter()
+        w.tag("ResolveRecipients", "ResolveRecipients", children=[
+            wtag("ResolveRecipients", "To", text="alice@example.com"),
+            wtag("ResolveRecipients", "To", text="nobody@elsewhere.example"),
+            wtag("ResolveRecipients", "Options", children=[
+                wtag("ResolveRecipients", "CertificateRetrieval", text="2"),
+                wtag("ResolveRecipients", "Availability", children=[
+                    wtag("ResolveRecipients", "StartTime", text="2026-12-10T08:00:00.000Z"),
+                    wtag("ResolveRecipients", "EndTime", text="2026-12-10T12:00:00.000Z")])])])
+        nodes = WBXMLReader(c._post("ResolveRecipients", w.render())).parse()
+        root = find(nodes, "ResolveRecipients.ResolveRecipients")[2]
+        assert val(root, "ResolveRecipients.Status") == "1"
+        alice, nobody = [r for _, _, r in find_all(root, "ResolveRecipients.Response")]
+        assert val(alice, "ResolveRecipients.Status") == "1"
+        rec = find(alice, "ResolveRecipients.Recipient")[2]
+        assert val(rec, "ResolveRecipients.EmailAddress") == "alice@example.com"
+        avail = find(rec, "ResolveRecipients.Availability")[2]
+        # Half hours from 08:00: free, free, busy, busy, free, tentative, free, free.
+        assert val(avail, "ResolveRecipients.MergedFreeBusy") == "00220100"
+        assert val(find(rec, "ResolveRecipients.Certificates")[2], "ResolveRecipients.Status") == "7"
+        assert val(nobody, "ResolveRecipients.Status") == "4"
+        assert find(nobody, "ResolveRecipients.Recipient") is None
+        # By name, with pyactivesync's own call.
+        [r] = c.resolve_recipients("ali")
+        assert r.email_address == "alice@example.com" and r.type == "1"

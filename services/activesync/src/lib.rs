@@ -30,6 +30,7 @@ pub mod meeting;
 pub mod ping;
 pub mod provision;
 pub mod request;
+pub mod resolve;
 pub mod settings;
 pub mod sync;
 pub mod tasks;
@@ -66,6 +67,7 @@ pub const COMMANDS: &[&str] = &[
     "MeetingResponse",
     "Settings",
     "Search",
+    "ResolveRecipients",
     "ItemOperations",
 ];
 /// Largest request body read.
@@ -421,6 +423,7 @@ impl ActiveSync {
             "GetItemEstimate" => mail::get_item_estimate(self, &cx, doc).await,
             "Settings" => settings::settings(self, &mut cx, doc).await,
             "Search" => settings::search(self, &cx, doc).await,
+            "ResolveRecipients" => resolve::resolve_recipients(self, &cx, doc).await,
             "ItemOperations" => itemops::item_operations(self, &cx, doc).await,
             _ => unreachable!("only announced commands get here"),
         };

@@ -82,6 +82,18 @@ impl Dav {
         Ok(item)
     }
 
+    /// A user's busy and tentative periods between two times (Unix seconds), from every
+    /// calendar of theirs, as free/busy requests see them.
+    pub fn free_busy(
+        &self,
+        principal: u64,
+        from: i64,
+        to: i64,
+    ) -> Result<(Vec<(i64, i64)>, Vec<(i64, i64)>), StoreError> {
+        let r = self.store.reader(Actor::System)?;
+        self.busy_of(&r, principal, from, to)
+    }
+
     /// Deletes one of the owner's calendar objects; attendees hear of it as from CalDAV.
     pub async fn delete_object(
         &self,

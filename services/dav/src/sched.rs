@@ -828,7 +828,7 @@ impl Dav {
     }
 
     /// Busy and tentative periods of a user's calendars (not task lists, notes or inbox).
-    fn busy_of(
+    pub(crate) fn busy_of(
         &self,
         r: &Reader,
         owner: u64,
