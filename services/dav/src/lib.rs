@@ -15,6 +15,7 @@ pub mod bulk;
 mod filter;
 mod http;
 mod objects;
+pub use report::Busy;
 mod props;
 mod report;
 mod sched;

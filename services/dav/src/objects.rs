@@ -89,7 +89,7 @@ impl Dav {
         principal: u64,
         from: i64,
         to: i64,
-    ) -> Result<(Vec<(i64, i64)>, Vec<(i64, i64)>), StoreError> {
+    ) -> Result<crate::Busy, StoreError> {
         let r = self.store.reader(Actor::System)?;
         self.busy_of(&r, principal, from, to)
     }

@@ -325,7 +325,8 @@ fn free_busy(ctx: &Ctx, c: &Coll, root: &Element) -> Result<Resp, Resp> {
 }
 
 /// Busy and tentative periods (start, end).
-pub(crate) type Busy = (Vec<(i64, i64)>, Vec<(i64, i64)>);
+/// Busy and tentative periods (Unix seconds, start and end).
+pub type Busy = (Vec<(i64, i64)>, Vec<(i64, i64)>);
 
 /// Periods (busy, tentative) of events within a range. Cancelled and transparent instances
 /// are free; tentative ones are BUSY-TENTATIVE, others BUSY.
