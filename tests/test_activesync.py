@@ -733,3 +733,64 @@ def test_folders_made_renamed_and_deleted_from_the_phone(office):
         with pytest.raises(StatusError) as refused:
             c.create_folder("Clients", type=12)
         assert refused.value.code == "2"
+
+
+def test_mailbox_search_find_and_ranges(office):
+    import smtplib
+    from email.message import EmailMessage
+
+    blob = bytes(range(256)) * 8
+    for n, (subject, text) in enumerate([("Budget 2027", "The budget for next year."),
+                                         ("Lunch", "Pizza on Friday?"),
+                                         ("Re: budget", "Figures attached.")]):
+        msg = EmailMessage()
+        msg["From"] = f"sender{n}@example.org"
+        msg["To"] = "alice@example.com"
+        msg["Subject"] = subject
+        msg.set_content(text + "\n")
+        if n == 2:
+            msg.add_attachment(blob, maintype="application", subtype="octet-stream", filename="figures.bin")
+        with smtplib.SMTP("127.0.0.1", office.port(25), timeout=30) as s:
+            s.send_message(msg)
+    with client(office, device="Search1") as c:
+        inbox = next(f for f in c.list_folders() if int(f.type) == 2).id
+        # Search (Mailbox) by date, with pyactivesync's own call.
+        found = c.search_mailbox(inbox, date_received_after="2000-01-01T00:00:00.000Z")
+        assert sorted(r["Email.Subject"] for r in found) == ["Budget 2027", "Lunch", "Re: budget"]
+        # Free text, through Find (16.1), as pyactivesync does it.
+        hits = c.search_mailbox(inbox, free_text="budget")
+        assert sorted(h["Email.Subject"] for h in hits) == ["Budget 2027", "Re: budget"]
+        assert all(h["AirSync.CollectionId"] == inbox for h in hits)
+        pizza = c.find_mailbox("pizza friday", folder_id=inbox)
+        assert [i.fields["Email.Subject"] for i in pizza.items] == ["Lunch"]
+        assert c.find_mailbox("nothing-like-this", folder_id=inbox).items == []
+        [me] = c.find_gal("alice").items
+        assert me.fields["GAL.EmailAddress"] == "alice@example.com"
+        # Search with FreeText directly: the LongId works for ItemOperations.
+        w = WBXMLWriter()
+        w.tag("Search", "Search", children=[wtag("Search", "Store", children=[
+            wtag("Search", "Name", text="Mailbox"),
+            wtag("Search", "Query", children=[wtag("Search", "And", children=[
+                wtag("AirSync", "Class", text="Email"), wtag("Search", "FreeText", text="figures")])]),
+            wtag("Search", "Options", children=[wtag("Search", "Range", text="0-9")])])])
+        nodes = WBXMLReader(c._post("Search", w.render())).parse()
+        [(_, _, result)] = find_all(nodes, "Search.Result")
+        long_id = text_of(find(result, "Search.LongId"))
+        assert text_of(find(nodes, "Search.Total")) == "1"
+        w = WBXMLWriter()
+        w.tag("ItemOperations", "ItemOperations", children=[wtag("ItemOperations", "Fetch", children=[
+            wtag("ItemOperations", "Store", text="Mailbox"), wtag("Search", "LongId", text=long_id)])])
+        nodes = WBXMLReader(c._post("ItemOperations", w.render())).parse()
+        assert text_of(find(nodes, "Email.Subject")) == "Re: budget"
+        # An attachment fetched in two ranges.
+        ref = text_of(find(nodes, "AirSyncBase.FileReference"))
+        parts = []
+        for rng in ("0-999", "1000-4095"):
+            w = WBXMLWriter()
+            w.tag("ItemOperations", "ItemOperations", children=[wtag("ItemOperations", "Fetch", children=[
+                wtag("ItemOperations", "Store", text="Mailbox"), wtag("AirSyncBase", "FileReference", text=ref),
+                wtag("ItemOperations", "Options", children=[wtag("ItemOperations", "Range", text=rng)])])])
+            nodes = WBXMLReader(c._post("ItemOperations", w.render())).parse()
+            assert text_of(find(nodes, "ItemOperations.Total")) == str(len(blob))
+            parts.append(base64.b64decode(text_of(find(nodes, "ItemOperations.Data"))))
+        assert parts[0] + parts[1] == blob and len(parts[0]) == 1000

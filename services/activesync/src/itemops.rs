@@ -12,6 +12,7 @@ mod status {
     pub const SUCCESS: &str = "1";
     pub const PROTOCOL_ERROR: &str = "2";
     pub const STORE_UNKNOWN: &str = "9";
+    pub const BAD_RANGE: &str = "10";
     pub const NOT_FOUND: &str = "15";
 }
 
@@ -26,10 +27,11 @@ pub async fn item_operations(
         return Ok(document(&root(status::PROTOCOL_ERROR)));
     };
     let principal = cx.user.principal;
+    let view = eas.view(cx);
     let mut response = Element::new(page::ITEM_OPERATIONS, "Response");
     for op in doc.elements() {
         response = response.with(match op.name {
-            "Fetch" => fetch(eas, principal, op)?,
+            "Fetch" => fetch(eas, principal, &view, op)?,
             "EmptyFolderContents" => empty(eas, principal, op).await?,
             other => Element::new(page::ITEM_OPERATIONS, other)
                 .with_text("Status", status::PROTOCOL_ERROR),
@@ -47,7 +49,22 @@ fn own(eas: &ActiveSync, principal: u64, id: &str) -> Result<Option<Collection>,
     )
 }
 
-fn fetch(eas: &ActiveSync, principal: u64, op: &Element) -> Result<Element, StoreError> {
+/// A byte range the device asks for ("0-1023"), inclusive, within `len` bytes.
+fn byte_range(op: &Element, len: usize) -> Option<Result<(usize, usize), ()>> {
+    let r = op.child("Options")?.child_value("Range")?;
+    let parsed = r.trim().split_once('-').and_then(|(a, b)| {
+        let (a, b) = (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?);
+        (a <= b && a < len.max(1)).then_some((a, b.min(len.saturating_sub(1))))
+    });
+    Some(parsed.ok_or(()))
+}
+
+fn fetch(
+    eas: &ActiveSync,
+    principal: u64,
+    view: &crate::calendar::View,
+    op: &Element,
+) -> Result<Element, StoreError> {
     let answer = |s: &str| Element::new(page::ITEM_OPERATIONS, "Fetch").with_text("Status", s);
     let store = op.child_value("Store").unwrap_or_default();
     if !store.eq_ignore_ascii_case("Mailbox") {
@@ -81,22 +98,38 @@ fn fetch(eas: &ActiveSync, principal: u64, op: &Element) -> Result<Element, Stor
             return Ok(answer(status::NOT_FOUND));
         };
         use base64::Engine;
+        let contents = p.contents();
+        let mut props = Element::new(page::ITEM_OPERATIONS, "Properties").with(
+            Element::new(page::AIRSYNCBASE, "ContentType").text(crate::email::content_type(p)),
+        );
+        let data = match byte_range(op, contents.len()) {
+            None => contents,
+            Some(Ok((a, b))) => {
+                props = props
+                    .with_text("Range", format!("{a}-{b}"))
+                    .with_text("Total", contents.len().to_string());
+                let end = (b + 1).min(contents.len());
+                &contents[a.min(end)..end]
+            }
+            Some(Err(())) => return Ok(answer(status::BAD_RANGE)),
+        };
         return Ok(answer(status::SUCCESS)
             .with(Element::new(page::AIRSYNCBASE, "FileReference").text(reference.clone()))
-            .with(
-                Element::new(page::ITEM_OPERATIONS, "Properties")
-                    .with(
-                        Element::new(page::AIRSYNCBASE, "ContentType")
-                            .text(crate::email::content_type(p)),
-                    )
-                    .with_text(
-                        "Data",
-                        base64::engine::general_purpose::STANDARD.encode(p.contents()),
-                    ),
-            ));
+            .with(props.with_text(
+                "Data",
+                base64::engine::general_purpose::STANDARD.encode(data),
+            )));
     }
-    let coll_id = op.child_value("CollectionId").unwrap_or_default();
-    let server_id = op.child_value("ServerId").unwrap_or_default();
+    // A LongId (from a search) is a ServerId and names its folder.
+    let long = op.child_value("LongId");
+    let server_id = long
+        .clone()
+        .or_else(|| op.child_value("ServerId"))
+        .unwrap_or_default();
+    let coll_id = match &long {
+        Some(l) => l.split(':').next().unwrap_or_default().trim().to_string(),
+        None => op.child_value("CollectionId").unwrap_or_default(),
+    };
     let found = own(eas, principal, &coll_id)?.and_then(|c| {
         let (sc, si) = server_id.trim().split_once(':')?;
         (sc == c.id.to_string()).then_some(())?;
@@ -116,7 +149,24 @@ fn fetch(eas: &ActiveSync, principal: u64, op: &Element) -> Result<Element, Stor
             crate::contacts::application_data(&String::from_utf8_lossy(&raw)),
         ),
         CollectionKind::Mailbox => ("Email", crate::email::application_data(&it, &raw, &pref)),
-        _ => return Ok(answer(status::NOT_FOUND)),
+        kind => {
+            let text = String::from_utf8_lossy(&raw);
+            let data = match kind {
+                CollectionKind::Calendar => crate::calendar::event_data(&text, view, &pref),
+                CollectionKind::TaskList => crate::tasks::task_data(&text, view, &pref),
+                CollectionKind::Notes => crate::tasks::note_data(&text, view, &pref),
+                _ => None,
+            };
+            let class = match kind {
+                CollectionKind::Calendar => "Calendar",
+                CollectionKind::TaskList => "Tasks",
+                _ => "Notes",
+            };
+            match data {
+                Some(d) => (class, d),
+                None => return Ok(answer(status::NOT_FOUND)),
+            }
+        }
     };
     let mut props = Element::new(page::ITEM_OPERATIONS, "Properties");
     props.children = data.children;

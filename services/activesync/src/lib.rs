@@ -23,6 +23,7 @@ pub mod calendar;
 pub mod contacts;
 pub mod contentline;
 pub mod email;
+pub mod find;
 pub mod folders;
 pub mod itemops;
 pub mod mail;
@@ -69,6 +70,7 @@ pub const COMMANDS: &[&str] = &[
     "Search",
     "ResolveRecipients",
     "ItemOperations",
+    "Find",
 ];
 /// Largest request body read.
 const MAX_BODY: usize = 32 << 20;
@@ -424,6 +426,7 @@ impl ActiveSync {
             "Settings" => settings::settings(self, &mut cx, doc).await,
             "Search" => settings::search(self, &cx, doc).await,
             "ResolveRecipients" => resolve::resolve_recipients(self, &cx, doc).await,
+            "Find" => find::find(self, &cx, doc).await,
             "ItemOperations" => itemops::item_operations(self, &cx, doc).await,
             _ => unreachable!("only announced commands get here"),
         };

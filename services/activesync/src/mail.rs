@@ -82,9 +82,14 @@ pub async fn compose(
                 crate::wbxml::Node::Element(_) => Vec::new(),
             })
             .collect::<Vec<u8>>();
-        let source = d
-            .child("Source")
-            .and_then(|s| Some((s.child_value("FolderId")?, s.child_value("ItemId")?)));
+        // The original by FolderId and ItemId, or by a search result's LongId.
+        let source = d.child("Source").and_then(|s| {
+            if let Some(long) = s.child_value("LongId") {
+                let (c, _) = crate::parse_server_id(long.trim())?;
+                return Some((c.to_string(), long));
+            }
+            Some((s.child_value("FolderId")?, s.child_value("ItemId")?))
+        });
         (
             bytes,
             d.child("SaveInSentItems").is_some(),

@@ -86,10 +86,10 @@ pub async fn settings(
     Ok(document(&out))
 }
 
-/// Search: the GAL from the directory.
+/// Search: the GAL from the directory, or the user's mail (find.rs).
 pub async fn search(
     eas: &ActiveSync,
-    _cx: &Context,
+    cx: &Context,
     doc: Option<Element>,
 ) -> Result<Resp, StoreError> {
     let search = |s: &str| Element::new(page::SEARCH, "Search").with_text("Status", s);
@@ -100,31 +100,16 @@ pub async fn search(
         return Ok(document(&search("2")));
     };
     let name = store.child_value("Name").unwrap_or_default();
-    let answer =
-        |status: &str, results: Vec<Element>, range: Option<String>, total: Option<usize>| {
-            let mut s = Element::new(page::SEARCH, "Store").with_text("Status", status);
-            for r in results {
-                s = s.with(r);
-            }
-            if let Some(r) = range {
-                s = s.with_text("Range", r);
-            }
-            if let Some(t) = total {
-                s = s.with_text("Total", t.to_string());
-            }
-            document(&search("1").with(Element::new(page::SEARCH, "Response").with(s)))
-        };
+    let respond =
+        |s: Element| document(&search("1").with(Element::new(page::SEARCH, "Response").with(s)));
+    if name.eq_ignore_ascii_case("Mailbox") {
+        return Ok(respond(crate::find::search_mailbox(eas, cx, &store)?));
+    }
+    let answer = |status: &str| Element::new(page::SEARCH, "Store").with_text("Status", status);
     if !name.eq_ignore_ascii_case("GAL") {
-        return Ok(answer("3", Vec::new(), None, None));
+        return Ok(respond(answer("3")));
     }
-    let query = store
-        .child_value("Query")
-        .unwrap_or_default()
-        .trim()
-        .to_lowercase();
-    if query.is_empty() {
-        return Ok(answer("2", Vec::new(), None, None));
-    }
+    let query = store.child_value("Query").unwrap_or_default();
     let (from, to) = store
         .child("Options")
         .and_then(|o| o.child_value("Range"))
@@ -134,6 +119,30 @@ pub async fn search(
         })
         .filter(|(a, b)| a <= b)
         .unwrap_or((0, 99));
+    if query.trim().is_empty() {
+        return Ok(respond(answer("2")));
+    }
+    let (results, total) = gal(eas, &query, from, to)?;
+    let shown = results.len();
+    let mut s = answer("1");
+    for r in results {
+        s = s.with(Element::new(page::SEARCH, "Result").with(r));
+    }
+    if shown > 0 {
+        s = s.with_text("Range", format!("{from}-{}", from + shown - 1));
+    }
+    Ok(respond(s.with_text("Total", total.to_string())))
+}
+
+/// Enabled users of the directory whose name, uid, address or alias starts with the query,
+/// by name: those in `from..=to` as Search Properties, and how many there are.
+pub fn gal(
+    eas: &ActiveSync,
+    query: &str,
+    from: usize,
+    to: usize,
+) -> Result<(Vec<Element>, usize), StoreError> {
+    let query = query.trim().to_lowercase();
     let users = eas
         .auth
         .directory()
@@ -141,7 +150,7 @@ pub async fn search(
         .map_err(|e| StoreError::Io(e.to_string()))?;
     let mut found: Vec<_> = users
         .into_iter()
-        .filter(|u| u.enabled)
+        .filter(|u| u.enabled && !query.is_empty())
         .filter(|u| {
             let words = u.display_name.to_lowercase();
             words.split_whitespace().any(|w| w.starts_with(&query))
@@ -160,7 +169,7 @@ pub async fn search(
     let results: Vec<Element> = found
         .iter()
         .skip(from)
-        .take(to - from + 1)
+        .take(to.saturating_sub(from) + 1)
         .map(|u| {
             let (first, last) = match u.display_name.rsplit_once(' ') {
                 Some((f, l)) => (f.to_string(), l.to_string()),
@@ -177,10 +186,8 @@ pub async fn search(
             if let Some(phone) = &u.phone {
                 p = p.with(Element::new(page::GAL, "Phone").text(phone.clone()));
             }
-            Element::new(page::SEARCH, "Result").with(p)
+            p
         })
         .collect();
-    let shown = results.len();
-    let range = (shown > 0).then(|| format!("{from}-{}", from + shown - 1));
-    Ok(answer("1", results, range, Some(total)))
+    Ok((results, total))
 }

@@ -84,12 +84,7 @@ impl Dav {
 
     /// A user's busy and tentative periods between two times (Unix seconds), from every
     /// calendar of theirs, as free/busy requests see them.
-    pub fn free_busy(
-        &self,
-        principal: u64,
-        from: i64,
-        to: i64,
-    ) -> Result<crate::Busy, StoreError> {
+    pub fn free_busy(&self, principal: u64, from: i64, to: i64) -> Result<crate::Busy, StoreError> {
         let r = self.store.reader(Actor::System)?;
         self.busy_of(&r, principal, from, to)
     }
