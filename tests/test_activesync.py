@@ -144,7 +144,10 @@ def test_options_the_packed_query_and_bad_input(office):
     r = requests.options(url, auth=("alice@example.com", PW), verify=False, timeout=30)
     assert r.status_code == 200
     assert r.headers["MS-ASProtocolVersions"] == "12.0,12.1,14.0,14.1,16.0,16.1"
-    assert r.headers["MS-ASProtocolCommands"] == "Provision,FolderSync,Sync,Ping,SendMail,MoveItems,GetItemEstimate,Settings,Search,ItemOperations"
+    assert r.headers["MS-ASProtocolCommands"] == (
+        "Provision,FolderSync,FolderCreate,FolderUpdate,FolderDelete,Sync,Ping,SendMail,SmartReply,"
+        "SmartForward,MoveItems,GetItemEstimate,MeetingResponse,Settings,Search,ResolveRecipients,"
+        "ItemOperations,Find,GetAttachment")
     # Credentials: none or wrong, 401 asking for Basic; DOMAIN\user works.
     assert requests.options(url, verify=False, timeout=30).status_code == 401
     assert requests.options(url, auth=("alice@example.com", "nope"), verify=False,
@@ -162,7 +165,7 @@ def test_options_the_packed_query_and_bad_input(office):
     q = "Cmd=FolderSync&User=alice&DeviceId=Bad1&DeviceType=T"
     # Unknown command: 400; a command not served yet: 501 (and not announced).
     assert post(office, "Cmd=Frobnicate&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 400
-    assert post(office, "Cmd=SmartReply&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 501
+    assert post(office, "Cmd=ValidateCert&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 501
     # Malformed and truncated WBXML, an unknown protocol version, a bad device id: 400.
     body = folder_sync_body()
     for broken in (b"\x03\x01\x6a\x00\x45\x3f", body[:-2], b"not wbxml"):
@@ -794,3 +797,12 @@ def test_mailbox_search_find_and_ranges(office):
             assert text_of(find(nodes, "ItemOperations.Total")) == str(len(blob))
             parts.append(base64.b64decode(text_of(find(nodes, "ItemOperations.Data"))))
         assert parts[0] + parts[1] == blob and len(parts[0]) == 1000
+        # GetAttachment (the 12.x way): the bytes themselves.
+        key = c.provision()
+        r = post(office, f"Cmd=GetAttachment&AttachmentName={ref}&User=alice&DeviceId=Search1&DeviceType=pyactivesync",
+                 policy_key=key)
+        assert r.status_code == 200 and r.content == blob
+        assert r.headers["Content-Type"] == "application/octet-stream"
+        r = post(office, f"Cmd=GetAttachment&AttachmentName={inbox}:1:99&User=alice&DeviceId=Search1&DeviceType=pyactivesync",
+                 policy_key=key)
+        assert r.status_code == 404

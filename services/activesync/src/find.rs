@@ -96,13 +96,16 @@ fn range(options: Option<&Element>, name: &str) -> (usize, usize) {
         .unwrap_or((0, MAX_RANGE - 1))
 }
 
+/// A message found, with its text.
+type Found = (Item, Vec<u8>);
+
 /// The matching messages, newest first; None when the folder named is not the user's.
 fn search_mail(
     eas: &ActiveSync,
     principal: u64,
     q: &Query,
     deep: bool,
-) -> Result<Option<Vec<(Item, Vec<u8>)>>, StoreError> {
+) -> Result<Option<Vec<Found>>, StoreError> {
     let r = eas.store().reader(Actor::Principal(principal))?;
     let mailboxes: Vec<_> = r
         .collections_of(principal)?

@@ -49,6 +49,53 @@ fn own(eas: &ActiveSync, principal: u64, id: &str) -> Result<Option<Collection>,
     )
 }
 
+/// An attachment by its FileReference (`collection:item:part`) in the user's own mail:
+/// its content type and bytes.
+pub fn attachment(
+    eas: &ActiveSync,
+    principal: u64,
+    reference: &str,
+) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    let mut parts = reference.trim().splitn(3, ':');
+    let (Some(c), Some(i), Some(p)) = (parts.next(), parts.next(), parts.next()) else {
+        return Ok(None);
+    };
+    let (Some(coll), Ok(item), Ok(part)) = (own(eas, principal, c)?, i.parse(), p.parse::<u32>())
+    else {
+        return Ok(None);
+    };
+    let r = eas.store().reader(Actor::Principal(principal))?;
+    let Ok(it) = r.item(coll.id, item) else {
+        return Ok(None);
+    };
+    let raw = r.content(&it)?;
+    let Some(m) = mail_parser::MessageParser::default().parse(&raw) else {
+        return Ok(None);
+    };
+    Ok(m.attachments
+        .contains(&part)
+        .then(|| m.part(part))
+        .flatten()
+        .map(|p| (crate::email::content_type(p), p.contents().to_vec())))
+}
+
+/// GetAttachment (12.x; later versions use ItemOperations): the attachment's bytes as
+/// the answer's body.
+pub fn get_attachment(eas: &ActiveSync, cx: &Context) -> Result<Resp, StoreError> {
+    let reference = cx.req.attachment_name.clone().unwrap_or_default();
+    Ok(match attachment(eas, cx.user.principal, &reference)? {
+        Some((ctype, bytes)) => {
+            let ctype = if ctype.bytes().all(|b| b.is_ascii_graphic()) {
+                ctype
+            } else {
+                "application/octet-stream".into()
+            };
+            crate::reply(hyper::StatusCode::OK, &ctype, bytes)
+        }
+        None => crate::text(hyper::StatusCode::NOT_FOUND, "no such attachment"),
+    })
+}
+
 /// A byte range the device asks for ("0-1023"), inclusive, within `len` bytes.
 fn byte_range(op: &Element, len: usize) -> Option<Result<(usize, usize), ()>> {
     let r = op.child("Options")?.child_value("Range")?;
@@ -72,38 +119,14 @@ fn fetch(
     }
     let r = eas.store().reader(Actor::Principal(principal))?;
     if let Some(reference) = op.child_value("FileReference") {
-        // collection:item:part
-        let mut parts = reference.trim().splitn(3, ':');
-        let (Some(c), Some(i), Some(p)) = (parts.next(), parts.next(), parts.next()) else {
-            return Ok(answer(status::NOT_FOUND));
-        };
-        let (Some(coll), Ok(item), Ok(part)) =
-            (own(eas, principal, c)?, i.parse(), p.parse::<u32>())
-        else {
-            return Ok(answer(status::NOT_FOUND));
-        };
-        let Ok(it) = r.item(coll.id, item) else {
-            return Ok(answer(status::NOT_FOUND));
-        };
-        let raw = r.content(&it)?;
-        let Some(m) = mail_parser::MessageParser::default().parse(&raw) else {
-            return Ok(answer(status::NOT_FOUND));
-        };
-        let Some(p) = m
-            .attachments
-            .contains(&part)
-            .then(|| m.part(part))
-            .flatten()
-        else {
+        let Some((content_type, contents)) = attachment(eas, principal, &reference)? else {
             return Ok(answer(status::NOT_FOUND));
         };
         use base64::Engine;
-        let contents = p.contents();
-        let mut props = Element::new(page::ITEM_OPERATIONS, "Properties").with(
-            Element::new(page::AIRSYNCBASE, "ContentType").text(crate::email::content_type(p)),
-        );
+        let mut props = Element::new(page::ITEM_OPERATIONS, "Properties")
+            .with(Element::new(page::AIRSYNCBASE, "ContentType").text(content_type));
         let data = match byte_range(op, contents.len()) {
-            None => contents,
+            None => &contents[..],
             Some(Ok((a, b))) => {
                 props = props
                     .with_text("Range", format!("{a}-{b}"))

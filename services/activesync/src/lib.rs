@@ -71,6 +71,7 @@ pub const COMMANDS: &[&str] = &[
     "ResolveRecipients",
     "ItemOperations",
     "Find",
+    "GetAttachment",
 ];
 /// Largest request body read.
 const MAX_BODY: usize = 32 << 20;
@@ -101,7 +102,7 @@ pub struct Context {
     pub ip: IpAddr,
 }
 
-fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Resp {
+pub(crate) fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Resp {
     Response::builder()
         .status(status)
         .header("content-type", content_type)
@@ -427,6 +428,7 @@ impl ActiveSync {
             "Search" => settings::search(self, &cx, doc).await,
             "ResolveRecipients" => resolve::resolve_recipients(self, &cx, doc).await,
             "Find" => find::find(self, &cx, doc).await,
+            "GetAttachment" => itemops::get_attachment(self, &cx),
             "ItemOperations" => itemops::item_operations(self, &cx, doc).await,
             _ => unreachable!("only announced commands get here"),
         };
