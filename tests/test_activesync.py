@@ -806,3 +806,78 @@ def test_mailbox_search_find_and_ranges(office):
         r = post(office, f"Cmd=GetAttachment&AttachmentName={inbox}:1:99&User=alice&DeviceId=Search1&DeviceType=pyactivesync",
                  policy_key=key)
         assert r.status_code == 404
+
+
+def test_out_of_office_set_on_the_phone_answers_mail(bureau_factory, test_mx, monkeypatch):
+    import smtplib
+    import time
+    from email.message import EmailMessage
+    from pyactivesync.models import OofState
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    mx = test_mx()
+    office = bureau_factory(f'\n[smtp.routes]\n"remote.example" = "127.0.0.1:{mx.port}"\n')
+    office.cli("domain", "add", "example.com")
+    for u in ("alice", "bob"):
+        office.cli("user", "add", f"{u}@example.com", "--password-stdin", input=PW + "\n")
+
+    def mail(sender, subject, **headers):
+        msg = EmailMessage()
+        msg["From"] = sender
+        msg["To"] = "alice@example.com"
+        msg["Subject"] = subject
+        msg["Message-ID"] = f"<{subject.replace(' ', '-')}@test>"
+        for k, v in headers.items():
+            msg[k.replace("_", "-")] = v
+        msg.set_content("Hello Alice.\n")
+        with smtplib.SMTP("127.0.0.1", office.port(25), timeout=30) as s:
+            s.send_message(msg)
+
+    with client(office, device="Oof1") as c:
+        assert c.get_oof().state == OofState.DISABLED
+        c.set_oof(OofState.ENABLED, reply_message="I am away until Monday.")
+        got = c.get_oof()
+        assert got.state == OofState.ENABLED
+        assert {m.applies_to: (m.enabled, m.reply_message) for m in got.messages} == {
+            "Internal": (True, "I am away until Monday."),
+            "ExternalKnown": (True, "I am away until Monday."),
+            "ExternalUnknown": (True, "I am away until Monday.")}
+
+    mail("carol@remote.example", "Quote request")
+    deadline = time.time() + 20
+    while not mx.received and time.time() < deadline:
+        time.sleep(0.2)
+    [(mail_from, rcpts, data)] = mx.received
+    assert rcpts == ["carol@remote.example"]
+    assert b"Auto-Submitted: auto-replied" in data and b"I am away until Monday." in data
+    assert b"In-Reply-To: <Quote-request@test>" in data and b"Subject: Automatic reply: Quote request" in data
+    assert b"DKIM-Signature:" in data
+    # Once per sender; never to lists, bulk mail or other robots.
+    mail("carol@remote.example", "Second question")
+    mail("news@remote.example", "Newsletter", List_Id="<news.remote.example>")
+    mail("promo@remote.example", "Offer", Precedence="bulk")
+    mail("robot@remote.example", "Notice", Auto_Submitted="auto-generated")
+    # An internal sender hears too (in the INBOX).
+    mail("bob@example.com", "Lunch")
+    deadline = time.time() + 10
+    while not office.messages("bob") and time.time() < deadline:
+        time.sleep(0.2)
+    [to_bob] = office.messages("bob")
+    assert b"Automatic reply: Lunch" in to_bob
+    time.sleep(1)
+    assert len(mx.received) == 1
+
+    # Scheduled in the past: no reply to a new sender; switched off: none either.
+    with client(office, device="Oof1") as c:
+        c.set_oof(OofState.ENABLED_SCHEDULED, start_time="2020-01-01T00:00:00.000Z",
+                  end_time="2020-01-02T00:00:00.000Z", reply_message="Gone in 2020.")
+        assert c.get_oof().start_time == "2020-01-01T00:00:00.000Z"
+        # An end before the start: refused, nothing changes.
+        with pytest.raises(StatusError):
+            c.set_oof(OofState.ENABLED_SCHEDULED, start_time="2027-01-02T00:00:00.000Z",
+                      end_time="2027-01-01T00:00:00.000Z")
+        assert c.get_oof().state == OofState.ENABLED_SCHEDULED
+    mail("dave@remote.example", "Hello")
+    time.sleep(1)
+    assert len(mx.received) == 1

@@ -146,6 +146,25 @@ impl Queue {
         via: &str,
         ip: std::net::IpAddr,
     ) -> Result<String, SendError> {
+        let (id, filed) = self.file_and_queue(user, msg, via, ip).await?;
+        if !filed.is_empty() {
+            // Local recipients away from the office answer (autoreply.rs).
+            let (queue, msg) = (self.clone(), msg.to_vec());
+            let sender = user.address.clone();
+            tokio::spawn(async move { queue.auto_reply(&filed, &sender, &msg).await });
+        }
+        Ok(id)
+    }
+
+    /// What `send_as` does before any automatic reply: gives the queue id and the local
+    /// recipients the message was filed for.
+    pub(crate) async fn file_and_queue(
+        &self,
+        user: &bureau_directory::User,
+        msg: &[u8],
+        via: &str,
+        ip: std::net::IpAddr,
+    ) -> Result<(String, Vec<u64>), SendError> {
         let parsed = mail_parser::MessageParser::default()
             .parse_headers(msg)
             .ok_or(SendError::NoFrom)?;
@@ -212,13 +231,14 @@ impl Queue {
             (m, QueueEntry::new(&id, &from, &remote))
         });
         let store = self.directory().store().clone();
+        let filed = local.as_ref().map(|(_, p)| p.clone()).unwrap_or_default();
         commit(&store, self, Accepted { local, remote }).await?;
         log::info!(
             "smtp: {id} from <{from}> to {} recipient(s) sent by {} over {via}",
             rcpts.len(),
             user.uid
         );
-        Ok(id)
+        Ok((id, filed))
     }
 
     /// Queues a message the box writes itself for one of its users (a calendar invitation

@@ -13,6 +13,7 @@
 //! - Message data must use CRLF: a bare LF or CR anywhere refuses the message (the
 //!   SMTP-smuggling class, CVE-2023-51764).
 
+pub mod autoreply;
 mod deliver;
 mod dkim;
 pub mod dnscheck;

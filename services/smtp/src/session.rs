@@ -770,6 +770,12 @@ impl Session {
             .filter(|r| r.local.is_empty())
             .map(|r| r.address.clone())
             .collect();
+        let filed = principals.clone();
+        let msg_for_oof = if filed.is_empty() {
+            Vec::new()
+        } else {
+            msg.clone()
+        };
         let local = (!principals.is_empty()).then(|| {
             // Return-Path is added at final delivery (RFC 5321 4.4).
             let mut m = Vec::with_capacity(msg.len() + trace.len() + 64);
@@ -812,6 +818,12 @@ impl Session {
                 self.reply(250, "2.0.0", &format!("Ok: queued as {id}"));
                 if let Some((a, principals, from, msg)) = arrival {
                     a.arrived(&principals, &from, dmarc_failed, &msg);
+                }
+                if !filed.is_empty() {
+                    let (queue, sender) = (self.ctx.queue.clone(), envelope.from.clone());
+                    tokio::spawn(
+                        async move { queue.auto_reply(&filed, &sender, &msg_for_oof).await },
+                    );
                 }
             }
             Err(bureau_store::StoreError::DiskFull(e)) => {
