@@ -518,6 +518,30 @@ def test_the_administrator_sees_devices_and_wipes_one(office):
     assert _https(office, "DELETE", "/api/v1/users/alice/devices/Wiped1", cookie=cookie, csrf=csrf)[0] == 204
     assert _https(office, "GET", "/api/v1/users/alice/devices", cookie=cookie)[1] == []
 
+    # Outlook takes a new DeviceId on restart: the same machine replaces its old record,
+    # and a wipe asked for the old id still happens.
+    def outlook(device_id):
+        return Client(server=f"127.0.0.1:{office.port(443)}", username="alice@example.com", password=PW,
+                      device_id=device_id, device_type="WindowsOutlook15", verify_ssl=False)
+    with outlook("OutlookA") as c:
+        c.list_folders()
+    with outlook("OutlookB") as c:
+        c.list_folders()
+    assert [d["id"] for d in _https(office, "GET", "/api/v1/users/alice/devices", cookie=cookie)[1]] == ["OutlookB"]
+    assert _https(office, "POST", "/api/v1/users/alice/devices/OutlookB/wipe", cookie=cookie, csrf=csrf)[0] == 204
+    q = "Cmd=Provision&User=alice&DeviceId=OutlookC&DeviceType=WindowsOutlook15"
+    w = WBXMLWriter()
+    w.tag("Provision", "Provision", children=[
+        wtag("Settings", "DeviceInformation", children=[wtag("Settings", "Set", children=[
+            wtag("Settings", "Model", text="pyactivesync"), wtag("Settings", "FriendlyName", text="pyactivesync client"),
+            wtag("Settings", "OS", text="Linux")])]),
+        wtag("Provision", "Policies", children=[wtag("Provision", "Policy", children=[
+            wtag("Provision", "PolicyType", text="MS-EAS-Provisioning-WBXML")])])])
+    told = WBXMLReader(post(office, q, w.render()).content).parse()
+    assert find(told, "Provision.RemoteWipe") is not None
+    [d] = _https(office, "GET", "/api/v1/users/alice/devices", cookie=cookie)[1]
+    assert d["id"] == "OutlookC" and d["wipe_requested"]
+
 
 def test_settings_and_the_gal(office):
     office.cli("user", "add", "alicia.rossi@example.com", "--name", "Alicia Rossi", "--password-stdin", input=PW + "\n")
@@ -599,7 +623,8 @@ def test_item_operations_fetch_items_and_attachments(office):
 
 def _smart(c, command, folder, item, message, replace=False):
     from pyactivesync._mime import to_crlf_bytes
-    children = [wtag("ComposeMail", "ClientId", text=f"{command}-1"), wtag("ComposeMail", "SaveInSentItems"),
+    import uuid
+    children = [wtag("ComposeMail", "ClientId", text=uuid.uuid4().hex), wtag("ComposeMail", "SaveInSentItems"),
                 wtag("ComposeMail", "Source", children=[wtag("ComposeMail", "FolderId", text=folder),
                                                         wtag("ComposeMail", "ItemId", text=item)])]
     if replace:
@@ -682,6 +707,10 @@ def test_smart_reply_and_forward_carry_the_original(office):
         assert _smart(c, "SmartReply", inbox, f"{inbox}:999999", rep) == "150"
         assert _smart(c, "SmartForward", "999", item.server_id, fwd) == "150"
         assert len(office.messages("bob")) == 3
+        # A SendMail retried with its ClientId is sent once.
+        for _ in range(2):
+            c.send_mail(plain, client_id="retry-1")
+        assert len(office.messages("bob")) == 4
 
 
 def test_folders_made_renamed_and_deleted_from_the_phone(office):

@@ -171,9 +171,11 @@ def collection_named(principal, name):
     return next(c for c in principal.calendars() if c.get_display_name() == name)
 
 
-def sync(c, folder, key, commands=None, body_size=None):
+def sync(c, folder, key, commands=None, supported=None):
     """One Sync of one folder; gives the parsed answer's Collection children."""
     children = [wtag("AirSync", "SyncKey", text=key), wtag("AirSync", "CollectionId", text=folder)]
+    if supported:
+        children.append(wtag("AirSync", "Supported", children=[wtag(p, t) for p, t in supported]))
     if commands is not None:
         children.append(wtag("AirSync", "GetChanges", text="0"))
         children.append(wtag("AirSync", "Commands", children=commands))
@@ -406,6 +408,12 @@ def test_tasks_and_notes_both_ways(office):
         assert "SUMMARY:Wi-Fi" in note.data and "DESCRIPTION:Guest network: office-guest" in note.data
         note.data = note.data.replace("office-guest", "office-visitors")
         note.save()
+        # The phone changes it too before hearing of that: the server's version wins.
+        nsid = text_of(find(find(made, "AirSync.Responses")[2], "AirSync.ServerId"))
+        lost = sync(c, folders[10], nkey, [wtag("AirSync", "Change", children=[
+            wtag("AirSync", "ServerId", text=nsid), data(wtag("Notes", "Subject", text="Phone title"))])])
+        nkey = key_of(lost)
+        assert "SUMMARY:Wi-Fi" in notes.journals()[0].data
         got = sync(c, folders[10], nkey)
         [n] = items(got, "AirSync.Change").values()
         assert val(n, "Notes.Subject") == "Wi-Fi"
@@ -539,3 +547,28 @@ def test_resolve_recipients_with_free_busy(office):
         # By name, with pyactivesync's own call.
         [r] = c.resolve_recipients("ali")
         assert r.email_address == "alice@example.com" and r.type == "1"
+
+
+def test_ghosted_contact_fields_are_kept(office):
+    from test_activesync import CAROL
+    from test_dav import dav
+
+    book = "/dav/addressbooks/alice/contacts"
+    assert dav(office, "PUT", f"{book}/carol.vcf", CAROL, content_type="text/vcard")[0] == 201
+    with client(office, device="Ghost1") as c:
+        folder = next(f.id for f in c.list_folders() if int(f.type) == 9)
+        # This phone knows names and e-mail only: everything else is ghosted.
+        key = key_of(sync(c, folder, "0", supported=[("Contacts", "FirstName"), ("Contacts", "LastName"),
+                                                     ("Contacts", "Email1Address")]))
+        got = sync(c, folder, key)
+        key = key_of(got)
+        [sid] = items(got)
+        key = key_of(sync(c, folder, key, [wtag("AirSync", "Change", children=[
+            wtag("AirSync", "ServerId", text=sid),
+            data(wtag("Contacts", "FirstName", text="Carole"), wtag("Contacts", "LastName", text="Martin"))])]))
+        card = dav(office, "GET", f"{book}/carol.vcf")[2]
+        assert "N:Martin;Carole;;;" in card
+        # Not supported, so not removed though the change left them out.
+        assert "+33 6 00 00 00 00" in card and "Acme" in card and "Paris" in card
+        # Supported and left out: removed.
+        assert "carol@acme.example" not in card

@@ -636,8 +636,9 @@ fn exceptions_of(
 /// What the device sent for one event or occurrence, and how to read what it left out.
 struct Sent<'a> {
     data: &'a Element,
-    /// Before 16.0 the master comes whole: a field left out is removed.
-    whole: bool,
+    /// Before 16.0 the master comes whole: a field left out is removed, unless the device
+    /// listed what it supports (Supported) and this is not among it ("ghosted").
+    whole: Option<Option<&'a [String]>>,
 }
 
 impl Sent<'_> {
@@ -653,7 +654,12 @@ impl Sent<'_> {
     }
 
     fn owns(&self, name: &str) -> bool {
-        self.whole || self.has(name)
+        self.has(name)
+            || match self.whole {
+                None => false,
+                Some(None) => true,
+                Some(Some(supported)) => supported.iter().any(|s| s == name),
+            }
     }
 }
 
@@ -740,7 +746,7 @@ fn apply_fields(
         ev.remove(&["DTSTART", "DTEND", "DURATION"]);
         ev.props.push(start_at.line("DTSTART"));
         ev.props.push(end_at.line("DTEND"));
-    } else if s.whole && zones.at(ev, "DTSTART").is_none() {
+    } else if s.whole.is_some() && zones.at(ev, "DTSTART").is_none() {
         return Err("an event needs a start time".into());
     }
     if s.owns("Sensitivity") {
@@ -1042,7 +1048,7 @@ fn apply_exceptions(
                 &mut vcal.subs[i],
                 &Sent {
                     data: e,
-                    whole: false,
+                    whole: None,
                 },
                 v,
                 zones,
@@ -1135,7 +1141,7 @@ pub fn new_event(
         compact(now),
         compact(now)
     );
-    edit(&text, data, None, true, v, now)
+    edit(&text, data, None, Some(None), v, now)
 }
 
 /// The stored event with the device's change: of the whole series, or from 16.0 of the one
@@ -1144,17 +1150,21 @@ pub fn change_event(
     text: &str,
     data: &Element,
     instance: Option<NaiveDateTime>,
+    supported: Option<&[String]>,
     v: &View,
     now: NaiveDateTime,
 ) -> Result<String, String> {
-    edit(text, data, instance, v.version < 160, v, now)
+    let whole = (v.version < 160).then_some(supported);
+    edit(text, data, instance, whole, v, now)
 }
 
+/// `whole`: the item comes whole (before 16.0, and every Add), with the fields a device
+/// said it supports if it did; a field it left out and supports is removed.
 fn edit(
     text: &str,
     data: &Element,
     instance: Option<NaiveDateTime>,
-    whole: bool,
+    whole: Option<Option<&[String]>>,
     v: &View,
     now: NaiveDateTime,
 ) -> Result<String, String> {
@@ -1169,7 +1179,7 @@ fn edit(
             let i = override_at(&mut vcal, mi, at, &zones, &dev)?;
             apply_fields(
                 &mut vcal.subs[i],
-                &Sent { data, whole: false },
+                &Sent { data, whole: None },
                 v,
                 &zones,
                 &dev,
@@ -1203,7 +1213,7 @@ fn edit(
             let moved = old.get("DTSTART").is_some() && key(&old) != key(&vcal.subs[mi]);
             if let Some(list) = data.child("Exceptions") {
                 mi = apply_exceptions(&mut vcal, mi, list, v, &zones, &dev, &mut used)?;
-            } else if moved || (s.whole && vcal.subs[mi].get("RRULE").is_none()) {
+            } else if moved || (s.whole.is_some() && vcal.subs[mi].get("RRULE").is_none()) {
                 let empty = Element::new(page::CALENDAR, "Exceptions");
                 mi = apply_exceptions(&mut vcal, mi, &empty, v, &zones, &dev, &mut used)?;
             }
@@ -1388,7 +1398,7 @@ mod tests {
             ("StartTime", "20261208T130000Z"),
             ("EndTime", "20261208T140000Z"),
         ]);
-        let out = change_event(PARIS, &change, None, &v, now()).unwrap();
+        let out = change_event(PARIS, &change, None, None, &v, now()).unwrap();
         for kept in [
             "X-APPLE-TRAVEL-ADVISORY-BEHAVIOR:AUTOMATIC",
             "COLOR:turquoise",
@@ -1422,11 +1432,18 @@ mod tests {
             ("EndTime", "20261208T100000Z"),
             ("AllDayEvent", "0"),
         ]);
-        let out = change_event(PARIS, &whole, None, &v, now()).unwrap();
+        let out = change_event(PARIS, &whole, None, None, &v, now()).unwrap();
         assert!(!out.contains("LOCATION:") && !out.contains("TRIGGER:-PT15M"));
         assert!(out.contains("TRIGGER:-P1D") && out.contains("COLOR:turquoise"));
         assert!(out.contains("ORGANIZER;CN=Alice") && out.contains("DESCRIPTION:Bring"));
         assert!(out.contains("SEQUENCE:2"), "same time, same sequence");
+        // Told Supported without Location and Reminder: those are ghosted, kept.
+        let supported: Vec<String> = ["Subject", "StartTime", "EndTime", "Sensitivity"]
+            .map(String::from)
+            .to_vec();
+        let out = change_event(PARIS, &whole, None, Some(&supported), &v, now()).unwrap();
+        assert!(out.contains("LOCATION:Room 2") && out.contains("TRIGGER:-PT15M"));
+        assert!(out.contains("SUMMARY:Review"));
     }
 
     const WEEKLY: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\nBEGIN:VEVENT\r\nUID:standup\r\nDTSTAMP:20261101T080000Z\r\nDTSTART;TZID=Europe/Paris:20261207T091500\r\nDTEND;TZID=Europe/Paris:20261207T093000\r\nRRULE:FREQ=WEEKLY;BYDAY=MO,WE;UNTIL=20270131T235959Z\r\nEXDATE;TZID=Europe/Paris:20261209T091500\r\nSUMMARY:Stand-up\r\nX-CUSTOM:kept\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:standup\r\nRECURRENCE-ID;TZID=Europe/Paris:20261214T091500\r\nDTSTART;TZID=Europe/Paris:20261214T100000\r\nDTEND;TZID=Europe/Paris:20261214T101500\r\nSUMMARY:Stand-up (late)\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
@@ -1467,7 +1484,7 @@ mod tests {
         // 16.1: one occurrence changed by InstanceId gets its own override.
         let change = data(&[("Subject", "Stand-up with guests")]);
         let at = parse_time("20261216T081500Z").unwrap();
-        let out = change_event(WEEKLY, &change, Some(at), &v, now()).unwrap();
+        let out = change_event(WEEKLY, &change, Some(at), None, &v, now()).unwrap();
         assert!(
             out.contains("RECURRENCE-ID;TZID=Europe/Paris:20261216T091500"),
             "{out}"
@@ -1509,7 +1526,7 @@ mod tests {
                         .with(cal("Deleted").text("1")),
                 ),
             );
-        let out = change_event(WEEKLY, &whole, None, &v, now()).unwrap();
+        let out = change_event(WEEKLY, &whole, None, None, &v, now()).unwrap();
         assert!(out.contains("RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10"), "{out}");
         assert!(out.contains("EXDATE;TZID=Europe/Paris:20261221T091500"));
         assert!(

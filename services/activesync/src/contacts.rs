@@ -417,12 +417,28 @@ pub fn new_card(data: &Element, uid: &str) -> String {
 }
 
 /// The stored card with the device's contact in place of what the device was shown;
-/// every other line kept as it was.
-pub fn merge(card: &str, data: &Element) -> String {
-    let (_, owned) = read(card);
+/// every other line kept as it was. When the device listed the fields it supports
+/// (Supported), a field outside that list is "ghosted": the card's value stays.
+pub fn merge(card: &str, data: &Element, supported: Option<&[String]>) -> String {
+    let (shown, owned) = read(card);
     let ls = lines(card);
     let mut out = String::new();
-    let mut fresh = card_lines(&sent(data));
+    let mut fields = sent(data);
+    if let Some(supported) = supported {
+        // Categories come one Category at a time.
+        let ghosted = |f: &str| {
+            let name = if f == "Category" { "Categories" } else { f };
+            !supported.iter().any(|s| s == name)
+        };
+        fields.retain(|(f, _)| !ghosted(f));
+        fields.extend(
+            shown
+                .into_iter()
+                .filter(|(f, _, _)| ghosted(f))
+                .map(|(f, _, v)| (f, v)),
+        );
+    }
+    let mut fresh = card_lines(&fields);
     for (i, l) in ls.iter().enumerate() {
         if l.name == "END" {
             for f in fresh.drain(..) {
@@ -490,7 +506,7 @@ mod tests {
             )
             .with(Element::new(page::CONTACTS, "MobilePhoneNumber").text("+33 7 11"))
             .with(Element::new(page::CONTACTS, "OfficeLocation").text("Floor 3"));
-        let merged = merge(CARD, &change);
+        let merged = merge(CARD, &change, None);
         // Kept: the UID, the photo, the social profile, the phone the device was not shown.
         for kept in [
             "UID:urn:uuid:c1",
@@ -524,5 +540,28 @@ mod tests {
             Some("+33 7 11")
         );
         assert!(calcard::vcard::VCard::parse(&merged).is_ok());
+
+        // A device that said it supports only names and e-mail: the rest is ghosted, kept.
+        let supported: Vec<String> = ["FirstName", "LastName", "Email1Address"]
+            .map(String::from)
+            .to_vec();
+        let merged = merge(CARD, &change, Some(&supported));
+        let back = application_data(&merged);
+        assert_eq!(
+            back.child_value("LastName").as_deref(),
+            Some("Martin-Durand")
+        );
+        assert_eq!(
+            back.child_value("MobilePhoneNumber").as_deref(),
+            Some("+33 6 00 00 00 00")
+        );
+        assert_eq!(
+            back.child_value("CompanyName").as_deref(),
+            Some("Acme, Inc.")
+        );
+        assert!(back.child_value("OfficeLocation").is_none());
+        assert!(
+            merged.contains("CATEGORIES:Clients,VIP") && merged.contains("NOTE:Met at the fair")
+        );
     }
 }

@@ -66,6 +66,7 @@ pub async fn compose(
             )
         }
     };
+    let mut client_id = None;
     let (mime, save, source, replace) = if modern {
         let Some(d) = doc.filter(|d| d.name == how.command()) else {
             return Ok(fail(status::INVALID_MIME));
@@ -73,6 +74,21 @@ pub async fn compose(
         let Some(m) = d.child("Mime") else {
             return Ok(fail(status::INVALID_MIME));
         };
+        // A retried request (same ClientId) was sent the first time: not again.
+        client_id = d
+            .child_value("ClientId")
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty() && c.len() <= 64 && !c.contains(','));
+        if let Some(c) = &client_id
+            && sent_ids(cx).any(|s| s == c)
+        {
+            log::info!(
+                "activesync: {} {} {c} again: already sent",
+                cx.user.uid,
+                how.command()
+            );
+            return Ok(ok_empty());
+        }
         let bytes = m
             .children
             .iter()
@@ -169,7 +185,29 @@ pub async fn compose(
     if save {
         save_in_sent(eas, cx.user.principal, mime).await?;
     }
+    if let Some(c) = client_id {
+        let mut ids: Vec<&str> = sent_ids(cx).collect();
+        ids.push(&c);
+        let keep = ids.len().saturating_sub(SENT_IDS_KEPT);
+        let mut d = cx.device.clone();
+        d.info.insert(SENT_IDS.into(), ids[keep..].join(","));
+        eas.save_device(cx.user.principal, &d).await?;
+    }
     Ok(ok_empty())
+}
+
+/// Where a device's last ClientIds of sent mail are kept, and how many.
+const SENT_IDS: &str = "sent_client_ids";
+const SENT_IDS_KEPT: usize = 32;
+
+fn sent_ids(cx: &Context) -> impl Iterator<Item = &str> {
+    cx.device
+        .info
+        .get(SENT_IDS)
+        .map(String::as_str)
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
 }
 
 /// The device's message with the original after it: its headers as the device wrote

@@ -148,6 +148,55 @@ fn policy_doc(version: u32) -> Element {
     doc
 }
 
+/// Outlook may take a new DeviceId when it restarts. An Outlook provisioning for the first
+/// time that describes itself exactly as another of the user's devices (same type, model,
+/// name and system, all given) is that machine: the old record goes, and a wipe asked for
+/// it carries over. Gives whether the device is now to be wiped.
+async fn succeeds(eas: &ActiveSync, cx: &mut Context) -> Result<bool, StoreError> {
+    const SAME: [&str; 4] = ["type", "Model", "FriendlyName", "OS"];
+    let me = &cx.device;
+    let outlook = me
+        .info
+        .get("type")
+        .is_some_and(|t| t.to_ascii_lowercase().starts_with("windowsoutlook"));
+    if !outlook
+        || SAME
+            .iter()
+            .any(|k| me.info.get(*k).is_none_or(|v| v.is_empty()))
+    {
+        return Ok(false);
+    }
+    let principal = cx.user.principal;
+    let others = eas
+        .store()
+        .reader(bureau_store::Actor::Principal(principal))?
+        .devices(principal)?;
+    let Some(old) = others
+        .into_iter()
+        .find(|d| d.id != me.id && SAME.iter().all(|k| d.info.get(*k) == me.info.get(*k)))
+    else {
+        return Ok(false);
+    };
+    log::info!(
+        "activesync: {}'s device {} is {} under a new id; the old record goes",
+        cx.user.uid,
+        cx.device.id,
+        old.id
+    );
+    let gone = old.id.clone();
+    eas.store()
+        .write(
+            bureau_store::Actor::Principal(principal),
+            vec![],
+            move |w| w.delete_device(principal, &gone),
+        )
+        .await?;
+    if old.wipe_requested {
+        cx.device.wipe_requested = true;
+    }
+    Ok(cx.device.wipe_requested)
+}
+
 pub async fn provision(
     eas: &ActiveSync,
     cx: &mut Context,
@@ -180,6 +229,13 @@ pub async fn provision(
     if let Some(set) = doc.child("DeviceInformation").and_then(|d| d.child("Set")) {
         crate::settings::record_device_information(cx, set);
         out = out.with(Element::new(page::SETTINGS, "DeviceInformation").with_text("Status", "1"));
+        if cx.device.policy_key == 0 && succeeds(eas, cx).await? {
+            // The same machine under its new DeviceId, and it was to be wiped: it still is.
+            eas.save_device(cx.user.principal, &cx.device).await?;
+            return Ok(document(
+                &answer(status::SUCCESS).with(Element::new(page::PROVISION, "RemoteWipe")),
+            ));
+        }
     }
     let Some(policy) = doc.child("Policies").and_then(|p| p.child("Policy")) else {
         eas.save_device(cx.user.principal, &cx.device).await?;

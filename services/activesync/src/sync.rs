@@ -123,8 +123,12 @@ async fn collection(
     };
     if key.trim() == "0" {
         // This folder starts over: the device is told every item again from key 1.
+        let supported = req
+            .child("Supported")
+            .map(|s| s.elements().map(|e| e.name.to_string()).collect());
         save(SyncState {
             sync_key: 1,
+            supported,
             ..Default::default()
         })
         .await?;
@@ -149,6 +153,9 @@ async fn collection(
         .is_none_or(|v| v.trim() != "0");
     let options = req.child("Options");
     let pref = BodyPreference::from_options(options);
+    let client_wins = options
+        .and_then(|o| o.child_value("Conflict"))
+        .is_some_and(|c| c.trim() == "0");
     let mut responses = Vec::new();
     if let Some(commands) = req.child("Commands") {
         for cmd in commands.elements() {
@@ -164,12 +171,28 @@ async fn collection(
                     let instance = cmd
                         .child_value("InstanceId")
                         .and_then(|t| calendar::parse_time(&t));
+                    // Changed here too since the device was told: by default the server's
+                    // version wins and goes to the device below (Options/Conflict 0: the
+                    // device's wins).
+                    if kind != CollectionKind::Mailbox
+                        && !client_wins
+                        && reader.item(coll, item).is_ok_and(|it| {
+                            it.modseq > state.acked_modseq
+                                && state.own_changes.get(&item) != Some(&it.modseq)
+                        })
+                    {
+                        log::info!("activesync: change of {sid} lost to the server's");
+                        continue;
+                    }
                     let done = match kind {
                         CollectionKind::AddressBook => {
-                            change_contact(eas, principal, coll, item, data).await
+                            let supported = state.supported.as_deref();
+                            change_contact(eas, principal, coll, item, data, supported).await
                         }
                         _ if ical => {
-                            change_ical(eas, cx, view, &collection, item, data, instance).await
+                            let supported = state.supported.as_deref();
+                            change_ical(eas, cx, view, &collection, item, data, instance, supported)
+                                .await
                         }
                         _ => change_mail(eas, principal, coll, item, data).await,
                     };
@@ -457,6 +480,7 @@ fn dav(eas: &ActiveSync) -> Result<&bureau_dav::Dav, StoreError> {
 
 /// The device changed an event (or one occurrence), a task or a note: the stored object
 /// edited in place and written as CalDAV writes it. Gives the new modseq.
+#[allow(clippy::too_many_arguments)]
 async fn change_ical(
     eas: &ActiveSync,
     cx: &Context,
@@ -465,10 +489,13 @@ async fn change_ical(
     item: ItemId,
     data: &Element,
     instance: Option<NaiveDateTime>,
+    supported: Option<&[String]>,
 ) -> Result<u64, StoreError> {
     let (it, text, name) = ical_text(eas, cx.user.principal, coll.id, item)?;
     let edited = match coll.kind {
-        CollectionKind::Calendar => calendar::change_event(&text, data, instance, view, now()),
+        CollectionKind::Calendar => {
+            calendar::change_event(&text, data, instance, supported, view, now())
+        }
         k => tasks::change(component_of(k), &text, data, view, now()),
     }
     .map_err(StoreError::Invalid)?;
@@ -583,11 +610,12 @@ async fn change_contact(
     coll: u64,
     item: ItemId,
     data: &Element,
+    supported: Option<&[String]>,
 ) -> Result<u64, StoreError> {
     let r = eas.store().reader(Actor::Principal(principal))?;
     let old = r.item(coll, item)?;
     let card = String::from_utf8_lossy(&r.content(&old)?).into_owned();
-    let staged = staged_card(eas, contacts::merge(&card, data)).await?;
+    let staged = staged_card(eas, contacts::merge(&card, data, supported)).await?;
     let blob = staged.blob_ref();
     eas.store()
         .write(Actor::Principal(principal), vec![staged], move |w| {

@@ -235,4 +235,8 @@ pub struct SyncState {
     pub anchor_last: String,
     #[serde(default)]
     pub anchor_next: String,
+    /// ActiveSync: the fields a device said it supports (Supported, on its first Sync of
+    /// the folder); the others are "ghosted" and a change without them keeps them.
+    #[serde(default)]
+    pub supported: Option<Vec<String>>,
 }
