@@ -557,8 +557,8 @@ def test_settings_and_the_gal(office):
         rossi = next(e for e in found if e.email_address == "alicia.rossi@example.com")
         assert (rossi.display_name, rossi.first_name, rossi.last_name) == ("Alicia Rossi", "Alicia", "Rossi")
         assert c.search_gal("zoe") == [] and len(c.search_gal("ali", max_results=1)) == 1
-        # Settings: device information kept, the user's addresses told; out-of-office is
-        # not kept here, and says so.
+        # Settings: device information kept, the user's addresses told, out-of-office read
+        # (off; see test_out_of_office_set_on_the_phone_answers_mail).
         # By tokens (code page 18): pyactivesync's tables lack UserInformation.
         req = (b"\x03\x01\x6a\x00\x00\x12\x45"
                b"\x56\x48\x57\x03Pixel 9\x00\x01\x5a\x03Android 16\x00\x01\x01\x01"  # DeviceInformation/Set
@@ -567,7 +567,8 @@ def test_settings_and_the_gal(office):
                b"\x01")
         nodes = WBXMLReader(c._post("Settings", req)).parse()
         statuses = [text_of(s) for s in find_all(nodes, "Settings.Status")]
-        assert statuses == ["1", "1", "1", "2"]
+        assert statuses == ["1", "1", "1", "1"]
+        assert text_of(find(nodes, "Settings.OofState")) == "0"
         assert text_of(find(nodes, "Settings.0x23")) == "alice@example.com"  # PrimarySmtpAddress
 
 
