@@ -147,7 +147,7 @@ def test_options_the_packed_query_and_bad_input(office):
     assert r.headers["MS-ASProtocolCommands"] == (
         "Provision,FolderSync,FolderCreate,FolderUpdate,FolderDelete,Sync,Ping,SendMail,SmartReply,"
         "SmartForward,MoveItems,GetItemEstimate,MeetingResponse,Settings,Search,ResolveRecipients,"
-        "ItemOperations,Find,GetAttachment")
+        "ItemOperations,Find,GetAttachment,ValidateCert")
     # Credentials: none or wrong, 401 asking for Basic; DOMAIN\user works.
     assert requests.options(url, verify=False, timeout=30).status_code == 401
     assert requests.options(url, auth=("alice@example.com", "nope"), verify=False,
@@ -163,9 +163,8 @@ def test_options_the_packed_query_and_bad_input(office):
     assert text_of(find(WBXMLReader(r.content).parse(), "FolderHierarchy.Status")) == "142"
 
     q = "Cmd=FolderSync&User=alice&DeviceId=Bad1&DeviceType=T"
-    # Unknown command: 400; a command not served yet: 501 (and not announced).
+    # Unknown command: 400.
     assert post(office, "Cmd=Frobnicate&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 400
-    assert post(office, "Cmd=ValidateCert&User=alice&DeviceId=Bad1&DeviceType=T").status_code == 501
     # Malformed and truncated WBXML, an unknown protocol version, a bad device id: 400.
     body = folder_sync_body()
     for broken in (b"\x03\x01\x6a\x00\x45\x3f", body[:-2], b"not wbxml"):
@@ -911,3 +910,52 @@ def test_out_of_office_set_on_the_phone_answers_mail(bureau_factory, test_mx, mo
     mail("dave@remote.example", "Hello")
     time.sleep(1)
     assert len(mx.received) == 1
+
+
+def test_validate_cert_checks_smime_certificates(bureau_factory, tmp_path, monkeypatch):
+    import subprocess
+    import eas_pages  # noqa: F401  (ValidateCert's code page)
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+
+    # The office's own authority, a user's S/MIME certificate from it, a TLS-only one, and a
+    # stranger's self-signed one.
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=Office CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    for name, eku in (("carol", "emailProtection"), ("web", "serverAuth")):
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        (tmp_path / f"{name}.ext").write_text(
+            f"extendedKeyUsage={eku}\nsubjectAltName=email:{name}@example.com\nbasicConstraints=CA:FALSE\n")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "10", "-out", f"{name}.pem", "-extfile", f"{name}.ext")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "x.key", "-out", "stranger.pem", "-days", "10", "-subj", "/CN=stranger",
+            "-addext", "extendedKeyUsage=emailProtection", "-addext", "basicConstraints=critical,CA:FALSE")
+
+    def der64(name):
+        pem = (tmp_path / f"{name}.pem").read_text()
+        return "".join(line for line in pem.splitlines() if "-----" not in line)
+
+    office = bureau_factory(f'\n[activesync]\ntrust_anchors = "{tmp_path / "ca.pem"}"\n')
+    office.cli("domain", "add", "example.com")
+    office.cli("user", "add", "alice@example.com", "--password-stdin", input=PW + "\n")
+    with client(office, device="Certs1") as c:
+        c.provision()
+        w = WBXMLWriter()
+        w.tag("ValidateCert", "ValidateCert", children=[
+            wtag("ValidateCert", "Certificates", children=[
+                wtag("ValidateCert", "Certificate", text=der64(n)) for n in ("carol", "web", "stranger")
+            ] + [wtag("ValidateCert", "Certificate", text="bm90IGEgY2VydA==")]),
+            wtag("ValidateCert", "CheckCRL", text="0")])
+        nodes = WBXMLReader(c._post("ValidateCert", w.render())).parse()
+        root = find(nodes, "ValidateCert.ValidateCert")[2]
+        assert text_of(find(root, "ValidateCert.Status")) == "1"
+        statuses = [text_of(find(cert, "ValidateCert.Status")) for _, _, cert in find_all(root, "ValidateCert.Certificate")]
+        # Good; not for mail (6); no trusted issuer (4); not a certificate (2).
+        assert statuses == ["1", "6", "4", "2"]

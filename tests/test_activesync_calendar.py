@@ -11,49 +11,10 @@ from collections import Counter
 import caldav
 import pytest
 
-from pyactivesync import _codepages as cp
 from pyactivesync._wbxml import WBXMLReader, WBXMLWriter, find, find_all, text_of, wtag
 
+import eas_pages  # noqa: F401  (pyactivesync's missing code pages)
 from test_activesync import PW, client
-
-# pyactivesync's tables lack the Calendar and Notes code pages and most of Tasks and
-# AirSyncBase: added here from MS-ASWBXML 2.1.2.1 (tokens from 0x05 in this order; "" is
-# an unassigned token).
-PAGES = {
-    "Calendar": (4, "Timezone AllDayEvent Attendees Attendee Email Name Body BodyTruncated BusyStatus "
-                    "Categories Category CompressedRTF DtStamp EndTime Exception Exceptions Deleted "
-                    "ExceptionStartTime Location MeetingStatus OrganizerEmail OrganizerName Recurrence "
-                    "Type Until Occurrences Interval DayOfWeek DayOfMonth WeekOfMonth MonthOfYear "
-                    "Reminder Sensitivity Subject StartTime UID AttendeeStatus AttendeeType - - - - - - - - "
-                    "DisallowNewTimeProposal ResponseRequested AppointmentReplyTime ResponseType CalendarType "
-                    "IsLeapMonth FirstDayOfWeek OnlineMeetingConfLink OnlineMeetingExternalLink ClientUid"),
-    "Tasks": (9, "Body BodySize BodyTruncated Categories Category Complete DateCompleted DueDate "
-                 "UtcDueDate Importance Recurrence Type Start Until Occurrences Interval DayOfMonth "
-                 "DayOfWeek WeekOfMonth MonthOfYear Regenerate DeadOccur ReminderSet ReminderTime "
-                 "Sensitivity StartDate UtcStartDate Subject"),
-    "Notes": (23, "Subject MessageClass LastModifiedDate Categories Category"),
-    "ResolveRecipients": (10, "ResolveRecipients Response Status Type Recipient DisplayName EmailAddress "
-                              "Certificates Certificate MiniCertificate Options To CertificateRetrieval "
-                              "RecipientCount MaxCertificates MaxAmbiguousRecipients CertificateCount "
-                              "Availability StartTime EndTime MergedFreeBusy Picture MaxSize Data MaxPictures"),
-    "MeetingResponse": (8, "CalendarId CollectionId MeetingResponse RequestId Request Result Status "
-                           "UserResponse Version InstanceId - ProposedStartTime ProposedEndTime SendResponse"),
-    "AirSyncBase": (17, "BodyPreference Type TruncationSize AllOrNone - Body Data EstimatedDataSize "
-                        "Truncated Attachments Attachment DisplayName FileReference Method ContentId "
-                        "ContentLocation IsInline NativeBodyType ContentType Preview BodyPartPreference "
-                        "BodyPart Status Add Delete ClientId Content Location Annotation Street City "
-                        "State Country PostalCode Latitude Longitude Accuracy Altitude AltitudeAccuracy "
-                        "LocationUri InstanceId"),
-}
-for _page, (_num, _names) in PAGES.items():
-    _tags = cp.CODEPAGES.setdefault(_page, {})
-    for _i, _n in enumerate(_names.split()):
-        if _n != "-":
-            _tags.setdefault(_n, 0x05 + _i)
-    cp.PAGE_INDEX[_page] = _num
-    cp.PAGE_ORDER[_num] = _page
-    cp.REVERSE[_num] = {tok & 0x3F: tag for tag, tok in _tags.items()}
-
 
 def tzi(bias, std=None, dst=None, dst_bias=-60, name=""):
     """A Windows TIME_ZONE_INFORMATION, as phones send it: rules are (month, weekday, week, hour)."""

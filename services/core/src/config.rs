@@ -33,6 +33,9 @@ pub struct ActiveSyncConfig {
     pub max_heartbeat_secs: u64,
     /// Most folders one Ping may watch.
     pub max_ping_folders: usize,
+    /// PEM certificates of the office's own certificate authorities, trusted by
+    /// ValidateCert beside the system's (S/MIME certificates an office issues itself).
+    pub trust_anchors: Option<PathBuf>,
 }
 
 impl Default for ActiveSyncConfig {
@@ -41,6 +44,7 @@ impl Default for ActiveSyncConfig {
             min_heartbeat_secs: 60,
             max_heartbeat_secs: 3540,
             max_ping_folders: 300,
+            trust_anchors: None,
         }
     }
 }
