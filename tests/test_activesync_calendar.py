@@ -132,9 +132,11 @@ def collection_named(principal, name):
     return next(c for c in principal.calendars() if c.get_display_name() == name)
 
 
-def sync(c, folder, key, commands=None, supported=None):
+def sync(c, folder, key, commands=None, supported=None, filter_type=None):
     """One Sync of one folder; gives the parsed answer's Collection children."""
     children = [wtag("AirSync", "SyncKey", text=key), wtag("AirSync", "CollectionId", text=folder)]
+    if filter_type:
+        children.append(wtag("AirSync", "Options", children=[wtag("AirSync", "FilterType", text=filter_type)]))
     if supported:
         children.append(wtag("AirSync", "Supported", children=[wtag(p, t) for p, t in supported]))
     if commands is not None:
@@ -533,3 +535,31 @@ def test_ghosted_contact_fields_are_kept(office):
         assert "+33 6 00 00 00 00" in card and "Acme" in card and "Paris" in card
         # Supported and left out: removed.
         assert "carol@acme.example" not in card
+
+
+def test_calendar_filter_and_stale_keys(office):
+    calendar = collection_named(caldav_principal(office), "Calendar")
+    old = invitation("old@example", "alice@example.com", "Old", "01").replace("202612", "202001")
+    calendar.save_event(old)
+    calendar.save_event(invitation("soon@example", "alice@example.com", "Soon", "20").replace("202612", "209912"))
+    # A weekly series that began long ago and never ends is never "over".
+    calendar.save_event(invitation("weekly@example", "alice@example.com", "Weekly", "01")
+                        .replace("202612", "201801").replace("SUMMARY:", "RRULE:FREQ=WEEKLY\r\nSUMMARY:"))
+    with client(office, device="Filter1") as c:
+        folder = next(f.id for f in c.list_folders() if int(f.type) == 8)
+        key = key_of(sync(c, folder, "0"))
+        # FilterType 5: events over for more than a month are left out.
+        got = sync(c, folder, key, filter_type="5")
+        key = key_of(got)
+        assert sorted(val(d, "Calendar.Subject") for d in items(got).values()) == ["Soon", "Weekly"]
+        # The last key again is a retry: the same answer. A key from before that is stale:
+        # status 3, and the change it carries is not made.
+        [sid] = [s for s, d in items(got).items() if val(d, "Calendar.Subject") == "Soon"]
+        assert items(sync(c, folder, "1")) == items(got)
+        key = key_of(sync(c, folder, key))
+        stale = sync(c, folder, "1", [wtag("AirSync", "Change", children=[
+            wtag("AirSync", "ServerId", text=sid), data(cal("Subject", "Hijacked"))])])
+        assert val(stale, "AirSync.Status") == "3"
+        assert "Hijacked" not in calendar.event_by_uid("soon@example").data
+        # Garbage for a key: 3 as well.
+        assert val(sync(c, folder, "banana"), "AirSync.Status") == "3"

@@ -47,6 +47,16 @@ fn filter_since(filter: Option<&str>, now: i64) -> Option<i64> {
     Some(now - days * 86_400)
 }
 
+/// When an item is over, for FilterType: an event or task when its last instance ends
+/// (the span CalDAV indexes; open-ended series never), a message when it arrived.
+fn ends(it: &Item) -> i64 {
+    it.props
+        .get("span")
+        .and_then(|s| s.split_once(' '))
+        .and_then(|(_, to)| to.parse().ok())
+        .unwrap_or(it.date)
+}
+
 /// The item id a ServerId names in this collection.
 fn item_of(coll: u64, server_id: &str) -> Option<ItemId> {
     crate::parse_server_id(server_id)
@@ -372,7 +382,7 @@ async fn collection(
                 continue;
             }
             let known = state.known.contains(&it.id);
-            if !known && since.is_some_and(|s| it.date < s) {
+            if !known && since.is_some_and(|s| ends(it) < s) {
                 continue;
             }
             let raw = reader.content(it)?;
