@@ -464,6 +464,8 @@ def test_meeting_responses_reach_the_organizer(bureau_factory, test_mx, monkeypa
         inbox = next(f.id for f in c.list_folders() if int(f.type) == 2)
         ikey = c.sync_folder(inbox).sync_key
         [mail] = c.sync_folder(inbox, ikey).added
+        # The phone sees an invitation (its accept and decline buttons), not a plain mail.
+        assert mail.fields["Email.MessageClass"] == "IPM.Schedule.Meeting.Request"
         status, cal_id = meeting_response(c, inbox, mail.server_id, "2")
         assert status == "1" and cal_id
         [visit] = [e for e in bob_cal.events() if "Supplier visit" in e.data]

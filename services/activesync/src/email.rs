@@ -171,7 +171,12 @@ fn attachments_of(item: &Item, m: &mail_parser::Message) -> Vec<Element> {
 }
 
 /// The message as an Email class ApplicationData.
-pub fn application_data(item: &Item, raw: &[u8], pref: &BodyPreference) -> Element {
+pub fn application_data(
+    item: &Item,
+    raw: &[u8],
+    pref: &BodyPreference,
+    view: &crate::calendar::View,
+) -> Element {
     let data = Element::new(crate::wbxml::page::AIRSYNC, "ApplicationData");
     let Some(m) = MessageParser::default().parse(raw) else {
         // Not a message mail-parser can read: still shown, with its raw text.
@@ -258,8 +263,18 @@ pub fn application_data(item: &Item, raw: &[u8], pref: &BodyPreference) -> Eleme
         }
         d = d.with(list);
     }
+    // An invitation (or its cancellation) by mail: the phone shows its buttons.
+    let meeting = crate::calendar::invitation_of(raw)
+        .and_then(|text| crate::calendar::meeting_request(&text, view));
+    let (class, content_class) = match &meeting {
+        Some((_, class)) => (*class, "urn:content-classes:calendarmessage"),
+        None => ("IPM.Note", "urn:content-classes:message"),
+    };
+    d = d.with(email("MessageClass", class.into()));
+    if let Some((m, _)) = meeting {
+        d = d.with(m);
+    }
     d = d
-        .with(email("MessageClass", "IPM.Note".into()))
         .with(email("InternetCPID", "65001".into()))
         .with(Element::new(page::EMAIL, "Flag").with(
             if item.flags.iter().any(|f| f == "\\Flagged") {
@@ -268,7 +283,7 @@ pub fn application_data(item: &Item, raw: &[u8], pref: &BodyPreference) -> Eleme
                 Element::new(page::EMAIL, "Status").text("0")
             },
         ))
-        .with(email("ContentClass", "urn:content-classes:message".into()))
+        .with(email("ContentClass", content_class.into()))
         .with(
             Element::new(page::AIRSYNCBASE, "NativeBodyType").text(if html.is_some() {
                 "2"
@@ -282,6 +297,15 @@ pub fn application_data(item: &Item, raw: &[u8], pref: &BodyPreference) -> Eleme
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn view() -> crate::calendar::View {
+        crate::calendar::View {
+            version: 161,
+            me: vec!["alice@example.com".into()],
+            device: crate::tzi::Tzi::fixed(0),
+            home: chrono_tz::UTC,
+        }
+    }
 
     fn item(flags: &[&str]) -> Item {
         Item {
@@ -299,12 +323,40 @@ mod tests {
     const MSG: &[u8] = b"From: Carol Martin <carol@example.org>\r\nTo: Alice <alice@example.com>, bob@example.com\r\nSubject: Caf\xc3\xa9 plans\r\nImportance: high\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee you at the caf\xc3\xa9 at noon.\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>See you at the <b>caf\xc3\xa9</b> at noon.</p>\r\n--b--\r\n";
 
     #[test]
+    fn an_invitation_by_mail_is_a_meeting_request() {
+        let msg = b"From: carol@remote.example\r\nTo: alice@example.com\r\nSubject: Visit\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nYou are invited.\r\n--b\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:visit-1\r\nDTSTAMP:20261101T080000Z\r\nDTSTART:20261215T130000Z\r\nDTEND:20261215T140000Z\r\nSUMMARY:Visit\r\nORGANIZER;CN=Carol:mailto:carol@remote.example\r\nATTENDEE;RSVP=TRUE:mailto:alice@example.com\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n--b--\r\n";
+        let d = application_data(&item(&[]), msg, &BodyPreference::default(), &view());
+        assert_eq!(
+            d.child_value("MessageClass").as_deref(),
+            Some("IPM.Schedule.Meeting.Request")
+        );
+        let m = d.child("MeetingRequest").unwrap();
+        assert_eq!(
+            m.child_value("StartTime").as_deref(),
+            Some("2026-12-15T13:00:00.000Z")
+        );
+        assert_eq!(
+            m.child_value("Organizer").as_deref(),
+            Some("\"Carol\" <carol@remote.example>")
+        );
+        let id = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            m.child_value("GlobalObjId").unwrap(),
+        )
+        .unwrap();
+        assert!(
+            id.starts_with(&[4, 0, 0, 0, 0x82]) && id.ends_with(b"vCal-Uid\x01\0\0\0visit-1\0")
+        );
+        assert!(crate::wbxml::encode(&d).is_ok());
+    }
+
+    #[test]
     fn a_message_as_the_device_asks() {
         let plain = BodyPreference {
             types: vec![(1, Some(12))],
             mime_support: 0,
         };
-        let d = application_data(&item(&["\\Seen"]), MSG, &plain);
+        let d = application_data(&item(&["\\Seen"]), MSG, &plain, &view());
         assert_eq!(d.child_value("Subject").as_deref(), Some("Café plans"));
         assert_eq!(
             d.child_value("To").as_deref(),
@@ -334,7 +386,7 @@ mod tests {
             types: vec![(2, None)],
             mime_support: 0,
         };
-        let d = application_data(&item(&["\\Flagged"]), MSG, &html);
+        let d = application_data(&item(&["\\Flagged"]), MSG, &html, &view());
         let body = d.child("Body").unwrap();
         assert!(body.child_value("Data").unwrap().contains("<b>café</b>"));
         assert!(body.child("Truncated").is_none());
@@ -350,7 +402,7 @@ mod tests {
             types: vec![(4, None)],
             mime_support: 2,
         };
-        let d = application_data(&item(&[]), MSG, &mime);
+        let d = application_data(&item(&[]), MSG, &mime, &view());
         let body = d.child("Body").unwrap();
         assert_eq!(body.child_value("Type").as_deref(), Some("4"));
         assert_eq!(body.child_value("Data").unwrap().as_bytes(), MSG);

@@ -169,8 +169,9 @@ pub fn search_mailbox(
     let (from, to) = range(options, "Range");
     let mut out = answer("1");
     let shown: Vec<_> = found.iter().skip(from).take(to - from + 1).collect();
+    let view = eas.view(cx);
     for (it, raw) in &shown {
-        let data = email::application_data(it, raw, &pref);
+        let data = email::application_data(it, raw, &pref, &view);
         let mut props = Element::new(page::SEARCH, "Properties");
         props.children = data.children;
         out = out.with(

@@ -171,7 +171,10 @@ fn fetch(
             "Contacts",
             crate::contacts::application_data(&String::from_utf8_lossy(&raw)),
         ),
-        CollectionKind::Mailbox => ("Email", crate::email::application_data(&it, &raw, &pref)),
+        CollectionKind::Mailbox => (
+            "Email",
+            crate::email::application_data(&it, &raw, &pref, view),
+        ),
         kind => {
             let text = String::from_utf8_lossy(&raw);
             let data = match kind {

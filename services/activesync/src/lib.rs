@@ -428,7 +428,10 @@ impl ActiveSync {
             "ValidateCert" => validatecert::validate_cert(self, &cx, doc).await,
             "ItemOperations" => itemops::item_operations(self, &cx, doc).await,
             // Every command request.rs knows is above (COMMANDS lists them).
-            other => Ok(text(StatusCode::BAD_REQUEST, &format!("no command {other:?}"))),
+            other => Ok(text(
+                StatusCode::BAD_REQUEST,
+                &format!("no command {other:?}"),
+            )),
         };
         answer.unwrap_or_else(|e| {
             log::error!("activesync: {} for {}: {e}", cx.req.cmd, cx.user.uid);

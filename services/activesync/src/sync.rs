@@ -448,7 +448,7 @@ fn application_data(
         CollectionKind::Calendar => calendar::event_data(&text(), view, pref),
         CollectionKind::TaskList => tasks::task_data(&text(), view, pref),
         CollectionKind::Notes => tasks::note_data(&text(), view, pref),
-        _ => Some(email::application_data(item, raw, pref)),
+        _ => Some(email::application_data(item, raw, pref, view)),
     }
 }
 
