@@ -1,5 +1,5 @@
 """The MS-ASWBXML code pages pyactivesync's tables lack, added to them on import: the
-Calendar, Notes, MeetingResponse and ValidateCert pages, and most of Tasks, AirSyncBase and
+Calendar, Notes, MeetingResponse, Email2 and ValidateCert pages, and most of Tasks, AirSyncBase and
 ResolveRecipients. The client still encodes and decodes; these are only its tables."""
 
 from pyactivesync import _codepages as cp
@@ -24,6 +24,9 @@ PAGES = {
                               "Certificates Certificate MiniCertificate Options To CertificateRetrieval "
                               "RecipientCount MaxCertificates MaxAmbiguousRecipients CertificateCount "
                               "Availability StartTime EndTime MergedFreeBusy Picture MaxSize Data MaxPictures"),
+    "Email2": (22, "UmCallerID UmUserNotes UmAttDuration UmAttOrder ConversationId ConversationIndex "
+                   "LastVerbExecuted LastVerbExecutionTime ReceivedAsBcc Sender CalendarType IsLeapMonth "
+                   "AccountId FirstDayOfWeek MeetingMessageType - IsDraft Bcc Send"),
     "ValidateCert": (11, "ValidateCert Certificates Certificate CertificateChain CheckCRL Status"),
     "MeetingResponse": (8, "CalendarId CollectionId MeetingResponse RequestId Request Result Status "
                            "UserResponse Version InstanceId - ProposedStartTime ProposedEndTime SendResponse"),

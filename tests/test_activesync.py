@@ -959,3 +959,45 @@ def test_validate_cert_checks_smime_certificates(bureau_factory, tmp_path, monke
         statuses = [text_of(find(cert, "ValidateCert.Status")) for _, _, cert in find_all(root, "ValidateCert.Certificate")]
         # Good; not for mail (6); no trusted issuer (4); not a certificate (2).
         assert statuses == ["1", "6", "4", "2"]
+
+
+def test_drafts_made_changed_and_sent_from_the_phone(office):
+    from email.message import EmailMessage
+    import eas_pages  # noqa: F401  (Email2's Send)
+
+    office.cli("user", "add", "bob@example.com", "--password-stdin", input=PW + "\n")
+    with client(office, device="Drafts1") as c:
+        drafts = next(f for f in c.list_folders() if int(f.type) == 3).id
+        key = c.sync_folder(drafts).sync_key
+        msg = EmailMessage()
+        msg["From"] = "alice@example.com"
+        msg["To"] = "bob@example.com"
+        msg["Subject"] = "Half written"
+        msg.set_content("To be continued.\n")
+        msg.add_attachment(b"plan", maintype="application", subtype="octet-stream", filename="plan.bin")
+        made = c.create_email_draft(drafts, key, msg, read=True)
+        assert made.status == "1" and made.server_id.startswith(f"{drafts}:")
+        m = _imap(office)
+        m.select("Drafts")
+        assert b"\\Draft" in m.fetch("1", "(FLAGS)")[1][0]
+        # Changed (16.1: only the subject) and sent in the same Change.
+        w = WBXMLWriter()
+        w.tag("AirSync", "Sync", children=[wtag("AirSync", "Collections", children=[
+            wtag("AirSync", "Collection", children=[
+                wtag("AirSync", "SyncKey", text=made.sync_key), wtag("AirSync", "CollectionId", text=drafts),
+                wtag("AirSync", "GetChanges", text="0"),
+                wtag("AirSync", "Commands", children=[wtag("AirSync", "Change", children=[
+                    wtag("AirSync", "ServerId", text=made.server_id),
+                    wtag("AirSync", "ApplicationData", children=[
+                        wtag("Email", "Subject", text="Finished")]),
+                    wtag("Email2", "Send")])])])])])
+        nodes = WBXMLReader(c._post("Sync", w.render())).parse()
+        assert text_of(find(nodes, "AirSync.Status")) == "1"
+        assert find(nodes, "AirSync.Responses") is None
+    [got] = office.messages("bob")
+    assert b"Subject: Finished" in got and b"To be continued." in got and b"plan.bin" in got
+    assert b"Half written" not in got
+    assert len(office.messages("alice", "Sent")) == 1
+    m.select("Drafts")
+    assert m.search(None, "ALL")[1] == [b""]
+    m.logout()

@@ -170,6 +170,139 @@ fn attachments_of(item: &Item, m: &mail_parser::Message) -> Vec<Element> {
         .collect()
 }
 
+/// A draft made or changed on the device (16.x, in the Drafts folder): the MIME message it
+/// sent (Body type 4), or a message from the user made of the To, Cc, Bcc, Subject,
+/// Importance and Body it sent; on a change, what it left out is taken from the draft as
+/// it was.
+pub fn draft(
+    user: &bureau_directory::User,
+    data: &Element,
+    old_raw: Option<&[u8]>,
+) -> Option<Vec<u8>> {
+    use mail_builder::MessageBuilder;
+    use mail_builder::headers::address::Address as A;
+    let body = data.child("Body");
+    let kind = body.and_then(|b| b.child_value("Type"));
+    // Type 4: the whole message in MIME, kept as the device wrote it.
+    if kind.as_deref().map(str::trim) == Some("4") {
+        let mime = body.and_then(|b| b.child_value("Data"))?.into_bytes();
+        return MessageParser::default()
+            .parse(&mime)
+            .is_some()
+            .then_some(mime);
+    }
+    let old = old_raw.and_then(|o| MessageParser::default().parse(o));
+    let field = |page: u8, name: &str| {
+        data.elements()
+            .find(|e| e.page == page && e.name == name)
+            .map(|e| e.value())
+    };
+    let list = |page: u8, name: &str, was: Option<&Address>| -> Vec<(String, String)> {
+        match field(page, name) {
+            Some(v) => mail_parser::MessageParser::default()
+                .parse(format!("To: {v}\r\n\r\n").as_bytes())
+                .and_then(|m| {
+                    m.to().map(|a| {
+                        a.iter()
+                            .filter_map(|x| {
+                                Some((
+                                    x.name().unwrap_or_default().to_string(),
+                                    x.address()?.to_string(),
+                                ))
+                            })
+                            .collect()
+                    })
+                })
+                .unwrap_or_default(),
+            None => was
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| {
+                            Some((
+                                x.name().unwrap_or_default().to_string(),
+                                x.address()?.to_string(),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    };
+    let addresses = |l: Vec<(String, String)>| {
+        A::new_list(
+            l.into_iter()
+                .map(|(n, a)| A::new_address(if n.is_empty() { None } else { Some(n) }, a))
+                .collect(),
+        )
+    };
+    let to = list(page::EMAIL, "To", old.as_ref().and_then(|o| o.to()));
+    let cc = list(page::EMAIL, "Cc", old.as_ref().and_then(|o| o.cc()));
+    let bcc = list(page::EMAIL2, "Bcc", old.as_ref().and_then(|o| o.bcc()));
+    let subject = field(page::EMAIL, "Subject")
+        .or_else(|| old.as_ref().and_then(|o| o.subject().map(str::to_string)))
+        .unwrap_or_default();
+    let html = kind.is_some_and(|t| t.trim() == "2");
+    let text = body
+        .and_then(|b| b.child_value("Data"))
+        .or_else(|| {
+            old.as_ref()
+                .and_then(|o| o.body_text(0).map(|t| t.into_owned()))
+        })
+        .unwrap_or_default();
+    let mut b = MessageBuilder::new()
+        .from((user.display_name.as_str(), user.address.as_str()))
+        .subject(subject);
+    if !to.is_empty() {
+        b = b.to(addresses(to));
+    }
+    if !cc.is_empty() {
+        b = b.cc(addresses(cc));
+    }
+    if !bcc.is_empty() {
+        b = b.bcc(addresses(bcc));
+    }
+    if let Some(i) = field(page::EMAIL, "Importance") {
+        let v = match i.trim() {
+            "2" => "high",
+            "0" => "low",
+            _ => "normal",
+        };
+        b = b.header("Importance", mail_builder::headers::raw::Raw::new(v));
+    }
+    b = if html {
+        b.html_body(text)
+    } else {
+        b.text_body(text)
+    };
+    let fresh = b.write_to_vec().ok()?;
+    match old_raw.filter(|_| body.is_none()) {
+        // Only headers changed: the draft keeps its body and attachments as they were.
+        Some(old) => {
+            const CHANGED: [&[u8]; 6] = [
+                b"to:",
+                b"cc:",
+                b"bcc:",
+                b"subject:",
+                b"importance:",
+                b"from:",
+            ];
+            let named = |line: &[u8]| {
+                CHANGED
+                    .iter()
+                    .any(|n| line.len() >= n.len() && line[..n.len()].eq_ignore_ascii_case(n))
+            };
+            let head_end = fresh
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(fresh.len(), |p| p + 2);
+            let mut out = bureau_smtp::without_headers(&fresh[..head_end], |l| !named(l));
+            out.extend_from_slice(&bureau_smtp::without_headers(old, named));
+            Some(out)
+        }
+        None => Some(fresh),
+    }
+}
+
 /// The message as an Email class ApplicationData.
 pub fn application_data(
     item: &Item,

@@ -317,7 +317,11 @@ fn smart_message(new: &[u8], old: &[u8], how: Compose) -> Option<Vec<u8>> {
 }
 
 /// Files a sent message, read, in the user's Sent mailbox.
-async fn save_in_sent(eas: &ActiveSync, principal: u64, mime: Vec<u8>) -> Result<(), StoreError> {
+pub(crate) async fn save_in_sent(
+    eas: &ActiveSync,
+    principal: u64,
+    mime: Vec<u8>,
+) -> Result<(), StoreError> {
     let r = eas.store().reader(Actor::Principal(principal))?;
     let Some(sent) = crate::special_mailbox(&r, principal, "\\Sent")? else {
         return Ok(());

@@ -114,6 +114,9 @@ async fn collection(
         kind,
         CollectionKind::Calendar | CollectionKind::TaskList | CollectionKind::Notes
     );
+    // Drafts are made and changed on the device (16.x).
+    let drafts = kind == CollectionKind::Mailbox
+        && collection.props.get("special-use").map(String::as_str) == Some("\\Drafts");
     if kind == CollectionKind::ScheduleInbox || (ical && eas.dav().is_none()) {
         return Ok(answer(&key, status::SERVER_ERROR));
     }
@@ -194,7 +197,14 @@ async fn collection(
                         log::info!("activesync: change of {sid} lost to the server's");
                         continue;
                     }
+                    let edits_draft = drafts
+                        && data
+                            .elements()
+                            .any(|e| matches!(e.name, "To" | "Cc" | "Bcc" | "Subject" | "Body"));
                     let done = match kind {
+                        CollectionKind::Mailbox if edits_draft => {
+                            change_draft(eas, cx, coll, item, data).await
+                        }
                         CollectionKind::AddressBook => {
                             let supported = state.supported.as_deref();
                             change_contact(eas, principal, coll, item, data, supported).await
@@ -205,6 +215,13 @@ async fn collection(
                                 .await
                         }
                         _ => change_mail(eas, principal, coll, item, data).await,
+                    };
+                    // A draft the device asks to send (email2:Send, 16.x).
+                    let done = match done {
+                        Ok(m) if drafts && cmd.child("Send").is_some() => {
+                            send_draft(eas, cx, coll, item).await.map(|()| m)
+                        }
+                        other => other,
                     };
                     match done {
                         Ok(modseq) => {
@@ -307,8 +324,13 @@ async fn collection(
                             state.id_map.insert(client.clone(), id);
                             responses.push(answer(status::SUCCESS, Some(server_id(coll, id))));
                         }
-                        (_, Some(d)) if ical && !client.is_empty() => {
-                            match add_ical(eas, cx, view, &collection, d).await {
+                        (_, Some(d)) if (ical || drafts) && !client.is_empty() => {
+                            let made = if drafts {
+                                add_draft(eas, cx, coll, d).await
+                            } else {
+                                add_ical(eas, cx, view, &collection, d).await
+                            };
+                            match made {
                                 Ok(it) => {
                                     state.known.insert(it.id);
                                     state.own_changes.insert(it.id, it.modseq);
@@ -486,6 +508,95 @@ fn ical_text(
 fn dav(eas: &ActiveSync) -> Result<&bureau_dav::Dav, StoreError> {
     eas.dav()
         .ok_or_else(|| StoreError::Invalid("calendars are not served here".into()))
+}
+
+/// The device wrote a draft: flagged \Draft, and read and flagged as it says.
+async fn add_draft(
+    eas: &ActiveSync,
+    cx: &Context,
+    coll: u64,
+    data: &Element,
+) -> Result<Item, StoreError> {
+    let msg = email::draft(&cx.user, data, None)
+        .ok_or_else(|| StoreError::Invalid("the draft does not make a message".into()))?;
+    let staged = eas.stage(msg).await?;
+    let blob = staged.blob_ref();
+    let mut flags = vec!["\\Draft".to_string()];
+    if data.child_value("Read").is_none_or(|r| r.trim() == "1") {
+        flags.push("\\Seen".into());
+    }
+    if data
+        .child("Flag")
+        .and_then(|f| f.child_value("Status"))
+        .is_some_and(|st| st.trim() == "2")
+    {
+        flags.push("\\Flagged".into());
+    }
+    eas.store()
+        .write(
+            Actor::Principal(cx.user.principal),
+            vec![staged],
+            move |w| {
+                w.put_item(
+                    coll,
+                    bureau_store::NewItem {
+                        blob: Some(blob),
+                        flags: flags.clone(),
+                        ..Default::default()
+                    },
+                )
+            },
+        )
+        .await
+}
+
+/// The device changed a draft: the message made again with what it sent and what it left.
+async fn change_draft(
+    eas: &ActiveSync,
+    cx: &Context,
+    coll: u64,
+    item: ItemId,
+    data: &Element,
+) -> Result<u64, StoreError> {
+    let principal = cx.user.principal;
+    let r = eas.store().reader(Actor::Principal(principal))?;
+    let old = r.content(&r.item(coll, item)?)?;
+    let msg = email::draft(&cx.user, data, Some(&old))
+        .ok_or_else(|| StoreError::Invalid("the draft does not make a message".into()))?;
+    let staged = eas.stage(msg).await?;
+    let blob = staged.blob_ref();
+    eas.store()
+        .write(Actor::Principal(principal), vec![staged], move |w| {
+            w.update_item(coll, item, None, |it| it.blob = Some(blob))
+                .map(|i| i.modseq)
+        })
+        .await
+}
+
+/// Sends a draft as SendMail would, files it in Sent, and takes it out of Drafts.
+async fn send_draft(
+    eas: &ActiveSync,
+    cx: &Context,
+    coll: u64,
+    item: ItemId,
+) -> Result<(), StoreError> {
+    let principal = cx.user.principal;
+    let r = eas.store().reader(Actor::Principal(principal))?;
+    let msg = r.content(&r.item(coll, item)?)?;
+    let queue = eas
+        .queue
+        .as_ref()
+        .ok_or_else(|| StoreError::Invalid("no mail queue".into()))?;
+    queue
+        .send_as(&cx.user, &msg, "activesync", cx.ip)
+        .await
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    crate::mail::save_in_sent(eas, principal, msg).await?;
+    eas.store()
+        .write(Actor::Principal(principal), vec![], move |w| {
+            w.delete_item(coll, item)
+        })
+        .await
 }
 
 /// The device changed an event (or one occurrence), a task or a note: the stored object

@@ -22,6 +22,7 @@ mod queue;
 mod recipient;
 mod session;
 mod verify;
+pub use verify::without_headers;
 
 pub use deliver::SendError;
 pub use queue::{Queue, QueueEntry, QueuedMessage, RcptState};

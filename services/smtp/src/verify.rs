@@ -123,7 +123,7 @@ pub(crate) fn strip_forged_results(msg: &[u8], hostname: &str) -> Vec<u8> {
 
 /// The message without the header fields (folded lines included) whose first line `drop`
 /// picks; the body untouched.
-pub(crate) fn without_headers(msg: &[u8], drop: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+pub fn without_headers(msg: &[u8], drop: impl Fn(&[u8]) -> bool) -> Vec<u8> {
     let end = msg
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
