@@ -37,6 +37,26 @@ def client(b, device="PyTestDev1", username="alice@example.com", password=PW):
                   device_id=device, verify_ssl=False)
 
 
+def office_with_mx(bureau_factory, test_mx, monkeypatch):
+    """A box whose mail to remote.example goes to a test MX, with alice and bob."""
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    mx = test_mx()
+    office = bureau_factory(f'\n[smtp.routes]\n"remote.example" = "127.0.0.1:{mx.port}"\n')
+    office.cli("domain", "add", "example.com")
+    for u in ("alice", "bob"):
+        office.cli("user", "add", f"{u}@example.com", "--password-stdin", input=PW + "\n")
+    return office, mx
+
+
+def mx_wait(mx, seconds=20):
+    """Until the test MX has received something (or the time is up)."""
+    import time
+    deadline = time.time() + seconds
+    while not mx.received and time.time() < deadline:
+        time.sleep(0.2)
+
+
 def post(b, query, body=b"", version="16.1", policy_key=None, auth=("alice@example.com", PW)):
     headers = {"Content-Type": "application/vnd.ms-sync.wbxml"}
     if version:
@@ -322,16 +342,9 @@ def _ping_body(folder, heartbeat):
 
 
 def test_send_mail_move_items_and_estimates(bureau_factory, test_mx, monkeypatch):
-    import time
     from email.message import EmailMessage
 
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    mx = test_mx()
-    office = bureau_factory(f'\n[smtp.routes]\n"remote.example" = "127.0.0.1:{mx.port}"\n')
-    office.cli("domain", "add", "example.com")
-    for u in ("alice", "bob"):
-        office.cli("user", "add", f"{u}@example.com", "--password-stdin", input=PW + "\n")
+    office, mx = office_with_mx(bureau_factory, test_mx, monkeypatch)
     with client(office, device="Sender1") as c:
         folders = c.list_folders()
         inbox = next(f for f in folders if int(f.type) == 2).id
@@ -348,9 +361,7 @@ def test_send_mail_move_items_and_estimates(bureau_factory, test_mx, monkeypatch
         bob = office.messages("bob")
         assert len(bob) == 1 and b"Sent over ActiveSync." in bob[0] and b"Bcc:" not in bob[0]
         assert b"by box.example.com (Bureau) with ESMTPSA" in bob[0]
-        deadline = time.time() + 20
-        while not mx.received and time.time() < deadline:
-            time.sleep(0.2)
+        mx_wait(mx)
         [(mail_from, rcpts, data)] = mx.received
         assert (mail_from, rcpts) == ("alice@example.com", ["partner@remote.example"])
         assert b"DKIM-Signature:" in data and b"Bcc:" not in data
@@ -843,13 +854,7 @@ def test_out_of_office_set_on_the_phone_answers_mail(bureau_factory, test_mx, mo
     from email.message import EmailMessage
     from pyactivesync.models import OofState
 
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    mx = test_mx()
-    office = bureau_factory(f'\n[smtp.routes]\n"remote.example" = "127.0.0.1:{mx.port}"\n')
-    office.cli("domain", "add", "example.com")
-    for u in ("alice", "bob"):
-        office.cli("user", "add", f"{u}@example.com", "--password-stdin", input=PW + "\n")
+    office, mx = office_with_mx(bureau_factory, test_mx, monkeypatch)
 
     def mail(sender, subject, **headers):
         msg = EmailMessage()
@@ -874,9 +879,7 @@ def test_out_of_office_set_on_the_phone_answers_mail(bureau_factory, test_mx, mo
             "ExternalUnknown": (True, "I am away until Monday.")}
 
     mail("carol@remote.example", "Quote request")
-    deadline = time.time() + 20
-    while not mx.received and time.time() < deadline:
-        time.sleep(0.2)
+    mx_wait(mx)
     [(mail_from, rcpts, data)] = mx.received
     assert rcpts == ["carol@remote.example"]
     assert b"Auto-Submitted: auto-replied" in data and b"I am away until Monday." in data

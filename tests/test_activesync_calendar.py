@@ -14,7 +14,7 @@ import pytest
 from pyactivesync._wbxml import WBXMLReader, WBXMLWriter, find, find_all, text_of, wtag
 
 import eas_pages  # noqa: F401  (pyactivesync's missing code pages)
-from test_activesync import PW, client
+from test_activesync import PW, client, mx_wait, office_with_mx
 
 def tzi(bias, std=None, dst=None, dst_bias=-60, name=""):
     """A Windows TIME_ZONE_INFORMATION, as phones send it: rules are (month, weekday, week, hour)."""
@@ -405,16 +405,9 @@ def invitation(uid, organizer, summary, day):
 
 def test_meeting_responses_reach_the_organizer(bureau_factory, test_mx, monkeypatch):
     import smtplib
-    import time
     from email.message import EmailMessage
 
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    mx = test_mx()
-    office = bureau_factory(f'\n[smtp.routes]\n"remote.example" = "127.0.0.1:{mx.port}"\n')
-    office.cli("domain", "add", "example.com")
-    for u in ("alice", "bob"):
-        office.cli("user", "add", f"{u}@example.com", "--password-stdin", input=PW + "\n")
+    office, mx = office_with_mx(bureau_factory, test_mx, monkeypatch)
     alice_cal = collection_named(caldav_principal(office), "Calendar")
     alice_cal.save_event(invitation("plan@example", "alice@example.com", "Planning", "10"))
     alice_cal.save_event(invitation("lunch@example", "alice@example.com", "Lunch", "11"))
@@ -470,9 +463,7 @@ def test_meeting_responses_reach_the_organizer(bureau_factory, test_mx, monkeypa
         assert status == "1" and cal_id
         [visit] = [e for e in bob_cal.events() if "Supplier visit" in e.data]
         assert "PARTSTAT=TENTATIVE" in unfolded(visit.data) and "METHOD" not in visit.data
-    deadline = time.time() + 20
-    while not mx.received and time.time() < deadline:
-        time.sleep(0.2)
+    mx_wait(mx)
     [(_, rcpts, data)] = mx.received
     assert rcpts == ["carol@remote.example"]
     assert b"METHOD:REPLY" in data and b"TENTATIVE" in data

@@ -426,7 +426,14 @@ fn describe(c: &Comp, v: &View, pref: &BodyPreference, mut d: Element) -> Elemen
     if let Some((_, minutes)) = reminder(c).filter(|(_, m)| *m >= 0) {
         d = d.with(cal("Reminder").text(minutes.to_string()));
     }
-    let sensitivity = match c
+    d = d.with(cal("Sensitivity").text(sensitivity(c)));
+    d = d.with(cal("Subject").text(text_of(c, "SUMMARY").unwrap_or_default()));
+    categories(c, page::CALENDAR, d)
+}
+
+/// CLASS as Sensitivity: 0 normal, 2 private, 3 confidential.
+pub fn sensitivity(c: &Comp) -> &'static str {
+    match c
         .get("CLASS")
         .map(|l| l.value.to_ascii_uppercase())
         .as_deref()
@@ -434,10 +441,17 @@ fn describe(c: &Comp, v: &View, pref: &BodyPreference, mut d: Element) -> Elemen
         Some("PRIVATE") => "2",
         Some("CONFIDENTIAL") => "3",
         _ => "0",
-    };
-    d = d.with(cal("Sensitivity").text(sensitivity));
-    d = d.with(cal("Subject").text(text_of(c, "SUMMARY").unwrap_or_default()));
-    categories(c, page::CALENDAR, d)
+    }
+}
+
+/// Sensitivity as CLASS: personal and private are PRIVATE; normal has no CLASS.
+pub fn set_sensitivity(c: &mut Comp, value: Option<&str>) {
+    c.remove(&["CLASS"]);
+    match value.map(str::trim) {
+        Some("1" | "2") => c.props.push("CLASS:PRIVATE".into()),
+        Some("3") => c.props.push("CLASS:CONFIDENTIAL".into()),
+        _ => {}
+    }
 }
 
 /// CATEGORIES lines as Categories/Category of a page.
@@ -750,15 +764,7 @@ fn apply_fields(
         return Err("an event needs a start time".into());
     }
     if s.owns("Sensitivity") {
-        let class = match s.value("Sensitivity").as_deref() {
-            Some("1" | "2") => Some("PRIVATE"),
-            Some("3") => Some("CONFIDENTIAL"),
-            _ => None,
-        };
-        ev.remove(&["CLASS"]);
-        if let Some(c) = class {
-            ev.props.push(format!("CLASS:{c}"));
-        }
+        set_sensitivity(ev, s.value("Sensitivity").as_deref());
     }
     if s.owns("BusyStatus") {
         ev.remove(&["TRANSP", "X-MICROSOFT-CDO-BUSYSTATUS"]);

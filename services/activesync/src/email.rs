@@ -197,36 +197,24 @@ pub fn draft(
             .find(|e| e.page == page && e.name == name)
             .map(|e| e.value())
     };
-    let list = |page: u8, name: &str, was: Option<&Address>| -> Vec<(String, String)> {
-        match field(page, name) {
-            Some(v) => mail_parser::MessageParser::default()
-                .parse(format!("To: {v}\r\n\r\n").as_bytes())
-                .and_then(|m| {
-                    m.to().map(|a| {
-                        a.iter()
-                            .filter_map(|x| {
-                                Some((
-                                    x.name().unwrap_or_default().to_string(),
-                                    x.address()?.to_string(),
-                                ))
-                            })
-                            .collect()
-                    })
+    let pairs = |a: Option<&Address>| -> Vec<(String, String)> {
+        a.map(|a| {
+            a.iter()
+                .filter_map(|x| {
+                    let name = x.name().unwrap_or_default().to_string();
+                    Some((name, x.address()?.to_string()))
                 })
-                .unwrap_or_default(),
-            None => was
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| {
-                            Some((
-                                x.name().unwrap_or_default().to_string(),
-                                x.address()?.to_string(),
-                            ))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        }
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    // The device's list, read as a To: header would be; else the draft's as it was.
+    let list = |page: u8, name: &str, was: Option<&Address>| match field(page, name) {
+        Some(v) => MessageParser::default()
+            .parse(format!("To: {v}\r\n\r\n").as_bytes())
+            .map(|m| pairs(m.to()))
+            .unwrap_or_default(),
+        None => pairs(was),
     };
     let addresses = |l: Vec<(String, String)>| {
         A::new_list(

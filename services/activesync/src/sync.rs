@@ -558,12 +558,24 @@ async fn change_draft(
     item: ItemId,
     data: &Element,
 ) -> Result<u64, StoreError> {
-    let principal = cx.user.principal;
+    replace_content(eas, cx.user.principal, coll, item, |old| {
+        email::draft(&cx.user, data, Some(old))
+            .ok_or_else(|| StoreError::Invalid("the draft does not make a message".into()))
+    })
+    .await
+}
+
+/// An item's content replaced by what `edit` makes of it. Gives the new modseq.
+async fn replace_content(
+    eas: &ActiveSync,
+    principal: u64,
+    coll: u64,
+    item: ItemId,
+    edit: impl FnOnce(&[u8]) -> Result<Vec<u8>, StoreError>,
+) -> Result<u64, StoreError> {
     let r = eas.store().reader(Actor::Principal(principal))?;
-    let old = r.content(&r.item(coll, item)?)?;
-    let msg = email::draft(&cx.user, data, Some(&old))
-        .ok_or_else(|| StoreError::Invalid("the draft does not make a message".into()))?;
-    let staged = eas.stage(msg).await?;
+    let new = edit(&r.content(&r.item(coll, item)?)?)?;
+    let staged = eas.stage(new).await?;
     let blob = staged.blob_ref();
     eas.store()
         .write(Actor::Principal(principal), vec![staged], move |w| {
@@ -711,17 +723,14 @@ async fn change_mail(
         .await
 }
 
-/// Stages a card's text as a blob, checked by the same parser CardDAV uses.
-async fn staged_card(
-    eas: &ActiveSync,
-    card: String,
-) -> Result<bureau_store::StagedBlob, StoreError> {
-    if calcard::vcard::VCard::parse(&card).is_err() {
-        return Err(StoreError::Invalid(
+/// A card's text, checked by the same parser CardDAV uses.
+fn checked_card(card: String) -> Result<String, StoreError> {
+    match calcard::vcard::VCard::parse(&card) {
+        Ok(_) => Ok(card),
+        Err(_) => Err(StoreError::Invalid(
             "the contact does not make a vCard".into(),
-        ));
+        )),
     }
-    eas.stage(card.into_bytes()).await
 }
 
 /// The device changed a contact: its card, merged (what the device never saw is kept).
@@ -733,17 +742,11 @@ async fn change_contact(
     data: &Element,
     supported: Option<&[String]>,
 ) -> Result<u64, StoreError> {
-    let r = eas.store().reader(Actor::Principal(principal))?;
-    let old = r.item(coll, item)?;
-    let card = String::from_utf8_lossy(&r.content(&old)?).into_owned();
-    let staged = staged_card(eas, contacts::merge(&card, data, supported)).await?;
-    let blob = staged.blob_ref();
-    eas.store()
-        .write(Actor::Principal(principal), vec![staged], move |w| {
-            w.update_item(coll, item, None, |it| it.blob = Some(blob))
-                .map(|i| i.modseq)
-        })
-        .await
+    replace_content(eas, principal, coll, item, |old| {
+        let card = String::from_utf8_lossy(old);
+        checked_card(contacts::merge(&card, data, supported)).map(String::into_bytes)
+    })
+    .await
 }
 
 /// The device made a contact: a new card, as CardDAV clients see it. Gives its id and
@@ -755,7 +758,8 @@ async fn add_contact(
     data: &Element,
 ) -> Result<(ItemId, u64), StoreError> {
     let uid = format!("{:032x}", rand::random::<u128>());
-    let staged = staged_card(eas, contacts::new_card(data, &format!("urn:uuid:{uid}"))).await?;
+    let card = checked_card(contacts::new_card(data, &format!("urn:uuid:{uid}")))?;
+    let staged = eas.stage(card.into_bytes()).await?;
     let blob = staged.blob_ref();
     eas.store()
         .write(Actor::Principal(principal), vec![staged], move |w| {

@@ -90,16 +90,7 @@ pub fn task_data(text: &str, v: &View, pref: &BodyPreference) -> Option<Element>
     if let Some(a) = alarm {
         d = d.with(e("ReminderTime").text(long(a)));
     }
-    let sensitivity = match t
-        .get("CLASS")
-        .map(|l| l.value.to_ascii_uppercase())
-        .as_deref()
-    {
-        Some("PRIVATE") => "2",
-        Some("CONFIDENTIAL") => "3",
-        _ => "0",
-    };
-    d = d.with(e("Sensitivity").text(sensitivity));
+    d = d.with(e("Sensitivity").text(crate::calendar::sensitivity(t)));
     Some(d.with(e("Subject").text(text_of(t, "SUMMARY").unwrap_or_default())))
 }
 
@@ -230,12 +221,7 @@ fn edit_task(c: &mut Comp, data: &Element, v: &View, now: NaiveDateTime) {
         }
     }
     if let Some(s) = field(data, p, "Sensitivity") {
-        c.remove(&["CLASS"]);
-        match s.as_str() {
-            "1" | "2" => c.props.push("CLASS:PRIVATE".into()),
-            "3" => c.props.push("CLASS:CONFIDENTIAL".into()),
-            _ => {}
-        }
+        crate::calendar::set_sensitivity(c, Some(&s));
     }
     if let Some(set) = field(data, p, "ReminderSet") {
         let at = absolute_alarm(c).map(|(i, _)| {

@@ -337,6 +337,41 @@ pub(crate) fn store_status(e: &StoreError) -> Resp {
 }
 
 impl Dav {
+    /// Writes an object's text as `name`: created when `expect` is None (the name must
+    /// still be free: two writers racing), else replaced if still at modseq `expect`.
+    pub(crate) async fn write_object(
+        &self,
+        actor: Actor,
+        coll: u64,
+        name: &str,
+        expect: Option<u64>,
+        staged: bureau_store::StagedBlob,
+        props: std::collections::BTreeMap<String, String>,
+    ) -> Result<bureau_store::Item, StoreError> {
+        let blob = staged.blob_ref();
+        let name = name.to_string();
+        self.store
+            .write(actor, vec![staged], move |w| match expect {
+                None => w.put_item(
+                    coll,
+                    NewItem {
+                        name: Some(name.clone()),
+                        blob: Some(blob),
+                        props: props.clone(),
+                        ..Default::default()
+                    },
+                ),
+                Some(m) => {
+                    let item = w.item_by_name(coll, &name)?;
+                    w.update_item(coll, item.id, Some(m), |it| {
+                        it.blob = Some(blob);
+                        it.props = props.clone();
+                    })
+                }
+            })
+            .await
+    }
+
     pub fn new(store: Store, auth: Auth, hostname: &str) -> Dav {
         Dav {
             store,
@@ -603,30 +638,9 @@ impl Dav {
             Ok(s) => s,
             Err(e) => return store_status(&e),
         };
-        let blob = staged.blob_ref();
-        let (id, name) = (c.coll.id, name.clone());
         let created = existing.is_none();
         let r = self
-            .store
-            .write(ctx.actor(), vec![staged], move |w| match expect {
-                // Created: the name must still be free (two PUTs racing).
-                None => w.put_item(
-                    id,
-                    NewItem {
-                        name: Some(name.clone()),
-                        blob: Some(blob),
-                        props: props.clone(),
-                        ..Default::default()
-                    },
-                ),
-                Some(m) => {
-                    let item = w.item_by_name(id, &name)?;
-                    w.update_item(id, item.id, Some(m), |it| {
-                        it.blob = Some(blob);
-                        it.props = props.clone();
-                    })
-                }
-            })
+            .write_object(ctx.actor(), c.coll.id, name, expect, staged, props)
             .await;
         match r {
             Ok(item) => {

@@ -6,7 +6,7 @@
 
 use crate::{Dav, Kind, SCHEDULE_TAG, components, new_schedule_tag, object_props};
 use bureau_directory::User;
-use bureau_store::{Actor, Collection, CollectionKind, Item, ItemId, NewItem, StoreError};
+use bureau_store::{Actor, Collection, CollectionKind, Item, ItemId, StoreError};
 
 impl Dav {
     /// Writes an iCalendar object as `name` in one of the owner's calendar, task or notes
@@ -54,28 +54,8 @@ impl Dav {
             None => None,
         };
         let staged = self.store.stage_blob(text.as_bytes())?;
-        let blob = staged.blob_ref();
-        let (id, name) = (coll.id, name.to_string());
         let item = self
-            .store
-            .write(actor, vec![staged], move |w| match expect {
-                None => w.put_item(
-                    id,
-                    NewItem {
-                        name: Some(name.clone()),
-                        blob: Some(blob),
-                        props: props.clone(),
-                        ..Default::default()
-                    },
-                ),
-                Some(m) => {
-                    let item = w.item_by_name(id, &name)?;
-                    w.update_item(id, item.id, Some(m), |it| {
-                        it.blob = Some(blob);
-                        it.props = props.clone();
-                    })
-                }
-            })
+            .write_object(actor, coll.id, name, expect, staged, props)
             .await?;
         self.schedule(&owner.uid, old.as_deref(), Some(text.as_bytes()))
             .await;
