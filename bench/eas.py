@@ -1,8 +1,9 @@
 """ActiveSync figures (docs/BENCHMARKS.md), with pyactivesync as the devices:
 - memory per held Ping: the daemon's RSS with N Pings held, against before;
 - change-to-Ping-reply: a device holds a Ping, a message arrives by SMTP, time to the answer;
-- initial Sync of a big folder in windows of 100: time per window.
-Usage: eas.py HTTPS_PORT SMTP_PORT IMAP_PORT BUREAU_PID [PINGS] [MESSAGES]"""
+- initial Sync of a big folder in windows of 100: time per window;
+- the same for a calendar of EVENTS recurring events made over CalDAV.
+Usage: eas.py HTTPS_PORT SMTP_PORT IMAP_PORT BUREAU_PID [PINGS] [MESSAGES] [EVENTS]"""
 
 import imaplib
 import os
@@ -23,6 +24,7 @@ for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
 https, smtp, imap, pid = (int(a) for a in sys.argv[1:5])
 PINGS = int(sys.argv[5]) if len(sys.argv) > 5 else 500
 MESSAGES = int(sys.argv[6]) if len(sys.argv) > 6 else 10000
+EVENTS = int(sys.argv[7]) if len(sys.argv) > 7 else 2000
 PW = "long enough pw"
 
 
@@ -112,18 +114,57 @@ for t in fillers:
 print(f"{MESSAGES} messages appended over IMAP (16 connections) in {time.monotonic() - t0:.1f} s")
 c = client("Initial1", user="u3@bench.example")
 inbox = next(f for f in c.list_folders() if int(f.type) == 2).id
-key = c.sync_folder(inbox).sync_key
-windows, got = [], 0
-while True:
-    t = time.monotonic()
-    r = c.sync_folder(inbox, key, window_size=100)
-    windows.append((time.monotonic() - t) * 1000)
-    got += len(r.added)
-    key = r.sync_key
-    if not r.more_available:
-        break
-windows.sort()
-assert got == MESSAGES, got
-print(f"initial Sync of {MESSAGES} messages in {len(windows)} windows of 100: p50 {statistics.median(windows):.1f} ms, "
-      f"p95 {windows[int(len(windows) * 0.95) - 1]:.1f} ms, max {windows[-1]:.1f} ms per window")
+def initial_sync(c, folder, expected, what):
+    key = c.sync_folder(folder).sync_key
+    windows, got = [], 0
+    while True:
+        t = time.monotonic()
+        r = c.sync_folder(folder, key, window_size=100)
+        windows.append((time.monotonic() - t) * 1000)
+        got += len(r.added)
+        key = r.sync_key
+        if not r.more_available:
+            break
+    windows.sort()
+    assert got == expected, got
+    print(f"initial Sync of {expected} {what} in {len(windows)} windows of 100: p50 {statistics.median(windows):.1f} ms, "
+          f"p95 {windows[int(len(windows) * 0.95) - 1]:.1f} ms, max {windows[-1]:.1f} ms per window")
+
+
+initial_sync(c, inbox, MESSAGES, "messages")
+
+# ---- a calendar: weekly events in Paris time with an exception each, as CalDAV clients write them ----
+import base64
+import http.client
+
+EVENT = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\nBEGIN:VEVENT\r\nUID:ev-{n}@bench\r\n"
+         "DTSTAMP:20261101T080000Z\r\nDTSTART;TZID=Europe/Paris:2026{m:02d}{d:02d}T{h:02d}0000\r\n"
+         "DTEND;TZID=Europe/Paris:2026{m:02d}{d:02d}T{h:02d}3000\r\nRRULE:FREQ=WEEKLY;COUNT=10\r\n"
+         "EXDATE;TZID=Europe/Paris:2026{m:02d}{d2:02d}T{h:02d}0000\r\nSUMMARY:Meeting {n}\r\n"
+         "LOCATION:Room {r}\r\nX-OTHER-CLIENT:kept\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+auth = {"Authorization": "Basic " + base64.b64encode(f"u3:{PW}".encode()).decode(),
+        "Content-Type": "text/calendar"}
+
+
+def put_events(part, parts=16):
+    conn = http.client.HTTPSConnection("127.0.0.1", https, context=ctx, timeout=120)
+    for n in range(part, EVENTS, parts):
+        m, d, h = 1 + n % 11, 1 + n % 20, 8 + n % 9
+        conn.request("PUT", f"/dav/calendars/u3/calendar/ev-{n}.ics",
+                     body=EVENT.format(n=n, m=m, d=d, d2=d + 7, h=h, r=n % 30).encode(), headers=auth)
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 201, r.status
+    conn.close()
+
+
+t0 = time.monotonic()
+putters = [threading.Thread(target=put_events, args=(p,)) for p in range(16)]
+for t in putters:
+    t.start()
+for t in putters:
+    t.join()
+print(f"{EVENTS} events PUT over CalDAV (16 connections) in {time.monotonic() - t0:.1f} s")
+calendar = next(f for f in c.list_folders() if int(f.type) == 8).id
+initial_sync(c, calendar, EVENTS, "recurring events")
 print(f"bureau peak RSS: {int(open(f'/proc/{pid}/status').read().split('VmHWM:')[1].split()[0]) // 1024} MB")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ActiveSync (docs/BENCHMARKS.md): held Pings' memory, change-to-Ping-reply, initial Sync of a
-# big folder in windows of 100; pyactivesync (the test venv) plays the devices.
-# PINGS and MESSAGES change the sizes.
+# big folder and of a big calendar in windows of 100; pyactivesync (the test venv) plays the
+# devices. PINGS, MESSAGES and EVENTS change the sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common/lib.sh
@@ -19,4 +19,4 @@ max_connections_per_ip = 10000'
 $B domain add bench.example >/dev/null
 for u in u1 u2 u3; do echo "$PW" | $B user add "$u@bench.example" --password-stdin >/dev/null; done
 ulimit -n 65536 || true
-.venv/bin/python bench/eas.py $((443 + off)) $((25 + off)) $((143 + off)) "$bpid" "${PINGS:-500}" "${MESSAGES:-10000}"
+.venv/bin/python bench/eas.py $((443 + off)) $((25 + off)) $((143 + off)) "$bpid" "${PINGS:-500}" "${MESSAGES:-10000}" "${EVENTS:-2000}"
