@@ -101,6 +101,7 @@ BEGIN:VTODO
 UID:task-1@example
 DTSTAMP:20261101T080000Z
 DUE;VALUE=DATE:20261215
+RRULE:FREQ=MONTHLY;BYMONTHDAY=15
 SUMMARY:File the VAT return
 PRIORITY:1
 X-OTHER-CLIENT:keep me
@@ -340,6 +341,9 @@ def test_tasks_and_notes_both_ways(office):
         assert val(t, "Tasks.Subject") == "File the VAT return"
         assert val(t, "Tasks.Importance") == "2" and val(t, "Tasks.Complete") == "0"
         assert val(t, "Tasks.UtcDueDate") == "2026-12-15T00:00:00.000Z"
+        # Every month on the 15th.
+        rec = find(t, "Tasks.Recurrence")[2]
+        assert (val(rec, "Tasks.Type"), val(rec, "Tasks.DayOfMonth")) == ("2", "15")
         # Done on the phone: completed in CalDAV, the other client's property kept.
         tkey = key_of(sync(c, folders[7], tkey, [wtag("AirSync", "Change", children=[
             wtag("AirSync", "ServerId", text=sid),

@@ -270,13 +270,49 @@ fn week_of_month(n: i32) -> Option<String> {
     }
 }
 
+/// An RRULE's UNTIL in UTC; a date means that day at the start's time of day.
+fn until_of(zones: &Zones, start: &At, until: &str, dev: &Tzi) -> Option<NaiveDateTime> {
+    let l = Line::parse(&format!("UNTIL:{until}"));
+    let at = zones.all(&l).into_iter().next()?;
+    Some(match (at, *start) {
+        (At::Date(day), At::Zoned(l, z)) => At::Zoned(day.and_time(l.time()), z).utc(dev),
+        (At::Date(day), At::Floating(l)) => dev.to_utc(day.and_time(l.time())),
+        (At::Date(day), At::Utc(t)) => day.and_time(t.time()),
+        (a, _) => a.utc(dev),
+    })
+}
+
+/// A task's RRULE as the Tasks class's Recurrence (its dates in the long form, with the
+/// Start the class requires), when ActiveSync can express it.
+pub fn task_recurrence(text: &str, v: &View) -> Option<Element> {
+    let vcal = Comp::parse(text)?;
+    let zones = Zones::of(text);
+    let t = vcal.subs.iter().find(|c| c.name == "VTODO")?;
+    let rule = t.get("RRULE")?;
+    let start = zones.at(t, "DTSTART").or_else(|| zones.at(t, "DUE"))?;
+    let long = |u: NaiveDateTime| crate::email::eas_date(u.and_utc().timestamp());
+    let until = |u: &str| until_of(&zones, &start, u, &v.device).map(long);
+    let r = recurrence(page::TASKS, &rule.value, &start, until, v.version)?;
+    Some(r.with(Element::new(page::TASKS, "Start").text(long(start.utc(&v.device)))))
+}
+
+/// A task's new RRULE from the device's Recurrence, in the form its DTSTART (or DUE) asks.
+pub fn task_rule(c: &Comp, r: &Element, text: &str, v: &View) -> Result<String, String> {
+    let zones = Zones::of(text);
+    let start = zones
+        .at(c, "DTSTART")
+        .or_else(|| zones.at(c, "DUE"))
+        .ok_or("a recurring task needs a start or due date")?;
+    rule_of(r, &start, &v.device)
+}
+
 /// The RRULE as a Recurrence, when ActiveSync can express it (else the device sees the
 /// first instance only, and the rule, not being shown, is never changed from there).
 fn recurrence(
     page: u8,
     rule: &str,
     start: &At,
-    zones_until: impl Fn(&str) -> Option<NaiveDateTime>,
+    until_text: impl Fn(&str) -> Option<String>,
     version: u32,
 ) -> Option<Element> {
     let parts = rule_parts(rule);
@@ -375,8 +411,8 @@ fn recurrence(
     if let Some(c) = get("COUNT") {
         r = r.with(e("Occurrences").text(c.to_string()));
     }
-    if let Some(u) = get("UNTIL").and_then(&zones_until) {
-        r = r.with(e("Until").text(compact(u)));
+    if let Some(u) = get("UNTIL").and_then(&until_text) {
+        r = r.with(e("Until").text(u));
     }
     if version >= 141
         && let Some(w) = get("WKST").and_then(|w| WEEKDAYS.iter().position(|d| *d == w))
@@ -559,17 +595,7 @@ pub fn event_data(text: &str, v: &View, pref: &BodyPreference) -> Option<Element
         d = d.with(list);
     }
     if let Some(rule) = master.get("RRULE") {
-        let until = |u: &str| {
-            let l = Line::parse(&format!("UNTIL:{u}"));
-            let at = zones.all(&l).into_iter().next()?;
-            Some(match (at, start) {
-                // A date: that day at the start's time of day.
-                (At::Date(day), At::Zoned(l, z)) => At::Zoned(day.and_time(l.time()), z).utc(dev),
-                (At::Date(day), At::Floating(l)) => dev.to_utc(day.and_time(l.time())),
-                (At::Date(day), At::Utc(t)) => day.and_time(t.time()),
-                (a, _) => a.utc(dev),
-            })
-        };
+        let until = |u: &str| until_of(&zones, &start, u, dev).map(compact);
         if let Some(r) = recurrence(page::CALENDAR, &rule.value, &start, until, v.version) {
             d = d.with(r);
             d = exceptions_of(&vcal, mi, &overrides, &zones, v, pref, d);

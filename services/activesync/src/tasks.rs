@@ -76,6 +76,9 @@ pub fn task_data(text: &str, v: &View, pref: &BodyPreference) -> Option<Element>
                 .with(e(utc_name).text(long(u)));
         }
     }
+    if let Some(r) = crate::calendar::task_recurrence(text, v) {
+        d = d.with(r);
+    }
     let importance = match t
         .get("PRIORITY")
         .and_then(|p| p.value.trim().parse::<u8>().ok())
@@ -263,6 +266,14 @@ pub fn change(
     let c = &mut vcal.subs[i];
     if component == "VTODO" {
         edit_task(c, data, v, now);
+        // The recurrence, once the dates it hangs on are in place.
+        if let Some(r) = data
+            .elements()
+            .find(|e| e.page == page::TASKS && e.name == "Recurrence")
+        {
+            let rule = crate::calendar::task_rule(c, r, text, v)?;
+            c.set("RRULE", rule);
+        }
     } else {
         common(c, data, page::NOTES, now);
     }
@@ -278,4 +289,46 @@ pub fn new(
     now: NaiveDateTime,
 ) -> Result<String, String> {
     change(component, &skeleton(component, uid, now), data, v, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::View;
+
+    #[test]
+    fn a_recurring_task_both_ways() {
+        let v = View {
+            version: 161,
+            me: vec![],
+            device: crate::tzi::Tzi::of_zone(chrono_tz::Europe::Paris, 2026),
+            home: chrono_tz::Europe::Paris,
+        };
+        let text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20261101T000000Z\r\nDUE;VALUE=DATE:20261207\r\nRRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=5\r\nSUMMARY:Timesheet\r\nX-KEEP:me\r\nEND:VTODO\r\nEND:VCALENDAR\r\n";
+        let d = task_data(text, &v, &BodyPreference::default()).unwrap();
+        let r = d.child("Recurrence").unwrap();
+        assert_eq!(r.child_value("Type").as_deref(), Some("1"));
+        assert_eq!(r.child_value("DayOfWeek").as_deref(), Some("2"));
+        assert_eq!(r.child_value("Occurrences").as_deref(), Some("5"));
+        // Midnight in Paris.
+        assert_eq!(
+            r.child_value("Start").as_deref(),
+            Some("2026-12-06T23:00:00.000Z")
+        );
+        assert!(crate::wbxml::encode(&d).is_ok());
+        // The device makes it monthly, on the first Monday.
+        let t = |n: &'static str| Element::new(page::TASKS, n);
+        let edit = Element::new(page::AIRSYNC, "ApplicationData").with(
+            t("Recurrence")
+                .with(t("Type").text("3"))
+                .with(t("WeekOfMonth").text("1"))
+                .with(t("DayOfWeek").text("2"))
+                .with(t("Start").text("2026-12-06T23:00:00.000Z")),
+        );
+        let now = crate::calendar::parse_time("20261201T120000Z").unwrap();
+        let out = change("VTODO", text, &edit, &v, now).unwrap();
+        assert!(out.contains("RRULE:FREQ=MONTHLY;BYDAY=1MO"), "{out}");
+        assert!(out.contains("X-KEEP:me") && out.contains("DUE;VALUE=DATE:20261207"));
+        assert!(calcard::icalendar::ICalendar::parse(&out).is_ok());
+    }
 }
