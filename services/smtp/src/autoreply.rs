@@ -226,8 +226,24 @@ impl Queue {
             .await
             .map_err(|e| e.to_string())?;
         let stamp = now.to_string().into_bytes();
+        let mine = format!("{}\n", user.uid);
         store
             .write(Actor::System, vec![], move |w| {
+                // Senders answered over a week ago would be answered again anyway: forgotten.
+                for k in w
+                    .kv_keys(SENT_NS)?
+                    .into_iter()
+                    .filter(|k| k.starts_with(&mine))
+                {
+                    let old = w
+                        .kv_get(SENT_NS, &k)?
+                        .and_then(|b| String::from_utf8(b).ok())
+                        .and_then(|s| s.parse::<i64>().ok())
+                        .is_none_or(|t| now - t >= ONCE_PER);
+                    if old {
+                        w.kv_delete(SENT_NS, &k)?;
+                    }
+                }
                 w.kv_put(SENT_NS, &key, &stamp)
             })
             .await
