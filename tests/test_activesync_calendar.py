@@ -466,6 +466,8 @@ def test_meeting_responses_reach_the_organizer(bureau_factory, test_mx, monkeypa
         status, cal_id = meeting_response(c, inbox, mail.server_id, "2")
         assert status == "1" and cal_id
         [visit] = [e for e in bob_cal.events() if "Supplier visit" in e.data]
+        # The answered invitation is in Deleted Items now.
+        assert office.messages("bob") == [] and len(office.messages("bob", "Trash")) == 1
         assert "PARTSTAT=TENTATIVE" in unfolded(visit.data) and "METHOD" not in visit.data
     mx_wait(mx)
     [(_, rcpts, data)] = mx.received

@@ -3,7 +3,8 @@
 //! arrive there through CalDAV scheduling) or by the invitation mail in a mail folder
 //! (from elsewhere, iMIP). The answer is the user's PARTSTAT on the event, written as
 //! CalDAV writes it, so the same scheduling tells the organizer: the organizer's copy here,
-//! or a REPLY by mail. A declined event leaves the calendar, as Exchange does.
+//! or a REPLY by mail. A declined event leaves the calendar, and an answered invitation
+//! mail goes to Deleted Items, as Exchange does.
 
 use crate::calendar;
 use crate::wbxml::{Element, page};
@@ -140,6 +141,19 @@ async fn respond(
     let saved = dav
         .put_object(&cx.user, &cal, &name, expect, answered)
         .await?;
+    if coll.kind == CollectionKind::Mailbox {
+        // Answered: the invitation mail goes to Deleted Items, as Exchange does.
+        let trash = crate::special_mailbox(&r, principal, "\\Trash")?.filter(|t| *t != coll.id);
+        let from = coll.id;
+        eas.store()
+            .write(Actor::Principal(principal), vec![], move |w| {
+                if let Some(t) = trash {
+                    w.copy_item(from, item, t)?;
+                }
+                w.delete_item(from, item)
+            })
+            .await?;
+    }
     if partstat == "DECLINED" && instance.is_none() {
         dav.delete_object(&cx.user, &cal, saved.id).await?;
         return Ok(None);
