@@ -151,6 +151,10 @@ fi
 systemctl --root="$R" mask -q getty@tty1.service \
     systemd-firstboot.service e2scrub_reap.service e2scrub_all.timer apt-daily.timer \
     apt-daily-upgrade.timer 2>/dev/null || true
+# Samba as a plain file server (no NetBIOS, no domain controller); smbd and Squid start from
+# their drop-ins once Bureau has written their configuration.
+systemctl --root="$R" mask -q nmbd.service samba-ad-dc.service 2>/dev/null || true
+systemctl --root="$R" enable -q smbd.service squid.service
 
 # The initramfs: static busybox (Debian's busybox-static), the early modules, and our init.
 "$HERE/mkinitramfs.sh" /bin/busybox "$R/boot/initrd.img" "$kdir/initrd" "$kdir/initrd-modules"

@@ -46,7 +46,7 @@ cpu=max
 [ "$accel" = kvm ] && cpu=host
 
 fwd=""
-for p in 25 80 143 389 443 465 587 636 993; do
+for p in 25 80 143 389 443 445 465 587 636 993 3128; do
     fwd="$fwd,hostfwd=tcp:127.0.0.1:$((OFFSET + p))-:$p"
 done
 

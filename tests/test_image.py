@@ -1,7 +1,8 @@
 """The appliance image, booted in QEMU under software emulation (TCG) and used the way an office
 would, over its forwarded ports with real clients: the first administrator from the setup
 token shown on the serial line, a user made through the admin API, a message in by smtplib and
-out by imaplib over IMAPS, a reboot that keeps both, an update that switches the root slot,
+out by imaplib over IMAPS, the box's Samba (smbclient) and Squid (through the proxy to a page
+on the host) configured from the admin API, a reboot that keeps all of it, an update that switches the root slot,
 corrupted and unsigned bundles refused while the box keeps serving, and an update whose
 system does not come up rolled back by the box itself.
 
@@ -201,12 +202,84 @@ def test_mail_in_by_smtp_and_out_by_imaps(vm):
     assert conn.getresponse().status == 301
 
 
+def smb_on_the_box(vm, cmd, timeout=90):
+    """smbclient to alice's home share on the box's forwarded port 445, retried while the
+    box's Samba comes up (the helper applies the directory after each start)."""
+    from test_samba import smb
+    deadline = time.monotonic() + timeout
+    while True:
+        rc, out = smb(vm.port(445), "alice", "alice", PASSWORD, cmd)
+        if rc == 0 or time.monotonic() > deadline:
+            return rc, out
+        time.sleep(2)
+
+
+def test_file_server_and_web_proxy_on_the_box(vm, tmp_path):
+    import base64
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    # The file server: a home share per user, served by the box's own smbd.
+    s, done, _ = vm.api("PUT", "/api/v1/samba", {"workgroup": "OFFICE", "homes": True, "public": False,
+                                                 "shares": []})
+    assert s == 200 and done["report"]["reloaded"], done
+    (tmp_path / "plan.txt").write_text("Q4 plan\n")
+    rc, out = smb_on_the_box(vm, f"put {tmp_path}/plan.txt plan.txt; get plan.txt {tmp_path}/back.txt")
+    assert rc == 0, out
+    assert (tmp_path / "back.txt").read_text() == "Q4 plan\n"
+    from test_samba import smb
+    rc, out = smb(vm.port(445), "alice", "alice", "wrong")
+    assert rc != 0 and "LOGON_FAILURE" in out, out
+
+    # The web proxy: Bureau's accounts sign in; the host (10.0.2.2 from the box) serves a page.
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"through the box")
+
+        def log_message(self, *a):
+            pass
+
+    web = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        s, done, _ = vm.api("PUT", "/api/v1/proxy", {"networks": ["lan"], "authenticate": True, "blocked": [],
+                                                     "rules": []})
+        assert s == 200, done
+
+        def fetch(auth):
+            conn = http.client.HTTPConnection("127.0.0.1", vm.port(3128), timeout=60)
+            h = {"Proxy-Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+            conn.request("GET", f"http://10.0.2.2:{web.server_address[1]}/", headers=h)
+            r = conn.getresponse()
+            return r.status, r.read()
+
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                status, body = fetch(f"alice:{PASSWORD}")
+            except OSError:
+                status, body = None, b""
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert (status, body) == (200, b"through the box")
+        assert fetch(None)[0] == 407
+        assert fetch("alice:wrong")[0] == 407
+    finally:
+        web.shutdown()
+
+
 def test_reboot_keeps_users_and_mail(vm):
     mark = vm.reboot()
     # The name and the time zone chosen in the wizard are the system's at boot.
     assert " on box.office.example: " in vm.wait_booted(after=mark).group(0)
     vm.sign_in()
     assert b"forwarded port 25" in read_inbox(vm, "hello from the host")
+    # The file server comes back by itself, its accounts made again from the directory.
+    rc, out = smb_on_the_box(vm, "ls plan.txt")
+    assert rc == 0, out
     info = wait_good(vm, "A")
     assert info["booted_slot"] == "A" and slot_state(info, "A") == "good", info
 

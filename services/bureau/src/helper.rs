@@ -132,7 +132,22 @@ impl Helper {
             }
             Request::ApplySamba { plan } => {
                 let _turn = self.samba_turn.lock().await;
-                let done = bureau_sysctl::samba::apply(plan, &self.samba, &self.shares_dir).await;
+                let mut done =
+                    bureau_sysctl::samba::apply(plan, &self.samba, &self.shares_dir).await;
+                // smbd not running yet (the appliance before its first configuration): its
+                // unit is started, and reads the configuration as it starts.
+                if let Ok(r) = &mut done
+                    && !r.reloaded
+                    && !self.samba.service.is_empty()
+                {
+                    r.reloaded = command(
+                        "systemctl",
+                        &["restart", &self.samba.service],
+                        Duration::from_secs(60),
+                    )
+                    .await
+                    .is_ok();
+                }
                 match &done {
                     Ok(r) => log::info!(
                         "helper: Samba in step: {} account(s), {} added, {} changed, {} removed",

@@ -95,6 +95,9 @@ pub struct SambaConfig {
     pub listen: String,
     /// The system account that owns every file on the shares (made by the helper).
     pub files_user: String,
+    /// A systemd unit the helper starts when smbd is not running to take a new
+    /// configuration (the appliance: "smbd"); empty: none, smbd is someone else's to run.
+    pub service: String,
 }
 
 impl Default for SambaConfig {
@@ -105,6 +108,7 @@ impl Default for SambaConfig {
             state_dir: None,
             listen: String::new(),
             files_user: "bureau-files".into(),
+            service: String::new(),
         }
     }
 }
