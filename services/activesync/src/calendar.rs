@@ -94,10 +94,10 @@ impl At {
 
 /// The zones an object names, resolved as calcard does (its VTIMEZONEs' locations,
 /// Windows names, the zone database).
-struct Zones(calcard::icalendar::timezone::TzResolver<String>);
+pub(crate) struct Zones(calcard::icalendar::timezone::TzResolver<String>);
 
 impl Zones {
-    fn of(text: &str) -> Zones {
+    pub(crate) fn of(text: &str) -> Zones {
         let cal = calcard::icalendar::ICalendar::parse(text).unwrap_or_default();
         Zones(cal.build_owned_tz_resolver())
     }
@@ -131,7 +131,7 @@ impl Zones {
             .collect()
     }
 
-    fn at(&self, c: &Comp, name: &str) -> Option<At> {
+    pub(crate) fn at(&self, c: &Comp, name: &str) -> Option<At> {
         c.get(name).and_then(|l| self.all(&l).into_iter().next())
     }
 }

@@ -4,7 +4,7 @@
 //! the device leaves out is left unchanged; an empty one clears its property. A task's
 //! recurrence is not shown to devices, so it is never changed from one.
 
-use crate::calendar::{At, View, categories, compact, parse_time};
+use crate::calendar::{At, View, Zones, categories, compact, parse_time};
 use crate::contentline::{Comp, Line, esc, unescape};
 use crate::email::{BodyPreference, eas_date, plain_body};
 use crate::wbxml::{Element, page};
@@ -29,25 +29,16 @@ fn text_of(c: &Comp, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// A date-time property read in UTC; dates and floating times in the device's zone.
-fn utc_of(c: &Comp, name: &str, v: &View) -> Option<NaiveDateTime> {
-    let l = c.get(name)?;
-    let value = l.value.trim();
-    if value.len() == 8 {
-        let d = chrono::NaiveDate::parse_from_str(value, "%Y%m%d").ok()?;
-        return Some(v.device.to_utc(d.and_time(NaiveTime::MIN)));
-    }
-    let t = parse_time(value)?;
-    Some(match l.param("TZID").and_then(crate::tzi::zone) {
-        Some(z) => At::Zoned(t, z).utc(&v.device),
-        None if value.ends_with('Z') => t,
-        None => v.device.to_utc(t),
-    })
+/// A date-time property read in UTC, as calendar.rs reads events' (dates and floating times
+/// in the device's zone).
+fn utc_of(zones: &Zones, c: &Comp, name: &str, v: &View) -> Option<NaiveDateTime> {
+    zones.at(c, name).map(|a| a.utc(&v.device))
 }
 
 /// A stored VTODO as the Tasks class's ApplicationData.
 pub fn task_data(text: &str, v: &View, pref: &BodyPreference) -> Option<Element> {
     let vcal = Comp::parse(text)?;
+    let zones = Zones::of(text);
     let t = main_of(&vcal, "VTODO")?;
     let e = |n: &'static str| Element::new(page::TASKS, n);
     let mut d = Element::new(page::AIRSYNC, "ApplicationData");
@@ -55,14 +46,14 @@ pub fn task_data(text: &str, v: &View, pref: &BodyPreference) -> Option<Element>
         d = d.with(plain_body(&body, pref));
     }
     d = categories(t, page::TASKS, d);
-    let completed = utc_of(t, "COMPLETED", v);
+    let completed = utc_of(&zones, t, "COMPLETED", v);
     let done = completed.is_some()
         || t.get("STATUS")
             .is_some_and(|s| s.value.eq_ignore_ascii_case("COMPLETED"));
     d = d.with(e("Complete").text(if done { "1" } else { "0" }));
     if done {
         let when = completed
-            .or_else(|| utc_of(t, "LAST-MODIFIED", v))
+            .or_else(|| utc_of(&zones, t, "LAST-MODIFIED", v))
             .unwrap_or_default();
         d = d.with(e("DateCompleted").text(long(when)));
     }
@@ -70,7 +61,7 @@ pub fn task_data(text: &str, v: &View, pref: &BodyPreference) -> Option<Element>
         ("DUE", "UtcDueDate", "DueDate"),
         ("DTSTART", "UtcStartDate", "StartDate"),
     ] {
-        if let Some(u) = utc_of(t, prop, v) {
+        if let Some(u) = utc_of(&zones, t, prop, v) {
             d = d
                 .with(e(local_name).text(long(v.device.to_local(u))))
                 .with(e(utc_name).text(long(u)));
@@ -88,7 +79,7 @@ pub fn task_data(text: &str, v: &View, pref: &BodyPreference) -> Option<Element>
         _ => "1",
     };
     d = d.with(e("Importance").text(importance));
-    let alarm = absolute_alarm(t).and_then(|(i, _)| utc_of(&t.subs[i], "TRIGGER", v));
+    let alarm = absolute_alarm(t).and_then(|(i, _)| utc_of(&zones, &t.subs[i], "TRIGGER", v));
     d = d.with(e("ReminderSet").text(if alarm.is_some() { "1" } else { "0" }));
     if let Some(a) = alarm {
         d = d.with(e("ReminderTime").text(long(a)));
@@ -110,6 +101,7 @@ fn absolute_alarm(c: &Comp) -> Option<(usize, Line)> {
 /// A stored VJOURNAL as the Notes class's ApplicationData.
 pub fn note_data(text: &str, v: &View, pref: &BodyPreference) -> Option<Element> {
     let vcal = Comp::parse(text)?;
+    let zones = Zones::of(text);
     let n = main_of(&vcal, "VJOURNAL")?;
     let e = |name: &'static str| Element::new(page::NOTES, name);
     let mut d = Element::new(page::AIRSYNC, "ApplicationData")
@@ -118,7 +110,9 @@ pub fn note_data(text: &str, v: &View, pref: &BodyPreference) -> Option<Element>
         d = d.with(plain_body(&body, pref));
     }
     d = d.with(e("MessageClass").text("IPM.StickyNote"));
-    if let Some(m) = utc_of(n, "LAST-MODIFIED", v).or_else(|| utc_of(n, "DTSTAMP", v)) {
+    if let Some(m) =
+        utc_of(&zones, n, "LAST-MODIFIED", v).or_else(|| utc_of(&zones, n, "DTSTAMP", v))
+    {
         d = d.with(e("LastModifiedDate").text(long(m)));
     }
     Some(categories(n, page::NOTES, d))
