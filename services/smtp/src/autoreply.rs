@@ -137,6 +137,25 @@ impl Queue {
         if daemon(sender) || principals.is_empty() {
             return;
         }
+        // Every delivery comes here: most of the time nobody is away, and one look at the
+        // settings says so.
+        let now = bureau_store::now();
+        let away: Vec<(String, OutOfOffice)> = match self
+            .directory()
+            .store()
+            .reader(Actor::System)
+            .and_then(|r| r.kv_list(NS))
+        {
+            Ok(all) => all
+                .into_iter()
+                .filter_map(|(uid, b)| Some((uid, serde_json::from_slice::<OutOfOffice>(&b).ok()?)))
+                .filter(|(_, o)| o.active(now))
+                .collect(),
+            Err(e) => return log::warn!("smtp: out-of-office: {e}"),
+        };
+        if away.is_empty() {
+            return;
+        }
         let Some(m) = mail_parser::MessageParser::default().parse_headers(msg) else {
             return;
         };
@@ -151,24 +170,25 @@ impl Queue {
             let Some(user) = users.iter().find(|u| u.principal == *p && u.enabled) else {
                 continue;
             };
-            if let Err(e) = self.reply_for(user, sender, &m).await {
+            let Some((_, oof)) = away.iter().find(|(uid, _)| *uid == user.uid) else {
+                continue;
+            };
+            if let Err(e) = self.reply_for(user, oof, now, sender, &m).await {
                 log::warn!("smtp: out-of-office reply for {}: {e}", user.uid);
             }
         }
     }
 
+    /// The reply, if this sender calls for one, from a user whose settings are on now.
     async fn reply_for(
         &self,
         user: &User,
+        oof: &OutOfOffice,
+        now: i64,
         sender: &str,
         m: &mail_parser::Message<'_>,
     ) -> Result<(), String> {
         let store = self.directory().store().clone();
-        let oof = OutOfOffice::load(&store, &user.uid).map_err(|e| e.to_string())?;
-        let now = bureau_store::now();
-        if !oof.active(now) {
-            return Ok(());
-        }
         let sender = sender.to_ascii_lowercase();
         if crate::recipient::owns(user, &sender) {
             return Ok(());
