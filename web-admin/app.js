@@ -237,6 +237,10 @@ async function pageDashboard() {
         ["Up for", `${Math.floor(s.uptime_secs / 3600)} h ${Math.floor((s.uptime_secs % 3600) / 60)} min`]]
         .map(([k, v]) => h("div", { class: "tile" }, h("b", {}, v), k))),
     h("p", { class: low ? "error" : "muted" }, `Disk: ${disk}.`),
+    s.unclean_stop ? h("p", { class: "error", role: "alert" },
+      `Bureau stopped without shutting down (killed, crashed or a power cut) in the run that began ${new Date(s.unclean_stop * 1000).toLocaleString()}; it was started again. The logs tell what came before.`) : null,
+    s.internal_errors ? h("p", { class: "error" },
+      `${s.internal_errors} session${s.internal_errors > 1 ? "s" : ""} ended by an internal error since the start; every service went on. The logs name each.`) : null,
     h("h2", {}, "Services"),
     h("section", {}, table(["Service", "Listening on", "State"],
       s.services.map((x) => h("tr", {}, h("td", {}, x.name), h("td", {}, x.listen.join(", ")), h("td", {}, up(x)))))),

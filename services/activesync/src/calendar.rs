@@ -1443,8 +1443,8 @@ pub fn meeting_request(text: &str, v: &View) -> Option<(Element, &'static str)> 
 
 /// The event an invitation mail carries (its text/calendar part), if any.
 pub fn invitation_of(message: &[u8]) -> Option<String> {
-    use mail_parser::{MessageParser, MimeHeaders};
-    let m = MessageParser::default().parse(message)?;
+    use mail_parser::MimeHeaders;
+    let m = bureau_core::mime::parse(message)?;
     m.parts.iter().find_map(|p| {
         let ct = p.content_type()?;
         let is_cal = ct.ctype().eq_ignore_ascii_case("text")

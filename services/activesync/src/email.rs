@@ -186,12 +186,11 @@ pub fn draft(
     // Type 4: the whole message in MIME, kept as the device wrote it.
     if kind.as_deref().map(str::trim) == Some("4") {
         let mime = body.and_then(|b| b.child_value("Data"))?.into_bytes();
-        return MessageParser::default()
-            .parse(&mime)
+        return bureau_core::mime::parse(&mime)
             .is_some()
             .then_some(mime);
     }
-    let old = old_raw.and_then(|o| MessageParser::default().parse(o));
+    let old = old_raw.and_then(bureau_core::mime::parse);
     let field = |page: u8, name: &str| {
         data.elements()
             .find(|e| e.page == page && e.name == name)
@@ -299,7 +298,7 @@ pub fn application_data(
     view: &crate::calendar::View,
 ) -> Element {
     let data = Element::new(crate::wbxml::page::AIRSYNC, "ApplicationData");
-    let Some(m) = MessageParser::default().parse(raw) else {
+    let Some(m) = bureau_core::mime::parse(raw) else {
         // Not a message mail-parser can read: still shown, with its raw text.
         return data
             .with(Element::new(page::EMAIL, "DateReceived").text(eas_date(item.date)))

@@ -8,7 +8,6 @@ use crate::email::{self, BodyPreference};
 use crate::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document};
 use bureau_store::{Actor, CollectionKind, Item, StoreError};
-use mail_parser::MessageParser;
 
 /// Most results one answer carries.
 const MAX_RANGE: usize = 100;
@@ -64,7 +63,7 @@ impl Query {
         if self.words.is_empty() {
             return true;
         }
-        let Some(m) = MessageParser::default().parse(raw) else {
+        let Some(m) = bureau_core::mime::parse(raw) else {
             return false;
         };
         let mut hay = String::new();
@@ -220,7 +219,7 @@ pub async fn find(
         response = response.with_text("Status", "1");
         let shown: Vec<_> = found.iter().skip(from).take(to - from + 1).collect();
         for (it, raw) in &shown {
-            let Some(m) = MessageParser::default().parse(raw.as_slice()) else {
+            let Some(m) = bureau_core::mime::parse(raw.as_slice()) else {
                 continue;
             };
             let names = |a: Option<&mail_parser::Address>| {

@@ -69,7 +69,7 @@ pub fn attachment(
         return Ok(None);
     };
     let raw = r.content(&it)?;
-    let Some(m) = mail_parser::MessageParser::default().parse(&raw) else {
+    let Some(m) = bureau_core::mime::parse(&raw) else {
         return Ok(None);
     };
     Ok(m.attachments

@@ -216,9 +216,9 @@ fn sent_ids(cx: &Context) -> impl Iterator<Item = &str> {
 fn smart_message(new: &[u8], old: &[u8], how: Compose) -> Option<Vec<u8>> {
     use mail_builder::MessageBuilder;
     use mail_builder::headers::raw::Raw;
-    use mail_parser::{MessageParser, MimeHeaders};
-    let n = MessageParser::default().parse(new)?;
-    let o = MessageParser::default().parse(old)?;
+    use mail_parser::MimeHeaders;
+    let n = bureau_core::mime::parse(new)?;
+    let o = bureau_core::mime::parse(old)?;
     let mut b = MessageBuilder::new();
     for h in n.headers() {
         let name = h.name();

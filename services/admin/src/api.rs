@@ -93,6 +93,12 @@ pub struct Status {
     /// The latest warnings and errors logged.
     #[serde(default)]
     pub problems: Vec<bureau_core::logging::LogEntry>,
+    /// Sessions ended by an internal error (a bug) since the start; the service went on.
+    #[serde(default)]
+    pub internal_errors: u64,
+    /// The previous run was killed or crashed: when it had started (seconds since 1970).
+    #[serde(default)]
+    pub unclean_stop: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -70,6 +70,8 @@ pub struct DaemonInfo {
     pub hostname_fixed: bool,
     /// Where the console's hostname and time zone are kept (`bureau_core::system`).
     pub system_dir: PathBuf,
+    /// The previous run did not stop cleanly: when it had started (seconds since 1970).
+    pub unclean_stop: Option<u64>,
 }
 
 /// Where the web proxy's generated files go and what they point at.
@@ -443,7 +445,8 @@ impl AdminApi {
                 Method::GET => Ok(json(
                     StatusCode::OK,
                     &SetupState {
-                        pending: setup::read(&self.info.setup_token).is_some(),
+                        pending: setup::read(&self.info.setup_token).is_some()
+                            && !setup::has_admin(self.dir())?,
                         hostname: self.info.hostname.clone(),
                         hostname_fixed: self.info.hostname_fixed,
                         timezone: bureau_core::system::timezone(&self.info.system_dir),
@@ -1105,6 +1108,12 @@ impl AdminApi {
         }
         let sr: SetupRequest = body(req).await?;
         let _one = self.setup_lock.lock().await;
+        // An administrator made another way (the CLI) ends setup even before the follower
+        // has removed the token.
+        if setup::has_admin(self.dir())? {
+            setup::done(&self.info.setup_token)
+                .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        }
         let Some(expected) = setup::read(&self.info.setup_token) else {
             return Err(fail(
                 StatusCode::CONFLICT,
@@ -1790,6 +1799,8 @@ impl AdminApi {
                 .and_then(|q| q.list().ok())
                 .map_or(0, |l| l.len()),
             problems: bureau_core::logging::recent(0, log::LevelFilter::Warn, None, 10),
+            internal_errors: bureau_core::fence::panics(),
+            unclean_stop: self.info.unclean_stop,
         })
     }
 }

@@ -75,6 +75,23 @@ pub fn prepare(dir: &Directory, path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Removes the token as soon as an administrator exists, however made (the console's
+/// setup, the CLI, the API): a token left behind would make a second one.
+pub async fn retire_when_done(dir: Directory, path: std::path::PathBuf) {
+    let mut changes = dir.changes();
+    loop {
+        if path.exists() && has_admin(&dir).unwrap_or(false) {
+            match done(&path) {
+                Ok(()) => log::info!("an administrator exists: the setup token is gone"),
+                Err(e) => log::error!("removing the setup token: {e}"),
+            }
+        }
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Setup is done: the token goes.
 pub fn done(path: &Path) -> Result<(), String> {
     match std::fs::remove_file(path) {

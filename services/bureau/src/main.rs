@@ -176,6 +176,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(bureau_core::fence::WORKER_STACK_BYTES)
         .build()
     {
         Ok(r) => r,
@@ -189,6 +190,7 @@ fn main() -> ExitCode {
     let result = match &cli.cmd {
         Cmd::Serve { dev } => load_config(&cli.config, *dev).and_then(|cfg| {
             bureau_core::logging::init(&cfg.log.level);
+            bureau_core::fence::install_hook();
             again = runtime.block_on(serve::serve(cfg))? == serve::Ended::Restart;
             Ok(())
         }),

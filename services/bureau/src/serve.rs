@@ -119,6 +119,14 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     let user = target_user(&cfg)?;
     std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
     restore_pending(&data)?;
+    // Removed when this function returns; found at the next start if the daemon died.
+    let (_running, died) = bureau_core::fence::RunMarker::set(&data)
+        .map_err(|e| format!("{}: {e}", data.display()))?;
+    if let Some(at) = died {
+        log::error!(
+            "the daemon that started at {at} (seconds since 1970) did not stop cleanly: it was killed or crashed"
+        );
+    }
     let hostname = cfg.hostname();
 
     let store = Store::open(
@@ -156,6 +164,10 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     };
     // Before the data directory is given to the daemon's account, so the token is its too.
     bureau_admin::setup::prepare(&directory, &cfg.setup_token_path())?;
+    tokio::spawn(bureau_admin::setup::retire_when_done(
+        directory.clone(),
+        cfg.setup_token_path(),
+    ));
     let auth = Auth::new(directory, cfg.auth.clone());
     let certs = CertStore::open(
         cfg.tls.cert.clone().zip(cfg.tls.key.clone()),
@@ -276,6 +288,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         max_restore_bytes: cfg.admin.max_restore_mb << 20,
         restart: restart.clone(),
         hostname_fixed: cfg.server.hostname.is_some(),
+        unclean_stop: died,
         system_dir: cfg.system_dir(),
     });
     let mut admin = AdminApi::new(auth.clone(), info, cfg.admin.session_minutes)

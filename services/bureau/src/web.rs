@@ -138,11 +138,11 @@ pub async fn run_https(listener: TcpListener, tls: TlsAcceptor, web: Web, mut sh
                 Err(_) => return,
             };
             let ip = peer.ip().to_canonical();
-            serve_conn(stream, shutdown, move |req| {
+            let conn = serve_conn(stream, shutdown, move |req| {
                 let web = web.clone();
                 async move { web.dispatch(req, ip).await }
-            })
-            .await;
+            });
+            bureau_core::fence::fenced(format!("https {peer}"), conn).await;
         });
     }
 }
@@ -195,7 +195,7 @@ pub async fn run_admin_socket(listener: UnixListener, admin: AdminApi, mut shutd
             _ = shutdown.signalled() => return,
         };
         let (admin, shutdown) = (admin.clone(), shutdown.clone());
-        tokio::spawn(serve_conn(stream, shutdown, move |req| {
+        let conn = serve_conn(stream, shutdown, move |req| {
             let admin = admin.clone();
             async move {
                 if req.uri().path() == BACKUP && req.method() == hyper::Method::GET {
@@ -203,6 +203,7 @@ pub async fn run_admin_socket(listener: UnixListener, admin: AdminApi, mut shutd
                 }
                 boxed(admin.handle(req, Caller::Socket).await)
             }
-        }));
+        });
+        tokio::spawn(bureau_core::fence::fenced("admin socket", conn));
     }
 }

@@ -3,9 +3,11 @@
 
 pub mod auth;
 pub mod config;
+pub mod fence;
 pub mod files;
 pub mod helper;
 pub mod logging;
+pub mod mime;
 pub mod net;
 pub mod shutdown;
 pub mod system;

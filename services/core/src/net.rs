@@ -153,6 +153,7 @@ where
             },
             _ = shutdown.signalled() => return,
         };
+        let name = l.name;
         let (limiter, tls, too_many, handle, shutdown) = (
             l.limiter.clone(),
             l.implicit_tls.clone(),
@@ -178,7 +179,8 @@ where
                 }
                 None => Stream::Plain(tcp),
             };
-            handle(stream, peer, shutdown).await;
+            crate::fence::fenced(format!("{name} {peer}"), handle(stream, peer, shutdown))
+                .await;
         });
     }
 }

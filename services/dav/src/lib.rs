@@ -285,7 +285,7 @@ impl ItemsCache {
     /// The collection's items, ascending by id, as `r` sees them.
     pub(crate) fn items(&self, r: &Reader, coll: u64) -> Result<Items, StoreError> {
         let head = r.collection(coll)?.modseq;
-        let old = self.map.lock().unwrap().get(&coll).cloned();
+        let old = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&coll).cloned();
         let fresh = match old {
             Some((m, v)) if m == head => return Ok(v),
             Some((m, v)) if m < head => match r.changes_since(coll, m) {
@@ -307,7 +307,7 @@ impl ItemsCache {
             _ => r.items(coll)?,
         };
         let fresh = std::sync::Arc::new(fresh);
-        let mut map = self.map.lock().unwrap();
+        let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= CACHED_COLLECTIONS && !map.contains_key(&coll) {
             map.clear();
         }

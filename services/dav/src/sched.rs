@@ -698,7 +698,7 @@ impl Dav {
     /// organizes the event.
     async fn mail_reply(&self, principals: Vec<u64>, from: String, msg: Vec<u8>) {
         use mail_parser::MimeHeaders;
-        let Some(parsed) = mail_parser::MessageParser::default().parse(&msg) else {
+        let Some(parsed) = bureau_core::mime::parse(&msg) else {
             return;
         };
         let Some(text) = parsed.parts.iter().find_map(|p| {

@@ -154,6 +154,12 @@ fn disposition_etc(out: &mut Vec<u8>, part: &mail_parser::MessagePart) {
 
 /// BODYSTRUCTURE of part `id` of `m`; BODY (no extension data) when `ext` is false.
 pub(crate) fn body_structure(out: &mut Vec<u8>, m: &Message, id: usize, ext: bool) {
+    structure_at(out, m, id, ext, 0)
+}
+
+/// The part at `depth` levels of nesting. Past `MAX_DEPTH` a part is shown as an opaque
+/// leaf, so the recursion is bounded whatever the message (mime::parse bounds it too).
+fn structure_at(out: &mut Vec<u8>, m: &Message, id: usize, ext: bool, depth: usize) {
     let Some(part) = m.parts.get(id) else {
         out.extend_from_slice(b"NIL");
         return;
@@ -166,10 +172,25 @@ pub(crate) fn body_structure(out: &mut Vec<u8>, m: &Message, id: usize, ext: boo
         .iter()
         .map(|a| (a.name.to_string(), a.value.to_string()))
         .collect();
+    let too_deep = depth >= bureau_core::mime::MAX_DEPTH;
+    if too_deep {
+        let raw = m.raw_message();
+        let start = (part.offset_body as usize).min(raw.len());
+        let end = (part.offset_end as usize).clamp(start, raw.len());
+        let size = end - start;
+        out.extend_from_slice(
+            format!("(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"7BIT\" {size}").as_bytes(),
+        );
+        if ext {
+            out.extend_from_slice(b" NIL NIL NIL NIL");
+        }
+        out.push(b')');
+        return;
+    }
     if let PartType::Multipart(children) = &part.body {
         out.push(b'(');
         for c in children {
-            body_structure(out, m, *c as usize, ext);
+            structure_at(out, m, *c as usize, ext, depth + 1);
         }
         out.push(b' ');
         let sub = ct
@@ -222,7 +243,7 @@ pub(crate) fn body_structure(out: &mut Vec<u8>, m: &Message, id: usize, ext: boo
             out.push(b' ');
             envelope(out, inner);
             out.push(b' ');
-            body_structure(out, inner, 0, ext);
+            structure_at(out, inner, 0, ext, depth + 1);
             out.extend_from_slice(format!(" {lines}").as_bytes());
         }
         _ if ty == "TEXT" => out.extend_from_slice(format!(" {lines}").as_bytes()),

@@ -214,7 +214,7 @@ fn with_part<R>(
     f: impl FnOnce(&[u8], &mail_parser::MessagePart) -> Option<R>,
 ) -> Option<R> {
     use mail_parser::PartType;
-    let top = mail_parser::MessageParser::default().parse(raw)?;
+    let top = bureau_core::mime::parse(raw)?;
     let mut msg = &top;
     let mut id = 0usize;
     let mut entered = true;

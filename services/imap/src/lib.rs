@@ -15,6 +15,7 @@ mod envelope;
 mod ext;
 mod fetch;
 mod mailbox;
+mod pattern;
 mod search;
 mod session;
 mod thread;

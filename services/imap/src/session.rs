@@ -4,6 +4,7 @@
 use crate::ext::{AppendMsg, Ext, ListExt};
 use crate::fetch::{Binary, header_end, partial};
 use crate::mailbox::{self, Mbox};
+use crate::pattern::{MAX_PATTERN, Pattern};
 use crate::uidmap::UidMap;
 use crate::{Ctx, wire};
 use base64::Engine;
@@ -133,20 +134,6 @@ fn mailbox_args<'a>(body: &'a CommandBody) -> Vec<&'a Mailbox<'a>> {
 
 fn imap_flag(f: &Flag) -> String {
     f.to_string()
-}
-
-/// `*` and `%` patterns of LIST (RFC 9051 6.3.9), with "/" as the delimiter.
-fn list_match(pattern: &[u8], name: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some((b'*', rest)) => (0..=name.len()).any(|i| list_match(rest, &name[i..])),
-        Some((b'%', rest)) => (0..=name.len())
-            .take_while(|i| *i == 0 || name[i - 1] != b'/')
-            .any(|i| list_match(rest, &name[i..])),
-        Some((c, rest)) => {
-            name.first().is_some_and(|n| n.eq_ignore_ascii_case(c)) && list_match(rest, &name[1..])
-        }
-    }
 }
 
 impl Session {
@@ -962,14 +949,17 @@ impl Session {
             }
         }
         let special = |m: &Mbox| m.coll.props.get("special-use").cloned();
-        let patterns: Vec<Vec<u8>> = l
-            .patterns
-            .iter()
-            .map(|p| self.pattern_in(&[l.reference.as_slice(), p].concat()))
-            .collect();
+        let mut patterns = Vec::new();
+        for p in &l.patterns {
+            let full = [l.reference.as_slice(), p].concat();
+            if full.len() > MAX_PATTERN {
+                return self.no(tag, "[LIMIT] pattern too long");
+            }
+            patterns.push(Pattern::new(&self.pattern_in(&full)));
+        }
         let mut out = Vec::new();
         for (name, mb) in &names {
-            if !patterns.iter().any(|p| list_match(p, name.as_bytes())) {
+            if !patterns.iter().any(|p| p.matches(name.as_bytes())) {
                 continue;
             }
             let prefix = format!("{name}/");
@@ -1217,7 +1207,10 @@ impl Session {
     }
 
     fn lsub(&mut self, tag: &str, full: &[u8]) {
-        let full = self.pattern_in(full);
+        if full.len() > MAX_PATTERN {
+            return self.no(tag, "[LIMIT] pattern too long");
+        }
+        let full = Pattern::new(&self.pattern_in(full));
         let boxes = match self
             .reader()
             .and_then(|r| mailbox::visible(&r, self.principal()))
@@ -1226,7 +1219,7 @@ impl Session {
             Err(e) => return self.store_no(tag, e),
         };
         for c in boxes.iter().filter(|m| m.subscribed()) {
-            if list_match(&full, c.name.as_bytes()) {
+            if full.matches(c.name.as_bytes()) {
                 let mut line = b"* LSUB () \"/\" ".to_vec();
                 wire::string(&mut line, self.to_wire(&c.name).as_bytes());
                 self.out.extend_from_slice(&line);
@@ -1976,7 +1969,7 @@ impl Session {
                         | MessageDataItemName::Body
                 )
             }) {
-                mail_parser::MessageParser::default().parse(&content)
+                bureau_core::mime::parse(&content)
             } else {
                 None
             };
@@ -2512,17 +2505,4 @@ fn binary(content: &[u8], section: &[std::num::NonZeroU32]) -> Result<Vec<u8>, &
 fn section_label(section: &[std::num::NonZeroU32]) -> String {
     let parts: Vec<String> = section.iter().map(|n| n.to_string()).collect();
     parts.join(".")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn list_patterns() {
-        use super::list_match as m;
-        assert!(m(b"*", b"Archive/2026"));
-        assert!(m(b"%", b"INBOX") && !m(b"%", b"Archive/2026"));
-        assert!(m(b"Archive/%", b"Archive/2026"));
-        assert!(m(b"inbox", b"INBOX"));
-        assert!(!m(b"Sent", b"Sent/old"));
-    }
 }

@@ -14,6 +14,7 @@
 //!   SMTP-smuggling class, CVE-2023-51764).
 
 pub mod autoreply;
+mod data;
 mod deliver;
 mod dkim;
 pub mod dnscheck;

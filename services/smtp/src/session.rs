@@ -17,7 +17,8 @@ use bureau_core::AuthError;
 use bureau_core::net::Stream;
 use bureau_core::shutdown::Shutdown;
 use bureau_directory::User;
-use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, RequestReceiver};
+use crate::data::DataReader;
+use smtp_proto::request::receiver::{BdatReceiver, RequestReceiver};
 use smtp_proto::*;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,7 +50,7 @@ struct Envelope {
 
 enum Phase {
     Command,
-    Data(DataReceiver),
+    Data(DataReader),
     Bdat(BdatReceiver),
     /// Waiting for an AUTH continuation line: mechanism, and the LOGIN user once given.
     Auth(u64, Option<String>),
@@ -219,7 +220,9 @@ impl Session {
                         }
                     },
                     Phase::Data(rx) => {
-                        let done = rx.ingest(&mut bytes, &mut self.msg);
+                        let rest = bytes.as_slice();
+                        let (n, done) = rx.ingest(rest, &mut self.msg);
+                        bytes = rest[n..].iter();
                         self.bound_message();
                         if !done {
                             break;
@@ -400,7 +403,7 @@ impl Session {
                     self.msg.clear();
                     self.msg_too_big = false;
                     self.msg_too_big = false;
-                    *phase = Phase::Data(DataReceiver::new());
+                    *phase = Phase::Data(DataReader::new());
                 }
             }
             Request::Bdat {

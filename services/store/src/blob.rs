@@ -76,7 +76,7 @@ impl Drop for StagedBlob {
 
 impl BlobDir {
     pub(crate) fn open(root: &Path) -> io::Result<BlobDir> {
-        fs::create_dir_all(root)?;
+        crate::modes::private_dir(root)?;
         let dir = File::open(root)?;
         Ok(BlobDir {
             root: root.to_path_buf(),
@@ -129,13 +129,13 @@ impl BlobDir {
         let path = self.path(hash);
         let parent = path.parent().expect("blob path has a parent");
         if !parent.exists() {
-            fs::create_dir_all(parent)?;
+            crate::modes::private_dir(parent)?;
         }
         // The temporary file sits beside its final name: creations spread over the shard
         // directories, and the rename stays within one directory.
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
         let tmp = parent.join(format!(".tmp-{}-{n}", std::process::id()));
-        let mut f = File::create(&tmp)?;
+        let mut f = crate::modes::private_file(&tmp)?;
         f.write_all(data)?;
         drop(f);
         fs::rename(&tmp, &path)

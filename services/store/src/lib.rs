@@ -15,6 +15,7 @@ mod access;
 pub mod backup;
 mod blob;
 mod model;
+mod modes;
 mod read;
 mod schema;
 mod tables;
@@ -283,6 +284,10 @@ impl Store {
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<Store> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("bureau.redb");
+        if !path.exists() {
+            modes::private_file(&path)?;
+        }
+        modes::repair(dir)?;
         let db = schema::open_and_migrate(&path, &dir.join("snapshots"), opts.cache_bytes)?;
         let db = Arc::new(db);
         let blobs = Arc::new(BlobDir::open(&dir.join("blobs"))?);

@@ -111,7 +111,7 @@ pub(crate) fn open_with(
         }),
         Some(v) => {
             drop(db);
-            std::fs::create_dir_all(snapshots)?;
+            crate::modes::private_dir(snapshots)?;
             let snap = snapshots.join(format!("bureau-v{v}-{}.redb", now()));
             std::fs::copy(path, &snap)?;
             std::fs::File::open(&snap)?.sync_all()?;

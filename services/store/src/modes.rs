@@ -1,0 +1,121 @@
+//! File modes of the store, whatever the process's umask: the database holds password and
+//! NT hashes and the blobs hold everyone's mail, so no other local account may read them.
+//!
+//! - the data directory: 0711 at most. Others may pass through it (Squid's and Samba's
+//!   folders can live in it, with modes of their own) but not list it;
+//! - `bureau.redb`, snapshots and blob files: 0600; `blobs/`, its shards and `snapshots/`:
+//!   0700. New files are created so; [`repair`] narrows what an older release or a copy
+//!   left wider, at every start, and logs what it changed.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+pub(crate) const FILE: u32 = 0o600;
+pub(crate) const DIR: u32 = 0o700;
+const DATA_DIR: u32 = 0o711;
+
+/// Creates `path` (and missing parents) as a private directory.
+pub(crate) fn private_dir(path: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(DIR).create(path)
+}
+
+/// Creates (or truncates) a private file.
+pub(crate) fn private_file(path: &Path) -> io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE)
+        .open(path)
+}
+
+/// Narrows `path` to `max` if it is wider; whether it changed anything.
+fn narrow(path: &Path, max: u32) -> io::Result<bool> {
+    let meta = fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return Ok(false);
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & !max == 0 {
+        return Ok(false);
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(mode & max))?;
+    Ok(true)
+}
+
+/// Narrows the store's modes under `data_dir`; returns how many entries it changed.
+pub(crate) fn repair(data_dir: &Path) -> io::Result<usize> {
+    let mut changed = usize::from(narrow(data_dir, DATA_DIR)?);
+    for name in ["bureau.redb"] {
+        let p = data_dir.join(name);
+        if p.exists() {
+            changed += usize::from(narrow(&p, FILE)?);
+        }
+    }
+    for dir in ["blobs", "snapshots"] {
+        let root = data_dir.join(dir);
+        if !root.exists() {
+            continue;
+        }
+        // Files made before are only wider if their directory was: once the tree is
+        // private, the walk is skipped.
+        if fs::symlink_metadata(&root)?.permissions().mode() & 0o077 == 0 {
+            continue;
+        }
+        let mut stack = vec![root.clone()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d)? {
+                let e = e?;
+                let t = e.file_type()?;
+                if t.is_dir() {
+                    changed += usize::from(narrow(&e.path(), DIR)?);
+                    stack.push(e.path());
+                } else if t.is_file() {
+                    changed += usize::from(narrow(&e.path(), FILE)?);
+                }
+            }
+        }
+        changed += usize::from(narrow(&root, DIR)?);
+    }
+    if changed > 0 {
+        log::warn!(
+            "store: narrowed the modes of {changed} files and folders in {} (they were readable by other accounts)",
+            data_dir.display()
+        );
+    }
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    /// Defect 8 of issue 17: with a 022 umask the store was world-readable.
+    #[test]
+    fn wide_modes_are_narrowed() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("data");
+        fs::create_dir(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(root.join("bureau.redb"), b"x").unwrap();
+        fs::set_permissions(root.join("bureau.redb"), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::create_dir_all(root.join("blobs/ab")).unwrap();
+        fs::set_permissions(root.join("blobs"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(root.join("blobs/ab"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(root.join("blobs/ab/abcd"), b"mail").unwrap();
+        fs::set_permissions(root.join("blobs/ab/abcd"), fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(repair(&root).unwrap(), 5);
+        assert_eq!(mode(&root), 0o711);
+        assert_eq!(mode(&root.join("bureau.redb")), 0o600);
+        assert_eq!(mode(&root.join("blobs")), 0o700);
+        assert_eq!(mode(&root.join("blobs/ab")), 0o700);
+        assert_eq!(mode(&root.join("blobs/ab/abcd")), 0o600);
+        assert_eq!(repair(&root).unwrap(), 0);
+    }
+}
