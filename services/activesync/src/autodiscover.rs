@@ -27,11 +27,8 @@ fn xml(status: StatusCode, body: String) -> crate::Resp {
         .expect("static headers")
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(s)
 }
 
 /// The e-mail address and the response schema a POX request asks for.

@@ -186,9 +186,7 @@ pub fn draft(
     // Type 4: the whole message in MIME, kept as the device wrote it.
     if kind.as_deref().map(str::trim) == Some("4") {
         let mime = body.and_then(|b| b.child_value("Data"))?.into_bytes();
-        return bureau_core::mime::parse(&mime)
-            .is_some()
-            .then_some(mime);
+        return bureau_core::mime::parse(&mime).is_some().then_some(mime);
     }
     let old = old_raw.and_then(bureau_core::mime::parse);
     let field = |page: u8, name: &str| {

@@ -285,11 +285,7 @@ fn smart_message(new: &[u8], old: &[u8], how: Compose) -> Option<Vec<u8>> {
     b = b.text_body(text);
     let has_html = |m: &mail_parser::Message| !m.html_body.is_empty() && m.html_body != m.text_body;
     if has_html(&n) || has_html(&o) {
-        let esc = |s: &str| {
-            s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-        };
+        let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
         let mut html = n.body_html(0).unwrap_or_default().into_owned();
         html.push_str("<hr><div>");
         for (k, v) in &head {

@@ -54,29 +54,6 @@ pub fn is_command(name: &str) -> bool {
     COMMANDS.iter().any(|(_, n)| *n == name)
 }
 
-/// Percent-decoded; `+` is a space in form values only (base64 has its own `+`).
-fn unescape(s: &str, plus_is_space: bool) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b[i], hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 2;
-            }
-            (b'+', _) if plus_is_space => out.push(b' '),
-            (c, _) => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Reads the query string and the headers that matter. An error says what is wrong.
 pub fn parse(
     query: &str,
@@ -113,7 +90,7 @@ fn plain(query: &str) -> Result<EasRequest, String> {
     let mut r = EasRequest::default();
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = unescape(v, true);
+        let v = bureau_core::url::decode_form(v);
         match k {
             "Cmd" => r.cmd = v,
             "User" => r.user = v,
@@ -131,8 +108,10 @@ fn plain(query: &str) -> Result<EasRequest, String> {
 }
 
 fn packed(query: &str) -> Result<EasRequest, String> {
+    let query = bureau_core::url::decode(query)
+        .ok_or_else(|| "the query string is badly percent-encoded".to_string())?;
     let raw = base64::engine::general_purpose::STANDARD
-        .decode(unescape(query, false).trim())
+        .decode(query.trim())
         .map_err(|_| "the query string is neither plain nor base64".to_string())?;
     let mut at = 0usize;
     let mut byte = || -> Result<u8, String> {

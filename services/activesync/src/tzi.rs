@@ -245,7 +245,11 @@ impl Tzi {
         key.daylight_name.clear();
         let key = (key.encode(), year);
         let found = FOUND.get_or_init(Default::default);
-        if let Some(z) = found.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+        if let Some(z) = found
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+        {
             return *z;
         }
         let z = chrono_tz::TZ_VARIANTS
@@ -255,7 +259,9 @@ impl Tzi {
             .filter(|z| z.name().contains('/') && !z.name().starts_with("Etc/"))
             .chain([chrono_tz::UTC])
             .find(|z| Tzi::of_zone(*z, year).same_rules(self));
-        let mut map = found.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = found
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() > 256 {
             map.clear();
         }

@@ -238,23 +238,13 @@ fn no_content() -> Resp {
 }
 
 /// Decodes %XX escapes in a path segment (collection names may hold spaces or slashes).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 3 <= b.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+fn percent_decode(s: &str) -> Result<String, Fail> {
+    bureau_core::url::decode(s).ok_or_else(|| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            "the address is badly percent-encoded",
+        )
+    })
 }
 
 fn random_token() -> String {
@@ -832,7 +822,7 @@ impl AdminApi {
                 admin_only()?;
                 Ok(json(
                     StatusCode::OK,
-                    &self.items(uid, &percent_decode(name))?,
+                    &self.items(uid, &percent_decode(name)?)?,
                 ))
             }
             (&Method::GET, ["users", uid, "collections", name, "items", id]) => {
@@ -840,7 +830,7 @@ impl AdminApi {
                 let id: u64 = id
                     .parse()
                     .map_err(|_| fail(StatusCode::NOT_FOUND, "no such item"))?;
-                let body = self.item_content(uid, &percent_decode(name), id)?;
+                let body = self.item_content(uid, &percent_decode(name)?, id)?;
                 log::info!("admin: item {id} of {uid}'s {name} read");
                 Ok(Response::builder()
                     .status(StatusCode::OK)
@@ -852,7 +842,7 @@ impl AdminApi {
             (&Method::POST, ["users", uid, "collections", name, "import"]) => {
                 admin_only()?;
                 let p = self.principal_of(uid)?;
-                let name = percent_decode(name);
+                let name = percent_decode(name)?;
                 let data = Limited::new(req.into_body(), MAX_IMPORT)
                     .collect()
                     .await
@@ -883,12 +873,12 @@ impl AdminApi {
                 admin_only()?;
                 Ok(json(
                     StatusCode::OK,
-                    &self.shares(uid, &percent_decode(name))?,
+                    &self.shares(uid, &percent_decode(name)?)?,
                 ))
             }
             (&Method::PUT, ["users", uid, "collections", name, "shares", with]) => {
                 admin_only()?;
-                let (uid, name, with) = (uid.to_string(), percent_decode(name), with.to_string());
+                let (uid, name, with) = (uid.to_string(), percent_decode(name)?, with.to_string());
                 let ns: NewShare = body(req).await?;
                 let right = match ns.access.as_str() {
                     "read" => Right::Read,
@@ -906,7 +896,7 @@ impl AdminApi {
             }
             (&Method::DELETE, ["users", uid, "collections", name, "shares", with]) => {
                 admin_only()?;
-                let (uid, name, with) = (uid.to_string(), percent_decode(name), with.to_string());
+                let (uid, name, with) = (uid.to_string(), percent_decode(name)?, with.to_string());
                 self.share(&uid, &name, &with, None).await?;
                 Ok(no_content())
             }
@@ -969,7 +959,7 @@ impl AdminApi {
             (&Method::DELETE, ["groups", name, "collections", coll]) => {
                 admin_only()?;
                 let p = self.group_principal(name)?;
-                let coll = percent_decode(coll);
+                let coll = percent_decode(coll)?;
                 self.dir()
                     .store()
                     .write(Actor::System, vec![], move |w| {
@@ -1098,7 +1088,7 @@ impl AdminApi {
         const GUARD_KEY: &str = "(setup token)";
         let guard = self.auth.guard();
         if let Caller::Web(ip) = caller {
-            if guard.is_locked(ip) {
+            if guard.is_locked(ip, GUARD_KEY) {
                 return Err(fail(
                     StatusCode::TOO_MANY_REQUESTS,
                     AuthError::Refused.to_string(),

@@ -281,8 +281,15 @@ pub struct AuthConfig {
     pub base_delay_ms: u64,
     /// Ceiling of that delay.
     pub max_delay_ms: u64,
-    /// Failures from one address before it is refused for `lockout_secs`.
-    pub ip_max_failures: u32,
+    /// Failures from one address against one account before that address may not try that
+    /// account for `lockout_secs` (`ip_max_failures` is its former name).
+    #[serde(alias = "ip_max_failures")]
+    pub source_max_failures: u32,
+    /// Accounts failed from one address before the whole address is refused (spraying).
+    pub source_max_accounts: u32,
+    /// Failures of one account from addresses it never signed in from before such attempts
+    /// are taken one at a time, `max_delay_ms` apart.
+    pub account_slow_after: u32,
     pub lockout_secs: u64,
     /// Failures older than this are forgotten.
     pub window_secs: u64,
@@ -356,7 +363,9 @@ impl Default for AuthConfig {
         AuthConfig {
             base_delay_ms: 250,
             max_delay_ms: 5_000,
-            ip_max_failures: 10,
+            source_max_failures: 10,
+            source_max_accounts: 5,
+            account_slow_after: 10,
             lockout_secs: 900,
             window_secs: 900,
             trusted: Vec::new(),
@@ -544,8 +553,14 @@ impl Config {
                 ),
             ));
         }
-        if self.auth.ip_max_failures == 0 {
-            return Err(bad("auth.ip_max_failures", "must be at least 1".into()));
+        if self.auth.source_max_failures == 0 {
+            return Err(bad("auth.source_max_failures", "must be at least 1".into()));
+        }
+        if self.auth.source_max_accounts < 2 {
+            return Err(bad(
+                "auth.source_max_accounts",
+                "must be at least 2 (one account is source_max_failures)".into(),
+            ));
         }
         if let Some(r) = &self.smtp.relay
             && !["starttls", "tls", "none"].contains(&r.tls.as_str())
@@ -644,7 +659,7 @@ mod tests {
     fn defaults_and_overrides() {
         let c = Config::parse("[server]\nhostname = \"mail.example.com\"\n", "t.toml").unwrap();
         assert_eq!(c.hostname(), "mail.example.com");
-        assert_eq!(c.auth.ip_max_failures, 10);
+        assert_eq!(c.auth.source_max_failures, 10);
         assert!(c.store.fsync);
         assert_eq!(c.port(ports::IMAPS), 993);
     }

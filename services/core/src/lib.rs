@@ -12,6 +12,7 @@ pub mod net;
 pub mod shutdown;
 pub mod system;
 pub mod tls;
+pub mod url;
 
 pub use auth::{Auth, AuthError};
 pub use config::Config;

@@ -28,7 +28,10 @@ pub fn parse(raw: &[u8]) -> Option<Message<'_>> {
         if m.parts.len() <= MAX_PARTS {
             return Some(m);
         }
-        log::info!("mime: a message of {} parts is described as one part", m.parts.len());
+        log::info!(
+            "mime: a message of {} parts is described as one part",
+            m.parts.len()
+        );
     } else {
         log::info!("mime: a message nested too deeply is described as one part");
     }
@@ -48,7 +51,11 @@ pub fn is_opaque(m: &Message<'_>) -> bool {
 fn opaque(raw: &[u8]) -> Option<Message<'_>> {
     let mut m = MessageParser::default().parse_headers(raw)?;
     let body_at = header_end(raw);
-    let headers = m.parts.first().map(|p| p.headers.clone()).unwrap_or_default();
+    let headers = m
+        .parts
+        .first()
+        .map(|p| p.headers.clone())
+        .unwrap_or_default();
     m.parts.clear();
     m.parts.push(MessagePart {
         headers: headers
@@ -95,7 +102,8 @@ fn count_content_types(raw: &[u8]) -> usize {
     let mut i = 0;
     while let Some(p) = raw[i..].iter().position(|b| b | 0x20 == b'c') {
         let at = i + p;
-        if raw.len() - at >= NEEDLE.len() && raw[at..at + NEEDLE.len()].eq_ignore_ascii_case(NEEDLE) {
+        if raw.len() - at >= NEEDLE.len() && raw[at..at + NEEDLE.len()].eq_ignore_ascii_case(NEEDLE)
+        {
             n += 1;
             i = at + NEEDLE.len();
         } else {
@@ -120,9 +128,16 @@ mod tests {
         let m = parse(&raw).unwrap();
         assert!(is_opaque(&m));
         assert_eq!(m.parts.len(), 1);
-        let mut raw = b"Subject: deep\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n".to_vec();
+        let mut raw =
+            b"Subject: deep\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n".to_vec();
         for i in 1..10_000 {
-            raw.extend_from_slice(format!("--b{}\r\nContent-Type: multipart/mixed; boundary=b{i}\r\n\r\n", i - 1).as_bytes());
+            raw.extend_from_slice(
+                format!(
+                    "--b{}\r\nContent-Type: multipart/mixed; boundary=b{i}\r\n\r\n",
+                    i - 1
+                )
+                .as_bytes(),
+            );
         }
         let m = parse(&raw).unwrap();
         assert!(is_opaque(&m));
@@ -131,7 +146,8 @@ mod tests {
 
     #[test]
     fn many_flat_parts_are_one_opaque_part() {
-        let mut raw = b"Subject: flat\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n".to_vec();
+        let mut raw =
+            b"Subject: flat\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n".to_vec();
         for _ in 0..(MAX_PARTS + 10) {
             raw.extend_from_slice(b"--x\r\n\r\na\r\n");
         }
@@ -146,7 +162,10 @@ mod tests {
         let m = parse(raw).unwrap();
         assert!(!is_opaque(&m));
         assert_eq!(m.parts.len(), 3);
-        assert_eq!(count_content_types(b"CONTENT-TYPE content-Type content-typ"), 2);
+        assert_eq!(
+            count_content_types(b"CONTENT-TYPE content-Type content-typ"),
+            2
+        );
         assert_eq!(header_end(b"A: b\r\n\r\nbody"), 8);
         assert_eq!(header_end(b"A: b\n\nbody"), 6);
     }

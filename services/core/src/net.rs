@@ -179,8 +179,7 @@ where
                 }
                 None => Stream::Plain(tcp),
             };
-            crate::fence::fenced(format!("{name} {peer}"), handle(stream, peer, shutdown))
-                .await;
+            crate::fence::fenced(format!("{name} {peer}"), handle(stream, peer, shutdown)).await;
         });
     }
 }

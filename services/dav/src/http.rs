@@ -109,23 +109,7 @@ pub fn basic_credentials(h: &HeaderMap) -> Option<(String, String)> {
     bureau_core::auth::basic_credentials(h.get("authorization")?.to_str().ok()?)
 }
 
-/// A URL path segment, percent-decoded; None if it does not decode to UTF-8.
-pub fn unescape(seg: &str) -> Option<String> {
-    let b = seg.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
+pub use bureau_core::url::decode as unescape;
 
 /// A segment for a URL path: unreserved characters as they are, the rest percent-encoded.
 pub fn escape(seg: &str) -> String {

@@ -285,7 +285,12 @@ impl ItemsCache {
     /// The collection's items, ascending by id, as `r` sees them.
     pub(crate) fn items(&self, r: &Reader, coll: u64) -> Result<Items, StoreError> {
         let head = r.collection(coll)?.modseq;
-        let old = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&coll).cloned();
+        let old = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&coll)
+            .cloned();
         let fresh = match old {
             Some((m, v)) if m == head => return Ok(v),
             Some((m, v)) if m < head => match r.changes_since(coll, m) {
@@ -307,7 +312,10 @@ impl ItemsCache {
             _ => r.items(coll)?,
         };
         let fresh = std::sync::Arc::new(fresh);
-        let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= CACHED_COLLECTIONS && !map.contains_key(&coll) {
             map.clear();
         }
@@ -544,6 +552,19 @@ impl Dav {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "authentication unavailable",
             )),
+            // A lockout is not a wrong password: a calendar app that got 401 would only ask
+            // for the password again (RFC 6585 4; Retry-After as the lockout lasts).
+            Err(AuthError::Refused) => {
+                let mut r = status(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many failed sign-ins from this address; try again later",
+                );
+                let secs = self.auth.guard().lockout_secs().to_string();
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&secs) {
+                    r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+                }
+                Err(r)
+            }
             Err(_) => Err(http::unauthorized()),
         }
     }

@@ -455,7 +455,11 @@ impl InstanceCache {
         text: &dyn Fn() -> Result<String, Resp>,
     ) -> Result<std::sync::Arc<Vec<(i64, i64)>>, Resp> {
         let key = (item.collection, item.id);
-        if let Some(c) = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key)
+        if let Some(c) = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
             && c.modseq == item.modseq
             && c.until >= to
         {
@@ -468,7 +472,10 @@ impl InstanceCache {
         let mut spans: Vec<(i64, i64)> = instances.iter().map(|i| i.0).collect();
         spans.sort_unstable();
         let spans = std::sync::Arc::new(spans);
-        let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let held: usize = map.values().map(|c| c.spans.len()).sum();
         if held + spans.len() > CACHED_SPANS {
             map.clear();

@@ -43,7 +43,10 @@ impl LoginCache {
 
     /// Whether `password` matched `phc` for `uid` within the last hour.
     pub(crate) fn hit(&self, uid: &str, phc: &str, password: &str) -> bool {
-        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some((tag, at)) = entries.get(uid) else {
             return false;
         };
@@ -54,7 +57,10 @@ impl LoginCache {
     /// Records that `password` matched `phc` for `uid`.
     pub(crate) fn remember(&self, uid: &str, phc: &str, password: &str) {
         let tag = hmac::sign(&self.key, &Self::message(phc, password));
-        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.len() >= MAX_ENTRIES && !entries.contains_key(uid) {
             entries.retain(|_, (_, at)| at.elapsed() < TTL);
             if entries.len() >= MAX_ENTRIES {
@@ -91,7 +97,13 @@ mod tests {
         for i in 0..MAX_ENTRIES + 5 {
             c.remember(&format!("u{i}"), "h", "p");
         }
-        assert!(c.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len() <= MAX_ENTRIES);
+        assert!(
+            c.entries
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .len()
+                <= MAX_ENTRIES
+        );
         assert!(c.hit(&format!("u{}", MAX_ENTRIES + 4), "h", "p"));
     }
 }

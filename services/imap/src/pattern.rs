@@ -114,18 +114,32 @@ mod tests {
                 Some((b'%', r)) => (0..=n.len())
                     .take_while(|i| *i == 0 || n[i - 1] != b'/')
                     .any(|i| slow(r, &n[i..])),
-                Some((c, r)) => n.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && slow(r, &n[1..]),
+                Some((c, r)) => {
+                    n.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && slow(r, &n[1..])
+                }
             }
         }
         let alphabet = [b'a', b'/', b'*', b'%'];
         let names: Vec<Vec<u8>> = (0..200u32)
-            .map(|k| (0..(k % 6)).map(|j| [b'a', b'/', b'b'][((k >> j) % 3) as usize]).collect())
+            .map(|k| {
+                (0..(k % 6))
+                    .map(|j| [b'a', b'/', b'b'][((k >> j) % 3) as usize])
+                    .collect()
+            })
             .collect();
         for k in 0..4u32.pow(5) {
             let len = (k % 6) as usize;
-            let p: Vec<u8> = (0..len).map(|j| alphabet[((k >> (2 * j)) & 3) as usize]).collect();
+            let p: Vec<u8> = (0..len)
+                .map(|j| alphabet[((k >> (2 * j)) & 3) as usize])
+                .collect();
             for n in &names {
-                assert_eq!(m(&p, n), slow(&p, n), "{:?} {:?}", String::from_utf8_lossy(&p), String::from_utf8_lossy(n));
+                assert_eq!(
+                    m(&p, n),
+                    slow(&p, n),
+                    "{:?} {:?}",
+                    String::from_utf8_lossy(&p),
+                    String::from_utf8_lossy(n)
+                );
             }
         }
     }

@@ -30,9 +30,24 @@ pub(crate) fn astring(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
+/// A literal. A literal may not hold NUL (RFC 9051 4.3, CHAR8): each becomes 0x80, as
+/// Dovecot does, so sizes stay true; BINARY's literal8 carries them as they are.
 pub(crate) fn literal(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+    let start = out.len() + literal_head(out, s.len());
     out.extend_from_slice(s);
+    if s.contains(&0) {
+        out[start..]
+            .iter_mut()
+            .filter(|b| **b == 0)
+            .for_each(|b| *b = 0x80);
+    }
+}
+
+/// `{n}` and its CRLF; how many bytes it wrote.
+fn literal_head(out: &mut Vec<u8>, n: usize) -> usize {
+    let head = format!("{{{n}}}\r\n");
+    out.extend_from_slice(head.as_bytes());
+    head.len()
 }
 
 fn mutf7_engine() -> base64::engine::GeneralPurpose {
@@ -119,7 +134,8 @@ pub(crate) fn literal8(out: &mut Vec<u8>, s: &[u8]) {
     if s.contains(&0) {
         out.push(b'~');
     }
-    literal(out, s);
+    literal_head(out, s.len());
+    out.extend_from_slice(s);
 }
 
 /// INTERNALDATE: "22-Nov-2026 10:00:00 +0000" (RFC 9051 date-time).
@@ -150,6 +166,16 @@ pub(crate) fn internal_date(ts: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn literals_carry_no_nul() {
+        let mut out = Vec::new();
+        super::literal(&mut out, b"a\0b");
+        assert_eq!(out, b"{3}\r\na\x80b");
+        let mut out = Vec::new();
+        super::literal8(&mut out, b"a\0b");
+        assert!(out.ends_with(b"a\0b"));
+    }
+
     #[test]
     fn strings_and_dates() {
         let mut o = Vec::new();

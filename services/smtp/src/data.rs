@@ -114,7 +114,10 @@ mod tests {
             assert_eq!(rest.unwrap(), b"QUIT\r\n");
             // An empty message.
             let (m, rest) = read(b".\r\nNOOP\r\n", step);
-            assert_eq!((m.as_slice(), rest.unwrap().as_slice()), (&b""[..], &b"NOOP\r\n"[..]));
+            assert_eq!(
+                (m.as_slice(), rest.unwrap().as_slice()),
+                (&b""[..], &b"NOOP\r\n"[..])
+            );
         }
     }
 
@@ -141,7 +144,9 @@ mod tests {
         for form in forms {
             let mut input = b"Subject: x\r\n\r\nhello".to_vec();
             input.extend_from_slice(form);
-            input.extend_from_slice(b"MAIL FROM:<ceo@example.com>\r\nRCPT TO:<a@example.com>\r\nDATA\r\n");
+            input.extend_from_slice(
+                b"MAIL FROM:<ceo@example.com>\r\nRCPT TO:<a@example.com>\r\nDATA\r\n",
+            );
             for step in [1, 5, 4096] {
                 let (m, rest) = read(&input, step);
                 assert!(rest.is_none(), "{form:?} ended the message");

@@ -168,23 +168,12 @@ impl Queue {
         let parsed = mail_parser::MessageParser::default()
             .parse_headers(msg)
             .ok_or(SendError::NoFrom)?;
-        let addrs = |a: Option<&mail_parser::Address>| -> Vec<String> {
-            a.map(|a| {
-                a.iter()
-                    .filter_map(|x| x.address())
-                    .map(str::to_lowercase)
-                    .collect()
-            })
-            .unwrap_or_default()
+        let from = match crate::recipient::author(user, Some(&parsed)) {
+            crate::recipient::Author::Own(f) => f,
+            crate::recipient::Author::NoFrom => return Err(SendError::NoFrom),
+            crate::recipient::Author::NotYours(_, bad) => return Err(SendError::NotYours(bad)),
         };
-        let froms = addrs(parsed.from());
-        let Some(from) = froms.first().cloned() else {
-            return Err(SendError::NoFrom);
-        };
-        if let Some(bad) = froms.iter().find(|f| !crate::recipient::owns(user, f)) {
-            log::info!("smtp: {} tried to send as {bad} ({via})", user.uid);
-            return Err(SendError::NotYours(bad.clone()));
-        }
+        use crate::recipient::addrs;
         let mut rcpts = addrs(parsed.to());
         rcpts.extend(addrs(parsed.cc()));
         rcpts.extend(addrs(parsed.bcc()));

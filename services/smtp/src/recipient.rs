@@ -98,3 +98,39 @@ pub(crate) fn owns(user: &User, address: &str) -> bool {
     let base = base_address(&local, &domain);
     user.address == base || user.aliases.contains(&base)
 }
+
+/// Who a submitted message says wrote and sent it: every From: and Sender: address must be
+/// the user's own (RFC 5322 3.6.2; Sender: is the one who actually sent it).
+pub(crate) enum Author {
+    /// The first From: address, lower-cased.
+    Own(String),
+    NoFrom,
+    /// The field and the address that is not the user's.
+    NotYours(&'static str, String),
+}
+
+/// The addresses of a header field, lower-cased.
+pub(crate) fn addrs(a: Option<&mail_parser::Address>) -> Vec<String> {
+    a.map(|a| {
+        a.iter()
+            .filter_map(|x| x.address())
+            .map(str::to_lowercase)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+pub(crate) fn author(user: &User, m: Option<&mail_parser::Message>) -> Author {
+    let froms = addrs(m.and_then(|m| m.from()));
+    let Some(first) = froms.first().cloned() else {
+        return Author::NoFrom;
+    };
+    let senders = addrs(m.and_then(|m| m.sender()));
+    for (field, list) in [("From", &froms), ("Sender", &senders)] {
+        if let Some(bad) = list.iter().find(|a| !owns(user, a)) {
+            log::info!("smtp: {} tried to send with {field}: {bad}", user.uid);
+            return Author::NotYours(field, bad.clone());
+        }
+    }
+    Author::Own(first)
+}

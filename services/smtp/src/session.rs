@@ -7,6 +7,7 @@
 //! Never write to the socket while a store write is pending on this session's behalf: the
 //! reply waits for the commit.
 
+use crate::data::DataReader;
 use crate::deliver::{Accepted, commit, received};
 use crate::queue::QueueEntry;
 use crate::recipient::{self, Resolved};
@@ -17,7 +18,6 @@ use bureau_core::AuthError;
 use bureau_core::net::Stream;
 use bureau_core::shutdown::Shutdown;
 use bureau_directory::User;
-use crate::data::DataReader;
 use smtp_proto::request::receiver::{BdatReceiver, RequestReceiver};
 use smtp_proto::*;
 use std::net::SocketAddr;
@@ -698,26 +698,23 @@ impl Session {
         }
         let mut from_domain = None;
         if let Some(user) = &self.user {
-            // Submission: every From: address must be the user's own.
+            // Submission: every From: and Sender: address must be the user's own.
             let parsed = mail_parser::MessageParser::default().parse_headers(&msg);
-            let froms: Vec<String> = parsed
-                .as_ref()
-                .and_then(|m| m.from())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|a| a.address())
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            if froms.is_empty() {
-                return self.reply(550, "5.6.0", "The message has no From: header");
+            match recipient::author(user, parsed.as_ref()) {
+                recipient::Author::Own(from) => {
+                    from_domain = recipient::split(&from).map(|(_, d)| d);
+                }
+                recipient::Author::NoFrom => {
+                    return self.reply(550, "5.6.0", "The message has no From: header");
+                }
+                recipient::Author::NotYours(field, _) => {
+                    return self.reply(
+                        550,
+                        "5.7.1",
+                        &format!("{field}: address is not one of yours"),
+                    );
+                }
             }
-            if let Some(bad) = froms.iter().find(|f| !recipient::owns(user, f)) {
-                log::info!("smtp: {} tried to send as {bad}", user.uid);
-                return self.reply(550, "5.7.1", "From: address is not one of yours");
-            }
-            from_domain = recipient::split(&froms[0]).map(|(_, d)| d);
         }
         // Mail from outside: say what SPF, DKIM and DMARC found, and drop any claim in our name.
         let mut auth_results = String::new();

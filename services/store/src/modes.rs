@@ -109,7 +109,11 @@ mod tests {
         fs::set_permissions(root.join("blobs"), fs::Permissions::from_mode(0o755)).unwrap();
         fs::set_permissions(root.join("blobs/ab"), fs::Permissions::from_mode(0o755)).unwrap();
         fs::write(root.join("blobs/ab/abcd"), b"mail").unwrap();
-        fs::set_permissions(root.join("blobs/ab/abcd"), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(
+            root.join("blobs/ab/abcd"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
         assert_eq!(repair(&root).unwrap(), 5);
         assert_eq!(mode(&root), 0o711);
         assert_eq!(mode(&root.join("bureau.redb")), 0o600);

@@ -253,9 +253,7 @@ impl<'t> Writer<'t> {
         {
             return Err(StoreError::Forbidden);
         }
-        if name.is_empty() || name.len() > 1024 {
-            return Err(StoreError::Invalid("collection name length".into()));
-        }
+        valid_name(name)?;
         self.principal(owner)?;
         if self
             .tx
@@ -300,9 +298,7 @@ impl<'t> Writer<'t> {
 
     pub fn rename_collection(&mut self, id: CollectionId, name: &str) -> Result<Collection> {
         let mut c = self.collection_with(id, Access::Owner)?;
-        if name.is_empty() || name.len() > 1024 {
-            return Err(StoreError::Invalid("collection name length".into()));
-        }
+        valid_name(name)?;
         if self
             .tx
             .open_table(COLLECTION_NAMES)?
@@ -794,4 +790,19 @@ impl<'t> Writer<'t> {
             .insert((principal, device, coll), enc(state)?.as_slice())?;
         Ok(())
     }
+}
+
+/// A collection's name: 1 to 1,024 bytes, no control character (a NUL or an escape in a
+/// folder name cannot be carried by every protocol: WBXML strings end at NUL, XML forbids
+/// C0 controls). Every protocol creates and renames through here, so none can store one.
+fn valid_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 1024 {
+        return Err(StoreError::Invalid("collection name length".into()));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(
+            "a collection name may not hold control characters".into(),
+        ));
+    }
+    Ok(())
 }

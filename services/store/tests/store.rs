@@ -778,3 +778,25 @@ fn a_backup_restores_into_an_empty_directory_with_every_item_and_blob() {
     assert!(err.to_string().contains("does not match"), "{err}");
     assert!(!other.join("bureau.redb").exists());
 }
+
+/// Issue 17, defect 5: a folder named U+0000 (IMAP `CREATE "&AAA-"`) broke every
+/// FolderSync. No protocol can store a control character in a name: the store refuses it.
+#[test]
+fn names_with_control_characters_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let u = user(&store, "ctl");
+    let ok = collection(&store, u.id, "Projects");
+    for bad in ["\0", "a\u{1b}b", "tab\there", "line\nbreak", "\u{7f}"] {
+        let name = bad.to_string();
+        let r = store.write_blocking(Actor::Principal(u.id), vec![], move |w| {
+            w.create_collection(u.id, CollectionKind::Mailbox, &name)
+        });
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{bad:?}: {r:?}");
+        let name = bad.to_string();
+        let r = store.write_blocking(Actor::Principal(u.id), vec![], move |w| {
+            w.rename_collection(ok.id, &name)
+        });
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{bad:?}: {r:?}");
+    }
+}

@@ -95,9 +95,18 @@ impl Element {
         self.with(Element::new(page, name).text(text))
     }
 
-    /// With text added.
+    /// With text added. Characters XML 1.0 cannot carry (NUL and the other C0 controls
+    /// but tab, CR and LF) become U+FFFD: an inline string ends at its NUL, and devices
+    /// parse what they get as XML. A mail holding them still syncs (issue 17).
     pub fn text(mut self, text: impl Into<String>) -> Element {
-        self.children.push(Node::Text(text.into()));
+        let mut text: String = text.into();
+        if text.chars().any(not_xml) {
+            text = text
+                .chars()
+                .map(|c| if not_xml(c) { '\u{FFFD}' } else { c })
+                .collect();
+        }
+        self.children.push(Node::Text(text));
         self
     }
 
@@ -326,6 +335,11 @@ fn element(r: &mut Reader, page: &mut u8, depth: usize) -> Result<Element, Wbxml
 
 // ---- encoding ----
 
+/// A character XML 1.0 does not allow in text.
+fn not_xml(c: char) -> bool {
+    c < ' ' && !matches!(c, '\t' | '\n' | '\r')
+}
+
 /// Writes a document. A tag its page does not have, or text holding a NUL, is an error.
 pub fn encode(root: &Element) -> Result<Vec<u8>, WbxmlError> {
     let mut out = HEADER.to_vec();
@@ -433,16 +447,7 @@ fn xml(out: &mut String, e: &Element, parent_page: Option<u8>) {
 }
 
 fn escape(out: &mut String, t: &str) {
-    for c in t.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
+    out.push_str(&quick_xml::escape::escape(t));
 }
 
 #[cfg(test)]
@@ -596,7 +601,16 @@ mod tests {
     fn encoding_refuses_what_it_cannot_write() {
         let bad = Element::new(page::AIRSYNC, "NoSuchTag");
         assert!(encode(&bad).unwrap_err().reason.contains("not a tag"));
-        let nul = Element::new(page::AIRSYNC, "Sync").text("a\0b");
+        let mut nul = Element::new(page::AIRSYNC, "Sync");
+        nul.children.push(Node::Text("a\0b".into()));
         assert!(encode(&nul).unwrap_err().reason.contains("NUL"));
+    }
+
+    /// Defect 5 of issue 17: a NUL in a mail made every Sync of its folder fail.
+    #[test]
+    fn text_that_xml_cannot_carry_is_replaced() {
+        let e = Element::new(page::AIRSYNC, "Sync").text("a\0b\x01c\td");
+        let back = decode(&encode(&e).unwrap()).unwrap();
+        assert_eq!(back.value(), "a\u{FFFD}b\u{FFFD}c\td");
     }
 }
