@@ -110,8 +110,17 @@ def flat_parts(n):
             b"Content-Type: multipart/mixed; boundary=x\r\n\r\n" + parts + b"--x--\r\n")
 
 
+# Found by the property test of services/core/src/mime.rs: it broke mail-parser's own
+# assertions (kept in services/core/proptest-regressions/mime.txt too).
+FOUND_BY_FUZZING = (b"From: x@attacker.example\r\nContent-Type: multipart/digest; boundary=d\r\n\r\n"
+                    b"--d\r\n\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+                    b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+                    b"--d\r\n\r\n--b--\r\n")
+
+
 @pytest.mark.parametrize("make,size", [(nested_multipart, 10_000), (nested_rfc822, 10_000),
-                                        (flat_parts, 100_000), (nested_multipart, 60)])
+                                        (flat_parts, 100_000), (nested_multipart, 60),
+                                        (lambda _: FOUND_BY_FUZZING, 0)])
 def test_deep_or_wide_mime_is_fetched_without_harm(box, make, size):
     """Defect 1: a message of 10,000 nested parts was accepted on port 25, and every FETCH
     BODYSTRUCTURE of it overflowed a worker's stack and aborted the daemon."""
@@ -364,3 +373,66 @@ def test_garbage_on_every_port_leaves_the_box_up(box):
             except (BrokenPipeError, ConnectionResetError):
                 pass
     assert_alive(box)
+
+
+def test_deep_calendar_and_card_data_is_refused(box):
+    """Generated input: components nested 10,000 deep in a PUT, in both formats."""
+    base = f"https://127.0.0.1:{box.port(443)}/dav"
+    auth = ("bob", PW)
+    deep_ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//x//EN\r\nBEGIN:VEVENT\r\nUID:deep\r\n"
+                "DTSTAMP:20261201T000000Z\r\nDTSTART:20261201T100000Z\r\n"
+                + "BEGIN:VALARM\r\n" * 10_000 + "END:VALARM\r\n" * 10_000
+                + "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    r = requests.put(f"{base}/calendars/bob/calendar/deep.ics", data=deep_ics, auth=auth, verify=False,
+                     headers={"Content-Type": "text/calendar"})
+    assert 400 <= r.status_code < 500, (r.status_code, r.text[:200])
+    deep_vcf = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:deep\r\nFN:x\r\n" + "BEGIN:VCARD\r\n" * 10_000 + "END:VCARD\r\n" * 10_001
+    r = requests.put(f"{base}/addressbooks/bob/contacts/deep.vcf", data=deep_vcf, auth=auth, verify=False,
+                     headers={"Content-Type": "text/vcard"})
+    assert 400 <= r.status_code < 500, (r.status_code, r.text[:200])
+    deep_xml = '<?xml version="1.0"?><d:propfind xmlns:d="DAV:">' + "<d:prop>" * 10_000 + "</d:prop>" * 10_000 + "</d:propfind>"
+    r = requests.request("PROPFIND", f"{base}/calendars/bob/", data=deep_xml, auth=auth, verify=False,
+                         headers={"Depth": "0", "Content-Type": "application/xml"})
+    assert r.status_code == 400, r.status_code
+    assert_alive(box)
+
+
+def test_deep_search_keys_and_ldap_filters(box):
+    """Generated input: SEARCH keys and LDAP filters nested 10,000 deep."""
+    m = imaps(box)
+    m.select("INBOX")
+    for crit in ("(" * 10_000 + "ALL" + ")" * 10_000, "NOT " * 10_000 + "ALL", "OR ALL " * 5_000 + "ALL"):
+        typ, data = m._simple_command("SEARCH", crit) if False else (None, None)
+        tag = m._new_tag()
+        m.send(tag + b" SEARCH " + crit.encode() + b"\r\n")
+        while True:
+            line = m.readline()
+            if line.startswith(tag):
+                assert line.split()[1] in (b"OK", b"NO", b"BAD"), line
+                break
+    m.logout()
+    # An LDAP search whose filter nests 10,000 ANDs, as BER, written by hand (clients
+    # refuse to build it): each AND is [context 0, constructed] around the next.
+    inner = b"\x87\x0bobjectClass"  # (objectClass=*)
+    for _ in range(10_000):
+        inner = b"\xa0" + ber_len(len(inner)) + inner
+    base = b"\x04\x00"  # baseObject ""
+    req = base + b"\x0a\x01\x02\x0a\x01\x00\x02\x01\x00\x02\x01\x00\x01\x01\x00" + inner + b"\x30\x00"
+    search = b"\x63" + ber_len(len(req)) + req
+    msg = b"\x02\x01\x01" + search
+    pdu = b"\x30" + ber_len(len(msg)) + msg
+    with socket.create_connection(("127.0.0.1", box.port(389)), timeout=30) as s:
+        s.sendall(pdu)
+        s.settimeout(10)
+        try:
+            s.recv(4096)
+        except (socket.timeout, ConnectionResetError):
+            pass
+    assert_alive(box)
+
+
+def ber_len(n):
+    if n < 0x80:
+        return bytes([n])
+    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(b)]) + b

@@ -164,6 +164,9 @@ pub fn lines(text: &str) -> Vec<Line> {
     unfold(text).iter().map(|l| Line::parse(l)).collect()
 }
 
+/// Components deeper than this are refused (VCALENDAR > VEVENT > VALARM is 3).
+pub const MAX_DEPTH: usize = 16;
+
 /// An iCalendar component as its raw property lines and its sub-components, in order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comp {
@@ -181,13 +184,15 @@ impl Comp {
         }
     }
 
-    /// The VCALENDAR of a text; None when BEGIN and END do not pair up.
+    /// The VCALENDAR of a text; None when BEGIN and END do not pair up, or components nest
+    /// deeper than `MAX_DEPTH` (writing and dropping a tree recurse over it).
     pub fn parse(text: &str) -> Option<Comp> {
         let mut stack: Vec<Comp> = Vec::new();
         let mut done = None;
         for l in unfold(text) {
             let line = Line::parse(&l);
             match line.name.as_str() {
+                "BEGIN" if stack.len() >= MAX_DEPTH => return None,
                 "BEGIN" => stack.push(Comp::new(&line.value.to_ascii_uppercase())),
                 "END" => {
                     let c = stack.pop()?;
@@ -259,6 +264,8 @@ mod tests {
         assert_eq!(Comp::parse(&c.text()).unwrap(), c);
         assert!(c.text().lines().all(|l| l.len() <= 75));
         assert!(Comp::parse("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nEND:VCALENDAR\r\n").is_none());
+        let deep = "BEGIN:X\r\n".repeat(10_000) + &"END:X\r\n".repeat(10_000);
+        assert!(Comp::parse(&deep).is_none());
         let l = Line::parse("DTSTART;TZID=\"Europe/Paris\":20261201T090000");
         assert_eq!(
             (l.param("TZID"), l.value.as_str()),
@@ -276,5 +283,57 @@ mod tests {
             set_param("ATTENDEE:mailto:j@x", "PARTSTAT", "DECLINED"),
             "ATTENDEE;PARTSTAT=DECLINED:mailto:j@x"
         );
+    }
+}
+
+/// Property tests of the line editor: any text parses or is refused without panic, and a
+/// component written out parses back to itself.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("BEGIN:VCALENDAR".to_string()), Just("END:VCALENDAR".to_string()),
+            Just("BEGIN:VEVENT".to_string()), Just("END:VEVENT".to_string()),
+            Just("BEGIN:VALARM".to_string()), Just("END:VALARM".to_string()),
+            "[A-Z-]{1,8}(;[A-Z]{1,4}=(\"[^\"\r\n]{0,6}\"|[a-z,]{0,6})){0,2}:[^\r\n]{0,90}",
+            "[ \t][^\r\n]{0,20}", "[^\r\n]{0,20}",
+        ]
+    }
+
+    fn comp(depth: u32) -> BoxedStrategy<Comp> {
+        let props = prop::collection::vec("[A-Z]{1,6}(;X=\"a;b\")?:[^\r\n]{0,100}", 0..4);
+        if depth == 0 {
+            return ("[A-Z]{1,6}", props)
+                .prop_map(|(name, props)| Comp { name, props, subs: vec![] })
+                .boxed();
+        }
+        ("[A-Z]{1,6}", props, prop::collection::vec(comp(depth - 1), 0..3))
+            .prop_map(|(name, props, subs)| Comp { name, props, subs })
+            .boxed()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn any_text(lines in prop::collection::vec(line(), 0..60), crlf in any::<bool>()) {
+            let text = lines.join(if crlf { "\r\n" } else { "\n" });
+            if let Some(c) = Comp::parse(&text) {
+                prop_assert_eq!(Comp::parse(&c.text()), Some(c));
+            }
+            let _ = lines_of(&text);
+        }
+
+        #[test]
+        fn written_components_read_back(c in comp(3)) {
+            prop_assert_eq!(Comp::parse(&c.text()), Some(c));
+        }
+    }
+
+    fn lines_of(text: &str) -> usize {
+        super::lines(text).iter().filter_map(|l| l.param("X")).count()
     }
 }

@@ -1093,6 +1093,29 @@ impl Conditions {
     }
 }
 
+/// How deep components may nest (VCALENDAR > VEVENT > VALARM is 3): every walker over a
+/// stored object is then bounded, whatever a client sent.
+const MAX_COMPONENT_DEPTH: usize = 16;
+
+/// The deepest nesting of components, walked without recursion.
+fn component_depth(cal: &calcard::icalendar::ICalendar) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(0u32, 1usize)];
+    let mut seen = 0usize;
+    while let Some((id, depth)) = stack.pop() {
+        seen += 1;
+        let Some(c) = cal.components.get(id as usize) else {
+            continue;
+        };
+        deepest = deepest.max(depth);
+        if depth > MAX_COMPONENT_DEPTH || seen > cal.components.len() {
+            break;
+        }
+        stack.extend(c.component_ids.iter().map(|i| (*i, depth + 1)));
+    }
+    deepest
+}
+
 /// Checks an object's text and gives the props that index it: its UID, and for a calendar
 /// object its component type.
 fn object_props(
@@ -1108,7 +1131,16 @@ fn object_props(
     let mut props = std::collections::BTreeMap::new();
     match kind {
         Kind::Calendar => {
-            let cal = calcard::icalendar::ICalendar::parse(text).map_err(|_| invalid())?;
+            let mut parser = calcard::Parser::new(text);
+            let calcard::Entry::ICalendar(cal) = parser.entry() else {
+                return Err(invalid());
+            };
+            // One object per resource, nothing after it (RFC 4791 4.1).
+            if !matches!(parser.entry(), calcard::Entry::Eof)
+                || component_depth(&cal) > MAX_COMPONENT_DEPTH
+            {
+                return Err(invalid());
+            }
             use calcard::icalendar::ICalendarComponentType as T;
             let main: Vec<_> = cal
                 .components
@@ -1146,7 +1178,14 @@ fn object_props(
             }
         }
         Kind::Contacts => {
-            let card = calcard::vcard::VCard::parse(text).map_err(|_| invalid())?;
+            let mut parser = calcard::Parser::new(text);
+            let calcard::Entry::VCard(card) = parser.entry() else {
+                return Err(invalid());
+            };
+            // A single vCard per resource (RFC 6352 5.1), nothing after it.
+            if !matches!(parser.entry(), calcard::Entry::Eof) {
+                return Err(invalid());
+            }
             if let Some(uid) = card.uid() {
                 props.insert("uid".into(), uid.to_string());
             }

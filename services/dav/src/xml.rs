@@ -221,3 +221,41 @@ mod tests {
         assert!(matches!(parse(b""), Err(XmlError::Malformed(_))));
     }
 }
+
+/// Property tests: any bytes, and generated nesting, are parsed or refused without panic.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("<d:prop>".to_string()), Just("</d:prop>".to_string()),
+            Just("<x xmlns=\"urn:x\">".to_string()), Just("</x>".to_string()),
+            Just("&amp;".to_string()), Just("&#0;".to_string()), Just("&#x110000;".to_string()),
+            Just("<!DOCTYPE a [<!ENTITY e \"x\">]>".to_string()), Just("<![CDATA[".to_string()),
+            Just("]]>".to_string()), Just("<y:z/>".to_string()), "[a-z<>&;\"' ]{0,6}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn any_bytes(raw in prop::collection::vec(any::<u8>(), 0..1024)) {
+            let _ = super::parse(&raw);
+        }
+
+        #[test]
+        fn xml_shaped(pieces in prop::collection::vec(piece(), 0..200)) {
+            let doc = format!("<d:propfind xmlns:d=\"DAV:\">{}</d:propfind>", pieces.concat());
+            let _ = super::parse(doc.as_bytes());
+        }
+
+        #[test]
+        fn deep(depth in 0usize..20_000) {
+            let doc = format!("<d:a xmlns:d=\"DAV:\">{}{}</d:a>", "<d:b>".repeat(depth), "</d:b>".repeat(depth));
+            let r = super::parse(doc.as_bytes());
+            prop_assert_eq!(r.is_ok(), depth < super::MAX_DEPTH);
+        }
+    }
+}

@@ -376,3 +376,36 @@ mod tests {
         assert!(parse(b"t APPEND Drafts\r\n").is_none());
     }
 }
+
+/// Property test of the grammar additions: any bytes, and mangled commands built from their
+/// pieces, are parsed or refused without panic.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    fn piece() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"t ".to_vec()), Just(b"LIST ".to_vec()), Just(b"APPEND ".to_vec()),
+            Just(b"SETACL ".to_vec()), Just(b"UID SEARCH RETURN (".to_vec()),
+            Just(b"(".to_vec()), Just(b")".to_vec()), Just(b"{3}\r\n".to_vec()),
+            Just(b"{4294967295+}\r\n".to_vec()), Just(b"~{2}\r\n".to_vec()), Just(b"\"".to_vec()),
+            Just(b"\\".to_vec()), Just(b" ".to_vec()), Just(b"\r\n".to_vec()),
+            Just(b"RETURN (STATUS (MESSAGES))".to_vec()), Just(b"INBOX".to_vec()),
+            prop::collection::vec(any::<u8>(), 0..8),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_bytes(raw in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = super::parse(&raw);
+        }
+
+        #[test]
+        fn command_shaped(pieces in prop::collection::vec(piece(), 0..40)) {
+            let _ = super::parse(&pieces.concat());
+        }
+    }
+}

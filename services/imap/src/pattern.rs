@@ -144,3 +144,30 @@ mod tests {
         }
     }
 }
+
+/// Property test: the linear matcher agrees with a backtracking one on random input.
+#[cfg(test)]
+mod fuzz {
+    use super::Pattern;
+    use proptest::prelude::*;
+
+    fn slow(p: &[u8], n: &[u8]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', r)) => (0..=n.len()).any(|i| slow(r, &n[i..])),
+            Some((b'%', r)) => (0..=n.len())
+                .take_while(|i| *i == 0 || n[i - 1] != b'/')
+                .any(|i| slow(r, &n[i..])),
+            Some((c, r)) => n.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && slow(r, &n[1..]),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn agrees(p in "[ab/*%]{0,8}", n in "[abAB/]{0,10}") {
+            prop_assert_eq!(Pattern::new(p.as_bytes()).matches(n.as_bytes()), slow(p.as_bytes(), n.as_bytes()));
+        }
+    }
+}

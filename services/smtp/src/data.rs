@@ -155,3 +155,59 @@ mod tests {
         }
     }
 }
+
+/// Property tests of the DATA reader against a plain model: however the bytes are cut, the
+/// message ends at the first CRLF.CRLF and nowhere else, with the stuffing dots removed.
+#[cfg(test)]
+mod fuzz {
+    use super::DataReader;
+    use proptest::prelude::*;
+
+    /// The end by the RFC: the first "." line, counting the start as after a CRLF.
+    fn model(input: &[u8]) -> Option<(Vec<u8>, usize)> {
+        let mut framed = b"\r\n".to_vec();
+        framed.extend_from_slice(input);
+        let at = framed.windows(5).position(|w| w == b"\r\n.\r\n")?;
+        let content = &framed[2..at + 2];
+        let mut out = Vec::new();
+        for (i, b) in content.iter().enumerate() {
+            let line_start = i == 0 || (i >= 2 && &content[i - 2..i] == b"\r\n");
+            if !(line_start && *b == b'.') {
+                out.push(*b);
+            }
+        }
+        Some((out, at + 3))
+    }
+
+    fn byte() -> impl Strategy<Value = u8> {
+        prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'.'), Just(b'a'), Just(0u8)]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn agrees_with_the_model(input in prop::collection::vec(byte(), 0..64), cut in 1usize..9) {
+            let mut r = DataReader::new();
+            let mut out = Vec::new();
+            let mut got = None;
+            let mut pos = 0;
+            while pos < input.len() {
+                let end = (pos + cut).min(input.len());
+                let (n, done) = r.ingest(&input[pos..end], &mut out);
+                if done {
+                    got = Some(pos + n);
+                    break;
+                }
+                pos = end;
+            }
+            match model(&input) {
+                Some((msg, end)) => {
+                    prop_assert_eq!(got, Some(end));
+                    prop_assert_eq!(out, msg);
+                }
+                None => prop_assert_eq!(got, None),
+            }
+        }
+    }
+}

@@ -614,3 +614,39 @@ mod tests {
         assert_eq!(back.value(), "a\u{FFFD}b\u{FFFD}c\td");
     }
 }
+
+/// Property tests: any bytes decode or fail with an offset, never panic; what decodes
+/// encodes back to bytes that decode to the same document.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn token() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(vec![SWITCH_PAGE, 0]), Just(vec![SWITCH_PAGE, 7]), Just(vec![SWITCH_PAGE, 200]),
+            Just(vec![STR_I, b'a', 0]), Just(vec![OPAQUE, 3, 1, 2, 3]), Just(vec![OPAQUE, 0xFF, 0xFF]),
+            Just(vec![END]), (0x05u8..0x40).prop_map(|t| vec![t | WITH_CONTENT]),
+            (0x05u8..0x40).prop_map(|t| vec![t]), prop::collection::vec(any::<u8>(), 0..4),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_bytes(raw in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(&raw);
+        }
+
+        #[test]
+        fn token_shaped(tokens in prop::collection::vec(token(), 0..100)) {
+            let mut raw = HEADER.to_vec();
+            raw.extend(tokens.concat());
+            if let Ok(doc) = decode(&raw) {
+                let again = encode(&doc).expect("a decoded document encodes");
+                prop_assert_eq!(decode(&again).expect("re-decodes"), doc);
+            }
+        }
+    }
+}
