@@ -295,11 +295,15 @@ mod fuzz {
 
     fn line() -> impl Strategy<Value = String> {
         prop_oneof![
-            Just("BEGIN:VCALENDAR".to_string()), Just("END:VCALENDAR".to_string()),
-            Just("BEGIN:VEVENT".to_string()), Just("END:VEVENT".to_string()),
-            Just("BEGIN:VALARM".to_string()), Just("END:VALARM".to_string()),
+            Just("BEGIN:VCALENDAR".to_string()),
+            Just("END:VCALENDAR".to_string()),
+            Just("BEGIN:VEVENT".to_string()),
+            Just("END:VEVENT".to_string()),
+            Just("BEGIN:VALARM".to_string()),
+            Just("END:VALARM".to_string()),
             "[A-Z-]{1,8}(;[A-Z]{1,4}=(\"[^\"\r\n]{0,6}\"|[a-z,]{0,6})){0,2}:[^\r\n]{0,90}",
-            "[ \t][^\r\n]{0,20}", "[^\r\n]{0,20}",
+            "[ \t][^\r\n]{0,20}",
+            "[^\r\n]{0,20}",
         ]
     }
 
@@ -307,10 +311,18 @@ mod fuzz {
         let props = prop::collection::vec("[A-Z]{1,6}(;X=\"a;b\")?:[^\r\n]{0,100}", 0..4);
         if depth == 0 {
             return ("[A-Z]{1,6}", props)
-                .prop_map(|(name, props)| Comp { name, props, subs: vec![] })
+                .prop_map(|(name, props)| Comp {
+                    name,
+                    props,
+                    subs: vec![],
+                })
                 .boxed();
         }
-        ("[A-Z]{1,6}", props, prop::collection::vec(comp(depth - 1), 0..3))
+        (
+            "[A-Z]{1,6}",
+            props,
+            prop::collection::vec(comp(depth - 1), 0..3),
+        )
             .prop_map(|(name, props, subs)| Comp { name, props, subs })
             .boxed()
     }
@@ -334,6 +346,9 @@ mod fuzz {
     }
 
     fn lines_of(text: &str) -> usize {
-        super::lines(text).iter().filter_map(|l| l.param("X")).count()
+        super::lines(text)
+            .iter()
+            .filter_map(|l| l.param("X"))
+            .count()
     }
 }

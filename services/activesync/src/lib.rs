@@ -331,10 +331,18 @@ impl ActiveSync {
             Ok(u) => Ok(u),
             Err(AuthError::BadCredentials) => Err(unauthorized()),
             Err(AuthError::Disabled) => Err(text(StatusCode::FORBIDDEN, "account disabled")),
-            Err(AuthError::Refused) => Err(text(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many failed sign-ins from this address; try again later",
-            )),
+            Err(AuthError::Refused) => {
+                let mut r = text(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many failed sign-ins from this address; try again later",
+                );
+                if let Ok(v) = hyper::header::HeaderValue::from_str(
+                    &self.auth.guard().lockout_secs().to_string(),
+                ) {
+                    r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+                }
+                Err(r)
+            }
             Err(e) => {
                 log::error!("activesync: sign-in: {e}");
                 Err(text(StatusCode::SERVICE_UNAVAILABLE, "try again later"))

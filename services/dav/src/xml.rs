@@ -229,11 +229,18 @@ mod fuzz {
 
     fn piece() -> impl Strategy<Value = String> {
         prop_oneof![
-            Just("<d:prop>".to_string()), Just("</d:prop>".to_string()),
-            Just("<x xmlns=\"urn:x\">".to_string()), Just("</x>".to_string()),
-            Just("&amp;".to_string()), Just("&#0;".to_string()), Just("&#x110000;".to_string()),
-            Just("<!DOCTYPE a [<!ENTITY e \"x\">]>".to_string()), Just("<![CDATA[".to_string()),
-            Just("]]>".to_string()), Just("<y:z/>".to_string()), "[a-z<>&;\"' ]{0,6}",
+            Just("<d:prop>".to_string()),
+            Just("</d:prop>".to_string()),
+            Just("<x xmlns=\"urn:x\">".to_string()),
+            Just("</x>".to_string()),
+            Just("&amp;".to_string()),
+            Just("&#0;".to_string()),
+            Just("&#x110000;".to_string()),
+            Just("<!DOCTYPE a [<!ENTITY e \"x\">]>".to_string()),
+            Just("<![CDATA[".to_string()),
+            Just("]]>".to_string()),
+            Just("<y:z/>".to_string()),
+            "[a-z<>&;\"' ]{0,6}",
         ]
     }
 

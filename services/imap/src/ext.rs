@@ -385,12 +385,22 @@ mod fuzz {
 
     fn piece() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
-            Just(b"t ".to_vec()), Just(b"LIST ".to_vec()), Just(b"APPEND ".to_vec()),
-            Just(b"SETACL ".to_vec()), Just(b"UID SEARCH RETURN (".to_vec()),
-            Just(b"(".to_vec()), Just(b")".to_vec()), Just(b"{3}\r\n".to_vec()),
-            Just(b"{4294967295+}\r\n".to_vec()), Just(b"~{2}\r\n".to_vec()), Just(b"\"".to_vec()),
-            Just(b"\\".to_vec()), Just(b" ".to_vec()), Just(b"\r\n".to_vec()),
-            Just(b"RETURN (STATUS (MESSAGES))".to_vec()), Just(b"INBOX".to_vec()),
+            Just(b"t ".to_vec()),
+            Just(b"LIST ".to_vec()),
+            Just(b"APPEND ".to_vec()),
+            Just(b"SETACL ".to_vec()),
+            Just(b"UID SEARCH RETURN (".to_vec()),
+            Just(b"(".to_vec()),
+            Just(b")".to_vec()),
+            Just(b"{3}\r\n".to_vec()),
+            Just(b"{4294967295+}\r\n".to_vec()),
+            Just(b"~{2}\r\n".to_vec()),
+            Just(b"\"".to_vec()),
+            Just(b"\\".to_vec()),
+            Just(b" ".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"RETURN (STATUS (MESSAGES))".to_vec()),
+            Just(b"INBOX".to_vec()),
             prop::collection::vec(any::<u8>(), 0..8),
         ]
     }

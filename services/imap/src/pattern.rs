@@ -158,7 +158,9 @@ mod fuzz {
             Some((b'%', r)) => (0..=n.len())
                 .take_while(|i| *i == 0 || n[i - 1] != b'/')
                 .any(|i| slow(r, &n[i..])),
-            Some((c, r)) => n.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && slow(r, &n[1..]),
+            Some((c, r)) => {
+                n.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && slow(r, &n[1..])
+            }
         }
     }
 

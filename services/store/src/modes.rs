@@ -48,11 +48,9 @@ fn narrow(path: &Path, max: u32) -> io::Result<bool> {
 /// Narrows the store's modes under `data_dir`; returns how many entries it changed.
 pub(crate) fn repair(data_dir: &Path) -> io::Result<usize> {
     let mut changed = usize::from(narrow(data_dir, DATA_DIR)?);
-    for name in ["bureau.redb"] {
-        let p = data_dir.join(name);
-        if p.exists() {
-            changed += usize::from(narrow(&p, FILE)?);
-        }
+    let db = data_dir.join("bureau.redb");
+    if db.exists() {
+        changed += usize::from(narrow(&db, FILE)?);
     }
     for dir in ["blobs", "snapshots"] {
         let root = data_dir.join(dir);

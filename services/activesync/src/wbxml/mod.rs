@@ -624,10 +624,16 @@ mod fuzz {
 
     fn token() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
-            Just(vec![SWITCH_PAGE, 0]), Just(vec![SWITCH_PAGE, 7]), Just(vec![SWITCH_PAGE, 200]),
-            Just(vec![STR_I, b'a', 0]), Just(vec![OPAQUE, 3, 1, 2, 3]), Just(vec![OPAQUE, 0xFF, 0xFF]),
-            Just(vec![END]), (0x05u8..0x40).prop_map(|t| vec![t | WITH_CONTENT]),
-            (0x05u8..0x40).prop_map(|t| vec![t]), prop::collection::vec(any::<u8>(), 0..4),
+            Just(vec![SWITCH_PAGE, 0]),
+            Just(vec![SWITCH_PAGE, 7]),
+            Just(vec![SWITCH_PAGE, 200]),
+            Just(vec![STR_I, b'a', 0]),
+            Just(vec![OPAQUE, 3, 1, 2, 3]),
+            Just(vec![OPAQUE, 0xFF, 0xFF]),
+            Just(vec![END]),
+            (0x05u8..0x40).prop_map(|t| vec![t | WITH_CONTENT]),
+            (0x05u8..0x40).prop_map(|t| vec![t]),
+            prop::collection::vec(any::<u8>(), 0..4),
         ]
     }
 
