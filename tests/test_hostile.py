@@ -436,3 +436,41 @@ def ber_len(n):
         return bytes([n])
     b = n.to_bytes((n.bit_length() + 7) // 8, "big")
     return bytes([0x80 | len(b)]) + b
+
+
+def test_hostile_wbxml(box):
+    """Generated input for ActiveSync: WBXML nested 10,000 deep, an opaque of 4 GiB
+    announced, a string without its end: each a 400, the box up."""
+    url = (f"https://127.0.0.1:{box.port(443)}/Microsoft-Server-ActiveSync"
+           "?Cmd=FolderSync&User=bob&DeviceId=Hostile1&DeviceType=T")
+    head = b"\x03\x01\x6a\x00\x00\x07"
+    for body in (head + b"\x56" * 10_000 + b"\x01" * 10_000,
+                 head + b"\x56\xc3\x8f\xff\xff\xff\x7f" + b"x" * 100,
+                 head + b"\x56\x03" + b"a" * 100_000):
+        r = requests.post(url, data=body, auth=("bob@example.com", PW), verify=False, timeout=30,
+                          headers={"Content-Type": "application/vnd.ms-sync.wbxml",
+                                   "MS-ASProtocolVersion": "16.1"})
+        assert r.status_code == 400, r.status_code
+    assert_alive(box)
+
+
+def test_control_characters_in_calendar_data_leave_xml_well_formed(box):
+    """An event whose summary holds control characters is served in well-formed XML."""
+    import xml.dom.minidom
+    base = f"https://127.0.0.1:{box.port(443)}/dav/calendars/bob/calendar"
+    ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//x//EN\r\nBEGIN:VEVENT\r\nUID:ctl\r\n"
+           "DTSTAMP:20261201T000000Z\r\nDTSTART:20261201T100000Z\r\nSUMMARY:bell\x07 and esc\x1b\r\n"
+           "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    r = requests.put(f"{base}/ctl.ics", data=ics.encode(), auth=("bob", PW), verify=False,
+                     headers={"Content-Type": "text/calendar"})
+    if r.status_code == 201:
+        body = ('<?xml version="1.0"?><c:calendar-multiget xmlns:d="DAV:" '
+                'xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><c:calendar-data/></d:prop>'
+                '<d:href>/dav/calendars/bob/calendar/ctl.ics</d:href></c:calendar-multiget>')
+        r = requests.request("REPORT", f"{base}/", data=body, auth=("bob", PW), verify=False,
+                             headers={"Depth": "1", "Content-Type": "application/xml"})
+        assert r.status_code == 207
+        xml.dom.minidom.parseString(r.content)
+    else:
+        assert r.status_code in (400, 403), r.status_code
+    assert_alive(box)

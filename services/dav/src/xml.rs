@@ -151,8 +151,15 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
     }
 }
 
-/// Text escaped for an XML element or attribute.
+/// Text escaped for an XML element or attribute. Characters XML 1.0 cannot carry (NUL and
+/// the C0 controls but tab, CR, LF), which a stored object may hold, become U+FFFD so that
+/// the response stays well-formed for every client.
 pub fn esc(s: &str) -> String {
+    let bad = |c: char| c < ' ' && !matches!(c, '\t' | '\n' | '\r');
+    if s.chars().any(bad) {
+        let clean: String = s.chars().map(|c| if bad(c) { '\u{FFFD}' } else { c }).collect();
+        return quick_xml::escape::escape(&clean).into_owned();
+    }
     quick_xml::escape::escape(s).into_owned()
 }
 
@@ -220,6 +227,12 @@ mod tests {
         assert!(matches!(parse(b"<a><b></a>"), Err(XmlError::Malformed(_))));
         assert!(matches!(parse(b""), Err(XmlError::Malformed(_))));
     }
+}
+
+#[test]
+fn escaped_text_is_well_formed() {
+    assert_eq!(esc("a<b&\u{0}c\u{1b}"), "a&lt;b&amp;\u{FFFD}c\u{FFFD}");
+    assert_eq!(esc("tab\there"), "tab\there");
 }
 
 /// Property tests: any bytes, and generated nesting, are parsed or refused without panic.
