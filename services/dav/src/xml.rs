@@ -157,7 +157,10 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
 pub fn esc(s: &str) -> String {
     let bad = |c: char| c < ' ' && !matches!(c, '\t' | '\n' | '\r');
     if s.chars().any(bad) {
-        let clean: String = s.chars().map(|c| if bad(c) { '\u{FFFD}' } else { c }).collect();
+        let clean: String = s
+            .chars()
+            .map(|c| if bad(c) { '\u{FFFD}' } else { c })
+            .collect();
         return quick_xml::escape::escape(&clean).into_owned();
     }
     quick_xml::escape::escape(s).into_owned()

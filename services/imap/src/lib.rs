@@ -11,6 +11,7 @@
 //!   point where the protocol allows it), from the store's change log.
 //! - LOGIN and AUTHENTICATE are refused on port 143 before STARTTLS (LOGINDISABLED).
 
+mod cmd;
 mod envelope;
 mod ext;
 mod fetch;
@@ -18,6 +19,7 @@ mod mailbox;
 mod pattern;
 mod search;
 mod session;
+mod state;
 mod thread;
 mod uidmap;
 mod wire;

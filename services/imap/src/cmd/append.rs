@@ -1,0 +1,82 @@
+//! APPEND and MULTIAPPEND (RFC 9051 6.3.12, RFC 3502).
+
+use crate::ext::AppendMsg;
+use crate::mailbox::{self};
+use crate::session::*;
+use bureau_store::{Actor, NewItem, StoreError};
+
+impl Session {
+    /// APPEND of one message or several (MULTIAPPEND, RFC 3502): all of them or none.
+    pub(crate) async fn append(&mut self, tag: &str, name: &str, msgs: Vec<AppendMsg>) {
+        let m = match self.find_mailbox(name) {
+            Ok(m) => m,
+            Err(StoreError::NotFound) if !mailbox::is_shared(name) => {
+                return self.no(tag, "[TRYCREATE] no such mailbox");
+            }
+            Err(e) => return self.store_no(tag, e),
+        };
+        let store = self.db().clone();
+        let s2 = store.clone();
+        let staged = tokio::task::spawn_blocking(move || {
+            msgs.into_iter()
+                .map(|msg| Ok((s2.stage_blob(&msg.data)?, msg.flags, msg.date)))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+        .await;
+        let staged = match staged {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return self.store_no(tag, e),
+            Err(_) => return self.no(tag, "[SERVERBUG] internal error"),
+        };
+        let items: Vec<_> = staged
+            .iter()
+            .map(|(b, f, d)| (b.blob_ref(), f.clone(), *d))
+            .collect();
+        let blobs = staged.into_iter().map(|s| s.0).collect();
+        let (coll, private) = (m.coll.id, m.private_seen());
+        let r = store
+            .write(Actor::Principal(self.principal()), blobs, move |w| {
+                let mut ids = Vec::new();
+                for (blob, mut flags, date) in items.iter().cloned() {
+                    // On a shared mailbox \Seen is the appender's own.
+                    let seen = private && has(&flags, SEEN);
+                    if private {
+                        flags.retain(|f| !f.eq_ignore_ascii_case(SEEN));
+                    }
+                    let item = w.put_item(
+                        coll,
+                        NewItem {
+                            blob: Some(blob),
+                            flags,
+                            date,
+                            ..Default::default()
+                        },
+                    )?;
+                    if seen {
+                        w.set_private_seen(coll, item.id, true)?;
+                    }
+                    ids.push(item.id as u32);
+                }
+                Ok::<_, StoreError>(ids)
+            })
+            .await;
+        match r {
+            Ok(ids) => {
+                self.updates(true);
+                let code = format!("[APPENDUID {} {}]", m.coll.validity, uid_set(&ids));
+                self.ok(tag, &format!("{code} APPEND completed"));
+            }
+            Err(e) => self.store_no(tag, e),
+        }
+    }
+}
+
+pub(crate) fn message_bytes(
+    m: &imap_codec::imap_types::extensions::binary::LiteralOrLiteral8,
+) -> Vec<u8> {
+    use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
+    match m {
+        LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
+        LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
+    }
+}

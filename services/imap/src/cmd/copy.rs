@@ -1,0 +1,80 @@
+//! COPY and MOVE (RFC 9051 6.4.7, RFC 6851), with COPYUID (UIDPLUS).
+
+use crate::mailbox::{self};
+use crate::session::*;
+use bureau_store::{Actor, StoreError};
+use imap_codec::imap_types::sequence::SequenceSet;
+
+impl Session {
+    /// COPY and MOVE (RFC 6851), answering with COPYUID (RFC 4315).
+    pub(crate) async fn copy(
+        &mut self,
+        tag: &str,
+        set: &SequenceSet,
+        dest: &str,
+        uid: bool,
+        moving: bool,
+    ) {
+        let (coll, read_only, uids) = match &self.state {
+            State::Selected(_, s) => (s.coll, s.read_only, s.uids.clone()),
+            _ => return,
+        };
+        if moving && read_only {
+            return self.no(tag, "[READ-ONLY] mailbox is read-only");
+        }
+        let target = match self.find_mailbox(dest) {
+            Ok(m) => m.coll,
+            Err(StoreError::NotFound) if !mailbox::is_shared(dest) => {
+                return self.no(tag, "[TRYCREATE] no such mailbox");
+            }
+            Err(e) => return self.store_no(tag, e),
+        };
+        let seqs = self.resolve(set, uid);
+        let ids: Vec<u64> = seqs
+            .iter()
+            .filter_map(|s| uids.uid(*s))
+            .map(u64::from)
+            .collect();
+        let p = self.principal();
+        let (src, dst) = (coll, target.id);
+        let r = self
+            .db()
+            .write(Actor::Principal(p), vec![], move |w| {
+                let mut pairs = Vec::new();
+                for id in &ids {
+                    let new = w.copy_item(src, *id, dst)?;
+                    if moving {
+                        w.delete_item(src, *id)?;
+                    }
+                    pairs.push((*id, new.id));
+                }
+                Ok::<_, StoreError>(pairs)
+            })
+            .await;
+        let pairs = match r {
+            Ok(p) => p,
+            Err(e) => return self.store_no(tag, e),
+        };
+        let fmt = |v: Vec<u64>| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let code = if pairs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "[COPYUID {} {} {}] ",
+                target.validity,
+                fmt(pairs.iter().map(|p| p.0).collect()),
+                fmt(pairs.iter().map(|p| p.1).collect())
+            )
+        };
+        if moving {
+            // RFC 6851 4.3: COPYUID in an untagged OK, then the expunges.
+            if !code.is_empty() {
+                self.line(&format!("* OK {}moved", code));
+            }
+            self.updates(true);
+            self.ok(tag, "MOVE completed");
+        } else {
+            self.ok(tag, &format!("{code}COPY completed"));
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! EXPUNGE and UID EXPUNGE (RFC 9051 6.4.3, UIDPLUS).
+
+use crate::session::*;
+use bureau_store::{Access, Actor, StoreError};
+
+impl Session {
+    /// Removes the messages marked \\Deleted (all, or those UIDs), telling the client.
+    pub(crate) async fn expunge(&mut self, only: Option<Vec<u32>>) -> Result<(), StoreError> {
+        self.remove_deleted(only).await?;
+        // The change log tells this session as it tells every other.
+        self.updates(true);
+        Ok(())
+    }
+
+    /// Removes the selected mailbox's \Deleted messages (only those UIDs, if given).
+    pub(crate) async fn remove_deleted(
+        &mut self,
+        only: Option<Vec<u32>>,
+    ) -> Result<(), StoreError> {
+        let (coll, read_only, access) = match &self.state {
+            State::Selected(_, s) => (s.coll, s.read_only, s.access),
+            _ => return Ok(()),
+        };
+        if read_only {
+            return Ok(());
+        }
+        if access < Access::ReadWrite {
+            return Err(StoreError::Forbidden);
+        }
+        let store = self.db().clone();
+        let actor = Actor::Principal(self.principal());
+        // Current flags from the store, not from this session's view.
+        let reader = store.reader(actor)?;
+        let doomed: Vec<u64> = reader
+            .items(coll)?
+            .into_iter()
+            .filter(|i| has(&i.flags, "\\Deleted"))
+            .filter(|i| only.as_ref().is_none_or(|o| o.contains(&(i.id as u32))))
+            .map(|i| i.id)
+            .collect();
+        store
+            .write(actor, vec![], move |w| {
+                doomed.iter().try_for_each(|id| w.delete_item(coll, *id))
+            })
+            .await?;
+        Ok(())
+    }
+}

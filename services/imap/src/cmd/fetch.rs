@@ -1,0 +1,303 @@
+//! FETCH (RFC 9051 6.4.5): flags, envelope, body structure, sections, BINARY (RFC 3516).
+
+use crate::cmd::select::vanished_earlier;
+use crate::fetch::{Binary, header_end, partial};
+use crate::session::*;
+use crate::wire;
+use bureau_store::{Actor, StoreError};
+use imap_codec::imap_types::command::FetchModifier;
+use imap_codec::imap_types::fetch::{Macro, MacroOrMessageDataItemNames, MessageDataItemName};
+use imap_codec::imap_types::sequence::SequenceSet;
+
+impl Session {
+    pub(crate) async fn fetch(
+        &mut self,
+        tag: &str,
+        set: &SequenceSet,
+        what: &MacroOrMessageDataItemNames<'_>,
+        uid: bool,
+        modifiers: &[FetchModifier],
+    ) {
+        let mut changed_since = None;
+        let mut vanished = false;
+        for m in modifiers {
+            match m {
+                FetchModifier::ChangedSince(v) => changed_since = Some(v.get()),
+                FetchModifier::Vanished => vanished = true,
+            }
+        }
+        if vanished && !(uid && self.qresync && changed_since.is_some()) {
+            return self.bad_cmd(tag, "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC");
+        }
+        let mut names: Vec<MessageDataItemName> = match what {
+            MacroOrMessageDataItemNames::Macro(m) => match m {
+                Macro::Fast => vec![
+                    MessageDataItemName::Flags,
+                    MessageDataItemName::InternalDate,
+                    MessageDataItemName::Rfc822Size,
+                ],
+                Macro::All => vec![
+                    MessageDataItemName::Flags,
+                    MessageDataItemName::InternalDate,
+                    MessageDataItemName::Rfc822Size,
+                    MessageDataItemName::Envelope,
+                ],
+                _ => vec![
+                    MessageDataItemName::Flags,
+                    MessageDataItemName::InternalDate,
+                    MessageDataItemName::Rfc822Size,
+                    MessageDataItemName::Envelope,
+                    MessageDataItemName::Body,
+                ],
+            },
+            MacroOrMessageDataItemNames::MessageDataItemNames(n) => n.clone(),
+        };
+        if uid && !names.iter().any(|n| matches!(n, MessageDataItemName::Uid)) {
+            names.insert(0, MessageDataItemName::Uid);
+        }
+        let wants_modseq = names
+            .iter()
+            .any(|n| matches!(n, MessageDataItemName::ModSeq));
+        if changed_since.is_some() && !wants_modseq {
+            names.push(MessageDataItemName::ModSeq);
+        }
+        self.condstore |= changed_since.is_some() || wants_modseq;
+        let seqs = self.resolve(set, uid);
+        let (coll, read_only, private, uids) = match &self.state {
+            State::Selected(_, s) => (s.coll, s.read_only, s.private_seen, s.uids.clone()),
+            _ => return,
+        };
+        let store = self.db().clone();
+        let actor = Actor::Principal(self.principal());
+        let reader = match store.reader(actor) {
+            Ok(r) => r,
+            Err(e) => return self.store_no(tag, e),
+        };
+        // QRESYNC's VANISHED (EARLIER): UIDs of the set expunged since CHANGEDSINCE.
+        if vanished
+            && let Some(since) = changed_since
+            && let Ok(c) = reader.collection(coll)
+            && let Some(l) = vanished_earlier(Some(&reader), &c, since, uids.iter(), Some(set))
+        {
+            self.line(&l);
+        }
+        // Fetching a body without PEEK sets \Seen (RFC 9051 6.4.5).
+        let sets_seen = !read_only
+            && names.iter().any(|n| {
+                matches!(
+                    n,
+                    MessageDataItemName::BodyExt { peek: false, .. }
+                        | MessageDataItemName::Binary { peek: false, .. }
+                        | MessageDataItemName::Rfc822
+                        | MessageDataItemName::Rfc822Text
+                )
+            });
+        for seq in seqs {
+            let Some(id) = uids.uid(seq).map(u64::from) else {
+                continue;
+            };
+            let mut item = match reader.item(coll, id) {
+                Ok(i) => self.viewed(i, private),
+                Err(StoreError::NotFound) => continue, // expunged meanwhile; told later
+                Err(e) => return self.store_no(tag, e),
+            };
+            if changed_since.is_some_and(|m| item.modseq <= m) {
+                continue;
+            }
+            if sets_seen && !has(&item.flags, SEEN) {
+                let r = store
+                    .write(actor, vec![], move |w| {
+                        if private {
+                            w.set_private_seen(coll, id, true)
+                        } else {
+                            w.update_item(coll, id, None, |it| it.flags.push(SEEN.into()))
+                        }
+                    })
+                    .await;
+                if let Ok(updated) = r {
+                    item = self.viewed(updated, private);
+                }
+                if !names
+                    .iter()
+                    .any(|n| matches!(n, MessageDataItemName::Flags))
+                {
+                    names.push(MessageDataItemName::Flags);
+                }
+            }
+            let content = if names.iter().any(|n| {
+                matches!(
+                    n,
+                    MessageDataItemName::BodyExt { .. }
+                        | MessageDataItemName::Binary { .. }
+                        | MessageDataItemName::BinarySize { .. }
+                        | MessageDataItemName::Rfc822
+                        | MessageDataItemName::Rfc822Header
+                        | MessageDataItemName::Rfc822Text
+                        | MessageDataItemName::Envelope
+                        | MessageDataItemName::BodyStructure
+                        | MessageDataItemName::Body
+                )
+            }) {
+                match reader.content(&item) {
+                    Ok(c) => c,
+                    Err(e) => return self.store_no(tag, e),
+                }
+            } else {
+                Vec::new()
+            };
+            let parsed = if names.iter().any(|n| {
+                matches!(
+                    n,
+                    MessageDataItemName::Envelope
+                        | MessageDataItemName::BodyStructure
+                        | MessageDataItemName::Body
+                )
+            }) {
+                bureau_core::mime::parse(&content)
+            } else {
+                None
+            };
+            let mut parts: Vec<Vec<u8>> = Vec::new();
+            for n in &names {
+                let mut p = Vec::new();
+                match n {
+                    MessageDataItemName::Uid => p.extend_from_slice(format!("UID {id}").as_bytes()),
+                    MessageDataItemName::ModSeq => {
+                        p.extend_from_slice(format!("MODSEQ ({})", item.modseq).as_bytes())
+                    }
+                    MessageDataItemName::Flags => {
+                        p.extend_from_slice(format!("FLAGS ({})", item.flags.join(" ")).as_bytes())
+                    }
+                    MessageDataItemName::Rfc822Size => {
+                        p.extend_from_slice(format!("RFC822.SIZE {}", item.size()).as_bytes())
+                    }
+                    MessageDataItemName::InternalDate => p.extend_from_slice(
+                        format!("INTERNALDATE \"{}\"", wire::internal_date(item.date)).as_bytes(),
+                    ),
+                    MessageDataItemName::Envelope => {
+                        p.extend_from_slice(b"ENVELOPE ");
+                        match &parsed {
+                            Some(m) => crate::envelope::envelope(&mut p, m),
+                            None => {
+                                p.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)")
+                            }
+                        }
+                    }
+                    MessageDataItemName::BodyStructure | MessageDataItemName::Body => {
+                        let ext = matches!(n, MessageDataItemName::BodyStructure);
+                        p.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
+                        match &parsed {
+                            Some(m) => crate::envelope::body_structure(&mut p, m, 0, ext),
+                            None => p.extend_from_slice(
+                                format!(
+                                    "(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" {} 0)",
+                                    content.len()
+                                )
+                                .as_bytes(),
+                            ),
+                        }
+                    }
+                    MessageDataItemName::Rfc822 => {
+                        p.extend_from_slice(b"RFC822 ");
+                        wire::literal(&mut p, &content);
+                    }
+                    MessageDataItemName::Rfc822Header => {
+                        p.extend_from_slice(b"RFC822.HEADER ");
+                        wire::literal(&mut p, &content[..header_end(&content)]);
+                    }
+                    MessageDataItemName::Rfc822Text => {
+                        p.extend_from_slice(b"RFC822.TEXT ");
+                        wire::literal(&mut p, &content[header_end(&content)..]);
+                    }
+                    MessageDataItemName::BodyExt {
+                        section,
+                        partial: part,
+                        ..
+                    } => {
+                        let (label, data) = crate::fetch::section(section.as_ref(), &content);
+                        match part {
+                            Some((origin, len)) => {
+                                p.extend_from_slice(format!("BODY[{label}]<{origin}> ").as_bytes());
+                                wire::literal(&mut p, partial(&data, *origin, len.get()));
+                            }
+                            None => {
+                                p.extend_from_slice(format!("BODY[{label}] ").as_bytes());
+                                wire::literal(&mut p, &data);
+                            }
+                        }
+                    }
+                    MessageDataItemName::Binary {
+                        section,
+                        partial: part,
+                        ..
+                    } => {
+                        let data = match binary(&content, section) {
+                            Ok(d) => d,
+                            Err(why) => return self.no(tag, why),
+                        };
+                        let label = section_label(section);
+                        match part {
+                            Some((origin, len)) => {
+                                p.extend_from_slice(
+                                    format!("BINARY[{label}]<{origin}> ").as_bytes(),
+                                );
+                                wire::literal8(&mut p, partial(&data, *origin, len.get()));
+                            }
+                            None => {
+                                p.extend_from_slice(format!("BINARY[{label}] ").as_bytes());
+                                wire::literal8(&mut p, &data);
+                            }
+                        }
+                    }
+                    MessageDataItemName::BinarySize { section } => {
+                        let size = match binary(&content, section) {
+                            Ok(d) => d.len(),
+                            Err(why) => return self.no(tag, why),
+                        };
+                        p.extend_from_slice(
+                            format!("BINARY.SIZE[{}] {size}", section_label(section)).as_bytes(),
+                        );
+                    }
+                }
+                parts.push(p);
+            }
+            let flags_told = names
+                .iter()
+                .any(|n| matches!(n, MessageDataItemName::Flags));
+            self.out
+                .extend_from_slice(format!("* {seq} FETCH (").as_bytes());
+            self.out.extend_from_slice(&parts.join(&b' '));
+            self.out.extend_from_slice(b")\r\n");
+            if let State::Selected(_, s) = &mut self.state
+                && flags_told
+            {
+                s.told(item.id, item.modseq);
+            }
+        }
+        self.ok(
+            tag,
+            &format!("{}FETCH completed", if uid { "UID " } else { "" }),
+        );
+    }
+}
+
+/// The decoded content of BINARY[section] (empty for a part that does not exist), or why
+/// it cannot be given.
+pub(crate) fn binary(
+    content: &[u8],
+    section: &[std::num::NonZeroU32],
+) -> Result<Vec<u8>, &'static str> {
+    let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+    match crate::fetch::binary(content, &path) {
+        Some(Binary::Data(d)) => Ok(d),
+        None => Ok(Vec::new()),
+        Some(Binary::UnknownCte) => Err("[UNKNOWN-CTE] cannot decode this part"),
+        Some(Binary::Undecodable) => Err("[PARSE] the part's transfer encoding is damaged"),
+    }
+}
+
+/// "1.2" for BINARY[1.2].
+pub(crate) fn section_label(section: &[std::num::NonZeroU32]) -> String {
+    let parts: Vec<String> = section.iter().map(|n| n.to_string()).collect();
+    parts.join(".")
+}

@@ -1,0 +1,224 @@
+//! LIST (RFC 9051 6.3.9, LIST-EXTENDED RFC 5258, LIST-STATUS RFC 5819), LSUB, STATUS.
+
+use crate::ext::ListExt;
+use crate::mailbox::{self, Mbox};
+use crate::pattern::{MAX_PATTERN, Pattern};
+use crate::session::*;
+use crate::wire;
+use bureau_store::{Item, StoreError};
+use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
+use imap_codec::imap_types::status::StatusDataItemName;
+
+impl Session {
+    /// LIST, plain or extended (RFC 5258, 5819, 6154): the mailboxes matching any pattern,
+    /// with the shared namespace's levels as \\Noselect parents, and their STATUS when asked.
+    pub(crate) fn list(&mut self, tag: &str, l: &ListExt) {
+        if let [p] = l.patterns.as_slice()
+            && p.is_empty()
+        {
+            self.line("* LIST (\\Noselect) \"/\" \"\"");
+            return self.ok(tag, "LIST completed");
+        }
+        let opt = |v: &[String], o: &str| v.iter().any(|x| x == o);
+        if let Some(o) = l.select.iter().find(|o| {
+            !["SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"].contains(&o.as_str())
+        }) {
+            return self.bad_cmd(tag, &format!("unknown selection option {o}"));
+        }
+        let (sel_sub, sel_special) = (opt(&l.select, "SUBSCRIBED"), opt(&l.select, "SPECIAL-USE"));
+        let recursive = opt(&l.select, "RECURSIVEMATCH");
+        if recursive && !sel_sub && !sel_special {
+            return self.bad_cmd(tag, "RECURSIVEMATCH needs another selection option");
+        }
+        let boxes = match self
+            .reader()
+            .and_then(|r| mailbox::visible(&r, self.principal()))
+        {
+            Ok(b) => b,
+            Err(e) => return self.store_no(tag, e),
+        };
+        // Every name, with the shared namespace's levels that hold no mailbox of their own.
+        let mut names: std::collections::BTreeMap<String, Option<&Mbox>> =
+            boxes.iter().map(|m| (m.name.clone(), Some(m))).collect();
+        for m in boxes.iter().filter(|m| m.private_seen()) {
+            let mut parts: Vec<&str> = m.name.split('/').collect();
+            while parts.len() > 1 {
+                parts.pop();
+                names.entry(parts.join("/")).or_insert(None);
+            }
+        }
+        let special = |m: &Mbox| m.coll.props.get("special-use").cloned();
+        let mut patterns = Vec::new();
+        for p in &l.patterns {
+            let full = [l.reference.as_slice(), p].concat();
+            if full.len() > MAX_PATTERN {
+                return self.no(tag, "[LIMIT] pattern too long");
+            }
+            patterns.push(Pattern::new(&self.pattern_in(&full)));
+        }
+        let mut out = Vec::new();
+        for (name, mb) in &names {
+            if !patterns.iter().any(|p| p.matches(name.as_bytes())) {
+                continue;
+            }
+            let prefix = format!("{name}/");
+            let below: Vec<&Mbox> = names
+                .iter()
+                .filter(|(n, _)| n.starts_with(&prefix))
+                .filter_map(|(_, m)| *m)
+                .collect();
+            let is_sub = mb.is_some_and(Mbox::subscribed);
+            let mut childinfo = Vec::new();
+            if sel_sub && !is_sub {
+                if !(recursive && below.iter().any(|m| m.subscribed())) {
+                    continue;
+                }
+                childinfo.push("\"SUBSCRIBED\"");
+            }
+            if sel_special && mb.and_then(special).is_none() {
+                if !(recursive && below.iter().any(|m| special(m).is_some())) {
+                    continue;
+                }
+                childinfo.push("\"SPECIAL-USE\"");
+            }
+            let mut attrs = Vec::new();
+            if mb.is_none() {
+                attrs.push("\\Noselect".to_string());
+            }
+            let children = names.keys().any(|n| n.starts_with(&prefix));
+            attrs.push(
+                if children {
+                    "\\HasChildren"
+                } else {
+                    "\\HasNoChildren"
+                }
+                .into(),
+            );
+            if let Some(s) = mb.and_then(special) {
+                attrs.push(s);
+            }
+            if is_sub && (sel_sub || opt(&l.ret, "SUBSCRIBED")) {
+                attrs.push("\\Subscribed".into());
+            }
+            out.extend_from_slice(format!("* LIST ({}) \"/\" ", attrs.join(" ")).as_bytes());
+            wire::string(&mut out, self.to_wire(name).as_bytes());
+            if !childinfo.is_empty() {
+                out.extend_from_slice(
+                    format!(" (\"CHILDINFO\" ({}))", childinfo.join(" ")).as_bytes(),
+                );
+            }
+            out.extend_from_slice(b"\r\n");
+            if let (Some(items), Some(m)) = (&l.status, mb) {
+                match self.status_line(m, items) {
+                    Ok(line) => out.extend_from_slice(&line),
+                    Err(e) => return self.store_no(tag, e),
+                }
+            }
+        }
+        self.out.extend_from_slice(&out);
+        self.ok(tag, "LIST completed");
+    }
+
+    pub(crate) fn lsub(&mut self, tag: &str, full: &[u8]) {
+        if full.len() > MAX_PATTERN {
+            return self.no(tag, "[LIMIT] pattern too long");
+        }
+        let full = Pattern::new(&self.pattern_in(full));
+        let boxes = match self
+            .reader()
+            .and_then(|r| mailbox::visible(&r, self.principal()))
+        {
+            Ok(b) => b,
+            Err(e) => return self.store_no(tag, e),
+        };
+        for c in boxes.iter().filter(|m| m.subscribed()) {
+            if full.matches(c.name.as_bytes()) {
+                let mut line = b"* LSUB () \"/\" ".to_vec();
+                wire::string(&mut line, self.to_wire(&c.name).as_bytes());
+                self.out.extend_from_slice(&line);
+                self.out.extend_from_slice(b"\r\n");
+            }
+        }
+        self.ok(tag, "LSUB completed");
+    }
+
+    /// `* STATUS name (...)` for the named items (RFC 9051 6.3.11, RFC 7162 HIGHESTMODSEQ).
+    pub(crate) fn status_line(&self, m: &Mbox, items: &[String]) -> Result<Vec<u8>, StoreError> {
+        let r = self.reader()?;
+        let msgs = r.items(m.coll.id)?;
+        let private = m.private_seen().then(|| self.principal());
+        let count = |f: &dyn Fn(&Item) -> bool| msgs.iter().filter(|i| f(i)).count();
+        let mut parts = Vec::new();
+        for i in items {
+            let v = match i.as_str() {
+                "MESSAGES" => msgs.len() as u64,
+                "UIDNEXT" => m.coll.next_item,
+                "UIDVALIDITY" => u64::from(m.coll.validity),
+                "UNSEEN" => count(&|i| match private {
+                    Some(p) => !i.seen_by(p),
+                    None => !has(&i.flags, SEEN),
+                }) as u64,
+                "DELETED" => count(&|i| has(&i.flags, "\\Deleted")) as u64,
+                "SIZE" => msgs.iter().map(Item::size).sum(),
+                "RECENT" => 0,
+                "HIGHESTMODSEQ" => m.coll.modseq,
+                _ => continue,
+            };
+            parts.push(format!("{i} {v}"));
+        }
+        let mut line = b"* STATUS ".to_vec();
+        wire::string(&mut line, self.to_wire(&m.name).as_bytes());
+        line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
+        Ok(line)
+    }
+
+    pub(crate) fn status(&mut self, tag: &str, name: &str, items: &[StatusDataItemName]) {
+        let items: Vec<String> = items
+            .iter()
+            .map(|i| {
+                match i {
+                    StatusDataItemName::Messages => "MESSAGES",
+                    StatusDataItemName::Recent => "RECENT",
+                    StatusDataItemName::UidNext => "UIDNEXT",
+                    StatusDataItemName::UidValidity => "UIDVALIDITY",
+                    StatusDataItemName::Unseen => "UNSEEN",
+                    StatusDataItemName::Deleted => "DELETED",
+                    StatusDataItemName::DeletedStorage => "DELETED-STORAGE",
+                    StatusDataItemName::HighestModSeq => "HIGHESTMODSEQ",
+                    StatusDataItemName::Size => "SIZE",
+                }
+                .to_string()
+            })
+            .collect();
+        if items.iter().any(|i| i == "HIGHESTMODSEQ") {
+            self.condstore = true;
+        }
+        let line = self
+            .find_mailbox(name)
+            .and_then(|m| self.status_line(&m, &items));
+        match line {
+            Ok(l) => {
+                self.out.extend_from_slice(&l);
+                self.ok(tag, "STATUS completed")
+            }
+            Err(e) => self.store_no(tag, e),
+        }
+    }
+}
+
+/// LIST and LSUB match the reference and the wildcard as one pattern.
+pub(crate) fn list_pattern(reference: &Mailbox, wildcard: &ListMailbox) -> Vec<u8> {
+    let mut p = mailbox_bytes(reference);
+    p.extend_from_slice(match wildcard {
+        ListMailbox::Token(t) => t.as_ref(),
+        ListMailbox::String(s) => s.as_ref(),
+    });
+    p
+}
+
+pub(crate) fn mailbox_bytes(m: &Mailbox) -> Vec<u8> {
+    match m {
+        Mailbox::Inbox => b"INBOX".to_vec(),
+        Mailbox::Other(o) => o.inner().as_ref().to_vec(),
+    }
+}

@@ -1,0 +1,163 @@
+//! SELECT and EXAMINE (RFC 9051 6.3.2), with CONDSTORE/QRESYNC parameters (RFC 7162).
+
+use crate::session::*;
+use crate::wire;
+use bureau_store::Access;
+use imap_codec::imap_types::command::SelectParameter;
+use imap_codec::imap_types::sequence::SequenceSet;
+use std::collections::{HashMap, HashSet};
+
+impl Session {
+    pub(crate) fn select(
+        &mut self,
+        tag: &str,
+        name: &str,
+        read_only: bool,
+        params: &[SelectParameter],
+    ) {
+        let qresync = params.iter().find_map(|p| match p {
+            SelectParameter::QResync {
+                uid_validity,
+                mod_sequence_value,
+                known_uids,
+                ..
+            } => Some((
+                uid_validity.get(),
+                mod_sequence_value.get(),
+                known_uids.clone(),
+            )),
+            SelectParameter::CondStore => None,
+        });
+        if qresync.is_some() && !self.qresync {
+            return self.bad_cmd(tag, "QRESYNC is not enabled");
+        }
+        if !params.is_empty() {
+            self.condstore = true;
+        }
+        if matches!(self.state, State::Selected(..)) && self.qresync {
+            self.line("* OK [CLOSED] previous mailbox closed");
+        }
+        self.deselect();
+        let (m, items) = match self.mailbox_items(name) {
+            Ok(x) => x,
+            Err(e) => return self.store_no(tag, e),
+        };
+        let coll = &m.coll;
+        let unseen = items.iter().position(|i| !has(&i.flags, SEEN));
+        self.line("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+        let permanent = if read_only {
+            ""
+        } else if m.access >= Access::ReadWrite {
+            "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*"
+        } else {
+            "\\Seen"
+        };
+        self.line(&format!(
+            "* OK [PERMANENTFLAGS ({permanent})] flags permitted"
+        ));
+        self.line(&format!("* {} EXISTS", items.len()));
+        if self.rev2 {
+            // RFC 9051 6.3.2: the mailbox's name as LIST gives it; no \Recent, no UNSEEN.
+            let mut l = b"* LIST () \"/\" ".to_vec();
+            wire::string(&mut l, m.name.as_bytes());
+            l.extend_from_slice(b"\r\n");
+            self.out.extend_from_slice(&l);
+        } else {
+            self.line("* 0 RECENT");
+            if let Some(u) = unseen {
+                self.line(&format!("* OK [UNSEEN {}] first unseen", u + 1));
+            }
+        }
+        self.line(&format!("* OK [UIDVALIDITY {}] UIDs valid", coll.validity));
+        self.line(&format!(
+            "* OK [UIDNEXT {}] predicted next UID",
+            coll.next_item
+        ));
+        self.line(&format!(
+            "* OK [HIGHESTMODSEQ {}] highest modseq",
+            coll.modseq
+        ));
+        // QRESYNC (RFC 7162 3.2.5): what changed since the client's last state.
+        if let Some((validity, since, known)) = qresync
+            && validity == coll.validity
+        {
+            let r = self.reader();
+            let present = items.iter().map(|i| i.id as u32);
+            let line = vanished_earlier(r.as_ref().ok(), coll, since, present, known.as_ref());
+            if let Some(l) = line {
+                self.line(&l);
+            }
+            for (i, item) in items.iter().enumerate() {
+                if item.modseq > since {
+                    self.line(&format!(
+                        "* {} FETCH (UID {} FLAGS ({}) MODSEQ ({}))",
+                        i + 1,
+                        item.id,
+                        item.flags.join(" "),
+                        item.modseq
+                    ));
+                }
+            }
+        }
+        let user = match std::mem::replace(&mut self.state, State::Logout) {
+            State::Authenticated(u) => u,
+            other => {
+                self.state = other;
+                return self.no(tag, "[SERVERBUG] state");
+            }
+        };
+        self.state = State::Selected(
+            user,
+            Selected {
+                coll: coll.id,
+                read_only,
+                access: m.access,
+                private_seen: m.private_seen(),
+                uids: items.iter().map(|i| i.id as u32).collect(),
+                modseq: coll.modseq,
+                told: HashMap::new(),
+            },
+        );
+        let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
+        self.ok(
+            tag,
+            &format!(
+                "[{mode}] {} completed",
+                if read_only { "EXAMINE" } else { "SELECT" }
+            ),
+        );
+    }
+
+    pub(crate) fn deselect(&mut self) {
+        if matches!(self.state, State::Selected(..))
+            && let State::Selected(u, _) = std::mem::replace(&mut self.state, State::Logout)
+        {
+            self.state = State::Authenticated(u);
+        }
+    }
+}
+
+/// QRESYNC's `* VANISHED (EARLIER)` line: the UIDs of `coll` expunged after `since`, within
+/// `within` when given; once the change log no longer reaches back that far (or cannot be
+/// read), every UID below UIDNEXT that is not `present`. `None` when there are none.
+pub(crate) fn vanished_earlier(
+    r: Option<&bureau_store::Reader>,
+    coll: &bureau_store::Collection,
+    since: u64,
+    present: impl Iterator<Item = u32>,
+    within: Option<&SequenceSet>,
+) -> Option<String> {
+    let largest = coll.next_item.saturating_sub(1) as u32;
+    let gone: Vec<u32> = match r.map(|r| r.changes_since(coll.id, since)) {
+        Some(Ok(ch)) => ch.deleted.iter().map(|u| *u as u32).collect(),
+        _ => {
+            let present: HashSet<u32> = present.collect();
+            (1..=largest).filter(|u| !present.contains(u)).collect()
+        }
+    };
+    let gone: Vec<u32> = gone
+        .into_iter()
+        .filter(|u| within.is_none_or(|w| crate::search::in_set(w, *u, largest)))
+        .collect();
+    (!gone.is_empty()).then(|| format!("* VANISHED (EARLIER) {}", uid_set(&gone)))
+}

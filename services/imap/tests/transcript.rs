@@ -1,0 +1,336 @@
+//! Transcript tests: client lines in, server lines out, against a real IMAP server in this
+//! process (a store in a temporary directory, the directory with users, the listener on a
+//! loopback port over TLS). Each test reads as the RFC's examples do: `C:` what the client
+//! sends, then the lines the server must answer, `*` in an expected line matching any run of
+//! characters. This is the layer between the codec's unit tests and tests/ with real clients.
+
+#[path = "../../../bench/common/anycert.rs"]
+mod anycert;
+
+use bureau_core::Auth;
+use bureau_core::shutdown::{Shutdown, Trigger};
+use bureau_directory::{Directory, DirectoryOptions, NewUser};
+use bureau_imap::{Imap, Mode};
+use bureau_store::{Store, StoreOptions};
+use rustls::pki_types::ServerName;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+const PW: &str = "long enough pw";
+
+/// A running server with users alice and bob.
+struct Server {
+    addr: std::net::SocketAddr,
+    _trigger: Trigger,
+    _dir: tempfile::TempDir,
+}
+
+async fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let directory = Directory::new(
+        store,
+        DirectoryOptions {
+            argon2_m_kib: 1024,
+            argon2_t: 1,
+            dkim_bits: 1024,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    directory.add_domain("example.com").await.unwrap();
+    for u in ["alice", "bob"] {
+        directory
+            .add_user(NewUser {
+                address: format!("{u}@example.com"),
+                password: PW.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let auth = Auth::new(directory, Default::default());
+    let certs = bureau_core::tls::CertStore::open(None, dir.path(), "box.example.com").unwrap();
+    let imap = Imap::new(
+        "box.example.com".into(),
+        auth,
+        certs.acceptor(&[]).unwrap(),
+        100,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (trigger, shutdown): (Trigger, Shutdown) = bureau_core::shutdown::channel();
+    tokio::spawn(imap.serve(listener, Mode::Tls, shutdown));
+    Server {
+        addr,
+        _trigger: trigger,
+        _dir: dir,
+    }
+}
+
+struct Client {
+    r: BufReader<ReadHalf<TlsStream<TcpStream>>>,
+    w: WriteHalf<TlsStream<TcpStream>>,
+    tag: u32,
+}
+
+impl Client {
+    async fn connect(s: &Server) -> Client {
+        let tcp = TcpStream::connect(s.addr).await.unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(anycert::client_config()))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        let (r, w) = tokio::io::split(tls);
+        let mut c = Client {
+            r: BufReader::new(r),
+            w,
+            tag: 0,
+        };
+        let greeting = c.line().await;
+        assert!(greeting.starts_with("* OK"), "{greeting}");
+        c
+    }
+
+    async fn login(s: &Server, user: &str) -> Client {
+        let mut c = Client::connect(s).await;
+        let r = c.cmd(&format!("LOGIN {user} \"{PW}\"")).await;
+        assert!(r.last().unwrap().contains(" OK "), "{r:?}");
+        c
+    }
+
+    /// One response line, literals it announces read into it (as `{n}` then the bytes).
+    async fn line(&mut self) -> String {
+        let mut out = Vec::new();
+        loop {
+            let mut l = Vec::new();
+            let n = tokio::time::timeout(Duration::from_secs(30), self.r.read_until(b'\n', &mut l))
+                .await
+                .expect("server answered within 30 s")
+                .unwrap();
+            assert!(
+                n > 0,
+                "connection closed after {:?}",
+                String::from_utf8_lossy(&out)
+            );
+            out.extend_from_slice(&l);
+            let text = String::from_utf8_lossy(&l);
+            let t = text.trim_end();
+            if let Some(open) = t
+                .strip_suffix('}')
+                .and_then(|x| x.rfind('{').map(|i| &x[i + 1..]))
+            {
+                let n: usize = open.trim_end_matches('+').parse().unwrap();
+                let mut lit = vec![0; n];
+                self.r.read_exact(&mut lit).await.unwrap();
+                out.extend_from_slice(&lit);
+                continue;
+            }
+            break;
+        }
+        String::from_utf8_lossy(&out).trim_end().to_string()
+    }
+
+    async fn send(&mut self, raw: &[u8]) {
+        self.w.write_all(raw).await.unwrap();
+        self.w.flush().await.unwrap();
+    }
+
+    /// Sends a tagged command; the untagged lines and the tagged one (tags as `t`).
+    async fn cmd(&mut self, line: &str) -> Vec<String> {
+        self.tag += 1;
+        let tag = format!("t{}", self.tag);
+        self.send(format!("{tag} {line}\r\n").as_bytes()).await;
+        self.until(&tag).await
+    }
+
+    async fn until(&mut self, tag: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let l = self.line().await;
+            let done = l.starts_with(&format!("{tag} "));
+            out.push(match l.strip_prefix(tag) {
+                Some(rest) if done => format!("t{rest}"),
+                _ => l,
+            });
+            if done {
+                return out;
+            }
+        }
+    }
+
+    /// `C: line` then exactly these lines (with `*` matching any run).
+    async fn expect(&mut self, line: &str, want: &[&str]) {
+        let got = self.cmd(line).await;
+        assert!(
+            got.len() == want.len() && got.iter().zip(want).all(|(g, w)| like(w, g)),
+            "C: {line}\nexpected:\n  {}\ngot:\n  {}",
+            want.join("\n  "),
+            got.join("\n  ")
+        );
+    }
+
+    /// `C: line` then lines that include each of these (in any order), and the tagged one.
+    async fn expect_some(&mut self, line: &str, want: &[&str]) -> Vec<String> {
+        let got = self.cmd(line).await;
+        for w in want {
+            assert!(
+                got.iter().any(|g| like(w, g)),
+                "C: {line}\nmissing: {w}\ngot:\n  {}",
+                got.join("\n  ")
+            );
+        }
+        got
+    }
+
+    async fn append(&mut self, mailbox: &str, msg: &str) {
+        let r = self
+            .cmd(&format!("APPEND {mailbox} {{{}+}}\r\n{msg}", msg.len()))
+            .await;
+        assert!(r.last().unwrap().starts_with("t"), "{r:?}");
+        assert!(r.last().unwrap().contains(" OK "), "{r:?}");
+    }
+}
+
+/// A glob where `*` matches any run of characters.
+fn like(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let Some(mut rest) = s.strip_prefix(parts[0]) else {
+        return false;
+    };
+    for p in &parts[1..parts.len() - 1] {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(parts[parts.len() - 1])
+}
+
+fn msg(subject: &str, date: &str) -> String {
+    format!("Date: {date}\r\nFrom: a@example.com\r\nSubject: {subject}\r\n\r\nbody\r\n")
+}
+
+#[tokio::test]
+async fn capability_noop_logout_in_any_state() {
+    let s = server().await;
+    let mut c = Client::connect(&s).await;
+    c.expect_some("CAPABILITY", &["* CAPABILITY IMAP4rev1 *", "t OK *"])
+        .await;
+    c.expect("NOOP", &["t OK NOOP completed"]).await;
+    c.expect("LOGOUT", &["* BYE *", "t OK LOGOUT completed"])
+        .await;
+}
+
+/// RFC 2971 3.1: ID is valid in every state (it was BAD before login).
+#[tokio::test]
+async fn id_before_login() {
+    let s = server().await;
+    let mut c = Client::connect(&s).await;
+    c.expect(
+        "ID (\"name\" \"test\")",
+        &["* ID (\"name\" \"Bureau\" *)", "t OK ID completed"],
+    )
+    .await;
+}
+
+/// The state table: each command in a state that does not allow it is BAD, and says why.
+#[tokio::test]
+async fn the_state_table() {
+    let s = server().await;
+    let mut c = Client::connect(&s).await;
+    c.expect(
+        "SELECT INBOX",
+        &["t BAD command not allowed before authentication"],
+    )
+    .await;
+    c.expect(
+        "FETCH 1 FLAGS",
+        &["t BAD command not allowed before authentication"],
+    )
+    .await;
+    c.expect(
+        "GETACL INBOX",
+        &["t BAD command not allowed before authentication"],
+    )
+    .await;
+    c.expect(&format!("LOGIN alice \"{PW}\""), &["t OK *"])
+        .await;
+    c.expect(
+        &format!("LOGIN alice \"{PW}\""),
+        &["t BAD already authenticated"],
+    )
+    .await;
+    c.expect("FETCH 1 FLAGS", &["t BAD no mailbox selected"])
+        .await;
+    c.expect(
+        "UID SEARCH RETURN (MIN) ALL",
+        &["t BAD no mailbox selected"],
+    )
+    .await;
+    c.expect("EXPUNGE", &["t BAD no mailbox selected"]).await;
+    c.expect_some("SELECT INBOX", &["* 0 EXISTS", "t OK [READ-WRITE] *"])
+        .await;
+    c.expect("FETCH 1:* FLAGS", &["t OK *"]).await;
+    c.expect("STARTTLS", &["t BAD already authenticated"]).await;
+}
+
+/// Issue 17, defects 2 and 3, at the command layer: hostile patterns answer at once.
+#[tokio::test]
+async fn list_patterns() {
+    let s = server().await;
+    let mut c = Client::login(&s, "alice").await;
+    c.expect("CREATE Archive/2026", &["t OK CREATE completed"])
+        .await;
+    c.expect(
+        "LIST \"\" %",
+        &[
+            "* LIST (\\HasChildren \\Archive) \"/\" \"Archive\"",
+            "* LIST (\\HasNoChildren \\Drafts) \"/\" \"Drafts\"",
+            "* LIST (\\HasNoChildren) \"/\" \"INBOX\"",
+            "* LIST (\\HasNoChildren \\Junk) \"/\" \"Junk\"",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"",
+            "* LIST (\\HasNoChildren \\Trash) \"/\" \"Trash\"",
+            "t OK LIST completed",
+        ],
+    )
+    .await;
+    c.expect(
+        "LIST \"\" Archive/%",
+        &[
+            "* LIST (\\HasNoChildren) \"/\" \"Archive/2026\"",
+            "t OK LIST completed",
+        ],
+    )
+    .await;
+    c.expect(
+        &format!("LIST \"\" \"{}\"", "*%".repeat(600)),
+        &["t NO [LIMIT] pattern too long"],
+    )
+    .await;
+    c.expect(
+        &format!("LIST \"\" \"{}b\"", "*a".repeat(100)),
+        &["t OK LIST completed"],
+    )
+    .await;
+}
+
+/// Issue 17, defect 5: control characters in a mailbox name are refused; NUL in a body is
+/// sent as 0x80 in a normal literal.
+#[tokio::test]
+async fn control_characters_and_nul() {
+    let s = server().await;
+    let mut c = Client::login(&s, "alice").await;
+    c.expect("CREATE \"&AAA-\"", &["t NO [CANNOT] *control characters*"])
+        .await;
+    c.append("INBOX", "Subject: nul\r\n\r\na\0b\r\n").await;
+    c.expect_some("SELECT INBOX", &["* 1 EXISTS"]).await;
+    let r = c.cmd("FETCH 1 BODY[TEXT]").await;
+    assert!(r[0].contains("a\u{fffd}b") && !r[0].contains('\0'), "{r:?}");
+}
