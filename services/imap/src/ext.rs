@@ -46,8 +46,10 @@ pub(crate) struct AppendMsg {
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Atom(String),
-    /// A quoted string or a literal.
+    /// A quoted string.
     Str(Vec<u8>),
+    /// A literal: only a literal may carry an APPENDed message (RFC 9051 9, `append`).
+    Lit(Vec<u8>),
     Open,
     Close,
 }
@@ -98,7 +100,7 @@ fn tokens(mut s: &[u8]) -> Option<Vec<(usize, Tok)>> {
                 let spec = std::str::from_utf8(&s[1..close]).ok()?;
                 let n: usize = spec.trim_end_matches(['+', '-']).parse().ok()?;
                 let rest = s[close + 1..].strip_prefix(b"\r\n")?;
-                out.push((at, Tok::Str(rest.get(..n)?.to_vec())));
+                out.push((at, Tok::Lit(rest.get(..n)?.to_vec())));
                 s = &rest[n..];
             }
             _ => {
@@ -134,7 +136,7 @@ impl P {
     fn astring(&mut self) -> Option<Vec<u8>> {
         match self.next()? {
             Tok::Atom(a) => Some(a.into_bytes()),
-            Tok::Str(s) => Some(s),
+            Tok::Str(s) | Tok::Lit(s) => Some(s),
             _ => None,
         }
     }
@@ -248,15 +250,15 @@ fn append(p: &mut P) -> Option<Ext> {
                 }
             }
         }
+        // The date-time is quoted, the message a literal: a message's literal followed by
+        // the next message's is not a date and a message (issue 18: MULTIAPPEND).
         let mut date = None;
         let mut data = p.next()?;
-        if let Tok::Str(d) = &data
-            && p.peek().is_some_and(|t| matches!(t, Tok::Str(_)))
-        {
+        if let Tok::Str(d) = &data {
             date = Some(internal_date(std::str::from_utf8(d).ok()?)?);
             data = p.next()?;
         }
-        let Tok::Str(data) = data else {
+        let Tok::Lit(data) = data else {
             return None;
         };
         messages.push(AppendMsg { flags, date, data });

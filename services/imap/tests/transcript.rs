@@ -334,3 +334,36 @@ async fn control_characters_and_nul() {
     let r = c.cmd("FETCH 1 BODY[TEXT]").await;
     assert!(r[0].contains("a\u{fffd}b") && !r[0].contains('\0'), "{r:?}");
 }
+
+/// Issue 18: MULTIAPPEND (RFC 3502) was advertised, but every APPEND of several messages got
+/// BAD. Each message has its own flags (RFC 3502 6); to a synchronizing literal the server
+/// answers `+`.
+#[tokio::test]
+async fn multiappend() {
+    let s = server().await;
+    let mut c = Client::login(&s, "alice").await;
+    let (a, b) = (msg("one", "Mon, 7 Dec 2026 10:00:00 +0100"), msg("two", "Mon, 7 Dec 2026 11:00:00 +0100"));
+    c.send(format!("m1 APPEND INBOX (\\Seen) {{{}+}}\r\n{a} {{{}+}}\r\n{b}\r\n", a.len(), b.len()).as_bytes())
+        .await;
+    let r = c.until("m1").await;
+    assert!(r.last().unwrap().starts_with("t OK [APPENDUID "), "{r:?}");
+    c.send(format!("m2 APPEND INBOX {{{}}}\r\n", a.len()).as_bytes()).await;
+    assert!(c.line().await.starts_with("+ "));
+    c.send(format!("{a} (\\Flagged) {{{}}}\r\n", b.len()).as_bytes()).await;
+    assert!(c.line().await.starts_with("+ "));
+    c.send(format!("{b}\r\n").as_bytes()).await;
+    let r = c.until("m2").await;
+    assert!(r.last().unwrap().starts_with("t OK [APPENDUID "), "{r:?}");
+    c.expect_some("SELECT INBOX", &["* 4 EXISTS"]).await;
+    c.expect(
+        "FETCH 1:4 (FLAGS)",
+        &[
+            "* 1 FETCH (FLAGS (\\Seen))",
+            "* 2 FETCH (FLAGS ())",
+            "* 3 FETCH (FLAGS ())",
+            "* 4 FETCH (FLAGS (\\Flagged))",
+            "t OK FETCH completed",
+        ],
+    )
+    .await;
+}
