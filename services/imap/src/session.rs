@@ -849,7 +849,11 @@ impl Session {
             }
         }
         let mut added = false;
-        for item in ch.changed {
+        // By UID: the change log is in modseq order, and a message added before another but
+        // changed after it must still take its place (issue 18: sessions lacked UIDs).
+        let mut changed = ch.changed;
+        changed.sort_by_key(|i| i.id);
+        for item in changed {
             let item = view(item, s.private_seen.then_some(me));
             let uid = item.id as u32;
             match s.seq(item.id) {

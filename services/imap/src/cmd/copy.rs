@@ -41,6 +41,14 @@ impl Session {
             .db()
             .write(Actor::Principal(p), vec![], move |w| {
                 let mut pairs = Vec::new();
+                // Another session expunged some meanwhile: nothing is copied (RFC 9051 6.4.7
+                // asks for all or nothing), and the client is told why.
+                if ids
+                    .iter()
+                    .any(|id| matches!(w.item(src, *id), Err(StoreError::NotFound)))
+                {
+                    return Ok(None);
+                }
                 for id in &ids {
                     let new = w.copy_item(src, *id, dst)?;
                     if moving {
@@ -48,11 +56,17 @@ impl Session {
                     }
                     pairs.push((*id, new.id));
                 }
-                Ok::<_, StoreError>(pairs)
+                Ok::<_, StoreError>(Some(pairs))
             })
             .await;
         let pairs = match r {
-            Ok(p) => p,
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return self.no(
+                    tag,
+                    "[EXPUNGEISSUED] some of the messages were expunged meanwhile",
+                );
+            }
             Err(e) => return self.store_no(tag, e),
         };
         let fmt = |v: Vec<u64>| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");

@@ -38,9 +38,14 @@ impl Session {
             .filter(|i| only.as_ref().is_none_or(|o| o.contains(&(i.id as u32))))
             .map(|i| i.id)
             .collect();
+        // Another session may have expunged some meanwhile: what is gone is done, not an
+        // error (issue 18: concurrent EXPUNGE answered NO [NONEXISTENT]).
         store
             .write(actor, vec![], move |w| {
-                doomed.iter().try_for_each(|id| w.delete_item(coll, *id))
+                doomed.iter().try_for_each(|id| match w.item(coll, *id) {
+                    Err(StoreError::NotFound) => Ok(()),
+                    _ => w.delete_item(coll, *id),
+                })
             })
             .await?;
         Ok(())
