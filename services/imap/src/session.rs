@@ -61,9 +61,49 @@ pub(crate) struct Selected {
     /// Messages changed after `modseq` whose flags this session has already told (by UID,
     /// at the modseq told), so that catching up with the change log does not repeat them.
     pub(crate) told: HashMap<u32, u64>,
+    /// The keywords the client was told in FLAGS (RFC 9051 7.3.5): one set or used later is
+    /// announced again before a FETCH shows it.
+    pub(crate) keywords: Vec<String>,
 }
 
+const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+
 impl Selected {
+    /// FLAGS and PERMANENTFLAGS as this session may use them.
+    pub(crate) fn flag_lines(&self) -> [String; 2] {
+        let mut all = SYSTEM_FLAGS.to_string();
+        for k in &self.keywords {
+            all.push(' ');
+            all.push_str(k);
+        }
+        let permanent = if self.read_only {
+            String::new()
+        } else if self.access >= Access::ReadWrite {
+            format!("{all} \\*")
+        } else {
+            "\\Seen".into()
+        };
+        [
+            format!("* FLAGS ({all})"),
+            format!("* OK [PERMANENTFLAGS ({permanent})] flags permitted"),
+        ]
+    }
+
+    /// Takes in the keywords among `flags`; the FLAGS lines to send first if any was new.
+    pub(crate) fn keyword_lines<'a>(
+        &mut self,
+        flags: impl IntoIterator<Item = &'a String>,
+    ) -> Option<[String; 2]> {
+        let mut new = false;
+        for f in flags {
+            if !f.starts_with('\\') && !self.keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
+                self.keywords.push(f.clone());
+                new = true;
+            }
+        }
+        new.then(|| self.flag_lines())
+    }
+
     /// The sequence number of a UID in this view.
     pub(crate) fn seq(&self, uid: u64) -> Option<usize> {
         self.uids.seq(u32::try_from(uid).ok()?)
@@ -346,6 +386,18 @@ impl Session {
     }
 
     /// The state as the command table knows it.
+    /// Announces keywords among `flags` the client was not told yet, before it sees them.
+    pub(crate) fn announce_keywords(&mut self, flags: &[String]) {
+        let State::Selected(_, s) = &mut self.state else {
+            return;
+        };
+        if let Some(lines) = s.keyword_lines(flags) {
+            for l in lines {
+                self.line(&l);
+            }
+        }
+    }
+
     pub(crate) fn phase(&self) -> state::Phase {
         match &self.state {
             State::NotAuthenticated | State::Logout => state::Phase::NotAuthenticated,
@@ -847,6 +899,9 @@ impl Session {
             if qresync && !gone.is_empty() {
                 lines.push(format!("* VANISHED {}", uid_set(&gone)));
             }
+        }
+        if let Some(fl) = s.keyword_lines(ch.changed.iter().flat_map(|i| &i.flags)) {
+            lines.extend(fl);
         }
         let mut added = false;
         // By UID: the change log is in modseq order, and a message added before another but

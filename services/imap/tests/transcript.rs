@@ -539,3 +539,55 @@ async fn converge(mut seed: u64, ops: usize) {
         "{r:?}"
     );
 }
+
+/// Issue 18: new keywords were never announced in FLAGS and PERMANENTFLAGS (RFC 9051
+/// 7.3.5): every session is told before it sees one, whoever set it.
+#[tokio::test]
+async fn new_keywords_are_announced() {
+    let s = server().await;
+    let mut a = Client::login(&s, "alice").await;
+    let mut b = Client::login(&s, "alice").await;
+    a.append("INBOX", &msg("k", "Mon, 7 Dec 2026 10:00:00 +0100"))
+        .await;
+    a.expect_some(
+        "SELECT INBOX",
+        &["* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)"],
+    )
+    .await;
+    b.cmd("SELECT INBOX").await;
+    b.expect(
+        "STORE 1 +FLAGS ($Work)",
+        &[
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)",
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)] *",
+            "* 1 FETCH (FLAGS ($Work))",
+            "t OK STORE completed",
+        ],
+    )
+    .await;
+    a.expect(
+        "NOOP",
+        &[
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)",
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)] *",
+            "* 1 FETCH (FLAGS ($Work))",
+            "t OK NOOP completed",
+        ],
+    )
+    .await;
+    // Told once: the same keyword again is not announced again; a new SELECT lists it.
+    b.expect(
+        "STORE 1 +FLAGS ($work)",
+        &["* 1 FETCH (FLAGS ($Work))", "t OK STORE completed"],
+    )
+    .await;
+    let mut c = Client::login(&s, "alice").await;
+    c.expect_some(
+        "EXAMINE INBOX",
+        &[
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)",
+            "* OK [PERMANENTFLAGS ()] *",
+        ],
+    )
+    .await;
+}

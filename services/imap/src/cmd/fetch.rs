@@ -157,6 +157,12 @@ impl Session {
             } else {
                 None
             };
+            if names
+                .iter()
+                .any(|n| matches!(n, MessageDataItemName::Flags))
+            {
+                self.announce_keywords(&item.flags);
+            }
             let mut parts: Vec<Vec<u8>> = Vec::new();
             for n in &names {
                 let mut p = Vec::new();

@@ -2,7 +2,6 @@
 
 use crate::session::*;
 use crate::wire;
-use bureau_store::Access;
 use imap_codec::imap_types::command::SelectParameter;
 use imap_codec::imap_types::sequence::SequenceSet;
 use std::collections::{HashMap, HashSet};
@@ -44,17 +43,21 @@ impl Session {
         };
         let coll = &m.coll;
         let unseen = items.iter().position(|i| !has(&i.flags, SEEN));
-        self.line("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-        let permanent = if read_only {
-            ""
-        } else if m.access >= Access::ReadWrite {
-            "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*"
-        } else {
-            "\\Seen"
+        let mut sel = Selected {
+            coll: coll.id,
+            read_only,
+            access: m.access,
+            private_seen: m.private_seen(),
+            uids: items.iter().map(|i| i.id as u32).collect(),
+            modseq: coll.modseq,
+            told: HashMap::new(),
+            keywords: Vec::new(),
         };
-        self.line(&format!(
-            "* OK [PERMANENTFLAGS ({permanent})] flags permitted"
-        ));
+        // FLAGS names every keyword in use (RFC 9051 7.3.5).
+        sel.keyword_lines(items.iter().flat_map(|i| &i.flags));
+        for l in sel.flag_lines() {
+            self.line(&l);
+        }
         self.line(&format!("* {} EXISTS", items.len()));
         if self.rev2 {
             // RFC 9051 6.3.2: the mailbox's name as LIST gives it; no \Recent, no UNSEEN.
@@ -106,18 +109,7 @@ impl Session {
                 return self.no(tag, "[SERVERBUG] state");
             }
         };
-        self.state = State::Selected(
-            user,
-            Selected {
-                coll: coll.id,
-                read_only,
-                access: m.access,
-                private_seen: m.private_seen(),
-                uids: items.iter().map(|i| i.id as u32).collect(),
-                modseq: coll.modseq,
-                told: HashMap::new(),
-            },
-        );
+        self.state = State::Selected(user, sel);
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         self.ok(
             tag,

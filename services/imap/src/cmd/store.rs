@@ -78,9 +78,18 @@ impl Session {
                         item = w.update_item(coll, *id, None, |it| {
                             // The owner's \\Seen stays when a sharee replaces the flags.
                             let keep = private && has(&it.flags, SEEN);
+                            // Flags are case-insensitive (RFC 9051 2.3.2): one of each.
+                            if kind == StoreType::Replace {
+                                it.flags.clear();
+                            }
                             match kind {
-                                StoreType::Replace => it.flags = others.clone(),
-                                StoreType::Add => it.flags.extend(others.iter().cloned()),
+                                StoreType::Replace | StoreType::Add => {
+                                    for f in &others {
+                                        if !has(&it.flags, f) {
+                                            it.flags.push(f.clone());
+                                        }
+                                    }
+                                }
                                 StoreType::Remove => it.flags.retain(|f| !has(&others, f)),
                             }
                             if keep && !has(&it.flags, SEEN) {
@@ -106,6 +115,7 @@ impl Session {
             if let State::Selected(_, s) = &mut self.state {
                 s.told(item.id, item.modseq);
             }
+            self.announce_keywords(&item.flags);
             // With CONDSTORE the new modseq is told even for .SILENT (RFC 7162 3.1.3).
             if resp == StoreResponse::Answer || condstore {
                 let mut parts = Vec::new();
