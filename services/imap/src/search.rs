@@ -99,10 +99,14 @@ fn date_day(d: &imap_codec::imap_types::datetime::NaiveDate) -> i64 {
     d.as_ref().signed_duration_since(epoch).num_days()
 }
 
-/// The Date: header's day, if it parses.
+/// The Date: header's day as it is written, in the sender's own time zone (RFC 9051
+/// 6.4.4: SENTON and its kin disregard time and time zone), if it parses.
 fn sent_day(content: &[u8]) -> Option<i64> {
     let m = mail_parser::MessageParser::default().parse_headers(content)?;
-    m.date().map(|d| day(d.to_timestamp()))
+    let d = m.date()?;
+    let date = chrono::NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    Some(date.signed_duration_since(epoch).num_days())
 }
 
 pub(crate) fn matches(key: &SearchKey, c: &Candidate) -> bool {
@@ -152,5 +156,20 @@ pub(crate) fn matches(key: &SearchKey, c: &Candidate) -> bool {
         Text(v) => contains(c.content, v.as_ref()),
         // Per-flag modseqs are not kept: the item's modseq answers for all of its flags.
         ModSequence { modseq, .. } => c.item.modseq >= *modseq,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Issue 18: SENTON compared the UTC day, not the Date: header's own.
+    #[test]
+    fn the_sent_day_is_the_headers_own() {
+        let late = b"Date: Mon, 7 Dec 2026 23:30:00 -0500\r\n\r\n";
+        let early = b"Date: Tue, 8 Dec 2026 00:30:00 +0200\r\n\r\n";
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        let dec7 = chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        let days = dec7.signed_duration_since(epoch).num_days();
+        assert_eq!(super::sent_day(late), Some(days));
+        assert_eq!(super::sent_day(early), Some(days + 1));
     }
 }

@@ -429,7 +429,7 @@ impl Session {
             .iter()
             .any(|m| self.name_in(&mailbox_name(m)).is_none())
         {
-            self.bad_cmd(&tag, "mailbox name is not valid modified UTF-7");
+            self.no(&tag, "[CANNOT] mailbox name is not valid modified UTF-7");
             return true;
         }
         match cmd.body {

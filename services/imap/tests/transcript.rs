@@ -591,3 +591,18 @@ async fn new_keywords_are_announced() {
     )
     .await;
 }
+
+/// Issue 18: a mailbox name that is not valid modified UTF-7 is NO (the name cannot be
+/// used), not BAD (the command is well-formed).
+#[tokio::test]
+async fn bad_mailbox_names_are_no() {
+    let s = server().await;
+    let mut c = Client::login(&s, "alice").await;
+    c.expect("CREATE \"&Jjo\"", &["t NO [CANNOT] mailbox name is not valid modified UTF-7"])
+        .await;
+    c.expect("SELECT \"a&b\"", &["t NO [CANNOT] mailbox name is not valid modified UTF-7"])
+        .await;
+    c.expect("GETACL \"&Jjo\"", &["t NO [CANNOT] mailbox name is not valid modified UTF-7"])
+        .await;
+    c.expect("CREATE \"&Jjo-\"", &["t OK CREATE completed"]).await;
+}

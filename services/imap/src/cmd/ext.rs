@@ -23,7 +23,7 @@ impl Session {
             | Ext::DeleteAcl(n, _)
             | Ext::Append { mailbox: n, .. } => match self.name_in(n) {
                 Some(n) => n,
-                None => return self.bad_cmd(tag, "mailbox name is not valid modified UTF-7"),
+                None => return self.no(tag, "[CANNOT] mailbox name is not valid modified UTF-7"),
             },
             Ext::Search { .. } | Ext::List(_) => String::new(),
         };
