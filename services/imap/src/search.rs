@@ -104,7 +104,8 @@ fn date_day(d: &imap_codec::imap_types::datetime::NaiveDate) -> i64 {
 fn sent_day(content: &[u8]) -> Option<i64> {
     let m = mail_parser::MessageParser::default().parse_headers(content)?;
     let d = m.date()?;
-    let date = chrono::NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))?;
+    let date =
+        chrono::NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))?;
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
     Some(date.signed_duration_since(epoch).num_days())
 }

@@ -386,6 +386,19 @@ impl Session {
     }
 
     /// The state as the command table knows it.
+    /// A CONDSTORE-enabling command (RFC 7162 3.1): the first one in a session with a mailbox
+    /// selected is answered with the mailbox's HIGHESTMODSEQ as the session knows it.
+    pub(crate) fn enable_condstore(&mut self) {
+        if self.condstore {
+            return;
+        }
+        self.condstore = true;
+        if let State::Selected(_, s) = &self.state {
+            let l = format!("* OK [HIGHESTMODSEQ {}] CONDSTORE enabled", s.modseq);
+            self.line(&l);
+        }
+    }
+
     /// Announces keywords among `flags` the client was not told yet, before it sees them.
     pub(crate) fn announce_keywords(&mut self, flags: &[String]) {
         let State::Selected(_, s) = &mut self.state else {

@@ -598,11 +598,90 @@ async fn new_keywords_are_announced() {
 async fn bad_mailbox_names_are_no() {
     let s = server().await;
     let mut c = Client::login(&s, "alice").await;
-    c.expect("CREATE \"&Jjo\"", &["t NO [CANNOT] mailbox name is not valid modified UTF-7"])
+    c.expect(
+        "CREATE \"&Jjo\"",
+        &["t NO [CANNOT] mailbox name is not valid modified UTF-7"],
+    )
+    .await;
+    c.expect(
+        "SELECT \"a&b\"",
+        &["t NO [CANNOT] mailbox name is not valid modified UTF-7"],
+    )
+    .await;
+    c.expect(
+        "GETACL \"&Jjo\"",
+        &["t NO [CANNOT] mailbox name is not valid modified UTF-7"],
+    )
+    .await;
+    c.expect("CREATE \"&Jjo-\"", &["t OK CREATE completed"])
         .await;
-    c.expect("SELECT \"a&b\"", &["t NO [CANNOT] mailbox name is not valid modified UTF-7"])
+}
+
+/// Issue 18: the first CONDSTORE-enabling command with a mailbox selected is told the
+/// HIGHESTMODSEQ (RFC 7162 3.1), once.
+#[tokio::test]
+async fn first_modseq_fetch_tells_highestmodseq() {
+    let s = server().await;
+    let mut c = Client::login(&s, "alice").await;
+    c.append("INBOX", &msg("m", "Mon, 7 Dec 2026 10:00:00 +0100"))
         .await;
-    c.expect("GETACL \"&Jjo\"", &["t NO [CANNOT] mailbox name is not valid modified UTF-7"])
+    c.cmd("SELECT INBOX").await;
+    let r = c
+        .expect_some(
+            "FETCH 1 (MODSEQ)",
+            &["* OK [HIGHESTMODSEQ *] *", "* 1 FETCH (MODSEQ (*))"],
+        )
         .await;
-    c.expect("CREATE \"&Jjo-\"", &["t OK CREATE completed"]).await;
+    assert!(r[0].starts_with("* OK [HIGHESTMODSEQ"), "{r:?}");
+    c.expect(
+        "FETCH 1 (MODSEQ)",
+        &["* 1 FETCH (MODSEQ (*))", "t OK FETCH completed"],
+    )
+    .await;
+}
+
+/// Issue 18: ESEARCH with only MIN or MAX gives the MODSEQ of the message returned (RFC
+/// 7162 3.1.5), not the highest of every match.
+#[tokio::test]
+async fn esearch_min_max_modseq() {
+    let s = server().await;
+    let mut c = Client::login(&s, "alice").await;
+    for i in 0..3 {
+        c.append(
+            "INBOX",
+            &msg(&format!("m{i}"), "Mon, 7 Dec 2026 10:00:00 +0100"),
+        )
+        .await;
+    }
+    c.cmd("ENABLE CONDSTORE").await;
+    c.cmd("SELECT INBOX").await;
+    c.cmd("STORE 1 +FLAGS (\\Flagged)").await;
+    c.cmd("STORE 3 +FLAGS (\\Flagged)").await;
+    c.cmd("STORE 1 +FLAGS (\\Seen)").await;
+    let ms = |r: &[String], n: u32| -> u64 {
+        let l = r
+            .iter()
+            .find(|l| l.starts_with(&format!("* {n} FETCH")))
+            .unwrap();
+        field(l, "MODSEQ (").unwrap().parse().unwrap()
+    };
+    let all = c.cmd("FETCH 1:3 (MODSEQ)").await;
+    let (m1, m3) = (ms(&all, 1), ms(&all, 3));
+    assert!(m1 > m3);
+    c.expect(
+        "SEARCH RETURN (MAX) MODSEQ 1",
+        &[
+            &format!("* ESEARCH (TAG \"t*\") MAX 3 MODSEQ {m3}"),
+            "t OK SEARCH completed",
+        ],
+    )
+    .await;
+    c.expect(
+        "SEARCH RETURN (MIN) MODSEQ 1",
+        &[
+            &format!("* ESEARCH (TAG \"t*\") MIN 1 MODSEQ {m1}"),
+            "t OK SEARCH completed",
+        ],
+    )
+    .await;
 }

@@ -61,7 +61,9 @@ impl Session {
         if changed_since.is_some() && !wants_modseq {
             names.push(MessageDataItemName::ModSeq);
         }
-        self.condstore |= changed_since.is_some() || wants_modseq;
+        if changed_since.is_some() || wants_modseq {
+            self.enable_condstore();
+        }
         let seqs = self.resolve(set, uid);
         let (coll, read_only, private, uids) = match &self.state {
             State::Selected(_, s) => (s.coll, s.read_only, s.private_seen, s.uids.clone()),

@@ -191,7 +191,7 @@ impl Session {
             })
             .collect();
         if items.iter().any(|i| i == "HIGHESTMODSEQ") {
-            self.condstore = true;
+            self.enable_condstore();
         }
         let line = self
             .find_mailbox(name)

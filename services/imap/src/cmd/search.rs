@@ -99,7 +99,9 @@ impl Session {
             ret
         };
         let modseq = crate::search::uses_modseq(key);
-        self.condstore |= modseq;
+        if modseq {
+            self.enable_condstore();
+        }
         let nums: Vec<u32> = hits
             .iter()
             .map(|h| if uid { h.item.id as u32 } else { h.seq })
@@ -137,6 +139,24 @@ impl Session {
                 if want("COUNT") {
                     l.push_str(&format!(" COUNT {}", nums.len()));
                 }
+                // RFC 7162 3.1.5: with only MIN and/or MAX asked, MODSEQ is the highest of
+                // the messages returned, not of every match.
+                let only_ends = !all && opts.iter().all(|o| o == "MIN" || o == "MAX");
+                let highest = if only_ends {
+                    let at = |n: Option<&u32>| {
+                        let n = *n?;
+                        hits.iter()
+                            .find(|h| (if uid { h.item.id as u32 } else { h.seq }) == n)
+                            .map(|h| h.item.modseq)
+                    };
+                    let ends = [
+                        want("MIN").then(|| at(nums.iter().min())).flatten(),
+                        want("MAX").then(|| at(nums.iter().max())).flatten(),
+                    ];
+                    ends.into_iter().flatten().max().filter(|_| modseq)
+                } else {
+                    highest
+                };
                 if let Some(h) = highest {
                     l.push_str(&format!(" MODSEQ {h}"));
                 }

@@ -42,7 +42,9 @@ impl Session {
         if !may_write && !others.is_empty() {
             return self.no(tag, "[NOPERM] you may only change \\Seen in this mailbox");
         }
-        self.condstore |= unchanged_since.is_some();
+        if unchanged_since.is_some() {
+            self.enable_condstore();
+        }
         let seqs = self.resolve(set, uid);
         let ids: Vec<u64> = seqs
             .iter()
