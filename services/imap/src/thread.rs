@@ -33,7 +33,8 @@ pub(crate) fn base_subject(s: &str) -> (String, bool) {
             }
             break;
         }
-        // (5) "[fwd: ...]".
+        // (6) "[fwd: ...]", whatever whitespace the steps before left around it.
+        s = s.trim().to_string();
         let lower = s.to_ascii_lowercase();
         if lower.starts_with("[fwd:") && s.ends_with(']') {
             s = s[5..s.len() - 1].trim().to_string();
@@ -94,9 +95,11 @@ impl Info<'_> {
             return Default::default();
         };
         let addr = a.address().unwrap_or("");
-        let mailbox = addr.split('@').next().unwrap_or("").to_lowercase();
+        // Compared with i;ascii-casemap (RFC 5256 2.1, RFC 4790 9.2): ASCII folded to upper
+        // case, which orders "_" after letters unlike lower case.
+        let mailbox = addr.split('@').next().unwrap_or("").to_ascii_uppercase();
         let display = a.name().filter(|n| !n.is_empty()).unwrap_or(addr);
-        (display.to_lowercase(), mailbox)
+        (display.to_ascii_uppercase(), mailbox)
     }
 }
 
@@ -123,8 +126,8 @@ pub(crate) fn sort(hits: &[Hit], criteria: &[SortCriterion]) -> Vec<usize> {
                 SortKey::Subject => x
                     .subject()
                     .0
-                    .to_lowercase()
-                    .cmp(&y.subject().0.to_lowercase()),
+                    .to_ascii_uppercase()
+                    .cmp(&y.subject().0.to_ascii_uppercase()),
                 SortKey::From => x.address("from").1.cmp(&y.address("from").1),
                 SortKey::To => x.address("to").1.cmp(&y.address("to").1),
                 SortKey::Cc => x.address("cc").1.cmp(&y.address("cc").1),
@@ -431,6 +434,9 @@ mod tests {
             ("Hello world".into(), true)
         );
         assert_eq!(base_subject("[fwd: Plan]"), ("Plan".into(), true));
+        // Issue 18: a leader before the [fwd: ...] left it whole.
+        assert_eq!(base_subject("Re: [FWD: c]"), ("c".into(), true));
+        assert_eq!(base_subject("re: [fwd: re: c] (fwd)"), ("c".into(), true));
         assert_eq!(base_subject("Plan"), ("Plan".into(), false));
         assert_eq!(base_subject("RE [x]: re: Plan"), ("Plan".into(), true));
         assert_eq!(

@@ -685,3 +685,21 @@ async fn esearch_min_max_modseq() {
     )
     .await;
 }
+
+/// Issue 18: SORT compares with i;ascii-casemap, which folds to upper case ("_" sorts after
+/// letters), and reduces `Re: [FWD: c]` to its base subject (RFC 5256 2.1).
+#[tokio::test]
+async fn sort_by_base_subject() {
+    let s = server().await;
+    let mut c = Client::login(&s, "alice").await;
+    for subject in ["a_b", "aab", "Re: [FWD: c]", "b"] {
+        c.append("INBOX", &msg(subject, "Mon, 7 Dec 2026 10:00:00 +0100"))
+            .await;
+    }
+    c.cmd("SELECT INBOX").await;
+    c.expect(
+        "SORT (SUBJECT) UTF-8 ALL",
+        &["* SORT 2 1 4 3", "t OK SORT completed"],
+    )
+    .await;
+}
