@@ -171,6 +171,15 @@ fn service_of(target: &str) -> String {
         .to_string()
 }
 
+/// What a library says once per connection about a client's harmless habit: rustls warns
+/// "Illegal SNI extension: ignoring IP address presented as hostname" whenever a client
+/// names the box by its IP address in SNI (RFC 6066 3 forbids it, many clients do it);
+/// 51,717 such lines were seen in 24 minutes of a load test. The connection goes on as if
+/// no name was sent. Other SNI complaints (a malformed name) are still logged.
+fn is_noise(message: &str) -> bool {
+    message.starts_with("Illegal SNI extension: ignoring IP address")
+}
+
 /// Sends each record to the journal or stderr, and keeps it for the console.
 struct Tee(Box<dyn Log>);
 
@@ -179,6 +188,9 @@ impl Log for Tee {
         self.0.enabled(m)
     }
     fn log(&self, r: &Record) {
+        if r.target().starts_with("rustls") && is_noise(&r.args().to_string()) {
+            return;
+        }
         self.0.log(r);
         let service = service_of(r.target());
         let time = std::time::SystemTime::now()
@@ -220,6 +232,15 @@ pub fn init(level: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ip_address_as_sni_is_not_logged() {
+        assert!(is_noise(
+            "Illegal SNI extension: ignoring IP address presented as hostname ([49, 50, 55])"
+        ));
+        assert!(!is_noise("Illegal SNI hostname received \"a b\""));
+        assert!(!is_noise("TLS alert received"));
+    }
 
     #[test]
     fn journal_records() {
