@@ -17,6 +17,7 @@ mod ext;
 mod fetch;
 mod mailbox;
 mod pattern;
+mod recent;
 mod search;
 mod session;
 mod state;
@@ -45,6 +46,7 @@ pub(crate) struct Ctx {
     pub auth: Auth,
     pub tls: TlsAcceptor,
     pub limiter: ConnLimiter,
+    pub recent: recent::Recent,
 }
 
 #[derive(Clone)]
@@ -65,6 +67,7 @@ impl Imap {
                 auth,
                 tls,
                 limiter: ConnLimiter::new(max_connections_per_ip),
+                recent: Default::default(),
             }),
         }
     }

@@ -15,6 +15,8 @@ pub(crate) struct Candidate<'a> {
     /// Largest sequence number and UID of the mailbox (for `*`).
     pub max_seq: u32,
     pub max_uid: u32,
+    /// \Recent in this session.
+    pub recent: bool,
 }
 
 /// Whether any key looks into the message's content.
@@ -133,9 +135,10 @@ pub(crate) fn matches(key: &SearchKey, c: &Candidate) -> bool {
         Unseen => !flag("\\Seen"),
         Keyword(k) => flag(k.as_ref()),
         Unkeyword(k) => !flag(k.as_ref()),
-        // No \Recent in Bureau (IMAP4rev2 dropped it): nothing is recent or new.
-        Recent | New => false,
-        Old => true,
+        // RFC 3501 6.4.4: NEW is RECENT UNSEEN.
+        Recent => c.recent,
+        New => c.recent && !flag("\\Seen"),
+        Old => !c.recent,
         Larger(n) => c.item.size() > u64::from(*n),
         Smaller(n) => c.item.size() < u64::from(*n),
         Before(d) => day(c.item.date) < date_day(d),

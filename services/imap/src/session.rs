@@ -64,11 +64,25 @@ pub(crate) struct Selected {
     /// The keywords the client was told in FLAGS (RFC 9051 7.3.5): one set or used later is
     /// announced again before a FETCH shows it.
     pub(crate) keywords: Vec<String>,
+    /// UIDs recent in this session (\\Recent, IMAP4rev1 only), ascending.
+    pub(crate) recent: Vec<u32>,
 }
 
 const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
 impl Selected {
+    /// A message's flags as this session shows them: with \\Recent if it is recent here.
+    pub(crate) fn flag_list(&self, uid: u64, flags: &[String]) -> String {
+        let mut l = flags.join(" ");
+        if u32::try_from(uid).is_ok_and(|u| self.recent.binary_search(&u).is_ok()) {
+            if !l.is_empty() {
+                l.push(' ');
+            }
+            l.push_str("\\Recent");
+        }
+        l
+    }
+
     /// FLAGS and PERMANENTFLAGS as this session may use them.
     pub(crate) fn flag_lines(&self) -> [String; 2] {
         let mut all = SYSTEM_FLAGS.to_string();
@@ -883,6 +897,7 @@ impl Session {
             return;
         };
         let (condstore, qresync, me) = (self.condstore, self.qresync, self.principal());
+        let (rev2, ctx) = (self.rev2, self.ctx.clone());
         let State::Selected(_, s) = &mut self.state else {
             return;
         };
@@ -909,6 +924,7 @@ impl Session {
                 lines.extend(seqs.iter().rev().map(|n| format!("* {n} EXPUNGE")));
             }
             s.uids.retain(|u| !deleted.contains(&u64::from(u)));
+            s.recent.retain(|u| !deleted.contains(&u64::from(*u)));
             if qresync && !gone.is_empty() {
                 lines.push(format!("* VANISHED {}", uid_set(&gone)));
             }
@@ -916,6 +932,7 @@ impl Session {
         if let Some(fl) = s.keyword_lines(ch.changed.iter().flat_map(|i| &i.flags)) {
             lines.extend(fl);
         }
+        let known_top = s.uids.last().unwrap_or(0);
         let mut added = false;
         // By UID: the change log is in modseq order, and a message added before another but
         // changed after it must still take its place (issue 18: sessions lacked UIDs).
@@ -932,7 +949,7 @@ impl Session {
                     if qresync {
                         parts.push(format!("UID {uid}"));
                     }
-                    parts.push(format!("FLAGS ({})", item.flags.join(" ")));
+                    parts.push(format!("FLAGS ({})", s.flag_list(item.id, &item.flags)));
                     if condstore {
                         parts.push(format!("MODSEQ ({})", item.modseq));
                     }
@@ -947,6 +964,14 @@ impl Session {
         }
         if added {
             lines.push(format!("* {} EXISTS", s.uids.len()));
+            if !rev2 && !s.read_only {
+                let new: Vec<u32> = s.uids.iter().filter(|u| *u > known_top).collect();
+                let mine = ctx.recent.arrived(s.coll, &new);
+                if !mine.is_empty() {
+                    s.recent.extend(mine);
+                    lines.push(format!("* {} RECENT", s.recent.len()));
+                }
+            }
         }
         if expunges || ch.deleted.is_empty() {
             s.modseq = ch.modseq;

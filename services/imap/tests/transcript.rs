@@ -507,7 +507,7 @@ async fn converge(mut seed: u64, ops: usize) {
         );
         v.apply(&r);
     }
-    let mut fetched = Vec::new();
+    let mut fetched: Vec<Vec<(Option<u32>, Option<Vec<String>>, Option<u64>)>> = Vec::new();
     for (c, v) in sessions.iter_mut().zip(views.iter_mut()) {
         v.apply(&c.cmd("NOOP").await);
         let all = c.cmd("FETCH 1:* (UID FLAGS MODSEQ)").await;
@@ -527,6 +527,18 @@ async fn converge(mut seed: u64, ops: usize) {
             }
         }
         fetched.push(truth.msgs);
+    }
+    // \Recent is each session's own; a message is recent in one session at most.
+    let mut recent = std::collections::HashSet::new();
+    for f in fetched.iter_mut() {
+        for m in f.iter_mut() {
+            if let Some(flags) = &mut m.1
+                && let Some(i) = flags.iter().position(|x| x == "\\Recent")
+            {
+                flags.remove(i);
+                assert!(recent.insert(m.0), "{:?} recent in two sessions", m.0);
+            }
+        }
     }
     for f in &fetched[1..] {
         assert_eq!(f, &fetched[0], "sessions disagree");
@@ -702,4 +714,53 @@ async fn sort_by_base_subject() {
         &["* SORT 2 1 4 3", "t OK SORT completed"],
     )
     .await;
+}
+
+/// Issue 18: \Recent was never set. A new message is recent in exactly one session, the
+/// first read-write one told of it (RFC 3501 2.3.2); SEARCH RECENT, NEW and OLD follow it.
+#[tokio::test]
+async fn recent_in_exactly_one_session() {
+    let s = server().await;
+    let mut a = Client::login(&s, "alice").await;
+    let mut b = Client::login(&s, "alice").await;
+    let mut other = Client::login(&s, "alice").await;
+    a.expect_some("SELECT INBOX", &["* 0 RECENT"]).await;
+    b.expect_some("SELECT INBOX", &["* 0 RECENT"]).await;
+    other
+        .append("INBOX", &msg("new", "Mon, 7 Dec 2026 10:00:00 +0100"))
+        .await;
+    other
+        .expect(
+            "STATUS INBOX (RECENT)",
+            &["* STATUS \"INBOX\" (RECENT 1)", "t OK *"],
+        )
+        .await;
+    a.expect("NOOP", &["* 1 EXISTS", "* 1 RECENT", "t OK NOOP completed"])
+        .await;
+    b.expect("NOOP", &["* 1 EXISTS", "t OK NOOP completed"])
+        .await;
+    a.expect(
+        "FETCH 1 FLAGS",
+        &["* 1 FETCH (FLAGS (\\Recent))", "t OK FETCH completed"],
+    )
+    .await;
+    b.expect(
+        "FETCH 1 FLAGS",
+        &["* 1 FETCH (FLAGS ())", "t OK FETCH completed"],
+    )
+    .await;
+    a.expect("SEARCH NEW", &["* SEARCH 1", "t OK SEARCH completed"])
+        .await;
+    a.expect("SEARCH OLD", &["* SEARCH", "t OK SEARCH completed"])
+        .await;
+    b.expect("SEARCH RECENT", &["* SEARCH", "t OK SEARCH completed"])
+        .await;
+    other
+        .expect(
+            "STATUS INBOX (RECENT)",
+            &["* STATUS \"INBOX\" (RECENT 0)", "t OK *"],
+        )
+        .await;
+    // A later read-write SELECT does not take it again.
+    other.expect_some("SELECT INBOX", &["* 0 RECENT"]).await;
 }

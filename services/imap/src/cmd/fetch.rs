@@ -174,7 +174,11 @@ impl Session {
                         p.extend_from_slice(format!("MODSEQ ({})", item.modseq).as_bytes())
                     }
                     MessageDataItemName::Flags => {
-                        p.extend_from_slice(format!("FLAGS ({})", item.flags.join(" ")).as_bytes())
+                        let flags = match &self.state {
+                            State::Selected(_, s) => s.flag_list(item.id, &item.flags),
+                            _ => item.flags.join(" "),
+                        };
+                        p.extend_from_slice(format!("FLAGS ({flags})").as_bytes())
                     }
                     MessageDataItemName::Rfc822Size => {
                         p.extend_from_slice(format!("RFC822.SIZE {}", item.size()).as_bytes())

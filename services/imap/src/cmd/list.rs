@@ -160,7 +160,11 @@ impl Session {
                 }) as u64,
                 "DELETED" => count(&|i| has(&i.flags, "\\Deleted")) as u64,
                 "SIZE" => msgs.iter().map(Item::size).sum(),
-                "RECENT" => 0,
+                "RECENT" => self
+                    .ctx
+                    .recent
+                    .unclaimed(m.coll.id, msgs.iter().map(|i| i.id as u32))
+                    as u64,
                 "HIGHESTMODSEQ" => m.coll.modseq,
                 _ => continue,
             };

@@ -61,6 +61,7 @@ impl Session {
                 content: &content,
                 max_seq: s.uids.len() as u32,
                 max_uid,
+                recent: s.recent.binary_search(&u).is_ok(),
             };
             if crate::search::matches(key, &c) {
                 hits.push(Hit {

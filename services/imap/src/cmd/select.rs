@@ -52,7 +52,13 @@ impl Session {
             modseq: coll.modseq,
             told: HashMap::new(),
             keywords: Vec::new(),
+            recent: Vec::new(),
         };
+        // \Recent: a read-write IMAP4rev1 session takes the messages no session saw yet.
+        if !read_only && !self.rev2 {
+            let uids: Vec<u32> = sel.uids.iter().collect();
+            sel.recent = self.ctx.recent.select(coll.id, &uids);
+        }
         // FLAGS names every keyword in use (RFC 9051 7.3.5).
         sel.keyword_lines(items.iter().flat_map(|i| &i.flags));
         for l in sel.flag_lines() {
@@ -66,7 +72,7 @@ impl Session {
             l.extend_from_slice(b"\r\n");
             self.out.extend_from_slice(&l);
         } else {
-            self.line("* 0 RECENT");
+            self.line(&format!("* {} RECENT", sel.recent.len()));
             if let Some(u) = unseen {
                 self.line(&format!("* OK [UNSEEN {}] first unseen", u + 1));
             }
@@ -96,7 +102,7 @@ impl Session {
                         "* {} FETCH (UID {} FLAGS ({}) MODSEQ ({}))",
                         i + 1,
                         item.id,
-                        item.flags.join(" "),
+                        sel.flag_list(item.id, &item.flags),
                         item.modseq
                     ));
                 }

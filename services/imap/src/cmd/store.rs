@@ -125,7 +125,11 @@ impl Session {
                     parts.push(format!("UID {}", item.id));
                 }
                 if resp == StoreResponse::Answer {
-                    parts.push(format!("FLAGS ({})", item.flags.join(" ")));
+                    let flags = match &self.state {
+                        State::Selected(_, s) => s.flag_list(item.id, &item.flags),
+                        _ => item.flags.join(" "),
+                    };
+                    parts.push(format!("FLAGS ({flags})"));
                 }
                 if condstore {
                     parts.push(format!("MODSEQ ({})", item.modseq));
