@@ -3,10 +3,20 @@
 //! Users" namespace (RFC 2342) as "Shared/<owner>/<name>". The store decides who sees what:
 //! a mailbox without a grant is "not found" here exactly as one that does not exist.
 
-use bureau_store::{Access, Collection, CollectionKind, PrincipalId, Reader, Right, StoreError};
+use bureau_store::{
+    Access, Collection, CollectionKind, PrincipalId, Reader, Right, StoreError, Writer,
+};
+use std::collections::BTreeSet;
 
-/// The collection prop that marks an own mailbox unsubscribed.
-pub(crate) const UNSUBSCRIBED: &str = "unsubscribed";
+/// The collection prop that marked an own mailbox unsubscribed, in releases before the
+/// subscription list; read once, when a user's list is first made.
+const UNSUBSCRIBED: &str = "unsubscribed";
+
+/// The INBOX prop holding the user's subscriptions, one name a line. Subscriptions are a
+/// list of names (RFC 9051 6.3.7, 6.3.8): CREATE does not add to it, DELETE does not take
+/// from it, a name may be subscribed with no mailbox behind it. Mailboxes shared with the
+/// user are always subscribed and not listed.
+const SUBSCRIPTIONS: &str = "imap-subscriptions";
 
 /// The shared namespace's prefix (without its delimiter).
 pub(crate) const SHARED: &str = "Shared";
@@ -25,12 +35,46 @@ impl Mbox {
     pub fn private_seen(&self) -> bool {
         self.access != Access::Owner
     }
+}
 
-    /// Own mailboxes are subscribed unless marked otherwise (a new user sees all of its
-    /// own); mailboxes shared with the user always are.
-    pub fn subscribed(&self) -> bool {
-        self.private_seen() || !self.coll.props.contains_key(UNSUBSCRIBED)
+/// The user's subscriptions. Until the list is first changed it is every own mailbox not
+/// marked unsubscribed (a new user sees all of its own).
+pub(crate) fn subscriptions(r: &Reader, p: PrincipalId) -> Result<BTreeSet<String>, StoreError> {
+    let inbox = r.collection_by_name(p, "INBOX")?;
+    if let Some(list) = inbox.props.get(SUBSCRIPTIONS) {
+        return Ok(parse_list(list));
     }
+    Ok(r.collections_of(p)?
+        .into_iter()
+        .filter(|c| c.kind == CollectionKind::Mailbox && !c.props.contains_key(UNSUBSCRIBED))
+        .map(|c| c.name)
+        .collect())
+}
+
+fn parse_list(s: &str) -> BTreeSet<String> {
+    s.lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Changes the subscriptions inside a write. `before` is the list as read before the write
+/// began, used only while no list is stored yet.
+pub(crate) fn change_subscriptions(
+    w: &mut Writer,
+    p: PrincipalId,
+    before: &BTreeSet<String>,
+    change: impl FnOnce(&mut BTreeSet<String>),
+) -> Result<(), StoreError> {
+    let inbox = w.collection_by_name(p, "INBOX")?;
+    let mut list = match inbox.props.get(SUBSCRIPTIONS) {
+        Some(l) => parse_list(l),
+        None => before.clone(),
+    };
+    change(&mut list);
+    let text = list.into_iter().collect::<Vec<_>>().join("\n");
+    w.set_collection_props(inbox.id, &[(SUBSCRIPTIONS.into(), Some(text))])?;
+    Ok(())
 }
 
 /// Every mailbox the user may see: its own, then those shared with it.

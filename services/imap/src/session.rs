@@ -12,7 +12,7 @@ use base64::Engine;
 use bureau_core::net::Stream;
 use bureau_core::shutdown::Shutdown;
 use bureau_directory::User;
-use bureau_store::{Access, Actor, CollectionId, CollectionKind, Item, StoreError};
+use bureau_store::{Access, Actor, CollectionId, Item, StoreError};
 use imap_codec::CommandCodec;
 use imap_codec::fragmentizer::{
     DecodeMessageError, FragmentInfo, Fragmentizer, LiteralAnnouncement,
@@ -568,24 +568,7 @@ impl Session {
             } => self.status(&tag, &self.name_arg(&mailbox), &item_names),
             CommandBody::Create { mailbox } => {
                 let name = self.name_arg(&mailbox).trim_end_matches('/').to_string();
-                if mailbox::is_shared(&name) {
-                    self.no(
-                        &tag,
-                        "[NOPERM] mailboxes cannot be created in the shared namespace",
-                    );
-                    return true;
-                }
-                let p = self.principal();
-                let r = self
-                    .db()
-                    .write(Actor::Principal(p), vec![], move |w| {
-                        w.create_collection(p, CollectionKind::Mailbox, &name)
-                    })
-                    .await;
-                match r {
-                    Ok(_) => self.ok(&tag, "CREATE completed"),
-                    Err(e) => self.store_no(&tag, e),
-                }
+                self.create(&tag, name).await;
             }
             CommandBody::Delete { mailbox } => {
                 let name = self.name_arg(&mailbox);

@@ -764,3 +764,69 @@ async fn recent_in_exactly_one_session() {
     // A later read-write SELECT does not take it again.
     other.expect_some("SELECT INBOX", &["* 0 RECENT"]).await;
 }
+
+/// Issue 18: subscriptions are a list of names of their own (RFC 9051 6.3.3, 6.3.4, 6.3.7):
+/// CREATE does not subscribe, DELETE does not unsubscribe; LIST-EXTENDED shows a subscribed
+/// name with no mailbox as \NonExistent and parents of subscribed children with CHILDINFO;
+/// LSUB shows such parents as \Noselect; unknown LIST options are BAD.
+#[tokio::test]
+async fn subscriptions_are_names() {
+    let s = server().await;
+    let mut c = Client::login(&s, "alice").await;
+    c.expect("CREATE Projects", &["t OK CREATE completed"])
+        .await;
+    c.expect("CREATE Projects/2026", &["t OK CREATE completed"])
+        .await;
+    c.expect("LSUB \"\" Projects*", &["t OK LSUB completed"])
+        .await;
+    c.expect("SUBSCRIBE Projects/2026", &["t OK SUBSCRIBE completed"])
+        .await;
+    c.expect(
+        "LSUB \"\" %",
+        &[
+            "* LSUB () \"/\" \"Archive\"",
+            "* LSUB () \"/\" \"Drafts\"",
+            "* LSUB () \"/\" \"INBOX\"",
+            "* LSUB () \"/\" \"Junk\"",
+            "* LSUB (\\Noselect) \"/\" \"Projects\"",
+            "* LSUB () \"/\" \"Sent\"",
+            "* LSUB () \"/\" \"Trash\"",
+            "t OK LSUB completed",
+        ],
+    )
+    .await;
+    c.expect(
+        "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" Projects",
+        &[
+            "* LIST (\\HasChildren) \"/\" \"Projects\" (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+            "t OK LIST completed",
+        ],
+    )
+    .await;
+    c.expect("DELETE Projects/2026", &["t OK DELETE completed"])
+        .await;
+    c.expect(
+        "LIST (SUBSCRIBED) \"\" Projects/*",
+        &[
+            "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \"/\" \"Projects/2026\"",
+            "t OK LIST completed",
+        ],
+    )
+    .await;
+    c.expect("LIST \"\" Projects/*", &["t OK LIST completed"])
+        .await;
+    c.expect("UNSUBSCRIBE Projects/2026", &["t OK UNSUBSCRIBE completed"])
+        .await;
+    c.expect("LIST (SUBSCRIBED) \"\" Projects*", &["t OK LIST completed"])
+        .await;
+    c.expect(
+        "LIST (BOGUS) \"\" *",
+        &["t BAD unknown selection option BOGUS"],
+    )
+    .await;
+    c.expect(
+        "LIST \"\" * RETURN (BOGUS)",
+        &["t BAD unknown return option BOGUS"],
+    )
+    .await;
+}

@@ -30,10 +30,18 @@ impl Session {
         if recursive && !sel_sub && !sel_special {
             return self.bad_cmd(tag, "RECURSIVEMATCH needs another selection option");
         }
-        let boxes = match self
-            .reader()
-            .and_then(|r| mailbox::visible(&r, self.principal()))
+        // RFC 5258 6: an unknown return option is a syntax error.
+        if let Some(o) = l
+            .ret
+            .iter()
+            .find(|o| !["SUBSCRIBED", "CHILDREN", "SPECIAL-USE"].contains(&o.as_str()))
         {
+            return self.bad_cmd(tag, &format!("unknown return option {o}"));
+        }
+        let (boxes, subs) = match self.reader().and_then(|r| {
+            let p = self.principal();
+            Ok((mailbox::visible(&r, p)?, mailbox::subscriptions(&r, p)?))
+        }) {
             Ok(b) => b,
             Err(e) => return self.store_no(tag, e),
         };
@@ -47,6 +55,27 @@ impl Session {
                 names.entry(parts.join("/")).or_insert(None);
             }
         }
+        // Subscribed names with no mailbox behind them (and, for RECURSIVEMATCH, the levels
+        // above subscribed names): listed as \NonExistent (RFC 5258 3.4, 3.5).
+        let mut ghosts = std::collections::HashSet::new();
+        if sel_sub {
+            for s in &subs {
+                let mut parts: Vec<&str> = s.split('/').collect();
+                loop {
+                    let n = parts.join("/");
+                    if !names.contains_key(&n) {
+                        names.insert(n.clone(), None);
+                        ghosts.insert(n);
+                    }
+                    parts.pop();
+                    if !recursive || parts.is_empty() {
+                        break;
+                    }
+                }
+            }
+        }
+        let subscribed =
+            |n: &str, m: Option<&Mbox>| m.is_some_and(Mbox::private_seen) || subs.contains(n);
         let special = |m: &Mbox| m.coll.props.get("special-use").cloned();
         let mut patterns = Vec::new();
         for p in &l.patterns {
@@ -62,30 +91,32 @@ impl Session {
                 continue;
             }
             let prefix = format!("{name}/");
-            let below: Vec<&Mbox> = names
+            let below: Vec<(&String, Option<&Mbox>)> = names
                 .iter()
                 .filter(|(n, _)| n.starts_with(&prefix))
-                .filter_map(|(_, m)| *m)
+                .map(|(n, m)| (n, *m))
                 .collect();
-            let is_sub = mb.is_some_and(Mbox::subscribed);
+            let is_sub = subscribed(name, *mb);
             let mut childinfo = Vec::new();
             if sel_sub && !is_sub {
-                if !(recursive && below.iter().any(|m| m.subscribed())) {
+                if !(recursive && below.iter().any(|(n, m)| subscribed(n, *m))) {
                     continue;
                 }
                 childinfo.push("\"SUBSCRIBED\"");
             }
             if sel_special && mb.and_then(special).is_none() {
-                if !(recursive && below.iter().any(|m| special(m).is_some())) {
+                if !(recursive && below.iter().any(|(_, m)| m.and_then(special).is_some())) {
                     continue;
                 }
                 childinfo.push("\"SPECIAL-USE\"");
             }
             let mut attrs = Vec::new();
-            if mb.is_none() {
+            if ghosts.contains(name) {
+                attrs.push("\\NonExistent".to_string());
+            } else if mb.is_none() {
                 attrs.push("\\Noselect".to_string());
             }
-            let children = names.keys().any(|n| n.starts_with(&prefix));
+            let children = below.iter().any(|(n, _)| !ghosts.contains(*n));
             attrs.push(
                 if children {
                     "\\HasChildren"
@@ -131,13 +162,44 @@ impl Session {
             Ok(b) => b,
             Err(e) => return self.store_no(tag, e),
         };
-        for c in boxes.iter().filter(|m| m.subscribed()) {
-            if full.matches(c.name.as_bytes()) {
-                let mut line = b"* LSUB () \"/\" ".to_vec();
-                wire::string(&mut line, self.to_wire(&c.name).as_bytes());
-                self.out.extend_from_slice(&line);
-                self.out.extend_from_slice(b"\r\n");
+        let subs = match self
+            .reader()
+            .and_then(|r| mailbox::subscriptions(&r, self.principal()))
+        {
+            Ok(s) => s,
+            Err(e) => return self.store_no(tag, e),
+        };
+        let exists: std::collections::HashSet<&str> =
+            boxes.iter().map(|m| m.name.as_str()).collect();
+        // Subscribed names, then (RFC 3501 6.3.9) the levels above them that `%` stops at,
+        // as \Noselect when not subscribed themselves.
+        let mut lines: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
+        let shared = boxes.iter().filter(|m| m.private_seen()).map(|m| &m.name);
+        for s in subs.iter().chain(shared) {
+            if full.matches(s.as_bytes()) {
+                let attrs = if exists.contains(s.as_str()) {
+                    ""
+                } else {
+                    "\\Noselect"
+                };
+                lines.insert(s.clone(), attrs);
+                continue;
             }
+            let mut parts: Vec<&str> = s.split('/').collect();
+            while parts.len() > 1 {
+                parts.pop();
+                let up = parts.join("/");
+                if full.matches(up.as_bytes()) {
+                    lines.entry(up).or_insert("\\Noselect");
+                    break;
+                }
+            }
+        }
+        for (name, attrs) in lines {
+            let mut line = format!("* LSUB ({attrs}) \"/\" ").into_bytes();
+            wire::string(&mut line, self.to_wire(&name).as_bytes());
+            self.out.extend_from_slice(&line);
+            self.out.extend_from_slice(b"\r\n");
         }
         self.ok(tag, "LSUB completed");
     }

@@ -1,13 +1,51 @@
-//! DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE (CREATE is in the dispatcher).
+//! CREATE, DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE. Subscriptions are a list of names of
+//! their own (mailbox.rs): CREATE does not subscribe, DELETE does not unsubscribe (RFC 9051
+//! 6.3.3, 6.3.4, 6.3.7); RENAME carries the subscriptions of what it renames along.
 
 use crate::mailbox::{self};
 use crate::session::*;
 use bureau_store::{Actor, CollectionKind, StoreError};
+use std::collections::BTreeSet;
 
 impl Session {
+    /// The subscriptions as they stand, for a write that keeps them as they are.
+    fn subscriptions_now(&self) -> Result<BTreeSet<String>, StoreError> {
+        mailbox::subscriptions(&self.reader()?, self.principal())
+    }
+
+    pub(crate) async fn create(&mut self, tag: &str, name: String) {
+        if mailbox::is_shared(&name) {
+            return self.no(
+                tag,
+                "[NOPERM] mailboxes cannot be created in the shared namespace",
+            );
+        }
+        let before = match self.subscriptions_now() {
+            Ok(s) => s,
+            Err(e) => return self.store_no(tag, e),
+        };
+        let p = self.principal();
+        let r = self
+            .db()
+            .write(Actor::Principal(p), vec![], move |w| {
+                // The list is kept as it was before: the new mailbox is not subscribed.
+                mailbox::change_subscriptions(w, p, &before, |_| {})?;
+                w.create_collection(p, CollectionKind::Mailbox, &name)
+            })
+            .await;
+        match r {
+            Ok(_) => self.ok(tag, "CREATE completed"),
+            Err(e) => self.store_no(tag, e),
+        }
+    }
+
     pub(crate) async fn delete(&mut self, tag: &str, name: &str) {
         let c = match self.find_mailbox(name) {
             Ok(m) => m.coll,
+            Err(e) => return self.store_no(tag, e),
+        };
+        let before = match self.subscriptions_now() {
+            Ok(s) => s,
             Err(e) => return self.store_no(tag, e),
         };
         if let State::Selected(_, s) = &self.state
@@ -19,6 +57,10 @@ impl Session {
         let r = self
             .db()
             .write(Actor::Principal(p), vec![], move |w| {
+                // Its subscription stays (RFC 9051 6.3.4).
+                if c.owner == p {
+                    mailbox::change_subscriptions(w, p, &before, |_| {})?;
+                }
                 w.delete_collection(c.id)
             })
             .await;
@@ -29,37 +71,44 @@ impl Session {
     }
 
     pub(crate) async fn subscribe(&mut self, tag: &str, name: &str, on: bool) {
-        let c = match self.find_mailbox(name) {
-            // Mailboxes shared with the user are always subscribed (their owner's list is
-            // not the user's to change).
-            Ok(m) if m.private_seen() => {
-                return if on {
-                    self.ok(tag, "SUBSCRIBE completed")
-                } else {
-                    self.no(tag, "[CANNOT] shared mailboxes stay subscribed")
-                };
-            }
-            Ok(m) => m.coll,
+        let done = if on {
+            "SUBSCRIBE completed"
+        } else {
+            "UNSUBSCRIBE completed"
+        };
+        // Mailboxes shared with the user are always subscribed (their owner's list is not
+        // the user's to change).
+        if mailbox::is_shared(name) {
+            return match self.find_mailbox(name) {
+                Ok(_) if on => self.ok(tag, done),
+                Ok(_) => self.no(tag, "[CANNOT] shared mailboxes stay subscribed"),
+                Err(e) => self.store_no(tag, e),
+            };
+        }
+        let name = if name.eq_ignore_ascii_case("INBOX") {
+            "INBOX".to_string()
+        } else {
+            name.to_string()
+        };
+        let before = match self.subscriptions_now() {
+            Ok(s) => s,
             Err(e) => return self.store_no(tag, e),
         };
         let p = self.principal();
-        // Mailboxes are subscribed unless marked otherwise (new users see all of theirs).
-        let value = (!on).then(|| "1".to_string());
         let r = self
             .db()
             .write(Actor::Principal(p), vec![], move |w| {
-                w.set_collection_props(c.id, &[(mailbox::UNSUBSCRIBED.into(), value.clone())])
+                mailbox::change_subscriptions(w, p, &before, |list| {
+                    if on {
+                        list.insert(name.clone());
+                    } else {
+                        list.remove(&name);
+                    }
+                })
             })
             .await;
         match r {
-            Ok(_) => self.ok(
-                tag,
-                if on {
-                    "SUBSCRIBE completed"
-                } else {
-                    "UNSUBSCRIBE completed"
-                },
-            ),
+            Ok(()) => self.ok(tag, done),
             Err(e) => self.store_no(tag, e),
         }
     }
@@ -95,13 +144,29 @@ impl Session {
                 moves.push((c.id, format!("{to}/{rest}")));
             }
         }
+        let before = match self.subscriptions_now() {
+            Ok(s) => s,
+            Err(e) => return self.store_no(tag, e),
+        };
+        let from = from.to_string();
         let p = self.principal();
         let r = self
             .db()
             .write(Actor::Principal(p), vec![], move |w| {
                 moves
                     .iter()
-                    .try_for_each(|(id, name)| w.rename_collection(*id, name).map(|_| ()))
+                    .try_for_each(|(id, name)| w.rename_collection(*id, name).map(|_| ()))?;
+                mailbox::change_subscriptions(w, p, &before, |list| {
+                    let renamed: Vec<String> = list
+                        .iter()
+                        .filter(|n| **n == from || n.starts_with(&prefix))
+                        .cloned()
+                        .collect();
+                    for n in renamed {
+                        list.remove(&n);
+                        list.insert(format!("{to}{}", &n[from.len()..]));
+                    }
+                })
             })
             .await;
         match r {
