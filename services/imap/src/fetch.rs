@@ -156,8 +156,12 @@ pub(crate) fn part_section(raw: &[u8], path: &[u32], what: PartWhat) -> Option<V
                 let mail_parser::PartType::Message(inner) = &part.body else {
                     return None;
                 };
+                // The encapsulated message runs to the end of this part: an inner multipart's
+                // epilogue is part of its TEXT (issue 18), though mail-parser ends the inner
+                // root at its closing boundary.
                 let root = inner.parts.first()?;
-                let r = bytes.get(root.offset_header as usize..root.offset_end as usize)?;
+                let end = part.offset_end.max(root.offset_end);
+                let r = bytes.get(root.offset_header as usize..end as usize)?;
                 Some(match what {
                     PartWhat::Header => r[..header_end(r)].to_vec(),
                     PartWhat::Text => r[header_end(r)..].to_vec(),
@@ -259,6 +263,14 @@ mod part_tests {
         );
         let h = part_section(raw, &[2], PartWhat::Header).unwrap();
         assert!(String::from_utf8(h).unwrap().starts_with("Subject: inner"));
+        // Issue 18: the TEXT of a forwarded multipart message keeps its epilogue.
+        let fwd = b"Content-Type: multipart/mixed; boundary=A\r\n\r\n--A\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n\r\nx\r\n--B--\r\nepilogue\r\n--A--\r\n";
+        let text = part_section(fwd, &[1], PartWhat::Text).unwrap();
+        // The CRLF before "--A--" belongs to the boundary (RFC 2046 5.1.1).
+        assert_eq!(text, b"--B\r\n\r\nx\r\n--B--\r\nepilogue");
+        let top = b"Subject: fwd\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\npreamble\r\n--B\r\n\r\nx\r\n--B--\r\nepilogue\r\n";
+        let text = part_section(top, &[1], PartWhat::Text).unwrap();
+        assert_eq!(text, b"preamble\r\n--B\r\n\r\nx\r\n--B--\r\nepilogue\r\n");
         let single = b"Subject: s\r\n\r\njust text\r\n";
         assert_eq!(binary(single, &[]), Some(Binary::Data(single.to_vec())));
         assert_eq!(
