@@ -881,6 +881,7 @@ impl Session {
         };
         let (condstore, qresync, me) = (self.condstore, self.qresync, self.principal());
         let (rev2, ctx) = (self.rev2, self.ctx.clone());
+        let r_store = ctx.auth.directory().store();
         let State::Selected(_, s) = &mut self.state else {
             return;
         };
@@ -947,9 +948,12 @@ impl Session {
         }
         if added {
             lines.push(format!("* {} EXISTS", s.uids.len()));
-            if !rev2 && !s.read_only {
+            if !rev2 && !s.read_only && s.access >= Access::ReadWrite {
                 let new: Vec<u32> = s.uids.iter().filter(|u| *u > known_top).collect();
-                let mine = ctx.recent.arrived(s.coll, &new);
+                let mine = match r.collection(s.coll) {
+                    Ok(c) => ctx.recent.claim(r_store, &c, &new),
+                    Err(_) => Vec::new(),
+                };
                 if !mine.is_empty() {
                     s.recent.extend(mine);
                     lines.push(format!("* {} RECENT", s.recent.len()));

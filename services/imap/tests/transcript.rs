@@ -370,10 +370,10 @@ async fn multiappend() {
     c.expect(
         "FETCH 1:4 (FLAGS)",
         &[
-            "* 1 FETCH (FLAGS (\\Seen))",
-            "* 2 FETCH (FLAGS ())",
-            "* 3 FETCH (FLAGS ())",
-            "* 4 FETCH (FLAGS (\\Flagged))",
+            "* 1 FETCH (FLAGS (\\Seen \\Recent))",
+            "* 2 FETCH (FLAGS (\\Recent))",
+            "* 3 FETCH (FLAGS (\\Recent))",
+            "* 4 FETCH (FLAGS (\\Flagged \\Recent))",
             "t OK FETCH completed",
         ],
     )
@@ -577,12 +577,13 @@ async fn new_keywords_are_announced() {
         ],
     )
     .await;
+    // (a selected first: the message is recent there.)
     a.expect(
         "NOOP",
         &[
             "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)",
             "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)] *",
-            "* 1 FETCH (FLAGS ($Work))",
+            "* 1 FETCH (FLAGS ($Work \\Recent))",
             "t OK NOOP completed",
         ],
     )
@@ -829,4 +830,25 @@ async fn subscriptions_are_names() {
         &["t BAD unknown return option BOGUS"],
     )
     .await;
+}
+
+/// EXAMINE counts the recent messages without taking them; the first SELECT takes them
+/// (imaptest's select test).
+#[tokio::test]
+async fn examine_counts_recent_select_takes_them() {
+    let s = server().await;
+    let mut a = Client::login(&s, "alice").await;
+    for i in 0..2 {
+        a.append(
+            "INBOX",
+            &msg(&format!("m{i}"), "Mon, 7 Dec 2026 10:00:00 +0100"),
+        )
+        .await;
+    }
+    a.expect_some("EXAMINE INBOX", &["* 2 EXISTS", "* 2 RECENT"])
+        .await;
+    a.expect_some("SELECT INBOX", &["* 2 RECENT"]).await;
+    let mut b = Client::login(&s, "alice").await;
+    b.expect_some("SELECT INBOX", &["* 0 RECENT"]).await;
+    b.expect_some("EXAMINE INBOX", &["* 0 RECENT"]).await;
 }

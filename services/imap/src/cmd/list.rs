@@ -13,12 +13,6 @@ impl Session {
     /// LIST, plain or extended (RFC 5258, 5819, 6154): the mailboxes matching any pattern,
     /// with the shared namespace's levels as \\Noselect parents, and their STATUS when asked.
     pub(crate) fn list(&mut self, tag: &str, l: &ListExt) {
-        if let [p] = l.patterns.as_slice()
-            && p.is_empty()
-        {
-            self.line("* LIST (\\Noselect) \"/\" \"\"");
-            return self.ok(tag, "LIST completed");
-        }
         let opt = |v: &[String], o: &str| v.iter().any(|x| x == o);
         if let Some(o) = l.select.iter().find(|o| {
             !["SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"].contains(&o.as_str())
@@ -37,6 +31,13 @@ impl Session {
             .find(|o| !["SUBSCRIBED", "CHILDREN", "SPECIAL-USE"].contains(&o.as_str()))
         {
             return self.bad_cmd(tag, &format!("unknown return option {o}"));
+        }
+        // An empty pattern asks for the hierarchy delimiter (RFC 9051 6.3.9).
+        if let [p] = l.patterns.as_slice()
+            && p.is_empty()
+        {
+            self.line("* LIST (\\Noselect) \"/\" \"\"");
+            return self.ok(tag, "LIST completed");
         }
         let (boxes, subs) = match self.reader().and_then(|r| {
             let p = self.principal();
@@ -98,14 +99,21 @@ impl Session {
                 .collect();
             let is_sub = subscribed(name, *mb);
             let mut childinfo = Vec::new();
+            // CHILDINFO tells of matching children the patterns do not list themselves
+            // (RFC 5258 3.5).
+            let unlisted = |n: &str| !patterns.iter().any(|p| p.matches(n.as_bytes()));
             if sel_sub && !is_sub {
-                if !(recursive && below.iter().any(|(n, m)| subscribed(n, *m))) {
+                if !(recursive && below.iter().any(|(n, m)| subscribed(n, *m) && unlisted(n))) {
                     continue;
                 }
                 childinfo.push("\"SUBSCRIBED\"");
             }
             if sel_special && mb.and_then(special).is_none() {
-                if !(recursive && below.iter().any(|(_, m)| m.and_then(special).is_some())) {
+                if !(recursive
+                    && below
+                        .iter()
+                        .any(|(n, m)| m.and_then(special).is_some() && unlisted(n)))
+                {
                     continue;
                 }
                 childinfo.push("\"SPECIAL-USE\"");
@@ -225,7 +233,7 @@ impl Session {
                 "RECENT" => self
                     .ctx
                     .recent
-                    .unclaimed(m.coll.id, msgs.iter().map(|i| i.id as u32))
+                    .unclaimed(&m.coll, msgs.iter().map(|i| i.id as u32))
                     as u64,
                 "HIGHESTMODSEQ" => m.coll.modseq,
                 _ => continue,

@@ -54,10 +54,17 @@ impl Session {
             keywords: Vec::new(),
             recent: Vec::new(),
         };
-        // \Recent: a read-write IMAP4rev1 session takes the messages no session saw yet.
-        if !read_only && !self.rev2 {
+        // \Recent: a read-write IMAP4rev1 session takes the messages no session saw yet;
+        // EXAMINE only counts them.
+        let mut recent = 0;
+        if !self.rev2 {
             let uids: Vec<u32> = sel.uids.iter().collect();
-            sel.recent = self.ctx.recent.select(coll.id, &uids);
+            if read_only || m.access < bureau_store::Access::ReadWrite {
+                recent = self.ctx.recent.unclaimed(coll, uids.into_iter());
+            } else {
+                sel.recent = self.ctx.recent.claim(self.db(), coll, &uids);
+                recent = sel.recent.len();
+            }
         }
         // FLAGS names every keyword in use (RFC 9051 7.3.5).
         sel.keyword_lines(items.iter().flat_map(|i| &i.flags));
@@ -72,7 +79,7 @@ impl Session {
             l.extend_from_slice(b"\r\n");
             self.out.extend_from_slice(&l);
         } else {
-            self.line(&format!("* {} RECENT", sel.recent.len()));
+            self.line(&format!("* {recent} RECENT"));
             if let Some(u) = unseen {
                 self.line(&format!("* OK [UNSEEN {}] first unseen", u + 1));
             }
