@@ -31,6 +31,11 @@ fn encoded_word(s: &str) -> Vec<u8> {
 }
 
 fn addr(out: &mut Vec<u8>, name: Option<&str>, address: Option<&str>) {
+    // An entry with no address is a comment mail-parser read as a name ("group: (foo) ;"):
+    // (name NIL NIL NIL) would read as a group's end, so there is nothing to write.
+    if address.is_none_or(str::is_empty) {
+        return;
+    }
     out.push(b'(');
     nil_or(out, name.map(encoded_word).as_deref());
     out.extend_from_slice(b" NIL ");

@@ -13,9 +13,18 @@ pub(crate) fn base_subject(s: &str) -> (String, bool) {
     let mut reply = false;
     loop {
         let before = s.clone();
-        // (2) trailing "(fwd)".
-        while let Some(t) = s.strip_suffix("(fwd)").or_else(|| s.strip_suffix("(FWD)")) {
-            s = t.trim_end().to_string();
+        // (2) trailing "(fwd)" in any case, and white space.
+        loop {
+            let t = s.trim_end();
+            match t.len().checked_sub(5) {
+                Some(at) if t.is_char_boundary(at) && t[at..].eq_ignore_ascii_case("(fwd)") => {
+                    s = t[..at].to_string();
+                }
+                _ => {
+                    s = t.to_string();
+                    break;
+                }
+            }
         }
         // (3) leading blobs and "re:", "fw:", "fwd:" (each with optional blobs).
         loop {
@@ -91,6 +100,13 @@ impl Info<'_> {
             "to" => m.to(),
             _ => m.cc(),
         });
+        // The first address as ENVELOPE gives it (RFC 5256 3): a group's first entry is its
+        // start marker, whose mailbox is the group's name.
+        if let Some(mail_parser::Address::Group(groups)) = a
+            && let Some(name) = groups.first().and_then(|g| g.name.as_deref())
+        {
+            return (name.to_ascii_uppercase(), name.to_ascii_uppercase());
+        }
         let Some(a) = a.and_then(|a| a.first()) else {
             return Default::default();
         };
@@ -437,6 +453,10 @@ mod tests {
         // Issue 18: a leader before the [fwd: ...] left it whole.
         assert_eq!(base_subject("Re: [FWD: c]"), ("c".into(), true));
         assert_eq!(base_subject("re: [fwd: re: c] (fwd)"), ("c".into(), true));
+        assert_eq!(
+            base_subject("[foo] Fwd: [bar] Re: fw: b (fWd)  (fwd)"),
+            ("b".into(), true)
+        );
         assert_eq!(base_subject("Plan"), ("Plan".into(), false));
         assert_eq!(base_subject("RE [x]: re: Plan"), ("Plan".into(), true));
         assert_eq!(
