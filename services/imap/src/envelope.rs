@@ -38,7 +38,14 @@ fn addr(out: &mut Vec<u8>, name: Option<&str>, address: Option<&str>) {
     }
     out.push(b'(');
     nil_or(out, name.map(encoded_word).as_deref());
-    out.extend_from_slice(b" NIL ");
+    // An obsolete source route (RFC 5322 4.4, "@route:user@domain") goes in the adl field.
+    let (route, address) = match address.and_then(|a| a.strip_prefix('@').and(a.split_once(':'))) {
+        Some((route, rest)) => (Some(route), Some(rest)),
+        None => (None, address),
+    };
+    out.push(b' ');
+    nil_or(out, route.map(str::as_bytes));
+    out.push(b' ');
     let (local, host) = match address.and_then(|a| a.rsplit_once('@')) {
         Some((l, h)) => (Some(l), Some(h)),
         None => (address, None),

@@ -101,6 +101,26 @@ fn date_day(d: &imap_codec::imap_types::datetime::NaiveDate) -> i64 {
     d.as_ref().signed_duration_since(epoch).num_days()
 }
 
+/// Whether an address field, read as addresses (comments and spacing dropped, as in
+/// `<user (comment)@ (comment) domain>`), holds `v` in a name or an address.
+fn address_has(content: &[u8], field: &str, v: &[u8]) -> bool {
+    let Some(m) = mail_parser::MessageParser::default().parse_headers(content) else {
+        return false;
+    };
+    let a = match field {
+        "from" => m.from(),
+        "to" => m.to(),
+        "cc" => m.cc(),
+        _ => m.bcc(),
+    };
+    a.is_some_and(|a| {
+        a.iter().any(|x| {
+            x.address().is_some_and(|s| contains(s.as_bytes(), v))
+                || x.name().is_some_and(|s| contains(s.as_bytes(), v))
+        })
+    })
+}
+
 /// The Date: header's day as it is written, in the sender's own time zone (RFC 9051
 /// 6.4.4: SENTON and its kin disregard time and time zone), if it parses.
 fn sent_day(content: &[u8]) -> Option<i64> {
@@ -148,10 +168,10 @@ pub(crate) fn matches(key: &SearchKey, c: &Candidate) -> bool {
         SentOn(d) => sent_day(c.content).is_some_and(|s| s == date_day(d)),
         SentSince(d) => sent_day(c.content).is_some_and(|s| s >= date_day(d)),
         Header(name, value) => field(name.as_ref(), value.as_ref()),
-        From(v) => field(b"from", v.as_ref()),
-        To(v) => field(b"to", v.as_ref()),
-        Cc(v) => field(b"cc", v.as_ref()),
-        Bcc(v) => field(b"bcc", v.as_ref()),
+        From(v) => field(b"from", v.as_ref()) || address_has(c.content, "from", v.as_ref()),
+        To(v) => field(b"to", v.as_ref()) || address_has(c.content, "to", v.as_ref()),
+        Cc(v) => field(b"cc", v.as_ref()) || address_has(c.content, "cc", v.as_ref()),
+        Bcc(v) => field(b"bcc", v.as_ref()) || address_has(c.content, "bcc", v.as_ref()),
         Subject(v) => field(b"subject", v.as_ref()),
         Body(v) => contains(
             &c.content[crate::fetch::header_end(c.content)..],

@@ -852,3 +852,27 @@ async fn examine_counts_recent_select_takes_them() {
     b.expect_some("SELECT INBOX", &["* 0 RECENT"]).await;
     b.expect_some("EXAMINE INBOX", &["* 0 RECENT"]).await;
 }
+
+/// RFC 3501 6.3.3: CREATE makes the superior names a name needs.
+#[tokio::test]
+async fn create_makes_superiors() {
+    let s = server().await;
+    let mut c = Client::login(&s, "alice").await;
+    c.expect("CREATE a/b/c", &["t OK CREATE completed"]).await;
+    c.expect(
+        "LIST \"\" a",
+        &["* LIST (\\HasChildren) \"/\" \"a\"", "t OK LIST completed"],
+    )
+    .await;
+    c.expect(
+        "LIST \"\" a/*",
+        &[
+            "* LIST (\\HasChildren) \"/\" \"a/b\"",
+            "* LIST (\\HasNoChildren) \"/\" \"a/b/c\"",
+            "t OK LIST completed",
+        ],
+    )
+    .await;
+    c.expect("CREATE a/b", &["t NO [ALREADYEXISTS] mailbox exists"])
+        .await;
+}

@@ -30,6 +30,26 @@ impl Session {
             .write(Actor::Principal(p), vec![], move |w| {
                 // The list is kept as it was before: the new mailbox is not subscribed.
                 mailbox::change_subscriptions(w, p, &before, |_| {})?;
+                // Superior names are made too (RFC 3501 6.3.3), so that "a/b" has its "a".
+                let mut up = String::new();
+                for level in name
+                    .split('/')
+                    .collect::<Vec<_>>()
+                    .split_last()
+                    .map_or(&[][..], |(_, l)| l)
+                {
+                    if !up.is_empty() {
+                        up.push('/');
+                    }
+                    up.push_str(level);
+                    match w.collection_by_name(p, &up) {
+                        Err(StoreError::NotFound) => {
+                            w.create_collection(p, CollectionKind::Mailbox, &up)?;
+                        }
+                        Err(e) => return Err(e),
+                        Ok(_) => {}
+                    }
+                }
                 w.create_collection(p, CollectionKind::Mailbox, &name)
             })
             .await;
