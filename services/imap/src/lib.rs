@@ -1,8 +1,10 @@
 //! IMAP: mail clients read and organise the mailboxes the store holds.
 //!
 //! Commands are parsed by imap-codec (its Fragmentizer splits lines and literals and bounds
-//! their size before parsing); `session.rs` holds the state and the commands; responses are
-//! written by `wire.rs`.
+//! their size before parsing), and by `ext.rs` for what imap-codec lacks; `session.rs` holds
+//! the connection loop, the state and the dispatcher; `state.rs` the table of which state
+//! allows which command; `cmd/` one file per command family; responses are written by
+//! `wire.rs`.
 //!
 //! Invariants:
 //! - UIDs are store item ids and UIDVALIDITY the collection's validity: both come from the
