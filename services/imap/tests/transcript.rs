@@ -876,3 +876,96 @@ async fn create_makes_superiors() {
     c.expect("CREATE a/b", &["t NO [ALREADYEXISTS] mailbox exists"])
         .await;
 }
+
+/// The remaining commands, each with its plain case and an edge the RFC names.
+#[tokio::test]
+async fn every_other_command() {
+    let s = server().await;
+    let mut c = Client::login(&s, "alice").await;
+    c.expect(
+        "NAMESPACE",
+        &[
+            "* NAMESPACE ((\"\" \"/\")) ((\"Shared/\" \"/\")) NIL",
+            "t OK NAMESPACE completed",
+        ],
+    )
+    .await;
+    c.expect(
+        "ENABLE CONDSTORE",
+        &["* ENABLED CONDSTORE", "t OK ENABLE completed"],
+    )
+    .await;
+    c.expect("ENABLE X-UNKNOWN", &["* ENABLED", "t OK ENABLE completed"])
+        .await;
+    c.append("INBOX", &msg("one", "Mon, 7 Dec 2026 10:00:00 +0100"))
+        .await;
+    c.append("INBOX", &msg("Re: one", "Mon, 7 Dec 2026 11:00:00 +0100"))
+        .await;
+    c.expect(
+        "STATUS INBOX (MESSAGES UNSEEN UIDNEXT)",
+        &[
+            "* STATUS \"INBOX\" (MESSAGES 2 UNSEEN 2 UIDNEXT *)",
+            "t OK *",
+        ],
+    )
+    .await;
+    c.expect("STATUS Nowhere (MESSAGES)", &["t NO [NONEXISTENT] *"])
+        .await;
+    c.expect_some("GETQUOTAROOT INBOX", &["* QUOTAROOT \"INBOX\"*", "t OK *"])
+        .await;
+    c.expect("SETQUOTA \"\" (STORAGE 10)", &["t NO [NOPERM] *"])
+        .await;
+    c.cmd("SELECT INBOX").await;
+    c.expect(
+        "THREAD ORDEREDSUBJECT UTF-8 ALL",
+        &["* THREAD (1 2)", "t OK THREAD completed"],
+    )
+    .await;
+    c.expect_some(
+        "FETCH 1 (BINARY.SIZE[1])",
+        &["* 1 FETCH (BINARY.SIZE[1] 6)"],
+    )
+    .await;
+    c.expect("CREATE Kept", &["t OK CREATE completed"]).await;
+    c.expect("COPY 1 Kept", &["t OK [COPYUID * * *] COPY completed"])
+        .await;
+    c.expect("COPY 1 Nowhere", &["t NO [TRYCREATE] no such mailbox"])
+        .await;
+    c.expect("RENAME Kept Kept2", &["t OK RENAME completed"])
+        .await;
+    c.expect("RENAME Kept Kept3", &["t NO [NONEXISTENT] no such mailbox"])
+        .await;
+    c.expect_some(
+        "MYRIGHTS INBOX",
+        &["* MYRIGHTS INBOX *", "t OK MYRIGHTS completed"],
+    )
+    .await;
+    c.expect("SETACL INBOX bob lrs", &["t OK *"]).await;
+    c.expect_some("GETACL INBOX", &["* ACL INBOX *bob lrs*", "t OK *"])
+        .await;
+    c.expect(
+        "STORE 2 +FLAGS.SILENT (\\Deleted)",
+        &["* 2 FETCH (MODSEQ (*))", "t OK STORE completed"],
+    )
+    .await;
+    c.expect("CLOSE", &["t OK CLOSE completed"]).await;
+    c.expect("FETCH 1 FLAGS", &["t BAD no mailbox selected"])
+        .await;
+    c.expect_some("SELECT INBOX", &["* 1 EXISTS"]).await;
+    c.expect("UNSELECT", &["t OK UNSELECT completed"]).await;
+    c.expect("CHECK", &["t BAD no mailbox selected"]).await;
+    // IDLE: told of a new message at once, ended by DONE.
+    c.cmd("SELECT INBOX").await;
+    c.send(b"i1 IDLE\r\n").await;
+    assert!(c.line().await.starts_with("+ "));
+    let mut other = Client::login(&s, "alice").await;
+    other
+        .append("INBOX", &msg("two", "Mon, 7 Dec 2026 12:00:00 +0100"))
+        .await;
+    assert_eq!(c.line().await, "* 2 EXISTS");
+    c.send(b"DONE\r\n").await;
+    let r = c.until("i1").await;
+    assert!(r.last().unwrap().starts_with("t OK"), "{r:?}");
+    c.expect("DELETE Kept2", &["t OK DELETE completed"]).await;
+    c.expect("DELETE INBOX", &["t NO [CANNOT] *"]).await;
+}
