@@ -152,6 +152,10 @@ pub(crate) struct Session {
     pub(crate) qresync: bool,
     /// IMAP4rev2 is enabled (RFC 9051): UTF-8 mailbox names, ESEARCH answers, no \Recent.
     pub(crate) rev2: bool,
+    /// Bytes received and not yet part of a whole command: a client that pipelined another
+    /// command is not sent EXPUNGE before it (RFC 9051 5.5, 7.5.1), since that command's
+    /// sequence numbers were meant for the view it had.
+    pub(crate) unread: usize,
 }
 
 pub(crate) fn mailbox_name(m: &Mailbox) -> String {
@@ -202,6 +206,7 @@ impl Session {
             condstore: false,
             qresync: false,
             rev2: false,
+            unread: 0,
         }
     }
 
@@ -274,6 +279,7 @@ impl Session {
                     continue;
                 }
                 Some(_) if frag.is_message_complete() => {
+                    self.unread = self.unread.saturating_sub(frag.message_bytes().len());
                     let parsed = frag
                         .decode_message(&CommandCodec::default())
                         .map(|c| c.into_static());
@@ -292,7 +298,11 @@ impl Session {
                                     .map(|t| t.inner().to_string())
                                     .unwrap_or_else(|| "*".into());
                                 let why = match e {
-                                    DecodeMessageError::MessageTooLong { .. } => "command too long",
+                                    DecodeMessageError::MessageTooLong { .. } => {
+                                        // Its bytes were dropped, not counted out.
+                                        self.unread = 0;
+                                        "command too long"
+                                    }
                                     _ => "syntax error",
                                 };
                                 self.bad += 1;
@@ -331,7 +341,10 @@ impl Session {
             };
             match read {
                 Ok(Ok(0)) | Ok(Err(_)) => return,
-                Ok(Ok(n)) => frag.enqueue_bytes(&buf[..n]),
+                Ok(Ok(n)) => {
+                    self.unread += n;
+                    frag.enqueue_bytes(&buf[..n]);
+                }
                 Err(_) => {
                     self.line("* BYE autologout; idle too long");
                     self.flush().await;
@@ -780,6 +793,7 @@ impl Session {
             if let Some(info) = frag.progress() {
                 if frag.is_message_complete() {
                     let mut l = frag.message_bytes().to_vec();
+                    self.unread = self.unread.saturating_sub(l.len());
                     while l.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                         l.pop();
                     }
@@ -790,7 +804,10 @@ impl Session {
             }
             let stream = self.stream.as_mut()?;
             match tokio::time::timeout(AUTH_TIMEOUT, stream.read(buf)).await {
-                Ok(Ok(n)) if n > 0 => frag.enqueue_bytes(&buf[..n]),
+                Ok(Ok(n)) if n > 0 => {
+                    self.unread += n;
+                    frag.enqueue_bytes(&buf[..n]);
+                }
                 _ => return None,
             }
         }
@@ -876,6 +893,8 @@ impl Session {
     /// messages, flag changes, and (when `expunges` is allowed) removals, as EXPUNGE or,
     /// with QRESYNC, VANISHED.
     pub(crate) fn updates(&mut self, expunges: bool) {
+        // EXPUNGE waits while the client has pipelined another command.
+        let expunges = expunges && self.unread == 0;
         let Ok(r) = self.reader() else {
             return;
         };

@@ -969,3 +969,35 @@ async fn every_other_command() {
     c.expect("DELETE Kept2", &["t OK DELETE completed"]).await;
     c.expect("DELETE INBOX", &["t NO [CANNOT] *"]).await;
 }
+
+/// RFC 9051 5.5 and 7.5.1: no EXPUNGE while the client has pipelined a command that uses
+/// sequence numbers: it comes with the first command answered with nothing behind it.
+#[tokio::test]
+async fn no_expunge_before_a_pipelined_command() {
+    let s = server().await;
+    let mut a = Client::login(&s, "alice").await;
+    let mut b = Client::login(&s, "alice").await;
+    for i in 0..3 {
+        a.append(
+            "INBOX",
+            &msg(&format!("m{i}"), "Mon, 7 Dec 2026 10:00:00 +0100"),
+        )
+        .await;
+    }
+    a.cmd("SELECT INBOX").await;
+    b.cmd("SELECT INBOX").await;
+    b.cmd("STORE 1 +FLAGS (\\Deleted)").await;
+    b.cmd("EXPUNGE").await;
+    // NOOP and FETCH pipelined in one write: the NOOP may not expunge message 1 under the
+    // FETCH's feet.
+    a.send(b"p1 NOOP\r\np2 FETCH 3 (UID)\r\n").await;
+    let first = a.until("p1").await;
+    assert!(!first.iter().any(|l| l.ends_with("EXPUNGE")), "{first:?}");
+    let second = a.until("p2").await;
+    assert!(
+        second.iter().any(|l| l.starts_with("* 3 FETCH (UID 3)")),
+        "{second:?}"
+    );
+    a.expect("NOOP", &["* 1 EXPUNGE", "t OK NOOP completed"])
+        .await;
+}

@@ -25,6 +25,7 @@ impl Session {
         loop {
             if frag.progress().is_some() {
                 if frag.is_message_complete() {
+                    self.unread = self.unread.saturating_sub(frag.message_bytes().len());
                     let line = frag.message_bytes().trim_ascii().to_vec();
                     if line.eq_ignore_ascii_case(b"DONE") {
                         self.ok(tag, "IDLE terminated");
@@ -40,7 +41,10 @@ impl Session {
             };
             tokio::select! {
                 r = tokio::time::timeout(AUTH_TIMEOUT, stream.read(buf)) => match r {
-                    Ok(Ok(n)) if n > 0 => frag.enqueue_bytes(&buf[..n]),
+                    Ok(Ok(n)) if n > 0 => {
+                        self.unread += n;
+                        frag.enqueue_bytes(&buf[..n]);
+                    }
                     _ => return false,
                 },
                 change = bus.recv() => {
