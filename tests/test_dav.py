@@ -602,3 +602,71 @@ def test_property_filters_uid_conflicts_copy_and_move(office):
     assert dav(b, "GET", "/dav/calendars/bob/calendar/a.ics", user="bob")[0] == 404
     assert dav(b, "COPY", base + "a.ics", Destination="/dav/calendars/alice/nope/a.ics")[0] == 409
     assert dav(b, "COPY", base + "a.ics")[0] == 400
+
+
+def test_mkcalendar_keeps_the_component_set_it_was_asked(office):
+    """Issue 19, defect 3: an events-only calendar also took tasks and journals. The caldav
+    library's make_calendar with supported_calendar_component_set, then raw PUTs."""
+    cal = client(office).principal().make_calendar(name="Events only", cal_id="events-only",
+                                                   supported_calendar_component_set=["VEVENT"])
+    comps = cal.get_supported_components()
+    assert comps == ["VEVENT"], comps
+    path = "/dav/calendars/alice/events-only"
+    assert dav(office, "PUT", f"{path}/e.ics", event("e1", "Meeting"), Content_Type="text/calendar")[0] == 201
+    todo = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VTODO\r\nUID:t1\r\n"
+            "DTSTAMP:20261122T000000Z\r\nSUMMARY:Task\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+    s, _, body = dav(office, "PUT", f"{path}/t.ics", todo, Content_Type="text/calendar")
+    assert s == 403 and "supported-calendar-component" in body, (s, body)
+    # A component CalDAV does not know is refused at MKCALENDAR.
+    mk = ('<?xml version="1.0"?><c:mkcalendar xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+          '<d:set><d:prop><c:supported-calendar-component-set><c:comp name="VFOO"/>'
+          '</c:supported-calendar-component-set></d:prop></d:set></c:mkcalendar>')
+    s, _, body = dav(office, "MKCALENDAR", "/dav/calendars/alice/foo/", mk, Content_Type="application/xml")
+    assert s == 403, (s, body)
+
+
+def test_tasks_match_time_ranges_as_rfc4791_says(office):
+    """Issue 19, defect 4: a task without DTSTART or DUE matches every time range (RFC 4791
+    9.9's table); one with only DUE matches the ranges holding it."""
+    path = "/dav/calendars/alice/tasks"
+    def todo(uid, extra=""):
+        return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VTODO\r\n"
+                f"UID:{uid}\r\nDTSTAMP:20261122T000000Z\r\nSUMMARY:{uid}\r\n{extra}END:VTODO\r\nEND:VCALENDAR\r\n")
+    assert dav(office, "PUT", f"{path}/undated.ics", todo("undated"), Content_Type="text/calendar")[0] == 201
+    assert dav(office, "PUT", f"{path}/due.ics", todo("due", "DUE:20261210T120000Z\r\n"),
+               Content_Type="text/calendar")[0] == 201
+    assert dav(office, "PUT", f"{path}/done.ics", todo("done", "COMPLETED:20261205T090000Z\r\n"),
+               Content_Type="text/calendar")[0] == 201
+
+    def query(start, end):
+        body = ('<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+                '<d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name="VCALENDAR">'
+                f'<c:comp-filter name="VTODO"><c:time-range start="{start}" end="{end}"/></c:comp-filter>'
+                '</c:comp-filter></c:filter></c:calendar-query>')
+        s, _, text = dav(office, "REPORT", path + "/", body, Depth="1", Content_Type="application/xml")
+        assert s == 207, text
+        return {n for n in ("undated", "due", "done") if f"/{n}.ics" in text}
+
+    assert query("20261201T000000Z", "20261202T000000Z") == {"undated"}
+    assert query("20261210T000000Z", "20261211T000000Z") == {"undated", "due"}
+    assert query("20261205T000000Z", "20261206T000000Z") == {"undated", "done"}
+
+
+def test_max_resource_size_is_told_and_checked_before_reading(office):
+    """Issue 19, defect 6: max-resource-size was not advertised, and a too-large body was
+    refused only after ~10 MB had been read. Announced past the limit: 413 at once."""
+    s, _, text = dav(office, "PROPFIND", "/dav/calendars/alice/calendar/",
+                     '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+                     '<d:prop><c:max-resource-size/></d:prop></d:propfind>', Depth="0")
+    assert s == 207 and "max-resource-size>10485760<" in text, text
+    import socket
+    raw = socket.create_connection(("127.0.0.1", office.port(443)), timeout=30)
+    conn = tls_context().wrap_socket(raw)
+    auth = base64.b64encode(f"alice:{PW}".encode()).decode()
+    conn.sendall((f"PUT /dav/calendars/alice/calendar/big.ics HTTP/1.1\r\nHost: box\r\n"
+                  f"Authorization: Basic {auth}\r\nContent-Type: text/calendar\r\n"
+                  f"Content-Length: {200 << 20}\r\n\r\n").encode())
+    head = conn.recv(4096).decode()
+    conn.close()
+    assert head.startswith("HTTP/1.1 413"), head
+    assert "max-resource-size" in head, head

@@ -377,7 +377,13 @@ impl Auth {
         match verified {
             Outcome::Ok(who, v) => {
                 self.guard.record_success(ip, &account);
-                log::info!("auth: {protocol} login {who:?} from {ip} ok");
+                // HTTP protocols sign in on every request (DAV, ActiveSync): one line each
+                // would bury the log (issue 19), so theirs are debug; sessions' are info.
+                if matches!(protocol, "dav" | "activesync") {
+                    log::debug!("auth: {protocol} login {who:?} from {ip} ok");
+                } else {
+                    log::info!("auth: {protocol} login {who:?} from {ip} ok");
+                }
                 Ok(v)
             }
             Outcome::Disabled => {

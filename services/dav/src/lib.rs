@@ -39,7 +39,7 @@ const AUTOCONFIG_WELL_KNOWN: &str = "/.well-known/autoconfig/mail/config-v1.1.xm
 /// Largest XML request body.
 const MAX_XML: usize = 1 << 20;
 /// Largest calendar object or vCard.
-const MAX_OBJECT: usize = 10 << 20;
+pub(crate) const MAX_OBJECT: usize = 10 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -474,6 +474,29 @@ impl Dav {
         } else {
             MAX_XML
         };
+        // A body announced too large is refused before a byte of it is read (RFC 4791
+        // 5.3.2.1: max-resource-size; issue 19: ~10 MB was read first).
+        let announced = headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if announced.is_some_and(|n| n > limit as u64) {
+            return if method == Method::PUT {
+                let ns = if matches!(target, Target::Object(Kind::Contacts, ..)) {
+                    CARDDAV
+                } else {
+                    CALDAV
+                };
+                let mut r = dav_error(StatusCode::PAYLOAD_TOO_LARGE, ns, "max-resource-size");
+                r.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+                r
+            } else {
+                status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+            };
+        }
         let body = match http::body(req.into_body(), limit).await {
             Ok(b) => b,
             Err(r) => return r,
@@ -622,7 +645,7 @@ impl Dav {
             Err(r) => return r,
         };
         if let Some(comp) = props.get("component")
-            && !components(c.coll.kind).contains(&comp.as_str())
+            && !components(&c.coll).contains(&comp.as_str())
         {
             return dav_error(
                 StatusCode::FORBIDDEN,
@@ -751,7 +774,7 @@ impl Dav {
             Err(e) => return store_status(&e),
         };
         if let Some(comp) = item.props.get("component")
-            && !components(dst.coll.kind).contains(&comp.as_str())
+            && !components(&dst.coll).contains(&comp.as_str())
         {
             return dav_error(
                 StatusCode::FORBIDDEN,
@@ -905,13 +928,20 @@ fn uid_conflict(ctx: &Ctx, c: &Coll, uid: Option<&String>, name: &str) -> Option
 }
 
 /// The iCalendar components a calendar collection holds.
-pub(crate) fn components(k: CollectionKind) -> &'static [&'static str] {
-    match k {
-        CollectionKind::TaskList => &["VTODO"],
-        CollectionKind::Notes => &["VJOURNAL"],
-        _ => &["VEVENT", "VTODO", "VJOURNAL"],
+pub(crate) fn components(c: &bureau_store::Collection) -> Vec<&str> {
+    if let Some(set) = c.props.get(COMPONENTS) {
+        return set.split_whitespace().collect();
+    }
+    match c.kind {
+        CollectionKind::TaskList => vec!["VTODO"],
+        CollectionKind::Notes => vec!["VJOURNAL"],
+        _ => vec!["VEVENT", "VTODO", "VJOURNAL"],
     }
 }
+
+/// The collection prop keeping the component set MKCALENDAR asked for, when it is not one
+/// a collection kind stands for (RFC 4791 5.2.3: a calendar takes only what it was made for).
+pub(crate) const COMPONENTS: &str = "components";
 
 /// GET on a calendar: the whole calendar as one .ics; on an address book, every card.
 fn export(ctx: &Ctx, kind: Kind, owner: &str, coll: &str, head: bool) -> Resp {
@@ -990,7 +1020,7 @@ pub async fn import(
             Ok(props)
                 if props
                     .get("component")
-                    .is_none_or(|c| components(coll.kind).contains(&c.as_str())) =>
+                    .is_none_or(|c| components(&coll).contains(&c.as_str())) =>
             {
                 let staged = store
                     .stage_blob(o.text.as_bytes())

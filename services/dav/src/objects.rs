@@ -30,7 +30,7 @@ impl Dav {
         let mut props = object_props(Kind::Calendar, text.as_bytes())
             .map_err(|_| StoreError::Invalid("not a valid iCalendar object".into()))?;
         if let Some(comp) = props.get("component")
-            && !components(coll.kind).contains(&comp.as_str())
+            && !components(coll).contains(&comp.as_str())
         {
             return Err(StoreError::Invalid(format!(
                 "a {comp} does not belong in this collection"

@@ -72,8 +72,10 @@ const NAMES: &[(&str, &str)] = &[
     (CALDAV, "calendar-user-type"),
     (CALDAV, "supported-calendar-component-set"),
     (CALDAV, "calendar-description"),
+    (CALDAV, "max-resource-size"),
     (CARDDAV, "addressbook-home-set"),
     (CARDDAV, "addressbook-description"),
+    (CARDDAV, "max-resource-size"),
     (CS, "getctag"),
     (APPLE, "calendar-color"),
 ];
@@ -226,11 +228,18 @@ impl Res<'_> {
                     ),
                     (CALDAV, "supported-calendar-component-set") if c.kind == Kind::Calendar => {
                         Some(
-                            crate::components(c.coll.kind)
+                            crate::components(&c.coll)
                                 .iter()
                                 .map(|n| format!("<c:comp name=\"{n}\"/>"))
                                 .collect(),
                         )
+                    }
+                    // RFC 4791 5.2.5, RFC 6352 6.2.3: what PUT takes.
+                    (CALDAV, "max-resource-size") if c.kind == Kind::Calendar => {
+                        Some(crate::MAX_OBJECT.to_string())
+                    }
+                    (CARDDAV, "max-resource-size") if c.kind == Kind::Contacts => {
+                        Some(crate::MAX_OBJECT.to_string())
                     }
                     (CALDAV, "calendar-description") if c.kind == Kind::Calendar => {
                         p("description")
@@ -583,6 +592,16 @@ pub(crate) async fn mkcol(ctx: &Ctx<'_>, t: &Target, forced: Option<Kind>, body:
                 .flat_map(|s| s.children_named(CALDAV, "comp"))
                 .filter_map(|c| c.attr("name").map(str::to_ascii_uppercase))
                 .collect();
+            if comps
+                .iter()
+                .any(|c| !["VEVENT", "VTODO", "VJOURNAL"].contains(&c.as_str()))
+            {
+                return dav_error(
+                    StatusCode::FORBIDDEN,
+                    CALDAV,
+                    "supported-calendar-component",
+                );
+            }
             match comps
                 .iter()
                 .map(String::as_str)
@@ -591,7 +610,17 @@ pub(crate) async fn mkcol(ctx: &Ctx<'_>, t: &Target, forced: Option<Kind>, body:
             {
                 ["VTODO"] => CollectionKind::TaskList,
                 ["VJOURNAL"] => CollectionKind::Notes,
-                _ => CollectionKind::Calendar,
+                [] => CollectionKind::Calendar,
+                some => {
+                    // Only what was asked for (RFC 4791 5.3.1), not the kind's whole set.
+                    let mut set: Vec<&str> = some.to_vec();
+                    set.sort();
+                    set.dedup();
+                    if set.len() < 3 {
+                        props.push((crate::COMPONENTS.into(), Some(set.join(" "))));
+                    }
+                    CollectionKind::Calendar
+                }
             }
         }
     };

@@ -242,13 +242,18 @@ impl CalFilter {
     ) -> Result<bool, Resp> {
         if let Some((from, to)) = self.range {
             let spans = instances.get(item, to, text)?;
-            let overlaps = spans.iter().any(|&(s, e)| {
-                if e > s {
-                    s < to && e > from
+            let overlaps =
+                if spans.is_empty() && self.comp.as_ref().is_some_and(|(n, _)| n == "VTODO") {
+                    todo_overlaps(&text()?, from, to)
                 } else {
-                    s >= from && s < to
-                }
-            });
+                    spans.iter().any(|&(s, e)| {
+                        if e > s {
+                            s < to && e > from
+                        } else {
+                            s >= from && s < to
+                        }
+                    })
+                };
             if !overlaps {
                 return Ok(false);
             }
@@ -271,6 +276,59 @@ impl CalFilter {
                 self.props.iter().all(|f| f.matches(&views))
             }))
     }
+}
+
+/// RFC 4791 9.9's rows for a VTODO with no DTSTART (so no instance to expand): by DUE, by
+/// COMPLETED and CREATED, and one with none of them matches every range.
+fn todo_overlaps(text: &str, start: i64, end: i64) -> bool {
+    let mut todos = Vec::new();
+    let mut cur: Option<[Option<i64>; 3]> = None;
+    let unfolded = text
+        .replace("\r\n ", "")
+        .replace("\r\n\t", "")
+        .replace("\n ", "");
+    for line in unfolded.lines() {
+        let up = line.to_ascii_uppercase();
+        if up.starts_with("BEGIN:VTODO") {
+            cur = Some([None; 3]);
+        } else if up.starts_with("END:VTODO") {
+            todos.extend(cur.take());
+        } else if let Some(t) = cur.as_mut() {
+            let (name, value) = match line.split_once(':') {
+                Some((n, v)) => (n.split(';').next().unwrap_or("").to_ascii_uppercase(), v),
+                None => continue,
+            };
+            let at = match name.as_str() {
+                "DUE" => 0,
+                "COMPLETED" => 1,
+                "CREATED" => 2,
+                _ => continue,
+            };
+            t[at] = ical_time(value);
+        }
+    }
+    todos.iter().any(
+        |[due, completed, created]| match (due, completed, created) {
+            (Some(d), _, _) => start < *d && end >= *d,
+            (None, Some(c), Some(cr)) => (start <= *cr || start <= *c) && (end >= *cr || end >= *c),
+            (None, Some(c), None) => start <= *c && end >= *c,
+            (None, None, Some(cr)) => end > *cr,
+            (None, None, None) => true,
+        },
+    )
+}
+
+/// A DATE-TIME in UTC or floating (taken as UTC), or a DATE at midnight UTC.
+fn ical_time(v: &str) -> Option<i64> {
+    let v = v.trim().trim_end_matches('Z');
+    chrono::NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S")
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(v, "%Y%m%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
+        .map(|t| t.and_utc().timestamp())
 }
 
 /// An instance: (start, end) and the index of the component it comes from.
