@@ -670,3 +670,28 @@ def test_max_resource_size_is_told_and_checked_before_reading(office):
     conn.close()
     assert head.startswith("HTTP/1.1 413"), head
     assert "max-resource-size" in head, head
+
+
+def test_an_attendees_own_partstat_keeps_the_schedule_tag(office):
+    """Issue 19, defect 5 (RFC 6638 3.2.10): when Bob only answers on his copy, its
+    Schedule-Tag stays, so Alice's next update is not taken for a conflict; Alice's own
+    change to her event gives hers a new one."""
+    organizer = "ORGANIZER:mailto:alice@example.com\r\nATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:bob@example.com\r\n"
+    ics = event("tag-1@test", "Review", start="20261211T100000Z", end="20261211T110000Z", extra=organizer)
+    assert dav(office, "PUT", "/dav/calendars/alice/calendar/tag-1.ics", ics, Content_Type="text/calendar")[0] == 201
+    path = "/dav/calendars/bob/calendar/tag-1@test.ics"
+    s, h, copy = dav(office, "GET", path, user="bob")
+    assert s == 200, (s, copy)
+    tag = h["schedule-tag"]
+    answered = copy.replace("PARTSTAT=NEEDS-ACTION", "PARTSTAT=ACCEPTED")
+    s, h2, _ = dav(office, "PUT", path, answered, user="bob", Content_Type="text/calendar",
+                   If_Schedule_Tag_Match=tag)
+    assert s in (201, 204), s
+    assert h2.get("schedule-tag", tag) == tag
+    assert dav(office, "GET", path, user="bob")[1]["schedule-tag"] == tag
+    # The organizer's own change is a new tag on her copy.
+    _, a1, _ = dav(office, "GET", "/dav/calendars/alice/calendar/tag-1.ics")
+    moved = ics.replace("SUMMARY:Review", "SUMMARY:Review, moved")
+    assert dav(office, "PUT", "/dav/calendars/alice/calendar/tag-1.ics", moved, Content_Type="text/calendar")[0] == 204
+    _, a2, _ = dav(office, "GET", "/dav/calendars/alice/calendar/tag-1.ics")
+    assert a2["schedule-tag"] != a1["schedule-tag"]

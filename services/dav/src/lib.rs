@@ -657,15 +657,26 @@ impl Dav {
             return r;
         }
         let mut props = props;
-        // A scheduling object's own change: a new Schedule-Tag (RFC 6638 3.2).
-        if props.contains_key("organizer") {
-            props.insert(SCHEDULE_TAG.into(), new_schedule_tag());
-        }
         let existing = match ctx.reader().and_then(|r| r.item_by_name(c.coll.id, name)) {
             Ok(i) => Some(i),
             Err(StoreError::NotFound) => None,
             Err(e) => return store_status(&e),
         };
+        // A scheduling object's own change: a new Schedule-Tag (RFC 6638 3.2). Not when an
+        // attendee changes its own copy (its PARTSTAT, its alarms): RFC 6638 3.2.10 keeps
+        // the tag then, so the organizer's next update is not taken for a conflict.
+        if let Some(org) = props.get("organizer") {
+            let org = org.trim_start_matches("mailto:");
+            let user = &ctx.user;
+            let attendee_copy = owner == user.uid.as_str()
+                && !org.eq_ignore_ascii_case(&user.address)
+                && !user.aliases.iter().any(|a| a.eq_ignore_ascii_case(org));
+            let kept = existing
+                .as_ref()
+                .filter(|_| attendee_copy)
+                .and_then(|i| i.props.get(SCHEDULE_TAG).cloned());
+            props.insert(SCHEDULE_TAG.into(), kept.unwrap_or_else(new_schedule_tag));
+        }
         let expect = match cond.check(existing.as_ref()) {
             Ok(m) => m,
             Err(r) => return r,
