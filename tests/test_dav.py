@@ -228,7 +228,8 @@ def test_other_users_and_bad_bodies(office):
     assert dav(b, "PROPFIND", "/dav/", laughs)[0] == 400
     assert dav(b, "PROPFIND", "/dav/", "<not xml")[0] == 400
     assert dav(b, "PROPFIND", "/dav/", "<a>" * 2, Depth="infinity")[0] in (400, 403)
-    assert dav(b, "PUT", "/dav/calendars/alice/calendar/big.ics", "x" * (11 << 20))[0] == 413
+    # A body past max-resource-size: test_max_resource_size_is_told_and_checked_before_reading
+    # (413 before it is read, so a client still sending sees the connection end).
 
 
 def test_address_books(office):
@@ -242,7 +243,7 @@ def test_address_books(office):
     card = ("BEGIN:VCARD\r\nVERSION:4.0\r\nUID:urn:uuid:carol\r\nFN:Carol Martin\r\n"
             "EMAIL:carol@remote.example\r\nEND:VCARD\r\n")
     assert dav(b, "PUT", "/dav/addressbooks/alice/contacts/carol.vcf", card)[0] == 201
-    old = "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Doe;John;;;\r\nFN:John Doe\r\nEND:VCARD\r\n"
+    old = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:john\r\nN:Doe;John;;;\r\nFN:John Doe\r\nEND:VCARD\r\n"
     assert dav(b, "PUT", "/dav/addressbooks/alice/contacts/john.vcf", old)[0] == 201
     query = """<?xml version="1.0"?><a:addressbook-query xmlns:d="DAV:" xmlns:a="urn:ietf:params:xml:ns:carddav">
 <d:prop><d:getetag/><a:address-data/></d:prop><a:filter><a:prop-filter name="EMAIL">
@@ -695,3 +696,36 @@ def test_an_attendees_own_partstat_keeps_the_schedule_tag(office):
     assert dav(office, "PUT", "/dav/calendars/alice/calendar/tag-1.ics", moved, Content_Type="text/calendar")[0] == 204
     _, a2, _ = dav(office, "GET", "/dav/calendars/alice/calendar/tag-1.ics")
     assert a2["schedule-tag"] != a1["schedule-tag"]
+
+
+BROKEN_EVENTS = {
+    "no END lines": "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:b1\r\nDTSTAMP:20261122T000000Z\r\nDTSTART:20261201T100000Z\r\nSUMMARY:x\r\n",
+    "bad DTSTART": "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:b2\r\nDTSTAMP:20261122T000000Z\r\nDTSTART:tomorrow\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    "no DTSTART": "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:b3\r\nDTSTAMP:20261122T000000Z\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    "nonsense RRULE": "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:b4\r\nDTSTAMP:20261122T000000Z\r\nDTSTART:20261201T100000Z\r\nRRULE:FREQ=SOMETIMES;BYDAY=XX\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+}
+BROKEN_CARDS = {
+    "no UID": "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:No Uid\r\nN:Uid;No;;;\r\nEND:VCARD\r\n",
+    "cut off": "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c2\r\nFN:Cut",
+    "two in one": "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c3\r\nFN:One\r\nEND:VCARD\r\nBEGIN:VCARD\r\nVERSION:3.0\r\nUID:c4\r\nFN:Two\r\nEND:VCARD\r\n",
+}
+
+
+def test_broken_data_is_refused_and_changes_nothing(office):
+    """Issue 19, defect 1: broken objects were stored with 201 (one broke python-caldav's
+    search for the whole calendar). Each is refused with its precondition; nothing is kept."""
+    for why, ics in BROKEN_EVENTS.items():
+        s, _, body = dav(office, "PUT", f"/dav/calendars/alice/calendar/{why.replace(' ', '-')}.ics", ics,
+                         Content_Type="text/calendar")
+        assert s in (400, 403) and "valid-calendar-data" in body, (why, s, body)
+    for why, vcf in BROKEN_CARDS.items():
+        s, _, body = dav(office, "PUT", f"/dav/addressbooks/alice/contacts/{why.replace(' ', '-')}.vcf", vcf,
+                         Content_Type="text/vcard")
+        assert s in (400, 403) and "valid-address-data" in body, (why, s, body)
+    s, _, listing = dav(office, "PROPFIND", "/dav/calendars/alice/calendar/", Depth="1")
+    assert ".ics" not in listing, listing
+    s, _, listing = dav(office, "PROPFIND", "/dav/addressbooks/alice/contacts/", Depth="1")
+    assert ".vcf" not in listing, listing
+    # The calendar still answers a search with the caldav library.
+    cal = client(office).principal().calendar(cal_id="calendar")
+    assert cal.search(event=True) == []

@@ -40,6 +40,20 @@ pub fn dav_error(code: StatusCode, ns: &str, condition: &str) -> Resp {
     dav_error_with(code, ns, condition, "")
 }
 
+/// A precondition's error with what is wrong in words, for the person reading a client's
+/// log (as sabre/dav's `s:message`): `<d:error><c:valid-calendar-data/><b:message>`.
+pub fn dav_error_because(code: StatusCode, ns: &str, condition: &str, why: &str) -> Resp {
+    xml(
+        code,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<d:error {} xmlns:b=\"urn:bureau\">{}<b:message>{}</b:message></d:error>",
+            crate::xml::NAMESPACES,
+            crate::xml::empty_tag(ns, condition),
+            crate::xml::esc(why),
+        ),
+    )
+}
+
 /// A precondition's error element with content (an href, for no-uid-conflict).
 pub fn dav_error_with(code: StatusCode, ns: &str, condition: &str, inner: &str) -> Resp {
     let element = if inner.is_empty() {

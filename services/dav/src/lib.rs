@@ -15,6 +15,7 @@ pub mod bulk;
 mod filter;
 mod http;
 mod objects;
+mod validate;
 pub use report::Busy;
 mod props;
 mod report;
@@ -1168,7 +1169,10 @@ fn object_props(
         Kind::Contacts => (CARDDAV, "valid-address-data"),
     };
     let invalid = || dav_error(StatusCode::FORBIDDEN, ns, precondition);
+    let because =
+        |why: String| http::dav_error_because(StatusCode::FORBIDDEN, ns, precondition, &why);
     let text = std::str::from_utf8(body).map_err(|_| invalid())?;
+    validate::balanced(text).map_err(because)?;
     let mut props = std::collections::BTreeMap::new();
     match kind {
         Kind::Calendar => {
@@ -1182,6 +1186,7 @@ fn object_props(
             {
                 return Err(invalid());
             }
+            validate::calendar(&cal).map_err(because)?;
             use calcard::icalendar::ICalendarComponentType as T;
             let main: Vec<_> = cal
                 .components
@@ -1227,6 +1232,7 @@ fn object_props(
             if !matches!(parser.entry(), calcard::Entry::Eof) {
                 return Err(invalid());
             }
+            validate::card(&card).map_err(because)?;
             if let Some(uid) = card.uid() {
                 props.insert("uid".into(), uid.to_string());
             }
