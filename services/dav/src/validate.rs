@@ -91,7 +91,8 @@ mod tests {
         assert!(super::balanced("BEGIN:A\r\nBEGIN:B\r\nEND:B\r\nEND:A\r\n").is_ok());
         assert!(super::balanced("BEGIN:A\r\nBEGIN:B\r\nEND:A\r\n").is_err());
         assert!(super::balanced("BEGIN:A\r\nX:1\r\n").is_err());
-        assert!(super::balanced("BEGIN:A\r\n E:B\r\nEND:A\r\n").is_ok());
+        assert!(super::balanced("BEGIN:A\r\nX:lo\r\n ng\r\nEND:A\r\n").is_ok());
+        assert!(super::balanced("BEGIN:A\r\nEN\r\n D:A\r\n").is_ok());
         assert!(super::balanced("END:A\r\n").is_err());
     }
 }
