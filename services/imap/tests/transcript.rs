@@ -380,12 +380,15 @@ async fn multiappend() {
     .await;
 }
 
+/// One message as a client was told it: UID, flags, MODSEQ.
+type Told = (Option<u32>, Option<Vec<String>>, Option<u64>);
+
 /// What a client knows of the selected mailbox, built only from what the server told it
 /// (EXISTS, EXPUNGE, FETCH), as imaptest's checker does.
 #[derive(Default, Debug)]
 struct View {
     /// By sequence number: the UID, the flags and the MODSEQ, each once told.
-    msgs: Vec<(Option<u32>, Option<Vec<String>>, Option<u64>)>,
+    msgs: Vec<Told>,
 }
 
 impl View {
@@ -507,7 +510,7 @@ async fn converge(mut seed: u64, ops: usize) {
         );
         v.apply(&r);
     }
-    let mut fetched: Vec<Vec<(Option<u32>, Option<Vec<String>>, Option<u64>)>> = Vec::new();
+    let mut fetched: Vec<Vec<Told>> = Vec::new();
     for (c, v) in sessions.iter_mut().zip(views.iter_mut()) {
         v.apply(&c.cmd("NOOP").await);
         let all = c.cmd("FETCH 1:* (UID FLAGS MODSEQ)").await;
