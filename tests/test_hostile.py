@@ -10,7 +10,6 @@ import json
 import os
 import smtplib
 import socket
-import ssl
 import stat
 
 import pytest
@@ -167,21 +166,7 @@ SMUGGLED = (b"MAIL FROM:<ceo@example.com>\r\nRCPT TO:<alice@example.com>\r\nDATA
 def test_no_smtp_smuggling_form_delivers_forged_mail(box, end, port):
     """Defect 4: `<CR><LF>.<CR><CR><LF>` ended DATA and what followed ran as commands: a
     forged message from the CEO was delivered, on 25 and on 465 after AUTH."""
-    if port == 25:
-        sock, reply = raw(box)
-    else:
-        tls = ctx().wrap_socket(socket.create_connection(("127.0.0.1", box.port(465)), timeout=30))
-        f = tls.makefile("rb")
-
-        def reply():
-            lines = []
-            while True:
-                line = f.readline()
-                assert line, "connection closed"
-                lines.append(line.decode())
-                if line[3:4] != b"-":
-                    return "".join(lines)
-        sock = tls
+    sock, reply = raw(box, port, tls=port == 465)
     assert reply().startswith("220")
     sock.sendall(b"EHLO attacker.example\r\n")
     reply()

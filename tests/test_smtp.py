@@ -98,8 +98,11 @@ RELAY_TRICKS = [
 ]
 
 
-def raw(b, port=25):
+def raw(b, port=25, tls=False):
+    """A socket to the daemon (TLS from the first byte if asked) and a reader of replies."""
     sock = socket.create_connection(("127.0.0.1", b.port(port)), timeout=30)
+    if tls:
+        sock = tls_ctx().wrap_socket(sock)
     f = sock.makefile("rb")
 
     def reply():

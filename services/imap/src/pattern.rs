@@ -68,9 +68,22 @@ fn close(p: &[u8], set: &mut [bool]) {
     }
 }
 
+/// The backtracking matcher the linear one is checked against (tests only: exponential).
+#[cfg(test)]
+fn slow(p: &[u8], n: &[u8]) -> bool {
+    match p.split_first() {
+        None => n.is_empty(),
+        Some((b'*', r)) => (0..=n.len()).any(|i| slow(r, &n[i..])),
+        Some((b'%', r)) => (0..=n.len())
+            .take_while(|i| *i == 0 || n[i - 1] != b'/')
+            .any(|i| slow(r, &n[i..])),
+        Some((c, r)) => n.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && slow(r, &n[1..]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Pattern;
+    use super::{Pattern, slow};
 
     fn m(p: &[u8], n: &[u8]) -> bool {
         Pattern::new(p).matches(n)
@@ -107,18 +120,6 @@ mod tests {
     /// Every pattern agrees with a plain backtracking matcher on small inputs.
     #[test]
     fn agrees_with_backtracking() {
-        fn slow(p: &[u8], n: &[u8]) -> bool {
-            match p.split_first() {
-                None => n.is_empty(),
-                Some((b'*', r)) => (0..=n.len()).any(|i| slow(r, &n[i..])),
-                Some((b'%', r)) => (0..=n.len())
-                    .take_while(|i| *i == 0 || n[i - 1] != b'/')
-                    .any(|i| slow(r, &n[i..])),
-                Some((c, r)) => {
-                    n.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && slow(r, &n[1..])
-                }
-            }
-        }
         let alphabet = [b'a', b'/', b'*', b'%'];
         let names: Vec<Vec<u8>> = (0..200u32)
             .map(|k| {
@@ -148,21 +149,8 @@ mod tests {
 /// Property test: the linear matcher agrees with a backtracking one on random input.
 #[cfg(test)]
 mod fuzz {
-    use super::Pattern;
+    use super::{Pattern, slow};
     use proptest::prelude::*;
-
-    fn slow(p: &[u8], n: &[u8]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some((b'*', r)) => (0..=n.len()).any(|i| slow(r, &n[i..])),
-            Some((b'%', r)) => (0..=n.len())
-                .take_while(|i| *i == 0 || n[i - 1] != b'/')
-                .any(|i| slow(r, &n[i..])),
-            Some((c, r)) => {
-                n.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && slow(r, &n[1..])
-            }
-        }
-    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1000))]
