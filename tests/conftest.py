@@ -33,6 +33,18 @@ def _free_offset():
     raise RuntimeError("no free ports")
 
 
+def without_recent(x):
+    """Flags as a test compares them: \\Recent is the session's own (RFC 3501 2.3.2, given to
+    whichever session is told of a message first), so it is left out. Takes a FETCH line
+    (bytes), or imapclient's tuple or set of flags."""
+    import re
+    if isinstance(x, bytes):
+        return re.sub(rb" ?\\Recent", b"", x)
+    if isinstance(x, set):
+        return x - {b"\\Recent"}
+    return tuple(f for f in x if f != b"\\Recent")
+
+
 def tls_context():
     """TLS to the daemon under test, whose certificate is self-signed."""
     import ssl
