@@ -147,15 +147,17 @@ impl Session {
             } else {
                 Vec::new()
             };
-            let parsed = if names.iter().any(|n| {
+            let structure = names.iter().any(|n| {
                 matches!(
                     n,
-                    MessageDataItemName::Envelope
-                        | MessageDataItemName::BodyStructure
-                        | MessageDataItemName::Body
+                    MessageDataItemName::BodyStructure | MessageDataItemName::Body
                 )
-            }) {
+            });
+            // ENVELOPE needs the header only: the body is not parsed for it.
+            let parsed = if structure {
                 bureau_core::mime::parse(&content)
+            } else if names.contains(&MessageDataItemName::Envelope) {
+                bureau_core::mime::parse_headers(&content)
             } else {
                 None
             };
