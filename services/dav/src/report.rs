@@ -281,54 +281,31 @@ impl CalFilter {
 /// RFC 4791 9.9's rows for a VTODO with no DTSTART (so no instance to expand): by DUE, by
 /// COMPLETED and CREATED, and one with none of them matches every range.
 fn todo_overlaps(text: &str, start: i64, end: i64) -> bool {
-    let mut todos = Vec::new();
-    let mut cur: Option<[Option<i64>; 3]> = None;
-    let unfolded = text
-        .replace("\r\n ", "")
-        .replace("\r\n\t", "")
-        .replace("\n ", "");
-    for line in unfolded.lines() {
-        let up = line.to_ascii_uppercase();
-        if up.starts_with("BEGIN:VTODO") {
-            cur = Some([None; 3]);
-        } else if up.starts_with("END:VTODO") {
-            todos.extend(cur.take());
-        } else if let Some(t) = cur.as_mut() {
-            let (name, value) = match line.split_once(':') {
-                Some((n, v)) => (n.split(';').next().unwrap_or("").to_ascii_uppercase(), v),
-                None => continue,
+    use calcard::icalendar::{ICalendarComponentType, ICalendarProperty as P, ICalendarValue};
+    let Ok(ics) = calcard::icalendar::ICalendar::parse(text) else {
+        return false;
+    };
+    let utc = calcard::common::timezone::Tz::UTC;
+    ics.components
+        .iter()
+        .filter(|c| c.component_type == ICalendarComponentType::VTodo)
+        .any(|c| {
+            let at = |p: &P| {
+                c.property(p)?.values.iter().find_map(|v| match v {
+                    ICalendarValue::PartialDateTime(d) => {
+                        d.to_date_time_with_tz(utc).map(|t| t.timestamp())
+                    }
+                    _ => None,
+                })
             };
-            let at = match name.as_str() {
-                "DUE" => 0,
-                "COMPLETED" => 1,
-                "CREATED" => 2,
-                _ => continue,
-            };
-            t[at] = ical_time(value);
-        }
-    }
-    todos.iter().any(
-        |[due, completed, created]| match (due, completed, created) {
-            (Some(d), _, _) => start < *d && end >= *d,
-            (None, Some(c), Some(cr)) => (start <= *cr || start <= *c) && (end >= *cr || end >= *c),
-            (None, Some(c), None) => start <= *c && end >= *c,
-            (None, None, Some(cr)) => end > *cr,
-            (None, None, None) => true,
-        },
-    )
-}
-
-/// A DATE-TIME in UTC or floating (taken as UTC), or a DATE at midnight UTC.
-fn ical_time(v: &str) -> Option<i64> {
-    let v = v.trim().trim_end_matches('Z');
-    chrono::NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S")
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDate::parse_from_str(v, "%Y%m%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
+            match (at(&P::Due), at(&P::Completed), at(&P::Created)) {
+                (Some(d), _, _) => start < d && end >= d,
+                (None, Some(c), Some(cr)) => (start <= cr || start <= c) && (end >= cr || end >= c),
+                (None, Some(c), None) => start <= c && end >= c,
+                (None, None, Some(cr)) => end > cr,
+                (None, None, None) => true,
+            }
         })
-        .map(|t| t.and_utc().timestamp())
 }
 
 /// An instance: (start, end) and the index of the component it comes from.
