@@ -747,14 +747,7 @@ impl Session {
                     .await
             }
             CommandBody::ExpungeUid { sequence_set } => {
-                let uids: Vec<u32> = self
-                    .resolve(&sequence_set, true)
-                    .into_iter()
-                    .filter_map(|seq| match &self.state {
-                        State::Selected(_, s) => s.uids.uid(seq),
-                        _ => None,
-                    })
-                    .collect();
+                let uids = self.resolve_uids(&sequence_set, true);
                 match self.expunge(Some(uids)).await {
                     Ok(()) => self.ok(&tag, "UID EXPUNGE completed"),
                     Err(e) => self.store_no(&tag, e),
@@ -846,6 +839,25 @@ impl Session {
     }
 
     /// Sequence numbers (1-based) a set names, in order.
+    /// A message's flags as this session shows them (with \\Recent where it is recent here).
+    pub(crate) fn flags_shown(&self, item: &Item) -> String {
+        match &self.state {
+            State::Selected(_, s) => s.flag_list(item.id, &item.flags),
+            _ => item.flags.join(" "),
+        }
+    }
+
+    /// The UIDs a sequence or UID set names in this view.
+    pub(crate) fn resolve_uids(&self, set: &SequenceSet, uid: bool) -> Vec<u32> {
+        let State::Selected(_, s) = &self.state else {
+            return Vec::new();
+        };
+        self.resolve(set, uid)
+            .into_iter()
+            .filter_map(|seq| s.uids.uid(seq))
+            .collect()
+    }
+
     pub(crate) fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<usize> {
         let State::Selected(_, s) = &self.state else {
             return Vec::new();

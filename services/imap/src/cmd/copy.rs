@@ -15,8 +15,8 @@ impl Session {
         uid: bool,
         moving: bool,
     ) {
-        let (coll, read_only, uids) = match &self.state {
-            State::Selected(_, s) => (s.coll, s.read_only, s.uids.clone()),
+        let (coll, read_only) = match &self.state {
+            State::Selected(_, s) => (s.coll, s.read_only),
             _ => return,
         };
         if moving && read_only {
@@ -29,10 +29,9 @@ impl Session {
             }
             Err(e) => return self.store_no(tag, e),
         };
-        let seqs = self.resolve(set, uid);
-        let ids: Vec<u64> = seqs
-            .iter()
-            .filter_map(|s| uids.uid(*s))
+        let ids: Vec<u64> = self
+            .resolve_uids(set, uid)
+            .into_iter()
             .map(u64::from)
             .collect();
         let p = self.principal();

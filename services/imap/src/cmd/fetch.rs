@@ -175,13 +175,9 @@ impl Session {
                     MessageDataItemName::ModSeq => {
                         p.extend_from_slice(format!("MODSEQ ({})", item.modseq).as_bytes())
                     }
-                    MessageDataItemName::Flags => {
-                        let flags = match &self.state {
-                            State::Selected(_, s) => s.flag_list(item.id, &item.flags),
-                            _ => item.flags.join(" "),
-                        };
-                        p.extend_from_slice(format!("FLAGS ({flags})").as_bytes())
-                    }
+                    MessageDataItemName::Flags => p.extend_from_slice(
+                        format!("FLAGS ({})", self.flags_shown(&item)).as_bytes(),
+                    ),
                     MessageDataItemName::Rfc822Size => {
                         p.extend_from_slice(format!("RFC822.SIZE {}", item.size()).as_bytes())
                     }

@@ -8,9 +8,19 @@ use bureau_store::{Actor, CollectionKind, StoreError};
 use std::collections::BTreeSet;
 
 impl Session {
-    /// The subscriptions as they stand, for a write that keeps them as they are.
-    fn subscriptions_now(&self) -> Result<BTreeSet<String>, StoreError> {
-        mailbox::subscriptions(&self.reader()?, self.principal())
+    /// The subscriptions as they stand, for a write that keeps them as they are; on a
+    /// store failure the command is answered NO here.
+    fn subscriptions_now(&mut self, tag: &str) -> Option<BTreeSet<String>> {
+        match self
+            .reader()
+            .and_then(|r| mailbox::subscriptions(&r, self.principal()))
+        {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.store_no(tag, e);
+                None
+            }
+        }
     }
 
     pub(crate) async fn create(&mut self, tag: &str, name: String) {
@@ -20,9 +30,8 @@ impl Session {
                 "[NOPERM] mailboxes cannot be created in the shared namespace",
             );
         }
-        let before = match self.subscriptions_now() {
-            Ok(s) => s,
-            Err(e) => return self.store_no(tag, e),
+        let Some(before) = self.subscriptions_now(tag) else {
+            return;
         };
         let p = self.principal();
         let r = self
@@ -64,9 +73,8 @@ impl Session {
             Ok(m) => m.coll,
             Err(e) => return self.store_no(tag, e),
         };
-        let before = match self.subscriptions_now() {
-            Ok(s) => s,
-            Err(e) => return self.store_no(tag, e),
+        let Some(before) = self.subscriptions_now(tag) else {
+            return;
         };
         if let State::Selected(_, s) = &self.state
             && s.coll == c.id
@@ -110,9 +118,8 @@ impl Session {
         } else {
             name.to_string()
         };
-        let before = match self.subscriptions_now() {
-            Ok(s) => s,
-            Err(e) => return self.store_no(tag, e),
+        let Some(before) = self.subscriptions_now(tag) else {
+            return;
         };
         let p = self.principal();
         let r = self
@@ -164,9 +171,8 @@ impl Session {
                 moves.push((c.id, format!("{to}/{rest}")));
             }
         }
-        let before = match self.subscriptions_now() {
-            Ok(s) => s,
-            Err(e) => return self.store_no(tag, e),
+        let Some(before) = self.subscriptions_now(tag) else {
+            return;
         };
         let from = from.to_string();
         let p = self.principal();

@@ -45,10 +45,9 @@ impl Session {
         if unchanged_since.is_some() {
             self.enable_condstore();
         }
-        let seqs = self.resolve(set, uid);
-        let ids: Vec<u64> = seqs
-            .iter()
-            .filter_map(|s| uids.uid(*s))
+        let ids: Vec<u64> = self
+            .resolve_uids(set, uid)
+            .into_iter()
             .map(u64::from)
             .collect();
         let store = self.db().clone();
@@ -125,11 +124,7 @@ impl Session {
                     parts.push(format!("UID {}", item.id));
                 }
                 if resp == StoreResponse::Answer {
-                    let flags = match &self.state {
-                        State::Selected(_, s) => s.flag_list(item.id, &item.flags),
-                        _ => item.flags.join(" "),
-                    };
-                    parts.push(format!("FLAGS ({flags})"));
+                    parts.push(format!("FLAGS ({})", self.flags_shown(&item)));
                 }
                 if condstore {
                     parts.push(format!("MODSEQ ({})", item.modseq));
