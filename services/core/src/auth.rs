@@ -65,6 +65,15 @@ struct Account {
     next_slot: Option<Instant>,
 }
 
+impl Account {
+    /// Whether the account signed in from `ip` lately.
+    fn knows(&self, ip: IpAddr) -> bool {
+        self.known
+            .iter()
+            .any(|(k, at)| *k == ip && at.elapsed() < KNOWN_FOR)
+    }
+}
+
 /// Entries kept at most per map; the oldest are dropped beyond.
 const MAX_ENTRIES: usize = 100_000;
 /// Addresses remembered per account as its own.
@@ -140,11 +149,7 @@ impl Guard {
             return own;
         };
         let guessed = self.current(Some(&a.count)).failures >= slow_after;
-        let known = a
-            .known
-            .iter()
-            .any(|(k, at)| *k == ip && at.elapsed() < KNOWN_FOR);
-        if !guessed || known || self.trusted(ip) {
+        if !guessed || a.knows(ip) || self.trusted(ip) {
             return own;
         }
         let slot = a.next_slot.filter(|s| *s > now).unwrap_or(now);
@@ -222,7 +227,7 @@ impl Guard {
         }
 
         let acc = m.accounts.entry(account.to_string()).or_default();
-        if !acc.known.iter().any(|(k, _)| *k == ip) {
+        if !acc.knows(ip) {
             acc.count = self.current(Some(&acc.count));
             acc.count.failures += 1;
             acc.count.last = Some(now);
