@@ -308,7 +308,11 @@ mod fuzz {
     }
 
     fn comp(depth: u32) -> BoxedStrategy<Comp> {
-        let props = prop::collection::vec("[A-Z]{1,6}(;X=\"a;b\")?:[^\r\n]{0,100}", 0..4);
+        // BEGIN and END lines are structure, not properties.
+        let prop = "[A-Z]{1,6}(;X=\"a;b\")?:[^\r\n]{0,100}".prop_filter("a property", |p| {
+            !matches!(Line::parse(p).name.as_str(), "BEGIN" | "END")
+        });
+        let props = prop::collection::vec(prop, 0..4);
         if depth == 0 {
             return ("[A-Z]{1,6}", props)
                 .prop_map(|(name, props)| Comp {
