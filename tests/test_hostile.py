@@ -11,12 +11,13 @@ import os
 import smtplib
 import socket
 import stat
+import subprocess
 
 import pytest
 import requests
 import urllib3
 
-from conftest import PORTS, tls_context as ctx
+from conftest import BIN, PORTS, tls_context as ctx
 from test_smtp import raw
 
 PW = "long enough pw"
@@ -459,3 +460,54 @@ def test_control_characters_in_calendar_data_leave_xml_well_formed(box):
     else:
         assert r.status_code in (400, 403), r.status_code
     assert_alive(box)
+
+
+def test_limits_come_from_the_configuration(bureau_factory, monkeypatch):
+    """The bounds are `[limits]` keys: lowered ones are what each protocol enforces and
+    advertises, and a depth may not be raised past what was tested."""
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    urllib3.disable_warnings()
+    b = bureau_factory(CFG + """
+[limits]
+imap_pattern_bytes = 64
+imap_command_bytes = 100000
+dav_xml_bytes = 2000
+object_bytes = 3000
+component_depth = 4
+""")
+    b.cli("domain", "add", "example.com")
+    b.cli("user", "add", "bob@example.com", "--password-stdin", input=PW + "\n")
+    m = imaps(b, "bob")
+    assert b"APPENDLIMIT=100000" in m.capability()[1][0]
+    typ, data = m.list('""', "%" * 70)
+    assert typ == "NO" and b"[LIMIT]" in data[0], data
+    assert m.list('""', "%" * 60)[0] == "OK"
+    typ, data = m.append("INBOX", None, None, b"Subject: big\r\n\r\n" + b"x" * 100_000)
+    assert typ == "NO", (typ, data)
+    m.logout()
+    base = f"https://127.0.0.1:{b.port(443)}/dav/calendars/bob/calendar"
+    auth = ("bob", PW)
+    propfind = '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:displayname/></d:prop></d:propfind>'
+    r = requests.request("PROPFIND", f"{base}/", data=propfind + " " * 3000, auth=auth, verify=False,
+                         headers={"Depth": "0", "Content-Type": "application/xml"})
+    assert r.status_code == 413, r.status_code
+    r = requests.request("PROPFIND", f"{base}/", data=propfind.replace("displayname", "max-resource-size"),
+                         auth=auth, verify=False, headers={"Depth": "0"})
+    assert r.status_code == 207, r.status_code
+    ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//x//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n"
+           "DTSTAMP:20261201T000000Z\r\nDTSTART:20261201T100000Z\r\nSUMMARY:{summary}\r\n{inner}"
+           "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    def put(name, **kw):
+        return requests.put(f"{base}/{name}.ics", data=ics.format(**kw), auth=auth, verify=False,
+                            headers={"Content-Type": "text/calendar"}).status_code
+    assert put("ok", uid="ok", summary="fine", inner="BEGIN:VALARM\r\nTRIGGER:-PT5M\r\nACTION:DISPLAY\r\n"
+               "DESCRIPTION:x\r\nEND:VALARM\r\n") in (201, 204)
+    assert put("big", uid="big", summary="x" * 3000, inner="") == 413
+    deep = "BEGIN:X-A\r\n" * 3 + "END:X-A\r\n" * 3
+    assert put("deep", uid="deep", summary="deep", inner=deep) == 403
+    assert_alive(b)
+    raised = b.dir / "raised.toml"
+    raised.write_text(b.config.read_text() + "wbxml_depth = 1000\n")
+    r = subprocess.run([str(BIN), "serve", "--config", str(raised)], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode != 0 and "limits.wbxml_depth" in r.stderr, r.stderr

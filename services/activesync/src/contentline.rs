@@ -164,9 +164,6 @@ pub fn lines(text: &str) -> Vec<Line> {
     unfold(text).iter().map(|l| Line::parse(l)).collect()
 }
 
-/// Components deeper than this are refused (VCALENDAR > VEVENT > VALARM is 3).
-pub const MAX_DEPTH: usize = 16;
-
 /// An iCalendar component as its raw property lines and its sub-components, in order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comp {
@@ -185,14 +182,17 @@ impl Comp {
     }
 
     /// The VCALENDAR of a text; None when BEGIN and END do not pair up, or components nest
-    /// deeper than `MAX_DEPTH` (writing and dropping a tree recurse over it).
+    /// deeper than `limits.component_depth` (VCALENDAR > VEVENT > VALARM is 3; writing and
+    /// dropping a tree recurse over it).
     pub fn parse(text: &str) -> Option<Comp> {
         let mut stack: Vec<Comp> = Vec::new();
         let mut done = None;
         for l in unfold(text) {
             let line = Line::parse(&l);
             match line.name.as_str() {
-                "BEGIN" if stack.len() >= MAX_DEPTH => return None,
+                "BEGIN" if stack.len() >= bureau_core::limits::get().component_depth => {
+                    return None;
+                }
                 "BEGIN" => stack.push(Comp::new(&line.value.to_ascii_uppercase())),
                 "END" => {
                     let c = stack.pop()?;

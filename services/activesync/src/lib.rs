@@ -75,8 +75,6 @@ pub const COMMANDS: &[&str] = &[
     "GetAttachment",
     "ValidateCert",
 ];
-/// Largest request body read.
-const MAX_BODY: usize = 32 << 20;
 const WBXML_TYPE: &str = "application/vnd.ms-sync.wbxml";
 
 #[derive(Clone)]
@@ -381,7 +379,13 @@ impl ActiveSync {
                 &format!("no command {:?}", eas.cmd),
             );
         }
-        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        let body = match Limited::new(
+            req.into_body(),
+            bureau_core::limits::get().activesync_body_bytes,
+        )
+        .collect()
+        .await
+        {
             Ok(b) => b.to_bytes(),
             Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
         };

@@ -26,10 +26,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Largest JSON body accepted.
-pub const MAX_BODY: usize = 1 << 20;
-/// Largest .ics or .vcf an import takes.
-pub const MAX_IMPORT: usize = 256 << 20;
 const COOKIE_NAME: &str = "bureau_session";
 
 /// Who is calling.
@@ -266,13 +262,14 @@ fn cookie_value(req: &Request<Incoming>) -> Option<String> {
 }
 
 async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Fail> {
-    let bytes = Limited::new(req.into_body(), MAX_BODY)
+    let max = bureau_core::limits::get().admin_body_bytes;
+    let bytes = Limited::new(req.into_body(), max)
         .collect()
         .await
         .map_err(|_| {
             fail(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body over {MAX_BODY} bytes"),
+                format!("body over {max} bytes"),
             )
         })?
         .to_bytes();
@@ -843,13 +840,14 @@ impl AdminApi {
                 admin_only()?;
                 let p = self.principal_of(uid)?;
                 let name = percent_decode(name)?;
-                let data = Limited::new(req.into_body(), MAX_IMPORT)
+                let max = bureau_core::limits::get().admin_import_bytes;
+                let data = Limited::new(req.into_body(), max)
                     .collect()
                     .await
                     .map_err(|_| {
                         fail(
                             StatusCode::PAYLOAD_TOO_LARGE,
-                            format!("file over {} MiB", MAX_IMPORT >> 20),
+                            format!("file over {max} bytes"),
                         )
                     })?
                     .to_bytes();

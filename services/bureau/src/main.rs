@@ -191,6 +191,7 @@ fn main() -> ExitCode {
         Cmd::Serve { dev } => load_config(&cli.config, *dev).and_then(|cfg| {
             bureau_core::logging::init(&cfg.log.level);
             bureau_core::fence::install_hook();
+            bureau_core::limits::install(&cfg.limits);
             again = runtime.block_on(serve::serve(cfg))? == serve::Ended::Restart;
             Ok(())
         }),

@@ -21,6 +21,101 @@ pub struct Config {
     pub proxy: ProxyConfig,
     pub samba: SambaConfig,
     pub activesync: ActiveSyncConfig,
+    pub limits: LimitsConfig,
+}
+
+/// Bounds on what clients send, for every parser Bureau runs. The defaults are far above
+/// what any mail client, phone or calendar app sends; past them a request gets its
+/// protocol's refusal (see docs/SECURITY.md). Sizes and counts may be raised or lowered;
+/// nesting depths only lowered, since walkers of those trees recurse and their defaults
+/// are what was tested on the daemon's worker stacks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// `Content-Type` fields a message may hold to be parsed into parts (bounds nesting).
+    pub mime_content_types: usize,
+    /// Parts a message may have to be described part by part.
+    pub mime_parts: usize,
+    /// Depth at which BODYSTRUCTURE shows a nested part as a leaf.
+    pub bodystructure_depth: usize,
+    /// An IMAP command with its literals (also APPENDLIMIT), bytes.
+    pub imap_command_bytes: u32,
+    /// An IMAP LIST/LSUB reference plus pattern, bytes.
+    pub imap_pattern_bytes: usize,
+    /// Bad IMAP commands before the session is ended.
+    pub imap_bad_commands: u32,
+    /// Bad SMTP commands, and failed AUTHs, before the session is ended.
+    pub smtp_bad_commands: u32,
+    pub smtp_auth_failures: u32,
+    /// A DAV request's XML body: bytes, element depth, element count.
+    pub dav_xml_bytes: usize,
+    pub dav_xml_depth: usize,
+    pub dav_xml_elements: usize,
+    /// One calendar or contact object, bytes (DAV PUT, advertised as max-resource-size).
+    pub object_bytes: usize,
+    /// Components nested in a calendar or contact object (DAV and ActiveSync).
+    pub component_depth: usize,
+    /// An ActiveSync request body, bytes, and its WBXML depth.
+    pub activesync_body_bytes: usize,
+    pub wbxml_depth: usize,
+    /// One LDAP message, bytes; protocol errors before the session is ended.
+    pub ldap_message_bytes: usize,
+    pub ldap_errors: u32,
+    /// An admin API request body, and an import file, bytes.
+    pub admin_body_bytes: usize,
+    pub admin_import_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            mime_content_types: 1_000,
+            mime_parts: 10_000,
+            bodystructure_depth: 100,
+            imap_command_bytes: 64 << 20,
+            imap_pattern_bytes: 1024,
+            imap_bad_commands: 20,
+            smtp_bad_commands: 20,
+            smtp_auth_failures: 3,
+            dav_xml_bytes: 1 << 20,
+            dav_xml_depth: 32,
+            dav_xml_elements: 20_000,
+            object_bytes: 10 << 20,
+            component_depth: 16,
+            activesync_body_bytes: 32 << 20,
+            wbxml_depth: 64,
+            ldap_message_bytes: 64 << 10,
+            ldap_errors: 20,
+            admin_body_bytes: 1 << 20,
+            admin_import_bytes: 256 << 20,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The nesting bounds with their keys and ceilings (their defaults).
+    fn depths(&self) -> [(&'static str, usize, usize); 5] {
+        let d = LimitsConfig::default();
+        [
+            (
+                "limits.mime_content_types",
+                self.mime_content_types,
+                d.mime_content_types,
+            ),
+            (
+                "limits.bodystructure_depth",
+                self.bodystructure_depth,
+                d.bodystructure_depth,
+            ),
+            ("limits.dav_xml_depth", self.dav_xml_depth, d.dav_xml_depth),
+            (
+                "limits.component_depth",
+                self.component_depth,
+                d.component_depth,
+            ),
+            ("limits.wbxml_depth", self.wbxml_depth, d.wbxml_depth),
+        ]
+    }
 }
 
 /// Exchange ActiveSync (phones, Outlook) at /Microsoft-Server-ActiveSync on HTTPS.
@@ -585,6 +680,32 @@ impl Config {
         if !(2048..=4096).contains(&self.directory.dkim_bits) {
             return Err(bad("directory.dkim_bits", "between 2048 and 4096".into()));
         }
+        for (key, value, ceiling) in self.limits.depths() {
+            if !(1..=ceiling).contains(&value) {
+                return Err(bad(
+                    key,
+                    format!("between 1 and {ceiling} (a depth may only be lowered)"),
+                ));
+            }
+        }
+        let l = &self.limits;
+        let sizes = [
+            ("limits.mime_parts", l.mime_parts),
+            ("limits.imap_command_bytes", l.imap_command_bytes as usize),
+            ("limits.imap_pattern_bytes", l.imap_pattern_bytes),
+            ("limits.dav_xml_bytes", l.dav_xml_bytes),
+            ("limits.dav_xml_elements", l.dav_xml_elements),
+            ("limits.object_bytes", l.object_bytes),
+            ("limits.activesync_body_bytes", l.activesync_body_bytes),
+            ("limits.ldap_message_bytes", l.ldap_message_bytes),
+            ("limits.admin_body_bytes", l.admin_body_bytes),
+            ("limits.admin_import_bytes", l.admin_import_bytes),
+        ];
+        for (key, value) in sizes {
+            if value == 0 {
+                return Err(bad(key, "must be at least 1".into()));
+            }
+        }
         if self.directory.min_password_len < 6 {
             return Err(bad(
                 "directory.min_password_len",
@@ -691,5 +812,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("key `log.level`"), "{e}");
+    }
+
+    #[test]
+    fn limits_may_be_set_but_depths_only_lowered() {
+        let c = Config::parse(
+            "[limits]\nimap_pattern_bytes = 4096\nwbxml_depth = 20\n",
+            "l.toml",
+        )
+        .unwrap();
+        assert_eq!(c.limits.imap_pattern_bytes, 4096);
+        assert_eq!(c.limits.wbxml_depth, 20);
+        assert_eq!(c.limits.mime_parts, 10_000);
+        for bad in [
+            "wbxml_depth = 65",
+            "component_depth = 0",
+            "object_bytes = 0",
+        ] {
+            let e = Config::parse(&format!("[limits]\n{bad}\n"), "l.toml")
+                .unwrap_err()
+                .to_string();
+            let key = bad.split(' ').next().unwrap();
+            assert!(
+                e.starts_with(&format!("l.toml:2: key `limits.{key}`")),
+                "{e}"
+            );
+        }
     }
 }

@@ -9,27 +9,24 @@
 
 use mail_parser::{HeaderName, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
-/// The most `Content-Type` fields a message may hold to be parsed into parts. Each level of
-/// nesting needs one, so this also bounds the depth of any walk over the parts. Far above
-/// what a mail client writes (a digest of 100 forwarded messages has about 300).
-pub const MAX_CONTENT_TYPES: usize = 1_000;
-
-/// The most parts a message may have to be described part by part (Dovecot's default).
-pub const MAX_PARTS: usize = 10_000;
-
-/// Depth at which walkers that render a tree (BODYSTRUCTURE) stop and show a leaf.
-pub const MAX_DEPTH: usize = 100;
-
-/// Parses `raw` into its parts, or, past the bounds above, into its headers and its raw
-/// body as one text part. `None` only where mail-parser finds no message at all.
+/// Parses `raw` into its parts, or, past the bounds of `[limits]`, into its headers and its
+/// raw body as one text part. `None` only where mail-parser finds no message at all.
+///
+/// - `mime_content_types` (1,000): `Content-Type` fields a message may hold to be parsed
+///   into parts. Each level of nesting needs one, so this also bounds the depth of any walk
+///   over the parts. Far above what a mail client writes (a digest of 100 forwarded
+///   messages has about 300).
+/// - `mime_parts` (10,000, Dovecot's default): parts a message may have to be described
+///   part by part.
 pub fn parse(raw: &[u8]) -> Option<Message<'_>> {
-    if count_content_types(raw) <= MAX_CONTENT_TYPES {
+    let limits = crate::limits::get();
+    if count_content_types(raw) <= limits.mime_content_types {
         // mail-parser's debug assertions fire on some malformed trees (found by the property
         // test below); release builds have none, but a parser's panic is never the caller's.
         match std::panic::catch_unwind(|| MessageParser::default().parse(raw)) {
             Ok(m) => {
                 let m = m?;
-                if m.parts.len() <= MAX_PARTS {
+                if m.parts.len() <= limits.mime_parts {
                     return Some(m);
                 }
                 log::info!(
@@ -155,7 +152,7 @@ mod tests {
     fn many_flat_parts_are_one_opaque_part() {
         let mut raw =
             b"Subject: flat\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n".to_vec();
-        for _ in 0..(MAX_PARTS + 10) {
+        for _ in 0..(crate::limits::get().mime_parts + 10) {
             raw.extend_from_slice(b"--x\r\n\r\na\r\n");
         }
         raw.extend_from_slice(b"--x--\r\n");
@@ -199,7 +196,7 @@ mod fuzz {
                 }
             }
         }
-        assert!(seen <= MAX_PARTS * 4 + 1 || is_opaque(&m));
+        assert!(seen <= crate::limits::get().mime_parts * 4 + 1 || is_opaque(&m));
     }
 
     fn fragment() -> impl Strategy<Value = Vec<u8>> {

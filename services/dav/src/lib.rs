@@ -37,11 +37,6 @@ use xml::{CALDAV, CARDDAV, DAV};
 const AUTOCONFIG: &str = "/mail/config-v1.1.xml";
 const AUTOCONFIG_WELL_KNOWN: &str = "/.well-known/autoconfig/mail/config-v1.1.xml";
 
-/// Largest XML request body.
-const MAX_XML: usize = 1 << 20;
-/// Largest calendar object or vCard.
-pub(crate) const MAX_OBJECT: usize = 10 << 20;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Calendar,
@@ -470,10 +465,11 @@ impl Dav {
         }
         let method = req.method().clone();
         let headers = req.headers().clone();
+        let limits = bureau_core::limits::get();
         let limit = if method == Method::PUT {
-            MAX_OBJECT
+            limits.object_bytes
         } else {
-            MAX_XML
+            limits.dav_xml_bytes
         };
         // A body announced too large is refused before a byte of it is read (RFC 4791
         // 5.3.2.1: max-resource-size; issue 19: ~10 MB was read first).
@@ -549,7 +545,8 @@ impl Dav {
             .get("depth")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = match http::body(req.into_body(), MAX_XML).await {
+        let body = match http::body(req.into_body(), bureau_core::limits::get().dav_xml_bytes).await
+        {
             Ok(b) => b,
             Err(r) => return r,
         };
@@ -1135,11 +1132,9 @@ impl Conditions {
     }
 }
 
-/// How deep components may nest (VCALENDAR > VEVENT > VALARM is 3): every walker over a
-/// stored object is then bounded, whatever a client sent.
-const MAX_COMPONENT_DEPTH: usize = 16;
-
-/// The deepest nesting of components, walked without recursion.
+/// The deepest nesting of components (VCALENDAR > VEVENT > VALARM is 3), walked without
+/// recursion. Objects deeper than `limits.component_depth` are refused, so every walker
+/// over a stored object is bounded, whatever a client sent.
 fn component_depth(cal: &calcard::icalendar::ICalendar) -> usize {
     let mut deepest = 0;
     let mut stack = vec![(0u32, 1usize)];
@@ -1150,7 +1145,7 @@ fn component_depth(cal: &calcard::icalendar::ICalendar) -> usize {
             continue;
         };
         deepest = deepest.max(depth);
-        if depth > MAX_COMPONENT_DEPTH || seen > cal.components.len() {
+        if depth > bureau_core::limits::get().component_depth || seen > cal.components.len() {
             break;
         }
         stack.extend(c.component_ids.iter().map(|i| (*i, depth + 1)));
@@ -1182,7 +1177,7 @@ fn object_props(
             };
             // One object per resource, nothing after it (RFC 4791 4.1).
             if !matches!(parser.entry(), calcard::Entry::Eof)
-                || component_depth(&cal) > MAX_COMPONENT_DEPTH
+                || component_depth(&cal) > bureau_core::limits::get().component_depth
             {
                 return Err(invalid());
             }

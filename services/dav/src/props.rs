@@ -236,10 +236,10 @@ impl Res<'_> {
                     }
                     // RFC 4791 5.2.5, RFC 6352 6.2.3: what PUT takes.
                     (CALDAV, "max-resource-size") if c.kind == Kind::Calendar => {
-                        Some(crate::MAX_OBJECT.to_string())
+                        Some(bureau_core::limits::get().object_bytes.to_string())
                     }
                     (CARDDAV, "max-resource-size") if c.kind == Kind::Contacts => {
-                        Some(crate::MAX_OBJECT.to_string())
+                        Some(bureau_core::limits::get().object_bytes.to_string())
                     }
                     (CALDAV, "calendar-description") if c.kind == Kind::Calendar => {
                         p("description")

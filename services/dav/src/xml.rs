@@ -12,9 +12,6 @@ pub const CARDDAV: &str = "urn:ietf:params:xml:ns:carddav";
 pub const CS: &str = "http://calendarserver.org/ns/";
 pub const APPLE: &str = "http://apple.com/ns/ical/";
 
-const MAX_DEPTH: usize = 32;
-const MAX_ELEMENTS: usize = 20_000;
-
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Element {
     pub ns: String,
@@ -70,7 +67,8 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
             Event::DocType(_) => return Err(XmlError::Dtd),
             Event::Start(s) => {
                 count += 1;
-                if stack.len() >= MAX_DEPTH || count > MAX_ELEMENTS {
+                let limits = bureau_core::limits::get();
+                if stack.len() >= limits.dav_xml_depth || count > limits.dav_xml_elements {
                     return Err(XmlError::Malformed("document too deep or too large".into()));
                 }
                 let ns = match res {
@@ -278,7 +276,7 @@ mod fuzz {
         fn deep(depth in 0usize..20_000) {
             let doc = format!("<d:a xmlns:d=\"DAV:\">{}{}</d:a>", "<d:b>".repeat(depth), "</d:b>".repeat(depth));
             let r = super::parse(doc.as_bytes());
-            prop_assert_eq!(r.is_ok(), depth < super::MAX_DEPTH);
+            prop_assert_eq!(r.is_ok(), depth < bureau_core::limits::get().dav_xml_depth);
         }
     }
 }

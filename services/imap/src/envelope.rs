@@ -184,7 +184,7 @@ fn structure_at(out: &mut Vec<u8>, m: &Message, id: usize, ext: bool, depth: usi
         .iter()
         .map(|a| (a.name.to_string(), a.value.to_string()))
         .collect();
-    let too_deep = depth >= bureau_core::mime::MAX_DEPTH;
+    let too_deep = depth >= bureau_core::limits::get().bodystructure_depth;
     if too_deep {
         let raw = m.raw_message();
         let start = (part.offset_body as usize).min(raw.len());

@@ -3,10 +3,6 @@
 //! costs O(pattern × name) whatever the wildcards (a backtracking matcher is exponential in
 //! the number of `*`), and it neither recurses nor allocates per character.
 
-/// The longest pattern (reference and pattern joined) LIST accepts; a mailbox name is far
-/// shorter, so no real client comes near it.
-pub(crate) const MAX_PATTERN: usize = 1024;
-
 /// A pattern ready to match, with runs of wildcards folded (`*%*` is `*`, `%%` is `%`).
 pub(crate) struct Pattern(Vec<u8>);
 

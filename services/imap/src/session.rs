@@ -31,12 +31,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Largest command, literals included (an APPENDed message; APPENDLIMIT).
-pub(crate) const MAX_COMMAND: u32 = 64 << 20;
 pub(crate) const SEEN: &str = "\\Seen";
 const UNAUTH_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) const AUTH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-const MAX_BAD: u32 = 20;
 
 /// A message that matched a search.
 pub(crate) struct Hit {
@@ -231,10 +228,11 @@ impl Session {
     }
 
     pub(crate) fn capabilities(&self) -> String {
+        let append_limit = bureau_core::limits::get().imap_command_bytes;
         let mut c = format!(
             "IMAP4rev1 IMAP4rev2 SASL-IR UNSELECT LITERAL+ IDLE UIDPLUS MOVE NAMESPACE ID ENABLE CHILDREN \
              CONDSTORE QRESYNC ESEARCH SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES \
-             LIST-EXTENDED LIST-STATUS SPECIAL-USE MULTIAPPEND APPENDLIMIT={MAX_COMMAND} \
+             LIST-EXTENDED LIST-STATUS SPECIAL-USE MULTIAPPEND APPENDLIMIT={append_limit} \
              ACL RIGHTS=texk QUOTA QUOTA=RES-STORAGE BINARY STATUS=SIZE"
         );
         if self.is_tls() {
@@ -255,7 +253,7 @@ impl Session {
         if !self.flush().await {
             return;
         }
-        let mut frag = Fragmentizer::new(MAX_COMMAND);
+        let mut frag = Fragmentizer::new(bureau_core::limits::get().imap_command_bytes);
         // One TLS record at most; every idle connection holds it.
         let mut buf = vec![0u8; 16 * 1024];
         loop {
@@ -265,10 +263,26 @@ impl Session {
                     announcement: Some(LiteralAnnouncement { mode, length }),
                     ..
                 }) => {
-                    if length > MAX_COMMAND {
-                        self.line("* BYE literal too large");
-                        self.flush().await;
-                        return;
+                    let max = bureau_core::limits::get().imap_command_bytes;
+                    if length > max {
+                        // A synchronizing literal is refused before it is sent (RFC 7889
+                        // TOOBIG); one already on its way cannot be, so the session ends.
+                        if mode == LiteralMode::NonSync {
+                            self.line("* BYE literal too large");
+                            self.flush().await;
+                            return;
+                        }
+                        let tag = frag
+                            .decode_tag()
+                            .map(|t| t.inner().to_string())
+                            .unwrap_or_else(|| "*".into());
+                        self.no(&tag, &format!("[TOOBIG] literal over {max} bytes"));
+                        if !self.flush().await {
+                            return;
+                        }
+                        frag = Fragmentizer::new(max);
+                        self.unread = 0;
+                        continue;
                     }
                     if mode == LiteralMode::Sync {
                         self.line("+ Ready for literal data");
@@ -307,7 +321,7 @@ impl Session {
                                 };
                                 self.bad += 1;
                                 self.line(&format!("{tag} BAD {why}"));
-                                if self.bad > MAX_BAD {
+                                if self.bad > bureau_core::limits::get().imap_bad_commands {
                                     self.line("* BYE too many errors");
                                     self.flush().await;
                                     return;
@@ -496,7 +510,7 @@ impl Session {
                         return false;
                     }
                     // Anything pipelined after STARTTLS arrived in the clear: dropped.
-                    *frag = Fragmentizer::new(MAX_COMMAND);
+                    *frag = Fragmentizer::new(bureau_core::limits::get().imap_command_bytes);
                     let Some(plain) = self.stream.take() else {
                         return false;
                     };

@@ -18,13 +18,9 @@ use tokio_util::codec::Framed;
 const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
 const OID_PAGED: &str = "1.2.840.113556.1.4.319";
 const OID_NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
-/// Largest request taken (a search filter, a bind); BER nesting is bounded by the codec.
-const MAX_MESSAGE: usize = 64 * 1024;
 /// A connection that has not bound is closed after this; a bound one after `IDLE`.
 const UNBOUND_IDLE: Duration = Duration::from_secs(60);
 const IDLE: Duration = Duration::from_secs(30 * 60);
-/// Wrong requests before the connection is closed.
-const MAX_ERRORS: u32 = 20;
 
 /// Who the connection is bound as.
 enum Bound {
@@ -76,7 +72,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, stream: Stream, peer: SocketAddr, mut shu
         bound: Bound::None,
         errors: 0,
     };
-    let codec = || LdapCodec::new(Some(MAX_MESSAGE), None);
+    let codec = || LdapCodec::new(Some(bureau_core::limits::get().ldap_message_bytes), None);
     let mut framed = Framed::new(stream, codec());
     loop {
         let idle = match s.bound {
@@ -128,7 +124,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, stream: Stream, peer: SocketAddr, mut shu
                 framed = Framed::new(stream, codec());
             }
         }
-        if s.errors >= MAX_ERRORS {
+        if s.errors >= bureau_core::limits::get().ldap_errors {
             return;
         }
     }

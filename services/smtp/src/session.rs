@@ -25,10 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Unrecognised or malformed commands tolerated before the connection is closed.
-const MAX_BAD_COMMANDS: u32 = 20;
-/// Failed AUTH attempts tolerated on one connection.
-const MAX_AUTH_FAILURES: u32 = 3;
 /// Longest AUTH response line.
 const MAX_AUTH_LINE: usize = 12 * 1024;
 
@@ -272,7 +268,10 @@ impl Session {
             if !self.flush().await {
                 return;
             }
-            if self.bad_commands > MAX_BAD_COMMANDS || self.auth_failures >= MAX_AUTH_FAILURES {
+            let limits = bureau_core::limits::get();
+            if self.bad_commands > limits.smtp_bad_commands
+                || self.auth_failures >= limits.smtp_auth_failures
+            {
                 self.reply(421, "4.7.0", "Too many errors, closing connection");
                 self.flush().await;
                 return;
@@ -306,7 +305,7 @@ impl Session {
                 self.reply(500, "5.5.2", "Syntax error")
             }
         }
-        self.bad_commands <= MAX_BAD_COMMANDS
+        self.bad_commands <= bureau_core::limits::get().smtp_bad_commands
     }
 
     /// Keeps an oversized message from growing without bound: past the limit the bytes are
@@ -649,7 +648,7 @@ impl Session {
                 self.reply(235, "2.7.0", "Authentication successful");
             }
             Err(AuthError::Refused) => {
-                self.auth_failures = MAX_AUTH_FAILURES;
+                self.auth_failures = bureau_core::limits::get().smtp_auth_failures;
                 self.reply(
                     454,
                     "4.7.0",

@@ -3,14 +3,15 @@
 //! attributes. Sans I/O: bytes in, a tree out, and back.
 //!
 //! Decoding is strict and bounded: an unknown page or tag, an attribute, a token ActiveSync
-//! does not use, text that is not UTF-8, nesting deeper than `MAX_DEPTH`, or input that
-//! ends early is an error naming the offset, never a panic.
+//! does not use, text that is not UTF-8, nesting deeper than `limits.wbxml_depth`, or
+//! input that ends early is an error naming the offset, never a panic.
 
 mod pages;
 
 pub use pages::{PAGES, page};
 
-/// Deeper nesting is refused (ActiveSync documents nest about a dozen levels).
+/// Documents Bureau writes nest no deeper (ActiveSync documents nest about a dozen
+/// levels); what it reads is bounded by `limits.wbxml_depth`, at most this.
 pub const MAX_DEPTH: usize = 64;
 
 const SWITCH_PAGE: u8 = 0x00;
@@ -277,8 +278,9 @@ pub fn decode(bytes: &[u8]) -> Result<Element, WbxmlError> {
 }
 
 fn element(r: &mut Reader, page: &mut u8, depth: usize) -> Result<Element, WbxmlError> {
-    if depth >= MAX_DEPTH {
-        return r.fail(format!("nested deeper than {MAX_DEPTH}"));
+    let max = bureau_core::limits::get().wbxml_depth;
+    if depth >= max {
+        return r.fail(format!("nested deeper than {max}"));
     }
     let t = r.byte()?;
     if t & WITH_ATTRIBUTES != 0 {

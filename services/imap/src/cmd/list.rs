@@ -2,7 +2,7 @@
 
 use crate::ext::ListExt;
 use crate::mailbox::{self, Mbox};
-use crate::pattern::{MAX_PATTERN, Pattern};
+use crate::pattern::Pattern;
 use crate::session::*;
 use crate::wire;
 use bureau_store::{Item, StoreError};
@@ -81,7 +81,7 @@ impl Session {
         let mut patterns = Vec::new();
         for p in &l.patterns {
             let full = [l.reference.as_slice(), p].concat();
-            if full.len() > MAX_PATTERN {
+            if full.len() > bureau_core::limits::get().imap_pattern_bytes {
                 return self.no(tag, "[LIMIT] pattern too long");
             }
             patterns.push(Pattern::new(&self.pattern_in(&full)));
@@ -159,7 +159,7 @@ impl Session {
     }
 
     pub(crate) fn lsub(&mut self, tag: &str, full: &[u8]) {
-        if full.len() > MAX_PATTERN {
+        if full.len() > bureau_core::limits::get().imap_pattern_bytes {
             return self.no(tag, "[LIMIT] pattern too long");
         }
         let full = Pattern::new(&self.pattern_in(full));
