@@ -729,3 +729,56 @@ def test_broken_data_is_refused_and_changes_nothing(office):
     # The calendar still answers a search with the caldav library.
     cal = client(office).principal().calendar(cal_id="calendar")
     assert cal.search(event=True) == []
+
+
+EXPAND = """<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
+<d:prop><c:calendar-data>{data}</c:calendar-data></d:prop><c:filter><c:comp-filter name="VCALENDAR">
+<c:comp-filter name="VEVENT"><c:time-range start="{start}" end="{end}"/></c:comp-filter></c:comp-filter>
+</c:filter></c:calendar-query>"""
+
+
+def test_calendar_data_expand_and_limits(office):
+    """Issue 19, defect 2: `expand` was ignored (the stored text came back with its RRULE).
+    Each instance must come back on its own, in UTC, as recurring_ical_events (what the
+    caldav library expands with) finds them from the stored text."""
+    import icalendar
+    import recurring_ical_events
+
+    b = office
+    dav(b, "PROPFIND", "/dav/calendars/alice/", Depth="1")
+    assert dav(b, "PUT", "/dav/calendars/alice/calendar/weekly.ics", WEEKLY)[0] == 201
+    start, end = "20260301T000000Z", "20260401T000000Z"
+
+    def calendar_data(data):
+        status, _, text = dav(b, "REPORT", "/dav/calendars/alice/calendar/",
+                              EXPAND.format(data=data, start=start, end=end), Depth="1")
+        assert status == 207, text
+        found = re.findall(r"<c:calendar-data>(.*?)</c:calendar-data>", text, re.S)
+        assert len(found) == 1, text
+        return icalendar.Calendar.from_ical(found[0].replace("&#13;", "\r").replace("&amp;", "&")
+                                            .replace("&lt;", "<").replace("&gt;", ">"))
+
+    got = calendar_data(f'<c:expand start="{start}" end="{end}"/>')
+    events = got.walk("VEVENT")
+    assert not got.walk("VTIMEZONE")
+    assert all("RRULE" not in e and "EXDATE" not in e for e in events)
+    mine = sorted((e["RECURRENCE-ID"].dt, e["DTSTART"].dt, e["DTEND"].dt, str(e["SUMMARY"]))
+                  for e in events)
+    assert all(t.tzinfo is not None and t.utcoffset().total_seconds() == 0 for m in mine for t in m[:3])
+    reference = recurring_ical_events.of(icalendar.Calendar.from_ical(WEEKLY)).between(
+        datetime(2026, 3, 1, tzinfo=timezone.utc), datetime(2026, 4, 1, tzinfo=timezone.utc))
+    theirs = sorted(((e.get("RECURRENCE-ID").dt if e.get("RECURRENCE-ID") else e["DTSTART"].dt)
+                     .astimezone(timezone.utc), e["DTSTART"].dt.astimezone(timezone.utc),
+                     e["DTEND"].dt.astimezone(timezone.utc), str(e["SUMMARY"])) for e in reference)
+    assert mine == theirs and len(mine) == 4, (mine, theirs)
+
+    # limit-recurrence-set: the master, and the moved instance only when it overlaps.
+    got = calendar_data('<c:limit-recurrence-set start="20260320T000000Z" end="20260401T000000Z"/>')
+    assert [str(e["SUMMARY"]) for e in got.walk("VEVENT")] == ["Weekly"]
+    got = calendar_data('<c:limit-recurrence-set start="20260317T000000Z" end="20260318T000000Z"/>')
+    assert sorted(str(e["SUMMARY"]) for e in got.walk("VEVENT")) == ["Weekly", "Weekly, moved"]
+    # A range that is not one is refused, not ignored.
+    status, _, _ = dav(b, "REPORT", "/dav/calendars/alice/calendar/",
+                       EXPAND.format(data='<c:expand start="20260301"/>', start=start, end=end),
+                       Depth="1")
+    assert status == 400

@@ -475,15 +475,23 @@ impl ActiveSync {
         Ok(d)
     }
 
-    /// Stages data as a blob for a write, off the async threads.
+    /// Stages data as a blob for a write, off the async threads; a mail message with what
+    /// the store derives from messages.
     pub async fn stage(
         &self,
         data: Vec<u8>,
+        message: bool,
     ) -> Result<bureau_store::StagedBlob, bureau_store::StoreError> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.stage_blob(&data))
-            .await
-            .map_err(|e| bureau_store::StoreError::Io(e.to_string()))?
+        tokio::task::spawn_blocking(move || {
+            if message {
+                store.stage_message(&data)
+            } else {
+                store.stage_blob(&data)
+            }
+        })
+        .await
+        .map_err(|e| bureau_store::StoreError::Io(e.to_string()))?
     }
 
     pub async fn save_device(

@@ -322,7 +322,7 @@ pub(crate) async fn save_in_sent(
     let Some(sent) = crate::special_mailbox(&r, principal, "\\Sent")? else {
         return Ok(());
     };
-    let staged = eas.stage(mime).await?;
+    let staged = eas.stage(mime, true).await?;
     let blob = staged.blob_ref();
     eas.store()
         .write(Actor::Principal(principal), vec![staged], move |w| {

@@ -519,7 +519,7 @@ async fn add_draft(
 ) -> Result<Item, StoreError> {
     let msg = email::draft(&cx.user, data, None)
         .ok_or_else(|| StoreError::Invalid("the draft does not make a message".into()))?;
-    let staged = eas.stage(msg).await?;
+    let staged = eas.stage(msg, true).await?;
     let blob = staged.blob_ref();
     let mut flags = vec!["\\Draft".to_string()];
     if data.child_value("Read").is_none_or(|r| r.trim() == "1") {
@@ -558,24 +558,26 @@ async fn change_draft(
     item: ItemId,
     data: &Element,
 ) -> Result<u64, StoreError> {
-    replace_content(eas, cx.user.principal, coll, item, |old| {
+    replace_content(eas, cx.user.principal, coll, item, true, |old| {
         email::draft(&cx.user, data, Some(old))
             .ok_or_else(|| StoreError::Invalid("the draft does not make a message".into()))
     })
     .await
 }
 
-/// An item's content replaced by what `edit` makes of it. Gives the new modseq.
+/// An item's content (a mail `message` or not) replaced by what `edit` makes of it. Gives
+/// the new modseq.
 async fn replace_content(
     eas: &ActiveSync,
     principal: u64,
     coll: u64,
     item: ItemId,
+    message: bool,
     edit: impl FnOnce(&[u8]) -> Result<Vec<u8>, StoreError>,
 ) -> Result<u64, StoreError> {
     let r = eas.store().reader(Actor::Principal(principal))?;
     let new = edit(&r.content(&r.item(coll, item)?)?)?;
-    let staged = eas.stage(new).await?;
+    let staged = eas.stage(new, message).await?;
     let blob = staged.blob_ref();
     eas.store()
         .write(Actor::Principal(principal), vec![staged], move |w| {
@@ -742,7 +744,7 @@ async fn change_contact(
     data: &Element,
     supported: Option<&[String]>,
 ) -> Result<u64, StoreError> {
-    replace_content(eas, principal, coll, item, |old| {
+    replace_content(eas, principal, coll, item, false, |old| {
         let card = String::from_utf8_lossy(old);
         checked_card(contacts::merge(&card, data, supported)).map(String::into_bytes)
     })
@@ -759,7 +761,7 @@ async fn add_contact(
 ) -> Result<(ItemId, u64), StoreError> {
     let uid = format!("{:032x}", rand::random::<u128>());
     let card = checked_card(contacts::new_card(data, &format!("urn:uuid:{uid}")))?;
-    let staged = eas.stage(card.into_bytes()).await?;
+    let staged = eas.stage(card.into_bytes(), false).await?;
     let blob = staged.blob_ref();
     eas.store()
         .write(Actor::Principal(principal), vec![staged], move |w| {

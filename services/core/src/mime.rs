@@ -42,11 +42,6 @@ pub fn parse(raw: &[u8]) -> Option<Message<'_>> {
     opaque(raw)
 }
 
-/// Headers only (no body parts): always safe.
-pub fn parse_headers(raw: &[u8]) -> Option<Message<'_>> {
-    MessageParser::default().parse_headers(raw)
-}
-
 /// Whether `m` was described as one opaque part by [`parse`].
 pub fn is_opaque(m: &Message<'_>) -> bool {
     m.parts.len() == 1 && m.parts[0].is_encoding_problem && m.parts[0].content_type().is_none()

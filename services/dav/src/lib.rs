@@ -12,6 +12,7 @@
 
 pub mod autoconfig;
 pub mod bulk;
+mod expand;
 mod filter;
 mod http;
 mod objects;

@@ -1,6 +1,7 @@
 //! Properties: PROPFIND, PROPPATCH, MKCALENDAR/MKCOL, and the multistatus every REPORT
 //! answers with.
 
+use crate::expand::CalData;
 use crate::http::{Resp, dav_error, status, xml as xml_resp};
 use crate::xml::{self, APPLE, CALDAV, CARDDAV, CS, DAV, Element, XmlError, esc, tag};
 use crate::{Coll, Ctx, Kind, Target, store_status};
@@ -11,7 +12,8 @@ use hyper::StatusCode;
 pub(crate) enum PropReq {
     All,
     Names,
-    Some(Vec<(String, String)>),
+    /// These properties; calendar-data as its element asks (expand and limits).
+    Some(Vec<(String, String)>, Option<CalData>),
 }
 
 impl PropReq {
@@ -26,6 +28,7 @@ impl PropReq {
                     .iter()
                     .map(|c| (c.ns.clone(), c.name.clone()))
                     .collect(),
+                CalData::of(root).ok().flatten(),
             ),
             None => PropReq::All,
         }
@@ -297,9 +300,19 @@ impl Multistatus {
                     }
                 }
             }
-            PropReq::Some(list) => {
+            PropReq::Some(list, data) => {
                 for (ns, name) in list {
-                    match res.value(ctx, ns, name) {
+                    let value = match (data, res) {
+                        (Some(d), Res::Obj(c, i))
+                            if c.kind == Kind::Calendar
+                                && (ns.as_str(), name.as_str()) == (CALDAV, "calendar-data") =>
+                        {
+                            let text = ctx.reader().and_then(|r| r.content(i)).ok();
+                            text.map(|t| esc(&d.apply(&String::from_utf8_lossy(&t))))
+                        }
+                        _ => res.value(ctx, ns, name),
+                    };
+                    match value {
                         Some(v) => found.push_str(&tag(ns, name, &v)),
                         None => missing.push_str(&xml::empty_tag(ns, name)),
                     }

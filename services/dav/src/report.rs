@@ -56,6 +56,12 @@ pub(crate) fn report(ctx: &Ctx, t: &Target, body: &[u8]) -> Resp {
         Ok(c) => c,
         Err(e) => return store_status(&e),
     };
+    if crate::expand::CalData::of(&root).is_err() {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "calendar-data: expand and limits need start and end in UTC, start before end",
+        );
+    }
     let req = PropReq::of(&root);
     let r = match (root.ns.as_str(), root.name.as_str(), kind) {
         (CALDAV, "calendar-multiget", Kind::Calendar)

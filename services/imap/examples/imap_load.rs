@@ -4,7 +4,7 @@
 //!
 //!     imap_load HOST:PORT USER PASSWORD fill MESSAGES CLIENTS   APPEND to INBOX -> APPEND/s
 //!     imap_load HOST:PORT USER PASSWORD login LOGINS CLIENTS    connect, TLS, LOGIN, LOGOUT
-//!     imap_load HOST:PORT USER PASSWORD fetch RUNS              FETCH 1:1000 ENVELOPE latency
+//!     imap_load HOST:PORT USER PASSWORD fetch RUNS              SELECT, FETCH 1:1000 ENVELOPE latency
 //!     imap_load HOST:PORT USER PASSWORD mixed CLIENTS SECONDS   SELECT/FETCH/STORE/APPEND/EXPUNGE
 //!     imap_load HOST:PORT USER PASSWORD idle CLIENTS SECONDS    hold CLIENTS connections in IDLE
 
@@ -270,9 +270,11 @@ async fn main() {
         "fetch" => {
             let runs = num(4);
             let mut conn = Conn::login(&t).await;
-            let mut lat = Vec::new();
+            let (mut lat, mut select) = (Vec::new(), Vec::new());
             for _ in 0..runs {
+                let at = Instant::now();
                 conn.cmd("SELECT INBOX").await;
+                select.push(at.elapsed());
                 let at = Instant::now();
                 let out = conn.cmd("FETCH 1:1000 ENVELOPE").await;
                 lat.push(at.elapsed());
@@ -281,6 +283,10 @@ async fn main() {
             }
             conn.cmd("LOGOUT").await;
             println!("FETCH 1:1000 ENVELOPE, {runs} runs: {}", Lat(lat).show());
+            println!(
+                "SELECT INBOX (all of it), {runs} runs: {}",
+                Lat(select).show()
+            );
         }
         "mixed" => {
             let (clients, secs) = (num(4), num(5) as u64);

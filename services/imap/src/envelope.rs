@@ -308,3 +308,96 @@ mod tests {
         );
     }
 }
+
+/// What FETCH tells of a message without its content: ENVELOPE, BODY and BODYSTRUCTURE as
+/// written on the wire. Made once, when the message is stored (`Store::stage_message`),
+/// and kept beside its blob, as Dovecot's index cache keeps them.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Summary {
+    pub envelope: Vec<u8>,
+    pub body: Vec<u8>,
+    pub bodystructure: Vec<u8>,
+}
+
+/// The store's name for a message's [`Summary`].
+pub(crate) const SUMMARY: &str = "imap.summary";
+
+impl Summary {
+    pub(crate) fn of(raw: &[u8]) -> Summary {
+        let Some(m) = bureau_core::mime::parse(raw) else {
+            let leaf = format!("(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" {} 0)", raw.len());
+            return Summary {
+                envelope: b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)".to_vec(),
+                body: leaf.clone().into_bytes(),
+                bodystructure: leaf.into_bytes(),
+            };
+        };
+        let mut s = Summary {
+            envelope: Vec::new(),
+            body: Vec::new(),
+            bodystructure: Vec::new(),
+        };
+        envelope(&mut s.envelope, &m);
+        body_structure(&mut s.body, &m, 0, false);
+        body_structure(&mut s.bodystructure, &m, 0, true);
+        s
+    }
+
+    /// Three length-prefixed fields.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            12 + self.envelope.len() + self.body.len() + self.bodystructure.len(),
+        );
+        for f in [&self.envelope, &self.body, &self.bodystructure] {
+            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            out.extend_from_slice(f);
+        }
+        out
+    }
+
+    pub(crate) fn decode(mut b: &[u8]) -> Option<Summary> {
+        let mut field = || {
+            let (len, rest) = b.split_first_chunk::<4>()?;
+            let len = u32::from_le_bytes(*len) as usize;
+            let (f, rest) = (rest.get(..len)?, &rest[len..]);
+            b = rest;
+            Some(f.to_vec())
+        };
+        let s = Summary {
+            envelope: field()?,
+            body: field()?,
+            bodystructure: field()?,
+        };
+        b.is_empty().then_some(s)
+    }
+}
+
+/// The store's deriver for messages (`Store::set_deriver`): their summary.
+pub fn derive(raw: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    vec![(SUMMARY, Summary::of(raw).encode())]
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_reads_back_and_refuses_damage() {
+        let s = Summary::of(
+            b"From: a@x.example\r\nSubject: hi\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+              --b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b--\r\n",
+        );
+        assert!(
+            s.envelope
+                .starts_with(b"(NIL \"hi\" ((NIL NIL \"a\" \"x.example\"))")
+        );
+        assert!(s.body.starts_with(b"((\"TEXT\" \"PLAIN\""));
+        assert!(s.bodystructure.len() > s.body.len());
+        let bytes = s.encode();
+        assert_eq!(Summary::decode(&bytes), Some(s));
+        assert_eq!(Summary::decode(&bytes[..bytes.len() - 1]), None);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(Summary::decode(&longer), None);
+    }
+}

@@ -63,6 +63,8 @@ impl Imap {
         tls: TlsAcceptor,
         max_connections_per_ip: usize,
     ) -> Imap {
+        // Every message stored from now on, by any protocol, gets its FETCH summary.
+        auth.directory().store().set_deriver(envelope::derive);
         Imap {
             ctx: Arc::new(Ctx {
                 hostname,

@@ -843,6 +843,33 @@ impl Session {
     }
 
     /// A mailbox by name, with its messages as the user sees them.
+    /// A mailbox with its UIDs and the sequence index of its first unseen message, from its
+    /// index (a shared mailbox's per-user \Seen from its records).
+    pub(crate) fn mailbox_index(
+        &self,
+        name: &str,
+    ) -> Result<(Mbox, Vec<u32>, Option<usize>), StoreError> {
+        let r = self.reader()?;
+        let m = mailbox::find(&r, self.principal(), name)?;
+        if m.private_seen() {
+            let items = r.items(m.coll.id)?;
+            let items: Vec<Item> = items.into_iter().map(|i| self.viewed(i, true)).collect();
+            let unseen = items.iter().position(|i| !has(&i.flags, SEEN));
+            let uids = items.iter().map(|i| i.id as u32).collect();
+            return Ok((m, uids, unseen));
+        }
+        let uids: Vec<u32> = r
+            .item_ids(m.coll.id)?
+            .into_iter()
+            .map(|u| u as u32)
+            .collect();
+        let unseen = r
+            .unseen(m.coll.id)?
+            .first()
+            .and_then(|u| uids.binary_search(&(*u as u32)).ok());
+        Ok((m, uids, unseen))
+    }
+
     pub(crate) fn mailbox_items(&self, name: &str) -> Result<(Mbox, Vec<Item>), StoreError> {
         let r = self.reader()?;
         let m = mailbox::find(&r, self.principal(), name)?;

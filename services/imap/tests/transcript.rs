@@ -24,6 +24,7 @@ const PW: &str = "long enough pw";
 /// A running server with users alice and bob.
 struct Server {
     addr: std::net::SocketAddr,
+    store: Store,
     _trigger: Trigger,
     _dir: tempfile::TempDir,
 }
@@ -32,7 +33,7 @@ async fn server() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let directory = Directory::new(
-        store,
+        store.clone(),
         DirectoryOptions {
             argon2_m_kib: 1024,
             argon2_t: 1,
@@ -66,6 +67,7 @@ async fn server() -> Server {
     tokio::spawn(imap.serve(listener, Mode::Tls, shutdown));
     Server {
         addr,
+        store,
         _trigger: trigger,
         _dir: dir,
     }
@@ -1003,4 +1005,63 @@ async fn no_expunge_before_a_pipelined_command() {
     );
     a.expect("NOOP", &["* 1 EXPUNGE", "t OK NOOP completed"])
         .await;
+}
+
+/// ENVELOPE, BODY and BODYSTRUCTURE come from the summary kept beside the message: made at
+/// APPEND; made by the first FETCH (and kept) for a message stored without one.
+#[tokio::test]
+async fn summaries_made_at_delivery_or_first_fetch() {
+    use bureau_store::{Actor, NewItem};
+    let s = server().await;
+    let mut c = Client::login(&s, "alice").await;
+    c.append("INBOX", &msg("appended", "Mon, 7 Dec 2026 10:00:00 +0100"))
+        .await;
+    let (alice, inbox) = {
+        let r = s.store.reader(Actor::System).unwrap();
+        let alice = r.principal_by_name("alice").unwrap().id;
+        (alice, r.collection_by_name(alice, "INBOX").unwrap().id)
+    };
+    let summary_of = |n: usize| {
+        let r = s.store.reader(Actor::System).unwrap();
+        let items = r.items(inbox).unwrap();
+        r.derived(&items[n], "imap.summary").unwrap()
+    };
+    assert!(summary_of(0).is_some(), "made at APPEND");
+    // As a release without summaries stored it.
+    let raw = msg("stored bare", "Tue, 8 Dec 2026 10:00:00 +0100");
+    let staged = s.store.stage_blob(raw.as_bytes()).unwrap();
+    let blob = staged.blob_ref();
+    s.store
+        .write(Actor::Principal(alice), vec![staged], move |w| {
+            w.put_item(
+                inbox,
+                NewItem {
+                    blob: Some(blob),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+    assert!(summary_of(1).is_none());
+    c.cmd("SELECT INBOX").await;
+    let want = [
+        "* 1 FETCH (ENVELOPE (\"Mon, 7 Dec 2026 10:00:00 +0100\" \"appended\" *) BODY (\"TEXT\" \"PLAIN\" *))",
+        "* 2 FETCH (ENVELOPE (\"Tue, 8 Dec 2026 10:00:00 +0100\" \"stored bare\" *) BODY (\"TEXT\" \"PLAIN\" *))",
+        "t OK FETCH completed",
+    ];
+    c.expect("FETCH 1:2 (ENVELOPE BODY)", &want).await;
+    for _ in 0..100 {
+        if summary_of(1).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(summary_of(1).is_some(), "kept after the first FETCH");
+    c.expect("FETCH 1:2 (ENVELOPE BODY)", &want).await;
+    c.expect_some(
+        "FETCH 2 (BODYSTRUCTURE)",
+        &["* 2 FETCH (BODYSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" *) NIL NIL \"7BIT\" * NIL NIL NIL NIL))"],
+    )
+    .await;
 }

@@ -51,7 +51,7 @@ pub(crate) async fn commit(
     let stage = |data: Vec<u8>| {
         let s = store.clone();
         async move {
-            tokio::task::spawn_blocking(move || s.stage_blob(&data))
+            tokio::task::spawn_blocking(move || s.stage_message(&data))
                 .await
                 .map_err(|e| StoreError::Io(e.to_string()))?
         }

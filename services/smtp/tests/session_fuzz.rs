@@ -101,6 +101,8 @@ fn session(input: &[u8]) -> Vec<u8> {
     // The server may close early (too many bad commands): what it did not read is dropped.
     let _ = s.write_all(input);
     let _ = s.write_all(b"\r\n.\r\nQUIT\r\n");
+    // Then end of input, so that a session still reading a BDAT chunk ends too.
+    let _ = s.shutdown(std::net::Shutdown::Write);
     while let Ok(n) = s.read(&mut buf) {
         if n == 0 {
             break;

@@ -57,11 +57,13 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<()> {
     copy(src, dst, TOMBSTONE_NAMES)?;
     copy(src, dst, ITEMS)?;
     copy(src, dst, ITEM_NAMES)?;
+    copy(src, dst, UNSEEN)?;
     copy(src, dst, CHANGELOG)?;
     copy(src, dst, GRANTS)?;
     copy(src, dst, GRANTS_BY_GRANTEE)?;
     copy(src, dst, BLOB_REFS)?;
     copy(src, dst, BLOB_DATA)?;
+    copy(src, dst, BLOB_DERIVED)?;
     copy(src, dst, USAGE)?;
     copy(src, dst, KV)?;
     copy(src, dst, DEVICES)?;

@@ -51,6 +51,8 @@ pub struct StagedBlob {
     pub(crate) written: bool,
     /// The bytes of a blob kept in the database.
     pub(crate) inline: Option<Vec<u8>>,
+    /// What `Store::stage_message` derived from the bytes, saved with the blob.
+    pub(crate) derived: Vec<(&'static str, Vec<u8>)>,
     /// The directory whose in-flight set pins this blob's file.
     dir: Option<Arc<BlobDir>>,
 }
@@ -110,6 +112,7 @@ impl BlobDir {
             blob,
             written: false,
             inline: None,
+            derived: Vec::new(),
             dir: Some(self.clone()),
         }
     }
@@ -120,6 +123,7 @@ impl BlobDir {
             blob,
             written: false,
             inline: Some(data.to_vec()),
+            derived: Vec::new(),
             dir: None,
         }
     }

@@ -249,7 +249,12 @@ struct Inner {
     path: PathBuf,
     threads: Vec<std::thread::JoinHandle<()>>,
     stop_sweep: Arc<AtomicBool>,
+    deriver: std::sync::OnceLock<Deriver>,
 }
+
+/// What a protocol derives from a message's bytes to keep beside it: named fields, each
+/// a function of the bytes alone (so shared by every item of one blob).
+pub type Deriver = fn(&[u8]) -> Vec<(&'static str, Vec<u8>)>;
 
 impl Inner {
     fn jobs(&self) -> Result<&mpsc::Sender<Msg>> {
@@ -321,6 +326,7 @@ impl Store {
                 path: dir.to_path_buf(),
                 threads: vec![writer, sweeper],
                 stop_sweep,
+                deriver: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -371,6 +377,21 @@ impl Store {
         if !known {
             self.inner.blobs.write(&blob.hash, data)?;
             staged.written = true;
+        }
+        Ok(staged)
+    }
+
+    /// Sets what `stage_message` derives from every message (once; IMAP's summaries).
+    pub fn set_deriver(&self, d: Deriver) {
+        let _ = self.inner.deriver.set(d);
+    }
+
+    /// `stage_blob` for a mail message: what the deriver makes of it is saved with the blob
+    /// when the write that uses the blob commits (at delivery, so readers find it ready).
+    pub fn stage_message(&self, data: &[u8]) -> Result<StagedBlob> {
+        let mut staged = self.stage_blob(data)?;
+        if let Some(d) = self.inner.deriver.get() {
+            staged.derived = d(data);
         }
         Ok(staged)
     }

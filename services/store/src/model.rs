@@ -68,6 +68,10 @@ pub struct Collection {
     pub validity: u32,
     #[serde(default)]
     pub props: BTreeMap<String, String>,
+    /// A mailbox's keywords (flags not starting with `\\`) ever set on one of its items, in
+    /// the order of first use: the flags IMAP says are defined in it.
+    #[serde(default)]
+    pub keywords: Vec<String>,
 }
 
 /// A content-addressed blob: BLAKE3 of the bytes, and their length.

@@ -6,12 +6,15 @@ use crate::model::*;
 use crate::tables::*;
 use crate::{Result, StoreError};
 use redb::ReadTransaction;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub struct Reader {
     tx: ReadTransaction,
     actor: Actor,
     blobs: Arc<BlobDir>,
+    /// The last collection whose access was checked, with the answer: the snapshot does
+    /// not change, and a FETCH of 1,000 messages checks one collection 2,000 times.
+    checked: Mutex<Option<(CollectionId, Option<Access>)>>,
 }
 
 fn collect<T>(it: impl Iterator<Item = Result<T>>) -> Result<Vec<T>> {
@@ -20,7 +23,12 @@ fn collect<T>(it: impl Iterator<Item = Result<T>>) -> Result<Vec<T>> {
 
 impl Reader {
     pub(crate) fn new(tx: ReadTransaction, actor: Actor, blobs: Arc<BlobDir>) -> Reader {
-        Reader { tx, actor, blobs }
+        Reader {
+            tx,
+            actor,
+            blobs,
+            checked: Mutex::new(None),
+        }
     }
 
     pub fn actor(&self) -> Actor {
@@ -91,6 +99,23 @@ impl Reader {
         let c = self.load_collection(id)?;
         require(self.access_to(&c)?, need)?;
         Ok(c)
+    }
+
+    /// Whether the actor may read a collection's items.
+    fn readable(&self, id: CollectionId) -> Result<()> {
+        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        let access = match *checked {
+            Some((c, a)) if c == id => a,
+            _ => {
+                let a = match self.load_collection(id) {
+                    Err(StoreError::NotFound) => None,
+                    c => self.access_to(&c?)?,
+                };
+                *checked = Some((id, a));
+                a
+            }
+        };
+        require(access, Access::Read).map(drop)
     }
 
     pub fn collection(&self, id: CollectionId) -> Result<Collection> {
@@ -175,7 +200,7 @@ impl Reader {
 
     /// Every item of a collection, by id.
     pub fn items(&self, coll: CollectionId) -> Result<Vec<Item>> {
-        self.collection(coll)?;
+        self.readable(coll)?;
         let t = self.tx.open_table(ITEMS)?;
         collect(t.range((coll, 0)..=(coll, u64::MAX))?.map(|e| {
             e.map_err(StoreError::from)
@@ -183,15 +208,35 @@ impl Reader {
         }))
     }
 
+    /// The ids of a collection's items, in order, without reading their records.
+    pub fn item_ids(&self, coll: CollectionId) -> Result<Vec<ItemId>> {
+        self.readable(coll)?;
+        let t = self.tx.open_table(ITEMS)?;
+        collect(
+            t.range((coll, 0)..=(coll, u64::MAX))?
+                .map(|e| e.map(|(k, _)| k.value().1).map_err(StoreError::from)),
+        )
+    }
+
+    /// A mailbox's messages the owner has not seen (no `\\Seen`), in order.
+    pub fn unseen(&self, coll: CollectionId) -> Result<Vec<ItemId>> {
+        self.readable(coll)?;
+        let t = self.tx.open_table(UNSEEN)?;
+        collect(
+            t.range((coll, 0)..=(coll, u64::MAX))?
+                .map(|e| e.map(|(k, _)| k.value().1).map_err(StoreError::from)),
+        )
+    }
+
     pub fn item(&self, coll: CollectionId, id: ItemId) -> Result<Item> {
-        self.collection(coll)?;
+        self.readable(coll)?;
         let t = self.tx.open_table(ITEMS)?;
         let v = t.get((coll, id))?.ok_or(StoreError::NotFound)?;
         dec(v.value())
     }
 
     pub fn item_by_name(&self, coll: CollectionId, name: &str) -> Result<Item> {
-        self.collection(coll)?;
+        self.readable(coll)?;
         let id = self
             .tx
             .open_table(ITEM_NAMES)?
@@ -203,7 +248,7 @@ impl Reader {
 
     /// The item's content.
     pub fn content(&self, item: &Item) -> Result<Vec<u8>> {
-        self.collection(item.collection)?;
+        self.readable(item.collection)?;
         match &item.blob {
             None => Ok(Vec::new()),
             Some(b) if b.size <= INLINE_MAX => Ok(self
@@ -215,6 +260,17 @@ impl Reader {
                 .to_vec()),
             Some(b) => self.blobs.read(b).map_err(StoreError::from),
         }
+    }
+
+    /// What was derived from the item's content under `field` (`Store::stage_message`,
+    /// `Writer::set_derived`), if it was.
+    pub fn derived(&self, item: &Item, field: &str) -> Result<Option<Vec<u8>>> {
+        self.readable(item.collection)?;
+        let Some(b) = &item.blob else {
+            return Ok(None);
+        };
+        let t = self.tx.open_table(BLOB_DERIVED)?;
+        Ok(t.get((&b.hash, field))?.map(|v| v.value().to_vec()))
     }
 
     /// Items changed and deleted after `since`, from the change log.

@@ -1,8 +1,8 @@
 //! Schema version and migrations. A migration runs at start, after a snapshot of the file;
 //! a database newer than this binary is refused, never opened for writing.
 
-use crate::model::Collection;
-use crate::tables::{COLLECTIONS, META, create_all, dec, enc};
+use crate::model::{Collection, CollectionKind, Item};
+use crate::tables::{COLLECTIONS, ITEMS, META, create_all, dec, enc};
 use crate::{Result, StoreError, now};
 use redb::{Builder, Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use std::path::Path;
@@ -12,7 +12,49 @@ pub const SCHEMA_VERSION: u64 = MIGRATIONS.len() as u64 + 1;
 pub(crate) type Migration = fn(&WriteTransaction) -> Result<()>;
 
 /// `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
-const MIGRATIONS: &[Migration] = &[modseq_starts_at_one, tombstone_names];
+const MIGRATIONS: &[Migration] = &[
+    modseq_starts_at_one,
+    tombstone_names,
+    blob_derived,
+    mailbox_index,
+];
+
+/// 4 -> 5: every mailbox's index (unseen messages, keywords), built from its records.
+fn mailbox_index(tx: &WriteTransaction) -> Result<()> {
+    let collections: Vec<Collection> = {
+        let t = tx.open_table(COLLECTIONS)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            let c: Collection = dec(e?.1.value())?;
+            if c.kind == CollectionKind::Mailbox {
+                out.push(c);
+            }
+        }
+        out
+    };
+    for mut c in collections {
+        let items: Vec<Item> = {
+            let t = tx.open_table(ITEMS)?;
+            let mut out = Vec::new();
+            for e in t.range((c.id, 0)..=(c.id, u64::MAX))? {
+                out.push(dec(e?.1.value())?);
+            }
+            out
+        };
+        for item in &items {
+            crate::write::index_message(tx, &mut c, item)?;
+        }
+        tx.open_table(COLLECTIONS)?
+            .insert(c.id, enc(&c)?.as_slice())?;
+    }
+    Ok(())
+}
+
+/// 3 -> 4: what protocols derive from a message, kept beside its blob (made by
+/// `create_all` after the migrations); messages stored before it get theirs when first read.
+fn blob_derived(_: &WriteTransaction) -> Result<()> {
+    Ok(())
+}
 
 /// 2 -> 3: the table of deleted items' names (made by `create_all` after the migrations);
 /// items deleted before it have no name to tell.
@@ -189,6 +231,7 @@ mod tests {
             next_item: 1,
             validity: 1,
             props: Default::default(),
+            keywords: Vec::new(),
         };
         let db = open_with(&path, &snaps, 1 << 20, &[]).unwrap();
         let tx = db.begin_write().unwrap();
@@ -204,5 +247,65 @@ mod tests {
         let t = tx.open_table(COLLECTIONS).unwrap();
         let get = |id| dec::<Collection>(t.get(id).unwrap().unwrap().value()).unwrap();
         assert_eq!((get(1).modseq, get(2).modseq), (1, 7));
+    }
+
+    #[test]
+    fn version_four_mailboxes_get_their_index() {
+        use crate::tables::UNSEEN;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let snaps = dir.path().join("snaps");
+        let db = open_with(&path, &snaps, 1 << 20, &MIGRATIONS[..3]).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut cols = tx.open_table(COLLECTIONS).unwrap();
+            let mut items = tx.open_table(ITEMS).unwrap();
+            for (id, kind) in [(1, CollectionKind::Mailbox), (2, CollectionKind::Calendar)] {
+                let c = Collection {
+                    id,
+                    owner: 1,
+                    kind,
+                    name: format!("c{id}"),
+                    modseq: 3,
+                    log_floor: 0,
+                    next_item: 3,
+                    validity: 1,
+                    props: Default::default(),
+                    keywords: Vec::new(),
+                };
+                cols.insert(id, enc(&c).unwrap().as_slice()).unwrap();
+                for (n, flags) in [(1, vec!["\\Seen", "$Work"]), (2, vec!["\\Flagged"])] {
+                    let item = Item {
+                        id: n,
+                        collection: id,
+                        modseq: n + 1,
+                        name: None,
+                        blob: None,
+                        flags: flags.into_iter().map(String::from).collect(),
+                        date: 0,
+                        props: Default::default(),
+                    };
+                    items
+                        .insert((id, n), enc(&item).unwrap().as_slice())
+                        .unwrap();
+                }
+            }
+        }
+        tx.commit().unwrap();
+        drop(db);
+        let db = open_and_migrate(&path, &snaps, 1 << 20).unwrap();
+        let tx = db.begin_read().unwrap();
+        let unseen: Vec<(u64, u64)> = tx
+            .open_table(UNSEEN)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|e| e.unwrap().0.value())
+            .collect();
+        assert_eq!(unseen, [(1, 2)], "the mailbox's unseen message only");
+        let t = tx.open_table(COLLECTIONS).unwrap();
+        let get = |id| dec::<Collection>(t.get(id).unwrap().unwrap().value()).unwrap();
+        assert_eq!(get(1).keywords, ["$Work"]);
+        assert!(get(2).keywords.is_empty());
     }
 }

@@ -19,6 +19,9 @@ pub(crate) const COLLECTION_NAMES: TableDefinition<(u64, &str), u64> =
 pub(crate) const ITEMS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("items");
 /// (collection, name) -> item
 pub(crate) const ITEM_NAMES: TableDefinition<(u64, &str), u64> = TableDefinition::new("item_names");
+/// (mailbox, item) for each message of a mailbox without the owner's \\Seen: a mailbox's
+/// first unseen message and unseen count without reading every record.
+pub(crate) const UNSEEN: TableDefinition<(u64, u64), ()> = TableDefinition::new("unseen");
 /// (collection, modseq) -> (item, deleted). One entry per live item (its last change) and one
 /// per tombstone: the change log.
 pub(crate) const CHANGELOG: TableDefinition<(u64, u64), (u64, bool)> =
@@ -35,6 +38,10 @@ pub(crate) const GRANTS_BY_GRANTEE: TableDefinition<(u64, u64), u8> =
 pub(crate) const BLOB_REFS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("blob_refs");
 /// blob hash -> bytes, for blobs of at most `INLINE_MAX` bytes.
 pub(crate) const BLOB_DATA: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blob_data");
+/// (blob hash, field) -> what a protocol derived from the blob's bytes (IMAP's ENVELOPE and
+/// BODYSTRUCTURE): kept while the blob is, dropped with it. A cache: losing it costs time.
+pub(crate) const BLOB_DERIVED: TableDefinition<(&[u8; 32], &str), &[u8]> =
+    TableDefinition::new("blob_derived");
 /// principal -> bytes held by the collections it owns
 pub(crate) const USAGE: TableDefinition<u64, u64> = TableDefinition::new("usage");
 /// (namespace, key) -> record, for the directory and other services' own records.
@@ -64,11 +71,13 @@ pub(crate) fn create_all(tx: &redb::WriteTransaction) -> Result<()> {
     tx.open_table(TOMBSTONE_NAMES)?;
     tx.open_table(ITEMS)?;
     tx.open_table(ITEM_NAMES)?;
+    tx.open_table(UNSEEN)?;
     tx.open_table(CHANGELOG)?;
     tx.open_table(GRANTS)?;
     tx.open_table(GRANTS_BY_GRANTEE)?;
     tx.open_table(BLOB_REFS)?;
     tx.open_table(BLOB_DATA)?;
+    tx.open_table(BLOB_DERIVED)?;
     tx.open_table(USAGE)?;
     tx.open_table(KV)?;
     tx.open_table(DEVICES)?;

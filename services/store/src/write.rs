@@ -277,6 +277,7 @@ impl<'t> Writer<'t> {
             // Distinct across re-creations of the same name.
             validity: (id as u32) ^ (now() as u32 & 0x7fff_0000),
             props: Default::default(),
+            keywords: Vec::new(),
         };
         self.put_collection(&c)?;
         self.tx
@@ -359,6 +360,10 @@ impl<'t> Writer<'t> {
             }
             self.tx.open_table(ITEMS)?.remove((id, item.id))?;
         }
+        self.tx
+            .open_table(UNSEEN)?
+            .extract_from_if((id, 0)..=(id, u64::MAX), |_, _| true)?
+            .for_each(drop);
         self.add_usage(c.owner, -(freed as i128))?;
         self.tx
             .open_table(CHANGELOG)?
@@ -453,19 +458,46 @@ impl<'t> Writer<'t> {
     fn ref_blob(&mut self, b: &BlobRef) -> Result<()> {
         let mut t = self.tx.open_table(BLOB_REFS)?;
         let n = t.get(&b.hash)?.map_or(0, |v| v.value());
+        let staged = self.staged.iter().find(|s| s.blob == *b);
         if n == 0 {
             // First use: the blob must come with this write.
-            let staged =
-                self.staged.iter().find(|s| s.blob == *b).ok_or_else(|| {
-                    StoreError::Invalid("blob was not staged for this write".into())
-                })?;
+            let staged = staged
+                .ok_or_else(|| StoreError::Invalid("blob was not staged for this write".into()))?;
             if let Some(data) = &staged.inline {
                 self.tx
                     .open_table(BLOB_DATA)?
                     .insert(&b.hash, data.as_slice())?;
             }
         }
+        if let Some(s) = staged
+            && !s.derived.is_empty()
+        {
+            let mut d = self.tx.open_table(BLOB_DERIVED)?;
+            for (field, bytes) in &s.derived {
+                d.insert((&b.hash, *field), bytes.as_slice())?;
+            }
+        }
         t.insert(&b.hash, n + 1)?;
+        Ok(())
+    }
+
+    /// Keeps `bytes` as the `field` derived from an item's content, for an item the actor may
+    /// read (a reader that derived it on a miss saves it for the next).
+    pub fn set_derived(
+        &mut self,
+        coll: CollectionId,
+        id: ItemId,
+        field: &str,
+        bytes: &[u8],
+    ) -> Result<()> {
+        self.collection_with(coll, Access::Read)?;
+        let Some(b) = self.item(coll, id)?.blob else {
+            return Ok(());
+        };
+        self.dirty = true;
+        self.tx
+            .open_table(BLOB_DERIVED)?
+            .insert((&b.hash, field), bytes)?;
         Ok(())
     }
 
@@ -474,6 +506,18 @@ impl<'t> Writer<'t> {
         let n = t.get(&b.hash)?.map_or(0, |v| v.value());
         if n <= 1 {
             t.remove(&b.hash)?;
+            let mut d = self.tx.open_table(BLOB_DERIVED)?;
+            let fields: Vec<String> = d
+                .range((&b.hash, "")..)?
+                .map_while(|e| {
+                    let (k, _) = e.ok()?;
+                    let (h, f) = k.value();
+                    (h == &b.hash).then(|| f.to_string())
+                })
+                .collect();
+            for f in fields {
+                d.remove((&b.hash, f.as_str()))?;
+            }
             if b.size <= INLINE_MAX {
                 self.tx.open_table(BLOB_DATA)?.remove(&b.hash)?;
             } else {
@@ -525,11 +569,13 @@ impl<'t> Writer<'t> {
         Ok(())
     }
 
-    fn save_item(&mut self, item: &Item) -> Result<()> {
+    /// Writes an item's record and keeps its mailbox's index (unseen messages, keywords in
+    /// `c`, which the caller saves) in step.
+    fn save_item(&mut self, c: &mut Collection, item: &Item) -> Result<()> {
         self.tx
             .open_table(ITEMS)?
             .insert((item.collection, item.id), enc(item)?.as_slice())?;
-        Ok(())
+        index_message(self.tx, c, item)
     }
 
     /// Adds an item. Its blob must be staged for this write or already stored.
@@ -568,7 +614,7 @@ impl<'t> Writer<'t> {
                 .insert((coll, n.as_str()), id)?;
         }
         self.add_usage(c.owner, size as i128)?;
-        self.save_item(&item)?;
+        self.save_item(&mut c, &item)?;
         self.put_collection(&c)?;
         Ok(item)
     }
@@ -639,7 +685,7 @@ impl<'t> Writer<'t> {
         }
         self.add_usage(c.owner, new_size as i128 - old_size as i128)?;
         item.modseq = self.log_change(&mut c, id, Some(old.modseq), false)?;
-        self.save_item(&item)?;
+        self.save_item(&mut c, &item)?;
         self.put_collection(&c)?;
         Ok(item)
     }
@@ -667,7 +713,7 @@ impl<'t> Writer<'t> {
         }
         self.dirty = true;
         item.modseq = self.log_change(&mut c, id, Some(old.modseq), false)?;
-        self.save_item(&item)?;
+        self.save_item(&mut c, &item)?;
         self.put_collection(&c)?;
         Ok(item)
     }
@@ -689,6 +735,7 @@ impl<'t> Writer<'t> {
         self.add_usage(c.owner, -(old.size() as i128))?;
         self.log_change(&mut c, id, Some(old.modseq), true)?;
         self.tx.open_table(ITEMS)?.remove((coll, id))?;
+        self.tx.open_table(UNSEEN)?.remove((coll, id))?;
         self.put_collection(&c)?;
         Ok(())
     }
@@ -803,6 +850,26 @@ fn valid_name(name: &str) -> Result<()> {
         return Err(StoreError::Invalid(
             "a collection name may not hold control characters".into(),
         ));
+    }
+    Ok(())
+}
+
+/// Keeps a mailbox's index in step with one of its messages: in `UNSEEN` unless the owner
+/// has seen it, and its keywords in `c.keywords`. Other collections have no index.
+pub(crate) fn index_message(tx: &WriteTransaction, c: &mut Collection, item: &Item) -> Result<()> {
+    if c.kind != CollectionKind::Mailbox {
+        return Ok(());
+    }
+    let mut unseen = tx.open_table(UNSEEN)?;
+    if item.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")) {
+        unseen.remove((c.id, item.id))?;
+    } else {
+        unseen.insert((c.id, item.id), ())?;
+    }
+    for f in &item.flags {
+        if !f.starts_with('\\') && !c.keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
+            c.keywords.push(f.clone());
+        }
     }
     Ok(())
 }

@@ -402,6 +402,137 @@ fn blobs_are_shared_and_removed_with_their_last_item() {
 }
 
 #[test]
+fn derived_data_lives_and_dies_with_its_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.set_deriver(|b| vec![("len", b.len().to_string().into_bytes())]);
+    let a = user(&store, "a");
+    let e = user(&store, "e");
+    let c1 = collection(&store, a.id, "one").id;
+    let c2 = collection(&store, a.id, "two").id;
+    let actor = Actor::Principal(a.id);
+    let staged = store.stage_message(b"a message").unwrap();
+    let blob = staged.blob_ref();
+    let i1 = store
+        .write_blocking(actor, vec![staged], move |w| {
+            w.put_item(
+                c1,
+                NewItem {
+                    blob: Some(blob),
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    let i2 = store
+        .write_blocking(actor, vec![], move |w| w.copy_item(c1, i1.id, c2))
+        .unwrap();
+    let r = store.reader(actor).unwrap();
+    assert_eq!(
+        r.derived(&i2, "len").unwrap(),
+        Some(b"9".to_vec()),
+        "shared"
+    );
+    assert_eq!(r.derived(&i2, "other").unwrap(), None);
+    // Saved by a reader on a miss, only for an item it may read.
+    let r = store.write_blocking(Actor::Principal(e.id), vec![], move |w| {
+        w.set_derived(c1, i1.id, "other", b"x")
+    });
+    assert!(
+        matches!(r, Err(StoreError::NotFound)),
+        "hidden from e: {r:?}"
+    );
+    store
+        .write_blocking(actor, vec![], move |w| {
+            w.set_derived(c1, i1.id, "other", b"x")
+        })
+        .unwrap();
+    let r = store.reader(actor).unwrap();
+    assert_eq!(r.derived(&i2, "other").unwrap(), Some(b"x".to_vec()));
+    // Gone with the blob's last item: a new message of the same bytes derives afresh.
+    store
+        .write_blocking(actor, vec![], move |w| {
+            w.delete_item(c1, i1.id)?;
+            w.delete_item(c2, i2.id)
+        })
+        .unwrap();
+    let i3 = put(&store, actor, c1, b"a message").unwrap();
+    let r = store.reader(actor).unwrap();
+    assert_eq!(r.derived(&i3, "len").unwrap(), None);
+    assert_eq!(r.derived(&i3, "other").unwrap(), None);
+}
+
+#[test]
+fn a_mailbox_index_follows_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = user(&store, "a");
+    let inbox = collection(&store, a.id, "INBOX").id;
+    let actor = Actor::Principal(a.id);
+    let ids: Vec<ItemId> = (0..4)
+        .map(|i| {
+            put(&store, actor, inbox, format!("m{i}").as_bytes())
+                .unwrap()
+                .id
+        })
+        .collect();
+    let index = || {
+        let r = store.reader(actor).unwrap();
+        let c = r.collection(inbox).unwrap();
+        (
+            r.item_ids(inbox).unwrap(),
+            r.unseen(inbox).unwrap(),
+            c.keywords,
+        )
+    };
+    assert_eq!(index(), (ids.clone(), ids.clone(), vec![]));
+    let (first, second, fourth) = (ids[0], ids[1], ids[3]);
+    store
+        .write_blocking(actor, vec![], move |w| {
+            w.update_item(inbox, first, None, |it| {
+                it.flags = vec!["\\Seen".into(), "$Work".into()]
+            })?;
+            w.update_item(inbox, second, None, |it| it.flags = vec!["urgent".into()])?;
+            w.delete_item(inbox, fourth)
+        })
+        .unwrap();
+    let (all, unseen, keywords) = index();
+    assert_eq!(all, &ids[..3]);
+    assert_eq!(unseen, &ids[1..3]);
+    assert_eq!(keywords, ["$Work", "urgent"]);
+    // Keywords stay defined once used (as Dovecot keeps them); \Seen taken back is unseen.
+    store
+        .write_blocking(actor, vec![], move |w| {
+            w.update_item(inbox, first, None, |it| it.flags.clear())
+        })
+        .unwrap();
+    let (_, unseen, keywords) = index();
+    assert_eq!(unseen, &ids[..3]);
+    assert_eq!(keywords, ["$Work", "urgent"]);
+    // Other collections have no index; a deleted mailbox leaves none behind.
+    let cal = store
+        .write_blocking(actor, vec![], move |w| {
+            w.create_collection(a.id, CollectionKind::Calendar, "cal")
+        })
+        .unwrap()
+        .id;
+    put(&store, actor, cal, b"BEGIN:VCALENDAR").unwrap();
+    assert!(store.reader(actor).unwrap().unseen(cal).unwrap().is_empty());
+    store
+        .write_blocking(actor, vec![], move |w| w.delete_collection(inbox))
+        .unwrap();
+    let again = collection(&store, a.id, "INBOX").id;
+    assert!(
+        store
+            .reader(actor)
+            .unwrap()
+            .unseen(again)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
 fn change_bus_publishes_after_commit() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());

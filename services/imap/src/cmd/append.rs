@@ -19,7 +19,7 @@ impl Session {
         let s2 = store.clone();
         let staged = tokio::task::spawn_blocking(move || {
             msgs.into_iter()
-                .map(|msg| Ok((s2.stage_blob(&msg.data)?, msg.flags, msg.date)))
+                .map(|msg| Ok((s2.stage_message(&msg.data)?, msg.flags, msg.date)))
                 .collect::<Result<Vec<_>, StoreError>>()
         })
         .await;

@@ -1,6 +1,7 @@
 //! FETCH (RFC 9051 6.4.5): flags, envelope, body structure, sections, BINARY (RFC 3516).
 
 use crate::cmd::select::vanished_earlier;
+use crate::envelope::{SUMMARY, Summary};
 use crate::fetch::{Binary, header_end, partial};
 use crate::session::*;
 use crate::wire;
@@ -94,6 +95,28 @@ impl Session {
                         | MessageDataItemName::Rfc822Text
                 )
             });
+        let summarized = names.iter().any(|n| {
+            matches!(
+                n,
+                MessageDataItemName::Envelope
+                    | MessageDataItemName::BodyStructure
+                    | MessageDataItemName::Body
+            )
+        });
+        let needs_content = names.iter().any(|n| {
+            matches!(
+                n,
+                MessageDataItemName::BodyExt { .. }
+                    | MessageDataItemName::Binary { .. }
+                    | MessageDataItemName::BinarySize { .. }
+                    | MessageDataItemName::Rfc822
+                    | MessageDataItemName::Rfc822Header
+                    | MessageDataItemName::Rfc822Text
+            )
+        });
+        // Summaries made here for messages stored without one (before the cache existed),
+        // saved after the answer for the next FETCH.
+        let mut made: Vec<(u64, Vec<u8>)> = Vec::new();
         for seq in seqs {
             let Some(id) = uids.uid(seq).map(u64::from) else {
                 continue;
@@ -126,20 +149,15 @@ impl Session {
                     names.push(MessageDataItemName::Flags);
                 }
             }
-            let content = if names.iter().any(|n| {
-                matches!(
-                    n,
-                    MessageDataItemName::BodyExt { .. }
-                        | MessageDataItemName::Binary { .. }
-                        | MessageDataItemName::BinarySize { .. }
-                        | MessageDataItemName::Rfc822
-                        | MessageDataItemName::Rfc822Header
-                        | MessageDataItemName::Rfc822Text
-                        | MessageDataItemName::Envelope
-                        | MessageDataItemName::BodyStructure
-                        | MessageDataItemName::Body
-                )
-            }) {
+            let mut summary = if summarized {
+                match reader.derived(&item, SUMMARY) {
+                    Ok(s) => s.as_deref().and_then(Summary::decode),
+                    Err(e) => return self.store_no(tag, e),
+                }
+            } else {
+                None
+            };
+            let content = if needs_content || (summarized && summary.is_none()) {
                 match reader.content(&item) {
                     Ok(c) => c,
                     Err(e) => return self.store_no(tag, e),
@@ -147,20 +165,11 @@ impl Session {
             } else {
                 Vec::new()
             };
-            let structure = names.iter().any(|n| {
-                matches!(
-                    n,
-                    MessageDataItemName::BodyStructure | MessageDataItemName::Body
-                )
-            });
-            // ENVELOPE needs the header only: the body is not parsed for it.
-            let parsed = if structure {
-                bureau_core::mime::parse(&content)
-            } else if names.contains(&MessageDataItemName::Envelope) {
-                bureau_core::mime::parse_headers(&content)
-            } else {
-                None
-            };
+            if summarized && summary.is_none() {
+                let s = Summary::of(&content);
+                made.push((id, s.encode()));
+                summary = Some(s);
+            }
             if names
                 .iter()
                 .any(|n| matches!(n, MessageDataItemName::Flags))
@@ -186,26 +195,15 @@ impl Session {
                     ),
                     MessageDataItemName::Envelope => {
                         p.extend_from_slice(b"ENVELOPE ");
-                        match &parsed {
-                            Some(m) => crate::envelope::envelope(&mut p, m),
-                            None => {
-                                p.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)")
-                            }
-                        }
+                        p.extend_from_slice(summary.as_ref().map_or(&[][..], |s| &s.envelope));
                     }
-                    MessageDataItemName::BodyStructure | MessageDataItemName::Body => {
-                        let ext = matches!(n, MessageDataItemName::BodyStructure);
-                        p.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
-                        match &parsed {
-                            Some(m) => crate::envelope::body_structure(&mut p, m, 0, ext),
-                            None => p.extend_from_slice(
-                                format!(
-                                    "(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" {} 0)",
-                                    content.len()
-                                )
-                                .as_bytes(),
-                            ),
-                        }
+                    MessageDataItemName::Body => {
+                        p.extend_from_slice(b"BODY ");
+                        p.extend_from_slice(summary.as_ref().map_or(&[][..], |s| &s.body));
+                    }
+                    MessageDataItemName::BodyStructure => {
+                        p.extend_from_slice(b"BODYSTRUCTURE ");
+                        p.extend_from_slice(summary.as_ref().map_or(&[][..], |s| &s.bodystructure));
                     }
                     MessageDataItemName::Rfc822 => {
                         p.extend_from_slice(b"RFC822 ");
@@ -283,6 +281,22 @@ impl Session {
             {
                 s.told(item.id, item.modseq);
             }
+        }
+        if !made.is_empty() {
+            tokio::spawn(async move {
+                let fill = store.write(actor, vec![], move |w| {
+                    for (id, bytes) in &made {
+                        match w.set_derived(coll, *id, SUMMARY, bytes) {
+                            Err(StoreError::NotFound) => {} // expunged meanwhile
+                            r => r?,
+                        }
+                    }
+                    Ok::<_, StoreError>(())
+                });
+                if let Err(e) = fill.await {
+                    log::debug!("imap: summaries not saved: {e}");
+                }
+            });
         }
         self.ok(
             tag,

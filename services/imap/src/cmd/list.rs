@@ -215,25 +215,38 @@ impl Session {
     /// `* STATUS name (...)` for the named items (RFC 9051 6.3.11, RFC 7162 HIGHESTMODSEQ).
     pub(crate) fn status_line(&self, m: &Mbox, items: &[String]) -> Result<Vec<u8>, StoreError> {
         let r = self.reader()?;
-        let msgs = r.items(m.coll.id)?;
         let private = m.private_seen().then(|| self.principal());
-        let count = |f: &dyn Fn(&Item) -> bool| msgs.iter().filter(|i| f(i)).count();
+        // The mailbox's index answers but for DELETED, SIZE and a shared mailbox's UNSEEN.
+        let records = items.iter().any(|i| {
+            matches!(i.as_str(), "DELETED" | "SIZE") || (i == "UNSEEN" && private.is_some())
+        });
+        let msgs = if records {
+            r.items(m.coll.id)?
+        } else {
+            Vec::new()
+        };
+        let ids: Vec<u64> = if records {
+            msgs.iter().map(|i| i.id).collect()
+        } else {
+            r.item_ids(m.coll.id)?
+        };
+        let count = |f: &dyn Fn(&Item) -> bool| msgs.iter().filter(|i| f(i)).count() as u64;
         let mut parts = Vec::new();
         for i in items {
             let v = match i.as_str() {
-                "MESSAGES" => msgs.len() as u64,
+                "MESSAGES" => ids.len() as u64,
                 "UIDNEXT" => m.coll.next_item,
                 "UIDVALIDITY" => u64::from(m.coll.validity),
-                "UNSEEN" => count(&|i| match private {
-                    Some(p) => !i.seen_by(p),
-                    None => !has(&i.flags, SEEN),
-                }) as u64,
-                "DELETED" => count(&|i| has(&i.flags, "\\Deleted")) as u64,
+                "UNSEEN" => match private {
+                    Some(p) => count(&|i| !i.seen_by(p)),
+                    None => r.unseen(m.coll.id)?.len() as u64,
+                },
+                "DELETED" => count(&|i| has(&i.flags, "\\Deleted")),
                 "SIZE" => msgs.iter().map(Item::size).sum(),
                 "RECENT" => self
                     .ctx
                     .recent
-                    .unclaimed(&m.coll, msgs.iter().map(|i| i.id as u32))
+                    .unclaimed(&m.coll, ids.iter().map(|i| *i as u32))
                     as u64,
                 "HIGHESTMODSEQ" => m.coll.modseq,
                 _ => continue,

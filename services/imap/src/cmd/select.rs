@@ -37,18 +37,17 @@ impl Session {
             self.line("* OK [CLOSED] previous mailbox closed");
         }
         self.deselect();
-        let (m, items) = match self.mailbox_items(name) {
+        let (m, uids, unseen) = match self.mailbox_index(name) {
             Ok(x) => x,
             Err(e) => return self.store_no(tag, e),
         };
         let coll = &m.coll;
-        let unseen = items.iter().position(|i| !has(&i.flags, SEEN));
         let mut sel = Selected {
             coll: coll.id,
             read_only,
             access: m.access,
             private_seen: m.private_seen(),
-            uids: items.iter().map(|i| i.id as u32).collect(),
+            uids: uids.iter().copied().collect(),
             modseq: coll.modseq,
             told: HashMap::new(),
             keywords: Vec::new(),
@@ -58,20 +57,19 @@ impl Session {
         // EXAMINE only counts them.
         let mut recent = 0;
         if !self.rev2 {
-            let uids: Vec<u32> = sel.uids.iter().collect();
             if read_only || m.access < bureau_store::Access::ReadWrite {
-                recent = self.ctx.recent.unclaimed(coll, uids.into_iter());
+                recent = self.ctx.recent.unclaimed(coll, uids.iter().copied());
             } else {
                 sel.recent = self.ctx.recent.claim(self.db(), coll, &uids);
                 recent = sel.recent.len();
             }
         }
-        // FLAGS names every keyword in use (RFC 9051 7.3.5).
-        sel.keyword_lines(items.iter().flat_map(|i| &i.flags));
+        // FLAGS names every keyword defined in the mailbox (RFC 9051 7.3.5).
+        sel.keyword_lines(coll.keywords.iter());
         for l in sel.flag_lines() {
             self.line(&l);
         }
-        self.line(&format!("* {} EXISTS", items.len()));
+        self.line(&format!("* {} EXISTS", uids.len()));
         if self.rev2 {
             // RFC 9051 6.3.2: the mailbox's name as LIST gives it; no \Recent, no UNSEEN.
             let mut l = b"* LIST () \"/\" ".to_vec();
@@ -98,21 +96,36 @@ impl Session {
             && validity == coll.validity
         {
             let r = self.reader();
-            let present = items.iter().map(|i| i.id as u32);
+            let present = uids.iter().copied();
             let line = vanished_earlier(r.as_ref().ok(), coll, since, present, known.as_ref());
             if let Some(l) = line {
                 self.line(&l);
             }
-            for (i, item) in items.iter().enumerate() {
-                if item.modseq > since {
-                    self.line(&format!(
-                        "* {} FETCH (UID {} FLAGS ({}) MODSEQ ({}))",
-                        i + 1,
-                        item.id,
-                        sel.flag_list(item.id, &item.flags),
-                        item.modseq
-                    ));
-                }
+            // The messages changed since: from the change log, or all once it no longer
+            // reaches back that far.
+            let changed = match r.as_ref().map(|r| r.changes_since(coll.id, since)) {
+                Ok(Ok(ch)) => ch.changed,
+                _ => match self.mailbox_items(name) {
+                    Ok((_, items)) => items,
+                    Err(e) => return self.store_no(tag, e),
+                },
+            };
+            let private = sel.private_seen;
+            let mut changed: Vec<_> = changed
+                .into_iter()
+                .filter(|i| i.modseq > since)
+                .filter_map(|i| Some((uids.binary_search(&(i.id as u32)).ok()?, i)))
+                .map(|(at, i)| (at, self.viewed(i, private)))
+                .collect();
+            changed.sort_by_key(|(at, _)| *at);
+            for (at, item) in changed {
+                self.line(&format!(
+                    "* {} FETCH (UID {} FLAGS ({}) MODSEQ ({}))",
+                    at + 1,
+                    item.id,
+                    sel.flag_list(item.id, &item.flags),
+                    item.modseq
+                ));
             }
         }
         let user = match std::mem::replace(&mut self.state, State::Logout) {
