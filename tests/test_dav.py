@@ -307,8 +307,14 @@ def test_import_and_export_whole_files(office, tmp_path):
     ics = tmp_path / "team.ics"
     ics.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\n" + BERLIN + events
                    + "BEGIN:VTODO\r\nUID:todo@test\r\nSUMMARY:Not here\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+    # One of its events is already here under a name a client chose: replaced there, not
+    # stored twice (the collection keeps one object per UID, issue 24's UID index).
+    dav(b, "PROPFIND", "/dav/calendars/alice/", Depth="1")
+    assert dav(b, "PUT", "/dav/calendars/alice/calendar/mine.ics",
+               event("imp-0@test", "Mine", "20260310T080000Z", "20260310T090000Z"))[0] == 201
     r = b.cli("mailbox", "import", "alice", "calendar", str(ics))
     assert "6 objects stored" in r.stdout, r.stdout
+    assert "Imported 0" in dav(b, "GET", "/dav/calendars/alice/calendar/mine.ics")[2]
     # Again: the same UIDs replace, nothing doubles.
     b.cli("mailbox", "import", "alice", "calendar", str(ics))
     status, h, text = dav(b, "GET", "/dav/calendars/alice/calendar/")

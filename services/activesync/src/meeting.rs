@@ -101,11 +101,7 @@ async fn respond(
                 .collect();
             let mut existing = None;
             for c in &calendars {
-                if let Some(i) = r
-                    .items(c.id)?
-                    .into_iter()
-                    .find(|i| i.props.get("uid") == Some(&uid))
-                {
+                if let Some(i) = r.items_with_uid(c.id, &uid)?.into_iter().next() {
                     let stored = String::from_utf8_lossy(&r.content(&i)?).into_owned();
                     existing = Some((
                         c.clone(),

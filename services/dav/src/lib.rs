@@ -916,13 +916,13 @@ impl Dav {
 /// resource than `name` has `uid`, naming it.
 fn uid_conflict(ctx: &Ctx, c: &Coll, uid: Option<&String>, name: &str) -> Option<Resp> {
     let uid = uid?;
-    let items = match ctx.reader().and_then(|r| ctx.items(&r, c.coll.id)) {
+    let items = match ctx.reader().and_then(|r| r.items_with_uid(c.coll.id, uid)) {
         Ok(i) => i,
         Err(e) => return Some(store_status(&e)),
     };
-    let other = items.iter().find(|i| {
-        i.props.get("uid") == Some(uid) && i.name.as_deref().is_some_and(|n| n != name)
-    })?;
+    let other = items
+        .iter()
+        .find(|i| i.name.as_deref().is_some_and(|n| n != name))?;
     let ns = if c.kind == Kind::Calendar {
         CALDAV
     } else {
@@ -1070,7 +1070,13 @@ async fn store_batch(
     store
         .write(Actor::System, staged, move |w| {
             for (name, props, blob) in &objs {
-                match w.item_by_name(coll, name) {
+                // An object already here under its UID is replaced wherever it is named
+                // (a client's name), so that a collection keeps one object per UID.
+                let known = match props.get(bureau_store::UID_PROP) {
+                    Some(uid) => w.items_with_uid(coll, uid)?.into_iter().next(),
+                    None => None,
+                };
+                match known.map_or_else(|| w.item_by_name(coll, name), Ok) {
                     Ok(old) => {
                         w.update_item(coll, old.id, None, |it| {
                             it.blob = Some(*blob);

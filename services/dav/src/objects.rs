@@ -38,11 +38,10 @@ impl Dav {
         }
         let actor = Actor::Principal(owner.principal);
         let r = self.store.reader(actor)?;
-        let items = self.items.items(&r, coll.id)?;
         if let Some(uid) = props.get("uid")
-            && items.iter().any(|i| {
-                i.props.get("uid") == Some(uid) && i.name.as_deref().is_some_and(|n| n != name)
-            })
+            && r.items_with_uid(coll.id, uid)?
+                .iter()
+                .any(|i| i.name.as_deref().is_some_and(|n| n != name))
         {
             return Err(StoreError::Exists(format!("an object with UID {uid}")));
         }

@@ -466,12 +466,12 @@ impl Dav {
             if !Kind::Calendar.holds(c.kind) {
                 continue;
             }
-            let items = self.items.items(r, c.id)?;
-            if let Some(i) = items
-                .iter()
-                .find(|i| i.name.is_some() && i.props.get("uid").map(String::as_str) == Some(uid))
+            if let Some(i) = r
+                .items_with_uid(c.id, uid)?
+                .into_iter()
+                .find(|i| i.name.is_some())
             {
-                return Ok(Some(i.clone()));
+                return Ok(Some(i));
             }
         }
         Ok(None)

@@ -254,8 +254,9 @@ impl Session {
             return;
         }
         let mut frag = Fragmentizer::new(bureau_core::limits::get().imap_command_bytes);
-        // One TLS record at most; every idle connection holds it.
-        let mut buf = vec![0u8; 16 * 1024];
+        // Every idle connection holds it: small (TLS records already sit decrypted in
+        // rustls's buffer; a large literal is read in more calls).
+        let mut buf = vec![0u8; 4 * 1024];
         loop {
             // Take every complete command already received.
             match frag.progress() {
@@ -879,7 +880,6 @@ impl Session {
         Ok((m, items))
     }
 
-    /// Sequence numbers (1-based) a set names, in order.
     /// A message's flags as this session shows them (with \\Recent where it is recent here).
     pub(crate) fn flags_shown(&self, item: &Item) -> String {
         match &self.state {
@@ -899,6 +899,7 @@ impl Session {
             .collect()
     }
 
+    /// Sequence numbers (1-based) a set names, in order.
     pub(crate) fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<usize> {
         let State::Selected(_, s) = &self.state else {
             return Vec::new();

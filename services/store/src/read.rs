@@ -228,6 +228,20 @@ impl Reader {
         )
     }
 
+    /// The items of a collection whose `uid` prop is `uid` (one, but for objects stored
+    /// before the one-UID rule was checked).
+    pub fn items_with_uid(&self, coll: CollectionId, uid: &str) -> Result<Vec<Item>> {
+        self.readable(coll)?;
+        let ids: Vec<ItemId> = {
+            let t = self.tx.open_table(UIDS)?;
+            collect(
+                t.range((coll, uid, 0)..=(coll, uid, u64::MAX))?
+                    .map(|e| e.map(|(k, _)| k.value().2).map_err(StoreError::from)),
+            )?
+        };
+        ids.into_iter().map(|id| self.item(coll, id)).collect()
+    }
+
     pub fn item(&self, coll: CollectionId, id: ItemId) -> Result<Item> {
         self.readable(coll)?;
         let t = self.tx.open_table(ITEMS)?;

@@ -17,7 +17,27 @@ const MIGRATIONS: &[Migration] = &[
     tombstone_names,
     blob_derived,
     mailbox_index,
+    uid_index,
 ];
+
+/// 5 -> 6: the UID index, built from every item's record.
+fn uid_index(tx: &WriteTransaction) -> Result<()> {
+    let items: Vec<Item> = {
+        let t = tx.open_table(ITEMS)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            let item: Item = dec(e?.1.value())?;
+            if item.props.contains_key(crate::write::UID_PROP) {
+                out.push(item);
+            }
+        }
+        out
+    };
+    for item in &items {
+        crate::write::index_uid(tx, item)?;
+    }
+    Ok(())
+}
 
 /// 4 -> 5: every mailbox's index (unseen messages, keywords), built from its records.
 fn mailbox_index(tx: &WriteTransaction) -> Result<()> {
@@ -307,5 +327,51 @@ mod tests {
         let get = |id| dec::<Collection>(t.get(id).unwrap().unwrap().value()).unwrap();
         assert_eq!(get(1).keywords, ["$Work"]);
         assert!(get(2).keywords.is_empty());
+    }
+
+    #[test]
+    fn version_five_items_get_their_uid_index() {
+        use crate::tables::UIDS;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let snaps = dir.path().join("snaps");
+        let db = open_with(&path, &snaps, 1 << 20, &MIGRATIONS[..4]).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut items = tx.open_table(ITEMS).unwrap();
+            for (n, uid) in [(1, Some("a@x")), (2, None)] {
+                let item = Item {
+                    id: n,
+                    collection: 7,
+                    modseq: n,
+                    name: Some(format!("{n}.ics")),
+                    blob: None,
+                    flags: Vec::new(),
+                    date: 0,
+                    props: uid
+                        .map(|u| [(crate::write::UID_PROP.to_string(), u.to_string())].into())
+                        .unwrap_or_default(),
+                };
+                items
+                    .insert((7, n), enc(&item).unwrap().as_slice())
+                    .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        drop(db);
+        let db = open_and_migrate(&path, &snaps, 1 << 20).unwrap();
+        let tx = db.begin_read().unwrap();
+        let uids: Vec<(u64, String, u64)> = tx
+            .open_table(UIDS)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|e| {
+                let (k, _) = e.unwrap();
+                let (c, u, i) = k.value();
+                (c, u.to_string(), i)
+            })
+            .collect();
+        assert_eq!(uids, [(7, "a@x".to_string(), 1)]);
     }
 }

@@ -22,6 +22,10 @@ pub(crate) const ITEM_NAMES: TableDefinition<(u64, &str), u64> = TableDefinition
 /// (mailbox, item) for each message of a mailbox without the owner's \\Seen: a mailbox's
 /// first unseen message and unseen count without reading every record.
 pub(crate) const UNSEEN: TableDefinition<(u64, u64), ()> = TableDefinition::new("unseen");
+/// (collection, UID, item) for each item with a `uid` prop (an iCalendar or vCard UID):
+/// CalDAV's one-UID-per-collection rule and scheduling's "where is this UID" without
+/// reading every record.
+pub(crate) const UIDS: TableDefinition<(u64, &str, u64), ()> = TableDefinition::new("uids");
 /// (collection, modseq) -> (item, deleted). One entry per live item (its last change) and one
 /// per tombstone: the change log.
 pub(crate) const CHANGELOG: TableDefinition<(u64, u64), (u64, bool)> =
@@ -72,6 +76,7 @@ pub(crate) fn create_all(tx: &redb::WriteTransaction) -> Result<()> {
     tx.open_table(ITEMS)?;
     tx.open_table(ITEM_NAMES)?;
     tx.open_table(UNSEEN)?;
+    tx.open_table(UIDS)?;
     tx.open_table(CHANGELOG)?;
     tx.open_table(GRANTS)?;
     tx.open_table(GRANTS_BY_GRANTEE)?;

@@ -360,10 +360,9 @@ impl<'t> Writer<'t> {
             }
             self.tx.open_table(ITEMS)?.remove((id, item.id))?;
         }
-        self.tx
-            .open_table(UNSEEN)?
-            .extract_from_if((id, 0)..=(id, u64::MAX), |_, _| true)?
-            .for_each(drop);
+        for item in &items {
+            self.unindex(item)?;
+        }
         self.add_usage(c.owner, -(freed as i128))?;
         self.tx
             .open_table(CHANGELOG)?
@@ -575,7 +574,21 @@ impl<'t> Writer<'t> {
         self.tx
             .open_table(ITEMS)?
             .insert((item.collection, item.id), enc(item)?.as_slice())?;
+        index_uid(self.tx, item)?;
         index_message(self.tx, c, item)
+    }
+
+    /// Drops what the indexes hold for an item's record (before it changes or goes).
+    fn unindex(&mut self, item: &Item) -> Result<()> {
+        if let Some(uid) = item.props.get(UID_PROP) {
+            self.tx
+                .open_table(UIDS)?
+                .remove((item.collection, uid.as_str(), item.id))?;
+        }
+        self.tx
+            .open_table(UNSEEN)?
+            .remove((item.collection, item.id))?;
+        Ok(())
     }
 
     /// Adds an item. Its blob must be staged for this write or already stored.
@@ -636,6 +649,18 @@ impl<'t> Writer<'t> {
             .collect()
     }
 
+    /// The items of a collection whose `uid` prop is `uid`.
+    pub fn items_with_uid(&self, coll: CollectionId, uid: &str) -> Result<Vec<Item>> {
+        self.collection_with(coll, Access::Read)?;
+        let ids: Vec<ItemId> = self
+            .tx
+            .open_table(UIDS)?
+            .range((coll, uid, 0)..=(coll, uid, u64::MAX))?
+            .map(|e| e.map(|(k, _)| k.value().2).map_err(StoreError::from))
+            .collect::<Result<_>>()?;
+        ids.into_iter().map(|id| self.item(coll, id)).collect()
+    }
+
     pub fn item_by_name(&self, coll: CollectionId, name: &str) -> Result<Item> {
         self.collection_with(coll, Access::Read)?;
         let id = self
@@ -685,6 +710,7 @@ impl<'t> Writer<'t> {
         }
         self.add_usage(c.owner, new_size as i128 - old_size as i128)?;
         item.modseq = self.log_change(&mut c, id, Some(old.modseq), false)?;
+        self.unindex(&old)?;
         self.save_item(&mut c, &item)?;
         self.put_collection(&c)?;
         Ok(item)
@@ -735,7 +761,7 @@ impl<'t> Writer<'t> {
         self.add_usage(c.owner, -(old.size() as i128))?;
         self.log_change(&mut c, id, Some(old.modseq), true)?;
         self.tx.open_table(ITEMS)?.remove((coll, id))?;
-        self.tx.open_table(UNSEEN)?.remove((coll, id))?;
+        self.unindex(&old)?;
         self.put_collection(&c)?;
         Ok(())
     }
@@ -870,6 +896,19 @@ pub(crate) fn index_message(tx: &WriteTransaction, c: &mut Collection, item: &It
         if !f.starts_with('\\') && !c.keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
             c.keywords.push(f.clone());
         }
+    }
+    Ok(())
+}
+
+/// The item prop holding an object's UID, indexed in `UIDS`.
+pub const UID_PROP: &str = "uid";
+
+/// Keeps the UID index in step with an item's record (its entry added; the caller removed
+/// the previous record's).
+pub(crate) fn index_uid(tx: &WriteTransaction, item: &Item) -> Result<()> {
+    if let Some(uid) = item.props.get(UID_PROP) {
+        tx.open_table(UIDS)?
+            .insert((item.collection, uid.as_str(), item.id), ())?;
     }
     Ok(())
 }

@@ -533,6 +533,88 @@ fn a_mailbox_index_follows_every_change() {
 }
 
 #[test]
+fn the_uid_index_follows_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = user(&store, "a");
+    let actor = Actor::Principal(a.id);
+    let mk = |name: &str| {
+        let name = name.to_string();
+        store
+            .write_blocking(actor, vec![], move |w| {
+                w.create_collection(a.id, CollectionKind::Calendar, &name)
+            })
+            .unwrap()
+            .id
+    };
+    let (cal, other) = (mk("cal"), mk("other"));
+    let put_uid = |coll: CollectionId, name: &str, uid: &str| {
+        let staged = store.stage_blob(uid.as_bytes()).unwrap();
+        let blob = staged.blob_ref();
+        let (name, uid) = (name.to_string(), uid.to_string());
+        store
+            .write_blocking(actor, vec![staged], move |w| {
+                w.put_item(
+                    coll,
+                    NewItem {
+                        name: Some(name.clone()),
+                        blob: Some(blob),
+                        props: BTreeMap::from([(UID_PROP.to_string(), uid.clone())]),
+                        ..Default::default()
+                    },
+                )
+            })
+            .unwrap()
+    };
+    let names = |coll, uid: &str| -> Vec<String> {
+        let r = store.reader(actor).unwrap();
+        r.items_with_uid(coll, uid)
+            .unwrap()
+            .into_iter()
+            .filter_map(|i| i.name)
+            .collect()
+    };
+    let one = put_uid(cal, "one.ics", "u1");
+    put_uid(cal, "two.ics", "u2");
+    assert_eq!(names(cal, "u1"), ["one.ics"]);
+    assert!(names(other, "u1").is_empty(), "per collection");
+    // Changed, copied, deleted.
+    store
+        .write_blocking(actor, vec![], move |w| {
+            w.update_item(cal, one.id, None, |it| {
+                it.props.insert(UID_PROP.into(), "u1b".into());
+            })
+        })
+        .unwrap();
+    assert!(names(cal, "u1").is_empty());
+    assert_eq!(names(cal, "u1b"), ["one.ics"]);
+    let copy = store
+        .write_blocking(actor, vec![], move |w| w.copy_item(cal, one.id, other))
+        .unwrap();
+    assert_eq!(names(other, "u1b").len(), 1);
+    store
+        .write_blocking(actor, vec![], move |w| w.delete_item(other, copy.id))
+        .unwrap();
+    assert!(names(other, "u1b").is_empty());
+    // Another user cannot look.
+    let e = user(&store, "e");
+    let r = store.reader(Actor::Principal(e.id)).unwrap();
+    assert!(r.items_with_uid(cal, "u2").is_err());
+    // Restored from a backup: the index comes along.
+    let mut archive = Vec::new();
+    store.backup(&mut archive).unwrap();
+    let restored = tempfile::tempdir().unwrap();
+    let target = restored.path().join("r");
+    bureau_store::backup::restore(archive.as_slice(), &target).unwrap();
+    let back = open(&target);
+    let r = back.reader(actor).unwrap();
+    assert_eq!(r.items_with_uid(cal, "u2").unwrap().len(), 1);
+    store
+        .write_blocking(actor, vec![], move |w| w.delete_collection(cal))
+        .unwrap();
+}
+
+#[test]
 fn change_bus_publishes_after_commit() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
