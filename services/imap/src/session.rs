@@ -966,6 +966,7 @@ impl Session {
             return;
         }
         let mut lines = Vec::new();
+        let recent_before = s.recent.len();
         if expunges {
             let deleted: HashSet<u64> = ch.deleted.iter().copied().collect();
             let mut gone = Vec::new();
@@ -1027,11 +1028,13 @@ impl Session {
                     Ok(c) => ctx.recent.claim(r_store, &c, &new),
                     Err(_) => Vec::new(),
                 };
-                if !mine.is_empty() {
-                    s.recent.extend(mine);
-                    lines.push(format!("* {} RECENT", s.recent.len()));
-                }
+                s.recent.extend(mine);
             }
+        }
+        // The count changes with the messages this session claims and with its recent
+        // messages expunged (RFC 3501 7.3.2; Dovecot tells both).
+        if !rev2 && s.recent.len() != recent_before {
+            lines.push(format!("* {} RECENT", s.recent.len()));
         }
         if expunges || ch.deleted.is_empty() {
             s.modseq = ch.modseq;

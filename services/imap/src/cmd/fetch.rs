@@ -70,6 +70,32 @@ impl Session {
             State::Selected(_, s) => (s.coll, s.read_only, s.private_seen, s.uids.clone()),
             _ => return,
         };
+        // Fetching a body without PEEK sets \Seen (RFC 9051 6.4.5).
+        let sets_seen = !read_only
+            && names.iter().any(|n| {
+                matches!(
+                    n,
+                    MessageDataItemName::BodyExt { peek: false, .. }
+                        | MessageDataItemName::Binary { peek: false, .. }
+                        | MessageDataItemName::Rfc822
+                        | MessageDataItemName::Rfc822Text
+                )
+            });
+        // Once CONDSTORE is on, flags go with their modseq, as Dovecot sends them: a client
+        // told the flags of a change must be told its modseq too (imaptest's checkpoints
+        // found sessions with current flags and a stale modseq).
+        let flags_asked = sets_seen
+            || names
+                .iter()
+                .any(|n| matches!(n, MessageDataItemName::Flags));
+        if self.condstore
+            && flags_asked
+            && !names
+                .iter()
+                .any(|n| matches!(n, MessageDataItemName::ModSeq))
+        {
+            names.push(MessageDataItemName::ModSeq);
+        }
         let store = self.db().clone();
         let actor = Actor::Principal(self.principal());
         let reader = match store.reader(actor) {
@@ -84,17 +110,6 @@ impl Session {
         {
             self.line(&l);
         }
-        // Fetching a body without PEEK sets \Seen (RFC 9051 6.4.5).
-        let sets_seen = !read_only
-            && names.iter().any(|n| {
-                matches!(
-                    n,
-                    MessageDataItemName::BodyExt { peek: false, .. }
-                        | MessageDataItemName::Binary { peek: false, .. }
-                        | MessageDataItemName::Rfc822
-                        | MessageDataItemName::Rfc822Text
-                )
-            });
         let summarized = names.iter().any(|n| {
             matches!(
                 n,
