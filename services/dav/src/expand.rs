@@ -13,9 +13,6 @@ use calcard::icalendar::{
     ICalendarPeriod, ICalendarProperty as P, ICalendarValue, ICalendarValueType,
 };
 
-/// Instances expanded for one object at most (as the queries' bound).
-const MAX_INSTANCES: usize = 50_000;
-
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct CalData {
     expand: Option<(i64, i64)>,
@@ -137,21 +134,21 @@ fn expand(cal: &ICalendar, start: i64, end: i64) -> ICalendar {
     let Some(root) = cal.components.first() else {
         return cal.clone();
     };
-    let expanded = cal.expand_dates(Tz::UTC, MAX_INSTANCES);
+    // Only as far as the range needs (a rule without end is not expanded for ever).
+    let (instances, _) = crate::report::expand_until(cal, end);
     let zones = cal.build_tz_resolver().with_default(Tz::UTC);
-    let timed: std::collections::HashSet<u32> = expanded.events.iter().map(|e| e.comp_id).collect();
+    let timed: std::collections::HashSet<u32> = instances.iter().map(|i| i.1).collect();
     let mut out = vec![ICalendarComponent {
         component_type: T::VCalendar,
         entries: root.entries.clone(),
         component_ids: Vec::new(),
     }];
     let mut top = Vec::new();
-    for e in &expanded.events {
-        let (s, f) = e.timestamps();
+    for &((s, f), comp_id) in &instances {
         if !(s < end && (f > start || (f == s && s >= start))) {
             continue;
         }
-        let src = &cal.components[e.comp_id as usize];
+        let src = &cal.components[comp_id as usize];
         let day = all_day(src);
         // An overridden instance keeps the start of the instance it replaces; the others
         // are their own.
@@ -192,7 +189,7 @@ fn expand(cal: &ICalendar, start: i64, end: i64) -> ICalendar {
             );
             entries.insert(2, entry(P::RecurrenceId, rid_value.clone(), day));
         };
-        top.push(copy(cal, e.comp_id, &mut out, &edit));
+        top.push(copy(cal, comp_id, &mut out, &edit));
     }
     // What has no instance to expand (a task without dates, a journal) stays whole.
     for id in &root.component_ids {
@@ -210,15 +207,11 @@ fn expand(cal: &ICalendar, start: i64, end: i64) -> ICalendar {
 
 /// RFC 4791 9.6.6: the master component and the overridden instances that overlap.
 fn limit_recurrence(cal: &mut ICalendar, start: i64, end: i64) {
-    let expanded = cal.expand_dates(Tz::UTC, MAX_INSTANCES);
-    let overlapping: std::collections::HashSet<u32> = expanded
-        .events
+    let (instances, _) = crate::report::expand_until(cal, end);
+    let overlapping: std::collections::HashSet<u32> = instances
         .iter()
-        .filter(|e| {
-            let (s, f) = e.timestamps();
-            s < end && f > start
-        })
-        .map(|e| e.comp_id)
+        .filter(|((s, f), _)| *s < end && *f > start)
+        .map(|i| i.1)
         .collect();
     let Some(root) = cal.components.first() else {
         return;
@@ -342,6 +335,20 @@ SUMMARY:Moved\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
             calcard::Parser::new(&out).entry(),
             calcard::Entry::ICalendar(_)
         ));
+    }
+
+    #[test]
+    fn an_endless_rule_is_expanded_over_the_range_only() {
+        let daily = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n\
+UID:d\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:20261101T080000Z\r\nDURATION:PT30M\r\n\
+RRULE:FREQ=DAILY\r\nSUMMARY:Stand-up\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let d = data(r#"<c:expand start="20270104T000000Z" end="20270111T000000Z"/>"#).unwrap();
+        let out = d.apply(daily);
+        let starts = lines(&out, "DTSTART");
+        assert_eq!(starts.len(), 7, "{out}");
+        assert_eq!(starts[0], "DTSTART:20270104T080000Z");
+        assert_eq!(lines(&out, "DTEND")[0], "DTEND:20270104T083000Z");
+        assert!(!out.contains("DURATION") && !out.contains("RRULE"));
     }
 
     #[test]

@@ -320,7 +320,7 @@ type Instance = ((i64, i64), u32);
 /// The instances of a calendar object, at least those
 /// starting before `to`, and the time before which the list is complete (i64::MAX: all).
 /// 64 instances, then twice as many while the last one still starts before `to`.
-fn expand_until(ics: &calcard::icalendar::ICalendar, to: i64) -> (Vec<Instance>, i64) {
+pub(crate) fn expand_until(ics: &calcard::icalendar::ICalendar, to: i64) -> (Vec<Instance>, i64) {
     let mut limit = 64;
     loop {
         let expanded = ics.expand_dates(calcard::common::timezone::Tz::UTC, limit);
