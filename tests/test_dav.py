@@ -632,6 +632,57 @@ def test_mkcalendar_keeps_the_component_set_it_was_asked(office):
     assert s == 403, (s, body)
 
 
+def test_calendar_order_is_kept(office):
+    """Issue 19, defect 5: calendar-order (Apple's, which Apple Calendar and DAVx5 sort
+    calendars by) was taken by PROPPATCH and never given back."""
+    b = office
+    dav(b, "PROPFIND", "/dav/calendars/alice/", Depth="1")
+    patch = ('<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:" xmlns:a="http://apple.com/ns/ical/">'
+             '<d:set><d:prop><a:calendar-order>3</a:calendar-order></d:prop></d:set></d:propertyupdate>')
+    status, _, text = dav(b, "PROPPATCH", "/dav/calendars/alice/calendar/", patch)
+    assert status == 207 and "200 OK" in text, text
+    find = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:a="http://apple.com/ns/ical/">'
+            '<d:prop><a:calendar-order/></d:prop></d:propfind>')
+    status, _, text = dav(b, "PROPFIND", "/dav/calendars/alice/calendar/", find, Depth="0")
+    assert status == 207 and re.search(r"<[^>]*calendar-order[^>]*>3</", text), text
+
+
+def test_journals_match_time_ranges_as_rfc4791_says(office):
+    """RFC 4791 9.9's VJOURNAL rows: a date-time DTSTART matches the ranges holding it, a
+    date DTSTART the ranges overlapping its day, and a journal without DTSTART none."""
+    dav(office, "PROPFIND", "/dav/calendars/alice/", Depth="1")
+    mk = ('<?xml version="1.0"?><c:mkcalendar xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+          '<d:set><d:prop><c:supported-calendar-component-set><c:comp name="VJOURNAL"/>'
+          '</c:supported-calendar-component-set></d:prop></d:set></c:mkcalendar>')
+    assert dav(office, "MKCALENDAR", "/dav/calendars/alice/journal/", mk)[0] == 201
+    path = "/dav/calendars/alice/journal"
+
+    def journal(uid, extra=""):
+        return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VJOURNAL\r\n"
+                f"UID:{uid}\r\nDTSTAMP:20261122T000000Z\r\nSUMMARY:{uid}\r\n{extra}END:VJOURNAL\r\n"
+                "END:VCALENDAR\r\n")
+    for name, extra in [("timed", "DTSTART:20261210T120000Z\r\n"),
+                        ("day", "DTSTART;VALUE=DATE:20261212\r\n"), ("undated", "")]:
+        assert dav(office, "PUT", f"{path}/{name}.ics", journal(name, extra),
+                   Content_Type="text/calendar")[0] == 201
+
+    def query(start, end):
+        body = ('<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+                '<d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name="VCALENDAR">'
+                f'<c:comp-filter name="VJOURNAL"><c:time-range start="{start}" end="{end}"/>'
+                '</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>')
+        status, _, text = dav(office, "REPORT", path + "/", body, Depth="1")
+        assert status == 207, text
+        return hrefs(text)
+
+    assert query("20261210T000000Z", "20261211T000000Z") == ["timed.ics"]
+    assert query("20261210T120000Z", "20261210T130000Z") == ["timed.ics"]
+    assert query("20261210T110000Z", "20261210T120000Z") == []
+    assert query("20261212T230000Z", "20261213T010000Z") == ["day.ics"]
+    assert query("20261213T000000Z", "20261214T000000Z") == []
+    assert query("20260101T000000Z", "20280101T000000Z") == ["day.ics", "timed.ics"]
+
+
 def test_tasks_match_time_ranges_as_rfc4791_says(office):
     """Issue 19, defect 4: a task without DTSTART or DUE matches every time range (RFC 4791
     9.9's table); one with only DUE matches the ranges holding it."""

@@ -81,6 +81,7 @@ const NAMES: &[(&str, &str)] = &[
     (CARDDAV, "max-resource-size"),
     (CS, "getctag"),
     (APPLE, "calendar-color"),
+    (APPLE, "calendar-order"),
 ];
 
 fn href(v: &str) -> String {
@@ -251,6 +252,7 @@ impl Res<'_> {
                         p("description")
                     }
                     (APPLE, "calendar-color") if c.kind == Kind::Calendar => p("color"),
+                    (APPLE, "calendar-order") if c.kind == Kind::Calendar => p("order"),
                     _ => None,
                 }
             }
