@@ -647,6 +647,24 @@ def test_calendar_order_is_kept(office):
     assert status == 207 and re.search(r"<[^>]*calendar-order[^>]*>3</", text), text
 
 
+def one_component(comp, uid, extra=""):
+    """A calendar object of one `comp` (VTODO, VJOURNAL) named after its UID."""
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+            f"BEGIN:{comp}\r\nUID:{uid}\r\nDTSTAMP:20261122T000000Z\r\nSUMMARY:{uid}\r\n{extra}"
+            f"END:{comp}\r\nEND:VCALENDAR\r\n")
+
+
+def in_range(b, path, comp, start, end):
+    """The objects of `path` whose `comp` overlaps [start, end), by calendar-query."""
+    body = ('<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+            '<d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name="VCALENDAR">'
+            f'<c:comp-filter name="{comp}"><c:time-range start="{start}" end="{end}"/>'
+            '</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>')
+    status, _, text = dav(b, "REPORT", path + "/", body, Depth="1", Content_Type="application/xml")
+    assert status == 207, text
+    return hrefs(text)
+
+
 def test_journals_match_time_ranges_as_rfc4791_says(office):
     """RFC 4791 9.9's VJOURNAL rows: a date-time DTSTART matches the ranges holding it, a
     date DTSTART the ranges overlapping its day, and a journal without DTSTART none."""
@@ -657,23 +675,13 @@ def test_journals_match_time_ranges_as_rfc4791_says(office):
     assert dav(office, "MKCALENDAR", "/dav/calendars/alice/journal/", mk)[0] == 201
     path = "/dav/calendars/alice/journal"
 
-    def journal(uid, extra=""):
-        return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VJOURNAL\r\n"
-                f"UID:{uid}\r\nDTSTAMP:20261122T000000Z\r\nSUMMARY:{uid}\r\n{extra}END:VJOURNAL\r\n"
-                "END:VCALENDAR\r\n")
     for name, extra in [("timed", "DTSTART:20261210T120000Z\r\n"),
                         ("day", "DTSTART;VALUE=DATE:20261212\r\n"), ("undated", "")]:
-        assert dav(office, "PUT", f"{path}/{name}.ics", journal(name, extra),
+        assert dav(office, "PUT", f"{path}/{name}.ics", one_component("VJOURNAL", name, extra),
                    Content_Type="text/calendar")[0] == 201
 
     def query(start, end):
-        body = ('<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
-                '<d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name="VCALENDAR">'
-                f'<c:comp-filter name="VJOURNAL"><c:time-range start="{start}" end="{end}"/>'
-                '</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>')
-        status, _, text = dav(office, "REPORT", path + "/", body, Depth="1")
-        assert status == 207, text
-        return hrefs(text)
+        return in_range(office, path, "VJOURNAL", start, end)
 
     assert query("20261210T000000Z", "20261211T000000Z") == ["timed.ics"]
     assert query("20261210T120000Z", "20261210T130000Z") == ["timed.ics"]
@@ -688,8 +696,7 @@ def test_tasks_match_time_ranges_as_rfc4791_says(office):
     9.9's table); one with only DUE matches the ranges holding it."""
     path = "/dav/calendars/alice/tasks"
     def todo(uid, extra=""):
-        return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VTODO\r\n"
-                f"UID:{uid}\r\nDTSTAMP:20261122T000000Z\r\nSUMMARY:{uid}\r\n{extra}END:VTODO\r\nEND:VCALENDAR\r\n")
+        return one_component("VTODO", uid, extra)
     assert dav(office, "PUT", f"{path}/undated.ics", todo("undated"), Content_Type="text/calendar")[0] == 201
     assert dav(office, "PUT", f"{path}/due.ics", todo("due", "DUE:20261210T120000Z\r\n"),
                Content_Type="text/calendar")[0] == 201
@@ -697,13 +704,7 @@ def test_tasks_match_time_ranges_as_rfc4791_says(office):
                Content_Type="text/calendar")[0] == 201
 
     def query(start, end):
-        body = ('<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
-                '<d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name="VCALENDAR">'
-                f'<c:comp-filter name="VTODO"><c:time-range start="{start}" end="{end}"/></c:comp-filter>'
-                '</c:comp-filter></c:filter></c:calendar-query>')
-        s, _, text = dav(office, "REPORT", path + "/", body, Depth="1", Content_Type="application/xml")
-        assert s == 207, text
-        return {n for n in ("undated", "due", "done") if f"/{n}.ics" in text}
+        return {h.removesuffix(".ics") for h in in_range(office, path, "VTODO", start, end)}
 
     assert query("20261201T000000Z", "20261202T000000Z") == {"undated"}
     assert query("20261210T000000Z", "20261211T000000Z") == {"undated", "due"}

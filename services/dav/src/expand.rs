@@ -71,25 +71,18 @@ impl CalData {
     }
 }
 
-fn utc(ts: i64) -> ICalendarValue {
-    ICalendarValue::PartialDateTime(Box::new(PartialDateTime::from_utc_timestamp(ts)))
-}
-
-fn date_value(ts: i64) -> ICalendarValue {
+/// A date-time property at `ts` in UTC, or its date (`VALUE=DATE`) for an all-day event.
+fn at(name: P, ts: i64, day: bool) -> ICalendarEntry {
     let mut d = PartialDateTime::from_utc_timestamp(ts);
-    (d.hour, d.minute, d.second, d.tz_hour, d.tz_minute) = (None, None, None, None, None);
-    ICalendarValue::PartialDateTime(Box::new(d))
-}
-
-fn entry(name: P, value: ICalendarValue, date: bool) -> ICalendarEntry {
+    let mut params = Vec::new();
+    if day {
+        (d.hour, d.minute, d.second, d.tz_hour, d.tz_minute) = (None, None, None, None, None);
+        params.push(ICalendarParameter::value(ICalendarValueType::Date));
+    }
     ICalendarEntry {
         name,
-        params: if date {
-            vec![ICalendarParameter::value(ICalendarValueType::Date)]
-        } else {
-            Vec::new()
-        },
-        values: vec![value],
+        params,
+        values: vec![ICalendarValue::PartialDateTime(Box::new(d))],
     }
 }
 
@@ -163,7 +156,6 @@ fn expand(cal: &ICalendar, start: i64, end: i64) -> ICalendar {
                 _ => None,
             })
             .unwrap_or(s);
-        let rid_value = if day { date_value(rid) } else { utc(rid) };
         let edit = move |entries: &mut Vec<ICalendarEntry>| {
             entries.retain(|x| {
                 !matches!(
@@ -179,15 +171,9 @@ fn expand(cal: &ICalendar, start: i64, end: i64) -> ICalendar {
                         | P::RecurrenceId
                 )
             });
-            entries.insert(
-                0,
-                entry(P::Dtstart, if day { date_value(s) } else { utc(s) }, day),
-            );
-            entries.insert(
-                1,
-                entry(P::Dtend, if day { date_value(f) } else { utc(f) }, day),
-            );
-            entries.insert(2, entry(P::RecurrenceId, rid_value.clone(), day));
+            entries.insert(0, at(P::Dtstart, s, day));
+            entries.insert(1, at(P::Dtend, f, day));
+            entries.insert(2, at(P::RecurrenceId, rid, day));
         };
         top.push(copy(cal, comp_id, &mut out, &edit));
     }

@@ -48,12 +48,20 @@ pub(crate) async fn commit(
     queue: &Queue,
     accepted: Accepted,
 ) -> Result<(), StoreError> {
-    let stage = |data: Vec<u8>| {
+    // A message for a mailbox gets its summaries (Store::stage_message); the queue's copy
+    // is only sent on, so it is staged as bytes.
+    let stage = |data: Vec<u8>, mailbox: bool| {
         let s = store.clone();
         async move {
-            tokio::task::spawn_blocking(move || s.stage_message(&data))
-                .await
-                .map_err(|e| StoreError::Io(e.to_string()))?
+            tokio::task::spawn_blocking(move || {
+                if mailbox {
+                    s.stage_message(&data)
+                } else {
+                    s.stage_blob(&data)
+                }
+            })
+            .await
+            .map_err(|e| StoreError::Io(e.to_string()))?
         }
     };
     let mut staged = Vec::new();
@@ -61,7 +69,7 @@ pub(crate) async fn commit(
         Some((msg, mut principals)) => {
             principals.sort_unstable();
             principals.dedup();
-            let s = stage(msg).await?;
+            let s = stage(msg, true).await?;
             let blob = s.blob_ref();
             staged.push(s);
             Some((blob, principals))
@@ -70,7 +78,7 @@ pub(crate) async fn commit(
     };
     let remote = match accepted.remote {
         Some((msg, entry)) => {
-            let s = stage(msg).await?;
+            let s = stage(msg, false).await?;
             let blob = s.blob_ref();
             staged.push(s);
             Some((blob, entry))

@@ -269,6 +269,20 @@ mod tests {
         assert_eq!((get(1).modseq, get(2).modseq), (1, 7));
     }
 
+    /// An item's record as an older release wrote it.
+    fn old_item(collection: u64, id: u64) -> Item {
+        Item {
+            id,
+            collection,
+            modseq: id + 1,
+            name: Some(format!("{id}.eml")),
+            blob: None,
+            flags: Vec::new(),
+            date: 0,
+            props: Default::default(),
+        }
+    }
+
     #[test]
     fn version_four_mailboxes_get_their_index() {
         use crate::tables::UNSEEN;
@@ -296,14 +310,8 @@ mod tests {
                 cols.insert(id, enc(&c).unwrap().as_slice()).unwrap();
                 for (n, flags) in [(1, vec!["\\Seen", "$Work"]), (2, vec!["\\Flagged"])] {
                     let item = Item {
-                        id: n,
-                        collection: id,
-                        modseq: n + 1,
-                        name: None,
-                        blob: None,
                         flags: flags.into_iter().map(String::from).collect(),
-                        date: 0,
-                        props: Default::default(),
+                        ..old_item(id, n)
                     };
                     items
                         .insert((id, n), enc(&item).unwrap().as_slice())
@@ -341,16 +349,10 @@ mod tests {
             let mut items = tx.open_table(ITEMS).unwrap();
             for (n, uid) in [(1, Some("a@x")), (2, None)] {
                 let item = Item {
-                    id: n,
-                    collection: 7,
-                    modseq: n,
-                    name: Some(format!("{n}.ics")),
-                    blob: None,
-                    flags: Vec::new(),
-                    date: 0,
                     props: uid
                         .map(|u| [(crate::write::UID_PROP.to_string(), u.to_string())].into())
                         .unwrap_or_default(),
+                    ..old_item(7, n)
                 };
                 items
                     .insert((7, n), enc(&item).unwrap().as_slice())

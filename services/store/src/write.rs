@@ -489,7 +489,7 @@ impl<'t> Writer<'t> {
         field: &str,
         bytes: &[u8],
     ) -> Result<()> {
-        self.collection_with(coll, Access::Read)?;
+        // `item` checks the actor may read the collection.
         let Some(b) = self.item(coll, id)?.blob else {
             return Ok(());
         };
