@@ -20,6 +20,7 @@ mod fetch;
 mod mailbox;
 mod pattern;
 mod recent;
+mod response;
 mod search;
 mod session;
 mod state;

@@ -5,6 +5,7 @@ use crate::cmd::append::message_bytes;
 use crate::cmd::list::{list_pattern, mailbox_bytes};
 use crate::ext::{AppendMsg, ListExt};
 use crate::mailbox::{self, Mbox};
+use crate::response::{Code, Item as FetchItem, Kind, Response};
 use crate::state;
 use crate::uidmap::UidMap;
 use crate::{Ctx, wire};
@@ -81,7 +82,7 @@ impl Selected {
     }
 
     /// FLAGS and PERMANENTFLAGS as this session may use them.
-    pub(crate) fn flag_lines(&self) -> [String; 2] {
+    pub(crate) fn flag_lines(&self, out: &mut Vec<u8>) {
         let mut all = SYSTEM_FLAGS.to_string();
         for k in &self.keywords {
             all.push(' ');
@@ -94,17 +95,16 @@ impl Selected {
         } else {
             "\\Seen".into()
         };
-        [
-            format!("* FLAGS ({all})"),
-            format!("* OK [PERMANENTFLAGS ({permanent})] flags permitted"),
-        ]
+        Response::Flags(&all).encode(out);
+        let code = Code::PermanentFlags(&permanent);
+        Response::untagged(Kind::Ok, Some(code), "flags permitted").encode(out);
     }
 
-    /// Takes in the keywords among `flags`; the FLAGS lines to send first if any was new.
-    pub(crate) fn keyword_lines<'a>(
+    /// Takes in the keywords among `flags`; whether any was new.
+    pub(crate) fn learn_keywords<'a>(
         &mut self,
         flags: impl IntoIterator<Item = &'a String>,
-    ) -> Option<[String; 2]> {
+    ) -> bool {
         let mut new = false;
         for f in flags {
             if !f.starts_with('\\') && !self.keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
@@ -112,7 +112,7 @@ impl Selected {
                 new = true;
             }
         }
-        new.then(|| self.flag_lines())
+        new
     }
 
     /// The sequence number of a UID in this view.
@@ -211,9 +211,14 @@ impl Session {
         self.stream.as_ref().is_some_and(Stream::is_tls)
     }
 
-    pub(crate) fn line(&mut self, s: &str) {
-        self.out.extend_from_slice(s.as_bytes());
-        self.out.extend_from_slice(b"\r\n");
+    /// Queues a response; `flush` sends what is queued.
+    pub(crate) fn send(&mut self, r: Response) {
+        r.encode(&mut self.out);
+    }
+
+    /// An untagged OK, NO, BAD or BYE.
+    pub(crate) fn untagged(&mut self, kind: Kind, code: Option<Code>, text: &str) {
+        self.send(Response::untagged(kind, code, text));
     }
 
     pub(crate) async fn flush(&mut self) -> bool {
@@ -244,12 +249,9 @@ impl Session {
     }
 
     pub(crate) async fn run(mut self) {
-        let greeting = format!(
-            "* OK [CAPABILITY {}] {} Bureau IMAP ready",
-            self.capabilities(),
-            self.ctx.hostname
-        );
-        self.line(&greeting);
+        let caps = self.capabilities();
+        let text = format!("{} Bureau IMAP ready", self.ctx.hostname);
+        self.untagged(Kind::Ok, Some(Code::Capability(&caps)), &text);
         if !self.flush().await {
             return;
         }
@@ -269,7 +271,7 @@ impl Session {
                         // A synchronizing literal is refused before it is sent (RFC 7889
                         // TOOBIG); one already on its way cannot be, so the session ends.
                         if mode == LiteralMode::NonSync {
-                            self.line("* BYE literal too large");
+                            self.untagged(Kind::Bye, None, "literal too large");
                             self.flush().await;
                             return;
                         }
@@ -277,7 +279,7 @@ impl Session {
                             .decode_tag()
                             .map(|t| t.inner().to_string())
                             .unwrap_or_else(|| "*".into());
-                        self.no(&tag, &format!("[TOOBIG] literal over {max} bytes"));
+                        self.no(&tag, Code::TooBig, &format!("literal over {max} bytes"));
                         if !self.flush().await {
                             return;
                         }
@@ -286,7 +288,7 @@ impl Session {
                         continue;
                     }
                     if mode == LiteralMode::Sync {
-                        self.line("+ Ready for literal data");
+                        self.send(Response::Continue("Ready for literal data"));
                         if !self.flush().await {
                             return;
                         }
@@ -320,10 +322,9 @@ impl Session {
                                     }
                                     _ => "syntax error",
                                 };
-                                self.bad += 1;
-                                self.line(&format!("{tag} BAD {why}"));
+                                self.bad_cmd(&tag, why);
                                 if self.bad > bureau_core::limits::get().imap_bad_commands {
-                                    self.line("* BYE too many errors");
+                                    self.untagged(Kind::Bye, None, "too many errors");
                                     self.flush().await;
                                     return;
                                 }
@@ -349,7 +350,7 @@ impl Session {
             let read = tokio::select! {
                 r = tokio::time::timeout(timeout, stream.read(&mut buf)) => r,
                 _ = self.shutdown.signalled() => {
-                    self.line("* BYE server shutting down");
+                    self.untagged(Kind::Bye, None, "server shutting down");
                     self.flush().await;
                     return;
                 }
@@ -361,7 +362,7 @@ impl Session {
                     frag.enqueue_bytes(&buf[..n]);
                 }
                 Err(_) => {
-                    self.line("* BYE autologout; idle too long");
+                    self.untagged(Kind::Bye, None, "autologout; idle too long");
                     self.flush().await;
                     return;
                 }
@@ -369,29 +370,41 @@ impl Session {
         }
     }
 
-    pub(crate) fn ok(&mut self, tag: &str, text: &str) {
-        self.line(&format!("{tag} OK {text}"));
+    fn tagged(&mut self, tag: &str, kind: Kind, code: Option<Code>, text: &str) {
+        self.send(Response::Status {
+            tag: Some(tag),
+            kind,
+            code,
+            text,
+        });
     }
-    pub(crate) fn no(&mut self, tag: &str, text: &str) {
-        self.line(&format!("{tag} NO {text}"));
+    pub(crate) fn ok(&mut self, tag: &str, text: &str) {
+        self.tagged(tag, Kind::Ok, None, text);
+    }
+    pub(crate) fn ok_code(&mut self, tag: &str, code: Code, text: &str) {
+        self.tagged(tag, Kind::Ok, Some(code), text);
+    }
+    /// Every NO says why in a response code (RFC 5530) as well as in words.
+    pub(crate) fn no(&mut self, tag: &str, code: Code, text: &str) {
+        self.tagged(tag, Kind::No, Some(code), text);
     }
     pub(crate) fn bad_cmd(&mut self, tag: &str, text: &str) {
         self.bad += 1;
-        self.line(&format!("{tag} BAD {text}"));
+        self.tagged(tag, Kind::Bad, None, text);
     }
 
     pub(crate) fn store_no(&mut self, tag: &str, e: StoreError) {
         match e {
-            StoreError::NotFound => self.no(tag, "[NONEXISTENT] no such mailbox"),
-            StoreError::Forbidden => self.no(tag, "[NOPERM] not allowed"),
-            StoreError::Exists(_) => self.no(tag, "[ALREADYEXISTS] mailbox exists"),
-            StoreError::OverQuota => self.no(tag, "[OVERQUOTA] quota exceeded"),
-            StoreError::DiskFull(_) => self.no(tag, "[LIMIT] disk full, try later"),
+            StoreError::NotFound => self.no(tag, Code::NonExistent, "no such mailbox"),
+            StoreError::Forbidden => self.no(tag, Code::NoPerm, "not allowed"),
+            StoreError::Exists(_) => self.no(tag, Code::AlreadyExists, "mailbox exists"),
+            StoreError::OverQuota => self.no(tag, Code::OverQuota, "quota exceeded"),
+            StoreError::DiskFull(_) => self.no(tag, Code::Limit, "disk full, try later"),
             e if e.is_internal() => {
                 log::error!("imap: store failure: {e}");
-                self.no(tag, "[SERVERBUG] internal error")
+                self.no(tag, Code::ServerBug, "internal error")
             }
-            e => self.no(tag, &format!("[CANNOT] {e}")),
+            e => self.no(tag, Code::Cannot, &e.to_string()),
         }
     }
 
@@ -436,8 +449,8 @@ impl Session {
         }
         self.condstore = true;
         if let State::Selected(_, s) = &self.state {
-            let l = format!("* OK [HIGHESTMODSEQ {}] CONDSTORE enabled", s.modseq);
-            self.line(&l);
+            let code = Code::HighestModSeq(s.modseq);
+            self.untagged(Kind::Ok, Some(code), "CONDSTORE enabled");
         }
     }
 
@@ -446,10 +459,8 @@ impl Session {
         let State::Selected(_, s) = &mut self.state else {
             return;
         };
-        if let Some(lines) = s.keyword_lines(flags) {
-            for l in lines {
-                self.line(&l);
-            }
+        if s.learn_keywords(flags) {
+            s.flag_lines(&mut self.out);
         }
     }
 
@@ -484,13 +495,17 @@ impl Session {
             .iter()
             .any(|m| self.name_in(&mailbox_name(m)).is_none())
         {
-            self.no(&tag, "[CANNOT] mailbox name is not valid modified UTF-7");
+            self.no(
+                &tag,
+                Code::Cannot,
+                "mailbox name is not valid modified UTF-7",
+            );
             return true;
         }
         match cmd.body {
             CommandBody::Capability => {
-                let c = format!("* CAPABILITY {}", self.capabilities());
-                self.line(&c);
+                let c = self.capabilities();
+                self.send(Response::Capability(&c));
                 self.ok(&tag, "CAPABILITY completed");
             }
             CommandBody::Noop => {
@@ -498,7 +513,7 @@ impl Session {
                 self.ok(&tag, "NOOP completed");
             }
             CommandBody::Logout => {
-                self.line("* BYE logging out");
+                self.untagged(Kind::Bye, None, "logging out");
                 self.ok(&tag, "LOGOUT completed");
                 self.state = State::Logout;
             }
@@ -538,7 +553,7 @@ impl Session {
                 let data = match initial_response {
                     Some(r) => r.declassify().to_vec(),
                     None => {
-                        self.line("+ ");
+                        self.send(Response::Continue(""));
                         if !self.flush().await {
                             return false;
                         }
@@ -558,7 +573,8 @@ impl Session {
                 };
                 let parts: Vec<&[u8]> = data.split(|b| *b == 0).collect();
                 if parts.len() != 3 || (!parts[0].is_empty() && parts[0] != parts[1]) {
-                    self.no(&tag, "[AUTHENTICATIONFAILED] malformed PLAIN response");
+                    let code = Code::AuthenticationFailed;
+                    self.no(&tag, code, "malformed PLAIN response");
                 } else {
                     let (l, p) = (
                         String::from_utf8_lossy(parts[1]).into_owned(),
@@ -567,7 +583,9 @@ impl Session {
                     self.login(&tag, &l, &p).await;
                 }
             }
-            CommandBody::Authenticate { .. } => self.no(&tag, "[CANNOT] mechanism not supported"),
+            CommandBody::Authenticate { .. } => {
+                self.no(&tag, Code::Cannot, "mechanism not supported")
+            }
             CommandBody::Select {
                 mailbox,
                 parameters,
@@ -601,7 +619,7 @@ impl Session {
             CommandBody::Delete { mailbox } => {
                 let name = self.name_arg(&mailbox);
                 if name.eq_ignore_ascii_case("INBOX") {
-                    self.no(&tag, "[CANNOT] INBOX cannot be deleted");
+                    self.no(&tag, Code::Cannot, "INBOX cannot be deleted");
                 } else {
                     self.delete(&tag, &name).await;
                 }
@@ -620,35 +638,37 @@ impl Session {
                 self.append(&tag, &self.name_arg(&mailbox), vec![msg]).await;
             }
             CommandBody::Namespace => {
-                self.line(&format!(
-                    "* NAMESPACE ((\"\" \"/\")) ((\"{}/\" \"/\")) NIL",
-                    mailbox::SHARED
-                ));
+                let shared = format!("{}/", mailbox::SHARED);
+                self.send(Response::Namespace([Some(""), Some(&shared), None]));
                 self.ok(&tag, "NAMESPACE completed");
             }
             CommandBody::Id { .. } => {
                 let v = env!("CARGO_PKG_VERSION");
-                self.line(&format!("* ID (\"name\" \"Bureau\" \"version\" \"{v}\")"));
+                self.send(Response::Id(&[("name", "Bureau"), ("version", v)]));
                 self.ok(&tag, "ID completed");
             }
             CommandBody::Enable { capabilities } => {
                 let mut enabled = Vec::new();
                 for c in capabilities.as_ref() {
-                    let c = c.to_string().to_ascii_uppercase();
-                    match c.as_str() {
-                        "CONDSTORE" => self.condstore = true,
+                    let name = match c.to_string().to_ascii_uppercase().as_str() {
+                        "CONDSTORE" => {
+                            self.condstore = true;
+                            "CONDSTORE"
+                        }
                         // QRESYNC implies CONDSTORE (RFC 7162 3.2.3).
-                        "QRESYNC" => (self.condstore, self.qresync) = (true, true),
+                        "QRESYNC" => {
+                            (self.condstore, self.qresync) = (true, true);
+                            "QRESYNC"
+                        }
                         "IMAP4REV2" => {
                             self.rev2 = true;
-                            enabled.push("IMAP4rev2".into());
-                            continue;
+                            "IMAP4rev2"
                         }
                         _ => continue,
-                    }
-                    enabled.push(c);
+                    };
+                    enabled.push(name);
                 }
-                self.line(format!("* ENABLED {}", enabled.join(" ")).trim_end());
+                self.send(Response::Enabled(&enabled));
                 self.ok(&tag, "ENABLE completed");
             }
             CommandBody::GetQuotaRoot { mailbox } => {
@@ -659,11 +679,11 @@ impl Session {
                 if root.is_empty() {
                     self.quota(&tag)
                 } else {
-                    self.no(&tag, "[NONEXISTENT] no such quota root")
+                    self.no(&tag, Code::NonExistent, "no such quota root")
                 }
             }
             CommandBody::SetQuota { .. } => {
-                self.no(&tag, "[NOPERM] quotas are set by the administrator")
+                self.no(&tag, Code::NoPerm, "quotas are set by the administrator")
             }
             CommandBody::Subscribe { mailbox } => {
                 self.subscribe(&tag, &self.name_arg(&mailbox), true).await
@@ -965,7 +985,7 @@ impl Session {
             s.modseq = ch.modseq;
             return;
         }
-        let mut lines = Vec::new();
+        let out = &mut self.out;
         let recent_before = s.recent.len();
         if expunges {
             let deleted: HashSet<u64> = ch.deleted.iter().copied().collect();
@@ -979,16 +999,23 @@ impl Session {
             }
             if !qresync {
                 // Highest first, so that each number is still right when the client reads it.
-                lines.extend(seqs.iter().rev().map(|n| format!("* {n} EXPUNGE")));
+                for n in seqs.iter().rev() {
+                    Response::Expunge(*n).encode(out);
+                }
             }
             s.uids.retain(|u| !deleted.contains(&u64::from(u)));
             s.recent.retain(|u| !deleted.contains(&u64::from(*u)));
             if qresync && !gone.is_empty() {
-                lines.push(format!("* VANISHED {}", uid_set(&gone)));
+                let uids = &gone;
+                Response::Vanished {
+                    earlier: false,
+                    uids,
+                }
+                .encode(out);
             }
         }
-        if let Some(fl) = s.keyword_lines(ch.changed.iter().flat_map(|i| &i.flags)) {
-            lines.extend(fl);
+        if s.learn_keywords(ch.changed.iter().flat_map(|i| &i.flags)) {
+            s.flag_lines(out);
         }
         let known_top = s.uids.last().unwrap_or(0);
         let mut added = false;
@@ -1003,15 +1030,15 @@ impl Session {
                 Some(_) if s.told.get(&uid) == Some(&item.modseq) => {}
                 Some(seq) => {
                     s.told.insert(uid, item.modseq);
-                    let mut parts = Vec::new();
+                    let mut items = Vec::new();
                     if qresync {
-                        parts.push(format!("UID {uid}"));
+                        items.push(FetchItem::Uid(item.id));
                     }
-                    parts.push(format!("FLAGS ({})", s.flag_list(item.id, &item.flags)));
+                    items.push(FetchItem::Flags(s.flag_list(item.id, &item.flags)));
                     if condstore {
-                        parts.push(format!("MODSEQ ({})", item.modseq));
+                        items.push(FetchItem::ModSeq(item.modseq));
                     }
-                    lines.push(format!("* {seq} FETCH ({})", parts.join(" ")));
+                    Response::Fetch { seq, items: &items }.encode(out);
                 }
                 None if s.uids.last().is_none_or(|l| l < uid) => {
                     s.uids.push(uid);
@@ -1021,7 +1048,7 @@ impl Session {
             }
         }
         if added {
-            lines.push(format!("* {} EXISTS", s.uids.len()));
+            Response::Exists(s.uids.len()).encode(out);
             if !rev2 && !s.read_only && s.access >= Access::ReadWrite {
                 let new: Vec<u32> = s.uids.iter().filter(|u| *u > known_top).collect();
                 let mine = match r.collection(s.coll) {
@@ -1034,14 +1061,11 @@ impl Session {
         // The count changes with the messages this session claims and with its recent
         // messages expunged (RFC 3501 7.3.2; Dovecot tells both).
         if !rev2 && s.recent.len() != recent_before {
-            lines.push(format!("* {} RECENT", s.recent.len()));
+            Response::Recent(s.recent.len()).encode(out);
         }
         if expunges || ch.deleted.is_empty() {
             s.modseq = ch.modseq;
             s.told.retain(|_, m| *m > ch.modseq);
-        }
-        for l in lines {
-            self.line(&l);
         }
     }
 }
@@ -1060,26 +1084,4 @@ pub(crate) fn view(mut item: Item, private_seen_of: Option<u64>) -> Item {
         }
     }
     item
-}
-
-/// UIDs as a sequence set with ranges ("1:3,7"), in ascending order.
-pub(crate) fn uid_set(uids: &[u32]) -> String {
-    let mut v = uids.to_vec();
-    v.sort_unstable();
-    v.dedup();
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < v.len() {
-        let mut j = i;
-        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
-            j += 1;
-        }
-        out.push(if i == j {
-            v[i].to_string()
-        } else {
-            format!("{}:{}", v[i], v[j])
-        });
-        i = j + 1;
-    }
-    out.join(",")
 }

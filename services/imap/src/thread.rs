@@ -391,36 +391,6 @@ fn references_threads(info: &[Info]) -> Vec<Thread> {
     gathered
 }
 
-/// One thread in THREAD's syntax: "(3 6 (4 23)(44 7 96))".
-pub(crate) fn format(out: &mut String, t: &Thread, number: &dyn Fn(usize) -> u32, root: bool) {
-    if root {
-        out.push('(');
-    }
-    if let Some(m) = t.msg {
-        out.push_str(&number(m).to_string());
-    }
-    match (t.msg, t.children.as_slice()) {
-        (_, []) => {}
-        (Some(_), [only]) => {
-            out.push(' ');
-            format(out, only, number, false);
-        }
-        (msg, children) => {
-            if msg.is_some() {
-                out.push(' ');
-            }
-            for c in children {
-                out.push('(');
-                format(out, c, number, false);
-                out.push(')');
-            }
-        }
-    }
-    if root {
-        out.push(')');
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,16 +464,19 @@ mod tests {
                 "Message-ID: <f@x>\r\nSubject: Re: Plan\r\nReferences: <missing@x>\r\nDate: Mon, 2 Nov 2026 14:00:00 +0000",
             ),
         ];
-        let mut out = String::new();
-        for t in thread(&hits, true) {
-            format(&mut out, &t, &|i| hits[i].seq, true);
-        }
-        assert_eq!(out, "(3)(1 (2 4)(5)(6))");
-        let mut out = String::new();
-        for t in thread(&hits, false) {
-            format(&mut out, &t, &|i| hits[i].seq, true);
-        }
-        assert_eq!(out, "(3)(1 (2)(4)(5)(6))");
+        let written = |references| {
+            let mut out = Vec::new();
+            let threads = thread(&hits, references);
+            let number = |i: usize| hits[i].seq;
+            crate::response::Response::Thread {
+                threads: &threads,
+                number: &number,
+            }
+            .encode(&mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(written(true), "* THREAD (3)(1 (2 4)(5)(6))\r\n");
+        assert_eq!(written(false), "* THREAD (3)(1 (2)(4)(5)(6))\r\n");
     }
 
     #[test]

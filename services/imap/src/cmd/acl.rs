@@ -1,9 +1,12 @@
 //! GETACL and SETACL/DELETEACL (RFC 4314) over the store's grants.
 
 use crate::mailbox::{self};
+use crate::response::{Code, Response};
 use crate::session::*;
-use crate::wire;
 use bureau_store::{Access, Actor, StoreError};
+
+/// Why a sharee is refused ACL commands.
+pub(crate) const OWNER_ONLY: &str = "only the owner administers this mailbox";
 
 impl Session {
     /// GETACL (RFC 4314 3.3): the owner's rights and each grant's.
@@ -21,21 +24,13 @@ impl Session {
         });
         match acl {
             Ok((name, entries)) => {
-                let mut l = b"* ACL ".to_vec();
-                wire::astring(&mut l, self.to_wire(&name).as_bytes());
-                for (who, rights) in entries {
-                    l.push(b' ');
-                    wire::astring(&mut l, who.as_bytes());
-                    l.extend_from_slice(format!(" {rights}").as_bytes());
-                }
-                l.extend_from_slice(b"\r\n");
-                self.out.extend_from_slice(&l);
+                let mailbox = &self.to_wire(&name);
+                let entries = &entries;
+                self.send(Response::Acl { mailbox, entries });
                 self.ok(tag, "GETACL completed")
             }
             // Grants are the owner's to read: a sharee is told it may not.
-            Err(StoreError::Forbidden) => {
-                self.no(tag, "[NOPERM] only the owner administers this mailbox")
-            }
+            Err(StoreError::Forbidden) => self.no(tag, Code::NoPerm, OWNER_ONLY),
             Err(e) => self.store_no(tag, e),
         }
     }
@@ -44,7 +39,7 @@ impl Session {
     /// that adds to or takes from the current ones; `None` removes the grant.
     pub(crate) async fn set_acl(&mut self, tag: &str, name: &str, who: &str, rights: Option<&str>) {
         if who.starts_with('-') {
-            return self.no(tag, "[CANNOT] negative rights are not supported");
+            return self.no(tag, Code::Cannot, "negative rights are not supported");
         }
         if let Some(r) = rights
             && r.trim_start_matches(['+', '-'])
@@ -66,10 +61,10 @@ impl Session {
         let (coll, grantee, current) = match target {
             Ok(t) => t,
             Err(StoreError::Forbidden) => {
-                return self.no(tag, "[NOPERM] only the owner administers this mailbox");
+                return self.no(tag, Code::NoPerm, OWNER_ONLY);
             }
             Err(StoreError::NotFound) => {
-                return self.no(tag, "[NONEXISTENT] no such mailbox, user or group");
+                return self.no(tag, Code::NonExistent, "no such mailbox, user or group");
             }
             Err(e) => return self.store_no(tag, e),
         };
@@ -83,7 +78,7 @@ impl Session {
         };
         let right = match mailbox::right_for(&wanted) {
             Ok(r) => r,
-            Err(why) => return self.no(tag, &format!("[NOPERM] {why}")),
+            Err(why) => return self.no(tag, Code::NoPerm, &why),
         };
         let r = self
             .db()
@@ -100,9 +95,7 @@ impl Session {
                     "DELETEACL completed"
                 },
             ),
-            Err(StoreError::Forbidden) => {
-                self.no(tag, "[NOPERM] only the owner administers this mailbox")
-            }
+            Err(StoreError::Forbidden) => self.no(tag, Code::NoPerm, OWNER_ONLY),
             Err(e) => self.store_no(tag, e),
         }
     }

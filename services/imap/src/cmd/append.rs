@@ -2,6 +2,7 @@
 
 use crate::ext::AppendMsg;
 use crate::mailbox::{self};
+use crate::response::Code;
 use crate::session::*;
 use bureau_store::{Actor, NewItem, StoreError};
 
@@ -11,7 +12,7 @@ impl Session {
         let m = match self.find_mailbox(name) {
             Ok(m) => m,
             Err(StoreError::NotFound) if !mailbox::is_shared(name) => {
-                return self.no(tag, "[TRYCREATE] no such mailbox");
+                return self.no(tag, Code::TryCreate, "no such mailbox");
             }
             Err(e) => return self.store_no(tag, e),
         };
@@ -26,7 +27,7 @@ impl Session {
         let staged = match staged {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return self.store_no(tag, e),
-            Err(_) => return self.no(tag, "[SERVERBUG] internal error"),
+            Err(_) => return self.no(tag, Code::ServerBug, "internal error"),
         };
         let items: Vec<_> = staged
             .iter()
@@ -63,8 +64,11 @@ impl Session {
         match r {
             Ok(ids) => {
                 self.updates(true);
-                let code = format!("[APPENDUID {} {}]", m.coll.validity, uid_set(&ids));
-                self.ok(tag, &format!("{code} APPEND completed"));
+                let code = Code::AppendUid {
+                    validity: m.coll.validity,
+                    uids: &ids,
+                };
+                self.ok_code(tag, code, "APPEND completed");
             }
             Err(e) => self.store_no(tag, e),
         }

@@ -1,6 +1,7 @@
 //! COPY and MOVE (RFC 9051 6.4.7, RFC 6851), with COPYUID (UIDPLUS).
 
 use crate::mailbox::{self};
+use crate::response::{Code, Kind};
 use crate::session::*;
 use bureau_store::{Actor, StoreError};
 use imap_codec::imap_types::sequence::SequenceSet;
@@ -20,12 +21,12 @@ impl Session {
             _ => return,
         };
         if moving && read_only {
-            return self.no(tag, "[READ-ONLY] mailbox is read-only");
+            return self.no(tag, Code::ReadOnly, "mailbox is read-only");
         }
         let target = match self.find_mailbox(dest) {
             Ok(m) => m.coll,
             Err(StoreError::NotFound) if !mailbox::is_shared(dest) => {
-                return self.no(tag, "[TRYCREATE] no such mailbox");
+                return self.no(tag, Code::TryCreate, "no such mailbox");
             }
             Err(e) => return self.store_no(tag, e),
         };
@@ -63,31 +64,31 @@ impl Session {
             Ok(None) => {
                 return self.no(
                     tag,
-                    "[EXPUNGEISSUED] some of the messages were expunged meanwhile",
+                    Code::ExpungeIssued,
+                    "some of the messages were expunged meanwhile",
                 );
             }
             Err(e) => return self.store_no(tag, e),
         };
-        let fmt = |v: Vec<u64>| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-        let code = if pairs.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "[COPYUID {} {} {}] ",
-                target.validity,
-                fmt(pairs.iter().map(|p| p.0).collect()),
-                fmt(pairs.iter().map(|p| p.1).collect())
-            )
-        };
+        let (from, to): (Vec<u32>, Vec<u32>) =
+            pairs.iter().map(|(a, b)| (*a as u32, *b as u32)).unzip();
+        let code = (!pairs.is_empty()).then_some(Code::CopyUid {
+            validity: target.validity,
+            from: &from,
+            to: &to,
+        });
         if moving {
             // RFC 6851 4.3: COPYUID in an untagged OK, then the expunges.
-            if !code.is_empty() {
-                self.line(&format!("* OK {}moved", code));
+            if code.is_some() {
+                self.untagged(Kind::Ok, code, "moved");
             }
             self.updates(true);
             self.ok(tag, "MOVE completed");
         } else {
-            self.ok(tag, &format!("{code}COPY completed"));
+            match code {
+                Some(code) => self.ok_code(tag, code, "COPY completed"),
+                None => self.ok(tag, "COPY completed"),
+            }
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use crate::ext::Ext;
 use crate::mailbox::{self};
+use crate::response::{Code, Response};
 use crate::session::*;
-use crate::wire;
 use bureau_store::Access;
 use imap_codec::CommandCodec;
 use imap_codec::decode::Decoder;
@@ -23,7 +23,13 @@ impl Session {
             | Ext::DeleteAcl(n, _)
             | Ext::Append { mailbox: n, .. } => match self.name_in(n) {
                 Some(n) => n,
-                None => return self.no(tag, "[CANNOT] mailbox name is not valid modified UTF-7"),
+                None => {
+                    return self.no(
+                        tag,
+                        Code::Cannot,
+                        "mailbox name is not valid modified UTF-7",
+                    );
+                }
             },
             Ext::Search { .. } | Ext::List(_) => String::new(),
         };
@@ -51,10 +57,9 @@ impl Session {
             Ext::Append { messages, .. } => self.append(tag, &name, messages).await,
             Ext::MyRights(_) => match self.find_mailbox(&name) {
                 Ok(m) => {
-                    let mut l = b"* MYRIGHTS ".to_vec();
-                    wire::astring(&mut l, self.to_wire(&m.name).as_bytes());
-                    l.extend_from_slice(format!(" {}\r\n", mailbox::rights(m.access)).as_bytes());
-                    self.out.extend_from_slice(&l);
+                    let mailbox = &self.to_wire(&m.name);
+                    let rights = mailbox::rights(m.access);
+                    self.send(Response::MyRights { mailbox, rights });
                     self.ok(tag, "MYRIGHTS completed")
                 }
                 Err(e) => self.store_no(tag, e),
@@ -62,21 +67,25 @@ impl Session {
             Ext::GetAcl(_) => self.get_acl(tag, &name),
             Ext::ListRights(_, who) => match self.find_mailbox(&name) {
                 Ok(m) if m.access == Access::Owner => {
-                    let mut l = b"* LISTRIGHTS ".to_vec();
-                    wire::astring(&mut l, self.to_wire(&m.name).as_bytes());
-                    l.push(b' ');
-                    wire::astring(&mut l, who.as_bytes());
+                    let mailbox = &self.to_wire(&m.name);
                     let owner = self.user().is_some_and(|u| u.uid == who);
-                    l.extend_from_slice(if owner {
-                        b" lrswipkxtecda\r\n".as_slice()
+                    // The owner holds every right; others get the store's levels: "lrs",
+                    // then the write rights.
+                    let (required, optional) = if owner {
+                        (mailbox::ALL_RIGHTS, &[][..])
                     } else {
-                        // Rights come in the store's levels: "lrs", then the write rights.
-                        b" \"\" lrs wiptecd\r\n".as_slice()
+                        ("", &["lrs", "wiptecd"][..])
+                    };
+                    let who = &who;
+                    self.send(Response::ListRights {
+                        mailbox,
+                        who,
+                        required,
+                        optional,
                     });
-                    self.out.extend_from_slice(&l);
                     self.ok(tag, "LISTRIGHTS completed")
                 }
-                Ok(_) => self.no(tag, "[NOPERM] only the owner administers this mailbox"),
+                Ok(_) => self.no(tag, Code::NoPerm, crate::cmd::acl::OWNER_ONLY),
                 Err(e) => self.store_no(tag, e),
             },
             Ext::SetAcl(_, who, rights) => self.set_acl(tag, &name, &who, Some(&rights)).await,

@@ -3,8 +3,8 @@
 use crate::cmd::select::vanished_earlier;
 use crate::envelope::{SUMMARY, Summary};
 use crate::fetch::{Binary, header_end, partial};
+use crate::response::{Code, Item as FetchItem, Response};
 use crate::session::*;
-use crate::wire;
 use bureau_store::{Actor, StoreError};
 use imap_codec::imap_types::command::FetchModifier;
 use imap_codec::imap_types::fetch::{Macro, MacroOrMessageDataItemNames, MessageDataItemName};
@@ -106,9 +106,15 @@ impl Session {
         if vanished
             && let Some(since) = changed_since
             && let Ok(c) = reader.collection(coll)
-            && let Some(l) = vanished_earlier(Some(&reader), &c, since, uids.iter(), Some(set))
         {
-            self.line(&l);
+            let gone = vanished_earlier(Some(&reader), &c, since, uids.iter(), Some(set));
+            if !gone.is_empty() {
+                let uids = &gone;
+                self.send(Response::Vanished {
+                    earlier: true,
+                    uids,
+                });
+            }
         }
         let summarized = names.iter().any(|n| {
             matches!(
@@ -191,46 +197,27 @@ impl Session {
             {
                 self.announce_keywords(&item.flags);
             }
-            let mut parts: Vec<Vec<u8>> = Vec::new();
+            let mut items: Vec<FetchItem> = Vec::new();
+            let summary = summary.as_ref();
+            let encoded = |f: fn(&Summary) -> &Vec<u8>| summary.map_or(&[][..], |s| &f(s)[..]);
             for n in &names {
-                let mut p = Vec::new();
-                match n {
-                    MessageDataItemName::Uid => p.extend_from_slice(format!("UID {id}").as_bytes()),
-                    MessageDataItemName::ModSeq => {
-                        p.extend_from_slice(format!("MODSEQ ({})", item.modseq).as_bytes())
-                    }
-                    MessageDataItemName::Flags => p.extend_from_slice(
-                        format!("FLAGS ({})", self.flags_shown(&item)).as_bytes(),
-                    ),
-                    MessageDataItemName::Rfc822Size => {
-                        p.extend_from_slice(format!("RFC822.SIZE {}", item.size()).as_bytes())
-                    }
-                    MessageDataItemName::InternalDate => p.extend_from_slice(
-                        format!("INTERNALDATE \"{}\"", wire::internal_date(item.date)).as_bytes(),
-                    ),
-                    MessageDataItemName::Envelope => {
-                        p.extend_from_slice(b"ENVELOPE ");
-                        p.extend_from_slice(summary.as_ref().map_or(&[][..], |s| &s.envelope));
-                    }
-                    MessageDataItemName::Body => {
-                        p.extend_from_slice(b"BODY ");
-                        p.extend_from_slice(summary.as_ref().map_or(&[][..], |s| &s.body));
-                    }
+                items.push(match n {
+                    MessageDataItemName::Uid => FetchItem::Uid(id),
+                    MessageDataItemName::ModSeq => FetchItem::ModSeq(item.modseq),
+                    MessageDataItemName::Flags => FetchItem::Flags(self.flags_shown(&item)),
+                    MessageDataItemName::Rfc822Size => FetchItem::Size(item.size()),
+                    MessageDataItemName::InternalDate => FetchItem::InternalDate(item.date),
+                    MessageDataItemName::Envelope => FetchItem::Envelope(encoded(|s| &s.envelope)),
+                    MessageDataItemName::Body => FetchItem::Body(encoded(|s| &s.body)),
                     MessageDataItemName::BodyStructure => {
-                        p.extend_from_slice(b"BODYSTRUCTURE ");
-                        p.extend_from_slice(summary.as_ref().map_or(&[][..], |s| &s.bodystructure));
+                        FetchItem::BodyStructure(encoded(|s| &s.bodystructure))
                     }
-                    MessageDataItemName::Rfc822 => {
-                        p.extend_from_slice(b"RFC822 ");
-                        wire::literal(&mut p, &content);
-                    }
+                    MessageDataItemName::Rfc822 => FetchItem::Rfc822(&content),
                     MessageDataItemName::Rfc822Header => {
-                        p.extend_from_slice(b"RFC822.HEADER ");
-                        wire::literal(&mut p, &content[..header_end(&content)]);
+                        FetchItem::Rfc822Header(&content[..header_end(&content)])
                     }
                     MessageDataItemName::Rfc822Text => {
-                        p.extend_from_slice(b"RFC822.TEXT ");
-                        wire::literal(&mut p, &content[header_end(&content)..]);
+                        FetchItem::Rfc822Text(&content[header_end(&content)..])
                     }
                     MessageDataItemName::BodyExt {
                         section,
@@ -238,15 +225,16 @@ impl Session {
                         ..
                     } => {
                         let (label, data) = crate::fetch::section(section.as_ref(), &content);
-                        match part {
+                        let (origin, data) = match part {
                             Some((origin, len)) => {
-                                p.extend_from_slice(format!("BODY[{label}]<{origin}> ").as_bytes());
-                                wire::literal(&mut p, partial(&data, *origin, len.get()));
+                                (Some(*origin), partial(&data, *origin, len.get()).to_vec())
                             }
-                            None => {
-                                p.extend_from_slice(format!("BODY[{label}] ").as_bytes());
-                                wire::literal(&mut p, &data);
-                            }
+                            None => (None, data),
+                        };
+                        FetchItem::Section {
+                            label,
+                            origin,
+                            data,
                         }
                     }
                     MessageDataItemName::Binary {
@@ -256,41 +244,35 @@ impl Session {
                     } => {
                         let data = match binary(&content, section) {
                             Ok(d) => d,
-                            Err(why) => return self.no(tag, why),
+                            Err((code, why)) => return self.no(tag, code, why),
                         };
-                        let label = section_label(section);
-                        match part {
+                        let (origin, data) = match part {
                             Some((origin, len)) => {
-                                p.extend_from_slice(
-                                    format!("BINARY[{label}]<{origin}> ").as_bytes(),
-                                );
-                                wire::literal8(&mut p, partial(&data, *origin, len.get()));
+                                (Some(*origin), partial(&data, *origin, len.get()).to_vec())
                             }
-                            None => {
-                                p.extend_from_slice(format!("BINARY[{label}] ").as_bytes());
-                                wire::literal8(&mut p, &data);
-                            }
+                            None => (None, data),
+                        };
+                        FetchItem::Binary {
+                            label: section_label(section),
+                            origin,
+                            data,
                         }
                     }
                     MessageDataItemName::BinarySize { section } => {
-                        let size = match binary(&content, section) {
-                            Ok(d) => d.len(),
-                            Err(why) => return self.no(tag, why),
-                        };
-                        p.extend_from_slice(
-                            format!("BINARY.SIZE[{}] {size}", section_label(section)).as_bytes(),
-                        );
+                        match binary(&content, section) {
+                            Ok(d) => FetchItem::BinarySize {
+                                label: section_label(section),
+                                size: d.len(),
+                            },
+                            Err((code, why)) => return self.no(tag, code, why),
+                        }
                     }
-                }
-                parts.push(p);
+                });
             }
             let flags_told = names
                 .iter()
                 .any(|n| matches!(n, MessageDataItemName::Flags));
-            self.out
-                .extend_from_slice(format!("* {seq} FETCH (").as_bytes());
-            self.out.extend_from_slice(&parts.join(&b' '));
-            self.out.extend_from_slice(b")\r\n");
+            self.send(Response::Fetch { seq, items: &items });
             if let State::Selected(_, s) = &mut self.state
                 && flags_told
             {
@@ -325,13 +307,13 @@ impl Session {
 pub(crate) fn binary(
     content: &[u8],
     section: &[std::num::NonZeroU32],
-) -> Result<Vec<u8>, &'static str> {
+) -> Result<Vec<u8>, (Code<'static>, &'static str)> {
     let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
     match crate::fetch::binary(content, &path) {
         Some(Binary::Data(d)) => Ok(d),
         None => Ok(Vec::new()),
-        Some(Binary::UnknownCte) => Err("[UNKNOWN-CTE] cannot decode this part"),
-        Some(Binary::Undecodable) => Err("[PARSE] the part's transfer encoding is damaged"),
+        Some(Binary::UnknownCte) => Err((Code::UnknownCte, "cannot decode this part")),
+        Some(Binary::Undecodable) => Err((Code::Parse, "the part's transfer encoding is damaged")),
     }
 }
 

@@ -1,5 +1,6 @@
 //! IDLE (RFC 2177): waits on the store's change bus, never polls.
 
+use crate::response::{Kind, Response};
 use crate::session::*;
 use imap_codec::fragmentizer::Fragmentizer;
 use tokio::io::AsyncReadExt;
@@ -13,7 +14,7 @@ impl Session {
         buf: &mut [u8],
     ) -> bool {
         let mut bus = self.db().subscribe();
-        self.line("+ idling");
+        self.send(Response::Continue("idling"));
         self.updates(true);
         if !self.flush().await {
             return false;
@@ -60,7 +61,7 @@ impl Session {
                     }
                 }
                 _ = self.shutdown.signalled() => {
-                    self.line("* BYE server shutting down");
+                    self.untagged(Kind::Bye, None, "server shutting down");
                     self.flush().await;
                     return false;
                 }

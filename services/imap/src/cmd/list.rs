@@ -3,8 +3,8 @@
 use crate::ext::ListExt;
 use crate::mailbox::{self, Mbox};
 use crate::pattern::Pattern;
+use crate::response::{Code, Response};
 use crate::session::*;
-use crate::wire;
 use bureau_store::{Item, StoreError};
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_codec::imap_types::status::StatusDataItemName;
@@ -36,7 +36,12 @@ impl Session {
         if let [p] = l.patterns.as_slice()
             && p.is_empty()
         {
-            self.line("* LIST (\\Noselect) \"/\" \"\"");
+            self.send(Response::List {
+                lsub: false,
+                attrs: &["\\Noselect"],
+                name: "",
+                childinfo: &[],
+            });
             return self.ok(tag, "LIST completed");
         }
         let (boxes, subs) = match self.reader().and_then(|r| {
@@ -82,7 +87,7 @@ impl Session {
         for p in &l.patterns {
             let full = [l.reference.as_slice(), p].concat();
             if full.len() > bureau_core::limits::get().imap_pattern_bytes {
-                return self.no(tag, "[LIMIT] pattern too long");
+                return self.no(tag, Code::Limit, "pattern too long");
             }
             patterns.push(Pattern::new(&self.pattern_in(&full)));
         }
@@ -106,7 +111,7 @@ impl Session {
                 if !(recursive && below.iter().any(|(n, m)| subscribed(n, *m) && unlisted(n))) {
                     continue;
                 }
-                childinfo.push("\"SUBSCRIBED\"");
+                childinfo.push("SUBSCRIBED");
             }
             if sel_special && mb.and_then(special).is_none() {
                 if !(recursive
@@ -116,7 +121,7 @@ impl Session {
                 {
                     continue;
                 }
-                childinfo.push("\"SPECIAL-USE\"");
+                childinfo.push("SPECIAL-USE");
             }
             let mut attrs = Vec::new();
             if ghosts.contains(name) {
@@ -139,17 +144,23 @@ impl Session {
             if is_sub && (sel_sub || opt(&l.ret, "SUBSCRIBED")) {
                 attrs.push("\\Subscribed".into());
             }
-            out.extend_from_slice(format!("* LIST ({}) \"/\" ", attrs.join(" ")).as_bytes());
-            wire::string(&mut out, self.to_wire(name).as_bytes());
-            if !childinfo.is_empty() {
-                out.extend_from_slice(
-                    format!(" (\"CHILDINFO\" ({}))", childinfo.join(" ")).as_bytes(),
-                );
+            let attrs: Vec<&str> = attrs.iter().map(String::as_str).collect();
+            let name = &self.to_wire(name);
+            Response::List {
+                lsub: false,
+                attrs: &attrs,
+                name,
+                childinfo: &childinfo,
             }
-            out.extend_from_slice(b"\r\n");
+            .encode(&mut out);
+            // LIST-STATUS (RFC 5819): an error answers NO alone, with none of the lines.
             if let (Some(items), Some(m)) = (&l.status, mb) {
-                match self.status_line(m, items) {
-                    Ok(line) => out.extend_from_slice(&line),
+                match self.status_of(m, items) {
+                    Ok(items) => Response::MailboxStatus {
+                        name,
+                        items: &items,
+                    }
+                    .encode(&mut out),
                     Err(e) => return self.store_no(tag, e),
                 }
             }
@@ -160,7 +171,7 @@ impl Session {
 
     pub(crate) fn lsub(&mut self, tag: &str, full: &[u8]) {
         if full.len() > bureau_core::limits::get().imap_pattern_bytes {
-            return self.no(tag, "[LIMIT] pattern too long");
+            return self.no(tag, Code::Limit, "pattern too long");
         }
         let full = Pattern::new(&self.pattern_in(full));
         let boxes = match self
@@ -204,16 +215,24 @@ impl Session {
             }
         }
         for (name, attrs) in lines {
-            let mut line = format!("* LSUB ({attrs}) \"/\" ").into_bytes();
-            wire::string(&mut line, self.to_wire(&name).as_bytes());
-            self.out.extend_from_slice(&line);
-            self.out.extend_from_slice(b"\r\n");
+            let attrs = if attrs.is_empty() { &[][..] } else { &[attrs] };
+            self.send(Response::List {
+                lsub: true,
+                attrs,
+                name: &self.to_wire(&name),
+                childinfo: &[],
+            });
         }
         self.ok(tag, "LSUB completed");
     }
 
-    /// `* STATUS name (...)` for the named items (RFC 9051 6.3.11, RFC 7162 HIGHESTMODSEQ).
-    pub(crate) fn status_line(&self, m: &Mbox, items: &[String]) -> Result<Vec<u8>, StoreError> {
+    /// The values of the STATUS items asked (RFC 9051 6.3.11, RFC 7162 HIGHESTMODSEQ) that
+    /// Bureau keeps.
+    fn status_of<'a>(
+        &self,
+        m: &Mbox,
+        items: &'a [String],
+    ) -> Result<Vec<(&'a str, u64)>, StoreError> {
         let r = self.reader()?;
         let private = m.private_seen().then(|| self.principal());
         // The mailbox's index answers but for DELETED, SIZE and a shared mailbox's UNSEEN.
@@ -251,12 +270,9 @@ impl Session {
                 "HIGHESTMODSEQ" => m.coll.modseq,
                 _ => continue,
             };
-            parts.push(format!("{i} {v}"));
+            parts.push((i.as_str(), v));
         }
-        let mut line = b"* STATUS ".to_vec();
-        wire::string(&mut line, self.to_wire(&m.name).as_bytes());
-        line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
-        Ok(line)
+        Ok(parts)
     }
 
     pub(crate) fn status(&mut self, tag: &str, name: &str, items: &[StatusDataItemName]) {
@@ -280,12 +296,15 @@ impl Session {
         if items.iter().any(|i| i == "HIGHESTMODSEQ") {
             self.enable_condstore();
         }
-        let line = self
+        let status = self
             .find_mailbox(name)
-            .and_then(|m| self.status_line(&m, &items));
-        match line {
-            Ok(l) => {
-                self.out.extend_from_slice(&l);
+            .and_then(|m| Ok((self.to_wire(&m.name), self.status_of(&m, &items)?)));
+        match status {
+            Ok((name, items)) => {
+                self.send(Response::MailboxStatus {
+                    name: &name,
+                    items: &items,
+                });
                 self.ok(tag, "STATUS completed")
             }
             Err(e) => self.store_no(tag, e),

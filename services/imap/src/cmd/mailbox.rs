@@ -3,6 +3,7 @@
 //! 6.3.3, 6.3.4, 6.3.7); RENAME carries the subscriptions of what it renames along.
 
 use crate::mailbox::{self};
+use crate::response::Code;
 use crate::session::*;
 use bureau_store::{Actor, CollectionKind, StoreError};
 use std::collections::BTreeSet;
@@ -27,7 +28,8 @@ impl Session {
         if mailbox::is_shared(&name) {
             return self.no(
                 tag,
-                "[NOPERM] mailboxes cannot be created in the shared namespace",
+                Code::NoPerm,
+                "mailboxes cannot be created in the shared namespace",
             );
         }
         let Some(before) = self.subscriptions_now(tag) else {
@@ -109,7 +111,7 @@ impl Session {
         if mailbox::is_shared(name) {
             return match self.find_mailbox(name) {
                 Ok(_) if on => self.ok(tag, done),
-                Ok(_) => self.no(tag, "[CANNOT] shared mailboxes stay subscribed"),
+                Ok(_) => self.no(tag, Code::Cannot, "shared mailboxes stay subscribed"),
                 Err(e) => self.store_no(tag, e),
             };
         }
@@ -148,7 +150,7 @@ impl Session {
             return self.rename_inbox(tag, &to).await;
         }
         if mailbox::is_shared(from) || mailbox::is_shared(&to) {
-            return self.no(tag, "[NOPERM] only the owner may rename a mailbox");
+            return self.no(tag, Code::NoPerm, "only the owner may rename a mailbox");
         }
         let boxes = match self
             .reader()
@@ -162,7 +164,7 @@ impl Session {
             .filter(|c| c.kind == CollectionKind::Mailbox)
             .collect();
         let Some(top) = boxes.iter().find(|c| c.name == from) else {
-            return self.no(tag, "[NONEXISTENT] no such mailbox");
+            return self.no(tag, Code::NonExistent, "no such mailbox");
         };
         let prefix = format!("{from}/");
         let mut moves: Vec<(u64, String)> = vec![(top.id, to.clone())];
@@ -207,7 +209,8 @@ impl Session {
         if mailbox::is_shared(to) {
             return self.no(
                 tag,
-                "[NOPERM] mailboxes cannot be created in the shared namespace",
+                Code::NoPerm,
+                "mailboxes cannot be created in the shared namespace",
             );
         }
         let (p, to) = (self.principal(), to.to_string());

@@ -1,7 +1,7 @@
 //! GETQUOTA and GETQUOTAROOT (RFC 9208).
 
+use crate::response::{Code, Response};
 use crate::session::*;
-use crate::wire;
 use bureau_store::{Access, StoreError};
 
 impl Session {
@@ -11,45 +11,43 @@ impl Session {
             Ok(m) => m,
             Err(e) => return self.store_no(tag, e),
         };
-        let mut l = b"* QUOTAROOT ".to_vec();
-        wire::string(&mut l, self.to_wire(&m.name).as_bytes());
-        let limited = self.quota_line().ok().flatten();
-        if m.access == Access::Owner && limited.is_some() {
-            l.extend_from_slice(b" \"\"");
-        }
-        l.extend_from_slice(b"\r\n");
-        self.out.extend_from_slice(&l);
-        if m.access == Access::Owner
-            && let Some(q) = limited
-        {
-            self.line(&q);
+        let quota = self
+            .quota_now()
+            .ok()
+            .flatten()
+            .filter(|_| m.access == Access::Owner);
+        let mailbox = &self.to_wire(&m.name);
+        let roots = if quota.is_some() { &[""][..] } else { &[] };
+        self.send(Response::QuotaRoot { mailbox, roots });
+        if let Some(q) = quota {
+            self.send(q);
         }
         self.ok(tag, "GETQUOTAROOT completed");
     }
 
     pub(crate) fn quota(&mut self, tag: &str) {
-        match self.quota_line() {
+        match self.quota_now() {
             Ok(Some(q)) => {
-                self.line(&q);
+                self.send(q);
                 self.ok(tag, "GETQUOTA completed")
             }
-            Ok(None) => self.no(tag, "[NONEXISTENT] no quota: storage is unlimited"),
+            Ok(None) => self.no(tag, Code::NonExistent, "no quota: storage is unlimited"),
             Err(e) => self.store_no(tag, e),
         }
     }
 
     /// `* QUOTA "" (STORAGE used limit)` in KiB, if the user has a quota.
-    pub(crate) fn quota_line(&self) -> Result<Option<String>, StoreError> {
+    fn quota_now(&self) -> Result<Option<Response<'static>>, StoreError> {
         let r = self.reader()?;
         let p = self.principal();
         let Some(limit) = r.principal(p)?.quota else {
             return Ok(None);
         };
         let used = r.usage(p)?;
-        Ok(Some(format!(
-            "* QUOTA \"\" (STORAGE {} {})",
-            used.div_ceil(1024),
-            limit / 1024
-        )))
+        Ok(Some(Response::Quota {
+            root: "",
+            used: used.div_ceil(1024),
+            limit: limit / 1024,
+        }))
     }
 }

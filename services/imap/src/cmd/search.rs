@@ -1,5 +1,6 @@
 //! SEARCH and ESEARCH (RFC 9051 6.4.4, RFC 4731), SORT and THREAD (RFC 5256).
 
+use crate::response::{Code, Response};
 use crate::session::*;
 use bureau_store::StoreError;
 use imap_codec::imap_types::core::{Charset, Vec1};
@@ -24,7 +25,8 @@ impl Session {
         if name.eq_ignore_ascii_case("UTF-8") || name.eq_ignore_ascii_case("US-ASCII") {
             Some(SearchKey::And(keys))
         } else {
-            self.no(tag, "[BADCHARSET (UTF-8 US-ASCII)] charset not supported");
+            let code = Code::BadCharset(&["UTF-8", "US-ASCII"]);
+            self.no(tag, code, "charset not supported");
             None
         }
     }
@@ -108,38 +110,15 @@ impl Session {
             .map(|h| if uid { h.item.id as u32 } else { h.seq })
             .collect();
         let highest = hits.iter().map(|h| h.item.modseq).max().filter(|_| modseq);
-        let line = match ret {
-            None => {
-                let mut l = String::from("* SEARCH");
-                for n in &nums {
-                    l.push_str(&format!(" {n}"));
-                }
-                if let Some(h) = highest {
-                    l.push_str(&format!(" (MODSEQ {h})"));
-                }
-                l
-            }
+        match ret {
+            None => self.send(Response::Search {
+                nums: &nums,
+                modseq: highest,
+            }),
             Some(opts) => {
                 let all = opts.is_empty();
                 let want = |o: &str| all && o == "ALL" || opts.iter().any(|x| x == o);
-                let mut l = format!("* ESEARCH (TAG \"{tag}\")");
-                if uid {
-                    l.push_str(" UID");
-                }
-                if let (Some(min), Some(max)) = (nums.iter().min(), nums.iter().max()) {
-                    if want("MIN") {
-                        l.push_str(&format!(" MIN {min}"));
-                    }
-                    if want("MAX") {
-                        l.push_str(&format!(" MAX {max}"));
-                    }
-                    if want("ALL") {
-                        l.push_str(&format!(" ALL {}", uid_set(&nums)));
-                    }
-                }
-                if want("COUNT") {
-                    l.push_str(&format!(" COUNT {}", nums.len()));
-                }
+                let found = !nums.is_empty();
                 // RFC 7162 3.1.5: with only MIN and/or MAX asked, MODSEQ is the highest of
                 // the messages returned, not of every match.
                 let only_ends = !all && opts.iter().all(|o| o == "MIN" || o == "MAX");
@@ -158,13 +137,17 @@ impl Session {
                 } else {
                     highest
                 };
-                if let Some(h) = highest {
-                    l.push_str(&format!(" MODSEQ {h}"));
-                }
-                l
+                self.send(Response::ESearch {
+                    tag,
+                    uid,
+                    min: nums.iter().min().copied().filter(|_| want("MIN")),
+                    max: nums.iter().max().copied().filter(|_| want("MAX")),
+                    all: Some(&nums[..]).filter(|_| found && want("ALL")),
+                    count: want("COUNT").then_some(nums.len()),
+                    modseq: highest,
+                });
             }
-        };
-        self.line(&line);
+        }
         self.ok(
             tag,
             &format!("{}SEARCH completed", if uid { "UID " } else { "" }),
@@ -184,12 +167,17 @@ impl Session {
             Err(e) => return self.store_no(tag, e),
         };
         let order = crate::thread::sort(&hits, criteria);
-        let mut l = String::from("* SORT");
-        for i in order {
-            let h = &hits[i];
-            l.push_str(&format!(" {}", if uid { h.item.id as u32 } else { h.seq }));
-        }
-        self.line(&l);
+        let nums: Vec<u32> = order
+            .into_iter()
+            .map(|i| {
+                if uid {
+                    hits[i].item.id as u32
+                } else {
+                    hits[i].seq
+                }
+            })
+            .collect();
+        self.send(Response::Sort(&nums));
         self.ok(
             tag,
             &format!("{}SORT completed", if uid { "UID " } else { "" }),
@@ -223,11 +211,10 @@ impl Session {
             }
         };
         let threads = crate::thread::thread(&hits, references);
-        let mut l = String::from("* THREAD ");
-        for t in &threads {
-            crate::thread::format(&mut l, t, &number, true);
-        }
-        self.line(l.trim_end());
+        self.send(Response::Thread {
+            threads: &threads,
+            number: &number,
+        });
         self.ok(
             tag,
             &format!("{}THREAD completed", if uid { "UID " } else { "" }),

@@ -1,7 +1,7 @@
 //! SELECT and EXAMINE (RFC 9051 6.3.2), with CONDSTORE/QRESYNC parameters (RFC 7162).
 
+use crate::response::{Code, Item as FetchItem, Kind, Response};
 use crate::session::*;
-use crate::wire;
 use imap_codec::imap_types::command::SelectParameter;
 use imap_codec::imap_types::sequence::SequenceSet;
 use std::collections::{HashMap, HashSet};
@@ -34,7 +34,7 @@ impl Session {
             self.condstore = true;
         }
         if matches!(self.state, State::Selected(..)) && self.qresync {
-            self.line("* OK [CLOSED] previous mailbox closed");
+            self.untagged(Kind::Ok, Some(Code::Closed), "previous mailbox closed");
         }
         self.deselect();
         let (m, uids, unseen) = match self.mailbox_index(name) {
@@ -65,41 +65,42 @@ impl Session {
             }
         }
         // FLAGS names every keyword defined in the mailbox (RFC 9051 7.3.5).
-        sel.keyword_lines(coll.keywords.iter());
-        for l in sel.flag_lines() {
-            self.line(&l);
-        }
-        self.line(&format!("* {} EXISTS", uids.len()));
+        sel.learn_keywords(coll.keywords.iter());
+        sel.flag_lines(&mut self.out);
+        self.send(Response::Exists(uids.len()));
         if self.rev2 {
             // RFC 9051 6.3.2: the mailbox's name as LIST gives it; no \Recent, no UNSEEN.
-            let mut l = b"* LIST () \"/\" ".to_vec();
-            wire::string(&mut l, m.name.as_bytes());
-            l.extend_from_slice(b"\r\n");
-            self.out.extend_from_slice(&l);
+            self.send(Response::List {
+                lsub: false,
+                attrs: &[],
+                name: &m.name,
+                childinfo: &[],
+            });
         } else {
-            self.line(&format!("* {recent} RECENT"));
+            self.send(Response::Recent(recent));
             if let Some(u) = unseen {
-                self.line(&format!("* OK [UNSEEN {}] first unseen", u + 1));
+                self.untagged(Kind::Ok, Some(Code::Unseen(u + 1)), "first unseen");
             }
         }
-        self.line(&format!("* OK [UIDVALIDITY {}] UIDs valid", coll.validity));
-        self.line(&format!(
-            "* OK [UIDNEXT {}] predicted next UID",
-            coll.next_item
-        ));
-        self.line(&format!(
-            "* OK [HIGHESTMODSEQ {}] highest modseq",
-            coll.modseq
-        ));
+        let code = Code::UidValidity(coll.validity);
+        self.untagged(Kind::Ok, Some(code), "UIDs valid");
+        let code = Code::UidNext(coll.next_item);
+        self.untagged(Kind::Ok, Some(code), "predicted next UID");
+        let code = Code::HighestModSeq(coll.modseq);
+        self.untagged(Kind::Ok, Some(code), "highest modseq");
         // QRESYNC (RFC 7162 3.2.5): what changed since the client's last state.
         if let Some((validity, since, known)) = qresync
             && validity == coll.validity
         {
             let r = self.reader();
             let present = uids.iter().copied();
-            let line = vanished_earlier(r.as_ref().ok(), coll, since, present, known.as_ref());
-            if let Some(l) = line {
-                self.line(&l);
+            let gone = vanished_earlier(r.as_ref().ok(), coll, since, present, known.as_ref());
+            if !gone.is_empty() {
+                let uids = &gone;
+                self.send(Response::Vanished {
+                    earlier: true,
+                    uids,
+                });
             }
             // The messages changed since: from the change log, or all once it no longer
             // reaches back that far.
@@ -119,31 +120,30 @@ impl Session {
                 .collect();
             changed.sort_by_key(|(at, _)| *at);
             for (at, item) in changed {
-                self.line(&format!(
-                    "* {} FETCH (UID {} FLAGS ({}) MODSEQ ({}))",
-                    at + 1,
-                    item.id,
-                    sel.flag_list(item.id, &item.flags),
-                    item.modseq
-                ));
+                let items = [
+                    FetchItem::Uid(item.id),
+                    FetchItem::Flags(sel.flag_list(item.id, &item.flags)),
+                    FetchItem::ModSeq(item.modseq),
+                ];
+                self.send(Response::Fetch {
+                    seq: at + 1,
+                    items: &items,
+                });
             }
         }
         let user = match std::mem::replace(&mut self.state, State::Logout) {
             State::Authenticated(u) => u,
             other => {
                 self.state = other;
-                return self.no(tag, "[SERVERBUG] state");
+                return self.no(tag, Code::ServerBug, "state");
             }
         };
         self.state = State::Selected(user, sel);
-        let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
-        self.ok(
-            tag,
-            &format!(
-                "[{mode}] {} completed",
-                if read_only { "EXAMINE" } else { "SELECT" }
-            ),
-        );
+        if read_only {
+            self.ok_code(tag, Code::ReadOnly, "EXAMINE completed");
+        } else {
+            self.ok_code(tag, Code::ReadWrite, "SELECT completed");
+        }
     }
 
     pub(crate) fn deselect(&mut self) {
@@ -155,16 +155,16 @@ impl Session {
     }
 }
 
-/// QRESYNC's `* VANISHED (EARLIER)` line: the UIDs of `coll` expunged after `since`, within
-/// `within` when given; once the change log no longer reaches back that far (or cannot be
-/// read), every UID below UIDNEXT that is not `present`. `None` when there are none.
+/// What QRESYNC's `* VANISHED (EARLIER)` tells: the UIDs of `coll` expunged after `since`,
+/// within `within` when given; once the change log no longer reaches back that far (or
+/// cannot be read), every UID below UIDNEXT that is not `present`.
 pub(crate) fn vanished_earlier(
     r: Option<&bureau_store::Reader>,
     coll: &bureau_store::Collection,
     since: u64,
     present: impl Iterator<Item = u32>,
     within: Option<&SequenceSet>,
-) -> Option<String> {
+) -> Vec<u32> {
     let largest = coll.next_item.saturating_sub(1) as u32;
     let gone: Vec<u32> = match r.map(|r| r.changes_since(coll.id, since)) {
         Some(Ok(ch)) => ch.deleted.iter().map(|u| *u as u32).collect(),
@@ -173,9 +173,7 @@ pub(crate) fn vanished_earlier(
             (1..=largest).filter(|u| !present.contains(u)).collect()
         }
     };
-    let gone: Vec<u32> = gone
-        .into_iter()
+    gone.into_iter()
         .filter(|u| within.is_none_or(|w| crate::search::in_set(w, *u, largest)))
-        .collect();
-    (!gone.is_empty()).then(|| format!("* VANISHED (EARLIER) {}", uid_set(&gone)))
+        .collect()
 }

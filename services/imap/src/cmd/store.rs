@@ -1,5 +1,6 @@
 //! STORE (RFC 9051 6.4.6), with UNCHANGEDSINCE (RFC 7162).
 
+use crate::response::{Code, Item as FetchItem, Response};
 use crate::session::*;
 use bureau_store::{Access, Actor, StoreError};
 use imap_codec::imap_types::flag::{StoreResponse, StoreType};
@@ -30,7 +31,7 @@ impl Session {
             _ => return,
         };
         if read_only {
-            return self.no(tag, "[READ-ONLY] mailbox is read-only");
+            return self.no(tag, Code::ReadOnly, "mailbox is read-only");
         }
         let seen = has(&flags, SEEN);
         let others: Vec<String> = flags
@@ -40,7 +41,11 @@ impl Session {
             .collect();
         let may_write = access >= Access::ReadWrite;
         if !may_write && !others.is_empty() {
-            return self.no(tag, "[NOPERM] you may only change \\Seen in this mailbox");
+            return self.no(
+                tag,
+                Code::NoPerm,
+                "you may only change \\Seen in this mailbox",
+            );
         }
         if unchanged_since.is_some() {
             self.enable_condstore();
@@ -119,17 +124,17 @@ impl Session {
             self.announce_keywords(&item.flags);
             // With CONDSTORE the new modseq is told even for .SILENT (RFC 7162 3.1.3).
             if resp == StoreResponse::Answer || condstore {
-                let mut parts = Vec::new();
+                let mut items = Vec::new();
                 if uid || self.qresync {
-                    parts.push(format!("UID {}", item.id));
+                    items.push(FetchItem::Uid(item.id));
                 }
                 if resp == StoreResponse::Answer {
-                    parts.push(format!("FLAGS ({})", self.flags_shown(&item)));
+                    items.push(FetchItem::Flags(self.flags_shown(&item)));
                 }
                 if condstore {
-                    parts.push(format!("MODSEQ ({})", item.modseq));
+                    items.push(FetchItem::ModSeq(item.modseq));
                 }
-                self.line(&format!("* {seq} FETCH ({})", parts.join(" ")));
+                self.send(Response::Fetch { seq, items: &items });
             }
         }
         let verb = if uid { "UID STORE" } else { "STORE" };
@@ -143,13 +148,8 @@ impl Session {
                     Some(if uid { *id as u32 } else { seq })
                 })
                 .collect();
-            self.ok(
-                tag,
-                &format!(
-                    "[MODIFIED {}] {verb}: some messages changed meanwhile",
-                    uid_set(&nums)
-                ),
-            );
+            let text = format!("{verb}: some messages changed meanwhile");
+            self.ok_code(tag, Code::Modified(&nums), &text);
         }
     }
 }
