@@ -29,7 +29,7 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
     assert walk.returncode == 0, walk.stdout + walk.stderr
     pages = {p.stem.split("-", 1)[1] for p in SHOTS.glob("*.png")}
     assert {"setup", "dns-records", "dashboard", "domains", "user-created", "user-bad-input", "group",
-            "password-reset", "queue", "backups", "restore-refused", "file-server", "web-proxy", "my-account",
+            "password-reset", "rooms", "queue", "backups", "restore-refused", "file-server", "web-proxy", "my-account",
             "my-account-phone"} <= pages, pages
     with tarfile.open(SHOTS / "backup.tar.gz") as t:
         assert "bureau.redb" in t.getnames()
@@ -41,6 +41,9 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
     assert users["carol"]["display_name"] == "Carol Martin"
     [group] = [g for g in json.loads(b.cli("--json", "group", "list").stdout) if g["name"] == "sales"]
     assert group["members"] == ["carol"] and group["address"] == "sales@office.example"
+    [room] = json.loads(b.cli("--json", "resource", "list").stdout)
+    assert (room["address"], room["resource"]["capacity"], room["resource"]["manager"]) == (
+        "blue@office.example", 8, "carol")
     domains = [d["name"] for d in json.loads(b.cli("--json", "domain", "list").stdout)]
     assert sorted(domains) == ["office.example", "second.example"]
     with imaplib.IMAP4_SSL("127.0.0.1", b.port(993), ssl_context=tls_context()) as m:

@@ -214,9 +214,14 @@ def test_other_users_and_bad_bodies(office):
     for method, path, body in [("PROPFIND", "/dav/calendars/alice/calendar/", None),
                                ("GET", "/dav/calendars/alice/calendar/x.ics", None),
                                ("PUT", "/dav/calendars/alice/calendar/y.ics", event("y@test", "y")),
-                               ("PROPFIND", "/dav/principals/alice/", None),
                                ("PROPFIND", "/dav/calendars/alice/", None)]:
         assert dav(b, method, path, body, user="bob")[0] in (403, 404), (method, path)
+    # Her principal says who she is (to invite her), not where her calendars are.
+    status, _, text = dav(b, "PROPFIND", "/dav/principals/alice/", user="bob", Depth="0", body=(
+        '<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:displayname/>'
+        '<c:calendar-user-address-set/><c:calendar-home-set/><c:schedule-inbox-URL/></d:prop></d:propfind>'))
+    assert status == 207 and "mailto:alice@example.com" in text
+    assert "/dav/calendars/alice/" not in text
     assert dav(b, "GET", "/dav/calendars/alice/calendar/y.ics")[0] == 404
 
     xxe = ('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'

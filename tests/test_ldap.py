@@ -88,7 +88,7 @@ def test_searches_filters_scopes_and_attributes(office):
         c.search(f"ou=groups,{BASE}", "(objectClass=*)", search_scope=ldap3.BASE)
         assert [e.entry_dn for e in c.entries] == [f"ou=groups,{BASE}"]
         c.search(BASE, "(objectClass=organizationalUnit)", search_scope=ldap3.LEVEL)
-        assert sorted(e.entry_dn for e in c.entries) == [f"ou={x},{BASE}" for x in ("contacts", "groups", "people")]
+        assert sorted(e.entry_dn for e in c.entries) == [f"ou={x},{BASE}" for x in ("contacts", "groups", "people", "resources")]
         c.search(BASE, "(cn=sales)", attributes=["member", "mail"])
         [sales] = c.entries
         assert sales.member.value == f"uid=alice,ou=people,{BASE}" and sales.mail.value == "sales@example.com"

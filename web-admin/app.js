@@ -494,6 +494,47 @@ async function pageGroup(name) {
     })));
 }
 
+const policies = {
+  "accept-if-free": "Accept when free, decline a double booking",
+  "auto-accept": "Accept every booking",
+  manager: "A manager approves each booking",
+};
+
+async function pageRooms() {
+  const rooms = await api("GET", "resources");
+  show(h("h1", {}, "Rooms and equipment"),
+    h("p", { class: "muted" }, "Invite a room or a piece of equipment to a meeting, from any calendar app or phone, to book it. Its answer follows its policy."),
+    h("section", {}, rooms.length ? table(["Name", ["Address", { class: "wide" }], "Kind", "Capacity", "Location", "Bookings", ""],
+      rooms.map((r) => h("tr", {},
+        h("td", {}, r.display_name), h("td", { class: "wide" }, r.address), h("td", {}, r.resource.kind),
+        h("td", {}, r.resource.capacity ?? "—"), h("td", {}, r.resource.location || "—"),
+        h("td", {}, policies[r.resource.policy] + (r.resource.manager ? ` (${r.resource.manager})` : "")),
+        h("td", {}, confirmButton("Delete", `Delete ${r.display_name} and its bookings?`, async () => {
+          await api("DELETE", `resources/${encodeURIComponent(r.uid)}`);
+          route();
+        })))))
+      : h("p", { class: "muted" }, "No room or equipment yet.")),
+    form("Add a room or equipment", [
+      { name: "address", label: "Address", required: true, placeholder: "blue-room@example.com" },
+      { name: "display_name", label: "Name", placeholder: "Blue room" },
+      { name: "kind", label: "Kind", type: "select", value: "room", options: [["room", "Room"], ["equipment", "Equipment"]] },
+      { name: "capacity", label: "Capacity (people)", type: "number" },
+      { name: "location", label: "Location", placeholder: "2nd floor" },
+      { name: "policy", label: "Bookings", type: "select", value: "accept-if-free", options: Object.entries(policies) },
+      { name: "manager", label: "Manager (user name, for approval)" },
+      { name: "bookers", label: "Who may book it (users or groups, separated by commas; empty: everyone)" },
+      { name: "external", label: "People outside the office may book it by mail", type: "checkbox" },
+    ], "Add it", async (v) => {
+      await api("POST", "resources", {
+        address: v.address, display_name: v.display_name || undefined, kind: v.kind,
+        capacity: v.capacity ? Number(v.capacity) : undefined, location: v.location || undefined,
+        policy: v.policy, manager: v.manager || undefined, external: v.external,
+        bookers: v.bookers ? v.bookers.split(",").map((m) => m.trim()).filter(Boolean) : [],
+      });
+      route();
+    }, { id: "room" }));
+}
+
 async function pageQueue() {
   const q = await api("GET", "queue");
   const act = (method, path) => async () => {
@@ -717,7 +758,7 @@ async function pageProxy() {
 
 // ---- routing ----
 
-const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/queue", "Mail queue"], ["#/directory", "Directory"], ["#/files", "File server"], ["#/proxy", "Web proxy"], ["#/logs", "Logs"], ["#/certificate", "Certificate"], ["#/backups", "Backups"]];
+const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/rooms", "Rooms"], ["#/queue", "Mail queue"], ["#/directory", "Directory"], ["#/files", "File server"], ["#/proxy", "Web proxy"], ["#/logs", "Logs"], ["#/certificate", "Certificate"], ["#/backups", "Backups"]];
 
 function drawNav() {
   const here = location.hash.split("?")[0].split("/").slice(0, 2).join("/") || "#/";
@@ -751,6 +792,7 @@ async function route() {
       case "domains": return seg[1] ? await pageDomain(seg[1], query) : await pageDomains();
       case "users": return seg[1] ? await pageUser(seg[1]) : await pageUsers();
       case "groups": return seg[1] ? await pageGroup(seg[1]) : await pageGroups();
+      case "rooms": return await pageRooms();
       case "queue": return await pageQueue();
       case "backups": return await pageBackups();
       case "logs": return await pageLogs(query);

@@ -115,6 +115,17 @@ try {
   await page.waitForSelector("td:text-is('Sales calendar')");
   await shot("group");
 
+  // A room that Carol approves bookings of; a manager who is no user is refused beside the field.
+  await page.click("nav >> text=Rooms");
+  await heading("Rooms and equipment");
+  await page.selectOption("form[data-form=room] [name=policy]", "manager");
+  await fill("room", { address: "blue@office.example", display_name: "Blue room", capacity: "8",
+    location: "2nd floor", manager: "nobody" });
+  await page.waitForFunction(() => document.querySelector("#f-room-manager-error")?.textContent);
+  await fill("room", { manager: "carol" });
+  await page.waitForSelector("td:text-is('Blue room')");
+  await shot("rooms");
+
   // Reset Carol's password.
   await page.click("nav >> text=Users");
   await page.click("a:text-is('Carol Martin')");

@@ -81,7 +81,9 @@ pub async fn resolve_recipients(
         (to > from).then_some((from, to))
     });
     let dir = eas.auth.directory();
-    let users = dir.users().map_err(|e| StoreError::Io(e.to_string()))?;
+    let users = dir
+        .calendar_users()
+        .map_err(|e| StoreError::Io(e.to_string()))?;
     let mut out = top(status::SUCCESS);
     for to in asked {
         let q = to.trim().to_lowercase();

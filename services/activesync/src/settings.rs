@@ -243,7 +243,7 @@ pub fn gal(
     let users = eas
         .auth
         .directory()
-        .users()
+        .calendar_users()
         .map_err(|e| StoreError::Io(e.to_string()))?;
     let mut found: Vec<_> = users
         .into_iter()
@@ -282,6 +282,10 @@ pub fn gal(
             p = p.with(Element::new(page::GAL, "LastName").text(last));
             if let Some(phone) = &u.phone {
                 p = p.with(Element::new(page::GAL, "Phone").text(phone.clone()));
+            }
+            // A room's place, where a phone shows a person's office.
+            if let Some(place) = u.resource.as_ref().and_then(|r| r.location.clone()) {
+                p = p.with(Element::new(page::GAL, "Office").text(place));
             }
             p
         })

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use bureau_directory::{Domain, Group, NewGroup, NewUser, User, UserChanges};
+pub use bureau_directory::{
+    BookingPolicy, Domain, Group, NewGroup, NewResource, NewUser, ResourceKind, User, UserChanges,
+};
 pub use bureau_smtp::{QueueEntry, QueuedMessage, RcptState};
 
 /// Every error body: a message for people, and the form field it concerns, if any.

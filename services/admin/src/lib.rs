@@ -913,6 +913,24 @@ impl AdminApi {
                 self.queue()?.delete(id).await?;
                 Ok(no_content())
             }
+            // ---- rooms and equipment ----
+            (&Method::GET, ["resources"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.dir().resources()?))
+            }
+            (&Method::POST, ["resources"]) => {
+                admin_only()?;
+                let nr: NewResource = body(req).await?;
+                Ok(json(
+                    StatusCode::CREATED,
+                    &self.dir().add_resource(nr).await?,
+                ))
+            }
+            (&Method::DELETE, ["resources", uid]) => {
+                admin_only()?;
+                self.dir().delete_resource(uid).await?;
+                Ok(no_content())
+            }
             // ---- groups ----
             (&Method::GET, ["groups"]) => {
                 admin_only()?;

@@ -261,6 +261,50 @@ pub enum GroupCmd {
     },
 }
 
+#[derive(Subcommand)]
+pub enum ResourceCmd {
+    /// Adds a room or a piece of equipment.
+    Add {
+        address: String,
+        /// room or equipment.
+        #[arg(long, default_value = "room", value_parser = parse_resource_kind)]
+        kind: ResourceKind,
+        /// Display name.
+        #[arg(long = "display-name")]
+        display_name: Option<String>,
+        #[arg(long)]
+        capacity: Option<u32>,
+        #[arg(long)]
+        location: Option<String>,
+        /// auto-accept, accept-if-free (the default) or manager.
+        #[arg(long, default_value = "accept-if-free", value_parser = parse_policy)]
+        policy: BookingPolicy,
+        /// The user who approves bookings (policy manager).
+        #[arg(long)]
+        manager: Option<String>,
+        /// A user or group who may book it (repeat); none: everyone.
+        #[arg(long = "booker")]
+        bookers: Vec<String>,
+        /// Organizers elsewhere may book it by mail.
+        #[arg(long)]
+        external: bool,
+    },
+    List,
+    Del {
+        uid: String,
+    },
+}
+
+fn parse_resource_kind(s: &str) -> Result<ResourceKind, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
+        .map_err(|_| format!("{s}: room or equipment"))
+}
+
+fn parse_policy(s: &str) -> Result<BookingPolicy, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
+        .map_err(|_| format!("{s}: auto-accept, accept-if-free or manager"))
+}
+
 /// Parses 500M, 2G, 1024 (bytes), "none".
 pub fn parse_size(s: &str) -> Result<Option<u64>, String> {
     let s = s.trim();
@@ -473,6 +517,7 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
         Cmd::Mailbox(m) => run_mailbox(&out, m).await?,
         Cmd::Queue(q) => run_queue(&out, q).await?,
         Cmd::Group(g) => run_group(&out, g).await?,
+        Cmd::Resource(r) => run_resource(&out, r).await?,
         Cmd::Update(u) => run_update(&out, u).await?,
         Cmd::Service(s) => run_service(&out, s).await?,
         Cmd::Proxy(p) => run_proxy(&out, p).await?,
@@ -1114,6 +1159,70 @@ async fn run_group(out: &Out<'_>, cmd: &GroupCmd) -> Result<(), String> {
             out.call::<()>(Method::DELETE, &format!("/api/v1/groups/{name}"), NONE)
                 .await?;
             out.done(&format!("deleted group {name}"));
+        }
+    }
+    Ok(())
+}
+
+async fn run_resource(out: &Out<'_>, cmd: &ResourceCmd) -> Result<(), String> {
+    match cmd {
+        ResourceCmd::Add {
+            address,
+            kind,
+            display_name,
+            capacity,
+            location,
+            policy,
+            manager,
+            bookers,
+            external,
+        } => {
+            let nr = NewResource {
+                address: address.clone(),
+                uid: None,
+                display_name: display_name.clone(),
+                kind: *kind,
+                capacity: *capacity,
+                location: location.clone(),
+                policy: *policy,
+                manager: manager.clone(),
+                bookers: bookers.clone(),
+                external: *external,
+            };
+            let r: User = out
+                .call(Method::POST, "/api/v1/resources", Some(&nr))
+                .await?
+                .ok_or("empty answer")?;
+            out.print(&r, |r| format!("added resource {} <{}>", r.uid, r.address));
+        }
+        ResourceCmd::List => {
+            let rs: Vec<User> = out
+                .call(Method::GET, "/api/v1/resources", NONE)
+                .await?
+                .unwrap_or_default();
+            out.print(&rs, |rs| {
+                rs.iter()
+                    .map(|r| {
+                        let res = r.resource.as_ref();
+                        format!(
+                            "{:<16} {:<32} {:<10} {}",
+                            r.uid,
+                            r.address,
+                            res.map_or("", |x| match x.kind {
+                                ResourceKind::Room => "room",
+                                ResourceKind::Equipment => "equipment",
+                            }),
+                            r.display_name
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        ResourceCmd::Del { uid } => {
+            out.call::<()>(Method::DELETE, &format!("/api/v1/resources/{uid}"), NONE)
+                .await?;
+            out.done(&format!("deleted resource {uid}"));
         }
     }
     Ok(())

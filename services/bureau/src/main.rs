@@ -59,6 +59,9 @@ enum Cmd {
     /// Groups.
     #[command(subcommand)]
     Group(cli::GroupCmd),
+    /// Rooms and equipment, booked by inviting them to a meeting.
+    #[command(subcommand)]
+    Resource(cli::ResourceCmd),
     /// The outbound mail queue.
     #[command(subcommand)]
     Queue(cli::QueueCmd),

@@ -11,11 +11,13 @@
 #![allow(clippy::result_large_err)]
 
 pub mod autoconfig;
+mod booking;
 pub mod bulk;
 mod expand;
 mod filter;
 mod http;
 mod objects;
+mod principals;
 mod validate;
 pub use report::Busy;
 mod props;
@@ -89,6 +91,7 @@ impl Kind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Target {
     Root,
+    Principals,
     Principal(String),
     Home(Kind, String),
     Collection(Kind, String, String),
@@ -119,6 +122,7 @@ impl Target {
         };
         Some(match segs.as_slice() {
             [] => Target::Root,
+            [p] if p == "principals" => Target::Principals,
             [p, u] if p == "principals" => Target::Principal(u.clone()),
             [k, u] => Target::Home(kind(k)?, u.clone()),
             [k, u, c] => Target::Collection(kind(k)?, u.clone(), c.clone()),
@@ -127,6 +131,9 @@ impl Target {
         })
     }
 }
+
+/// The principal collection (RFC 3744 5.8).
+pub(crate) const PRINCIPALS: &str = "/dav/principals/";
 
 pub(crate) fn principal_href(uid: &str) -> String {
     format!("/dav/principals/{}/", http::escape(uid))

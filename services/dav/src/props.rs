@@ -5,6 +5,7 @@ use crate::expand::CalData;
 use crate::http::{Resp, dav_error, status, xml as xml_resp};
 use crate::xml::{self, APPLE, CALDAV, CARDDAV, CS, DAV, Element, XmlError, esc, tag};
 use crate::{Coll, Ctx, Kind, Target, store_status};
+use bureau_directory::User;
 use bureau_store::{Access, CollectionKind, Item, StoreError};
 use hyper::StatusCode;
 
@@ -38,7 +39,10 @@ impl PropReq {
 /// A resource whose properties are told.
 pub(crate) enum Res<'a> {
     Root,
-    Principal,
+    /// A calendar user's principal: the signed-in user's, another user's or a resource's.
+    Principal(&'a User),
+    /// /dav/principals/, which principal searches run on (RFC 3744 9.4).
+    Principals,
     Home(Kind),
     /// The schedule outbox (RFC 6638 2.1), which holds nothing.
     Outbox,
@@ -61,6 +65,7 @@ const NAMES: &[(&str, &str)] = &[
     (DAV, "displayname"),
     (DAV, "current-user-principal"),
     (DAV, "principal-URL"),
+    (DAV, "principal-collection-set"),
     (DAV, "owner"),
     (DAV, "current-user-privilege-set"),
     (DAV, "supported-report-set"),
@@ -80,9 +85,41 @@ const NAMES: &[(&str, &str)] = &[
     (CARDDAV, "addressbook-description"),
     (CARDDAV, "max-resource-size"),
     (CS, "getctag"),
+    (CS, "email-address-set"),
     (APPLE, "calendar-color"),
     (APPLE, "calendar-order"),
 ];
+
+/// The properties every principal shows, and searches look at (RFC 3744 9.4).
+pub(crate) fn principal_value(u: &User, ns: &str, name: &str) -> Option<String> {
+    match (ns, name) {
+        (DAV, "resourcetype") => Some("<d:collection/><d:principal/>".into()),
+        (DAV, "displayname") => Some(esc(&u.display_name)),
+        (DAV, "principal-URL") => Some(href(&crate::principal_href(&u.uid))),
+        (CALDAV, "calendar-user-address-set") => Some(
+            std::iter::once(&u.address)
+                .chain(&u.aliases)
+                .map(|a| href(&format!("mailto:{a}")))
+                .collect(),
+        ),
+        (CALDAV, "calendar-user-type") => Some(calendar_user_type(u).into()),
+        // Apple's and CalendarServer's, which clients search rooms by.
+        (CS, "email-address-set") => Some(format!(
+            "<cs:email-address>{}</cs:email-address>",
+            esc(&u.address)
+        )),
+        _ => None,
+    }
+}
+
+/// RFC 6638 2.4.2.
+pub(crate) fn calendar_user_type(u: &User) -> &'static str {
+    match u.resource.as_ref().map(|r| r.kind) {
+        None => "INDIVIDUAL",
+        Some(bureau_directory::ResourceKind::Room) => "ROOM",
+        Some(bureau_directory::ResourceKind::Equipment) => "RESOURCE",
+    }
+}
 
 fn href(v: &str) -> String {
     format!("<d:href>{}</d:href>", esc(v))
@@ -112,7 +149,8 @@ impl Res<'_> {
         let me = &ctx.user.uid;
         match self {
             Res::Root => "/dav/".into(),
-            Res::Principal => crate::principal_href(me),
+            Res::Principal(u) => crate::principal_href(&u.uid),
+            Res::Principals => crate::PRINCIPALS.into(),
             Res::Home(k) => crate::home_href(*k, me),
             Res::Outbox => crate::collection_href(Kind::Calendar, me, crate::sched::OUTBOX),
             Res::Coll(c) => crate::collection_href(c.kind, &c.owner, &c.coll.name),
@@ -130,6 +168,7 @@ impl Res<'_> {
         let me = ctx.user;
         let common = match (ns, name) {
             (DAV, "current-user-principal") => Some(href(&crate::principal_href(&me.uid))),
+            (DAV, "principal-collection-set") => Some(href(crate::PRINCIPALS)),
             _ => None,
         };
         if common.is_some() {
@@ -141,22 +180,20 @@ impl Res<'_> {
                 (DAV, "principal-URL") => Some(href(&crate::principal_href(&me.uid))),
                 _ => None,
             },
-            Res::Principal => match (ns, name) {
-                (DAV, "resourcetype") => Some("<d:collection/><d:principal/>".into()),
-                (DAV, "displayname") => Some(esc(&me.display_name)),
-                (DAV, "principal-URL") => Some(href(&crate::principal_href(&me.uid))),
+            Res::Principals => match (ns, name) {
+                (DAV, "resourcetype") => Some("<d:collection/>".into()),
+                (DAV, "displayname") => Some("Principals".into()),
+                _ => None,
+            },
+            // Another principal: what finds and invites it, not its homes or mailboxes.
+            Res::Principal(u) if u.uid != me.uid => principal_value(u, ns, name),
+            Res::Principal(_) => match (ns, name) {
                 (CALDAV, "calendar-home-set") => {
                     Some(href(&crate::home_href(Kind::Calendar, &me.uid)))
                 }
                 (CARDDAV, "addressbook-home-set") => {
                     Some(href(&crate::home_href(Kind::Contacts, &me.uid)))
                 }
-                (CALDAV, "calendar-user-address-set") => Some(
-                    std::iter::once(&me.address)
-                        .chain(&me.aliases)
-                        .map(|a| href(&format!("mailto:{a}")))
-                        .collect(),
-                ),
                 (CALDAV, "schedule-inbox-URL") => Some(href(&crate::collection_href(
                     Kind::Calendar,
                     &me.uid,
@@ -167,8 +204,7 @@ impl Res<'_> {
                     &me.uid,
                     crate::sched::OUTBOX,
                 ))),
-                (CALDAV, "calendar-user-type") => Some("INDIVIDUAL".into()),
-                _ => None,
+                _ => principal_value(me, ns, name),
             },
             Res::Outbox => match (ns, name) {
                 (DAV, "resourcetype") => Some("<d:collection/><c:schedule-outbox/>".into()),
@@ -388,7 +424,26 @@ pub(crate) async fn propfind(ctx: &Ctx<'_>, t: &Target, depth: Option<&str>, bod
     let mut ms = Multistatus::new();
     match t {
         Target::Root => ms.resource(ctx, &Res::Root, &req),
-        Target::Principal(uid) if uid == me => ms.resource(ctx, &Res::Principal, &req),
+        Target::Principal(uid) if uid == me => ms.resource(ctx, &Res::Principal(ctx.user), &req),
+        // Others' principals show who they are (a search's results are looked up so).
+        Target::Principal(uid) => match ctx.dav.auth.directory().user(uid) {
+            Ok(Some(u)) if u.enabled => ms.resource(ctx, &Res::Principal(&u), &req),
+            Ok(_) => return status(StatusCode::NOT_FOUND, "not found"),
+            Err(e) => return status(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        },
+        Target::Principals => {
+            ms.resource(ctx, &Res::Principals, &req);
+            if deep {
+                match crate::principals::all(ctx) {
+                    Ok(all) => {
+                        for u in &all {
+                            ms.resource(ctx, &Res::Principal(u), &req);
+                        }
+                    }
+                    Err(r) => return r,
+                }
+            }
+        }
         Target::Home(kind, uid) if uid == me => {
             let colls = match ctx.own_collections(*kind).await {
                 Ok(c) => c,
@@ -461,7 +516,7 @@ pub(crate) async fn propfind(ctx: &Ctx<'_>, t: &Target, depth: Option<&str>, bod
                 Err(e) => return store_status(&e),
             }
         }
-        // Other users' principals and homes: not shown (sharing shows collections).
+        // Other users' homes: not shown (sharing shows collections).
         _ => return status(StatusCode::NOT_FOUND, "not found"),
     }
     ms.finish(None)

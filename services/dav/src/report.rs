@@ -46,6 +46,9 @@ pub(crate) fn report(ctx: &Ctx, t: &Target, body: &[u8]) -> Resp {
         Ok(None) => return status(StatusCode::BAD_REQUEST, "a REPORT needs a body"),
         Err(r) => return r,
     };
+    if crate::principals::is_principal_report(&root) {
+        return crate::principals::report(ctx, t, &root);
+    }
     let (kind, owner, name, only) = match t {
         Target::Collection(k, u, c) => (*k, u, c, None),
         // A report on one object (depth 0) looks at that object alone.
@@ -365,7 +368,6 @@ fn free_busy(ctx: &Ctx, c: &Coll, root: &Element) -> Result<Resp, Resp> {
     ))
 }
 
-/// Busy and tentative periods (start, end).
 /// Busy and tentative periods (Unix seconds, start and end).
 pub type Busy = (Vec<(i64, i64)>, Vec<(i64, i64)>);
 

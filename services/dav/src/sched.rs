@@ -40,25 +40,25 @@ const MAX_ITIP: usize = 1 << 20;
 
 /// A calendar user an object names as attendee.
 #[derive(Clone, Debug, PartialEq)]
-struct Party {
-    addr: String,
-    partstat: String,
+pub(crate) struct Party {
+    pub addr: String,
+    pub partstat: String,
     /// SCHEDULE-AGENT=CLIENT: the client schedules for this one.
     client: bool,
 }
 
-fn is_main(c: &ICalendarComponent) -> bool {
+pub(crate) fn is_main(c: &ICalendarComponent) -> bool {
     matches!(c.component_type, T::VEvent | T::VTodo | T::VJournal)
 }
 
 /// A calendar address as a lower-case mail address (mailto: removed).
-fn address(e: &ICalendarEntry) -> Option<String> {
+pub(crate) fn address(e: &ICalendarEntry) -> Option<String> {
     e.calendar_address()
         .map(|a| a.trim().to_ascii_lowercase())
         .filter(|a| a.contains('@'))
 }
 
-fn organizer(cal: &ICalendar) -> Option<String> {
+pub(crate) fn organizer(cal: &ICalendar) -> Option<String> {
     cal.components
         .iter()
         .filter(|c| is_main(c))
@@ -74,7 +74,7 @@ fn partstat(e: &ICalendarEntry) -> String {
 }
 
 /// Every attendee, once, with its answer in the first component that lists it (the master).
-fn attendees(cal: &ICalendar) -> Vec<Party> {
+pub(crate) fn attendees(cal: &ICalendar) -> Vec<Party> {
     let mut out: Vec<Party> = Vec::new();
     for c in cal.components.iter().filter(|c| is_main(c)) {
         for e in c.entries.iter().filter(|e| e.name == P::Attendee) {
@@ -124,7 +124,7 @@ fn substance(cal: &ICalendar) -> String {
     s
 }
 
-fn uid(cal: &ICalendar) -> Option<String> {
+pub(crate) fn uid(cal: &ICalendar) -> Option<String> {
     cal.components
         .iter()
         .filter(|c| is_main(c))
@@ -133,7 +133,7 @@ fn uid(cal: &ICalendar) -> Option<String> {
 }
 
 /// The calendar with its METHOD set (or removed).
-fn with_method(cal: &ICalendar, m: Option<ICalendarMethod>) -> ICalendar {
+pub(crate) fn with_method(cal: &ICalendar, m: Option<ICalendarMethod>) -> ICalendar {
     let mut cal = cal.clone();
     if let Some(root) = cal
         .components
@@ -161,7 +161,7 @@ fn cancel_of(cal: &ICalendar) -> ICalendar {
 }
 
 /// An attendee's REPLY: the object with only that attendee, DECLINED if `declined`.
-fn reply_of(cal: &ICalendar, me: &str, declined: bool) -> ICalendar {
+pub(crate) fn reply_of(cal: &ICalendar, me: &str, declined: bool) -> ICalendar {
     let mut r = with_method(cal, Some(ICalendarMethod::Reply));
     for c in r.components.iter_mut().filter(|c| is_main(c)) {
         c.entries
@@ -220,7 +220,7 @@ fn method_name(m: &ICalendarMethod) -> &'static str {
 
 /// A resource name for an object placed in someone's calendar: `<uid>.ics`, as clients
 /// name what they create (a '/' would not survive in a URL segment).
-fn object_name(uid: &str) -> String {
+pub(crate) fn object_name(uid: &str) -> String {
     let mut n: String = uid
         .chars()
         .map(|c| if c == '/' || c.is_control() { '_' } else { c })
@@ -402,7 +402,7 @@ impl Dav {
 
     /// Sends an iTIP message from `from` to one calendar address: into the store for users
     /// here (each member, for a group address), by mail for others.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         from: &User,
         to: &str,
@@ -438,6 +438,11 @@ impl Dav {
                 _ => self.deliver_here(u, &method, msg).await,
             };
             delivered.map_err(|e| format!("to {}: {e}", u.uid))?;
+            // A room or equipment answers at once (booking.rs).
+            if u.resource.is_some() && matches!(method, ICalendarMethod::Request) {
+                let allowed = dir.may_book(u, from).map_err(|e| e.to_string())?;
+                self.book(u, &from.address, allowed, msg).await?;
+            }
         }
         Ok(())
     }
@@ -461,7 +466,12 @@ impl Dav {
     }
 
     /// The collection and item of `uid` in a user's calendars, if any.
-    fn find(&self, r: &Reader, owner: u64, uid: &str) -> Result<Option<Item>, StoreError> {
+    pub(crate) fn find(
+        &self,
+        r: &Reader,
+        owner: u64,
+        uid: &str,
+    ) -> Result<Option<Item>, StoreError> {
         for c in r.collections_of(owner)? {
             if !Kind::Calendar.holds(c.kind) {
                 continue;
@@ -479,7 +489,7 @@ impl Dav {
 
     /// A REQUEST or CANCEL for a user here: its copy of the object written (or removed) and
     /// the message filed in its schedule inbox, in one write.
-    async fn deliver_here(
+    pub(crate) async fn deliver_here(
         &self,
         u: &User,
         method: &ICalendarMethod,
@@ -714,11 +724,18 @@ impl Dav {
         let Ok(reply) = ICalendar::parse(text) else {
             return;
         };
-        let is_reply = reply.components.iter().any(|c| {
+        let method = reply.components.iter().find_map(|c| {
             c.property(&P::Method)
                 .and_then(|e| e.values.first())
-                .is_some_and(|v| matches!(v, V::Method(ICalendarMethod::Reply)))
+                .and_then(|v| match v {
+                    V::Method(m) => Some(m.clone()),
+                    _ => None,
+                })
         });
+        if let Some(m @ (ICalendarMethod::Request | ICalendarMethod::Cancel)) = method {
+            return self.booked_by_mail(principals, from, m, reply).await;
+        }
+        let is_reply = matches!(method, Some(ICalendarMethod::Reply));
         // Only the sender's own answer: every attendee in the reply must be the From: address.
         let parties = attendees(&reply);
         if !is_reply || parties.is_empty() || parties.iter().any(|p| p.addr != from) {
@@ -732,6 +749,39 @@ impl Dav {
                 && let Err(e) = self.reply_here(u, &from, &reply).await
             {
                 log::warn!("dav: applying {from}'s reply for {}: {e}", u.uid);
+            }
+        }
+    }
+
+    /// An invitation (or its cancellation) by mail from outside: only resources open to
+    /// outside bookings act on one, when its organizer is the mail's From: address (SMTP
+    /// refuses mail from outside to the others). People get it as mail, for their client.
+    async fn booked_by_mail(
+        &self,
+        principals: Vec<u64>,
+        from: String,
+        method: ICalendarMethod,
+        msg: ICalendar,
+    ) {
+        if organizer(&msg).as_deref() != Some(from.as_str()) {
+            return;
+        }
+        let Ok(rooms) = self.directory().resources() else {
+            return;
+        };
+        for room in rooms.iter().filter(|r| principals.contains(&r.principal)) {
+            if !room.resource.as_ref().is_some_and(|r| r.external) {
+                continue;
+            }
+            let done = match self.deliver_here(room, &method, &msg).await {
+                Ok(()) if matches!(method, ICalendarMethod::Request) => {
+                    self.book(room, &from, true, &msg).await
+                }
+                Ok(()) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = done {
+                log::warn!("dav: a booking of {} by {from}: {e}", room.uid);
             }
         }
     }
@@ -789,7 +839,12 @@ impl Dav {
                 Ok(Some(Addressee::User(a))) if a.enabled => Some(a),
                 _ => None,
             };
+            // A resource's time is shown to those who may book it.
+            let hidden = found.as_ref().is_some_and(|a| {
+                a.resource.is_some() && !self.directory().may_book(a, u).unwrap_or(false)
+            });
             let (code, data) = match found {
+                Some(_) if hidden => ("3.8;No authority", None),
                 Some(a) => match self.busy_of(&r, a.principal, from, to) {
                     Ok((busy, tentative)) => {
                         let extra = format!(
@@ -938,6 +993,7 @@ mod tests {
             admin: false,
             created: 0,
             phone: None,
+            resource: None,
         };
         let cal = with_method(
             &ICalendar::parse(EVENT).unwrap(),

@@ -27,14 +27,32 @@ pub fn card(u: &User) -> String {
         Some((g, f)) => (g, f),
         None => ("", u.display_name.as_str()),
     };
+    // A room is a location (RFC 6350 6.1.4), equipment a device (RFC 6869).
+    let kind = match u.resource.as_ref().map(|r| r.kind) {
+        None => "individual",
+        Some(crate::ResourceKind::Room) => "location",
+        Some(crate::ResourceKind::Equipment) => "device",
+    };
     let mut c = format!(
-        "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:urn:bureau:user:{}\r\nKIND:individual\r\nFN:{}\r\nN:{};{};;;\r\n",
+        "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:urn:bureau:user:{}\r\nKIND:{kind}\r\nFN:{}\r\nN:{};{};;;\r\n",
         u.uid,
         esc(&u.display_name),
         esc(family),
         esc(given)
     );
     c.push_str(&format!("EMAIL;TYPE=work;PREF=1:{}\r\n", u.address));
+    if let Some(r) = &u.resource {
+        let mut note = Vec::new();
+        if let Some(n) = r.capacity {
+            note.push(format!("capacity {n}"));
+        }
+        if let Some(l) = &r.location {
+            note.push(l.clone());
+        }
+        if !note.is_empty() {
+            c.push_str(&format!("NOTE:{}\r\n", esc(&note.join(", "))));
+        }
+    }
     for a in &u.aliases {
         c.push_str(&format!("EMAIL;TYPE=work:{a}\r\n"));
     }
@@ -162,7 +180,8 @@ impl Directory {
     /// before it existed, or a change whose card update did not land).
     pub async fn sync_company_book(&self) -> Result<()> {
         let book = self.company_book().await?;
-        let users = self.users()?;
+        let mut users = self.users()?;
+        users.extend(self.resources()?);
         for u in &users {
             self.publish(u).await?;
         }
@@ -205,6 +224,7 @@ mod tests {
             admin: false,
             created: 0,
             phone: Some("+33 1 23 45 67 89".into()),
+            resource: None,
         };
         let c = card(&u);
         assert!(c.contains("FN:Alice Martin\\; Sales\\, Paris\r\n"));

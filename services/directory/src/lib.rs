@@ -10,6 +10,8 @@
 //! - A change is one store write: all of it lands or none.
 
 pub mod company;
+pub mod resource;
+pub use resource::{BookingPolicy, NewResource, Resource, ResourceKind};
 
 /// A domain's LDAP naming context: `example.com` -> `dc=example,dc=com` (the directory
 /// as LDAP shows it; the proxy and service accounts name it too).
@@ -97,6 +99,9 @@ pub struct User {
     /// Work telephone number, for the address books (LDAP, the company's vCards).
     #[serde(default)]
     pub phone: Option<String>,
+    /// Set for a room or equipment (resource.rs): nobody signs in as it.
+    #[serde(default)]
+    pub resource: Option<Box<Resource>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -539,6 +544,7 @@ impl Directory {
                     admin: new.admin,
                     created: now(),
                     phone: phone.clone(),
+                    resource: None,
                 };
                 put(w, NS_USER, &uid, &user)?;
                 w.kv_put(NS_SECRET, &uid, phc.as_bytes())?;
@@ -558,8 +564,13 @@ impl Directory {
         }
     }
 
+    /// The people: every user but rooms and equipment (see `resources`).
     pub fn users(&self) -> Result<Vec<User>> {
-        self.list(NS_USER)
+        Ok(self
+            .list::<User>(NS_USER)?
+            .into_iter()
+            .filter(|u| u.resource.is_none())
+            .collect())
     }
 
     pub fn user(&self, uid: &str) -> Result<Option<User>> {
@@ -578,8 +589,11 @@ impl Directory {
         self.user(&login)
     }
 
+    /// A user who is a person (a resource is changed by its own calls).
     fn require_user(w: &Writer, uid: &str) -> Result<User> {
-        get(w, NS_USER, uid)?.ok_or_else(|| DirectoryError::NotFound(format!("user {uid}")))
+        get::<User>(w, NS_USER, uid)?
+            .filter(|u| u.resource.is_none())
+            .ok_or_else(|| DirectoryError::NotFound(format!("user {uid}")))
     }
 
     pub async fn update_user(&self, uid: &str, ch: UserChanges) -> Result<User> {
@@ -631,7 +645,7 @@ impl Directory {
 
     pub async fn set_password(&self, uid: &str, password: &str) -> Result<()> {
         let uid = uid.trim().to_ascii_lowercase();
-        if self.user(&uid)?.is_none() {
+        if self.user(&uid)?.is_none_or(|u| u.resource.is_some()) {
             return Err(DirectoryError::NotFound(format!("user {uid}")));
         }
         validate::password(password, self.opts.min_password_len, &uid)?;
@@ -786,10 +800,12 @@ impl Directory {
         let mut ids = Vec::new();
         let mut names = Vec::new();
         for m in members {
-            let u: User = get(w, NS_USER, m)?.ok_or_else(|| DirectoryError::Invalid {
-                field: "members",
-                message: format!("no user {m}"),
-            })?;
+            let u: User = get::<User>(w, NS_USER, m)?
+                .filter(|u| u.resource.is_none())
+                .ok_or_else(|| DirectoryError::Invalid {
+                    field: "members",
+                    message: format!("no user {m}"),
+                })?;
             if !names.contains(&u.uid) {
                 ids.push(u.principal);
                 names.push(u.uid);

@@ -206,3 +206,89 @@ async fn groups_fan_out_and_follow_deletions() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn resources_are_calendar_users_nobody_signs_in_as() {
+    let (_t, d) = dir();
+    d.add_domain("example.com").await.unwrap();
+    d.add_user(new_user("alice@example.com", "correct horse"))
+        .await
+        .unwrap();
+    d.add_user(new_user("bob@example.com", "correct horse"))
+        .await
+        .unwrap();
+    d.add_group(NewGroup {
+        name: "sales".into(),
+        members: vec!["bob".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let room = |policy, manager: Option<&str>, bookers: Vec<String>| NewResource {
+        address: "room@example.com".into(),
+        uid: None,
+        display_name: Some("Blue room".into()),
+        kind: ResourceKind::Room,
+        capacity: Some(8),
+        location: Some("2nd floor".into()),
+        policy,
+        manager: manager.map(String::from),
+        bookers,
+        external: false,
+    };
+    // A manager policy needs a manager who is a user; bookers must exist.
+    let e = d
+        .add_resource(room(BookingPolicy::Manager, None, vec![]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("manager"));
+    let e = d
+        .add_resource(room(BookingPolicy::Manager, Some("nobody"), vec![]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("manager"));
+    let e = d
+        .add_resource(room(BookingPolicy::AutoAccept, None, vec!["ghosts".into()]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("bookers"));
+    let r = d
+        .add_resource(room(
+            BookingPolicy::Manager,
+            Some("alice"),
+            vec!["sales".into()],
+        ))
+        .await
+        .unwrap();
+    // Reached by its address and uid, listed apart from the people.
+    assert!(
+        matches!(d.resolve("room@example.com").unwrap(), Some(Target::User(u)) if u.uid == "room")
+    );
+    assert!(d.users().unwrap().iter().all(|u| u.uid != "room"));
+    assert_eq!(d.resources().unwrap().len(), 1);
+    assert_eq!(d.calendar_users().unwrap().len(), 3);
+    // Nobody signs in as it, and it cannot be given a password or joined to a group.
+    assert_eq!(
+        d.verify("room", "correct horse").unwrap(),
+        Verified::BadCredentials
+    );
+    assert!(
+        d.set_password("room", "correct horse battery")
+            .await
+            .is_err()
+    );
+    assert!(
+        d.set_group_members("sales", vec!["bob".into(), "room".into()])
+            .await
+            .is_err()
+    );
+    // Bookers: the group's members only.
+    let alice = d.user("alice").unwrap().unwrap();
+    let bob = d.user("bob").unwrap().unwrap();
+    assert!(!d.may_book(&r, &alice).unwrap());
+    assert!(d.may_book(&r, &bob).unwrap());
+    // Its address is free again once it is gone.
+    d.delete_resource("room").await.unwrap();
+    assert!(d.resolve("room@example.com").unwrap().is_none());
+    assert!(d.delete_user("alice").await.is_ok());
+}

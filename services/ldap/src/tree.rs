@@ -8,6 +8,9 @@
 //!   ou=groups    cn=<name>,ou=groups,...  groupOfNames: cn, description, mail, member
 //!   ou=contacts  cn=<name>,ou=contacts,.. inetOrgPerson: the company address book's cards
 //!                                         that are not users (shared office contacts)
+//!   ou=resources uid=<uid>,ou=resources,. inetOrgPerson: rooms and equipment, with
+//!                                         employeeType (room, equipment), roomNumber
+//!                                         (location) and description (capacity)
 //! ```
 //!
 //! A user is under its primary address's domain; a group under its address's domain, or the
@@ -148,7 +151,7 @@ pub fn build(dir: &Directory) -> Result<Vec<Entry>, String> {
         top.add("dc", vec![d.split('.').next().unwrap_or(d).to_string()]);
         top.add("o", vec![d.clone()]);
         out.push(top);
-        for ou in ["people", "groups", "contacts"] {
+        for ou in ["people", "groups", "contacts", "resources"] {
             let mut e = Entry::new(format!("ou={ou},{base}"));
             e.add(
                 "objectClass",
@@ -181,6 +184,34 @@ pub fn build(dir: &Directory) -> Result<Vec<Entry>, String> {
                 .iter()
                 .filter(|g| g.members.contains(&u.uid))
                 .map(|g| group_dn(g, &first))
+                .collect(),
+        );
+        out.push(e);
+    }
+    // Rooms and equipment, as address books list people, so that they can be invited.
+    for r in dir.resources().map_err(e)?.iter().filter(|r| r.enabled) {
+        let Some(res) = &r.resource else { continue };
+        let domain = r.address.rsplit_once('@').map_or("", |(_, d)| d);
+        let mut e = Entry::new(
+            format!("uid={},ou=resources,{}", escape(&r.uid), suffix(domain)).to_lowercase(),
+        );
+        e.add("objectClass", person_classes());
+        e.add("uid", vec![r.uid.clone()]);
+        e.add("cn", vec![r.display_name.clone()]);
+        e.add("displayName", vec![r.display_name.clone()]);
+        e.add("sn", vec![r.display_name.clone()]);
+        e.add("mail", vec![r.address.clone()]);
+        let kind = match res.kind {
+            bureau_directory::ResourceKind::Room => "room",
+            bureau_directory::ResourceKind::Equipment => "equipment",
+        };
+        e.add("employeeType", vec![kind.into()]);
+        e.add("roomNumber", res.location.iter().cloned().collect());
+        e.add(
+            "description",
+            res.capacity
+                .iter()
+                .map(|n| format!("{kind} for {n}"))
                 .collect(),
         );
         out.push(e);

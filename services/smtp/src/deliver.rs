@@ -238,9 +238,10 @@ impl Queue {
         Ok((id, filed))
     }
 
-    /// Queues a message the box writes itself for one of its users (a calendar invitation
-    /// or reply, RFC 6047) to other domains' recipients: DKIM-signed for `from`'s domain,
-    /// durable when this returns. Gives the queue id.
+    /// Sends a message the box writes itself (a calendar invitation or reply, RFC 6047; a
+    /// booking request to a room's manager): filed at once for recipients here, queued,
+    /// DKIM-signed for `from`'s domain, for the others; durable when this returns. Gives the
+    /// message's id.
     pub async fn submit(
         &self,
         from: &str,
@@ -248,6 +249,36 @@ impl Queue {
         msg: &[u8],
     ) -> Result<String, StoreError> {
         let id = crate::session::new_id();
+        let mut principals = Vec::new();
+        let mut others = Vec::new();
+        for r in rcpts {
+            match crate::recipient::resolve(self.directory(), r) {
+                Ok(crate::recipient::Resolved::Local(users)) => {
+                    principals.extend(users.iter().map(|u| u.principal))
+                }
+                _ => others.push(r.clone()),
+            }
+        }
+        let local = (!principals.is_empty()).then(|| {
+            let mut m = format!("Return-Path: <{from}>\r\n").into_bytes();
+            m.extend_from_slice(msg);
+            (m, principals)
+        });
+        if others.is_empty() {
+            let store = self.directory().store().clone();
+            commit(
+                &store,
+                self,
+                Accepted {
+                    local,
+                    remote: None,
+                },
+            )
+            .await?;
+            log::info!("smtp: {id} from <{from}> written by the box, filed here");
+            return Ok(id);
+        }
+        let rcpts = &others;
         let domain = crate::recipient::split(from).map(|(_, d)| d);
         let sig = domain
             .as_deref()
@@ -262,7 +293,7 @@ impl Queue {
             &store,
             self,
             Accepted {
-                local: None,
+                local,
                 remote: Some((m, entry)),
             },
         )

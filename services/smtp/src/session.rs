@@ -535,6 +535,18 @@ impl Session {
             }
             Resolved::Foreign => return self.reply(554, "5.7.1", "Relay access denied"),
         };
+        // A room or equipment takes mail from outside only when it may be booked from there.
+        if self.user.is_none()
+            && local
+                .iter()
+                .any(|u| u.resource.as_ref().is_some_and(|r| !r.external))
+        {
+            return self.reply(
+                550,
+                "5.7.1",
+                "This resource is booked from this office only",
+            );
+        }
         // Quota: refuse now rather than accept and fail later (RFC 5321 4.5.3.1.10).
         let store = self.ctx.auth.directory().store();
         for u in &local {
