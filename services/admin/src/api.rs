@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use bureau_dav::check::Broken;
 pub use bureau_directory::{
     BookingPolicy, Domain, Group, NewGroup, NewResource, NewUser, ResourceKind, User, UserChanges,
 };

@@ -488,6 +488,17 @@ impl AdminApi {
                 admin_only()?;
                 Ok(json(StatusCode::OK, &self.status()?))
             }
+            (&Method::GET, ["check"]) => {
+                admin_only()?;
+                let dir = self.dir().clone();
+                let broken = tokio::task::spawn_blocking(move || {
+                    bureau_dav::check::broken_objects(dir.store(), &dir)
+                })
+                .await
+                .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                .map_err(Fail::from)?;
+                Ok(json(StatusCode::OK, &broken))
+            }
             // ---- service accounts (LDAP binds for LAN applications) ----
             (&Method::GET, ["services"]) => {
                 admin_only()?;

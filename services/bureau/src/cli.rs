@@ -427,6 +427,24 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
         Cmd::Serve { .. } | Cmd::Helper | Cmd::SetupToken | Cmd::Bootenv { .. } => {
             unreachable!("handled in main")
         }
+        Cmd::Check => {
+            let broken: Vec<Broken> = out
+                .call(Method::GET, "/api/v1/check", NONE)
+                .await?
+                .unwrap_or_default();
+            out.print(&broken, |b| {
+                if b.is_empty() {
+                    return "every calendar object and card is sound".to_string();
+                }
+                b.iter()
+                    .map(|x| format!("{}/{}/{}: {}", x.owner, x.collection, x.name, x.why))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            if !broken.is_empty() {
+                return Err(format!("{} broken object(s)", broken.len()));
+            }
+        }
         Cmd::Status { wait } => {
             let s = status(client, *wait).await?;
             out.print(&s, |s| {

@@ -50,6 +50,9 @@ enum Cmd {
         #[arg(long, value_name = "SECONDS")]
         wait: Option<u64>,
     },
+    /// Lists stored calendar objects and cards that break the rules every write follows
+    /// (exit status 1 if there are any); queries skip them.
+    Check,
     /// Mail domains.
     #[command(subcommand)]
     Domain(cli::DomainCmd),

@@ -326,6 +326,13 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     if let Some(q) = &queue {
         dav = dav.with_queue(q.clone());
     }
+    // Objects stored before today's rules: told once at start; queries skip them.
+    let checking = dav.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = checking.check_stored() {
+            log::warn!("dav: checking stored objects: {e}");
+        }
+    });
     let mut activesync = bureau_activesync::ActiveSync::new(
         store.clone(),
         auth.clone(),

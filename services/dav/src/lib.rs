@@ -13,6 +13,7 @@
 pub mod autoconfig;
 mod booking;
 pub mod bulk;
+pub mod check;
 mod expand;
 mod filter;
 mod http;
@@ -194,6 +195,10 @@ pub struct Dav {
     ports: autoconfig::Ports,
     /// The outbound mail queue, for invitations to people elsewhere (iMIP).
     queue: Option<bureau_smtp::Queue>,
+    /// Stored objects that break today's rules (`check_stored`), by collection, item and
+    /// modseq: queries leave them out. Writes store only sound objects, so a rewritten one
+    /// is no longer listed.
+    broken: std::sync::Arc<std::sync::RwLock<std::collections::HashSet<(u64, u64, u64)>>>,
 }
 
 pub(crate) struct Ctx<'a> {
@@ -393,7 +398,44 @@ impl Dav {
             items: Default::default(),
             ports: Default::default(),
             queue: None,
+            broken: Default::default(),
         }
+    }
+
+    /// Finds the stored objects that break the rules writes follow (check.rs), logs each,
+    /// and has queries leave them out from now on. Blocking: a whole scan.
+    pub fn check_stored(&self) -> Result<Vec<check::Broken>, StoreError> {
+        let broken = check::broken_objects(&self.store, self.auth.directory())?;
+        for b in &broken {
+            log::warn!(
+                "dav: {}/{}/{} breaks the rules writes follow ({}); queries skip it",
+                b.owner,
+                b.collection,
+                b.name,
+                b.why
+            );
+        }
+        if !broken.is_empty() {
+            log::warn!(
+                "dav: {} stored object(s) to mend or remove: `bureau check` lists them",
+                broken.len()
+            );
+        }
+        *self
+            .broken
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            broken.iter().map(|b| b.key).collect();
+        Ok(broken)
+    }
+
+    /// Whether `check_stored` found this version of the item broken.
+    pub(crate) fn is_broken(&self, item: &Item) -> bool {
+        let set = self
+            .broken
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        !set.is_empty() && set.contains(&(item.collection, item.id, item.modseq))
     }
 
     /// The mail queue that carries invitations and replies to other domains.
@@ -1167,35 +1209,67 @@ fn component_depth(cal: &calcard::icalendar::ICalendar) -> usize {
     deepest
 }
 
-/// Checks an object's text and gives the props that index it: its UID, and for a calendar
-/// object its component type.
+/// Why an object may not be stored: the CalDAV/CardDAV precondition it fails and, in words,
+/// what is wrong.
+pub(crate) struct Invalid {
+    pub precondition: &'static str,
+    pub why: String,
+}
+
+impl Invalid {
+    fn data(kind: Kind, why: impl Into<String>) -> Invalid {
+        Invalid {
+            precondition: match kind {
+                Kind::Calendar => "valid-calendar-data",
+                Kind::Contacts => "valid-address-data",
+            },
+            why: why.into(),
+        }
+    }
+
+    /// The 403 with the precondition and the reason (RFC 4791 5.3.2, RFC 6352 6.3.2.1).
+    pub(crate) fn resp(&self, kind: Kind) -> Resp {
+        let ns = match kind {
+            Kind::Calendar => CALDAV,
+            Kind::Contacts => CARDDAV,
+        };
+        http::dav_error_because(StatusCode::FORBIDDEN, ns, self.precondition, &self.why)
+    }
+}
+
+/// The props an object is indexed by (UID, component, organizer, time span), once it is
+/// found fit to store; else a 403 saying why.
 fn object_props(
     kind: Kind,
     body: &[u8],
 ) -> Result<std::collections::BTreeMap<String, String>, Resp> {
-    let (ns, precondition) = match kind {
-        Kind::Calendar => (CALDAV, "valid-calendar-data"),
-        Kind::Contacts => (CARDDAV, "valid-address-data"),
-    };
-    let invalid = || dav_error(StatusCode::FORBIDDEN, ns, precondition);
-    let because =
-        |why: String| http::dav_error_because(StatusCode::FORBIDDEN, ns, precondition, &why);
-    let text = std::str::from_utf8(body).map_err(|_| invalid())?;
-    validate::balanced(text).map_err(because)?;
+    check_object(kind, body).map_err(|e| e.resp(kind))
+}
+
+/// Checks an object by the rules every write follows (validate.rs, RFC 4791 4.1, RFC 6352
+/// 5.1) and gives the props it is indexed by.
+pub(crate) fn check_object(
+    kind: Kind,
+    body: &[u8],
+) -> Result<std::collections::BTreeMap<String, String>, Invalid> {
+    let bad = |why: &str| Invalid::data(kind, why);
+    let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
+    validate::balanced(text).map_err(|why| Invalid::data(kind, why))?;
     let mut props = std::collections::BTreeMap::new();
     match kind {
         Kind::Calendar => {
             let mut parser = calcard::Parser::new(text);
             let calcard::Entry::ICalendar(cal) = parser.entry() else {
-                return Err(invalid());
+                return Err(bad("not an iCalendar object"));
             };
             // One object per resource, nothing after it (RFC 4791 4.1).
-            if !matches!(parser.entry(), calcard::Entry::Eof)
-                || component_depth(&cal) > bureau_core::limits::get().component_depth
-            {
-                return Err(invalid());
+            if !matches!(parser.entry(), calcard::Entry::Eof) {
+                return Err(bad("more than one object in the resource"));
             }
-            validate::calendar(&cal).map_err(because)?;
+            if component_depth(&cal) > bureau_core::limits::get().component_depth {
+                return Err(bad("components nested too deep"));
+            }
+            validate::calendar(&cal).map_err(|why| Invalid::data(kind, why))?;
             use calcard::icalendar::ICalendarComponentType as T;
             let main: Vec<_> = cal
                 .components
@@ -1203,19 +1277,18 @@ fn object_props(
                 .filter(|c| matches!(c.component_type, T::VEvent | T::VTodo | T::VJournal))
                 .collect();
             let Some(first) = main.first() else {
-                return Err(invalid());
+                return Err(bad("no VEVENT, VTODO or VJOURNAL"));
             };
             // One object, one UID (RFC 4791 4.1); instances may repeat it.
-            let uid = first.uid().ok_or_else(invalid)?;
+            let uid = first.uid().ok_or_else(|| bad("no UID"))?;
             if main
                 .iter()
                 .any(|c| c.uid() != Some(uid) || c.component_type != first.component_type)
             {
-                return Err(dav_error(
-                    StatusCode::FORBIDDEN,
-                    CALDAV,
-                    "valid-calendar-object-resource",
-                ));
+                return Err(Invalid {
+                    precondition: "valid-calendar-object-resource",
+                    why: "components of more than one UID or kind".into(),
+                });
             }
             props.insert("uid".into(), uid.to_string());
             props.insert(
@@ -1235,13 +1308,13 @@ fn object_props(
         Kind::Contacts => {
             let mut parser = calcard::Parser::new(text);
             let calcard::Entry::VCard(card) = parser.entry() else {
-                return Err(invalid());
+                return Err(bad("not a vCard"));
             };
             // A single vCard per resource (RFC 6352 5.1), nothing after it.
             if !matches!(parser.entry(), calcard::Entry::Eof) {
-                return Err(invalid());
+                return Err(bad("more than one vCard in the resource"));
             }
-            validate::card(&card).map_err(because)?;
+            validate::card(&card).map_err(|why| Invalid::data(kind, why))?;
             if let Some(uid) = card.uid() {
                 props.insert("uid".into(), uid.to_string());
             }
