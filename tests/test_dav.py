@@ -696,6 +696,59 @@ def test_journals_match_time_ranges_as_rfc4791_says(office):
     assert query("20260101T000000Z", "20280101T000000Z") == ["day.ics", "timed.ics"]
 
 
+def test_alarms_match_nested_comp_filters_as_rfc4791_says(office):
+    """RFC 4791 9.7.1 and 9.9's VALARM row: a comp-filter nested in VEVENT's looks at the
+    event's alarms (their trigger times: relative to start or end, absolute, repeated, of
+    each instance), or at their absence; it was ignored, so every event matched."""
+    path = "/dav/calendars/alice/calendar"
+    alarm = "BEGIN:VALARM\r\nACTION:{action}\r\nDESCRIPTION:x\r\n{trigger}END:VALARM\r\n"
+    events = {
+        "before": ("20261210T100000Z", "20261210T110000Z", alarm.format(action="DISPLAY", trigger="TRIGGER:-PT15M\r\n")),
+        "after-end": ("20261210T100000Z", "20261210T110000Z",
+                      alarm.format(action="DISPLAY", trigger="TRIGGER;RELATED=END:PT5M\r\n")),
+        "absolute": ("20261210T100000Z", "20261210T110000Z",
+                     alarm.format(action="AUDIO", trigger="TRIGGER;VALUE=DATE-TIME:20261210T080000Z\r\n")),
+        "repeated": ("20261210T120000Z", "20261210T130000Z", alarm.format(
+            action="DISPLAY", trigger="TRIGGER:-PT30M\r\nREPEAT:2\r\nDURATION:PT10M\r\n")),
+        "daily": ("20261210T090000Z", "20261210T093000Z",
+                  "RRULE:FREQ=DAILY;COUNT=5\r\n" + alarm.format(action="DISPLAY", trigger="TRIGGER:-PT10M\r\n")),
+        "silent": ("20261210T100000Z", "20261210T110000Z", ""),
+    }
+    for uid, (start, end, extra) in events.items():
+        assert dav(office, "PUT", f"{path}/{uid}.ics", event(uid, uid, start=start, end=end, extra=extra),
+                   Content_Type="text/calendar")[0] == 201
+
+    def alarms(inner):
+        body = ('<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+                '<d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name="VCALENDAR">'
+                f'<c:comp-filter name="VEVENT"><c:comp-filter name="VALARM">{inner}</c:comp-filter>'
+                '</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>')
+        status, _, text = dav(office, "REPORT", path + "/", body, Depth="1", Content_Type="application/xml")
+        assert status == 207, text
+        return [h.removesuffix(".ics") for h in hrefs(text)]
+
+    def ringing(start, end):
+        return alarms(f'<c:time-range start="{start}" end="{end}"/>')
+
+    assert ringing("20261210T094000Z", "20261210T095000Z") == ["before"]
+    assert ringing("20261210T110000Z", "20261210T111000Z") == ["after-end"]
+    assert ringing("20261210T075900Z", "20261210T080100Z") == ["absolute"]
+    # The third ring of the repeated alarm only (11:30, 11:40, 11:50).
+    assert ringing("20261210T114500Z", "20261210T115500Z") == ["repeated"]
+    assert ringing("20261210T115500Z", "20261210T120000Z") == []
+    # The fourth day's instance of the daily meeting.
+    assert ringing("20261213T084500Z", "20261213T085500Z") == ["daily"]
+    assert ringing("20261215T084500Z", "20261215T085500Z") == []
+    assert alarms("") == ["absolute", "after-end", "before", "daily", "repeated"]
+    assert alarms("<c:is-not-defined/>") == ["silent"]
+    assert alarms('<c:prop-filter name="ACTION"><c:text-match>AUDIO</c:text-match></c:prop-filter>') == ["absolute"]
+    # Nothing lies within an alarm.
+    body = ('<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+            '<c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"><c:comp-filter name="VALARM">'
+            '<c:comp-filter name="X"/></c:comp-filter></c:comp-filter></c:comp-filter></c:filter></c:calendar-query>')
+    assert dav(office, "REPORT", path + "/", body, Depth="1")[0] == 403
+
+
 def test_tasks_match_time_ranges_as_rfc4791_says(office):
     """Issue 19, defect 4: a task without DTSTART or DUE matches every time range (RFC 4791
     9.9's table); one with only DUE matches the ranges holding it."""
@@ -802,6 +855,24 @@ EXPAND = """<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:i
 <d:prop><c:calendar-data>{data}</c:calendar-data></d:prop><c:filter><c:comp-filter name="VCALENDAR">
 <c:comp-filter name="VEVENT"><c:time-range start="{start}" end="{end}"/></c:comp-filter></c:comp-filter>
 </c:filter></c:calendar-query>"""
+
+
+def test_calendar_data_returns_the_components_and_properties_asked(office):
+    """RFC 4791 9.6.1-9.6.4: calendar-data's comp/prop selection (the whole object was
+    returned): the properties named, a value left out with novalue, no alarm unless asked."""
+    path = "/dav/calendars/alice/calendar/sel.ics"
+    extra = "DESCRIPTION:long notes\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:x\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\n"
+    assert dav(office, "PUT", path, event("sel", "Selected", extra=extra), Content_Type="text/calendar")[0] == 201
+    body = ('<?xml version="1.0"?><c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+            '<d:prop><c:calendar-data><c:comp name="VCALENDAR"><c:prop name="VERSION"/>'
+            '<c:comp name="VEVENT"><c:prop name="UID"/><c:prop name="SUMMARY"/>'
+            '<c:prop name="DESCRIPTION" novalue="yes"/></c:comp></c:comp></c:calendar-data></d:prop>'
+            f'<d:href>{path}</d:href></c:calendar-multiget>')
+    status, _, text = dav(office, "REPORT", "/dav/calendars/alice/calendar/", body, Depth="1")
+    assert status == 207, text
+    data = re.search(r"<c:calendar-data>(.*)</c:calendar-data>", text, re.S).group(1).replace("&#13;", "\r")
+    assert data.replace("\r", "") == ("BEGIN:VCALENDAR\nVERSION:2.0\nBEGIN:VEVENT\nUID:sel\nSUMMARY:Selected\n"
+                                      "DESCRIPTION:\nEND:VEVENT\nEND:VCALENDAR\n"), data
 
 
 def test_calendar_data_expand_and_limits(office):

@@ -725,13 +725,13 @@ async fn change_mail(
         .await
 }
 
-/// A card's text, checked by the same parser CardDAV uses.
+/// A card's text, checked by the rules a CardDAV PUT follows (issue 19).
 fn checked_card(card: String) -> Result<String, StoreError> {
-    match calcard::vcard::VCard::parse(&card) {
-        Ok(_) => Ok(card),
-        Err(_) => Err(StoreError::Invalid(
-            "the contact does not make a vCard".into(),
-        )),
+    match bureau_dav::check_card(&card) {
+        Ok(()) => Ok(card),
+        Err(why) => Err(StoreError::Invalid(format!(
+            "the contact does not make a vCard: {why}"
+        ))),
     }
 }
 
@@ -785,4 +785,20 @@ fn reply(verb: &'static str, server_id: &str, status: &str) -> Element {
     Element::new(page::AIRSYNC, verb)
         .with_text("ServerId", server_id)
         .with_text("Status", status)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn contacts_are_checked_by_carddav_rules() {
+        let card =
+            |uid: &str| format!("BEGIN:VCARD\r\nVERSION:4.0\r\n{uid}FN:Ann\r\nEND:VCARD\r\n");
+        assert!(super::checked_card(card("UID:urn:uuid:1\r\n")).is_ok());
+        // calcard reads each of these; CardDAV refuses them, and so does ActiveSync.
+        assert!(super::checked_card(card("")).is_err(), "no UID");
+        let two = card("UID:urn:uuid:1\r\n") + &card("UID:urn:uuid:2\r\n");
+        assert!(super::checked_card(two).is_err(), "two cards");
+        let cut = card("UID:urn:uuid:1\r\n").replace("END:VCARD\r\n", "");
+        assert!(super::checked_card(cut).is_err(), "cut off");
+    }
 }

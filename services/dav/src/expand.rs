@@ -2,8 +2,9 @@
 //! 9.6.5–9.6.7): `expand` (each instance overlapping a range as its own component, in UTC,
 //! without recurrence properties or time zones), `limit-recurrence-set` (the master and only
 //! the overridden instances that overlap) and `limit-freebusy-set` (only the FREEBUSY
-//! periods that overlap). Sans I/O: text in, text out, with calcard's parser, recurrence
-//! expansion and writer.
+//! periods that overlap), and the components and properties to return (`comp`, `prop`,
+//! `allcomp`, `allprop`: RFC 4791 9.6.1–9.6.4). Sans I/O: text in, text out, with calcard's
+//! parser, recurrence expansion and writer.
 
 use crate::xml::{CALDAV, Element};
 use calcard::common::PartialDateTime;
@@ -13,11 +14,137 @@ use calcard::icalendar::{
     ICalendarPeriod, ICalendarProperty as P, ICalendarValue, ICalendarValueType,
 };
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct CalData {
     expand: Option<(i64, i64)>,
     limit_recurrence: Option<(i64, i64)>,
     limit_freebusy: Option<(i64, i64)>,
+    select: Option<Comp>,
+}
+
+/// A `comp` element: which of a component's properties and subcomponents to return. An
+/// empty one returns the whole component, as RFC 4791's example 7.8.1 does with VTIMEZONE.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Comp {
+    name: String,
+    /// None: all; else by name, with whether only the name is wanted (novalue="yes").
+    props: Option<Vec<(String, bool)>>,
+    /// None: all.
+    comps: Option<Vec<Comp>>,
+}
+
+impl Comp {
+    fn of(e: &Element) -> Option<Comp> {
+        let name = e.attr("name")?.trim().to_ascii_uppercase();
+        let props: Vec<(String, bool)> = e
+            .children_named(CALDAV, "prop")
+            .filter_map(|p| {
+                let novalue = p
+                    .attr("novalue")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("yes"));
+                Some((p.attr("name")?.trim().to_ascii_uppercase(), novalue))
+            })
+            .collect();
+        let comps: Vec<Comp> = e
+            .children_named(CALDAV, "comp")
+            .filter_map(Comp::of)
+            .collect();
+        let empty = e.children.is_empty();
+        Some(Comp {
+            name,
+            props: (!empty && e.child(CALDAV, "allprop").is_none()).then_some(props),
+            comps: (!empty && e.child(CALDAV, "allcomp").is_none()).then_some(comps),
+        })
+    }
+
+    /// The selection for a subcomponent: None to leave it out.
+    fn child(&self, name: &str) -> Option<Comp> {
+        match &self.comps {
+            None => Some(Comp {
+                name: name.to_string(),
+                props: None,
+                comps: None,
+            }),
+            Some(cs) => cs
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(name))
+                .cloned(),
+        }
+    }
+
+    /// Whether a property is kept, and if so whether without its value.
+    fn prop(&self, name: &str) -> Option<bool> {
+        match &self.props {
+            None => Some(false),
+            Some(ps) => ps
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, novalue)| *novalue),
+        }
+    }
+
+    /// The text with only what is selected: line by line (a property's folded lines kept
+    /// together), so what is kept is as stored.
+    fn select(&self, text: &str) -> String {
+        let mut logical: Vec<Vec<&str>> = Vec::new();
+        for line in text.split_inclusive('\n') {
+            match logical.last_mut() {
+                Some(l) if line.starts_with([' ', '\t']) => l.push(line),
+                _ => logical.push(vec![line]),
+            }
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut stack: Vec<Option<Comp>> = Vec::new();
+        for lines in logical {
+            let first = lines[0].trim_end_matches(['\r', '\n']);
+            let name = first
+                .split([':', ';'])
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_uppercase();
+            let value = first.split_once(':').map_or("", |(_, v)| v.trim());
+            let keep = match name.as_str() {
+                "BEGIN" => {
+                    let sel = match stack.last() {
+                        None => (self.name.eq_ignore_ascii_case(value)).then(|| self.clone()),
+                        Some(Some(parent)) => parent.child(value),
+                        Some(None) => None,
+                    };
+                    let keep = sel.is_some();
+                    stack.push(sel);
+                    keep
+                }
+                "END" => stack.pop().flatten().is_some(),
+                _ => match stack.last() {
+                    Some(Some(c)) => match c.prop(&name) {
+                        None => false,
+                        Some(false) => true,
+                        Some(true) => {
+                            // The name and parameters only (RFC 4791 9.6.4 novalue).
+                            let unfolded: String = lines
+                                .iter()
+                                .enumerate()
+                                .map(|(i, l)| {
+                                    let l = l.trim_end_matches(['\r', '\n']);
+                                    if i == 0 { l } else { &l[1..] }
+                                })
+                                .collect();
+                            let cut = unfolded.find(':').map_or(unfolded.len(), |i| i + 1);
+                            out.push_str(&unfolded[..cut]);
+                            out.push_str("\r\n");
+                            false
+                        }
+                    },
+                    _ => false,
+                },
+            };
+            if keep {
+                lines.iter().for_each(|l| out.push_str(l));
+            }
+        }
+        out
+    }
 }
 
 /// A range's `start` and `end` attributes (UTC date-times, both required).
@@ -49,12 +176,29 @@ impl CalData {
             expand: get("expand")?,
             limit_recurrence: get("limit-recurrence-set")?,
             limit_freebusy: get("limit-freebusy-set")?,
+            select: data.child(CALDAV, "comp").and_then(Comp::of),
         };
         Ok((d != CalData::default()).then_some(d))
     }
 
     /// The object's text as asked; the stored text when calcard cannot read it.
     pub(crate) fn apply(&self, text: &str) -> String {
+        let changed = self.expand.is_some()
+            || self.limit_recurrence.is_some()
+            || self.limit_freebusy.is_some();
+        let text = if changed {
+            self.transform(text)
+        } else {
+            text.to_string()
+        };
+        match &self.select {
+            Some(c) => c.select(&text),
+            None => text,
+        }
+    }
+
+    /// Expansion and limits.
+    fn transform(&self, text: &str) -> String {
         let mut parser = calcard::Parser::new(text);
         let calcard::Entry::ICalendar(mut cal) = parser.entry() else {
             return text.to_string();
@@ -381,5 +525,53 @@ FREEBUSY:20261110T090000Z/PT1H\r\nEND:VFREEBUSY\r\nEND:VCALENDAR\r\n";
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn components_and_properties_are_selected() {
+        // RFC 4791 7.8.1's selection: VERSION, some VEVENT properties, the whole VTIMEZONE.
+        let d = data(
+            "<c:comp name=\"VCALENDAR\"><c:prop name=\"VERSION\"/><c:comp name=\"VEVENT\">\
+             <c:prop name=\"SUMMARY\"/><c:prop name=\"UID\"/><c:prop name=\"DTSTART\"/>\
+             <c:prop name=\"DESCRIPTION\" novalue=\"yes\"/><c:prop name=\"RRULE\" novalue=\"yes\"/>\
+             </c:comp><c:comp name=\"VTIMEZONE\"/></c:comp>",
+        )
+        .unwrap();
+        let out = d.apply(WEEKLY);
+        assert!(
+            out.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VTIMEZONE\r\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("BEGIN:DAYLIGHT\r\nDTSTART:19700329T020000\r\n"),
+            "{out}"
+        );
+        assert!(out.contains("SUMMARY:Weekly\r\n") && out.contains("SUMMARY:Moved\r\n"));
+        assert!(
+            out.contains("RRULE:\r\n") && !out.contains("FREQ=WEEKLY"),
+            "{out}"
+        );
+        for gone in [
+            "PRODID",
+            "DTEND",
+            "DTSTAMP",
+            "EXDATE",
+            "RECURRENCE-ID",
+            "VALARM",
+        ] {
+            assert!(!out.contains(gone), "{gone} in {out}");
+        }
+        assert!(out.ends_with("END:VEVENT\r\nEND:VCALENDAR\r\n"));
+        // allprop and allcomp; another component type returns nothing of it.
+        let d = data(
+            "<c:comp name=\"VCALENDAR\"><c:allprop/><c:comp name=\"VEVENT\"><c:allprop/><c:allcomp/></c:comp></c:comp>",
+        )
+        .unwrap();
+        let out = d.apply(WEEKLY);
+        assert!(
+            out.contains("PRODID") && out.contains("BEGIN:VALARM") && !out.contains("VTIMEZONE")
+        );
+        let d = data("<c:comp name=\"VTODO\"/>").unwrap();
+        assert_eq!(d.apply(WEEKLY), "");
     }
 }

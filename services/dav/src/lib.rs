@@ -1237,6 +1237,14 @@ impl Invalid {
     }
 }
 
+/// Checks a vCard by the rules a CardDAV PUT follows (for ActiveSync's and other writes of
+/// contacts): the reason when it breaks one.
+pub fn check_card(text: &str) -> Result<(), String> {
+    check_object(Kind::Contacts, text.as_bytes())
+        .map(drop)
+        .map_err(|e| e.why)
+}
+
 /// The props an object is indexed by (UID, component, organizer, time span), once it is
 /// found fit to store; else a 403 saying why.
 fn object_props(

@@ -174,6 +174,36 @@ struct CalFilter {
     range: Option<(i64, i64)>,
     /// Property filters one component of that type must pass.
     props: Vec<PropFilter>,
+    /// A comp-filter nested in that component's (RFC 4791 9.7.1), as for its VALARMs.
+    sub: Option<SubFilter>,
+}
+
+/// A component within the filtered one: its name, whether it must be absent, a time range
+/// (for a VALARM, of its trigger times: RFC 4791 9.9) and property filters.
+struct SubFilter {
+    name: String,
+    not: bool,
+    range: Option<(i64, i64)>,
+    props: Vec<PropFilter>,
+}
+
+/// A comp-filter's time-range: start and end in UTC, one of them at least (RFC 4791 9.9).
+fn time_range(comp: &Element) -> Result<Option<(i64, i64)>, ()> {
+    let Some(r) = comp.child(CALDAV, "time-range") else {
+        return Ok(None);
+    };
+    let start = r.attr("start").map(utc_time);
+    let end = r.attr("end").map(utc_time);
+    if matches!(start, Some(None))
+        || matches!(end, Some(None))
+        || (start.is_none() && end.is_none())
+    {
+        return Err(());
+    }
+    Ok(Some((
+        start.flatten().unwrap_or(i64::MIN),
+        end.flatten().unwrap_or(i64::MAX),
+    )))
 }
 
 impl CalFilter {
@@ -194,31 +224,32 @@ impl CalFilter {
                 comp: None,
                 range: None,
                 props: Vec::new(),
+                sub: None,
             });
         };
         let name = comp.attr("name").ok_or_else(bad)?.to_ascii_uppercase();
         let not = comp.child(CALDAV, "is-not-defined").is_some();
-        let range = match comp.child(CALDAV, "time-range") {
+        let range = time_range(comp).map_err(|_| bad())?;
+        let sub = match comp.child(CALDAV, "comp-filter") {
             None => None,
-            Some(r) => {
-                let start = r.attr("start").map(utc_time);
-                let end = r.attr("end").map(utc_time);
-                if matches!(start, Some(None))
-                    || matches!(end, Some(None))
-                    || (start.is_none() && end.is_none())
-                {
+            Some(inner) => {
+                // Nothing lies deeper than an alarm (RFC 5545 3.6).
+                if inner.child(CALDAV, "comp-filter").is_some() {
                     return Err(bad());
                 }
-                Some((
-                    start.flatten().unwrap_or(i64::MIN),
-                    end.flatten().unwrap_or(i64::MAX),
-                ))
+                Some(SubFilter {
+                    name: inner.attr("name").ok_or_else(bad)?.to_ascii_uppercase(),
+                    not: inner.child(CALDAV, "is-not-defined").is_some(),
+                    range: time_range(inner).map_err(|_| bad())?,
+                    props: PropFilter::list(inner, CALDAV)?,
+                })
             }
         };
         Ok(CalFilter {
             comp: Some((name, not)),
             range,
             props: PropFilter::list(comp, CALDAV)?,
+            sub,
         })
     }
 
@@ -234,7 +265,7 @@ impl CalFilter {
         }
         let (from, to) = match self.range {
             Some(r) => r,
-            None if self.props.is_empty() => return Some(true),
+            None if self.props.is_empty() && self.sub.is_none() => return Some(true),
             None => return None,
         };
         if let Some((a, b)) = item.props.get(SPAN).and_then(|s| s.split_once(' '))
@@ -275,20 +306,142 @@ impl CalFilter {
         let Some((name, _)) = &self.comp else {
             return Ok(true);
         };
-        if self.props.is_empty() {
+        if self.props.is_empty() && self.sub.is_none() {
             return Ok(true);
         }
         let Ok(ics) = calcard::icalendar::ICalendar::parse(text()?) else {
             return Ok(false);
         };
+        let alarms = self.sub.as_ref().map(|s| s.triggers(&ics));
         Ok(ics
             .components
             .iter()
-            .filter(|c| c.component_type.as_str().eq_ignore_ascii_case(name))
-            .any(|c| {
+            .enumerate()
+            .filter(|(_, c)| c.component_type.as_str().eq_ignore_ascii_case(name))
+            .any(|(at, c)| {
                 let views: Vec<PropView> = c.entries.iter().map(PropView::of_ical).collect();
                 self.props.iter().all(|f| f.matches(&views))
+                    && self.sub.as_ref().is_none_or(|s| {
+                        s.holds(&ics, at as u32, alarms.as_ref().unwrap_or(&Vec::new()))
+                    })
             }))
+    }
+}
+
+impl SubFilter {
+    /// Whether the component at `parent` passes: it has a child of this name passing the
+    /// property filters and, with a range, one of whose trigger times (`triggers`: alarm
+    /// index and time) falls in it; or, for is-not-defined, no child of this name.
+    fn holds(
+        &self,
+        ics: &calcard::icalendar::ICalendar,
+        parent: u32,
+        triggers: &[(u32, i64)],
+    ) -> bool {
+        let Some(p) = ics.components.get(parent as usize) else {
+            return false;
+        };
+        let mut children = p.component_ids.iter().filter(|id| {
+            ics.components
+                .get(**id as usize)
+                .is_some_and(|c| c.component_type.as_str().eq_ignore_ascii_case(&self.name))
+        });
+        if self.not {
+            return children.next().is_none();
+        }
+        children.any(|id| {
+            let c = &ics.components[*id as usize];
+            let views: Vec<PropView> = c.entries.iter().map(PropView::of_ical).collect();
+            self.props.iter().all(|f| f.matches(&views))
+                && self.range.is_none_or(|(from, to)| {
+                    triggers
+                        .iter()
+                        .any(|(alarm, t)| alarm == id && *t >= from && *t < to)
+                })
+        })
+    }
+
+    /// Every trigger time of every alarm (by component index) of every instance, far
+    /// enough to decide the range: TRIGGER as a date-time, or a duration from the
+    /// instance's start (or end, RELATED=END), then REPEAT times DURATION after it.
+    fn triggers(&self, ics: &calcard::icalendar::ICalendar) -> Vec<(u32, i64)> {
+        use calcard::icalendar::{
+            ICalendarComponentType as T, ICalendarParameterName as PN,
+            ICalendarParameterValue as PV, ICalendarProperty as P, ICalendarRelated,
+            ICalendarValue as V,
+        };
+        let Some((_, to)) = self.range else {
+            return Vec::new();
+        };
+        let utc = calcard::common::timezone::Tz::UTC;
+        // An alarm may ring before its instance: expand far enough for the earliest.
+        let mut lead = 0i64;
+        let mut alarms = Vec::new();
+        for (at, c) in ics.components.iter().enumerate() {
+            if c.component_type != T::VAlarm {
+                continue;
+            }
+            let Some(trigger) = c.property(&P::Trigger) else {
+                continue;
+            };
+            let end = trigger
+                .parameters(&PN::Related)
+                .any(|v| matches!(v, PV::Related(ICalendarRelated::End)));
+            let when = trigger.values.iter().find_map(|v| match v {
+                V::Duration(d) => Some(Err(d.as_seconds())),
+                V::PartialDateTime(d) => d.to_date_time_with_tz(utc).map(|t| Ok(t.timestamp())),
+                _ => None,
+            });
+            let Some(when) = when else { continue };
+            if let Err(offset) = when {
+                lead = lead.max(-offset);
+            }
+            let repeat = c
+                .property(&P::Repeat)
+                .and_then(|e| e.values.first())
+                .and_then(|v| match v {
+                    V::Integer(n) => Some((*n).clamp(0, 100)),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            let every = c
+                .property(&P::Duration)
+                .and_then(|e| e.values.first())
+                .and_then(|v| match v {
+                    V::Duration(d) => Some(d.as_seconds()),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            alarms.push((at as u32, when, end, repeat, every));
+        }
+        if alarms.is_empty() {
+            return Vec::new();
+        }
+        let (instances, _) = expand_until(ics, to.saturating_add(lead));
+        let mut out = Vec::new();
+        for (alarm, when, end, repeat, every) in alarms {
+            let mut first = Vec::new();
+            match when {
+                Ok(t) => first.push(t),
+                Err(offset) => {
+                    for ((s, e), comp) in &instances {
+                        let owns = ics
+                            .components
+                            .get(*comp as usize)
+                            .is_some_and(|c| c.component_ids.contains(&alarm));
+                        if owns {
+                            first.push(if end { *e } else { *s } + offset);
+                        }
+                    }
+                }
+            }
+            for t in first {
+                for k in 0..=repeat {
+                    out.push((alarm, t + k * every));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -391,6 +544,7 @@ pub(crate) fn busy_periods(
         comp: Some(("VEVENT".into(), false)),
         range: Some((from, to)),
         props: Vec::new(),
+        sub: None,
     };
     let (mut busy, mut tentative) = (Vec::new(), Vec::new());
     for item in items.iter().filter(|i| filter.by_record(i) != Some(false)) {
