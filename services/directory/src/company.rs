@@ -247,6 +247,20 @@ pub struct CompanyContact {
 impl Directory {
     /// The company address book's cards other than the users' own (which LDAP has as
     /// people already): the office's shared contacts.
+    /// The company address book's modseq (0 before it exists): what the LDAP tree, built
+    /// from it, is as fresh as.
+    pub fn company_book_modseq(&self) -> Result<u64> {
+        let r = self.store().reader(bureau_store::Actor::System)?;
+        match r
+            .principal_by_name(OWNER)
+            .and_then(|p| r.collection_by_name(p.id, BOOK))
+        {
+            Ok(c) => Ok(c.modseq),
+            Err(StoreError::NotFound) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub fn company_contacts(&self) -> Result<Vec<CompanyContact>> {
         use calcard::vcard::{VCard, VCardProperty as P};
         let r = self.store().reader(bureau_store::Actor::System)?;

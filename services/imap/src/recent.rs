@@ -7,6 +7,7 @@
 //! that after a restart what was claimed stays claimed. A mailbox never selected has every
 //! message recent, as in Dovecot.
 
+use crate::uidmap::UidMap;
 use bureau_store::{Actor, Collection, CollectionId, Store};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,9 +34,9 @@ impl Recent {
         m.get(&coll.id).copied().unwrap_or(0).max(kept)
     }
 
-    /// Claims the UIDs above the boundary among `uids` (ascending): this session's recent
-    /// ones. The new boundary is kept in memory at once and in the store soon after.
-    pub(crate) fn claim(&self, store: &Store, coll: &Collection, uids: &[u32]) -> Vec<u32> {
+    /// Claims the UIDs above the boundary among `uids`: this session's recent ones. The new
+    /// boundary is kept in memory at once and in the store soon after.
+    pub(crate) fn claim(&self, store: &Store, coll: &Collection, uids: &UidMap) -> Vec<u32> {
         let kept = coll
             .props
             .get(PROP)
@@ -48,7 +49,7 @@ impl Recent {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let b = m.entry(coll.id).or_insert(0);
             *b = (*b).max(kept);
-            let mine: Vec<u32> = uids.iter().copied().filter(|u| *u > *b).collect();
+            let mine: Vec<u32> = uids.above(*b).collect();
             if let Some(top) = mine.last() {
                 *b = *top;
             }
@@ -71,8 +72,7 @@ impl Recent {
     }
 
     /// How many of these UIDs no session has claimed yet (EXAMINE, STATUS RECENT).
-    pub(crate) fn unclaimed(&self, coll: &Collection, uids: impl Iterator<Item = u32>) -> usize {
-        let b = self.boundary(coll);
-        uids.filter(|u| *u > b).count()
+    pub(crate) fn unclaimed(&self, coll: &Collection, uids: &UidMap) -> usize {
+        uids.above(self.boundary(coll)).count()
     }
 }

@@ -866,10 +866,12 @@ impl Session {
     /// A mailbox by name, with its messages as the user sees them.
     /// A mailbox with its UIDs and the sequence index of its first unseen message, from its
     /// index (a shared mailbox's per-user \Seen from its records).
+    /// A mailbox's UIDs and the sequence number index of its first unseen message, from
+    /// the store's id runs and unseen index (issue 24: not from every record).
     pub(crate) fn mailbox_index(
         &self,
         name: &str,
-    ) -> Result<(Mbox, Vec<u32>, Option<usize>), StoreError> {
+    ) -> Result<(Mbox, UidMap, Option<usize>), StoreError> {
         let r = self.reader()?;
         let m = mailbox::find(&r, self.principal(), name)?;
         if m.private_seen() {
@@ -879,15 +881,15 @@ impl Session {
             let uids = items.iter().map(|i| i.id as u32).collect();
             return Ok((m, uids, unseen));
         }
-        let uids: Vec<u32> = r
-            .item_ids(m.coll.id)?
-            .into_iter()
-            .map(|u| u as u32)
-            .collect();
+        let uids = UidMap::from_runs(
+            r.id_runs(m.coll.id)?
+                .into_iter()
+                .map(|(first, n)| (first as u32, n as u32)),
+        );
         let unseen = r
-            .unseen(m.coll.id)?
-            .first()
-            .and_then(|u| uids.binary_search(&(*u as u32)).ok());
+            .first_unseen(m.coll.id)?
+            .and_then(|u| uids.seq(u as u32))
+            .map(|seq| seq - 1);
         Ok((m, uids, unseen))
     }
 
@@ -1050,7 +1052,7 @@ impl Session {
         if added {
             Response::Exists(s.uids.len()).encode(out);
             if !rev2 && !s.read_only && s.access >= Access::ReadWrite {
-                let new: Vec<u32> = s.uids.iter().filter(|u| *u > known_top).collect();
+                let new: UidMap = s.uids.above(known_top).collect();
                 let mine = match r.collection(s.coll) {
                     Ok(c) => ctx.recent.claim(r_store, &c, &new),
                     Err(_) => Vec::new(),

@@ -54,6 +54,29 @@ impl UidMap {
         }
     }
 
+    /// From runs of consecutive UIDs (first, how many), ascending, as the store keeps them.
+    pub(crate) fn from_runs(runs: impl IntoIterator<Item = (u32, u32)>) -> UidMap {
+        let mut m = UidMap::default();
+        for (first, n) in runs.into_iter().filter(|(_, n)| *n > 0) {
+            match m.runs.last_mut() {
+                Some((f, k)) if *f + *k == first => *k += n,
+                _ => {
+                    m.before.push(m.len() as u32);
+                    m.runs.push((first, n));
+                }
+            }
+        }
+        m
+    }
+
+    /// The UIDs above `uid`, ascending, without walking those below.
+    pub(crate) fn above(&self, uid: u32) -> impl Iterator<Item = u32> + '_ {
+        let from = self.runs.partition_point(|(f, n)| f + n - 1 <= uid);
+        self.runs[from..]
+            .iter()
+            .flat_map(move |(first, n)| (*first).max(uid.saturating_add(1))..*first + *n)
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.runs.iter().flat_map(|(first, n)| *first..*first + *n)
     }
@@ -112,6 +135,17 @@ mod tests {
             (empty.len(), empty.last(), empty.uid(1), empty.seq(1)),
             (0, None, None, None)
         );
+    }
+
+    #[test]
+    fn runs_from_the_store_and_uids_above() {
+        let m = UidMap::from_runs([(1, 3), (4, 2), (10, 1), (12, 0), (20, 3)]);
+        assert_eq!(m.runs, [(1, 5), (10, 1), (20, 3)]);
+        assert_eq!(m.seq(21), Some(8));
+        assert_eq!(m.above(2).collect::<Vec<_>>(), [3, 4, 5, 10, 20, 21, 22]);
+        assert_eq!(m.above(10).collect::<Vec<_>>(), [20, 21, 22]);
+        assert_eq!(m.above(0).count(), 9);
+        assert_eq!(m.above(22).count(), 0);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use crate::tree::Entry;
 use ldap3_proto::proto::{LdapFilter, LdapSubstringFilter};
 
-fn fold(s: &str) -> String {
+pub(crate) fn fold(s: &str) -> String {
     s.to_lowercase()
 }
 

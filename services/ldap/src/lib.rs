@@ -33,6 +33,33 @@ pub(crate) struct Ctx {
     pub auth: Auth,
     pub tls: TlsAcceptor,
     pub limiter: ConnLimiter,
+    /// The tree as last built, with what it was built from: the directory's change count
+    /// and the company address book's modseq (issue 24: it was built for every search).
+    tree: std::sync::Mutex<Option<CachedTree>>,
+}
+
+/// A tree with what it was built from: the directory's change count and the company
+/// address book's modseq.
+type CachedTree = ((u64, u64), Arc<tree::Tree>);
+
+impl Ctx {
+    /// The tree as the directory stands now: the one last built if nothing changed since.
+    pub(crate) fn tree(&self) -> Result<Arc<tree::Tree>, String> {
+        let dir = self.auth.directory();
+        let key = (
+            *dir.changes().borrow(),
+            dir.company_book_modseq().map_err(|e| e.to_string())?,
+        );
+        let mut cached = self.tree.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((k, t)) = cached.as_ref()
+            && *k == key
+        {
+            return Ok(t.clone());
+        }
+        let t = Arc::new(tree::Tree::new(tree::build(dir)?));
+        *cached = Some((key, t.clone()));
+        Ok(t)
+    }
 }
 
 #[derive(Clone)]
@@ -48,6 +75,7 @@ impl Ldap {
                 cfg,
                 auth,
                 tls,
+                tree: Default::default(),
             }),
         }
     }

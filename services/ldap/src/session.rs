@@ -274,8 +274,8 @@ impl Session {
             ));
         };
         let started = Instant::now();
-        let entries = match tree::build(self.ctx.auth.directory()) {
-            Ok(e) => e,
+        let tree = match self.ctx.tree() {
+            Ok(t) => t,
             Err(e) => {
                 log::error!("ldap: reading the directory: {e}");
                 return done(result(
@@ -284,9 +284,10 @@ impl Session {
                 ));
             }
         };
-        if !base.is_empty() && !entries.iter().any(|e| e.dn == base) {
+        if !base.is_empty() && tree.get(&base).is_none() {
             let mut res = result(LdapResultCode::NoSuchObject, "no such entry");
-            res.matcheddn = entries
+            res.matcheddn = tree
+                .entries
                 .iter()
                 .filter(|e| base.ends_with(&format!(",{}", e.dn)))
                 .max_by_key(|e| e.dn.len())
@@ -306,8 +307,9 @@ impl Session {
                 LdapSearchScope::Children => below && e.dn != base,
             }
         };
-        let found: Vec<&Entry> = entries
-            .iter()
+        let found: Vec<&Entry> = tree
+            .candidates(&r.filter)
+            .into_iter()
             .filter(|e| in_scope(e) && filter::matches(&r.filter, e))
             .collect();
         let time_up =
@@ -422,10 +424,10 @@ impl Session {
         let Some(dn) = tree::normalize(&c.dn) else {
             return result(LdapResultCode::InvalidDNSyntax, "not a DN");
         };
-        let Ok(entries) = tree::build(self.ctx.auth.directory()) else {
+        let Ok(tree) = self.ctx.tree() else {
             return result(LdapResultCode::Unavailable, "the directory is unavailable");
         };
-        let Some(e) = entries.iter().find(|e| e.dn == dn) else {
+        let Some(e) = tree.get(&dn) else {
             return result(LdapResultCode::NoSuchObject, "no such entry");
         };
         let value = String::from_utf8_lossy(&c.val).to_lowercase();

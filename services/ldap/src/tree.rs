@@ -259,6 +259,76 @@ pub fn build(dir: &Directory) -> Result<Vec<Entry>, String> {
     Ok(out)
 }
 
+/// The tree with what answers a search without a scan: entries by DN, and by the value
+/// of the attributes clients look people up by (uid, mail, cn), folded.
+pub struct Tree {
+    pub entries: Vec<Entry>,
+    by_dn: std::collections::HashMap<String, usize>,
+    by_value: std::collections::HashMap<(&'static str, String), Vec<usize>>,
+}
+
+/// The attributes indexed by value.
+const INDEXED: [&str; 3] = ["uid", "mail", "cn"];
+
+impl Tree {
+    pub fn new(entries: Vec<Entry>) -> Tree {
+        let mut by_dn = std::collections::HashMap::with_capacity(entries.len());
+        let mut by_value: std::collections::HashMap<(&'static str, String), Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            by_dn.insert(e.dn.clone(), i);
+            for attr in INDEXED {
+                for v in e.get(attr).unwrap_or_default() {
+                    by_value
+                        .entry((attr, crate::filter::fold(v)))
+                        .or_default()
+                        .push(i);
+                }
+            }
+        }
+        Tree {
+            entries,
+            by_dn,
+            by_value,
+        }
+    }
+
+    pub fn get(&self, dn: &str) -> Option<&Entry> {
+        self.by_dn.get(dn).map(|i| &self.entries[*i])
+    }
+
+    /// The entries that may match `f`, in tree order: from the index when `f` is (or is an
+    /// AND holding) an equality on an indexed attribute; else all of them. The filter is
+    /// still to be checked on each.
+    pub fn candidates(&self, f: &ldap3_proto::proto::LdapFilter) -> Vec<&Entry> {
+        match self.indexed(f) {
+            Some(mut hits) => {
+                hits.sort_unstable();
+                hits.dedup();
+                hits.into_iter().map(|i| &self.entries[i]).collect()
+            }
+            None => self.entries.iter().collect(),
+        }
+    }
+
+    fn indexed(&self, f: &ldap3_proto::proto::LdapFilter) -> Option<Vec<usize>> {
+        use ldap3_proto::proto::LdapFilter as F;
+        match f {
+            F::Equality(a, v) => {
+                let attr = INDEXED.into_iter().find(|x| x.eq_ignore_ascii_case(a))?;
+                Some(
+                    self.by_value
+                        .get(&(attr, crate::filter::fold(v)))
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+            }
+            F::And(fs) => fs.iter().find_map(|f| self.indexed(f)),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +351,39 @@ mod tests {
             names("Alice van Dijk", "x"),
             (Some("Alice".into()), "van Dijk".into())
         );
+    }
+
+    #[test]
+    fn equality_on_indexed_attributes_is_looked_up() {
+        use ldap3_proto::proto::LdapFilter as F;
+        let entry = |dn: &str, uid: &str, mail: &str| {
+            let mut e = Entry::new(dn.into());
+            e.add("uid", vec![uid.into()]);
+            e.add("mail", vec![mail.into()]);
+            e
+        };
+        let t = Tree::new(vec![
+            entry("uid=ann,ou=people,dc=x", "ann", "Ann@x.org"),
+            entry("uid=bob,ou=people,dc=x", "bob", "bob@x.org"),
+        ]);
+        let dns = |f: &F| {
+            t.candidates(f)
+                .iter()
+                .map(|e| e.dn.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            dns(&F::Equality("MAIL".into(), "ann@X.org".into())),
+            ["uid=ann,ou=people,dc=x"]
+        );
+        let both = F::And(vec![
+            F::Present("objectClass".into()),
+            F::Equality("uid".into(), "bob".into()),
+        ]);
+        assert_eq!(dns(&both), ["uid=bob,ou=people,dc=x"]);
+        assert!(dns(&F::Equality("uid".into(), "carol".into())).is_empty());
+        // Anything else is checked entry by entry.
+        assert_eq!(dns(&F::Present("uid".into())).len(), 2);
+        assert!(t.get("uid=bob,ou=people,dc=x").is_some());
     }
 }

@@ -59,6 +59,7 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<()> {
     copy(src, dst, ITEM_NAMES)?;
     copy(src, dst, UNSEEN)?;
     copy(src, dst, UIDS)?;
+    copy(src, dst, ID_RUNS)?;
     copy(src, dst, CHANGELOG)?;
     copy(src, dst, GRANTS)?;
     copy(src, dst, GRANTS_BY_GRANTEE)?;

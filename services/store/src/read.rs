@@ -218,6 +218,28 @@ impl Reader {
         )
     }
 
+    /// A collection's item ids as runs (first id, how many consecutive ids), ascending:
+    /// its ids without reading every key.
+    pub fn id_runs(&self, coll: CollectionId) -> Result<Vec<(ItemId, u64)>> {
+        self.readable(coll)?;
+        let t = self.tx.open_table(ID_RUNS)?;
+        collect(t.range((coll, 0)..=(coll, u64::MAX))?.map(|e| {
+            e.map(|(k, v)| (k.value().1, v.value()))
+                .map_err(StoreError::from)
+        }))
+    }
+
+    /// A mailbox's first message the owner has not seen (no `\\Seen`).
+    pub fn first_unseen(&self, coll: CollectionId) -> Result<Option<ItemId>> {
+        self.readable(coll)?;
+        let t = self.tx.open_table(UNSEEN)?;
+        t.range((coll, 0)..=(coll, u64::MAX))?
+            .next()
+            .transpose()
+            .map(|e| e.map(|(k, _)| k.value().1))
+            .map_err(StoreError::from)
+    }
+
     /// A mailbox's messages the owner has not seen (no `\\Seen`), in order.
     pub fn unseen(&self, coll: CollectionId) -> Result<Vec<ItemId>> {
         self.readable(coll)?;

@@ -18,7 +18,25 @@ const MIGRATIONS: &[Migration] = &[
     blob_derived,
     mailbox_index,
     uid_index,
+    id_runs,
 ];
+
+/// 6 -> 7: every collection's item ids as runs, from the items' keys.
+fn id_runs(tx: &WriteTransaction) -> Result<()> {
+    let keys: Vec<(u64, u64)> = {
+        let t = tx.open_table(ITEMS)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            out.push(e?.0.value());
+        }
+        out
+    };
+    // Ascending by collection, then id: each id extends its collection's last run.
+    for (coll, id) in keys {
+        crate::write::add_to_runs(tx, coll, id)?;
+    }
+    Ok(())
+}
 
 /// 5 -> 6: the UID index, built from every item's record.
 fn uid_index(tx: &WriteTransaction) -> Result<()> {
@@ -375,5 +393,38 @@ mod tests {
             })
             .collect();
         assert_eq!(uids, [(7, "a@x".to_string(), 1)]);
+    }
+
+    #[test]
+    fn version_six_collections_get_their_id_runs() {
+        use crate::tables::ID_RUNS;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let snaps = dir.path().join("snaps");
+        let db = open_with(&path, &snaps, 1 << 20, &MIGRATIONS[..5]).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut items = tx.open_table(ITEMS).unwrap();
+            for (c, n) in [(7, 1), (7, 2), (7, 3), (7, 5), (8, 4)] {
+                items
+                    .insert((c, n), enc(&old_item(c, n)).unwrap().as_slice())
+                    .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        drop(db);
+        let db = open_and_migrate(&path, &snaps, 1 << 20).unwrap();
+        let tx = db.begin_read().unwrap();
+        let runs: Vec<((u64, u64), u64)> = tx
+            .open_table(ID_RUNS)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                (k.value(), v.value())
+            })
+            .collect();
+        assert_eq!(runs, [((7, 1), 3), ((7, 5), 1), ((8, 4), 1)]);
     }
 }

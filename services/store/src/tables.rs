@@ -26,6 +26,9 @@ pub(crate) const UNSEEN: TableDefinition<(u64, u64), ()> = TableDefinition::new(
 /// CalDAV's one-UID-per-collection rule and scheduling's "where is this UID" without
 /// reading every record.
 pub(crate) const UIDS: TableDefinition<(u64, &str, u64), ()> = TableDefinition::new("uids");
+/// (collection, first item) -> how many consecutive item ids from it are live: a
+/// collection's ids as runs, so that IMAP's SELECT reads a few runs, not every key.
+pub(crate) const ID_RUNS: TableDefinition<(u64, u64), u64> = TableDefinition::new("id_runs");
 /// (collection, modseq) -> (item, deleted). One entry per live item (its last change) and one
 /// per tombstone: the change log.
 pub(crate) const CHANGELOG: TableDefinition<(u64, u64), (u64, bool)> =
@@ -77,6 +80,7 @@ pub(crate) fn create_all(tx: &redb::WriteTransaction) -> Result<()> {
     tx.open_table(ITEM_NAMES)?;
     tx.open_table(UNSEEN)?;
     tx.open_table(UIDS)?;
+    tx.open_table(ID_RUNS)?;
     tx.open_table(CHANGELOG)?;
     tx.open_table(GRANTS)?;
     tx.open_table(GRANTS_BY_GRANTEE)?;

@@ -363,6 +363,10 @@ impl<'t> Writer<'t> {
         for item in &items {
             self.unindex(item)?;
         }
+        self.tx
+            .open_table(ID_RUNS)?
+            .extract_from_if((id, 0)..=(id, u64::MAX), |_, _| true)?
+            .for_each(drop);
         self.add_usage(c.owner, -(freed as i128))?;
         self.tx
             .open_table(CHANGELOG)?
@@ -628,6 +632,7 @@ impl<'t> Writer<'t> {
         }
         self.add_usage(c.owner, size as i128)?;
         self.save_item(&mut c, &item)?;
+        add_to_runs(self.tx, coll, id)?;
         self.put_collection(&c)?;
         Ok(item)
     }
@@ -761,6 +766,7 @@ impl<'t> Writer<'t> {
         self.add_usage(c.owner, -(old.size() as i128))?;
         self.log_change(&mut c, id, Some(old.modseq), true)?;
         self.tx.open_table(ITEMS)?.remove((coll, id))?;
+        remove_from_runs(self.tx, coll, id)?;
         self.unindex(&old)?;
         self.put_collection(&c)?;
         Ok(())
@@ -896,6 +902,43 @@ pub(crate) fn index_message(tx: &WriteTransaction, c: &mut Collection, item: &It
         if !f.starts_with('\\') && !c.keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
             c.keywords.push(f.clone());
         }
+    }
+    Ok(())
+}
+
+/// Adds `id`, above every id of `coll` so far, to its runs: the last run grows, or a new
+/// one starts.
+pub(crate) fn add_to_runs(tx: &WriteTransaction, coll: CollectionId, id: ItemId) -> Result<()> {
+    let mut t = tx.open_table(ID_RUNS)?;
+    let last = t
+        .range((coll, 0)..=(coll, u64::MAX))?
+        .next_back()
+        .transpose()?
+        .map(|(k, v)| (k.value().1, v.value()));
+    match last {
+        Some((first, n)) if first + n == id => t.insert((coll, first), n + 1)?,
+        _ => t.insert((coll, id), 1)?,
+    };
+    Ok(())
+}
+
+/// Takes `id` out of the run holding it, which splits in two around it.
+fn remove_from_runs(tx: &WriteTransaction, coll: CollectionId, id: ItemId) -> Result<()> {
+    let mut t = tx.open_table(ID_RUNS)?;
+    let run = t
+        .range((coll, 0)..=(coll, id))?
+        .next_back()
+        .transpose()?
+        .map(|(k, v)| (k.value().1, v.value()));
+    let Some((first, n)) = run.filter(|(first, n)| id < first + n) else {
+        return Ok(());
+    };
+    t.remove((coll, first))?;
+    if id > first {
+        t.insert((coll, first), id - first)?;
+    }
+    if id + 1 < first + n {
+        t.insert((coll, id + 1), first + n - id - 1)?;
     }
     Ok(())
 }

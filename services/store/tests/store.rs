@@ -1013,3 +1013,53 @@ fn names_with_control_characters_are_refused() {
         assert!(matches!(r, Err(StoreError::Invalid(_))), "{bad:?}: {r:?}");
     }
 }
+
+#[test]
+fn id_runs_follow_puts_deletes_copies_and_deleted_collections() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = user(&store, "a");
+    let inbox = collection(&store, a.id, "INBOX").id;
+    let other = collection(&store, a.id, "Other").id;
+    let actor = Actor::Principal(a.id);
+    let check = |coll: CollectionId| {
+        let r = store.reader(actor).unwrap();
+        let expanded: Vec<ItemId> = r
+            .id_runs(coll)
+            .unwrap()
+            .into_iter()
+            .flat_map(|(first, n)| first..first + n)
+            .collect();
+        assert_eq!(expanded, r.item_ids(coll).unwrap(), "runs of {coll}");
+        r.id_runs(coll).unwrap()
+    };
+    let ids: Vec<ItemId> = (0..10)
+        .map(|i| {
+            put(&store, actor, inbox, format!("m{i}").as_bytes())
+                .unwrap()
+                .id
+        })
+        .collect();
+    assert_eq!(check(inbox), [(ids[0], 10)]);
+    // The first, one in the middle and the last go; a copy lands in another mailbox.
+    let doomed = [ids[0], ids[4], ids[9]];
+    let keep = ids[5];
+    store
+        .write_blocking(actor, vec![], move |w| {
+            for id in doomed {
+                w.delete_item(inbox, id)?;
+            }
+            w.copy_item(inbox, keep, other).map(drop)
+        })
+        .unwrap();
+    assert_eq!(check(inbox), [(ids[1], 3), (ids[5], 4)]);
+    assert_eq!(check(other).len(), 1);
+    // New ids go after the gap left by the last one.
+    let next = put(&store, actor, inbox, b"again").unwrap().id;
+    assert_eq!(check(inbox), [(ids[1], 3), (ids[5], 4), (next, 1)]);
+    store
+        .write_blocking(actor, vec![], move |w| w.delete_collection(inbox))
+        .unwrap();
+    let again = collection(&store, a.id, "INBOX").id;
+    assert!(check(again).is_empty());
+}

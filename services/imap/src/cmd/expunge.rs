@@ -31,11 +31,24 @@ impl Session {
         let actor = Actor::Principal(self.principal());
         // Current flags from the store, not from this session's view.
         let reader = store.reader(actor)?;
-        let doomed: Vec<u64> = reader
-            .items(coll)?
+        // UID EXPUNGE reads the messages it names, not the mailbox (issue 24).
+        let candidates = match &only {
+            Some(uids) => {
+                let mut found = Vec::with_capacity(uids.len());
+                for u in uids {
+                    match reader.item(coll, u64::from(*u)) {
+                        Ok(i) => found.push(i),
+                        Err(StoreError::NotFound) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                found
+            }
+            None => reader.items(coll)?,
+        };
+        let doomed: Vec<u64> = candidates
             .into_iter()
             .filter(|i| has(&i.flags, "\\Deleted"))
-            .filter(|i| only.as_ref().is_none_or(|o| o.contains(&(i.id as u32))))
             .map(|i| i.id)
             .collect();
         // Another session may have expunged some meanwhile: what is gone is done, not an

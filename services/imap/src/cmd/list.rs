@@ -244,10 +244,14 @@ impl Session {
         } else {
             Vec::new()
         };
-        let ids: Vec<u64> = if records {
-            msgs.iter().map(|i| i.id).collect()
+        let ids: crate::uidmap::UidMap = if records {
+            msgs.iter().map(|i| i.id as u32).collect()
         } else {
-            r.item_ids(m.coll.id)?
+            crate::uidmap::UidMap::from_runs(
+                r.id_runs(m.coll.id)?
+                    .into_iter()
+                    .map(|(first, n)| (first as u32, n as u32)),
+            )
         };
         let count = |f: &dyn Fn(&Item) -> bool| msgs.iter().filter(|i| f(i)).count() as u64;
         let mut parts = Vec::new();
@@ -262,11 +266,7 @@ impl Session {
                 },
                 "DELETED" => count(&|i| has(&i.flags, "\\Deleted")),
                 "SIZE" => msgs.iter().map(Item::size).sum(),
-                "RECENT" => self
-                    .ctx
-                    .recent
-                    .unclaimed(&m.coll, ids.iter().map(|i| *i as u32))
-                    as u64,
+                "RECENT" => self.ctx.recent.unclaimed(&m.coll, &ids) as u64,
                 "HIGHESTMODSEQ" => m.coll.modseq,
                 _ => continue,
             };

@@ -47,7 +47,7 @@ impl Session {
             read_only,
             access: m.access,
             private_seen: m.private_seen(),
-            uids: uids.iter().copied().collect(),
+            uids: uids.clone(),
             modseq: coll.modseq,
             told: HashMap::new(),
             keywords: Vec::new(),
@@ -58,7 +58,7 @@ impl Session {
         let mut recent = 0;
         if !self.rev2 {
             if read_only || m.access < bureau_store::Access::ReadWrite {
-                recent = self.ctx.recent.unclaimed(coll, uids.iter().copied());
+                recent = self.ctx.recent.unclaimed(coll, &uids);
             } else {
                 sel.recent = self.ctx.recent.claim(self.db(), coll, &uids);
                 recent = sel.recent.len();
@@ -93,7 +93,7 @@ impl Session {
             && validity == coll.validity
         {
             let r = self.reader();
-            let present = uids.iter().copied();
+            let present = uids.iter();
             let gone = vanished_earlier(r.as_ref().ok(), coll, since, present, known.as_ref());
             if !gone.is_empty() {
                 let uids = &gone;
@@ -115,7 +115,7 @@ impl Session {
             let mut changed: Vec<_> = changed
                 .into_iter()
                 .filter(|i| i.modseq > since)
-                .filter_map(|i| Some((uids.binary_search(&(i.id as u32)).ok()?, i)))
+                .filter_map(|i| Some((uids.seq(u32::try_from(i.id).ok()?)? - 1, i)))
                 .map(|(at, i)| (at, self.viewed(i, private)))
                 .collect();
             changed.sort_by_key(|(at, _)| *at);

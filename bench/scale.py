@@ -1,0 +1,232 @@
+"""Costs that should not grow with the data (issue 24): each single-item operation timed on
+a small and a big collection of the same box, in one run, with the ratio big/small.
+
+Run by bench/scale.sh (a release `bureau serve` on loopback; OFF is its port offset). Each
+figure is the median of RUNS timings, in ms, measured from this client (one connection per
+protocol, kept open). Sizes: SMALL and BIG items (1,000 and 10,000 by default)."""
+
+import base64
+import http.client
+import imaplib
+import json
+import os
+import random
+import re
+import smtplib
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import ldap3
+
+OFF = int(os.environ["OFF"])
+CLI = os.environ["CLI"].split()
+SMALL = int(os.environ.get("SMALL", 1000))
+BIG = int(os.environ.get("BIG", 10000))
+RUNS = int(os.environ.get("RUNS", 30))
+PW = "long enough pw"
+CTX = ssl.create_default_context()
+CTX.check_hostname = False
+CTX.verify_mode = ssl.CERT_NONE
+
+
+def cli(*args, stdin=""):
+    subprocess.run([*CLI, *args], input=stdin, text=True, check=True, capture_output=True)
+
+
+def median_ms(f, runs=RUNS):
+    times = []
+    for i in range(runs):
+        t = time.perf_counter()
+        f(i)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+rows = []
+
+
+def row(what, kind, small, big):
+    ratio = big / small if small else float("inf")
+    limit = 1.5 if kind == "O(1)" else 12
+    rows.append((what, kind, small, big, ratio, "ok" if ratio <= limit else "OVER"))
+    print(f"{what:<44} {kind:<5} {small:8.2f} {big:8.2f}  x{ratio:5.2f}  {rows[-1][5]}", flush=True)
+
+
+def message(i, to):
+    body = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 40)[:2500]
+    return (f"From: Sender {i % 97} <sender{i % 97}@example.org>\r\nTo: {to}\r\n"
+            f"Subject: message {i} about topic {i % 13}\r\nMessage-ID: <m{i}.{uuid.uuid4().hex}@example.org>\r\n"
+            f"Date: Mon, 2 Nov 2026 10:{i % 60:02}:00 +0000\r\n\r\n{body}\r\n").encode()
+
+
+def imap(user):
+    m = imaplib.IMAP4_SSL("127.0.0.1", 993 + OFF, ssl_context=CTX)
+    # imaplib writes a literal and its CRLF apart: without this, Nagle's algorithm holds
+    # the CRLF until the server's delayed ACK (40 ms per APPEND, the client's own cost).
+    m.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    m.login(user, PW)
+    return m
+
+
+def fill_mailbox(user, n):
+    def part(k):
+        m = imap(user)
+        for i in range(k, n, 4):
+            m.append("INBOX", None, None, message(i, f"{user}@bench.example"))
+        m.logout()
+    with ThreadPoolExecutor(4) as ex:
+        list(ex.map(part, range(4)))
+
+
+def imap_ops(user, n):
+    """Per operation, the median on a mailbox of n messages."""
+    m = imap(user)
+    out = {}
+    out["IMAP SELECT"] = median_ms(lambda i: m.select("INBOX"))
+    m.select("INBOX")
+    uids = m.uid("SEARCH", None, "ALL")[1][0].split()
+    pick = lambda: random.choice(uids).decode()
+    out["IMAP UID FETCH of one message (BODY.PEEK[])"] = median_ms(
+        lambda i: m.uid("FETCH", pick(), "(BODY.PEEK[])"))
+    out["IMAP UID STORE of one flag"] = median_ms(lambda i: m.uid("STORE", pick(), "+FLAGS", "(\\Flagged)"))
+    out["IMAP APPEND of one message"] = median_ms(
+        lambda i: m.append("INBOX", None, None, message(n + 1000 + i, "x@bench.example")))
+    gone = random.sample(uids, RUNS)
+    for u in gone:
+        m.uid("STORE", u.decode(), "+FLAGS", "(\\Deleted)")
+    out["IMAP UID EXPUNGE of one message"] = median_ms(lambda i: m.uid("EXPUNGE", gone[i].decode()))
+    out["IMAP UID SEARCH SUBJECT (one match)"] = median_ms(
+        lambda i: m.uid("SEARCH", None, "SUBJECT", f'"message {random.randrange(n)} about"'))
+    m.logout()
+    # SMTP delivery into this mailbox, from outside.
+    s = smtplib.SMTP("127.0.0.1", 25 + OFF, timeout=30)
+    out["SMTP delivery to the mailbox"] = median_ms(
+        lambda i: s.sendmail("a@example.org", [f"{user}@bench.example"], message(i, f"{user}@bench.example")))
+    s.quit()
+    return out
+
+
+class Dav:
+    def __init__(self, user):
+        self.conn = http.client.HTTPSConnection("127.0.0.1", 443 + OFF, context=CTX, timeout=120)
+        self.auth = "Basic " + base64.b64encode(f"{user}:{PW}".encode()).decode()
+
+    def req(self, method, path, body=None, **headers):
+        h = {"Authorization": self.auth, **{k.replace("_", "-"): v for k, v in headers.items()}}
+        self.conn.request(method, path, body=body, headers=h)
+        r = self.conn.getresponse()
+        data = r.read()
+        assert r.status < 300, (method, path, r.status, data[:300])
+        return data
+
+
+def vevent(uid, day):
+    start = f"2026{1 + day % 12:02}{1 + day % 28:02}T{8 + day % 9:02}0000Z"
+    end = start[:9] + f"{9 + day % 9:02}" + start[11:]
+    return (f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:{start}\r\n"
+            f"DTEND:{end}\r\nSUMMARY:event {uid}\r\nEND:VEVENT\r\n")
+
+
+def ics(*events):
+    return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\n" + "".join(events) + "END:VCALENDAR\r\n"
+
+
+def dav_ops(user, name, n, workdir):
+    d = Dav(user)
+    base = f"/dav/calendars/{user}/{name}/"
+    d.req("MKCALENDAR", base)
+    path = os.path.join(workdir, f"{name}.ics")
+    with open(path, "w") as f:
+        f.write(ics(*(vevent(f"{name}-{i}", i) for i in range(n))))
+    cli("mailbox", "import", user, name, path)
+    out = {}
+    out["DAV PUT of a new event"] = median_ms(
+        lambda i: d.req("PUT", f"{base}new-{i}.ics", ics(vevent(f"new-{name}-{i}", i)), Content_Type="text/calendar"))
+    out["DAV GET of one event"] = median_ms(lambda i: d.req("GET", f"{base}new-{i}.ics"))
+    token_body = ('<d:sync-collection xmlns:d="DAV:"><d:sync-token/><d:sync-level>1</d:sync-level>'
+                  '<d:prop><d:getetag/></d:prop></d:sync-collection>')
+    full = d.req("REPORT", base, token_body).decode()
+    token = re.search(r"<d:sync-token>([^<]+)</d:sync-token>", full).group(1)
+
+    def one_change_sync(i):
+        nonlocal token
+        d.req("PUT", f"{base}new-{i}.ics", ics(vevent(f"new-{name}-{i}", i + 1)), Content_Type="text/calendar")
+        t = time.perf_counter()
+        got = d.req("REPORT", base, token_body.replace("<d:sync-token/>", f"<d:sync-token>{token}</d:sync-token>")).decode()
+        token = re.search(r"<d:sync-token>([^<]+)</d:sync-token>", got).group(1)
+        return (time.perf_counter() - t) * 1000
+    out["DAV sync-collection with one change"] = statistics.median(one_change_sync(i) for i in range(RUNS))
+    out["DAV DELETE of one event"] = median_ms(lambda i: d.req("DELETE", f"{base}new-{i}.ics"))
+    out["DAV PROPFIND depth 1 (all etags)"] = median_ms(
+        lambda i: d.req("PROPFIND", base, '<d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>',
+                        Depth="1"), runs=5)
+    return out
+
+
+def admin_session():
+    conn = http.client.HTTPSConnection("127.0.0.1", 443 + OFF, context=CTX, timeout=60)
+    conn.request("POST", "/api/v1/session", body=json.dumps({"login": "admin", "password": PW}),
+                 headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    csrf = json.loads(r.read())["csrf"]
+    return conn, {"Content-Type": "application/json", "Cookie": r.getheader("Set-Cookie").split(";")[0],
+                  "X-CSRF-Token": csrf}
+
+
+def add_users(start, end):
+    conn, headers = admin_session()
+    for i in range(start, end):
+        conn.request("POST", "/api/v1/users", body=json.dumps(
+            {"address": f"p{i:05}@bench.example", "password": PW}), headers=headers)
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 201, r.status
+
+
+def ldap_ops():
+    server = ldap3.Server("127.0.0.1", port=636 + OFF, use_ssl=True, tls=ldap3.Tls(validate=ssl.CERT_NONE))
+    c = ldap3.Connection(server, "admin@bench.example", PW, auto_bind=True)
+    out = {}
+    out["LDAP search by uid"] = median_ms(
+        lambda i: c.search("dc=bench,dc=example", "(uid=p00042)", attributes=["mail"]))
+    out["LDAP search by mail"] = median_ms(
+        lambda i: c.search("dc=bench,dc=example", "(mail=p00007@bench.example)", attributes=["cn"]))
+    c.unbind()
+    return out
+
+
+def main():
+    workdir = sys.argv[1]
+    cli("domain", "add", "bench.example")
+    cli("user", "add", "admin@bench.example", "--admin", "--password-stdin", stdin=PW + "\n")
+    for u in ("small", "big"):
+        cli("user", "add", f"{u}@bench.example", "--password-stdin", stdin=PW + "\n")
+    print(f"## scale: each operation at {SMALL:,} and {BIG:,} items (median of {RUNS}, ms)", flush=True)
+    print(f"{'operation':<44} {'kind':<5} {'small':>8} {'big':>8}  ratio", flush=True)
+    t = time.time()
+    fill_mailbox("small", SMALL)
+    fill_mailbox("big", BIG)
+    print(f"(mailboxes filled in {time.time() - t:.0f} s)", flush=True)
+    small, big = imap_ops("small", SMALL), imap_ops("big", BIG)
+    for k in small:
+        row(k, "O(1)", small[k], big[k])
+    small, big = dav_ops("small", "c-small", SMALL, workdir), dav_ops("big", "c-big", BIG, workdir)
+    for k in small:
+        row(k, "O(n)" if "PROPFIND" in k else "O(1)", small[k], big[k])
+    add_users(0, SMALL)
+    small = ldap_ops()
+    add_users(SMALL, BIG)
+    big = ldap_ops()
+    for k in small:
+        row(k + " (users)", "O(1)", small[k], big[k])
+    over = [r[0] for r in rows if r[5] != "ok"]
+    print(f"over their ratio: {', '.join(over) if over else 'none'}", flush=True)
+
+
+main()
