@@ -169,6 +169,54 @@ def dav_ops(user, name, n, workdir):
     return out
 
 
+def eas_ops(user, n):
+    """ActiveSync on the same mailbox: a Sync bringing one new message, a held Ping woken by
+    a delivery (SMTP 250 to the Ping's answer), an ItemOperations fetch of one message."""
+    import threading
+    from pyactivesync import Client
+    c = Client(server=f"127.0.0.1:{443 + OFF}", username=f"{user}@bench.example", password=PW,
+               device_id=f"Scale{user}", verify_ssl=False, timeout=120)
+    inbox = next(f for f in c.list_folders() if int(f.type) == 2).id
+    key = c.sync_folder(inbox).sync_key
+    ids = []
+    while True:
+        r = c.sync_folder(inbox, key, window_size=512)
+        ids += [a.server_id for a in r.added]
+        key = r.sync_key
+        if not r.more_available:
+            break
+    assert len(ids) >= n, len(ids)
+    m = imap(user)
+    out = {}
+
+    def one_change(i):
+        nonlocal key
+        m.append("INBOX", None, None, message(i, f"{user}@bench.example"))
+        t = time.perf_counter()
+        r = c.sync_folder(inbox, key, window_size=512)
+        key = r.sync_key
+        assert len(r.added) == 1, r.added
+        return (time.perf_counter() - t) * 1000
+    out["EAS Sync bringing one new message"] = statistics.median(one_change(i) for i in range(RUNS))
+
+    def woken(i):
+        nonlocal key
+        box = {}
+        t = threading.Thread(target=lambda: box.update(r=c.ping([inbox], heartbeat=120), at=time.perf_counter()))
+        t.start()
+        time.sleep(0.2)
+        with smtplib.SMTP("127.0.0.1", 25 + OFF, timeout=30) as s:
+            s.sendmail("a@example.org", [f"{user}@bench.example"], message(i, f"{user}@bench.example"))
+            sent = time.perf_counter()
+        t.join(timeout=60)
+        key = c.sync_folder(inbox, key, window_size=512).sync_key
+        return (box["at"] - sent) * 1000
+    out["EAS Ping woken by a delivery"] = statistics.median(woken(i) for i in range(10))
+    out["EAS ItemOperations fetch of one message"] = median_ms(lambda i: c.fetch_item(inbox, random.choice(ids)))
+    m.logout()
+    return out
+
+
 def admin_session():
     conn = http.client.HTTPSConnection("127.0.0.1", 443 + OFF, context=CTX, timeout=60)
     conn.request("POST", "/api/v1/session", body=json.dumps({"login": "admin", "password": PW}),
@@ -214,6 +262,9 @@ def main():
     fill_mailbox("big", BIG)
     print(f"(mailboxes filled in {time.time() - t:.0f} s)", flush=True)
     small, big = imap_ops("small", SMALL), imap_ops("big", BIG)
+    for k in small:
+        row(k, "O(1)", small[k], big[k])
+    small, big = eas_ops("small", SMALL), eas_ops("big", BIG)
     for k in small:
         row(k, "O(1)", small[k], big[k])
     small, big = dav_ops("small", "c-small", SMALL, workdir), dav_ops("big", "c-big", BIG, workdir)

@@ -50,7 +50,7 @@ pub struct Folder {
 
 /// A collection as a folder; None for what devices do not see (the schedule inbox).
 fn folder(c: &Collection, by_name: &BTreeMap<&str, u64>) -> Option<Folder> {
-    let special = c.props.get("special-use").map(String::as_str);
+    let special = c.special_use();
     let (kind, name, parent) = match c.kind {
         CollectionKind::Mailbox => {
             let (parent, leaf) = match c.name.rsplit_once('/') {
@@ -228,7 +228,7 @@ mod edit_status {
 /// calendar, address book, task list and notes.
 fn is_special(c: &Collection) -> bool {
     match c.kind {
-        CollectionKind::Mailbox => c.name == "INBOX" || c.props.contains_key("special-use"),
+        CollectionKind::Mailbox => c.name == "INBOX" || c.special_use().is_some(),
         CollectionKind::Calendar => c.name == "calendar",
         CollectionKind::AddressBook => c.name == "contacts",
         CollectionKind::TaskList => c.name == "tasks",

@@ -156,7 +156,7 @@ pub fn special_mailbox(
 ) -> Result<Option<u64>, bureau_store::StoreError> {
     Ok(r.collections_of(principal)?
         .into_iter()
-        .find(|c| c.props.get("special-use").map(String::as_str) == Some(special_use))
+        .find(|c| c.special_use() == Some(special_use))
         .map(|c| c.id))
 }
 

@@ -50,11 +50,7 @@ fn filter_since(filter: Option<&str>, now: i64) -> Option<i64> {
 /// When an item is over, for FilterType: an event or task when its last instance ends
 /// (the span CalDAV indexes; open-ended series never), a message when it arrived.
 fn ends(it: &Item) -> i64 {
-    it.props
-        .get("span")
-        .and_then(|s| s.split_once(' '))
-        .and_then(|(_, to)| to.parse().ok())
-        .unwrap_or(it.date)
+    it.span().map_or(it.date, |(_, to)| to)
 }
 
 /// The item id a ServerId names in this collection.
@@ -115,8 +111,7 @@ async fn collection(
         CollectionKind::Calendar | CollectionKind::TaskList | CollectionKind::Notes
     );
     // Drafts are made and changed on the device (16.x).
-    let drafts = kind == CollectionKind::Mailbox
-        && collection.props.get("special-use").map(String::as_str) == Some("\\Drafts");
+    let drafts = kind == CollectionKind::Mailbox && collection.special_use() == Some("\\Drafts");
     if kind == CollectionKind::ScheduleInbox || (ical && eas.dav().is_none()) {
         return Ok(answer(&key, status::SERVER_ERROR));
     }
@@ -766,7 +761,10 @@ async fn add_contact(
     eas.store()
         .write(Actor::Principal(principal), vec![staged], move |w| {
             let mut props = std::collections::BTreeMap::new();
-            props.insert("uid".to_string(), format!("urn:uuid:{uid}"));
+            props.insert(
+                bureau_store::prop::UID.to_string(),
+                format!("urn:uuid:{uid}"),
+            );
             w.put_item(
                 coll,
                 bureau_store::NewItem {

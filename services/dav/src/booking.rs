@@ -89,7 +89,7 @@ impl Dav {
             let items = self.items.items(&r, c.id)?;
             let others: Vec<_> = items
                 .iter()
-                .filter(|i| i.props.get("uid") != Some(&own))
+                .filter(|i| i.uid() != Some(own.as_str()))
                 .cloned()
                 .collect();
             let (busy, tentative) = crate::report::busy_periods(&r, &others, from, to)?;

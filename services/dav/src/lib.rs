@@ -21,6 +21,8 @@ mod objects;
 mod principals;
 mod validate;
 pub use report::Busy;
+pub use validate::check_card;
+pub(crate) use validate::{check_object, object_props};
 mod props;
 mod report;
 mod sched;
@@ -29,7 +31,7 @@ pub mod xml;
 use bureau_core::auth::{Auth, AuthError};
 use bureau_directory::User;
 use bureau_store::{
-    Access, Actor, Collection, CollectionKind, Item, NewItem, Reader, Store, StoreError,
+    Access, Actor, Collection, CollectionKind, Item, NewItem, Reader, Store, StoreError, prop,
 };
 use http::{Resp, dav_error, empty, redirect, status};
 use hyper::body::Incoming;
@@ -152,8 +154,7 @@ pub(crate) fn object_href(kind: Kind, uid: &str, coll: &str, name: &str) -> Stri
     format!("{}{}", collection_href(kind, uid, coll), http::escape(name))
 }
 
-/// The item prop holding a scheduling object's Schedule-Tag.
-pub(crate) const SCHEDULE_TAG: &str = "schedule-tag";
+pub(crate) use bureau_store::prop::SCHEDULE_TAG;
 
 /// A Schedule-Tag (an opaque quoted string), new at each call.
 pub(crate) fn new_schedule_tag() -> String {
@@ -692,7 +693,7 @@ impl Dav {
             Ok(p) => p,
             Err(r) => return r,
         };
-        if let Some(comp) = props.get("component")
+        if let Some(comp) = props.get(prop::COMPONENT)
             && !components(&c.coll).contains(&comp.as_str())
         {
             return dav_error(
@@ -701,7 +702,7 @@ impl Dav {
                 "supported-calendar-component",
             );
         }
-        if let Some(r) = uid_conflict(ctx, &c, props.get("uid"), name) {
+        if let Some(r) = uid_conflict(ctx, &c, props.get(prop::UID), name) {
             return r;
         }
         let mut props = props;
@@ -713,7 +714,7 @@ impl Dav {
         // A scheduling object's own change: a new Schedule-Tag (RFC 6638 3.2). Not when an
         // attendee changes its own copy (its PARTSTAT, its alarms): RFC 6638 3.2.10 keeps
         // the tag then, so the organizer's next update is not taken for a conflict.
-        if let Some(org) = props.get("organizer") {
+        if let Some(org) = props.get(prop::ORGANIZER) {
             let org = org.trim_start_matches("mailto:");
             let user = &ctx.user;
             let attendee_copy = owner == user.uid.as_str()
@@ -832,8 +833,8 @@ impl Dav {
             Ok(i) => i,
             Err(e) => return store_status(&e),
         };
-        if let Some(comp) = item.props.get("component")
-            && !components(&dst.coll).contains(&comp.as_str())
+        if let Some(comp) = item.component()
+            && !components(&dst.coll).contains(&comp)
         {
             return dav_error(
                 StatusCode::FORBIDDEN,
@@ -841,7 +842,7 @@ impl Dav {
                 "supported-calendar-component",
             );
         }
-        if let Some(r) = uid_conflict(ctx, &dst, item.props.get("uid"), &dname) {
+        if let Some(r) = uid_conflict(ctx, &dst, item.props.get(prop::UID), &dname) {
             // Moving onto itself by another name within one collection is a rename.
             if !(moving && src.coll.id == dst.coll.id) {
                 return r;
@@ -1078,7 +1079,7 @@ pub async fn import(
         match object_props(kind, o.text.as_bytes()) {
             Ok(props)
                 if props
-                    .get("component")
+                    .get(prop::COMPONENT)
                     .is_none_or(|c| components(&coll).contains(&c.as_str())) =>
             {
                 let staged = store
@@ -1121,7 +1122,7 @@ async fn store_batch(
             for (name, props, blob) in &objs {
                 // An object already here under its UID is replaced wherever it is named
                 // (a client's name), so that a collection keeps one object per UID.
-                let known = match props.get(bureau_store::UID_PROP) {
+                let known = match props.get(bureau_store::prop::UID) {
                     Some(uid) => w.items_with_uid(coll, uid)?.into_iter().next(),
                     None => None,
                 };
@@ -1186,147 +1187,4 @@ impl Conditions {
         }
         Ok(existing.map(|i| i.modseq))
     }
-}
-
-/// The deepest nesting of components (VCALENDAR > VEVENT > VALARM is 3), walked without
-/// recursion. Objects deeper than `limits.component_depth` are refused, so every walker
-/// over a stored object is bounded, whatever a client sent.
-fn component_depth(cal: &calcard::icalendar::ICalendar) -> usize {
-    let mut deepest = 0;
-    let mut stack = vec![(0u32, 1usize)];
-    let mut seen = 0usize;
-    while let Some((id, depth)) = stack.pop() {
-        seen += 1;
-        let Some(c) = cal.components.get(id as usize) else {
-            continue;
-        };
-        deepest = deepest.max(depth);
-        if depth > bureau_core::limits::get().component_depth || seen > cal.components.len() {
-            break;
-        }
-        stack.extend(c.component_ids.iter().map(|i| (*i, depth + 1)));
-    }
-    deepest
-}
-
-/// Why an object may not be stored: the CalDAV/CardDAV precondition it fails and, in words,
-/// what is wrong.
-pub(crate) struct Invalid {
-    pub precondition: &'static str,
-    pub why: String,
-}
-
-impl Invalid {
-    fn data(kind: Kind, why: impl Into<String>) -> Invalid {
-        Invalid {
-            precondition: match kind {
-                Kind::Calendar => "valid-calendar-data",
-                Kind::Contacts => "valid-address-data",
-            },
-            why: why.into(),
-        }
-    }
-
-    /// The 403 with the precondition and the reason (RFC 4791 5.3.2, RFC 6352 6.3.2.1).
-    pub(crate) fn resp(&self, kind: Kind) -> Resp {
-        let ns = match kind {
-            Kind::Calendar => CALDAV,
-            Kind::Contacts => CARDDAV,
-        };
-        http::dav_error_because(StatusCode::FORBIDDEN, ns, self.precondition, &self.why)
-    }
-}
-
-/// Checks a vCard by the rules a CardDAV PUT follows (for ActiveSync's and other writes of
-/// contacts): the reason when it breaks one.
-pub fn check_card(text: &str) -> Result<(), String> {
-    check_object(Kind::Contacts, text.as_bytes())
-        .map(drop)
-        .map_err(|e| e.why)
-}
-
-/// The props an object is indexed by (UID, component, organizer, time span), once it is
-/// found fit to store; else a 403 saying why.
-fn object_props(
-    kind: Kind,
-    body: &[u8],
-) -> Result<std::collections::BTreeMap<String, String>, Resp> {
-    check_object(kind, body).map_err(|e| e.resp(kind))
-}
-
-/// Checks an object by the rules every write follows (validate.rs, RFC 4791 4.1, RFC 6352
-/// 5.1) and gives the props it is indexed by.
-pub(crate) fn check_object(
-    kind: Kind,
-    body: &[u8],
-) -> Result<std::collections::BTreeMap<String, String>, Invalid> {
-    let bad = |why: &str| Invalid::data(kind, why);
-    let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
-    validate::balanced(text).map_err(|why| Invalid::data(kind, why))?;
-    let mut props = std::collections::BTreeMap::new();
-    match kind {
-        Kind::Calendar => {
-            let mut parser = calcard::Parser::new(text);
-            let calcard::Entry::ICalendar(cal) = parser.entry() else {
-                return Err(bad("not an iCalendar object"));
-            };
-            // One object per resource, nothing after it (RFC 4791 4.1).
-            if !matches!(parser.entry(), calcard::Entry::Eof) {
-                return Err(bad("more than one object in the resource"));
-            }
-            if component_depth(&cal) > bureau_core::limits::get().component_depth {
-                return Err(bad("components nested too deep"));
-            }
-            validate::calendar(&cal).map_err(|why| Invalid::data(kind, why))?;
-            use calcard::icalendar::ICalendarComponentType as T;
-            let main: Vec<_> = cal
-                .components
-                .iter()
-                .filter(|c| matches!(c.component_type, T::VEvent | T::VTodo | T::VJournal))
-                .collect();
-            let Some(first) = main.first() else {
-                return Err(bad("no VEVENT, VTODO or VJOURNAL"));
-            };
-            // One object, one UID (RFC 4791 4.1); instances may repeat it.
-            let uid = first.uid().ok_or_else(|| bad("no UID"))?;
-            if main
-                .iter()
-                .any(|c| c.uid() != Some(uid) || c.component_type != first.component_type)
-            {
-                return Err(Invalid {
-                    precondition: "valid-calendar-object-resource",
-                    why: "components of more than one UID or kind".into(),
-                });
-            }
-            props.insert("uid".into(), uid.to_string());
-            props.insert(
-                "component".into(),
-                first.component_type.as_str().to_string(),
-            );
-            if let Some(org) = first
-                .property(&calcard::icalendar::ICalendarProperty::Organizer)
-                .and_then(|e| e.calendar_address())
-            {
-                props.insert("organizer".into(), org.to_ascii_lowercase());
-            }
-            if let Some((from, to)) = report::span(&cal, text) {
-                props.insert(report::SPAN.into(), format!("{from} {to}"));
-            }
-        }
-        Kind::Contacts => {
-            let mut parser = calcard::Parser::new(text);
-            let calcard::Entry::VCard(card) = parser.entry() else {
-                return Err(bad("not a vCard"));
-            };
-            // A single vCard per resource (RFC 6352 5.1), nothing after it.
-            if !matches!(parser.entry(), calcard::Entry::Eof) {
-                return Err(bad("more than one vCard in the resource"));
-            }
-            validate::card(&card).map_err(|why| Invalid::data(kind, why))?;
-            if let Some(uid) = card.uid() {
-                props.insert("uid".into(), uid.to_string());
-            }
-        }
-    }
-    Ok(props)
 }

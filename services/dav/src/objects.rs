@@ -29,7 +29,7 @@ impl Dav {
         }
         let mut props = object_props(Kind::Calendar, text.as_bytes())
             .map_err(|_| StoreError::Invalid("not a valid iCalendar object".into()))?;
-        if let Some(comp) = props.get("component")
+        if let Some(comp) = props.get(bureau_store::prop::COMPONENT)
             && !components(coll).contains(&comp.as_str())
         {
             return Err(StoreError::Invalid(format!(
@@ -38,7 +38,7 @@ impl Dav {
         }
         let actor = Actor::Principal(owner.principal);
         let r = self.store.reader(actor)?;
-        if let Some(uid) = props.get("uid")
+        if let Some(uid) = props.get(bureau_store::prop::UID)
             && r.items_with_uid(coll.id, uid)?
                 .iter()
                 .any(|i| i.name.as_deref().is_some_and(|n| n != name))

@@ -15,12 +15,9 @@ use hyper::StatusCode;
 const MAX_INSTANCES: usize = 50_000;
 /// Instances expanded when an object is stored, to find its span.
 const SPAN_INSTANCES: usize = 1_000;
-/// The item prop holding "<first start> <last end>" (Unix seconds; the end is i64::MAX for
-/// a rule without end), so that time-range queries parse only the objects that may match.
-pub(crate) const SPAN: &str = "span";
-
-/// When an object's instances begin and end; None when it has no dated instance (a to-do
-/// without dates). A rule without COUNT or UNTIL, or with more instances than are expanded
+/// When an object's instances begin and end (kept as `prop::SPAN`, so that time-range
+/// queries parse only the objects that may match); None when it has no dated instance (a
+/// to-do without dates). A rule without COUNT or UNTIL, or with more instances than are expanded
 /// here, runs to the end of time.
 pub(crate) fn span(cal: &calcard::icalendar::ICalendar, text: &str) -> Option<(i64, i64)> {
     let open = text.lines().any(|l| {
@@ -259,7 +256,7 @@ impl CalFilter {
         let Some((name, not)) = &self.comp else {
             return Some(true);
         };
-        let is_type = item.props.get("component").is_some_and(|c| c == name);
+        let is_type = item.component() == Some(name.as_str());
         if *not || !is_type {
             return Some(*not != is_type);
         }
@@ -268,8 +265,7 @@ impl CalFilter {
             None if self.props.is_empty() && self.sub.is_none() => return Some(true),
             None => return None,
         };
-        if let Some((a, b)) = item.props.get(SPAN).and_then(|s| s.split_once(' '))
-            && let (Ok(a), Ok(b)) = (a.parse::<i64>(), b.parse::<i64>())
+        if let Some((a, b)) = item.span()
             && (a >= to || b < from)
         {
             return Some(false);

@@ -137,7 +137,7 @@ impl Directory {
         self.store
             .write(bureau_store::Actor::System, vec![staged], move |w| {
                 w.grant(book, principal, Some(right))?;
-                let props = [("uid".to_string(), uid.clone())].into();
+                let props = [(bureau_store::prop::UID.to_string(), uid.clone())].into();
                 match w.item_by_name(book, &name) {
                     Ok(i) if i.blob == Some(blob) => {}
                     Ok(i) => {

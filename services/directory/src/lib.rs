@@ -524,7 +524,7 @@ impl Directory {
                     if let Some(s) = special {
                         w.set_collection_props(
                             c.id,
-                            &[("special-use".into(), Some(s.to_string()))],
+                            &[(bureau_store::prop::SPECIAL_USE.into(), Some(s.to_string()))],
                         )?;
                     }
                     if *kind != CollectionKind::Mailbox {

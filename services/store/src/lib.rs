@@ -25,7 +25,7 @@ pub use blob::{INLINE_MAX, StagedBlob};
 pub use model::*;
 pub use read::Reader;
 pub use schema::SCHEMA_VERSION;
-pub use write::{UID_PROP, Writer};
+pub use write::Writer;
 
 use blob::BlobDir;
 use redb::{Database, Durability, ReadableDatabase};

@@ -108,6 +108,52 @@ pub struct Item {
     pub props: BTreeMap<String, String>,
 }
 
+/// The item and collection properties more than one crate reads, defined once with their
+/// formats (issue 20: no crate parses another's string). Read them with the accessors on
+/// `Item` and `Collection`; write them with these keys.
+pub mod prop {
+    /// An iCalendar or vCard object's UID (indexed by the store: `items_with_uid`).
+    pub const UID: &str = "uid";
+    /// A calendar object's main component: VEVENT, VTODO or VJOURNAL.
+    pub const COMPONENT: &str = "component";
+    /// A calendar object's organizer, a lower-case address.
+    pub const ORGANIZER: &str = "organizer";
+    /// A scheduling object's Schedule-Tag (RFC 6638), an opaque quoted string.
+    pub const SCHEDULE_TAG: &str = "schedule-tag";
+    /// When a calendar object's instances start and end: "<first start> <last end>" in Unix
+    /// seconds, the end i64::MAX for an open-ended series. Write it with `span_value`.
+    pub const SPAN: &str = "span";
+    /// A mailbox's special use (RFC 6154), such as \\Drafts.
+    pub const SPECIAL_USE: &str = "special-use";
+
+    /// The value of `SPAN`.
+    pub fn span_value(from: i64, to: i64) -> String {
+        format!("{from} {to}")
+    }
+}
+
+impl Item {
+    pub fn uid(&self) -> Option<&str> {
+        self.props.get(prop::UID).map(String::as_str)
+    }
+
+    pub fn component(&self) -> Option<&str> {
+        self.props.get(prop::COMPONENT).map(String::as_str)
+    }
+
+    /// When the object's instances start and end (see `prop::SPAN`).
+    pub fn span(&self) -> Option<(i64, i64)> {
+        let (a, b) = self.props.get(prop::SPAN)?.split_once(' ')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    }
+}
+
+impl Collection {
+    pub fn special_use(&self) -> Option<&str> {
+        self.props.get(prop::SPECIAL_USE).map(String::as_str)
+    }
+}
+
 /// Prefix of the item props that hold a principal's private \\Seen ("seen/<principal>").
 pub const PRIVATE_SEEN: &str = "seen/";
 

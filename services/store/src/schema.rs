@@ -45,7 +45,7 @@ fn uid_index(tx: &WriteTransaction) -> Result<()> {
         let mut out = Vec::new();
         for e in t.iter()? {
             let item: Item = dec(e?.1.value())?;
-            if item.props.contains_key(crate::write::UID_PROP) {
+            if item.props.contains_key(crate::prop::UID) {
                 out.push(item);
             }
         }
@@ -368,7 +368,7 @@ mod tests {
             for (n, uid) in [(1, Some("a@x")), (2, None)] {
                 let item = Item {
                     props: uid
-                        .map(|u| [(crate::write::UID_PROP.to_string(), u.to_string())].into())
+                        .map(|u| [(crate::prop::UID.to_string(), u.to_string())].into())
                         .unwrap_or_default(),
                     ..old_item(7, n)
                 };

@@ -584,7 +584,7 @@ impl<'t> Writer<'t> {
 
     /// Drops what the indexes hold for an item's record (before it changes or goes).
     fn unindex(&mut self, item: &Item) -> Result<()> {
-        if let Some(uid) = item.props.get(UID_PROP) {
+        if let Some(uid) = item.props.get(crate::prop::UID) {
             self.tx
                 .open_table(UIDS)?
                 .remove((item.collection, uid.as_str(), item.id))?;
@@ -943,13 +943,10 @@ fn remove_from_runs(tx: &WriteTransaction, coll: CollectionId, id: ItemId) -> Re
     Ok(())
 }
 
-/// The item prop holding an object's UID, indexed in `UIDS`.
-pub const UID_PROP: &str = "uid";
-
 /// Keeps the UID index in step with an item's record (its entry added; the caller removed
 /// the previous record's).
 pub(crate) fn index_uid(tx: &WriteTransaction, item: &Item) -> Result<()> {
-    if let Some(uid) = item.props.get(UID_PROP) {
+    if let Some(uid) = item.props.get(crate::prop::UID) {
         tx.open_table(UIDS)?
             .insert((item.collection, uid.as_str(), item.id), ())?;
     }

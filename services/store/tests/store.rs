@@ -559,7 +559,7 @@ fn the_uid_index_follows_every_change() {
                     NewItem {
                         name: Some(name.clone()),
                         blob: Some(blob),
-                        props: BTreeMap::from([(UID_PROP.to_string(), uid.clone())]),
+                        props: BTreeMap::from([(prop::UID.to_string(), uid.clone())]),
                         ..Default::default()
                     },
                 )
@@ -582,7 +582,7 @@ fn the_uid_index_follows_every_change() {
     store
         .write_blocking(actor, vec![], move |w| {
             w.update_item(cal, one.id, None, |it| {
-                it.props.insert(UID_PROP.into(), "u1b".into());
+                it.props.insert(prop::UID.into(), "u1b".into());
             })
         })
         .unwrap();

@@ -82,7 +82,7 @@ impl Session {
         }
         let subscribed =
             |n: &str, m: Option<&Mbox>| m.is_some_and(Mbox::private_seen) || subs.contains(n);
-        let special = |m: &Mbox| m.coll.props.get("special-use").cloned();
+        let special = |m: &Mbox| m.coll.special_use().map(String::from);
         let mut patterns = Vec::new();
         for p in &l.patterns {
             let full = [l.reference.as_slice(), p].concat();
