@@ -28,7 +28,7 @@ OFF = int(os.environ["OFF"])
 CLI = os.environ["CLI"].split()
 SMALL = int(os.environ.get("SMALL", 1000))
 BIG = int(os.environ.get("BIG", 10000))
-RUNS = int(os.environ.get("RUNS", 30))
+RUNS = int(os.environ.get("RUNS", 100))
 PW = "long enough pw"
 CTX = ssl.create_default_context()
 CTX.check_hostname = False
@@ -173,7 +173,12 @@ def eas_ops(user, n):
     """ActiveSync on the same mailbox: a Sync bringing one new message, a held Ping woken by
     a delivery (SMTP 250 to the Ping's answer), an ItemOperations fetch of one message."""
     import threading
+    import urllib3
     from pyactivesync import Client
+    urllib3.disable_warnings()
+    # requests would take a CA bundle from the environment over verify=False.
+    for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        os.environ.pop(v, None)
     c = Client(server=f"127.0.0.1:{443 + OFF}", username=f"{user}@bench.example", password=PW,
                device_id=f"Scale{user}", verify_ssl=False, timeout=120)
     inbox = next(f for f in c.list_folders() if int(f.type) == 2).id
@@ -206,12 +211,14 @@ def eas_ops(user, n):
         t.start()
         time.sleep(0.2)
         with smtplib.SMTP("127.0.0.1", 25 + OFF, timeout=30) as s:
-            s.sendmail("a@example.org", [f"{user}@bench.example"], message(i, f"{user}@bench.example"))
+            # From the start of the SMTP transaction: the Ping may answer before the
+            # client has read the 250 (the message is filed first).
             sent = time.perf_counter()
+            s.sendmail("a@example.org", [f"{user}@bench.example"], message(i, f"{user}@bench.example"))
         t.join(timeout=60)
         key = c.sync_folder(inbox, key, window_size=512).sync_key
         return (box["at"] - sent) * 1000
-    out["EAS Ping woken by a delivery"] = statistics.median(woken(i) for i in range(10))
+    out["EAS Ping woken by a delivery (SMTP included)"] = statistics.median(woken(i) for i in range(20))
     out["EAS ItemOperations fetch of one message"] = median_ms(lambda i: c.fetch_item(inbox, random.choice(ids)))
     m.logout()
     return out

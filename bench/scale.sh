@@ -11,6 +11,8 @@ trap 'kill $bpid 2>/dev/null || true; rm -rf "$WORK"' EXIT
 start_bureau "$WORK" "
 [imap]
 max_connections_per_ip = 1000
+[smtp]
+max_messages_per_minute_per_ip = 100000
 [auth]
 trusted = [\"127.0.0.1\"]
 [directory]
