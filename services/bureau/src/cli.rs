@@ -1199,13 +1199,15 @@ async fn run_resource(out: &Out<'_>, cmd: &ResourceCmd) -> Result<(), String> {
                 address: address.clone(),
                 uid: None,
                 display_name: display_name.clone(),
-                kind: *kind,
-                capacity: *capacity,
-                location: location.clone(),
-                policy: *policy,
-                manager: manager.clone(),
-                bookers: bookers.clone(),
-                external: *external,
+                settings: Resource {
+                    kind: *kind,
+                    capacity: *capacity,
+                    location: location.clone(),
+                    policy: *policy,
+                    manager: manager.clone(),
+                    bookers: bookers.clone(),
+                    external: *external,
+                },
             };
             let r: User = out
                 .call(Method::POST, "/api/v1/resources", Some(&nr))

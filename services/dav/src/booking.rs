@@ -155,15 +155,7 @@ impl Dav {
             );
             return Ok(());
         };
-        let summary = msg
-            .components
-            .iter()
-            .filter(|c| is_main(c))
-            .find_map(|c| c.property(&P::Summary))
-            .and_then(|e| e.values.first())
-            .and_then(|v| v.as_text())
-            .unwrap_or("an event")
-            .to_string();
+        let summary = crate::sched::summary(msg);
         let text = format!(
             "{org} asks to book {} for \"{summary}\".\r\n\r\nAccept or decline it in the calendar \
              \"{}\", shared with you: set {}'s answer on the event.\r\n",

@@ -230,6 +230,18 @@ pub(crate) fn object_name(uid: &str) -> String {
     n
 }
 
+/// The object's SUMMARY, for people ("an event" without one).
+pub(crate) fn summary(cal: &ICalendar) -> String {
+    cal.components
+        .iter()
+        .filter(|c| is_main(c))
+        .find_map(|c| c.property(&P::Summary))
+        .and_then(|e| e.values.first())
+        .and_then(|v| v.as_text())
+        .unwrap_or("an event")
+        .to_string()
+}
+
 /// The iMIP mail (RFC 6047) carrying an iTIP message: a line of text for people, and the
 /// calendar for their software.
 fn imip(
@@ -240,15 +252,7 @@ fn imip(
 ) -> Result<Vec<u8>, String> {
     use lettre::message::header::ContentType;
     use lettre::message::{Mailbox, Message, MultiPart, SinglePart};
-    let summary = cal
-        .components
-        .iter()
-        .filter(|c| is_main(c))
-        .find_map(|c| c.property(&P::Summary))
-        .and_then(|e| e.values.first())
-        .and_then(|v| v.as_text())
-        .unwrap_or("an event")
-        .to_string();
+    let summary = summary(cal);
     let who = &from.display_name;
     let (subject, text) = match method {
         ICalendarMethod::Request => (

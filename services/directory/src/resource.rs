@@ -53,6 +53,7 @@ pub struct Resource {
     pub external: bool,
 }
 
+/// A resource to add: its address and names, and its settings (one flat JSON object).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NewResource {
     pub address: String,
@@ -61,19 +62,8 @@ pub struct NewResource {
     pub uid: Option<String>,
     #[serde(default)]
     pub display_name: Option<String>,
-    pub kind: ResourceKind,
-    #[serde(default)]
-    pub capacity: Option<u32>,
-    #[serde(default)]
-    pub location: Option<String>,
-    #[serde(default)]
-    pub policy: BookingPolicy,
-    #[serde(default)]
-    pub manager: Option<String>,
-    #[serde(default)]
-    pub bookers: Vec<String>,
-    #[serde(default)]
-    pub external: bool,
+    #[serde(flatten)]
+    pub settings: Resource,
 }
 
 /// The resource's calendar.
@@ -87,38 +77,36 @@ impl crate::Directory {
         let (local, _) = validate::address("address", &new.address)?;
         let uid = validate::name("uid", new.uid.as_deref().unwrap_or(&local))?;
         let display_name = validate::display_name(new.display_name.as_deref().unwrap_or(&uid))?;
-        let location = new
+        let s = &new.settings;
+        let location = s
             .location
             .as_deref()
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .map(|l| validate::display_name(l).map_err(|e| relabel(e, "location")))
             .transpose()?;
-        let manager = new
+        let manager = s
             .manager
             .as_deref()
             .map(|m| m.trim().to_ascii_lowercase())
             .filter(|m| !m.is_empty());
-        if new.policy == BookingPolicy::Manager && manager.is_none() {
+        if s.policy == BookingPolicy::Manager && manager.is_none() {
             return Err(DirectoryError::Invalid {
                 field: "manager",
                 message: "the manager policy needs a manager".into(),
             });
         }
-        let bookers: Vec<String> = new
+        let bookers: Vec<String> = s
             .bookers
             .iter()
             .map(|b| b.trim().to_ascii_lowercase())
             .filter(|b| !b.is_empty())
             .collect();
         let resource = Resource {
-            kind: new.kind,
-            capacity: new.capacity,
             location,
-            policy: new.policy,
             manager,
             bookers,
-            external: new.external,
+            ..s.clone()
         };
         let user = self
             .write(move |w| {

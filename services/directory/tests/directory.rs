@@ -228,13 +228,15 @@ async fn resources_are_calendar_users_nobody_signs_in_as() {
         address: "room@example.com".into(),
         uid: None,
         display_name: Some("Blue room".into()),
-        kind: ResourceKind::Room,
-        capacity: Some(8),
-        location: Some("2nd floor".into()),
-        policy,
-        manager: manager.map(String::from),
-        bookers,
-        external: false,
+        settings: Resource {
+            kind: ResourceKind::Room,
+            capacity: Some(8),
+            location: Some("2nd floor".into()),
+            policy,
+            manager: manager.map(String::from),
+            bookers,
+            external: false,
+        },
     };
     // A manager policy needs a manager who is a user; bookers must exist.
     let e = d

@@ -264,42 +264,21 @@ impl Queue {
             m.extend_from_slice(msg);
             (m, principals)
         });
-        if others.is_empty() {
-            let store = self.directory().store().clone();
-            commit(
-                &store,
-                self,
-                Accepted {
-                    local,
-                    remote: None,
-                },
-            )
-            .await?;
-            log::info!("smtp: {id} from <{from}> written by the box, filed here");
-            return Ok(id);
-        }
-        let rcpts = &others;
-        let domain = crate::recipient::split(from).map(|(_, d)| d);
-        let sig = domain
-            .as_deref()
-            .and_then(|d| crate::dkim::signature(self.directory(), d, msg))
-            .unwrap_or_default();
-        let mut m = Vec::with_capacity(sig.len() + msg.len());
-        m.extend_from_slice(sig.as_bytes());
-        m.extend_from_slice(msg);
-        let entry = QueueEntry::new(&id, from, rcpts);
+        let remote = (!others.is_empty()).then(|| {
+            let domain = crate::recipient::split(from).map(|(_, d)| d);
+            let sig = domain
+                .as_deref()
+                .and_then(|d| crate::dkim::signature(self.directory(), d, msg))
+                .unwrap_or_default();
+            let mut m = Vec::with_capacity(sig.len() + msg.len());
+            m.extend_from_slice(sig.as_bytes());
+            m.extend_from_slice(msg);
+            (m, QueueEntry::new(&id, from, &others))
+        });
         let store = self.directory().store().clone();
-        commit(
-            &store,
-            self,
-            Accepted {
-                local,
-                remote: Some((m, entry)),
-            },
-        )
-        .await?;
+        commit(&store, self, Accepted { local, remote }).await?;
         log::info!(
-            "smtp: {id} from <{from}> queued by the box for {} recipient(s)",
+            "smtp: {id} from <{from}> written by the box for {} recipient(s)",
             rcpts.len()
         );
         Ok(id)
