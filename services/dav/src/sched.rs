@@ -40,9 +40,9 @@ const MAX_ITIP: usize = 1 << 20;
 
 /// A calendar user an object names as attendee.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Party {
-    pub addr: String,
-    pub partstat: String,
+struct Party {
+    addr: String,
+    partstat: String,
     /// SCHEDULE-AGENT=CLIENT: the client schedules for this one.
     client: bool,
 }
@@ -58,7 +58,7 @@ pub(crate) fn address(e: &ICalendarEntry) -> Option<String> {
         .filter(|a| a.contains('@'))
 }
 
-pub(crate) fn organizer(cal: &ICalendar) -> Option<String> {
+fn organizer(cal: &ICalendar) -> Option<String> {
     cal.components
         .iter()
         .filter(|c| is_main(c))
@@ -74,7 +74,7 @@ fn partstat(e: &ICalendarEntry) -> String {
 }
 
 /// Every attendee, once, with its answer in the first component that lists it (the master).
-pub(crate) fn attendees(cal: &ICalendar) -> Vec<Party> {
+fn attendees(cal: &ICalendar) -> Vec<Party> {
     let mut out: Vec<Party> = Vec::new();
     for c in cal.components.iter().filter(|c| is_main(c)) {
         for e in c.entries.iter().filter(|e| e.name == P::Attendee) {
@@ -220,7 +220,7 @@ fn method_name(m: &ICalendarMethod) -> &'static str {
 
 /// A resource name for an object placed in someone's calendar: `<uid>.ics`, as clients
 /// name what they create (a '/' would not survive in a URL segment).
-pub(crate) fn object_name(uid: &str) -> String {
+fn object_name(uid: &str) -> String {
     let mut n: String = uid
         .chars()
         .map(|c| if c == '/' || c.is_control() { '_' } else { c })
@@ -493,7 +493,7 @@ impl Dav {
 
     /// A REQUEST or CANCEL for a user here: its copy of the object written (or removed) and
     /// the message filed in its schedule inbox, in one write.
-    pub(crate) async fn deliver_here(
+    async fn deliver_here(
         &self,
         u: &User,
         method: &ICalendarMethod,
