@@ -196,10 +196,20 @@ def test_rooms_are_found_and_booked_from_ldap_dav_and_activesync(office):
         w = WBXMLWriter()
         w.tag("ResolveRecipients", "ResolveRecipients", children=[
             wtag("ResolveRecipients", "To", text="room1@example.com"),
-            wtag("ResolveRecipients", "To", text="Board")])
+            wtag("ResolveRecipients", "To", text="Board"),
+            wtag("ResolveRecipients", "To", text="beamer@example.com"),
+            wtag("ResolveRecipients", "Options", children=[
+                wtag("ResolveRecipients", "Availability", children=[
+                    wtag("ResolveRecipients", "StartTime", text="2026-12-10T10:00:00.000Z"),
+                    wtag("ResolveRecipients", "EndTime", text="2026-12-10T11:00:00.000Z")])])])
         root = find(WBXMLReader(c._post("ResolveRecipients", w.render())).parse(),
                     "ResolveRecipients.ResolveRecipients")[2]
-        room1, board = [r for _, _, r in find_all(root, "ResolveRecipients.Response")]
+        room1, board, beamer = [r for _, _, r in find_all(root, "ResolveRecipients.Response")]
+        # The projector's time is for its bookers (sales); Alice is not one.
+        avail = find(find(beamer, "ResolveRecipients.Recipient")[2], "ResolveRecipients.Availability")[2]
+        assert val(avail, "ResolveRecipients.Status") == "163"
+        avail = find(find(room1, "ResolveRecipients.Recipient")[2], "ResolveRecipients.Availability")[2]
+        assert val(avail, "ResolveRecipients.Status") == "1"
         for resp, name, addr in ((room1, "Blue room", "room1@example.com"),
                                  (board, "Board room", "room2@example.com")):
             assert val(resp, "ResolveRecipients.Status") == "1"

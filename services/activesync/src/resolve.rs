@@ -51,7 +51,7 @@ fn merged(busy: &[(i64, i64)], tentative: &[(i64, i64)], from: i64, to: i64) -> 
 
 pub async fn resolve_recipients(
     eas: &ActiveSync,
-    _cx: &Context,
+    cx: &Context,
     doc: Option<Element>,
 ) -> Result<Resp, StoreError> {
     let top = |s: &str| rr("ResolveRecipients").with(rr("Status").text(s));
@@ -147,8 +147,11 @@ pub async fn resolve_recipients(
             r
         };
         for u in found.iter().take(max_ambiguous) {
+            // A room's or equipment's time is shown to those who may book it (as CalDAV's
+            // outbox does).
+            let shown = u.resource.is_none() || dir.may_book(u, &cx.user).unwrap_or(false);
             let busy = match (window, eas.dav()) {
-                (Some((from, to)), Some(dav)) => {
+                (Some((from, to)), Some(dav)) if shown => {
                     let (b, t) = dav.free_busy(u.principal, from, to)?;
                     Some(merged(&b, &t, from, to))
                 }
