@@ -22,7 +22,7 @@ use calcard::icalendar::{
     ICalendarParameterValue as PV, ICalendarParticipationStatus as PS, ICalendarProperty as P,
 };
 
-/// How far ahead a recurring booking is checked for conflicts.
+/// How far from its first instance a recurring booking is checked for conflicts.
 const HORIZON: i64 = 2 * 366 * 86400;
 
 impl Dav {
@@ -68,12 +68,22 @@ impl Dav {
         let Some(own) = uid(msg) else {
             return Ok(false);
         };
-        let now = bureau_store::now();
-        let (instances, _) = crate::report::expand_until(msg, now + HORIZON);
-        let wanted: Vec<(i64, i64)> = instances
+        // From the event's first instance (not from today: a booking is judged the same
+        // whenever it is made), as far as the horizon.
+        let first = crate::report::expand_until(msg, i64::MIN)
+            .0
+            .iter()
+            .map(|((start, _), _)| *start)
+            .min();
+        let Some(first) = first else {
+            return Ok(false);
+        };
+        let until = first.saturating_add(HORIZON);
+        let wanted: Vec<(i64, i64)> = crate::report::expand_until(msg, until)
+            .0
             .into_iter()
             .map(|(span, _)| span)
-            .filter(|(s, e)| *e > now && *s < now + HORIZON)
+            .filter(|(s, _)| *s < until)
             .collect();
         let (Some(from), Some(to)) = (
             wanted.iter().map(|w| w.0).min(),
