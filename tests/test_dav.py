@@ -659,15 +659,19 @@ def one_component(comp, uid, extra=""):
             f"END:{comp}\r\nEND:VCALENDAR\r\n")
 
 
-def in_range(b, path, comp, start, end):
-    """The objects of `path` whose `comp` overlaps [start, end), by calendar-query."""
+def query(b, path, comp_filter):
+    """The objects of `path` a calendar-query with this filter inside VCALENDAR's finds."""
     body = ('<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
             '<d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name="VCALENDAR">'
-            f'<c:comp-filter name="{comp}"><c:time-range start="{start}" end="{end}"/>'
-            '</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>')
+            f'{comp_filter}</c:comp-filter></c:filter></c:calendar-query>')
     status, _, text = dav(b, "REPORT", path + "/", body, Depth="1", Content_Type="application/xml")
     assert status == 207, text
     return hrefs(text)
+
+
+def in_range(b, path, comp, start, end):
+    """The objects of `path` whose `comp` overlaps [start, end), by calendar-query."""
+    return query(b, path, f'<c:comp-filter name="{comp}"><c:time-range start="{start}" end="{end}"/></c:comp-filter>')
 
 
 def test_journals_match_time_ranges_as_rfc4791_says(office):
@@ -719,13 +723,9 @@ def test_alarms_match_nested_comp_filters_as_rfc4791_says(office):
                    Content_Type="text/calendar")[0] == 201
 
     def alarms(inner):
-        body = ('<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
-                '<d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name="VCALENDAR">'
-                f'<c:comp-filter name="VEVENT"><c:comp-filter name="VALARM">{inner}</c:comp-filter>'
-                '</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>')
-        status, _, text = dav(office, "REPORT", path + "/", body, Depth="1", Content_Type="application/xml")
-        assert status == 207, text
-        return [h.removesuffix(".ics") for h in hrefs(text)]
+        found = query(office, path, f'<c:comp-filter name="VEVENT"><c:comp-filter name="VALARM">{inner}'
+                                    '</c:comp-filter></c:comp-filter>')
+        return [h.removesuffix(".ics") for h in found]
 
     def ringing(start, end):
         return alarms(f'<c:time-range start="{start}" end="{end}"/>')

@@ -11,7 +11,6 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-import caldav
 import ldap3
 import pytest
 from pyactivesync._wbxml import WBXMLReader, WBXMLWriter, find, find_all, wtag
@@ -20,7 +19,7 @@ import eas_pages  # noqa: F401  (pyactivesync's missing code pages)
 from conftest import tls_context
 from test_activesync import client as eas_client
 from test_activesync_calendar import cal, data, key_of, sync, val
-from test_dav import attendee_line, dav, event, unfolded
+from test_dav import attendee_line, client, dav, event, unfolded
 from test_smtp_outbound import wait_for
 
 PW = "long enough pw"
@@ -54,8 +53,7 @@ def hrefs(text):
 
 
 def invite(b, user, uid, start, end, *attendees):
-    with caldav.DAVClient(url=f"https://127.0.0.1:{b.port(443)}/.well-known/caldav",
-                          username=user, password=PW, ssl_verify_cert=False) as c:
+    with client(b, user) as c:
         c.principal().calendar(cal_id="calendar").save_with_invites(
             event(uid, f"Meeting {uid}", start=start, end=end), [f"mailto:{a}" for a in attendees])
 
@@ -83,8 +81,7 @@ def test_rooms_are_booked_by_their_policies(office):
     # Moved onto Bob's booking, Alice's meeting loses the room (and frees its old hour).
     invite(b, "alice", "a1", "20261210T113000Z", "20261210T123000Z", "room1@example.com")
     assert answer(b, "alice", "a1", "room1@example.com") == "DECLINED"
-    with caldav.DAVClient(url=f"https://127.0.0.1:{b.port(443)}/.well-known/caldav",
-                          username="alice", password=PW, ssl_verify_cert=False) as c:
+    with client(b) as c:
         from datetime import datetime, timezone
         fb = c.principal().freebusy_request(datetime(2026, 12, 10, tzinfo=timezone.utc),
                                             datetime(2026, 12, 11, tzinfo=timezone.utc),
@@ -225,7 +222,6 @@ def test_rooms_are_found_and_booked_from_ldap_dav_and_activesync(office):
                  cal("Subject", "Phone booking"), cal("Attendees", children=[cal("Attendee", children=[
                      cal("Email", "room1@example.com"), cal("Name", "Blue room"), cal("AttendeeType", "3")])]))])])
         assert val(find(made, "AirSync.Responses")[2], "AirSync.Status") == "1"
-    with caldav.DAVClient(url=f"https://127.0.0.1:{b.port(443)}/.well-known/caldav",
-                          username="alice", password=PW, ssl_verify_cert=False) as c:
+    with client(b) as c:
         [booked] = [e for e in c.principal().calendar(cal_id="calendar").events() if "Phone booking" in e.data]
         assert "PARTSTAT=ACCEPTED" in attendee_line(booked.data, "room1@example.com")
