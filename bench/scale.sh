@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Single-item operations at two sizes of the same collection, in one run (issue 24;
 # docs/BENCHMARKS.md): IMAP, SMTP delivery, CalDAV and LDAP, by bench/scale.py with the
-# venv's clients. SMALL, BIG and RUNS change the sizes and the number of timings.
+# venv's clients. SMALL, BIG, HUGE (mail only) and RUNS change the sizes and the number of
+# timings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common/lib.sh

@@ -372,9 +372,13 @@ impl Summary {
     }
 }
 
-/// The store's deriver for messages (`Store::set_deriver`): their summary.
+/// The store's deriver for messages (`Store::set_deriver`): their summary and their terms
+/// for the term index.
 pub fn derive(raw: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
-    vec![(SUMMARY, Summary::of(raw).encode())]
+    vec![
+        (SUMMARY, Summary::of(raw).encode()),
+        (bureau_store::terms::TERMS_FIELD, crate::search::terms(raw)),
+    ]
 }
 
 #[cfg(test)]

@@ -77,6 +77,18 @@ impl Imap {
         }
     }
 
+    /// Gives each message stored without terms (before the term index, or while IMAP was
+    /// off) its summary and terms, so that searches stop reading it.
+    pub async fn index_pending(self) {
+        let store = self.ctx.auth.directory().store().clone();
+        match tokio::task::spawn_blocking(move || store.index_pending()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => log::info!("imap: {n} messages joined the term index"),
+            Ok(Err(e)) => log::warn!("imap: indexing stored messages: {e}"),
+            Err(e) => log::warn!("imap: indexing stored messages: {e}"),
+        }
+    }
+
     pub async fn serve(self, listener: TcpListener, mode: Mode, shutdown: Shutdown) {
         let l = Listener {
             listener,

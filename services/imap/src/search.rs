@@ -1,9 +1,16 @@
 //! SEARCH keys (RFC 9051 6.4.4) evaluated against a message: flags, sizes, internal and
-//! sent dates, header fields, body and text (substring, case-insensitive).
+//! sent dates, header fields, body and text (substring, ASCII case-insensitive), and the
+//! message's terms for the store's term index, made from the very texts the keys look into.
+//!
+//! BODY looks into the message's text parts, decoded (transfer encoding and charset), as
+//! Dovecot does; TEXT into those and the header. Attachments that are not text are not
+//! searched.
 
 use bureau_store::Item;
+use bureau_store::terms::{Field, Terms};
 use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+use mail_parser::{Message, MessageParser, PartType};
 
 /// A message as SEARCH sees it.
 pub(crate) struct Candidate<'a> {
@@ -57,6 +64,106 @@ pub(crate) fn in_set(set: &SequenceSet, v: u32, largest: u32) -> bool {
     })
 }
 
+/// The fields of a message's terms.
+const SUBJECT: Field = 1;
+const FROM: Field = 2;
+const TO: Field = 3;
+const CC: Field = 4;
+const BCC: Field = 5;
+/// The header and the text parts: what TEXT (and, within it, BODY) looks into.
+const TEXT: Field = 6;
+
+const ADDRESS_FIELDS: [(&str, Field); 4] = [("from", FROM), ("to", TO), ("cc", CC), ("bcc", BCC)];
+
+/// A message's terms (`bureau_store::terms`): each field's texts as the keys read them.
+pub(crate) fn terms(raw: &[u8]) -> Vec<u8> {
+    let mut t = Terms::default();
+    if let Some(s) = header(raw, b"subject") {
+        t.add(SUBJECT, &s);
+    }
+    let parsed = MessageParser::default().parse(raw);
+    for (name, field) in ADDRESS_FIELDS {
+        if let Some(v) = header(raw, name.as_bytes()) {
+            t.add(field, &v);
+        }
+        if let Some(m) = &parsed {
+            for_address(m, name, |s| t.add(field, s.as_bytes()));
+        }
+    }
+    t.add(TEXT, &raw[..crate::fetch::header_end(raw)]);
+    if let Some(m) = &parsed {
+        body_texts(m, 0, &mut |s| t.add(TEXT, s.as_bytes()));
+    }
+    t.encode()
+}
+
+/// Each name and address of a message's address field (`from`, `to`, `cc`, `bcc`).
+fn for_address(m: &Message, field: &str, mut each: impl FnMut(&str)) {
+    let a = match field {
+        "from" => m.from(),
+        "to" => m.to(),
+        "cc" => m.cc(),
+        _ => m.bcc(),
+    };
+    for x in a.into_iter().flat_map(|a| a.iter()) {
+        x.address().into_iter().chain(x.name()).for_each(&mut each);
+    }
+}
+
+/// Each decoded text part of a message and of the messages it carries (three deep).
+fn body_texts(m: &Message, depth: usize, each: &mut dyn FnMut(&str)) {
+    for p in &m.parts {
+        match &p.body {
+            PartType::Text(s) | PartType::Html(s) => each(s),
+            PartType::Message(inner) if depth < 3 => {
+                let raw = inner.raw_message();
+                each(&String::from_utf8_lossy(
+                    &raw[..crate::fetch::header_end(raw)],
+                ));
+                body_texts(inner, depth + 1, each);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn body_has(content: &[u8], v: &[u8]) -> bool {
+    let Some(m) = MessageParser::default().parse(content) else {
+        return false;
+    };
+    let mut found = false;
+    body_texts(&m, 0, &mut |s| found = found || contains(s.as_bytes(), v));
+    found
+}
+
+/// What the term index can narrow a search to: (field, needle) pairs that every match
+/// holds (from the keys joined by AND; OR and NOT narrow nothing).
+pub(crate) fn narrowing(key: &SearchKey) -> Vec<(Field, Vec<u8>)> {
+    use SearchKey::*;
+    let one = |f: Field, v: &[u8]| vec![(f, v.to_vec())];
+    match key {
+        And(keys) => keys.as_ref().iter().flat_map(narrowing).collect(),
+        Subject(v) => one(SUBJECT, v.as_ref()),
+        From(v) => one(FROM, v.as_ref()),
+        To(v) => one(TO, v.as_ref()),
+        Cc(v) => one(CC, v.as_ref()),
+        Bcc(v) => one(BCC, v.as_ref()),
+        Body(v) | Text(v) => one(TEXT, v.as_ref()),
+        Header(name, v) => {
+            let name = String::from_utf8_lossy(name.as_ref()).to_ascii_lowercase();
+            match name.as_str() {
+                "subject" => one(SUBJECT, v.as_ref()),
+                n => ADDRESS_FIELDS
+                    .iter()
+                    .find(|(a, _)| *a == n)
+                    .map(|(_, f)| one(*f, v.as_ref()))
+                    .unwrap_or_default(),
+            }
+        }
+        _ => Vec::new(),
+    }
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty()
         || hay
@@ -104,27 +211,18 @@ fn date_day(d: &imap_codec::imap_types::datetime::NaiveDate) -> i64 {
 /// Whether an address field, read as addresses (comments and spacing dropped, as in
 /// `<user (comment)@ (comment) domain>`), holds `v` in a name or an address.
 fn address_has(content: &[u8], field: &str, v: &[u8]) -> bool {
-    let Some(m) = mail_parser::MessageParser::default().parse_headers(content) else {
+    let Some(m) = MessageParser::default().parse_headers(content) else {
         return false;
     };
-    let a = match field {
-        "from" => m.from(),
-        "to" => m.to(),
-        "cc" => m.cc(),
-        _ => m.bcc(),
-    };
-    a.is_some_and(|a| {
-        a.iter().any(|x| {
-            x.address().is_some_and(|s| contains(s.as_bytes(), v))
-                || x.name().is_some_and(|s| contains(s.as_bytes(), v))
-        })
-    })
+    let mut found = false;
+    for_address(&m, field, |s| found = found || contains(s.as_bytes(), v));
+    found
 }
 
 /// The Date: header's day as it is written, in the sender's own time zone (RFC 9051
 /// 6.4.4: SENTON and its kin disregard time and time zone), if it parses.
 fn sent_day(content: &[u8]) -> Option<i64> {
-    let m = mail_parser::MessageParser::default().parse_headers(content)?;
+    let m = MessageParser::default().parse_headers(content)?;
     let d = m.date()?;
     let date =
         chrono::NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))?;
@@ -173,11 +271,13 @@ pub(crate) fn matches(key: &SearchKey, c: &Candidate) -> bool {
         Cc(v) => field(b"cc", v.as_ref()) || address_has(c.content, "cc", v.as_ref()),
         Bcc(v) => field(b"bcc", v.as_ref()) || address_has(c.content, "bcc", v.as_ref()),
         Subject(v) => field(b"subject", v.as_ref()),
-        Body(v) => contains(
-            &c.content[crate::fetch::header_end(c.content)..],
-            v.as_ref(),
-        ),
-        Text(v) => contains(c.content, v.as_ref()),
+        Body(v) => body_has(c.content, v.as_ref()),
+        Text(v) => {
+            contains(
+                &c.content[..crate::fetch::header_end(c.content)],
+                v.as_ref(),
+            ) || body_has(c.content, v.as_ref())
+        }
         // Per-flag modseqs are not kept: the item's modseq answers for all of its flags.
         ModSequence { modseq, .. } => c.item.modseq >= *modseq,
     }

@@ -1108,3 +1108,87 @@ async fn summaries_made_at_delivery_or_first_fetch() {
     )
     .await;
 }
+
+/// Issue 24: header and text searches are served from the term index; BODY and TEXT look
+/// into decoded text parts (a base64 body was searched as its base64); a message stored
+/// without terms is still found, and found the same way once it has them.
+#[tokio::test]
+async fn searches_decode_bodies_and_use_the_term_index() {
+    use bureau_store::{Actor, NewItem};
+    let s = server().await;
+    let mut c = Client::login(&s, "alice").await;
+    let encoded = "From: =?utf-8?q?J=C3=B6rg?= <joerg@x.example>\r\nSubject: Monthly\r\n\
+                   MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                   Content-Transfer-Encoding: base64\r\n\r\nVGhlIElOVk9JQ0UgZm9yIE5vdmVtYmVyIGlzIGF0dGFjaGVkLg0K\r\n";
+    c.append("INBOX", encoded).await;
+    c.append(
+        "INBOX",
+        "From: Bob <bob@example.com>\r\nSubject: Lunch\r\n\r\nlunch tomorrow\r\n",
+    )
+    .await;
+    // As a release without the term index stored it.
+    let (alice, inbox) = {
+        let r = s.store.reader(Actor::System).unwrap();
+        let alice = r.principal_by_name("alice").unwrap().id;
+        (alice, r.collection_by_name(alice, "INBOX").unwrap().id)
+    };
+    let raw = "From: c@example.com\r\nSubject: Reminder\r\n\r\nplease pay the invoice\r\n";
+    let staged = s.store.stage_blob(raw.as_bytes()).unwrap();
+    let blob = staged.blob_ref();
+    s.store
+        .write(Actor::Principal(alice), vec![staged], move |w| {
+            w.put_item(
+                inbox,
+                NewItem {
+                    blob: Some(blob),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+    c.cmd("SELECT INBOX").await;
+    let searches = [
+        ("SEARCH BODY invoice", "* SEARCH 1 3"),
+        ("SEARCH TEXT november", "* SEARCH 1"),
+        ("SEARCH TEXT x.example", "* SEARCH 1"),
+        ("SEARCH BODY x.example", "* SEARCH"),
+        ("SEARCH SUBJECT lunch", "* SEARCH 2"),
+        ("SEARCH SUBJECT lu", "* SEARCH 2"),
+        ("SEARCH HEADER Subject MONTH", "* SEARCH 1"),
+        ("SEARCH FROM joerg", "* SEARCH 1"),
+        ("SEARCH FROM bob SUBJECT lunch", "* SEARCH 2"),
+        ("SEARCH FROM bob SUBJECT monthly", "* SEARCH"),
+        ("SEARCH OR SUBJECT lunch BODY invoice", "* SEARCH 1 2 3"),
+        ("SEARCH NOT SUBJECT lunch", "* SEARCH 1 3"),
+        ("SEARCH 2:3 BODY invoice", "* SEARCH 3"),
+        ("UID SEARCH BODY tomorrow", "* SEARCH 2"),
+    ];
+    for (cmd, want) in searches {
+        c.expect(cmd, &[want, "t OK *SEARCH completed"]).await;
+    }
+    let store = s.store.clone();
+    let n = tokio::task::spawn_blocking(move || store.index_pending())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 1, "the bare message got its terms");
+    assert!(
+        s.store
+            .reader(Actor::System)
+            .unwrap()
+            .unindexed()
+            .unwrap()
+            .is_empty()
+    );
+    for (cmd, want) in searches {
+        c.expect(cmd, &[want, "t OK *SEARCH completed"]).await;
+    }
+    c.cmd("STORE 1 +FLAGS (\\Deleted)").await;
+    c.cmd("EXPUNGE").await;
+    c.expect(
+        "SEARCH BODY invoice",
+        &["* SEARCH 2", "t OK SEARCH completed"],
+    )
+    .await;
+}

@@ -60,6 +60,8 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<()> {
     copy(src, dst, UNSEEN)?;
     copy(src, dst, UIDS)?;
     copy(src, dst, ID_RUNS)?;
+    copy(src, dst, TERMS)?;
+    copy(src, dst, UNINDEXED)?;
     copy(src, dst, CHANGELOG)?;
     copy(src, dst, GRANTS)?;
     copy(src, dst, GRANTS_BY_GRANTEE)?;

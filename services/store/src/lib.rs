@@ -19,6 +19,7 @@ mod modes;
 mod read;
 mod schema;
 mod tables;
+pub mod terms;
 mod write;
 
 pub use blob::{INLINE_MAX, StagedBlob};
@@ -394,6 +395,38 @@ impl Store {
             staged.derived = d(data);
         }
         Ok(staged)
+    }
+
+    /// Gives each message stored without terms (before the term index, or while no deriver
+    /// was set) what the deriver makes of it now, in batches; returns how many. Blocking:
+    /// call from a blocking context, after `set_deriver`.
+    pub fn index_pending(&self) -> Result<usize> {
+        let Some(derive) = self.inner.deriver.get().copied() else {
+            return Ok(0);
+        };
+        let pending = self.reader(Actor::System)?.unindexed()?;
+        for batch in pending.chunks(64) {
+            let reader = self.reader(Actor::System)?;
+            let mut done = Vec::new();
+            for &(coll, id) in batch {
+                let item = match reader.item(coll, id) {
+                    Ok(item) => item,
+                    Err(StoreError::NotFound) => continue,
+                    Err(e) => return Err(e),
+                };
+                done.push((coll, id, derive(&reader.content(&item)?)));
+            }
+            self.write_blocking(Actor::System, Vec::new(), move |w| {
+                for (coll, id, derived) in &done {
+                    match w.set_derived_all(*coll, *id, derived) {
+                        Ok(()) | Err(StoreError::NotFound) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok::<_, StoreError>(())
+            })?;
+        }
+        Ok(pending.len())
     }
 
     /// Runs `op` in the next group commit and resolves once it is durable. `op` may run more

@@ -5,7 +5,7 @@ use crate::blob::{BlobDir, INLINE_MAX};
 use crate::model::*;
 use crate::tables::*;
 use crate::{Result, StoreError};
-use redb::ReadTransaction;
+use redb::{ReadTransaction, ReadableTable};
 use std::sync::{Arc, Mutex};
 
 pub struct Reader {
@@ -248,6 +248,34 @@ impl Reader {
             t.range((coll, 0)..=(coll, u64::MAX))?
                 .map(|e| e.map(|(k, _)| k.value().1).map_err(StoreError::from)),
         )
+    }
+
+    /// The messages of a mailbox that may hold `needle` in `field` of their terms (a
+    /// superset, ascending, for the caller to check), or `None` when the term index cannot
+    /// narrow the search (`terms.rs`).
+    pub fn term_candidates(
+        &self,
+        coll: CollectionId,
+        field: crate::terms::Field,
+        needle: &[u8],
+    ) -> Result<Option<Vec<ItemId>>> {
+        self.readable(coll)?;
+        crate::terms::candidates(&self.tx, coll, field, needle)
+    }
+
+    /// Messages waiting for their terms, as (mailbox, item) (system only).
+    pub fn unindexed(&self) -> Result<Vec<(CollectionId, ItemId)>> {
+        if self.actor != Actor::System {
+            return Err(StoreError::Forbidden);
+        }
+        let mut out = Vec::new();
+        for e in self.tx.open_table(UNINDEXED)?.iter()? {
+            let (k, waiting) = e?;
+            if waiting.value() {
+                out.push(k.value());
+            }
+        }
+        Ok(out)
     }
 
     /// The items of a collection whose `uid` prop is `uid` (one, but for objects stored

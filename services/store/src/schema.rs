@@ -2,7 +2,7 @@
 //! a database newer than this binary is refused, never opened for writing.
 
 use crate::model::{Collection, CollectionKind, Item};
-use crate::tables::{COLLECTIONS, ITEMS, META, create_all, dec, enc};
+use crate::tables::{COLLECTIONS, ITEMS, META, UNINDEXED, create_all, dec, enc};
 use crate::{Result, StoreError, now};
 use redb::{Builder, Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use std::path::Path;
@@ -19,7 +19,32 @@ const MIGRATIONS: &[Migration] = &[
     mailbox_index,
     uid_index,
     id_runs,
+    term_index,
 ];
+
+/// 7 -> 8: the term index. Every message stored so far is listed as unindexed, a candidate
+/// for every search until `Store::index_pending` derives its terms.
+fn term_index(tx: &WriteTransaction) -> Result<()> {
+    let mailboxes: Vec<u64> = {
+        let t = tx.open_table(COLLECTIONS)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            let c: Collection = dec(e?.1.value())?;
+            if c.kind == CollectionKind::Mailbox {
+                out.push(c.id);
+            }
+        }
+        out
+    };
+    let mut unindexed = tx.open_table(UNINDEXED)?;
+    let items = tx.open_table(ITEMS)?;
+    for coll in mailboxes {
+        for e in items.range((coll, 0)..=(coll, u64::MAX))? {
+            unindexed.insert(e?.0.value(), true)?;
+        }
+    }
+    Ok(())
+}
 
 /// 6 -> 7: every collection's item ids as runs, from the items' keys.
 fn id_runs(tx: &WriteTransaction) -> Result<()> {
@@ -426,5 +451,50 @@ mod tests {
             })
             .collect();
         assert_eq!(runs, [((7, 1), 3), ((7, 5), 1), ((8, 4), 1)]);
+    }
+
+    #[test]
+    fn version_seven_messages_wait_for_their_terms() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let snaps = dir.path().join("snaps");
+        let db = open_with(&path, &snaps, 1 << 20, &MIGRATIONS[..6]).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut cols = tx.open_table(COLLECTIONS).unwrap();
+            let mut items = tx.open_table(ITEMS).unwrap();
+            for (id, kind) in [(1, CollectionKind::Mailbox), (2, CollectionKind::Calendar)] {
+                let c = Collection {
+                    id,
+                    owner: 1,
+                    kind,
+                    name: format!("c{id}"),
+                    modseq: 3,
+                    log_floor: 0,
+                    next_item: 3,
+                    validity: 1,
+                    props: Default::default(),
+                    keywords: Vec::new(),
+                };
+                cols.insert(id, enc(&c).unwrap().as_slice()).unwrap();
+                for n in [1, 2] {
+                    items
+                        .insert((id, n), enc(&old_item(id, n)).unwrap().as_slice())
+                        .unwrap();
+                }
+            }
+        }
+        tx.commit().unwrap();
+        drop(db);
+        let db = open_and_migrate(&path, &snaps, 1 << 20).unwrap();
+        let tx = db.begin_read().unwrap();
+        let pending: Vec<(u64, u64)> = tx
+            .open_table(UNINDEXED)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|e| e.unwrap().0.value())
+            .collect();
+        assert_eq!(pending, [(1, 1), (1, 2)], "the mailbox's messages only");
     }
 }

@@ -29,6 +29,12 @@ pub(crate) const UIDS: TableDefinition<(u64, &str, u64), ()> = TableDefinition::
 /// (collection, first item) -> how many consecutive item ids from it are live: a
 /// collection's ids as runs, so that IMAP's SELECT reads a few runs, not every key.
 pub(crate) const ID_RUNS: TableDefinition<(u64, u64), u64> = TableDefinition::new("id_runs");
+/// (collection, term, block of 1,024 item ids) -> the posting of the block's items that
+/// hold the term (`terms.rs`): a mailbox's substring searches without reading every message.
+pub(crate) const TERMS: TableDefinition<(u64, u32, u32), &[u8]> = TableDefinition::new("terms");
+/// (collection, item) -> waiting, for each message not in `TERMS`: a candidate for every
+/// search; waiting for its terms (true), or with too many to index (false).
+pub(crate) const UNINDEXED: TableDefinition<(u64, u64), bool> = TableDefinition::new("unindexed");
 /// (collection, modseq) -> (item, deleted). One entry per live item (its last change) and one
 /// per tombstone: the change log.
 pub(crate) const CHANGELOG: TableDefinition<(u64, u64), (u64, bool)> =
@@ -81,6 +87,8 @@ pub(crate) fn create_all(tx: &redb::WriteTransaction) -> Result<()> {
     tx.open_table(UNSEEN)?;
     tx.open_table(UIDS)?;
     tx.open_table(ID_RUNS)?;
+    tx.open_table(TERMS)?;
+    tx.open_table(UNINDEXED)?;
     tx.open_table(CHANGELOG)?;
     tx.open_table(GRANTS)?;
     tx.open_table(GRANTS_BY_GRANTEE)?;

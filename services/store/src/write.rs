@@ -363,6 +363,7 @@ impl<'t> Writer<'t> {
         for item in &items {
             self.unindex(item)?;
         }
+        crate::terms::drop_collection(self.tx, id)?;
         self.tx
             .open_table(ID_RUNS)?
             .extract_from_if((id, 0)..=(id, u64::MAX), |_, _| true)?
@@ -595,6 +596,49 @@ impl<'t> Writer<'t> {
         Ok(())
     }
 
+    /// Adds (`add`) or takes a message of a mailbox in or out of the term index, with its
+    /// blob's terms (while the blob is still referred to).
+    fn index_terms(&mut self, c: &Collection, item: &Item, add: bool) -> Result<()> {
+        let (CollectionKind::Mailbox, Some(b)) = (c.kind, item.blob) else {
+            return Ok(());
+        };
+        let terms = self
+            .tx
+            .open_table(BLOB_DERIVED)?
+            .get((&b.hash, crate::terms::TERMS_FIELD))?
+            .map(|v| v.value().to_vec());
+        if add {
+            crate::terms::index(self.tx, c.id, item.id, terms.as_deref())
+        } else {
+            crate::terms::unindex(self.tx, c.id, item.id, terms.as_deref())
+        }
+    }
+
+    /// Gives a message stored without terms (`Reader::unindexed`) the fields its deriver
+    /// made from its content now: its terms join the index (system only).
+    pub fn set_derived_all(
+        &mut self,
+        coll: CollectionId,
+        id: ItemId,
+        derived: &[(&str, Vec<u8>)],
+    ) -> Result<()> {
+        self.system_only()?;
+        let c = self.collection_with(coll, Access::Read)?;
+        let item = self.item(coll, id)?;
+        let Some(b) = item.blob else {
+            return Ok(());
+        };
+        self.dirty = true;
+        self.index_terms(&c, &item, false)?;
+        {
+            let mut d = self.tx.open_table(BLOB_DERIVED)?;
+            for (field, bytes) in derived {
+                d.insert((&b.hash, *field), bytes.as_slice())?;
+            }
+        }
+        self.index_terms(&c, &item, true)
+    }
+
     /// Adds an item. Its blob must be staged for this write or already stored.
     pub fn put_item(&mut self, coll: CollectionId, new: NewItem) -> Result<Item> {
         let mut c = self.collection_with(coll, Access::ReadWrite)?;
@@ -633,6 +677,7 @@ impl<'t> Writer<'t> {
         self.add_usage(c.owner, size as i128)?;
         self.save_item(&mut c, &item)?;
         add_to_runs(self.tx, coll, id)?;
+        self.index_terms(&c, &item, true)?;
         self.put_collection(&c)?;
         Ok(item)
     }
@@ -706,12 +751,14 @@ impl<'t> Writer<'t> {
         }
         self.dirty = true;
         if item.blob != old.blob {
+            self.index_terms(&c, &old, false)?;
             if let Some(b) = &item.blob {
                 self.ref_blob(b)?;
             }
             if let Some(b) = &old.blob {
                 self.unref_blob(b)?;
             }
+            self.index_terms(&c, &item, true)?;
         }
         self.add_usage(c.owner, new_size as i128 - old_size as i128)?;
         item.modseq = self.log_change(&mut c, id, Some(old.modseq), false)?;
@@ -754,6 +801,7 @@ impl<'t> Writer<'t> {
         let mut c = self.collection_with(coll, Access::ReadWrite)?;
         let old = self.item(coll, id)?;
         self.dirty = true;
+        self.index_terms(&c, &old, false)?;
         if let Some(b) = &old.blob {
             self.unref_blob(b)?;
         }

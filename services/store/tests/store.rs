@@ -1063,3 +1063,97 @@ fn id_runs_follow_puts_deletes_copies_and_deleted_collections() {
     let again = collection(&store, a.id, "INBOX").id;
     assert!(check(again).is_empty());
 }
+
+/// Issue 24: a mailbox's term index answers a needle with a superset of the messages that
+/// hold it, after put, copy, delete, a blob's change, a restore and a collection's delete;
+/// messages stored without terms are candidates until `index_pending` gives them theirs.
+#[test]
+fn the_term_index_follows_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = user(&store, "a");
+    let actor = Actor::Principal(a.id);
+    let inbox = collection(&store, a.id, "INBOX").id;
+    let other = collection(&store, a.id, "Other").id;
+    let msg = |store: &Store, coll, body: &[u8]| {
+        let staged = store.stage_message(body).unwrap();
+        let blob = staged.blob_ref();
+        store
+            .write_blocking(actor, vec![staged], move |w| {
+                w.put_item(
+                    coll,
+                    NewItem {
+                        blob: Some(blob),
+                        ..Default::default()
+                    },
+                )
+            })
+            .unwrap()
+    };
+    let find = |store: &Store, coll, needle: &str| {
+        store
+            .reader(actor)
+            .unwrap()
+            .term_candidates(coll, 1, needle.as_bytes())
+            .unwrap()
+    };
+    // Stored before any deriver: unindexed, a candidate for every needle.
+    let early = msg(&store, inbox, b"Quarterly report");
+    assert_eq!(find(&store, inbox, "zebra"), Some(vec![early.id]));
+    store.set_deriver(|b| {
+        let mut t = terms::Terms::default();
+        t.add(1, b);
+        vec![(terms::TERMS_FIELD, t.encode())]
+    });
+    assert_eq!(store.index_pending().unwrap(), 1);
+    assert_eq!(find(&store, inbox, "zebra"), Some(vec![]));
+    assert_eq!(find(&store, inbox, "REPORT"), Some(vec![early.id]));
+    assert_eq!(find(&store, inbox, "re"), None, "too short to narrow");
+
+    let lunch = msg(&store, inbox, b"Lunch on Friday");
+    let zebra = msg(&store, inbox, b"A zebra crossing");
+    assert_eq!(find(&store, inbox, "zebra"), Some(vec![zebra.id]));
+    assert_eq!(find(&store, inbox, "friday"), Some(vec![lunch.id]));
+    // A copy is indexed in its own mailbox only.
+    let copy = store
+        .write_blocking(actor, vec![], move |w| w.copy_item(inbox, zebra.id, other))
+        .unwrap();
+    assert_eq!(find(&store, other, "zebra"), Some(vec![copy.id]));
+    store
+        .write_blocking(actor, vec![], move |w| w.delete_item(inbox, zebra.id))
+        .unwrap();
+    assert_eq!(find(&store, inbox, "zebra"), Some(vec![]));
+    assert_eq!(find(&store, other, "zebra"), Some(vec![copy.id]));
+    // A new blob replaces the old terms.
+    let staged = store.stage_message(b"Dinner on Saturday").unwrap();
+    let blob = staged.blob_ref();
+    store
+        .write_blocking(actor, vec![staged], move |w| {
+            w.update_item(inbox, lunch.id, None, |i| i.blob = Some(blob))
+        })
+        .unwrap();
+    assert_eq!(find(&store, inbox, "friday"), Some(vec![]));
+    assert_eq!(find(&store, inbox, "saturday"), Some(vec![lunch.id]));
+    // Many messages: postings grow past a list into a bitmap, and past one block.
+    let many: Vec<u64> = (0..1100)
+        .map(|i| msg(&store, inbox, format!("bulk {i}").as_bytes()).id)
+        .collect();
+    assert_eq!(find(&store, inbox, "bulk").unwrap(), many);
+    assert_eq!(find(&store, inbox, "bulk 1099").unwrap(), [many[1099]]);
+    // Someone without access learns nothing.
+    let e = user(&store, "e");
+    let r = store.reader(Actor::Principal(e.id)).unwrap();
+    assert!(r.term_candidates(inbox, 1, b"bulk").is_err());
+
+    // A restore carries the index.
+    let mut backup = Vec::new();
+    store.backup(&mut backup).unwrap();
+    let restored_dir = tempfile::tempdir().unwrap();
+    bureau_store::backup::restore(backup.as_slice(), restored_dir.path()).unwrap();
+    drop(store);
+    let restored = open(restored_dir.path());
+    assert_eq!(find(&restored, inbox, "saturday"), Some(vec![lunch.id]));
+    assert_eq!(find(&restored, inbox, "bulk 1099").unwrap(), [many[1099]]);
+    let r = restored.reader(Actor::System).unwrap();
+    assert!(r.unindexed().unwrap().is_empty());
+}

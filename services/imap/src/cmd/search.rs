@@ -44,8 +44,28 @@ impl Session {
         let reader = self.reader()?;
         let need = with_content || crate::search::needs_content(key);
         let max_uid = s.uids.last().unwrap_or(0);
+        // The term index's candidates, when it can narrow the search; else every message.
+        let mut narrowed: Option<Vec<u64>> = None;
+        for (field, needle) in crate::search::narrowing(key) {
+            if let Some(ids) = reader.term_candidates(s.coll, field, &needle)? {
+                narrowed = Some(match narrowed {
+                    None => ids,
+                    Some(prev) => prev
+                        .into_iter()
+                        .filter(|x| ids.binary_search(x).is_ok())
+                        .collect(),
+                });
+            }
+        }
+        let messages: Box<dyn Iterator<Item = (usize, u32)>> = match narrowed {
+            None => Box::new(s.uids.iter().enumerate()),
+            Some(ids) => Box::new(ids.into_iter().filter_map(|id| {
+                let u = u32::try_from(id).ok()?;
+                Some((s.uids.seq(u)? - 1, u))
+            })),
+        };
         let mut hits = Vec::new();
-        for (i, u) in s.uids.iter().enumerate() {
+        for (i, u) in messages {
             let item = match reader.item(s.coll, u64::from(u)) {
                 Ok(item) => self.viewed(item, s.private_seen),
                 Err(StoreError::NotFound) => continue, // expunged meanwhile; told later

@@ -1,0 +1,259 @@
+//! The term index of mailboxes: which messages hold which trigrams in which field, so that
+//! a substring search (IMAP SEARCH SUBJECT, TEXT…) reads the few messages that can match
+//! instead of every one.
+//!
+//! What a message's fields are is the protocol's to say: its deriver (`Store::set_deriver`)
+//! gives each message a [`TERMS`] field made with [`Terms`]. The store keeps the postings in
+//! the same write as the message, and answers [`crate::Reader::term_candidates`]: a superset
+//! of the messages whose field holds a needle (every trigram of the needle is in the field's
+//! trigrams), which the protocol then checks. Trigrams are of bytes, ASCII case folded, and
+//! never span two texts of a field, so a text that holds the needle has all its trigrams.
+//!
+//! Postings are kept per block of 1,024 item ids: (collection, term, block) -> the ids'
+//! offsets, as a sorted list while short and as a bitmap once long. A message without terms
+//! (stored before the index, or without a deriver) is listed in `UNINDEXED` and is a
+//! candidate for every search until `Store::index_pending` gives it its terms; so is one
+//! with too many terms to post, for good.
+
+use crate::Result;
+use crate::model::{CollectionId, ItemId};
+use crate::tables::{TERMS, UNINDEXED};
+use redb::{ReadableTable, WriteTransaction};
+
+/// The derived field that holds a message's terms.
+pub const TERMS_FIELD: &str = "terms";
+
+/// A message's field, as its protocol numbers them (1..=255).
+pub type Field = u8;
+
+const BLOCK_BITS: u32 = 10;
+const BLOCK: usize = 1 << BLOCK_BITS;
+const BITMAP_BYTES: usize = BLOCK / 8;
+/// Longest posting list kept as a list (2 bytes an entry, shorter than the bitmap).
+const LIST_MAX: usize = BITMAP_BYTES / 2 - 1;
+
+/// More distinct terms than this and a message is not indexed: it stays a candidate for
+/// every search (a huge text of noise would cost more to post than to read).
+const MAX_TERMS: usize = 100_000;
+
+/// A message's terms: (field, trigram) pairs, each once.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Terms(Vec<u32>);
+
+fn term(field: Field, g: &[u8]) -> u32 {
+    u32::from(field) << 24
+        | u32::from(g[0].to_ascii_lowercase()) << 16
+        | u32::from(g[1].to_ascii_lowercase()) << 8
+        | u32::from(g[2].to_ascii_lowercase())
+}
+
+/// The terms of `needle` in `field`; `None` when it is too short to have a trigram.
+pub(crate) fn needle_terms(field: Field, needle: &[u8]) -> Option<Vec<u32>> {
+    if needle.len() < 3 {
+        return None;
+    }
+    let mut v: Vec<u32> = needle.windows(3).map(|g| term(field, g)).collect();
+    v.sort_unstable();
+    v.dedup();
+    Some(v)
+}
+
+impl Terms {
+    /// Adds the trigrams of one text of `field` (a header's value, a body part…).
+    pub fn add(&mut self, field: Field, text: &[u8]) {
+        self.0.extend(text.windows(3).map(|g| term(field, g)));
+    }
+
+    /// The terms as the derived field keeps them; empty when there are too many to index.
+    pub fn encode(mut self) -> Vec<u8> {
+        self.0.sort_unstable();
+        self.0.dedup();
+        if self.0.len() > MAX_TERMS {
+            return Vec::new();
+        }
+        self.0.iter().flat_map(|t| t.to_le_bytes()).collect()
+    }
+
+    fn decode(b: &[u8]) -> Vec<u32> {
+        b.chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+}
+
+fn block(id: ItemId) -> (u32, u16) {
+    ((id >> BLOCK_BITS) as u32, (id as usize % BLOCK) as u16)
+}
+
+/// The offsets a posting holds.
+fn offsets(p: &[u8]) -> Vec<u16> {
+    if p.len() == BITMAP_BYTES {
+        (0..BLOCK)
+            .filter(|i| p[i / 8] & (1 << (i % 8)) != 0)
+            .map(|i| i as u16)
+            .collect()
+    } else {
+        p.chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect()
+    }
+}
+
+fn posting(offs: &[u16]) -> Vec<u8> {
+    if offs.len() <= LIST_MAX {
+        offs.iter().flat_map(|o| o.to_le_bytes()).collect()
+    } else {
+        let mut p = vec![0u8; BITMAP_BYTES];
+        for o in offs {
+            p[*o as usize / 8] |= 1 << (o % 8);
+        }
+        p
+    }
+}
+
+/// Adds (`add`) or removes an item from the postings of the terms in `terms` (a [`TERMS`]
+/// field's bytes).
+fn post(
+    tx: &WriteTransaction,
+    coll: CollectionId,
+    id: ItemId,
+    terms: &[u8],
+    add: bool,
+) -> Result<()> {
+    let mut t = tx.open_table(TERMS)?;
+    let (blk, off) = block(id);
+    for term in Terms::decode(terms) {
+        let key = (coll, term, blk);
+        let mut offs = t.get(key)?.map(|v| offsets(v.value())).unwrap_or_default();
+        match (offs.binary_search(&off), add) {
+            (Err(i), true) => offs.insert(i, off),
+            (Ok(i), false) => {
+                offs.remove(i);
+            }
+            _ => continue,
+        }
+        if offs.is_empty() {
+            t.remove(key)?;
+        } else {
+            t.insert(key, posting(&offs).as_slice())?;
+        }
+    }
+    Ok(())
+}
+
+/// Indexes a new message of a mailbox with its blob's terms, or lists it as unindexed:
+/// waiting for its terms when it has none yet, for good when they were too many.
+pub(crate) fn index(
+    tx: &WriteTransaction,
+    coll: CollectionId,
+    id: ItemId,
+    terms: Option<&[u8]>,
+) -> Result<()> {
+    match terms {
+        Some(t) if !t.is_empty() => post(tx, coll, id, t, true),
+        _ => {
+            tx.open_table(UNINDEXED)?
+                .insert((coll, id), terms.is_none())?;
+            Ok(())
+        }
+    }
+}
+
+/// Takes a message out of the index (before it goes or changes its blob).
+pub(crate) fn unindex(
+    tx: &WriteTransaction,
+    coll: CollectionId,
+    id: ItemId,
+    terms: Option<&[u8]>,
+) -> Result<()> {
+    if tx.open_table(UNINDEXED)?.remove((coll, id))?.is_none()
+        && let Some(t) = terms
+    {
+        post(tx, coll, id, t, false)?;
+    }
+    Ok(())
+}
+
+/// Drops a collection's postings and unindexed list.
+pub(crate) fn drop_collection(tx: &WriteTransaction, coll: CollectionId) -> Result<()> {
+    tx.open_table(TERMS)?
+        .extract_from_if((coll, 0, 0)..=(coll, u32::MAX, u32::MAX), |_, _| true)?
+        .for_each(drop);
+    tx.open_table(UNINDEXED)?
+        .extract_from_if((coll, 0)..=(coll, u64::MAX), |_, _| true)?
+        .for_each(drop);
+    Ok(())
+}
+
+/// The items of `coll` that may hold `needle` in `field` (ascending), or `None` when the
+/// index cannot narrow the search (a needle under three bytes).
+pub(crate) fn candidates(
+    tx: &redb::ReadTransaction,
+    coll: CollectionId,
+    field: Field,
+    needle: &[u8],
+) -> Result<Option<Vec<ItemId>>> {
+    let Some(wanted) = needle_terms(field, needle) else {
+        return Ok(None);
+    };
+    let terms = tx.open_table(TERMS)?;
+    let mut found: Option<Vec<ItemId>> = None;
+    for term in wanted {
+        let mut ids = Vec::new();
+        for e in terms.range((coll, term, 0)..=(coll, term, u32::MAX))? {
+            let (k, v) = e?;
+            let base = u64::from(k.value().2) << BLOCK_BITS;
+            ids.extend(offsets(v.value()).into_iter().map(|o| base + u64::from(o)));
+        }
+        found = Some(match found {
+            None => ids,
+            Some(prev) => intersect(&prev, &ids),
+        });
+        if found.as_ref().is_some_and(Vec::is_empty) {
+            break;
+        }
+    }
+    let mut ids = found.unwrap_or_default();
+    for e in tx
+        .open_table(UNINDEXED)?
+        .range((coll, 0)..=(coll, u64::MAX))?
+    {
+        ids.push(e?.0.value().1);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(Some(ids))
+}
+
+fn intersect(a: &[ItemId], b: &[ItemId]) -> Vec<ItemId> {
+    a.iter()
+        .copied()
+        .filter(|x| b.binary_search(x).is_ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postings_read_back_as_list_and_as_bitmap() {
+        for n in [1usize, LIST_MAX, LIST_MAX + 1, 500, BLOCK] {
+            let offs: Vec<u16> = (0..n).map(|i| (i * BLOCK / n) as u16).collect();
+            assert_eq!(offsets(&posting(&offs)), offs, "{n} offsets");
+        }
+    }
+
+    #[test]
+    fn terms_fold_ascii_case_and_keep_fields_apart() {
+        let mut t = Terms::default();
+        t.add(1, b"Hello");
+        t.add(2, b"HEL");
+        let got = Terms::decode(&t.encode());
+        assert_eq!(got.len(), 4);
+        let want = needle_terms(1, b"hEL").unwrap();
+        assert!(want.iter().all(|w| got.contains(w)));
+        assert!(needle_terms(1, b"he").is_none());
+        assert_ne!(needle_terms(1, b"hel"), needle_terms(2, b"hel"));
+    }
+}
