@@ -2,12 +2,12 @@
 //! which also searches the GAL. A mail search looks through the user's own mail folders
 //! (one, with its sub-folders under DeepTraversal, or all), for messages whose subject,
 //! addresses and text hold every word of the free text, within DateReceived bounds; newest
-//! first. A result's LongId is its ServerId, which ItemOperations and SmartReply take.
+//! first. The store's term index names the messages that can match; only those are read. A result's LongId is its ServerId, which ItemOperations and SmartReply take.
 
 use crate::email::{self, BodyPreference};
 use crate::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document};
-use bureau_store::{Actor, CollectionKind, Item, StoreError};
+use bureau_store::{Actor, CollectionKind, Item, Reader, StoreError};
 
 /// Most results one answer carries.
 const MAX_RANGE: usize = 100;
@@ -134,7 +134,21 @@ fn search_mail(
     };
     let mut found = Vec::new();
     for f in folders {
-        for it in r.items(f)? {
+        let items = match candidates(&r, f, &q.words)? {
+            None => r.items(f)?,
+            Some(ids) => {
+                let mut items = Vec::with_capacity(ids.len());
+                for id in ids {
+                    match r.item(f, id) {
+                        Ok(it) => items.push(it),
+                        Err(StoreError::NotFound) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                items
+            }
+        };
+        for it in items {
             let raw = r.content(&it)?;
             if q.matches(&it, &raw) {
                 found.push((it, raw));
@@ -143,6 +157,30 @@ fn search_mail(
     }
     found.sort_by_key(|(it, _)| std::cmp::Reverse(it.date));
     Ok(Some(found))
+}
+
+/// The messages of a folder that may hold every word, from the store's term index (each
+/// word in the subject, an address field or the text, as `Query::matches` reads them), or
+/// `None` when no word can narrow the search.
+fn candidates(r: &Reader, folder: u64, words: &[String]) -> Result<Option<Vec<u64>>, StoreError> {
+    use bureau_core::mailsearch::{CC, FROM, SUBJECT, TEXT, TO};
+    let mut out: Option<Vec<u64>> = None;
+    'words: for w in words {
+        let mut any = Vec::new();
+        for field in [SUBJECT, FROM, TO, CC, TEXT] {
+            match r.term_candidates(folder, field, w.as_bytes())? {
+                Some(ids) => any.extend(ids),
+                None => continue 'words,
+            }
+        }
+        any.sort_unstable();
+        any.dedup();
+        out = Some(match out {
+            None => any,
+            Some(prev) => bureau_store::terms::intersect(&prev, &any),
+        });
+    }
+    Ok(out)
 }
 
 /// Search of the mailbox; `store` is the request's Store element.

@@ -8,6 +8,7 @@ pub mod files;
 pub mod helper;
 pub mod limits;
 pub mod logging;
+pub mod mailsearch;
 pub mod mime;
 pub mod net;
 pub mod shutdown;

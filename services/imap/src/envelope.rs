@@ -377,7 +377,10 @@ impl Summary {
 pub fn derive(raw: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     vec![
         (SUMMARY, Summary::of(raw).encode()),
-        (bureau_store::terms::TERMS_FIELD, crate::search::terms(raw)),
+        (
+            bureau_store::terms::TERMS_FIELD,
+            bureau_core::mailsearch::terms(raw),
+        ),
     ]
 }
 

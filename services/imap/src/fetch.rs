@@ -4,12 +4,7 @@
 use imap_codec::imap_types::core::{AString, Vec1};
 use imap_codec::imap_types::fetch::{Part, Section};
 
-/// Where the header section ends (after its blank line).
-pub(crate) fn header_end(msg: &[u8]) -> usize {
-    msg.windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(msg.len(), |p| p + 4)
-}
+pub(crate) use bureau_core::mailsearch::header_end;
 
 /// The header fields named (or all but them, when `not`), with the blank line after.
 pub(crate) fn header_fields(msg: &[u8], names: &[Vec<u8>], not: bool) -> Vec<u8> {

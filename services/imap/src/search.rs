@@ -1,16 +1,13 @@
 //! SEARCH keys (RFC 9051 6.4.4) evaluated against a message: flags, sizes, internal and
-//! sent dates, header fields, body and text (substring, ASCII case-insensitive), and the
-//! message's terms for the store's term index, made from the very texts the keys look into.
-//!
-//! BODY looks into the message's text parts, decoded (transfer encoding and charset), as
-//! Dovecot does; TEXT into those and the header. Attachments that are not text are not
-//! searched.
+//! sent dates, header fields, body and text (substring, case-insensitive, as
+//! `bureau_core::mailsearch` reads a message), and what the term index can narrow them to.
 
+use bureau_core::mailsearch::*;
 use bureau_store::Item;
-use bureau_store::terms::{Field, Terms};
+use bureau_store::terms::Field;
 use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
-use mail_parser::{Message, MessageParser, PartType};
+use mail_parser::MessageParser;
 
 /// A message as SEARCH sees it.
 pub(crate) struct Candidate<'a> {
@@ -64,78 +61,6 @@ pub(crate) fn in_set(set: &SequenceSet, v: u32, largest: u32) -> bool {
     })
 }
 
-/// The fields of a message's terms.
-const SUBJECT: Field = 1;
-const FROM: Field = 2;
-const TO: Field = 3;
-const CC: Field = 4;
-const BCC: Field = 5;
-/// The header and the text parts: what TEXT (and, within it, BODY) looks into.
-const TEXT: Field = 6;
-
-const ADDRESS_FIELDS: [(&str, Field); 4] = [("from", FROM), ("to", TO), ("cc", CC), ("bcc", BCC)];
-
-/// A message's terms (`bureau_store::terms`): each field's texts as the keys read them.
-pub(crate) fn terms(raw: &[u8]) -> Vec<u8> {
-    let mut t = Terms::default();
-    if let Some(s) = header(raw, b"subject") {
-        t.add(SUBJECT, &s);
-    }
-    let parsed = MessageParser::default().parse(raw);
-    for (name, field) in ADDRESS_FIELDS {
-        if let Some(v) = header(raw, name.as_bytes()) {
-            t.add(field, &v);
-        }
-        if let Some(m) = &parsed {
-            for_address(m, name, |s| t.add(field, s.as_bytes()));
-        }
-    }
-    t.add(TEXT, &raw[..crate::fetch::header_end(raw)]);
-    if let Some(m) = &parsed {
-        body_texts(m, 0, &mut |s| t.add(TEXT, s.as_bytes()));
-    }
-    t.encode()
-}
-
-/// Each name and address of a message's address field (`from`, `to`, `cc`, `bcc`).
-fn for_address(m: &Message, field: &str, mut each: impl FnMut(&str)) {
-    let a = match field {
-        "from" => m.from(),
-        "to" => m.to(),
-        "cc" => m.cc(),
-        _ => m.bcc(),
-    };
-    for x in a.into_iter().flat_map(|a| a.iter()) {
-        x.address().into_iter().chain(x.name()).for_each(&mut each);
-    }
-}
-
-/// Each decoded text part of a message and of the messages it carries (three deep).
-fn body_texts(m: &Message, depth: usize, each: &mut dyn FnMut(&str)) {
-    for p in &m.parts {
-        match &p.body {
-            PartType::Text(s) | PartType::Html(s) => each(s),
-            PartType::Message(inner) if depth < 3 => {
-                let raw = inner.raw_message();
-                each(&String::from_utf8_lossy(
-                    &raw[..crate::fetch::header_end(raw)],
-                ));
-                body_texts(inner, depth + 1, each);
-            }
-            _ => {}
-        }
-    }
-}
-
-fn body_has(content: &[u8], v: &[u8]) -> bool {
-    let Some(m) = MessageParser::default().parse(content) else {
-        return false;
-    };
-    let mut found = false;
-    body_texts(&m, 0, &mut |s| found = found || contains(s.as_bytes(), v));
-    found
-}
-
 /// What the term index can narrow a search to: (field, needle) pairs that every match
 /// holds (from the keys joined by AND; OR and NOT narrow nothing).
 pub(crate) fn narrowing(key: &SearchKey) -> Vec<(Field, Vec<u8>)> {
@@ -164,41 +89,6 @@ pub(crate) fn narrowing(key: &SearchKey) -> Vec<(Field, Vec<u8>)> {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty()
-        || hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
-/// The unfolded values of a header field (all of its occurrences, joined); `None` when the
-/// message has no such field.
-fn header(content: &[u8], name: &[u8]) -> Option<Vec<u8>> {
-    let end = crate::fetch::header_end(content);
-    let mut out = Vec::new();
-    let mut inside = false;
-    let mut found = false;
-    for line in content[..end].split_inclusive(|b| *b == b'\n') {
-        let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
-        if !folded {
-            inside = false;
-            if let Some(p) = line.iter().position(|b| *b == b':')
-                && line[..p].trim_ascii().eq_ignore_ascii_case(name)
-            {
-                inside = true;
-                found = true;
-                out.extend_from_slice(line[p + 1..].trim_ascii());
-                continue;
-            }
-        }
-        if inside {
-            out.push(b' ');
-            out.extend_from_slice(line.trim_ascii());
-        }
-    }
-    found.then_some(out)
-}
-
 fn day(ts: i64) -> i64 {
     ts.div_euclid(86_400)
 }
@@ -206,17 +96,6 @@ fn day(ts: i64) -> i64 {
 fn date_day(d: &imap_codec::imap_types::datetime::NaiveDate) -> i64 {
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
     d.as_ref().signed_duration_since(epoch).num_days()
-}
-
-/// Whether an address field, read as addresses (comments and spacing dropped, as in
-/// `<user (comment)@ (comment) domain>`), holds `v` in a name or an address.
-fn address_has(content: &[u8], field: &str, v: &[u8]) -> bool {
-    let Some(m) = MessageParser::default().parse_headers(content) else {
-        return false;
-    };
-    let mut found = false;
-    for_address(&m, field, |s| found = found || contains(s.as_bytes(), v));
-    found
 }
 
 /// The Date: header's day as it is written, in the sender's own time zone (RFC 9051
@@ -265,12 +144,16 @@ pub(crate) fn matches(key: &SearchKey, c: &Candidate) -> bool {
         SentBefore(d) => sent_day(c.content).is_some_and(|s| s < date_day(d)),
         SentOn(d) => sent_day(c.content).is_some_and(|s| s == date_day(d)),
         SentSince(d) => sent_day(c.content).is_some_and(|s| s >= date_day(d)),
-        Header(name, value) => field(name.as_ref(), value.as_ref()),
+        Header(name, value) => {
+            field(name.as_ref(), value.as_ref())
+                || name.as_ref().eq_ignore_ascii_case(b"subject")
+                    && subject_has(c.content, value.as_ref())
+        }
         From(v) => field(b"from", v.as_ref()) || address_has(c.content, "from", v.as_ref()),
         To(v) => field(b"to", v.as_ref()) || address_has(c.content, "to", v.as_ref()),
         Cc(v) => field(b"cc", v.as_ref()) || address_has(c.content, "cc", v.as_ref()),
         Bcc(v) => field(b"bcc", v.as_ref()) || address_has(c.content, "bcc", v.as_ref()),
-        Subject(v) => field(b"subject", v.as_ref()),
+        Subject(v) => field(b"subject", v.as_ref()) || subject_has(c.content, v.as_ref()),
         Body(v) => body_has(c.content, v.as_ref()),
         Text(v) => {
             contains(

@@ -1117,7 +1117,7 @@ async fn searches_decode_bodies_and_use_the_term_index() {
     use bureau_store::{Actor, NewItem};
     let s = server().await;
     let mut c = Client::login(&s, "alice").await;
-    let encoded = "From: =?utf-8?q?J=C3=B6rg?= <joerg@x.example>\r\nSubject: Monthly\r\n\
+    let encoded = "From: =?utf-8?q?J=C3=B6rg?= <joerg@x.example>\r\nSubject: =?utf-8?q?Monthly_f=C3=BCr_K=C3=B6ln?=\r\n\
                    MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
                    Content-Transfer-Encoding: base64\r\n\r\nVGhlIElOVk9JQ0UgZm9yIE5vdmVtYmVyIGlzIGF0dGFjaGVkLg0K\r\n";
     c.append("INBOX", encoded).await;
@@ -1156,6 +1156,10 @@ async fn searches_decode_bodies_and_use_the_term_index() {
         ("SEARCH SUBJECT lunch", "* SEARCH 2"),
         ("SEARCH SUBJECT lu", "* SEARCH 2"),
         ("SEARCH HEADER Subject MONTH", "* SEARCH 1"),
+        ("SEARCH SUBJECT \"monthly f\"", "* SEARCH 1"),
+        ("SEARCH CHARSET UTF-8 SUBJECT {5+}\r\nköln", "* SEARCH 1"),
+        ("SEARCH FROM {5+}\r\nJÖRG", "* SEARCH 1"),
+        ("SEARCH FROM {5+}\r\nJörg", "* SEARCH 1"),
         ("SEARCH FROM joerg", "* SEARCH 1"),
         ("SEARCH FROM bob SUBJECT lunch", "* SEARCH 2"),
         ("SEARCH FROM bob SUBJECT monthly", "* SEARCH"),

@@ -6,8 +6,9 @@
 //! gives each message a [`TERMS`] field made with [`Terms`]. The store keeps the postings in
 //! the same write as the message, and answers [`crate::Reader::term_candidates`]: a superset
 //! of the messages whose field holds a needle (every trigram of the needle is in the field's
-//! trigrams), which the protocol then checks. Trigrams are of bytes, ASCII case folded, and
-//! never span two texts of a field, so a text that holds the needle has all its trigrams.
+//! trigrams), which the protocol then checks. Trigrams are of the lowercased UTF-8 bytes
+//! and never span two texts of a field, so a text that holds the needle, in any case, has
+//! all its trigrams.
 //!
 //! Postings are kept per block of 1,024 item ids: (collection, term, block) -> the ids'
 //! offsets, as a sorted list while short and as a bitmap once long. A message without terms
@@ -41,18 +42,30 @@ const MAX_TERMS: usize = 100_000;
 pub struct Terms(Vec<u32>);
 
 fn term(field: Field, g: &[u8]) -> u32 {
-    u32::from(field) << 24
-        | u32::from(g[0].to_ascii_lowercase()) << 16
-        | u32::from(g[1].to_ascii_lowercase()) << 8
-        | u32::from(g[2].to_ascii_lowercase())
+    u32::from(field) << 24 | u32::from(g[0]) << 16 | u32::from(g[1]) << 8 | u32::from(g[2])
 }
 
-/// The terms of `needle` in `field`; `None` when it is too short to have a trigram.
+/// A text as its trigrams are taken, and as a search should compare it: each character
+/// lowercased on its own (so a whole string's lowercasing keeps a match a match), final
+/// sigma as sigma; bytes that are not UTF-8 as U+FFFD.
+pub fn fold(text: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(text)
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == 'ς' { 'σ' } else { c })
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// The terms of `needle` in `field`; `None` when the index cannot narrow a search for it
+/// (too short to have a trigram, or not UTF-8).
 pub(crate) fn needle_terms(field: Field, needle: &[u8]) -> Option<Vec<u32>> {
-    if needle.len() < 3 {
+    std::str::from_utf8(needle).ok()?;
+    let folded = fold(needle);
+    if folded.len() < 3 {
         return None;
     }
-    let mut v: Vec<u32> = needle.windows(3).map(|g| term(field, g)).collect();
+    let mut v: Vec<u32> = folded.windows(3).map(|g| term(field, g)).collect();
     v.sort_unstable();
     v.dedup();
     Some(v)
@@ -61,7 +74,7 @@ pub(crate) fn needle_terms(field: Field, needle: &[u8]) -> Option<Vec<u32>> {
 impl Terms {
     /// Adds the trigrams of one text of `field` (a header's value, a body part…).
     pub fn add(&mut self, field: Field, text: &[u8]) {
-        self.0.extend(text.windows(3).map(|g| term(field, g)));
+        self.0.extend(fold(text).windows(3).map(|g| term(field, g)));
     }
 
     /// The terms as the derived field keeps them; empty when there are too many to index.
@@ -225,7 +238,8 @@ pub(crate) fn candidates(
     Ok(Some(ids))
 }
 
-fn intersect(a: &[ItemId], b: &[ItemId]) -> Vec<ItemId> {
+/// The ids in both ascending lists.
+pub fn intersect(a: &[ItemId], b: &[ItemId]) -> Vec<ItemId> {
     a.iter()
         .copied()
         .filter(|x| b.binary_search(x).is_ok())
@@ -245,6 +259,18 @@ mod tests {
     }
 
     #[test]
+    fn terms_fold_case_as_characters_do() {
+        let mut t = Terms::default();
+        t.add(1, "ΟΔΥΣΣΕΥΣ in KÖLN".as_bytes());
+        let got = Terms::decode(&t.encode());
+        for needle in ["οδυσσευς", "ΣΣΕΥΣ", "köln", "Köln"] {
+            let want = needle_terms(1, needle.as_bytes()).unwrap();
+            assert!(want.iter().all(|w| got.contains(w)), "{needle}");
+        }
+        assert_eq!(needle_terms(1, b"k\xc3"), None, "not UTF-8");
+    }
+
+    #[test]
     fn terms_fold_ascii_case_and_keep_fields_apart() {
         let mut t = Terms::default();
         t.add(1, b"Hello");
@@ -255,5 +281,34 @@ mod tests {
         assert!(want.iter().all(|w| got.contains(w)));
         assert!(needle_terms(1, b"he").is_none());
         assert_ne!(needle_terms(1, b"hel"), needle_terms(2, b"hel"));
+    }
+
+    proptest::proptest! {
+        /// The index's promise: a text that holds a needle, case ignored as a search
+        /// ignores it (character by character, or as a whole string's lowercasing, which
+        /// treats a final sigma apart), has every one of the needle's terms.
+        #[test]
+        fn a_text_holding_a_needle_has_its_terms(
+            text in "[a-zA-Z0-9 äÄöÖßσςΣİ\\x{1F600}]{0,60}",
+            from in 0usize..60,
+            len in 0usize..20,
+            upper in proptest::bool::ANY,
+        ) {
+            let chars: Vec<char> = text.chars().collect();
+            let from = from.min(chars.len());
+            let part: String = chars[from..(from + len).min(chars.len())].iter().collect();
+            let needle = if upper { part.to_uppercase() } else { part.to_lowercase() };
+            let by_char = |s: &str| String::from_utf8(fold(s.as_bytes())).unwrap();
+            let holds = by_char(&text).contains(&by_char(&needle))
+                || text.to_lowercase().contains(&needle.to_lowercase());
+            let mut t = Terms::default();
+            t.add(3, text.as_bytes());
+            let got = Terms::decode(&t.encode());
+            if let (true, Some(want)) = (holds, needle_terms(3, needle.as_bytes())) {
+                for w in want {
+                    proptest::prop_assert!(got.contains(&w), "{needle:?} in {text:?}");
+                }
+            }
+        }
     }
 }

@@ -50,10 +50,7 @@ impl Session {
             if let Some(ids) = reader.term_candidates(s.coll, field, &needle)? {
                 narrowed = Some(match narrowed {
                     None => ids,
-                    Some(prev) => prev
-                        .into_iter()
-                        .filter(|x| ids.binary_search(x).is_ok())
-                        .collect(),
+                    Some(prev) => bureau_store::terms::intersect(&prev, &ids),
                 });
             }
         }
