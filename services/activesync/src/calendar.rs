@@ -1417,7 +1417,7 @@ pub fn meeting_request(text: &str, v: &View) -> Option<(Element, &'static str)> 
     if let Some(r) = d.child("Recurrence") {
         let mut rec = e("Recurrence");
         for c in r.elements() {
-            if let Some(name) = crate::wbxml::PAGES[page::EMAIL as usize]
+            if let Some(name) = crate::wbxml::VOCABULARY.pages[page::EMAIL as usize]
                 .tags
                 .iter()
                 .find(|t| **t == c.name)

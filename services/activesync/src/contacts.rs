@@ -202,7 +202,8 @@ fn read(card: &str) -> (Vec<(&'static str, u8, String)>, Vec<usize>) {
 
 /// The tag name as the code page spells it (X-EAS- property names are upper case).
 fn static_tag(page: u8, name: &str) -> Option<&'static str> {
-    crate::wbxml::PAGES
+    crate::wbxml::VOCABULARY
+        .pages
         .get(page as usize)?
         .tags
         .iter()

@@ -1,16 +1,15 @@
-//! The code pages of MS-ASWBXML 2.1.2.1: each page is a namespace, each tag a token from
-//! 0x05. A page lists its tags in token order from 0x05; "" marks a token the page leaves
-//! unassigned. Names are the specification's.
+//! ActiveSync's vocabulary: the code pages of MS-ASWBXML 2.1.2.1. Each page is a namespace,
+//! each tag a token from 0x05; "" marks a token the page leaves unassigned. Names are the
+//! specification's. Documents are WBXML 1.3 with an unknown public identifier (1).
 
-pub struct Page {
-    /// The namespace the page stands for.
-    pub namespace: &'static str,
-    /// Tag names by token, from 0x05.
-    pub tags: &'static [&'static str],
-}
+use crate::{Page, PublicId, Vocabulary};
 
-/// The first tag token of every page (0x00 to 0x04 are WBXML's global tokens).
-pub const FIRST: u8 = 0x05;
+pub static VOCABULARY: Vocabulary = Vocabulary {
+    name: "ActiveSync",
+    version: 0x03,
+    public_id: PublicId::Known(1),
+    pages: &PAGES,
+};
 
 pub static PAGES: [Page; 26] = [
     // 0

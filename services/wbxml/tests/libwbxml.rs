@@ -8,7 +8,24 @@
 //!   text, and encoded here again to the very same bytes.
 //! - Documents built here: encoded here, decoded by wbxml2xml to the same XML as ours.
 
-use bureau_activesync::wbxml::{self, Element, Node, PAGES, page};
+use bureau_wbxml::activesync::{PAGES, page};
+use bureau_wbxml::{Element, Node};
+
+/// The codec with ActiveSync's vocabulary.
+mod wbxml {
+    use bureau_wbxml::activesync::VOCABULARY;
+    use bureau_wbxml::{Element, MAX_DEPTH, WbxmlError};
+
+    pub fn encode(e: &Element) -> Result<Vec<u8>, WbxmlError> {
+        bureau_wbxml::encode(&VOCABULARY, e)
+    }
+    pub fn decode(b: &[u8]) -> Result<Element, WbxmlError> {
+        bureau_wbxml::decode(&VOCABULARY, b, MAX_DEPTH)
+    }
+    pub fn to_xml(e: &Element) -> String {
+        bureau_wbxml::to_xml(&VOCABULARY, e)
+    }
+}
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;

@@ -1,14 +1,41 @@
-//! WAP Binary XML as ActiveSync uses it (MS-ASWBXML): WBXML 1.3, UTF-8, no string table of
-//! its own, tags from the code pages in `pages`, inline strings and opaque data, no
-//! attributes. Sans I/O: bytes in, a tree out, and back.
+//! WAP Binary XML (WBXML 1.1 to 1.3) as the sync protocols use it: UTF-8, tags from a
+//! [`Vocabulary`]'s code pages, inline and string-table strings, opaque data, no
+//! attributes. ActiveSync (MS-ASWBXML) and SyncML (OMA DS) each bring their vocabulary.
+//! Sans I/O: bytes in, a tree out, and back.
 //!
-//! Decoding is strict and bounded: an unknown page or tag, an attribute, a token ActiveSync
-//! does not use, text that is not UTF-8, nesting deeper than `limits.wbxml_depth`, or
-//! input that ends early is an error naming the offset, never a panic.
+//! Decoding is strict and bounded: an unknown page or tag, an attribute, a token the
+//! vocabulary does not use, text that is not UTF-8, nesting deeper than the caller's
+//! bound, or input that ends early is an error naming the offset, never a panic.
 
-mod pages;
+pub mod activesync;
 
-pub use pages::{PAGES, page};
+/// A code page: the namespace it stands for and its tag names by token, from [`FIRST`].
+pub struct Page {
+    pub namespace: &'static str,
+    pub tags: &'static [&'static str],
+}
+
+/// The first tag token of every page (0x00 to 0x04 are WBXML's global tokens).
+pub const FIRST: u8 = 0x05;
+
+/// A document type's public identifier, as the header gives it.
+pub enum PublicId {
+    /// A registered number (1: unknown).
+    Known(u32),
+    /// A formal public identifier, written as the string table's first string.
+    Text(&'static str),
+}
+
+/// What a protocol's documents are made of: its code pages, by number, and the header it
+/// writes.
+pub struct Vocabulary {
+    /// For errors ("not used in ActiveSync").
+    pub name: &'static str,
+    /// The WBXML version written (0x03 is 1.3).
+    pub version: u8,
+    pub public_id: PublicId,
+    pub pages: &'static [Page],
+}
 
 /// Documents Bureau writes nest no deeper (ActiveSync documents nest about a dozen
 /// levels); what it reads is bounded by `limits.wbxml_depth`, at most this.
@@ -21,8 +48,8 @@ const STR_T: u8 = 0x83;
 const OPAQUE: u8 = 0xC3;
 const WITH_CONTENT: u8 = 0x40;
 const WITH_ATTRIBUTES: u8 = 0x80;
-/// WBXML 1.3, unknown public identifier, UTF-8 (IANA MIBenum 106), empty string table.
-const HEADER: [u8; 4] = [0x03, 0x01, 0x6A, 0x00];
+/// UTF-8, as IANA's MIBenum.
+const UTF8: u32 = 106;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("WBXML at byte {offset}: {reason}")]
@@ -46,32 +73,55 @@ pub enum Node {
     Opaque(Vec<u8>),
 }
 
-/// The token of a tag on a page.
-pub fn token(page: u8, name: &str) -> Option<u8> {
-    let p = PAGES.get(page as usize)?;
-    p.tags
-        .iter()
-        .position(|t| !t.is_empty() && *t == name)
-        .map(|i| i as u8 + pages::FIRST)
-}
+impl Vocabulary {
+    /// The token of a tag on a page.
+    pub fn token(&self, page: u8, name: &str) -> Option<u8> {
+        let p = self.pages.get(page as usize)?;
+        p.tags
+            .iter()
+            .position(|t| !t.is_empty() && *t == name)
+            .map(|i| i as u8 + FIRST)
+    }
 
-/// The name of a token on a page.
-pub fn tag(page: u8, token: u8) -> Option<&'static str> {
-    let i = token.checked_sub(pages::FIRST)? as usize;
-    PAGES
-        .get(page as usize)?
-        .tags
-        .get(i)
-        .copied()
-        .filter(|t| !t.is_empty())
-}
+    /// The name of a token on a page.
+    pub fn tag(&self, page: u8, token: u8) -> Option<&'static str> {
+        let i = token.checked_sub(FIRST)? as usize;
+        self.pages
+            .get(page as usize)?
+            .tags
+            .get(i)
+            .copied()
+            .filter(|t| !t.is_empty())
+    }
 
-/// The page of a namespace ("AirSync", "Email", ...).
-pub fn page_of(namespace: &str) -> Option<u8> {
-    PAGES
-        .iter()
-        .position(|p| p.namespace == namespace)
-        .map(|i| i as u8)
+    /// The page of a namespace ("AirSync", "Email", ...).
+    pub fn page_of(&self, namespace: &str) -> Option<u8> {
+        self.pages
+            .iter()
+            .position(|p| p.namespace == namespace)
+            .map(|i| i as u8)
+    }
+
+    /// The header of a document: version, public identifier, charset, string table.
+    fn header(&self) -> Vec<u8> {
+        let mut out = vec![self.version];
+        match self.public_id {
+            PublicId::Known(n) => {
+                mb_u32(&mut out, n);
+                mb_u32(&mut out, UTF8);
+                mb_u32(&mut out, 0);
+            }
+            PublicId::Text(s) => {
+                // 0, then the identifier's offset in the string table: its first string.
+                out.extend([0, 0]);
+                mb_u32(&mut out, UTF8);
+                mb_u32(&mut out, s.len() as u32 + 1);
+                out.extend_from_slice(s.as_bytes());
+                out.push(0);
+            }
+        }
+        out
+    }
 }
 
 impl Element {
@@ -157,9 +207,11 @@ impl Element {
 // ---- decoding ----
 
 struct Reader<'a> {
+    vocab: &'a Vocabulary,
     bytes: &'a [u8],
     at: usize,
     strings: &'a [u8],
+    max_depth: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -243,12 +295,14 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Reads a document.
-pub fn decode(bytes: &[u8]) -> Result<Element, WbxmlError> {
+/// Reads a document of `vocab`, nested at most `max_depth` (and [`MAX_DEPTH`]) deep.
+pub fn decode(vocab: &Vocabulary, bytes: &[u8], max_depth: usize) -> Result<Element, WbxmlError> {
     let mut r = Reader {
+        vocab,
         bytes,
         at: 0,
         strings: &[],
+        max_depth: max_depth.min(MAX_DEPTH),
     };
     let version = r.byte()?;
     if !(0x01..=0x03).contains(&version) {
@@ -259,7 +313,7 @@ pub fn decode(bytes: &[u8]) -> Result<Element, WbxmlError> {
         r.mb_u32()?;
     }
     let charset = r.mb_u32()?;
-    if charset != 106 {
+    if charset != UTF8 {
         return r.fail(format!("charset {charset} is not UTF-8 (106)"));
     }
     let table_len = r.mb_u32()? as usize;
@@ -278,22 +332,21 @@ pub fn decode(bytes: &[u8]) -> Result<Element, WbxmlError> {
 }
 
 fn element(r: &mut Reader, page: &mut u8, depth: usize) -> Result<Element, WbxmlError> {
-    let max = bureau_core::limits::get().wbxml_depth;
-    if depth >= max {
-        return r.fail(format!("nested deeper than {max}"));
+    if depth >= r.max_depth {
+        return r.fail(format!("nested deeper than {}", r.max_depth));
     }
     let t = r.byte()?;
     if t & WITH_ATTRIBUTES != 0 {
-        return r.fail("attributes are not used in ActiveSync");
+        return r.fail(format!("attributes are not used in {}", r.vocab.name));
     }
-    let Some(name) = tag(*page, t & 0x3F) else {
-        if PAGES.get(*page as usize).is_none() {
+    let Some(name) = r.vocab.tag(*page, t & 0x3F) else {
+        let Some(p) = r.vocab.pages.get(*page as usize) else {
             return r.fail(format!("no code page {page}"));
-        }
+        };
         return r.fail(format!(
             "no tag {:#04x} on code page {page} ({})",
             t & 0x3F,
-            PAGES[*page as usize].namespace
+            p.namespace
         ));
     };
     let mut e = Element::new(*page, name);
@@ -309,7 +362,7 @@ fn element(r: &mut Reader, page: &mut u8, depth: usize) -> Result<Element, Wbxml
             SWITCH_PAGE => {
                 r.byte()?;
                 let p = r.byte()?;
-                if PAGES.get(p as usize).is_none() {
+                if r.vocab.pages.get(p as usize).is_none() {
                     return r.fail(format!("no code page {p}"));
                 }
                 *page = p;
@@ -327,8 +380,8 @@ fn element(r: &mut Reader, page: &mut u8, depth: usize) -> Result<Element, Wbxml
                 let n = r.mb_u32()? as usize;
                 e.children.push(Node::Opaque(r.take(n)?.to_vec()));
             }
-            b if b & 0x3F < pages::FIRST => {
-                return r.fail(format!("token {b:#04x} is not used in ActiveSync"));
+            b if b & 0x3F < FIRST => {
+                return r.fail(format!("token {b:#04x} is not used in {}", r.vocab.name));
             }
             _ => e.children.push(Node::Element(element(r, page, depth + 1)?)),
         }
@@ -342,15 +395,22 @@ fn not_xml(c: char) -> bool {
     c < ' ' && !matches!(c, '\t' | '\n' | '\r')
 }
 
-/// Writes a document. A tag its page does not have, or text holding a NUL, is an error.
-pub fn encode(root: &Element) -> Result<Vec<u8>, WbxmlError> {
-    let mut out = HEADER.to_vec();
+/// Writes a document of `vocab`. A tag its page does not have, or text holding a NUL, is
+/// an error.
+pub fn encode(vocab: &Vocabulary, root: &Element) -> Result<Vec<u8>, WbxmlError> {
+    let mut out = vocab.header();
     let mut page = 0u8;
-    write(&mut out, &mut page, root, 0)?;
+    write(vocab, &mut out, &mut page, root, 0)?;
     Ok(out)
 }
 
-fn write(out: &mut Vec<u8>, page: &mut u8, e: &Element, depth: usize) -> Result<(), WbxmlError> {
+fn write(
+    vocab: &Vocabulary,
+    out: &mut Vec<u8>,
+    page: &mut u8,
+    e: &Element,
+    depth: usize,
+) -> Result<(), WbxmlError> {
     let fail = |out: &Vec<u8>, reason: String| WbxmlError {
         offset: out.len(),
         reason,
@@ -358,7 +418,7 @@ fn write(out: &mut Vec<u8>, page: &mut u8, e: &Element, depth: usize) -> Result<
     if depth >= MAX_DEPTH {
         return Err(fail(out, format!("nested deeper than {MAX_DEPTH}")));
     }
-    let t = token(e.page, e.name).ok_or_else(|| {
+    let t = vocab.token(e.page, e.name).ok_or_else(|| {
         fail(
             out,
             format!("{} is not a tag of code page {}", e.name, e.page),
@@ -375,7 +435,7 @@ fn write(out: &mut Vec<u8>, page: &mut u8, e: &Element, depth: usize) -> Result<
     out.push(t | WITH_CONTENT);
     for n in &e.children {
         match n {
-            Node::Element(c) => write(out, page, c, depth + 1)?,
+            Node::Element(c) => write(vocab, out, page, c, depth + 1)?,
             Node::Text(s) => {
                 if s.contains('\0') {
                     return Err(fail(out, "text holds a NUL".into()));
@@ -413,19 +473,22 @@ fn mb_u32(out: &mut Vec<u8>, mut v: u32) {
 
 /// The document as XML, one namespace declaration where the code page changes and opaque
 /// data in base64 (the form libwbxml's wbxml2xml writes, `xmlns="Page:"`).
-pub fn to_xml(root: &Element) -> String {
+pub fn to_xml(vocab: &Vocabulary, root: &Element) -> String {
     let mut out = String::new();
-    xml(&mut out, root, None);
+    xml(vocab, &mut out, root, None);
     out
 }
 
-fn xml(out: &mut String, e: &Element, parent_page: Option<u8>) {
+fn xml(vocab: &Vocabulary, out: &mut String, e: &Element, parent_page: Option<u8>) {
     out.push('<');
     out.push_str(e.name);
     if parent_page != Some(e.page) {
         out.push_str(&format!(
             " xmlns=\"{}:\"",
-            PAGES.get(e.page as usize).map_or("?", |p| p.namespace)
+            vocab
+                .pages
+                .get(e.page as usize)
+                .map_or("?", |p| p.namespace)
         ));
     }
     if e.children.is_empty() {
@@ -435,7 +498,7 @@ fn xml(out: &mut String, e: &Element, parent_page: Option<u8>) {
     out.push('>');
     for n in &e.children {
         match n {
-            Node::Element(c) => xml(out, c, Some(e.page)),
+            Node::Element(c) => xml(vocab, out, c, Some(e.page)),
             Node::Text(t) => escape(out, t),
             Node::Opaque(b) => {
                 use base64::Engine;
@@ -454,7 +517,21 @@ fn escape(out: &mut String, t: &str) {
 
 #[cfg(test)]
 mod tests {
+    use super::activesync::{PAGES, VOCABULARY as AS, page};
     use super::*;
+
+    fn decode(b: &[u8]) -> Result<Element, WbxmlError> {
+        super::decode(&AS, b, MAX_DEPTH)
+    }
+    fn encode(e: &Element) -> Result<Vec<u8>, WbxmlError> {
+        super::encode(&AS, e)
+    }
+    fn token(page: u8, name: &str) -> Option<u8> {
+        AS.token(page, name)
+    }
+    fn tag(page: u8, token: u8) -> Option<&'static str> {
+        AS.tag(page, token)
+    }
 
     /// MS-ASWBXML 3.1.1's example: a Sync response adding a contact.
     const SPEC_EXAMPLE: &[u8] = b"\x03\x01\x6a\x00\x45\x5c\x4f\x50\x03Contacts\x00\x01\x4b\x032\x00\x01\x52\x032\x00\x01\x4e\x031\x00\x01\x56\x47\x4d\x032:1\x00\x01\x5d\x00\x11\x4a\x46\x031\x00\x01\x4c\x030\x00\x01\x4d\x031\x00\x01\x01\x00\x01\x5e\x03Funk, Don\x00\x01\x5f\x03Don\x00\x01\x69\x03Funk\x00\x01\x00\x11\x56\x031\x00\x01\x01\x01\x01\x01\x01\x01";
@@ -512,7 +589,7 @@ mod tests {
             ),
         );
         assert_eq!(built, doc);
-        assert!(to_xml(&doc).starts_with(
+        assert!(to_xml(&AS, &doc).starts_with(
             "<Sync xmlns=\"AirSync:\"><Collections><Collection><Class>Contacts</Class>"
         ));
     }
@@ -524,11 +601,11 @@ mod tests {
             let mut seen = std::collections::HashSet::new();
             for (i, t) in p.tags.iter().enumerate().filter(|(_, t)| !t.is_empty()) {
                 assert!(seen.insert(*t), "{} twice on {}", t, p.namespace);
-                let tok = i as u8 + pages::FIRST;
+                let tok = i as u8 + FIRST;
                 assert_eq!(token(n as u8, t), Some(tok));
                 assert_eq!(tag(n as u8, tok), Some(*t));
             }
-            assert_eq!(page_of(p.namespace), Some(n as u8));
+            assert_eq!(AS.page_of(p.namespace), Some(n as u8));
         }
         assert_eq!(token(page::FOLDER_HIERARCHY, "FolderSync"), Some(0x16));
         assert_eq!(token(page::PING, "HeartbeatInterval"), Some(0x08));
@@ -621,8 +698,16 @@ mod tests {
 /// encodes back to bytes that decode to the same document.
 #[cfg(test)]
 mod fuzz {
+    use super::activesync::VOCABULARY as AS;
     use super::*;
     use proptest::prelude::*;
+
+    fn decode(b: &[u8]) -> Result<Element, WbxmlError> {
+        super::decode(&AS, b, MAX_DEPTH)
+    }
+    fn encode(e: &Element) -> Result<Vec<u8>, WbxmlError> {
+        super::encode(&AS, e)
+    }
 
     fn token() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
@@ -649,7 +734,7 @@ mod fuzz {
 
         #[test]
         fn token_shaped(tokens in prop::collection::vec(token(), 0..100)) {
-            let mut raw = HEADER.to_vec();
+            let mut raw = AS.header();
             raw.extend(tokens.concat());
             if let Ok(doc) = decode(&raw) {
                 let again = encode(&doc).expect("a decoded document encodes");
