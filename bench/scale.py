@@ -108,6 +108,17 @@ def imap_ops(user, n):
     for u in gone:
         m.uid("STORE", u.decode(), "+FLAGS", "(\\Deleted)")
     out["IMAP UID EXPUNGE of one message"] = median_ms(lambda i: m.uid("EXPUNGE", gone[i].decode()))
+    gone_set = set(gone)
+    left = [u for u in uids if u not in gone_set]
+    flagged = random.sample(left, RUNS)
+
+    def expunge(i):
+        m.uid("STORE", flagged[i].decode(), "+FLAGS.SILENT", "(\\Deleted)")
+        t = time.perf_counter()
+        m.expunge()
+        return time.perf_counter() - t
+    out["IMAP EXPUNGE of one \\Deleted message"] = statistics.median(
+        expunge(i) * 1000 for i in range(RUNS))
     out["IMAP UID SEARCH SUBJECT (one match)"] = median_ms(
         lambda i: m.uid("SEARCH", None, "SUBJECT", f'"message {random.randrange(n)} about"'))
     out["IMAP UID SEARCH BODY (one match)"] = median_ms(

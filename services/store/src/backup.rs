@@ -58,6 +58,7 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<()> {
     copy(src, dst, ITEMS)?;
     copy(src, dst, ITEM_NAMES)?;
     copy(src, dst, UNSEEN)?;
+    copy(src, dst, DELETED)?;
     copy(src, dst, UIDS)?;
     copy(src, dst, ID_RUNS)?;
     copy(src, dst, TERMS)?;

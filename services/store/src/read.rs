@@ -263,6 +263,16 @@ impl Reader {
         crate::terms::candidates(&self.tx, coll, field, needle)
     }
 
+    /// A mailbox's messages flagged \\Deleted, in order.
+    pub fn deleted(&self, coll: CollectionId) -> Result<Vec<ItemId>> {
+        self.readable(coll)?;
+        let t = self.tx.open_table(DELETED)?;
+        collect(
+            t.range((coll, 0)..=(coll, u64::MAX))?
+                .map(|e| e.map(|(k, _)| k.value().1).map_err(StoreError::from)),
+        )
+    }
+
     /// Messages waiting for their terms, as (mailbox, item) (system only).
     pub fn unindexed(&self) -> Result<Vec<(CollectionId, ItemId)>> {
         if self.actor != Actor::System {

@@ -2,7 +2,7 @@
 //! a database newer than this binary is refused, never opened for writing.
 
 use crate::model::{Collection, CollectionKind, Item};
-use crate::tables::{COLLECTIONS, ITEMS, META, UNINDEXED, create_all, dec, enc};
+use crate::tables::{COLLECTIONS, DELETED, ITEMS, META, UNINDEXED, create_all, dec, enc};
 use crate::{Result, StoreError, now};
 use redb::{Builder, Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use std::path::Path;
@@ -19,12 +19,13 @@ const MIGRATIONS: &[Migration] = &[
     mailbox_index,
     uid_index,
     id_runs,
-    term_index,
+    term_and_deleted_index,
 ];
 
-/// 7 -> 8: the term index. Every message stored so far is listed as unindexed, a candidate
-/// for every search until `Store::index_pending` derives its terms.
-fn term_index(tx: &WriteTransaction) -> Result<()> {
+/// 7 -> 8: the term index and the \\Deleted index. Every message stored so far is listed as
+/// unindexed, a candidate for every search until `Store::index_pending` derives its terms;
+/// its flags go through the mailbox index again, which now keeps `deleted`.
+fn term_and_deleted_index(tx: &WriteTransaction) -> Result<()> {
     let mailboxes: Vec<u64> = {
         let t = tx.open_table(COLLECTIONS)?;
         let mut out = Vec::new();
@@ -38,9 +39,19 @@ fn term_index(tx: &WriteTransaction) -> Result<()> {
     };
     let mut unindexed = tx.open_table(UNINDEXED)?;
     let items = tx.open_table(ITEMS)?;
+    let mut deleted = tx.open_table(DELETED)?;
     for coll in mailboxes {
         for e in items.range((coll, 0)..=(coll, u64::MAX))? {
-            unindexed.insert(e?.0.value(), true)?;
+            let (k, v) = e?;
+            unindexed.insert(k.value(), true)?;
+            let item: Item = dec(v.value())?;
+            if item
+                .flags
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case("\\Deleted"))
+            {
+                deleted.insert(k.value(), ())?;
+            }
         }
     }
     Ok(())
@@ -454,7 +465,7 @@ mod tests {
     }
 
     #[test]
-    fn version_seven_messages_wait_for_their_terms() {
+    fn version_seven_messages_wait_for_their_terms_and_deleted_ones_are_listed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.redb");
         let snaps = dir.path().join("snaps");
@@ -478,8 +489,12 @@ mod tests {
                 };
                 cols.insert(id, enc(&c).unwrap().as_slice()).unwrap();
                 for n in [1, 2] {
+                    let item = Item {
+                        flags: vec![if n == 1 { "\\Deleted" } else { "\\Seen" }.into()],
+                        ..old_item(id, n)
+                    };
                     items
-                        .insert((id, n), enc(&old_item(id, n)).unwrap().as_slice())
+                        .insert((id, n), enc(&item).unwrap().as_slice())
                         .unwrap();
                 }
             }
@@ -496,5 +511,13 @@ mod tests {
             .map(|e| e.unwrap().0.value())
             .collect();
         assert_eq!(pending, [(1, 1), (1, 2)], "the mailbox's messages only");
+        let deleted: Vec<(u64, u64)> = tx
+            .open_table(DELETED)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|e| e.unwrap().0.value())
+            .collect();
+        assert_eq!(deleted, [(1, 1)], "the mailbox's \\Deleted message only");
     }
 }

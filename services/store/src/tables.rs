@@ -22,6 +22,8 @@ pub(crate) const ITEM_NAMES: TableDefinition<(u64, &str), u64> = TableDefinition
 /// (mailbox, item) for each message of a mailbox without the owner's \\Seen: a mailbox's
 /// first unseen message and unseen count without reading every record.
 pub(crate) const UNSEEN: TableDefinition<(u64, u64), ()> = TableDefinition::new("unseen");
+/// (mailbox, item) for each message flagged \\Deleted: EXPUNGE without reading every record.
+pub(crate) const DELETED: TableDefinition<(u64, u64), ()> = TableDefinition::new("deleted");
 /// (collection, UID, item) for each item with a `uid` prop (an iCalendar or vCard UID):
 /// CalDAV's one-UID-per-collection rule and scheduling's "where is this UID" without
 /// reading every record.
@@ -85,6 +87,7 @@ pub(crate) fn create_all(tx: &redb::WriteTransaction) -> Result<()> {
     tx.open_table(ITEMS)?;
     tx.open_table(ITEM_NAMES)?;
     tx.open_table(UNSEEN)?;
+    tx.open_table(DELETED)?;
     tx.open_table(UIDS)?;
     tx.open_table(ID_RUNS)?;
     tx.open_table(TERMS)?;

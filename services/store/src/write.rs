@@ -593,6 +593,9 @@ impl<'t> Writer<'t> {
         self.tx
             .open_table(UNSEEN)?
             .remove((item.collection, item.id))?;
+        self.tx
+            .open_table(DELETED)?
+            .remove((item.collection, item.id))?;
         Ok(())
     }
 
@@ -935,16 +938,24 @@ fn valid_name(name: &str) -> Result<()> {
 }
 
 /// Keeps a mailbox's index in step with one of its messages: in `UNSEEN` unless the owner
-/// has seen it, and its keywords in `c.keywords`. Other collections have no index.
+/// has seen it, in `DELETED` when flagged \\Deleted, and its keywords in `c.keywords`.
+/// Other collections have no index.
 pub(crate) fn index_message(tx: &WriteTransaction, c: &mut Collection, item: &Item) -> Result<()> {
     if c.kind != CollectionKind::Mailbox {
         return Ok(());
     }
+    let has = |flag: &str| item.flags.iter().any(|f| f.eq_ignore_ascii_case(flag));
     let mut unseen = tx.open_table(UNSEEN)?;
-    if item.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")) {
+    if has("\\Seen") {
         unseen.remove((c.id, item.id))?;
     } else {
         unseen.insert((c.id, item.id), ())?;
+    }
+    let mut deleted = tx.open_table(DELETED)?;
+    if has("\\Deleted") {
+        deleted.insert((c.id, item.id), ())?;
+    } else {
+        deleted.remove((c.id, item.id))?;
     }
     for f in &item.flags {
         if !f.starts_with('\\') && !c.keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {

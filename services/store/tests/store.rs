@@ -483,32 +483,41 @@ fn a_mailbox_index_follows_every_change() {
             r.item_ids(inbox).unwrap(),
             r.unseen(inbox).unwrap(),
             c.keywords,
+            r.deleted(inbox).unwrap(),
         )
     };
-    assert_eq!(index(), (ids.clone(), ids.clone(), vec![]));
+    assert_eq!(index(), (ids.clone(), ids.clone(), vec![], vec![]));
     let (first, second, fourth) = (ids[0], ids[1], ids[3]);
     store
         .write_blocking(actor, vec![], move |w| {
             w.update_item(inbox, first, None, |it| {
                 it.flags = vec!["\\Seen".into(), "$Work".into()]
             })?;
-            w.update_item(inbox, second, None, |it| it.flags = vec!["urgent".into()])?;
+            w.update_item(inbox, second, None, |it| {
+                it.flags = vec!["urgent".into(), "\\Deleted".into()]
+            })?;
+            w.update_item(inbox, fourth, None, |it| {
+                it.flags = vec!["\\Deleted".into()]
+            })?;
             w.delete_item(inbox, fourth)
         })
         .unwrap();
-    let (all, unseen, keywords) = index();
+    let (all, unseen, keywords, deleted) = index();
     assert_eq!(all, &ids[..3]);
     assert_eq!(unseen, &ids[1..3]);
     assert_eq!(keywords, ["$Work", "urgent"]);
+    assert_eq!(deleted, [second], "flagged, and not once expunged");
     // Keywords stay defined once used (as Dovecot keeps them); \Seen taken back is unseen.
     store
         .write_blocking(actor, vec![], move |w| {
-            w.update_item(inbox, first, None, |it| it.flags.clear())
+            w.update_item(inbox, first, None, |it| it.flags.clear())?;
+            w.update_item(inbox, second, None, |it| it.flags.clear())
         })
         .unwrap();
-    let (_, unseen, keywords) = index();
+    let (_, unseen, keywords, deleted) = index();
     assert_eq!(unseen, &ids[..3]);
     assert_eq!(keywords, ["$Work", "urgent"]);
+    assert!(deleted.is_empty(), "\\Deleted taken back");
     // Other collections have no index; a deleted mailbox leaves none behind.
     let cal = store
         .write_blocking(actor, vec![], move |w| {

@@ -31,21 +31,20 @@ impl Session {
         let actor = Actor::Principal(self.principal());
         // Current flags from the store, not from this session's view.
         let reader = store.reader(actor)?;
-        // UID EXPUNGE reads the messages it names, not the mailbox (issue 24).
-        let candidates = match &only {
-            Some(uids) => {
-                let mut found = Vec::with_capacity(uids.len());
-                for u in uids {
-                    match reader.item(coll, u64::from(*u)) {
-                        Ok(i) => found.push(i),
-                        Err(StoreError::NotFound) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                found
-            }
-            None => reader.items(coll)?,
+        // UID EXPUNGE reads the messages it names, EXPUNGE the \Deleted ones, not the
+        // mailbox (issue 24).
+        let ids: Vec<u64> = match &only {
+            Some(uids) => uids.iter().map(|u| u64::from(*u)).collect(),
+            None => reader.deleted(coll)?,
         };
+        let mut candidates = Vec::with_capacity(ids.len());
+        for id in ids {
+            match reader.item(coll, id) {
+                Ok(i) => candidates.push(i),
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let doomed: Vec<u64> = candidates
             .into_iter()
             .filter(|i| has(&i.flags, "\\Deleted"))

@@ -235,10 +235,10 @@ impl Session {
     ) -> Result<Vec<(&'a str, u64)>, StoreError> {
         let r = self.reader()?;
         let private = m.private_seen().then(|| self.principal());
-        // The mailbox's index answers but for DELETED, SIZE and a shared mailbox's UNSEEN.
-        let records = items.iter().any(|i| {
-            matches!(i.as_str(), "DELETED" | "SIZE") || (i == "UNSEEN" && private.is_some())
-        });
+        // The mailbox's index answers but for SIZE and a shared mailbox's UNSEEN.
+        let records = items
+            .iter()
+            .any(|i| i == "SIZE" || (i == "UNSEEN" && private.is_some()));
         let msgs = if records {
             r.items(m.coll.id)?
         } else {
@@ -264,7 +264,7 @@ impl Session {
                     Some(p) => count(&|i| !i.seen_by(p)),
                     None => r.unseen(m.coll.id)?.len() as u64,
                 },
-                "DELETED" => count(&|i| has(&i.flags, "\\Deleted")),
+                "DELETED" => r.deleted(m.coll.id)?.len() as u64,
                 "SIZE" => msgs.iter().map(Item::size).sum(),
                 "RECENT" => self.ctx.recent.unclaimed(&m.coll, &ids) as u64,
                 "HIGHESTMODSEQ" => m.coll.modseq,
