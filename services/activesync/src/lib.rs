@@ -482,16 +482,12 @@ impl ActiveSync {
         data: Vec<u8>,
         message: bool,
     ) -> Result<bureau_store::StagedBlob, bureau_store::StoreError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            if message {
-                store.stage_message(&data)
-            } else {
-                store.stage_blob(&data)
-            }
-        })
-        .await
-        .map_err(|e| bureau_store::StoreError::Io(e.to_string()))?
+        let content = if message {
+            bureau_store::Content::Message
+        } else {
+            bureau_store::Content::Data
+        };
+        self.store.stage(data, content).await
     }
 
     pub async fn save_device(

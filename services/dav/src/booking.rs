@@ -133,7 +133,10 @@ impl Dav {
         let text = crate::sched::with_method(answered, None).to_string();
         let props = crate::object_props(crate::Kind::Calendar, text.as_bytes())
             .map_err(|_| StoreError::Invalid("not a valid calendar object".into()))?;
-        let staged = self.store.stage_blob(text.as_bytes())?;
+        let staged = self
+            .store
+            .stage(text.into_bytes(), bureau_store::Content::Data)
+            .await?;
         let blob = staged.blob_ref();
         self.store
             .write(Actor::System, vec![staged], move |w| {

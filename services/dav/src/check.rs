@@ -121,7 +121,9 @@ mod tests {
             (cal, Kind::Calendar, "cut.ics", CUT),
             (book, Kind::Contacts, "nobody.vcf", NO_UID),
         ] {
-            let staged = store.stage_blob(text.as_bytes()).unwrap();
+            let staged = store
+                .stage_blocking(text.as_bytes(), bureau_store::Content::Data)
+                .unwrap();
             let blob = staged.blob_ref();
             // Indexed as an older release did: a broken one by what could be read of it.
             let props = check_object(kind, text.as_bytes()).unwrap_or_else(|_| {

@@ -738,7 +738,11 @@ impl Dav {
             },
             _ => None,
         };
-        let staged = match self.store.stage_blob(body) {
+        let staged = match self
+            .store
+            .stage(body.to_vec(), bureau_store::Content::Data)
+            .await
+        {
             Ok(s) => s,
             Err(e) => return store_status(&e),
         };
@@ -1083,7 +1087,8 @@ pub async fn import(
                     .is_none_or(|c| components(&coll).contains(&c.as_str())) =>
             {
                 let staged = store
-                    .stage_blob(o.text.as_bytes())
+                    .stage(o.text.into_bytes(), bureau_store::Content::Data)
+                    .await
                     .map_err(|e| e.to_string())?;
                 batch.push((o.name, props, staged));
             }

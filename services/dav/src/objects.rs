@@ -52,7 +52,10 @@ impl Dav {
             Some(_) => Some(r.content(&r.item_by_name(coll.id, name)?)?),
             None => None,
         };
-        let staged = self.store.stage_blob(text.as_bytes())?;
+        let staged = self
+            .store
+            .stage(text.as_bytes().to_vec(), bureau_store::Content::Data)
+            .await?;
         let item = self
             .write_object(actor, coll.id, name, expect, staged, props)
             .await?;

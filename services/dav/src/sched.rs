@@ -625,12 +625,18 @@ impl Dav {
             Some(o) => Some(object_props(Kind::Calendar, o.as_bytes()).map_err(|_| invalid())?),
             None => None,
         };
-        let staged_msg = self.store.stage_blob(message.as_bytes())?;
+        let staged_msg = self
+            .store
+            .stage(message.into(), bureau_store::Content::Data)
+            .await?;
         let msg_blob = staged_msg.blob_ref();
         let mut staged = vec![staged_msg];
         let obj_blob = match &object {
             Some(o) => {
-                let s = self.store.stage_blob(o.as_bytes())?;
+                let s = self
+                    .store
+                    .stage(o.clone().into_bytes(), bureau_store::Content::Data)
+                    .await?;
                 let b = s.blob_ref();
                 staged.push(s);
                 Some(b)

@@ -131,7 +131,10 @@ impl Directory {
                 .await;
         }
         let text = card(u);
-        let staged = self.store.stage_blob(text.as_bytes())?;
+        let staged = self
+            .store
+            .stage(text.as_bytes().to_vec(), bureau_store::Content::Data)
+            .await?;
         let blob = staged.blob_ref();
         let uid = format!("urn:bureau:user:{}", u.uid);
         self.store

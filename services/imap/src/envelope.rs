@@ -310,7 +310,7 @@ mod tests {
 }
 
 /// What FETCH tells of a message without its content: ENVELOPE, BODY and BODYSTRUCTURE as
-/// written on the wire. Made once, when the message is stored (`Store::stage_message`),
+/// written on the wire. Made once, when the message is stored (`Store::stage`),
 /// and kept beside its blob, as Dovecot's index cache keeps them.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Summary {

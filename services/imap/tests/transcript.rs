@@ -1072,7 +1072,11 @@ async fn summaries_made_at_delivery_or_first_fetch() {
     assert!(summary_of(0).is_some(), "made at APPEND");
     // As a release without summaries stored it.
     let raw = msg("stored bare", "Tue, 8 Dec 2026 10:00:00 +0100");
-    let staged = s.store.stage_blob(raw.as_bytes()).unwrap();
+    let staged = s
+        .store
+        .stage(raw.as_bytes().to_vec(), bureau_store::Content::Data)
+        .await
+        .unwrap();
     let blob = staged.blob_ref();
     s.store
         .write(Actor::Principal(alice), vec![staged], move |w| {
@@ -1133,7 +1137,11 @@ async fn searches_decode_bodies_and_use_the_term_index() {
         (alice, r.collection_by_name(alice, "INBOX").unwrap().id)
     };
     let raw = "From: c@example.com\r\nSubject: Reminder\r\n\r\nplease pay the invoice\r\n";
-    let staged = s.store.stage_blob(raw.as_bytes()).unwrap();
+    let staged = s
+        .store
+        .stage(raw.as_bytes().to_vec(), bureau_store::Content::Data)
+        .await
+        .unwrap();
     let blob = staged.blob_ref();
     s.store
         .write(Actor::Principal(alice), vec![staged], move |w| {

@@ -2,7 +2,7 @@
 //! the others, in one store write, durable before the client hears 250.
 
 use crate::queue::{Queue, QueueEntry};
-use bureau_store::{Actor, NewItem, PrincipalId, Store, StoreError};
+use bureau_store::{Actor, Content, NewItem, PrincipalId, Store, StoreError};
 
 /// The trace line (RFC 5321 4.4) with the protocol keyword of RFC 3848.
 pub(crate) fn received(
@@ -48,21 +48,17 @@ pub(crate) async fn commit(
     queue: &Queue,
     accepted: Accepted,
 ) -> Result<(), StoreError> {
-    // A message for a mailbox gets its summaries (Store::stage_message); the queue's copy
-    // is only sent on, so it is staged as bytes.
+    // A message for a mailbox gets its summaries and terms (Content::Message); the queue's
+    // copy is only sent on, so it is staged as data.
     let stage = |data: Vec<u8>, mailbox: bool| {
-        let s = store.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                if mailbox {
-                    s.stage_message(&data)
-                } else {
-                    s.stage_blob(&data)
-                }
-            })
-            .await
-            .map_err(|e| StoreError::Io(e.to_string()))?
-        }
+        store.stage(
+            data,
+            if mailbox {
+                Content::Message
+            } else {
+                Content::Data
+            },
+        )
     };
     let mut staged = Vec::new();
     let local = match accepted.local {

@@ -15,7 +15,7 @@ use crate::recipient::{self, Resolved};
 use bureau_core::config::{RelayConfig, SmtpConfig};
 use bureau_core::shutdown::Shutdown;
 use bureau_directory::Directory;
-use bureau_store::{Actor, CollectionId, Item, NewItem, Store, StoreError, Writer, now};
+use bureau_store::{Actor, CollectionId, Content, Item, NewItem, Store, StoreError, Writer, now};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
@@ -458,9 +458,12 @@ impl Queue {
         stored.extend_from_slice(&bounce);
         let s = self.inner.store.clone();
         let to_stage = if local.is_empty() { bounce } else { stored };
-        let staged = tokio::task::spawn_blocking(move || s.stage_blob(&to_stage))
-            .await
-            .map_err(|e| StoreError::Io(e.to_string()))??;
+        let content = if local.is_empty() {
+            Content::Data
+        } else {
+            Content::Message
+        };
+        let staged = s.stage(to_stage, content).await?;
         let blob = staged.blob_ref();
         let remote_entry = QueueEntry::new(
             &format!("{}-DSN", entry.id),

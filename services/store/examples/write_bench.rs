@@ -54,11 +54,7 @@ fn main() {
                         let t = Instant::now();
                         let mut body = format!("{w}:{i}:").repeat(128).into_bytes();
                         body.truncate(512);
-                        let s2 = store.clone();
-                        let staged = tokio::task::spawn_blocking(move || s2.stage_blob(&body))
-                            .await
-                            .unwrap()
-                            .unwrap();
+                        let staged = store.stage(body, Content::Data).await.unwrap();
                         let blob = staged.blob_ref();
                         store
                             .write(Actor::System, vec![staged], move |wr| {

@@ -51,7 +51,7 @@ pub struct StagedBlob {
     pub(crate) written: bool,
     /// The bytes of a blob kept in the database.
     pub(crate) inline: Option<Vec<u8>>,
-    /// What `Store::stage_message` derived from the bytes, saved with the blob.
+    /// What `Store::stage` derived from the bytes, saved with the blob.
     pub(crate) derived: Vec<(&'static str, Vec<u8>)>,
     /// The directory whose in-flight set pins this blob's file.
     dir: Option<Arc<BlobDir>>,

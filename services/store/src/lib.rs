@@ -278,6 +278,15 @@ impl Drop for Inner {
     }
 }
 
+/// What a staged blob holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// A mail message: staged with what the deriver makes of it.
+    Message,
+    /// Anything else: calendar and contact objects, the outbound queue's copies.
+    Data,
+}
+
 /// A handle on the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -358,10 +367,34 @@ impl Store {
         ))
     }
 
-    /// Prepares `data` as a blob for a coming `write`: a small one is kept in memory and
-    /// stored with the commit; a large one is written as a file now (not yet durable) and
-    /// made durable before the commit. Blocking file I/O: call from a blocking context.
-    pub fn stage_blob(&self, data: &[u8]) -> Result<StagedBlob> {
+    /// Prepares `data` as a blob for a coming `write`, off the runtime's worker threads:
+    /// the one way async code stages a blob. A small one is kept in memory and stored with
+    /// the commit; a large one is written as a file now (not yet durable) and made durable
+    /// before the commit. A mail message gets what the deriver makes of it, saved with the
+    /// blob when the write that uses it commits (at delivery, so readers find it ready).
+    pub async fn stage(&self, data: Vec<u8>, content: Content) -> Result<StagedBlob> {
+        if content == Content::Data && data.len() as u64 <= INLINE_MAX {
+            // Nothing to write or derive: no need for a blocking thread.
+            return self.stage_blocking(&data, content);
+        }
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.stage_blocking(&data, content))
+            .await
+            .map_err(|e| StoreError::Io(e.to_string()))?
+    }
+
+    /// `stage` for callers outside an async runtime (blocking file I/O and deriving).
+    pub fn stage_blocking(&self, data: &[u8], content: Content) -> Result<StagedBlob> {
+        let mut staged = self.stage_bytes(data)?;
+        if content == Content::Message
+            && let Some(d) = self.inner.deriver.get()
+        {
+            staged.derived = d(data);
+        }
+        Ok(staged)
+    }
+
+    fn stage_bytes(&self, data: &[u8]) -> Result<StagedBlob> {
         let blob = BlobRef {
             hash: *blake3::hash(data).as_bytes(),
             size: data.len() as u64,
@@ -382,19 +415,10 @@ impl Store {
         Ok(staged)
     }
 
-    /// Sets what `stage_message` derives from every message (once; IMAP's summaries).
+    /// Sets what staging derives from every mail message (once; IMAP's summaries and the
+    /// message's terms).
     pub fn set_deriver(&self, d: Deriver) {
         let _ = self.inner.deriver.set(d);
-    }
-
-    /// `stage_blob` for a mail message: what the deriver makes of it is saved with the blob
-    /// when the write that uses the blob commits (at delivery, so readers find it ready).
-    pub fn stage_message(&self, data: &[u8]) -> Result<StagedBlob> {
-        let mut staged = self.stage_blob(data)?;
-        if let Some(d) = self.inner.deriver.get() {
-            staged.derived = d(data);
-        }
-        Ok(staged)
     }
 
     /// Gives each message stored without terms (before the term index, or while no deriver

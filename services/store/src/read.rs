@@ -336,7 +336,7 @@ impl Reader {
         }
     }
 
-    /// What was derived from the item's content under `field` (`Store::stage_message`,
+    /// What was derived from the item's content under `field` (`Store::stage`,
     /// `Writer::set_derived`), if it was.
     pub fn derived(&self, item: &Item, field: &str) -> Result<Option<Vec<u8>>> {
         self.readable(item.collection)?;

@@ -29,7 +29,7 @@ fn collection(store: &Store, owner: PrincipalId, name: &str) -> Collection {
 }
 
 fn put(store: &Store, actor: Actor, coll: CollectionId, body: &[u8]) -> Result<Item> {
-    let staged = store.stage_blob(body)?;
+    let staged = store.stage_blocking(body, Content::Data)?;
     let blob = staged.blob_ref();
     store.write_blocking(actor, vec![staged], move |w| {
         w.put_item(
@@ -67,11 +67,7 @@ async fn concurrent_writers_all_land_with_increasing_modseqs() {
             let mut seen = Vec::new();
             for i in 0..1000u64 {
                 let body = format!("task {t} write {i}").into_bytes();
-                let s2 = store.clone();
-                let staged = tokio::task::spawn_blocking(move || s2.stage_blob(&body))
-                    .await
-                    .unwrap()
-                    .unwrap();
+                let staged = store.stage(body, Content::Data).await.unwrap();
                 let blob = staged.blob_ref();
                 let item = store
                     .write(Actor::Principal(1), vec![staged], move |w| {
@@ -170,7 +166,9 @@ fn changes_since_returns_exactly_the_changed_and_deleted() {
     assert!(all.deleted_names.is_empty(), "these items had no names");
 
     // A named item (a DAV resource) keeps its name in its tombstone.
-    let staged = store.stage_blob(b"BEGIN:VCALENDAR").unwrap();
+    let staged = store
+        .stage_blocking(b"BEGIN:VCALENDAR", Content::Data)
+        .unwrap();
     let blob = staged.blob_ref();
     let named = store
         .write_blocking(actor, vec![staged], move |w| {
@@ -411,7 +409,9 @@ fn derived_data_lives_and_dies_with_its_blob() {
     let c1 = collection(&store, a.id, "one").id;
     let c2 = collection(&store, a.id, "two").id;
     let actor = Actor::Principal(a.id);
-    let staged = store.stage_message(b"a message").unwrap();
+    let staged = store
+        .stage_blocking(b"a message", Content::Message)
+        .unwrap();
     let blob = staged.blob_ref();
     let i1 = store
         .write_blocking(actor, vec![staged], move |w| {
@@ -558,7 +558,7 @@ fn the_uid_index_follows_every_change() {
     };
     let (cal, other) = (mk("cal"), mk("other"));
     let put_uid = |coll: CollectionId, name: &str, uid: &str| {
-        let staged = store.stage_blob(uid.as_bytes()).unwrap();
+        let staged = store.stage_blocking(uid.as_bytes(), Content::Data).unwrap();
         let blob = staged.blob_ref();
         let (name, uid) = (name.to_string(), uid.to_string());
         store
@@ -1085,7 +1085,7 @@ fn the_term_index_follows_every_change() {
     let inbox = collection(&store, a.id, "INBOX").id;
     let other = collection(&store, a.id, "Other").id;
     let msg = |store: &Store, coll, body: &[u8]| {
-        let staged = store.stage_message(body).unwrap();
+        let staged = store.stage_blocking(body, Content::Message).unwrap();
         let blob = staged.blob_ref();
         store
             .write_blocking(actor, vec![staged], move |w| {
@@ -1134,7 +1134,9 @@ fn the_term_index_follows_every_change() {
     assert_eq!(find(&store, inbox, "zebra"), Some(vec![]));
     assert_eq!(find(&store, other, "zebra"), Some(vec![copy.id]));
     // A new blob replaces the old terms.
-    let staged = store.stage_message(b"Dinner on Saturday").unwrap();
+    let staged = store
+        .stage_blocking(b"Dinner on Saturday", Content::Message)
+        .unwrap();
     let blob = staged.blob_ref();
     store
         .write_blocking(actor, vec![staged], move |w| {

@@ -17,18 +17,13 @@ impl Session {
             Err(e) => return self.store_no(tag, e),
         };
         let store = self.db().clone();
-        let s2 = store.clone();
-        let staged = tokio::task::spawn_blocking(move || {
-            msgs.into_iter()
-                .map(|msg| Ok((s2.stage_message(&msg.data)?, msg.flags, msg.date)))
-                .collect::<Result<Vec<_>, StoreError>>()
-        })
-        .await;
-        let staged = match staged {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return self.store_no(tag, e),
-            Err(_) => return self.no(tag, Code::ServerBug, "internal error"),
-        };
+        let mut staged = Vec::with_capacity(msgs.len());
+        for msg in msgs {
+            match store.stage(msg.data, bureau_store::Content::Message).await {
+                Ok(s) => staged.push((s, msg.flags, msg.date)),
+                Err(e) => return self.store_no(tag, e),
+            }
+        }
         let items: Vec<_> = staged
             .iter()
             .map(|(b, f, d)| (b.blob_ref(), f.clone(), *d))
