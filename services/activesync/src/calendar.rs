@@ -14,12 +14,12 @@
 //! organizer and the attendees. calcard resolves time zones, makes VTIMEZONEs and checks
 //! the result; the lines themselves are kept as text so what is untouched stays exact.
 
-use crate::contentline::{Comp, Line, esc, split, unescape};
 use crate::email::{BodyPreference, plain_body};
-use crate::tzi::{Tzi, local_in};
 use crate::wbxml::{Element, page};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use bureau_groupware::contentline::{Comp, Line, esc, split, unescape};
+use bureau_groupware::tzi::{Tzi, local_in};
 use calcard::common::timezone::Tz as CalTz;
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone};
 
@@ -1322,7 +1322,7 @@ pub fn respond(
     for p in ev.props.iter_mut() {
         let l = Line::parse(p);
         if l.name == "ATTENDEE" && v.me.contains(&address(&l.value)) {
-            *p = crate::contentline::set_param(p, "PARTSTAT", partstat);
+            *p = bureau_groupware::contentline::set_param(p, "PARTSTAT", partstat);
             answered = true;
         }
     }

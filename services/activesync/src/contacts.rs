@@ -7,8 +7,8 @@
 //! a fourth address, IMPP, X- properties, parameters of other clients) stays as it was.
 //! Fields the device sends that vCard has no place for are kept as X-EAS-<field>.
 
-use crate::contentline::{esc, lines, split, unescape};
 use crate::wbxml::{Element, Node, page};
+use bureau_groupware::contentline::{esc, lines, split, unescape};
 
 /// Which device field a TEL line fills, given the slots already taken.
 fn phone_slot(types: &[String], taken: &[&'static str]) -> Option<&'static str> {

@@ -420,7 +420,7 @@ mod tests {
         crate::calendar::View {
             version: 161,
             me: vec!["alice@example.com".into()],
-            device: crate::tzi::Tzi::fixed(0),
+            device: bureau_groupware::tzi::Tzi::fixed(0),
             home: chrono_tz::UTC,
         }
     }

@@ -21,7 +21,6 @@
 pub mod autodiscover;
 pub mod calendar;
 pub mod contacts;
-pub mod contentline;
 pub mod email;
 pub mod find;
 pub mod folders;
@@ -35,7 +34,6 @@ pub mod resolve;
 pub mod settings;
 pub mod sync;
 pub mod tasks;
-pub mod tzi;
 pub mod validatecert;
 pub mod wbxml;
 
@@ -243,10 +241,10 @@ impl ActiveSync {
             .device
             .info
             .get(DEVICE_TIMEZONE)
-            .and_then(|t| tzi::Tzi::from_base64(t))
+            .and_then(|t| bureau_groupware::tzi::Tzi::from_base64(t))
             .unwrap_or_else(|| {
                 use chrono::Datelike;
-                tzi::Tzi::of_zone(home, chrono::Utc::now().year())
+                bureau_groupware::tzi::Tzi::of_zone(home, chrono::Utc::now().year())
             });
         let mut me = vec![cx.user.address.to_ascii_lowercase()];
         me.extend(cx.user.aliases.iter().map(|a| a.to_ascii_lowercase()));

@@ -677,7 +677,7 @@ async fn add_ical(
         .put_object(&cx.user, coll, &calendar::object_name(&uid), None, text)
         .await?;
     if let Some(tz) = data.child_value("Timezone").map(|t| t.trim().to_string())
-        && crate::tzi::Tzi::from_base64(&tz).is_some()
+        && bureau_groupware::tzi::Tzi::from_base64(&tz).is_some()
         && cx.device.info.get(crate::DEVICE_TIMEZONE) != Some(&tz)
     {
         let mut d = cx.device.clone();

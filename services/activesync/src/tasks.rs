@@ -5,9 +5,9 @@
 //! recurrence is not shown to devices, so it is never changed from one.
 
 use crate::calendar::{At, View, Zones, categories, compact, parse_time};
-use crate::contentline::{Comp, Line, esc, unescape};
 use crate::email::{BodyPreference, eas_date, plain_body};
 use crate::wbxml::{Element, page};
+use bureau_groupware::contentline::{Comp, Line, esc, unescape};
 use chrono::{NaiveDateTime, NaiveTime};
 
 /// The long form tasks and notes use: 2026-12-01T09:00:00.000Z.
@@ -295,7 +295,7 @@ mod tests {
         let v = View {
             version: 161,
             me: vec![],
-            device: crate::tzi::Tzi::of_zone(chrono_tz::Europe::Paris, 2026),
+            device: bureau_groupware::tzi::Tzi::of_zone(chrono_tz::Europe::Paris, 2026),
             home: chrono_tz::Europe::Paris,
         };
         let text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20261101T000000Z\r\nDUE;VALUE=DATE:20261207\r\nRRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=5\r\nSUMMARY:Timesheet\r\nX-KEEP:me\r\nEND:VTODO\r\nEND:VCALENDAR\r\n";

@@ -1,0 +1,11 @@
+//! What is about calendars, contacts, tasks and notes rather than about a wire protocol,
+//! shared by the protocols that carry them (ActiveSync now; SyncML next; DAV as it moves
+//! here):
+//!
+//! - `contentline`: the lossless content-line editor for iCalendar and vCard text: a
+//!   device's change replaces the lines it stands for, every other line stays byte for byte.
+//! - `tzi`: time zones as Windows describes them (TIME_ZONE_INFORMATION and its rules),
+//!   matched to and from the zone database.
+
+pub mod contentline;
+pub mod tzi;
