@@ -722,7 +722,7 @@ async fn change_mail(
 
 /// A card's text, checked by the rules a CardDAV PUT follows (issue 19).
 fn checked_card(card: String) -> Result<String, StoreError> {
-    match bureau_dav::check_card(&card) {
+    match bureau_groupware::object::check_card(&card) {
         Ok(()) => Ok(card),
         Err(why) => Err(StoreError::Invalid(format!(
             "the contact does not make a vCard: {why}"

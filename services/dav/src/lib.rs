@@ -21,7 +21,6 @@ mod objects;
 mod principals;
 mod validate;
 pub use report::Busy;
-pub use validate::check_card;
 pub(crate) use validate::{check_object, object_props};
 mod props;
 mod report;

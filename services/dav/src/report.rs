@@ -13,30 +13,6 @@ use hyper::StatusCode;
 
 /// Recurrence instances looked at per object, so that an endless rule ends.
 const MAX_INSTANCES: usize = 50_000;
-/// Instances expanded when an object is stored, to find its span.
-const SPAN_INSTANCES: usize = 1_000;
-/// When an object's instances begin and end (kept as `prop::SPAN`, so that time-range
-/// queries parse only the objects that may match); None when it has no dated instance (a
-/// to-do without dates). A rule without COUNT or UNTIL, or with more instances than are expanded
-/// here, runs to the end of time.
-pub(crate) fn span(cal: &calcard::icalendar::ICalendar, text: &str) -> Option<(i64, i64)> {
-    let open = text.lines().any(|l| {
-        let l = l.to_ascii_uppercase();
-        l.starts_with("RRULE") && !l.contains("COUNT=") && !l.contains("UNTIL=")
-    });
-    // A rule without end needs only its first instances, for the start.
-    let limit = if open { 64 } else { SPAN_INSTANCES };
-    let expanded = cal.expand_dates(calcard::common::timezone::Tz::UTC, limit);
-    let from = expanded.events.iter().map(|e| e.timestamps().0).min()?;
-    let endless = open || expanded.events.len() >= limit;
-    let to = if endless {
-        i64::MAX
-    } else {
-        expanded.events.iter().map(|e| e.timestamps().1).max()?
-    };
-    Some((from, to))
-}
-
 pub(crate) fn report(ctx: &Ctx, t: &Target, body: &[u8]) -> Resp {
     let root = match parse_body(body) {
         Ok(Some(r)) => r,

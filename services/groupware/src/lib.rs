@@ -2,10 +2,13 @@
 //! shared by the protocols that carry them (ActiveSync now; SyncML next; DAV as it moves
 //! here):
 //!
+//! - `object`: what a calendar or contact object must be to be stored (the same rules for
+//!   every protocol) and the props it is indexed by, its recurrence span among them.
 //! - `contentline`: the lossless content-line editor for iCalendar and vCard text: a
 //!   device's change replaces the lines it stands for, every other line stays byte for byte.
 //! - `tzi`: time zones as Windows describes them (TIME_ZONE_INFORMATION and its rules),
 //!   matched to and from the zone database.
 
 pub mod contentline;
+pub mod object;
 pub mod tzi;
