@@ -311,7 +311,7 @@ def main():
     big = ldap_ops()
     for k in small:
         row(k + " (users)", "O(1)", small[k], big[k])
-    over = [r[0] for r in rows if r[5] != "ok"]
+    over = [r[0] for r in rows if r[-1] != "ok"]
     print(f"over their ratio: {', '.join(over) if over else 'none'}", flush=True)
 
 

@@ -31,7 +31,7 @@ pub(crate) const UIDS: TableDefinition<(u64, &str, u64), ()> = TableDefinition::
 /// (collection, first item) -> how many consecutive item ids from it are live: a
 /// collection's ids as runs, so that IMAP's SELECT reads a few runs, not every key.
 pub(crate) const ID_RUNS: TableDefinition<(u64, u64), u64> = TableDefinition::new("id_runs");
-/// (collection, term, block of 1,024 item ids) -> the posting of the block's items that
+/// (collection, block of 1,024 item ids, term) -> the posting of the block's items that
 /// hold the term (`terms.rs`): a mailbox's substring searches without reading every message.
 pub(crate) const TERMS: TableDefinition<(u64, u32, u32), &[u8]> = TableDefinition::new("terms");
 /// (collection, item) -> waiting, for each message not in `TERMS`: a candidate for every

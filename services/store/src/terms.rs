@@ -10,8 +10,10 @@
 //! and never span two texts of a field, so a text that holds the needle, in any case, has
 //! all its trigrams.
 //!
-//! Postings are kept per block of 1,024 item ids: (collection, term, block) -> the ids'
-//! offsets, as a sorted list while short and as a bitmap once long. A message without terms
+//! Postings are kept per block of 1,024 item ids: (collection, block, term) -> the ids'
+//! offsets, as a sorted list while short and as a bitmap once long. Keyed block first, so
+//! that a new message's few hundred terms fall in one block's few pages, whatever the size
+//! of the mailbox; a search looks its terms up in each block. A message without terms
 //! (stored before the index, or without a deriver) is listed in `UNINDEXED` and is a
 //! candidate for every search until `Store::index_pending` gives it its terms; so is one
 //! with too many terms to post, for good.
@@ -136,7 +138,7 @@ fn post(
     let mut t = tx.open_table(TERMS)?;
     let (blk, off) = block(id);
     for term in Terms::decode(terms) {
-        let key = (coll, term, blk);
+        let key = (coll, blk, term);
         let mut offs = t.get(key)?.map(|v| offsets(v.value())).unwrap_or_default();
         match (offs.binary_search(&off), add) {
             (Err(i), true) => offs.insert(i, off),
@@ -199,7 +201,9 @@ pub(crate) fn drop_collection(tx: &WriteTransaction, coll: CollectionId) -> Resu
 }
 
 /// The items of `coll` that may hold `needle` in `field` (ascending), or `None` when the
-/// index cannot narrow the search (a needle under three bytes).
+/// index cannot narrow the search (a needle under three bytes, or not UTF-8). Block by
+/// block: the needle's terms' postings intersected, stopping at the first term the block
+/// lacks.
 pub(crate) fn candidates(
     tx: &redb::ReadTransaction,
     coll: CollectionId,
@@ -210,23 +214,41 @@ pub(crate) fn candidates(
         return Ok(None);
     };
     let terms = tx.open_table(TERMS)?;
-    let mut found: Option<Vec<ItemId>> = None;
-    for term in wanted {
-        let mut ids = Vec::new();
-        for e in terms.range((coll, term, 0)..=(coll, term, u32::MAX))? {
-            let (k, v) = e?;
-            let base = u64::from(k.value().2) << BLOCK_BITS;
-            ids.extend(offsets(v.value()).into_iter().map(|o| base + u64::from(o)));
+    let last = terms
+        .range((coll, 0, 0)..=(coll, u32::MAX, u32::MAX))?
+        .next_back()
+        .transpose()?
+        .map(|(k, _)| k.value().1);
+    let blocks = last.map(|l| 0..=l).into_iter().flatten();
+    let mut ids = Vec::new();
+    for blk in blocks {
+        let mut found: Option<Vec<u16>> = None;
+        for term in &wanted {
+            let offs = match terms.get((coll, blk, *term))? {
+                Some(v) => offsets(v.value()),
+                None => Vec::new(),
+            };
+            let now = match found {
+                None => offs,
+                Some(prev) => prev
+                    .into_iter()
+                    .filter(|o| offs.binary_search(o).is_ok())
+                    .collect(),
+            };
+            let empty = now.is_empty();
+            found = Some(now);
+            if empty {
+                break;
+            }
         }
-        found = Some(match found {
-            None => ids,
-            Some(prev) => intersect(&prev, &ids),
-        });
-        if found.as_ref().is_some_and(Vec::is_empty) {
-            break;
-        }
+        let base = u64::from(blk) << BLOCK_BITS;
+        ids.extend(
+            found
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| base + u64::from(o)),
+        );
     }
-    let mut ids = found.unwrap_or_default();
     for e in tx
         .open_table(UNINDEXED)?
         .range((coll, 0)..=(coll, u64::MAX))?
