@@ -79,20 +79,48 @@ impl Terms {
         self.0.extend(fold(text).windows(3).map(|g| term(field, g)));
     }
 
-    /// The terms as the derived field keeps them; empty when there are too many to index.
+    /// The terms as the derived field keeps them: ascending, each as its distance from the
+    /// one before in LEB128 (about a byte and a half a term, not four); empty when there
+    /// are too many to index.
     pub fn encode(mut self) -> Vec<u8> {
         self.0.sort_unstable();
         self.0.dedup();
         if self.0.len() > MAX_TERMS {
             return Vec::new();
         }
-        self.0.iter().flat_map(|t| t.to_le_bytes()).collect()
+        let mut out = Vec::with_capacity(self.0.len() * 2);
+        let mut prev = 0u32;
+        for t in self.0 {
+            let mut d = t - prev;
+            prev = t;
+            while d >= 0x80 {
+                out.push(d as u8 | 0x80);
+                d >>= 7;
+            }
+            out.push(d as u8);
+        }
+        out
     }
 
+    /// The terms of `encode`'s bytes; what follows a damaged number is dropped (a cache:
+    /// the index then misses terms only of a message whose derived data is damaged).
     fn decode(b: &[u8]) -> Vec<u32> {
-        b.chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
+        let mut out = Vec::with_capacity(b.len());
+        let (mut prev, mut d, mut shift) = (0u32, 0u32, 0u32);
+        for &byte in b {
+            if shift > 28 {
+                break;
+            }
+            d |= u32::from(byte & 0x7F) << shift;
+            if byte & 0x80 == 0 {
+                prev = prev.wrapping_add(d);
+                out.push(prev);
+                (d, shift) = (0, 0);
+            } else {
+                shift += 7;
+            }
+        }
+        out
     }
 }
 
@@ -278,6 +306,24 @@ mod tests {
             let offs: Vec<u16> = (0..n).map(|i| (i * BLOCK / n) as u16).collect();
             assert_eq!(offsets(&posting(&offs)), offs, "{n} offsets");
         }
+    }
+
+    #[test]
+    fn terms_read_back_from_their_encoding() {
+        let mut t = Terms::default();
+        t.add(1, b"abcd");
+        t.add(255, "\u{10FFFF}zz".as_bytes());
+        let mut want = t.0.clone();
+        want.sort_unstable();
+        want.dedup();
+        let bytes = t.encode();
+        assert!(bytes.len() < want.len() * 4);
+        assert_eq!(Terms::decode(&bytes), want);
+        assert_eq!(
+            Terms::decode(&[0xFF; 9]),
+            Vec::<u32>::new(),
+            "an overlong number"
+        );
     }
 
     #[test]
