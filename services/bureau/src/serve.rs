@@ -387,7 +387,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
             certs.acceptor(&[]).map_err(|e| e.to_string())?,
             cfg.imap.max_connections_per_ip,
         );
-        tokio::spawn(imap.clone().index_pending());
+        tokio::spawn(imap.clone().index_terms(sd.clone()));
         for (_, mode, ls) in imap_listeners {
             for l in ls {
                 let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;

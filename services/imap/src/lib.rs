@@ -77,15 +77,33 @@ impl Imap {
         }
     }
 
-    /// Gives each message stored without terms (before the term index, or while IMAP was
-    /// off) its summary and terms, so that searches stop reading it.
-    pub async fn index_pending(self) {
+    /// Keeps the store's term index posted, on tokio's blocking pool: at start (messages
+    /// stored before the index, or while IMAP was off, get their summary and terms), then
+    /// after each burst of writes (a fifth of a second gathers it), until shutdown.
+    pub async fn index_terms(self, mut shutdown: Shutdown) {
         let store = self.ctx.auth.directory().store().clone();
-        match tokio::task::spawn_blocking(move || store.index_pending()).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => log::info!("imap: {n} messages joined the term index"),
-            Ok(Err(e)) => log::warn!("imap: indexing stored messages: {e}"),
-            Err(e) => log::warn!("imap: indexing stored messages: {e}"),
+        let mut changes = store.subscribe();
+        loop {
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.index_pending()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => log::warn!("imap: term index: {e}"),
+                Err(e) => log::warn!("imap: term index: {e}"),
+            }
+            tokio::select! {
+                r = changes.recv() => {
+                    if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                        return;
+                    }
+                }
+                _ = shutdown.signalled() => return,
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            while !matches!(
+                changes.try_recv(),
+                Err(tokio::sync::broadcast::error::TryRecvError::Empty
+                    | tokio::sync::broadcast::error::TryRecvError::Closed)
+            ) {}
         }
     }
 

@@ -63,6 +63,7 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<()> {
     copy(src, dst, ID_RUNS)?;
     copy(src, dst, TERMS)?;
     copy(src, dst, UNINDEXED)?;
+    copy(src, dst, UNPOST)?;
     copy(src, dst, CHANGELOG)?;
     copy(src, dst, GRANTS)?;
     copy(src, dst, GRANTS_BY_GRANTEE)?;

@@ -421,36 +421,44 @@ impl Store {
         let _ = self.inner.deriver.set(d);
     }
 
-    /// Gives each message stored without terms (before the term index, or while no deriver
-    /// was set) what the deriver makes of it now, in batches; returns how many. Blocking:
-    /// call from a blocking context, after `set_deriver`.
+    /// Brings the term index up to date: each message waiting for its terms (stored before
+    /// the index, or while no deriver was set) goes through the deriver, then every pending
+    /// message is posted and every removal applied, in batches. Returns how many messages
+    /// it took. Blocking: call from a blocking context, after `set_deriver`.
     pub fn index_pending(&self) -> Result<usize> {
-        let Some(derive) = self.inner.deriver.get().copied() else {
-            return Ok(0);
-        };
-        let pending = self.reader(Actor::System)?.unindexed()?;
-        for batch in pending.chunks(64) {
-            let reader = self.reader(Actor::System)?;
-            let mut done = Vec::new();
-            for &(coll, id) in batch {
-                let item = match reader.item(coll, id) {
-                    Ok(item) => item,
-                    Err(StoreError::NotFound) => continue,
-                    Err(e) => return Err(e),
-                };
-                done.push((coll, id, derive(&reader.content(&item)?)));
-            }
-            self.write_blocking(Actor::System, Vec::new(), move |w| {
-                for (coll, id, derived) in &done {
-                    match w.set_derived_all(*coll, *id, derived) {
-                        Ok(()) | Err(StoreError::NotFound) => {}
+        if let Some(derive) = self.inner.deriver.get().copied() {
+            let waiting = self.reader(Actor::System)?.unindexed()?;
+            for batch in waiting.chunks(64) {
+                let reader = self.reader(Actor::System)?;
+                let mut done = Vec::new();
+                for &(coll, id) in batch {
+                    let item = match reader.item(coll, id) {
+                        Ok(item) => item,
+                        Err(StoreError::NotFound) => continue,
                         Err(e) => return Err(e),
-                    }
+                    };
+                    done.push((coll, id, derive(&reader.content(&item)?)));
                 }
-                Ok::<_, StoreError>(())
-            })?;
+                self.write_blocking(Actor::System, Vec::new(), move |w| {
+                    for (coll, id, derived) in &done {
+                        match w.set_derived_all(*coll, *id, derived) {
+                            Ok(()) | Err(StoreError::NotFound) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Ok::<_, StoreError>(())
+                })?;
+            }
         }
-        Ok(pending.len())
+        let mut total = 0;
+        while terms::work(&self.inner.db.begin_read()?)? {
+            let n = self.write_blocking(Actor::System, Vec::new(), |w| w.post_terms(1024))?;
+            total += n;
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(total)
     }
 
     /// Runs `op` in the next group commit and resolves once it is durable. `op` may run more

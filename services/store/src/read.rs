@@ -280,8 +280,8 @@ impl Reader {
         }
         let mut out = Vec::new();
         for e in self.tx.open_table(UNINDEXED)?.iter()? {
-            let (k, waiting) = e?;
-            if waiting.value() {
+            let (k, s) = e?;
+            if s.value() == crate::terms::state::WAITING {
                 out.push(k.value());
             }
         }

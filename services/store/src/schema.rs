@@ -43,7 +43,7 @@ fn term_and_deleted_index(tx: &WriteTransaction) -> Result<()> {
     for coll in mailboxes {
         for e in items.range((coll, 0)..=(coll, u64::MAX))? {
             let (k, v) = e?;
-            unindexed.insert(k.value(), true)?;
+            unindexed.insert(k.value(), crate::terms::state::WAITING)?;
             let item: Item = dec(v.value())?;
             if item
                 .flags

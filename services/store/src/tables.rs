@@ -34,9 +34,12 @@ pub(crate) const ID_RUNS: TableDefinition<(u64, u64), u64> = TableDefinition::ne
 /// (collection, block of 1,024 item ids, term) -> the posting of the block's items that
 /// hold the term (`terms.rs`): a mailbox's substring searches without reading every message.
 pub(crate) const TERMS: TableDefinition<(u64, u32, u32), &[u8]> = TableDefinition::new("terms");
-/// (collection, item) -> waiting, for each message not in `TERMS`: a candidate for every
-/// search; waiting for its terms (true), or with too many to index (false).
-pub(crate) const UNINDEXED: TableDefinition<(u64, u64), bool> = TableDefinition::new("unindexed");
+/// (collection, item) -> state (`terms::state`), for each message not in `TERMS`: a
+/// candidate for every search until a batch posts it.
+pub(crate) const UNINDEXED: TableDefinition<(u64, u64), u8> = TableDefinition::new("unindexed");
+/// (collection, item) -> the terms of a message gone (or whose blob changed) since it was
+/// posted: for the next batch to take out of `TERMS`.
+pub(crate) const UNPOST: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("unpost");
 /// (collection, modseq) -> (item, deleted). One entry per live item (its last change) and one
 /// per tombstone: the change log.
 pub(crate) const CHANGELOG: TableDefinition<(u64, u64), (u64, bool)> =
@@ -92,6 +95,7 @@ pub(crate) fn create_all(tx: &redb::WriteTransaction) -> Result<()> {
     tx.open_table(ID_RUNS)?;
     tx.open_table(TERMS)?;
     tx.open_table(UNINDEXED)?;
+    tx.open_table(UNPOST)?;
     tx.open_table(CHANGELOG)?;
     tx.open_table(GRANTS)?;
     tx.open_table(GRANTS_BY_GRANTEE)?;

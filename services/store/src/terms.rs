@@ -12,16 +12,22 @@
 //!
 //! Postings are kept per block of 1,024 item ids: (collection, block, term) -> the ids'
 //! offsets, as a sorted list while short and as a bitmap once long. Keyed block first, so
-//! that a new message's few hundred terms fall in one block's few pages, whatever the size
-//! of the mailbox; a search looks its terms up in each block. A message without terms
-//! (stored before the index, or without a deriver) is listed in `UNINDEXED` and is a
-//! candidate for every search until `Store::index_pending` gives it its terms; so is one
-//! with too many terms to post, for good.
+//! that a batch's terms fall in few blocks' pages, whatever the size of the mailbox; a
+//! search looks its terms up in each block.
+//!
+//! A message's write only lists it (`UNINDEXED`, pending) or, when it goes, keeps its terms
+//! for removal (`UNPOST`); `Writer::post_terms` posts a batch, each (block, term) once. Until
+//! then a listed message is a candidate for every search, so the index is never behind what
+//! a search must find. A message without terms
+//! (stored before the index, or without a deriver) waits in `UNINDEXED` until
+//! `Store::index_pending` derives its terms; one with too many terms to post stays there
+//! for good.
 
 use crate::Result;
 use crate::model::{CollectionId, ItemId};
-use crate::tables::{TERMS, UNINDEXED};
+use crate::tables::{TERMS, UNINDEXED, UNPOST};
 use redb::{ReadableTable, WriteTransaction};
+use std::collections::BTreeMap;
 
 /// The derived field that holds a message's terms.
 pub const TERMS_FIELD: &str = "terms";
@@ -154,55 +160,40 @@ fn posting(offs: &[u16]) -> Vec<u8> {
     }
 }
 
-/// Adds (`add`) or removes an item from the postings of the terms in `terms` (a [`TERMS`]
-/// field's bytes).
-fn post(
-    tx: &WriteTransaction,
-    coll: CollectionId,
-    id: ItemId,
-    terms: &[u8],
-    add: bool,
-) -> Result<()> {
-    let mut t = tx.open_table(TERMS)?;
-    let (blk, off) = block(id);
-    for term in Terms::decode(terms) {
-        let key = (coll, blk, term);
-        let mut offs = t.get(key)?.map(|v| offsets(v.value())).unwrap_or_default();
-        match (offs.binary_search(&off), add) {
-            (Err(i), true) => offs.insert(i, off),
-            (Ok(i), false) => {
-                offs.remove(i);
-            }
-            _ => continue,
-        }
-        if offs.is_empty() {
-            t.remove(key)?;
-        } else {
-            t.insert(key, posting(&offs).as_slice())?;
-        }
-    }
-    Ok(())
+/// What `UNINDEXED` says of a message not in the postings.
+pub(crate) mod state {
+    /// No terms yet: its content must go through the deriver (stored before the index, or
+    /// while no deriver was set).
+    pub const WAITING: u8 = 0;
+    /// Its terms are known (the blob's derived field): to be posted by the next batch.
+    pub const PENDING: u8 = 1;
+    /// Too many terms to post: a candidate for every search, for good.
+    pub const UNINDEXABLE: u8 = 2;
 }
 
-/// Indexes a new message of a mailbox with its blob's terms, or lists it as unindexed:
-/// waiting for its terms when it has none yet, for good when they were too many.
+/// Lists a new message of a mailbox for the next batch (`Writer::post_terms`): pending
+/// with its blob's terms, waiting when it has none yet, unindexable when they were too
+/// many. A write posts nothing itself: a message's few hundred terms cost the writer
+/// thread more than the rest of its write, and a batch posts each (block, term) once for
+/// all the messages it takes.
 pub(crate) fn index(
     tx: &WriteTransaction,
     coll: CollectionId,
     id: ItemId,
     terms: Option<&[u8]>,
 ) -> Result<()> {
-    match terms {
-        Some(t) if !t.is_empty() => post(tx, coll, id, t, true),
-        _ => {
-            tx.open_table(UNINDEXED)?
-                .insert((coll, id), terms.is_none())?;
-            Ok(())
-        }
-    }
+    let s = match terms {
+        None => state::WAITING,
+        Some([]) => state::UNINDEXABLE,
+        Some(_) => state::PENDING,
+    };
+    tx.open_table(UNINDEXED)?.insert((coll, id), s)?;
+    Ok(())
 }
 
-/// Takes a message out of the index (before it goes or changes its blob).
+/// Takes a message out of the index (before it goes or changes its blob): out of
+/// `UNINDEXED` if it is still there, else its terms are kept in `UNPOST` for the next
+/// batch to take out of the postings.
 pub(crate) fn unindex(
     tx: &WriteTransaction,
     coll: CollectionId,
@@ -210,15 +201,66 @@ pub(crate) fn unindex(
     terms: Option<&[u8]>,
 ) -> Result<()> {
     if tx.open_table(UNINDEXED)?.remove((coll, id))?.is_none()
-        && let Some(t) = terms
+        && let Some(t) = terms.filter(|t| !t.is_empty())
     {
-        post(tx, coll, id, t, false)?;
+        tx.open_table(UNPOST)?.insert((coll, id), t)?;
     }
     Ok(())
 }
 
-/// Drops a collection's postings and unindexed list.
+/// A posting's key: (collection, block, term).
+type Key = (CollectionId, u32, u32);
+
+/// A batch's postings, grouped: for each key, offsets to add and to take out.
+#[derive(Default)]
+pub(crate) struct Batch(BTreeMap<Key, (Vec<u16>, Vec<u16>)>);
+
+impl Batch {
+    pub(crate) fn add(&mut self, coll: CollectionId, id: ItemId, terms: &[u8], add: bool) {
+        let (blk, off) = block(id);
+        for term in Terms::decode(terms) {
+            let e = self.0.entry((coll, blk, term)).or_default();
+            if add { &mut e.0 } else { &mut e.1 }.push(off);
+        }
+    }
+
+    /// Applies the batch: each posting read and written once.
+    pub(crate) fn apply(self, tx: &WriteTransaction) -> Result<()> {
+        let mut t = tx.open_table(TERMS)?;
+        for (key, (adds, removes)) in self.0 {
+            let mut offs = t.get(key)?.map(|v| offsets(v.value())).unwrap_or_default();
+            offs.retain(|o| !removes.contains(o));
+            offs.extend(adds);
+            offs.sort_unstable();
+            offs.dedup();
+            if offs.is_empty() {
+                t.remove(key)?;
+            } else {
+                t.insert(key, posting(&offs).as_slice())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a batch has anything to post or take out.
+pub(crate) fn work(tx: &redb::ReadTransaction) -> Result<bool> {
+    if tx.open_table(UNPOST)?.first()?.is_some() {
+        return Ok(true);
+    }
+    for e in tx.open_table(UNINDEXED)?.iter()? {
+        if e?.1.value() == state::PENDING {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Drops a collection's postings and lists.
 pub(crate) fn drop_collection(tx: &WriteTransaction, coll: CollectionId) -> Result<()> {
+    tx.open_table(UNPOST)?
+        .extract_from_if((coll, 0)..=(coll, u64::MAX), |_, _| true)?
+        .for_each(drop);
     tx.open_table(TERMS)?
         .extract_from_if((coll, 0, 0)..=(coll, u32::MAX, u32::MAX), |_, _| true)?
         .for_each(drop);

@@ -617,29 +617,100 @@ impl<'t> Writer<'t> {
         }
     }
 
-    /// Gives a message stored without terms (`Reader::unindexed`) the fields its deriver
-    /// made from its content now: its terms join the index (system only).
+    /// Gives a message waiting for its terms (`Reader::unindexed`) the fields its deriver
+    /// made from its content now; it is then pending, or unindexable when the deriver gave
+    /// no terms (system only).
     pub fn set_derived_all(
         &mut self,
         coll: CollectionId,
         id: ItemId,
         derived: &[(&str, Vec<u8>)],
     ) -> Result<()> {
+        use crate::terms::{TERMS_FIELD, state};
         self.system_only()?;
-        let c = self.collection_with(coll, Access::Read)?;
         let item = self.item(coll, id)?;
-        let Some(b) = item.blob else {
+        let waiting = self
+            .tx
+            .open_table(UNINDEXED)?
+            .get((coll, id))?
+            .map(|v| v.value());
+        let (Some(b), Some(state::WAITING)) = (item.blob, waiting) else {
             return Ok(());
         };
         self.dirty = true;
-        self.index_terms(&c, &item, false)?;
-        {
-            let mut d = self.tx.open_table(BLOB_DERIVED)?;
-            for (field, bytes) in derived {
-                d.insert((&b.hash, *field), bytes.as_slice())?;
+        let mut d = self.tx.open_table(BLOB_DERIVED)?;
+        for (field, bytes) in derived {
+            d.insert((&b.hash, *field), bytes.as_slice())?;
+        }
+        let now = match derived.iter().find(|(f, _)| *f == TERMS_FIELD) {
+            Some((_, t)) if !t.is_empty() => state::PENDING,
+            _ => state::UNINDEXABLE,
+        };
+        self.tx.open_table(UNINDEXED)?.insert((coll, id), now)?;
+        Ok(())
+    }
+
+    /// Posts the term index's pending work, at most `limit` messages in and `limit` out:
+    /// each (block, term) read and written once for the whole batch (system only). Returns
+    /// how many messages it took.
+    pub fn post_terms(&mut self, limit: usize) -> Result<usize> {
+        use crate::terms::{Batch, TERMS_FIELD, state};
+        self.system_only()?;
+        let gone: Vec<((u64, u64), Vec<u8>)> = {
+            let t = self.tx.open_table(UNPOST)?;
+            let mut out = Vec::new();
+            for e in t.iter()?.take(limit) {
+                let (k, v) = e?;
+                out.push((k.value(), v.value().to_vec()));
+            }
+            out
+        };
+        let pending: Vec<(u64, u64)> = {
+            let t = self.tx.open_table(UNINDEXED)?;
+            let mut out = Vec::new();
+            for e in t.iter()? {
+                let (k, v) = e?;
+                if v.value() == state::PENDING {
+                    out.push(k.value());
+                    if out.len() == limit {
+                        break;
+                    }
+                }
+            }
+            out
+        };
+        if gone.is_empty() && pending.is_empty() {
+            return Ok(0);
+        }
+        self.dirty = true;
+        let mut batch = Batch::default();
+        for ((coll, id), terms) in &gone {
+            batch.add(*coll, *id, terms, false);
+            self.tx.open_table(UNPOST)?.remove((*coll, *id))?;
+        }
+        for &(coll, id) in &pending {
+            self.tx.open_table(UNINDEXED)?.remove((coll, id))?;
+            let blob = match self.tx.open_table(ITEMS)?.get((coll, id))? {
+                Some(v) => dec::<Item>(v.value())?.blob,
+                None => None,
+            };
+            let Some(b) = blob else { continue };
+            let terms = self
+                .tx
+                .open_table(BLOB_DERIVED)?
+                .get((&b.hash, TERMS_FIELD))?
+                .map(|v| v.value().to_vec());
+            match terms {
+                Some(t) if !t.is_empty() => batch.add(coll, id, &t, true),
+                _ => {
+                    self.tx
+                        .open_table(UNINDEXED)?
+                        .insert((coll, id), state::UNINDEXABLE)?;
+                }
             }
         }
-        self.index_terms(&c, &item, true)
+        batch.apply(self.tx)?;
+        Ok(gone.len() + pending.len())
     }
 
     /// Adds an item. Its blob must be staged for this write or already stored.

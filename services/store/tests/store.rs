@@ -1099,28 +1099,43 @@ fn the_term_index_follows_every_change() {
             })
             .unwrap()
     };
-    let find = |store: &Store, coll, needle: &str| {
+    // Without posting first: what a search finds before the next batch.
+    let now = |store: &Store, coll, needle: &str| {
         store
             .reader(actor)
             .unwrap()
             .term_candidates(coll, 1, needle.as_bytes())
             .unwrap()
     };
+    // After the pending work is posted.
+    let find = |store: &Store, coll, needle: &str| {
+        store.index_pending().unwrap();
+        now(store, coll, needle)
+    };
     // Stored before any deriver: unindexed, a candidate for every needle.
     let early = msg(&store, inbox, b"Quarterly report");
     assert_eq!(find(&store, inbox, "zebra"), Some(vec![early.id]));
+    assert!(
+        store.reader(Actor::System).unwrap().unindexed().unwrap() == [(inbox, early.id)],
+        "waiting for a deriver"
+    );
     store.set_deriver(|b| {
         let mut t = terms::Terms::default();
         t.add(1, b);
         vec![(terms::TERMS_FIELD, t.encode())]
     });
     assert_eq!(store.index_pending().unwrap(), 1);
-    assert_eq!(find(&store, inbox, "zebra"), Some(vec![]));
+    assert_eq!(now(&store, inbox, "zebra"), Some(vec![]));
     assert_eq!(find(&store, inbox, "REPORT"), Some(vec![early.id]));
     assert_eq!(find(&store, inbox, "re"), None, "too short to narrow");
 
     let lunch = msg(&store, inbox, b"Lunch on Friday");
     let zebra = msg(&store, inbox, b"A zebra crossing");
+    // Not posted yet: a candidate for every search until the batch.
+    assert_eq!(
+        now(&store, inbox, "quarterly"),
+        Some(vec![early.id, lunch.id, zebra.id])
+    );
     assert_eq!(find(&store, inbox, "zebra"), Some(vec![zebra.id]));
     assert_eq!(find(&store, inbox, "friday"), Some(vec![lunch.id]));
     // A copy is indexed in its own mailbox only.
@@ -1131,6 +1146,11 @@ fn the_term_index_follows_every_change() {
     store
         .write_blocking(actor, vec![], move |w| w.delete_item(inbox, zebra.id))
         .unwrap();
+    assert_eq!(
+        now(&store, inbox, "zebra"),
+        Some(vec![zebra.id]),
+        "until the batch"
+    );
     assert_eq!(find(&store, inbox, "zebra"), Some(vec![]));
     assert_eq!(find(&store, other, "zebra"), Some(vec![copy.id]));
     // A new blob replaces the old terms.
