@@ -61,31 +61,77 @@ pub(crate) fn in_set(set: &SequenceSet, v: u32, largest: u32) -> bool {
     })
 }
 
-/// What the term index can narrow a search to: (field, needle) pairs that every match
-/// holds (from the keys joined by AND; OR and NOT narrow nothing).
-pub(crate) fn narrowing(key: &SearchKey) -> Vec<(Field, Vec<u8>)> {
+/// What the term index can narrow a search to: a needle in a field, or their AND and OR.
+pub(crate) enum Narrow {
+    Term(Field, Vec<u8>),
+    And(Vec<Narrow>),
+    Or(Box<Narrow>, Box<Narrow>),
+}
+
+/// The narrowing a key allows, if any (NOT and keys the index does not hold allow none).
+pub(crate) fn narrowing(key: &SearchKey) -> Option<Narrow> {
     use SearchKey::*;
-    let one = |f: Field, v: &[u8]| vec![(f, v.to_vec())];
+    let term = |f: Field, v: &[u8]| Some(Narrow::Term(f, v.to_vec()));
     match key {
-        And(keys) => keys.as_ref().iter().flat_map(narrowing).collect(),
-        Subject(v) => one(SUBJECT, v.as_ref()),
-        From(v) => one(FROM, v.as_ref()),
-        To(v) => one(TO, v.as_ref()),
-        Cc(v) => one(CC, v.as_ref()),
-        Bcc(v) => one(BCC, v.as_ref()),
-        Body(v) | Text(v) => one(TEXT, v.as_ref()),
+        And(keys) => {
+            let all: Vec<Narrow> = keys.as_ref().iter().filter_map(narrowing).collect();
+            (!all.is_empty()).then_some(Narrow::And(all))
+        }
+        // Thunderbird's quick filter asks OR FROM x OR SUBJECT x BODY x.
+        Or(a, b) => Some(Narrow::Or(Box::new(narrowing(a)?), Box::new(narrowing(b)?))),
+        Subject(v) => term(SUBJECT, v.as_ref()),
+        From(v) => term(FROM, v.as_ref()),
+        To(v) => term(TO, v.as_ref()),
+        Cc(v) => term(CC, v.as_ref()),
+        Bcc(v) => term(BCC, v.as_ref()),
+        Body(v) | Text(v) => term(TEXT, v.as_ref()),
         Header(name, v) => {
             let name = String::from_utf8_lossy(name.as_ref()).to_ascii_lowercase();
             match name.as_str() {
-                "subject" => one(SUBJECT, v.as_ref()),
+                "subject" => term(SUBJECT, v.as_ref()),
                 n => ADDRESS_FIELDS
                     .iter()
                     .find(|(a, _)| *a == n)
-                    .map(|(_, f)| one(*f, v.as_ref()))
-                    .unwrap_or_default(),
+                    .and_then(|(_, f)| term(*f, v.as_ref())),
             }
         }
-        _ => Vec::new(),
+        _ => None,
+    }
+}
+
+impl Narrow {
+    /// The mailbox's messages that may match (ascending), or `None` when the index cannot
+    /// narrow it (a needle too short to have a trigram, on the side that must hold).
+    pub(crate) fn candidates(
+        &self,
+        r: &bureau_store::Reader,
+        coll: u64,
+    ) -> Result<Option<Vec<u64>>, bureau_store::StoreError> {
+        use bureau_store::terms::intersect;
+        Ok(match self {
+            Narrow::Term(f, needle) => r.term_candidates(coll, *f, needle)?,
+            Narrow::And(all) => {
+                let mut out: Option<Vec<u64>> = None;
+                for n in all {
+                    if let Some(ids) = n.candidates(r, coll)? {
+                        out = Some(match out {
+                            None => ids,
+                            Some(prev) => intersect(&prev, &ids),
+                        });
+                    }
+                }
+                out
+            }
+            Narrow::Or(a, b) => match (a.candidates(r, coll)?, b.candidates(r, coll)?) {
+                (Some(mut x), Some(y)) => {
+                    x.extend(y);
+                    x.sort_unstable();
+                    x.dedup();
+                    Some(x)
+                }
+                _ => None,
+            },
+        })
     }
 }
 

@@ -1172,6 +1172,13 @@ async fn searches_decode_bodies_and_use_the_term_index() {
         ("SEARCH FROM bob SUBJECT lunch", "* SEARCH 2"),
         ("SEARCH FROM bob SUBJECT monthly", "* SEARCH"),
         ("SEARCH OR SUBJECT lunch BODY invoice", "* SEARCH 1 2 3"),
+        (
+            "SEARCH OR FROM bob OR SUBJECT monthly BODY november",
+            "* SEARCH 1 2",
+        ),
+        ("SEARCH OR SUBJECT lunch SEEN", "* SEARCH 2"),
+        ("SEARCH OR SUBJECT lunch UNSEEN", "* SEARCH 1 2 3"),
+        ("SEARCH OR SUBJECT lu BODY invoice", "* SEARCH 1 2 3"),
         ("SEARCH NOT SUBJECT lunch", "* SEARCH 1 3"),
         ("SEARCH 2:3 BODY invoice", "* SEARCH 3"),
         ("UID SEARCH BODY tomorrow", "* SEARCH 2"),

@@ -45,15 +45,10 @@ impl Session {
         let need = with_content || crate::search::needs_content(key);
         let max_uid = s.uids.last().unwrap_or(0);
         // The term index's candidates, when it can narrow the search; else every message.
-        let mut narrowed: Option<Vec<u64>> = None;
-        for (field, needle) in crate::search::narrowing(key) {
-            if let Some(ids) = reader.term_candidates(s.coll, field, &needle)? {
-                narrowed = Some(match narrowed {
-                    None => ids,
-                    Some(prev) => bureau_store::terms::intersect(&prev, &ids),
-                });
-            }
-        }
+        let narrowed = match crate::search::narrowing(key) {
+            Some(n) => n.candidates(&reader, s.coll)?,
+            None => None,
+        };
         let messages: Box<dyn Iterator<Item = (usize, u32)>> = match narrowed {
             None => Box::new(s.uids.iter().enumerate()),
             Some(ids) => Box::new(ids.into_iter().filter_map(|id| {
