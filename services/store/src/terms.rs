@@ -12,8 +12,10 @@
 //!
 //! Postings are kept per block of 1,024 item ids: (collection, block, term) -> the ids'
 //! offsets, as a sorted list while short and as a bitmap once long. Keyed block first, so
-//! that a batch's terms fall in few blocks' pages, whatever the size of the mailbox; a
-//! search looks its terms up in each block.
+//! that a batch's terms fall in few blocks' pages, whatever the size of the mailbox.
+//! `TERM_BLOCKS` keeps, for each (collection, term), a bitmap of the blocks that hold it: a
+//! search reads one bitmap per term of its needle, then the postings of the blocks where
+//! they all are, not every block.
 //!
 //! A message's write only lists it (`UNINDEXED`, pending) or, when it goes, keeps its terms
 //! for removal (`UNPOST`); `Writer::post_terms` posts a batch, each (block, term) once. Until
@@ -25,7 +27,7 @@
 
 use crate::Result;
 use crate::model::{CollectionId, ItemId};
-use crate::tables::{TERMS, UNINDEXED, UNPOST};
+use crate::tables::{TERM_BLOCKS, TERMS, UNINDEXED, UNPOST};
 use redb::{ReadableTable, WriteTransaction};
 use std::collections::BTreeMap;
 
@@ -224,19 +226,50 @@ impl Batch {
         }
     }
 
-    /// Applies the batch: each posting read and written once.
+    /// Applies the batch: each posting read and written once; a term's block list changes
+    /// only where a block gains its first posting of the term or loses its last.
     pub(crate) fn apply(self, tx: &WriteTransaction) -> Result<()> {
         let mut t = tx.open_table(TERMS)?;
-        for (key, (adds, removes)) in self.0 {
-            let mut offs = t.get(key)?.map(|v| offsets(v.value())).unwrap_or_default();
+        // (collection, term) -> (block, now holds the term), where that changed.
+        let mut flips: BTreeMap<(CollectionId, u32), Vec<(u32, bool)>> = BTreeMap::new();
+        for ((coll, blk, term), (adds, removes)) in self.0 {
+            let before = t.get((coll, blk, term))?.map(|v| offsets(v.value()));
+            let had = before.is_some();
+            let mut offs = before.unwrap_or_default();
             offs.retain(|o| !removes.contains(o));
             offs.extend(adds);
             offs.sort_unstable();
             offs.dedup();
             if offs.is_empty() {
-                t.remove(key)?;
+                t.remove((coll, blk, term))?;
             } else {
-                t.insert(key, posting(&offs).as_slice())?;
+                t.insert((coll, blk, term), posting(&offs).as_slice())?;
+            }
+            if had == offs.is_empty() {
+                flips.entry((coll, term)).or_default().push((blk, !had));
+            }
+        }
+        let mut tb = tx.open_table(TERM_BLOCKS)?;
+        for (key, changes) in flips {
+            let mut bits = tb.get(key)?.map(|v| v.value().to_vec()).unwrap_or_default();
+            for (blk, on) in changes {
+                let (byte, bit) = (blk as usize / 8, 1u8 << (blk % 8));
+                if bits.len() <= byte {
+                    bits.resize(byte + 1, 0);
+                }
+                if on {
+                    bits[byte] |= bit;
+                } else {
+                    bits[byte] &= !bit;
+                }
+            }
+            while bits.last() == Some(&0) {
+                bits.pop();
+            }
+            if bits.is_empty() {
+                tb.remove(key)?;
+            } else {
+                tb.insert(key, bits.as_slice())?;
             }
         }
         Ok(())
@@ -264,6 +297,9 @@ pub(crate) fn drop_collection(tx: &WriteTransaction, coll: CollectionId) -> Resu
     tx.open_table(TERMS)?
         .extract_from_if((coll, 0, 0)..=(coll, u32::MAX, u32::MAX), |_, _| true)?
         .for_each(drop);
+    tx.open_table(TERM_BLOCKS)?
+        .extract_from_if((coll, 0)..=(coll, u32::MAX), |_, _| true)?
+        .for_each(drop);
     tx.open_table(UNINDEXED)?
         .extract_from_if((coll, 0)..=(coll, u64::MAX), |_, _| true)?
         .for_each(drop);
@@ -271,9 +307,8 @@ pub(crate) fn drop_collection(tx: &WriteTransaction, coll: CollectionId) -> Resu
 }
 
 /// The items of `coll` that may hold `needle` in `field` (ascending), or `None` when the
-/// index cannot narrow the search (a needle under three bytes, or not UTF-8). Block by
-/// block: the needle's terms' postings intersected, stopping at the first term the block
-/// lacks.
+/// index cannot narrow the search (a needle under three bytes, or not UTF-8): in each
+/// block that holds all of the needle's terms, their postings intersected.
 pub(crate) fn candidates(
     tx: &redb::ReadTransaction,
     coll: CollectionId,
@@ -283,15 +318,24 @@ pub(crate) fn candidates(
     let Some(wanted) = needle_terms(field, needle) else {
         return Ok(None);
     };
+    // The blocks that hold every one of the needle's terms.
+    let tb = tx.open_table(TERM_BLOCKS)?;
+    let mut blocks: Option<Vec<u8>> = None;
+    for term in &wanted {
+        let bits = tb
+            .get((coll, *term))?
+            .map(|v| v.value().to_vec())
+            .unwrap_or_default();
+        blocks = Some(match blocks {
+            None => bits,
+            Some(prev) => prev.iter().zip(&bits).map(|(a, b)| a & b).collect(),
+        });
+    }
+    let blocks = blocks.unwrap_or_default();
     let terms = tx.open_table(TERMS)?;
-    let last = terms
-        .range((coll, 0, 0)..=(coll, u32::MAX, u32::MAX))?
-        .next_back()
-        .transpose()?
-        .map(|(k, _)| k.value().1);
-    let blocks = last.map(|l| 0..=l).into_iter().flatten();
     let mut ids = Vec::new();
-    for blk in blocks {
+    for blk in (0..blocks.len() * 8).filter(|b| blocks[b / 8] & (1 << (b % 8)) != 0) {
+        let blk = blk as u32;
         let mut found: Option<Vec<u16>> = None;
         for term in &wanted {
             let offs = match terms.get((coll, blk, *term))? {
