@@ -6,7 +6,8 @@
 #   bench/run.sh smtp       SMTP delivery, Bureau against Postfix (root: configures Postfix)
 #   bench/run.sh imap       IMAP load, Bureau against Dovecot (root: runs Dovecot)
 #   bench/run.sh dav        CalDAV on 10,000 events, Bureau against Radicale
-#   bench/run.sh scale      single-item operations at 1,000 and 10,000 items: cost ratios
+#   bench/run.sh scale      single-item operations at 1,000 and 10,000 items (mail also at
+#                           100,000): cost ratios
 #   bench/run.sh eas        ActiveSync: held Pings' memory, push latency, initial Sync
 #   bench/run.sh console    web console: asset size and first paint in headless Chromium
 #   bench/run.sh image      image size and boot time under QEMU (root: builds the image)

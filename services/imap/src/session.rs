@@ -26,7 +26,7 @@ use imap_codec::imap_types::core::LiteralMode;
 use imap_codec::imap_types::flag::Flag;
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -990,23 +990,24 @@ impl Session {
         let out = &mut self.out;
         let recent_before = s.recent.len();
         if expunges {
-            let deleted: HashSet<u64> = ch.deleted.iter().copied().collect();
-            let mut gone = Vec::new();
-            let mut seqs = Vec::new();
-            for (i, u) in s.uids.iter().enumerate() {
-                if deleted.contains(&u64::from(u)) {
-                    seqs.push(i + 1);
-                    gone.push(u);
-                }
-            }
+            // The expunged UIDs this session knows, found by their runs, not by walking
+            // the mailbox (issue 24).
+            let mut gone: Vec<u32> = ch
+                .deleted
+                .iter()
+                .filter_map(|d| u32::try_from(*d).ok())
+                .filter(|u| s.uids.seq(*u).is_some())
+                .collect();
+            gone.sort_unstable();
+            let seqs: Vec<usize> = gone.iter().filter_map(|u| s.uids.seq(*u)).collect();
             if !qresync {
                 // Highest first, so that each number is still right when the client reads it.
                 for n in seqs.iter().rev() {
                     Response::Expunge(*n).encode(out);
                 }
             }
-            s.uids.retain(|u| !deleted.contains(&u64::from(u)));
-            s.recent.retain(|u| !deleted.contains(&u64::from(*u)));
+            s.uids.remove(&gone);
+            s.recent.retain(|u| gone.binary_search(u).is_err());
             if qresync && !gone.is_empty() {
                 let uids = &gone;
                 Response::Vanished {

@@ -81,9 +81,32 @@ impl UidMap {
         self.runs.iter().flat_map(|(first, n)| *first..*first + *n)
     }
 
-    /// Keeps only the UIDs for which `keep` says so.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
-        *self = self.iter().filter(|u| keep(*u)).collect();
+    /// Takes these UIDs out (those not in the map are ignored), splitting the runs that
+    /// hold them: the cost of the runs and the UIDs, not of the mailbox.
+    pub(crate) fn remove(&mut self, uids: &[u32]) {
+        let mut gone = uids.to_vec();
+        gone.sort_unstable();
+        gone.dedup();
+        let mut out = UidMap::default();
+        let mut g = gone.iter().peekable();
+        for &(first, n) in &self.runs {
+            let mut from = first;
+            let end = first + n;
+            while g.next_if(|u| **u < first).is_some() {}
+            while let Some(&u) = g.next_if(|u| **u < end) {
+                out.extend_run(from, u - from);
+                from = u + 1;
+            }
+            out.extend_run(from, end - from);
+        }
+        *self = out;
+    }
+
+    fn extend_run(&mut self, first: u32, n: u32) {
+        if n > 0 {
+            self.before.push(self.len() as u32);
+            self.runs.push((first, n));
+        }
     }
 }
 
@@ -119,8 +142,9 @@ mod tests {
         assert_eq!(m.uid(0), None);
         assert_eq!(m.uid(11), None);
 
-        m.retain(|u| u != 8 && u != 21);
+        m.remove(&[21, 8, 99, 0]);
         assert_eq!(m.iter().collect::<Vec<_>>(), [1, 2, 3, 7, 10, 20, 22, 23]);
+        assert_eq!(m.runs.len(), 5);
         assert_eq!(m.seq(22), Some(7));
         assert_eq!(m.uid(5), Some(10));
 
@@ -135,6 +159,25 @@ mod tests {
             (empty.len(), empty.last(), empty.uid(1), empty.seq(1)),
             (0, None, None, None)
         );
+    }
+
+    proptest::proptest! {
+        /// Removing UIDs leaves what filtering the list would, with the same sequence
+        /// numbers.
+        #[test]
+        fn removal_is_filtering(
+            list in proptest::collection::btree_set(1u32..200, 0..80),
+            gone in proptest::collection::vec(0u32..210, 0..40),
+        ) {
+            let mut m: UidMap = list.iter().copied().collect();
+            m.remove(&gone);
+            let want: Vec<u32> = list.iter().copied().filter(|u| !gone.contains(u)).collect();
+            proptest::prop_assert_eq!(m.iter().collect::<Vec<_>>(), want.clone());
+            proptest::prop_assert_eq!(m.len(), want.len());
+            for (i, u) in want.iter().enumerate() {
+                proptest::prop_assert_eq!(m.seq(*u), Some(i + 1));
+            }
+        }
     }
 
     #[test]
