@@ -1054,15 +1054,15 @@ async fn no_expunge_before_a_pipelined_command() {
 /// APPEND; made by the first FETCH (and kept) for a message stored without one.
 #[tokio::test]
 async fn summaries_made_at_delivery_or_first_fetch() {
-    use bureau_store::{Actor, NewItem};
+    use bureau_store::Actor;
     let s = server().await;
     let mut c = Client::login(&s, "alice").await;
     c.append("INBOX", &msg("appended", "Mon, 7 Dec 2026 10:00:00 +0100"))
         .await;
-    let (alice, inbox) = {
+    let inbox = {
         let r = s.store.reader(Actor::System).unwrap();
         let alice = r.principal_by_name("alice").unwrap().id;
-        (alice, r.collection_by_name(alice, "INBOX").unwrap().id)
+        r.collection_by_name(alice, "INBOX").unwrap().id
     };
     let summary_of = |n: usize| {
         let r = s.store.reader(Actor::System).unwrap();
@@ -1072,24 +1072,7 @@ async fn summaries_made_at_delivery_or_first_fetch() {
     assert!(summary_of(0).is_some(), "made at APPEND");
     // As a release without summaries stored it.
     let raw = msg("stored bare", "Tue, 8 Dec 2026 10:00:00 +0100");
-    let staged = s
-        .store
-        .stage(raw.as_bytes().to_vec(), bureau_store::Content::Data)
-        .await
-        .unwrap();
-    let blob = staged.blob_ref();
-    s.store
-        .write(Actor::Principal(alice), vec![staged], move |w| {
-            w.put_item(
-                inbox,
-                NewItem {
-                    blob: Some(blob),
-                    ..Default::default()
-                },
-            )
-        })
-        .await
-        .unwrap();
+    store_bare(&s, raw.as_bytes()).await;
     assert!(summary_of(1).is_none());
     c.cmd("SELECT INBOX").await;
     let want = [
@@ -1118,7 +1101,7 @@ async fn summaries_made_at_delivery_or_first_fetch() {
 /// without terms is still found, and found the same way once it has them.
 #[tokio::test]
 async fn searches_decode_bodies_and_use_the_term_index() {
-    use bureau_store::{Actor, NewItem};
+    use bureau_store::Actor;
     let s = server().await;
     let mut c = Client::login(&s, "alice").await;
     let encoded = "From: =?utf-8?q?J=C3=B6rg?= <joerg@x.example>\r\nSubject: =?utf-8?q?Monthly_f=C3=BCr_K=C3=B6ln?=\r\n\
@@ -1131,30 +1114,8 @@ async fn searches_decode_bodies_and_use_the_term_index() {
     )
     .await;
     // As a release without the term index stored it.
-    let (alice, inbox) = {
-        let r = s.store.reader(Actor::System).unwrap();
-        let alice = r.principal_by_name("alice").unwrap().id;
-        (alice, r.collection_by_name(alice, "INBOX").unwrap().id)
-    };
     let raw = "From: c@example.com\r\nSubject: Reminder\r\n\r\nplease pay the invoice\r\n";
-    let staged = s
-        .store
-        .stage(raw.as_bytes().to_vec(), bureau_store::Content::Data)
-        .await
-        .unwrap();
-    let blob = staged.blob_ref();
-    s.store
-        .write(Actor::Principal(alice), vec![staged], move |w| {
-            w.put_item(
-                inbox,
-                NewItem {
-                    blob: Some(blob),
-                    ..Default::default()
-                },
-            )
-        })
-        .await
-        .unwrap();
+    store_bare(&s, raw.as_bytes()).await;
     c.cmd("SELECT INBOX").await;
     let searches = [
         ("SEARCH BODY invoice", "* SEARCH 1 3"),
@@ -1210,4 +1171,32 @@ async fn searches_decode_bodies_and_use_the_term_index() {
         &["* SEARCH 2", "t OK SEARCH completed"],
     )
     .await;
+}
+
+/// Stores a message in alice's INBOX as a release without summaries or terms did (staged
+/// as data, so no deriver runs).
+async fn store_bare(s: &Server, raw: &[u8]) {
+    use bureau_store::{Actor, NewItem};
+    let r = s.store.reader(Actor::System).unwrap();
+    let alice = r.principal_by_name("alice").unwrap().id;
+    let inbox = r.collection_by_name(alice, "INBOX").unwrap().id;
+    drop(r);
+    let staged = s
+        .store
+        .stage(raw.to_vec(), bureau_store::Content::Data)
+        .await
+        .unwrap();
+    let blob = staged.blob_ref();
+    s.store
+        .write(Actor::Principal(alice), vec![staged], move |w| {
+            w.put_item(
+                inbox,
+                NewItem {
+                    blob: Some(blob),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
 }

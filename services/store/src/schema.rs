@@ -323,6 +323,22 @@ mod tests {
         assert_eq!((get(1).modseq, get(2).modseq), (1, 7));
     }
 
+    /// A collection's record as an older release wrote it.
+    fn old_collection(id: u64, kind: CollectionKind) -> Collection {
+        Collection {
+            id,
+            owner: 1,
+            kind,
+            name: format!("c{id}"),
+            modseq: 3,
+            log_floor: 0,
+            next_item: 3,
+            validity: 1,
+            props: Default::default(),
+            keywords: Vec::new(),
+        }
+    }
+
     /// An item's record as an older release wrote it.
     fn old_item(collection: u64, id: u64) -> Item {
         Item {
@@ -349,19 +365,8 @@ mod tests {
             let mut cols = tx.open_table(COLLECTIONS).unwrap();
             let mut items = tx.open_table(ITEMS).unwrap();
             for (id, kind) in [(1, CollectionKind::Mailbox), (2, CollectionKind::Calendar)] {
-                let c = Collection {
-                    id,
-                    owner: 1,
-                    kind,
-                    name: format!("c{id}"),
-                    modseq: 3,
-                    log_floor: 0,
-                    next_item: 3,
-                    validity: 1,
-                    props: Default::default(),
-                    keywords: Vec::new(),
-                };
-                cols.insert(id, enc(&c).unwrap().as_slice()).unwrap();
+                cols.insert(id, enc(&old_collection(id, kind)).unwrap().as_slice())
+                    .unwrap();
                 for (n, flags) in [(1, vec!["\\Seen", "$Work"]), (2, vec!["\\Flagged"])] {
                     let item = Item {
                         flags: flags.into_iter().map(String::from).collect(),
@@ -475,19 +480,8 @@ mod tests {
             let mut cols = tx.open_table(COLLECTIONS).unwrap();
             let mut items = tx.open_table(ITEMS).unwrap();
             for (id, kind) in [(1, CollectionKind::Mailbox), (2, CollectionKind::Calendar)] {
-                let c = Collection {
-                    id,
-                    owner: 1,
-                    kind,
-                    name: format!("c{id}"),
-                    modseq: 3,
-                    log_floor: 0,
-                    next_item: 3,
-                    validity: 1,
-                    props: Default::default(),
-                    keywords: Vec::new(),
-                };
-                cols.insert(id, enc(&c).unwrap().as_slice()).unwrap();
+                cols.insert(id, enc(&old_collection(id, kind)).unwrap().as_slice())
+                    .unwrap();
                 for n in [1, 2] {
                     let item = Item {
                         flags: vec![if n == 1 { "\\Deleted" } else { "\\Seen" }.into()],
