@@ -133,6 +133,7 @@ pub fn body_texts(m: &Message, depth: usize, each: &mut dyn FnMut(&str)) {
     }
 }
 
+/// Whether a decoded text part of the message holds `v` (BODY).
 pub fn body_has(content: &[u8], v: &[u8]) -> bool {
     let Some(m) = mime::parse(content) else {
         return false;
