@@ -242,8 +242,17 @@ impl Reader {
 
     /// A mailbox's messages the owner has not seen (no `\\Seen`), in order.
     pub fn unseen(&self, coll: CollectionId) -> Result<Vec<ItemId>> {
+        self.listed(UNSEEN, coll)
+    }
+
+    /// The items a (collection, item) list of the mailbox index holds for `coll`, in order.
+    fn listed(
+        &self,
+        list: redb::TableDefinition<(u64, u64), ()>,
+        coll: CollectionId,
+    ) -> Result<Vec<ItemId>> {
         self.readable(coll)?;
-        let t = self.tx.open_table(UNSEEN)?;
+        let t = self.tx.open_table(list)?;
         collect(
             t.range((coll, 0)..=(coll, u64::MAX))?
                 .map(|e| e.map(|(k, _)| k.value().1).map_err(StoreError::from)),
@@ -265,12 +274,7 @@ impl Reader {
 
     /// A mailbox's messages flagged \\Deleted, in order.
     pub fn deleted(&self, coll: CollectionId) -> Result<Vec<ItemId>> {
-        self.readable(coll)?;
-        let t = self.tx.open_table(DELETED)?;
-        collect(
-            t.range((coll, 0)..=(coll, u64::MAX))?
-                .map(|e| e.map(|(k, _)| k.value().1).map_err(StoreError::from)),
-        )
+        self.listed(DELETED, coll)
     }
 
     /// Messages waiting for their terms, as (mailbox, item) (system only).

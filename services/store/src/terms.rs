@@ -47,9 +47,13 @@ const LIST_MAX: usize = BITMAP_BYTES / 2 - 1;
 /// every search (a huge text of noise would cost more to post than to read).
 const MAX_TERMS: usize = 100_000;
 
-/// A message's terms: (field, trigram) pairs, each once.
+/// A message's terms: (field, trigram) pairs, each once. Kept to at most a few times
+/// `MAX_TERMS` while they are gathered, whatever the size of the texts.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Terms(Vec<u32>);
+pub struct Terms {
+    terms: Vec<u32>,
+    too_many: bool,
+}
 
 fn term(field: Field, g: &[u8]) -> u32 {
     u32::from(field) << 24 | u32::from(g[0]) << 16 | u32::from(g[1]) << 8 | u32::from(g[2])
@@ -84,21 +88,34 @@ pub(crate) fn needle_terms(field: Field, needle: &[u8]) -> Option<Vec<u32>> {
 impl Terms {
     /// Adds the trigrams of one text of `field` (a header's value, a body part…).
     pub fn add(&mut self, field: Field, text: &[u8]) {
-        self.0.extend(fold(text).windows(3).map(|g| term(field, g)));
+        for g in fold(text).windows(3) {
+            if self.too_many {
+                return;
+            }
+            self.terms.push(term(field, g));
+            if self.terms.len() >= 4 * MAX_TERMS {
+                self.terms.sort_unstable();
+                self.terms.dedup();
+                if self.terms.len() > MAX_TERMS {
+                    self.too_many = true;
+                    self.terms = Vec::new();
+                }
+            }
+        }
     }
 
     /// The terms as the derived field keeps them: ascending, each as its distance from the
     /// one before in LEB128 (about a byte and a half a term, not four); empty when there
     /// are too many to index.
     pub fn encode(mut self) -> Vec<u8> {
-        self.0.sort_unstable();
-        self.0.dedup();
-        if self.0.len() > MAX_TERMS {
+        self.terms.sort_unstable();
+        self.terms.dedup();
+        if self.too_many || self.terms.len() > MAX_TERMS {
             return Vec::new();
         }
-        let mut out = Vec::with_capacity(self.0.len() * 2);
+        let mut out = Vec::with_capacity(self.terms.len() * 2);
         let mut prev = 0u32;
-        for t in self.0 {
+        for t in self.terms {
             let mut d = t - prev;
             prev = t;
             while d >= 0x80 {
@@ -399,7 +416,7 @@ mod tests {
         let mut t = Terms::default();
         t.add(1, b"abcd");
         t.add(255, "\u{10FFFF}zz".as_bytes());
-        let mut want = t.0.clone();
+        let mut want = t.terms.clone();
         want.sort_unstable();
         want.dedup();
         let bytes = t.encode();
@@ -410,6 +427,30 @@ mod tests {
             Vec::<u32>::new(),
             "an overlong number"
         );
+    }
+
+    /// A huge text of noise is not indexed, and is not held whole as terms meanwhile.
+    #[test]
+    fn too_many_terms_leave_a_message_unindexed() {
+        let mut x: u32 = 1;
+        let noise: String = (0..1_000_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                char::from_u32(0x100 + x % 0xD000).unwrap()
+            })
+            .collect();
+        let noise = noise.as_bytes();
+        let mut t = Terms::default();
+        t.add(6, noise);
+        assert!(t.too_many);
+        assert_eq!(t.terms.capacity(), 0, "the gathered terms let go");
+        t.add(1, b"after");
+        assert!(t.encode().is_empty());
+        let mut small = Terms::default();
+        small.add(6, &noise[..30_000]);
+        assert!(!small.encode().is_empty());
     }
 
     #[test]
