@@ -2,7 +2,8 @@
 //! which also searches the GAL. A mail search looks through the user's own mail folders
 //! (one, with its sub-folders under DeepTraversal, or all), for messages whose subject,
 //! addresses and text hold every word of the free text, within DateReceived bounds; newest
-//! first. The store's term index names the messages that can match; only those are read. A result's LongId is its ServerId, which ItemOperations and SmartReply take.
+//! first. The store's term index names the messages that can match; only those are read.
+//! A result's LongId is its ServerId, which ItemOperations and SmartReply take.
 
 use crate::email::{self, BodyPreference};
 use crate::wbxml::{Element, page};
