@@ -62,7 +62,7 @@ fn copy_all(src: &ReadTransaction, dst: &WriteTransaction) -> Result<()> {
     copy(src, dst, UIDS)?;
     copy(src, dst, ID_RUNS)?;
     copy(src, dst, TERMS)?;
-    copy(src, dst, TERM_BLOCKS)?;
+    copy(src, dst, TERM_LEVELS)?;
     copy(src, dst, UNINDEXED)?;
     copy(src, dst, UNPOST)?;
     copy(src, dst, CHANGELOG)?;

@@ -423,8 +423,8 @@ impl Store {
 
     /// Brings the term index up to date: each message waiting for its terms (stored before
     /// the index, or while no deriver was set) goes through the deriver, then every pending
-    /// message is posted and every removal applied, in batches. Returns how many messages
-    /// it took. Blocking: call from a blocking context, after `set_deriver`.
+    /// message is posted and every removal applied, in batches, and whole ranges of ids
+    /// move up into larger units. Returns how many messages it took. Blocking: call from a blocking context, after `set_deriver`.
     pub fn index_pending(&self) -> Result<usize> {
         if let Some(derive) = self.inner.deriver.get().copied() {
             let waiting = self.reader(Actor::System)?.unindexed()?;
@@ -452,9 +452,11 @@ impl Store {
         }
         let mut total = 0;
         while terms::work(&self.inner.db.begin_read()?)? {
-            let n = self.write_blocking(Actor::System, Vec::new(), |w| w.post_terms(1024))?;
-            total += n;
-            if n == 0 {
+            let (posted, moved) = self.write_blocking(Actor::System, Vec::new(), |w| {
+                Ok::<_, StoreError>((w.post_terms(1024)?, w.merge_terms(4096)?))
+            })?;
+            total += posted;
+            if posted == 0 && moved == 0 {
                 break;
             }
         }

@@ -4,7 +4,7 @@
 use crate::model::{Collection, CollectionKind, Item};
 use crate::tables::{COLLECTIONS, DELETED, ITEMS, META, UNINDEXED, create_all, dec, enc};
 use crate::{Result, StoreError, now};
-use redb::{Builder, Database, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{Builder, Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use std::path::Path;
 
 pub const SCHEMA_VERSION: u64 = MIGRATIONS.len() as u64 + 1;
@@ -20,23 +20,39 @@ const MIGRATIONS: &[Migration] = &[
     uid_index,
     id_runs,
     term_and_deleted_index,
+    term_levels,
 ];
+
+/// 8 -> 9: postings move up into larger units of ids (`terms.rs`), and the bitmap of the
+/// small units that held each term goes. The postings kept so far are small units' (their
+/// keys do not change); each mailbox's first whole range starts moving up, and the indexer
+/// moves the rest, a batch at a time.
+fn term_levels(tx: &WriteTransaction) -> Result<()> {
+    const TERM_BLOCKS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("term_blocks");
+    tx.delete_table(TERM_BLOCKS)?;
+    for coll in mailboxes(tx)? {
+        crate::terms::advance(tx, coll)?;
+    }
+    Ok(())
+}
+
+fn mailboxes(tx: &WriteTransaction) -> Result<Vec<u64>> {
+    let t = tx.open_table(COLLECTIONS)?;
+    let mut out = Vec::new();
+    for e in t.iter()? {
+        let c: Collection = dec(e?.1.value())?;
+        if c.kind == CollectionKind::Mailbox {
+            out.push(c.id);
+        }
+    }
+    Ok(out)
+}
 
 /// 7 -> 8: the term index and the \\Deleted index. Every message stored so far is listed as
 /// unindexed, a candidate for every search until `Store::index_pending` derives its terms;
 /// its flags go through the mailbox index again, which now keeps `deleted`.
 fn term_and_deleted_index(tx: &WriteTransaction) -> Result<()> {
-    let mailboxes: Vec<u64> = {
-        let t = tx.open_table(COLLECTIONS)?;
-        let mut out = Vec::new();
-        for e in t.iter()? {
-            let c: Collection = dec(e?.1.value())?;
-            if c.kind == CollectionKind::Mailbox {
-                out.push(c.id);
-            }
-        }
-        out
-    };
+    let mailboxes = mailboxes(tx)?;
     let mut unindexed = tx.open_table(UNINDEXED)?;
     let items = tx.open_table(ITEMS)?;
     let mut deleted = tx.open_table(DELETED)?;
@@ -513,5 +529,73 @@ mod tests {
             .map(|e| e.unwrap().0.value())
             .collect();
         assert_eq!(deleted, [(1, 1)], "the mailbox's \\Deleted message only");
+    }
+
+    /// A version-8 mailbox's postings are all in small units: the bitmap of blocks goes,
+    /// the first whole range starts moving up, and a search finds the same messages while
+    /// and after the indexer moves them.
+    #[test]
+    fn version_eight_postings_move_up() {
+        use crate::terms::{candidates, merge};
+        use redb::TableHandle;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let snaps = dir.path().join("snaps");
+        let db = open_with(&path, &snaps, 1 << 20, &MIGRATIONS[..7]).unwrap();
+        // Every message of mailbox 1 holds "abc" in field 1; small units of 8 ids under
+        // test, so 200 messages fill three middle ranges of 64.
+        let term = 1 << 24 | u32::from_be_bytes([0, b'a', b'b', b'c']);
+        let ids: Vec<u64> = (1..=200).collect();
+        let tx = db.begin_write().unwrap();
+        {
+            let old: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("term_blocks");
+            tx.open_table(old)
+                .unwrap()
+                .insert((1, term), [0xFFu8; 4].as_slice())
+                .unwrap();
+            tx.open_table(COLLECTIONS)
+                .unwrap()
+                .insert(
+                    1,
+                    enc(&old_collection(1, CollectionKind::Mailbox))
+                        .unwrap()
+                        .as_slice(),
+                )
+                .unwrap();
+            let mut t = tx.open_table(crate::tables::TERMS).unwrap();
+            for unit in 0..=200 / 8 {
+                let offs: Vec<u16> = ids
+                    .iter()
+                    .filter(|id| *id / 8 == unit)
+                    .map(|id| (*id % 8) as u16)
+                    .collect();
+                let p: u8 = offs.iter().map(|o| 1u8 << o).sum();
+                t.insert((1, unit as u32, term), [p].as_slice()).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        drop(db);
+        let db = open_and_migrate(&path, &snaps, 1 << 20).unwrap();
+        let tx = db.begin_read().unwrap();
+        assert!(
+            tx.list_tables().unwrap().all(|t| t.name() != "term_blocks"),
+            "the bitmap of blocks is gone"
+        );
+        assert!(crate::terms::work(&tx).unwrap(), "a range is moving up");
+        let found = |db: &Database| {
+            candidates(&db.begin_read().unwrap(), 1, 1, b"ABC")
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(found(&db), ids);
+        let mut steps = 0;
+        while crate::terms::work(&db.begin_read().unwrap()).unwrap() {
+            let tx = db.begin_write().unwrap();
+            merge(&tx, 1, 5).unwrap();
+            tx.commit().unwrap();
+            assert_eq!(found(&db), ids, "after {steps} steps");
+            steps += 1;
+        }
+        assert!(steps > 4, "moved a few postings at a time");
     }
 }

@@ -31,12 +31,12 @@ pub(crate) const UIDS: TableDefinition<(u64, &str, u64), ()> = TableDefinition::
 /// (collection, first item) -> how many consecutive item ids from it are live: a
 /// collection's ids as runs, so that IMAP's SELECT reads a few runs, not every key.
 pub(crate) const ID_RUNS: TableDefinition<(u64, u64), u64> = TableDefinition::new("id_runs");
-/// (collection, block of 1,024 item ids, term) -> the posting of the block's items that
-/// hold the term (`terms.rs`): a mailbox's substring searches without reading every message.
+/// (collection, unit of item ids, term) -> the posting of the unit's items that hold the
+/// term (`terms.rs`): a mailbox's substring searches without reading every message.
 pub(crate) const TERMS: TableDefinition<(u64, u32, u32), &[u8]> = TableDefinition::new("terms");
-/// (collection, term) -> a bitmap of the blocks of `TERMS` that hold the term.
-pub(crate) const TERM_BLOCKS: TableDefinition<(u64, u32), &[u8]> =
-    TableDefinition::new("term_blocks");
+/// collection -> where its postings are: the ids kept in larger units of `TERMS`, and the
+/// range being moved up (`terms::Levels`).
+pub(crate) const TERM_LEVELS: TableDefinition<u64, &[u8]> = TableDefinition::new("term_levels");
 /// (collection, item) -> state (`terms::state`), for each message not in `TERMS`: a
 /// candidate for every search until a batch posts it.
 pub(crate) const UNINDEXED: TableDefinition<(u64, u64), u8> = TableDefinition::new("unindexed");
@@ -97,7 +97,7 @@ pub(crate) fn create_all(tx: &redb::WriteTransaction) -> Result<()> {
     tx.open_table(UIDS)?;
     tx.open_table(ID_RUNS)?;
     tx.open_table(TERMS)?;
-    tx.open_table(TERM_BLOCKS)?;
+    tx.open_table(TERM_LEVELS)?;
     tx.open_table(UNINDEXED)?;
     tx.open_table(UNPOST)?;
     tx.open_table(CHANGELOG)?;

@@ -3,22 +3,24 @@
 //! instead of every one.
 //!
 //! What a message's fields are is the protocol's to say: its deriver (`Store::set_deriver`)
-//! gives each message a [`TERMS`] field made with [`Terms`]. The store keeps the postings in
-//! the same write as the message, and answers [`crate::Reader::term_candidates`]: a superset
+//! gives each message a [`TERMS_FIELD`] made with [`Terms`]. The store posts its terms
+//! (below), and answers [`crate::Reader::term_candidates`]: a superset
 //! of the messages whose field holds a needle (every trigram of the needle is in the field's
 //! trigrams), which the protocol then checks. Trigrams are of the lowercased UTF-8 bytes
 //! and never span two texts of a field, so a text that holds the needle, in any case, has
 //! all its trigrams.
 //!
-//! Postings are kept per block of 1,024 item ids: (collection, block, term) -> the ids'
-//! offsets, as a sorted list while short and as a bitmap once long. Keyed block first, so
-//! that a batch's terms fall in few blocks' pages, whatever the size of the mailbox.
-//! `TERM_BLOCKS` keeps, for each (collection, term), a bitmap of the blocks that hold it: a
-//! search reads one bitmap per term of its needle, then the postings of the blocks where
-//! they all are, not every block.
+//! Postings are kept per unit of ids: (collection, unit, term) -> the offsets of the
+//! unit's items that hold the term, as a sorted list while short and as a bitmap once long.
+//! New messages are posted in small units (1,024 ids), keyed unit first, so that a batch's
+//! terms fall in few pages whatever the size of the mailbox. Once a range of ids is whole
+//! (a later id is posted: ids only grow) it moves up, a batch of postings at a time, into
+//! a middle unit (8 small ones), and 8 middle units into a top unit (65,536 ids), so a
+//! search reads a few units per term of its needle, not one per 1,024 messages.
+//! `TERM_LEVELS` says, per mailbox, which ids are in which level and what is moving.
 //!
 //! A message's write only lists it (`UNINDEXED`, pending) or, when it goes, keeps its terms
-//! for removal (`UNPOST`); `Writer::post_terms` posts a batch, each (block, term) once. Until
+//! for removal (`UNPOST`); `Writer::post_terms` posts a batch, each (unit, term) once. Until
 //! then a listed message is a candidate for every search, so the index is never behind what
 //! a search must find. A message without terms
 //! (stored before the index, or without a deriver) waits in `UNINDEXED` until
@@ -27,7 +29,7 @@
 
 use crate::Result;
 use crate::model::{CollectionId, ItemId};
-use crate::tables::{TERM_BLOCKS, TERMS, UNINDEXED, UNPOST};
+use crate::tables::{TERM_LEVELS, TERMS, UNINDEXED, UNPOST};
 use redb::{ReadableTable, WriteTransaction};
 use std::collections::BTreeMap;
 
@@ -36,12 +38,6 @@ pub const TERMS_FIELD: &str = "terms";
 
 /// A message's field, as its protocol numbers them (1..=255).
 pub type Field = u8;
-
-const BLOCK_BITS: u32 = 10;
-const BLOCK: usize = 1 << BLOCK_BITS;
-const BITMAP_BYTES: usize = BLOCK / 8;
-/// Longest posting list kept as a list (2 bytes an entry, shorter than the bitmap).
-const LIST_MAX: usize = BITMAP_BYTES / 2 - 1;
 
 /// More distinct terms than this and a message is not indexed: it stays a candidate for
 /// every search (a huge text of noise would cost more to post than to read).
@@ -149,14 +145,37 @@ impl Terms {
     }
 }
 
-fn block(id: ItemId) -> (u32, u16) {
-    ((id >> BLOCK_BITS) as u32, (id as usize % BLOCK) as u16)
+/// Postings are kept in units of ids of three sizes: small (1,024 ids), middle (8) and top
+/// (8 middle, 65,536 ids). Offsets in a unit fit a u16.
+const L0_BITS: u32 = if cfg!(test) { 3 } else { 10 };
+const FAN_BITS: u32 = 3;
+const TOP: u32 = 2;
+/// A unit's number takes the low 28 bits of its key, its level the bits above.
+const UNIT_MASK: u32 = (1 << 28) - 1;
+/// Ids from here on are not indexed (their small unit's number would not fit its key).
+const MAX_ID: ItemId = 1 << (28 + L0_BITS);
+
+fn unit_bits(level: u32) -> u32 {
+    L0_BITS + FAN_BITS * level
 }
 
-/// The offsets a posting holds.
-fn offsets(p: &[u8]) -> Vec<u16> {
-    if p.len() == BITMAP_BYTES {
-        (0..BLOCK)
+fn unit_size(level: u32) -> u64 {
+    1 << unit_bits(level)
+}
+
+fn unit_key(level: u32, unit: u64) -> u32 {
+    level << 28 | unit as u32
+}
+
+fn bitmap_bytes(level: u32) -> usize {
+    (unit_size(level) / 8).max(1) as usize
+}
+
+/// The offsets a posting of a unit of `level` holds: a bitmap, or a sorted list of u16s
+/// while that is shorter.
+fn offsets(p: &[u8], level: u32) -> Vec<u16> {
+    if p.len() == bitmap_bytes(level) {
+        (0..unit_size(level) as usize)
             .filter(|i| p[i / 8] & (1 << (i % 8)) != 0)
             .map(|i| i as u16)
             .collect()
@@ -167,15 +186,95 @@ fn offsets(p: &[u8]) -> Vec<u16> {
     }
 }
 
-fn posting(offs: &[u16]) -> Vec<u8> {
-    if offs.len() <= LIST_MAX {
+fn posting(offs: &[u16], level: u32) -> Vec<u8> {
+    if offs.len() * 2 < bitmap_bytes(level) {
         offs.iter().flat_map(|o| o.to_le_bytes()).collect()
     } else {
-        let mut p = vec![0u8; BITMAP_BYTES];
+        let mut p = vec![0u8; bitmap_bytes(level)];
         for o in offs {
             p[*o as usize / 8] |= 1 << (o % 8);
         }
         p
+    }
+}
+
+/// Sets in `bits` the offsets of posting `p` (of a unit of `level`), moved by `at`.
+fn or_posting(bits: &mut [u64], at: usize, p: &[u8], level: u32) {
+    let mut set = |o: usize| bits[(at + o) / 64] |= 1 << ((at + o) % 64);
+    if p.len() == bitmap_bytes(level) {
+        for (i, byte) in p.iter().enumerate() {
+            let mut b = *byte;
+            while b != 0 {
+                set(i * 8 + b.trailing_zeros() as usize);
+                b &= b - 1;
+            }
+        }
+    } else {
+        for c in p.chunks_exact(2) {
+            set(usize::from(u16::from_le_bytes([c[0], c[1]])));
+        }
+    }
+}
+
+/// Where a mailbox's postings are. Ids below `w[2]` are in top units, those below `w[1]`
+/// in middle units, the rest in small units. A range of ids moves up a level once it is
+/// whole (no new id can fall in it): `merging` names the level whose last range,
+/// `w[merging]` minus a unit, is still being moved into it, a batch at a time, so a
+/// posting of that range is in the unit above or in one of the units below.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Levels {
+    w: [u64; TOP as usize + 1],
+    merging: u32,
+}
+
+impl Levels {
+    fn read(t: &impl ReadableTable<u64, &'static [u8]>, coll: CollectionId) -> Result<Levels> {
+        let mut l = Levels::default();
+        if let Some(v) = t.get(coll)? {
+            let v = v.value();
+            for (i, w) in l.w.iter_mut().enumerate().skip(1) {
+                let at = (i - 1) * 8;
+                *w = v
+                    .get(at..at + 8)
+                    .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+            }
+            l.merging = u32::from(v.get(TOP as usize * 8).copied().unwrap_or(0));
+        }
+        Ok(l)
+    }
+
+    fn write(&self, tx: &WriteTransaction, coll: CollectionId) -> Result<()> {
+        let mut v: Vec<u8> = self.w[1..].iter().flat_map(|w| w.to_le_bytes()).collect();
+        v.push(self.merging as u8);
+        tx.open_table(TERM_LEVELS)?.insert(coll, v.as_slice())?;
+        Ok(())
+    }
+
+    /// The level whose unit holds an id's new postings.
+    fn owner(&self, id: ItemId) -> u32 {
+        (1..=TOP)
+            .rev()
+            .find(|&l| id < self.w[l as usize])
+            .unwrap_or(0)
+    }
+
+    /// The unit being filled from the level below, as (level, its first id).
+    fn draining(&self) -> Option<(u32, u64)> {
+        (self.merging != 0).then(|| {
+            (
+                self.merging,
+                self.w[self.merging as usize] - unit_size(self.merging),
+            )
+        })
+    }
+
+    /// The units of a level that hold part of what `draining` is filling.
+    fn sources(&self, level: u32, first: u64) -> Option<std::ops::Range<u64>> {
+        let (l, start) = self.draining()?;
+        (l == level && start == first).then(|| {
+            let b = unit_bits(level - 1);
+            start >> b..(start + unit_size(level)) >> b
+        })
     }
 }
 
@@ -193,7 +292,7 @@ pub(crate) mod state {
 /// Lists a new message of a mailbox for the next batch (`Writer::post_terms`): pending
 /// with its blob's terms, waiting when it has none yet, unindexable when they were too
 /// many. A write posts nothing itself: a message's few hundred terms cost the writer
-/// thread more than the rest of its write, and a batch posts each (block, term) once for
+/// thread more than the rest of its write, and a batch posts each (unit, term) once for
 /// all the messages it takes.
 pub(crate) fn index(
     tx: &WriteTransaction,
@@ -227,75 +326,193 @@ pub(crate) fn unindex(
     Ok(())
 }
 
-/// A posting's key: (collection, block, term).
+/// A posting's key: (collection, unit key, term).
 type Key = (CollectionId, u32, u32);
+
+/// Adds and takes out offsets of one posting, read and written once.
+fn update(
+    t: &mut redb::Table<Key, &'static [u8]>,
+    key: Key,
+    adds: &[u16],
+    removes: &[u16],
+) -> Result<()> {
+    let level = key.1 >> 28;
+    let mut offs = t
+        .get(key)?
+        .map(|v| offsets(v.value(), level))
+        .unwrap_or_default();
+    offs.retain(|o| !removes.contains(o));
+    offs.extend(adds);
+    offs.sort_unstable();
+    offs.dedup();
+    if offs.is_empty() {
+        t.remove(key)?;
+    } else {
+        t.insert(key, posting(&offs, level).as_slice())?;
+    }
+    Ok(())
+}
 
 /// A batch's postings, grouped: for each key, offsets to add and to take out.
 #[derive(Default)]
-pub(crate) struct Batch(BTreeMap<Key, (Vec<u16>, Vec<u16>)>);
+pub(crate) struct Batch {
+    postings: BTreeMap<Key, (Vec<u16>, Vec<u16>)>,
+    levels: BTreeMap<CollectionId, Levels>,
+}
 
 impl Batch {
-    pub(crate) fn add(&mut self, coll: CollectionId, id: ItemId, terms: &[u8], add: bool) {
-        let (blk, off) = block(id);
-        for term in Terms::decode(terms) {
-            let e = self.0.entry((coll, blk, term)).or_default();
-            if add { &mut e.0 } else { &mut e.1 }.push(off);
+    pub(crate) fn add(
+        &mut self,
+        tx: &WriteTransaction,
+        coll: CollectionId,
+        id: ItemId,
+        terms: &[u8],
+        add: bool,
+    ) -> Result<()> {
+        let l = match self.levels.get(&coll) {
+            Some(l) => *l,
+            None => {
+                let l = Levels::read(&tx.open_table(TERM_LEVELS)?, coll)?;
+                *self.levels.entry(coll).or_insert(l)
+            }
+        };
+        // A new posting goes to its owner's unit; one to take out may also still be in
+        // the unit below, when its range is being moved up.
+        let owner = l.owner(id);
+        let mut homes = vec![owner];
+        if !add
+            && let Some((level, start)) = l.draining()
+            && (start..start + unit_size(level)).contains(&id)
+        {
+            homes.push(level - 1);
         }
+        if id >= MAX_ID {
+            if add {
+                let mut t = tx.open_table(UNINDEXED)?;
+                t.insert((coll, id), state::UNINDEXABLE)?;
+            }
+            return Ok(());
+        }
+        let terms = Terms::decode(terms);
+        for level in homes {
+            let (unit, off) = (id >> unit_bits(level), id & (unit_size(level) - 1));
+            for term in &terms {
+                let e = self
+                    .postings
+                    .entry((coll, unit_key(level, unit), *term))
+                    .or_default();
+                if add { &mut e.0 } else { &mut e.1 }.push(off as u16);
+            }
+        }
+        Ok(())
     }
 
-    /// Applies the batch: each posting read and written once; a term's block list changes
-    /// only where a block gains its first posting of the term or loses its last.
+    /// Applies the batch, each posting read and written once, then starts moving up any
+    /// range the batch made whole.
     pub(crate) fn apply(self, tx: &WriteTransaction) -> Result<()> {
-        let mut t = tx.open_table(TERMS)?;
-        // (collection, term) -> (block, now holds the term), where that changed.
-        let mut flips: BTreeMap<(CollectionId, u32), Vec<(u32, bool)>> = BTreeMap::new();
-        for ((coll, blk, term), (adds, removes)) in self.0 {
-            let before = t.get((coll, blk, term))?.map(|v| offsets(v.value()));
-            let had = before.is_some();
-            let mut offs = before.unwrap_or_default();
-            offs.retain(|o| !removes.contains(o));
-            offs.extend(adds);
-            offs.sort_unstable();
-            offs.dedup();
-            if offs.is_empty() {
-                t.remove((coll, blk, term))?;
-            } else {
-                t.insert((coll, blk, term), posting(&offs).as_slice())?;
-            }
-            if had == offs.is_empty() {
-                flips.entry((coll, term)).or_default().push((blk, !had));
+        {
+            let mut t = tx.open_table(TERMS)?;
+            for (key, (adds, removes)) in self.postings {
+                update(&mut t, key, &adds, &removes)?;
             }
         }
-        let mut tb = tx.open_table(TERM_BLOCKS)?;
-        for (key, changes) in flips {
-            let mut bits = tb.get(key)?.map(|v| v.value().to_vec()).unwrap_or_default();
-            for (blk, on) in changes {
-                let (byte, bit) = (blk as usize / 8, 1u8 << (blk % 8));
-                if bits.len() <= byte {
-                    bits.resize(byte + 1, 0);
-                }
-                if on {
-                    bits[byte] |= bit;
-                } else {
-                    bits[byte] &= !bit;
-                }
-            }
-            while bits.last() == Some(&0) {
-                bits.pop();
-            }
-            if bits.is_empty() {
-                tb.remove(key)?;
-            } else {
-                tb.insert(key, bits.as_slice())?;
-            }
+        for coll in self.levels.into_keys() {
+            advance(tx, coll)?;
         }
         Ok(())
     }
 }
 
-/// Whether a batch has anything to post or take out.
+/// Starts moving a whole range of a mailbox's postings a level up, when none is moving:
+/// the middle units of a top unit's range once they are all below `w[1]`, or the small
+/// units of a middle unit's range once a posting lies past it (ids only grow, so no new
+/// message falls in it).
+pub(crate) fn advance(tx: &WriteTransaction, coll: CollectionId) -> Result<()> {
+    let mut l = Levels::read(&tx.open_table(TERM_LEVELS)?, coll)?;
+    if l.merging != 0 {
+        return Ok(());
+    }
+    let mut up = (2..=TOP)
+        .rev()
+        .find(|&level| l.w[level as usize - 1] >= l.w[level as usize] + unit_size(level));
+    if up.is_none() {
+        let past = (l.w[1] + unit_size(1)) >> L0_BITS;
+        let t = tx.open_table(TERMS)?;
+        let mut beyond = t.range((coll, unit_key(0, past), 0)..=(coll, UNIT_MASK, u32::MAX))?;
+        if past <= u64::from(UNIT_MASK) && beyond.next().transpose()?.is_some() {
+            up = Some(1);
+        }
+    }
+    if let Some(level) = up {
+        l.w[level as usize] += unit_size(level);
+        l.merging = level;
+        l.write(tx, coll)?;
+    }
+    Ok(())
+}
+
+/// The mailbox whose postings are being moved up, if any.
+pub(crate) fn merging(t: &impl ReadableTable<u64, &'static [u8]>) -> Result<Option<CollectionId>> {
+    for e in t.iter()? {
+        let (k, v) = e?;
+        if v.value().get(TOP as usize * 8).is_some_and(|m| *m != 0) {
+            return Ok(Some(k.value()));
+        }
+    }
+    Ok(None)
+}
+
+/// Moves up to `limit` postings of `coll`'s moving range into the unit above; when none is
+/// left the move is done and the next one may start. Returns how many it moved, at least
+/// 1 when a move was under way (its end is a step too), 0 when none was.
+pub(crate) fn merge(tx: &WriteTransaction, coll: CollectionId, limit: usize) -> Result<usize> {
+    let mut l = Levels::read(&tx.open_table(TERM_LEVELS)?, coll)?;
+    let Some((level, start)) = l.draining() else {
+        return Ok(0);
+    };
+    let units = l
+        .sources(level, start)
+        .expect("the draining unit has sources");
+    let src = level - 1;
+    let target = unit_key(level, start >> unit_bits(level));
+    let mut t = tx.open_table(TERMS)?;
+    let moved: Vec<(u32, u32, Vec<u8>)> = {
+        let mut out = Vec::new();
+        let range =
+            (coll, unit_key(src, units.start), 0)..=(coll, unit_key(src, units.end - 1), u32::MAX);
+        for e in t.range(range)?.take(limit) {
+            let (k, v) = e?;
+            let (_, uk, term) = k.value();
+            out.push((uk, term, v.value().to_vec()));
+        }
+        out
+    };
+    let mut adds: BTreeMap<u32, Vec<u16>> = BTreeMap::new();
+    for (uk, term, p) in &moved {
+        let at = (u64::from(uk & UNIT_MASK) << unit_bits(src)) - start;
+        adds.entry(*term).or_default().extend(
+            offsets(p, src)
+                .into_iter()
+                .map(|o| (at + u64::from(o)) as u16),
+        );
+        t.remove((coll, *uk, *term))?;
+    }
+    for (term, offs) in adds {
+        update(&mut t, (coll, target, term), &offs, &[])?;
+    }
+    drop(t);
+    if moved.len() < limit {
+        l.merging = 0;
+        l.write(tx, coll)?;
+        advance(tx, coll)?;
+    }
+    Ok(moved.len().max(1))
+}
+
+/// Whether a batch has anything to post, take out or move up.
 pub(crate) fn work(tx: &redb::ReadTransaction) -> Result<bool> {
-    if tx.open_table(UNPOST)?.first()?.is_some() {
+    if tx.open_table(UNPOST)?.first()?.is_some() || merging(&tx.open_table(TERM_LEVELS)?)?.is_some()
+    {
         return Ok(true);
     }
     for e in tx.open_table(UNINDEXED)?.iter()? {
@@ -314,9 +531,7 @@ pub(crate) fn drop_collection(tx: &WriteTransaction, coll: CollectionId) -> Resu
     tx.open_table(TERMS)?
         .extract_from_if((coll, 0, 0)..=(coll, u32::MAX, u32::MAX), |_, _| true)?
         .for_each(drop);
-    tx.open_table(TERM_BLOCKS)?
-        .extract_from_if((coll, 0)..=(coll, u32::MAX), |_, _| true)?
-        .for_each(drop);
+    tx.open_table(TERM_LEVELS)?.remove(coll)?;
     tx.open_table(UNINDEXED)?
         .extract_from_if((coll, 0)..=(coll, u64::MAX), |_, _| true)?
         .for_each(drop);
@@ -324,61 +539,79 @@ pub(crate) fn drop_collection(tx: &WriteTransaction, coll: CollectionId) -> Resu
 }
 
 /// The items of `coll` that may hold `needle` in `field` (ascending), or `None` when the
-/// index cannot narrow the search (a needle under three bytes, or not UTF-8): in each
-/// block that holds all of the needle's terms, their postings intersected.
+/// index cannot narrow the search (a needle under three bytes, or not UTF-8): in each unit,
+/// the postings of the needle's terms intersected. A unit's postings are read rarest first
+/// (as the first unit read whole counts them) until none is left.
 pub(crate) fn candidates(
     tx: &redb::ReadTransaction,
     coll: CollectionId,
     field: Field,
     needle: &[u8],
 ) -> Result<Option<Vec<ItemId>>> {
-    let Some(wanted) = needle_terms(field, needle) else {
+    let Some(mut wanted) = needle_terms(field, needle) else {
         return Ok(None);
     };
-    // The blocks that hold every one of the needle's terms.
-    let tb = tx.open_table(TERM_BLOCKS)?;
-    let mut blocks: Option<Vec<u8>> = None;
-    for term in &wanted {
-        let bits = tb
-            .get((coll, *term))?
-            .map(|v| v.value().to_vec())
-            .unwrap_or_default();
-        blocks = Some(match blocks {
-            None => bits,
-            Some(prev) => prev.iter().zip(&bits).map(|(a, b)| a & b).collect(),
-        });
-    }
-    let blocks = blocks.unwrap_or_default();
+    let l = Levels::read(&tx.open_table(TERM_LEVELS)?, coll)?;
     let terms = tx.open_table(TERMS)?;
+    // The units that hold postings: top, middle, then small ones up to the last posted.
+    let mut units: Vec<(u32, u64)> = Vec::new();
+    for level in (1..=TOP).rev() {
+        let from = l.w.get(level as usize + 1).copied().unwrap_or(0);
+        let b = unit_bits(level);
+        units.extend((from >> b..l.w[level as usize] >> b).map(|u| (level, u)));
+    }
+    let first = l.w[1] >> L0_BITS;
+    if first <= u64::from(UNIT_MASK)
+        && let Some(e) = terms
+            .range((coll, unit_key(0, first), 0)..=(coll, UNIT_MASK, u32::MAX))?
+            .next_back()
+    {
+        let last = u64::from(e?.0.value().1);
+        units.extend((first..=last).map(|u| (0, u)));
+    }
     let mut ids = Vec::new();
-    for blk in (0..blocks.len() * 8).filter(|b| blocks[b / 8] & (1 << (b % 8)) != 0) {
-        let blk = blk as u32;
-        let mut found: Option<Vec<u16>> = None;
+    let mut ranked = false;
+    for (level, unit) in units {
+        let start = unit << unit_bits(level);
+        let sources = l.sources(level, start);
+        let words = (unit_size(level) as usize).div_ceil(64);
+        let mut found: Option<Vec<u64>> = None;
+        let mut counts = Vec::with_capacity(wanted.len());
         for term in &wanted {
-            let offs = match terms.get((coll, blk, *term))? {
-                Some(v) => offsets(v.value()),
-                None => Vec::new(),
-            };
+            let mut bits = vec![0u64; words];
+            if let Some(p) = terms.get((coll, unit_key(level, unit), *term))? {
+                or_posting(&mut bits, 0, p.value(), level);
+            }
+            for su in sources.clone().into_iter().flatten() {
+                if let Some(p) = terms.get((coll, unit_key(level - 1, su), *term))? {
+                    let at = ((su << unit_bits(level - 1)) - start) as usize;
+                    or_posting(&mut bits, at, p.value(), level - 1);
+                }
+            }
+            counts.push(bits.iter().map(|w| w.count_ones()).sum::<u32>());
             let now = match found {
-                None => offs,
-                Some(prev) => prev
-                    .into_iter()
-                    .filter(|o| offs.binary_search(o).is_ok())
-                    .collect(),
+                None => bits,
+                Some(prev) => prev.iter().zip(&bits).map(|(a, b)| a & b).collect(),
             };
-            let empty = now.is_empty();
+            let empty = now.iter().all(|w| *w == 0);
             found = Some(now);
             if empty {
                 break;
             }
         }
-        let base = u64::from(blk) << BLOCK_BITS;
-        ids.extend(
-            found
-                .unwrap_or_default()
-                .into_iter()
-                .map(|o| base + u64::from(o)),
-        );
+        if !ranked && counts.len() == wanted.len() {
+            let mut by: Vec<(u32, u32)> = counts.into_iter().zip(wanted).collect();
+            by.sort_unstable();
+            wanted = by.into_iter().map(|(_, t)| t).collect();
+            ranked = true;
+        }
+        for (i, w) in found.unwrap_or_default().into_iter().enumerate() {
+            let mut w = w;
+            while w != 0 {
+                ids.push(start + (i * 64) as u64 + u64::from(w.trailing_zeros()));
+                w &= w - 1;
+            }
+        }
     }
     for e in tx
         .open_table(UNINDEXED)?
@@ -402,12 +635,150 @@ pub fn intersect(a: &[ItemId], b: &[ItemId]) -> Vec<ItemId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redb::ReadableDatabase;
 
     #[test]
     fn postings_read_back_as_list_and_as_bitmap() {
-        for n in [1usize, LIST_MAX, LIST_MAX + 1, 500, BLOCK] {
-            let offs: Vec<u16> = (0..n).map(|i| (i * BLOCK / n) as u16).collect();
-            assert_eq!(offsets(&posting(&offs)), offs, "{n} offsets");
+        for level in 0..=TOP {
+            let size = unit_size(level) as usize;
+            let list_max = bitmap_bytes(level).div_ceil(2) - 1;
+            for n in [1, list_max, list_max + 1, size / 2, size] {
+                let n = n.max(1);
+                let offs: Vec<u16> = (0..n).map(|i| (i * size / n) as u16).collect();
+                let p = posting(&offs, level);
+                assert_eq!(offsets(&p, level), offs, "{n} offsets at level {level}");
+                let mut bits = vec![0u64; (size + 8).div_ceil(64)];
+                or_posting(&mut bits, 8, &p, level);
+                let set: Vec<usize> = (0..bits.len() * 64)
+                    .filter(|i| bits[i / 64] & (1 << (i % 64)) != 0)
+                    .collect();
+                let want: Vec<usize> = offs.iter().map(|o| usize::from(*o) + 8).collect();
+                assert_eq!(set, want, "{n} offsets at level {level}, as bits");
+            }
+        }
+    }
+
+    /// What a step of `the_postings_follow_every_move` does.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// New messages, listed for the next batch.
+        Add(u8),
+        /// A posted message goes, taken out by the next batch.
+        Remove(u16),
+        /// A batch posts what is listed and takes out what went.
+        Batch,
+        /// A move up, at most so many postings.
+        Merge(u8),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => (1u8..40).prop_map(Step::Add),
+            2 => any::<u16>().prop_map(Step::Remove),
+            2 => Just(Step::Batch),
+            3 => (1u8..30).prop_map(Step::Merge),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        /// With small units (8, 64 and 512 ids under test), messages come and go while
+        /// their ranges move up a level a few postings at a time: every search finds
+        /// exactly the posted messages that hold all of its terms, whichever unit holds
+        /// their postings at that moment.
+        #[test]
+        fn the_postings_follow_every_move(
+            steps in proptest::collection::vec(step(), 1..120),
+            words in proptest::collection::vec(0u8..12, 2000),
+        ) {
+            let db = redb::Database::builder()
+                .create_with_backend(redb::backends::InMemoryBackend::new())
+                .unwrap();
+            let tx = db.begin_write().unwrap();
+            crate::tables::create_all(&tx).unwrap();
+            tx.commit().unwrap();
+            let coll = 7;
+            let text = |id: u64| {
+                let w = |k: u64| words[(id * 3 + k) as usize % words.len()];
+                format!("q{:02} q{:02} q{:02}", w(0), w(1), w(2))
+            };
+            let terms_of = |id: u64| {
+                let mut t = Terms::default();
+                t.add(1, text(id).as_bytes());
+                t.encode()
+            };
+            let needles: Vec<String> = (0..12)
+                .map(|w| format!("q{w:02}"))
+                .chain(["q01 q02".into(), "2 q0".into()])
+                .collect();
+            let (mut next, mut listed, mut going) = (1u64, Vec::new(), Vec::new());
+            let mut posted: Vec<u64> = Vec::new();
+            for s in steps {
+                let tx = db.begin_write().unwrap();
+                match s {
+                    Step::Add(n) => {
+                        listed.extend(next..next + u64::from(n));
+                        next += u64::from(n);
+                    }
+                    Step::Remove(i) if !posted.is_empty() => {
+                        going.push(posted.remove(usize::from(i) % posted.len()));
+                    }
+                    Step::Remove(_) => {}
+                    Step::Batch => {
+                        let mut b = Batch::default();
+                        for id in going.drain(..) {
+                            b.add(&tx, coll, id, &terms_of(id), false).unwrap();
+                        }
+                        for id in listed.drain(..) {
+                            b.add(&tx, coll, id, &terms_of(id), true).unwrap();
+                            posted.push(id);
+                        }
+                        b.apply(&tx).unwrap();
+                        posted.sort_unstable();
+                    }
+                    Step::Merge(n) => {
+                        merge(&tx, coll, usize::from(n)).unwrap();
+                    }
+                }
+                tx.commit().unwrap();
+                // Postings are still there for messages whose removal is not posted.
+                let mut held = posted.clone();
+                held.extend(&going);
+                held.sort_unstable();
+                let r = db.begin_read().unwrap();
+                for needle in &needles {
+                    let want_terms = needle_terms(1, needle.as_bytes()).unwrap();
+                    let want: Vec<u64> = held
+                        .iter()
+                        .copied()
+                        .filter(|id| {
+                            let t = Terms::decode(&terms_of(*id));
+                            want_terms.iter().all(|w| t.contains(w))
+                        })
+                        .collect();
+                    let got = candidates(&r, coll, 1, needle.as_bytes()).unwrap().unwrap();
+                    proptest::prop_assert_eq!(&got, &want, "{:?} after {:?}", needle, s);
+                }
+            }
+            // Moves run to their end: then nothing is left below a level's mark.
+            loop {
+                let tx = db.begin_write().unwrap();
+                let n = merge(&tx, coll, 50).unwrap();
+                tx.commit().unwrap();
+                if n == 0 {
+                    break;
+                }
+            }
+            let r = db.begin_read().unwrap();
+            let l = Levels::read(&r.open_table(TERM_LEVELS).unwrap(), coll).unwrap();
+            proptest::prop_assert_eq!(l.merging, 0);
+            let t = r.open_table(TERMS).unwrap();
+            for e in t.iter().unwrap() {
+                let (_, uk, _) = e.unwrap().0.value();
+                let (level, unit) = (uk >> 28, u64::from(uk & UNIT_MASK));
+                proptest::prop_assert_eq!(l.owner(unit << unit_bits(level)), level);
+            }
         }
     }
 

@@ -651,7 +651,7 @@ impl<'t> Writer<'t> {
     }
 
     /// Posts the term index's pending work, at most `limit` messages in and `limit` out:
-    /// each (block, term) read and written once for the whole batch (system only). Returns
+    /// each (unit, term) read and written once for the whole batch (system only). Returns
     /// how many messages it took.
     pub fn post_terms(&mut self, limit: usize) -> Result<usize> {
         use crate::terms::{Batch, TERMS_FIELD, state};
@@ -685,7 +685,7 @@ impl<'t> Writer<'t> {
         self.dirty = true;
         let mut batch = Batch::default();
         for ((coll, id), terms) in &gone {
-            batch.add(*coll, *id, terms, false);
+            batch.add(self.tx, *coll, *id, terms, false)?;
             self.tx.open_table(UNPOST)?.remove((*coll, *id))?;
         }
         for &(coll, id) in &pending {
@@ -701,7 +701,7 @@ impl<'t> Writer<'t> {
                 .get((&b.hash, TERMS_FIELD))?
                 .map(|v| v.value().to_vec());
             match terms {
-                Some(t) if !t.is_empty() => batch.add(coll, id, &t, true),
+                Some(t) if !t.is_empty() => batch.add(self.tx, coll, id, &t, true)?,
                 _ => {
                     self.tx
                         .open_table(UNINDEXED)?
@@ -711,6 +711,19 @@ impl<'t> Writer<'t> {
         }
         batch.apply(self.tx)?;
         Ok(gone.len() + pending.len())
+    }
+
+    /// Moves up to `limit` postings of a mailbox's whole range of ids into a larger unit
+    /// (`terms.rs`), so that a search reads few units whatever the size of the mailbox
+    /// (system only). Returns how many it moved, at least 1 when a move was under way, 0
+    /// when none was.
+    pub fn merge_terms(&mut self, limit: usize) -> Result<usize> {
+        self.system_only()?;
+        let Some(coll) = crate::terms::merging(&self.tx.open_table(TERM_LEVELS)?)? else {
+            return Ok(0);
+        };
+        self.dirty = true;
+        crate::terms::merge(self.tx, coll, limit)
     }
 
     /// Adds an item. Its blob must be staged for this write or already stored.
