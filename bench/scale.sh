@@ -21,5 +21,5 @@ argon2_memory_kib = 1024
 argon2_passes = 1
 ${CACHE_MB:+[store]
 cache_mb = $CACHE_MB}"
-OFF=$off CLI="$B" .venv/bin/python bench/scale.py "$WORK"
+OFF=$off CLI="$B" BPID=$bpid .venv/bin/python bench/scale.py "$WORK"
 echo "bureau peak RSS: $(( $(awk '/VmHWM/ {print $2}' /proc/$bpid/status) / 1024 )) MB"

@@ -949,11 +949,7 @@ impl Session {
                 }
             };
             if uid {
-                for (i, u) in s.uids.iter().enumerate() {
-                    if u >= a && u <= b {
-                        out.push(i + 1);
-                    }
-                }
+                out.extend(s.uids.seqs_between(a, b));
             } else {
                 for i in a..=b.min(n as u32) {
                     out.push(i as usize);

@@ -77,6 +77,19 @@ impl UidMap {
             .flat_map(move |(first, n)| (*first).max(uid.saturating_add(1))..*first + *n)
     }
 
+    /// The sequence numbers of the UIDs from `a` to `b`, ascending: the cost of the runs
+    /// they fall in, not of the mailbox.
+    pub(crate) fn seqs_between(&self, a: u32, b: u32) -> impl Iterator<Item = usize> + '_ {
+        let from = self.runs.partition_point(|(f, n)| f + n - 1 < a);
+        self.runs[from..]
+            .iter()
+            .zip(&self.before[from..])
+            .take_while(move |((f, _), _)| *f <= b)
+            .flat_map(move |(&(f, n), &before)| {
+                (f.max(a)..=(f + n - 1).min(b)).map(move |u| (before + u - f) as usize + 1)
+            })
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.runs.iter().flat_map(|(first, n)| *first..*first + *n)
     }
@@ -135,6 +148,23 @@ mod tests {
         for (i, u) in list.iter().enumerate() {
             assert_eq!(m.uid(i + 1), Some(*u));
             assert_eq!(m.seq(*u), Some(i + 1));
+        }
+        for (a, b) in [
+            (0, 0),
+            (1, 1),
+            (2, 9),
+            (4, 6),
+            (8, 20),
+            (0, u32::MAX),
+            (24, 99),
+        ] {
+            let want: Vec<usize> = list
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| (a..=b).contains(*u))
+                .map(|(i, _)| i + 1)
+                .collect();
+            assert_eq!(m.seqs_between(a, b).collect::<Vec<_>>(), want, "{a}:{b}");
         }
         for absent in [0, 4, 9, 11, 19, 24, u32::MAX] {
             assert_eq!(m.seq(absent), None, "{absent}");

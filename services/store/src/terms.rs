@@ -462,7 +462,7 @@ pub(crate) fn merging(t: &impl ReadableTable<u64, &'static [u8]>) -> Result<Opti
     Ok(None)
 }
 
-/// Moves up to `limit` postings of `coll`'s moving range into the unit above; when none is
+/// Moves about `limit` postings of `coll`'s moving range into the unit above; when none is
 /// left the move is done and the next one may start. Returns how many it moved, at least
 /// 1 when a move was under way (its end is a step too), 0 when none was.
 pub(crate) fn merge(tx: &WriteTransaction, coll: CollectionId, limit: usize) -> Result<usize> {
@@ -476,19 +476,31 @@ pub(crate) fn merge(tx: &WriteTransaction, coll: CollectionId, limit: usize) -> 
     let src = level - 1;
     let target = unit_key(level, start >> unit_bits(level));
     let mut t = tx.open_table(TERMS)?;
-    let moved: Vec<(u32, u32, Vec<u8>)> = {
-        let mut out = Vec::new();
-        let range =
-            (coll, unit_key(src, units.start), 0)..=(coll, unit_key(src, units.end - 1), u32::MAX);
-        for e in t.range(range)?.take(limit) {
+    // Each source unit's first postings, by term; up to the lowest term where one unit's
+    // read stopped, every source's postings of a term are read, and go up together: each
+    // posting above is written once per move, not once per unit below.
+    let per_unit = (limit >> FAN_BITS).max(1);
+    let mut read: Vec<(u32, u32, Vec<u8>)> = Vec::new();
+    let mut cut = u32::MAX;
+    let mut done = true;
+    for unit in units {
+        let uk = unit_key(src, unit);
+        let before = read.len();
+        for e in t
+            .range((coll, uk, 0)..=(coll, uk, u32::MAX))?
+            .take(per_unit)
+        {
             let (k, v) = e?;
-            let (_, uk, term) = k.value();
-            out.push((uk, term, v.value().to_vec()));
+            read.push((uk, k.value().2, v.value().to_vec()));
         }
-        out
-    };
+        if read.len() - before == per_unit {
+            done = false;
+            cut = cut.min(read.last().map_or(u32::MAX, |r| r.1));
+        }
+    }
+    read.retain(|r| r.1 <= cut);
     let mut adds: BTreeMap<u32, Vec<u16>> = BTreeMap::new();
-    for (uk, term, p) in &moved {
+    for (uk, term, p) in &read {
         let at = (u64::from(uk & UNIT_MASK) << unit_bits(src)) - start;
         adds.entry(*term).or_default().extend(
             offsets(p, src)
@@ -501,12 +513,12 @@ pub(crate) fn merge(tx: &WriteTransaction, coll: CollectionId, limit: usize) -> 
         update(&mut t, (coll, target, term), &offs, &[])?;
     }
     drop(t);
-    if moved.len() < limit {
+    if done {
         l.merging = 0;
         l.write(tx, coll)?;
         advance(tx, coll)?;
     }
-    Ok(moved.len().max(1))
+    Ok(read.len().max(1))
 }
 
 /// Whether a batch has anything to post, take out or move up.
