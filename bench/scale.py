@@ -336,4 +336,5 @@ def main():
     print(f"over their ratio: {', '.join(over) if over else 'none'}", flush=True)
 
 
-main()
+if __name__ == "__main__":
+    main()

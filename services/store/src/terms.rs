@@ -201,7 +201,12 @@ fn posting(offs: &[u16], level: u32) -> Vec<u8> {
 /// Sets in `bits` the offsets of posting `p` (of a unit of `level`), moved by `at`.
 fn or_posting(bits: &mut [u64], at: usize, p: &[u8], level: u32) {
     let mut set = |o: usize| bits[(at + o) / 64] |= 1 << ((at + o) % 64);
-    if p.len() == bitmap_bytes(level) {
+    if p.len() == bitmap_bytes(level) && at % 64 == 0 && p.len() % 8 == 0 {
+        // A bitmap's bytes are its bits in order: a word at a time.
+        for (w, chunk) in bits[at / 64..].iter_mut().zip(p.chunks_exact(8)) {
+            *w |= u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        }
+    } else if p.len() == bitmap_bytes(level) {
         for (i, byte) in p.iter().enumerate() {
             let mut b = *byte;
             while b != 0 {
@@ -659,13 +664,17 @@ mod tests {
                 let offs: Vec<u16> = (0..n).map(|i| (i * size / n) as u16).collect();
                 let p = posting(&offs, level);
                 assert_eq!(offsets(&p, level), offs, "{n} offsets at level {level}");
-                let mut bits = vec![0u64; (size + 8).div_ceil(64)];
-                or_posting(&mut bits, 8, &p, level);
-                let set: Vec<usize> = (0..bits.len() * 64)
-                    .filter(|i| bits[i / 64] & (1 << (i % 64)) != 0)
-                    .collect();
-                let want: Vec<usize> = offs.iter().map(|o| usize::from(*o) + 8).collect();
-                assert_eq!(set, want, "{n} offsets at level {level}, as bits");
+                // Moved by a whole word and by part of one (bitmaps OR a word at a time
+                // when they can).
+                for at in [64, 8] {
+                    let mut bits = vec![0u64; (size + at).div_ceil(64)];
+                    or_posting(&mut bits, at, &p, level);
+                    let set: Vec<usize> = (0..bits.len() * 64)
+                        .filter(|i| bits[i / 64] & (1 << (i % 64)) != 0)
+                        .collect();
+                    let want: Vec<usize> = offs.iter().map(|o| usize::from(*o) + at).collect();
+                    assert_eq!(set, want, "{n} offsets at level {level}, at {at}, as bits");
+                }
             }
         }
     }
