@@ -43,17 +43,24 @@ def cli(*args, stdin=""):
 
 
 def settle():
-    """Waits until the server is idle (under 5% of a core over a second): the term index's
-    batches and moves run after the writes that made them, and an operation is measured in
-    the state the box keeps, not while the indexer catches up. Returns the seconds waited."""
+    """Waits until the server is idle (under 5% of a core and under 1 MB written over a
+    second) and the kernel has written back what it wrote (under 16 MB dirty): the term
+    index's batches and moves run after the writes that made them, and an operation is
+    measured in the state the box keeps, not while the indexer or the disk catches up.
+    Returns the seconds waited."""
     t = time.time()
-    ticks = lambda: sum(int(x) for x in open(f"/proc/{BPID}/stat").read().rsplit(")", 1)[1].split()[11:13])
+    def busy():
+        stat = open(f"/proc/{BPID}/stat").read().rsplit(")", 1)[1].split()
+        io = dict(l.split(": ") for l in open(f"/proc/{BPID}/io").read().splitlines())
+        return sum(int(x) for x in stat[11:13]), int(io["wchar"])
     hz = os.sysconf("SC_CLK_TCK")
-    before = ticks()
+    before = busy()
     while True:
         time.sleep(1)
-        now = ticks()
-        if now - before < hz * 0.05:
+        now = busy()
+        mem = dict(l.split(":") for l in open("/proc/meminfo").read().splitlines())
+        dirty = sum(int(mem[k].split()[0]) for k in ("Dirty", "Writeback")) << 10
+        if now[0] - before[0] < hz * 0.05 and now[1] - before[1] < 1 << 20 and dirty < 16 << 20:
             return time.time() - t
         before = now
 

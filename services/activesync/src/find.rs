@@ -165,23 +165,16 @@ fn search_mail(
 /// `None` when no word can narrow the search.
 fn candidates(r: &Reader, folder: u64, words: &[String]) -> Result<Option<Vec<u64>>, StoreError> {
     use bureau_core::mailsearch::{CC, FROM, SUBJECT, TEXT, TO};
-    let mut out: Option<Vec<u64>> = None;
-    'words: for w in words {
-        let mut any = Vec::new();
-        for field in [SUBJECT, FROM, TO, CC, TEXT] {
-            match r.term_candidates(folder, field, w.as_bytes())? {
-                Some(ids) => any.extend(ids),
-                None => continue 'words,
-            }
-        }
-        any.sort_unstable();
-        any.dedup();
-        out = Some(match out {
-            None => any,
-            Some(prev) => bureau_store::terms::intersect(&prev, &any),
-        });
-    }
-    Ok(out)
+    use bureau_store::terms::Narrow;
+    let each = words.iter().map(|w| {
+        Narrow::Or(
+            [SUBJECT, FROM, TO, CC, TEXT]
+                .into_iter()
+                .map(|f| Narrow::Term(f, w.as_bytes().to_vec()))
+                .collect(),
+        )
+    });
+    r.term_candidates(folder, &Narrow::And(each.collect()))
 }
 
 /// Search of the mailbox; `store` is the request's Store element.

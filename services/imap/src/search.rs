@@ -4,7 +4,7 @@
 
 use bureau_core::mailsearch::*;
 use bureau_store::Item;
-use bureau_store::terms::Field;
+use bureau_store::terms::{Field, Narrow};
 use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use mail_parser::MessageParser;
@@ -61,13 +61,6 @@ pub(crate) fn in_set(set: &SequenceSet, v: u32, largest: u32) -> bool {
     })
 }
 
-/// What the term index can narrow a search to: a needle in a field, or their AND and OR.
-pub(crate) enum Narrow {
-    Term(Field, Vec<u8>),
-    And(Vec<Narrow>),
-    Or(Box<Narrow>, Box<Narrow>),
-}
-
 /// The narrowing a key allows, if any (NOT and keys the index does not hold allow none).
 pub(crate) fn narrowing(key: &SearchKey) -> Option<Narrow> {
     use SearchKey::*;
@@ -78,7 +71,7 @@ pub(crate) fn narrowing(key: &SearchKey) -> Option<Narrow> {
             (!all.is_empty()).then_some(Narrow::And(all))
         }
         // Thunderbird's quick filter asks OR FROM x OR SUBJECT x BODY x.
-        Or(a, b) => Some(Narrow::Or(Box::new(narrowing(a)?), Box::new(narrowing(b)?))),
+        Or(a, b) => Some(Narrow::Or(vec![narrowing(a)?, narrowing(b)?])),
         Subject(v) => term(SUBJECT, v.as_ref()),
         From(v) => term(FROM, v.as_ref()),
         To(v) => term(TO, v.as_ref()),
@@ -96,42 +89,6 @@ pub(crate) fn narrowing(key: &SearchKey) -> Option<Narrow> {
             }
         }
         _ => None,
-    }
-}
-
-impl Narrow {
-    /// The mailbox's messages that may match (ascending), or `None` when the index cannot
-    /// narrow it (a needle too short to have a trigram, on the side that must hold).
-    pub(crate) fn candidates(
-        &self,
-        r: &bureau_store::Reader,
-        coll: u64,
-    ) -> Result<Option<Vec<u64>>, bureau_store::StoreError> {
-        use bureau_store::terms::intersect;
-        Ok(match self {
-            Narrow::Term(f, needle) => r.term_candidates(coll, *f, needle)?,
-            Narrow::And(all) => {
-                let mut out: Option<Vec<u64>> = None;
-                for n in all {
-                    if let Some(ids) = n.candidates(r, coll)? {
-                        out = Some(match out {
-                            None => ids,
-                            Some(prev) => intersect(&prev, &ids),
-                        });
-                    }
-                }
-                out
-            }
-            Narrow::Or(a, b) => match (a.candidates(r, coll)?, b.candidates(r, coll)?) {
-                (Some(mut x), Some(y)) => {
-                    x.extend(y);
-                    x.sort_unstable();
-                    x.dedup();
-                    Some(x)
-                }
-                _ => None,
-            },
-        })
     }
 }
 

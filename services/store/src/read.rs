@@ -259,17 +259,15 @@ impl Reader {
         )
     }
 
-    /// The messages of a mailbox that may hold `needle` in `field` of their terms (a
-    /// superset, ascending, for the caller to check), or `None` when the term index cannot
-    /// narrow the search (`terms.rs`).
+    /// The messages of a mailbox that may match a search the term index can narrow (a
+    /// superset, ascending, for the caller to check), or `None` when it cannot (`terms.rs`).
     pub fn term_candidates(
         &self,
         coll: CollectionId,
-        field: crate::terms::Field,
-        needle: &[u8],
+        search: &crate::terms::Narrow,
     ) -> Result<Option<Vec<ItemId>>> {
         self.readable(coll)?;
-        crate::terms::candidates(&self.tx, coll, field, needle)
+        search.candidates(&self.tx, coll)
     }
 
     /// A mailbox's messages flagged \\Deleted, in order.

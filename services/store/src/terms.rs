@@ -201,7 +201,7 @@ fn posting(offs: &[u16], level: u32) -> Vec<u8> {
 /// Sets in `bits` the offsets of posting `p` (of a unit of `level`), moved by `at`.
 fn or_posting(bits: &mut [u64], at: usize, p: &[u8], level: u32) {
     let mut set = |o: usize| bits[(at + o) / 64] |= 1 << ((at + o) % 64);
-    if p.len() == bitmap_bytes(level) && at % 64 == 0 && p.len() % 8 == 0 {
+    if p.len() == bitmap_bytes(level) && at.is_multiple_of(64) && p.len().is_multiple_of(8) {
         // A bitmap's bytes are its bits in order: a word at a time.
         for (w, chunk) in bits[at / 64..].iter_mut().zip(p.chunks_exact(8)) {
             *w |= u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
@@ -641,8 +641,56 @@ pub(crate) fn candidates(
     Ok(Some(ids))
 }
 
+/// What the term index can narrow a search to: a needle in a field, or their AND and OR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Narrow {
+    Term(Field, Vec<u8>),
+    /// Candidates of every part that narrows (a part that cannot is left to the check).
+    And(Vec<Narrow>),
+    /// Candidates of any part; cannot narrow if one part cannot.
+    Or(Vec<Narrow>),
+}
+
+impl Narrow {
+    /// The items of `coll` that may match (ascending), or `None` when the index cannot
+    /// narrow the search.
+    pub(crate) fn candidates(
+        &self,
+        tx: &redb::ReadTransaction,
+        coll: CollectionId,
+    ) -> Result<Option<Vec<ItemId>>> {
+        Ok(match self {
+            Narrow::Term(f, needle) => candidates(tx, coll, *f, needle)?,
+            Narrow::And(all) => {
+                let mut out: Option<Vec<ItemId>> = None;
+                for n in all {
+                    if let Some(ids) = n.candidates(tx, coll)? {
+                        out = Some(match out {
+                            None => ids,
+                            Some(prev) => intersect(&prev, &ids),
+                        });
+                    }
+                }
+                out
+            }
+            Narrow::Or(any) => {
+                let mut out = Vec::new();
+                for n in any {
+                    match n.candidates(tx, coll)? {
+                        Some(ids) => out.extend(ids),
+                        None => return Ok(None),
+                    }
+                }
+                out.sort_unstable();
+                out.dedup();
+                Some(out)
+            }
+        })
+    }
+}
+
 /// The ids in both ascending lists.
-pub fn intersect(a: &[ItemId], b: &[ItemId]) -> Vec<ItemId> {
+fn intersect(a: &[ItemId], b: &[ItemId]) -> Vec<ItemId> {
     a.iter()
         .copied()
         .filter(|x| b.binary_search(x).is_ok())

@@ -1104,7 +1104,7 @@ fn the_term_index_follows_every_change() {
         store
             .reader(actor)
             .unwrap()
-            .term_candidates(coll, 1, needle.as_bytes())
+            .term_candidates(coll, &terms::Narrow::Term(1, needle.as_bytes().to_vec()))
             .unwrap()
     };
     // After the pending work is posted.
@@ -1174,7 +1174,8 @@ fn the_term_index_follows_every_change() {
     // Someone without access learns nothing.
     let e = user(&store, "e");
     let r = store.reader(Actor::Principal(e.id)).unwrap();
-    assert!(r.term_candidates(inbox, 1, b"bulk").is_err());
+    let bulk = terms::Narrow::Term(1, b"bulk".to_vec());
+    assert!(r.term_candidates(inbox, &bulk).is_err());
 
     // A restore carries the index.
     let mut backup = Vec::new();

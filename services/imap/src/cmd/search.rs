@@ -46,7 +46,7 @@ impl Session {
         let max_uid = s.uids.last().unwrap_or(0);
         // The term index's candidates, when it can narrow the search; else every message.
         let narrowed = match crate::search::narrowing(key) {
-            Some(n) => n.candidates(&reader, s.coll)?,
+            Some(n) => reader.term_candidates(s.coll, &n)?,
             None => None,
         };
         let messages: Box<dyn Iterator<Item = (usize, u32)>> = match narrowed {
