@@ -115,46 +115,65 @@ def fill_mailbox(user, n):
         list(ex.map(part, range(4)))
 
 
-def imap_ops(user, n):
-    """Per operation, the median on a mailbox of n messages."""
-    m = imap(user)
-    out = {}
-    out["IMAP SELECT"] = median_ms(lambda i: m.select("INBOX"))
-    m.select("INBOX")
-    uids = m.uid("SEARCH", None, "ALL")[1][0].split()
-    pick = lambda: random.choice(uids).decode()
-    out["IMAP UID FETCH of one message (BODY.PEEK[])"] = median_ms(
-        lambda i: m.uid("FETCH", pick(), "(BODY.PEEK[])"))
-    out["IMAP UID STORE of one flag"] = median_ms(lambda i: m.uid("STORE", pick(), "+FLAGS", "(\\Flagged)"))
-    out["IMAP APPEND of one message"] = median_ms(
-        lambda i: m.append("INBOX", None, None, message(n + 1000 + i, "x@bench.example")))
-    gone = random.sample(uids, RUNS)
-    for u in gone:
-        m.uid("STORE", u.decode(), "+FLAGS", "(\\Deleted)")
-    out["IMAP UID EXPUNGE of one message"] = median_ms(lambda i: m.uid("EXPUNGE", gone[i].decode()))
-    gone_set = set(gone)
-    left = [u for u in uids if u not in gone_set]
-    flagged = random.sample(left, RUNS)
+def imap_ops(sizes):
+    """Per operation, the median on each mailbox of `sizes` ((user, messages), ...). An
+    operation's timings are taken in turns on every mailbox, so whatever else the machine
+    does meanwhile weighs on every size alike."""
+    boxes = []
+    for user, n in sizes:
+        m = imap(user)
+        m.select("INBOX")
+        uids = m.uid("SEARCH", None, "ALL")[1][0].split()
+        boxes.append({"user": user, "n": n, "m": m, "uids": uids,
+                      "smtp": smtplib.SMTP("127.0.0.1", 25 + OFF, timeout=30)})
+    out = [{} for _ in boxes]
 
-    def expunge(i):
-        m.uid("STORE", flagged[i].decode(), "+FLAGS.SILENT", "(\\Deleted)")
+    def each(name, op):
+        times = [[] for _ in boxes]
+        for i in range(RUNS):
+            for k, b in enumerate(boxes):
+                times[k].append(op(b, i))
+        for k in range(len(boxes)):
+            out[k][name] = statistics.median(times[k])
+
+    def timed(f):
         t = time.perf_counter()
-        m.expunge()
-        return time.perf_counter() - t
-    out["IMAP EXPUNGE of one \\Deleted message"] = statistics.median(
-        expunge(i) * 1000 for i in range(RUNS))
-    out["IMAP UID SEARCH SUBJECT (one match)"] = median_ms(
-        lambda i: m.uid("SEARCH", None, "SUBJECT", f'"message {random.randrange(n)} about"'))
-    out["IMAP UID SEARCH BODY (one match)"] = median_ms(
-        lambda i: m.uid("SEARCH", None, "BODY", f"R{random.randrange(n):07}Q"))
-    out["IMAP UID SEARCH TEXT (one match)"] = median_ms(
-        lambda i: m.uid("SEARCH", None, "TEXT", f"R{random.randrange(n):07}Q"))
-    m.logout()
-    # SMTP delivery into this mailbox, from outside.
-    s = smtplib.SMTP("127.0.0.1", 25 + OFF, timeout=30)
-    out["SMTP delivery to the mailbox"] = median_ms(
-        lambda i: s.sendmail("a@example.org", [f"{user}@bench.example"], message(i, f"{user}@bench.example")))
-    s.quit()
+        f()
+        return (time.perf_counter() - t) * 1000
+
+    pick = lambda b: random.choice(b["uids"]).decode()
+    each("IMAP SELECT", lambda b, i: timed(lambda: b["m"].select("INBOX")))
+    each("IMAP UID FETCH of one message (BODY.PEEK[])",
+         lambda b, i: timed(lambda: b["m"].uid("FETCH", pick(b), "(BODY.PEEK[])")))
+    each("IMAP UID STORE of one flag",
+         lambda b, i: timed(lambda: b["m"].uid("STORE", pick(b), "+FLAGS", "(\\Flagged)")))
+    each("IMAP APPEND of one message", lambda b, i: timed(lambda: b["m"].append(
+        "INBOX", None, None, message(b["n"] + 1000 + i, "x@bench.example"))))
+    for b in boxes:
+        b["gone"] = random.sample(b["uids"], RUNS)
+        for u in b["gone"]:
+            b["m"].uid("STORE", u.decode(), "+FLAGS", "(\\Deleted)")
+        gone = set(b["gone"])
+        b["flagged"] = random.sample([u for u in b["uids"] if u not in gone], RUNS)
+    each("IMAP UID EXPUNGE of one message",
+         lambda b, i: timed(lambda: b["m"].uid("EXPUNGE", b["gone"][i].decode())))
+
+    def expunge(b, i):
+        b["m"].uid("STORE", b["flagged"][i].decode(), "+FLAGS.SILENT", "(\\Deleted)")
+        return timed(b["m"].expunge)
+    each("IMAP EXPUNGE of one \\Deleted message", expunge)
+    each("IMAP UID SEARCH SUBJECT (one match)", lambda b, i: timed(lambda: b["m"].uid(
+        "SEARCH", None, "SUBJECT", f'"message {random.randrange(b["n"])} about"')))
+    each("IMAP UID SEARCH BODY (one match)", lambda b, i: timed(lambda: b["m"].uid(
+        "SEARCH", None, "BODY", f"R{random.randrange(b['n']):07}Q")))
+    each("IMAP UID SEARCH TEXT (one match)", lambda b, i: timed(lambda: b["m"].uid(
+        "SEARCH", None, "TEXT", f"R{random.randrange(b['n']):07}Q")))
+    # SMTP delivery into each mailbox, from outside.
+    each("SMTP delivery to the mailbox", lambda b, i: timed(lambda: b["smtp"].sendmail(
+        "a@example.org", [f"{b['user']}@bench.example"], message(i, f"{b['user']}@bench.example"))))
+    for b in boxes:
+        b["m"].logout()
+        b["smtp"].quit()
     return out
 
 
@@ -313,18 +332,16 @@ def main():
     t = time.time()
     fill_mailbox("small", SMALL)
     fill_mailbox("big", BIG)
-    print(f"(mailboxes of {SMALL:,} and {BIG:,} filled in {time.time() - t:.0f} s, "
-          f"indexed {settle():.0f} s later)", flush=True)
-    small = imap_ops("small", SMALL)
-    settle()
-    big = imap_ops("big", BIG)
-    huge = {}
+    print(f"(mailboxes of {SMALL:,} and {BIG:,} filled in {time.time() - t:.0f} s)", flush=True)
+    sizes = [("small", SMALL), ("big", BIG)]
     if HUGE:
         t = time.time()
         fill_mailbox("huge", HUGE)
-        print(f"(mailbox of {HUGE:,} filled in {time.time() - t:.0f} s, "
-              f"indexed {settle():.0f} s later)", flush=True)
-        huge = imap_ops("huge", HUGE)
+        print(f"(mailbox of {HUGE:,} filled in {time.time() - t:.0f} s)", flush=True)
+        sizes.append(("huge", HUGE))
+    print(f"(indexed and written back {settle():.0f} s later)", flush=True)
+    small, big, *huge = imap_ops(sizes)
+    huge = huge[0] if huge else {}
     for k in small:
         row(k, "O(1)", small[k], big[k], huge.get(k))
     small, big = eas_ops("small", SMALL), eas_ops("big", BIG)

@@ -452,9 +452,9 @@ impl Store {
         }
         let mut total = 0;
         while terms::work(&self.inner.db.begin_read()?)? {
-            let (posted, moved) = self.write_blocking(Actor::System, Vec::new(), |w| {
-                Ok::<_, StoreError>((w.post_terms(1024)?, w.merge_terms(4096)?))
-            })?;
+            // Apart, so that other writes wait for one of them at most.
+            let posted = self.write_blocking(Actor::System, Vec::new(), |w| w.post_terms(1024))?;
+            let moved = self.write_blocking(Actor::System, Vec::new(), |w| w.merge_terms(4096))?;
             total += posted;
             if posted == 0 && moved == 0 {
                 break;

@@ -1,0 +1,164 @@
+//! The admin API's routes for mail domains (with the DNS records they need) and the
+//! outgoing mail queue.
+
+use crate::*;
+
+impl AdminApi {
+    /// The routes under `/api/v1/` that are about domains and the mail queue.
+    pub(crate) async fn domains_routes(
+        &self,
+        method: &Method,
+        seg: &[&str],
+        req: Request<Incoming>,
+        who: &Who,
+    ) -> Result<Resp, Fail> {
+        let admin_only = || admin_only(who);
+        match (method, seg) {
+            // ---- domains ----
+            (&Method::GET, ["domains"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.dir().domains()?))
+            }
+            (&Method::POST, ["domains"]) => {
+                admin_only()?;
+                let nd: NewDomain = body(req).await?;
+                Ok(json(
+                    StatusCode::CREATED,
+                    &self.dir().add_domain(&nd.name).await?,
+                ))
+            }
+            (&Method::PATCH, ["domains", name]) => {
+                admin_only()?;
+                let ch: DomainChanges = body(req).await?;
+                Ok(json(
+                    StatusCode::OK,
+                    &self
+                        .dir()
+                        .set_catch_all(name, ch.catch_all.as_deref())
+                        .await?,
+                ))
+            }
+            (&Method::GET, ["domains", name, "dns"]) => {
+                admin_only()?;
+                let mut records = self.dns_records(name)?;
+                // ?check=1: whether each is published yet, asked of DNS.
+                if query_param(&req, "check").as_deref() == Some("1")
+                    && let Some(q) = &self.queue
+                {
+                    let wanted: Vec<(String, String, String)> = records
+                        .iter()
+                        .map(|r| (r.name.clone(), r.kind.clone(), r.value.clone()))
+                        .collect();
+                    for (r, p) in records.iter_mut().zip(q.check_dns(&wanted).await) {
+                        r.published = Some(p);
+                    }
+                }
+                Ok(json(StatusCode::OK, &records))
+            }
+            (&Method::DELETE, ["domains", name]) => {
+                admin_only()?;
+                self.dir().delete_domain(name).await?;
+                Ok(no_content())
+            }
+            // ---- mail queue ----
+            (&Method::GET, ["queue"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.queue()?.list()?))
+            }
+            (&Method::POST, ["queue", id, "retry"]) => {
+                admin_only()?;
+                self.queue()?.retry(id).await?;
+                Ok(no_content())
+            }
+            (&Method::DELETE, ["queue", id]) => {
+                admin_only()?;
+                self.queue()?.delete(id).await?;
+                Ok(no_content())
+            }
+            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+        }
+    }
+
+    /// What to publish in DNS for a domain: MX, SPF, DKIM and DMARC.
+    fn dns_records(&self, name: &str) -> Result<Vec<DnsRecord>, Fail> {
+        let d = self
+            .dir()
+            .domain(name)?
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("domain {name} not found")))?;
+        let host = &self.info.hostname;
+        let rec = |name: String, kind: &str, value: String, purpose: &str| DnsRecord {
+            name,
+            kind: kind.into(),
+            value,
+            purpose: purpose.into(),
+            published: None,
+        };
+        let mut out = vec![
+            rec(
+                format!("{}.", d.name),
+                "MX",
+                format!("10 {host}."),
+                "mail for the domain comes to this box",
+            ),
+            rec(
+                format!("{}.", d.name),
+                "TXT",
+                "v=spf1 mx ~all".into(),
+                "SPF: the MX hosts may send the domain's mail",
+            ),
+        ];
+        if let (Some(sel), Some(key)) = (&d.dkim_selector, &d.dkim_public_key) {
+            out.push(rec(
+                format!("{sel}._domainkey.{}.", d.name),
+                "TXT",
+                format!("v=DKIM1; k=rsa; p={key}"),
+                "DKIM: the key outgoing mail is signed with",
+            ));
+        }
+        out.push(rec(
+            format!("_dmarc.{}.", d.name),
+            "TXT",
+            format!("v=DMARC1; p=quarantine; rua=mailto:postmaster@{}", d.name),
+            "DMARC: what receivers do with mail that fails SPF and DKIM",
+        ));
+        out.push(rec(
+            format!("autoconfig.{}.", d.name),
+            "CNAME",
+            format!("{host}."),
+            "Thunderbird finds the mail, calendar and contacts settings by itself",
+        ));
+        for (service, port, what) in [
+            ("_imaps._tcp", 993, "mail clients find IMAP (RFC 6186)"),
+            (
+                "_submissions._tcp",
+                465,
+                "mail clients find submission (RFC 8314)",
+            ),
+            (
+                "_submission._tcp",
+                587,
+                "mail clients find submission with STARTTLS",
+            ),
+            ("_caldavs._tcp", 443, "calendar apps find CalDAV (RFC 6764)"),
+            (
+                "_carddavs._tcp",
+                443,
+                "contact apps find CardDAV (RFC 6764)",
+            ),
+        ] {
+            out.push(rec(
+                format!("{service}.{}.", d.name),
+                "SRV",
+                format!("0 1 {port} {host}."),
+                what,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn queue(&self) -> Result<&bureau_smtp::Queue, Fail> {
+        self.queue
+            .as_ref()
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, "mail is not enabled"))
+    }
+}

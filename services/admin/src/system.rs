@@ -1,0 +1,366 @@
+//! The admin API's routes for the box itself: status, stored-data check, logs, the TLS
+//! certificate, release and slots, updates, backups and reboots.
+
+use crate::*;
+
+impl AdminApi {
+    /// The routes under `/api/v1/` that are about the box itself.
+    pub(crate) async fn system_routes(
+        &self,
+        method: &Method,
+        seg: &[&str],
+        req: Request<Incoming>,
+        who: &Who,
+    ) -> Result<Resp, Fail> {
+        let admin_only = || admin_only(who);
+        match (method, seg) {
+            (&Method::GET, ["status"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.status()?))
+            }
+            (&Method::GET, ["check"]) => {
+                admin_only()?;
+                let dir = self.dir().clone();
+                let broken = tokio::task::spawn_blocking(move || {
+                    bureau_dav::check::broken_objects(dir.store(), &dir)
+                })
+                .await
+                .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                .map_err(Fail::from)?;
+                Ok(json(StatusCode::OK, &broken))
+            }
+            // ---- the TLS certificate ----
+            (&Method::GET, ["certificate"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.certs()?.info()))
+            }
+            (&Method::PUT, ["certificate"]) => {
+                admin_only()?;
+                let up: NewCertificate = body(req).await?;
+                match self
+                    .certs()?
+                    .install(up.cert_pem.as_bytes(), up.key_pem.as_bytes())
+                {
+                    Ok(info) => Ok(json(StatusCode::OK, &info)),
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let field = if msg.contains("key") {
+                            "key_pem"
+                        } else {
+                            "cert_pem"
+                        };
+                        Err(field_fail(field, msg.trim_start_matches("TLS setup: ")))
+                    }
+                }
+            }
+            (&Method::DELETE, ["certificate"]) => {
+                admin_only()?;
+                self.certs()?
+                    .remove_uploaded()
+                    .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                Ok(no_content())
+            }
+            (&Method::GET, ["logs"]) => {
+                admin_only()?;
+                let q = |k: &str| query_param(&req, k);
+                let after = q("after").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let level = match q("level").as_deref() {
+                    None | Some("") => log::LevelFilter::Info,
+                    Some(l) => l
+                        .parse()
+                        .map_err(|_| field_fail("level", "level is error, warn, info or debug"))?,
+                };
+                let limit = q("limit")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(500usize)
+                    .min(5000);
+                let service = q("service").filter(|s| !s.is_empty());
+                let entries = if q("source").as_deref() == Some("journal") {
+                    bureau_core::logging::journal(level, service.as_deref(), limit)
+                        .await
+                        .map_err(|e| {
+                            fail(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                format!("the system journal cannot be read: {e}"),
+                            )
+                        })?
+                } else {
+                    bureau_core::logging::recent(after, level, service.as_deref(), limit)
+                };
+                Ok(json(StatusCode::OK, &entries))
+            }
+            // ---- the appliance: release, slots, updates ----
+            (&Method::GET, ["system"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.system().await))
+            }
+            (&Method::PUT, ["system", "settings"]) => {
+                admin_only()?;
+                let s: SystemSettings = body(req).await?;
+                let (name, tz) = self.system_change(&s.hostname, &s.timezone)?;
+                let restarting = self.apply_system(name, tz).await?;
+                Ok(json(StatusCode::OK, &SystemChanged { restarting }))
+            }
+            (&Method::PUT, ["system", "update"]) => {
+                admin_only()?;
+                self.update(req).await
+            }
+            (&Method::POST, ["backup"]) => {
+                admin_only()?;
+                self.restore(req).await
+            }
+            (&Method::POST, ["system", "reboot"]) => {
+                admin_only()?;
+                helper::call(
+                    &self.info.helper_socket,
+                    &helper::Request::Reboot,
+                    Duration::from_secs(10),
+                )
+                .await
+                .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+                Ok(json(
+                    StatusCode::ACCEPTED,
+                    &Message {
+                        message: "rebooting".into(),
+                    },
+                ))
+            }
+            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+        }
+    }
+
+    /// Checks a change of the box's name and time zone: (the new name if it is one, the
+    /// time zone). Bad input is told on its field.
+    pub(crate) fn system_change(
+        &self,
+        hostname: &Option<String>,
+        timezone: &Option<String>,
+    ) -> Result<(Option<String>, Option<String>), Fail> {
+        let bad = |field: &str, msg: &str| {
+            Fail(
+                StatusCode::BAD_REQUEST,
+                ApiError {
+                    error: msg.into(),
+                    field: Some(field.into()),
+                },
+            )
+        };
+        let name = match hostname.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
+            None => None,
+            Some(h) => {
+                let h = bureau_directory::validate::domain(h)
+                    .ok()
+                    .filter(|h| h.contains('.'))
+                    .ok_or_else(|| bad("hostname", "a full name, such as mail.example.com"))?;
+                if h == self.info.hostname {
+                    None
+                } else if self.info.hostname_fixed {
+                    return Err(bad(
+                        "hostname",
+                        "the configuration file sets it (server.hostname): change it there",
+                    ));
+                } else {
+                    Some(h)
+                }
+            }
+        };
+        let tz = match timezone.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) if bureau_core::system::valid_timezone(t) => Some(t.to_string()),
+            Some(_) => {
+                return Err(bad(
+                    "timezone",
+                    "not a time zone of the zone database, such as Europe/Paris",
+                ));
+            }
+        };
+        Ok((name, tz))
+    }
+
+    /// Records the time zone (the appliance's /etc/localtime follows it at once) and the new
+    /// name: the system takes it through the helper, the self-signed certificate is made
+    /// again for it, and the daemon restarts under it. True when it restarts.
+    pub(crate) async fn apply_system(
+        &self,
+        name: Option<String>,
+        tz: Option<String>,
+    ) -> Result<bool, Fail> {
+        let dir = &self.info.system_dir;
+        let io = |e: std::io::Error| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        if let Some(tz) = tz {
+            bureau_core::system::set_timezone(dir, &tz).map_err(io)?;
+            log::info!("admin: the time zone is {tz}");
+        }
+        let Some(name) = name else {
+            return Ok(false);
+        };
+        bureau_core::system::set_hostname(dir, &name).map_err(io)?;
+        if let Err(e) = helper::call(
+            &self.info.helper_socket,
+            &helper::Request::SetHostname { name: name.clone() },
+            Duration::from_secs(10),
+        )
+        .await
+        {
+            log::warn!("admin: the system keeps its name until the next boot: {e}");
+        }
+        let tls = PathBuf::from(&self.info.data_dir).join("tls");
+        for f in ["self-signed.crt", "self-signed.key"] {
+            let _ = std::fs::remove_file(tls.join(f));
+        }
+        log::warn!("admin: the box is now {name}; restarting under it");
+        self.restart_soon();
+        Ok(true)
+    }
+
+    /// Has the daemon stop and start again once the current answer is out.
+    fn restart_soon(&self) {
+        let restart = self.info.restart.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            restart.notify_one();
+        });
+    }
+
+    /// `GET /api/v1/system`: the release, the booted slot, and the slots as RAUC sees them.
+    async fn system(&self) -> SystemInfo {
+        let booted_slot = std::fs::read_to_string("/proc/cmdline").ok().and_then(|c| {
+            c.split_whitespace()
+                .find_map(|a| a.strip_prefix("rauc.slot="))
+                .map(str::to_string)
+        });
+        let (slots, helper_error) = match helper::call(
+            &self.info.helper_socket,
+            &helper::Request::SlotStatus,
+            Duration::from_secs(30),
+        )
+        .await
+        {
+            Ok(out) => (serde_json::from_str(&out).ok(), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        SystemInfo {
+            release: std::fs::read_to_string(RELEASE_FILE)
+                .ok()
+                .map(|s| s.trim().to_string()),
+            booted_slot,
+            slots,
+            helper_error,
+            hostname: self.info.hostname.clone(),
+            timezone: bureau_core::system::timezone(&self.info.system_dir),
+            system_timezone: bureau_core::system::system_timezone(),
+        }
+    }
+
+    /// `POST /api/v1/backup`: the body is a backup archive. It is unpacked and checked whole
+    /// (every blob's hash, the schema) beside the store; only then is it left for the next
+    /// start, which puts it in place of the store (kept aside, not deleted), and the daemon
+    /// restarts. A damaged archive changes nothing.
+    async fn restore(&self, req: Request<Incoming>) -> Result<Resp, Fail> {
+        let data = PathBuf::from(&self.info.data_dir);
+        let upload = data.join(format!("restore-upload-{}.tar.gz", &random_token()[..16]));
+        let staging = data.join("restore-staging");
+        let received = receive(req, &upload, self.info.max_restore_bytes, "backup").await;
+        let staged = match received {
+            Ok(()) => {
+                let (upload, staging) = (upload.clone(), staging.clone());
+                tokio::task::spawn_blocking(move || {
+                    let f = std::fs::File::open(&upload)?;
+                    bureau_store::backup::stage(std::io::BufReader::new(f), &staging)
+                })
+                .await
+                .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+                .map(|r| r.map_err(|e| fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())))
+            }
+            Err(f) => Err(f),
+        };
+        let _ = tokio::fs::remove_file(&upload).await;
+        let info = staged??;
+        let pending = data.join(bureau_store::backup::PENDING);
+        let _ = tokio::fs::remove_dir_all(&pending).await;
+        tokio::fs::rename(&staging, &pending)
+            .await
+            .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        log::warn!(
+            "admin: a backup taken at {} is restored at the restart that follows",
+            info.created
+        );
+        // Answered first, then the daemon stops and starts with it.
+        self.restart_soon();
+        Ok(json(StatusCode::ACCEPTED, &info))
+    }
+
+    /// `PUT /api/v1/system/update`: the body is a RAUC bundle. It is saved in the updates
+    /// directory, installed by the helper into the other slot (RAUC checks its signature), then
+    /// removed. The box boots the new slot at the next reboot (`POST /api/v1/system/reboot`).
+    async fn update(&self, req: Request<Incoming>) -> Result<Resp, Fail> {
+        let dir = &self.info.updates_dir;
+        let io = |e: std::io::Error| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        let path = dir.join(format!("upload-{}.raucb", &random_token()[..16]));
+        let received = receive(req, &path, self.info.max_update_bytes, "bundle").await;
+        let installed = match received {
+            Ok(()) => Ok(helper::call(
+                &self.info.helper_socket,
+                &helper::Request::InstallUpdate {
+                    bundle: path.clone(),
+                },
+                Duration::from_secs(31 * 60),
+            )
+            .await),
+            Err(f) => Err(f),
+        };
+        let _ = tokio::fs::remove_file(&path).await;
+        match installed? {
+            Ok(_) => Ok(json(
+                StatusCode::OK,
+                &Message {
+                    message: "installed; reboot to start it".into(),
+                },
+            )),
+            Err(e) => Err(helper_fail(e)),
+        }
+    }
+
+    fn status(&self) -> Result<Status, Fail> {
+        let d = self.dir();
+        Ok(Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            hostname: self.info.hostname.clone(),
+            uptime_secs: self.info.started.elapsed().as_secs(),
+            services: self
+                .info
+                .services
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            domains: d.domains()?.len(),
+            users: d.users()?.len(),
+            groups: d.groups()?.len(),
+            data_dir: self.info.data_dir.clone(),
+            schema_version: bureau_store::SCHEMA_VERSION,
+            connections: self.info.inflight.as_ref().map_or(0, |s| s.in_flight()),
+            memory_bytes: resident_bytes(),
+            disk: nix::sys::statvfs::statvfs(self.info.data_dir.as_str())
+                .ok()
+                .map(|st| DiskSpace {
+                    total_bytes: st.blocks() * st.fragment_size(),
+                    free_bytes: st.blocks_available() * st.fragment_size(),
+                }),
+            queued: self
+                .queue
+                .as_ref()
+                .and_then(|q| q.list().ok())
+                .map_or(0, |l| l.len()),
+            problems: bureau_core::logging::recent(0, log::LevelFilter::Warn, None, 10),
+            internal_errors: bureau_core::fence::panics(),
+            unclean_stop: self.info.unclean_stop,
+        })
+    }
+
+    fn certs(&self) -> Result<&bureau_core::tls::CertStore, Fail> {
+        self.certs
+            .as_deref()
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no certificate store"))
+    }
+}

@@ -1,0 +1,171 @@
+//! The admin API's routes for users: their records, passwords, sync devices and setup
+//! page.
+
+use crate::*;
+
+impl AdminApi {
+    /// The routes under `/api/v1/` that are about users.
+    pub(crate) async fn users_routes(
+        &self,
+        method: &Method,
+        seg: &[&str],
+        req: Request<Incoming>,
+        who: &Who,
+    ) -> Result<Resp, Fail> {
+        if seg.get(2) == Some(&"collections") {
+            return self.collections_routes(method, seg, req, who).await;
+        }
+        let admin_only = || admin_only(who);
+        match (method, seg) {
+            // ---- users ----
+            (&Method::GET, ["users"]) => {
+                admin_only()?;
+                Ok(json(StatusCode::OK, &self.dir().users()?))
+            }
+            (&Method::POST, ["users"]) => {
+                admin_only()?;
+                let nu: NewUser = body(req).await?;
+                Ok(json(StatusCode::CREATED, &self.dir().add_user(nu).await?))
+            }
+            (&Method::GET, ["users", uid]) => {
+                if !who.admin && who.uid.as_deref() != Some(*uid) {
+                    return Err(fail(StatusCode::FORBIDDEN, "administrators only"));
+                }
+                Ok(json(StatusCode::OK, &self.user_detail(uid)?))
+            }
+            (&Method::GET, ["users", uid, "setup-qr.svg"]) => {
+                if !who.admin && who.uid.as_deref() != Some(*uid) {
+                    return Err(fail(StatusCode::FORBIDDEN, "administrators only"));
+                }
+                // The user's own console page, at the name the browser used for the box.
+                let host = req
+                    .headers()
+                    .get("host")
+                    .and_then(|h| h.to_str().ok())
+                    .filter(|h| {
+                        !h.is_empty()
+                            && h.len() < 256
+                            && h.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+                    })
+                    .unwrap_or(&self.info.hostname)
+                    .to_string();
+                let url = format!("https://{host}/admin/#/me");
+                let code = qrcode::QrCode::new(url.as_bytes())
+                    .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                let svg = code
+                    .render::<qrcode::render::svg::Color>()
+                    .min_dimensions(200, 200)
+                    .build();
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .header("content-type", "image/svg+xml")
+                    .header("cache-control", "no-store")
+                    .body(Full::new(Bytes::from(svg)))
+                    .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+            }
+            (&Method::PATCH, ["users", uid]) => {
+                admin_only()?;
+                let ch: UserChanges = body(req).await?;
+                Ok(json(
+                    StatusCode::OK,
+                    &self.dir().update_user(uid, ch).await?,
+                ))
+            }
+            (&Method::PUT, ["users", uid, "password"]) => {
+                if !who.admin && who.uid.as_deref() != Some(*uid) {
+                    return Err(fail(StatusCode::FORBIDDEN, "administrators only"));
+                }
+                let pc: PasswordChange = body(req).await?;
+                self.dir().set_password(uid, &pc.password).await?;
+                Ok(no_content())
+            }
+            (&Method::DELETE, ["users", uid]) => {
+                admin_only()?;
+                if who.uid.as_deref() == Some(*uid) {
+                    return Err(fail(
+                        StatusCode::CONFLICT,
+                        "you cannot delete your own account",
+                    ));
+                }
+                self.dir().delete_user(uid).await?;
+                Ok(no_content())
+            }
+            // ---- a user's phones and other sync devices ----
+            (&Method::GET, ["users", uid, "devices"]) => {
+                admin_only()?;
+                let p = self.principal_of(uid)?;
+                let r = self.dir().store().reader(bureau_store::Actor::System)?;
+                Ok(json(StatusCode::OK, &r.devices(p)?))
+            }
+            (&Method::POST, ["users", uid, "devices", id, "wipe"]) => {
+                admin_only()?;
+                let p = self.principal_of(uid)?;
+                let store = self.dir().store();
+                let mut d = store
+                    .reader(bureau_store::Actor::System)?
+                    .device(p, id)?
+                    .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("no device {id}")))?;
+                // Asked to provision again, the device is told to wipe itself.
+                d.wipe_requested = true;
+                d.policy_key = 0;
+                store
+                    .write(bureau_store::Actor::System, vec![], move |w| {
+                        w.put_device(p, &d)
+                    })
+                    .await?;
+                log::warn!("admin: remote wipe of {uid}'s device {id} requested");
+                Ok(no_content())
+            }
+            (&Method::DELETE, ["users", uid, "devices", id]) => {
+                admin_only()?;
+                let p = self.principal_of(uid)?;
+                let store = self.dir().store();
+                if store
+                    .reader(bureau_store::Actor::System)?
+                    .device(p, id)?
+                    .is_none()
+                {
+                    return Err(fail(StatusCode::NOT_FOUND, format!("no device {id}")));
+                }
+                let id = id.to_string();
+                store
+                    .write(bureau_store::Actor::System, vec![], move |w| {
+                        w.delete_device(p, &id)
+                    })
+                    .await?;
+                Ok(no_content())
+            }
+            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+        }
+    }
+
+    pub(crate) fn principal_of(&self, uid: &str) -> Result<u64, Fail> {
+        Ok(self
+            .dir()
+            .user(uid)?
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("user {uid} not found")))?
+            .principal)
+    }
+
+    fn user_detail(&self, uid: &str) -> Result<UserDetail, Fail> {
+        let user = self
+            .dir()
+            .user(uid)?
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("user {uid} not found")))?;
+        let r = self.dir().store().reader(Actor::System)?;
+        let usage_bytes = r.usage(user.principal)?;
+        let groups = self
+            .dir()
+            .groups()?
+            .into_iter()
+            .filter(|g| g.members.contains(&user.uid))
+            .map(|g| g.name)
+            .collect();
+        Ok(UserDetail {
+            user,
+            usage_bytes,
+            groups,
+        })
+    }
+}
