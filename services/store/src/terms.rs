@@ -557,8 +557,9 @@ pub(crate) fn drop_collection(tx: &WriteTransaction, coll: CollectionId) -> Resu
 
 /// The items of `coll` that may hold `needle` in `field` (ascending), or `None` when the
 /// index cannot narrow the search (a needle under three bytes, or not UTF-8): in each unit,
-/// the postings of the needle's terms intersected. A unit's postings are read rarest first
-/// (as the first unit read whole counts them) until none is left.
+/// the postings of the needle's terms intersected. The first unit read (the newest) reads
+/// every term and ranks them; the others read them rarest first until at most one
+/// candidate is left, so a unit may give one message that does not hold every term.
 pub(crate) fn candidates(
     tx: &redb::ReadTransaction,
     coll: CollectionId,
@@ -588,7 +589,9 @@ pub(crate) fn candidates(
     }
     let mut ids = Vec::new();
     let mut ranked = false;
-    for (level, unit) in units {
+    // Small units first: the first ranks the terms cheaply, so the large ones read the
+    // rarest first.
+    for (level, unit) in units.into_iter().rev() {
         let start = unit << unit_bits(level);
         let sources = l.sources(level, start);
         let words = (unit_size(level) as usize).div_ceil(64);
@@ -605,18 +608,23 @@ pub(crate) fn candidates(
                     or_posting(&mut bits, at, p.value(), level - 1);
                 }
             }
-            counts.push(bits.iter().map(|w| w.count_ones()).sum::<u32>());
+            if !ranked {
+                counts.push(bits.iter().map(|w| w.count_ones()).sum::<u32>());
+            }
             let now = match found {
                 None => bits,
                 Some(prev) => prev.iter().zip(&bits).map(|(a, b)| a & b).collect(),
             };
-            let empty = now.iter().all(|w| *w == 0);
+            let left: u32 = now.iter().map(|w| w.count_ones()).sum();
             found = Some(now);
-            if empty {
+            // The unit that ranks the terms reads them all; the others stop once one
+            // candidate is left (the caller checks it: the terms still unread are the
+            // common ones, large postings that would not tell more).
+            if ranked && left <= 1 {
                 break;
             }
         }
-        if !ranked && counts.len() == wanted.len() {
+        if !ranked {
             let mut by: Vec<(u32, u32)> = counts.into_iter().zip(wanted).collect();
             by.sort_unstable();
             wanted = by.into_iter().map(|(_, t)| t).collect();
@@ -753,9 +761,9 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
         /// With small units (8, 64 and 512 ids under test), messages come and go while
-        /// their ranges move up a level a few postings at a time: every search finds
-        /// exactly the posted messages that hold all of its terms, whichever unit holds
-        /// their postings at that moment.
+        /// their ranges move up a level a few postings at a time: every search finds the
+        /// posted messages that hold all of its terms (exactly those, for a needle of one
+        /// term), whichever unit holds their postings at that moment.
         #[test]
         fn the_postings_follow_every_move(
             steps in proptest::collection::vec(step(), 1..120),
@@ -827,7 +835,17 @@ mod tests {
                         })
                         .collect();
                     let got = candidates(&r, coll, 1, needle.as_bytes()).unwrap().unwrap();
-                    proptest::prop_assert_eq!(&got, &want, "{:?} after {:?}", needle, s);
+                    if want_terms.len() == 1 {
+                        proptest::prop_assert_eq!(&got, &want, "{:?} after {:?}", needle, s);
+                    } else {
+                        // A unit may stop reading at one candidate left: a superset of
+                        // what matches, within what is posted.
+                        proptest::prop_assert!(
+                            want.iter().all(|w| got.contains(w))
+                                && got.iter().all(|g| held.contains(g)),
+                            "{:?} after {:?}: {:?} for {:?}", needle, s, got, want
+                        );
+                    }
                 }
             }
             // Moves run to their end: then nothing is left below a level's mark.
