@@ -558,8 +558,9 @@ pub(crate) fn drop_collection(tx: &WriteTransaction, coll: CollectionId) -> Resu
 /// The items of `coll` that may hold `needle` in `field` (ascending), or `None` when the
 /// index cannot narrow the search (a needle under three bytes, or not UTF-8): in each unit,
 /// the postings of the needle's terms intersected. The first unit read (the newest) reads
-/// every term and ranks them; the others read them rarest first until at most one
-/// candidate is left, so a unit may give one message that does not hold every term.
+/// every term and ranks them; the others read them rarest first, and leave the common
+/// ones unread once two or fewer candidates are left, so a unit may give two messages
+/// that do not hold every term.
 pub(crate) fn candidates(
     tx: &redb::ReadTransaction,
     coll: CollectionId,
@@ -588,7 +589,9 @@ pub(crate) fn candidates(
         units.extend((first..=last).map(|u| (0, u)));
     }
     let mut ids = Vec::new();
-    let mut ranked = false;
+    // Once ranked: whether each term (rarest first) is common, in at least half as many
+    // messages of the ranking unit as the most common term of the needle.
+    let mut common: Option<Vec<bool>> = None;
     // Small units first: the first ranks the terms cheaply, so the large ones read the
     // rarest first.
     for (level, unit) in units.into_iter().rev() {
@@ -597,7 +600,19 @@ pub(crate) fn candidates(
         let words = (unit_size(level) as usize).div_ceil(64);
         let mut found: Option<Vec<u64>> = None;
         let mut counts = Vec::with_capacity(wanted.len());
-        for term in &wanted {
+        for (i, term) in wanted.iter().enumerate() {
+            // The unit that ranks the terms reads them all; the others stop at no
+            // candidate left, or at two or fewer when only common terms are left to
+            // read: their postings are the largest and would hardly narrow further (the
+            // caller checks what is left).
+            if let Some(c) = &common
+                && let Some(prev) = &found
+            {
+                let left: u32 = prev.iter().map(|w| w.count_ones()).sum();
+                if left == 0 || (left <= 2 && c[i]) {
+                    break;
+                }
+            }
             let mut bits = vec![0u64; words];
             if let Some(p) = terms.get((coll, unit_key(level, unit), *term))? {
                 or_posting(&mut bits, 0, p.value(), level);
@@ -608,27 +623,20 @@ pub(crate) fn candidates(
                     or_posting(&mut bits, at, p.value(), level - 1);
                 }
             }
-            if !ranked {
+            if common.is_none() {
                 counts.push(bits.iter().map(|w| w.count_ones()).sum::<u32>());
             }
-            let now = match found {
+            found = Some(match found {
                 None => bits,
                 Some(prev) => prev.iter().zip(&bits).map(|(a, b)| a & b).collect(),
-            };
-            let left: u32 = now.iter().map(|w| w.count_ones()).sum();
-            found = Some(now);
-            // The unit that ranks the terms reads them all; the others stop once one
-            // candidate is left (the caller checks it: the terms still unread are the
-            // common ones, large postings that would not tell more).
-            if ranked && left <= 1 {
-                break;
-            }
+            });
         }
-        if !ranked {
+        if common.is_none() {
             let mut by: Vec<(u32, u32)> = counts.into_iter().zip(wanted).collect();
             by.sort_unstable();
+            let most = by.last().map_or(0, |(n, _)| *n);
+            common = Some(by.iter().map(|(n, _)| *n * 2 >= most).collect());
             wanted = by.into_iter().map(|(_, t)| t).collect();
-            ranked = true;
         }
         for (i, w) in found.unwrap_or_default().into_iter().enumerate() {
             let mut w = w;
