@@ -234,9 +234,11 @@ def dav_ops(user, name, n, workdir):
     return out
 
 
-def eas_ops(user, n):
-    """ActiveSync on the same mailbox: a Sync bringing one new message, a held Ping woken by
-    a delivery (SMTP 250 to the Ping's answer), an ItemOperations fetch of one message."""
+def eas_ops(sizes):
+    """ActiveSync on the same mailboxes ((user, messages), ...): a Sync bringing one new
+    message, a held Ping woken by a delivery (SMTP 250 to the Ping's answer), an
+    ItemOperations fetch of one message; each timed in turns on every mailbox, as
+    `imap_ops` does."""
     import threading
     import urllib3
     from pyactivesync import Client
@@ -244,48 +246,64 @@ def eas_ops(user, n):
     # requests would take a CA bundle from the environment over verify=False.
     for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         os.environ.pop(v, None)
-    c = Client(server=f"127.0.0.1:{443 + OFF}", username=f"{user}@bench.example", password=PW,
-               device_id=f"Scale{user}", verify_ssl=False, timeout=120)
-    inbox = next(f for f in c.list_folders() if int(f.type) == 2).id
-    key = c.sync_folder(inbox).sync_key
-    ids = []
-    while True:
-        r = c.sync_folder(inbox, key, window_size=512)
-        ids += [a.server_id for a in r.added]
-        key = r.sync_key
-        if not r.more_available:
-            break
-    assert len(ids) >= n, len(ids)
-    m = imap(user)
-    out = {}
+    boxes = []
+    for user, n in sizes:
+        c = Client(server=f"127.0.0.1:{443 + OFF}", username=f"{user}@bench.example", password=PW,
+                   device_id=f"Scale{user}", verify_ssl=False, timeout=120)
+        inbox = next(f for f in c.list_folders() if int(f.type) == 2).id
+        key = c.sync_folder(inbox).sync_key
+        ids = []
+        while True:
+            r = c.sync_folder(inbox, key, window_size=512)
+            ids += [a.server_id for a in r.added]
+            key = r.sync_key
+            if not r.more_available:
+                break
+        assert len(ids) >= n, len(ids)
+        boxes.append({"user": user, "c": c, "inbox": inbox, "key": key, "ids": ids, "m": imap(user)})
+    out = [{} for _ in boxes]
 
-    def one_change(i):
-        nonlocal key
-        m.append("INBOX", None, None, message(i, f"{user}@bench.example"))
+    def each(name, op, runs=RUNS):
+        times = [[] for _ in boxes]
+        for i in range(runs):
+            for k, b in enumerate(boxes):
+                times[k].append(op(b, i))
+        for k in range(len(boxes)):
+            out[k][name] = statistics.median(times[k])
+
+    def one_change(b, i):
+        b["m"].append("INBOX", None, None, message(i, f"{b['user']}@bench.example"))
         t = time.perf_counter()
-        r = c.sync_folder(inbox, key, window_size=512)
-        key = r.sync_key
+        r = b["c"].sync_folder(b["inbox"], b["key"], window_size=512)
+        b["key"] = r.sync_key
         assert len(r.added) == 1, r.added
         return (time.perf_counter() - t) * 1000
-    out["EAS Sync bringing one new message"] = statistics.median(one_change(i) for i in range(RUNS))
+    each("EAS Sync bringing one new message", one_change)
 
-    def woken(i):
-        nonlocal key
+    def woken(b, i):
         box = {}
-        t = threading.Thread(target=lambda: box.update(r=c.ping([inbox], heartbeat=120), at=time.perf_counter()))
+        t = threading.Thread(target=lambda: box.update(
+            r=b["c"].ping([b["inbox"]], heartbeat=120), at=time.perf_counter()))
         t.start()
         time.sleep(0.2)
         with smtplib.SMTP("127.0.0.1", 25 + OFF, timeout=30) as s:
             # From the start of the SMTP transaction: the Ping may answer before the
             # client has read the 250 (the message is filed first).
             sent = time.perf_counter()
-            s.sendmail("a@example.org", [f"{user}@bench.example"], message(i, f"{user}@bench.example"))
+            s.sendmail("a@example.org", [f"{b['user']}@bench.example"],
+                       message(i, f"{b['user']}@bench.example"))
         t.join(timeout=60)
-        key = c.sync_folder(inbox, key, window_size=512).sync_key
+        b["key"] = b["c"].sync_folder(b["inbox"], b["key"], window_size=512).sync_key
         return (box["at"] - sent) * 1000
-    out["EAS Ping woken by a delivery (SMTP included)"] = statistics.median(woken(i) for i in range(20))
-    out["EAS ItemOperations fetch of one message"] = median_ms(lambda i: c.fetch_item(inbox, random.choice(ids)))
-    m.logout()
+    each("EAS Ping woken by a delivery (SMTP included)", woken, runs=20)
+
+    def fetch(b, i):
+        t = time.perf_counter()
+        b["c"].fetch_item(b["inbox"], random.choice(b["ids"]))
+        return (time.perf_counter() - t) * 1000
+    each("EAS ItemOperations fetch of one message", fetch)
+    for b in boxes:
+        b["m"].logout()
     return out
 
 
@@ -344,7 +362,7 @@ def main():
     huge = huge[0] if huge else {}
     for k in small:
         row(k, "O(1)", small[k], big[k], huge.get(k))
-    small, big = eas_ops("small", SMALL), eas_ops("big", BIG)
+    small, big = eas_ops([("small", SMALL), ("big", BIG)])
     for k in small:
         row(k, "O(1)", small[k], big[k])
     small, big = dav_ops("small", "c-small", SMALL, workdir), dav_ops("big", "c-big", BIG, workdir)

@@ -452,11 +452,24 @@ impl Store {
         }
         let mut total = 0;
         while terms::work(&self.inner.db.begin_read()?)? {
-            // Apart, so that other writes wait for one of them at most.
+            // Posting first; a move (background work that only makes searches cheaper)
+            // when nothing is left to post, in writes of their own, small enough that
+            // other writes wait little for one.
             let posted = self.write_blocking(Actor::System, Vec::new(), |w| w.post_terms(1024))?;
-            let moved = self.write_blocking(Actor::System, Vec::new(), |w| w.merge_terms(4096))?;
             total += posted;
-            if posted == 0 && moved == 0 {
+            if posted > 0 {
+                continue;
+            }
+            let moving = terms::merging(
+                &self
+                    .inner
+                    .db
+                    .begin_read()?
+                    .open_table(tables::TERM_LEVELS)?,
+            )?;
+            if moving.is_none()
+                || self.write_blocking(Actor::System, Vec::new(), |w| w.merge_terms(1024))? == 0
+            {
                 break;
             }
         }
