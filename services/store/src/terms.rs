@@ -145,8 +145,8 @@ impl Terms {
     }
 }
 
-/// Postings are kept in units of ids of three sizes: small (1,024 ids), middle (8) and top
-/// (8 middle, 65,536 ids). Offsets in a unit fit a u16.
+/// Postings are kept in units of ids of three sizes: small (1,024 ids), middle (8 small,
+/// 8,192 ids) and top (8 middle, 65,536 ids). Offsets in a unit fit a u16.
 const L0_BITS: u32 = if cfg!(test) { 3 } else { 10 };
 const FAN_BITS: u32 = 3;
 const TOP: u32 = 2;
@@ -243,7 +243,11 @@ impl Levels {
                     .get(at..at + 8)
                     .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
             }
-            l.merging = u32::from(v.get(TOP as usize * 8).copied().unwrap_or(0));
+            let m = u32::from(v.get(TOP as usize * 8).copied().unwrap_or(0));
+            // A damaged record names no move rather than one out of range.
+            if m <= TOP && l.w[m as usize] >= unit_size(m) {
+                l.merging = m;
+            }
         }
         Ok(l)
     }
