@@ -234,22 +234,25 @@ struct Levels {
 
 impl Levels {
     fn read(t: &impl ReadableTable<u64, &'static [u8]>, coll: CollectionId) -> Result<Levels> {
+        Ok(t.get(coll)?
+            .map(|v| Levels::decode(v.value()))
+            .unwrap_or_default())
+    }
+
+    fn decode(v: &[u8]) -> Levels {
         let mut l = Levels::default();
-        if let Some(v) = t.get(coll)? {
-            let v = v.value();
-            for (i, w) in l.w.iter_mut().enumerate().skip(1) {
-                let at = (i - 1) * 8;
-                *w = v
-                    .get(at..at + 8)
-                    .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
-            }
-            let m = u32::from(v.get(TOP as usize * 8).copied().unwrap_or(0));
-            // A damaged record names no move rather than one out of range.
-            if m <= TOP && l.w[m as usize] >= unit_size(m) {
-                l.merging = m;
-            }
+        for (i, w) in l.w.iter_mut().enumerate().skip(1) {
+            let at = (i - 1) * 8;
+            *w = v
+                .get(at..at + 8)
+                .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
         }
-        Ok(l)
+        let m = u32::from(v.get(TOP as usize * 8).copied().unwrap_or(0));
+        // A damaged record names no move rather than one out of range.
+        if m <= TOP && l.w[m as usize] >= unit_size(m) {
+            l.merging = m;
+        }
+        l
     }
 
     fn write(&self, tx: &WriteTransaction, coll: CollectionId) -> Result<()> {
@@ -464,7 +467,7 @@ pub(crate) fn advance(tx: &WriteTransaction, coll: CollectionId) -> Result<()> {
 pub(crate) fn merging(t: &impl ReadableTable<u64, &'static [u8]>) -> Result<Option<CollectionId>> {
     for e in t.iter()? {
         let (k, v) = e?;
-        if v.value().get(TOP as usize * 8).is_some_and(|m| *m != 0) {
+        if Levels::decode(v.value()).merging != 0 {
             return Ok(Some(k.value()));
         }
     }
