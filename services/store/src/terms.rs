@@ -221,6 +221,41 @@ fn or_posting(bits: &mut [u64], at: usize, p: &[u8], level: u32) {
     }
 }
 
+/// How many offsets posting `p` (of a unit of `level`) holds; unless `exact`, a bitmap
+/// counts as full.
+fn posting_len(p: &[u8], level: u32, exact: bool) -> usize {
+    if p.len() == bitmap_bytes(level) {
+        if exact {
+            p.iter().map(|b| b.count_ones() as usize).sum()
+        } else {
+            unit_size(level) as usize
+        }
+    } else {
+        p.len() / 2
+    }
+}
+
+/// Whether posting `p` (of a unit of `level`) holds offset `o`.
+fn posting_has(p: &[u8], level: u32, o: usize) -> bool {
+    if o as u64 >= unit_size(level) {
+        false
+    } else if p.len() == bitmap_bytes(level) {
+        p[o / 8] & (1 << (o % 8)) != 0
+    } else {
+        let at = |i: usize| usize::from(u16::from_le_bytes([p[2 * i], p[2 * i + 1]]));
+        let (mut lo, mut hi) = (0, p.len() / 2);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match at(mid).cmp(&o) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return true,
+            }
+        }
+        false
+    }
+}
+
 /// Where a mailbox's postings are. Ids below `w[2]` are in top units, those below `w[1]`
 /// in middle units, the rest in small units. A range of ids moves up a level once it is
 /// whole (no new id can fall in it): `merging` names the level whose last range,
@@ -562,12 +597,62 @@ pub(crate) fn drop_collection(tx: &WriteTransaction, coll: CollectionId) -> Resu
     Ok(())
 }
 
+/// Candidates this few are kept as offsets in their unit, and each later term looks them up
+/// in its postings instead of reading the postings whole.
+const FEW: usize = if cfg!(test) { 4 } else { 64 };
+
+/// A unit's candidates while the needle's terms are read.
+enum Found {
+    /// A bit per id of the unit, and more than `FEW` of them (a bound: counting stops
+    /// there).
+    Bits(Vec<u64>, usize),
+    /// The offsets of a few, ascending.
+    Few(Vec<usize>),
+}
+
+impl Found {
+    fn of(bits: Vec<u64>) -> Found {
+        // Zero words cost nothing, and counting stops once the candidates are not few.
+        let mut n = 0;
+        for w in bits.iter().filter(|w| **w != 0) {
+            n += w.count_ones() as usize;
+            if n > FEW {
+                return Found::Bits(bits, n);
+            }
+        }
+        Found::Few(ones(&bits).collect())
+    }
+
+    /// How many candidates are left, or a bound over `FEW` when they are not few.
+    fn len(&self) -> usize {
+        match self {
+            Found::Bits(_, n) => *n,
+            Found::Few(few) => few.len(),
+        }
+    }
+}
+
+/// The offsets of the bits set, ascending.
+fn ones(bits: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    bits.iter().enumerate().flat_map(|(i, w)| {
+        let mut w = *w;
+        std::iter::from_fn(move || {
+            (w != 0).then(|| {
+                let o = i * 64 + w.trailing_zeros() as usize;
+                w &= w - 1;
+                o
+            })
+        })
+    })
+}
+
 /// The items of `coll` that may hold `needle` in `field` (ascending), or `None` when the
 /// index cannot narrow the search (a needle under three bytes, or not UTF-8): in each unit,
 /// the postings of the needle's terms intersected. The first unit read (the newest) reads
 /// every term and ranks them; the others read them rarest first, and leave the common
 /// ones unread once two or fewer candidates are left, so a unit may give two messages
-/// that do not hold every term.
+/// that do not hold every term. A unit's candidates are a bitmap while many, and once few,
+/// each is looked up in the later terms' postings.
 pub(crate) fn candidates(
     tx: &redb::ReadTransaction,
     coll: CollectionId,
@@ -604,8 +689,7 @@ pub(crate) fn candidates(
     for (level, unit) in units.into_iter().rev() {
         let start = unit << unit_bits(level);
         let sources = l.sources(level, start);
-        let words = (unit_size(level) as usize).div_ceil(64);
-        let mut found: Option<Vec<u64>> = None;
+        let mut found: Option<Found> = None;
         let mut counts = Vec::with_capacity(wanted.len());
         for (i, term) in wanted.iter().enumerate() {
             // The unit that ranks the terms reads them all; the others stop at no
@@ -613,44 +697,80 @@ pub(crate) fn candidates(
             // read: their postings are the largest and would hardly narrow further (the
             // caller checks what is left).
             if let Some(c) = &common
-                && let Some(prev) = &found
+                && let Some(f) = &found
+                && (f.len() == 0 || (f.len() <= 2 && c[i]))
             {
-                let left: u32 = prev.iter().map(|w| w.count_ones()).sum();
-                if left == 0 || (left <= 2 && c[i]) {
-                    break;
-                }
+                break;
             }
-            let mut bits = vec![0u64; words];
+            // The term's postings in this unit: (offset of its first id, level, posting).
+            let mut postings = Vec::new();
             if let Some(p) = terms.get((coll, unit_key(level, unit), *term))? {
-                or_posting(&mut bits, 0, p.value(), level);
+                postings.push((0, level, p));
             }
             for su in sources.clone().into_iter().flatten() {
                 if let Some(p) = terms.get((coll, unit_key(level - 1, su), *term))? {
                     let at = ((su << unit_bits(level - 1)) - start) as usize;
-                    or_posting(&mut bits, at, p.value(), level - 1);
+                    postings.push((at, level - 1, p));
                 }
             }
+            // The ranking unit counts each term's messages; the others need only know
+            // whether they are few.
+            let exact = common.is_none();
+            let size: usize = postings
+                .iter()
+                .map(|(_, l, p)| posting_len(p.value(), *l, exact))
+                .sum();
             if common.is_none() {
-                counts.push(bits.iter().map(|w| w.count_ones()).sum::<u32>());
+                counts.push(size);
             }
             found = Some(match found {
-                None => bits,
-                Some(prev) => prev.iter().zip(&bits).map(|(a, b)| a & b).collect(),
+                // Few candidates: each looked up in the postings.
+                Some(Found::Few(few)) => Found::Few(
+                    few.into_iter()
+                        .filter(|o| {
+                            postings.iter().any(|(at, l, p)| {
+                                o.checked_sub(*at)
+                                    .is_some_and(|o| posting_has(p.value(), *l, o))
+                            })
+                        })
+                        .collect(),
+                ),
+                None if size <= FEW => {
+                    let mut few: Vec<usize> = postings
+                        .iter()
+                        .flat_map(|(at, l, p)| {
+                            offsets(p.value(), *l)
+                                .into_iter()
+                                .map(move |o| at + o as usize)
+                        })
+                        .collect();
+                    few.sort_unstable();
+                    few.dedup();
+                    Found::Few(few)
+                }
+                prev => {
+                    let mut bits = vec![0u64; (unit_size(level) as usize).div_ceil(64)];
+                    for (at, l, p) in &postings {
+                        or_posting(&mut bits, *at, p.value(), *l);
+                    }
+                    if let Some(Found::Bits(prev, _)) = prev {
+                        bits.iter_mut().zip(&prev).for_each(|(a, b)| *a &= b);
+                    }
+                    Found::of(bits)
+                }
             });
         }
         if common.is_none() {
-            let mut by: Vec<(u32, u32)> = counts.into_iter().zip(wanted).collect();
+            let mut by: Vec<(usize, u32)> = counts.into_iter().zip(wanted).collect();
             by.sort_unstable();
             let most = by.last().map_or(0, |(n, _)| *n);
             common = Some(by.iter().map(|(n, _)| *n * 2 >= most).collect());
             wanted = by.into_iter().map(|(_, t)| t).collect();
         }
-        for (i, w) in found.unwrap_or_default().into_iter().enumerate() {
-            let mut w = w;
-            while w != 0 {
-                ids.push(start + (i * 64) as u64 + u64::from(w.trailing_zeros()));
-                w &= w - 1;
-            }
+        match found {
+            None => {}
+            Some(Found::Few(few)) => ids.extend(few.into_iter().map(|o| start + o as u64)),
+            Some(Found::Bits(bits, _)) => ids.extend(ones(&bits).map(|o| start + o as u64)),
         }
     }
     for e in tx
