@@ -39,6 +39,7 @@ pub mod wbxml;
 
 use bureau_core::auth::{Auth, AuthError};
 use bureau_directory::User;
+use bureau_groupware::schedule::Scheduler;
 use bureau_store::{Actor, Device, Store};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -86,8 +87,8 @@ pub struct ActiveSync {
     queue: Option<bureau_smtp::Queue>,
     /// This server's ActiveSync URL, as Autodiscover tells it.
     url: String,
-    /// Where calendar, task and note objects are written, as CalDAV writes them.
-    dav: Option<bureau_dav::Dav>,
+    /// Where calendar, task and note objects are written and scheduled, as CalDAV's are.
+    sched: Scheduler,
     /// The box's settings directory, for its time zone.
     system_dir: Option<std::path::PathBuf>,
 }
@@ -182,6 +183,7 @@ impl ActiveSync {
     pub fn new(
         store: Store,
         auth: Auth,
+        sched: Scheduler,
         limits: bureau_core::config::ActiveSyncConfig,
         shutdown: Option<bureau_core::shutdown::Shutdown>,
     ) -> ActiveSync {
@@ -192,7 +194,7 @@ impl ActiveSync {
             shutdown,
             queue: None,
             url: format!("https://localhost{PATH}"),
-            dav: None,
+            sched,
             system_dir: None,
         }
     }
@@ -212,20 +214,15 @@ impl ActiveSync {
         self
     }
 
-    /// Writes calendars, tasks and notes through CalDAV's checks and scheduling.
-    pub fn with_calendars(mut self, dav: bureau_dav::Dav) -> ActiveSync {
-        self.dav = Some(dav);
-        self
-    }
-
     /// Reads the box's time zone from this settings directory (`<data>/system`).
     pub fn with_system_dir(mut self, dir: std::path::PathBuf) -> ActiveSync {
         self.system_dir = Some(dir);
         self
     }
 
-    pub fn dav(&self) -> Option<&bureau_dav::Dav> {
-        self.dav.as_ref()
+    /// Writes calendar, task and note objects, and schedules them.
+    pub fn sched(&self) -> &Scheduler {
+        &self.sched
     }
 
     /// How calendar items are read and written for this request: the user's addresses, the

@@ -72,7 +72,6 @@ async fn respond(
     let instance = req
         .child_value("InstanceId")
         .and_then(|t| calendar::parse_time(&t));
-    let dav = eas.dav().ok_or_else(|| invalid("no calendars here"))?;
     let principal = cx.user.principal;
     let r = eas.store().reader(Actor::Principal(principal))?;
     let folder = req.child_value("CollectionId").unwrap_or_default();
@@ -134,7 +133,8 @@ async fn respond(
         chrono::Utc::now().naive_utc(),
     )
     .map_err(StoreError::Invalid)?;
-    let saved = dav
+    let saved = eas
+        .sched()
         .put_object(&cx.user, &cal, &name, expect, answered)
         .await?;
     if coll.kind == CollectionKind::Mailbox {
@@ -151,7 +151,7 @@ async fn respond(
             .await?;
     }
     if partstat == "DECLINED" && instance.is_none() {
-        dav.delete_object(&cx.user, &cal, saved.id).await?;
+        eas.sched().delete_object(&cx.user, &cal, saved.id).await?;
         return Ok(None);
     }
     Ok(Some(crate::server_id(cal.id, saved.id)))

@@ -150,9 +150,9 @@ pub async fn resolve_recipients(
             // A room's or equipment's time is shown to those who may book it (as CalDAV's
             // outbox does).
             let shown = u.resource.is_none() || dir.may_book(u, &cx.user).unwrap_or(false);
-            let busy = match (window, eas.dav()) {
-                (Some((from, to)), Some(dav)) if shown => {
-                    let (b, t) = dav.free_busy(u.principal, from, to)?;
+            let busy = match window {
+                Some((from, to)) if shown => {
+                    let (b, t) = eas.sched().free_busy(u.principal, from, to)?;
                     Some(merged(&b, &t, from, to))
                 }
                 _ => None,

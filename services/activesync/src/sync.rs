@@ -112,7 +112,7 @@ async fn collection(
     );
     // Drafts are made and changed on the device (16.x).
     let drafts = kind == CollectionKind::Mailbox && collection.special_use() == Some("\\Drafts");
-    if kind == CollectionKind::ScheduleInbox || (ical && eas.dav().is_none()) {
+    if kind == CollectionKind::ScheduleInbox {
         return Ok(answer(&key, status::SERVER_ERROR));
     }
     let device = cx.device.id.clone();
@@ -500,11 +500,6 @@ fn ical_text(
     Ok((it, text, name))
 }
 
-fn dav(eas: &ActiveSync) -> Result<&bureau_dav::Dav, StoreError> {
-    eas.dav()
-        .ok_or_else(|| StoreError::Invalid("calendars are not served here".into()))
-}
-
 /// The device wrote a draft: flagged \Draft, and read and flagged as it says.
 async fn add_draft(
     eas: &ActiveSync,
@@ -629,7 +624,7 @@ async fn change_ical(
         k => tasks::change(component_of(k), &text, data, view, now()),
     }
     .map_err(StoreError::Invalid)?;
-    dav(eas)?
+    eas.sched()
         .put_object(&cx.user, coll, &name, Some(it.modseq), edited)
         .await
         .map(|i| i.modseq)
@@ -645,14 +640,15 @@ async fn delete_ical(
     item: ItemId,
     instance: Option<NaiveDateTime>,
 ) -> Result<Option<u64>, StoreError> {
-    let dav = dav(eas)?;
+    let sched = eas.sched();
     let Some(at) = instance.filter(|_| coll.kind == CollectionKind::Calendar) else {
-        dav.delete_object(&cx.user, coll, item).await?;
+        sched.delete_object(&cx.user, coll, item).await?;
         return Ok(None);
     };
     let (it, text, name) = ical_text(eas, cx.user.principal, coll.id, item)?;
     let edited = calendar::delete_instance(&text, at, view, now()).map_err(StoreError::Invalid)?;
-    dav.put_object(&cx.user, coll, &name, Some(it.modseq), edited)
+    sched
+        .put_object(&cx.user, coll, &name, Some(it.modseq), edited)
         .await
         .map(|i| Some(i.modseq))
 }
@@ -673,7 +669,8 @@ async fn add_ical(
         k => tasks::new(component_of(k), data, &uid, view, now()),
     }
     .map_err(StoreError::Invalid)?;
-    let item = dav(eas)?
+    let item = eas
+        .sched()
         .put_object(&cx.user, coll, &calendar::object_name(&uid), None, text)
         .await?;
     if let Some(tz) = data.child_value("Timezone").map(|t| t.trim().to_string())

@@ -314,18 +314,21 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     admin = admin.with_samba(samba);
     certs.watch(Duration::from_secs(5));
     let acceptor = certs.acceptor(&[b"http/1.1"]).map_err(|e| e.to_string())?;
-    let mut dav = bureau_dav::Dav::new(store.clone(), auth.clone(), &hostname).with_ports(
-        bureau_dav::autoconfig::Ports {
+    // Scheduling, for every protocol that writes calendars (and for replies by mail).
+    let sched = bureau_groupware::schedule::Scheduler::new(
+        store.clone(),
+        auth.directory().clone(),
+        queue.clone(),
+        Default::default(),
+    );
+    let dav = bureau_dav::Dav::new(store.clone(), auth.clone(), &hostname, sched.clone())
+        .with_ports(bureau_dav::autoconfig::Ports {
             imaps: cfg.port(ports::IMAPS),
             imap: cfg.port(ports::IMAP),
             submissions: cfg.port(ports::SUBMISSIONS),
             submission: cfg.port(ports::SUBMISSION),
             https: cfg.port(ports::HTTPS),
-        },
-    );
-    if let Some(q) = &queue {
-        dav = dav.with_queue(q.clone());
-    }
+        });
     // Objects stored before today's rules: told once at start; queries skip them.
     let checking = dav.clone();
     tokio::task::spawn_blocking(move || {
@@ -336,11 +339,11 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     let mut activesync = bureau_activesync::ActiveSync::new(
         store.clone(),
         auth.clone(),
+        sched.clone(),
         cfg.activesync.clone(),
         Some(sd.clone()),
     )
     .with_host(&hostname, cfg.port(ports::HTTPS))
-    .with_calendars(dav.clone())
     .with_system_dir(cfg.system_dir());
     if let Some(q) = &queue {
         activesync = activesync.with_queue(q.clone());
@@ -372,7 +375,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
             certs.acceptor(&[]).map_err(|e| e.to_string())?,
             queue,
         )
-        .with_arrivals(Arc::new(dav));
+        .with_arrivals(Arc::new(sched));
         for (_, mode, ls) in smtp_listeners {
             for l in ls {
                 let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;

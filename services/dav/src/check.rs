@@ -149,10 +149,17 @@ mod tests {
                 .await
                 .unwrap();
         }
+        let sched = bureau_groupware::schedule::Scheduler::new(
+            store.clone(),
+            dir.clone(),
+            None,
+            Default::default(),
+        );
         let dav = crate::Dav::new(
             store.clone(),
             Auth::new(dir.clone(), AuthConfig::default()),
             "box.example.com",
+            sched,
         );
         let mut found: Vec<(String, String)> = dav
             .check_stored()

@@ -272,7 +272,7 @@ fn expand(cal: &ICalendar, start: i64, end: i64) -> ICalendar {
         return cal.clone();
     };
     // Only as far as the range needs (a rule without end is not expanded for ever).
-    let (instances, _) = crate::report::expand_until(cal, end);
+    let (instances, _) = bureau_groupware::busy::expand_until(cal, end);
     let zones = cal.build_tz_resolver().with_default(Tz::UTC);
     let timed: std::collections::HashSet<u32> = instances.iter().map(|i| i.1).collect();
     let mut out = vec![ICalendarComponent {
@@ -337,7 +337,7 @@ fn expand(cal: &ICalendar, start: i64, end: i64) -> ICalendar {
 
 /// RFC 4791 9.6.6: the master component and the overridden instances that overlap.
 fn limit_recurrence(cal: &mut ICalendar, start: i64, end: i64) {
-    let (instances, _) = crate::report::expand_until(cal, end);
+    let (instances, _) = bureau_groupware::busy::expand_until(cal, end);
     let overlapping: std::collections::HashSet<u32> = instances
         .iter()
         .filter(|((s, f), _)| *s < end && *f > start)

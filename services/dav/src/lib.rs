@@ -11,20 +11,17 @@
 #![allow(clippy::result_large_err)]
 
 pub mod autoconfig;
-mod booking;
 pub mod bulk;
 pub mod check;
 mod expand;
 mod filter;
 mod http;
-mod objects;
+mod outbox;
 mod principals;
 mod validate;
-pub use report::Busy;
 pub(crate) use validate::{check_object, object_props};
 mod props;
 mod report;
-mod sched;
 pub mod xml;
 
 use bureau_core::auth::{Auth, AuthError};
@@ -153,17 +150,10 @@ pub(crate) fn object_href(kind: Kind, uid: &str, coll: &str, name: &str) -> Stri
     format!("{}{}", collection_href(kind, uid, coll), http::escape(name))
 }
 
+use bureau_groupware::items::{Items, ItemsCache};
+use bureau_groupware::schedule::objects::{components, write_object};
+use bureau_groupware::schedule::{INBOX, Scheduler, new_schedule_tag};
 pub(crate) use bureau_store::prop::SCHEDULE_TAG;
-
-/// A Schedule-Tag (an opaque quoted string), new at each call.
-pub(crate) fn new_schedule_tag() -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    format!("\"{t:x}-{n:x}\"")
-}
 
 fn schedule_tag_header(r: &mut Resp, item: &Item) {
     if let Some(v) = item.props.get(SCHEDULE_TAG).and_then(|t| t.parse().ok()) {
@@ -191,10 +181,10 @@ pub struct Dav {
     auth: Auth,
     hostname: String,
     instances: std::sync::Arc<report::InstanceCache>,
+    /// The scheduler's cache of item records, shared.
     items: std::sync::Arc<ItemsCache>,
     ports: autoconfig::Ports,
-    /// The outbound mail queue, for invitations to people elsewhere (iMIP).
-    queue: Option<bureau_smtp::Queue>,
+    sched: Scheduler,
     /// Stored objects that break today's rules (`check_stored`), by collection, item and
     /// modseq: queries leave them out. Writes store only sound objects, so a rewritten one
     /// is no longer listed.
@@ -277,62 +267,6 @@ impl Ctx<'_> {
     }
 }
 
-/// The records of recently read collections, by collection, at the modseq they reflect:
-/// a PROPFIND or a query on a large calendar does not decode every item again, and a
-/// changed one is brought up to date from the change log. At most `CACHED_COLLECTIONS`.
-#[derive(Default)]
-pub(crate) struct ItemsCache {
-    map: std::sync::Mutex<std::collections::HashMap<u64, (u64, Items)>>,
-}
-
-/// A collection's items, ascending by id, shared.
-pub(crate) type Items = std::sync::Arc<Vec<Item>>;
-
-const CACHED_COLLECTIONS: usize = 64;
-
-impl ItemsCache {
-    /// The collection's items, ascending by id, as `r` sees them.
-    pub(crate) fn items(&self, r: &Reader, coll: u64) -> Result<Items, StoreError> {
-        let head = r.collection(coll)?.modseq;
-        let old = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&coll)
-            .cloned();
-        let fresh = match old {
-            Some((m, v)) if m == head => return Ok(v),
-            Some((m, v)) if m < head => match r.changes_since(coll, m) {
-                Ok(ch) => {
-                    let mut items = (*v).clone();
-                    let gone: std::collections::HashSet<u64> = ch.deleted.into_iter().collect();
-                    items.retain(|i| !gone.contains(&i.id));
-                    for i in ch.changed {
-                        match items.binary_search_by_key(&i.id, |x| x.id) {
-                            Ok(at) => items[at] = i,
-                            Err(at) => items.insert(at, i),
-                        }
-                    }
-                    items
-                }
-                Err(StoreError::TooOld) => r.items(coll)?,
-                Err(e) => return Err(e),
-            },
-            _ => r.items(coll)?,
-        };
-        let fresh = std::sync::Arc::new(fresh);
-        let mut map = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= CACHED_COLLECTIONS && !map.contains_key(&coll) {
-            map.clear();
-        }
-        map.insert(coll, (head, fresh.clone()));
-        Ok(fresh)
-    }
-}
-
 /// A store error in HTTP terms: never a 500 for something the client did.
 pub(crate) fn store_status(e: &StoreError) -> Resp {
     match e {
@@ -354,50 +288,17 @@ pub(crate) fn store_status(e: &StoreError) -> Resp {
 }
 
 impl Dav {
-    /// Writes an object's text as `name`: created when `expect` is None (the name must
-    /// still be free: two writers racing), else replaced if still at modseq `expect`.
-    pub(crate) async fn write_object(
-        &self,
-        actor: Actor,
-        coll: u64,
-        name: &str,
-        expect: Option<u64>,
-        staged: bureau_store::StagedBlob,
-        props: std::collections::BTreeMap<String, String>,
-    ) -> Result<bureau_store::Item, StoreError> {
-        let blob = staged.blob_ref();
-        let name = name.to_string();
-        self.store
-            .write(actor, vec![staged], move |w| match expect {
-                None => w.put_item(
-                    coll,
-                    NewItem {
-                        name: Some(name.clone()),
-                        blob: Some(blob),
-                        props: props.clone(),
-                        ..Default::default()
-                    },
-                ),
-                Some(m) => {
-                    let item = w.item_by_name(coll, &name)?;
-                    w.update_item(coll, item.id, Some(m), |it| {
-                        it.blob = Some(blob);
-                        it.props = props.clone();
-                    })
-                }
-            })
-            .await
-    }
-
-    pub fn new(store: Store, auth: Auth, hostname: &str) -> Dav {
+    /// DAV over the store, signing in through `auth`, naming itself `hostname` in sync
+    /// tokens, scheduling through `sched`.
+    pub fn new(store: Store, auth: Auth, hostname: &str, sched: Scheduler) -> Dav {
         Dav {
             store,
             auth,
             hostname: hostname.to_string(),
             instances: Default::default(),
-            items: Default::default(),
+            items: sched.items().clone(),
             ports: Default::default(),
-            queue: None,
+            sched,
             broken: Default::default(),
         }
     }
@@ -436,12 +337,6 @@ impl Dav {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         !set.is_empty() && set.contains(&(item.collection, item.id, item.modseq))
-    }
-
-    /// The mail queue that carries invitations and replies to other domains.
-    pub fn with_queue(mut self, queue: bureau_smtp::Queue) -> Dav {
-        self.queue = Some(queue);
-        self
     }
 
     /// The ports autoconfiguration tells clients (the standard ones by default).
@@ -498,18 +393,18 @@ impl Dav {
         // The schedule inbox and outbox (RFC 6638), the user's own only.
         if let Target::Collection(Kind::Calendar, owner, name)
         | Target::Object(Kind::Calendar, owner, name, _) = &target
-            && (name == sched::INBOX || name == sched::OUTBOX)
+            && (name == INBOX || name == outbox::OUTBOX)
         {
             // Nobody else's is reachable, even with a grant.
             if owner != &user.uid {
                 return status(StatusCode::NOT_FOUND, "not found");
             }
-            if name == sched::INBOX
-                && let Err(e) = self.ensure_inbox(&user).await
+            if name == INBOX
+                && let Err(e) = self.sched.ensure_inbox(&user).await
             {
                 return store_status(&e);
             }
-            if name == sched::OUTBOX {
+            if name == outbox::OUTBOX {
                 return self.outbox(&ctx, &target, req).await;
             }
         }
@@ -746,13 +641,20 @@ impl Dav {
             Err(e) => return store_status(&e),
         };
         let created = existing.is_none();
-        let r = self
-            .write_object(ctx.actor(), c.coll.id, name, expect, staged, props)
-            .await;
+        let r = write_object(
+            &self.store,
+            ctx.actor(),
+            c.coll.id,
+            name,
+            expect,
+            staged,
+            props,
+        )
+        .await;
         match r {
             Ok(item) => {
                 if kind == Kind::Calendar {
-                    self.schedule(owner, old.as_deref(), Some(body)).await;
+                    self.sched.schedule(owner, old.as_deref(), Some(body)).await;
                 }
                 let code = if created {
                     StatusCode::CREATED
@@ -938,7 +840,7 @@ impl Dav {
                 match r {
                     Ok(()) => {
                         if old.is_some() {
-                            self.schedule(owner, old.as_deref(), None).await;
+                            self.sched.schedule(owner, old.as_deref(), None).await;
                         }
                         empty(StatusCode::NO_CONTENT)
                     }
@@ -989,22 +891,6 @@ fn uid_conflict(ctx: &Ctx, c: &Coll, uid: Option<&String>, name: &str) -> Option
         &format!("<d:href>{}</d:href>", xml::esc(&href)),
     ))
 }
-
-/// The iCalendar components a calendar collection holds.
-pub(crate) fn components(c: &bureau_store::Collection) -> Vec<&str> {
-    if let Some(set) = c.props.get(COMPONENTS) {
-        return set.split_whitespace().collect();
-    }
-    match c.kind {
-        CollectionKind::TaskList => vec!["VTODO"],
-        CollectionKind::Notes => vec!["VJOURNAL"],
-        _ => vec!["VEVENT", "VTODO", "VJOURNAL"],
-    }
-}
-
-/// The collection prop keeping the component set MKCALENDAR asked for, when it is not one
-/// a collection kind stands for (RFC 4791 5.2.3: a calendar takes only what it was made for).
-pub(crate) const COMPONENTS: &str = "components";
 
 /// GET on a calendar: the whole calendar as one .ics; on an address book, every card.
 fn export(ctx: &Ctx, kind: Kind, owner: &str, coll: &str, head: bool) -> Resp {

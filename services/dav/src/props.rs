@@ -152,7 +152,7 @@ impl Res<'_> {
             Res::Principal(u) => crate::principal_href(&u.uid),
             Res::Principals => crate::PRINCIPALS.into(),
             Res::Home(k) => crate::home_href(*k, me),
-            Res::Outbox => crate::collection_href(Kind::Calendar, me, crate::sched::OUTBOX),
+            Res::Outbox => crate::collection_href(Kind::Calendar, me, crate::outbox::OUTBOX),
             Res::Coll(c) => crate::collection_href(c.kind, &c.owner, &c.coll.name),
             Res::Obj(c, i) => crate::object_href(
                 c.kind,
@@ -197,12 +197,12 @@ impl Res<'_> {
                 (CALDAV, "schedule-inbox-URL") => Some(href(&crate::collection_href(
                     Kind::Calendar,
                     &me.uid,
-                    crate::sched::INBOX,
+                    bureau_groupware::schedule::INBOX,
                 ))),
                 (CALDAV, "schedule-outbox-URL") => Some(href(&crate::collection_href(
                     Kind::Calendar,
                     &me.uid,
-                    crate::sched::OUTBOX,
+                    crate::outbox::OUTBOX,
                 ))),
                 _ => principal_value(me, ns, name),
             },
@@ -268,7 +268,7 @@ impl Res<'_> {
                     ),
                     (CALDAV, "supported-calendar-component-set") if c.kind == Kind::Calendar => {
                         Some(
-                            crate::components(&c.coll)
+                            bureau_groupware::schedule::objects::components(&c.coll)
                                 .iter()
                                 .map(|n| format!("<c:comp name=\"{n}\"/>"))
                                 .collect(),
@@ -486,7 +486,7 @@ pub(crate) async fn propfind(ctx: &Ctx<'_>, t: &Target, depth: Option<&str>, bod
             }
         }
         Target::Collection(Kind::Calendar, uid, name)
-            if uid == me && name == crate::sched::OUTBOX =>
+            if uid == me && name == crate::outbox::OUTBOX =>
         {
             ms.resource(ctx, &Res::Outbox, &req)
         }
@@ -687,7 +687,7 @@ pub(crate) async fn mkcol(ctx: &Ctx<'_>, t: &Target, forced: Option<Kind>, body:
                     set.sort();
                     set.dedup();
                     if set.len() < 3 {
-                        props.push((crate::COMPONENTS.into(), Some(set.join(" "))));
+                        props.push((bureau_store::prop::COMPONENTS.into(), Some(set.join(" "))));
                     }
                     CollectionKind::Calendar
                 }

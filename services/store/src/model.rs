@@ -125,6 +125,9 @@ pub mod prop {
     pub const SPAN: &str = "span";
     /// A mailbox's special use (RFC 6154), such as \\Drafts.
     pub const SPECIAL_USE: &str = "special-use";
+    /// A calendar collection's components, space-separated ("VEVENT VTODO"), when MKCALENDAR
+    /// asked for a set its kind does not stand for (RFC 4791 5.2.3).
+    pub const COMPONENTS: &str = "components";
 
     /// The value of `SPAN`.
     pub fn span_value(from: i64, to: i64) -> String {

@@ -13,9 +13,10 @@
 //! time) and sent to the organizer as a REPLY: into the store for an organizer here, by mail
 //! for one elsewhere.
 
-use crate::Dav;
-use crate::sched::{is_main, reply_of, uid};
+use super::{Scheduler, is_main, reply_of, uid};
+use crate::busy::{busy_periods, expand_until};
 use bureau_directory::{BookingPolicy, User};
+use bureau_store::prop::SCHEDULE_TAG;
 use bureau_store::{Actor, CollectionKind, StoreError};
 use calcard::icalendar::{
     ICalendar, ICalendarMethod, ICalendarParameter, ICalendarParameterName as PN,
@@ -25,7 +26,7 @@ use calcard::icalendar::{
 /// How far from its first instance a recurring booking is checked for conflicts.
 const HORIZON: i64 = 2 * 366 * 86400;
 
-impl Dav {
+impl Scheduler {
     /// Answers `msg`, a REQUEST from `org` just filed for `room`; `allowed`: whether the
     /// organizer may book it.
     pub(crate) async fn book(
@@ -70,7 +71,7 @@ impl Dav {
         };
         // From the event's first instance (not from today: a booking is judged the same
         // whenever it is made), as far as the horizon.
-        let first = crate::report::expand_until(msg, i64::MIN)
+        let first = expand_until(msg, i64::MIN)
             .0
             .iter()
             .map(|((start, _), _)| *start)
@@ -79,7 +80,7 @@ impl Dav {
             return Ok(false);
         };
         let until = first.saturating_add(HORIZON);
-        let wanted: Vec<(i64, i64)> = crate::report::expand_until(msg, until)
+        let wanted: Vec<(i64, i64)> = expand_until(msg, until)
             .0
             .into_iter()
             .map(|(span, _)| span)
@@ -102,7 +103,7 @@ impl Dav {
                 .filter(|i| i.uid() != Some(own.as_str()))
                 .cloned()
                 .collect();
-            let (busy, tentative) = crate::report::busy_periods(&r, &others, from, to)?;
+            let (busy, tentative) = busy_periods(&r, &others, from, to)?;
             let overlaps = |p: &(i64, i64)| wanted.iter().any(|w| w.0 < p.1 && p.0 < w.1);
             if busy.iter().chain(&tentative).any(overlaps) {
                 return Ok(true);
@@ -130,9 +131,8 @@ impl Dav {
                 .write(Actor::System, vec![], move |w| w.delete_item(coll, id))
                 .await;
         }
-        let text = crate::sched::with_method(answered, None).to_string();
-        let props = crate::object_props(crate::Kind::Calendar, text.as_bytes())
-            .map_err(|_| StoreError::Invalid("not a valid calendar object".into()))?;
+        let text = super::with_method(answered, None).to_string();
+        let props = super::props_of(&text)?;
         let staged = self
             .store
             .stage(text.into_bytes(), bureau_store::Content::Data)
@@ -141,11 +141,11 @@ impl Dav {
         self.store
             .write(Actor::System, vec![staged], move |w| {
                 w.update_item(coll, id, None, |it| {
-                    let tag = it.props.get(crate::SCHEDULE_TAG).cloned();
+                    let tag = it.props.get(SCHEDULE_TAG).cloned();
                     it.blob = Some(blob);
                     it.props = props.clone();
                     if let Some(t) = tag {
-                        it.props.insert(crate::SCHEDULE_TAG.into(), t);
+                        it.props.insert(SCHEDULE_TAG.into(), t);
                     }
                 })
                 .map(drop)
@@ -160,15 +160,15 @@ impl Dav {
             .resource
             .as_ref()
             .and_then(|r| r.manager.as_deref())
-            .and_then(|m| self.auth.directory().user(m).ok().flatten());
+            .and_then(|m| self.directory().user(m).ok().flatten());
         let (Some(manager), Some(queue)) = (manager, &self.queue) else {
             log::warn!(
-                "dav: a booking of {} waits for a manager it does not have",
+                "scheduling: a booking of {} waits for a manager it does not have",
                 room.uid
             );
             return Ok(());
         };
-        let summary = crate::sched::summary(msg);
+        let summary = super::summary(msg);
         let text = format!(
             "{org} asks to book {} for \"{summary}\".\r\n\r\nAccept or decline it in the calendar \
              \"{}\", shared with you: set {}'s answer on the event.\r\n",
@@ -199,7 +199,7 @@ impl Dav {
 fn set_partstat(cal: &mut ICalendar, who: &str, answer: PS) {
     for c in cal.components.iter_mut().filter(|c| is_main(c)) {
         for e in c.entries.iter_mut().filter(|e| e.name == P::Attendee) {
-            if crate::sched::address(e).as_deref() == Some(who) {
+            if super::address(e).as_deref() == Some(who) {
                 e.params.retain(|p| p.name != PN::Partstat);
                 e.params
                     .push(ICalendarParameter::partstat(PV::Partstat(answer.clone())));

@@ -1,14 +1,62 @@
-//! Calendar objects written for another protocol (ActiveSync) the way a CalDAV PUT or
-//! DELETE writes them: the text checked and indexed by the same code, a UID kept unique in
+//! Calendar objects written for a protocol that does not schedule itself (ActiveSync) the
+//! way a CalDAV PUT or DELETE writes them: the text checked and indexed by the same code, a UID kept unique in
 //! its collection, a new Schedule-Tag for a scheduling object, and scheduling run after the
 //! write is durable, so a phone's invitation or cancellation reaches attendees as one from
 //! a CalDAV client does.
 
-use crate::{Dav, Kind, SCHEDULE_TAG, components, new_schedule_tag, object_props};
+use super::{Scheduler, new_schedule_tag};
 use bureau_directory::User;
-use bureau_store::{Actor, Collection, CollectionKind, Item, ItemId, StoreError};
+use bureau_store::prop::{COMPONENT, COMPONENTS, SCHEDULE_TAG};
+use bureau_store::{Actor, Collection, CollectionKind, Item, ItemId, NewItem, StoreError};
 
-impl Dav {
+/// The iCalendar components a calendar, task or notes collection holds.
+pub fn components(c: &Collection) -> Vec<&str> {
+    if let Some(set) = c.props.get(COMPONENTS) {
+        return set.split_whitespace().collect();
+    }
+    match c.kind {
+        CollectionKind::TaskList => vec!["VTODO"],
+        CollectionKind::Notes => vec!["VJOURNAL"],
+        _ => vec!["VEVENT", "VTODO", "VJOURNAL"],
+    }
+}
+
+/// Writes an object's new text as `name` in `coll`: created when `expect` is None, else
+/// replacing the object if it is still at modseq `expect`.
+pub async fn write_object(
+    store: &bureau_store::Store,
+    actor: Actor,
+    coll: u64,
+    name: &str,
+    expect: Option<u64>,
+    staged: bureau_store::StagedBlob,
+    props: std::collections::BTreeMap<String, String>,
+) -> Result<Item, StoreError> {
+    let blob = staged.blob_ref();
+    let name = name.to_string();
+    store
+        .write(actor, vec![staged], move |w| match expect {
+            None => w.put_item(
+                coll,
+                NewItem {
+                    name: Some(name.clone()),
+                    blob: Some(blob),
+                    props: props.clone(),
+                    ..Default::default()
+                },
+            ),
+            Some(m) => {
+                let item = w.item_by_name(coll, &name)?;
+                w.update_item(coll, item.id, Some(m), |it| {
+                    it.blob = Some(blob);
+                    it.props = props.clone();
+                })
+            }
+        })
+        .await
+}
+
+impl Scheduler {
     /// Writes an iCalendar object as `name` in one of the owner's calendar, task or notes
     /// collections: created when `expect` is None (the name must be free), else replacing
     /// the object if it is still at modseq `expect`.
@@ -27,9 +75,9 @@ impl Dav {
         {
             return Err(StoreError::Forbidden);
         }
-        let mut props = object_props(Kind::Calendar, text.as_bytes())
+        let mut props = crate::object::check(crate::object::ObjectKind::Calendar, text.as_bytes())
             .map_err(|_| StoreError::Invalid("not a valid iCalendar object".into()))?;
-        if let Some(comp) = props.get(bureau_store::prop::COMPONENT)
+        if let Some(comp) = props.get(COMPONENT)
             && !components(coll).contains(&comp.as_str())
         {
             return Err(StoreError::Invalid(format!(
@@ -56,9 +104,7 @@ impl Dav {
             .store
             .stage(text.as_bytes().to_vec(), bureau_store::Content::Data)
             .await?;
-        let item = self
-            .write_object(actor, coll.id, name, expect, staged, props)
-            .await?;
+        let item = write_object(&self.store, actor, coll.id, name, expect, staged, props).await?;
         self.schedule(&owner.uid, old.as_deref(), Some(text.as_bytes()))
             .await;
         Ok(item)
@@ -66,7 +112,12 @@ impl Dav {
 
     /// A user's busy and tentative periods between two times (Unix seconds), from every
     /// calendar of theirs, as free/busy requests see them.
-    pub fn free_busy(&self, principal: u64, from: i64, to: i64) -> Result<crate::Busy, StoreError> {
+    pub fn free_busy(
+        &self,
+        principal: u64,
+        from: i64,
+        to: i64,
+    ) -> Result<crate::busy::Busy, StoreError> {
         let r = self.store.reader(Actor::System)?;
         self.busy_of(&r, principal, from, to)
     }

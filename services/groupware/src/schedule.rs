@@ -1,7 +1,7 @@
 //! Scheduling: RFC 6638 implicit scheduling, with iTIP (RFC 5546) messages between users
 //! here and iMIP (RFC 6047) mail with everyone else.
 //!
-//! After a calendar object is written or deleted, `Dav::schedule` compares its old and new
+//! After a calendar object is written or deleted, `Scheduler::schedule` compares its old and new
 //! versions:
 //! - Its owner organizes it: an attendee who is new, or who must hear of a change of time,
 //!   recurrence, place, title or status, gets a REQUEST; one taken off the list (or all,
@@ -19,24 +19,60 @@
 //!
 //! Scheduling runs as the system once the client's write is durable; a failure is logged and
 //! the write stands (the client's next change schedules again). Imports do not schedule.
+//!
+//! Any protocol schedules through the `Scheduler`: CalDAV after its PUT and DELETE (and its
+//! outbox's free/busy requests), ActiveSync through `put_object` and `delete_object`
+//! (objects.rs), SMTP with the replies that arrive by mail (`Arrivals`).
 
-use crate::{Dav, Kind, http, object_props, xml};
-use bureau_directory::{Target as Addressee, User};
-use bureau_store::{Actor, CollectionKind, Item, NewItem, Reader, StoreError};
+mod booking;
+pub mod objects;
+
+use crate::items::ItemsCache;
+use crate::object::{ObjectKind, check};
+use bureau_directory::{Directory, Target as Addressee, User};
+use bureau_store::prop::SCHEDULE_TAG;
+use bureau_store::{Actor, CollectionKind, Item, NewItem, Reader, Store, StoreError};
 use calcard::icalendar::{
     ICalendar, ICalendarComponent, ICalendarComponentType as T, ICalendarEntry, ICalendarMethod,
     ICalendarParameter, ICalendarParameterName as PN, ICalendarParameterValue as PV,
     ICalendarParticipationStatus, ICalendarProperty as P, ICalendarStatus, ICalendarValue as V,
 };
-use hyper::StatusCode;
+use std::sync::Arc;
 
 /// The schedule inbox's name among a user's collections.
-pub(crate) const INBOX: &str = "schedule-inbox";
-/// The schedule outbox: not stored, it only takes free/busy requests (POST).
-pub(crate) const OUTBOX: &str = "schedule-outbox";
+pub const INBOX: &str = "schedule-inbox";
 
-/// Largest iTIP message or free/busy request taken.
-const MAX_ITIP: usize = 1 << 20;
+/// Runs scheduling for every protocol; cheap to clone.
+#[derive(Clone)]
+pub struct Scheduler {
+    store: Store,
+    directory: Directory,
+    /// The outbound mail queue, for invitations to people elsewhere (iMIP); none when this
+    /// box sends no mail.
+    queue: Option<bureau_smtp::Queue>,
+    items: Arc<ItemsCache>,
+}
+
+/// A Schedule-Tag (an opaque quoted string), new at each call.
+pub fn new_schedule_tag() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    format!("\"{t:x}-{n:x}\"")
+}
+
+/// Whether an address is one of the user's.
+pub fn owns(u: &User, addr: &str) -> bool {
+    u.address.eq_ignore_ascii_case(addr) || u.aliases.iter().any(|a| a.eq_ignore_ascii_case(addr))
+}
+
+/// The props of an iCalendar text found fit to store.
+fn props_of(text: &str) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+    check(ObjectKind::Calendar, text.as_bytes())
+        .map_err(|_| StoreError::Invalid("not a valid calendar object".into()))
+}
 
 /// A calendar user an object names as attendee.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,12 +83,12 @@ struct Party {
     client: bool,
 }
 
-pub(crate) fn is_main(c: &ICalendarComponent) -> bool {
+pub fn is_main(c: &ICalendarComponent) -> bool {
     matches!(c.component_type, T::VEvent | T::VTodo | T::VJournal)
 }
 
 /// A calendar address as a lower-case mail address (mailto: removed).
-pub(crate) fn address(e: &ICalendarEntry) -> Option<String> {
+pub fn address(e: &ICalendarEntry) -> Option<String> {
     e.calendar_address()
         .map(|a| a.trim().to_ascii_lowercase())
         .filter(|a| a.contains('@'))
@@ -124,7 +160,7 @@ fn substance(cal: &ICalendar) -> String {
     s
 }
 
-pub(crate) fn uid(cal: &ICalendar) -> Option<String> {
+pub fn uid(cal: &ICalendar) -> Option<String> {
     cal.components
         .iter()
         .filter(|c| is_main(c))
@@ -133,7 +169,7 @@ pub(crate) fn uid(cal: &ICalendar) -> Option<String> {
 }
 
 /// The calendar with its METHOD set (or removed).
-pub(crate) fn with_method(cal: &ICalendar, m: Option<ICalendarMethod>) -> ICalendar {
+pub fn with_method(cal: &ICalendar, m: Option<ICalendarMethod>) -> ICalendar {
     let mut cal = cal.clone();
     if let Some(root) = cal
         .components
@@ -161,7 +197,7 @@ fn cancel_of(cal: &ICalendar) -> ICalendar {
 }
 
 /// An attendee's REPLY: the object with only that attendee, DECLINED if `declined`.
-pub(crate) fn reply_of(cal: &ICalendar, me: &str, declined: bool) -> ICalendar {
+pub fn reply_of(cal: &ICalendar, me: &str, declined: bool) -> ICalendar {
     let mut r = with_method(cal, Some(ICalendarMethod::Reply));
     for c in r.components.iter_mut().filter(|c| is_main(c)) {
         c.entries
@@ -231,7 +267,7 @@ fn object_name(uid: &str) -> String {
 }
 
 /// The object's SUMMARY, for people ("an event" without one).
-pub(crate) fn summary(cal: &ICalendar) -> String {
+pub fn summary(cal: &ICalendar) -> String {
     cal.components
         .iter()
         .filter(|c| is_main(c))
@@ -288,19 +324,33 @@ fn imip(
     Ok(msg.formatted())
 }
 
-impl Dav {
-    fn directory(&self) -> &bureau_directory::Directory {
-        self.auth.directory()
+impl Scheduler {
+    pub fn new(
+        store: Store,
+        directory: Directory,
+        queue: Option<bureau_smtp::Queue>,
+        items: Arc<ItemsCache>,
+    ) -> Scheduler {
+        Scheduler {
+            store,
+            directory,
+            queue,
+            items,
+        }
     }
 
-    /// Whether an address is one of the user's.
-    fn owns(u: &User, addr: &str) -> bool {
-        u.address.eq_ignore_ascii_case(addr)
-            || u.aliases.iter().any(|a| a.eq_ignore_ascii_case(addr))
+    fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// The cache of item records the scheduler reads calendars through, for a protocol to
+    /// share.
+    pub fn items(&self) -> &Arc<ItemsCache> {
+        &self.items
     }
 
     /// Schedules after `owner`'s calendar object went from `old` to `new` (None: absent).
-    pub(crate) async fn schedule(&self, owner: &str, old: Option<&[u8]>, new: Option<&[u8]>) {
+    pub async fn schedule(&self, owner: &str, old: Option<&[u8]>, new: Option<&[u8]>) {
         let parse = |t: Option<&[u8]>| {
             t.and_then(|t| std::str::from_utf8(t).ok())
                 .and_then(|t| ICalendar::parse(t).ok())
@@ -313,7 +363,7 @@ impl Dav {
             Ok(Some(u)) => u,
             _ => return,
         };
-        let done = if Dav::owns(&owner, &org) {
+        let done = if owns(&owner, &org) {
             self.as_organizer(&owner, &org, old.as_ref(), new.as_ref())
                 .await
         } else {
@@ -321,7 +371,7 @@ impl Dav {
                 .await
         };
         if let Err(e) = done {
-            log::warn!("dav: scheduling for {}: {e}", owner.uid);
+            log::warn!("scheduling for {}: {e}", owner.uid);
         }
     }
 
@@ -332,7 +382,7 @@ impl Dav {
         old: Option<&ICalendar>,
         new: Option<&ICalendar>,
     ) -> Result<(), String> {
-        let told = |p: &Party| p.addr != org && !p.client && !Dav::owns(owner, &p.addr);
+        let told = |p: &Party| p.addr != org && !p.client && !owns(owner, &p.addr);
         let before: Vec<Party> = old.map(attendees).unwrap_or_default();
         let after: Vec<Party> = new.map(attendees).unwrap_or_default();
         let changed = match (old, new) {
@@ -368,7 +418,7 @@ impl Dav {
         new: Option<&ICalendar>,
     ) -> Result<(), String> {
         let me_in = |c: Option<&ICalendar>| {
-            c.and_then(|c| attendees(c).into_iter().find(|p| Dav::owns(owner, &p.addr)))
+            c.and_then(|c| attendees(c).into_iter().find(|p| owns(owner, &p.addr)))
         };
         let (was, is) = (me_in(old), me_in(new));
         let Some(me) = is.clone().or(was.clone()) else {
@@ -425,7 +475,7 @@ impl Dav {
             None => {
                 let domain = to.rsplit_once('@').map_or("", |(_, d)| d);
                 if dir.domain(domain).map_err(|e| e.to_string())?.is_some() {
-                    log::info!("dav: scheduling: no user {to} here");
+                    log::info!("scheduling: no user {to} here");
                     return Ok(());
                 }
                 return self.mail(from, to, &method, msg).await;
@@ -477,7 +527,10 @@ impl Dav {
         uid: &str,
     ) -> Result<Option<Item>, StoreError> {
         for c in r.collections_of(owner)? {
-            if !Kind::Calendar.holds(c.kind) {
+            if !matches!(
+                c.kind,
+                CollectionKind::Calendar | CollectionKind::TaskList | CollectionKind::Notes
+            ) {
                 continue;
             }
             if let Some(i) = r
@@ -518,14 +571,14 @@ impl Dav {
                 match (&existing, blob, props) {
                     (Some(i), Some(b), Some(mut p)) => {
                         // The organizer's change is news to the attendee: a new Schedule-Tag.
-                        p.insert(crate::SCHEDULE_TAG.into(), crate::new_schedule_tag());
+                        p.insert(SCHEDULE_TAG.into(), new_schedule_tag());
                         w.update_item(calendar, i.id, None, |it| {
                             it.blob = Some(b);
                             it.props = p;
                         })?;
                     }
                     (None, Some(b), Some(mut p)) => {
-                        p.insert(crate::SCHEDULE_TAG.into(), crate::new_schedule_tag());
+                        p.insert(SCHEDULE_TAG.into(), new_schedule_tag());
                         let mut name = object_name(&uid);
                         while w.item_by_name(calendar, &name).is_ok() {
                             name.insert(0, '_');
@@ -564,7 +617,7 @@ impl Dav {
         let r = self.store.reader(Actor::System)?;
         let Some(item) = self.find(&r, org.principal, &uid)? else {
             log::info!(
-                "dav: a reply from {attendee} for an event {} does not have",
+                "scheduling: a reply from {attendee} for an event {} does not have",
                 org.uid
             );
             return Ok(());
@@ -572,11 +625,11 @@ impl Dav {
         let text = String::from_utf8_lossy(&r.content(&item)?).into_owned();
         let mut copy =
             ICalendar::parse(&text).map_err(|_| StoreError::Invalid("stored object".into()))?;
-        if organizer(&copy).is_none_or(|o| !Dav::owns(org, &o))
+        if organizer(&copy).is_none_or(|o| !owns(org, &o))
             || !apply_reply(&mut copy, reply, attendee)
         {
             log::info!(
-                "dav: a reply from {attendee} to {} does not match the event",
+                "scheduling: a reply from {attendee} to {} does not match the event",
                 org.uid
             );
             return Ok(());
@@ -590,8 +643,8 @@ impl Dav {
                     w.update_item(coll, id, None, |it| {
                         // A reply merged by the server keeps the organizer's Schedule-Tag, so
                         // its client's next If-Schedule-Tag-Match still holds.
-                        if let Some(tag) = it.props.get(crate::SCHEDULE_TAG) {
-                            p.insert(crate::SCHEDULE_TAG.into(), tag.clone());
+                        if let Some(tag) = it.props.get(SCHEDULE_TAG) {
+                            p.insert(SCHEDULE_TAG.into(), tag.clone());
                         }
                         it.blob = Some(b);
                         it.props = p;
@@ -619,12 +672,8 @@ impl Dav {
         + 'static,
         object: Option<String>,
     ) -> Result<(), StoreError> {
-        let invalid = || StoreError::Invalid("not a valid calendar object".into());
-        let msg_props = object_props(Kind::Calendar, message.as_bytes()).map_err(|_| invalid())?;
-        let obj_props = match &object {
-            Some(o) => Some(object_props(Kind::Calendar, o.as_bytes()).map_err(|_| invalid())?),
-            None => None,
-        };
+        let msg_props = props_of(message)?;
+        let obj_props = object.as_deref().map(props_of).transpose()?;
         let staged_msg = self
             .store
             .stage(message.into(), bureau_store::Content::Data)
@@ -696,7 +745,7 @@ impl Dav {
     }
 
     /// The schedule inbox, made on first use.
-    pub(crate) async fn ensure_inbox(&self, u: &User) -> Result<(), StoreError> {
+    pub async fn ensure_inbox(&self, u: &User) -> Result<(), StoreError> {
         let r = self.store.reader(Actor::System)?;
         if r.collection_by_name(u.principal, INBOX).is_ok() {
             return Ok(());
@@ -755,10 +804,10 @@ impl Dav {
         let dir = self.directory();
         let Ok(users) = dir.users() else { return };
         for u in users.iter().filter(|u| principals.contains(&u.principal)) {
-            if Dav::owns(u, &org)
+            if owns(u, &org)
                 && let Err(e) = self.reply_here(u, &from, &reply).await
             {
-                log::warn!("dav: applying {from}'s reply for {}: {e}", u.uid);
+                log::warn!("scheduling: applying {from}'s reply for {}: {e}", u.uid);
             }
         }
     }
@@ -791,122 +840,26 @@ impl Dav {
                 Err(e) => Err(e.to_string()),
             };
             if let Err(e) = done {
-                log::warn!("dav: a booking of {} by {from}: {e}", room.uid);
+                log::warn!("scheduling: a booking of {} by {from}: {e}", room.uid);
             }
         }
-    }
-
-    /// POST to the outbox (RFC 6638 5): a VFREEBUSY request answered for each attendee, from
-    /// the calendars of users here.
-    pub(crate) fn outbox_post(&self, u: &User, body: &[u8]) -> http::Resp {
-        let bad = |m: &str| http::status(StatusCode::BAD_REQUEST, m);
-        if body.len() > MAX_ITIP {
-            return http::status(StatusCode::PAYLOAD_TOO_LARGE, "too large");
-        }
-        let Some(req) = std::str::from_utf8(body)
-            .ok()
-            .and_then(|t| ICalendar::parse(t).ok())
-        else {
-            return http::dav_error(StatusCode::BAD_REQUEST, xml::CALDAV, "valid-calendar-data");
-        };
-        let Some(fb) = req
-            .components
-            .iter()
-            .find(|c| c.component_type == T::VFreebusy)
-        else {
-            return bad("the outbox takes VFREEBUSY requests");
-        };
-        let org = fb.property(&P::Organizer).and_then(address);
-        if !org.as_deref().is_some_and(|o| Dav::owns(u, o)) {
-            return http::dav_error(StatusCode::FORBIDDEN, xml::CALDAV, "organizer-allowed");
-        }
-        let time = |p: P| {
-            fb.property(&p)
-                .and_then(|e| e.values.first())
-                .and_then(|v| match v {
-                    V::PartialDateTime(d) => d.to_timestamp(),
-                    _ => None,
-                })
-        };
-        let (Some(from), Some(to)) = (time(P::Dtstart), time(P::Dtend)) else {
-            return bad("a free/busy request needs DTSTART and DTEND");
-        };
-        if from >= to || to - from > 366 * 86400 {
-            return bad("the free/busy range must be positive and at most a year");
-        }
-        let uid = fb.uid().unwrap_or("");
-        let mut out = format!(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<c:schedule-response {}>",
-            xml::NAMESPACES
-        );
-        let r = match self.store.reader(Actor::System) {
-            Ok(r) => r,
-            Err(e) => return crate::store_status(&e),
-        };
-        for e in fb.entries.iter().filter(|e| e.name == P::Attendee) {
-            let Some(addr) = address(e) else { continue };
-            let found = match self.directory().resolve(&addr) {
-                Ok(Some(Addressee::User(a))) if a.enabled => Some(a),
-                _ => None,
-            };
-            // A resource's time is shown to those who may book it.
-            let hidden = found.as_ref().is_some_and(|a| {
-                a.resource.is_some() && !self.directory().may_book(a, u).unwrap_or(false)
-            });
-            let (code, data) = match found {
-                Some(_) if hidden => ("3.8;No authority", None),
-                Some(a) => match self.busy_of(&r, a.principal, from, to) {
-                    Ok((busy, tentative)) => {
-                        let extra = format!(
-                            "UID:{uid}\r\nORGANIZER:mailto:{}\r\nATTENDEE:mailto:{addr}\r\n",
-                            org.as_deref().unwrap_or_default()
-                        );
-                        (
-                            "2.0;Success",
-                            Some(crate::report::vfreebusy(
-                                from,
-                                to,
-                                &busy,
-                                &tentative,
-                                Some(&extra),
-                            )),
-                        )
-                    }
-                    Err(e) => return crate::store_status(&e),
-                },
-                None => ("3.7;Invalid calendar user", None),
-            };
-            out.push_str(&format!(
-                "<c:response><c:recipient><d:href>mailto:{}</d:href></c:recipient><c:request-status>{code}</c:request-status>",
-                xml::esc(&addr)
-            ));
-            if let Some(d) = data {
-                out.push_str(&format!(
-                    "<c:calendar-data>{}</c:calendar-data>",
-                    xml::esc(&d)
-                ));
-            }
-            out.push_str("</c:response>");
-        }
-        out.push_str("</c:schedule-response>");
-        http::xml(StatusCode::OK, out)
     }
 
     /// Busy and tentative periods of a user's calendars (not task lists, notes or inbox).
-    pub(crate) fn busy_of(
+    pub fn busy_of(
         &self,
         r: &Reader,
         owner: u64,
         from: i64,
         to: i64,
-    ) -> Result<crate::report::Busy, StoreError> {
+    ) -> Result<crate::busy::Busy, StoreError> {
         let (mut busy, mut tentative) = (Vec::new(), Vec::new());
         for c in r.collections_of(owner)? {
             if c.kind != CollectionKind::Calendar {
                 continue;
             }
             let items = self.items.items(r, c.id)?;
-            let (b, t) = crate::report::busy_periods(r, &items, from, to)?;
+            let (b, t) = crate::busy::busy_periods(r, &items, from, to)?;
             busy.extend(b);
             tentative.extend(t);
         }
@@ -914,19 +867,21 @@ impl Dav {
     }
 }
 
-impl bureau_smtp::Arrivals for Dav {
+impl bureau_smtp::Arrivals for Scheduler {
     fn arrived(&self, principals: &[u64], from: &str, dmarc_failed: bool, msg: &[u8]) {
         if dmarc_failed {
-            log::info!("dav: calendar mail claiming to be from {from} failed DMARC; not applied");
+            log::info!(
+                "scheduling: calendar mail claiming to be from {from} failed DMARC; not applied"
+            );
             return;
         }
-        let (dav, principals, from, msg) = (
+        let (sched, principals, from, msg) = (
             self.clone(),
             principals.to_vec(),
             from.to_string(),
             msg.to_vec(),
         );
-        tokio::spawn(async move { dav.mail_reply(principals, from, msg).await });
+        tokio::spawn(async move { sched.mail_reply(principals, from, msg).await });
     }
 }
 
