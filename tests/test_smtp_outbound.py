@@ -2,6 +2,7 @@
 temporary failure, bounced after a permanent one, through a smarthost with AUTH, and kept
 across a SIGKILL."""
 
+import email
 import json
 import os
 import smtplib
@@ -79,8 +80,12 @@ def test_a_permanent_failure_bounces_to_the_sender(bureau_factory, test_mx):
         s.sendmail("alice@example.com", ["bob@remote.example"], MSG)
     [dsn] = wait_for(lambda: b.messages("alice"), what="the bounce")
     text = dsn.decode()
-    assert "Subject: Undelivered Mail Returned to Sender" in text
-    assert "Return-Path: <>" in text and "multipart/report; report-type=delivery-status" in text
+    report = email.message_from_bytes(dsn)
+    assert report["Subject"] == "Undelivered Mail Returned to Sender" and report["Return-Path"] == "<>"
+    assert report.get_content_type() == "multipart/report"
+    assert report.get_param("report-type") == "delivery-status"
+    parts = [p.get_content_type() for p in report.get_payload()]
+    assert parts == ["text/plain", "message/delivery-status", "text/rfc822-headers"], parts
     assert "Final-Recipient: rfc822; bob@remote.example" in text and "Status: 5." in text
     assert "no such user here" in text and "Subject: out" in text
     assert mx.received == []

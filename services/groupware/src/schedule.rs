@@ -286,8 +286,13 @@ fn imip(
     method: &ICalendarMethod,
     cal: &ICalendar,
 ) -> Result<Vec<u8>, String> {
-    use lettre::message::header::ContentType;
-    use lettre::message::{Mailbox, Message, MultiPart, SinglePart};
+    use mail_builder::MessageBuilder;
+    use mail_builder::mime::MimePart;
+    // The address comes from the calendar object: it must not carry a header of its own.
+    if to.is_empty() || !to.contains('@') || to.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(format!("{to:?} is not a mail address"));
+    }
     let summary = summary(cal);
     let who = &from.display_name;
     let (subject, text) = match method {
@@ -304,24 +309,28 @@ fn imip(
             format!("{who} has answered your invitation to \"{summary}\"."),
         ),
     };
-    let m = method_name(method);
-    let cal_type = ContentType::parse(&format!("text/calendar; charset=utf-8; method={m}"))
-        .map_err(|e| e.to_string())?;
-    let from_box = Mailbox::new(
-        Some(who.clone()),
-        from.address.parse().map_err(|e| format!("{e}"))?,
+    // The calendar part's header as RFC 6047 shows it (mail-builder would quote the method,
+    // which some clients do not read).
+    let cal_part = format!(
+        "Content-Type: text/calendar; charset=utf-8; method={}\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n{cal}",
+        method_name(method)
     );
-    let msg = Message::builder()
-        .from(from_box)
-        .to(to.parse().map_err(|e| format!("{to}: {e}"))?)
+    let domain = from.address.rsplit_once('@').map_or("", |(_, d)| d);
+    MessageBuilder::new()
+        .from((who.as_str(), from.address.as_str()))
+        .to(to)
         .subject(subject)
-        .multipart(
-            MultiPart::alternative()
-                .singlepart(SinglePart::plain(format!("{text}\r\n")))
-                .singlepart(SinglePart::builder().header(cal_type).body(cal.to_string())),
-        )
-        .map_err(|e| e.to_string())?;
-    Ok(msg.formatted())
+        .message_id(format!("{:032x}@{domain}", rand::random::<u128>()))
+        .body(MimePart::new(
+            "multipart/alternative",
+            vec![
+                MimePart::new("text/plain", format!("{text}\r\n")),
+                MimePart::raw(cal_part),
+            ],
+        ))
+        .write_to_vec()
+        .map_err(|e| e.to_string())
 }
 
 impl Scheduler {
@@ -968,16 +977,33 @@ mod tests {
         let parsed = mail_parser::MessageParser::default().parse(&m).unwrap();
         assert_eq!(parsed.subject(), Some("Invitation: Planning"));
         let text = String::from_utf8_lossy(&m);
-        assert!(text.contains("method=REQUEST"), "{text}");
-        let cal_part = parsed
+        assert!(
+            parsed.message_id().unwrap().ends_with("@example.com"),
+            "{text}"
+        );
+        let part = parsed
             .parts
             .iter()
             .find(|p| {
                 p.content_type()
                     .is_some_and(|c| c.subtype() == Some("calendar"))
             })
-            .and_then(|p| p.text_contents())
             .unwrap();
+        assert_eq!(
+            part.content_type().unwrap().attribute("method"),
+            Some("REQUEST"),
+            "{text}"
+        );
+        assert!(text.contains("; method=REQUEST\r\n"), "{text}");
+        let cal_part = part.text_contents().unwrap();
+        // An attendee address that would carry a header of its own is refused.
+        let forged = imip(
+            &u,
+            "x@remote.example\r\nBcc: y@else.example",
+            &ICalendarMethod::Request,
+            &cal,
+        );
+        assert!(forged.is_err());
         assert!(cal_part.contains("UID:m1") && cal_part.contains("METHOD:REQUEST"));
     }
 

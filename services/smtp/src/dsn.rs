@@ -27,8 +27,6 @@ pub(crate) struct Report<'a> {
 /// Builds the bounce for `original`.
 pub(crate) fn bounce(r: &Report, original: &[u8], failures: &[Failure]) -> Vec<u8> {
     let (hostname, to, id) = (r.hostname, r.to, r.id);
-    let boundary = format!("bureau-dsn-{id}");
-    let date = mail_parser::DateTime::from_timestamp(bureau_store::now()).to_rfc822();
     let headers_end = original
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -68,40 +66,41 @@ pub(crate) fn bounce(r: &Report, original: &[u8], failures: &[Failure]) -> Vec<u
     } else {
         ("text/rfc822-headers", &original[..headers_end])
     };
-    let mut out = format!(
-        "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\r\n\
-         To: <{to}>\r\n\
-         Subject: Undelivered Mail Returned to Sender\r\n\
-         Date: {date}\r\n\
-         Message-ID: <{id}.dsn@{hostname}>\r\n\
-         Auto-Submitted: auto-replied\r\n\
-         MIME-Version: 1.0\r\n\
-         Content-Type: multipart/report; report-type=delivery-status; boundary=\"{boundary}\"\r\n\
-         \r\n\
-         --{boundary}\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\
-         \r\n\
-         This is the mail system at {hostname}.\r\n\
-         \r\n\
-         Your message could not be delivered to one or more recipients:\r\n\
-         \r\n\
-         {human}\
-         \r\n\
-         --{boundary}\r\n\
-         Content-Type: message/delivery-status\r\n\
-         \r\n\
-         {env_id}\
-         Reporting-MTA: dns; {hostname}\r\n\
-         {per_rcpt}\
-         \r\n\
-         --{boundary}\r\n\
-         Content-Type: {returned_type}\r\n\
-         \r\n"
-    )
-    .into_bytes();
-    out.extend_from_slice(returned);
-    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    out
+    use mail_builder::MessageBuilder;
+    use mail_builder::headers::content_type::ContentType;
+    use mail_builder::headers::raw::Raw;
+    use mail_builder::mime::MimePart;
+    let text = format!(
+        "This is the mail system at {hostname}.\r\n\r\n\
+         Your message could not be delivered to one or more recipients:\r\n\r\n{human}"
+    );
+    let status = format!("{env_id}Reporting-MTA: dns; {hostname}\r\n{per_rcpt}");
+    let daemon = format!("MAILER-DAEMON@{hostname}");
+    let report = ContentType::new("multipart/report").attribute("report-type", "delivery-status");
+    MessageBuilder::new()
+        .from(("Mail Delivery System", daemon.as_str()))
+        .to(to)
+        .subject("Undelivered Mail Returned to Sender")
+        .date(bureau_store::now())
+        .message_id(format!("{id}.dsn@{hostname}"))
+        .header("Auto-Submitted", Raw::new("auto-replied"))
+        .body(MimePart::new(
+            report,
+            vec![
+                MimePart::new("text/plain", text),
+                // The report and the returned message as they are (RFC 3464 2, RFC 6522).
+                MimePart::new("message/delivery-status", status.into_bytes())
+                    .transfer_encoding("7bit"),
+                MimePart::new(returned_type, returned).transfer_encoding(encoding(returned)),
+            ],
+        ))
+        .write_to_vec()
+        .expect("writing into memory")
+}
+
+/// The transfer encoding that declares what a returned message holds.
+fn encoding(b: &[u8]) -> &'static str {
+    if b.is_ascii() { "7bit" } else { "8bit" }
 }
 
 fn one_line(s: &str) -> String {

@@ -174,21 +174,18 @@ impl Scheduler {
              \"{}\", shared with you: set {}'s answer on the event.\r\n",
             room.display_name, room.display_name, room.address
         );
-        let mail = lettre::Message::builder()
-            .from(room.address.parse().map_err(|e| format!("{e}"))?)
-            .to(manager.address.parse().map_err(|e| format!("{e}"))?)
+        let mail = mail_builder::MessageBuilder::new()
+            .from((room.display_name.as_str(), room.address.as_str()))
+            .to((manager.display_name.as_str(), manager.address.as_str()))
             .subject(format!(
                 "Booking request: {} for {summary}",
                 room.display_name
             ))
-            .body(text)
+            .text_body(text)
+            .write_to_vec()
             .map_err(|e| e.to_string())?;
         queue
-            .submit(
-                &room.address,
-                std::slice::from_ref(&manager.address),
-                &mail.formatted(),
-            )
+            .submit(&room.address, std::slice::from_ref(&manager.address), &mail)
             .await
             .map(drop)
             .map_err(|e| e.to_string())
