@@ -560,6 +560,51 @@ fn account(name: &str) -> Result<Option<nix::unistd::User>, String> {
     nix::unistd::User::from_name(name).map_err(|e| format!("looking up {name}: {e}"))
 }
 
+/// The owner of every file on the shares: its system account, made on first use.
+async fn files_owner(cfg: &SambaConfig) -> Result<nix::unistd::User, String> {
+    if let Some(u) = account(&cfg.files_user)? {
+        return Ok(u);
+    }
+    run(
+        "useradd",
+        &[
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            "--comment",
+            "Bureau shared files",
+            &cfg.files_user,
+        ],
+    )
+    .await?;
+    account(&cfg.files_user)?.ok_or_else(|| format!("{} was not made", cfg.files_user))
+}
+
+/// Imports password hashes (smbpasswd lines) into Samba's database, through a file only
+/// root reads, removed afterwards.
+async fn import_hashes(private: &Path, conf: &str, import: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = private.join("bureau-import.smbpasswd");
+    let _ = std::fs::remove_file(&file);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&file)
+        .map_err(io(&file))?;
+    f.write_all(import.as_bytes()).map_err(io(&file))?;
+    drop(f);
+    let source = format!("smbpasswd:{}", file.display());
+    let done = run("pdbedit", &["-s", conf, "-i", &source, "-e", "tdbsam"]).await;
+    let _ = std::fs::remove_file(&file);
+    done.map(drop)
+}
+
 /// Brings Samba in line with the plan (the helper, as root). A plan or configuration that
 /// is refused changes nothing.
 pub async fn apply(
@@ -605,29 +650,7 @@ pub async fn apply(
         return Err(format!("Samba refuses the configuration: {why}"));
     }
 
-    // The owner of every file on the shares.
-    let files = match account(&cfg.files_user)? {
-        Some(u) => u,
-        None => {
-            run(
-                "useradd",
-                &[
-                    "--system",
-                    "--user-group",
-                    "--no-create-home",
-                    "--home-dir",
-                    "/nonexistent",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    "--comment",
-                    "Bureau shared files",
-                    &cfg.files_user,
-                ],
-            )
-            .await?;
-            account(&cfg.files_user)?.ok_or_else(|| format!("{} was not made", cfg.files_user))?
-        }
-    };
+    let files = files_owner(cfg).await?;
     let owner = Some((files.uid.as_raw(), files.gid.as_raw()));
     for sub in ["", "homes", "groups"] {
         folder(&shares_dir.join(sub), None, 0o755)?;
@@ -681,22 +704,7 @@ pub async fn apply(
         import.push_str(&smbpasswd_line(u, unix.uid.as_raw(), now));
     }
     if !import.is_empty() {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = private.join("bureau-import.smbpasswd");
-        let _ = std::fs::remove_file(&file);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&file)
-            .map_err(io(&file))?;
-        f.write_all(import.as_bytes()).map_err(io(&file))?;
-        drop(f);
-        let source = format!("smbpasswd:{}", file.display());
-        let done = run("pdbedit", &["-s", &conf, "-i", &source, "-e", "tdbsam"]).await;
-        let _ = std::fs::remove_file(&file);
-        done?;
+        import_hashes(&private, &conf, &import).await?;
     }
     let wanted: BTreeSet<&str> = p.users.iter().map(|u| u.name.as_str()).collect();
     for gone in marked.iter().filter(|m| !wanted.contains(m.as_str())) {
