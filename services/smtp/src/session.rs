@@ -678,6 +678,57 @@ impl Session {
         Phase::Command
     }
 
+    /// On submission, the domain of the From: address, which must be the user's own as
+    /// every Sender: must (else the refusal is sent, and Err); from outside, None.
+    fn author_domain(&mut self, msg: &[u8]) -> Result<Option<String>, ()> {
+        let Some(user) = &self.user else {
+            return Ok(None);
+        };
+        let parsed = mail_parser::MessageParser::default().parse_headers(msg);
+        match recipient::author(user, parsed.as_ref()) {
+            recipient::Author::Own(from) => Ok(recipient::split(&from).map(|(_, d)| d)),
+            recipient::Author::NoFrom => {
+                self.reply(550, "5.6.0", "The message has no From: header");
+                Err(())
+            }
+            recipient::Author::NotYours(field, _) => {
+                let why = format!("{field}: address is not one of yours");
+                self.reply(550, "5.7.1", &why);
+                Err(())
+            }
+        }
+    }
+
+    /// The copy for the outbound queue and its entry: signed once, here, for the From:
+    /// domain (DMARC alignment), with each recipient's DSN wishes.
+    fn for_queue(
+        &self,
+        envelope: &Envelope,
+        id: &str,
+        remote: &[String],
+        from_domain: Option<&str>,
+        trace: &str,
+        msg: &[u8],
+    ) -> (Vec<u8>, QueueEntry) {
+        let sig = from_domain
+            .and_then(|d| crate::dkim::signature(self.ctx.auth.directory(), d, msg))
+            .unwrap_or_default();
+        let mut m = Vec::with_capacity(msg.len() + trace.len() + sig.len());
+        m.extend_from_slice(sig.as_bytes());
+        m.extend_from_slice(trace.as_bytes());
+        m.extend_from_slice(msg);
+        let mut entry = QueueEntry::new(id, &envelope.from, remote);
+        entry.env_id = envelope.env_id.clone();
+        entry.ret_full = envelope.ret_full;
+        for qr in &mut entry.rcpts {
+            if let Some(r) = envelope.rcpts.iter().find(|r| r.address == qr.address) {
+                qr.notify_never = r.notify_never;
+                qr.orcpt = r.orcpt.clone();
+            }
+        }
+        (m, entry)
+    }
+
     /// The message is complete: check it, add the trace headers, deliver, answer.
     async fn end_of_message(&mut self) {
         let Some(envelope) = self.envelope.take() else {
@@ -707,26 +758,9 @@ impl Session {
         if header_len > self.ctx.cfg.max_header_bytes {
             return self.reply(552, "5.3.4", "Header section too large");
         }
-        let mut from_domain = None;
-        if let Some(user) = &self.user {
-            // Submission: every From: and Sender: address must be the user's own.
-            let parsed = mail_parser::MessageParser::default().parse_headers(&msg);
-            match recipient::author(user, parsed.as_ref()) {
-                recipient::Author::Own(from) => {
-                    from_domain = recipient::split(&from).map(|(_, d)| d);
-                }
-                recipient::Author::NoFrom => {
-                    return self.reply(550, "5.6.0", "The message has no From: header");
-                }
-                recipient::Author::NotYours(field, _) => {
-                    return self.reply(
-                        550,
-                        "5.7.1",
-                        &format!("{field}: address is not one of yours"),
-                    );
-                }
-            }
-        }
+        let Ok(from_domain) = self.author_domain(&msg) else {
+            return;
+        };
         // Mail from outside: say what SPF, DKIM and DMARC found, and drop any claim in our name.
         let mut auth_results = String::new();
         if self.user.is_none()
@@ -797,25 +831,14 @@ impl Session {
             (m, principals)
         });
         let remote = (!remote.is_empty()).then(|| {
-            // Signed once, here, for the From: domain (DMARC alignment).
-            let sig = from_domain
-                .as_deref()
-                .and_then(|d| crate::dkim::signature(self.ctx.auth.directory(), d, &msg))
-                .unwrap_or_default();
-            let mut m = Vec::with_capacity(msg.len() + trace.len() + sig.len());
-            m.extend_from_slice(sig.as_bytes());
-            m.extend_from_slice(trace.as_bytes());
-            m.extend_from_slice(&msg);
-            let mut entry = QueueEntry::new(&id, &envelope.from, &remote);
-            entry.env_id = envelope.env_id.clone();
-            entry.ret_full = envelope.ret_full;
-            for qr in &mut entry.rcpts {
-                if let Some(r) = envelope.rcpts.iter().find(|r| r.address == qr.address) {
-                    qr.notify_never = r.notify_never;
-                    qr.orcpt = r.orcpt.clone();
-                }
-            }
-            (m, entry)
+            self.for_queue(
+                &envelope,
+                &id,
+                &remote,
+                from_domain.as_deref(),
+                &trace,
+                &msg,
+            )
         });
         let store = self.ctx.auth.directory().store().clone();
         match commit(&store, &self.ctx.queue, Accepted { local, remote }).await {
