@@ -14,24 +14,10 @@ impl Session {
     /// with the shared namespace's levels as \\Noselect parents, and their STATUS when asked.
     pub(crate) fn list(&mut self, tag: &str, l: &ListExt) {
         let opt = |v: &[String], o: &str| v.iter().any(|x| x == o);
-        if let Some(o) = l.select.iter().find(|o| {
-            !["SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"].contains(&o.as_str())
-        }) {
-            return self.bad_cmd(tag, &format!("unknown selection option {o}"));
-        }
-        let (sel_sub, sel_special) = (opt(&l.select, "SUBSCRIBED"), opt(&l.select, "SPECIAL-USE"));
-        let recursive = opt(&l.select, "RECURSIVEMATCH");
-        if recursive && !sel_sub && !sel_special {
-            return self.bad_cmd(tag, "RECURSIVEMATCH needs another selection option");
-        }
-        // RFC 5258 6: an unknown return option is a syntax error.
-        if let Some(o) = l
-            .ret
-            .iter()
-            .find(|o| !["SUBSCRIBED", "CHILDREN", "SPECIAL-USE"].contains(&o.as_str()))
-        {
-            return self.bad_cmd(tag, &format!("unknown return option {o}"));
-        }
+        let (sel_sub, sel_special, recursive) = match selection(l) {
+            Ok(s) => s,
+            Err(why) => return self.bad_cmd(tag, &why),
+        };
         // An empty pattern asks for the hierarchy delimiter (RFC 9051 6.3.9).
         if let [p] = l.patterns.as_slice()
             && p.is_empty()
@@ -51,35 +37,7 @@ impl Session {
             Ok(b) => b,
             Err(e) => return self.store_no(tag, e),
         };
-        // Every name, with the shared namespace's levels that hold no mailbox of their own.
-        let mut names: std::collections::BTreeMap<String, Option<&Mbox>> =
-            boxes.iter().map(|m| (m.name.clone(), Some(m))).collect();
-        for m in boxes.iter().filter(|m| m.private_seen()) {
-            let mut parts: Vec<&str> = m.name.split('/').collect();
-            while parts.len() > 1 {
-                parts.pop();
-                names.entry(parts.join("/")).or_insert(None);
-            }
-        }
-        // Subscribed names with no mailbox behind them (and, for RECURSIVEMATCH, the levels
-        // above subscribed names): listed as \NonExistent (RFC 5258 3.4, 3.5).
-        let mut ghosts = std::collections::HashSet::new();
-        if sel_sub {
-            for s in &subs {
-                let mut parts: Vec<&str> = s.split('/').collect();
-                loop {
-                    let n = parts.join("/");
-                    if !names.contains_key(&n) {
-                        names.insert(n.clone(), None);
-                        ghosts.insert(n);
-                    }
-                    parts.pop();
-                    if !recursive || parts.is_empty() {
-                        break;
-                    }
-                }
-            }
-        }
+        let (names, ghosts) = listed_names(&boxes, &subs, sel_sub, recursive);
         let subscribed =
             |n: &str, m: Option<&Mbox>| m.is_some_and(Mbox::private_seen) || subs.contains(n);
         let special = |m: &Mbox| m.coll.special_use().map(String::from);
@@ -310,6 +268,74 @@ impl Session {
             Err(e) => self.store_no(tag, e),
         }
     }
+}
+/// LIST's selection options (RFC 5258 3.1): SUBSCRIBED, SPECIAL-USE and RECURSIVEMATCH, once
+/// the selection and return options are known ones; else the BAD's text.
+fn selection(l: &ListExt) -> Result<(bool, bool, bool), String> {
+    let opt = |o: &str| l.select.iter().any(|x| x == o);
+    if let Some(o) = l
+        .select
+        .iter()
+        .find(|o| !["SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"].contains(&o.as_str()))
+    {
+        return Err(format!("unknown selection option {o}"));
+    }
+    let (sub, special, recursive) = (opt("SUBSCRIBED"), opt("SPECIAL-USE"), opt("RECURSIVEMATCH"));
+    if recursive && !sub && !special {
+        return Err("RECURSIVEMATCH needs another selection option".into());
+    }
+    // RFC 5258 6: an unknown return option is a syntax error.
+    if let Some(o) = l
+        .ret
+        .iter()
+        .find(|o| !["SUBSCRIBED", "CHILDREN", "SPECIAL-USE"].contains(&o.as_str()))
+    {
+        return Err(format!("unknown return option {o}"));
+    }
+    Ok((sub, special, recursive))
+}
+
+/// The names LIST may list, each with its mailbox if it has one, and those of them that
+/// are subscribed ghosts.
+fn listed_names<'a>(
+    boxes: &'a [Mbox],
+    subs: &std::collections::BTreeSet<String>,
+    sel_sub: bool,
+    recursive: bool,
+) -> (
+    std::collections::BTreeMap<String, Option<&'a Mbox>>,
+    std::collections::HashSet<String>,
+) {
+    // Every name, with the shared namespace's levels that hold no mailbox of their own.
+    let mut names: std::collections::BTreeMap<String, Option<&Mbox>> =
+        boxes.iter().map(|m| (m.name.clone(), Some(m))).collect();
+    for m in boxes.iter().filter(|m| m.private_seen()) {
+        let mut parts: Vec<&str> = m.name.split('/').collect();
+        while parts.len() > 1 {
+            parts.pop();
+            names.entry(parts.join("/")).or_insert(None);
+        }
+    }
+    // Subscribed names with no mailbox behind them (and, for RECURSIVEMATCH, the levels
+    // above subscribed names): listed as \NonExistent (RFC 5258 3.4, 3.5).
+    let mut ghosts = std::collections::HashSet::new();
+    if sel_sub {
+        for s in subs {
+            let mut parts: Vec<&str> = s.split('/').collect();
+            loop {
+                let n = parts.join("/");
+                if !names.contains_key(&n) {
+                    names.insert(n.clone(), None);
+                    ghosts.insert(n);
+                }
+                parts.pop();
+                if !recursive || parts.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+    (names, ghosts)
 }
 
 /// LIST and LSUB match the reference and the wildcard as one pattern.
