@@ -219,138 +219,148 @@ async fn main() {
         tls: TlsConnector::from(Arc::new(config)),
     };
     match a[3].as_str() {
-        "fill" => {
-            let (total, clients) = (num(4), num(5));
-            let t2 = t.clone();
-            let (secs, mut lat) = spread(total, clients, move |c, n| {
-                let t = t2.clone();
-                async move {
-                    let mut conn = Conn::login(&t).await;
-                    let mut lat = Vec::with_capacity(n);
-                    for i in 0..n {
-                        let msg = message(c * 1_000_000 + i);
-                        let at = Instant::now();
-                        conn.append(&msg).await;
-                        lat.push(at.elapsed());
-                    }
-                    conn.cmd("LOGOUT").await;
-                    lat
-                }
-            })
-            .await;
-            println!(
-                "APPEND: {total} messages of 3 KB over {clients} connections in {secs:.2} s: {:.0} APPEND/s, {}",
-                total as f64 / secs,
-                lat.show()
-            );
-        }
-        "login" => {
-            let (total, clients) = (num(4), num(5));
-            let t2 = t.clone();
-            let (secs, mut lat) = spread(total, clients, move |_, n| {
-                let t = t2.clone();
-                async move {
-                    let mut lat = Vec::with_capacity(n);
-                    for _ in 0..n {
-                        let at = Instant::now();
-                        let mut conn = Conn::login(&t).await;
-                        lat.push(at.elapsed());
-                        conn.cmd("LOGOUT").await;
-                    }
-                    lat
-                }
-            })
-            .await;
-            println!(
-                "LOGIN: {total} connections (TCP, TLS, LOGIN, LOGOUT) over {clients} clients in {secs:.2} s: {:.0} LOGIN/s, connect to LOGIN OK {}",
-                total as f64 / secs,
-                lat.show()
-            );
-        }
-        "fetch" => {
-            let runs = num(4);
+        "fill" => fill(t, num(4), num(5)).await,
+        "login" => login(t, num(4), num(5)).await,
+        "fetch" => fetch(t, num(4)).await,
+        "mixed" => mixed(t, num(4), num(5) as u64).await,
+        "idle" => idle(t, num(4), num(5) as u64).await,
+        other => panic!("unknown mode {other}"),
+    }
+}
+
+/// APPEND of `total` 3 KB messages over `clients` connections.
+async fn fill(t: Target, total: usize, clients: usize) {
+    let t2 = t.clone();
+    let (secs, mut lat) = spread(total, clients, move |c, n| {
+        let t = t2.clone();
+        async move {
             let mut conn = Conn::login(&t).await;
-            let (mut lat, mut select) = (Vec::new(), Vec::new());
-            for _ in 0..runs {
+            let mut lat = Vec::with_capacity(n);
+            for i in 0..n {
+                let msg = message(c * 1_000_000 + i);
                 let at = Instant::now();
-                conn.cmd("SELECT INBOX").await;
-                select.push(at.elapsed());
-                let at = Instant::now();
-                let out = conn.cmd("FETCH 1:1000 ENVELOPE").await;
+                conn.append(&msg).await;
                 lat.push(at.elapsed());
-                let n = out.windows(10).filter(|w| w == b" (ENVELOPE").count();
-                assert_eq!(n, 1000, "FETCH 1:1000 ENVELOPE answered {n} messages");
             }
             conn.cmd("LOGOUT").await;
-            println!("FETCH 1:1000 ENVELOPE, {runs} runs: {}", Lat(lat).show());
-            println!(
-                "SELECT INBOX (all of it), {runs} runs: {}",
-                Lat(select).show()
-            );
+            lat
         }
-        "mixed" => {
-            let (clients, secs) = (num(4), num(5) as u64);
-            let deadline = Instant::now() + Duration::from_secs(secs);
-            let t2 = t.clone();
-            let (elapsed, mut lat) = spread(clients, clients, move |c, _| {
-                let t = t2.clone();
-                async move {
-                    let mut conn = Conn::login(&t).await;
-                    let mut lat = Vec::new();
-                    let mut i = 0usize;
-                    while Instant::now() < deadline {
-                        i += 1;
-                        let at = Instant::now();
-                        let exists = exists(&conn.cmd("SELECT INBOX").await).max(1);
-                        let pick = (i * 7919 + c * 104_729) % exists + 1;
-                        let end = (pick + 19).min(exists);
-                        conn.cmd(&format!("FETCH {pick}:{end} (FLAGS ENVELOPE)"))
-                            .await;
-                        let flag = if i.is_multiple_of(2) {
-                            "+FLAGS"
-                        } else {
-                            "-FLAGS"
-                        };
-                        conn.cmd(&format!("STORE {pick} {flag} (\\Flagged)")).await;
-                        let uid = conn.append(&message(9_000_000 + c * 100_000 + i)).await;
-                        if let Some(uid) = uid {
-                            conn.cmd(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"))
-                                .await;
-                            conn.cmd(&format!("UID EXPUNGE {uid}")).await;
-                        }
-                        lat.push(at.elapsed());
-                    }
-                    conn.cmd("LOGOUT").await;
-                    lat
+    })
+    .await;
+    println!(
+        "APPEND: {total} messages of 3 KB over {clients} connections in {secs:.2} s: {:.0} APPEND/s, {}",
+        total as f64 / secs,
+        lat.show()
+    );
+}
+
+/// `total` connections (TCP, TLS, LOGIN, LOGOUT) over `clients` clients.
+async fn login(t: Target, total: usize, clients: usize) {
+    let t2 = t.clone();
+    let (secs, mut lat) = spread(total, clients, move |_, n| {
+        let t = t2.clone();
+        async move {
+            let mut lat = Vec::with_capacity(n);
+            for _ in 0..n {
+                let at = Instant::now();
+                let mut conn = Conn::login(&t).await;
+                lat.push(at.elapsed());
+                conn.cmd("LOGOUT").await;
+            }
+            lat
+        }
+    })
+    .await;
+    println!(
+        "LOGIN: {total} connections (TCP, TLS, LOGIN, LOGOUT) over {clients} clients in {secs:.2} s: {:.0} LOGIN/s, connect to LOGIN OK {}",
+        total as f64 / secs,
+        lat.show()
+    );
+}
+
+/// SELECT and FETCH 1:1000 ENVELOPE, `runs` times.
+async fn fetch(t: Target, runs: usize) {
+    let mut conn = Conn::login(&t).await;
+    let (mut lat, mut select) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let at = Instant::now();
+        conn.cmd("SELECT INBOX").await;
+        select.push(at.elapsed());
+        let at = Instant::now();
+        let out = conn.cmd("FETCH 1:1000 ENVELOPE").await;
+        lat.push(at.elapsed());
+        let n = out.windows(10).filter(|w| w == b" (ENVELOPE").count();
+        assert_eq!(n, 1000, "FETCH 1:1000 ENVELOPE answered {n} messages");
+    }
+    conn.cmd("LOGOUT").await;
+    println!("FETCH 1:1000 ENVELOPE, {runs} runs: {}", Lat(lat).show());
+    println!(
+        "SELECT INBOX (all of it), {runs} runs: {}",
+        Lat(select).show()
+    );
+}
+
+/// `clients` clients doing rounds of six commands for `secs` seconds.
+async fn mixed(t: Target, clients: usize, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let t2 = t.clone();
+    let (elapsed, mut lat) = spread(clients, clients, move |c, _| {
+        let t = t2.clone();
+        async move {
+            let mut conn = Conn::login(&t).await;
+            let mut lat = Vec::new();
+            let mut i = 0usize;
+            while Instant::now() < deadline {
+                i += 1;
+                let at = Instant::now();
+                let exists = exists(&conn.cmd("SELECT INBOX").await).max(1);
+                let pick = (i * 7919 + c * 104_729) % exists + 1;
+                let end = (pick + 19).min(exists);
+                conn.cmd(&format!("FETCH {pick}:{end} (FLAGS ENVELOPE)"))
+                    .await;
+                let flag = if i.is_multiple_of(2) {
+                    "+FLAGS"
+                } else {
+                    "-FLAGS"
+                };
+                conn.cmd(&format!("STORE {pick} {flag} (\\Flagged)")).await;
+                let uid = conn.append(&message(9_000_000 + c * 100_000 + i)).await;
+                if let Some(uid) = uid {
+                    conn.cmd(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"))
+                        .await;
+                    conn.cmd(&format!("UID EXPUNGE {uid}")).await;
                 }
-            })
-            .await;
-            let rounds = lat.0.len();
-            println!(
-                "mixed: {clients} clients for {elapsed:.1} s: {rounds} rounds (SELECT, FETCH 20 (FLAGS ENVELOPE), STORE, APPEND, UID STORE, UID EXPUNGE) = {:.0} commands/s, round {}",
-                rounds as f64 * 6.0 / elapsed,
-                lat.show()
-            );
-        }
-        "idle" => {
-            let (clients, secs) = (num(4), num(5) as u64);
-            let mut conns = Vec::new();
-            for _ in 0..clients {
-                let mut c = Conn::login(&t).await;
-                c.cmd("SELECT INBOX").await;
-                c.w.write_all(b"i IDLE\r\n").await.unwrap();
-                let cont = c.line().await;
-                assert!(cont.starts_with(b"+"), "IDLE: {cont:?}");
-                conns.push(c);
+                lat.push(at.elapsed());
             }
-            println!("idle: {clients} connections in IDLE");
-            tokio::time::sleep(Duration::from_secs(secs)).await;
-            for mut c in conns {
-                c.w.write_all(b"DONE\r\n").await.unwrap();
-                c.until("i ", "IDLE").await;
-            }
+            conn.cmd("LOGOUT").await;
+            lat
         }
-        other => panic!("unknown mode {other}"),
+    })
+    .await;
+    let rounds = lat.0.len();
+    println!(
+        "mixed: {clients} clients for {elapsed:.1} s: {rounds} rounds (SELECT, FETCH 20 (FLAGS ENVELOPE), STORE, APPEND, UID STORE, UID EXPUNGE) = {:.0} commands/s, round {}",
+        rounds as f64 * 6.0 / elapsed,
+        lat.show()
+    );
+}
+
+/// `clients` connections held in IDLE for `secs` seconds.
+async fn idle(t: Target, clients: usize, secs: u64) {
+    let mut conns = Vec::new();
+    for _ in 0..clients {
+        let mut c = Conn::login(&t).await;
+        c.cmd("SELECT INBOX").await;
+        c.w.write_all(b"i IDLE\r\n").await.unwrap();
+        let cont = c.line().await;
+        assert!(cont.starts_with(b"+"), "IDLE: {cont:?}");
+        conns.push(c);
+    }
+    println!("idle: {clients} connections in IDLE");
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    for mut c in conns {
+        c.w.write_all(b"DONE\r\n").await.unwrap();
+        c.until("i ", "IDLE").await;
     }
 }
 
