@@ -243,6 +243,151 @@ fn good_name(n: &str) -> bool {
     !n.is_empty() && n.len() <= 255 && !n.contains('/') && !n.chars().any(char::is_control)
 }
 
+/// A folder of the user's by the id the device gave.
+fn find<'a>(colls: &'a [Collection], id: &str) -> Option<&'a Collection> {
+    let id = id.trim().parse::<u64>().ok()?;
+    colls.iter().find(|c| c.id == id)
+}
+
+/// A mailbox's path for `name` under a parent folder ("0" is the top).
+fn path_under(colls: &[Collection], parent: &str, name: &str) -> Result<String, &'static str> {
+    if parent.trim() == "0" {
+        return Ok(name.to_string());
+    }
+    match find(colls, parent) {
+        Some(p) if p.kind == CollectionKind::Mailbox => Ok(format!("{}/{name}", p.name)),
+        _ => Err(edit_status::NO_PARENT),
+    }
+}
+
+/// FolderCreate: the new folder's id, or the status that refuses it.
+async fn create_folder(
+    eas: &ActiveSync,
+    principal: u64,
+    doc: &Element,
+    colls: &[Collection],
+    name: &str,
+    parent: &str,
+) -> Result<Result<u64, &'static str>, StoreError> {
+    if !good_name(name) {
+        return Ok(Err(edit_status::BAD_REQUEST));
+    }
+    let kind = match doc.child_value("Type").as_deref().map(str::trim) {
+        Some("1" | "12") => CollectionKind::Mailbox,
+        Some("13") => CollectionKind::Calendar,
+        Some("14") => CollectionKind::AddressBook,
+        Some("15") => CollectionKind::TaskList,
+        Some("17") => CollectionKind::Notes,
+        _ => return Ok(Err(edit_status::BAD_REQUEST)),
+    };
+    let (store_name, display) = if kind == CollectionKind::Mailbox {
+        match path_under(colls, parent, name) {
+            Ok(p) => (p, None),
+            Err(s) => return Ok(Err(s)),
+        }
+    } else {
+        if colls
+            .iter()
+            .any(|c| c.kind == kind && c.props.get("displayname").map(|d| d.trim()) == Some(name))
+        {
+            return Ok(Err(edit_status::EXISTS));
+        }
+        (
+            format!("{:016x}", rand::random::<u64>()),
+            Some(name.to_string()),
+        )
+    };
+    let made = eas
+        .store()
+        .write(Actor::Principal(principal), vec![], move |w| {
+            let c = w.create_collection(principal, kind, &store_name)?;
+            if let Some(d) = &display {
+                w.set_collection_props(c.id, &[("displayname".into(), Some(d.clone()))])?;
+            }
+            Ok::<_, StoreError>(c.id)
+        })
+        .await;
+    match made {
+        Ok(id) => Ok(Ok(id)),
+        Err(StoreError::Exists(_)) => Ok(Err(edit_status::EXISTS)),
+        Err(StoreError::Invalid(_)) => Ok(Err(edit_status::BAD_REQUEST)),
+        Err(e) => Err(e),
+    }
+}
+
+/// FolderUpdate and FolderDelete: done, or the status that refuses it. A mailbox's
+/// sub-mailboxes go with it.
+async fn change_folder(
+    eas: &ActiveSync,
+    principal: u64,
+    how: Edit,
+    doc: &Element,
+    colls: &[Collection],
+    name: &str,
+    parent: &str,
+) -> Result<Result<(), &'static str>, StoreError> {
+    let Some(c) = doc.child_value("ServerId").and_then(|id| find(colls, &id)) else {
+        return Ok(Err(edit_status::NOT_FOUND));
+    };
+    if is_special(c) {
+        return Ok(Err(edit_status::SPECIAL));
+    }
+    let prefix = format!("{}/", c.name);
+    let below: Vec<(u64, String)> = colls
+        .iter()
+        .filter(|x| x.kind == CollectionKind::Mailbox && c.kind == CollectionKind::Mailbox)
+        .filter_map(|x| Some((x.id, x.name.strip_prefix(&prefix)?.to_string())))
+        .collect();
+    let id = c.id;
+    let actor = Actor::Principal(principal);
+    let done = if how == Edit::Delete {
+        eas.store()
+            .write(actor, vec![], move |w| {
+                for (sub, _) in &below {
+                    w.delete_collection(*sub)?;
+                }
+                w.delete_collection(id)
+            })
+            .await
+    } else if !good_name(name) {
+        return Ok(Err(edit_status::BAD_REQUEST));
+    } else if c.kind == CollectionKind::Mailbox {
+        let to = match path_under(colls, parent, name) {
+            Ok(p) => p,
+            Err(s) => return Ok(Err(s)),
+        };
+        if to.starts_with(&prefix) {
+            return Ok(Err(edit_status::NO_PARENT));
+        }
+        eas.store()
+            .write(actor, vec![], move |w| {
+                w.rename_collection(id, &to)?;
+                for (sub, rest) in &below {
+                    w.rename_collection(*sub, &format!("{to}/{rest}"))?;
+                }
+                Ok(())
+            })
+            .await
+    } else {
+        let n = name.to_string();
+        eas.store()
+            .write(actor, vec![], move |w| {
+                w.set_collection_props(id, &[("displayname".into(), Some(n.clone()))])
+                    .map(|_| ())
+            })
+            .await
+    };
+    match done {
+        Ok(()) => Ok(Ok(())),
+        Err(StoreError::Exists(_)) => Ok(Err(edit_status::EXISTS)),
+        Err(StoreError::NotFound) => Ok(Err(edit_status::NOT_FOUND)),
+        Err(StoreError::Forbidden) | Err(StoreError::Invalid(_)) => {
+            Ok(Err(edit_status::SERVER_ERROR))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 pub async fn folder_edit(
     eas: &ActiveSync,
     cx: &Context,
@@ -270,140 +415,23 @@ pub async fn folder_edit(
         return Ok(document(&answer(status::INVALID_SYNC_KEY)));
     }
     let colls = r.collections_of(principal)?;
-    let find = |id: Option<String>| {
-        let id = id?.trim().parse::<u64>().ok()?;
-        colls.iter().find(|c| c.id == id).cloned()
-    };
     let name = doc.child_value("DisplayName").unwrap_or_default();
     let name = name.trim().to_string();
-    // The mailbox path under a parent ("0" is the top).
-    let parent_id = doc.child_value("ParentId").unwrap_or_else(|| "0".into());
-    let path_under = |parent: &str| -> Result<String, &'static str> {
-        if parent.trim() == "0" {
-            return Ok(name.clone());
-        }
-        match find(Some(parent.to_string())) {
-            Some(p) if p.kind == CollectionKind::Mailbox => Ok(format!("{}/{name}", p.name)),
-            _ => Err(edit_status::NO_PARENT),
+    let parent = doc.child_value("ParentId").unwrap_or_else(|| "0".into());
+    let done = match how {
+        Edit::Create => create_folder(eas, principal, &doc, &colls, &name, &parent)
+            .await?
+            .map(|id| Some(id.to_string())),
+        Edit::Update | Edit::Delete => {
+            change_folder(eas, principal, how, &doc, &colls, &name, &parent)
+                .await?
+                .map(|()| None)
         }
     };
-    let server_id;
-    match how {
-        Edit::Create => {
-            if !good_name(&name) {
-                return Ok(document(&answer(edit_status::BAD_REQUEST)));
-            }
-            let kind = match doc.child_value("Type").as_deref().map(str::trim) {
-                Some("1" | "12") => CollectionKind::Mailbox,
-                Some("13") => CollectionKind::Calendar,
-                Some("14") => CollectionKind::AddressBook,
-                Some("15") => CollectionKind::TaskList,
-                Some("17") => CollectionKind::Notes,
-                _ => return Ok(document(&answer(edit_status::BAD_REQUEST))),
-            };
-            let (store_name, display) = if kind == CollectionKind::Mailbox {
-                match path_under(&parent_id) {
-                    Ok(p) => (p, None),
-                    Err(s) => return Ok(document(&answer(s))),
-                }
-            } else {
-                if colls.iter().any(|c| {
-                    c.kind == kind && c.props.get("displayname").map(|d| d.trim()) == Some(&name)
-                }) {
-                    return Ok(document(&answer(edit_status::EXISTS)));
-                }
-                (
-                    format!("{:016x}", rand::random::<u64>()),
-                    Some(name.clone()),
-                )
-            };
-            let made = eas
-                .store()
-                .write(Actor::Principal(principal), vec![], move |w| {
-                    let c = w.create_collection(principal, kind, &store_name)?;
-                    if let Some(d) = &display {
-                        w.set_collection_props(c.id, &[("displayname".into(), Some(d.clone()))])?;
-                    }
-                    Ok::<_, StoreError>(c.id)
-                })
-                .await;
-            match made {
-                Ok(id) => server_id = Some(id.to_string()),
-                Err(StoreError::Exists(_)) => return Ok(document(&answer(edit_status::EXISTS))),
-                Err(StoreError::Invalid(_)) => {
-                    return Ok(document(&answer(edit_status::BAD_REQUEST)));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Edit::Update | Edit::Delete => {
-            let Some(c) = find(doc.child_value("ServerId")) else {
-                return Ok(document(&answer(edit_status::NOT_FOUND)));
-            };
-            if is_special(&c) {
-                return Ok(document(&answer(edit_status::SPECIAL)));
-            }
-            // A mailbox's sub-mailboxes go with it.
-            let prefix = format!("{}/", c.name);
-            let below: Vec<(u64, String)> = colls
-                .iter()
-                .filter(|x| x.kind == CollectionKind::Mailbox && c.kind == CollectionKind::Mailbox)
-                .filter_map(|x| Some((x.id, x.name.strip_prefix(&prefix)?.to_string())))
-                .collect();
-            let id = c.id;
-            let done = if how == Edit::Delete {
-                eas.store()
-                    .write(Actor::Principal(principal), vec![], move |w| {
-                        for (sub, _) in &below {
-                            w.delete_collection(*sub)?;
-                        }
-                        w.delete_collection(id)
-                    })
-                    .await
-            } else {
-                if !good_name(&name) {
-                    return Ok(document(&answer(edit_status::BAD_REQUEST)));
-                }
-                if c.kind == CollectionKind::Mailbox {
-                    let to = match path_under(&parent_id) {
-                        Ok(p) => p,
-                        Err(s) => return Ok(document(&answer(s))),
-                    };
-                    if to.starts_with(&prefix) {
-                        return Ok(document(&answer(edit_status::NO_PARENT)));
-                    }
-                    eas.store()
-                        .write(Actor::Principal(principal), vec![], move |w| {
-                            w.rename_collection(id, &to)?;
-                            for (sub, rest) in &below {
-                                w.rename_collection(*sub, &format!("{to}/{rest}"))?;
-                            }
-                            Ok(())
-                        })
-                        .await
-                } else {
-                    let n = name.clone();
-                    eas.store()
-                        .write(Actor::Principal(principal), vec![], move |w| {
-                            w.set_collection_props(id, &[("displayname".into(), Some(n.clone()))])
-                                .map(|_| ())
-                        })
-                        .await
-                }
-            };
-            match done {
-                Ok(()) => server_id = None,
-                Err(StoreError::Exists(_)) => return Ok(document(&answer(edit_status::EXISTS))),
-                Err(StoreError::NotFound) => {
-                    return Ok(document(&answer(edit_status::NOT_FOUND)));
-                }
-                Err(StoreError::Forbidden) | Err(StoreError::Invalid(_)) => {
-                    return Ok(document(&answer(edit_status::SERVER_ERROR)));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
+    let server_id = match done {
+        Ok(id) => id,
+        Err(refused) => return Ok(document(&answer(refused))),
+    };
     // The device made this change itself: its hierarchy moves to a new key that already
     // holds it, so the next FolderSync does not tell it back.
     let now = hierarchy(eas, principal)?;
