@@ -208,40 +208,57 @@ pub(crate) fn thread(hits: &[Hit], references: bool) -> Vec<Thread> {
 /// The REFERENCES algorithm (RFC 5256 3): link messages by Message-ID, References and
 /// In-Reply-To, drop placeholders that hold nothing, gather roots by base subject, sort.
 fn references_threads(info: &[Info]) -> Vec<Thread> {
-    struct Node {
-        msg: Option<usize>,
-        parent: Option<usize>,
-        children: Vec<usize>,
+    let nodes = linked(info);
+    let mut gathered = gather_by_subject(roots(&nodes), info);
+    sort_tree(&mut gathered, &|t| earliest(t, info));
+    gathered
+}
+
+/// A message, or a placeholder for one only referred to, in the tree of references.
+struct Node {
+    msg: Option<usize>,
+    parent: Option<usize>,
+    children: Vec<usize>,
+}
+
+/// The node of a Message-ID, made on first mention.
+fn node_for(by_id: &mut HashMap<String, usize>, id: &str, nodes: &mut Vec<Node>) -> usize {
+    *by_id.entry(id.to_string()).or_insert_with(|| {
+        nodes.push(Node {
+            msg: None,
+            parent: None,
+            children: Vec::new(),
+        });
+        nodes.len() - 1
+    })
+}
+
+/// Whether `a` is `of` or above it.
+fn ancestor(nodes: &[Node], a: usize, of: usize) -> bool {
+    let mut cur = Some(of);
+    while let Some(c) = cur {
+        if c == a {
+            return true;
+        }
+        cur = nodes[c].parent;
     }
+    false
+}
+
+/// Makes `child` a child of `parent`, taking it from its former parent.
+fn link(nodes: &mut [Node], parent: usize, child: usize) {
+    if let Some(old) = nodes[child].parent {
+        nodes[old].children.retain(|c| *c != child);
+    }
+    nodes[child].parent = Some(parent);
+    nodes[parent].children.push(child);
+}
+
+/// Every message and every Message-ID it refers to as nodes, each linked to its parent
+/// (RFC 5256 3, steps 1 and 2).
+fn linked(info: &[Info]) -> Vec<Node> {
     let mut nodes: Vec<Node> = Vec::new();
     let mut by_id: HashMap<String, usize> = HashMap::new();
-    fn node_for(by_id: &mut HashMap<String, usize>, id: &str, nodes: &mut Vec<Node>) -> usize {
-        *by_id.entry(id.to_string()).or_insert_with(|| {
-            nodes.push(Node {
-                msg: None,
-                parent: None,
-                children: Vec::new(),
-            });
-            nodes.len() - 1
-        })
-    }
-    fn ancestor(nodes: &[Node], a: usize, of: usize) -> bool {
-        let mut cur = Some(of);
-        while let Some(c) = cur {
-            if c == a {
-                return true;
-            }
-            cur = nodes[c].parent;
-        }
-        false
-    }
-    fn link(nodes: &mut [Node], parent: usize, child: usize) {
-        if let Some(old) = nodes[child].parent {
-            nodes[old].children.retain(|c| *c != child);
-        }
-        nodes[child].parent = Some(parent);
-        nodes[parent].children.push(child);
-    }
     for (i, inf) in info.iter().enumerate() {
         let m = inf.msg.as_ref();
         let mut id = m
@@ -286,41 +303,48 @@ fn references_threads(info: &[Info]) -> Vec<Thread> {
             }
         }
     }
-    fn build(nodes: &[Node], n: usize, depth: usize) -> Vec<Thread> {
-        if depth >= MAX_DEPTH {
-            // Deeper than any real conversation: the rest hangs flat from here, so that a
-            // crafted chain of replies cannot exhaust the stack.
-            let mut flat = Vec::new();
-            let mut todo = vec![n];
-            while let Some(x) = todo.pop() {
-                flat.extend(nodes[x].msg.map(|m| Thread {
-                    msg: Some(m),
-                    children: Vec::new(),
-                }));
-                todo.extend(nodes[x].children.iter().rev());
-            }
-            return flat;
-        }
-        let children: Vec<Thread> = nodes[n]
-            .children
-            .iter()
-            .flat_map(|c| build(nodes, *c, depth + 1))
-            .collect();
-        match nodes[n].msg {
-            Some(m) => vec![Thread {
+    nodes
+}
+
+fn build(nodes: &[Node], n: usize, depth: usize) -> Vec<Thread> {
+    if depth >= MAX_DEPTH {
+        // Deeper than any real conversation: the rest hangs flat from here, so that a
+        // crafted chain of replies cannot exhaust the stack.
+        let mut flat = Vec::new();
+        let mut todo = vec![n];
+        while let Some(x) = todo.pop() {
+            flat.extend(nodes[x].msg.map(|m| Thread {
                 msg: Some(m),
-                children,
-            }],
-            // A placeholder gives its children to its parent (the root decides below).
-            None => children,
+                children: Vec::new(),
+            }));
+            todo.extend(nodes[x].children.iter().rev());
         }
+        return flat;
     }
+    let children: Vec<Thread> = nodes[n]
+        .children
+        .iter()
+        .flat_map(|c| build(nodes, *c, depth + 1))
+        .collect();
+    match nodes[n].msg {
+        Some(m) => vec![Thread {
+            msg: Some(m),
+            children,
+        }],
+        // A placeholder gives its children to its parent (the root decides below).
+        None => children,
+    }
+}
+
+/// The threads under the roots, placeholders without messages dropped and one with a single
+/// child replaced by it (RFC 5256 3, step 4).
+fn roots(nodes: &[Node]) -> Vec<Thread> {
     let mut roots: Vec<Thread> = Vec::new();
     for n in (0..nodes.len()).filter(|n| nodes[*n].parent.is_none()) {
         let children: Vec<Thread> = nodes[n]
             .children
             .iter()
-            .flat_map(|c| build(&nodes, *c, 1))
+            .flat_map(|c| build(nodes, *c, 1))
             .collect();
         match (nodes[n].msg, children.len()) {
             (Some(m), _) => roots.push(Thread {
@@ -335,7 +359,11 @@ fn references_threads(info: &[Info]) -> Vec<Thread> {
             }),
         }
     }
-    // Gather roots with one base subject (RFC 5256 3, step 5).
+    roots
+}
+
+/// Roots with one base subject gathered (RFC 5256 3, step 5).
+fn gather_by_subject(roots: Vec<Thread>, info: &[Info]) -> Vec<Thread> {
     let first = |t: &Thread| t.msg.or_else(|| t.children.first().and_then(|c| c.msg));
     let mut gathered: Vec<Thread> = Vec::new();
     let mut by_subject: HashMap<String, usize> = HashMap::new();
@@ -370,25 +398,25 @@ fn references_threads(info: &[Info]) -> Vec<Thread> {
             }
         }
     }
-    fn sort_tree(t: &mut [Thread], key: &dyn Fn(&Thread) -> (i64, usize)) {
-        for c in t.iter_mut() {
-            sort_tree(&mut c.children, key);
-        }
-        t.sort_by_key(|c| key(c));
-    }
-    fn earliest(t: &Thread, info: &[Info]) -> (i64, usize) {
-        match t.msg {
-            Some(m) => (info[m].date(), m),
-            None => t
-                .children
-                .iter()
-                .map(|c| earliest(c, info))
-                .min()
-                .unwrap_or((0, 0)),
-        }
-    }
-    sort_tree(&mut gathered, &|t| earliest(t, info));
     gathered
+}
+
+fn sort_tree(t: &mut [Thread], key: &dyn Fn(&Thread) -> (i64, usize)) {
+    for c in t.iter_mut() {
+        sort_tree(&mut c.children, key);
+    }
+    t.sort_by_key(|c| key(c));
+}
+fn earliest(t: &Thread, info: &[Info]) -> (i64, usize) {
+    match t.msg {
+        Some(m) => (info[m].date(), m),
+        None => t
+            .children
+            .iter()
+            .map(|c| earliest(c, info))
+            .min()
+            .unwrap_or((0, 0)),
+    }
 }
 
 #[cfg(test)]
