@@ -113,24 +113,10 @@ fn restore_pending(data: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
-pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
-    let started = Instant::now();
-    let data = cfg.server.data_dir.clone();
-    let user = target_user(&cfg)?;
-    std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
-    restore_pending(&data)?;
-    // Removed when this function returns; found at the next start if the daemon died.
-    let (_running, died) = bureau_core::fence::RunMarker::set(&data)
-        .map_err(|e| format!("{}: {e}", data.display()))?;
-    if let Some(at) = died {
-        log::error!(
-            "the daemon that started at {at} (seconds since 1970) did not stop cleanly: it was killed or crashed"
-        );
-    }
-    let hostname = cfg.hostname();
-
+/// The store in the data directory, and the directory over it.
+fn open_data(cfg: &Config, data: &Path) -> Result<(Store, Directory), StartError> {
     let store = Store::open(
-        &data,
+        data,
         StoreOptions {
             durable: cfg.store.fsync,
             cache_bytes: cfg.store.cache_mb << 20,
@@ -150,6 +136,315 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         },
     )
     .map_err(|e| e.to_string())?;
+    Ok((store, directory))
+}
+
+/// Every listener a service of this configuration needs, bound before privileges drop.
+struct Listeners {
+    https: Vec<std::net::TcpListener>,
+    http: Vec<std::net::TcpListener>,
+    smtp: Vec<(&'static str, bureau_smtp::Mode, Vec<std::net::TcpListener>)>,
+    imap: Vec<(&'static str, bureau_imap::Mode, Vec<std::net::TcpListener>)>,
+    ldap: Vec<(&'static str, bureau_ldap::Mode, Vec<std::net::TcpListener>)>,
+}
+
+impl Listeners {
+    fn bind(cfg: &Config) -> Result<Listeners, StartError> {
+        let https = bind_all(cfg, ports::HTTPS)?;
+        let http = bind_all(cfg, ports::HTTP)?;
+        let smtp_listeners = if cfg.smtp.enabled {
+            vec![
+                ("smtp", bureau_smtp::Mode::Mx, bind_all(cfg, ports::SMTP)?),
+                (
+                    "submission",
+                    bureau_smtp::Mode::Submission,
+                    bind_all(cfg, ports::SUBMISSION)?,
+                ),
+                (
+                    "submissions",
+                    bureau_smtp::Mode::Submissions,
+                    bind_all(cfg, ports::SUBMISSIONS)?,
+                ),
+            ]
+        } else {
+            Vec::new()
+        };
+        let imap_listeners = if cfg.imap.enabled {
+            vec![
+                (
+                    "imap",
+                    bureau_imap::Mode::Plain,
+                    bind_all(cfg, ports::IMAP)?,
+                ),
+                (
+                    "imaps",
+                    bureau_imap::Mode::Tls,
+                    bind_all(cfg, ports::IMAPS)?,
+                ),
+            ]
+        } else {
+            Vec::new()
+        };
+        let ldap_listeners = if cfg.ldap.enabled {
+            vec![
+                (
+                    "ldap",
+                    bureau_ldap::Mode::Plain,
+                    bind_all(cfg, ports::LDAP)?,
+                ),
+                (
+                    "ldaps",
+                    bureau_ldap::Mode::Tls,
+                    bind_all(cfg, ports::LDAPS)?,
+                ),
+            ]
+        } else {
+            Vec::new()
+        };
+        Ok(Listeners {
+            https,
+            http,
+            smtp: smtp_listeners,
+            imap: imap_listeners,
+            ldap: ldap_listeners,
+        })
+    }
+
+    /// Each service and where it listens, as the admin API shows them.
+    fn statuses(&self) -> Vec<ServiceStatus> {
+        let mut services = vec![
+            ServiceStatus {
+                name: "https".into(),
+                listen: listen_names(&self.https),
+                up: true,
+            },
+            ServiceStatus {
+                name: "http".into(),
+                listen: listen_names(&self.http),
+                up: true,
+            },
+        ];
+        let names = self
+            .smtp
+            .iter()
+            .map(|(n, _, ls)| (n, ls))
+            .chain(self.imap.iter().map(|(n, _, ls)| (n, ls)))
+            .chain(self.ldap.iter().map(|(n, _, ls)| (n, ls)));
+        for (name, ls) in names {
+            services.push(ServiceStatus {
+                name: name.to_string(),
+                listen: listen_names(ls),
+                up: true,
+            });
+        }
+        services
+    }
+}
+
+/// The admin socket, bound afresh, for the daemon's group (0660).
+fn admin_socket(
+    cfg: &Config,
+) -> Result<(std::os::unix::net::UnixListener, std::path::PathBuf), StartError> {
+    let sock_path = cfg.admin_socket();
+    let _ = std::fs::remove_file(&sock_path);
+    if let Some(parent) = sock_path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let sock = std::os::unix::net::UnixListener::bind(&sock_path)
+        .map_err(|e| format!("admin socket {}: {e}", sock_path.display()))?;
+    sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o660))
+            .map_err(|e| format!("admin socket: {e}"))?;
+    }
+    Ok((sock, sock_path))
+}
+
+/// What the mail and directory services start with.
+struct Base<'a> {
+    cfg: &'a Config,
+    hostname: &'a str,
+    auth: &'a Auth,
+    certs: &'a Arc<CertStore>,
+    sd: &'a shutdown::Shutdown,
+}
+
+impl Base<'_> {
+    /// The admin API: the console's and the CLI's, with the certificates, the proxy, the
+    /// queue and Samba it runs.
+    fn admin(&self, info: DaemonInfo, queue: Option<&bureau_smtp::Queue>, data: &Path) -> AdminApi {
+        let mut admin = AdminApi::new(
+            self.auth.clone(),
+            Arc::new(info),
+            self.cfg.admin.session_minutes,
+        )
+        .with_certs(self.certs.clone())
+        .with_proxy(bureau_admin::ProxySetup {
+            cfg: self.cfg.proxy.clone(),
+            state_dir: self
+                .cfg
+                .proxy
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| data.join("proxy")),
+            ldap_url: format!("ldaps://127.0.0.1:{}", self.cfg.port(ports::LDAPS)),
+        });
+        if let Some(q) = queue {
+            admin = admin.with_queue(q.clone());
+        }
+        // Samba follows the directory (once the administrator has turned it on).
+        let samba = Arc::new(bureau_sysctl::samba::Keeper::new(
+            self.auth.directory().clone(),
+            self.cfg.admin.helper_socket.clone(),
+        ));
+        tokio::spawn(samba.clone().follow());
+        admin = admin.with_samba(samba);
+        admin
+    }
+
+    /// What HTTPS serves: the admin API, DAV and ActiveSync.
+    fn web(
+        &self,
+        store: &Store,
+        queue: Option<&bureau_smtp::Queue>,
+        sched: &bureau_groupware::schedule::Scheduler,
+        admin: AdminApi,
+    ) -> Result<Web, StartError> {
+        let dav = bureau_dav::Dav::new(
+            store.clone(),
+            self.auth.clone(),
+            self.hostname,
+            sched.clone(),
+        )
+        .with_ports(bureau_dav::autoconfig::Ports {
+            imaps: self.cfg.port(ports::IMAPS),
+            imap: self.cfg.port(ports::IMAP),
+            submissions: self.cfg.port(ports::SUBMISSIONS),
+            submission: self.cfg.port(ports::SUBMISSION),
+            https: self.cfg.port(ports::HTTPS),
+        });
+        // Objects stored before today's rules: told once at start; queries skip them.
+        let checking = dav.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = checking.check_stored() {
+                log::warn!("dav: checking stored objects: {e}");
+            }
+        });
+        let mut activesync = bureau_activesync::ActiveSync::new(
+            store.clone(),
+            self.auth.clone(),
+            sched.clone(),
+            self.cfg.activesync.clone(),
+            Some(self.sd.clone()),
+        )
+        .with_host(self.hostname, self.cfg.port(ports::HTTPS))
+        .with_system_dir(self.cfg.system_dir());
+        if let Some(q) = queue {
+            activesync = activesync.with_queue(q.clone());
+        }
+        let web = Web {
+            admin,
+            dav: dav.clone(),
+            activesync,
+            console_networks: bureau_core::net::Networks::parse(&self.cfg.admin.console_networks)
+                .map_err(|e| format!("admin.console_networks: {e}"))?,
+        };
+        Ok(web)
+    }
+
+    /// SMTP on its listeners: mail from outside and submission, into the store and the
+    /// queue; calendar mail from outside told to the scheduler.
+    fn smtp(
+        &self,
+        queue: &bureau_smtp::Queue,
+        sched: bureau_groupware::schedule::Scheduler,
+        listeners: Vec<(&str, bureau_smtp::Mode, Vec<std::net::TcpListener>)>,
+    ) -> Result<(), StartError> {
+        if listeners.is_empty() {
+            return Ok(());
+        }
+        let smtp = bureau_smtp::Smtp::new(
+            self.cfg.smtp.clone(),
+            self.hostname.to_string(),
+            self.auth.clone(),
+            self.certs.acceptor(&[]).map_err(|e| e.to_string())?,
+            queue.clone(),
+        )
+        .with_arrivals(Arc::new(sched));
+        for (_, mode, ls) in listeners {
+            for l in ls {
+                let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
+                tokio::spawn(smtp.clone().serve(l, mode, self.sd.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// IMAP on its listeners, and the term indexer its searches read.
+    fn imap(
+        &self,
+        listeners: Vec<(&str, bureau_imap::Mode, Vec<std::net::TcpListener>)>,
+    ) -> Result<(), StartError> {
+        if listeners.is_empty() {
+            return Ok(());
+        }
+        let imap = bureau_imap::Imap::new(
+            self.hostname.to_string(),
+            self.auth.clone(),
+            self.certs.acceptor(&[]).map_err(|e| e.to_string())?,
+            self.cfg.imap.max_connections_per_ip,
+        );
+        tokio::spawn(imap.clone().index_terms(self.sd.clone()));
+        for (_, mode, ls) in listeners {
+            for l in ls {
+                let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
+                tokio::spawn(imap.clone().serve(l, mode, self.sd.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// LDAP on its listeners.
+    fn ldap(
+        &self,
+        listeners: Vec<(&str, bureau_ldap::Mode, Vec<std::net::TcpListener>)>,
+    ) -> Result<(), StartError> {
+        if listeners.is_empty() {
+            return Ok(());
+        }
+        let ldap = bureau_ldap::Ldap::new(
+            self.cfg.ldap.clone(),
+            self.auth.clone(),
+            self.certs.acceptor(&[]).map_err(|e| e.to_string())?,
+        );
+        for (_, mode, ls) in listeners {
+            for l in ls {
+                let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
+                tokio::spawn(ldap.clone().serve(l, mode, self.sd.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
+    let started = Instant::now();
+    let data = cfg.server.data_dir.clone();
+    let user = target_user(&cfg)?;
+    std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+    restore_pending(&data)?;
+    // Removed when this function returns; found at the next start if the daemon died.
+    let (_running, died) = bureau_core::fence::RunMarker::set(&data)
+        .map_err(|e| format!("{}: {e}", data.display()))?;
+    if let Some(at) = died {
+        log::error!(
+            "the daemon that started at {at} (seconds since 1970) did not stop cleanly: it was killed or crashed"
+        );
+    }
+    let hostname = cfg.hostname();
+
+    let (store, directory) = open_data(&cfg, &data)?;
     if let Err(e) = directory.sync_company_book().await {
         log::warn!("directory: company address book not brought in line: {e}");
     }
@@ -176,70 +471,8 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     )
     .map_err(|e| e.to_string())?;
 
-    let https = bind_all(&cfg, ports::HTTPS)?;
-    let http = bind_all(&cfg, ports::HTTP)?;
-    let smtp_listeners = if cfg.smtp.enabled {
-        vec![
-            ("smtp", bureau_smtp::Mode::Mx, bind_all(&cfg, ports::SMTP)?),
-            (
-                "submission",
-                bureau_smtp::Mode::Submission,
-                bind_all(&cfg, ports::SUBMISSION)?,
-            ),
-            (
-                "submissions",
-                bureau_smtp::Mode::Submissions,
-                bind_all(&cfg, ports::SUBMISSIONS)?,
-            ),
-        ]
-    } else {
-        Vec::new()
-    };
-    let imap_listeners = if cfg.imap.enabled {
-        vec![
-            (
-                "imap",
-                bureau_imap::Mode::Plain,
-                bind_all(&cfg, ports::IMAP)?,
-            ),
-            (
-                "imaps",
-                bureau_imap::Mode::Tls,
-                bind_all(&cfg, ports::IMAPS)?,
-            ),
-        ]
-    } else {
-        Vec::new()
-    };
-    let ldap_listeners = if cfg.ldap.enabled {
-        vec![
-            (
-                "ldap",
-                bureau_ldap::Mode::Plain,
-                bind_all(&cfg, ports::LDAP)?,
-            ),
-            (
-                "ldaps",
-                bureau_ldap::Mode::Tls,
-                bind_all(&cfg, ports::LDAPS)?,
-            ),
-        ]
-    } else {
-        Vec::new()
-    };
-    let sock_path = cfg.admin_socket();
-    let _ = std::fs::remove_file(&sock_path);
-    if let Some(parent) = sock_path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    }
-    let sock = std::os::unix::net::UnixListener::bind(&sock_path)
-        .map_err(|e| format!("admin socket {}: {e}", sock_path.display()))?;
-    sock.set_nonblocking(true).map_err(|e| e.to_string())?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o660))
-            .map_err(|e| format!("admin socket: {e}"))?;
-    }
+    let listeners = Listeners::bind(&cfg)?;
+    let (sock, sock_path) = admin_socket(&cfg)?;
 
     if let Some(u) = &user {
         chown_data(&data, u, &cfg.shares_dir())?;
@@ -249,33 +482,17 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         log::info!("running as {}", u.name);
     }
 
-    let mut services = vec![
-        ServiceStatus {
-            name: "https".into(),
-            listen: listen_names(&https),
-            up: true,
-        },
-        ServiceStatus {
-            name: "http".into(),
-            listen: listen_names(&http),
-            up: true,
-        },
-    ];
-    let names = smtp_listeners
-        .iter()
-        .map(|(n, _, ls)| (n, ls))
-        .chain(imap_listeners.iter().map(|(n, _, ls)| (n, ls)))
-        .chain(ldap_listeners.iter().map(|(n, _, ls)| (n, ls)));
-    for (name, ls) in names {
-        services.push(ServiceStatus {
-            name: name.to_string(),
-            listen: listen_names(ls),
-            up: true,
-        });
-    }
+    let services = listeners.statuses();
     let (trigger, sd) = shutdown::channel();
     let restart = Arc::new(tokio::sync::Notify::new());
-    let info = Arc::new(DaemonInfo {
+    let base = Base {
+        cfg: &cfg,
+        hostname: &hostname,
+        auth: &auth,
+        certs: &certs,
+        sd: &sd,
+    };
+    let info = DaemonInfo {
         hostname: hostname.clone(),
         data_dir: data.display().to_string(),
         started,
@@ -290,28 +507,8 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         hostname_fixed: cfg.server.hostname.is_some(),
         unclean_stop: died,
         system_dir: cfg.system_dir(),
-    });
-    let mut admin = AdminApi::new(auth.clone(), info, cfg.admin.session_minutes)
-        .with_certs(certs.clone())
-        .with_proxy(bureau_admin::ProxySetup {
-            cfg: cfg.proxy.clone(),
-            state_dir: cfg
-                .proxy
-                .state_dir
-                .clone()
-                .unwrap_or_else(|| data.join("proxy")),
-            ldap_url: format!("ldaps://127.0.0.1:{}", cfg.port(ports::LDAPS)),
-        });
-    if let Some(q) = &queue {
-        admin = admin.with_queue(q.clone());
-    }
-    // Samba follows the directory (once the administrator has turned it on).
-    let samba = Arc::new(bureau_sysctl::samba::Keeper::new(
-        auth.directory().clone(),
-        cfg.admin.helper_socket.clone(),
-    ));
-    tokio::spawn(samba.clone().follow());
-    admin = admin.with_samba(samba);
+    };
+    let admin = base.admin(info, queue.as_ref(), &data);
     certs.watch(Duration::from_secs(5));
     let acceptor = certs.acceptor(&[b"http/1.1"]).map_err(|e| e.to_string())?;
     // Scheduling, for every protocol that writes calendars (and for replies by mail).
@@ -321,96 +518,22 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         queue.clone(),
         Default::default(),
     );
-    let dav = bureau_dav::Dav::new(store.clone(), auth.clone(), &hostname, sched.clone())
-        .with_ports(bureau_dav::autoconfig::Ports {
-            imaps: cfg.port(ports::IMAPS),
-            imap: cfg.port(ports::IMAP),
-            submissions: cfg.port(ports::SUBMISSIONS),
-            submission: cfg.port(ports::SUBMISSION),
-            https: cfg.port(ports::HTTPS),
-        });
-    // Objects stored before today's rules: told once at start; queries skip them.
-    let checking = dav.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = checking.check_stored() {
-            log::warn!("dav: checking stored objects: {e}");
-        }
-    });
-    let mut activesync = bureau_activesync::ActiveSync::new(
-        store.clone(),
-        auth.clone(),
-        sched.clone(),
-        cfg.activesync.clone(),
-        Some(sd.clone()),
-    )
-    .with_host(&hostname, cfg.port(ports::HTTPS))
-    .with_system_dir(cfg.system_dir());
-    if let Some(q) = &queue {
-        activesync = activesync.with_queue(q.clone());
-    }
-    let web = Web {
-        admin: admin.clone(),
-        dav: dav.clone(),
-        activesync,
-        console_networks: bureau_core::net::Networks::parse(&cfg.admin.console_networks)
-            .map_err(|e| format!("admin.console_networks: {e}"))?,
-    };
+    let web = base.web(&store, queue.as_ref(), &sched, admin.clone())?;
     let https_port = cfg.port(ports::HTTPS);
-    for l in https {
+    for l in listeners.https {
         let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
         tokio::spawn(web::run_https(l, acceptor.clone(), web.clone(), sd.clone()));
     }
-    for l in http {
+    for l in listeners.http {
         let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
         tokio::spawn(web::run_http_redirect(l, https_port, sd.clone()));
     }
     if let Some(queue) = &queue {
         tokio::spawn(queue.clone().run(sd.clone()));
+        base.smtp(queue, sched, listeners.smtp)?;
     }
-    if let Some(queue) = queue.clone().filter(|_| !smtp_listeners.is_empty()) {
-        let smtp = bureau_smtp::Smtp::new(
-            cfg.smtp.clone(),
-            hostname.clone(),
-            auth.clone(),
-            certs.acceptor(&[]).map_err(|e| e.to_string())?,
-            queue,
-        )
-        .with_arrivals(Arc::new(sched));
-        for (_, mode, ls) in smtp_listeners {
-            for l in ls {
-                let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
-                tokio::spawn(smtp.clone().serve(l, mode, sd.clone()));
-            }
-        }
-    }
-    if !imap_listeners.is_empty() {
-        let imap = bureau_imap::Imap::new(
-            hostname.clone(),
-            auth.clone(),
-            certs.acceptor(&[]).map_err(|e| e.to_string())?,
-            cfg.imap.max_connections_per_ip,
-        );
-        tokio::spawn(imap.clone().index_terms(sd.clone()));
-        for (_, mode, ls) in imap_listeners {
-            for l in ls {
-                let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
-                tokio::spawn(imap.clone().serve(l, mode, sd.clone()));
-            }
-        }
-    }
-    if !ldap_listeners.is_empty() {
-        let ldap = bureau_ldap::Ldap::new(
-            cfg.ldap.clone(),
-            auth.clone(),
-            certs.acceptor(&[]).map_err(|e| e.to_string())?,
-        );
-        for (_, mode, ls) in ldap_listeners {
-            for l in ls {
-                let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
-                tokio::spawn(ldap.clone().serve(l, mode, sd.clone()));
-            }
-        }
-    }
+    base.imap(listeners.imap)?;
+    base.ldap(listeners.ldap)?;
     let sock = UnixListener::from_std(sock).map_err(|e| e.to_string())?;
     tokio::spawn(web::run_admin_socket(sock, admin, sd.clone()));
 
