@@ -19,43 +19,15 @@ impl Session {
         uid: bool,
         modifiers: &[FetchModifier],
     ) {
-        let mut changed_since = None;
-        let mut vanished = false;
-        for m in modifiers {
-            match m {
-                FetchModifier::ChangedSince(v) => changed_since = Some(v.get()),
-                FetchModifier::Vanished => vanished = true,
-            }
-        }
+        let changed_since = modifiers.iter().find_map(|m| match m {
+            FetchModifier::ChangedSince(v) => Some(v.get()),
+            FetchModifier::Vanished => None,
+        });
+        let vanished = modifiers.contains(&FetchModifier::Vanished);
         if vanished && !(uid && self.qresync && changed_since.is_some()) {
             return self.bad_cmd(tag, "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC");
         }
-        let mut names: Vec<MessageDataItemName> = match what {
-            MacroOrMessageDataItemNames::Macro(m) => match m {
-                Macro::Fast => vec![
-                    MessageDataItemName::Flags,
-                    MessageDataItemName::InternalDate,
-                    MessageDataItemName::Rfc822Size,
-                ],
-                Macro::All => vec![
-                    MessageDataItemName::Flags,
-                    MessageDataItemName::InternalDate,
-                    MessageDataItemName::Rfc822Size,
-                    MessageDataItemName::Envelope,
-                ],
-                _ => vec![
-                    MessageDataItemName::Flags,
-                    MessageDataItemName::InternalDate,
-                    MessageDataItemName::Rfc822Size,
-                    MessageDataItemName::Envelope,
-                    MessageDataItemName::Body,
-                ],
-            },
-            MacroOrMessageDataItemNames::MessageDataItemNames(n) => n.clone(),
-        };
-        if uid && !names.iter().any(|n| matches!(n, MessageDataItemName::Uid)) {
-            names.insert(0, MessageDataItemName::Uid);
-        }
+        let mut names = item_names(what, uid);
         let wants_modseq = names
             .iter()
             .any(|n| matches!(n, MessageDataItemName::ModSeq));
@@ -71,23 +43,11 @@ impl Session {
             _ => return,
         };
         // Fetching a body without PEEK sets \Seen (RFC 9051 6.4.5).
-        let sets_seen = !read_only
-            && names.iter().any(|n| {
-                matches!(
-                    n,
-                    MessageDataItemName::BodyExt { peek: false, .. }
-                        | MessageDataItemName::Binary { peek: false, .. }
-                        | MessageDataItemName::Rfc822
-                        | MessageDataItemName::Rfc822Text
-                )
-            });
+        let sets_seen = !read_only && names.iter().any(sets_seen);
         // Once CONDSTORE is on, flags go with their modseq, as Dovecot sends them: a client
         // told the flags of a change must be told its modseq too (imaptest's checkpoints
         // found sessions with current flags and a stale modseq).
-        let flags_asked = sets_seen
-            || names
-                .iter()
-                .any(|n| matches!(n, MessageDataItemName::Flags));
+        let flags_asked = sets_seen || asks_flags(&names);
         if self.condstore
             && flags_asked
             && !names
@@ -109,32 +69,12 @@ impl Session {
         {
             let gone = vanished_earlier(Some(&reader), &c, since, uids.iter(), Some(set));
             if !gone.is_empty() {
-                let uids = &gone;
-                self.send(Response::Vanished {
-                    earlier: true,
-                    uids,
-                });
+                let (earlier, uids) = (true, &gone);
+                self.send(Response::Vanished { earlier, uids });
             }
         }
-        let summarized = names.iter().any(|n| {
-            matches!(
-                n,
-                MessageDataItemName::Envelope
-                    | MessageDataItemName::BodyStructure
-                    | MessageDataItemName::Body
-            )
-        });
-        let needs_content = names.iter().any(|n| {
-            matches!(
-                n,
-                MessageDataItemName::BodyExt { .. }
-                    | MessageDataItemName::Binary { .. }
-                    | MessageDataItemName::BinarySize { .. }
-                    | MessageDataItemName::Rfc822
-                    | MessageDataItemName::Rfc822Header
-                    | MessageDataItemName::Rfc822Text
-            )
-        });
+        let summarized = names.iter().any(summarized);
+        let needs_content = names.iter().any(needs_content);
         // Summaries made here for messages stored without one (before the cache existed),
         // saved after the answer for the next FETCH.
         let mut made: Vec<(u64, Vec<u8>)> = Vec::new();
@@ -163,10 +103,7 @@ impl Session {
                 if let Ok(updated) = r {
                     item = self.viewed(updated, private);
                 }
-                if !names
-                    .iter()
-                    .any(|n| matches!(n, MessageDataItemName::Flags))
-                {
+                if !asks_flags(&names) {
                     names.push(MessageDataItemName::Flags);
                 }
             }
@@ -191,87 +128,17 @@ impl Session {
                 made.push((id, s.encode()));
                 summary = Some(s);
             }
-            if names
-                .iter()
-                .any(|n| matches!(n, MessageDataItemName::Flags))
-            {
+            if asks_flags(&names) {
                 self.announce_keywords(&item.flags);
             }
             let mut items: Vec<FetchItem> = Vec::new();
-            let summary = summary.as_ref();
-            let encoded = |f: fn(&Summary) -> &Vec<u8>| summary.map_or(&[][..], |s| &f(s)[..]);
             for n in &names {
-                items.push(match n {
-                    MessageDataItemName::Uid => FetchItem::Uid(id),
-                    MessageDataItemName::ModSeq => FetchItem::ModSeq(item.modseq),
-                    MessageDataItemName::Flags => FetchItem::Flags(self.flags_shown(&item)),
-                    MessageDataItemName::Rfc822Size => FetchItem::Size(item.size()),
-                    MessageDataItemName::InternalDate => FetchItem::InternalDate(item.date),
-                    MessageDataItemName::Envelope => FetchItem::Envelope(encoded(|s| &s.envelope)),
-                    MessageDataItemName::Body => FetchItem::Body(encoded(|s| &s.body)),
-                    MessageDataItemName::BodyStructure => {
-                        FetchItem::BodyStructure(encoded(|s| &s.bodystructure))
-                    }
-                    MessageDataItemName::Rfc822 => FetchItem::Rfc822(&content),
-                    MessageDataItemName::Rfc822Header => {
-                        FetchItem::Rfc822Header(&content[..header_end(&content)])
-                    }
-                    MessageDataItemName::Rfc822Text => {
-                        FetchItem::Rfc822Text(&content[header_end(&content)..])
-                    }
-                    MessageDataItemName::BodyExt {
-                        section,
-                        partial: part,
-                        ..
-                    } => {
-                        let (label, data) = crate::fetch::section(section.as_ref(), &content);
-                        let (origin, data) = match part {
-                            Some((origin, len)) => {
-                                (Some(*origin), partial(&data, *origin, len.get()).to_vec())
-                            }
-                            None => (None, data),
-                        };
-                        FetchItem::Section {
-                            label,
-                            origin,
-                            data,
-                        }
-                    }
-                    MessageDataItemName::Binary {
-                        section,
-                        partial: part,
-                        ..
-                    } => {
-                        let data = match binary(&content, section) {
-                            Ok(d) => d,
-                            Err((code, why)) => return self.no(tag, code, why),
-                        };
-                        let (origin, data) = match part {
-                            Some((origin, len)) => {
-                                (Some(*origin), partial(&data, *origin, len.get()).to_vec())
-                            }
-                            None => (None, data),
-                        };
-                        FetchItem::Binary {
-                            label: section_label(section),
-                            origin,
-                            data,
-                        }
-                    }
-                    MessageDataItemName::BinarySize { section } => {
-                        match binary(&content, section) {
-                            Ok(d) => FetchItem::BinarySize {
-                                label: section_label(section),
-                                size: d.len(),
-                            },
-                            Err((code, why)) => return self.no(tag, code, why),
-                        }
-                    }
-                });
+                match self.fetch_item(n, id, &item, summary.as_ref(), &content) {
+                    Ok(i) => items.push(i),
+                    Err((code, why)) => return self.no(tag, code, why),
+                }
             }
-            let flags_told = names
-                .iter()
-                .any(|n| matches!(n, MessageDataItemName::Flags));
+            let flags_told = asks_flags(&names);
             self.send(Response::Fetch { seq, items: &items });
             if let State::Selected(_, s) = &mut self.state
                 && flags_told
@@ -279,27 +146,180 @@ impl Session {
                 s.told(item.id, item.modseq);
             }
         }
-        if !made.is_empty() {
-            tokio::spawn(async move {
-                let fill = store.write(actor, vec![], move |w| {
-                    for (id, bytes) in &made {
-                        match w.set_derived(coll, *id, SUMMARY, bytes) {
-                            Err(StoreError::NotFound) => {} // expunged meanwhile
-                            r => r?,
-                        }
-                    }
-                    Ok::<_, StoreError>(())
-                });
-                if let Err(e) = fill.await {
-                    log::debug!("imap: summaries not saved: {e}");
-                }
-            });
-        }
+        save_summaries(store, actor, coll, made);
         self.ok(
             tag,
             &format!("{}FETCH completed", if uid { "UID " } else { "" }),
         );
     }
+
+    /// One item of a message's FETCH response, or why it cannot be given.
+    fn fetch_item<'a>(
+        &self,
+        n: &MessageDataItemName,
+        id: u64,
+        item: &bureau_store::Item,
+        summary: Option<&'a Summary>,
+        content: &'a [u8],
+    ) -> Result<FetchItem<'a>, (Code<'static>, &'static str)> {
+        let encoded = |f: fn(&Summary) -> &Vec<u8>| summary.map_or(&[][..], |s| &f(s)[..]);
+        Ok(match n {
+            MessageDataItemName::Uid => FetchItem::Uid(id),
+            MessageDataItemName::ModSeq => FetchItem::ModSeq(item.modseq),
+            MessageDataItemName::Flags => FetchItem::Flags(self.flags_shown(item)),
+            MessageDataItemName::Rfc822Size => FetchItem::Size(item.size()),
+            MessageDataItemName::InternalDate => FetchItem::InternalDate(item.date),
+            MessageDataItemName::Envelope => FetchItem::Envelope(encoded(|s| &s.envelope)),
+            MessageDataItemName::Body => FetchItem::Body(encoded(|s| &s.body)),
+            MessageDataItemName::BodyStructure => {
+                FetchItem::BodyStructure(encoded(|s| &s.bodystructure))
+            }
+            MessageDataItemName::Rfc822 => FetchItem::Rfc822(content),
+            MessageDataItemName::Rfc822Header => {
+                FetchItem::Rfc822Header(&content[..header_end(content)])
+            }
+            MessageDataItemName::Rfc822Text => {
+                FetchItem::Rfc822Text(&content[header_end(content)..])
+            }
+            MessageDataItemName::BodyExt {
+                section,
+                partial: part,
+                ..
+            } => {
+                let (label, data) = crate::fetch::section(section.as_ref(), content);
+                let (origin, data) = match part {
+                    Some((origin, len)) => {
+                        (Some(*origin), partial(&data, *origin, len.get()).to_vec())
+                    }
+                    None => (None, data),
+                };
+                FetchItem::Section {
+                    label,
+                    origin,
+                    data,
+                }
+            }
+            MessageDataItemName::Binary {
+                section,
+                partial: part,
+                ..
+            } => {
+                let data = binary(content, section)?;
+                let (origin, data) = match part {
+                    Some((origin, len)) => {
+                        (Some(*origin), partial(&data, *origin, len.get()).to_vec())
+                    }
+                    None => (None, data),
+                };
+                FetchItem::Binary {
+                    label: section_label(section),
+                    origin,
+                    data,
+                }
+            }
+            MessageDataItemName::BinarySize { section } => FetchItem::BinarySize {
+                label: section_label(section),
+                size: binary(content, section)?.len(),
+            },
+        })
+    }
+}
+
+/// The items FETCH asked for, macros expanded; UID first for UID FETCH (RFC 9051 6.4.9).
+fn item_names<'a>(
+    what: &MacroOrMessageDataItemNames<'a>,
+    uid: bool,
+) -> Vec<MessageDataItemName<'a>> {
+    let mut names: Vec<MessageDataItemName> = match what {
+        MacroOrMessageDataItemNames::Macro(m) => match m {
+            Macro::Fast => vec![
+                MessageDataItemName::Flags,
+                MessageDataItemName::InternalDate,
+                MessageDataItemName::Rfc822Size,
+            ],
+            Macro::All => vec![
+                MessageDataItemName::Flags,
+                MessageDataItemName::InternalDate,
+                MessageDataItemName::Rfc822Size,
+                MessageDataItemName::Envelope,
+            ],
+            _ => vec![
+                MessageDataItemName::Flags,
+                MessageDataItemName::InternalDate,
+                MessageDataItemName::Rfc822Size,
+                MessageDataItemName::Envelope,
+                MessageDataItemName::Body,
+            ],
+        },
+        MacroOrMessageDataItemNames::MessageDataItemNames(n) => n.clone(),
+    };
+    if uid && !names.iter().any(|n| matches!(n, MessageDataItemName::Uid)) {
+        names.insert(0, MessageDataItemName::Uid);
+    }
+    names
+}
+
+/// Whether FLAGS is among the items.
+fn asks_flags(names: &[MessageDataItemName]) -> bool {
+    names
+        .iter()
+        .any(|n| matches!(n, MessageDataItemName::Flags))
+}
+
+/// Whether an item sets \\Seen: a body fetched without PEEK.
+fn sets_seen(n: &MessageDataItemName) -> bool {
+    matches!(
+        n,
+        MessageDataItemName::BodyExt { peek: false, .. }
+            | MessageDataItemName::Binary { peek: false, .. }
+            | MessageDataItemName::Rfc822
+            | MessageDataItemName::Rfc822Text
+    )
+}
+
+/// Whether an item is read from the message's summary.
+fn summarized(n: &MessageDataItemName) -> bool {
+    matches!(
+        n,
+        MessageDataItemName::Envelope
+            | MessageDataItemName::BodyStructure
+            | MessageDataItemName::Body
+    )
+}
+
+/// Whether an item is read from the message itself.
+fn needs_content(n: &MessageDataItemName) -> bool {
+    matches!(
+        n,
+        MessageDataItemName::BodyExt { .. }
+            | MessageDataItemName::Binary { .. }
+            | MessageDataItemName::BinarySize { .. }
+            | MessageDataItemName::Rfc822
+            | MessageDataItemName::Rfc822Header
+            | MessageDataItemName::Rfc822Text
+    )
+}
+
+/// Saves summaries FETCH made for messages stored without one, after the answer, for the
+/// next FETCH.
+fn save_summaries(store: bureau_store::Store, actor: Actor, coll: u64, made: Vec<(u64, Vec<u8>)>) {
+    if made.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        let fill = store.write(actor, vec![], move |w| {
+            for (id, bytes) in &made {
+                match w.set_derived(coll, *id, SUMMARY, bytes) {
+                    Err(StoreError::NotFound) => {} // expunged meanwhile
+                    r => r?,
+                }
+            }
+            Ok::<_, StoreError>(())
+        });
+        if let Err(e) = fill.await {
+            log::debug!("imap: summaries not saved: {e}");
+        }
+    });
 }
 
 /// The decoded content of BINARY[section] (empty for a part that does not exist), or why
