@@ -517,30 +517,7 @@ impl Session {
                 self.ok(&tag, "LOGOUT completed");
                 self.state = State::Logout;
             }
-            CommandBody::StartTLS => {
-                if self.is_tls() {
-                    self.bad_cmd(&tag, "TLS already active");
-                } else {
-                    self.ok(&tag, "begin TLS negotiation now");
-                    if !self.flush().await {
-                        return false;
-                    }
-                    // Anything pipelined after STARTTLS arrived in the clear: dropped.
-                    *frag = Fragmentizer::new(bureau_core::limits::get().imap_command_bytes);
-                    let Some(plain) = self.stream.take() else {
-                        return false;
-                    };
-                    match tokio::time::timeout(
-                        Duration::from_secs(30),
-                        plain.into_tls(&self.ctx.tls),
-                    )
-                    .await
-                    {
-                        Ok(Ok(tls)) => self.stream = Some(tls),
-                        _ => return false,
-                    }
-                }
-            }
+            CommandBody::StartTLS => return self.starttls(&tag, frag).await,
             CommandBody::Login { username, password } => {
                 let login = String::from_utf8_lossy(username.as_ref()).into_owned();
                 let pw = String::from_utf8_lossy(password.declassify().as_ref()).into_owned();
@@ -550,50 +527,35 @@ impl Session {
                 mechanism: AuthMechanism::Plain,
                 initial_response,
             } => {
-                let data = match initial_response {
-                    Some(r) => r.declassify().to_vec(),
-                    None => {
-                        self.send(Response::Continue(""));
-                        if !self.flush().await {
-                            return false;
-                        }
-                        match self.read_line(frag, buf).await {
-                            Some(l) => match base64::engine::general_purpose::STANDARD
-                                .decode(l.trim_ascii())
-                            {
-                                Ok(d) => d,
-                                Err(_) => {
-                                    self.bad_cmd(&tag, "invalid base64");
-                                    return true;
-                                }
-                            },
-                            None => return false,
-                        }
-                    }
-                };
-                let parts: Vec<&[u8]> = data.split(|b| *b == 0).collect();
-                if parts.len() != 3 || (!parts[0].is_empty() && parts[0] != parts[1]) {
-                    let code = Code::AuthenticationFailed;
-                    self.no(&tag, code, "malformed PLAIN response");
-                } else {
-                    let (l, p) = (
-                        String::from_utf8_lossy(parts[1]).into_owned(),
-                        String::from_utf8_lossy(parts[2]).into_owned(),
-                    );
-                    self.login(&tag, &l, &p).await;
-                }
+                return self
+                    .authenticate_plain(&tag, initial_response, frag, buf)
+                    .await;
             }
             CommandBody::Authenticate { .. } => {
                 self.no(&tag, Code::Cannot, "mechanism not supported")
             }
+            CommandBody::Idle => {
+                if !self.idle(&tag, frag, buf).await {
+                    return false;
+                }
+            }
+            CommandBody::Enable { capabilities } => self.enable(&tag, capabilities.as_ref()),
+            body => self.mailbox_command(&tag, body).await,
+        }
+        true
+    }
+
+    /// The commands about mailboxes, and the rest to `message_command`.
+    async fn mailbox_command(&mut self, tag: &str, body: CommandBody<'static>) {
+        match body {
             CommandBody::Select {
                 mailbox,
                 parameters,
-            } => self.select(&tag, &self.name_arg(&mailbox), false, &parameters),
+            } => self.select(tag, &self.name_arg(&mailbox), false, &parameters),
             CommandBody::Examine {
                 mailbox,
                 parameters,
-            } => self.select(&tag, &self.name_arg(&mailbox), true, &parameters),
+            } => self.select(tag, &self.name_arg(&mailbox), true, &parameters),
             CommandBody::List {
                 reference,
                 mailbox_wildcard,
@@ -606,22 +568,22 @@ impl Session {
                     }],
                     ..Default::default()
                 };
-                self.list(&tag, &l)
+                self.list(tag, &l)
             }
             CommandBody::Status {
                 mailbox,
                 item_names,
-            } => self.status(&tag, &self.name_arg(&mailbox), &item_names),
+            } => self.status(tag, &self.name_arg(&mailbox), &item_names),
             CommandBody::Create { mailbox } => {
                 let name = self.name_arg(&mailbox).trim_end_matches('/').to_string();
-                self.create(&tag, name).await;
+                self.create(tag, name).await;
             }
             CommandBody::Delete { mailbox } => {
                 let name = self.name_arg(&mailbox);
                 if name.eq_ignore_ascii_case("INBOX") {
-                    self.no(&tag, Code::Cannot, "INBOX cannot be deleted");
+                    self.no(tag, Code::Cannot, "INBOX cannot be deleted");
                 } else {
-                    self.delete(&tag, &name).await;
+                    self.delete(tag, &name).await;
                 }
             }
             CommandBody::Append {
@@ -635,82 +597,58 @@ impl Session {
                     date: date.map(|d| d.as_ref().timestamp()),
                     data: message_bytes(&message),
                 };
-                self.append(&tag, &self.name_arg(&mailbox), vec![msg]).await;
+                self.append(tag, &self.name_arg(&mailbox), vec![msg]).await;
             }
             CommandBody::Namespace => {
                 let shared = format!("{}/", mailbox::SHARED);
                 self.send(Response::Namespace([Some(""), Some(&shared), None]));
-                self.ok(&tag, "NAMESPACE completed");
+                self.ok(tag, "NAMESPACE completed");
             }
             CommandBody::Id { .. } => {
                 let v = env!("CARGO_PKG_VERSION");
                 self.send(Response::Id(&[("name", "Bureau"), ("version", v)]));
-                self.ok(&tag, "ID completed");
+                self.ok(tag, "ID completed");
             }
-            CommandBody::Enable { capabilities } => {
-                let mut enabled = Vec::new();
-                for c in capabilities.as_ref() {
-                    let name = match c.to_string().to_ascii_uppercase().as_str() {
-                        "CONDSTORE" => {
-                            self.condstore = true;
-                            "CONDSTORE"
-                        }
-                        // QRESYNC implies CONDSTORE (RFC 7162 3.2.3).
-                        "QRESYNC" => {
-                            (self.condstore, self.qresync) = (true, true);
-                            "QRESYNC"
-                        }
-                        "IMAP4REV2" => {
-                            self.rev2 = true;
-                            "IMAP4rev2"
-                        }
-                        _ => continue,
-                    };
-                    enabled.push(name);
-                }
-                self.send(Response::Enabled(&enabled));
-                self.ok(&tag, "ENABLE completed");
-            }
-            CommandBody::GetQuotaRoot { mailbox } => {
-                self.quota_root(&tag, &self.name_arg(&mailbox))
-            }
+            CommandBody::GetQuotaRoot { mailbox } => self.quota_root(tag, &self.name_arg(&mailbox)),
             CommandBody::GetQuota { root } => {
                 let root = String::from_utf8_lossy(root.as_ref()).into_owned();
                 if root.is_empty() {
-                    self.quota(&tag)
+                    self.quota(tag)
                 } else {
-                    self.no(&tag, Code::NonExistent, "no such quota root")
+                    self.no(tag, Code::NonExistent, "no such quota root")
                 }
             }
             CommandBody::SetQuota { .. } => {
-                self.no(&tag, Code::NoPerm, "quotas are set by the administrator")
+                self.no(tag, Code::NoPerm, "quotas are set by the administrator")
             }
             CommandBody::Subscribe { mailbox } => {
-                self.subscribe(&tag, &self.name_arg(&mailbox), true).await
+                self.subscribe(tag, &self.name_arg(&mailbox), true).await
             }
             CommandBody::Unsubscribe { mailbox } => {
-                self.subscribe(&tag, &self.name_arg(&mailbox), false).await
+                self.subscribe(tag, &self.name_arg(&mailbox), false).await
             }
             CommandBody::Lsub {
                 reference,
                 mailbox_wildcard,
-            } => self.lsub(&tag, &list_pattern(&reference, &mailbox_wildcard)),
+            } => self.lsub(tag, &list_pattern(&reference, &mailbox_wildcard)),
             CommandBody::Rename { from, to } => {
-                self.rename(&tag, &self.name_arg(&from), &self.name_arg(&to))
+                self.rename(tag, &self.name_arg(&from), &self.name_arg(&to))
                     .await
             }
-            CommandBody::Idle => {
-                if !self.idle(&tag, frag, buf).await {
-                    return false;
-                }
-            }
+            body => self.message_command(tag, body).await,
+        }
+    }
+
+    /// The commands about the selected mailbox's messages.
+    async fn message_command(&mut self, tag: &str, body: CommandBody<'static>) {
+        match body {
             CommandBody::Fetch {
                 sequence_set,
                 macro_or_item_names,
                 uid,
                 modifiers,
             } => {
-                self.fetch(&tag, &sequence_set, &macro_or_item_names, uid, &modifiers)
+                self.fetch(tag, &sequence_set, &macro_or_item_names, uid, &modifiers)
                     .await
             }
             CommandBody::Store {
@@ -726,7 +664,7 @@ impl Session {
                     .map(|StoreModifier::UnchangedSince(v)| *v)
                     .next();
                 self.store(
-                    &tag,
+                    tag,
                     &sequence_set,
                     kind,
                     response,
@@ -741,8 +679,8 @@ impl Session {
                 criteria,
                 uid,
             } => {
-                if let Some(key) = self.criteria(&tag, charset.as_ref(), criteria) {
-                    self.search(&tag, &key, uid, None);
+                if let Some(key) = self.criteria(tag, charset.as_ref(), criteria) {
+                    self.search(tag, &key, uid, None);
                 }
             }
             CommandBody::Sort {
@@ -751,8 +689,8 @@ impl Session {
                 search_criteria,
                 uid,
             } => {
-                if let Some(key) = self.criteria(&tag, Some(&charset), search_criteria) {
-                    self.sort(&tag, sort_criteria.as_ref(), &key, uid);
+                if let Some(key) = self.criteria(tag, Some(&charset), search_criteria) {
+                    self.sort(tag, sort_criteria.as_ref(), &key, uid);
                 }
             }
             CommandBody::Thread {
@@ -761,8 +699,8 @@ impl Session {
                 search_criteria,
                 uid,
             } => {
-                if let Some(key) = self.criteria(&tag, Some(&charset), search_criteria) {
-                    self.thread(&tag, &algorithm, &key, uid);
+                if let Some(key) = self.criteria(tag, Some(&charset), search_criteria) {
+                    self.thread(tag, &algorithm, &key, uid);
                 }
             }
             CommandBody::Copy {
@@ -770,7 +708,7 @@ impl Session {
                 mailbox,
                 uid,
             } => {
-                self.copy(&tag, &sequence_set, &self.name_arg(&mailbox), uid, false)
+                self.copy(tag, &sequence_set, &self.name_arg(&mailbox), uid, false)
                     .await
             }
             CommandBody::Move {
@@ -778,37 +716,133 @@ impl Session {
                 mailbox,
                 uid,
             } => {
-                self.copy(&tag, &sequence_set, &self.name_arg(&mailbox), uid, true)
+                self.copy(tag, &sequence_set, &self.name_arg(&mailbox), uid, true)
                     .await
             }
             CommandBody::ExpungeUid { sequence_set } => {
                 let uids = self.resolve_uids(&sequence_set, true);
                 match self.expunge(Some(uids)).await {
-                    Ok(()) => self.ok(&tag, "UID EXPUNGE completed"),
-                    Err(e) => self.store_no(&tag, e),
+                    Ok(()) => self.ok(tag, "UID EXPUNGE completed"),
+                    Err(e) => self.store_no(tag, e),
                 }
             }
             CommandBody::Expunge => match self.expunge(None).await {
-                Ok(()) => self.ok(&tag, "EXPUNGE completed"),
-                Err(e) => self.store_no(&tag, e),
+                Ok(()) => self.ok(tag, "EXPUNGE completed"),
+                Err(e) => self.store_no(tag, e),
             },
             CommandBody::Close => {
                 // RFC 3501 6.4.2: removed without untagged EXPUNGE responses.
                 let _ = self.remove_deleted(None).await;
                 self.deselect();
-                self.ok(&tag, "CLOSE completed");
+                self.ok(tag, "CLOSE completed");
             }
             CommandBody::Unselect => {
                 self.deselect();
-                self.ok(&tag, "UNSELECT completed");
+                self.ok(tag, "UNSELECT completed");
             }
             CommandBody::Check => {
                 self.updates(true);
-                self.ok(&tag, "CHECK completed");
+                self.ok(tag, "CHECK completed");
             }
-            _ => self.bad_cmd(&tag, "command not supported yet"),
+            _ => self.bad_cmd(tag, "command not supported"),
+        }
+    }
+
+    /// STARTTLS: OK, then the handshake on the same connection; false ends it.
+    async fn starttls(&mut self, tag: &str, frag: &mut Fragmentizer) -> bool {
+        if self.is_tls() {
+            self.bad_cmd(tag, "TLS already active");
+            return true;
+        }
+        self.ok(tag, "begin TLS negotiation now");
+        if !self.flush().await {
+            return false;
+        }
+        // Anything pipelined after STARTTLS arrived in the clear: dropped.
+        *frag = Fragmentizer::new(bureau_core::limits::get().imap_command_bytes);
+        let Some(plain) = self.stream.take() else {
+            return false;
+        };
+        match tokio::time::timeout(Duration::from_secs(30), plain.into_tls(&self.ctx.tls)).await {
+            Ok(Ok(tls)) => {
+                self.stream = Some(tls);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// AUTHENTICATE PLAIN (RFC 4616), its response given at once or after a continuation;
+    /// false ends the connection.
+    async fn authenticate_plain(
+        &mut self,
+        tag: &str,
+        initial_response: Option<
+            imap_codec::imap_types::secret::Secret<std::borrow::Cow<'static, [u8]>>,
+        >,
+        frag: &mut Fragmentizer,
+        buf: &mut [u8],
+    ) -> bool {
+        let data = match initial_response {
+            Some(r) => r.declassify().to_vec(),
+            None => {
+                self.send(Response::Continue(""));
+                if !self.flush().await {
+                    return false;
+                }
+                let Some(l) = self.read_line(frag, buf).await else {
+                    return false;
+                };
+                match base64::engine::general_purpose::STANDARD.decode(l.trim_ascii()) {
+                    Ok(d) => d,
+                    Err(_) => {
+                        self.bad_cmd(tag, "invalid base64");
+                        return true;
+                    }
+                }
+            }
+        };
+        let parts: Vec<&[u8]> = data.split(|b| *b == 0).collect();
+        if parts.len() != 3 || (!parts[0].is_empty() && parts[0] != parts[1]) {
+            self.no(tag, Code::AuthenticationFailed, "malformed PLAIN response");
+        } else {
+            let (l, p) = (
+                String::from_utf8_lossy(parts[1]).into_owned(),
+                String::from_utf8_lossy(parts[2]).into_owned(),
+            );
+            self.login(tag, &l, &p).await;
         }
         true
+    }
+
+    /// ENABLE (RFC 5161): CONDSTORE, QRESYNC (which implies it, RFC 7162 3.2.3) and
+    /// IMAP4rev2; others are left off.
+    fn enable(
+        &mut self,
+        tag: &str,
+        capabilities: &[imap_codec::imap_types::extensions::enable::CapabilityEnable],
+    ) {
+        let mut enabled = Vec::new();
+        for c in capabilities {
+            let name = match c.to_string().to_ascii_uppercase().as_str() {
+                "CONDSTORE" => {
+                    self.condstore = true;
+                    "CONDSTORE"
+                }
+                "QRESYNC" => {
+                    (self.condstore, self.qresync) = (true, true);
+                    "QRESYNC"
+                }
+                "IMAP4REV2" => {
+                    self.rev2 = true;
+                    "IMAP4rev2"
+                }
+                _ => continue,
+            };
+            enabled.push(name);
+        }
+        self.send(Response::Enabled(&enabled));
+        self.ok(tag, "ENABLE completed");
     }
 
     /// One raw line from the client (AUTHENTICATE continuation, IDLE's DONE).
