@@ -207,24 +207,7 @@ impl Response<'_> {
                 kind,
                 code,
                 text,
-            } => {
-                put(out, tag.unwrap_or("*"));
-                put(
-                    out,
-                    match kind {
-                        Kind::Ok => " OK ",
-                        Kind::No => " NO ",
-                        Kind::Bad => " BAD ",
-                        Kind::Bye => " BYE ",
-                    },
-                );
-                if let Some(c) = code {
-                    put(out, "[");
-                    c.encode(out);
-                    out.extend_from_slice(b"] ");
-                }
-                out.extend_from_slice(text.as_bytes());
-            }
+            } => status_line(out, *tag, *kind, code.as_ref(), text),
             Response::Continue(text) => put(out, format!("+ {text}")),
             Response::Capability(c) => put(out, format!("* CAPABILITY {c}")),
             Response::Enabled(caps) => {
@@ -234,31 +217,8 @@ impl Response<'_> {
                     out.extend_from_slice(c.as_bytes());
                 }
             }
-            Response::Id(params) => {
-                put(out, "* ID (");
-                for (i, (k, v)) in params.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b' ');
-                    }
-                    wire::string(out, k.as_bytes());
-                    out.push(b' ');
-                    wire::string(out, v.as_bytes());
-                }
-                out.push(b')');
-            }
-            Response::Namespace(spaces) => {
-                put(out, "* NAMESPACE");
-                for space in spaces {
-                    match space {
-                        Some(prefix) => {
-                            out.extend_from_slice(b" ((");
-                            wire::string(out, prefix.as_bytes());
-                            out.extend_from_slice(b" \"/\"))");
-                        }
-                        None => out.extend_from_slice(b" NIL"),
-                    }
-                }
-            }
+            Response::Id(params) => id_line(out, params),
+            Response::Namespace(spaces) => namespace_line(out, spaces),
             Response::Flags(flags) => put(out, format!("* FLAGS ({flags})")),
             Response::Exists(n) => put(out, format!("* {n} EXISTS")),
             Response::Recent(n) => put(out, format!("* {n} RECENT")),
@@ -282,21 +242,7 @@ impl Response<'_> {
                 attrs,
                 name,
                 childinfo,
-            } => {
-                let verb = if *lsub { "LSUB" } else { "LIST" };
-                put(out, format!("* {verb} ({}) \"/\" ", attrs.join(" ")));
-                wire::string(out, name.as_bytes());
-                if !childinfo.is_empty() {
-                    out.extend_from_slice(b" (\"CHILDINFO\" (");
-                    for (i, c) in childinfo.iter().enumerate() {
-                        if i > 0 {
-                            out.push(b' ');
-                        }
-                        wire::string(out, c.as_bytes());
-                    }
-                    out.extend_from_slice(b"))");
-                }
-            }
+            } => list_line(out, *lsub, attrs, name, childinfo),
             Response::MailboxStatus { name, items } => {
                 put(out, "* STATUS ");
                 wire::string(out, name.as_bytes());
@@ -380,18 +326,7 @@ impl Response<'_> {
                 who,
                 required,
                 optional,
-            } => {
-                put(out, "* LISTRIGHTS ");
-                wire::astring(out, mailbox.as_bytes());
-                out.push(b' ');
-                wire::astring(out, who.as_bytes());
-                out.push(b' ');
-                wire::astring(out, required.as_bytes());
-                for o in *optional {
-                    out.push(b' ');
-                    out.extend_from_slice(o.as_bytes());
-                }
-            }
+            } => list_rights_line(out, mailbox, who, required, optional),
             Response::Quota { root, used, limit } => {
                 put(out, "* QUOTA ");
                 wire::string(out, root.as_bytes());
@@ -407,6 +342,92 @@ impl Response<'_> {
             }
         }
         out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// A status response's line: tagged, or untagged when `tag` is None.
+fn status_line(out: &mut Vec<u8>, tag: Option<&str>, kind: Kind, code: Option<&Code>, text: &str) {
+    put(out, tag.unwrap_or("*"));
+    put(
+        out,
+        match kind {
+            Kind::Ok => " OK ",
+            Kind::No => " NO ",
+            Kind::Bad => " BAD ",
+            Kind::Bye => " BYE ",
+        },
+    );
+    if let Some(c) = code {
+        put(out, "[");
+        c.encode(out);
+        out.extend_from_slice(b"] ");
+    }
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// ID (RFC 2971): the server's name and version.
+fn id_line(out: &mut Vec<u8>, params: &[(&str, &str)]) {
+    put(out, "* ID (");
+    for (i, (k, v)) in params.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        wire::string(out, k.as_bytes());
+        out.push(b' ');
+        wire::string(out, v.as_bytes());
+    }
+    out.push(b')');
+}
+
+/// NAMESPACE (RFC 2342): personal, other users' and shared, each a prefix or NIL.
+fn namespace_line(out: &mut Vec<u8>, spaces: &[Option<&str>; 3]) {
+    put(out, "* NAMESPACE");
+    for space in spaces {
+        match space {
+            Some(prefix) => {
+                out.extend_from_slice(b" ((");
+                wire::string(out, prefix.as_bytes());
+                out.extend_from_slice(b" \"/\"))");
+            }
+            None => out.extend_from_slice(b" NIL"),
+        }
+    }
+}
+
+/// LIST or LSUB: one mailbox, its attributes, and CHILDINFO (RFC 5258) when there is any.
+fn list_line(out: &mut Vec<u8>, lsub: bool, attrs: &[&str], name: &str, childinfo: &[&str]) {
+    let verb = if lsub { "LSUB" } else { "LIST" };
+    put(out, format!("* {verb} ({}) \"/\" ", attrs.join(" ")));
+    wire::string(out, name.as_bytes());
+    if !childinfo.is_empty() {
+        out.extend_from_slice(b" (\"CHILDINFO\" (");
+        for (i, c) in childinfo.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            wire::string(out, c.as_bytes());
+        }
+        out.extend_from_slice(b"))");
+    }
+}
+
+/// LISTRIGHTS (RFC 4314): the rights always granted, then those that may be.
+fn list_rights_line(
+    out: &mut Vec<u8>,
+    mailbox: &str,
+    who: &str,
+    required: &str,
+    optional: &[&str],
+) {
+    put(out, "* LISTRIGHTS ");
+    wire::astring(out, mailbox.as_bytes());
+    out.push(b' ');
+    wire::astring(out, who.as_bytes());
+    out.push(b' ');
+    wire::astring(out, required.as_bytes());
+    for o in optional {
+        out.push(b' ');
+        out.extend_from_slice(o.as_bytes());
     }
 }
 
