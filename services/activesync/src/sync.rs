@@ -84,6 +84,302 @@ pub async fn sync(
     Ok(document(&Element::new(page::AIRSYNC, "Sync").with(out)))
 }
 
+/// One folder's Sync, as its commands from the device need it.
+#[derive(Clone, Copy)]
+struct Folder<'a> {
+    eas: &'a ActiveSync,
+    cx: &'a Context,
+    view: &'a View,
+    collection: &'a Collection,
+    /// The store as the request found it.
+    reader: &'a bureau_store::Reader,
+    /// A calendar, task list or notes.
+    ical: bool,
+    /// The Drafts mailbox: drafts are made and changed on the device (16.x).
+    drafts: bool,
+    pref: &'a BodyPreference,
+    /// Options/Conflict 0: the device's change wins over the server's.
+    client_wins: bool,
+    /// A deleted message goes to Deleted Items (DeletesAsMoves, on by default).
+    deletes_as_moves: bool,
+}
+
+impl Folder<'_> {
+    /// The device changed an item: applied, unless the server changed it too since the
+    /// device was told (by default the server's version wins and goes to the device).
+    /// Gives the response, for a change that fails.
+    async fn change(
+        self,
+        state: &mut SyncState,
+        cmd: &Element,
+        sid: &str,
+    ) -> Result<Option<Element>, StoreError> {
+        let Folder {
+            eas,
+            cx,
+            view,
+            collection,
+            reader,
+            ical,
+            drafts,
+            client_wins,
+            ..
+        } = self;
+        let (coll, kind, principal) = (collection.id, collection.kind, cx.user.principal);
+        let Some(item) = item_of(coll, sid) else {
+            return Ok(Some(reply("Change", sid, status::NOT_FOUND)));
+        };
+        let empty = Element::new(page::AIRSYNC, "ApplicationData");
+        let data = cmd.child("ApplicationData").unwrap_or(&empty);
+        let instance = cmd
+            .child_value("InstanceId")
+            .and_then(|t| calendar::parse_time(&t));
+        // Changed here too since the device was told: by default the server's
+        // version wins and goes to the device below (Options/Conflict 0: the
+        // device's wins).
+        if kind != CollectionKind::Mailbox
+            && !client_wins
+            && reader.item(coll, item).is_ok_and(|it| {
+                it.modseq > state.acked_modseq && state.own_changes.get(&item) != Some(&it.modseq)
+            })
+        {
+            log::info!("activesync: change of {sid} lost to the server's");
+            return Ok(None);
+        }
+        let edits_draft = drafts
+            && data
+                .elements()
+                .any(|e| matches!(e.name, "To" | "Cc" | "Bcc" | "Subject" | "Body"));
+        let done = match kind {
+            CollectionKind::Mailbox if edits_draft => change_draft(eas, cx, coll, item, data).await,
+            CollectionKind::AddressBook => {
+                let supported = state.supported.as_deref();
+                change_contact(eas, principal, coll, item, data, supported).await
+            }
+            _ if ical => {
+                let supported = state.supported.as_deref();
+                change_ical(eas, cx, view, collection, item, data, instance, supported).await
+            }
+            _ => change_mail(eas, principal, coll, item, data).await,
+        };
+        // A draft the device asks to send (email2:Send, 16.x).
+        let done = match done {
+            Ok(m) if drafts && cmd.child("Send").is_some() => {
+                send_draft(eas, cx, coll, item).await.map(|()| m)
+            }
+            other => other,
+        };
+        match done {
+            Ok(modseq) => {
+                state.own_changes.insert(item, modseq);
+            }
+            Err(StoreError::NotFound) => {
+                return Ok(Some(reply("Change", sid, status::NOT_FOUND)));
+            }
+            Err(StoreError::Invalid(why)) => {
+                log::info!("activesync: change of {sid} refused: {why}");
+                return Ok(Some(reply("Change", sid, status::CONVERSION_ERROR)));
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(None)
+    }
+
+    /// The device deleted an item (or, from 16.0, one occurrence of an event). Gives the
+    /// response, for a delete that fails.
+    async fn delete(
+        self,
+        state: &mut SyncState,
+        cmd: &Element,
+        sid: &str,
+    ) -> Result<Option<Element>, StoreError> {
+        let Folder {
+            eas,
+            cx,
+            view,
+            collection,
+            reader,
+            ical,
+            deletes_as_moves,
+            ..
+        } = self;
+        let (coll, kind, principal) = (collection.id, collection.kind, cx.user.principal);
+        let Some(item) = item_of(coll, sid) else {
+            return Ok(None);
+        };
+        if ical {
+            let instance = cmd
+                .child_value("InstanceId")
+                .and_then(|t| calendar::parse_time(&t));
+            match delete_ical(eas, cx, view, collection, item, instance).await {
+                Ok(Some(modseq)) => {
+                    state.own_changes.insert(item, modseq);
+                }
+                Ok(None) | Err(StoreError::NotFound) => {
+                    if instance.is_none() {
+                        state.known.remove(&item);
+                    }
+                }
+                Err(StoreError::Invalid(why)) => {
+                    log::info!("activesync: delete of {sid} refused: {why}");
+                    return Ok(Some(reply("Delete", sid, status::CONVERSION_ERROR)));
+                }
+                Err(e) => return Err(e),
+            }
+            return Ok(None);
+        }
+        let trash = crate::special_mailbox(reader, principal, "\\Trash")?
+            .filter(|t| *t != coll && deletes_as_moves && kind == CollectionKind::Mailbox);
+        let done = eas
+            .store()
+            .write(Actor::Principal(principal), vec![], move |w| {
+                if let Some(t) = trash {
+                    w.copy_item(coll, item, t)?;
+                }
+                w.delete_item(coll, item)
+            })
+            .await;
+        match done {
+            Ok(()) | Err(StoreError::NotFound) => {
+                state.known.remove(&item);
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(None)
+    }
+
+    /// The device asks for an item whole.
+    fn fetch(self, sid: &str) -> Result<Element, StoreError> {
+        let (coll, kind) = (self.collection.id, self.collection.kind);
+        let Some(it) = item_of(coll, sid).and_then(|i| self.reader.item(coll, i).ok()) else {
+            return Ok(reply("Fetch", sid, status::NOT_FOUND));
+        };
+        let raw = self.reader.content(&it)?;
+        let data =
+            application_data(kind, &it, &raw, self.pref, self.view).unwrap_or_else(empty_data);
+        Ok(Element::new(page::AIRSYNC, "Fetch")
+            .with_text("ServerId", sid)
+            .with_text("Status", status::SUCCESS)
+            .with(data))
+    }
+
+    /// The device made an item: a contact, an event, task or note, or a draft. A retried
+    /// Add (same ClientId) is the item made the first time.
+    async fn add(self, state: &mut SyncState, cmd: &Element) -> Result<Element, StoreError> {
+        let Folder {
+            eas,
+            cx,
+            view,
+            collection,
+            ical,
+            drafts,
+            ..
+        } = self;
+        let (coll, kind, principal) = (collection.id, collection.kind, cx.user.principal);
+        let client = cmd.child_value("ClientId").unwrap_or_default();
+        let answer = |status: &str, server: Option<String>| {
+            let mut a = Element::new(page::AIRSYNC, "Add");
+            if let Some(sid) = server {
+                a = a.with_text("ServerId", sid);
+            }
+            a.with_text("ClientId", client.clone())
+                .with_text("Status", status)
+        };
+        let data = cmd.child("ApplicationData");
+        if let Some(done) = state.id_map.get(&client) {
+            return Ok(answer(status::SUCCESS, Some(server_id(coll, *done))));
+        }
+        Ok(match (kind, data) {
+            (CollectionKind::AddressBook, Some(d)) if !client.is_empty() => {
+                let (id, modseq) = add_contact(eas, principal, coll, d).await?;
+                state.known.insert(id);
+                state.own_changes.insert(id, modseq);
+                state.id_map.insert(client.clone(), id);
+                answer(status::SUCCESS, Some(server_id(coll, id)))
+            }
+            (_, Some(d)) if (ical || drafts) && !client.is_empty() => {
+                let made = if drafts {
+                    add_draft(eas, cx, coll, d).await
+                } else {
+                    add_ical(eas, cx, view, collection, d).await
+                };
+                match made {
+                    Ok(it) => {
+                        state.known.insert(it.id);
+                        state.own_changes.insert(it.id, it.modseq);
+                        state.id_map.insert(client.clone(), it.id);
+                        answer(status::SUCCESS, Some(server_id(coll, it.id)))
+                    }
+                    Err(StoreError::Invalid(why)) | Err(StoreError::Exists(why)) => {
+                        log::info!("activesync: add refused: {why}");
+                        answer(status::CONVERSION_ERROR, None)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // Mail is not made on the device (drafts come later).
+            _ => answer(status::CONVERSION_ERROR, None),
+        })
+    }
+
+    /// What changed on the server since the device was last told, a window of it: the
+    /// commands that tell it, and whether more wait. Moves the state's acknowledged modseq.
+    fn server_changes(
+        self,
+        state: &mut SyncState,
+        reader: &bureau_store::Reader,
+        changes: &bureau_store::Changes,
+        window: usize,
+        since: Option<i64>,
+    ) -> Result<(Vec<Element>, bool), StoreError> {
+        let (coll, kind) = (self.collection.id, self.collection.kind);
+        let mut commands = Vec::new();
+        let mut acked = state.acked_modseq;
+        let mut more = false;
+        for gone in &changes.deleted {
+            if state.known.remove(gone) {
+                commands.push(
+                    Element::new(page::AIRSYNC, "Delete")
+                        .with_text("ServerId", server_id(coll, *gone)),
+                );
+            }
+        }
+        let mut sent = 0;
+        for it in &changes.changed {
+            if sent == window {
+                more = true;
+                break;
+            }
+            acked = it.modseq;
+            if state.own_changes.remove(&it.id) == Some(it.modseq) {
+                continue;
+            }
+            let known = state.known.contains(&it.id);
+            if !known && since.is_some_and(|s| ends(it) < s) {
+                continue;
+            }
+            let raw = reader.content(it)?;
+            // What the class cannot show (a to-do in a calendar) is not sent.
+            let Some(data) = application_data(kind, it, &raw, self.pref, self.view) else {
+                continue;
+            };
+            let verb = if known { "Change" } else { "Add" };
+            commands.push(
+                Element::new(page::AIRSYNC, verb)
+                    .with_text("ServerId", server_id(coll, it.id))
+                    .with(data),
+            );
+            state.known.insert(it.id);
+            sent += 1;
+        }
+        if !more {
+            acked = changes.modseq;
+        }
+        state.acked_modseq = acked;
+        Ok((commands, more))
+    }
+}
+
 async fn collection(
     eas: &ActiveSync,
     cx: &Context,
@@ -156,199 +452,39 @@ async fn collection(
     }
 
     // The device's own changes first.
-    let deletes_as_moves = req
-        .child_value("DeletesAsMoves")
-        .is_none_or(|v| v.trim() != "0");
     let options = req.child("Options");
     let pref = BodyPreference::from_options(options);
-    let client_wins = options
-        .and_then(|o| o.child_value("Conflict"))
-        .is_some_and(|c| c.trim() == "0");
+    let folder = Folder {
+        eas,
+        cx,
+        view,
+        collection: &collection,
+        reader: &reader,
+        ical,
+        drafts,
+        pref: &pref,
+        client_wins: options
+            .and_then(|o| o.child_value("Conflict"))
+            .is_some_and(|c| c.trim() == "0"),
+        deletes_as_moves: req
+            .child_value("DeletesAsMoves")
+            .is_none_or(|v| v.trim() != "0"),
+    };
     let mut responses = Vec::new();
-    if let Some(commands) = req.child("Commands") {
-        for cmd in commands.elements() {
-            let sid = cmd.child_value("ServerId").unwrap_or_default();
-            match cmd.name {
-                "Change" => {
-                    let Some(item) = item_of(coll, &sid) else {
-                        responses.push(reply("Change", &sid, status::NOT_FOUND));
-                        continue;
-                    };
-                    let empty = Element::new(page::AIRSYNC, "ApplicationData");
-                    let data = cmd.child("ApplicationData").unwrap_or(&empty);
-                    let instance = cmd
-                        .child_value("InstanceId")
-                        .and_then(|t| calendar::parse_time(&t));
-                    // Changed here too since the device was told: by default the server's
-                    // version wins and goes to the device below (Options/Conflict 0: the
-                    // device's wins).
-                    if kind != CollectionKind::Mailbox
-                        && !client_wins
-                        && reader.item(coll, item).is_ok_and(|it| {
-                            it.modseq > state.acked_modseq
-                                && state.own_changes.get(&item) != Some(&it.modseq)
-                        })
-                    {
-                        log::info!("activesync: change of {sid} lost to the server's");
-                        continue;
-                    }
-                    let edits_draft = drafts
-                        && data
-                            .elements()
-                            .any(|e| matches!(e.name, "To" | "Cc" | "Bcc" | "Subject" | "Body"));
-                    let done = match kind {
-                        CollectionKind::Mailbox if edits_draft => {
-                            change_draft(eas, cx, coll, item, data).await
-                        }
-                        CollectionKind::AddressBook => {
-                            let supported = state.supported.as_deref();
-                            change_contact(eas, principal, coll, item, data, supported).await
-                        }
-                        _ if ical => {
-                            let supported = state.supported.as_deref();
-                            change_ical(eas, cx, view, &collection, item, data, instance, supported)
-                                .await
-                        }
-                        _ => change_mail(eas, principal, coll, item, data).await,
-                    };
-                    // A draft the device asks to send (email2:Send, 16.x).
-                    let done = match done {
-                        Ok(m) if drafts && cmd.child("Send").is_some() => {
-                            send_draft(eas, cx, coll, item).await.map(|()| m)
-                        }
-                        other => other,
-                    };
-                    match done {
-                        Ok(modseq) => {
-                            state.own_changes.insert(item, modseq);
-                        }
-                        Err(StoreError::NotFound) => {
-                            responses.push(reply("Change", &sid, status::NOT_FOUND))
-                        }
-                        Err(StoreError::Invalid(why)) => {
-                            log::info!("activesync: change of {sid} refused: {why}");
-                            responses.push(reply("Change", &sid, status::CONVERSION_ERROR))
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                "Delete" => {
-                    let Some(item) = item_of(coll, &sid) else {
-                        continue;
-                    };
-                    if ical {
-                        let instance = cmd
-                            .child_value("InstanceId")
-                            .and_then(|t| calendar::parse_time(&t));
-                        match delete_ical(eas, cx, view, &collection, item, instance).await {
-                            Ok(Some(modseq)) => {
-                                state.own_changes.insert(item, modseq);
-                            }
-                            Ok(None) | Err(StoreError::NotFound) => {
-                                if instance.is_none() {
-                                    state.known.remove(&item);
-                                }
-                            }
-                            Err(StoreError::Invalid(why)) => {
-                                log::info!("activesync: delete of {sid} refused: {why}");
-                                responses.push(reply("Delete", &sid, status::CONVERSION_ERROR))
-                            }
-                            Err(e) => return Err(e),
-                        }
-                        continue;
-                    }
-                    let trash =
-                        crate::special_mailbox(&reader, principal, "\\Trash")?.filter(|t| {
-                            *t != coll && deletes_as_moves && kind == CollectionKind::Mailbox
-                        });
-                    let done = eas
-                        .store()
-                        .write(Actor::Principal(principal), vec![], move |w| {
-                            if let Some(t) = trash {
-                                w.copy_item(coll, item, t)?;
-                            }
-                            w.delete_item(coll, item)
-                        })
-                        .await;
-                    match done {
-                        Ok(()) | Err(StoreError::NotFound) => {
-                            state.known.remove(&item);
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                "Fetch" => {
-                    let found = item_of(coll, &sid).and_then(|i| reader.item(coll, i).ok());
-                    match found {
-                        Some(it) => {
-                            let raw = reader.content(&it)?;
-                            responses.push(
-                                Element::new(page::AIRSYNC, "Fetch")
-                                    .with_text("ServerId", sid.clone())
-                                    .with_text("Status", status::SUCCESS)
-                                    .with(
-                                        application_data(kind, &it, &raw, &pref, view)
-                                            .unwrap_or_else(empty_data),
-                                    ),
-                            );
-                        }
-                        None => responses.push(reply("Fetch", &sid, status::NOT_FOUND)),
-                    }
-                }
-                "Add" => {
-                    let client = cmd.child_value("ClientId").unwrap_or_default();
-                    let answer = |status: &str, server: Option<String>| {
-                        let mut a = Element::new(page::AIRSYNC, "Add");
-                        if let Some(sid) = server {
-                            a = a.with_text("ServerId", sid);
-                        }
-                        a.with_text("ClientId", client.clone())
-                            .with_text("Status", status)
-                    };
-                    let data = cmd.child("ApplicationData");
-                    // A retried Add (same ClientId) is the item made the first time.
-                    if let Some(done) = state.id_map.get(&client) {
-                        responses.push(answer(status::SUCCESS, Some(server_id(coll, *done))));
-                        continue;
-                    }
-                    match (kind, data) {
-                        (CollectionKind::AddressBook, Some(d)) if !client.is_empty() => {
-                            let (id, modseq) = add_contact(eas, principal, coll, d).await?;
-                            state.known.insert(id);
-                            state.own_changes.insert(id, modseq);
-                            state.id_map.insert(client.clone(), id);
-                            responses.push(answer(status::SUCCESS, Some(server_id(coll, id))));
-                        }
-                        (_, Some(d)) if (ical || drafts) && !client.is_empty() => {
-                            let made = if drafts {
-                                add_draft(eas, cx, coll, d).await
-                            } else {
-                                add_ical(eas, cx, view, &collection, d).await
-                            };
-                            match made {
-                                Ok(it) => {
-                                    state.known.insert(it.id);
-                                    state.own_changes.insert(it.id, it.modseq);
-                                    state.id_map.insert(client.clone(), it.id);
-                                    responses.push(answer(
-                                        status::SUCCESS,
-                                        Some(server_id(coll, it.id)),
-                                    ));
-                                }
-                                Err(StoreError::Invalid(why)) | Err(StoreError::Exists(why)) => {
-                                    log::info!("activesync: add refused: {why}");
-                                    responses.push(answer(status::CONVERSION_ERROR, None));
-                                }
-                                Err(e) => return Err(e),
-                            }
-                        }
-                        // Mail is not made on the device (drafts come later).
-                        _ => responses.push(answer(status::CONVERSION_ERROR, None)),
-                    }
-                }
-                _ => {}
-            }
-        }
+    for cmd in req
+        .child("Commands")
+        .into_iter()
+        .flat_map(Element::elements)
+    {
+        let sid = cmd.child_value("ServerId").unwrap_or_default();
+        let response = match cmd.name {
+            "Change" => folder.change(&mut state, cmd, &sid).await?,
+            "Delete" => folder.delete(&mut state, cmd, &sid).await?,
+            "Fetch" => Some(folder.fetch(&sid)?),
+            "Add" => Some(folder.add(&mut state, cmd).await?),
+            _ => None,
+        };
+        responses.extend(response);
     }
 
     // Then what changed on the server since the device was last told.
@@ -376,54 +512,33 @@ async fn collection(
             .map(str::trim),
         now,
     );
-    let mut commands = Vec::new();
-    let mut acked = state.acked_modseq;
-    let mut more = false;
-    if get_changes {
-        for gone in &changes.deleted {
-            if state.known.remove(gone) {
-                commands.push(
-                    Element::new(page::AIRSYNC, "Delete")
-                        .with_text("ServerId", server_id(coll, *gone)),
-                );
-            }
-        }
-        let mut sent = 0;
-        for it in &changes.changed {
-            if sent == window {
-                more = true;
-                break;
-            }
-            acked = it.modseq;
-            if state.own_changes.remove(&it.id) == Some(it.modseq) {
-                continue;
-            }
-            let known = state.known.contains(&it.id);
-            if !known && since.is_some_and(|s| ends(it) < s) {
-                continue;
-            }
-            let raw = reader.content(it)?;
-            // What the class cannot show (a to-do in a calendar) is not sent.
-            let Some(data) = application_data(kind, it, &raw, &pref, view) else {
-                continue;
-            };
-            let verb = if known { "Change" } else { "Add" };
-            commands.push(
-                Element::new(page::AIRSYNC, verb)
-                    .with_text("ServerId", server_id(coll, it.id))
-                    .with(data),
-            );
-            state.known.insert(it.id);
-            sent += 1;
-        }
-        if !more {
-            acked = changes.modseq;
-        }
-    }
+    let (commands, more) = if get_changes {
+        folder.server_changes(&mut state, &reader, &changes, window, since)?
+    } else {
+        (Vec::new(), false)
+    };
     let next = presented + 1;
+    let out = answered(next, &id_text, commands, more, responses);
+    state.last_key = presented;
+    state.sync_key = next;
+    state.last_response =
+        crate::wbxml::encode(&out).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    save(state).await?;
+    Ok(out)
+}
+
+/// A folder's answer: its next key, the server's commands, MoreAvailable while more wait,
+/// and the responses to the device's own commands.
+fn answered(
+    next: u64,
+    id_text: &str,
+    commands: Vec<Element>,
+    more: bool,
+    responses: Vec<Element>,
+) -> Element {
     let mut out = Element::new(page::AIRSYNC, "Collection")
         .with_text("SyncKey", next.to_string())
-        .with_text("CollectionId", id_text.clone())
+        .with_text("CollectionId", id_text)
         .with_text("Status", status::SUCCESS);
     if !commands.is_empty() {
         let mut c = Element::new(page::AIRSYNC, "Commands");
@@ -442,13 +557,7 @@ async fn collection(
         }
         out = out.with(r);
     }
-    state.acked_modseq = acked;
-    state.last_key = presented;
-    state.sync_key = next;
-    state.last_response =
-        crate::wbxml::encode(&out).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    save(state).await?;
-    Ok(out)
+    out
 }
 
 /// An item as its class's ApplicationData; None when the class cannot show it.
