@@ -1,51 +1,39 @@
-//! Exchange ActiveSync on the HTTPS listener, at /Microsoft-Server-ActiveSync.
+//! Exchange ActiveSync on the HTTPS listener, at /Microsoft-Server-ActiveSync. Three rooms:
 //!
-//! - `wbxml`: the codec every command travels in (sans I/O, every MS-ASWBXML code page).
-//! - `request`: the query string (plain or packed in base64) and the headers that matter.
-//! - `provision`: the device's policy and its key (MS-ASPROV); every other command needs
-//!   the key it acknowledged.
-//! - `folders`: FolderSync from the store's collections.
+//! - `formats`: what every command travels in: the request line (`request`: the query
+//!   string, plain or packed in base64, and the headers that matter), WBXML (`wbxml`, over
+//!   the wbxml crate's codec and code pages) and the body and date forms (`body`).
+//! - `classes`: stored objects as the data classes show them, and a device's changes made
+//!   into them: `email` (MS-ASEMAIL), `calendar` (MS-ASCAL), `contacts` (MS-ASCNTC),
+//!   `tasks` (MS-ASTASK) and `notes` (MS-ASNOTE). Events, tasks and notes are written and
+//!   scheduled through the groupware crate's `Scheduler`, as CalDAV's are.
+//! - `commands`: one module per command: `provision` (the device's policy and key, which
+//!   every other command needs), `folders` (FolderSync and FolderCreate/Update/Delete),
+//!   `sync`, `ping` (push, held until the store's change bus tells of news), `mail`
+//!   (SendMail, SmartReply, SmartForward, MoveItems, GetItemEstimate), `itemops`
+//!   (ItemOperations, GetAttachment), `meeting` (MeetingResponse), `resolve`
+//!   (ResolveRecipients), `settings`, `search` and `find`, `validatecert`, and
+//!   `autodiscover` (POX and v2 JSON, so an address and a password are enough).
 //!
-//! - `sync`: Sync for mail folders, `email` the Email class.
-//! - `ping`: push, held until the store's change bus tells of news.
-//! - `mail`: SendMail (through the SMTP queue, saved to Sent), MoveItems, GetItemEstimate.
-//! - `contacts`: the Contact class, from and into CardDAV's vCards.
-//! - `autodiscover`: POX and v2 JSON, so an address and a password are enough.
-//! - `settings`: Settings (device and user information) and Search of the GAL.
-//! - `itemops`: ItemOperations: items, attachments, EmptyFolderContents.
-//!
-//! Served today: OPTIONS, Provision, FolderSync, Sync (mail, contacts), Ping, SendMail,
-//! MoveItems, GetItemEstimate, Settings, Search (GAL), ItemOperations. The others are answered 501
-//! and not announced in MS-ASProtocolCommands, so devices do not try them.
+//! `COMMANDS` lists what OPTIONS announces and the dispatch answers; any other command is
+//! answered 501 and not announced, so devices do not try it.
 
-pub mod autodiscover;
-pub mod calendar;
-pub mod contacts;
-pub mod email;
-pub mod find;
-pub mod folders;
-pub mod itemops;
-pub mod mail;
-pub mod meeting;
-pub mod ping;
-pub mod provision;
-pub mod request;
-pub mod resolve;
-pub mod settings;
-pub mod sync;
-pub mod tasks;
-pub mod validatecert;
-pub mod wbxml;
+pub mod classes;
+pub mod commands;
+pub mod formats;
 
 use bureau_core::auth::{Auth, AuthError};
 use bureau_directory::User;
 use bureau_groupware::schedule::Scheduler;
 use bureau_store::{Actor, Device, Store};
 use bytes::Bytes;
+use classes::calendar;
+use commands::*;
+use formats::request::{self, EasRequest};
+use formats::wbxml;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use request::EasRequest;
 use std::net::IpAddr;
 
 pub type Resp = Response<Full<Bytes>>;
@@ -428,7 +416,7 @@ impl ActiveSync {
             "MeetingResponse" => meeting::meeting_response(self, &cx, doc).await,
             "GetItemEstimate" => mail::get_item_estimate(self, &cx, doc).await,
             "Settings" => settings::settings(self, &mut cx, doc).await,
-            "Search" => settings::search(self, &cx, doc).await,
+            "Search" => search::search(self, &cx, doc).await,
             "ResolveRecipients" => resolve::resolve_recipients(self, &cx, doc).await,
             "Find" => find::find(self, &cx, doc).await,
             "GetAttachment" => itemops::get_attachment(self, &cx),

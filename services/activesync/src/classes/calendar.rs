@@ -17,8 +17,8 @@
 mod meeting;
 mod recurrence;
 
-use crate::email::{BodyPreference, plain_body};
-use crate::wbxml::{Element, page};
+use crate::formats::body::{BodyPreference, plain_body};
+use crate::formats::wbxml::{Element, page};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bureau_groupware::contentline::{Comp, Line, esc, split, unescape};
@@ -1043,7 +1043,5 @@ pub fn delete_instance(
     Ok(vcal.text())
 }
 
-#[cfg(test)]
-mod odd_input;
 #[cfg(test)]
 mod tests;

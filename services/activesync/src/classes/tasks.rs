@@ -1,21 +1,21 @@
-//! The Tasks class (MS-ASTASK) from and into VTODOs, and the Notes class (MS-ASNOTE) from
-//! and into VJOURNALs, kept the way calendar.rs keeps events: a field the device sends
+//! The Tasks class (MS-ASTASK) from and into VTODOs, and the editing the Notes class
+//! (notes.rs) shares for VJOURNALs, kept the way calendar.rs keeps events: a field the device sends
 //! replaces the properties it stands for, and every other line stays as it was. A field
 //! the device leaves out is left unchanged; an empty one clears its property. A task's
 //! recurrence is not shown to devices, so it is never changed from one.
 
-use crate::calendar::{At, View, Zones, categories, compact, parse_time};
-use crate::email::{BodyPreference, eas_date, plain_body};
-use crate::wbxml::{Element, page};
+use crate::classes::calendar::{At, View, Zones, categories, compact, parse_time};
+use crate::formats::body::{BodyPreference, eas_date, plain_body};
+use crate::formats::wbxml::{Element, page};
 use bureau_groupware::contentline::{Comp, Line, esc, unescape};
 use chrono::{NaiveDateTime, NaiveTime};
 
 /// The long form tasks and notes use: 2026-12-01T09:00:00.000Z.
-fn long(t: NaiveDateTime) -> String {
+pub(crate) fn long(t: NaiveDateTime) -> String {
     eas_date(t.and_utc().timestamp())
 }
 
-fn main_of<'a>(vcal: &'a Comp, name: &str) -> Option<&'a Comp> {
+pub(crate) fn main_of<'a>(vcal: &'a Comp, name: &str) -> Option<&'a Comp> {
     vcal.subs.iter().find(|c| c.name == name)
 }
 
@@ -23,7 +23,7 @@ fn main_index(vcal: &Comp, name: &str) -> Option<usize> {
     vcal.subs.iter().position(|c| c.name == name)
 }
 
-fn text_of(c: &Comp, name: &str) -> Option<String> {
+pub(crate) fn text_of(c: &Comp, name: &str) -> Option<String> {
     c.get(name)
         .map(|l| unescape(&l.value))
         .filter(|v| !v.is_empty())
@@ -31,7 +31,7 @@ fn text_of(c: &Comp, name: &str) -> Option<String> {
 
 /// A date-time property read in UTC, as calendar.rs reads events' (dates and floating times
 /// in the device's zone).
-fn utc_of(zones: &Zones, c: &Comp, name: &str, v: &View) -> Option<NaiveDateTime> {
+pub(crate) fn utc_of(zones: &Zones, c: &Comp, name: &str, v: &View) -> Option<NaiveDateTime> {
     zones.at(c, name).map(|a| a.utc(&v.device))
 }
 
@@ -67,7 +67,7 @@ pub fn task_data(text: &str, v: &View, pref: &BodyPreference) -> Option<Element>
                 .with(e(utc_name).text(long(u)));
         }
     }
-    if let Some(r) = crate::calendar::task_recurrence(text, v) {
+    if let Some(r) = crate::classes::calendar::task_recurrence(text, v) {
         d = d.with(r);
     }
     let importance = match t
@@ -84,7 +84,7 @@ pub fn task_data(text: &str, v: &View, pref: &BodyPreference) -> Option<Element>
     if let Some(a) = alarm {
         d = d.with(e("ReminderTime").text(long(a)));
     }
-    d = d.with(e("Sensitivity").text(crate::calendar::sensitivity(t)));
+    d = d.with(e("Sensitivity").text(crate::classes::calendar::sensitivity(t)));
     Some(d.with(e("Subject").text(text_of(t, "SUMMARY").unwrap_or_default())))
 }
 
@@ -96,26 +96,6 @@ fn absolute_alarm(c: &Comp) -> Option<(usize, Line)> {
             .is_some_and(|v| v.eq_ignore_ascii_case("DATE-TIME"))
             .then_some((i, t))
     })
-}
-
-/// A stored VJOURNAL as the Notes class's ApplicationData.
-pub fn note_data(text: &str, v: &View, pref: &BodyPreference) -> Option<Element> {
-    let vcal = Comp::parse(text)?;
-    let zones = Zones::of(text);
-    let n = main_of(&vcal, "VJOURNAL")?;
-    let e = |name: &'static str| Element::new(page::NOTES, name);
-    let mut d = Element::new(page::AIRSYNC, "ApplicationData")
-        .with(e("Subject").text(text_of(n, "SUMMARY").unwrap_or_default()));
-    if let Some(body) = text_of(n, "DESCRIPTION") {
-        d = d.with(plain_body(&body, pref));
-    }
-    d = d.with(e("MessageClass").text("IPM.StickyNote"));
-    if let Some(m) =
-        utc_of(&zones, n, "LAST-MODIFIED", v).or_else(|| utc_of(&zones, n, "DTSTAMP", v))
-    {
-        d = d.with(e("LastModifiedDate").text(long(m)));
-    }
-    Some(categories(n, page::NOTES, d))
 }
 
 fn set_text(c: &mut Comp, name: &str, value: Option<String>) {
@@ -218,7 +198,7 @@ fn edit_task(c: &mut Comp, data: &Element, v: &View, now: NaiveDateTime) {
         }
     }
     if let Some(s) = field(data, p, "Sensitivity") {
-        crate::calendar::set_sensitivity(c, Some(&s));
+        crate::classes::calendar::set_sensitivity(c, Some(&s));
     }
     if let Some(set) = field(data, p, "ReminderSet") {
         let at = absolute_alarm(c).map(|(i, _)| {
@@ -265,7 +245,7 @@ pub fn change(
             .elements()
             .find(|e| e.page == page::TASKS && e.name == "Recurrence")
         {
-            let rule = crate::calendar::task_rule(c, r, text, v)?;
+            let rule = crate::classes::calendar::task_rule(c, r, text, v)?;
             c.set("RRULE", rule);
         }
     } else {
@@ -288,7 +268,7 @@ pub fn new(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calendar::View;
+    use crate::classes::calendar::View;
 
     #[test]
     fn a_recurring_task_both_ways() {
@@ -309,7 +289,7 @@ mod tests {
             r.child_value("Start").as_deref(),
             Some("2026-12-06T23:00:00.000Z")
         );
-        assert!(crate::wbxml::encode(&d).is_ok());
+        assert!(crate::formats::wbxml::encode(&d).is_ok());
         // The device makes it monthly, on the first Monday.
         let t = |n: &'static str| Element::new(page::TASKS, n);
         let edit = Element::new(page::AIRSYNC, "ApplicationData").with(
@@ -319,7 +299,7 @@ mod tests {
                 .with(t("DayOfWeek").text("2"))
                 .with(t("Start").text("2026-12-06T23:00:00.000Z")),
         );
-        let now = crate::calendar::parse_time("20261201T120000Z").unwrap();
+        let now = crate::classes::calendar::parse_time("20261201T120000Z").unwrap();
         let out = change("VTODO", text, &edit, &v, now).unwrap();
         assert!(out.contains("RRULE:FREQ=MONTHLY;BYDAY=1MO"), "{out}");
         assert!(out.contains("X-KEEP:me") && out.contains("DUE;VALUE=DATE:20261207"));

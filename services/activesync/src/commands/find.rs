@@ -1,12 +1,13 @@
-//! Searching mail: Search with Store "Mailbox" (MS-ASCMD 2.2.1.16) and Find (2.2.1.2, 16.1),
-//! which also searches the GAL. A mail search looks through the user's own mail folders
+//! Searching mail and the GAL: Search's stores "Mailbox" and "GAL" (MS-ASCMD 2.2.1.16,
+//! search.rs) and Find (2.2.1.2, 16.1). A mail search looks through the user's own mail folders
 //! (one, with its sub-folders under DeepTraversal, or all), for messages whose subject,
 //! addresses and text hold every word of the free text, within DateReceived bounds; newest
 //! first. The store's term index names the messages that can match; only those are read.
 //! A result's LongId is its ServerId, which ItemOperations and SmartReply take.
 
-use crate::email::{self, BodyPreference};
-use crate::wbxml::{Element, page};
+use crate::classes::email;
+use crate::formats::body::BodyPreference;
+use crate::formats::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document};
 use bureau_store::{Actor, CollectionKind, Item, Reader, StoreError};
 
@@ -24,7 +25,7 @@ struct Query {
 }
 
 fn date(e: &Element) -> Option<i64> {
-    crate::calendar::parse_time(&e.child_value("Value")?).map(|t| t.and_utc().timestamp())
+    crate::classes::calendar::parse_time(&e.child_value("Value")?).map(|t| t.and_utc().timestamp())
 }
 
 impl Query {
@@ -222,6 +223,68 @@ pub fn search_mailbox(
     Ok(out.with_text("Total", found.len().to_string()))
 }
 
+/// Enabled users of the directory whose name, uid, address or alias starts with the query,
+/// by name: those in `from..=to` as Search Properties, and how many there are.
+pub fn gal(
+    eas: &ActiveSync,
+    query: &str,
+    from: usize,
+    to: usize,
+) -> Result<(Vec<Element>, usize), StoreError> {
+    let query = query.trim().to_lowercase();
+    let users = eas
+        .auth
+        .directory()
+        .calendar_users()
+        .map_err(|e| StoreError::Io(e.to_string()))?;
+    let mut found: Vec<_> = users
+        .into_iter()
+        .filter(|u| u.enabled && !query.is_empty())
+        .filter(|u| {
+            let words = u.display_name.to_lowercase();
+            words.split_whitespace().any(|w| w.starts_with(&query))
+                || words.starts_with(&query)
+                || u.uid.starts_with(&query)
+                || u.address.starts_with(&query)
+                || u.aliases.iter().any(|a| a.starts_with(&query))
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        a.display_name
+            .to_lowercase()
+            .cmp(&b.display_name.to_lowercase())
+    });
+    let total = found.len();
+    let results: Vec<Element> = found
+        .iter()
+        .skip(from)
+        .take(to.saturating_sub(from) + 1)
+        .map(|u| {
+            let (first, last) = match u.display_name.rsplit_once(' ') {
+                Some((f, l)) => (f.to_string(), l.to_string()),
+                None => (String::new(), u.display_name.clone()),
+            };
+            let mut p = Element::new(page::SEARCH, "Properties")
+                .with(Element::new(page::GAL, "DisplayName").text(u.display_name.clone()))
+                .with(Element::new(page::GAL, "Alias").text(u.uid.clone()))
+                .with(Element::new(page::GAL, "EmailAddress").text(u.address.clone()));
+            if !first.is_empty() {
+                p = p.with(Element::new(page::GAL, "FirstName").text(first));
+            }
+            p = p.with(Element::new(page::GAL, "LastName").text(last));
+            if let Some(phone) = &u.phone {
+                p = p.with(Element::new(page::GAL, "Phone").text(phone.clone()));
+            }
+            // A room's place, where a phone shows a person's office.
+            if let Some(place) = u.resource.as_ref().and_then(|r| r.location.clone()) {
+                p = p.with(Element::new(page::GAL, "Office").text(place));
+            }
+            p
+        })
+        .collect();
+    Ok((results, total))
+}
+
 /// Find (16.1): mail by free text, or the GAL.
 pub async fn find(
     eas: &ActiveSync,
@@ -271,7 +334,10 @@ pub async fn find(
                 .collect();
             let props = fe("Properties")
                 .with(Element::new(page::EMAIL, "Subject").text(m.subject().unwrap_or_default()))
-                .with(Element::new(page::EMAIL, "DateReceived").text(email::eas_date(it.date)))
+                .with(
+                    Element::new(page::EMAIL, "DateReceived")
+                        .text(crate::formats::body::eas_date(it.date)),
+                )
                 .with(Element::new(page::EMAIL, "DisplayTo").text(names(m.to())))
                 .with(fe("DisplayCc").text(names(m.cc())))
                 .with(
@@ -304,7 +370,7 @@ pub async fn find(
     } else if let Some(crit) = exec.child("GalSearchCriterion") {
         let query = crit.child_value("Query").unwrap_or_default();
         let (from, to) = range(crit.child("Options"), "Range");
-        let (found, total) = crate::settings::gal(eas, &query, from, to)?;
+        let (found, total) = gal(eas, &query, from, to)?;
         response = response.with_text("Status", "1");
         let shown = found.len();
         for props in found {

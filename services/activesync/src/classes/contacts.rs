@@ -7,7 +7,7 @@
 //! a fourth address, IMPP, X- properties, parameters of other clients) stays as it was.
 //! Fields the device sends that vCard has no place for are kept as X-EAS-<field>.
 
-use crate::wbxml::{Element, Node, page};
+use crate::formats::wbxml::{Element, Node, page};
 use bureau_groupware::contentline::{esc, lines, split, unescape};
 
 /// Which device field a TEL line fills, given the slots already taken.
@@ -202,7 +202,7 @@ fn read(card: &str) -> (Vec<(&'static str, u8, String)>, Vec<usize>) {
 
 /// The tag name as the code page spells it (X-EAS- property names are upper case).
 fn static_tag(page: u8, name: &str) -> Option<&'static str> {
-    crate::wbxml::VOCABULARY
+    crate::formats::wbxml::VOCABULARY
         .pages
         .get(page as usize)?
         .tags
@@ -494,7 +494,7 @@ mod tests {
             .collect();
         assert_eq!(cats, ["Clients", "VIP"]);
         // Encodable as it is.
-        assert!(crate::wbxml::encode(&d).is_ok());
+        assert!(crate::formats::wbxml::encode(&d).is_ok());
     }
 
     #[test]

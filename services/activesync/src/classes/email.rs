@@ -2,57 +2,10 @@
 //! flag state, and the body the device prefers (plain text, HTML or the whole MIME message,
 //! truncated as it asks), parsed with mail-parser.
 
-use crate::wbxml::{Element, page};
+use crate::formats::body::{BodyPreference, eas_date, truncate};
+use crate::formats::wbxml::{Element, page};
 use bureau_store::Item;
 use mail_parser::{Address, MessageParser, PartType};
-
-/// What the device asked for in Options (or a Fetch's Options).
-#[derive(Clone, Debug, Default)]
-pub struct BodyPreference {
-    /// 1 plain text, 2 HTML, 4 MIME; in the device's order.
-    pub types: Vec<(u8, Option<usize>)>,
-    /// MIMESupport: 0 never MIME, 1 for S/MIME only, 2 always when asked.
-    pub mime_support: u8,
-}
-
-impl BodyPreference {
-    pub fn from_options(options: Option<&Element>) -> BodyPreference {
-        let Some(o) = options else {
-            return BodyPreference::default();
-        };
-        let types = o
-            .children_named("BodyPreference")
-            .filter_map(|b| {
-                let t = b.child_value("Type")?.trim().parse().ok()?;
-                let size = b
-                    .child_value("TruncationSize")
-                    .and_then(|s| s.trim().parse().ok());
-                Some((t, size))
-            })
-            .collect();
-        BodyPreference {
-            types,
-            mime_support: o
-                .child_value("MIMESupport")
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0),
-        }
-    }
-
-    /// The body type to send and its truncation size.
-    fn choose(&self, has_html: bool) -> (u8, Option<usize>) {
-        for (t, size) in &self.types {
-            match t {
-                4 if self.mime_support == 2 => return (4, *size),
-                2 if has_html => return (2, *size),
-                1 => return (1, *size),
-                _ => {}
-            }
-        }
-        // Without a preference: what the message has, whole.
-        (if has_html { 2 } else { 1 }, None)
-    }
-}
 
 fn address_list(a: Option<&Address>) -> (String, Vec<String>) {
     let mut full = Vec::new();
@@ -86,44 +39,6 @@ fn address_list(a: Option<&Address>) -> (String, Vec<String>) {
         None => {}
     }
     (full.join(", "), names)
-}
-
-/// ActiveSync's date form: 2026-12-01T10:00:00.000Z.
-pub fn eas_date(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
-
-/// At most `limit` bytes of `s`, cut on a character boundary.
-fn truncate(s: &str, limit: usize) -> &str {
-    if s.len() <= limit {
-        return s;
-    }
-    let mut end = limit;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// A plain-text body (of an event, a task, a note) as AirSyncBase Body, cut to the size
-/// the device asks for plain text.
-pub fn plain_body(text: &str, pref: &BodyPreference) -> Element {
-    let limit = pref
-        .types
-        .iter()
-        .find(|(t, _)| *t == 1)
-        .and_then(|(_, size)| *size);
-    let cut = limit.map_or(text, |l| truncate(text, l));
-    let mut b = Element::new(crate::wbxml::page::AIRSYNCBASE, "Body")
-        .with_text("Type", "1")
-        .with_text("EstimatedDataSize", text.len().to_string());
-    if cut.len() < text.len() {
-        b = b.with_text("Truncated", "1");
-    }
-    b.with_text("Data", cut)
 }
 
 /// Whether the owner has read it, as the store keeps it.
@@ -293,9 +208,9 @@ pub fn application_data(
     item: &Item,
     raw: &[u8],
     pref: &BodyPreference,
-    view: &crate::calendar::View,
+    view: &crate::classes::calendar::View,
 ) -> Element {
-    let data = Element::new(crate::wbxml::page::AIRSYNC, "ApplicationData");
+    let data = Element::new(crate::formats::wbxml::page::AIRSYNC, "ApplicationData");
     let Some(m) = bureau_core::mime::parse(raw) else {
         // Not a message mail-parser can read: still shown, with its raw text.
         return data
@@ -382,8 +297,8 @@ pub fn application_data(
         d = d.with(list);
     }
     // An invitation (or its cancellation) by mail: the phone shows its buttons.
-    let meeting = crate::calendar::invitation_of(raw)
-        .and_then(|text| crate::calendar::meeting_request(&text, view));
+    let meeting = crate::classes::calendar::invitation_of(raw)
+        .and_then(|text| crate::classes::calendar::meeting_request(&text, view));
     let (class, content_class) = match &meeting {
         Some((_, class)) => (*class, "urn:content-classes:calendarmessage"),
         None => ("IPM.Note", "urn:content-classes:message"),
@@ -416,8 +331,8 @@ pub fn application_data(
 mod tests {
     use super::*;
 
-    fn view() -> crate::calendar::View {
-        crate::calendar::View {
+    fn view() -> crate::classes::calendar::View {
+        crate::classes::calendar::View {
             version: 161,
             me: vec!["alice@example.com".into()],
             device: bureau_groupware::tzi::Tzi::fixed(0),
@@ -465,7 +380,7 @@ mod tests {
         assert!(
             id.starts_with(&[4, 0, 0, 0, 0x82]) && id.ends_with(b"vCal-Uid\x01\0\0\0visit-1\0")
         );
-        assert!(crate::wbxml::encode(&d).is_ok());
+        assert!(crate::formats::wbxml::encode(&d).is_ok());
     }
 
     #[test]

@@ -9,11 +9,12 @@
 //! with MoreAvailable while more wait. The device's own changes (read, flag, delete, moved
 //! to Trash when DeletesAsMoves) are applied and not sent back to it (`own_changes`).
 
-use crate::calendar::{self, View};
-use crate::contacts;
-use crate::email::{self, BodyPreference};
-use crate::tasks;
-use crate::wbxml::{Element, page};
+use crate::classes::calendar::{self, View};
+use crate::classes::contacts;
+use crate::classes::email;
+use crate::classes::tasks;
+use crate::formats::body::BodyPreference;
+use crate::formats::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document, server_id};
 use bureau_store::{Actor, Collection, CollectionKind, Item, ItemId, StoreError, SyncState};
 use chrono::NaiveDateTime;
@@ -443,7 +444,7 @@ async fn collection(
     };
     if presented == state.last_key
         && presented != state.sync_key
-        && let Ok(previous) = crate::wbxml::decode(&state.last_response)
+        && let Ok(previous) = crate::formats::wbxml::decode(&state.last_response)
     {
         return Ok(previous);
     }
@@ -522,7 +523,7 @@ async fn collection(
     state.last_key = presented;
     state.sync_key = next;
     state.last_response =
-        crate::wbxml::encode(&out).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        crate::formats::wbxml::encode(&out).map_err(|e| StoreError::Invalid(e.to_string()))?;
     save(state).await?;
     Ok(out)
 }
@@ -573,7 +574,7 @@ fn application_data(
         CollectionKind::AddressBook => Some(contacts::application_data(&text())),
         CollectionKind::Calendar => calendar::event_data(&text(), view, pref),
         CollectionKind::TaskList => tasks::task_data(&text(), view, pref),
-        CollectionKind::Notes => tasks::note_data(&text(), view, pref),
+        CollectionKind::Notes => crate::classes::notes::note_data(&text(), view, pref),
         _ => Some(email::application_data(item, raw, pref, view)),
     }
 }
@@ -704,7 +705,7 @@ async fn send_draft(
         .send_as(&cx.user, &msg, "activesync", cx.ip)
         .await
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
-    crate::mail::save_in_sent(eas, principal, msg).await?;
+    crate::commands::mail::save_in_sent(eas, principal, msg).await?;
     eas.store()
         .write(Actor::Principal(principal), vec![], move |w| {
             w.delete_item(coll, item)

@@ -46,7 +46,7 @@ fn an_event_as_the_device_sees_it() {
     assert!(tz.same_rules(&Tzi::of_zone(chrono_tz::Europe::Paris, 2026)));
     let a = d.child("Attendees").unwrap().child("Attendee").unwrap();
     assert_eq!(a.child_value("AttendeeStatus").as_deref(), Some("3"));
-    assert!(crate::wbxml::encode(&d).is_ok());
+    assert!(crate::formats::wbxml::encode(&d).is_ok());
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! required, attachments and HTML allowed). Devices speaking 12.0 get only the settings 12.0
 //! knows: Outlook 2007 loops on a policy holding newer ones.
 
-use crate::wbxml::{Element, page};
+use crate::formats::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document, text, version_number};
 use bureau_store::StoreError;
 use hyper::StatusCode;
@@ -227,7 +227,7 @@ pub async fn provision(
     }
     let mut out = Element::new(page::PROVISION, "Provision");
     if let Some(set) = doc.child("DeviceInformation").and_then(|d| d.child("Set")) {
-        crate::settings::record_device_information(cx, set);
+        crate::commands::settings::record_device_information(cx, set);
         out = out.with(Element::new(page::SETTINGS, "DeviceInformation").with_text("Status", "1"));
         if cx.device.policy_key == 0 && succeeds(eas, cx).await? {
             // The same machine under its new DeviceId, and it was to be wiped: it still is.

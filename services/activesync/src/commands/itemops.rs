@@ -2,8 +2,8 @@
 //! with the body the device prefers) or of an attachment (by FileReference, in base64), and
 //! EmptyFolderContents. Only the user's own folders are reached.
 
-use crate::email::BodyPreference;
-use crate::wbxml::{Element, page};
+use crate::formats::body::BodyPreference;
+use crate::formats::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document};
 use bureau_store::{Actor, Collection, CollectionKind, StoreError};
 
@@ -76,7 +76,12 @@ pub fn attachment(
         .contains(&part)
         .then(|| m.part(part))
         .flatten()
-        .map(|p| (crate::email::content_type(p), p.contents().to_vec())))
+        .map(|p| {
+            (
+                crate::classes::email::content_type(p),
+                p.contents().to_vec(),
+            )
+        }))
 }
 
 /// GetAttachment (12.x; later versions use ItemOperations): the attachment's bytes as
@@ -109,7 +114,7 @@ fn byte_range(op: &Element, len: usize) -> Option<Result<(usize, usize), ()>> {
 fn fetch(
     eas: &ActiveSync,
     principal: u64,
-    view: &crate::calendar::View,
+    view: &crate::classes::calendar::View,
     op: &Element,
 ) -> Result<Element, StoreError> {
     let answer = |s: &str| Element::new(page::ITEM_OPERATIONS, "Fetch").with_text("Status", s);
@@ -169,18 +174,20 @@ fn fetch(
     let (class, data) = match coll.kind {
         CollectionKind::AddressBook => (
             "Contacts",
-            crate::contacts::application_data(&String::from_utf8_lossy(&raw)),
+            crate::classes::contacts::application_data(&String::from_utf8_lossy(&raw)),
         ),
         CollectionKind::Mailbox => (
             "Email",
-            crate::email::application_data(&it, &raw, &pref, view),
+            crate::classes::email::application_data(&it, &raw, &pref, view),
         ),
         kind => {
             let text = String::from_utf8_lossy(&raw);
             let data = match kind {
-                CollectionKind::Calendar => crate::calendar::event_data(&text, view, &pref),
-                CollectionKind::TaskList => crate::tasks::task_data(&text, view, &pref),
-                CollectionKind::Notes => crate::tasks::note_data(&text, view, &pref),
+                CollectionKind::Calendar => {
+                    crate::classes::calendar::event_data(&text, view, &pref)
+                }
+                CollectionKind::TaskList => crate::classes::tasks::task_data(&text, view, &pref),
+                CollectionKind::Notes => crate::classes::notes::note_data(&text, view, &pref),
                 _ => None,
             };
             let class = match kind {

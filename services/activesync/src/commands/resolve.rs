@@ -3,8 +3,8 @@
 //! when asked. Nobody here holds certificates, so a certificate request is answered
 //! "none found".
 
-use crate::calendar::parse_time;
-use crate::wbxml::{Element, page};
+use crate::classes::calendar::parse_time;
+use crate::formats::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document};
 use bureau_directory::{Target, User};
 use bureau_store::StoreError;

@@ -1,7 +1,7 @@
 //! Mail commands beside Sync: SendMail, SmartReply and SmartForward (through the SMTP
 //! side's queue, saved to Sent), MoveItems and GetItemEstimate.
 
-use crate::wbxml::{Element, page};
+use crate::formats::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document, version_number};
 use bureau_store::{Actor, CollectionId, NewItem, StoreError, SyncState};
 use bytes::Bytes;
@@ -93,9 +93,9 @@ pub async fn compose(
             .children
             .iter()
             .flat_map(|n| match n {
-                crate::wbxml::Node::Opaque(b) => b.clone(),
-                crate::wbxml::Node::Text(t) => t.as_bytes().to_vec(),
-                crate::wbxml::Node::Element(_) => Vec::new(),
+                crate::formats::wbxml::Node::Opaque(b) => b.clone(),
+                crate::formats::wbxml::Node::Text(t) => t.as_bytes().to_vec(),
+                crate::formats::wbxml::Node::Element(_) => Vec::new(),
             })
             .collect::<Vec<u8>>();
         // The original by FolderId and ItemId, or by a search result's LongId.

@@ -6,7 +6,7 @@
 //! purpose. Revocation lists are not fetched (the box may have no way out): CheckCRL is
 //! not acted on.
 
-use crate::wbxml::{Element, page};
+use crate::formats::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document};
 use base64::Engine;
 use bureau_store::StoreError;

@@ -1,12 +1,9 @@
-//! Settings (MS-ASCMD 2.2.1.18) and Search of the GAL (2.2.1.16).
-//!
-//! Settings records the device's information, tells the user's addresses, and reads and
-//! writes the out-of-office settings the SMTP side answers mail with
-//! (bureau_smtp::autoreply). A device recovery password is answered "protocol error": it
-//! would be kept for nothing. Search looks up the company directory (enabled users) by
-//! name, address or alias prefix, or the user's mail (find.rs).
+//! Settings (MS-ASCMD 2.2.1.18): records the device's information, tells the user's
+//! addresses, and reads and writes the out-of-office settings the SMTP side answers mail
+//! with (bureau_smtp::autoreply). A device recovery password is answered "protocol error":
+//! it would be kept for nothing.
 
-use crate::wbxml::{Element, page};
+use crate::formats::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document};
 use bureau_store::StoreError;
 
@@ -110,7 +107,7 @@ async fn oof(eas: &ActiveSync, cx: &Context, part: &Element) -> Result<Element, 
         };
         let mut get = s("Get").with_text("OofState", state);
         if cur.state == State::Scheduled {
-            let time = |t: Option<i64>| crate::email::eas_date(t.unwrap_or(0));
+            let time = |t: Option<i64>| crate::formats::body::eas_date(t.unwrap_or(0));
             get = get
                 .with_text("StartTime", time(cur.start))
                 .with_text("EndTime", time(cur.end));
@@ -137,7 +134,7 @@ async fn oof(eas: &ActiveSync, cx: &Context, part: &Element) -> Result<Element, 
     };
     let time = |n: &str| {
         set.child_value(n)
-            .and_then(|t| crate::calendar::parse_time(&t))
+            .and_then(|t| crate::classes::calendar::parse_time(&t))
             .map(|t| t.and_utc().timestamp())
     };
     cur.state = match set.child_value("OofState").as_deref().map(str::trim) {
@@ -181,114 +178,4 @@ async fn oof(eas: &ActiveSync, cx: &Context, part: &Element) -> Result<Element, 
     }
     cur.save(store, &cx.user.uid).await?;
     Ok(answer("1"))
-}
-
-/// Search: the GAL from the directory, or the user's mail (find.rs).
-pub async fn search(
-    eas: &ActiveSync,
-    cx: &Context,
-    doc: Option<Element>,
-) -> Result<Resp, StoreError> {
-    let search = |s: &str| Element::new(page::SEARCH, "Search").with_text("Status", s);
-    let Some(store) = doc
-        .filter(|d| d.name == "Search")
-        .and_then(|d| d.child("Store").cloned())
-    else {
-        return Ok(document(&search("2")));
-    };
-    let name = store.child_value("Name").unwrap_or_default();
-    let respond =
-        |s: Element| document(&search("1").with(Element::new(page::SEARCH, "Response").with(s)));
-    if name.eq_ignore_ascii_case("Mailbox") {
-        return Ok(respond(crate::find::search_mailbox(eas, cx, &store)?));
-    }
-    let answer = |status: &str| Element::new(page::SEARCH, "Store").with_text("Status", status);
-    if !name.eq_ignore_ascii_case("GAL") {
-        return Ok(respond(answer("3")));
-    }
-    let query = store.child_value("Query").unwrap_or_default();
-    let (from, to) = store
-        .child("Options")
-        .and_then(|o| o.child_value("Range"))
-        .and_then(|r| {
-            let (a, b) = r.trim().split_once('-')?;
-            Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?))
-        })
-        .filter(|(a, b)| a <= b)
-        .unwrap_or((0, 99));
-    if query.trim().is_empty() {
-        return Ok(respond(answer("2")));
-    }
-    let (results, total) = gal(eas, &query, from, to)?;
-    let shown = results.len();
-    let mut s = answer("1");
-    for r in results {
-        s = s.with(Element::new(page::SEARCH, "Result").with(r));
-    }
-    if shown > 0 {
-        s = s.with_text("Range", format!("{from}-{}", from + shown - 1));
-    }
-    Ok(respond(s.with_text("Total", total.to_string())))
-}
-
-/// Enabled users of the directory whose name, uid, address or alias starts with the query,
-/// by name: those in `from..=to` as Search Properties, and how many there are.
-pub fn gal(
-    eas: &ActiveSync,
-    query: &str,
-    from: usize,
-    to: usize,
-) -> Result<(Vec<Element>, usize), StoreError> {
-    let query = query.trim().to_lowercase();
-    let users = eas
-        .auth
-        .directory()
-        .calendar_users()
-        .map_err(|e| StoreError::Io(e.to_string()))?;
-    let mut found: Vec<_> = users
-        .into_iter()
-        .filter(|u| u.enabled && !query.is_empty())
-        .filter(|u| {
-            let words = u.display_name.to_lowercase();
-            words.split_whitespace().any(|w| w.starts_with(&query))
-                || words.starts_with(&query)
-                || u.uid.starts_with(&query)
-                || u.address.starts_with(&query)
-                || u.aliases.iter().any(|a| a.starts_with(&query))
-        })
-        .collect();
-    found.sort_by(|a, b| {
-        a.display_name
-            .to_lowercase()
-            .cmp(&b.display_name.to_lowercase())
-    });
-    let total = found.len();
-    let results: Vec<Element> = found
-        .iter()
-        .skip(from)
-        .take(to.saturating_sub(from) + 1)
-        .map(|u| {
-            let (first, last) = match u.display_name.rsplit_once(' ') {
-                Some((f, l)) => (f.to_string(), l.to_string()),
-                None => (String::new(), u.display_name.clone()),
-            };
-            let mut p = Element::new(page::SEARCH, "Properties")
-                .with(Element::new(page::GAL, "DisplayName").text(u.display_name.clone()))
-                .with(Element::new(page::GAL, "Alias").text(u.uid.clone()))
-                .with(Element::new(page::GAL, "EmailAddress").text(u.address.clone()));
-            if !first.is_empty() {
-                p = p.with(Element::new(page::GAL, "FirstName").text(first));
-            }
-            p = p.with(Element::new(page::GAL, "LastName").text(last));
-            if let Some(phone) = &u.phone {
-                p = p.with(Element::new(page::GAL, "Phone").text(phone.clone()));
-            }
-            // A room's place, where a phone shows a person's office.
-            if let Some(place) = u.resource.as_ref().and_then(|r| r.location.clone()) {
-                p = p.with(Element::new(page::GAL, "Office").text(place));
-            }
-            p
-        })
-        .collect();
-    Ok((results, total))
 }

@@ -51,7 +51,7 @@ pub fn task_recurrence(text: &str, v: &View) -> Option<Element> {
     let t = vcal.subs.iter().find(|c| c.name == "VTODO")?;
     let rule = t.get("RRULE")?;
     let start = zones.at(t, "DTSTART").or_else(|| zones.at(t, "DUE"))?;
-    let long = |u: NaiveDateTime| crate::email::eas_date(u.and_utc().timestamp());
+    let long = |u: NaiveDateTime| crate::formats::body::eas_date(u.and_utc().timestamp());
     let until = |u: &str| until_of(&zones, &start, u, &v.device).map(long);
     let r = recurrence(page::TASKS, &rule.value, &start, until, v.version)?;
     Some(r.with(Element::new(page::TASKS, "Start").text(long(start.utc(&v.device)))))

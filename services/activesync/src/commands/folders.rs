@@ -6,7 +6,7 @@
 //! SyncKey 0 gives the whole hierarchy again under a new key, and touches no folder's own
 //! sync state (Gmail for Android sends it on a manual refresh).
 
-use crate::wbxml::{Element, page};
+use crate::formats::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document};
 use bureau_store::{Actor, Collection, CollectionKind, StoreError, SyncState};
 use serde::{Deserialize, Serialize};

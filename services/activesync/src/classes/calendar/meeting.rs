@@ -84,7 +84,7 @@ pub fn meeting_request(text: &str, v: &View) -> Option<(Element, &'static str)> 
     let long = |n: &str| {
         d.child_value(n)
             .and_then(|t| parse_time(&t))
-            .map(|t| crate::email::eas_date(t.and_utc().timestamp()))
+            .map(|t| crate::formats::body::eas_date(t.and_utc().timestamp()))
     };
     let mut m = e("MeetingRequest")
         .with(e("AllDayEvent").text(d.child_value("AllDayEvent").unwrap_or_default()))
@@ -120,7 +120,7 @@ pub fn meeting_request(text: &str, v: &View) -> Option<(Element, &'static str)> 
     if let Some(r) = d.child("Recurrence") {
         let mut rec = e("Recurrence");
         for c in r.elements() {
-            if let Some(name) = crate::wbxml::VOCABULARY.pages[page::EMAIL as usize]
+            if let Some(name) = crate::formats::wbxml::VOCABULARY.pages[page::EMAIL as usize]
                 .tags
                 .iter()
                 .find(|t| **t == c.name)

@@ -6,7 +6,7 @@
 //! state. The bus is subscribed to before looking, so a change between the look and the
 //! wait is not missed. An empty Ping repeats the device's last one (kept with the device).
 
-use crate::wbxml::{Element, page};
+use crate::formats::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document};
 use bureau_store::{Actor, CollectionKind, StoreError};
 use serde::{Deserialize, Serialize};

@@ -6,8 +6,8 @@
 //! or a REPLY by mail. A declined event leaves the calendar, and an answered invitation
 //! mail goes to Deleted Items, as Exchange does.
 
-use crate::calendar;
-use crate::wbxml::{Element, page};
+use crate::classes::calendar;
+use crate::formats::wbxml::{Element, page};
 use crate::{ActiveSync, Context, Resp, document};
 use bureau_store::{Actor, Collection, CollectionKind, StoreError};
 

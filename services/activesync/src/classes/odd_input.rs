@@ -1,4 +1,17 @@
-use super::*;
+//! Whatever a CalDAV client stored, and whatever a device sent, through every class that
+//! reads iCalendar: an answer or an error, never a panic.
+
+use super::calendar::{View, change_event, delete_instance, event_data, new_event, parse_time};
+use super::calendar::{meeting_request, respond};
+use super::{notes, tasks};
+use crate::formats::body::BodyPreference;
+use crate::formats::wbxml::{Element, page};
+use bureau_groupware::contentline::Comp;
+use bureau_groupware::tzi::Tzi;
+
+fn cal(name: &'static str) -> Element {
+    Element::new(page::CALENDAR, name)
+}
 
 /// Whatever a CalDAV client stored, and whatever a device sent: an answer or an error,
 /// never a panic.
@@ -59,8 +72,8 @@ fn odd_events_and_changes_never_panic() {
     let now = parse_time("20261201T120000Z").unwrap();
     for e in events {
         let _ = event_data(e, &v, &BodyPreference::default());
-        let _ = crate::tasks::task_data(e, &v, &BodyPreference::default());
-        let _ = crate::tasks::note_data(e, &v, &BodyPreference::default());
+        let _ = tasks::task_data(e, &v, &BodyPreference::default());
+        let _ = notes::note_data(e, &v, &BodyPreference::default());
         let _ = meeting_request(e, &v);
         let _ = delete_instance(e, now, &v, now);
         let _ = respond(e, "ACCEPTED", Some(now), &v, now);
@@ -72,7 +85,7 @@ fn odd_events_and_changes_never_panic() {
                 }
             }
             let _ = new_event(c, "u", &v, now);
-            let _ = crate::tasks::change("VTODO", e, c, &v, now);
+            let _ = tasks::change("VTODO", e, c, &v, now);
         }
     }
     for bytes in [vec![0u8; 172], vec![0xff; 172], vec![1; 10]] {
