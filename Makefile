@@ -19,6 +19,7 @@ deps:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	python3 scripts/layout-check.py
 
 unit:
 	$(CARGO) test --workspace

@@ -203,6 +203,17 @@ impl Ctx<'_> {
     pub(crate) fn actor(&self) -> Actor {
         Actor::Principal(self.user.principal)
     }
+    /// Every enabled user and resource, by uid.
+    pub(crate) fn principals(&self) -> Result<Vec<User>, Resp> {
+        let fail = |e: bureau_directory::DirectoryError| {
+            status(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+        };
+        let mut out = self.dav.auth.directory().calendar_users().map_err(fail)?;
+        out.retain(|u| u.enabled);
+        out.sort_by(|a, b| a.uid.cmp(&b.uid));
+        Ok(out)
+    }
+
     /// A collection's items (cached; see `ItemsCache`).
     pub(crate) fn items(&self, r: &Reader, coll: u64) -> Result<Items, StoreError> {
         self.dav.items.items(r, coll)

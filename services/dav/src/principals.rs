@@ -23,18 +23,6 @@ const SEARCHABLE: &[(&str, &str, &str)] = &[
     (CS, "email-address-set", "Email address"),
 ];
 
-/// Every enabled user and resource, by name.
-pub(crate) fn all(ctx: &Ctx) -> Result<Vec<User>, Resp> {
-    let dir = ctx.dav.auth.directory();
-    let fail = |e: bureau_directory::DirectoryError| {
-        status(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
-    };
-    let mut out = dir.calendar_users().map_err(fail)?;
-    out.retain(|u| u.enabled);
-    out.sort_by(|a, b| a.uid.cmp(&b.uid));
-    Ok(out)
-}
-
 /// Whether a REPORT is one of these; `report` answers it.
 pub(crate) fn is_principal_report(root: &Element) -> bool {
     root.is(DAV, "principal-property-search") || root.is(DAV, "principal-search-property-set")
@@ -136,7 +124,7 @@ fn property_search(ctx: &Ctx, root: &Element) -> Resp {
         return status(StatusCode::BAD_REQUEST, "no property-search");
     }
     let any = root.attr("test") == Some("anyof");
-    let principals = match all(ctx) {
+    let principals = match ctx.principals() {
         Ok(p) => p,
         Err(r) => return r,
     };

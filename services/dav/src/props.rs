@@ -434,7 +434,7 @@ pub(crate) async fn propfind(ctx: &Ctx<'_>, t: &Target, depth: Option<&str>, bod
         Target::Principals => {
             ms.resource(ctx, &Res::Principals, &req);
             if deep {
-                match crate::principals::all(ctx) {
+                match ctx.principals() {
                     Ok(all) => {
                         for u in &all {
                             ms.resource(ctx, &Res::Principal(u), &req);

@@ -13,6 +13,7 @@
 //!   point where the protocol allows it), from the store's change log.
 //! - LOGIN and AUTHENTICATE are refused on port 143 before STARTTLS (LOGINDISABLED).
 
+mod args;
 mod cmd;
 mod envelope;
 mod ext;

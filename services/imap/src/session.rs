@@ -1,8 +1,7 @@
 //! One IMAP connection. The state is an enum owning its data; `command` decides which
 //! commands each state accepts, in one place.
 
-use crate::cmd::append::message_bytes;
-use crate::cmd::list::{list_pattern, mailbox_bytes};
+use crate::args::{list_pattern, mailbox_bytes, message_bytes};
 use crate::ext::{AppendMsg, ListExt};
 use crate::mailbox::{self, Mbox};
 use crate::response::{Code, Item as FetchItem, Kind, Response};

@@ -4,12 +4,8 @@
 //! attribute does not match an assertion on it (so `(!(a=x))` matches it, as OpenLDAP does for
 //! attributes its schema knows).
 
-use crate::tree::Entry;
+use crate::tree::{Entry, fold};
 use ldap3_proto::proto::{LdapFilter, LdapSubstringFilter};
-
-pub(crate) fn fold(s: &str) -> String {
-    s.to_lowercase()
-}
 
 fn values<'a>(e: &'a Entry, attr: &str) -> &'a [String] {
     e.get(attr).unwrap_or_default()

@@ -279,10 +279,7 @@ impl Tree {
             by_dn.insert(e.dn.clone(), i);
             for attr in INDEXED {
                 for v in e.get(attr).unwrap_or_default() {
-                    by_value
-                        .entry((attr, crate::filter::fold(v)))
-                        .or_default()
-                        .push(i);
+                    by_value.entry((attr, fold(v))).or_default().push(i);
                 }
             }
         }
@@ -318,7 +315,7 @@ impl Tree {
                 let attr = INDEXED.into_iter().find(|x| x.eq_ignore_ascii_case(a))?;
                 Some(
                     self.by_value
-                        .get(&(attr, crate::filter::fold(v)))
+                        .get(&(attr, fold(v)))
                         .cloned()
                         .unwrap_or_default(),
                 )
@@ -327,6 +324,11 @@ impl Tree {
             _ => None,
         }
     }
+}
+
+/// A value as equality and substring matches compare it (case-insensitive).
+pub(crate) fn fold(s: &str) -> String {
+    s.to_lowercase()
 }
 
 #[cfg(test)]

@@ -206,7 +206,7 @@ impl Queue {
             }
         }
         let msg = without_bcc(msg);
-        let id = crate::session::new_id();
+        let id = new_id();
         let trace = received(via, ip, self.hostname(), true, true, &id, None);
         let local = (!principals.is_empty()).then(|| {
             let mut m = format!("Return-Path: <{from}>\r\n{trace}").into_bytes();
@@ -244,7 +244,7 @@ impl Queue {
         rcpts: &[String],
         msg: &[u8],
     ) -> Result<String, StoreError> {
-        let id = crate::session::new_id();
+        let id = new_id();
         let mut principals = Vec::new();
         let mut others = Vec::new();
         for r in rcpts {
@@ -279,6 +279,14 @@ impl Queue {
         );
         Ok(id)
     }
+}
+
+/// A new message id: 16 hex digits.
+pub(crate) fn new_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode_upper(b)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! reply waits for the commit.
 
 use crate::data::DataReader;
-use crate::deliver::{Accepted, commit, received};
+use crate::deliver::{Accepted, commit, new_id, received};
 use crate::queue::QueueEntry;
 use crate::recipient::{self, Resolved};
 use crate::{Ctx, Mode};
@@ -895,13 +895,6 @@ fn bare_line_ending(msg: &[u8]) -> Option<usize> {
         prev = b;
     }
     (prev == b'\r').then(|| msg.len() - 1)
-}
-
-pub(crate) fn new_id() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 8];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    hex::encode_upper(b)
 }
 
 #[cfg(test)]

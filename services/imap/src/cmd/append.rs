@@ -69,13 +69,3 @@ impl Session {
         }
     }
 }
-
-pub(crate) fn message_bytes(
-    m: &imap_codec::imap_types::extensions::binary::LiteralOrLiteral8,
-) -> Vec<u8> {
-    use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
-    match m {
-        LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
-        LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
-    }
-}

@@ -6,7 +6,6 @@ use crate::pattern::Pattern;
 use crate::response::{Code, Response};
 use crate::session::*;
 use bureau_store::{Item, StoreError};
-use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_codec::imap_types::status::StatusDataItemName;
 
 impl Session {
@@ -336,21 +335,4 @@ fn listed_names<'a>(
         }
     }
     (names, ghosts)
-}
-
-/// LIST and LSUB match the reference and the wildcard as one pattern.
-pub(crate) fn list_pattern(reference: &Mailbox, wildcard: &ListMailbox) -> Vec<u8> {
-    let mut p = mailbox_bytes(reference);
-    p.extend_from_slice(match wildcard {
-        ListMailbox::Token(t) => t.as_ref(),
-        ListMailbox::String(s) => s.as_ref(),
-    });
-    p
-}
-
-pub(crate) fn mailbox_bytes(m: &Mailbox) -> Vec<u8> {
-    match m {
-        Mailbox::Inbox => b"INBOX".to_vec(),
-        Mailbox::Other(o) => o.inner().as_ref().to_vec(),
-    }
 }
