@@ -1,8 +1,8 @@
 //! Scheduling: RFC 6638 implicit scheduling, with iTIP (RFC 5546) messages between users
 //! here and iMIP (RFC 6047) mail with everyone else.
 //!
-//! After a calendar object is written or deleted, `Scheduler::schedule` compares its old and new
-//! versions:
+//! After a calendar object is written or deleted, `Scheduler::schedule` compares its old
+//! and new versions:
 //! - Its owner organizes it: an attendee who is new, or who must hear of a change of time,
 //!   recurrence, place, title or status, gets a REQUEST; one taken off the list (or all,
 //!   when the object is deleted) gets a CANCEL. A user here gets the event in its own
@@ -83,6 +83,7 @@ struct Party {
     client: bool,
 }
 
+/// Whether a component is an event, a task or a journal (not a zone or an alarm).
 pub fn is_main(c: &ICalendarComponent) -> bool {
     matches!(c.component_type, T::VEvent | T::VTodo | T::VJournal)
 }
@@ -160,6 +161,7 @@ fn substance(cal: &ICalendar) -> String {
     s
 }
 
+/// The UID of the object's main component.
 pub fn uid(cal: &ICalendar) -> Option<String> {
     cal.components
         .iter()
@@ -334,6 +336,8 @@ fn imip(
 }
 
 impl Scheduler {
+    /// Scheduling over the store and directory, with the queue for mail to people elsewhere
+    /// (None: they are not told), reading calendars through `items`.
     pub fn new(
         store: Store,
         directory: Directory,
