@@ -12,15 +12,14 @@ impl AdminApi {
         req: Request<Incoming>,
         who: &Who,
     ) -> Result<Resp, Fail> {
-        let admin_only = || admin_only(who);
         match (method, seg) {
             // ---- domains ----
             (&Method::GET, ["domains"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 Ok(json(StatusCode::OK, &self.dir().domains()?))
             }
             (&Method::POST, ["domains"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let nd: NewDomain = body(req).await?;
                 Ok(json(
                     StatusCode::CREATED,
@@ -28,7 +27,7 @@ impl AdminApi {
                 ))
             }
             (&Method::PATCH, ["domains", name]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let ch: DomainChanges = body(req).await?;
                 Ok(json(
                     StatusCode::OK,
@@ -39,7 +38,7 @@ impl AdminApi {
                 ))
             }
             (&Method::GET, ["domains", name, "dns"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let mut records = self.dns_records(name)?;
                 // ?check=1: whether each is published yet, asked of DNS.
                 if query_param(&req, "check").as_deref() == Some("1")
@@ -56,22 +55,22 @@ impl AdminApi {
                 Ok(json(StatusCode::OK, &records))
             }
             (&Method::DELETE, ["domains", name]) => {
-                admin_only()?;
+                admin_only(who)?;
                 self.dir().delete_domain(name).await?;
                 Ok(no_content())
             }
             // ---- mail queue ----
             (&Method::GET, ["queue"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 Ok(json(StatusCode::OK, &self.queue()?.list()?))
             }
             (&Method::POST, ["queue", id, "retry"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 self.queue()?.retry(id).await?;
                 Ok(no_content())
             }
             (&Method::DELETE, ["queue", id]) => {
-                admin_only()?;
+                admin_only(who)?;
                 self.queue()?.delete(id).await?;
                 Ok(no_content())
             }

@@ -12,15 +12,14 @@ impl AdminApi {
         req: Request<Incoming>,
         who: &Who,
     ) -> Result<Resp, Fail> {
-        let admin_only = || admin_only(who);
         match (method, seg) {
             // ---- rooms and equipment ----
             (&Method::GET, ["resources"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 Ok(json(StatusCode::OK, &self.dir().resources()?))
             }
             (&Method::POST, ["resources"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let nr: NewResource = body(req).await?;
                 Ok(json(
                     StatusCode::CREATED,
@@ -28,29 +27,29 @@ impl AdminApi {
                 ))
             }
             (&Method::DELETE, ["resources", uid]) => {
-                admin_only()?;
+                admin_only(who)?;
                 self.dir().delete_resource(uid).await?;
                 Ok(no_content())
             }
             // ---- groups ----
             (&Method::GET, ["groups"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 Ok(json(StatusCode::OK, &self.dir().groups()?))
             }
             (&Method::POST, ["groups"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let ng: NewGroup = body(req).await?;
                 Ok(json(StatusCode::CREATED, &self.dir().add_group(ng).await?))
             }
             (&Method::GET, ["groups", name]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let g = self.dir().group(name)?.ok_or_else(|| {
                     fail(StatusCode::NOT_FOUND, format!("group {name} not found"))
                 })?;
                 Ok(json(StatusCode::OK, &g))
             }
             (&Method::PUT, ["groups", name, "members"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let m: Members = body(req).await?;
                 Ok(json(
                     StatusCode::OK,
@@ -58,14 +57,14 @@ impl AdminApi {
                 ))
             }
             (&Method::GET, ["groups", name, "collections"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 Ok(json(
                     StatusCode::OK,
                     &self.collections_of(self.group_principal(name)?)?,
                 ))
             }
             (&Method::POST, ["groups", name, "collections"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let name = name.to_string();
                 let new: NewGroupCollection = body(req).await?;
                 Ok(json(
@@ -74,7 +73,7 @@ impl AdminApi {
                 ))
             }
             (&Method::DELETE, ["groups", name, "collections", coll]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let p = self.group_principal(name)?;
                 let coll = percent_decode(coll)?;
                 self.dir()
@@ -88,7 +87,7 @@ impl AdminApi {
                 Ok(no_content())
             }
             (&Method::DELETE, ["groups", name]) => {
-                admin_only()?;
+                admin_only(who)?;
                 self.dir().delete_group(name).await?;
                 Ok(no_content())
             }

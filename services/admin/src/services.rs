@@ -12,15 +12,14 @@ impl AdminApi {
         req: Request<Incoming>,
         who: &Who,
     ) -> Result<Resp, Fail> {
-        let admin_only = || admin_only(who);
         match (method, seg) {
             // ---- service accounts (LDAP binds for LAN applications) ----
             (&Method::GET, ["services"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 Ok(json(StatusCode::OK, &self.dir().service_accounts()?))
             }
             (&Method::POST, ["services"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let new: NewServiceAccount = body(req).await?;
                 let made = self
                     .dir()
@@ -29,30 +28,30 @@ impl AdminApi {
                 Ok(json(StatusCode::CREATED, &self.service_credentials(made)?))
             }
             (&Method::POST, ["services", name, "password"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let reset = self.dir().reset_service_account(name).await?;
                 Ok(json(StatusCode::OK, &self.service_credentials(reset)?))
             }
             (&Method::DELETE, ["services", name]) => {
-                admin_only()?;
+                admin_only(who)?;
                 self.dir().delete_service_account(name).await?;
                 Ok(no_content())
             }
             // ---- the web proxy ----
             (&Method::GET, ["proxy"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 Ok(json(
                     StatusCode::OK,
                     &bureau_sysctl::proxy::load(self.dir().store()).map_err(Fail::from)?,
                 ))
             }
             (&Method::PUT, ["proxy"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let s: bureau_sysctl::proxy::ProxySettings = body(req).await?;
                 Ok(json(StatusCode::OK, &self.apply_proxy(s).await?))
             }
             (&Method::GET, ["proxy", "summary"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let setup = self.proxy_setup()?;
                 let log = match tokio::fs::read(&setup.cfg.access_log).await {
                     Ok(b) => String::from_utf8_lossy(&b).into_owned(),
@@ -71,7 +70,7 @@ impl AdminApi {
             }
             // ---- the file server ----
             (&Method::GET, ["samba"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let keeper = self.samba()?;
                 Ok(json(
                     StatusCode::OK,
@@ -83,7 +82,7 @@ impl AdminApi {
                 ))
             }
             (&Method::PUT, ["samba"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let keeper = self.samba()?;
                 let s: bureau_sysctl::samba::SambaSettings = body(req).await?;
                 keeper
@@ -98,7 +97,7 @@ impl AdminApi {
                 }
             }
             (&Method::GET, ["samba", "status"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 self.samba()?;
                 let out = helper::call(
                     &self.info.helper_socket,

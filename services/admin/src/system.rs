@@ -12,14 +12,13 @@ impl AdminApi {
         req: Request<Incoming>,
         who: &Who,
     ) -> Result<Resp, Fail> {
-        let admin_only = || admin_only(who);
         match (method, seg) {
             (&Method::GET, ["status"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 Ok(json(StatusCode::OK, &self.status()?))
             }
             (&Method::GET, ["check"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let dir = self.dir().clone();
                 let broken = tokio::task::spawn_blocking(move || {
                     bureau_dav::check::broken_objects(dir.store(), &dir)
@@ -31,11 +30,11 @@ impl AdminApi {
             }
             // ---- the TLS certificate ----
             (&Method::GET, ["certificate"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 Ok(json(StatusCode::OK, &self.certs()?.info()))
             }
             (&Method::PUT, ["certificate"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let up: NewCertificate = body(req).await?;
                 match self
                     .certs()?
@@ -54,14 +53,14 @@ impl AdminApi {
                 }
             }
             (&Method::DELETE, ["certificate"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 self.certs()?
                     .remove_uploaded()
                     .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
                 Ok(no_content())
             }
             (&Method::GET, ["logs"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let q = |k: &str| query_param(&req, k);
                 let after = q("after").and_then(|v| v.parse().ok()).unwrap_or(0);
                 let level = match q("level").as_deref() {
@@ -91,26 +90,26 @@ impl AdminApi {
             }
             // ---- the appliance: release, slots, updates ----
             (&Method::GET, ["system"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 Ok(json(StatusCode::OK, &self.system().await))
             }
             (&Method::PUT, ["system", "settings"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let s: SystemSettings = body(req).await?;
                 let (name, tz) = self.system_change(&s.hostname, &s.timezone)?;
                 let restarting = self.apply_system(name, tz).await?;
                 Ok(json(StatusCode::OK, &SystemChanged { restarting }))
             }
             (&Method::PUT, ["system", "update"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 self.update(req).await
             }
             (&Method::POST, ["backup"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 self.restore(req).await
             }
             (&Method::POST, ["system", "reboot"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 helper::call(
                     &self.info.helper_socket,
                     &helper::Request::Reboot,

@@ -15,15 +15,14 @@ impl AdminApi {
         if seg.get(2) == Some(&"collections") {
             return self.collections_routes(method, seg, req, who).await;
         }
-        let admin_only = || admin_only(who);
         match (method, seg) {
             // ---- users ----
             (&Method::GET, ["users"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 Ok(json(StatusCode::OK, &self.dir().users()?))
             }
             (&Method::POST, ["users"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let nu: NewUser = body(req).await?;
                 Ok(json(StatusCode::CREATED, &self.dir().add_user(nu).await?))
             }
@@ -65,7 +64,7 @@ impl AdminApi {
                     .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
             }
             (&Method::PATCH, ["users", uid]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let ch: UserChanges = body(req).await?;
                 Ok(json(
                     StatusCode::OK,
@@ -81,7 +80,7 @@ impl AdminApi {
                 Ok(no_content())
             }
             (&Method::DELETE, ["users", uid]) => {
-                admin_only()?;
+                admin_only(who)?;
                 if who.uid.as_deref() == Some(*uid) {
                     return Err(fail(
                         StatusCode::CONFLICT,
@@ -93,13 +92,13 @@ impl AdminApi {
             }
             // ---- a user's phones and other sync devices ----
             (&Method::GET, ["users", uid, "devices"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let p = self.principal_of(uid)?;
                 let r = self.dir().store().reader(bureau_store::Actor::System)?;
                 Ok(json(StatusCode::OK, &r.devices(p)?))
             }
             (&Method::POST, ["users", uid, "devices", id, "wipe"]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let p = self.principal_of(uid)?;
                 let store = self.dir().store();
                 let mut d = store
@@ -118,7 +117,7 @@ impl AdminApi {
                 Ok(no_content())
             }
             (&Method::DELETE, ["users", uid, "devices", id]) => {
-                admin_only()?;
+                admin_only(who)?;
                 let p = self.principal_of(uid)?;
                 let store = self.dir().store();
                 if store
