@@ -26,11 +26,7 @@ pub fn handle(path: &str, if_none_match: Option<&str>) -> Resp {
         p => p.trim_start_matches("/admin/"),
     };
     let Some(file) = Assets::get(name) else {
-        return Response::builder()
-            .status(StatusCode::NOT_FOUND)
-            .header("content-type", "text/plain; charset=utf-8")
-            .body(Full::new(Bytes::from_static(b"not found\n")))
-            .unwrap_or_default();
+        return crate::reply::plain(StatusCode::NOT_FOUND, "not found\n");
     };
     let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..12]));
     let kind = match name.rsplit_once('.').map(|(_, e)| e) {

@@ -6,6 +6,7 @@ mod bootenv;
 mod cli;
 mod console;
 mod helper;
+mod reply;
 mod serve;
 mod web;
 

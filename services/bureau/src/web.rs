@@ -3,6 +3,7 @@
 //! API on the unix socket.
 
 use crate::backup::Streamed;
+use crate::reply::plain;
 use bureau_admin::{AdminApi, Caller, Resp};
 use bureau_core::shutdown::Shutdown;
 use bytes::Bytes;
@@ -28,14 +29,6 @@ const BACKUP: &str = "/api/v1/backup";
 fn boxed(r: Resp) -> Streamed {
     use http_body_util::BodyExt;
     r.map(|b| b.map_err(|e| match e {}).boxed())
-}
-
-pub(crate) fn plain(status: StatusCode, text: &str) -> Resp {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/plain; charset=utf-8")
-        .body(Full::new(Bytes::from(text.to_string())))
-        .unwrap_or_default()
 }
 
 #[derive(Clone)]
