@@ -8,6 +8,9 @@
 //! - The body: the text parts, decoded (transfer encoding and charset), of the message and
 //!   of the messages it carries, as Dovecot searches them; attachments that are not text
 //!   are not searched. TEXT is the header and the body.
+//! - The index keeps the header and the body as two fields, so that BODY's candidates are
+//!   the messages whose text parts may hold the needle (a word of the header alone, as a
+//!   Message-ID's hex, would make every message holding it one) and TEXT's are either's.
 //! - Comparison ignores case, character by character (`bureau_store::terms::fold`).
 
 use crate::mime;
@@ -20,8 +23,13 @@ pub const FROM: Field = 2;
 pub const TO: Field = 3;
 pub const CC: Field = 4;
 pub const BCC: Field = 5;
-/// The header and the text parts: what TEXT (and, within it, BODY) looks into.
-pub const TEXT: Field = 6;
+/// The header as written: what TEXT looks into besides the body.
+pub const HEADER: Field = 6;
+/// The text parts (and the headers of the messages the message carries): what BODY looks
+/// into.
+pub const BODY: Field = 7;
+/// What TEXT looks into: a message matches if either field holds the needle.
+pub const TEXT: [Field; 2] = [HEADER, BODY];
 
 pub const ADDRESS_FIELDS: [(&str, Field); 4] =
     [("from", FROM), ("to", TO), ("cc", CC), ("bcc", BCC)];
@@ -51,12 +59,12 @@ pub fn terms(raw: &[u8]) -> Vec<u8> {
             for_address(m, name, |s| t.add(field, s.as_bytes()));
         }
     }
-    t.add(TEXT, &raw[..header_end(raw)]);
+    t.add(HEADER, &raw[..header_end(raw)]);
     if let Some(m) = mime::parse(raw) {
-        body_texts(&m, 0, &mut |s| t.add(TEXT, s.as_bytes()));
+        body_texts(&m, 0, &mut |s| t.add(BODY, s.as_bytes()));
         // As ActiveSync's search reads it: an HTML-only message rendered as text.
         if let Some(s) = m.body_text(0) {
-            t.add(TEXT, s.as_bytes());
+            t.add(BODY, s.as_bytes());
         }
     }
     t.encode()

@@ -77,7 +77,12 @@ pub(crate) fn narrowing(key: &SearchKey) -> Option<Narrow> {
         To(v) => term(TO, v.as_ref()),
         Cc(v) => term(CC, v.as_ref()),
         Bcc(v) => term(BCC, v.as_ref()),
-        Body(v) | Text(v) => term(TEXT, v.as_ref()),
+        Body(v) => term(BODY, v.as_ref()),
+        Text(v) => Some(Narrow::Or(
+            TEXT.iter()
+                .map(|f| Narrow::Term(*f, v.as_ref().to_vec()))
+                .collect(),
+        )),
         Header(name, v) => {
             let name = String::from_utf8_lossy(name.as_ref()).to_ascii_lowercase();
             match name.as_str() {
@@ -181,5 +186,66 @@ mod tests {
         let days = dec7.signed_duration_since(epoch).num_days();
         assert_eq!(super::sent_day(late), Some(days));
         assert_eq!(super::sent_day(early), Some(days + 1));
+    }
+
+    use super::*;
+
+    /// Issue 24: BODY read TEXT's terms, so a word of the header alone (an address, a
+    /// Message-ID's hex) made every message holding it a candidate that only reading it
+    /// ruled out. BODY's candidates are the messages whose text parts may hold the needle;
+    /// TEXT's, those whose header or text parts may.
+    #[test]
+    fn body_narrows_to_the_text_parts_and_text_to_both() {
+        use bureau_store::{
+            Actor, CollectionKind, Content, NewItem, PrincipalKind, Store, StoreOptions,
+        };
+        use imap_codec::imap_types::core::AString;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        store.set_deriver(crate::envelope::derive);
+        let a = store
+            .write_blocking(Actor::System, vec![], |w| {
+                w.create_principal(PrincipalKind::User, "a", None)
+            })
+            .unwrap()
+            .id;
+        let inbox = store
+            .write_blocking(Actor::Principal(a), vec![], move |w| {
+                w.create_collection(a, CollectionKind::Mailbox, "INBOX")
+            })
+            .unwrap()
+            .id;
+        let mut ids = Vec::new();
+        for raw in [
+            "From: joerg@x.example\r\nSubject: Lunch\r\n\r\nlunch tomorrow\r\n",
+            "From: bob@y.example\r\nSubject: Report\r\n\r\nwrite to joerg@x.example\r\n",
+        ] {
+            let staged = store
+                .stage_blocking(raw.as_bytes(), Content::Message)
+                .unwrap();
+            let blob = staged.blob_ref();
+            let item = store
+                .write_blocking(Actor::Principal(a), vec![staged], move |w| {
+                    w.put_item(
+                        inbox,
+                        NewItem {
+                            blob: Some(blob),
+                            ..Default::default()
+                        },
+                    )
+                })
+                .unwrap();
+            ids.push(item.id);
+        }
+        store.index_pending().unwrap();
+        let r = store.reader(Actor::Principal(a)).unwrap();
+        let needle = || AString::try_from("x.example").unwrap();
+        let found = |key: SearchKey| r.term_candidates(inbox, &narrowing(&key).unwrap()).unwrap();
+        assert_eq!(found(SearchKey::Body(needle())), Some(vec![ids[1]]));
+        assert_eq!(found(SearchKey::Text(needle())), Some(ids.clone()));
+        assert_eq!(
+            found(SearchKey::Body(AString::try_from("lunch").unwrap())),
+            Some(vec![ids[0]])
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! a database newer than this binary is refused, never opened for writing.
 
 use crate::model::{Collection, CollectionKind, Item};
-use crate::tables::{COLLECTIONS, DELETED, ITEMS, META, UNINDEXED, create_all, dec, enc};
+use crate::tables::{
+    BLOB_DERIVED, COLLECTIONS, DELETED, ITEMS, META, UNINDEXED, create_all, dec, enc,
+};
 use crate::{Result, StoreError, now};
 use redb::{Builder, Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use std::path::Path;
@@ -21,7 +23,30 @@ const MIGRATIONS: &[Migration] = &[
     id_runs,
     term_and_deleted_index,
     term_levels,
+    terms_again,
 ];
+
+/// 9 -> 10: messages' terms are derived again, because what the deriver makes of a
+/// message changed (the header and the text parts became two fields, so that IMAP's BODY
+/// no longer reads the header's terms). Every posting and every kept set of terms goes;
+/// every message waits for its terms again, a candidate for every search meanwhile, until
+/// `Store::index_pending` derives them in the background.
+fn terms_again(tx: &WriteTransaction) -> Result<()> {
+    use crate::tables::{TERM_LEVELS, TERMS, UNPOST};
+    tx.delete_table(TERMS)?;
+    tx.delete_table(TERM_LEVELS)?;
+    tx.delete_table(UNPOST)?;
+    tx.open_table(BLOB_DERIVED)?
+        .retain(|(_, field), _| field != crate::terms::TERMS_FIELD)?;
+    let mut unindexed = tx.open_table(UNINDEXED)?;
+    let items = tx.open_table(ITEMS)?;
+    for coll in mailboxes(tx)? {
+        for e in items.range((coll, 0)..=(coll, u64::MAX))? {
+            unindexed.insert(e?.0.value(), crate::terms::state::WAITING)?;
+        }
+    }
+    Ok(())
+}
 
 /// 8 -> 9: postings move up into larger units of ids (`terms.rs`), and the bitmap of the
 /// small units that held each term goes. The postings kept so far are small units' (their
@@ -575,7 +600,7 @@ mod tests {
         }
         tx.commit().unwrap();
         drop(db);
-        let db = open_and_migrate(&path, &snaps, 1 << 20).unwrap();
+        let db = open_with(&path, &snaps, 1 << 20, &MIGRATIONS[..8]).unwrap();
         let tx = db.begin_read().unwrap();
         assert!(
             tx.list_tables().unwrap().all(|t| t.name() != "term_blocks"),
@@ -597,5 +622,80 @@ mod tests {
             steps += 1;
         }
         assert!(steps > 4, "moved a few postings at a time");
+    }
+
+    /// A version-9 store's terms were made when BODY read the header's: every posting, list
+    /// of removals and kept set of terms goes (other derived fields stay), and each message
+    /// of a mailbox waits for its terms again.
+    #[test]
+    fn version_nine_messages_are_derived_again() {
+        use crate::tables::{TERM_LEVELS, TERMS, UNPOST};
+        use crate::terms::{TERMS_FIELD, state};
+        use redb::ReadableTableMetadata;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let snaps = dir.path().join("snaps");
+        let db = open_with(&path, &snaps, 1 << 20, &MIGRATIONS[..8]).unwrap();
+        let hash = [7u8; 32];
+        let tx = db.begin_write().unwrap();
+        {
+            let mut cols = tx.open_table(COLLECTIONS).unwrap();
+            let mut items = tx.open_table(ITEMS).unwrap();
+            for (id, kind) in [(1, CollectionKind::Mailbox), (2, CollectionKind::Calendar)] {
+                cols.insert(id, enc(&old_collection(id, kind)).unwrap().as_slice())
+                    .unwrap();
+                for n in [1, 2] {
+                    items
+                        .insert((id, n), enc(&old_item(id, n)).unwrap().as_slice())
+                        .unwrap();
+                }
+            }
+            let mut d = tx.open_table(BLOB_DERIVED).unwrap();
+            d.insert((&hash, TERMS_FIELD), [1u8, 2].as_slice()).unwrap();
+            d.insert((&hash, "summary"), [3u8].as_slice()).unwrap();
+            tx.open_table(TERMS)
+                .unwrap()
+                .insert((1, 0, 1 << 24), [1u8].as_slice())
+                .unwrap();
+            tx.open_table(TERM_LEVELS)
+                .unwrap()
+                .insert(1, [0u8].as_slice())
+                .unwrap();
+            tx.open_table(UNPOST)
+                .unwrap()
+                .insert((1, 9), [1u8].as_slice())
+                .unwrap();
+            tx.open_table(UNINDEXED)
+                .unwrap()
+                .insert((1, 2), state::PENDING)
+                .unwrap();
+        }
+        tx.commit().unwrap();
+        drop(db);
+        let db = open_and_migrate(&path, &snaps, 1 << 20).unwrap();
+        let tx = db.begin_read().unwrap();
+        assert!(tx.open_table(TERMS).unwrap().is_empty().unwrap());
+        assert!(tx.open_table(TERM_LEVELS).unwrap().is_empty().unwrap());
+        assert!(tx.open_table(UNPOST).unwrap().is_empty().unwrap());
+        let derived: Vec<String> = tx
+            .open_table(BLOB_DERIVED)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|e| e.unwrap().0.value().1.to_string())
+            .collect();
+        assert_eq!(derived, ["summary"], "the terms go, the summary stays");
+        let waiting: Vec<((u64, u64), u8)> = tx
+            .open_table(UNINDEXED)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|e| e.map(|(k, v)| (k.value(), v.value())).unwrap())
+            .collect();
+        assert_eq!(
+            waiting,
+            [((1, 1), state::WAITING), ((1, 2), state::WAITING)],
+            "the mailbox's messages, all waiting for the deriver"
+        );
     }
 }

@@ -165,11 +165,11 @@ fn search_mail(
 /// word in the subject, an address field or the text, as `Query::matches` reads them), or
 /// `None` when no word can narrow the search.
 fn candidates(r: &Reader, folder: u64, words: &[String]) -> Result<Option<Vec<u64>>, StoreError> {
-    use bureau_core::mailsearch::{CC, FROM, SUBJECT, TEXT, TO};
+    use bureau_core::mailsearch::{BODY, CC, FROM, SUBJECT, TO};
     use bureau_store::terms::Narrow;
     let each = words.iter().map(|w| {
         Narrow::Or(
-            [SUBJECT, FROM, TO, CC, TEXT]
+            [SUBJECT, FROM, TO, CC, BODY]
                 .into_iter()
                 .map(|f| Narrow::Term(f, w.as_bytes().to_vec()))
                 .collect(),
