@@ -160,6 +160,14 @@ def test_every_endpoint_needs_a_session_csrf_and_the_right_user(bureau_factory):
     assert _https(b, "GET", "/api/v1/users/carl", cookie=carl)[0] == 200
     assert _https(b, "PUT", "/api/v1/users/carl/password", {"password": "a fresh passphrase"},
                   cookie=carl, csrf=carl_csrf)[0] == 204
+    # Issue 20: an import's store errors keep their own status (a missing calendar was a
+    # client's 400, as a full disk was); only a file that cannot be read is the client's.
+    ics = b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:i1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    imp = "/api/v1/users/carl/collections/{}/import"
+    s, err, _ = _https(b, "POST", imp.format("nothere"), cookie=boss, csrf=boss_csrf, raw=ics)
+    assert s == 404, (s, err)
+    s, err, _ = _https(b, "POST", imp.format("calendar"), cookie=boss, csrf=boss_csrf, raw=b"hello")
+    assert s == 400 and "VCALENDAR" in err["error"], (s, err)
 
 
 def test_a_backup_restored_into_an_empty_store_gives_everything_back(bureau_factory, tmp_path):

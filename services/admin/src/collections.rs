@@ -54,9 +54,7 @@ impl AdminApi {
                         )
                     })?
                     .to_bytes();
-                let done = bureau_dav::import(self.dir().store(), p, &name, &data)
-                    .await
-                    .map_err(|e| fail(StatusCode::BAD_REQUEST, e))?;
+                let done = bureau_dav::import(self.dir().store(), p, &name, &data).await?;
                 log::info!(
                     "admin: imported {} objects into {uid}'s {name}",
                     done.stored

@@ -950,29 +950,33 @@ const IMPORT_BATCH: usize = 500;
 
 /// Imports a whole .ics (split into one object per UID) or .vcf into `owner`'s calendar or
 /// address book `name`, as the system. Each object is checked as a PUT would check it; one
-/// whose resource exists already is replaced. Err: the file itself cannot be read.
+/// whose resource exists already is replaced. Err: `Invalid` when the file itself cannot be
+/// read (the caller's fault), or the store's own error (no such collection, a full disk…).
 pub async fn import(
     store: &Store,
     owner: u64,
     name: &str,
     data: &[u8],
-) -> Result<Imported, String> {
-    let r = store.reader(Actor::System).map_err(|e| e.to_string())?;
-    let coll = r
-        .collection_by_name(owner, name)
-        .map_err(|e| e.to_string())?;
+) -> Result<Imported, StoreError> {
+    let coll = store
+        .reader(Actor::System)?
+        .collection_by_name(owner, name)?;
     let kind = if Kind::Contacts.holds(coll.kind) {
         Kind::Contacts
     } else if Kind::Calendar.holds(coll.kind) {
         Kind::Calendar
     } else {
-        return Err(format!("{name} is not a calendar or an address book"));
+        return Err(StoreError::Invalid(format!(
+            "{name} is not a calendar or an address book"
+        )));
     };
-    let text = std::str::from_utf8(data).map_err(|_| "the file is not UTF-8".to_string())?;
+    let text = std::str::from_utf8(data)
+        .map_err(|_| StoreError::Invalid("the file is not UTF-8".into()))?;
     let objects = match kind {
-        Kind::Calendar => bulk::split_ics(text)?,
-        Kind::Contacts => bulk::split_vcf(text)?,
-    };
+        Kind::Calendar => bulk::split_ics(text),
+        Kind::Contacts => bulk::split_vcf(text),
+    }
+    .map_err(StoreError::Invalid)?;
     let mut done = Imported::default();
     let mut batch = Vec::new();
     for o in objects {
@@ -984,8 +988,7 @@ pub async fn import(
             {
                 let staged = store
                     .stage(o.text.into_bytes(), bureau_store::Content::Data)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 batch.push((o.name, props, staged));
             }
             _ => done
@@ -1008,7 +1011,7 @@ async fn store_batch(
         std::collections::BTreeMap<String, String>,
         bureau_store::StagedBlob,
     )>,
-) -> Result<usize, String> {
+) -> Result<usize, StoreError> {
     if batch.is_empty() {
         return Ok(0);
     }
@@ -1050,8 +1053,7 @@ async fn store_batch(
             }
             Ok(())
         })
-        .await
-        .map_err(|e: StoreError| e.to_string())?;
+        .await?;
     Ok(n)
 }
 
