@@ -272,7 +272,7 @@ async function pageLogs(query) {
   const level = query.get("level") || "info";
   const service = query.get("service") || "";
   const journal = query.get("source") === "journal";
-  const services = ["", "smtp", "imap", "dav", "ldap", "admin", "directory", "store", "sysctl", "core", "bureau"];
+  const services = ["", "smtp", "imap", "dav", "activesync", "ldap", "admin", "directory", "store", "groupware", "daemons", "core", "bureau"];
   const filter = h("form", { class: "row", "data-form": "log-filter" },
     h("select", { name: "source", "aria-label": "Since" },
       [["", "since Bureau started (live)"], ["journal", "since the box booted (system journal)"]]

@@ -15,8 +15,10 @@
 //!   (ResolveRecipients), `settings`, `search` and `find`, `validatecert`, and
 //!   `autodiscover` (POX and v2 JSON, so an address and a password are enough).
 //!
-//! `COMMANDS` lists what OPTIONS announces and the dispatch answers; any other command is
-//! answered 501 and not announced, so devices do not try it.
+//! `formats::request::COMMANDS` lists, once, each command with its name, its number in a
+//! packed query string and its answer's root element: OPTIONS announces them and the
+//! dispatch answers them; any other command is a bad request (400) and not announced, so
+//! devices do not try it.
 
 pub mod classes;
 pub mod commands;
@@ -39,29 +41,6 @@ use std::net::IpAddr;
 pub type Resp = Response<Full<Bytes>>;
 
 pub const PATH: &str = "/Microsoft-Server-ActiveSync";
-/// What OPTIONS announces: the commands answered here.
-pub const COMMANDS: &[&str] = &[
-    "Provision",
-    "FolderSync",
-    "FolderCreate",
-    "FolderUpdate",
-    "FolderDelete",
-    "Sync",
-    "Ping",
-    "SendMail",
-    "SmartReply",
-    "SmartForward",
-    "MoveItems",
-    "GetItemEstimate",
-    "MeetingResponse",
-    "Settings",
-    "Search",
-    "ResolveRecipients",
-    "ItemOperations",
-    "Find",
-    "GetAttachment",
-    "ValidateCert",
-];
 const WBXML_TYPE: &str = "application/vnd.ms-sync.wbxml";
 
 #[derive(Clone)]
@@ -70,7 +49,7 @@ pub struct ActiveSync {
     auth: Auth,
     limits: bureau_core::config::ActiveSyncConfig,
     /// Ends held Pings when the daemon stops.
-    shutdown: Option<bureau_core::shutdown::Shutdown>,
+    shutdown: bureau_core::shutdown::Shutdown,
     /// Where SendMail hands messages.
     queue: Option<bureau_smtp::Queue>,
     /// This server's ActiveSync URL, as Autodiscover tells it.
@@ -78,7 +57,25 @@ pub struct ActiveSync {
     /// Where calendar, task and note objects are written and scheduled, as CalDAV's are.
     sched: Scheduler,
     /// The box's settings directory, for its time zone.
-    system_dir: Option<std::path::PathBuf>,
+    system_dir: std::path::PathBuf,
+}
+
+/// What ActiveSync runs on.
+pub struct Services {
+    pub store: Store,
+    pub auth: Auth,
+    /// Where calendar, task and note objects are written and scheduled.
+    pub sched: Scheduler,
+    /// Where SendMail hands messages; `None` when mail is turned off in the configuration
+    /// (sending then answers the command's server-error status).
+    pub queue: Option<bureau_smtp::Queue>,
+    pub limits: bureau_core::config::ActiveSyncConfig,
+    pub shutdown: bureau_core::shutdown::Shutdown,
+    /// The box's name and HTTPS port, for Autodiscover's answer.
+    pub hostname: String,
+    pub https_port: u16,
+    /// The box's settings directory (`<data>/system`), for its time zone.
+    pub system_dir: std::path::PathBuf,
 }
 
 /// One request, its device and its user, as the commands see them.
@@ -168,44 +165,21 @@ pub fn version_number(v: &str) -> u32 {
 }
 
 impl ActiveSync {
-    pub fn new(
-        store: Store,
-        auth: Auth,
-        sched: Scheduler,
-        limits: bureau_core::config::ActiveSyncConfig,
-        shutdown: Option<bureau_core::shutdown::Shutdown>,
-    ) -> ActiveSync {
-        ActiveSync {
-            store,
-            auth,
-            limits,
-            shutdown,
-            queue: None,
-            url: format!("https://localhost{PATH}"),
-            sched,
-            system_dir: None,
-        }
-    }
-
-    /// The box's name and HTTPS port, for Autodiscover's answer.
-    pub fn with_host(mut self, hostname: &str, https_port: u16) -> ActiveSync {
-        self.url = match https_port {
-            443 => format!("https://{hostname}{PATH}"),
-            p => format!("https://{hostname}:{p}{PATH}"),
+    pub fn new(s: Services) -> ActiveSync {
+        let url = match s.https_port {
+            443 => format!("https://{}{PATH}", s.hostname),
+            p => format!("https://{}:{p}{PATH}", s.hostname),
         };
-        self
-    }
-
-    /// Sends mail through this queue.
-    pub fn with_queue(mut self, queue: bureau_smtp::Queue) -> ActiveSync {
-        self.queue = Some(queue);
-        self
-    }
-
-    /// Reads the box's time zone from this settings directory (`<data>/system`).
-    pub fn with_system_dir(mut self, dir: std::path::PathBuf) -> ActiveSync {
-        self.system_dir = Some(dir);
-        self
+        ActiveSync {
+            store: s.store,
+            auth: s.auth,
+            limits: s.limits,
+            shutdown: s.shutdown,
+            queue: s.queue,
+            url,
+            sched: s.sched,
+            system_dir: s.system_dir,
+        }
     }
 
     /// Writes calendar, task and note objects, and schedules them.
@@ -216,11 +190,9 @@ impl ActiveSync {
     /// How calendar items are read and written for this request: the user's addresses, the
     /// device's zone (the one it last sent with a new event, else the box's).
     pub fn view(&self, cx: &Context) -> calendar::View {
-        let home = self
-            .system_dir
-            .as_deref()
-            .map(bureau_core::system::timezone)
-            .and_then(|t| t.parse::<chrono_tz::Tz>().ok())
+        let home = bureau_core::system::timezone(&self.system_dir)
+            .parse::<chrono_tz::Tz>()
+            .ok()
             .unwrap_or(chrono_tz::UTC);
         let device = cx
             .device
@@ -277,7 +249,14 @@ impl ActiveSync {
                 .status(StatusCode::OK)
                 .header("ms-server-activesync", "16.1")
                 .header("ms-asprotocolversions", request::VERSIONS.join(","))
-                .header("ms-asprotocolcommands", COMMANDS.join(","))
+                .header(
+                    "ms-asprotocolcommands",
+                    request::COMMANDS
+                        .iter()
+                        .map(|c| c.name)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )
                 .header("allow", "OPTIONS,POST")
                 .header("public", "OPTIONS,POST")
                 .body(Full::new(Bytes::new()))
@@ -332,6 +311,7 @@ impl ActiveSync {
     }
 
     async fn post(&self, req: Request<Incoming>, user: User, ip: IpAddr) -> Resp {
+        use request::Command::*;
         let header = |n: &str| {
             req.headers()
                 .get(n)
@@ -356,12 +336,6 @@ impl ActiveSync {
                 &format!("protocol version {} is not served", eas.version),
             );
         }
-        if !request::is_command(&eas.cmd) {
-            return text(
-                StatusCode::BAD_REQUEST,
-                &format!("no command {:?}", eas.cmd),
-            );
-        }
         let body = match Limited::new(
             req.into_body(),
             bureau_core::limits::get().activesync_body_bytes,
@@ -373,7 +347,7 @@ impl ActiveSync {
             Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
         };
         // Before 14.0, mail to send comes as MIME itself, not in WBXML.
-        let mime_body = matches!(eas.cmd.as_str(), "SendMail" | "SmartReply" | "SmartForward")
+        let mime_body = matches!(eas.cmd, SendMail | SmartReply | SmartForward)
             && version_number(&eas.version) < 140;
         let doc = if body.is_empty() || mime_body {
             None
@@ -396,37 +370,32 @@ impl ActiveSync {
             device,
             ip,
         };
-        if cx.req.cmd != "Provision"
+        if cx.req.cmd != Provision
             && let Some(refused) = provision::refuse_unprovisioned(&cx)
         {
             return refused;
         }
-        let answer = match cx.req.cmd.as_str() {
-            "Provision" => provision::provision(self, &mut cx, doc).await,
-            "FolderSync" => folders::folder_sync(self, &cx, doc).await,
-            "FolderCreate" => folders::folder_edit(self, &cx, folders::Edit::Create, doc).await,
-            "FolderUpdate" => folders::folder_edit(self, &cx, folders::Edit::Update, doc).await,
-            "FolderDelete" => folders::folder_edit(self, &cx, folders::Edit::Delete, doc).await,
-            "Sync" => sync::sync(self, &cx, doc).await,
-            "Ping" => ping::ping(self, &mut cx, doc).await,
-            "SendMail" => mail::compose(self, &cx, mail::Compose::Send, doc, body).await,
-            "SmartReply" => mail::compose(self, &cx, mail::Compose::Reply, doc, body).await,
-            "SmartForward" => mail::compose(self, &cx, mail::Compose::Forward, doc, body).await,
-            "MoveItems" => mail::move_items(self, &cx, doc).await,
-            "MeetingResponse" => meeting::meeting_response(self, &cx, doc).await,
-            "GetItemEstimate" => mail::get_item_estimate(self, &cx, doc).await,
-            "Settings" => settings::settings(self, &mut cx, doc).await,
-            "Search" => search::search(self, &cx, doc).await,
-            "ResolveRecipients" => resolve::resolve_recipients(self, &cx, doc).await,
-            "Find" => find::find(self, &cx, doc).await,
-            "GetAttachment" => itemops::get_attachment(self, &cx),
-            "ValidateCert" => validatecert::validate_cert(self, &cx, doc).await,
-            "ItemOperations" => itemops::item_operations(self, &cx, doc).await,
-            // Every command request.rs knows is above (COMMANDS lists them).
-            other => Ok(text(
-                StatusCode::BAD_REQUEST,
-                &format!("no command {other:?}"),
-            )),
+        let answer = match cx.req.cmd {
+            Provision => provision::provision(self, &mut cx, doc).await,
+            FolderSync => folders::folder_sync(self, &cx, doc).await,
+            FolderCreate => folders::folder_edit(self, &cx, folders::Edit::Create, doc).await,
+            FolderUpdate => folders::folder_edit(self, &cx, folders::Edit::Update, doc).await,
+            FolderDelete => folders::folder_edit(self, &cx, folders::Edit::Delete, doc).await,
+            Sync => sync::sync(self, &cx, doc).await,
+            Ping => ping::ping(self, &mut cx, doc).await,
+            SendMail => mail::compose(self, &cx, mail::Compose::Send, doc, body).await,
+            SmartReply => mail::compose(self, &cx, mail::Compose::Reply, doc, body).await,
+            SmartForward => mail::compose(self, &cx, mail::Compose::Forward, doc, body).await,
+            MoveItems => mail::move_items(self, &cx, doc).await,
+            MeetingResponse => meeting::meeting_response(self, &cx, doc).await,
+            GetItemEstimate => mail::get_item_estimate(self, &cx, doc).await,
+            Settings => settings::settings(self, &mut cx, doc).await,
+            Search => search::search(self, &cx, doc).await,
+            ResolveRecipients => resolve::resolve_recipients(self, &cx, doc).await,
+            Find => find::find(self, &cx, doc).await,
+            GetAttachment => itemops::get_attachment(self, &cx),
+            ValidateCert => validatecert::validate_cert(self, &cx, doc).await,
+            ItemOperations => itemops::item_operations(self, &cx, doc).await,
         };
         answer.unwrap_or_else(|e| {
             log::error!("activesync: {} for {}: {e}", cx.req.cmd, cx.user.uid);

@@ -271,7 +271,7 @@ pub struct NewServiceCredentials {
 /// What `PUT /api/v1/proxy` did.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProxyApplied {
-    pub settings: bureau_sysctl::proxy::ProxySettings,
+    pub settings: bureau_daemons::proxy::ProxySettings,
     /// The configuration file written.
     pub config: String,
     pub reloaded: bool,
@@ -282,13 +282,13 @@ pub struct ProxyApplied {
 /// line with the directory.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SambaState {
-    pub settings: bureau_sysctl::samba::SambaSettings,
-    pub last: Option<bureau_sysctl::samba::Outcome>,
+    pub settings: bureau_daemons::samba::SambaSettings,
+    pub last: Option<bureau_daemons::samba::Outcome>,
 }
 
 /// What `PUT /api/v1/samba` did.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SambaApplied {
-    pub settings: bureau_sysctl::samba::SambaSettings,
+    pub settings: bureau_daemons::samba::SambaSettings,
     pub report: bureau_core::helper::SambaReport,
 }

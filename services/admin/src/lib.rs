@@ -87,13 +87,25 @@ pub struct ProxySetup {
 /// The appliance's release, written into its root filesystem by the image builder.
 const RELEASE_FILE: &str = "/etc/bureau/release";
 
+/// What the admin API runs: every service it answers for.
+pub struct Services {
+    pub auth: Auth,
+    pub info: Arc<DaemonInfo>,
+    pub session_minutes: u64,
+    pub certs: Arc<bureau_core::tls::CertStore>,
+    pub proxy: ProxySetup,
+    pub samba: Arc<bureau_daemons::samba::Keeper>,
+    /// The mail queue; `None` when mail is turned off in the configuration.
+    pub queue: Option<bureau_smtp::Queue>,
+}
+
 #[derive(Clone)]
 pub struct AdminApi {
     auth: Auth,
     queue: Option<bureau_smtp::Queue>,
-    certs: Option<Arc<bureau_core::tls::CertStore>>,
-    proxy: Option<Arc<ProxySetup>>,
-    samba: Option<Arc<bureau_sysctl::samba::Keeper>>,
+    certs: Arc<bureau_core::tls::CertStore>,
+    proxy: Arc<ProxySetup>,
+    samba: Arc<bureau_daemons::samba::Keeper>,
     info: Arc<DaemonInfo>,
     sessions: Arc<Mutex<HashMap<String, SessionData>>>,
     session_ttl: Duration,
@@ -298,42 +310,18 @@ struct Who {
 }
 
 impl AdminApi {
-    pub fn new(auth: Auth, info: Arc<DaemonInfo>, session_minutes: u64) -> AdminApi {
+    pub fn new(s: Services) -> AdminApi {
         AdminApi {
-            auth,
-            queue: None,
-            certs: None,
-            proxy: None,
-            samba: None,
-            info,
+            auth: s.auth,
+            queue: s.queue,
+            certs: s.certs,
+            proxy: Arc::new(s.proxy),
+            samba: s.samba,
+            info: s.info,
             sessions: Arc::new(Mutex::new(HashMap::new())),
-            session_ttl: Duration::from_secs(session_minutes.max(1) * 60),
+            session_ttl: Duration::from_secs(s.session_minutes.max(1) * 60),
             setup_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
-    }
-
-    /// Serves the mail queue's endpoints.
-    pub fn with_queue(mut self, queue: bureau_smtp::Queue) -> AdminApi {
-        self.queue = Some(queue);
-        self
-    }
-
-    /// Serves the web proxy's endpoints.
-    pub fn with_proxy(mut self, proxy: ProxySetup) -> AdminApi {
-        self.proxy = Some(Arc::new(proxy));
-        self
-    }
-
-    /// Serves the file server's endpoints.
-    pub fn with_samba(mut self, samba: Arc<bureau_sysctl::samba::Keeper>) -> AdminApi {
-        self.samba = Some(samba);
-        self
-    }
-
-    /// Serves the certificate's endpoints.
-    pub fn with_certs(mut self, certs: Arc<bureau_core::tls::CertStore>) -> AdminApi {
-        self.certs = Some(certs);
-        self
     }
 
     fn dir(&self) -> &Directory {

@@ -42,17 +42,17 @@ impl AdminApi {
                 admin_only(who)?;
                 Ok(json(
                     StatusCode::OK,
-                    &bureau_sysctl::proxy::load(self.dir().store()).map_err(Fail::from)?,
+                    &bureau_daemons::proxy::load(self.dir().store()).map_err(Fail::from)?,
                 ))
             }
             (&Method::PUT, ["proxy"]) => {
                 admin_only(who)?;
-                let s: bureau_sysctl::proxy::ProxySettings = body(req).await?;
+                let s: bureau_daemons::proxy::ProxySettings = body(req).await?;
                 Ok(json(StatusCode::OK, &self.apply_proxy(s).await?))
             }
             (&Method::GET, ["proxy", "summary"]) => {
                 admin_only(who)?;
-                let setup = self.proxy_setup()?;
+                let setup = &*self.proxy;
                 let log = match tokio::fs::read(&setup.cfg.access_log).await {
                     Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -65,17 +65,17 @@ impl AdminApi {
                 };
                 Ok(json(
                     StatusCode::OK,
-                    &bureau_sysctl::proxy::summarize(&log, 10, person),
+                    &bureau_daemons::proxy::summarize(&log, 10, person),
                 ))
             }
             // ---- the file server ----
             (&Method::GET, ["samba"]) => {
                 admin_only(who)?;
-                let keeper = self.samba()?;
+                let keeper = &*self.samba;
                 Ok(json(
                     StatusCode::OK,
                     &SambaState {
-                        settings: bureau_sysctl::samba::load(self.dir().store())
+                        settings: bureau_daemons::samba::load(self.dir().store())
                             .map_err(Fail::from)?,
                         last: keeper.last(),
                     },
@@ -83,8 +83,8 @@ impl AdminApi {
             }
             (&Method::PUT, ["samba"]) => {
                 admin_only(who)?;
-                let keeper = self.samba()?;
-                let s: bureau_sysctl::samba::SambaSettings = body(req).await?;
+                let keeper = &*self.samba;
+                let s: bureau_daemons::samba::SambaSettings = body(req).await?;
                 keeper
                     .check(&s)
                     .map_err(|e| field_fail(&e.field, e.message))?;
@@ -98,7 +98,6 @@ impl AdminApi {
             }
             (&Method::GET, ["samba", "status"]) => {
                 admin_only(who)?;
-                self.samba()?;
                 let out = helper::call(
                     &self.info.helper_socket,
                     &helper::Request::SambaStatus,
@@ -141,33 +140,15 @@ impl AdminApi {
         ))
     }
 
-    fn samba(&self) -> Result<&bureau_sysctl::samba::Keeper, Fail> {
-        self.samba.as_deref().ok_or_else(|| {
-            fail(
-                StatusCode::NOT_FOUND,
-                "the file server is not configured here",
-            )
-        })
-    }
-
-    fn proxy_setup(&self) -> Result<&ProxySetup, Fail> {
-        self.proxy.as_deref().ok_or_else(|| {
-            fail(
-                StatusCode::NOT_FOUND,
-                "the web proxy is not configured here",
-            )
-        })
-    }
-
     /// Checks the settings, renders Squid's configuration, has Squid check it, and only then
     /// puts it (with the LDAP account's new secret) in place and asks for a reload. A
     /// configuration Squid refuses changes nothing.
     async fn apply_proxy(
         &self,
-        s: bureau_sysctl::proxy::ProxySettings,
+        s: bureau_daemons::proxy::ProxySettings,
     ) -> Result<ProxyApplied, Fail> {
-        use bureau_sysctl::proxy;
-        let setup = self.proxy_setup()?;
+        use bureau_daemons::proxy;
+        let setup = &*self.proxy;
         let accounts = proxy::Accounts::of(self.dir())
             .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
         proxy::check(&s, &accounts).map_err(|e| field_fail(&e.field, e.message))?;
@@ -218,7 +199,7 @@ impl AdminApi {
         tokio::fs::rename(&candidate, setup.state_dir.join("squid.conf"))
             .await
             .map_err(io)?;
-        bureau_sysctl::proxy::save(self.dir().store(), &s)
+        bureau_daemons::proxy::save(self.dir().store(), &s)
             .await
             .map_err(Fail::from)?;
         let reloaded = helper::call(

@@ -31,13 +31,13 @@ impl AdminApi {
             // ---- the TLS certificate ----
             (&Method::GET, ["certificate"]) => {
                 admin_only(who)?;
-                Ok(json(StatusCode::OK, &self.certs()?.info()))
+                Ok(json(StatusCode::OK, &self.certs.info()))
             }
             (&Method::PUT, ["certificate"]) => {
                 admin_only(who)?;
                 let up: NewCertificate = body(req).await?;
                 match self
-                    .certs()?
+                    .certs
                     .install(up.cert_pem.as_bytes(), up.key_pem.as_bytes())
                 {
                     Ok(info) => Ok(json(StatusCode::OK, &info)),
@@ -54,7 +54,7 @@ impl AdminApi {
             }
             (&Method::DELETE, ["certificate"]) => {
                 admin_only(who)?;
-                self.certs()?
+                self.certs
                     .remove_uploaded()
                     .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
                 Ok(no_content())
@@ -355,11 +355,5 @@ impl AdminApi {
             internal_errors: bureau_core::fence::panics(),
             unclean_stop: self.info.unclean_stop,
         })
-    }
-
-    fn certs(&self) -> Result<&bureau_core::tls::CertStore, Fail> {
-        self.certs
-            .as_deref()
-            .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no certificate store"))
     }
 }

@@ -133,7 +133,7 @@ impl Helper {
             Request::ApplySamba { plan } => {
                 let _turn = self.samba_turn.lock().await;
                 let mut done =
-                    bureau_sysctl::samba::apply(plan, &self.samba, &self.shares_dir).await;
+                    bureau_daemons::samba::apply(plan, &self.samba, &self.shares_dir).await;
                 // smbd not running yet (the appliance before its first configuration): its
                 // unit is started, and reads the configuration as it starts.
                 if let Ok(r) = &mut done
@@ -160,7 +160,7 @@ impl Helper {
                 }
                 done.and_then(|r| serde_json::to_string(&r).map_err(|e| e.to_string()))
             }
-            Request::SambaStatus => Ok(bureau_sysctl::samba::status(&self.samba).await),
+            Request::SambaStatus => Ok(bureau_daemons::samba::status(&self.samba).await),
             Request::SetHostname { name } => match bureau_directory::validate::domain(name) {
                 Ok(n) if n == *name => command("hostname", &[name], Duration::from_secs(10)).await,
                 _ => Err(format!("{name:?} is not a host name")),

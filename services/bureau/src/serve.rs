@@ -274,33 +274,30 @@ impl Base<'_> {
     /// The admin API: the console's and the CLI's, with the certificates, the proxy, the
     /// queue and Samba it runs.
     fn admin(&self, info: DaemonInfo, queue: Option<&bureau_smtp::Queue>, data: &Path) -> AdminApi {
-        let mut admin = AdminApi::new(
-            self.auth.clone(),
-            Arc::new(info),
-            self.cfg.admin.session_minutes,
-        )
-        .with_certs(self.certs.clone())
-        .with_proxy(bureau_admin::ProxySetup {
-            cfg: self.cfg.proxy.clone(),
-            state_dir: self
-                .cfg
-                .proxy
-                .state_dir
-                .clone()
-                .unwrap_or_else(|| data.join("proxy")),
-            ldap_url: format!("ldaps://127.0.0.1:{}", self.cfg.port(ports::LDAPS)),
-        });
-        if let Some(q) = queue {
-            admin = admin.with_queue(q.clone());
-        }
         // Samba follows the directory (once the administrator has turned it on).
-        let samba = Arc::new(bureau_sysctl::samba::Keeper::new(
+        let samba = Arc::new(bureau_daemons::samba::Keeper::new(
             self.auth.directory().clone(),
             self.cfg.admin.helper_socket.clone(),
         ));
         tokio::spawn(samba.clone().follow());
-        admin = admin.with_samba(samba);
-        admin
+        AdminApi::new(bureau_admin::Services {
+            auth: self.auth.clone(),
+            info: Arc::new(info),
+            session_minutes: self.cfg.admin.session_minutes,
+            certs: self.certs.clone(),
+            proxy: bureau_admin::ProxySetup {
+                cfg: self.cfg.proxy.clone(),
+                state_dir: self
+                    .cfg
+                    .proxy
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(|| data.join("proxy")),
+                ldap_url: format!("ldaps://127.0.0.1:{}", self.cfg.port(ports::LDAPS)),
+            },
+            samba,
+            queue: queue.cloned(),
+        })
     }
 
     /// What HTTPS serves: the admin API, DAV and ActiveSync.
@@ -331,18 +328,17 @@ impl Base<'_> {
                 log::warn!("dav: checking stored objects: {e}");
             }
         });
-        let mut activesync = bureau_activesync::ActiveSync::new(
-            store.clone(),
-            self.auth.clone(),
-            sched.clone(),
-            self.cfg.activesync.clone(),
-            Some(self.sd.clone()),
-        )
-        .with_host(self.hostname, self.cfg.port(ports::HTTPS))
-        .with_system_dir(self.cfg.system_dir());
-        if let Some(q) = queue {
-            activesync = activesync.with_queue(q.clone());
-        }
+        let activesync = bureau_activesync::ActiveSync::new(bureau_activesync::Services {
+            store: store.clone(),
+            auth: self.auth.clone(),
+            sched: sched.clone(),
+            queue: queue.cloned(),
+            limits: self.cfg.activesync.clone(),
+            shutdown: self.sd.clone(),
+            hostname: self.hostname.to_string(),
+            https_port: self.cfg.port(ports::HTTPS),
+            system_dir: self.cfg.system_dir(),
+        });
         let web = Web {
             admin,
             dav: dav.clone(),

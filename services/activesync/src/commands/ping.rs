@@ -135,12 +135,7 @@ pub async fn ping(
     loop {
         tokio::select! {
             _ = &mut deadline => return Ok(document(&root(status::EXPIRED))),
-            _ = async {
-                match shutdown.as_mut() {
-                    Some(s) => s.signalled().await,
-                    None => std::future::pending().await,
-                }
-            } => return Ok(document(&root(status::EXPIRED))),
+            _ = shutdown.signalled() => return Ok(document(&root(status::EXPIRED))),
             change = bus.recv() => {
                 let relevant = match change {
                     Ok(c) => watched.contains(&c.collection),

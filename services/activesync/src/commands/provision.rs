@@ -27,31 +27,6 @@ mod status {
 const DEVICE_NOT_PROVISIONED: &str = "142";
 const POLICY_REFRESH: &str = "144";
 
-/// The root element of each command's answer, for a status alone.
-fn root_of(cmd: &str) -> Option<(u8, &'static str)> {
-    Some(match cmd {
-        "FolderSync" => (page::FOLDER_HIERARCHY, "FolderSync"),
-        "FolderCreate" => (page::FOLDER_HIERARCHY, "FolderCreate"),
-        "FolderUpdate" => (page::FOLDER_HIERARCHY, "FolderUpdate"),
-        "FolderDelete" => (page::FOLDER_HIERARCHY, "FolderDelete"),
-        "Sync" => (page::AIRSYNC, "Sync"),
-        "GetItemEstimate" => (page::GET_ITEM_ESTIMATE, "GetItemEstimate"),
-        "MoveItems" => (page::MOVE, "MoveItems"),
-        "MeetingResponse" => (page::MEETING_RESPONSE, "MeetingResponse"),
-        "Search" => (page::SEARCH, "Search"),
-        "Settings" => (page::SETTINGS, "Settings"),
-        "Ping" => (page::PING, "Ping"),
-        "ItemOperations" => (page::ITEM_OPERATIONS, "ItemOperations"),
-        "ResolveRecipients" => (page::RESOLVE_RECIPIENTS, "ResolveRecipients"),
-        "ValidateCert" => (page::VALIDATE_CERT, "ValidateCert"),
-        "Find" => (page::FIND, "Find"),
-        "SendMail" => (page::COMPOSE_MAIL, "SendMail"),
-        "SmartReply" => (page::COMPOSE_MAIL, "SmartReply"),
-        "SmartForward" => (page::COMPOSE_MAIL, "SmartForward"),
-        _ => return None,
-    })
-}
-
 /// The answer for a device whose policy key is missing or not the one it acknowledged:
 /// HTTP 449 before 14.0, the command's status 142 or 144 from 14.0 on. None: go ahead.
 pub fn refuse_unprovisioned(cx: &Context) -> Option<Resp> {
@@ -65,7 +40,7 @@ pub fn refuse_unprovisioned(cx: &Context) -> Option<Resp> {
     } else {
         POLICY_REFRESH
     };
-    match root_of(&cx.req.cmd) {
+    match cx.req.cmd.root() {
         Some((p, root)) if version_number(&cx.req.version) >= 140 => {
             Some(document(&Element::new(p, root).with_text("Status", code)))
         }

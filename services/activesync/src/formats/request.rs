@@ -8,9 +8,9 @@ use base64::Engine;
 /// Protocol versions served, oldest first (also the OPTIONS answer).
 pub const VERSIONS: &[&str] = &["12.0", "12.1", "14.0", "14.1", "16.0", "16.1"];
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EasRequest {
-    pub cmd: String,
+    pub cmd: Command,
     pub user: String,
     pub device_id: String,
     pub device_type: String,
@@ -25,33 +25,144 @@ pub struct EasRequest {
     pub save_in_sent: bool,
 }
 
-/// Commands by their number in the packed query string (MS-ASHTTP 2.2.1.1.1.1.2).
-const COMMANDS: &[(u8, &str)] = &[
-    (0, "Sync"),
-    (1, "SendMail"),
-    (2, "SmartForward"),
-    (3, "SmartReply"),
-    (4, "GetAttachment"),
-    (9, "FolderSync"),
-    (10, "FolderCreate"),
-    (11, "FolderDelete"),
-    (12, "FolderUpdate"),
-    (13, "MoveItems"),
-    (14, "GetItemEstimate"),
-    (15, "MeetingResponse"),
-    (16, "Search"),
-    (17, "Settings"),
-    (18, "Ping"),
-    (19, "ItemOperations"),
-    (20, "Provision"),
-    (21, "ResolveRecipients"),
-    (22, "ValidateCert"),
-    (23, "Find"),
-];
+/// The commands served. Each is listed once, in [`COMMANDS`] (in this order), with what the
+/// wire says of it; a name not there is no command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    Provision,
+    FolderSync,
+    FolderCreate,
+    FolderUpdate,
+    FolderDelete,
+    Sync,
+    Ping,
+    SendMail,
+    SmartReply,
+    SmartForward,
+    MoveItems,
+    GetItemEstimate,
+    MeetingResponse,
+    Settings,
+    Search,
+    ResolveRecipients,
+    ItemOperations,
+    Find,
+    GetAttachment,
+    ValidateCert,
+}
 
-/// Every command name a device may send.
-pub fn is_command(name: &str) -> bool {
-    COMMANDS.iter().any(|(_, n)| *n == name)
+/// A command as the wire knows it.
+pub struct Spec {
+    pub command: Command,
+    pub name: &'static str,
+    /// Its number in the packed query string (MS-ASHTTP 2.2.1.1.1.1.2).
+    pub code: u8,
+    /// The code page of its answer's root element, named as the command (MS-ASCMD), for an
+    /// answer that is a status alone; `None` for Provision (never refused so) and
+    /// GetAttachment (its answer is the attachment).
+    pub root: Option<u8>,
+}
+
+/// Every command served, in the order OPTIONS announces them.
+pub const COMMANDS: &[Spec] = {
+    use crate::formats::wbxml::page;
+    use Command::*;
+    const fn c(command: Command, name: &'static str, code: u8, root: Option<u8>) -> Spec {
+        Spec {
+            command,
+            name,
+            code,
+            root,
+        }
+    }
+    &[
+        c(Provision, "Provision", 20, None),
+        c(FolderSync, "FolderSync", 9, Some(page::FOLDER_HIERARCHY)),
+        c(
+            FolderCreate,
+            "FolderCreate",
+            10,
+            Some(page::FOLDER_HIERARCHY),
+        ),
+        c(
+            FolderUpdate,
+            "FolderUpdate",
+            12,
+            Some(page::FOLDER_HIERARCHY),
+        ),
+        c(
+            FolderDelete,
+            "FolderDelete",
+            11,
+            Some(page::FOLDER_HIERARCHY),
+        ),
+        c(Sync, "Sync", 0, Some(page::AIRSYNC)),
+        c(Ping, "Ping", 18, Some(page::PING)),
+        c(SendMail, "SendMail", 1, Some(page::COMPOSE_MAIL)),
+        c(SmartReply, "SmartReply", 3, Some(page::COMPOSE_MAIL)),
+        c(SmartForward, "SmartForward", 2, Some(page::COMPOSE_MAIL)),
+        c(MoveItems, "MoveItems", 13, Some(page::MOVE)),
+        c(
+            GetItemEstimate,
+            "GetItemEstimate",
+            14,
+            Some(page::GET_ITEM_ESTIMATE),
+        ),
+        c(
+            MeetingResponse,
+            "MeetingResponse",
+            15,
+            Some(page::MEETING_RESPONSE),
+        ),
+        c(Settings, "Settings", 17, Some(page::SETTINGS)),
+        c(Search, "Search", 16, Some(page::SEARCH)),
+        c(
+            ResolveRecipients,
+            "ResolveRecipients",
+            21,
+            Some(page::RESOLVE_RECIPIENTS),
+        ),
+        c(
+            ItemOperations,
+            "ItemOperations",
+            19,
+            Some(page::ITEM_OPERATIONS),
+        ),
+        c(Find, "Find", 23, Some(page::FIND)),
+        c(GetAttachment, "GetAttachment", 4, None),
+        c(ValidateCert, "ValidateCert", 22, Some(page::VALIDATE_CERT)),
+    ]
+};
+
+impl Command {
+    /// Its entry: `COMMANDS` lists the commands in the enum's order (a test checks it).
+    fn spec(self) -> &'static Spec {
+        &COMMANDS[self as usize]
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The answer's root element (code page, tag) for a status alone.
+    pub fn root(self) -> Option<(u8, &'static str)> {
+        let s = self.spec();
+        s.root.map(|page| (page, s.name))
+    }
+
+    fn by_name(name: &str) -> Option<Command> {
+        COMMANDS.iter().find(|s| s.name == name).map(|s| s.command)
+    }
+
+    fn by_code(code: u8) -> Option<Command> {
+        COMMANDS.iter().find(|s| s.code == code).map(|s| s.command)
+    }
+}
+
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Reads the query string and the headers that matter. An error says what is wrong.
@@ -72,8 +183,8 @@ pub fn parse(
     if let Some(p) = policy_header.map(str::trim).filter(|p| !p.is_empty()) {
         r.policy_key = Some(p.parse().map_err(|_| format!("policy key {p:?}"))?);
     }
-    if r.cmd.is_empty() || r.device_id.is_empty() {
-        return Err("the command and the device id are needed".into());
+    if r.device_id.is_empty() {
+        return Err("the device id is needed".into());
     }
     if r.device_id.len() > 64
         || !r
@@ -86,13 +197,44 @@ pub fn parse(
     Ok(r)
 }
 
+impl EasRequest {
+    fn new(cmd: Command) -> EasRequest {
+        EasRequest {
+            cmd,
+            user: String::new(),
+            device_id: String::new(),
+            device_type: String::new(),
+            version: String::new(),
+            policy_key: None,
+            collection_id: None,
+            item_id: None,
+            long_id: None,
+            attachment_name: None,
+            save_in_sent: false,
+        }
+    }
+}
+
 fn plain(query: &str) -> Result<EasRequest, String> {
-    let mut r = EasRequest::default();
-    for pair in query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = bureau_core::url::decode_form(v);
+    let pairs: Vec<(&str, String)> = query
+        .split('&')
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k, bureau_core::url::decode_form(v))
+        })
+        .collect();
+    let name = pairs
+        .iter()
+        .find(|(k, _)| *k == "Cmd")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    let cmd = match name {
+        "" => return Err("the command is needed".into()),
+        n => Command::by_name(n).ok_or_else(|| format!("no command {n:?}"))?,
+    };
+    let mut r = EasRequest::new(cmd);
+    for (k, v) in pairs {
         match k {
-            "Cmd" => r.cmd = v,
             "User" => r.user = v,
             "DeviceId" => r.device_id = v,
             "DeviceType" => r.device_type = v,
@@ -124,12 +266,9 @@ fn packed(query: &str) -> Result<EasRequest, String> {
     let _locale = (byte()?, byte()?);
     let mut r = EasRequest {
         version: format!("{}.{}", version / 10, version % 10),
-        cmd: COMMANDS
-            .iter()
-            .find(|(c, _)| *c == code)
-            .map(|(_, n)| n.to_string())
-            .ok_or_else(|| format!("command code {code}"))?,
-        ..Default::default()
+        ..EasRequest::new(
+            Command::by_code(code).ok_or_else(|| format!("no command of code {code}"))?,
+        )
     };
     let mut field = |len: usize| -> Result<Vec<u8>, String> {
         let mut v = Vec::with_capacity(len);
@@ -183,12 +322,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             (
-                r.cmd.as_str(),
+                r.cmd,
                 r.user.as_str(),
                 r.device_id.as_str(),
                 r.device_type.as_str()
             ),
-            ("Sync", "ann@office.example", "ApplF17", "iPhone")
+            (Command::Sync, "ann@office.example", "ApplF17", "iPhone")
         );
         assert_eq!(
             (r.version.as_str(), r.policy_key),
@@ -196,7 +335,21 @@ mod tests {
         );
         assert!(parse("Cmd=Sync&DeviceId=../x", None, None).is_err());
         assert!(parse("User=a", None, None).is_err());
+        assert_eq!(
+            parse("Cmd=Teleport&DeviceId=A", None, None),
+            Err("no command \"Teleport\"".into())
+        );
+        assert!(parse("DeviceId=A", None, None).is_err());
         assert!(parse("Cmd=Sync&DeviceId=A", None, Some("many")).is_err());
+    }
+
+    #[test]
+    fn every_command_is_listed_once_in_its_place() {
+        for (i, s) in COMMANDS.iter().enumerate() {
+            assert_eq!(s.command as usize, i, "{}", s.name);
+            assert_eq!(format!("{:?}", s.command), s.name);
+            assert_eq!(Command::by_code(s.code), Some(s.command));
+        }
     }
 
     #[test]
@@ -210,7 +363,7 @@ mod tests {
         b.extend([1, 1, b'5', 3, 3, b'5', b':', b'7', 7, 1, 1]);
         let q = base64::engine::general_purpose::STANDARD.encode(&b);
         let r = parse(&q, None, None).unwrap();
-        assert_eq!((r.cmd.as_str(), r.version.as_str()), ("SmartReply", "14.1"));
+        assert_eq!((r.cmd, r.version.as_str()), (Command::SmartReply, "14.1"));
         assert_eq!(
             (r.device_id.as_str(), r.device_type.as_str()),
             ("dev1", "SP")

@@ -4,7 +4,7 @@
 use super::*;
 
 pub(super) async fn run_proxy(out: &Out<'_>, cmd: &ProxyCmd) -> Result<(), String> {
-    use bureau_sysctl::proxy::{Action, GroupRule, ProxySettings, Summary};
+    use bureau_daemons::proxy::{Action, GroupRule, ProxySettings, Summary};
     match cmd {
         ProxyCmd::Status => {
             let s: ProxySettings = out
@@ -91,7 +91,7 @@ pub(super) async fn run_proxy(out: &Out<'_>, cmd: &ProxyCmd) -> Result<(), Strin
 }
 
 pub(super) async fn run_samba(out: &Out<'_>, cmd: &SambaCmd) -> Result<(), String> {
-    use bureau_sysctl::samba::{SambaSettings, ShareSetting};
+    use bureau_daemons::samba::{SambaSettings, ShareSetting};
     match cmd {
         SambaCmd::Status => {
             let state: SambaState = out
