@@ -149,8 +149,7 @@ impl AdminApi {
     ) -> Result<ProxyApplied, Fail> {
         use bureau_daemons::proxy;
         let setup = &*self.proxy;
-        let accounts = proxy::Accounts::of(self.dir())
-            .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        let accounts = proxy::Accounts::of(self.dir())?;
         proxy::check(&s, &accounts).map_err(|e| field_fail(&e.field, e.message))?;
         let env = proxy::Env {
             http_port: setup.cfg.http_port.clone(),

@@ -103,12 +103,10 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn of(dir: &Directory) -> Result<Accounts, String> {
-        let e = |e: bureau_directory::DirectoryError| e.to_string();
-        let users = dir.users().map_err(e)?;
+    pub fn of(dir: &Directory) -> Result<Accounts, bureau_directory::DirectoryError> {
+        let users = dir.users()?;
         let groups = dir
-            .groups()
-            .map_err(e)?
+            .groups()?
             .into_iter()
             .map(|g| {
                 let names = users
@@ -124,8 +122,7 @@ impl Accounts {
             })
             .collect();
         let people_bases = dir
-            .domains()
-            .map_err(e)?
+            .domains()?
             .iter()
             .map(|d| format!("ou=people,{}", bureau_directory::ldap_suffix(&d.name)))
             .collect();

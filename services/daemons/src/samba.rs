@@ -151,12 +151,14 @@ pub fn check(s: &SambaSettings, groups: &[String], users: &[String]) -> Result<(
 }
 
 /// What Samba should serve now: the settings (checked) and the directory's enabled users.
-pub fn plan(s: &SambaSettings, dir: &Directory) -> Result<SambaPlan, String> {
-    let e = |e: bureau_directory::DirectoryError| e.to_string();
+pub fn plan(
+    s: &SambaSettings,
+    dir: &Directory,
+) -> Result<SambaPlan, bureau_directory::DirectoryError> {
     let mut users = Vec::new();
-    for u in dir.users().map_err(e)? {
+    for u in dir.users()? {
         // A user whose password was never set here has no NT hash: Samba cannot know them.
-        if let Some(h) = dir.nt_hash_of(&u.uid).map_err(e)? {
+        if let Some(h) = dir.nt_hash_of(&u.uid)? {
             users.push(SambaUser {
                 name: u.uid,
                 nt_hash: hex::encode_upper(h),
@@ -169,7 +171,7 @@ pub fn plan(s: &SambaSettings, dir: &Directory) -> Result<SambaPlan, String> {
         .filter(|u| u.enabled)
         .map(|u| u.name.as_str())
         .collect();
-    let groups = dir.groups().map_err(e)?;
+    let groups = dir.groups()?;
     let shares = s
         .shares
         .iter()
@@ -454,7 +456,7 @@ impl Keeper {
     }
 
     async fn push(&self, s: &SambaSettings) -> Result<SambaReport, HelperError> {
-        let plan = plan(s, &self.dir).map_err(HelperError::Failed)?;
+        let plan = plan(s, &self.dir).map_err(|e| HelperError::Failed(e.to_string()))?;
         let out = helper::call(
             &self.helper_socket,
             &Request::ApplySamba { plan },

@@ -128,14 +128,22 @@ pub use bureau_core::url::decode as unescape;
 /// A segment for a URL path: unreserved characters as they are, the rest percent-encoded.
 pub fn escape(seg: &str) -> String {
     let mut out = String::with_capacity(seg.len());
+    escape_into(&mut out, seg);
+    out
+}
+
+/// `escape`, written at the end of `out`.
+pub fn escape_into(out: &mut String, seg: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in seg.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~@+".contains(&b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use crate::expand::CalData;
 use crate::http::{Resp, dav_error, status, xml as xml_resp};
-use crate::xml::{self, APPLE, CALDAV, CARDDAV, CS, DAV, Element, XmlError, esc, tag};
+use crate::xml::{self, APPLE, CALDAV, CARDDAV, CS, DAV, Element, XmlError, esc};
 use crate::{Coll, Ctx, Kind, Target, store_status};
 use bureau_directory::User;
 use bureau_store::{Access, CollectionKind, Item, StoreError};
@@ -310,14 +310,29 @@ impl Res<'_> {
 }
 
 /// A 207 Multi-Status being written.
-pub(crate) struct Multistatus(String);
+pub(crate) struct Multistatus(String, Option<CollHref>);
+
+/// The href of the collection the last object written was in: a listing's objects share
+/// it, so it is made once, not once an object.
+struct CollHref {
+    coll: u64,
+    href: String,
+}
 
 impl Multistatus {
     pub(crate) fn new() -> Multistatus {
-        Multistatus(format!(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<d:multistatus {}>",
-            xml::NAMESPACES
-        ))
+        Multistatus(
+            format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<d:multistatus {}>",
+                xml::NAMESPACES
+            ),
+            None,
+        )
+    }
+
+    /// Room for `n` more responses (a listing's, written one by one).
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.0.reserve(n.saturating_mul(224));
     }
 
     /// One resource's response: the properties it has (200) and those it has not (404).
@@ -334,7 +349,7 @@ impl Multistatus {
             PropReq::All => {
                 for (ns, name) in ALL {
                     if let Some(v) = res.value(ctx, ns, name) {
-                        found.push_str(&tag(ns, name, &v));
+                        xml::push_tag(&mut found, ns, name, &v);
                     }
                 }
             }
@@ -351,22 +366,48 @@ impl Multistatus {
                         _ => res.value(ctx, ns, name),
                     };
                     match value {
-                        Some(v) => found.push_str(&tag(ns, name, &v)),
+                        Some(v) => xml::push_tag(&mut found, ns, name, &v),
                         None => missing.push_str(&xml::empty_tag(ns, name)),
                     }
                 }
             }
         }
         self.0.push_str("<d:response>");
-        self.0.push_str(&href(&res.href(ctx)));
+        match res {
+            Res::Obj(c, i) => self.object_href(c, i),
+            _ => self.0.push_str(&href(&res.href(ctx))),
+        }
         for (props, code) in [(found, "200 OK"), (missing, "404 Not Found")] {
             if !props.is_empty() {
-                self.0.push_str(&format!(
-                    "<d:propstat><d:prop>{props}</d:prop><d:status>HTTP/1.1 {code}</d:status></d:propstat>"
-                ));
+                for part in [
+                    "<d:propstat><d:prop>",
+                    &props,
+                    "</d:prop><d:status>HTTP/1.1 ",
+                    code,
+                    "</d:status></d:propstat>",
+                ] {
+                    self.0.push_str(part);
+                }
             }
         }
         self.0.push_str("</d:response>");
+    }
+
+    /// An object's href, after its collection's (kept while the objects are its).
+    fn object_href(&mut self, c: &Coll, i: &Item) {
+        let coll = match self.1.take() {
+            Some(h) if h.coll == c.coll.id => h,
+            _ => CollHref {
+                coll: c.coll.id,
+                href: crate::collection_href(c.kind, &c.owner, &c.coll.name),
+            },
+        };
+        // Percent-escaped (`http::escape`): nothing in it needs XML escaping.
+        self.0.push_str("<d:href>");
+        self.0.push_str(&coll.href);
+        crate::http::escape_into(&mut self.0, i.name.as_deref().unwrap_or_default());
+        self.0.push_str("</d:href>");
+        self.1 = Some(coll);
     }
 
     /// A resource that is not there (a multiget's unknown href, a sync's deletion).
@@ -501,6 +542,7 @@ pub(crate) async fn propfind(ctx: &Ctx<'_>, t: &Target, depth: Option<&str>, bod
                     Ok(i) => i,
                     Err(e) => return store_status(&e),
                 };
+                ms.reserve(items.len());
                 for i in items.iter().filter(|i| i.name.is_some()) {
                     ms.resource(ctx, &Res::Obj(&c, i), &req);
                 }

@@ -187,6 +187,18 @@ pub fn empty_tag(ns: &str, name: &str) -> String {
     }
 }
 
+/// Writes `<name>inner</name>` (inner already XML) at the end of `out`.
+pub fn push_tag(out: &mut String, ns: &str, name: &str, inner: &str) {
+    match prefix(ns) {
+        Some(p) => {
+            for part in ["<", p, ":", name, ">", inner, "</", p, ":", name, ">"] {
+                out.push_str(part);
+            }
+        }
+        None => out.push_str(&tag(ns, name, inner)),
+    }
+}
+
 /// `<name>inner</name>` (inner already XML).
 pub fn tag(ns: &str, name: &str, inner: &str) -> String {
     match prefix(ns) {

@@ -44,12 +44,9 @@ type CachedTree = ((u64, u64), Arc<tree::Tree>);
 
 impl Ctx {
     /// The tree as the directory stands now: the one last built if nothing changed since.
-    pub(crate) fn tree(&self) -> Result<Arc<tree::Tree>, String> {
+    pub(crate) fn tree(&self) -> Result<Arc<tree::Tree>, bureau_directory::DirectoryError> {
         let dir = self.auth.directory();
-        let key = (
-            *dir.changes().borrow(),
-            dir.company_book_modseq().map_err(|e| e.to_string())?,
-        );
+        let key = (*dir.changes().borrow(), dir.company_book_modseq()?);
         let mut cached = self.tree.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((k, t)) = cached.as_ref()
             && *k == key

@@ -129,16 +129,10 @@ fn person_classes() -> Vec<String> {
 }
 
 /// The whole tree, in DN order from the top.
-pub fn build(dir: &Directory) -> Result<Vec<Entry>, String> {
-    let e = |e: bureau_directory::DirectoryError| e.to_string();
-    let domains: Vec<String> = dir
-        .domains()
-        .map_err(e)?
-        .into_iter()
-        .map(|d| d.name)
-        .collect();
-    let users = dir.users().map_err(e)?;
-    let groups = dir.groups().map_err(e)?;
+pub fn build(dir: &Directory) -> Result<Vec<Entry>, bureau_directory::DirectoryError> {
+    let domains: Vec<String> = dir.domains()?.into_iter().map(|d| d.name).collect();
+    let users = dir.users()?;
+    let groups = dir.groups()?;
     let first = domains.first().cloned().unwrap_or_default();
     let mut out = Vec::new();
     for d in &domains {
@@ -189,7 +183,7 @@ pub fn build(dir: &Directory) -> Result<Vec<Entry>, String> {
         out.push(e);
     }
     // Rooms and equipment, as address books list people, so that they can be invited.
-    for r in dir.resources().map_err(e)?.iter().filter(|r| r.enabled) {
+    for r in dir.resources()?.iter().filter(|r| r.enabled) {
         let Some(res) = &r.resource else { continue };
         let domain = r.address.rsplit_once('@').map_or("", |(_, d)| d);
         let mut e = Entry::new(
@@ -234,7 +228,7 @@ pub fn build(dir: &Directory) -> Result<Vec<Entry>, String> {
         );
         out.push(e);
     }
-    for (i, card) in dir.company_contacts().map_err(e)?.into_iter().enumerate() {
+    for (i, card) in dir.company_contacts()?.into_iter().enumerate() {
         for d in &domains {
             let name = if card.name.is_empty() {
                 format!("contact {i}")
