@@ -280,6 +280,27 @@ pub fn summary(cal: &ICalendar) -> String {
         .to_string()
 }
 
+/// Why scheduling could not tell someone. Scheduling follows a write that stands, so it is
+/// logged, not answered; the kind says whose fault it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Directory(#[from] bureau_directory::DirectoryError),
+    /// Writing a user's copy or answer here.
+    #[error("to {to}: {source}")]
+    Deliver { to: String, source: StoreError },
+    /// An address from the calendar object that is no mail address.
+    #[error("{0:?} is not a mail address")]
+    Address(String),
+    /// The party is elsewhere and mail is turned off.
+    #[error("no mail service to reach {0}")]
+    NoMail(String),
+    #[error("composing the mail: {0}")]
+    Compose(#[from] std::io::Error),
+}
+
 /// The iMIP mail (RFC 6047) carrying an iTIP message: a line of text for people, and the
 /// calendar for their software.
 fn imip(
@@ -287,13 +308,13 @@ fn imip(
     to: &str,
     method: &ICalendarMethod,
     cal: &ICalendar,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, ScheduleError> {
     use mail_builder::MessageBuilder;
     use mail_builder::mime::MimePart;
     // The address comes from the calendar object: it must not carry a header of its own.
     if to.is_empty() || !to.contains('@') || to.chars().any(|c| c.is_control() || c.is_whitespace())
     {
-        return Err(format!("{to:?} is not a mail address"));
+        return Err(ScheduleError::Address(to.to_string()));
     }
     let summary = summary(cal);
     let who = &from.display_name;
@@ -332,7 +353,7 @@ fn imip(
             ],
         ))
         .write_to_vec()
-        .map_err(|e| e.to_string())
+        .map_err(ScheduleError::Compose)
 }
 
 impl Scheduler {
@@ -394,7 +415,7 @@ impl Scheduler {
         org: &str,
         old: Option<&ICalendar>,
         new: Option<&ICalendar>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ScheduleError> {
         let told = |p: &Party| p.addr != org && !p.client && !owns(owner, &p.addr);
         let before: Vec<Party> = old.map(attendees).unwrap_or_default();
         let after: Vec<Party> = new.map(attendees).unwrap_or_default();
@@ -429,7 +450,7 @@ impl Scheduler {
         org: &str,
         old: Option<&ICalendar>,
         new: Option<&ICalendar>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ScheduleError> {
         let me_in = |c: Option<&ICalendar>| {
             c.and_then(|c| attendees(c).into_iter().find(|p| owns(owner, &p.addr)))
         };
@@ -475,9 +496,9 @@ impl Scheduler {
         to: &str,
         method: ICalendarMethod,
         msg: &ICalendar,
-    ) -> Result<(), String> {
+    ) -> Result<(), ScheduleError> {
         let dir = self.directory();
-        let users = match dir.resolve(to).map_err(|e| e.to_string())? {
+        let users = match dir.resolve(to)? {
             Some(Addressee::User(u)) => vec![u],
             Some(Addressee::Group(g)) => g
                 .members
@@ -487,7 +508,7 @@ impl Scheduler {
                 .collect(),
             None => {
                 let domain = to.rsplit_once('@').map_or("", |(_, d)| d);
-                if dir.domain(domain).map_err(|e| e.to_string())?.is_some() {
+                if dir.domain(domain)?.is_some() {
                     log::info!("scheduling: no user {to} here");
                     return Ok(());
                 }
@@ -504,10 +525,13 @@ impl Scheduler {
                 }
                 _ => self.deliver_here(u, &method, msg).await,
             };
-            delivered.map_err(|e| format!("to {}: {e}", u.uid))?;
+            delivered.map_err(|source| ScheduleError::Deliver {
+                to: u.uid.clone(),
+                source,
+            })?;
             // A room or equipment answers at once (booking.rs).
             if u.resource.is_some() && matches!(method, ICalendarMethod::Request) {
-                let allowed = dir.may_book(u, from).map_err(|e| e.to_string())?;
+                let allowed = dir.may_book(u, from)?;
                 self.book(u, &from.address, allowed, msg).await?;
             }
         }
@@ -520,16 +544,15 @@ impl Scheduler {
         to: &str,
         method: &ICalendarMethod,
         msg: &ICalendar,
-    ) -> Result<(), String> {
+    ) -> Result<(), ScheduleError> {
         let Some(queue) = &self.queue else {
-            return Err(format!("no mail service to reach {to}"));
+            return Err(ScheduleError::NoMail(to.to_string()));
         };
         let data = imip(from, to, method, msg)?;
         queue
             .submit(&from.address, &[to.to_string()], &data)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
+            .await?;
+        Ok(())
     }
 
     /// The collection and item of `uid` in a user's calendars, if any.
@@ -850,7 +873,7 @@ impl Scheduler {
                     self.book(room, &from, true, &msg).await
                 }
                 Ok(()) => Ok(()),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             };
             if let Err(e) = done {
                 log::warn!("scheduling: a booking of {} by {from}: {e}", room.uid);

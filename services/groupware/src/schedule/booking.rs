@@ -13,7 +13,7 @@
 //! time) and sent to the organizer as a REPLY: into the store for an organizer here, by mail
 //! for one elsewhere.
 
-use super::{Scheduler, is_main, reply_of, uid};
+use super::{ScheduleError, Scheduler, is_main, reply_of, uid};
 use crate::busy::{busy_periods, expand_until};
 use bureau_directory::{BookingPolicy, User};
 use bureau_store::prop::SCHEDULE_TAG;
@@ -35,14 +35,14 @@ impl Scheduler {
         org: &str,
         allowed: bool,
         msg: &ICalendar,
-    ) -> Result<(), String> {
+    ) -> Result<(), ScheduleError> {
         let Some(res) = &room.resource else {
             return Ok(());
         };
         let accept = match res.policy {
             _ if !allowed => false,
             BookingPolicy::AutoAccept => true,
-            BookingPolicy::AcceptIfFree => !self.conflicts(room, msg).map_err(|e| e.to_string())?,
+            BookingPolicy::AcceptIfFree => !self.conflicts(room, msg)?,
             BookingPolicy::Manager => return self.tell_manager(room, org, msg).await,
         };
         log::info!(
@@ -56,9 +56,7 @@ impl Scheduler {
             &room.address,
             if accept { PS::Accepted } else { PS::Declined },
         );
-        self.keep_answer(room, &answered, accept)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.keep_answer(room, &answered, accept).await?;
         let reply = reply_of(&answered, &room.address, false);
         Box::pin(self.send(room, org, ICalendarMethod::Reply, &reply)).await
     }
@@ -155,7 +153,12 @@ impl Scheduler {
 
     /// Tells the manager a booking waits for it: a plain mail, since the answer is given in
     /// the resource's calendar, not to an invitation of the manager's own.
-    async fn tell_manager(&self, room: &User, org: &str, msg: &ICalendar) -> Result<(), String> {
+    async fn tell_manager(
+        &self,
+        room: &User,
+        org: &str,
+        msg: &ICalendar,
+    ) -> Result<(), ScheduleError> {
         let manager = room
             .resource
             .as_ref()
@@ -182,13 +185,11 @@ impl Scheduler {
                 room.display_name
             ))
             .text_body(text)
-            .write_to_vec()
-            .map_err(|e| e.to_string())?;
+            .write_to_vec()?;
         queue
             .submit(&room.address, std::slice::from_ref(&manager.address), &mail)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
+            .await?;
+        Ok(())
     }
 }
 
