@@ -366,8 +366,8 @@ impl Base<'_> {
             self.auth.clone(),
             self.certs.acceptor(&[]).map_err(|e| e.to_string())?,
             queue.clone(),
-        )
-        .with_arrivals(Arc::new(sched));
+            Some(Arc::new(sched)),
+        );
         for (_, mode, ls) in listeners {
             for l in ls {
                 let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;

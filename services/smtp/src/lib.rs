@@ -75,6 +75,7 @@ pub(crate) struct Ctx {
     pub limiter: ConnLimiter,
     /// Messages per minute per unauthenticated address: (window start, count).
     pub rates: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    /// Who hears of calendar mail from outside; `None`: it is only stored.
     pub arrivals: Option<Arc<dyn Arrivals>>,
 }
 
@@ -107,6 +108,7 @@ impl Smtp {
         auth: Auth,
         tls: TlsAcceptor,
         queue: Queue,
+        arrivals: Option<Arc<dyn Arrivals>>,
     ) -> Smtp {
         let verifier = if cfg.verify_inbound {
             match verify::Verifier::new(&cfg) {
@@ -129,17 +131,9 @@ impl Smtp {
                 tls,
                 queue,
                 rates: Mutex::new(HashMap::new()),
-                arrivals: None,
+                arrivals,
             }),
         }
-    }
-
-    /// Who hears of calendar mail from outside (before serving).
-    pub fn with_arrivals(mut self, a: Arc<dyn Arrivals>) -> Smtp {
-        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
-            ctx.arrivals = Some(a);
-        }
-        self
     }
 
     /// Accepts connections on `listener` until shutdown.

@@ -72,6 +72,7 @@ fn server() -> &'static Server {
                 Auth::new(directory, Default::default()),
                 certs.acceptor(&[]).unwrap(),
                 queue,
+                None,
             );
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();

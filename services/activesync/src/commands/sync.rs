@@ -700,7 +700,7 @@ async fn send_draft(
     let queue = eas
         .queue
         .as_ref()
-        .ok_or_else(|| StoreError::Invalid("no mail queue".into()))?;
+        .ok_or_else(|| StoreError::Invalid("mail is turned off on this box".into()))?;
     queue
         .send_as(&cx.user, &msg, "activesync", cx.ip)
         .await
