@@ -135,7 +135,10 @@ impl AdminApi {
             .write(Actor::System, vec![], move |w| {
                 let c = w.create_collection(p, kind, &name)?;
                 if kind != bureau_store::CollectionKind::Mailbox {
-                    w.set_collection_props(c.id, &[("displayname".into(), Some(name.clone()))])?;
+                    w.set_collection_props(
+                        c.id,
+                        &[(bureau_store::prop::DISPLAY_NAME.into(), Some(name.clone()))],
+                    )?;
                 }
                 w.grant(c.id, p, Some(Right::ReadWrite))?;
                 Ok::<_, bureau_store::StoreError>(c)

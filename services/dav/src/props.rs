@@ -232,7 +232,7 @@ impl Res<'_> {
                         Kind::Contacts => "<d:collection/><a:addressbook/>".into(),
                     }),
                     (DAV, "displayname") => {
-                        let name = p("displayname").unwrap_or_else(|| esc(&c.coll.name));
+                        let name = esc(c.coll.display_name().unwrap_or(&c.coll.name));
                         // Someone else's, shared: say whose (not for the company's own).
                         Some(if c.owner == ctx.user.uid || c.owner.starts_with('_') {
                             name
@@ -567,7 +567,7 @@ pub(crate) async fn propfind(ctx: &Ctx<'_>, t: &Target, depth: Option<&str>, bod
 /// The collection props DAV properties map to.
 fn store_prop(ns: &str, name: &str, kind: Kind) -> Option<&'static str> {
     Some(match (ns, name, kind) {
-        (DAV, "displayname", _) => "displayname",
+        (DAV, "displayname", _) => bureau_store::prop::DISPLAY_NAME,
         (CALDAV, "calendar-description", Kind::Calendar) => "description",
         (CARDDAV, "addressbook-description", Kind::Contacts) => "description",
         (APPLE, "calendar-color", Kind::Calendar) => "color",

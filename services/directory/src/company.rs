@@ -99,7 +99,10 @@ impl Directory {
             let c = w.create_collection(p.id, CollectionKind::AddressBook, BOOK)?;
             w.set_collection_props(
                 c.id,
-                &[("displayname".into(), Some("Company directory".into()))],
+                &[(
+                    bureau_store::prop::DISPLAY_NAME.into(),
+                    Some("Company directory".into()),
+                )],
             )?;
             Ok(c.id)
         })

@@ -143,7 +143,10 @@ impl crate::Directory {
                 let cal = w.create_collection(p.id, CollectionKind::Calendar, CALENDAR)?;
                 w.set_collection_props(
                     cal.id,
-                    &[("displayname".into(), Some(display_name.clone()))],
+                    &[(
+                        bureau_store::prop::DISPLAY_NAME.into(),
+                        Some(display_name.clone()),
+                    )],
                 )?;
                 if let Some(m) = &manager {
                     w.grant(cal.id, m.principal, Some(Right::ReadWrite))?;

@@ -773,7 +773,13 @@ impl Scheduler {
             .store
             .write(Actor::System, vec![], move |w| {
                 let c = w.create_collection(p, CollectionKind::Calendar, "calendar")?;
-                w.set_collection_props(c.id, &[("displayname".into(), Some("Calendar".into()))])?;
+                w.set_collection_props(
+                    c.id,
+                    &[(
+                        bureau_store::prop::DISPLAY_NAME.into(),
+                        Some("Calendar".into()),
+                    )],
+                )?;
                 Ok::<_, StoreError>(c)
             })
             .await?;

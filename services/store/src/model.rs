@@ -123,6 +123,9 @@ pub mod prop {
     /// When a calendar object's instances start and end: "<first start> <last end>" in Unix
     /// seconds, the end i64::MAX for an open-ended series. Write it with `span_value`.
     pub const SPAN: &str = "span";
+    /// A collection's name as people see it (DAV's displayname, an ActiveSync folder's
+    /// DisplayName); the collection's own name when absent.
+    pub const DISPLAY_NAME: &str = "displayname";
     /// A mailbox's special use (RFC 6154), such as \\Drafts.
     pub const SPECIAL_USE: &str = "special-use";
     /// A calendar collection's components, space-separated ("VEVENT VTODO"), when MKCALENDAR
@@ -154,6 +157,11 @@ impl Item {
 impl Collection {
     pub fn special_use(&self) -> Option<&str> {
         self.props.get(prop::SPECIAL_USE).map(String::as_str)
+    }
+
+    /// The name people see (`prop::DISPLAY_NAME`), if one is set.
+    pub fn display_name(&self) -> Option<&str> {
+        self.props.get(prop::DISPLAY_NAME).map(String::as_str)
     }
 }
 

@@ -76,11 +76,7 @@ fn folder(c: &Collection, by_name: &BTreeMap<&str, u64>) -> Option<Folder> {
                 CollectionKind::Notes => (kind::NOTES, kind::USER_NOTES, "notes"),
                 _ => (kind::USER_GENERIC, kind::USER_GENERIC, ""),
             };
-            let name = c
-                .props
-                .get("displayname")
-                .cloned()
-                .unwrap_or_else(|| c.name.clone());
+            let name = c.display_name().unwrap_or(&c.name).to_string();
             let kind = if c.name == default_name {
                 default
             } else {
@@ -288,7 +284,7 @@ async fn create_folder(
     } else {
         if colls
             .iter()
-            .any(|c| c.kind == kind && c.props.get("displayname").map(|d| d.trim()) == Some(name))
+            .any(|c| c.kind == kind && c.display_name().map(|d| d.trim()) == Some(name))
         {
             return Ok(Err(edit_status::EXISTS));
         }
@@ -302,7 +298,10 @@ async fn create_folder(
         .write(Actor::Principal(principal), vec![], move |w| {
             let c = w.create_collection(principal, kind, &store_name)?;
             if let Some(d) = &display {
-                w.set_collection_props(c.id, &[("displayname".into(), Some(d.clone()))])?;
+                w.set_collection_props(
+                    c.id,
+                    &[(bureau_store::prop::DISPLAY_NAME.into(), Some(d.clone()))],
+                )?;
             }
             Ok::<_, StoreError>(c.id)
         })
@@ -372,8 +371,11 @@ async fn change_folder(
         let n = name.to_string();
         eas.store()
             .write(actor, vec![], move |w| {
-                w.set_collection_props(id, &[("displayname".into(), Some(n.clone()))])
-                    .map(|_| ())
+                w.set_collection_props(
+                    id,
+                    &[(bureau_store::prop::DISPLAY_NAME.into(), Some(n.clone()))],
+                )
+                .map(|_| ())
             })
             .await
     };

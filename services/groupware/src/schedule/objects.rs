@@ -93,7 +93,7 @@ impl Scheduler {
         {
             return Err(StoreError::Exists(format!("an object with UID {uid}")));
         }
-        if props.contains_key("organizer") {
+        if props.contains_key(bureau_store::prop::ORGANIZER) {
             props.insert(SCHEDULE_TAG.into(), new_schedule_tag());
         }
         let old = match expect {
