@@ -135,10 +135,7 @@ impl AdminApi {
             .write(Actor::System, vec![], move |w| {
                 let c = w.create_collection(p, kind, &name)?;
                 if kind != bureau_store::CollectionKind::Mailbox {
-                    w.set_collection_props(
-                        c.id,
-                        &[(bureau_store::prop::DISPLAY_NAME.into(), Some(name.clone()))],
-                    )?;
+                    w.set_display_name(c.id, &name)?;
                 }
                 w.grant(c.id, p, Some(Right::ReadWrite))?;
                 Ok::<_, bureau_store::StoreError>(c)

@@ -268,13 +268,7 @@ impl Ctx<'_> {
             .store
             .write(self.actor(), vec![], move |w| {
                 let c = w.create_collection(p, ck, name)?;
-                w.set_collection_props(
-                    c.id,
-                    &[(
-                        bureau_store::prop::DISPLAY_NAME.into(),
-                        Some(display.into()),
-                    )],
-                )
+                w.set_display_name(c.id, display)
             })
             .await;
         match made {

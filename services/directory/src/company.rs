@@ -97,13 +97,7 @@ impl Directory {
                 Err(e) => return Err(e.into()),
             };
             let c = w.create_collection(p.id, CollectionKind::AddressBook, BOOK)?;
-            w.set_collection_props(
-                c.id,
-                &[(
-                    bureau_store::prop::DISPLAY_NAME.into(),
-                    Some("Company directory".into()),
-                )],
-            )?;
+            w.set_display_name(c.id, "Company directory")?;
             Ok(c.id)
         })
         .await

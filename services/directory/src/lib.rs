@@ -530,10 +530,7 @@ impl Directory {
                     if *kind != CollectionKind::Mailbox {
                         // What calendar and contacts apps show: "Calendar", "Contacts", ...
                         let shown = name[..1].to_uppercase() + &name[1..];
-                        w.set_collection_props(
-                            c.id,
-                            &[(bureau_store::prop::DISPLAY_NAME.into(), Some(shown))],
-                        )?;
+                        w.set_display_name(c.id, &shown)?;
                     }
                 }
                 let user = User {

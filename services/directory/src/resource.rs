@@ -141,13 +141,7 @@ impl crate::Directory {
                 let p = w.create_principal(PrincipalKind::Resource, &uid, None)?;
                 w.create_collection(p.id, CollectionKind::Mailbox, "INBOX")?;
                 let cal = w.create_collection(p.id, CollectionKind::Calendar, CALENDAR)?;
-                w.set_collection_props(
-                    cal.id,
-                    &[(
-                        bureau_store::prop::DISPLAY_NAME.into(),
-                        Some(display_name.clone()),
-                    )],
-                )?;
+                w.set_display_name(cal.id, &display_name)?;
                 if let Some(m) = &manager {
                     w.grant(cal.id, m.principal, Some(Right::ReadWrite))?;
                 }

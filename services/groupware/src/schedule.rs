@@ -773,13 +773,7 @@ impl Scheduler {
             .store
             .write(Actor::System, vec![], move |w| {
                 let c = w.create_collection(p, CollectionKind::Calendar, "calendar")?;
-                w.set_collection_props(
-                    c.id,
-                    &[(
-                        bureau_store::prop::DISPLAY_NAME.into(),
-                        Some("Calendar".into()),
-                    )],
-                )?;
+                w.set_display_name(c.id, "Calendar")?;
                 Ok::<_, StoreError>(c)
             })
             .await?;

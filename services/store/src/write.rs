@@ -320,6 +320,17 @@ impl<'t> Writer<'t> {
         Ok(c)
     }
 
+    /// Sets the name people see (`prop::DISPLAY_NAME`); needs write access.
+    pub fn set_display_name(&mut self, id: CollectionId, name: &str) -> Result<Collection> {
+        self.set_collection_props(
+            id,
+            &[(
+                crate::prop::DISPLAY_NAME.to_string(),
+                Some(name.to_string()),
+            )],
+        )
+    }
+
     /// Sets (Some) or removes (None) collection properties; needs write access.
     pub fn set_collection_props(
         &mut self,

@@ -298,10 +298,7 @@ async fn create_folder(
         .write(Actor::Principal(principal), vec![], move |w| {
             let c = w.create_collection(principal, kind, &store_name)?;
             if let Some(d) = &display {
-                w.set_collection_props(
-                    c.id,
-                    &[(bureau_store::prop::DISPLAY_NAME.into(), Some(d.clone()))],
-                )?;
+                w.set_display_name(c.id, d)?;
             }
             Ok::<_, StoreError>(c.id)
         })
@@ -371,11 +368,7 @@ async fn change_folder(
         let n = name.to_string();
         eas.store()
             .write(actor, vec![], move |w| {
-                w.set_collection_props(
-                    id,
-                    &[(bureau_store::prop::DISPLAY_NAME.into(), Some(n.clone()))],
-                )
-                .map(|_| ())
+                w.set_display_name(id, &n).map(|_| ())
             })
             .await
     };
