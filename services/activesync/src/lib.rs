@@ -325,7 +325,7 @@ impl ActiveSync {
         );
         let mut eas = match parsed {
             Ok(r) => r,
-            Err(why) => return text(StatusCode::BAD_REQUEST, &why),
+            Err(why) => return text(StatusCode::BAD_REQUEST, &why.to_string()),
         };
         if eas.version.is_empty() {
             eas.version = "12.1".into();

@@ -567,7 +567,7 @@ impl AdminApi {
         // has removed the token.
         if setup::has_admin(self.dir())? {
             setup::done(&self.info.setup_token)
-                .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+                .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         }
         let Some(expected) = setup::read(&self.info.setup_token) else {
             return Err(fail(
@@ -627,7 +627,7 @@ impl AdminApi {
             }
         };
         setup::done(&self.info.setup_token)
-            .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+            .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         log::info!("admin: setup done; {} is the first administrator", user.uid);
         self.apply_system(new_name, timezone).await?;
         match caller {

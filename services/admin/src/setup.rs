@@ -46,10 +46,29 @@ pub fn read(path: &Path) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
+/// Why the setup token could not be made or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error(transparent)]
+    Directory(#[from] bureau_directory::DirectoryError),
+    #[error("{}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> TokenError + '_ {
+    move |source| TokenError::File {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// At start: makes the token if there is no administrator (keeping one already made), and
 /// removes it if there is one.
-pub fn prepare(dir: &Directory, path: &Path) -> Result<(), String> {
-    if has_admin(dir).map_err(|e| e.to_string())? {
+pub fn prepare(dir: &Directory, path: &Path) -> Result<(), TokenError> {
+    if has_admin(dir)? {
         return done(path);
     }
     if read(path).is_some() {
@@ -67,7 +86,7 @@ pub fn prepare(dir: &Directory, path: &Path) -> Result<(), String> {
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     };
-    write().map_err(|e| format!("{}: {e}", path.display()))?;
+    write().map_err(file_error(path))?;
     log::info!(
         "no administrator yet: the setup token is in {} (`bureau setup-token` shows it)",
         path.display()
@@ -93,11 +112,11 @@ pub async fn retire_when_done(dir: Directory, path: std::path::PathBuf) {
 }
 
 /// Setup is done: the token goes.
-pub fn done(path: &Path) -> Result<(), String> {
+pub fn done(path: &Path) -> Result<(), TokenError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(e) => Err(file_error(path)(e)),
     }
 }
 

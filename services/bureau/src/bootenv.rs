@@ -10,11 +10,42 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const SIZE: usize = 1024;
 const HEADER: &str = "# GRUB Environment Block\n";
 const SLOTS: [&str; 2] = ["A", "B"];
+
+/// What a backend command stops at; RAUC shows it and keeps the slots as they were.
+#[derive(Debug, thiserror::Error)]
+pub enum BootEnvError {
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {why}", path.display())]
+    Damaged { path: PathBuf, why: NotABlock },
+    #[error("no slot named {0:?} (A or B)")]
+    NoSlot(String),
+    #[error("environment over 1024 bytes")]
+    TooLong,
+    #[error(
+        "usage: bureau bootenv get-primary | set-primary SLOT | get-state SLOT | set-state SLOT good|bad"
+    )]
+    Usage,
+}
+
+/// Why bytes are not a GRUB environment block.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotABlock {
+    #[error("not text")]
+    NotText,
+    #[error("not a GRUB environment block (no header)")]
+    NoHeader,
+    #[error("bad line {0:?}")]
+    BadLine(String),
+}
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct GrubEnv {
@@ -22,11 +53,9 @@ pub struct GrubEnv {
 }
 
 impl GrubEnv {
-    pub fn parse(data: &[u8]) -> Result<GrubEnv, String> {
-        let text = std::str::from_utf8(data).map_err(|_| "not text")?;
-        let body = text
-            .strip_prefix(HEADER)
-            .ok_or("not a GRUB environment block (no header)")?;
+    pub fn parse(data: &[u8]) -> Result<GrubEnv, NotABlock> {
+        let text = std::str::from_utf8(data).map_err(|_| NotABlock::NotText)?;
+        let body = text.strip_prefix(HEADER).ok_or(NotABlock::NoHeader)?;
         let mut vars = BTreeMap::new();
         for line in body.lines() {
             if line.starts_with('#') || line.is_empty() {
@@ -34,19 +63,19 @@ impl GrubEnv {
             }
             let (k, v) = line
                 .split_once('=')
-                .ok_or_else(|| format!("bad line {line:?}"))?;
+                .ok_or_else(|| NotABlock::BadLine(line.into()))?;
             vars.insert(k.to_string(), v.to_string());
         }
         Ok(GrubEnv { vars })
     }
 
-    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
+    pub fn to_bytes(&self) -> Result<Vec<u8>, BootEnvError> {
         let mut out = HEADER.to_string();
         for (k, v) in &self.vars {
             out += &format!("{k}={v}\n");
         }
         if out.len() > SIZE {
-            return Err("environment over 1024 bytes".into());
+            return Err(BootEnvError::TooLong);
         }
         let mut b = out.into_bytes();
         b.resize(SIZE, b'#');
@@ -85,7 +114,7 @@ impl GrubEnv {
     }
 
     /// Makes `slot` the one booted next, as a fresh try.
-    pub fn set_primary(&mut self, slot: &str) -> Result<(), String> {
+    pub fn set_primary(&mut self, slot: &str) -> Result<(), BootEnvError> {
         check_slot(slot)?;
         let mut order = vec![slot.to_string()];
         order.extend(self.order().into_iter().filter(|s| s != slot));
@@ -100,7 +129,7 @@ impl GrubEnv {
         self.get(&format!("{slot}_OK")) == "1" && self.get(&format!("{slot}_TRY")) == "0"
     }
 
-    pub fn set_state(&mut self, slot: &str, good: bool) -> Result<(), String> {
+    pub fn set_state(&mut self, slot: &str, good: bool) -> Result<(), BootEnvError> {
         check_slot(slot)?;
         self.set(&format!("{slot}_OK"), if good { "1" } else { "0" });
         self.set(&format!("{slot}_TRY"), "0");
@@ -108,34 +137,43 @@ impl GrubEnv {
     }
 }
 
-fn check_slot(slot: &str) -> Result<(), String> {
+fn check_slot(slot: &str) -> Result<(), BootEnvError> {
     if SLOTS.contains(&slot) {
         Ok(())
     } else {
-        Err(format!("no slot named {slot:?} (A or B)"))
+        Err(BootEnvError::NoSlot(slot.into()))
     }
 }
 
-fn load(path: &Path) -> Result<GrubEnv, String> {
-    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    GrubEnv::parse(&data).map_err(|e| format!("{}: {e}", path.display()))
+fn file(path: &Path) -> impl Fn(std::io::Error) -> BootEnvError + '_ {
+    move |source| BootEnvError::File {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn load(path: &Path) -> Result<GrubEnv, BootEnvError> {
+    let data = std::fs::read(path).map_err(file(path))?;
+    GrubEnv::parse(&data).map_err(|why| BootEnvError::Damaged {
+        path: path.to_path_buf(),
+        why,
+    })
 }
 
 /// Rewrites the block in place, as GRUB itself does (GRUB can only write to the file's
 /// existing blocks, so it must not be replaced by a new file), then syncs it.
-fn save(path: &Path, env: &GrubEnv) -> Result<(), String> {
+fn save(path: &Path, env: &GrubEnv) -> Result<(), BootEnvError> {
     let bytes = env.to_bytes()?;
-    let err = |e: std::io::Error| format!("{}: {e}", path.display());
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .open(path)
-        .map_err(err)?;
-    f.write_all(&bytes).map_err(err)?;
-    f.sync_all().map_err(err)
+        .map_err(file(path))?;
+    f.write_all(&bytes).map_err(file(path))?;
+    f.sync_all().map_err(file(path))
 }
 
 /// Runs one backend command as RAUC calls it; what it prints goes to stdout.
-pub fn run(file: &Path, args: &[String]) -> Result<String, String> {
+pub fn run(file: &Path, args: &[String]) -> Result<String, BootEnvError> {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     match a.as_slice() {
         ["get-primary"] => Ok(load(file)?.primary()),
@@ -158,10 +196,7 @@ pub fn run(file: &Path, args: &[String]) -> Result<String, String> {
             env.set_state(slot, *state == "good")?;
             save(file, &env).map(|_| String::new())
         }
-        _ => Err(
-            "usage: bureau bootenv get-primary | set-primary SLOT | get-state SLOT | set-state SLOT good|bad"
-                .into(),
-        ),
+        _ => Err(BootEnvError::Usage),
     }
 }
 
@@ -180,7 +215,7 @@ mod tests {
     fn round_trip_keeps_grub_format() {
         let env = GrubEnv::parse(&fresh()).unwrap();
         assert_eq!(env.to_bytes().unwrap(), fresh());
-        assert!(GrubEnv::parse(b"A_OK=1\n").is_err());
+        assert_eq!(GrubEnv::parse(b"A_OK=1\n"), Err(NotABlock::NoHeader));
     }
 
     #[test]
@@ -205,7 +240,7 @@ mod tests {
         env.set_primary("A").unwrap();
         env.set_state("A", false).unwrap();
         assert_eq!(env.primary(), "B");
-        assert!(env.set_primary("C").is_err());
+        assert!(matches!(env.set_primary("C"), Err(BootEnvError::NoSlot(_))));
     }
 
     #[test]
@@ -222,7 +257,10 @@ mod tests {
         run(&["set-state", "A", "bad"]).unwrap();
         assert_eq!(run(&["get-state", "A"]).unwrap(), "bad");
         assert_eq!(std::fs::metadata(&f).unwrap().len(), SIZE as u64);
-        assert!(run(&["set-state", "A", "maybe"]).is_err());
-        assert!(run(&["frobnicate"]).is_err());
+        assert!(matches!(
+            run(&["set-state", "A", "maybe"]),
+            Err(BootEnvError::Usage)
+        ));
+        assert!(matches!(run(&["frobnicate"]), Err(BootEnvError::Usage)));
     }
 }

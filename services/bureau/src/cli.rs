@@ -4,6 +4,7 @@
 mod services;
 
 use crate::Cmd;
+use crate::error::{self, BadValue, CliError};
 use bureau_admin::api::*;
 use bureau_admin::client::Client;
 use clap::Subcommand;
@@ -298,18 +299,26 @@ pub enum ResourceCmd {
     },
 }
 
-fn parse_resource_kind(s: &str) -> Result<ResourceKind, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
-        .map_err(|_| format!("{s}: room or equipment"))
+fn parse_resource_kind(s: &str) -> Result<ResourceKind, BadValue> {
+    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase())).map_err(|_| {
+        BadValue {
+            value: s.into(),
+            expected: "room or equipment",
+        }
+    })
 }
 
-fn parse_policy(s: &str) -> Result<BookingPolicy, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
-        .map_err(|_| format!("{s}: auto-accept, accept-if-free or manager"))
+fn parse_policy(s: &str) -> Result<BookingPolicy, BadValue> {
+    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase())).map_err(|_| {
+        BadValue {
+            value: s.into(),
+            expected: "auto-accept, accept-if-free or manager",
+        }
+    })
 }
 
 /// Parses 500M, 2G, 1024 (bytes), "none".
-pub fn parse_size(s: &str) -> Result<Option<u64>, String> {
+pub fn parse_size(s: &str) -> Result<Option<u64>, BadValue> {
     let s = s.trim();
     if s.eq_ignore_ascii_case("none") || s.eq_ignore_ascii_case("unlimited") {
         return Ok(None);
@@ -326,22 +335,25 @@ pub fn parse_size(s: &str) -> Result<Option<u64>, String> {
         .ok()
         .and_then(|n| n.checked_mul(mult))
         .map(Some)
-        .ok_or_else(|| format!("quota '{s}': use a size such as 500M or 2G, or none"))
+        .ok_or_else(|| BadValue {
+            value: format!("quota '{s}'"),
+            expected: "use a size such as 500M or 2G, or none",
+        })
 }
 
-fn read_password(from_stdin: bool) -> Result<String, String> {
+fn read_password(from_stdin: bool) -> Result<String, CliError> {
     if from_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
         std::io::stdin()
             .lock()
             .read_line(&mut line)
-            .map_err(|e| format!("reading the password: {e}"))?;
+            .map_err(CliError::Password)?;
         return Ok(line.trim_end_matches(['\r', '\n']).to_string());
     }
-    let p1 = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
-    let p2 = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+    let p1 = rpassword::prompt_password("Password: ").map_err(CliError::Password)?;
+    let p2 = rpassword::prompt_password("Again: ").map_err(CliError::Password)?;
     if p1 != p2 {
-        return Err("the passwords differ".into());
+        return Err(CliError::PasswordsDiffer);
     }
     Ok(p1)
 }
@@ -366,14 +378,8 @@ impl Out<'_> {
         method: Method,
         path: &str,
         body: Option<&impl Serialize>,
-    ) -> Result<Option<T>, String> {
-        self.client
-            .call(method, path, body)
-            .await
-            .map_err(|e| match e.field() {
-                Some(f) => format!("{f}: {e}"),
-                None => e.to_string(),
-            })
+    ) -> Result<Option<T>, CliError> {
+        Ok(self.client.call(method, path, body).await?)
     }
 
     fn print<T: Serialize>(&self, v: &T, text: impl FnOnce(&T) -> String) {
@@ -396,21 +402,6 @@ impl Out<'_> {
     }
 }
 
-trait FieldOf {
-    fn field(&self) -> Option<String>;
-}
-
-impl FieldOf for bureau_admin::client::ClientError {
-    fn field(&self) -> Option<String> {
-        match self {
-            bureau_admin::client::ClientError::Api(e, _) => e.field.clone(),
-            _ => None,
-        }
-        // Messages from the directory already name their field; avoid saying it twice.
-        .filter(|f| !self.to_string().starts_with(&format!("{f}:")))
-    }
-}
-
 const NONE: Option<&()> = None;
 
 fn user_line(u: &User) -> String {
@@ -424,7 +415,7 @@ fn user_line(u: &User) -> String {
     )
 }
 
-pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
+pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), CliError> {
     let out = Out { client, json };
     match cmd {
         Cmd::Serve { .. } | Cmd::Helper | Cmd::SetupToken | Cmd::Bootenv { .. } => {
@@ -445,7 +436,10 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
                     .join("\n")
             });
             if !broken.is_empty() {
-                return Err(format!("{} broken object(s)", broken.len()));
+                return Err(CliError::Found(format!(
+                    "{} broken object(s)",
+                    broken.len()
+                )));
             }
         }
         Cmd::Status { wait } => {
@@ -475,7 +469,7 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
                         Some(&NewDomain { name: name.clone() }),
                     )
                     .await?
-                    .ok_or("empty answer")?;
+                    .ok_or(CliError::Empty)?;
                 out.print(&d, |d| format!("added domain {}", d.name));
             }
             DomainCmd::List => {
@@ -497,7 +491,7 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
                 let d: Domain = out
                     .call(Method::PATCH, &format!("/api/v1/domains/{name}"), Some(&ch))
                     .await?
-                    .ok_or("empty answer")?;
+                    .ok_or(CliError::Empty)?;
                 out.print(&d, |d| match &d.catch_all {
                     Some(u) => format!("unknown addresses of {} now reach {u}", d.name),
                     None => format!("{} has no catch-all", d.name),
@@ -546,12 +540,11 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
         Cmd::Backup(BackupCmd::Create { file }) => {
             // Written beside its name, renamed when whole: a failed download leaves nothing.
             let tmp = file.with_extension("partial");
-            let mut f =
-                std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            let mut f = std::fs::File::create(&tmp).map_err(error::file(&tmp))?;
             let written = out.client.download("/api/v1/backup", &mut f).await;
-            let done = written.map_err(|e| e.to_string()).and_then(|n| {
-                f.sync_all().map_err(|e| e.to_string())?;
-                std::fs::rename(&tmp, file).map_err(|e| e.to_string())?;
+            let done = written.map_err(CliError::from).and_then(|n| {
+                f.sync_all().map_err(error::file(&tmp))?;
+                std::fs::rename(&tmp, file).map_err(error::file(file))?;
                 Ok(n)
             });
             match done {
@@ -567,7 +560,7 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), String> {
     Ok(())
 }
 
-async fn run_user(out: &Out<'_>, cmd: &UserCmd) -> Result<(), String> {
+async fn run_user(out: &Out<'_>, cmd: &UserCmd) -> Result<(), CliError> {
     match cmd {
         UserCmd::Add {
             address,
@@ -593,7 +586,7 @@ async fn run_user(out: &Out<'_>, cmd: &UserCmd) -> Result<(), String> {
             let u: User = out
                 .call(Method::POST, "/api/v1/users", Some(&nu))
                 .await?
-                .ok_or("empty answer")?;
+                .ok_or(CliError::Empty)?;
             out.print(&u, |u| format!("added user {} <{}>", u.uid, u.address));
         }
         UserCmd::List => {
@@ -609,7 +602,7 @@ async fn run_user(out: &Out<'_>, cmd: &UserCmd) -> Result<(), String> {
             let d: UserDetail = out
                 .call(Method::GET, &format!("/api/v1/users/{uid}"), NONE)
                 .await?
-                .ok_or("empty answer")?;
+                .ok_or(CliError::Empty)?;
             out.print(&d, |d| {
                 let u = &d.user;
                 format!(
@@ -648,7 +641,7 @@ async fn run_user(out: &Out<'_>, cmd: &UserCmd) -> Result<(), String> {
             let u: User = out
                 .call(Method::PATCH, &format!("/api/v1/users/{uid}"), Some(&ch))
                 .await?
-                .ok_or("empty answer")?;
+                .ok_or(CliError::Empty)?;
             out.print(&u, |u| {
                 format!(
                     "{} {}",
@@ -676,7 +669,7 @@ async fn run_user(out: &Out<'_>, cmd: &UserCmd) -> Result<(), String> {
             let u: User = out
                 .call(Method::PATCH, &format!("/api/v1/users/{uid}"), Some(&ch))
                 .await?
-                .ok_or("empty answer")?;
+                .ok_or(CliError::Empty)?;
             out.print(&u, user_line);
         }
         UserCmd::Del { uid } => {
@@ -700,7 +693,7 @@ fn segment(name: &str) -> String {
         .collect()
 }
 
-async fn run_mailbox(out: &Out<'_>, cmd: &MailboxCmd) -> Result<(), String> {
+async fn run_mailbox(out: &Out<'_>, cmd: &MailboxCmd) -> Result<(), CliError> {
     match cmd {
         MailboxCmd::List { uid } => {
             let cs: Vec<CollectionInfo> = out
@@ -783,15 +776,10 @@ async fn run_mailbox(out: &Out<'_>, cmd: &MailboxCmd) -> Result<(), String> {
             });
         }
         MailboxCmd::Import { uid, name, file } => {
-            let data = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let data = std::fs::read(file).map_err(error::file(file))?;
             let path = format!("/api/v1/users/{uid}/collections/{}/import", segment(name));
-            let body = out
-                .client
-                .upload(Method::POST, &path, data)
-                .await
-                .map_err(|e| e.to_string())?;
-            let report: ImportReport =
-                serde_json::from_slice(&body).map_err(|e| format!("answer: {e}"))?;
+            let body = out.client.upload(Method::POST, &path, data).await?;
+            let report: ImportReport = serde_json::from_slice(&body)?;
             out.print(&report, |r| {
                 let mut t = format!("{} objects stored in {uid}'s {name}", r.stored);
                 for why in &r.refused {
@@ -805,21 +793,17 @@ async fn run_mailbox(out: &Out<'_>, cmd: &MailboxCmd) -> Result<(), String> {
                 "/api/v1/users/{uid}/collections/{}/items/{id}",
                 segment(name)
             );
-            let data = out
-                .client
-                .raw(Method::GET, &path, NONE)
-                .await
-                .map_err(|e| e.to_string())?;
+            let data = out.client.raw(Method::GET, &path, NONE).await?;
             use std::io::Write;
             std::io::stdout()
                 .write_all(&data)
-                .map_err(|e| e.to_string())?;
+                .map_err(error::file(std::path::Path::new("standard output")))?;
         }
     }
     Ok(())
 }
 
-async fn run_queue(out: &Out<'_>, cmd: &QueueCmd) -> Result<(), String> {
+async fn run_queue(out: &Out<'_>, cmd: &QueueCmd) -> Result<(), CliError> {
     match cmd {
         QueueCmd::List => {
             let q: Vec<QueuedMessage> = out
@@ -867,7 +851,7 @@ async fn run_queue(out: &Out<'_>, cmd: &QueueCmd) -> Result<(), String> {
     Ok(())
 }
 
-async fn run_group(out: &Out<'_>, cmd: &GroupCmd) -> Result<(), String> {
+async fn run_group(out: &Out<'_>, cmd: &GroupCmd) -> Result<(), CliError> {
     let group_line = |g: &Group| {
         format!(
             "{:<16} {:<32} {}",
@@ -892,7 +876,7 @@ async fn run_group(out: &Out<'_>, cmd: &GroupCmd) -> Result<(), String> {
             let g: Group = out
                 .call(Method::POST, "/api/v1/groups", Some(&ng))
                 .await?
-                .ok_or("empty answer")?;
+                .ok_or(CliError::Empty)?;
             out.print(&g, |g| format!("added group {}", g.name));
         }
         GroupCmd::List => {
@@ -915,11 +899,11 @@ async fn run_group(out: &Out<'_>, cmd: &GroupCmd) -> Result<(), String> {
                         }),
                     )
                     .await?
-                    .ok_or("empty answer")?,
+                    .ok_or(CliError::Empty)?,
                 None => out
                     .call(Method::GET, &format!("/api/v1/groups/{name}"), NONE)
                     .await?
-                    .ok_or("empty answer")?,
+                    .ok_or(CliError::Empty)?,
             };
             out.print(&g, |g| g.members.join("\n"));
         }
@@ -932,7 +916,7 @@ async fn run_group(out: &Out<'_>, cmd: &GroupCmd) -> Result<(), String> {
     Ok(())
 }
 
-async fn run_resource(out: &Out<'_>, cmd: &ResourceCmd) -> Result<(), String> {
+async fn run_resource(out: &Out<'_>, cmd: &ResourceCmd) -> Result<(), CliError> {
     match cmd {
         ResourceCmd::Add {
             address,
@@ -962,7 +946,7 @@ async fn run_resource(out: &Out<'_>, cmd: &ResourceCmd) -> Result<(), String> {
             let r: User = out
                 .call(Method::POST, "/api/v1/resources", Some(&nr))
                 .await?
-                .ok_or("empty answer")?;
+                .ok_or(CliError::Empty)?;
             out.print(&r, |r| format!("added resource {} <{}>", r.uid, r.address));
         }
         ResourceCmd::List => {
@@ -999,13 +983,12 @@ async fn run_resource(out: &Out<'_>, cmd: &ResourceCmd) -> Result<(), String> {
 }
 
 /// The daemon's status; with `wait`, retried until the daemon answers with every service up.
-async fn status(client: &Client, wait: Option<u64>) -> Result<Status, String> {
+async fn status(client: &Client, wait: Option<u64>) -> Result<Status, CliError> {
     let Some(secs) = wait else {
         return client
             .call(Method::GET, "/api/v1/status", NONE)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| "empty answer".into());
+            .await?
+            .ok_or(CliError::Empty);
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     loop {
@@ -1025,20 +1008,22 @@ async fn status(client: &Client, wait: Option<u64>) -> Result<Status, String> {
                 }
                 format!("down: {}", down.join(", "))
             }
-            Ok(None) => "empty answer".to_string(),
+            Ok(None) => CliError::Empty.to_string(),
             Err(e) => e.to_string(),
         };
         if std::time::Instant::now() >= deadline {
-            return Err(format!("not healthy after {secs} s: {why}"));
+            return Err(CliError::Found(format!(
+                "not healthy after {secs} s: {why}"
+            )));
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
 
-async fn run_update(out: &Out<'_>, cmd: &UpdateCmd) -> Result<(), String> {
+async fn run_update(out: &Out<'_>, cmd: &UpdateCmd) -> Result<(), CliError> {
     match cmd {
         UpdateCmd::Apply { bundle, no_reboot } => {
-            let data = std::fs::read(bundle).map_err(|e| format!("{}: {e}", bundle.display()))?;
+            let data = std::fs::read(bundle).map_err(error::file(bundle))?;
             eprintln!(
                 "installing {} ({} MiB) into the other slot...",
                 bundle.display(),
@@ -1046,15 +1031,13 @@ async fn run_update(out: &Out<'_>, cmd: &UpdateCmd) -> Result<(), String> {
             );
             out.client
                 .upload(Method::PUT, "/api/v1/system/update", data)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if *no_reboot {
                 println!("installed; the new system starts at the next reboot");
             } else {
                 out.client
                     .raw(Method::POST, "/api/v1/system/reboot", NONE)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 println!("installed; rebooting into it");
             }
         }
@@ -1062,7 +1045,7 @@ async fn run_update(out: &Out<'_>, cmd: &UpdateCmd) -> Result<(), String> {
             let s: SystemInfo = out
                 .call(Method::GET, "/api/v1/system", NONE)
                 .await?
-                .ok_or("empty answer")?;
+                .ok_or(CliError::Empty)?;
             out.print(&s, |s| {
                 let mut t = format!(
                     "release {}, booted from slot {}",

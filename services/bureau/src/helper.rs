@@ -4,8 +4,10 @@
 //! directory's `updates/`, no Samba configuration but the one it renders itself from a
 //! checked plan.
 
+use crate::serve::StartError;
 use bureau_core::Config;
-use bureau_core::helper::{MAX_REQUEST, Reply, Request, command};
+use bureau_core::helper::{CommandError, MAX_REQUEST, Reply, Request, command};
+use bureau_daemons::samba::SambaError;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,6 +18,35 @@ use tokio::sync::Mutex;
 
 /// Longest a bundle installation may take.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Why the helper refused or failed a request: the reply's output, to the daemon.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error(transparent)]
+    Samba(#[from] SambaError),
+    #[error("the report: {0}")]
+    Report(#[from] serde_json::Error),
+    #[error("{0:?} is not a host name")]
+    HostName(String),
+    #[error("an update is already being installed")]
+    Busy,
+    #[error("{}: only bundles in {} are installed", bundle.display(), dir.display())]
+    Outside { bundle: PathBuf, dir: PathBuf },
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn file(path: &Path) -> impl FnOnce(std::io::Error) -> Refusal + '_ {
+    move |source| Refusal::File {
+        path: path.to_path_buf(),
+        source,
+    }
+}
 
 struct Helper {
     updates: PathBuf,
@@ -29,23 +60,30 @@ struct Helper {
     samba_turn: Mutex<()>,
 }
 
-pub async fn run(cfg: Config) -> Result<(), String> {
+pub async fn run(cfg: Config) -> Result<(), StartError> {
     if !nix::unistd::Uid::effective().is_root() {
-        return Err("the helper runs as root".into());
+        return Err(StartError::NotRoot);
     }
     let socket = cfg.admin.helper_socket.clone();
-    let user = nix::unistd::User::from_name(&cfg.server.user).map_err(|e| e.to_string())?;
+    let account = |what| move |source| StartError::Account { what, source };
+    let user = nix::unistd::User::from_name(&cfg.server.user)
+        .map_err(account("looking up server.user"))?;
+    let io = |what: &Path| {
+        let what = what.display().to_string();
+        move |source| StartError::Io { what, source }
+    };
     if let Some(dir) = socket.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
     let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket).map_err(|e| format!("{}: {e}", socket.display()))?;
+    let listener = UnixListener::bind(&socket).map_err(io(&socket))?;
     // rw for root and the daemon's group only.
     if let Some(u) = &user {
-        nix::unistd::chown(&socket, None, Some(u.gid)).map_err(|e| e.to_string())?;
+        nix::unistd::chown(&socket, None, Some(u.gid))
+            .map_err(account("giving the socket to the daemon's group"))?;
     }
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| e.to_string())?;
+        .map_err(io(&socket))?;
     let helper = std::sync::Arc::new(Helper {
         updates: cfg.updates_dir(),
         daemon_uid: user.map(|u| u.uid.as_raw()),
@@ -57,7 +95,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     log::info!("helper: serving {}", socket.display());
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     loop {
-        let (stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
+        let (stream, _) = listener.accept().await.map_err(io(&socket))?;
         let helper = helper.clone();
         tokio::spawn(async move { helper.serve(stream).await });
     }
@@ -111,25 +149,23 @@ impl Helper {
     }
 
     async fn handle(&self, req: &Request) -> Reply {
-        let result = match req {
+        let result: Result<String, Refusal> = match req {
             Request::InstallUpdate { bundle } => self.install(bundle).await,
-            Request::SlotStatus => {
-                command(
-                    "rauc",
-                    &["status", "--output-format=json"],
-                    Duration::from_secs(30),
-                )
-                .await
-            }
+            Request::SlotStatus => command(
+                "rauc",
+                &["status", "--output-format=json"],
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(Refusal::from),
             Request::Reboot => Ok("rebooting".into()),
-            Request::ReloadProxy => {
-                command(
-                    "systemctl",
-                    &["reload-or-restart", "squid"],
-                    Duration::from_secs(60),
-                )
-                .await
-            }
+            Request::ReloadProxy => command(
+                "systemctl",
+                &["reload-or-restart", "squid"],
+                Duration::from_secs(60),
+            )
+            .await
+            .map_err(Refusal::from),
             Request::ApplySamba { plan } => {
                 let _turn = self.samba_turn.lock().await;
                 let mut done =
@@ -158,30 +194,33 @@ impl Helper {
                     ),
                     Err(e) => log::warn!("helper: Samba not changed: {e}"),
                 }
-                done.and_then(|r| serde_json::to_string(&r).map_err(|e| e.to_string()))
+                done.map_err(Refusal::from)
+                    .and_then(|r| Ok(serde_json::to_string(&r)?))
             }
             Request::SambaStatus => Ok(bureau_daemons::samba::status(&self.samba).await),
             Request::SetHostname { name } => match bureau_directory::validate::domain(name) {
-                Ok(n) if n == *name => command("hostname", &[name], Duration::from_secs(10)).await,
-                _ => Err(format!("{name:?} is not a host name")),
+                Ok(n) if n == *name => command("hostname", &[name], Duration::from_secs(10))
+                    .await
+                    .map_err(Refusal::from),
+                _ => Err(Refusal::HostName(name.clone())),
             },
         };
         match result {
             Ok(output) => Reply { ok: true, output },
-            Err(output) => Reply { ok: false, output },
+            Err(why) => Reply {
+                ok: false,
+                output: why.to_string(),
+            },
         }
     }
 
-    async fn install(&self, bundle: &Path) -> Result<String, String> {
+    async fn install(&self, bundle: &Path) -> Result<String, Refusal> {
         let path = confine(&self.updates, bundle)?;
-        let _one = self
-            .busy
-            .try_lock()
-            .map_err(|_| "an update is already being installed".to_string())?;
+        let _one = self.busy.try_lock().map_err(|_| Refusal::Busy)?;
         // Root's alone from here: the daemon cannot change it under RAUC's feet.
-        std::os::unix::fs::chown(&path, Some(0), Some(0)).map_err(|e| e.to_string())?;
+        std::os::unix::fs::chown(&path, Some(0), Some(0)).map_err(file(&path))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400))
-            .map_err(|e| e.to_string())?;
+            .map_err(file(&path))?;
         log::info!("helper: installing {}", path.display());
         let out = command(
             "rauc",
@@ -193,26 +232,21 @@ impl Helper {
             Ok(_) => log::info!("helper: installed {}", path.display()),
             Err(e) => log::warn!("helper: {} refused: {e}", path.display()),
         }
-        out
+        Ok(out?)
     }
 }
 
 /// The bundle's real path, if it is a regular file directly inside `dir` (no symlink or `..`
 /// leads elsewhere).
-fn confine(dir: &Path, bundle: &Path) -> Result<PathBuf, String> {
-    let dir = dir
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
-    let real = bundle
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", bundle.display()))?;
-    let meta = std::fs::symlink_metadata(&real).map_err(|e| e.to_string())?;
+fn confine(dir: &Path, bundle: &Path) -> Result<PathBuf, Refusal> {
+    let dir = dir.canonicalize().map_err(file(dir))?;
+    let real = bundle.canonicalize().map_err(file(bundle))?;
+    let meta = std::fs::symlink_metadata(&real).map_err(file(&real))?;
     if real.parent() != Some(dir.as_path()) || !meta.is_file() {
-        return Err(format!(
-            "{}: only bundles in {} are installed",
-            bundle.display(),
-            dir.display()
-        ));
+        return Err(Refusal::Outside {
+            bundle: bundle.to_path_buf(),
+            dir,
+        });
     }
     Ok(real)
 }

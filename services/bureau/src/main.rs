@@ -5,6 +5,7 @@ mod backup;
 mod bootenv;
 mod cli;
 mod console;
+mod error;
 mod helper;
 mod reply;
 mod serve;
@@ -12,6 +13,7 @@ mod web;
 
 use bureau_core::Config;
 use clap::{Parser, Subcommand};
+use error::CliError;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -107,7 +109,7 @@ enum Cmd {
 
 const DEFAULT_CONFIG: &str = "/etc/bureau/bureau.toml";
 
-fn load_config(path: &Option<PathBuf>, dev: bool) -> Result<Config, String> {
+fn load_config(path: &Option<PathBuf>, dev: bool) -> Result<Config, CliError> {
     let base = if dev {
         Config::dev()
     } else {
@@ -118,7 +120,7 @@ fn load_config(path: &Option<PathBuf>, dev: bool) -> Result<Config, String> {
         None if !dev && std::path::Path::new(DEFAULT_CONFIG).exists() => DEFAULT_CONFIG.into(),
         None => return Ok(base),
     };
-    let mut cfg = Config::load(&path).map_err(|e| e.to_string())?;
+    let mut cfg = Config::load(&path)?;
     if dev {
         // The file's keys, on the development profile's addresses and data.
         let d = Config::dev();
@@ -131,7 +133,7 @@ fn load_config(path: &Option<PathBuf>, dev: bool) -> Result<Config, String> {
     Ok(cfg)
 }
 
-fn socket_path(cli: &Cli) -> Result<PathBuf, String> {
+fn socket_path(cli: &Cli) -> Result<PathBuf, CliError> {
     if let Some(s) = &cli.socket {
         return Ok(s.clone());
     }
@@ -204,18 +206,21 @@ fn main() -> ExitCode {
         }),
         Cmd::Helper => load_config(&cli.config, false).and_then(|cfg| {
             bureau_core::logging::init(&cfg.log.level);
-            runtime.block_on(helper::run(cfg))
+            Ok(runtime.block_on(helper::run(cfg))?)
         }),
-        Cmd::Bootenv { file, args } => bootenv::run(file, args).map(|out| {
-            if !out.is_empty() {
-                println!("{out}");
-            }
-        }),
+        Cmd::Bootenv { file, args } => {
+            bootenv::run(file, args)
+                .map(|out| {
+                    if !out.is_empty() {
+                        println!("{out}");
+                    }
+                })
+                .map_err(CliError::from)
+        }
         Cmd::Backup(cli::BackupCmd::Restore { file }) => {
             load_config(&cli.config, false).and_then(|cfg| {
-                let f = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
-                let info = bureau_store::backup::restore(std::io::BufReader::new(f), &cfg.server.data_dir)
-                    .map_err(|e| e.to_string())?;
+                let f = std::fs::File::open(file).map_err(error::file(file))?;
+                let info = bureau_store::backup::restore(std::io::BufReader::new(f), &cfg.server.data_dir)?;
                 println!(
                     "restored into {}: {} blob files ({} bytes), schema {}, taken at {}",
                     cfg.server.data_dir.display(),
@@ -233,10 +238,10 @@ fn main() -> ExitCode {
                     println!("{t}");
                     Ok(())
                 }
-                None => Err(format!(
+                None => Err(CliError::Found(format!(
                     "no setup token in {}: an administrator exists (or bureau serve has not run yet)",
                     cfg.setup_token_path().display()
-                )),
+                ))),
             }
         }),
         cmd => socket_path(&cli).and_then(|sock| {

@@ -15,8 +15,50 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UnixListener};
 
-/// A failure to start, as one line for the administrator.
-pub type StartError = String;
+/// A failure to start, said as one line to the administrator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A port that cannot be bound (in use, or not this account's to bind).
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// A file, folder, socket or signal of the daemon's own.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    /// Taking the daemon's account: looking it up, becoming it.
+    #[error("{what}: {source}")]
+    Account {
+        what: &'static str,
+        source: nix::Error,
+    },
+    /// A key of the configuration that cannot be used as it is.
+    #[error("key `{key}`: {why}")]
+    Config { key: &'static str, why: String },
+    #[error(transparent)]
+    Store(#[from] bureau_store::StoreError),
+    #[error(transparent)]
+    Directory(#[from] bureau_directory::DirectoryError),
+    #[error(transparent)]
+    Tls(#[from] bureau_core::tls::TlsError),
+    #[error("the setup token: {0}")]
+    SetupToken(#[from] bureau_admin::setup::TokenError),
+    /// The privileged helper started by another account.
+    #[error("the helper runs as root")]
+    NotRoot,
+}
+
+/// A file or socket's error, said with what it is.
+fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> StartError {
+    move |source| StartError::Io {
+        what: what.to_string(),
+        source,
+    }
+}
 
 fn bind_all(cfg: &Config, port: u16) -> Result<Vec<std::net::TcpListener>, StartError> {
     cfg.server
@@ -25,8 +67,8 @@ fn bind_all(cfg: &Config, port: u16) -> Result<Vec<std::net::TcpListener>, Start
         .map(|ip| {
             let addr = SocketAddr::new(*ip, cfg.port(port));
             let l = std::net::TcpListener::bind(addr)
-                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            l.set_nonblocking(true).map_err(|e| e.to_string())?;
+                .map_err(|source| StartError::Listen { addr, source })?;
+            l.set_nonblocking(true).map_err(io(addr))?;
             Ok(l)
         })
         .collect()
@@ -46,11 +88,17 @@ fn target_user(cfg: &Config) -> Result<Option<nix::unistd::User>, StartError> {
     }
     match nix::unistd::User::from_name(&cfg.server.user) {
         Ok(Some(u)) => Ok(Some(u)),
-        Ok(None) => Err(format!(
-            "key `server.user`: no account named '{}' (create it, or set server.user = \"\" to stay root)",
-            cfg.server.user
-        )),
-        Err(e) => Err(format!("looking up server.user: {e}")),
+        Ok(None) => Err(StartError::Config {
+            key: "server.user",
+            why: format!(
+                "no account named '{}' (create it, or set server.user = \"\" to stay root)",
+                cfg.server.user
+            ),
+        }),
+        Err(source) => Err(StartError::Account {
+            what: "looking up server.user",
+            source,
+        }),
     }
 }
 
@@ -71,18 +119,26 @@ fn chown_data(dir: &Path, user: &nix::unistd::User, shares: &Path) -> Result<(),
         }
         Ok(())
     }
-    walk(dir, 2, user, shares)
-        .map_err(|e| format!("giving {} to {}: {e}", dir.display(), user.name))
+    walk(dir, 2, user, shares).map_err(io(format_args!(
+        "giving {} to {}",
+        dir.display(),
+        user.name
+    )))
 }
 
 /// Becomes the account, with its groups (the image's `bureau` is in `systemd-journal`, to
 /// read its own records).
 fn drop_privileges(user: &nix::unistd::User) -> Result<(), StartError> {
     use nix::unistd::{initgroups, setgid, setuid};
-    let name = std::ffi::CString::new(user.name.as_str()).map_err(|e| e.to_string())?;
-    initgroups(&name, user.gid).map_err(|e| format!("initgroups: {e}"))?;
-    setgid(user.gid).map_err(|e| format!("setgid: {e}"))?;
-    setuid(user.uid).map_err(|e| format!("setuid: {e}"))?;
+    let account = |what| move |source| StartError::Account { what, source };
+    // A name from the system's own account database holds no NUL.
+    let name = std::ffi::CString::new(user.name.as_str()).map_err(|_| StartError::Config {
+        key: "server.user",
+        why: "the name holds a NUL".into(),
+    })?;
+    initgroups(&name, user.gid).map_err(account("initgroups"))?;
+    setgid(user.gid).map_err(account("setgid"))?;
+    setuid(user.uid).map_err(account("setuid"))?;
     Ok(())
 }
 
@@ -104,8 +160,7 @@ fn restore_pending(data: &Path) -> Result<(), StartError> {
     }
     let secs = bureau_store::now();
     let aside = data.join(format!("replaced-{secs}"));
-    bureau_store::backup::swap_in(&pending, data, &aside)
-        .map_err(|e| format!("restoring {}: {e}", pending.display()))?;
+    bureau_store::backup::swap_in(&pending, data, &aside)?;
     log::warn!(
         "restored the uploaded backup; the store it replaced is kept in {}",
         aside.display()
@@ -123,8 +178,7 @@ fn open_data(cfg: &Config, data: &Path) -> Result<(Store, Directory), StartError
             min_free_bytes: cfg.store.min_free_mb << 20,
             ..Default::default()
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let directory = Directory::new(
         store.clone(),
         DirectoryOptions {
@@ -134,8 +188,7 @@ fn open_data(cfg: &Config, data: &Path) -> Result<(Store, Directory), StartError
             dkim_bits: cfg.directory.dkim_bits,
             ..Default::default()
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok((store, directory))
 }
 
@@ -248,15 +301,15 @@ fn admin_socket(
     let sock_path = cfg.admin_socket();
     let _ = std::fs::remove_file(&sock_path);
     if let Some(parent) = sock_path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(io(parent.display()))?;
     }
-    let sock = std::os::unix::net::UnixListener::bind(&sock_path)
-        .map_err(|e| format!("admin socket {}: {e}", sock_path.display()))?;
-    sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let what = format!("admin socket {}", sock_path.display());
+    let sock = std::os::unix::net::UnixListener::bind(&sock_path).map_err(io(&what))?;
+    sock.set_nonblocking(true).map_err(io(&what))?;
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o660))
-            .map_err(|e| format!("admin socket: {e}"))?;
+            .map_err(io(&what))?;
     }
     Ok((sock, sock_path))
 }
@@ -344,7 +397,10 @@ impl Base<'_> {
             dav: dav.clone(),
             activesync,
             console_networks: bureau_core::net::Networks::parse(&self.cfg.admin.console_networks)
-                .map_err(|e| format!("admin.console_networks: {e}"))?,
+                .map_err(|e| StartError::Config {
+                key: "admin.console_networks",
+                why: e.to_string(),
+            })?,
         };
         Ok(web)
     }
@@ -364,13 +420,13 @@ impl Base<'_> {
             self.cfg.smtp.clone(),
             self.hostname.to_string(),
             self.auth.clone(),
-            self.certs.acceptor(&[]).map_err(|e| e.to_string())?,
+            self.certs.acceptor(&[])?,
             queue.clone(),
             Some(Arc::new(sched)),
         );
         for (_, mode, ls) in listeners {
             for l in ls {
-                let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
+                let l = TcpListener::from_std(l).map_err(io("a listener"))?;
                 tokio::spawn(smtp.clone().serve(l, mode, self.sd.clone()));
             }
         }
@@ -388,13 +444,13 @@ impl Base<'_> {
         let imap = bureau_imap::Imap::new(
             self.hostname.to_string(),
             self.auth.clone(),
-            self.certs.acceptor(&[]).map_err(|e| e.to_string())?,
+            self.certs.acceptor(&[])?,
             self.cfg.imap.max_connections_per_ip,
         );
         tokio::spawn(imap.clone().index_terms(self.sd.clone()));
         for (_, mode, ls) in listeners {
             for l in ls {
-                let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
+                let l = TcpListener::from_std(l).map_err(io("a listener"))?;
                 tokio::spawn(imap.clone().serve(l, mode, self.sd.clone()));
             }
         }
@@ -412,11 +468,11 @@ impl Base<'_> {
         let ldap = bureau_ldap::Ldap::new(
             self.cfg.ldap.clone(),
             self.auth.clone(),
-            self.certs.acceptor(&[]).map_err(|e| e.to_string())?,
+            self.certs.acceptor(&[])?,
         );
         for (_, mode, ls) in listeners {
             for l in ls {
-                let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
+                let l = TcpListener::from_std(l).map_err(io("a listener"))?;
                 tokio::spawn(ldap.clone().serve(l, mode, self.sd.clone()));
             }
         }
@@ -428,11 +484,10 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     let started = Instant::now();
     let data = cfg.server.data_dir.clone();
     let user = target_user(&cfg)?;
-    std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+    std::fs::create_dir_all(&data).map_err(io(data.display()))?;
     restore_pending(&data)?;
     // Removed when this function returns; found at the next start if the daemon died.
-    let (_running, died) = bureau_core::fence::RunMarker::set(&data)
-        .map_err(|e| format!("{}: {e}", data.display()))?;
+    let (_running, died) = bureau_core::fence::RunMarker::set(&data).map_err(io(data.display()))?;
     if let Some(at) = died {
         log::error!(
             "the daemon that started at {at} (seconds since 1970) did not stop cleanly: it was killed or crashed"
@@ -445,11 +500,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         log::warn!("directory: company address book not brought in line: {e}");
     }
     let queue = if cfg.smtp.enabled {
-        Some(
-            bureau_smtp::Queue::open(directory.clone(), cfg.smtp.clone(), hostname.clone())
-                .await
-                .map_err(|e| format!("mail queue: {e}"))?,
-        )
+        Some(bureau_smtp::Queue::open(directory.clone(), cfg.smtp.clone(), hostname.clone()).await?)
     } else {
         None
     };
@@ -464,16 +515,19 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         cfg.tls.cert.clone().zip(cfg.tls.key.clone()),
         &data,
         &hostname,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
 
     let listeners = Listeners::bind(&cfg)?;
     let (sock, sock_path) = admin_socket(&cfg)?;
 
     if let Some(u) = &user {
         chown_data(&data, u, &cfg.shares_dir())?;
-        nix::unistd::chown(&sock_path, Some(u.uid), Some(u.gid))
-            .map_err(|e| format!("admin socket: {e}"))?;
+        nix::unistd::chown(&sock_path, Some(u.uid), Some(u.gid)).map_err(|source| {
+            StartError::Account {
+                what: "giving the admin socket to the daemon's account",
+                source,
+            }
+        })?;
         drop_privileges(u)?;
         log::info!("running as {}", u.name);
     }
@@ -506,7 +560,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     };
     let admin = base.admin(info, queue.as_ref(), &data);
     certs.watch(Duration::from_secs(5));
-    let acceptor = certs.acceptor(&[b"http/1.1"]).map_err(|e| e.to_string())?;
+    let acceptor = certs.acceptor(&[b"http/1.1"])?;
     // Scheduling, for every protocol that writes calendars (and for replies by mail).
     let sched = bureau_groupware::schedule::Scheduler::new(
         store.clone(),
@@ -517,11 +571,11 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     let web = base.web(&store, queue.as_ref(), &sched, admin.clone())?;
     let https_port = cfg.port(ports::HTTPS);
     for l in listeners.https {
-        let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
+        let l = TcpListener::from_std(l).map_err(io("a listener"))?;
         tokio::spawn(web::run_https(l, acceptor.clone(), web.clone(), sd.clone()));
     }
     for l in listeners.http {
-        let l = TcpListener::from_std(l).map_err(|e| e.to_string())?;
+        let l = TcpListener::from_std(l).map_err(io("a listener"))?;
         tokio::spawn(web::run_http_redirect(l, https_port, sd.clone()));
     }
     if let Some(queue) = &queue {
@@ -530,7 +584,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     }
     base.imap(listeners.imap)?;
     base.ldap(listeners.ldap)?;
-    let sock = UnixListener::from_std(sock).map_err(|e| e.to_string())?;
+    let sock = UnixListener::from_std(sock).map_err(io("admin socket"))?;
     tokio::spawn(web::run_admin_socket(sock, admin, sd.clone()));
 
     log::info!(
@@ -547,7 +601,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| e.to_string())?;
+        .map_err(io("SIGTERM"))?;
     let ended = tokio::select! {
         _ = term.recv() => Ended::Stopped,
         _ = tokio::signal::ctrl_c() => Ended::Stopped,

@@ -130,16 +130,43 @@ pub async fn call(socket: &Path, req: &Request, timeout: Duration) -> Result<Str
         .map_err(|_| HelperError::Unavailable("no answer in time".into()))?
 }
 
+/// Why a program run by [`command`] did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// It could not be started (not installed, not executable).
+    #[error("{program}: {source}")]
+    Start {
+        program: String,
+        source: std::io::Error,
+    },
+    /// It ran past its time and was killed.
+    #[error("{program} took longer than {secs} s")]
+    TimedOut { program: String, secs: u64 },
+    /// It ended in failure: what it said of why.
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Runs a program (never a shell), returning what it printed; its error output on failure.
-pub async fn command(program: &str, args: &[&str], timeout: Duration) -> Result<String, String> {
+pub async fn command(
+    program: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<String, CommandError> {
     let run = tokio::process::Command::new(program)
         .args(args)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(timeout, run)
         .await
-        .map_err(|_| format!("{program} took longer than {} s", timeout.as_secs()))?
-        .map_err(|e| format!("{program}: {e}"))?;
+        .map_err(|_| CommandError::TimedOut {
+            program: program.into(),
+            secs: timeout.as_secs(),
+        })?
+        .map_err(|source| CommandError::Start {
+            program: program.into(),
+            source,
+        })?;
     let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
     if out.status.success() {
         Ok(text(&out.stdout))
@@ -151,6 +178,8 @@ pub async fn command(program: &str, args: &[&str], timeout: Duration) -> Result<
             .find_map(|l| l.trim().strip_prefix("LastError:"))
             .or_else(|| said.lines().rev().find(|l| !l.trim().is_empty()))
             .map(|l| l.trim().to_string());
-        Err(reason.unwrap_or_else(|| format!("{program} failed ({})", out.status)))
+        Err(CommandError::Failed(reason.unwrap_or_else(|| {
+            format!("{program} failed ({})", out.status)
+        })))
     }
 }

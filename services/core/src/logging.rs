@@ -84,7 +84,7 @@ pub async fn journal(
     level: LevelFilter,
     service: Option<&str>,
     limit: usize,
-) -> Result<Vec<LogEntry>, String> {
+) -> Result<Vec<LogEntry>, crate::helper::CommandError> {
     let priority = match level {
         LevelFilter::Off | LevelFilter::Error => "3",
         LevelFilter::Warn => "4",

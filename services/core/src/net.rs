@@ -216,6 +216,11 @@ pub const LAN: &[&str] = &[
     "fe80::/10",
 ];
 
+/// An entry of a list of networks that is none.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a network (10.0.0.0/8, 2001:db8::/32, an address or \"lan\")")]
+pub struct BadNetwork(pub String);
+
 /// Networks a service is offered to (`admin.console_networks`): CIDR blocks, or "lan" for
 /// the private ranges (loopback, RFC 1918, link-local, RFC 6598 shared space, IPv6 unique
 /// local). Empty: everyone.
@@ -223,7 +228,7 @@ pub const LAN: &[&str] = &[
 pub struct Networks(Vec<ipnet::IpNet>);
 
 impl Networks {
-    pub fn parse(list: &[String]) -> Result<Networks, String> {
+    pub fn parse(list: &[String]) -> Result<Networks, BadNetwork> {
         let mut nets = Vec::new();
         for s in list {
             if s.eq_ignore_ascii_case("lan") {
@@ -236,11 +241,7 @@ impl Networks {
             let net = s
                 .parse::<ipnet::IpNet>()
                 .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    format!(
-                        "{s:?} is not a network (10.0.0.0/8, 2001:db8::/32, an address or \"lan\")"
-                    )
-                })?;
+                .map_err(|_| BadNetwork(s.clone()))?;
             nets.push(net);
         }
         Ok(Networks(nets))

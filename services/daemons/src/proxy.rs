@@ -12,6 +12,7 @@
 //!   `proxy_auth` ACL, so Squid needs no group lookup; applying again picks up new members.
 
 use crate::{Invalid, invalid};
+use bureau_core::helper::CommandError;
 use bureau_core::net::Networks;
 use bureau_directory::Directory;
 use bureau_store::{Store, StoreError};
@@ -138,7 +139,7 @@ pub fn check(s: &ProxySettings, accounts: &Accounts) -> Result<(), Invalid> {
     if s.networks.is_empty() {
         return Err(invalid("networks", "at least one network (or \"lan\")"));
     }
-    Networks::parse(&s.networks).map_err(|m| invalid("networks", m))?;
+    Networks::parse(&s.networks).map_err(|m| invalid("networks", m.to_string()))?;
     for d in &s.blocked {
         domain("blocked", d)?;
     }
@@ -252,7 +253,7 @@ pub fn render(s: &ProxySettings, accounts: &Accounts, env: &Env) -> String {
 }
 
 /// Asks Squid whether it takes a configuration file: its complaint if not.
-pub async fn squid_accepts(squid: &Path, file: &Path) -> Result<(), String> {
+pub async fn squid_accepts(squid: &Path, file: &Path) -> Result<(), CommandError> {
     let out = tokio::process::Command::new(squid)
         .arg("-k")
         .arg("parse")
@@ -260,7 +261,10 @@ pub async fn squid_accepts(squid: &Path, file: &Path) -> Result<(), String> {
         .arg(file)
         .output()
         .await
-        .map_err(|e| format!("running {}: {e}", squid.display()))?;
+        .map_err(|source| CommandError::Start {
+            program: squid.display().to_string(),
+            source,
+        })?;
     if out.status.success() {
         return Ok(());
     }
@@ -270,11 +274,11 @@ pub async fn squid_accepts(squid: &Path, file: &Path) -> Result<(), String> {
         .lines()
         .filter(|l| l.contains("ERROR") || l.contains("FATAL") || l.contains("WARNING"))
         .collect();
-    Err(if reason.is_empty() {
+    Err(CommandError::Failed(if reason.is_empty() {
         text.trim().chars().take(500).collect()
     } else {
         reason.join("\n")
-    })
+    }))
 }
 
 pub fn load(store: &Store) -> Result<ProxySettings, StoreError> {

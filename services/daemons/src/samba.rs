@@ -21,7 +21,7 @@
 use crate::{Invalid, invalid};
 use bureau_core::config::SambaConfig;
 use bureau_core::helper::{
-    self, HelperError, Request, SambaPlan, SambaReport, SambaShare, SambaUser,
+    self, CommandError, HelperError, Request, SambaPlan, SambaReport, SambaShare, SambaUser,
 };
 use bureau_directory::Directory;
 use bureau_store::{Store, StoreError};
@@ -207,49 +207,97 @@ pub fn plan(
     })
 }
 
+/// Why the helper did not bring Samba in line with a plan. Nothing is changed on a
+/// refused plan or configuration; a failure after them leaves what was done so far, and
+/// the next push makes it whole.
+#[derive(Debug, thiserror::Error)]
+pub enum SambaError {
+    /// The plan breaks a rule (the helper trusts nothing the daemon sends).
+    #[error("{0}")]
+    Plan(String),
+    /// Bureau's Samba configuration (`samba.*`) cannot be used.
+    #[error("{0}")]
+    Config(String),
+    /// testparm refuses the smb.conf made from the plan.
+    #[error("Samba refuses the configuration: {0}")]
+    Refused(Box<SambaError>),
+    /// One of Samba's or the system's programs ended in failure: what it said.
+    #[error("{program}: {reason}")]
+    Failed { program: String, reason: String },
+    /// One of them could not be run.
+    #[error(transparent)]
+    Command(CommandError),
+    /// A file or folder.
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Something other than a folder where a folder is to be: root follows no link.
+    #[error("{}: not a folder", .0.display())]
+    NotAFolder(PathBuf),
+    /// The system's accounts cannot be read, or one was not made.
+    #[error("looking up {name}: {reason}")]
+    Account { name: String, reason: String },
+}
+
 /// The helper's own check of a plan: it trusts nothing the daemon sends.
-pub fn check_plan(p: &SambaPlan) -> Result<(), String> {
-    let say = |e: Invalid| format!("{}: {}", e.field, e.message);
+pub fn check_plan(p: &SambaPlan) -> Result<(), SambaError> {
+    let say = |e: Invalid| SambaError::Plan(format!("{}: {}", e.field, e.message));
     workgroup(&p.workgroup).map_err(say)?;
     let mut names = BTreeSet::new();
     for u in &p.users {
-        let ok = bureau_directory::validate::name("user", &u.name).map_err(|e| e.to_string())?;
+        let ok = bureau_directory::validate::name("user", &u.name)
+            .map_err(|e| SambaError::Plan(e.to_string()))?;
         if ok != u.name || !names.insert(u.name.as_str()) {
-            return Err(format!("user {:?}: not a valid or unique name", u.name));
+            return Err(SambaError::Plan(format!(
+                "user {:?}: not a valid or unique name",
+                u.name
+            )));
         }
         if u.nt_hash.len() != 32 || !u.nt_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
+            return Err(SambaError::Plan(format!(
                 "user {:?}: the NT hash is not 32 hex digits",
                 u.name
-            ));
+            )));
         }
     }
     let mut shares = BTreeSet::new();
     for s in &p.shares {
         let ok = share_name("share", &s.name).map_err(say)?;
         if ok != s.name || !shares.insert(s.name.as_str()) {
-            return Err(format!("share {:?}: not a valid or unique name", s.name));
+            return Err(SambaError::Plan(format!(
+                "share {:?}: not a valid or unique name",
+                s.name
+            )));
         }
         if comment(&s.comment) != s.comment {
-            return Err(format!("share {:?}: the comment holds syntax", s.name));
+            return Err(SambaError::Plan(format!(
+                "share {:?}: the comment holds syntax",
+                s.name
+            )));
         }
         if let Some(m) = s.members.iter().find(|m| !names.contains(m.as_str())) {
-            return Err(format!("share {:?}: {m:?} is not an account", s.name));
+            return Err(SambaError::Plan(format!(
+                "share {:?}: {m:?} is not an account",
+                s.name
+            )));
         }
     }
     Ok(())
 }
 
 /// Where smbd listens, from the configuration: none for Samba's default.
-fn listen(cfg: &SambaConfig) -> Result<Option<std::net::SocketAddr>, String> {
+fn listen(cfg: &SambaConfig) -> Result<Option<std::net::SocketAddr>, SambaError> {
     if cfg.listen.trim().is_empty() {
         return Ok(None);
     }
-    cfg.listen
-        .trim()
-        .parse()
-        .map(Some)
-        .map_err(|_| format!("samba.listen: {:?} is not address:port", cfg.listen))
+    cfg.listen.trim().parse().map(Some).map_err(|_| {
+        SambaError::Config(format!(
+            "samba.listen: {:?} is not address:port",
+            cfg.listen
+        ))
+    })
 }
 
 /// Samba's private directory (the user database), where the helper also puts the file of
@@ -267,7 +315,7 @@ pub fn render(
     cfg: &SambaConfig,
     shares_dir: &Path,
     left_out: &BTreeSet<String>,
-) -> Result<String, String> {
+) -> Result<String, SambaError> {
     let files = &cfg.files_user;
     let mut c = format!(
         "# Made by Bureau from its directory and Samba settings; changes here are overwritten.\n\
@@ -523,29 +571,32 @@ impl Keeper {
 // ---- the helper's side (root) ----
 
 /// Runs one of Samba's or the system's programs (never a shell); its complaint on failure.
-async fn run(program: &str, args: &[&str]) -> Result<String, String> {
+async fn run(program: &str, args: &[&str]) -> Result<String, SambaError> {
     helper::command(program, args, std::time::Duration::from_secs(120))
         .await
-        .map_err(|e| {
-            if e.starts_with(program) {
-                e
-            } else {
-                format!("{program}: {e}")
-            }
+        .map_err(|e| match e {
+            CommandError::Failed(reason) => SambaError::Failed {
+                program: program.into(),
+                reason,
+            },
+            e => SambaError::Command(e),
         })
 }
 
-fn io(what: &Path) -> impl Fn(std::io::Error) -> String + '_ {
-    move |e| format!("{}: {e}", what.display())
+fn io(path: &Path) -> impl Fn(std::io::Error) -> SambaError + '_ {
+    move |source| SambaError::File {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A folder that exists with this owner and mode (an existing one keeps its mode). A
 /// symbolic link in its place is refused: root follows no link it did not make.
-fn folder(path: &Path, owner: Option<(u32, u32)>, mode: u32) -> Result<(), String> {
+fn folder(path: &Path, owner: Option<(u32, u32)>, mode: u32) -> Result<(), SambaError> {
     use std::os::unix::fs::PermissionsExt;
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(format!("{}: not a folder", path.display())),
+        Ok(_) => return Err(SambaError::NotAFolder(path.to_path_buf())),
         Err(_) => {
             std::fs::create_dir(path).map_err(io(path))?;
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
@@ -558,12 +609,23 @@ fn folder(path: &Path, owner: Option<(u32, u32)>, mode: u32) -> Result<(), Strin
     Ok(())
 }
 
-fn account(name: &str) -> Result<Option<nix::unistd::User>, String> {
-    nix::unistd::User::from_name(name).map_err(|e| format!("looking up {name}: {e}"))
+fn account(name: &str) -> Result<Option<nix::unistd::User>, SambaError> {
+    nix::unistd::User::from_name(name).map_err(|e| SambaError::Account {
+        name: name.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// An account that was just made.
+fn made(name: &str) -> Result<nix::unistd::User, SambaError> {
+    account(name)?.ok_or_else(|| SambaError::Account {
+        name: name.into(),
+        reason: "it was not made".into(),
+    })
 }
 
 /// The owner of every file on the shares: its system account, made on first use.
-async fn files_owner(cfg: &SambaConfig) -> Result<nix::unistd::User, String> {
+async fn files_owner(cfg: &SambaConfig) -> Result<nix::unistd::User, SambaError> {
     if let Some(u) = account(&cfg.files_user)? {
         return Ok(u);
     }
@@ -583,12 +645,12 @@ async fn files_owner(cfg: &SambaConfig) -> Result<nix::unistd::User, String> {
         ],
     )
     .await?;
-    account(&cfg.files_user)?.ok_or_else(|| format!("{} was not made", cfg.files_user))
+    made(&cfg.files_user)
 }
 
 /// Imports password hashes (smbpasswd lines) into Samba's database, through a file only
 /// root reads, removed afterwards.
-async fn import_hashes(private: &Path, conf: &str, import: &str) -> Result<(), String> {
+async fn import_hashes(private: &Path, conf: &str, import: &str) -> Result<(), SambaError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let file = private.join("bureau-import.smbpasswd");
@@ -613,7 +675,7 @@ pub async fn apply(
     p: &SambaPlan,
     cfg: &SambaConfig,
     shares_dir: &Path,
-) -> Result<SambaReport, String> {
+) -> Result<SambaReport, SambaError> {
     check_plan(p)?;
     let mut report = SambaReport {
         config: cfg.config.display().to_string(),
@@ -649,7 +711,7 @@ pub async fn apply(
     let conf = candidate.to_string_lossy().to_string();
     if let Err(why) = run("testparm", &["-s", "--suppress-prompt", &conf]).await {
         let _ = std::fs::remove_file(&candidate);
-        return Err(format!("Samba refuses the configuration: {why}"));
+        return Err(SambaError::Refused(Box::new(why)));
     }
 
     let files = files_owner(cfg).await?;
@@ -690,7 +752,7 @@ pub async fn apply(
             )
             .await?;
         }
-        let unix = account(&u.name)?.ok_or_else(|| format!("{} was not made", u.name))?;
+        let unix = made(&u.name)?;
         if p.homes {
             folder(&shares_dir.join("homes").join(&u.name), owner, 0o770)?;
         }
@@ -819,22 +881,23 @@ mod tests {
 
     #[test]
     fn the_helper_checks_the_plan_again() {
-        assert_eq!(check_plan(&plan()), Ok(()));
+        assert!(check_plan(&plan()).is_ok());
+        let refused = |p: &SambaPlan| matches!(check_plan(p), Err(SambaError::Plan(_)));
         let mut p = plan();
         p.shares[0].name = "../../etc".into();
-        assert!(check_plan(&p).is_err());
+        assert!(refused(&p));
         let mut p = plan();
         p.shares[0].comment = "x\n\troot preexec = /bin/sh".into();
-        assert!(check_plan(&p).is_err());
+        assert!(refused(&p));
         let mut p = plan();
         p.users[0].nt_hash = "00".into();
-        assert!(check_plan(&p).is_err());
+        assert!(refused(&p));
         let mut p = plan();
         p.shares[0].members.push("mallory".into());
-        assert!(check_plan(&p).is_err());
+        assert!(refused(&p));
         let mut p = plan();
         p.users[0].name = "Root Beer".into();
-        assert!(check_plan(&p).is_err());
+        assert!(refused(&p));
         // The hash never shows in a debug print.
         assert!(!format!("{:?}", plan()).contains("8846F7"));
     }

@@ -49,10 +49,23 @@ fn value_of<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     prop.eq_ignore_ascii_case(name).then_some(value)
 }
 
+/// Why a file to import is not a calendar or an address book.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadFile {
+    #[error("text outside {outer}: {line:.60}")]
+    Outside { outer: &'static str, line: String },
+    #[error("the file ends inside a {0}")]
+    Unclosed(&'static str),
+    #[error("a {0} without {1}")]
+    Without(String, &'static str),
+    #[error("a VCARD inside a VCARD")]
+    Nested,
+}
+
 /// Splits an iCalendar file into one object per UID (RFC 4791 4.1), each with the
 /// calendar's own properties and the VTIMEZONEs it refers to. Components without a UID are
 /// an error, as is text outside VCALENDAR.
-pub fn split_ics(text: &str) -> Result<Vec<Object>, String> {
+pub fn split_ics(text: &str) -> Result<Vec<Object>, BadFile> {
     let mut header: Vec<&str> = Vec::new();
     let mut zones: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     let mut by_uid: BTreeMap<String, Vec<&str>> = BTreeMap::new();
@@ -67,7 +80,12 @@ pub fn split_ics(text: &str) -> Result<Vec<Object>, String> {
         let end = value_of(line, "END");
         match (depth, begin, end) {
             (0, Some(b), _) if b.eq_ignore_ascii_case("VCALENDAR") => depth = 1,
-            (0, _, _) => return Err(format!("text outside VCALENDAR: {line:.60}")),
+            (0, _, _) => {
+                return Err(BadFile::Outside {
+                    outer: "VCALENDAR",
+                    line: line.into(),
+                });
+            }
             (1, _, Some(e)) if e.eq_ignore_ascii_case("VCALENDAR") => depth = 0,
             (1, Some(b), _) => {
                 depth = 2;
@@ -91,12 +109,14 @@ pub fn split_ics(text: &str) -> Result<Vec<Object>, String> {
                 depth = 1;
                 let lines = std::mem::take(&mut current);
                 if current_kind == "VTIMEZONE" {
-                    let id = current_tzid.take().ok_or("a VTIMEZONE without TZID")?;
+                    let id = current_tzid
+                        .take()
+                        .ok_or(BadFile::Without("VTIMEZONE".into(), "TZID"))?;
                     zones.insert(id, lines);
                 } else {
                     let uid = current_uid
                         .take()
-                        .ok_or_else(|| format!("a {current_kind} without UID"))?;
+                        .ok_or_else(|| BadFile::Without(current_kind.clone(), "UID"))?;
                     if !by_uid.contains_key(&uid) {
                         order.push(uid.clone());
                     }
@@ -120,7 +140,7 @@ pub fn split_ics(text: &str) -> Result<Vec<Object>, String> {
         }
     }
     if depth != 0 {
-        return Err("the file ends inside a component".into());
+        return Err(BadFile::Unclosed("component"));
     }
     let mut out = Vec::with_capacity(order.len());
     for uid in order {
@@ -156,18 +176,21 @@ pub fn split_ics(text: &str) -> Result<Vec<Object>, String> {
 }
 
 /// Splits a vCard file into its cards, named by UID (or by the card's text without one).
-pub fn split_vcf(text: &str) -> Result<Vec<Object>, String> {
+pub fn split_vcf(text: &str) -> Result<Vec<Object>, BadFile> {
     let mut out = Vec::new();
     let mut card: Option<(String, Option<String>)> = None;
     for line in lines(text) {
         if value_of(line, "BEGIN").is_some_and(|v| v.eq_ignore_ascii_case("VCARD")) {
             if card.is_some() {
-                return Err("a VCARD inside a VCARD".into());
+                return Err(BadFile::Nested);
             }
             card = Some((String::new(), None));
         }
         let Some((text, uid)) = card.as_mut() else {
-            return Err(format!("text outside VCARD: {line:.60}"));
+            return Err(BadFile::Outside {
+                outer: "VCARD",
+                line: line.into(),
+            });
         };
         text.push_str(line);
         text.push_str("\r\n");
@@ -181,7 +204,7 @@ pub fn split_vcf(text: &str) -> Result<Vec<Object>, String> {
         }
     }
     if card.is_some() {
-        return Err("the file ends inside a VCARD".into());
+        return Err(BadFile::Unclosed("VCARD"));
     }
     Ok(out)
 }
@@ -287,7 +310,13 @@ END:VCALENDAR\r\n";
         assert_eq!(cards.len(), 2);
         assert_eq!(cards[0].name, "c1.vcf");
         assert!(cards[1].text.contains("FN:No uid") && cards[1].name.ends_with(".vcf"));
-        assert!(split_vcf("FN:x\r\n").is_err());
+        assert_eq!(
+            split_vcf("FN:x\r\n")
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some("text outside VCARD: FN:x")
+        );
         assert!(split_vcf("BEGIN:VCARD\r\nFN:x\r\n").is_err());
     }
 }

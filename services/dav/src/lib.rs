@@ -976,7 +976,7 @@ pub async fn import(
         Kind::Calendar => bulk::split_ics(text),
         Kind::Contacts => bulk::split_vcf(text),
     }
-    .map_err(StoreError::Invalid)?;
+    .map_err(|e| StoreError::Invalid(e.to_string()))?;
     let mut done = Imported::default();
     let mut batch = Vec::new();
     for o in objects {

@@ -29,7 +29,8 @@ pub enum Fault {
 }
 
 /// Why an object may not be stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{why}")]
 pub struct Invalid {
     pub fault: Fault,
     pub why: String,
@@ -43,7 +44,7 @@ fn bad(why: impl Into<String>) -> Invalid {
 }
 
 /// Whether BEGIN and END lines pair up, innermost first (lines unfolded).
-fn balanced(text: &str) -> Result<(), String> {
+fn balanced(text: &str) -> Result<(), Invalid> {
     let mut open: Vec<String> = Vec::new();
     let mut unfolded: Vec<String> = Vec::new();
     for line in text.split('\n') {
@@ -63,24 +64,24 @@ fn balanced(text: &str) -> Result<(), String> {
         } else if name.eq_ignore_ascii_case("END") {
             match open.pop() {
                 Some(o) if o.eq_ignore_ascii_case(value.trim()) => {}
-                Some(o) => return Err(format!("END:{} closes BEGIN:{o}", value.trim())),
-                None => return Err(format!("END:{} without its BEGIN", value.trim())),
+                Some(o) => return Err(bad(format!("END:{} closes BEGIN:{o}", value.trim()))),
+                None => return Err(bad(format!("END:{} without its BEGIN", value.trim()))),
             }
         }
     }
     match open.last() {
-        Some(o) => Err(format!("BEGIN:{o} is never closed")),
+        Some(o) => Err(bad(format!("BEGIN:{o} is never closed"))),
         None => Ok(()),
     }
 }
 
 /// The rules for a calendar object's components.
-fn calendar(cal: &ICalendar) -> Result<(), String> {
+fn calendar(cal: &ICalendar) -> Result<(), Invalid> {
     for c in &cal.components {
         let is_event = c.component_type == ICalendarComponentType::VEvent;
         let dtstart = c.property(&ICalendarProperty::Dtstart);
         if is_event && dtstart.is_none() {
-            return Err("a VEVENT needs a DTSTART".into());
+            return Err(bad("a VEVENT needs a DTSTART"));
         }
         for (prop, what) in [
             (ICalendarProperty::Dtstart, "DTSTART"),
@@ -93,7 +94,7 @@ fn calendar(cal: &ICalendar) -> Result<(), String> {
                     .iter()
                     .any(|v| matches!(v, ICalendarValue::PartialDateTime(_)))
                 {
-                    return Err(format!("{what} is not a date or date-time"));
+                    return Err(bad(format!("{what} is not a date or date-time")));
                 }
             }
         }
@@ -103,7 +104,7 @@ fn calendar(cal: &ICalendar) -> Result<(), String> {
                 .iter()
                 .all(|v| matches!(v, ICalendarValue::RecurrenceRule(_)))
             {
-                return Err("RRULE is not a recurrence rule".into());
+                return Err(bad("RRULE is not a recurrence rule"));
             }
         }
     }
@@ -111,9 +112,9 @@ fn calendar(cal: &ICalendar) -> Result<(), String> {
 }
 
 /// The rules for a vCard.
-fn card(card: &VCard) -> Result<(), String> {
+fn card(card: &VCard) -> Result<(), Invalid> {
     if card.uid().is_none_or(str::is_empty) {
-        return Err("a vCard needs a UID (RFC 6352 5.1)".into());
+        return Err(bad("a vCard needs a UID (RFC 6352 5.1)"));
     }
     Ok(())
 }
@@ -163,19 +164,16 @@ pub fn span(cal: &calcard::icalendar::ICalendar, text: &str) -> Option<(i64, i64
     Some((from, to))
 }
 
-/// Checks a vCard by the rules every write of a contact follows: the reason when it breaks
-/// one.
-pub fn check_card(text: &str) -> Result<(), String> {
-    check(ObjectKind::Contact, text.as_bytes())
-        .map(drop)
-        .map_err(|e| e.why)
+/// Checks a vCard by the rules every write of a contact follows.
+pub fn check_card(text: &str) -> Result<(), Invalid> {
+    check(ObjectKind::Contact, text.as_bytes()).map(drop)
 }
 
 /// Checks an object by the rules every write follows (RFC 4791 4.1, RFC 6352 5.1) and
 /// gives the props it is indexed by.
 pub fn check(kind: ObjectKind, body: &[u8]) -> Result<BTreeMap<String, String>, Invalid> {
     let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
-    balanced(text).map_err(bad)?;
+    balanced(text)?;
     let mut props = BTreeMap::new();
     match kind {
         ObjectKind::Calendar => {
@@ -190,7 +188,7 @@ pub fn check(kind: ObjectKind, body: &[u8]) -> Result<BTreeMap<String, String>, 
             if component_depth(&cal) > bureau_core::limits::get().component_depth {
                 return Err(bad("components nested too deep"));
             }
-            calendar(&cal).map_err(bad)?;
+            calendar(&cal)?;
             use calcard::icalendar::ICalendarComponentType as T;
             let main: Vec<_> = cal
                 .components
@@ -235,7 +233,7 @@ pub fn check(kind: ObjectKind, body: &[u8]) -> Result<BTreeMap<String, String>, 
             if !matches!(parser.entry(), calcard::Entry::Eof) {
                 return Err(bad("more than one vCard in the resource"));
             }
-            self::card(&card).map_err(bad)?;
+            self::card(&card)?;
             if let Some(uid) = card.uid() {
                 props.insert(prop::UID.into(), uid.to_string());
             }
@@ -291,6 +289,7 @@ mod tests {
         assert!(
             check_card("BEGIN:VCARD\r\nVERSION:4.0\r\nFN:A\r\nEND:VCARD\r\n")
                 .unwrap_err()
+                .why
                 .contains("UID")
         );
         assert!(check_card("BEGIN:VCARD\r\nVERSION:4.0\r\nUID:u\r\nFN:A\r\nEND:VCARD\r\n").is_ok());

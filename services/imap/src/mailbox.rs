@@ -154,15 +154,24 @@ pub(crate) fn rights(access: Access) -> &'static str {
     }
 }
 
+/// Why rights cannot be granted (a NO [NOPERM]).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum BadRights {
+    #[error("unknown right {0:?}")]
+    Unknown(char),
+    #[error("only the owner may create, delete or administer")]
+    OwnersOnly,
+}
+
 /// The grant that holds the rights a client asks for: `None` for none at all. Rights
 /// beyond read widen to read-write, since the store keeps levels, not single rights (the
 /// answer to LISTRIGHTS says so).
-pub(crate) fn right_for(rights: &str) -> Result<Option<Right>, String> {
+pub(crate) fn right_for(rights: &str) -> Result<Option<Right>, BadRights> {
     if let Some(bad) = rights.chars().find(|c| !ALL_RIGHTS.contains(*c)) {
-        return Err(format!("unknown right {bad:?}"));
+        return Err(BadRights::Unknown(bad));
     }
     if rights.chars().any(|c| "kxa".contains(c)) {
-        return Err("only the owner may create, delete or administer".into());
+        return Err(BadRights::OwnersOnly);
     }
     Ok(if rights.chars().any(|c| "wiptecd".contains(c)) {
         Some(Right::ReadWrite)
@@ -183,8 +192,8 @@ mod tests {
         assert_eq!(right_for("l"), Ok(Some(Right::Read)));
         assert_eq!(right_for("lrswited"), Ok(Some(Right::ReadWrite)));
         assert_eq!(right_for(""), Ok(None));
-        assert!(right_for("lrsa").is_err());
-        assert!(right_for("lrz").is_err());
+        assert_eq!(right_for("lrsa"), Err(BadRights::OwnersOnly));
+        assert_eq!(right_for("lrz"), Err(BadRights::Unknown('z')));
         assert!(is_shared("shared/bob/INBOX") && is_shared("Shared") && !is_shared("Sharedx"));
     }
 }

@@ -12,7 +12,7 @@
 //! The reply carries Auto-Submitted: auto-replied, In-Reply-To and References, and goes
 //! through the same submission path as the user's own mail (DKIM-signed for others).
 
-use crate::Queue;
+use crate::{Queue, SendError};
 use bureau_directory::User;
 use bureau_store::{Actor, CollectionKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -187,7 +187,7 @@ impl Queue {
         now: i64,
         sender: &str,
         m: &mail_parser::Message<'_>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SendError> {
         let store = self.directory().store().clone();
         let sender = sender.to_ascii_lowercase();
         if crate::recipient::owns(user, &sender) {
@@ -206,7 +206,7 @@ impl Queue {
         let internal = matches!(self.directory().domain(domain), Ok(Some(_)));
         let text = if internal {
             oof.internal.as_ref()
-        } else if known(&store, user, &sender).map_err(|e| e.to_string())? {
+        } else if known(&store, user, &sender)? {
             oof.external_known.as_ref()
         } else {
             oof.external_unknown.as_ref()
@@ -217,8 +217,7 @@ impl Queue {
         let key = format!("{}\n{sender}", user.uid);
         let last = store
             .reader(Actor::System)
-            .and_then(|r| r.kv_get(SENT_NS, &key))
-            .map_err(|e| e.to_string())?
+            .and_then(|r| r.kv_get(SENT_NS, &key))?
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.parse::<i64>().ok());
         if last.is_some_and(|t| t >= oof.since && now - t < ONCE_PER) {
@@ -239,12 +238,14 @@ impl Queue {
                 .header("In-Reply-To", Raw::new(format!("<{id}>")))
                 .header("References", Raw::new(format!("<{id}>")));
         }
-        let reply = b.write_to_vec().map_err(|e| e.to_string())?;
+        // Written to memory: an error would be the builder's, not the input's.
+        let reply = b
+            .write_to_vec()
+            .map_err(|e| StoreError::Io(format!("composing the reply: {e}")))?;
         let ip = std::net::IpAddr::from([127, 0, 0, 1]);
         // Not send_as: an automatic reply calls for no other.
         self.file_and_queue(user, &reply, "out-of-office", ip)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let stamp = now.to_string().into_bytes();
         let mine = format!("{}\n", user.uid);
         store
@@ -266,8 +267,7 @@ impl Queue {
                 }
                 w.kv_put(SENT_NS, &key, &stamp)
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         log::info!("smtp: out-of-office reply from {} to <{sender}>", user.uid);
         Ok(())
     }

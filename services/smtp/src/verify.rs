@@ -14,11 +14,22 @@ use mail_auth::{AuthenticatedMessage, AuthenticationResults, MessageAuthenticato
 use std::net::IpAddr;
 use std::time::Duration;
 
+/// Why no DNS resolver could be made: mail is then neither checked nor sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolverError {
+    #[error("reading /etc/resolv.conf: {0}")]
+    SystemConf(String),
+    #[error("making the DNS resolver: {0}")]
+    Build(String),
+}
+
 /// The resolver configuration: the configured servers, else the system's.
-pub(crate) fn resolver_config(cfg: &SmtpConfig) -> Result<(ResolverConfig, ResolverOpts), String> {
+pub(crate) fn resolver_config(
+    cfg: &SmtpConfig,
+) -> Result<(ResolverConfig, ResolverOpts), ResolverError> {
     let (config, mut opts) = if cfg.dns_servers.is_empty() {
         mail_auth::hickory_resolver::system_conf::read_system_conf()
-            .map_err(|e| format!("reading /etc/resolv.conf: {e}"))?
+            .map_err(|e| ResolverError::SystemConf(e.to_string()))?
     } else {
         let servers = cfg
             .dns_servers
@@ -41,12 +52,12 @@ pub(crate) fn resolver_config(cfg: &SmtpConfig) -> Result<(ResolverConfig, Resol
     Ok((config, opts))
 }
 
-pub(crate) fn resolver(cfg: &SmtpConfig) -> Result<TokioResolver, String> {
+pub(crate) fn resolver(cfg: &SmtpConfig) -> Result<TokioResolver, ResolverError> {
     let (config, opts) = resolver_config(cfg)?;
     TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
         .with_options(opts)
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(|e| ResolverError::Build(e.to_string()))
 }
 
 pub(crate) struct Verifier {
@@ -55,10 +66,11 @@ pub(crate) struct Verifier {
 }
 
 impl Verifier {
-    pub(crate) fn new(cfg: &SmtpConfig) -> Result<Verifier, String> {
+    pub(crate) fn new(cfg: &SmtpConfig) -> Result<Verifier, ResolverError> {
         let (config, opts) = resolver_config(cfg)?;
         Ok(Verifier {
-            auth: MessageAuthenticator::new(config, opts).map_err(|e| e.to_string())?,
+            auth: MessageAuthenticator::new(config, opts)
+                .map_err(|e| ResolverError::Build(e.to_string()))?,
             timeout: Duration::from_secs(cfg.dns_timeout_secs.max(1) * 3),
         })
     }

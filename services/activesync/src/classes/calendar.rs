@@ -17,6 +17,7 @@
 mod meeting;
 mod recurrence;
 
+use crate::classes::ConvertError;
 use crate::formats::body::{BodyPreference, plain_body};
 use crate::formats::wbxml::{Element, page};
 use base64::Engine;
@@ -548,7 +549,7 @@ fn apply_fields(
     zones: &Zones,
     device: &Tzi,
     zones_used: &mut Vec<chrono_tz::Tz>,
-) -> Result<(), String> {
+) -> Result<(), ConvertError> {
     if s.owns("Subject") {
         text_line(ev, "SUMMARY", s.value("Subject"));
     }
@@ -756,7 +757,7 @@ fn override_at(
     instant: NaiveDateTime,
     zones: &Zones,
     dev: &Tzi,
-) -> Result<usize, String> {
+) -> Result<usize, ConvertError> {
     let found = (0..vcal.subs.len()).find(|i| {
         *i != mi
             && vcal.subs[*i].name == "VEVENT"
@@ -813,7 +814,7 @@ fn apply_exceptions(
     zones: &Zones,
     dev: &Tzi,
     used: &mut Vec<chrono_tz::Tz>,
-) -> Result<usize, String> {
+) -> Result<usize, ConvertError> {
     let start = zones
         .at(&vcal.subs[mi], "DTSTART")
         .ok_or("the event has no start")?;
@@ -915,7 +916,7 @@ pub fn new_event(
     uid: &str,
     v: &View,
     now: NaiveDateTime,
-) -> Result<String, String> {
+) -> Result<String, ConvertError> {
     let text = format!(
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Bureau//ActiveSync//EN\r\nBEGIN:VEVENT\r\nUID:{}\r\nDTSTAMP:{}\r\nCREATED:{}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
         esc(uid),
@@ -934,7 +935,7 @@ pub fn change_event(
     supported: Option<&[String]>,
     v: &View,
     now: NaiveDateTime,
-) -> Result<String, String> {
+) -> Result<String, ConvertError> {
     let whole = (v.version < 160).then_some(supported);
     edit(text, data, instance, whole, v, now)
 }
@@ -948,10 +949,12 @@ fn edit(
     whole: Option<Option<&[String]>>,
     v: &View,
     now: NaiveDateTime,
-) -> Result<String, String> {
-    let mut vcal = Comp::parse(text).ok_or("the stored event is not readable")?;
+) -> Result<String, ConvertError> {
+    let mut vcal =
+        Comp::parse(text).ok_or(ConvertError::Stored("the stored event is not readable"))?;
     let zones = Zones::of(text);
-    let (mut mi, _) = events(&vcal).ok_or("the stored object has no event")?;
+    let (mut mi, _) =
+        events(&vcal).ok_or(ConvertError::Stored("the stored object has no event"))?;
     let dev = device_zone(data, v);
     let mut used = Vec::new();
     let before: Vec<String> = vcal.subs[mi].props.clone();
@@ -1021,10 +1024,11 @@ pub fn delete_instance(
     instance: NaiveDateTime,
     v: &View,
     now: NaiveDateTime,
-) -> Result<String, String> {
-    let mut vcal = Comp::parse(text).ok_or("the stored event is not readable")?;
+) -> Result<String, ConvertError> {
+    let mut vcal =
+        Comp::parse(text).ok_or(ConvertError::Stored("the stored event is not readable"))?;
     let zones = Zones::of(text);
-    let (mi, _) = events(&vcal).ok_or("the stored object has no event")?;
+    let (mi, _) = events(&vcal).ok_or(ConvertError::Stored("the stored object has no event"))?;
     let dev = &v.device;
     let start = zones
         .at(&vcal.subs[mi], "DTSTART")
@@ -1035,7 +1039,7 @@ pub fn delete_instance(
                 .at(c, "RECURRENCE-ID")
                 .is_some_and(|r| r.utc(dev) == instance))
     });
-    let (mi, _) = events(&vcal).ok_or("the stored object has no event")?;
+    let (mi, _) = events(&vcal).ok_or(ConvertError::Stored("the stored object has no event"))?;
     vcal.subs[mi]
         .props
         .push(start.like(instance, dev).line("EXDATE"));

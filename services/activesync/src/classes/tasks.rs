@@ -4,6 +4,7 @@
 //! the device leaves out is left unchanged; an empty one clears its property. A task's
 //! recurrence is not shown to devices, so it is never changed from one.
 
+use crate::classes::ConvertError;
 use crate::classes::calendar::{At, View, Zones, categories, compact, parse_time};
 use crate::formats::body::{BodyPreference, eas_date, plain_body};
 use crate::formats::wbxml::{Element, page};
@@ -234,9 +235,11 @@ pub fn change(
     data: &Element,
     v: &View,
     now: NaiveDateTime,
-) -> Result<String, String> {
-    let mut vcal = Comp::parse(text).ok_or("the stored object is not readable")?;
-    let i = main_index(&vcal, component).ok_or("the stored object is of another kind")?;
+) -> Result<String, ConvertError> {
+    let mut vcal =
+        Comp::parse(text).ok_or(ConvertError::Stored("the stored object is not readable"))?;
+    let i = main_index(&vcal, component)
+        .ok_or(ConvertError::Stored("the stored object is of another kind"))?;
     let c = &mut vcal.subs[i];
     if component == "VTODO" {
         edit_task(c, data, v, now);
@@ -261,7 +264,7 @@ pub fn new(
     uid: &str,
     v: &View,
     now: NaiveDateTime,
-) -> Result<String, String> {
+) -> Result<String, ConvertError> {
     change(component, &skeleton(component, uid, now), data, v, now)
 }
 

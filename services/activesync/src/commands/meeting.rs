@@ -16,6 +16,7 @@ mod status {
     pub const SUCCESS: &str = "1";
     pub const INVALID_REQUEST: &str = "2";
     pub const MAILBOX_ERROR: &str = "3";
+    pub const SERVER_ERROR: &str = "4";
 }
 
 pub async fn meeting_response(
@@ -47,6 +48,10 @@ pub async fn meeting_response(
             }
             Err(StoreError::Forbidden) | Err(StoreError::Exists(_)) => {
                 result(status::MAILBOX_ERROR)
+            }
+            Err(StoreError::Corrupt(why)) => {
+                log::warn!("activesync: meeting response {request_id} not made: {why}");
+                result(status::SERVER_ERROR)
             }
             Err(e) => return Err(e),
         });
@@ -131,8 +136,7 @@ async fn respond(
         instance,
         view,
         chrono::Utc::now().naive_utc(),
-    )
-    .map_err(StoreError::Invalid)?;
+    )?;
     let saved = eas
         .sched()
         .put_object(&cx.user, &cal, &name, expect, answered)

@@ -181,6 +181,10 @@ impl Folder<'_> {
                 log::info!("activesync: change of {sid} refused: {why}");
                 return Ok(Some(reply("Change", sid, status::CONVERSION_ERROR)));
             }
+            Err(StoreError::Corrupt(why)) => {
+                log::warn!("activesync: change of {sid} not made: {why}");
+                return Ok(Some(reply("Change", sid, status::SERVER_ERROR)));
+            }
             Err(e) => return Err(e),
         }
         Ok(None)
@@ -224,6 +228,10 @@ impl Folder<'_> {
                 Err(StoreError::Invalid(why)) => {
                     log::info!("activesync: delete of {sid} refused: {why}");
                     return Ok(Some(reply("Delete", sid, status::CONVERSION_ERROR)));
+                }
+                Err(StoreError::Corrupt(why)) => {
+                    log::warn!("activesync: delete of {sid} not made: {why}");
+                    return Ok(Some(reply("Delete", sid, status::SERVER_ERROR)));
                 }
                 Err(e) => return Err(e),
             }
@@ -732,8 +740,7 @@ async fn change_ical(
             calendar::change_event(&text, data, instance, supported, view, now())
         }
         k => tasks::change(component_of(k), &text, data, view, now()),
-    }
-    .map_err(StoreError::Invalid)?;
+    }?;
     eas.sched()
         .put_object(&cx.user, coll, &name, Some(it.modseq), edited)
         .await
@@ -756,7 +763,7 @@ async fn delete_ical(
         return Ok(None);
     };
     let (it, text, name) = ical_text(eas, cx.user.principal, coll.id, item)?;
-    let edited = calendar::delete_instance(&text, at, view, now()).map_err(StoreError::Invalid)?;
+    let edited = calendar::delete_instance(&text, at, view, now())?;
     sched
         .put_object(&cx.user, coll, &name, Some(it.modseq), edited)
         .await
@@ -777,8 +784,7 @@ async fn add_ical(
     let text = match coll.kind {
         CollectionKind::Calendar => calendar::new_event(data, &uid, view, now()),
         k => tasks::new(component_of(k), data, &uid, view, now()),
-    }
-    .map_err(StoreError::Invalid)?;
+    }?;
     let item = eas
         .sched()
         .put_object(&cx.user, coll, &calendar::object_name(&uid), None, text)

@@ -165,12 +165,37 @@ impl std::fmt::Display for Command {
     }
 }
 
-/// Reads the query string and the headers that matter. An error says what is wrong.
+/// What is wrong with a request's query string or headers (answered 400).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadRequest {
+    #[error("the command is needed")]
+    NoCommand,
+    #[error("no command {0:?}")]
+    UnknownCommand(String),
+    #[error("no command of code {0}")]
+    UnknownCode(u8),
+    #[error("the query string is badly percent-encoded")]
+    PercentEncoding,
+    #[error("the query string is neither plain nor base64")]
+    NotBase64,
+    #[error("the packed query string ends early")]
+    Truncated,
+    #[error("a policy key of {0} bytes")]
+    PolicyKeyLength(u8),
+    #[error("policy key {0:?}")]
+    PolicyKey(String),
+    #[error("the device id is needed")]
+    NoDeviceId,
+    #[error("device id {0:?}")]
+    DeviceId(String),
+}
+
+/// Reads the query string and the headers that matter.
 pub fn parse(
     query: &str,
     version_header: Option<&str>,
     policy_header: Option<&str>,
-) -> Result<EasRequest, String> {
+) -> Result<EasRequest, BadRequest> {
     // Base64 may end in "=": a plain query string is one that names its command.
     let mut r = if query.split('&').any(|p| p.starts_with("Cmd=")) {
         plain(query)?
@@ -181,10 +206,10 @@ pub fn parse(
         r.version = v.trim().to_string();
     }
     if let Some(p) = policy_header.map(str::trim).filter(|p| !p.is_empty()) {
-        r.policy_key = Some(p.parse().map_err(|_| format!("policy key {p:?}"))?);
+        r.policy_key = Some(p.parse().map_err(|_| BadRequest::PolicyKey(p.into()))?);
     }
     if r.device_id.is_empty() {
-        return Err("the device id is needed".into());
+        return Err(BadRequest::NoDeviceId);
     }
     if r.device_id.len() > 64
         || !r
@@ -192,7 +217,7 @@ pub fn parse(
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(format!("device id {:?}", r.device_id));
+        return Err(BadRequest::DeviceId(r.device_id));
     }
     Ok(r)
 }
@@ -215,7 +240,7 @@ impl EasRequest {
     }
 }
 
-fn plain(query: &str) -> Result<EasRequest, String> {
+fn plain(query: &str) -> Result<EasRequest, BadRequest> {
     let pairs: Vec<(&str, String)> = query
         .split('&')
         .map(|pair| {
@@ -229,8 +254,8 @@ fn plain(query: &str) -> Result<EasRequest, String> {
         .map(|(_, v)| v.as_str())
         .unwrap_or_default();
     let cmd = match name {
-        "" => return Err("the command is needed".into()),
-        n => Command::by_name(n).ok_or_else(|| format!("no command {n:?}"))?,
+        "" => return Err(BadRequest::NoCommand),
+        n => Command::by_name(n).ok_or_else(|| BadRequest::UnknownCommand(n.into()))?,
     };
     let mut r = EasRequest::new(cmd);
     for (k, v) in pairs {
@@ -249,15 +274,14 @@ fn plain(query: &str) -> Result<EasRequest, String> {
     Ok(r)
 }
 
-fn packed(query: &str) -> Result<EasRequest, String> {
-    let query = bureau_core::url::decode(query)
-        .ok_or_else(|| "the query string is badly percent-encoded".to_string())?;
+fn packed(query: &str) -> Result<EasRequest, BadRequest> {
+    let query = bureau_core::url::decode(query).ok_or(BadRequest::PercentEncoding)?;
     let raw = base64::engine::general_purpose::STANDARD
         .decode(query.trim())
-        .map_err(|_| "the query string is neither plain nor base64".to_string())?;
+        .map_err(|_| BadRequest::NotBase64)?;
     let mut at = 0usize;
-    let mut byte = || -> Result<u8, String> {
-        let b = *raw.get(at).ok_or("the packed query string ends early")?;
+    let mut byte = || -> Result<u8, BadRequest> {
+        let b = *raw.get(at).ok_or(BadRequest::Truncated)?;
         at += 1;
         Ok(b)
     };
@@ -266,11 +290,9 @@ fn packed(query: &str) -> Result<EasRequest, String> {
     let _locale = (byte()?, byte()?);
     let mut r = EasRequest {
         version: format!("{}.{}", version / 10, version % 10),
-        ..EasRequest::new(
-            Command::by_code(code).ok_or_else(|| format!("no command of code {code}"))?,
-        )
+        ..EasRequest::new(Command::by_code(code).ok_or(BadRequest::UnknownCode(code))?)
     };
-    let mut field = |len: usize| -> Result<Vec<u8>, String> {
+    let mut field = |len: usize| -> Result<Vec<u8>, BadRequest> {
         let mut v = Vec::with_capacity(len);
         for _ in 0..len {
             v.push(byte()?);
@@ -285,7 +307,7 @@ fn packed(query: &str) -> Result<EasRequest, String> {
             let k = field(4)?;
             r.policy_key = Some(u32::from_le_bytes([k[0], k[1], k[2], k[3]]));
         }
-        n => return Err(format!("a policy key of {n} bytes")),
+        n => return Err(BadRequest::PolicyKeyLength(n)),
     }
     let n = field(1)?[0] as usize;
     r.device_type = String::from_utf8_lossy(&field(n)?).into_owned();
@@ -333,14 +355,21 @@ mod tests {
             (r.version.as_str(), r.policy_key),
             ("16.1", Some(3942919513))
         );
-        assert!(parse("Cmd=Sync&DeviceId=../x", None, None).is_err());
-        assert!(parse("User=a", None, None).is_err());
+        let bad = |q: &str, policy: Option<&str>| parse(q, None, policy).err();
         assert_eq!(
-            parse("Cmd=Teleport&DeviceId=A", None, None),
-            Err("no command \"Teleport\"".into())
+            bad("Cmd=Sync&DeviceId=../x", None),
+            Some(BadRequest::DeviceId("../x".into()))
         );
-        assert!(parse("DeviceId=A", None, None).is_err());
-        assert!(parse("Cmd=Sync&DeviceId=A", None, Some("many")).is_err());
+        assert_eq!(bad("User=a", None), Some(BadRequest::NotBase64));
+        assert_eq!(
+            bad("Cmd=Teleport&DeviceId=A", None),
+            Some(BadRequest::UnknownCommand("Teleport".into()))
+        );
+        assert_eq!(
+            bad("Cmd=Sync&DeviceId=A", Some("many")),
+            Some(BadRequest::PolicyKey("many".into()))
+        );
+        assert_eq!(bad("Cmd=Sync", None), Some(BadRequest::NoDeviceId));
     }
 
     #[test]

@@ -3,18 +3,18 @@
 
 use super::*;
 
-pub(super) async fn run_proxy(out: &Out<'_>, cmd: &ProxyCmd) -> Result<(), String> {
+pub(super) async fn run_proxy(out: &Out<'_>, cmd: &ProxyCmd) -> Result<(), CliError> {
     use bureau_daemons::proxy::{Action, GroupRule, ProxySettings, Summary};
     match cmd {
         ProxyCmd::Status => {
             let s: ProxySettings = out
                 .call(Method::GET, "/api/v1/proxy", NONE)
                 .await?
-                .ok_or("no answer")?;
+                .ok_or(CliError::Empty)?;
             let sum: Summary = out
                 .call(Method::GET, "/api/v1/proxy/summary", NONE)
                 .await?
-                .ok_or("no answer")?;
+                .ok_or(CliError::Empty)?;
             #[derive(Serialize)]
             struct Both<'a> {
                 settings: &'a ProxySettings,
@@ -57,12 +57,22 @@ pub(super) async fn run_proxy(out: &Out<'_>, cmd: &ProxyCmd) -> Result<(), Strin
                 let (Some(group), Some(action), Some(domains)) =
                     (parts.next(), parts.next(), parts.next())
                 else {
-                    return Err(format!("--rule {r:?}: GROUP:allow|deny:DOMAIN,DOMAIN"));
+                    return Err(BadValue {
+                        value: format!("--rule {r:?}"),
+                        expected: "GROUP:allow|deny:DOMAIN,DOMAIN",
+                    }
+                    .into());
                 };
                 let action = match action {
                     "allow" => Action::Allow,
                     "deny" => Action::Deny,
-                    a => return Err(format!("--rule {r:?}: {a:?} is neither allow nor deny")),
+                    _ => {
+                        return Err(BadValue {
+                            value: format!("--rule {r:?}"),
+                            expected: "the action is allow or deny",
+                        }
+                        .into());
+                    }
                 };
                 parsed.push(GroupRule {
                     group: group.to_string(),
@@ -83,26 +93,26 @@ pub(super) async fn run_proxy(out: &Out<'_>, cmd: &ProxyCmd) -> Result<(), Strin
             let done: ProxyApplied = out
                 .call(Method::PUT, "/api/v1/proxy", Some(&s))
                 .await?
-                .ok_or("no answer")?;
+                .ok_or(CliError::Empty)?;
             out.print(&done, |d| format!("{}: {}", d.config, d.note));
         }
     }
     Ok(())
 }
 
-pub(super) async fn run_samba(out: &Out<'_>, cmd: &SambaCmd) -> Result<(), String> {
+pub(super) async fn run_samba(out: &Out<'_>, cmd: &SambaCmd) -> Result<(), CliError> {
     use bureau_daemons::samba::{SambaSettings, ShareSetting};
     match cmd {
         SambaCmd::Status => {
             let state: SambaState = out
                 .call(Method::GET, "/api/v1/samba", NONE)
                 .await?
-                .ok_or("no answer")?;
+                .ok_or(CliError::Empty)?;
             // smbd's side needs the helper; without it the rest is still worth showing.
             let daemon: serde_json::Value =
                 match out.call(Method::GET, "/api/v1/samba/status", NONE).await {
                     Ok(v) => v.unwrap_or_default(),
-                    Err(e) => serde_json::json!({ "error": e }),
+                    Err(e) => serde_json::json!({ "error": e.to_string() }),
                 };
             let both = serde_json::json!({ "state": state, "smbd": daemon });
             out.print(&both, |_| {
@@ -158,7 +168,11 @@ pub(super) async fn run_samba(out: &Out<'_>, cmd: &SambaCmd) -> Result<(), Strin
             let mut parsed = Vec::new();
             for sh in shares {
                 let Some((name, group)) = sh.split_once(':') else {
-                    return Err(format!("--share {sh:?}: NAME:GROUP"));
+                    return Err(BadValue {
+                        value: format!("--share {sh:?}"),
+                        expected: "NAME:GROUP",
+                    }
+                    .into());
                 };
                 parsed.push(ShareSetting {
                     name: name.to_string(),
@@ -176,7 +190,7 @@ pub(super) async fn run_samba(out: &Out<'_>, cmd: &SambaCmd) -> Result<(), Strin
             let done: SambaApplied = out
                 .call(Method::PUT, "/api/v1/samba", Some(&s))
                 .await?
-                .ok_or("no answer")?;
+                .ok_or(CliError::Empty)?;
             out.print(&done, |d| {
                 let r = &d.report;
                 let mut t = format!(
@@ -202,7 +216,7 @@ pub(super) async fn run_samba(out: &Out<'_>, cmd: &SambaCmd) -> Result<(), Strin
     Ok(())
 }
 
-pub(super) async fn run_service(out: &Out<'_>, cmd: &ServiceCmd) -> Result<(), String> {
+pub(super) async fn run_service(out: &Out<'_>, cmd: &ServiceCmd) -> Result<(), CliError> {
     let show = |c: &NewServiceCredentials| {
         format!(
             "bind DN:  {}\npassword: {}\n(the password is not shown again)",
@@ -221,7 +235,7 @@ pub(super) async fn run_service(out: &Out<'_>, cmd: &ServiceCmd) -> Result<(), S
                     }),
                 )
                 .await?
-                .ok_or("no answer")?;
+                .ok_or(CliError::Empty)?;
             out.print(&c, show);
         }
         ServiceCmd::Reset { name } => {
@@ -232,7 +246,7 @@ pub(super) async fn run_service(out: &Out<'_>, cmd: &ServiceCmd) -> Result<(), S
                     NONE,
                 )
                 .await?
-                .ok_or("no answer")?;
+                .ok_or(CliError::Empty)?;
             out.print(&c, show);
         }
         ServiceCmd::List => {

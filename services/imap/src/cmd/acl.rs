@@ -78,7 +78,7 @@ impl Session {
         };
         let right = match mailbox::right_for(&wanted) {
             Ok(r) => r,
-            Err(why) => return self.no(tag, Code::NoPerm, &why),
+            Err(why) => return self.no(tag, Code::NoPerm, &why.to_string()),
         };
         let r = self
             .db()

@@ -15,7 +15,7 @@ impl Session {
         let opt = |v: &[String], o: &str| v.iter().any(|x| x == o);
         let (sel_sub, sel_special, recursive) = match selection(l) {
             Ok(s) => s,
-            Err(why) => return self.bad_cmd(tag, &why),
+            Err(why) => return self.bad_cmd(tag, &why.to_string()),
         };
         // An empty pattern asks for the hierarchy delimiter (RFC 9051 6.3.9).
         if let [p] = l.patterns.as_slice()
@@ -268,20 +268,31 @@ impl Session {
         }
     }
 }
+/// Why LIST's options are refused (a BAD, RFC 5258 6).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum BadOptions {
+    #[error("unknown selection option {0}")]
+    Selection(String),
+    #[error("RECURSIVEMATCH needs another selection option")]
+    LoneRecursiveMatch,
+    #[error("unknown return option {0}")]
+    Return(String),
+}
+
 /// LIST's selection options (RFC 5258 3.1): SUBSCRIBED, SPECIAL-USE and RECURSIVEMATCH, once
-/// the selection and return options are known ones; else the BAD's text.
-fn selection(l: &ListExt) -> Result<(bool, bool, bool), String> {
+/// the selection and return options are known ones.
+fn selection(l: &ListExt) -> Result<(bool, bool, bool), BadOptions> {
     let opt = |o: &str| l.select.iter().any(|x| x == o);
     if let Some(o) = l
         .select
         .iter()
         .find(|o| !["SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"].contains(&o.as_str()))
     {
-        return Err(format!("unknown selection option {o}"));
+        return Err(BadOptions::Selection(o.clone()));
     }
     let (sub, special, recursive) = (opt("SUBSCRIBED"), opt("SPECIAL-USE"), opt("RECURSIVEMATCH"));
     if recursive && !sub && !special {
-        return Err("RECURSIVEMATCH needs another selection option".into());
+        return Err(BadOptions::LoneRecursiveMatch);
     }
     // RFC 5258 6: an unknown return option is a syntax error.
     if let Some(o) = l
@@ -289,7 +300,7 @@ fn selection(l: &ListExt) -> Result<(bool, bool, bool), String> {
         .iter()
         .find(|o| !["SUBSCRIBED", "CHILDREN", "SPECIAL-USE"].contains(&o.as_str()))
     {
-        return Err(format!("unknown return option {o}"));
+        return Err(BadOptions::Return(o.clone()));
     }
     Ok((sub, special, recursive))
 }

@@ -11,11 +11,12 @@ pub fn respond(
     instance: Option<NaiveDateTime>,
     v: &View,
     now: NaiveDateTime,
-) -> Result<String, String> {
-    let mut vcal = Comp::parse(text).ok_or("the invitation is not readable")?;
+) -> Result<String, ConvertError> {
+    let mut vcal =
+        Comp::parse(text).ok_or(ConvertError::Stored("the invitation is not readable"))?;
     vcal.remove(&["METHOD"]);
     let zones = Zones::of(text);
-    let (mi, _) = events(&vcal).ok_or("the invitation has no event")?;
+    let (mi, _) = events(&vcal).ok_or(ConvertError::Stored("the invitation has no event"))?;
     let target = match instance {
         Some(at) => override_at(&mut vcal, mi, at, &zones, &v.device)?,
         None => mi,

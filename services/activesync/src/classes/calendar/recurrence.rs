@@ -58,7 +58,7 @@ pub fn task_recurrence(text: &str, v: &View) -> Option<Element> {
 }
 
 /// A task's new RRULE from the device's Recurrence, in the form its DTSTART (or DUE) asks.
-pub fn task_rule(c: &Comp, r: &Element, text: &str, v: &View) -> Result<String, String> {
+pub fn task_rule(c: &Comp, r: &Element, text: &str, v: &View) -> Result<String, ConvertError> {
     let zones = Zones::of(text);
     let start = zones
         .at(c, "DTSTART")
@@ -184,7 +184,7 @@ pub(super) fn recurrence(
 }
 
 /// The RRULE for a device's Recurrence, its UNTIL in the form DTSTART asks.
-pub(super) fn rule_of(r: &Element, start: &At, dev: &Tzi) -> Result<String, String> {
+pub(super) fn rule_of(r: &Element, start: &At, dev: &Tzi) -> Result<String, ConvertError> {
     let get = |n: &str| r.child_value(n).map(|v| v.trim().to_string());
     let num = |n: &str| get(n).and_then(|v| v.parse::<i64>().ok());
     let days = |mask: i64| {
@@ -193,7 +193,7 @@ pub(super) fn rule_of(r: &Element, start: &At, dev: &Tzi) -> Result<String, Stri
             .map(|d| WEEKDAYS[d])
             .collect::<Vec<_>>()
     };
-    let nth = |parts: &mut Vec<String>| -> Result<(), String> {
+    let nth = |parts: &mut Vec<String>| -> Result<(), ConvertError> {
         let week = num("WeekOfMonth").ok_or("WeekOfMonth is needed")?;
         let week = if week >= 5 { -1 } else { week };
         let d = days(num("DayOfWeek").ok_or("DayOfWeek is needed")?);
@@ -245,7 +245,7 @@ pub(super) fn rule_of(r: &Element, start: &At, dev: &Tzi) -> Result<String, Stri
             }
             nth(&mut parts)?;
         }
-        t => return Err(format!("recurrence type {t} is unknown")),
+        t => return Err(format!("recurrence type {t} is unknown").into()),
     }
     if let Some(i) = num("Interval").filter(|i| *i > 1) {
         parts.push(format!("INTERVAL={i}"));

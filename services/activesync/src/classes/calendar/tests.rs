@@ -241,3 +241,25 @@ fn all_day_events_are_days_in_the_devices_zone() {
     assert!(out.contains("T100000\r\n") && out.contains("BEGIN:VTIMEZONE"));
     assert!(calcard::icalendar::ICalendar::parse(&out).is_ok());
 }
+
+/// A change the device's data cannot make is the device's (Status 6); one the stored
+/// object cannot take is the box's (Status 5): before, both were the device's.
+#[test]
+fn a_refused_change_says_whose_fault_it_is() {
+    let v = view(161, chrono_tz::Europe::Paris);
+    let bad_rule = data(&[]).with(cal("Recurrence").with(cal("Type").text("9")));
+    assert!(matches!(
+        change_event(PARIS, &bad_rule, None, None, &v, now()),
+        Err(ConvertError::Device(_))
+    ));
+    let todo = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VTODO\r\nUID:t1\r\nSUMMARY:x\r\nEND:VTODO\r\nEND:VCALENDAR\r\n";
+    let change = data(&[("Subject", "renamed")]);
+    assert!(matches!(
+        change_event(todo, &change, None, None, &v, now()),
+        Err(ConvertError::Stored(_))
+    ));
+    assert!(matches!(
+        bureau_store::StoreError::from(ConvertError::Stored("x")),
+        bureau_store::StoreError::Corrupt(_)
+    ));
+}
