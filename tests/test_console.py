@@ -29,7 +29,7 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
     assert walk.returncode == 0, walk.stdout + walk.stderr
     pages = {p.stem.split("-", 1)[1] for p in SHOTS.glob("*.png")}
     assert {"setup", "dns-records", "dashboard", "domains", "user-created", "user-bad-input", "group",
-            "password-reset", "rooms", "queue", "backups", "restore-refused", "file-server", "web-proxy", "my-account",
+            "password-reset", "last-admin-refused", "rooms", "queue", "backups", "restore-refused", "file-server", "web-proxy", "my-account",
             "my-account-phone"} <= pages, pages
     with tarfile.open(SHOTS / "backup.tar.gz") as t:
         assert "bureau.redb" in t.getnames()
@@ -39,6 +39,7 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
     users = {u["uid"]: u for u in json.loads(b.cli("--json", "user", "list").stdout)}
     assert set(users) == {"boss", "carol"} and users["boss"]["admin"] and not users["carol"]["admin"]
     assert users["carol"]["display_name"] == "Carol Martin"
+    assert users["boss"]["enabled"]
     [group] = [g for g in json.loads(b.cli("--json", "group", "list").stdout) if g["name"] == "sales"]
     assert group["members"] == ["carol"] and group["address"] == "sales@office.example"
     [room] = json.loads(b.cli("--json", "resource", "list").stdout)
@@ -168,6 +169,55 @@ def test_every_endpoint_needs_a_session_csrf_and_the_right_user(bureau_factory):
     assert s == 404, (s, err)
     s, err, _ = _https(b, "POST", imp.format("calendar"), cookie=boss, csrf=boss_csrf, raw=b"hello")
     assert s == 400 and "VCALENDAR" in err["error"], (s, err)
+
+
+def test_the_last_administrator_stays_and_a_session_loses_lost_powers_at_once(bureau_factory):
+    """Issue 22, defects 1 and 2: the only administrator could be demoted, disabled or
+    deleted (by the console, the CLI or the API) and leave the box with none; a demoted
+    administrator's open session kept its powers, and a disabled user's session could still
+    change its password."""
+    from test_foundation import _https, login
+
+    b = bureau_factory("")
+    b.cli("domain", "add", "example.com")
+    for uid, extra in (("boss", ["--admin"]), ("carl", [])):
+        b.cli("user", "add", f"{uid}@example.com", *extra, "--password-stdin", input="long enough pw\n")
+    _, body, _, boss = login(b, "boss", "long enough pw")
+    boss_csrf = json.loads(body)["csrf"]
+    me = "/api/v1/users/boss"
+    # The API: demoting, disabling or deleting the last administrator is a 409 that says why.
+    for data in ({"admin": False}, {"enabled": False}):
+        s, err, _ = _https(b, "PATCH", me, data, cookie=boss, csrf=boss_csrf)
+        assert s == 409 and "last administrator" in err["error"], (data, s, err)
+    # (Over HTTPS an administrator never deletes their own account.)
+    assert _https(b, "DELETE", me, cookie=boss, csrf=boss_csrf)[0] == 409
+    # The CLI (the root socket) is held to the same rule.
+    for args in (["user", "disable", "boss"], ["user", "del", "boss"]):
+        r = b.cli(*args, check=False)
+        assert r.returncode == 1 and "last administrator" in r.stderr, (args, r.stderr)
+    [u] = [u for u in json.loads(b.cli("--json", "user", "list").stdout) if u["uid"] == "boss"]
+    assert u["admin"] and u["enabled"]
+    assert _https(b, "GET", "/api/v1/users", cookie=boss)[0] == 200
+
+    # A second administrator, then the first demoted from the socket: its open session loses
+    # its powers at its next request, without signing in again.
+    assert _https(b, "PATCH", "/api/v1/users/carl", {"admin": True}, cookie=boss, csrf=boss_csrf)[0] == 200
+    _, body, _, carl = login(b, "carl", "long enough pw")
+    carl_csrf = json.loads(body)["csrf"]
+    assert _https(b, "PATCH", me, {"admin": False}, cookie=carl, csrf=carl_csrf)[0] == 200
+    assert _https(b, "GET", "/api/v1/users", cookie=boss)[0] == 403
+    assert _https(b, "GET", "/api/v1/session", cookie=boss)[1]["admin"] is False
+    # Now carl is the last one: he may not demote himself either.
+    s, err, _ = _https(b, "PATCH", "/api/v1/users/carl", {"admin": False}, cookie=carl, csrf=carl_csrf)
+    assert s == 409, (s, err)
+    # A disabled user's session ends at its next request: no password change through it.
+    b.cli("user", "disable", "boss")
+    s, err, _ = _https(b, "PUT", f"{me}/password", {"password": "a fresh passphrase"}, cookie=boss, csrf=boss_csrf)
+    assert s == 401, (s, err)
+    b.cli("user", "enable", "boss")
+    # Ended, not paused: enabling the account again does not bring the old session back.
+    assert _https(b, "GET", "/api/v1/session", cookie=boss)[0] == 401
+    assert login(b, "boss", "long enough pw")[0] == 200
 
 
 def test_a_backup_restored_into_an_empty_store_gives_everything_back(bureau_factory, tmp_path):

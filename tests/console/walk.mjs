@@ -134,6 +134,17 @@ try {
   await page.waitForSelector("text=The new password is set.");
   await shot("password-reset");
 
+  // Issue 22: the only administrator unticks their own Administrator flag. The box keeps
+  // its administrator, and the page says why instead of "Saved.".
+  await page.click("nav >> text=Users");
+  await page.click("a:text-is('Boss')");
+  await heading("Boss");
+  await fill("details", { admin: false });
+  await page.waitForFunction(() => document.querySelector("form[data-form=details] [role=alert]")?.textContent);
+  await expect((await text("form[data-form=details] [role=alert]")).includes("last administrator"), "the last administrator's demotion refused");
+  await expect(!(await text("main")).includes("Saved."), "no \"Saved.\" for a refused change");
+  await shot("last-admin-refused");
+
   await page.click("nav >> text=Mail queue");
   await heading("Mail queue");
   await shot("queue");

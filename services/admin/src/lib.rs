@@ -43,9 +43,10 @@ pub enum Caller {
     Web(IpAddr),
 }
 
+/// A console session. What the user may do is read from the directory at each request,
+/// not kept here: a demoted or disabled account loses its powers at once.
 struct SessionData {
     uid: String,
-    admin: bool,
     csrf: String,
     expires: Instant,
 }
@@ -199,7 +200,9 @@ impl From<DirectoryError> for Fail {
         let field = e.field().map(str::to_string);
         let status = match &e {
             DirectoryError::Invalid { .. } => StatusCode::BAD_REQUEST,
-            DirectoryError::Exists { .. } | DirectoryError::InUse(_) => StatusCode::CONFLICT,
+            DirectoryError::Exists { .. }
+            | DirectoryError::InUse(_)
+            | DirectoryError::LastAdmin(_) => StatusCode::CONFLICT,
             DirectoryError::NotFound(_) => StatusCode::NOT_FOUND,
             DirectoryError::Store(s) => return s_fail(s),
         };
@@ -386,26 +389,42 @@ impl AdminApi {
         }
         let token =
             cookie_value(req).ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "sign in first"))?;
-        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        sessions.retain(|_, s| s.expires > now);
-        let s = sessions
-            .get(&token)
-            .ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "session expired; sign in again"))?;
-        // Every change carries the session's CSRF token.
-        if req.method() != Method::GET && req.method() != Method::HEAD {
-            let sent = req
-                .headers()
-                .get("x-csrf-token")
-                .and_then(|v| v.to_str().ok());
-            if sent != Some(s.csrf.as_str()) {
-                return Err(fail(StatusCode::FORBIDDEN, "missing or wrong CSRF token"));
+        let uid = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            sessions.retain(|_, s| s.expires > now);
+            let s = sessions
+                .get(&token)
+                .ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "session expired; sign in again"))?;
+            // Every change carries the session's CSRF token.
+            if req.method() != Method::GET && req.method() != Method::HEAD {
+                let sent = req
+                    .headers()
+                    .get("x-csrf-token")
+                    .and_then(|v| v.to_str().ok());
+                if sent != Some(s.csrf.as_str()) {
+                    return Err(fail(StatusCode::FORBIDDEN, "missing or wrong CSRF token"));
+                }
+            }
+            s.uid.clone()
+        };
+        // The account as it is now: disabled or deleted ends the session.
+        match self.dir().user(&uid)? {
+            Some(u) if u.enabled => Ok(Who {
+                uid: Some(uid),
+                admin: u.admin,
+            }),
+            _ => {
+                self.sessions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&token);
+                Err(fail(
+                    StatusCode::UNAUTHORIZED,
+                    "this account is disabled; sign in again",
+                ))
             }
         }
-        Ok(Who {
-            uid: Some(s.uid.clone()),
-            admin: s.admin,
-        })
     }
 
     async fn route(&self, req: Request<Incoming>, caller: Caller) -> Result<Resp, Fail> {
@@ -528,7 +547,6 @@ impl AdminApi {
                 token.clone(),
                 SessionData {
                     uid: user.uid,
-                    admin: user.admin,
                     csrf: session.csrf.clone(),
                     expires: Instant::now() + self.session_ttl,
                 },

@@ -47,6 +47,10 @@ pub enum DirectoryError {
     NotFound(String),
     #[error("{0}")]
     InUse(String),
+    /// The change would leave the office without an enabled administrator (recovery would
+    /// need root on the box).
+    #[error("{0} is the last administrator: make another user an administrator first")]
+    LastAdmin(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -596,6 +600,22 @@ impl Directory {
             .ok_or_else(|| DirectoryError::NotFound(format!("user {uid}")))
     }
 
+    /// Refuses a change that takes the last enabled administrator's power away (demoted,
+    /// disabled or deleted), in the change's own transaction, so that two changes at once
+    /// cannot each leave the other to keep it.
+    fn keep_an_admin(w: &Writer, before: &User, after: Option<&User>) -> Result<()> {
+        let powerful = |u: &User| u.admin && u.enabled && u.resource.is_none();
+        if !powerful(before) || after.is_some_and(powerful) {
+            return Ok(());
+        }
+        for uid in w.kv_keys(NS_USER)? {
+            if uid != before.uid && get::<User>(w, NS_USER, &uid)?.is_some_and(|u| powerful(&u)) {
+                return Ok(());
+            }
+        }
+        Err(DirectoryError::LastAdmin(before.uid.clone()))
+    }
+
     pub async fn update_user(&self, uid: &str, ch: UserChanges) -> Result<User> {
         let uid = uid.trim().to_ascii_lowercase();
         let display_name = ch
@@ -607,6 +627,7 @@ impl Directory {
         let user = self
             .write(move |w| {
                 let mut u = Self::require_user(w, &uid)?;
+                let before = u.clone();
                 if let Some(d) = &display_name {
                     u.display_name = d.clone();
                 }
@@ -623,6 +644,7 @@ impl Directory {
                 if let Some(a) = ch.admin {
                     u.admin = a;
                 }
+                Self::keep_an_admin(w, &before, Some(&u))?;
                 for a in &ch.remove_aliases {
                     let a = a.trim().to_lowercase();
                     if !u.aliases.contains(&a) {
@@ -665,6 +687,7 @@ impl Directory {
         let gone = uid.clone();
         self.write(move |w| {
             let u = Self::require_user(w, &uid)?;
+            Self::keep_an_admin(w, &u, None)?;
             for a in std::iter::once(&u.address).chain(&u.aliases) {
                 w.kv_delete(NS_ADDR, a)?;
             }

@@ -294,3 +294,55 @@ async fn resources_are_calendar_users_nobody_signs_in_as() {
     assert!(d.resolve("room@example.com").unwrap().is_none());
     assert!(d.delete_user("alice").await.is_ok());
 }
+
+/// Issue 22: the only administrator could take away their own power (demoted, disabled or
+/// deleted) and leave the box with none.
+#[tokio::test]
+async fn the_last_administrator_stays() {
+    let (_t, d) = dir();
+    d.add_domain("example.com").await.unwrap();
+    let mut admin = new_user("ann@example.com", "correct horse");
+    admin.admin = true;
+    d.add_user(admin).await.unwrap();
+    d.add_user(new_user("bob@example.com", "correct horse"))
+        .await
+        .unwrap();
+    let last = |e: Option<DirectoryError>, uid: &str| matches!(e, Some(DirectoryError::LastAdmin(u)) if u == uid);
+    let change = |admin: Option<bool>, enabled: Option<bool>| UserChanges {
+        admin,
+        enabled,
+        ..Default::default()
+    };
+    let demote = change(Some(false), None);
+    assert!(last(
+        d.update_user("ann", demote.clone()).await.err(),
+        "ann"
+    ));
+    assert!(last(
+        d.update_user("ann", change(None, Some(false))).await.err(),
+        "ann"
+    ));
+    assert!(last(d.delete_user("ann").await.err(), "ann"));
+    // Nothing changed.
+    let ann = d.user("ann").unwrap().unwrap();
+    assert!(ann.admin && ann.enabled);
+    // Other users change as before.
+    d.update_user("bob", change(None, Some(false)))
+        .await
+        .unwrap();
+    // A disabled administrator holds no power: it does not count.
+    d.update_user("bob", change(Some(true), None))
+        .await
+        .unwrap();
+    assert!(last(
+        d.update_user("ann", demote.clone()).await.err(),
+        "ann"
+    ));
+    // With a second enabled administrator, the first may go, and then the second stays.
+    d.update_user("bob", change(None, Some(true)))
+        .await
+        .unwrap();
+    d.update_user("ann", demote).await.unwrap();
+    assert!(last(d.delete_user("bob").await.err(), "bob"));
+    d.delete_user("ann").await.unwrap();
+}
