@@ -239,6 +239,21 @@ def test_a_backup_restored_into_an_empty_store_gives_everything_back(bureau_fact
     card = "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:urn:uuid:carol\r\nFN:Carol Martin\r\nEND:VCARD\r\n"
     assert dav(b, "PUT", "/dav/addressbooks/alice/contacts/carol.vcf", card)[0] == 201
 
+    # Issue 22, defect 7: the box's own settings are in the backup too (the uploaded
+    # certificate and key, the time zone); they were left out.
+    from test_foundation import _https
+    _, body, _, admin = login(b, "alice", "long enough pw")
+    csrf = json.loads(body)["csrf"]
+    key, crt = tmp_path / "mail.key", tmp_path / "mail.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(crt), "-days", "30", "-subj", "/CN=mail.example.com",
+                    "-addext", "subjectAltName=DNS:mail.example.com"], check=True, capture_output=True)
+    s, err, _ = _https(b, "PUT", "/api/v1/certificate", {"cert_pem": crt.read_text(), "key_pem": key.read_text()},
+                       cookie=admin, csrf=csrf)
+    assert s == 200, (s, err)
+    s, err, _ = _https(b, "PUT", "/api/v1/system/settings", {"timezone": "Europe/Paris"}, cookie=admin, csrf=csrf)
+    assert s == 200, (s, err)
+
     # The download needs an administrator's session; the CLI asks over the admin socket.
     conn = http.client.HTTPSConnection("127.0.0.1", b.port(443), context=tls_context(), timeout=30)
     conn.request("GET", "/api/v1/backup")
@@ -280,11 +295,16 @@ def test_a_backup_restored_into_an_empty_store_gives_everything_back(bureau_fact
         assert data[0][1] == big.split("\r\n\r\n", 1)[1].encode()
     assert "Board meeting" in dav(b, "GET", "/dav/calendars/alice/calendar/m.ics")[2]
     assert "Carol Martin" in dav(b, "GET", "/dav/addressbooks/alice/contacts/carol.vcf")[2]
+    _, _, _, admin = login(b, "alice", "long enough pw")
+    s, cert, _ = _https(b, "GET", "/api/v1/certificate", cookie=admin)
+    assert s == 200 and cert["source"] == "uploaded" and "mail.example.com" in cert["names"], cert
+    assert (b.data / "system" / "timezone").read_text() == "Europe/Paris\n"
     # The web download is a whole archive too.
     with tarfile.open(fileobj=io.BytesIO(web_copy)) as t:
         names = t.getnames()
     assert "bureau-backup.json" in names and "bureau.redb" in names
     assert any(n.startswith("blobs/") for n in names)
+    assert {"settings/tls/custom.crt", "settings/tls/custom.key", "settings/system/timezone"} <= set(names)
 
 
 def test_the_console_restores_a_backup_and_the_daemon_restarts_with_it(bureau_factory, tmp_path):

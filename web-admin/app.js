@@ -82,8 +82,12 @@ const fmtTime = (secs) => new Date(secs * 1000).toLocaleString();
  * what to do with the values. An ApiError naming a field (or the input `opts.alias` maps
  * that field to) is shown beside it; others above the button. Nothing is changed by a refused request, so the form keeps what was typed.
  */
+// A form. `submit` may return a message: what the server reported, shown beside the
+// button (an object { error } shows as a failure there). The button says it is busy
+// while the server answers.
 function form(title, fields, button, submit, opts = {}) {
   const status = h("p", { class: "error", role: "alert" });
+  const result = h("p", { class: "ok", role: "status" });
   const inputs = {};
   const errors = {};
   const f = h("form", { class: "card", novalidate: true, "data-form": opts.id || title },
@@ -110,10 +114,12 @@ function form(title, fields, button, submit, opts = {}) {
     if (fd.hint) f.append(h("p", { class: "muted" }, fd.hint));
     f.append(errors[fd.name]);
   }
-  f.append(status, h("button", { type: "submit" }, button));
+  const submitButton = h("button", { type: "submit" }, button);
+  f.append(status, result, submitButton);
   f.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     status.textContent = "";
+    result.textContent = "";
     for (const n in errors) { errors[n].textContent = ""; inputs[n].classList.remove("invalid"); }
     const values = {};
     for (const [n, i] of Object.entries(inputs)) values[n] = i.type === "checkbox" ? i.checked : i.value.trim();
@@ -124,8 +130,16 @@ function form(title, fields, button, submit, opts = {}) {
         return;
       }
     }
+    submitButton.disabled = true;
+    submitButton.setAttribute("aria-busy", "true");
+    submitButton.textContent = "Working…";
     try {
-      await submit(values);
+      const said = await submit(values);
+      // The page may have been drawn again meanwhile: the message goes to this form as it
+      // is now.
+      const now = main.querySelector(`form[data-form="${opts.id || title}"]`) || f;
+      if (typeof said === "string") now.querySelector("[role=status]").textContent = said;
+      else if (said?.error) now.querySelector("[role=alert]").textContent = said.error;
     } catch (e) {
       const named = (opts.alias || {})[e.field] || e.field;
       const field = named && errors[named] ? named : null;
@@ -137,6 +151,10 @@ function form(title, fields, button, submit, opts = {}) {
       } else {
         status.textContent = e.message;
       }
+    } finally {
+      submitButton.disabled = false;
+      submitButton.removeAttribute("aria-busy");
+      submitButton.textContent = button;
     }
   });
   return f;
@@ -253,9 +271,8 @@ async function pageDashboard() {
       const done = await api("PUT", "system/settings", { hostname: v.hostname, timezone: v.timezone });
       if (done.restarting) return restarting(v.hostname);
       await route();
-      main.querySelector("[role=status]").textContent = "Saved.";
-    }, { id: "box" }),
-    h("p", { class: "ok", role: "status" }));
+      return "Saved.";
+    }, { id: "box" }));
 }
 
 function logTable(entries) {
@@ -376,10 +393,7 @@ async function pageUsers() {
 async function pageUser(uid) {
   const path = `users/${encodeURIComponent(uid)}`;
   const [u, devices] = await Promise.all([api("GET", path), api("GET", `${path}/devices`)]);
-  const saved = h("p", { class: "ok", role: "status" });
-  const done = (msg) => { saved.textContent = msg; };
   show(h("h1", {}, u.display_name || u.uid),
-    saved,
     h("section", {},
       h("p", {}, h("b", {}, u.address), u.aliases.length ? ` (also ${u.aliases.join(", ")})` : ""),
       h("p", {}, `Uses ${fmtBytes(u.usage_bytes)} of ${fmtBytes(u.quota)}.`,
@@ -409,14 +423,14 @@ async function pageUser(uid) {
         display_name: v.display_name, phone: v.phone, enabled: v.enabled, admin: v.admin,
         quota: v.quota_mb ? Math.round(Number(v.quota_mb) * 1e6) : null,
       });
-      done("Saved.");
+      return "Saved.";
     }, { id: "details" }),
     form("Reset the password", [
       { name: "password", label: "New password", type: "password", required: true, autocomplete: "new-password" },
     ], "Set the password", async (v, ) => {
       await api("PUT", `${path}/password`, { password: v.password });
-      done("The new password is set.");
       main.querySelector("[data-form=password] input").value = "";
+      return "The new password is set.";
     }, { id: "password" }),
     form("Aliases", [
       { name: "alias", label: "Add an address", placeholder: "sales@example.com", required: true },
@@ -462,8 +476,7 @@ async function pageGroup(name) {
   const path = `groups/${encodeURIComponent(name)}`;
   const [g, colls] = await Promise.all([api("GET", path), api("GET", `${path}/collections`)]);
   const kinds = { mailbox: "Mailbox", calendar: "Calendar", addressbook: "Address book" };
-  const saved = h("p", { class: "ok", role: "status" });
-  show(h("h1", {}, g.display_name || g.name), saved,
+  show(h("h1", {}, g.display_name || g.name),
     h("section", {}, h("p", {}, g.address ? `Mail to ${g.address} reaches every member.` : "No group address.")),
     form("Members", [
       { name: "members", label: "Members (user names, separated by commas)", value: g.members.join(", ") },
@@ -471,7 +484,7 @@ async function pageGroup(name) {
       await api("PUT", `groups/${encodeURIComponent(name)}/members`, {
         members: v.members.split(",").map((m) => m.trim()).filter(Boolean),
       });
-      saved.textContent = "Saved.";
+      return "Saved.";
     }, { id: "members" }),
     h("h2", {}, "Shared with the members"),
     h("section", {}, colls.length ? table(["Name", "Kind", "Items", ""], colls.map((c) => h("tr", {},
@@ -555,15 +568,14 @@ async function pageQueue() {
 
 async function pageMe() {
   const u = await api("GET", `users/${encodeURIComponent(me.uid)}`);
-  const saved = h("p", { class: "ok", role: "status" });
   const host = location.hostname;
-  show(h("h1", {}, u.display_name || u.uid), saved,
+  show(h("h1", {}, u.display_name || u.uid),
     form("Change your password", [
       { name: "password", label: "New password", type: "password", required: true, autocomplete: "new-password" },
     ], "Change it", async (v) => {
       await api("PUT", `users/${encodeURIComponent(me.uid)}/password`, { password: v.password });
-      saved.textContent = "Your password is changed.";
       main.querySelector("[data-form=own-password] input").value = "";
+      return "Your password is changed.";
     }, { id: "own-password" }),
     h("h2", {}, "Set up your devices"),
     h("section", {},
@@ -627,11 +639,10 @@ async function pageDirectory() {
 
 async function pageCertificate() {
   const c = await api("GET", "certificate");
-  const saved = h("p", { class: "ok", role: "status" });
   const days = Math.floor((c.not_after * 1000 - Date.now()) / 86400000);
   const what = { "self-signed": "A self-signed certificate made by the box: mail clients and browsers will ask whether to trust it.",
     uploaded: "The certificate you uploaded.", configured: "The certificate files named in the configuration file." }[c.source];
-  show(h("h1", {}, "Certificate"), saved,
+  show(h("h1", {}, "Certificate"),
     h("section", {},
       h("p", {}, what),
       table(["", ""], [["Names", c.names.join(", ") || c.subject], ["Issued by", c.issuer],
@@ -645,7 +656,7 @@ async function pageCertificate() {
     ], "Install it", async (v) => {
       await api("PUT", "certificate", { cert_pem: v.cert_pem, key_pem: v.key_pem });
       await route();
-      main.querySelector("[role=status]").textContent = "Installed: every service serves it now.";
+      return "Installed: every service serves it now.";
     }, { id: "certificate" }));
 }
 
@@ -697,8 +708,7 @@ async function pageFiles() {
   try { daemon = await api("GET", "samba/status"); } catch (e) { daemon = { error: e.message }; }
   const s = state.settings;
   const last = state.last;
-  const saved = h("p", { class: "ok", role: "status" });
-  show(h("h1", {}, "File server"), saved,
+  show(h("h1", {}, "File server"),
     h("section", {},
       h("p", {}, "The office's Windows file shares (Samba), with everyone's own address and password. Accounts follow the users here by themselves: new, disabled, deleted and new passwords reach the file server at once."),
       table(["", ""], [
@@ -716,14 +726,17 @@ async function pageFiles() {
         hint: `Groups: ${groups.map((g) => g.name).join(", ") || "none yet"}. Only the group's members may use its share.` },
     ], "Apply", async (v) => {
       const shares = lines(v.shares).map((l) => { const [name, group = ""] = l.split(/\s+/); return { name, group }; });
+      let done;
       try {
-        await api("PUT", "samba", { enabled: true, workgroup: v.workgroup, homes: v.homes, public: v.public, shares });
+        done = await api("PUT", "samba", { enabled: true, workgroup: v.workgroup, homes: v.homes, public: v.public, shares });
       } catch (e) {
         if (e.field?.startsWith("shares")) e.field = "shares";
         throw e;
       }
       await route();
-      main.querySelector("[role=status]").textContent = "Applied.";
+      return done.report.reloaded
+        ? `Applied: the file server has the new shares (${done.report.users} accounts).`
+        : { error: "Saved, but the file server did not take the new shares yet: it is not running." };
     }, { id: "samba" }));
 }
 
@@ -732,7 +745,7 @@ async function pageProxy() {
   const top = (title, rows) => h("div", {}, h("h2", {}, title), rows.length
     ? table(["", "Requests"], rows.map(([k, n]) => h("tr", {}, h("td", {}, k), h("td", {}, String(n)))))
     : h("p", { class: "muted" }, "None."));
-  show(h("h1", {}, "Web proxy"), h("p", { class: "ok", role: "status" }),
+  show(h("h1", {}, "Web proxy"),
     h("section", {},
       h("p", {}, `The office's web proxy (Squid): ${sum.requests} requests in its log, ${sum.denied} refused.`),
       top("Top users", sum.top_users), top("Top sites", sum.top_domains), top("Most refused", sum.top_denied_domains)),
@@ -745,14 +758,17 @@ async function pageProxy() {
         value: s.rules.map((r) => `${r.group} ${r.action} ${r.domains.join(" ")}`).join("\n"), placeholder: "interns deny youtube.com" },
     ], "Apply", async (v) => {
       const rules = lines(v.rules).map((l) => { const [group, action, ...domains] = l.split(/\s+/); return { group, action, domains }; });
+      let done;
       try {
-        await api("PUT", "proxy", { networks: v.networks.split(/\s+/).filter(Boolean), authenticate: v.authenticate, blocked: lines(v.blocked), rules });
+        done = await api("PUT", "proxy", { networks: v.networks.split(/\s+/).filter(Boolean), authenticate: v.authenticate, blocked: lines(v.blocked), rules });
       } catch (e) {
         if (e.field?.startsWith("rules")) e.field = "rules";
         throw e;
       }
       await route();
-      main.querySelector("[role=status]").textContent = "Applied: Squid has the new settings.";
+      return done.reloaded
+        ? "Applied: the web proxy has the new settings."
+        : { error: `Saved, but not in effect yet. ${done.note}.` };
     }, { id: "proxy" }));
 }
 

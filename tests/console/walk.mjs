@@ -180,6 +180,14 @@ try {
   await fill("proxy", { blocked: "not a domain/../x" });
   await page.waitForFunction(() => document.querySelector("#f-proxy-blocked-error")?.textContent);
   await shot("web-proxy");
+  // Issue 22, defect 3: applied without the helper, Squid is not reloaded, and the page says
+  // so beside the button (it said "Applied: Squid has the new settings.").
+  await fill("proxy", { blocked: "" });
+  await page.waitForFunction(() => document.querySelector("form[data-form=proxy] [role=alert]")?.textContent);
+  const proxied = await text("form[data-form=proxy] [role=alert]");
+  await expect(proxied.includes("not in effect") && proxied.includes("not reloaded"), `the proxy's real outcome (${proxied})`);
+  await expect(!(await text("main")).includes("Applied"), "no \"Applied\" for a proxy not reloaded");
+  await shot("web-proxy-not-reloaded");
 
   await page.click("nav >> text=Certificate");
   await heading("Certificate");

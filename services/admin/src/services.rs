@@ -214,7 +214,13 @@ impl AdminApi {
             reloaded: reloaded.is_ok(),
             note: match reloaded {
                 Ok(_) => "Squid reloaded".into(),
-                Err(e) => format!("written; Squid not reloaded: {e}"),
+                Err(helper::HelperError::Unavailable(why)) => {
+                    log::warn!("admin: web proxy not reloaded: the helper is unavailable: {why}");
+                    "Squid was not reloaded: the box's system helper is not running".into()
+                }
+                Err(helper::HelperError::Failed(why)) => {
+                    format!("Squid's reload failed: {why}")
+                }
             },
         })
     }

@@ -2,8 +2,9 @@
 //! and restored into an empty data directory.
 //!
 //! The archive holds `bureau-backup.json` (what it is), `bureau.redb` (every table of the
-//! snapshot copied into a fresh database: compact, and consistent without stopping writers)
-//! and `blobs/<xx>/<hash>` for each blob file the snapshot refers to. While a backup runs the
+//! snapshot copied into a fresh database: compact, and consistent without stopping writers),
+//! `blobs/<xx>/<hash>` for each blob file the snapshot refers to, and `settings/<path>` for
+//! each of the box's own settings kept as files beside the store ([`SETTINGS`]). While a backup runs the
 //! blob directory removes nothing (a freed file is left for the next start's orphan sweep),
 //! so every file the snapshot names is still there to be read. A restore checks every blob
 //! against its hash and the database's schema before anything is moved into place.
@@ -100,9 +101,10 @@ fn io(e: impl std::fmt::Display) -> StoreError {
 pub(crate) fn write(
     snapshot: &ReadTransaction,
     blobs: &BlobDir,
-    tmp: &Path,
+    data: &Path,
     out: impl Write,
 ) -> Result<BackupInfo> {
+    let tmp = &data.join("tmp");
     let schema_version = snapshot
         .open_table(META)?
         .get("schema_version")?
@@ -167,6 +169,16 @@ pub(crate) fn write(
             let hex = hex::encode(hash);
             append(&format!("blobs/{}/{hex}", &hex[..2]), &mut f, len)?;
         }
+        for rel in SETTINGS {
+            if let Ok(mut f) = std::fs::File::open(data.join(rel)) {
+                let len = f.metadata()?.len().min(SETTING_MAX);
+                append(
+                    &format!("settings/{rel}"),
+                    &mut Read::by_ref(&mut f).take(len),
+                    len,
+                )?;
+            }
+        }
         tar.into_inner()
             .map_err(io)?
             .finish()
@@ -176,6 +188,40 @@ pub(crate) fn write(
     })();
     let _ = std::fs::remove_file(&copy_path);
     result
+}
+
+/// The box's settings that live as files in the data directory, beside the store: the
+/// console's certificate and key, the box's name and time zone. A backup holds those that
+/// exist; a restore puts back those it holds (and only those: what it lacks is the box's
+/// default). Each is small.
+pub const SETTINGS: [&str; 4] = [
+    "tls/custom.crt",
+    "tls/custom.key",
+    "system/hostname",
+    "system/timezone",
+];
+const SETTING_MAX: u64 = 1 << 20;
+
+/// The time zone's link the appliance's /etc/localtime follows, made again from the
+/// restored name (a link is not kept in the archive).
+fn link_localtime(dir: &Path) -> std::io::Result<()> {
+    let Ok(tz) = std::fs::read_to_string(dir.join("system/timezone")) else {
+        return Ok(());
+    };
+    let tz = tz.trim();
+    let safe = !tz.is_empty()
+        && !tz.starts_with('/')
+        && !tz.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+        && tz
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c));
+    if !safe {
+        return Ok(());
+    }
+    let tmp = dir.join("system/localtime.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(Path::new("/usr/share/zoneinfo").join(tz), &tmp)?;
+    std::fs::rename(&tmp, dir.join("system/localtime"))
 }
 
 /// Where the console leaves a checked restore for the next start (`swap_in`).
@@ -244,6 +290,19 @@ pub fn stage(archive: impl Read, staging: &Path) -> Result<BackupInfo> {
                 let mut f = std::fs::File::create(shard.join(&hex))?;
                 f.write_all(&data)?;
                 f.sync_all()?;
+            } else if let Some(rel) = name
+                .strip_prefix("settings/")
+                .filter(|rel| SETTINGS.contains(rel))
+            {
+                let path = staging.join("settings").join(rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let mut data = Vec::new();
+                entry.by_ref().take(SETTING_MAX).read_to_end(&mut data)?;
+                let mut f = crate::modes::private_file(&path)?;
+                f.write_all(&data)?;
+                f.sync_all()?;
             } else {
                 return Err(StoreError::Invalid(format!(
                     "unexpected file {name} in the archive"
@@ -296,8 +355,19 @@ pub fn stage(archive: impl Read, staging: &Path) -> Result<BackupInfo> {
     result
 }
 
-/// Moves a staged store into `dir`, which must not hold one.
+/// Moves a staged store into `dir`, which must not hold one, with the settings it holds.
 fn install(staging: &Path, dir: &Path) -> Result<()> {
+    for rel in SETTINGS {
+        let from = staging.join("settings").join(rel);
+        if from.exists() {
+            let to = dir.join(rel);
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::rename(&from, &to)?;
+        }
+    }
+    link_localtime(dir)?;
     std::fs::rename(staging.join("blobs"), dir.join("blobs")).or_else(
         |_| -> std::io::Result<()> {
             // blobs/ exists already (empty store directory made earlier): move shard by shard.
@@ -317,7 +387,10 @@ fn install(staging: &Path, dir: &Path) -> Result<()> {
 /// opened). The replaced database and blobs are kept in `aside`, never deleted.
 pub fn swap_in(pending: &Path, dir: &Path, aside: &Path) -> Result<()> {
     std::fs::create_dir_all(aside)?;
-    for name in [DB, "blobs"] {
+    for name in [DB, "blobs"].into_iter().chain(SETTINGS) {
+        if let Some(parent) = aside.join(name).parent() {
+            std::fs::create_dir_all(parent)?;
+        }
         match std::fs::rename(dir.join(name), aside.join(name)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}

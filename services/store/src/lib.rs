@@ -350,12 +350,7 @@ impl Store {
     pub fn backup(&self, out: impl std::io::Write) -> Result<backup::BackupInfo> {
         let _hold = self.inner.blobs.hold();
         let snapshot = self.inner.db.begin_read()?;
-        backup::write(
-            &snapshot,
-            &self.inner.blobs,
-            &self.inner.path.join("tmp"),
-            out,
-        )
+        backup::write(&snapshot, &self.inner.blobs, &self.inner.path, out)
     }
 
     /// A consistent read snapshot, with the actor's rights.
