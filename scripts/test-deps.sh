@@ -14,8 +14,10 @@ APT_PACKAGES=(openssl curl procps swaks libnet-ssleay-perl libio-socket-ssl-perl
   ldap-utils squid
   # the file server Bureau configures, and its client
   samba smbclient
-  # the ActiveSync WBXML codec is checked against libwbxml's wbxml2xml and xml2wbxml
+  # the WBXML codec is checked against libwbxml's wbxml2xml and xml2wbxml
   libwbxml2-utils
+  # SyncML's client (its file backend stands in for a phone)
+  syncevolution
   # the web console's browser tests (playwright-core drives Debian's Chromium)
   chromium fonts-dejavu-core)
 

@@ -353,7 +353,7 @@ impl Base<'_> {
         })
     }
 
-    /// What HTTPS serves: the admin API, DAV and ActiveSync.
+    /// What HTTPS serves: the admin API, DAV, ActiveSync and SyncML.
     fn web(
         &self,
         store: &Store,
@@ -392,10 +392,17 @@ impl Base<'_> {
             https_port: self.cfg.port(ports::HTTPS),
             system_dir: self.cfg.system_dir(),
         });
+        let syncml = bureau_syncml::SyncMl::new(bureau_syncml::Services {
+            store: store.clone(),
+            auth: self.auth.clone(),
+            hostname: self.hostname.to_string(),
+            https_port: self.cfg.port(ports::HTTPS),
+        });
         let web = Web {
             admin,
             dav: dav.clone(),
             activesync,
+            syncml,
             console_networks: bureau_core::net::Networks::parse(&self.cfg.admin.console_networks)
                 .map_err(|e| StartError::Config {
                 key: "admin.console_networks",

@@ -36,6 +36,7 @@ pub struct Web {
     pub admin: AdminApi,
     pub dav: bureau_dav::Dav,
     pub activesync: bureau_activesync::ActiveSync,
+    pub syncml: bureau_syncml::SyncMl,
     /// Who may reach the console and the admin API (`admin.console_networks`).
     pub console_networks: bureau_core::net::Networks,
 }
@@ -66,6 +67,9 @@ impl Web {
         }
         if bureau_activesync::ActiveSync::serves(path) {
             return self.activesync.handle(req, ip).await;
+        }
+        if bureau_syncml::SyncMl::serves(path) {
+            return self.syncml.handle(req, ip).await;
         }
         if crate::console::serves(path) {
             let tag = req

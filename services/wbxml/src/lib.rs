@@ -8,6 +8,7 @@
 //! bound, or input that ends early is an error naming the offset, never a panic.
 
 pub mod activesync;
+pub mod syncml;
 
 /// A code page: the namespace it stands for and its tag names by token, from [`FIRST`].
 pub struct Page {

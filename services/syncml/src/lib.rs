@@ -1,0 +1,308 @@
+//! SyncML (OMA DS 1.1 and 1.2) over HTTPS: `POST /syncml` (also `/syncml/`,
+//! `/syncml/index.html` and `/sync`), in XML or WBXML, answered in the encoding the client
+//! used. One more view of the one store: what a device changes is what CardDAV, ActiveSync
+//! and IMAP see, and the other way round.
+//!
+//! Layers: [`codec`] (bytes to a tree and back, sans I/O), [`message`] (the header, the
+//! reply and its Statuses), [`session`] (the protocol), [`datastore`] (the store behind each
+//! datastore name), [`devinf`] (what the server says of itself).
+//!
+//! Sign-in is `syncml:auth-basic` in the SyncHdr's Cred, through the shared brute-force
+//! guard; a message without valid credentials and outside a session gets a 401 or 407
+//! Status with a Chal. The reply's RespURI carries the session (`?s=`, 128 random bits):
+//! later messages go there and need no credentials. A replayed message (the same MsgID
+//! again) gets the reply it got. A session idle for `SESSION_IDLE` is forgotten; its
+//! datastores then sync slowly next time, as their anchors were not saved.
+
+pub mod codec;
+mod datastore;
+mod devinf;
+pub mod message;
+mod session;
+
+use bureau_core::Auth;
+use bureau_core::auth::AuthError;
+use bureau_store::{Store, StoreError};
+use bytes::Bytes;
+use codec::Encoding;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use message::{Header, Reply, el, metinf, status};
+use session::Session;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub type Resp = Response<Full<Bytes>>;
+
+/// The largest message the server accepts and writes (its MaxMsgSize).
+pub const MAX_MESSAGE: usize = 1 << 20;
+/// A session left idle this long is forgotten.
+pub const SESSION_IDLE: Duration = Duration::from_secs(15 * 60);
+/// At most this many sessions at once (each holds a device's pending changes).
+const MAX_SESSIONS: usize = 256;
+const MAX_DEPTH: usize = 32;
+
+pub struct Services {
+    pub store: Store,
+    pub auth: Auth,
+    /// The box's name and HTTPS port: the RespURI's base.
+    pub hostname: String,
+    pub https_port: u16,
+}
+
+#[derive(Clone)]
+pub struct SyncMl {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    auth: Auth,
+    base_url: String,
+    sessions: Mutex<HashMap<String, (Instant, Option<Session>)>>,
+}
+
+impl SyncMl {
+    pub fn new(s: Services) -> SyncMl {
+        let base_url = match s.https_port {
+            443 => format!("https://{}/syncml", s.hostname),
+            p => format!("https://{}:{p}/syncml", s.hostname),
+        };
+        SyncMl {
+            inner: Arc::new(Inner {
+                store: s.store,
+                auth: s.auth,
+                base_url,
+                sessions: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Whether a path is SyncML's.
+    pub fn serves(path: &str) -> bool {
+        matches!(
+            path.to_ascii_lowercase().as_str(),
+            "/syncml" | "/syncml/" | "/syncml/index.html" | "/sync"
+        )
+    }
+
+    pub async fn handle(&self, req: Request<Incoming>, ip: IpAddr) -> Resp {
+        if req.method() != Method::POST {
+            return plain(StatusCode::METHOD_NOT_ALLOWED, "SyncML messages are POSTed");
+        }
+        let Some(encoding) = req
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Encoding::of_content_type)
+        else {
+            return plain(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "application/vnd.syncml+xml or application/vnd.syncml+wbxml",
+            );
+        };
+        // Where the next message goes: the address this one came to (a device on the LAN
+        // may know the box by its address only), else the box's name.
+        let base_url = req
+            .headers()
+            .get(hyper::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.len() <= 255
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+            })
+            .map(|h| format!("https://{h}/syncml"))
+            .unwrap_or_else(|| self.inner.base_url.clone());
+        let token = req
+            .uri()
+            .query()
+            .unwrap_or("")
+            .split(['&', '#'])
+            .find_map(|p| p.strip_prefix("s="))
+            .map(str::to_string);
+        let body = match Limited::new(req.into_body(), MAX_MESSAGE).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "the message is too large"),
+        };
+        let root = match codec::decode(&body, encoding, MAX_DEPTH) {
+            Ok(r) => r,
+            Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
+        };
+        let h = match Header::of(&root) {
+            Ok(h) => h,
+            Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
+        };
+        match self.answer(&root, &h, encoding, token, &base_url, ip).await {
+            Ok(bytes) => Response::builder()
+                .status(StatusCode::OK)
+                .header(hyper::header::CONTENT_TYPE, encoding.content_type())
+                .body(Full::new(Bytes::from(bytes)))
+                .unwrap_or_default(),
+            Err(e) => {
+                log::error!("syncml: {e}");
+                plain(StatusCode::SERVICE_UNAVAILABLE, "try again later")
+            }
+        }
+    }
+
+    /// The session a message belongs to, taken out of the table while it is answered.
+    fn take(&self, token: &str) -> Option<Session> {
+        let mut t = self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        t.retain(|_, (at, _)| now.duration_since(*at) < SESSION_IDLE);
+        t.get_mut(token).and_then(|(at, s)| {
+            *at = now;
+            s.take()
+        })
+    }
+
+    fn put_back(&self, s: Session) {
+        let mut t = self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if t.len() >= MAX_SESSIONS && !t.contains_key(&s.token) {
+            // The longest idle goes.
+            if let Some(oldest) = t
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(k, _)| k.clone())
+            {
+                t.remove(&oldest);
+            }
+        }
+        t.insert(s.token.clone(), (Instant::now(), Some(s)));
+    }
+
+    async fn answer(
+        &self,
+        root: &bureau_wbxml::Element,
+        h: &Header,
+        encoding: Encoding,
+        token: Option<String>,
+        base_url: &str,
+        ip: IpAddr,
+    ) -> Result<Vec<u8>, Failure> {
+        let mut session = token.as_deref().and_then(|t| self.take(t));
+        // A message of another session, or of another device, under this token: not its.
+        if session
+            .as_ref()
+            .is_some_and(|s| s.session_id != h.session_id || s.device != h.source)
+            && let Some(s) = session.take()
+        {
+            self.put_back(s);
+        }
+        if let Some(s) = &session
+            && let Some((msg, reply)) = &s.last
+            && *msg == h.msg_id
+        {
+            // The same message again (the reply was lost): the same reply.
+            let reply = reply.clone();
+            self.put_back(session.take().expect("checked"));
+            return Ok(reply);
+        }
+        let mut authenticated = false;
+        if session.is_none() {
+            match self.sign_in(h, ip).await {
+                Ok(user) => {
+                    let token = format!("{:032x}", rand::random::<u128>());
+                    session = Some(Session::new(token, user, h, encoding));
+                    authenticated = true;
+                }
+                Err(code) => return encode(refusal(h, code), encoding, h),
+            }
+        }
+        let mut s = session.expect("made above");
+        let resp_uri = format!("{base_url}?s={}", s.token);
+        // On a failure the session is dropped: the device syncs again from its anchors.
+        let reply = s
+            .answer(&self.inner.store, root, h, &resp_uri, authenticated)
+            .await?;
+        let reply = encode(reply, encoding, h)?;
+        s.last = Some((h.msg_id.clone(), reply.clone()));
+        if !s.done {
+            self.put_back(s);
+        }
+        Ok(reply)
+    }
+
+    /// The user a message's credentials name, or the Status code that refuses them.
+    async fn sign_in(&self, h: &Header, ip: IpAddr) -> Result<bureau_directory::User, u16> {
+        let Some(cred) = &h.cred else {
+            return Err(status::MISSING_CREDENTIALS);
+        };
+        if !cred.kind.eq_ignore_ascii_case("syncml:auth-basic") {
+            return Err(status::INVALID_CREDENTIALS);
+        }
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(cred.data.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        let Some((login, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+            return Err(status::INVALID_CREDENTIALS);
+        };
+        match self.inner.auth.login(ip, login, password, "syncml").await {
+            Ok(u) => Ok(u),
+            Err(AuthError::Internal(e)) => {
+                log::error!("syncml: sign-in: {e}");
+                Err(status::FAILED)
+            }
+            Err(_) => Err(status::INVALID_CREDENTIALS),
+        }
+    }
+}
+
+/// The answer to a message that may not go on: its SyncHdr's Status, with a challenge for
+/// basic credentials, and each command's Status the same.
+fn refusal(h: &Header, code: u16) -> bureau_wbxml::Element {
+    let mut r = Reply::to(h, 1, None, MAX_MESSAGE);
+    let chal = el("Chal").with(
+        el("Meta")
+            .with(metinf("Type", "syncml:auth-basic"))
+            .with(metinf("Format", "b64")),
+    );
+    r.status(
+        &h.msg_id,
+        "0",
+        "SyncHdr",
+        Some(&h.target),
+        Some(&h.source),
+        code,
+        vec![chal],
+    );
+    r.final_ = true;
+    r.into_element()
+}
+
+/// Why a message got no SyncML answer (a 503: the device tries again later).
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The server's own reply could not be written.
+    #[error("writing the reply: {0}")]
+    Encode(#[from] codec::BadMessage),
+}
+
+fn encode(e: bureau_wbxml::Element, encoding: Encoding, h: &Header) -> Result<Vec<u8>, Failure> {
+    Ok(codec::encode(&e, encoding, h.version)?)
+}
+
+fn plain(status: StatusCode, msg: &str) -> Resp {
+    Response::builder()
+        .status(status)
+        .header(hyper::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(format!("{msg}\n"))))
+        .unwrap_or_default()
+}

@@ -1,0 +1,621 @@
+//! A SyncML session from the server's side (OMA DS Protocol 1.2, 5 to 8): sign-in, the
+//! Alert of each datastore with its anchors, the client's changes, the server's changes in
+//! as many messages as the client's MaxMsgSize needs, the client's Map, and the state kept
+//! per device and datastore when the session ends whole.
+//!
+//! Packages, as the client sends them: (1) Put of its DevInf, an Alert per datastore, Final;
+//! (3) a Sync per datastore with its changes, over one or more messages, Final; (5) its
+//! Statuses and a Map of the ids it gave to what the server added, Final. The server answers
+//! each message; its package (4) may take several messages, each after the client's
+//! Alert 222 ("next message").
+
+use crate::codec::{Encoding, Version};
+use crate::datastore::{self, Kind, Out};
+use crate::message::{self, Header, Reply, alert, el, metinf, status, text, text_at};
+use bureau_directory::User;
+use bureau_store::{Actor, CollectionId, ItemId, ModSeq, Store, StoreError, SyncState};
+use bureau_wbxml::Element;
+use bureau_wbxml::syncml::page::METINF;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// One datastore synced in the session.
+#[derive(Debug)]
+struct Db {
+    server_uri: String,
+    client_uri: String,
+    kind: Kind,
+    coll: CollectionId,
+    mode: u16,
+    /// The client's Next anchor: what it presents as Last next time.
+    client_next: String,
+    /// The anchor the server gave as its Next.
+    server_next: String,
+    state: SyncState,
+    /// The server's items matched with the device's in a slow or refresh sync.
+    matched: BTreeSet<ItemId>,
+    got_sync: bool,
+    /// The server's changes, once the client's are all in.
+    outgoing: Option<VecDeque<Out>>,
+    /// The collection's modseq when the server's changes were read.
+    read_at: ModSeq,
+}
+
+/// A session in progress.
+pub struct Session {
+    pub token: String,
+    pub user: User,
+    pub device: String,
+    pub session_id: String,
+    pub version: Version,
+    pub encoding: Encoding,
+    server_msg: u32,
+    /// What the client accepts per message.
+    max_msg: usize,
+    dbs: Vec<Db>,
+    /// The client's last message id and the reply given, for a replayed message.
+    pub last: Option<(String, Vec<u8>)>,
+    /// The session ended whole: its state is saved.
+    pub done: bool,
+}
+
+/// The device key under which SyncML devices are kept (apart from ActiveSync's).
+pub fn device_key(device: &str) -> String {
+    format!("syncml:{device}")
+}
+
+impl Session {
+    pub fn new(token: String, user: User, h: &Header, encoding: Encoding) -> Session {
+        Session {
+            token,
+            user,
+            device: h.source.clone(),
+            session_id: h.session_id.clone(),
+            version: h.version,
+            encoding,
+            server_msg: 0,
+            max_msg: h.max_msg_size.unwrap_or(crate::MAX_MESSAGE),
+            dbs: Vec::new(),
+            last: None,
+            done: false,
+        }
+    }
+
+    fn principal(&self) -> u64 {
+        self.user.principal
+    }
+
+    /// Answers one message of the client. `authenticated`: the message carried valid
+    /// credentials (its SyncHdr Status is 212).
+    pub async fn answer(
+        &mut self,
+        store: &Store,
+        root: &Element,
+        h: &Header,
+        resp_uri: &str,
+        authenticated: bool,
+    ) -> Result<Element, StoreError> {
+        if let Some(m) = h.max_msg_size {
+            self.max_msg = m.clamp(4_000, crate::MAX_MESSAGE);
+        }
+        self.server_msg += 1;
+        let mut r = Reply::to(h, self.server_msg, Some(resp_uri), crate::MAX_MESSAGE);
+        let code = if authenticated {
+            status::AUTHENTICATED
+        } else {
+            status::OK
+        };
+        r.status(
+            &h.msg_id,
+            "0",
+            "SyncHdr",
+            Some(&h.target),
+            Some(&h.source),
+            code,
+            vec![],
+        );
+        let body = root.child("SyncBody");
+        let commands: Vec<&Element> = body.map(|b| b.elements().collect()).unwrap_or_default();
+        let is_final = commands.iter().any(|c| c.name == "Final");
+        let mut next_message = false;
+        for cmd in &commands {
+            let cmd_id = cmd.child_value("CmdID").unwrap_or_default();
+            match cmd.name {
+                "Final" | "Status" => {}
+                "Put" => {
+                    self.put_devinf(store, cmd).await?;
+                    r.status(
+                        &h.msg_id,
+                        &cmd_id,
+                        "Put",
+                        None,
+                        item_source(cmd).as_deref(),
+                        status::OK,
+                        vec![],
+                    );
+                }
+                "Get" => {
+                    let target = text_at(cmd, &["Item", "Target", "LocURI"]).unwrap_or_default();
+                    if target.to_ascii_lowercase().starts_with("./devinf") {
+                        r.status(
+                            &h.msg_id,
+                            &cmd_id,
+                            "Get",
+                            Some(&target),
+                            None,
+                            status::OK,
+                            vec![],
+                        );
+                        r.push(
+                            el("Results")
+                                .with(text("MsgRef", h.msg_id.clone()))
+                                .with(text("CmdRef", cmd_id.clone()))
+                                .with(el("Meta").with(metinf("Type", devinf_type(self.encoding))))
+                                .with(
+                                    el("Item")
+                                        .with(el("Source").with(text("LocURI", target)))
+                                        .with(el("Data").with(crate::devinf::server(self.version))),
+                                ),
+                        );
+                    } else {
+                        r.status(
+                            &h.msg_id,
+                            &cmd_id,
+                            "Get",
+                            Some(&target),
+                            None,
+                            status::NOT_FOUND,
+                            vec![],
+                        );
+                    }
+                }
+                "Alert" => self.alert(store, cmd, &h.msg_id, &cmd_id, &mut r, &mut next_message)?,
+                "Sync" => self.sync(store, cmd, &h.msg_id, &cmd_id, &mut r).await?,
+                "Map" => self.map(cmd, &h.msg_id, &cmd_id, &mut r),
+                "Results" => r.status(
+                    &h.msg_id,
+                    &cmd_id,
+                    "Results",
+                    None,
+                    None,
+                    status::OK,
+                    vec![],
+                ),
+                other => r.status(
+                    &h.msg_id,
+                    &cmd_id,
+                    other,
+                    None,
+                    None,
+                    status::NOT_SUPPORTED,
+                    vec![],
+                ),
+            }
+        }
+        // The client's changes are all in: the server's are read once.
+        if is_final {
+            for db in self
+                .dbs
+                .iter_mut()
+                .filter(|d| d.got_sync && d.outgoing.is_none())
+            {
+                if db.mode == alert::REFRESH_FROM_CLIENT {
+                    datastore::drop_unmatched(store, self.user.principal, db.coll, &db.matched)
+                        .await?;
+                }
+                let (out, at) = datastore::changes_for(store, self.user.principal, db_view(db))?;
+                db.outgoing = Some(out.into());
+                db.read_at = at;
+            }
+        }
+        let sending = self.dbs.iter().any(|d| d.outgoing.is_some());
+        let all_sent = self
+            .dbs
+            .iter()
+            .all(|d| d.outgoing.as_ref().is_some_and(VecDeque::is_empty));
+        if sending && (is_final || next_message) && !all_sent {
+            self.send_changes(&mut r);
+        } else if is_final && !self.dbs.is_empty() && all_sent {
+            // Package 5: the client has the server's changes and has said its ids.
+            self.finish(store).await?;
+        }
+        let pending = self
+            .dbs
+            .iter()
+            .any(|d| d.outgoing.as_ref().is_some_and(|o| !o.is_empty()));
+        r.final_ = is_final && !pending;
+        Ok(r.into_element())
+    }
+
+    async fn put_devinf(&self, store: &Store, cmd: &Element) -> Result<(), StoreError> {
+        let Some(d) = cmd
+            .child("Item")
+            .and_then(|i| i.child("Data"))
+            .and_then(|d| d.child("DevInf"))
+        else {
+            return Ok(());
+        };
+        let mut info = BTreeMap::new();
+        for f in ["Man", "Mod", "OEM", "FwV", "SwV", "HwV", "DevTyp"] {
+            if let Some(v) = d.child_value(f).filter(|v| !v.trim().is_empty()) {
+                info.insert(f.to_string(), v.trim().chars().take(200).collect());
+            }
+        }
+        let device = bureau_store::Device {
+            id: device_key(&self.device),
+            protocol: "syncml".into(),
+            info,
+            last_seen: bureau_store::now(),
+            ..Default::default()
+        };
+        let p = self.principal();
+        store
+            .write(Actor::Principal(p), vec![], move |w| {
+                w.put_device(p, &device)
+            })
+            .await
+    }
+
+    /// An Alert: a datastore to sync (200 to 205), or the next message of the server's
+    /// package (222).
+    fn alert(
+        &mut self,
+        store: &Store,
+        cmd: &Element,
+        msg: &str,
+        cmd_id: &str,
+        r: &mut Reply,
+        next_message: &mut bool,
+    ) -> Result<(), StoreError> {
+        let code: u16 = cmd
+            .child_value("Data")
+            .and_then(|d| d.trim().parse().ok())
+            .unwrap_or(0);
+        if code == alert::NEXT_MESSAGE {
+            *next_message = true;
+            r.status(msg, cmd_id, "Alert", None, None, status::OK, vec![]);
+            return Ok(());
+        }
+        let Some(item) = cmd.child("Item") else {
+            r.status(
+                msg,
+                cmd_id,
+                "Alert",
+                None,
+                None,
+                status::BAD_REQUEST,
+                vec![],
+            );
+            return Ok(());
+        };
+        let server_uri = text_at(item, &["Target", "LocURI"]).unwrap_or_default();
+        let client_uri = text_at(item, &["Source", "LocURI"]).unwrap_or_default();
+        let last = text_at(item, &["Meta", "Anchor", "Last"]).unwrap_or_default();
+        let next = text_at(item, &["Meta", "Anchor", "Next"]).unwrap_or_default();
+        let refs = (Some(server_uri.as_str()), Some(client_uri.as_str()));
+        // A resume (225) of a session this server did not keep: a slow sync instead.
+        let code = if code == alert::RESUME {
+            alert::SLOW_INSTEAD
+        } else {
+            code
+        };
+        if !(alert::TWO_WAY..=alert::REFRESH_FROM_SERVER).contains(&code)
+            && code != alert::SLOW_INSTEAD
+        {
+            r.status(
+                msg,
+                cmd_id,
+                "Alert",
+                refs.0,
+                refs.1,
+                status::NOT_SUPPORTED,
+                vec![],
+            );
+            return Ok(());
+        }
+        let reader = store.reader(Actor::Principal(self.principal()))?;
+        let Some((kind, coll)) = datastore::resolve(&reader, self.principal(), &server_uri)? else {
+            r.status(
+                msg,
+                cmd_id,
+                "Alert",
+                refs.0,
+                refs.1,
+                status::NOT_FOUND,
+                vec![],
+            );
+            return Ok(());
+        };
+        let key = device_key(&self.device);
+        let saved = reader.sync_state(self.principal(), &key, coll.id)?;
+        // A one-way or two-way sync needs the anchors of the last one to agree; else the
+        // slow variant (508).
+        let known = saved
+            .as_ref()
+            .is_some_and(|s| !s.anchor_last.is_empty() && s.anchor_last == last);
+        let (mode, code_back) = match code {
+            alert::SLOW_INSTEAD => (alert::SLOW, status::REFRESH_REQUIRED),
+            alert::TWO_WAY | alert::ONE_WAY_FROM_CLIENT if !known => {
+                (alert::SLOW, status::REFRESH_REQUIRED)
+            }
+            alert::ONE_WAY_FROM_SERVER if !known => {
+                (alert::REFRESH_FROM_SERVER, status::REFRESH_REQUIRED)
+            }
+            c => (c, status::OK),
+        };
+        let mut state = saved.unwrap_or_default();
+        if matches!(
+            mode,
+            alert::SLOW | alert::REFRESH_FROM_SERVER | alert::REFRESH_FROM_CLIENT
+        ) {
+            // The device's ids are learnt again.
+            state.id_map.clear();
+        }
+        state.own_changes.clear();
+        let server_last = state.anchor_next.clone();
+        let server_next = coll.modseq.to_string();
+        let anchor_back = el("Item").with(
+            el("Data").with(Element::new(METINF, "Anchor").with(metinf("Next", next.clone()))),
+        );
+        r.status(
+            msg,
+            cmd_id,
+            "Alert",
+            refs.0,
+            refs.1,
+            code_back,
+            vec![anchor_back],
+        );
+        r.push(
+            el("Alert").with(text("Data", mode.to_string())).with(
+                el("Item")
+                    .with(el("Target").with(text("LocURI", client_uri.clone())))
+                    .with(el("Source").with(text("LocURI", server_uri.clone())))
+                    .with(
+                        el("Meta").with(
+                            Element::new(METINF, "Anchor")
+                                .with(metinf("Last", server_last))
+                                .with(metinf("Next", server_next.clone())),
+                        ),
+                    ),
+            ),
+        );
+        self.dbs.retain(|d| d.coll != coll.id);
+        self.dbs.push(Db {
+            server_uri,
+            client_uri,
+            kind,
+            coll: coll.id,
+            mode,
+            client_next: next,
+            server_next,
+            state,
+            matched: BTreeSet::new(),
+            got_sync: false,
+            outgoing: None,
+            read_at: 0,
+        });
+        Ok(())
+    }
+
+    /// The client's changes to a datastore.
+    async fn sync(
+        &mut self,
+        store: &Store,
+        cmd: &Element,
+        msg: &str,
+        cmd_id: &str,
+        r: &mut Reply,
+    ) -> Result<(), StoreError> {
+        let target = text_at(cmd, &["Target", "LocURI"]).unwrap_or_default();
+        let source = text_at(cmd, &["Source", "LocURI"]).unwrap_or_default();
+        let principal = self.principal();
+        let Some(db) = self.dbs.iter_mut().find(|d| d.server_uri == target) else {
+            // A Sync without its Alert in this session.
+            r.status(
+                msg,
+                cmd_id,
+                "Sync",
+                Some(&target),
+                Some(&source),
+                status::NOT_FOUND,
+                vec![],
+            );
+            return Ok(());
+        };
+        db.got_sync = true;
+        r.status(
+            msg,
+            cmd_id,
+            "Sync",
+            Some(&target),
+            Some(&source),
+            status::OK,
+            vec![],
+        );
+        let takes_changes = !matches!(
+            db.mode,
+            alert::ONE_WAY_FROM_SERVER | alert::REFRESH_FROM_SERVER
+        );
+        for c in cmd.elements() {
+            let verb = c.name;
+            if !matches!(verb, "Add" | "Replace" | "Delete") {
+                continue;
+            }
+            let c_id = c.child_value("CmdID").unwrap_or_default();
+            let default_type = message::meta(c, "Type");
+            for item in c.children_named("Item") {
+                let luid = text_at(item, &["Source", "LocURI"])
+                    .or_else(|| text_at(item, &["Target", "LocURI"]))
+                    .unwrap_or_default();
+                let code = if !takes_changes {
+                    status::NOT_ALLOWED
+                } else {
+                    let kind = message::meta(item, "Type").or_else(|| default_type.clone());
+                    let data = item.child_value("Data").unwrap_or_default();
+                    datastore::apply(
+                        store,
+                        principal,
+                        db_mut(db),
+                        verb,
+                        &luid,
+                        kind.as_deref(),
+                        &data,
+                    )
+                    .await?
+                };
+                r.status(msg, &c_id, verb, None, Some(&luid), code, vec![]);
+            }
+        }
+        Ok(())
+    }
+
+    /// The client's ids for what the server added.
+    fn map(&mut self, cmd: &Element, msg: &str, cmd_id: &str, r: &mut Reply) {
+        let target = text_at(cmd, &["Target", "LocURI"]).unwrap_or_default();
+        let source = text_at(cmd, &["Source", "LocURI"]).unwrap_or_default();
+        let Some(db) = self.dbs.iter_mut().find(|d| d.server_uri == target) else {
+            r.status(
+                msg,
+                cmd_id,
+                "Map",
+                Some(&target),
+                Some(&source),
+                status::NOT_FOUND,
+                vec![],
+            );
+            return;
+        };
+        for m in cmd.children_named("MapItem") {
+            let guid = text_at(m, &["Target", "LocURI"]).unwrap_or_default();
+            let luid = text_at(m, &["Source", "LocURI"]).unwrap_or_default();
+            if let Ok(id) = guid.parse::<ItemId>()
+                && !luid.is_empty()
+                && luid.len() <= 256
+            {
+                db.state.id_map.insert(luid, id);
+            }
+        }
+        r.status(
+            msg,
+            cmd_id,
+            "Map",
+            Some(&target),
+            Some(&source),
+            status::OK,
+            vec![],
+        );
+    }
+
+    /// The server's changes, as many as fit in this message.
+    fn send_changes(&mut self, r: &mut Reply) {
+        let mut budget = self.max_msg.saturating_sub(2_000 + 200 * r.commands()) * 9 / 10;
+        for db in &mut self.dbs {
+            let Some(out) = db.outgoing.as_mut() else {
+                continue;
+            };
+            if out.is_empty() {
+                continue;
+            }
+            let mut sync = el("Sync")
+                .with(el("Target").with(text("LocURI", db.client_uri.clone())))
+                .with(el("Source").with(text("LocURI", db.server_uri.clone())));
+            let mut first = true;
+            while let Some(next) = out.front() {
+                if !first && next.size() > budget {
+                    break;
+                }
+                first = false;
+                budget = budget.saturating_sub(next.size());
+                let o = out.pop_front().expect("peeked");
+                sync = sync.with(item_command(&o, db.kind));
+            }
+            r.push(sync);
+            if budget == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Saves each datastore's state: the anchors and ids agreed, the modseq the device now
+    /// has.
+    async fn finish(&mut self, store: &Store) -> Result<(), StoreError> {
+        let principal = self.principal();
+        let key = device_key(&self.device);
+        let states: Vec<(CollectionId, SyncState)> = self
+            .dbs
+            .iter()
+            .map(|d| {
+                let mut s = d.state.clone();
+                s.anchor_last = d.client_next.clone();
+                s.anchor_next = d.server_next.clone();
+                s.acked_modseq = d.read_at;
+                s.known = s.id_map.values().copied().collect();
+                (d.coll, s)
+            })
+            .collect();
+        store
+            .write(Actor::Principal(principal), vec![], move |w| {
+                for (coll, s) in &states {
+                    w.put_sync_state(principal, &key, *coll, s)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+/// What the datastore module needs to read a datastore's changes.
+fn db_view(db: &Db) -> datastore::View<'_> {
+    datastore::View {
+        coll: db.coll,
+        mode: db.mode,
+        state: &db.state,
+        matched: &db.matched,
+    }
+}
+
+fn db_mut(db: &mut Db) -> datastore::Target<'_> {
+    datastore::Target {
+        coll: db.coll,
+        kind: db.kind,
+        mode: db.mode,
+        state: &mut db.state,
+        matched: &mut db.matched,
+    }
+}
+
+fn item_source(cmd: &Element) -> Option<String> {
+    text_at(cmd, &["Item", "Source", "LocURI"])
+}
+
+fn devinf_type(e: Encoding) -> &'static str {
+    match e {
+        Encoding::Xml => "application/vnd.syncml-devinf+xml",
+        Encoding::Wbxml => "application/vnd.syncml-devinf+wbxml",
+    }
+}
+
+fn item_command(o: &Out, kind: Kind) -> Element {
+    let typed = |name: &'static str, data: &str, loc: Element| {
+        el(name)
+            .with(el("Meta").with(metinf("Type", kind.content_type())))
+            .with(el("Item").with(loc).with(text("Data", data)))
+    };
+    match o {
+        Out::Add { id, data } => typed(
+            "Add",
+            data,
+            el("Source").with(text("LocURI", id.to_string())),
+        ),
+        Out::Replace { luid, data } => typed(
+            "Replace",
+            data,
+            el("Target").with(text("LocURI", luid.clone())),
+        ),
+        Out::Delete { luid } => {
+            el("Delete").with(el("Item").with(el("Target").with(text("LocURI", luid.clone()))))
+        }
+    }
+}
