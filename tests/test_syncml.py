@@ -32,21 +32,29 @@ def shim(tmp_path_factory):
 
 
 class Device:
-    """One SyncEvolution configuration: a folder of vCards synced with Bureau."""
+    """One SyncEvolution configuration: folders of vCards or iCalendar objects synced with
+    Bureau, one per datastore (SyncEvolution's addressbook, calendar and todo)."""
 
-    def __init__(self, b, shim, home, user="alice", password=PW, device="dev1", wbxml=False):
-        self.b, self.shim, self.home = b, shim, home
-        self.folder = home / "cards"
-        self.folder.mkdir(parents=True)
+    FORMATS = {"addressbook": "text/vcard", "calendar": "text/calendar", "todo": "text/calendar"}
+
+    def __init__(self, b, shim, home, user="alice", password=PW, device="dev1", wbxml=False,
+                 sources=("addressbook",), auth="basic"):
+        self.b, self.shim, self.home, self.sources = b, shim, home, sources
         self.env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
                         XDG_DATA_HOME=str(home / ".local/share"), XDG_CACHE_HOME=str(home / ".cache"))
-        self.run("--configure", "backend=file", "databaseFormat=text/vcard",
-                 f"database=file://{self.folder}", "@client", "addressbook")
+        self.folders = {}
+        for source in sources:
+            folder = home / source
+            folder.mkdir(parents=True)
+            self.folders[source] = folder
+            self.run("--configure", "backend=file", f"databaseFormat={self.FORMATS[source]}",
+                     f"database=file://{folder}", "@client", source)
+        self.folder = self.folders.get("addressbook")
         self.run("--configure", "--keyring=no", "--template", "SyncEvolution",
                  f"syncURL=https://127.0.0.1:{b.port(443)}/syncml", f"username={user}",
                  f"password={password}", f"deviceId={device}", f"enableWBXML={int(wbxml)}",
-                 "SSLVerifyServer=0", "SSLVerifyHost=0", "clientAuthType=basic",
-                 "bureau@client", "addressbook")
+                 "SSLVerifyServer=0", "SSLVerifyHost=0", f"clientAuthType={auth}",
+                 "bureau@client", *sources)
 
     def run(self, *args, check=True):
         r = subprocess.run(["syncevolution", "--daemon=no", *args], env=dict(self.env, LD_PRELOAD=str(self.shim)),
@@ -56,10 +64,13 @@ class Device:
         return r
 
     def sync(self, mode, check=True):
-        return self.run("--sync", mode, "bureau@client", "addressbook", check=check)
+        return self.run("--sync", mode, "bureau@client", *self.sources, check=check)
+
+    def items(self, source):
+        return {p.name: p.read_text() for p in self.folders[source].iterdir()}
 
     def cards(self):
-        return {p.name: p.read_text() for p in self.folder.iterdir()}
+        return self.items("addressbook")
 
     def add(self, fn, tel):
         name = uuid.uuid4().hex
@@ -69,13 +80,18 @@ class Device:
         return name
 
 
-def server_cards(b, user="alice"):
-    """The user's contacts over CardDAV: name -> vCard text."""
-    status, _, text = dav(b, "PROPFIND", f"/dav/addressbooks/{user}/contacts/", Depth="1", user=user)
+def server_items(b, collection, ext, user="alice"):
+    """A collection's objects over DAV: name -> text."""
+    status, _, text = dav(b, "PROPFIND", f"{collection}", Depth="1", user=user)
     assert status == 207, text
     import re
-    names = re.findall(r"<d:href>/dav/addressbooks/[^<]*/contacts/([^<]+\.vcf)</d:href>", text)
-    return {n: dav(b, "GET", f"/dav/addressbooks/{user}/contacts/{n}", user=user)[2] for n in names}
+    names = re.findall(rf"<d:href>{re.escape(collection)}([^<]+\.{ext})</d:href>", text)
+    return {n: dav(b, "GET", f"{collection}{n}", user=user)[2] for n in names}
+
+
+def server_cards(b, user="alice"):
+    """The user's contacts over CardDAV: name -> vCard text."""
+    return server_items(b, f"/dav/addressbooks/{user}/contacts/", "vcf", user)
 
 
 def with_text(cards, needle):
@@ -143,14 +159,93 @@ def test_slow_then_two_way_both_ways_with_carddav(office, shim, tmp_path, wbxml)
     assert len(server_cards(b)) == 3
 
 
-def test_wrong_credentials_are_refused_and_nothing_is_stored(office, shim, tmp_path):
+def vevent(uid, summary, start="20270110T090000Z", kind="VEVENT"):
+    dates = f"DTSTART:{start}\r\nDTEND:{start[:9]}100000Z\r\n" if kind == "VEVENT" else f"DUE:{start}\r\n"
+    return (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:{kind}\r\nUID:{uid}\r\n"
+            f"DTSTAMP:20261201T000000Z\r\n{dates}SUMMARY:{summary}\r\nEND:{kind}\r\nEND:VCALENDAR\r\n")
+
+
+def test_events_and_tasks_both_ways_with_caldav(office, shim, tmp_path):
     b = office
-    phone = Device(b, shim, tmp_path / "phone", password="not the password")
+    cal, todo = "/dav/calendars/alice/calendar/", "/dav/calendars/alice/tasks/"
+    phone = Device(b, shim, tmp_path / "phone", sources=("calendar", "todo"))
+    (phone.folders["calendar"] / "e1").write_text(vevent("dev-ev-1", "Device meeting"))
+    (phone.folders["todo"] / "t1").write_text(vevent("dev-task-1", "Device task", kind="VTODO"))
+    assert dav(b, "PUT", f"{cal}srv.ics", vevent("srv-ev-1", "Server meeting"),
+               Content_Type="text/calendar")[0] == 201
+    phone.sync("slow")
+    on_server = server_items(b, cal, "ics")
+    assert with_text(on_server, "SUMMARY:Device meeting") and len(on_server) == 2
+    assert with_text(server_items(b, todo, "ics"), "SUMMARY:Device task")
+    events, tasks = phone.items("calendar"), phone.items("todo")
+    assert with_text(events, "Server meeting") and len(events) == 2
+    assert len(tasks) == 1 and not with_text(tasks, "VEVENT")
+
+    # Two-way: CalDAV's edit reaches the device; the device's new task reaches CalDAV.
+    assert dav(b, "PUT", f"{cal}srv.ics", vevent("srv-ev-1", "Server meeting moved", "20270111T090000Z"),
+               Content_Type="text/calendar")[0] == 204
+    (phone.folders["todo"] / "t2").write_text(vevent("dev-task-2", "Second task", kind="VTODO"))
+    phone.sync("two-way")
+    assert with_text(phone.items("calendar"), "Server meeting moved")
+    assert with_text(server_items(b, todo, "ics"), "SUMMARY:Second task")
+    # A task in the events' datastore is refused, and stored nowhere.
+    (phone.folders["calendar"] / "bad").write_text(vevent("dev-task-3", "Misfiled", kind="VTODO"))
+    phone.sync("two-way", check=False)
+    assert not with_text(server_items(b, cal, "ics"), "Misfiled")
+    assert not with_text(server_items(b, todo, "ics"), "Misfiled")
+
+
+def test_three_devices_of_one_user_converge(office, shim, tmp_path):
+    b = office
+    phones = [Device(b, shim, tmp_path / f"p{i}", device=f"dev{i}") for i in range(3)]
+    for i, p in enumerate(phones):
+        p.add(f"Person{i} Device{i}", f"+3310{i}")
+    for p in phones:
+        p.sync("slow")
+    for p in phones:
+        p.sync("two-way")
+    on_server = server_cards(b)
+    assert len(on_server) == 3
+    for p in phones:
+        assert sorted(c.count("FN:") for c in p.cards().values()) == [1, 1, 1], p.cards()
+        assert all(with_text(p.cards(), f"+3310{i}") for i in range(3))
+    # Each edits or deletes one, then two rounds: all four agree.
+    [mine] = [n for n, c in phones[0].cards().items() if "+33100" in c]
+    (phones[0].folder / mine).write_text(phones[0].cards()[mine].replace("+33100", "+33199"))
+    [gone] = [n for n, c in phones[1].cards().items() if "+33102" in c]
+    (phones[1].folder / gone).unlink()
+    phones[2].add("Late Added", "+33177")
+    for _ in range(2):
+        for p in phones:
+            p.sync("two-way")
+    want = {"+33199", "+33101", "+33177"}
+    assert {t for t in want if with_text(server_cards(b), t)} == want and len(server_cards(b)) == 3
+    for p in phones:
+        assert {t for t in want if with_text(p.cards(), t)} == want and len(p.cards()) == 3, p.cards()
+        assert not with_text(p.cards(), "+33100") and not with_text(p.cards(), "+33102")
+
+
+@pytest.mark.parametrize("auth", ["basic", "md5"])
+def test_wrong_credentials_are_refused_and_nothing_is_stored(office, shim, tmp_path, auth):
+    b = office
+    phone = Device(b, shim, tmp_path / "phone", password="not the password", auth=auth)
     phone.add("Eve Device", "+33555")
     r = phone.sync("slow", check=False)
     assert r.returncode != 0
     assert server_cards(b) == {}
     assert b.proc.poll() is None
+
+
+def test_md5_sign_in_by_uid_and_by_address(office, shim, tmp_path):
+    """syncml:auth-md5 (the client's default): the server's nonce, then the device's digest
+    of its credential and that nonce; by the user's name or address."""
+    b = office
+    for i, user in enumerate(["alice", "alice@example.com"]):
+        phone = Device(b, shim, tmp_path / f"phone{i}", user=user, device=f"md5-{i}", auth="md5")
+        phone.add(f"Md5 Person{i}", f"+3366{i}")
+        phone.sync("slow")
+        phone.sync("two-way")
+        assert with_text(server_cards(b), f"+3366{i}")
 
 
 def post(b, body, ctype="application/vnd.syncml+xml", path="/syncml"):
@@ -187,7 +282,15 @@ def test_bad_input_gets_its_status_and_changes_nothing(office):
     assert post(b, b"\x02\x00\x00\x6a\x00", "application/vnd.syncml+wbxml").status_code == 400
     assert post(b, message(), "text/plain").status_code == 415
     assert requests.get(f"https://127.0.0.1:{b.port(443)}/syncml", verify=False).status_code == 405
-    assert post(b, b"<SyncML>" + b" " * (2 << 20)).status_code == 413
+    # Past the server's MaxMsgSize: refused from its length, before its body is read.
+    import socket
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", b.port(443)), timeout=30)) as t:
+        t.sendall(b"POST /syncml HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.syncml+xml\r\n"
+                  b"Content-Length: 2097152\r\n\r\n<SyncML>")
+        assert t.recv(100).startswith(b"HTTP/1.1 413"), "413"
     # No credentials: 407 with a challenge; wrong ones: 401. Nothing stored, no session.
     r = post(b, message())
     assert r.status_code == 200 and "<Data>407</Data>" in r.text and "<Chal>" in r.text, r.text

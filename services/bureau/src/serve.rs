@@ -395,6 +395,7 @@ impl Base<'_> {
         let syncml = bureau_syncml::SyncMl::new(bureau_syncml::Services {
             store: store.clone(),
             auth: self.auth.clone(),
+            sched: sched.clone(),
             hostname: self.hostname.to_string(),
             https_port: self.cfg.port(ports::HTTPS),
         });

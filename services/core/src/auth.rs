@@ -319,6 +319,25 @@ impl Auth {
         .await
     }
 
+    /// A SyncML MD5 sign-in (`syncml:auth-md5`): the device's response for the nonce it was
+    /// given, under the same guard as a password.
+    pub async fn login_syncml_md5(
+        &self,
+        ip: IpAddr,
+        login: &str,
+        response: &str,
+        nonce: Vec<u8>,
+    ) -> Result<User, AuthError> {
+        self.guarded(ip, login, response, "syncml", move |dir, l, r| {
+            Ok(match dir.verify_syncml_md5(&l, &r, &nonce)? {
+                Verified::Ok(u) => Outcome::Ok(u.uid.clone(), u),
+                Verified::Disabled => Outcome::Disabled,
+                Verified::BadCredentials => Outcome::Bad,
+            })
+        })
+        .await
+    }
+
     /// A service account's bind (LDAP), under the same guard as people's logins.
     pub async fn login_service(
         &self,

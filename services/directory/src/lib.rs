@@ -32,6 +32,7 @@ use bureau_store::{Actor, CollectionKind, PrincipalKind, Store, StoreError, Writ
 use login_cache::LoginCache;
 use md4::{Digest, Md4};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -205,6 +206,7 @@ const NS_GROUP: &str = "group";
 const NS_ADDR: &str = "addr";
 const NS_SECRET: &str = "secret";
 const NS_NTHASH: &str = "nthash";
+const NS_SYNCML_MD5: &str = "syncml-md5";
 const NS_DKIM: &str = "dkim";
 
 /// The mailboxes (with their special use) and other collections every new user gets.
@@ -261,6 +263,35 @@ fn claim_address(w: &mut Writer, field: &'static str, input: &str, target: &str)
     }
     w.kv_put(NS_ADDR, &addr, target.as_bytes())?;
     Ok(addr)
+}
+
+/// SyncML's MD5 credential for a login (OMA DS 1.2, "syncml:auth-md5"): base64 of
+/// MD5("login:password"). Kept beside the password hash, for each name the user signs in
+/// with, as the NT hash is for Samba: a fast, unsalted digest (docs/SECURITY.md says what
+/// that costs).
+pub fn syncml_md5(login: &str, password: &str) -> String {
+    use base64::Engine;
+    let d = md5::Md5::digest(format!("{login}:{password}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(d)
+}
+
+/// What a device sends for a credential and a nonce: base64 of MD5(credential ":" nonce).
+pub fn syncml_md5_response(credential: &str, nonce: &[u8]) -> String {
+    use base64::Engine;
+    let mut data = format!("{credential}:").into_bytes();
+    data.extend_from_slice(nonce);
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&data))
+}
+
+/// A user's MD5 credentials, by login (uid and primary address).
+fn syncml_credentials(u: &User, password: &str) -> BTreeMap<String, String> {
+    [u.uid.clone(), u.address.clone()]
+        .into_iter()
+        .map(|login| {
+            let d = syncml_md5(&login, password);
+            (login, d)
+        })
+        .collect()
 }
 
 /// The NT hash Samba uses: MD4 of the UTF-16LE password.
@@ -553,6 +584,12 @@ impl Directory {
                 put(w, NS_USER, &uid, &user)?;
                 w.kv_put(NS_SECRET, &uid, phc.as_bytes())?;
                 w.kv_put(NS_NTHASH, &uid, &nt)?;
+                put(
+                    w,
+                    NS_SYNCML_MD5,
+                    &uid,
+                    &syncml_credentials(&user, &new.password),
+                )?;
                 Ok(user)
             })
             .await?;
@@ -672,10 +709,12 @@ impl Directory {
         }
         validate::password(password, self.opts.min_password_len, &uid)?;
         let (phc, nt) = self.secrets(password).await?;
+        let password = password.to_string();
         self.write(move |w| {
-            Self::require_user(w, &uid)?;
+            let u = Self::require_user(w, &uid)?;
             w.kv_put(NS_SECRET, &uid, phc.as_bytes())?;
             w.kv_put(NS_NTHASH, &uid, &nt)?;
+            put(w, NS_SYNCML_MD5, &uid, &syncml_credentials(&u, &password))?;
             Ok(())
         })
         .await
@@ -710,6 +749,7 @@ impl Directory {
             w.kv_delete(NS_USER, &uid)?;
             w.kv_delete(NS_SECRET, &uid)?;
             w.kv_delete(NS_NTHASH, &uid)?;
+            w.kv_delete(NS_SYNCML_MD5, &uid)?;
             Ok(())
         })
         .await?;
@@ -772,6 +812,34 @@ impl Directory {
         let r = self.store.reader(Actor::System)?;
         Ok(r.kv_get(NS_SECRET, uid)?
             .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Checks a SyncML MD5 response for `login` and the nonce the device was given. A user
+    /// whose password was set before these credentials were kept has none: refused until
+    /// the password is set again.
+    pub fn verify_syncml_md5(&self, login: &str, response: &str, nonce: &[u8]) -> Result<Verified> {
+        let Some(user) = self.user_by_login(login)? else {
+            return Ok(Verified::BadCredentials);
+        };
+        let credentials: BTreeMap<String, String> =
+            self.read(NS_SYNCML_MD5, &user.uid)?.unwrap_or_default();
+        let Some(credential) = credentials.get(&login.trim().to_lowercase()) else {
+            return Ok(Verified::BadCredentials);
+        };
+        let expected = syncml_md5_response(credential, nonce);
+        let given = response.trim();
+        // In time that does not depend on where they differ.
+        let ok = expected.len() == given.len()
+            && expected
+                .bytes()
+                .zip(given.bytes())
+                .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                == 0;
+        Ok(match ok {
+            true if user.enabled => Verified::Ok(user),
+            true => Verified::Disabled,
+            false => Verified::BadCredentials,
+        })
     }
 
     /// The NT hash of a user's password, for Samba.

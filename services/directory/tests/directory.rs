@@ -346,3 +346,36 @@ async fn the_last_administrator_stays() {
     assert!(last(d.delete_user("bob").await.err(), "bob"));
     d.delete_user("ann").await.unwrap();
 }
+
+/// SyncML's MD5 sign-in: the credential kept for each login form, the device's response
+/// to a nonce checked against it.
+#[tokio::test]
+async fn syncml_md5_credentials_follow_the_password() {
+    let (_t, d) = dir();
+    d.add_domain("example.com").await.unwrap();
+    d.add_user(new_user("alice@example.com", "correct horse"))
+        .await
+        .unwrap();
+    let respond =
+        |login: &str, pw: &str, nonce: &[u8]| syncml_md5_response(&syncml_md5(login, pw), nonce);
+    let ok = |v: Verified| matches!(v, Verified::Ok(u) if u.uid == "alice");
+    for login in ["alice", "alice@example.com"] {
+        let r = respond(login, "correct horse", b"n1");
+        assert!(
+            ok(d.verify_syncml_md5(login, &r, b"n1").unwrap()),
+            "{login}"
+        );
+        // Another nonce, another password, another login's digest: refused.
+        assert!(!ok(d.verify_syncml_md5(login, &r, b"n2").unwrap()));
+        let wrong = respond(login, "wrong horse", b"n1");
+        assert!(!ok(d.verify_syncml_md5(login, &wrong, b"n1").unwrap()));
+    }
+    let bob = respond("bob", "correct horse", b"n1");
+    assert!(!ok(d.verify_syncml_md5("bob", &bob, b"n1").unwrap()));
+    // A new password: the old digest no longer signs in.
+    d.set_password("alice", "battery staple").await.unwrap();
+    let old = respond("alice", "correct horse", b"n1");
+    assert!(!ok(d.verify_syncml_md5("alice", &old, b"n1").unwrap()));
+    let new = respond("alice", "battery staple", b"n1");
+    assert!(ok(d.verify_syncml_md5("alice", &new, b"n1").unwrap()));
+}

@@ -3,12 +3,16 @@
 //!
 //! Contacts are vCards, as CardDAV keeps them: a device's card is checked by the rules every
 //! write of a contact follows (a card without a UID gets one), and the server's cards go
-//! out as they are stored.
+//! out as they are stored. Events and tasks are iCalendar objects written through the
+//! groupware `Scheduler`, as CalDAV's and ActiveSync's are: checked the same way, their UID
+//! kept unique in the collection, and an organizer's change reaching the attendees.
 
 use crate::message::{alert, status};
+use bureau_directory::User;
 use bureau_groupware::object::{self, ObjectKind};
+use bureau_groupware::schedule::Scheduler;
 use bureau_store::{
-    Actor, Collection, CollectionId, CollectionKind, ItemId, ModSeq, NewItem, Reader, Store,
+    Actor, Collection, CollectionId, CollectionKind, Item, ItemId, ModSeq, NewItem, Reader, Store,
     StoreError, SyncState,
 };
 use std::collections::BTreeSet;
@@ -34,6 +38,8 @@ impl Out {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Contacts,
+    Events,
+    Tasks,
 }
 
 impl Kind {
@@ -41,6 +47,8 @@ impl Kind {
     fn of_name(name: &str) -> Option<Kind> {
         match name {
             "contacts" | "contact" | "card" | "scard" | "addressbook" => Some(Kind::Contacts),
+            "events" | "event" | "calendar" | "cal" | "scal" => Some(Kind::Events),
+            "tasks" | "task" | "stask" | "todo" => Some(Kind::Tasks),
             _ => None,
         }
     }
@@ -48,27 +56,52 @@ impl Kind {
     pub fn content_type(self) -> &'static str {
         match self {
             Kind::Contacts => "text/vcard",
+            Kind::Events | Kind::Tasks => "text/calendar",
         }
     }
 
-    fn collection(self) -> CollectionKind {
+    /// The collections that hold it, the preferred kind first, and the default's name.
+    fn collections(self) -> (&'static [CollectionKind], &'static str) {
         match self {
-            Kind::Contacts => CollectionKind::AddressBook,
+            Kind::Contacts => (&[CollectionKind::AddressBook], "contacts"),
+            Kind::Events => (&[CollectionKind::Calendar], "calendar"),
+            // A task list, else the calendar (it holds VTODOs too).
+            Kind::Tasks => (
+                &[CollectionKind::TaskList, CollectionKind::Calendar],
+                "calendar",
+            ),
+        }
+    }
+
+    fn component(self) -> Option<&'static str> {
+        match self {
+            Kind::Contacts => None,
+            Kind::Events => Some("VEVENT"),
+            Kind::Tasks => Some("VTODO"),
         }
     }
 
     fn accepts(self, content_type: &str) -> bool {
+        let ct = content_type.to_ascii_lowercase();
         match self {
             Kind::Contacts => matches!(
-                content_type.to_ascii_lowercase().as_str(),
+                ct.as_str(),
                 "text/vcard" | "text/x-vcard" | "text/directory"
             ),
+            Kind::Events | Kind::Tasks => ct == "text/calendar",
         }
     }
 }
 
-/// The user's collection a datastore name stands for: the default one of its kind (named
-/// so by the directory), else the first.
+/// Who writes, and through what.
+pub struct Ctx<'a> {
+    pub store: &'a Store,
+    pub sched: &'a Scheduler,
+    pub user: &'a User,
+}
+
+/// The user's collection a datastore name stands for: of the preferred kind first, the
+/// default one (named so by the directory) before the others.
 pub fn resolve(
     r: &Reader,
     principal: u64,
@@ -82,18 +115,22 @@ pub fn resolve(
     let Some(kind) = Kind::of_name(&name) else {
         return Ok(None);
     };
+    let (kinds, default) = kind.collections();
     let mut of_kind: Vec<Collection> = r
         .collections_of(principal)?
         .into_iter()
-        .filter(|c| c.kind == kind.collection())
+        .filter(|c| kinds.contains(&c.kind))
         .collect();
-    of_kind.sort_by_key(|c| (c.name != "contacts", c.id));
+    of_kind.sort_by_key(|c| {
+        let rank = kinds.iter().position(|k| *k == c.kind);
+        (rank, c.name != default, c.id)
+    });
     Ok(of_kind.into_iter().next().map(|c| (kind, c)))
 }
 
 /// A datastore as a device's changes are made to it.
 pub struct Target<'a> {
-    pub coll: CollectionId,
+    pub coll: &'a Collection,
     pub kind: Kind,
     pub mode: u16,
     pub state: &'a mut SyncState,
@@ -103,6 +140,7 @@ pub struct Target<'a> {
 /// A datastore as its server changes are read.
 pub struct View<'a> {
     pub coll: CollectionId,
+    pub kind: Kind,
     pub mode: u16,
     pub state: &'a SyncState,
     pub matched: &'a BTreeSet<ItemId>,
@@ -110,10 +148,7 @@ pub struct View<'a> {
 
 /// A card fit to store: checked, with a UID if it had none.
 fn card(data: &str) -> Result<String, object::Invalid> {
-    let mut text = data.replace("\r\n", "\n").replace('\n', "\r\n");
-    if !text.ends_with("\r\n") {
-        text.push_str("\r\n");
-    }
+    let mut text = crlf(data);
     let has_uid = text.lines().any(|l| {
         l.split([':', ';'])
             .next()
@@ -128,7 +163,8 @@ fn card(data: &str) -> Result<String, object::Invalid> {
 
 /// The text of a card for comparing, as devices rewrite what they store: unfolded, sorted
 /// lines, names upper-cased, without the lines that only say how it was kept (VERSION,
-/// REV, PRODID, UID, X- extensions) and without empty ones ("TITLE:", "ADR:;;;;;;").
+/// REV, PRODID, UID, DTSTAMP, LAST-MODIFIED, CREATED, X- extensions) and without empty
+/// ones ("TITLE:", "ADR:;;;;;;").
 fn comparable(text: &str) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for l in text.split('\n') {
@@ -152,7 +188,10 @@ fn comparable(text: &str) -> Vec<String> {
                 .trim()
                 .to_ascii_uppercase();
             let empty = value.chars().all(|c| c == ';' || c.is_whitespace());
-            let meta = matches!(name.as_str(), "VERSION" | "REV" | "PRODID" | "UID");
+            let meta = matches!(
+                name.as_str(),
+                "VERSION" | "REV" | "PRODID" | "UID" | "DTSTAMP" | "LAST-MODIFIED" | "CREATED"
+            );
             (!empty && !meta && !name.starts_with("X-"))
                 .then(|| format!("{}:{}", head.to_ascii_uppercase(), value.trim()))
         })
@@ -161,10 +200,90 @@ fn comparable(text: &str) -> Vec<String> {
     keep
 }
 
+/// Whether a stored item is of the datastore (a calendar holds events and tasks both).
+fn holds(kind: Kind, item: &Item) -> bool {
+    kind.component().is_none_or(|c| {
+        item.props
+            .get(bureau_store::prop::COMPONENT)
+            .map(String::as_str)
+            == Some(c)
+    })
+}
+
+/// A device's object fit to store, or why not: a card checked (with a UID if it had
+/// none), an iCalendar object checked and of the datastore's component.
+fn fit(kind: Kind, data: &str) -> Result<String, String> {
+    match kind.component() {
+        None => card(data).map_err(|e| e.to_string()),
+        Some(comp) => {
+            let text = crlf(data);
+            let props =
+                object::check(ObjectKind::Calendar, text.as_bytes()).map_err(|e| e.to_string())?;
+            match props.get(bureau_store::prop::COMPONENT) {
+                Some(c) if c == comp => Ok(text),
+                other => Err(format!("a {other:?} where a {comp} goes")),
+            }
+        }
+    }
+}
+
+/// Text with CRLF line ends, ending in one.
+fn crlf(data: &str) -> String {
+    let mut text = data.replace("\r\n", "\n").replace('\n', "\r\n");
+    if !text.ends_with("\r\n") {
+        text.push_str("\r\n");
+    }
+    text
+}
+
+/// The stored item a device's change is to: the device's id for it, else (a slow or
+/// refresh sync, or an Add or Replace of what is already here) the same UID or the same
+/// content.
+fn existing(
+    r: &Reader,
+    t: &Target<'_>,
+    known: Option<ItemId>,
+    verb: &str,
+    text: &str,
+) -> Result<Option<Item>, StoreError> {
+    let coll = t.coll.id;
+    if let Some(item) = known.and_then(|id| r.item(coll, id).ok()) {
+        return Ok(Some(item));
+    }
+    if verb != "Replace" && t.mode == alert::TWO_WAY {
+        return Ok(None);
+    }
+    let kind = if t.kind == Kind::Contacts {
+        ObjectKind::Contact
+    } else {
+        ObjectKind::Calendar
+    };
+    let uid = object::check(kind, text.as_bytes())
+        .ok()
+        .and_then(|p| p.get(bureau_store::prop::UID).cloned())
+        .unwrap_or_default();
+    let by_uid = r
+        .items_with_uid(coll, &uid)?
+        .into_iter()
+        .find(|i| !t.matched.contains(&i.id));
+    if by_uid.is_some() || !matches!(t.mode, alert::SLOW | alert::REFRESH_FROM_CLIENT) {
+        return Ok(by_uid);
+    }
+    let want = comparable(text);
+    for i in r.items(coll)? {
+        if holds(t.kind, &i)
+            && !t.matched.contains(&i.id)
+            && comparable(&String::from_utf8_lossy(&r.content(&i)?)) == want
+        {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
 /// Makes a device's Add, Replace or Delete; the item's status.
 pub async fn apply(
-    store: &Store,
-    principal: u64,
+    cx: &Ctx<'_>,
     t: Target<'_>,
     verb: &str,
     luid: &str,
@@ -174,16 +293,20 @@ pub async fn apply(
     if luid.is_empty() || luid.len() > 256 {
         return Ok(status::BAD_REQUEST);
     }
-    let actor = Actor::Principal(principal);
-    let coll = t.coll;
+    let actor = Actor::Principal(cx.user.principal);
+    let coll = t.coll.id;
     let known = t.state.id_map.get(luid).copied();
     if verb == "Delete" {
         let Some(id) = known else {
             return Ok(status::NOT_DELETED);
         };
-        let done = store
-            .write(actor, vec![], move |w| w.delete_item(coll, id))
-            .await;
+        let done = if t.kind == Kind::Contacts {
+            cx.store
+                .write(actor, vec![], move |w| w.delete_item(coll, id))
+                .await
+        } else {
+            cx.sched.delete_object(cx.user, t.coll, id).await
+        };
         t.state.id_map.remove(luid);
         return match done {
             Ok(()) => Ok(status::OK),
@@ -194,50 +317,63 @@ pub async fn apply(
     if content_type.is_some_and(|c| !t.kind.accepts(c)) {
         return Ok(status::UNSUPPORTED_TYPE);
     }
-    let text = match card(data) {
+    let text = match fit(t.kind, data) {
         Ok(t) => t,
         Err(why) => {
-            log::info!("syncml: a device's card refused: {why}");
+            log::info!("syncml: a device's item refused: {why}");
             return Ok(status::BAD_REQUEST);
         }
     };
+    let r = cx.store.reader(actor)?;
+    let found = existing(&r, &t, known, verb, &text)?;
+    drop(r);
+    let written = match (t.kind, found) {
+        (Kind::Contacts, found) => write_card(cx.store, actor, coll, found, text).await,
+        (_, Some(item)) => {
+            let name = item.name.clone().unwrap_or_default();
+            cx.sched
+                .put_object(cx.user, t.coll, &name, Some(item.modseq), text)
+                .await
+                .map(|i| (i, false))
+        }
+        (_, None) => {
+            let name = format!("{:032x}.ics", rand::random::<u128>());
+            cx.sched
+                .put_object(cx.user, t.coll, &name, None, text)
+                .await
+                .map(|i| (i, true))
+        }
+    };
+    let (item, added) = match written {
+        Ok(w) => w,
+        // Another item of the collection has its UID, or its component does not belong.
+        Err(StoreError::Exists(why) | StoreError::Invalid(why)) => {
+            log::info!("syncml: a device's item refused: {why}");
+            return Ok(status::BAD_REQUEST);
+        }
+        Err(e) => return Err(e),
+    };
+    t.state.id_map.insert(luid.to_string(), item.id);
+    t.state.own_changes.insert(item.id, item.modseq);
+    t.matched.insert(item.id);
+    Ok(if added { status::ADDED } else { status::OK })
+}
+
+/// A card written over `found`, or as a new item; the item and whether it is new.
+async fn write_card(
+    store: &Store,
+    actor: Actor,
+    coll: CollectionId,
+    found: Option<Item>,
+    text: String,
+) -> Result<(Item, bool), StoreError> {
     let props = object::check(ObjectKind::Contact, text.as_bytes())
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let r = store.reader(actor)?;
-    // The stored item this change is to: the device's id for it, else (a slow or refresh
-    // sync, or an Add of what is already here) the same UID or the same card.
-    let existing = match known.and_then(|id| r.item(coll, id).ok()) {
-        Some(item) => Some(item),
-        None if verb == "Replace" || t.mode != alert::TWO_WAY => {
-            let uid = props
-                .get(bureau_store::prop::UID)
-                .cloned()
-                .unwrap_or_default();
-            let mut found = r
-                .items_with_uid(coll, &uid)?
-                .into_iter()
-                .find(|i| !t.matched.contains(&i.id));
-            if found.is_none() && matches!(t.mode, alert::SLOW | alert::REFRESH_FROM_CLIENT) {
-                let want = comparable(&text);
-                for i in r.items(coll)? {
-                    if !t.matched.contains(&i.id)
-                        && comparable(&String::from_utf8_lossy(&r.content(&i)?)) == want
-                    {
-                        found = Some(i);
-                        break;
-                    }
-                }
-            }
-            found
-        }
-        None => None,
-    };
-    drop(r);
     let staged = store
         .stage(text.into_bytes(), bureau_store::Content::Data)
         .await?;
     let blob = staged.blob_ref();
-    let (id, modseq, code) = match existing {
+    match found {
         Some(item) => {
             let id = item.id;
             let done = store
@@ -248,7 +384,7 @@ pub async fn apply(
                     })
                 })
                 .await?;
-            (id, done.modseq, status::OK)
+            Ok((done, false))
         }
         None => {
             let name = format!("{:032x}.vcf", rand::random::<u128>());
@@ -265,13 +401,9 @@ pub async fn apply(
                     )
                 })
                 .await?;
-            (done.id, done.modseq, status::ADDED)
+            Ok((done, true))
         }
-    };
-    t.state.id_map.insert(luid.to_string(), id);
-    t.state.own_changes.insert(id, modseq);
-    t.matched.insert(id);
-    Ok(code)
+    }
 }
 
 /// A refresh from the client: the stored items it did not send go (the device's set is
@@ -279,15 +411,17 @@ pub async fn apply(
 pub async fn drop_unmatched(
     store: &Store,
     principal: u64,
+    kind: Kind,
     coll: CollectionId,
     matched: &BTreeSet<ItemId>,
 ) -> Result<(), StoreError> {
     let actor = Actor::Principal(principal);
     let gone: Vec<ItemId> = store
         .reader(actor)?
-        .item_ids(coll)?
+        .items(coll)?
         .into_iter()
-        .filter(|id| !matched.contains(id))
+        .filter(|i| holds(kind, i) && !matched.contains(&i.id))
+        .map(|i| i.id)
         .collect();
     if gone.is_empty() {
         return Ok(());
@@ -322,7 +456,7 @@ pub fn changes_for(
         alert::SLOW | alert::REFRESH_FROM_SERVER => {
             // Everything the device did not just send or match.
             for i in r.items(v.coll)? {
-                if !v.matched.contains(&i.id) {
+                if holds(v.kind, &i) && !v.matched.contains(&i.id) {
                     out.push(Out::Add {
                         id: i.id,
                         data: text(&i)?,
@@ -335,7 +469,7 @@ pub fn changes_for(
                 Ok(c) => c,
                 // The log no longer reaches back: everything, as in a slow sync.
                 Err(StoreError::TooOld) => {
-                    for i in r.items(v.coll)? {
+                    for i in r.items(v.coll)?.into_iter().filter(|i| holds(v.kind, i)) {
                         out.push(match luid_of.get(&i.id) {
                             Some(l) => Out::Replace {
                                 luid: (*l).clone(),
@@ -352,7 +486,7 @@ pub fn changes_for(
                 Err(e) => return Err(e),
             };
             for i in changes.changed {
-                if v.state.own_changes.get(&i.id) == Some(&i.modseq) {
+                if !holds(v.kind, &i) || v.state.own_changes.get(&i.id) == Some(&i.modseq) {
                     continue;
                 }
                 out.push(match luid_of.get(&i.id) {

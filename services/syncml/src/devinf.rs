@@ -28,12 +28,13 @@ pub fn server(version: Version) -> Element {
         .with(t("DevTyp", "server"))
         .with(e("UTC"))
         .with(e("SupportNumberOfChanges"));
-    for (names, display, (ct, ver), other) in [(
-        ["contacts", "addressbook", "card"],
-        "Contacts",
-        ("text/vcard", "3.0"),
-        ("text/x-vcard", "2.1"),
-    )] {
+    let vcard = (("text/vcard", "3.0"), ("text/x-vcard", "2.1"));
+    let ical = (("text/calendar", "2.0"), ("text/calendar", "2.0"));
+    for (names, display, ((ct, ver), other)) in [
+        (&["contacts", "addressbook", "card"][..], "Contacts", vcard),
+        (&["calendar", "events"][..], "Calendar", ical),
+        (&["tasks", "todo"][..], "Tasks", ical),
+    ] {
         for name in names {
             let mut sync = e("SyncCap");
             // Two-way, slow, one-way and refresh both ways.

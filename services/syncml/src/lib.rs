@@ -22,6 +22,7 @@ mod session;
 
 use bureau_core::Auth;
 use bureau_core::auth::AuthError;
+use bureau_groupware::schedule::Scheduler;
 use bureau_store::{Store, StoreError};
 use bytes::Bytes;
 use codec::Encoding;
@@ -48,6 +49,8 @@ const MAX_DEPTH: usize = 32;
 pub struct Services {
     pub store: Store,
     pub auth: Auth,
+    /// Where events and tasks are written and scheduled, as CalDAV's are.
+    pub sched: Scheduler,
     /// The box's name and HTTPS port: the RespURI's base.
     pub hostname: String,
     pub https_port: u16,
@@ -61,6 +64,9 @@ pub struct SyncMl {
 struct Inner {
     store: Store,
     auth: Auth,
+    sched: Scheduler,
+    /// The nonce each device was last given for MD5 sign-in (by device id).
+    nonces: Mutex<HashMap<String, Vec<u8>>>,
     base_url: String,
     sessions: Mutex<HashMap<String, (Instant, Option<Session>)>>,
 }
@@ -75,6 +81,8 @@ impl SyncMl {
             inner: Arc::new(Inner {
                 store: s.store,
                 auth: s.auth,
+                sched: s.sched,
+                nonces: Mutex::new(HashMap::new()),
                 base_url,
                 sessions: Mutex::new(HashMap::new()),
             }),
@@ -125,6 +133,14 @@ impl SyncMl {
             .split(['&', '#'])
             .find_map(|p| p.strip_prefix("s="))
             .map(str::to_string);
+        let declared = req
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_MESSAGE as u64) {
+            return plain(StatusCode::PAYLOAD_TOO_LARGE, "the message is too large");
+        }
         let body = match Limited::new(req.into_body(), MAX_MESSAGE).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "the message is too large"),
@@ -211,22 +227,33 @@ impl SyncMl {
             self.put_back(session.take().expect("checked"));
             return Ok(reply);
         }
-        let mut authenticated = false;
+        let mut signed_in = None;
         if session.is_none() {
             match self.sign_in(h, ip).await {
                 Ok(user) => {
                     let token = format!("{:032x}", rand::random::<u128>());
                     session = Some(Session::new(token, user, h, encoding));
-                    authenticated = true;
+                    // An MD5 device gets the nonce of its next sign-in with the 212.
+                    signed_in = Some(self.challenge(h, true));
                 }
-                Err(code) => return encode(refusal(h, code), encoding, h),
+                Err(code) => {
+                    let chal = self.challenge(h, false);
+                    return encode(refusal(h, code, chal), encoding, h);
+                }
             }
         }
         let mut s = session.expect("made above");
         let resp_uri = format!("{base_url}?s={}", s.token);
         // On a failure the session is dropped: the device syncs again from its anchors.
         let reply = s
-            .answer(&self.inner.store, root, h, &resp_uri, authenticated)
+            .answer(
+                &self.inner.store,
+                &self.inner.sched,
+                root,
+                h,
+                &resp_uri,
+                signed_in,
+            )
             .await?;
         let reply = encode(reply, encoding, h)?;
         s.last = Some((h.msg_id.clone(), reply.clone()));
@@ -241,18 +268,26 @@ impl SyncMl {
         let Some(cred) = &h.cred else {
             return Err(status::MISSING_CREDENTIALS);
         };
-        if !cred.kind.eq_ignore_ascii_case("syncml:auth-basic") {
-            return Err(status::INVALID_CREDENTIALS);
-        }
-        use base64::Engine;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(cred.data.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok());
-        let Some((login, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+        let done = if cred.kind.eq_ignore_ascii_case(MD5) {
+            // The user's name is the Source's LocName; the nonce the one this device was given.
+            let Some(login) = &h.source_name else {
+                return Err(status::INVALID_CREDENTIALS);
+            };
+            let nonce = self
+                .lock_nonces()
+                .get(&h.source)
+                .cloned()
+                .unwrap_or_default();
+            self.inner
+                .auth
+                .login_syncml_md5(ip, login, &cred.data, nonce)
+                .await
+        } else if cred.kind.eq_ignore_ascii_case(BASIC) {
+            self.basic(&cred.data, ip).await
+        } else {
             return Err(status::INVALID_CREDENTIALS);
         };
-        match self.inner.auth.login(ip, login, password, "syncml").await {
+        match done {
             Ok(u) => Ok(u),
             Err(AuthError::Internal(e)) => {
                 log::error!("syncml: sign-in: {e}");
@@ -261,17 +296,60 @@ impl SyncMl {
             Err(_) => Err(status::INVALID_CREDENTIALS),
         }
     }
+
+    fn lock_nonces(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
+        self.inner.nonces.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The challenge for a device's next sign-in: MD5 (with a fresh nonce, kept for the
+    /// device) unless it signed in with basic credentials; after a successful sign-in, only
+    /// for MD5.
+    fn challenge(&self, h: &Header, signed_in: bool) -> Option<bureau_wbxml::Element> {
+        let basic = h
+            .cred
+            .as_ref()
+            .is_some_and(|c| c.kind.eq_ignore_ascii_case(BASIC));
+        if basic && signed_in {
+            return None;
+        }
+        let mut meta = el("Meta")
+            .with(metinf("Type", if basic { BASIC } else { MD5 }))
+            .with(metinf("Format", "b64"));
+        if !basic {
+            use base64::Engine;
+            let nonce: [u8; 16] = rand::random();
+            meta = meta.with(metinf(
+                "NextNonce",
+                base64::engine::general_purpose::STANDARD.encode(nonce),
+            ));
+            let mut nonces = self.lock_nonces();
+            if nonces.len() >= 4 * MAX_SESSIONS && !nonces.contains_key(&h.source) {
+                nonces.clear();
+            }
+            nonces.insert(h.source.clone(), nonce.to_vec());
+        }
+        Some(el("Chal").with(meta))
+    }
+
+    async fn basic(&self, data: &str, ip: IpAddr) -> Result<bureau_directory::User, AuthError> {
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        let Some((login, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+            return Err(AuthError::BadCredentials);
+        };
+        self.inner.auth.login(ip, login, password, "syncml").await
+    }
 }
 
-/// The answer to a message that may not go on: its SyncHdr's Status, with a challenge for
-/// basic credentials, and each command's Status the same.
-fn refusal(h: &Header, code: u16) -> bureau_wbxml::Element {
+const BASIC: &str = "syncml:auth-basic";
+const MD5: &str = "syncml:auth-md5";
+
+/// The answer to a message that may not go on: its SyncHdr's Status, with the challenge.
+fn refusal(h: &Header, code: u16, chal: Option<bureau_wbxml::Element>) -> bureau_wbxml::Element {
     let mut r = Reply::to(h, 1, None, MAX_MESSAGE);
-    let chal = el("Chal").with(
-        el("Meta")
-            .with(metinf("Type", "syncml:auth-basic"))
-            .with(metinf("Format", "b64")),
-    );
     r.status(
         &h.msg_id,
         "0",
@@ -279,7 +357,7 @@ fn refusal(h: &Header, code: u16) -> bureau_wbxml::Element {
         Some(&h.target),
         Some(&h.source),
         code,
-        vec![chal],
+        chal.into_iter().collect(),
     );
     r.final_ = true;
     r.into_element()

@@ -13,7 +13,8 @@ use crate::codec::{Encoding, Version};
 use crate::datastore::{self, Kind, Out};
 use crate::message::{self, Header, Reply, alert, el, metinf, status, text, text_at};
 use bureau_directory::User;
-use bureau_store::{Actor, CollectionId, ItemId, ModSeq, Store, StoreError, SyncState};
+use bureau_groupware::schedule::Scheduler;
+use bureau_store::{Actor, Collection, CollectionId, ItemId, ModSeq, Store, StoreError, SyncState};
 use bureau_wbxml::Element;
 use bureau_wbxml::syncml::page::METINF;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -24,7 +25,7 @@ struct Db {
     server_uri: String,
     client_uri: String,
     kind: Kind,
-    coll: CollectionId,
+    coll: Collection,
     mode: u16,
     /// The client's Next anchor: what it presents as Last next time.
     client_next: String,
@@ -84,25 +85,25 @@ impl Session {
         self.user.principal
     }
 
-    /// Answers one message of the client. `authenticated`: the message carried valid
-    /// credentials (its SyncHdr Status is 212).
+    /// Answers one message of the client. `signed_in`: the message carried valid
+    /// credentials (its SyncHdr Status is 212), with the challenge for the next sign-in.
     pub async fn answer(
         &mut self,
         store: &Store,
+        sched: &Scheduler,
         root: &Element,
         h: &Header,
         resp_uri: &str,
-        authenticated: bool,
+        signed_in: Option<Option<Element>>,
     ) -> Result<Element, StoreError> {
         if let Some(m) = h.max_msg_size {
             self.max_msg = m.clamp(4_000, crate::MAX_MESSAGE);
         }
         self.server_msg += 1;
         let mut r = Reply::to(h, self.server_msg, Some(resp_uri), crate::MAX_MESSAGE);
-        let code = if authenticated {
-            status::AUTHENTICATED
-        } else {
-            status::OK
+        let (code, chal) = match signed_in {
+            Some(chal) => (status::AUTHENTICATED, chal),
+            None => (status::OK, None),
         };
         r.status(
             &h.msg_id,
@@ -111,7 +112,7 @@ impl Session {
             Some(&h.target),
             Some(&h.source),
             code,
-            vec![],
+            chal.into_iter().collect(),
         );
         let body = root.child("SyncBody");
         let commands: Vec<&Element> = body.map(|b| b.elements().collect()).unwrap_or_default();
@@ -169,7 +170,10 @@ impl Session {
                     }
                 }
                 "Alert" => self.alert(store, cmd, &h.msg_id, &cmd_id, &mut r, &mut next_message)?,
-                "Sync" => self.sync(store, cmd, &h.msg_id, &cmd_id, &mut r).await?,
+                "Sync" => {
+                    self.sync(store, sched, cmd, &h.msg_id, &cmd_id, &mut r)
+                        .await?
+                }
                 "Map" => self.map(cmd, &h.msg_id, &cmd_id, &mut r),
                 "Results" => r.status(
                     &h.msg_id,
@@ -199,7 +203,8 @@ impl Session {
                 .filter(|d| d.got_sync && d.outgoing.is_none())
             {
                 if db.mode == alert::REFRESH_FROM_CLIENT {
-                    datastore::drop_unmatched(store, self.user.principal, db.coll, &db.matched)
+                    let (kind, coll) = (db.kind, db.coll.id);
+                    datastore::drop_unmatched(store, self.user.principal, kind, coll, &db.matched)
                         .await?;
                 }
                 let (out, at) = datastore::changes_for(store, self.user.principal, db_view(db))?;
@@ -379,12 +384,12 @@ impl Session {
                     ),
             ),
         );
-        self.dbs.retain(|d| d.coll != coll.id);
+        self.dbs.retain(|d| d.coll.id != coll.id);
         self.dbs.push(Db {
             server_uri,
             client_uri,
             kind,
-            coll: coll.id,
+            coll,
             mode,
             client_next: next,
             server_next,
@@ -401,6 +406,7 @@ impl Session {
     async fn sync(
         &mut self,
         store: &Store,
+        sched: &Scheduler,
         cmd: &Element,
         msg: &str,
         cmd_id: &str,
@@ -408,7 +414,11 @@ impl Session {
     ) -> Result<(), StoreError> {
         let target = text_at(cmd, &["Target", "LocURI"]).unwrap_or_default();
         let source = text_at(cmd, &["Source", "LocURI"]).unwrap_or_default();
-        let principal = self.principal();
+        let cx = datastore::Ctx {
+            store,
+            sched,
+            user: &self.user,
+        };
         let Some(db) = self.dbs.iter_mut().find(|d| d.server_uri == target) else {
             // A Sync without its Alert in this session.
             r.status(
@@ -452,16 +462,7 @@ impl Session {
                 } else {
                     let kind = message::meta(item, "Type").or_else(|| default_type.clone());
                     let data = item.child_value("Data").unwrap_or_default();
-                    datastore::apply(
-                        store,
-                        principal,
-                        db_mut(db),
-                        verb,
-                        &luid,
-                        kind.as_deref(),
-                        &data,
-                    )
-                    .await?
+                    datastore::apply(&cx, db_mut(db), verb, &luid, kind.as_deref(), &data).await?
                 };
                 r.status(msg, &c_id, verb, None, Some(&luid), code, vec![]);
             }
@@ -550,7 +551,7 @@ impl Session {
                 s.anchor_next = d.server_next.clone();
                 s.acked_modseq = d.read_at;
                 s.known = s.id_map.values().copied().collect();
-                (d.coll, s)
+                (d.coll.id, s)
             })
             .collect();
         store
@@ -569,7 +570,8 @@ impl Session {
 /// What the datastore module needs to read a datastore's changes.
 fn db_view(db: &Db) -> datastore::View<'_> {
     datastore::View {
-        coll: db.coll,
+        coll: db.coll.id,
+        kind: db.kind,
         mode: db.mode,
         state: &db.state,
         matched: &db.matched,
@@ -578,7 +580,7 @@ fn db_view(db: &Db) -> datastore::View<'_> {
 
 fn db_mut(db: &mut Db) -> datastore::Target<'_> {
     datastore::Target {
-        coll: db.coll,
+        coll: &db.coll,
         kind: db.kind,
         mode: db.mode,
         state: &mut db.state,
