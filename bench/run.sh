@@ -9,6 +9,8 @@
 #   bench/run.sh scale      single-item operations at 1,000 and 10,000 items (mail also at
 #                           100,000): cost ratios
 #   bench/run.sh eas        ActiveSync: held Pings' memory, push latency, initial Sync
+#   bench/run.sh syncml     SyncML with SyncEvolution: slow syncs of 5,000 contacts and events,
+#                           two-way with 50 changes
 #   bench/run.sh console    web console: asset size and first paint in headless Chromium
 #   bench/run.sh image      image size and boot time under QEMU (root: builds the image)
 set -euo pipefail
@@ -50,6 +52,11 @@ fi
 if [[ $what == all || $what == eas ]]; then
   echo "## ActiveSync"
   bench/eas.sh
+fi
+
+if [[ $what == all || $what == syncml ]]; then
+  echo "## SyncML"
+  bench/syncml.sh
 fi
 
 if [[ $what == all || $what == console ]]; then

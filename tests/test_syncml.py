@@ -225,6 +225,24 @@ def test_three_devices_of_one_user_converge(office, shim, tmp_path):
         assert not with_text(p.cards(), "+33100") and not with_text(p.cards(), "+33102")
 
 
+def test_the_servers_changes_span_as_many_messages_as_the_device_needs(office, shim, tmp_path):
+    """A device that takes small messages (maxMsgSize 20,000 bytes) gets 150 cards over
+    several, each after its Alert 222, the last one Final; in WBXML too."""
+    b = office
+    for i in range(150):
+        card = (f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:many-{i}\r\nFN:Many {i}\r\nN:{i};Many;;;\r\n"
+                f"NOTE:{'x' * 200}\r\nEND:VCARD\r\n")
+        assert dav(b, "PUT", f"/dav/addressbooks/alice/contacts/many-{i}.vcf", card,
+                   Content_Type="text/vcard")[0] == 201
+    for wbxml in (False, True):
+        phone = Device(b, shim, tmp_path / f"small{int(wbxml)}", device=f"small{int(wbxml)}", wbxml=wbxml)
+        phone.run("--configure", "maxMsgSize=20000", "bureau@client")
+        phone.sync("slow")
+        assert len(phone.cards()) == 150
+        phone.sync("two-way")
+        assert len(phone.cards()) == 150 and len(server_cards(b)) == 150
+
+
 @pytest.mark.parametrize("auth", ["basic", "md5"])
 def test_wrong_credentials_are_refused_and_nothing_is_stored(office, shim, tmp_path, auth):
     b = office

@@ -135,6 +135,28 @@ pub struct Target<'a> {
     pub mode: u16,
     pub state: &'a mut SyncState,
     pub matched: &'a mut BTreeSet<ItemId>,
+    /// A slow or refresh sync's index of the stored items by content, made at its first
+    /// lookup: each of the device's items is then matched at once, not against every item.
+    pub by_content: &'a mut Option<ContentIndex>,
+}
+
+/// Stored items by the hash of their [`comparable`] lines.
+pub type ContentIndex = std::collections::HashMap<u64, Vec<ItemId>>;
+
+fn content_key(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    comparable(text).hash(&mut h);
+    h.finish()
+}
+
+fn content_index(r: &Reader, coll: CollectionId, kind: Kind) -> Result<ContentIndex, StoreError> {
+    let mut index = ContentIndex::new();
+    for i in r.items(coll)?.into_iter().filter(|i| holds(kind, i)) {
+        let text = String::from_utf8_lossy(&r.content(&i)?).into_owned();
+        index.entry(content_key(&text)).or_default().push(i.id);
+    }
+    Ok(index)
 }
 
 /// A datastore as its server changes are read.
@@ -241,7 +263,7 @@ fn crlf(data: &str) -> String {
 /// content.
 fn existing(
     r: &Reader,
-    t: &Target<'_>,
+    t: &mut Target<'_>,
     known: Option<ItemId>,
     verb: &str,
     text: &str,
@@ -269,13 +291,18 @@ fn existing(
     if by_uid.is_some() || !matches!(t.mode, alert::SLOW | alert::REFRESH_FROM_CLIENT) {
         return Ok(by_uid);
     }
-    let want = comparable(text);
-    for i in r.items(coll)? {
-        if holds(t.kind, &i)
-            && !t.matched.contains(&i.id)
-            && comparable(&String::from_utf8_lossy(&r.content(&i)?)) == want
+    if t.by_content.is_none() {
+        *t.by_content = Some(content_index(r, coll, t.kind)?);
+    }
+    let index = t.by_content.as_mut().expect("made above");
+    let Some(ids) = index.get_mut(&content_key(text)) else {
+        return Ok(None);
+    };
+    while let Some(id) = ids.pop() {
+        if !t.matched.contains(&id)
+            && let Ok(item) = r.item(coll, id)
         {
-            return Ok(Some(i));
+            return Ok(Some(item));
         }
     }
     Ok(None)
@@ -284,7 +311,7 @@ fn existing(
 /// Makes a device's Add, Replace or Delete; the item's status.
 pub async fn apply(
     cx: &Ctx<'_>,
-    t: Target<'_>,
+    mut t: Target<'_>,
     verb: &str,
     luid: &str,
     content_type: Option<&str>,
@@ -325,7 +352,7 @@ pub async fn apply(
         }
     };
     let r = cx.store.reader(actor)?;
-    let found = existing(&r, &t, known, verb, &text)?;
+    let found = existing(&r, &mut t, known, verb, &text)?;
     drop(r);
     let written = match (t.kind, found) {
         (Kind::Contacts, found) => write_card(cx.store, actor, coll, found, text).await,

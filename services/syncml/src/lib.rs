@@ -147,11 +147,11 @@ impl SyncMl {
         };
         let root = match codec::decode(&body, encoding, MAX_DEPTH) {
             Ok(r) => r,
-            Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
+            Err(e) => return bad_request(ip, &e.to_string()),
         };
         let h = match Header::of(&root) {
             Ok(h) => h,
-            Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
+            Err(e) => return bad_request(ip, &e.to_string()),
         };
         match self.answer(&root, &h, encoding, token, &base_url, ip).await {
             Ok(bytes) => Response::builder()
@@ -375,6 +375,11 @@ enum Failure {
 
 fn encode(e: bureau_wbxml::Element, encoding: Encoding, h: &Header) -> Result<Vec<u8>, Failure> {
     Ok(codec::encode(&e, encoding, h.version)?)
+}
+
+fn bad_request(ip: IpAddr, why: &str) -> Resp {
+    log::info!("syncml: a message from {ip} refused: {why}");
+    plain(StatusCode::BAD_REQUEST, why)
 }
 
 fn plain(status: StatusCode, msg: &str) -> Resp {

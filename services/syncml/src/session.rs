@@ -34,6 +34,7 @@ struct Db {
     state: SyncState,
     /// The server's items matched with the device's in a slow or refresh sync.
     matched: BTreeSet<ItemId>,
+    by_content: Option<datastore::ContentIndex>,
     got_sync: bool,
     /// The server's changes, once the client's are all in.
     outgoing: Option<VecDeque<Out>>,
@@ -227,7 +228,9 @@ impl Session {
             .dbs
             .iter()
             .any(|d| d.outgoing.as_ref().is_some_and(|o| !o.is_empty()));
-        r.final_ = is_final && !pending;
+        // The server's package ends with the last of its changes; a client that asked for
+        // the next message (222) has finished its own.
+        r.final_ = (is_final || next_message) && !pending;
         Ok(r.into_element())
     }
 
@@ -395,6 +398,7 @@ impl Session {
             server_next,
             state,
             matched: BTreeSet::new(),
+            by_content: None,
             got_sync: false,
             outgoing: None,
             read_at: 0,
@@ -585,6 +589,7 @@ fn db_mut(db: &mut Db) -> datastore::Target<'_> {
         mode: db.mode,
         state: &mut db.state,
         matched: &mut db.matched,
+        by_content: &mut db.by_content,
     }
 }
 
