@@ -476,6 +476,19 @@ pub fn changes_for(
     let text = |i: &bureau_store::Item| -> Result<String, StoreError> {
         Ok(String::from_utf8_lossy(&r.content(i)?).into_owned())
     };
+    // A Replace for an item the device holds, an Add for another.
+    let change = |i: &bureau_store::Item| -> Result<Out, StoreError> {
+        Ok(match luid_of.get(&i.id) {
+            Some(l) => Out::Replace {
+                luid: (*l).clone(),
+                data: text(i)?,
+            },
+            None => Out::Add {
+                id: i.id,
+                data: text(i)?,
+            },
+        })
+    };
     let mut out = Vec::new();
     let at = r.collection(v.coll)?.modseq;
     match v.mode {
@@ -497,16 +510,7 @@ pub fn changes_for(
                 // The log no longer reaches back: everything, as in a slow sync.
                 Err(StoreError::TooOld) => {
                     for i in r.items(v.coll)?.into_iter().filter(|i| holds(v.kind, i)) {
-                        out.push(match luid_of.get(&i.id) {
-                            Some(l) => Out::Replace {
-                                luid: (*l).clone(),
-                                data: text(&i)?,
-                            },
-                            None => Out::Add {
-                                id: i.id,
-                                data: text(&i)?,
-                            },
-                        });
+                        out.push(change(&i)?);
                     }
                     return Ok((out, at));
                 }
@@ -516,16 +520,7 @@ pub fn changes_for(
                 if !holds(v.kind, &i) || v.state.own_changes.get(&i.id) == Some(&i.modseq) {
                     continue;
                 }
-                out.push(match luid_of.get(&i.id) {
-                    Some(l) => Out::Replace {
-                        luid: (*l).clone(),
-                        data: text(&i)?,
-                    },
-                    None => Out::Add {
-                        id: i.id,
-                        data: text(&i)?,
-                    },
-                });
+                out.push(change(&i)?);
             }
             for id in changes.deleted {
                 if let Some(l) = luid_of.get(&id) {

@@ -36,6 +36,9 @@ struct Db {
     matched: BTreeSet<ItemId>,
     by_content: Option<datastore::ContentIndex>,
     got_sync: bool,
+    /// The server's Sync command went out (every datastore gets one in package 4, empty
+    /// when it has no change).
+    sent_sync: bool,
     /// The server's changes, once the client's are all in.
     outgoing: Option<VecDeque<Out>>,
     /// The collection's modseq when the server's changes were read.
@@ -213,21 +216,20 @@ impl Session {
                 db.read_at = at;
             }
         }
-        let sending = self.dbs.iter().any(|d| d.outgoing.is_some());
-        let all_sent = self
-            .dbs
-            .iter()
-            .all(|d| d.outgoing.as_ref().is_some_and(VecDeque::is_empty));
-        if sending && (is_final || next_message) && !all_sent {
+        let to_send = |d: &Db| {
+            d.outgoing
+                .as_ref()
+                .is_some_and(|o| !d.sent_sync || !o.is_empty())
+        };
+        let synced: Vec<&Db> = self.dbs.iter().filter(|d| d.got_sync).collect();
+        let all_sent = !synced.is_empty() && synced.iter().all(|d| d.sent_sync && !to_send(d));
+        if (is_final || next_message) && self.dbs.iter().any(to_send) {
             self.send_changes(&mut r);
-        } else if is_final && !self.dbs.is_empty() && all_sent {
+        } else if is_final && all_sent {
             // Package 5: the client has the server's changes and has said its ids.
             self.finish(store).await?;
         }
-        let pending = self
-            .dbs
-            .iter()
-            .any(|d| d.outgoing.as_ref().is_some_and(|o| !o.is_empty()));
+        let pending = self.dbs.iter().any(to_send);
         // The server's package ends with the last of its changes; a client that asked for
         // the next message (222) has finished its own.
         r.final_ = (is_final || next_message) && !pending;
@@ -400,6 +402,7 @@ impl Session {
             matched: BTreeSet::new(),
             by_content: None,
             got_sync: false,
+            sent_sync: false,
             outgoing: None,
             read_at: 0,
         });
@@ -518,9 +521,10 @@ impl Session {
             let Some(out) = db.outgoing.as_mut() else {
                 continue;
             };
-            if out.is_empty() {
+            if out.is_empty() && db.sent_sync {
                 continue;
             }
+            db.sent_sync = true;
             let mut sync = el("Sync")
                 .with(el("Target").with(text("LocURI", db.client_uri.clone())))
                 .with(el("Source").with(text("LocURI", db.server_uri.clone())));
