@@ -326,3 +326,31 @@ def test_bad_input_gets_its_status_and_changes_nothing(office):
     assert "<Data>212</Data>" in r.text and r.text.count("<Data>404</Data>") == 2, r.text
     assert server_cards(b) == {}
     assert b.proc.poll() is None
+
+
+def test_a_replayed_message_gets_the_same_reply_and_the_session_follows_its_respuri(office):
+    b = office
+    alert = ("<Alert><CmdID>1</CmdID><Data>201</Data><Item><Target><LocURI>contacts</LocURI></Target>"
+             "<Source><LocURI>./c</LocURI></Source><Meta><Anchor xmlns='syncml:metinf'><Last>1</Last>"
+             "<Next>2</Next></Anchor></Meta></Item></Alert>")
+    first = post(b, message(alert, cred=basic("alice", PW)))
+    assert "<Data>212</Data>" in first.text, first.text
+    import re
+    uri = re.search(r"<RespURI>([^<]+)</RespURI>", first.text).group(1)
+    path = "/syncml?" + uri.split("?", 1)[1]
+    # Package 3 at the RespURI, without credentials: one card.
+    sync = ("<Sync><CmdID>1</CmdID><Target><LocURI>contacts</LocURI></Target><Source><LocURI>./c</LocURI>"
+            "</Source><Add><CmdID>2</CmdID><Meta><Type xmlns='syncml:metinf'>text/vcard</Type></Meta><Item>"
+            "<Source><LocURI>luid-1</LocURI></Source><Data>BEGIN:VCARD\nVERSION:3.0\nFN:Replay Once\n"
+            "N:Once;Replay;;;\nEND:VCARD</Data></Item></Add></Sync>")
+    msg2 = message(sync).replace(b"<MsgID>1</MsgID>", b"<MsgID>2</MsgID>")
+    second = post(b, msg2, path=path)
+    assert "<Data>201</Data>" in second.text, second.text
+    # The reply was lost; the device sends the same message again: the same answer, and
+    # the card is not stored twice.
+    again = post(b, msg2, path=path)
+    assert again.content == second.content
+    assert len(with_text(server_cards(b), "Replay Once")) == 1
+    # The RespURI is the session's: another device's message there needs credentials.
+    other = post(b, msg2.replace(b"<LocURI>dev9</LocURI>", b"<LocURI>dev8</LocURI>"), path=path)
+    assert "<Data>407</Data>" in other.text
