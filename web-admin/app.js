@@ -57,8 +57,10 @@ function h(tag, attrs = {}, ...children) {
   return e;
 }
 
+// Draws a page. Parts left out (null, false) are skipped: replaceChildren would write
+// them as the text "null".
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
   const first = main.querySelector("input:not([type=hidden])");
   if (first) first.focus();
 }

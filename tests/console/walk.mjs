@@ -79,12 +79,18 @@ try {
   await page.waitForSelector("a:text-is('second.example')");
   await expect(!(await text("table")).includes("not a domain"), "the invalid domain not added");
   await shot("domains");
+  // Issue 22, defect 5: no literal "null" where a part is left out (a domain's page
+  // without the welcome text; a user without aliases, below).
+  await page.click("a:text-is('second.example')");
+  await heading("second.example");
+  await expect(!(await text("main")).includes("null"), "no \"null\" on a domain's page");
 
   // A user; a duplicate and a weak password are told beside their fields.
   await page.click("nav >> text=Users");
   await heading("Users");
   await fill("user", { address: "carol@office.example", display_name: "Carol Martin", password: "first secret pw" });
   await heading("Carol Martin");
+  await expect(!(await text("main")).includes("null"), "no \"null\" on a user page without aliases");
   await shot("user-created");
   await page.click("nav >> text=Users");
   await heading("Users");
