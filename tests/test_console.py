@@ -220,6 +220,27 @@ def test_the_last_administrator_stays_and_a_session_loses_lost_powers_at_once(bu
     assert login(b, "boss", "long enough pw")[0] == 200
 
 
+def test_a_body_that_cannot_be_read_is_told_in_words_beside_its_field(bureau_factory):
+    """Issue 22, defect 5: a negative quota showed "expected u64 at line 1 column 71", a
+    missing password "JSON: missing field `password`"."""
+    from test_foundation import _https, login
+
+    b = bureau_factory("")
+    b.cli("domain", "add", "example.com")
+    b.cli("user", "add", "boss@example.com", "--admin", "--password-stdin", input="long enough pw\n")
+    _, body, _, boss = login(b, "boss", "long enough pw")
+    csrf = json.loads(body)["csrf"]
+    s, err, _ = _https(b, "PATCH", "/api/v1/users/boss", {"quota": -5}, cookie=boss, csrf=csrf)
+    assert (s, err) == (400, {"error": "quota: a whole number of 0 or more", "field": "quota"}), err
+    s, err, _ = _https(b, "POST", "/api/v1/users", {"address": "x@example.com"}, cookie=boss, csrf=csrf)
+    assert (s, err) == (400, {"error": "password: this field is needed", "field": "password"}), err
+    s, err, _ = _https(b, "POST", "/api/v1/users", cookie=boss, csrf=csrf, raw=b"{not json")
+    assert s == 400 and err["error"] == "the request is not valid JSON" and not err.get("field"), err
+    s, err, _ = _https(b, "PATCH", "/api/v1/users/boss", {"enabled": "yes"}, cookie=boss, csrf=csrf)
+    assert (s, err["field"], err["error"]) == (400, "enabled", "enabled: true or false"), err
+    assert json.loads(b.cli("--json", "user", "show", "boss").stdout)["quota"] is None
+
+
 def test_a_backup_restored_into_an_empty_store_gives_everything_back(bureau_factory, tmp_path):
     import http.client
     import smtplib

@@ -302,7 +302,55 @@ async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Fail> {
             )
         })?
         .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|e| fail(StatusCode::BAD_REQUEST, format!("JSON: {e}")))
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let (field, why) = unreadable(&field, e.inner());
+        Fail(
+            StatusCode::BAD_REQUEST,
+            ApiError {
+                error: match &field {
+                    Some(f) => format!("{f}: {why}"),
+                    None => why,
+                },
+                field,
+            },
+        )
+    })
+}
+
+/// Why a request body could not be read, in words, and the field it is about (the
+/// console puts the message beside it): serde's "invalid value: integer `-5`, expected
+/// u64" becomes "quota: a whole number of 0 or more".
+fn unreadable(path: &str, e: &serde_json::Error) -> (Option<String>, String) {
+    use serde_json::error::Category;
+    let said = e.to_string();
+    let said = said.split(" at line ").next().unwrap_or(&said);
+    if let Some(missing) = said
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        return (Some(missing.to_string()), "this field is needed".into());
+    }
+    let field = Some(path.to_string()).filter(|p| !p.is_empty() && p != ".");
+    let why = match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            return (None, "the request is not valid JSON".into());
+        }
+        Category::Data => {
+            let expected = said.rsplit("expected ").next().unwrap_or("");
+            match expected.trim() {
+                "u64" | "u32" | "u16" | "u8" | "usize" => "a whole number of 0 or more".into(),
+                "i64" | "i32" => "a whole number".into(),
+                "a boolean" => "true or false".into(),
+                "a string" => "text".into(),
+                "a sequence" => "a list".into(),
+                e if e.starts_with("one of") => e.to_string(),
+                _ => "a value of another kind".into(),
+            }
+        }
+    };
+    (field, why)
 }
 
 /// Who the request acts as, after the session check.
