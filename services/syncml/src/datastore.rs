@@ -234,16 +234,18 @@ fn holds(kind: Kind, item: &Item) -> bool {
 
 /// A device's object fit to store, or why not: a card checked (with a UID if it had
 /// none), an iCalendar object checked and of the datastore's component.
-fn fit(kind: Kind, data: &str) -> Result<String, String> {
+fn fit(kind: Kind, data: &str) -> Result<String, object::Invalid> {
     match kind.component() {
-        None => card(data).map_err(|e| e.to_string()),
+        None => card(data),
         Some(comp) => {
             let text = crlf(data);
-            let props =
-                object::check(ObjectKind::Calendar, text.as_bytes()).map_err(|e| e.to_string())?;
+            let props = object::check(ObjectKind::Calendar, text.as_bytes())?;
             match props.get(bureau_store::prop::COMPONENT) {
                 Some(c) if c == comp => Ok(text),
-                other => Err(format!("a {other:?} where a {comp} goes")),
+                other => Err(object::Invalid {
+                    fault: object::Fault::Data,
+                    why: format!("a {other:?} where a {comp} goes"),
+                }),
             }
         }
     }
