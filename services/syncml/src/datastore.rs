@@ -168,8 +168,11 @@ pub struct View<'a> {
     pub matched: &'a BTreeSet<ItemId>,
 }
 
-/// A card fit to store: checked, with a UID if it had none.
-fn card(data: &str) -> Result<String, object::Invalid> {
+/// The props `object::check` gives an object it accepts.
+type Props = std::collections::BTreeMap<String, String>;
+
+/// A card fit to store: checked, with a UID if it had none; with its props.
+fn card(data: &str) -> Result<(String, Props), object::Invalid> {
     let mut text = crlf(data);
     let has_uid = text.lines().any(|l| {
         l.split([':', ';'])
@@ -180,7 +183,7 @@ fn card(data: &str) -> Result<String, object::Invalid> {
         let uid = format!("UID:urn:uuid:{:032x}\r\n", rand::random::<u128>());
         text.insert_str(end, &uid);
     }
-    object::check(ObjectKind::Contact, text.as_bytes()).map(|_| text)
+    object::check(ObjectKind::Contact, text.as_bytes()).map(|props| (text, props))
 }
 
 /// The text of a card for comparing, as devices rewrite what they store: unfolded, sorted
@@ -234,14 +237,14 @@ fn holds(kind: Kind, item: &Item) -> bool {
 
 /// A device's object fit to store, or why not: a card checked (with a UID if it had
 /// none), an iCalendar object checked and of the datastore's component.
-fn fit(kind: Kind, data: &str) -> Result<String, object::Invalid> {
+fn fit(kind: Kind, data: &str) -> Result<(String, Props), object::Invalid> {
     match kind.component() {
         None => card(data),
         Some(comp) => {
             let text = crlf(data);
             let props = object::check(ObjectKind::Calendar, text.as_bytes())?;
             match props.get(bureau_store::prop::COMPONENT) {
-                Some(c) if c == comp => Ok(text),
+                Some(c) if c == comp => Ok((text, props)),
                 other => Err(object::Invalid {
                     fault: object::Fault::Data,
                     why: format!("a {other:?} where a {comp} goes"),
@@ -269,6 +272,7 @@ fn existing(
     known: Option<ItemId>,
     verb: &str,
     text: &str,
+    uid: &str,
 ) -> Result<Option<Item>, StoreError> {
     let coll = t.coll.id;
     if let Some(item) = known.and_then(|id| r.item(coll, id).ok()) {
@@ -277,17 +281,8 @@ fn existing(
     if verb != "Replace" && t.mode == alert::TWO_WAY {
         return Ok(None);
     }
-    let kind = if t.kind == Kind::Contacts {
-        ObjectKind::Contact
-    } else {
-        ObjectKind::Calendar
-    };
-    let uid = object::check(kind, text.as_bytes())
-        .ok()
-        .and_then(|p| p.get(bureau_store::prop::UID).cloned())
-        .unwrap_or_default();
     let by_uid = r
-        .items_with_uid(coll, &uid)?
+        .items_with_uid(coll, uid)?
         .into_iter()
         .find(|i| !t.matched.contains(&i.id));
     if by_uid.is_some() || !matches!(t.mode, alert::SLOW | alert::REFRESH_FROM_CLIENT) {
@@ -346,18 +341,21 @@ pub async fn apply(
     if content_type.is_some_and(|c| !t.kind.accepts(c)) {
         return Ok(status::UNSUPPORTED_TYPE);
     }
-    let text = match fit(t.kind, data) {
-        Ok(t) => t,
+    let (text, props) = match fit(t.kind, data) {
+        Ok(fitted) => fitted,
         Err(why) => {
             log::info!("syncml: a device's item refused: {why}");
             return Ok(status::BAD_REQUEST);
         }
     };
     let r = cx.store.reader(actor)?;
-    let found = existing(&r, &mut t, known, verb, &text)?;
+    let uid = props
+        .get(bureau_store::prop::UID)
+        .map_or("", String::as_str);
+    let found = existing(&r, &mut t, known, verb, &text, uid)?;
     drop(r);
     let written = match (t.kind, found) {
-        (Kind::Contacts, found) => write_card(cx.store, actor, coll, found, text).await,
+        (Kind::Contacts, found) => write_card(cx.store, actor, coll, found, text, props).await,
         (_, Some(item)) => {
             let name = item.name.clone().unwrap_or_default();
             cx.sched
@@ -395,9 +393,8 @@ async fn write_card(
     coll: CollectionId,
     found: Option<Item>,
     text: String,
+    props: Props,
 ) -> Result<(Item, bool), StoreError> {
-    let props = object::check(ObjectKind::Contact, text.as_bytes())
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
     let staged = store
         .stage(text.into_bytes(), bureau_store::Content::Data)
         .await?;
@@ -540,7 +537,8 @@ mod tests {
 
     #[test]
     fn a_devices_card_gets_a_uid_and_compares_by_its_content() {
-        let c = card("BEGIN:VCARD\nVERSION:3.0\nFN:Ann\nN:;Ann;;;\nEND:VCARD").unwrap();
+        let (c, props) = card("BEGIN:VCARD\nVERSION:3.0\nFN:Ann\nN:;Ann;;;\nEND:VCARD").unwrap();
+        assert!(props[bureau_store::prop::UID].starts_with("urn:uuid:"));
         assert!(
             c.contains("\r\nUID:urn:uuid:") && c.ends_with("END:VCARD\r\n"),
             "{c}"
