@@ -8,8 +8,10 @@ preloaded, gives libcurl callbacks that call the client's own transport methods.
 the protocol goes through it."""
 
 import os
+import re
 import subprocess
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -35,7 +37,8 @@ class Device:
     """One SyncEvolution configuration: folders of vCards or iCalendar objects synced with
     Bureau, one per datastore (SyncEvolution's addressbook, calendar and todo)."""
 
-    FORMATS = {"addressbook": "text/vcard", "calendar": "text/calendar", "todo": "text/calendar"}
+    FORMATS = {"addressbook": "text/vcard", "calendar": "text/calendar", "todo": "text/calendar",
+               "memo": "text/plain"}
 
     def __init__(self, b, shim, home, user="alice", password=PW, device="dev1", wbxml=False,
                  sources=("addressbook",), auth="basic"):
@@ -84,7 +87,6 @@ def server_items(b, collection, ext, user="alice"):
     """A collection's objects over DAV: name -> text."""
     status, _, text = dav(b, "PROPFIND", f"{collection}", Depth="1", user=user)
     assert status == 207, text
-    import re
     names = re.findall(rf"<d:href>{re.escape(collection)}([^<]+\.{ext})</d:href>", text)
     return {n: dav(b, "GET", f"{collection}{n}", user=user)[2] for n in names}
 
@@ -193,6 +195,78 @@ def test_events_and_tasks_both_ways_with_caldav(office, shim, tmp_path):
     phone.sync("two-way", check=False)
     assert not with_text(server_items(b, cal, "ics"), "Misfiled")
     assert not with_text(server_items(b, todo, "ics"), "Misfiled")
+
+
+def unfolded_lines(text):
+    return Counter(re.sub(r"\r?\n[ \t]", "", text).replace("\r", "").splitlines())
+
+
+CARD = ("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:kept-1\r\nFN:Ann Smith\r\nN:Smith;Ann;;;\r\n"
+        "TEL;TYPE=WORK:111\r\nEMAIL;TYPE=INTERNET,X-CUSTOM:ann@example.org\r\n"
+        "KEY;ENCODING=b:AAAA\r\nCLASS:PRIVATE\r\nX-BUREAU-SECRET:keep me\r\nEND:VCARD\r\n")
+EVENT = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//other client//EN\r\nBEGIN:VEVENT\r\n"
+         "UID:kept-2\r\nDTSTAMP:20261101T080000Z\r\nDTSTART:20261210T090000Z\r\n"
+         "DTEND:20261210T100000Z\r\nSUMMARY:Review\r\nLOCATION:Room 2\r\n"
+         "ORGANIZER;CN=Alice:mailto:alice@example.com\r\n"
+         "ATTENDEE;CN=Bob;PARTSTAT=NEEDS-ACTION;X-NUM-GUESTS=0:mailto:bob@example.org\r\n"
+         "X-MOZ-GENERATION:3\r\nCATEGORIES:Work\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\n"
+         "DESCRIPTION:r\r\nTRIGGER:-PT10M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def test_an_edit_on_the_device_keeps_what_it_never_saw(office, shim, tmp_path):
+    """The device (SyncEvolution's file backend, its CTCap as it sends it) drops a card's
+    UID, KEY and CLASS and a parameter it does not know, an event's X- properties and a
+    parameter: after it edits one field, every stored line but that field's (and the
+    stamps the device sets) is there as it was."""
+    b = office
+    book, cal = "/dav/addressbooks/alice/contacts/", "/dav/calendars/alice/calendar/"
+    assert dav(b, "PUT", f"{book}ann.vcf", CARD, Content_Type="text/vcard")[0] == 201
+    assert dav(b, "PUT", f"{cal}review.ics", EVENT, Content_Type="text/calendar")[0] == 201
+    phone = Device(b, shim, tmp_path / "phone", sources=("addressbook", "calendar"))
+    phone.sync("slow")
+    [(card_name, card)] = phone.items("addressbook").items()
+    [(event_name, event)] = phone.items("calendar").items()
+    assert "UID:kept-1" not in card and "X-MOZ-GENERATION" not in event, (card, event)
+    (phone.folders["addressbook"] / card_name).write_text(card.replace("TEL;TYPE=WORK:111", "TEL;TYPE=WORK:222"))
+    (phone.folders["calendar"] / event_name).write_text(event.replace("SUMMARY:Review", "SUMMARY:Review moved"))
+    phone.sync("two-way")
+
+    stamps = ("PRODID:", "REV:", "DTSTAMP:", "LAST-MODIFIED:")
+    after = unfolded_lines(server_items(b, book, "vcf")["ann.vcf"])
+    assert unfolded_lines(CARD) - after == Counter(["TEL;TYPE=WORK:111"]), after
+    assert [l for l in after - unfolded_lines(CARD) if not l.startswith(stamps)] == ["TEL;TYPE=WORK:222"]
+    after = unfolded_lines(server_items(b, cal, "ics")["review.ics"])
+    missing = [l for l in unfolded_lines(EVENT) - after if not l.startswith(stamps)]
+    assert missing == ["SUMMARY:Review"], after
+    # The device fills an empty description with the title: its own data.
+    added = [l for l in after - unfolded_lines(EVENT) if not l.startswith(stamps)]
+    assert sorted(added) == ["DESCRIPTION:Review moved", "SUMMARY:Review moved"], after
+
+
+def test_notes_both_ways_with_caldav(office, shim, tmp_path):
+    """Plain-text notes (SyncEvolution's memos) are VJOURNALs in the user's notes: the first
+    line the title, the text the description; what CalDAV set that a note cannot show stays."""
+    b = office
+    notes = "/dav/calendars/alice/notes/"
+    journal = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VJOURNAL\r\n"
+               "UID:note-1\r\nDTSTAMP:20261201T000000Z\r\nSUMMARY:Door code\r\n"
+               "DESCRIPTION:Door code\\n4711\r\nCATEGORIES:Office\r\nEND:VJOURNAL\r\nEND:VCALENDAR\r\n")
+    assert dav(b, "PUT", f"{notes}door.ics", journal, Content_Type="text/calendar")[0] == 201
+    phone = Device(b, shim, tmp_path / "phone", sources=("memo",))
+    (phone.folders["memo"] / "m1").write_text("Shopping; list\nmilk, eggs\n")
+    phone.sync("slow")
+    [added] = [t for t in server_items(b, notes, "ics").values() if "Shopping" in t]
+    assert "SUMMARY:Shopping\\; list\r\n" in added and "DESCRIPTION:Shopping\\; list\\nmilk\\, eggs\r\n" in added
+    [(name, text)] = [(n, t) for n, t in phone.items("memo").items() if "Door" in t]
+    assert text.strip() == "Door code\n4711"
+
+    (phone.folders["memo"] / name).write_text("Door code\n0815\n")
+    phone.sync("two-way")
+    stored = server_items(b, notes, "ics")["door.ics"]
+    assert "DESCRIPTION:Door code\\n0815" in stored and "CATEGORIES:Office" in stored and "UID:note-1" in stored
+    (phone.folders["memo"] / "m1").unlink()
+    phone.sync("two-way")
+    assert not with_text(server_items(b, notes, "ics"), "Shopping") and len(server_items(b, notes, "ics")) == 1
 
 
 def test_three_devices_of_one_user_converge(office, shim, tmp_path):
@@ -335,7 +409,6 @@ def test_a_replayed_message_gets_the_same_reply_and_the_session_follows_its_resp
              "<Next>2</Next></Anchor></Meta></Item></Alert>")
     first = post(b, message(alert, cred=basic("alice", PW)))
     assert "<Data>212</Data>" in first.text, first.text
-    import re
     uri = re.search(r"<RespURI>([^<]+)</RespURI>", first.text).group(1)
     path = "/syncml?" + uri.split("?", 1)[1]
     # Package 3 at the RespURI, without credentials: one card.

@@ -5,8 +5,14 @@
 //! write of a contact follows (a card without a UID gets one), and the server's cards go
 //! out as they are stored. Events and tasks are iCalendar objects written through the
 //! groupware `Scheduler`, as CalDAV's and ActiveSync's are: checked the same way, their UID
-//! kept unique in the collection, and an organizer's change reaching the attendees.
+//! kept unique in the collection, and an organizer's change reaching the attendees. Notes
+//! are VJOURNALs, which devices send and take as plain text (formats.rs).
+//!
+//! A device's change to an item it was sent is laid over the stored item (merge.rs), so what
+//! the device cannot hold, by its CTCap, stays.
 
+use crate::formats;
+use crate::merge::{self, Caps};
 use crate::message::{alert, status};
 use bureau_directory::User;
 use bureau_groupware::object::{self, ObjectKind};
@@ -40,6 +46,8 @@ pub enum Kind {
     Contacts,
     Events,
     Tasks,
+    /// VJOURNALs, which devices send and take as plain text (or as iCalendar).
+    Notes,
 }
 
 impl Kind {
@@ -49,6 +57,7 @@ impl Kind {
             "contacts" | "contact" | "card" | "scard" | "addressbook" => Some(Kind::Contacts),
             "events" | "event" | "calendar" | "cal" | "scal" => Some(Kind::Events),
             "tasks" | "task" | "stask" | "todo" => Some(Kind::Tasks),
+            "notes" | "note" | "snote" | "memo" | "memos" | "journal" => Some(Kind::Notes),
             _ => None,
         }
     }
@@ -57,6 +66,7 @@ impl Kind {
         match self {
             Kind::Contacts => "text/vcard",
             Kind::Events | Kind::Tasks => "text/calendar",
+            Kind::Notes => "text/plain",
         }
     }
 
@@ -70,6 +80,7 @@ impl Kind {
                 &[CollectionKind::TaskList, CollectionKind::Calendar],
                 "calendar",
             ),
+            Kind::Notes => (&[CollectionKind::Notes], "notes"),
         }
     }
 
@@ -78,6 +89,7 @@ impl Kind {
             Kind::Contacts => None,
             Kind::Events => Some("VEVENT"),
             Kind::Tasks => Some("VTODO"),
+            Kind::Notes => Some("VJOURNAL"),
         }
     }
 
@@ -89,6 +101,7 @@ impl Kind {
                 "text/vcard" | "text/x-vcard" | "text/directory"
             ),
             Kind::Events | Kind::Tasks => ct == "text/calendar",
+            Kind::Notes => ct == "text/plain" || ct == "text/calendar",
         }
     }
 }
@@ -305,15 +318,19 @@ fn existing(
     Ok(None)
 }
 
+/// A device's Add, Replace or Delete of one item.
+pub struct Change<'a> {
+    pub verb: &'a str,
+    pub luid: &'a str,
+    pub content_type: Option<&'a str>,
+    pub data: &'a str,
+    /// What the device holds of this content type (its CTCap), when it said.
+    pub caps: Option<&'a Caps>,
+}
+
 /// Makes a device's Add, Replace or Delete; the item's status.
-pub async fn apply(
-    cx: &Ctx<'_>,
-    mut t: Target<'_>,
-    verb: &str,
-    luid: &str,
-    content_type: Option<&str>,
-    data: &str,
-) -> Result<u16, StoreError> {
+pub async fn apply(cx: &Ctx<'_>, mut t: Target<'_>, c: Change<'_>) -> Result<u16, StoreError> {
+    let Change { verb, luid, .. } = c;
     if luid.is_empty() || luid.len() > 256 {
         return Ok(status::BAD_REQUEST);
     }
@@ -338,10 +355,24 @@ pub async fn apply(
             Err(e) => Err(e),
         };
     }
-    if content_type.is_some_and(|c| !t.kind.accepts(c)) {
+    if c.content_type.is_some_and(|ct| !t.kind.accepts(ct)) {
         return Ok(status::UNSUPPORTED_TYPE);
     }
-    let (text, props) = match fit(t.kind, data) {
+    // A plain-text note becomes a journal, of which the device holds two lines.
+    let plain_note = t.kind == Kind::Notes
+        && c.content_type
+            .map_or(!c.data.trim_start().starts_with("BEGIN:"), |ct| {
+                ct.eq_ignore_ascii_case("text/plain")
+            });
+    let (data, note_caps);
+    let (data, caps) = if plain_note {
+        data = formats::note_from_text(c.data);
+        note_caps = formats::note_caps();
+        (data.as_str(), Some(&note_caps))
+    } else {
+        (c.data, c.caps)
+    };
+    let (mut text, mut props) = match fit(t.kind, data) {
         Ok(fitted) => fitted,
         Err(why) => {
             log::info!("syncml: a device's item refused: {why}");
@@ -351,8 +382,18 @@ pub async fn apply(
     let r = cx.store.reader(actor)?;
     let uid = props
         .get(bureau_store::prop::UID)
-        .map_or("", String::as_str);
-    let found = existing(&r, &mut t, known, verb, &text, uid)?;
+        .map_or("", String::as_str)
+        .to_string();
+    let found = existing(&r, &mut t, known, verb, &text, &uid)?;
+    // What the device never saw of the stored object stays.
+    if let Some(item) = &found {
+        let stored = String::from_utf8_lossy(&r.content(item)?).into_owned();
+        match merge::merge(&stored, &text, caps).map(|m| fit(t.kind, &m)) {
+            Some(Ok(fitted)) => (text, props) = fitted,
+            Some(Err(why)) => log::info!("syncml: the device's item stands whole: {why}"),
+            None => log::info!("syncml: the device's item stands whole: no component to merge"),
+        }
+    }
     drop(r);
     let written = match (t.kind, found) {
         (Kind::Contacts, found) => write_card(cx.store, actor, coll, found, text, props).await,
@@ -473,7 +514,11 @@ pub fn changes_for(
     let luid_of: std::collections::BTreeMap<ItemId, &String> =
         v.state.id_map.iter().map(|(l, id)| (*id, l)).collect();
     let text = |i: &bureau_store::Item| -> Result<String, StoreError> {
-        Ok(String::from_utf8_lossy(&r.content(i)?).into_owned())
+        let stored = String::from_utf8_lossy(&r.content(i)?).into_owned();
+        Ok(match v.kind {
+            Kind::Notes => formats::note_to_text(&stored).unwrap_or_default(),
+            _ => stored,
+        })
     };
     // A Replace for an item the device holds, an Add for another.
     let change = |i: &bureau_store::Item| -> Result<Out, StoreError> {

@@ -2,7 +2,9 @@
 //! datastores it offers and the formats and sync types each takes.
 
 use crate::codec::{DEVINF, Version};
+use crate::merge::Caps;
 use bureau_wbxml::Element;
+use std::collections::BTreeMap;
 
 fn e(name: &'static str) -> Element {
     Element::new(DEVINF, name)
@@ -34,6 +36,11 @@ pub fn server(version: Version) -> Element {
         (&["contacts", "addressbook", "card"][..], "Contacts", vcard),
         (&["calendar", "events"][..], "Calendar", ical),
         (&["tasks", "todo"][..], "Tasks", ical),
+        (
+            &["notes", "memo"][..],
+            "Notes",
+            (("text/plain", "1.0"), ("text/calendar", "2.0")),
+        ),
     ] {
         for name in names {
             let mut sync = e("SyncCap");
@@ -55,4 +62,122 @@ pub fn server(version: Version) -> Element {
         }
     }
     d
+}
+
+/// Most content types, and property names per type, kept of a device's CTCap.
+const MAX_TYPES: usize = 8;
+const MAX_NAMES: usize = 400;
+
+/// What a device's DevInf says it holds, per content type (lower case). DevInf 1.2 puts a
+/// CTCap in each DataStore with a Property per name; 1.1 puts one CTCap beside them, a flat
+/// run of CTType, PropName, ValEnum and ParamName. Either way a BEGIN's values name the
+/// components it holds.
+pub fn caps(devinf: &Element) -> BTreeMap<String, Caps> {
+    let mut out: BTreeMap<String, Caps> = BTreeMap::new();
+    let ctcaps = devinf.children_named("CTCap").chain(
+        devinf
+            .children_named("DataStore")
+            .flat_map(|d| d.children_named("CTCap")),
+    );
+    for ctcap in ctcaps {
+        let mut ct = String::new();
+        // The last PropName, while its values are read (None after a ParamName).
+        let mut prop: Option<String> = None;
+        let mut add = |ct: &str, name: String| {
+            if ct.is_empty() || name.is_empty() || name.len() > 64 {
+                return;
+            }
+            if out.len() >= MAX_TYPES && !out.contains_key(ct) {
+                return;
+            }
+            let names = &mut out.entry(ct.to_string()).or_default().0;
+            if names.len() < MAX_NAMES {
+                names.insert(name.to_ascii_uppercase());
+            }
+        };
+        let mut take = |e: &Element, ct: &mut String, prop: &mut Option<String>| match e.name {
+            "CTType" => *ct = e.value().trim().to_ascii_lowercase(),
+            "PropName" => {
+                let name = e.value().trim().to_ascii_uppercase();
+                add(ct, name.clone());
+                *prop = Some(name);
+            }
+            "ValEnum" if prop.as_deref() == Some("BEGIN") => {
+                add(ct, format!("BEGIN:{}", e.value().trim()));
+            }
+            "ParamName" | "PropParam" => *prop = None,
+            _ => {}
+        };
+        for e in ctcap.elements() {
+            if e.name == "Property" {
+                for p in e.elements() {
+                    take(p, &mut ct, &mut prop);
+                }
+                prop = None;
+            } else {
+                take(e, &mut ct, &mut prop);
+            }
+        }
+    }
+    out
+}
+
+/// The key under which a content type's CTCap is kept in the device's info.
+pub fn caps_key(content_type: &str) -> String {
+    format!("CTCap {content_type}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::DEVINF;
+
+    fn t(name: &'static str, v: &str) -> Element {
+        Element::new(DEVINF, name).text(v)
+    }
+
+    #[test]
+    fn a_devices_ctcap_is_read_in_both_versions() {
+        let prop = |name: &str, vals: &[&str]| {
+            let mut p = e("Property").with(t("PropName", name));
+            for v in vals {
+                p = p.with(t("ValEnum", v));
+            }
+            p.with(
+                e("PropParam")
+                    .with(t("ParamName", "TYPE"))
+                    .with(t("ValEnum", "WORK")),
+            )
+        };
+        let v12 = e("DevInf").with(
+            e("DataStore").with(
+                e("CTCap")
+                    .with(t("CTType", "text/VCARD"))
+                    .with(prop("BEGIN", &["VCARD"]))
+                    .with(prop("tel", &[]))
+                    .with(prop("X-*", &[])),
+            ),
+        );
+        assert_eq!(
+            caps(&v12)["text/vcard"],
+            Caps::of(["BEGIN", "BEGIN:VCARD", "TEL", "X-*"])
+        );
+        let v11 = e("DevInf").with(
+            e("CTCap")
+                .with(t("CTType", "text/calendar"))
+                .with(t("PropName", "BEGIN"))
+                .with(t("ValEnum", "VEVENT"))
+                .with(t("PropName", "SUMMARY"))
+                .with(t("ParamName", "BEGIN"))
+                .with(t("ValEnum", "NOT-A-COMPONENT"))
+                .with(t("CTType", "text/x-vcard"))
+                .with(t("PropName", "N")),
+        );
+        let c = caps(&v11);
+        assert_eq!(
+            c["text/calendar"],
+            Caps::of(["BEGIN", "BEGIN:VEVENT", "SUMMARY"])
+        );
+        assert_eq!(c["text/x-vcard"], Caps::of(["N"]));
+    }
 }

@@ -17,6 +17,8 @@
 pub mod codec;
 mod datastore;
 mod devinf;
+mod formats;
+mod merge;
 pub mod message;
 mod session;
 

@@ -11,6 +11,7 @@
 
 use crate::codec::{Encoding, Version};
 use crate::datastore::{self, Kind, Out};
+use crate::merge::Caps;
 use crate::message::{self, Header, Reply, alert, el, metinf, status, text, text_at};
 use bureau_directory::User;
 use bureau_groupware::schedule::Scheduler;
@@ -61,6 +62,8 @@ pub struct Session {
     pub last: Option<(String, Vec<u8>)>,
     /// The session ended whole: its state is saved.
     pub done: bool,
+    /// What the device holds per content type (its DevInf's CTCap), read once.
+    caps: Option<BTreeMap<String, Caps>>,
 }
 
 /// The device key under which SyncML devices are kept (apart from ActiveSync's).
@@ -82,6 +85,7 @@ impl Session {
             dbs: Vec::new(),
             last: None,
             done: false,
+            caps: None,
         }
     }
 
@@ -236,7 +240,7 @@ impl Session {
         Ok(r.into_element())
     }
 
-    async fn put_devinf(&self, store: &Store, cmd: &Element) -> Result<(), StoreError> {
+    async fn put_devinf(&mut self, store: &Store, cmd: &Element) -> Result<(), StoreError> {
         let Some(d) = cmd
             .child("Item")
             .and_then(|i| i.child("Data"))
@@ -250,6 +254,12 @@ impl Session {
                 info.insert(f.to_string(), v.trim().chars().take(200).collect());
             }
         }
+        let caps = crate::devinf::caps(d);
+        for (ct, c) in &caps {
+            let names: Vec<&str> = c.0.iter().map(String::as_str).collect();
+            info.insert(crate::devinf::caps_key(ct), names.join(" "));
+        }
+        self.caps = Some(caps);
         let device = bureau_store::Device {
             id: device_key(&self.device),
             protocol: "syncml".into(),
@@ -421,6 +431,10 @@ impl Session {
     ) -> Result<(), StoreError> {
         let target = text_at(cmd, &["Target", "LocURI"]).unwrap_or_default();
         let source = text_at(cmd, &["Source", "LocURI"]).unwrap_or_default();
+        if self.caps.is_none() {
+            self.caps = Some(stored_caps(store, self.user.principal, &self.device)?);
+        }
+        let caps = self.caps.as_ref().expect("read above");
         let cx = datastore::Ctx {
             store,
             sched,
@@ -467,9 +481,21 @@ impl Session {
                 let code = if !takes_changes {
                     status::NOT_ALLOWED
                 } else {
-                    let kind = message::meta(item, "Type").or_else(|| default_type.clone());
+                    let ct = message::meta(item, "Type").or_else(|| default_type.clone());
                     let data = item.child_value("Data").unwrap_or_default();
-                    datastore::apply(&cx, db_mut(db), verb, &luid, kind.as_deref(), &data).await?
+                    let held = caps.get(
+                        &ct.as_deref()
+                            .unwrap_or(db.kind.content_type())
+                            .to_ascii_lowercase(),
+                    );
+                    let change = datastore::Change {
+                        verb,
+                        luid: &luid,
+                        content_type: ct.as_deref(),
+                        data: &data,
+                        caps: held,
+                    };
+                    datastore::apply(&cx, db_mut(db), change).await?
                 };
                 r.status(msg, &c_id, verb, None, Some(&luid), code, vec![]);
             }
@@ -576,6 +602,27 @@ impl Session {
 }
 
 /// What the datastore module needs to read a datastore's changes.
+/// The CTCap the device's last DevInf gave, as kept with the device.
+fn stored_caps(
+    store: &Store,
+    principal: u64,
+    device: &str,
+) -> Result<BTreeMap<String, Caps>, StoreError> {
+    let d = store
+        .reader(Actor::Principal(principal))?
+        .device(principal, &device_key(device))?;
+    Ok(d.map(|d| {
+        d.info
+            .iter()
+            .filter_map(|(k, v)| {
+                let ct = k.strip_prefix(crate::devinf::caps_key("").as_str())?;
+                Some((ct.to_string(), Caps::of(v.split(' '))))
+            })
+            .collect()
+    })
+    .unwrap_or_default())
+}
+
 fn db_view(db: &Db) -> datastore::View<'_> {
     datastore::View {
         coll: db.coll.id,
