@@ -1,20 +1,113 @@
-"""Run by bench/syncml.sh: SyncEvolution (file backend) against Bureau on loopback. Each
-line: what was synced, the wall time of `syncevolution --sync`, and the messages sent by
-the client (its own count, from its report)."""
+"""Run by bench/syncml.sh: SyncEvolution (file backend) as the phone against a SyncML
+server on loopback, Bureau or, with SERVER=syncevolution (inside a network namespace of its
+own, as syncevo-http-server listens on every interface), SyncEvolution's own server
+(`syncevo-http-server` and `syncevo-dbus-server`, file stores). Each line: what was synced,
+the wall time of `syncevolution --sync`, what the client sent and got (its own report), and
+the CPU seconds the client and the server spent on it."""
 
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
-import uuid
 from pathlib import Path
 
 WORK = Path(sys.argv[1])
-OFF = int(os.environ["OFF"])
 SHIM = os.environ["SHIM"]
 N = int(os.environ.get("N", 5000))
+SERVER = os.environ.get("SERVER", "bureau")
 FORMATS = {"addressbook": "text/vcard", "calendar": "text/calendar"}
+PW = "long enough pw"
+PEER_PORT = 9999
+
+
+def env_of(home):
+    return dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / "c"),
+                XDG_DATA_HOME=str(home / "d"), XDG_CACHE_HOME=str(home / "k"))
+
+
+def syncevolution(env, *args):
+    r = subprocess.run(["syncevolution", "--daemon=no", *args], env=env, capture_output=True,
+                       text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return r.stdout
+
+
+class Peer:
+    """SyncEvolution as the server: its datastores in the context @server, one peer
+    configuration per device (matched by the device's id), the HTTP front end started
+    here; the D-Bus server it starts is found by name."""
+
+    def __init__(self):
+        self.home = WORK / "peer-server"
+        self.env = env_of(self.home)
+        for source in FORMATS:
+            folder = self.home / source
+            folder.mkdir(parents=True)
+            syncevolution(self.env, "--configure", "backend=file", f"databaseFormat={FORMATS[source]}",
+                          f"database=file://{folder}", "@server", source)
+        subprocess.run(["dbus-update-activation-environment", "HOME", "XDG_CONFIG_HOME",
+                        "XDG_DATA_HOME", "XDG_CACHE_HOME"], env=self.env, check=True)
+        self.http = subprocess.Popen(["/usr/bin/python3", "/usr/bin/syncevo-http-server", "--quiet",
+                                      f"http://127.0.0.1:{PEER_PORT}/syncevolution"],
+                                     env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(3)
+        self.peak = 0
+        threading.Thread(target=self.sample, daemon=True).start()
+
+    def add_device(self, name, source):
+        syncevolution(self.env, "--configure", "--keyring=no", "--template", "SyncEvolution_Client",
+                      "PeerIsClient=1", f"remoteDeviceId={name}", "username=alice", f"password={PW}",
+                      # As on the client: no copies of the database around each sync.
+                      "printChanges=0", "dumpData=0",
+                      f"{name}@server", *FORMATS)
+
+    def pids(self):
+        found = subprocess.run(["pgrep", "-f", "syncevo-dbus"], capture_output=True, text=True).stdout
+        return [self.http.pid, *map(int, found.split())]
+
+    def cpu(self):
+        """The server's CPU seconds: its processes' own, and that of the session helpers
+        they have reaped."""
+        total = 0.0
+        for pid in self.pids():
+            try:
+                f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def sample(self):
+        while True:
+            rss = 0
+            for pid in self.pids():
+                try:
+                    m = re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
+                    rss += int(m.group(1)) if m else 0
+                except OSError:
+                    pass
+            self.peak = max(self.peak, rss)
+            time.sleep(0.1)
+
+
+PEER = Peer() if SERVER == "syncevolution" else None
+URL = (f"http://127.0.0.1:{PEER_PORT}/syncevolution" if PEER
+       else f"https://127.0.0.1:{443 + int(os.environ.get('OFF', 0))}/syncml")
+
+
+def server_cpu():
+    if PEER:
+        return PEER.cpu()
+    fields = Path(f"/proc/{os.environ['BPID']}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def client_cpu():
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 class Phone:
@@ -23,29 +116,24 @@ class Phone:
         self.folder = self.home / "data"
         self.folder.mkdir(parents=True)
         self.source = source
-        self.env = dict(os.environ, HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / "c"),
-                        XDG_DATA_HOME=str(self.home / "d"), XDG_CACHE_HOME=str(self.home / "k"))
-        self.run("--configure", "backend=file", f"databaseFormat={FORMATS[source]}",
-                 f"database=file://{self.folder}", "@client", source)
-        self.run("--configure", "--keyring=no", "--template", "SyncEvolution",
-                 f"syncURL=https://127.0.0.1:{443 + OFF}/syncml", "username=alice",
-                 "password=long enough pw", f"deviceId={name}", f"enableWBXML={int(wbxml)}",
-                 "SSLVerifyServer=0", "SSLVerifyHost=0", "printChanges=0", "dumpData=0",
-                 "bureau@client", source)
-
-    def run(self, *args):
-        r = subprocess.run(["syncevolution", "--daemon=no", *args], env=dict(self.env, LD_PRELOAD=SHIM),
-                           capture_output=True, text=True, timeout=1800)
-        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-        return r.stdout
+        self.env = dict(env_of(self.home), LD_PRELOAD=SHIM)
+        if PEER:
+            PEER.add_device(name, source)
+        syncevolution(self.env, "--configure", "backend=file", f"databaseFormat={FORMATS[source]}",
+                      f"database=file://{self.folder}", "@client", source)
+        syncevolution(self.env, "--configure", "--keyring=no", "--template", "SyncEvolution",
+                      f"syncURL={URL}", "username=alice", f"password={PW}", f"deviceId={name}",
+                      f"enableWBXML={int(wbxml)}", "SSLVerifyServer=0", "SSLVerifyHost=0",
+                      "printChanges=0", "dumpData=0", "bureau@client", source)
 
     def sync(self, mode):
-        t = time.perf_counter()
-        out = self.run("--sync", mode, "bureau@client", self.source)
+        t, client, server = time.perf_counter(), client_cpu(), server_cpu()
+        out = syncevolution(self.env, "--sync", mode, "bureau@client", self.source)
         took = time.perf_counter() - t
         # The status report's last table: "<mode>, N KB sent by client, M KB received".
         kb = re.search(r"(\d+) KB sent by client, (\d+) KB received", out)
-        return took, (kb.group(1), kb.group(2)) if kb else ("?", "?")
+        kb = (kb.group(1), kb.group(2)) if kb else ("?", "?")
+        return took, kb, (client_cpu() - client, server_cpu() - server)
 
 
 def card(i):
@@ -60,26 +148,28 @@ def event(i):
             "END:VEVENT\r\nEND:VCALENDAR\r\n")
 
 
-def line(what, took, kb):
-    print(f"{what:<52} {took:7.2f} s  {N / took:7.0f} items/s  client sent {kb[0]} KB, got {kb[1]} KB")
+def line(what, result, rate=True):
+    took, kb, (client, server) = result
+    items = f"{N / took:7.0f} items/s" if rate else " " * 15
+    print(f"{SERVER:<13} {what:<46} {took:7.2f} s {items}  sent {kb[0]:>5} KB, got {kb[1]:>5} KB"
+          f"  CPU client {client:5.2f} s, server {server:5.2f} s", flush=True)
 
 
 for source, make, label in (("addressbook", card, "contacts"), ("calendar", event, "events")):
     phone = Phone(f"{label}-xml", source, wbxml=False)
     for i in range(N):
         (phone.folder / f"{i}").write_text(make(i))
-    took, kb = phone.sync("slow")
-    line(f"slow sync, {N} {label} from the device, XML", took, kb)
+    line(f"slow sync, {N} {label} from the device, XML", phone.sync("slow"))
     # 50 changes on the device, then two-way.
     for i in range(50):
         (phone.folder / f"{i}").write_text(make(i).replace(f" {i}\r\n", f" {i} changed\r\n", 1))
-    took, kb = phone.sync("two-way")
-    print(f"{'two-way, 50 changes on the device, XML':<52} {took:7.2f} s  client sent {kb[0]} KB")
-    took, kb = phone.sync("two-way")
-    print(f"{'two-way, no change, XML':<52} {took:7.2f} s")
+    line("two-way, 50 changes on the device, XML", phone.sync("two-way"), rate=False)
+    line("two-way, no change, XML", phone.sync("two-way"), rate=False)
     if source == "addressbook":
-        # A second, empty device: the server's 5,000 come to it (refresh from the server).
+        # A second, empty device: the server's N come to it.
         other = Phone(f"{label}-wbxml", source, wbxml=True)
-        took, kb = other.sync("slow")
-        line(f"slow sync, {N} {label} to an empty device, WBXML", took, kb)
+        line(f"slow sync, {N} {label} to an empty device, WBXML", other.sync("slow"))
         assert len(list(other.folder.iterdir())) == N
+if PEER:
+    print(f"{SERVER:<13} peak RSS (HTTP front end, D-Bus server, session helper): {PEER.peak // 1024} MB")
+    PEER.http.terminate()

@@ -328,35 +328,51 @@ pub struct Change<'a> {
     pub caps: Option<&'a Caps>,
 }
 
-/// Makes a device's Add, Replace or Delete; the item's status.
-pub async fn apply(cx: &Ctx<'_>, mut t: Target<'_>, c: Change<'_>) -> Result<u16, StoreError> {
+/// A device's change, checked and matched, ready to write: the writes of one Sync command
+/// go to the store together, so that they commit as one batch.
+pub enum Step {
+    /// Nothing to write: the item's status.
+    Done(u16),
+    Write(Box<Pending>),
+}
+
+pub struct Pending {
+    luid: String,
+    what: Write,
+}
+
+enum Write {
+    Delete(ItemId),
+    /// The object over `found`, else as a new item.
+    Put {
+        found: Option<Item>,
+        text: String,
+        props: Props,
+    },
+}
+
+/// Checks and matches a device's Add, Replace or Delete.
+pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, StoreError> {
     let Change { verb, luid, .. } = c;
     if luid.is_empty() || luid.len() > 256 {
-        return Ok(status::BAD_REQUEST);
+        return Ok(Step::Done(status::BAD_REQUEST));
     }
-    let actor = Actor::Principal(cx.user.principal);
-    let coll = t.coll.id;
     let known = t.state.id_map.get(luid).copied();
+    let pending = |what| {
+        Ok(Step::Write(Box::new(Pending {
+            luid: luid.to_string(),
+            what,
+        })))
+    };
     if verb == "Delete" {
-        let Some(id) = known else {
-            return Ok(status::NOT_DELETED);
-        };
-        let done = if t.kind == Kind::Contacts {
-            cx.store
-                .write(actor, vec![], move |w| w.delete_item(coll, id))
-                .await
-        } else {
-            cx.sched.delete_object(cx.user, t.coll, id).await
-        };
         t.state.id_map.remove(luid);
-        return match done {
-            Ok(()) => Ok(status::OK),
-            Err(StoreError::NotFound) => Ok(status::NOT_DELETED),
-            Err(e) => Err(e),
+        return match known {
+            Some(id) => pending(Write::Delete(id)),
+            None => Ok(Step::Done(status::NOT_DELETED)),
         };
     }
     if c.content_type.is_some_and(|ct| !t.kind.accepts(ct)) {
-        return Ok(status::UNSUPPORTED_TYPE);
+        return Ok(Step::Done(status::UNSUPPORTED_TYPE));
     }
     // A plain-text note becomes a journal, of which the device holds two lines.
     let plain_note = t.kind == Kind::Notes
@@ -364,29 +380,29 @@ pub async fn apply(cx: &Ctx<'_>, mut t: Target<'_>, c: Change<'_>) -> Result<u16
             .map_or(!c.data.trim_start().starts_with("BEGIN:"), |ct| {
                 ct.eq_ignore_ascii_case("text/plain")
             });
-    let (data, note_caps);
+    let note_caps;
     let (data, caps) = if plain_note {
-        data = formats::note_from_text(c.data);
         note_caps = formats::note_caps();
-        (data.as_str(), Some(&note_caps))
+        (formats::note_from_text(c.data), Some(&note_caps))
     } else {
-        (c.data, c.caps)
+        (merge::without_empty(c.data), c.caps)
     };
-    let (mut text, mut props) = match fit(t.kind, data) {
+    let (mut text, mut props) = match fit(t.kind, &data) {
         Ok(fitted) => fitted,
         Err(why) => {
             log::info!("syncml: a device's item refused: {why}");
-            return Ok(status::BAD_REQUEST);
+            return Ok(Step::Done(status::BAD_REQUEST));
         }
     };
-    let r = cx.store.reader(actor)?;
+    let r = cx.store.reader(Actor::Principal(cx.user.principal))?;
     let uid = props
         .get(bureau_store::prop::UID)
         .map_or("", String::as_str)
         .to_string();
-    let found = existing(&r, &mut t, known, verb, &text, &uid)?;
+    let found = existing(&r, t, known, verb, &text, &uid)?;
     // What the device never saw of the stored object stays.
     if let Some(item) = &found {
+        t.matched.insert(item.id);
         let stored = String::from_utf8_lossy(&r.content(item)?).into_owned();
         match merge::merge(&stored, &text, caps).map(|m| fit(t.kind, &m)) {
             Some(Ok(fitted)) => (text, props) = fitted,
@@ -394,37 +410,90 @@ pub async fn apply(cx: &Ctx<'_>, mut t: Target<'_>, c: Change<'_>) -> Result<u16
             None => log::info!("syncml: the device's item stands whole: no component to merge"),
         }
     }
-    drop(r);
-    let written = match (t.kind, found) {
-        (Kind::Contacts, found) => write_card(cx.store, actor, coll, found, text, props).await,
-        (_, Some(item)) => {
-            let name = item.name.clone().unwrap_or_default();
-            cx.sched
-                .put_object(cx.user, t.coll, &name, Some(item.modseq), text)
+    pending(Write::Put { found, text, props })
+}
+
+/// Writes one prepared change: the written item and whether it is new, or the item's
+/// status when the store refused it for what it is.
+async fn write(
+    cx: &Ctx<'_>,
+    coll: &Collection,
+    kind: Kind,
+    what: &Write,
+) -> Result<Result<Option<(Item, bool)>, u16>, StoreError> {
+    let actor = Actor::Principal(cx.user.principal);
+    let id = coll.id;
+    let written = match (kind, what) {
+        (Kind::Contacts, Write::Delete(item)) => {
+            let item = *item;
+            cx.store
+                .write(actor, vec![], move |w| w.delete_item(id, item))
                 .await
-                .map(|i| (i, false))
+                .map(|()| None)
         }
-        (_, None) => {
-            let name = format!("{:032x}.ics", rand::random::<u128>());
-            cx.sched
-                .put_object(cx.user, t.coll, &name, None, text)
+        (_, Write::Delete(item)) => cx
+            .sched
+            .delete_object(cx.user, coll, *item)
+            .await
+            .map(|()| None),
+        (Kind::Contacts, Write::Put { found, text, props }) => {
+            write_card(cx.store, actor, id, found, text, props)
                 .await
-                .map(|i| (i, true))
+                .map(Some)
+        }
+        (_, Write::Put { found, text, .. }) => {
+            let (name, expect, added) = match found {
+                Some(item) => (
+                    item.name.clone().unwrap_or_default(),
+                    Some(item.modseq),
+                    false,
+                ),
+                None => (format!("{:032x}.ics", rand::random::<u128>()), None, true),
+            };
+            cx.sched
+                .put_object(cx.user, coll, &name, expect, text.clone())
+                .await
+                .map(|i| Some((i, added)))
         }
     };
-    let (item, added) = match written {
-        Ok(w) => w,
+    match written {
+        Ok(w) => Ok(Ok(w)),
+        Err(StoreError::NotFound) if matches!(what, Write::Delete(_)) => {
+            Ok(Err(status::NOT_DELETED))
+        }
         // Another item of the collection has its UID, or its component does not belong.
         Err(StoreError::Exists(why) | StoreError::Invalid(why)) => {
             log::info!("syncml: a device's item refused: {why}");
-            return Ok(status::BAD_REQUEST);
+            Ok(Err(status::BAD_REQUEST))
         }
-        Err(e) => return Err(e),
-    };
-    t.state.id_map.insert(luid.to_string(), item.id);
-    t.state.own_changes.insert(item.id, item.modseq);
-    t.matched.insert(item.id);
-    Ok(if added { status::ADDED } else { status::OK })
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes a Sync command's prepared changes together; their statuses, in order.
+pub async fn write_all(
+    cx: &Ctx<'_>,
+    t: Target<'_>,
+    pending: Vec<Pending>,
+) -> Result<Vec<u16>, StoreError> {
+    let (coll, kind) = (t.coll, t.kind);
+    let results =
+        futures_util::future::join_all(pending.iter().map(|p| write(cx, coll, kind, &p.what)))
+            .await;
+    let mut codes = Vec::with_capacity(pending.len());
+    for (p, result) in pending.into_iter().zip(results) {
+        codes.push(match result? {
+            Err(code) => code,
+            Ok(None) => status::OK,
+            Ok(Some((item, added))) => {
+                t.state.id_map.insert(p.luid, item.id);
+                t.state.own_changes.insert(item.id, item.modseq);
+                t.matched.insert(item.id);
+                if added { status::ADDED } else { status::OK }
+            }
+        });
+    }
+    Ok(codes)
 }
 
 /// A card written over `found`, or as a new item; the item and whether it is new.
@@ -432,14 +501,15 @@ async fn write_card(
     store: &Store,
     actor: Actor,
     coll: CollectionId,
-    found: Option<Item>,
-    text: String,
-    props: Props,
+    found: &Option<Item>,
+    text: &str,
+    props: &Props,
 ) -> Result<(Item, bool), StoreError> {
     let staged = store
-        .stage(text.into_bytes(), bureau_store::Content::Data)
+        .stage(text.as_bytes().to_vec(), bureau_store::Content::Data)
         .await?;
     let blob = staged.blob_ref();
+    let props = props.clone();
     match found {
         Some(item) => {
             let id = item.id;

@@ -55,6 +55,24 @@ pub fn merge(stored: &str, device: &str, caps: Option<&Caps>) -> Option<String> 
     Some(device.text())
 }
 
+/// A device's object without the properties it sends empty ("TITLE:", "ADR:;;;;;;", as
+/// phones send every field they have a place for), but N and FN, which a vCard 3.0 must
+/// have. Lines are kept as they were, folded or not.
+pub fn without_empty(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut keep = true;
+    for l in text.split_inclusive('\n') {
+        if !l.starts_with([' ', '\t']) {
+            let line = Line::parse(l.trim_end_matches(['\r', '\n']));
+            keep = !is_empty(&line) || matches!(line.name.as_str(), "N" | "FN");
+        }
+        if keep {
+            out.push_str(l);
+        }
+    }
+    out
+}
+
 fn is_empty(l: &Line) -> bool {
     l.value.chars().all(|c| c == ';' || c.is_whitespace())
 }
@@ -163,6 +181,16 @@ mod tests {
         let got = merge(stored, device, None).unwrap();
         assert!(got.contains("UID:u-1") && !got.contains("UID:other") && !got.contains("NOTE"));
         assert!(merge(stored, "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", None).is_none());
+    }
+
+    #[test]
+    fn empty_properties_are_left_out() {
+        let card = "BEGIN:VCARD\r\nVERSION:3.0\r\nN:;;;;\r\nFN:\r\nTITLE:\r\nADR;TYPE=WORK:;;;;;;\r\n\
+            NOTE:a long\r\n  note\r\nORG:;\r\n \r\nEND:VCARD\r\n";
+        assert_eq!(
+            without_empty(card),
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nN:;;;;\r\nFN:\r\nNOTE:a long\r\n  note\r\nEND:VCARD\r\n"
+        );
     }
 
     #[test]

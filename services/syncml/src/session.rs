@@ -467,6 +467,10 @@ impl Session {
             db.mode,
             alert::ONE_WAY_FROM_SERVER | alert::REFRESH_FROM_SERVER
         );
+        // Each item is checked and matched in turn; their writes go together. An item's
+        // status is known now, or comes with its write.
+        let mut steps: Vec<(String, &str, String, Option<u16>)> = Vec::new();
+        let mut pending = Vec::new();
         for c in cmd.elements() {
             let verb = c.name;
             if !matches!(verb, "Add" | "Replace" | "Delete") {
@@ -478,8 +482,8 @@ impl Session {
                 let luid = text_at(item, &["Source", "LocURI"])
                     .or_else(|| text_at(item, &["Target", "LocURI"]))
                     .unwrap_or_default();
-                let code = if !takes_changes {
-                    status::NOT_ALLOWED
+                let step = if !takes_changes {
+                    datastore::Step::Done(status::NOT_ALLOWED)
                 } else {
                     let ct = message::meta(item, "Type").or_else(|| default_type.clone());
                     let data = item.child_value("Data").unwrap_or_default();
@@ -495,10 +499,24 @@ impl Session {
                         data: &data,
                         caps: held,
                     };
-                    datastore::apply(&cx, db_mut(db), change).await?
+                    datastore::prepare(&cx, &mut db_mut(db), change)?
                 };
-                r.status(msg, &c_id, verb, None, Some(&luid), code, vec![]);
+                let code = match step {
+                    datastore::Step::Done(code) => Some(code),
+                    datastore::Step::Write(p) => {
+                        pending.push(*p);
+                        None
+                    }
+                };
+                steps.push((c_id.clone(), verb, luid, code));
             }
+        }
+        let mut written = datastore::write_all(&cx, db_mut(db), pending)
+            .await?
+            .into_iter();
+        for (c_id, verb, luid, code) in steps {
+            let code = code.or_else(|| written.next()).unwrap_or(status::OK);
+            r.status(msg, &c_id, verb, None, Some(&luid), code, vec![]);
         }
         Ok(())
     }
