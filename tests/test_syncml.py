@@ -59,6 +59,17 @@ class Device:
                  "SSLVerifyServer=0", "SSLVerifyHost=0", f"clientAuthType={auth}",
                  "bureau@client", *sources)
 
+    def set_url(self, query=""):
+        """The sync URL with a query (`sync=2`, `reset`...), as an administrator gives it."""
+        url = f"https://127.0.0.1:{self.b.port(443)}/syncml" + (f"?{query}" if query else "")
+        # A slow sync the device did not ask for is what the URL may choose.
+        self.run("--configure", f"syncURL={url}", "preventSlowSync=0", "bureau@client")
+
+    def report(self, out, source="addressbook"):
+        """The mode SyncEvolution's report gives a source ("two-way", "slow", ...)."""
+        m = re.search(rf"\|\s+{source} \|.*\n\|\s+([a-z -]+?), \d+ KB sent", out)
+        return m.group(1) if m else out[-2000:]
+
     def run(self, *args, check=True):
         r = subprocess.run(["syncevolution", "--daemon=no", *args], env=dict(self.env, LD_PRELOAD=str(self.shim)),
                            capture_output=True, text=True, timeout=120)
@@ -267,6 +278,63 @@ def test_notes_both_ways_with_caldav(office, shim, tmp_path):
     (phone.folders["memo"] / "m1").unlink()
     phone.sync("two-way")
     assert not with_text(server_items(b, notes, "ics"), "Shopping") and len(server_items(b, notes, "ics")) == 1
+
+
+def test_the_url_chooses_the_sync_as_icewarps_table_says(office, shim, tmp_path):
+    """`sync=N` in the URL the device was given (modes.rs): 2 makes a two-way sync slow;
+    5 sends the server's change and takes none of the device's; 7 stores what the device
+    sends and sends nothing back; 8 sends the device what it lacks and stores nothing of
+    its own; `reset` empties the device, and its next sync fills it again; 3 with anchors
+    that do not agree falls back to 7. `%23` separates parameters as `&` does."""
+    b = office
+    phone = Device(b, shim, tmp_path / "phone")
+    phone.add("Ann Smith", "+331")
+    phone.sync("slow")
+    assert len(server_cards(b)) == 1
+
+    phone.set_url("sync=2")
+    assert phone.report(phone.sync("two-way").stdout) == "slow"
+
+    phone.set_url("format=vob%23sync=5")
+    assert dav(b, "PUT", "/dav/addressbooks/alice/contacts/srv1.vcf",
+               "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:srv1\r\nFN:Bob Server\r\nN:Server;Bob;;;\r\nEND:VCARD\r\n",
+               Content_Type="text/vcard")[0] == 201
+    phone.add("Carl Device", "+333")
+    out = phone.sync("two-way").stdout
+    assert phone.report(out) == "one-way-from-remote", out[-3000:]
+    assert with_text(phone.cards(), "Bob Server") and not with_text(server_cards(b), "Carl Device")
+
+    phone.set_url("sync=7")
+    phone.add("Dora Device", "+334")
+    phone.sync("two-way")
+    assert with_text(server_cards(b), "Dora Device") and with_text(server_cards(b), "Carl Device")
+    assert dav(b, "PUT", "/dav/addressbooks/alice/contacts/srv2.vcf",
+               "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:srv2\r\nFN:Eve Server\r\nN:Server;Eve;;;\r\nEND:VCARD\r\n",
+               Content_Type="text/vcard")[0] == 201
+    phone.sync("two-way")
+    assert not with_text(phone.cards(), "Eve Server")
+
+    phone.set_url("sync=8")
+    phone.add("Fred Device", "+335")
+    phone.sync("two-way")
+    assert with_text(phone.cards(), "Eve Server") and not with_text(server_cards(b), "Fred Device")
+    names = [c.split("FN:")[1].split("\n")[0].strip() for c in phone.cards().values()]
+    assert len(names) == len(set(names)), names
+
+    phone.set_url("reset")
+    phone.sync("two-way")
+    assert phone.cards() == {}
+    # The server forgot the device's anchors: with 3, its two-way sync falls back to 7
+    # (508), so its new card is stored and nothing is sent back.
+    phone.set_url("sync=3")
+    phone.add("Gina Device", "+336")
+    out = phone.sync("two-way").stdout
+    assert phone.report(out) == "slow", out[-3000:]
+    assert with_text(server_cards(b), "Gina Device") and len(phone.cards()) == 1
+    # Without a URL value, a slow sync fills the device again, nothing doubled.
+    phone.set_url()
+    phone.sync("slow")
+    assert len(phone.cards()) == len(server_cards(b)) == 6
 
 
 def test_three_devices_of_one_user_converge(office, shim, tmp_path):

@@ -13,7 +13,8 @@
 
 use crate::formats;
 use crate::merge::{self, Caps};
-use crate::message::{alert, status};
+use crate::message::status;
+use crate::modes::{Mode, Sends};
 use bureau_directory::User;
 use bureau_groupware::object::{self, ObjectKind};
 use bureau_groupware::schedule::Scheduler;
@@ -145,7 +146,7 @@ pub fn resolve(
 pub struct Target<'a> {
     pub coll: &'a Collection,
     pub kind: Kind,
-    pub mode: u16,
+    pub mode: Mode,
     pub state: &'a mut SyncState,
     pub matched: &'a mut BTreeSet<ItemId>,
     /// A slow or refresh sync's index of the stored items by content, made at its first
@@ -176,7 +177,7 @@ fn content_index(r: &Reader, coll: CollectionId, kind: Kind) -> Result<ContentIn
 pub struct View<'a> {
     pub coll: CollectionId,
     pub kind: Kind,
-    pub mode: u16,
+    pub mode: Mode,
     pub state: &'a SyncState,
     pub matched: &'a BTreeSet<ItemId>,
 }
@@ -291,14 +292,14 @@ fn existing(
     if let Some(item) = known.and_then(|id| r.item(coll, id).ok()) {
         return Ok(Some(item));
     }
-    if verb != "Replace" && t.mode == alert::TWO_WAY {
+    if verb != "Replace" && t.mode == Mode::TwoWay {
         return Ok(None);
     }
     let by_uid = r
         .items_with_uid(coll, uid)?
         .into_iter()
         .find(|i| !t.matched.contains(&i.id));
-    if by_uid.is_some() || !matches!(t.mode, alert::SLOW | alert::REFRESH_FROM_CLIENT) {
+    if by_uid.is_some() || !t.mode.matches() {
         return Ok(by_uid);
     }
     if t.by_content.is_none() {
@@ -365,6 +366,9 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
         })))
     };
     if verb == "Delete" {
+        if !t.mode.stores() {
+            return Ok(Step::Done(status::OK));
+        }
         t.state.id_map.remove(luid);
         return match known {
             Some(id) => pending(Write::Delete(id)),
@@ -400,6 +404,14 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
         .map_or("", String::as_str)
         .to_string();
     let found = existing(&r, t, known, verb, &text, &uid)?;
+    if !t.mode.stores() {
+        // Matched, so not sent back; nothing of the device's is stored.
+        if let Some(item) = &found {
+            t.matched.insert(item.id);
+            t.state.id_map.insert(luid.to_string(), item.id);
+        }
+        return Ok(Step::Done(status::OK));
+    }
     // What the device never saw of the stored object stays.
     if let Some(item) = &found {
         t.matched.insert(item.id);
@@ -605,9 +617,9 @@ pub fn changes_for(
     };
     let mut out = Vec::new();
     let at = r.collection(v.coll)?.modseq;
-    match v.mode {
-        alert::ONE_WAY_FROM_CLIENT | alert::REFRESH_FROM_CLIENT => {}
-        alert::SLOW | alert::REFRESH_FROM_SERVER => {
+    match v.mode.sends() {
+        Sends::Nothing => {}
+        Sends::Everything => {
             // Everything the device did not just send or match.
             for i in r.items(v.coll)? {
                 if holds(v.kind, &i) && !v.matched.contains(&i.id) {
@@ -618,7 +630,7 @@ pub fn changes_for(
                 }
             }
         }
-        _ => {
+        Sends::Changes => {
             let changes = match r.changes_since(v.coll, v.state.acked_modseq) {
                 Ok(c) => c,
                 // The log no longer reaches back: everything, as in a slow sync.

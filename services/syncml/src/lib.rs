@@ -20,6 +20,7 @@ mod devinf;
 mod formats;
 mod merge;
 pub mod message;
+mod modes;
 mod session;
 
 use bureau_core::Auth;
@@ -128,13 +129,12 @@ impl SyncMl {
             })
             .map(|h| format!("https://{h}/syncml"))
             .unwrap_or_else(|| self.inner.base_url.clone());
-        let token = req
-            .uri()
-            .query()
-            .unwrap_or("")
+        let query = req.uri().query().unwrap_or("");
+        let token = query
             .split(['&', '#'])
             .find_map(|p| p.strip_prefix("s="))
             .map(str::to_string);
+        let url = modes::UrlOptions::of_query(query);
         let declared = req
             .headers()
             .get(hyper::header::CONTENT_LENGTH)
@@ -155,7 +155,10 @@ impl SyncMl {
             Ok(h) => h,
             Err(e) => return bad_request(ip, &e.to_string()),
         };
-        match self.answer(&root, &h, encoding, token, &base_url, ip).await {
+        match self
+            .answer(&root, &h, encoding, (token, url), &base_url, ip)
+            .await
+        {
             Ok(bytes) => Response::builder()
                 .status(StatusCode::OK)
                 .header(hyper::header::CONTENT_TYPE, encoding.content_type())
@@ -207,7 +210,7 @@ impl SyncMl {
         root: &bureau_wbxml::Element,
         h: &Header,
         encoding: Encoding,
-        token: Option<String>,
+        (token, url): (Option<String>, modes::UrlOptions),
         base_url: &str,
         ip: IpAddr,
     ) -> Result<Vec<u8>, Failure> {
@@ -234,7 +237,7 @@ impl SyncMl {
             match self.sign_in(h, ip).await {
                 Ok(user) => {
                     let token = format!("{:032x}", rand::random::<u128>());
-                    session = Some(Session::new(token, user, h, encoding));
+                    session = Some(Session::new(token, user, h, encoding, url));
                     // An MD5 device gets the nonce of its next sign-in with the 212.
                     signed_in = Some(self.challenge(h, true));
                 }

@@ -35,8 +35,6 @@ pub mod alert {
     pub const REFRESH_FROM_SERVER: u16 = 205;
     pub const NEXT_MESSAGE: u16 = 222;
     pub const RESUME: u16 = 225;
-    /// Not a code on the wire: a request the server answers with a slow sync (508).
-    pub const SLOW_INSTEAD: u16 = 0;
 }
 
 /// The header of a client's message.

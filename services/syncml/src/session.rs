@@ -13,6 +13,7 @@ use crate::codec::{Encoding, Version};
 use crate::datastore::{self, Kind, Out};
 use crate::merge::Caps;
 use crate::message::{self, Header, Reply, alert, el, metinf, status, text, text_at};
+use crate::modes::{self, Mode, UrlOptions};
 use bureau_directory::User;
 use bureau_groupware::schedule::Scheduler;
 use bureau_store::{Actor, Collection, CollectionId, ItemId, ModSeq, Store, StoreError, SyncState};
@@ -27,7 +28,7 @@ struct Db {
     client_uri: String,
     kind: Kind,
     coll: Collection,
-    mode: u16,
+    mode: Mode,
     /// The client's Next anchor: what it presents as Last next time.
     client_next: String,
     /// The anchor the server gave as its Next.
@@ -64,6 +65,8 @@ pub struct Session {
     pub done: bool,
     /// What the device holds per content type (its DevInf's CTCap), read once.
     caps: Option<BTreeMap<String, Caps>>,
+    /// What the URL the device was given asks (`sync=`, `reset`).
+    url: UrlOptions,
 }
 
 /// The device key under which SyncML devices are kept (apart from ActiveSync's).
@@ -72,7 +75,13 @@ pub fn device_key(device: &str) -> String {
 }
 
 impl Session {
-    pub fn new(token: String, user: User, h: &Header, encoding: Encoding) -> Session {
+    pub fn new(
+        token: String,
+        user: User,
+        h: &Header,
+        encoding: Encoding,
+        url: UrlOptions,
+    ) -> Session {
         Session {
             token,
             user,
@@ -86,6 +95,7 @@ impl Session {
             last: None,
             done: false,
             caps: None,
+            url,
         }
     }
 
@@ -210,7 +220,7 @@ impl Session {
                 .iter_mut()
                 .filter(|d| d.got_sync && d.outgoing.is_none())
             {
-                if db.mode == alert::REFRESH_FROM_CLIENT {
+                if db.mode == Mode::RefreshFromClient {
                     let (kind, coll) = (db.kind, db.coll.id);
                     datastore::drop_unmatched(store, self.user.principal, kind, coll, &db.matched)
                         .await?;
@@ -312,15 +322,7 @@ impl Session {
         let last = text_at(item, &["Meta", "Anchor", "Last"]).unwrap_or_default();
         let next = text_at(item, &["Meta", "Anchor", "Next"]).unwrap_or_default();
         let refs = (Some(server_uri.as_str()), Some(client_uri.as_str()));
-        // A resume (225) of a session this server did not keep: a slow sync instead.
-        let code = if code == alert::RESUME {
-            alert::SLOW_INSTEAD
-        } else {
-            code
-        };
-        if !(alert::TWO_WAY..=alert::REFRESH_FROM_SERVER).contains(&code)
-            && code != alert::SLOW_INSTEAD
-        {
+        if code != alert::RESUME && Mode::of_code(code).is_none() {
             r.status(
                 msg,
                 cmd_id,
@@ -347,26 +349,22 @@ impl Session {
         };
         let key = device_key(&self.device);
         let saved = reader.sync_state(self.principal(), &key, coll.id)?;
-        // A one-way or two-way sync needs the anchors of the last one to agree; else the
-        // slow variant (508).
-        let known = saved
+        // The sync asked, the URL's and the anchors decide (modes.rs); a resume (225) of a
+        // session this server did not keep is a slow sync.
+        let agree = saved
             .as_ref()
             .is_some_and(|s| !s.anchor_last.is_empty() && s.anchor_last == last);
-        let (mode, code_back) = match code {
-            alert::SLOW_INSTEAD => (alert::SLOW, status::REFRESH_REQUIRED),
-            alert::TWO_WAY | alert::ONE_WAY_FROM_CLIENT if !known => {
-                (alert::SLOW, status::REFRESH_REQUIRED)
-            }
-            alert::ONE_WAY_FROM_SERVER if !known => {
-                (alert::REFRESH_FROM_SERVER, status::REFRESH_REQUIRED)
-            }
-            c => (c, status::OK),
+        let (mode, refused) = match modes::decide(code, self.url, agree) {
+            Some(decided) => decided,
+            None => (Mode::Slow, true),
+        };
+        let code_back = if refused {
+            status::REFRESH_REQUIRED
+        } else {
+            status::OK
         };
         let mut state = saved.unwrap_or_default();
-        if matches!(
-            mode,
-            alert::SLOW | alert::REFRESH_FROM_SERVER | alert::REFRESH_FROM_CLIENT
-        ) {
+        if mode.starts_over() {
             // The device's ids are learnt again.
             state.id_map.clear();
         }
@@ -386,18 +384,20 @@ impl Session {
             vec![anchor_back],
         );
         r.push(
-            el("Alert").with(text("Data", mode.to_string())).with(
-                el("Item")
-                    .with(el("Target").with(text("LocURI", client_uri.clone())))
-                    .with(el("Source").with(text("LocURI", server_uri.clone())))
-                    .with(
-                        el("Meta").with(
-                            Element::new(METINF, "Anchor")
-                                .with(metinf("Last", server_last))
-                                .with(metinf("Next", server_next.clone())),
+            el("Alert")
+                .with(text("Data", mode.code().to_string()))
+                .with(
+                    el("Item")
+                        .with(el("Target").with(text("LocURI", client_uri.clone())))
+                        .with(el("Source").with(text("LocURI", server_uri.clone())))
+                        .with(
+                            el("Meta").with(
+                                Element::new(METINF, "Anchor")
+                                    .with(metinf("Last", server_last))
+                                    .with(metinf("Next", server_next.clone())),
+                            ),
                         ),
-                    ),
-            ),
+                ),
         );
         self.dbs.retain(|d| d.coll.id != coll.id);
         self.dbs.push(Db {
@@ -463,10 +463,6 @@ impl Session {
             status::OK,
             vec![],
         );
-        let takes_changes = !matches!(
-            db.mode,
-            alert::ONE_WAY_FROM_SERVER | alert::REFRESH_FROM_SERVER
-        );
         // Each item is checked and matched in turn; their writes go together. An item's
         // status is known now, or comes with its write.
         let mut steps: Vec<(String, &str, String, Option<u16>)> = Vec::new();
@@ -482,7 +478,7 @@ impl Session {
                 let luid = text_at(item, &["Source", "LocURI"])
                     .or_else(|| text_at(item, &["Target", "LocURI"]))
                     .unwrap_or_default();
-                let step = if !takes_changes {
+                let step = if !db.mode.takes_changes() {
                     datastore::Step::Done(status::NOT_ALLOWED)
                 } else {
                     let ct = message::meta(item, "Type").or_else(|| default_type.clone());
@@ -599,10 +595,15 @@ impl Session {
             .iter()
             .map(|d| {
                 let mut s = d.state.clone();
-                s.anchor_last = d.client_next.clone();
-                s.anchor_next = d.server_next.clone();
-                s.acked_modseq = d.read_at;
-                s.known = s.id_map.values().copied().collect();
+                if d.mode == Mode::ClientReset {
+                    // The device was emptied: its next sync is slow, and fills it again.
+                    s = SyncState::default();
+                } else {
+                    s.anchor_last = d.client_next.clone();
+                    s.anchor_next = d.server_next.clone();
+                    s.acked_modseq = d.read_at;
+                    s.known = s.id_map.values().copied().collect();
+                }
                 (d.coll.id, s)
             })
             .collect();
@@ -619,7 +620,6 @@ impl Session {
     }
 }
 
-/// What the datastore module needs to read a datastore's changes.
 /// The CTCap the device's last DevInf gave, as kept with the device.
 fn stored_caps(
     store: &Store,
@@ -641,6 +641,7 @@ fn stored_caps(
     .unwrap_or_default())
 }
 
+/// What the datastore module needs to read a datastore's changes.
 fn db_view(db: &Db) -> datastore::View<'_> {
     datastore::View {
         coll: db.coll.id,
