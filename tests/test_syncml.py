@@ -385,6 +385,69 @@ def test_the_servers_changes_span_as_many_messages_as_the_device_needs(office, s
         assert len(phone.cards()) == 150 and len(server_cards(b)) == 150
 
 
+def test_objects_larger_than_a_message_go_in_parts_both_ways(office, shim, tmp_path):
+    """A device that takes 20,000-byte messages: a card with a 60 kB photo from CardDAV
+    reaches it in parts, and its own card with one reaches CardDAV whole, in XML and WBXML."""
+    b = office
+    photo = "A" * 60_000
+    card = ("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:big-1\r\nFN:Big Photo\r\nN:Photo;Big;;;\r\n"
+            f"PHOTO;ENCODING=b;TYPE=JPEG:{photo}\r\nEND:VCARD\r\n")
+    assert dav(b, "PUT", "/dav/addressbooks/alice/contacts/big.vcf", card,
+               Content_Type="text/vcard")[0] == 201
+    for wbxml in (False, True):
+        phone = Device(b, shim, tmp_path / f"p{int(wbxml)}", device=f"big{int(wbxml)}", wbxml=wbxml)
+        phone.run("--configure", "maxMsgSize=20000", "bureau@client")
+        # Valid base64 (the device decodes and encodes it again), one end per encoding.
+        own = "B" * 50_000 + ("QUJD", "REVG")[wbxml]
+        (phone.folder / uuid.uuid4().hex).write_text(
+            f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Own Photo {int(wbxml)}\r\nN:Photo;Own;;;\r\n"
+            f"PHOTO;ENCODING=b;TYPE=JPEG:{own}\r\nEND:VCARD\r\n")
+        out = phone.sync("slow").stdout
+        [got] = with_text(phone.cards(), "Big Photo")
+        assert photo in re.sub(r"\r?\n[ \t]", "", got), out[-3000:]
+        [stored] = with_text(server_cards(b), f"Own Photo {int(wbxml)}")
+        assert own in re.sub(r"\r?\n[ \t]", "", stored)
+
+
+def test_an_item_in_parts_is_joined_or_refused(office):
+    """Hand-made parts (OMA DS 1.2 large objects): a part with MoreData is answered 213 and
+    kept; the last joins it; parts that do not add up to the announced Size are 424 and
+    store nothing; an object over the server's MaxObjSize is 413."""
+    b = office
+    alert = ("<Alert><CmdID>1</CmdID><Data>201</Data><Item><Target><LocURI>contacts</LocURI></Target>"
+             "<Source><LocURI>./c</LocURI></Source><Meta><Anchor xmlns='syncml:metinf'><Last>1</Last>"
+             "<Next>2</Next></Anchor></Meta></Item></Alert>")
+    first = post(b, message(alert, cred=basic("alice", PW)))
+    assert "MaxObjSize" in first.text and "<Data>212</Data>" in first.text, first.text
+    path = "/syncml?" + re.search(r"<RespURI>([^<]+)</RespURI>", first.text).group(1).split("?", 1)[1]
+    whole = "BEGIN:VCARD\nVERSION:3.0\nFN:In Parts\nN:Parts;In;;;\nNOTE:" + "n" * 300 + "\nEND:VCARD\n"
+
+    def part(msg_id, luid, data, more, size=None):
+        meta = f"<Meta><Size xmlns='syncml:metinf'>{size}</Size></Meta>" if size else ""
+        sync = ("<Sync><CmdID>1</CmdID><Target><LocURI>contacts</LocURI></Target><Source><LocURI>./c</LocURI>"
+                "</Source><Add><CmdID>2</CmdID><Meta><Type xmlns='syncml:metinf'>text/vcard</Type></Meta><Item>"
+                f"<Source><LocURI>{luid}</LocURI></Source>{meta}<Data>{data}</Data>{'<MoreData/>' if more else ''}"
+                "</Item></Add></Sync>")
+        m = message(sync, final=False).replace(b"<MsgID>1</MsgID>", f"<MsgID>{msg_id}</MsgID>".encode())
+        return post(b, m, path=path).text
+
+    r = part(2, "luid-1", whole[:100], True, len(whole))
+    assert "<Data>213</Data>" in r, r
+    r = part(3, "luid-1", whole[100:200], True)
+    assert "<Data>213</Data>" in r and not with_text(server_cards(b), "In Parts")
+    r = part(4, "luid-1", whole[200:], False)
+    assert "<Data>201</Data>" in r, r
+    assert len(with_text(server_cards(b), "nnnnnnnnnn")) == 1
+    # Parts that do not add up.
+    part(5, "luid-2", whole[:100].replace("In Parts", "Short One"), True, len(whole) + 5)
+    r = part(6, "luid-2", whole[100:], False)
+    assert "<Data>424</Data>" in r and not with_text(server_cards(b), "Short One"), r
+    # Announced over the server's MaxObjSize.
+    r = part(7, "luid-3", whole[:100], True, 3 << 20)
+    assert "<Data>413</Data>" in r, r
+    assert len(server_cards(b)) == 1 and b.proc.poll() is None
+
+
 @pytest.mark.parametrize("auth", ["basic", "md5"])
 def test_wrong_credentials_are_refused_and_nothing_is_stored(office, shim, tmp_path, auth):
     b = office
@@ -418,9 +481,9 @@ HEADER = ("<SyncHdr><VerDTD>{v}</VerDTD><VerProto>SyncML/1.2</VerProto><SessionI
           "</Source>{cred}</SyncHdr>")
 
 
-def message(body="", v="1.2", cred=""):
-    return (f"<SyncML xmlns='SYNCML:SYNCML1.2'>{HEADER.format(v=v, cred=cred)}<SyncBody>{body}<Final/>"
-            "</SyncBody></SyncML>").encode()
+def message(body="", v="1.2", cred="", final=True):
+    return (f"<SyncML xmlns='SYNCML:SYNCML1.2'>{HEADER.format(v=v, cred=cred)}<SyncBody>{body}"
+            f"{'<Final/>' if final else ''}</SyncBody></SyncML>").encode()
 
 
 def basic(user, password):

@@ -33,6 +33,14 @@ pub enum Out {
 }
 
 impl Out {
+    /// The object it carries (none for a Delete).
+    pub fn data(&self) -> &str {
+        match self {
+            Out::Add { data, .. } | Out::Replace { data, .. } => data,
+            Out::Delete { .. } => "",
+        }
+    }
+
     pub fn size(&self) -> usize {
         300 + match self {
             Out::Add { data, .. } | Out::Replace { data, .. } => data.len(),

@@ -29,6 +29,7 @@ pub fn server(version: Version) -> Element {
         .with(t("DevID", "bureau"))
         .with(t("DevTyp", "server"))
         .with(e("UTC"))
+        .with(e("SupportLargeObjs"))
         .with(e("SupportNumberOfChanges"));
     let vcard = (("text/vcard", "3.0"), ("text/x-vcard", "2.1"));
     let ical = (("text/calendar", "2.0"), ("text/calendar", "2.0"));

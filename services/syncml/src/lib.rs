@@ -43,6 +43,8 @@ pub type Resp = Response<Full<Bytes>>;
 
 /// The largest message the server accepts and writes (its MaxMsgSize).
 pub const MAX_MESSAGE: usize = 1 << 20;
+/// The largest object the server takes, in parts over several messages (its MaxObjSize).
+pub const MAX_OBJECT: usize = 2 << 20;
 /// A session left idle this long is forgotten.
 pub const SESSION_IDLE: Duration = Duration::from_secs(15 * 60);
 /// At most this many sessions at once (each holds a device's pending changes).

@@ -11,6 +11,8 @@ pub mod status {
     pub const OK: u16 = 200;
     pub const ADDED: u16 = 201;
     pub const AUTHENTICATED: u16 = 212;
+    /// A part of a split item, kept until the rest comes.
+    pub const CHUNK_ACCEPTED: u16 = 213;
     pub const NOT_DELETED: u16 = 211;
     pub const BAD_REQUEST: u16 = 400;
     pub const INVALID_CREDENTIALS: u16 = 401;
@@ -18,7 +20,10 @@ pub mod status {
     pub const NOT_ALLOWED: u16 = 405;
     pub const NOT_SUPPORTED: u16 = 406;
     pub const MISSING_CREDENTIALS: u16 = 407;
+    pub const TOO_LARGE: u16 = 413;
     pub const UNSUPPORTED_TYPE: u16 = 415;
+    /// A split item whose parts do not add up to the Size it announced.
+    pub const SIZE_MISMATCH: u16 = 424;
     pub const FAILED: u16 = 500;
     pub const REFRESH_REQUIRED: u16 = 508;
     pub const STORE_FAILURE: u16 = 510;
@@ -52,6 +57,8 @@ pub struct Header {
     /// (type, format, data) of the credentials, if sent.
     pub cred: Option<Cred>,
     pub max_msg_size: Option<usize>,
+    /// The largest object the client takes (in parts); None if it takes none split.
+    pub max_obj_size: Option<usize>,
     pub no_resp: bool,
 }
 
@@ -111,6 +118,7 @@ impl Header {
             source_name: text_at(h, &["Source", "LocName"]),
             cred,
             max_msg_size: meta(h, "MaxMsgSize").and_then(|v| v.parse().ok()),
+            max_obj_size: meta(h, "MaxObjSize").and_then(|v| v.parse().ok()),
             no_resp: h.child("NoResp").is_some(),
         })
     }
@@ -155,7 +163,11 @@ impl Reply {
         if let Some(u) = resp_uri {
             header = header.with(text("RespURI", u));
         }
-        header = header.with(el("Meta").with(metinf("MaxMsgSize", max_msg_size.to_string())));
+        header = header.with(
+            el("Meta")
+                .with(metinf("MaxMsgSize", max_msg_size.to_string()))
+                .with(metinf("MaxObjSize", crate::MAX_OBJECT.to_string())),
+        );
         Reply {
             version: h.version,
             header,

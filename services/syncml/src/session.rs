@@ -45,6 +45,21 @@ struct Db {
     outgoing: Option<VecDeque<Out>>,
     /// The collection's modseq when the server's changes were read.
     read_at: ModSeq,
+    /// A device's item coming in parts: the parts so far.
+    partial: Option<Partial>,
+    /// A server's item going out in parts, and how many bytes of its data went.
+    chunk: Option<(Out, usize)>,
+}
+
+/// The parts of a device's item so far (OMA DS 1.2, large objects).
+#[derive(Debug)]
+struct Partial {
+    verb: String,
+    luid: String,
+    content_type: Option<String>,
+    /// The size its first part announced.
+    size: Option<usize>,
+    data: String,
 }
 
 /// A session in progress.
@@ -58,6 +73,8 @@ pub struct Session {
     server_msg: u32,
     /// What the client accepts per message.
     max_msg: usize,
+    /// The largest object the client takes in parts; None: it takes none split.
+    max_obj: Option<usize>,
     dbs: Vec<Db>,
     /// The client's last message id and the reply given, for a replayed message.
     pub last: Option<(String, Vec<u8>)>,
@@ -91,6 +108,7 @@ impl Session {
             encoding,
             server_msg: 0,
             max_msg: h.max_msg_size.unwrap_or(crate::MAX_MESSAGE),
+            max_obj: h.max_obj_size,
             dbs: Vec::new(),
             last: None,
             done: false,
@@ -114,6 +132,9 @@ impl Session {
         resp_uri: &str,
         signed_in: Option<Option<Element>>,
     ) -> Result<Element, StoreError> {
+        if h.max_obj_size.is_some() {
+            self.max_obj = h.max_obj_size;
+        }
         if let Some(m) = h.max_msg_size {
             self.max_msg = m.clamp(4_000, crate::MAX_MESSAGE);
         }
@@ -231,9 +252,10 @@ impl Session {
             }
         }
         let to_send = |d: &Db| {
-            d.outgoing
-                .as_ref()
-                .is_some_and(|o| !d.sent_sync || !o.is_empty())
+            d.chunk.is_some()
+                || d.outgoing
+                    .as_ref()
+                    .is_some_and(|o| !d.sent_sync || !o.is_empty())
         };
         let synced: Vec<&Db> = self.dbs.iter().filter(|d| d.got_sync).collect();
         let all_sent = !synced.is_empty() && synced.iter().all(|d| d.sent_sync && !to_send(d));
@@ -415,6 +437,8 @@ impl Session {
             sent_sync: false,
             outgoing: None,
             read_at: 0,
+            partial: None,
+            chunk: None,
         });
         Ok(())
     }
@@ -478,11 +502,18 @@ impl Session {
                 let luid = text_at(item, &["Source", "LocURI"])
                     .or_else(|| text_at(item, &["Target", "LocURI"]))
                     .unwrap_or_default();
+                let ct = message::meta(item, "Type").or_else(|| default_type.clone());
+                let data = item.child_value("Data").unwrap_or_default();
+                let (ct, data) = match join_parts(db, verb, &luid, ct, data, item) {
+                    Ok(whole) => whole,
+                    Err(code) => {
+                        steps.push((c_id.clone(), verb, luid, Some(code)));
+                        continue;
+                    }
+                };
                 let step = if !db.mode.takes_changes() {
                     datastore::Step::Done(status::NOT_ALLOWED)
                 } else {
-                    let ct = message::meta(item, "Type").or_else(|| default_type.clone());
-                    let data = item.child_value("Data").unwrap_or_default();
                     let held = caps.get(
                         &ct.as_deref()
                             .unwrap_or(db.kind.content_type())
@@ -554,14 +585,18 @@ impl Session {
         );
     }
 
-    /// The server's changes, as many as fit in this message.
+    /// The server's changes, as many as fit in this message. An item too large for a
+    /// message goes in parts (the first with the whole Size, all but the last with
+    /// MoreData) to a client that takes objects that large; to one that takes none split,
+    /// whole.
     fn send_changes(&mut self, r: &mut Reply) {
         let mut budget = self.max_msg.saturating_sub(2_000 + 200 * r.commands()) * 9 / 10;
+        let max_obj = self.max_obj;
         for db in &mut self.dbs {
             let Some(out) = db.outgoing.as_mut() else {
                 continue;
             };
-            if out.is_empty() && db.sent_sync {
+            if out.is_empty() && db.sent_sync && db.chunk.is_none() {
                 continue;
             }
             db.sent_sync = true;
@@ -569,14 +604,44 @@ impl Session {
                 .with(el("Target").with(text("LocURI", db.client_uri.clone())))
                 .with(el("Source").with(text("LocURI", db.server_uri.clone())));
             let mut first = true;
-            while let Some(next) = out.front() {
-                if !first && next.size() > budget {
-                    break;
-                }
+            loop {
+                // The next part of an item in parts, else the next item.
+                let (o, from) = match db.chunk.take() {
+                    Some(c) => c,
+                    None => match out.front() {
+                        Some(next) if first || next.size() <= budget => {
+                            (out.pop_front().expect("peeked"), 0)
+                        }
+                        _ => break,
+                    },
+                };
                 first = false;
-                budget = budget.saturating_sub(next.size());
-                let o = out.pop_front().expect("peeked");
-                sync = sync.with(item_command(&o, db.kind));
+                let len = o.data().len();
+                if from == 0 && o.size() <= budget {
+                    budget -= o.size();
+                    sync = sync.with(item_command(&o, db.kind, None));
+                    continue;
+                }
+                match max_obj {
+                    Some(max) if len <= max => {}
+                    // The client cannot take it: whole, if it takes nothing split.
+                    None => {
+                        budget = budget.saturating_sub(o.size());
+                        sync = sync.with(item_command(&o, db.kind, None));
+                        continue;
+                    }
+                    Some(max) => {
+                        log::info!("syncml: an item of {len} bytes is over the device's {max}");
+                        continue;
+                    }
+                }
+                let end = char_floor(o.data(), from + budget.saturating_sub(400).max(1_000));
+                sync = sync.with(item_command(&o, db.kind, Some(from..end)));
+                budget = 0;
+                if end < len {
+                    db.chunk = Some((o, end));
+                }
+                break;
             }
             r.push(sync);
             if budget == 0 {
@@ -617,6 +682,51 @@ impl Session {
             .await?;
         self.done = true;
         Ok(())
+    }
+}
+
+/// A device's item whole: as it came, or joined with the parts before it (OMA DS 1.2,
+/// large objects); a part that is not the last is kept and answered 213, a whole that is
+/// not the size its first part announced 424, one over `MAX_OBJECT` 413.
+fn join_parts(
+    db: &mut Db,
+    verb: &str,
+    luid: &str,
+    content_type: Option<String>,
+    data: String,
+    item: &Element,
+) -> Result<(Option<String>, String), u16> {
+    let more = item.child("MoreData").is_some();
+    let size = message::meta(item, "Size").and_then(|v| v.parse::<usize>().ok());
+    // A part continues the item before it only if it names the same one.
+    let before = db
+        .partial
+        .take()
+        .filter(|p| p.verb == verb && p.luid == luid);
+    let (content_type, size, data) = match before {
+        Some(mut p) => {
+            p.data.push_str(&data);
+            (p.content_type.or(content_type), p.size, p.data)
+        }
+        None if !more => return Ok((content_type, data)),
+        None => (content_type, size, data),
+    };
+    if data.len() > crate::MAX_OBJECT || size.is_some_and(|n| n > crate::MAX_OBJECT) {
+        return Err(status::TOO_LARGE);
+    }
+    if more {
+        db.partial = Some(Partial {
+            verb: verb.to_string(),
+            luid: luid.to_string(),
+            content_type,
+            size,
+            data,
+        });
+        return Err(status::CHUNK_ACCEPTED);
+    }
+    match size {
+        Some(n) if n != data.len() => Err(status::SIZE_MISMATCH),
+        _ => Ok((content_type, data)),
     }
 }
 
@@ -674,11 +784,29 @@ fn devinf_type(e: Encoding) -> &'static str {
     }
 }
 
-fn item_command(o: &Out, kind: Kind) -> Element {
+/// A server change as its command; `part`, the bytes of its data this message carries
+/// when it goes in parts.
+fn item_command(o: &Out, kind: Kind, part: Option<std::ops::Range<usize>>) -> Element {
     let typed = |name: &'static str, data: &str, loc: Element| {
+        let mut item = el("Item").with(loc);
+        let data = match &part {
+            Some(range) => {
+                if range.start == 0 {
+                    item = item.with(el("Meta").with(metinf("Size", data.len().to_string())));
+                }
+                item = item.with(text("Data", &data[range.clone()]));
+                if range.end < data.len() {
+                    item = item.with(el("MoreData"));
+                }
+                return el(name)
+                    .with(el("Meta").with(metinf("Type", kind.content_type())))
+                    .with(item);
+            }
+            None => data,
+        };
         el(name)
             .with(el("Meta").with(metinf("Type", kind.content_type())))
-            .with(el("Item").with(loc).with(text("Data", data)))
+            .with(item.with(text("Data", data)))
     };
     match o {
         Out::Add { id, data } => typed(
@@ -695,4 +823,13 @@ fn item_command(o: &Out, kind: Kind) -> Element {
             el("Delete").with(el("Item").with(el("Target").with(text("LocURI", luid.clone()))))
         }
     }
+}
+
+/// The largest char boundary of `s` at or before `at`.
+fn char_floor(s: &str, at: usize) -> usize {
+    let mut at = at.min(s.len());
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
