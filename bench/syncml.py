@@ -170,6 +170,53 @@ for source, make, label in (("addressbook", card, "contacts"), ("calendar", even
         other = Phone(f"{label}-wbxml", source, wbxml=True)
         line(f"slow sync, {N} {label} to an empty device, WBXML", other.sync("slow"))
         assert len(list(other.folder.iterdir())) == N
+
+
+def open_sessions(count=100):
+    """Memory per open session: `count` devices each begin a slow sync of the contacts
+    (now N on the server) with 4,000-byte messages, so that each session holds N pending
+    changes; Bureau's RSS before and after."""
+    import base64
+    import requests
+    import urllib3
+    urllib3.disable_warnings()
+    cred = base64.b64encode(f"alice:{PW}".encode()).decode()
+
+    def msg(dev, msg_id, body, cred_part=""):
+        return (f"<SyncML xmlns='SYNCML:SYNCML1.2'><SyncHdr><VerDTD>1.2</VerDTD><VerProto>SyncML/1.2</VerProto>"
+                f"<SessionID>1</SessionID><MsgID>{msg_id}</MsgID><Target><LocURI>{URL}</LocURI></Target>"
+                f"<Source><LocURI>{dev}</LocURI></Source>{cred_part}<Meta><MaxMsgSize xmlns='syncml:metinf'>"
+                f"4000</MaxMsgSize></Meta></SyncHdr><SyncBody>{body}<Final/></SyncBody></SyncML>").encode()
+
+    def post(url, body):
+        r = requests.post(url, data=body, verify=False, timeout=60,
+                          headers={"Content-Type": "application/vnd.syncml+xml"})
+        assert r.status_code == 200, r.text
+        return r.text
+
+    def rss():
+        return int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{os.environ['BPID']}/status").read_text()).group(1))
+
+    before = rss()
+    for n in range(count):
+        dev = f"open-{n}"
+        first = post(URL, msg(dev, 1, "<Alert><CmdID>1</CmdID><Data>201</Data><Item><Target><LocURI>contacts"
+                                      "</LocURI></Target><Source><LocURI>./c</LocURI></Source><Meta><Anchor "
+                                      "xmlns='syncml:metinf'><Next>1</Next></Anchor></Meta></Item></Alert>",
+                                 "<Cred><Meta><Type xmlns='syncml:metinf'>syncml:auth-basic</Type></Meta>"
+                                 f"<Data>{cred}</Data></Cred>"))
+        resp = re.search(r"<RespURI>([^<]+)</RespURI>", first).group(1)
+        url = URL + "?" + resp.split("?", 1)[1]
+        reply = post(url, msg(dev, 2, "<Sync><CmdID>1</CmdID><Target><LocURI>contacts</LocURI></Target>"
+                                      "<Source><LocURI>./c</LocURI></Source></Sync>"))
+        assert "<Add>" in reply and "<Final" not in reply
+    grown = rss() - before
+    print(f"{SERVER:<13} {count} open sessions, each with {N} changes pending: RSS +{grown // 1024} MB, "
+          f"{grown / count:.0f} kB per session", flush=True)
+
+
+if not PEER:
+    open_sessions()
 if PEER:
     print(f"{SERVER:<13} peak RSS (HTTP front end, D-Bus server, session helper): {PEER.peak // 1024} MB")
     PEER.http.terminate()

@@ -24,29 +24,59 @@ use bureau_store::{
 };
 use std::collections::BTreeSet;
 
-/// What the server still has to send to a datastore.
+/// What the server still has to send to a datastore: the items, by id, read when they go
+/// (so a session holding thousands of changes holds their ids only).
 #[derive(Clone, Debug)]
 pub enum Out {
-    Add { id: ItemId, data: String },
-    Replace { luid: String, data: String },
-    Delete { luid: String },
+    Add {
+        id: ItemId,
+        size: usize,
+    },
+    Replace {
+        luid: String,
+        id: ItemId,
+        size: usize,
+    },
+    Delete {
+        luid: String,
+    },
 }
 
 impl Out {
-    /// The object it carries (none for a Delete).
-    pub fn data(&self) -> &str {
-        match self {
-            Out::Add { data, .. } | Out::Replace { data, .. } => data,
-            Out::Delete { .. } => "",
-        }
-    }
-
+    /// About what it takes of a message.
     pub fn size(&self) -> usize {
         300 + match self {
-            Out::Add { data, .. } | Out::Replace { data, .. } => data.len(),
+            Out::Add { size, .. } | Out::Replace { size, .. } => *size,
             Out::Delete { .. } => 0,
         }
     }
+
+    /// The stored item it carries (none for a Delete).
+    pub fn item(&self) -> Option<ItemId> {
+        match self {
+            Out::Add { id, .. } | Out::Replace { id, .. } => Some(*id),
+            Out::Delete { .. } => None,
+        }
+    }
+}
+
+/// A stored item as the device gets it (a note as plain text); None if it is gone.
+pub fn outgoing(
+    r: &Reader,
+    coll: CollectionId,
+    kind: Kind,
+    id: ItemId,
+) -> Result<Option<String>, StoreError> {
+    let item = match r.item(coll, id) {
+        Ok(i) => i,
+        Err(StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let stored = String::from_utf8_lossy(&r.content(&item)?).into_owned();
+    Ok(Some(match kind {
+        Kind::Notes => formats::note_to_text(&stored).unwrap_or_default(),
+        _ => stored,
+    }))
 }
 
 /// What a datastore holds.
@@ -603,25 +633,18 @@ pub fn changes_for(
     let r = store.reader(Actor::Principal(principal))?;
     let luid_of: std::collections::BTreeMap<ItemId, &String> =
         v.state.id_map.iter().map(|(l, id)| (*id, l)).collect();
-    let text = |i: &bureau_store::Item| -> Result<String, StoreError> {
-        let stored = String::from_utf8_lossy(&r.content(i)?).into_owned();
-        Ok(match v.kind {
-            Kind::Notes => formats::note_to_text(&stored).unwrap_or_default(),
-            _ => stored,
-        })
-    };
+    let size = |i: &Item| i.blob.map_or(0, |b| b.size as usize);
     // A Replace for an item the device holds, an Add for another.
-    let change = |i: &bureau_store::Item| -> Result<Out, StoreError> {
-        Ok(match luid_of.get(&i.id) {
-            Some(l) => Out::Replace {
-                luid: (*l).clone(),
-                data: text(i)?,
-            },
-            None => Out::Add {
-                id: i.id,
-                data: text(i)?,
-            },
-        })
+    let change = |i: &Item| match luid_of.get(&i.id) {
+        Some(l) => Out::Replace {
+            luid: (*l).clone(),
+            id: i.id,
+            size: size(i),
+        },
+        None => Out::Add {
+            id: i.id,
+            size: size(i),
+        },
     };
     let mut out = Vec::new();
     let at = r.collection(v.coll)?.modseq;
@@ -633,7 +656,7 @@ pub fn changes_for(
                 if holds(v.kind, &i) && !v.matched.contains(&i.id) {
                     out.push(Out::Add {
                         id: i.id,
-                        data: text(&i)?,
+                        size: size(&i),
                     });
                 }
             }
@@ -644,7 +667,7 @@ pub fn changes_for(
                 // The log no longer reaches back: everything, as in a slow sync.
                 Err(StoreError::TooOld) => {
                     for i in r.items(v.coll)?.into_iter().filter(|i| holds(v.kind, i)) {
-                        out.push(change(&i)?);
+                        out.push(change(&i));
                     }
                     return Ok((out, at));
                 }
@@ -654,7 +677,7 @@ pub fn changes_for(
                 if !holds(v.kind, &i) || v.state.own_changes.get(&i.id) == Some(&i.modseq) {
                     continue;
                 }
-                out.push(change(&i)?);
+                out.push(change(&i));
             }
             for id in changes.deleted {
                 if let Some(l) = luid_of.get(&id) {

@@ -47,8 +47,8 @@ struct Db {
     read_at: ModSeq,
     /// A device's item coming in parts: the parts so far.
     partial: Option<Partial>,
-    /// A server's item going out in parts, and how many bytes of its data went.
-    chunk: Option<(Out, usize)>,
+    /// A server's item going out in parts: the item, its data, how many bytes went.
+    chunk: Option<(Out, String, usize)>,
 }
 
 /// The parts of a device's item so far (OMA DS 1.2, large objects).
@@ -260,7 +260,7 @@ impl Session {
         let synced: Vec<&Db> = self.dbs.iter().filter(|d| d.got_sync).collect();
         let all_sent = !synced.is_empty() && synced.iter().all(|d| d.sent_sync && !to_send(d));
         if (is_final || next_message) && self.dbs.iter().any(to_send) {
-            self.send_changes(&mut r);
+            self.send_changes(store, &mut r)?;
         } else if is_final && all_sent {
             // Package 5: the client has the server's changes and has said its ids.
             self.finish(store).await?;
@@ -589,7 +589,8 @@ impl Session {
     /// message goes in parts (the first with the whole Size, all but the last with
     /// MoreData) to a client that takes objects that large; to one that takes none split,
     /// whole.
-    fn send_changes(&mut self, r: &mut Reply) {
+    fn send_changes(&mut self, store: &Store, r: &mut Reply) -> Result<(), StoreError> {
+        let reader = store.reader(Actor::Principal(self.user.principal))?;
         let mut budget = self.max_msg.saturating_sub(2_000 + 200 * r.commands()) * 9 / 10;
         let max_obj = self.max_obj;
         for db in &mut self.dbs {
@@ -606,28 +607,39 @@ impl Session {
             let mut first = true;
             loop {
                 // The next part of an item in parts, else the next item.
-                let (o, from) = match db.chunk.take() {
+                let (o, data, from) = match db.chunk.take() {
                     Some(c) => c,
                     None => match out.front() {
                         Some(next) if first || next.size() <= budget => {
-                            (out.pop_front().expect("peeked"), 0)
+                            let o = out.pop_front().expect("peeked");
+                            let data = match o.item() {
+                                Some(id) => {
+                                    match datastore::outgoing(&reader, db.coll.id, db.kind, id)? {
+                                        Some(d) => d,
+                                        // Deleted since: its Delete comes next time.
+                                        None => continue,
+                                    }
+                                }
+                                None => String::new(),
+                            };
+                            (o, data, 0)
                         }
                         _ => break,
                     },
                 };
                 first = false;
-                let len = o.data().len();
-                if from == 0 && o.size() <= budget {
-                    budget -= o.size();
-                    sync = sync.with(item_command(&o, db.kind, None));
+                let (len, size) = (data.len(), data.len() + 300);
+                if from == 0 && size <= budget {
+                    budget -= size;
+                    sync = sync.with(item_command(&o, &data, db.kind, None));
                     continue;
                 }
                 match max_obj {
                     Some(max) if len <= max => {}
                     // The client cannot take it: whole, if it takes nothing split.
                     None => {
-                        budget = budget.saturating_sub(o.size());
-                        sync = sync.with(item_command(&o, db.kind, None));
+                        budget = budget.saturating_sub(size);
+                        sync = sync.with(item_command(&o, &data, db.kind, None));
                         continue;
                     }
                     Some(max) => {
@@ -635,11 +647,11 @@ impl Session {
                         continue;
                     }
                 }
-                let end = char_floor(o.data(), from + budget.saturating_sub(400).max(1_000));
-                sync = sync.with(item_command(&o, db.kind, Some(from..end)));
+                let end = char_floor(&data, from + budget.saturating_sub(400).max(1_000));
+                sync = sync.with(item_command(&o, &data, db.kind, Some(from..end)));
                 budget = 0;
                 if end < len {
-                    db.chunk = Some((o, end));
+                    db.chunk = Some((o, data, end));
                 }
                 break;
             }
@@ -648,6 +660,7 @@ impl Session {
                 break;
             }
         }
+        Ok(())
     }
 
     /// Saves each datastore's state: the anchors and ids agreed, the modseq the device now
@@ -786,7 +799,7 @@ fn devinf_type(e: Encoding) -> &'static str {
 
 /// A server change as its command; `part`, the bytes of its data this message carries
 /// when it goes in parts.
-fn item_command(o: &Out, kind: Kind, part: Option<std::ops::Range<usize>>) -> Element {
+fn item_command(o: &Out, data: &str, kind: Kind, part: Option<std::ops::Range<usize>>) -> Element {
     let typed = |name: &'static str, data: &str, loc: Element| {
         let mut item = el("Item").with(loc);
         let data = match &part {
@@ -809,12 +822,12 @@ fn item_command(o: &Out, kind: Kind, part: Option<std::ops::Range<usize>>) -> El
             .with(item.with(text("Data", data)))
     };
     match o {
-        Out::Add { id, data } => typed(
+        Out::Add { id, .. } => typed(
             "Add",
             data,
             el("Source").with(text("LocURI", id.to_string())),
         ),
-        Out::Replace { luid, data } => typed(
+        Out::Replace { luid, .. } => typed(
             "Replace",
             data,
             el("Target").with(text("LocURI", luid.clone())),
