@@ -29,7 +29,7 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
     assert walk.returncode == 0, walk.stdout + walk.stderr
     pages = {p.stem.split("-", 1)[1] for p in SHOTS.glob("*.png")}
     assert {"setup", "dns-records", "dashboard", "domains", "user-created", "user-bad-input", "group",
-            "password-reset", "last-admin-refused", "rooms", "queue", "backups", "restore-refused", "file-server", "web-proxy", "my-account",
+            "password-reset", "last-admin-refused", "domain-syncml", "rooms", "queue", "backups", "restore-refused", "file-server", "web-proxy", "my-account",
             "my-account-phone"} <= pages, pages
     with tarfile.open(SHOTS / "backup.tar.gz") as t:
         assert "bureau.redb" in t.getnames()
@@ -45,8 +45,10 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
     [room] = json.loads(b.cli("--json", "resource", "list").stdout)
     assert (room["address"], room["resource"]["capacity"], room["resource"]["manager"]) == (
         "blue@office.example", 8, "carol")
-    domains = [d["name"] for d in json.loads(b.cli("--json", "domain", "list").stdout)]
+    domains = {d["name"]: d for d in json.loads(b.cli("--json", "domain", "list").stdout)}
     assert sorted(domains) == ["office.example", "second.example"]
+    assert domains["second.example"]["syncml"] == {"enabled": True, "auth": "md5"}
+    assert domains["office.example"]["syncml"] == {"enabled": True, "auth": "any"}
     with imaplib.IMAP4_SSL("127.0.0.1", b.port(993), ssl_context=tls_context()) as m:
         assert m.login("carol@office.example", "brand new secret")[0] == "OK"
         # The group's shared mailbox, writable by its member.
@@ -73,6 +75,7 @@ ENDPOINTS = [
     ("POST", "/api/v1/domains", {"name": "new.example"}, "admin"),
     ("PATCH", "/api/v1/domains/example.com", {"catch_all": None}, "admin"),
     ("GET", "/api/v1/domains/example.com/dns", None, "admin"),
+    ("PUT", "/api/v1/domains/example.com/syncml", {"enabled": True, "auth": "md5"}, "admin"),
     ("DELETE", "/api/v1/domains/spare.example", None, "admin"),
     ("GET", "/api/v1/users", None, "admin"),
     ("POST", "/api/v1/users", {"address": "x@example.com", "password": "long enough pw"}, "admin"),

@@ -471,6 +471,45 @@ def test_md5_sign_in_by_uid_and_by_address(office, shim, tmp_path):
         assert with_text(server_cards(b), f"+3366{i}")
 
 
+def test_the_domain_chooses_the_sign_in_and_syncml_can_be_turned_off(office, shim, tmp_path):
+    """IceWarp's rules, set with the CLI: a domain that takes MD5 only asks a device that
+    offers basic credentials once for MD5 (407 with an MD5 Chal), then refuses it (401);
+    SyncEvolution, set up for basic, answers the Chal and syncs. SyncML off for the domain,
+    or for the user, is a 403 after a good sign-in, and nothing is stored."""
+    b = office
+    out = b.cli("domain", "syncml", "example.com", "--auth", "md5").stdout
+    assert "MD5 sign-in only" in out, out
+    r = post(b, message(cred=basic("alice", PW)))
+    assert "<Data>407</Data>" in r.text and "syncml:auth-md5" in r.text and "NextNonce" in r.text, r.text
+    r = post(b, message(cred=basic("alice", PW)))
+    assert "<Data>401</Data>" in r.text and "RespURI" not in r.text, r.text
+    phone = Device(b, shim, tmp_path / "basic", device="asked-md5", auth="basic")
+    phone.add("Asked Twice", "+3371")
+    phone.sync("slow")
+    assert with_text(server_cards(b), "Asked Twice")
+    # Basic only: the device set up for MD5 is asked for basic, and syncs.
+    b.cli("domain", "syncml", "example.com", "--auth", "basic")
+    phone = Device(b, shim, tmp_path / "md5", device="asked-basic", auth="md5")
+    phone.add("Asked Basic", "+3372")
+    phone.sync("slow")
+    assert with_text(server_cards(b), "Asked Basic")
+    assert b.cli("domain", "syncml", "example.com", "--auth", "sometimes", check=False).returncode != 0
+
+    # Off for the domain, then for the user: refused after the sign-in, nothing stored.
+    b.cli("domain", "syncml", "example.com", "--service", "off", "--auth", "any")
+    r = post(b, message(cred=basic("alice", PW)))
+    assert "<Data>403</Data>" in r.text and "RespURI" not in r.text, r.text
+    phone.add("Not Now", "+3373")
+    assert phone.sync("two-way", check=False).returncode != 0
+    b.cli("domain", "syncml", "example.com", "--service", "on")
+    b.cli("user", "set", "alice", "--syncml", "off")
+    assert "<Data>403</Data>" in post(b, message(cred=basic("alice", PW))).text
+    assert not with_text(server_cards(b), "Not Now")
+    b.cli("user", "set", "alice", "--syncml", "on")
+    phone.sync("two-way")
+    assert with_text(server_cards(b), "Not Now")
+
+
 def post(b, body, ctype="application/vnd.syncml+xml", path="/syncml"):
     return requests.post(f"https://127.0.0.1:{b.port(443)}{path}", data=body, verify=False,
                          headers={"Content-Type": ctype}, timeout=30)

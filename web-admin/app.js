@@ -342,7 +342,9 @@ async function pageDomains() {
 
 async function pageDomain(name, query) {
   const check = query.get("check") === "1";
-  const records = await api("GET", `domains/${encodeURIComponent(name)}/dns${check ? "?check=1" : ""}`);
+  const [records, domains] = await Promise.all([
+    api("GET", `domains/${encodeURIComponent(name)}/dns${check ? "?check=1" : ""}`), api("GET", "domains")]);
+  const syncml = (domains.find((d) => d.name === name) || {}).syncml || { enabled: true, auth: "any" };
   const state = {
     yes: ["up", "published"], different: ["error", "published with another value"],
     no: ["down", "not published"], unknown: ["muted", "DNS could not be asked"],
@@ -363,6 +365,15 @@ async function pageDomain(name, query) {
       h("button", { type: "button", class: "plain", id: "check-dns",
         onclick: () => go(`#/domains/${encodeURIComponent(name)}?${again}`) }, check ? "Check again" : "Check what is published")),
     h("p", { class: "muted" }, "A change at a DNS provider can take an hour or more to be seen everywhere."),
+    form("SyncML", [
+      { name: "enabled", label: "Phones and PC plug-ins may sync over SyncML", type: "checkbox", value: syncml.enabled },
+      { name: "auth", label: "Sign-in", type: "select", value: syncml.auth, options: [
+        ["any", "Basic or MD5"], ["basic", "Basic only"], ["md5", "MD5 only"]],
+        hint: "A device that offers the other sign-in is asked once for this one, then refused." },
+    ], "Save", async (v) => {
+      await api("PUT", `domains/${encodeURIComponent(name)}/syncml`, { enabled: v.enabled, auth: v.auth });
+      return "Saved.";
+    }, { id: "syncml" }),
     h("p", {}, h("a", { href: "#/users" }, "Next: add the office's users →")));
 }
 
@@ -420,9 +431,10 @@ async function pageUser(uid) {
       { name: "quota_mb", label: "Quota (MB, empty for none)", type: "number", value: u.quota ? u.quota / 1e6 : "" },
       { name: "enabled", label: "Account enabled", type: "checkbox", value: u.enabled },
       { name: "admin", label: "Administrator", type: "checkbox", value: u.admin },
+      { name: "syncml", label: "May sync over SyncML", type: "checkbox", value: u.syncml !== false },
     ], "Save", async (v) => {
       await api("PATCH", path, {
-        display_name: v.display_name, phone: v.phone, enabled: v.enabled, admin: v.admin,
+        display_name: v.display_name, phone: v.phone, enabled: v.enabled, admin: v.admin, syncml: v.syncml,
         quota: v.quota_mb ? Math.round(Number(v.quota_mb) * 1e6) : null,
       });
       return "Saved.";

@@ -84,6 +84,11 @@ try {
   await page.click("a:text-is('second.example')");
   await heading("second.example");
   await expect(!(await text("main")).includes("null"), "no \"null\" on a domain's page");
+  // Its SyncML rules: MD5 sign-in only (test_console checks them with the CLI).
+  await page.selectOption("form[data-form=syncml] [name=auth]", "md5");
+  await fill("syncml", { enabled: true });
+  await page.waitForSelector("form[data-form=syncml] [role=status]:text-is('Saved.')");
+  await shot("domain-syncml");
 
   // A user; a duplicate and a weak password are told beside their fields.
   await page.click("nav >> text=Users");

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 pub use bureau_dav::check::Broken;
 pub use bureau_directory::{
-    BookingPolicy, Domain, Group, NewGroup, NewResource, NewUser, Resource, ResourceKind, User,
-    UserChanges,
+    BookingPolicy, Domain, Group, NewGroup, NewResource, NewUser, Resource, ResourceKind,
+    SyncMlAuth, SyncMlPolicy, User, UserChanges,
 };
 pub use bureau_smtp::{QueueEntry, QueuedMessage, RcptState};
 

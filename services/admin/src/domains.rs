@@ -37,6 +37,14 @@ impl AdminApi {
                         .await?,
                 ))
             }
+            (&Method::PUT, ["domains", name, "syncml"]) => {
+                admin_only(who)?;
+                let policy: bureau_directory::SyncMlPolicy = body(req).await?;
+                Ok(json(
+                    StatusCode::OK,
+                    &self.dir().set_syncml(name, policy).await?,
+                ))
+            }
             (&Method::GET, ["domains", name, "dns"]) => {
                 admin_only(who)?;
                 let mut records = self.dns_records(name)?;

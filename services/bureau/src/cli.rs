@@ -60,6 +60,23 @@ pub enum DomainCmd {
         name: String,
         uid: String,
     },
+    /// Whether a domain's users may sync over SyncML, and the sign-in it takes.
+    Syncml {
+        name: String,
+        /// "on" or "off".
+        #[arg(long)]
+        service: Option<OnOff>,
+        /// The sign-in devices must use: any, basic or md5.
+        #[arg(long)]
+        auth: Option<String>,
+    },
+}
+
+/// A switch on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Subcommand)]
@@ -114,6 +131,9 @@ pub enum UserCmd {
         /// Quota (500M, 2G), or "none".
         #[arg(long)]
         quota: Option<String>,
+        /// May sync over SyncML: "on" or "off".
+        #[arg(long)]
+        syncml: Option<OnOff>,
         #[arg(long = "add-alias")]
         add_aliases: Vec<String>,
         #[arg(long = "remove-alias")]
@@ -460,74 +480,7 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), CliError>
                 t.trim_end().to_string()
             });
         }
-        Cmd::Domain(d) => match d {
-            DomainCmd::Add { name } => {
-                let d: Domain = out
-                    .call(
-                        Method::POST,
-                        "/api/v1/domains",
-                        Some(&NewDomain { name: name.clone() }),
-                    )
-                    .await?
-                    .ok_or(CliError::Empty)?;
-                out.print(&d, |d| format!("added domain {}", d.name));
-            }
-            DomainCmd::List => {
-                let ds: Vec<Domain> = out
-                    .call(Method::GET, "/api/v1/domains", NONE)
-                    .await?
-                    .unwrap_or_default();
-                out.print(&ds, |ds| {
-                    ds.iter()
-                        .map(|d| d.name.clone())
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                });
-            }
-            DomainCmd::CatchAll { name, uid } => {
-                let ch = DomainChanges {
-                    catch_all: (uid != "none").then(|| uid.clone()),
-                };
-                let d: Domain = out
-                    .call(Method::PATCH, &format!("/api/v1/domains/{name}"), Some(&ch))
-                    .await?
-                    .ok_or(CliError::Empty)?;
-                out.print(&d, |d| match &d.catch_all {
-                    Some(u) => format!("unknown addresses of {} now reach {u}", d.name),
-                    None => format!("{} has no catch-all", d.name),
-                });
-            }
-            DomainCmd::Dns { name } => {
-                let rs: Vec<DnsRecord> = out
-                    .call(Method::GET, &format!("/api/v1/domains/{name}/dns"), NONE)
-                    .await?
-                    .unwrap_or_default();
-                out.print(&rs, |rs| {
-                    rs.iter()
-                        .map(|r| {
-                            // TXT values are quoted, and split in 255-byte strings (RFC 1035 3.3.14).
-                            let value = if r.kind == "TXT" {
-                                r.value
-                                    .as_bytes()
-                                    .chunks(255)
-                                    .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
-                                    .collect::<Vec<_>>()
-                                    .join(" ")
-                            } else {
-                                r.value.clone()
-                            };
-                            format!("; {}\n{}\tIN\t{}\t{}", r.purpose, r.name, r.kind, value)
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                });
-            }
-            DomainCmd::Del { name } => {
-                out.call::<()>(Method::DELETE, &format!("/api/v1/domains/{name}"), NONE)
-                    .await?;
-                out.done(&format!("deleted domain {name}"));
-            }
-        },
+        Cmd::Domain(d) => run_domain(&out, d).await?,
         Cmd::User(u) => run_user(&out, u).await?,
         Cmd::Mailbox(m) => run_mailbox(&out, m).await?,
         Cmd::Queue(q) => run_queue(&out, q).await?,
@@ -556,6 +509,130 @@ pub async fn run(client: &Client, cmd: &Cmd, json: bool) -> Result<(), CliError>
             }
         }
         Cmd::Backup(BackupCmd::Restore { .. }) => unreachable!("restored without the daemon"),
+    }
+    Ok(())
+}
+
+async fn run_domain(out: &Out<'_>, cmd: &DomainCmd) -> Result<(), CliError> {
+    match cmd {
+        DomainCmd::Add { name } => {
+            let d: Domain = out
+                .call(
+                    Method::POST,
+                    "/api/v1/domains",
+                    Some(&NewDomain { name: name.clone() }),
+                )
+                .await?
+                .ok_or(CliError::Empty)?;
+            out.print(&d, |d| format!("added domain {}", d.name));
+        }
+        DomainCmd::List => {
+            let ds: Vec<Domain> = out
+                .call(Method::GET, "/api/v1/domains", NONE)
+                .await?
+                .unwrap_or_default();
+            out.print(&ds, |ds| {
+                ds.iter()
+                    .map(|d| d.name.clone())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        DomainCmd::CatchAll { name, uid } => {
+            let ch = DomainChanges {
+                catch_all: (uid != "none").then(|| uid.clone()),
+            };
+            let d: Domain = out
+                .call(Method::PATCH, &format!("/api/v1/domains/{name}"), Some(&ch))
+                .await?
+                .ok_or(CliError::Empty)?;
+            out.print(&d, |d| match &d.catch_all {
+                Some(u) => format!("unknown addresses of {} now reach {u}", d.name),
+                None => format!("{} has no catch-all", d.name),
+            });
+        }
+        DomainCmd::Syncml {
+            name,
+            service,
+            auth,
+        } => {
+            let ds: Vec<Domain> = out
+                .call(Method::GET, "/api/v1/domains", NONE)
+                .await?
+                .unwrap_or_default();
+            let Some(d) = ds.into_iter().find(|d| d.name.eq_ignore_ascii_case(name)) else {
+                return Err(CliError::Argument(BadValue {
+                    value: name.clone(),
+                    expected: "one of the box's domains",
+                }));
+            };
+            let mut policy = d.syncml;
+            if let Some(s) = service {
+                policy.enabled = *s == OnOff::On;
+            }
+            if let Some(a) = auth {
+                policy.auth = match a.to_ascii_lowercase().as_str() {
+                    "any" => SyncMlAuth::Any,
+                    "basic" => SyncMlAuth::Basic,
+                    "md5" => SyncMlAuth::Md5,
+                    _ => {
+                        return Err(CliError::Argument(BadValue {
+                            value: a.clone(),
+                            expected: "any, basic or md5",
+                        }));
+                    }
+                };
+            }
+            let d: Domain = out
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/domains/{name}/syncml"),
+                    Some(&policy),
+                )
+                .await?
+                .ok_or(CliError::Empty)?;
+            out.print(&d, |d| {
+                let auth = match d.syncml.auth {
+                    SyncMlAuth::Any => "basic or MD5 sign-in",
+                    SyncMlAuth::Basic => "basic sign-in only",
+                    SyncMlAuth::Md5 => "MD5 sign-in only",
+                };
+                match d.syncml.enabled {
+                    true => format!("SyncML is on for {}, {auth}", d.name),
+                    false => format!("SyncML is off for {}", d.name),
+                }
+            });
+        }
+        DomainCmd::Dns { name } => {
+            let rs: Vec<DnsRecord> = out
+                .call(Method::GET, &format!("/api/v1/domains/{name}/dns"), NONE)
+                .await?
+                .unwrap_or_default();
+            out.print(&rs, |rs| {
+                rs.iter()
+                    .map(|r| {
+                        // TXT values are quoted, and split in 255-byte strings (RFC 1035 3.3.14).
+                        let value = if r.kind == "TXT" {
+                            r.value
+                                .as_bytes()
+                                .chunks(255)
+                                .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        } else {
+                            r.value.clone()
+                        };
+                        format!("; {}\n{}\tIN\t{}\t{}", r.purpose, r.name, r.kind, value)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        DomainCmd::Del { name } => {
+            out.call::<()>(Method::DELETE, &format!("/api/v1/domains/{name}"), NONE)
+                .await?;
+            out.done(&format!("deleted domain {name}"));
+        }
     }
     Ok(())
 }
@@ -655,12 +732,14 @@ async fn run_user(out: &Out<'_>, cmd: &UserCmd) -> Result<(), CliError> {
             name,
             phone,
             quota,
+            syncml,
             add_aliases,
             remove_aliases,
         } => {
             let ch = UserChanges {
                 display_name: name.clone(),
                 phone: phone.clone(),
+                syncml: syncml.map(|s| s == OnOff::On),
                 quota: quota.as_deref().map(parse_size).transpose()?,
                 add_aliases: add_aliases.clone(),
                 remove_aliases: remove_aliases.clone(),

@@ -225,6 +225,7 @@ mod tests {
             created: 0,
             phone: Some("+33 1 23 45 67 89".into()),
             resource: None,
+            syncml: true,
         };
         let c = card(&u);
         assert!(c.contains("FN:Alice Martin\\; Sales\\, Paris\r\n"));

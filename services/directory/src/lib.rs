@@ -83,6 +83,43 @@ pub struct Domain {
     pub dkim_selector: Option<String>,
     #[serde(default)]
     pub dkim_public_key: Option<String>,
+    /// Whether its users may sync over SyncML, and how they sign in there.
+    #[serde(default)]
+    pub syncml: SyncMlPolicy,
+}
+
+/// A domain's SyncML rules, as IceWarp's: the service on or off, and the sign-in it takes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncMlPolicy {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub auth: SyncMlAuth,
+}
+
+impl Default for SyncMlPolicy {
+    fn default() -> Self {
+        SyncMlPolicy {
+            enabled: true,
+            auth: SyncMlAuth::Any,
+        }
+    }
+}
+
+/// Which SyncML sign-in a domain takes: a device offering the other is asked once for
+/// this one, then refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMlAuth {
+    /// `syncml:auth-basic` or `syncml:auth-md5`.
+    #[default]
+    Any,
+    Basic,
+    Md5,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +144,9 @@ pub struct User {
     /// Set for a room or equipment (resource.rs): nobody signs in as it.
     #[serde(default)]
     pub resource: Option<Box<Resource>>,
+    /// May sync over SyncML (if the domain allows it).
+    #[serde(default = "yes")]
+    pub syncml: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +200,8 @@ pub struct UserChanges {
     /// A number sets it, "" removes it.
     #[serde(default)]
     pub phone: Option<String>,
+    #[serde(default)]
+    pub syncml: Option<bool>,
 }
 
 mod double_option {
@@ -455,6 +497,7 @@ impl Directory {
                 catch_all: None,
                 dkim_selector: Some(selector.clone()),
                 dkim_public_key: Some(public.clone()),
+                syncml: SyncMlPolicy::default(),
             };
             put(w, NS_DOMAIN, &name, &d)?;
             w.kv_put(NS_DKIM, &name, &private)?;
@@ -526,6 +569,19 @@ impl Directory {
         .await
     }
 
+    /// Sets a domain's SyncML rules.
+    pub async fn set_syncml(&self, domain: &str, policy: SyncMlPolicy) -> Result<Domain> {
+        let domain = domain.trim().to_ascii_lowercase();
+        self.write(move |w| {
+            let mut d: Domain = get(w, NS_DOMAIN, &domain)?
+                .ok_or_else(|| DirectoryError::NotFound(format!("domain {domain}")))?;
+            d.syncml = policy.clone();
+            put(w, NS_DOMAIN, &domain, &d)?;
+            Ok(d)
+        })
+        .await
+    }
+
     // ---- users ----
 
     pub async fn add_user(&self, new: NewUser) -> Result<User> {
@@ -580,6 +636,7 @@ impl Directory {
                     created: now(),
                     phone: phone.clone(),
                     resource: None,
+                    syncml: true,
                 };
                 put(w, NS_USER, &uid, &user)?;
                 w.kv_put(NS_SECRET, &uid, phc.as_bytes())?;
@@ -680,6 +737,9 @@ impl Directory {
                 }
                 if let Some(a) = ch.admin {
                     u.admin = a;
+                }
+                if let Some(on) = ch.syncml {
+                    u.syncml = on;
                 }
                 Self::keep_an_admin(w, &before, Some(&u))?;
                 for a in &ch.remove_aliases {

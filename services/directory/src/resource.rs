@@ -157,6 +157,7 @@ impl crate::Directory {
                     created: now(),
                     phone: None,
                     resource: Some(Box::new(resource.clone())),
+                    syncml: false,
                 };
                 put(w, NS_USER, &uid, &user)?;
                 Ok(user)

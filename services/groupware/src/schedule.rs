@@ -995,6 +995,7 @@ mod tests {
             created: 0,
             phone: None,
             resource: None,
+            syncml: true,
         };
         let cal = with_method(
             &ICalendar::parse(EVENT).unwrap(),

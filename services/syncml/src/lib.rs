@@ -4,11 +4,12 @@
 //! and IMAP see, and the other way round.
 //!
 //! Layers: [`codec`] (bytes to a tree and back, sans I/O), [`message`] (the header, the
-//! reply and its Statuses), [`session`] (the protocol), [`datastore`] (the store behind each
-//! datastore name), [`devinf`] (what the server says of itself).
+//! reply and its Statuses), `signin` (credentials and the domain's rules), `session` (the
+//! protocol), `modes` (which sync a datastore gets), `datastore` (the store behind each
+//! datastore name), `merge` and `formats` (a device's objects into stored ones), `devinf`
+//! (what the server says of itself, and what a device holds).
 //!
-//! Sign-in is `syncml:auth-basic` in the SyncHdr's Cred, through the shared brute-force
-//! guard; a message without valid credentials and outside a session gets a 401 or 407
+//! A message without valid credentials and outside a session gets a 401, 403 or 407
 //! Status with a Chal. The reply's RespURI carries the session (`?s=`, 128 random bits):
 //! later messages go there and need no credentials. A replayed message (the same MsgID
 //! again) gets the reply it got. A session idle for `SESSION_IDLE` is forgotten; its
@@ -22,9 +23,9 @@ mod merge;
 pub mod message;
 mod modes;
 mod session;
+mod signin;
 
 use bureau_core::Auth;
-use bureau_core::auth::AuthError;
 use bureau_groupware::schedule::Scheduler;
 use bureau_store::{Store, StoreError};
 use bytes::Bytes;
@@ -32,7 +33,7 @@ use codec::Encoding;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use message::{Header, Reply, el, metinf, status};
+use message::{Header, Reply};
 use session::Session;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -72,6 +73,8 @@ struct Inner {
     sched: Scheduler,
     /// The nonce each device was last given for MD5 sign-in (by device id).
     nonces: Mutex<HashMap<String, Vec<u8>>>,
+    /// Devices asked once for the sign-in their domain takes, after offering the other.
+    asked: Mutex<std::collections::HashSet<String>>,
     base_url: String,
     sessions: Mutex<HashMap<String, (Instant, Option<Session>)>>,
 }
@@ -88,6 +91,7 @@ impl SyncMl {
                 auth: s.auth,
                 sched: s.sched,
                 nonces: Mutex::new(HashMap::new()),
+                asked: Mutex::new(Default::default()),
                 base_url,
                 sessions: Mutex::new(HashMap::new()),
             }),
@@ -241,11 +245,11 @@ impl SyncMl {
                     let token = format!("{:032x}", rand::random::<u128>());
                     session = Some(Session::new(token, user, h, encoding, url));
                     // An MD5 device gets the nonce of its next sign-in with the 212.
-                    signed_in = Some(self.challenge(h, true));
+                    signed_in = Some(self.next_challenge(h));
                 }
-                Err(code) => {
-                    let chal = self.challenge(h, false);
-                    return encode(refusal(h, code, chal), encoding, h);
+                Err(refused) => {
+                    let chal = refused.ask.map(|kind| self.challenge(h, kind));
+                    return encode(refusal(h, refused.code, chal), encoding, h);
                 }
             }
         }
@@ -269,90 +273,7 @@ impl SyncMl {
         }
         Ok(reply)
     }
-
-    /// The user a message's credentials name, or the Status code that refuses them.
-    async fn sign_in(&self, h: &Header, ip: IpAddr) -> Result<bureau_directory::User, u16> {
-        let Some(cred) = &h.cred else {
-            return Err(status::MISSING_CREDENTIALS);
-        };
-        let done = if cred.kind.eq_ignore_ascii_case(MD5) {
-            // The user's name is the Source's LocName; the nonce the one this device was given.
-            let Some(login) = &h.source_name else {
-                return Err(status::INVALID_CREDENTIALS);
-            };
-            let nonce = self
-                .lock_nonces()
-                .get(&h.source)
-                .cloned()
-                .unwrap_or_default();
-            self.inner
-                .auth
-                .login_syncml_md5(ip, login, &cred.data, nonce)
-                .await
-        } else if cred.kind.eq_ignore_ascii_case(BASIC) {
-            self.basic(&cred.data, ip).await
-        } else {
-            return Err(status::INVALID_CREDENTIALS);
-        };
-        match done {
-            Ok(u) => Ok(u),
-            Err(AuthError::Internal(e)) => {
-                log::error!("syncml: sign-in: {e}");
-                Err(status::FAILED)
-            }
-            Err(_) => Err(status::INVALID_CREDENTIALS),
-        }
-    }
-
-    fn lock_nonces(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
-        self.inner.nonces.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The challenge for a device's next sign-in: MD5 (with a fresh nonce, kept for the
-    /// device) unless it signed in with basic credentials; after a successful sign-in, only
-    /// for MD5.
-    fn challenge(&self, h: &Header, signed_in: bool) -> Option<bureau_wbxml::Element> {
-        let basic = h
-            .cred
-            .as_ref()
-            .is_some_and(|c| c.kind.eq_ignore_ascii_case(BASIC));
-        if basic && signed_in {
-            return None;
-        }
-        let mut meta = el("Meta")
-            .with(metinf("Type", if basic { BASIC } else { MD5 }))
-            .with(metinf("Format", "b64"));
-        if !basic {
-            use base64::Engine;
-            let nonce: [u8; 16] = rand::random();
-            meta = meta.with(metinf(
-                "NextNonce",
-                base64::engine::general_purpose::STANDARD.encode(nonce),
-            ));
-            let mut nonces = self.lock_nonces();
-            if nonces.len() >= 4 * MAX_SESSIONS && !nonces.contains_key(&h.source) {
-                nonces.clear();
-            }
-            nonces.insert(h.source.clone(), nonce.to_vec());
-        }
-        Some(el("Chal").with(meta))
-    }
-
-    async fn basic(&self, data: &str, ip: IpAddr) -> Result<bureau_directory::User, AuthError> {
-        use base64::Engine;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(data.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok());
-        let Some((login, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
-            return Err(AuthError::BadCredentials);
-        };
-        self.inner.auth.login(ip, login, password, "syncml").await
-    }
 }
-
-const BASIC: &str = "syncml:auth-basic";
-const MD5: &str = "syncml:auth-md5";
 
 /// The answer to a message that may not go on: its SyncHdr's Status, with the challenge.
 fn refusal(h: &Header, code: u16, chal: Option<bureau_wbxml::Element>) -> bureau_wbxml::Element {

@@ -16,6 +16,8 @@ pub mod status {
     pub const NOT_DELETED: u16 = 211;
     pub const BAD_REQUEST: u16 = 400;
     pub const INVALID_CREDENTIALS: u16 = 401;
+    /// Signed in, but not allowed to sync (the domain's or the user's SyncML is off).
+    pub const FORBIDDEN: u16 = 403;
     pub const NOT_FOUND: u16 = 404;
     pub const NOT_ALLOWED: u16 = 405;
     pub const NOT_SUPPORTED: u16 = 406;
