@@ -409,6 +409,47 @@ def test_objects_larger_than_a_message_go_in_parts_both_ways(office, shim, tmp_p
         assert own in re.sub(r"\r?\n[ \t]", "", stored)
 
 
+def test_a_session_goes_on_at_its_respuri_after_the_daemon_is_killed(office):
+    """The session is kept in the store after each message: killed (SIGKILL) mid-session and
+    started again, the daemon answers the device's next message at the RespURI without a
+    new sign-in; the message whose answer was lost, sent again, gets the same answer and
+    stores nothing twice; the session then ends whole and the next sync is two-way."""
+    b = office
+    alert = ("<Alert><CmdID>1</CmdID><Data>201</Data><Item><Target><LocURI>contacts</LocURI></Target>"
+             "<Source><LocURI>./c</LocURI></Source><Meta><Anchor xmlns='syncml:metinf'><Last>1</Last>"
+             "<Next>2</Next></Anchor></Meta></Item></Alert>")
+    first = post(b, message(alert, cred=basic("alice", PW)))
+    path = "/syncml?" + re.search(r"<RespURI>([^<]+)</RespURI>", first.text).group(1).split("?", 1)[1]
+
+    def sync(msg_id, luid, name, final):
+        body = ("<Sync><CmdID>1</CmdID><Target><LocURI>contacts</LocURI></Target><Source><LocURI>./c</LocURI>"
+                "</Source><Add><CmdID>2</CmdID><Meta><Type xmlns='syncml:metinf'>text/vcard</Type></Meta><Item>"
+                f"<Source><LocURI>{luid}</LocURI></Source><Data>BEGIN:VCARD\nVERSION:3.0\nFN:{name}\n"
+                f"N:{name};;;;\nEND:VCARD</Data></Item></Add></Sync>")
+        return message(body, final=final).replace(b"<MsgID>1</MsgID>", f"<MsgID>{msg_id}</MsgID>".encode())
+
+    second = post(b, sync(2, "l1", "Before Kill", False), path=path)
+    assert "<Data>201</Data>" in second.text, second.text
+    b.kill()
+    b.restart()
+    again = post(b, sync(2, "l1", "Before Kill", False), path=path)
+    assert again.content == second.content
+    third = post(b, sync(3, "l2", "After Kill", True), path=path)
+    assert "<Data>201</Data>" in third.text and "<Data>407</Data>" not in third.text, third.text
+    assert "<Final" in third.text
+    # Package 5: the device's statuses for the server's (empty) Sync, Final: the session ends.
+    done = ("<Status><CmdID>1</CmdID><MsgRef>3</MsgRef><CmdRef>0</CmdRef><Cmd>SyncHdr</Cmd>"
+            "<Data>200</Data></Status>")
+    post(b, message(done).replace(b"<MsgID>1</MsgID>", b"<MsgID>4</MsgID>"), path=path)
+    cards = server_cards(b)
+    assert len(with_text(cards, "Before Kill")) == 1 and len(with_text(cards, "After Kill")) == 1
+    # The anchors were saved: a two-way sync with them is taken as two-way (200, not 508).
+    two_way = alert.replace("<Data>201</Data>", "<Data>200</Data>").replace(
+        "<Last>1</Last><Next>2</Next>", "<Last>2</Last><Next>3</Next>")
+    r = post(b, message(two_way, cred=basic("alice", PW)).replace(b"<SessionID>1<", b"<SessionID>2<"))
+    assert "<Data>508</Data>" not in r.text and "<Data>200</Data>" in r.text, r.text
+
+
 def test_an_item_in_parts_is_joined_or_refused(office):
     """Hand-made parts (OMA DS 1.2 large objects): a part with MoreData is answered 213 and
     kept; the last joins it; parts that do not add up to the announced Size are 424 and

@@ -21,7 +21,7 @@ pub const DEVINF: u8 = 0x10;
 /// of 150 kB holds a few thousand).
 const MAX_ELEMENTS: usize = 200_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Encoding {
     Xml,
     Wbxml,
@@ -49,7 +49,9 @@ impl Encoding {
 }
 
 /// SyncML's versions, as VerDTD says them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Version {
     V1_0,
     V1_1,

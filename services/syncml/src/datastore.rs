@@ -26,7 +26,7 @@ use std::collections::BTreeSet;
 
 /// What the server still has to send to a datastore: the items, by id, read when they go
 /// (so a session holding thousands of changes holds their ids only).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Out {
     Add {
         id: ItemId,
@@ -80,7 +80,7 @@ pub fn outgoing(
 }
 
 /// What a datastore holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     Contacts,
     Events,
@@ -190,6 +190,8 @@ pub struct Target<'a> {
     /// A slow or refresh sync's index of the stored items by content, made at its first
     /// lookup: each of the device's items is then matched at once, not against every item.
     pub by_content: &'a mut Option<ContentIndex>,
+    /// The session was taken up again after a restart: new items are matched too.
+    pub resumed: bool,
 }
 
 /// Stored items by the hash of their [`comparable`] lines.
@@ -330,14 +332,15 @@ fn existing(
     if let Some(item) = known.and_then(|id| r.item(coll, id).ok()) {
         return Ok(Some(item));
     }
-    if verb != "Replace" && t.mode == Mode::TwoWay {
+    let matches = t.mode.matches() || t.resumed;
+    if verb != "Replace" && t.mode == Mode::TwoWay && !t.resumed {
         return Ok(None);
     }
     let by_uid = r
         .items_with_uid(coll, uid)?
         .into_iter()
         .find(|i| !t.matched.contains(&i.id));
-    if by_uid.is_some() || !t.mode.matches() {
+    if by_uid.is_some() || !matches {
         return Ok(by_uid);
     }
     if t.by_content.is_none() {

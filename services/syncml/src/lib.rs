@@ -19,6 +19,7 @@ pub mod codec;
 mod datastore;
 mod devinf;
 mod formats;
+mod kept;
 mod merge;
 pub mod message;
 mod modes;
@@ -77,6 +78,8 @@ struct Inner {
     asked: Mutex<std::collections::HashSet<String>>,
     base_url: String,
     sessions: Mutex<HashMap<String, (Instant, Option<Session>)>>,
+    /// When the kept sessions were last swept.
+    swept: Mutex<Option<Instant>>,
 }
 
 impl SyncMl {
@@ -94,6 +97,7 @@ impl SyncMl {
                 asked: Mutex::new(Default::default()),
                 base_url,
                 sessions: Mutex::new(HashMap::new()),
+                swept: Mutex::new(None),
             }),
         }
     }
@@ -177,8 +181,9 @@ impl SyncMl {
         }
     }
 
-    /// The session a message belongs to, taken out of the table while it is answered.
-    fn take(&self, token: &str) -> Option<Session> {
+    /// The session a message belongs to, taken out of the table while it is answered:
+    /// None if the table has no such session, Some(None) if it is being answered.
+    fn take(&self, token: &str) -> Option<Option<Session>> {
         let mut t = self
             .inner
             .sessions
@@ -186,10 +191,42 @@ impl SyncMl {
             .unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         t.retain(|_, (at, _)| now.duration_since(*at) < SESSION_IDLE);
-        t.get_mut(token).and_then(|(at, s)| {
+        t.get_mut(token).map(|(at, s)| {
             *at = now;
             s.take()
         })
+    }
+
+    /// The session a message's token names: in memory, else kept in the store (the daemon
+    /// restarted since, or let it go from memory).
+    async fn find(&self, token: Option<&str>) -> Result<Option<Session>, StoreError> {
+        let Some(token) = token else {
+            return Ok(None);
+        };
+        match self.take(token) {
+            Some(s) => Ok(s),
+            None => {
+                let mut s = kept::load(&self.inner.store, token)?;
+                if let Some(s) = &mut s {
+                    s.resumed();
+                }
+                Ok(s)
+            }
+        }
+    }
+
+    /// Sweeps the kept sessions idle too long, at most once per `SESSION_IDLE`.
+    async fn sweep_now_and_then(&self) {
+        {
+            let mut last = self.inner.swept.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| at.elapsed() < SESSION_IDLE) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        if let Err(e) = kept::sweep(&self.inner.store).await {
+            log::warn!("syncml: sweeping old sessions: {e}");
+        }
     }
 
     fn put_back(&self, s: Session) {
@@ -220,7 +257,7 @@ impl SyncMl {
         base_url: &str,
         ip: IpAddr,
     ) -> Result<Vec<u8>, Failure> {
-        let mut session = token.as_deref().and_then(|t| self.take(t));
+        let mut session = self.find(token.as_deref()).await?;
         // A message of another session, or of another device, under this token: not its.
         if session
             .as_ref()
@@ -242,6 +279,7 @@ impl SyncMl {
         if session.is_none() {
             match self.sign_in(h, ip).await {
                 Ok(user) => {
+                    self.sweep_now_and_then().await;
                     let token = format!("{:032x}", rand::random::<u128>());
                     session = Some(Session::new(token, user, h, encoding, url));
                     // An MD5 device gets the nonce of its next sign-in with the 212.
@@ -255,20 +293,28 @@ impl SyncMl {
         }
         let mut s = session.expect("made above");
         let resp_uri = format!("{base_url}?s={}", s.token);
-        // On a failure the session is dropped: the device syncs again from its anchors.
-        let reply = s
-            .answer(
-                &self.inner.store,
-                &self.inner.sched,
-                root,
-                h,
-                &resp_uri,
-                signed_in,
-            )
-            .await?;
-        let reply = encode(reply, encoding, h)?;
+        // On a failure the session is dropped, here and in the store: the device syncs
+        // again from its anchors.
+        let store = &self.inner.store;
+        let answered = match s
+            .answer(store, &self.inner.sched, root, h, &resp_uri, signed_in)
+            .await
+        {
+            Ok(reply) => encode(reply, encoding, h),
+            Err(e) => Err(e.into()),
+        };
+        let reply = match answered {
+            Ok(r) => r,
+            Err(e) => {
+                kept::forget(store, &s.token).await?;
+                return Err(e);
+            }
+        };
         s.last = Some((h.msg_id.clone(), reply.clone()));
-        if !s.done {
+        if s.done {
+            kept::forget(store, &s.token).await?;
+        } else {
+            kept::save(store, &s).await?;
             self.put_back(s);
         }
         Ok(reply)

@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 
 /// What a device holds for one content type: upper-case property names, "X-*" as every
 /// extension, and "BEGIN:<NAME>" for each component it names.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Caps(pub BTreeSet<String>);
 
 impl Caps {

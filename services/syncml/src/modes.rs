@@ -21,7 +21,7 @@
 
 use crate::message::alert;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Mode {
     TwoWay,
     Slow,
@@ -138,7 +138,7 @@ impl Mode {
 }
 
 /// What the URL a device was given asks of its syncs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UrlOptions {
     pub sync: Option<u8>,
 }

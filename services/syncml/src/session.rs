@@ -19,10 +19,11 @@ use bureau_groupware::schedule::Scheduler;
 use bureau_store::{Actor, Collection, CollectionId, ItemId, ModSeq, Store, StoreError, SyncState};
 use bureau_wbxml::Element;
 use bureau_wbxml::syncml::page::METINF;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// One datastore synced in the session.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Db {
     server_uri: String,
     client_uri: String,
@@ -36,6 +37,8 @@ struct Db {
     state: SyncState,
     /// The server's items matched with the device's in a slow or refresh sync.
     matched: BTreeSet<ItemId>,
+    /// Made again after a restart.
+    #[serde(skip)]
     by_content: Option<datastore::ContentIndex>,
     got_sync: bool,
     /// The server's Sync command went out (every datastore gets one in package 4, empty
@@ -49,10 +52,13 @@ struct Db {
     partial: Option<Partial>,
     /// A server's item going out in parts: the item, its data, how many bytes went.
     chunk: Option<(Out, String, usize)>,
+    /// Taken up again from the store (`Session::resumed`).
+    #[serde(skip)]
+    resumed: bool,
 }
 
 /// The parts of a device's item so far (OMA DS 1.2, large objects).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Partial {
     verb: String,
     luid: String,
@@ -62,7 +68,9 @@ struct Partial {
     data: String,
 }
 
-/// A session in progress.
+/// A session in progress; kept in the store after each message (lib.rs), so that it
+/// goes on after a restart.
+#[derive(Serialize, Deserialize)]
 pub struct Session {
     pub token: String,
     pub user: User,
@@ -114,6 +122,15 @@ impl Session {
             done: false,
             caps: None,
             url,
+        }
+    }
+
+    /// Taken up again from the store: a device's message may come twice (its first
+    /// answer was lost with the daemon), so its new items are matched with the stored ones
+    /// (by UID, else content) rather than added again.
+    pub fn resumed(&mut self) {
+        for db in &mut self.dbs {
+            db.resumed = true;
         }
     }
 
@@ -439,6 +456,7 @@ impl Session {
             read_at: 0,
             partial: None,
             chunk: None,
+            resumed: false,
         });
         Ok(())
     }
@@ -783,6 +801,7 @@ fn db_mut(db: &mut Db) -> datastore::Target<'_> {
         state: &mut db.state,
         matched: &mut db.matched,
         by_content: &mut db.by_content,
+        resumed: db.resumed,
     }
 }
 
