@@ -443,6 +443,12 @@ def test_a_session_goes_on_at_its_respuri_after_the_daemon_is_killed(office):
     post(b, message(done).replace(b"<MsgID>1</MsgID>", b"<MsgID>4</MsgID>"), path=path)
     cards = server_cards(b)
     assert len(with_text(cards, "Before Kill")) == 1 and len(with_text(cards, "After Kill")) == 1
+    # The console lists the device (it sent no DevInf) with the time of that sync.
+    from test_foundation import _https, login
+    b.cli("user", "add", "boss@example.com", "--admin", "--password-stdin", input=PW + "\n")
+    cookie = login(b, "boss", PW)[3]
+    [d] = _https(b, "GET", "/api/v1/users/alice/devices", cookie=cookie)[1]
+    assert (d["id"], d["protocol"]) == ("syncml:dev9", "syncml") and d["last_seen"] > 0, d
     # The anchors were saved: a two-way sync with them is taken as two-way (200, not 508).
     two_way = alert.replace("<Data>201</Data>", "<Data>200</Data>").replace(
         "<Last>1</Last><Next>2</Next>", "<Last>2</Last><Next>3</Next>")

@@ -414,16 +414,20 @@ async function pageUser(uid) {
     h("h2", {}, "Phones and tablets"),
     h("section", { id: "devices" }, devices.length ? table(["Device", ["Software", { class: "wide" }], "Last seen", ""],
       devices.map((d) => h("tr", {},
-        h("td", {}, d.info.FriendlyName || d.info.Model || d.info.type || d.id),
-        h("td", { class: "wide" }, [d.info.OS, d.protocol].filter(Boolean).join(" · ")),
+        h("td", {}, d.info.FriendlyName || d.info.Model || [d.info.Man, d.info.Mod].filter(Boolean).join(" ") || d.info.type || d.id),
+        h("td", { class: "wide" }, [d.info.OS || d.info.SwV, d.protocol === "syncml" ? "SyncML" : d.protocol].filter(Boolean).join(" · ")),
         h("td", {}, d.wipe_requested ? h("span", { class: "down" }, d.info.wipe_acknowledged ? "wiped" : "wipe pending") : fmtTime(d.last_seen)),
         h("td", {}, h("div", { class: "row" },
-          confirmButton("Wipe", `Erase everything on ${d.info.FriendlyName || d.id} the next time it connects?`, async () => {
+          // SyncML has no remote wipe; forgetting a SyncML device resets its anchors.
+          d.protocol === "syncml" ? null : confirmButton("Wipe", `Erase everything on ${d.info.FriendlyName || d.id} the next time it connects?`, async () => {
             await api("POST", `${path}/devices/${encodeURIComponent(d.id)}/wipe`); route();
           }),
           h("button", { class: "plain", type: "button", onclick: async () => {
-            if (confirm("Forget this device? It must be set up again to sync.")) { await api("DELETE", `${path}/devices/${encodeURIComponent(d.id)}`); route(); }
-          } }, "Remove"))))))
+            const question = d.protocol === "syncml"
+              ? "Forget what this device has synced? Its next sync compares everything again (a slow sync); nothing is deleted."
+              : "Forget this device? It must be set up again to sync.";
+            if (confirm(question)) { await api("DELETE", `${path}/devices/${encodeURIComponent(d.id)}`); route(); }
+          } }, d.protocol === "syncml" ? "Reset" : "Remove"))))))
       : h("p", { class: "muted" }, "None has synchronised over ActiveSync yet.")),
     form("Details", [
       { name: "display_name", label: "Name", value: u.display_name },
@@ -605,6 +609,10 @@ async function pageMe() {
       h("p", {}, h("b", {}, "iPhone, iPad and Mac: "), h("a", { href: "/dav/mobileconfig", download: "bureau.mobileconfig" }, "download the profile"), " and open it (it asks for your password once)."),
       h("p", {}, h("b", {}, "Android: "), "add the mail account in Thunderbird for Android or K-9 with the servers above, and calendars and contacts with DAVx⁵ at ", h("code", {}, `https://${host}/dav/`), "."),
       h("p", {}, h("b", {}, "Outlook: "), "add an IMAP account with the servers above."),
+      h("p", {}, h("b", {}, "Phones, Outlook plug-ins and SyncEvolution that sync over SyncML: "), "server ",
+        h("code", {}, `https://${location.host}/syncml`), ", databases ", h("code", {}, "contacts"), ", ",
+        h("code", {}, "calendar"), ", ", h("code", {}, "tasks"), " and ", h("code", {}, "notes"),
+        ", with your address and password."),
       h("h2", {}, "On your phone"),
       h("p", {}, "Scan this with the phone's camera to open this page there:"),
       h("img", { src: `/api/v1/users/${encodeURIComponent(me.uid)}/setup-qr.svg`, alt: "QR code of this page's address", width: 200, height: 200, id: "setup-qr" })));

@@ -703,12 +703,23 @@ impl Session {
                 (d.coll.id, s)
             })
             .collect();
+        // The device's record says when it last synced (the console shows it), made here
+        // for a device that sent no DevInf.
+        let mut device = store
+            .reader(Actor::Principal(principal))?
+            .device(principal, &key)?
+            .unwrap_or_else(|| bureau_store::Device {
+                id: key.clone(),
+                protocol: "syncml".into(),
+                ..Default::default()
+            });
+        device.last_seen = bureau_store::now();
         store
             .write(Actor::Principal(principal), vec![], move |w| {
                 for (coll, s) in &states {
                     w.put_sync_state(principal, &key, *coll, s)?;
                 }
-                Ok::<_, StoreError>(())
+                w.put_device(principal, &device)
             })
             .await?;
         self.done = true;
