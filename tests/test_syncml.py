@@ -337,6 +337,36 @@ def test_the_url_chooses_the_sync_as_icewarps_table_says(office, shim, tmp_path)
     assert len(phone.cards()) == len(server_cards(b)) == 6
 
 
+def test_a_device_that_speaks_vcard_21_gets_and_sends_it(office, shim, tmp_path):
+    """SyncEvolution made to sync in vCard 2.1 only (syncFormat=text/x-vcard,
+    forceSyncFormat=1), as older phones do: its cards, with accents and a note on two lines
+    (quoted-printable on the wire), are kept as vCard 3.0; CardDAV's cards reach it as 2.1."""
+    b = office
+    assert dav(b, "PUT", "/dav/addressbooks/alice/contacts/srv.vcf",
+               "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:srv-21\r\nFN:Hélène Serveur\r\nN:Serveur;Hélène;;;\r\n"
+               "TEL;TYPE=WORK,VOICE:+33 1 11\r\nNOTE:line one\\nline two\\, still\r\nEND:VCARD\r\n",
+               Content_Type="text/vcard")[0] == 201
+    phone = Device(b, shim, tmp_path / "old")
+    phone.run("--configure", "syncFormat=text/x-vcard", "forceSyncFormat=1", "loglevel=4",
+              "bureau@client", "addressbook")
+    (phone.folder / "own").write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Zoë Dupré\r\nN:Dupré;Zoë;;;\r\n"
+                                      "NOTE:first\\nsecond\r\nEND:VCARD\r\n")
+    phone.sync("slow")
+    # On the wire, both ways: 2.1.
+    logs = list(phone.home.glob(".cache/syncevolution/*/syncevolution-log_*.xml"))
+    sent = "".join(p.read_text(errors="replace") for p in logs if "outgoing" in p.name)
+    got = "".join(p.read_text(errors="replace") for p in logs if "incoming" in p.name)
+    assert "VERSION:2.1" in sent and "QUOTED-PRINTABLE" in sent, sent[-3000:]
+    assert "VERSION:2.1" in got and "text/x-vcard" in got and "Serveur" in got, got[-3000:]
+    # Kept as 3.0, in UTF-8, the note's line break escaped.
+    [own] = with_text(server_cards(b), "Dupré")
+    assert "VERSION:3.0" in own and "FN:Zoë Dupré" in own and "NOTE:first\\nsecond" in own, own
+    assert "QUOTED-PRINTABLE" not in own
+    # The device has CardDAV's card whole.
+    [srv] = with_text(phone.cards(), "Serveur")
+    assert "Hélène" in srv and "line one\\nline two\\, still" in srv and "+33 1 11" in srv, srv
+
+
 def test_three_devices_of_one_user_converge(office, shim, tmp_path):
     b = office
     phones = [Device(b, shim, tmp_path / f"p{i}", device=f"dev{i}") for i in range(3)]

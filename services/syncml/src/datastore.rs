@@ -66,6 +66,7 @@ pub fn outgoing(
     coll: CollectionId,
     kind: Kind,
     id: ItemId,
+    vcard21: bool,
 ) -> Result<Option<String>, StoreError> {
     let item = match r.item(coll, id) {
         Ok(i) => i,
@@ -75,6 +76,7 @@ pub fn outgoing(
     let stored = String::from_utf8_lossy(&r.content(&item)?).into_owned();
     Ok(Some(match kind {
         Kind::Notes => formats::note_to_text(&stored).unwrap_or_default(),
+        Kind::Contacts if vcard21 => formats::vcard_to_21(&stored),
         _ => stored,
     }))
 }
@@ -429,6 +431,11 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
     let (data, caps) = if plain_note {
         note_caps = formats::note_caps();
         (formats::note_from_text(c.data), Some(&note_caps))
+    } else if t.kind == Kind::Contacts
+        && let Some(v30) = formats::vcard_from_21(c.data)
+    {
+        // A vCard 2.1 is kept as 3.0.
+        (merge::without_empty(&v30), c.caps)
     } else {
         (merge::without_empty(c.data), c.caps)
     };

@@ -123,9 +123,79 @@ pub fn caps(devinf: &Element) -> BTreeMap<String, Caps> {
     out
 }
 
-/// The key under which a content type's CTCap is kept in the device's info.
-pub fn caps_key(content_type: &str) -> String {
-    format!("CTCap {content_type}")
+/// What the server keeps of a device's DevInf to choose formats and merge its changes:
+/// its CTCap per content type, and the content type each of its datastores prefers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Held {
+    pub caps: BTreeMap<String, Caps>,
+    /// By the datastore's name (its SourceRef without "./", lower case).
+    pub rx_pref: BTreeMap<String, String>,
+}
+
+const CAPS: &str = "CTCap ";
+const RX_PREF: &str = "RxPref ";
+
+/// A datastore's name as its DevInf SourceRef or an Alert's Source gives it.
+pub fn datastore_name(uri: &str) -> String {
+    uri.trim()
+        .trim_start_matches("./")
+        .trim_end_matches('/')
+        .to_ascii_lowercase()
+}
+
+impl Held {
+    /// From a device's DevInf.
+    pub fn of(devinf: &Element) -> Held {
+        let mut rx_pref = BTreeMap::new();
+        for d in devinf.children_named("DataStore").take(MAX_TYPES * 4) {
+            let name = d.child_value("SourceRef").map(|r| datastore_name(&r));
+            let ct = d
+                .child("Rx-Pref")
+                .and_then(|p| p.child_value("CTType"))
+                .map(|c| c.trim().to_ascii_lowercase());
+            if let (Some(name), Some(ct)) = (name, ct)
+                && name.len() <= 64
+                && ct.len() <= 64
+            {
+                rx_pref.insert(name, ct);
+            }
+        }
+        Held {
+            caps: caps(devinf),
+            rx_pref,
+        }
+    }
+
+    /// As kept in the device's info.
+    pub fn write(&self, info: &mut BTreeMap<String, String>) {
+        for (ct, c) in &self.caps {
+            let names: Vec<&str> = c.0.iter().map(String::as_str).collect();
+            info.insert(format!("{CAPS}{ct}"), names.join(" "));
+        }
+        for (name, ct) in &self.rx_pref {
+            info.insert(format!("{RX_PREF}{name}"), ct.clone());
+        }
+    }
+
+    /// From the device's info.
+    pub fn read(info: &BTreeMap<String, String>) -> Held {
+        let mut held = Held::default();
+        for (k, v) in info {
+            if let Some(ct) = k.strip_prefix(CAPS) {
+                held.caps.insert(ct.to_string(), Caps::of(v.split(' ')));
+            } else if let Some(name) = k.strip_prefix(RX_PREF) {
+                held.rx_pref.insert(name.to_string(), v.clone());
+            }
+        }
+        held
+    }
+
+    /// Whether a datastore of the device takes vCard 2.1 (it prefers it).
+    pub fn wants_vcard_21(&self, datastore: &str) -> bool {
+        self.rx_pref
+            .get(&datastore_name(datastore))
+            .is_some_and(|ct| ct == "text/x-vcard")
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 
 use crate::codec::{Encoding, Version};
 use crate::datastore::{self, Kind, Out};
-use crate::merge::Caps;
+use crate::devinf::Held;
 use crate::message::{self, Header, Reply, alert, el, metinf, status, text, text_at};
 use crate::modes::{self, Mode, UrlOptions};
 use bureau_directory::User;
@@ -55,6 +55,19 @@ struct Db {
     /// Taken up again from the store (`Session::resumed`).
     #[serde(skip)]
     resumed: bool,
+    /// The device takes this datastore's cards as vCard 2.1 (its DevInf prefers it).
+    vcard21: bool,
+}
+
+impl Db {
+    /// The content type the device gets this datastore's items in.
+    fn content_type(&self) -> &'static str {
+        if self.vcard21 {
+            "text/x-vcard"
+        } else {
+            self.kind.content_type()
+        }
+    }
 }
 
 /// The parts of a device's item so far (OMA DS 1.2, large objects).
@@ -89,7 +102,7 @@ pub struct Session {
     /// The session ended whole: its state is saved.
     pub done: bool,
     /// What the device holds per content type (its DevInf's CTCap), read once.
-    caps: Option<BTreeMap<String, Caps>>,
+    held: Option<Held>,
     /// What the URL the device was given asks (`sync=`, `reset`).
     url: UrlOptions,
 }
@@ -120,7 +133,7 @@ impl Session {
             dbs: Vec::new(),
             last: None,
             done: false,
-            caps: None,
+            held: None,
             url,
         }
     }
@@ -132,6 +145,20 @@ impl Session {
         for db in &mut self.dbs {
             db.resumed = true;
         }
+    }
+
+    /// What the device's last DevInf said (this session's Put, else as kept with the
+    /// device).
+    fn held(&mut self, store: &Store) -> Result<&Held, StoreError> {
+        // (Read once per session.)
+        if self.held.is_none() {
+            let p = self.user.principal;
+            let d = store
+                .reader(Actor::Principal(p))?
+                .device(p, &device_key(&self.device))?;
+            self.held = Some(d.map(|d| Held::read(&d.info)).unwrap_or_default());
+        }
+        Ok(self.held.get_or_insert_default())
     }
 
     fn principal(&self) -> u64 {
@@ -303,12 +330,9 @@ impl Session {
                 info.insert(f.to_string(), v.trim().chars().take(200).collect());
             }
         }
-        let caps = crate::devinf::caps(d);
-        for (ct, c) in &caps {
-            let names: Vec<&str> = c.0.iter().map(String::as_str).collect();
-            info.insert(crate::devinf::caps_key(ct), names.join(" "));
-        }
-        self.caps = Some(caps);
+        let held = Held::of(d);
+        held.write(&mut info);
+        self.held = Some(held);
         let device = bureau_store::Device {
             id: device_key(&self.device),
             protocol: "syncml".into(),
@@ -439,7 +463,9 @@ impl Session {
                 ),
         );
         self.dbs.retain(|d| d.coll.id != coll.id);
+        let vcard21 = kind == Kind::Contacts && self.held(store)?.wants_vcard_21(&client_uri);
         self.dbs.push(Db {
+            vcard21,
             server_uri,
             client_uri,
             kind,
@@ -473,10 +499,8 @@ impl Session {
     ) -> Result<(), StoreError> {
         let target = text_at(cmd, &["Target", "LocURI"]).unwrap_or_default();
         let source = text_at(cmd, &["Source", "LocURI"]).unwrap_or_default();
-        if self.caps.is_none() {
-            self.caps = Some(stored_caps(store, self.user.principal, &self.device)?);
-        }
-        let caps = self.caps.as_ref().expect("read above");
+        self.held(store)?;
+        let caps = &self.held.as_ref().expect("read above").caps;
         let cx = datastore::Ctx {
             store,
             sched,
@@ -612,6 +636,7 @@ impl Session {
         let mut budget = self.max_msg.saturating_sub(2_000 + 200 * r.commands()) * 9 / 10;
         let max_obj = self.max_obj;
         for db in &mut self.dbs {
+            let content_type = db.content_type();
             let Some(out) = db.outgoing.as_mut() else {
                 continue;
             };
@@ -632,7 +657,9 @@ impl Session {
                             let o = out.pop_front().expect("peeked");
                             let data = match o.item() {
                                 Some(id) => {
-                                    match datastore::outgoing(&reader, db.coll.id, db.kind, id)? {
+                                    match datastore::outgoing(
+                                        &reader, db.coll.id, db.kind, id, db.vcard21,
+                                    )? {
                                         Some(d) => d,
                                         // Deleted since: its Delete comes next time.
                                         None => continue,
@@ -649,7 +676,7 @@ impl Session {
                 let (len, size) = (data.len(), data.len() + 300);
                 if from == 0 && size <= budget {
                     budget -= size;
-                    sync = sync.with(item_command(&o, &data, db.kind, None));
+                    sync = sync.with(item_command(&o, &data, content_type, None));
                     continue;
                 }
                 match max_obj {
@@ -657,7 +684,7 @@ impl Session {
                     // The client cannot take it: whole, if it takes nothing split.
                     None => {
                         budget = budget.saturating_sub(size);
-                        sync = sync.with(item_command(&o, &data, db.kind, None));
+                        sync = sync.with(item_command(&o, &data, content_type, None));
                         continue;
                     }
                     Some(max) => {
@@ -666,7 +693,7 @@ impl Session {
                     }
                 }
                 let end = char_floor(&data, from + budget.saturating_sub(400).max(1_000));
-                sync = sync.with(item_command(&o, &data, db.kind, Some(from..end)));
+                sync = sync.with(item_command(&o, &data, content_type, Some(from..end)));
                 budget = 0;
                 if end < len {
                     db.chunk = Some((o, data, end));
@@ -772,27 +799,6 @@ fn join_parts(
     }
 }
 
-/// The CTCap the device's last DevInf gave, as kept with the device.
-fn stored_caps(
-    store: &Store,
-    principal: u64,
-    device: &str,
-) -> Result<BTreeMap<String, Caps>, StoreError> {
-    let d = store
-        .reader(Actor::Principal(principal))?
-        .device(principal, &device_key(device))?;
-    Ok(d.map(|d| {
-        d.info
-            .iter()
-            .filter_map(|(k, v)| {
-                let ct = k.strip_prefix(crate::devinf::caps_key("").as_str())?;
-                Some((ct.to_string(), Caps::of(v.split(' '))))
-            })
-            .collect()
-    })
-    .unwrap_or_default())
-}
-
 /// What the datastore module needs to read a datastore's changes.
 fn db_view(db: &Db) -> datastore::View<'_> {
     datastore::View {
@@ -829,7 +835,12 @@ fn devinf_type(e: Encoding) -> &'static str {
 
 /// A server change as its command; `part`, the bytes of its data this message carries
 /// when it goes in parts.
-fn item_command(o: &Out, data: &str, kind: Kind, part: Option<std::ops::Range<usize>>) -> Element {
+fn item_command(
+    o: &Out,
+    data: &str,
+    content_type: &str,
+    part: Option<std::ops::Range<usize>>,
+) -> Element {
     let typed = |name: &'static str, data: &str, loc: Element| {
         let mut item = el("Item").with(loc);
         let data = match &part {
@@ -842,13 +853,13 @@ fn item_command(o: &Out, data: &str, kind: Kind, part: Option<std::ops::Range<us
                     item = item.with(el("MoreData"));
                 }
                 return el(name)
-                    .with(el("Meta").with(metinf("Type", kind.content_type())))
+                    .with(el("Meta").with(metinf("Type", content_type)))
                     .with(item);
             }
             None => data,
         };
         el(name)
-            .with(el("Meta").with(metinf("Type", kind.content_type())))
+            .with(el("Meta").with(metinf("Type", content_type)))
             .with(item.with(text("Data", data)))
     };
     match o {
