@@ -171,6 +171,20 @@ def test_slow_then_two_way_both_ways_with_carddav(office, shim, tmp_path, wbxml)
     assert len(phone.cards()) == 3 and not with_text(phone.cards(), "Stray")
     assert len(server_cards(b)) == 3
 
+    # One way from the device: its new card goes up, CardDAV's new one does not come down.
+    phone.add("Up Only", "+33555")
+    assert dav(b, "PUT", "/dav/addressbooks/alice/contacts/down.vcf",
+               card.replace("srv-1", "srv-3").replace("Bob Server", "Down Only"),
+               Content_Type="text/vcard")[0] == 201
+    out = phone.sync("one-way-from-local").stdout
+    assert "one-way-from-local" in out or "one-way-from-client" in out, out[-2000:]
+    assert with_text(server_cards(b), "Up Only") and not with_text(phone.cards(), "Down Only")
+    # One way from the server: CardDAV's card comes down, the device's new one stays there.
+    phone.add("Kept Local", "+33666")
+    phone.sync("one-way-from-remote")
+    assert with_text(phone.cards(), "Down Only") and not with_text(server_cards(b), "Kept Local")
+    assert len(server_cards(b)) == 5 and len(phone.cards()) == 6
+
 
 def vevent(uid, summary, start="20270110T090000Z", kind="VEVENT"):
     dates = f"DTSTART:{start}\r\nDTEND:{start[:9]}100000Z\r\n" if kind == "VEVENT" else f"DUE:{start}\r\n"

@@ -125,6 +125,12 @@ impl Mode {
         self.takes_changes() && self != Mode::SlowToClient
     }
 
+    /// Whether the server's changes stay pending for the device's next sync (it sends
+    /// none now, and the device's data is not made the server's).
+    pub fn leaves_server_changes(self) -> bool {
+        matches!(self, Mode::OneWayFromClient | Mode::SlowToServer)
+    }
+
     pub fn sends(self) -> Sends {
         match self {
             Mode::OneWayFromClient

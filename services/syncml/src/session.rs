@@ -431,7 +431,6 @@ impl Session {
             // The device's ids are learnt again.
             state.id_map.clear();
         }
-        state.own_changes.clear();
         let server_last = state.anchor_next.clone();
         let server_next = coll.modseq.to_string();
         let anchor_back = el("Item").with(
@@ -724,7 +723,15 @@ impl Session {
                 } else {
                     s.anchor_last = d.client_next.clone();
                     s.anchor_next = d.server_next.clone();
-                    s.acked_modseq = d.read_at;
+                    // A one-way sync from the device leaves the server's changes for its
+                    // next sync.
+                    if !d.mode.leaves_server_changes() {
+                        s.acked_modseq = d.read_at;
+                    }
+                    // The device's own changes are not sent back to it; those it has
+                    // acknowledged past are forgotten.
+                    let acked = s.acked_modseq;
+                    s.own_changes.retain(|_, m| *m > acked);
                     s.known = s.id_map.values().copied().collect();
                 }
                 (d.coll.id, s)
