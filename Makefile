@@ -20,6 +20,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	python3 scripts/layout-check.py
+	node --check web-admin/app.js
 
 unit:
 	$(CARGO) test --workspace

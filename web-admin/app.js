@@ -585,37 +585,39 @@ async function pageQueue() {
 }
 
 async function pageMe() {
-  const u = await api("GET", `users/${encodeURIComponent(me.uid)}`);
-  const host = location.hostname;
+  const base = `users/${encodeURIComponent(me.uid)}`;
+  const [u, setup] = await Promise.all([api("GET", base), api("GET", `${base}/setup`)]);
+  const host = setup.hostname, p = setup.ports;
   show(h("h1", {}, u.display_name || u.uid),
     form("Change your password", [
       { name: "password", label: "New password", type: "password", required: true, autocomplete: "new-password" },
     ], "Change it", async (v) => {
-      await api("PUT", `users/${encodeURIComponent(me.uid)}/password`, { password: v.password });
+      await api("PUT", `${base}/password`, { password: v.password });
       main.querySelector("[data-form=own-password] input").value = "";
       return "Your password is changed.";
     }, { id: "own-password" }),
     h("h2", {}, "Set up your devices"),
-    h("section", {},
-      h("p", {}, "Your address: ", h("b", {}, u.address), ". Sign in with it and your password."),
+    h("section", { id: "servers" },
+      h("p", {}, "Your address: ", h("b", {}, setup.address), ". Sign in with it and your password."),
       table(["What", "Server", "Port"], [
-        ["Incoming mail (IMAP, SSL/TLS)", host, "993"],
-        ["Outgoing mail (SMTP, SSL/TLS)", host, "465"],
-        ["Outgoing mail (SMTP, STARTTLS)", host, "587"],
-        ["Calendars (CalDAV)", `https://${host}/dav/`, "443"],
-        ["Contacts (CardDAV)", `https://${host}/dav/`, "443"],
-      ].map((r) => h("tr", {}, r.map((c) => h("td", {}, c))))),
+        ["Incoming mail (IMAP, SSL/TLS)", host, String(p.imaps)],
+        ["Outgoing mail (SMTP, SSL/TLS)", host, String(p.submissions)],
+        ["Outgoing mail (SMTP, STARTTLS)", host, String(p.submission)],
+        ["Calendars (CalDAV)", `${setup.web}/dav/`, String(p.https)],
+        ["Contacts (CardDAV)", `${setup.web}/dav/`, String(p.https)],
+        ["Phones and Outlook plug-ins (SyncML)", `${setup.web}/syncml`, String(p.https)],
+      ].map(([what, server, port]) => h("tr", {}, h("td", {}, what), h("td", {}, h("code", {}, server)), h("td", {}, port)))),
       h("p", {}, h("b", {}, "Thunderbird: "), "add a mail account with your address and password; it finds the settings, calendars and address books by itself."),
-      h("p", {}, h("b", {}, "iPhone, iPad and Mac: "), h("a", { href: "/dav/mobileconfig", download: "bureau.mobileconfig" }, "download the profile"), " and open it (it asks for your password once)."),
-      h("p", {}, h("b", {}, "Android: "), "add the mail account in Thunderbird for Android or K-9 with the servers above, and calendars and contacts with DAVx⁵ at ", h("code", {}, `https://${host}/dav/`), "."),
+      h("p", {}, h("b", {}, "iPhone, iPad and Mac: "), h("a", { href: `/api/v1/${base}/mobileconfig`, download: "bureau.mobileconfig", id: "profile" }, "download the profile"), " and open it (it asks for your password once)."),
+      h("p", {}, h("b", {}, "Android: "), "add the mail account in Thunderbird for Android or K-9 with the servers above, and calendars and contacts with DAVx⁵ at ", h("code", {}, `${setup.web}/dav/`), "."),
       h("p", {}, h("b", {}, "Outlook: "), "add an IMAP account with the servers above."),
-      h("p", {}, h("b", {}, "Phones, Outlook plug-ins and SyncEvolution that sync over SyncML: "), "server ",
-        h("code", {}, `https://${location.host}/syncml`), ", databases ", h("code", {}, "contacts"), ", ",
+      h("p", {}, h("b", {}, "SyncML (older phones, Outlook plug-ins, SyncEvolution): "), "server ",
+        h("code", {}, `${setup.web}/syncml`), ", databases ", h("code", {}, "contacts"), ", ",
         h("code", {}, "calendar"), ", ", h("code", {}, "tasks"), " and ", h("code", {}, "notes"),
         ", with your address and password."),
       h("h2", {}, "On your phone"),
-      h("p", {}, "Scan this with the phone's camera to open this page there:"),
-      h("img", { src: `/api/v1/users/${encodeURIComponent(me.uid)}/setup-qr.svg`, alt: "QR code of this page's address", width: 200, height: 200, id: "setup-qr" })));
+      h("p", {}, "Scan this with the phone's camera to open this page there (", h("code", {}, `${setup.web}/admin/#/me`), "):"),
+      h("img", { src: `/api/v1/${base}/setup-qr.svg`, alt: "QR code of this page's address", width: 200, height: 200, id: "setup-qr" })));
 }
 
 async function pageDirectory() {

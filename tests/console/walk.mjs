@@ -233,7 +233,19 @@ try {
   await fill("login", { password: "brand new secret" });
   await heading("Carol Martin");
   await expect(!(await text("nav")).includes("Users"), "no admin pages for a user");
-  await expect((await text("main")).includes("993"), "the client setup");
+  // Issue 22, defect 4: the box's name and the ports it really uses (this daemon's are
+  // offset), not the browser's host and the standard ones; the profile comes with the
+  // console session.
+  const offset = Number(new URL(base).port) - 443;
+  const servers = await text("#servers");
+  await expect(servers.includes("box.example.com") && !servers.includes("127.0.0.1"), "the box's name in the client setup");
+  await expect(servers.includes(String(993 + offset)) && servers.includes(String(465 + offset)), "the real ports in the client setup");
+  await expect(servers.includes(`https://box.example.com:${443 + offset}/admin/#/me`), "the QR code's address is the box's");
+  const profile = await page.evaluate(async () => {
+    const r = await fetch(document.querySelector("#profile").href);
+    return [r.status, r.headers.get("content-type"), (await r.text()).includes("box.example.com")];
+  });
+  await expect(profile[0] === 200 && profile[2], `the profile downloads with the session (${profile})`);
   await page.waitForFunction(() => document.querySelector("#setup-qr")?.naturalWidth > 0);
   await shot("my-account");
 

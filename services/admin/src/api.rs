@@ -292,3 +292,14 @@ pub struct SambaApplied {
     pub settings: bureau_daemons::samba::SambaSettings,
     pub report: bureau_core::helper::SambaReport,
 }
+
+/// What a user's devices need to be set up: the box's name, the user's address, the web
+/// address and the ports clients use.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeviceSetup {
+    pub hostname: String,
+    pub address: String,
+    /// e.g. https://box.example.com
+    pub web: String,
+    pub ports: bureau_dav::autoconfig::Ports,
+}

@@ -75,6 +75,8 @@ pub struct DaemonInfo {
     pub system_dir: PathBuf,
     /// The previous run did not stop cleanly: when it had started (seconds since 1970).
     pub unclean_stop: Option<u64>,
+    /// The ports clients use (the device-setup page, the profile).
+    pub ports: bureau_dav::autoconfig::Ports,
 }
 
 /// Where the web proxy's generated files go and what they point at.

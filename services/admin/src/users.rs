@@ -32,24 +32,40 @@ impl AdminApi {
                 }
                 Ok(json(StatusCode::OK, &self.user_detail(uid)?))
             }
+            (&Method::GET, ["users", uid, "setup"]) => {
+                if !who.admin && who.uid.as_deref() != Some(*uid) {
+                    return Err(fail(StatusCode::FORBIDDEN, "administrators only"));
+                }
+                let user = self.user_or_404(uid)?;
+                Ok(json(
+                    StatusCode::OK,
+                    &DeviceSetup {
+                        hostname: self.info.hostname.clone(),
+                        address: user.address,
+                        web: self.web_base(),
+                        ports: self.info.ports.clone(),
+                    },
+                ))
+            }
+            (&Method::GET, ["users", uid, "mobileconfig"]) => {
+                if !who.admin && who.uid.as_deref() != Some(*uid) {
+                    return Err(fail(StatusCode::FORBIDDEN, "administrators only"));
+                }
+                let user = self.user_or_404(uid)?;
+                Ok(bureau_dav::autoconfig::mobileconfig(
+                    &self.info.hostname,
+                    &self.info.ports,
+                    &user.uid,
+                    &user.address,
+                    &user.display_name,
+                ))
+            }
             (&Method::GET, ["users", uid, "setup-qr.svg"]) => {
                 if !who.admin && who.uid.as_deref() != Some(*uid) {
                     return Err(fail(StatusCode::FORBIDDEN, "administrators only"));
                 }
-                // The user's own console page, at the name the browser used for the box.
-                let host = req
-                    .headers()
-                    .get("host")
-                    .and_then(|h| h.to_str().ok())
-                    .filter(|h| {
-                        !h.is_empty()
-                            && h.len() < 256
-                            && h.chars()
-                                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
-                    })
-                    .unwrap_or(&self.info.hostname)
-                    .to_string();
-                let url = format!("https://{host}/admin/#/me");
+                // The user's own console page, at the box's name and HTTPS port.
+                let url = format!("{}/admin/#/me", self.web_base());
                 let code = qrcode::QrCode::new(url.as_bytes())
                     .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
                 let svg = code
@@ -147,11 +163,23 @@ impl AdminApi {
             .principal)
     }
 
-    fn user_detail(&self, uid: &str) -> Result<UserDetail, Fail> {
-        let user = self
-            .dir()
+    /// The box's web address as clients are told it (its name, and its HTTPS port when
+    /// that is not 443).
+    fn web_base(&self) -> String {
+        match self.info.ports.https {
+            443 => format!("https://{}", self.info.hostname),
+            p => format!("https://{}:{p}", self.info.hostname),
+        }
+    }
+
+    fn user_or_404(&self, uid: &str) -> Result<bureau_directory::User, Fail> {
+        self.dir()
             .user(uid)?
-            .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("user {uid} not found")))?;
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("user {uid} not found")))
+    }
+
+    fn user_detail(&self, uid: &str) -> Result<UserDetail, Fail> {
+        let user = self.user_or_404(uid)?;
         let r = self.dir().store().reader(Actor::System)?;
         let usage_bytes = r.usage(user.principal)?;
         let groups = self

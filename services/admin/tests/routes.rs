@@ -47,6 +47,7 @@ async fn api() -> Api {
         hostname_fixed: true,
         system_dir: dir.path().join("system"),
         unclean_stop: None,
+        ports: Default::default(),
     };
     let admin = AdminApi::new(Services {
         auth: Auth::new(directory.clone(), Default::default()),

@@ -294,6 +294,17 @@ impl Listeners {
     }
 }
 
+/// The ports clients are told (the device-setup page, autoconfiguration, the profile).
+fn client_ports(cfg: &Config) -> bureau_dav::autoconfig::Ports {
+    bureau_dav::autoconfig::Ports {
+        imaps: cfg.port(ports::IMAPS),
+        imap: cfg.port(ports::IMAP),
+        submissions: cfg.port(ports::SUBMISSIONS),
+        submission: cfg.port(ports::SUBMISSION),
+        https: cfg.port(ports::HTTPS),
+    }
+}
+
 /// The admin socket, bound afresh, for the daemon's group (0660).
 fn admin_socket(
     cfg: &Config,
@@ -367,13 +378,7 @@ impl Base<'_> {
             self.hostname,
             sched.clone(),
         )
-        .with_ports(bureau_dav::autoconfig::Ports {
-            imaps: self.cfg.port(ports::IMAPS),
-            imap: self.cfg.port(ports::IMAP),
-            submissions: self.cfg.port(ports::SUBMISSIONS),
-            submission: self.cfg.port(ports::SUBMISSION),
-            https: self.cfg.port(ports::HTTPS),
-        });
+        .with_ports(client_ports(self.cfg));
         // Objects stored before today's rules: told once at start; queries skip them.
         let checking = dav.clone();
         tokio::task::spawn_blocking(move || {
@@ -565,6 +570,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         hostname_fixed: cfg.server.hostname.is_some(),
         unclean_stop: died,
         system_dir: cfg.system_dir(),
+        ports: client_ports(&cfg),
     };
     let admin = base.admin(info, queue.as_ref(), &data);
     certs.watch(Duration::from_secs(5));

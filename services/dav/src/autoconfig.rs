@@ -8,7 +8,7 @@ use hyper::StatusCode;
 
 /// The ports clients are told, as the box is reached (the appliance's standard ones, or a
 /// development daemon's offset ones).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Ports {
     pub imaps: u16,
     pub imap: u16,
