@@ -150,7 +150,6 @@ impl Session {
     /// What the device's last DevInf said (this session's Put, else as kept with the
     /// device).
     fn held(&mut self, store: &Store) -> Result<&Held, StoreError> {
-        // (Read once per session.)
         if self.held.is_none() {
             let p = self.user.principal;
             let d = store
