@@ -267,11 +267,11 @@ impl SyncMl {
             self.put_back(s);
         }
         if let Some(s) = &session
-            && let Some((msg, reply)) = &s.last
-            && *msg == h.msg_id
+            && let Some(last) = &s.last
+            && last.msg_id == h.msg_id
         {
             // The same message again (the reply was lost): the same reply.
-            let reply = reply.clone();
+            let reply = last.reply.clone();
             self.put_back(session.take().expect("checked"));
             return Ok(reply);
         }
@@ -310,7 +310,10 @@ impl SyncMl {
                 return Err(e);
             }
         };
-        s.last = Some((h.msg_id.clone(), reply.clone()));
+        s.last = Some(session::Last {
+            msg_id: h.msg_id.clone(),
+            reply: reply.clone(),
+        });
         if s.done {
             kept::forget(store, &s.token).await?;
         } else {

@@ -98,13 +98,22 @@ pub struct Session {
     max_obj: Option<usize>,
     dbs: Vec<Db>,
     /// The client's last message id and the reply given, for a replayed message.
-    pub last: Option<(String, Vec<u8>)>,
+    pub last: Option<Last>,
     /// The session ended whole: its state is saved.
     pub done: bool,
     /// What the device holds per content type (its DevInf's CTCap), read once.
     held: Option<Held>,
     /// What the URL the device was given asks (`sync=`, `reset`).
     url: UrlOptions,
+}
+
+/// A client's last message id and the reply it was given (kept as bytes, not as a list of
+/// numbers, when the session is written to the store).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Last {
+    pub msg_id: String,
+    #[serde(with = "serde_bytes")]
+    pub reply: Vec<u8>,
 }
 
 /// The device key under which SyncML devices are kept (apart from ActiveSync's).
