@@ -161,12 +161,7 @@ pub fn resolve(
     principal: u64,
     uri: &str,
 ) -> Result<Option<(Kind, Collection)>, StoreError> {
-    let name = uri
-        .trim()
-        .trim_start_matches("./")
-        .trim_end_matches('/')
-        .to_ascii_lowercase();
-    let Some(kind) = Kind::of_name(&name) else {
+    let Some(kind) = Kind::of_name(&crate::devinf::datastore_name(uri)) else {
         return Ok(None);
     };
     let (kinds, default) = kind.collections();
