@@ -411,6 +411,52 @@ def test_three_devices_of_one_user_converge(office, shim, tmp_path):
         assert not with_text(p.cards(), "+33100") and not with_text(p.cards(), "+33102")
 
 
+def test_a_conflict_is_won_by_the_server_and_an_edit_outlives_a_delete(office, shim, tmp_path):
+    """Both sides changed one card since the last sync: the server's version stands on both
+    (status 419, conflict resolved with server data). A card the device
+    deleted but the server edited comes back to the device; a card the server deleted but
+    the device edited comes back to the server, with the edit."""
+    b = office
+    book = "/dav/addressbooks/alice/contacts/"
+    phone = Device(b, shim, tmp_path / "phone")
+    for n in ("both", "devdel", "srvdel"):
+        card = f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{n}\r\nFN:{n} Card\r\nN:Card;{n};;;\r\nTEL:111\r\nEND:VCARD\r\n"
+        assert dav(b, "PUT", f"{book}{n}.vcf", card, Content_Type="text/vcard")[0] == 201
+    phone.sync("slow")
+    names = {n: name for name, c in phone.cards().items() for n in ("both", "devdel", "srvdel") if f"FN:{n} " in c}
+    assert len(names) == 3, phone.cards()
+
+    def edit_device(n, tel):
+        path = phone.folder / names[n]
+        path.write_text(path.read_text().replace("TEL:111", f"TEL:{tel}"))
+
+    def edit_server(n, tel):
+        _, headers, text = dav(b, "GET", f"{book}{n}.vcf")
+        assert dav(b, "PUT", f"{book}{n}.vcf", text.replace("TEL:111", f"TEL:{tel}"),
+                   Content_Type="text/vcard")[0] == 204
+
+    edit_device("both", "222")
+    edit_server("both", "333")
+    (phone.folder / names["devdel"]).unlink()
+    edit_server("devdel", "444")
+    edit_device("srvdel", "555")
+    assert dav(b, "DELETE", f"{book}srvdel.vcf")[0] == 204
+    out = phone.sync("two-way").stdout
+    # The device takes one item back (devdel) and one change (both's server version).
+    assert re.search(r"\|\s+addressbook \|\s+1\s+\|\s+1\s+\|\s+0\s+\|\s+0\s+\|", out), out[-3000:]
+
+    on_server = server_cards(b)
+    assert "TEL:333" in on_server["both.vcf"] and not with_text(on_server, "TEL:222"), on_server
+    assert "TEL:444" in on_server["devdel.vcf"], on_server
+    assert with_text(on_server, "FN:srvdel Card") and with_text(on_server, "TEL:555"), on_server
+    cards = phone.cards()
+    assert with_text(cards, "TEL:333") and not with_text(cards, "TEL:222"), cards
+    assert with_text(cards, "TEL:444") and with_text(cards, "TEL:555") and len(cards) == 3, cards
+    # And they stay agreed.
+    phone.sync("two-way")
+    assert len(server_cards(b)) == 3 and len(phone.cards()) == 3
+
+
 def test_the_servers_changes_span_as_many_messages_as_the_device_needs(office, shim, tmp_path):
     """A device that takes small messages (maxMsgSize 20,000 bytes) gets 150 cards over
     several, each after its Alert 222, the last one Final; in WBXML too."""

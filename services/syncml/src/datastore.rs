@@ -357,6 +357,24 @@ fn existing(
     Ok(None)
 }
 
+/// Whether an item the device changed was changed on the server too since the device's
+/// last sync (not by the device itself), in a sync that sends the server's changes: a
+/// conflict, which the server wins (OMA DS 1.2 Protocol 6.11 leaves the policy to it; this
+/// is IceWarp's and Funambol's default).
+fn changed_since(r: &Reader, t: &Target<'_>, id: ItemId) -> Result<bool, StoreError> {
+    if t.mode.sends() != Sends::Changes {
+        return Ok(false);
+    }
+    let item = match r.item(t.coll.id, id) {
+        Ok(item) => item,
+        Err(StoreError::NotFound) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    Ok(item.modseq > t.state.acked_modseq
+        && t.state.own_changes.get(&id) != Some(&item.modseq)
+        && holds(t.kind, &item))
+}
+
 /// A device's Add, Replace or Delete of one item.
 pub struct Change<'a> {
     pub verb: &'a str,
@@ -408,10 +426,22 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
             return Ok(Step::Done(status::OK));
         }
         t.state.id_map.remove(luid);
+        let r = cx.store.reader(Actor::Principal(cx.user.principal))?;
         return match known {
+            // Changed on the server since: it stays, and goes to the device again as new.
+            Some(id) if changed_since(&r, t, id)? => Ok(Step::Done(status::SERVER_WON)),
             Some(id) => pending(Write::Delete(id)),
             None => Ok(Step::Done(status::NOT_DELETED)),
         };
+    }
+    if verb == "Replace"
+        && let Some(id) = known
+    {
+        let r = cx.store.reader(Actor::Principal(cx.user.principal))?;
+        if changed_since(&r, t, id)? {
+            // The server's version stands, and is among its changes for the device.
+            return Ok(Step::Done(status::SERVER_WON));
+        }
     }
     if c.content_type.is_some_and(|ct| !t.kind.accepts(ct)) {
         return Ok(Step::Done(status::UNSUPPORTED_TYPE));

@@ -23,6 +23,9 @@ pub mod status {
     pub const NOT_SUPPORTED: u16 = 406;
     pub const MISSING_CREDENTIALS: u16 = 407;
     pub const TOO_LARGE: u16 = 413;
+    /// The device changed what the server had changed since: the server's version stands
+    /// and goes to the device ("conflict resolved with server data").
+    pub const SERVER_WON: u16 = 419;
     pub const UNSUPPORTED_TYPE: u16 = 415;
     /// A split item whose parts do not add up to the Size it announced.
     pub const SIZE_MISMATCH: u16 = 424;
