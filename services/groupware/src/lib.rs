@@ -7,6 +7,7 @@
 //!   device's change replaces the lines it stands for, every other line stays byte for byte.
 //! - `tzi`: time zones as Windows describes them (TIME_ZONE_INFORMATION and its rules),
 //!   matched to and from the zone database.
+//! - `when`: DTSTART-like values (date, UTC, zoned, floating) and the object's zones.
 //! - `busy`: recurrence instances, busy periods and VFREEBUSY.
 //! - `items`: a collection's item records, kept between requests.
 //! - `schedule`: implicit scheduling (iTIP between users here, iMIP by mail), resource
@@ -18,3 +19,4 @@ pub mod items;
 pub mod object;
 pub mod schedule;
 pub mod tzi;
+pub mod when;
