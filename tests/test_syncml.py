@@ -381,6 +381,75 @@ def test_a_device_that_speaks_vcard_21_gets_and_sends_it(office, shim, tmp_path)
     assert "Hélène" in srv and "line one\\nline two\\, still" in srv and "+33 1 11" in srv, srv
 
 
+ZONED = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//other//EN\r\nBEGIN:VEVENT\r\nUID:zoned-1\r\n"
+         "DTSTAMP:20261201T000000Z\r\nDTSTART;TZID=Europe/Paris:20270104T090000\r\n"
+         "DTEND;TZID=Europe/Paris:20270104T100000\r\nRRULE:FREQ=WEEKLY;BYDAY=MO\r\n"
+         "SUMMARY:Weekly review\r\nCONFERENCE;VALUE=URI:https://meet.example.org/r\r\n"
+         "ATTENDEE;CN=Bob;PARTSTAT=ACCEPTED:mailto:bob@example.org\r\nBEGIN:VALARM\r\n"
+         "ACTION:DISPLAY\r\nDESCRIPTION:Review\r\nTRIGGER:-PT15M\r\nEND:VALARM\r\nEND:VEVENT\r\n"
+         "END:VCALENDAR\r\n")
+
+
+def test_a_device_that_speaks_vcalendar_10_gets_and_sends_it(office, shim, tmp_path):
+    """SyncEvolution made to sync events and tasks in vCalendar 1.0 only, as most phones
+    do: CalDAV's zoned weekly meeting reaches it in UTC with its rule and alarm; its own
+    event with accents, its all-day day off and its task due on a day are kept as
+    iCalendar; its edit of the meeting keeps the zone, the attendee's name and what it
+    never saw; a second slow sync doubles nothing."""
+    b = office
+    cal, todo = "/dav/calendars/alice/calendar/", "/dav/calendars/alice/tasks/"
+    assert dav(b, "PUT", f"{cal}zoned.ics", ZONED, Content_Type="text/calendar")[0] == 201
+    phone = Device(b, shim, tmp_path / "old", sources=("calendar", "todo"))
+    phone.run("--configure", "syncFormat=text/x-vcalendar", "forceSyncFormat=1", "loglevel=4",
+              "bureau@client", "calendar", "todo")
+    (phone.folders["calendar"] / "own").write_text(vevent("dev-10", "Réunion été", "20270112T140000Z"))
+    (phone.folders["calendar"] / "off").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:dev-off\r\nDTSTAMP:20261201T000000Z\r\n"
+        "DTSTART;VALUE=DATE:20270115\r\nDTEND;VALUE=DATE:20270116\r\nSUMMARY:Day off\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    (phone.folders["todo"] / "t").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VTODO\r\nUID:dev-t\r\nDTSTAMP:20261201T000000Z\r\n"
+        "DUE;VALUE=DATE:20270120\r\nSUMMARY:File taxes\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+    out = phone.sync("slow").stdout
+    assert "synchronization completed successfully" in out, out[-3000:]
+    logs = list(phone.home.glob(".cache/syncevolution/*/syncevolution-log_*.xml"))
+    sent = "".join(p.read_text(errors="replace") for p in logs if "outgoing" in p.name)
+    got = "".join(p.read_text(errors="replace") for p in logs if "incoming" in p.name)
+    assert "VERSION:1.0" in sent and "VERSION:1.0" in got and "text/x-vcalendar" in got, got[-3000:]
+    assert "TZID" not in got and "DTSTART:20270104T080000Z" in got, got[-3000:]
+
+    # The device has the meeting at its hour, weekly, with its alarm.
+    [meeting] = with_text(phone.items("calendar"), "Weekly review")
+    assert "20270104T080000Z" in meeting and "FREQ=WEEKLY" in meeting and "BEGIN:VALARM" in meeting, meeting
+    # CalDAV has the device's items as iCalendar.
+    on_server = server_items(b, cal, "ics")
+    [own] = with_text(on_server, "Réunion été")
+    assert "VERSION:2.0" in own and "DTSTART:20270112T140000Z" in own, own
+    [off] = with_text(on_server, "Day off")
+    assert "DTSTART;VALUE=DATE:20270115" in off and "DTEND;VALUE=DATE:20270116" in off, off
+    [task] = with_text(server_items(b, todo, "ics"), "File taxes")
+    assert "DUE;VALUE=DATE:20270120" in task, task
+
+    # The device renames the meeting: the zone, the rule, the attendee's name, the
+    # conference link and the alarm stay as they were.
+    [name] = [n for n, c in phone.items("calendar").items() if "Weekly review" in c]
+    path = phone.folders["calendar"] / name
+    path.write_text(path.read_text().replace("SUMMARY:Weekly review", "SUMMARY:Weekly review (room 4)"))
+    phone.sync("two-way")
+    after = unfolded_lines(server_items(b, cal, "ics")["zoned.ics"])
+    for line in ["DTSTART;TZID=Europe/Paris:20270104T090000", "DTEND;TZID=Europe/Paris:20270104T100000",
+                 "RRULE:FREQ=WEEKLY;BYDAY=MO", "CONFERENCE;VALUE=URI:https://meet.example.org/r",
+                 "ATTENDEE;CN=Bob;PARTSTAT=ACCEPTED:mailto:bob@example.org", "TRIGGER:-PT15M",
+                 "SUMMARY:Weekly review (room 4)"]:
+        assert after[line] == 1, (line, after)
+    assert after["BEGIN:VALARM"] == 1, after
+
+    # Slow again: nothing doubles.
+    phone.sync("slow")
+    assert len(server_items(b, cal, "ics")) == 3 and len(phone.items("calendar")) == 3
+    assert len(server_items(b, todo, "ics")) == 1 and len(phone.items("todo")) == 1
+
+
 def test_three_devices_of_one_user_converge(office, shim, tmp_path):
     b = office
     phones = [Device(b, shim, tmp_path / f"p{i}", device=f"dev{i}") for i in range(3)]

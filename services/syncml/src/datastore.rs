@@ -6,7 +6,9 @@
 //! out as they are stored. Events and tasks are iCalendar objects written through the
 //! groupware `Scheduler`, as CalDAV's and ActiveSync's are: checked the same way, their UID
 //! kept unique in the collection, and an organizer's change reaching the attendees. Notes
-//! are VJOURNALs, which devices send and take as plain text (formats.rs).
+//! are VJOURNALs, which devices send and take as plain text (formats.rs). A device that
+//! prefers the older formats sends and gets vCard 2.1 (formats.rs) and vCalendar 1.0
+//! (vcal10.rs); the store keeps vCard 3.0 and iCalendar 2.0.
 //!
 //! A device's change to an item it was sent is laid over the stored item (merge.rs), so what
 //! the device cannot hold, by its CTCap, stays.
@@ -15,6 +17,7 @@ use crate::formats;
 use crate::merge::{self, Caps};
 use crate::message::status;
 use crate::modes::{Mode, Sends};
+use crate::vcal10;
 use bureau_directory::User;
 use bureau_groupware::object::{self, ObjectKind};
 use bureau_groupware::schedule::Scheduler;
@@ -60,13 +63,14 @@ impl Out {
     }
 }
 
-/// A stored item as the device gets it (a note as plain text); None if it is gone.
+/// A stored item as the device gets it (a note as plain text, in the older format the
+/// device prefers); None if it is gone.
 pub fn outgoing(
     r: &Reader,
     coll: CollectionId,
     kind: Kind,
     id: ItemId,
-    vcard21: bool,
+    legacy: bool,
 ) -> Result<Option<String>, StoreError> {
     let item = match r.item(coll, id) {
         Ok(i) => i,
@@ -76,7 +80,8 @@ pub fn outgoing(
     let stored = String::from_utf8_lossy(&r.content(&item)?).into_owned();
     Ok(Some(match kind {
         Kind::Notes => formats::note_to_text(&stored).unwrap_or_default(),
-        Kind::Contacts if vcard21 => formats::vcard_to_21(&stored),
+        Kind::Contacts if legacy => formats::vcard_to_21(&stored),
+        Kind::Events | Kind::Tasks if legacy => vcal10::to_10(&stored).unwrap_or(stored),
         _ => stored,
     }))
 }
@@ -112,6 +117,15 @@ impl Kind {
     }
 
     /// The collections that hold it, the preferred kind first, and the default's name.
+    /// The older format a device may prefer for it (vCard 2.1, vCalendar 1.0).
+    pub fn legacy_type(self) -> Option<&'static str> {
+        match self {
+            Kind::Contacts => Some("text/x-vcard"),
+            Kind::Events | Kind::Tasks => Some("text/x-vcalendar"),
+            Kind::Notes => None,
+        }
+    }
+
     fn collections(self) -> (&'static [CollectionKind], &'static str) {
         match self {
             Kind::Contacts => (&[CollectionKind::AddressBook], "contacts"),
@@ -141,7 +155,7 @@ impl Kind {
                 ct.as_str(),
                 "text/vcard" | "text/x-vcard" | "text/directory"
             ),
-            Kind::Events | Kind::Tasks => ct == "text/calendar",
+            Kind::Events | Kind::Tasks => ct == "text/calendar" || ct == "text/x-vcalendar",
             Kind::Notes => ct == "text/plain" || ct == "text/calendar",
         }
     }
@@ -452,7 +466,10 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
             .map_or(!c.data.trim_start().starts_with("BEGIN:"), |ct| {
                 ct.eq_ignore_ascii_case("text/plain")
             });
-    let note_caps;
+    let (note_caps, v10_caps);
+    let v10 = matches!(t.kind, Kind::Events | Kind::Tasks)
+        .then(|| vcal10::from_10(c.data))
+        .flatten();
     let (data, caps) = if plain_note {
         note_caps = formats::note_caps();
         (formats::note_from_text(c.data), Some(&note_caps))
@@ -461,6 +478,10 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
     {
         // A vCard 2.1 is kept as 3.0.
         (merge::without_empty(&v30), c.caps)
+    } else if let Some(v20) = &v10 {
+        // A vCalendar 1.0 is kept as iCalendar 2.0; its CTCap read in 2.0's names.
+        v10_caps = c.caps.map(vcal10::caps_in_20);
+        (merge::without_empty(v20), v10_caps.as_ref())
     } else {
         (merge::without_empty(c.data), c.caps)
     };
@@ -489,6 +510,9 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
     if let Some(item) = &found {
         t.matched.insert(item.id);
         let stored = String::from_utf8_lossy(&r.content(item)?).into_owned();
+        if v10.is_some() {
+            text = vcal10::zoned_like(&text, &stored);
+        }
         match merge::merge(&stored, &text, caps).map(|m| fit(t.kind, &m)) {
             Some(Ok(fitted)) => (text, props) = fitted,
             Some(Err(why)) => log::info!("syncml: the device's item stands whole: {why}"),

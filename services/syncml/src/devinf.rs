@@ -32,7 +32,7 @@ pub fn server(version: Version) -> Element {
         .with(e("SupportLargeObjs"))
         .with(e("SupportNumberOfChanges"));
     let vcard = (("text/vcard", "3.0"), ("text/x-vcard", "2.1"));
-    let ical = (("text/calendar", "2.0"), ("text/calendar", "2.0"));
+    let ical = (("text/calendar", "2.0"), ("text/x-vcalendar", "1.0"));
     for (names, display, ((ct, ver), other)) in [
         (&["contacts", "addressbook", "card"][..], "Contacts", vcard),
         (&["calendar", "events"][..], "Calendar", ical),
@@ -190,11 +190,11 @@ impl Held {
         held
     }
 
-    /// Whether a datastore of the device takes vCard 2.1 (it prefers it).
-    pub fn wants_vcard_21(&self, datastore: &str) -> bool {
+    /// The content type a datastore of the device prefers (its Rx-Pref).
+    pub fn prefers(&self, datastore: &str) -> Option<&str> {
         self.rx_pref
             .get(&datastore_name(datastore))
-            .is_some_and(|ct| ct == "text/x-vcard")
+            .map(String::as_str)
     }
 }
 

@@ -185,7 +185,7 @@ pub fn vcard_to_21(text: &str) -> String {
 
 /// Lines of a 2.1 card: folded lines joined, and quoted-printable soft breaks ("=" at a
 /// line's end) joined with the next line.
-fn unfold_21(text: &str) -> Vec<String> {
+pub(crate) fn unfold_21(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut soft = false;
     for l in text.split('\n') {
@@ -219,7 +219,7 @@ fn escape_commas(v: &str) -> String {
     out
 }
 
-fn decode_qp(v: &str) -> Vec<u8> {
+pub(crate) fn decode_qp(v: &str) -> Vec<u8> {
     let b = v.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -238,7 +238,7 @@ fn decode_qp(v: &str) -> Vec<u8> {
     out
 }
 
-fn encode_qp(v: &str) -> String {
+pub(crate) fn encode_qp(v: &str) -> String {
     let mut out = String::with_capacity(v.len() * 3);
     for &b in v.as_bytes() {
         match b {
@@ -251,7 +251,7 @@ fn encode_qp(v: &str) -> String {
 
 /// A quoted-printable line broken at 75 characters with soft breaks, never inside an
 /// "=XX" escape.
-fn soft_breaks(line: &str) -> String {
+pub(crate) fn soft_breaks(line: &str) -> String {
     let mut out = String::with_capacity(line.len() + line.len() / 70 * 3 + 2);
     let mut width = 0;
     let mut chars = line.char_indices().peekable();

@@ -25,6 +25,7 @@ pub mod message;
 mod modes;
 mod session;
 mod signin;
+mod vcal10;
 
 use bureau_core::Auth;
 use bureau_groupware::schedule::Scheduler;

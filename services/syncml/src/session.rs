@@ -55,17 +55,18 @@ struct Db {
     /// Taken up again from the store (`Session::resumed`).
     #[serde(skip)]
     resumed: bool,
-    /// The device takes this datastore's cards as vCard 2.1 (its DevInf prefers it).
-    vcard21: bool,
+    /// The device takes this datastore's items in the older format its DevInf prefers
+    /// (vCard 2.1, vCalendar 1.0).
+    #[serde(alias = "vcard21")]
+    legacy: bool,
 }
 
 impl Db {
     /// The content type the device gets this datastore's items in.
     fn content_type(&self) -> &'static str {
-        if self.vcard21 {
-            "text/x-vcard"
-        } else {
-            self.kind.content_type()
+        match self.kind.legacy_type() {
+            Some(t) if self.legacy => t,
+            _ => self.kind.content_type(),
         }
     }
 }
@@ -470,9 +471,10 @@ impl Session {
                 ),
         );
         self.dbs.retain(|d| d.coll.id != coll.id);
-        let vcard21 = kind == Kind::Contacts && self.held(store)?.wants_vcard_21(&client_uri);
+        let legacy = kind.legacy_type().is_some()
+            && self.held(store)?.prefers(&client_uri) == kind.legacy_type();
         self.dbs.push(Db {
-            vcard21,
+            legacy,
             server_uri,
             client_uri,
             kind,
@@ -665,7 +667,7 @@ impl Session {
                             let data = match o.item() {
                                 Some(id) => {
                                     match datastore::outgoing(
-                                        &reader, db.coll.id, db.kind, id, db.vcard21,
+                                        &reader, db.coll.id, db.kind, id, db.legacy,
                                     )? {
                                         Some(d) => d,
                                         // Deleted since: its Delete comes next time.

@@ -24,10 +24,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bureau_groupware::contentline::{Comp, Line, esc, split, unescape};
 use bureau_groupware::tzi::{Tzi, local_in};
+pub use bureau_groupware::when::{At, Zones, duration, midnight};
 use chrono::{Datelike, Duration, NaiveDateTime};
 pub use meeting::{invitation_of, meeting_request, object_name, respond, uid_of, usable_uid};
 use recurrence::*;
-pub use bureau_groupware::when::{At, Zones, duration, midnight};
 pub use recurrence::{task_recurrence, task_rule};
 
 /// What reading and writing an event need besides its text.
