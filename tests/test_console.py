@@ -29,7 +29,7 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
     assert walk.returncode == 0, walk.stdout + walk.stderr
     pages = {p.stem.split("-", 1)[1] for p in SHOTS.glob("*.png")}
     assert {"setup", "dns-records", "dashboard", "domains", "user-created", "user-bad-input", "group",
-            "password-reset", "last-admin-refused", "domain-syncml", "rooms", "queue", "backups", "restore-refused", "file-server", "web-proxy", "my-account",
+            "password-reset", "device-log", "last-admin-refused", "domain-syncml", "rooms", "queue", "backups", "restore-refused", "file-server", "web-proxy", "my-account",
             "my-account-phone"} <= pages, pages
     with tarfile.open(SHOTS / "backup.tar.gz") as t:
         assert "bureau.redb" in t.getnames()
@@ -98,6 +98,9 @@ ENDPOINTS = [
     ("GET", "/api/v1/users/carl/devices", None, "admin"),
     ("POST", "/api/v1/users/carl/devices/Phone1/wipe", None, "admin"),
     ("DELETE", "/api/v1/users/carl/devices/Phone1", None, "admin"),
+    ("GET", "/api/v1/users/carl/devices/Phone1/log", None, "admin"),
+    ("PUT", "/api/v1/users/carl/devices/Phone1/log", {"on": True}, "admin"),
+    ("DELETE", "/api/v1/users/carl/devices/Phone1/log", None, "admin"),
     ("GET", "/api/v1/users/carl/collections/INBOX/items", None, "admin"),
     ("GET", "/api/v1/users/carl/collections/calendar/shares", None, "admin"),
     ("PUT", "/api/v1/users/carl/collections/calendar/shares/boss", {"access": "read"}, "admin"),

@@ -10,6 +10,7 @@ the protocol goes through it."""
 import os
 import re
 import subprocess
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -524,6 +525,54 @@ def test_a_conflict_is_won_by_the_server_and_an_edit_outlives_a_delete(office, s
     # And they stay agreed.
     phone.sync("two-way")
     assert len(server_cards(b)) == 3 and len(phone.cards()) == 3
+
+
+def test_an_administrator_records_a_devices_sessions(office, shim, tmp_path):
+    """The console's session log of a SyncML device: off until switched on; then each
+    message with its time, the box's time to answer, the sizes and what each side said,
+    but no item data and no password; off again records nothing; emptied on request. Only
+    a SyncML device has one."""
+    import json
+    from test_foundation import _https, login
+
+    b = office
+    b.cli("user", "add", "boss@example.com", "--admin", "--password-stdin", input=PW + "\n")
+    _, body, _, cookie = login(b, "boss@example.com", PW)
+    csrf = json.loads(body)["csrf"]
+
+    def api(method, path, data=None):
+        return _https(b, method, f"/api/v1/users/alice/devices/{path}", data, cookie=cookie, csrf=csrf)
+
+    phone = Device(b, shim, tmp_path / "phone", device="logged-phone")
+    phone.add("Ann Secretname", "+33123")
+    phone.sync("slow")
+    status, log, _ = api("GET", "syncml:logged-phone/log")
+    assert status == 200 and log == {"on": False, "entries": []}, log
+
+    assert api("PUT", "syncml:logged-phone/log", {"on": True})[1]["on"] is True
+    phone.add("Bob Othername", "+33456")
+    phone.sync("two-way")
+    status, log, _ = api("GET", "syncml:logged-phone/log")
+    entries = log["entries"]
+    assert status == 200 and len(entries) >= 2, log
+    said = " | ".join(e["received"] + " => " + e["sent"] for e in entries)
+    assert "Alert 200" in said and "(1 Add)" in said and " 201×1" in said and "Final" in said, said
+    for e in entries:
+        assert e["took_ms"] >= 0 and e["bytes_in"] > 0 and e["bytes_out"] > 0 and e["encoding"] == "xml", e
+        assert abs(e["at_ms"] / 1000 - time.time()) < 300, e
+    assert "Othername" not in json.dumps(log) and PW not in json.dumps(log)
+
+    # Off: the next sync adds nothing; emptied: nothing left.
+    api("PUT", "syncml:logged-phone/log", {"on": False})
+    phone.sync("two-way")
+    assert len(api("GET", "syncml:logged-phone/log")[1]["entries"]) == len(entries)
+    assert api("DELETE", "syncml:logged-phone/log")[1] == {"on": False, "entries": []}
+    assert api("PUT", "syncml:logged-phone/log", {"on": "yes"})[0] == 400
+    assert api("GET", "syncml:no-such-phone/log")[0] == 404
+    # As the console writes the id, percent-encoded: the same device, and its Reset works.
+    assert api("GET", "syncml%3Alogged-phone/log")[0] == 200
+    assert api("DELETE", "syncml%3Alogged-phone")[0] == 204
+    assert api("GET", "syncml%3Alogged-phone/log")[0] == 404
 
 
 def test_the_servers_changes_span_as_many_messages_as_the_device_needs(office, shim, tmp_path):

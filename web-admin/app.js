@@ -403,6 +403,36 @@ async function pageUsers() {
     }, { id: "user", alias: { uid: "address", quota: "quota_mb" } }));
 }
 
+// A SyncML device's detailed session log: each message with its time, how long the box
+// took to answer, the sizes both ways and what each side said.
+async function pageDeviceLog(uid, id) {
+  const path = `users/${encodeURIComponent(uid)}/devices/${encodeURIComponent(id)}/log`;
+  const log = await api("GET", path);
+  const ms = (n) => `${n} ms`;
+  show(h("h1", {}, `Session log of ${id.replace(/^syncml:/, "")}`),
+    h("p", {}, h("a", { href: `#/users/${encodeURIComponent(uid)}` }, `← ${uid}`)),
+    h("p", { class: "muted" }, "When on, each message of this device's syncs is recorded (the last 500): what it said, "
+      + "what the box answered and how long that took. Item contents and passwords are never recorded."),
+    form("Recording", [
+      { name: "on", label: "Record this device's sessions", type: "checkbox", value: log.on },
+    ], "Save", async (v) => {
+      const now = await api("PUT", path, { on: v.on });
+      return now.on ? "Recording: the device's next sync will show here." : "Not recording; what was recorded stays.";
+    }, { id: "devlog" }),
+    log.entries.length
+      ? h("section", { id: "entries" },
+        table(["When", "Message", "Took", ["Size in / out", { class: "wide" }], "Device said", "Box answered"],
+          log.entries.slice().reverse().map((e) => h("tr", {},
+            h("td", {}, new Date(e.at_ms).toLocaleString()),
+            h("td", {}, `${e.session}/${e.msg_id} (${e.encoding})`),
+            h("td", {}, ms(e.took_ms)),
+            h("td", { class: "wide" }, `${fmtBytes(e.bytes_in)} / ${fmtBytes(e.bytes_out)}`),
+            h("td", {}, e.received),
+            h("td", {}, e.sent)))),
+        h("button", { class: "plain", type: "button", onclick: async () => { await api("DELETE", path); route(); } }, "Empty the log"))
+      : h("p", { class: "muted", id: "entries" }, "Nothing recorded yet."));
+}
+
 async function pageUser(uid) {
   const path = `users/${encodeURIComponent(uid)}`;
   const [u, devices] = await Promise.all([api("GET", path), api("GET", `${path}/devices`)]);
@@ -419,6 +449,9 @@ async function pageUser(uid) {
         h("td", {}, d.wipe_requested ? h("span", { class: "down" }, d.info.wipe_acknowledged ? "wiped" : "wipe pending") : fmtTime(d.last_seen)),
         h("td", {}, h("div", { class: "row" },
           // SyncML has no remote wipe; forgetting a SyncML device resets its anchors.
+          d.protocol === "syncml"
+            ? h("a", { href: `#/users/${encodeURIComponent(uid)}/devices/${encodeURIComponent(d.id)}/log` }, "Session log")
+            : null,
           d.protocol === "syncml" ? null : confirmButton("Wipe", `Erase everything on ${d.info.FriendlyName || d.id} the next time it connects?`, async () => {
             await api("POST", `${path}/devices/${encodeURIComponent(d.id)}/wipe`); route();
           }),
@@ -428,7 +461,7 @@ async function pageUser(uid) {
               : "Forget this device? It must be set up again to sync.";
             if (confirm(question)) { await api("DELETE", `${path}/devices/${encodeURIComponent(d.id)}`); route(); }
           } }, d.protocol === "syncml" ? "Reset" : "Remove"))))))
-      : h("p", { class: "muted" }, "None has synchronised over ActiveSync yet.")),
+      : h("p", { class: "muted" }, "None has synchronised over ActiveSync or SyncML yet.")),
     form("Details", [
       { name: "display_name", label: "Name", value: u.display_name },
       { name: "phone", label: "Work telephone", type: "tel", value: u.phone || "" },
@@ -830,7 +863,9 @@ async function route() {
     switch (seg[0]) {
       case undefined: return await pageDashboard();
       case "domains": return seg[1] ? await pageDomain(seg[1], query) : await pageDomains();
-      case "users": return seg[1] ? await pageUser(seg[1]) : await pageUsers();
+      case "users":
+        if (seg[2] === "devices" && seg[4] === "log") return await pageDeviceLog(seg[1], seg[3]);
+        return seg[1] ? await pageUser(seg[1]) : await pageUsers();
       case "groups": return seg[1] ? await pageGroup(seg[1]) : await pageGroups();
       case "rooms": return await pageRooms();
       case "queue": return await pageQueue();

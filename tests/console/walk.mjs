@@ -145,6 +145,30 @@ try {
   await page.waitForSelector("text=The new password is set.");
   await shot("password-reset");
 
+  // Carol's phone says who it is over SyncML (its DevInf); her page lists it, and its
+  // session log is switched on there.
+  const cred = Buffer.from("carol@office.example:brand new secret").toString("base64");
+  const said = await context.request.post(`${base}/syncml`, {
+    headers: { "Content-Type": "application/vnd.syncml+xml" },
+    data: "<SyncML xmlns='SYNCML:SYNCML1.2'><SyncHdr><VerDTD>1.2</VerDTD><VerProto>SyncML/1.2</VerProto>"
+      + "<SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>" + base + "/syncml</LocURI></Target>"
+      + "<Source><LocURI>walk-phone</LocURI></Source><Cred><Meta><Format xmlns='syncml:metinf'>b64</Format>"
+      + "<Type xmlns='syncml:metinf'>syncml:auth-basic</Type></Meta><Data>" + cred + "</Data></Cred></SyncHdr>"
+      + "<SyncBody><Put><CmdID>1</CmdID><Meta><Type xmlns='syncml:metinf'>application/vnd.syncml-devinf+xml</Type></Meta>"
+      + "<Item><Source><LocURI>./devinf12</LocURI></Source><Data><DevInf xmlns='syncml:devinf'><VerDTD>1.2</VerDTD>"
+      + "<Man>Nokia</Man><Mod>6300</Mod><DevID>walk-phone</DevID><DevTyp>phone</DevTyp></DevInf></Data></Item></Put>"
+      + "<Final/></SyncBody></SyncML>",
+  });
+  await expect(said.ok() && (await said.text()).includes("<Data>212</Data>"), "the phone signed in over SyncML");
+  await page.reload();
+  await heading("Carol Martin");
+  await page.click("#devices >> text=Session log");
+  await heading("Session log of walk-phone");
+  await expect((await text("#entries")).includes("Nothing recorded yet"), "an empty log says so");
+  await fill("devlog", { on: true });
+  await page.waitForSelector("form[data-form=devlog] [role=status]:has-text('Recording')");
+  await shot("device-log");
+
   // Issue 22: the only administrator unticks their own Administrator flag. The box keeps
   // its administrator, and the page says why instead of "Saved.".
   await page.click("nav >> text=Users");
@@ -256,6 +280,10 @@ try {
   await expect(wide <= 380, `no horizontal scrolling on a phone (${wide}px)`);
   await expect(problems.length === 0, `no script errors: ${problems.join("; ")}`);
   console.log("console walk: ok");
+} catch (e) {
+  // What the page showed when a step timed out or threw.
+  await shot("FAILED-here").catch(() => {});
+  throw e;
 } finally {
   await browser.close();
 }

@@ -20,17 +20,14 @@ impl AdminApi {
             }
             (&Method::GET, ["users", uid, "collections", name, "items"]) => {
                 admin_only(who)?;
-                Ok(json(
-                    StatusCode::OK,
-                    &self.items(uid, &percent_decode(name)?)?,
-                ))
+                Ok(json(StatusCode::OK, &self.items(uid, name)?))
             }
             (&Method::GET, ["users", uid, "collections", name, "items", id]) => {
                 admin_only(who)?;
                 let id: u64 = id
                     .parse()
                     .map_err(|_| fail(StatusCode::NOT_FOUND, "no such item"))?;
-                let body = self.item_content(uid, &percent_decode(name)?, id)?;
+                let body = self.item_content(uid, name, id)?;
                 log::info!("admin: item {id} of {uid}'s {name} read");
                 Ok(Response::builder()
                     .status(StatusCode::OK)
@@ -42,7 +39,7 @@ impl AdminApi {
             (&Method::POST, ["users", uid, "collections", name, "import"]) => {
                 admin_only(who)?;
                 let p = self.principal_of(uid)?;
-                let name = percent_decode(name)?;
+                let name = name.to_string();
                 let max = bureau_core::limits::get().admin_import_bytes;
                 let data = Limited::new(req.into_body(), max)
                     .collect()
@@ -70,14 +67,11 @@ impl AdminApi {
             // ---- sharing a collection with users and groups ----
             (&Method::GET, ["users", uid, "collections", name, "shares"]) => {
                 admin_only(who)?;
-                Ok(json(
-                    StatusCode::OK,
-                    &self.shares(uid, &percent_decode(name)?)?,
-                ))
+                Ok(json(StatusCode::OK, &self.shares(uid, name)?))
             }
             (&Method::PUT, ["users", uid, "collections", name, "shares", with]) => {
                 admin_only(who)?;
-                let (uid, name, with) = (uid.to_string(), percent_decode(name)?, with.to_string());
+                let (uid, name, with) = (uid.to_string(), name.to_string(), with.to_string());
                 let ns: NewShare = body(req).await?;
                 let right = match ns.access.as_str() {
                     "read" => Right::Read,
@@ -95,7 +89,7 @@ impl AdminApi {
             }
             (&Method::DELETE, ["users", uid, "collections", name, "shares", with]) => {
                 admin_only(who)?;
-                let (uid, name, with) = (uid.to_string(), percent_decode(name)?, with.to_string());
+                let (uid, name, with) = (uid.to_string(), name.to_string(), with.to_string());
                 self.share(&uid, &name, &with, None).await?;
                 Ok(no_content())
             }

@@ -75,7 +75,7 @@ impl AdminApi {
             (&Method::DELETE, ["groups", name, "collections", coll]) => {
                 admin_only(who)?;
                 let p = self.group_principal(name)?;
-                let coll = percent_decode(coll)?;
+                let coll = coll.to_string();
                 self.dir()
                     .store()
                     .write(Actor::System, vec![], move |w| {

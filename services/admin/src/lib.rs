@@ -264,7 +264,7 @@ fn no_content() -> Resp {
         .unwrap_or_default()
 }
 
-/// Decodes %XX escapes in a path segment (collection names may hold spaces or slashes).
+/// Decodes %XX escapes in a path segment.
 fn percent_decode(s: &str) -> Result<String, Fail> {
     bureau_core::url::decode(s).ok_or_else(|| {
         fail(
@@ -482,7 +482,14 @@ impl AdminApi {
         let Some(rest) = path.strip_prefix("/api/v1/") else {
             return Err(fail(StatusCode::NOT_FOUND, "no such endpoint"));
         };
-        let seg: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        // Each segment decoded once, here (a SyncML device's id holds ':', a collection's
+        // name spaces or '/').
+        let decoded: Vec<String> = rest
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(percent_decode)
+            .collect::<Result<_, _>>()?;
+        let seg: Vec<&str> = decoded.iter().map(String::as_str).collect();
         let method = req.method().clone();
 
         // First-boot setup: the token is the credential.

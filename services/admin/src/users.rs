@@ -3,6 +3,13 @@
 
 use crate::*;
 
+/// A device log switched on or off.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogSwitch {
+    on: bool,
+}
+
 impl AdminApi {
     /// The routes under `/api/v1/` that are about users.
     pub(crate) async fn users_routes(
@@ -131,6 +138,29 @@ impl AdminApi {
                     .await?;
                 log::warn!("admin: remote wipe of {uid}'s device {id} requested");
                 Ok(no_content())
+            }
+            // A SyncML device's detailed session log: read, switched, emptied.
+            (_, ["users", uid, "devices", id, "log"]) => {
+                admin_only(who)?;
+                let p = self.principal_of(uid)?;
+                let store = self.dir().store();
+                let known = store.reader(bureau_store::Actor::System)?.device(p, id)?;
+                if known.is_none_or(|d| d.protocol != "syncml") {
+                    return Err(fail(
+                        StatusCode::NOT_FOUND,
+                        format!("no SyncML device {id} (only SyncML devices keep a session log)"),
+                    ));
+                }
+                let log = match *method {
+                    Method::GET => bureau_syncml::devlog::read(store, p, id)?,
+                    Method::PUT => {
+                        let s: LogSwitch = body(req).await?;
+                        bureau_syncml::devlog::switch(store, p, id, s.on).await?
+                    }
+                    Method::DELETE => bureau_syncml::devlog::clear(store, p, id).await?,
+                    _ => return Err(fail(StatusCode::METHOD_NOT_ALLOWED, "GET, PUT or DELETE")),
+                };
+                Ok(json(StatusCode::OK, &log))
             }
             (&Method::DELETE, ["users", uid, "devices", id]) => {
                 admin_only(who)?;

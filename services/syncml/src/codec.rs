@@ -46,6 +46,13 @@ impl Encoding {
             Encoding::Wbxml => "application/vnd.syncml+wbxml",
         }
     }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Xml => "xml",
+            Encoding::Wbxml => "wbxml",
+        }
+    }
 }
 
 /// SyncML's versions, as VerDTD says them.

@@ -7,7 +7,8 @@
 //! reply and its Statuses), `signin` (credentials and the domain's rules), `session` (the
 //! protocol), `modes` (which sync a datastore gets), `datastore` (the store behind each
 //! datastore name), `merge` and `formats` (a device's objects into stored ones), `devinf`
-//! (what the server says of itself, and what a device holds).
+//! (what the server says of itself, and what a device holds), `devlog` (a device's
+//! detailed session log, switched on by an administrator).
 //!
 //! A message without valid credentials and outside a session gets a 401, 403 or 407
 //! Status with a Chal. The reply's RespURI carries the session (`?s=`, 128 random bits):
@@ -18,6 +19,7 @@
 pub mod codec;
 mod datastore;
 mod devinf;
+pub mod devlog;
 mod formats;
 mod kept;
 mod merge;
@@ -112,6 +114,7 @@ impl SyncMl {
     }
 
     pub async fn handle(&self, req: Request<Incoming>, ip: IpAddr) -> Resp {
+        let started = Instant::now();
         if req.method() != Method::POST {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "SyncML messages are POSTed");
         }
@@ -166,8 +169,13 @@ impl SyncMl {
             Ok(h) => h,
             Err(e) => return bad_request(ip, &e.to_string()),
         };
+        let came = Came {
+            started,
+            bytes: body.len(),
+            ip,
+        };
         match self
-            .answer(&root, &h, encoding, (token, url), &base_url, ip)
+            .answer(&root, &h, encoding, (token, url), &base_url, came)
             .await
         {
             Ok(bytes) => Response::builder()
@@ -256,7 +264,7 @@ impl SyncMl {
         encoding: Encoding,
         (token, url): (Option<String>, modes::UrlOptions),
         base_url: &str,
-        ip: IpAddr,
+        came: Came,
     ) -> Result<Vec<u8>, Failure> {
         let mut session = self.find(token.as_deref()).await?;
         // A message of another session, or of another device, under this token: not its.
@@ -278,11 +286,15 @@ impl SyncMl {
         }
         let mut signed_in = None;
         if session.is_none() {
-            match self.sign_in(h, ip).await {
+            match self.sign_in(h, came.ip).await {
                 Ok(user) => {
                     self.sweep_now_and_then().await;
                     let token = format!("{:032x}", rand::random::<u128>());
-                    session = Some(Session::new(token, user, h, encoding, url));
+                    let key = session::device_key(&h.source);
+                    let log = devlog::read(&self.inner.store, user.principal, &key)?.on;
+                    let mut s = Session::new(token, user, h, encoding, url);
+                    s.log = log;
+                    session = Some(s);
                     // An MD5 device gets the nonce of its next sign-in with the 212.
                     signed_in = Some(self.next_challenge(h));
                 }
@@ -301,10 +313,13 @@ impl SyncMl {
             .answer(store, &self.inner.sched, root, h, &resp_uri, signed_in)
             .await
         {
-            Ok(reply) => encode(reply, encoding, h),
+            Ok(reply) => {
+                let sent = s.log.then(|| devlog::summary(&reply));
+                encode(reply, encoding, h).map(|bytes| (bytes, sent))
+            }
             Err(e) => Err(e.into()),
         };
-        let reply = match answered {
+        let (reply, sent) = match answered {
             Ok(r) => r,
             Err(e) => {
                 kept::forget(store, &s.token).await?;
@@ -315,14 +330,39 @@ impl SyncMl {
             msg_id: h.msg_id.clone(),
             reply: reply.clone(),
         });
+        let (principal, device) = (s.user.principal, session::device_key(&s.device));
         if s.done {
             kept::forget(store, &s.token).await?;
         } else {
             kept::save(store, &s).await?;
             self.put_back(s);
         }
+        if let Some(sent) = sent {
+            let took = came.started.elapsed();
+            let entry = devlog::Entry {
+                at_ms: chrono::Utc::now().timestamp_millis() - took.as_millis() as i64,
+                session: h.session_id.clone(),
+                msg_id: h.msg_id.clone(),
+                took_ms: took.as_millis() as u64,
+                bytes_in: came.bytes,
+                bytes_out: reply.len(),
+                encoding: encoding.name().into(),
+                received: devlog::summary(root),
+                sent,
+            };
+            if let Err(e) = devlog::append(store, principal, &device, entry).await {
+                log::warn!("syncml: a device's log: {e}");
+            }
+        }
         Ok(reply)
     }
+}
+
+/// A message as it came: when, its size, from where.
+struct Came {
+    started: Instant,
+    bytes: usize,
+    ip: IpAddr,
 }
 
 /// The answer to a message that may not go on: its SyncHdr's Status, with the challenge.

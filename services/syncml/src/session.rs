@@ -106,6 +106,9 @@ pub struct Session {
     held: Option<Held>,
     /// What the URL the device was given asks (`sync=`, `reset`).
     url: UrlOptions,
+    /// The device's detailed log is on (devlog.rs): each message is recorded.
+    #[serde(default)]
+    pub log: bool,
 }
 
 /// A client's last message id and the reply it was given (kept as bytes, not as a list of
@@ -145,6 +148,7 @@ impl Session {
             done: false,
             held: None,
             url,
+            log: false,
         }
     }
 
