@@ -22,6 +22,9 @@ impl AdminApi {
         if seg.get(2) == Some(&"collections") {
             return self.collections_routes(method, seg, req, who).await;
         }
+        if seg.get(2) == Some(&"devices") {
+            return self.devices_routes(method, seg, req, who).await;
+        }
         match (method, seg) {
             // ---- users ----
             (&Method::GET, ["users"]) => {
@@ -113,7 +116,19 @@ impl AdminApi {
                 self.dir().delete_user(uid).await?;
                 Ok(no_content())
             }
-            // ---- a user's phones and other sync devices ----
+            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+        }
+    }
+
+    /// A user's phones and other sync devices.
+    async fn devices_routes(
+        &self,
+        method: &Method,
+        seg: &[&str],
+        req: Request<Incoming>,
+        who: &Who,
+    ) -> Result<Resp, Fail> {
+        match (method, seg) {
             (&Method::GET, ["users", uid, "devices"]) => {
                 admin_only(who)?;
                 let p = self.principal_of(uid)?;
