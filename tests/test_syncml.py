@@ -664,6 +664,58 @@ def test_a_session_goes_on_at_its_respuri_after_the_daemon_is_killed(office):
     assert "<Data>508</Data>" not in r.text and "<Data>200</Data>" in r.text, r.text
 
 
+SIF_CONTACT = ("<?xml version='1.0' encoding='UTF-8'?><contact><SIFVersion>1.1</SIFVersion>"
+               "<FirstName>Zoë</FirstName><LastName>Outlook</LastName><Email1Address>zoe@example.org</Email1Address>"
+               "<BusinessTelephoneNumber>+33 1 23</BusinessTelephoneNumber><Body>two\nlines</Body>"
+               "<Spouse>Max</Spouse></contact>")
+
+
+def test_a_funambol_client_syncs_in_sif(office):
+    """As the Funambol Outlook plug-in syncs (no Funambol client runs here; its messages are
+    made by hand from Funambol's SIF 1.1 and OMA DS): the URL says `format=sif`, the client
+    sends a SIF-C contact base64-encoded, and gets CardDAV's card as SIF-C, base64-encoded;
+    its contact is a vCard over CardDAV, its own fields kept. An item encrypted with
+    `des;b64` is 415 and bad base64 400, and neither is stored."""
+    import base64
+    b = office
+    card = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:srv-sif\r\nFN:Bob Server\r\nN:Server;Bob;;;\r\nTEL;TYPE=CELL:+33 6 00\r\nEND:VCARD\r\n"
+    assert dav(b, "PUT", "/dav/addressbooks/alice/contacts/bob.vcf", card, Content_Type="text/vcard")[0] == 201
+    alert = ("<Alert><CmdID>1</CmdID><Data>201</Data><Item><Target><LocURI>card</LocURI></Target>"
+             "<Source><LocURI>scard</LocURI></Source><Meta><Anchor xmlns='syncml:metinf'><Last>0</Last>"
+             "<Next>1</Next></Anchor></Meta></Item></Alert>")
+    first = post(b, message(alert, cred=basic("alice", PW)), path="/syncml?format=sif")
+    assert "<Data>212</Data>" in first.text, first.text
+    path = "/syncml?" + re.search(r"<RespURI>([^<]+)</RespURI>", first.text).group(1).split("?", 1)[1]
+
+    def add(luid, data, fmt="b64"):
+        return (f"<Add><CmdID>{luid}</CmdID><Meta><Type xmlns='syncml:metinf'>text/x-s4j-sifc</Type>"
+                f"<Format xmlns='syncml:metinf'>{fmt}</Format></Meta><Item><Source><LocURI>{luid}</LocURI></Source>"
+                f"<Data>{data}</Data></Item></Add>")
+
+    sif = base64.b64encode(SIF_CONTACT.encode()).decode()
+    body = ("<Sync><CmdID>2</CmdID><Target><LocURI>card</LocURI></Target><Source><LocURI>scard</LocURI></Source>"
+            + add("1", sif) + add("2", "c2VjcmV0", "des;b64") + add("3", "not base64!") + "</Sync>")
+    second = post(b, message(body).replace(b"<MsgID>1</MsgID>", b"<MsgID>2</MsgID>"), path=path)
+    statuses = dict(re.findall(r"<Status>.*?<SourceRef>(\d)</SourceRef>.*?<Data>(\d+)</Data>", second.text))
+    assert statuses == {"1": "201", "2": "415", "3": "400"}, second.text
+    # The server's card, in SIF, base64.
+    m = re.search(r"<Add>.*?<Type[^>]*>text/x-s4j-sifc</Type><Format[^>]*>b64</Format>.*?<Data>([^<]+)</Data>",
+                  second.text, re.S)
+    assert m, second.text
+    got = base64.b64decode(m.group(1)).decode()
+    assert "<FirstName>Bob</FirstName>" in got and "<MobileTelephoneNumber>+33 6 00</MobileTelephoneNumber>" in got, got
+    done = ("<Map><CmdID>3</CmdID><Target><LocURI>scard</LocURI></Target><Source><LocURI>card</LocURI></Source>"
+            "</Map>")
+    post(b, message(done).replace(b"<MsgID>1</MsgID>", b"<MsgID>3</MsgID>"), path=path)
+
+    cards = server_cards(b)
+    [zoe] = with_text(cards, "Zoë")
+    for line in ["FN:Zoë Outlook", "EMAIL;TYPE=internet:zoe@example.org", "TEL;TYPE=work,voice:+33 1 23",
+                 "NOTE:two\\nlines", "X-SIF-SPOUSE:Max"]:
+        assert line in zoe, (line, zoe)
+    assert len(cards) == 2 and not with_text(cards, "secret")
+
+
 def test_an_item_in_parts_is_joined_or_refused(office):
     """Hand-made parts (OMA DS 1.2 large objects): a part with MoreData is answered 213 and
     kept; the last joins it; parts that do not add up to the announced Size are 424 and

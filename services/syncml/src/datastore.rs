@@ -14,16 +14,17 @@
 //! the device cannot hold, by its CTCap, stays.
 
 use crate::formats;
+pub use crate::kind::Kind;
 use crate::merge::{self, Caps};
 use crate::message::status;
 use crate::modes::{Mode, Sends};
-use crate::vcal10;
+use crate::{sif, vcal10};
 use bureau_directory::User;
 use bureau_groupware::object::{self, ObjectKind};
 use bureau_groupware::schedule::Scheduler;
 use bureau_store::{
-    Actor, Collection, CollectionId, CollectionKind, Item, ItemId, ModSeq, NewItem, Reader, Store,
-    StoreError, SyncState,
+    Actor, Collection, CollectionId, Item, ItemId, ModSeq, NewItem, Reader, Store, StoreError,
+    SyncState,
 };
 use std::collections::BTreeSet;
 
@@ -63,14 +64,49 @@ impl Out {
     }
 }
 
-/// A stored item as the device gets it (a note as plain text, in the older format the
-/// device prefers); None if it is gone.
+/// The formats a datastore's items go to the device in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Wire {
+    /// vCard 3.0, iCalendar 2.0, plain-text notes.
+    #[default]
+    Standard,
+    /// vCard 2.1, vCalendar 1.0 (the device's DevInf prefers them).
+    Legacy,
+    /// Funambol's SIF (sif.rs), base64-encoded.
+    Sif,
+}
+
+impl Wire {
+    /// The formats for a datastore: the URL's `format=`, else what the device prefers.
+    pub fn choose(kind: Kind, url: Option<crate::modes::Format>, prefers: Option<&str>) -> Wire {
+        use crate::modes::Format;
+        let legacy = kind.legacy_type().is_some() && prefers == kind.legacy_type();
+        match url {
+            Some(Format::Sif) => Wire::Sif,
+            _ if legacy => Wire::Legacy,
+            Some(Format::Vob) => Wire::Standard,
+            _ if prefers.is_some_and(sif::is_sif) => Wire::Sif,
+            _ => Wire::Standard,
+        }
+    }
+
+    pub fn content_type(self, kind: Kind) -> &'static str {
+        match (self, kind.legacy_type()) {
+            (Wire::Sif, _) => sif::content_type(kind),
+            (Wire::Legacy, Some(t)) => t,
+            _ => kind.content_type(),
+        }
+    }
+}
+
+/// A stored item as the device gets it (a note as plain text, in the format the device
+/// takes); None if it is gone, or cannot be said in that format.
 pub fn outgoing(
     r: &Reader,
     coll: CollectionId,
     kind: Kind,
     id: ItemId,
-    legacy: bool,
+    wire: Wire,
 ) -> Result<Option<String>, StoreError> {
     let item = match r.item(coll, id) {
         Ok(i) => i,
@@ -78,87 +114,21 @@ pub fn outgoing(
         Err(e) => return Err(e),
     };
     let stored = String::from_utf8_lossy(&r.content(&item)?).into_owned();
-    Ok(Some(match kind {
-        Kind::Notes => formats::note_to_text(&stored).unwrap_or_default(),
-        Kind::Contacts if legacy => formats::vcard_to_21(&stored),
-        Kind::Events | Kind::Tasks if legacy => vcal10::to_10(&stored).unwrap_or(stored),
-        _ => stored,
-    }))
-}
-
-/// What a datastore holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Kind {
-    Contacts,
-    Events,
-    Tasks,
-    /// VJOURNALs, which devices send and take as plain text (or as iCalendar).
-    Notes,
-}
-
-impl Kind {
-    /// The names devices use for it (compared without case, "./" and a trailing "/").
-    fn of_name(name: &str) -> Option<Kind> {
-        match name {
-            "contacts" | "contact" | "card" | "scard" | "addressbook" => Some(Kind::Contacts),
-            "events" | "event" | "calendar" | "cal" | "scal" => Some(Kind::Events),
-            "tasks" | "task" | "stask" | "todo" => Some(Kind::Tasks),
-            "notes" | "note" | "snote" | "memo" | "memos" | "journal" => Some(Kind::Notes),
-            _ => None,
+    Ok(match (kind, wire) {
+        (_, Wire::Sif) => {
+            let sif = sif::from_stored(kind, &stored);
+            if sif.is_none() {
+                log::info!("syncml: item {id} cannot be said in SIF; not sent");
+            }
+            sif
         }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Kind::Contacts => "text/vcard",
-            Kind::Events | Kind::Tasks => "text/calendar",
-            Kind::Notes => "text/plain",
+        (Kind::Notes, _) => Some(formats::note_to_text(&stored).unwrap_or_default()),
+        (Kind::Contacts, Wire::Legacy) => Some(formats::vcard_to_21(&stored)),
+        (Kind::Events | Kind::Tasks, Wire::Legacy) => {
+            Some(vcal10::to_10(&stored).unwrap_or(stored))
         }
-    }
-
-    /// The collections that hold it, the preferred kind first, and the default's name.
-    /// The older format a device may prefer for it (vCard 2.1, vCalendar 1.0).
-    pub fn legacy_type(self) -> Option<&'static str> {
-        match self {
-            Kind::Contacts => Some("text/x-vcard"),
-            Kind::Events | Kind::Tasks => Some("text/x-vcalendar"),
-            Kind::Notes => None,
-        }
-    }
-
-    fn collections(self) -> (&'static [CollectionKind], &'static str) {
-        match self {
-            Kind::Contacts => (&[CollectionKind::AddressBook], "contacts"),
-            Kind::Events => (&[CollectionKind::Calendar], "calendar"),
-            // A task list, else the calendar (it holds VTODOs too).
-            Kind::Tasks => (
-                &[CollectionKind::TaskList, CollectionKind::Calendar],
-                "calendar",
-            ),
-            Kind::Notes => (&[CollectionKind::Notes], "notes"),
-        }
-    }
-
-    fn component(self) -> Option<&'static str> {
-        match self {
-            Kind::Contacts => None,
-            Kind::Events => Some("VEVENT"),
-            Kind::Tasks => Some("VTODO"),
-            Kind::Notes => Some("VJOURNAL"),
-        }
-    }
-
-    fn accepts(self, content_type: &str) -> bool {
-        let ct = content_type.to_ascii_lowercase();
-        match self {
-            Kind::Contacts => matches!(
-                ct.as_str(),
-                "text/vcard" | "text/x-vcard" | "text/directory"
-            ),
-            Kind::Events | Kind::Tasks => ct == "text/calendar" || ct == "text/x-vcalendar",
-            Kind::Notes => ct == "text/plain" || ct == "text/calendar",
-        }
-    }
+        _ => Some(stored),
+    })
 }
 
 /// Who writes, and through what.
@@ -457,7 +427,9 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
             return Ok(Step::Done(status::SERVER_WON));
         }
     }
-    if c.content_type.is_some_and(|ct| !t.kind.accepts(ct)) {
+    if c.content_type.is_some_and(|ct| {
+        !t.kind.accepts(ct) && !ct.eq_ignore_ascii_case(sif::content_type(t.kind))
+    }) {
         return Ok(Step::Done(status::UNSUPPORTED_TYPE));
     }
     // A plain-text note becomes a journal, of which the device holds two lines.
@@ -466,11 +438,33 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
             .map_or(!c.data.trim_start().starts_with("BEGIN:"), |ct| {
                 ct.eq_ignore_ascii_case("text/plain")
             });
-    let (note_caps, v10_caps);
+    let (note_caps, v10_caps, sif_caps);
     let v10 = matches!(t.kind, Kind::Events | Kind::Tasks)
         .then(|| vcal10::from_10(c.data))
         .flatten();
-    let (data, caps) = if plain_note {
+    // SIF by its type, or by its look when the device gave none.
+    let is_sif = c
+        .content_type
+        .map_or(c.data.trim_start().starts_with('<'), sif::is_sif);
+    let from_sif = if is_sif {
+        match sif::to_stored(t.kind, c.data) {
+            Some(s) => Some(s),
+            None => {
+                log::info!(
+                    "syncml: a device's SIF item refused: not a SIF {:?}",
+                    t.kind
+                );
+                return Ok(Step::Done(status::BAD_REQUEST));
+            }
+        }
+    } else {
+        None
+    };
+    let (data, caps) = if let Some(stored) = &from_sif {
+        // A SIF item is kept as the store's format; it holds the fields SIF maps.
+        sif_caps = sif::caps(t.kind, stored);
+        (stored.clone(), Some(&sif_caps))
+    } else if plain_note {
         note_caps = formats::note_caps();
         (formats::note_from_text(c.data), Some(&note_caps))
     } else if t.kind == Kind::Contacts
@@ -510,7 +504,8 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
     if let Some(item) = &found {
         t.matched.insert(item.id);
         let stored = String::from_utf8_lossy(&r.content(item)?).into_owned();
-        if v10.is_some() {
+        // Devices that hold times in UTC get the stored zone back.
+        if v10.is_some() || (from_sif.is_some() && t.kind != Kind::Contacts) {
             text = vcal10::zoned_like(&text, &stored);
         }
         match merge::merge(&stored, &text, caps).map(|m| fit(t.kind, &m)) {
@@ -751,6 +746,39 @@ pub fn changes_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_url_and_the_devices_preference_choose_the_formats() {
+        use crate::modes::Format::*;
+        let choose = Wire::choose;
+        assert_eq!(choose(Kind::Contacts, None, None), Wire::Standard);
+        assert_eq!(
+            choose(Kind::Contacts, None, Some("text/x-vcard")),
+            Wire::Legacy
+        );
+        assert_eq!(
+            choose(Kind::Events, Some(Get), Some("text/x-vcalendar")),
+            Wire::Legacy
+        );
+        assert_eq!(
+            choose(Kind::Events, None, Some("text/x-s4j-sife")),
+            Wire::Sif
+        );
+        assert_eq!(
+            choose(Kind::Events, Some(Vob), Some("text/x-s4j-sife")),
+            Wire::Standard
+        );
+        assert_eq!(
+            choose(Kind::Notes, Some(Sif), Some("text/plain")),
+            Wire::Sif
+        );
+        assert_eq!(
+            choose(Kind::Notes, None, Some("text/x-vcard")),
+            Wire::Standard
+        );
+        assert_eq!(Wire::Sif.content_type(Kind::Tasks), "text/x-s4j-sift");
+        assert_eq!(Wire::Legacy.content_type(Kind::Notes), "text/plain");
+    }
 
     #[test]
     fn a_devices_card_gets_a_uid_and_compares_by_its_content() {

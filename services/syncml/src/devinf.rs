@@ -33,14 +33,25 @@ pub fn server(version: Version) -> Element {
         .with(e("SupportNumberOfChanges"));
     let vcard = (("text/vcard", "3.0"), ("text/x-vcard", "2.1"));
     let ical = (("text/calendar", "2.0"), ("text/x-vcalendar", "1.0"));
-    for (names, display, ((ct, ver), other)) in [
-        (&["contacts", "addressbook", "card"][..], "Contacts", vcard),
-        (&["calendar", "events"][..], "Calendar", ical),
-        (&["tasks", "todo"][..], "Tasks", ical),
+    for (names, display, ((ct, ver), other), sif) in [
+        (
+            &["contacts", "addressbook", "card"][..],
+            "Contacts",
+            vcard,
+            "text/x-s4j-sifc",
+        ),
+        (
+            &["calendar", "events"][..],
+            "Calendar",
+            ical,
+            "text/x-s4j-sife",
+        ),
+        (&["tasks", "todo"][..], "Tasks", ical, "text/x-s4j-sift"),
         (
             &["notes", "memo"][..],
             "Notes",
             (("text/plain", "1.0"), ("text/calendar", "2.0")),
+            "text/x-s4j-sifn",
         ),
     ] {
         for name in names {
@@ -56,8 +67,10 @@ pub fn server(version: Version) -> Element {
                     .with(t("MaxGUIDSize", "32"))
                     .with(e("Rx-Pref").with(t("CTType", ct)).with(t("VerCT", ver)))
                     .with(e("Rx").with(t("CTType", other.0)).with(t("VerCT", other.1)))
+                    .with(e("Rx").with(t("CTType", sif)).with(t("VerCT", "1.1")))
                     .with(e("Tx-Pref").with(t("CTType", ct)).with(t("VerCT", ver)))
                     .with(e("Tx").with(t("CTType", other.0)).with(t("VerCT", other.1)))
+                    .with(e("Tx").with(t("CTType", sif)).with(t("VerCT", "1.1")))
                     .with(sync),
             );
         }

@@ -22,10 +22,12 @@ mod devinf;
 pub mod devlog;
 mod formats;
 mod kept;
+mod kind;
 mod merge;
 pub mod message;
 mod modes;
 mod session;
+mod sif;
 mod signin;
 mod vcal10;
 

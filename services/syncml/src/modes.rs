@@ -147,6 +147,19 @@ impl Mode {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UrlOptions {
     pub sync: Option<u8>,
+    /// `format=`: the formats the server sends.
+    #[serde(default)]
+    pub format: Option<Format>,
+}
+
+/// IceWarp's `format=`: `sif` sends Funambol's SIF whatever the device says, `vob` the
+/// versit formats (vCard, vCalendar, iCalendar), `get` what the device's DevInf prefers
+/// (also the default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Format {
+    Get,
+    Sif,
+    Vob,
 }
 
 impl UrlOptions {
@@ -159,6 +172,14 @@ impl UrlOptions {
             match k.to_ascii_lowercase().as_str() {
                 "sync" => o.sync = v.parse().ok().filter(|n| (1..=9).contains(n)),
                 "reset" => o.sync = Some(9),
+                "format" => {
+                    o.format = match v.to_ascii_lowercase().as_str() {
+                        "sif" => Some(Format::Sif),
+                        "vob" => Some(Format::Vob),
+                        "get" => Some(Format::Get),
+                        _ => None,
+                    }
+                }
                 _ => {}
             }
         }
@@ -196,7 +217,10 @@ mod tests {
     use Mode::*;
 
     fn url(n: u8) -> UrlOptions {
-        UrlOptions { sync: Some(n) }
+        UrlOptions {
+            sync: Some(n),
+            format: None,
+        }
     }
 
     #[test]
@@ -250,6 +274,15 @@ mod tests {
     fn url_options_take_either_separator() {
         assert_eq!(UrlOptions::of_query("s=abc&sync=3").sync, Some(3));
         assert_eq!(UrlOptions::of_query("format=vob%23sync=8").sync, Some(8));
+        assert_eq!(
+            UrlOptions::of_query("format=vob%23sync=8").format,
+            Some(Format::Vob)
+        );
+        assert_eq!(
+            UrlOptions::of_query("sync=2&format=SIF").format,
+            Some(Format::Sif)
+        );
+        assert_eq!(UrlOptions::of_query("format=xml").format, None);
         assert_eq!(UrlOptions::of_query("format=vob#SYNC=2").sync, Some(2));
         assert_eq!(UrlOptions::of_query("reset").sync, Some(9));
         assert_eq!(UrlOptions::of_query("sync=10").sync, None);

@@ -14,6 +14,8 @@ use crate::datastore::{self, Kind, Out};
 use crate::devinf::Held;
 use crate::message::{self, Header, Reply, alert, el, metinf, status, text, text_at};
 use crate::modes::{self, Mode, UrlOptions};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use bureau_directory::User;
 use bureau_groupware::schedule::Scheduler;
 use bureau_store::{Actor, Collection, CollectionId, ItemId, ModSeq, Store, StoreError, SyncState};
@@ -55,19 +57,15 @@ struct Db {
     /// Taken up again from the store (`Session::resumed`).
     #[serde(skip)]
     resumed: bool,
-    /// The device takes this datastore's items in the older format its DevInf prefers
-    /// (vCard 2.1, vCalendar 1.0).
-    #[serde(alias = "vcard21")]
-    legacy: bool,
+    /// The formats the device takes this datastore's items in.
+    #[serde(default)]
+    wire: datastore::Wire,
 }
 
 impl Db {
     /// The content type the device gets this datastore's items in.
     fn content_type(&self) -> &'static str {
-        match self.kind.legacy_type() {
-            Some(t) if self.legacy => t,
-            _ => self.kind.content_type(),
-        }
+        self.wire.content_type(self.kind)
     }
 }
 
@@ -475,10 +473,10 @@ impl Session {
                 ),
         );
         self.dbs.retain(|d| d.coll.id != coll.id);
-        let legacy = kind.legacy_type().is_some()
-            && self.held(store)?.prefers(&client_uri) == kind.legacy_type();
+        let format = self.url.format;
+        let wire = datastore::Wire::choose(kind, format, self.held(store)?.prefers(&client_uri));
         self.dbs.push(Db {
-            legacy,
+            wire,
             server_uri,
             client_uri,
             kind,
@@ -553,13 +551,16 @@ impl Session {
             }
             let c_id = c.child_value("CmdID").unwrap_or_default();
             let default_type = message::meta(c, "Type");
+            let default_format = message::meta(c, "Format");
             for item in c.children_named("Item") {
                 let luid = text_at(item, &["Source", "LocURI"])
                     .or_else(|| text_at(item, &["Target", "LocURI"]))
                     .unwrap_or_default();
                 let ct = message::meta(item, "Type").or_else(|| default_type.clone());
                 let data = item.child_value("Data").unwrap_or_default();
-                let (ct, data) = match join_parts(db, verb, &luid, ct, data, item) {
+                let format = message::meta(item, "Format").or_else(|| default_format.clone());
+                let joined = join_parts(db, verb, &luid, ct, data, item);
+                let (ct, data) = match joined.and_then(|(ct, d)| Ok((ct, decoded(format, d)?))) {
                     Ok(whole) => whole,
                     Err(code) => {
                         steps.push((c_id.clone(), verb, luid, Some(code)));
@@ -650,6 +651,8 @@ impl Session {
         let max_obj = self.max_obj;
         for db in &mut self.dbs {
             let content_type = db.content_type();
+            // SIF goes base64-encoded, as Funambol's clients take it.
+            let b64 = db.wire == datastore::Wire::Sif;
             let Some(out) = db.outgoing.as_mut() else {
                 continue;
             };
@@ -671,8 +674,9 @@ impl Session {
                             let data = match o.item() {
                                 Some(id) => {
                                     match datastore::outgoing(
-                                        &reader, db.coll.id, db.kind, id, db.legacy,
+                                        &reader, db.coll.id, db.kind, id, db.wire,
                                     )? {
+                                        Some(d) if b64 => B64.encode(d),
                                         Some(d) => d,
                                         // Deleted since: its Delete comes next time.
                                         None => continue,
@@ -689,7 +693,7 @@ impl Session {
                 let (len, size) = (data.len(), data.len() + 300);
                 if from == 0 && size <= budget {
                     budget -= size;
-                    sync = sync.with(item_command(&o, &data, content_type, None));
+                    sync = sync.with(item_command(&o, &data, (content_type, b64), None));
                     continue;
                 }
                 match max_obj {
@@ -697,7 +701,7 @@ impl Session {
                     // The client cannot take it: whole, if it takes nothing split.
                     None => {
                         budget = budget.saturating_sub(size);
-                        sync = sync.with(item_command(&o, &data, content_type, None));
+                        sync = sync.with(item_command(&o, &data, (content_type, b64), None));
                         continue;
                     }
                     Some(max) => {
@@ -706,7 +710,12 @@ impl Session {
                     }
                 }
                 let end = char_floor(&data, from + budget.saturating_sub(400).max(1_000));
-                sync = sync.with(item_command(&o, &data, content_type, Some(from..end)));
+                sync = sync.with(item_command(
+                    &o,
+                    &data,
+                    (content_type, b64),
+                    Some(from..end),
+                ));
                 budget = 0;
                 if end < len {
                     db.chunk = Some((o, data, end));
@@ -854,14 +863,39 @@ fn devinf_type(e: Encoding) -> &'static str {
     }
 }
 
+/// An item's data as its Meta Format says it is encoded: as it is (`chr`, or none), or
+/// base64 (`b64`); a bad base64 text is 400, an encryption (Funambol's `des;b64`) 415.
+fn decoded(format: Option<String>, data: String) -> Result<String, u16> {
+    match format.as_deref().map(str::trim) {
+        None | Some("" | "chr") => Ok(data),
+        Some(f) if f.eq_ignore_ascii_case("b64") => {
+            let clean: String = data.split_whitespace().collect();
+            let bytes = B64.decode(clean).map_err(|_| status::BAD_REQUEST)?;
+            String::from_utf8(bytes).map_err(|_| status::BAD_REQUEST)
+        }
+        Some(other) => {
+            log::info!("syncml: an item in {other:?} refused: no shared key to decrypt it");
+            Err(status::UNSUPPORTED_TYPE)
+        }
+    }
+}
+
 /// A server change as its command; `part`, the bytes of its data this message carries
 /// when it goes in parts.
 fn item_command(
     o: &Out,
     data: &str,
-    content_type: &str,
+    (content_type, b64): (&str, bool),
     part: Option<std::ops::Range<usize>>,
 ) -> Element {
+    let meta = || {
+        let m = el("Meta").with(metinf("Type", content_type));
+        if b64 {
+            m.with(metinf("Format", "b64"))
+        } else {
+            m
+        }
+    };
     let typed = |name: &'static str, data: &str, loc: Element| {
         let mut item = el("Item").with(loc);
         let data = match &part {
@@ -873,15 +907,11 @@ fn item_command(
                 if range.end < data.len() {
                     item = item.with(el("MoreData"));
                 }
-                return el(name)
-                    .with(el("Meta").with(metinf("Type", content_type)))
-                    .with(item);
+                return el(name).with(meta()).with(item);
             }
             None => data,
         };
-        el(name)
-            .with(el("Meta").with(metinf("Type", content_type)))
-            .with(item.with(text("Data", data)))
+        el(name).with(meta()).with(item.with(text("Data", data)))
     };
     match o {
         Out::Add { id, .. } => typed(
