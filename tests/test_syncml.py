@@ -716,6 +716,42 @@ def test_a_funambol_client_syncs_in_sif(office):
     assert len(cards) == 2 and not with_text(cards, "secret")
 
 
+def test_a_soft_delete_keeps_the_item_and_an_archive_is_said_to_be_impossible(office):
+    """OMA DS 1.2 Delete with SftDel (the device let go of its copy, for room): the item
+    stays on the server (200); with Archive: deleted, answered 210 (Bureau keeps no
+    archive)."""
+    b = office
+
+    def session(sid, code, last, nxt, body):
+        alert = (f"<Alert><CmdID>1</CmdID><Data>{code}</Data><Item><Target><LocURI>contacts</LocURI></Target>"
+                 f"<Source><LocURI>./c</LocURI></Source><Meta><Anchor xmlns='syncml:metinf'><Last>{last}</Last>"
+                 f"<Next>{nxt}</Next></Anchor></Meta></Item></Alert>")
+        first = post(b, message(alert, cred=basic("alice", PW)).replace(b"<SessionID>1<", f"<SessionID>{sid}<".encode()))
+        assert f"<Data>{code}</Data>" in first.text, first.text
+        path = "/syncml?" + re.search(r"<RespURI>([^<]+)</RespURI>", first.text).group(1).split("?", 1)[1]
+        sync = ("<Sync><CmdID>2</CmdID><Target><LocURI>contacts</LocURI></Target><Source><LocURI>./c</LocURI>"
+                f"</Source>{body}</Sync>")
+        reply = post(b, message(sync).replace(b"<MsgID>1</MsgID>", b"<MsgID>2</MsgID>")
+                     .replace(b"<SessionID>1<", f"<SessionID>{sid}<".encode()), path=path)
+        post(b, message("").replace(b"<MsgID>1</MsgID>", b"<MsgID>3</MsgID>")
+             .replace(b"<SessionID>1<", f"<SessionID>{sid}<".encode()), path=path)
+        return reply.text
+
+    def add(luid, name):
+        return (f"<Add><CmdID>{luid}</CmdID><Meta><Type xmlns='syncml:metinf'>text/vcard</Type></Meta><Item>"
+                f"<Source><LocURI>{luid}</LocURI></Source><Data>BEGIN:VCARD\nVERSION:3.0\nFN:{name}\n"
+                f"N:{name};;;;\nEND:VCARD</Data></Item></Add>")
+
+    session(1, 201, 0, 1, add("l1", "Soft Gone") + add("l2", "Archived"))
+    assert len(server_cards(b)) == 2
+    text = session(2, 200, 1, 2, "<Delete><CmdID>5</CmdID><SftDel/><Item><Source><LocURI>l1</LocURI></Source></Item>"
+                   "</Delete><Delete><CmdID>6</CmdID><Archive/><Item><Source><LocURI>l2</LocURI></Source></Item></Delete>")
+    statuses = dict(re.findall(r"<CmdRef>(\d)</CmdRef><Cmd>Delete</Cmd>.*?<Data>(\d+)</Data>", text))
+    assert statuses == {"5": "200", "6": "210"}, text
+    cards = server_cards(b)
+    assert with_text(cards, "Soft Gone") and not with_text(cards, "Archived"), cards
+
+
 def test_an_item_in_parts_is_joined_or_refused(office):
     """Hand-made parts (OMA DS 1.2 large objects): a part with MoreData is answered 213 and
     kept; the last joins it; parts that do not add up to the announced Size are 424 and

@@ -362,11 +362,24 @@ fn changed_since(r: &Reader, t: &Target<'_>, id: ItemId) -> Result<bool, StoreEr
 /// A device's Add, Replace or Delete of one item.
 pub struct Change<'a> {
     pub verb: &'a str,
+    /// A Delete's SftDel (the device let go of its copy, the item stays) or Archive.
+    pub delete: DeleteKind,
     pub luid: &'a str,
     pub content_type: Option<&'a str>,
     pub data: &'a str,
     /// What the device holds of this content type (its CTCap), when it said.
     pub caps: Option<&'a Caps>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeleteKind {
+    #[default]
+    Hard,
+    /// OMA DS 1.2 soft delete: the device dropped its copy (for room, say); the item stays
+    /// and the device is no longer taken to hold it.
+    Soft,
+    /// The device asks that the item be archived: it is deleted, answered 210.
+    Archive,
 }
 
 /// A device's change, checked and matched, ready to write: the writes of one Sync command
@@ -380,6 +393,8 @@ pub enum Step {
 pub struct Pending {
     luid: String,
     what: Write,
+    /// An archive was asked for: the delete is answered 210.
+    archive: bool,
 }
 
 enum Write {
@@ -403,6 +418,7 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
         Ok(Step::Write(Box::new(Pending {
             luid: luid.to_string(),
             what,
+            archive: false,
         })))
     };
     if verb == "Delete" {
@@ -410,11 +426,23 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
             return Ok(Step::Done(status::OK));
         }
         t.state.id_map.remove(luid);
+        if c.delete == DeleteKind::Soft {
+            return Ok(Step::Done(if known.is_some() {
+                status::OK
+            } else {
+                status::NOT_DELETED
+            }));
+        }
         let r = cx.store.reader(Actor::Principal(cx.user.principal))?;
         return match known {
             // Changed on the server since: it stays, and goes to the device again as new.
             Some(id) if changed_since(&r, t, id)? => Ok(Step::Done(status::SERVER_WON)),
-            Some(id) => pending(Write::Delete(id)),
+            Some(id) => Ok(Step::Write(Box::new(Pending {
+                luid: luid.to_string(),
+                what: Write::Delete(id),
+                // Bureau keeps no archive, and says so (210).
+                archive: c.delete == DeleteKind::Archive,
+            }))),
             None => Ok(Step::Done(status::NOT_DELETED)),
         };
     }
@@ -588,6 +616,7 @@ pub async fn write_all(
     for (p, result) in pending.into_iter().zip(results) {
         codes.push(match result? {
             Err(code) => code,
+            Ok(None) if p.archive => status::DELETED_WITHOUT_ARCHIVE,
             Ok(None) => status::OK,
             Ok(Some((item, added))) => {
                 t.state.id_map.insert(p.luid, item.id);

@@ -10,6 +10,8 @@ use bureau_wbxml::{Element, Node};
 pub mod status {
     pub const OK: u16 = 200;
     pub const ADDED: u16 = 201;
+    /// Deleted, but not archived as the device asked (Bureau keeps no archive).
+    pub const DELETED_WITHOUT_ARCHIVE: u16 = 210;
     pub const AUTHENTICATED: u16 = 212;
     /// A part of a split item, kept until the rest comes.
     pub const CHUNK_ACCEPTED: u16 = 213;

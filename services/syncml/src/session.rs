@@ -575,8 +575,16 @@ impl Session {
                             .unwrap_or(db.kind.content_type())
                             .to_ascii_lowercase(),
                     );
+                    let delete = if c.child("SftDel").is_some() {
+                        datastore::DeleteKind::Soft
+                    } else if c.child("Archive").is_some() {
+                        datastore::DeleteKind::Archive
+                    } else {
+                        datastore::DeleteKind::Hard
+                    };
                     let change = datastore::Change {
                         verb,
+                        delete,
                         luid: &luid,
                         content_type: ct.as_deref(),
                         data: &data,
