@@ -22,6 +22,28 @@ KEYS=${BUREAU_SIGNING_DIR:-$CACHE/keys}
 
 say() { printf 'image: %s\n' "$*" >&2; }
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# Every tool the build runs, and the Debian package that has it: checked before anything
+# starts, so a missing one is named now rather than minutes later. `build.sh --check-tools`
+# runs this check alone.
+TOOLS="mmdebstrap:mmdebstrap apt-cache:apt apt-get:apt dpkg-deb:dpkg depmod:kmod modprobe:kmod
+  mksquashfs:squashfs-tools genimage:genimage qemu-img:qemu-utils grub-mkstandalone:grub-common
+  grub-editenv:grub-common rauc:rauc openssl:openssl xz:xz-utils cpio:cpio gzip:gzip
+  mkfs.vfat:dosfstools mcopy:mtools mkfs.ext4:e2fsprogs sfdisk:fdisk busybox:busybox-static"
+check_tools() {
+    local missing=() t
+    for t in $TOOLS; do
+        command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t%%:*} (Debian package ${t#*:})")
+    done
+    [ -d /usr/lib/grub/x86_64-efi ] || missing+=("GRUB's EFI modules (Debian package grub-efi-amd64-bin)")
+    if ((${#missing[@]})); then
+        echo "image: missing on this machine, install them first (scripts/test-deps.sh does):" >&2
+        printf 'image:   %s\n' "${missing[@]}" >&2
+        return 1
+    fi
+}
+check_tools
+[ "${1:-}" = --check-tools ] && { say "every tool is here"; exit 0; }
 [ "$(id -u)" = 0 ] || { echo "image: run as root (mmdebstrap, chroot, mknod)" >&2; exit 1; }
 [ -x "$BIN" ] || { echo "image: no bureau binary at $BIN (cargo build --release -p bureau)" >&2; exit 1; }
 mkdir -p "$CACHE/debs" "$OUT"

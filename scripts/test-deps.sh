@@ -26,11 +26,30 @@ for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  echo "installing: ${missing[*]}"
+  echo "test-deps: installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $SUDO apt-get update -q
+  # apt may resolve a conflict by removing a package (a newer QEMU from backports took
+  # qemu-utils away once): that is refused here, loudly, not found out minutes later.
+  removals=$(DEBIAN_FRONTEND=noninteractive apt-get install -s --no-install-recommends "${missing[@]}" |
+    awk '$1 == "Remv" {print $2}' | xargs)
+  if [ -n "$removals" ] && [ "${BUREAU_APT_ALLOW_REMOVALS:-0}" != 1 ]; then
+    echo "test-deps: installing ${missing[*]} would remove: $removals" >&2
+    echo "test-deps: refusing; resolve it by hand, or set BUREAU_APT_ALLOW_REMOVALS=1" >&2
+    exit 1
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+# Every package is there now, and stayed there (nothing above removed one of them).
+absent=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || absent+=("$p")
+done
+if ((${#absent[@]})); then
+  echo "test-deps: not installed after apt-get: ${absent[*]}" >&2
+  exit 1
+fi
+image/build.sh --check-tools
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

@@ -1,0 +1,70 @@
+"""The first run on a new machine: scripts/test-deps.sh and image/build.sh refuse loudly, and
+name what is missing, instead of failing minutes later (issue 23, defect 5)."""
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def path_without(tmp_path, hidden, fakes=None):
+    """A PATH of links to every command here but `hidden`, with `fakes` (name -> script)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for d in ("/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"):
+        for cmd in Path(d).iterdir() if Path(d).is_dir() else ():
+            link = bin_dir / cmd.name
+            if cmd.name not in hidden and not link.exists():
+                link.symlink_to(cmd)
+    for name, script in (fakes or {}).items():
+        f = bin_dir / name
+        if f.is_symlink():
+            f.unlink()
+        f.write_text("#!/bin/bash\n" + script)
+        f.chmod(0o755)
+    return str(bin_dir)
+
+
+def test_the_image_build_names_a_missing_tool_before_it_starts(tmp_path):
+    ok = subprocess.run([str(ROOT / "image/build.sh"), "--check-tools"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    r = subprocess.run([str(ROOT / "image/build.sh"), "--check-tools"], capture_output=True, text=True,
+                       env=dict(os.environ, PATH=path_without(tmp_path, {"qemu-img", "mksquashfs"})))
+    assert r.returncode == 1, r.stderr
+    assert "qemu-img (Debian package qemu-utils)" in r.stderr, r.stderr
+    assert "mksquashfs (Debian package squashfs-tools)" in r.stderr and "genimage" not in r.stderr, r.stderr
+
+
+def test_test_deps_refuses_an_install_that_would_remove_a_package(tmp_path):
+    """apt resolving a conflict by removing qemu-utils (as a newer QEMU from backports did):
+    refused, loudly, before anything is installed."""
+    fakes = {
+        # squid is "missing"; every other package is installed.
+        "dpkg": 'if [ "$1 $2" = "-s squid" ]; then exit 1; fi\necho "Status: install ok installed"\n',
+        "apt-get": 'echo "apt-get $*" >> "$LOG"\n'
+                   'if [ "$1 $2" = "install -s" ]; then echo "Remv qemu-utils [1:7.2]"; echo "Inst squid (6.1)"; fi\n',
+    }
+    log = tmp_path / "apt.log"
+    r = subprocess.run([str(ROOT / "scripts/test-deps.sh")], capture_output=True, text=True, cwd=ROOT,
+                       env=dict(os.environ, PATH=path_without(tmp_path, set(), fakes), LOG=str(log)))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "would remove: qemu-utils" in r.stderr, r.stderr
+    calls = log.read_text()
+    assert "install -s" in calls and "install -y" not in calls, calls
+
+
+def test_make_qemu_says_when_its_kept_disk_is_older_than_the_image(tmp_path):
+    """A VM disk is copy-on-write over the image: after `make image` rebuilt the image, the
+    kept disk is refused with how to start fresh, instead of silently booting a mix."""
+    image = tmp_path / "bureau.qcow2"
+    image.write_bytes(b"a newer image")
+    disk = tmp_path / "vm.qcow2"
+    disk.write_bytes(b"an old overlay")
+    (tmp_path / "vm.image").write_text("1 2\n")
+    r = subprocess.run([str(ROOT / "qemu/run.sh")], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, BUREAU_QEMU_IMAGE=str(image), BUREAU_QEMU_DISK=str(disk),
+                                BUREAU_QEMU_SERIAL=str(tmp_path / "s")))
+    assert r.returncode == 1, r.stderr
+    assert "was made over the image built 1970-01-01" in r.stderr and "BUREAU_QEMU_FRESH=1 make qemu" in r.stderr
+    assert disk.read_bytes() == b"an old overlay"
