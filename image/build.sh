@@ -173,6 +173,10 @@ fi
 systemctl --root="$R" mask -q getty@tty1.service \
     systemd-firstboot.service e2scrub_reap.service e2scrub_all.timer apt-daily.timer \
     apt-daily-upgrade.timer 2>/dev/null || true
+# The box runs no foreign binaries: no binfmt_misc (its kernel module is not shipped, and its
+# mount and rule loader failed at every boot).
+systemctl --root="$R" mask -q systemd-binfmt.service proc-sys-fs-binfmt_misc.automount \
+    proc-sys-fs-binfmt_misc.mount
 # Samba as a plain file server (no NetBIOS, no domain controller); smbd and Squid start from
 # their drop-ins once Bureau has written their configuration.
 systemctl --root="$R" mask -q nmbd.service samba-ad-dc.service 2>/dev/null || true

@@ -170,6 +170,10 @@ def test_first_boot_shows_a_setup_token_that_makes_the_administrator(vm):
     vm.sign_in()
     info = vm.system()
     assert info["hostname"] == "box.office.example" and info["system_timezone"] == "Europe/Paris", info
+    # A clean boot: no unit failed (systemd's own list, through the API), and no red
+    # [FAILED] line on the console (binfmt's four, before issue 23).
+    assert info["failed_units"] == [], info["failed_units"]
+    assert "[FAILED]" not in vm.log(), [l for l in vm.log().splitlines() if "FAILED" in l]
     # The journal keeps what the daemon said before it restarted; the console reads it there.
     s, logs, _ = vm.api("GET", "/api/v1/logs?source=journal&level=warn")
     assert s == 200 and any("the box is now box.office.example" in e["message"] for e in logs), logs

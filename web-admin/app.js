@@ -58,12 +58,30 @@ function h(tag, attrs = {}, ...children) {
 }
 
 // Draws a page. Parts left out (null, false) are skipped: replaceChildren would write
-// them as the text "null".
+// them as the text "null". The window's title names the page; the page starts at its top,
+// and from the second page on the focus goes there too (a screen reader reads on from the
+// heading; nothing scrolls to a form at the bottom); on the first, the focus stays at the
+// document's start, where the skip link is the first Tab stop. Pages that are one form
+// (sign-in, setup) focus its first field.
+let shown = false;
 function show(...nodes) {
   main.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
-  const first = main.querySelector("input:not([type=hidden])");
-  if (first) first.focus();
+  const title = main.querySelector("h1")?.textContent;
+  document.title = title ? `${title} · Bureau` : "Bureau";
+  window.scrollTo(0, 0);
+  if (shown) main.focus({ preventScroll: true });
+  shown = true;
 }
+
+function focusFirstField() {
+  main.querySelector("input:not([type=hidden])")?.focus();
+}
+
+// The skip link moves the focus past the navigation without changing the page's address.
+document.querySelector(".skip").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  main.focus();
+});
 
 function go(hash) {
   if (location.hash === hash) route();
@@ -112,8 +130,10 @@ function form(title, fields, button, submit, opts = {}) {
     }
     inputs[fd.name] = input;
     errors[fd.name] = h("p", { class: "field-error", id: `${id}-error`, "aria-live": "polite" });
+    // The hint and the error are read with the field.
+    input.setAttribute("aria-describedby", [fd.hint ? `${id}-hint` : null, `${id}-error`].filter(Boolean).join(" "));
     f.append(h("label", { for: id }, fd.label), input);
-    if (fd.hint) f.append(h("p", { class: "muted" }, fd.hint));
+    if (fd.hint) f.append(h("p", { class: "muted", id: `${id}-hint` }, fd.hint));
     f.append(errors[fd.name]);
   }
   const submitButton = h("button", { type: "submit" }, button);
@@ -122,13 +142,18 @@ function form(title, fields, button, submit, opts = {}) {
     ev.preventDefault();
     status.textContent = "";
     result.textContent = "";
-    for (const n in errors) { errors[n].textContent = ""; inputs[n].classList.remove("invalid"); }
+    for (const n in errors) {
+      errors[n].textContent = "";
+      inputs[n].classList.remove("invalid");
+      inputs[n].removeAttribute("aria-invalid");
+    }
     const values = {};
     for (const [n, i] of Object.entries(inputs)) values[n] = i.type === "checkbox" ? i.checked : i.value.trim();
     for (const fd of fields) {
       if (fd.required && !values[fd.name]) {
         errors[fd.name].textContent = `${fd.label} is needed.`;
         inputs[fd.name].classList.add("invalid");
+        inputs[fd.name].setAttribute("aria-invalid", "true");
         return;
       }
     }
@@ -149,6 +174,7 @@ function form(title, fields, button, submit, opts = {}) {
         // Beside the field, its name need not be repeated.
         errors[field].textContent = e.field ? e.message.replace(`${e.field}: `, "") : e.message;
         inputs[field].classList.add("invalid");
+        inputs[field].setAttribute("aria-invalid", "true");
         inputs[field].focus();
       } else {
         status.textContent = e.message;
@@ -162,10 +188,16 @@ function form(title, fields, button, submit, opts = {}) {
   return f;
 }
 
+// A table in a box of its own width: on a narrow screen the table scrolls, not the page.
+// A table of names and values has no header row (all headers empty); a column of buttons is
+// headed "Actions" for screen readers only.
 function table(headers, rows) {
-  return h("table", {},
-    h("thead", {}, h("tr", {}, headers.map((x) => h("th", typeof x === "string" ? {} : x[1], typeof x === "string" ? x : x[0])))),
-    h("tbody", {}, rows));
+  const head = headers.every((x) => x === "") ? null
+    : h("thead", {}, h("tr", {}, headers.map((x) => {
+      const [label, attrs] = typeof x === "string" ? [x, {}] : x;
+      return h("th", attrs, label === "" ? h("span", { class: "sr-only" }, "Actions") : label);
+    })));
+  return h("div", { class: "scroll" }, h("table", {}, head, h("tbody", {}, rows)));
 }
 
 function confirmButton(label, question, action) {
@@ -189,6 +221,7 @@ async function pageLogin() {
       me = await api("POST", "session", { login: v.login, password: v.password });
       go(me.admin ? "#/" : "#/me");
     }, { id: "login" }));
+  focusFirstField();
 }
 
 async function pageSetup() {
@@ -214,6 +247,7 @@ async function pageSetup() {
       const domain = v.address.split("@")[1];
       go(`#/domains/${encodeURIComponent(domain)}?welcome=1`);
     }, { id: "setup", alias: { domain: "address", uid: "address" } }));
+  focusFirstField();
 }
 
 /** The box's name (unless the configuration file fixes it) and time zone, as form fields. */
@@ -837,7 +871,9 @@ function drawNav() {
   const here = location.hash.split("?")[0].split("/").slice(0, 2).join("/") || "#/";
   const links = me ? [...(me.admin ? adminPages : []), ["#/me", "My account"]] : [];
   nav.replaceChildren(...links.map(([href, label]) =>
-    h("a", { href, class: (here === href || (href !== "#/" && here.startsWith(href))) ? "here" : null }, label)));
+    (here === href || (href !== "#/" && here.startsWith(href)))
+      ? h("a", { href, class: "here", "aria-current": "page" }, label)
+      : h("a", { href }, label)));
   who.replaceChildren(me ? h("span", {}, `${me.uid} · `, h("a", {
     href: "#/login", onclick: async (ev) => {
       ev.preventDefault();

@@ -3,6 +3,11 @@
 // Usage: node walk.mjs BASE_URL SETUP_TOKEN SCREENSHOT_DIR. Exits non-zero on the first
 // failed expectation; test_console.py checks the results with real clients afterwards.
 import { chromium } from "playwright-core";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+// axe-core, run in each page the walk photographs: every violation is a problem.
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const [base, token, shots] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -20,9 +25,17 @@ page.on("console", (m) => {
 page.on("response", (r) => { if (r.status() === 404) problems.push(`404: ${r.url()}`); });
 
 let n = 0;
+const audited = new Set();
 const shot = async (name) => {
   n += 1;
   await page.screenshot({ path: `${shots}/${String(n).padStart(2, "0")}-${name}.png`, fullPage: true });
+  if (name.startsWith("FAILED")) return;
+  // Evaluated over the DevTools protocol, so the console's CSP does not stop it.
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.evaluate(axeSource);
+  const found = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] }))
+    .violations.map((v) => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((x) => x.target.join(" ")).join("; ")})`));
+  audited.add(name);
+  for (const v of found) problems.push(`axe on ${name}: ${v}`);
 };
 const expect = async (cond, what) => {
   if (!(await cond)) {
@@ -69,6 +82,19 @@ try {
   await heading("box.example.com");
   await expect((await text("main")).includes("Services"), "the services on the dashboard");
   await shot("dashboard");
+  // Issue 22, defect 6: the dashboard opens at its top (a form field at its bottom took the
+  // focus and scrolled it 551 px); the window's title names the page; the active page is
+  // marked for screen readers; the first Tab reaches a link past the navigation.
+  await expect(await page.evaluate(() => window.scrollY === 0), "the dashboard opens at its top");
+  await expect((await page.title()) === "box.example.com · Bureau", `the page's title (${await page.title()})`);
+  await expect((await page.getAttribute("nav a[aria-current=page]", "href")) === "#/", "the active page marked");
+  await page.reload();
+  await heading("box.example.com");
+  await page.keyboard.press("Tab");
+  await expect(await page.evaluate(() => document.activeElement?.classList.contains("skip")), "a skip link first");
+  await page.keyboard.press("Enter");
+  await expect(await page.evaluate(() => document.activeElement?.id === "main" && location.hash === "#/"),
+    "the skip link moves to the page, which stays");
 
   // A domain; an invalid one is told beside the field and not added.
   await page.click("nav >> text=Domains");
@@ -184,6 +210,24 @@ try {
   await heading("Mail queue");
   await shot("queue");
 
+  // A field's edge is 3:1 against its background at least (WCAG 1.4.11; it was 1.38:1), and
+  // its hint and error are read with it.
+  await page.click("nav >> text=Users");
+  await heading("Users");
+  const edge = await page.evaluate(() => {
+    const rgb = (c) => c.match(/\d+/g).slice(0, 3).map(Number);
+    const lum = (c) => {
+      const [r, g, b] = rgb(c).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const input = document.querySelector("form input[type=text], form input:not([type])");
+    const [a, b] = [lum(getComputedStyle(input).borderTopColor), lum(getComputedStyle(input).backgroundColor)];
+    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  });
+  await expect(edge >= 3, `a field's border contrast (${edge.toFixed(2)}:1)`);
+  const described = await page.getAttribute("form[data-form=user] [name=password]", "aria-describedby");
+  await expect(described && described.split(" ").includes("f-user-password-error"), `the error tied to its field (${described})`);
+
   // The logs: what the walk did is there (the user added), filtered by service.
   await page.click("nav >> text=Logs");
   await heading("Logs");
@@ -278,6 +322,7 @@ try {
   await shot("my-account-phone");
   const wide = await page.evaluate(() => document.documentElement.scrollWidth);
   await expect(wide <= 380, `no horizontal scrolling on a phone (${wide}px)`);
+  await expect(audited.size >= 20, `axe-core ran on every page photographed (${audited.size})`);
   await expect(problems.length === 0, `no script errors: ${problems.join("; ")}`);
   console.log("console walk: ok");
 } catch (e) {

@@ -235,6 +235,9 @@ pub struct SystemInfo {
     pub timezone: String,
     /// The time zone the system runs in (/etc/localtime), when it tells.
     pub system_timezone: Option<String>,
+    /// On the appliance, the systemd units that failed (none on a clean boot); absent
+    /// elsewhere (a development machine's units are not the box's).
+    pub failed_units: Option<Vec<String>>,
 }
 
 /// `PUT /api/v1/certificate`: a PEM chain (the server's certificate first) and its key.

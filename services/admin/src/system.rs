@@ -238,10 +238,16 @@ impl AdminApi {
             Ok(out) => (serde_json::from_str(&out).ok(), None),
             Err(e) => (None, Some(e.to_string())),
         };
+        let release = std::fs::read_to_string(RELEASE_FILE)
+            .ok()
+            .map(|s| s.trim().to_string());
+        let failed_units = match release {
+            Some(_) => failed_units().await,
+            None => None,
+        };
         SystemInfo {
-            release: std::fs::read_to_string(RELEASE_FILE)
-                .ok()
-                .map(|s| s.trim().to_string()),
+            release,
+            failed_units,
             booted_slot,
             slots,
             helper_error,
@@ -356,4 +362,28 @@ impl AdminApi {
             unclean_stop: self.info.unclean_stop,
         })
     }
+}
+
+/// The systemd units in the failed state, as systemd lists them (listing needs no rights);
+/// None when systemctl does not answer.
+async fn failed_units() -> Option<Vec<String>> {
+    let out = tokio::process::Command::new("systemctl")
+        .args([
+            "list-units",
+            "--state=failed",
+            "--plain",
+            "--no-legend",
+            "--no-pager",
+        ])
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(10), out)
+        .await
+        .ok()?
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect()
+    })
 }
