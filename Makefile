@@ -34,7 +34,7 @@ image:
 	$(CARGO) build --release -p bureau
 	image/build.sh
 
-## Boot the image in QEMU, ports + 10000 on localhost (docs/IMAGE.md).
+## Boot the image in QEMU, ports + 20000 on localhost (docs/IMAGE.md).
 qemu: image
 	qemu/run.sh
 

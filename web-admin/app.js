@@ -32,11 +32,71 @@ async function api(method, path, body) {
   const text = await r.text();
   const data = text ? JSON.parse(text) : null;
   if (r.status === 401 && path !== "session") {
+    // The session ended (expired, or the account changed): sign in again, then back here
+    // with what was typed in this page's forms (passwords excepted).
+    const wasSignedIn = me !== null;
     me = null;
-    go("#/login");
+    if (wasSignedIn) keepForReturn(drawn || location.hash, formValues());
+    go("#/login?expired=1");
   }
   if (!r.ok) throw new ApiError(r.status, data);
   return data;
+}
+
+// ---- coming back after signing in again ----
+
+// Where to go after the next sign-in, and the forms' values to put back: kept for this tab
+// only (sessionStorage), never a password.
+function keepForReturn(hash, forms = {}) {
+  sessionStorage.setItem("bureau-return", JSON.stringify({ hash, forms }));
+}
+
+function formValues() {
+  const forms = {};
+  for (const f of main.querySelectorAll("form[data-form]")) {
+    const values = {};
+    for (const i of f.querySelectorAll("input[name], select[name], textarea[name]")) {
+      if (i.type === "password" || i.type === "file") continue;
+      const key = i.closest("fieldset.checklist") ? `${i.name}=${i.value}` : i.name;
+      values[key] = i.type === "checkbox" ? i.checked : i.value;
+    }
+    forms[f.dataset.form] = values;
+  }
+  return forms;
+}
+
+/** After a sign-in: the page to go to (once), and its forms' values put back when drawn. */
+let refill = null;
+function returnTo(fallback) {
+  const kept = JSON.parse(sessionStorage.getItem("bureau-return") || "null");
+  sessionStorage.removeItem("bureau-return");
+  refill = kept?.forms || null;
+  go(kept?.hash && !kept.hash.startsWith("#/login") ? kept.hash : fallback);
+}
+
+function refillForms() {
+  if (!refill) return;
+  for (const [id, values] of Object.entries(refill)) {
+    const f = main.querySelector(`form[data-form="${CSS.escape(id)}"]`);
+    for (const [key, v] of Object.entries(values)) {
+      const [name, value] = key.split("=", 2);
+      const i = f?.querySelector(value === undefined ? `[name="${CSS.escape(name)}"]`
+        : `[name="${CSS.escape(name)}"][value="${CSS.escape(value)}"]`);
+      if (!i) continue;
+      if (i.type === "checkbox") i.checked = v;
+      else i.value = v;
+    }
+  }
+  refill = null;
+}
+
+// ---- what a password must be ----
+
+/** The password rules, said before anyone types (the server checks the same). */
+let minPassword = null;
+async function passwordRules(extra = "") {
+  if (minPassword === null) minPassword = (await api("GET", "setup")).password_min_len;
+  return `At least ${minPassword} characters; not containing the user name; not one character repeated.${extra}`;
 }
 
 // ---- building the page ----
@@ -64,13 +124,17 @@ function h(tag, attrs = {}, ...children) {
 // document's start, where the skip link is the first Tab stop. Pages that are one form
 // (sign-in, setup) focus its first field.
 let shown = false;
+/** The address of the page drawn now (the address bar may be ahead of it). */
+let drawn = null;
 function show(...nodes) {
+  drawn = location.hash;
   main.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
   const title = main.querySelector("h1")?.textContent;
   document.title = title ? `${title} · Bureau` : "Bureau";
   window.scrollTo(0, 0);
   if (shown) main.focus({ preventScroll: true });
   shown = true;
+  refillForms();
 }
 
 function focusFirstField() {
@@ -115,7 +179,13 @@ function form(title, fields, button, submit, opts = {}) {
   for (const fd of fields) {
     const id = `f-${opts.id || "x"}-${fd.name}`;
     let input;
-    if (fd.type === "textarea") {
+    if (fd.type === "checklist") {
+      // Several choices, each a checkbox: [value, label] options, `value` the checked ones.
+      input = h("fieldset", { id, class: "checklist" }, h("legend", {}, fd.label),
+        fd.options.length ? fd.options.map(([v, l]) => h("label", { class: "check" },
+          h("input", { type: "checkbox", name: fd.name, value: v, checked: (fd.value || []).includes(v) }), ` ${l}`))
+          : h("p", { class: "muted" }, fd.empty || "Nothing to choose from yet."));
+    } else if (fd.type === "textarea") {
       input = h("textarea", { id, name: fd.name, rows: 6, placeholder: fd.placeholder, spellcheck: "false" });
     } else if (fd.type === "select") {
       input = h("select", { id, name: fd.name },
@@ -132,7 +202,7 @@ function form(title, fields, button, submit, opts = {}) {
     errors[fd.name] = h("p", { class: "field-error", id: `${id}-error`, "aria-live": "polite" });
     // The hint and the error are read with the field.
     input.setAttribute("aria-describedby", [fd.hint ? `${id}-hint` : null, `${id}-error`].filter(Boolean).join(" "));
-    f.append(h("label", { for: id }, fd.label), input);
+    f.append(fd.type === "checklist" ? null : h("label", { for: id }, fd.label), input);
     if (fd.hint) f.append(h("p", { class: "muted", id: `${id}-hint` }, fd.hint));
     f.append(errors[fd.name]);
   }
@@ -148,7 +218,10 @@ function form(title, fields, button, submit, opts = {}) {
       inputs[n].removeAttribute("aria-invalid");
     }
     const values = {};
-    for (const [n, i] of Object.entries(inputs)) values[n] = i.type === "checkbox" ? i.checked : i.value.trim();
+    for (const [n, i] of Object.entries(inputs)) {
+      values[n] = i.tagName === "FIELDSET" ? [...i.querySelectorAll("input:checked")].map((c) => c.value)
+        : i.type === "checkbox" ? i.checked : i.value.trim();
+    }
     for (const fd of fields) {
       if (fd.required && !values[fd.name]) {
         errors[fd.name].textContent = `${fd.label} is needed.`;
@@ -175,7 +248,7 @@ function form(title, fields, button, submit, opts = {}) {
         errors[field].textContent = e.field ? e.message.replace(`${e.field}: `, "") : e.message;
         inputs[field].classList.add("invalid");
         inputs[field].setAttribute("aria-invalid", "true");
-        inputs[field].focus();
+        (inputs[field].tagName === "FIELDSET" ? inputs[field].querySelector("input") : inputs[field])?.focus();
       } else {
         status.textContent = e.message;
       }
@@ -209,17 +282,20 @@ function confirmButton(label, question, action) {
 
 // ---- pages ----
 
-async function pageLogin() {
+async function pageLogin(query) {
   let pending = false;
   try { pending = (await api("GET", "setup")).pending; } catch { /* shown below if it matters */ }
   if (pending) return go("#/setup");
+  const kept = sessionStorage.getItem("bureau-return");
   show(h("h1", {}, "Sign in"),
+    query.get("expired") && kept ? h("p", { class: "error", role: "alert" },
+      "Your session has ended. Sign in again to go back to the page you were on; what you typed there is kept.") : null,
     form("", [
       { name: "login", label: "Address or user name", required: true, autocomplete: "username" },
       { name: "password", label: "Password", type: "password", required: true, autocomplete: "current-password" },
     ], "Sign in", async (v) => {
       me = await api("POST", "session", { login: v.login, password: v.password });
-      go(me.admin ? "#/" : "#/me");
+      returnTo(me.admin ? "#/" : "#/me");
     }, { id: "login" }));
   focusFirstField();
 }
@@ -236,16 +312,21 @@ async function pageSetup() {
         hint: "Its domain becomes the box's first mail domain." },
       { name: "display_name", label: "Your name" },
       { name: "password", label: "Password", type: "password", required: true, autocomplete: "new-password",
-        hint: "Long enough to be hard to guess." },
+        hint: await passwordRules() },
       ...boxFields(state),
     ], "Create the administrator", async (v) => {
       me = await api("POST", "setup", {
         token: v.token, address: v.address, password: v.password, display_name: v.display_name || undefined,
         hostname: v.hostname, timezone: v.timezone,
       });
-      if (v.hostname && v.hostname.toLowerCase() !== state.hostname) return restarting(v.hostname);
+      // The checklist of what remains comes next, also after the restart a new name needs.
       const domain = v.address.split("@")[1];
-      go(`#/domains/${encodeURIComponent(domain)}?welcome=1`);
+      const next = `#/domains/${encodeURIComponent(domain)}?welcome=1`;
+      if (v.hostname && v.hostname.toLowerCase() !== state.hostname) {
+        keepForReturn(next);
+        return restarting(v.hostname);
+      }
+      go(next);
     }, { id: "setup", alias: { domain: "address", uid: "address" } }));
   focusFirstField();
 }
@@ -423,7 +504,7 @@ async function pageUsers() {
       { name: "address", label: "Mail address", required: true, placeholder: "name@example.com" },
       { name: "display_name", label: "Name" },
       { name: "password", label: "Password", type: "password", required: true, autocomplete: "new-password",
-        hint: "Long enough to be hard to guess; the user can change it later." },
+        hint: await passwordRules(" The user can change it later.") },
       { name: "phone", label: "Work telephone", type: "tel" },
       { name: "quota_mb", label: "Quota (MB, empty for none)", type: "number" },
       { name: "admin", label: "Administrator", type: "checkbox" },
@@ -511,7 +592,8 @@ async function pageUser(uid) {
       return "Saved.";
     }, { id: "details" }),
     form("Reset the password", [
-      { name: "password", label: "New password", type: "password", required: true, autocomplete: "new-password" },
+      { name: "password", label: "New password", type: "password", required: true, autocomplete: "new-password",
+        hint: await passwordRules() },
     ], "Set the password", async (v, ) => {
       await api("PUT", `${path}/password`, { password: v.password });
       main.querySelector("[data-form=password] input").value = "";
@@ -535,8 +617,11 @@ async function pageUser(uid) {
       })));
 }
 
+/** The users as a checklist's options: the user name, and who it is. */
+const memberOptions = (users) => users.map((u) => [u.uid, `${u.display_name || u.uid} (${u.uid}, ${u.address})`]);
+
 async function pageGroups() {
-  const groups = await api("GET", "groups");
+  const [groups, users] = await Promise.all([api("GET", "groups"), api("GET", "users")]);
   show(h("h1", {}, "Groups"),
     h("section", {}, groups.length ? table(["Group", ["Address", { class: "wide" }], "Members"],
       groups.map((g) => h("tr", {},
@@ -547,11 +632,11 @@ async function pageGroups() {
       { name: "name", label: "Name", required: true, placeholder: "sales" },
       { name: "display_name", label: "Display name" },
       { name: "address", label: "Group address (mail to it reaches every member)", placeholder: "sales@example.com" },
-      { name: "members", label: "Members (user names, separated by commas)" },
+      { name: "members", label: "Members", type: "checklist", options: memberOptions(users), empty: "No user yet." },
     ], "Add the group", async (v) => {
       const g = await api("POST", "groups", {
         name: v.name, display_name: v.display_name || undefined, address: v.address || undefined,
-        members: v.members ? v.members.split(",").map((m) => m.trim()).filter(Boolean) : [],
+        members: v.members,
       });
       go(`#/groups/${encodeURIComponent(g.name)}`);
     }, { id: "group" }));
@@ -559,16 +644,15 @@ async function pageGroups() {
 
 async function pageGroup(name) {
   const path = `groups/${encodeURIComponent(name)}`;
-  const [g, colls] = await Promise.all([api("GET", path), api("GET", `${path}/collections`)]);
+  const [g, colls, users] = await Promise.all([api("GET", path), api("GET", `${path}/collections`), api("GET", "users")]);
   const kinds = { mailbox: "Mailbox", calendar: "Calendar", addressbook: "Address book" };
   show(h("h1", {}, g.display_name || g.name),
     h("section", {}, h("p", {}, g.address ? `Mail to ${g.address} reaches every member.` : "No group address.")),
     form("Members", [
-      { name: "members", label: "Members (user names, separated by commas)", value: g.members.join(", ") },
+      { name: "members", label: "Members", type: "checklist", options: memberOptions(users), value: g.members,
+        empty: "No user yet." },
     ], "Save the members", async (v) => {
-      await api("PUT", `groups/${encodeURIComponent(name)}/members`, {
-        members: v.members.split(",").map((m) => m.trim()).filter(Boolean),
-      });
+      await api("PUT", `groups/${encodeURIComponent(name)}/members`, { members: v.members });
       return "Saved.";
     }, { id: "members" }),
     h("h2", {}, "Shared with the members"),
@@ -657,7 +741,8 @@ async function pageMe() {
   const host = setup.hostname, p = setup.ports;
   show(h("h1", {}, u.display_name || u.uid),
     form("Change your password", [
-      { name: "password", label: "New password", type: "password", required: true, autocomplete: "new-password" },
+      { name: "password", label: "New password", type: "password", required: true, autocomplete: "new-password",
+        hint: await passwordRules() },
     ], "Change it", async (v) => {
       await api("PUT", `${base}/password`, { password: v.password });
       main.querySelector("[data-form=own-password] input").value = "";
@@ -894,7 +979,8 @@ async function route() {
   drawNav();
   try {
     if (seg[0] === "setup") return await pageSetup();
-    if (!me || seg[0] === "login") return await pageLogin();
+    if (!me && seg[0] !== "login") keepForReturn(location.hash);
+    if (!me || seg[0] === "login") return await pageLogin(query);
     if (seg[0] === "me" || !me.admin) return await pageMe();
     switch (seg[0]) {
       case undefined: return await pageDashboard();

@@ -134,15 +134,22 @@ try {
   await fill("user", { address: "dan@office.example", password: "dan" });
   await page.waitForFunction(() => document.querySelector("#f-user-password-error")?.textContent);
   await expect((await fieldError("user", "password")).length > 0, "a weak password told beside its field");
+  // ... and the rules were said before: the password's hint.
+  await expect((await text("#f-user-password-hint")).startsWith("At least 8 characters"), "the password rules up front");
   await shot("user-bad-input");
   await expect(!(await text("table")).includes("Carol again"), "no duplicate user listed");
 
   // A group with a group address and Carol as member.
   await page.click("nav >> text=Groups");
   await heading("Groups");
-  await fill("group", { name: "sales", display_name: "Sales", address: "sales@office.example", members: "carol" });
+  // Issue 22, defect 8: members are picked from the users, each shown with its user name.
+  await expect((await text("form[data-form=group] fieldset")).includes("Carol Martin (carol, carol@office.example)"),
+    "the users to pick from, with their user names");
+  await page.check("form[data-form=group] input[name=members][value=carol]");
+  await fill("group", { name: "sales", display_name: "Sales", address: "sales@office.example" });
   await heading("Sales");
-  await expect((await page.inputValue("form[data-form=members] [name=members]")) === "carol", "Carol a member");
+  await expect(await page.isChecked("form[data-form=members] input[name=members][value=carol]")
+    && !(await page.isChecked("form[data-form=members] input[name=members][value=boss]")), "Carol a member");
   await fill("group-collection", { name: "../etc" });
   await page.waitForFunction(() => document.querySelector("#f-group-collection-name-error")?.textContent);
   await fill("group-collection", { name: "Orders" });
@@ -209,6 +216,25 @@ try {
   await page.click("nav >> text=Mail queue");
   await heading("Mail queue");
   await shot("queue");
+
+  // Issue 22: a session that ended while a form was being filled says so, and after signing
+  // in again the same page comes back with what was typed.
+  await page.click("nav >> text=Users");
+  await heading("Users");
+  await page.fill("form[data-form=user] [name=address]", "dave@office.example");
+  await page.fill("form[data-form=user] [name=display_name]", "Dave Kept");
+  await page.fill("form[data-form=user] [name=password]", "dave's long secret");
+  await context.clearCookies();
+  await page.click("form[data-form=user] button[type=submit]");
+  await heading("Sign in");
+  await expect((await text("main")).includes("Your session has ended"), "the ended session said");
+  await shot("session-ended");
+  await fill("login", { login: "boss@office.example", password: "long enough pw" });
+  await heading("Users");
+  await expect((await page.inputValue("form[data-form=user] [name=display_name]")) === "Dave Kept"
+    && (await page.inputValue("form[data-form=user] [name=address]")) === "dave@office.example",
+    "the form as it was typed, after signing in again");
+  await expect((await page.inputValue("form[data-form=user] [name=password]")) === "", "no password kept");
 
   // A field's edge is 3:1 against its background at least (WCAG 1.4.11; it was 1.38:1), and
   // its hint and error are read with it.

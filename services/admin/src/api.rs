@@ -177,6 +177,8 @@ pub struct SetupState {
     pub hostname: String,
     pub hostname_fixed: bool,
     pub timezone: String,
+    /// The fewest characters a password may have (the console says the rules up front).
+    pub password_min_len: usize,
 }
 
 /// `POST /api/v1/setup`: the first administrator.

@@ -503,6 +503,7 @@ impl AdminApi {
                         hostname: self.info.hostname.clone(),
                         hostname_fixed: self.info.hostname_fixed,
                         timezone: bureau_core::system::timezone(&self.info.system_dir),
+                        password_min_len: self.dir().min_password_len(),
                     },
                 )),
                 Method::POST => self.setup(req, caller).await,

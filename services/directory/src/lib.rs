@@ -378,6 +378,11 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// The fewest characters a password may have.
+    pub fn min_password_len(&self) -> usize {
+        self.opts.min_password_len
+    }
+
     pub fn new(store: Store, opts: DirectoryOptions) -> Result<Directory> {
         let mut d = Directory {
             store,
