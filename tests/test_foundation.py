@@ -245,7 +245,8 @@ def test_the_wizard_names_the_box_and_sets_its_time_zone(bureau_factory):
     # The configuration file names this one: the wizard may not rename it.
     fixed = bureau_factory(name="fixed")
     state = _https(fixed, "GET", "/api/v1/setup")[1]
-    assert state == {"pending": True, "hostname": "box.example.com", "hostname_fixed": True, "timezone": "UTC"}
+    assert state == {"pending": True, "hostname": "box.example.com", "hostname_fixed": True, "timezone": "UTC",
+                     "password_min_len": 8}
     for bad, field in (({"hostname": "other.example.com"}, "hostname"), ({"hostname": "no spaces.example"}, "hostname"),
                        ({"timezone": "Mars/Olympus"}, "timezone"), ({"timezone": "../../etc/passwd"}, "timezone")):
         s, err, _ = _https(fixed, "POST", "/api/v1/setup", dict(admin, token=token(fixed), **bad))
@@ -264,7 +265,8 @@ def test_the_wizard_names_the_box_and_sets_its_time_zone(bureau_factory):
     _ready_again(free)
     assert free.proc.pid == pid
     assert _https(free, "GET", "/api/v1/setup")[1] == {
-        "pending": False, "hostname": "mail.office.example", "hostname_fixed": False, "timezone": "Europe/Paris"}
+        "pending": False, "hostname": "mail.office.example", "hostname_fixed": False, "timezone": "Europe/Paris",
+        "password_min_len": 8}
     with smtplib.SMTP("127.0.0.1", free.port(25), timeout=30) as m:
         assert b"mail.office.example" in m.ehlo()[1]
     assert (free.data / "system" / "localtime").readlink().as_posix() == "/usr/share/zoneinfo/Europe/Paris"
@@ -310,4 +312,4 @@ def test_update_endpoints_need_an_administrator_and_the_helper(bureau_factory, t
     assert s == 503, err
     assert list((b.data / "updates").iterdir()) == []
     r = b.cli("update", "apply", str(b.config), check=False)
-    assert r.returncode == 1 and "helper is unavailable" in r.stderr
+    assert r.returncode == 1 and "system helper is not running" in r.stderr

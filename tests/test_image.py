@@ -288,9 +288,17 @@ def test_reboot_keeps_users_and_mail(vm):
     assert info["booted_slot"] == "A" and slot_state(info, "A") == "good", info
 
 
+def summary(info):
+    """The slots as the API says them in words: {bootname: (state, status, version)}."""
+    return {sl["bootname"]: (sl["state"], sl["status"], sl["version"]) for sl in info["slot_summary"]}
+
+
 def test_update_bundle_switches_slot(vm):
     info = vm.system()
     assert info["booted_slot"] == "A"
+    # Issue 23, defect 7: a fresh box's B is empty (it said "bad"), A runs confirmed.
+    slots = summary(info)
+    assert slots["A"][:2] == ("booted", "good") and slots["B"][:2] == ("inactive", "empty"), info["slot_summary"]
     bundle = (IMAGE / "bureau.raucb").read_bytes()
     s, r, _ = vm.api("PUT", "/api/v1/system/update", raw=bundle, timeout=1200)
     assert s == 200, r
@@ -299,6 +307,10 @@ def test_update_bundle_switches_slot(vm):
     vm.sign_in()
     info = wait_good(vm, "B")
     assert info["booted_slot"] == "B" and slot_state(info, "B") == "good", info
+    # B runs the bundle's version, confirmed; A stays as it was, good to go back to.
+    version = (IMAGE / "bureau.raucb").resolve().name.removeprefix("bureau-").removesuffix(".raucb")
+    slots = summary(info)
+    assert slots["B"] == ("booted", "good", version) and slots["A"][:2] == ("inactive", "good"), info["slot_summary"]
     # The data partition is untouched.
     assert b"forwarded port 25" in read_inbox(vm, "hello from the host")
 
@@ -333,8 +345,12 @@ def test_corrupted_and_unsigned_bundles_are_refused(vm, tmp_path):
     for name, data in [("corrupted", bytes(corrupted)), ("untrusted signer", (tmp_path / "stranger.raucb").read_bytes()),
                        ("unsigned", bare)]:
         s, r, _ = vm.api("PUT", "/api/v1/system/update", raw=data, timeout=1200)
-        assert s == 422, (name, s, r)
+        assert s == 422 and r["field"] == "bundle", (name, s, r)
         print(f"{name}: refused: {r['error']}")
+        # In plain words, not RAUC's (issue 22, defect 5: "Signature size ... exceeds bundle size").
+        assert "rauc" not in r["error"].lower() and "exceeds bundle size" not in r["error"], r
+        want = {"unsigned": "this file is not an update bundle", "untrusted signer": "the bundle is not signed"}
+        assert r["error"].startswith(want.get(name, "")), (name, r)
     # Still serving, still on B, and B is still the slot that boots next.
     info = vm.system()
     assert info["booted_slot"] == "B" and slot_state(info, "B") == "good"
@@ -368,4 +384,7 @@ def test_update_that_does_not_come_up_rolls_back(vm, tmp_path):
     info = wait_good(vm, "B")
     assert info["booted_slot"] == "B" and slot_state(info, "B") == "good", info
     assert slot_state(info, "A") == "bad"
+    # In words: A holds the broken bundle and failed; B runs on.
+    slots = summary(info)
+    assert slots["A"] == ("inactive", "bad", "broken") and slots["B"][:2] == ("booted", "good"), info["slot_summary"]
     assert b"forwarded port 25" in read_inbox(vm, "hello from the host")

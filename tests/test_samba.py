@@ -97,7 +97,7 @@ def test_smbd_serves_bureaus_shares_to_bureaus_accounts(bureau_factory, tmp_path
 
     # Without the helper nothing can be applied, and nothing is saved.
     r = b.cli("samba", "apply", "--share", "sales:sales", check=False)
-    assert r.returncode != 0 and "helper is unavailable" in r.stderr
+    assert r.returncode != 0 and "system helper is not running" in r.stderr
     assert json.loads(b.cli("--json", "samba", "status").stdout)["state"]["settings"]["enabled"] is False
 
     box = Box(tmp_path, b.config)

@@ -875,6 +875,51 @@ function restoreForm() {
   return f;
 }
 
+// The box's system: its two root slots (what runs, what is installed where, what the
+// health check confirmed), an update to install, failed units, a reboot.
+async function pageSystem() {
+  const sys = await api("GET", "system");
+  const words = { good: "good (confirmed)", pending: "on trial until its health check passes", bad: "failed; not booted again",
+    empty: "empty: nothing installed yet" };
+  const file = h("input", { type: "file", id: "update-file", accept: ".raucb" });
+  const status = h("p", { role: "status", "aria-live": "polite" });
+  const upload = h("form", { class: "card", "data-form": "update" },
+    h("h2", {}, "Install an update"),
+    h("p", {}, "An update bundle (.raucb, signed for this box) goes into the slot that is not running; the box starts it at the next reboot, and goes back to the slot it runs now if the update does not come up."),
+    h("label", { for: "update-file" }, "Update bundle (.raucb)"), file, status,
+    h("button", { type: "submit" }, "Install"));
+  upload.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    status.className = "";
+    if (!file.files.length) { status.className = "error"; status.textContent = "Choose the bundle first."; return; }
+    status.textContent = "Uploading and installing (a few minutes)…";
+    try {
+      status.textContent = (await api("PUT", "system/update", file.files[0])).message;
+      status.className = "ok";
+    } catch (e) {
+      status.className = "error";
+      status.textContent = e.message;
+    }
+  });
+  show(h("h1", {}, "System"),
+    h("section", {},
+      h("p", {}, `Release ${sys.release || "(not running from the appliance image)"}; time zone ${sys.timezone}.`),
+      sys.slot_summary.length
+        ? table(["Slot", "Running", "State", "Version", ["Installed", { class: "wide" }]], sys.slot_summary.map((sl) => h("tr", {},
+          h("td", {}, sl.bootname), h("td", {}, sl.state === "booted" ? "yes" : "no"),
+          h("td", { class: sl.status === "bad" ? "down" : sl.status === "good" ? "up" : null }, words[sl.status] || sl.status),
+          h("td", {}, sl.version || "—"), h("td", { class: "wide" }, sl.installed ? new Date(sl.installed).toLocaleString() : "—"))))
+        : h("p", { class: "muted" }, `The slots are unknown: ${sys.helper_error || "no answer"}.`),
+      sys.failed_units === null ? null : sys.failed_units.length
+        ? h("p", { class: "error" }, `Failed system units: ${sys.failed_units.join(", ")}. The logs say why.`)
+        : h("p", { class: "ok" }, "Every system unit runs as it should.")),
+    upload,
+    h("section", {}, h("h2", {}, "Restart the box"),
+      confirmButton("Reboot now", "Reboot the box? Everyone is disconnected for a minute or two.", async () => {
+        try { await api("POST", "system/reboot"); await signInAfterRestart(); } catch (e) { alert(e.message); }
+      })));
+}
+
 /** Lines of a textarea, trimmed, without the empty ones. */
 const lines = (t) => t.split("\n").map((l) => l.trim()).filter(Boolean);
 
@@ -950,7 +995,7 @@ async function pageProxy() {
 
 // ---- routing ----
 
-const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/rooms", "Rooms"], ["#/queue", "Mail queue"], ["#/directory", "Directory"], ["#/files", "File server"], ["#/proxy", "Web proxy"], ["#/logs", "Logs"], ["#/certificate", "Certificate"], ["#/backups", "Backups"]];
+const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/rooms", "Rooms"], ["#/queue", "Mail queue"], ["#/directory", "Directory"], ["#/files", "File server"], ["#/proxy", "Web proxy"], ["#/logs", "Logs"], ["#/certificate", "Certificate"], ["#/backups", "Backups"], ["#/system", "System"]];
 
 function drawNav() {
   const here = location.hash.split("?")[0].split("/").slice(0, 2).join("/") || "#/";
@@ -992,6 +1037,7 @@ async function route() {
       case "rooms": return await pageRooms();
       case "queue": return await pageQueue();
       case "backups": return await pageBackups();
+      case "system": return await pageSystem();
       case "logs": return await pageLogs(query);
       case "certificate": return await pageCertificate();
       case "directory": return await pageDirectory();

@@ -181,6 +181,22 @@ pub struct SetupState {
     pub password_min_len: usize,
 }
 
+/// A root slot as the console shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotView {
+    /// "A" or "B".
+    pub bootname: String,
+    /// "booted" (running now) or "inactive".
+    pub state: String,
+    /// "good" (confirmed by the health check), "pending" (running on trial until the health
+    /// check passes, or installed and not yet booted), "bad" (failed; not booted again), or
+    /// "empty" (nothing installed yet).
+    pub status: String,
+    /// The version of the bundle installed in it, and when (RFC 3339), when RAUC recorded it.
+    pub version: Option<String>,
+    pub installed: Option<String>,
+}
+
 /// `POST /api/v1/setup`: the first administrator.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SetupRequest {
@@ -228,8 +244,10 @@ pub struct SystemInfo {
     pub release: Option<String>,
     /// The root slot booted (A or B).
     pub booted_slot: Option<String>,
-    /// `rauc status` as JSON, when the helper answers.
+    /// `rauc status --detailed` as JSON, when the helper answers.
     pub slots: Option<serde_json::Value>,
+    /// Each root slot in words, from `slots` (empty when the helper does not answer).
+    pub slot_summary: Vec<SlotView>,
     /// Why the slots are unknown.
     pub helper_error: Option<String>,
     /// The name Bureau serves under, and the time zone chosen in the console.

@@ -42,13 +42,17 @@ impl AdminApi {
                 {
                     Ok(info) => Ok(json(StatusCode::OK, &info)),
                     Err(e) => {
+                        // "key: ..." is about the key, the rest about the certificate; the
+                        // words after the prefix go beside the field.
                         let msg = e.to_string();
-                        let field = if msg.contains("key") {
-                            "key_pem"
-                        } else {
-                            "cert_pem"
-                        };
-                        Err(field_fail(field, msg.trim_start_matches("TLS setup: ")))
+                        let msg = msg.trim_start_matches("TLS setup: ");
+                        Err(match msg.strip_prefix("key: ") {
+                            Some(why) => field_fail("key_pem", why),
+                            None => field_fail(
+                                "cert_pem",
+                                msg.strip_prefix("certificate: ").unwrap_or(msg),
+                            ),
+                        })
                     }
                 }
             }
@@ -238,6 +242,7 @@ impl AdminApi {
             Ok(out) => (serde_json::from_str(&out).ok(), None),
             Err(e) => (None, Some(e.to_string())),
         };
+        let slot_summary = slots.as_ref().map(slot_views).unwrap_or_default();
         let release = std::fs::read_to_string(RELEASE_FILE)
             .ok()
             .map(|s| s.trim().to_string());
@@ -249,6 +254,7 @@ impl AdminApi {
             release,
             failed_units,
             booted_slot,
+            slot_summary,
             slots,
             helper_error,
             hostname: self.info.hostname.clone(),
@@ -275,7 +281,16 @@ impl AdminApi {
                 })
                 .await
                 .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-                .map(|r| r.map_err(|e| fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())))
+                .map(|r| {
+                    r.map_err(|e| {
+                        let why = match e {
+                            // What is wrong with the archive, in the store's words.
+                            bureau_store::StoreError::Invalid(why) => why,
+                            other => other.to_string(),
+                        };
+                        fail(StatusCode::UNPROCESSABLE_ENTITY, why)
+                    })
+                })
             }
             Err(f) => Err(f),
         };
@@ -323,6 +338,10 @@ impl AdminApi {
                     message: "installed; reboot to start it".into(),
                 },
             )),
+            Err(helper::HelperError::Failed(out)) => {
+                log::warn!("admin: an update refused: {}", out.trim());
+                Err(field_fail("bundle", update_in_words(&out)))
+            }
             Err(e) => Err(helper_fail(e)),
         }
     }
@@ -386,4 +405,108 @@ async fn failed_units() -> Option<Vec<String>> {
             .filter_map(|l| l.split_whitespace().next().map(str::to_string))
             .collect()
     })
+}
+
+/// Why RAUC refused a bundle, in words for an administrator (its own text goes to the log).
+fn update_in_words(rauc: &str) -> String {
+    let l = rauc.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| l.contains(w));
+    if has(&[
+        "invalid bundle format",
+        "signature size",
+        "exceeds bundle size",
+        "bundle too small",
+    ]) {
+        "this file is not an update bundle for Bureau (a .raucb file, as make image or a release makes it)".into()
+    } else if has(&["verity", "input/output error", "hash", "squashfs", "mount"]) {
+        "the update bundle is damaged: its contents do not match its signature; download it again"
+            .into()
+    } else if has(&["signature", "verify", "certificate", "issuer"]) {
+        "the bundle is not signed by a key this box trusts: it was not made for this box, or was changed since".into()
+    } else if has(&["compatible"]) {
+        "this bundle is for another kind of system".into()
+    } else if has(&["no space"]) {
+        "the box has no room to install the update".into()
+    } else {
+        let last = rauc
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        format!("the update could not be installed ({})", last.trim())
+    }
+}
+
+/// The slots of `rauc status --detailed --output-format=json` in words: RAUC's boot status
+/// is "bad" both for a slot that failed and for one never confirmed, so the state and what
+/// was installed tell them apart.
+fn slot_views(status: &serde_json::Value) -> Vec<SlotView> {
+    let primary = status["boot_primary"].as_str().unwrap_or("");
+    let mut out = Vec::new();
+    for group in status["slots"].as_array().into_iter().flatten() {
+        for (name, slot) in group.as_object().into_iter().flatten() {
+            let Some(bootname) = slot["bootname"].as_str() else {
+                continue;
+            };
+            let booted = slot["state"].as_str() == Some("booted");
+            let s = &slot["slot_status"];
+            let version = s["bundle"]["version"].as_str().map(str::to_string);
+            let installed = s["installed"]["timestamp"].as_str().map(str::to_string);
+            let good = slot["boot_status"].as_str() == Some("good");
+            let status = match (good, booted) {
+                (true, _) => "good",
+                // Running on trial: the health check has not confirmed it yet.
+                (false, true) => "pending",
+                // Installed and chosen for the next boot.
+                (false, false) if name == primary => "pending",
+                (false, false) if version.is_none() && installed.is_none() => "empty",
+                (false, false) => "bad",
+            };
+            out.push(SlotView {
+                bootname: bootname.to_string(),
+                state: if booted { "booted" } else { "inactive" }.into(),
+                status: status.into(),
+                version,
+                installed,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.bootname.cmp(&b.bootname));
+    out
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+
+    #[test]
+    fn slots_in_words() {
+        // A fresh box before its health check: A booted on trial, B never installed.
+        let fresh = serde_json::json!({"booted": "A", "boot_primary": "rootfs.0", "slots": [
+            {"rootfs.0": {"bootname": "A", "state": "booted", "boot_status": "bad", "slot_status": {}}},
+            {"rootfs.1": {"bootname": "B", "state": "inactive", "boot_status": "bad", "slot_status": {}}}]});
+        let v = slot_views(&fresh);
+        assert_eq!(
+            (v[0].status.as_str(), v[1].status.as_str()),
+            ("pending", "empty")
+        );
+        assert_eq!(v[0].state, "booted");
+        // After an update to B, confirmed; A kept as it was.
+        let after = serde_json::json!({"booted": "B", "boot_primary": "rootfs.1", "slots": [
+            {"rootfs.0": {"bootname": "A", "state": "inactive", "boot_status": "good", "slot_status": {}}},
+            {"rootfs.1": {"bootname": "B", "state": "booted", "boot_status": "good", "slot_status":
+                {"bundle": {"version": "abc1234"}, "installed": {"timestamp": "2026-12-05T05:00:00Z"}}}}]});
+        let v = slot_views(&after);
+        assert_eq!(v[1].version.as_deref(), Some("abc1234"));
+        assert_eq!(
+            (v[0].status.as_str(), v[1].status.as_str()),
+            ("good", "good")
+        );
+        // B installed, then failed its health check: bad, and A is primary again.
+        let failed = serde_json::json!({"booted": "A", "boot_primary": "rootfs.0", "slots": [
+            {"rootfs.0": {"bootname": "A", "state": "booted", "boot_status": "good", "slot_status": {}}},
+            {"rootfs.1": {"bootname": "B", "state": "inactive", "boot_status": "bad", "slot_status":
+                {"bundle": {"version": "broken"}}}}]});
+        assert_eq!(slot_views(&failed)[1].status, "bad");
+    }
 }

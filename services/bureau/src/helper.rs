@@ -153,7 +153,7 @@ impl Helper {
             Request::InstallUpdate { bundle } => self.install(bundle).await,
             Request::SlotStatus => command(
                 "rauc",
-                &["status", "--output-format=json"],
+                &["status", "--detailed", "--output-format=json"],
                 Duration::from_secs(30),
             )
             .await

@@ -95,21 +95,30 @@ pub struct Reply {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HelperError {
-    /// No helper to ask (not on the appliance, or it is down).
-    #[error("the system helper is unavailable: {0}")]
+    /// No helper to ask (not on the appliance, or it is down), in words for an
+    /// administrator; the technical reason (its socket, the system's error) goes to the log.
+    #[error("{0}")]
     Unavailable(String),
     /// The helper ran the request and it failed: the reason.
     #[error("{0}")]
     Failed(String),
 }
 
+/// What an administrator is told when there is no helper to ask.
+pub const NOT_RUNNING: &str =
+    "the box's system helper is not running (it runs on the appliance, as root)";
+
 /// Sends one request and waits for its answer, at most `timeout`.
 pub async fn call(socket: &Path, req: &Request, timeout: Duration) -> Result<String, HelperError> {
-    let down = |e: &dyn std::fmt::Display| HelperError::Unavailable(e.to_string());
+    let down = |e: &dyn std::fmt::Display| {
+        log::warn!("helper: {}: {e}", socket.display());
+        HelperError::Unavailable("the box's system helper did not answer as it should".into())
+    };
     let exchange = async {
-        let mut s = tokio::net::UnixStream::connect(socket)
-            .await
-            .map_err(|e| HelperError::Unavailable(format!("{}: {e}", socket.display())))?;
+        let mut s = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
+            log::warn!("helper: {}: {e}", socket.display());
+            HelperError::Unavailable(NOT_RUNNING.into())
+        })?;
         let mut line = serde_json::to_vec(req).map_err(|e| down(&e))?;
         line.push(b'\n');
         s.write_all(&line).await.map_err(|e| down(&e))?;
@@ -125,9 +134,9 @@ pub async fn call(socket: &Path, req: &Request, timeout: Duration) -> Result<Str
             Err(HelperError::Failed(reply.output))
         }
     };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| HelperError::Unavailable("no answer in time".into()))?
+    tokio::time::timeout(timeout, exchange).await.map_err(|_| {
+        HelperError::Unavailable("the box's system helper did not answer in time".into())
+    })?
 }
 
 /// Why a program run by [`command`] did not succeed.

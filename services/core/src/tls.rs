@@ -271,16 +271,28 @@ pub fn load(crt: &Path, key: &Path, provider: &CryptoProvider) -> Result<Certifi
 /// Checks a PEM chain and key given as text (from the console) without installing them.
 pub fn check_pem(crt: &[u8], key: &[u8]) -> Result<(), TlsError> {
     let bad = |m: String| TlsError::Setup(m);
+    // In words for an administrator, naming the field to fix; the library's reason is logged.
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(crt)
         .collect::<Result<_, _>>()
-        .map_err(|e| bad(format!("certificate: {e}")))?;
+        .map_err(|e| {
+            log::info!("tls: an uploaded certificate does not read: {e}");
+            bad("certificate: not a PEM certificate (text from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----)".into())
+        })?;
     if chain.is_empty() {
-        return Err(bad("no certificate found".into()));
+        return Err(bad(
+            "certificate: no certificate in it (-----BEGIN CERTIFICATE----- ...)".into(),
+        ));
     }
-    let k = PrivateKeyDer::from_pem_slice(key).map_err(|e| bad(format!("key: {e}")))?;
+    let k = PrivateKeyDer::from_pem_slice(key).map_err(|e| {
+        log::info!("tls: an uploaded key does not read: {e}");
+        bad("key: not a PEM private key (text from -----BEGIN PRIVATE KEY----- to its END line; an encrypted key must be decrypted first)".into())
+    })?;
     CertifiedKey::from_der(chain, k, &provider())
         .map(|_| ())
-        .map_err(|e| bad(format!("key does not fit the certificate: {e}")))
+        .map_err(|e| {
+            log::info!("tls: an uploaded key does not fit its certificate: {e}");
+            bad("key: this private key does not belong to the certificate".into())
+        })
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<(), TlsError> {

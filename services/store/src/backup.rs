@@ -248,11 +248,27 @@ pub fn restore(archive: impl Read, dir: &Path) -> Result<BackupInfo> {
 
 /// Unpacks and checks an archive into `staging` (made afresh): every blob against its hash,
 /// the database's schema, every blob the database refers to present. Nothing else is touched.
+///
+/// What is wrong with an archive is said in words: a file that is no gzip archive is "not a
+/// Bureau backup", one whose reading fails midway "damaged or cut short".
 pub fn stage(archive: impl Read, staging: &Path) -> Result<BackupInfo> {
     let _ = std::fs::remove_dir_all(staging);
     std::fs::create_dir_all(staging.join("blobs"))?;
+    let mut archive = std::io::BufReader::new(archive);
+    if !std::io::BufRead::fill_buf(&mut archive)?.starts_with(&[0x1f, 0x8b]) {
+        let _ = std::fs::remove_dir_all(staging);
+        return Err(StoreError::Invalid(
+            "this file is not a Bureau backup (a backup is the .tar.gz archive the box makes)"
+                .into(),
+        ));
+    }
+    let broken = std::rc::Rc::new(std::cell::Cell::new(false));
+    let watched = Watched {
+        inner: flate2::read::GzDecoder::new(archive),
+        broken: broken.clone(),
+    };
     let result = (|| {
-        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+        let mut tar = tar::Archive::new(watched);
         let mut info: Option<BackupInfo> = None;
         let mut seen_db = false;
         for entry in tar.entries().map_err(io)? {
@@ -352,7 +368,29 @@ pub fn stage(archive: impl Read, staging: &Path) -> Result<BackupInfo> {
     if result.is_err() {
         let _ = std::fs::remove_dir_all(staging);
     }
-    result
+    match result {
+        Err(e) if broken.get() => {
+            log::info!("backup: an archive does not read: {e}");
+            Err(StoreError::Invalid(
+                "the backup archive is damaged or cut short; take it again, or copy it whole"
+                    .into(),
+            ))
+        }
+        other => other,
+    }
+}
+
+/// The decompressed archive, remembering whether reading it failed (gzip or tar data that
+/// stops or does not decode), as opposed to writing the staged copy.
+struct Watched<R> {
+    inner: R,
+    broken: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|_| self.broken.set(true))
+    }
 }
 
 /// Moves a staged store into `dir`, which must not hold one, with the settings it holds.
