@@ -337,17 +337,15 @@ fn fields_back(c: &Comp, out: &mut String) {
     for raw in &c.props {
         let l = Line::parse(raw);
         if let Some(field) = l.name.strip_prefix("X-SIF-") {
-            let name = field.to_ascii_lowercase();
-            // Outlook's field names in their own case: kept as the client wrote them is
-            // not possible from a property name, so match the known spelling, else as is.
-            element(out, &sif_name(&name), &unescape(&l.value));
+            element(out, &sif_name(field), &unescape(&l.value));
         }
     }
 }
 
-/// Outlook field names, which property names hold in upper case only.
-fn sif_name(lower: &str) -> String {
-    const KNOWN: [&str; 14] = [
+/// An X-SIF- property's field name as Outlook spells it (property names are upper case):
+/// the unmapped fields Funambol's clients send, else the name in lower case.
+fn sif_name(upper: &str) -> String {
+    const KNOWN: [&str; 13] = [
         "Spouse",
         "Children",
         "Manager",
@@ -361,12 +359,11 @@ fn sif_name(lower: &str) -> String {
         "Width",
         "Left",
         "Top",
-        "BusyStatus",
     ];
     KNOWN
         .iter()
-        .find(|k| k.eq_ignore_ascii_case(lower))
-        .map_or_else(|| lower.to_string(), |k| k.to_string())
+        .find(|k| k.eq_ignore_ascii_case(upper))
+        .map_or_else(|| upper.to_ascii_lowercase(), |k| k.to_string())
 }
 
 fn contact_out(card: &Comp) -> String {
@@ -519,8 +516,11 @@ fn rrule_in(f: &[(String, String)]) -> Option<String> {
         .join(",");
     let mut parts = vec![match num("RecurrenceType")? {
         0 => "FREQ=DAILY".to_string(),
+        1 if days.is_empty() => "FREQ=WEEKLY".to_string(),
         1 => format!("FREQ=WEEKLY;BYDAY={}", days.join(",")),
         2 => format!("FREQ=MONTHLY;BYMONTHDAY={}", num("DayOfMonth")?),
+        // The nth weekday of no weekday: no rule.
+        3 | 6 if days.is_empty() => return None,
         3 => format!("FREQ=MONTHLY;BYDAY={nth}"),
         5 => format!(
             "FREQ=YEARLY;BYMONTH={};BYMONTHDAY={}",
@@ -544,7 +544,7 @@ fn rrule_in(f: &[(String, String)]) -> Option<String> {
             parts.push(format!("UNTIL={until}"));
         }
     }
-    Some(format!("RRULE:{}", parts.join(";").replace("BYDAY=;", "")))
+    Some(format!("RRULE:{}", parts.join(";")))
 }
 
 fn rrule_out(rule: &str, start: NaiveDate, out: &mut String) -> bool {
