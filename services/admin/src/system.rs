@@ -340,7 +340,14 @@ impl AdminApi {
             )),
             Err(helper::HelperError::Failed(out)) => {
                 log::warn!("admin: an update refused: {}", out.trim());
-                Err(field_fail("bundle", update_in_words(&out)))
+                // Read, and refused for what it is: 422, beside the bundle field.
+                Err(Fail(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ApiError {
+                        error: update_in_words(&out),
+                        field: Some("bundle".into()),
+                    },
+                ))
             }
             Err(e) => Err(helper_fail(e)),
         }
