@@ -22,8 +22,23 @@ for u in systemd-networkd systemd-resolved systemd-timesyncd bureau bureau-helpe
     f=$(find "$T/usr/lib/systemd/system" "$T/lib/systemd/system" -name "$u.service" 2>/dev/null | head -1)
     [ -n "$f" ] && ln -sf "${f#"$T"}" "$wants/$u.service"
 done
-ln -sf /dev/null "$T/etc/systemd/system/getty@tty1.service"
-ln -sf /dev/null "$T/etc/systemd/system/serial-getty@ttyS0.service"
+# Masked as image/build.sh masks them: nobody signs in on the console; no systemd first-boot
+# wizard; Samba as a plain file server (no NetBIOS, no domain controller); no binfmt_misc.
+for u in getty@tty1.service serial-getty@ttyS0.service systemd-firstboot.service \
+    nmbd.service nmb.service samba-ad-dc.service samba.service systemd-binfmt.service \
+    proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount; do
+    ln -sf /dev/null "$T/etc/systemd/system/$u"
+done
+# smbd and Squid start from their drop-ins (image/overlay) once Bureau wrote their settings.
+# (Samba's own build names its unit smb.service, Debian smbd.service; the overlay's drop-ins
+# and the helper use Debian's name, which the Buildroot build does not align yet.)
+for u in smbd smb squid; do
+    f=$(find "$T/usr/lib/systemd/system" "$T/lib/systemd/system" -name "$u.service" 2>/dev/null | head -1)
+    [ -n "$f" ] && ln -sf "${f#"$T"}" "$wants/$u.service"
+done
+# The time zone chosen in the console, kept on the data partition.
+ln -sf /var/lib/bureau/system/localtime "$T/etc/localtime"
+echo bureau >"$T/etc/hostname"
 
 # GRUB loads /boot/vmlinuz and /boot/initrd.img from the slot (image/grub.cfg).
 ln -sf bzImage "$T/boot/vmlinuz"
