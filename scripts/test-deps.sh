@@ -31,14 +31,37 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -q
   # apt may resolve a conflict by removing a package (a newer QEMU from backports took
   # qemu-utils away once): that is refused here, loudly, not found out minutes later.
-  removals=$(DEBIAN_FRONTEND=noninteractive apt-get install -s --no-install-recommends "${missing[@]}" |
-    awk '$1 == "Remv" {print $2}' | xargs)
+  # What apt would remove to install these; "!" if it cannot install them at all.
+  simulate() {
+    local out
+    out=$(DEBIAN_FRONTEND=noninteractive apt-get install -s --no-install-recommends --allow-downgrades "$@" 2>&1) ||
+      { echo "!"; return; }
+    awk '$1 == "Remv" {print $2}' <<<"$out" | xargs
+  }
+  removals=$(simulate "${missing[@]}")
+  # A package of our own list that apt would remove (qemu-utils 10 from backports breaks the
+  # archive's qemu-system-x86 7.2) is instead put back to the newest version the configured
+  # sources hold, so the two match: said here, and only if then nothing at all is removed.
+  if [ -n "$removals" ] && [ "$removals" != "!" ]; then
+    pinned=()
+    for r in $removals; do
+      v=$(apt-cache madison "$r" | awk -F'|' 'NR == 1 {gsub(/ /, "", $2); print $2}')
+      if [[ " ${APT_PACKAGES[*]} " != *" $r "* ]] || [ -z "$v" ]; then pinned=(); break; fi
+      pinned+=("$r=$v")
+    done
+    if ((${#pinned[@]})) && [ -z "$(simulate "${missing[@]}" "${pinned[@]}")" ]; then
+      echo "test-deps: installing the archive's ${pinned[*]} in place of the installed version, which the packages above cannot live with"
+      missing+=("${pinned[@]}")
+      removals=""
+    fi
+  fi
+  [ "$removals" = "!" ] && removals=""  # apt-get below says why it cannot
   if [ -n "$removals" ] && [ "${BUREAU_APT_ALLOW_REMOVALS:-0}" != 1 ]; then
     echo "test-deps: installing ${missing[*]} would remove: $removals" >&2
     echo "test-deps: refusing; resolve it by hand, or set BUREAU_APT_ALLOW_REMOVALS=1" >&2
     exit 1
   fi
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends --allow-downgrades "${missing[@]}"
 fi
 # Every package is there now, and stayed there (nothing above removed one of them).
 absent=()

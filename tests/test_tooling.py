@@ -54,6 +54,25 @@ def test_test_deps_refuses_an_install_that_would_remove_a_package(tmp_path):
     assert "install -s" in calls and "install -y" not in calls, calls
 
 
+def test_test_deps_puts_back_the_archives_version_of_a_package_it_would_remove(tmp_path):
+    """qemu-utils 10 from backports breaks the archive's qemu-system-x86 7.2 (this machine):
+    instead of removing it, the archive's qemu-utils goes in with it, said aloud, and only
+    because then nothing is removed."""
+    fakes = {
+        "dpkg": 'if [ "$1 $2" = "-s qemu-system-x86" ]; then exit 1; fi\necho "Status: install ok installed"\n',
+        "apt-get": 'echo "apt-get $*" >> "$LOG"\n'
+                   'if [ "$1 $2" = "install -s" ]; then case "$*" in *qemu-utils=*) ;; '
+                   '*) echo "Remv qemu-utils [1:10.0.2]";; esac; echo "Inst qemu-system-x86 (1:7.2)"; fi\n',
+        "apt-cache": 'echo " qemu-utils | 1:7.2+dfsg-7 | http://deb.debian.org/debian bookworm/main amd64 Packages"\n',
+    }
+    log = tmp_path / "apt.log"
+    r = subprocess.run([str(ROOT / "scripts/test-deps.sh")], capture_output=True, text=True, cwd=ROOT,
+                       env=dict(os.environ, PATH=path_without(tmp_path, set(), fakes), LOG=str(log)))
+    assert "installing the archive's qemu-utils=1:7.2+dfsg-7" in r.stdout, r.stdout + r.stderr
+    installs = [c for c in log.read_text().splitlines() if "install -y" in c]
+    assert len(installs) == 1 and "qemu-system-x86 qemu-utils=1:7.2+dfsg-7" in installs[0], installs
+
+
 def test_make_qemu_says_when_its_kept_disk_is_older_than_the_image(tmp_path):
     """A VM disk is copy-on-write over the image: after `make image` rebuilt the image, the
     kept disk is refused with how to start fresh, instead of silently booting a mix."""
