@@ -70,6 +70,7 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
 # Every endpoint the console uses (and the rest of the admin API), with a body it accepts.
 ENDPOINTS = [
     ("GET", "/api/v1/status", None, "admin"),
+    ("GET", "/api/v1/health", None, "admin"),
     ("GET", "/api/v1/logs?level=warn", None, "admin"),
     ("GET", "/api/v1/domains", None, "admin"),
     ("POST", "/api/v1/domains", {"name": "new.example"}, "admin"),
@@ -250,7 +251,7 @@ def test_a_body_that_cannot_be_read_is_told_in_words_beside_its_field(bureau_fac
     assert json.loads(b.cli("--json", "user", "show", "boss").stdout)["quota"] is None
 
 
-def test_a_backup_restored_into_an_empty_store_gives_everything_back(bureau_factory, tmp_path):
+def test_a_backup_restored_into_an_empty_store_gives_everything_back(bureau_factory, tmp_path, dns_zone):
     import http.client
     import smtplib
     from test_dav import dav, event
@@ -274,6 +275,18 @@ def test_a_backup_restored_into_an_empty_store_gives_everything_back(bureau_fact
     from test_foundation import _https
     _, body, _, admin = login(b, "alice", "long enough pw")
     csrf = json.loads(body)["csrf"]
+    # Issue 22, the health view: the self-signed certificate and the missing backup need a look.
+    s, health, _ = _https(b, "GET", "/api/v1/health", cookie=admin)
+    health = {c["id"]: c for c in health}
+    assert s == 200 and health["certificate"]["state"] == "warn" and "made itself" in health["certificate"]["detail"]
+    assert health["backup"]["state"] == "warn" and "No backup" in health["backup"]["detail"], health
+    assert health["disk"]["state"] in ("ok", "warn", "bad") and "free of" in health["disk"]["detail"]
+    assert "available of" in health["memory"]["detail"] and health["queue"]["state"] == "ok", health
+    # DNS (the test's own zone, empty): the box's name is not there, nor the domain's records.
+    assert health["dns"]["state"] == "bad" and "box.example.com has no A" in health["dns"]["detail"], health
+    assert health["mail-dns"]["state"] == "warn" and "example.com (" in health["mail-dns"]["detail"], health
+    # Not the appliance: no helper to ask, and it says so rather than "ok".
+    assert health["helper"]["state"] == "unknown" and "units" not in health, health
     key, crt = tmp_path / "mail.key", tmp_path / "mail.crt"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
                     "-out", str(crt), "-days", "30", "-subj", "/CN=mail.example.com",
@@ -294,6 +307,12 @@ def test_a_backup_restored_into_an_empty_store_gives_everything_back(bureau_fact
     r = conn.getresponse()
     assert r.status == 200 and r.getheader("Content-Type") == "application/gzip"
     web_copy = r.read()
+    dns_zone.add("box.example.com", "A", "192.0.2.10")
+    s, health, _ = _https(b, "GET", "/api/v1/health", cookie=admin)
+    health = {c["id"]: c for c in health}
+    assert health["dns"]["state"] == "ok" and "has an address" in health["dns"]["detail"], health
+    assert health["backup"]["state"] == "ok" and "minute" in health["backup"]["detail"], health
+    assert health["certificate"]["state"] == "ok" and "valid until" in health["certificate"]["detail"], health
     archive = tmp_path / "office.tar.gz"
     b.cli("backup", "create", str(archive))
     assert archive.stat().st_size > 1000 and web_copy[:2] == b"\x1f\x8b"

@@ -363,15 +363,20 @@ async function signInAfterRestart() {
 async function pageDashboard() {
   const [s, box] = await Promise.all([api("GET", "status"), api("GET", "setup")]);
   const up = (x) => h("span", { class: x.up ? "up" : "down" }, x.up ? "up" : "down");
-  const disk = s.disk ? `${fmtBytes(s.disk.free_bytes)} free of ${fmtBytes(s.disk.total_bytes)}` : "unknown";
-  const low = s.disk && s.disk.free_bytes < s.disk.total_bytes * 0.1;
+  // The health checks ask DNS, which may take seconds: they fill in once answered.
+  const health = h("section", { "aria-live": "polite", "data-health": "" }, h("p", { class: "muted" }, "Checking…"));
+  const mark = { ok: ["up", "OK"], warn: ["warn", "Needs a look"], bad: ["down", "Needs action"], unknown: ["muted", "Unknown"] };
+  api("GET", "health").then((checks) => health.replaceChildren(table(["Check", "State", "Detail"],
+    checks.map((c) => h("tr", { "data-check": c.id }, h("td", {}, c.title),
+      h("td", { class: mark[c.state][0] }, mark[c.state][1]), h("td", {}, c.detail))))))
+    .catch((e) => health.replaceChildren(h("p", { class: "error" }, e.message)));
   show(h("h1", {}, s.hostname),
+    h("h2", {}, "Health"), health,
     h("div", { class: "tiles" },
       [["Users", s.users], ["Domains", s.domains], ["Groups", s.groups], ["Queued mail", s.queued],
         ["Connections", s.connections], ["Memory", fmtBytes(s.memory_bytes)],
         ["Up for", `${Math.floor(s.uptime_secs / 3600)} h ${Math.floor((s.uptime_secs % 3600) / 60)} min`]]
         .map(([k, v]) => h("div", { class: "tile" }, h("b", {}, v), k))),
-    h("p", { class: low ? "error" : "muted" }, `Disk: ${disk}.`),
     s.unclean_stop ? h("p", { class: "error", role: "alert" },
       `Bureau stopped without shutting down (killed, crashed or a power cut) in the run that began ${new Date(s.unclean_stop * 1000).toLocaleString()}; it was started again. The logs tell what came before.`) : null,
     s.internal_errors ? h("p", { class: "error" },

@@ -87,7 +87,7 @@ impl AdminApi {
     }
 
     /// What to publish in DNS for a domain: MX, SPF, DKIM and DMARC.
-    fn dns_records(&self, name: &str) -> Result<Vec<DnsRecord>, Fail> {
+    pub(crate) fn dns_records(&self, name: &str) -> Result<Vec<DnsRecord>, Fail> {
         let d = self
             .dir()
             .domain(name)?

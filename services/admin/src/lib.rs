@@ -10,6 +10,7 @@ pub mod client;
 mod collections;
 mod domains;
 mod groups;
+mod health;
 mod services;
 pub mod setup;
 mod system;
@@ -544,7 +545,7 @@ impl AdminApi {
         let who = self.who(&req, caller)?;
         let seg = seg.as_slice();
         match seg.first().copied() {
-            Some("status" | "check" | "logs" | "certificate" | "system" | "backup") => {
+            Some("status" | "check" | "logs" | "certificate" | "system" | "backup" | "health") => {
                 self.system_routes(&method, seg, req, &who).await
             }
             Some("services" | "proxy" | "samba") => {

@@ -17,6 +17,10 @@ impl AdminApi {
                 admin_only(who)?;
                 Ok(json(StatusCode::OK, &self.status()?))
             }
+            (&Method::GET, ["health"]) => {
+                admin_only(who)?;
+                Ok(json(StatusCode::OK, &self.health().await))
+            }
             (&Method::GET, ["check"]) => {
                 admin_only(who)?;
                 let dir = self.dir().clone();
@@ -226,7 +230,7 @@ impl AdminApi {
     }
 
     /// `GET /api/v1/system`: the release, the booted slot, and the slots as RAUC sees them.
-    async fn system(&self) -> SystemInfo {
+    pub(crate) async fn system(&self) -> SystemInfo {
         let booted_slot = std::fs::read_to_string("/proc/cmdline").ok().and_then(|c| {
             c.split_whitespace()
                 .find_map(|a| a.strip_prefix("rauc.slot="))

@@ -69,6 +69,7 @@ pub fn download(admin: &AdminApi, req: &Request<Incoming>, caller: Caller) -> St
     }
     let (tx, rx) = mpsc::channel(4);
     let store = admin.store().clone();
+    let system_dir = admin.info().system_dir.clone();
     tokio::task::spawn_blocking(move || {
         let mut w = ChannelWriter {
             tx: tx.clone(),
@@ -78,11 +79,17 @@ pub fn download(admin: &AdminApi, req: &Request<Incoming>, caller: Caller) -> St
             std::io::Write::flush(&mut w)?;
             Ok(i)
         }) {
-            Ok(info) => log::info!(
-                "backup: {} blob files, {} bytes of blobs, downloaded",
-                info.blobs,
-                info.blob_bytes
-            ),
+            Ok(info) => {
+                log::info!(
+                    "backup: {} blob files, {} bytes of blobs, downloaded",
+                    info.blobs,
+                    info.blob_bytes
+                );
+                if let Err(e) = bureau_core::system::record_backup(&system_dir, bureau_store::now())
+                {
+                    log::warn!("backup: recording its time: {e}");
+                }
+            }
             Err(e) => {
                 log::error!("backup: {e}");
                 let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));

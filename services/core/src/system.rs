@@ -46,6 +46,23 @@ pub fn set_timezone(dir: &Path, tz: &str) -> std::io::Result<()> {
     write(&dir.join(TIMEZONE), &format!("{tz}\n"))
 }
 
+const LAST_BACKUP: &str = "last-backup";
+
+/// Records that a whole backup was taken (Unix seconds), for the health view.
+pub fn record_backup(dir: &Path, at: i64) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    write(&dir.join(LAST_BACKUP), &format!("{at}\n"))
+}
+
+/// When the last whole backup was taken, if one was.
+pub fn last_backup(dir: &Path) -> Option<i64> {
+    std::fs::read_to_string(dir.join(LAST_BACKUP))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// The time zone the system runs in: where /etc/localtime leads in the zone database.
 pub fn system_timezone() -> Option<String> {
     let real = std::fs::canonicalize("/etc/localtime").ok()?;

@@ -59,6 +59,25 @@ pub async fn check(cfg: &SmtpConfig, records: &[(String, String, String)]) -> Ve
     out
 }
 
+/// Whether a name has an address in DNS (an A or AAAA record): asked of DNS itself, not of
+/// the system's resolver, which knows the box's own name from /etc/hosts.
+pub async fn resolves(cfg: &SmtpConfig, name: &str) -> Published {
+    let Ok(resolver) = verify::resolver(cfg) else {
+        return Published::Unknown;
+    };
+    let timeout = Duration::from_secs(cfg.dns_timeout_secs.max(1));
+    let mut answer = Published::No;
+    for rtype in [RecordType::A, RecordType::AAAA] {
+        match tokio::time::timeout(timeout, resolver.lookup(name, rtype)).await {
+            Ok(Ok(l)) if !l.answers().is_empty() => return Published::Yes,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) if e.is_nx_domain() || e.is_no_records_found() => {}
+            _ => answer = Published::Unknown,
+        }
+    }
+    answer
+}
+
 fn host(n: &str) -> String {
     n.trim_end_matches('.').to_ascii_lowercase()
 }

@@ -190,6 +190,11 @@ impl Queue {
         crate::dnscheck::check(&self.inner.cfg, records).await
     }
 
+    /// Whether the box's own name has an address in DNS.
+    pub async fn box_resolves(&self) -> crate::dnscheck::Published {
+        crate::dnscheck::resolves(&self.inner.cfg, &self.inner.hostname).await
+    }
+
     pub(crate) fn hostname(&self) -> &str {
         &self.inner.hostname
     }
