@@ -14,6 +14,10 @@
 #   BUREAU_QEMU_SERIAL  where the serial console goes: "stdio" (default), a file path, or any
 #                       QEMU chardev ("unix:/path,server,nowait")
 #   BUREAU_QEMU_MONITOR unix socket path for the QEMU monitor (default: none)
+#   BUREAU_QEMU_ISOLATED 1: the guest reaches nothing outside (QEMU's user network with
+#                       restrict=on: no route, no DNS); the forwarded ports still answer
+#   BUREAU_QEMU_GUESTFWD a QEMU guestfwd rule the guest may use even so
+#                       ("tcp:10.0.2.100:80-cmd:COMMAND": each connection runs COMMAND)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 IMAGE=${BUREAU_QEMU_IMAGE:-$ROOT/target/image/bureau.qcow2}
@@ -73,6 +77,10 @@ for p in 25 80 143 389 443 445 465 587 636 993 3128; do
     fwd="$fwd,hostfwd=tcp:127.0.0.1:$((OFFSET + p))-:$p"
 done
 
+restrict=""
+[ "${BUREAU_QEMU_ISOLATED:-0}" = 1 ] && restrict=",restrict=on"
+[ -n "${BUREAU_QEMU_GUESTFWD:-}" ] && restrict="$restrict,guestfwd=$BUREAU_QEMU_GUESTFWD"
+
 serial=${BUREAU_QEMU_SERIAL:-stdio}
 case "$serial" in stdio|*:*) ;; *) serial="file:$serial" ;; esac
 monitor=(-monitor none)
@@ -92,6 +100,6 @@ exec qemu-system-x86_64 \
     -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE.fd \
     -drive if=pflash,format=raw,file="$vars" \
     -drive if=virtio,format=qcow2,file="$disk" \
-    -netdev "user,id=net0$fwd" -device virtio-net-pci,netdev=net0 \
+    -netdev "user,id=net0$fwd$restrict" -device virtio-net-pci,netdev=net0 \
     -device virtio-rng-pci \
     -display none -serial "$serial" "${monitor[@]}"
