@@ -449,13 +449,14 @@ fn update_in_words(rauc: &str) -> String {
 }
 
 /// The slots of `rauc status --detailed --output-format=json` in words: RAUC's boot status
-/// is "bad" both for a slot that failed and for one never confirmed, so the state and what
-/// was installed tell them apart.
+/// is "bad" both for a slot that failed and for one never installed, so the state and what
+/// was installed tell them apart. (A slot just installed is "good" to RAUC until the boot
+/// that tries it; one that failed its trial stays first in GRUB's order, so being RAUC's
+/// primary says nothing.)
 fn slot_views(status: &serde_json::Value) -> Vec<SlotView> {
-    let primary = status["boot_primary"].as_str().unwrap_or("");
     let mut out = Vec::new();
     for group in status["slots"].as_array().into_iter().flatten() {
-        for (name, slot) in group.as_object().into_iter().flatten() {
+        for slot in group.as_object().into_iter().flatten().map(|(_, s)| s) {
             let Some(bootname) = slot["bootname"].as_str() else {
                 continue;
             };
@@ -468,8 +469,6 @@ fn slot_views(status: &serde_json::Value) -> Vec<SlotView> {
                 (true, _) => "good",
                 // Running on trial: the health check has not confirmed it yet.
                 (false, true) => "pending",
-                // Installed and chosen for the next boot.
-                (false, false) if name == primary => "pending",
                 (false, false) if version.is_none() && installed.is_none() => "empty",
                 (false, false) => "bad",
             };
@@ -519,5 +518,12 @@ mod slot_tests {
             {"rootfs.1": {"bootname": "B", "state": "inactive", "boot_status": "bad", "slot_status":
                 {"bundle": {"version": "broken"}}}}]});
         assert_eq!(slot_views(&failed)[1].status, "bad");
+        // As the boot test saw it: A tried the broken bundle, failed, the box went back to
+        // B, and RAUC still names A primary. It said "pending".
+        let rolled_back = serde_json::json!({"booted": "B", "boot_primary": "rootfs.0", "slots": [
+            {"rootfs.0": {"bootname": "A", "state": "inactive", "boot_status": "bad", "slot_status":
+                {"bundle": {"version": "broken"}, "installed": {"timestamp": "2026-12-05T05:58:42Z"}}}},
+            {"rootfs.1": {"bootname": "B", "state": "booted", "boot_status": "good", "slot_status": {}}}]});
+        assert_eq!(slot_views(&rolled_back)[0].status, "bad");
     }
 }
