@@ -6,11 +6,14 @@ target/console-screenshots/."""
 import imaplib
 import io
 import json
+import re
 import shutil
 import subprocess
 import tarfile
 import time
 from pathlib import Path
+
+import pytest
 
 from conftest import tls_context
 
@@ -30,7 +33,7 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
     pages = {p.stem.split("-", 1)[1] for p in SHOTS.glob("*.png")}
     assert {"setup", "dns-records", "dashboard", "domains", "user-created", "user-bad-input", "group",
             "password-reset", "device-log", "last-admin-refused", "domain-syncml", "rooms", "queue", "system", "backups", "restore-refused", "file-server", "web-proxy", "my-account",
-            "my-account-phone"} <= pages, pages
+            "two-factor", "login-code", "my-account-phone"} <= pages, pages
     with tarfile.open(SHOTS / "backup.tar.gz") as t:
         assert "bureau.redb" in t.getnames()
     assert (b.data / "system" / "timezone").read_text() == "Europe/Paris\n"
@@ -49,15 +52,21 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
     assert sorted(domains) == ["office.example", "second.example"]
     assert domains["second.example"]["syncml"] == {"enabled": True, "auth": "md5"}
     assert domains["office.example"]["syncml"] == {"enabled": True, "auth": "any"}
+    # Carol turned two-factor sign-in on in the walk: her password no longer opens IMAP,
+    # the application password she made there does.
+    app_password = re.search(r"app-password: (\S+)", walk.stdout).group(1)
     with imaplib.IMAP4_SSL("127.0.0.1", b.port(993), ssl_context=tls_context()) as m:
-        assert m.login("carol@office.example", "brand new secret")[0] == "OK"
+        with pytest.raises(imaplib.IMAP4.error):
+            m.login("carol@office.example", "brand new secret")
+    with imaplib.IMAP4_SSL("127.0.0.1", b.port(993), ssl_context=tls_context()) as m:
+        assert m.login("carol@office.example", app_password)[0] == "OK"
         # The group's shared mailbox, writable by its member.
         _, listed = m.list()
         assert any(b'"Shared/sales/Orders"' in l or b"Shared/sales/Orders" in l for l in listed), listed
         assert m.append('"Shared/sales/Orders"', None, None, b"Subject: order 1\r\n\r\nOne.\r\n")[0] == "OK"
     # and its calendar, in her calendar home.
     from test_dav import dav
-    status, _, text = dav(b, "PROPFIND", "/dav/calendars/carol/", Depth="1", user="carol", password="brand new secret")
+    status, _, text = dav(b, "PROPFIND", "/dav/calendars/carol/", Depth="1", user="carol", password=app_password)
     assert status == 207 and "/dav/calendars/sales/Sales%20calendar/" in text, text
     with imaplib.IMAP4_SSL("127.0.0.1", b.port(993), ssl_context=tls_context()) as m:
         try:
@@ -133,6 +142,11 @@ ENDPOINTS = [
     ("GET", "/api/v1/users/boss/setup", None, "admin"),
     ("GET", "/api/v1/users/boss/setup-qr.svg", None, "admin"),
     ("PUT", "/api/v1/users/carl/password", {"password": "a fresh passphrase"}, "self"),
+    ("POST", "/api/v1/users/carl/totp", None, "self"),
+    ("PUT", "/api/v1/users/carl/totp", {"code": "000000"}, "self"),
+    ("DELETE", "/api/v1/users/carl/totp", None, "self"),
+    ("POST", "/api/v1/users/carl/app-passwords", {"name": "Thunderbird"}, "self"),
+    ("DELETE", "/api/v1/users/carl/app-passwords/abc", None, "self"),
     ("GET", "/api/v1/session", None, "self"),
     ("DELETE", "/api/v1/session", None, "self"),
 ]

@@ -282,21 +282,40 @@ function confirmButton(label, question, action) {
 
 // ---- pages ----
 
+/** The login and password while the sign-in asks for the authenticator app's code. */
+let signingIn = null;
+
 async function pageLogin(query) {
   let pending = false;
   try { pending = (await api("GET", "setup")).pending; } catch { /* shown below if it matters */ }
   if (pending) return go("#/setup");
   const kept = sessionStorage.getItem("bureau-return");
+  const step2 = signingIn;
   show(h("h1", {}, "Sign in"),
     query.get("expired") && kept ? h("p", { class: "error", role: "alert" },
       "Your session has ended. Sign in again to go back to the page you were on; what you typed there is kept.") : null,
-    form("", [
+    form("", step2 ? [
+      { name: "code", label: "Code from your authenticator app", required: true, autocomplete: "one-time-code",
+        hint: `Two-factor sign-in is on for ${step2.login}: type the six digits the app shows.` },
+    ] : [
       { name: "login", label: "Address or user name", required: true, autocomplete: "username" },
       { name: "password", label: "Password", type: "password", required: true, autocomplete: "current-password" },
     ], "Sign in", async (v) => {
-      me = await api("POST", "session", { login: v.login, password: v.password });
+      try {
+        me = await api("POST", "session", step2 ? { ...step2, code: v.code } : { login: v.login, password: v.password });
+      } catch (e) {
+        // The password was right; the code is asked next.
+        if (e.field === "code" && !step2) {
+          signingIn = { login: v.login, password: v.password };
+          return pageLogin(query);
+        }
+        throw e;
+      }
+      signingIn = null;
       returnTo(me.admin ? "#/" : "#/me");
-    }, { id: "login" }));
+    }, { id: "login" }),
+    step2 ? h("p", {}, h("button", { class: "plain", type: "button", onclick: () => { signingIn = null; pageLogin(query); } },
+      "Sign in as someone else")) : null);
   focusFirstField();
 }
 
@@ -561,6 +580,13 @@ async function pageUser(uid) {
       h("p", {}, h("b", {}, u.address), u.aliases.length ? ` (also ${u.aliases.join(", ")})` : ""),
       h("p", {}, `Uses ${fmtBytes(u.usage_bytes)} of ${fmtBytes(u.quota)}.`,
         u.groups.length ? ` Member of ${u.groups.join(", ")}.` : "")),
+    h("h2", {}, "Sign-in"),
+    h("section", { id: "two-factor" }, u.two_factor
+      ? h("p", {}, "Two-factor sign-in is on. ", confirmButton("Turn it off", `Turn off ${u.uid}'s two-factor sign-in (a lost phone)? Their password alone signs in again.`, async () => {
+        await api("DELETE", `${path}/totp`); route();
+      }))
+      : h("p", { class: "muted" }, "Two-factor sign-in is off; the user turns it on from their own page.")),
+    appPasswordsSection(u, path, false),
     h("h2", {}, "Phones and tablets"),
     h("section", { id: "devices" }, devices.length ? table(["Device", ["Software", { class: "wide" }], "Last seen", ""],
       devices.map((d) => h("tr", {},
@@ -753,6 +779,10 @@ async function pageMe() {
       main.querySelector("[data-form=own-password] input").value = "";
       return "Your password is changed.";
     }, { id: "own-password" }),
+    h("h2", {}, "Two-factor sign-in"),
+    twoFactorSection(u, base),
+    h("h2", {}, "Application passwords"),
+    appPasswordsSection(u, base, true),
     h("h2", {}, "Set up your devices"),
     h("section", { id: "servers" },
       h("p", {}, "Your address: ", h("b", {}, setup.address), ". Sign in with it and your password."),
@@ -775,6 +805,57 @@ async function pageMe() {
       h("h2", {}, "On your phone"),
       h("p", {}, "Scan this with the phone's camera to open this page there (", h("code", {}, `${setup.web}/admin/#/me`), "):"),
       h("img", { src: `/api/v1/${base}/setup-qr.svg`, alt: "QR code of this page's address", width: 200, height: 200, id: "setup-qr" })));
+}
+
+/** The user's own two-factor sign-in: on, or set up with a QR code and a first code. */
+function twoFactorSection(u, base) {
+  const box = h("section", { id: "two-factor" });
+  if (u.two_factor) {
+    box.append(h("p", {}, h("span", { class: "up" }, "On"), ": the console asks for a code from your authenticator app. Mail, calendar and phone apps sign in with an application password (below), not your password."),
+      confirmButton("Turn it off", "Turn two-factor sign-in off? Your password alone will sign in again everywhere.", async () => {
+        await api("DELETE", `${base}/totp`); route();
+      }));
+    return box;
+  }
+  box.append(h("p", {}, "Off. With it on, signing in to this console needs your password and the six-digit code an authenticator app on your phone shows (FreeOTP, Aegis, Google or Microsoft Authenticator…), and mail, calendar and phone apps need an application password instead of your password. File sharing (SMB) and SyncML's MD5 sign-in keep your password."),
+    h("button", { type: "button", id: "totp-start", onclick: async () => {
+      const e = await api("POST", `${base}/totp`);
+      box.replaceChildren(
+        h("p", {}, "Scan this with the authenticator app, or type the key into it:"),
+        h("img", { src: e.qr, alt: "QR code for the authenticator app", width: 200, height: 200 }),
+        h("p", {}, "Key: ", h("code", { class: "value", id: "totp-secret" }, e.secret)),
+        form("Confirm with a code", [
+          { name: "code", label: "The code the app shows", required: true, autocomplete: "one-time-code" },
+        ], "Turn it on", async (v) => {
+          await api("PUT", `${base}/totp`, { code: v.code });
+          route();
+        }, { id: "totp-confirm" }));
+    } }, "Set it up"));
+  return box;
+}
+
+/** Application passwords: listed and revocable (by the user or an administrator); made
+ * by the user only, shown once. */
+function appPasswordsSection(u, base, own) {
+  const shown = h("div", { role: "status", id: "app-password" });
+  return h("section", { id: "app-passwords" },
+    own ? h("p", {}, "For a mail, calendar or phone app that cannot do two-factor sign-in: each gets a password of its own, which you can revoke alone.") : null,
+    shown,
+    u.app_passwords.length ? table(["Name", "Made", ""], u.app_passwords.map((a) => h("tr", {},
+      h("td", {}, a.name), h("td", {}, fmtTime(a.created)),
+      h("td", {}, confirmButton("Revoke", `Revoke ${a.name}? The app using it is refused from its next sign-in.`, async () => {
+        await api("DELETE", `${base}/app-passwords/${encodeURIComponent(a.id)}`); route();
+      })))))
+      : h("p", { class: "muted" }, "None yet."),
+    own ? form("New application password", [
+      { name: "name", label: "What uses it", required: true, placeholder: "Thunderbird at home" },
+    ], "Make it", async (v) => {
+      const made = await api("POST", `${base}/app-passwords`, { name: v.name });
+      await route();
+      document.getElementById("app-password").replaceChildren(h("p", { class: "ok" },
+        `The password for ${made.name}, shown this once: `, h("code", { class: "value" }, made.password),
+        " — type it in the app instead of your password."));
+    }, { id: "app-password-new" }) : null);
 }
 
 async function pageDirectory() {

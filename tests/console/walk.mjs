@@ -4,6 +4,7 @@
 // failed expectation; test_console.py checks the results with real clients afterwards.
 import { chromium } from "playwright-core";
 import { readFileSync } from "node:fs";
+import { createHmac } from "node:crypto";
 import { createRequire } from "node:module";
 
 // axe-core, run in each page the walk photographs: every violation is a problem.
@@ -52,6 +53,17 @@ const fill = async (form, values) => {
     else await input.fill(v);
   }
   await page.locator(`form[data-form=${form}] button[type=submit]`).click();
+};
+/** An authenticator app's code (RFC 6238, SHA-1, six digits) for a base32 secret at time t. */
+const totp = (secret, t = Date.now() / 1000) => {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  const bits = [...secret].map((c) => alphabet.indexOf(c).toString(2).padStart(5, "0")).join("");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(t / 30)));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const at = mac[mac.length - 1] & 15;
+  return String((mac.readUInt32BE(at) & 0x7fffffff) % 1e6).padStart(6, "0");
 };
 const heading = async (t) => page.waitForSelector(`h1:text-is("${t}")`, { timeout: 10000 });
 
@@ -353,6 +365,31 @@ try {
   await expect(profile[0] === 200 && profile[2], `the profile downloads with the session (${profile})`);
   await page.waitForFunction(() => document.querySelector("#setup-qr")?.naturalWidth > 0);
   await shot("my-account");
+
+  // Issue 22: Carol turns two-factor sign-in on with her app, makes an application
+  // password for her phone, and signs in again with a code.
+  await page.click("#totp-start");
+  const secret = await text("#totp-secret");
+  const now = Date.now() / 1000;
+  await fill("totp-confirm", { code: totp(secret, now) });
+  await page.waitForSelector("#two-factor .up");
+  await fill("app-password-new", { name: "Phone" });
+  await page.waitForSelector("#app-password code");
+  const appPassword = await text("#app-password code");
+  await expect(appPassword.length === 19, "the application password shown once");
+  // For the IMAP and CalDAV clients the test runs after the walk.
+  console.log(`app-password: ${appPassword}`);
+  await expect((await text("#app-passwords table")).includes("Phone"), "the application password listed");
+  await shot("two-factor");
+  await page.click("#who >> text=Sign out");
+  await page.waitForSelector("form[data-form=login]");
+  await fill("login", { login: "carol@office.example", password: "brand new secret" });
+  await page.waitForSelector("form[data-form=login] [name=code]");
+  await fill("login", { code: "000000" === totp(secret, now + 30) ? "111111" : "000000" });
+  await page.waitForFunction(() => document.querySelector("form[data-form=login] .field-error")?.textContent.includes("Wrong code"));
+  await shot("login-code");
+  await fill("login", { code: totp(secret, now + 30) });
+  await heading("Carol Martin");
 
   // Phone-sized: the same page still fits.
   await page.setViewportSize({ width: 375, height: 740 });

@@ -48,12 +48,18 @@ pub struct UserDetail {
     pub user: User,
     pub usage_bytes: u64,
     pub groups: Vec<String>,
+    /// Whether the console asks this user for an authenticator app's code.
+    pub two_factor: bool,
+    pub app_passwords: Vec<bureau_directory::second::AppPassword>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LoginRequest {
     pub login: String,
     pub password: String,
+    /// The authenticator app's code, for a user with two-factor sign-in on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

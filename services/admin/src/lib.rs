@@ -9,6 +9,7 @@ pub mod api;
 pub mod client;
 mod collections;
 mod domains;
+mod factors;
 mod groups;
 mod health;
 mod services;
@@ -588,6 +589,7 @@ impl AdminApi {
                 ));
             }
         };
+        self.second_factor(&user, lr.code.as_deref(), ip).await?;
         self.open_session(user, StatusCode::OK)
     }
 

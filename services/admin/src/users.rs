@@ -22,6 +22,9 @@ impl AdminApi {
         if seg.get(2) == Some(&"collections") {
             return self.collections_routes(method, seg, req, who).await;
         }
+        if matches!(seg.get(2), Some(&"totp" | &"app-passwords")) {
+            return self.factors_routes(method, seg, req, who).await;
+        }
         if seg.get(2) == Some(&"devices") {
             return self.devices_routes(method, seg, req, who).await;
         }
@@ -235,6 +238,8 @@ impl AdminApi {
             .map(|g| g.name)
             .collect();
         Ok(UserDetail {
+            two_factor: self.dir().totp_enabled(&user.uid)?,
+            app_passwords: self.dir().app_passwords(&user.uid)?,
             user,
             usage_bytes,
             groups,

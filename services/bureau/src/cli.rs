@@ -117,6 +117,10 @@ pub enum UserCmd {
     Disable {
         uid: String,
     },
+    /// Turn a user's two-factor sign-in off (a lost phone): the password alone signs in.
+    TwoFactorOff {
+        uid: String,
+    },
     Enable {
         uid: String,
     },
@@ -750,6 +754,11 @@ async fn run_user(out: &Out<'_>, cmd: &UserCmd) -> Result<(), CliError> {
                 .await?
                 .ok_or(CliError::Empty)?;
             out.print(&u, user_line);
+        }
+        UserCmd::TwoFactorOff { uid } => {
+            out.call::<()>(Method::DELETE, &format!("/api/v1/users/{uid}/totp"), NONE)
+                .await?;
+            out.done(&format!("two-factor sign-in of {uid} is off"));
         }
         UserCmd::Del { uid } => {
             out.call::<()>(Method::DELETE, &format!("/api/v1/users/{uid}"), NONE)

@@ -309,8 +309,17 @@ impl Auth {
         password: &str,
         protocol: &str,
     ) -> Result<User, AuthError> {
-        self.guarded(ip, login, password, protocol, |dir, l, p| {
-            Ok(match dir.verify(&l, &p)? {
+        // The console and a password change take the account password only; clients
+        // take an application password too, and the account password only while the
+        // user's two-factor sign-in is off.
+        let client = !matches!(protocol, "console" | "password-change");
+        self.guarded(ip, login, password, protocol, move |dir, l, p| {
+            let verified = if client {
+                dir.verify_client(&l, &p)?
+            } else {
+                dir.verify(&l, &p)?
+            };
+            Ok(match verified {
                 Verified::Ok(u) => Outcome::Ok(u.uid.clone(), u),
                 Verified::Disabled => Outcome::Disabled,
                 Verified::BadCredentials => Outcome::Bad,

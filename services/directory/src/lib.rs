@@ -23,6 +23,7 @@ pub fn ldap_suffix(domain: &str) -> String {
         .join(",")
 }
 mod login_cache;
+pub mod second;
 pub mod service;
 pub mod validate;
 
@@ -815,6 +816,7 @@ impl Directory {
             w.kv_delete(NS_SECRET, &uid)?;
             w.kv_delete(NS_NTHASH, &uid)?;
             w.kv_delete(NS_SYNCML_MD5, &uid)?;
+            Self::forget_factors(w, &uid)?;
             Ok(())
         })
         .await?;

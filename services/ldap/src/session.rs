@@ -546,7 +546,7 @@ impl Session {
             if self
                 .ctx
                 .auth
-                .login(ip, &me.uid, &old, "ldap")
+                .login(ip, &me.uid, &old, "password-change")
                 .await
                 .is_err()
             {
