@@ -990,6 +990,7 @@ async function pageSystem() {
   show(h("h1", {}, "System"),
     h("section", {},
       h("p", {}, `Release ${sys.release || "(not running from the appliance image)"}; time zone ${sys.timezone}.`),
+      sys.boot_time ? h("p", { class: "muted" }, `Last boot: ${sys.boot_time.replace(/^Startup finished in /, "")}.`) : null,
       sys.slot_summary.length
         ? table(["Slot", "Running", "State", "Version", ["Installed", { class: "wide" }]], sys.slot_summary.map((sl) => h("tr", {},
           h("td", {}, sl.bootname), h("td", {}, sl.state === "booted" ? "yes" : "no"),

@@ -264,6 +264,10 @@ pub struct SystemInfo {
     /// On the appliance, the systemd units that failed (none on a clean boot); absent
     /// elsewhere (a development machine's units are not the box's).
     pub failed_units: Option<Vec<String>>,
+    /// On the appliance, how long the last boot took (`systemd-analyze time`, absent until
+    /// the boot has finished) and the critical chain of units up to bureau.service.
+    pub boot_time: Option<String>,
+    pub critical_chain: Option<Vec<String>>,
 }
 
 /// `PUT /api/v1/certificate`: a PEM chain (the server's certificate first) and its key.

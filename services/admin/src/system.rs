@@ -250,13 +250,32 @@ impl AdminApi {
         let release = std::fs::read_to_string(RELEASE_FILE)
             .ok()
             .map(|s| s.trim().to_string());
-        let failed_units = match release {
-            Some(_) => failed_units().await,
-            None => None,
+        let appliance = release.is_some();
+        let (failed_units, boot_time, critical_chain) = if appliance {
+            let failed = systemd_lines(
+                "systemctl",
+                &["list-units", "--state=failed", "--plain", "--no-legend"],
+            )
+            .await;
+            (
+                failed.map(|l| {
+                    l.iter()
+                        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+                        .collect()
+                }),
+                systemd_lines("systemd-analyze", &["time"])
+                    .await
+                    .and_then(|l| l.into_iter().next()),
+                systemd_lines("systemd-analyze", &["critical-chain", "bureau.service"]).await,
+            )
+        } else {
+            (None, None, None)
         };
         SystemInfo {
             release,
             failed_units,
+            boot_time,
+            critical_chain,
             booted_slot,
             slot_summary,
             slots,
@@ -394,17 +413,13 @@ impl AdminApi {
     }
 }
 
-/// The systemd units in the failed state, as systemd lists them (listing needs no rights);
-/// None when systemctl does not answer.
-async fn failed_units() -> Option<Vec<String>> {
-    let out = tokio::process::Command::new("systemctl")
-        .args([
-            "list-units",
-            "--state=failed",
-            "--plain",
-            "--no-legend",
-            "--no-pager",
-        ])
+/// What a systemd tool prints, line by line (listing and timing need no rights); None when
+/// it does not answer or fails (systemd-analyze before the boot has finished).
+async fn systemd_lines(tool: &str, args: &[&str]) -> Option<Vec<String>> {
+    let out = tokio::process::Command::new(tool)
+        .args(args)
+        .arg("--no-pager")
+        .env("SYSTEMD_COLORS", "0")
         .output();
     let out = tokio::time::timeout(Duration::from_secs(10), out)
         .await
@@ -413,7 +428,8 @@ async fn failed_units() -> Option<Vec<String>> {
     out.status.success().then(|| {
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
             .collect()
     })
 }
