@@ -2,7 +2,8 @@
 """Boot time of the appliance image (bench/run.sh boot): powers a fresh copy of
 target/image/bureau.qcow2 on in QEMU (TCG unless BUREAU_QEMU_ACCEL says otherwise) and
 measures from QEMU's start to each forwarded port answering as its protocol should, for the
-first boot and for a reboot. Prints a table for docs/BENCHMARKS.md."""
+first boot and for a reboot. Prints a table for docs/BENCHMARKS.md. BOOT_BENCH_IMAGE boots
+another image (an earlier build, side by side in one run)."""
 
 import http.client
 import os
@@ -62,7 +63,9 @@ def wait_all(t0, timeout=600):
 def main():
     tmp = Path(tempfile.mkdtemp(prefix="bureau-boot-"))
     disk = tmp / "disk.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(ROOT / "target/image/bureau.qcow2"),
+    image = Path(os.environ.get("BOOT_BENCH_IMAGE", ROOT / "target/image/bureau.qcow2")).resolve()
+    print(f"image: {image}")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image),
                     "-F", "qcow2", str(disk), "4G"], check=True)
     env = dict(os.environ, BUREAU_QEMU_DISK=str(disk), BUREAU_QEMU_SERIAL=str(tmp / "serial.log"),
                BUREAU_QEMU_PORTS=str(OFFSET), BUREAU_QEMU_MONITOR=str(tmp / "mon.sock"))

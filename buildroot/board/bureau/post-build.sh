@@ -30,8 +30,13 @@ for u in getty@tty1.service serial-getty@ttyS0.service systemd-firstboot.service
     ln -sf /dev/null "$T/etc/systemd/system/$u"
 done
 # smbd and Squid start from their drop-ins (image/overlay) once Bureau wrote their settings.
-# (Samba's own build names its unit smb.service, Debian smbd.service; the overlay's drop-ins
-# and the helper use Debian's name, which the Buildroot build does not align yet.)
+# Samba's own build (--systemd-install-services) names its unit smb.service, Debian
+# smbd.service; the overlay's drop-ins and the helper use Debian's name, so it is made an
+# alias (systemd reads an alias's drop-ins and starts the unit by either name).
+smb=$(find "$T/usr/lib/systemd/system" "$T/lib/systemd/system" -name smb.service 2>/dev/null | head -1)
+if [ -n "$smb" ] && [ -z "$(find "$T/usr/lib/systemd/system" "$T/lib/systemd/system" -name smbd.service 2>/dev/null)" ]; then
+    ln -sf "${smb#"$T"}" "$T/etc/systemd/system/smbd.service"
+fi
 for u in smbd smb squid; do
     f=$(find "$T/usr/lib/systemd/system" "$T/lib/systemd/system" -name "$u.service" 2>/dev/null | head -1)
     [ -n "$f" ] && ln -sf "${f#"$T"}" "$wants/$u.service"
