@@ -170,7 +170,9 @@ if [ "${BUREAU_IMAGE_DEBUG:-0}" = 1 ]; then
 else
     systemctl --root="$R" mask -q serial-getty@ttyS0.service
 fi
-systemctl --root="$R" mask -q getty@tty1.service \
+# The accounts are made above (sysusers at build time) and /etc starts from them at each
+# boot: systemd-sysusers at boot only cost the critical path a second under TCG.
+systemctl --root="$R" mask -q getty@tty1.service systemd-sysusers.service \
     systemd-firstboot.service e2scrub_reap.service e2scrub_all.timer apt-daily.timer \
     apt-daily-upgrade.timer 2>/dev/null || true
 # The box runs no foreign binaries: no binfmt_misc (its kernel module is not shipped, and its
@@ -191,8 +193,10 @@ done
 "$HERE/mkinitramfs.sh" /bin/busybox "$R/boot/initrd.img" "$kdir/initrd" "$kdir/initrd-modules"
 
 say "compressing the root slot (squashfs, xz)"
-# 1 MiB blocks and xz's x86 filter for machine code: 82 MB became 73 MB with the same files.
-mksquashfs "$R" "$OUT/rootfs.squashfs" -comp xz -Xbcj x86 -b 1M -noappend -quiet -no-progress \
+# xz's x86 filter for machine code, and 256 KiB blocks: 1 MiB blocks made it 3 MB smaller
+# but cost the boot 3 to 4 s under TCG (whole blocks are read for small files); 256 KiB
+# boots as fast as 128 KiB did (docs/BENCHMARKS.md).
+mksquashfs "$R" "$OUT/rootfs.squashfs" -comp xz -Xbcj x86 -b 256K -noappend -quiet -no-progress \
     -wildcards -e 'proc/*' 'sys/*' 'dev/*' 'run/*' 'tmp/*'
 
 # ---- 5. the EFI partition: a standalone GRUB with our boot logic, and its environment ---------
