@@ -44,14 +44,6 @@ fn own(who: &Who, uid: &str) -> Result<(), Fail> {
     }
 }
 
-fn own_or_admin(who: &Who, uid: &str) -> Result<(), Fail> {
-    if who.admin || who.uid.as_deref() == Some(uid) {
-        Ok(())
-    } else {
-        Err(fail(StatusCode::FORBIDDEN, "administrators only"))
-    }
-}
-
 impl AdminApi {
     pub(crate) async fn factors_routes(
         &self,

@@ -249,6 +249,15 @@ fn admin_only(who: &Who) -> Result<(), Fail> {
     }
 }
 
+/// An administrator, or the user `uid` itself.
+fn own_or_admin(who: &Who, uid: &str) -> Result<(), Fail> {
+    if who.admin || who.uid.as_deref() == Some(uid) {
+        Ok(())
+    } else {
+        Err(fail(StatusCode::FORBIDDEN, "administrators only"))
+    }
+}
+
 fn json<T: Serialize>(status: StatusCode, v: &T) -> Resp {
     let body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
     Response::builder()

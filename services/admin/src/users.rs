@@ -40,15 +40,11 @@ impl AdminApi {
                 Ok(json(StatusCode::CREATED, &self.dir().add_user(nu).await?))
             }
             (&Method::GET, ["users", uid]) => {
-                if !who.admin && who.uid.as_deref() != Some(*uid) {
-                    return Err(fail(StatusCode::FORBIDDEN, "administrators only"));
-                }
+                own_or_admin(who, uid)?;
                 Ok(json(StatusCode::OK, &self.user_detail(uid)?))
             }
             (&Method::GET, ["users", uid, "setup"]) => {
-                if !who.admin && who.uid.as_deref() != Some(*uid) {
-                    return Err(fail(StatusCode::FORBIDDEN, "administrators only"));
-                }
+                own_or_admin(who, uid)?;
                 let user = self.user_or_404(uid)?;
                 Ok(json(
                     StatusCode::OK,
@@ -61,9 +57,7 @@ impl AdminApi {
                 ))
             }
             (&Method::GET, ["users", uid, "mobileconfig"]) => {
-                if !who.admin && who.uid.as_deref() != Some(*uid) {
-                    return Err(fail(StatusCode::FORBIDDEN, "administrators only"));
-                }
+                own_or_admin(who, uid)?;
                 let user = self.user_or_404(uid)?;
                 Ok(bureau_dav::autoconfig::mobileconfig(
                     &self.info.hostname,
@@ -74,9 +68,7 @@ impl AdminApi {
                 ))
             }
             (&Method::GET, ["users", uid, "setup-qr.svg"]) => {
-                if !who.admin && who.uid.as_deref() != Some(*uid) {
-                    return Err(fail(StatusCode::FORBIDDEN, "administrators only"));
-                }
+                own_or_admin(who, uid)?;
                 // The user's own console page, at the box's name and HTTPS port.
                 let url = format!("{}/admin/#/me", self.web_base());
                 let code = qrcode::QrCode::new(url.as_bytes())
@@ -101,9 +93,7 @@ impl AdminApi {
                 ))
             }
             (&Method::PUT, ["users", uid, "password"]) => {
-                if !who.admin && who.uid.as_deref() != Some(*uid) {
-                    return Err(fail(StatusCode::FORBIDDEN, "administrators only"));
-                }
+                own_or_admin(who, uid)?;
                 let pc: PasswordChange = body(req).await?;
                 self.dir().set_password(uid, &pc.password).await?;
                 Ok(no_content())
