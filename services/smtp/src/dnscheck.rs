@@ -2,6 +2,7 @@
 
 use crate::verify;
 use bureau_core::config::SmtpConfig;
+use mail_auth::hickory_resolver::TokioResolver;
 use mail_auth::hickory_resolver::proto::rr::{RData, RecordType};
 use std::time::Duration;
 
@@ -19,44 +20,53 @@ pub enum Published {
     Unknown,
 }
 
-/// Checks records given as (name, type, value), as `bureau domain dns` prints them.
+/// Checks records given as (name, type, value), as `bureau domain dns` prints them, all
+/// asked at once: a box that cannot reach DNS waits one timeout, not one per record.
 pub async fn check(cfg: &SmtpConfig, records: &[(String, String, String)]) -> Vec<Published> {
     let Ok(resolver) = verify::resolver(cfg) else {
         return vec![Published::Unknown; records.len()];
     };
     let timeout = Duration::from_secs(cfg.dns_timeout_secs.max(1));
-    let mut out = Vec::with_capacity(records.len());
-    for (name, kind, value) in records {
-        let rtype = match kind.as_str() {
-            "MX" => RecordType::MX,
-            "TXT" => RecordType::TXT,
-            "CNAME" => RecordType::CNAME,
-            "SRV" => RecordType::SRV,
-            _ => {
-                out.push(Published::Unknown);
-                continue;
-            }
-        };
-        let found = match tokio::time::timeout(timeout, resolver.lookup(name.as_str(), rtype)).await
-        {
-            Err(_) => {
-                out.push(Published::Unknown);
-                continue;
-            }
-            Ok(Ok(l)) => l
-                .answers()
-                .iter()
-                .map(|r| r.data.clone())
-                .collect::<Vec<_>>(),
-            Ok(Err(e)) if e.is_nx_domain() || e.is_no_records_found() => Vec::new(),
-            Ok(Err(_)) => {
-                out.push(Published::Unknown);
-                continue;
-            }
-        };
-        out.push(compare(kind, value, &found));
+    let mut asked = tokio::task::JoinSet::new();
+    for (i, (name, kind, value)) in records.iter().enumerate() {
+        let (resolver, name, kind, value) =
+            (resolver.clone(), name.clone(), kind.clone(), value.clone());
+        asked.spawn(async move { (i, one(&resolver, timeout, &name, &kind, &value).await) });
+    }
+    let mut out = vec![Published::Unknown; records.len()];
+    while let Some(done) = asked.join_next().await {
+        if let Ok((i, p)) = done {
+            out[i] = p;
+        }
     }
     out
+}
+
+async fn one(
+    resolver: &TokioResolver,
+    timeout: Duration,
+    name: &str,
+    kind: &str,
+    value: &str,
+) -> Published {
+    let rtype = match kind {
+        "MX" => RecordType::MX,
+        "TXT" => RecordType::TXT,
+        "CNAME" => RecordType::CNAME,
+        "SRV" => RecordType::SRV,
+        _ => return Published::Unknown,
+    };
+    let found = match tokio::time::timeout(timeout, resolver.lookup(name, rtype)).await {
+        Err(_) => return Published::Unknown,
+        Ok(Ok(l)) => l
+            .answers()
+            .iter()
+            .map(|r| r.data.clone())
+            .collect::<Vec<_>>(),
+        Ok(Err(e)) if e.is_nx_domain() || e.is_no_records_found() => Vec::new(),
+        Ok(Err(_)) => return Published::Unknown,
+    };
+    compare(kind, value, &found)
 }
 
 /// Whether a name has an address in DNS (an A or AAAA record): asked of DNS itself, not of
