@@ -274,6 +274,14 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
     rmp_serde::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()).into())
 }
 
+/// N bytes from the system's random source (secrets the box hands out).
+fn random<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .expect("the system's random source");
+    b
+}
+
 fn get<T: DeserializeOwned>(w: &Writer, ns: &str, key: &str) -> Result<Option<T>> {
     w.kv_get(ns, key)?.map(|b| dec(&b)).transpose()
 }
@@ -847,7 +855,11 @@ impl Directory {
     /// password that matched within the hour is taken from the login cache.
     /// CPU-heavy: call from a blocking context.
     pub fn verify(&self, login: &str, password: &str) -> Result<Verified> {
-        let user = self.user_by_login(login)?;
+        self.verify_user(self.user_by_login(login)?, password)
+    }
+
+    /// `verify` for a login already looked up (None: unknown, checked at the same cost).
+    fn verify_user(&self, user: Option<User>, password: &str) -> Result<Verified> {
         let secret = match &user {
             Some(u) => self.read_secret(&u.uid)?,
             None => None,

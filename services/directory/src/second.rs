@@ -11,8 +11,9 @@
 //! SHA-256 digests: with that much entropy a slow hash adds nothing, and every request of
 //! a DAV or ActiveSync client checks them.
 
-use crate::{Directory, DirectoryError, Result, dec, get, put};
+use crate::{Directory, DirectoryError, Result, dec, get, put, random};
 use bureau_store::Actor;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
@@ -22,6 +23,8 @@ const NS_APP: &str = "app-password";
 /// Application passwords a user may hold.
 const MAX_APP_PASSWORDS: usize = 20;
 const STEP: u64 = 30;
+/// What an otpauth URI's label and issuer keep unencoded.
+const LABEL: &AsciiSet = &NON_ALPHANUMERIC.remove(b'.').remove(b'-').remove(b'_');
 
 #[derive(Serialize, Deserialize)]
 struct Totp {
@@ -52,13 +55,6 @@ pub struct AppPassword {
 struct StoredApp {
     info: AppPassword,
     sha256: Vec<u8>,
-}
-
-fn random<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .expect("the system's random source");
-    b
 }
 
 fn totp(secret: &[u8]) -> TOTP {
@@ -136,29 +132,16 @@ impl Directory {
             .user(uid)?
             .ok_or_else(|| DirectoryError::NotFound(format!("user {uid}")))?;
         let secret = random::<20>().to_vec();
-        let enrolment = TotpEnrolment {
-            secret: totp(&secret).get_secret_base32(),
-            uri: String::new(),
-        };
-        let label = |s: &str| {
-            s.bytes()
-                .map(|b| match b {
-                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
-        };
+        let base32 = totp(&secret).get_secret_base32();
+        let label = |s: &str| utf8_percent_encode(s, LABEL).to_string();
         let enrolment = TotpEnrolment {
             uri: format!(
-                "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits=6&period={STEP}",
+                "otpauth://totp/{}:{}?secret={base32}&issuer={}&algorithm=SHA1&digits=6&period={STEP}",
                 label(issuer),
                 label(&user.address),
-                enrolment.secret,
                 label(issuer)
             ),
-            ..enrolment
+            secret: base32,
         };
         let uid = user.uid.clone();
         self.write(move |w| {
@@ -311,7 +294,8 @@ impl Directory {
     /// blocking context.
     pub fn verify_client(&self, login: &str, password: &str) -> Result<crate::Verified> {
         use crate::Verified;
-        if let Some(u) = self.user_by_login(login)? {
+        let user = self.user_by_login(login)?;
+        if let Some(u) = &user {
             let d = digest(password);
             let hit = self
                 .stored_apps(&u.uid)?
@@ -319,13 +303,13 @@ impl Directory {
                 .fold(false, |hit, s| hit | bool::from(s.sha256.ct_eq(&d)));
             if hit {
                 return Ok(if u.enabled {
-                    Verified::Ok(u)
+                    Verified::Ok(u.clone())
                 } else {
                     Verified::Disabled
                 });
             }
         }
-        Ok(match self.verify(login, password)? {
+        Ok(match self.verify_user(user, password)? {
             Verified::Ok(u) if self.totp_enabled(&u.uid)? => {
                 log::info!(
                     "directory: {} gave the account password to a client, but has two-factor sign-in on: an application password is needed",

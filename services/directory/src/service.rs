@@ -26,10 +26,7 @@ struct Stored {
 /// 24 random bytes as base64url: what is handed out once.
 fn make_password() -> String {
     use base64::Engine;
-    let mut b = [0u8; 24];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .expect("the system's random source");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::random::<24>())
 }
 
 impl Directory {
