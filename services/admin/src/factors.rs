@@ -126,15 +126,8 @@ impl AdminApi {
         // clears the password's count, not this one.
         let guard = self.auth.guard();
         let account = format!("{}#code", user.uid);
-        if guard.is_locked(ip, &account) {
-            return Err(fail(
-                StatusCode::TOO_MANY_REQUESTS,
-                AuthError::Refused.to_string(),
-            ));
-        }
-        let delay = guard.delay(ip, &account);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+        if let Err(e) = guard.wait_turn(ip, &account).await {
+            return Err(fail(StatusCode::TOO_MANY_REQUESTS, e.to_string()));
         }
         if self.dir().totp_check(&user.uid, code).await? {
             guard.record_success(ip, &account);

@@ -157,6 +157,19 @@ impl Guard {
         own.max(slot - now)
     }
 
+    /// An attempt's turn: refused while `ip` is locked out of `account`, else after the
+    /// delay it owes (`is_locked`, then `delay`).
+    pub async fn wait_turn(&self, ip: IpAddr, account: &str) -> Result<(), AuthError> {
+        if self.is_locked(ip, account) {
+            return Err(AuthError::Refused);
+        }
+        let delay = self.delay(ip, account);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        Ok(())
+    }
+
     /// How long a lockout lasts, seconds (for Retry-After).
     pub fn lockout_secs(&self) -> u64 {
         self.cfg.lockout_secs
@@ -390,13 +403,9 @@ impl Auth {
             return Err(AuthError::BadCredentials);
         }
         let account = self.account_of(&login);
-        if self.guard.is_locked(ip, &account) {
+        if let Err(e) = self.guard.wait_turn(ip, &account).await {
             log::info!("auth: {protocol} login {login:?} from {ip} refused: address locked out");
-            return Err(AuthError::Refused);
-        }
-        let delay = self.guard.delay(ip, &account);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+            return Err(e);
         }
         let dir = self.directory.clone();
         let (l, p) = (login.clone(), password.to_string());
