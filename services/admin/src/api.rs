@@ -117,6 +117,17 @@ pub struct DiskSpace {
     pub free_bytes: u64,
 }
 
+impl DiskSpace {
+    /// The space of the filesystem holding `path` (free: what an unprivileged user may use).
+    pub fn of(path: &str) -> Option<DiskSpace> {
+        let st = nix::sys::statvfs::statvfs(path).ok()?;
+        Some(DiskSpace {
+            total_bytes: st.blocks() * st.fragment_size(),
+            free_bytes: st.blocks_available() * st.fragment_size(),
+        })
+    }
+}
+
 /// A user's collection, as the admin sees it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CollectionInfo {

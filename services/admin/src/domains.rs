@@ -49,16 +49,8 @@ impl AdminApi {
                 admin_only(who)?;
                 let mut records = self.dns_records(name)?;
                 // ?check=1: whether each is published yet, asked of DNS.
-                if query_param(&req, "check").as_deref() == Some("1")
-                    && let Some(q) = &self.queue
-                {
-                    let wanted: Vec<(String, String, String)> = records
-                        .iter()
-                        .map(|r| (r.name.clone(), r.kind.clone(), r.value.clone()))
-                        .collect();
-                    for (r, p) in records.iter_mut().zip(q.check_dns(&wanted).await) {
-                        r.published = Some(p);
-                    }
+                if query_param(&req, "check").as_deref() == Some("1") {
+                    self.check_published(&mut records).await;
                 }
                 Ok(json(StatusCode::OK, &records))
             }
@@ -83,6 +75,18 @@ impl AdminApi {
                 Ok(no_content())
             }
             _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+        }
+    }
+
+    /// Asks DNS whether each record is published (left unasked without mail).
+    pub(crate) async fn check_published(&self, records: &mut [DnsRecord]) {
+        let Some(q) = &self.queue else { return };
+        let wanted: Vec<(String, String, String)> = records
+            .iter()
+            .map(|r| (r.name.clone(), r.kind.clone(), r.value.clone()))
+            .collect();
+        for (r, p) in records.iter_mut().zip(q.check_dns(&wanted).await) {
+            r.published = Some(p);
         }
     }
 

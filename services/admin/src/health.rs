@@ -113,21 +113,18 @@ impl AdminApi {
     /// DNS page checks them: one line per domain that lacks some.
     async fn mail_dns_check(&self) -> Option<Check> {
         use bureau_smtp::dnscheck::Published;
-        let q = self.queue.as_ref()?;
+        self.queue.as_ref()?;
         let domains = self.dir().domains().ok()?;
         if domains.is_empty() {
             return None;
         }
         let (mut lacking, mut unknown) = (Vec::new(), 0);
         for d in &domains {
-            let Ok(records) = self.dns_records(&d.name) else {
+            let Ok(mut records) = self.dns_records(&d.name) else {
                 continue;
             };
-            let wanted: Vec<_> = records
-                .iter()
-                .map(|r| (r.name.clone(), r.kind.clone(), r.value.clone()))
-                .collect();
-            let answers = q.check_dns(&wanted).await;
+            self.check_published(&mut records).await;
+            let answers: Vec<_> = records.iter().filter_map(|r| r.published).collect();
             unknown += answers.iter().filter(|p| **p == Published::Unknown).count();
             let missing = answers
                 .iter()
@@ -309,7 +306,11 @@ impl AdminApi {
 }
 
 fn disk_check(data_dir: &str) -> Check {
-    let Ok(st) = nix::sys::statvfs::statvfs(data_dir) else {
+    let Some(DiskSpace {
+        total_bytes: total,
+        free_bytes: free,
+    }) = DiskSpace::of(data_dir)
+    else {
         return check(
             "disk",
             "Disk",
@@ -317,8 +318,6 @@ fn disk_check(data_dir: &str) -> Check {
             "The data partition's space is unknown.".into(),
         );
     };
-    let total = st.blocks() * st.fragment_size();
-    let free = st.blocks_available() * st.fragment_size();
     let pct = (free * 100).checked_div(total).unwrap_or(100);
     let state = match pct {
         0..10 => "bad",

@@ -395,12 +395,7 @@ impl AdminApi {
             schema_version: bureau_store::SCHEMA_VERSION,
             connections: self.info.inflight.as_ref().map_or(0, |s| s.in_flight()),
             memory_bytes: resident_bytes(),
-            disk: nix::sys::statvfs::statvfs(self.info.data_dir.as_str())
-                .ok()
-                .map(|st| DiskSpace {
-                    total_bytes: st.blocks() * st.fragment_size(),
-                    free_bytes: st.blocks_available() * st.fragment_size(),
-                }),
+            disk: DiskSpace::of(&self.info.data_dir),
             queued: self
                 .queue
                 .as_ref()
