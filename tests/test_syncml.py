@@ -39,7 +39,7 @@ class Device:
     Bureau, one per datastore (SyncEvolution's addressbook, calendar and todo)."""
 
     FORMATS = {"addressbook": "text/vcard", "calendar": "text/calendar", "todo": "text/calendar",
-               "memo": "text/plain"}
+               "memo": "text/plain", "journal": "text/calendar"}
 
     def __init__(self, b, shim, home, user="alice", password=PW, device="dev1", wbxml=False,
                  sources=("addressbook",), auth="basic"):
@@ -59,6 +59,9 @@ class Device:
                  f"password={password}", f"deviceId={device}", f"enableWBXML={int(wbxml)}",
                  "SSLVerifyServer=0", "SSLVerifyHost=0", f"clientAuthType={auth}",
                  "bureau@client", *sources)
+        if "journal" in sources:
+            # A source of SyncEvolution's own naming: the server's datastore named for it.
+            self.run("--configure", "uri=Journal", "bureau@client", "journal")
 
     def set_url(self, query=""):
         """The sync URL with a query (`sync=2`, `reset`...), as an administrator gives it."""
@@ -293,6 +296,32 @@ def test_notes_both_ways_with_caldav(office, shim, tmp_path):
     (phone.folders["memo"] / "m1").unlink()
     phone.sync("two-way")
     assert not with_text(server_items(b, notes, "ics"), "Shopping") and len(server_items(b, notes, "ics")) == 1
+
+
+def test_journal_entries_both_ways_with_caldav(office, shim, tmp_path):
+    """A device's Journal (Outlook's) is the user's "journal" collection, made on first use
+    and seen over CalDAV: dated VJOURNALs both ways, kept apart from the notes."""
+    b = office
+    phone = Device(b, shim, tmp_path / "phone", sources=("journal",))
+    (phone.folders["journal"] / "j1").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//phone//EN\r\nBEGIN:VJOURNAL\r\nUID:j-phone\r\n"
+        "DTSTAMP:20261201T080000Z\r\nDTSTART;VALUE=DATE:20261201\r\nSUMMARY:Met the plumber\r\n"
+        "DESCRIPTION:Boiler fixed\r\nEND:VJOURNAL\r\nEND:VCALENDAR\r\n")
+    phone.sync("slow")
+    journal = "/dav/calendars/alice/journal/"
+    [stored] = server_items(b, journal, "ics").values()
+    assert "SUMMARY:Met the plumber" in stored and "DTSTART;VALUE=DATE:20261201" in stored, stored
+    assert not with_text(server_items(b, "/dav/calendars/alice/notes/", "ics"), "plumber")
+    entry = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VJOURNAL\r\nUID:j-dav\r\n"
+             "DTSTAMP:20261202T000000Z\r\nDTSTART:20261202T090000Z\r\nSUMMARY:Quarterly review\r\n"
+             "END:VJOURNAL\r\nEND:VCALENDAR\r\n")
+    assert dav(b, "PUT", f"{journal}review.ics", entry, Content_Type="text/calendar")[0] == 201
+    phone.sync("two-way")
+    assert [t for t in phone.items("journal").values() if "SUMMARY:Quarterly review" in t]
+    name = next(n for n, t in phone.items("journal").items() if "plumber" in t)
+    (phone.folders["journal"] / name).unlink()
+    phone.sync("two-way")
+    assert list(server_items(b, journal, "ics")) == ["review.ics"]
 
 
 def test_the_url_chooses_the_sync_as_icewarps_table_says(office, shim, tmp_path):

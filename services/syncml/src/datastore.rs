@@ -15,6 +15,8 @@
 
 use crate::formats;
 pub use crate::kind::Kind;
+use crate::mail;
+pub use crate::mail::Filter;
 use crate::merge::{self, Caps};
 use crate::message::status;
 use crate::modes::{Mode, Sends};
@@ -23,8 +25,8 @@ use bureau_directory::User;
 use bureau_groupware::object::{self, ObjectKind};
 use bureau_groupware::schedule::Scheduler;
 use bureau_store::{
-    Actor, Collection, CollectionId, Item, ItemId, ModSeq, NewItem, Reader, Store, StoreError,
-    SyncState,
+    Actor, Collection, CollectionId, CollectionKind, Item, ItemId, ModSeq, NewItem, Reader, Store,
+    StoreError, SyncState,
 };
 use std::collections::BTreeSet;
 
@@ -81,18 +83,19 @@ impl Wire {
     pub fn choose(kind: Kind, url: Option<crate::modes::Format>, prefers: Option<&str>) -> Wire {
         use crate::modes::Format;
         let legacy = kind.legacy_type().is_some() && prefers == kind.legacy_type();
+        let sif = sif::content_type(kind).is_some();
         match url {
-            Some(Format::Sif) => Wire::Sif,
+            Some(Format::Sif) if sif => Wire::Sif,
             _ if legacy => Wire::Legacy,
             Some(Format::Vob) => Wire::Standard,
-            _ if prefers.is_some_and(sif::is_sif) => Wire::Sif,
+            _ if sif && prefers.is_some_and(sif::is_sif) => Wire::Sif,
             _ => Wire::Standard,
         }
     }
 
     pub fn content_type(self, kind: Kind) -> &'static str {
         match (self, kind.legacy_type()) {
-            (Wire::Sif, _) => sif::content_type(kind),
+            (Wire::Sif, _) => sif::content_type(kind).unwrap_or(kind.content_type()),
             (Wire::Legacy, Some(t)) => t,
             _ => kind.content_type(),
         }
@@ -100,20 +103,31 @@ impl Wire {
 }
 
 /// A stored item as the device gets it (a note as plain text, in the format the device
-/// takes); None if it is gone, or cannot be said in that format.
+/// takes; a message as its filter says); None if it is gone, or cannot be said in that
+/// format.
 pub fn outgoing(
     r: &Reader,
     coll: CollectionId,
     kind: Kind,
     id: ItemId,
     wire: Wire,
+    filter: &Filter,
 ) -> Result<Option<String>, StoreError> {
     let item = match r.item(coll, id) {
         Ok(i) => i,
         Err(StoreError::NotFound) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let stored = String::from_utf8_lossy(&r.content(&item)?).into_owned();
+    let content = r.content(&item)?;
+    if kind == Kind::Mail {
+        return Ok(Some(mail::outgoing(
+            &item,
+            &content,
+            wire == Wire::Legacy,
+            filter,
+        )));
+    }
+    let stored = String::from_utf8_lossy(&content).into_owned();
     Ok(match (kind, wire) {
         (_, Wire::Sif) => {
             let sif = sif::from_stored(kind, &stored);
@@ -138,27 +152,60 @@ pub struct Ctx<'a> {
     pub user: &'a User,
 }
 
-/// The user's collection a datastore name stands for: of the preferred kind first, the
-/// default one (named so by the directory) before the others.
-pub fn resolve(
-    r: &Reader,
+/// The user's collection a datastore name stands for: a collection of the datastore's
+/// kind named so, else the default one (named so by the directory) before the others; for
+/// "Mail", INBOX, and for "mail/<folder>" or any other name, the mailbox named so; for
+/// "Journal", the "journal" collection, made on first use.
+pub async fn resolve(
+    store: &Store,
     principal: u64,
     uri: &str,
 ) -> Result<Option<(Kind, Collection)>, StoreError> {
-    let Some(kind) = Kind::of_name(&crate::devinf::datastore_name(uri)) else {
-        return Ok(None);
+    let name = crate::devinf::datastore_name(uri);
+    let mine = store
+        .reader(Actor::Principal(principal))?
+        .collections_of(principal)?;
+    let named = |kinds: &[CollectionKind], name: &str| {
+        mine.iter()
+            .find(|c| kinds.contains(&c.kind) && c.name.eq_ignore_ascii_case(name))
+            .cloned()
+    };
+    let kind = match Kind::of_name(&name) {
+        Some(Kind::Mail) => {
+            let folder = crate::kind::mail_folder(&name).unwrap_or(crate::kind::INBOX);
+            return Ok(named(&[CollectionKind::Mailbox], folder).map(|c| (Kind::Mail, c)));
+        }
+        Some(k) => k,
+        // A collection by its own name: a calendar, an address book, a mailbox...
+        None => {
+            return Ok(mine
+                .iter()
+                .filter(|c| c.name.eq_ignore_ascii_case(&name))
+                .find_map(|c| Some((Kind::of_collection(c.kind)?, c.clone()))));
+        }
     };
     let (kinds, default) = kind.collections();
-    let mut of_kind: Vec<Collection> = r
-        .collections_of(principal)?
-        .into_iter()
-        .filter(|c| kinds.contains(&c.kind))
+    if kind == Kind::Journal {
+        if let Some(c) = named(kinds, default) {
+            return Ok(Some((kind, c)));
+        }
+        let made = store
+            .write(Actor::Principal(principal), vec![], move |w| {
+                w.create_collection(principal, CollectionKind::Notes, default)
+            })
+            .await?;
+        return Ok(Some((kind, made)));
+    }
+    let mut of_kind: Vec<&Collection> = mine
+        .iter()
+        .filter(|c| kinds.contains(&c.kind) && c.name != crate::kind::JOURNAL)
         .collect();
     of_kind.sort_by_key(|c| {
         let rank = kinds.iter().position(|k| *k == c.kind);
-        (rank, c.name != default, c.id)
+        let own_name = !c.name.eq_ignore_ascii_case(&name);
+        (own_name, rank, c.name != default, c.id)
     });
-    Ok(of_kind.into_iter().next().map(|c| (kind, c)))
+    Ok(of_kind.into_iter().next().map(|c| (kind, c.clone())))
 }
 
 /// A datastore as a device's changes are made to it.
@@ -178,18 +225,24 @@ pub struct Target<'a> {
 /// Stored items by the hash of their [`comparable`] lines.
 pub type ContentIndex = std::collections::HashMap<u64, Vec<ItemId>>;
 
-fn content_key(text: &str) -> u64 {
+fn content_key(kind: Kind, text: &[u8]) -> u64 {
+    if kind == Kind::Mail {
+        return mail::key(text);
+    }
+    let text = String::from_utf8_lossy(text);
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    comparable(text).hash(&mut h);
+    comparable(&text).hash(&mut h);
     h.finish()
 }
 
 fn content_index(r: &Reader, coll: CollectionId, kind: Kind) -> Result<ContentIndex, StoreError> {
     let mut index = ContentIndex::new();
     for i in r.items(coll)?.into_iter().filter(|i| holds(kind, i)) {
-        let text = String::from_utf8_lossy(&r.content(&i)?).into_owned();
-        index.entry(content_key(&text)).or_default().push(i.id);
+        index
+            .entry(content_key(kind, &r.content(&i)?))
+            .or_default()
+            .push(i.id);
     }
     Ok(index)
 }
@@ -201,6 +254,8 @@ pub struct View<'a> {
     pub mode: Mode,
     pub state: &'a SyncState,
     pub matched: &'a BTreeSet<ItemId>,
+    /// The device's filter (mail only).
+    pub filter: &'a Filter,
 }
 
 /// The props `object::check` gives an object it accepts.
@@ -306,7 +361,7 @@ fn existing(
     t: &mut Target<'_>,
     known: Option<ItemId>,
     verb: &str,
-    text: &str,
+    text: &[u8],
     uid: &str,
 ) -> Result<Option<Item>, StoreError> {
     let coll = t.coll.id;
@@ -328,7 +383,7 @@ fn existing(
         *t.by_content = Some(content_index(r, coll, t.kind)?);
     }
     let index = t.by_content.as_mut().expect("made above");
-    let Some(ids) = index.get_mut(&content_key(text)) else {
+    let Some(ids) = index.get_mut(&content_key(t.kind, text)) else {
         return Ok(None);
     };
     while let Some(id) = ids.pop() {
@@ -399,6 +454,17 @@ pub struct Pending {
 
 enum Write {
     Delete(ItemId),
+    /// A message stored, as IMAP's APPEND would.
+    Append {
+        raw: Vec<u8>,
+        flags: Vec<String>,
+        date: Option<i64>,
+    },
+    /// A message's flags set or cleared.
+    Flags {
+        id: ItemId,
+        changes: Vec<(&'static str, bool)>,
+    },
     /// The object over `found`, else as a new item.
     Put {
         found: Option<Item>,
@@ -456,9 +522,12 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
         }
     }
     if c.content_type.is_some_and(|ct| {
-        !t.kind.accepts(ct) && !ct.eq_ignore_ascii_case(sif::content_type(t.kind))
+        !t.kind.accepts(ct) && sif::content_type(t.kind).is_none_or(|s| !ct.eq_ignore_ascii_case(s))
     }) {
         return Ok(Step::Done(status::UNSUPPORTED_TYPE));
+    }
+    if t.kind == Kind::Mail {
+        return prepare_mail(cx, t, &c, known);
     }
     // A plain-text note becomes a journal, of which the device holds two lines.
     let plain_note = t.kind == Kind::Notes
@@ -519,7 +588,7 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
         .get(bureau_store::prop::UID)
         .map_or("", String::as_str)
         .to_string();
-    let found = existing(&r, t, known, verb, &text, &uid)?;
+    let found = existing(&r, t, known, verb, text.as_bytes(), &uid)?;
     if !t.mode.stores() {
         // Matched, so not sent back; nothing of the device's is stored.
         if let Some(item) = &found {
@@ -545,6 +614,59 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
     pending(Write::Put { found, text, props })
 }
 
+/// A device's Add or Replace of a message: a new message stored, or the state of one it
+/// holds (a slow sync matches its copy by Message-ID).
+fn prepare_mail(
+    cx: &Ctx<'_>,
+    t: &mut Target<'_>,
+    c: &Change<'_>,
+    known: Option<ItemId>,
+) -> Result<Step, StoreError> {
+    let got = match mail::incoming(c.content_type, c.data) {
+        Ok(got) => got,
+        Err(why) => {
+            log::info!("syncml: a device's message refused: {why}");
+            return Ok(Step::Done(status::BAD_REQUEST));
+        }
+    };
+    let r = cx.store.reader(Actor::Principal(cx.user.principal))?;
+    let raw = got.message.as_deref().unwrap_or_default();
+    let found = existing(&r, t, known, c.verb, raw, "")?;
+    if let Some(item) = &found {
+        t.matched.insert(item.id);
+        if !t.mode.stores() || got.flags.is_empty() {
+            t.state.id_map.insert(c.luid.to_string(), item.id);
+            return Ok(Step::Done(status::OK));
+        }
+    } else if !t.mode.stores() {
+        return Ok(Step::Done(status::OK));
+    }
+    let what = match (found, got.message) {
+        (Some(item), _) => Write::Flags {
+            id: item.id,
+            changes: got.flags,
+        },
+        (None, Some(raw)) => {
+            let mut flags = Vec::new();
+            mail::apply(&mut flags, &got.flags);
+            Write::Append {
+                raw,
+                flags,
+                date: got.received,
+            }
+        }
+        (None, None) => {
+            log::info!("syncml: a device's change to a message it does not hold, without one");
+            return Ok(Step::Done(status::BAD_REQUEST));
+        }
+    };
+    Ok(Step::Write(Box::new(Pending {
+        luid: c.luid.to_string(),
+        what,
+        archive: false,
+    })))
+}
+
 /// Writes one prepared change: the written item and whether it is new, or the item's
 /// status when the store refused it for what it is.
 async fn write(
@@ -556,7 +678,32 @@ async fn write(
     let actor = Actor::Principal(cx.user.principal);
     let id = coll.id;
     let written = match (kind, what) {
-        (Kind::Contacts, Write::Delete(item)) => {
+        (_, Write::Append { raw, flags, date }) => {
+            let staged = cx
+                .store
+                .stage(raw.clone(), bureau_store::Content::Message)
+                .await?;
+            let new = NewItem {
+                blob: Some(staged.blob_ref()),
+                flags: flags.clone(),
+                date: *date,
+                ..Default::default()
+            };
+            cx.store
+                .write(actor, vec![staged], move |w| w.put_item(id, new.clone()))
+                .await
+                .map(|i| Some((i, true)))
+        }
+        (_, Write::Flags { id: item, changes }) => {
+            let (item, changes) = (*item, changes.clone());
+            cx.store
+                .write(actor, vec![], move |w| {
+                    w.update_item(id, item, None, |it| mail::apply(&mut it.flags, &changes))
+                })
+                .await
+                .map(|i| Some((i, false)))
+        }
+        (Kind::Contacts | Kind::Mail, Write::Delete(item)) => {
             let item = *item;
             cx.store
                 .write(actor, vec![], move |w| w.delete_item(id, item))
@@ -598,6 +745,7 @@ async fn write(
             log::info!("syncml: a device's item refused: {why}");
             Ok(Err(status::BAD_REQUEST))
         }
+        Err(StoreError::OverQuota) => Ok(Err(status::DEVICE_FULL)),
         Err(e) => Err(e),
     }
 }
@@ -729,6 +877,8 @@ pub fn changes_for(
             size: size(i),
         },
     };
+    // What the device's filter leaves out is not sent, unless the device holds it.
+    let wanted = |i: &Item| holds(v.kind, i) && (v.filter.admits(i) || luid_of.contains_key(&i.id));
     let mut out = Vec::new();
     let at = r.collection(v.coll)?.modseq;
     match v.mode.sends() {
@@ -736,7 +886,7 @@ pub fn changes_for(
         Sends::Everything => {
             // Everything the device did not just send or match.
             for i in r.items(v.coll)? {
-                if holds(v.kind, &i) && !v.matched.contains(&i.id) {
+                if wanted(&i) && !v.matched.contains(&i.id) {
                     out.push(Out::Add {
                         id: i.id,
                         size: size(&i),
@@ -749,7 +899,7 @@ pub fn changes_for(
                 Ok(c) => c,
                 // The log no longer reaches back: everything, as in a slow sync.
                 Err(StoreError::TooOld) => {
-                    for i in r.items(v.coll)?.into_iter().filter(|i| holds(v.kind, i)) {
+                    for i in r.items(v.coll)?.into_iter().filter(|i| wanted(i)) {
                         out.push(change(&i));
                     }
                     return Ok((out, at));
@@ -757,7 +907,7 @@ pub fn changes_for(
                 Err(e) => return Err(e),
             };
             for i in changes.changed {
-                if !holds(v.kind, &i) || v.state.own_changes.get(&i.id) == Some(&i.modseq) {
+                if !wanted(&i) || v.state.own_changes.get(&i.id) == Some(&i.modseq) {
                     continue;
                 }
                 out.push(change(&i));

@@ -14,6 +14,15 @@ fn t(name: &'static str, value: &str) -> Element {
     e(name).text(value)
 }
 
+/// A datastore the server offers: its names, its display name, its content types and
+/// versions (the preferred first), and its SIF type.
+type Offered<'a> = (
+    &'a [&'a str],
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    Option<&'a str>,
+);
+
 /// The server's DevInf, as a `Results` or `Put` carries it in its Data.
 pub fn server(version: Version) -> Element {
     let verdtd = if version == Version::V1_2 {
@@ -31,48 +40,71 @@ pub fn server(version: Version) -> Element {
         .with(e("UTC"))
         .with(e("SupportLargeObjs"))
         .with(e("SupportNumberOfChanges"));
-    let vcard = (("text/vcard", "3.0"), ("text/x-vcard", "2.1"));
-    let ical = (("text/calendar", "2.0"), ("text/x-vcalendar", "1.0"));
-    for (names, display, ((ct, ver), other), sif) in [
+    let vcard = [("text/vcard", "3.0"), ("text/x-vcard", "2.1")];
+    let ical = [("text/calendar", "2.0"), ("text/x-vcalendar", "1.0")];
+    let email = [
+        ("application/vnd.omads-email+xml", "1.2"),
+        ("message/rfc822", "1.0"),
+    ];
+    let datastores: [Offered; 6] = [
         (
-            &["contacts", "addressbook", "card"][..],
+            &["contacts", "addressbook", "card"],
             "Contacts",
-            vcard,
-            "text/x-s4j-sifc",
+            &vcard,
+            Some("text/x-s4j-sifc"),
         ),
         (
-            &["calendar", "events"][..],
+            &["calendar", "events"],
             "Calendar",
-            ical,
-            "text/x-s4j-sife",
+            &ical,
+            Some("text/x-s4j-sife"),
         ),
-        (&["tasks", "todo"][..], "Tasks", ical, "text/x-s4j-sift"),
+        (&["tasks", "todo"], "Tasks", &ical, Some("text/x-s4j-sift")),
         (
-            &["notes", "memo"][..],
+            &["notes", "memo"],
             "Notes",
-            (("text/plain", "1.0"), ("text/calendar", "2.0")),
-            "text/x-s4j-sifn",
+            &[("text/plain", "1.0"), ("text/calendar", "2.0")],
+            Some("text/x-s4j-sifn"),
         ),
-    ] {
+        (&["journal"], "Journal", &[("text/calendar", "2.0")], None),
+        (&["mail"], "Mail", &email, None),
+    ];
+    for (names, display, types, sif) in datastores {
+        let ((ct, ver), others) = (types[0], &types[1..]);
+        let others = others.iter().copied().chain(sif.map(|s| (s, "1.1")));
         for name in names {
             let mut sync = e("SyncCap");
             // Two-way, slow, one-way and refresh both ways.
             for n in 1..=7 {
                 sync = sync.with(t("SyncType", &n.to_string()));
             }
-            d = d.with(
-                e("DataStore")
-                    .with(t("SourceRef", name))
-                    .with(t("DisplayName", display))
-                    .with(t("MaxGUIDSize", "32"))
-                    .with(e("Rx-Pref").with(t("CTType", ct)).with(t("VerCT", ver)))
-                    .with(e("Rx").with(t("CTType", other.0)).with(t("VerCT", other.1)))
-                    .with(e("Rx").with(t("CTType", sif)).with(t("VerCT", "1.1")))
-                    .with(e("Tx-Pref").with(t("CTType", ct)).with(t("VerCT", ver)))
-                    .with(e("Tx").with(t("CTType", other.0)).with(t("VerCT", other.1)))
-                    .with(e("Tx").with(t("CTType", sif)).with(t("VerCT", "1.1")))
-                    .with(sync),
-            );
+            let mut store = e("DataStore")
+                .with(t("SourceRef", name))
+                .with(t("DisplayName", display))
+                .with(t("MaxGUIDSize", "32"))
+                .with(e("Rx-Pref").with(t("CTType", ct)).with(t("VerCT", ver)));
+            for (ct, ver) in others.clone() {
+                store = store.with(e("Rx").with(t("CTType", ct)).with(t("VerCT", ver)));
+            }
+            store = store.with(e("Tx-Pref").with(t("CTType", ct)).with(t("VerCT", ver)));
+            for (ct, ver) in others.clone() {
+                store = store.with(e("Tx").with(t("CTType", ct)).with(t("VerCT", ver)));
+            }
+            store = store.with(sync);
+            if *name == "mail" && version == Version::V1_2 {
+                // The filters mail.rs applies.
+                let cgi = || t("CTType", "syncml:filtertype-cgi");
+                store = store
+                    .with(e("Filter-Rx").with(cgi()).with(t("VerCT", "1.0")))
+                    .with(
+                        e("FilterCap")
+                            .with(cgi())
+                            .with(t("VerCT", "1.0"))
+                            .with(t("FilterKeyword", "received"))
+                            .with(t("PropName", "emailitem")),
+                    );
+            }
+            d = d.with(store);
         }
     }
     d

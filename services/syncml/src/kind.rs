@@ -11,7 +11,15 @@ pub enum Kind {
     Tasks,
     /// VJOURNALs, which devices send and take as plain text (or as iCalendar).
     Notes,
+    /// Dated journal entries (Outlook's Journal): VJOURNALs in the user's "journal"
+    /// collection, sent and taken as iCalendar.
+    Journal,
+    /// A mailbox's messages (mail.rs).
+    Mail,
 }
+
+/// The mail folder "Mail" stands for.
+pub const INBOX: &str = "INBOX";
 
 impl Kind {
     /// The names devices use for it (compared without case, "./" and a trailing "/").
@@ -20,8 +28,23 @@ impl Kind {
             "contacts" | "contact" | "card" | "scard" | "addressbook" => Some(Kind::Contacts),
             "events" | "event" | "calendar" | "cal" | "scal" => Some(Kind::Events),
             "tasks" | "task" | "stask" | "todo" => Some(Kind::Tasks),
-            "notes" | "note" | "snote" | "memo" | "memos" | "journal" => Some(Kind::Notes),
+            "notes" | "note" | "snote" | "memo" | "memos" => Some(Kind::Notes),
+            "journal" | "journals" => Some(Kind::Journal),
+            "mail" | "email" | "inbox" => Some(Kind::Mail),
+            _ if mail_folder(name).is_some() => Some(Kind::Mail),
             _ => None,
+        }
+    }
+
+    /// The datastore a collection is, by its own name.
+    pub fn of_collection(kind: CollectionKind) -> Option<Kind> {
+        match kind {
+            CollectionKind::AddressBook => Some(Kind::Contacts),
+            CollectionKind::Calendar => Some(Kind::Events),
+            CollectionKind::TaskList => Some(Kind::Tasks),
+            CollectionKind::Notes => Some(Kind::Notes),
+            CollectionKind::Mailbox => Some(Kind::Mail),
+            CollectionKind::ScheduleInbox => None,
         }
     }
 
@@ -30,6 +53,8 @@ impl Kind {
             Kind::Contacts => "text/vcard",
             Kind::Events | Kind::Tasks => "text/calendar",
             Kind::Notes => "text/plain",
+            Kind::Journal => "text/calendar",
+            Kind::Mail => "application/vnd.omads-email+xml",
         }
     }
 
@@ -39,7 +64,8 @@ impl Kind {
         match self {
             Kind::Contacts => Some("text/x-vcard"),
             Kind::Events | Kind::Tasks => Some("text/x-vcalendar"),
-            Kind::Notes => None,
+            Kind::Mail => Some("message/rfc822"),
+            Kind::Notes | Kind::Journal => None,
         }
     }
 
@@ -53,15 +79,17 @@ impl Kind {
                 "calendar",
             ),
             Kind::Notes => (&[CollectionKind::Notes], "notes"),
+            Kind::Journal => (&[CollectionKind::Notes], JOURNAL),
+            Kind::Mail => (&[CollectionKind::Mailbox], INBOX),
         }
     }
 
     pub fn component(self) -> Option<&'static str> {
         match self {
-            Kind::Contacts => None,
+            Kind::Contacts | Kind::Mail => None,
             Kind::Events => Some("VEVENT"),
             Kind::Tasks => Some("VTODO"),
-            Kind::Notes => Some("VJOURNAL"),
+            Kind::Notes | Kind::Journal => Some("VJOURNAL"),
         }
     }
 
@@ -74,6 +102,22 @@ impl Kind {
             ),
             Kind::Events | Kind::Tasks => ct == "text/calendar" || ct == "text/x-vcalendar",
             Kind::Notes => ct == "text/plain" || ct == "text/calendar",
+            Kind::Journal => ct == "text/calendar",
+            Kind::Mail => matches!(
+                ct.as_str(),
+                "application/vnd.omads-email+xml" | "message/rfc822" | "text/plain"
+            ),
         }
     }
+}
+
+/// The journal's collection, made on first use.
+pub const JOURNAL: &str = "journal";
+
+/// The mail folder a datastore name gives after "mail/" ("mail/Sent"), if it does.
+pub fn mail_folder(name: &str) -> Option<&str> {
+    let rest = name
+        .strip_prefix("mail/")
+        .or_else(|| name.strip_prefix("email/"))?;
+    (!rest.is_empty()).then_some(rest)
 }

@@ -23,6 +23,7 @@ pub mod devlog;
 mod formats;
 mod kept;
 mod kind;
+mod mail;
 mod merge;
 pub mod message;
 mod modes;

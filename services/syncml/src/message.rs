@@ -28,6 +28,8 @@ pub mod status {
     /// The device changed what the server had changed since: the server's version stands
     /// and goes to the device ("conflict resolved with server data").
     pub const SERVER_WON: u16 = 419;
+    /// The store is full (the user's quota).
+    pub const DEVICE_FULL: u16 = 420;
     pub const UNSUPPORTED_TYPE: u16 = 415;
     /// A split item whose parts do not add up to the Size it announced.
     pub const SIZE_MISMATCH: u16 = 424;

@@ -60,6 +60,9 @@ struct Db {
     /// The formats the device takes this datastore's items in.
     #[serde(default)]
     wire: datastore::Wire,
+    /// The device's filter on what it gets (mail only).
+    #[serde(default)]
+    filter: datastore::Filter,
 }
 
 impl Db {
@@ -228,42 +231,11 @@ impl Session {
                         vec![],
                     );
                 }
-                "Get" => {
-                    let target = text_at(cmd, &["Item", "Target", "LocURI"]).unwrap_or_default();
-                    if target.to_ascii_lowercase().starts_with("./devinf") {
-                        r.status(
-                            &h.msg_id,
-                            &cmd_id,
-                            "Get",
-                            Some(&target),
-                            None,
-                            status::OK,
-                            vec![],
-                        );
-                        r.push(
-                            el("Results")
-                                .with(text("MsgRef", h.msg_id.clone()))
-                                .with(text("CmdRef", cmd_id.clone()))
-                                .with(el("Meta").with(metinf("Type", devinf_type(self.encoding))))
-                                .with(
-                                    el("Item")
-                                        .with(el("Source").with(text("LocURI", target)))
-                                        .with(el("Data").with(crate::devinf::server(self.version))),
-                                ),
-                        );
-                    } else {
-                        r.status(
-                            &h.msg_id,
-                            &cmd_id,
-                            "Get",
-                            Some(&target),
-                            None,
-                            status::NOT_FOUND,
-                            vec![],
-                        );
-                    }
+                "Get" => self.get(cmd, &h.msg_id, &cmd_id, &mut r),
+                "Alert" => {
+                    self.alert(store, cmd, &h.msg_id, &cmd_id, &mut r, &mut next_message)
+                        .await?
                 }
-                "Alert" => self.alert(store, cmd, &h.msg_id, &cmd_id, &mut r, &mut next_message)?,
                 "Sync" => {
                     self.sync(store, sched, cmd, &h.msg_id, &cmd_id, &mut r)
                         .await?
@@ -359,9 +331,38 @@ impl Session {
             .await
     }
 
+    /// A Get: the server's DevInf, the one thing it gives.
+    fn get(&self, cmd: &Element, msg: &str, cmd_id: &str, r: &mut Reply) {
+        let target = text_at(cmd, &["Item", "Target", "LocURI"]).unwrap_or_default();
+        if !target.to_ascii_lowercase().starts_with("./devinf") {
+            r.status(
+                msg,
+                cmd_id,
+                "Get",
+                Some(&target),
+                None,
+                status::NOT_FOUND,
+                vec![],
+            );
+            return;
+        }
+        r.status(msg, cmd_id, "Get", Some(&target), None, status::OK, vec![]);
+        r.push(
+            el("Results")
+                .with(text("MsgRef", msg.to_string()))
+                .with(text("CmdRef", cmd_id.to_string()))
+                .with(el("Meta").with(metinf("Type", devinf_type(self.encoding))))
+                .with(
+                    el("Item")
+                        .with(el("Source").with(text("LocURI", target)))
+                        .with(el("Data").with(crate::devinf::server(self.version))),
+                ),
+        );
+    }
+
     /// An Alert: a datastore to sync (200 to 205), or the next message of the server's
     /// package (222).
-    fn alert(
+    async fn alert(
         &mut self,
         store: &Store,
         cmd: &Element,
@@ -396,30 +397,25 @@ impl Session {
         let last = text_at(item, &["Meta", "Anchor", "Last"]).unwrap_or_default();
         let next = text_at(item, &["Meta", "Anchor", "Next"]).unwrap_or_default();
         let refs = (Some(server_uri.as_str()), Some(client_uri.as_str()));
+        let refuse = |r: &mut Reply, code| {
+            r.status(msg, cmd_id, "Alert", refs.0, refs.1, code, vec![]);
+            Ok(())
+        };
         if code != alert::RESUME && Mode::of_code(code).is_none() {
-            r.status(
-                msg,
-                cmd_id,
-                "Alert",
-                refs.0,
-                refs.1,
-                status::NOT_SUPPORTED,
-                vec![],
-            );
-            return Ok(());
+            return refuse(r, status::NOT_SUPPORTED);
         }
+        let Some((kind, coll)) = datastore::resolve(store, self.principal(), &server_uri).await?
+        else {
+            return refuse(r, status::NOT_FOUND);
+        };
         let reader = store.reader(Actor::Principal(self.principal()))?;
-        let Some((kind, coll)) = datastore::resolve(&reader, self.principal(), &server_uri)? else {
-            r.status(
-                msg,
-                cmd_id,
-                "Alert",
-                refs.0,
-                refs.1,
-                status::NOT_FOUND,
-                vec![],
-            );
-            return Ok(());
+        let filter = datastore::Filter::on(item.child("Target"), kind == Kind::Mail);
+        let filter = match filter {
+            Ok(f) => f,
+            Err(why) => {
+                log::info!("syncml: a device's filter refused: {why}");
+                return refuse(r, status::NOT_SUPPORTED);
+            }
         };
         let key = device_key(&self.device);
         let saved = reader.sync_state(self.principal(), &key, coll.id)?;
@@ -494,6 +490,7 @@ impl Session {
             partial: None,
             chunk: None,
             resumed: false,
+            filter,
         });
         Ok(())
     }
@@ -682,7 +679,7 @@ impl Session {
                             let data = match o.item() {
                                 Some(id) => {
                                     match datastore::outgoing(
-                                        &reader, db.coll.id, db.kind, id, db.wire,
+                                        &reader, db.coll.id, db.kind, id, db.wire, &db.filter,
                                     )? {
                                         Some(d) if b64 => B64.encode(d),
                                         Some(d) => d,
@@ -845,6 +842,7 @@ fn db_view(db: &Db) -> datastore::View<'_> {
         mode: db.mode,
         state: &db.state,
         matched: &db.matched,
+        filter: &db.filter,
     }
 }
 

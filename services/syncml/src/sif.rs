@@ -23,12 +23,14 @@ use quick_xml::events::Event;
 /// Fields read of one item (a SIF document is a few dozen).
 const MAX_FIELDS: usize = 400;
 
-pub fn content_type(kind: Kind) -> &'static str {
+/// SIF's content type for a kind, if SIF has one (it has none for journals and mail).
+pub fn content_type(kind: Kind) -> Option<&'static str> {
     match kind {
-        Kind::Contacts => "text/x-s4j-sifc",
-        Kind::Events => "text/x-s4j-sife",
-        Kind::Tasks => "text/x-s4j-sift",
-        Kind::Notes => "text/x-s4j-sifn",
+        Kind::Contacts => Some("text/x-s4j-sifc"),
+        Kind::Events => Some("text/x-s4j-sife"),
+        Kind::Tasks => Some("text/x-s4j-sift"),
+        Kind::Notes => Some("text/x-s4j-sifn"),
+        Kind::Journal | Kind::Mail => None,
     }
 }
 
@@ -40,7 +42,7 @@ pub fn is_sif(ct: &str) -> bool {
 /// A SIF document's root element and fields in order (the text of every element with no
 /// element inside; an `ExcludeDate` list gives one field per date). None for what is not
 /// SIF, or holds a DOCTYPE.
-fn fields(xml: &str) -> Option<(String, Vec<(String, String)>)> {
+pub(crate) fn fields(xml: &str) -> Option<(String, Vec<(String, String)>)> {
     let mut r = quick_xml::Reader::from_str(xml);
     let (mut root, mut open, mut out) = (None, Vec::<String>::new(), Vec::new());
     let mut text = String::new();
@@ -1011,6 +1013,7 @@ pub fn from_stored(kind: Kind, stored: &str) -> Option<String> {
         Kind::Contacts => Comp::parse(stored).map(|c| contact_out(&c)),
         Kind::Events | Kind::Tasks => calendar_out(stored, kind),
         Kind::Notes => note_out(stored),
+        Kind::Journal | Kind::Mail => None,
     }
 }
 
@@ -1079,6 +1082,7 @@ pub fn caps(kind: Kind, device_item: &str) -> Caps {
             "DESCRIPTION",
             "CATEGORIES",
         ],
+        Kind::Journal | Kind::Mail => &[],
     };
     let own = device_item
         .lines()
