@@ -699,12 +699,26 @@ SIF_CONTACT = ("<?xml version='1.0' encoding='UTF-8'?><contact><SIFVersion>1.1</
                "<Spouse>Max</Spouse></contact>")
 
 
+def des_b64(data, password, decrypt=False):
+    """Funambol's des;b64 with OpenSSL: DES-ECB, PKCS#5 padding, the key the first 8 bytes
+    of the MD5 of the password; then base64 (or, to decrypt, base64 first)."""
+    import base64
+    import hashlib
+    key = hashlib.md5(password.encode()).hexdigest()[:16]
+    args = ["openssl", "enc", "-des-ecb", "-K", key, "-provider", "legacy", "-provider", "default"]
+    if decrypt:
+        return subprocess.run([*args, "-d"], input=base64.b64decode(data), capture_output=True, check=True).stdout
+    return base64.b64encode(subprocess.run(args, input=data, capture_output=True, check=True).stdout).decode()
+
+
 def test_a_funambol_client_syncs_in_sif(office):
     """As the Funambol Outlook plug-in syncs (no Funambol client runs here; its messages are
     made by hand from Funambol's SIF 1.1 and OMA DS): the URL says `format=sif`, the client
     sends a SIF-C contact base64-encoded, and gets CardDAV's card as SIF-C, base64-encoded;
-    its contact is a vCard over CardDAV, its own fields kept. An item encrypted with
-    `des;b64` is 415 and bad base64 400, and neither is stored."""
+    its contact is a vCard over CardDAV, its own fields kept. An item in Funambol's
+    `des;b64` (DES-ECB under the first 8 bytes of the password's MD5, made here with
+    OpenSSL) is stored, and the server's items then go in `des;b64` too; one that does not
+    decrypt, and bad base64, are 400, and neither is stored."""
     import base64
     b = office
     card = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:srv-sif\r\nFN:Bob Server\r\nN:Server;Bob;;;\r\nTEL;TYPE=CELL:+33 6 00\r\nEND:VCARD\r\n"
@@ -722,27 +736,30 @@ def test_a_funambol_client_syncs_in_sif(office):
                 f"<Data>{data}</Data></Item></Add>")
 
     sif = base64.b64encode(SIF_CONTACT.encode()).decode()
+    des = des_b64(SIF_CONTACT.replace("Zoë", "Desirée").replace("zoe@", "desiree@").encode(), PW)
     body = ("<Sync><CmdID>2</CmdID><Target><LocURI>card</LocURI></Target><Source><LocURI>scard</LocURI></Source>"
-            + add("1", sif) + add("2", "c2VjcmV0", "des;b64") + add("3", "not base64!") + "</Sync>")
+            + add("1", sif) + add("4", des, "des;b64") + add("2", "c2VjcmV0", "des;b64") + add("3", "not base64!")
+            + "</Sync>")
     second = post(b, message(body).replace(b"<MsgID>1</MsgID>", b"<MsgID>2</MsgID>"), path=path)
     statuses = dict(re.findall(r"<Status>.*?<SourceRef>(\d)</SourceRef>.*?<Data>(\d+)</Data>", second.text))
-    assert statuses == {"1": "201", "2": "415", "3": "400"}, second.text
-    # The server's card, in SIF, base64.
-    m = re.search(r"<Add>.*?<Type[^>]*>text/x-s4j-sifc</Type><Format[^>]*>b64</Format>.*?<Data>([^<]+)</Data>",
+    assert statuses == {"1": "201", "4": "201", "2": "400", "3": "400"}, second.text
+    # The server's card, in SIF, in des;b64 as the device sent.
+    m = re.search(r"<Add>.*?<Type[^>]*>text/x-s4j-sifc</Type><Format[^>]*>des;b64</Format>.*?<Data>([^<]+)</Data>",
                   second.text, re.S)
     assert m, second.text
-    got = base64.b64decode(m.group(1)).decode()
+    got = des_b64(m.group(1).encode(), PW, decrypt=True).decode()
     assert "<FirstName>Bob</FirstName>" in got and "<MobileTelephoneNumber>+33 6 00</MobileTelephoneNumber>" in got, got
     done = ("<Map><CmdID>3</CmdID><Target><LocURI>scard</LocURI></Target><Source><LocURI>card</LocURI></Source>"
             "</Map>")
     post(b, message(done).replace(b"<MsgID>1</MsgID>", b"<MsgID>3</MsgID>"), path=path)
 
     cards = server_cards(b)
+    assert with_text(cards, "FN:Desirée Outlook") and with_text(cards, "desiree@example.org")
     [zoe] = with_text(cards, "Zoë")
     for line in ["FN:Zoë Outlook", "EMAIL;TYPE=internet:zoe@example.org", "TEL;TYPE=work,voice:+33 1 23",
                  "NOTE:two\\nlines", "X-SIF-SPOUSE:Max"]:
         assert line in zoe, (line, zoe)
-    assert len(cards) == 2 and not with_text(cards, "secret")
+    assert len(cards) == 3 and not with_text(cards, "secret")
 
 
 def test_a_soft_delete_keeps_the_item_and_an_archive_is_said_to_be_impossible(office):

@@ -21,6 +21,7 @@ mod datastore;
 mod devinf;
 pub mod devlog;
 mod formats;
+mod itemformat;
 mod kept;
 mod kind;
 mod mail;
@@ -290,13 +291,14 @@ impl SyncMl {
         let mut signed_in = None;
         if session.is_none() {
             match self.sign_in(h, came.ip).await {
-                Ok(user) => {
+                Ok((user, des)) => {
                     self.sweep_now_and_then().await;
                     let token = format!("{:032x}", rand::random::<u128>());
                     let key = session::device_key(&h.source);
                     let log = devlog::read(&self.inner.store, user.principal, &key)?.on;
                     let mut s = Session::new(token, user, h, encoding, url);
                     s.log = log;
+                    s.des = des;
                     session = Some(s);
                     // An MD5 device gets the nonce of its next sign-in with the 212.
                     signed_in = Some(self.next_challenge(h));

@@ -12,10 +12,9 @@
 use crate::codec::{Encoding, Version};
 use crate::datastore::{self, Kind, Out};
 use crate::devinf::Held;
+use crate::itemformat::{self, DesKey};
 use crate::message::{self, Header, Reply, alert, el, metinf, status, text, text_at};
 use crate::modes::{self, Mode, UrlOptions};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use bureau_directory::User;
 use bureau_groupware::schedule::Scheduler;
 use bureau_store::{Actor, Collection, CollectionId, ItemId, ModSeq, Store, StoreError, SyncState};
@@ -63,6 +62,9 @@ struct Db {
     /// The device's filter on what it gets (mail only).
     #[serde(default)]
     filter: datastore::Filter,
+    /// The device sent items in `des;b64`: the server's go so too.
+    #[serde(default)]
+    des: bool,
 }
 
 impl Db {
@@ -110,6 +112,9 @@ pub struct Session {
     /// The device's detailed log is on (devlog.rs): each message is recorded.
     #[serde(default)]
     pub log: bool,
+    /// The user's Funambol DES key, from a basic sign-in; in memory only (itemformat.rs).
+    #[serde(skip)]
+    pub des: Option<DesKey>,
 }
 
 /// A client's last message id and the reply it was given (kept as bytes, not as a list of
@@ -150,6 +155,7 @@ impl Session {
             held: None,
             url,
             log: false,
+            des: None,
         }
     }
 
@@ -491,6 +497,7 @@ impl Session {
             chunk: None,
             resumed: false,
             filter,
+            des: false,
         });
         Ok(())
     }
@@ -507,6 +514,7 @@ impl Session {
     ) -> Result<(), StoreError> {
         let target = text_at(cmd, &["Target", "LocURI"]).unwrap_or_default();
         let source = text_at(cmd, &["Source", "LocURI"]).unwrap_or_default();
+        let key = self.des;
         self.held(store)?;
         let caps = &self.held.as_ref().expect("read above").caps;
         let cx = datastore::Ctx {
@@ -557,7 +565,9 @@ impl Session {
                 let data = item.child_value("Data").unwrap_or_default();
                 let format = message::meta(item, "Format").or_else(|| default_format.clone());
                 let joined = join_parts(db, verb, &luid, ct, data, item);
-                let (ct, data) = match joined.and_then(|(ct, d)| Ok((ct, decoded(format, d)?))) {
+                db.des |= itemformat::is_des(format.as_deref());
+                let decoded = |d| itemformat::decode(format.as_deref(), d, key.as_ref());
+                let (ct, data) = match joined.and_then(|(ct, d)| Ok((ct, decoded(d)?))) {
                     Ok(whole) => whole,
                     Err(code) => {
                         steps.push((c_id.clone(), verb, luid, Some(code)));
@@ -656,8 +666,14 @@ impl Session {
         let max_obj = self.max_obj;
         for db in &mut self.dbs {
             let content_type = db.content_type();
-            // SIF goes base64-encoded, as Funambol's clients take it.
-            let b64 = db.wire == datastore::Wire::Sif;
+            // SIF goes base64-encoded, as Funambol's clients take it; to a device that
+            // sent DES, in DES.
+            let enc = match self.des {
+                Some(key) if db.des => itemformat::Out::DesB64(key),
+                _ if db.wire == datastore::Wire::Sif => itemformat::Out::B64,
+                _ => itemformat::Out::Plain,
+            };
+            let format = enc.format();
             let Some(out) = db.outgoing.as_mut() else {
                 continue;
             };
@@ -681,8 +697,7 @@ impl Session {
                                     match datastore::outgoing(
                                         &reader, db.coll.id, db.kind, id, db.wire, &db.filter,
                                     )? {
-                                        Some(d) if b64 => B64.encode(d),
-                                        Some(d) => d,
+                                        Some(d) => enc.encode(d),
                                         // Deleted since: its Delete comes next time.
                                         None => continue,
                                     }
@@ -698,7 +713,7 @@ impl Session {
                 let (len, size) = (data.len(), data.len() + 300);
                 if from == 0 && size <= budget {
                     budget -= size;
-                    sync = sync.with(item_command(&o, &data, (content_type, b64), None));
+                    sync = sync.with(item_command(&o, &data, (content_type, format), None));
                     continue;
                 }
                 match max_obj {
@@ -706,7 +721,7 @@ impl Session {
                     // The client cannot take it: whole, if it takes nothing split.
                     None => {
                         budget = budget.saturating_sub(size);
-                        sync = sync.with(item_command(&o, &data, (content_type, b64), None));
+                        sync = sync.with(item_command(&o, &data, (content_type, format), None));
                         continue;
                     }
                     Some(max) => {
@@ -718,7 +733,7 @@ impl Session {
                 sync = sync.with(item_command(
                     &o,
                     &data,
-                    (content_type, b64),
+                    (content_type, format),
                     Some(from..end),
                 ));
                 budget = 0;
@@ -869,37 +884,19 @@ fn devinf_type(e: Encoding) -> &'static str {
     }
 }
 
-/// An item's data as its Meta Format says it is encoded: as it is (`chr`, or none), or
-/// base64 (`b64`); a bad base64 text is 400, an encryption (Funambol's `des;b64`) 415.
-fn decoded(format: Option<String>, data: String) -> Result<String, u16> {
-    match format.as_deref().map(str::trim) {
-        None | Some("" | "chr") => Ok(data),
-        Some(f) if f.eq_ignore_ascii_case("b64") => {
-            let clean: String = data.split_whitespace().collect();
-            let bytes = B64.decode(clean).map_err(|_| status::BAD_REQUEST)?;
-            String::from_utf8(bytes).map_err(|_| status::BAD_REQUEST)
-        }
-        Some(other) => {
-            log::info!("syncml: an item in {other:?} refused: no shared key to decrypt it");
-            Err(status::UNSUPPORTED_TYPE)
-        }
-    }
-}
-
 /// A server change as its command; `part`, the bytes of its data this message carries
 /// when it goes in parts.
 fn item_command(
     o: &Out,
     data: &str,
-    (content_type, b64): (&str, bool),
+    (content_type, format): (&str, Option<&str>),
     part: Option<std::ops::Range<usize>>,
 ) -> Element {
     let meta = || {
         let m = el("Meta").with(metinf("Type", content_type));
-        if b64 {
-            m.with(metinf("Format", "b64"))
-        } else {
-            m
+        match format {
+            Some(f) => m.with(metinf("Format", f)),
+            None => m,
         }
     };
     let typed = |name: &'static str, data: &str, loc: Element| {

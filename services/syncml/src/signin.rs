@@ -3,6 +3,7 @@
 //! the domain and the user, and the sign-in the domain takes. A device offering the other
 //! kind is asked once for the domain's (407 with its Chal), then refused (401).
 
+use crate::itemformat::{DesKey, des_key};
 use crate::message::{Header, el, metinf, status};
 use crate::{MAX_SESSIONS, SyncMl};
 use bureau_core::auth::AuthError;
@@ -28,7 +29,12 @@ pub struct Refused {
 
 impl SyncMl {
     /// The user a message's credentials name, or why not.
-    pub(crate) async fn sign_in(&self, h: &Header, ip: IpAddr) -> Result<User, Refused> {
+    /// With a basic sign-in, the user's Funambol DES key (itemformat.rs) too.
+    pub(crate) async fn sign_in(
+        &self,
+        h: &Header,
+        ip: IpAddr,
+    ) -> Result<(User, Option<DesKey>), Refused> {
         let refuse = |code, ask| Refused {
             code,
             ask: Some(ask),
@@ -84,6 +90,7 @@ impl SyncMl {
             asked.insert(h.source.clone());
             return Err(refuse(status::MISSING_CREDENTIALS, w));
         }
+        let des = basic.as_ref().map(|(_, password)| des_key(password));
         let done = match (offered, basic) {
             (Kind::Md5, _) => {
                 let nonce = self.nonce_of(&h.source);
@@ -120,7 +127,7 @@ impl SyncMl {
                 ask: None,
             });
         }
-        Ok(user)
+        Ok((user, des))
     }
 
     fn nonce_of(&self, device: &str) -> Vec<u8> {
