@@ -44,13 +44,13 @@ def email(read, message_text, flagged=False):
 class Session:
     """One SyncML session of device `dev-mail` with a datastore, message by message."""
 
-    def __init__(self, b, sid, target, code, last, nxt, target_extra="", put=""):
+    def __init__(self, b, sid, target, code, last, nxt, target_extra="", put="", query=""):
         self.b, self.sid, self.msg_id = b, sid, 1
         self.target = target
         alert = (f"{put}<Alert><CmdID>1</CmdID><Data>{code}</Data><Item><Target><LocURI>{target}</LocURI>"
                  f"{target_extra}</Target><Source><LocURI>./m</LocURI></Source><Meta><Anchor xmlns='syncml:metinf'>"
                  f"<Last>{last}</Last><Next>{nxt}</Next></Anchor></Meta></Item></Alert>")
-        self.first = self.send(alert, cred=basic("alice", PW), path="/syncml")
+        self.first = self.send(alert, cred=basic("alice", PW), path="/syncml" + (f"?{query}" if query else ""))
         m = re.search(r"<RespURI>([^<]+)</RespURI>", self.first)
         self.path = "/syncml?" + m.group(1).split("?", 1)[1] if m else "/syncml"
 

@@ -800,8 +800,10 @@ async function pageMe() {
       h("p", {}, h("b", {}, "Outlook: "), "add an IMAP account with the servers above."),
       h("p", {}, h("b", {}, "SyncML (older phones, Outlook plug-ins, SyncEvolution): "), "server ",
         h("code", {}, `${setup.web}/syncml`), ", databases ", h("code", {}, "contacts"), ", ",
-        h("code", {}, "calendar"), ", ", h("code", {}, "tasks"), " and ", h("code", {}, "notes"),
-        ", with your address and password."),
+        h("code", {}, "calendar"), ", ", h("code", {}, "tasks"), ", ", h("code", {}, "notes"), ", ",
+        h("code", {}, "journal"), " and ", h("code", {}, "mail"), " (or ", h("code", {}, "mail/Sent"),
+        " and any other folder), with your address and password. Add ", h("code", {}, "?push"),
+        " to the server's address for the box to tell the phone when something changes (on the office's network)."),
       h("h2", {}, "On your phone"),
       h("p", {}, "Scan this with the phone's camera to open this page there (", h("code", {}, `${setup.web}/admin/#/me`), "):"),
       h("img", { src: `/api/v1/${base}/setup-qr.svg`, alt: "QR code of this page's address", width: 200, height: 200, id: "setup-qr" })));

@@ -404,6 +404,7 @@ impl Base<'_> {
             hostname: self.hostname.to_string(),
             https_port: self.cfg.port(ports::HTTPS),
         });
+        tokio::spawn(syncml.clone().push(self.sd.clone()));
         let web = Web {
             admin,
             dav: dav.clone(),

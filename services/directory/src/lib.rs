@@ -893,6 +893,14 @@ impl Directory {
             .map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
+    /// The SyncML MD5 credential kept for a user's uid (base64 of MD5("uid:password")), if
+    /// the password was set since such credentials are kept.
+    pub fn syncml_credential(&self, uid: &str) -> Result<Option<String>> {
+        let credentials: BTreeMap<String, String> =
+            self.read(NS_SYNCML_MD5, uid)?.unwrap_or_default();
+        Ok(credentials.get(uid).cloned())
+    }
+
     /// Checks a SyncML MD5 response for `login` and the nonce the device was given. A user
     /// whose password was set before these credentials were kept has none: refused until
     /// the password is set again.

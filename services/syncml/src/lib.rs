@@ -28,6 +28,8 @@ mod mail;
 mod merge;
 pub mod message;
 mod modes;
+mod push;
+mod san;
 mod session;
 mod sif;
 mod signin;
@@ -299,6 +301,7 @@ impl SyncMl {
                     let mut s = Session::new(token, user, h, encoding, url);
                     s.log = log;
                     s.des = des;
+                    s.peer = Some(came.ip);
                     session = Some(s);
                     // An MD5 device gets the nonce of its next sign-in with the 212.
                     signed_in = Some(self.next_challenge(h));

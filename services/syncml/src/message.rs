@@ -49,6 +49,18 @@ pub mod alert {
     pub const REFRESH_FROM_SERVER: u16 = 205;
     pub const NEXT_MESSAGE: u16 = 222;
     pub const RESUME: u16 = 225;
+
+    /// The sync a server-alerted type (206 to 210) stands for.
+    pub fn of_server_alerted(code: u16) -> u16 {
+        match code {
+            206 => TWO_WAY,
+            207 => ONE_WAY_FROM_CLIENT,
+            208 => REFRESH_FROM_CLIENT,
+            209 => ONE_WAY_FROM_SERVER,
+            210 => REFRESH_FROM_SERVER,
+            other => other,
+        }
+    }
 }
 
 /// The header of a client's message.

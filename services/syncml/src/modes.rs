@@ -147,6 +147,10 @@ impl Mode {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UrlOptions {
     pub sync: Option<u8>,
+    /// `push` (`push=<port>`): the device takes server-alerted syncs at its address, on
+    /// that UDP port (push.rs).
+    #[serde(default)]
+    pub push: Option<u16>,
     /// `format=`: the formats the server sends.
     #[serde(default)]
     pub format: Option<Format>,
@@ -172,6 +176,8 @@ impl UrlOptions {
             match k.to_ascii_lowercase().as_str() {
                 "sync" => o.sync = v.parse().ok().filter(|n| (1..=9).contains(n)),
                 "reset" => o.sync = Some(9),
+                "push" if v.is_empty() => o.push = Some(crate::san::WAP_PUSH_PORT),
+                "push" => o.push = v.parse().ok().filter(|p| *p != 0),
                 "format" => {
                     o.format = match v.to_ascii_lowercase().as_str() {
                         "sif" => Some(Format::Sif),
@@ -219,7 +225,7 @@ mod tests {
     fn url(n: u8) -> UrlOptions {
         UrlOptions {
             sync: Some(n),
-            format: None,
+            ..Default::default()
         }
     }
 
@@ -285,6 +291,9 @@ mod tests {
         assert_eq!(UrlOptions::of_query("format=xml").format, None);
         assert_eq!(UrlOptions::of_query("format=vob#SYNC=2").sync, Some(2));
         assert_eq!(UrlOptions::of_query("reset").sync, Some(9));
+        assert_eq!(UrlOptions::of_query("sync=1#push").push, Some(2948));
+        assert_eq!(UrlOptions::of_query("push=40000&sync=1").push, Some(40000));
+        assert_eq!(UrlOptions::of_query("push=0").push, None);
         assert_eq!(UrlOptions::of_query("sync=10").sync, None);
         assert_eq!(UrlOptions::of_query("").sync, None);
     }

@@ -112,6 +112,12 @@ pub struct Session {
     /// The device's detailed log is on (devlog.rs): each message is recorded.
     #[serde(default)]
     pub log: bool,
+    /// The address the device signed in from: where server-alerted syncs go (push.rs).
+    #[serde(default)]
+    pub peer: Option<std::net::IpAddr>,
+    /// The server's URI as the device addressed it.
+    #[serde(default)]
+    server_id: String,
     /// The user's Funambol DES key, from a basic sign-in; in memory only (itemformat.rs).
     #[serde(skip)]
     pub des: Option<DesKey>,
@@ -155,6 +161,8 @@ impl Session {
             held: None,
             url,
             log: false,
+            peer: None,
+            server_id: h.target.clone(),
             des: None,
         }
     }
@@ -377,10 +385,12 @@ impl Session {
         r: &mut Reply,
         next_message: &mut bool,
     ) -> Result<(), StoreError> {
-        let code: u16 = cmd
-            .child_value("Data")
-            .and_then(|d| d.trim().parse().ok())
-            .unwrap_or(0);
+        let code = match cmd.child_value("Data").and_then(|d| d.trim().parse().ok()) {
+            // A device answering a server alert (push.rs) may name the alert's type.
+            Some(c @ 206..=210) => alert::of_server_alerted(c),
+            Some(c) => c,
+            None => 0,
+        };
         if code == alert::NEXT_MESSAGE {
             *next_message = true;
             r.status(msg, cmd_id, "Alert", None, None, status::OK, vec![]);
@@ -791,6 +801,16 @@ impl Session {
                 ..Default::default()
             });
         device.last_seen = bureau_store::now();
+        let push_to = self
+            .url
+            .push
+            .zip(self.peer)
+            .map(|(port, ip)| std::net::SocketAddr::new(ip, port));
+        let dbs = self
+            .dbs
+            .iter()
+            .map(|d| (d.coll.id, d.mode, d.server_uri.as_str()));
+        crate::push::register(&mut device.info, push_to, &self.server_id, dbs);
         store
             .write(Actor::Principal(principal), vec![], move |w| {
                 for (coll, s) in &states {
