@@ -381,6 +381,37 @@ def test_the_url_chooses_the_sync_as_icewarps_table_says(office, shim, tmp_path)
     assert len(phone.cards()) == len(server_cards(b)) == 6
 
 
+def test_backup_writes_the_devices_items_into_its_home_folder(office, shim, tmp_path):
+    """`backup=<prefix>` (IceWarp's): each item the device sends is also a file in the
+    user's home folder on the file server, `<prefix>YYYYMMDDNNNN.<ext>` counting the day's
+    files; `backup` alone has no prefix (here after a `#`, as Funambol's clients write
+    it, which reaches the server as `%23`); without it, nothing is written."""
+    import datetime
+    b = office
+    home = b.data / "shares" / "homes" / "alice"
+    phone = Device(b, shim, tmp_path / "phone")
+    phone.set_url("backup=phone-")
+    phone.add("Ann Backup", "+33 1 11")
+    phone.add("Ben Backup", "+33 1 22")
+    phone.sync("slow")
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d")
+    files = sorted(p.name for p in home.iterdir())
+    assert files == [f"phone-{day}0001.vcf", f"phone-{day}0002.vcf"], files
+    texts = sorted((home / f).read_text() for f in files)
+    assert "FN:Ann Backup" in texts[0] and "FN:Ben Backup" in texts[1], texts
+    assert oct((home / files[0]).stat().st_mode & 0o777) == "0o660"
+
+    phone.set_url("sync=1%23backup")
+    name = next(n for n, t in phone.cards().items() if "Ann" in t)
+    (phone.folder / name).write_text(phone.cards()[name].replace("+33 1 11", "+33 1 99"))
+    phone.sync("two-way")
+    assert (home / f"{day}0001.vcf").read_text().count("+33 1 99") == 1
+    phone.set_url("")
+    phone.add("Cid Nobackup", "+33 1 33")
+    phone.sync("two-way")
+    assert len(list(home.iterdir())) == 3
+
+
 def test_a_device_that_speaks_vcard_21_gets_and_sends_it(office, shim, tmp_path):
     """SyncEvolution made to sync in vCard 2.1 only (syncFormat=text/x-vcard,
     forceSyncFormat=1), as older phones do: its cards, with accents and a note on two lines

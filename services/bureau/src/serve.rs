@@ -401,6 +401,10 @@ impl Base<'_> {
             store: store.clone(),
             auth: self.auth.clone(),
             sched: sched.clone(),
+            homes: Some(bureau_core::homes::Homes {
+                dir: self.cfg.shares_dir().join("homes"),
+                group: self.cfg.samba.files_user.clone(),
+            }),
             hostname: self.hostname.to_string(),
             https_port: self.cfg.port(ports::HTTPS),
         });

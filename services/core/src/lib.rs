@@ -6,6 +6,7 @@ pub mod config;
 pub mod fence;
 pub mod files;
 pub mod helper;
+pub mod homes;
 pub mod limits;
 pub mod logging;
 pub mod mailsearch;

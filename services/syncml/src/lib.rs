@@ -16,6 +16,7 @@
 //! again) gets the reply it got. A session idle for `SESSION_IDLE` is forgotten; its
 //! datastores then sync slowly next time, as their anchors were not saved.
 
+mod backup;
 pub mod codec;
 mod datastore;
 mod devinf;
@@ -67,6 +68,8 @@ pub struct Services {
     pub auth: Auth,
     /// Where events and tasks are written and scheduled, as CalDAV's are.
     pub sched: Scheduler,
+    /// The users' home folders, where `backup` writes (backup.rs); None: nowhere.
+    pub homes: Option<bureau_core::homes::Homes>,
     /// The box's name and HTTPS port: the RespURI's base.
     pub hostname: String,
     pub https_port: u16,
@@ -81,6 +84,7 @@ struct Inner {
     store: Store,
     auth: Auth,
     sched: Scheduler,
+    homes: Option<bureau_core::homes::Homes>,
     /// The nonce each device was last given for MD5 sign-in (by device id).
     nonces: Mutex<HashMap<String, Vec<u8>>>,
     /// Devices asked once for the sign-in their domain takes, after offering the other.
@@ -102,6 +106,7 @@ impl SyncMl {
                 store: s.store,
                 auth: s.auth,
                 sched: s.sched,
+                homes: s.homes,
                 nonces: Mutex::new(HashMap::new()),
                 asked: Mutex::new(Default::default()),
                 base_url,
@@ -318,7 +323,13 @@ impl SyncMl {
         // again from its anchors.
         let store = &self.inner.store;
         let answered = match s
-            .answer(store, &self.inner.sched, root, h, &resp_uri, signed_in)
+            .answer(
+                (store, &self.inner.sched, self.inner.homes.as_ref()),
+                root,
+                h,
+                &resp_uri,
+                signed_in,
+            )
             .await
         {
             Ok(reply) => {

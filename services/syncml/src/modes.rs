@@ -144,13 +144,17 @@ impl Mode {
 }
 
 /// What the URL a device was given asks of its syncs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UrlOptions {
     pub sync: Option<u8>,
     /// `push` (`push=<port>`): the device takes server-alerted syncs at its address, on
     /// that UDP port (push.rs).
     #[serde(default)]
     pub push: Option<u16>,
+    /// `backup` (`backup=<prefix>`): the device's items are written as files too
+    /// (backup.rs), named with that prefix.
+    #[serde(default)]
+    pub backup: Option<String>,
     /// `format=`: the formats the server sends.
     #[serde(default)]
     pub format: Option<Format>,
@@ -176,6 +180,7 @@ impl UrlOptions {
             match k.to_ascii_lowercase().as_str() {
                 "sync" => o.sync = v.parse().ok().filter(|n| (1..=9).contains(n)),
                 "reset" => o.sync = Some(9),
+                "backup" => o.backup = crate::backup::prefix(v),
                 "push" if v.is_empty() => o.push = Some(crate::san::WAP_PUSH_PORT),
                 "push" => o.push = v.parse().ok().filter(|p| *p != 0),
                 "format" => {
@@ -195,7 +200,7 @@ impl UrlOptions {
 
 /// The sync a datastore gets, and whether the client is told its request could not stand
 /// (508).
-pub fn decide(asked: u16, url: UrlOptions, anchors_agree: bool) -> Option<(Mode, bool)> {
+pub fn decide(asked: u16, url: &UrlOptions, anchors_agree: bool) -> Option<(Mode, bool)> {
     let client = Mode::of_code(asked)?;
     let url = url.sync.and_then(Mode::of_url);
     let checked = |m: Mode| {
@@ -233,16 +238,16 @@ mod tests {
     fn the_decision_table() {
         let none = UrlOptions::default();
         // Without a URL value: the standard rules.
-        assert_eq!(decide(200, none, true), Some((TwoWay, false)));
-        assert_eq!(decide(200, none, false), Some((Slow, true)));
-        assert_eq!(decide(202, none, false), Some((SlowToServer, true)));
-        assert_eq!(decide(204, none, false), Some((RefreshFromServer, true)));
-        assert_eq!(decide(206, none, true), None);
+        assert_eq!(decide(200, &none, true), Some((TwoWay, false)));
+        assert_eq!(decide(200, &none, false), Some((Slow, true)));
+        assert_eq!(decide(202, &none, false), Some((SlowToServer, true)));
+        assert_eq!(decide(204, &none, false), Some((RefreshFromServer, true)));
+        assert_eq!(decide(206, &none, true), None);
         // A client's slow sync or refresh always stands.
         for n in 1..=9 {
-            assert_eq!(decide(201, url(n), false), Some((Slow, false)));
-            assert_eq!(decide(203, url(n), true), Some((RefreshFromClient, false)));
-            assert_eq!(decide(205, url(n), true), Some((RefreshFromServer, false)));
+            assert_eq!(decide(201, &url(n), false), Some((Slow, false)));
+            assert_eq!(decide(203, &url(n), true), Some((RefreshFromClient, false)));
+            assert_eq!(decide(205, &url(n), true), Some((RefreshFromServer, false)));
         }
         // URL 1, 3, 5: the anchors are checked, the slow variant is 201, 7, 8.
         for (n, m, slow) in [
@@ -251,9 +256,13 @@ mod tests {
             (5, OneWayFromServer, SlowToClient),
         ] {
             for asked in [200, 202, 204] {
-                assert_eq!(decide(asked, url(n), true), Some((m, false)), "{asked} {n}");
                 assert_eq!(
-                    decide(asked, url(n), false),
+                    decide(asked, &url(n), true),
+                    Some((m, false)),
+                    "{asked} {n}"
+                );
+                assert_eq!(
+                    decide(asked, &url(n), false),
                     Some((slow, true)),
                     "{asked} {n}"
                 );
@@ -269,7 +278,7 @@ mod tests {
             (9, ClientReset),
         ] {
             for agree in [true, false] {
-                assert_eq!(decide(200, url(n), agree), Some((m, false)), "{n}");
+                assert_eq!(decide(200, &url(n), agree), Some((m, false)), "{n}");
             }
         }
         assert_eq!(ClientReset.code(), 205);
@@ -294,6 +303,15 @@ mod tests {
         assert_eq!(UrlOptions::of_query("sync=1#push").push, Some(2948));
         assert_eq!(UrlOptions::of_query("push=40000&sync=1").push, Some(40000));
         assert_eq!(UrlOptions::of_query("push=0").push, None);
+        assert_eq!(
+            UrlOptions::of_query("sync=1#backup").backup.as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            UrlOptions::of_query("backup=ph-&sync=2").backup.as_deref(),
+            Some("ph-")
+        );
+        assert_eq!(UrlOptions::of_query("backup=../x").backup, None);
         assert_eq!(UrlOptions::of_query("sync=10").sync, None);
         assert_eq!(UrlOptions::of_query("").sync, None);
     }

@@ -15,6 +15,7 @@ use crate::devinf::Held;
 use crate::itemformat::{self, DesKey};
 use crate::message::{self, Header, Reply, alert, el, metinf, status, text, text_at};
 use crate::modes::{self, Mode, UrlOptions};
+use bureau_core::homes::Homes;
 use bureau_directory::User;
 use bureau_groupware::schedule::Scheduler;
 use bureau_store::{Actor, Collection, CollectionId, ItemId, ModSeq, Store, StoreError, SyncState};
@@ -197,8 +198,7 @@ impl Session {
     /// credentials (its SyncHdr Status is 212), with the challenge for the next sign-in.
     pub async fn answer(
         &mut self,
-        store: &Store,
-        sched: &Scheduler,
+        (store, sched, homes): (&Store, &Scheduler, Option<&Homes>),
         root: &Element,
         h: &Header,
         resp_uri: &str,
@@ -251,7 +251,7 @@ impl Session {
                         .await?
                 }
                 "Sync" => {
-                    self.sync(store, sched, cmd, &h.msg_id, &cmd_id, &mut r)
+                    self.sync((store, sched, homes), cmd, &h.msg_id, &cmd_id, &mut r)
                         .await?
                 }
                 "Map" => self.map(cmd, &h.msg_id, &cmd_id, &mut r),
@@ -440,7 +440,7 @@ impl Session {
         let agree = saved
             .as_ref()
             .is_some_and(|s| !s.anchor_last.is_empty() && s.anchor_last == last);
-        let (mode, refused) = match modes::decide(code, self.url, agree) {
+        let (mode, refused) = match modes::decide(code, &self.url, agree) {
             Some(decided) => decided,
             None => (Mode::Slow, true),
         };
@@ -515,8 +515,7 @@ impl Session {
     /// The client's changes to a datastore.
     async fn sync(
         &mut self,
-        store: &Store,
-        sched: &Scheduler,
+        (store, sched, homes): (&Store, &Scheduler, Option<&Homes>),
         cmd: &Element,
         msg: &str,
         cmd_id: &str,
@@ -557,7 +556,10 @@ impl Session {
         );
         // Each item is checked and matched in turn; their writes go together. An item's
         // status is known now, or comes with its write.
-        let mut steps: Vec<(String, &str, String, Option<u16>)> = Vec::new();
+        // (CmdID, verb, LUID, status if known, what a `backup` URL writes of the item).
+        type Backup = Option<(String, String)>;
+        let mut steps: Vec<(String, &str, String, Option<u16>, Backup)> = Vec::new();
+        let backing_up = self.url.backup.is_some() && homes.is_some();
         let mut pending = Vec::new();
         for c in cmd.elements() {
             let verb = c.name;
@@ -580,7 +582,7 @@ impl Session {
                 let (ct, data) = match joined.and_then(|(ct, d)| Ok((ct, decoded(d)?))) {
                     Ok(whole) => whole,
                     Err(code) => {
-                        steps.push((c_id.clone(), verb, luid, Some(code)));
+                        steps.push((c_id.clone(), verb, luid, Some(code), None));
                         continue;
                     }
                 };
@@ -616,15 +618,32 @@ impl Session {
                         None
                     }
                 };
-                steps.push((c_id.clone(), verb, luid, code));
+                let backup = (backing_up && verb != "Delete" && db.mode.stores()).then(|| {
+                    let ct = ct.unwrap_or_else(|| db.kind.content_type().to_string());
+                    (ct, data)
+                });
+                steps.push((c_id.clone(), verb, luid, code, backup));
             }
         }
         let mut written = datastore::write_all(&cx, db_mut(db), pending)
             .await?
             .into_iter();
-        for (c_id, verb, luid, code) in steps {
+        let mut backups = Vec::new();
+        for (c_id, verb, luid, code, backup) in steps {
             let code = code.or_else(|| written.next()).unwrap_or(status::OK);
             r.status(msg, &c_id, verb, None, Some(&luid), code, vec![]);
+            if let Some(b) = backup.filter(|_| matches!(code, status::OK | status::ADDED)) {
+                backups.push(b);
+            }
+        }
+        if let (Some(prefix), Some(homes), false) = (&self.url.backup, homes, backups.is_empty()) {
+            let (homes, uid, prefix) = (homes.clone(), self.user.uid.clone(), prefix.clone());
+            let wrote = tokio::task::spawn_blocking(move || {
+                crate::backup::write(&homes, &uid, &prefix, &backups)
+            });
+            if let Err(e) = wrote.await {
+                log::warn!("syncml: backup: {e}");
+            }
         }
         Ok(())
     }
