@@ -18,6 +18,8 @@ APT_PACKAGES=(openssl curl procps swaks libnet-ssleay-perl libio-socket-ssl-perl
   libwbxml2-utils
   # SyncML's client (its file backend stands in for a phone)
   syncevolution
+  # the ACME test server that issues and renews the box's certificate in the tests
+  pebble
   # the web console's browser tests (playwright-core drives Debian's Chromium)
   chromium fonts-dejavu-core)
 

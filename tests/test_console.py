@@ -33,7 +33,7 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
     pages = {p.stem.split("-", 1)[1] for p in SHOTS.glob("*.png")}
     assert {"setup", "dns-records", "dashboard", "domains", "user-created", "user-bad-input", "group",
             "password-reset", "device-log", "last-admin-refused", "domain-syncml", "rooms", "queue", "system", "backups", "restore-refused", "file-server", "web-proxy", "my-account",
-            "two-factor", "login-code", "my-account-phone"} <= pages, pages
+            "two-factor", "login-code", "my-account-phone", "certificate-acme-refused"} <= pages, pages
     with tarfile.open(SHOTS / "backup.tar.gz") as t:
         assert "bureau.redb" in t.getnames()
     assert (b.data / "system" / "timezone").read_text() == "Europe/Paris\n"
@@ -120,6 +120,9 @@ ENDPOINTS = [
     ("GET", "/api/v1/backup", None, "admin"),
     ("POST", "/api/v1/backup", None, "admin"),
     ("GET", "/api/v1/certificate", None, "admin"),
+    ("GET", "/api/v1/certificate/acme", None, "admin"),
+    ("PUT", "/api/v1/certificate/acme", {"enabled": False, "email": ""}, "admin"),
+    ("POST", "/api/v1/certificate/acme/renew", None, "admin"),
     ("GET", "/api/v1/proxy", None, "admin"),
     ("PUT", "/api/v1/proxy", {"networks": ["lan"]}, "admin"),
     ("GET", "/api/v1/proxy/summary", None, "admin"),

@@ -903,9 +903,11 @@ async function pageDirectory() {
 
 async function pageCertificate() {
   const c = await api("GET", "certificate");
+  const acme = await api("GET", "certificate/acme");
   const days = Math.floor((c.not_after * 1000 - Date.now()) / 86400000);
   const what = { "self-signed": "A self-signed certificate made by the box: mail clients and browsers will ask whether to trust it.",
-    uploaded: "The certificate you uploaded.", configured: "The certificate files named in the configuration file." }[c.source];
+    uploaded: "The certificate you uploaded.", configured: "The certificate files named in the configuration file.",
+    acme: "A certificate from the certificate authority below, renewed by the box 30 days before it ends." }[c.source];
   show(h("h1", {}, "Certificate"),
     h("section", {},
       h("p", {}, what),
@@ -913,6 +915,17 @@ async function pageCertificate() {
         ["Valid until", `${fmtTime(c.not_after)} (${days} days)`]].map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v)))),
       c.source === "uploaded" ? h("div", {}, confirmButton("Go back to the self-signed certificate",
         "Serve the box's self-signed certificate again?", async () => { await api("DELETE", "certificate"); route(); })) : null),
+    c.source === "configured" ? null : form("Let's Encrypt", [
+      { name: "enabled", label: "Get the certificate for this box's name from a certificate authority, and renew it by itself", type: "checkbox", value: acme.settings.enabled },
+      { name: "email", label: "Your e-mail address (the authority writes to it before a certificate ends)", type: "email", value: acme.settings.email },
+      { name: "directory", label: "Authority's ACME address (empty: Let's Encrypt)", value: acme.settings.directory,
+        hint: "The box's name must lead to this box from the Internet, on port 80, for the authority to check it." },
+    ], "Save and get the certificate", async (v) => {
+      const st = await api("PUT", "certificate/acme", { enabled: v.enabled, email: v.email, directory: v.directory });
+      await route();
+      return st.settings.enabled ? "Obtained: every service serves it now." : "Saved.";
+    }, { id: "acme" }),
+    acme.last_error ? h("p", { class: "error", id: "acme-last-error" }, `The last attempt failed: ${acme.last_error}`) : null,
     c.source === "configured" ? null : form("Upload a certificate", [
       { name: "cert_pem", label: "Certificate (PEM, the server's first, then the intermediates)", type: "textarea",
         placeholder: "-----BEGIN CERTIFICATE-----", required: true },

@@ -323,6 +323,10 @@ try {
   await fill("certificate", { cert_pem: "not a certificate", key_pem: "nor a key" });
   await page.waitForFunction(() => document.querySelector("#f-certificate-cert_pem-error")?.textContent);
   await shot("certificate");
+  // Let's Encrypt: an address the authority cannot write to is told beside its field.
+  await fill("acme", { enabled: true, email: "not an address", directory: "" });
+  await page.waitForFunction(() => document.querySelector("#f-acme-email-error")?.textContent);
+  await shot("certificate-acme-refused");
 
   // A backup downloads from its page, as a gzip archive.
   await page.click("nav >> text=Backups");

@@ -98,6 +98,8 @@ pub struct Services {
     pub info: Arc<DaemonInfo>,
     pub session_minutes: u64,
     pub certs: Arc<bureau_core::tls::CertStore>,
+    /// Certificates from an ACME authority for the box's name.
+    pub acme: Arc<bureau_core::acme::Acme>,
     pub proxy: ProxySetup,
     pub samba: Arc<bureau_daemons::samba::Keeper>,
     /// The mail queue; `None` when mail is turned off in the configuration.
@@ -109,6 +111,7 @@ pub struct AdminApi {
     auth: Auth,
     queue: Option<bureau_smtp::Queue>,
     certs: Arc<bureau_core::tls::CertStore>,
+    acme: Arc<bureau_core::acme::Acme>,
     proxy: Arc<ProxySetup>,
     samba: Arc<bureau_daemons::samba::Keeper>,
     info: Arc<DaemonInfo>,
@@ -379,6 +382,7 @@ impl AdminApi {
             auth: s.auth,
             queue: s.queue,
             certs: s.certs,
+            acme: s.acme,
             proxy: Arc::new(s.proxy),
             samba: s.samba,
             info: s.info,

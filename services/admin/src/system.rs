@@ -3,6 +3,18 @@
 
 use crate::*;
 
+/// An ACME failure as the console shows it: beside its field, or in words.
+fn acme_fail(e: bureau_core::acme::AcmeError) -> Fail {
+    use bureau_core::acme::AcmeError;
+    match e {
+        AcmeError::Field { field, why } => field_fail(field, &why),
+        AcmeError::Refused(_) | AcmeError::Unreachable(_) => {
+            fail(StatusCode::BAD_GATEWAY, e.to_string())
+        }
+        AcmeError::Local(_) => fail(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
 impl AdminApi {
     /// The routes under `/api/v1/` that are about the box itself.
     pub(crate) async fn system_routes(
@@ -59,6 +71,24 @@ impl AdminApi {
                         })
                     }
                 }
+            }
+            (&Method::GET, ["certificate", "acme"]) => {
+                admin_only(who)?;
+                Ok(json(StatusCode::OK, &self.acme.status()))
+            }
+            (&Method::PUT, ["certificate", "acme"]) => {
+                admin_only(who)?;
+                let settings: bureau_core::acme::AcmeSettings = body(req).await?;
+                self.acme
+                    .configure(settings)
+                    .await
+                    .map_err(acme_fail)
+                    .map(|status| json(StatusCode::OK, &status))
+            }
+            (&Method::POST, ["certificate", "acme", "renew"]) => {
+                admin_only(who)?;
+                let info = self.acme.issue().await.map_err(acme_fail)?;
+                Ok(json(StatusCode::OK, &info))
             }
             (&Method::DELETE, ["certificate"]) => {
                 admin_only(who)?;

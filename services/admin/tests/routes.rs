@@ -53,6 +53,7 @@ async fn api() -> Api {
         auth: Auth::new(directory.clone(), Default::default()),
         info: Arc::new(info),
         session_minutes: 60,
+        acme: bureau_core::acme::Acme::new(certs.clone(), "box.example.com", None),
         certs,
         proxy: ProxySetup {
             cfg: Default::default(),

@@ -331,6 +331,7 @@ struct Base<'a> {
     hostname: &'a str,
     auth: &'a Auth,
     certs: &'a Arc<CertStore>,
+    acme: &'a Arc<bureau_core::acme::Acme>,
     sd: &'a shutdown::Shutdown,
 }
 
@@ -349,6 +350,7 @@ impl Base<'_> {
             info: Arc::new(info),
             session_minutes: self.cfg.admin.session_minutes,
             certs: self.certs.clone(),
+            acme: self.acme.clone(),
             proxy: bureau_admin::ProxySetup {
                 cfg: self.cfg.proxy.clone(),
                 state_dir: self
@@ -534,6 +536,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         &data,
         &hostname,
     )?;
+    let acme = bureau_core::acme::Acme::new(certs.clone(), &hostname, cfg.tls.acme_ca_file.clone());
 
     let listeners = Listeners::bind(&cfg)?;
     let (sock, sock_path) = admin_socket(&cfg)?;
@@ -558,6 +561,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         hostname: &hostname,
         auth: &auth,
         certs: &certs,
+        acme: &acme,
         sd: &sd,
     };
     let info = DaemonInfo {
@@ -579,6 +583,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     };
     let admin = base.admin(info, queue.as_ref(), &data);
     certs.watch(Duration::from_secs(5));
+    acme.renew_in_background();
     let acceptor = certs.acceptor(&[b"http/1.1"])?;
     // Scheduling, for every protocol that writes calendars (and for replies by mail).
     let sched = bureau_groupware::schedule::Scheduler::new(
@@ -595,7 +600,12 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     }
     for l in listeners.http {
         let l = TcpListener::from_std(l).map_err(io("a listener"))?;
-        tokio::spawn(web::run_http_redirect(l, https_port, sd.clone()));
+        tokio::spawn(web::run_http_redirect(
+            l,
+            https_port,
+            acme.clone(),
+            sd.clone(),
+        ));
     }
     if let Some(queue) = &queue {
         tokio::spawn(queue.clone().run(sd.clone()));

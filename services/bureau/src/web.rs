@@ -145,17 +145,37 @@ pub async fn run_https(listener: TcpListener, tls: TlsAcceptor, web: Web, mut sh
 }
 
 /// Port 80: everything moves to HTTPS.
-pub async fn run_http_redirect(listener: TcpListener, https_port: u16, mut shutdown: Shutdown) {
+/// Port 80: ACME's HTTP-01 challenges (RFC 8555 8.3) answered, everything else sent to
+/// HTTPS.
+pub async fn run_http_redirect(
+    listener: TcpListener,
+    https_port: u16,
+    acme: std::sync::Arc<bureau_core::acme::Acme>,
+    mut shutdown: Shutdown,
+) {
     loop {
         let (tcp, _) = tokio::select! {
             r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
             _ = shutdown.signalled() => return,
         };
         let shutdown = shutdown.clone();
-        tokio::spawn(serve_conn(
-            tcp,
-            shutdown,
-            move |req: Request<Incoming>| async move {
+        let acme = acme.clone();
+        tokio::spawn(serve_conn(tcp, shutdown, move |req: Request<Incoming>| {
+            let acme = acme.clone();
+            async move {
+                if let Some(token) = req
+                    .uri()
+                    .path()
+                    .strip_prefix("/.well-known/acme-challenge/")
+                {
+                    return match acme.challenge(token) {
+                        Some(answer) => Response::builder()
+                            .header("content-type", "application/octet-stream")
+                            .body(Full::new(Bytes::from(answer)))
+                            .unwrap_or_default(),
+                        None => plain(StatusCode::NOT_FOUND, "no such challenge\n"),
+                    };
+                }
                 let host = req
                     .headers()
                     .get("host")
@@ -180,8 +200,8 @@ pub async fn run_http_redirect(listener: TcpListener, https_port: u16, mut shutd
                     .header("location", format!("https://{host}{port}{pq}"))
                     .body(Full::new(Bytes::new()))
                     .unwrap_or_default()
-            },
-        ));
+            }
+        }));
     }
 }
 

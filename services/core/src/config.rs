@@ -366,6 +366,9 @@ pub struct TlsConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key for `cert`.
     pub key: Option<PathBuf>,
+    /// A PEM root for the ACME server's own HTTPS, when it is not publicly trusted (a
+    /// private CA, or a test server such as pebble). Unset: the system's roots.
+    pub acme_ca_file: Option<PathBuf>,
 }
 
 /// The brute-force guard shared by every login path.

@@ -1,6 +1,7 @@
 //! What every service shares: configuration, TLS, the authentication entry point with its
 //! brute-force guard, and logging.
 
+pub mod acme;
 pub mod auth;
 pub mod config;
 pub mod fence;

@@ -37,6 +37,9 @@ fn file_err(path: &Path, message: impl ToString) -> TlsError {
 
 type Stamp = (PathBuf, Option<SystemTime>, Option<SystemTime>);
 
+/// Who installed `custom.crt` ("uploaded", "acme").
+const SOURCE: &str = "custom.source";
+
 /// The certificate served, as the console shows it.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct CertInfo {
@@ -139,19 +142,27 @@ impl CertStore {
             .unwrap_or_default()
     }
 
+    /// Where the certificates Bureau makes and is given are kept (`<data_dir>/tls`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// What is served now, for the console.
     pub fn info(&self) -> CertInfo {
         let (crt, _) = Self::choose(&self.configured, &self.dir);
         let source = if self.configured.is_some() {
-            "configured"
+            "configured".to_string()
         } else if crt.ends_with("custom.crt") {
-            "uploaded"
+            // Who installed it: "acme", else an upload.
+            std::fs::read_to_string(self.dir.join(SOURCE))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "uploaded".into())
         } else {
-            "self-signed"
+            "self-signed".to_string()
         };
         let der = self.current_cert();
         let mut info = CertInfo {
-            source: source.into(),
+            source,
             ..Default::default()
         };
         if let Ok((_, c)) = x509_parser::parse_x509_certificate(&der) {
@@ -178,6 +189,11 @@ impl CertStore {
     /// fits, not expired) in place of the self-signed one, served at once. Refused when the
     /// configuration names the files itself.
     pub fn install(&self, crt: &[u8], key: &[u8]) -> Result<CertInfo, TlsError> {
+        self.install_from(crt, key, "uploaded")
+    }
+
+    /// As `install`, saying who gave it ("uploaded", "acme"), which `info` tells.
+    pub fn install_from(&self, crt: &[u8], key: &[u8], source: &str) -> Result<CertInfo, TlsError> {
         if self.configured.is_some() {
             return Err(TlsError::Setup(
                 "the configuration names the certificate files (tls.cert, tls.key); change them there".into(),
@@ -198,13 +214,14 @@ impl CertStore {
         }
         write_private(&self.dir.join("custom.key"), key)?;
         write_private(&self.dir.join("custom.crt"), crt)?;
+        write_private(&self.dir.join(SOURCE), source.as_bytes())?;
         self.refresh();
         Ok(self.info())
     }
 
     /// Goes back to the self-signed certificate.
     pub fn remove_uploaded(&self) -> Result<(), TlsError> {
-        for f in ["custom.crt", "custom.key"] {
+        for f in ["custom.crt", "custom.key", SOURCE] {
             let p = self.dir.join(f);
             if p.exists() {
                 std::fs::remove_file(&p).map_err(|e| file_err(&p, e))?;
@@ -295,7 +312,7 @@ pub fn check_pem(crt: &[u8], key: &[u8]) -> Result<(), TlsError> {
         })
 }
 
-fn write_private(path: &Path, data: &[u8]) -> Result<(), TlsError> {
+pub(crate) fn write_private(path: &Path, data: &[u8]) -> Result<(), TlsError> {
     crate::files::write_secret(path, data, 0o600, None).map_err(|e| file_err(path, e))
 }
 
