@@ -33,7 +33,7 @@ def test_wizard_domain_user_group_and_password_reset_in_chromium(bureau_factory)
     pages = {p.stem.split("-", 1)[1] for p in SHOTS.glob("*.png")}
     assert {"setup", "dns-records", "dashboard", "domains", "user-created", "user-bad-input", "group",
             "password-reset", "device-log", "last-admin-refused", "domain-syncml", "rooms", "queue", "system", "backups", "restore-refused", "file-server", "web-proxy", "my-account",
-            "two-factor", "login-code", "my-account-phone", "certificate-acme-refused"} <= pages, pages
+            "two-factor", "login-code", "my-account-phone", "certificate-acme-refused", "backup-schedule-refused"} <= pages, pages
     with tarfile.open(SHOTS / "backup.tar.gz") as t:
         assert "bureau.redb" in t.getnames()
     assert (b.data / "system" / "timezone").read_text() == "Europe/Paris\n"
@@ -119,6 +119,10 @@ ENDPOINTS = [
     ("GET", "/api/v1/system", None, "admin"),
     ("GET", "/api/v1/backup", None, "admin"),
     ("POST", "/api/v1/backup", None, "admin"),
+    ("GET", "/api/v1/backup/schedule", None, "admin"),
+    ("PUT", "/api/v1/backup/schedule", {"enabled": False, "folder": ""}, "admin"),
+    ("POST", "/api/v1/backup/schedule/run", None, "admin"),
+    ("POST", "/api/v1/backup/schedule/bureau-backup-20260101-000000.tar.gz/restore", None, "admin"),
     ("GET", "/api/v1/certificate", None, "admin"),
     ("GET", "/api/v1/certificate/acme", None, "admin"),
     ("PUT", "/api/v1/certificate/acme", {"enabled": False, "email": ""}, "admin"),

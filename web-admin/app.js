@@ -938,7 +938,31 @@ async function pageCertificate() {
 }
 
 async function pageBackups() {
+  const sched = await api("GET", "backup/schedule");
+  const st = sched.state;
+  const last = st.last_good ? `The last good one: ${st.last_good[0]}, ${fmtTime(st.last_good[1])}.` : "None has been taken yet.";
   show(h("h1", {}, "Backups"),
+    form("Every day, somewhere else", [
+      { name: "enabled", label: "Back up every day, and check each backup after writing it", type: "checkbox", value: st.settings.enabled },
+      { name: "folder", label: "Folder on the box where the USB disk or the office's share is mounted", value: st.settings.folder,
+        hint: "Not inside the box's own data: a backup there is lost with the box." },
+      { name: "hour", label: "Hour of the day (UTC)", type: "number", value: String(st.settings.hour) },
+      { name: "keep_days", label: "Days kept", type: "number", value: String(st.settings.keep_days) },
+    ], "Save", async (v) => {
+      await api("PUT", "backup/schedule", { enabled: v.enabled, folder: v.folder, hour: Number(v.hour), keep_days: Number(v.keep_days) });
+      return "Saved.";
+    }, { id: "schedule" }),
+    h("section", {},
+      h("p", { id: "schedule-last" }, last),
+      st.last_error ? h("p", { class: "error" }, `The last attempt failed: ${st.last_error}`) : null,
+      st.settings.folder ? h("div", {}, confirmButton("Back up now", "Take a backup into the folder now?", async () => {
+        await api("POST", "backup/schedule/run"); route(); })) : null,
+      sched.archives.length ? table(["Backup", "Taken", "Size", ""], sched.archives.map((a) => h("tr", {},
+        h("td", {}, a.name), h("td", {}, fmtTime(a.taken)), h("td", {}, `${Math.round(a.size / 1024)} KiB`),
+        h("td", {}, confirmButton("Restore", `Replace everything on the box with ${a.name}?`, async () => {
+          await api("POST", `backup/schedule/${encodeURIComponent(a.name)}/restore`);
+          await signInAfterRestart();
+        }))))) : null),
     h("section", {},
       h("p", {}, "A backup is one archive of everything the box holds: users and groups, mail, calendars, contacts, shares and settings. It is taken while the box keeps working."),
       h("p", {}, h("a", { href: "/api/v1/backup", download: "", id: "download-backup" }, "Download a backup now")),

@@ -331,6 +331,10 @@ try {
   // A backup downloads from its page, as a gzip archive.
   await page.click("nav >> text=Backups");
   await heading("Backups");
+  // The daily backup: a folder that is not one is told beside its field.
+  await fill("schedule", { enabled: true, folder: "not/absolute" });
+  await page.waitForFunction(() => document.querySelector("#f-schedule-folder-error")?.textContent);
+  await shot("backup-schedule-refused");
   await shot("backups");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download-backup")]);
   const saved = `${shots}/backup.tar.gz`;

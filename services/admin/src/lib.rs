@@ -12,6 +12,7 @@ mod domains;
 mod factors;
 mod groups;
 mod health;
+mod schedule;
 mod services;
 pub mod setup;
 mod system;

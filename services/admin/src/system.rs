@@ -3,6 +3,73 @@
 
 use crate::*;
 
+impl AdminApi {
+    /// `/api/v1/certificate/acme...`, for administrators.
+    async fn acme_routes(
+        &self,
+        method: &Method,
+        seg: &[&str],
+        req: Request<Incoming>,
+    ) -> Result<Resp, Fail> {
+        match (method, seg) {
+            (&Method::GET, ["certificate", "acme"]) => {
+                Ok(json(StatusCode::OK, &self.acme.status()))
+            }
+            (&Method::PUT, ["certificate", "acme"]) => {
+                let settings: bureau_core::acme::AcmeSettings = body(req).await?;
+                self.acme
+                    .configure(settings)
+                    .await
+                    .map_err(acme_fail)
+                    .map(|status| json(StatusCode::OK, &status))
+            }
+            (&Method::POST, ["certificate", "acme", "renew"]) => {
+                let info = self.acme.issue().await.map_err(acme_fail)?;
+                Ok(json(StatusCode::OK, &info))
+            }
+            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+        }
+    }
+
+    /// `/api/v1/backup/schedule...`, for administrators.
+    async fn schedule_routes(
+        &self,
+        method: &Method,
+        seg: &[&str],
+        req: Request<Incoming>,
+    ) -> Result<Resp, Fail> {
+        match (method, seg) {
+            (&Method::GET, ["backup", "schedule"]) => {
+                let state = self.schedule_state();
+                let archives = self.scheduled_archives();
+                Ok(json(
+                    StatusCode::OK,
+                    &serde_json::json!({"state": state, "archives": archives}),
+                ))
+            }
+            (&Method::PUT, ["backup", "schedule"]) => {
+                let s: crate::schedule::ScheduleSettings = body(req).await?;
+                Ok(json(StatusCode::OK, &self.set_schedule(s)?))
+            }
+            (&Method::POST, ["backup", "schedule", "run"]) => {
+                let state = self.run_scheduled().await?;
+                match &state.last_error {
+                    Some(e) => Err(fail(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("the backup failed: {e}"),
+                    )),
+                    None => Ok(json(StatusCode::OK, &state)),
+                }
+            }
+            (&Method::POST, ["backup", "schedule", name, "restore"]) => {
+                let path = self.scheduled_archive(name)?;
+                self.restore_file(path, false).await
+            }
+            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+        }
+    }
+}
+
 /// An ACME failure as the console shows it: beside its field, or in words.
 fn acme_fail(e: bureau_core::acme::AcmeError) -> Fail {
     use bureau_core::acme::AcmeError;
@@ -72,23 +139,9 @@ impl AdminApi {
                     }
                 }
             }
-            (&Method::GET, ["certificate", "acme"]) => {
+            (_, ["certificate", "acme", ..]) => {
                 admin_only(who)?;
-                Ok(json(StatusCode::OK, &self.acme.status()))
-            }
-            (&Method::PUT, ["certificate", "acme"]) => {
-                admin_only(who)?;
-                let settings: bureau_core::acme::AcmeSettings = body(req).await?;
-                self.acme
-                    .configure(settings)
-                    .await
-                    .map_err(acme_fail)
-                    .map(|status| json(StatusCode::OK, &status))
-            }
-            (&Method::POST, ["certificate", "acme", "renew"]) => {
-                admin_only(who)?;
-                let info = self.acme.issue().await.map_err(acme_fail)?;
-                Ok(json(StatusCode::OK, &info))
+                self.acme_routes(method, seg, req).await
             }
             (&Method::DELETE, ["certificate"]) => {
                 admin_only(who)?;
@@ -145,6 +198,10 @@ impl AdminApi {
             (&Method::POST, ["backup"]) => {
                 admin_only(who)?;
                 self.restore(req).await
+            }
+            (_, ["backup", "schedule", ..]) => {
+                admin_only(who)?;
+                self.schedule_routes(method, seg, req).await
             }
             (&Method::POST, ["system", "reboot"]) => {
                 admin_only(who)?;
@@ -323,31 +380,39 @@ impl AdminApi {
     async fn restore(&self, req: Request<Incoming>) -> Result<Resp, Fail> {
         let data = PathBuf::from(&self.info.data_dir);
         let upload = data.join(format!("restore-upload-{}.tar.gz", &random_token()[..16]));
+        if let Err(f) = receive(req, &upload, self.info.max_restore_bytes, "backup").await {
+            let _ = tokio::fs::remove_file(&upload).await;
+            return Err(f);
+        }
+        self.restore_file(upload, true).await
+    }
+
+    /// Restores an archive on the box (an upload, removed after; or a scheduled backup).
+    async fn restore_file(&self, archive: PathBuf, remove: bool) -> Result<Resp, Fail> {
+        let data = PathBuf::from(&self.info.data_dir);
         let staging = data.join("restore-staging");
-        let received = receive(req, &upload, self.info.max_restore_bytes, "backup").await;
-        let staged = match received {
-            Ok(()) => {
-                let (upload, staging) = (upload.clone(), staging.clone());
-                tokio::task::spawn_blocking(move || {
-                    let f = std::fs::File::open(&upload)?;
-                    bureau_store::backup::stage(std::io::BufReader::new(f), &staging)
+        let staged = {
+            let (archive, staging) = (archive.clone(), staging.clone());
+            tokio::task::spawn_blocking(move || {
+                let f = std::fs::File::open(&archive)?;
+                bureau_store::backup::stage(std::io::BufReader::new(f), &staging)
+            })
+            .await
+            .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+            .map(|r| {
+                r.map_err(|e| {
+                    let why = match e {
+                        // What is wrong with the archive, in the store's words.
+                        bureau_store::StoreError::Invalid(why) => why,
+                        other => other.to_string(),
+                    };
+                    fail(StatusCode::UNPROCESSABLE_ENTITY, why)
                 })
-                .await
-                .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-                .map(|r| {
-                    r.map_err(|e| {
-                        let why = match e {
-                            // What is wrong with the archive, in the store's words.
-                            bureau_store::StoreError::Invalid(why) => why,
-                            other => other.to_string(),
-                        };
-                        fail(StatusCode::UNPROCESSABLE_ENTITY, why)
-                    })
-                })
-            }
-            Err(f) => Err(f),
+            })
         };
-        let _ = tokio::fs::remove_file(&upload).await;
+        if remove {
+            let _ = tokio::fs::remove_file(&archive).await;
+        }
         let info = staged??;
         let pending = data.join(bureau_store::backup::PENDING);
         let _ = tokio::fs::remove_dir_all(&pending).await;

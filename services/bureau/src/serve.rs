@@ -582,6 +582,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         ports: client_ports(&cfg),
     };
     let admin = base.admin(info, queue.as_ref(), &data);
+    admin.schedule_backups();
     certs.watch(Duration::from_secs(5));
     acme.renew_in_background();
     let acceptor = certs.acceptor(&[b"http/1.1"])?;

@@ -1,0 +1,304 @@
+//! Scheduled backups: every day at the hour chosen, the whole store (as `GET /api/v1/backup`
+//! gives it) is written into a folder that is somewhere else than the box's data: where a
+//! USB disk or the office's SMB/NFS share is mounted. Each archive is written as `.part`,
+//! synced, then checked whole as a restore would check it (every blob against its hash, the
+//! schema) before it takes its name `bureau-backup-YYYYMMDD-HHMMSS.tar.gz`; a backup that
+//! fails its check is removed and the failure kept. Archives older than the days kept go,
+//! the newest good one always stays. Any of them can be restored from the console.
+//!
+//! Settings and the last outcome: `<system_dir>/backup-schedule.json`.
+
+use crate::*;
+use chrono::{Timelike, Utc};
+use serde::Deserialize;
+use std::path::Path;
+
+const FILE: &str = "backup-schedule.json";
+const PREFIX: &str = "bureau-backup-";
+const SUFFIX: &str = ".tar.gz";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ScheduleSettings {
+    pub enabled: bool,
+    /// An absolute folder on the box, outside its data (a mounted disk or share).
+    pub folder: String,
+    /// The hour of the day (UTC) it runs at.
+    #[serde(default = "default_hour")]
+    pub hour: u32,
+    /// Archives kept this many days.
+    #[serde(default = "default_keep")]
+    pub keep_days: u32,
+}
+
+fn default_hour() -> u32 {
+    2
+}
+fn default_keep() -> u32 {
+    14
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        ScheduleSettings {
+            enabled: false,
+            folder: String::new(),
+            hour: default_hour(),
+            keep_days: default_keep(),
+        }
+    }
+}
+
+/// The settings and the last outcome.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ScheduleState {
+    pub settings: ScheduleSettings,
+    pub last_run: Option<i64>,
+    /// The last good archive's name and when it was taken.
+    pub last_good: Option<(String, i64)>,
+    pub last_error: Option<String>,
+}
+
+/// One archive in the folder.
+#[derive(Debug, Serialize)]
+pub struct Archive {
+    pub name: String,
+    pub size: u64,
+    pub taken: i64,
+}
+
+/// When an archive's name says it was taken.
+fn taken(name: &str) -> Option<i64> {
+    let stamp = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%d-%H%M%S")
+        .ok()
+        .map(|t| t.and_utc().timestamp())
+}
+
+/// The archives to remove: older than `keep_days` before `now`, never the newest.
+fn expired(names: &[String], keep_days: u32, now: i64) -> Vec<String> {
+    let mut dated: Vec<(i64, &String)> =
+        names.iter().filter_map(|n| Some((taken(n)?, n))).collect();
+    dated.sort();
+    dated.pop();
+    let limit = now - i64::from(keep_days) * 86_400;
+    dated
+        .into_iter()
+        .filter(|(t, _)| *t < limit)
+        .map(|(_, n)| n.clone())
+        .collect()
+}
+
+impl AdminApi {
+    fn schedule_file(&self) -> PathBuf {
+        self.info.system_dir.join(FILE)
+    }
+
+    pub(crate) fn schedule_state(&self) -> ScheduleState {
+        std::fs::read(self.schedule_file())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn save_schedule(&self, s: &ScheduleState) -> Result<(), Fail> {
+        let io = |e: std::io::Error| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        std::fs::create_dir_all(&self.info.system_dir).map_err(io)?;
+        let bytes = serde_json::to_vec_pretty(s).unwrap_or_default();
+        bureau_core::files::write_secret(&self.schedule_file(), &bytes, 0o600, None).map_err(io)
+    }
+
+    /// Checks and saves the settings (the folder must exist, be writable, and not be in
+    /// the box's data).
+    pub(crate) fn set_schedule(&self, s: ScheduleSettings) -> Result<ScheduleState, Fail> {
+        if s.hour > 23 {
+            return Err(field_fail("hour", "an hour of the day, 0 to 23"));
+        }
+        if s.keep_days == 0 || s.keep_days > 3650 {
+            return Err(field_fail("keep_days", "a number of days, 1 to 3650"));
+        }
+        if s.enabled || !s.folder.is_empty() {
+            let folder = Path::new(&s.folder);
+            let data = std::fs::canonicalize(&self.info.data_dir).unwrap_or_default();
+            let real = std::fs::canonicalize(folder);
+            if !folder.is_absolute() || !real.as_ref().is_ok_and(|r| r.is_dir()) {
+                return Err(field_fail(
+                    "folder",
+                    "a folder that exists on the box (where the disk or share is mounted)",
+                ));
+            }
+            if real.as_ref().is_ok_and(|r| r.starts_with(&data)) {
+                return Err(field_fail(
+                    "folder",
+                    "somewhere else than the box's own data",
+                ));
+            }
+            let probe = folder.join(".bureau-write-test");
+            if std::fs::write(&probe, b"")
+                .and_then(|()| std::fs::remove_file(&probe))
+                .is_err()
+            {
+                return Err(field_fail("folder", "a folder the box may write into"));
+            }
+        }
+        let mut state = self.schedule_state();
+        state.settings = s;
+        self.save_schedule(&state)?;
+        Ok(state)
+    }
+
+    /// The archives in the folder, newest first.
+    pub(crate) fn scheduled_archives(&self) -> Vec<Archive> {
+        let folder = PathBuf::from(&self.schedule_state().settings.folder);
+        let mut out: Vec<Archive> = std::fs::read_dir(&folder)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                Some(Archive {
+                    taken: taken(&name)?,
+                    size: e.metadata().ok()?.len(),
+                    name,
+                })
+            })
+            .collect();
+        out.sort_by_key(|a| std::cmp::Reverse(a.taken));
+        out
+    }
+
+    /// An archive of the folder by name, for a restore.
+    pub(crate) fn scheduled_archive(&self, name: &str) -> Result<PathBuf, Fail> {
+        if taken(name).is_none() || !bureau_core::homes::plain_name(name) {
+            return Err(fail(StatusCode::NOT_FOUND, "no such backup"));
+        }
+        let path = Path::new(&self.schedule_state().settings.folder).join(name);
+        if !path.is_file() {
+            return Err(fail(StatusCode::NOT_FOUND, "no such backup"));
+        }
+        Ok(path)
+    }
+
+    /// Takes a backup into the folder now, checks it, removes the expired ones; the outcome
+    /// is kept and given.
+    pub(crate) async fn run_scheduled(&self) -> Result<ScheduleState, Fail> {
+        let mut state = self.schedule_state();
+        if state.settings.folder.is_empty() {
+            return Err(field_fail(
+                "folder",
+                "choose the folder backups go to first",
+            ));
+        }
+        let now = bureau_store::now();
+        let name = format!(
+            "{PREFIX}{}{SUFFIX}",
+            chrono::DateTime::from_timestamp(now, 0)
+                .unwrap_or_default()
+                .format("%Y%m%d-%H%M%S")
+        );
+        let folder = PathBuf::from(&state.settings.folder);
+        let (store, staging) = (
+            self.store().clone(),
+            PathBuf::from(&self.info.data_dir).join("backup-check"),
+        );
+        let keep = state.settings.keep_days;
+        let target = folder.join(&name);
+        let written = tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
+            let part = target.with_extension("part");
+            let write = || -> Result<(), String> {
+                let mut f = std::fs::File::create(&part)
+                    .map_err(|e| format!("writing into the folder: {e}"))?;
+                store.backup(&mut f).map_err(|e| e.to_string())?;
+                f.sync_all()
+                    .map_err(|e| format!("writing into the folder: {e}"))?;
+                let back = std::fs::File::open(&part).map_err(|e| e.to_string())?;
+                let checked = bureau_store::backup::stage(std::io::BufReader::new(back), &staging);
+                let _ = std::fs::remove_dir_all(&staging);
+                checked.map_err(|e| format!("the backup written does not read back whole: {e}"))?;
+                std::fs::rename(&part, &target).map_err(|e| e.to_string())
+            };
+            if let Err(e) = write() {
+                let _ = std::fs::remove_file(&part);
+                return Err(e);
+            }
+            let names: Vec<String> = std::fs::read_dir(target.parent().unwrap_or(Path::new("/")))
+                .map_err(|e| e.to_string())?
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            let gone = expired(&names, keep, now);
+            for n in &gone {
+                let _ = std::fs::remove_file(target.with_file_name(n));
+            }
+            Ok(gone)
+        })
+        .await
+        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        state.last_run = Some(now);
+        match written {
+            Ok(gone) => {
+                log::info!(
+                    "backup: {name} written and checked; {} old removed",
+                    gone.len()
+                );
+                state.last_good = Some((name, now));
+                state.last_error = None;
+                if let Err(e) = bureau_core::system::record_backup(&self.info.system_dir, now) {
+                    log::warn!("backup: recording its time: {e}");
+                }
+            }
+            Err(e) => {
+                log::error!("backup: the scheduled backup failed: {e}");
+                state.last_error = Some(e);
+            }
+        }
+        self.save_schedule(&state)?;
+        Ok(state)
+    }
+
+    /// Runs the scheduled backup at its hour, once a day, until the runtime ends.
+    pub fn schedule_backups(&self) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let s = me.schedule_state();
+                let now = Utc::now();
+                let today = now.date_naive();
+                let ran_today = s
+                    .last_run
+                    .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                    .is_some_and(|t| t.date_naive() == today);
+                if s.settings.enabled && now.hour() == s.settings.hour && !ran_today {
+                    let _ = me.run_scheduled().await;
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_archives_go_and_the_newest_stays() {
+        let names: Vec<String> = [
+            "bureau-backup-20261101-020000.tar.gz",
+            "bureau-backup-20261120-020000.tar.gz",
+            "bureau-backup-20261204-020000.tar.gz",
+            "notes.txt",
+        ]
+        .map(String::from)
+        .to_vec();
+        let now = taken("bureau-backup-20261205-020000.tar.gz").unwrap();
+        assert_eq!(
+            expired(&names, 20, now),
+            ["bureau-backup-20261101-020000.tar.gz"]
+        );
+        assert_eq!(expired(&names, 14, now).len(), 2);
+        // Everything is old: the newest stays all the same.
+        assert_eq!(expired(&names, 1, now + 400 * 86_400).len(), 2);
+        assert_eq!(taken("bureau-backup-x.tar.gz"), None);
+    }
+}
