@@ -801,7 +801,7 @@ async function pageMe() {
       h("p", {}, h("b", {}, "SyncML (older phones, Outlook plug-ins, SyncEvolution): "), "server ",
         h("code", {}, `${setup.web}/syncml`), ", databases ", h("code", {}, "contacts"), ", ",
         h("code", {}, "calendar"), ", ", h("code", {}, "tasks"), ", ", h("code", {}, "notes"), ", ",
-        h("code", {}, "journal"), " and ", h("code", {}, "mail"), " (or ", h("code", {}, "mail/Sent"),
+        h("code", {}, "journal"), ", ", h("code", {}, "files"), " (your home folder) and ", h("code", {}, "mail"), " (or ", h("code", {}, "mail/Sent"),
         " and any other folder), with your address and password. Add ", h("code", {}, "?push"),
         " to the server's address for the box to tell the phone when something changes (on the office's network)."),
       h("h2", {}, "On your phone"),

@@ -82,6 +82,32 @@ impl Homes {
     }
 }
 
+/// Writes a file in a folder in place of any of that name: through a temporary file renamed
+/// over it (never seen half-written), with the rights and group `write_new` gives.
+pub fn replace(folder: &Path, name: &str, data: &[u8], group: &str) -> std::io::Result<PathBuf> {
+    if !plain_name(name) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{name:?} is not a file's name"),
+        ));
+    }
+    std::fs::create_dir_all(folder)?;
+    let path = folder.join(name);
+    let tmp = folder.join(format!(".{name}.bureau-tmp"));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o660)
+        .open(&tmp)?;
+    give_group(&tmp, group);
+    f.set_permissions(std::fs::Permissions::from_mode(0o660))?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
 /// The file to the group, when there is one of that name (else it keeps the daemon's).
 fn give_group(path: &Path, group: &str) {
     if let Ok(Some(g)) = nix::unistd::Group::from_name(group)

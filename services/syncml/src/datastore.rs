@@ -112,7 +112,11 @@ pub fn outgoing(
     id: ItemId,
     wire: Wire,
     filter: &Filter,
+    files: Option<&(crate::files::Folder, crate::files::Manifest)>,
 ) -> Result<Option<String>, StoreError> {
+    if kind == Kind::Files {
+        return Ok(crate::filestore::outgoing(files, id));
+    }
     let item = match r.item(coll, id) {
         Ok(i) => i,
         Err(StoreError::NotFound) => return Ok(None),
@@ -150,6 +154,8 @@ pub struct Ctx<'a> {
     pub store: &'a Store,
     pub sched: &'a Scheduler,
     pub user: &'a User,
+    /// The user's home folder, for the Files datastore.
+    pub folder: Option<&'a crate::files::Folder>,
 }
 
 /// The user's collection a datastore name stands for: a collection of the datastore's
@@ -160,6 +166,7 @@ pub async fn resolve(
     store: &Store,
     principal: u64,
     uri: &str,
+    folder: Option<&crate::files::Folder>,
 ) -> Result<Option<(Kind, Collection)>, StoreError> {
     let name = crate::devinf::datastore_name(uri);
     let mine = store
@@ -174,6 +181,13 @@ pub async fn resolve(
         Some(Kind::Mail) => {
             let folder = crate::kind::mail_folder(&name).unwrap_or(crate::kind::INBOX);
             return Ok(named(&[CollectionKind::Mailbox], folder).map(|c| (Kind::Mail, c)));
+        }
+        Some(Kind::Files) => {
+            let Some(folder) = folder else {
+                return Ok(None);
+            };
+            let m = folder.scan(store).await?;
+            return Ok(Some((Kind::Files, m.collection(principal))));
         }
         Some(k) => k,
         // A collection by its own name: a calendar, an address book, a mailbox...
@@ -256,6 +270,8 @@ pub struct View<'a> {
     pub matched: &'a BTreeSet<ItemId>,
     /// The device's filter (mail only).
     pub filter: &'a Filter,
+    /// The user's home folder (Files only).
+    pub folder: Option<&'a crate::files::Folder>,
 }
 
 /// The props `object::check` gives an object it accepts.
@@ -446,13 +462,15 @@ pub enum Step {
 }
 
 pub struct Pending {
-    luid: String,
-    what: Write,
+    pub(crate) luid: String,
+    pub(crate) what: Write,
     /// An archive was asked for: the delete is answered 210.
-    archive: bool,
+    pub(crate) archive: bool,
 }
 
-enum Write {
+pub(crate) enum Write {
+    /// A file of the user's home folder written (filestore.rs).
+    PutFile(crate::filestore::Put),
     Delete(ItemId),
     /// A message stored, as IMAP's APPEND would.
     Append {
@@ -528,6 +546,9 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
     }
     if t.kind == Kind::Mail {
         return prepare_mail(cx, t, &c, known);
+    }
+    if t.kind == Kind::Files {
+        return prepare_file(cx, t, luid, c.data, known);
     }
     // A plain-text note becomes a journal, of which the device holds two lines.
     let plain_note = t.kind == Kind::Notes
@@ -614,6 +635,53 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
     pending(Write::Put { found, text, props })
 }
 
+/// A device's Add or Replace of a file (filestore.rs), as a step.
+fn prepare_file(
+    cx: &Ctx<'_>,
+    t: &mut Target<'_>,
+    luid: &str,
+    data: &str,
+    known: Option<ItemId>,
+) -> Result<Step, StoreError> {
+    use crate::filestore::{Prepared, prepare};
+    let folder = cx.folder.ok_or_else(no_folder)?;
+    let stores = t.mode.stores();
+    Ok(
+        match prepare(
+            (cx.store, folder),
+            (t.state, t.matched),
+            stores,
+            (luid, data),
+            known,
+        )? {
+            Prepared::Done(code) => Step::Done(code),
+            Prepared::Put(put) => Step::Write(Box::new(Pending {
+                luid: luid.to_string(),
+                what: Write::PutFile(put),
+                archive: false,
+            })),
+        },
+    )
+}
+
+fn no_folder() -> StoreError {
+    StoreError::Invalid("the user has no home folder on this box".into())
+}
+
+/// A written file as the sync state keeps it: its id, its version as the modseq.
+fn file_item(id: ItemId, version: ModSeq) -> Item {
+    Item {
+        id,
+        collection: crate::files::COLLECTION,
+        modseq: version,
+        name: None,
+        blob: None,
+        flags: Vec::new(),
+        date: 0,
+        props: Default::default(),
+    }
+}
+
 /// A device's Add or Replace of a message: a new message stored, or the state of one it
 /// holds (a slow sync matches its copy by Message-ID).
 fn prepare_mail(
@@ -678,6 +746,18 @@ async fn write(
     let actor = Actor::Principal(cx.user.principal);
     let id = coll.id;
     let written = match (kind, what) {
+        (_, Write::PutFile(put)) => {
+            let folder = cx.folder.ok_or_else(no_folder)?;
+            crate::filestore::write(cx.store, folder, put)
+                .await
+                .map(|(id, version, added)| Some((file_item(id, version), added)))
+        }
+        (Kind::Files, Write::Delete(id)) => {
+            let folder = cx.folder.ok_or_else(no_folder)?;
+            crate::filestore::remove(cx.store, folder, *id)
+                .await
+                .map(|()| None)
+        }
         (_, Write::Append { raw, flags, date }) => {
             let staged = cx
                 .store
@@ -832,7 +912,11 @@ pub async fn drop_unmatched(
     kind: Kind,
     coll: CollectionId,
     matched: &BTreeSet<ItemId>,
+    folder: Option<&crate::files::Folder>,
 ) -> Result<(), StoreError> {
+    if let (Kind::Files, Some(folder)) = (kind, folder) {
+        return crate::filestore::drop_unmatched(store, folder, matched).await;
+    }
     let actor = Actor::Principal(principal);
     let gone: Vec<ItemId> = store
         .reader(actor)?
@@ -861,6 +945,18 @@ pub fn changes_for(
     principal: u64,
     v: View<'_>,
 ) -> Result<(Vec<Out>, ModSeq), StoreError> {
+    if v.kind == Kind::Files {
+        use crate::filestore::Sent;
+        let folder = v.folder.ok_or_else(no_folder)?;
+        let (sent, at) =
+            crate::filestore::changes_for(store, folder, v.mode.sends(), (v.state, v.matched))?;
+        let out = sent.into_iter().map(|s| match s {
+            Sent::Add(id, size) => Out::Add { id, size },
+            Sent::Replace(luid, id, size) => Out::Replace { luid, id, size },
+            Sent::Delete(luid) => Out::Delete { luid },
+        });
+        return Ok((out.collect(), at));
+    }
     let r = store.reader(Actor::Principal(principal))?;
     let luid_of: std::collections::BTreeMap<ItemId, &String> =
         v.state.id_map.iter().map(|(l, id)| (*id, l)).collect();

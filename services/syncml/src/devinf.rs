@@ -46,7 +46,7 @@ pub fn server(version: Version) -> Element {
         ("application/vnd.omads-email+xml", "1.2"),
         ("message/rfc822", "1.0"),
     ];
-    let datastores: [Offered; 6] = [
+    let datastores: [Offered; 7] = [
         (
             &["contacts", "addressbook", "card"],
             "Contacts",
@@ -68,6 +68,12 @@ pub fn server(version: Version) -> Element {
         ),
         (&["journal"], "Journal", &[("text/calendar", "2.0")], None),
         (&["mail"], "Mail", &email, None),
+        (
+            &["files"],
+            "Files",
+            &[(crate::files::CONTENT_TYPE, "1.2")],
+            None,
+        ),
     ];
     for (names, display, types, sif) in datastores {
         let ((ct, ver), others) = (types[0], &types[1..]);

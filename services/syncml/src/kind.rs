@@ -16,6 +16,8 @@ pub enum Kind {
     Journal,
     /// A mailbox's messages (mail.rs).
     Mail,
+    /// The files of the user's home folder (files.rs).
+    Files,
 }
 
 /// The mail folder "Mail" stands for.
@@ -31,6 +33,7 @@ impl Kind {
             "notes" | "note" | "snote" | "memo" | "memos" => Some(Kind::Notes),
             "journal" | "journals" => Some(Kind::Journal),
             "mail" | "email" | "inbox" => Some(Kind::Mail),
+            "files" | "file" | "briefcase" | "sfile" => Some(Kind::Files),
             _ if mail_folder(name).is_some() => Some(Kind::Mail),
             _ => None,
         }
@@ -55,6 +58,7 @@ impl Kind {
             Kind::Notes => "text/plain",
             Kind::Journal => "text/calendar",
             Kind::Mail => "application/vnd.omads-email+xml",
+            Kind::Files => crate::files::CONTENT_TYPE,
         }
     }
 
@@ -65,7 +69,7 @@ impl Kind {
             Kind::Contacts => Some("text/x-vcard"),
             Kind::Events | Kind::Tasks => Some("text/x-vcalendar"),
             Kind::Mail => Some("message/rfc822"),
-            Kind::Notes | Kind::Journal => None,
+            Kind::Notes | Kind::Journal | Kind::Files => None,
         }
     }
 
@@ -81,12 +85,13 @@ impl Kind {
             Kind::Notes => (&[CollectionKind::Notes], "notes"),
             Kind::Journal => (&[CollectionKind::Notes], JOURNAL),
             Kind::Mail => (&[CollectionKind::Mailbox], INBOX),
+            Kind::Files => (&[], "files"),
         }
     }
 
     pub fn component(self) -> Option<&'static str> {
         match self {
-            Kind::Contacts | Kind::Mail => None,
+            Kind::Contacts | Kind::Mail | Kind::Files => None,
             Kind::Events => Some("VEVENT"),
             Kind::Tasks => Some("VTODO"),
             Kind::Notes | Kind::Journal => Some("VJOURNAL"),
@@ -103,6 +108,7 @@ impl Kind {
             Kind::Events | Kind::Tasks => ct == "text/calendar" || ct == "text/x-vcalendar",
             Kind::Notes => ct == "text/plain" || ct == "text/calendar",
             Kind::Journal => ct == "text/calendar",
+            Kind::Files => ct == crate::files::CONTENT_TYPE,
             Kind::Mail => matches!(
                 ct.as_str(),
                 "application/vnd.omads-email+xml" | "message/rfc822" | "text/plain"

@@ -21,6 +21,8 @@ pub mod codec;
 mod datastore;
 mod devinf;
 pub mod devlog;
+mod files;
+mod filestore;
 mod formats;
 mod itemformat;
 mod kept;

@@ -66,6 +66,9 @@ struct Db {
     /// The device sent items in `des;b64`: the server's go so too.
     #[serde(default)]
     des: bool,
+    /// The user's home folder (the Files datastore).
+    #[serde(default)]
+    folder: Option<crate::files::Folder>,
 }
 
 impl Db {
@@ -247,7 +250,8 @@ impl Session {
                 }
                 "Get" => self.get(cmd, &h.msg_id, &cmd_id, &mut r),
                 "Alert" => {
-                    self.alert(store, cmd, &h.msg_id, &cmd_id, &mut r, &mut next_message)
+                    let at = (&h.msg_id[..], &cmd_id[..]);
+                    self.alert((store, homes), cmd, at, &mut r, &mut next_message)
                         .await?
                 }
                 "Sync" => {
@@ -284,8 +288,16 @@ impl Session {
             {
                 if db.mode == Mode::RefreshFromClient {
                     let (kind, coll) = (db.kind, db.coll.id);
-                    datastore::drop_unmatched(store, self.user.principal, kind, coll, &db.matched)
-                        .await?;
+                    let (matched, folder) = (&db.matched, db.folder.as_ref());
+                    datastore::drop_unmatched(
+                        store,
+                        self.user.principal,
+                        kind,
+                        coll,
+                        matched,
+                        folder,
+                    )
+                    .await?;
                 }
                 let (out, at) = datastore::changes_for(store, self.user.principal, db_view(db))?;
                 db.outgoing = Some(out.into());
@@ -378,10 +390,9 @@ impl Session {
     /// package (222).
     async fn alert(
         &mut self,
-        store: &Store,
+        (store, homes): (&Store, Option<&Homes>),
         cmd: &Element,
-        msg: &str,
-        cmd_id: &str,
+        (msg, cmd_id): (&str, &str),
         r: &mut Reply,
         next_message: &mut bool,
     ) -> Result<(), StoreError> {
@@ -420,7 +431,9 @@ impl Session {
         if code != alert::RESUME && Mode::of_code(code).is_none() {
             return refuse(r, status::NOT_SUPPORTED);
         }
-        let Some((kind, coll)) = datastore::resolve(store, self.principal(), &server_uri).await?
+        let folder = homes.map(|h| crate::files::Folder::of(h, &self.user.uid));
+        let Some((kind, coll)) =
+            datastore::resolve(store, self.principal(), &server_uri, folder.as_ref()).await?
         else {
             return refuse(r, status::NOT_FOUND);
         };
@@ -508,6 +521,7 @@ impl Session {
             resumed: false,
             filter,
             des: false,
+            folder: folder.filter(|_| kind == Kind::Files),
         });
         Ok(())
     }
@@ -526,10 +540,16 @@ impl Session {
         let key = self.des;
         self.held(store)?;
         let caps = &self.held.as_ref().expect("read above").caps;
+        let folder = self
+            .dbs
+            .iter()
+            .find(|d| d.server_uri == target)
+            .and_then(|d| d.folder.clone());
         let cx = datastore::Ctx {
             store,
             sched,
             user: &self.user,
+            folder: folder.as_ref(),
         };
         let Some(db) = self.dbs.iter_mut().find(|d| d.server_uri == target) else {
             // A Sync without its Alert in this session.
@@ -703,6 +723,11 @@ impl Session {
                 _ => itemformat::Out::Plain,
             };
             let format = enc.format();
+            // The Files datastore's manifest, read once per message.
+            let files = match &db.folder {
+                Some(f) if db.outgoing.is_some() => Some((f.clone(), f.manifest(store)?)),
+                _ => None,
+            };
             let Some(out) = db.outgoing.as_mut() else {
                 continue;
             };
@@ -724,7 +749,13 @@ impl Session {
                             let data = match o.item() {
                                 Some(id) => {
                                     match datastore::outgoing(
-                                        &reader, db.coll.id, db.kind, id, db.wire, &db.filter,
+                                        &reader,
+                                        db.coll.id,
+                                        db.kind,
+                                        id,
+                                        db.wire,
+                                        &db.filter,
+                                        files.as_ref(),
                                     )? {
                                         Some(d) => enc.encode(d),
                                         // Deleted since: its Delete comes next time.
@@ -897,6 +928,7 @@ fn db_view(db: &Db) -> datastore::View<'_> {
         state: &db.state,
         matched: &db.matched,
         filter: &db.filter,
+        folder: db.folder.as_ref(),
     }
 }
 

@@ -30,7 +30,7 @@ pub fn content_type(kind: Kind) -> Option<&'static str> {
         Kind::Events => Some("text/x-s4j-sife"),
         Kind::Tasks => Some("text/x-s4j-sift"),
         Kind::Notes => Some("text/x-s4j-sifn"),
-        Kind::Journal | Kind::Mail => None,
+        Kind::Journal | Kind::Mail | Kind::Files => None,
     }
 }
 
@@ -1013,7 +1013,7 @@ pub fn from_stored(kind: Kind, stored: &str) -> Option<String> {
         Kind::Contacts => Comp::parse(stored).map(|c| contact_out(&c)),
         Kind::Events | Kind::Tasks => calendar_out(stored, kind),
         Kind::Notes => note_out(stored),
-        Kind::Journal | Kind::Mail => None,
+        Kind::Journal | Kind::Mail | Kind::Files => None,
     }
 }
 
@@ -1082,7 +1082,7 @@ pub fn caps(kind: Kind, device_item: &str) -> Caps {
             "DESCRIPTION",
             "CATEGORIES",
         ],
-        Kind::Journal | Kind::Mail => &[],
+        Kind::Journal | Kind::Mail | Kind::Files => &[],
     };
     let own = device_item
         .lines()
