@@ -50,6 +50,8 @@ want=(
     BR2_PACKAGE_TZDATA=y
     BR2_PACKAGE_CA_CERTIFICATES=y
     "# BR2_TARGET_ENABLE_ROOT_LOGIN is not set"
+    # Accounts made at build, as image/build.sh makes them: no systemd-sysusers at boot.
+    "# BR2_PACKAGE_SYSTEMD_SYSUSERS is not set"
 )
 missing=()
 for w in "${want[@]}"; do
@@ -60,6 +62,8 @@ grep -q '^BR2_TARGET_GRUB2_BUILTIN_MODULES_EFI=".*\bnormal\b' "$OUT/.config" ||
     missing+=("normal in BR2_TARGET_GRUB2_BUILTIN_MODULES_EFI")
 # The kernel's own options come from the fragment: /etc is an overlay (the image's initramfs
 # mounts it), the root a squashfs, the boot an EFI stub.
+grep -q '^BR2_ROOTFS_USERS_TABLES=".*board/bureau/users.txt"' "$OUT/.config" ||
+    missing+=("board/bureau/users.txt in BR2_ROOTFS_USERS_TABLES")
 for k in CONFIG_OVERLAY_FS=y CONFIG_SQUASHFS=y CONFIG_SQUASHFS_XZ=y CONFIG_EFI_STUB=y; do
     grep -qxF "$k" "$ROOT/buildroot/board/bureau/linux.fragment" || missing+=("$k (linux.fragment)")
 done
