@@ -1,7 +1,8 @@
 //! Files Bureau writes into a user's home folder on the office's file server
-//! (`<shares_dir>/homes/<uid>`, which the helper makes for Samba's `[homes]`): each a new
-//! file (never one written over), made as Samba's own are (mode 0660, the files account's
-//! group, which the daemon's account is a member of on the appliance), synced to disk.
+//! (`<shares_dir>/homes/<uid>`, which the helper makes for Samba's `[homes]`): a new file
+//! (never one written over), or one replaced whole; made as Samba's own are (mode 0660, the
+//! files account's group, which the daemon's account is a member of on the appliance),
+//! synced to disk.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -25,16 +26,36 @@ pub fn plain_name(name: &str) -> bool {
         && !name.contains(['/', '\0'])
 }
 
+fn checked(name: &str) -> std::io::Result<&str> {
+    if plain_name(name) {
+        Ok(name)
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{name:?} is not a file's name"),
+        ))
+    }
+}
+
+/// Writes `data` to a file made at `path`, which must not exist yet (so a link a share's
+/// user left there is never followed), as Samba's own are: 0660 whatever the daemon's
+/// umask, the group's, synced.
+fn write_file(path: &Path, data: &[u8], group: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o660)
+        .open(path)?;
+    give_group(path, group);
+    f.set_permissions(std::fs::Permissions::from_mode(0o660))?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
 impl Homes {
     /// A user's home folder; made if missing (where the daemon may).
     fn home(&self, uid: &str) -> std::io::Result<PathBuf> {
-        if !plain_name(uid) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("{uid:?} is not a folder's name"),
-            ));
-        }
-        let home = self.dir.join(uid);
+        let home = self.dir.join(checked(uid)?);
         if !home.is_dir() {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -61,23 +82,8 @@ impl Homes {
 
     /// Writes a new file into a user's home folder; `AlreadyExists` if the name is taken.
     pub fn write_new(&self, uid: &str, name: &str, data: &[u8]) -> std::io::Result<PathBuf> {
-        if !plain_name(name) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("{name:?} is not a file's name"),
-            ));
-        }
-        let path = self.home(uid)?.join(name);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o660)
-            .open(&path)?;
-        give_group(&path, &self.group);
-        // Whatever the daemon's umask: Samba's account reads and writes it by its group.
-        f.set_permissions(std::fs::Permissions::from_mode(0o660))?;
-        f.write_all(data)?;
-        f.sync_all()?;
+        let path = self.home(uid)?.join(checked(name)?);
+        write_file(&path, data, &self.group)?;
         Ok(path)
     }
 }
@@ -85,27 +91,30 @@ impl Homes {
 /// Writes a file in a folder in place of any of that name: through a temporary file renamed
 /// over it (never seen half-written), with the rights and group `write_new` gives.
 pub fn replace(folder: &Path, name: &str, data: &[u8], group: &str) -> std::io::Result<PathBuf> {
-    if !plain_name(name) {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("{name:?} is not a file's name"),
-        ));
-    }
     std::fs::create_dir_all(folder)?;
-    let path = folder.join(name);
+    let path = folder.join(checked(name)?);
     let tmp = folder.join(format!(".{name}.bureau-tmp"));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o660)
-        .open(&tmp)?;
-    give_group(&tmp, group);
-    f.set_permissions(std::fs::Permissions::from_mode(0o660))?;
-    f.write_all(data)?;
-    f.sync_all()?;
+    // One left by a crash, or put there: removed (a link itself, not what it leads to).
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    write_file(&tmp, data, group)?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
+}
+
+/// A file's contents, if it is a file and not a link: the folders are the share's users',
+/// who may leave a link to something only the daemon may read.
+pub fn read_plain(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)?;
+    let mut out = Vec::new();
+    f.read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// The file to the group, when there is one of that name (else it keeps the daemon's).
@@ -138,6 +147,16 @@ mod tests {
         let again = homes.write_new("alice", "a.vcf", b"other").unwrap_err();
         assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
         assert_eq!(homes.names("alice").unwrap(), ["a.vcf"]);
+        // A link is never followed, to read or to write through.
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, b"daemon only").unwrap();
+        let home = dir.path().join("homes").join("alice");
+        std::os::unix::fs::symlink(&secret, home.join("link")).unwrap();
+        assert!(read_plain(&home.join("link")).is_err());
+        std::os::unix::fs::symlink(&secret, home.join(".b.txt.bureau-tmp")).unwrap();
+        replace(&home, "b.txt", b"mine", "none").unwrap();
+        assert_eq!(std::fs::read(&secret).unwrap(), b"daemon only");
+        assert_eq!(read_plain(&home.join("b.txt")).unwrap(), b"mine");
         for bad in ["../x", "a/b", "..", ""] {
             assert!(homes.write_new("alice", bad, b"x").is_err(), "{bad}");
             assert!(homes.write_new(bad, "x", b"x").is_err(), "{bad}");

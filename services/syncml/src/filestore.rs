@@ -47,7 +47,8 @@ pub fn prepare(
         .and_then(|id| Some((id, m.name_of(id)?.to_string())))
         .or_else(|| Some((m.id_of(&name)?, name.clone())));
     if let Some((id, old)) = &found {
-        let same = std::fs::read(folder.home.join(old)).is_ok_and(|d| d == data) && *old == name;
+        let same = *old == name
+            && bureau_core::homes::read_plain(&folder.home.join(old)).is_ok_and(|d| d == data);
         if !stores || same {
             matched.insert(*id);
             state.id_map.insert(luid.to_string(), *id);
@@ -101,7 +102,7 @@ pub fn outgoing(files: Option<&(Folder, Manifest)>, id: ItemId) -> Option<String
     let (folder, m) = files?;
     let name = m.name_of(id)?;
     let path = folder.home.join(name);
-    let data = std::fs::read(&path).ok()?;
+    let data = bureau_core::homes::read_plain(&path).ok()?;
     let (_, mtime) = files::stat(&path).ok()?;
     Some(files::to_object(name, &data, mtime))
 }
