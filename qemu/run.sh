@@ -17,6 +17,7 @@
 #   BUREAU_QEMU_ISOLATED 1: the guest reaches nothing outside (QEMU's user network with
 #                       restrict=on: no route, no DNS); the forwarded ports still answer
 #   BUREAU_QEMU_GUESTFWD a QEMU guestfwd rule the guest may use even so
+#   BUREAU_QEMU_EXTRA_DISK a raw disk image attached as a second disk (a backup disk, say)
 #                       ("tcp:10.0.2.100:80-cmd:COMMAND": each connection runs COMMAND)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -100,6 +101,7 @@ exec qemu-system-x86_64 \
     -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE.fd \
     -drive if=pflash,format=raw,file="$vars" \
     -drive if=virtio,format=qcow2,file="$disk" \
+    ${BUREAU_QEMU_EXTRA_DISK:+-drive if=virtio,format=raw,file="$BUREAU_QEMU_EXTRA_DISK"} \
     -netdev "user,id=net0$fwd$restrict" -device virtio-net-pci,netdev=net0 \
     -device virtio-rng-pci \
     -display none -serial "$serial" "${monitor[@]}"

@@ -33,7 +33,9 @@ def test_a_scheduled_backup_is_written_checked_kept_and_restored_into_an_empty_b
     # Settings that cannot work are refused beside their field.
     for bad, field in (({"folder": "relative/dir"}, "folder"), ({"folder": str(tmp_path / "none")}, "folder"),
                        ({"folder": str(one.data)}, "folder"), ({"folder": str(usb), "hour": 24}, "hour"),
-                       ({"folder": str(usb), "keep_days": 0}, "keep_days")):
+                       ({"folder": str(usb), "keep_days": 0}, "keep_days"),
+                       # The USB disk, without the helper that mounts it.
+                       ({"folder": "usb"}, "folder")):
         s, err = api("PUT", "backup/schedule", {"enabled": True, **bad})
         assert s == 400 and err["field"] == field, (bad, err)
     old = usb / "bureau-backup-20200101-020000.tar.gz"

@@ -47,11 +47,16 @@ class VM:
              str(self.disk), "4G"],
             check=True,
         )
+        # A USB disk for the scheduled backups: ext4, labelled as the box looks for it.
+        self.backup_disk = tmp / "backup.raw"
+        subprocess.run(["truncate", "-s", "256M", str(self.backup_disk)], check=True)
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "BUREAU-BACKUP", str(self.backup_disk)], check=True)
         # A page the box's web proxy fetches from the host (tests/qemu_relay.py).
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.web_port = s.getsockname()[1]
         env = dict(os.environ, BUREAU_QEMU_DISK=str(self.disk), BUREAU_QEMU_SERIAL=str(self.serial),
+                   BUREAU_QEMU_EXTRA_DISK=str(self.backup_disk),
                    BUREAU_QEMU_PORTS=str(self.offset), BUREAU_QEMU_ACCEL="tcg",
                    # Nothing leaves the machine: the guest has its forwarded ports, no route and
                    # no DNS, and one way to the host's loopback, for the proxy's page.
@@ -304,6 +309,24 @@ def test_file_server_and_web_proxy_on_the_box(vm, tmp_path):
         assert fetch("alice:wrong")[0] == 407
     finally:
         web.shutdown()
+
+
+def test_backups_go_to_a_usb_disk(vm):
+    """The scheduled backup's folder `usb`: the helper mounts the disk labelled BUREAU-BACKUP
+    and the archive is written there and checked; the host reads it back off the disk."""
+    s, st = vm.api("PUT", "/api/v1/backup/schedule", {"enabled": True, "folder": "usb", "hour": 3, "keep_days": 7})
+    assert s == 200, st
+    s, st = vm.api("POST", "/api/v1/backup/schedule/run", timeout=600)
+    assert s == 200 and st["last_error"] is None, st
+    name = st["last_good"][0]
+    s, listing = vm.api("GET", "/api/v1/backup/schedule")
+    assert [a["name"] for a in listing["archives"]] == [name], listing
+    [check] = [c for c in vm.api("GET", "/api/v1/health")[1] if c["id"] == "backup"]
+    assert check["state"] == "ok", check
+    # On the disk itself, as another machine would find it.
+    seen = subprocess.run(["debugfs", "-R", "ls -l /bureau-backups", str(vm.backup_disk)],
+                          capture_output=True, text=True).stdout
+    assert name in seen, seen
 
 
 def test_reboot_keeps_users_and_mail(vm):

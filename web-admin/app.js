@@ -944,8 +944,8 @@ async function pageBackups() {
   show(h("h1", {}, "Backups"),
     form("Every day, somewhere else", [
       { name: "enabled", label: "Back up every day, and check each backup after writing it", type: "checkbox", value: st.settings.enabled },
-      { name: "folder", label: "Folder on the box where the USB disk or the office's share is mounted", value: st.settings.folder,
-        hint: "Not inside the box's own data: a backup there is lost with the box." },
+      { name: "folder", label: "Where backups go: usb, or a folder where the office's share is mounted", value: st.settings.folder,
+        hint: "usb: the disk labelled BUREAU-BACKUP plugged into the box (the box mounts it). A folder: not inside the box's own data, where a backup is lost with the box." },
       { name: "hour", label: "Hour of the day (UTC)", type: "number", value: String(st.settings.hour) },
       { name: "keep_days", label: "Days kept", type: "number", value: String(st.settings.keep_days) },
     ], "Save", async (v) => {

@@ -6,6 +6,9 @@
 //! fails its check is removed and the failure kept. Archives older than the days kept go,
 //! the newest good one always stays. Any of them can be restored from the console.
 //!
+//! The folder `usb` stands for the disk labelled `BUREAU-BACKUP`: before each use the
+//! helper mounts it (if it is not) and names the folder on it that is the daemon's.
+//!
 //! Settings and the last outcome: `<system_dir>/backup-schedule.json`.
 
 use crate::*;
@@ -16,11 +19,14 @@ use std::path::Path;
 const FILE: &str = "backup-schedule.json";
 const PREFIX: &str = "bureau-backup-";
 const SUFFIX: &str = ".tar.gz";
+/// The folder setting that stands for the backup disk.
+const USB: &str = "usb";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ScheduleSettings {
     pub enabled: bool,
-    /// An absolute folder on the box, outside its data (a mounted disk or share).
+    /// An absolute folder on the box, outside its data (a mounted disk or share), or `usb`:
+    /// the disk labelled BUREAU-BACKUP.
     pub folder: String,
     /// The hour of the day (UTC) it runs at.
     #[serde(default = "default_hour")]
@@ -107,9 +113,27 @@ impl AdminApi {
         bureau_core::files::write_secret(&self.schedule_file(), &bytes, 0o600, None).map_err(io)
     }
 
+    /// The folder a setting names: itself, or for `usb` the backup disk's, mounted.
+    async fn target(&self, folder: &str) -> Result<PathBuf, String> {
+        if folder != USB {
+            return Ok(PathBuf::from(folder));
+        }
+        helper::call(
+            &self.info.helper_socket,
+            &helper::Request::MountBackupDisk,
+            std::time::Duration::from_secs(90),
+        )
+        .await
+        .map(|out| PathBuf::from(out.trim()))
+        .map_err(|e| match e {
+            helper::HelperError::Failed(why) => why.trim().to_string(),
+            other => other.to_string(),
+        })
+    }
+
     /// Checks and saves the settings (the folder must exist, be writable, and not be in
-    /// the box's data).
-    pub(crate) fn set_schedule(&self, s: ScheduleSettings) -> Result<ScheduleState, Fail> {
+    /// the box's data; for `usb`, the disk must be plugged in).
+    pub(crate) async fn set_schedule(&self, s: ScheduleSettings) -> Result<ScheduleState, Fail> {
         if s.hour > 23 {
             return Err(field_fail("hour", "an hour of the day, 0 to 23"));
         }
@@ -117,7 +141,11 @@ impl AdminApi {
             return Err(field_fail("keep_days", "a number of days, 1 to 3650"));
         }
         if s.enabled || !s.folder.is_empty() {
-            let folder = Path::new(&s.folder);
+            let target = self
+                .target(&s.folder)
+                .await
+                .map_err(|why| field_fail("folder", why))?;
+            let folder = target.as_path();
             let data = std::fs::canonicalize(&self.info.data_dir).unwrap_or_default();
             let real = std::fs::canonicalize(folder);
             if !folder.is_absolute() || !real.as_ref().is_ok_and(|r| r.is_dir()) {
@@ -146,9 +174,13 @@ impl AdminApi {
         Ok(state)
     }
 
-    /// The archives in the folder, newest first.
-    pub(crate) fn scheduled_archives(&self) -> Vec<Archive> {
-        let folder = PathBuf::from(&self.schedule_state().settings.folder);
+    /// The archives in the folder, newest first (none when it cannot be reached).
+    pub(crate) async fn scheduled_archives(&self) -> Vec<Archive> {
+        let setting = self.schedule_state().settings.folder;
+        if setting.is_empty() {
+            return Vec::new();
+        }
+        let folder = self.target(&setting).await.unwrap_or_default();
         let mut out: Vec<Archive> = std::fs::read_dir(&folder)
             .into_iter()
             .flatten()
@@ -167,11 +199,16 @@ impl AdminApi {
     }
 
     /// An archive of the folder by name, for a restore.
-    pub(crate) fn scheduled_archive(&self, name: &str) -> Result<PathBuf, Fail> {
+    pub(crate) async fn scheduled_archive(&self, name: &str) -> Result<PathBuf, Fail> {
         if taken(name).is_none() || !bureau_core::homes::plain_name(name) {
             return Err(fail(StatusCode::NOT_FOUND, "no such backup"));
         }
-        let path = Path::new(&self.schedule_state().settings.folder).join(name);
+        let setting = self.schedule_state().settings.folder;
+        let folder = self
+            .target(&setting)
+            .await
+            .map_err(|why| fail(StatusCode::SERVICE_UNAVAILABLE, why))?;
+        let path = folder.join(name);
         if !path.is_file() {
             return Err(fail(StatusCode::NOT_FOUND, "no such backup"));
         }
@@ -195,7 +232,15 @@ impl AdminApi {
                 .unwrap_or_default()
                 .format("%Y%m%d-%H%M%S")
         );
-        let folder = PathBuf::from(&state.settings.folder);
+        let folder = match self.target(&state.settings.folder).await {
+            Ok(f) => f,
+            Err(why) => {
+                state.last_run = Some(now);
+                state.last_error = Some(why);
+                self.save_schedule(&state)?;
+                return Ok(state);
+            }
+        };
         let (store, staging) = (
             self.store().clone(),
             PathBuf::from(&self.info.data_dir).join("backup-check"),

@@ -41,7 +41,7 @@ impl AdminApi {
         match (method, seg) {
             (&Method::GET, ["backup", "schedule"]) => {
                 let state = self.schedule_state();
-                let archives = self.scheduled_archives();
+                let archives = self.scheduled_archives().await;
                 Ok(json(
                     StatusCode::OK,
                     &serde_json::json!({"state": state, "archives": archives}),
@@ -49,7 +49,7 @@ impl AdminApi {
             }
             (&Method::PUT, ["backup", "schedule"]) => {
                 let s: crate::schedule::ScheduleSettings = body(req).await?;
-                Ok(json(StatusCode::OK, &self.set_schedule(s)?))
+                Ok(json(StatusCode::OK, &self.set_schedule(s).await?))
             }
             (&Method::POST, ["backup", "schedule", "run"]) => {
                 let state = self.run_scheduled().await?;
@@ -62,7 +62,7 @@ impl AdminApi {
                 }
             }
             (&Method::POST, ["backup", "schedule", name, "restore"]) => {
-                let path = self.scheduled_archive(name)?;
+                let path = self.scheduled_archive(name).await?;
                 self.restore_file(path, false).await
             }
             _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),

@@ -32,6 +32,8 @@ enum Refusal {
     HostName(String),
     #[error("an update is already being installed")]
     Busy,
+    #[error("no disk labelled {} is plugged in", bureau_core::helper::BACKUP_LABEL)]
+    NoBackupDisk,
     #[error("{}: only bundles in {} are installed", bundle.display(), dir.display())]
     Outside { bundle: PathBuf, dir: PathBuf },
     #[error("{}: {source}", path.display())]
@@ -198,6 +200,7 @@ impl Helper {
                     .and_then(|r| Ok(serde_json::to_string(&r)?))
             }
             Request::SambaStatus => Ok(bureau_daemons::samba::status(&self.samba).await),
+            Request::MountBackupDisk => self.mount_backup_disk().await,
             Request::SetHostname { name } => match bureau_directory::validate::domain(name) {
                 Ok(n) if n == *name => command("hostname", &[name], Duration::from_secs(10))
                     .await
@@ -233,6 +236,51 @@ impl Helper {
             Err(e) => log::warn!("helper: {} refused: {e}", path.display()),
         }
         Ok(out?)
+    }
+}
+
+/// Where the backup disk is mounted.
+const BACKUP_MOUNT: &str = "/run/bureau-backup";
+
+impl Helper {
+    /// Mounts the backup disk (nosuid, nodev, noexec) unless it is, and makes the daemon's
+    /// folder on it: `bureau-backups`, the daemon's own (on vfat, which has no owners, the
+    /// whole disk is mounted as the daemon's).
+    async fn mount_backup_disk(&self) -> Result<String, Refusal> {
+        let dev = Path::new("/dev/disk/by-label").join(bureau_core::helper::BACKUP_LABEL);
+        if !dev.exists() {
+            return Err(Refusal::NoBackupDisk);
+        }
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        let mounted = mounts
+            .lines()
+            .any(|l| l.split(' ').nth(1) == Some(BACKUP_MOUNT));
+        let dir = Path::new(BACKUP_MOUNT);
+        let (uid, gid) = self
+            .daemon_uid
+            .and_then(|u| nix::unistd::User::from_uid(u.into()).ok().flatten())
+            .map_or((0, 0), |u| (u.uid.as_raw(), u.gid.as_raw()));
+        if !mounted {
+            std::fs::create_dir_all(dir).map_err(file(dir))?;
+            let (dev, to) = (dev.to_string_lossy(), dir.to_string_lossy());
+            let owned = format!("nosuid,nodev,noexec,uid={uid},gid={gid},umask=077");
+            let wait = Duration::from_secs(60);
+            // vfat takes an owner at mount; ext4 and others refuse the option, and keep
+            // their own owners.
+            if command("mount", &["-o", &owned, &dev, &to], wait)
+                .await
+                .is_err()
+            {
+                command("mount", &["-o", "nosuid,nodev,noexec", &dev, &to], wait).await?;
+            }
+            log::info!("helper: the backup disk is mounted on {BACKUP_MOUNT}");
+        }
+        let folder = dir.join("bureau-backups");
+        std::fs::create_dir_all(&folder).map_err(file(&folder))?;
+        // Refused on vfat, where the mount made everything the daemon's already.
+        let _ = std::os::unix::fs::chown(&folder, Some(uid), Some(gid));
+        let _ = std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700));
+        Ok(folder.to_string_lossy().into_owned())
     }
 }
 

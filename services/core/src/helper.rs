@@ -28,7 +28,14 @@ pub enum Request {
     SambaStatus,
     /// Give the running system this name (the boot gives it from the data partition).
     SetHostname { name: String },
+    /// Mount the disk labelled `BUREAU-BACKUP` (a USB disk), if it is not yet, and answer
+    /// the folder on it the daemon writes backups into.
+    MountBackupDisk,
 }
+
+/// The file system label of the disk backups go to (`mkfs.ext4 -L BUREAU-BACKUP`,
+/// `mkfs.vfat -n BUREAU-BACKUP`).
+pub const BACKUP_LABEL: &str = "BUREAU-BACKUP";
 
 /// Everything Samba should serve, sent whole: the helper renders the configuration itself
 /// from these checked fields (never from text the daemon wrote), so nothing else reaches it.
