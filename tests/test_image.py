@@ -313,20 +313,18 @@ def test_file_server_and_web_proxy_on_the_box(vm, tmp_path):
 
 def test_backups_go_to_a_usb_disk(vm):
     """The scheduled backup's folder `usb`: the helper mounts the disk labelled BUREAU-BACKUP
-    and the archive is written there and checked; the host reads it back off the disk."""
-    s, st = vm.api("PUT", "/api/v1/backup/schedule", {"enabled": True, "folder": "usb", "hour": 3, "keep_days": 7})
+    and the archive is written there and checked (the host reads it off the disk after the
+    reboot below, once the box has unmounted it cleanly)."""
+    s, st, _ = vm.api("PUT", "/api/v1/backup/schedule", {"enabled": True, "folder": "usb", "hour": 3, "keep_days": 7})
     assert s == 200, st
-    s, st = vm.api("POST", "/api/v1/backup/schedule/run", timeout=600)
+    s, st, _ = vm.api("POST", "/api/v1/backup/schedule/run", timeout=600)
     assert s == 200 and st["last_error"] is None, st
     name = st["last_good"][0]
-    s, listing = vm.api("GET", "/api/v1/backup/schedule")
+    s, listing, _ = vm.api("GET", "/api/v1/backup/schedule")
     assert [a["name"] for a in listing["archives"]] == [name], listing
     [check] = [c for c in vm.api("GET", "/api/v1/health")[1] if c["id"] == "backup"]
     assert check["state"] == "ok", check
-    # On the disk itself, as another machine would find it.
-    seen = subprocess.run(["debugfs", "-R", "ls -l /bureau-backups", str(vm.backup_disk)],
-                          capture_output=True, text=True).stdout
-    assert name in seen, seen
+    vm.usb_backup = name
 
 
 def test_reboot_keeps_users_and_mail(vm):
@@ -340,6 +338,11 @@ def test_reboot_keeps_users_and_mail(vm):
     assert rc == 0, out
     info = wait_good(vm, "A")
     assert info["booted_slot"] == "A" and slot_state(info, "A") == "good", info
+    # The backup disk, unmounted at the shutdown, holds the archive, as another machine
+    # would find it.
+    r = subprocess.run(["debugfs", "-R", "ls -l /bureau-backups", str(vm.backup_disk)],
+                       capture_output=True, text=True)
+    assert getattr(vm, "usb_backup", None) and vm.usb_backup in r.stdout, r.stdout + r.stderr
 
 
 def summary(info):
