@@ -9,7 +9,7 @@
 //! ACME server's own HTTPS (a private CA, or a test server such as pebble); without it the
 //! system's roots are used.
 
-use crate::tls::{CertInfo, CertStore, write_private};
+use crate::tls::{CertInfo, CertStore};
 use instant_acme::{
     Account, AccountCredentials, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus,
     RetryPolicy,
@@ -141,7 +141,8 @@ impl Acme {
 
     fn save(&self, s: &Saved) -> Result<(), AcmeError> {
         let bytes = serde_json::to_vec(s).map_err(|e| AcmeError::Local(e.to_string()))?;
-        write_private(&self.file, &bytes).map_err(|e| AcmeError::Local(e.to_string()))
+        crate::files::write_secret(&self.file, &bytes, 0o600, None)
+            .map_err(|e| AcmeError::Local(format!("{}: {e}", self.file.display())))
     }
 
     pub fn status(&self) -> AcmeStatus {
@@ -187,7 +188,7 @@ impl Acme {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        let now = now();
+        let now = bureau_store::now();
         saved.status.last_attempt = Some(now);
         match &outcome {
             Ok(_) => {
@@ -281,18 +282,14 @@ impl Acme {
             let mut tick = tokio::time::interval(CHECK_EVERY);
             loop {
                 tick.tick().await;
-                if me.load().status.settings.enabled && due(&me.certs.info(), &me.hostname, now()) {
+                if me.load().status.settings.enabled
+                    && due(&me.certs.info(), &me.hostname, bureau_store::now())
+                {
                     let _ = me.issue().await;
                 }
             }
         });
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn valid_email(e: &str) -> bool {

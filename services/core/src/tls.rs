@@ -312,7 +312,7 @@ pub fn check_pem(crt: &[u8], key: &[u8]) -> Result<(), TlsError> {
         })
 }
 
-pub(crate) fn write_private(path: &Path, data: &[u8]) -> Result<(), TlsError> {
+fn write_private(path: &Path, data: &[u8]) -> Result<(), TlsError> {
     crate::files::write_secret(path, data, 0o600, None).map_err(|e| file_err(path, e))
 }
 

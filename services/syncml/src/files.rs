@@ -55,12 +55,7 @@ fn seen(home: &Path) -> Seen {
         if name.starts_with('.') || !meta.is_file() || meta.len() > crate::MAX_OBJECT as u64 {
             continue;
         }
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as i128);
-        out.insert(name, (meta.len(), mtime));
+        out.insert(name, size_and_time(&meta));
     }
     out
 }
@@ -273,7 +268,6 @@ pub fn to_object(name: &str, data: &[u8], mtime: i128) -> String {
 
 /// A device's file object: its name (checked: one file's name) and its contents.
 pub fn from_object(xml: &str) -> Option<(String, Vec<u8>)> {
-    use base64::Engine;
     let (root, fields) = crate::sif::fields(xml)?;
     if !root.eq_ignore_ascii_case("file") {
         return None;
@@ -289,12 +283,9 @@ pub fn from_object(xml: &str) -> Option<(String, Vec<u8>)> {
         return None;
     }
     let body = get("body").unwrap_or("");
-    let clean: String = body.split_whitespace().collect();
     // Bodies are base64 (as this server sends them, and as binary files need); one that
     // is not is taken as it is.
-    let data = base64::engine::general_purpose::STANDARD
-        .decode(&clean)
-        .unwrap_or_else(|_| body.as_bytes().to_vec());
+    let data = crate::itemformat::base64(body).unwrap_or_else(|| body.as_bytes().to_vec());
     Some((name, data))
 }
 
@@ -317,12 +308,16 @@ fn content_type(name: &str) -> &'static str {
 
 /// A file's size and modification time as the manifest keeps them.
 pub fn stat(path: &Path) -> std::io::Result<(u64, i128)> {
-    let meta = std::fs::metadata(path)?;
+    std::fs::metadata(path).map(|m| size_and_time(&m))
+}
+
+fn size_and_time(meta: &std::fs::Metadata) -> (u64, i128) {
     let mtime = meta
-        .modified()?
-        .duration_since(std::time::UNIX_EPOCH)
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos() as i128);
-    Ok((meta.len(), mtime))
+    (meta.len(), mtime)
 }
 
 #[cfg(test)]

@@ -53,6 +53,12 @@ impl Out {
     }
 }
 
+/// Base64 text as items carry it (line breaks and spaces allowed), decoded.
+pub fn base64(data: &str) -> Option<Vec<u8>> {
+    let clean: String = data.split_whitespace().collect();
+    B64.decode(clean).ok()
+}
+
 /// Whether a Meta Format is Funambol's DES.
 pub fn is_des(format: Option<&str>) -> bool {
     format.is_some_and(|f| f.trim().eq_ignore_ascii_case("des;b64"))
@@ -61,10 +67,7 @@ pub fn is_des(format: Option<&str>) -> bool {
 /// An item's data as its Format says it was encoded: bad base64, a wrong key or text that
 /// is not UTF-8 is 400; DES without a key, or an encoding this server does not know, 415.
 pub fn decode(format: Option<&str>, data: String, key: Option<&DesKey>) -> Result<String, u16> {
-    let base64 = |data: &str| {
-        let clean: String = data.split_whitespace().collect();
-        B64.decode(clean).map_err(|_| status::BAD_REQUEST)
-    };
+    let base64 = |data: &str| base64(data).ok_or(status::BAD_REQUEST);
     let bytes = match format.map(str::trim) {
         None | Some("" | "chr") => return Ok(data),
         Some(f) if f.eq_ignore_ascii_case("b64") => base64(&data)?,

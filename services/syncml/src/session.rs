@@ -540,17 +540,6 @@ impl Session {
         let key = self.des;
         self.held(store)?;
         let caps = &self.held.as_ref().expect("read above").caps;
-        let folder = self
-            .dbs
-            .iter()
-            .find(|d| d.server_uri == target)
-            .and_then(|d| d.folder.clone());
-        let cx = datastore::Ctx {
-            store,
-            sched,
-            user: &self.user,
-            folder: folder.as_ref(),
-        };
         let Some(db) = self.dbs.iter_mut().find(|d| d.server_uri == target) else {
             // A Sync without its Alert in this session.
             r.status(
@@ -563,6 +552,13 @@ impl Session {
                 vec![],
             );
             return Ok(());
+        };
+        let folder = db.folder.clone();
+        let cx = datastore::Ctx {
+            store,
+            sched,
+            user: &self.user,
+            folder: folder.as_ref(),
         };
         db.got_sync = true;
         r.status(
