@@ -300,4 +300,18 @@ pub struct SyncState {
     /// the folder); the others are "ghosted" and a change without them keeps them.
     #[serde(default)]
     pub supported: Option<Vec<String>>,
+    /// SyncML hierarchical sync: this collection as a folder the device holds.
+    #[serde(default)]
+    pub folder: Option<FolderSeen>,
+}
+
+/// A collection as a folder a device holds (SyncML 1.2 hierarchical sync).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderSeen {
+    /// The device's id for the folder.
+    pub luid: String,
+    /// The datastore it is a folder of, as the server names it.
+    pub datastore: String,
+    /// The collection's name when the device last had it.
+    pub name: String,
 }

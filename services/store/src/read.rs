@@ -445,4 +445,21 @@ impl Reader {
             .map(|v| dec(v.value()))
             .transpose()
     }
+
+    /// Every sync state a device has, by collection (those of collections since deleted
+    /// too).
+    pub fn sync_states(
+        &self,
+        principal: PrincipalId,
+        device: &str,
+    ) -> Result<Vec<(CollectionId, SyncState)>> {
+        own_or_system(self.actor, principal)?;
+        let t = self.tx.open_table(SYNC_STATES)?;
+        t.range((principal, device, 0)..=(principal, device, u64::MAX))?
+            .map(|e| {
+                let (k, v) = e?;
+                Ok((k.value().2, dec(v.value())?))
+            })
+            .collect()
+    }
 }

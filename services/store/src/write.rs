@@ -987,6 +987,20 @@ impl<'t> Writer<'t> {
         Ok(())
     }
 
+    pub fn delete_sync_state(
+        &mut self,
+        principal: PrincipalId,
+        device: &str,
+        coll: CollectionId,
+    ) -> Result<()> {
+        own_or_system(self.actor, principal)?;
+        self.dirty = true;
+        self.tx
+            .open_table(SYNC_STATES)?
+            .remove((principal, device, coll))?;
+        Ok(())
+    }
+
     pub fn delete_device(&mut self, principal: PrincipalId, device: &str) -> Result<()> {
         own_or_system(self.actor, principal)?;
         self.dirty = true;

@@ -96,6 +96,12 @@ pub fn server(version: Version) -> Element {
             for (ct, ver) in others.clone() {
                 store = store.with(e("Tx").with(t("CTType", ct)).with(t("VerCT", ver)));
             }
+            // Folders (tree.rs): every datastore of collections.
+            if version == Version::V1_2
+                && crate::kind::Kind::of_name(name).is_some_and(crate::kind::Kind::has_folders)
+            {
+                store = store.with(e("SupportHierarchicalSync"));
+            }
             store = store.with(sync);
             if *name == "mail" && version == Version::V1_2 {
                 // The filters mail.rs applies.
@@ -181,10 +187,14 @@ pub struct Held {
     pub caps: BTreeMap<String, Caps>,
     /// By the datastore's name (its SourceRef without "./", lower case).
     pub rx_pref: BTreeMap<String, String>,
+    /// The datastores (by name) the device syncs as folders (DevInf 1.2
+    /// SupportHierarchicalSync).
+    pub hierarchical: std::collections::BTreeSet<String>,
 }
 
 const CAPS: &str = "CTCap ";
 const RX_PREF: &str = "RxPref ";
+const HIERARCHICAL: &str = "Hierarchical ";
 
 /// A datastore's name as its DevInf SourceRef or an Alert's Source gives it.
 pub fn datastore_name(uri: &str) -> String {
@@ -198,8 +208,14 @@ impl Held {
     /// From a device's DevInf.
     pub fn of(devinf: &Element) -> Held {
         let mut rx_pref = BTreeMap::new();
+        let mut hierarchical = std::collections::BTreeSet::new();
         for d in devinf.children_named("DataStore").take(MAX_TYPES * 4) {
             let name = d.child_value("SourceRef").map(|r| datastore_name(&r));
+            if let Some(name) = name.as_ref().filter(|n| n.len() <= 64)
+                && d.child("SupportHierarchicalSync").is_some()
+            {
+                hierarchical.insert(name.clone());
+            }
             let ct = d
                 .child("Rx-Pref")
                 .and_then(|p| p.child_value("CTType"))
@@ -214,6 +230,7 @@ impl Held {
         Held {
             caps: caps(devinf),
             rx_pref,
+            hierarchical,
         }
     }
 
@@ -226,6 +243,9 @@ impl Held {
         for (name, ct) in &self.rx_pref {
             info.insert(format!("{RX_PREF}{name}"), ct.clone());
         }
+        for name in &self.hierarchical {
+            info.insert(format!("{HIERARCHICAL}{name}"), "1".into());
+        }
     }
 
     /// From the device's info.
@@ -236,9 +256,16 @@ impl Held {
                 held.caps.insert(ct.to_string(), Caps::of(v.split(' ')));
             } else if let Some(name) = k.strip_prefix(RX_PREF) {
                 held.rx_pref.insert(name.to_string(), v.clone());
+            } else if let Some(name) = k.strip_prefix(HIERARCHICAL) {
+                held.hierarchical.insert(name.to_string());
             }
         }
         held
+    }
+
+    /// The device syncs this datastore as folders.
+    pub fn in_folders(&self, datastore: &str) -> bool {
+        self.hierarchical.contains(&datastore_name(datastore))
     }
 
     /// The content type a datastore of the device prefers (its Rx-Pref).

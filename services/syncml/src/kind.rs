@@ -73,6 +73,15 @@ impl Kind {
         }
     }
 
+    /// A device may sync it as folders (SyncML 1.2 hierarchical sync, session/tree.rs):
+    /// the kinds of which a user has several collections.
+    pub fn has_folders(self) -> bool {
+        matches!(
+            self,
+            Kind::Mail | Kind::Contacts | Kind::Events | Kind::Tasks | Kind::Notes
+        )
+    }
+
     pub fn collections(self) -> (&'static [CollectionKind], &'static str) {
         match self {
             Kind::Contacts => (&[CollectionKind::AddressBook], "contacts"),

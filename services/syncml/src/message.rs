@@ -27,6 +27,7 @@ pub mod status {
     pub const TOO_LARGE: u16 = 413;
     /// The device changed what the server had changed since: the server's version stands
     /// and goes to the device ("conflict resolved with server data").
+    pub const ALREADY_EXISTS: u16 = 418;
     pub const SERVER_WON: u16 = 419;
     /// The store is full (the user's quota).
     pub const DEVICE_FULL: u16 = 420;

@@ -24,6 +24,8 @@ use bureau_wbxml::syncml::page::METINF;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+mod tree;
+
 /// One datastore synced in the session.
 #[derive(Debug, Serialize, Deserialize)]
 struct Db {
@@ -69,9 +71,39 @@ struct Db {
     /// The user's home folder (the Files datastore).
     #[serde(default)]
     folder: Option<crate::files::Folder>,
+    /// One folder of a datastore synced as folders (tree.rs).
+    #[serde(default)]
+    tree: bool,
 }
 
 impl Db {
+    fn new(server_uri: &str, client_uri: &str, kind: Kind, coll: Collection, mode: Mode) -> Db {
+        Db {
+            server_uri: server_uri.to_string(),
+            client_uri: client_uri.to_string(),
+            kind,
+            coll,
+            mode,
+            client_next: String::new(),
+            server_next: String::new(),
+            state: SyncState::default(),
+            matched: BTreeSet::new(),
+            by_content: None,
+            got_sync: false,
+            sent_sync: false,
+            outgoing: None,
+            read_at: 0,
+            partial: None,
+            chunk: None,
+            resumed: false,
+            wire: datastore::Wire::default(),
+            filter: datastore::Filter::default(),
+            des: false,
+            folder: None,
+            tree: false,
+        }
+    }
+
     /// The content type the device gets this datastore's items in.
     fn content_type(&self) -> &'static str {
         self.wire.content_type(self.kind)
@@ -105,6 +137,9 @@ pub struct Session {
     /// The largest object the client takes in parts; None: it takes none split.
     max_obj: Option<usize>,
     dbs: Vec<Db>,
+    /// The datastores synced as folders; their folders are among `dbs`.
+    #[serde(default)]
+    trees: Vec<tree::Tree>,
     /// The client's last message id and the reply given, for a replayed message.
     pub last: Option<Last>,
     /// The session ended whole: its state is saved.
@@ -160,6 +195,7 @@ impl Session {
             max_msg: h.max_msg_size.unwrap_or(crate::MAX_MESSAGE),
             max_obj: h.max_obj_size,
             dbs: Vec::new(),
+            trees: Vec::new(),
             last: None,
             done: false,
             held: None,
@@ -303,6 +339,7 @@ impl Session {
                 db.outgoing = Some(out.into());
                 db.read_at = at;
             }
+            self.folder_changes(store)?;
         }
         let to_send = |d: &Db| {
             d.chunk.is_some()
@@ -312,13 +349,14 @@ impl Session {
         };
         let synced: Vec<&Db> = self.dbs.iter().filter(|d| d.got_sync).collect();
         let all_sent = !synced.is_empty() && synced.iter().all(|d| d.sent_sync && !to_send(d));
-        if (is_final || next_message) && self.dbs.iter().any(to_send) {
+        let pending = |s: &Session| s.dbs.iter().any(to_send) || s.folders_to_send();
+        if (is_final || next_message) && pending(self) {
             self.send_changes(store, &mut r)?;
         } else if is_final && all_sent {
             // Package 5: the client has the server's changes and has said its ids.
             self.finish(store).await?;
         }
-        let pending = self.dbs.iter().any(to_send);
+        let pending = pending(self);
         // The server's package ends with the last of its changes; a client that asked for
         // the next message (222) has finished its own.
         r.final_ = (is_final || next_message) && !pending;
@@ -437,7 +475,6 @@ impl Session {
         else {
             return refuse(r, status::NOT_FOUND);
         };
-        let reader = store.reader(Actor::Principal(self.principal()))?;
         let filter = datastore::Filter::on(item.child("Target"), kind == Kind::Mail);
         let filter = match filter {
             Ok(f) => f,
@@ -446,13 +483,14 @@ impl Session {
                 return refuse(r, status::NOT_SUPPORTED);
             }
         };
-        let key = device_key(&self.device);
-        let saved = reader.sync_state(self.principal(), &key, coll.id)?;
+        let format = self.url.format;
+        let held = self.held(store)?;
+        let wire = datastore::Wire::choose(kind, format, held.prefers(&client_uri));
+        let in_folders = held.in_folders(&client_uri) && kind.has_folders();
+        let (members, saved, agree) =
+            self.synced(store, (kind, &coll, in_folders), (&server_uri, &last))?;
         // The sync asked, the URL's and the anchors decide (modes.rs); a resume (225) of a
         // session this server did not keep is a slow sync.
-        let agree = saved
-            .as_ref()
-            .is_some_and(|s| !s.anchor_last.is_empty() && s.anchor_last == last);
         let (mode, refused) = match modes::decide(code, &self.url, agree) {
             Some(decided) => decided,
             None => (Mode::Slow, true),
@@ -462,13 +500,17 @@ impl Session {
         } else {
             status::OK
         };
-        let mut state = saved.unwrap_or_default();
-        if mode.starts_over() {
-            // The device's ids are learnt again.
-            state.id_map.clear();
-        }
-        let server_last = state.anchor_next.clone();
-        let server_next = coll.modseq.to_string();
+        let server_last = saved
+            .iter()
+            .map(|s| s.anchor_next.clone())
+            .find(|a| !a.is_empty())
+            .unwrap_or_default();
+        let server_next = members
+            .iter()
+            .map(|c| c.modseq)
+            .max()
+            .unwrap_or(0)
+            .to_string();
         let anchor_back = el("Item").with(
             el("Data").with(Element::new(METINF, "Anchor").with(metinf("Next", next.clone()))),
         );
@@ -497,39 +539,67 @@ impl Session {
                         ),
                 ),
         );
-        self.dbs.retain(|d| d.coll.id != coll.id);
-        let format = self.url.format;
-        let wire = datastore::Wire::choose(kind, format, self.held(store)?.prefers(&client_uri));
-        self.dbs.push(Db {
-            wire,
-            server_uri,
-            client_uri,
-            kind,
-            coll,
-            mode,
-            client_next: next,
-            server_next,
-            state,
-            matched: BTreeSet::new(),
-            by_content: None,
-            got_sync: false,
-            sent_sync: false,
-            outgoing: None,
-            read_at: 0,
-            partial: None,
-            chunk: None,
-            resumed: false,
-            filter,
-            des: false,
-            folder: folder.filter(|_| kind == Kind::Files),
-        });
+        self.dbs
+            .retain(|d| d.server_uri != server_uri && !members.iter().any(|c| c.id == d.coll.id));
+        self.trees.retain(|t| t.server_uri != server_uri);
+        for (c, mut state) in members.into_iter().zip(saved) {
+            if mode.starts_over() {
+                // The device's ids are learnt again.
+                state.id_map.clear();
+                state.folder = None;
+            }
+            let mut db = Db::new(&server_uri, &client_uri, kind, c, mode);
+            (db.client_next, db.server_next) = (next.clone(), server_next.clone());
+            (db.state, db.wire, db.filter) = (state, wire, filter.clone());
+            db.folder = folder.clone().filter(|_| kind == Kind::Files);
+            db.tree = in_folders;
+            self.dbs.push(db);
+        }
+        if in_folders {
+            self.trees.push(tree::Tree {
+                server_uri,
+                client_uri,
+                kind,
+                mode,
+                root: coll.id,
+                got_sync: false,
+                sent_sync: false,
+                outgoing: None,
+                gone: Vec::new(),
+            });
+        }
         Ok(())
+    }
+
+    /// The collections an Alert syncs, with their saved states, and whether the anchors
+    /// agree: the datastore's one, or each folder of a datastore synced as folders
+    /// (tree.rs).
+    fn synced(
+        &self,
+        store: &Store,
+        (kind, coll, in_folders): (Kind, &Collection, bool),
+        (server_uri, last): (&str, &str),
+    ) -> Result<(Vec<Collection>, Vec<SyncState>, bool), StoreError> {
+        let (principal, key) = (self.principal(), device_key(&self.device));
+        let reader = store.reader(Actor::Principal(principal))?;
+        if in_folders {
+            let members = tree::members(&reader.collections_of(principal)?, kind);
+            let all = reader.sync_states(principal, &key)?;
+            let name = crate::devinf::datastore_name(server_uri);
+            let (states, agree) = tree::states(&all, &members, &name, last);
+            return Ok((members, states, agree));
+        }
+        let saved = reader.sync_state(principal, &key, coll.id)?;
+        let agree = saved
+            .as_ref()
+            .is_some_and(|s| !s.anchor_last.is_empty() && s.anchor_last == last);
+        Ok((vec![coll.clone()], vec![saved.unwrap_or_default()], agree))
     }
 
     /// The client's changes to a datastore.
     async fn sync(
         &mut self,
-        (store, sched, homes): (&Store, &Scheduler, Option<&Homes>),
+        cx: (&Store, &Scheduler, Option<&Homes>),
         cmd: &Element,
         msg: &str,
         cmd_id: &str,
@@ -537,20 +607,94 @@ impl Session {
     ) -> Result<(), StoreError> {
         let target = text_at(cmd, &["Target", "LocURI"]).unwrap_or_default();
         let source = text_at(cmd, &["Source", "LocURI"]).unwrap_or_default();
+        let tree = self.trees.iter().position(|t| t.server_uri == target);
+        let db = self.dbs.iter().find(|d| d.server_uri == target && !d.tree);
+        let coll = match (tree, db) {
+            (None, Some(db)) => Some(db.coll.id),
+            (Some(_), _) => None,
+            (None, None) => {
+                // A Sync without its Alert in this session.
+                let code = status::NOT_FOUND;
+                r.status(
+                    msg,
+                    cmd_id,
+                    "Sync",
+                    Some(&target),
+                    Some(&source),
+                    code,
+                    vec![],
+                );
+                return Ok(());
+            }
+        };
+        let code = status::OK;
+        r.status(
+            msg,
+            cmd_id,
+            "Sync",
+            Some(&target),
+            Some(&source),
+            code,
+            vec![],
+        );
+        let mut items = Vec::new();
+        for c in cmd.elements() {
+            for item in c.children_named("Item") {
+                match (c.name, coll) {
+                    ("Add" | "Replace" | "Delete", Some(_)) => items.push((c, item)),
+                    // A move between folders (tree.rs), in a datastore of folders.
+                    ("Add" | "Replace" | "Delete" | "Move", None) => items.push((c, item)),
+                    ("Move" | "Copy", Some(_)) => {
+                        let c_id = c.child_value("CmdID").unwrap_or_default();
+                        let luid = text_at(item, &["Source", "LocURI"]);
+                        r.status(
+                            msg,
+                            &c_id,
+                            c.name,
+                            None,
+                            luid.as_deref(),
+                            status::NOT_SUPPORTED,
+                            vec![],
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+        match (tree, coll) {
+            (Some(t), _) => self.sync_tree(cx, t, &items, msg, r).await,
+            (None, Some(coll)) => self.take_items(cx, coll, &items, msg, r).await,
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// A device's items for one collection: each checked and matched in turn, their writes
+    /// made together, and each answered.
+    async fn take_items(
+        &mut self,
+        (store, sched, homes): (&Store, &Scheduler, Option<&Homes>),
+        coll: CollectionId,
+        items: &[(&Element, &Element)],
+        msg: &str,
+        r: &mut Reply,
+    ) -> Result<(), StoreError> {
         let key = self.des;
         self.held(store)?;
         let caps = &self.held.as_ref().expect("read above").caps;
-        let Some(db) = self.dbs.iter_mut().find(|d| d.server_uri == target) else {
-            // A Sync without its Alert in this session.
-            r.status(
-                msg,
-                cmd_id,
-                "Sync",
-                Some(&target),
-                Some(&source),
-                status::NOT_FOUND,
-                vec![],
-            );
+        let Some(db) = self.dbs.iter_mut().find(|d| d.coll.id == coll) else {
+            for (c, item) in items {
+                let c_id = c.child_value("CmdID").unwrap_or_default();
+                let luid = text_at(item, &["Source", "LocURI"]);
+                r.status(
+                    msg,
+                    &c_id,
+                    c.name,
+                    None,
+                    luid.as_deref(),
+                    status::NOT_FOUND,
+                    vec![],
+                );
+            }
             return Ok(());
         };
         let folder = db.folder.clone();
@@ -561,15 +705,6 @@ impl Session {
             folder: folder.as_ref(),
         };
         db.got_sync = true;
-        r.status(
-            msg,
-            cmd_id,
-            "Sync",
-            Some(&target),
-            Some(&source),
-            status::OK,
-            vec![],
-        );
         // Each item is checked and matched in turn; their writes go together. An item's
         // status is known now, or comes with its write.
         // (CmdID, verb, LUID, status if known, what a `backup` URL writes of the item).
@@ -577,69 +712,62 @@ impl Session {
         let mut steps: Vec<(String, &str, String, Option<u16>, Backup)> = Vec::new();
         let backing_up = self.url.backup.is_some() && homes.is_some();
         let mut pending = Vec::new();
-        for c in cmd.elements() {
+        for (c, item) in items {
             let verb = c.name;
-            if !matches!(verb, "Add" | "Replace" | "Delete") {
-                continue;
-            }
             let c_id = c.child_value("CmdID").unwrap_or_default();
-            let default_type = message::meta(c, "Type");
-            let default_format = message::meta(c, "Format");
-            for item in c.children_named("Item") {
-                let luid = text_at(item, &["Source", "LocURI"])
-                    .or_else(|| text_at(item, &["Target", "LocURI"]))
-                    .unwrap_or_default();
-                let ct = message::meta(item, "Type").or_else(|| default_type.clone());
-                let data = item.child_value("Data").unwrap_or_default();
-                let format = message::meta(item, "Format").or_else(|| default_format.clone());
-                let joined = join_parts(db, verb, &luid, ct, data, item);
-                db.des |= itemformat::is_des(format.as_deref());
-                let decoded = |d| itemformat::decode(format.as_deref(), d, key.as_ref());
-                let (ct, data) = match joined.and_then(|(ct, d)| Ok((ct, decoded(d)?))) {
-                    Ok(whole) => whole,
-                    Err(code) => {
-                        steps.push((c_id.clone(), verb, luid, Some(code), None));
-                        continue;
-                    }
-                };
-                let step = if !db.mode.takes_changes() {
-                    datastore::Step::Done(status::NOT_ALLOWED)
+            let luid = text_at(item, &["Source", "LocURI"])
+                .or_else(|| text_at(item, &["Target", "LocURI"]))
+                .unwrap_or_default();
+            let ct = message::meta(item, "Type").or_else(|| message::meta(c, "Type"));
+            let data = item.child_value("Data").unwrap_or_default();
+            let format = message::meta(item, "Format").or_else(|| message::meta(c, "Format"));
+            let joined = join_parts(db, verb, &luid, ct, data, item);
+            db.des |= itemformat::is_des(format.as_deref());
+            let decoded = |d| itemformat::decode(format.as_deref(), d, key.as_ref());
+            let (ct, data) = match joined.and_then(|(ct, d)| Ok((ct, decoded(d)?))) {
+                Ok(whole) => whole,
+                Err(code) => {
+                    steps.push((c_id, verb, luid, Some(code), None));
+                    continue;
+                }
+            };
+            let step = if !db.mode.takes_changes() {
+                datastore::Step::Done(status::NOT_ALLOWED)
+            } else {
+                let held = caps.get(
+                    &ct.as_deref()
+                        .unwrap_or(db.kind.content_type())
+                        .to_ascii_lowercase(),
+                );
+                let delete = if c.child("SftDel").is_some() {
+                    datastore::DeleteKind::Soft
+                } else if c.child("Archive").is_some() {
+                    datastore::DeleteKind::Archive
                 } else {
-                    let held = caps.get(
-                        &ct.as_deref()
-                            .unwrap_or(db.kind.content_type())
-                            .to_ascii_lowercase(),
-                    );
-                    let delete = if c.child("SftDel").is_some() {
-                        datastore::DeleteKind::Soft
-                    } else if c.child("Archive").is_some() {
-                        datastore::DeleteKind::Archive
-                    } else {
-                        datastore::DeleteKind::Hard
-                    };
-                    let change = datastore::Change {
-                        verb,
-                        delete,
-                        luid: &luid,
-                        content_type: ct.as_deref(),
-                        data: &data,
-                        caps: held,
-                    };
-                    datastore::prepare(&cx, &mut db_mut(db), change)?
+                    datastore::DeleteKind::Hard
                 };
-                let code = match step {
-                    datastore::Step::Done(code) => Some(code),
-                    datastore::Step::Write(p) => {
-                        pending.push(*p);
-                        None
-                    }
+                let change = datastore::Change {
+                    verb,
+                    delete,
+                    luid: &luid,
+                    content_type: ct.as_deref(),
+                    data: &data,
+                    caps: held,
                 };
-                let backup = (backing_up && verb != "Delete" && db.mode.stores()).then(|| {
-                    let ct = ct.unwrap_or_else(|| db.kind.content_type().to_string());
-                    (ct, data)
-                });
-                steps.push((c_id.clone(), verb, luid, code, backup));
-            }
+                datastore::prepare(&cx, &mut db_mut(db), change)?
+            };
+            let code = match step {
+                datastore::Step::Done(code) => Some(code),
+                datastore::Step::Write(p) => {
+                    pending.push(*p);
+                    None
+                }
+            };
+            let backup = (backing_up && verb != "Delete" && db.mode.stores()).then(|| {
+                let ct = ct.unwrap_or_else(|| db.kind.content_type().to_string());
+                (ct, data)
+            });
+            steps.push((c_id, verb, luid, code, backup));
         }
         let mut written = datastore::write_all(&cx, db_mut(db), pending)
             .await?
@@ -668,6 +796,28 @@ impl Session {
     fn map(&mut self, cmd: &Element, msg: &str, cmd_id: &str, r: &mut Reply) {
         let target = text_at(cmd, &["Target", "LocURI"]).unwrap_or_default();
         let source = text_at(cmd, &["Source", "LocURI"]).unwrap_or_default();
+        let ok = |r: &mut Reply| {
+            let code = status::OK;
+            r.status(
+                msg,
+                cmd_id,
+                "Map",
+                Some(&target),
+                Some(&source),
+                code,
+                vec![],
+            );
+        };
+        if let Some(t) = self.trees.iter().position(|t| t.server_uri == target) {
+            for m in cmd.children_named("MapItem") {
+                let guid = text_at(m, &["Target", "LocURI"]).unwrap_or_default();
+                let luid = text_at(m, &["Source", "LocURI"]).unwrap_or_default();
+                if !luid.is_empty() && luid.len() <= 256 {
+                    self.map_tree(t, &guid, &luid);
+                }
+            }
+            return ok(r);
+        }
         let Some(db) = self.dbs.iter_mut().find(|d| d.server_uri == target) else {
             r.status(
                 msg,
@@ -690,15 +840,7 @@ impl Session {
                 db.state.id_map.insert(luid, id);
             }
         }
-        r.status(
-            msg,
-            cmd_id,
-            "Map",
-            Some(&target),
-            Some(&source),
-            status::OK,
-            vec![],
-        );
+        ok(r);
     }
 
     /// The server's changes, as many as fit in this message. An item too large for a
@@ -708,6 +850,7 @@ impl Session {
     fn send_changes(&mut self, store: &Store, r: &mut Reply) -> Result<(), StoreError> {
         let reader = store.reader(Actor::Principal(self.user.principal))?;
         let mut budget = self.max_msg.saturating_sub(2_000 + 200 * r.commands()) * 9 / 10;
+        self.send_folders(r, &mut budget);
         let max_obj = self.max_obj;
         for db in &mut self.dbs {
             let content_type = db.content_type();
@@ -724,10 +867,13 @@ impl Session {
                 Some(f) if db.outgoing.is_some() => Some((f.clone(), f.manifest(store)?)),
                 _ => None,
             };
+            let at = db.tree.then(|| (db.coll.id, tree::parent_ref(db)));
             let Some(out) = db.outgoing.as_mut() else {
                 continue;
             };
-            if out.is_empty() && db.sent_sync && db.chunk.is_none() {
+            // A folder with nothing to send needs no Sync of its own: its datastore's went.
+            if out.is_empty() && (db.sent_sync || db.tree) && db.chunk.is_none() {
+                db.sent_sync = true;
                 continue;
             }
             db.sent_sync = true;
@@ -769,7 +915,13 @@ impl Session {
                 let (len, size) = (data.len(), data.len() + 300);
                 if from == 0 && size <= budget {
                     budget -= size;
-                    sync = sync.with(item_command(&o, &data, (content_type, format), None));
+                    sync = sync.with(item_command(
+                        &o,
+                        &data,
+                        (content_type, format),
+                        None,
+                        at.clone(),
+                    ));
                     continue;
                 }
                 match max_obj {
@@ -777,7 +929,13 @@ impl Session {
                     // The client cannot take it: whole, if it takes nothing split.
                     None => {
                         budget = budget.saturating_sub(size);
-                        sync = sync.with(item_command(&o, &data, (content_type, format), None));
+                        sync = sync.with(item_command(
+                            &o,
+                            &data,
+                            (content_type, format),
+                            None,
+                            at.clone(),
+                        ));
                         continue;
                     }
                     Some(max) => {
@@ -791,6 +949,7 @@ impl Session {
                     &data,
                     (content_type, format),
                     Some(from..end),
+                    at.clone(),
                 ));
                 budget = 0;
                 if end < len {
@@ -857,10 +1016,14 @@ impl Session {
             .iter()
             .map(|d| (d.coll.id, d.mode, d.server_uri.as_str()));
         crate::push::register(&mut device.info, push_to, &self.server_id, dbs);
+        let gone: Vec<CollectionId> = self.trees.iter().flat_map(|t| t.gone.clone()).collect();
         store
             .write(Actor::Principal(principal), vec![], move |w| {
                 for (coll, s) in &states {
                     w.put_sync_state(principal, &key, *coll, s)?;
+                }
+                for coll in &gone {
+                    w.delete_sync_state(principal, &key, *coll)?;
                 }
                 w.put_device(principal, &device)
             })
@@ -958,6 +1121,7 @@ fn item_command(
     data: &str,
     (content_type, format): (&str, Option<&str>),
     part: Option<std::ops::Range<usize>>,
+    folder: Option<(CollectionId, Element)>,
 ) -> Element {
     let meta = || {
         let m = el("Meta").with(metinf("Type", content_type));
@@ -966,8 +1130,11 @@ fn item_command(
             None => m,
         }
     };
-    let typed = |name: &'static str, data: &str, loc: Element| {
-        let mut item = el("Item").with(loc);
+    let typed = |name: &'static str, data: &str, loc: Vec<Element>| {
+        let mut item = el("Item");
+        for e in loc {
+            item = item.with(e);
+        }
         let data = match &part {
             Some(range) => {
                 if range.start == 0 {
@@ -984,15 +1151,23 @@ fn item_command(
         el(name).with(meta()).with(item.with(text("Data", data)))
     };
     match o {
+        // In a datastore of folders, an item's GUID names its collection, and an Add its
+        // folder.
         Out::Add { id, .. } => typed(
             "Add",
             data,
-            el("Source").with(text("LocURI", id.to_string())),
+            match folder {
+                Some((coll, parent)) => vec![
+                    el("Source").with(text("LocURI", tree::item_guid(coll, *id))),
+                    parent,
+                ],
+                None => vec![el("Source").with(text("LocURI", id.to_string()))],
+            },
         ),
         Out::Replace { luid, .. } => typed(
             "Replace",
             data,
-            el("Target").with(text("LocURI", luid.clone())),
+            vec![el("Target").with(text("LocURI", luid.clone()))],
         ),
         Out::Delete { luid } => {
             el("Delete").with(el("Item").with(el("Target").with(text("LocURI", luid.clone()))))
