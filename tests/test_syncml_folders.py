@@ -83,7 +83,8 @@ def test_mail_syncs_as_folders_both_ways_with_imap(office):
     folder "Phone" becomes a mailbox holding the message it put there; the server sends
     every other mailbox as a folder (roles for INBOX, Sent, Drafts, Trash), Work/2026 under
     the device's own Work, the folders before the items, each item naming its folder.
-    Two-way: the device moves its message to Work, renames Phone, deletes Trash; IMAP's new
+    Two-way: the device moves its message to Work, renames Phone and moves it into Work,
+    deletes Trash; IMAP's new
     mailbox, rename and deleted mailbox reach the device as folder Add, Replace, Delete."""
     b = office
     with imap(b) as c:
@@ -119,8 +120,9 @@ def test_mail_syncs_as_folders_both_ways_with_imap(office):
     assert {"Phone", "Work", "Work/2026"} <= mailboxes(b)
     assert subjects_in(b, "Phone") == ["Taken on the phone"]
 
-    # IMAP: a new mailbox with a message, Work/2026 renamed, Junk deleted.
+    # IMAP: a new mailbox with a message, one inside Phone, Work/2026 renamed, Junk deleted.
     with imap(b) as c:
+        c.create_folder("Phone/Receipts")
         c.create_folder("Projects")
         c.append("Projects", msg("Plan", "plan"))
         c.rename_folder("Work/2026", "Work/Done")
@@ -130,25 +132,33 @@ def test_mail_syncs_as_folders_both_ways_with_imap(office):
     trash = "L" + by_name["Trash"][0]
     move = ("<Move><CmdID>mv</CmdID><Item><Source><LocURI>m1</LocURI></Source>"
             "<SourceParent><LocURI>fW</LocURI></SourceParent></Item></Move>")
-    reply = s.sync(move + folder("fP", "Mobile", verb="Replace")
+    # (A folder's Move names no type: the device's id says it is a folder.)
+    move_folder = ("<Move><CmdID>mf</CmdID><Item><Source><LocURI>fP</LocURI></Source>"
+                   "<SourceParent><LocURI>fW</LocURI></SourceParent></Item></Move>")
+    reply = s.sync(move + folder("fP", "Mobile", verb="Replace") + move_folder
                    + f"<Delete><CmdID>dt</CmdID><Meta><Type xmlns='syncml:metinf'>{FOLDER}</Type></Meta>"
                    f"<Item><Source><LocURI>{trash}</LocURI></Source></Item></Delete>")
-    assert statuses(reply, "Move") == {"mv": "200"}, reply
+    assert statuses(reply, "Move") == {"mv": "200", "mf": "200"}, reply
     assert statuses(reply, "Replace") == {"fP": "200"} and statuses(reply, "Delete") == {"dt": "200"}, reply
     commands = server_commands(reply)
     folders = folder_names(commands)
     assert sorted((v, n) for v, n, _, _ in folders.values()) == \
-        [("Add", "Projects"), ("Delete", None), ("Replace", "Done")], folders
+        [("Add", "Projects"), ("Add", "Receipts"), ("Delete", None), ("Replace", "Done")], folders
     assert folders["L" + by_name["Junk"][0]][0] == "Delete"
     assert folders["L" + by_name["2026"][0]][:3] == ("Replace", "Done", ("TargetParent", "fW")), folders
     [projects] = [g for g, (v, n, _, _) in folders.items() if n == "Projects"]
+    # Inside the device's folder, which it renamed and moved meanwhile: the same folder.
+    [receipts] = [f for f in folders.values() if f[1] == "Receipts"]
+    assert receipts[2] == ("TargetParent", "fP"), folders
     items = [(loc, parent, data) for verb, loc, parent, ctype, data in commands if ctype == EMAIL]
     # Only the new mailbox's message: the device's own move is not sent back.
     assert [(p, "Subject: Plan" in d) for _, p, d in items] == [(("SourceParent", projects), True)], items
-    s.end([(projects, "fX")])
+    s.end([(projects, "fX")] + [(g, "fR") for g, f in folders.items() if f[1] == "Receipts"])
     boxes = mailboxes(b)
-    assert {"Mobile", "Work/Done", "Projects"} <= boxes and not {"Phone", "Trash", "Junk"} & boxes, boxes
-    assert subjects_in(b, "Work") == ["Taken on the phone"] and subjects_in(b, "Mobile") == []
+    # Phone's mailbox inside it went with it.
+    assert {"Work/Mobile", "Work/Mobile/Receipts", "Work/Done", "Projects"} <= boxes, boxes
+    assert not {"Phone", "Mobile", "Trash", "Junk"} & boxes, boxes
+    assert subjects_in(b, "Work") == ["Taken on the phone"] and subjects_in(b, "Work/Mobile") == []
 
     # A third two-way sync: nothing changed, nothing sent (the renames and maps were kept).
     s = Session(b, 3, "Mail", 200, 2, 3, put=devinf())

@@ -130,7 +130,12 @@ impl SyncMl {
             };
             let mut syncs = Vec::new();
             for (coll, sync) in dbs {
-                if changed.contains(&(owner, coll)) && unsynced(store, owner, &device.id, coll)? {
+                // (A datastore synced as folders is named once, whichever folders changed.)
+                let named = syncs.iter().any(|s: &Sync| s.uri == sync.uri);
+                if !named
+                    && changed.contains(&(owner, coll))
+                    && unsynced(store, owner, &device.id, coll)?
+                {
                     syncs.push(sync);
                 }
             }

@@ -241,7 +241,11 @@ impl Session {
                 .or_else(|| text_at(item, &["Target", "LocURI"]))
                 .unwrap_or_default();
             let ct = message::meta(item, "Type").or_else(|| message::meta(c, "Type"));
-            let is_folder = ct.is_some_and(|ct| ct.eq_ignore_ascii_case(FOLDER_TYPE));
+            let is_folder = ct.is_some_and(|ct| ct.eq_ignore_ascii_case(FOLDER_TYPE))
+                || (c.name == "Move"
+                    && self
+                        .tree_dbs(t)
+                        .any(|d| d.state.folder.as_ref().is_some_and(|f| f.luid == luid)));
             let code = if luid.is_empty() || luid.len() > 256 {
                 Err(status::BAD_REQUEST)
             } else if (is_folder || c.name == "Move") && !self.trees[t].mode.takes_changes() {
@@ -268,7 +272,7 @@ impl Session {
     }
 
     /// A device's folder: added (a collection made, or one of that name taken as it),
-    /// renamed, or deleted.
+    /// renamed, moved (a mailbox: renamed under its new parent), or deleted.
     async fn folder_change(
         &mut self,
         store: &Store,
@@ -298,11 +302,17 @@ impl Session {
             self.trees[t].gone.push(coll);
             return Ok(status::OK);
         }
-        if verb != "Add" && verb != "Replace" {
-            return Ok(status::NOT_SUPPORTED);
-        }
-        let Some(leaf) = item.child_value("Data").and_then(|d| read_folder(&d)) else {
-            return Ok(status::BAD_REQUEST);
+        // A Move keeps the folder's name and changes its parent.
+        let leaf = match (verb, &known) {
+            ("Move", Some((_, old))) => split(kind, old).1.to_string(),
+            ("Move", None) => return Ok(status::NOT_FOUND),
+            ("Add" | "Replace", _) => {
+                match item.child_value("Data").and_then(|d| read_folder(&d)) {
+                    Some(leaf) => leaf,
+                    None => return Ok(status::BAD_REQUEST),
+                }
+            }
+            _ => return Ok(status::NOT_SUPPORTED),
         };
         let parent = match self.parent_of(t, item) {
             Ok(p) => p.and_then(|c| self.tree_dbs(t).find(|d| d.coll.id == c)),
@@ -326,22 +336,11 @@ impl Session {
             if old == name {
                 return Ok(status::OK);
             }
-            if coll == root {
+            // Not INBOX nor the datastore's own, nor into itself.
+            if coll == root || name.starts_with(&format!("{old}/")) {
                 return Ok(status::NOT_ALLOWED);
             }
-            let to = name.clone();
-            let renamed = store
-                .write(actor, vec![], move |w| w.rename_collection(coll, &to))
-                .await;
-            let c = match renamed {
-                Ok(c) => c,
-                Err(StoreError::Exists(_)) => return Ok(status::ALREADY_EXISTS),
-                Err(e) => return Err(e),
-            };
-            let db = self.tree_db_mut(coll).expect("found above");
-            db.coll = c;
-            db.state.folder = Some(seen(&name));
-            return Ok(status::OK);
+            return self.rename(store, t, coll, &old, seen(&name)).await;
         }
         // A folder the server has by that name (a slow sync's match) is taken as it.
         let same = self
@@ -375,6 +374,49 @@ impl Session {
         (db.tree, db.got_sync) = (true, true);
         self.dbs.push(db);
         Ok(status::ADDED)
+    }
+
+    /// A folder renamed at the device's word, with the mailboxes inside it (as IMAP's
+    /// RENAME): the device has them under it already.
+    async fn rename(
+        &mut self,
+        store: &Store,
+        t: usize,
+        coll: CollectionId,
+        old: &str,
+        seen: FolderSeen,
+    ) -> Result<u16, StoreError> {
+        let inside = format!("{old}/");
+        let mut renames = vec![(coll, seen.name.clone())];
+        for d in self.tree_dbs(t) {
+            if let Some(rest) = d.coll.name.strip_prefix(&inside) {
+                renames.push((d.coll.id, format!("{}/{rest}", seen.name)));
+            }
+        }
+        let renamed = store
+            .write(Actor::Principal(self.user.principal), vec![], move |w| {
+                renames
+                    .iter()
+                    .map(|(c, to)| w.rename_collection(*c, to))
+                    .collect::<Result<Vec<Collection>, StoreError>>()
+            })
+            .await;
+        let renamed = match renamed {
+            Ok(r) => r,
+            Err(StoreError::Exists(_)) => return Ok(status::ALREADY_EXISTS),
+            Err(e) => return Err(e),
+        };
+        for c in renamed {
+            let Some(d) = self.tree_db_mut(c.id) else {
+                continue;
+            };
+            if let Some(f) = d.state.folder.as_mut().filter(|f| f.name == d.coll.name) {
+                f.name = c.name.clone();
+            }
+            d.coll = c;
+        }
+        self.tree_db_mut(coll).expect("renamed").state.folder = Some(seen);
+        Ok(status::OK)
     }
 
     /// A device's `Move` of an item to another folder: the item is moved in the store (a
