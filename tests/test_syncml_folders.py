@@ -225,3 +225,77 @@ def test_calendars_sync_as_folders_with_caldav(office):
     assert "private" in calendars and "journal" not in calendars, calendars
     [dentist] = calendars["private"].events()
     assert "SUMMARY:Dentist" in dentist.data
+
+
+FILE = "application/vnd.omads-file+xml"
+
+
+def file_obj(name, data):
+    import base64
+    return (f"<File><name>{html.escape(name)}</name><size>{len(data)}</size>"
+            f"<body enc=\"base64\">{base64.b64encode(data).decode()}</body></File>")
+
+
+def test_files_sync_as_folders_with_the_home_folder(office):
+    """"Files" synced as folders: the home folder's folders go as folder objects before
+    what they hold, each item naming its folder; a link in the home folder is neither
+    listed nor followed. The device's folder and its file are made on disk, its copies of
+    what is there matched; then its Move, folder renames and deletes happen on disk,
+    and a file new on the share reaches it inside its folder."""
+    b = office
+    home = b.data / "shares" / "homes" / "alice"
+    (home / "docs" / "old").mkdir(parents=True)
+    (home / "docs" / "a.txt").write_bytes(b"A\n")
+    (home / "top.txt").write_bytes(b"top\n")
+    outside = b.data / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_bytes(b"not the device's\n")
+    (home / "docs" / "link").symlink_to(outside)
+    put = devinf().replace(EMAIL, FILE)
+    s = Session(b, 1, "Files", 201, 0, 1, put=put)
+    assert "<Data>201</Data>" in s.first, s.first
+    in_docs = "<TargetParent><LocURI>{}</LocURI></TargetParent>"
+    reply = s.sync(folder("fp", "photos") + in_folder("p1", file_obj("cat.jpg", b"\xffcat"), "fp", ctype=FILE)
+                   + folder("fd", "docs") + in_folder("a1", file_obj("a.txt", b"A\n"), "fd", ctype=FILE)
+                   + in_folder("x1", file_obj("y.txt", b"y"), "nope", ctype=FILE))
+    assert statuses(reply, "Add") == {"fp": "201", "p1": "201", "fd": "200", "a1": "200", "x1": "404"}, reply
+    commands = server_commands(reply)
+    sent = [(verb, ctype, re.search(r"<name>([^<]*)</name>", data).group(1), parent)
+            for verb, loc, parent, ctype, data in commands]
+    assert sent == [("Add", FOLDER, "old", ("TargetParent", "fd")), ("Add", FILE, "top.txt", None)], sent
+    [old_guid, top_guid] = [loc for _, loc, _, _, _ in commands]
+    s.end([(old_guid, "fo"), (top_guid, "t1")])
+    assert (home / "photos" / "cat.jpg").read_bytes() == b"\xffcat"
+    assert oct((home / "photos").stat().st_mode & 0o777) == "0o770"
+    assert not (outside / "cat.jpg").exists() and sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
+
+    (home / "docs" / "new.txt").write_bytes(b"new\n")
+    s = Session(b, 2, "Files", 200, 1, 2, put=put)
+    assert "<Data>508</Data>" not in s.first, s.first
+    move = ("<Move><CmdID>mv</CmdID><Item><Source><LocURI>p1</LocURI></Source>"
+            "<SourceParent><LocURI>fd</LocURI></SourceParent></Item></Move>")
+    # (docs/old renamed in its folder: it stays there.)
+    reply = s.sync(move + folder("fp", "pictures", verb="Replace") + folder("fo", "older", verb="Replace")
+                   + "<Delete><CmdID>dl</CmdID><Item><Source><LocURI>t1</LocURI></Source></Item></Delete>"
+                   + in_folder("z1", file_obj("z.txt", b"z"), "fp", ctype=FILE).replace(
+                       "<SourceParent><LocURI>fp</LocURI></SourceParent>", in_docs.format("999999")))
+    assert statuses(reply, "Move") == {"mv": "200"}, reply
+    assert statuses(reply, "Replace") == {"fp": "200", "fo": "200"}, reply
+    assert statuses(reply, "Delete") == {"dl": "200"}, reply
+    assert statuses(reply, "Add") == {"z1": "404"}, reply
+    sent = [(verb, re.search(r"<name>([^<]*)</name>", data).group(1), parent)
+            for verb, loc, parent, ctype, data in server_commands(reply)]
+    assert sent == [("Add", "new.txt", ("TargetParent", "fd"))], sent
+    s.end([(loc, "n1") for _, loc, _, _, _ in server_commands(reply)])
+    assert (home / "docs" / "cat.jpg").read_bytes() == b"\xffcat"
+    assert sorted(p.name for p in home.iterdir()) == ["docs", "pictures"]
+    assert sorted(p.name for p in (home / "docs").iterdir()) == ["a.txt", "cat.jpg", "link", "new.txt", "older"]
+
+    # The device deletes docs: it goes with what it held (the link itself, not what it
+    # leads to), and the device is not told of what it held.
+    s = Session(b, 3, "Files", 200, 2, 3, put=put)
+    reply = s.sync("<Delete><CmdID>df</CmdID><Item><Source><LocURI>fd</LocURI></Source></Item></Delete>")
+    assert statuses(reply, "Delete") == {"df": "200"} and server_commands(reply) == [], reply
+    s.end()
+    assert sorted(p.name for p in home.iterdir()) == ["pictures"]
+    assert (outside / "secret.txt").exists()

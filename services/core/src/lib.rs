@@ -3,6 +3,7 @@
 
 pub mod acme;
 pub mod auth;
+pub mod beneath;
 pub mod config;
 pub mod fence;
 pub mod files;

@@ -440,6 +440,8 @@ pub struct Change<'a> {
     pub data: &'a str,
     /// What the device holds of this content type (its CTCap), when it said.
     pub caps: Option<&'a Caps>,
+    /// The folder the item names as its own (Files synced as folders).
+    pub parent: Option<&'a crate::filestore::Parent>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -498,6 +500,9 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
         return Ok(Step::Done(status::BAD_REQUEST));
     }
     let known = t.state.id_map.get(luid).copied();
+    if verb == "Move" {
+        return prepare_move(cx, t, &c, known);
+    }
     let pending = |what| {
         Ok(Step::Write(Box::new(Pending {
             luid: luid.to_string(),
@@ -548,7 +553,7 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
         return prepare_mail(cx, t, &c, known);
     }
     if t.kind == Kind::Files {
-        return prepare_file(cx, t, luid, c.data, known);
+        return prepare_file(cx, t, &c, known);
     }
     // A plain-text note becomes a journal, of which the device holds two lines.
     let plain_note = t.kind == Kind::Notes
@@ -635,33 +640,52 @@ pub fn prepare(cx: &Ctx<'_>, t: &mut Target<'_>, c: Change<'_>) -> Result<Step, 
     pending(Write::Put { found, text, props })
 }
 
-/// A device's Add or Replace of a file (filestore.rs), as a step.
+/// A device's Add or Replace of a file or folder (filestore.rs), as a step.
 fn prepare_file(
     cx: &Ctx<'_>,
     t: &mut Target<'_>,
-    luid: &str,
-    data: &str,
+    c: &Change<'_>,
     known: Option<ItemId>,
 ) -> Result<Step, StoreError> {
-    use crate::filestore::{Prepared, prepare};
     let folder = cx.folder.ok_or_else(no_folder)?;
-    let stores = t.mode.stores();
-    Ok(
-        match prepare(
-            (cx.store, folder),
-            (t.state, t.matched),
-            stores,
-            (luid, data),
-            known,
-        )? {
-            Prepared::Done(code) => Step::Done(code),
-            Prepared::Put(put) => Step::Write(Box::new(Pending {
-                luid: luid.to_string(),
-                what: Write::PutFile(put),
-                archive: false,
-            })),
-        },
-    )
+    let prepared = crate::filestore::prepare(
+        (cx.store, folder),
+        (t.state, t.matched),
+        t.mode.stores(),
+        (c.luid, c.content_type, c.data, c.parent),
+        known,
+    )?;
+    Ok(file_step(c.luid, prepared))
+}
+
+/// A device's Move to another folder: only the Files datastore has folders within one
+/// datastore (collections are folders of their own, session/tree.rs).
+fn prepare_move(
+    cx: &Ctx<'_>,
+    t: &mut Target<'_>,
+    c: &Change<'_>,
+    known: Option<ItemId>,
+) -> Result<Step, StoreError> {
+    match cx.folder.filter(|f| f.nested && t.kind == Kind::Files) {
+        Some(folder) if t.mode.stores() => {
+            let moved =
+                crate::filestore::prepare_move((cx.store, folder), t.state, c.parent, known)?;
+            Ok(file_step(c.luid, moved))
+        }
+        Some(_) => Ok(Step::Done(status::OK)),
+        None => Ok(Step::Done(status::NOT_SUPPORTED)),
+    }
+}
+
+fn file_step(luid: &str, p: crate::filestore::Prepared) -> Step {
+    match p {
+        crate::filestore::Prepared::Done(code) => Step::Done(code),
+        crate::filestore::Prepared::Put(put) => Step::Write(Box::new(Pending {
+            luid: luid.to_string(),
+            what: Write::PutFile(put),
+            archive: false,
+        })),
+    }
 }
 
 fn no_folder() -> StoreError {

@@ -98,7 +98,8 @@ pub fn server(version: Version) -> Element {
             }
             // Folders (tree.rs): every datastore of collections.
             if version == Version::V1_2
-                && crate::kind::Kind::of_name(name).is_some_and(crate::kind::Kind::has_folders)
+                && crate::kind::Kind::of_name(name)
+                    .is_some_and(|k| k.has_folders() || k == crate::kind::Kind::Files)
             {
                 store = store.with(e("SupportHierarchicalSync"));
             }

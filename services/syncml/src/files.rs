@@ -1,14 +1,17 @@
-//! The Files datastore (also `briefcase`): the files at the top of the user's home folder
-//! on the office's file server (`<shares_dir>/homes/<uid>`, what Samba's `[homes]` share
-//! shows), as OMA DS file objects (`application/vnd.omads-file+xml`: `name`, `modified`,
-//! `size`, `cttype`, `body` in base64).
+//! The Files datastore (also `briefcase`): the user's home folder on the office's file
+//! server (`<shares_dir>/homes/<uid>`, what Samba's `[homes]` share shows), its files as
+//! OMA DS file objects (`application/vnd.omads-file+xml`: `name`, `modified`, `size`,
+//! `cttype`, `body` in base64). A device that syncs it as folders (SyncML 1.2 hierarchical
+//! sync) gets the folders in it too, as folder objects (`application/vnd.omads-folder+xml`),
+//! and what they hold, each naming its folder; to another, the files at its top only.
 //!
 //! A folder has no change log, so one is kept beside it: a manifest per user (the store's
 //! `syncml-files` records) gives each file an id and a version, and a scan at each session
 //! gives a file whose size or time changed (or a new one) the next version and a removed
 //! one a tombstone. Versions play the modseqs' part in the device's sync state, so a sync
 //! sends what changed since the device's last, and not what the device itself wrote.
-//! Files over the largest object (`MAX_OBJECT`), dot files and folders are left out.
+//! Files over the largest object (`MAX_OBJECT`), dot files and links are left out; the
+//! folder is walked without passing a link (`bureau_core::beneath`).
 
 use bureau_core::homes::Homes;
 use bureau_store::{
@@ -22,15 +25,19 @@ use std::path::{Path, PathBuf};
 /// gives a collection.
 pub const COLLECTION: CollectionId = u64::MAX - 1;
 pub const CONTENT_TYPE: &str = "application/vnd.omads-file+xml";
+pub const FOLDER_TYPE: &str = "application/vnd.omads-folder+xml";
 const NS: &str = "syncml-files";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Entry {
     id: ItemId,
     size: u64,
-    /// Modification time, nanoseconds since the epoch.
+    /// Modification time, nanoseconds since the epoch (a folder's: 0, its contents are
+    /// their own entries).
     mtime: i128,
     version: u64,
+    #[serde(default)]
+    dir: bool,
 }
 
 /// A user's files as last seen, with their versions.
@@ -39,25 +46,35 @@ pub struct Manifest {
     /// The highest version given.
     pub counter: u64,
     next_id: ItemId,
+    /// By path under the home folder ("a.txt", "docs/b.txt").
     files: BTreeMap<String, Entry>,
     /// Removed files' ids, with the version their removal got.
     gone: BTreeMap<ItemId, u64>,
 }
 
-/// What a folder holds: name -> (size, mtime).
-type Seen = BTreeMap<String, (u64, i128)>;
+/// What a folder holds: path -> (is a folder, size, mtime).
+type Seen = BTreeMap<String, (bool, u64, i128)>;
 
 fn seen(home: &Path) -> Seen {
-    let mut out = Seen::new();
-    for e in std::fs::read_dir(home).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Ok(meta) = e.metadata() else { continue };
-        if name.starts_with('.') || !meta.is_file() || meta.len() > crate::MAX_OBJECT as u64 {
-            continue;
-        }
-        out.insert(name, size_and_time(&meta));
+    bureau_core::beneath::walk(home)
+        .into_iter()
+        .filter(|f| f.dir || f.size <= crate::MAX_OBJECT as u64)
+        .map(|f| (f.path, (f.dir, f.size, if f.dir { 0 } else { f.mtime })))
+        .collect()
+}
+
+/// A path's folder ("" at the top) and its own name.
+pub fn split(path: &str) -> (&str, &str) {
+    path.rsplit_once('/').unwrap_or(("", path))
+}
+
+/// A path in a folder.
+pub fn join(folder: &str, name: &str) -> String {
+    if folder.is_empty() {
+        name.to_string()
+    } else {
+        format!("{folder}/{name}")
     }
-    out
 }
 
 impl Manifest {
@@ -75,19 +92,56 @@ impl Manifest {
             .cloned()
             .collect();
         for name in gone {
-            let e = self.files.remove(&name).expect("listed");
-            let v = self.bump();
-            self.gone.insert(e.id, v);
+            self.remove(&name);
         }
-        for (name, &(size, mtime)) in now {
-            self.set(name, size, mtime);
+        for (name, &(dir, size, mtime)) in now {
+            self.set(name, dir, size, mtime);
         }
     }
 
-    /// A file's entry, a new version if it changed; its id and version.
-    fn set(&mut self, name: &str, size: u64, mtime: i128) -> (ItemId, u64) {
+    /// An entry removed, with a tombstone; its id and the tombstone's version.
+    fn remove(&mut self, path: &str) -> Option<(ItemId, u64)> {
+        let e = self.files.remove(path)?;
+        let v = self.bump();
+        self.gone.insert(e.id, v);
+        Some((e.id, v))
+    }
+
+    /// A folder removed with what it held, or a file.
+    fn remove_tree(&mut self, path: &str) -> Option<(ItemId, u64)> {
+        let inside = format!("{path}/");
+        let held: Vec<String> = self
+            .files
+            .keys()
+            .filter(|p| p.starts_with(&inside))
+            .cloned()
+            .collect();
+        for p in held {
+            self.remove(&p);
+        }
+        self.remove(path)
+    }
+
+    /// A file or folder renamed or moved (with what it holds): the same ids, new versions.
+    fn rename(&mut self, from: &str, to: &str) {
+        let inside = format!("{from}/");
+        let moving: Vec<String> = self
+            .files
+            .keys()
+            .filter(|p| *p == from || p.starts_with(&inside))
+            .cloned()
+            .collect();
+        for p in moving {
+            let mut e = self.files.remove(&p).expect("listed");
+            e.version = self.bump();
+            self.files.insert(format!("{to}{}", &p[from.len()..]), e);
+        }
+    }
+
+    /// An entry, a new version if it changed; its id and version.
+    fn set(&mut self, name: &str, dir: bool, size: u64, mtime: i128) -> (ItemId, u64) {
         if let Some(e) = self.files.get(name)
-            && (e.size, e.mtime) == (size, mtime)
+            && (e.dir, e.size, e.mtime) == (dir, size, mtime)
         {
             return (e.id, e.version);
         }
@@ -106,27 +160,37 @@ impl Manifest {
                 size,
                 mtime,
                 version,
+                dir,
             },
         );
         (id, version)
     }
 
-    pub fn name_of(&self, id: ItemId) -> Option<&str> {
+    /// An entry's path, and whether it is a folder.
+    pub fn path_of(&self, id: ItemId) -> Option<(&str, bool)> {
         self.files
             .iter()
             .find(|(_, e)| e.id == id)
-            .map(|(n, _)| n.as_str())
+            .map(|(n, e)| (n.as_str(), e.dir))
     }
 
-    pub fn id_of(&self, name: &str) -> Option<ItemId> {
-        self.files.get(name).map(|e| e.id)
+    pub fn id_of(&self, path: &str) -> Option<ItemId> {
+        self.files.get(path).map(|e| e.id)
     }
 
-    /// The files changed after `since` (id, version), and the ids removed after it.
-    pub fn since(&self, since: u64) -> (Vec<(ItemId, u64)>, Vec<ItemId>) {
+    /// The entries a device gets, by path (a folder before what it holds): every one to a
+    /// device that syncs in folders, else the files at the top.
+    fn shown(&self, nested: bool) -> impl Iterator<Item = &Entry> {
+        self.files
+            .iter()
+            .filter(move |(p, e)| nested || (!e.dir && !p.contains('/')))
+            .map(|(_, e)| e)
+    }
+
+    /// The entries changed after `since` (id, version), and the ids removed after it.
+    pub fn since(&self, since: u64, nested: bool) -> (Vec<(ItemId, u64)>, Vec<ItemId>) {
         let changed = self
-            .files
-            .values()
+            .shown(nested)
             .filter(|e| e.version > since)
             .map(|e| (e.id, e.version))
             .collect();
@@ -146,9 +210,15 @@ impl Manifest {
             .map_or(0, |e| e.size)
     }
 
-    /// Every file's id.
-    pub fn ids(&self) -> Vec<ItemId> {
-        self.files.values().map(|e| e.id).collect()
+    /// Every entry's id a device gets, a folder before what it holds.
+    pub fn ids(&self, nested: bool) -> Vec<ItemId> {
+        self.shown(nested).map(|e| e.id).collect()
+    }
+
+    /// The folder an entry is in, if it is not at the top.
+    pub fn parent_of(&self, id: ItemId) -> Option<ItemId> {
+        let (path, _) = self.path_of(id)?;
+        self.id_of(split(path).0)
     }
 
     /// The datastore as a collection (never stored) whose modseq is the last version.
@@ -175,6 +245,9 @@ pub struct Folder {
     pub uid: String,
     /// The group its files get (Samba's files account).
     pub group: String,
+    /// The device syncs it as folders (its DevInf's SupportHierarchicalSync).
+    #[serde(default)]
+    pub nested: bool,
 }
 
 impl Folder {
@@ -183,6 +256,7 @@ impl Folder {
             home: homes.dir.join(uid),
             uid: uid.to_string(),
             group: homes.group.clone(),
+            nested: false,
         }
     }
 
@@ -202,29 +276,34 @@ impl Folder {
         Ok(self.change(store, move |m| m.update(&now)).await?.0)
     }
 
-    /// Records a change the device made (`Some`: the file written, with its size and
-    /// time; `None`: removed); the file's id and version.
+    /// Records a change the device made (`Some`: the file or folder written, with its
+    /// size and time; `None`: removed, with what it held); its id and version.
     pub async fn record(
         &self,
         store: &Store,
-        name: &str,
-        after: Option<(u64, i128)>,
+        path: &str,
+        after: Option<(bool, u64, i128)>,
     ) -> Result<(ItemId, u64), StoreError> {
-        let name = name.to_string();
+        let path = path.to_string();
         let (_, out) = self
             .change(store, move |m| match after {
-                Some((size, mtime)) => m.set(&name, size, mtime),
-                None => match m.files.remove(&name) {
-                    Some(e) => {
-                        let v = m.bump();
-                        m.gone.insert(e.id, v);
-                        (e.id, v)
-                    }
-                    None => (0, m.counter),
-                },
+                Some((dir, size, mtime)) => m.set(&path, dir, size, mtime),
+                None => m.remove_tree(&path).unwrap_or((0, m.counter)),
             })
             .await?;
         Ok(out)
+    }
+
+    /// Records a rename or move the device made (the same ids).
+    pub async fn record_rename(
+        &self,
+        store: &Store,
+        from: &str,
+        to: &str,
+    ) -> Result<(), StoreError> {
+        let (from, to) = (from.to_string(), to.to_string());
+        self.change(store, move |m| m.rename(&from, &to)).await?;
+        Ok(())
     }
 
     /// An edit made to the manifest as read in the write, so that two sessions of one user
@@ -264,6 +343,39 @@ pub fn to_object(name: &str, data: &[u8], mtime: i128) -> String {
         content_type(name),
         base64::engine::general_purpose::STANDARD.encode(data)
     )
+}
+
+/// A folder object (OMA DS Folder Object 1.2): its name and, if it has one, its role.
+pub fn folder_object(name: &str, role: Option<&str>) -> String {
+    let role = role.map_or(String::new(), |r| format!("<role>{r}</role>"));
+    format!(
+        "<Folder><name>{}</name>{role}</Folder>",
+        quick_xml::escape::escape(name)
+    )
+}
+
+/// Whether a device's item is a folder object, by its type or its look.
+pub fn is_folder(content_type: Option<&str>, data: &str) -> bool {
+    content_type.map_or_else(
+        || data.trim_start().starts_with("<Folder"),
+        |ct| ct.eq_ignore_ascii_case(FOLDER_TYPE),
+    )
+}
+
+/// A device's folder object: the folder's name (one plain name, not a dot name).
+pub fn read_folder(xml: &str) -> Option<String> {
+    let (root, fields) = crate::sif::fields(xml)?;
+    if !root.eq_ignore_ascii_case("folder") {
+        return None;
+    }
+    let name = fields
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("name"))?
+        .1
+        .trim();
+    let plain = bureau_core::homes::plain_name(name) && name.len() <= 200;
+    (plain && !name.starts_with('.') && !name.chars().any(char::is_control))
+        .then(|| name.to_string())
 }
 
 /// A device's file object: its name (checked: one file's name) and its contents.
@@ -306,20 +418,6 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
-/// A file's size and modification time as the manifest keeps them.
-pub fn stat(path: &Path) -> std::io::Result<(u64, i128)> {
-    std::fs::metadata(path).map(|m| size_and_time(&m))
-}
-
-fn size_and_time(meta: &std::fs::Metadata) -> (u64, i128) {
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128);
-    (meta.len(), mtime)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,7 +427,7 @@ mod tests {
         let mut m = Manifest::default();
         let seen = |v: &[(&str, u64, i128)]| -> Seen {
             v.iter()
-                .map(|(n, s, t)| (n.to_string(), (*s, *t)))
+                .map(|(n, s, t)| (n.to_string(), (*s == 0, *s, *t)))
                 .collect()
         };
         m.update(&seen(&[("a.txt", 3, 1), ("b.pdf", 9, 1)]));
@@ -338,10 +436,48 @@ mod tests {
         m.update(&seen(&[("a.txt", 3, 1), ("b.pdf", 9, 1)]));
         assert_eq!(m.counter, 2, "nothing changed, nothing versioned");
         m.update(&seen(&[("a.txt", 4, 2)]));
-        let (changed, gone) = m.since(2);
+        let (changed, gone) = m.since(2, false);
         assert_eq!(changed, [(a, 4)]);
         assert_eq!(gone.len(), 1);
-        assert_eq!(m.name_of(a), Some("a.txt"));
+        assert_eq!(m.path_of(a), Some(("a.txt", false)));
+    }
+
+    #[test]
+    fn folders_hold_their_files_through_renames_and_removals() {
+        let mut m = Manifest::default();
+        let seen = |v: &[(&str, bool)]| -> Seen {
+            v.iter().map(|(p, d)| (p.to_string(), (*d, 1, 1))).collect()
+        };
+        m.update(&seen(&[
+            ("docs", true),
+            ("docs/a.txt", false),
+            ("top.txt", false),
+        ]));
+        let (docs, a) = (m.id_of("docs").unwrap(), m.id_of("docs/a.txt").unwrap());
+        // A device that does not sync in folders sees the top's files only.
+        assert_eq!(m.ids(false), [m.id_of("top.txt").unwrap()]);
+        assert_eq!(m.ids(true)[..2], [docs, a], "a folder before what it holds");
+        assert_eq!(m.parent_of(a), Some(docs));
+        m.rename("docs", "papers");
+        assert_eq!(
+            (m.id_of("papers"), m.id_of("papers/a.txt")),
+            (Some(docs), Some(a))
+        );
+        let at = m.counter;
+        m.remove_tree("papers");
+        assert_eq!(m.ids(true).len(), 1);
+        assert_eq!(
+            m.since(at, true).1.len(),
+            2,
+            "the folder and its file are gone"
+        );
+        assert_eq!(split("a/b/c.txt"), ("a/b", "c.txt"));
+        assert_eq!(join("", "c.txt"), "c.txt");
+        assert_eq!(
+            read_folder(&folder_object("R&D", None)).as_deref(),
+            Some("R&D")
+        );
+        assert_eq!(read_folder("<Folder><name>..</name></Folder>"), None);
     }
 
     #[test]

@@ -117,7 +117,7 @@ impl Kind {
             Kind::Events | Kind::Tasks => ct == "text/calendar" || ct == "text/x-vcalendar",
             Kind::Notes => ct == "text/plain" || ct == "text/calendar",
             Kind::Journal => ct == "text/calendar",
-            Kind::Files => ct == crate::files::CONTENT_TYPE,
+            Kind::Files => ct == crate::files::CONTENT_TYPE || ct == crate::files::FOLDER_TYPE,
             Kind::Mail => matches!(
                 ct.as_str(),
                 "application/vnd.omads-email+xml" | "message/rfc822" | "text/plain"

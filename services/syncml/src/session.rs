@@ -12,6 +12,7 @@
 use crate::codec::{Encoding, Version};
 use crate::datastore::{self, Kind, Out};
 use crate::devinf::Held;
+use crate::filestore::Parent;
 use crate::itemformat::{self, DesKey};
 use crate::message::{self, Header, Reply, alert, el, metinf, status, text, text_at};
 use crate::modes::{self, Mode, UrlOptions};
@@ -24,6 +25,7 @@ use bureau_wbxml::syncml::page::METINF;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+mod send;
 mod tree;
 
 /// One datastore synced in the session.
@@ -486,7 +488,8 @@ impl Session {
         let format = self.url.format;
         let held = self.held(store)?;
         let wire = datastore::Wire::choose(kind, format, held.prefers(&client_uri));
-        let in_folders = held.in_folders(&client_uri) && kind.has_folders();
+        let wants_folders = held.in_folders(&client_uri);
+        let in_folders = wants_folders && kind.has_folders();
         let (members, saved, agree) =
             self.synced(store, (kind, &coll, in_folders), (&server_uri, &last))?;
         // The sync asked, the URL's and the anchors decide (modes.rs); a resume (225) of a
@@ -551,7 +554,10 @@ impl Session {
             let mut db = Db::new(&server_uri, &client_uri, kind, c, mode);
             (db.client_next, db.server_next) = (next.clone(), server_next.clone());
             (db.state, db.wire, db.filter) = (state, wire, filter.clone());
-            db.folder = folder.clone().filter(|_| kind == Kind::Files);
+            db.folder = folder.clone().filter(|_| kind == Kind::Files).map(|mut f| {
+                f.nested = wants_folders;
+                f
+            });
             db.tree = in_folders;
             self.dbs.push(db);
         }
@@ -609,6 +615,8 @@ impl Session {
         let source = text_at(cmd, &["Source", "LocURI"]).unwrap_or_default();
         let tree = self.trees.iter().position(|t| t.server_uri == target);
         let db = self.dbs.iter().find(|d| d.server_uri == target && !d.tree);
+        // Files synced as folders takes a Move within it.
+        let moves = db.is_some_and(|d| d.folder.as_ref().is_some_and(|f| f.nested));
         let coll = match (tree, db) {
             (None, Some(db)) => Some(db.coll.id),
             (Some(_), _) => None,
@@ -642,6 +650,7 @@ impl Session {
             for item in c.children_named("Item") {
                 match (c.name, coll) {
                     ("Add" | "Replace" | "Delete", Some(_)) => items.push((c, item)),
+                    ("Move", Some(_)) if moves => items.push((c, item)),
                     // A move between folders (tree.rs), in a datastore of folders.
                     ("Add" | "Replace" | "Delete" | "Move", None) => items.push((c, item)),
                     ("Move" | "Copy", Some(_)) => {
@@ -698,6 +707,7 @@ impl Session {
             return Ok(());
         };
         let folder = db.folder.clone();
+        let nested = folder.as_ref().is_some_and(|f| f.nested);
         let cx = datastore::Ctx {
             store,
             sched,
@@ -746,6 +756,10 @@ impl Session {
                 } else {
                     datastore::DeleteKind::Hard
                 };
+                let parent = match text_at(item, &["SourceParent", "LocURI"]) {
+                    Some(luid) => Some(Parent::Device(luid)),
+                    None => text_at(item, &["TargetParent", "LocURI"]).map(Parent::Server),
+                };
                 let change = datastore::Change {
                     verb,
                     delete,
@@ -753,11 +767,26 @@ impl Session {
                     content_type: ct.as_deref(),
                     data: &data,
                     caps: held,
+                    parent: parent.as_ref(),
                 };
                 datastore::prepare(&cx, &mut db_mut(db), change)?
             };
             let code = match step {
                 datastore::Step::Done(code) => Some(code),
+                // In folders, an item may go in a folder made just before it: each is
+                // written at once (files are not the store's to batch anyway).
+                datastore::Step::Write(p) if nested => {
+                    let written = datastore::write_all(&cx, db_mut(db), vec![*p]).await?;
+                    if verb == "Delete"
+                        && let Some(f) = &folder
+                    {
+                        // A folder deleted with what it held: the device let go of that too.
+                        let left: BTreeSet<ItemId> =
+                            f.manifest(store)?.ids(true).into_iter().collect();
+                        db.state.id_map.retain(|_, id| left.contains(id));
+                    }
+                    written.into_iter().next()
+                }
                 datastore::Step::Write(p) => {
                     pending.push(*p);
                     None
@@ -841,128 +870,6 @@ impl Session {
             }
         }
         ok(r);
-    }
-
-    /// The server's changes, as many as fit in this message. An item too large for a
-    /// message goes in parts (the first with the whole Size, all but the last with
-    /// MoreData) to a client that takes objects that large; to one that takes none split,
-    /// whole.
-    fn send_changes(&mut self, store: &Store, r: &mut Reply) -> Result<(), StoreError> {
-        let reader = store.reader(Actor::Principal(self.user.principal))?;
-        let mut budget = self.max_msg.saturating_sub(2_000 + 200 * r.commands()) * 9 / 10;
-        self.send_folders(r, &mut budget);
-        let max_obj = self.max_obj;
-        for db in &mut self.dbs {
-            let content_type = db.content_type();
-            // SIF goes base64-encoded, as Funambol's clients take it; to a device that
-            // sent DES, in DES.
-            let enc = match self.des {
-                Some(key) if db.des => itemformat::Out::DesB64(key),
-                _ if db.wire == datastore::Wire::Sif => itemformat::Out::B64,
-                _ => itemformat::Out::Plain,
-            };
-            let format = enc.format();
-            // The Files datastore's manifest, read once per message.
-            let files = match &db.folder {
-                Some(f) if db.outgoing.is_some() => Some((f.clone(), f.manifest(store)?)),
-                _ => None,
-            };
-            let at = db.tree.then(|| (db.coll.id, tree::parent_ref(db)));
-            let Some(out) = db.outgoing.as_mut() else {
-                continue;
-            };
-            // A folder with nothing to send needs no Sync of its own: its datastore's went.
-            if out.is_empty() && (db.sent_sync || db.tree) && db.chunk.is_none() {
-                db.sent_sync = true;
-                continue;
-            }
-            db.sent_sync = true;
-            let mut sync = el("Sync")
-                .with(el("Target").with(text("LocURI", db.client_uri.clone())))
-                .with(el("Source").with(text("LocURI", db.server_uri.clone())));
-            let mut first = true;
-            loop {
-                // The next part of an item in parts, else the next item.
-                let (o, data, from) = match db.chunk.take() {
-                    Some(c) => c,
-                    None => match out.front() {
-                        Some(next) if first || next.size() <= budget => {
-                            let o = out.pop_front().expect("peeked");
-                            let data = match o.item() {
-                                Some(id) => {
-                                    match datastore::outgoing(
-                                        &reader,
-                                        db.coll.id,
-                                        db.kind,
-                                        id,
-                                        db.wire,
-                                        &db.filter,
-                                        files.as_ref(),
-                                    )? {
-                                        Some(d) => enc.encode(d),
-                                        // Deleted since: its Delete comes next time.
-                                        None => continue,
-                                    }
-                                }
-                                None => String::new(),
-                            };
-                            (o, data, 0)
-                        }
-                        _ => break,
-                    },
-                };
-                first = false;
-                let (len, size) = (data.len(), data.len() + 300);
-                if from == 0 && size <= budget {
-                    budget -= size;
-                    sync = sync.with(item_command(
-                        &o,
-                        &data,
-                        (content_type, format),
-                        None,
-                        at.clone(),
-                    ));
-                    continue;
-                }
-                match max_obj {
-                    Some(max) if len <= max => {}
-                    // The client cannot take it: whole, if it takes nothing split.
-                    None => {
-                        budget = budget.saturating_sub(size);
-                        sync = sync.with(item_command(
-                            &o,
-                            &data,
-                            (content_type, format),
-                            None,
-                            at.clone(),
-                        ));
-                        continue;
-                    }
-                    Some(max) => {
-                        log::info!("syncml: an item of {len} bytes is over the device's {max}");
-                        continue;
-                    }
-                }
-                let end = char_floor(&data, from + budget.saturating_sub(400).max(1_000));
-                sync = sync.with(item_command(
-                    &o,
-                    &data,
-                    (content_type, format),
-                    Some(from..end),
-                    at.clone(),
-                ));
-                budget = 0;
-                if end < len {
-                    db.chunk = Some((o, data, end));
-                }
-                break;
-            }
-            r.push(sync);
-            if budget == 0 {
-                break;
-            }
-        }
-        Ok(())
     }
 
     /// Saves each datastore's state: the anchors and ids agreed, the modseq the device now
@@ -1112,74 +1019,4 @@ fn devinf_type(e: Encoding) -> &'static str {
         Encoding::Xml => "application/vnd.syncml-devinf+xml",
         Encoding::Wbxml => "application/vnd.syncml-devinf+wbxml",
     }
-}
-
-/// A server change as its command; `part`, the bytes of its data this message carries
-/// when it goes in parts.
-fn item_command(
-    o: &Out,
-    data: &str,
-    (content_type, format): (&str, Option<&str>),
-    part: Option<std::ops::Range<usize>>,
-    folder: Option<(CollectionId, Element)>,
-) -> Element {
-    let meta = || {
-        let m = el("Meta").with(metinf("Type", content_type));
-        match format {
-            Some(f) => m.with(metinf("Format", f)),
-            None => m,
-        }
-    };
-    let typed = |name: &'static str, data: &str, loc: Vec<Element>| {
-        let mut item = el("Item");
-        for e in loc {
-            item = item.with(e);
-        }
-        let data = match &part {
-            Some(range) => {
-                if range.start == 0 {
-                    item = item.with(el("Meta").with(metinf("Size", data.len().to_string())));
-                }
-                item = item.with(text("Data", &data[range.clone()]));
-                if range.end < data.len() {
-                    item = item.with(el("MoreData"));
-                }
-                return el(name).with(meta()).with(item);
-            }
-            None => data,
-        };
-        el(name).with(meta()).with(item.with(text("Data", data)))
-    };
-    match o {
-        // In a datastore of folders, an item's GUID names its collection, and an Add its
-        // folder.
-        Out::Add { id, .. } => typed(
-            "Add",
-            data,
-            match folder {
-                Some((coll, parent)) => vec![
-                    el("Source").with(text("LocURI", tree::item_guid(coll, *id))),
-                    parent,
-                ],
-                None => vec![el("Source").with(text("LocURI", id.to_string()))],
-            },
-        ),
-        Out::Replace { luid, .. } => typed(
-            "Replace",
-            data,
-            vec![el("Target").with(text("LocURI", luid.clone()))],
-        ),
-        Out::Delete { luid } => {
-            el("Delete").with(el("Item").with(el("Target").with(text("LocURI", luid.clone()))))
-        }
-    }
-}
-
-/// The largest char boundary of `s` at or before `at`.
-fn char_floor(s: &str, at: usize) -> usize {
-    let mut at = at.min(s.len());
-    while !s.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
 }

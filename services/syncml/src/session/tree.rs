@@ -27,10 +27,7 @@ use bureau_wbxml::Element;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
-pub const FOLDER_TYPE: &str = "application/vnd.omads-folder+xml";
-
-/// Longest folder name a device may give.
-const MAX_NAME: usize = 200;
+use crate::files::{FOLDER_TYPE, read_folder};
 
 /// A datastore synced as folders.
 #[derive(Debug, Serialize, Deserialize)]
@@ -76,8 +73,8 @@ pub(super) fn guid(s: &str) -> Option<Guid> {
     }
 }
 
-/// A folder object (OMA DS Folder Object 1.2) of a collection: its name within its parent
-/// and, for a mailbox of a use the object names, its role.
+/// A collection's folder object: its name within its parent and, for a mailbox of a use
+/// the object names, its role.
 fn folder_object(leaf: &str, c: &Collection) -> String {
     let special = c
         .props
@@ -90,26 +87,7 @@ fn folder_object(leaf: &str, c: &Collection) -> String {
         (CollectionKind::Mailbox, _, Some("\\Trash")) => Some("trash"),
         _ => None,
     };
-    let role = role.map_or(String::new(), |r| format!("<role>{r}</role>"));
-    format!(
-        "<Folder><name>{}</name>{role}</Folder>",
-        quick_xml::escape::escape(leaf)
-    )
-}
-
-/// A device's folder object: the folder's name (one level: no "/").
-fn read_folder(xml: &str) -> Option<String> {
-    let (root, fields) = crate::sif::fields(xml)?;
-    if !root.eq_ignore_ascii_case("folder") {
-        return None;
-    }
-    let name = fields
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("name"))?
-        .1
-        .trim();
-    let plain = !name.is_empty() && name.len() <= MAX_NAME && !name.contains('/');
-    (plain && !name.chars().any(char::is_control)).then(|| name.to_string())
+    crate::files::folder_object(leaf, role)
 }
 
 /// A mailbox's parent's name and its own name within it ("Work/2026": "Work", "2026").
