@@ -2,6 +2,29 @@
 // No build step and no dependencies: the daemon embeds this directory as it is.
 // Every text from the server goes into the page as text (never as HTML).
 
+// ---- words ----
+
+// Every text the console shows is in one catalogue per language (i18n/<language>.json), by
+// key, with {names} for what is filled in. The language is the one chosen in the header,
+// else the browser's first the console has, else English.
+const LANGUAGES = ["en", "fr"];
+const lang = [localStorage.getItem("bureau-lang"), ...(navigator.languages || [navigator.language])]
+  .map((l) => (l || "").slice(0, 2).toLowerCase()).find((l) => LANGUAGES.includes(l)) || "en";
+const words = await (await fetch(`/admin/i18n/${lang}.json`)).json();
+document.documentElement.lang = lang;
+for (const e of document.querySelectorAll("[data-i18n]")) e.textContent = t(e.dataset.i18n);
+
+/** A text of the catalogue, its {names} filled in from `vars`. */
+function t(key, vars = {}) {
+  return (words[key] ?? key).replace(/\{(\w+)\}/g, (m, n) => (n in vars ? String(vars[n]) : m));
+}
+
+// The language switch, in the header: the choice is kept in this browser.
+document.querySelector("header").append(h("select", {
+  id: "lang", "aria-label": t("language"),
+  onchange: (ev) => { localStorage.setItem("bureau-lang", ev.target.value); location.reload(); },
+}, LANGUAGES.map((l) => h("option", { value: l, lang: l, selected: l === lang }, t(`lang_${l}`)))));
+
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const who = document.getElementById("who");
@@ -13,7 +36,7 @@ let me = null;
 
 class ApiError extends Error {
   constructor(status, body) {
-    super(body?.error || `request failed (${status})`);
+    super(body?.error || t("request_failed", { status }));
     this.status = status;
     this.field = body?.field;
   }
@@ -25,6 +48,7 @@ async function api(method, path, body) {
   const raw = body instanceof Blob;
   if (body !== undefined) headers["Content-Type"] = raw ? "application/octet-stream" : "application/json";
   if (me && method !== "GET") headers["X-CSRF-Token"] = me.csrf;
+  headers["Accept-Language"] = lang;
   const r = await fetch(`/api/v1/${path}`, {
     method, headers, credentials: "same-origin",
     body: body === undefined || raw ? body : JSON.stringify(body),
@@ -96,7 +120,7 @@ function refillForms() {
 let minPassword = null;
 async function passwordRules(extra = "") {
   if (minPassword === null) minPassword = (await api("GET", "setup")).password_min_len;
-  return `At least ${minPassword} characters; not containing the user name; not one character repeated.${extra}`;
+  return t("at_least_characters_not_containing_the", { minPassword, extra });
 }
 
 // ---- building the page ----
@@ -153,13 +177,16 @@ function go(hash) {
 }
 
 const fmtBytes = (n) => {
-  if (n === null || n === undefined) return "unlimited";
-  const u = ["B", "kB", "MB", "GB", "TB"];
+  if (n === null || n === undefined) return t("unlimited");
+  const u = ["unit_b", "unit_kb", "unit_mb", "unit_gb", "unit_tb"].map((k) => t(k));
   let i = 0;
   while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
-  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
+  const digits = i ? 1 : 0;
+  return `${n.toLocaleString(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits })} ${u[i]}`;
 };
-const fmtTime = (secs) => new Date(secs * 1000).toLocaleString();
+const fmtTime = (secs) => fmtDate(new Date(secs * 1000));
+/** A time as people of the console's language write it. */
+const fmtDate = (d) => d.toLocaleString(lang);
 
 /**
  * A form: fields [{name, label, type, value, required, hint, options}], a button label and
@@ -184,7 +211,7 @@ function form(title, fields, button, submit, opts = {}) {
       input = h("fieldset", { id, class: "checklist" }, h("legend", {}, fd.label),
         fd.options.length ? fd.options.map(([v, l]) => h("label", { class: "check" },
           h("input", { type: "checkbox", name: fd.name, value: v, checked: (fd.value || []).includes(v) }), ` ${l}`))
-          : h("p", { class: "muted" }, fd.empty || "Nothing to choose from yet."));
+          : h("p", { class: "muted" }, fd.empty || t("nothing_to_choose_from_yet")));
     } else if (fd.type === "textarea") {
       input = h("textarea", { id, name: fd.name, rows: 6, placeholder: fd.placeholder, spellcheck: "false" });
     } else if (fd.type === "select") {
@@ -224,7 +251,7 @@ function form(title, fields, button, submit, opts = {}) {
     }
     for (const fd of fields) {
       if (fd.required && !values[fd.name]) {
-        errors[fd.name].textContent = `${fd.label} is needed.`;
+        errors[fd.name].textContent = t("is_needed", { label: fd.label });
         inputs[fd.name].classList.add("invalid");
         inputs[fd.name].setAttribute("aria-invalid", "true");
         return;
@@ -232,7 +259,7 @@ function form(title, fields, button, submit, opts = {}) {
     }
     submitButton.disabled = true;
     submitButton.setAttribute("aria-busy", "true");
-    submitButton.textContent = "Working…";
+    submitButton.textContent = t("working");
     try {
       const said = await submit(values);
       // The page may have been drawn again meanwhile: the message goes to this form as it
@@ -268,7 +295,7 @@ function table(headers, rows) {
   const head = headers.every((x) => x === "") ? null
     : h("thead", {}, h("tr", {}, headers.map((x) => {
       const [label, attrs] = typeof x === "string" ? [x, {}] : x;
-      return h("th", attrs, label === "" ? h("span", { class: "sr-only" }, "Actions") : label);
+      return h("th", attrs, label === "" ? h("span", { class: "sr-only" }, t("actions")) : label);
     })));
   return h("div", { class: "scroll" }, h("table", {}, head, h("tbody", {}, rows)));
 }
@@ -291,16 +318,16 @@ async function pageLogin(query) {
   if (pending) return go("#/setup");
   const kept = sessionStorage.getItem("bureau-return");
   const step2 = signingIn;
-  show(h("h1", {}, "Sign in"),
+  show(h("h1", {}, t("sign_in")),
     query.get("expired") && kept ? h("p", { class: "error", role: "alert" },
-      "Your session has ended. Sign in again to go back to the page you were on; what you typed there is kept.") : null,
+      t("your_session_has_ended_sign_in")) : null,
     form("", step2 ? [
-      { name: "code", label: "Code from your authenticator app", required: true, autocomplete: "one-time-code",
-        hint: `Two-factor sign-in is on for ${step2.login}: type the six digits the app shows.` },
+      { name: "code", label: t("code_from_your_authenticator_app"), required: true, autocomplete: "one-time-code",
+        hint: t("two_factor_sign_in_is_on", { login: step2.login }) },
     ] : [
-      { name: "login", label: "Address or user name", required: true, autocomplete: "username" },
-      { name: "password", label: "Password", type: "password", required: true, autocomplete: "current-password" },
-    ], "Sign in", async (v) => {
+      { name: "login", label: t("address_or_user_name"), required: true, autocomplete: "username" },
+      { name: "password", label: t("password"), type: "password", required: true, autocomplete: "current-password" },
+    ], t("sign_in"), async (v) => {
       try {
         me = await api("POST", "session", step2 ? { ...step2, code: v.code } : { login: v.login, password: v.password });
       } catch (e) {
@@ -315,25 +342,25 @@ async function pageLogin(query) {
       returnTo(me.admin ? "#/" : "#/me");
     }, { id: "login" }),
     step2 ? h("p", {}, h("button", { class: "plain", type: "button", onclick: () => { signingIn = null; pageLogin(query); } },
-      "Sign in as someone else")) : null);
+      t("sign_in_as_someone_else"))) : null);
   focusFirstField();
 }
 
 async function pageSetup() {
   const state = await api("GET", "setup");
   if (!state.pending) return go("#/login");
-  show(h("h1", {}, "Set up Bureau"),
-    h("p", {}, "The setup token is shown on the box's screen and serial console (or run ",
-      h("code", {}, "bureau setup-token"), " on the box). This makes the first administrator and its mail domain."),
+  show(h("h1", {}, t("set_up_bureau")),
+    h("p", {}, t("the_setup_token_is_shown_on"),
+      h("code", {}, "bureau setup-token"), t("on_the_box_this_makes_the")),
     form("", [
-      { name: "token", label: "Setup token", required: true },
-      { name: "address", label: "Administrator's mail address", required: true, placeholder: "you@your-office.example",
-        hint: "Its domain becomes the box's first mail domain." },
-      { name: "display_name", label: "Your name" },
-      { name: "password", label: "Password", type: "password", required: true, autocomplete: "new-password",
+      { name: "token", label: t("setup_token"), required: true },
+      { name: "address", label: t("administrators_mail_address"), required: true, placeholder: "you@your-office.example",
+        hint: t("its_domain_becomes_the_boxs_first") },
+      { name: "display_name", label: t("your_name") },
+      { name: "password", label: t("password"), type: "password", required: true, autocomplete: "new-password",
         hint: await passwordRules() },
       ...boxFields(state),
-    ], "Create the administrator", async (v) => {
+    ], t("create_the_administrator"), async (v) => {
       me = await api("POST", "setup", {
         token: v.token, address: v.address, password: v.password, display_name: v.display_name || undefined,
         hostname: v.hostname, timezone: v.timezone,
@@ -356,17 +383,17 @@ function boxFields(state) {
   if (!zones.includes("UTC")) zones.unshift("UTC");
   const here = state.timezone !== "UTC" ? state.timezone : Intl.DateTimeFormat().resolvedOptions().timeZone;
   return [
-    state.hostname_fixed ? null : { name: "hostname", label: "The box's name", value: state.hostname, required: true,
-      hint: "A full name, such as mail.your-office.example: mail clients and browsers reach the box by it. A new name restarts Bureau under it." },
-    { name: "timezone", label: "Time zone", type: "select", value: zones.includes(here) ? here : "UTC",
+    state.hostname_fixed ? null : { name: "hostname", label: t("the_boxs_name"), value: state.hostname, required: true,
+      hint: t("a_full_name_such_as_mail") },
+    { name: "timezone", label: t("time_zone"), type: "select", value: zones.includes(here) ? here : "UTC",
       options: zones.map((z) => [z, z.replaceAll("_", " ")]) },
   ].filter(Boolean);
 }
 
 /** Bureau restarts under a new name: wait until it answers, then sign in again. */
 async function restarting(name) {
-  show(h("h1", {}, "Restarting"),
-    h("p", { role: "status" }, `The box is now ${name}. Bureau is restarting under that name; sign in again in a moment.`));
+  show(h("h1", {}, t("restarting")),
+    h("p", { role: "status" }, t("the_box_is_now_bureau_is", { name })));
   await signInAfterRestart();
 }
 
@@ -381,45 +408,46 @@ async function signInAfterRestart() {
 
 async function pageDashboard() {
   const [s, box] = await Promise.all([api("GET", "status"), api("GET", "setup")]);
-  const up = (x) => h("span", { class: x.up ? "up" : "down" }, x.up ? "up" : "down");
+  const up = (x) => h("span", { class: x.up ? "up" : "down" }, x.up ? t("state_up") : t("state_down"));
   // The health checks ask DNS, which may take seconds: they fill in once answered.
-  const health = h("section", { "aria-live": "polite", "data-health": "" }, h("p", { class: "muted" }, "Checking…"));
-  const mark = { ok: ["up", "OK"], warn: ["warn", "Needs a look"], bad: ["down", "Needs action"], unknown: ["muted", "Unknown"] };
-  api("GET", "health").then((checks) => health.replaceChildren(table(["Check", "State", "Detail"],
+  const health = h("section", { "aria-live": "polite", "data-health": "" }, h("p", { class: "muted" }, t("checking")));
+  const mark = { ok: ["up", t("state_ok")], warn: ["warn", t("needs_a_look")], bad: ["down", t("needs_action")], unknown: ["muted", t("unknown")] };
+  api("GET", "health").then((checks) => health.replaceChildren(table([t("check"), t("state"), t("detail")],
     checks.map((c) => h("tr", { "data-check": c.id }, h("td", {}, c.title),
       h("td", { class: mark[c.state][0] }, mark[c.state][1]), h("td", {}, c.detail))))))
     .catch((e) => health.replaceChildren(h("p", { class: "error" }, e.message)));
   show(h("h1", {}, s.hostname),
-    h("h2", {}, "Health"), health,
+    h("h2", {}, t("health")), health,
     h("div", { class: "tiles" },
-      [["Users", s.users], ["Domains", s.domains], ["Groups", s.groups], ["Queued mail", s.queued],
-        ["Connections", s.connections], ["Memory", fmtBytes(s.memory_bytes)],
-        ["Up for", `${Math.floor(s.uptime_secs / 3600)} h ${Math.floor((s.uptime_secs % 3600) / 60)} min`]]
+      [[t("users"), s.users], [t("domains"), s.domains], [t("groups"), s.groups], [t("queued_mail"), s.queued],
+        [t("connections"), s.connections], [t("memory"), fmtBytes(s.memory_bytes)],
+        [t("up_for"), t("h_min", { p: Math.floor(s.uptime_secs / 3600), p2: Math.floor((s.uptime_secs % 3600) / 60) })]]
         .map(([k, v]) => h("div", { class: "tile" }, h("b", {}, v), k))),
     s.unclean_stop ? h("p", { class: "error", role: "alert" },
-      `Bureau stopped without shutting down (killed, crashed or a power cut) in the run that began ${new Date(s.unclean_stop * 1000).toLocaleString()}; it was started again. The logs tell what came before.`) : null,
+      t("bureau_stopped_without_shutting_down_killed", { p: fmtTime(s.unclean_stop) })) : null,
     s.internal_errors ? h("p", { class: "error" },
-      `${s.internal_errors} session${s.internal_errors > 1 ? "s" : ""} ended by an internal error since the start; every service went on. The logs name each.`) : null,
-    h("h2", {}, "Services"),
-    h("section", {}, table(["Service", "Listening on", "State"],
+      s.internal_errors > 1 ? t("sessions_ended_by_an_internal_error", { internal_errors: s.internal_errors })
+        : t("session_ended_by_an_internal_error", { internal_errors: s.internal_errors })) : null,
+    h("h2", {}, t("services")),
+    h("section", {}, table([t("service"), t("listening_on"), t("state")],
       s.services.map((x) => h("tr", {}, h("td", {}, x.name), h("td", {}, x.listen.join(", ")), h("td", {}, up(x)))))),
-    h("h2", {}, "Recent problems"),
+    h("h2", {}, t("recent_problems")),
     h("section", {}, s.problems.length ? logTable(s.problems)
-      : h("p", { class: "muted" }, "No warning or error since the box started."),
-      h("p", {}, h("a", { href: "#/logs" }, "All logs →"))),
-    h("p", { class: "muted" }, `Bureau ${s.version}, store schema ${s.schema_version}, data in ${s.data_dir}.`),
-    form("This box", boxFields(box), "Save", async (v) => {
+      : h("p", { class: "muted" }, t("no_warning_or_error_since_the")),
+      h("p", {}, h("a", { href: "#/logs" }, t("all_logs")))),
+    h("p", { class: "muted" }, t("bureau_store_schema_data_in", { version: s.version, schema_version: s.schema_version, data_dir: s.data_dir })),
+    form(t("this_box"), boxFields(box), t("save"), async (v) => {
       const done = await api("PUT", "system/settings", { hostname: v.hostname, timezone: v.timezone });
       if (done.restarting) return restarting(v.hostname);
       await route();
-      return "Saved.";
+      return t("saved");
     }, { id: "box" }));
 }
 
 function logTable(entries) {
-  return table(["Time", "Service", "Level", "Message"], entries.map((e) => h("tr", {},
-    h("td", {}, new Date(e.time * 1000).toLocaleTimeString()), h("td", {}, e.service),
-    h("td", { class: e.level === "ERROR" ? "down" : e.level === "WARN" ? "error" : "" }, e.level.toLowerCase()),
+  return table([t("time"), t("service"), t("level"), t("message")], entries.map((e) => h("tr", {},
+    h("td", {}, new Date(e.time * 1000).toLocaleTimeString(lang)), h("td", {}, e.service),
+    h("td", { class: e.level === "ERROR" ? "down" : e.level === "WARN" ? "error" : "" }, t(`level_${e.level.toLowerCase()}`)),
     h("td", { class: "value" }, e.message))));
 }
 
@@ -432,27 +460,27 @@ async function pageLogs(query) {
   const journal = query.get("source") === "journal";
   const services = ["", "smtp", "imap", "dav", "activesync", "ldap", "admin", "directory", "store", "groupware", "daemons", "core", "bureau"];
   const filter = h("form", { class: "row", "data-form": "log-filter" },
-    h("select", { name: "source", "aria-label": "Since" },
-      [["", "since Bureau started (live)"], ["journal", "since the box booted (system journal)"]]
+    h("select", { name: "source", "aria-label": t("since") },
+      [["", t("since_bureau_started_live")], ["journal", t("since_the_box_booted_system_journal")]]
         .map(([v, l]) => h("option", { value: v, selected: v === (journal ? "journal" : "") }, l))),
-    h("select", { name: "service", "aria-label": "Service" },
-      services.map((x) => h("option", { value: x, selected: x === service }, x || "every service"))),
-    h("select", { name: "level", "aria-label": "Level" },
-      ["error", "warn", "info", "debug"].map((x) => h("option", { value: x, selected: x === level }, `${x} and worse`))),
+    h("select", { name: "service", "aria-label": t("service") },
+      services.map((x) => h("option", { value: x, selected: x === service }, x || t("every_service")))),
+    h("select", { name: "level", "aria-label": t("level") },
+      ["error", "warn", "info", "debug"].map((x) => h("option", { value: x, selected: x === level }, t("and_worse", { x: t(`level_${x}`) })))),
     journal ? null : h("label", { class: "row" }, h("input", { type: "checkbox", name: "live", checked: true }), "live"));
   filter.addEventListener("change", () => {
     const f = new FormData(filter);
     go(`#/logs?source=${f.get("source")}&service=${encodeURIComponent(f.get("service"))}&level=${f.get("level")}`);
   });
-  const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
-  show(h("h1", {}, "Logs"), filter, h("section", {}, body));
+  const body = h("div", {}, h("p", { class: "muted" }, t("loading")));
+  show(h("h1", {}, t("logs")), filter, h("section", {}, body));
   let entries = [];
   const load = async () => {
     const after = entries.length ? entries[entries.length - 1].seq : 0;
     const more = await api("GET", `logs?after=${after}&level=${level}&service=${encodeURIComponent(service)}&limit=500${journal ? "&source=journal" : ""}`);
     if (!more.length && entries.length) return;
     entries = entries.concat(more).slice(-500);
-    body.replaceChildren(entries.length ? logTable([...entries].reverse()) : h("p", { class: "muted" }, "Nothing logged at this level."));
+    body.replaceChildren(entries.length ? logTable([...entries].reverse()) : h("p", { class: "muted" }, t("nothing_logged_at_this_level")));
   };
   try { await load(); } catch (e) { return body.replaceChildren(h("p", { class: "error" }, e.message)); }
   if (journal) return;
@@ -465,17 +493,17 @@ async function pageLogs(query) {
 
 async function pageDomains() {
   const domains = await api("GET", "domains");
-  show(h("h1", {}, "Domains"),
-    h("section", {}, domains.length ? table(["Domain", ["Added", { class: "wide" }], ""],
+  show(h("h1", {}, t("domains")),
+    h("section", {}, domains.length ? table([t("domain"), [t("added"), { class: "wide" }], ""],
       domains.map((d) => h("tr", {},
         h("td", {}, h("a", { href: `#/domains/${encodeURIComponent(d.name)}` }, d.name)),
         h("td", { class: "wide" }, fmtTime(d.created)),
-        h("td", {}, confirmButton("Delete", `Delete ${d.name}?`, async () => {
+        h("td", {}, confirmButton(t("delete"), t("delete_2", { name: d.name }), async () => {
           try { await api("DELETE", `domains/${encodeURIComponent(d.name)}`); route(); } catch (e) { alert(e.message); }
         })))))
-      : h("p", { class: "muted" }, "No domain yet.")),
-    form("Add a domain", [{ name: "name", label: "Domain name", required: true, placeholder: "example.com" }],
-      "Add", async (v) => { await api("POST", "domains", { name: v.name }); route(); },
+      : h("p", { class: "muted" }, t("no_domain_yet"))),
+    form(t("add_a_domain"), [{ name: "name", label: t("domain_name"), required: true, placeholder: "example.com" }],
+      t("add"), async (v) => { await api("POST", "domains", { name: v.name }); route(); },
       { id: "domain", alias: { domain: "name" } }));
 }
 
@@ -485,54 +513,54 @@ async function pageDomain(name, query) {
     api("GET", `domains/${encodeURIComponent(name)}/dns${check ? "?check=1" : ""}`), api("GET", "domains")]);
   const syncml = (domains.find((d) => d.name === name) || {}).syncml || { enabled: true, auth: "any" };
   const state = {
-    yes: ["up", "published"], different: ["error", "published with another value"],
-    no: ["down", "not published"], unknown: ["muted", "DNS could not be asked"],
+    yes: ["up", "published"], different: ["error", t("published_with_another_value")],
+    no: ["down", t("not_published")], unknown: ["muted", t("dns_could_not_be_asked")],
   };
   const again = new URLSearchParams(query);
   again.set("check", "1");
   show(h("h1", {}, name),
     query.get("welcome") ? h("section", {},
-      h("p", { class: "ok" }, "Bureau is set up. Two things remain, in any order:"),
-      h("p", {}, h("b", {}, "1. DNS. "), "Publish the records below at your DNS provider, so that mail reaches the box and is trusted; then check them here."),
-      h("p", {}, h("b", {}, "2. Certificate. "), "The box serves a certificate it made itself, which clients ask you to trust once. Keep it, or ",
-        h("a", { href: "#/certificate" }, "upload the certificate for your box's name"), ".")) : null,
-    h("h2", {}, "DNS records to publish"),
-    h("section", {}, table(["Name", "Type", "Value", check ? "In DNS" : ["Why", { class: "wide" }]],
+      h("p", { class: "ok" }, t("bureau_is_set_up_two_things")),
+      h("p", {}, h("b", {}, t("step_dns")), t("publish_the_records_below_at_your")),
+      h("p", {}, h("b", {}, t("2_certificate")), t("the_box_serves_a_certificate_it"),
+        h("a", { href: "#/certificate" }, t("upload_the_certificate_for_your_boxs")), ".")) : null,
+    h("h2", {}, t("dns_records_to_publish")),
+    h("section", {}, table([t("name"), t("type"), t("value"), check ? t("in_dns") : [t("why"), { class: "wide" }]],
       records.map((r) => h("tr", {}, h("td", {}, h("code", {}, r.name)), h("td", {}, r.type),
         h("td", {}, h("code", { class: "value" }, r.value)),
         check ? h("td", { class: state[r.published][0] }, state[r.published][1]) : h("td", { class: "wide muted" }, r.purpose)))),
       h("button", { type: "button", class: "plain", id: "check-dns",
-        onclick: () => go(`#/domains/${encodeURIComponent(name)}?${again}`) }, check ? "Check again" : "Check what is published")),
-    h("p", { class: "muted" }, "A change at a DNS provider can take an hour or more to be seen everywhere."),
+        onclick: () => go(`#/domains/${encodeURIComponent(name)}?${again}`) }, check ? t("check_again") : t("check_what_is_published"))),
+    h("p", { class: "muted" }, t("a_change_at_a_dns_provider")),
     form("SyncML", [
-      { name: "enabled", label: "Phones and PC plug-ins may sync over SyncML", type: "checkbox", value: syncml.enabled },
-      { name: "auth", label: "Sign-in", type: "select", value: syncml.auth, options: [
-        ["any", "Basic or MD5"], ["basic", "Basic only"], ["md5", "MD5 only"]],
-        hint: "A device that offers the other sign-in is asked once for this one, then refused." },
-    ], "Save", async (v) => {
+      { name: "enabled", label: t("phones_and_pc_plug_ins_may"), type: "checkbox", value: syncml.enabled },
+      { name: "auth", label: t("sign_in_2"), type: "select", value: syncml.auth, options: [
+        ["any", t("basic_or_md5")], ["basic", t("basic_only")], ["md5", t("md5_only")]],
+        hint: t("a_device_that_offers_the_other") },
+    ], t("save"), async (v) => {
       await api("PUT", `domains/${encodeURIComponent(name)}/syncml`, { enabled: v.enabled, auth: v.auth });
-      return "Saved.";
+      return t("saved");
     }, { id: "syncml" }),
-    h("p", {}, h("a", { href: "#/users" }, "Next: add the office's users →")));
+    h("p", {}, h("a", { href: "#/users" }, t("next_add_the_offices_users"))));
 }
 
 async function pageUsers() {
   const users = await api("GET", "users");
-  show(h("h1", {}, "Users"),
-    h("section", {}, table(["User", ["Address", { class: "wide" }], "State"],
+  show(h("h1", {}, t("users")),
+    h("section", {}, table([t("user"), [t("address"), { class: "wide" }], t("state")],
       users.map((u) => h("tr", {},
         h("td", {}, h("a", { href: `#/users/${encodeURIComponent(u.uid)}` }, u.display_name || u.uid)),
         h("td", { class: "wide" }, u.address),
-        h("td", {}, u.enabled ? (u.admin ? "administrator" : "active") : h("span", { class: "down" }, "disabled")))))),
-    form("Add a user", [
-      { name: "address", label: "Mail address", required: true, placeholder: "name@example.com" },
-      { name: "display_name", label: "Name" },
-      { name: "password", label: "Password", type: "password", required: true, autocomplete: "new-password",
-        hint: await passwordRules(" The user can change it later.") },
-      { name: "phone", label: "Work telephone", type: "tel" },
-      { name: "quota_mb", label: "Quota (MB, empty for none)", type: "number" },
-      { name: "admin", label: "Administrator", type: "checkbox" },
-    ], "Add the user", async (v) => {
+        h("td", {}, u.enabled ? (u.admin ? t("user_administrator") : t("user_active")) : h("span", { class: "down" }, t("user_disabled"))))))),
+    form(t("add_a_user"), [
+      { name: "address", label: t("mail_address"), required: true, placeholder: "name@example.com" },
+      { name: "display_name", label: t("name") },
+      { name: "password", label: t("password"), type: "password", required: true, autocomplete: "new-password",
+        hint: await passwordRules(t("the_user_can_change_it_later")) },
+      { name: "phone", label: t("work_telephone"), type: "tel" },
+      { name: "quota_mb", label: t("quota_mb_empty_for_none"), type: "number" },
+      { name: "admin", label: t("administrator"), type: "checkbox" },
+    ], t("add_the_user"), async (v) => {
       const u = await api("POST", "users", {
         address: v.address, display_name: v.display_name || undefined, password: v.password,
         phone: v.phone || undefined,
@@ -547,29 +575,29 @@ async function pageUsers() {
 async function pageDeviceLog(uid, id) {
   const path = `users/${encodeURIComponent(uid)}/devices/${encodeURIComponent(id)}/log`;
   const log = await api("GET", path);
-  const ms = (n) => `${n} ms`;
-  show(h("h1", {}, `Session log of ${id.replace(/^syncml:/, "")}`),
+  const ms = (n) => t("ms", { n });
+  show(h("h1", {}, t("session_log_of", { p: id.replace(/^syncml:/, "") })),
     h("p", {}, h("a", { href: `#/users/${encodeURIComponent(uid)}` }, `← ${uid}`)),
-    h("p", { class: "muted" }, "When on, each message of this device's syncs is recorded (the last 500): what it said, "
-      + "what the box answered and how long that took. Item contents and passwords are never recorded."),
-    form("Recording", [
-      { name: "on", label: "Record this device's sessions", type: "checkbox", value: log.on },
-    ], "Save", async (v) => {
+    h("p", { class: "muted" }, t("when_on_each_message_of_this")
+      + t("what_the_box_answered_and_how")),
+    form(t("recording"), [
+      { name: "on", label: t("record_this_devices_sessions"), type: "checkbox", value: log.on },
+    ], t("save"), async (v) => {
       const now = await api("PUT", path, { on: v.on });
-      return now.on ? "Recording: the device's next sync will show here." : "Not recording; what was recorded stays.";
+      return now.on ? t("recording_the_devices_next_sync_will") : t("not_recording_what_was_recorded_stays");
     }, { id: "devlog" }),
     log.entries.length
       ? h("section", { id: "entries" },
-        table(["When", "Message", "Took", ["Size in / out", { class: "wide" }], "Device said", "Box answered"],
+        table([t("when"), t("message"), t("took"), [t("size_in_out"), { class: "wide" }], t("device_said"), t("box_answered")],
           log.entries.slice().reverse().map((e) => h("tr", {},
-            h("td", {}, new Date(e.at_ms).toLocaleString()),
+            h("td", {}, fmtDate(new Date(e.at_ms))),
             h("td", {}, `${e.session}/${e.msg_id} (${e.encoding})`),
             h("td", {}, ms(e.took_ms)),
             h("td", { class: "wide" }, `${fmtBytes(e.bytes_in)} / ${fmtBytes(e.bytes_out)}`),
             h("td", {}, e.received),
             h("td", {}, e.sent)))),
-        h("button", { class: "plain", type: "button", onclick: async () => { await api("DELETE", path); route(); } }, "Empty the log"))
-      : h("p", { class: "muted", id: "entries" }, "Nothing recorded yet."));
+        h("button", { class: "plain", type: "button", onclick: async () => { await api("DELETE", path); route(); } }, t("empty_the_log")))
+      : h("p", { class: "muted", id: "entries" }, t("nothing_recorded_yet")));
 }
 
 async function pageUser(uid) {
@@ -577,73 +605,73 @@ async function pageUser(uid) {
   const [u, devices] = await Promise.all([api("GET", path), api("GET", `${path}/devices`)]);
   show(h("h1", {}, u.display_name || u.uid),
     h("section", {},
-      h("p", {}, h("b", {}, u.address), u.aliases.length ? ` (also ${u.aliases.join(", ")})` : ""),
-      h("p", {}, `Uses ${fmtBytes(u.usage_bytes)} of ${fmtBytes(u.quota)}.`,
-        u.groups.length ? ` Member of ${u.groups.join(", ")}.` : "")),
-    h("h2", {}, "Sign-in"),
+      h("p", {}, h("b", {}, u.address), u.aliases.length ? t("also", { p: u.aliases.join(", ") }) : ""),
+      h("p", {}, t("uses_of", { usage_bytes: fmtBytes(u.usage_bytes), quota: fmtBytes(u.quota) }),
+        u.groups.length ? t("member_of", { p: u.groups.join(", ") }) : "")),
+    h("h2", {}, t("sign_in_2")),
     h("section", { id: "two-factor" }, u.two_factor
-      ? h("p", {}, "Two-factor sign-in is on. ", confirmButton("Turn it off", `Turn off ${u.uid}'s two-factor sign-in (a lost phone)? Their password alone signs in again.`, async () => {
+      ? h("p", {}, t("two_factor_sign_in_is_on_2"), confirmButton(t("turn_it_off"), t("turn_off_s_two_factor_sign", { uid: u.uid }), async () => {
         await api("DELETE", `${path}/totp`); route();
       }))
-      : h("p", { class: "muted" }, "Two-factor sign-in is off; the user turns it on from their own page.")),
+      : h("p", { class: "muted" }, t("two_factor_sign_in_is_off"))),
     appPasswordsSection(u, path, false),
-    h("h2", {}, "Phones and tablets"),
-    h("section", { id: "devices" }, devices.length ? table(["Device", ["Software", { class: "wide" }], "Last seen", ""],
+    h("h2", {}, t("phones_and_tablets")),
+    h("section", { id: "devices" }, devices.length ? table([t("device"), [t("software"), { class: "wide" }], t("last_seen"), ""],
       devices.map((d) => h("tr", {},
         h("td", {}, d.info.FriendlyName || d.info.Model || [d.info.Man, d.info.Mod].filter(Boolean).join(" ") || d.info.type || d.id),
         h("td", { class: "wide" }, [d.info.OS || d.info.SwV, d.protocol === "syncml" ? "SyncML" : d.protocol].filter(Boolean).join(" · ")),
-        h("td", {}, d.wipe_requested ? h("span", { class: "down" }, d.info.wipe_acknowledged ? "wiped" : "wipe pending") : fmtTime(d.last_seen)),
+        h("td", {}, d.wipe_requested ? h("span", { class: "down" }, (d.info.wipe_acknowledged ? t("wiped") : t("wipe_pending"))) : fmtTime(d.last_seen)),
         h("td", {}, h("div", { class: "row" },
           // SyncML has no remote wipe; forgetting a SyncML device resets its anchors.
           d.protocol === "syncml"
-            ? h("a", { href: `#/users/${encodeURIComponent(uid)}/devices/${encodeURIComponent(d.id)}/log` }, "Session log")
+            ? h("a", { href: `#/users/${encodeURIComponent(uid)}/devices/${encodeURIComponent(d.id)}/log` }, t("session_log"))
             : null,
-          d.protocol === "syncml" ? null : confirmButton("Wipe", `Erase everything on ${d.info.FriendlyName || d.id} the next time it connects?`, async () => {
+          d.protocol === "syncml" ? null : confirmButton(t("wipe"), t("erase_everything_on_the_next_time", { p: d.info.FriendlyName || d.id }), async () => {
             await api("POST", `${path}/devices/${encodeURIComponent(d.id)}/wipe`); route();
           }),
           h("button", { class: "plain", type: "button", onclick: async () => {
             const question = d.protocol === "syncml"
-              ? "Forget what this device has synced? Its next sync compares everything again (a slow sync); nothing is deleted."
-              : "Forget this device? It must be set up again to sync.";
+              ? t("forget_what_this_device_has_synced")
+              : t("forget_this_device_it_must_be");
             if (confirm(question)) { await api("DELETE", `${path}/devices/${encodeURIComponent(d.id)}`); route(); }
-          } }, d.protocol === "syncml" ? "Reset" : "Remove"))))))
-      : h("p", { class: "muted" }, "None has synchronised over ActiveSync or SyncML yet.")),
-    form("Details", [
-      { name: "display_name", label: "Name", value: u.display_name },
-      { name: "phone", label: "Work telephone", type: "tel", value: u.phone || "" },
-      { name: "quota_mb", label: "Quota (MB, empty for none)", type: "number", value: u.quota ? u.quota / 1e6 : "" },
-      { name: "enabled", label: "Account enabled", type: "checkbox", value: u.enabled },
-      { name: "admin", label: "Administrator", type: "checkbox", value: u.admin },
-      { name: "syncml", label: "May sync over SyncML", type: "checkbox", value: u.syncml !== false },
-    ], "Save", async (v) => {
+          } }, d.protocol === "syncml" ? t("reset") : t("remove")))))))
+      : h("p", { class: "muted" }, t("none_has_synchronised_over_activesync_or"))),
+    form(t("details"), [
+      { name: "display_name", label: t("name"), value: u.display_name },
+      { name: "phone", label: t("work_telephone"), type: "tel", value: u.phone || "" },
+      { name: "quota_mb", label: t("quota_mb_empty_for_none"), type: "number", value: u.quota ? u.quota / 1e6 : "" },
+      { name: "enabled", label: t("account_enabled"), type: "checkbox", value: u.enabled },
+      { name: "admin", label: t("administrator"), type: "checkbox", value: u.admin },
+      { name: "syncml", label: t("may_sync_over_syncml"), type: "checkbox", value: u.syncml !== false },
+    ], t("save"), async (v) => {
       await api("PATCH", path, {
         display_name: v.display_name, phone: v.phone, enabled: v.enabled, admin: v.admin, syncml: v.syncml,
         quota: v.quota_mb ? Math.round(Number(v.quota_mb) * 1e6) : null,
       });
-      return "Saved.";
+      return t("saved");
     }, { id: "details" }),
-    form("Reset the password", [
-      { name: "password", label: "New password", type: "password", required: true, autocomplete: "new-password",
+    form(t("reset_the_password"), [
+      { name: "password", label: t("new_password"), type: "password", required: true, autocomplete: "new-password",
         hint: await passwordRules() },
-    ], "Set the password", async (v, ) => {
+    ], t("set_the_password"), async (v, ) => {
       await api("PUT", `${path}/password`, { password: v.password });
       main.querySelector("[data-form=password] input").value = "";
-      return "The new password is set.";
+      return t("the_new_password_is_set");
     }, { id: "password" }),
-    form("Aliases", [
-      { name: "alias", label: "Add an address", placeholder: "sales@example.com", required: true },
-    ], "Add the alias", async (v) => {
+    form(t("aliases"), [
+      { name: "alias", label: t("add_an_address"), placeholder: "sales@example.com", required: true },
+    ], t("add_the_alias"), async (v) => {
       await api("PATCH", path, { add_aliases: [v.alias] });
       route();
     }, { id: "alias", alias: { address: "alias", add_aliases: "alias", domain: "alias" } }),
-    u.aliases.length ? h("section", {}, h("h2", {}, "Remove an alias"), h("div", { class: "row" },
+    u.aliases.length ? h("section", {}, h("h2", {}, t("remove_an_alias")), h("div", { class: "row" },
       u.aliases.map((a) => h("button", {
         class: "plain", type: "button",
         onclick: async () => { await api("PATCH", path, { remove_aliases: [a] }); route(); },
-      }, `Remove ${a}`)))) : null,
-    h("section", {}, h("h2", {}, "Delete"),
-      h("p", { class: "muted" }, "Deletes the account and all its mail, calendars and contacts."),
-      confirmButton("Delete this user", `Delete ${u.address} and everything it holds?`, async () => {
+      }, t("remove_2", { a }))))) : null,
+    h("section", {}, h("h2", {}, t("delete")),
+      h("p", { class: "muted" }, t("deletes_the_account_and_all_its")),
+      confirmButton(t("delete_this_user"), t("delete_and_everything_it_holds", { address: u.address }), async () => {
         try { await api("DELETE", path); go("#/users"); } catch (e) { alert(e.message); }
       })));
 }
@@ -653,18 +681,18 @@ const memberOptions = (users) => users.map((u) => [u.uid, `${u.display_name || u
 
 async function pageGroups() {
   const [groups, users] = await Promise.all([api("GET", "groups"), api("GET", "users")]);
-  show(h("h1", {}, "Groups"),
-    h("section", {}, groups.length ? table(["Group", ["Address", { class: "wide" }], "Members"],
+  show(h("h1", {}, t("groups")),
+    h("section", {}, groups.length ? table([t("group"), [t("address"), { class: "wide" }], t("members")],
       groups.map((g) => h("tr", {},
         h("td", {}, h("a", { href: `#/groups/${encodeURIComponent(g.name)}` }, g.display_name || g.name)),
         h("td", { class: "wide" }, g.address || "—"), h("td", {}, g.members.length))))
-      : h("p", { class: "muted" }, "No group yet.")),
-    form("Add a group", [
-      { name: "name", label: "Name", required: true, placeholder: "sales" },
-      { name: "display_name", label: "Display name" },
-      { name: "address", label: "Group address (mail to it reaches every member)", placeholder: "sales@example.com" },
-      { name: "members", label: "Members", type: "checklist", options: memberOptions(users), empty: "No user yet." },
-    ], "Add the group", async (v) => {
+      : h("p", { class: "muted" }, t("no_group_yet"))),
+    form(t("add_a_group"), [
+      { name: "name", label: t("name"), required: true, placeholder: "sales" },
+      { name: "display_name", label: t("display_name") },
+      { name: "address", label: t("group_address_mail_to_it_reaches"), placeholder: "sales@example.com" },
+      { name: "members", label: t("members"), type: "checklist", options: memberOptions(users), empty: t("no_user_yet") },
+    ], t("add_the_group"), async (v) => {
       const g = await api("POST", "groups", {
         name: v.name, display_name: v.display_name || undefined, address: v.address || undefined,
         members: v.members,
@@ -676,68 +704,68 @@ async function pageGroups() {
 async function pageGroup(name) {
   const path = `groups/${encodeURIComponent(name)}`;
   const [g, colls, users] = await Promise.all([api("GET", path), api("GET", `${path}/collections`), api("GET", "users")]);
-  const kinds = { mailbox: "Mailbox", calendar: "Calendar", addressbook: "Address book" };
+  const kinds = { mailbox: t("mailbox"), calendar: t("calendar"), addressbook: t("address_book") };
   show(h("h1", {}, g.display_name || g.name),
-    h("section", {}, h("p", {}, g.address ? `Mail to ${g.address} reaches every member.` : "No group address.")),
-    form("Members", [
-      { name: "members", label: "Members", type: "checklist", options: memberOptions(users), value: g.members,
-        empty: "No user yet." },
-    ], "Save the members", async (v) => {
+    h("section", {}, h("p", {}, g.address ? t("mail_to_reaches_every_member", { address: g.address }) : t("no_group_address"))),
+    form(t("members"), [
+      { name: "members", label: t("members"), type: "checklist", options: memberOptions(users), value: g.members,
+        empty: t("no_user_yet") },
+    ], t("save_the_members"), async (v) => {
       await api("PUT", `groups/${encodeURIComponent(name)}/members`, { members: v.members });
-      return "Saved.";
+      return t("saved");
     }, { id: "members" }),
-    h("h2", {}, "Shared with the members"),
-    h("section", {}, colls.length ? table(["Name", "Kind", "Items", ""], colls.map((c) => h("tr", {},
+    h("h2", {}, t("shared_with_the_members")),
+    h("section", {}, colls.length ? table([t("name"), t("kind"), t("items"), ""], colls.map((c) => h("tr", {},
       h("td", {}, c.name), h("td", {}, kinds[c.kind] || c.kind), h("td", {}, c.items),
-      h("td", {}, confirmButton("Delete", `Delete ${c.name} and everything in it?`, async () => {
+      h("td", {}, confirmButton(t("delete"), t("delete_and_everything_in_it", { name: c.name }), async () => {
         await api("DELETE", `${path}/collections/${encodeURIComponent(c.name)}`);
         route();
       })))))
-      : h("p", { class: "muted" }, "Nothing yet. A shared mailbox appears in members' mail clients under Shared; a calendar or address book in their calendar and contact apps.")),
-    form("Add a shared mailbox, calendar or address book", [
-      { name: "kind", label: "Kind", type: "select", value: "mailbox", options: Object.entries(kinds) },
-      { name: "name", label: "Name", required: true, placeholder: "Orders" },
-    ], "Add it", async (v) => {
+      : h("p", { class: "muted" }, t("nothing_yet_a_shared_mailbox_appears"))),
+    form(t("add_a_shared_mailbox_calendar_or"), [
+      { name: "kind", label: t("kind"), type: "select", value: "mailbox", options: Object.entries(kinds) },
+      { name: "name", label: t("name"), required: true, placeholder: t("orders") },
+    ], t("add_it"), async (v) => {
       await api("POST", `${path}/collections`, { kind: v.kind, name: v.name });
       route();
     }, { id: "group-collection" }),
-    h("section", {}, confirmButton("Delete this group", `Delete the group ${g.name}?`, async () => {
+    h("section", {}, confirmButton(t("delete_this_group"), t("delete_the_group", { name: g.name }), async () => {
       await api("DELETE", `groups/${encodeURIComponent(name)}`);
       go("#/groups");
     })));
 }
 
 const policies = {
-  "accept-if-free": "Accept when free, decline a double booking",
-  "auto-accept": "Accept every booking",
-  manager: "A manager approves each booking",
+  "accept-if-free": t("accept_when_free_decline_a_double"),
+  "auto-accept": t("accept_every_booking"),
+  manager: t("a_manager_approves_each_booking"),
 };
 
 async function pageRooms() {
   const rooms = await api("GET", "resources");
-  show(h("h1", {}, "Rooms and equipment"),
-    h("p", { class: "muted" }, "Invite a room or a piece of equipment to a meeting, from any calendar app or phone, to book it. Its answer follows its policy."),
-    h("section", {}, rooms.length ? table(["Name", ["Address", { class: "wide" }], "Kind", "Capacity", "Location", "Bookings", ""],
+  show(h("h1", {}, t("rooms_and_equipment")),
+    h("p", { class: "muted" }, t("invite_a_room_or_a_piece")),
+    h("section", {}, rooms.length ? table([t("name"), [t("address"), { class: "wide" }], t("kind"), t("capacity"), t("location"), t("bookings"), ""],
       rooms.map((r) => h("tr", {},
         h("td", {}, r.display_name), h("td", { class: "wide" }, r.address), h("td", {}, r.resource.kind),
         h("td", {}, r.resource.capacity ?? "—"), h("td", {}, r.resource.location || "—"),
         h("td", {}, policies[r.resource.policy] + (r.resource.manager ? ` (${r.resource.manager})` : "")),
-        h("td", {}, confirmButton("Delete", `Delete ${r.display_name} and its bookings?`, async () => {
+        h("td", {}, confirmButton(t("delete"), t("delete_and_its_bookings", { display_name: r.display_name }), async () => {
           await api("DELETE", `resources/${encodeURIComponent(r.uid)}`);
           route();
         })))))
-      : h("p", { class: "muted" }, "No room or equipment yet.")),
-    form("Add a room or equipment", [
-      { name: "address", label: "Address", required: true, placeholder: "blue-room@example.com" },
-      { name: "display_name", label: "Name", placeholder: "Blue room" },
-      { name: "kind", label: "Kind", type: "select", value: "room", options: [["room", "Room"], ["equipment", "Equipment"]] },
-      { name: "capacity", label: "Capacity (people)", type: "number" },
-      { name: "location", label: "Location", placeholder: "2nd floor" },
-      { name: "policy", label: "Bookings", type: "select", value: "accept-if-free", options: Object.entries(policies) },
-      { name: "manager", label: "Manager (user name, for approval)" },
-      { name: "bookers", label: "Who may book it (users or groups, separated by commas; empty: everyone)" },
-      { name: "external", label: "People outside the office may book it by mail", type: "checkbox" },
-    ], "Add it", async (v) => {
+      : h("p", { class: "muted" }, t("no_room_or_equipment_yet"))),
+    form(t("add_a_room_or_equipment"), [
+      { name: "address", label: t("address"), required: true, placeholder: "blue-room@example.com" },
+      { name: "display_name", label: t("name"), placeholder: t("blue_room") },
+      { name: "kind", label: t("kind"), type: "select", value: "room", options: [["room", t("room")], ["equipment", t("equipment")]] },
+      { name: "capacity", label: t("capacity_people"), type: "number" },
+      { name: "location", label: t("location"), placeholder: t("2nd_floor") },
+      { name: "policy", label: t("bookings"), type: "select", value: "accept-if-free", options: Object.entries(policies) },
+      { name: "manager", label: t("manager_user_name_for_approval") },
+      { name: "bookers", label: t("who_may_book_it_users_or") },
+      { name: "external", label: t("people_outside_the_office_may_book"), type: "checkbox" },
+    ], t("add_it"), async (v) => {
       await api("POST", "resources", {
         address: v.address, display_name: v.display_name || undefined, kind: v.kind,
         capacity: v.capacity ? Number(v.capacity) : undefined, location: v.location || undefined,
@@ -753,17 +781,17 @@ async function pageQueue() {
   const act = (method, path) => async () => {
     try { await api(method, path); route(); } catch (e) { alert(e.message); }
   };
-  show(h("h1", {}, "Mail queue"),
-    h("section", {}, q.length ? table(["Message", "To", ["Last error", { class: "wide" }], ""],
+  show(h("h1", {}, t("mail_queue")),
+    h("section", {}, q.length ? table([t("message"), t("to"), [t("last_error"), { class: "wide" }], ""],
       q.map((m) => h("tr", {},
-        h("td", {}, h("code", {}, m.id), h("br"), m.from || "(bounce)", h("br"),
-          h("span", { class: "muted" }, `${fmtBytes(m.size)}, ${m.attempts} attempt(s)`)),
+        h("td", {}, h("code", {}, m.id), h("br"), m.from || t("bounce"), h("br"),
+          h("span", { class: "muted" }, t("attempt_s", { size: fmtBytes(m.size), attempts: m.attempts }))),
         h("td", {}, m.rcpts.map((r) => h("div", {}, `${r.address} (${r.state})`))),
         h("td", { class: "wide muted" }, m.last_error || ""),
         h("td", {}, h("div", { class: "row" },
-          h("button", { class: "plain", type: "button", onclick: act("POST", `queue/${m.id}/retry`) }, "Retry"),
-          confirmButton("Delete", "Delete this message without a bounce?", act("DELETE", `queue/${m.id}`)))))))
-      : h("p", { class: "muted" }, "The queue is empty: every message has been delivered.")));
+          h("button", { class: "plain", type: "button", onclick: act("POST", `queue/${m.id}/retry`) }, t("retry")),
+          confirmButton(t("delete"), t("delete_this_message_without_a_bounce"), act("DELETE", `queue/${m.id}`)))))))
+      : h("p", { class: "muted" }, t("the_queue_is_empty_every_message"))));
 }
 
 async function pageMe() {
@@ -771,68 +799,68 @@ async function pageMe() {
   const [u, setup] = await Promise.all([api("GET", base), api("GET", `${base}/setup`)]);
   const host = setup.hostname, p = setup.ports;
   show(h("h1", {}, u.display_name || u.uid),
-    form("Change your password", [
-      { name: "password", label: "New password", type: "password", required: true, autocomplete: "new-password",
+    form(t("change_your_password"), [
+      { name: "password", label: t("new_password"), type: "password", required: true, autocomplete: "new-password",
         hint: await passwordRules() },
-    ], "Change it", async (v) => {
+    ], t("change_it"), async (v) => {
       await api("PUT", `${base}/password`, { password: v.password });
       main.querySelector("[data-form=own-password] input").value = "";
-      return "Your password is changed.";
+      return t("your_password_is_changed");
     }, { id: "own-password" }),
-    h("h2", {}, "Two-factor sign-in"),
+    h("h2", {}, t("two_factor_sign_in")),
     twoFactorSection(u, base),
-    h("h2", {}, "Application passwords"),
+    h("h2", {}, t("application_passwords")),
     appPasswordsSection(u, base, true),
-    h("h2", {}, "Set up your devices"),
+    h("h2", {}, t("set_up_your_devices")),
     h("section", { id: "servers" },
-      h("p", {}, "Your address: ", h("b", {}, setup.address), ". Sign in with it and your password."),
-      table(["What", "Server", "Port"], [
-        ["Incoming mail (IMAP, SSL/TLS)", host, String(p.imaps)],
-        ["Outgoing mail (SMTP, SSL/TLS)", host, String(p.submissions)],
-        ["Outgoing mail (SMTP, STARTTLS)", host, String(p.submission)],
-        ["Calendars (CalDAV)", `${setup.web}/dav/`, String(p.https)],
-        ["Contacts (CardDAV)", `${setup.web}/dav/`, String(p.https)],
-        ["Phones and Outlook plug-ins (SyncML)", `${setup.web}/syncml`, String(p.https)],
+      h("p", {}, t("your_address"), h("b", {}, setup.address), t("sign_in_with_it_and_your")),
+      table([t("what"), t("server"), t("port")], [
+        [t("incoming_mail_imap_ssl_tls"), host, String(p.imaps)],
+        [t("outgoing_mail_smtp_ssl_tls"), host, String(p.submissions)],
+        [t("outgoing_mail_smtp_starttls"), host, String(p.submission)],
+        [t("calendars_caldav"), `${setup.web}/dav/`, String(p.https)],
+        [t("contacts_carddav"), `${setup.web}/dav/`, String(p.https)],
+        [t("phones_and_outlook_plug_ins_syncml"), `${setup.web}/syncml`, String(p.https)],
       ].map(([what, server, port]) => h("tr", {}, h("td", {}, what), h("td", {}, h("code", {}, server)), h("td", {}, port)))),
-      h("p", {}, h("b", {}, "Thunderbird: "), "add a mail account with your address and password; it finds the settings, calendars and address books by itself."),
-      h("p", {}, h("b", {}, "iPhone, iPad and Mac: "), h("a", { href: `/api/v1/${base}/mobileconfig`, download: "bureau.mobileconfig", id: "profile" }, "download the profile"), " and open it (it asks for your password once)."),
-      h("p", {}, h("b", {}, "Android: "), "add the mail account in Thunderbird for Android or K-9 with the servers above, and calendars and contacts with DAVx⁵ at ", h("code", {}, `${setup.web}/dav/`), "."),
-      h("p", {}, h("b", {}, "Outlook: "), "add an IMAP account with the servers above."),
-      h("p", {}, h("b", {}, "SyncML (older phones, Outlook plug-ins, SyncEvolution): "), "server ",
-        h("code", {}, `${setup.web}/syncml`), ", databases ", h("code", {}, "contacts"), ", ",
+      h("p", {}, h("b", {}, t("thunderbird")), t("add_a_mail_account_with_your")),
+      h("p", {}, h("b", {}, t("iphone_ipad_and_mac")), h("a", { href: `/api/v1/${base}/mobileconfig`, download: "bureau.mobileconfig", id: "profile" }, t("download_the_profile")), t("and_open_it_it_asks_for")),
+      h("p", {}, h("b", {}, t("android")), t("add_the_mail_account_in_thunderbird"), h("code", {}, `${setup.web}/dav/`), "."),
+      h("p", {}, h("b", {}, t("outlook")), t("add_an_imap_account_with_the")),
+      h("p", {}, h("b", {}, t("syncml_older_phones_outlook_plug_ins")), t("server_"),
+        h("code", {}, `${setup.web}/syncml`), t("databases"), h("code", {}, "contacts"), ", ",
         h("code", {}, "calendar"), ", ", h("code", {}, "tasks"), ", ", h("code", {}, "notes"), ", ",
-        h("code", {}, "journal"), ", ", h("code", {}, "files"), " (your home folder) and ", h("code", {}, "mail"), " (or ", h("code", {}, "mail/Sent"),
-        " and any other folder), with your address and password. Add ", h("code", {}, "?push"),
-        " to the server's address for the box to tell the phone when something changes (on the office's network)."),
-      h("h2", {}, "On your phone"),
-      h("p", {}, "Scan this with the phone's camera to open this page there (", h("code", {}, `${setup.web}/admin/#/me`), "):"),
-      h("img", { src: `/api/v1/${base}/setup-qr.svg`, alt: "QR code of this page's address", width: 200, height: 200, id: "setup-qr" })));
+        h("code", {}, "journal"), ", ", h("code", {}, "files"), t("your_home_folder_and"), h("code", {}, "mail"), t("or_"), h("code", {}, "mail/Sent"),
+        t("and_any_other_folder_with_your"), h("code", {}, "?push"),
+        t("to_the_servers_address_for_the")),
+      h("h2", {}, t("on_your_phone")),
+      h("p", {}, t("scan_this_with_the_phones_camera"), h("code", {}, `${setup.web}/admin/#/me`), "):"),
+      h("img", { src: `/api/v1/${base}/setup-qr.svg`, alt: t("qr_code_of_this_pages_address"), width: 200, height: 200, id: "setup-qr" })));
 }
 
 /** The user's own two-factor sign-in: on, or set up with a QR code and a first code. */
 function twoFactorSection(u, base) {
   const box = h("section", { id: "two-factor" });
   if (u.two_factor) {
-    box.append(h("p", {}, h("span", { class: "up" }, "On"), ": the console asks for a code from your authenticator app. Mail, calendar and phone apps sign in with an application password (below), not your password."),
-      confirmButton("Turn it off", "Turn two-factor sign-in off? Your password alone will sign in again everywhere.", async () => {
+    box.append(h("p", {}, h("span", { class: "up" }, t("on")), t("the_console_asks_for_a_code")),
+      confirmButton(t("turn_it_off"), t("turn_two_factor_sign_in_off"), async () => {
         await api("DELETE", `${base}/totp`); route();
       }));
     return box;
   }
-  box.append(h("p", {}, "Off. With it on, signing in to this console needs your password and the six-digit code an authenticator app on your phone shows (FreeOTP, Aegis, Google or Microsoft Authenticator…), and mail, calendar and phone apps need an application password instead of your password. File sharing (SMB) and SyncML's MD5 sign-in keep your password."),
+  box.append(h("p", {}, t("off_with_it_on_signing_in")),
     h("button", { type: "button", id: "totp-start", onclick: async () => {
       const e = await api("POST", `${base}/totp`);
       box.replaceChildren(
-        h("p", {}, "Scan this with the authenticator app, or type the key into it:"),
-        h("img", { src: e.qr, alt: "QR code for the authenticator app", width: 200, height: 200 }),
-        h("p", {}, "Key: ", h("code", { class: "value", id: "totp-secret" }, e.secret)),
-        form("Confirm with a code", [
-          { name: "code", label: "The code the app shows", required: true, autocomplete: "one-time-code" },
-        ], "Turn it on", async (v) => {
+        h("p", {}, t("scan_this_with_the_authenticator_app")),
+        h("img", { src: e.qr, alt: t("qr_code_for_the_authenticator_app"), width: 200, height: 200 }),
+        h("p", {}, t("key"), h("code", { class: "value", id: "totp-secret" }, e.secret)),
+        form(t("confirm_with_a_code"), [
+          { name: "code", label: t("the_code_the_app_shows"), required: true, autocomplete: "one-time-code" },
+        ], t("turn_it_on"), async (v) => {
           await api("PUT", `${base}/totp`, { code: v.code });
           route();
         }, { id: "totp-confirm" }));
-    } }, "Set it up"));
+    } }, t("set_it_up")));
   return box;
 }
 
@@ -841,22 +869,22 @@ function twoFactorSection(u, base) {
 function appPasswordsSection(u, base, own) {
   const shown = h("div", { role: "status", id: "app-password" });
   return h("section", { id: "app-passwords" },
-    own ? h("p", {}, "For a mail, calendar or phone app that cannot do two-factor sign-in: each gets a password of its own, which you can revoke alone.") : null,
+    own ? h("p", {}, t("for_a_mail_calendar_or_phone")) : null,
     shown,
-    u.app_passwords.length ? table(["Name", "Made", ""], u.app_passwords.map((a) => h("tr", {},
+    u.app_passwords.length ? table([t("name"), t("made"), ""], u.app_passwords.map((a) => h("tr", {},
       h("td", {}, a.name), h("td", {}, fmtTime(a.created)),
-      h("td", {}, confirmButton("Revoke", `Revoke ${a.name}? The app using it is refused from its next sign-in.`, async () => {
+      h("td", {}, confirmButton(t("revoke"), t("revoke_the_app_using_it_is", { name: a.name }), async () => {
         await api("DELETE", `${base}/app-passwords/${encodeURIComponent(a.id)}`); route();
       })))))
-      : h("p", { class: "muted" }, "None yet."),
-    own ? form("New application password", [
-      { name: "name", label: "What uses it", required: true, placeholder: "Thunderbird at home" },
-    ], "Make it", async (v) => {
+      : h("p", { class: "muted" }, t("none_yet")),
+    own ? form(t("new_application_password"), [
+      { name: "name", label: t("what_uses_it"), required: true, placeholder: t("thunderbird_at_home") },
+    ], t("make_it"), async (v) => {
       const made = await api("POST", `${base}/app-passwords`, { name: v.name });
       await route();
       document.getElementById("app-password").replaceChildren(h("p", { class: "ok" },
-        `The password for ${made.name}, shown this once: `, h("code", { class: "value" }, made.password),
-        " — type it in the app instead of your password."));
+        t("the_password_for_shown_this_once", { name: made.name }), h("code", { class: "value" }, made.password),
+        t("type_it_in_the_app_instead")));
     }, { id: "app-password-new" }) : null);
 }
 
@@ -866,35 +894,35 @@ async function pageDirectory() {
   const shown = h("div", { role: "status", id: "credentials" });
   // Written into the page shown when it is called (the page may have been drawn again).
   const credentials = (c) => document.getElementById("credentials").replaceChildren(h("section", {},
-    h("p", { class: "ok" }, `The password for ${c.account.name}, shown this once:`),
-    table(["", ""], [["Bind DN", c.bind_dn], ["Password", c.password]].map(([k, v]) =>
+    h("p", { class: "ok" }, t("the_password_for_shown_this_once_2", { name: c.account.name })),
+    table(["", ""], [[t("bind_dn"), c.bind_dn], [t("password"), c.password]].map(([k, v]) =>
       h("tr", {}, h("th", {}, k), h("td", {}, h("code", { class: "value" }, v)))))));
-  show(h("h1", {}, "Directory (LDAP)"),
+  show(h("h1", {}, t("directory_ldap")),
     h("section", {},
-      h("p", {}, "Mail clients, file servers and other applications on the office network can look people up in the box's directory, and check passwords against it, over LDAP with TLS:"),
-      table(["", ""], [["Server", `ldaps://${location.hostname}:636 (or ldap://…:389 with StartTLS)`], ["Base DN", base],
-        ["People", `ou=people,${base}`], ["Groups", `ou=groups,${base}`]].map(([k, v]) =>
+      h("p", {}, t("mail_clients_file_servers_and_other")),
+      table(["", ""], [[t("server"), t("ldaps_636_or_ldap_389_with", { hostname: location.hostname })], [t("base_dn"), base],
+        [t("people"), `ou=people,${base}`], [t("groups"), `ou=groups,${base}`]].map(([k, v]) =>
         h("tr", {}, h("th", {}, k), h("td", {}, h("code", { class: "value" }, v))))),
-      h("p", { class: "muted" }, "People sign in with their own address and password. An application that only reads gets an account of its own below.")),
+      h("p", { class: "muted" }, t("people_sign_in_with_their_own"))),
     shown,
-    h("h2", {}, "Application accounts"),
-    h("section", {}, accounts.length ? table(["Name", "What uses it", ""], accounts.map((a) => h("tr", {},
+    h("h2", {}, t("application_accounts")),
+    h("section", {}, accounts.length ? table([t("name"), t("what_uses_it"), ""], accounts.map((a) => h("tr", {},
       h("td", {}, a.name), h("td", {}, a.description || "—"),
       h("td", {}, h("div", { class: "row" },
         h("button", { class: "plain", type: "button", onclick: async () => {
-          if (confirm(`Give ${a.name} a new password? The application must be told it.`)) {
+          if (confirm(t("give_a_new_password_the_application", { name: a.name }))) {
             credentials(await api("POST", `services/${encodeURIComponent(a.name)}/password`));
           }
-        } }, "New password"),
-        confirmButton("Delete", `Delete the account ${a.name}?`, async () => {
+        } }, t("new_password")),
+        confirmButton(t("delete"), t("delete_the_account", { name: a.name }), async () => {
           await api("DELETE", `services/${encodeURIComponent(a.name)}`);
           route();
         }))))))
-      : h("p", { class: "muted" }, "None yet.")),
-    form("Add an application account", [
-      { name: "name", label: "Name", required: true, placeholder: "wiki" },
-      { name: "description", label: "What uses it", placeholder: "The office wiki" },
-    ], "Add it", async (v) => {
+      : h("p", { class: "muted" }, t("none_yet"))),
+    form(t("add_an_application_account"), [
+      { name: "name", label: t("name"), required: true, placeholder: "wiki" },
+      { name: "description", label: t("what_uses_it"), placeholder: t("the_office_wiki") },
+    ], t("add_it"), async (v) => {
       const c = await api("POST", "services", { name: v.name, description: v.description || undefined });
       await route();
       credentials(c);
@@ -905,71 +933,71 @@ async function pageCertificate() {
   const c = await api("GET", "certificate");
   const acme = await api("GET", "certificate/acme");
   const days = Math.floor((c.not_after * 1000 - Date.now()) / 86400000);
-  const what = { "self-signed": "A self-signed certificate made by the box: mail clients and browsers will ask whether to trust it.",
-    uploaded: "The certificate you uploaded.", configured: "The certificate files named in the configuration file.",
-    acme: "A certificate from the certificate authority below, renewed by the box 30 days before it ends." }[c.source];
-  show(h("h1", {}, "Certificate"),
+  const what = { "self-signed": t("a_self_signed_certificate_made_by"),
+    uploaded: t("the_certificate_you_uploaded"), configured: t("the_certificate_files_named_in_the"),
+    acme: t("a_certificate_from_the_certificate_authority") }[c.source];
+  show(h("h1", {}, t("certificate")),
     h("section", {},
       h("p", {}, what),
-      table(["", ""], [["Names", c.names.join(", ") || c.subject], ["Issued by", c.issuer],
-        ["Valid until", `${fmtTime(c.not_after)} (${days} days)`]].map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v)))),
-      c.source === "uploaded" ? h("div", {}, confirmButton("Go back to the self-signed certificate",
-        "Serve the box's self-signed certificate again?", async () => { await api("DELETE", "certificate"); route(); })) : null),
+      table(["", ""], [[t("names"), c.names.join(", ") || c.subject], [t("issued_by"), c.issuer],
+        [t("valid_until"), t("days", { not_after: fmtTime(c.not_after), days })]].map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v)))),
+      c.source === "uploaded" ? h("div", {}, confirmButton(t("go_back_to_the_self_signed"),
+        t("serve_the_boxs_self_signed_certificate"), async () => { await api("DELETE", "certificate"); route(); })) : null),
     c.source === "configured" ? null : form("Let's Encrypt", [
-      { name: "enabled", label: "Get the certificate for this box's name from a certificate authority, and renew it by itself", type: "checkbox", value: acme.settings.enabled },
-      { name: "email", label: "Your e-mail address (the authority writes to it before a certificate ends)", type: "email", value: acme.settings.email },
-      { name: "directory", label: "Authority's ACME address (empty: Let's Encrypt)", value: acme.settings.directory,
-        hint: "The box's name must lead to this box from the Internet, on port 80, for the authority to check it." },
-    ], "Save and get the certificate", async (v) => {
+      { name: "enabled", label: t("get_the_certificate_for_this_boxs"), type: "checkbox", value: acme.settings.enabled },
+      { name: "email", label: t("your_e_mail_address_the_authority"), type: "email", value: acme.settings.email },
+      { name: "directory", label: t("authoritys_acme_address_empty_lets_encrypt"), value: acme.settings.directory,
+        hint: t("the_boxs_name_must_lead_to") },
+    ], t("save_and_get_the_certificate"), async (v) => {
       const st = await api("PUT", "certificate/acme", { enabled: v.enabled, email: v.email, directory: v.directory });
       await route();
-      return st.settings.enabled ? "Obtained: every service serves it now." : "Saved.";
+      return st.settings.enabled ? t("obtained_every_service_serves_it_now") : t("saved");
     }, { id: "acme" }),
-    acme.last_error ? h("p", { class: "error", id: "acme-last-error" }, `The last attempt failed: ${acme.last_error}`) : null,
-    c.source === "configured" ? null : form("Upload a certificate", [
-      { name: "cert_pem", label: "Certificate (PEM, the server's first, then the intermediates)", type: "textarea",
+    acme.last_error ? h("p", { class: "error", id: "acme-last-error" }, t("the_last_attempt_failed", { last_error: acme.last_error })) : null,
+    c.source === "configured" ? null : form(t("upload_a_certificate"), [
+      { name: "cert_pem", label: t("certificate_pem_the_servers_first_then"), type: "textarea",
         placeholder: "-----BEGIN CERTIFICATE-----", required: true },
-      { name: "key_pem", label: "Private key (PEM)", type: "textarea", placeholder: "-----BEGIN PRIVATE KEY-----", required: true },
-    ], "Install it", async (v) => {
+      { name: "key_pem", label: t("private_key_pem"), type: "textarea", placeholder: "-----BEGIN PRIVATE KEY-----", required: true },
+    ], t("install_it"), async (v) => {
       await api("PUT", "certificate", { cert_pem: v.cert_pem, key_pem: v.key_pem });
       await route();
-      return "Installed: every service serves it now.";
+      return t("installed_every_service_serves_it_now");
     }, { id: "certificate" }));
 }
 
 async function pageBackups() {
   const sched = await api("GET", "backup/schedule");
   const st = sched.state;
-  const last = st.last_good ? `The last good one: ${st.last_good[0]}, ${fmtTime(st.last_good[1])}.` : "None has been taken yet.";
-  show(h("h1", {}, "Backups"),
-    form("Every day, somewhere else", [
-      { name: "enabled", label: "Back up every day, and check each backup after writing it", type: "checkbox", value: st.settings.enabled },
-      { name: "folder", label: "Where backups go: usb, or a folder where the office's share is mounted", value: st.settings.folder,
-        hint: "usb: the disk labelled BUREAU-BACKUP plugged into the box (the box mounts it). A folder: not inside the box's own data, where a backup is lost with the box." },
-      { name: "hour", label: "Hour of the day (UTC)", type: "number", value: String(st.settings.hour) },
-      { name: "keep_days", label: "Days kept", type: "number", value: String(st.settings.keep_days) },
-    ], "Save", async (v) => {
+  const last = st.last_good ? t("the_last_good_one", { p: st.last_good[0], p2: fmtTime(st.last_good[1]) }) : t("none_has_been_taken_yet");
+  show(h("h1", {}, t("backups")),
+    form(t("every_day_somewhere_else"), [
+      { name: "enabled", label: t("back_up_every_day_and_check"), type: "checkbox", value: st.settings.enabled },
+      { name: "folder", label: t("where_backups_go_usb_or_a"), value: st.settings.folder,
+        hint: t("usb_the_disk_labelled_bureau_backup") },
+      { name: "hour", label: t("hour_of_the_day_utc"), type: "number", value: String(st.settings.hour) },
+      { name: "keep_days", label: t("days_kept"), type: "number", value: String(st.settings.keep_days) },
+    ], t("save"), async (v) => {
       await api("PUT", "backup/schedule", { enabled: v.enabled, folder: v.folder, hour: Number(v.hour), keep_days: Number(v.keep_days) });
-      return "Saved.";
+      return t("saved");
     }, { id: "schedule" }),
     h("section", {},
       h("p", { id: "schedule-last" }, last),
-      st.last_error ? h("p", { class: "error" }, `The last attempt failed: ${st.last_error}`) : null,
-      st.settings.folder ? h("div", {}, confirmButton("Back up now", "Take a backup into the folder now?", async () => {
+      st.last_error ? h("p", { class: "error" }, t("the_last_attempt_failed", { last_error: st.last_error })) : null,
+      st.settings.folder ? h("div", {}, confirmButton(t("back_up_now"), t("take_a_backup_into_the_folder"), async () => {
         await api("POST", "backup/schedule/run"); route(); })) : null,
-      sched.archives.length ? table(["Backup", "Taken", "Size", ""], sched.archives.map((a) => h("tr", {},
-        h("td", {}, a.name), h("td", {}, fmtTime(a.taken)), h("td", {}, `${Math.round(a.size / 1024)} KiB`),
-        h("td", {}, confirmButton("Restore", `Replace everything on the box with ${a.name}?`, async () => {
+      sched.archives.length ? table([t("backup"), t("taken"), t("size"), ""], sched.archives.map((a) => h("tr", {},
+        h("td", {}, a.name), h("td", {}, fmtTime(a.taken)), h("td", {}, t("kib", { p: Math.round(a.size / 1024) })),
+        h("td", {}, confirmButton(t("restore"), t("replace_everything_on_the_box_with", { name: a.name }), async () => {
           await api("POST", `backup/schedule/${encodeURIComponent(a.name)}/restore`);
           await signInAfterRestart();
         }))))) : null),
     h("section", {},
-      h("p", {}, "A backup is one archive of everything the box holds: users and groups, mail, calendars, contacts, shares and settings. It is taken while the box keeps working."),
-      h("p", {}, h("a", { href: "/api/v1/backup", download: "", id: "download-backup" }, "Download a backup now")),
-      h("p", { class: "muted" }, "Keep it somewhere other than the box: it holds everyone's mail, and the password hashes.")),
+      h("p", {}, t("a_backup_is_one_archive_of")),
+      h("p", {}, h("a", { href: "/api/v1/backup", download: "", id: "download-backup" }, t("download_a_backup_now"))),
+      h("p", { class: "muted" }, t("keep_it_somewhere_other_than_the"))),
     restoreForm(),
-    h("section", {}, h("h2", {}, "Restore on the box itself"),
-      h("p", {}, "Or, with the service stopped, into an empty data directory:"),
+    h("section", {}, h("h2", {}, t("restore_on_the_box_itself")),
+      h("p", {}, t("or_with_the_service_stopped_into")),
       h("pre", {}, "systemctl stop bureau\nmv /var/lib/bureau /var/lib/bureau.old\nbureau backup restore bureau-backup-….tar.gz\nsystemctl start bureau")));
 }
 
@@ -977,20 +1005,20 @@ function restoreForm() {
   const file = h("input", { type: "file", id: "restore-file", accept: ".gz,.tgz,application/gzip" });
   const status = h("p", { role: "status", "aria-live": "polite" });
   const f = h("form", { class: "card", "data-form": "restore" },
-    h("h2", {}, "Restore"),
-    h("p", {}, "Put a backup in place of everything the box holds now. The archive is checked whole first (every file against its hash): a damaged one changes nothing. Then Bureau restarts with it, and everyone signs in again. What it replaces is kept on the box, not deleted."),
-    h("label", { for: "restore-file" }, "Backup archive (.tar.gz)"), file, status,
-    h("button", { type: "submit", class: "danger" }, "Restore this backup"));
+    h("h2", {}, t("restore")),
+    h("p", {}, t("put_a_backup_in_place_of")),
+    h("label", { for: "restore-file" }, t("backup_archive_tar_gz")), file, status,
+    h("button", { type: "submit", class: "danger" }, t("restore_this_backup")));
   f.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     status.className = "";
-    if (!file.files.length) { status.className = "error"; status.textContent = "Choose the archive first."; return; }
-    if (!confirm("Replace everything on the box with this backup?")) return;
-    status.textContent = "Uploading and checking…";
+    if (!file.files.length) { status.className = "error"; status.textContent = t("choose_the_archive_first"); return; }
+    if (!confirm(t("replace_everything_on_the_box_with_2"))) return;
+    status.textContent = t("uploading_and_checking");
     try {
       const info = await api("POST", "backup", file.files[0]);
       status.className = "ok";
-      status.textContent = `The backup taken ${fmtTime(info.created)} is checked. Bureau is restarting with it…`;
+      status.textContent = t("the_backup_taken_is_checked_bureau", { created: fmtTime(info.created) });
       await signInAfterRestart();
     } catch (e) {
       status.className = "error";
@@ -1004,20 +1032,20 @@ function restoreForm() {
 // health check confirmed), an update to install, failed units, a reboot.
 async function pageSystem() {
   const sys = await api("GET", "system");
-  const words = { good: "good (confirmed)", pending: "on trial until its health check passes", bad: "failed; not booted again",
-    empty: "empty: nothing installed yet" };
+  const words = { good: t("good_confirmed"), pending: t("on_trial_until_its_health_check"), bad: t("failed_not_booted_again"),
+    empty: t("empty_nothing_installed_yet") };
   const file = h("input", { type: "file", id: "update-file", accept: ".raucb" });
   const status = h("p", { role: "status", "aria-live": "polite" });
   const upload = h("form", { class: "card", "data-form": "update" },
-    h("h2", {}, "Install an update"),
-    h("p", {}, "An update bundle (.raucb, signed for this box) goes into the slot that is not running; the box starts it at the next reboot, and goes back to the slot it runs now if the update does not come up."),
-    h("label", { for: "update-file" }, "Update bundle (.raucb)"), file, status,
-    h("button", { type: "submit" }, "Install"));
+    h("h2", {}, t("install_an_update")),
+    h("p", {}, t("an_update_bundle_raucb_signed_for")),
+    h("label", { for: "update-file" }, t("update_bundle_raucb")), file, status,
+    h("button", { type: "submit" }, t("install")));
   upload.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     status.className = "";
-    if (!file.files.length) { status.className = "error"; status.textContent = "Choose the bundle first."; return; }
-    status.textContent = "Uploading and installing (a few minutes)…";
+    if (!file.files.length) { status.className = "error"; status.textContent = t("choose_the_bundle_first"); return; }
+    status.textContent = t("uploading_and_installing_a_few_minutes");
     try {
       status.textContent = (await api("PUT", "system/update", file.files[0])).message;
       status.className = "ok";
@@ -1026,22 +1054,22 @@ async function pageSystem() {
       status.textContent = e.message;
     }
   });
-  show(h("h1", {}, "System"),
+  show(h("h1", {}, t("system")),
     h("section", {},
-      h("p", {}, `Release ${sys.release || "(not running from the appliance image)"}; time zone ${sys.timezone}.`),
-      sys.boot_time ? h("p", { class: "muted" }, `Last boot: ${sys.boot_time.replace(/^Startup finished in /, "")}.`) : null,
+      h("p", {}, t("release_time_zone", { p: sys.release || t("not_running_from_the_appliance_image"), timezone: sys.timezone })),
+      sys.boot_time ? h("p", { class: "muted" }, t("last_boot", { p: sys.boot_time.replace(/^Startup finished in /, "") })) : null,
       sys.slot_summary.length
-        ? table(["Slot", "Running", "State", "Version", ["Installed", { class: "wide" }]], sys.slot_summary.map((sl) => h("tr", {},
-          h("td", {}, sl.bootname), h("td", {}, sl.state === "booted" ? "yes" : "no"),
+        ? table([t("slot"), t("running"), t("state"), t("version"), [t("installed"), { class: "wide" }]], sys.slot_summary.map((sl) => h("tr", {},
+          h("td", {}, sl.bootname), h("td", {}, (sl.state === "booted" ? t("yes") : t("no"))),
           h("td", { class: sl.status === "bad" ? "down" : sl.status === "good" ? "up" : null }, words[sl.status] || sl.status),
-          h("td", {}, sl.version || "—"), h("td", { class: "wide" }, sl.installed ? new Date(sl.installed).toLocaleString() : "—"))))
-        : h("p", { class: "muted" }, `The slots are unknown: ${sys.helper_error || "no answer"}.`),
+          h("td", {}, sl.version || "—"), h("td", { class: "wide" }, sl.installed ? fmtDate(new Date(sl.installed)) : "—"))))
+        : h("p", { class: "muted" }, t("the_slots_are_unknown", { p: sys.helper_error || t("no_answer") })),
       sys.failed_units === null ? null : sys.failed_units.length
-        ? h("p", { class: "error" }, `Failed system units: ${sys.failed_units.join(", ")}. The logs say why.`)
-        : h("p", { class: "ok" }, "Every system unit runs as it should.")),
+        ? h("p", { class: "error" }, t("failed_system_units_the_logs_say", { p: sys.failed_units.join(", ") }))
+        : h("p", { class: "ok" }, t("every_system_unit_runs_as_it"))),
     upload,
-    h("section", {}, h("h2", {}, "Restart the box"),
-      confirmButton("Reboot now", "Reboot the box? Everyone is disconnected for a minute or two.", async () => {
+    h("section", {}, h("h2", {}, t("restart_the_box")),
+      confirmButton(t("reboot_now"), t("reboot_the_box_everyone_is_disconnected"), async () => {
         try { await api("POST", "system/reboot"); await signInAfterRestart(); } catch (e) { alert(e.message); }
       })));
 }
@@ -1055,23 +1083,23 @@ async function pageFiles() {
   try { daemon = await api("GET", "samba/status"); } catch (e) { daemon = { error: e.message }; }
   const s = state.settings;
   const last = state.last;
-  show(h("h1", {}, "File server"),
+  show(h("h1", {}, t("file_server")),
     h("section", {},
-      h("p", {}, "The office's Windows file shares (Samba), with everyone's own address and password. Accounts follow the users here by themselves: new, disabled, deleted and new passwords reach the file server at once."),
+      h("p", {}, t("the_offices_windows_file_shares_samba")),
       table(["", ""], [
-        ["File server", daemon.error ? daemon.error : daemon.running ? `running, ${daemon.sessions.length} connected` : "not running"],
-        ["Shares", s.enabled ? [s.homes ? "a home folder per user" : null, ...s.shares.map((x) => `\\${location.hostname}\\${x.name} (${x.group})`), s.public ? "public" : null].filter(Boolean).join(", ") || "none" : "not set up yet"],
-        ["Last brought in line", last ? (last.error ? `failed: ${last.error}` : `${fmtTime(last.at)}: ${last.report.users} accounts`) : "—"],
+        [t("file_server"), daemon.error ? daemon.error : daemon.running ? t("running_connected", { length: daemon.sessions.length }) : t("not_running")],
+        [t("shares"), s.enabled ? [s.homes ? t("a_home_folder_per_user") : null, ...s.shares.map((x) => `\\${location.hostname}\\${x.name} (${x.group})`), s.public ? "public" : null].filter(Boolean).join(", ") || t("no_shares") : t("not_set_up_yet")],
+        [t("last_brought_in_line"), last ? (last.error ? t("failed", { error: last.error }) : t("accounts", { at: fmtTime(last.at), users: last.report.users })) : "—"],
       ].map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v)))),
-      last?.report?.skipped?.length ? h("p", { class: "error" }, last.report.skipped.map(([u, why]) => `${u} left out: ${why}`).join("; ")) : null),
-    form("Shares", [
-      { name: "workgroup", label: "Workgroup", value: s.workgroup, required: true },
-      { name: "homes", label: "A home folder for each user", type: "checkbox", value: s.homes },
-      { name: "public", label: "A \"public\" share everyone may use", type: "checkbox", value: s.public },
-      { name: "shares", label: "Group shares, one per line: share name, then the group", type: "textarea",
+      last?.report?.skipped?.length ? h("p", { class: "error" }, last.report.skipped.map(([u, why]) => t("left_out", { u, why })).join("; ")) : null),
+    form(t("shares"), [
+      { name: "workgroup", label: t("workgroup"), value: s.workgroup, required: true },
+      { name: "homes", label: t("a_home_folder_for_each_user"), type: "checkbox", value: s.homes },
+      { name: "public", label: t("a_public_share_everyone_may_use"), type: "checkbox", value: s.public },
+      { name: "shares", label: t("group_shares_one_per_line_share"), type: "textarea",
         value: s.shares.map((x) => `${x.name} ${x.group}`).join("\n"), placeholder: "sales sales",
-        hint: `Groups: ${groups.map((g) => g.name).join(", ") || "none yet"}. Only the group's members may use its share.` },
-    ], "Apply", async (v) => {
+        hint: t("groups_only_the_groups_members_may", { p: groups.map((g) => g.name).join(", ") || t("none_yet_2") }) },
+    ], t("apply"), async (v) => {
       const shares = lines(v.shares).map((l) => { const [name, group = ""] = l.split(/\s+/); return { name, group }; });
       let done;
       try {
@@ -1082,28 +1110,28 @@ async function pageFiles() {
       }
       await route();
       return done.report.reloaded
-        ? `Applied: the file server has the new shares (${done.report.users} accounts).`
-        : { error: "Saved, but the file server did not take the new shares yet: it is not running." };
+        ? t("applied_the_file_server_has_the", { users: done.report.users })
+        : { error: t("saved_but_the_file_server_did") };
     }, { id: "samba" }));
 }
 
 async function pageProxy() {
   const [s, sum] = await Promise.all([api("GET", "proxy"), api("GET", "proxy/summary")]);
   const top = (title, rows) => h("div", {}, h("h2", {}, title), rows.length
-    ? table(["", "Requests"], rows.map(([k, n]) => h("tr", {}, h("td", {}, k), h("td", {}, String(n)))))
-    : h("p", { class: "muted" }, "None."));
-  show(h("h1", {}, "Web proxy"),
+    ? table(["", t("requests")], rows.map(([k, n]) => h("tr", {}, h("td", {}, k), h("td", {}, String(n)))))
+    : h("p", { class: "muted" }, t("none")));
+  show(h("h1", {}, t("web_proxy")),
     h("section", {},
-      h("p", {}, `The office's web proxy (Squid): ${sum.requests} requests in its log, ${sum.denied} refused.`),
-      top("Top users", sum.top_users), top("Top sites", sum.top_domains), top("Most refused", sum.top_denied_domains)),
-    form("Settings", [
-      { name: "networks", label: "Networks that may use it", value: s.networks.join(" "), required: true,
-        hint: "CIDR blocks or addresses, separated by spaces; \"lan\" for the private ranges." },
-      { name: "authenticate", label: "People sign in with their address and password", type: "checkbox", value: s.authenticate },
-      { name: "blocked", label: "Blocked sites, one per line (with their subdomains)", type: "textarea", value: s.blocked.join("\n") },
-      { name: "rules", label: "Group rules, one per line: group, allow or deny, then sites", type: "textarea",
+      h("p", {}, t("the_offices_web_proxy_squid_requests", { requests: sum.requests, denied: sum.denied })),
+      top(t("top_users"), sum.top_users), top(t("top_sites"), sum.top_domains), top(t("most_refused"), sum.top_denied_domains)),
+    form(t("settings"), [
+      { name: "networks", label: t("networks_that_may_use_it"), value: s.networks.join(" "), required: true,
+        hint: t("cidr_blocks_or_addresses_separated_by") },
+      { name: "authenticate", label: t("people_sign_in_with_their_address"), type: "checkbox", value: s.authenticate },
+      { name: "blocked", label: t("blocked_sites_one_per_line_with"), type: "textarea", value: s.blocked.join("\n") },
+      { name: "rules", label: t("group_rules_one_per_line_group"), type: "textarea",
         value: s.rules.map((r) => `${r.group} ${r.action} ${r.domains.join(" ")}`).join("\n"), placeholder: "interns deny youtube.com" },
-    ], "Apply", async (v) => {
+    ], t("apply"), async (v) => {
       const rules = lines(v.rules).map((l) => { const [group, action, ...domains] = l.split(/\s+/); return { group, action, domains }; });
       let done;
       try {
@@ -1114,18 +1142,18 @@ async function pageProxy() {
       }
       await route();
       return done.reloaded
-        ? "Applied: the web proxy has the new settings."
-        : { error: `Saved, but not in effect yet. ${done.note}.` };
+        ? t("applied_the_web_proxy_has_the")
+        : { error: t("saved_but_not_in_effect_yet", { note: done.note }) };
     }, { id: "proxy" }));
 }
 
 // ---- routing ----
 
-const adminPages = [["#/", "Dashboard"], ["#/domains", "Domains"], ["#/users", "Users"], ["#/groups", "Groups"], ["#/rooms", "Rooms"], ["#/queue", "Mail queue"], ["#/directory", "Directory"], ["#/files", "File server"], ["#/proxy", "Web proxy"], ["#/logs", "Logs"], ["#/certificate", "Certificate"], ["#/backups", "Backups"], ["#/system", "System"]];
+const adminPages = [["#/", t("dashboard")], ["#/domains", t("domains")], ["#/users", t("users")], ["#/groups", t("groups")], ["#/rooms", t("rooms")], ["#/queue", t("mail_queue")], ["#/directory", t("directory")], ["#/files", t("file_server")], ["#/proxy", t("web_proxy")], ["#/logs", t("logs")], ["#/certificate", t("certificate")], ["#/backups", t("backups")], ["#/system", t("system")]];
 
 function drawNav() {
   const here = location.hash.split("?")[0].split("/").slice(0, 2).join("/") || "#/";
-  const links = me ? [...(me.admin ? adminPages : []), ["#/me", "My account"]] : [];
+  const links = me ? [...(me.admin ? adminPages : []), ["#/me", t("my_account")]] : [];
   nav.replaceChildren(...links.map(([href, label]) =>
     (here === href || (href !== "#/" && here.startsWith(href)))
       ? h("a", { href, class: "here", "aria-current": "page" }, label)
@@ -1137,7 +1165,7 @@ function drawNav() {
       me = null;
       go("#/login");
     },
-  }, "Sign out")) : "");
+  }, t("sign_out"))) : "");
 }
 
 async function route() {
@@ -1169,11 +1197,11 @@ async function route() {
       case "directory": return await pageDirectory();
       case "files": return await pageFiles();
       case "proxy": return await pageProxy();
-      default: show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to the dashboard")));
+      default: show(h("h1", {}, t("not_found")), h("p", {}, h("a", { href: "#/" }, t("back_to_the_dashboard"))));
     }
   } catch (e) {
     if (e.status === 401) return;
-    show(h("h1", {}, "Something went wrong"), h("p", { class: "error" }, e.message));
+    show(h("h1", {}, t("something_went_wrong")), h("p", { class: "error" }, e.message));
   } finally {
     drawNav();
   }

@@ -3,8 +3,10 @@
 //! in DNS, the certificate's
 //! expiry, the last backup's age, the data partition's space and the whole box's memory,
 //! the mail queue's oldest message, and on the appliance the system helper, the update
-//! slots and the failed units. The dashboard shows them first.
+//! slots and the failed units. The dashboard shows them first. Titles and sentences are
+//! said in the request's language (words.rs).
 
+use crate::words::Words;
 use crate::*;
 
 /// One check.
@@ -12,23 +14,24 @@ use crate::*;
 pub struct Check {
     pub id: &'static str,
     pub state: &'static str,
-    pub title: &'static str,
+    pub title: String,
     pub detail: String,
 }
 
 const DAY: i64 = 86_400;
 
-fn check(id: &'static str, title: &'static str, state: &'static str, detail: String) -> Check {
+/// A check of `id`, titled by the catalogue's `health_<id>`.
+fn check(w: Words, id: &'static str, state: &'static str, detail: String) -> Check {
     Check {
         id,
         state,
-        title,
+        title: w.say(&format!("health_{}", id.replace('-', "_")), &[]),
         detail,
     }
 }
 
 /// "3 days", "1 day", "5 hours".
-fn age(secs: i64) -> String {
+fn age(w: Words, secs: i64) -> String {
     let (n, unit) = if secs >= DAY {
         (secs / DAY, "day")
     } else if secs >= 3600 {
@@ -36,82 +39,57 @@ fn age(secs: i64) -> String {
     } else {
         ((secs / 60).max(0), "minute")
     };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+    let key = format!("age_{unit}{}", if n == 1 { "" } else { "s" });
+    w.say(&key, &[("n", &n)])
 }
 
 impl AdminApi {
-    pub(crate) async fn health(&self) -> Vec<Check> {
+    pub(crate) async fn health(&self, w: Words) -> Vec<Check> {
         let now = bureau_store::now();
-        let mut out = vec![self.dns_check().await];
-        out.extend(self.mail_dns_check().await);
-        out.push(self.certificate_check(now));
+        let mut out = vec![self.dns_check(w).await];
+        out.extend(self.mail_dns_check(w).await);
+        out.push(self.certificate_check(w, now));
         out.push(
             match bureau_core::system::last_backup(&self.info.system_dir) {
-                None => check(
-                    "backup",
-                    "Backups",
-                    "warn",
-                    "No backup has been taken yet: download one on the Backups page.".into(),
-                ),
+                None => check(w, "backup", "warn", w.say("health_backup_none", &[])),
                 Some(at) if now - at > 7 * DAY => check(
+                    w,
                     "backup",
-                    "Backups",
                     "warn",
-                    format!("The last backup is {} old.", age(now - at)),
+                    w.say("health_backup_old", &[("age", &age(w, now - at))]),
                 ),
                 Some(at) => check(
+                    w,
                     "backup",
-                    "Backups",
                     "ok",
-                    format!("The last backup was taken {} ago.", age(now - at)),
+                    w.say("health_backup_ok", &[("age", &age(w, now - at))]),
                 ),
             },
         );
-        out.push(disk_check(&self.info.data_dir));
-        out.push(memory_check());
-        out.push(self.queue_check(now));
-        out.extend(self.appliance_checks().await);
+        out.push(disk_check(w, &self.info.data_dir));
+        out.push(memory_check(w));
+        out.push(self.queue_check(w, now));
+        out.extend(self.appliance_checks(w).await);
         out
     }
 
-    async fn dns_check(&self) -> Check {
+    async fn dns_check(&self, w: Words) -> Check {
         let name = &self.info.hostname;
         let Some(q) = &self.queue else {
-            return check(
-                "dns",
-                "The box's name",
-                "unknown",
-                "DNS was not asked.".into(),
-            );
+            return check(w, "dns", "unknown", w.say("health_dns_not_asked", &[]));
         };
         use bureau_smtp::dnscheck::Published;
-        match q.box_resolves().await {
-            Published::Yes => check(
-                "dns",
-                "The box's name",
-                "ok",
-                format!("{name} has an address in DNS."),
-            ),
-            Published::Unknown => check(
-                "dns",
-                "The box's name",
-                "unknown",
-                format!("DNS could not be asked about {name}."),
-            ),
-            _ => check(
-                "dns",
-                "The box's name",
-                "bad",
-                format!(
-                    "{name} has no A or AAAA record in DNS: phones and mail clients outside the box cannot find it. Publish one at your DNS provider."
-                ),
-            ),
-        }
+        let (state, key) = match q.box_resolves().await {
+            Published::Yes => ("ok", "health_dns_ok"),
+            Published::Unknown => ("unknown", "health_dns_unknown"),
+            _ => ("bad", "health_dns_missing"),
+        };
+        check(w, "dns", state, w.say(key, &[("name", name)]))
     }
 
     /// Each domain's mail records (MX, SPF, DKIM, DMARC, autoconfiguration), as the domain's
     /// DNS page checks them: one line per domain that lacks some.
-    async fn mail_dns_check(&self) -> Option<Check> {
+    async fn mail_dns_check(&self, w: Words) -> Option<Check> {
         use bureau_smtp::dnscheck::Published;
         self.queue.as_ref()?;
         let domains = self.dir().domains().ok()?;
@@ -131,130 +109,93 @@ impl AdminApi {
                 .filter(|p| matches!(p, Published::No | Published::Different))
                 .count();
             if missing > 0 {
-                lacking.push(format!(
-                    "{} ({missing} of {} records)",
-                    d.name,
-                    records.len()
-                ));
+                let (name, total) = (&d.name, records.len());
+                let vars: [(&str, &dyn std::fmt::Display); 3] =
+                    [("name", name), ("missing", &missing), ("total", &total)];
+                lacking.push(w.say("health_mail_dns_domain", &vars));
             }
         }
-        let title = "Mail domains in DNS";
         Some(if !lacking.is_empty() {
-            check(
-                "mail-dns",
-                title,
-                "warn",
-                format!(
-                    "Not published as the Domains page shows, or different: {}. Mail from the office may be taken for spam until they are.",
-                    lacking.join(", ")
-                ),
-            )
+            let list = lacking.join(", ");
+            let detail = w.say("health_mail_dns_lacking", &[("list", &list)]);
+            check(w, "mail-dns", "warn", detail)
         } else if unknown > 0 {
             check(
+                w,
                 "mail-dns",
-                title,
                 "unknown",
-                "DNS could not be asked about the mail domains.".into(),
+                w.say("health_mail_dns_unknown", &[]),
             )
         } else {
-            check(
-                "mail-dns",
-                title,
-                "ok",
-                "Every mail domain's records are published.".into(),
-            )
+            check(w, "mail-dns", "ok", w.say("health_mail_dns_ok", &[]))
         })
     }
 
-    fn certificate_check(&self, now: i64) -> Check {
+    fn certificate_check(&self, w: Words, now: i64) -> Check {
         let c = self.certs.info();
         let left = c.not_after - now;
         let until = chrono::DateTime::from_timestamp(c.not_after, 0)
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_default();
-        let (state, detail) = if left < 0 {
-            (
-                "bad",
-                format!("The certificate expired on {until}: clients refuse the box."),
-            )
+        let left_words = age(w, left);
+        let (state, key) = if left < 0 {
+            ("bad", "health_certificate_expired")
         } else if c.source == "self-signed" {
-            (
-                "warn",
-                "The box serves a certificate it made itself: every client asks once whether to trust it. Upload one for the box's name.".into(),
-            )
+            ("warn", "health_certificate_self_signed")
         } else if left < 21 * DAY {
-            (
-                "warn",
-                format!("The certificate expires on {until}, in {}.", age(left)),
-            )
+            ("warn", "health_certificate_ends_soon")
         } else {
-            ("ok", format!("The certificate is valid until {until}."))
+            ("ok", "health_certificate_ok")
         };
-        check("certificate", "Certificate", state, detail)
+        let detail = w.say(key, &[("until", &until), ("left", &left_words)]);
+        check(w, "certificate", state, detail)
     }
 
-    fn queue_check(&self, now: i64) -> Check {
+    fn queue_check(&self, w: Words, now: i64) -> Check {
         let oldest = self
             .queue
             .as_ref()
             .and_then(|q| q.list().ok())
             .and_then(|l| l.iter().map(|m| m.entry.created).min());
         match oldest {
-            None => check(
-                "queue",
-                "Mail queue",
-                "ok",
-                "No mail is waiting to go out.".into(),
-            ),
+            None => check(w, "queue", "ok", w.say("health_queue_empty", &[])),
             Some(at) => {
                 let state = match now - at {
                     a if a > DAY => "bad",
                     a if a > 3600 => "warn",
                     _ => "ok",
                 };
+                let waited = age(w, now - at);
                 check(
+                    w,
                     "queue",
-                    "Mail queue",
                     state,
-                    format!(
-                        "The oldest message waiting to go out has waited {}.",
-                        age(now - at)
-                    ),
+                    w.say("health_queue_oldest", &[("age", &waited)]),
                 )
             }
         }
     }
 
     /// The helper, the slots and the units, on the appliance only.
-    async fn appliance_checks(&self) -> Vec<Check> {
+    async fn appliance_checks(&self, w: Words) -> Vec<Check> {
         if std::fs::metadata(RELEASE_FILE).is_err() {
-            return vec![check(
-                "helper",
-                "System helper",
-                "unknown",
-                "Not running from the appliance image: no helper, slots or system units to check."
-                    .into(),
-            )];
+            let detail = w.say("health_helper_not_appliance", &[]);
+            return vec![check(w, "helper", "unknown", detail)];
         }
         let sys = self.system().await;
         let mut out = vec![match &sys.helper_error {
-            None => check(
-                "helper",
-                "System helper",
-                "ok",
-                "The system helper answers.".into(),
-            ),
-            Some(e) => check("helper", "System helper", "bad", format!("{e}.")),
+            None => check(w, "helper", "ok", w.say("health_helper_ok", &[])),
+            Some(e) => check(w, "helper", "bad", format!("{e}.")),
         }];
         let bad: Vec<String> = sys
             .slot_summary
             .iter()
             .filter(|s| s.status == "bad")
             .map(|s| {
-                format!(
-                    "slot {} ({})",
-                    s.bootname,
-                    s.version.as_deref().unwrap_or("?")
+                let version = s.version.as_deref().unwrap_or("?");
+                w.say(
+                    "health_slot",
+                    &[("name", &s.bootname), ("version", &version)],
                 )
             })
             .collect();
@@ -262,42 +203,29 @@ impl AdminApi {
             .slot_summary
             .iter()
             .any(|s| s.state == "booted" && s.status == "pending");
+        let slots = bad.join(", ");
         out.push(if !bad.is_empty() {
             check(
+                w,
                 "update",
-                "Updates",
                 "warn",
-                format!("An update failed and was rolled back: {}.", bad.join(", ")),
+                w.say("health_update_failed", &[("slots", &slots)]),
             )
         } else if trial {
-            check(
-                "update",
-                "Updates",
-                "warn",
-                "The running system is on trial until its health check passes.".into(),
-            )
+            check(w, "update", "warn", w.say("health_update_trial", &[]))
         } else {
-            check(
-                "update",
-                "Updates",
-                "ok",
-                "The running system is confirmed.".into(),
-            )
+            check(w, "update", "ok", w.say("health_update_ok", &[]))
         });
         if let Some(units) = sys.failed_units {
+            let list = units.join(", ");
             out.push(if units.is_empty() {
-                check(
-                    "units",
-                    "System units",
-                    "ok",
-                    "Every system unit runs.".into(),
-                )
+                check(w, "units", "ok", w.say("health_units_ok", &[]))
             } else {
                 check(
+                    w,
                     "units",
-                    "System units",
                     "bad",
-                    format!("Failed: {}. The logs say why.", units.join(", ")),
+                    w.say("health_units_failed", &[("units", &list)]),
                 )
             });
         }
@@ -305,18 +233,13 @@ impl AdminApi {
     }
 }
 
-fn disk_check(data_dir: &str) -> Check {
+fn disk_check(w: Words, data_dir: &str) -> Check {
     let Some(DiskSpace {
         total_bytes: total,
         free_bytes: free,
     }) = DiskSpace::of(data_dir)
     else {
-        return check(
-            "disk",
-            "Disk",
-            "unknown",
-            "The data partition's space is unknown.".into(),
-        );
+        return check(w, "disk", "unknown", w.say("health_disk_unknown", &[]));
     };
     let pct = (free * 100).checked_div(total).unwrap_or(100);
     let state = match pct {
@@ -324,20 +247,14 @@ fn disk_check(data_dir: &str) -> Check {
         10..20 => "warn",
         _ => "ok",
     };
-    check(
-        "disk",
-        "Disk",
-        state,
-        format!(
-            "{} free of {} on the data partition ({pct}%).",
-            bytes(free),
-            bytes(total)
-        ),
-    )
+    let (free, total) = (bytes(w, free), bytes(w, total));
+    let vars: [(&str, &dyn std::fmt::Display); 3] =
+        [("free", &free), ("total", &total), ("pct", &pct)];
+    check(w, "disk", state, w.say("health_disk_free", &vars))
 }
 
 /// The whole box's memory (/proc/meminfo), not only the daemon's.
-fn memory_check() -> Check {
+fn memory_check(w: Words) -> Check {
     let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let kib = |key: &str| {
         info.lines()
@@ -345,36 +262,32 @@ fn memory_check() -> Check {
             .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
     };
     let (Some(total), Some(avail)) = (kib("MemTotal:"), kib("MemAvailable:")) else {
-        return check(
-            "memory",
-            "Memory",
-            "unknown",
-            "The box's memory is unknown.".into(),
-        );
+        return check(w, "memory", "unknown", w.say("health_memory_unknown", &[]));
     };
     let pct = avail * 100 / total.max(1);
     let state = if pct < 10 { "warn" } else { "ok" };
-    check(
-        "memory",
-        "Memory",
-        state,
-        format!(
-            "{} available of {} in the whole box ({pct}%).",
-            bytes(avail * 1024),
-            bytes(total * 1024)
-        ),
-    )
+    let (free, total) = (bytes(w, avail * 1024), bytes(w, total * 1024));
+    let vars: [(&str, &dyn std::fmt::Display); 3] =
+        [("free", &free), ("total", &total), ("pct", &pct)];
+    check(w, "memory", state, w.say("health_memory_free", &vars))
 }
 
-fn bytes(n: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
+/// A size in the language's units ("1.5 MB", "1,5 Mo").
+fn bytes(w: Words, n: u64) -> String {
+    let units = ["unit_b", "unit_kb", "unit_mb", "unit_gb", "unit_tb"];
     let mut v = n as f64;
     let mut i = 0;
     while v >= 1000.0 && i < units.len() - 1 {
         v /= 1000.0;
         i += 1;
     }
-    format!("{v:.1} {}", units[i])
+    let number = format!("{v:.1}");
+    let number = if w.say("decimal_mark", &[]) == "," {
+        number.replace('.', ",")
+    } else {
+        number
+    };
+    format!("{number} {}", w.say(units[i], &[]))
 }
 
 #[cfg(test)]
@@ -383,11 +296,19 @@ mod tests {
 
     #[test]
     fn ages_and_sizes_in_words() {
-        assert_eq!(age(90), "1 minute");
-        assert_eq!(age(3 * 3600 + 5), "3 hours");
-        assert_eq!(age(8 * DAY), "8 days");
-        assert_eq!(bytes(1_500_000), "1.5 MB");
-        let m = memory_check();
-        assert!(m.detail.contains("in the whole box"), "{m:?}");
+        let w = Words::english();
+        assert_eq!(age(w, 90), "1 minute");
+        assert_eq!(age(w, 3 * 3600 + 5), "3 hours");
+        assert_eq!(age(w, 8 * DAY), "8 days");
+        assert_eq!(bytes(w, 1_500_000), "1.5 MB");
+        let m = memory_check(w);
+        assert!(
+            m.detail.contains("in the whole box") && m.title == "Memory",
+            "{m:?}"
+        );
+        let fr = Words::of(Some("fr"));
+        assert_eq!(age(fr, 8 * DAY), "8 jours");
+        assert_eq!(bytes(fr, 1_500_000), "1,5 Mo");
+        assert_eq!(memory_check(fr).title, "Mémoire");
     }
 }

@@ -17,6 +17,7 @@ mod services;
 pub mod setup;
 mod system;
 mod users;
+mod words;
 
 use api::*;
 use bureau_core::{Auth, AuthError, helper};

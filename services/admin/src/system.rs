@@ -98,7 +98,9 @@ impl AdminApi {
             }
             (&Method::GET, ["health"]) => {
                 admin_only(who)?;
-                Ok(json(StatusCode::OK, &self.health().await))
+                let lang = req.headers().get(hyper::header::ACCEPT_LANGUAGE);
+                let w = crate::words::Words::of(lang.and_then(|v| v.to_str().ok()));
+                Ok(json(StatusCode::OK, &self.health(w).await))
             }
             (&Method::GET, ["check"]) => {
                 admin_only(who)?;

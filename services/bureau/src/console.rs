@@ -1,5 +1,5 @@
-//! The web console's assets (web-admin/, a page, a script and a stylesheet with no build
-//! step), embedded in the binary and served at /admin/ with headers that keep the page
+//! The web console's assets (web-admin/, a page, a script, a stylesheet and a catalogue
+//! of its words per language, with no build step), embedded in the binary and served at /admin/ with headers that keep the page
 //! from being framed or fed other scripts. The console itself talks to /api/v1/.
 
 use bureau_admin::Resp;
@@ -12,6 +12,7 @@ use hyper::{Response, StatusCode};
 #[include = "*.html"]
 #[include = "*.js"]
 #[include = "*.css"]
+#[include = "i18n/*.json"]
 struct Assets;
 
 /// Whether a path is the console's.
@@ -33,6 +34,8 @@ pub fn handle(path: &str, if_none_match: Option<&str>) -> Resp {
         Some("html") => "text/html; charset=utf-8",
         Some("js") => "text/javascript; charset=utf-8",
         Some("css") => "text/css; charset=utf-8",
+        // The console's words, a catalogue per language.
+        Some("json") => "application/json; charset=utf-8",
         _ => "application/octet-stream",
     };
     let b = Response::builder()
