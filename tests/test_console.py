@@ -262,9 +262,12 @@ def test_a_body_that_cannot_be_read_is_told_in_words_beside_its_field(bureau_fac
     _, body, _, boss = login(b, "boss", "long enough pw")
     csrf = json.loads(body)["csrf"]
     s, err, _ = _https(b, "PATCH", "/api/v1/users/boss", {"quota": -5}, cookie=boss, csrf=csrf)
-    assert (s, err) == (400, {"error": "quota: a whole number of 0 or more", "field": "quota"}), err
+    # The English for the CLI, the catalogue's key for the console to say it in its words.
+    assert (s, err) == (400, {"error": "quota: a whole number of 0 or more", "field": "quota",
+                              "key": "err_expected_count"}), err
     s, err, _ = _https(b, "POST", "/api/v1/users", {"address": "x@example.com"}, cookie=boss, csrf=csrf)
-    assert (s, err) == (400, {"error": "password: this field is needed", "field": "password"}), err
+    assert (s, err) == (400, {"error": "password: this field is needed", "field": "password",
+                              "key": "err_field_needed"}), err
     s, err, _ = _https(b, "POST", "/api/v1/users", cookie=boss, csrf=csrf, raw=b"{not json")
     assert s == 400 and err["error"] == "the request is not valid JSON" and not err.get("field"), err
     s, err, _ = _https(b, "PATCH", "/api/v1/users/boss", {"enabled": "yes"}, cookie=boss, csrf=csrf)
@@ -458,7 +461,8 @@ def test_an_uploaded_certificate_is_checked_then_served_by_every_service(bureau_
     # A key that does not fit, or no certificate at all: 400 beside the field, nothing changes.
     # Said in plain words (issue 22, defect 5: it was rustls's "KeyMismatch").
     s, err, _ = _https(b, "PUT", "/api/v1/certificate", {"cert_pem": crt, "key_pem": other_key}, cookie=cookie, csrf=csrf)
-    assert s == 400 and err == {"field": "key_pem", "error": "this private key does not belong to the certificate"}, err
+    assert s == 400 and err == {"field": "key_pem", "error": "this private key does not belong to the certificate",
+                                "key": "err_tls_key_mismatch"}, err
     s, err, _ = _https(b, "PUT", "/api/v1/certificate", {"cert_pem": "hello", "key_pem": key}, cookie=cookie, csrf=csrf)
     assert s == 400 and err["field"] == "cert_pem" and err["error"].startswith("no certificate in it"), err
     assert served(b.port(993)) == before
@@ -576,6 +580,6 @@ def test_the_whole_console_in_french_chosen_by_the_browser(bureau_factory):
                           cwd=ROOT / "tests" / "console", capture_output=True, text=True, timeout=300)
     assert walk.returncode == 0, walk.stdout + walk.stderr
     walked = set(walk.stdout.split("pages: ", 1)[1].split())
-    assert {"setup", "setup-field-error", "domain-welcome", "dashboard", "domains", "users", "user", "groups",
+    assert {"setup", "setup-field-error", "setup-wrong-token", "user-bad-quota", "domain-welcome", "dashboard", "domains", "users", "user", "groups",
             "group", "rooms", "queue", "directory", "file-server", "web-proxy", "logs", "certificate",
             "backups", "system", "my-account", "not-found", "users-again", "login"} <= walked, walked

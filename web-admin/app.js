@@ -19,6 +19,9 @@ function t(key, vars = {}) {
   return (words[key] ?? key).replace(/\{(\w+)\}/g, (m, n) => (n in vars ? String(vars[n]) : m));
 }
 
+/** What the server said as a catalogue key and its values ({key, args}), in our words. */
+const said = (s) => t(s.key, s.args || {});
+
 // The language switch, in the header: the choice is kept in this browser.
 document.querySelector("header").append(h("select", {
   id: "lang", "aria-label": t("language"),
@@ -36,7 +39,7 @@ let me = null;
 
 class ApiError extends Error {
   constructor(status, body) {
-    super(body?.error || t("request_failed", { status }));
+    super(body?.key ? said(body) : body?.error || t("request_failed", { status }));
     this.status = status;
     this.field = body?.field;
   }
@@ -649,7 +652,7 @@ async function pageUser(uid) {
         quota: v.quota_mb ? Math.round(Number(v.quota_mb) * 1e6) : null,
       });
       return t("saved");
-    }, { id: "details" }),
+    }, { id: "details", alias: { quota: "quota_mb" } }),
     form(t("reset_the_password"), [
       { name: "password", label: t("new_password"), type: "password", required: true, autocomplete: "new-password",
         hint: await passwordRules() },
@@ -953,7 +956,7 @@ async function pageCertificate() {
       await route();
       return st.settings.enabled ? t("obtained_every_service_serves_it_now") : t("saved");
     }, { id: "acme" }),
-    acme.last_error ? h("p", { class: "error", id: "acme-last-error" }, t("the_last_attempt_failed", { last_error: acme.last_error })) : null,
+    acme.last_error ? h("p", { class: "error", id: "acme-last-error" }, t("the_last_attempt_failed", { last_error: said(acme.last_error) })) : null,
     c.source === "configured" ? null : form(t("upload_a_certificate"), [
       { name: "cert_pem", label: t("certificate_pem_the_servers_first_then"), type: "textarea",
         placeholder: "-----BEGIN CERTIFICATE-----", required: true },
@@ -982,7 +985,7 @@ async function pageBackups() {
     }, { id: "schedule" }),
     h("section", {},
       h("p", { id: "schedule-last" }, last),
-      st.last_error ? h("p", { class: "error" }, t("the_last_attempt_failed", { last_error: st.last_error })) : null,
+      st.last_error ? h("p", { class: "error" }, t("the_last_attempt_failed", { last_error: said(st.last_error) })) : null,
       st.settings.folder ? h("div", {}, confirmButton(t("back_up_now"), t("take_a_backup_into_the_folder"), async () => {
         await api("POST", "backup/schedule/run"); route(); })) : null,
       sched.archives.length ? table([t("backup"), t("taken"), t("size"), ""], sched.archives.map((a) => h("tr", {},
@@ -1047,7 +1050,8 @@ async function pageSystem() {
     if (!file.files.length) { status.className = "error"; status.textContent = t("choose_the_bundle_first"); return; }
     status.textContent = t("uploading_and_installing_a_few_minutes");
     try {
-      status.textContent = (await api("PUT", "system/update", file.files[0])).message;
+      await api("PUT", "system/update", file.files[0]);
+      status.textContent = t("update_installed");
       status.className = "ok";
     } catch (e) {
       status.className = "error";
@@ -1143,7 +1147,7 @@ async function pageProxy() {
       await route();
       return done.reloaded
         ? t("applied_the_web_proxy_has_the")
-        : { error: t("saved_but_not_in_effect_yet", { note: done.note }) };
+        : { error: t("saved_but_not_in_effect_yet", { note: said(done.note) }) };
     }, { id: "proxy" }));
 }
 

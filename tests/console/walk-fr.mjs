@@ -93,6 +93,12 @@ try {
   await page.waitForFunction(() => document.querySelector("#f-setup-token-error")?.textContent);
   expect((await page.locator("#f-setup-token-error").innerText()).includes("à remplir"), "a French field error");
   await check("setup-field-error");
+  // The server's refusal too: said in French beside the field.
+  await fill("setup", { token: "0000-0000" });
+  await page.waitForFunction(() => document.querySelector("#f-setup-token-error")?.textContent.includes("jeton"));
+  expect((await page.locator("#f-setup-token-error").innerText()).includes("jeton d'installation erroné"),
+    "the server's refusal in French");
+  await check("setup-wrong-token");
   await fill("setup", { token, address: "patron@bureau.example", display_name: "Patron", password: "assez long pour" });
   await heading("bureau.example");
   await check("domain-welcome");
@@ -104,6 +110,14 @@ try {
   await visit("#/groups", "Groupes", "groups");
   await fill("group", { name: "ventes" });
   await heading("ventes");
+
+  // A negative quota: the server's words for what it expects, in French.
+  await visit("#/users/claire", "Claire Martin", "user-before");
+  await fill("details", { quota_mb: "-5" });
+  await page.waitForFunction(() => document.querySelector("#f-details-quota_mb-error")?.textContent);
+  expect((await page.locator("#f-details-quota_mb-error").innerText()).includes("nombre entier"),
+    "a French field error from the server");
+  await check("user-bad-quota");
 
   for (const [hash, title, name] of [
     ["#/", "", "dashboard"], ["#/domains", "Domaines", "domains"], ["#/users/claire", "Claire Martin", "user"],
@@ -133,9 +147,13 @@ try {
   await heading("Utilisateurs");
   await check("users-again");
 
-  // Signed out, the sign-in page is French too.
+  // Signed out, the sign-in page is French too, and a wrong password is told in French.
   await page.click("text=Se déconnecter");
   await heading("Se connecter");
+  await fill("login", { login: "patron", password: "pas le bon" });
+  await page.waitForFunction(() => document.querySelector("#f-login-password-error")?.textContent);
+  expect((await page.locator("#f-login-password-error").innerText()).includes("mot de passe erroné"),
+    "a wrong password told in French");
   await check("login");
 } catch (e) {
   problems.push(String(e.stack || e));

@@ -10,12 +10,30 @@ pub use bureau_directory::{
 };
 pub use bureau_smtp::{QueueEntry, QueuedMessage, RcptState};
 
-/// Every error body: a message for people, and the form field it concerns, if any.
+/// Every error body: a message for people (English), the form field it concerns, if any,
+/// and the message's key in the catalogues with its values, for the console to say it in
+/// its language (bureau_words).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ApiError {
     pub error: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub args: std::collections::BTreeMap<String, String>,
+}
+
+impl ApiError {
+    /// A sentence of the catalogues, about `field` if one.
+    pub fn said(s: bureau_words::Said, field: Option<&str>) -> ApiError {
+        ApiError {
+            error: s.to_string(),
+            field: field.map(str::to_string),
+            key: Some(s.key),
+            args: s.args,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -319,7 +337,8 @@ pub struct ProxyApplied {
     /// The configuration file written.
     pub config: String,
     pub reloaded: bool,
-    pub note: String,
+    /// What came of the reload, in the catalogues' words.
+    pub note: bureau_words::Said,
 }
 
 /// `GET /api/v1/samba`: the file server's settings and the last time Samba was brought in

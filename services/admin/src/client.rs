@@ -1,6 +1,7 @@
 //! The CLI's client of the admin API, over the daemon's unix socket.
 
 use crate::api::ApiError;
+use bureau_words::said;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
@@ -154,9 +155,7 @@ impl Client {
 }
 
 fn api_error(status: StatusCode, data: &[u8]) -> ClientError {
-    let err: ApiError = serde_json::from_slice(data).unwrap_or(ApiError {
-        error: format!("HTTP {status}"),
-        field: None,
-    });
+    let err: ApiError = serde_json::from_slice(data)
+        .unwrap_or_else(|_| ApiError::said(said("err_http").with("status", status), None));
     ClientError::Api(err, status)
 }

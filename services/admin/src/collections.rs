@@ -26,7 +26,7 @@ impl AdminApi {
                 admin_only(who)?;
                 let id: u64 = id
                     .parse()
-                    .map_err(|_| fail(StatusCode::NOT_FOUND, "no such item"))?;
+                    .map_err(|_| fail(StatusCode::NOT_FOUND, said("err_no_such_item")))?;
                 let body = self.item_content(uid, name, id)?;
                 log::info!("admin: item {id} of {uid}'s {name} read");
                 Ok(Response::builder()
@@ -47,7 +47,7 @@ impl AdminApi {
                     .map_err(|_| {
                         fail(
                             StatusCode::PAYLOAD_TOO_LARGE,
-                            format!("file over {max} bytes"),
+                            said("err_file_over_bytes").with("max", max),
                         )
                     })?
                     .to_bytes();
@@ -78,10 +78,8 @@ impl AdminApi {
                     "read-write" => Right::ReadWrite,
                     "delegate" => Right::Delegate,
                     other => {
-                        return Err(fail(
-                            StatusCode::BAD_REQUEST,
-                            format!("access {other:?}: read, read-write or delegate"),
-                        ));
+                        let what = said("err_access").with("access", format!("{other:?}"));
+                        return Err(fail(StatusCode::BAD_REQUEST, what));
                     }
                 };
                 self.share(&uid, &name, &with, Some(right)).await?;
@@ -93,7 +91,7 @@ impl AdminApi {
                 self.share(&uid, &name, &with, None).await?;
                 Ok(no_content())
             }
-            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+            _ => Err(fail(StatusCode::NOT_FOUND, said("err_no_such_endpoint"))),
         }
     }
 

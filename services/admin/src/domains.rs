@@ -74,7 +74,7 @@ impl AdminApi {
                 self.queue()?.delete(id).await?;
                 Ok(no_content())
             }
-            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+            _ => Err(fail(StatusCode::NOT_FOUND, said("err_no_such_endpoint"))),
         }
     }
 
@@ -92,10 +92,12 @@ impl AdminApi {
 
     /// What to publish in DNS for a domain: MX, SPF, DKIM and DMARC.
     pub(crate) fn dns_records(&self, name: &str) -> Result<Vec<DnsRecord>, Fail> {
-        let d = self
-            .dir()
-            .domain(name)?
-            .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("domain {name} not found")))?;
+        let d = self.dir().domain(name)?.ok_or_else(|| {
+            fail(
+                StatusCode::NOT_FOUND,
+                said("err_domain_not_found").with("name", name),
+            )
+        })?;
         let host = &self.info.hostname;
         let rec = |name: String, kind: &str, value: String, purpose: &str| DnsRecord {
             name,
@@ -170,6 +172,6 @@ impl AdminApi {
     fn queue(&self) -> Result<&bureau_smtp::Queue, Fail> {
         self.queue
             .as_ref()
-            .ok_or_else(|| fail(StatusCode::NOT_FOUND, "mail is not enabled"))
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, said("err_mail_is_not_enabled")))
     }
 }

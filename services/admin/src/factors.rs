@@ -39,7 +39,7 @@ fn own(who: &Who, uid: &str) -> Result<(), Fail> {
     } else {
         Err(fail(
             StatusCode::FORBIDDEN,
-            "only the user may set this up, signed in as themselves",
+            said("err_only_the_user_may_set_this"),
         ))
     }
 }
@@ -57,7 +57,12 @@ impl AdminApi {
                 own(who, uid)?;
                 let enrolment = self.dir().totp_begin(uid, &self.info.hostname).await?;
                 let svg = qrcode::QrCode::new(enrolment.uri.as_bytes())
-                    .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                    .map_err(|e| {
+                        fail(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            said("err_plain").with("error", e),
+                        )
+                    })?
                     .render::<qrcode::render::svg::Color>()
                     .min_dimensions(200, 200)
                     .build();
@@ -95,7 +100,7 @@ impl AdminApi {
                 self.dir().delete_app_password(uid, id).await?;
                 Ok(no_content())
             }
-            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+            _ => Err(fail(StatusCode::NOT_FOUND, said("err_no_such_endpoint"))),
         }
     }
 
@@ -110,24 +115,20 @@ impl AdminApi {
         if !self.dir().totp_enabled(&user.uid)? {
             return Ok(());
         }
-        let refuse = |error: &str| {
-            Err(Fail(
-                StatusCode::UNAUTHORIZED,
-                ApiError {
-                    error: error.into(),
-                    field: Some("code".into()),
-                },
-            ))
-        };
+        let refuse = |why: Said| Err(field_fail_as(StatusCode::UNAUTHORIZED, "code", why));
         let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
-            return refuse("Type the six-digit code your authenticator app shows.");
+            return refuse(said("err_type_the_code"));
         };
         // Codes are counted apart from passwords: the right password before each guess
         // clears the password's count, not this one.
         let guard = self.auth.guard();
         let account = format!("{}#code", user.uid);
         if let Err(e) = guard.wait_turn(ip, &account).await {
-            return Err(fail(StatusCode::TOO_MANY_REQUESTS, e.to_string()));
+            log::info!("admin: second factor of {}: {e}", user.uid);
+            return Err(fail(
+                StatusCode::TOO_MANY_REQUESTS,
+                said("err_too_many_attempts"),
+            ));
         }
         if self.dir().totp_check(&user.uid, code).await? {
             guard.record_success(ip, &account);
@@ -135,6 +136,6 @@ impl AdminApi {
         }
         guard.record_failure(ip, &account);
         log::info!("auth: console login {:?} from {ip}: wrong code", user.uid);
-        refuse("Wrong code. Type the six digits the app shows now.")
+        refuse(said("err_wrong_code"))
     }
 }

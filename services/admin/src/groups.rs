@@ -44,7 +44,10 @@ impl AdminApi {
             (&Method::GET, ["groups", name]) => {
                 admin_only(who)?;
                 let g = self.dir().group(name)?.ok_or_else(|| {
-                    fail(StatusCode::NOT_FOUND, format!("group {name} not found"))
+                    fail(
+                        StatusCode::NOT_FOUND,
+                        said("err_group_not_found").with("name", name),
+                    )
                 })?;
                 Ok(json(StatusCode::OK, &g))
             }
@@ -91,7 +94,7 @@ impl AdminApi {
                 self.dir().delete_group(name).await?;
                 Ok(no_content())
             }
-            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+            _ => Err(fail(StatusCode::NOT_FOUND, said("err_no_such_endpoint"))),
         }
     }
 
@@ -99,7 +102,12 @@ impl AdminApi {
         Ok(self
             .dir()
             .group(name)?
-            .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("group {name} not found")))?
+            .ok_or_else(|| {
+                fail(
+                    StatusCode::NOT_FOUND,
+                    said("err_group_not_found").with("name", name),
+                )
+            })?
             .principal)
     }
 
@@ -120,14 +128,19 @@ impl AdminApi {
         if !ok || name.eq_ignore_ascii_case("INBOX") {
             return Err(field_fail(
                 "name",
-                "1 to 64 letters, digits, spaces, '-', '_' or '.' (not INBOX)",
+                said("err_1_to_64_letters_digits_spaces"),
             ));
         }
         let kind = match new.kind.as_str() {
             "mailbox" => bureau_store::CollectionKind::Mailbox,
             "calendar" => bureau_store::CollectionKind::Calendar,
             "addressbook" => bureau_store::CollectionKind::AddressBook,
-            _ => return Err(field_fail("kind", "mailbox, calendar or addressbook")),
+            _ => {
+                return Err(field_fail(
+                    "kind",
+                    said("err_mailbox_calendar_or_addressbook"),
+                ));
+            }
         };
         let c = self
             .dir()
@@ -142,13 +155,10 @@ impl AdminApi {
             })
             .await
             .map_err(|e| match e {
-                bureau_store::StoreError::Exists(_) => Fail(
-                    StatusCode::CONFLICT,
-                    ApiError {
-                        error: format!("{group} already has a {} of that name", new.kind),
-                        field: Some("name".into()),
-                    },
-                ),
+                bureau_store::StoreError::Exists(_) => {
+                    let taken = said("err_group_already_has_one").with("group", group);
+                    field_fail_as(StatusCode::CONFLICT, "name", taken.with("kind", &new.kind))
+                }
                 e => Fail::from(e),
             })?;
         Ok(CollectionInfo {

@@ -6,8 +6,8 @@
 //! slots and the failed units. The dashboard shows them first. Titles and sentences are
 //! said in the request's language (words.rs).
 
-use crate::words::Words;
 use crate::*;
+use bureau_words::Words;
 
 /// One check.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

@@ -17,12 +17,12 @@ mod services;
 pub mod setup;
 mod system;
 mod users;
-mod words;
 
 use api::*;
 use bureau_core::{Auth, AuthError, helper};
 use bureau_directory::{Directory, DirectoryError};
 use bureau_store::{Actor, Right, StoreError};
+use bureau_words::{Said, said};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -128,14 +128,8 @@ pub type Resp = Response<Full<Bytes>>;
 /// An API failure: status and body.
 struct Fail(StatusCode, ApiError);
 
-fn fail(status: StatusCode, msg: impl Into<String>) -> Fail {
-    Fail(
-        status,
-        ApiError {
-            error: msg.into(),
-            field: None,
-        },
-    )
+fn fail(status: StatusCode, msg: Said) -> Fail {
+    Fail(status, ApiError::said(msg, None))
 }
 
 /// Writes a request's body to `path` (synced), at most `max` bytes of it.
@@ -148,12 +142,18 @@ async fn receive(
     use tokio::io::AsyncWriteExt;
     /// Read and dropped past the limit, so that a client still sending hears the 413.
     const DRAIN: u64 = 16 << 20;
-    let io = |e: std::io::Error| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let io = |e: std::io::Error| {
+        fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            said("err_plain").with("error", e),
+        )
+    };
     let mut f = tokio::fs::File::create(path).await.map_err(io)?;
     let mut body = req.into_body();
     let mut n = 0u64;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| fail(StatusCode::BAD_REQUEST, format!("upload: {e}")))?;
+        let frame =
+            frame.map_err(|e| fail(StatusCode::BAD_REQUEST, said("err_upload").with("e", &e)))?;
         if let Ok(data) = frame.into_data() {
             n += data.len() as u64;
             if n <= max {
@@ -166,11 +166,13 @@ async fn receive(
     if n > max {
         return Err(fail(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("{what} over {} MiB", max >> 20),
+            said("err_over_mib")
+                .with("what", what)
+                .with("max20", max >> 20),
         ));
     }
     if n == 0 {
-        return Err(fail(StatusCode::BAD_REQUEST, "empty upload"));
+        return Err(fail(StatusCode::BAD_REQUEST, said("err_empty_upload")));
     }
     f.sync_all().await.map_err(io)
 }
@@ -178,8 +180,14 @@ async fn receive(
 /// The helper could not be asked (503), or refused or failed (422, with its reason).
 fn helper_fail(e: helper::HelperError) -> Fail {
     match e {
-        helper::HelperError::Unavailable(_) => fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        helper::HelperError::Failed(_) => fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        helper::HelperError::Unavailable(_) => fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            said("err_helper_unavailable").with("error", e),
+        ),
+        helper::HelperError::Failed(_) => fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            said("err_helper_failed").with("error", e),
+        ),
     }
 }
 
@@ -194,34 +202,35 @@ fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
 }
 
 /// A 400 naming the field to fix.
-fn field_fail(field: &str, msg: impl Into<String>) -> Fail {
-    Fail(
-        StatusCode::BAD_REQUEST,
-        ApiError {
-            error: msg.into(),
-            field: Some(field.into()),
-        },
-    )
+fn field_fail(field: &str, msg: Said) -> Fail {
+    field_fail_as(StatusCode::BAD_REQUEST, field, msg)
+}
+
+/// A failure about a field, of another status.
+fn field_fail_as(status: StatusCode, field: &str, msg: Said) -> Fail {
+    Fail(status, ApiError::said(msg, Some(field)))
 }
 
 impl From<DirectoryError> for Fail {
     fn from(e: DirectoryError) -> Fail {
-        let field = e.field().map(str::to_string);
-        let status = match &e {
-            DirectoryError::Invalid { .. } => StatusCode::BAD_REQUEST,
-            DirectoryError::Exists { .. }
-            | DirectoryError::InUse(_)
-            | DirectoryError::LastAdmin(_) => StatusCode::CONFLICT,
-            DirectoryError::NotFound(_) => StatusCode::NOT_FOUND,
+        let (status, said) = match &e {
+            DirectoryError::Invalid { message, .. } => (StatusCode::BAD_REQUEST, message.clone()),
+            DirectoryError::Exists { value, .. } => (
+                StatusCode::CONFLICT,
+                said("err_already_exists").with("value", value),
+            ),
+            DirectoryError::InUse(s) => (StatusCode::CONFLICT, s.clone()),
+            DirectoryError::LastAdmin(uid) => (
+                StatusCode::CONFLICT,
+                said("err_last_admin").with("uid", uid),
+            ),
+            DirectoryError::NotFound(s) => (StatusCode::NOT_FOUND, s.clone()),
             DirectoryError::Store(s) => return s_fail(s),
         };
-        Fail(
-            status,
-            ApiError {
-                error: e.to_string(),
-                field,
-            },
-        )
+        // The English says the field ("password: too short"), for the CLI.
+        let mut body = ApiError::said(said, e.field());
+        body.error = e.to_string();
+        Fail(status, body)
     }
 }
 
@@ -237,7 +246,16 @@ fn s_fail(e: &StoreError) -> Fail {
             StatusCode::INTERNAL_SERVER_ERROR
         }
     };
-    fail(status, e.to_string())
+    let said = match e {
+        StoreError::NotFound => said("err_store_not_found"),
+        StoreError::Forbidden => said("err_store_forbidden"),
+        StoreError::Exists(what) => said("err_store_exists").with("what", what),
+        StoreError::OverQuota => said("err_store_over_quota"),
+        StoreError::Invalid(why) => said("err_store_invalid").with("why", why),
+        StoreError::DiskFull(_) => said("err_store_disk_full"),
+        e => said("err_plain").with("error", e),
+    };
+    fail(status, said)
 }
 
 impl From<StoreError> for Fail {
@@ -250,7 +268,7 @@ fn admin_only(who: &Who) -> Result<(), Fail> {
     if who.admin {
         Ok(())
     } else {
-        Err(fail(StatusCode::FORBIDDEN, "administrators only"))
+        Err(fail(StatusCode::FORBIDDEN, said("err_administrators_only")))
     }
 }
 
@@ -259,7 +277,7 @@ fn own_or_admin(who: &Who, uid: &str) -> Result<(), Fail> {
     if who.admin || who.uid.as_deref() == Some(uid) {
         Ok(())
     } else {
-        Err(fail(StatusCode::FORBIDDEN, "administrators only"))
+        Err(fail(StatusCode::FORBIDDEN, said("err_administrators_only")))
     }
 }
 
@@ -285,7 +303,7 @@ fn percent_decode(s: &str) -> Result<String, Fail> {
     bureau_core::url::decode(s).ok_or_else(|| {
         fail(
             StatusCode::BAD_REQUEST,
-            "the address is badly percent-encoded",
+            said("err_the_address_is_badly_percent_encoded"),
         )
     })
 }
@@ -316,7 +334,7 @@ async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Fail> {
         .map_err(|_| {
             fail(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body over {max} bytes"),
+                said("err_body_over_bytes").with("max", max),
             )
         })?
         .to_bytes();
@@ -324,47 +342,42 @@ async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Fail> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
         let (field, why) = unreadable(&field, e.inner());
-        Fail(
-            StatusCode::BAD_REQUEST,
-            ApiError {
-                error: match &field {
-                    Some(f) => format!("{f}: {why}"),
-                    None => why,
-                },
-                field,
-            },
-        )
+        let mut body = ApiError::said(why, field.as_deref());
+        if let Some(f) = &field {
+            body.error = format!("{f}: {}", body.error);
+        }
+        Fail(StatusCode::BAD_REQUEST, body)
     })
 }
 
 /// Why a request body could not be read, in words, and the field it is about (the
 /// console puts the message beside it): serde's "invalid value: integer `-5`, expected
 /// u64" becomes "quota: a whole number of 0 or more".
-fn unreadable(path: &str, e: &serde_json::Error) -> (Option<String>, String) {
+fn unreadable(path: &str, e: &serde_json::Error) -> (Option<String>, Said) {
     use serde_json::error::Category;
-    let said = e.to_string();
-    let said = said.split(" at line ").next().unwrap_or(&said);
-    if let Some(missing) = said
+    let text = e.to_string();
+    let text = text.split(" at line ").next().unwrap_or(&text);
+    if let Some(missing) = text
         .strip_prefix("missing field `")
         .and_then(|r| r.split('`').next())
     {
-        return (Some(missing.to_string()), "this field is needed".into());
+        return (Some(missing.to_string()), said("err_field_needed"));
     }
     let field = Some(path.to_string()).filter(|p| !p.is_empty() && p != ".");
     let why = match e.classify() {
         Category::Syntax | Category::Eof | Category::Io => {
-            return (None, "the request is not valid JSON".into());
+            return (None, said("err_not_json"));
         }
         Category::Data => {
-            let expected = said.rsplit("expected ").next().unwrap_or("");
+            let expected = text.rsplit("expected ").next().unwrap_or("");
             match expected.trim() {
-                "u64" | "u32" | "u16" | "u8" | "usize" => "a whole number of 0 or more".into(),
-                "i64" | "i32" => "a whole number".into(),
-                "a boolean" => "true or false".into(),
-                "a string" => "text".into(),
-                "a sequence" => "a list".into(),
-                e if e.starts_with("one of") => e.to_string(),
-                _ => "a value of another kind".into(),
+                "u64" | "u32" | "u16" | "u8" | "usize" => said("err_expected_count"),
+                "i64" | "i32" => said("err_expected_number"),
+                "a boolean" => said("err_expected_boolean"),
+                "a string" => said("err_expected_text"),
+                "a sequence" => said("err_expected_list"),
+                e if e.starts_with("one of") => said("err_expected_one_of").with("values", &e[6..]),
+                _ => said("err_expected_other"),
             }
         }
     };
@@ -413,7 +426,7 @@ impl AdminApi {
             Ok(w) if w.admin => None,
             Ok(_) => Some(json(
                 StatusCode::FORBIDDEN,
-                &fail(StatusCode::FORBIDDEN, "administrators only").1,
+                &fail(StatusCode::FORBIDDEN, said("err_administrators_only")).1,
             )),
             Err(Fail(status, body)) => Some(json(status, &body)),
         }
@@ -454,15 +467,18 @@ impl AdminApi {
                 admin: true,
             });
         }
-        let token =
-            cookie_value(req).ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "sign in first"))?;
+        let token = cookie_value(req)
+            .ok_or_else(|| fail(StatusCode::UNAUTHORIZED, said("err_sign_in_first")))?;
         let uid = {
             let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
             sessions.retain(|_, s| s.expires > now);
-            let s = sessions
-                .get(&token)
-                .ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "session expired; sign in again"))?;
+            let s = sessions.get(&token).ok_or_else(|| {
+                fail(
+                    StatusCode::UNAUTHORIZED,
+                    said("err_session_expired_sign_in_again"),
+                )
+            })?;
             // Every change carries the session's CSRF token.
             if req.method() != Method::GET && req.method() != Method::HEAD {
                 let sent = req
@@ -470,7 +486,10 @@ impl AdminApi {
                     .get("x-csrf-token")
                     .and_then(|v| v.to_str().ok());
                 if sent != Some(s.csrf.as_str()) {
-                    return Err(fail(StatusCode::FORBIDDEN, "missing or wrong CSRF token"));
+                    return Err(fail(
+                        StatusCode::FORBIDDEN,
+                        said("err_missing_or_wrong_csrf_token"),
+                    ));
                 }
             }
             s.uid.clone()
@@ -488,7 +507,7 @@ impl AdminApi {
                     .remove(&token);
                 Err(fail(
                     StatusCode::UNAUTHORIZED,
-                    "this account is disabled; sign in again",
+                    said("err_this_account_is_disabled_sign_in"),
                 ))
             }
         }
@@ -497,7 +516,7 @@ impl AdminApi {
     async fn route(&self, req: Request<Incoming>, caller: Caller) -> Result<Resp, Fail> {
         let path = req.uri().path().to_string();
         let Some(rest) = path.strip_prefix("/api/v1/") else {
-            return Err(fail(StatusCode::NOT_FOUND, "no such endpoint"));
+            return Err(fail(StatusCode::NOT_FOUND, said("err_no_such_endpoint")));
         };
         // Each segment decoded once, here (a SyncML device's id holds ':', a collection's
         // name spaces or '/').
@@ -524,7 +543,10 @@ impl AdminApi {
                     },
                 )),
                 Method::POST => self.setup(req, caller).await,
-                _ => Err(fail(StatusCode::METHOD_NOT_ALLOWED, "GET or POST")),
+                _ => Err(fail(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    said("err_get_or_post"),
+                )),
             };
         }
         // Signing in and out needs no session.
@@ -550,11 +572,14 @@ impl AdminApi {
                             "{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
                         )
                         .parse()
-                        .map_err(|_| fail(StatusCode::INTERNAL_SERVER_ERROR, "cookie"))?,
+                        .map_err(|_| fail(StatusCode::INTERNAL_SERVER_ERROR, said("err_cookie")))?,
                     );
                     Ok(r)
                 }
-                _ => Err(fail(StatusCode::METHOD_NOT_ALLOWED, "use POST to sign in")),
+                _ => Err(fail(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    said("err_use_post_to_sign_in"),
+                )),
             };
         }
 
@@ -570,7 +595,7 @@ impl AdminApi {
             Some("domains" | "queue") => self.domains_routes(&method, seg, req, &who).await,
             Some("users") => self.users_routes(&method, seg, req, &who).await,
             Some("resources" | "groups") => self.groups_routes(&method, seg, req, &who).await,
-            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+            _ => Err(fail(StatusCode::NOT_FOUND, said("err_no_such_endpoint"))),
         }
     }
 
@@ -585,23 +610,18 @@ impl AdminApi {
             Err(AuthError::Refused) => {
                 return Err(fail(
                     StatusCode::TOO_MANY_REQUESTS,
-                    AuthError::Refused.to_string(),
+                    said("err_too_many_attempts"),
                 ));
             }
             Err(AuthError::Internal(_)) => {
                 return Err(fail(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "authentication unavailable",
+                    said("err_authentication_unavailable"),
                 ));
             }
             Err(_) => {
-                return Err(Fail(
-                    StatusCode::UNAUTHORIZED,
-                    ApiError {
-                        error: "wrong login or password".into(),
-                        field: Some("password".into()),
-                    },
-                ));
+                let wrong = said("err_wrong_login_or_password");
+                return Err(field_fail_as(StatusCode::UNAUTHORIZED, "password", wrong));
             }
         };
         self.second_factor(&user, lr.code.as_deref(), ip).await?;
@@ -636,7 +656,7 @@ impl AdminApi {
             SET_COOKIE,
             cookie
                 .parse()
-                .map_err(|_| fail(StatusCode::INTERNAL_SERVER_ERROR, "cookie"))?,
+                .map_err(|_| fail(StatusCode::INTERNAL_SERVER_ERROR, said("err_cookie")))?,
         );
         Ok(r)
     }
@@ -650,7 +670,7 @@ impl AdminApi {
             if guard.is_locked(ip, GUARD_KEY) {
                 return Err(fail(
                     StatusCode::TOO_MANY_REQUESTS,
-                    AuthError::Refused.to_string(),
+                    said("err_too_many_attempts"),
                 ));
             }
             tokio::time::sleep(guard.delay(ip, GUARD_KEY)).await;
@@ -660,13 +680,17 @@ impl AdminApi {
         // An administrator made another way (the CLI) ends setup even before the follower
         // has removed the token.
         if setup::has_admin(self.dir())? {
-            setup::done(&self.info.setup_token)
-                .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            setup::done(&self.info.setup_token).map_err(|e| {
+                fail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    said("err_plain").with("error", e),
+                )
+            })?;
         }
         let Some(expected) = setup::read(&self.info.setup_token) else {
             return Err(fail(
                 StatusCode::CONFLICT,
-                "this box is already set up: sign in as its administrator",
+                said("err_this_box_is_already_set_up"),
             ));
         };
         if !setup::matches(&expected, &sr.token) {
@@ -674,13 +698,8 @@ impl AdminApi {
                 guard.record_failure(ip, GUARD_KEY);
                 log::warn!("admin: wrong setup token from {ip}");
             }
-            return Err(Fail(
-                StatusCode::FORBIDDEN,
-                ApiError {
-                    error: "wrong setup token (it is shown on the box's screen)".into(),
-                    field: Some("token".into()),
-                },
-            ));
+            let wrong = said("err_wrong_setup_token");
+            return Err(field_fail_as(StatusCode::FORBIDDEN, "token", wrong));
         }
         let (new_name, timezone) = self.system_change(&sr.hostname, &sr.timezone)?;
         let dir = self.dir();
@@ -688,15 +707,7 @@ impl AdminApi {
             .address
             .rsplit_once('@')
             .map(|(_, d)| d.to_lowercase())
-            .ok_or_else(|| {
-                Fail(
-                    StatusCode::BAD_REQUEST,
-                    ApiError {
-                        error: "the address needs a domain: name@example.org".into(),
-                        field: Some("address".into()),
-                    },
-                )
-            })?;
+            .ok_or_else(|| field_fail("address", said("err_the_address_needs_a_domain")))?;
         let new_domain = dir.domain(&domain)?.is_none();
         if new_domain {
             dir.add_domain(&domain).await?;
@@ -720,8 +731,12 @@ impl AdminApi {
                 return Err(e.into());
             }
         };
-        setup::done(&self.info.setup_token)
-            .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        setup::done(&self.info.setup_token).map_err(|e| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                said("err_plain").with("error", e),
+            )
+        })?;
         log::info!("admin: setup done; {} is the first administrator", user.uid);
         self.apply_system(new_name, timezone).await?;
         match caller {

@@ -61,7 +61,9 @@ pub struct ScheduleState {
     pub last_run: Option<i64>,
     /// The last good archive's name and when it was taken.
     pub last_good: Option<(String, i64)>,
-    pub last_error: Option<String>,
+    /// Why the last run failed, in the catalogues' words.
+    #[serde(default, deserialize_with = "bureau_words::said_or_text")]
+    pub last_error: Option<Said>,
 }
 
 /// One archive in the folder.
@@ -107,14 +109,19 @@ impl AdminApi {
     }
 
     fn save_schedule(&self, s: &ScheduleState) -> Result<(), Fail> {
-        let io = |e: std::io::Error| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        let io = |e: std::io::Error| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                said("err_plain").with("error", e),
+            )
+        };
         std::fs::create_dir_all(&self.info.system_dir).map_err(io)?;
         let bytes = serde_json::to_vec_pretty(s).unwrap_or_default();
         bureau_core::files::write_secret(&self.schedule_file(), &bytes, 0o600, None).map_err(io)
     }
 
     /// The folder a setting names: itself, or for `usb` the backup disk's, mounted.
-    async fn target(&self, folder: &str) -> Result<PathBuf, String> {
+    async fn target(&self, folder: &str) -> Result<PathBuf, Said> {
         if folder != USB {
             return Ok(PathBuf::from(folder));
         }
@@ -126,8 +133,8 @@ impl AdminApi {
         .await
         .map(|out| PathBuf::from(out.trim()))
         .map_err(|e| match e {
-            helper::HelperError::Failed(why) => why.trim().to_string(),
-            other => other.to_string(),
+            helper::HelperError::Failed(why) => said("err_plain").with("error", why.trim()),
+            other => said("err_helper_unavailable").with("error", other),
         })
     }
 
@@ -135,10 +142,10 @@ impl AdminApi {
     /// the box's data; for `usb`, the disk must be plugged in).
     pub(crate) async fn set_schedule(&self, s: ScheduleSettings) -> Result<ScheduleState, Fail> {
         if s.hour > 23 {
-            return Err(field_fail("hour", "an hour of the day, 0 to 23"));
+            return Err(field_fail("hour", said("err_an_hour_of_the_day_0")));
         }
         if s.keep_days == 0 || s.keep_days > 3650 {
-            return Err(field_fail("keep_days", "a number of days, 1 to 3650"));
+            return Err(field_fail("keep_days", said("err_a_number_of_days_1_to")));
         }
         if s.enabled || !s.folder.is_empty() {
             let target = self
@@ -151,13 +158,13 @@ impl AdminApi {
             if !folder.is_absolute() || !real.as_ref().is_ok_and(|r| r.is_dir()) {
                 return Err(field_fail(
                     "folder",
-                    "a folder that exists on the box (where the disk or share is mounted)",
+                    said("err_a_folder_that_exists_on_the"),
                 ));
             }
             if real.as_ref().is_ok_and(|r| r.starts_with(&data)) {
                 return Err(field_fail(
                     "folder",
-                    "somewhere else than the box's own data",
+                    said("err_somewhere_else_than_the_boxs_own"),
                 ));
             }
             let probe = folder.join(".bureau-write-test");
@@ -165,7 +172,7 @@ impl AdminApi {
                 .and_then(|()| std::fs::remove_file(&probe))
                 .is_err()
             {
-                return Err(field_fail("folder", "a folder the box may write into"));
+                return Err(field_fail("folder", said("err_a_folder_the_box_may_write")));
             }
         }
         let mut state = self.schedule_state();
@@ -201,7 +208,7 @@ impl AdminApi {
     /// An archive of the folder by name, for a restore.
     pub(crate) async fn scheduled_archive(&self, name: &str) -> Result<PathBuf, Fail> {
         if taken(name).is_none() || !bureau_core::homes::plain_name(name) {
-            return Err(fail(StatusCode::NOT_FOUND, "no such backup"));
+            return Err(fail(StatusCode::NOT_FOUND, said("err_no_such_backup")));
         }
         let setting = self.schedule_state().settings.folder;
         let folder = self
@@ -210,7 +217,7 @@ impl AdminApi {
             .map_err(|why| fail(StatusCode::SERVICE_UNAVAILABLE, why))?;
         let path = folder.join(name);
         if !path.is_file() {
-            return Err(fail(StatusCode::NOT_FOUND, "no such backup"));
+            return Err(fail(StatusCode::NOT_FOUND, said("err_no_such_backup")));
         }
         Ok(path)
     }
@@ -222,7 +229,7 @@ impl AdminApi {
         if state.settings.folder.is_empty() {
             return Err(field_fail(
                 "folder",
-                "choose the folder backups go to first",
+                said("err_choose_the_folder_backups_go_to"),
             ));
         }
         let now = bureau_store::now();
@@ -247,26 +254,26 @@ impl AdminApi {
         );
         let keep = state.settings.keep_days;
         let target = folder.join(&name);
-        let written = tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
+        let written = tokio::task::spawn_blocking(move || -> Result<Vec<String>, Said> {
             let part = target.with_extension("part");
-            let write = || -> Result<(), String> {
-                let mut f = std::fs::File::create(&part)
-                    .map_err(|e| format!("writing into the folder: {e}"))?;
-                store.backup(&mut f).map_err(|e| e.to_string())?;
-                f.sync_all()
-                    .map_err(|e| format!("writing into the folder: {e}"))?;
-                let back = std::fs::File::open(&part).map_err(|e| e.to_string())?;
+            let writing = |e: std::io::Error| said("err_backup_writing").with("error", e);
+            let plain = |e: &dyn std::fmt::Display| said("err_plain").with("error", e);
+            let write = || -> Result<(), Said> {
+                let mut f = std::fs::File::create(&part).map_err(writing)?;
+                store.backup(&mut f).map_err(|e| plain(&e))?;
+                f.sync_all().map_err(writing)?;
+                let back = std::fs::File::open(&part).map_err(|e| plain(&e))?;
                 let checked = bureau_store::backup::stage(std::io::BufReader::new(back), &staging);
                 let _ = std::fs::remove_dir_all(&staging);
-                checked.map_err(|e| format!("the backup written does not read back whole: {e}"))?;
-                std::fs::rename(&part, &target).map_err(|e| e.to_string())
+                checked.map_err(|e| said("err_backup_not_whole").with("error", e))?;
+                std::fs::rename(&part, &target).map_err(|e| plain(&e))
             };
             if let Err(e) = write() {
                 let _ = std::fs::remove_file(&part);
                 return Err(e);
             }
             let names: Vec<String> = std::fs::read_dir(target.parent().unwrap_or(Path::new("/")))
-                .map_err(|e| e.to_string())?
+                .map_err(|e| plain(&e))?
                 .flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect();
@@ -277,7 +284,12 @@ impl AdminApi {
             Ok(gone)
         })
         .await
-        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                said("err_plain").with("error", e),
+            )
+        })?;
         state.last_run = Some(now);
         match written {
             Ok(gone) => {

@@ -56,7 +56,12 @@ impl AdminApi {
                 let log = match tokio::fs::read(&setup.cfg.access_log).await {
                     Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-                    Err(e) => return Err(fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+                    Err(e) => {
+                        return Err(fail(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            said("err_plain").with("error", e),
+                        ));
+                    }
                 };
                 let dir = self.dir();
                 let person = |name: &str| match dir.user_by_login(name) {
@@ -105,11 +110,12 @@ impl AdminApi {
                 )
                 .await
                 .map_err(helper_fail)?;
-                let status: serde_json::Value = serde_json::from_str(&out)
-                    .map_err(|e| fail(StatusCode::BAD_GATEWAY, e.to_string()))?;
+                let status: serde_json::Value = serde_json::from_str(&out).map_err(|e| {
+                    fail(StatusCode::BAD_GATEWAY, said("err_plain").with("error", e))
+                })?;
                 Ok(json(StatusCode::OK, &status))
             }
-            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+            _ => Err(fail(StatusCode::NOT_FOUND, said("err_no_such_endpoint"))),
         }
     }
 
@@ -160,7 +166,12 @@ impl AdminApi {
             secret_file: setup.state_dir.join("ldap.secret"),
         };
         let text = proxy::render(&s, &accounts, &env);
-        let io = |e: std::io::Error| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        let io = |e: std::io::Error| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                said("err_plain").with("error", e),
+            )
+        };
         tokio::fs::create_dir_all(&setup.state_dir)
             .await
             .map_err(io)?;
@@ -168,13 +179,8 @@ impl AdminApi {
         tokio::fs::write(&candidate, &text).await.map_err(io)?;
         if let Err(why) = proxy::squid_accepts(&setup.cfg.squid, &candidate).await {
             let _ = tokio::fs::remove_file(&candidate).await;
-            return Err(Fail(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ApiError {
-                    error: format!("Squid refuses the configuration: {why}"),
-                    field: None,
-                },
-            ));
+            let refused = said("err_squid_refuses").with("why", why);
+            return Err(fail(StatusCode::UNPROCESSABLE_ENTITY, refused));
         }
         // The LDAP account Squid binds with: a fresh password at each apply.
         let password = match self.dir().reset_service_account(proxy::ACCOUNT).await {
@@ -213,13 +219,13 @@ impl AdminApi {
             config: setup.state_dir.join("squid.conf").display().to_string(),
             reloaded: reloaded.is_ok(),
             note: match reloaded {
-                Ok(_) => "Squid reloaded".into(),
+                Ok(_) => said("note_squid_reloaded"),
                 Err(helper::HelperError::Unavailable(why)) => {
                     log::warn!("admin: web proxy not reloaded: the helper is unavailable: {why}");
-                    "Squid was not reloaded: the box's system helper is not running".into()
+                    said("note_squid_no_helper")
                 }
                 Err(helper::HelperError::Failed(why)) => {
-                    format!("Squid's reload failed: {why}")
+                    said("note_squid_reload_failed").with("why", why.trim())
                 }
             },
         })

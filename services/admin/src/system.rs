@@ -27,7 +27,7 @@ impl AdminApi {
                 let info = self.acme.issue().await.map_err(acme_fail)?;
                 Ok(json(StatusCode::OK, &info))
             }
-            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+            _ => Err(fail(StatusCode::NOT_FOUND, said("err_no_such_endpoint"))),
         }
     }
 
@@ -52,12 +52,15 @@ impl AdminApi {
                 Ok(json(StatusCode::OK, &self.set_schedule(s).await?))
             }
             (&Method::POST, ["backup", "schedule", "run"]) => {
+                // Why it failed goes inside the sentence, in the request's language.
+                let lang = req.headers().get(hyper::header::ACCEPT_LANGUAGE);
+                let w = bureau_words::Words::of(lang.and_then(|v| v.to_str().ok()));
                 let state = self.run_scheduled().await?;
                 match &state.last_error {
-                    Some(e) => Err(fail(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("the backup failed: {e}"),
-                    )),
+                    Some(e) => {
+                        let failed = said("err_the_backup_failed").with("e", e.in_words(w));
+                        Err(fail(StatusCode::INTERNAL_SERVER_ERROR, failed))
+                    }
                     None => Ok(json(StatusCode::OK, &state)),
                 }
             }
@@ -65,7 +68,7 @@ impl AdminApi {
                 let path = self.scheduled_archive(name).await?;
                 self.restore_file(path, false).await
             }
-            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+            _ => Err(fail(StatusCode::NOT_FOUND, said("err_no_such_endpoint"))),
         }
     }
 }
@@ -74,11 +77,11 @@ impl AdminApi {
 fn acme_fail(e: bureau_core::acme::AcmeError) -> Fail {
     use bureau_core::acme::AcmeError;
     match e {
-        AcmeError::Field { field, why } => field_fail(field, &why),
+        AcmeError::Field { field, why } => field_fail(field, why),
         AcmeError::Refused(_) | AcmeError::Unreachable(_) => {
-            fail(StatusCode::BAD_GATEWAY, e.to_string())
+            fail(StatusCode::BAD_GATEWAY, e.said())
         }
-        AcmeError::Local(_) => fail(StatusCode::CONFLICT, e.to_string()),
+        AcmeError::Local(_) => fail(StatusCode::CONFLICT, e.said()),
     }
 }
 
@@ -99,7 +102,7 @@ impl AdminApi {
             (&Method::GET, ["health"]) => {
                 admin_only(who)?;
                 let lang = req.headers().get(hyper::header::ACCEPT_LANGUAGE);
-                let w = crate::words::Words::of(lang.and_then(|v| v.to_str().ok()));
+                let w = bureau_words::Words::of(lang.and_then(|v| v.to_str().ok()));
                 Ok(json(StatusCode::OK, &self.health(w).await))
             }
             (&Method::GET, ["check"]) => {
@@ -109,7 +112,12 @@ impl AdminApi {
                     bureau_dav::check::broken_objects(dir.store(), &dir)
                 })
                 .await
-                .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                .map_err(|e| {
+                    fail(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        said("err_plain").with("error", e),
+                    )
+                })?
                 .map_err(Fail::from)?;
                 Ok(json(StatusCode::OK, &broken))
             }
@@ -126,19 +134,14 @@ impl AdminApi {
                     .install(up.cert_pem.as_bytes(), up.key_pem.as_bytes())
                 {
                     Ok(info) => Ok(json(StatusCode::OK, &info)),
-                    Err(e) => {
-                        // "key: ..." is about the key, the rest about the certificate; the
-                        // words after the prefix go beside the field.
-                        let msg = e.to_string();
-                        let msg = msg.trim_start_matches("TLS setup: ");
-                        Err(match msg.strip_prefix("key: ") {
-                            Some(why) => field_fail("key_pem", why),
-                            None => field_fail(
-                                "cert_pem",
-                                msg.strip_prefix("certificate: ").unwrap_or(msg),
-                            ),
-                        })
+                    // Beside the field it is about.
+                    Err(bureau_core::tls::TlsError::Refused { field, why }) => {
+                        Err(field_fail(field, why))
                     }
+                    Err(e) => Err(fail(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        said("err_plain").with("error", e),
+                    )),
                 }
             }
             (_, ["certificate", "acme", ..]) => {
@@ -147,9 +150,12 @@ impl AdminApi {
             }
             (&Method::DELETE, ["certificate"]) => {
                 admin_only(who)?;
-                self.certs
-                    .remove_uploaded()
-                    .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                self.certs.remove_uploaded().map_err(|e| {
+                    fail(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        said("err_plain").with("error", e),
+                    )
+                })?;
                 Ok(no_content())
             }
             (&Method::GET, ["logs"]) => {
@@ -158,9 +164,9 @@ impl AdminApi {
                 let after = q("after").and_then(|v| v.parse().ok()).unwrap_or(0);
                 let level = match q("level").as_deref() {
                     None | Some("") => log::LevelFilter::Info,
-                    Some(l) => l
-                        .parse()
-                        .map_err(|_| field_fail("level", "level is error, warn, info or debug"))?,
+                    Some(l) => l.parse().map_err(|_| {
+                        field_fail("level", said("err_level_is_error_warn_info_or"))
+                    })?,
                 };
                 let limit = q("limit")
                     .and_then(|v| v.parse().ok())
@@ -173,7 +179,7 @@ impl AdminApi {
                         .map_err(|e| {
                             fail(
                                 StatusCode::SERVICE_UNAVAILABLE,
-                                format!("the system journal cannot be read: {e}"),
+                                said("err_the_system_journal_cannot_be_read").with("e", &e),
                             )
                         })?
                 } else {
@@ -213,7 +219,12 @@ impl AdminApi {
                     Duration::from_secs(10),
                 )
                 .await
-                .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+                .map_err(|e| {
+                    fail(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        said("err_plain").with("error", e),
+                    )
+                })?;
                 Ok(json(
                     StatusCode::ACCEPTED,
                     &Message {
@@ -221,7 +232,7 @@ impl AdminApi {
                     },
                 ))
             }
-            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+            _ => Err(fail(StatusCode::NOT_FOUND, said("err_no_such_endpoint"))),
         }
     }
 
@@ -232,29 +243,18 @@ impl AdminApi {
         hostname: &Option<String>,
         timezone: &Option<String>,
     ) -> Result<(Option<String>, Option<String>), Fail> {
-        let bad = |field: &str, msg: &str| {
-            Fail(
-                StatusCode::BAD_REQUEST,
-                ApiError {
-                    error: msg.into(),
-                    field: Some(field.into()),
-                },
-            )
-        };
+        let bad = |field: &str, why: Said| field_fail(field, why);
         let name = match hostname.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
             None => None,
             Some(h) => {
                 let h = bureau_directory::validate::domain(h)
                     .ok()
                     .filter(|h| h.contains('.'))
-                    .ok_or_else(|| bad("hostname", "a full name, such as mail.example.com"))?;
+                    .ok_or_else(|| bad("hostname", said("err_hostname_full")))?;
                 if h == self.info.hostname {
                     None
                 } else if self.info.hostname_fixed {
-                    return Err(bad(
-                        "hostname",
-                        "the configuration file sets it (server.hostname): change it there",
-                    ));
+                    return Err(bad("hostname", said("err_hostname_configured")));
                 } else {
                     Some(h)
                 }
@@ -264,10 +264,7 @@ impl AdminApi {
             None => None,
             Some(t) if bureau_core::system::valid_timezone(t) => Some(t.to_string()),
             Some(_) => {
-                return Err(bad(
-                    "timezone",
-                    "not a time zone of the zone database, such as Europe/Paris",
-                ));
+                return Err(bad("timezone", said("err_timezone")));
             }
         };
         Ok((name, tz))
@@ -282,7 +279,12 @@ impl AdminApi {
         tz: Option<String>,
     ) -> Result<bool, Fail> {
         let dir = &self.info.system_dir;
-        let io = |e: std::io::Error| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        let io = |e: std::io::Error| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                said("err_plain").with("error", e),
+            )
+        };
         if let Some(tz) = tz {
             bureau_core::system::set_timezone(dir, &tz).map_err(io)?;
             log::info!("admin: the time zone is {tz}");
@@ -400,13 +402,18 @@ impl AdminApi {
                 bureau_store::backup::stage(std::io::BufReader::new(f), &staging)
             })
             .await
-            .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+            .map_err(|e| {
+                fail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    said("err_plain").with("error", e),
+                )
+            })
             .map(|r| {
                 r.map_err(|e| {
                     let why = match e {
                         // What is wrong with the archive, in the store's words.
-                        bureau_store::StoreError::Invalid(why) => why,
-                        other => other.to_string(),
+                        bureau_store::StoreError::BadBackup(why) => why,
+                        other => said("err_plain").with("error", other),
                     };
                     fail(StatusCode::UNPROCESSABLE_ENTITY, why)
                 })
@@ -418,9 +425,12 @@ impl AdminApi {
         let info = staged??;
         let pending = data.join(bureau_store::backup::PENDING);
         let _ = tokio::fs::remove_dir_all(&pending).await;
-        tokio::fs::rename(&staging, &pending)
-            .await
-            .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        tokio::fs::rename(&staging, &pending).await.map_err(|e| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                said("err_plain").with("error", e),
+            )
+        })?;
         log::warn!(
             "admin: a backup taken at {} is restored at the restart that follows",
             info.created
@@ -435,7 +445,12 @@ impl AdminApi {
     /// removed. The box boots the new slot at the next reboot (`POST /api/v1/system/reboot`).
     async fn update(&self, req: Request<Incoming>) -> Result<Resp, Fail> {
         let dir = &self.info.updates_dir;
-        let io = |e: std::io::Error| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        let io = |e: std::io::Error| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                said("err_plain").with("error", e),
+            )
+        };
         tokio::fs::create_dir_all(dir).await.map_err(io)?;
         let path = dir.join(format!("upload-{}.raucb", &random_token()[..16]));
         let received = receive(req, &path, self.info.max_update_bytes, "bundle").await;
@@ -461,12 +476,11 @@ impl AdminApi {
             Err(helper::HelperError::Failed(out)) => {
                 log::warn!("admin: an update refused: {}", out.trim());
                 // Read, and refused for what it is: 422, beside the bundle field.
-                Err(Fail(
+                let why = update_in_words(&out);
+                Err(field_fail_as(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    ApiError {
-                        error: update_in_words(&out),
-                        field: Some("bundle".into()),
-                    },
+                    "bundle",
+                    why,
                 ))
             }
             Err(e) => Err(helper_fail(e)),
@@ -527,7 +541,7 @@ async fn systemd_lines(tool: &str, args: &[&str]) -> Option<Vec<String>> {
 }
 
 /// Why RAUC refused a bundle, in words for an administrator (its own text goes to the log).
-fn update_in_words(rauc: &str) -> String {
+fn update_in_words(rauc: &str) -> Said {
     let l = rauc.to_ascii_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| l.contains(w));
     if has(&[
@@ -536,23 +550,22 @@ fn update_in_words(rauc: &str) -> String {
         "exceeds bundle size",
         "bundle too small",
     ]) {
-        "this file is not an update bundle for Bureau (a .raucb file, as make image or a release makes it)".into()
+        said("err_update_not_a_bundle")
     } else if has(&["verity", "input/output error", "hash", "squashfs", "mount"]) {
-        "the update bundle is damaged: its contents do not match its signature; download it again"
-            .into()
+        said("err_update_damaged")
     } else if has(&["signature", "verify", "certificate", "issuer"]) {
-        "the bundle is not signed by a key this box trusts: it was not made for this box, or was changed since".into()
+        said("err_update_not_trusted")
     } else if has(&["compatible"]) {
-        "this bundle is for another kind of system".into()
+        said("err_update_other_system")
     } else if has(&["no space"]) {
-        "the box has no room to install the update".into()
+        said("err_update_no_room")
     } else {
         let last = rauc
             .lines()
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("");
-        format!("the update could not be installed ({})", last.trim())
+        said("err_update_failed").with("why", last.trim())
     }
 }
 

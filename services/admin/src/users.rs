@@ -71,8 +71,12 @@ impl AdminApi {
                 own_or_admin(who, uid)?;
                 // The user's own console page, at the box's name and HTTPS port.
                 let url = format!("{}/admin/#/me", self.web_base());
-                let code = qrcode::QrCode::new(url.as_bytes())
-                    .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                let code = qrcode::QrCode::new(url.as_bytes()).map_err(|e| {
+                    fail(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        said("err_plain").with("error", e),
+                    )
+                })?;
                 let svg = code
                     .render::<qrcode::render::svg::Color>()
                     .min_dimensions(200, 200)
@@ -82,7 +86,12 @@ impl AdminApi {
                     .header("content-type", "image/svg+xml")
                     .header("cache-control", "no-store")
                     .body(Full::new(Bytes::from(svg)))
-                    .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+                    .map_err(|e| {
+                        fail(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            said("err_plain").with("error", e),
+                        )
+                    })
             }
             (&Method::PATCH, ["users", uid]) => {
                 admin_only(who)?;
@@ -103,13 +112,13 @@ impl AdminApi {
                 if who.uid.as_deref() == Some(*uid) {
                     return Err(fail(
                         StatusCode::CONFLICT,
-                        "you cannot delete your own account",
+                        said("err_you_cannot_delete_your_own_account"),
                     ));
                 }
                 self.dir().delete_user(uid).await?;
                 Ok(no_content())
             }
-            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+            _ => Err(fail(StatusCode::NOT_FOUND, said("err_no_such_endpoint"))),
         }
     }
 
@@ -135,7 +144,9 @@ impl AdminApi {
                 let mut d = store
                     .reader(bureau_store::Actor::System)?
                     .device(p, id)?
-                    .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("no device {id}")))?;
+                    .ok_or_else(|| {
+                        fail(StatusCode::NOT_FOUND, said("err_no_device").with("id", id))
+                    })?;
                 // Asked to provision again, the device is told to wipe itself.
                 d.wipe_requested = true;
                 d.policy_key = 0;
@@ -156,7 +167,7 @@ impl AdminApi {
                 if known.is_none_or(|d| d.protocol != "syncml") {
                     return Err(fail(
                         StatusCode::NOT_FOUND,
-                        format!("no SyncML device {id} (only SyncML devices keep a session log)"),
+                        said("err_no_syncml_device_only_syncml_devices").with("id", id),
                     ));
                 }
                 let log = match *method {
@@ -166,7 +177,12 @@ impl AdminApi {
                         bureau_syncml::devlog::switch(store, p, id, s.on).await?
                     }
                     Method::DELETE => bureau_syncml::devlog::clear(store, p, id).await?,
-                    _ => return Err(fail(StatusCode::METHOD_NOT_ALLOWED, "GET, PUT or DELETE")),
+                    _ => {
+                        return Err(fail(
+                            StatusCode::METHOD_NOT_ALLOWED,
+                            said("err_get_put_or_delete"),
+                        ));
+                    }
                 };
                 Ok(json(StatusCode::OK, &log))
             }
@@ -179,7 +195,10 @@ impl AdminApi {
                     .device(p, id)?
                     .is_none()
                 {
-                    return Err(fail(StatusCode::NOT_FOUND, format!("no device {id}")));
+                    return Err(fail(
+                        StatusCode::NOT_FOUND,
+                        said("err_no_device").with("id", id),
+                    ));
                 }
                 let id = id.to_string();
                 store
@@ -189,7 +208,7 @@ impl AdminApi {
                     .await?;
                 Ok(no_content())
             }
-            _ => Err(fail(StatusCode::NOT_FOUND, "no such endpoint")),
+            _ => Err(fail(StatusCode::NOT_FOUND, said("err_no_such_endpoint"))),
         }
     }
 
@@ -197,7 +216,12 @@ impl AdminApi {
         Ok(self
             .dir()
             .user(uid)?
-            .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("user {uid} not found")))?
+            .ok_or_else(|| {
+                fail(
+                    StatusCode::NOT_FOUND,
+                    said("err_user_not_found").with("uid", uid),
+                )
+            })?
             .principal)
     }
 
@@ -211,9 +235,12 @@ impl AdminApi {
     }
 
     fn user_or_404(&self, uid: &str) -> Result<bureau_directory::User, Fail> {
-        self.dir()
-            .user(uid)?
-            .ok_or_else(|| fail(StatusCode::NOT_FOUND, format!("user {uid} not found")))
+        self.dir().user(uid)?.ok_or_else(|| {
+            fail(
+                StatusCode::NOT_FOUND,
+                said("err_user_not_found").with("uid", uid),
+            )
+        })
     }
 
     fn user_detail(&self, uid: &str) -> Result<UserDetail, Fail> {

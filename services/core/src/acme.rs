@@ -54,7 +54,9 @@ pub struct AcmeStatus {
     /// When a certificate was last obtained (Unix seconds), if ever.
     pub last_issued: Option<i64>,
     /// The last attempt's failure, in words; None after a success.
-    pub last_error: Option<String>,
+    /// Why the last attempt failed, in the catalogues' words.
+    #[serde(default, deserialize_with = "bureau_words::said_or_text")]
+    pub last_error: Option<bureau_words::Said>,
     pub last_attempt: Option<i64>,
 }
 
@@ -70,13 +72,29 @@ struct Saved {
 #[derive(Debug, thiserror::Error)]
 pub enum AcmeError {
     #[error("{field}: {why}")]
-    Field { field: &'static str, why: String },
+    Field {
+        field: &'static str,
+        why: bureau_words::Said,
+    },
     #[error("the certificate authority refused: {0}")]
     Refused(String),
     #[error("the certificate authority could not be reached: {0}")]
     Unreachable(String),
     #[error("{0}")]
     Local(String),
+}
+
+impl AcmeError {
+    /// In the catalogues' words (the authority's own reason kept as it is).
+    pub fn said(&self) -> bureau_words::Said {
+        use bureau_words::said;
+        match self {
+            AcmeError::Field { why, .. } => why.clone(),
+            AcmeError::Refused(why) => said("err_acme_refused").with("why", why),
+            AcmeError::Unreachable(why) => said("err_acme_unreachable").with("why", why),
+            AcmeError::Local(why) => said("err_plain").with("error", why),
+        }
+    }
 }
 
 impl From<instant_acme::Error> for AcmeError {
@@ -155,14 +173,14 @@ impl Acme {
         if settings.enabled && !valid_email(&settings.email) {
             return Err(AcmeError::Field {
                 field: "email",
-                why: "an e-mail address the certificate authority can write to".into(),
+                why: bureau_words::said("err_acme_email"),
             });
         }
         let url = settings.directory_url();
         if !url.starts_with("https://") {
             return Err(AcmeError::Field {
                 field: "directory",
-                why: "an https:// URL".into(),
+                why: bureau_words::said("err_acme_https"),
             });
         }
         let mut saved = self.load();
@@ -197,7 +215,7 @@ impl Acme {
                 log::info!("acme: a certificate for {} is served", self.hostname);
             }
             Err(e) => {
-                saved.status.last_error = Some(e.to_string());
+                saved.status.last_error = Some(e.said());
                 log::warn!("acme: no certificate for {}: {e}", self.hostname);
             }
         }

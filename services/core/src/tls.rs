@@ -26,6 +26,12 @@ pub enum TlsError {
     Generate(String),
     #[error("TLS setup: {0}")]
     Setup(String),
+    /// An uploaded certificate or key refused: the field to fix, and why.
+    #[error("{field}: {why}")]
+    Refused {
+        field: &'static str,
+        why: bureau_words::Said,
+    },
 }
 
 fn file_err(path: &Path, message: impl ToString) -> TlsError {
@@ -194,22 +200,25 @@ impl CertStore {
 
     /// As `install`, saying who gave it ("uploaded", "acme"), which `info` tells.
     pub fn install_from(&self, crt: &[u8], key: &[u8], source: &str) -> Result<CertInfo, TlsError> {
+        use bureau_words::said;
+        let refused = |why| TlsError::Refused {
+            field: "cert_pem",
+            why,
+        };
         if self.configured.is_some() {
-            return Err(TlsError::Setup(
-                "the configuration names the certificate files (tls.cert, tls.key); change them there".into(),
-            ));
+            return Err(refused(said("err_tls_configured")));
         }
         check_pem(crt, key)?;
         let first = CertificateDer::pem_slice_iter(crt)
             .next()
             .and_then(|c| c.ok())
-            .ok_or_else(|| TlsError::Setup("certificate: none found".into()))?;
+            .ok_or_else(|| refused(said("err_tls_no_certificate")))?;
         if let Ok((_, c)) = x509_parser::parse_x509_certificate(&first) {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
             if c.validity().not_after.timestamp() < now {
-                return Err(TlsError::Setup("certificate: it has expired".into()));
+                return Err(refused(said("err_tls_expired")));
             }
         }
         write_private(&self.dir.join("custom.key"), key)?;
@@ -287,28 +296,34 @@ pub fn load(crt: &Path, key: &Path, provider: &CryptoProvider) -> Result<Certifi
 
 /// Checks a PEM chain and key given as text (from the console) without installing them.
 pub fn check_pem(crt: &[u8], key: &[u8]) -> Result<(), TlsError> {
-    let bad = |m: String| TlsError::Setup(m);
+    use bureau_words::said;
+    let cert = |why| TlsError::Refused {
+        field: "cert_pem",
+        why,
+    };
+    let private = |why| TlsError::Refused {
+        field: "key_pem",
+        why,
+    };
     // In words for an administrator, naming the field to fix; the library's reason is logged.
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(crt)
         .collect::<Result<_, _>>()
         .map_err(|e| {
             log::info!("tls: an uploaded certificate does not read: {e}");
-            bad("certificate: not a PEM certificate (text from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----)".into())
+            cert(said("err_tls_not_pem_certificate"))
         })?;
     if chain.is_empty() {
-        return Err(bad(
-            "certificate: no certificate in it (-----BEGIN CERTIFICATE----- ...)".into(),
-        ));
+        return Err(cert(said("err_tls_no_certificate")));
     }
     let k = PrivateKeyDer::from_pem_slice(key).map_err(|e| {
         log::info!("tls: an uploaded key does not read: {e}");
-        bad("key: not a PEM private key (text from -----BEGIN PRIVATE KEY----- to its END line; an encrypted key must be decrypted first)".into())
+        private(said("err_tls_not_pem_key"))
     })?;
     CertifiedKey::from_der(chain, k, &provider())
         .map(|_| ())
         .map_err(|e| {
             log::info!("tls: an uploaded key does not fit its certificate: {e}");
-            bad("key: this private key does not belong to the certificate".into())
+            private(said("err_tls_key_mismatch"))
         })
 }
 

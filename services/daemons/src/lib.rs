@@ -9,13 +9,13 @@ pub mod samba;
 #[derive(Debug, PartialEq)]
 pub struct Invalid {
     pub field: String,
-    pub message: String,
+    pub message: bureau_words::Said,
 }
 
-pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+pub(crate) fn invalid(field: impl Into<String>, message: bureau_words::Said) -> Invalid {
     Invalid {
         field: field.into(),
-        message: message.into(),
+        message,
     }
 }
 

@@ -16,6 +16,7 @@ use bureau_core::helper::CommandError;
 use bureau_core::net::Networks;
 use bureau_directory::Directory;
 use bureau_store::{Store, StoreError};
+use bureau_words::said;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -66,8 +67,12 @@ impl Default for ProxySettings {
 /// checked; Squid's form (".example.com": the domain and its subdomains).
 fn domain(field: &str, d: &str) -> Result<String, Invalid> {
     let bare = d.trim().trim_start_matches("*.").trim_start_matches('.');
-    let checked = bureau_directory::validate::domain(bare)
-        .map_err(|_| invalid(field, format!("{d:?} is not a domain name")))?;
+    let checked = bureau_directory::validate::domain(bare).map_err(|_| {
+        invalid(
+            field,
+            said("err_is_not_a_domain_name").with("d", format!("{:?}", d)),
+        )
+    })?;
     Ok(format!(".{checked}"))
 }
 
@@ -137,19 +142,23 @@ impl Accounts {
 /// Checks the settings field by field (the field names are the API's).
 pub fn check(s: &ProxySettings, accounts: &Accounts) -> Result<(), Invalid> {
     if s.networks.is_empty() {
-        return Err(invalid("networks", "at least one network (or \"lan\")"));
+        return Err(invalid("networks", said("err_at_least_one_network_or_lan")));
     }
-    Networks::parse(&s.networks).map_err(|m| invalid("networks", m.to_string()))?;
+    Networks::parse(&s.networks)
+        .map_err(|m| invalid("networks", said("err_bad_network").with("network", &m.0)))?;
     for d in &s.blocked {
         domain("blocked", d)?;
     }
     for (i, r) in s.rules.iter().enumerate() {
         let field = format!("rules[{i}]");
         if !accounts.groups.iter().any(|(g, _)| *g == r.group) {
-            return Err(invalid(&field, format!("there is no group {:?}", r.group)));
+            return Err(invalid(
+                &field,
+                said("err_there_is_no_group").with("group", format!("{:?}", r.group)),
+            ));
         }
         if r.domains.is_empty() {
-            return Err(invalid(&field, "a rule needs at least one domain"));
+            return Err(invalid(&field, said("err_a_rule_needs_at_least_one")));
         }
         for d in &r.domains {
             domain(&field, d)?;
@@ -158,7 +167,7 @@ pub fn check(s: &ProxySettings, accounts: &Accounts) -> Result<(), Invalid> {
     if !s.rules.is_empty() && !s.authenticate {
         return Err(invalid(
             "authenticate",
-            "group rules need users to sign in to the proxy",
+            said("err_group_rules_need_users_to_sign"),
         ));
     }
     Ok(())

@@ -25,6 +25,7 @@ use bureau_core::helper::{
 };
 use bureau_directory::Directory;
 use bureau_store::{Store, StoreError};
+use bureau_words::said;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -84,14 +85,14 @@ fn share_name(field: &str, n: &str) -> Result<String, Invalid> {
     let ok = bureau_directory::validate::name("name", n).map_err(|_| {
         invalid(
             field,
-            format!(
-                "{n:?}: a share name is 1 to 32 characters, a letter first, then letters, \
-                 digits, '.', '_' or '-' (no '/' or spaces)"
-            ),
+            said("err_a_share_name_is_1_to").with("n", format!("{:?}", n)),
         )
     })?;
     if RESERVED.contains(&ok.as_str()) {
-        return Err(invalid(field, format!("{ok:?} is a name Samba keeps")));
+        return Err(invalid(
+            field,
+            said("err_is_a_name_samba_keeps").with("ok", format!("{:?}", ok)),
+        ));
     }
     Ok(ok)
 }
@@ -104,10 +105,7 @@ fn workgroup(w: &str) -> Result<String, Invalid> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(invalid(
-            "workgroup",
-            "1 to 15 letters, digits, '-' or '_' (a NetBIOS name)",
-        ));
+        return Err(invalid("workgroup", said("err_1_to_15_letters_digits_or")));
     }
     Ok(w)
 }
@@ -131,19 +129,19 @@ pub fn check(s: &SambaSettings, groups: &[String], users: &[String]) -> Result<(
         if !seen.insert(name.clone()) {
             return Err(invalid(
                 format!("shares[{i}].name"),
-                format!("two shares are named {name:?}"),
+                said("err_two_shares_are_named").with("name", format!("{:?}", name)),
             ));
         }
         if s.homes && users.contains(&name) {
             return Err(invalid(
                 format!("shares[{i}].name"),
-                format!("{name:?} is a user's home share"),
+                said("err_is_a_users_home_share").with("name", format!("{:?}", name)),
             ));
         }
         if !groups.contains(&sh.group) {
             return Err(invalid(
                 format!("shares[{i}].group"),
-                format!("there is no group {:?}", sh.group),
+                said("err_there_is_no_group").with("group", format!("{:?}", sh.group)),
             ));
         }
     }
@@ -485,7 +483,9 @@ impl Keeper {
 
     /// The settings' field errors, against the directory as it is.
     pub fn check(&self, s: &SambaSettings) -> Result<(), Invalid> {
-        let e = |e: bureau_directory::DirectoryError| invalid("directory", e.to_string());
+        let e = |e: bureau_directory::DirectoryError| {
+            invalid("directory", said("err_plain").with("error", e))
+        };
         let groups: Vec<String> = self
             .dir
             .groups()

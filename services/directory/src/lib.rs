@@ -30,6 +30,7 @@ pub mod validate;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use bureau_store::{Actor, CollectionKind, PrincipalKind, Store, StoreError, Writer, now};
+use bureau_words::{Said, said};
 use login_cache::LoginCache;
 use md4::{Digest, Md4};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -38,17 +39,16 @@ use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
+    /// What is wrong, in the catalogues' words (bureau_words).
     #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: &'static str, message: Said },
     #[error("{field}: {value} already exists")]
     Exists { field: &'static str, value: String },
-    #[error("{0} not found")]
-    NotFound(String),
+    /// "user carol not found".
     #[error("{0}")]
-    InUse(String),
+    NotFound(Said),
+    #[error("{0}")]
+    InUse(Said),
     /// The change would leave the office without an enabled administrator (recovery would
     /// need root on the box).
     #[error("{0} is the last administrator: make another user an administrator first")]
@@ -303,10 +303,10 @@ fn addr_target_group(name: &str) -> String {
 fn claim_address(w: &mut Writer, field: &'static str, input: &str, target: &str) -> Result<String> {
     let (local, dom) = validate::address(field, input)?;
     if w.kv_get(NS_DOMAIN, &dom)?.is_none() {
-        return Err(DirectoryError::Invalid {
+        return Err(crate::validate::invalid(
             field,
-            message: format!("{dom} is not one of this box's domains (add it first)"),
-        });
+            said("err_is_not_one_of_this_boxs").with("dom", &dom),
+        ));
     }
     let addr = format!("{local}@{dom}");
     if w.kv_get(NS_ADDR, &addr)?.is_some() {
@@ -420,10 +420,7 @@ impl Directory {
             self.opts.argon2_p,
             None,
         )
-        .map_err(|e| DirectoryError::Invalid {
-            field: "argon2",
-            message: e.to_string(),
-        })?;
+        .map_err(|e| crate::validate::invalid("argon2", said("err_plain").with("error", e)))?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 
@@ -541,15 +538,18 @@ impl Directory {
             .filter(|a| a.ends_with(&suffix))
             .collect();
         if !used.is_empty() {
-            return Err(DirectoryError::InUse(format!(
-                "{name} is still used by {} address(es), e.g. {}",
-                used.len(),
-                used[0]
-            )));
+            return Err(DirectoryError::InUse(
+                said("err_is_still_used_by_address_es")
+                    .with("name", &name)
+                    .with("len", used.len())
+                    .with("example", &used[0]),
+            ));
         }
         self.write(move |w| {
             if !w.kv_delete(NS_DOMAIN, &name)? {
-                return Err(DirectoryError::NotFound(format!("domain {name}")));
+                return Err(DirectoryError::NotFound(
+                    said("err_nf_domain").with("name", &name),
+                ));
             }
             w.kv_delete(NS_DKIM, &name)?;
             Ok(())
@@ -571,8 +571,9 @@ impl Directory {
         let domain = domain.trim().to_ascii_lowercase();
         let uid = uid.map(|u| u.trim().to_ascii_lowercase());
         self.write(move |w| {
-            let mut d: Domain = get(w, NS_DOMAIN, &domain)?
-                .ok_or_else(|| DirectoryError::NotFound(format!("domain {domain}")))?;
+            let mut d: Domain = get(w, NS_DOMAIN, &domain)?.ok_or_else(|| {
+                DirectoryError::NotFound(said("err_nf_domain_2").with("domain", &domain))
+            })?;
             if let Some(u) = &uid {
                 Self::require_user(w, u)?;
             }
@@ -587,8 +588,9 @@ impl Directory {
     pub async fn set_syncml(&self, domain: &str, policy: SyncMlPolicy) -> Result<Domain> {
         let domain = domain.trim().to_ascii_lowercase();
         self.write(move |w| {
-            let mut d: Domain = get(w, NS_DOMAIN, &domain)?
-                .ok_or_else(|| DirectoryError::NotFound(format!("domain {domain}")))?;
+            let mut d: Domain = get(w, NS_DOMAIN, &domain)?.ok_or_else(|| {
+                DirectoryError::NotFound(said("err_nf_domain_2").with("domain", &domain))
+            })?;
             d.syncml = policy.clone();
             put(w, NS_DOMAIN, &domain, &d)?;
             Ok(d)
@@ -705,7 +707,7 @@ impl Directory {
     fn require_user(w: &Writer, uid: &str) -> Result<User> {
         get::<User>(w, NS_USER, uid)?
             .filter(|u| u.resource.is_none())
-            .ok_or_else(|| DirectoryError::NotFound(format!("user {uid}")))
+            .ok_or_else(|| DirectoryError::NotFound(said("err_nf_user").with("uid", uid)))
     }
 
     /// Refuses a change that takes the last enabled administrator's power away (demoted,
@@ -759,7 +761,9 @@ impl Directory {
                 for a in &ch.remove_aliases {
                     let a = a.trim().to_lowercase();
                     if !u.aliases.contains(&a) {
-                        return Err(DirectoryError::NotFound(format!("alias {a} of {uid}")));
+                        return Err(DirectoryError::NotFound(
+                            said("err_nf_alias_of").with("a", &a).with("uid", &uid),
+                        ));
                     }
                     u.aliases.retain(|x| *x != a);
                     w.kv_delete(NS_ADDR, &a)?;
@@ -779,7 +783,9 @@ impl Directory {
     pub async fn set_password(&self, uid: &str, password: &str) -> Result<()> {
         let uid = uid.trim().to_ascii_lowercase();
         if self.user(&uid)?.is_none_or(|u| u.resource.is_some()) {
-            return Err(DirectoryError::NotFound(format!("user {uid}")));
+            return Err(DirectoryError::NotFound(
+                said("err_nf_user").with("uid", &uid),
+            ));
         }
         validate::password(password, self.opts.min_password_len, &uid)?;
         let (phc, nt) = self.secrets(password).await?;
@@ -980,9 +986,8 @@ impl Directory {
         for m in members {
             let u: User = get::<User>(w, NS_USER, m)?
                 .filter(|u| u.resource.is_none())
-                .ok_or_else(|| DirectoryError::Invalid {
-                    field: "members",
-                    message: format!("no user {m}"),
+                .ok_or_else(|| {
+                    crate::validate::invalid("members", said("err_no_user").with("m", m))
                 })?;
             if !names.contains(&u.uid) {
                 ids.push(u.principal);
@@ -1010,8 +1015,9 @@ impl Directory {
             .map(|m| m.trim().to_ascii_lowercase())
             .collect();
         self.write(move |w| {
-            let mut g: Group = get(w, NS_GROUP, &name)?
-                .ok_or_else(|| DirectoryError::NotFound(format!("group {name}")))?;
+            let mut g: Group = get(w, NS_GROUP, &name)?.ok_or_else(|| {
+                DirectoryError::NotFound(said("err_nf_group").with("name", &name))
+            })?;
             Self::apply_members(w, &mut g, &members)?;
             put(w, NS_GROUP, &name, &g)?;
             Ok(g)
@@ -1022,8 +1028,9 @@ impl Directory {
     pub async fn delete_group(&self, name: &str) -> Result<()> {
         let name = name.trim().to_ascii_lowercase();
         self.write(move |w| {
-            let g: Group = get(w, NS_GROUP, &name)?
-                .ok_or_else(|| DirectoryError::NotFound(format!("group {name}")))?;
+            let g: Group = get(w, NS_GROUP, &name)?.ok_or_else(|| {
+                DirectoryError::NotFound(said("err_nf_group").with("name", &name))
+            })?;
             if let Some(a) = &g.address {
                 w.kv_delete(NS_ADDR, a)?;
             }

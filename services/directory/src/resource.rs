@@ -10,6 +10,7 @@ use crate::{
     put, validate,
 };
 use bureau_store::{CollectionKind, PrincipalKind, Right, now};
+use bureau_words::said;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,10 +92,10 @@ impl crate::Directory {
             .map(|m| m.trim().to_ascii_lowercase())
             .filter(|m| !m.is_empty());
         if s.policy == BookingPolicy::Manager && manager.is_none() {
-            return Err(DirectoryError::Invalid {
-                field: "manager",
-                message: "the manager policy needs a manager".into(),
-            });
+            return Err(crate::validate::invalid(
+                "manager",
+                said("err_the_manager_policy_needs_a_manager"),
+            ));
         }
         let bookers: Vec<String> = s
             .bookers
@@ -120,10 +121,10 @@ impl crate::Directory {
                     Some(m) => match get::<User>(w, NS_USER, m)? {
                         Some(u) if u.resource.is_none() => Some(u),
                         _ => {
-                            return Err(DirectoryError::Invalid {
-                                field: "manager",
-                                message: format!("no user {m}"),
-                            });
+                            return Err(crate::validate::invalid(
+                                "manager",
+                                said("err_no_user").with("m", m),
+                            ));
                         }
                     },
                     None => None,
@@ -131,10 +132,10 @@ impl crate::Directory {
                 for b in &resource.bookers {
                     let user = get::<User>(w, NS_USER, b)?.filter(|u| u.resource.is_none());
                     if user.is_none() && w.kv_get(NS_GROUP, b)?.is_none() {
-                        return Err(DirectoryError::Invalid {
-                            field: "bookers",
-                            message: format!("no user or group {b}"),
-                        });
+                        return Err(crate::validate::invalid(
+                            "bookers",
+                            said("err_no_user_or_group").with("b", b),
+                        ));
                     }
                 }
                 let address = claim_address(w, "address", &new.address, &addr_target_user(&uid))?;
@@ -193,7 +194,9 @@ impl crate::Directory {
         self.write(move |w| {
             let u: User = get(w, NS_USER, &uid)?
                 .filter(|u: &User| u.resource.is_some())
-                .ok_or_else(|| DirectoryError::NotFound(format!("resource {uid}")))?;
+                .ok_or_else(|| {
+                    DirectoryError::NotFound(said("err_nf_resource").with("uid", &uid))
+                })?;
             w.kv_delete(NS_ADDR, &u.address)?;
             w.delete_principal(u.principal)?;
             w.kv_delete(NS_USER, &uid)?;

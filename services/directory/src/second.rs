@@ -13,6 +13,7 @@
 
 use crate::{Directory, DirectoryError, Result, dec, get, put, random};
 use bureau_store::Actor;
+use bureau_words::said;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -108,10 +109,7 @@ fn make_app_password() -> String {
 }
 
 fn wrong_code() -> DirectoryError {
-    DirectoryError::Invalid {
-        field: "code",
-        message: "that is not the code the app shows now: type the six digits it shows".into(),
-    }
+    crate::validate::invalid("code", said("err_that_is_not_the_code_the"))
 }
 
 impl Directory {
@@ -130,7 +128,7 @@ impl Directory {
     pub async fn totp_begin(&self, uid: &str, issuer: &str) -> Result<TotpEnrolment> {
         let user = self
             .user(uid)?
-            .ok_or_else(|| DirectoryError::NotFound(format!("user {uid}")))?;
+            .ok_or_else(|| DirectoryError::NotFound(said("err_nf_user").with("uid", uid)))?;
         let secret = random::<20>().to_vec();
         let base32 = totp(&secret).get_secret_base32();
         let label = |s: &str| utf8_percent_encode(s, LABEL).to_string();
@@ -146,9 +144,9 @@ impl Directory {
         let uid = user.uid.clone();
         self.write(move |w| {
             if get::<Totp>(w, NS_TOTP, &uid)?.is_some_and(|t| t.confirmed) {
-                return Err(DirectoryError::InUse(
-                    "two-factor sign-in is already on: turn it off first".into(),
-                ));
+                return Err(DirectoryError::InUse(said(
+                    "err_two_factor_sign_in_is_already",
+                )));
             }
             put(
                 w,
@@ -170,9 +168,8 @@ impl Directory {
         let uid = uid.to_string();
         let code = code.to_string();
         self.write(move |w| {
-            let mut t: Totp = get(w, NS_TOTP, &uid)?.ok_or_else(|| DirectoryError::Invalid {
-                field: "code",
-                message: "start again: no authenticator app is being set up".into(),
+            let mut t: Totp = get(w, NS_TOTP, &uid)?.ok_or_else(|| {
+                crate::validate::invalid("code", said("err_start_again_no_authenticator_app_is"))
             })?;
             let step = step_of(&t.secret, &code, now()).ok_or_else(wrong_code)?;
             t.confirmed = true;
@@ -229,13 +226,15 @@ impl Directory {
     pub async fn add_app_password(&self, uid: &str, name: &str) -> Result<(AppPassword, String)> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(DirectoryError::Invalid {
-                field: "name",
-                message: "name it after the client that uses it (1 to 64 characters)".into(),
-            });
+            return Err(crate::validate::invalid(
+                "name",
+                said("err_name_it_after_the_client_that"),
+            ));
         }
         if self.user(uid)?.is_none_or(|u| u.resource.is_some()) {
-            return Err(DirectoryError::NotFound(format!("user {uid}")));
+            return Err(DirectoryError::NotFound(
+                said("err_nf_user").with("uid", uid),
+            ));
         }
         let password = make_app_password();
         let info = AppPassword {
@@ -251,9 +250,10 @@ impl Directory {
         self.write(move |w| {
             let mut all: Vec<StoredApp> = get(w, NS_APP, &uid)?.unwrap_or_default();
             if all.len() >= MAX_APP_PASSWORDS {
-                return Err(DirectoryError::InUse(format!(
-                    "{MAX_APP_PASSWORDS} application passwords at most: revoke one first"
-                )));
+                return Err(DirectoryError::InUse(
+                    said("err_application_passwords_at_most_revoke_one")
+                        .with("max", MAX_APP_PASSWORDS),
+                ));
             }
             all.push(StoredApp {
                 info: stored.info.clone(),
@@ -273,9 +273,9 @@ impl Directory {
             let before = all.len();
             all.retain(|s| s.info.id != id);
             if all.len() == before {
-                return Err(DirectoryError::NotFound(format!(
-                    "application password {id}"
-                )));
+                return Err(DirectoryError::NotFound(
+                    said("err_nf_application_password").with("id", &id),
+                ));
             }
             put(w, NS_APP, &uid, &all)
         })

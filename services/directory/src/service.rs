@@ -5,6 +5,7 @@
 
 use crate::{Directory, DirectoryError, Result, dec, get, put, validate};
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use bureau_words::said;
 use serde::{Deserialize, Serialize};
 
 const NS_SERVICE: &str = "service";
@@ -93,8 +94,9 @@ impl Directory {
         let (password, phc) = self.new_secret().await?;
         let account = self
             .write(move |w| {
-                let mut s: Stored = get(w, NS_SERVICE, &name)?
-                    .ok_or_else(|| DirectoryError::NotFound(format!("service account {name}")))?;
+                let mut s: Stored = get(w, NS_SERVICE, &name)?.ok_or_else(|| {
+                    DirectoryError::NotFound(said("err_nf_service_account").with("name", &name))
+                })?;
                 s.phc = phc.clone();
                 put(w, NS_SERVICE, &name, &s)?;
                 Ok(s.account)
@@ -107,7 +109,9 @@ impl Directory {
         let name = name.trim().to_ascii_lowercase();
         self.write(move |w| {
             if !w.kv_delete(NS_SERVICE, &name)? {
-                return Err(DirectoryError::NotFound(format!("service account {name}")));
+                return Err(DirectoryError::NotFound(
+                    said("err_nf_service_account").with("name", &name),
+                ));
             }
             Ok(())
         })

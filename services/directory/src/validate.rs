@@ -1,41 +1,33 @@
 //! Syntax of the names an administrator types, with messages that say what to fix.
 
 use crate::DirectoryError;
+use bureau_words::{Said, said};
 
-fn invalid(field: &'static str, message: impl Into<String>) -> DirectoryError {
-    DirectoryError::Invalid {
-        field,
-        message: message.into(),
-    }
+pub(crate) fn invalid(field: &'static str, message: Said) -> DirectoryError {
+    DirectoryError::Invalid { field, message }
 }
 
 /// A mail domain: lowercase ASCII labels (IDNs in their xn-- form), at least one dot.
 pub fn domain(input: &str) -> Result<String, DirectoryError> {
     let d = input.trim().trim_end_matches('.').to_ascii_lowercase();
     if d.is_empty() {
-        return Err(invalid("domain", "a domain name is required"));
+        return Err(invalid("domain", said("err_a_domain_name_is_required")));
     }
     if !d.is_ascii() {
-        return Err(invalid(
-            "domain",
-            "use the ASCII (xn--) form of an internationalised domain name",
-        ));
+        return Err(invalid("domain", said("err_use_the_ascii_xn_form_of")));
     }
     if d.len() > 253 {
-        return Err(invalid("domain", "a domain name is at most 253 characters"));
+        return Err(invalid("domain", said("err_a_domain_name_is_at_most")));
     }
     if !d.contains('.') {
         return Err(invalid(
             "domain",
-            format!("'{d}' needs a dot, as in example.com"),
+            said("err_needs_a_dot_as_in_example").with("d", &d),
         ));
     }
     for label in d.split('.') {
         if label.is_empty() || label.len() > 63 {
-            return Err(invalid(
-                "domain",
-                "each part between dots is 1 to 63 characters",
-            ));
+            return Err(invalid("domain", said("err_each_part_between_dots_is_1")));
         }
         if !label
             .bytes()
@@ -43,13 +35,13 @@ pub fn domain(input: &str) -> Result<String, DirectoryError> {
         {
             return Err(invalid(
                 "domain",
-                format!("'{label}' may hold only letters, digits and '-'"),
+                said("err_may_hold_only_letters_digits_and").with("label", label),
             ));
         }
         if label.starts_with('-') || label.ends_with('-') {
             return Err(invalid(
                 "domain",
-                format!("'{label}' cannot begin or end with '-'"),
+                said("err_cannot_begin_or_end_with").with("label", label),
             ));
         }
     }
@@ -63,7 +55,7 @@ pub fn address(field: &'static str, input: &str) -> Result<(String, String), Dir
     let Some((local, dom)) = a.rsplit_once('@') else {
         return Err(invalid(
             field,
-            format!("'{input}' is not an address (name@domain)"),
+            said("err_is_not_an_address_name_domain").with("input", input),
         ));
     };
     let dom = domain(dom).map_err(|e| match e {
@@ -71,26 +63,20 @@ pub fn address(field: &'static str, input: &str) -> Result<(String, String), Dir
         other => other,
     })?;
     if local.is_empty() || local.len() > 64 {
-        return Err(invalid(field, "the part before @ is 1 to 64 characters"));
+        return Err(invalid(field, said("err_the_part_before_is_1_to")));
     }
     if local.contains('+') {
         return Err(invalid(
             field,
-            "'+' is reserved for sub-addresses (name+tag@domain)",
+            said("err_is_reserved_for_sub_addresses_name"),
         ));
     }
     let ok_char = |c: char| c.is_alphanumeric() || "._-=!#$%&'*/?^`{|}~".contains(c);
     if !local.chars().all(ok_char) {
-        return Err(invalid(
-            field,
-            "the part before @ may hold letters, digits and . _ - only (and a few symbols)",
-        ));
+        return Err(invalid(field, said("err_the_part_before_may_hold_letters")));
     }
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
-        return Err(invalid(
-            field,
-            "dots cannot begin, end or repeat in the part before @",
-        ));
+        return Err(invalid(field, said("err_dots_cannot_begin_end_or_repeat")));
     }
     Ok((local.to_string(), dom))
 }
@@ -104,9 +90,7 @@ pub fn name(field: &'static str, input: &str) -> Result<String, DirectoryError> 
     if n.is_empty() || n.len() > 32 || !first_ok || !rest_ok {
         return Err(invalid(
             field,
-            format!(
-                "'{input}': 1 to 32 characters, a letter first, then letters, digits, '.', '_' or '-'"
-            ),
+            said("err_1_to_32_characters_a_letter").with("input", input),
         ));
     }
     Ok(n)
@@ -115,10 +99,10 @@ pub fn name(field: &'static str, input: &str) -> Result<String, DirectoryError> 
 pub fn display_name(input: &str) -> Result<String, DirectoryError> {
     let d = input.trim();
     if d.chars().count() > 256 {
-        return Err(invalid("display_name", "at most 256 characters"));
+        return Err(invalid("display_name", said("err_at_most_256_characters")));
     }
     if d.chars().any(|c| c.is_control()) {
-        return Err(invalid("display_name", "no control characters"));
+        return Err(invalid("display_name", said("err_no_control_characters")));
     }
     Ok(d.to_string())
 }
@@ -137,7 +121,7 @@ pub fn phone(input: &str) -> Result<Option<String>, DirectoryError> {
     {
         return Err(invalid(
             "phone",
-            "a telephone number: digits, spaces and + - . ( ) /, at most 40",
+            said("err_a_telephone_number_digits_spaces_and"),
         ));
     }
     Ok(Some(p.to_string()))
@@ -149,16 +133,18 @@ pub fn password(input: &str, min_len: usize, login: &str) -> Result<(), Director
     if n < min_len {
         return Err(invalid(
             "password",
-            format!("at least {min_len} characters (this one has {n})"),
+            said("err_at_least_characters_this_one_has")
+                .with("min_len", min_len)
+                .with("n", n),
         ));
     }
     if input.len() > 1024 {
-        return Err(invalid("password", "at most 1024 bytes"));
+        return Err(invalid("password", said("err_at_most_1024_bytes")));
     }
     if !login.is_empty() && input.to_lowercase().contains(&login.to_lowercase()) {
         return Err(invalid(
             "password",
-            "the password cannot contain the login name",
+            said("err_the_password_cannot_contain_the_login"),
         ));
     }
     if input
@@ -167,7 +153,7 @@ pub fn password(input: &str, min_len: usize, login: &str) -> Result<(), Director
     {
         return Err(invalid(
             "password",
-            "a single repeated character is not a password",
+            said("err_a_single_repeated_character_is_not"),
         ));
     }
     Ok(())

@@ -12,6 +12,7 @@
 use crate::blob::BlobDir;
 use crate::tables::{self, *};
 use crate::{Result, StoreError};
+use bureau_words::said;
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, TableHandle,
     WriteTransaction,
@@ -224,6 +225,10 @@ fn link_localtime(dir: &Path) -> std::io::Result<()> {
     std::fs::rename(&tmp, dir.join("system/localtime"))
 }
 
+fn bad(s: bureau_words::Said) -> StoreError {
+    StoreError::BadBackup(s)
+}
+
 /// Where the console leaves a checked restore for the next start (`swap_in`).
 pub const PENDING: &str = "restore-pending";
 
@@ -231,10 +236,9 @@ pub const PENDING: &str = "restore-pending";
 /// (each blob's hash, the database's schema) in a staging directory before it is moved in.
 pub fn restore(archive: impl Read, dir: &Path) -> Result<BackupInfo> {
     if dir.join(DB).exists() {
-        return Err(StoreError::Invalid(format!(
-            "{} already holds a store; restore into an empty data directory",
-            dir.display()
-        )));
+        return Err(bad(
+            said("err_backup_already_holds_a_store_restore_into").with("dir", dir.display())
+        ));
     }
     std::fs::create_dir_all(dir)?;
     let staging = dir.join(format!(".restore-{}", std::process::id()));
@@ -257,10 +261,7 @@ pub fn stage(archive: impl Read, staging: &Path) -> Result<BackupInfo> {
     let mut archive = std::io::BufReader::new(archive);
     if !std::io::BufRead::fill_buf(&mut archive)?.starts_with(&[0x1f, 0x8b]) {
         let _ = std::fs::remove_dir_all(staging);
-        return Err(StoreError::Invalid(
-            "this file is not a Bureau backup (a backup is the .tar.gz archive the box makes)"
-                .into(),
-        ));
+        return Err(bad(said("err_backup_not_an_archive")));
     }
     let broken = std::rc::Rc::new(std::cell::Cell::new(false));
     let watched = Watched {
@@ -277,10 +278,10 @@ pub fn stage(archive: impl Read, staging: &Path) -> Result<BackupInfo> {
             if name == MANIFEST {
                 let mut buf = Vec::new();
                 entry.by_ref().take(1 << 20).read_to_end(&mut buf)?;
-                info = Some(
-                    serde_json::from_slice(&buf)
-                        .map_err(|e| StoreError::Invalid(format!("not a Bureau backup: {e}")))?,
-                );
+                info = Some(serde_json::from_slice(&buf).map_err(|e| {
+                    log::info!("backup: the manifest does not read: {e}");
+                    bad(said("err_backup_not_bureau"))
+                })?);
             } else if name == DB {
                 let mut f = std::fs::File::create(staging.join(DB))?;
                 std::io::copy(&mut entry, &mut f)?;
@@ -293,13 +294,13 @@ pub fn stage(archive: impl Read, staging: &Path) -> Result<BackupInfo> {
             {
                 let mut hash = [0u8; 32];
                 hex::decode_to_slice(&hex, &mut hash)
-                    .map_err(|_| StoreError::Invalid(format!("unexpected file {name}")))?;
+                    .map_err(|_| bad(said("err_backup_unexpected_file").with("name", &name)))?;
                 let mut data = Vec::new();
                 entry.read_to_end(&mut data)?;
                 if *blake3::hash(&data).as_bytes() != hash {
-                    return Err(StoreError::Invalid(format!(
-                        "blob {hex} does not match its hash"
-                    )));
+                    return Err(bad(
+                        said("err_backup_blob_does_not_match_its_hash").with("hex", &hex)
+                    ));
                 }
                 let shard = staging.join("blobs").join(&hex[..2]);
                 std::fs::create_dir_all(&shard)?;
@@ -320,22 +321,19 @@ pub fn stage(archive: impl Read, staging: &Path) -> Result<BackupInfo> {
                 f.write_all(&data)?;
                 f.sync_all()?;
             } else {
-                return Err(StoreError::Invalid(format!(
-                    "unexpected file {name} in the archive"
-                )));
+                return Err(bad(
+                    said("err_backup_unexpected_file_in_the_archive").with("name", &name)
+                ));
             }
         }
-        let info =
-            info.ok_or_else(|| StoreError::Invalid("not a Bureau backup (no manifest)".into()))?;
+        let info = info.ok_or_else(|| bad(said("err_backup_not_a_bureau_backup_no_manifest")))?;
         if !seen_db {
-            return Err(StoreError::Invalid("the archive has no database".into()));
+            return Err(bad(said("err_backup_the_archive_has_no_database")));
         }
         if info.schema_version > crate::schema::SCHEMA_VERSION {
-            return Err(StoreError::Invalid(format!(
-                "the backup's schema {} is newer than this bureau's ({})",
-                info.schema_version,
-                crate::schema::SCHEMA_VERSION
-            )));
+            return Err(bad(said("err_backup_the_backups_schema_is_newer_than")
+                .with("schema_version", info.schema_version)
+                .with("supported", crate::schema::SCHEMA_VERSION)));
         }
         // Every blob the database refers to must have come with it.
         {
@@ -350,9 +348,9 @@ pub fn stage(archive: impl Read, staging: &Path) -> Result<BackupInfo> {
                 if inline.get(&hash)?.is_none()
                     && !staging.join("blobs").join(&hex[..2]).join(&hex).exists()
                 {
-                    return Err(StoreError::Invalid(format!(
-                        "blob {hex} is missing from the archive"
-                    )));
+                    return Err(bad(
+                        said("err_backup_blob_is_missing_from_the_archive").with("hex", &hex)
+                    ));
                 }
             }
         }
@@ -371,10 +369,7 @@ pub fn stage(archive: impl Read, staging: &Path) -> Result<BackupInfo> {
     match result {
         Err(e) if broken.get() => {
             log::info!("backup: an archive does not read: {e}");
-            Err(StoreError::Invalid(
-                "the backup archive is damaged or cut short; take it again, or copy it whole"
-                    .into(),
-            ))
+            Err(bad(said("err_backup_damaged")))
         }
         other => other,
     }

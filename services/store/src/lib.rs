@@ -68,6 +68,9 @@ pub enum StoreError {
     },
     #[error("the store is closed")]
     Closed,
+    /// A backup archive refused, and why, in the catalogues' words.
+    #[error("{0}")]
+    BadBackup(bureau_words::Said),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
