@@ -531,7 +531,7 @@ async function pageDomain(name, query) {
     h("section", {}, table([t("name"), t("type"), t("value"), check ? t("in_dns") : [t("why"), { class: "wide" }]],
       records.map((r) => h("tr", {}, h("td", {}, h("code", {}, r.name)), h("td", {}, r.type),
         h("td", {}, h("code", { class: "value" }, r.value)),
-        check ? h("td", { class: state[r.published][0] }, state[r.published][1]) : h("td", { class: "wide muted" }, r.purpose)))),
+        check ? h("td", { class: state[r.published][0] }, state[r.published][1]) : h("td", { class: "wide muted" }, said(r.purpose))))),
       h("button", { type: "button", class: "plain", id: "check-dns",
         onclick: () => go(`#/domains/${encodeURIComponent(name)}?${again}`) }, check ? t("check_again") : t("check_what_is_published"))),
     h("p", { class: "muted" }, t("a_change_at_a_dns_provider")),

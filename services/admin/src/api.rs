@@ -197,7 +197,8 @@ pub struct DnsRecord {
     #[serde(rename = "type")]
     pub kind: String,
     pub value: String,
-    pub purpose: String,
+    /// What the record is for, in the catalogues' words.
+    pub purpose: bureau_words::Said,
     /// Asked with `?check=1`: yes, different, no or unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published: Option<bureau_smtp::dnscheck::Published>,

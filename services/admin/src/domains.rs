@@ -99,11 +99,11 @@ impl AdminApi {
             )
         })?;
         let host = &self.info.hostname;
-        let rec = |name: String, kind: &str, value: String, purpose: &str| DnsRecord {
+        let rec = |name: String, kind: &str, value: String, purpose: Said| DnsRecord {
             name,
             kind: kind.into(),
             value,
-            purpose: purpose.into(),
+            purpose,
             published: None,
         };
         let mut out = vec![
@@ -111,13 +111,13 @@ impl AdminApi {
                 format!("{}.", d.name),
                 "MX",
                 format!("10 {host}."),
-                "mail for the domain comes to this box",
+                said("dns_mx"),
             ),
             rec(
                 format!("{}.", d.name),
                 "TXT",
                 "v=spf1 mx ~all".into(),
-                "SPF: the MX hosts may send the domain's mail",
+                said("dns_spf"),
             ),
         ];
         if let (Some(sel), Some(key)) = (&d.dkim_selector, &d.dkim_public_key) {
@@ -125,39 +125,27 @@ impl AdminApi {
                 format!("{sel}._domainkey.{}.", d.name),
                 "TXT",
                 format!("v=DKIM1; k=rsa; p={key}"),
-                "DKIM: the key outgoing mail is signed with",
+                said("dns_dkim"),
             ));
         }
         out.push(rec(
             format!("_dmarc.{}.", d.name),
             "TXT",
             format!("v=DMARC1; p=quarantine; rua=mailto:postmaster@{}", d.name),
-            "DMARC: what receivers do with mail that fails SPF and DKIM",
+            said("dns_dmarc"),
         ));
         out.push(rec(
             format!("autoconfig.{}.", d.name),
             "CNAME",
             format!("{host}."),
-            "Thunderbird finds the mail, calendar and contacts settings by itself",
+            said("dns_autoconfig"),
         ));
         for (service, port, what) in [
-            ("_imaps._tcp", 993, "mail clients find IMAP (RFC 6186)"),
-            (
-                "_submissions._tcp",
-                465,
-                "mail clients find submission (RFC 8314)",
-            ),
-            (
-                "_submission._tcp",
-                587,
-                "mail clients find submission with STARTTLS",
-            ),
-            ("_caldavs._tcp", 443, "calendar apps find CalDAV (RFC 6764)"),
-            (
-                "_carddavs._tcp",
-                443,
-                "contact apps find CardDAV (RFC 6764)",
-            ),
+            ("_imaps._tcp", 993, said("dns_imaps")),
+            ("_submissions._tcp", 465, said("dns_submissions")),
+            ("_submission._tcp", 587, said("dns_submission")),
+            ("_caldavs._tcp", 443, said("dns_caldavs")),
+            ("_carddavs._tcp", 443, said("dns_carddavs")),
         ] {
             out.push(rec(
                 format!("{service}.{}.", d.name),
