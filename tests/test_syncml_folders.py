@@ -160,11 +160,14 @@ def test_mail_syncs_as_folders_both_ways_with_imap(office):
     assert not {"Phone", "Mobile", "Trash", "Junk"} & boxes, boxes
     assert subjects_in(b, "Work") == ["Taken on the phone"] and subjects_in(b, "Work/Mobile") == []
 
-    # A third two-way sync: nothing changed, nothing sent (the renames and maps were kept).
+    # A third two-way sync: nothing changed, nothing sent (the renames and maps were kept);
+    # the device renames Work/Done, naming no parent: it stays in Work.
     s = Session(b, 3, "Mail", 200, 2, 3, put=devinf())
-    reply = s.sync("")
+    reply = s.sync(folder("L" + by_name["2026"][0], "Finished", verb="Replace"))
+    assert statuses(reply, "Replace") == {"L" + by_name["2026"][0]: "200"}, reply
     assert server_commands(reply) == [], reply
     s.end()
+    assert "Work/Finished" in mailboxes(b) and subjects_in(b, "Work/Finished") == ["Budget"]
 
 
 def test_bad_folders_get_their_status_and_change_nothing(office):

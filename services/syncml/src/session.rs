@@ -617,34 +617,27 @@ impl Session {
         let db = self.dbs.iter().find(|d| d.server_uri == target && !d.tree);
         // Files synced as folders takes a Move within it.
         let moves = db.is_some_and(|d| d.folder.as_ref().is_some_and(|f| f.nested));
+        let answer = |r: &mut Reply, code| {
+            r.status(
+                msg,
+                cmd_id,
+                "Sync",
+                Some(&target),
+                Some(&source),
+                code,
+                vec![],
+            );
+        };
         let coll = match (tree, db) {
             (None, Some(db)) => Some(db.coll.id),
             (Some(_), _) => None,
+            // A Sync without its Alert in this session.
             (None, None) => {
-                // A Sync without its Alert in this session.
-                let code = status::NOT_FOUND;
-                r.status(
-                    msg,
-                    cmd_id,
-                    "Sync",
-                    Some(&target),
-                    Some(&source),
-                    code,
-                    vec![],
-                );
+                answer(r, status::NOT_FOUND);
                 return Ok(());
             }
         };
-        let code = status::OK;
-        r.status(
-            msg,
-            cmd_id,
-            "Sync",
-            Some(&target),
-            Some(&source),
-            code,
-            vec![],
-        );
+        answer(r, status::OK);
         let mut items = Vec::new();
         for c in cmd.elements() {
             for item in c.children_named("Item") {

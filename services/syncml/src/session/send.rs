@@ -86,15 +86,12 @@ impl Session {
                     content_type
                 };
                 let (len, size) = (data.len(), data.len() + 300);
+                let whole = |o: &Out, data: &str| {
+                    item_command(o, data, (content_type, format), None, at.clone())
+                };
                 if from == 0 && size <= budget {
                     budget -= size;
-                    sync = sync.with(item_command(
-                        &o,
-                        &data,
-                        (content_type, format),
-                        None,
-                        at.clone(),
-                    ));
+                    sync = sync.with(whole(&o, &data));
                     continue;
                 }
                 match max_obj {
@@ -102,13 +99,7 @@ impl Session {
                     // The client cannot take it: whole, if it takes nothing split.
                     None => {
                         budget = budget.saturating_sub(size);
-                        sync = sync.with(item_command(
-                            &o,
-                            &data,
-                            (content_type, format),
-                            None,
-                            at.clone(),
-                        ));
+                        sync = sync.with(whole(&o, &data));
                         continue;
                     }
                     Some(max) => {

@@ -152,6 +152,12 @@ impl Session {
             .filter(move |d| d.tree && &d.server_uri == uri)
     }
 
+    /// The folder the device knows by `luid`.
+    fn folder_of_device(&self, t: usize, luid: &str) -> Option<&Db> {
+        self.tree_dbs(t)
+            .find(|d| d.state.folder.as_ref().is_some_and(|f| f.luid == luid))
+    }
+
     fn tree_db_mut(&mut self, coll: CollectionId) -> Option<&mut Db> {
         self.dbs.iter_mut().find(|d| d.tree && d.coll.id == coll)
     }
@@ -160,8 +166,7 @@ impl Session {
     /// the device's folder or the GUID is none of this datastore's.
     fn parent_of(&self, t: usize, item: &Element) -> Result<Option<CollectionId>, u16> {
         if let Some(luid) = text_at(item, &["SourceParent", "LocURI"]) {
-            let of_device = |d: &&Db| d.state.folder.as_ref().is_some_and(|f| f.luid == luid);
-            return match self.tree_dbs(t).find(of_device) {
+            return match self.folder_of_device(t, &luid) {
                 Some(d) => Ok(Some(d.coll.id)),
                 None => Err(status::NOT_FOUND),
             };
@@ -220,11 +225,9 @@ impl Session {
                 .unwrap_or_default();
             let ct = message::meta(item, "Type").or_else(|| message::meta(c, "Type"));
             let is_folder = ct.is_some_and(|ct| ct.eq_ignore_ascii_case(FOLDER_TYPE))
-                || (c.name == "Move"
-                    && self
-                        .tree_dbs(t)
-                        .any(|d| d.state.folder.as_ref().is_some_and(|f| f.luid == luid)));
-            let code = if luid.is_empty() || luid.len() > 256 {
+                || (c.name == "Move" && self.folder_of_device(t, &luid).is_some());
+            // A folder, a move or a refusal is answered now; an item goes with its folder's.
+            let routed = if luid.is_empty() || luid.len() > 256 {
                 Err(status::BAD_REQUEST)
             } else if (is_folder || c.name == "Move") && !self.trees[t].mode.takes_changes() {
                 Err(status::NOT_ALLOWED)
@@ -235,7 +238,7 @@ impl Session {
             } else {
                 self.route(t, c.name, &luid, item)
             };
-            match code {
+            match routed {
                 Ok(coll) => match groups.iter_mut().find(|(g, _)| *g == coll) {
                     Some((_, g)) => g.push((c, item)),
                     None => groups.push((coll, vec![(c, item)])),
@@ -262,8 +265,7 @@ impl Session {
         let (kind, root) = (self.trees[t].kind, self.trees[t].root);
         let datastore = crate::devinf::datastore_name(&self.trees[t].server_uri);
         let known = self
-            .tree_dbs(t)
-            .find(|d| d.state.folder.as_ref().is_some_and(|f| f.luid == luid))
+            .folder_of_device(t, luid)
             .map(|d| (d.coll.id, d.coll.name.clone()));
         let actor = Actor::Principal(self.user.principal);
         if verb == "Delete" {
@@ -292,12 +294,22 @@ impl Session {
             }
             _ => return Ok(status::NOT_SUPPORTED),
         };
-        let parent = match self.parent_of(t, item) {
-            Ok(p) => p.and_then(|c| self.tree_dbs(t).find(|d| d.coll.id == c)),
+        let named = match self.parent_of(t, item) {
+            Ok(p) => p,
             Err(code) => return Ok(code),
         };
+        // A folder that names no parent stays in its own (a rename), or, new, goes at the top.
+        let parent = match named {
+            Some(c) => self
+                .tree_dbs(t)
+                .find(|d| d.coll.id == c)
+                .map(|d| d.coll.name.clone()),
+            None => known
+                .as_ref()
+                .and_then(|(_, old)| split(kind, old).0.map(str::to_string)),
+        };
         let name = match (kind, parent) {
-            (Kind::Mail, Some(p)) => format!("{}/{leaf}", p.coll.name),
+            (Kind::Mail, Some(p)) => format!("{p}/{leaf}"),
             (Kind::Mail, None) if leaf.eq_ignore_ascii_case(crate::kind::INBOX) => {
                 crate::kind::INBOX.to_string()
             }
