@@ -12,7 +12,6 @@ use hyper::{Response, StatusCode};
 #[include = "*.html"]
 #[include = "*.js"]
 #[include = "*.css"]
-#[include = "i18n/*.json"]
 struct Assets;
 
 /// Whether a path is the console's.
@@ -26,10 +25,24 @@ pub fn handle(path: &str, if_none_match: Option<&str>) -> Resp {
         "/admin/" => "index.html",
         p => p.trim_start_matches("/admin/"),
     };
-    let Some(file) = Assets::get(name) else {
-        return crate::reply::plain(StatusCode::NOT_FOUND, "not found\n");
+    // The words, one catalogue per language, kept once in the binary (bureau-words).
+    let words = name
+        .strip_prefix("i18n/")
+        .and_then(|n| n.strip_suffix(".json"))
+        .and_then(bureau_words::catalogue_json);
+    let (data, etag): (std::borrow::Cow<'static, [u8]>, String) = match (words, Assets::get(name)) {
+        (Some(json), _) => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            json.hash(&mut h);
+            (json.as_bytes().into(), format!("\"{:016x}\"", h.finish()))
+        }
+        (None, Some(file)) => {
+            let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..12]));
+            (file.data, etag)
+        }
+        (None, None) => return crate::reply::plain(StatusCode::NOT_FOUND, "not found\n"),
     };
-    let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..12]));
     let kind = match name.rsplit_once('.').map(|(_, e)| e) {
         Some("html") => "text/html; charset=utf-8",
         Some("js") => "text/javascript; charset=utf-8",
@@ -55,7 +68,7 @@ pub fn handle(path: &str, if_none_match: Option<&str>) -> Resp {
     } else {
         b.status(StatusCode::OK)
             .header("content-type", kind)
-            .body(Full::new(Bytes::from(file.data.into_owned())))
+            .body(Full::new(Bytes::from(data.into_owned())))
     };
     resp.unwrap_or_default()
 }

@@ -16,6 +16,15 @@ const CATALOGUES: [(&str, &str); 2] = [
 
 type Catalogue = HashMap<String, String>;
 
+/// A language's catalogue as the console fetches it (`/admin/i18n/<language>.json`): the
+/// one copy in the binary serves the console and the server.
+pub fn catalogue_json(lang: &str) -> Option<&'static str> {
+    CATALOGUES
+        .iter()
+        .find(|(l, _)| *l == lang)
+        .map(|(_, json)| *json)
+}
+
 fn catalogues() -> &'static [(&'static str, Catalogue)] {
     static READ: OnceLock<Vec<(&'static str, Catalogue)>> = OnceLock::new();
     READ.get_or_init(|| {
