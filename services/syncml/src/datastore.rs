@@ -112,7 +112,7 @@ pub fn outgoing(
     id: ItemId,
     wire: Wire,
     filter: &Filter,
-    files: Option<&(crate::files::Folder, crate::files::Manifest)>,
+    files: Option<&(crate::files::Folder, std::sync::Arc<crate::files::Manifest>)>,
 ) -> Result<Option<String>, StoreError> {
     if kind == Kind::Files {
         return Ok(crate::filestore::outgoing(files, id));

@@ -18,8 +18,9 @@ use bureau_store::{
     Actor, Collection, CollectionId, CollectionKind, ItemId, PrincipalId, Store, StoreError,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The id the Files datastore is kept under in a device's sync state: one the store never
 /// gives a collection.
@@ -48,6 +49,9 @@ pub struct Manifest {
     next_id: ItemId,
     /// By path under the home folder ("a.txt", "docs/b.txt").
     files: BTreeMap<String, Entry>,
+    /// The paths by id, made at the first look-up (a slow sync looks each item up).
+    #[serde(skip)]
+    by_id: OnceLock<HashMap<ItemId, String>>,
     /// Removed files' ids, with the version their removal got.
     gone: BTreeMap<ItemId, u64>,
 }
@@ -79,6 +83,8 @@ pub fn join(folder: &str, name: &str) -> String {
 
 impl Manifest {
     fn bump(&mut self) -> u64 {
+        // Every change goes through here: the index by id is made again when next asked.
+        self.by_id = OnceLock::new();
         self.counter += 1;
         self.counter
     }
@@ -168,10 +174,11 @@ impl Manifest {
 
     /// An entry's path, and whether it is a folder.
     pub fn path_of(&self, id: ItemId) -> Option<(&str, bool)> {
-        self.files
-            .iter()
-            .find(|(_, e)| e.id == id)
-            .map(|(n, e)| (n.as_str(), e.dir))
+        let by_id = self
+            .by_id
+            .get_or_init(|| self.files.iter().map(|(p, e)| (e.id, p.clone())).collect());
+        let path = by_id.get(&id)?;
+        Some((path.as_str(), self.files.get(path)?.dir))
     }
 
     pub fn id_of(&self, path: &str) -> Option<ItemId> {
@@ -204,9 +211,8 @@ impl Manifest {
     }
 
     pub fn size_of(&self, id: ItemId) -> u64 {
-        self.files
-            .values()
-            .find(|e| e.id == id)
+        self.path_of(id)
+            .and_then(|(p, _)| self.files.get(p))
             .map_or(0, |e| e.size)
     }
 
@@ -248,6 +254,10 @@ pub struct Folder {
     /// The device syncs it as folders (its DevInf's SupportHierarchicalSync).
     #[serde(default)]
     pub nested: bool,
+    /// The manifest as this session last read or wrote it: read once, not per item (the
+    /// Alert's scan brings it up to date with the folder).
+    #[serde(skip)]
+    cache: Arc<Mutex<Option<Arc<Manifest>>>>,
 }
 
 impl Folder {
@@ -257,18 +267,25 @@ impl Folder {
             uid: uid.to_string(),
             group: homes.group.clone(),
             nested: false,
+            cache: Arc::default(),
         }
     }
 
-    pub fn manifest(&self, store: &Store) -> Result<Manifest, StoreError> {
+    pub fn manifest(&self, store: &Store) -> Result<Arc<Manifest>, StoreError> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = &*cache {
+            return Ok(m.clone());
+        }
         let r = store.reader(Actor::System)?;
-        Ok(r.kv_get(NS, &self.uid)?
+        let m: Manifest = r
+            .kv_get(NS, &self.uid)?
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default())
+            .unwrap_or_default();
+        Ok(cache.insert(Arc::new(m)).clone())
     }
 
     /// Looks at the folder and records what changed; the manifest after.
-    pub async fn scan(&self, store: &Store) -> Result<Manifest, StoreError> {
+    pub async fn scan(&self, store: &Store) -> Result<Arc<Manifest>, StoreError> {
         let home = self.home.clone();
         let now = tokio::task::spawn_blocking(move || seen(&home))
             .await
@@ -312,9 +329,9 @@ impl Folder {
         &self,
         store: &Store,
         edit: impl Fn(&mut Manifest) -> R + Send + Sync + 'static,
-    ) -> Result<(Manifest, R), StoreError> {
+    ) -> Result<(Arc<Manifest>, R), StoreError> {
         let uid = self.uid.clone();
-        store
+        let (m, out) = store
             .write(Actor::System, vec![], move |w| {
                 let mut m: Manifest = w
                     .kv_get(NS, &uid)?
@@ -325,7 +342,10 @@ impl Folder {
                 w.kv_put(NS, &uid, &bytes)?;
                 Ok::<_, StoreError>((m, out))
             })
-            .await
+            .await?;
+        let m = Arc::new(m);
+        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone());
+        Ok((m, out))
     }
 }
 

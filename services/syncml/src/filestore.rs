@@ -200,7 +200,7 @@ pub async fn remove(store: &Store, folder: &Folder, id: ItemId) -> Result<(), St
 }
 
 /// A file or folder as the device gets it; None if it is gone.
-pub fn outgoing(files: Option<&(Folder, Manifest)>, id: ItemId) -> Option<String> {
+pub fn outgoing(files: Option<&(Folder, std::sync::Arc<Manifest>)>, id: ItemId) -> Option<String> {
     let (folder, m) = files?;
     let (path, dir) = m.path_of(id)?;
     let (under, name) = split(path);

@@ -161,7 +161,7 @@ impl Place {
     fn of_item(
         &self,
         o: &Out,
-        files: Option<&(crate::files::Folder, crate::files::Manifest)>,
+        files: Option<&(crate::files::Folder, std::sync::Arc<crate::files::Manifest>)>,
     ) -> (Option<(String, Option<Element>)>, bool) {
         let Some(id) = o.item() else {
             return (None, false);
