@@ -143,9 +143,7 @@ pub fn replace_at(
 pub fn mkdir_at(dir: &OwnedFd, name: &str, group: &str) -> std::io::Result<i128> {
     let name = name_ok(name)?;
     mkdirat(dir, name, Mode::from_bits_truncate(0o770)).map_err(io)?;
-    let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let fd = openat(dir, name, flags, Mode::empty()).map_err(io)?;
-    own(&fd, group, 0o770)?;
+    own(subdir(dir, name)?, group, 0o770)?;
     Ok(stat_at(dir, name)?.2)
 }
 
@@ -178,12 +176,17 @@ fn remove_in(dir: &OwnedFd, name: &str, depth: usize) -> std::io::Result<()> {
     if depth > MAX_DEPTH {
         return Err(invalid("folders too deep to remove"));
     }
-    let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let sub = openat(dir, name, flags, Mode::empty()).map_err(io)?;
+    let sub = subdir(dir, name)?;
     for entry in names(&sub)? {
         remove_in(&sub, &entry, depth + 1)?;
     }
     unlinkat(dir, name, UnlinkatFlags::RemoveDir).map_err(io)
+}
+
+/// A folder in `dir`, opened; an error if `name` is a link or no folder.
+fn subdir(dir: &OwnedFd, name: &str) -> std::io::Result<OwnedFd> {
+    let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    openat(dir, name, flags, Mode::empty()).map_err(io)
 }
 
 /// The names in a folder (but "." and "..").
@@ -227,8 +230,7 @@ fn walk_in(dir: &OwnedFd, prefix: &str, depth: usize, out: &mut Vec<Found>) {
         };
         let path = format!("{prefix}{name}");
         if is_dir && depth < MAX_DEPTH {
-            let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-            let sub = openat(dir, name.as_str(), flags, Mode::empty());
+            let sub = subdir(dir, &name);
             out.push(Found {
                 path: path.clone(),
                 dir: true,

@@ -210,16 +210,20 @@ pub async fn resolve(
             .await?;
         return Ok(Some((kind, made)));
     }
-    let mut of_kind: Vec<&Collection> = mine
-        .iter()
-        .filter(|c| kinds.contains(&c.kind) && c.name != crate::kind::JOURNAL)
-        .collect();
+    let mut of_kind: Vec<&Collection> = of_kind(&mine, kind).collect();
     of_kind.sort_by_key(|c| {
         let rank = kinds.iter().position(|k| *k == c.kind);
         let own_name = !c.name.eq_ignore_ascii_case(&name);
         (own_name, rank, c.name != default, c.id)
     });
     Ok(of_kind.into_iter().next().map(|c| (kind, c.clone())))
+}
+
+/// The user's collections a datastore of `kind` may stand for (the journal is its own).
+pub fn of_kind(mine: &[Collection], kind: Kind) -> impl Iterator<Item = &Collection> {
+    let (kinds, _) = kind.collections();
+    mine.iter()
+        .filter(move |c| kinds.contains(&c.kind) && c.name != crate::kind::JOURNAL)
 }
 
 /// A datastore as a device's changes are made to it.

@@ -647,17 +647,7 @@ impl Session {
                     // A move between folders (tree.rs), in a datastore of folders.
                     ("Add" | "Replace" | "Delete" | "Move", None) => items.push((c, item)),
                     ("Move" | "Copy", Some(_)) => {
-                        let c_id = c.child_value("CmdID").unwrap_or_default();
-                        let luid = text_at(item, &["Source", "LocURI"]);
-                        r.status(
-                            msg,
-                            &c_id,
-                            c.name,
-                            None,
-                            luid.as_deref(),
-                            status::NOT_SUPPORTED,
-                            vec![],
-                        );
+                        answer_item(r, msg, (c, item), status::NOT_SUPPORTED)
                     }
                     _ => {}
                 }
@@ -684,18 +674,8 @@ impl Session {
         self.held(store)?;
         let caps = &self.held.as_ref().expect("read above").caps;
         let Some(db) = self.dbs.iter_mut().find(|d| d.coll.id == coll) else {
-            for (c, item) in items {
-                let c_id = c.child_value("CmdID").unwrap_or_default();
-                let luid = text_at(item, &["Source", "LocURI"]);
-                r.status(
-                    msg,
-                    &c_id,
-                    c.name,
-                    None,
-                    luid.as_deref(),
-                    status::NOT_FOUND,
-                    vec![],
-                );
+            for &item in items {
+                answer_item(r, msg, item, status::NOT_FOUND);
             }
             return Ok(());
         };
@@ -1001,6 +981,14 @@ fn db_mut(db: &mut Db) -> datastore::Target<'_> {
         by_content: &mut db.by_content,
         resumed: db.resumed,
     }
+}
+
+/// A device's item answered at once with `code`: its command's CmdID, the device's id for it.
+fn answer_item(r: &mut Reply, msg: &str, (cmd, item): (&Element, &Element), code: u16) {
+    let c_id = cmd.child_value("CmdID").unwrap_or_default();
+    let luid =
+        text_at(item, &["Source", "LocURI"]).or_else(|| text_at(item, &["Target", "LocURI"]));
+    r.status(msg, &c_id, cmd.name, None, luid.as_deref(), code, vec![]);
 }
 
 fn item_source(cmd: &Element) -> Option<String> {

@@ -100,13 +100,7 @@ fn split(kind: Kind, name: &str) -> (Option<&str>, &str) {
 
 /// The collections a datastore of folders holds.
 pub(super) fn members(mine: &[Collection], kind: Kind) -> Vec<Collection> {
-    let (kinds, _) = kind.collections();
-    let mut of_kind: Vec<Collection> = mine
-        .iter()
-        .filter(|c| kinds.contains(&c.kind))
-        .filter(|c| kind == Kind::Journal || c.name != crate::kind::JOURNAL)
-        .cloned()
-        .collect();
+    let mut of_kind: Vec<Collection> = crate::datastore::of_kind(mine, kind).cloned().collect();
     // A parent before its children.
     of_kind.sort_by(|a, b| a.name.cmp(&b.name));
     of_kind
@@ -219,7 +213,6 @@ impl Session {
         }
         let mut groups: Vec<(CollectionId, Vec<(&Element, &Element)>)> = Vec::new();
         for &(c, item) in items {
-            let c_id = c.child_value("CmdID").unwrap_or_default();
             let luid = text_at(item, &["Source", "LocURI"])
                 .or_else(|| text_at(item, &["Target", "LocURI"]))
                 .unwrap_or_default();
@@ -243,7 +236,7 @@ impl Session {
                     Some((_, g)) => g.push((c, item)),
                     None => groups.push((coll, vec![(c, item)])),
                 },
-                Err(code) => r.status(msg, &c_id, c.name, None, Some(&luid), code, vec![]),
+                Err(code) => super::answer_item(r, msg, (c, item), code),
             }
         }
         for (coll, items) in groups {
