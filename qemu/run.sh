@@ -16,9 +16,9 @@
 #   BUREAU_QEMU_MONITOR unix socket path for the QEMU monitor (default: none)
 #   BUREAU_QEMU_ISOLATED 1: the guest reaches nothing outside (QEMU's user network with
 #                       restrict=on: no route, no DNS); the forwarded ports still answer
-#   BUREAU_QEMU_GUESTFWD a QEMU guestfwd rule the guest may use even so
-#   BUREAU_QEMU_EXTRA_DISK a raw disk image attached as a second disk (a backup disk, say)
+#   BUREAU_QEMU_GUESTFWD QEMU guestfwd rules the guest may use even so, separated by ";"
 #                       ("tcp:10.0.2.100:80-cmd:COMMAND": each connection runs COMMAND)
+#   BUREAU_QEMU_EXTRA_DISK a raw disk image attached as a second disk (a backup disk, say)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 IMAGE=${BUREAU_QEMU_IMAGE:-$ROOT/target/image/bureau.qcow2}
@@ -80,7 +80,10 @@ done
 
 restrict=""
 [ "${BUREAU_QEMU_ISOLATED:-0}" = 1 ] && restrict=",restrict=on"
-[ -n "${BUREAU_QEMU_GUESTFWD:-}" ] && restrict="$restrict,guestfwd=$BUREAU_QEMU_GUESTFWD"
+IFS=';' read -ra rules <<<"${BUREAU_QEMU_GUESTFWD:-}"
+for rule in "${rules[@]}"; do
+    restrict="$restrict,guestfwd=$rule"
+done
 
 serial=${BUREAU_QEMU_SERIAL:-stdio}
 case "$serial" in stdio|*:*) ;; *) serial="file:$serial" ;; esac

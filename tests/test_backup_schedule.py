@@ -1,7 +1,8 @@
 """Scheduled backups into a folder somewhere else than the box's data (where a USB disk or
 the office's share is mounted; the test's folder stands in for the mount point: this
-machine has no cifs or usb-storage kernel modules to mount one): written, checked whole,
-the old ones dropped, the newest always kept, and restored into an empty box."""
+machine has no cifs or usb-storage kernel modules to mount one; the boot test mounts both):
+written, checked whole, the old ones dropped, the newest always kept, and restored into an
+empty box."""
 
 import imaplib
 import json
@@ -12,6 +13,7 @@ from conftest import tls_context
 from test_foundation import _https, login
 
 PW = "long enough pw"
+SHARE = {"server": "nas", "share": "Backups", "user": "office", "domain": "", "password": "share secret"}
 
 
 def admin(b, uid):
@@ -35,9 +37,21 @@ def test_a_scheduled_backup_is_written_checked_kept_and_restored_into_an_empty_b
                        ({"folder": str(one.data)}, "folder"), ({"folder": str(usb), "hour": 24}, "hour"),
                        ({"folder": str(usb), "keep_days": 0}, "keep_days"),
                        # The USB disk, without the helper that mounts it.
-                       ({"folder": "usb"}, "folder")):
+                       ({"folder": "usb"}, "folder"),
+                       # The office's share: each field the kernel's SMB client would
+                       # misread is refused beside it, and without the helper that mounts
+                       # it, a good one is said beside the server.
+                       ({"folder": "smb"}, "share.server"),
+                       ({"folder": "smb", "share": {**SHARE, "server": "nas,ip=192.0.2.1"}}, "share.server"),
+                       ({"folder": "smb", "share": {**SHARE, "share": "a/../b"}}, "share.share"),
+                       ({"folder": "smb", "share": {**SHARE, "user": "office,uid=0"}}, "share.user"),
+                       ({"folder": "smb", "share": {**SHARE, "domain": "A=B"}}, "share.domain"),
+                       ({"folder": "smb", "share": {**SHARE, "password": "two\nlines"}}, "share.password"),
+                       ({"folder": "smb", "share": SHARE}, "share.server")):
         s, err = api("PUT", "backup/schedule", {"enabled": True, **bad})
         assert s == 400 and err["field"] == field, (bad, err)
+        assert "share secret" not in json.dumps(err)
+    assert api("GET", "backup/schedule")[1]["state"]["settings"]["folder"] == ""
     old = usb / "bureau-backup-20200101-020000.tar.gz"
     old.write_bytes(b"an old backup")
     (usb / "notes.txt").write_text("not a backup\n")

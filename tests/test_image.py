@@ -25,15 +25,74 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _free_offset, tls_context
+from conftest import _free_offset, _free_port, tls_context
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ROOT / "target" / "image"
 CACHE = Path(os.environ.get("BUREAU_IMAGE_CACHE", "/var/cache/bureau-image"))
-# The one address the isolated box may reach: a page on the host's loopback, relayed.
+# The addresses the isolated box may reach, each relayed to a service on the host's loopback:
+# a web page (for the proxy) and the office's file server (for backups).
 WEB = "10.0.2.100"
+FILES = "10.0.2.101"
 BOOT_TIMEOUT = 600
 PASSWORD = "correct horse battery"
+
+
+def end(proc, wait):
+    """Stops a process: asked, then killed after `wait` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+class FileServer:
+    """The office's file server, on the host: Debian's smbd on a loopback port with a share
+    `Backups` that the account `office` writes, run in a mount namespace over a copy of /etc
+    (the account is made there, not on the host)."""
+
+    USER, PASSWORD = "office", "share, secret"
+
+    def __init__(self, tmp: Path):
+        self.dir = tmp / "fileserver"
+        self.share = self.dir / "backups"
+        self.share.mkdir(parents=True)
+        # smbd works in the share as `office`, who must get through the test's folders.
+        for p in [self.share.parent, *self.share.parent.parents]:
+            if str(p) in ("/", "/tmp"):
+                break
+            os.chmod(p, os.stat(p).st_mode | 0o711)
+        from test_samba import wait_for
+        self.port = _free_port()
+        etc = self.dir / "etc"
+        subprocess.run(["cp", "-a", "/etc", str(etc)], check=True)
+        state = "\n".join(f"\t{k} = {self.dir}/{v}" for k, v in (
+            ("private dir", "private"), ("lock directory", "lock"), ("state directory", "state"),
+            ("cache directory", "cache"), ("pid directory", "pid"), ("ncalrpc dir", "ncalrpc")))
+        for d in ("private", "lock", "state", "cache", "pid", "ncalrpc"):
+            (self.dir / d).mkdir()
+        self.conf = self.dir / "smb.conf"
+        self.conf.write_text(
+            f"[global]\n\tworkgroup = OFFICE\n\tserver role = standalone server\n{state}\n"
+            f"\tinterfaces = 127.0.0.1\n\tbind interfaces only = yes\n\tsmb ports = {self.port}\n"
+            "\tpassdb backend = tdbsam\n\tload printers = no\n\tprinting = bsd\n"
+            "\tprintcap name = /dev/null\n\tdisable spoolss = yes\n"
+            f"[Backups]\n\tpath = {self.share}\n\tread only = no\n\tvalid users = {self.USER}\n")
+        self.log = open(self.dir / "smbd.log", "w")
+        self.proc = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             'mount --bind "$0" /etc && useradd -M -s /usr/sbin/nologin "$2" && chown "$2" "$3" && '
+             'printf "%s\\n%s\\n" "$4" "$4" | smbpasswd -c "$1" -s -a "$2" >/dev/null && '
+             'exec smbd --foreground --no-process-group -s "$1" --debug-stdout -d 1',
+             str(etc), str(self.conf), self.USER, str(self.share), self.PASSWORD],
+            # smbd signals its whole process group on the way out: not ours.
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, start_new_session=True)
+        wait_for("smbd", lambda: socket.socket().connect_ex(("127.0.0.1", self.port)) == 0, timeout=60)
+
+    def stop(self):
+        end(self.proc, 10)
+        self.log.close()
 
 
 class VM:
@@ -51,18 +110,22 @@ class VM:
         self.backup_disk = tmp / "backup.raw"
         subprocess.run(["truncate", "-s", "256M", str(self.backup_disk)], check=True)
         subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "BUREAU-BACKUP", str(self.backup_disk)], check=True)
-        # A page the box's web proxy fetches from the host (tests/qemu_relay.py).
+        # A page the box's web proxy fetches from the host, and the office's file server
+        # (tests/qemu_relay.py relays each).
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.web_port = s.getsockname()[1]
+        self.files = FileServer(tmp)
+        relay = f"{sys.executable} {ROOT}/tests/qemu_relay.py 127.0.0.1"
         env = dict(os.environ, BUREAU_QEMU_DISK=str(self.disk), BUREAU_QEMU_SERIAL=str(self.serial),
                    BUREAU_QEMU_EXTRA_DISK=str(self.backup_disk),
                    BUREAU_QEMU_PORTS=str(self.offset), BUREAU_QEMU_ACCEL="tcg",
                    # Nothing leaves the machine: the guest has its forwarded ports, no route and
-                   # no DNS, and one way to the host's loopback, for the proxy's page.
+                   # no DNS, and two ways to the host's loopback: the proxy's page and the
+                   # file server.
                    BUREAU_QEMU_ISOLATED="1",
-                   BUREAU_QEMU_GUESTFWD=f"tcp:{WEB}:80-cmd:{sys.executable} {ROOT}/tests/qemu_relay.py "
-                                        f"127.0.0.1 {self.web_port}")
+                   BUREAU_QEMU_GUESTFWD=f"tcp:{WEB}:80-cmd:{relay} {self.web_port};"
+                                        f"tcp:{FILES}:445-cmd:{relay} {self.files.port}")
         self.started = time.monotonic()
         self.proc = subprocess.Popen([str(ROOT / "qemu" / "run.sh")], env=env, stdout=subprocess.DEVNULL,
                                      stderr=open(tmp / "qemu.err", "w"))
@@ -120,11 +183,8 @@ class VM:
         return info
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        end(self.proc, 30)
+        self.files.stop()
 
 
 def wait_good(vm, bootname, timeout=300):
@@ -327,6 +387,51 @@ def test_backups_go_to_a_usb_disk(vm):
     vm.usb_backup = name
 
 
+def test_backups_go_to_the_offices_share_and_restore_into_an_empty_box(vm, bureau_factory):
+    """Issue 22: the scheduled backup's folder `smb`: the helper mounts the office's SMB share
+    (the host's smbd) with the login given, and keeps the password root's alone; the archive
+    is written there and checked, and an empty box restores it."""
+    share = {"server": FILES, "share": "Backups", "user": FileServer.USER, "domain": "", "password": "wrong"}
+    settings = {"enabled": True, "folder": "smb", "hour": 3, "keep_days": 7}
+    # Refusals said beside their fields, in words.
+    s, err, _ = vm.api("PUT", "/api/v1/backup/schedule", {**settings, "share": share})
+    assert s == 400 and err["field"] == "share.password" and err["key"] == "err_share_refused_login", err
+    s, err, _ = vm.api("PUT", "/api/v1/backup/schedule",
+                       {**settings, "share": {**share, "share": "Nothing", "password": FileServer.PASSWORD}})
+    assert s == 400 and err["field"] == "share.share", err
+    s, st, _ = vm.api("PUT", "/api/v1/backup/schedule", {**settings, "share": {**share, "password": FileServer.PASSWORD}})
+    assert s == 200, st
+    assert st["settings"]["share"]["password"] == "" and FileServer.PASSWORD not in json.dumps(st), st
+    # Saved again without the password: the one kept is used.
+    s, st, _ = vm.api("PUT", "/api/v1/backup/schedule", {**settings, "share": {**share, "password": ""}})
+    assert s == 200, st
+    s, st, _ = vm.api("POST", "/api/v1/backup/schedule/run", timeout=600)
+    assert s == 200 and st["last_error"] is None, st
+    name = st["last_good"][0]
+    s, listing, _ = vm.api("GET", "/api/v1/backup/schedule")
+    assert [a["name"] for a in listing["archives"]] == [name], listing
+    # On the file server, in the box's own folder.
+    archive = vm.files.share / "bureau-backups" / name
+    assert archive.is_file() and archive.stat().st_size > 1000
+    vm.share_backup = name
+
+    # An empty box (this host's build of the same source) restores it.
+    two = bureau_factory("", name="restored")
+    two.stop()
+    shutil.rmtree(two.data)
+    done = subprocess.run([str(two.proc.args[0]), "--config", str(two.config), "backup", "restore", str(archive)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    two.__init__(two.dir, _reuse=True)
+    users = {u["uid"] for u in json.loads(two.cli("--json", "user", "list").stdout)}
+    assert {"boss", "alice"} <= users, users
+    with imaplib.IMAP4_SSL("127.0.0.1", two.port(993), ssl_context=tls_context(), timeout=60) as m:
+        m.login("alice", PASSWORD)
+        m.select("INBOX", readonly=True)
+        _, data = m.search(None, "SUBJECT", '"hello from the host"')
+        assert len(data[0].split()) == 1, data
+
+
 def test_reboot_keeps_users_and_mail(vm):
     mark = vm.reboot()
     # The name and the time zone chosen in the wizard are the system's at boot.
@@ -343,6 +448,9 @@ def test_reboot_keeps_users_and_mail(vm):
     r = subprocess.run(["debugfs", "-R", "ls -l /bureau-backups", str(vm.backup_disk)],
                        capture_output=True, text=True)
     assert getattr(vm, "usb_backup", None) and vm.usb_backup in r.stdout, r.stdout + r.stderr
+    # The share is mounted again with the login the helper kept, root's alone.
+    s, listing, _ = vm.api("GET", "/api/v1/backup/schedule")
+    assert getattr(vm, "share_backup", None) in [a["name"] for a in listing["archives"]], listing
 
 
 def summary(info):

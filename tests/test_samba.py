@@ -112,7 +112,13 @@ def test_smbd_serves_bureaus_shares_to_bureaus_accounts(bureau_factory, tmp_path
         assert r.returncode != 0 and "workgroup" in r.stderr
         assert not conf.exists()
 
+        # Samba's folders given to another account (as the daemon gave them at its start
+        # before): the helper makes them root's again, as smbd (root) reads them.
+        (tmp_path / "samba" / "state").mkdir(parents=True)
+        for d in (tmp_path / "samba", tmp_path / "samba" / "state"):
+            os.chown(d, 65534, 65534)
         done = json.loads(b.cli("--json", "samba", "apply", "--share", "sales:sales", "--public").stdout)
+        assert [os.stat(d).st_uid for d in (tmp_path / "samba", tmp_path / "samba" / "state")] == [0, 0]
         rep = done["report"]
         assert rep["config"] == str(conf) and rep["users"] == 3
         assert rep["skipped"] == [["news", "a system account of that name exists"]]

@@ -971,18 +971,29 @@ async function pageCertificate() {
 async function pageBackups() {
   const sched = await api("GET", "backup/schedule");
   const st = sched.state;
+  const share = st.settings.share || { server: "", share: "", user: "", domain: "" };
   const last = st.last_good ? t("the_last_good_one", { p: st.last_good[0], p2: fmtTime(st.last_good[1]) }) : t("none_has_been_taken_yet");
   show(h("h1", {}, t("backups")),
     form(t("every_day_somewhere_else"), [
       { name: "enabled", label: t("back_up_every_day_and_check"), type: "checkbox", value: st.settings.enabled },
       { name: "folder", label: t("where_backups_go_usb_or_a"), value: st.settings.folder,
         hint: t("usb_the_disk_labelled_bureau_backup") },
+      { name: "share_server", label: t("share_server"), value: share.server },
+      { name: "share_share", label: t("share_name"), value: share.share },
+      { name: "share_user", label: t("share_user"), value: share.user },
+      { name: "share_domain", label: t("share_domain"), value: share.domain },
+      { name: "share_password", label: t("share_password"), type: "password", autocomplete: "new-password",
+        hint: t("share_password_hint") },
       { name: "hour", label: t("hour_of_the_day_utc"), type: "number", value: String(st.settings.hour) },
       { name: "keep_days", label: t("days_kept"), type: "number", value: String(st.settings.keep_days) },
     ], t("save"), async (v) => {
-      await api("PUT", "backup/schedule", { enabled: v.enabled, folder: v.folder, hour: Number(v.hour), keep_days: Number(v.keep_days) });
+      const login = v.folder === "smb" ? { server: v.share_server, share: v.share_share, user: v.share_user,
+        domain: v.share_domain, password: v.share_password } : null;
+      await api("PUT", "backup/schedule", { enabled: v.enabled, folder: v.folder, share: login,
+        hour: Number(v.hour), keep_days: Number(v.keep_days) });
       return t("saved");
-    }, { id: "schedule" }),
+    }, { id: "schedule", alias: Object.fromEntries(["server", "share", "user", "domain", "password"]
+      .map((f) => [`share.${f}`, `share_${f}`])) }),
     h("section", {},
       h("p", { id: "schedule-last" }, last),
       st.last_error ? h("p", { class: "error" }, t("the_last_attempt_failed", { last_error: said(st.last_error) })) : null,

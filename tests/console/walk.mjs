@@ -335,6 +335,15 @@ try {
   await fill("schedule", { enabled: true, folder: "not/absolute" });
   await page.waitForFunction(() => document.querySelector("#f-schedule-folder-error")?.textContent);
   await shot("backup-schedule-refused");
+  // The office's share: a server name the kernel's client would misread is told beside it,
+  // and the password typed is never shown back.
+  await fill("schedule", { enabled: true, folder: "smb", share_server: "nas,ip=192.0.2.1", share_share: "Backups",
+    share_user: "office", share_password: "share secret" });
+  await page.waitForFunction(() => document.querySelector("#f-schedule-share_server-error")?.textContent);
+  if (await page.locator("#f-schedule-folder-error").textContent()) throw new Error("the share's error went to the folder");
+  await shot("backup-schedule-share-refused");
+  await fill("schedule", { enabled: false, folder: "" });
+  await page.waitForFunction(() => document.querySelector("form[data-form=schedule] p.ok")?.textContent);
   await shot("backups");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download-backup")]);
   const saved = `${shots}/backup.tar.gz`;

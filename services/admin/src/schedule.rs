@@ -6,8 +6,10 @@
 //! fails its check is removed and the failure kept. Archives older than the days kept go,
 //! the newest good one always stays. Any of them can be restored from the console.
 //!
-//! The folder `usb` stands for the disk labelled `BUREAU-BACKUP`: before each use the
-//! helper mounts it (if it is not) and names the folder on it that is the daemon's.
+//! The folder `usb` stands for the disk labelled `BUREAU-BACKUP`, `smb` for the office's SMB
+//! share given beside it: before each use the helper mounts it (if it is not) and names the
+//! folder on it that is the daemon's. The share's password goes to the helper, which keeps
+//! it root's alone; the settings keep the rest.
 //!
 //! Settings and the last outcome: `<system_dir>/backup-schedule.json`.
 
@@ -19,15 +21,20 @@ use std::path::Path;
 const FILE: &str = "backup-schedule.json";
 const PREFIX: &str = "bureau-backup-";
 const SUFFIX: &str = ".tar.gz";
-/// The folder setting that stands for the backup disk.
+/// The folder settings that stand for the backup disk and the office's share.
 const USB: &str = "usb";
+const SMB: &str = "smb";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ScheduleSettings {
     pub enabled: bool,
-    /// An absolute folder on the box, outside its data (a mounted disk or share), or `usb`:
-    /// the disk labelled BUREAU-BACKUP.
+    /// An absolute folder on the box, outside its data (a mounted disk or share), `usb`:
+    /// the disk labelled BUREAU-BACKUP, or `smb`: the share below.
     pub folder: String,
+    /// The office's SMB share, for `smb`. Its password is given, never shown: an empty one
+    /// keeps the one the box holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<helper::ShareLogin>,
     /// The hour of the day (UTC) it runs at.
     #[serde(default = "default_hour")]
     pub hour: u32,
@@ -50,6 +57,7 @@ impl Default for ScheduleSettings {
             folder: String::new(),
             hour: default_hour(),
             keep_days: default_keep(),
+            share: None,
         }
     }
 }
@@ -120,38 +128,77 @@ impl AdminApi {
         bureau_core::files::write_secret(&self.schedule_file(), &bytes, 0o600, None).map_err(io)
     }
 
-    /// The folder a setting names: itself, or for `usb` the backup disk's, mounted.
-    async fn target(&self, folder: &str) -> Result<PathBuf, Said> {
-        if folder != USB {
-            return Ok(PathBuf::from(folder));
-        }
+    /// The folder a setting names: itself, or for `usb` the backup disk's and for `smb` the
+    /// share's, mounted (the share with `login` given, else the one the helper keeps).
+    async fn target(
+        &self,
+        folder: &str,
+        login: Option<helper::ShareLogin>,
+    ) -> Result<PathBuf, Said> {
+        let req = match folder {
+            USB => helper::Request::MountBackupDisk,
+            SMB => helper::Request::MountBackupShare { login },
+            _ => return Ok(PathBuf::from(folder)),
+        };
         helper::call(
             &self.info.helper_socket,
-            &helper::Request::MountBackupDisk,
-            std::time::Duration::from_secs(90),
+            &req,
+            std::time::Duration::from_secs(120),
         )
         .await
         .map(|out| PathBuf::from(out.trim()))
         .map_err(|e| match e {
-            helper::HelperError::Failed(why) => said("err_plain").with("error", why.trim()),
+            // The helper says its refusals of a share in the catalogues' words.
+            helper::HelperError::Failed(why) => serde_json::from_str(&why)
+                .unwrap_or_else(|_| said("err_plain").with("error", why.trim())),
             other => said("err_helper_unavailable").with("error", other),
         })
     }
 
+    /// The share's login checked (a refusal names its field, `share.<field>`); the settings
+    /// keep it without the password.
+    fn share_login(s: &mut ScheduleSettings) -> Result<Option<helper::ShareLogin>, Fail> {
+        if s.folder != SMB {
+            s.share = None;
+            return Ok(None);
+        }
+        let Some(login) = s.share.clone() else {
+            return Err(field_fail("share.server", said("err_share_server")));
+        };
+        login
+            .check()
+            .map_err(|(field, why)| field_fail(&format!("share.{field}"), why))?;
+        if let Some(kept) = &mut s.share {
+            kept.password.clear();
+        }
+        Ok(Some(login))
+    }
+
     /// Checks and saves the settings (the folder must exist, be writable, and not be in
     /// the box's data; for `usb`, the disk must be plugged in).
-    pub(crate) async fn set_schedule(&self, s: ScheduleSettings) -> Result<ScheduleState, Fail> {
+    pub(crate) async fn set_schedule(
+        &self,
+        mut s: ScheduleSettings,
+    ) -> Result<ScheduleState, Fail> {
         if s.hour > 23 {
             return Err(field_fail("hour", said("err_an_hour_of_the_day_0")));
         }
         if s.keep_days == 0 || s.keep_days > 3650 {
             return Err(field_fail("keep_days", said("err_a_number_of_days_1_to")));
         }
+        let login = Self::share_login(&mut s)?;
         if s.enabled || !s.folder.is_empty() {
-            let target = self
-                .target(&s.folder)
-                .await
-                .map_err(|why| field_fail("folder", why))?;
+            let smb = login.is_some();
+            let target = self.target(&s.folder, login).await.map_err(|why| {
+                // Beside the field the refusal is about.
+                let field = match why.key.as_str() {
+                    _ if !smb => "folder",
+                    "err_share_refused_login" => "share.password",
+                    "err_share_no_such_share" => "share.share",
+                    _ => "share.server",
+                };
+                field_fail(field, why)
+            })?;
             let folder = target.as_path();
             let data = std::fs::canonicalize(&self.info.data_dir).unwrap_or_default();
             let real = std::fs::canonicalize(folder);
@@ -187,7 +234,7 @@ impl AdminApi {
         if setting.is_empty() {
             return Vec::new();
         }
-        let folder = self.target(&setting).await.unwrap_or_default();
+        let folder = self.target(&setting, None).await.unwrap_or_default();
         let mut out: Vec<Archive> = std::fs::read_dir(&folder)
             .into_iter()
             .flatten()
@@ -212,7 +259,7 @@ impl AdminApi {
         }
         let setting = self.schedule_state().settings.folder;
         let folder = self
-            .target(&setting)
+            .target(&setting, None)
             .await
             .map_err(|why| fail(StatusCode::SERVICE_UNAVAILABLE, why))?;
         let path = folder.join(name);
@@ -239,7 +286,7 @@ impl AdminApi {
                 .unwrap_or_default()
                 .format("%Y%m%d-%H%M%S")
         );
-        let folder = match self.target(&state.settings.folder).await {
+        let folder = match self.target(&state.settings.folder, None).await {
             Ok(f) => f,
             Err(why) => {
                 state.last_run = Some(now);

@@ -6,8 +6,9 @@
 
 use crate::serve::StartError;
 use bureau_core::Config;
-use bureau_core::helper::{CommandError, MAX_REQUEST, Reply, Request, command};
+use bureau_core::helper::{CommandError, MAX_REQUEST, Reply, Request, ShareLogin, command};
 use bureau_daemons::samba::SambaError;
+use bureau_words::{Said, said};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,6 +35,9 @@ enum Refusal {
     Busy,
     #[error("no disk labelled {} is plugged in", bureau_core::helper::BACKUP_LABEL)]
     NoBackupDisk,
+    /// Said to the daemon as a catalogue sentence (JSON), for the console to say.
+    #[error("{0}")]
+    Said(Said),
     #[error("{}: only bundles in {} are installed", bundle.display(), dir.display())]
     Outside { bundle: PathBuf, dir: PathBuf },
     #[error("{}: {source}", path.display())]
@@ -60,6 +64,10 @@ struct Helper {
     shares_dir: PathBuf,
     /// One Samba change at a time, in the order they came.
     samba_turn: Mutex<()>,
+    /// Root's own folder on the data partition (the share's login).
+    secrets: PathBuf,
+    /// One mount of the share at a time.
+    share_turn: Mutex<()>,
 }
 
 pub async fn run(cfg: Config) -> Result<(), StartError> {
@@ -93,6 +101,8 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         samba: cfg.samba.clone(),
         shares_dir: cfg.shares_dir(),
         samba_turn: Mutex::new(()),
+        secrets: cfg.helper_dir(),
+        share_turn: Mutex::new(()),
     });
     log::info!("helper: serving {}", socket.display());
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
@@ -201,6 +211,7 @@ impl Helper {
             }
             Request::SambaStatus => Ok(bureau_daemons::samba::status(&self.samba).await),
             Request::MountBackupDisk => self.mount_backup_disk().await,
+            Request::MountBackupShare { login } => self.mount_backup_share(login.as_ref()).await,
             Request::SetHostname { name } => match bureau_directory::validate::domain(name) {
                 Ok(n) if n == *name => command("hostname", &[name], Duration::from_secs(10))
                     .await
@@ -210,6 +221,10 @@ impl Helper {
         };
         match result {
             Ok(output) => Reply { ok: true, output },
+            Err(Refusal::Said(why)) => Reply {
+                ok: false,
+                output: serde_json::to_string(&why).unwrap_or_default(),
+            },
             Err(why) => Reply {
                 ok: false,
                 output: why.to_string(),
@@ -251,16 +266,9 @@ impl Helper {
         if !dev.exists() {
             return Err(Refusal::NoBackupDisk);
         }
-        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-        let mounted = mounts
-            .lines()
-            .any(|l| l.split(' ').nth(1) == Some(BACKUP_MOUNT));
         let dir = Path::new(BACKUP_MOUNT);
-        let (uid, gid) = self
-            .daemon_uid
-            .and_then(|u| nix::unistd::User::from_uid(u.into()).ok().flatten())
-            .map_or((0, 0), |u| (u.uid.as_raw(), u.gid.as_raw()));
-        if !mounted {
+        let (uid, gid) = self.daemon_ids();
+        if !mounted(BACKUP_MOUNT) {
             std::fs::create_dir_all(dir).map_err(file(dir))?;
             let (dev, to) = (dev.to_string_lossy(), dir.to_string_lossy());
             let owned = format!("nosuid,nodev,noexec,uid={uid},gid={gid},umask=077");
@@ -275,13 +283,187 @@ impl Helper {
             }
             log::info!("helper: the backup disk is mounted on {BACKUP_MOUNT}");
         }
-        let folder = dir.join("bureau-backups");
-        std::fs::create_dir_all(&folder).map_err(file(&folder))?;
-        // Refused on vfat, where the mount made everything the daemon's already.
-        let _ = std::os::unix::fs::chown(&folder, Some(uid), Some(gid));
-        let _ = std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700));
-        Ok(folder.to_string_lossy().into_owned())
+        backups_folder(dir, uid, gid)
     }
+
+    /// The daemon's user and group ids (root's without a daemon account).
+    fn daemon_ids(&self) -> (u32, u32) {
+        self.daemon_uid
+            .and_then(|u| nix::unistd::User::from_uid(u.into()).ok().flatten())
+            .map_or((0, 0), |u| (u.uid.as_raw(), u.gid.as_raw()))
+    }
+
+    /// Mounts the office's SMB share on [`SHARE_MOUNT`] with the login given (then kept), or
+    /// the one kept, unless it is mounted and no login is given; answers the daemon's folder
+    /// on it, `bureau-backups`.
+    async fn mount_backup_share(&self, given: Option<&ShareLogin>) -> Result<String, Refusal> {
+        let _one = self.share_turn.lock().await;
+        let dir = Path::new(SHARE_MOUNT);
+        let (uid, gid) = self.daemon_ids();
+        let login = match given {
+            Some(l) => {
+                let mut l = l.clone();
+                if l.password.is_empty() {
+                    l.password = self.kept_login()?.map(|k| k.password).unwrap_or_default();
+                }
+                l.check().map_err(|(_, why)| Refusal::Said(why))?;
+                Some(l)
+            }
+            None if mounted(SHARE_MOUNT) => None,
+            None => Some(
+                self.kept_login()?
+                    .ok_or(Refusal::Said(said("err_share_none_kept")))?,
+            ),
+        };
+        if let Some(login) = login {
+            if mounted(SHARE_MOUNT) {
+                // The share mounted before gives way to the one given.
+                nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH)
+                    .map_err(|e| file(dir)(e.into()))?;
+            }
+            std::fs::create_dir_all(dir).map_err(file(dir))?;
+            mount_share(&login, dir, uid, gid).await?;
+            log::info!(
+                "helper: //{}/{} mounted on {SHARE_MOUNT} as {}",
+                login.server,
+                login.share,
+                login.user
+            );
+            if given.is_some() {
+                self.keep_login(&login)?;
+            }
+        }
+        backups_folder(dir, uid, gid)
+    }
+
+    /// The share's login kept by [`Self::keep_login`]: read only from root's own folder and
+    /// file (never through a link the daemon could have left).
+    fn kept_login(&self) -> Result<Option<ShareLogin>, Refusal> {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let path = self.secrets.join(SHARE_LOGIN);
+        let dir = std::fs::symlink_metadata(&self.secrets);
+        if dir
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        {
+            return Ok(None);
+        }
+        let dir = dir.map_err(file(&self.secrets))?;
+        if !dir.is_dir() || dir.uid() != 0 {
+            return Err(Refusal::Said(
+                said("err_share_login_not_roots").with("path", self.secrets.display()),
+            ));
+        }
+        let f = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            other => other.map_err(file(&path))?,
+        };
+        if f.metadata().map_err(file(&path))?.uid() != 0 {
+            return Err(Refusal::Said(
+                said("err_share_login_not_roots").with("path", path.display()),
+            ));
+        }
+        serde_json::from_reader(std::io::Read::take(std::io::BufReader::new(f), 64 << 10))
+            .map(Some)
+            .map_err(Refusal::from)
+    }
+
+    /// Keeps the login in root's own folder, readable by root alone.
+    fn keep_login(&self, login: &ShareLogin) -> Result<(), Refusal> {
+        let dir = &self.secrets;
+        if std::fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) {
+            std::fs::remove_file(dir).map_err(file(dir))?;
+        }
+        std::fs::create_dir_all(dir).map_err(file(dir))?;
+        std::os::unix::fs::lchown(dir, Some(0), Some(0)).map_err(file(dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(file(dir))?;
+        let path = dir.join(SHARE_LOGIN);
+        let bytes = serde_json::to_vec(login)?;
+        bureau_core::files::write_secret(&path, &bytes, 0o600, None).map_err(file(&path))
+    }
+}
+
+/// Where the office's share is mounted, and the file its login is kept in.
+const SHARE_MOUNT: &str = "/run/bureau-share";
+const SHARE_LOGIN: &str = "backup-share.json";
+
+/// Whether something is mounted on `at`.
+fn mounted(at: &str) -> bool {
+    std::fs::read_to_string("/proc/mounts")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(1) == Some(at))
+}
+
+/// Mounts the share with the kernel's SMB client (nosuid, nodev, noexec; every file the
+/// daemon's), the server's name found here (the kernel asks no resolver of its own).
+async fn mount_share(login: &ShareLogin, dir: &Path, uid: u32, gid: u32) -> Result<(), Refusal> {
+    let unreachable = || Refusal::Said(said("err_share_no_server").with("server", &login.server));
+    let addr = match login.server.parse::<std::net::IpAddr>() {
+        Ok(a) => a,
+        Err(_) => tokio::time::timeout(
+            Duration::from_secs(15),
+            tokio::net::lookup_host((login.server.as_str(), 445)),
+        )
+        .await
+        .map_err(|_| unreachable())?
+        .map_err(|_| unreachable())?
+        .next()
+        .ok_or_else(unreachable)?
+        .ip(),
+    };
+    let source = format!("//{}/{}", login.server, login.share);
+    let options = login.mount_options(addr, uid, gid);
+    let target = dir.to_path_buf();
+    let flags = nix::mount::MsFlags::MS_NOSUID
+        | nix::mount::MsFlags::MS_NODEV
+        | nix::mount::MsFlags::MS_NOEXEC;
+    let done = tokio::task::spawn_blocking(move || {
+        nix::mount::mount(
+            Some(source.as_str()),
+            &target,
+            Some("cifs"),
+            flags,
+            Some(options.as_str()),
+        )
+    });
+    let errno = match tokio::time::timeout(Duration::from_secs(90), done).await {
+        Ok(Ok(Ok(()))) => return Ok(()),
+        Ok(Ok(Err(e))) => e,
+        _ => return Err(unreachable()),
+    };
+    use nix::errno::Errno;
+    let (server, share) = (&login.server, &login.share);
+    Err(Refusal::Said(match errno {
+        Errno::EACCES | Errno::EPERM | Errno::EKEYREJECTED => {
+            said("err_share_refused_login").with("user", &login.user)
+        }
+        Errno::ENOENT | Errno::ENXIO => said("err_share_no_such_share")
+            .with("share", share)
+            .with("server", server),
+        Errno::ENODEV => said("err_share_no_smb_client"),
+        Errno::EHOSTUNREACH | Errno::ECONNREFUSED | Errno::ETIMEDOUT | Errno::ENETUNREACH => {
+            said("err_share_no_server").with("server", server)
+        }
+        e => said("err_share_mount_failed")
+            .with("server", server)
+            .with("error", e.desc()),
+    }))
+}
+
+/// The daemon's folder in a mounted backup disk or share, `bureau-backups`: made, and the
+/// daemon's alone (where the file system has owners).
+fn backups_folder(dir: &Path, uid: u32, gid: u32) -> Result<String, Refusal> {
+    let folder = dir.join("bureau-backups");
+    std::fs::create_dir_all(&folder).map_err(file(&folder))?;
+    // Refused on vfat and SMB, where the mount made everything the daemon's already.
+    let _ = std::os::unix::fs::chown(&folder, Some(uid), Some(gid));
+    let _ = std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700));
+    Ok(folder.to_string_lossy().into_owned())
 }
 
 /// The bundle's real path, if it is a regular file directly inside `dir` (no symlink or `..`

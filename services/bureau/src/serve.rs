@@ -10,7 +10,7 @@ use bureau_core::{Auth, shutdown};
 use bureau_directory::{Directory, DirectoryOptions};
 use bureau_store::{Store, StoreOptions};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UnixListener};
@@ -103,27 +103,44 @@ fn target_user(cfg: &Config) -> Result<Option<nix::unistd::User>, StartError> {
 }
 
 /// Gives the data directory (two levels deep: files below are created by the daemon itself,
-/// already as its user) to the account the daemon runs as; but not the file shares, which
-/// are root's and Samba's.
-fn chown_data(dir: &Path, user: &nix::unistd::User, shares: &Path) -> Result<(), StartError> {
-    fn walk(p: &Path, depth: u32, user: &nix::unistd::User, shares: &Path) -> std::io::Result<()> {
-        if p == shares {
+/// already as its user) to the account the daemon runs as; but not what is root's: the file
+/// shares (root's and Samba's), Samba's configuration and state (smbd, root, reads them) and
+/// the helper's own folder (the share's login).
+fn chown_data(dir: &Path, user: &nix::unistd::User, roots: &[PathBuf]) -> Result<(), StartError> {
+    fn walk(
+        p: &Path,
+        depth: u32,
+        user: &nix::unistd::User,
+        roots: &[PathBuf],
+    ) -> std::io::Result<()> {
+        if roots.iter().any(|r| r == p) {
             return Ok(());
         }
         // A link (the time zone's) is given, not what it leads to.
         std::os::unix::fs::lchown(p, Some(user.uid.as_raw()), Some(user.gid.as_raw()))?;
         if depth > 0 && std::fs::symlink_metadata(p)?.is_dir() {
             for e in std::fs::read_dir(p)? {
-                walk(&e?.path(), depth - 1, user, shares)?;
+                walk(&e?.path(), depth - 1, user, roots)?;
             }
         }
         Ok(())
     }
-    walk(dir, 2, user, shares).map_err(io(format_args!(
+    walk(dir, 2, user, roots).map_err(io(format_args!(
         "giving {} to {}",
         dir.display(),
         user.name
     )))
+}
+
+/// What in the data directory stays root's (see [`chown_data`]).
+fn roots_own(cfg: &Config) -> Vec<PathBuf> {
+    let data = &cfg.server.data_dir;
+    let samba_dir = cfg.samba.config.parent().filter(|d| *d != data.as_path());
+    [cfg.shares_dir(), cfg.helper_dir(), cfg.samba.config.clone()]
+        .into_iter()
+        .chain(samba_dir.map(Path::to_path_buf))
+        .chain(cfg.samba.state_dir.clone())
+        .collect()
 }
 
 /// Becomes the account, with its groups (the image's `bureau` is in `systemd-journal`, to
@@ -542,7 +559,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     let (sock, sock_path) = admin_socket(&cfg)?;
 
     if let Some(u) = &user {
-        chown_data(&data, u, &cfg.shares_dir())?;
+        chown_data(&data, u, &roots_own(&cfg))?;
         nix::unistd::chown(&sock_path, Some(u.uid), Some(u.gid)).map_err(|source| {
             StartError::Account {
                 what: "giving the admin socket to the daemon's account",
@@ -647,4 +664,57 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     let _ = std::fs::remove_file(&sock_path);
     log::info!("stopped");
     Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// The daemon takes its data directory at start, but never what root keeps there: the
+    /// helper's folder (the share's login) and Samba's configuration and state (smbd runs
+    /// as root with them). Run as root (as CI runs), where the difference shows.
+    #[test]
+    fn the_daemon_takes_its_data_but_not_roots() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: only root can give files away");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let data = d.path();
+        let cfg = Config::parse(
+            &format!(
+                "[server]\ndata_dir = \"{0}\"\n[samba]\nconfig = \"{0}/samba/smb.conf\"\n\
+                 state_dir = \"{0}/samba/state\"\n",
+                data.display()
+            ),
+            "test",
+        )
+        .unwrap();
+        for dir in ["system", "helper", "samba/state", "shares"] {
+            std::fs::create_dir_all(data.join(dir)).unwrap();
+        }
+        for f in [
+            "system/hostname",
+            "helper/backup-share.json",
+            "samba/smb.conf",
+        ] {
+            std::fs::write(data.join(f), b"x").unwrap();
+        }
+        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+        chown_data(data, &nobody, &roots_own(&cfg)).unwrap();
+        let owner = |p: &str| std::fs::symlink_metadata(data.join(p)).unwrap().uid();
+        let theirs = nobody.uid.as_raw();
+        assert_eq!(["", "system", "system/hostname"].map(owner), [theirs; 3]);
+        for root in [
+            "helper",
+            "helper/backup-share.json",
+            "samba",
+            "samba/smb.conf",
+            "samba/state",
+            "shares",
+        ] {
+            assert_eq!(owner(root), 0, "{root}");
+        }
+    }
 }

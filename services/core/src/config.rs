@@ -739,6 +739,11 @@ impl Config {
     }
 
     /// Where update bundles are received before the helper installs them.
+    /// The privileged helper's own folder (root's alone: the backup share's login).
+    pub fn helper_dir(&self) -> PathBuf {
+        self.server.data_dir.join("helper")
+    }
+
     pub fn updates_dir(&self) -> PathBuf {
         self.server.data_dir.join("updates")
     }

@@ -2,6 +2,7 @@
 //! root may do go to `bureau helper` (root) as one of these requests, one JSON line each way,
 //! on a unix socket that only root and the daemon's account can open.
 
+use bureau_words::{Said, said};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +32,95 @@ pub enum Request {
     /// Mount the disk labelled `BUREAU-BACKUP` (a USB disk), if it is not yet, and answer
     /// the folder on it the daemon writes backups into.
     MountBackupDisk,
+    /// Mount the office's SMB share backups go to, if it is not yet, and answer the folder
+    /// on it the daemon writes backups into. With a login: mount with it (in place of the
+    /// share mounted before), and only once that worked keep it, root's alone, for the
+    /// mounts to come; an empty password stands for the one kept.
+    MountBackupShare { login: Option<ShareLogin> },
+}
+
+/// The office's SMB share backups go to, as the administrator gave it.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ShareLogin {
+    /// The file server's host name or address.
+    pub server: String,
+    /// The share's name on it.
+    pub share: String,
+    pub user: String,
+    /// The account's domain or workgroup; empty: the server's own.
+    #[serde(default)]
+    pub domain: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+impl std::fmt::Debug for ShareLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShareLogin")
+            .field("server", &self.server)
+            .field("share", &self.share)
+            .field("user", &self.user)
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShareLogin {
+    /// The first field that cannot be given to the kernel's SMB client, and why.
+    pub fn check(&self) -> Result<(), (&'static str, Said)> {
+        // An address, or a host name (one label, as a NAS is often called, or more).
+        let label = |l: &str| {
+            (1..=63).contains(&l.len())
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        let server = &self.server;
+        if server.parse::<std::net::IpAddr>().is_err()
+            && (server.len() > 253 || !server.split('.').all(label))
+        {
+            return Err(("server", said("err_share_server")));
+        }
+        // A share's name is one folder: no separators, nothing the mount options would
+        // read as their own.
+        let plain = |s: &str, most: usize, also: &str| {
+            !s.is_empty()
+                && s.chars().count() <= most
+                && !s
+                    .chars()
+                    .any(|c| c.is_control() || "/\\,=\"".contains(c) || also.contains(c))
+        };
+        if !plain(&self.share, 80, "") {
+            return Err(("share", said("err_share_name")));
+        }
+        if !plain(&self.user, 64, "@") {
+            return Err(("user", said("err_share_user")));
+        }
+        if !self.domain.is_empty() && !plain(&self.domain, 64, " @") {
+            return Err(("domain", said("err_share_domain")));
+        }
+        if self.password.len() > 256 || self.password.chars().any(char::is_control) {
+            return Err(("password", said("err_share_password")));
+        }
+        Ok(())
+    }
+
+    /// The kernel's mount options for this login, the server at `addr`: the files the
+    /// daemon's (`uid`, `gid`), for it alone. A comma in the password is doubled, as the
+    /// SMB client reads it.
+    pub fn mount_options(&self, addr: std::net::IpAddr, uid: u32, gid: u32) -> String {
+        let mut o = format!(
+            "ip={addr},username={},password={},uid={uid},gid={gid},forceuid,forcegid,\
+             file_mode=0600,dir_mode=0700",
+            self.user,
+            self.password.replace(',', ",,")
+        );
+        if !self.domain.is_empty() {
+            o.push_str(",domain=");
+            o.push_str(&self.domain);
+        }
+        o
+    }
 }
 
 /// The file system label of the disk backups go to (`mkfs.ext4 -L BUREAU-BACKUP`,
@@ -197,5 +287,57 @@ pub async fn command(
         Err(CommandError::Failed(reason.unwrap_or_else(|| {
             format!("{program} failed ({})", out.status)
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login() -> ShareLogin {
+        ShareLogin {
+            server: "files.office.example".into(),
+            share: "Backups 2026".into(),
+            user: "office".into(),
+            domain: String::new(),
+            password: "a,b c=d".into(),
+        }
+    }
+
+    #[test]
+    fn a_share_login_is_checked_field_by_field() {
+        assert!(login().check().is_ok());
+        let field = |f: fn(&mut ShareLogin)| {
+            let mut l = login();
+            f(&mut l);
+            l.check().map_err(|(field, _)| field)
+        };
+        assert!(field(|l| l.server = "10.0.2.100".into()).is_ok());
+        assert_eq!(
+            field(|l| l.server = "files,ip=1.2.3.4".into()),
+            Err("server")
+        );
+        assert_eq!(field(|l| l.server = String::new()), Err("server"));
+        assert!(field(|l| l.server = "nas".into()).is_ok());
+        assert_eq!(field(|l| l.server = "nas.".into()), Err("server"));
+        assert_eq!(field(|l| l.share = "a/b".into()), Err("share"));
+        assert_eq!(field(|l| l.share = "a,uid=0".into()), Err("share"));
+        assert_eq!(field(|l| l.share = String::new()), Err("share"));
+        assert_eq!(field(|l| l.user = "bob,uid=0".into()), Err("user"));
+        assert_eq!(field(|l| l.domain = "A=B".into()), Err("domain"));
+        assert!(field(|l| l.domain = "OFFICE".into()).is_ok());
+        assert_eq!(field(|l| l.password = "new\nline".into()), Err("password"));
+        assert_eq!(field(|l| l.password = "x".repeat(257)), Err("password"));
+        assert!(!format!("{:?}", login()).contains("a,b"));
+    }
+
+    #[test]
+    fn a_comma_in_the_password_stays_in_the_password() {
+        let o = login().mount_options("10.0.2.100".parse().unwrap(), 101, 102);
+        assert_eq!(
+            o,
+            "ip=10.0.2.100,username=office,password=a,,b c=d,uid=101,gid=102,forceuid,\
+             forcegid,file_mode=0600,dir_mode=0700"
+        );
     }
 }

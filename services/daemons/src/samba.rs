@@ -695,13 +695,16 @@ pub async fn apply(
         }
     }
     let text = render(p, cfg, shares_dir, &left_out)?;
+    // Root's: smbd, as root, reads them (a box whose daemon was given them before gets
+    // them back); but not a folder that holds the shares, the data directory itself.
+    let root = Some((0, 0));
     if let Some(dir) = cfg.config.parent() {
-        folder(dir, None, 0o755)?;
+        folder(dir, root.filter(|_| !shares_dir.starts_with(dir)), 0o755)?;
     }
     if let Some(state) = &cfg.state_dir {
-        folder(state, None, 0o755)?;
+        folder(state, root, 0o755)?;
         for sub in ["lock", "state", "cache", "pid", "ncalrpc"] {
-            folder(&state.join(sub), None, 0o755)?;
+            folder(&state.join(sub), root, 0o755)?;
         }
     }
     let private = private_dir(cfg);
