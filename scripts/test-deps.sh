@@ -12,8 +12,9 @@ APT_PACKAGES=(openssl curl procps swaks libnet-ssleay-perl libio-socket-ssl-perl
   fdisk cpio kmod xz-utils systemd git icu-devtools binutils
   # the LDAP tests' clients, and the web proxy Bureau configures
   ldap-utils squid
-  # the file server Bureau configures, and its client
-  samba smbclient
+  # the file server Bureau configures, and its client (Samba also stands in for the office's
+  # SMB server in the boot test, and NFS-Ganesha for its NFS server)
+  samba smbclient nfs-ganesha nfs-ganesha-vfs
   # the WBXML codec is checked against libwbxml's wbxml2xml and xml2wbxml
   libwbxml2-utils
   # SyncML's client (its file backend stands in for a phone)

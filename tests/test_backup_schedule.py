@@ -47,7 +47,13 @@ def test_a_scheduled_backup_is_written_checked_kept_and_restored_into_an_empty_b
                        ({"folder": "smb", "share": {**SHARE, "user": "office,uid=0"}}, "share.user"),
                        ({"folder": "smb", "share": {**SHARE, "domain": "A=B"}}, "share.domain"),
                        ({"folder": "smb", "share": {**SHARE, "password": "two\nlines"}}, "share.password"),
-                       ({"folder": "smb", "share": SHARE}, "share.server")):
+                       ({"folder": "smb", "share": SHARE}, "share.server"),
+                       # ... and the NFS export's likewise.
+                       ({"folder": "nfs"}, "export.server"),
+                       ({"folder": "nfs", "export": {"server": "nas addr=1", "path": "/b"}}, "export.server"),
+                       ({"folder": "nfs", "export": {"server": "nas", "path": "b"}}, "export.path"),
+                       ({"folder": "nfs", "export": {"server": "nas", "path": "/b,vers=3"}}, "export.path"),
+                       ({"folder": "nfs", "export": {"server": "nas", "path": "/b"}}, "export.server")):
         s, err = api("PUT", "backup/schedule", {"enabled": True, **bad})
         assert s == 400 and err["field"] == field, (bad, err)
         assert "share secret" not in json.dumps(err)

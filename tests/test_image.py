@@ -34,17 +34,24 @@ CACHE = Path(os.environ.get("BUREAU_IMAGE_CACHE", "/var/cache/bureau-image"))
 # a web page (for the proxy) and the office's file server (for backups).
 WEB = "10.0.2.100"
 FILES = "10.0.2.101"
+NFS = "10.0.2.102"
 BOOT_TIMEOUT = 600
 PASSWORD = "correct horse battery"
 
 
-def end(proc, wait):
-    """Stops a process: asked, then killed after `wait` seconds."""
-    proc.terminate()
+def end(proc, wait, group=False):
+    """Stops a process (with `group`, the session it leads, its children too): asked, then
+    killed after `wait` seconds."""
+    import signal
+    send = (lambda sig: os.killpg(proc.pid, sig)) if group else proc.send_signal
     try:
+        send(signal.SIGTERM)
         proc.wait(wait)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        send(signal.SIGKILL)
+        proc.wait(wait)
+    except ProcessLookupError:
+        pass
 
 
 class FileServer:
@@ -91,8 +98,39 @@ class FileServer:
         wait_for("smbd", lambda: socket.socket().connect_ex(("127.0.0.1", self.port)) == 0, timeout=60)
 
     def stop(self):
-        end(self.proc, 10)
+        end(self.proc, 10, group=True)
         self.log.close()
+
+
+class NfsServer:
+    """The office's NFS server, on the host: NFS-Ganesha (user space, NFS 4.1 over TCP on a
+    loopback port) exporting a folder as `/backups`, writable by any account, as an office
+    NAS gives the box a folder of its own."""
+
+    def __init__(self, tmp: Path):
+        self.dir = tmp / "nfs"
+        self.export = self.dir / "export"
+        self.export.mkdir(parents=True)
+        os.chmod(self.export, 0o777)
+        self.port = _free_port()
+        conf = self.dir / "ganesha.conf"
+        conf.write_text(
+            f"NFS_CORE_PARAM {{ NFS_Port = {self.port}; Bind_addr = 127.0.0.1; Protocols = 4;\n"
+            "  Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; }\n"
+            f"NFSv4 {{ Graceless = true; RecoveryRoot = {self.dir}/recovery; }}\n"
+            f"EXPORT {{ Export_Id = 1; Path = {self.export}; Pseudo = /backups; Access_Type = RW;\n"
+            "  Squash = No_Root_Squash; Protocols = 4; Transports = TCP; SecType = sys;\n"
+            "  FSAL { Name = VFS; } }\n")
+        self.proc = subprocess.Popen(
+            ["ganesha.nfsd", "-F", "-f", str(conf), "-L", str(self.dir / "ganesha.log"),
+             "-p", str(self.dir / "ganesha.pid"), "-N", "NIV_EVENT"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, cwd=self.dir)
+        from test_samba import wait_for
+        wait_for("ganesha", lambda: socket.socket().connect_ex(("127.0.0.1", self.port)) == 0, timeout=60)
+
+    def stop(self):
+        end(self.proc, 10, group=True)
 
 
 class VM:
@@ -116,6 +154,7 @@ class VM:
             s.bind(("127.0.0.1", 0))
             self.web_port = s.getsockname()[1]
         self.files = FileServer(tmp)
+        self.nfs = NfsServer(tmp)
         relay = f"{sys.executable} {ROOT}/tests/qemu_relay.py 127.0.0.1"
         env = dict(os.environ, BUREAU_QEMU_DISK=str(self.disk), BUREAU_QEMU_SERIAL=str(self.serial),
                    BUREAU_QEMU_EXTRA_DISK=str(self.backup_disk),
@@ -125,7 +164,8 @@ class VM:
                    # file server.
                    BUREAU_QEMU_ISOLATED="1",
                    BUREAU_QEMU_GUESTFWD=f"tcp:{WEB}:80-cmd:{relay} {self.web_port};"
-                                        f"tcp:{FILES}:445-cmd:{relay} {self.files.port}")
+                                        f"tcp:{FILES}:445-cmd:{relay} {self.files.port};"
+                                        f"tcp:{NFS}:2049-cmd:{relay} {self.nfs.port}")
         self.started = time.monotonic()
         self.proc = subprocess.Popen([str(ROOT / "qemu" / "run.sh")], env=env, stdout=subprocess.DEVNULL,
                                      stderr=open(tmp / "qemu.err", "w"))
@@ -185,6 +225,7 @@ class VM:
     def stop(self):
         end(self.proc, 30)
         self.files.stop()
+        self.nfs.stop()
 
 
 def wait_good(vm, bootname, timeout=300):
@@ -432,6 +473,28 @@ def test_backups_go_to_the_offices_share_and_restore_into_an_empty_box(vm, burea
         assert len(data[0].split()) == 1, data
 
 
+def test_backups_go_to_the_offices_nfs_export(vm):
+    """Issue 22: the scheduled backup's folder `nfs`: the helper mounts the office's NFS
+    export (NFS-Ganesha on the host) and the box writes and checks the archive in its own
+    folder there; an export the server does not have is said beside its field."""
+    settings = {"enabled": True, "folder": "nfs", "hour": 3, "keep_days": 7}
+    s, err, _ = vm.api("PUT", "/api/v1/backup/schedule", {**settings, "export": {"server": NFS, "path": "/nothing"}})
+    assert s == 400 and err["field"] == "export.path", err
+    s, st, _ = vm.api("PUT", "/api/v1/backup/schedule", {**settings, "export": {"server": NFS, "path": "/backups"}})
+    assert s == 200 and st["settings"]["export"] == {"server": NFS, "path": "/backups"}, st
+    s, st, _ = vm.api("POST", "/api/v1/backup/schedule/run", timeout=600)
+    assert s == 200 and st["last_error"] is None, st
+    name = st["last_good"][0]
+    s, listing, _ = vm.api("GET", "/api/v1/backup/schedule")
+    assert [a["name"] for a in listing["archives"]] == [name], listing
+    # On the server, in the box's own folder, written as the box's account.
+    folder = vm.nfs.export / "bureau-backups"
+    archive = folder / name
+    assert archive.is_file() and archive.stat().st_size > 1000
+    assert folder.stat().st_uid == listing["uid"] and folder.stat().st_mode & 0o777 == 0o700
+    vm.nfs_backup = name
+
+
 def test_reboot_keeps_users_and_mail(vm):
     mark = vm.reboot()
     # The name and the time zone chosen in the wizard are the system's at boot.
@@ -448,7 +511,14 @@ def test_reboot_keeps_users_and_mail(vm):
     r = subprocess.run(["debugfs", "-R", "ls -l /bureau-backups", str(vm.backup_disk)],
                        capture_output=True, text=True)
     assert getattr(vm, "usb_backup", None) and vm.usb_backup in r.stdout, r.stdout + r.stderr
-    # The share is mounted again with the login the helper kept, root's alone.
+    # The export is mounted again from the settings; the SMB share with the login the
+    # helper kept, root's alone.
+    s, listing, _ = vm.api("GET", "/api/v1/backup/schedule")
+    assert getattr(vm, "nfs_backup", None) in [a["name"] for a in listing["archives"]], listing
+    s, st, _ = vm.api("PUT", "/api/v1/backup/schedule",
+                      {"enabled": True, "folder": "smb", "hour": 3, "keep_days": 7,
+                       "share": {"server": FILES, "share": "Backups", "user": FileServer.USER, "password": ""}})
+    assert s == 200, st
     s, listing, _ = vm.api("GET", "/api/v1/backup/schedule")
     assert getattr(vm, "share_backup", None) in [a["name"] for a in listing["archives"]], listing
 

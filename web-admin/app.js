@@ -972,6 +972,7 @@ async function pageBackups() {
   const sched = await api("GET", "backup/schedule");
   const st = sched.state;
   const share = st.settings.share || { server: "", share: "", user: "", domain: "" };
+  const exp = st.settings.export || { server: "", path: "" };
   const last = st.last_good ? t("the_last_good_one", { p: st.last_good[0], p2: fmtTime(st.last_good[1]) }) : t("none_has_been_taken_yet");
   show(h("h1", {}, t("backups")),
     form(t("every_day_somewhere_else"), [
@@ -984,16 +985,20 @@ async function pageBackups() {
       { name: "share_domain", label: t("share_domain"), value: share.domain },
       { name: "share_password", label: t("share_password"), type: "password", autocomplete: "new-password",
         hint: t("share_password_hint") },
+      { name: "export_server", label: t("export_server"), value: exp.server },
+      { name: "export_path", label: t("export_path"), value: exp.path, hint: t("export_path_hint", { uid: sched.uid }) },
       { name: "hour", label: t("hour_of_the_day_utc"), type: "number", value: String(st.settings.hour) },
       { name: "keep_days", label: t("days_kept"), type: "number", value: String(st.settings.keep_days) },
     ], t("save"), async (v) => {
       const login = v.folder === "smb" ? { server: v.share_server, share: v.share_share, user: v.share_user,
         domain: v.share_domain, password: v.share_password } : null;
-      await api("PUT", "backup/schedule", { enabled: v.enabled, folder: v.folder, share: login,
+      const nfs = v.folder === "nfs" ? { server: v.export_server, path: v.export_path } : null;
+      await api("PUT", "backup/schedule", { enabled: v.enabled, folder: v.folder, share: login, export: nfs,
         hour: Number(v.hour), keep_days: Number(v.keep_days) });
       return t("saved");
-    }, { id: "schedule", alias: Object.fromEntries(["server", "share", "user", "domain", "password"]
-      .map((f) => [`share.${f}`, `share_${f}`])) }),
+    }, { id: "schedule", alias: Object.fromEntries([
+      ...["server", "share", "user", "domain", "password"].map((f) => [`share.${f}`, `share_${f}`]),
+      ...["server", "path"].map((f) => [`export.${f}`, `export_${f}`])]) }),
     h("section", {},
       h("p", { id: "schedule-last" }, last),
       st.last_error ? h("p", { class: "error" }, t("the_last_attempt_failed", { last_error: said(st.last_error) })) : null,

@@ -21,20 +21,27 @@ use std::path::Path;
 const FILE: &str = "backup-schedule.json";
 const PREFIX: &str = "bureau-backup-";
 const SUFFIX: &str = ".tar.gz";
-/// The folder settings that stand for the backup disk and the office's share.
+/// The folder settings that stand for the backup disk and the office's SMB share and NFS
+/// export.
 const USB: &str = "usb";
 const SMB: &str = "smb";
+const NFS: &str = "nfs";
+/// The daemon's folder in a mounted NFS export.
+const EXPORT_FOLDER: &str = "bureau-backups";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ScheduleSettings {
     pub enabled: bool,
     /// An absolute folder on the box, outside its data (a mounted disk or share), `usb`:
-    /// the disk labelled BUREAU-BACKUP, or `smb`: the share below.
+    /// the disk labelled BUREAU-BACKUP, `smb`: the share below, or `nfs`: the export below.
     pub folder: String,
     /// The office's SMB share, for `smb`. Its password is given, never shown: an empty one
     /// keeps the one the box holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share: Option<helper::ShareLogin>,
+    /// The office's NFS export, for `nfs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<helper::NfsExport>,
     /// The hour of the day (UTC) it runs at.
     #[serde(default = "default_hour")]
     pub hour: u32,
@@ -58,6 +65,7 @@ impl Default for ScheduleSettings {
             hour: default_hour(),
             keep_days: default_keep(),
             share: None,
+            export: None,
         }
     }
 }
@@ -128,19 +136,24 @@ impl AdminApi {
         bureau_core::files::write_secret(&self.schedule_file(), &bytes, 0o600, None).map_err(io)
     }
 
-    /// The folder a setting names: itself, or for `usb` the backup disk's and for `smb` the
-    /// share's, mounted (the share with `login` given, else the one the helper keeps).
+    /// The folder the settings name: the folder itself, or for `usb` the backup disk's, for
+    /// `smb` the share's (with `login` given, else the one the helper keeps) and for `nfs`
+    /// the export's, mounted.
     async fn target(
         &self,
-        folder: &str,
+        s: &ScheduleSettings,
         login: Option<helper::ShareLogin>,
     ) -> Result<PathBuf, Said> {
-        let req = match folder {
-            USB => helper::Request::MountBackupDisk,
-            SMB => helper::Request::MountBackupShare { login },
-            _ => return Ok(PathBuf::from(folder)),
+        let req = match (s.folder.as_str(), &s.export) {
+            (USB, _) => helper::Request::MountBackupDisk,
+            (SMB, _) => helper::Request::MountBackupShare { login },
+            (NFS, Some(export)) => helper::Request::MountBackupExport {
+                export: export.clone(),
+            },
+            (NFS, None) => return Err(said("err_share_server")),
+            (folder, _) => return Ok(PathBuf::from(folder)),
         };
-        helper::call(
+        let mounted = helper::call(
             &self.info.helper_socket,
             &req,
             std::time::Duration::from_secs(120),
@@ -152,12 +165,35 @@ impl AdminApi {
             helper::HelperError::Failed(why) => serde_json::from_str(&why)
                 .unwrap_or_else(|_| said("err_plain").with("error", why.trim())),
             other => said("err_helper_unavailable").with("error", other),
-        })
+        })?;
+        if s.folder != NFS {
+            return Ok(mounted);
+        }
+        // The daemon's own folder in the export, made by the daemon: a server that squashes
+        // root lets the box's account alone write there.
+        let folder = mounted.join(EXPORT_FOLDER);
+        if !folder.is_dir() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&folder)
+                .map_err(|e| said("err_export_not_writable").with("error", e))?;
+        }
+        Ok(folder)
     }
 
-    /// The share's login checked (a refusal names its field, `share.<field>`); the settings
-    /// keep it without the password.
-    fn share_login(s: &mut ScheduleSettings) -> Result<Option<helper::ShareLogin>, Fail> {
+    /// The share's login or the export checked, for the folder that names it (a refusal
+    /// names its field, `share.<field>` or `export.<field>`; the other is dropped); the
+    /// settings keep the login without the password, which is given back for the helper.
+    fn mount_settings(s: &mut ScheduleSettings) -> Result<Option<helper::ShareLogin>, Fail> {
+        if s.folder != NFS {
+            s.export = None;
+        } else if let Some(e) = &s.export {
+            e.check()
+                .map_err(|(field, why)| field_fail(&format!("export.{field}"), why))?;
+        } else {
+            return Err(field_fail("export.server", said("err_share_server")));
+        }
         if s.folder != SMB {
             s.share = None;
             return Ok(None);
@@ -186,16 +222,17 @@ impl AdminApi {
         if s.keep_days == 0 || s.keep_days > 3650 {
             return Err(field_fail("keep_days", said("err_a_number_of_days_1_to")));
         }
-        let login = Self::share_login(&mut s)?;
+        let login = Self::mount_settings(&mut s)?;
         if s.enabled || !s.folder.is_empty() {
-            let smb = login.is_some();
-            let target = self.target(&s.folder, login).await.map_err(|why| {
+            let target = self.target(&s, login).await.map_err(|why| {
                 // Beside the field the refusal is about.
-                let field = match why.key.as_str() {
-                    _ if !smb => "folder",
-                    "err_share_refused_login" => "share.password",
-                    "err_share_no_such_share" => "share.share",
-                    _ => "share.server",
+                let field = match (s.folder.as_str(), why.key.as_str()) {
+                    (SMB, "err_share_refused_login") => "share.password",
+                    (SMB, "err_share_no_such_share") => "share.share",
+                    (SMB, _) => "share.server",
+                    (NFS, "err_export_no_such") => "export.path",
+                    (NFS, _) => "export.server",
+                    _ => "folder",
                 };
                 field_fail(field, why)
             })?;
@@ -230,11 +267,11 @@ impl AdminApi {
 
     /// The archives in the folder, newest first (none when it cannot be reached).
     pub(crate) async fn scheduled_archives(&self) -> Vec<Archive> {
-        let setting = self.schedule_state().settings.folder;
-        if setting.is_empty() {
+        let settings = self.schedule_state().settings;
+        if settings.folder.is_empty() {
             return Vec::new();
         }
-        let folder = self.target(&setting, None).await.unwrap_or_default();
+        let folder = self.target(&settings, None).await.unwrap_or_default();
         let mut out: Vec<Archive> = std::fs::read_dir(&folder)
             .into_iter()
             .flatten()
@@ -257,9 +294,9 @@ impl AdminApi {
         if taken(name).is_none() || !bureau_core::homes::plain_name(name) {
             return Err(fail(StatusCode::NOT_FOUND, said("err_no_such_backup")));
         }
-        let setting = self.schedule_state().settings.folder;
+        let settings = self.schedule_state().settings;
         let folder = self
-            .target(&setting, None)
+            .target(&settings, None)
             .await
             .map_err(|why| fail(StatusCode::SERVICE_UNAVAILABLE, why))?;
         let path = folder.join(name);
@@ -286,7 +323,7 @@ impl AdminApi {
                 .unwrap_or_default()
                 .format("%Y%m%d-%H%M%S")
         );
-        let folder = match self.target(&state.settings.folder, None).await {
+        let folder = match self.target(&state.settings, None).await {
             Ok(f) => f,
             Err(why) => {
                 state.last_run = Some(now);

@@ -42,9 +42,11 @@ impl AdminApi {
             (&Method::GET, ["backup", "schedule"]) => {
                 let state = self.schedule_state();
                 let archives = self.scheduled_archives().await;
+                // The account an NFS export must let write (the box writes as itself).
+                let uid = nix::unistd::Uid::effective().as_raw();
                 Ok(json(
                     StatusCode::OK,
-                    &serde_json::json!({"state": state, "archives": archives}),
+                    &serde_json::json!({"state": state, "archives": archives, "uid": uid}),
                 ))
             }
             (&Method::PUT, ["backup", "schedule"]) => {

@@ -6,7 +6,9 @@
 
 use crate::serve::StartError;
 use bureau_core::Config;
-use bureau_core::helper::{CommandError, MAX_REQUEST, Reply, Request, ShareLogin, command};
+use bureau_core::helper::{
+    CommandError, MAX_REQUEST, NfsExport, Reply, Request, ShareLogin, command,
+};
 use bureau_daemons::samba::SambaError;
 use bureau_words::{Said, said};
 use std::os::unix::fs::PermissionsExt;
@@ -212,6 +214,7 @@ impl Helper {
             Request::SambaStatus => Ok(bureau_daemons::samba::status(&self.samba).await),
             Request::MountBackupDisk => self.mount_backup_disk().await,
             Request::MountBackupShare { login } => self.mount_backup_share(login.as_ref()).await,
+            Request::MountBackupExport { export } => self.mount_backup_export(export).await,
             Request::SetHostname { name } => match bureau_directory::validate::domain(name) {
                 Ok(n) if n == *name => command("hostname", &[name], Duration::from_secs(10))
                     .await
@@ -336,6 +339,56 @@ impl Helper {
         backups_folder(dir, uid, gid)
     }
 
+    /// Mounts the office's NFS export on [`EXPORT_MOUNT`] unless it is mounted there (another
+    /// export mounted there gives way); answers where.
+    async fn mount_backup_export(&self, export: &NfsExport) -> Result<String, Refusal> {
+        let _one = self.share_turn.lock().await;
+        export.check().map_err(|(_, why)| Refusal::Said(why))?;
+        let dir = Path::new(EXPORT_MOUNT);
+        let source = export.source();
+        match mounted_from(EXPORT_MOUNT) {
+            Some(from) if from == source.replace(' ', "\\040") => {
+                return Ok(EXPORT_MOUNT.into());
+            }
+            Some(_) => nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH)
+                .map_err(|e| file(dir)(e.into()))?,
+            None => {}
+        }
+        std::fs::create_dir_all(dir).map_err(file(dir))?;
+        let (server, path) = (&export.server, &export.path);
+        let done = kernel_mount(server, 2049, dir, "nfs4", |addr| {
+            (source.clone(), NfsExport::mount_options(addr))
+        })
+        .await;
+        use nix::errno::Errno;
+        let why = match done {
+            Ok(()) => {
+                log::info!("helper: {source} mounted on {EXPORT_MOUNT}");
+                return Ok(EXPORT_MOUNT.into());
+            }
+            Err(
+                None
+                | Some(
+                    Errno::EHOSTUNREACH
+                    | Errno::ENETUNREACH
+                    | Errno::ECONNREFUSED
+                    | Errno::ETIMEDOUT,
+                ),
+            ) => said("err_export_no_server").with("server", server),
+            Err(Some(Errno::ENOENT)) => said("err_export_no_such")
+                .with("path", path)
+                .with("server", server),
+            Err(Some(Errno::EACCES | Errno::EPERM)) => {
+                said("err_export_refused").with("server", server)
+            }
+            Err(Some(Errno::ENODEV)) => said("err_export_no_nfs_client"),
+            Err(Some(e)) => said("err_share_mount_failed")
+                .with("server", server)
+                .with("error", e.desc()),
+        };
+        Err(Refusal::Said(why))
+    }
+
     /// The share's login kept by [`Self::keep_login`]: read only from root's own folder and
     /// file (never through a link the daemon could have left).
     fn kept_login(&self) -> Result<Option<ShareLogin>, Refusal> {
@@ -387,37 +440,88 @@ impl Helper {
     }
 }
 
-/// Where the office's share is mounted, and the file its login is kept in.
+/// Where the office's SMB share is mounted, the file its login is kept in, and where its
+/// NFS export is mounted.
 const SHARE_MOUNT: &str = "/run/bureau-share";
 const SHARE_LOGIN: &str = "backup-share.json";
+const EXPORT_MOUNT: &str = "/run/bureau-export";
 
-/// Whether something is mounted on `at`.
-fn mounted(at: &str) -> bool {
+/// What is mounted on `at`, as /proc/mounts names it (a space as `\040`).
+fn mounted_from(at: &str) -> Option<String> {
     std::fs::read_to_string("/proc/mounts")
         .unwrap_or_default()
         .lines()
-        .any(|l| l.split(' ').nth(1) == Some(at))
+        .find_map(|l| {
+            let mut f = l.split(' ');
+            let source = f.next()?;
+            (f.next()? == at).then(|| source.to_string())
+        })
+}
+
+/// Whether something is mounted on `at`.
+fn mounted(at: &str) -> bool {
+    mounted_from(at).is_some()
 }
 
 /// Mounts the share with the kernel's SMB client (nosuid, nodev, noexec; every file the
-/// daemon's), the server's name found here (the kernel asks no resolver of its own).
+/// daemon's).
 async fn mount_share(login: &ShareLogin, dir: &Path, uid: u32, gid: u32) -> Result<(), Refusal> {
-    let unreachable = || Refusal::Said(said("err_share_no_server").with("server", &login.server));
-    let addr = match login.server.parse::<std::net::IpAddr>() {
+    let (server, share) = (&login.server, &login.share);
+    let errno = match kernel_mount(server, 445, dir, "cifs", |addr| {
+        (
+            format!("//{server}/{share}"),
+            login.mount_options(addr, uid, gid),
+        )
+    })
+    .await
+    {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    use nix::errno::Errno;
+    Err(Refusal::Said(match errno {
+        None
+        | Some(Errno::EHOSTUNREACH | Errno::ENETUNREACH | Errno::ECONNREFUSED | Errno::ETIMEDOUT) => {
+            said("err_share_no_server").with("server", server)
+        }
+        Some(Errno::EACCES | Errno::EPERM | Errno::EKEYREJECTED) => {
+            said("err_share_refused_login").with("user", &login.user)
+        }
+        Some(Errno::ENOENT | Errno::ENXIO) => said("err_share_no_such_share")
+            .with("share", share)
+            .with("server", server),
+        Some(Errno::ENODEV) => said("err_share_no_smb_client"),
+        Some(e) => said("err_share_mount_failed")
+            .with("server", server)
+            .with("error", e.desc()),
+    }))
+}
+
+/// Mounts a file server's share on `dir` (nosuid, nodev, noexec) with the kernel's client
+/// of `fstype`, `made` giving the source and the options for the server's address, found
+/// here (the kernel asks no resolver of its own). `None`: the server could not be found
+/// or did not answer in time.
+async fn kernel_mount(
+    server: &str,
+    port: u16,
+    dir: &Path,
+    fstype: &'static str,
+    made: impl FnOnce(std::net::IpAddr) -> (String, String),
+) -> Result<(), Option<nix::errno::Errno>> {
+    let addr = match server.parse::<std::net::IpAddr>() {
         Ok(a) => a,
         Err(_) => tokio::time::timeout(
             Duration::from_secs(15),
-            tokio::net::lookup_host((login.server.as_str(), 445)),
+            tokio::net::lookup_host((server, port)),
         )
         .await
-        .map_err(|_| unreachable())?
-        .map_err(|_| unreachable())?
-        .next()
-        .ok_or_else(unreachable)?
+        .ok()
+        .and_then(Result::ok)
+        .and_then(|mut found| found.next())
+        .ok_or(None)?
         .ip(),
     };
-    let source = format!("//{}/{}", login.server, login.share);
-    let options = login.mount_options(addr, uid, gid);
+    let (source, options) = made(addr);
     let target = dir.to_path_buf();
     let flags = nix::mount::MsFlags::MS_NOSUID
         | nix::mount::MsFlags::MS_NODEV
@@ -426,33 +530,15 @@ async fn mount_share(login: &ShareLogin, dir: &Path, uid: u32, gid: u32) -> Resu
         nix::mount::mount(
             Some(source.as_str()),
             &target,
-            Some("cifs"),
+            Some(fstype),
             flags,
             Some(options.as_str()),
         )
     });
-    let errno = match tokio::time::timeout(Duration::from_secs(90), done).await {
-        Ok(Ok(Ok(()))) => return Ok(()),
-        Ok(Ok(Err(e))) => e,
-        _ => return Err(unreachable()),
-    };
-    use nix::errno::Errno;
-    let (server, share) = (&login.server, &login.share);
-    Err(Refusal::Said(match errno {
-        Errno::EACCES | Errno::EPERM | Errno::EKEYREJECTED => {
-            said("err_share_refused_login").with("user", &login.user)
-        }
-        Errno::ENOENT | Errno::ENXIO => said("err_share_no_such_share")
-            .with("share", share)
-            .with("server", server),
-        Errno::ENODEV => said("err_share_no_smb_client"),
-        Errno::EHOSTUNREACH | Errno::ECONNREFUSED | Errno::ETIMEDOUT | Errno::ENETUNREACH => {
-            said("err_share_no_server").with("server", server)
-        }
-        e => said("err_share_mount_failed")
-            .with("server", server)
-            .with("error", e.desc()),
-    }))
+    match tokio::time::timeout(Duration::from_secs(90), done).await {
+        Ok(Ok(done)) => done.map_err(Some),
+        _ => Err(None),
+    }
 }
 
 /// The daemon's folder in a mounted backup disk or share, `bureau-backups`: made, and the

@@ -37,6 +37,64 @@ pub enum Request {
     /// share mounted before), and only once that worked keep it, root's alone, for the
     /// mounts to come; an empty password stands for the one kept.
     MountBackupShare { login: Option<ShareLogin> },
+    /// Mount the office's NFS export backups go to (NFS 4.1), unless it is mounted, and
+    /// answer where (the daemon makes its own folder in it: a server that squashes root
+    /// lets only the daemon's account write there).
+    MountBackupExport { export: NfsExport },
+}
+
+/// The office's NFS export backups go to.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NfsExport {
+    /// The file server's host name or address.
+    pub server: String,
+    /// The export's path on it, as `/backups`.
+    pub path: String,
+}
+
+impl NfsExport {
+    /// The first field that cannot be given to the kernel's NFS client, and why.
+    pub fn check(&self) -> Result<(), (&'static str, Said)> {
+        if !host_or_address(&self.server) {
+            return Err(("server", said("err_share_server")));
+        }
+        let p = &self.path;
+        if !p.starts_with('/')
+            || p.len() > 255
+            || p.chars().any(|c| c.is_control() || c == ',')
+            || p.split('/').any(|part| part == "..")
+        {
+            return Err(("path", said("err_export_path")));
+        }
+        Ok(())
+    }
+
+    /// What mount(2) is given as the source: `server:/path` (`[address]:/path` for IPv6).
+    pub fn source(&self) -> String {
+        match self.server.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(a)) => format!("[{a}]:{}", self.path),
+            _ => format!("{}:{}", self.server, self.path),
+        }
+    }
+
+    /// The kernel's mount options, the server at `addr`: NFS 4.1 over TCP, soft (a server
+    /// gone fails the backup after some minutes, as a disk unplugged would, and the
+    /// backup's check catches anything half-written).
+    pub fn mount_options(addr: std::net::IpAddr) -> String {
+        format!("vers=4.1,proto=tcp,addr={addr},soft,timeo=600,retrans=2")
+    }
+}
+
+/// An address, or a host name (one label, as a NAS is often called, or more).
+fn host_or_address(server: &str) -> bool {
+    let label = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    server.parse::<std::net::IpAddr>().is_ok()
+        || (server.len() <= 253 && server.split('.').all(label))
 }
 
 /// The office's SMB share backups go to, as the administrator gave it.
@@ -68,17 +126,7 @@ impl std::fmt::Debug for ShareLogin {
 impl ShareLogin {
     /// The first field that cannot be given to the kernel's SMB client, and why.
     pub fn check(&self) -> Result<(), (&'static str, Said)> {
-        // An address, or a host name (one label, as a NAS is often called, or more).
-        let label = |l: &str| {
-            (1..=63).contains(&l.len())
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        };
-        let server = &self.server;
-        if server.parse::<std::net::IpAddr>().is_err()
-            && (server.len() > 253 || !server.split('.').all(label))
-        {
+        if !host_or_address(&self.server) {
             return Err(("server", said("err_share_server")));
         }
         // A share's name is one folder: no separators, nothing the mount options would
@@ -329,6 +377,26 @@ mod tests {
         assert_eq!(field(|l| l.password = "new\nline".into()), Err("password"));
         assert_eq!(field(|l| l.password = "x".repeat(257)), Err("password"));
         assert!(!format!("{:?}", login()).contains("a,b"));
+    }
+
+    #[test]
+    fn an_nfs_export_is_checked_and_named_as_mount_wants_it() {
+        let e = |server: &str, path: &str| NfsExport {
+            server: server.into(),
+            path: path.into(),
+        };
+        assert!(e("nas", "/volume1/backups").check().is_ok());
+        assert_eq!(e("nas", "/b").source(), "nas:/b");
+        assert_eq!(e("fd00::2", "/b").source(), "[fd00::2]:/b");
+        for (server, path, field) in [
+            ("nas,addr=1.2.3.4", "/b", "server"),
+            ("nas", "backups", "path"),
+            ("nas", "/b,vers=3", "path"),
+            ("nas", "/a/../etc", "path"),
+            ("nas", "/a\nb", "path"),
+        ] {
+            assert_eq!(e(server, path).check().map_err(|(f, _)| f), Err(field));
+        }
     }
 
     #[test]
