@@ -250,7 +250,7 @@ function form(title, fields, button, submit, opts = {}) {
     const values = {};
     for (const [n, i] of Object.entries(inputs)) {
       values[n] = i.tagName === "FIELDSET" ? [...i.querySelectorAll("input:checked")].map((c) => c.value)
-        : i.type === "checkbox" ? i.checked : i.value.trim();
+        : i.type === "checkbox" ? i.checked : i.type === "password" ? i.value : i.value.trim();
     }
     for (const fd of fields) {
       if (fd.required && !values[fd.name]) {

@@ -337,8 +337,12 @@ try {
   await shot("backup-schedule-refused");
   // The office's share: a server name the kernel's client would misread is told beside it,
   // and the password typed is never shown back.
-  await fill("schedule", { enabled: true, folder: "smb", share_server: "nas,ip=192.0.2.1", share_share: "Backups",
-    share_user: "office", share_password: "share secret" });
+  const [sent] = await Promise.all([
+    page.waitForRequest((r) => r.url().endsWith("/api/v1/backup/schedule") && r.method() === "PUT"),
+    fill("schedule", { enabled: true, folder: "smb", share_server: "nas,ip=192.0.2.1", share_share: "Backups",
+      share_user: "office", share_password: " share secret " })]);
+  // A password is sent as typed, its edge spaces too (other fields are trimmed).
+  if (JSON.parse(sent.postData()).share.password !== " share secret ") throw new Error("the password was trimmed");
   await page.waitForFunction(() => document.querySelector("#f-schedule-share_server-error")?.textContent);
   if (await page.locator("#f-schedule-folder-error").textContent()) throw new Error("the share's error went to the folder");
   await shot("backup-schedule-share-refused");
