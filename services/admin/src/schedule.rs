@@ -98,6 +98,31 @@ fn taken(name: &str) -> Option<i64> {
         .map(|t| t.and_utc().timestamp())
 }
 
+/// Runs file-system work on the blocking pool: a share whose server is gone can hold a
+/// call for a minute, which must not hold a thread every protocol shares.
+async fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    tokio::task::spawn_blocking(f).await
+}
+
+/// Whether backups can go into `folder`: an absolute folder that exists, outside the box's
+/// data (`data`), that the box may write.
+fn usable_folder(folder: &Path, data: &Path) -> Result<(), Said> {
+    let data = std::fs::canonicalize(data).unwrap_or_default();
+    let real = std::fs::canonicalize(folder);
+    if !folder.is_absolute() || !real.as_ref().is_ok_and(|r| r.is_dir()) {
+        return Err(said("err_a_folder_that_exists_on_the"));
+    }
+    if real.as_ref().is_ok_and(|r| r.starts_with(&data)) {
+        return Err(said("err_somewhere_else_than_the_boxs_own"));
+    }
+    let probe = folder.join(".bureau-write-test");
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|_| said("err_a_folder_the_box_may_write"))
+}
+
 /// The archives to remove: older than `keep_days` before `now`, never the newest.
 fn expired(names: &[String], keep_days: u32, now: i64) -> Vec<String> {
     let mut dated: Vec<(i64, &String)> =
@@ -172,14 +197,18 @@ impl AdminApi {
         // The daemon's own folder in the export, made by the daemon: a server that squashes
         // root lets the box's account alone write there.
         let folder = mounted.join(EXPORT_FOLDER);
-        if !folder.is_dir() {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&folder)
-                .map_err(|e| said("err_export_not_writable").with("error", e))?;
-        }
-        Ok(folder)
+        off_runtime(move || {
+            if !folder.is_dir() {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&folder)
+                    .map_err(|e| said("err_export_not_writable").with("error", e))?;
+            }
+            Ok(folder)
+        })
+        .await
+        .unwrap_or_else(|e| Err(said("err_plain").with("error", e)))
     }
 
     /// The share's login or the export checked, for the folder that names it (a refusal
@@ -236,28 +265,11 @@ impl AdminApi {
                 };
                 field_fail(field, why)
             })?;
-            let folder = target.as_path();
-            let data = std::fs::canonicalize(&self.info.data_dir).unwrap_or_default();
-            let real = std::fs::canonicalize(folder);
-            if !folder.is_absolute() || !real.as_ref().is_ok_and(|r| r.is_dir()) {
-                return Err(field_fail(
-                    "folder",
-                    said("err_a_folder_that_exists_on_the"),
-                ));
-            }
-            if real.as_ref().is_ok_and(|r| r.starts_with(&data)) {
-                return Err(field_fail(
-                    "folder",
-                    said("err_somewhere_else_than_the_boxs_own"),
-                ));
-            }
-            let probe = folder.join(".bureau-write-test");
-            if std::fs::write(&probe, b"")
-                .and_then(|()| std::fs::remove_file(&probe))
-                .is_err()
-            {
-                return Err(field_fail("folder", said("err_a_folder_the_box_may_write")));
-            }
+            let data = self.info.data_dir.clone();
+            off_runtime(move || usable_folder(&target, Path::new(&data)))
+                .await
+                .unwrap_or_else(|e| Err(said("err_plain").with("error", e)))
+                .map_err(|why| field_fail("folder", why))?;
         }
         let mut state = self.schedule_state();
         state.settings = s;
@@ -272,21 +284,24 @@ impl AdminApi {
             return Vec::new();
         }
         let folder = self.target(&settings, None).await.unwrap_or_default();
-        let mut out: Vec<Archive> = std::fs::read_dir(&folder)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                Some(Archive {
-                    taken: taken(&name)?,
-                    size: e.metadata().ok()?.len(),
-                    name,
+        let listed = off_runtime(move || {
+            let mut out: Vec<Archive> = std::fs::read_dir(&folder)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    Some(Archive {
+                        taken: taken(&name)?,
+                        size: e.metadata().ok()?.len(),
+                        name,
+                    })
                 })
-            })
-            .collect();
-        out.sort_by_key(|a| std::cmp::Reverse(a.taken));
-        out
+                .collect();
+            out.sort_by_key(|a| std::cmp::Reverse(a.taken));
+            out
+        });
+        listed.await.unwrap_or_default()
     }
 
     /// An archive of the folder by name, for a restore.
@@ -300,7 +315,11 @@ impl AdminApi {
             .await
             .map_err(|why| fail(StatusCode::SERVICE_UNAVAILABLE, why))?;
         let path = folder.join(name);
-        if !path.is_file() {
+        let found = off_runtime({
+            let path = path.clone();
+            move || path.is_file()
+        });
+        if !found.await.unwrap_or(false) {
             return Err(fail(StatusCode::NOT_FOUND, said("err_no_such_backup")));
         }
         Ok(path)
