@@ -206,6 +206,16 @@ class VM:
         conn.close()
         return r.status, (json.loads(data) if data else None), r.getheader("Set-Cookie")
 
+    def backup_now(self):
+        """Takes the scheduled backup now; its archive's name (checked good) and the listing,
+        which holds it alone."""
+        s, st, _ = self.api("POST", "/api/v1/backup/schedule/run", timeout=600)
+        assert s == 200 and st["last_error"] is None, st
+        name = st["last_good"][0]
+        s, listing, _ = self.api("GET", "/api/v1/backup/schedule")
+        assert [a["name"] for a in listing["archives"]] == [name], listing
+        return name, listing
+
     def sign_in(self):
         s, session, cookie = self.api("POST", "/api/v1/session", {"login": "boss", "password": PASSWORD}, auth=False)
         assert s == 200, session
@@ -418,11 +428,7 @@ def test_backups_go_to_a_usb_disk(vm):
     reboot below, once the box has unmounted it cleanly)."""
     s, st, _ = vm.api("PUT", "/api/v1/backup/schedule", {"enabled": True, "folder": "usb", "hour": 3, "keep_days": 7})
     assert s == 200, st
-    s, st, _ = vm.api("POST", "/api/v1/backup/schedule/run", timeout=600)
-    assert s == 200 and st["last_error"] is None, st
-    name = st["last_good"][0]
-    s, listing, _ = vm.api("GET", "/api/v1/backup/schedule")
-    assert [a["name"] for a in listing["archives"]] == [name], listing
+    name, _ = vm.backup_now()
     [check] = [c for c in vm.api("GET", "/api/v1/health")[1] if c["id"] == "backup"]
     assert check["state"] == "ok", check
     vm.usb_backup = name
@@ -446,11 +452,7 @@ def test_backups_go_to_the_offices_share_and_restore_into_an_empty_box(vm, burea
     # Saved again without the password: the one kept is used.
     s, st, _ = vm.api("PUT", "/api/v1/backup/schedule", {**settings, "share": {**share, "password": ""}})
     assert s == 200, st
-    s, st, _ = vm.api("POST", "/api/v1/backup/schedule/run", timeout=600)
-    assert s == 200 and st["last_error"] is None, st
-    name = st["last_good"][0]
-    s, listing, _ = vm.api("GET", "/api/v1/backup/schedule")
-    assert [a["name"] for a in listing["archives"]] == [name], listing
+    name, _ = vm.backup_now()
     # On the file server, in the box's own folder.
     archive = vm.files.share / "bureau-backups" / name
     assert archive.is_file() and archive.stat().st_size > 1000
@@ -482,11 +484,7 @@ def test_backups_go_to_the_offices_nfs_export(vm):
     assert s == 400 and err["field"] == "export.path", err
     s, st, _ = vm.api("PUT", "/api/v1/backup/schedule", {**settings, "export": {"server": NFS, "path": "/backups"}})
     assert s == 200 and st["settings"]["export"] == {"server": NFS, "path": "/backups"}, st
-    s, st, _ = vm.api("POST", "/api/v1/backup/schedule/run", timeout=600)
-    assert s == 200 and st["last_error"] is None, st
-    name = st["last_good"][0]
-    s, listing, _ = vm.api("GET", "/api/v1/backup/schedule")
-    assert [a["name"] for a in listing["archives"]] == [name], listing
+    name, listing = vm.backup_now()
     # On the server, in the box's own folder, written as the box's account.
     folder = vm.nfs.export / "bureau-backups"
     archive = folder / name
