@@ -26,8 +26,6 @@ const SUFFIX: &str = ".tar.gz";
 const USB: &str = "usb";
 const SMB: &str = "smb";
 const NFS: &str = "nfs";
-/// The daemon's folder in a mounted NFS export.
-const EXPORT_FOLDER: &str = "bureau-backups";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ScheduleSettings {
@@ -196,7 +194,7 @@ impl AdminApi {
         }
         // The daemon's own folder in the export, made by the daemon: a server that squashes
         // root lets the box's account alone write there.
-        let folder = mounted.join(EXPORT_FOLDER);
+        let folder = mounted.join(helper::BACKUP_FOLDER);
         off_runtime(move || {
             if !folder.is_dir() {
                 use std::os::unix::fs::DirBuilderExt;

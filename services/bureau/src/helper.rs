@@ -64,6 +64,8 @@ struct Helper {
     busy: Mutex<()>,
     samba: bureau_core::config::SambaConfig,
     shares_dir: PathBuf,
+    /// The folder of Samba's configuration, when it is Samba's alone (made root's).
+    samba_dir: Option<PathBuf>,
     /// One Samba change at a time, in the order they came.
     samba_turn: Mutex<()>,
     /// Root's own folder on the data partition (the share's login).
@@ -102,6 +104,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         busy: Mutex::new(()),
         samba: cfg.samba.clone(),
         shares_dir: cfg.shares_dir(),
+        samba_dir: cfg.samba_own_dir(),
         samba_turn: Mutex::new(()),
         secrets: cfg.helper_dir(),
         share_turn: Mutex::new(()),
@@ -182,8 +185,13 @@ impl Helper {
             .map_err(Refusal::from),
             Request::ApplySamba { plan } => {
                 let _turn = self.samba_turn.lock().await;
-                let mut done =
-                    bureau_daemons::samba::apply(plan, &self.samba, &self.shares_dir).await;
+                let mut done = bureau_daemons::samba::apply(
+                    plan,
+                    &self.samba,
+                    &self.shares_dir,
+                    self.samba_dir.as_deref(),
+                )
+                .await;
                 // smbd not running yet (the appliance before its first configuration): its
                 // unit is started, and reads the configuration as it starts.
                 if let Ok(r) = &mut done
@@ -544,7 +552,7 @@ async fn kernel_mount(
 /// The daemon's folder in a mounted backup disk or share, `bureau-backups`: made, and the
 /// daemon's alone (where the file system has owners).
 fn backups_folder(dir: &Path, uid: u32, gid: u32) -> Result<String, Refusal> {
-    let folder = dir.join("bureau-backups");
+    let folder = dir.join(bureau_core::helper::BACKUP_FOLDER);
     std::fs::create_dir_all(&folder).map_err(file(&folder))?;
     // Refused on vfat and SMB, where the mount made everything the daemon's already.
     let _ = std::os::unix::fs::chown(&folder, Some(uid), Some(gid));

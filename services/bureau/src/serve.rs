@@ -134,11 +134,9 @@ fn chown_data(dir: &Path, user: &nix::unistd::User, roots: &[PathBuf]) -> Result
 
 /// What in the data directory stays root's (see [`chown_data`]).
 fn roots_own(cfg: &Config) -> Vec<PathBuf> {
-    let data = &cfg.server.data_dir;
-    let samba_dir = cfg.samba.config.parent().filter(|d| *d != data.as_path());
     [cfg.shares_dir(), cfg.helper_dir(), cfg.samba.config.clone()]
         .into_iter()
-        .chain(samba_dir.map(Path::to_path_buf))
+        .chain(cfg.samba_own_dir())
         .chain(cfg.samba.state_dir.clone())
         .collect()
 }

@@ -739,6 +739,14 @@ impl Config {
     }
 
     /// Where update bundles are received before the helper installs them.
+    /// The folder of Samba's configuration file when it is Samba's alone (not the data
+    /// directory, nor one holding it or the shares): root's, as smbd (root) reads it.
+    pub fn samba_own_dir(&self) -> Option<PathBuf> {
+        let dir = self.samba.config.parent()?;
+        let data = &self.server.data_dir;
+        (!data.starts_with(dir) && !self.shares_dir().starts_with(dir)).then(|| dir.to_path_buf())
+    }
+
     /// The privileged helper's own folder (root's alone: the backup share's login).
     pub fn helper_dir(&self) -> PathBuf {
         self.server.data_dir.join("helper")

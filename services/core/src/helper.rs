@@ -43,6 +43,9 @@ pub enum Request {
     MountBackupExport { export: NfsExport },
 }
 
+/// The daemon's folder on a backup disk, share or export.
+pub const BACKUP_FOLDER: &str = "bureau-backups";
+
 /// The office's NFS export backups go to.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NfsExport {

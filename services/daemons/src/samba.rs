@@ -675,6 +675,7 @@ pub async fn apply(
     p: &SambaPlan,
     cfg: &SambaConfig,
     shares_dir: &Path,
+    own_dir: Option<&Path>,
 ) -> Result<SambaReport, SambaError> {
     check_plan(p)?;
     let mut report = SambaReport {
@@ -696,10 +697,10 @@ pub async fn apply(
     }
     let text = render(p, cfg, shares_dir, &left_out)?;
     // Root's: smbd, as root, reads them (a box whose daemon was given them before gets
-    // them back); but not a folder that holds the shares, the data directory itself.
+    // them back); the configuration's folder only when it is Samba's own (`own_dir`).
     let root = Some((0, 0));
     if let Some(dir) = cfg.config.parent() {
-        folder(dir, root.filter(|_| !shares_dir.starts_with(dir)), 0o755)?;
+        folder(dir, root.filter(|_| own_dir == Some(dir)), 0o755)?;
     }
     if let Some(state) = &cfg.state_dir {
         folder(state, root, 0o755)?;
