@@ -400,8 +400,31 @@ impl Directory {
             logins: Arc::new(LoginCache::new()),
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
-        d.dummy_hash = d.hash_password("bureau dummy password")?;
+        d.dummy_hash = d.unmatchable_hash()?;
         Ok(d)
+    }
+
+    /// A PHC string with this directory's argon2 parameters, a random salt and a random
+    /// output: verifying a password against it costs what verifying a real one does, and no
+    /// password gives those 32 bytes. Made without hashing anything, so the daemon does not
+    /// spend a hash's time and memory at every start (most of its start under emulation:
+    /// issue 23).
+    fn unmatchable_hash(&self) -> Result<String> {
+        use argon2::password_hash::rand_core::{OsRng, RngCore};
+        use argon2::password_hash::{Output, ParamsString};
+        let bad = |e: argon2::password_hash::Error| StoreError::Io(format!("hashing: {e}"));
+        let params = self.argon2_params()?;
+        let salt = SaltString::generate(&mut OsRng);
+        let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        OsRng.fill_bytes(&mut output);
+        let phc = PasswordHash {
+            algorithm: argon2::ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(bad)?,
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&output).map_err(bad)?),
+        };
+        Ok(phc.to_string())
     }
 
     pub fn store(&self) -> &Store {
@@ -413,15 +436,22 @@ impl Directory {
         &self.dummy_hash
     }
 
-    fn argon2(&self) -> Result<Argon2<'static>> {
-        let params = Params::new(
+    fn argon2_params(&self) -> Result<Params> {
+        Params::new(
             self.opts.argon2_m_kib,
             self.opts.argon2_t,
             self.opts.argon2_p,
             None,
         )
-        .map_err(|e| crate::validate::invalid("argon2", said("err_plain").with("error", e)))?;
-        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+        .map_err(|e| crate::validate::invalid("argon2", said("err_plain").with("error", e)))
+    }
+
+    fn argon2(&self) -> Result<Argon2<'static>> {
+        Ok(Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            self.argon2_params()?,
+        ))
     }
 
     /// argon2id PHC string. CPU-heavy: call from a blocking context.
@@ -1063,5 +1093,42 @@ impl Directory {
                 .map(Target::Group),
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hash unknown logins are checked against: this directory's algorithm and
+    /// parameters (so it costs what a real one does), a salt of its own, and no password
+    /// matching it.
+    #[test]
+    fn unknown_logins_are_checked_at_a_real_hashs_cost() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path(), bureau_store::StoreOptions::default()).unwrap();
+        let opts = DirectoryOptions {
+            argon2_m_kib: 256,
+            argon2_t: 1,
+            ..Default::default()
+        };
+        let d = Directory::new(store, opts).unwrap();
+        let real = d.hash_password("bureau dummy password").unwrap();
+        let (real, dummy) = (
+            PasswordHash::new(&real).unwrap(),
+            PasswordHash::new(d.dummy_hash()).unwrap(),
+        );
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(dummy.params, real.params);
+        assert_eq!(dummy.hash.unwrap().len(), real.hash.unwrap().len());
+        assert_ne!(dummy.salt, real.salt);
+        for password in ["", "bureau dummy password", "correct horse"] {
+            assert!(d
+                .argon2()
+                .unwrap()
+                .verify_password(password.as_bytes(), &dummy)
+                .is_err());
+        }
     }
 }

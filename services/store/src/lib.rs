@@ -301,11 +301,11 @@ impl Store {
     /// `dir/snapshots/`. Migrates an older schema after a snapshot; refuses a newer one.
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<Store> {
         std::fs::create_dir_all(dir)?;
+        modes::repair(dir)?;
         let path = dir.join("bureau.redb");
         if !path.exists() {
             modes::private_file(&path)?;
         }
-        modes::repair(dir)?;
         let db = schema::open_and_migrate(&path, &dir.join("snapshots"), opts.cache_bytes)?;
         let db = Arc::new(db);
         let blobs = Arc::new(BlobDir::open(&dir.join("blobs"))?);

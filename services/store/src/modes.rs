@@ -46,10 +46,13 @@ fn narrow(path: &Path, max: u32) -> io::Result<bool> {
 }
 
 /// Narrows the store's modes under `data_dir`; returns how many entries it changed.
+/// A new store's directory (a fresh box's data partition, 0755 from mke2fs) is narrowed
+/// without counting: nothing was ever kept in it, so there is nothing to warn about.
 pub(crate) fn repair(data_dir: &Path) -> io::Result<usize> {
-    let mut changed = usize::from(narrow(data_dir, DATA_DIR)?);
     let db = data_dir.join("bureau.redb");
-    if db.exists() {
+    let existed = db.exists();
+    let mut changed = usize::from(narrow(data_dir, DATA_DIR)? && existed);
+    if existed {
         changed += usize::from(narrow(&db, FILE)?);
     }
     for dir in ["blobs", "snapshots"] {
@@ -119,5 +122,17 @@ mod tests {
         assert_eq!(mode(&root.join("blobs/ab")), 0o700);
         assert_eq!(mode(&root.join("blobs/ab/abcd")), 0o600);
         assert_eq!(repair(&root).unwrap(), 0);
+    }
+
+    /// A fresh box's data partition (0755, no store yet) is made private at the first
+    /// start without the warning meant for data an older release left readable.
+    #[test]
+    fn a_new_stores_folder_is_narrowed_without_a_warning() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("data");
+        fs::create_dir(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(repair(&root).unwrap(), 0);
+        assert_eq!(mode(&root), 0o711);
     }
 }
