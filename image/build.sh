@@ -28,7 +28,7 @@ hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 # runs this check alone.
 TOOLS="mmdebstrap:mmdebstrap apt-cache:apt apt-get:apt dpkg-deb:dpkg depmod:kmod modprobe:kmod
   mksquashfs:squashfs-tools genimage:genimage qemu-img:qemu-utils grub-mkstandalone:grub-common
-  grub-editenv:grub-common rauc:rauc openssl:openssl xz:xz-utils cpio:cpio gzip:gzip
+  grub-editenv:grub-common rauc:rauc openssl:openssl xz:xz-utils cpio:cpio
   mkfs.vfat:dosfstools mcopy:mtools mkfs.ext4:e2fsprogs sfdisk:fdisk busybox:busybox-static
   icupkg:icu-devtools gcc:gcc nm:binutils readelf:binutils python3:python3"
 check_tools() {
@@ -153,13 +153,18 @@ cp "$ROOT/README.md" "$R/usr/share/bureau/"
 # A read-only root: the machine id is made at each boot; no first-boot wizard of systemd's.
 : >"$R/etc/machine-id"
 echo bureau >"$R/etc/hostname"
-ln -sf ../run/systemd/resolve/stub-resolv.conf "$R/etc/resolv.conf"
+# systemd-resolved's stub, from a file in the slot rather than the one resolved writes when it
+# starts: Bureau reads it at its start, which no longer waits for resolved (issue 23).
+ln -sf ../usr/lib/systemd/resolv.conf "$R/etc/resolv.conf"
 # The time zone chosen in the console, kept on the data partition (bureau-firstboot makes it UTC).
 ln -sf /var/lib/bureau/system/localtime "$R/etc/localtime"
 systemd-sysusers --root="$R" >/dev/null
+# resolved as Bureau's copy of its unit orders it (image/overlay/etc/systemd/system), not
+# before sysinit.target as Debian's package enabled it.
+rm -f "$R/etc/systemd/system/sysinit.target.wants/systemd-resolved.service"
 systemctl --root="$R" enable -q systemd-networkd systemd-resolved systemd-timesyncd \
     bureau.service bureau-helper.service bureau-firstboot.service bureau-health.service \
-    bureau-banner.service
+    bureau-banner.service bureau-readahead.service
 # Nobody signs in on the box's console: it shows the banner; the web console does the rest.
 # BUREAU_IMAGE_DEBUG=1 (developers only) gives a root shell on the serial line instead.
 if [ "${BUREAU_IMAGE_DEBUG:-0}" = 1 ]; then
@@ -179,6 +184,13 @@ systemctl --root="$R" mask -q getty@tty1.service systemd-sysusers.service \
 # mount and rule loader failed at every boot).
 systemctl --root="$R" mask -q systemd-binfmt.service proc-sys-fs-binfmt_misc.automount \
     proc-sys-fs-binfmt_misc.mount
+# Nor what a box with no console login and no kernel debugging mounts or starts at each boot
+# (each unit costs the boot a few hundred milliseconds of a vCPU under emulation: issue 23).
+systemctl --root="$R" mask -q systemd-logind.service systemd-network-generator.service \
+    dev-hugepages.mount sys-kernel-debug.mount sys-kernel-tracing.mount dpkg-db-backup.timer \
+    modprobe@drm.service modprobe@fuse.service modprobe@efi_pstore.service systemd-pstore.service
+# The journal lives in memory (Storage=volatile): there is nothing to flush to /var/log.
+systemctl --root="$R" mask -q systemd-journal-flush.service
 # Samba as a plain file server (no NetBIOS, no domain controller); smbd and Squid start from
 # their drop-ins once Bureau has written their configuration.
 systemctl --root="$R" mask -q nmbd.service samba-ad-dc.service 2>/dev/null || true

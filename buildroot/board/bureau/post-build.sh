@@ -10,7 +10,7 @@ KEYS=${BUREAU_SIGNING_DIR:?set BUREAU_SIGNING_DIR to the update-signing keys (do
 (cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo dev) >"$T/etc/bureau/release"
 cp "$KEYS/ca.crt" "$T/etc/rauc/keyring.pem"
 : >"$T/etc/machine-id"
-ln -sf ../run/systemd/resolve/stub-resolv.conf "$T/etc/resolv.conf"
+ln -sf ../usr/lib/systemd/resolv.conf "$T/etc/resolv.conf"
 mkdir -p "$T/efi" "$T/var/lib/bureau" "$T/usr/share/bureau"
 cp "$ROOT/README.md" "$T/usr/share/bureau/"
 
@@ -22,11 +22,18 @@ for u in systemd-networkd systemd-resolved systemd-timesyncd bureau bureau-helpe
     f=$(find "$T/usr/lib/systemd/system" "$T/lib/systemd/system" -name "$u.service" 2>/dev/null | head -1)
     [ -n "$f" ] && ln -sf "${f#"$T"}" "$wants/$u.service"
 done
+mkdir -p "$T/etc/systemd/system/sysinit.target.wants"
+ln -sf /usr/lib/systemd/system/bureau-readahead.service "$T/etc/systemd/system/sysinit.target.wants/"
 # Masked as image/build.sh masks them: nobody signs in on the console; no systemd first-boot
-# wizard; Samba as a plain file server (no NetBIOS, no domain controller); no binfmt_misc.
+# wizard; Samba as a plain file server (no NetBIOS, no domain controller); no binfmt_misc;
+# nothing at boot the box does not use (logind, kernel debugging mounts, pstore, a journal
+# flush with the journal in memory).
 for u in getty@tty1.service serial-getty@ttyS0.service systemd-firstboot.service \
     nmbd.service nmb.service samba-ad-dc.service samba.service systemd-binfmt.service \
-    proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount; do
+    proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount systemd-logind.service \
+    systemd-network-generator.service dev-hugepages.mount sys-kernel-debug.mount \
+    sys-kernel-tracing.mount modprobe@drm.service modprobe@fuse.service \
+    modprobe@efi_pstore.service systemd-pstore.service systemd-journal-flush.service; do
     ln -sf /dev/null "$T/etc/systemd/system/$u"
 done
 # smbd and Squid start from their drop-ins (image/overlay) once Bureau wrote their settings.
