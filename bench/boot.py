@@ -76,13 +76,16 @@ def main():
         q = subprocess.Popen([str(ROOT / "qemu/run.sh")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         seen = wait_all(t0)
         rows.append((boot, seen))
-        # Power off (ACPI), then power on again for the second run.
+        # The power button (ACPI), then power on again for the second run.
         m = socket.socket(socket.AF_UNIX)
         m.connect(str(tmp / "mon.sock"))
+        pressed = time.monotonic()
         m.sendall(b"system_powerdown\n")
         try:
             q.wait(120)
+            print(f"{boot}: powered off {time.monotonic() - pressed:.1f} s after its button was pressed")
         except subprocess.TimeoutExpired:
+            print(f"{boot}: still on 120 s after its button was pressed; power cut")
             q.kill()
             q.wait()
     print(f"accel {env['BUREAU_QEMU_ACCEL']}, 2 vCPUs, 512 MB; seconds from QEMU start to the port answering")

@@ -184,9 +184,10 @@ systemctl --root="$R" mask -q getty@tty1.service systemd-sysusers.service \
 # mount and rule loader failed at every boot).
 systemctl --root="$R" mask -q systemd-binfmt.service proc-sys-fs-binfmt_misc.automount \
     proc-sys-fs-binfmt_misc.mount
-# Nor what a box with no console login and no kernel debugging mounts or starts at each boot
+# Nor what a box with no kernel debugging and no crash store mounts or starts at each boot
 # (each unit costs the boot a few hundred milliseconds of a vCPU under emulation: issue 23).
-systemctl --root="$R" mask -q systemd-logind.service systemd-network-generator.service \
+# logind stays: it is what turns a press of the power button into a clean shutdown.
+systemctl --root="$R" mask -q systemd-network-generator.service \
     dev-hugepages.mount sys-kernel-debug.mount sys-kernel-tracing.mount dpkg-db-backup.timer \
     modprobe@drm.service modprobe@fuse.service modprobe@efi_pstore.service systemd-pstore.service
 # The journal lives in memory (Storage=volatile): there is nothing to flush to /var/log.

@@ -26,11 +26,11 @@ mkdir -p "$T/etc/systemd/system/sysinit.target.wants"
 ln -sf /usr/lib/systemd/system/bureau-readahead.service "$T/etc/systemd/system/sysinit.target.wants/"
 # Masked as image/build.sh masks them: nobody signs in on the console; no systemd first-boot
 # wizard; Samba as a plain file server (no NetBIOS, no domain controller); no binfmt_misc;
-# nothing at boot the box does not use (logind, kernel debugging mounts, pstore, a journal
-# flush with the journal in memory).
+# nothing at boot the box does not use (kernel debugging mounts, pstore, a journal flush
+# with the journal in memory).
 for u in getty@tty1.service serial-getty@ttyS0.service systemd-firstboot.service \
     nmbd.service nmb.service samba-ad-dc.service samba.service systemd-binfmt.service \
-    proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount systemd-logind.service \
+    proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount \
     systemd-network-generator.service dev-hugepages.mount sys-kernel-debug.mount \
     sys-kernel-tracing.mount modprobe@drm.service modprobe@fuse.service \
     modprobe@efi_pstore.service systemd-pstore.service systemd-journal-flush.service; do

@@ -174,11 +174,16 @@ pub fn check(s: &ProxySettings, accounts: &Accounts) -> Result<(), Invalid> {
 }
 
 /// Squid's configuration. The settings must have passed `check`.
+///
+/// `shutdown_lifetime`: Squid stops only after it, clients or none (30 s by default, which
+/// every reboot of a box with the proxy on waited; issue 23). Three seconds lets a page being
+/// sent finish.
 pub fn render(s: &ProxySettings, accounts: &Accounts, env: &Env) -> String {
     let state = env.state_dir.display();
     let mut c = format!(
         "# Made by Bureau from its proxy settings; changes here are overwritten.\n\
          http_port {}\n\
+         shutdown_lifetime 3 seconds\n\
          pid_filename {state}/squid.pid\n\
          cache_log {state}/cache.log\n\
          access_log stdio:{} squid\n\
@@ -429,6 +434,8 @@ mod tests {
             "-D cn=squid,ou=services,dc=example,dc=com -W /etc/squid/bureau-ldap.secret"
         ));
         assert!(c.ends_with("http_access allow office users\nhttp_access deny all\n"));
+        // Squid would hold every reboot 30 s, clients or none.
+        assert!(c.contains("\nshutdown_lifetime 3 seconds\n"));
     }
 
     #[test]

@@ -1124,11 +1124,12 @@ mod tests {
         assert_eq!(dummy.hash.unwrap().len(), real.hash.unwrap().len());
         assert_ne!(dummy.salt, real.salt);
         for password in ["", "bureau dummy password", "correct horse"] {
-            assert!(d
-                .argon2()
-                .unwrap()
-                .verify_password(password.as_bytes(), &dummy)
-                .is_err());
+            assert!(
+                d.argon2()
+                    .unwrap()
+                    .verify_password(password.as_bytes(), &dummy)
+                    .is_err()
+            );
         }
     }
 }
