@@ -183,9 +183,15 @@ def test_rooms_are_found_and_booked_from_ldap_dav_and_activesync(office):
         blue = rooms[f"uid=room1,ou=resources,{BASE}"]
         assert (blue.mail.value, blue.roomNumber.value, blue.description.value) == (
             "room1@example.com", "2nd floor", "room for 8")
-    # No one signs in as a room.
-    with pytest.raises(ldap3.core.exceptions.LDAPBindError):
-        ldap3.Connection(server, "room1@example.com", PW, auto_bind=True)
+    # No one signs in as a room: not with a user's password, nor with the one the source
+    # once hashed for unknown logins, which a login without a password of its own (a room)
+    # was checked against and so signed in with, over IMAP or any other protocol.
+    for password in (PW, "bureau dummy password"):
+        with pytest.raises(ldap3.core.exceptions.LDAPBindError):
+            ldap3.Connection(server, "room1@example.com", password, auto_bind=True)
+        with imaplib.IMAP4_SSL("127.0.0.1", b.port(993), ssl_context=tls_context()) as m:
+            with pytest.raises(imaplib.IMAP4.error):
+                m.login("room1@example.com", password)
 
     # ActiveSync: ResolveRecipients finds the room; a meeting made on the phone books it.
     with eas_client(b, device="RoomPhone1") as c:

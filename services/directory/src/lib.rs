@@ -913,7 +913,9 @@ impl Directory {
                 if let (true, Some(u), Some(phc)) = (ok, &user, &secret) {
                     self.logins.remember(&u.uid, phc, password);
                 }
-                ok
+                // A login without a password of its own (a room, equipment) never signs
+                // in, whatever the hash it was checked against.
+                ok && secret.is_some()
             }
         };
         Ok(match user {
