@@ -738,7 +738,6 @@ impl Config {
         self.server.data_dir.join("setup-token")
     }
 
-    /// Where update bundles are received before the helper installs them.
     /// The folder of Samba's configuration file when it is Samba's alone (not the data
     /// directory, nor one holding it or the shares): root's, as smbd (root) reads it.
     pub fn samba_own_dir(&self) -> Option<PathBuf> {
@@ -752,6 +751,7 @@ impl Config {
         self.server.data_dir.join("helper")
     }
 
+    /// Where update bundles are received before the helper installs them.
     pub fn updates_dir(&self) -> PathBuf {
         self.server.data_dir.join("updates")
     }
