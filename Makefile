@@ -29,7 +29,7 @@ e2e: image
 	$(CARGO) build -p bureau
 	$(PY) -m pytest -q tests
 
-## The appliance disk (root; cached in /var/cache/bureau-image): target/image/bureau.{img,qcow2}.
+## The appliance disk (root; cached in /var/cache/bureau-image): target/image/bureau.{img,img.xz,qcow2}.
 image:
 	$(CARGO) build --release -p bureau
 	image/build.sh

@@ -2,7 +2,8 @@
 # make image: builds Bureau's appliance disk offline from what this machine reaches (Debian's
 # packages and the bureau binary built here). Outputs, in $OUT (target/image):
 #   bureau.img       raw GPT disk (EFI + GRUB, root slots A and B, data)
-#   bureau.qcow2     the same, compressed, for VMs and QEMU
+#   bureau.img.xz    the same, compressed: what an office downloads and flashes
+#   bureau.qcow2     the same, compressed cluster by cluster, for VMs and QEMU
 #   rootfs.squashfs  the root slot's contents, what update bundles carry
 #   bureau-<version>.raucb  a signed update bundle of this build
 # Slow steps are cached in $CACHE (outside the repository) by the hash of their inputs: the
@@ -216,11 +217,13 @@ done
 # The initramfs: static busybox (Debian's busybox-static), the early modules, and our init.
 "$HERE/mkinitramfs.sh" /bin/busybox "$R/boot/initrd.img" "$kdir/initrd" "$kdir/initrd-modules"
 
-say "compressing the root slot (squashfs, xz)"
-# xz's x86 filter for machine code, and 256 KiB blocks: 1 MiB blocks made it 3 MB smaller
-# but cost the boot 3 to 4 s under TCG (whole blocks are read for small files); 256 KiB
-# boots as fast as 128 KiB did (docs/BENCHMARKS.md).
-mksquashfs "$R" "$OUT/rootfs.squashfs" -comp xz -Xbcj x86 -b 256K -noappend -quiet -no-progress \
+say "making the root slot (squashfs, uncompressed)"
+# Uncompressed: under TCG, decompressing an xz root was most of the boot's work once the
+# kernel ran (each block first touched, on two emulated CPUs), and on a box it costs CPU at
+# every first read. The image is compressed whole instead (bureau.img.xz, update bundles),
+# which makes it smaller than an xz squashfs did: one stream sees every file, not 256 KiB at
+# a time (docs/BENCHMARKS.md).
+mksquashfs "$R" "$OUT/rootfs.squashfs" -noI -noD -noF -noX -noappend -quiet -no-progress \
     -wildcards -e 'proc/*' 'sys/*' 'dev/*' 'run/*' 'tmp/*'
 
 # ---- 5. the EFI partition: a standalone GRUB with our boot logic, and its environment ---------
@@ -241,6 +244,8 @@ genimage --config "$HERE/genimage.cfg" --rootpath "$G/root" --tmppath "$G/tmp" \
 mv "$G/images/bureau.img" "$OUT/bureau.img"
 qemu-img convert -c -O qcow2 "$OUT/bureau.img" "$OUT/bureau.qcow2"
 rm -rf "$G"
+say "compressing the disk (xz -9)"
+xz -T0 -9 -c "$OUT/bureau.img" >"$OUT/bureau.img.xz.part" && mv "$OUT/bureau.img.xz.part" "$OUT/bureau.img.xz"
 
 # ---- 7. an update bundle of this very build ---------------------------------------------------
 "$HERE/bundle.sh" "$OUT/rootfs.squashfs" "$version" "$OUT/bureau-$version.raucb"
@@ -248,8 +253,8 @@ ln -sf "bureau-$version.raucb" "$OUT/bureau.raucb"
 
 echo "$key" >"$OUT/.inputs"
 size() { du -k --apparent-size "$1" | awk '{printf "%.1f MB", $1 / 1024}'; }
-xz_size=$(xz -T0 -3 -c "$OUT/bureau.img" | wc -c | awk '{printf "%.1f MB", $1 / 1048576}')
 say "kernel $kver, bureau $version"
-say "$OUT/bureau.img    $(size "$OUT/bureau.img") raw ($xz_size as .img.xz)"
+say "$OUT/bureau.img    $(size "$OUT/bureau.img") raw"
+say "$OUT/bureau.img.xz $(size "$OUT/bureau.img.xz") ($(stat -c %s "$OUT/bureau.img.xz") bytes)"
 say "$OUT/bureau.qcow2  $(size "$OUT/bureau.qcow2")"
 say "$OUT/rootfs.squashfs  $(size "$OUT/rootfs.squashfs")"

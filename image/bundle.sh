@@ -22,6 +22,7 @@ format=verity
 filename=rootfs.img
 MANIFEST
 rm -f "$out"
-rauc bundle --cert="$KEYS/signing.crt" --key="$KEYS/signing.key" \
+# The root slot's image is uncompressed (image/build.sh): the bundle compresses it.
+rauc bundle --mksquashfs-args="-comp xz -Xbcj x86 -b 1M" --cert="$KEYS/signing.crt" --key="$KEYS/signing.key" \
     --keyring="$KEYS/ca.crt" "$work/content" "$out" >/dev/null
 echo "bundle: $out ($(du -k "$out" | cut -f1) KiB, version $version)" >&2

@@ -16,4 +16,5 @@ grub-editenv "$in/grubenv" set ORDER="A B" A_OK=1 A_TRY=0 B_OK=0 B_TRY=0
 genimage --config "$ROOT/image/genimage.cfg" --rootpath "$BINARIES_DIR/genimage.root" \
     --tmppath "$BINARIES_DIR/genimage.tmp" --inputpath "$in" --outputpath "$BINARIES_DIR"
 qemu-img convert -c -O qcow2 "$BINARIES_DIR/bureau.img" "$BINARIES_DIR/bureau.qcow2"
+xz -T0 -9 -c "$BINARIES_DIR/bureau.img" >"$BINARIES_DIR/bureau.img.xz"
 "$ROOT/image/bundle.sh" "$BINARIES_DIR/rootfs.squashfs" "$version" "$BINARIES_DIR/bureau-$version.raucb"
