@@ -165,7 +165,7 @@ systemd-sysusers --root="$R" >/dev/null
 rm -f "$R/etc/systemd/system/sysinit.target.wants/systemd-resolved.service"
 systemctl --root="$R" enable -q systemd-networkd systemd-resolved systemd-timesyncd \
     bureau.service bureau-helper.service bureau-firstboot.service bureau-health.service \
-    bureau-banner.service bureau-readahead.service
+    bureau-banner.service
 # Nobody signs in on the box's console: it shows the banner; the web console does the rest.
 # BUREAU_IMAGE_DEBUG=1 (developers only) gives a root shell on the serial line instead.
 if [ "${BUREAU_IMAGE_DEBUG:-0}" = 1 ]; then

@@ -22,8 +22,6 @@ for u in systemd-networkd systemd-resolved systemd-timesyncd bureau bureau-helpe
     f=$(find "$T/usr/lib/systemd/system" "$T/lib/systemd/system" -name "$u.service" 2>/dev/null | head -1)
     [ -n "$f" ] && ln -sf "${f#"$T"}" "$wants/$u.service"
 done
-mkdir -p "$T/etc/systemd/system/sysinit.target.wants"
-ln -sf /usr/lib/systemd/system/bureau-readahead.service "$T/etc/systemd/system/sysinit.target.wants/"
 # Masked as image/build.sh masks them: nobody signs in on the console; no systemd first-boot
 # wizard; Samba as a plain file server (no NetBIOS, no domain controller); no binfmt_misc;
 # nothing at boot the box does not use (kernel debugging mounts, pstore, a journal flush
