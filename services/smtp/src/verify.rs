@@ -56,8 +56,24 @@ pub(crate) fn resolver(cfg: &SmtpConfig) -> Result<TokioResolver, ResolverError>
     let (config, opts) = resolver_config(cfg)?;
     TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
         .with_options(opts)
+        .with_tls_config(plain_dns_tls()?)
         .build()
         .map_err(|e| ResolverError::Build(e.to_string()))
+}
+
+/// The TLS settings the resolver is given for DNS over TLS, which no server of ours speaks
+/// (they are asked over UDP and TCP): no trusted roots. Left to itself, the resolver loads
+/// and parses the system's every CA certificate each time one is made — at each outbound
+/// delivery, and most of the daemon's start on a slow CPU (issue 23).
+fn plain_dns_tls() -> Result<tokio_rustls::rustls::ClientConfig, ResolverError> {
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto::ring};
+    Ok(
+        ClientConfig::builder_with_provider(std::sync::Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ResolverError::Build(e.to_string()))?
+            .with_root_certificates(RootCertStore::empty())
+            .with_no_client_auth(),
+    )
 }
 
 pub(crate) struct Verifier {
@@ -67,10 +83,8 @@ pub(crate) struct Verifier {
 
 impl Verifier {
     pub(crate) fn new(cfg: &SmtpConfig) -> Result<Verifier, ResolverError> {
-        let (config, opts) = resolver_config(cfg)?;
         Ok(Verifier {
-            auth: MessageAuthenticator::new(config, opts)
-                .map_err(|e| ResolverError::Build(e.to_string()))?,
+            auth: MessageAuthenticator(resolver(cfg)?),
             timeout: Duration::from_secs(cfg.dns_timeout_secs.max(1) * 3),
         })
     }
