@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import time
@@ -31,6 +32,20 @@ def _free_offset():
         if ok:
             return off
     raise RuntimeError("no free ports")
+
+
+def end(proc, wait, group=False):
+    """Stops a process (with `group`, the session it leads, its children too): asked, then
+    killed after `wait` seconds."""
+    send = (lambda sig: os.killpg(proc.pid, sig)) if group else proc.send_signal
+    try:
+        send(signal.SIGTERM)
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        proc.wait(wait)
+    except ProcessLookupError:
+        pass
 
 
 def without_recent(x):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _free_offset, _free_port, tls_context
+from conftest import _free_offset, _free_port, end, tls_context
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ROOT / "target" / "image"
@@ -37,21 +37,6 @@ FILES = "10.0.2.101"
 NFS = "10.0.2.102"
 BOOT_TIMEOUT = 600
 PASSWORD = "correct horse battery"
-
-
-def end(proc, wait, group=False):
-    """Stops a process (with `group`, the session it leads, its children too): asked, then
-    killed after `wait` seconds."""
-    import signal
-    send = (lambda sig: os.killpg(proc.pid, sig)) if group else proc.send_signal
-    try:
-        send(signal.SIGTERM)
-        proc.wait(wait)
-    except subprocess.TimeoutExpired:
-        send(signal.SIGKILL)
-        proc.wait(wait)
-    except ProcessLookupError:
-        pass
 
 
 class FileServer:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import _free_port
+from conftest import _free_port, end
 
 PW = "long enough pw"
 
@@ -99,12 +99,7 @@ def test_squid_runs_bureaus_configuration_with_its_accounts(bureau_factory, tmp_
         # Stopped as a service stops it (SIGTERM; Bureau's shutdown_lifetime is 3 s): Squid
         # writes a request's log line after the client has its answer, so a SIGKILL right
         # after the last request could lose that line (CI once lost Bob's).
-        squid.terminate()
-        try:
-            squid.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            squid.kill()
-            squid.wait(timeout=30)
+        end(squid, 30)
 
     summary = json.loads(b.cli("--json", "proxy", "status").stdout)["summary"]
     # Alice signed in once by uid and once by address: one person.
