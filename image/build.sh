@@ -27,8 +27,8 @@ hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 # Every tool the build runs, and the Debian package that has it: checked before anything
 # starts, so a missing one is named now rather than minutes later. `build.sh --check-tools`
 # runs this check alone.
-TOOLS="mmdebstrap:mmdebstrap apt-cache:apt apt-get:apt dpkg-deb:dpkg depmod:kmod modprobe:kmod
-  mksquashfs:squashfs-tools genimage:genimage qemu-img:qemu-utils grub-mkstandalone:grub-common
+TOOLS="mmdebstrap:mmdebstrap apt-cache:apt apt-get:apt dpkg-deb:dpkg make:make bc:bc bison:bison
+  flex:flex mksquashfs:squashfs-tools genimage:genimage qemu-img:qemu-utils grub-mkstandalone:grub-common
   grub-editenv:grub-common rauc:rauc openssl:openssl xz:xz-utils cpio:cpio
   mkfs.vfat:dosfstools mcopy:mtools mkfs.ext4:e2fsprogs sfdisk:fdisk busybox:busybox-static
   icupkg:icu-devtools gcc:gcc nm:binutils readelf:binutils python3:python3"
@@ -38,6 +38,8 @@ check_tools() {
         command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t%%:*} (Debian package ${t#*:})")
     done
     [ -d /usr/lib/grub/x86_64-efi ] || missing+=("GRUB's EFI modules (Debian package grub-efi-amd64-bin)")
+    [ -e /usr/include/gelf.h ] || missing+=("libelf's headers, for the kernel's build (Debian package libelf-dev)")
+    [ -e /usr/include/openssl/ssl.h ] || missing+=("OpenSSL's headers, for the kernel's build (Debian package libssl-dev)")
     if ((${#missing[@]})); then
         echo "image: missing on this machine, install them first (scripts/test-deps.sh does):" >&2
         printf 'image:   %s\n' "${missing[@]}" >&2
@@ -69,44 +71,52 @@ if [ ! -s "$base" ]; then
     mv "$base.tmp" "$base"
 fi
 
-# ---- 2. the kernel, with only the modules listed ---------------------------------------------
-kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-[ -n "$kpkg" ] || { echo "image: apt knows no linux-image-amd64 (apt-get update?)" >&2; exit 1; }
-kdeb=$(ls "$CACHE"/debs/"$kpkg"_*.deb 2>/dev/null | tail -1 || true)
-if [ -z "$kdeb" ]; then
-    say "downloading $kpkg"
-    (cd "$CACHE/debs" && apt-get download -q "$kpkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
-    kdeb=$(ls "$CACHE"/debs/"$kpkg"_*.deb | tail -1)
+# ---- 2. the kernel: Debian's 6.1 source, Linux's x86_64_defconfig and Bureau's fragment -------
+# The same configuration as the Buildroot kernel (buildroot/board/bureau/linux.fragment):
+# everything the box needs built in, no modules, LZ4. The source tree and its objects stay in
+# the cache, so a changed fragment rebuilds only what it touches.
+spkg=linux-source-6.1
+sver=$(apt-cache policy "$spkg" | awk '/Candidate:/{print $2}')
+[ -n "$sver" ] && [ "$sver" != "(none)" ] || { echo "image: apt knows no $spkg (apt-get update?)" >&2; exit 1; }
+sdeb="$CACHE/debs/${spkg}_${sver/:/%3a}_all.deb"
+if [ ! -s "$sdeb" ]; then
+    say "downloading $spkg $sver"
+    (cd "$CACHE/debs" && apt-get download -q "$spkg=$sver" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+    [ -s "$sdeb" ] || { echo "image: apt-get download $spkg=$sver made no $sdeb" >&2; exit 1; }
 fi
-kdir="$CACHE/kernel-$(hash_of "$kdeb" "$HERE/modules")"
-if [ ! -d "$kdir" ]; then
-    say "selecting kernel modules from $(basename "$kdeb")"
-    rm -rf "$kdir.tmp" && mkdir -p "$kdir.tmp/full" "$kdir.tmp/root" "$kdir.tmp/initrd"
-    dpkg-deb -x "$kdeb" "$kdir.tmp/full"
-    kver=$(ls "$kdir.tmp/full/lib/modules")
-    depmod -b "$kdir.tmp/full" "$kver"
-    # Each listed module with everything it depends on (modprobe --show-depends resolves it).
-    select_modules() { # dest list...
-        local dest=$1; shift
-        for m in "$@"; do
-            modprobe -d "$kdir.tmp/full" -S "$kver" --show-depends "$m" 2>/dev/null |
-                awk '$1 == "insmod" {print $2}'
-        done | sort -u | while read -r f; do
-            rel=${f#"$kdir.tmp/full/"}
-            mkdir -p "$dest/$(dirname "$rel")"
-            cp "$f" "$dest/$rel"
-        done
-        cp "$kdir.tmp/full/lib/modules/$kver"/modules.{order,builtin,builtin.modinfo} "$dest/lib/modules/$kver/"
-        depmod -b "$dest" "$kver"
-    }
-    all=$(grep -v '^#' "$HERE/modules" | sed 's/^initrd://')
-    early=$(grep '^initrd:' "$HERE/modules" | sed 's/^initrd://')
-    select_modules "$kdir.tmp/root" $all
-    select_modules "$kdir.tmp/initrd" $early
-    echo "$early" >"$kdir.tmp/initrd-modules"
-    cp "$kdir.tmp/full/boot/vmlinuz-$kver" "$kdir.tmp/vmlinuz"
-    echo "$kver" >"$kdir.tmp/version"
-    rm -rf "$kdir.tmp/full"
+fragment="$ROOT/buildroot/board/bureau/linux.fragment"
+kdir="$CACHE/kernel-$(echo "$(basename "$sdeb")" | cat - "$fragment" | sha256sum | cut -c1-16)"
+if [ ! -s "$kdir/bzImage" ]; then
+    src="$CACHE/source-$(basename "$sdeb" .deb)"
+    if [ ! -e "$src/.unpacked" ]; then
+        say "unpacking $(basename "$sdeb")"
+        rm -rf "$CACHE"/source-"$spkg"_* && mkdir -p "$src"
+        dpkg-deb --fsys-tarfile "$sdeb" | tar -xO --wildcards './usr/src/linux-source-*.tar.xz' |
+            tar -xJ -C "$src" --strip-components=1
+        touch "$src/.unpacked"
+    fi
+    say "building the kernel ($(nproc) jobs; the first build takes a while)"
+    kb="$src/build"
+    mkdir -p "$kb"
+    klog="$CACHE/kernel-build.log"
+    { make -s -C "$src" O="$kb" x86_64_defconfig &&
+        "$src/scripts/kconfig/merge_config.sh" -m -O "$kb" "$kb/.config" "$fragment" &&
+        make -s -C "$src" O="$kb" olddefconfig; } >"$klog" 2>&1 || { tail -30 "$klog" >&2; exit 1; }
+    # merge_config.sh's own check, made strict: an option the fragment sets and the
+    # configuration dropped (a misspelt name, a missing dependency) stops the build.
+    lost=$(grep -E '^(CONFIG_|# CONFIG_)' "$fragment" | while read -r l; do
+        case "$l" in
+            "# "*) k=${l#\# }; k=${k%% *}; ! grep -q "^$k=" "$kb/.config" || echo "$k (set, the fragment unsets it)" ;;
+            *) grep -qxF "$l" "$kb/.config" || echo "$l" ;;
+        esac
+    done)
+    [ -z "$lost" ] || { echo "image: the kernel's configuration lacks:" >&2; echo "$lost" | sed 's/^/image:   /' >&2; exit 1; }
+    make -s -C "$src" O="$kb" -j"$(nproc)" LOCALVERSION=-bureau KBUILD_BUILD_TIMESTAMP=@0 \
+        KBUILD_BUILD_USER=bureau KBUILD_BUILD_HOST=image bzImage >>"$klog" 2>&1 ||
+        { tail -30 "$klog" >&2; exit 1; }
+    rm -rf "$kdir.tmp" && mkdir -p "$kdir.tmp"
+    cp "$kb/arch/x86/boot/bzImage" "$kb/.config" "$kdir.tmp/"
+    make -s -C "$src" O="$kb" LOCALVERSION=-bureau kernelrelease >"$kdir.tmp/version"
     mv "$kdir.tmp" "$kdir"
 fi
 kver=$(cat "$kdir/version")
@@ -142,9 +152,8 @@ say "assembling the root filesystem"
 tar -C "$R" -xf "$base"
 # ICU's data, 31 MB that only Samba's UTF8-NFC/NFD conversions touch, cut to what they need.
 "$HERE/icu/shrink.sh" "$R" "$OUT/icu" >&2
-cp -a "$kdir/root/lib/modules" "$R/usr/lib/"
 mkdir -p "$R/boot"
-cp "$kdir/vmlinuz" "$R/boot/vmlinuz"
+cp "$kdir/bzImage" "$R/boot/vmlinuz"
 cp -a "$HERE/overlay/." "$R/"
 install -m 0755 "$BIN" "$R/usr/bin/bureau"
 cp "$KEYS/ca.crt" "$R/etc/rauc/keyring.pem"
@@ -178,19 +187,24 @@ else
 fi
 # The accounts are made above (sysusers at build time) and /etc starts from them at each
 # boot: systemd-sysusers at boot only cost the critical path a second under TCG.
+# No one logs in on the box, and /var is in memory: no login records (utmp, wtmp) to keep.
 systemctl --root="$R" mask -q getty@tty1.service systemd-sysusers.service \
+    systemd-update-utmp.service systemd-update-utmp-runlevel.service \
     systemd-firstboot.service e2scrub_reap.service e2scrub_all.timer apt-daily.timer \
     apt-daily-upgrade.timer 2>/dev/null || true
-# The box runs no foreign binaries: no binfmt_misc (its kernel module is not shipped, and its
-# mount and rule loader failed at every boot).
+# The box runs no foreign binaries: no binfmt_misc (its kernel has none, and its mount and
+# rule loader failed at every boot).
 systemctl --root="$R" mask -q systemd-binfmt.service proc-sys-fs-binfmt_misc.automount \
     proc-sys-fs-binfmt_misc.mount
 # Nor what a box with no kernel debugging and no crash store mounts or starts at each boot
-# (each unit costs the boot a few hundred milliseconds of a vCPU under emulation: issue 23).
-# logind stays: it is what turns a press of the power button into a clean shutdown.
+# (each unit costs the boot a few hundred milliseconds of a vCPU under emulation: issue 23),
+# nor, its kernel having no modules, systemd's module loaders. logind stays: it is what turns
+# a press of the power button into a clean shutdown.
 systemctl --root="$R" mask -q systemd-network-generator.service \
     dev-hugepages.mount sys-kernel-debug.mount sys-kernel-tracing.mount dpkg-db-backup.timer \
-    modprobe@drm.service modprobe@fuse.service modprobe@efi_pstore.service systemd-pstore.service
+    modprobe@drm.service modprobe@fuse.service modprobe@efi_pstore.service systemd-pstore.service \
+    modprobe@configfs.service modprobe@dm_mod.service modprobe@loop.service \
+    systemd-modules-load.service kmod-static-nodes.service
 # The journal lives in memory (Storage=volatile): there is nothing to flush to /var/log.
 systemctl --root="$R" mask -q systemd-journal-flush.service
 # Samba as a plain file server (no NetBIOS, no domain controller); smbd and Squid start from
@@ -214,8 +228,8 @@ for b in /usr/sbin/smbd /usr/bin/smbpasswd /usr/bin/pdbedit /usr/bin/testparm /u
     fi
 done
 
-# The initramfs: static busybox (Debian's busybox-static), the early modules, and our init.
-"$HERE/mkinitramfs.sh" /bin/busybox "$R/boot/initrd.img" "$kdir/initrd" "$kdir/initrd-modules"
+# The initramfs: static busybox (Debian's busybox-static) and our init.
+"$HERE/mkinitramfs.sh" /bin/busybox "$R/boot/initrd.img"
 
 say "making the root slot (squashfs, uncompressed)"
 # Uncompressed: under TCG, decompressing an xz root was most of the boot's work once the

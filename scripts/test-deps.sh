@@ -9,7 +9,9 @@ APT_PACKAGES=(openssl curl procps swaks libnet-ssleay-perl libio-socket-ssl-perl
   # the appliance image (make image) and its boot test (make qemu)
   mmdebstrap gpg libdpkg-perl mount debian-archive-keyring genimage grub-efi-amd64-bin grub-common
   ovmf qemu-system-x86 qemu-utils rauc squashfs-tools mtools dosfstools busybox-static e2fsprogs
-  fdisk cpio kmod xz-utils systemd git icu-devtools binutils
+  fdisk cpio xz-utils systemd git icu-devtools binutils
+  # the box's kernel, built from Debian's source (image/build.sh)
+  make bc bison flex libelf-dev libssl-dev
   # the LDAP tests' clients, and the web proxy Bureau configures
   ldap-utils squid
   # the file server Bureau configures, and its client (Samba also stands in for the office's
