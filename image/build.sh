@@ -85,7 +85,7 @@ if [ ! -s "$sdeb" ]; then
     [ -s "$sdeb" ] || { echo "image: apt-get download $spkg=$sver made no $sdeb" >&2; exit 1; }
 fi
 fragment="$ROOT/buildroot/board/bureau/linux.fragment"
-kdir="$CACHE/kernel-$(echo "$(basename "$sdeb")" | cat - "$fragment" | sha256sum | cut -c1-16)"
+kdir="$CACHE/kernel-$(hash_of <(basename "$sdeb") "$fragment")"
 if [ ! -s "$kdir/bzImage" ]; then
     src="$CACHE/source-$(basename "$sdeb" .deb)"
     if [ ! -e "$src/.unpacked" ]; then

@@ -6,7 +6,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 busybox=$1 out=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work"/{bin,dev,proc,sys,etc,newroot}
+mkdir -p "$work"/{bin,dev,proc,sys,newroot}
 cp "$busybox" "$work/bin/busybox"
 ln -s busybox "$work/bin/sh"
 install -m 0755 "$HERE/initramfs/init" "$work/init"

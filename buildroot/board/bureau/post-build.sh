@@ -25,13 +25,16 @@ done
 # Masked as image/build.sh masks them: nobody signs in on the console; no systemd first-boot
 # wizard; Samba as a plain file server (no NetBIOS, no domain controller); no binfmt_misc;
 # nothing at boot the box does not use (kernel debugging mounts, pstore, a journal flush
-# with the journal in memory).
+# with the journal in memory, login records, module loading: the kernel has no modules).
 for u in getty@tty1.service serial-getty@ttyS0.service systemd-firstboot.service \
     nmbd.service nmb.service samba-ad-dc.service samba.service systemd-binfmt.service \
     proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount \
     systemd-network-generator.service dev-hugepages.mount sys-kernel-debug.mount \
     sys-kernel-tracing.mount modprobe@drm.service modprobe@fuse.service \
-    modprobe@efi_pstore.service systemd-pstore.service systemd-journal-flush.service; do
+    modprobe@efi_pstore.service systemd-pstore.service systemd-journal-flush.service \
+    systemd-update-utmp.service systemd-update-utmp-runlevel.service \
+    modprobe@configfs.service modprobe@dm_mod.service modprobe@loop.service \
+    systemd-modules-load.service kmod-static-nodes.service; do
     ln -sf /dev/null "$T/etc/systemd/system/$u"
 done
 # smbd and Squid start from their drop-ins (image/overlay) once Bureau wrote their settings.
