@@ -83,14 +83,6 @@ pub struct DaemonInfo {
     pub ports: bureau_dav::autoconfig::Ports,
 }
 
-/// Where the web proxy's generated files go and what they point at.
-pub struct ProxySetup {
-    pub cfg: bureau_core::config::ProxyConfig,
-    pub state_dir: PathBuf,
-    /// Bureau's LDAP as Squid's helper reaches it, e.g. ldaps://127.0.0.1:636.
-    pub ldap_url: String,
-}
-
 /// The appliance's release, written into its root filesystem by the image builder.
 const RELEASE_FILE: &str = "/etc/bureau/release";
 
@@ -102,7 +94,8 @@ pub struct Services {
     pub certs: Arc<bureau_core::tls::CertStore>,
     /// Certificates from an ACME authority for the box's name.
     pub acme: Arc<bureau_core::acme::Acme>,
-    pub proxy: ProxySetup,
+    /// Squid's access log, for the console's summary.
+    pub proxy_log: PathBuf,
     pub samba: Arc<bureau_daemons::samba::Keeper>,
     /// The mail queue; `None` when mail is turned off in the configuration.
     pub queue: Option<bureau_smtp::Queue>,
@@ -114,7 +107,7 @@ pub struct AdminApi {
     queue: Option<bureau_smtp::Queue>,
     certs: Arc<bureau_core::tls::CertStore>,
     acme: Arc<bureau_core::acme::Acme>,
-    proxy: Arc<ProxySetup>,
+    proxy_log: Arc<PathBuf>,
     samba: Arc<bureau_daemons::samba::Keeper>,
     info: Arc<DaemonInfo>,
     sessions: Arc<Mutex<HashMap<String, SessionData>>>,
@@ -398,7 +391,7 @@ impl AdminApi {
             queue: s.queue,
             certs: s.certs,
             acme: s.acme,
-            proxy: Arc::new(s.proxy),
+            proxy_log: Arc::new(s.proxy_log),
             samba: s.samba,
             info: s.info,
             sessions: Arc::new(Mutex::new(HashMap::new())),

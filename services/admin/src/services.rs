@@ -52,8 +52,7 @@ impl AdminApi {
             }
             (&Method::GET, ["proxy", "summary"]) => {
                 admin_only(who)?;
-                let setup = &*self.proxy;
-                let log = match tokio::fs::read(&setup.cfg.access_log).await {
+                let log = match tokio::fs::read(&*self.proxy_log).await {
                     Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
                     Err(e) => {
@@ -146,65 +145,78 @@ impl AdminApi {
         ))
     }
 
-    /// Checks the settings, renders Squid's configuration, has Squid check it, and only then
-    /// puts it (with the LDAP account's new secret) in place and asks for a reload. A
-    /// configuration Squid refuses changes nothing.
+    /// A box updated from a release whose daemon wrote Squid's configuration (`conf` is not
+    /// root's): the saved settings are applied again in the background, so that the helper
+    /// renders the configuration and takes the folder back, with the proxy kept running.
+    /// The helper may start after the daemon: asked for a minute.
+    pub fn retake_proxy(&self, conf: &std::path::Path) {
+        use std::os::unix::fs::MetadataExt;
+        if !std::fs::symlink_metadata(conf).is_ok_and(|m| m.uid() != 0) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let s = match bureau_daemons::proxy::load(this.dir().store()) {
+                Ok(s) => s,
+                Err(e) => return log::warn!("admin: web proxy settings unreadable: {e}"),
+            };
+            for _ in 0..30 {
+                match this.apply_proxy(s.clone()).await {
+                    Ok(_) => {
+                        return log::info!(
+                            "admin: web proxy configuration rendered again by the helper (an older release's daemon wrote it)"
+                        );
+                    }
+                    Err(Fail(StatusCode::SERVICE_UNAVAILABLE, _)) => {
+                        tokio::time::sleep(Duration::from_secs(2)).await
+                    }
+                    Err(Fail(_, e)) => {
+                        return log::warn!("admin: web proxy not applied again: {}", e.error);
+                    }
+                }
+            }
+            log::warn!("admin: web proxy not applied again: the helper did not answer");
+        });
+    }
+
+    /// Checks the settings, then has the helper render Squid's configuration from them, have
+    /// Squid check it and install it with a fresh secret for the LDAP account Squid binds
+    /// with; only then does the account take that secret, the settings get saved and Squid
+    /// reload. A configuration Squid refuses changes nothing: the running proxy keeps its
+    /// configuration and its account's password.
     async fn apply_proxy(
         &self,
         s: bureau_daemons::proxy::ProxySettings,
     ) -> Result<ProxyApplied, Fail> {
         use bureau_daemons::proxy;
-        let setup = &*self.proxy;
-        let accounts = proxy::Accounts::of(self.dir())?;
+        let accounts = proxy::accounts(self.dir())?;
         proxy::check(&s, &accounts).map_err(|e| field_fail(&e.field, e.message))?;
-        let env = proxy::Env {
-            http_port: setup.cfg.http_port.clone(),
-            access_log: setup.cfg.access_log.clone(),
-            state_dir: setup.state_dir.clone(),
-            ldap_url: setup.ldap_url.clone(),
+        let secret = self.dir().new_service_secret().await?;
+        let plan = proxy::ProxyPlan {
+            settings: s.clone(),
+            accounts,
             bind_dn: self.service_dn(proxy::ACCOUNT)?,
-            secret_file: setup.state_dir.join("ldap.secret"),
+            secret: secret.password.clone(),
         };
-        let text = proxy::render(&s, &accounts, &env);
-        let io = |e: std::io::Error| {
-            fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                said("err_plain").with("error", e),
-            )
-        };
-        tokio::fs::create_dir_all(&setup.state_dir)
-            .await
-            .map_err(io)?;
-        let candidate = setup.state_dir.join("squid.conf.new");
-        tokio::fs::write(&candidate, &text).await.map_err(io)?;
-        if let Err(why) = proxy::squid_accepts(&setup.cfg.squid, &candidate).await {
-            let _ = tokio::fs::remove_file(&candidate).await;
-            let refused = said("err_squid_refuses").with("why", why);
-            return Err(fail(StatusCode::UNPROCESSABLE_ENTITY, refused));
-        }
-        // The LDAP account Squid binds with: a fresh password at each apply.
-        let password = match self.dir().reset_service_account(proxy::ACCOUNT).await {
-            Ok((_, p)) => p,
-            Err(bureau_directory::DirectoryError::NotFound(_)) => {
-                self.dir()
-                    .add_service_account(proxy::ACCOUNT, "The web proxy's sign-in (Squid)")
-                    .await?
-                    .1
-            }
-            Err(e) => return Err(e.into()),
-        };
-        // Readable by Squid's helpers through their group, by no one else.
-        bureau_core::files::write_secret(
-            &setup.state_dir.join("ldap.secret"),
-            password.as_bytes(),
-            0o640,
-            Some(&setup.cfg.group),
+        let config = helper::call(
+            &self.info.helper_socket,
+            &helper::Request::ApplyProxy { plan },
+            Duration::from_secs(70),
         )
-        .map_err(io)?;
-        tokio::fs::rename(&candidate, setup.state_dir.join("squid.conf"))
-            .await
-            .map_err(io)?;
-        bureau_daemons::proxy::save(self.dir().store(), &s)
+        .await
+        .map_err(|e| match e {
+            // The helper says Squid's refusal in the catalogues' words.
+            helper::HelperError::Failed(why) => fail(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                serde_json::from_str(&why)
+                    .unwrap_or_else(|_| said("err_helper_failed").with("error", why.trim())),
+            ),
+            other => helper_fail(other),
+        })?;
+        self.dir()
+            .give_service_secret(proxy::ACCOUNT, "The web proxy's sign-in (Squid)", secret)
+            .await?;
+        proxy::save(self.dir().store(), &s)
             .await
             .map_err(Fail::from)?;
         let reloaded = helper::call(
@@ -216,7 +228,7 @@ impl AdminApi {
         log::info!("admin: web proxy configuration applied");
         Ok(ProxyApplied {
             settings: s,
-            config: setup.state_dir.join("squid.conf").display().to_string(),
+            config: config.trim().to_string(),
             reloaded: reloaded.is_ok(),
             note: match reloaded {
                 Ok(_) => said("note_squid_reloaded"),

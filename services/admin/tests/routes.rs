@@ -3,7 +3,7 @@
 //! that bad input gets its status and changes nothing.
 
 use bureau_admin::client::{Client, ClientError};
-use bureau_admin::{AdminApi, Caller, DaemonInfo, ProxySetup, Services};
+use bureau_admin::{AdminApi, Caller, DaemonInfo, Services};
 use bureau_core::auth::Auth;
 use bureau_directory::{Directory, DirectoryOptions};
 use bureau_store::{Store, StoreOptions};
@@ -55,11 +55,7 @@ async fn api() -> Api {
         session_minutes: 60,
         acme: bureau_core::acme::Acme::new(certs.clone(), "box.example.com", None),
         certs,
-        proxy: ProxySetup {
-            cfg: Default::default(),
-            state_dir: dir.path().join("proxy"),
-            ldap_url: "ldaps://127.0.0.1:636".into(),
-        },
+        proxy_log: dir.path().join("access.log"),
         samba: Arc::new(bureau_daemons::samba::Keeper::new(directory, helper)),
         queue: None,
     });

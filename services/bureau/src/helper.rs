@@ -1,14 +1,15 @@
 //! `bureau helper`: the privileged helper, run as root by systemd on the appliance. It serves
 //! the typed requests of `bureau_core::helper` on a unix socket that only root and the
 //! daemon's account may open, and does nothing else: no shell, no paths outside the data
-//! directory's `updates/`, no Samba configuration but the one it renders itself from a
-//! checked plan.
+//! directory's `updates/`, no Samba or Squid configuration but the one it renders itself
+//! from a checked plan.
 
 use crate::serve::StartError;
 use bureau_core::Config;
 use bureau_core::helper::{
     CommandError, MAX_REQUEST, NfsExport, Reply, Request, ShareLogin, command,
 };
+use bureau_daemons::proxy::ProxyError;
 use bureau_daemons::samba::SambaError;
 use bureau_words::{Said, said};
 use std::os::unix::fs::PermissionsExt;
@@ -29,10 +30,14 @@ enum Refusal {
     Command(#[from] CommandError),
     #[error(transparent)]
     Samba(#[from] SambaError),
+    #[error(transparent)]
+    Proxy(ProxyError),
     #[error("the report: {0}")]
     Report(#[from] serde_json::Error),
     #[error("{0:?} is not a host name")]
     HostName(String),
+    #[error("no service runs Squid here (proxy.service is empty)")]
+    NoProxyService,
     #[error("an update is already being installed")]
     Busy,
     #[error("no disk labelled {} is plugged in", bureau_core::helper::BACKUP_LABEL)]
@@ -72,6 +77,11 @@ struct Helper {
     secrets: PathBuf,
     /// One mount of the share at a time.
     share_turn: Mutex<()>,
+    proxy: bureau_core::config::ProxyConfig,
+    proxy_dir: PathBuf,
+    proxy_ldap_url: String,
+    /// One proxy configuration at a time.
+    proxy_turn: Mutex<()>,
 }
 
 pub async fn run(cfg: Config) -> Result<(), StartError> {
@@ -108,6 +118,10 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         samba_turn: Mutex::new(()),
         secrets: cfg.helper_dir(),
         share_turn: Mutex::new(()),
+        proxy: cfg.proxy.clone(),
+        proxy_dir: cfg.proxy_dir(),
+        proxy_ldap_url: cfg.proxy_ldap_url(),
+        proxy_turn: Mutex::new(()),
     });
     log::info!("helper: serving {}", socket.display());
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
@@ -176,9 +190,34 @@ impl Helper {
             .await
             .map_err(Refusal::from),
             Request::Reboot => Ok("rebooting".into()),
+            Request::ApplyProxy { plan } => {
+                let _turn = self.proxy_turn.lock().await;
+                let env = bureau_daemons::proxy::Env {
+                    http_port: self.proxy.http_port.clone(),
+                    access_log: self.proxy.access_log.clone(),
+                    dir: self.proxy_dir.clone(),
+                    ldap_url: self.proxy_ldap_url.clone(),
+                };
+                let done = bureau_daemons::proxy::install(
+                    plan,
+                    &env,
+                    &self.proxy.squid,
+                    &self.proxy.group,
+                )
+                .await;
+                match done {
+                    Ok(config) => {
+                        log::info!("helper: web proxy configuration installed");
+                        Ok(config.display().to_string())
+                    }
+                    Err(ProxyError::Refused(why)) => Err(Refusal::Said(why)),
+                    Err(e) => Err(Refusal::Proxy(e)),
+                }
+            }
+            Request::ReloadProxy if self.proxy.service.is_empty() => Err(Refusal::NoProxyService),
             Request::ReloadProxy => command(
                 "systemctl",
-                &["reload-or-restart", "squid"],
+                &["reload-or-restart", &self.proxy.service],
                 Duration::from_secs(60),
             )
             .await

@@ -102,10 +102,15 @@ fn target_user(cfg: &Config) -> Result<Option<nix::unistd::User>, StartError> {
     }
 }
 
-/// Gives the data directory (two levels deep: files below are created by the daemon itself,
-/// already as its user) to the account the daemon runs as; but not what is root's: the file
-/// shares (root's and Samba's), Samba's configuration and state (smbd, root, reads them) and
-/// the helper's own folder (the share's login).
+/// Gives what is in the data directory (two levels deep: files below are created by the
+/// daemon itself, already as its user) to the account the daemon runs as; but not what is
+/// root's: the file shares (root's and Samba's), Samba's configuration and state and Squid's
+/// (smbd and Squid, root, read them) and the helper's own folder (the share's login).
+///
+/// The directory itself stays root's, lent to the daemon's group and sticky (01771): the
+/// daemon makes and removes its own entries there but cannot move root's folders aside and
+/// put its own in their place (a daemon taken over would otherwise hand smbd or Squid, which
+/// start as root, a configuration of its making).
 fn chown_data(dir: &Path, user: &nix::unistd::User, roots: &[PathBuf]) -> Result<(), StartError> {
     fn walk(
         p: &Path,
@@ -125,7 +130,15 @@ fn chown_data(dir: &Path, user: &nix::unistd::User, roots: &[PathBuf]) -> Result
         }
         Ok(())
     }
-    walk(dir, 2, user, roots).map_err(io(format_args!(
+    let lend = || -> std::io::Result<()> {
+        std::os::unix::fs::lchown(dir, Some(0), Some(user.gid.as_raw()))?;
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o1771))?;
+        for e in std::fs::read_dir(dir)? {
+            walk(&e?.path(), 1, user, roots)?;
+        }
+        Ok(())
+    };
+    lend().map_err(io(format_args!(
         "giving {} to {}",
         dir.display(),
         user.name
@@ -134,11 +147,16 @@ fn chown_data(dir: &Path, user: &nix::unistd::User, roots: &[PathBuf]) -> Result
 
 /// What in the data directory stays root's (see [`chown_data`]).
 fn roots_own(cfg: &Config) -> Vec<PathBuf> {
-    [cfg.shares_dir(), cfg.helper_dir(), cfg.samba.config.clone()]
-        .into_iter()
-        .chain(cfg.samba_own_dir())
-        .chain(cfg.samba.state_dir.clone())
-        .collect()
+    [
+        cfg.shares_dir(),
+        cfg.helper_dir(),
+        cfg.samba.config.clone(),
+        cfg.proxy_dir(),
+    ]
+    .into_iter()
+    .chain(cfg.samba_own_dir())
+    .chain(cfg.samba.state_dir.clone())
+    .collect()
 }
 
 /// Becomes the account, with its groups (the image's `bureau` is in `systemd-journal`, to
@@ -353,7 +371,7 @@ struct Base<'a> {
 impl Base<'_> {
     /// The admin API: the console's and the CLI's, with the certificates, the proxy, the
     /// queue and Samba it runs.
-    fn admin(&self, info: DaemonInfo, queue: Option<&bureau_smtp::Queue>, data: &Path) -> AdminApi {
+    fn admin(&self, info: DaemonInfo, queue: Option<&bureau_smtp::Queue>) -> AdminApi {
         // Samba follows the directory (once the administrator has turned it on).
         let samba = Arc::new(bureau_daemons::samba::Keeper::new(
             self.auth.directory().clone(),
@@ -366,16 +384,7 @@ impl Base<'_> {
             session_minutes: self.cfg.admin.session_minutes,
             certs: self.certs.clone(),
             acme: self.acme.clone(),
-            proxy: bureau_admin::ProxySetup {
-                cfg: self.cfg.proxy.clone(),
-                state_dir: self
-                    .cfg
-                    .proxy
-                    .state_dir
-                    .clone()
-                    .unwrap_or_else(|| data.join("proxy")),
-                ldap_url: format!("ldaps://127.0.0.1:{}", self.cfg.port(ports::LDAPS)),
-            },
+            proxy_log: self.cfg.proxy.access_log.clone(),
             samba,
             queue: queue.cloned(),
         })
@@ -596,8 +605,9 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
         system_dir: cfg.system_dir(),
         ports: client_ports(&cfg),
     };
-    let admin = base.admin(info, queue.as_ref(), &data);
+    let admin = base.admin(info, queue.as_ref());
     admin.schedule_backups();
+    admin.retake_proxy(&cfg.proxy_dir().join(bureau_daemons::proxy::CONFIG));
     certs.watch(Duration::from_secs(5));
     acme.renew_in_background();
     let acceptor = certs.acceptor(&[b"http/1.1"])?;
@@ -669,9 +679,11 @@ mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
 
-    /// The daemon takes its data directory at start, but never what root keeps there: the
-    /// helper's folder (the share's login) and Samba's configuration and state (smbd runs
-    /// as root with them). Run as root (as CI runs), where the difference shows.
+    /// The daemon takes what is in its data directory at start, but never what root keeps
+    /// there: the helper's folder (the share's login), Samba's configuration and state and
+    /// Squid's folder (smbd and Squid start as root with them); and it cannot move root's
+    /// folders aside to put its own in their place. Run as root (as CI runs), where the
+    /// difference shows.
     #[test]
     fn the_daemon_takes_its_data_but_not_roots() {
         if !nix::unistd::Uid::effective().is_root() {
@@ -689,7 +701,7 @@ mod tests {
             "test",
         )
         .unwrap();
-        for dir in ["system", "helper", "samba/state", "shares"] {
+        for dir in ["system", "helper", "samba/state", "shares", "proxy"] {
             std::fs::create_dir_all(data.join(dir)).unwrap();
         }
         for f in [
@@ -703,8 +715,31 @@ mod tests {
         chown_data(data, &nobody, &roots_own(&cfg)).unwrap();
         let owner = |p: &str| std::fs::symlink_metadata(data.join(p)).unwrap().uid();
         let theirs = nobody.uid.as_raw();
-        assert_eq!(["", "system", "system/hostname"].map(owner), [theirs; 3]);
+        assert_eq!(["system", "system/hostname"].map(owner), [theirs; 2]);
+        let top = std::fs::metadata(data).unwrap();
+        assert_eq!((top.uid(), top.gid()), (0, nobody.gid.as_raw()));
+        assert_eq!(top.mode() & 0o7777, 0o1771);
+        // As the daemon's account: its own entries come and go; root's stay put.
+        let as_daemon = |args: &[&str]| {
+            std::process::Command::new("setpriv")
+                .args(["--reuid", &theirs.to_string(), "--regid"])
+                .arg(nobody.gid.as_raw().to_string())
+                .arg("--clear-groups")
+                .args(args)
+                .current_dir(data)
+                .status()
+                .unwrap()
+                .success()
+        };
+        assert!(as_daemon(&["touch", "new"]));
+        assert!(as_daemon(&["mv", "system", "system.old"]));
+        for root in ["samba", "proxy", "helper", "shares"] {
+            assert!(!as_daemon(&["mv", root, "aside"]), "{root} was moved");
+            assert!(!as_daemon(&["rm", "-rf", root]), "{root} was removed");
+        }
         for root in [
+            "",
+            "proxy",
             "helper",
             "helper/backup-share.json",
             "samba",

@@ -154,10 +154,14 @@ pub struct ProxyConfig {
     pub access_log: PathBuf,
     /// Squid's binary, used to check a configuration before it is installed.
     pub squid: PathBuf,
-    /// Squid's own files (pid, cache log); default `<data_dir>/proxy`.
+    /// Squid's folder (its configuration, the LDAP secret, pid, cache log), root's: the
+    /// helper writes the configuration. Default `<data_dir>/proxy`.
     pub state_dir: Option<PathBuf>,
     /// The group Squid's helpers run as, which may read the LDAP secret (mode 0640).
     pub group: String,
+    /// The systemd unit the helper reloads (or starts) after a new configuration; empty:
+    /// none, Squid is someone else's to run.
+    pub service: String,
 }
 
 impl Default for ProxyConfig {
@@ -168,6 +172,7 @@ impl Default for ProxyConfig {
             squid: PathBuf::from("/usr/sbin/squid"),
             state_dir: None,
             group: "proxy".into(),
+            service: "squid".into(),
         }
     }
 }
@@ -778,6 +783,20 @@ impl Config {
             .shares_dir
             .clone()
             .unwrap_or_else(|| self.server.data_dir.join("shares"))
+    }
+
+    /// Squid's folder: its configuration and LDAP secret (the helper's, root's) and its own
+    /// files (pid, cache log).
+    pub fn proxy_dir(&self) -> PathBuf {
+        self.proxy
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("proxy"))
+    }
+
+    /// Bureau's LDAP as Squid's sign-in helper reaches it.
+    pub fn proxy_ldap_url(&self) -> String {
+        format!("ldaps://127.0.0.1:{}", self.port(ports::LDAPS))
     }
 
     pub fn admin_socket(&self) -> PathBuf {

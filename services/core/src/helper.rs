@@ -20,7 +20,11 @@ pub enum Request {
     SlotStatus,
     /// Reboot the box (after answering).
     Reboot,
-    /// Make Squid read the configuration Bureau wrote (`systemctl reload squid`).
+    /// Render Squid's configuration from this plan (checked again here), have Squid check
+    /// it, and only then install it and the LDAP secret in the proxy's folder, root's.
+    /// Answers the configuration's path. Squid reads it at the next `ReloadProxy`.
+    ApplyProxy { plan: ProxyPlan },
+    /// Make Squid read its configuration (`systemctl reload-or-restart squid`).
     ReloadProxy,
     /// Bring Samba in line with this plan: its configuration, the accounts and their NT
     /// hashes, the shares' folders. Answers a `SambaReport` as JSON.
@@ -171,6 +175,78 @@ impl ShareLogin {
             o.push_str(&self.domain);
         }
         o
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Allow,
+    Deny,
+}
+
+/// "Members of this group may (not) reach these domains."
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRule {
+    pub group: String,
+    pub action: Action,
+    pub domains: Vec<String>,
+}
+
+/// The web proxy's settings, as the administrator gives them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProxySettings {
+    /// Who may use the proxy: CIDR blocks, addresses, or "lan".
+    pub networks: Vec<String>,
+    /// Users sign in with their Bureau address and password.
+    pub authenticate: bool,
+    /// Domains (and their subdomains) nobody reaches.
+    pub blocked: Vec<String>,
+    /// Checked in order, after the blocked domains.
+    pub rules: Vec<GroupRule>,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        ProxySettings {
+            networks: vec!["lan".into()],
+            authenticate: true,
+            blocked: Vec::new(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// The directory's view the proxy's rules need.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyAccounts {
+    /// (group, every name its enabled members sign in with: uid, address, aliases)
+    pub groups: Vec<(String, Vec<String>)>,
+    /// The naming contexts' people branches, e.g. ou=people,dc=example,dc=com.
+    pub people_bases: Vec<String>,
+}
+
+/// Everything Squid's configuration is made of, sent whole: the helper checks every field
+/// again and renders the configuration itself (Squid starts as root and reads it), so no
+/// text the daemon wrote reaches Squid.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyPlan {
+    pub settings: ProxySettings,
+    pub accounts: ProxyAccounts,
+    /// The service account Squid's sign-in helper binds to LDAP as.
+    pub bind_dn: String,
+    /// Its password, made by the box (base64url), for the helper's 0640 file.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for ProxyPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyPlan")
+            .field("settings", &self.settings)
+            .field("accounts", &self.accounts)
+            .field("bind_dn", &self.bind_dn)
+            .finish_non_exhaustive()
     }
 }
 

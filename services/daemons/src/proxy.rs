@@ -2,9 +2,13 @@
 //! Bureau's accounts, and a summary of its access log.
 //!
 //! - Settings (networks allowed, whether users sign in, blocked domains, per-group rules)
-//!   live in the store; a change is checked field by field, rendered, and checked by
-//!   `squid -k parse` before the running configuration is replaced, so a configuration
-//!   Squid rejects is never installed.
+//!   live in the store and are checked field by field by the daemon.
+//! - Squid starts as root and reads its configuration, so the daemon never writes it: it
+//!   sends the settings, the directory's view they need and a fresh LDAP secret as a
+//!   `ProxyPlan` to the privileged helper, which checks every field again (`check_plan`),
+//!   renders the configuration itself, has `squid -k parse` check it, and only then
+//!   installs it and the secret in the proxy's folder, root's (`install`). A configuration
+//!   Squid refuses changes nothing.
 //! - Users sign in to the proxy with their Bureau address (or uid) and password: Squid's
 //!   `basic_ldap_auth` binds to Bureau's LDAP over TLS as the service account `squid`, finds
 //!   the person, and checks the password by binding as them.
@@ -13,55 +17,20 @@
 
 use crate::{Invalid, invalid};
 use bureau_core::helper::CommandError;
+pub use bureau_core::helper::{Action, GroupRule, ProxyAccounts, ProxyPlan, ProxySettings};
 use bureau_core::net::Networks;
 use bureau_directory::Directory;
 use bureau_store::{Store, StoreError};
-use bureau_words::said;
+use bureau_words::{Said, said};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 const KEY: &str = "proxy";
 /// The service account the proxy binds to LDAP with.
 pub const ACCOUNT: &str = "squid";
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Allow,
-    Deny,
-}
-
-/// "Members of this group may (not) reach these domains."
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupRule {
-    pub group: String,
-    pub action: Action,
-    pub domains: Vec<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ProxySettings {
-    /// Who may use the proxy: CIDR blocks, addresses, or "lan".
-    pub networks: Vec<String>,
-    /// Users sign in with their Bureau address and password.
-    pub authenticate: bool,
-    /// Domains (and their subdomains) nobody reaches.
-    pub blocked: Vec<String>,
-    /// Checked in order, after the blocked domains.
-    pub rules: Vec<GroupRule>,
-}
-
-impl Default for ProxySettings {
-    fn default() -> Self {
-        ProxySettings {
-            networks: vec!["lan".into()],
-            authenticate: true,
-            blocked: Vec::new(),
-            rules: Vec::new(),
-        }
-    }
-}
+/// Squid's configuration and the LDAP secret, in the proxy's folder.
+pub const CONFIG: &str = "squid.conf";
+const SECRET: &str = "ldap.secret";
 
 /// A domain as the administrator typed it ("example.com", ".example.com", "*.example.com"),
 /// checked; Squid's form (".example.com": the domain and its subdomains).
@@ -89,58 +58,50 @@ fn squid_networks(list: &[String]) -> Vec<String> {
     out
 }
 
-/// What the rendered configuration needs besides the settings.
+/// What the configuration needs besides the plan: the helper's own configuration's, never
+/// the daemon's word.
 pub struct Env {
     pub http_port: String,
     pub access_log: PathBuf,
-    pub state_dir: PathBuf,
+    /// The proxy's folder: the configuration, the LDAP secret, Squid's pid and cache log.
+    pub dir: PathBuf,
     /// e.g. ldaps://127.0.0.1:636
     pub ldap_url: String,
-    pub bind_dn: String,
-    pub secret_file: PathBuf,
 }
 
-/// The directory's view the rules need: each group's members' login names.
-pub struct Accounts {
-    /// (group, every name its members sign in with)
-    pub groups: Vec<(String, Vec<String>)>,
-    /// The naming contexts' people branches, e.g. ou=people,dc=example,dc=com.
-    pub people_bases: Vec<String>,
-}
-
-impl Accounts {
-    pub fn of(dir: &Directory) -> Result<Accounts, bureau_directory::DirectoryError> {
-        let users = dir.users()?;
-        let groups = dir
-            .groups()?
-            .into_iter()
-            .map(|g| {
-                let names = users
-                    .iter()
-                    .filter(|u| u.enabled && g.members.contains(&u.uid))
-                    .flat_map(|u| {
-                        std::iter::once(u.uid.clone())
-                            .chain(std::iter::once(u.address.clone()))
-                            .chain(u.aliases.iter().cloned())
-                    })
-                    .collect();
-                (g.name, names)
-            })
-            .collect();
-        let people_bases = dir
-            .domains()?
-            .iter()
-            .map(|d| format!("ou=people,{}", bureau_directory::ldap_suffix(&d.name)))
-            .collect();
-        Ok(Accounts {
-            groups,
-            people_bases,
+/// The directory's view the rules need: each group's enabled members' login names, and
+/// where people are.
+pub fn accounts(dir: &Directory) -> Result<ProxyAccounts, bureau_directory::DirectoryError> {
+    let users = dir.users()?;
+    let groups = dir
+        .groups()?
+        .into_iter()
+        .map(|g| {
+            let names = users
+                .iter()
+                .filter(|u| u.enabled && g.members.contains(&u.uid))
+                .flat_map(|u| {
+                    std::iter::once(u.uid.clone())
+                        .chain(std::iter::once(u.address.clone()))
+                        .chain(u.aliases.iter().cloned())
+                })
+                .collect();
+            (g.name, names)
         })
-    }
+        .collect();
+    let people_bases = dir
+        .domains()?
+        .iter()
+        .map(|d| format!("ou=people,{}", bureau_directory::ldap_suffix(&d.name)))
+        .collect();
+    Ok(ProxyAccounts {
+        groups,
+        people_bases,
+    })
 }
 
 /// Checks the settings field by field (the field names are the API's).
-pub fn check(s: &ProxySettings, accounts: &Accounts) -> Result<(), Invalid> {
+pub fn check(s: &ProxySettings, accounts: &ProxyAccounts) -> Result<(), Invalid> {
     if s.networks.is_empty() {
         return Err(invalid("networks", said("err_at_least_one_network_or_lan")));
     }
@@ -173,13 +134,14 @@ pub fn check(s: &ProxySettings, accounts: &Accounts) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// Squid's configuration. The settings must have passed `check`.
+/// Squid's configuration. The plan must have passed `check_plan`.
 ///
 /// `shutdown_lifetime`: Squid stops only after it, clients or none (30 s by default, which
 /// every reboot of a box with the proxy on waited; issue 23). Three seconds lets a page being
 /// sent finish.
-pub fn render(s: &ProxySettings, accounts: &Accounts, env: &Env) -> String {
-    let state = env.state_dir.display();
+pub fn render(p: &ProxyPlan, env: &Env) -> String {
+    let (s, accounts) = (&p.settings, &p.accounts);
+    let state = env.dir.display();
     let mut c = format!(
         "# Made by Bureau from its proxy settings; changes here are overwritten.\n\
          http_port {}\n\
@@ -229,8 +191,8 @@ pub fn render(s: &ProxySettings, accounts: &Accounts, env: &Env) -> String {
              auth_param basic realm Bureau web proxy: your address and password\n\
              auth_param basic credentialsttl 1 hour\n\
              acl users proxy_auth REQUIRED\n",
-            env.bind_dn,
-            env.secret_file.display(),
+            p.bind_dn,
+            env.dir.join(SECRET).display(),
             env.ldap_url
         ));
         for (i, r) in s.rules.iter().enumerate() {
@@ -293,6 +255,142 @@ pub async fn squid_accepts(squid: &Path, file: &Path) -> Result<(), CommandError
     } else {
         reason.join("\n")
     }))
+}
+
+/// Why the helper did not install a plan. Nothing is changed by a refused plan or
+/// configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The plan breaks a rule (the helper trusts nothing the daemon sends).
+    #[error("{0}")]
+    Plan(String),
+    /// `squid -k parse` refuses the configuration made from the plan, in its words.
+    #[error("{0}")]
+    Refused(Said),
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Something other than a folder where the proxy's folder is to be: root follows no link.
+    #[error("{}: not a folder", .0.display())]
+    NotAFolder(PathBuf),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ProxyError + '_ {
+    move |source| ProxyError::File {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The helper's own check of a plan: the settings as the daemon checks them, and every
+/// name, DN and the secret in a form that cannot break out of its place in the
+/// configuration (a space, quote or line break would add Squid directives of the sender's).
+pub fn check_plan(p: &ProxyPlan) -> Result<(), ProxyError> {
+    check(&p.settings, &p.accounts)
+        .map_err(|e| ProxyError::Plan(format!("{}: {}", e.field, e.message)))?;
+    let plain = |s: &str, extra: &str| {
+        !s.is_empty()
+            && s.len() <= 320
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || extra.contains(c))
+    };
+    for (group, names) in &p.accounts.groups {
+        if let Some(bad) = std::iter::once(group)
+            .chain(names)
+            .find(|n| !plain(n, "@+"))
+        {
+            return Err(ProxyError::Plan(format!(
+                "group {group:?}: {bad:?} is not a sign-in name"
+            )));
+        }
+    }
+    if let Some(bad) = std::iter::once(&p.bind_dn)
+        .chain(&p.accounts.people_bases)
+        .find(|dn| !plain(dn, "=,"))
+    {
+        return Err(ProxyError::Plan(format!("{bad:?} is not a DN of Bureau's")));
+    }
+    if !(16..=256).contains(&p.secret.len()) || !plain(&p.secret, "") {
+        return Err(ProxyError::Plan(
+            "the LDAP secret is not one the box makes".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The helper's side (root): checks the plan, renders Squid's configuration, has Squid check
+/// it, and only then installs it and the LDAP secret (mode 0640, group `group`, for Squid's
+/// sign-in helper) in `env.dir`, made root's. What it finds there that Squid did not make
+/// (a link, a file of another account's, left by a release whose daemon wrote here) is
+/// removed first: Squid, as root, would open it. Answers the configuration's path.
+pub async fn install(
+    p: &ProxyPlan,
+    env: &Env,
+    squid: &Path,
+    group: &str,
+) -> Result<PathBuf, ProxyError> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    check_plan(p)?;
+    let dir = &env.dir;
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(ProxyError::NotAFolder(dir.clone())),
+        Err(_) => std::fs::create_dir_all(dir).map_err(io(dir))?,
+    }
+    std::os::unix::fs::lchown(dir, Some(0), Some(0)).map_err(io(dir))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(io(dir))?;
+    let squids = nix::unistd::User::from_name(group)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw());
+    for e in std::fs::read_dir(dir).map_err(io(dir))? {
+        let path = e.map_err(io(dir))?.path();
+        let m = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+        if !m.is_file() || !(m.uid() == 0 || Some(m.uid()) == squids) {
+            if m.is_dir() {
+                std::fs::remove_dir_all(&path).map_err(io(&path))?;
+            } else {
+                std::fs::remove_file(&path).map_err(io(&path))?;
+            }
+            log::warn!("proxy: removed {}: Squid did not make it", path.display());
+        }
+    }
+    // New files only (what was there is root's or Squid's now, never followed).
+    let write = |path: &Path, data: &[u8], mode: u32| -> Result<(), ProxyError> {
+        let _ = std::fs::remove_file(path);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(path)
+            .map_err(io(path))?;
+        std::io::Write::write_all(&mut f, data).map_err(io(path))?;
+        f.sync_all().map_err(io(path))
+    };
+    let candidate = dir.join("squid.conf.new");
+    write(&candidate, render(p, env).as_bytes(), 0o644)?;
+    if let Err(why) = squid_accepts(squid, &candidate).await {
+        let _ = std::fs::remove_file(&candidate);
+        return Err(ProxyError::Refused(
+            said("err_squid_refuses").with("why", why),
+        ));
+    }
+    let secret = dir.join("ldap.secret.new");
+    write(&secret, p.secret.as_bytes(), 0o640)?;
+    if let Some(g) = nix::unistd::Group::from_name(group).ok().flatten() {
+        nix::unistd::chown(&secret, None, Some(g.gid))
+            .map_err(|e| io(&secret)(std::io::Error::from(e)))?;
+    } else {
+        log::warn!(
+            "proxy: there is no group {group}: Squid's sign-in helper cannot read the secret"
+        );
+    }
+    std::fs::rename(&secret, dir.join(SECRET)).map_err(io(dir))?;
+    let config = dir.join(CONFIG);
+    std::fs::rename(&candidate, &config).map_err(io(dir))?;
+    Ok(config)
 }
 
 pub fn load(store: &Store) -> Result<ProxySettings, StoreError> {
@@ -365,8 +463,8 @@ pub fn summarize(log: &str, top: usize, person: impl Fn(&str) -> String) -> Summ
 mod tests {
     use super::*;
 
-    fn accounts() -> Accounts {
-        Accounts {
+    fn accounts() -> ProxyAccounts {
+        ProxyAccounts {
             groups: vec![(
                 "interns".into(),
                 vec!["carl".into(), "carl@example.com".into()],
@@ -379,10 +477,17 @@ mod tests {
         Env {
             http_port: "3128".into(),
             access_log: "/var/log/squid/access.log".into(),
-            state_dir: "/var/lib/bureau/proxy".into(),
+            dir: "/var/lib/bureau/proxy".into(),
             ldap_url: "ldaps://127.0.0.1:636".into(),
+        }
+    }
+
+    fn plan(settings: ProxySettings) -> ProxyPlan {
+        ProxyPlan {
+            settings,
+            accounts: accounts(),
             bind_dn: "cn=squid,ou=services,dc=example,dc=com".into(),
-            secret_file: "/etc/squid/bureau-ldap.secret".into(),
+            secret: "c2VjcmV0LXNlY3JldC1zZWNyZXQ".into(),
         }
     }
 
@@ -424,18 +529,47 @@ mod tests {
             }),
             "rules[0]"
         );
-        let c = render(&ok, &accounts(), &env());
+        let c = render(&plan(ok), &env());
         assert!(
             c.contains("acl blocked dstdomain .facebook.com .tiktok.com\nhttp_access deny blocked")
         );
         assert!(c.contains("acl rule0_who proxy_auth carl carl@example.com"));
         assert!(c.contains("http_access deny office rule0_who rule0_sites"));
         assert!(c.contains(
-            "-D cn=squid,ou=services,dc=example,dc=com -W /etc/squid/bureau-ldap.secret"
+            "-D cn=squid,ou=services,dc=example,dc=com -W /var/lib/bureau/proxy/ldap.secret"
         ));
         assert!(c.ends_with("http_access allow office users\nhttp_access deny all\n"));
         // Squid would hold every reboot 30 s, clients or none.
         assert!(c.contains("\nshutdown_lifetime 3 seconds\n"));
+    }
+
+    /// Squid starts as root and reads what the helper renders: a plan from a daemon taken
+    /// over must not get a directive of its own into it, through any field.
+    #[test]
+    fn the_helper_refuses_a_plan_that_would_write_squid_directives() {
+        assert!(check_plan(&plan(ProxySettings::default())).is_ok());
+        let injected = "x\nauth_param basic program /bin/sh -c id";
+        let mut p = plan(ProxySettings::default());
+        p.accounts.groups[0].1.push(injected.into());
+        assert!(matches!(check_plan(&p), Err(ProxyError::Plan(_))));
+        let mut p = plan(ProxySettings::default());
+        p.accounts.groups[0].0 = "interns evil".into();
+        assert!(check_plan(&p).is_err());
+        let mut p = plan(ProxySettings::default());
+        p.accounts.people_bases[0] = "ou=people\" -D x".into();
+        assert!(check_plan(&p).is_err());
+        let mut p = plan(ProxySettings::default());
+        p.bind_dn = "cn=squid -W /etc/shadow".into();
+        assert!(check_plan(&p).is_err());
+        let mut p = plan(ProxySettings::default());
+        p.secret = "short".into();
+        assert!(check_plan(&p).is_err());
+        // The settings themselves, as the daemon checks them.
+        let p = plan(ProxySettings {
+            blocked: vec!["a.example\nhttp_access allow all".into()],
+            ..Default::default()
+        });
+        assert!(check_plan(&p).is_err());
     }
 
     #[test]

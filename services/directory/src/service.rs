@@ -24,6 +24,13 @@ struct Stored {
     phc: String,
 }
 
+/// A password the box made and its hash, not yet any account's: for a caller that puts the
+/// password in place before the account takes it ([`Directory::give_service_secret`]).
+pub struct ServiceSecret {
+    pub password: String,
+    phc: String,
+}
+
 /// 24 random bytes as base64url: what is handed out once.
 fn make_password() -> String {
     use base64::Engine;
@@ -85,6 +92,46 @@ impl Directory {
         })
         .await?;
         Ok((account, password))
+    }
+
+    /// A new password, for [`Directory::give_service_secret`].
+    pub async fn new_service_secret(&self) -> Result<ServiceSecret> {
+        let (password, phc) = self.new_secret().await?;
+        Ok(ServiceSecret { password, phc })
+    }
+
+    /// Gives the account `secret` (its old password stops working), making the account with
+    /// `description` if there is none.
+    pub async fn give_service_secret(
+        &self,
+        name: &str,
+        description: &str,
+        secret: ServiceSecret,
+    ) -> Result<ServiceAccount> {
+        let name = validate::name("name", name)?;
+        if self.user(&name)?.is_some() || self.group(&name)?.is_some() {
+            return Err(DirectoryError::Exists {
+                field: "name",
+                value: name,
+            });
+        }
+        let fresh = ServiceAccount {
+            name,
+            description: description.trim().chars().take(256).collect(),
+            created: bureau_store::now(),
+        };
+        let phc = secret.phc;
+        self.write(move |w| {
+            let account = get::<Stored>(w, NS_SERVICE, &fresh.name)?
+                .map_or_else(|| fresh.clone(), |s| s.account);
+            let stored = Stored {
+                account: account.clone(),
+                phc: phc.clone(),
+            };
+            put(w, NS_SERVICE, &account.name, &stored)?;
+            Ok(account)
+        })
+        .await
     }
 
     /// A new password for an account (the old one stops working); gives the account and

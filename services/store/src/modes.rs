@@ -2,19 +2,24 @@
 //! NT hashes and the blobs hold everyone's mail, so no other local account may read them.
 //!
 //! - the data directory: 0711 at most. Others may pass through it (Squid's and Samba's
-//!   folders can live in it, with modes of their own) but not list it;
+//!   folders can live in it, with modes of their own) but not list it. Where root keeps it
+//!   for the daemon (the daemon's start as root makes it so: root's, the daemon's group
+//!   may write, sticky, so that the daemon cannot move root's folders in it), 01771;
 //! - `bureau.redb`, snapshots and blob files: 0600; `blobs/`, its shards and `snapshots/`:
 //!   0700. New files are created so; [`repair`] narrows what an older release or a copy
 //!   left wider, at every start, and logs what it changed.
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 pub(crate) const FILE: u32 = 0o600;
 pub(crate) const DIR: u32 = 0o700;
 const DATA_DIR: u32 = 0o711;
+/// The data directory root keeps, lent to the daemon's group; the sticky bit leaves each
+/// entry to its owner.
+const LENT_DATA_DIR: u32 = 0o1771;
 
 /// Creates `path` (and missing parents) as a private directory.
 pub(crate) fn private_dir(path: &Path) -> io::Result<()> {
@@ -51,7 +56,10 @@ fn narrow(path: &Path, max: u32) -> io::Result<bool> {
 pub(crate) fn repair(data_dir: &Path) -> io::Result<usize> {
     let db = data_dir.join("bureau.redb");
     let existed = db.exists();
-    let mut changed = usize::from(narrow(data_dir, DATA_DIR)? && existed);
+    let top = fs::symlink_metadata(data_dir)?;
+    let lent = top.uid() == 0 && top.permissions().mode() & 0o1000 != 0;
+    let max = if lent { LENT_DATA_DIR } else { DATA_DIR };
+    let mut changed = usize::from(narrow(data_dir, max)? && existed);
     if existed {
         changed += usize::from(narrow(&db, FILE)?);
     }
@@ -134,5 +142,31 @@ mod tests {
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(repair(&root).unwrap(), 0);
         assert_eq!(mode(&root), 0o711);
+    }
+
+    /// The data directory root lends the daemon (root's, group-writable, sticky) keeps its
+    /// mode; the same mode on a folder another account owns is narrowed. Run as root (as
+    /// CI runs), where the difference shows.
+    #[test]
+    fn a_data_directory_root_lends_keeps_its_mode() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: only root can give folders away");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("data");
+        fs::create_dir(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o1771)).unwrap();
+        assert_eq!(repair(&root).unwrap(), 0);
+        assert_eq!(
+            fs::metadata(&root).unwrap().permissions().mode() & 0o7777,
+            0o1771
+        );
+        std::os::unix::fs::chown(&root, Some(65534), None).unwrap();
+        repair(&root).unwrap();
+        assert_eq!(
+            fs::metadata(&root).unwrap().permissions().mode() & 0o7777,
+            0o711
+        );
     }
 }
