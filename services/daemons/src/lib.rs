@@ -1,6 +1,8 @@
 //! Control of the office's other daemons from Bureau's accounts: the web proxy (Squid,
-//! `proxy`) and the file server (Samba, `samba`). Configurations are generated here and
-//! checked by the daemon itself (`squid -k parse`, `testparm`) before they are installed.
+//! `proxy`) and the file server (Samba, `samba`). The daemon checks the settings and sends
+//! them as a plan; the privileged helper checks the plan again and renders the
+//! configuration here, has `squid -k parse` or `testparm` check it, and only then installs
+//! it (both daemons start as root and read it).
 
 pub mod proxy;
 pub mod samba;
