@@ -140,6 +140,7 @@ ENDPOINTS = [
     ("PUT", "/api/v1/certificate", {"cert_pem": "x", "key_pem": "y"}, "admin"),
     ("DELETE", "/api/v1/certificate", None, "admin"),
     ("POST", "/api/v1/system/reboot", None, "admin"),
+    ("POST", "/api/v1/system/poweroff", None, "admin"),
     ("PUT", "/api/v1/system/update", None, "admin"),
     ("PUT", "/api/v1/system/settings", {"timezone": "Europe/Paris"}, "admin"),
     ("GET", "/api/v1/users/carl", None, "self"),

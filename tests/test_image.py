@@ -141,7 +141,7 @@ class VM:
         self.files = FileServer(tmp)
         self.nfs = NfsServer(tmp)
         relay = f"{sys.executable} {ROOT}/tests/qemu_relay.py 127.0.0.1"
-        env = dict(os.environ, BUREAU_QEMU_DISK=str(self.disk), BUREAU_QEMU_SERIAL=str(self.serial),
+        self.env = dict(os.environ, BUREAU_QEMU_DISK=str(self.disk), BUREAU_QEMU_SERIAL=str(self.serial),
                    BUREAU_QEMU_EXTRA_DISK=str(self.backup_disk), BUREAU_QEMU_MONITOR=str(tmp / "monitor.sock"),
                    BUREAU_QEMU_PORTS=str(self.offset), BUREAU_QEMU_ACCEL="tcg",
                    # Nothing leaves the machine: the guest has its forwarded ports, no route and
@@ -151,9 +151,16 @@ class VM:
                    BUREAU_QEMU_GUESTFWD=f"tcp:{WEB}:80-cmd:{relay} {self.web_port};"
                                         f"tcp:{FILES}:445-cmd:{relay} {self.files.port};"
                                         f"tcp:{NFS}:2049-cmd:{relay} {self.nfs.port}")
+        self.power_on()
+
+    def power_on(self):
+        """Starts QEMU on the box's disk (again, after a shutdown: a new serial log)."""
+        if hasattr(self, "proc"):
+            self.serial = self.tmp / f"serial-{time.monotonic_ns()}.log"
+        self.env["BUREAU_QEMU_SERIAL"] = str(self.serial)
         self.started = time.monotonic()
-        self.proc = subprocess.Popen([str(ROOT / "qemu" / "run.sh")], env=env, stdout=subprocess.DEVNULL,
-                                     stderr=open(tmp / "qemu.err", "w"))
+        self.proc = subprocess.Popen([str(ROOT / "qemu" / "run.sh")], env=self.env, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.tmp / "qemu.err", "w"))
         self.cookie = self.csrf = None
 
     def port(self, p):
@@ -634,6 +641,26 @@ def test_update_that_does_not_come_up_rolls_back(vm, tmp_path):
     # In words: A holds the broken bundle and failed; B runs on.
     slots = summary(info)
     assert slots["A"] == ("inactive", "bad", "broken") and slots["B"][:2] == ("booted", "good"), info["slot_summary"]
+    assert b"forwarded port 25" in read_inbox(vm, "hello from the host")
+
+
+def test_the_console_shuts_the_box_down_in_order(vm):
+    """The console's Shut down (before, it could only reboot the box): Bureau and the data
+    partition stop first, the box turns itself off, and powered on again it serves its data."""
+    vm.sign_in()
+    mark = len(vm.log())
+    s, body, _ = vm.api("POST", "/api/v1/system/poweroff")
+    assert s == 202, body
+    try:
+        vm.proc.wait(120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("still on 120 s after the console shut it down:\n" + vm.log()[mark:][-3000:])
+    log = vm.log()[mark:]
+    assert "reboot: Power down" in log, log[-3000:]
+    assert "[FAILED]" not in log, [l for l in log.splitlines() if "FAILED" in l]
+    vm.power_on()
+    vm.wait_booted()
+    vm.sign_in()
     assert b"forwarded port 25" in read_inbox(vm, "hello from the host")
 
 

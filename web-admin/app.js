@@ -1091,6 +1091,14 @@ async function pageSystem() {
     h("section", {}, h("h2", {}, t("restart_the_box")),
       confirmButton(t("reboot_now"), t("reboot_the_box_everyone_is_disconnected"), async () => {
         try { await api("POST", "system/reboot"); await signInAfterRestart(); } catch (e) { alert(e.message); }
+      }), " ",
+      confirmButton(t("shut_down"), t("shut_the_box_down_it_stays_off"), async () => {
+        try {
+          await api("POST", "system/poweroff");
+          me = null;
+          drawNav();
+          show(h("h1", {}, t("the_box_is_shutting_down")), h("p", {}, t("it_stays_off_until_its_power")));
+        } catch (e) { alert(e.message); }
       })));
 }
 

@@ -213,24 +213,24 @@ impl AdminApi {
                 admin_only(who)?;
                 self.schedule_routes(method, seg, req).await
             }
-            (&Method::POST, ["system", "reboot"]) => {
+            (&Method::POST, ["system", verb @ ("reboot" | "poweroff")]) => {
                 admin_only(who)?;
-                helper::call(
-                    &self.info.helper_socket,
-                    &helper::Request::Reboot,
-                    Duration::from_secs(10),
-                )
-                .await
-                .map_err(|e| {
-                    fail(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        said("err_plain").with("error", e),
-                    )
-                })?;
+                let (req, message) = match *verb {
+                    "reboot" => (helper::Request::Reboot, "rebooting"),
+                    _ => (helper::Request::PowerOff, "shutting down"),
+                };
+                helper::call(&self.info.helper_socket, &req, Duration::from_secs(10))
+                    .await
+                    .map_err(|e| {
+                        fail(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            said("err_plain").with("error", e),
+                        )
+                    })?;
                 Ok(json(
                     StatusCode::ACCEPTED,
                     &Message {
-                        message: "rebooting".into(),
+                        message: message.into(),
                     },
                 ))
             }

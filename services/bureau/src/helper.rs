@@ -137,7 +137,8 @@ impl Helper {
         let uid = stream.peer_cred().map(|c| c.uid()).ok();
         let (r, mut w) = stream.into_split();
         let mut line = String::new();
-        let mut reboot = false;
+        // After answering: `systemctl reboot` or `poweroff`.
+        let mut then = None;
         let reply = if uid != Some(0) && uid != self.daemon_uid {
             Reply {
                 ok: false,
@@ -158,7 +159,11 @@ impl Helper {
                         output: format!("bad request: {e}"),
                     },
                     Ok(req) => {
-                        reboot = req == Request::Reboot;
+                        then = match req {
+                            Request::Reboot => Some("reboot"),
+                            Request::PowerOff => Some("poweroff"),
+                            _ => None,
+                        };
                         self.handle(&req).await
                     }
                 },
@@ -172,10 +177,12 @@ impl Helper {
             let _ = w.write_all(&b).await;
             let _ = w.shutdown().await;
         }
-        if reply.ok && reboot {
+        if reply.ok
+            && let Some(verb) = then
+        {
             // Answered first; then the box goes down.
-            log::info!("helper: rebooting");
-            let _ = Command::new("systemctl").arg("reboot").status().await;
+            log::info!("helper: systemctl {verb}");
+            let _ = Command::new("systemctl").arg(verb).status().await;
         }
     }
 
@@ -190,6 +197,7 @@ impl Helper {
             .await
             .map_err(Refusal::from),
             Request::Reboot => Ok("rebooting".into()),
+            Request::PowerOff => Ok("shutting down".into()),
             Request::ApplyProxy { plan } => {
                 let _turn = self.proxy_turn.lock().await;
                 let env = bureau_daemons::proxy::Env {

@@ -20,6 +20,8 @@ pub enum Request {
     SlotStatus,
     /// Reboot the box (after answering).
     Reboot,
+    /// Shut the box down (after answering); it stays off until its power button is pressed.
+    PowerOff,
     /// Render Squid's configuration from this plan (checked again here), have Squid check
     /// it, and only then install it and the LDAP secret in the proxy's folder, root's.
     /// Answers the configuration's path. Squid reads it at the next `ReloadProxy`.
