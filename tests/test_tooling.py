@@ -120,3 +120,44 @@ def test_the_buildroot_defconfig_configures_what_the_image_needs(tmp_path):
     r = buildroot_check(tmp_path, BUREAU_BUILDROOT_DIR=str(tree))
     assert r.returncode == 1, r.stdout + r.stderr
     assert "BR2_TOOLCHAIN_USES_GLIBC=y" in r.stderr and "BR2_INIT_SYSTEMD=y" in r.stderr, r.stderr
+
+
+def test_firstboot_follows_no_link_the_daemon_made(tmp_path):
+    """bureau-firstboot runs as root in the daemon's folder before the daemon starts: a link
+    in place of the folder, the name or its temporary file is removed, never followed (a
+    daemon taken over had root truncate a file through `hostname.new`, and read one into the
+    host name through `hostname`), and a name that is not one is made up again."""
+    secret = tmp_path / "secret"
+    secret.write_text("root:$y$j9T$hash:19000:0:99999:7:::\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    told = tmp_path / "told"
+    path = path_without(tmp_path, {"hostname"}, {"hostname": f'echo "$1" > {told}\n'})
+
+    def firstboot(d):
+        r = subprocess.run([str(ROOT / "image/overlay/usr/lib/bureau/firstboot")], capture_output=True,
+                           text=True, env=dict(os.environ, PATH=path, BUREAU_SYSTEM_DIR=str(d)))
+        assert r.returncode == 0, r.stderr
+        return told.read_text().strip()
+
+    d = tmp_path / "system"
+    d.mkdir()
+    (d / "hostname").symlink_to(secret)
+    (d / "hostname.new").symlink_to(secret)
+    name = firstboot(d)
+    assert name.startswith("bureau-") and name.endswith(".local"), name
+    assert secret.read_text().startswith("root:$y$") and not (d / "hostname").is_symlink()
+    assert (d / "hostname").read_text().strip() == name and os.readlink(d / "localtime").endswith("/UTC")
+
+    # The name the console chose is kept; one that is not a host name is made up again.
+    (d / "hostname").write_text("box.office.example\n")
+    assert firstboot(d) == "box.office.example"
+    for bad in ("-x; rm -rf /\n", "--help\n", "a..b\n"):
+        (d / "hostname").write_text(bad)
+        assert firstboot(d).startswith("bureau-"), bad
+
+    # The folder itself a link: removed and made again, nothing written where it led.
+    d2 = tmp_path / "linked"
+    d2.symlink_to(elsewhere)
+    firstboot(d2)
+    assert d2.is_dir() and not d2.is_symlink() and list(elsewhere.iterdir()) == []

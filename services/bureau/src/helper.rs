@@ -293,10 +293,26 @@ impl Helper {
     async fn install(&self, bundle: &Path) -> Result<String, Refusal> {
         let path = confine(&self.updates, bundle)?;
         let _one = self.busy.try_lock().map_err(|_| Refusal::Busy)?;
-        // Root's alone from here: the daemon cannot change it under RAUC's feet.
-        std::os::unix::fs::chown(&path, Some(0), Some(0)).map_err(file(&path))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400))
-            .map_err(file(&path))?;
+        // Root's alone from here: the daemon cannot change it under RAUC's feet. Through the
+        // file opened without following a link: the daemon, whose folder it is, may have put
+        // one in its place since `confine` looked.
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+                .open(&path)
+                .map_err(file(&path))?;
+            if !f.metadata().map_err(file(&path))?.is_file() {
+                return Err(Refusal::Outside {
+                    bundle: bundle.to_path_buf(),
+                    dir: self.updates.clone(),
+                });
+            }
+            std::os::unix::fs::fchown(&f, Some(0), Some(0)).map_err(file(&path))?;
+            f.set_permissions(std::fs::Permissions::from_mode(0o400))
+                .map_err(file(&path))?;
+        }
         log::info!("helper: installing {}", path.display());
         let out = command(
             "rauc",
