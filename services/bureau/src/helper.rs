@@ -614,12 +614,29 @@ async fn kernel_mount(
 
 /// The daemon's folder in a mounted backup disk or share, `bureau-backups`: made, and the
 /// daemon's alone (where the file system has owners).
+///
+/// The disk or the file server decides what is there: root follows no link it holds (a
+/// `bureau-backups` leading to /etc had root give /etc to the daemon). The folder is given
+/// through itself, opened without following a link; a link or a file in its place is refused.
 fn backups_folder(dir: &Path, uid: u32, gid: u32) -> Result<String, Refusal> {
+    use std::os::unix::fs::OpenOptionsExt;
     let folder = dir.join(bureau_core::helper::BACKUP_FOLDER);
-    std::fs::create_dir_all(&folder).map_err(file(&folder))?;
+    match std::fs::create_dir(&folder) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(file(&folder)(e));
+        }
+        _ => {}
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_DIRECTORY)
+        .open(&folder)
+        .map_err(|_| {
+            Refusal::Said(said("err_backup_folder_not_a_folder").with("path", folder.display()))
+        })?;
     // Refused on vfat and SMB, where the mount made everything the daemon's already.
-    let _ = std::os::unix::fs::chown(&folder, Some(uid), Some(gid));
-    let _ = std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700));
+    let _ = std::os::unix::fs::fchown(&f, Some(uid), Some(gid));
+    let _ = f.set_permissions(std::fs::Permissions::from_mode(0o700));
     Ok(folder.to_string_lossy().into_owned())
 }
 
@@ -641,6 +658,36 @@ fn confine(dir: &Path, bundle: &Path) -> Result<PathBuf, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backup disk or file server holding a link named `bureau-backups` (to /etc, say):
+    /// refused, and what it leads to keeps its owner and mode. Run as root (as CI runs).
+    #[test]
+    fn the_backup_folder_is_never_a_link_the_disk_holds() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("etc");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let disk = d.path().join("disk");
+        std::fs::create_dir(&disk).unwrap();
+        std::os::unix::fs::symlink(&target, disk.join(bureau_core::helper::BACKUP_FOLDER)).unwrap();
+        let before = std::fs::metadata(&target).unwrap();
+        assert!(matches!(
+            backups_folder(&disk, 65534, 65534),
+            Err(Refusal::Said(s)) if s.key == "err_backup_folder_not_a_folder"
+        ));
+        let after = std::fs::metadata(&target).unwrap();
+        assert_eq!((after.uid(), after.mode()), (before.uid(), before.mode()));
+        // A folder of its own is made, and given.
+        let fresh = d.path().join("fresh");
+        std::fs::create_dir(&fresh).unwrap();
+        let made = PathBuf::from(backups_folder(&fresh, 65534, 65534).unwrap());
+        let m = std::fs::symlink_metadata(&made).unwrap();
+        assert!(m.is_dir() && m.mode() & 0o777 == 0o700);
+        if nix::unistd::Uid::effective().is_root() {
+            assert_eq!(m.uid(), 65534);
+        }
+    }
 
     #[test]
     fn bundles_only_from_the_updates_directory() {
