@@ -145,6 +145,22 @@ fn chown_data(dir: &Path, user: &nix::unistd::User, roots: &[PathBuf]) -> Result
     )))
 }
 
+/// While root starts the daemon, the data directory is not sticky: root opens the daemon's
+/// files there (the store, the run marker, the certificates) to create them if missing, and
+/// the kernel refuses root such an open of another account's file in a sticky folder its
+/// group may write (`fs.protected_regular = 2`, Debian's setting). [`chown_data`] makes it
+/// sticky again before the daemon runs as its account; nothing else writes there meanwhile
+/// (systemd stopped every process of the daemon's before starting it again).
+fn unlend_data(dir: &Path) -> Result<(), StartError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let m = std::fs::symlink_metadata(dir).map_err(io(dir.display()))?;
+    if m.uid() == 0 && m.mode() & 0o1000 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(m.mode() & 0o777))
+            .map_err(io(dir.display()))?;
+    }
+    Ok(())
+}
+
 /// What in the data directory stays root's (see [`chown_data`]).
 fn roots_own(cfg: &Config) -> Vec<PathBuf> {
     [
@@ -529,6 +545,9 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     let data = cfg.server.data_dir.clone();
     let user = target_user(&cfg)?;
     std::fs::create_dir_all(&data).map_err(io(data.display()))?;
+    if user.is_some() {
+        unlend_data(&data)?;
+    }
     restore_pending(&data)?;
     // Removed when this function returns; found at the next start if the daemon died.
     let (_running, died) = bureau_core::fence::RunMarker::set(&data).map_err(io(data.display()))?;
@@ -712,6 +731,11 @@ mod tests {
             std::fs::write(data.join(f), b"x").unwrap();
         }
         let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+        chown_data(data, &nobody, &roots_own(&cfg)).unwrap();
+        // The next start, as root: the folder is not sticky while root opens the daemon's
+        // files (Debian's fs.protected_regular = 2 refuses that in a sticky folder).
+        unlend_data(data).unwrap();
+        assert_eq!(std::fs::metadata(data).unwrap().mode() & 0o7777, 0o771);
         chown_data(data, &nobody, &roots_own(&cfg)).unwrap();
         let owner = |p: &str| std::fs::symlink_metadata(data.join(p)).unwrap().uid();
         let theirs = nobody.uid.as_raw();
