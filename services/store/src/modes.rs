@@ -57,7 +57,9 @@ pub(crate) fn repair(data_dir: &Path) -> io::Result<usize> {
     let db = data_dir.join("bureau.redb");
     let existed = db.exists();
     let top = fs::symlink_metadata(data_dir)?;
-    let lent = top.uid() == 0 && top.permissions().mode() & 0o1000 != 0;
+    // Root's and lent (sticky), or root's while root starts the daemon (group-writable, the
+    // sticky bit off until the daemon runs: see the bureau crate's serve.rs).
+    let lent = top.uid() == 0 && top.permissions().mode() & 0o1020 != 0;
     let max = if lent { LENT_DATA_DIR } else { DATA_DIR };
     let mut changed = usize::from(narrow(data_dir, max)? && existed);
     if existed {
@@ -162,6 +164,16 @@ mod tests {
             fs::metadata(&root).unwrap().permissions().mode() & 0o7777,
             0o1771
         );
+        // As root starts the daemon (not sticky for the while): kept, and no warning.
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o771)).unwrap();
+        fs::write(root.join("bureau.redb"), b"x").unwrap();
+        fs::set_permissions(root.join("bureau.redb"), fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(repair(&root).unwrap(), 0);
+        assert_eq!(
+            fs::metadata(&root).unwrap().permissions().mode() & 0o7777,
+            0o771
+        );
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o1771)).unwrap();
         std::os::unix::fs::chown(&root, Some(65534), None).unwrap();
         repair(&root).unwrap();
         assert_eq!(
