@@ -156,7 +156,7 @@ impl AdminApi {
         };
         std::fs::create_dir_all(&self.info.system_dir).map_err(io)?;
         let bytes = serde_json::to_vec_pretty(s).unwrap_or_default();
-        bureau_core::files::write_secret(&self.schedule_file(), &bytes, 0o600, None).map_err(io)
+        bureau_core::files::write_secret(&self.schedule_file(), &bytes, 0o600).map_err(io)
     }
 
     /// The folder the settings name: the folder itself, or for `usb` the backup disk's, for

@@ -507,7 +507,7 @@ impl Helper {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(file(dir))?;
         let path = dir.join(SHARE_LOGIN);
         let bytes = serde_json::to_vec(login)?;
-        bureau_core::files::write_secret(&path, &bytes, 0o600, None).map_err(file(&path))
+        bureau_core::files::write_secret(&path, &bytes, 0o600).map_err(file(&path))
     }
 }
 

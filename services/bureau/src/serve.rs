@@ -150,9 +150,13 @@ fn chown_data(dir: &Path, user: &nix::unistd::User, roots: &[PathBuf]) -> Result
 /// the kernel refuses root such an open of another account's file in a sticky folder its
 /// group may write (`fs.protected_regular = 2`, Debian's setting). [`chown_data`] makes it
 /// sticky again before the daemon runs as its account; nothing else writes there meanwhile
-/// (systemd stopped every process of the daemon's before starting it again).
-fn unlend_data(dir: &Path) -> Result<(), StartError> {
+/// (systemd stopped every process of the daemon's before starting it again). Only when root
+/// starts the daemon to run as its account (`dropping`).
+fn unlend_data(dir: &Path, dropping: bool) -> Result<(), StartError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !dropping {
+        return Ok(());
+    }
     let m = std::fs::symlink_metadata(dir).map_err(io(dir.display()))?;
     if m.uid() == 0 && m.mode() & 0o1000 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(m.mode() & 0o777))
@@ -545,9 +549,7 @@ pub async fn serve(cfg: Config) -> Result<Ended, StartError> {
     let data = cfg.server.data_dir.clone();
     let user = target_user(&cfg)?;
     std::fs::create_dir_all(&data).map_err(io(data.display()))?;
-    if user.is_some() {
-        unlend_data(&data)?;
-    }
+    unlend_data(&data, user.is_some())?;
     restore_pending(&data)?;
     // Removed when this function returns; found at the next start if the daemon died.
     let (_running, died) = bureau_core::fence::RunMarker::set(&data).map_err(io(data.display()))?;
@@ -734,7 +736,7 @@ mod tests {
         chown_data(data, &nobody, &roots_own(&cfg)).unwrap();
         // The next start, as root: the folder is not sticky while root opens the daemon's
         // files (Debian's fs.protected_regular = 2 refuses that in a sticky folder).
-        unlend_data(data).unwrap();
+        unlend_data(data, true).unwrap();
         assert_eq!(std::fs::metadata(data).unwrap().mode() & 0o7777, 0o771);
         chown_data(data, &nobody, &roots_own(&cfg)).unwrap();
         let owner = |p: &str| std::fs::symlink_metadata(data.join(p)).unwrap().uid();

@@ -159,7 +159,7 @@ impl Acme {
 
     fn save(&self, s: &Saved) -> Result<(), AcmeError> {
         let bytes = serde_json::to_vec(s).map_err(|e| AcmeError::Local(e.to_string()))?;
-        crate::files::write_secret(&self.file, &bytes, 0o600, None)
+        crate::files::write_secret(&self.file, &bytes, 0o600)
             .map_err(|e| AcmeError::Local(format!("{}: {e}", self.file.display())))
     }
 

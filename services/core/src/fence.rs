@@ -95,7 +95,7 @@ impl RunMarker {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        crate::files::write_secret(&path, now.to_string().as_bytes(), 0o600, None)?;
+        crate::files::write_secret(&path, now.to_string().as_bytes(), 0o600)?;
         Ok((RunMarker(path), previous))
     }
 }

@@ -26,7 +26,7 @@ pub fn timezone(dir: &Path) -> String {
 
 /// Writes a small file whole or not at all.
 fn write(path: &Path, text: &str) -> std::io::Result<()> {
-    crate::files::write_secret(path, text.as_bytes(), 0o644, None)
+    crate::files::write_secret(path, text.as_bytes(), 0o644)
 }
 
 pub fn set_hostname(dir: &Path, name: &str) -> std::io::Result<()> {

@@ -328,7 +328,7 @@ pub fn check_pem(crt: &[u8], key: &[u8]) -> Result<(), TlsError> {
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<(), TlsError> {
-    crate::files::write_secret(path, data, 0o600, None).map_err(|e| file_err(path, e))
+    crate::files::write_secret(path, data, 0o600).map_err(|e| file_err(path, e))
 }
 
 /// Makes a self-signed certificate for `hostname` (and localhost).
