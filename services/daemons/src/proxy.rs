@@ -290,8 +290,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ProxyError + '_ {
 pub fn check_plan(p: &ProxyPlan) -> Result<(), ProxyError> {
     check(&p.settings, &p.accounts)
         .map_err(|e| ProxyError::Plan(format!("{}: {}", e.field, e.message)))?;
+    // Not starting with '-' either: Squid reads a leading one as an ACL's flag.
     let plain = |s: &str, extra: &str| {
         !s.is_empty()
+            && !s.starts_with('-')
             && s.len() <= 320
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || extra.contains(c))
@@ -312,7 +314,9 @@ pub fn check_plan(p: &ProxyPlan) -> Result<(), ProxyError> {
     {
         return Err(ProxyError::Plan(format!("{bad:?} is not a DN of Bureau's")));
     }
-    if !(16..=256).contains(&p.secret.len()) || !plain(&p.secret, "") {
+    // The secret goes into a file of its own, never the configuration: base64url.
+    let base64url = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if !(16..=256).contains(&p.secret.len()) || !p.secret.chars().all(base64url) {
         return Err(ProxyError::Plan(
             "the LDAP secret is not one the box makes".into(),
         ));
@@ -556,6 +560,9 @@ mod tests {
         p.accounts.groups[0].0 = "interns evil".into();
         assert!(check_plan(&p).is_err());
         let mut p = plan(ProxySettings::default());
+        p.accounts.groups[0].1.insert(0, "-i".into());
+        assert!(check_plan(&p).is_err());
+        let mut p = plan(ProxySettings::default());
         p.accounts.people_bases[0] = "ou=people\" -D x".into();
         assert!(check_plan(&p).is_err());
         let mut p = plan(ProxySettings::default());
@@ -564,6 +571,11 @@ mod tests {
         let mut p = plan(ProxySettings::default());
         p.secret = "short".into();
         assert!(check_plan(&p).is_err());
+        p.secret = "c2VjcmV0LXNlY3JldC1\nzZWNyZXQ".into();
+        assert!(check_plan(&p).is_err());
+        // Any secret the box makes (base64url, so perhaps a leading '-') is taken.
+        p.secret = "-2VjcmV0LXNlY3JldC1zZWNyZXQ_".into();
+        assert!(check_plan(&p).is_ok());
         // The settings themselves, as the daemon checks them.
         let p = plan(ProxySettings {
             blocked: vec!["a.example\nhttp_access allow all".into()],
