@@ -6,13 +6,14 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Writes `data` to `path` with `mode`.
+/// Writes `data` to `path` with `mode`. The temporary file is always a new one: whatever was
+/// left under its name (a link, say) is removed, never written through.
 pub fn write_secret(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(mode)
         .open(&tmp)?;
     f.write_all(data)?;

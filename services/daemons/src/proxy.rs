@@ -16,6 +16,7 @@
 //!   `proxy_auth` ACL, so Squid needs no group lookup; applying again picks up new members.
 
 use crate::{Invalid, invalid};
+use bureau_core::files::write_secret;
 use bureau_core::helper::CommandError;
 pub use bureau_core::helper::{Action, GroupRule, ProxyAccounts, ProxyPlan, ProxySettings};
 use bureau_core::net::Networks;
@@ -335,7 +336,7 @@ pub async fn install(
     squid: &Path,
     group: &str,
 ) -> Result<PathBuf, ProxyError> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     check_plan(p)?;
     let dir = &env.dir;
     match std::fs::symlink_metadata(dir) {
@@ -362,27 +363,16 @@ pub async fn install(
         }
     }
     // New files only (what was there is root's or Squid's now, never followed).
-    let write = |path: &Path, data: &[u8], mode: u32| -> Result<(), ProxyError> {
-        let _ = std::fs::remove_file(path);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(path)
-            .map_err(io(path))?;
-        std::io::Write::write_all(&mut f, data).map_err(io(path))?;
-        f.sync_all().map_err(io(path))
-    };
     let candidate = dir.join("squid.conf.new");
-    write(&candidate, render(p, env).as_bytes(), 0o644)?;
+    write_secret(&candidate, render(p, env).as_bytes(), 0o644).map_err(io(&candidate))?;
     if let Err(why) = squid_accepts(squid, &candidate).await {
         let _ = std::fs::remove_file(&candidate);
         return Err(ProxyError::Refused(
             said("err_squid_refuses").with("why", why),
         ));
     }
-    let secret = dir.join("ldap.secret.new");
-    write(&secret, p.secret.as_bytes(), 0o640)?;
+    let secret = dir.join(SECRET);
+    write_secret(&secret, p.secret.as_bytes(), 0o640).map_err(io(&secret))?;
     if let Some(g) = nix::unistd::Group::from_name(group).ok().flatten() {
         nix::unistd::chown(&secret, None, Some(g.gid))
             .map_err(|e| io(&secret)(std::io::Error::from(e)))?;
@@ -391,7 +381,6 @@ pub async fn install(
             "proxy: there is no group {group}: Squid's sign-in helper cannot read the secret"
         );
     }
-    std::fs::rename(&secret, dir.join(SECRET)).map_err(io(dir))?;
     let config = dir.join(CONFIG);
     std::fs::rename(&candidate, &config).map_err(io(dir))?;
     Ok(config)
